@@ -1,0 +1,56 @@
+//! What can go wrong in the library, one enum per thing that failed.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// A PORT, RANGE or service-name argument that cannot be understood.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum QueryError {
+    #[error("empty port or service name")]
+    Empty,
+    #[error(
+        "'{value}' is not a port number (0-65535), a range such as 8000-8100, or a service name"
+    )]
+    BadPort { value: String },
+    #[error("'{value}' is out of range: ports are 0-65535")]
+    PortOutOfRange { value: String },
+    #[error("'{value}' is a reversed range: the first port must not be above the second")]
+    ReversedRange { value: String },
+    #[error("'{value}': unknown protocol '{protocol}' (use tcp, udp, sctp or dccp)")]
+    BadProtocol { value: String, protocol: String },
+    #[error("'{value}' is not a valid service name (letters, digits and '-')")]
+    BadServiceName { value: String },
+    #[error("'{value}' is not a service name in the IANA registry, /etc/services or the known unofficial uses{}", did_you_mean(.suggestions))]
+    UnknownService {
+        value: String,
+        suggestions: Vec<String>,
+    },
+}
+
+fn did_you_mean(suggestions: &[String]) -> String {
+    if suggestions.is_empty() {
+        String::new()
+    } else {
+        let quoted: Vec<String> = suggestions.iter().map(|s| format!("'{s}'")).collect();
+        format!("; did you mean {}?", quoted.join(", "))
+    }
+}
+
+/// An IANA CSV or compact registry table that cannot be used.
+#[derive(Debug, Error)]
+pub enum RegistryError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{origin}: the file is empty")]
+    Empty { origin: String },
+    #[error("{origin}, line {line}: {reason}")]
+    Malformed {
+        origin: String,
+        line: u64,
+        reason: String,
+    },
+}

@@ -1,0 +1,13 @@
+//! whoport: what is listening on a port, and should it be?
+//!
+//! The library behind the `whoport` binary: port parsing, the embedded IANA registry and the
+//! other sources of port knowledge, and the renderers.
+
+pub mod app;
+pub mod atomic_file;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod port;
+pub mod registry;
+pub mod render;

@@ -1,0 +1,452 @@
+//! Ports, protocols, IANA tiers, the ephemeral range, and parsing of the user's query.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use crate::error::QueryError;
+
+/// A transport protocol that the IANA registry knows about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    Sctp,
+    Dccp,
+}
+
+impl Protocol {
+    /// Every protocol, in display order.
+    pub const ALL: [Protocol; 4] = [Protocol::Tcp, Protocol::Udp, Protocol::Sctp, Protocol::Dccp];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Sctp => "sctp",
+            Protocol::Dccp => "dccp",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Protocol {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s.to_ascii_lowercase().as_str() {
+            "tcp" => Ok(Protocol::Tcp),
+            "udp" => Ok(Protocol::Udp),
+            "sctp" => Ok(Protocol::Sctp),
+            "dccp" => Ok(Protocol::Dccp),
+            _ => Err(()),
+        }
+    }
+}
+
+/// IANA's three tiers of port numbers (RFC 6335 §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Tier {
+    /// 0–1023, "system ports".
+    WellKnown,
+    /// 1024–49151, "user ports".
+    Registered,
+    /// 49152–65535, never assigned by IANA.
+    Dynamic,
+}
+
+/// First port of the dynamic (private) tier.
+pub const DYNAMIC_START: u16 = 49152;
+
+impl Tier {
+    pub fn of(port: u16) -> Tier {
+        match port {
+            0..=1023 => Tier::WellKnown,
+            1024..=49151 => Tier::Registered,
+            _ => Tier::Dynamic,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::WellKnown => "well-known",
+            Tier::Registered => "registered",
+            Tier::Dynamic => "dynamic",
+        }
+    }
+
+    /// The tier's bounds, for display.
+    pub fn bounds(self) -> (u16, u16) {
+        match self {
+            Tier::WellKnown => (0, 1023),
+            Tier::Registered => (1024, 49151),
+            Tier::Dynamic => (DYNAMIC_START, u16::MAX),
+        }
+    }
+}
+
+impl fmt::Display for Tier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An inclusive range of ports, `start <= end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PortRange {
+    pub start: u16,
+    pub end: u16,
+}
+
+impl PortRange {
+    pub fn single(port: u16) -> PortRange {
+        PortRange {
+            start: port,
+            end: port,
+        }
+    }
+
+    pub fn contains(self, port: u16) -> bool {
+        self.start <= port && port <= self.end
+    }
+
+    pub fn overlaps(self, other: PortRange) -> bool {
+        self.start <= other.end && other.start <= self.end
+    }
+
+    pub fn is_single(self) -> bool {
+        self.start == self.end
+    }
+
+    pub fn ports(self) -> impl Iterator<Item = u16> {
+        self.start..=self.end
+    }
+}
+
+impl fmt::Display for PortRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_single() {
+            write!(f, "{}", self.start)
+        } else {
+            write!(f, "{}-{}", self.start, self.end)
+        }
+    }
+}
+
+/// What the user asked about on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Query {
+    /// `2668`, `:8080`, `53/udp`.
+    Port {
+        port: u16,
+        protocol: Option<Protocol>,
+    },
+    /// `8000-8100`, `8000-8100/tcp`.
+    Range {
+        range: PortRange,
+        protocol: Option<Protocol>,
+    },
+    /// `ssh`, `ssh/tcp`: resolved against the registry later.
+    Service {
+        name: String,
+        protocol: Option<Protocol>,
+    },
+}
+
+impl Query {
+    pub fn protocol(&self) -> Option<Protocol> {
+        match self {
+            Query::Port { protocol, .. }
+            | Query::Range { protocol, .. }
+            | Query::Service { protocol, .. } => *protocol,
+        }
+    }
+}
+
+/// Parses one port number, naming the value in the error.
+pub fn parse_port(text: &str, whole: &str) -> Result<u16, QueryError> {
+    let digits = text.trim();
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(QueryError::BadPort {
+            value: whole.to_string(),
+        });
+    }
+    match digits.parse::<u32>() {
+        Ok(n) if n <= u32::from(u16::MAX) => Ok(n as u16),
+        _ => Err(QueryError::PortOutOfRange {
+            value: whole.to_string(),
+        }),
+    }
+}
+
+impl FromStr for Query {
+    type Err = QueryError;
+
+    fn from_str(input: &str) -> Result<Self, QueryError> {
+        let whole = input;
+        let text = input.trim();
+        if text.is_empty() {
+            return Err(QueryError::Empty);
+        }
+        let text = text.strip_prefix(':').unwrap_or(text);
+        let (body, protocol) = match text.rsplit_once('/') {
+            Some((body, proto)) => {
+                let protocol = proto
+                    .parse::<Protocol>()
+                    .map_err(|()| QueryError::BadProtocol {
+                        value: whole.to_string(),
+                        protocol: proto.to_string(),
+                    })?;
+                (body, Some(protocol))
+            }
+            None => (text, None),
+        };
+        if body.is_empty() {
+            return Err(QueryError::BadPort {
+                value: whole.to_string(),
+            });
+        }
+        let first = body.as_bytes()[0];
+        if first.is_ascii_digit() || first == b'-' || first == b'+' {
+            return parse_numeric(body, protocol, whole);
+        }
+        if !body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'+' | b'*'))
+        {
+            return Err(QueryError::BadServiceName {
+                value: whole.to_string(),
+            });
+        }
+        Ok(Query::Service {
+            name: body.to_string(),
+            protocol,
+        })
+    }
+}
+
+fn parse_numeric(body: &str, protocol: Option<Protocol>, whole: &str) -> Result<Query, QueryError> {
+    if body.starts_with('-') || body.starts_with('+') {
+        // `-1` is a negative number, not a range with a missing start.
+        return Err(QueryError::PortOutOfRange {
+            value: whole.to_string(),
+        });
+    }
+    match body.split_once('-') {
+        None => Ok(Query::Port {
+            port: parse_port(body, whole)?,
+            protocol,
+        }),
+        Some((a, b)) => {
+            let start = parse_port(a, whole)?;
+            let end = parse_port(b, whole)?;
+            if start > end {
+                return Err(QueryError::ReversedRange {
+                    value: whole.to_string(),
+                });
+            }
+            if start == end {
+                return Ok(Query::Port {
+                    port: start,
+                    protocol,
+                });
+            }
+            Ok(Query::Range {
+                range: PortRange { start, end },
+                protocol,
+            })
+        }
+    }
+}
+
+/// Where outgoing connections take their local ports on this machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct EphemeralRange {
+    pub start: u16,
+    pub end: u16,
+    /// Where the bounds came from: a file read on this machine, or the platform's default.
+    pub source: &'static str,
+}
+
+impl EphemeralRange {
+    pub fn contains(self, port: u16) -> bool {
+        self.start <= port && port <= self.end
+    }
+
+    /// Reads this machine's range (Linux: `ip_local_port_range`), or the platform default.
+    pub fn of_this_machine() -> EphemeralRange {
+        #[cfg(target_os = "linux")]
+        {
+            const PATH: &str = "/proc/sys/net/ipv4/ip_local_port_range";
+            if let Some((start, end)) = std::fs::read_to_string(PATH)
+                .ok()
+                .and_then(|text| parse_ephemeral(&text))
+            {
+                return EphemeralRange {
+                    start,
+                    end,
+                    source: PATH,
+                };
+            }
+            EphemeralRange {
+                start: 32768,
+                end: 60999,
+                source: "Linux default",
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            // macOS, the BSDs and Windows follow RFC 6335 by default.
+            EphemeralRange {
+                start: DYNAMIC_START,
+                end: u16::MAX,
+                source: "platform default",
+            }
+        }
+    }
+}
+
+/// Parses the two numbers of `ip_local_port_range`.
+pub fn parse_ephemeral(text: &str) -> Option<(u16, u16)> {
+    let mut numbers = text.split_ascii_whitespace().map(str::parse::<u16>);
+    let start = numbers.next()?.ok()?;
+    let end = numbers.next()?.ok()?;
+    (start <= end && numbers.next().is_none()).then_some((start, end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn port(port: u16, protocol: Option<Protocol>) -> Query {
+        Query::Port { port, protocol }
+    }
+
+    #[test]
+    fn parses_good_queries() {
+        let cases = [
+            ("2668", port(2668, None)),
+            (":8080", port(8080, None)),
+            ("53/udp", port(53, Some(Protocol::Udp))),
+            ("2668/TCP", port(2668, Some(Protocol::Tcp))),
+            ("0", port(0, None)),
+            ("65535", port(65535, None)),
+            ("80-80", port(80, None)),
+            (
+                "8000-8100",
+                Query::Range {
+                    range: PortRange {
+                        start: 8000,
+                        end: 8100,
+                    },
+                    protocol: None,
+                },
+            ),
+            (
+                "ssh",
+                Query::Service {
+                    name: "ssh".into(),
+                    protocol: None,
+                },
+            ),
+            (
+                "www-http/tcp",
+                Query::Service {
+                    name: "www-http".into(),
+                    protocol: Some(Protocol::Tcp),
+                },
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(text.parse::<Query>(), Ok(want), "{text}");
+        }
+    }
+
+    #[test]
+    fn refuses_bad_queries() {
+        let cases = [
+            (
+                "65536",
+                QueryError::PortOutOfRange {
+                    value: "65536".into(),
+                },
+            ),
+            (
+                "99999999999",
+                QueryError::PortOutOfRange {
+                    value: "99999999999".into(),
+                },
+            ),
+            ("-1", QueryError::PortOutOfRange { value: "-1".into() }),
+            (
+                "80-20",
+                QueryError::ReversedRange {
+                    value: "80-20".into(),
+                },
+            ),
+            ("", QueryError::Empty),
+            ("   ", QueryError::Empty),
+            (
+                "8080x",
+                QueryError::BadPort {
+                    value: "8080x".into(),
+                },
+            ),
+            (
+                "80-",
+                QueryError::BadPort {
+                    value: "80-".into(),
+                },
+            ),
+            (
+                "/tcp",
+                QueryError::BadPort {
+                    value: "/tcp".into(),
+                },
+            ),
+            (
+                "ss h",
+                QueryError::BadServiceName {
+                    value: "ss h".into(),
+                },
+            ),
+            (
+                "2668/xyz",
+                QueryError::BadProtocol {
+                    value: "2668/xyz".into(),
+                    protocol: "xyz".into(),
+                },
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(text.parse::<Query>(), Err(want), "{text}");
+        }
+    }
+
+    #[test]
+    fn tiers_have_iana_bounds() {
+        assert_eq!(Tier::of(0), Tier::WellKnown);
+        assert_eq!(Tier::of(1023), Tier::WellKnown);
+        assert_eq!(Tier::of(1024), Tier::Registered);
+        assert_eq!(Tier::of(49151), Tier::Registered);
+        assert_eq!(Tier::of(49152), Tier::Dynamic);
+        assert_eq!(Tier::of(65535), Tier::Dynamic);
+    }
+
+    #[test]
+    fn parses_ip_local_port_range() {
+        assert_eq!(parse_ephemeral("32768\t60999\n"), Some((32768, 60999)));
+        assert_eq!(parse_ephemeral("1024 65535"), Some((1024, 65535)));
+        assert_eq!(parse_ephemeral("60999 32768"), None);
+        assert_eq!(parse_ephemeral("abc"), None);
+        assert_eq!(parse_ephemeral("1 2 3"), None);
+    }
+}

@@ -1,0 +1,488 @@
+//! The IANA registry as whoport stores it: a compact tab-separated table, indexed once at load.
+//!
+//! The table is text (`iana.tsv`, produced by the importer in `import.rs`): three header
+//! lines, then one line per IANA row with the twelve CSV columns in IANA's order, tabs,
+//! newlines and backslashes escaped. Fields are unescaped only when read, so loading is one
+//! pass over the text that parses just the port and protocol columns.
+
+use std::borrow::Cow;
+
+use serde::Serialize;
+
+use crate::error::RegistryError;
+use crate::port::{PortRange, Protocol, DYNAMIC_START};
+
+/// The snapshot compiled into the binary.
+pub const EMBEDDED: &str = include_str!("iana.tsv");
+
+/// First line of every compact table.
+pub const MAGIC: &str = "#whoport-iana 1";
+
+/// Number of columns in IANA's CSV and in the compact table.
+pub const COLUMNS: usize = 12;
+
+/// IANA's column names, in order.
+pub const HEADER: [&str; COLUMNS] = [
+    "Service Name",
+    "Port Number",
+    "Transport Protocol",
+    "Description",
+    "Assignee",
+    "Contact",
+    "Registration Date",
+    "Modification Date",
+    "Reference",
+    "Service Code",
+    "Unauthorized Use Reported",
+    "Assignment Notes",
+];
+
+/// The registry's word for one port on one protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Assigned,
+    Reserved,
+    Unassigned,
+    Dynamic,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Assigned => "assigned",
+            Status::Reserved => "reserved",
+            Status::Unassigned => "unassigned",
+            Status::Dynamic => "dynamic",
+        }
+    }
+}
+
+/// Where the table in use came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Embedded,
+    Installed(std::path::PathBuf),
+    File(std::path::PathBuf),
+}
+
+/// Index of one row: its ports and protocol, and where its line is in the text.
+#[derive(Debug, Clone, Copy)]
+struct RowIndex {
+    ports: Option<PortRange>,
+    protocol: Option<Protocol>,
+    start: u32,
+    end: u32,
+}
+
+/// A loaded registry table.
+#[derive(Debug)]
+pub struct IanaTable {
+    text: Cow<'static, str>,
+    rows: Vec<RowIndex>,
+    snapshot: String,
+    pub origin: Origin,
+}
+
+/// One row of the registry, fields still escaped until read.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry<'a> {
+    fields: [&'a str; COLUMNS],
+    pub ports: Option<PortRange>,
+    pub protocol: Option<Protocol>,
+}
+
+impl<'a> Entry<'a> {
+    fn field(&self, i: usize) -> Cow<'a, str> {
+        unescape(self.fields[i])
+    }
+    pub fn name(&self) -> Cow<'a, str> {
+        self.field(0)
+    }
+    pub fn description(&self) -> Cow<'a, str> {
+        self.field(3)
+    }
+    pub fn assignee(&self) -> Cow<'a, str> {
+        self.field(4)
+    }
+    pub fn contact(&self) -> Cow<'a, str> {
+        self.field(5)
+    }
+    pub fn registration_date(&self) -> Cow<'a, str> {
+        self.field(6)
+    }
+    pub fn modification_date(&self) -> Cow<'a, str> {
+        self.field(7)
+    }
+    pub fn reference(&self) -> Cow<'a, str> {
+        self.field(8)
+    }
+    pub fn service_code(&self) -> Cow<'a, str> {
+        self.field(9)
+    }
+    pub fn unauthorized_use(&self) -> Cow<'a, str> {
+        self.field(10)
+    }
+    pub fn notes(&self) -> Cow<'a, str> {
+        self.field(11)
+    }
+    pub fn has_name(&self) -> bool {
+        !self.fields[0].is_empty()
+    }
+
+    /// Does this row speak for `protocol`? Rows without a protocol are IANA's old
+    /// protocol-less entries and ranges, which cover TCP and UDP.
+    pub fn covers_protocol(&self, protocol: Protocol) -> bool {
+        match self.protocol {
+            Some(p) => p == protocol,
+            None => matches!(protocol, Protocol::Tcp | Protocol::Udp),
+        }
+    }
+
+    /// What a row without a service name says about its ports.
+    pub fn nameless_status(&self) -> Status {
+        let text = self.fields[3].to_ascii_lowercase();
+        if text.starts_with("reserved") || text.starts_with("any private") {
+            Status::Reserved
+        } else {
+            Status::Unassigned
+        }
+    }
+}
+
+/// The registry's answer for one port on one protocol.
+#[derive(Debug, Clone)]
+pub struct PortStatus<'a> {
+    pub protocol: Protocol,
+    pub status: Status,
+    /// Rows with a service name: the tenants (empty unless assigned).
+    pub services: Vec<Entry<'a>>,
+    /// Rows without a service name: "Reserved", "Unassigned", "De-registered"...
+    pub remarks: Vec<Entry<'a>>,
+}
+
+impl IanaTable {
+    /// The snapshot compiled into the binary.
+    pub fn embedded() -> IanaTable {
+        // The embedded table is produced by our own importer and checked by the tests.
+        Self::parse(Cow::Borrowed(EMBEDDED), Origin::Embedded)
+            .unwrap_or_else(|e| panic!("embedded IANA table is corrupt: {e}"))
+    }
+
+    /// Parses a compact table, checking every line.
+    pub fn parse(text: Cow<'static, str>, origin: Origin) -> Result<IanaTable, RegistryError> {
+        let name = origin_name(&origin);
+        let malformed = |line: u64, reason: String| RegistryError::Malformed {
+            origin: name.clone(),
+            line,
+            reason,
+        };
+        if text.is_empty() {
+            return Err(RegistryError::Empty { origin: name });
+        }
+        let mut lines = text.split_inclusive('\n');
+        let mut offset = 0usize;
+        let mut header_line = || {
+            let line = lines.next().unwrap_or("");
+            offset += line.len();
+            line.trim_end_matches(['\n', '\r'])
+        };
+        if header_line() != MAGIC {
+            return Err(malformed(
+                1,
+                format!("not a whoport registry table (expected '{MAGIC}')"),
+            ));
+        }
+        let snapshot = header_line()
+            .strip_prefix("#snapshot ")
+            .ok_or_else(|| malformed(2, "missing '#snapshot DATE' line".into()))?
+            .to_string();
+        let declared: usize = header_line()
+            .strip_prefix("#rows ")
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| malformed(3, "missing '#rows N' line".into()))?;
+
+        let mut rows = Vec::with_capacity(declared);
+        for (i, line) in lines.enumerate() {
+            let line_no = i as u64 + 4;
+            let start = offset;
+            offset += line.len();
+            let body = line.trim_end_matches('\n');
+            let mut fields = body.split('\t');
+            let _name = fields.next();
+            let port = fields.next().unwrap_or("");
+            let protocol = fields.next().unwrap_or("");
+            if body.split('\t').count() != COLUMNS {
+                return Err(malformed(
+                    line_no,
+                    format!("expected {COLUMNS} tab-separated fields"),
+                ));
+            }
+            let ports = parse_port_field(port).map_err(|r| malformed(line_no, r))?;
+            let protocol = parse_protocol_field(protocol).map_err(|r| malformed(line_no, r))?;
+            rows.push(RowIndex {
+                ports,
+                protocol,
+                start: start as u32,
+                end: (start + body.len()) as u32,
+            });
+        }
+        if rows.len() != declared {
+            return Err(malformed(
+                3,
+                format!(
+                    "declares {declared} rows but has {} (truncated?)",
+                    rows.len()
+                ),
+            ));
+        }
+        Ok(IanaTable {
+            text,
+            rows,
+            snapshot,
+            origin,
+        })
+    }
+
+    /// The snapshot's date: its newest registration or modification date.
+    pub fn snapshot(&self) -> &str {
+        &self.snapshot
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    fn entry(&self, row: &RowIndex) -> Entry<'_> {
+        let line = &self.text[row.start as usize..row.end as usize];
+        let mut fields = [""; COLUMNS];
+        for (slot, field) in fields.iter_mut().zip(line.split('\t')) {
+            *slot = field;
+        }
+        Entry {
+            fields,
+            ports: row.ports,
+            protocol: row.protocol,
+        }
+    }
+
+    /// Every row, in the table's order.
+    pub fn entries(&self) -> impl Iterator<Item = Entry<'_>> {
+        self.rows.iter().map(|row| self.entry(row))
+    }
+
+    /// Rows whose port range contains `port`, for `protocol`.
+    pub fn covering(&self, port: u16, protocol: Protocol) -> impl Iterator<Item = Entry<'_>> {
+        self.rows
+            .iter()
+            .filter(move |row| row.ports.is_some_and(|r| r.contains(port)))
+            .map(|row| self.entry(row))
+            .filter(move |e| e.covers_protocol(protocol))
+    }
+
+    /// The status of `port` on `protocol`, with the rows that decide it.
+    pub fn status(&self, port: u16, protocol: Protocol) -> PortStatus<'_> {
+        let (services, remarks): (Vec<_>, Vec<_>) =
+            self.covering(port, protocol).partition(Entry::has_name);
+        let status = if !services.is_empty() {
+            Status::Assigned
+        } else if let Some(first) = remarks.first() {
+            if remarks
+                .iter()
+                .any(|e| e.nameless_status() == Status::Reserved)
+            {
+                Status::Reserved
+            } else {
+                first.nameless_status()
+            }
+        } else if port >= DYNAMIC_START {
+            Status::Dynamic
+        } else {
+            Status::Unassigned
+        };
+        PortStatus {
+            protocol,
+            status,
+            services,
+            remarks,
+        }
+    }
+
+    /// Protocols worth showing for `port`: TCP and UDP always, SCTP and DCCP where a row exists.
+    pub fn protocols_for(&self, port: u16) -> Vec<Protocol> {
+        Protocol::ALL
+            .into_iter()
+            .filter(|&p| {
+                matches!(p, Protocol::Tcp | Protocol::Udp)
+                    || self.rows.iter().any(|row| {
+                        row.protocol == Some(p) && row.ports.is_some_and(|r| r.contains(port))
+                    })
+            })
+            .collect()
+    }
+
+    /// Rows whose service name is `name`, ignoring case.
+    pub fn by_name(&self, name: &str) -> Vec<Entry<'_>> {
+        self.entries()
+            .filter(|e| e.has_name() && e.name().eq_ignore_ascii_case(name))
+            .collect()
+    }
+
+    /// Counts of rows per protocol column value (`None`: no protocol).
+    pub fn counts(&self) -> Vec<(Option<Protocol>, usize)> {
+        let mut counts: Vec<(Option<Protocol>, usize)> = Protocol::ALL
+            .into_iter()
+            .map(Some)
+            .chain([None])
+            .map(|p| (p, 0))
+            .collect();
+        for row in &self.rows {
+            if let Some(slot) = counts.iter_mut().find(|(p, _)| *p == row.protocol) {
+                slot.1 += 1;
+            }
+        }
+        counts
+    }
+
+    /// Number of rows that have no port (kept for lookup by service name).
+    pub fn portless(&self) -> usize {
+        self.rows.iter().filter(|r| r.ports.is_none()).count()
+    }
+}
+
+fn origin_name(origin: &Origin) -> String {
+    match origin {
+        Origin::Embedded => "embedded registry".to_string(),
+        Origin::Installed(p) | Origin::File(p) => p.display().to_string(),
+    }
+}
+
+/// Parses IANA's port column: empty, `80`, or `6000-6063`.
+pub fn parse_port_field(text: &str) -> Result<Option<PortRange>, String> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let bad = || format!("bad port '{text}'");
+    let number = |s: &str| -> Result<u16, String> {
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        s.parse::<u16>().map_err(|_| bad())
+    };
+    let range = match text.split_once('-') {
+        Some((a, b)) => PortRange {
+            start: number(a)?,
+            end: number(b)?,
+        },
+        None => PortRange::single(number(text)?),
+    };
+    if range.start > range.end {
+        return Err(format!("reversed port range '{text}'"));
+    }
+    Ok(Some(range))
+}
+
+/// Parses IANA's protocol column: empty, or one of the four transports.
+pub fn parse_protocol_field(text: &str) -> Result<Option<Protocol>, String> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse::<Protocol>()
+        .map(Some)
+        .map_err(|()| format!("unknown transport protocol '{text}'"))
+}
+
+/// Escapes a field for the compact table.
+pub fn escape(field: &str) -> Cow<'_, str> {
+    if !field.contains(['\\', '\t', '\n', '\r']) {
+        return Cow::Borrowed(field);
+    }
+    let mut out = String::with_capacity(field.len() + 8);
+    for c in field.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Reverses [`escape`].
+pub fn unescape(field: &str) -> Cow<'_, str> {
+    if !field.contains('\\') {
+        return Cow::Borrowed(field);
+    }
+    let mut out = String::with_capacity(field.len());
+    let mut chars = field.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('t') => out.push('\t'),
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_round_trips() {
+        for s in [
+            "plain",
+            "a\tb",
+            "line\nnext\r\n",
+            "back\\slash\\n",
+            "",
+            "\\",
+        ] {
+            assert_eq!(unescape(&escape(s)), s);
+            assert!(!escape(s).contains(['\t', '\n', '\r']));
+        }
+    }
+
+    #[test]
+    fn port_fields() {
+        assert_eq!(parse_port_field(""), Ok(None));
+        assert_eq!(parse_port_field("80"), Ok(Some(PortRange::single(80))));
+        assert_eq!(
+            parse_port_field("6000-6063"),
+            Ok(Some(PortRange {
+                start: 6000,
+                end: 6063
+            }))
+        );
+        assert!(parse_port_field("65536").is_err());
+        assert!(parse_port_field("80-20").is_err());
+        assert!(parse_port_field("x").is_err());
+        assert!(parse_port_field("-5").is_err());
+    }
+
+    #[test]
+    fn refuses_truncated_table() {
+        let text = format!("{MAGIC}\n#snapshot 2020-01-01\n#rows 2\nx\t1\ttcp\t\t\t\t\t\t\t\t\t\n");
+        let err = IanaTable::parse(Cow::Owned(text), Origin::Embedded).unwrap_err();
+        assert!(err.to_string().contains("truncated"), "{err}");
+    }
+
+    #[test]
+    fn refuses_foreign_text() {
+        let err = IanaTable::parse(Cow::Borrowed("hello\n"), Origin::Embedded).unwrap_err();
+        assert!(err.to_string().contains("line 1"), "{err}");
+    }
+}

@@ -1,0 +1,125 @@
+//! The local services database (`/etc/services`): the names `ss`, `lsof` and `netstat` print.
+
+use std::path::{Path, PathBuf};
+
+/// One line of the services file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalService {
+    pub name: String,
+    pub port: u16,
+    /// As written in the file: usually `tcp` or `udp`, sometimes `ddp` or `sctp`.
+    pub protocol: String,
+    pub aliases: Vec<String>,
+}
+
+/// The services file of this platform, and what it holds.
+#[derive(Debug, Clone, Default)]
+pub struct LocalServices {
+    pub path: Option<PathBuf>,
+    pub entries: Vec<LocalService>,
+    /// Lines that could not be understood (counted, never fatal).
+    pub skipped: usize,
+}
+
+/// Where this platform keeps its services file. `WHOPORT_SERVICES_FILE` overrides it.
+pub fn default_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("WHOPORT_SERVICES_FILE") {
+        return PathBuf::from(p);
+    }
+    #[cfg(windows)]
+    {
+        let root = std::env::var_os("SystemRoot").unwrap_or_else(|| "C:\\Windows".into());
+        PathBuf::from(root).join("System32\\drivers\\etc\\services")
+    }
+    #[cfg(not(windows))]
+    {
+        PathBuf::from("/etc/services")
+    }
+}
+
+impl LocalServices {
+    /// Reads the platform's file; a missing or unreadable file is simply empty.
+    pub fn load() -> LocalServices {
+        Self::load_from(&default_path())
+    }
+
+    pub fn load_from(path: &Path) -> LocalServices {
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                let mut parsed = parse(&String::from_utf8_lossy(&bytes));
+                parsed.path = Some(path.to_path_buf());
+                parsed
+            }
+            Err(_) => LocalServices::default(),
+        }
+    }
+
+    pub fn for_port(&self, port: u16, protocol: Option<&str>) -> Vec<&LocalService> {
+        self.entries
+            .iter()
+            .filter(|s| s.port == port && protocol.is_none_or(|p| p == s.protocol))
+            .collect()
+    }
+
+    /// Entries whose name or one of whose aliases is `name`, ignoring case.
+    pub fn by_name(&self, name: &str) -> Vec<&LocalService> {
+        self.entries
+            .iter()
+            .filter(|s| {
+                s.name.eq_ignore_ascii_case(name)
+                    || s.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
+            })
+            .collect()
+    }
+}
+
+/// Parses the text of a services file: `name port/protocol [aliases...] [# comment]`.
+pub fn parse(text: &str) -> LocalServices {
+    let mut out = LocalServices::default();
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or("");
+        let mut words = line.split_ascii_whitespace();
+        let Some(name) = words.next() else { continue };
+        let parsed = words.next().and_then(|pp| {
+            let (port, protocol) = pp.split_once('/')?;
+            let port = port.parse::<u16>().ok()?;
+            (!protocol.is_empty()).then(|| (port, protocol.to_ascii_lowercase()))
+        });
+        match parsed {
+            Some((port, protocol)) => out.entries.push(LocalService {
+                name: name.to_string(),
+                port,
+                protocol,
+                aliases: words.map(str::to_string).collect(),
+            }),
+            None => out.skipped += 1,
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_lines_aliases_and_comments() {
+        let text = "# comment\n\
+                    ssh\t\t22/tcp\t\t\t# SSH Remote Login Protocol\n\
+                    smtp 25/tcp mail\n\
+                    postgresql 5432/tcp postgres\n\
+                    \n\
+                    broken line\n\
+                    bad 99999/tcp\n\
+                    noproto 7/\n";
+        let s = parse(text);
+        assert_eq!(s.entries.len(), 3);
+        assert_eq!(s.skipped, 3);
+        assert_eq!(s.entries[0].name, "ssh");
+        assert_eq!(s.entries[0].port, 22);
+        assert_eq!(s.entries[1].aliases, vec!["mail".to_string()]);
+        assert_eq!(s.by_name("POSTGRES")[0].port, 5432);
+        assert_eq!(s.for_port(25, Some("tcp"))[0].name, "smtp");
+        assert!(s.for_port(25, Some("udp")).is_empty());
+    }
+}

@@ -1,0 +1,5 @@
+//! Rendering: tables for people, JSON for programs, and the sanitizer both rely on.
+
+pub mod json;
+pub mod sanitize;
+pub mod table;

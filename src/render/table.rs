@@ -1,0 +1,507 @@
+//! Human output: the port card, range summaries and registry listings, through comfy-table.
+//! Every piece of text from outside whoport goes through the sanitizer first.
+
+use std::io::{self, Write};
+
+use comfy_table::{presets, Attribute, Cell, Color, ContentArrangement, Table};
+
+use crate::config::Output;
+use crate::port::{EphemeralRange, Protocol, Tier};
+use crate::registry::iana::{Entry, IanaTable, Origin, PortStatus, Status};
+use crate::registry::{PortReport, SearchResults};
+use crate::render::sanitize::{sanitize, sanitize_lines};
+
+/// A table with whoport's look, told what the run decided about colour and width.
+pub fn new_table(out: &Output, header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(presets::UTF8_FULL_CONDENSED)
+        .apply_modifier(comfy_table::modifiers::UTF8_ROUND_CORNERS);
+    t.force_no_tty();
+    if out.color {
+        t.enforce_styling();
+    }
+    match out.width {
+        Some(w) => {
+            t.set_width(w);
+            t.set_content_arrangement(ContentArrangement::Dynamic);
+        }
+        None => {
+            t.set_content_arrangement(ContentArrangement::Disabled);
+        }
+    }
+    t.set_header(
+        header
+            .iter()
+            .map(|h| styled(out, h, Some(Attribute::Bold), None)),
+    );
+    t
+}
+
+/// A cell, styled only when colour is on.
+pub fn styled(out: &Output, text: &str, attr: Option<Attribute>, fg: Option<Color>) -> Cell {
+    let mut cell = Cell::new(text);
+    if out.color {
+        if let Some(a) = attr {
+            cell = cell.add_attribute(a);
+        }
+        if let Some(c) = fg {
+            cell = cell.fg(c);
+        }
+    }
+    cell
+}
+
+/// Text with an ANSI style when colour is on (for lines outside tables).
+pub fn paint(out: &Output, text: &str, code: &str) -> String {
+    if out.color {
+        format!("\u{1b}[{code}m{text}\u{1b}[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+fn status_color(s: Status) -> Color {
+    match s {
+        Status::Assigned => Color::Green,
+        Status::Reserved => Color::Yellow,
+        Status::Unassigned => Color::DarkGrey,
+        Status::Dynamic => Color::Cyan,
+    }
+}
+
+/// "registered (1024-49151)".
+pub fn tier_text(tier: Tier) -> String {
+    let (a, b) = tier.bounds();
+    format!("{tier} ({a}-{b})")
+}
+
+/// "tcp: assigned (http, www, www-http)".
+fn status_summary(s: &PortStatus<'_>) -> String {
+    let mut names: Vec<String> = s
+        .services
+        .iter()
+        .map(|e| sanitize(&e.name()).into_owned())
+        .collect();
+    names.dedup();
+    if names.is_empty() {
+        format!("{}: {}", s.protocol, s.status.as_str())
+    } else {
+        format!(
+            "{}: {} ({})",
+            s.protocol,
+            s.status.as_str(),
+            names.join(", ")
+        )
+    }
+}
+
+/// The headline of a port card.
+pub fn headline(out: &Output, r: &PortReport<'_>) -> String {
+    let statuses: Vec<String> = r.registry.iter().map(status_summary).collect();
+    format!(
+        "{} · {} · {}",
+        paint(out, &format!("Port {}", r.port), "1"),
+        tier_text(r.tier),
+        statuses.join(" · ")
+    )
+}
+
+/// One row of the registry section: entries identical but for their protocol share a row.
+struct Group<'a> {
+    protocols: Vec<Protocol>,
+    entry: Entry<'a>,
+}
+
+fn same_but_protocol(a: &Entry<'_>, b: &Entry<'_>) -> bool {
+    a.ports == b.ports
+        && a.name() == b.name()
+        && a.description() == b.description()
+        && a.assignee() == b.assignee()
+        && a.reference() == b.reference()
+        && a.registration_date() == b.registration_date()
+        && a.modification_date() == b.modification_date()
+        && same_lines(&a.notes(), &b.notes())
+        && a.unauthorized_use() == b.unauthorized_use()
+}
+
+/// Equal but for indentation (IANA repeats notes for TCP and UDP, indented differently).
+fn same_lines(a: &str, b: &str) -> bool {
+    a.lines().map(str::trim).eq(b.lines().map(str::trim))
+}
+
+fn group<'a>(statuses: &[PortStatus<'a>], services: bool) -> Vec<Group<'a>> {
+    let mut groups: Vec<Group<'a>> = Vec::new();
+    for s in statuses {
+        let entries = if services { &s.services } else { &s.remarks };
+        for e in entries {
+            match groups.iter_mut().find(|g| same_but_protocol(&g.entry, e)) {
+                Some(g) if !g.protocols.contains(&s.protocol) => g.protocols.push(s.protocol),
+                Some(_) => {}
+                None => groups.push(Group {
+                    protocols: vec![s.protocol],
+                    entry: *e,
+                }),
+            }
+        }
+    }
+    groups
+}
+
+fn protocols_text(ps: &[Protocol]) -> String {
+    ps.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+fn dates_text(e: &Entry<'_>) -> String {
+    match (e.registration_date(), e.modification_date()) {
+        (r, m) if r.is_empty() && m.is_empty() => "-".to_string(),
+        (r, m) if m.is_empty() => format!("registered {}", sanitize(&r)),
+        (r, m) if r.is_empty() => format!("modified {}", sanitize(&m)),
+        (r, m) => format!("registered {}\nmodified {}", sanitize(&r), sanitize(&m)),
+    }
+}
+
+fn or_dash(s: &str) -> String {
+    if s.trim().is_empty() {
+        "-".to_string()
+    } else {
+        sanitize(s).into_owned()
+    }
+}
+
+/// The IANA section of a card.
+fn registry_section(
+    w: &mut dyn Write,
+    out: &Output,
+    r: &PortReport<'_>,
+    snapshot: &str,
+) -> io::Result<()> {
+    writeln!(
+        w,
+        "\n{}",
+        paint(out, &format!("IANA registry (snapshot {snapshot})"), "1")
+    )?;
+    let services = group(&r.registry, true);
+    let remarks = group(&r.registry, false);
+    let mut t = new_table(
+        out,
+        &[
+            "PROTOCOL",
+            "SERVICE",
+            "DESCRIPTION",
+            "REFERENCE",
+            "ASSIGNEE",
+            "DATES",
+        ],
+    );
+    for g in &services {
+        let mut name = sanitize(&g.entry.name()).into_owned();
+        if let Some(range) = g.entry.ports.filter(|p| !p.is_single()) {
+            name = format!("{name} ({range})");
+        }
+        t.add_row(vec![
+            Cell::new(protocols_text(&g.protocols)),
+            styled(out, &name, Some(Attribute::Bold), Some(Color::Green)),
+            Cell::new(or_dash(&g.entry.description())),
+            Cell::new(or_dash(&g.entry.reference())),
+            Cell::new(or_dash(&g.entry.assignee())),
+            Cell::new(dates_text(&g.entry)),
+        ]);
+    }
+    for g in &remarks {
+        let mut desc = sanitize(&g.entry.description()).into_owned();
+        if let Some(range) = g.entry.ports.filter(|p| !p.is_single()) {
+            desc = format!("{desc} ({range})");
+        }
+        t.add_row(vec![
+            Cell::new(protocols_text(&g.protocols)),
+            styled(out, "(none)", None, Some(Color::DarkGrey)),
+            Cell::new(desc),
+            Cell::new(or_dash(&g.entry.reference())),
+            Cell::new(or_dash(&g.entry.assignee())),
+            Cell::new(dates_text(&g.entry)),
+        ]);
+    }
+    let covered: Vec<Protocol> = services
+        .iter()
+        .chain(&remarks)
+        .flat_map(|g| g.protocols.clone())
+        .collect();
+    for s in r.registry.iter().filter(|s| !covered.contains(&s.protocol)) {
+        let text = match s.status {
+            Status::Dynamic => "Dynamic/private range: IANA assigns nothing here",
+            _ => "No registry entry",
+        };
+        t.add_row(vec![
+            Cell::new(s.protocol.as_str()),
+            styled(out, "(none)", None, Some(status_color(s.status))),
+            Cell::new(text),
+            Cell::new("-"),
+            Cell::new("-"),
+            Cell::new("-"),
+        ]);
+    }
+    writeln!(w, "{t}")?;
+    for g in services.iter().chain(&remarks) {
+        let label = if g.entry.has_name() {
+            sanitize(&g.entry.name()).into_owned()
+        } else {
+            sanitize(&g.entry.description()).into_owned()
+        };
+        let protocols = protocols_text(&g.protocols);
+        for (what, text) in [
+            ("unauthorized use reported", g.entry.unauthorized_use()),
+            ("note", g.entry.notes()),
+        ] {
+            if !text.trim().is_empty() {
+                let body = sanitize_lines(&text).replace('\n', "\n      ");
+                writeln!(w, "  {label} ({protocols}) {what}: {body}")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn local_section(
+    w: &mut dyn Write,
+    out: &Output,
+    r: &PortReport<'_>,
+    path: Option<&str>,
+) -> io::Result<()> {
+    let title = format!("Local services database ({})", path.unwrap_or("not found"));
+    writeln!(w, "\n{}", paint(out, &title, "1"))?;
+    if r.local.is_empty() {
+        return writeln!(w, "  no entry for {}", r.port);
+    }
+    for s in &r.local {
+        let aliases = if s.aliases.is_empty() {
+            String::new()
+        } else {
+            let a: Vec<String> = s.aliases.iter().map(|a| sanitize(a).into_owned()).collect();
+            format!(" (aliases: {})", a.join(", "))
+        };
+        writeln!(
+            w,
+            "  {}/{}: {}{aliases}",
+            s.port,
+            sanitize(&s.protocol),
+            sanitize(&s.name)
+        )?;
+    }
+    Ok(())
+}
+
+fn unofficial_section(w: &mut dyn Write, out: &Output, r: &PortReport<'_>) -> io::Result<()> {
+    writeln!(w, "\n{}", paint(out, "Known unofficial uses", "1"))?;
+    if r.unofficial.is_empty() {
+        return writeln!(w, "  none known to whoport");
+    }
+    let mut t = new_table(out, &["PROTOCOL", "PROGRAM", "NOTE", "SOURCE"]);
+    for u in &r.unofficial {
+        let program = if u.ports.is_single() {
+            u.program.to_string()
+        } else {
+            format!("{} ({})", u.program, u.ports)
+        };
+        t.add_row(vec![
+            Cell::new(u.protocol.as_str()),
+            styled(out, &program, Some(Attribute::Bold), None),
+            Cell::new(u.note),
+            Cell::new(u.source),
+        ]);
+    }
+    writeln!(w, "{t}")
+}
+
+/// "inside/outside this machine's ephemeral range".
+pub fn ephemeral_text(port: u16, e: EphemeralRange) -> String {
+    if e.contains(port) {
+        format!(
+            "{port} is inside this machine's ephemeral range {}-{} ({}): outgoing connections may take it, so a listener here can collide with them.",
+            e.start, e.end, e.source
+        )
+    } else {
+        format!(
+            "{port} is outside this machine's ephemeral range {}-{} ({}).",
+            e.start, e.end, e.source
+        )
+    }
+}
+
+/// The whole port card, without the live sections.
+pub fn card(
+    w: &mut dyn Write,
+    out: &Output,
+    r: &PortReport<'_>,
+    snapshot: &str,
+    local_path: Option<&str>,
+    ephemeral: EphemeralRange,
+) -> io::Result<()> {
+    writeln!(w, "{}", headline(out, r))?;
+    registry_section(w, out, r, snapshot)?;
+    local_section(w, out, r, local_path)?;
+    unofficial_section(w, out, r)?;
+    writeln!(w, "\n{}", paint(out, "Ephemeral range", "1"))?;
+    writeln!(w, "  {}", ephemeral_text(r.port, ephemeral))
+}
+
+/// One summary row per port, for ranges and service names.
+pub fn port_list(w: &mut dyn Write, out: &Output, reports: &[PortReport<'_>]) -> io::Result<()> {
+    let mut t = new_table(
+        out,
+        &["PORT", "RANGE", "IANA", "LOCAL NAME", "UNOFFICIAL USES"],
+    );
+    for r in reports {
+        let iana: Vec<String> = r.registry.iter().map(status_summary).collect();
+        let mut local: Vec<String> = r
+            .local
+            .iter()
+            .map(|s| format!("{}/{}", sanitize(&s.name), sanitize(&s.protocol)))
+            .collect();
+        local.dedup();
+        let unofficial: Vec<String> = r
+            .unofficial
+            .iter()
+            .map(|u| format!("{} ({})", u.program, u.protocol))
+            .collect();
+        t.add_row(vec![
+            styled(out, &r.port.to_string(), Some(Attribute::Bold), None),
+            Cell::new(r.tier.as_str()),
+            Cell::new(iana.join("\n")),
+            Cell::new(if local.is_empty() {
+                "-".to_string()
+            } else {
+                local.join(", ")
+            }),
+            Cell::new(if unofficial.is_empty() {
+                "-".to_string()
+            } else {
+                unofficial.join("\n")
+            }),
+        ]);
+    }
+    writeln!(w, "{t}")
+}
+
+/// IANA rows with the queried name but no port.
+pub fn portless(w: &mut dyn Write, out: &Output, entries: &[Entry<'_>]) -> io::Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        w,
+        "\n{}",
+        paint(out, "IANA service names without a port", "1")
+    )?;
+    for e in entries {
+        let protocol = e.protocol.map_or("-", Protocol::as_str);
+        writeln!(
+            w,
+            "  {} ({protocol}): {}",
+            sanitize(&e.name()),
+            or_dash(&e.description())
+        )?;
+    }
+    Ok(())
+}
+
+/// `registry info`.
+pub fn registry_info(
+    w: &mut dyn Write,
+    out: &Output,
+    iana: &IanaTable,
+    local: (Option<&str>, usize),
+    installed: Option<&str>,
+) -> io::Result<()> {
+    let source = match &iana.origin {
+        Origin::Embedded => "embedded snapshot (compiled into whoport)".to_string(),
+        Origin::Installed(p) => format!(
+            "installed newer registry {}",
+            sanitize(&p.display().to_string())
+        ),
+        Origin::File(p) => format!(
+            "file given with --registry: {}",
+            sanitize(&p.display().to_string())
+        ),
+    };
+    let mut t = new_table(out, &["", ""]);
+    t.add_row(vec![Cell::new("registry in use"), Cell::new(source)]);
+    t.add_row(vec![Cell::new("snapshot date"), Cell::new(iana.snapshot())]);
+    t.add_row(vec![Cell::new("rows"), Cell::new(iana.len())]);
+    let counts: Vec<String> = iana
+        .counts()
+        .into_iter()
+        .map(|(p, n)| format!("{}: {n}", p.map_or("no protocol", Protocol::as_str)))
+        .collect();
+    t.add_row(vec![
+        Cell::new("rows by protocol"),
+        Cell::new(counts.join(", ")),
+    ]);
+    t.add_row(vec![
+        Cell::new("rows without a port"),
+        Cell::new(iana.portless()),
+    ]);
+    t.add_row(vec![
+        Cell::new("known unofficial uses"),
+        Cell::new(crate::registry::unofficial::all().len()),
+    ]);
+    t.add_row(vec![
+        Cell::new("local services"),
+        Cell::new(format!(
+            "{} entries in {}",
+            local.1,
+            local.0.unwrap_or("(no file)")
+        )),
+    ]);
+    t.add_row(vec![
+        Cell::new("newer registry goes to"),
+        Cell::new(installed.unwrap_or("(no data directory on this system)")),
+    ]);
+    writeln!(w, "{t}")
+}
+
+/// `registry search`.
+pub fn search(w: &mut dyn Write, out: &Output, r: &SearchResults<'_>) -> io::Result<()> {
+    let mut t = new_table(out, &["PORT", "PROTOCOL", "SERVICE", "DESCRIPTION"]);
+    for e in &r.services {
+        t.add_row(vec![
+            Cell::new(e.ports.map_or("-".to_string(), |p| p.to_string())),
+            Cell::new(e.protocol.map_or("-", Protocol::as_str)),
+            styled(out, &sanitize(&e.name()), Some(Attribute::Bold), None),
+            Cell::new(or_dash(&e.description())),
+        ]);
+    }
+    writeln!(
+        w,
+        "{}",
+        paint(
+            out,
+            &format!("IANA registry: {} matches", r.services.len()),
+            "1"
+        )
+    )?;
+    if !r.services.is_empty() {
+        writeln!(w, "{t}")?;
+    }
+    writeln!(
+        w,
+        "{}",
+        paint(
+            out,
+            &format!("Known unofficial uses: {} matches", r.unofficial.len()),
+            "1"
+        )
+    )?;
+    if !r.unofficial.is_empty() {
+        let mut t = new_table(out, &["PORT", "PROTOCOL", "PROGRAM", "NOTE"]);
+        for u in &r.unofficial {
+            t.add_row(vec![
+                Cell::new(u.ports.to_string()),
+                Cell::new(u.protocol.as_str()),
+                styled(out, u.program, Some(Attribute::Bold), None),
+                Cell::new(u.note),
+            ]);
+        }
+        writeln!(w, "{t}")?;
+    }
+    Ok(())
+}
