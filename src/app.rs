@@ -25,7 +25,12 @@ pub fn run(cli: &Cli) -> Result<u8> {
     let stdout = io::stdout();
     let mut w = BufWriter::new(stdout.lock());
     let status = match &cli.command {
-        Some(Command::Registry { action }) => run_registry(cli, action, &out, &mut w)?,
+        Some(Command::Registry { action }) => {
+            if let Some(q) = &cli.query {
+                anyhow::bail!("unexpected argument '{q}' before the 'registry' command");
+            }
+            run_registry(cli, action, &out, &mut w)?
+        }
         None => run_query(cli, &out, &mut w)?,
     };
     w.flush()?;

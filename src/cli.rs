@@ -23,7 +23,6 @@ Exit status: 0 success, 2 error (bad port, range, name or file).";
     version,
     about = "What is listening on a port, and should it be? Port knowledge from the full IANA registry.",
     after_help = EXAMPLES,
-    args_conflicts_with_subcommands = true,
     max_term_width = 100
 )]
 pub struct Cli {

@@ -41,13 +41,10 @@ impl FromStr for Protocol {
     type Err = ();
 
     fn from_str(s: &str) -> Result<Self, ()> {
-        match s.to_ascii_lowercase().as_str() {
-            "tcp" => Ok(Protocol::Tcp),
-            "udp" => Ok(Protocol::Udp),
-            "sctp" => Ok(Protocol::Sctp),
-            "dccp" => Ok(Protocol::Dccp),
-            _ => Err(()),
-        }
+        Protocol::ALL
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(s))
+            .ok_or(())
     }
 }
 

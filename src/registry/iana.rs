@@ -2,8 +2,8 @@
 //!
 //! The table is text (`iana.tsv`, produced by the importer in `import.rs`): three header
 //! lines, then one line per IANA row with the twelve CSV columns in IANA's order, tabs,
-//! newlines and backslashes escaped. Fields are unescaped only when read, so loading is one
-//! pass over the text that parses just the port and protocol columns.
+//! newlines and backslashes escaped. Rows are indexed by `index.rs` (at compile time for the
+//! embedded table) and their fields unescaped only when read.
 
 use std::borrow::Cow;
 
@@ -11,15 +11,13 @@ use serde::Serialize;
 
 use crate::error::RegistryError;
 use crate::port::{PortRange, Protocol, DYNAMIC_START};
+pub use crate::registry::index::{RowIndex, COLUMNS, MAGIC};
 
 /// The snapshot compiled into the binary.
 pub const EMBEDDED: &str = include_str!("iana.tsv");
 
-/// First line of every compact table.
-pub const MAGIC: &str = "#whoport-iana 1";
-
-/// Number of columns in IANA's CSV and in the compact table.
-pub const COLUMNS: usize = 12;
+// EMBEDDED_SNAPSHOT and EMBEDDED_ROWS: the embedded table's index, built by build.rs.
+include!(concat!(env!("OUT_DIR"), "/iana_index.rs"));
 
 /// IANA's column names, in order.
 pub const HEADER: [&str; COLUMNS] = [
@@ -66,20 +64,14 @@ pub enum Origin {
     File(std::path::PathBuf),
 }
 
-/// Index of one row: its ports and protocol, and where its line is in the text.
-#[derive(Debug, Clone, Copy)]
-struct RowIndex {
-    ports: Option<PortRange>,
-    protocol: Option<Protocol>,
-    start: u32,
-    end: u32,
-}
-
 /// A loaded registry table.
 #[derive(Debug)]
 pub struct IanaTable {
     text: Cow<'static, str>,
-    rows: Vec<RowIndex>,
+    rows: Cow<'static, [RowIndex]>,
+    /// For each port, the rows covering it: `by_port_rows[offsets[p]..offsets[p + 1]]`.
+    by_port_offsets: Cow<'static, [u32]>,
+    by_port_rows: Cow<'static, [u32]>,
     snapshot: String,
     pub origin: Origin,
 }
@@ -162,84 +154,38 @@ pub struct PortStatus<'a> {
 }
 
 impl IanaTable {
-    /// The snapshot compiled into the binary.
+    /// The snapshot compiled into the binary: no work at run time.
     pub fn embedded() -> IanaTable {
-        // The embedded table is produced by our own importer and checked by the tests.
-        Self::parse(Cow::Borrowed(EMBEDDED), Origin::Embedded)
-            .unwrap_or_else(|e| panic!("embedded IANA table is corrupt: {e}"))
+        IanaTable {
+            text: Cow::Borrowed(EMBEDDED),
+            rows: Cow::Borrowed(&EMBEDDED_ROWS),
+            snapshot: EMBEDDED_SNAPSHOT.to_string(),
+            by_port_offsets: Cow::Borrowed(&EMBEDDED_PORT_OFFSETS),
+            by_port_rows: Cow::Borrowed(&EMBEDDED_PORT_ROWS),
+            origin: Origin::Embedded,
+        }
     }
 
     /// Parses a compact table, checking every line.
     pub fn parse(text: Cow<'static, str>, origin: Origin) -> Result<IanaTable, RegistryError> {
         let name = origin_name(&origin);
-        let malformed = |line: u64, reason: String| RegistryError::Malformed {
-            origin: name.clone(),
-            line,
-            reason,
-        };
         if text.is_empty() {
             return Err(RegistryError::Empty { origin: name });
         }
-        let mut lines = text.split_inclusive('\n');
-        let mut offset = 0usize;
-        let mut header_line = || {
-            let line = lines.next().unwrap_or("");
-            offset += line.len();
-            line.trim_end_matches(['\n', '\r'])
-        };
-        if header_line() != MAGIC {
-            return Err(malformed(
-                1,
-                format!("not a whoport registry table (expected '{MAGIC}')"),
-            ));
-        }
-        let snapshot = header_line()
-            .strip_prefix("#snapshot ")
-            .ok_or_else(|| malformed(2, "missing '#snapshot DATE' line".into()))?
-            .to_string();
-        let declared: usize = header_line()
-            .strip_prefix("#rows ")
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(|| malformed(3, "missing '#rows N' line".into()))?;
-
-        let mut rows = Vec::with_capacity(declared);
-        for (i, line) in lines.enumerate() {
-            let line_no = i as u64 + 4;
-            let start = offset;
-            offset += line.len();
-            let body = line.trim_end_matches('\n');
-            let mut fields = body.split('\t');
-            let _name = fields.next();
-            let port = fields.next().unwrap_or("");
-            let protocol = fields.next().unwrap_or("");
-            if body.split('\t').count() != COLUMNS {
-                return Err(malformed(
-                    line_no,
-                    format!("expected {COLUMNS} tab-separated fields"),
-                ));
+        let indexed = crate::registry::index::index(&text).map_err(|(line, reason)| {
+            RegistryError::Malformed {
+                origin: name,
+                line,
+                reason,
             }
-            let ports = parse_port_field(port).map_err(|r| malformed(line_no, r))?;
-            let protocol = parse_protocol_field(protocol).map_err(|r| malformed(line_no, r))?;
-            rows.push(RowIndex {
-                ports,
-                protocol,
-                start: start as u32,
-                end: (start + body.len()) as u32,
-            });
-        }
-        if rows.len() != declared {
-            return Err(malformed(
-                3,
-                format!(
-                    "declares {declared} rows but has {} (truncated?)",
-                    rows.len()
-                ),
-            ));
-        }
+        })?;
+        let (offsets, by_port) = crate::registry::index::by_port(&indexed.rows);
         Ok(IanaTable {
             text,
-            rows,
-            snapshot,
+            rows: Cow::Owned(indexed.rows),
+            snapshot: indexed.snapshot,
+            by_port_offsets: Cow::Owned(offsets),
+            by_port_rows: Cow::Owned(by_port),
             origin,
         })
     }
@@ -265,8 +211,8 @@ impl IanaTable {
         }
         Entry {
             fields,
-            ports: row.ports,
-            protocol: row.protocol,
+            ports: ports_of(row),
+            protocol: protocol_of(row),
         }
     }
 
@@ -275,12 +221,13 @@ impl IanaTable {
         self.rows.iter().map(|row| self.entry(row))
     }
 
-    /// Rows whose port range contains `port`, for `protocol`.
+    /// Rows whose port range contains `port`, for `protocol`, in table order.
     pub fn covering(&self, port: u16, protocol: Protocol) -> impl Iterator<Item = Entry<'_>> {
-        self.rows
+        let p = usize::from(port);
+        let span = self.by_port_offsets[p] as usize..self.by_port_offsets[p + 1] as usize;
+        self.by_port_rows[span]
             .iter()
-            .filter(move |row| row.ports.is_some_and(|r| r.contains(port)))
-            .map(|row| self.entry(row))
+            .map(|&i| self.entry(&self.rows[i as usize]))
             .filter(move |e| e.covers_protocol(protocol))
     }
 
@@ -318,9 +265,7 @@ impl IanaTable {
             .into_iter()
             .filter(|&p| {
                 matches!(p, Protocol::Tcp | Protocol::Udp)
-                    || self.rows.iter().any(|row| {
-                        row.protocol == Some(p) && row.ports.is_some_and(|r| r.contains(port))
-                    })
+                    || self.covering(port, p).any(|e| e.protocol == Some(p))
             })
             .collect()
     }
@@ -340,8 +285,8 @@ impl IanaTable {
             .chain([None])
             .map(|p| (p, 0))
             .collect();
-        for row in &self.rows {
-            if let Some(slot) = counts.iter_mut().find(|(p, _)| *p == row.protocol) {
+        for row in self.rows.iter() {
+            if let Some(slot) = counts.iter_mut().find(|(p, _)| *p == protocol_of(row)) {
                 slot.1 += 1;
             }
         }
@@ -350,7 +295,7 @@ impl IanaTable {
 
     /// Number of rows that have no port (kept for lookup by service name).
     pub fn portless(&self) -> usize {
-        self.rows.iter().filter(|r| r.ports.is_none()).count()
+        self.rows.iter().filter(|r| !r.has_port).count()
     }
 }
 
@@ -361,39 +306,32 @@ fn origin_name(origin: &Origin) -> String {
     }
 }
 
+fn ports_of(row: &RowIndex) -> Option<PortRange> {
+    row.has_port.then_some(PortRange {
+        start: row.first,
+        end: row.last,
+    })
+}
+
+fn protocol_of(row: &RowIndex) -> Option<Protocol> {
+    (row.protocol as usize)
+        .checked_sub(1)
+        .and_then(|i| Protocol::ALL.get(i).copied())
+}
+
 /// Parses IANA's port column: empty, `80`, or `6000-6063`.
 pub fn parse_port_field(text: &str) -> Result<Option<PortRange>, String> {
-    if text.is_empty() {
-        return Ok(None);
-    }
-    let bad = || format!("bad port '{text}'");
-    let number = |s: &str| -> Result<u16, String> {
-        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(bad());
-        }
-        s.parse::<u16>().map_err(|_| bad())
-    };
-    let range = match text.split_once('-') {
-        Some((a, b)) => PortRange {
-            start: number(a)?,
-            end: number(b)?,
-        },
-        None => PortRange::single(number(text)?),
-    };
-    if range.start > range.end {
-        return Err(format!("reversed port range '{text}'"));
-    }
-    Ok(Some(range))
+    crate::registry::index::parse_port_field(text)
+        .map(|r| r.map(|(start, end)| PortRange { start, end }))
 }
 
 /// Parses IANA's protocol column: empty, or one of the four transports.
 pub fn parse_protocol_field(text: &str) -> Result<Option<Protocol>, String> {
-    if text.is_empty() {
-        return Ok(None);
-    }
-    text.parse::<Protocol>()
-        .map(Some)
-        .map_err(|()| format!("unknown transport protocol '{text}'"))
+    crate::registry::index::protocol_code(text).map(|code| {
+        (code as usize)
+            .checked_sub(1)
+            .and_then(|i| Protocol::ALL.get(i).copied())
+    })
 }
 
 /// Escapes a field for the compact table.
@@ -440,6 +378,24 @@ pub fn unescape(field: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn protocol_codes_follow_protocol_order() {
+        for (i, p) in Protocol::ALL.iter().enumerate() {
+            assert_eq!(crate::registry::index::PROTOCOLS[i], p.as_str());
+            assert_eq!(parse_protocol_field(p.as_str()), Ok(Some(*p)));
+        }
+        assert_eq!(parse_protocol_field(""), Ok(None));
+    }
+
+    #[test]
+    fn embedded_index_matches_a_run_time_index() {
+        let built = IanaTable::parse(Cow::Borrowed(EMBEDDED), Origin::Embedded).expect("parses");
+        assert_eq!(&built.rows[..], &EMBEDDED_ROWS[..]);
+        assert_eq!(&built.by_port_offsets[..], &EMBEDDED_PORT_OFFSETS[..]);
+        assert_eq!(&built.by_port_rows[..], &EMBEDDED_PORT_ROWS[..]);
+        assert_eq!(built.snapshot, EMBEDDED_SNAPSHOT);
+    }
 
     #[test]
     fn escaping_round_trips() {

@@ -3,6 +3,7 @@
 
 pub mod iana;
 pub mod import;
+pub mod index;
 pub mod services;
 pub mod unofficial;
 
@@ -107,9 +108,10 @@ impl Knowledge {
                 suggestions: self.suggest(name),
             });
         }
-        ranges.sort_by_key(|r| (r.start, r.end));
-        ranges.dedup();
-        Ok(ServiceMatch { ranges, portless })
+        Ok(ServiceMatch {
+            ranges: merge(ranges),
+            portless,
+        })
     }
 
     /// Up to three known names close to `name`, best first.
@@ -159,6 +161,21 @@ impl Knowledge {
                 .collect(),
         }
     }
+}
+
+/// Sorts ranges and merges those that overlap or touch, so no port appears twice.
+fn merge(mut ranges: Vec<PortRange>) -> Vec<PortRange> {
+    ranges.sort_by_key(|r| (r.start, r.end));
+    let mut out: Vec<PortRange> = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        match out.last_mut() {
+            Some(last) if u32::from(r.start) <= u32::from(last.end) + 1 => {
+                last.end = last.end.max(r.end);
+            }
+            _ => out.push(r),
+        }
+    }
+    out
 }
 
 fn load_csv(path: &Path) -> Result<IanaTable, RegistryError> {
@@ -212,6 +229,27 @@ impl PortReport<'_> {
         self.registry.iter().any(|s| !s.services.is_empty())
             || !self.local.is_empty()
             || !self.unofficial.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merges_overlapping_and_adjacent_ranges() {
+        let r = |start, end| PortRange { start, end };
+        assert_eq!(
+            merge(vec![
+                r(6000, 6063),
+                r(6000, 6000),
+                r(22, 22),
+                r(6064, 6070),
+                r(65535, 65535)
+            ]),
+            vec![r(22, 22), r(6000, 6070), r(65535, 65535)]
+        );
+        assert!(merge(Vec::new()).is_empty());
     }
 }
 

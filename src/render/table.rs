@@ -423,7 +423,7 @@ pub fn registry_info(
             sanitize(&p.display().to_string())
         ),
     };
-    let mut t = new_table(out, &["", ""]);
+    let mut t = new_table(out, &[]);
     t.add_row(vec![Cell::new("registry in use"), Cell::new(source)]);
     t.add_row(vec![Cell::new("snapshot date"), Cell::new(iana.snapshot())]);
     t.add_row(vec![Cell::new("rows"), Cell::new(iana.len())]);

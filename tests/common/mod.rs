@@ -1,0 +1,67 @@
+//! Shared helpers for the integration tests: the real binary with a clean environment.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+/// The `whoport` binary with NO_COLOR, COLUMNS, TERM and WHOPORT_* scrubbed, and a data
+/// directory of its own so that no installed registry of the machine leaks in.
+pub fn whoport(data_home: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("whoport").expect("binary is built");
+    for (key, _) in std::env::vars_os() {
+        let key_text = key.to_string_lossy();
+        if key_text.starts_with("WHOPORT_") {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd.env_remove("NO_COLOR")
+        .env_remove("COLUMNS")
+        .env_remove("TERM")
+        .env("XDG_DATA_HOME", data_home)
+        .env("XDG_CONFIG_HOME", data_home.join("config"));
+    cmd
+}
+
+/// A fresh temporary directory (removed when dropped).
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temporary directory")
+}
+
+/// Runs whoport with `args` in a fresh data directory; returns (status, stdout, stderr).
+pub fn run(args: &[&str]) -> (i32, String, String) {
+    let dir = tempdir();
+    run_in(dir.path(), args)
+}
+
+pub fn run_in(data_home: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = whoport(data_home)
+        .args(args)
+        .output()
+        .expect("whoport runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).expect("stdout is UTF-8"),
+        String::from_utf8(out.stderr).expect("stderr is UTF-8"),
+    )
+}
+
+/// Runs whoport with `args` and parses its stdout as JSON; the run must succeed.
+pub fn json(args: &[&str]) -> serde_json::Value {
+    let (status, stdout, stderr) = run(args);
+    assert_eq!(status, 0, "whoport {args:?} failed: {stderr}");
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("invalid JSON ({e}): {stdout}"))
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// The shared copy of IANA's CSV, when this checkout sits beside it.
+pub fn shared_iana_csv() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/iana/service-names-port-numbers.csv");
+    p.exists().then_some(p)
+}

@@ -1,0 +1,259 @@
+//! `whoport PORT|RANGE|SERVICE` through the real binary: the card, JSON, ranges, service names
+//! and every bad input.
+
+mod common;
+
+use common::{json, run};
+use serde_json::Value;
+
+fn registry_for<'a>(doc: &'a Value, protocol: &str) -> &'a Value {
+    doc["registry"]
+        .as_array()
+        .expect("registry array")
+        .iter()
+        .find(|r| r["protocol"] == protocol)
+        .unwrap_or_else(|| panic!("no {protocol} entry in {doc}"))
+}
+
+fn service_names(entry: &Value) -> Vec<&str> {
+    entry["services"]
+        .as_array()
+        .expect("services array")
+        .iter()
+        .map(|s| s["name"].as_str().expect("name"))
+        .collect()
+}
+
+#[test]
+fn card_json_for_port_80() {
+    let doc = json(&["80", "--json"]);
+    assert_eq!(doc["schema_version"], 1);
+    assert_eq!(doc["port"], 80);
+    assert_eq!(doc["range"], "well-known");
+    assert_eq!(doc["ephemeral"], false);
+    let tcp = registry_for(&doc, "tcp");
+    assert_eq!(tcp["status"], "assigned");
+    assert_eq!(service_names(tcp), ["http", "www", "www-http"]);
+    assert_eq!(tcp["services"][0]["description"], "World Wide Web HTTP");
+    assert_eq!(tcp["services"][0]["reference"], "[RFC9110]");
+    assert_eq!(
+        tcp["services"][2]["reference"],
+        Value::Null,
+        "unknown is null"
+    );
+    // SCTP has a row for 80, DCCP does not.
+    assert_eq!(service_names(registry_for(&doc, "sctp")), ["http"]);
+    let protocols: Vec<&str> = doc["registry"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|r| r["protocol"].as_str().expect("protocol"))
+        .collect();
+    assert_eq!(protocols, ["tcp", "udp", "sctp"]);
+    assert!(doc["ephemeral_range"]["start"].is_u64());
+    assert_eq!(doc["registry_snapshot"].as_str().map(str::len), Some(10));
+}
+
+#[test]
+fn card_json_statuses() {
+    let dynamic = json(&["49152", "--json"]);
+    assert_eq!(dynamic["range"], "dynamic");
+    assert_eq!(registry_for(&dynamic, "tcp")["status"], "dynamic");
+    let x11 = json(&["6010/tcp", "--json"]);
+    let tcp = registry_for(&x11, "tcp");
+    assert_eq!(service_names(tcp), ["x11"]);
+    assert_eq!(tcp["services"][0]["port_range"], "6000-6063");
+    assert_eq!(
+        x11["registry"].as_array().map(Vec::len),
+        Some(1),
+        "only tcp asked"
+    );
+    let unassigned = json(&["4/tcp", "--json"]);
+    assert_eq!(registry_for(&unassigned, "tcp")["status"], "unassigned");
+    let reserved = json(&["0", "--json"]);
+    assert_eq!(registry_for(&reserved, "udp")["status"], "reserved");
+    let registered = json(&[":2668", "--json"]);
+    assert_eq!(registered["port"], 2668);
+    assert_eq!(registered["range"], "registered");
+}
+
+#[test]
+fn card_json_carries_unofficial_uses_and_iana_notes() {
+    let doc = json(&["3000", "--json"]);
+    let programs: Vec<&str> = doc["unofficial"]
+        .as_array()
+        .expect("unofficial array")
+        .iter()
+        .map(|u| u["program"].as_str().expect("program"))
+        .collect();
+    assert!(programs.contains(&"Grafana"), "{programs:?}");
+    assert!(doc["unofficial"][0]["source"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("https://")));
+    let tcp = registry_for(&doc, "tcp");
+    assert!(tcp["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .any(|s| s["notes"]
+            .as_str()
+            .is_some_and(|n| n.contains("unassigned but widespread use"))));
+}
+
+#[test]
+fn card_table_has_its_sections_in_order() {
+    let (status, out, _) = run(&["443"]);
+    assert_eq!(status, 0);
+    let headline = out.lines().next().expect("headline");
+    assert!(
+        headline.starts_with("Port 443 · well-known (0-1023) · tcp: assigned (https)"),
+        "{headline}"
+    );
+    let order = [
+        "IANA registry (snapshot ",
+        "Local services database",
+        "Known unofficial uses",
+        "Ephemeral range",
+    ];
+    let positions: Vec<usize> = order
+        .iter()
+        .map(|s| {
+            out.find(s)
+                .unwrap_or_else(|| panic!("missing {s:?} in\n{out}"))
+        })
+        .collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "sections out of order:\n{out}"
+    );
+    assert!(out.contains("http protocol over TLS/SSL"), "{out}");
+    assert!(!out.contains('\u{1b}'), "no colour when piped");
+    assert!(
+        !out.to_lowercase().contains("listening"),
+        "no live claim yet:\n{out}"
+    );
+}
+
+#[test]
+fn card_uses_the_local_services_file() {
+    let dir = common::tempdir();
+    let services = dir.path().join("services");
+    std::fs::write(&services, "myproto\t2668/tcp\tmp-alias # test\n").expect("write");
+    let out = common::whoport(dir.path())
+        .args(["2668", "--json"])
+        .env("WHOPORT_SERVICES_FILE", &services)
+        .output()
+        .expect("runs");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(doc["local_services"][0]["name"], "myproto");
+    assert_eq!(doc["local_services"][0]["aliases"][0], "mp-alias");
+    let text = common::whoport(dir.path())
+        .arg("2668")
+        .env("WHOPORT_SERVICES_FILE", &services)
+        .output()
+        .expect("runs");
+    let text = String::from_utf8(text.stdout).expect("utf8");
+    assert!(
+        text.contains("2668/tcp: myproto (aliases: mp-alias)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn colour_is_forced_and_refused() {
+    let (_, out, _) = run(&["22", "--color", "always"]);
+    assert!(
+        out.contains("\u{1b}["),
+        "--color always colours even in a pipe"
+    );
+    let dir = common::tempdir();
+    let out = common::whoport(dir.path())
+        .args(["22", "--color", "never"])
+        .output()
+        .expect("runs");
+    assert!(!out.stdout.contains(&0x1b));
+}
+
+#[test]
+fn range_lists_only_ports_with_something_to_say() {
+    let doc = json(&["8000-8100", "--json"]);
+    assert_eq!(doc["schema_version"], 1);
+    let ports: Vec<u64> = doc["ports"]
+        .as_array()
+        .expect("ports")
+        .iter()
+        .map(|p| p["port"].as_u64().expect("port"))
+        .collect();
+    assert!(ports.contains(&8080), "{ports:?}");
+    assert!(ports.contains(&8000));
+    assert!(ports.windows(2).all(|w| w[0] < w[1]), "sorted");
+    assert!(ports.iter().all(|p| (8000..=8100).contains(p)));
+    // 8011 has no IANA tenant, no local name and no known unofficial use.
+    let k = json(&["8011", "--json"]);
+    assert!(k["unofficial"].as_array().is_some_and(Vec::is_empty));
+    assert_eq!(registry_for(&k, "tcp")["status"], "unassigned");
+    assert_eq!(registry_for(&k, "udp")["status"], "unassigned");
+    assert!(!ports.contains(&8011));
+    let (status, out, _) = run(&["8000-8100"]);
+    assert_eq!(status, 0);
+    assert!(out.contains("8080") && out.contains("http-alt"), "{out}");
+}
+
+#[test]
+fn service_names_resolve_case_insensitively() {
+    let doc = json(&["SSH", "--json"]);
+    let ports: Vec<u64> = doc["ports"]
+        .as_array()
+        .expect("ports")
+        .iter()
+        .map(|p| p["port"].as_u64().expect("port"))
+        .collect();
+    assert_eq!(ports, [22]);
+    // IANA's duplicate names are names too.
+    let www = json(&["www-http", "--json"]);
+    assert_eq!(www["ports"][0]["port"], 80);
+    // A range entry expands to all its ports.
+    let x11 = json(&["x11/tcp", "--json"]);
+    assert_eq!(x11["ports"].as_array().map(Vec::len), Some(64));
+    // A program from the unofficial table.
+    let kafka = json(&["kafka", "--json"]);
+    let kafka_ports: Vec<u64> = kafka["ports"]
+        .as_array()
+        .expect("ports")
+        .iter()
+        .map(|p| p["port"].as_u64().expect("port"))
+        .collect();
+    assert!(kafka_ports.contains(&9092), "{kafka_ports:?}");
+    // A name with no port in the registry.
+    let argus = json(&["argus", "--json"]);
+    assert!(argus["ports"].as_array().is_some_and(Vec::is_empty));
+    assert_eq!(argus["portless"][0]["name"], "argus");
+}
+
+#[test]
+fn bad_input_is_one_line_naming_the_value_with_status_2() {
+    let cases: [(&str, &str); 7] = [
+        ("65536", "'65536'"),
+        ("-1", "'-1'"),
+        ("80-20", "'80-20'"),
+        ("2668/xyz", "'2668/xyz'"),
+        ("", "empty"),
+        ("sshh", "'sshh'"),
+        ("8080x", "'8080x'"),
+    ];
+    for (arg, named) in cases {
+        let (status, out, err) = run(&[arg]);
+        assert_eq!(status, 2, "{arg:?}: {err}");
+        assert!(out.is_empty(), "{arg:?}: nothing on stdout");
+        assert_eq!(err.lines().count(), 1, "{arg:?}: one line: {err}");
+        assert!(err.starts_with("whoport: "), "{arg:?}: {err}");
+        assert!(err.contains(named), "{arg:?}: {err}");
+    }
+    let (_, _, err) = run(&["sshh"]);
+    assert!(
+        err.contains("did you mean") && err.contains("'ssh'"),
+        "{err}"
+    );
+    let (_, _, err) = run(&["grafanna"]);
+    assert!(err.contains("'grafana'"), "{err}");
+}
