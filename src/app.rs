@@ -7,15 +7,23 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use crate::atomic_file;
-use crate::cli::{Cli, Command, RegistryCommand};
+use crate::cli::{Cli, Column, Command, RegistryCommand};
+use crate::collect::{self, Filter};
 use crate::config::{Env, Output};
+use crate::model::Snapshot;
 use crate::port::Query;
+use crate::port::{PortRange, Protocol};
 use crate::registry::{self, import, Knowledge, PortReport};
-use crate::render::json::{self, ImportDoc, PortCardDoc, PortDoc, PortListDoc, SCHEMA_VERSION};
-use crate::render::table;
+use crate::render::json::{
+    self, ImportDoc, ListenerDoc, ListingDoc, PortCardDoc, PortDoc, PortListDoc, SCHEMA_VERSION,
+};
+use crate::render::sanitize::sanitize;
+use crate::render::{listing, table};
 
-/// Exit status: success.
+/// Exit status: success (something was found).
 pub const EXIT_OK: u8 = 0;
+/// Exit status: nothing is listening, or nothing matched the filters (like grep).
+pub const EXIT_NOTHING: u8 = 1;
 /// Exit status: an error (bad input, unreadable file...); clap's usage errors are 2 as well.
 pub const EXIT_ERROR: u8 = 2;
 
@@ -54,17 +62,87 @@ fn load(cli: &Cli) -> Result<Knowledge> {
     Ok(knowledge)
 }
 
+/// The socket filters of the command line, narrowed to `ports` and `protocol` if given.
+fn filter_for(cli: &Cli, ports: Option<Vec<PortRange>>, protocol: Option<Protocol>) -> Filter {
+    let (mut tcp, mut udp) = match (cli.tcp, cli.udp) {
+        (false, false) => (true, true),
+        (t, u) => (t, u),
+    };
+    if let Some(p) = protocol {
+        tcp &= p == Protocol::Tcp;
+        udp &= p == Protocol::Udp;
+    }
+    let (ipv4, ipv6) = match (cli.ipv4, cli.ipv6) {
+        (false, false) => (true, true),
+        (a, b) => (a, b),
+    };
+    Filter {
+        tcp,
+        udp,
+        ipv4,
+        ipv6,
+        all_states: cli.all,
+        ports,
+        pid: cli.pid,
+        process: cli.process.clone(),
+        user: cli.user.clone(),
+        exposed: cli.exposed,
+    }
+}
+
+fn columns(cli: &Cli) -> Vec<Column> {
+    if let Some(columns) = &cli.columns {
+        return columns.clone();
+    }
+    let mut columns: Vec<Column> = Column::DEFAULT.to_vec();
+    if cli.all {
+        columns.insert(1, Column::State);
+    }
+    if cli.wide {
+        columns.extend(Column::WIDE);
+    }
+    columns
+}
+
+fn status_for(snap: &Snapshot) -> u8 {
+    if snap.listeners.is_empty() {
+        EXIT_NOTHING
+    } else {
+        EXIT_OK
+    }
+}
+
+fn hint(snap: &Snapshot) {
+    if let Some(hint) = listing::root_hint(snap) {
+        eprintln!("whoport: hint: {hint}");
+    }
+}
+
+fn listener_docs<'a>(snap: &'a Snapshot, k: &Knowledge) -> Vec<ListenerDoc<'a>> {
+    snap.listeners
+        .iter()
+        .map(|l| ListenerDoc::new(l, snap, k))
+        .collect()
+}
+
 fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
     let Some(text) = cli.query.as_deref() else {
-        anyhow::bail!(
-            "give a PORT, RANGE or SERVICE (e.g. 'whoport 2668'); the live listing of every \
-             listener is not available in this version (see 'whoport --help')"
-        );
+        return run_listing(cli, out, w);
     };
     let query: Query = text.parse()?;
     let k = load(cli)?;
+    let protocol = query.protocol().or(match (cli.tcp, cli.udp) {
+        (true, false) => Some(Protocol::Tcp),
+        (false, true) => Some(Protocol::Udp),
+        _ => None,
+    });
     match query {
-        Query::Port { port, protocol } => {
+        Query::Port { port, .. } => {
+            let snap = collect::collect(&filter_for(
+                cli,
+                Some(vec![PortRange::single(port)]),
+                protocol,
+            ))?;
             let report = k.report(port, protocol);
             if out.json {
                 json::write(
@@ -72,13 +150,21 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                     &PortCardDoc {
                         schema_version: SCHEMA_VERSION,
                         port: PortDoc::from_report(&report),
+                        listeners: listener_docs(&snap, &k),
+                        established_connections: snap.established.get(&port).copied().unwrap_or(0),
                         ephemeral_range: k.ephemeral.into(),
                         registry_snapshot: k.iana.snapshot().to_string(),
                     },
                 )?;
             } else {
                 let local_path = k.local.path.as_ref().map(|p| p.display().to_string());
-                table::card(
+                let protocols: Vec<Protocol> = match protocol {
+                    Some(p) => vec![p],
+                    None => vec![Protocol::Tcp, Protocol::Udp],
+                };
+                writeln!(w, "{}", table::headline(out, &report))?;
+                listing::live_section(w, out, &snap, port, &protocols)?;
+                table::card_sections(
                     w,
                     out,
                     &report,
@@ -87,33 +173,63 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                     k.ephemeral,
                 )?;
             }
+            hint(&snap);
+            Ok(status_for(&snap))
         }
-        Query::Range { range, protocol } => {
+        Query::Range { range, .. } => {
+            let snap = collect::collect(&filter_for(cli, Some(vec![range]), protocol))?;
             let reports: Vec<PortReport<'_>> = range
                 .ports()
                 .map(|p| k.report(p, protocol))
                 .filter(PortReport::is_notable)
                 .collect();
-            write_list(w, out, &k, text, &reports, &[])?;
+            write_list(w, out, &k, text, &snap, &reports, &[])?;
             if !out.json && reports.is_empty() {
                 writeln!(
                     w,
                     "No port in {range} has an IANA service, local name or known unofficial use."
                 )?;
             }
+            hint(&snap);
+            Ok(status_for(&snap))
         }
-        Query::Service { name, protocol } => {
+        Query::Service { name, .. } => {
             let found = k.resolve_service(&name, protocol)?;
+            let snap = collect::collect(&filter_for(cli, Some(found.ranges.clone()), protocol))?;
             let reports: Vec<PortReport<'_>> = found
                 .ranges
                 .iter()
                 .flat_map(|r| r.ports())
                 .map(|p| k.report(p, protocol))
                 .collect();
-            write_list(w, out, &k, text, &reports, &found.portless)?;
+            write_list(w, out, &k, text, &snap, &reports, &found.portless)?;
+            hint(&snap);
+            Ok(status_for(&snap))
         }
     }
-    Ok(EXIT_OK)
+}
+
+fn run_listing(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
+    let k = load(cli)?;
+    let snap = collect::collect(&filter_for(cli, None, None))?;
+    if out.json {
+        json::write(
+            w,
+            &ListingDoc {
+                schema_version: SCHEMA_VERSION,
+                listeners: listener_docs(&snap, &k),
+                hidden_owners: snap.hidden,
+                root: snap.root,
+            },
+        )?;
+    } else if snap.listeners.is_empty() {
+        writeln!(w, "No listening sockets match.")?;
+    } else {
+        listing::listing(w, out, &snap, &k, &columns(cli))?;
+        writeln!(w, "{}", listing::summary(&snap))?;
+    }
+    hint(&snap);
+    Ok(status_for(&snap))
 }
 
 fn write_list(
@@ -121,6 +237,7 @@ fn write_list(
     out: &Output,
     k: &Knowledge,
     query: &str,
+    snap: &Snapshot,
     reports: &[PortReport<'_>],
     portless: &[registry::iana::Entry<'_>],
 ) -> Result<()> {
@@ -130,6 +247,7 @@ fn write_list(
             &PortListDoc {
                 schema_version: SCHEMA_VERSION,
                 query: query.to_string(),
+                listeners: listener_docs(snap, k),
                 ports: reports.iter().map(PortDoc::from_report).collect(),
                 portless: portless.iter().map(json::ServiceDoc::from_entry).collect(),
                 ephemeral_range: k.ephemeral.into(),
@@ -137,7 +255,17 @@ fn write_list(
             },
         )?;
     } else {
+        if snap.listeners.is_empty() {
+            writeln!(
+                w,
+                "Nothing is listening on {} on this machine.",
+                sanitize(query)
+            )?;
+        } else {
+            listing::listing(w, out, snap, k, &Column::DEFAULT)?;
+        }
         if !reports.is_empty() {
+            writeln!(w, "\n{}", table::paint(out, "What the registry says", "1"))?;
             table::port_list(w, out, reports)?;
         }
         table::portless(w, out, portless)?;

@@ -6,7 +6,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 const EXAMPLES: &str = "\
 Examples:
-  whoport 2668              everything known about port 2668
+  whoport                   every listening TCP socket and bound UDP socket, with owners
+  whoport --exposed         only what is reachable from outside this machine
+  whoport --wide            add EXE, COMMAND, UNIT/CONTAINER, UPTIME and RANGE columns
+  whoport --process nginx   listeners of processes whose name contains 'nginx'
+  whoport 2668              who listens on 2668, and everything known about the port
   whoport 53/udp            only UDP
   whoport :8080             the colon form, as ss prints it
   whoport 8000-8100         one summary row per port that has something to say
@@ -15,13 +19,15 @@ Examples:
   whoport registry info     which IANA registry snapshot is in use
   whoport registry search postgres
 
-Exit status: 0 success, 2 error (bad port, range, name or file).";
+Exit status: 0 something was found (a listener; for 'registry', success),
+             1 nothing is listening (or nothing matched the filters),
+             2 error (bad port, range, name or file; sockets could not be listed).";
 
 #[derive(Debug, Parser)]
 #[command(
     name = "whoport",
     version,
-    about = "What is listening on a port, and should it be? Port knowledge from the full IANA registry.",
+    about = "What is listening on a port, and should it be? Every listener with its process, annotated from the full IANA registry.",
     after_help = EXAMPLES,
     max_term_width = 100
 )]
@@ -32,6 +38,50 @@ pub struct Cli {
     /// A port (2668, :8080, 53/udp), a range (8000-8100) or a service name (ssh)
     #[arg(value_name = "PORT|RANGE|SERVICE", allow_negative_numbers = true)]
     pub query: Option<String>,
+
+    /// Only TCP sockets
+    #[arg(short = 't', long)]
+    pub tcp: bool,
+
+    /// Only UDP sockets
+    #[arg(short = 'u', long)]
+    pub udp: bool,
+
+    /// Only IPv4 sockets
+    #[arg(short = '4', long = "ipv4")]
+    pub ipv4: bool,
+
+    /// Only IPv6 sockets
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
+
+    /// Also TCP sockets that are not listening (established, time-wait...)
+    #[arg(short = 'a', long)]
+    pub all: bool,
+
+    /// Only sockets held by this process ID
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<u32>,
+
+    /// Only sockets held by processes whose name contains NAME (ignoring case)
+    #[arg(long, value_name = "NAME")]
+    pub process: Option<String>,
+
+    /// Only sockets of this user (name or uid)
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+
+    /// Only sockets reachable from other machines (not loopback-only)
+    #[arg(long)]
+    pub exposed: bool,
+
+    /// Add the EXE, COMMAND, UNIT/CONTAINER, UPTIME and RANGE columns
+    #[arg(short = 'w', long)]
+    pub wide: bool,
+
+    /// Exactly these columns, comma-separated
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "COLUMNS")]
+    pub columns: Option<Vec<Column>>,
 
     /// Print one JSON document (schema_version 1) instead of tables
     #[arg(long, global = true)]
@@ -44,6 +94,56 @@ pub struct Cli {
     /// Use this IANA CSV as the registry for this run
     #[arg(long, global = true, value_name = "FILE")]
     pub registry: Option<PathBuf>,
+}
+
+/// A column of the listing. The order here is the order of `--wide`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Column {
+    /// tcp or udp
+    Proto,
+    /// TCP state (shown with --all)
+    State,
+    /// bind address, with its scope: (ALL) interfaces, (local) loopback, (iface) one address
+    Address,
+    /// local port
+    Port,
+    /// IANA service name, or unassigned / dynamic
+    Service,
+    /// process IDs holding the socket
+    Pid,
+    /// full process name
+    Process,
+    /// user of the process (or of the socket when the process is hidden)
+    User,
+    /// executable path
+    Exe,
+    /// command line
+    Command,
+    /// systemd unit or container
+    Unit,
+    /// time since the process started
+    Uptime,
+    /// IANA tier: well-known, registered, dynamic
+    Range,
+}
+
+impl Column {
+    pub const DEFAULT: [Column; 7] = [
+        Column::Proto,
+        Column::Address,
+        Column::Port,
+        Column::Service,
+        Column::Pid,
+        Column::Process,
+        Column::User,
+    ];
+    pub const WIDE: [Column; 5] = [
+        Column::Exe,
+        Column::Command,
+        Column::Unit,
+        Column::Uptime,
+        Column::Range,
+    ];
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

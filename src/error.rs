@@ -54,3 +54,12 @@ pub enum RegistryError {
         reason: String,
     },
 }
+
+/// Looking at the machine's sockets failed: never reported as "nothing is listening".
+#[derive(Debug, Error)]
+pub enum CollectError {
+    #[error("cannot list the machine's sockets: {0}")]
+    Sockets(String),
+    #[error("cannot read /proc to find socket owners: {0}")]
+    Proc(std::io::Error),
+}

@@ -6,8 +6,10 @@
 pub mod app;
 pub mod atomic_file;
 pub mod cli;
+pub mod collect;
 pub mod config;
 pub mod error;
+pub mod model;
 pub mod port;
 pub mod registry;
 pub mod render;

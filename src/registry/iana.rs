@@ -259,6 +259,13 @@ impl IanaTable {
         }
     }
 
+    /// The first IANA service name for `port` on `protocol`, if it is assigned.
+    pub fn service_name(&self, port: u16, protocol: Protocol) -> Option<Cow<'_, str>> {
+        self.covering(port, protocol)
+            .find(Entry::has_name)
+            .map(|e| e.name())
+    }
+
     /// Protocols worth showing for `port`: TCP and UDP always, SCTP and DCCP where a row exists.
     pub fn protocols_for(&self, port: u16) -> Vec<Protocol> {
         Protocol::ALL

@@ -3,11 +3,12 @@
 
 use serde::Serialize;
 
+use crate::model::{Container, Hidden, Listener, Process, Scope, Snapshot};
 use crate::port::{EphemeralRange, Protocol, Tier};
 use crate::registry::iana::{Entry, IanaTable, Origin, PortStatus, Status};
 use crate::registry::services::LocalService;
 use crate::registry::unofficial::UnofficialUse;
-use crate::registry::{PortReport, SearchResults};
+use crate::registry::{Knowledge, PortReport, SearchResults};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -182,19 +183,25 @@ impl From<EphemeralRange> for EphemeralDoc {
 
 /// `whoport PORT --json`.
 #[derive(Debug, Serialize)]
-pub struct PortCardDoc {
+pub struct PortCardDoc<'a> {
     pub schema_version: u32,
     #[serde(flatten)]
     pub port: PortDoc,
+    /// Sockets on this port (listening TCP, bound UDP), with their owners.
+    pub listeners: Vec<ListenerDoc<'a>>,
+    /// Established TCP connections whose local port is this port.
+    pub established_connections: usize,
     pub ephemeral_range: EphemeralDoc,
     pub registry_snapshot: String,
 }
 
 /// `whoport RANGE --json` and `whoport SERVICE --json`.
 #[derive(Debug, Serialize)]
-pub struct PortListDoc {
+pub struct PortListDoc<'a> {
     pub schema_version: u32,
     pub query: String,
+    /// Sockets on these ports, with their owners.
+    pub listeners: Vec<ListenerDoc<'a>>,
     pub ports: Vec<PortDoc>,
     /// For a service name: IANA rows with that name but no port.
     pub portless: Vec<ServiceDoc>,
@@ -318,4 +325,111 @@ pub struct ImportDoc {
 pub fn write<T: Serialize>(out: &mut dyn std::io::Write, doc: &T) -> std::io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, doc)?;
     writeln!(out)
+}
+
+/// One process holding a socket.
+#[derive(Debug, Serialize)]
+pub struct OwnerDoc<'a> {
+    pub pid: u32,
+    pub name: &'a str,
+    pub exe: Option<&'a str>,
+    pub cmdline: &'a [String],
+    pub uid: Option<u32>,
+    pub user: Option<&'a str>,
+    /// RFC 3339, UTC.
+    pub start_time: Option<String>,
+    pub parent_pid: Option<u32>,
+    pub parent_name: Option<&'a str>,
+    pub unit: Option<&'a str>,
+    pub container: Option<&'a Container>,
+    pub exe_deleted: bool,
+    pub exe_replaced: bool,
+    pub exe_memory_only: bool,
+}
+
+impl<'a> OwnerDoc<'a> {
+    pub fn from_process(p: &'a Process) -> OwnerDoc<'a> {
+        OwnerDoc {
+            pid: p.pid,
+            name: &p.name,
+            exe: p.exe.as_deref(),
+            cmdline: &p.cmdline,
+            uid: p.uid,
+            user: p.user.as_deref(),
+            start_time: p.start_time.map(rfc3339),
+            parent_pid: p.parent_pid,
+            parent_name: p.parent_name.as_deref(),
+            unit: p.unit.as_deref(),
+            container: p.container.as_ref(),
+            exe_deleted: p.exe_state.deleted,
+            exe_replaced: p.exe_state.replaced,
+            exe_memory_only: p.exe_state.memory_only,
+        }
+    }
+}
+
+/// Seconds since the epoch as RFC 3339 in UTC ("2026-11-26T03:22:25Z").
+pub fn rfc3339(secs: u64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// One listening (or, with `--all`, any) socket with its owners.
+#[derive(Debug, Serialize)]
+pub struct ListenerDoc<'a> {
+    pub protocol: Protocol,
+    pub address: String,
+    pub port: u16,
+    pub scope: Scope,
+    pub state: Option<&'static str>,
+    pub remote_address: Option<String>,
+    pub remote_port: Option<u16>,
+    /// For `::` sockets: true when known v6-only, null when it cannot be known.
+    pub v6only: Option<bool>,
+    pub uid: Option<u32>,
+    pub user: Option<&'a str>,
+    pub service: Option<String>,
+    pub range: Tier,
+    pub owners: Vec<OwnerDoc<'a>>,
+    pub owner_hidden_reason: Option<String>,
+}
+
+impl<'a> ListenerDoc<'a> {
+    pub fn new(l: &'a Listener, snapshot: &'a Snapshot, k: &Knowledge) -> ListenerDoc<'a> {
+        let s = &l.socket;
+        ListenerDoc {
+            protocol: s.protocol,
+            address: s.address.to_string(),
+            port: s.port,
+            scope: l.scope,
+            state: s.state,
+            remote_address: s.remote.map(|(a, _)| a.to_string()),
+            remote_port: s.remote.map(|(_, p)| p),
+            v6only: l.v6only,
+            uid: s.uid,
+            user: l.user.as_deref(),
+            service: k
+                .iana
+                .service_name(s.port, s.protocol)
+                .map(|n| n.into_owned()),
+            range: Tier::of(s.port),
+            owners: l
+                .owners
+                .iter()
+                .filter_map(|pid| snapshot.processes.get(pid))
+                .map(OwnerDoc::from_process)
+                .collect(),
+            owner_hidden_reason: l.hidden_reason.as_ref().map(Hidden::long),
+        }
+    }
+}
+
+/// `whoport --json`.
+#[derive(Debug, Serialize)]
+pub struct ListingDoc<'a> {
+    pub schema_version: u32,
+    pub listeners: Vec<ListenerDoc<'a>>,
+    /// Listeners whose owning process could not be seen.
+    pub hidden_owners: usize,
+    pub root: bool,
 }

@@ -327,8 +327,8 @@ pub fn ephemeral_text(port: u16, e: EphemeralRange) -> String {
     }
 }
 
-/// The whole port card, without the live sections.
-pub fn card(
+/// The registry half of the port card (after the headline and the live section).
+pub fn card_sections(
     w: &mut dyn Write,
     out: &Output,
     r: &PortReport<'_>,
@@ -336,7 +336,6 @@ pub fn card(
     local_path: Option<&str>,
     ephemeral: EphemeralRange,
 ) -> io::Result<()> {
-    writeln!(w, "{}", headline(out, r))?;
     registry_section(w, out, r, snapshot)?;
     local_section(w, out, r, local_path)?;
     unofficial_section(w, out, r)?;

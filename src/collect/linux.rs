@@ -1,0 +1,395 @@
+//! Linux-only collection: the socket inode -> PID walk over `/proc/*/fd`, and the per-process
+//! facts sysinfo does not give (systemd unit or container from the cgroup, deleted executable).
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::CStr;
+use std::os::fd::OwnedFd;
+
+use rustix::fs::{openat, readlinkat_raw, statat, AtFlags, Dir, Mode, OFlags};
+use rustix::io::Errno;
+
+use crate::model::{Container, ExeState};
+
+/// Which processes hold which socket inodes, and what could not be looked at.
+#[derive(Debug, Default)]
+pub struct InodeOwners {
+    /// inode -> PIDs holding a descriptor for it (sorted, no duplicates).
+    pub pids: HashMap<u32, Vec<u32>>,
+    /// Processes whose descriptors could not be read (permission).
+    pub unreadable: usize,
+    /// Processes that exited during the walk.
+    pub vanished: usize,
+    /// Processes walked.
+    pub walked: usize,
+}
+
+/// Walks every `/proc/PID/fd` and records the PIDs holding the `wanted` socket inodes.
+///
+/// One `readlinkat` per descriptor relative to the open fd directory, a fixed buffer, no
+/// allocation per descriptor; the PIDs are split across the available cores.
+pub fn walk_fds(wanted: &HashSet<u32>) -> std::io::Result<InodeOwners> {
+    let proc_fd = openat(
+        rustix::fs::CWD,
+        "/proc",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let pids = list_pids(&proc_fd)?;
+    if wanted.is_empty() || pids.is_empty() {
+        return Ok(InodeOwners::default());
+    }
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .clamp(1, 8)
+        .min(pids.len().div_ceil(16).max(1));
+    let chunk = pids.len().div_ceil(threads);
+    let parts: Vec<Part> = std::thread::scope(|s| {
+        let handles: Vec<_> = pids
+            .chunks(chunk)
+            .map(|pids| {
+                let proc_fd = &proc_fd;
+                s.spawn(move || walk_part(proc_fd, pids, wanted))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    let mut owners = InodeOwners::default();
+    for part in parts {
+        owners.unreadable += part.unreadable;
+        owners.vanished += part.vanished;
+        owners.walked += part.walked;
+        for (inode, pid) in part.found {
+            owners.pids.entry(inode).or_default().push(pid);
+        }
+    }
+    for pids in owners.pids.values_mut() {
+        pids.sort_unstable();
+        pids.dedup();
+    }
+    Ok(owners)
+}
+
+#[derive(Debug, Default)]
+struct Part {
+    found: Vec<(u32, u32)>,
+    unreadable: usize,
+    vanished: usize,
+    walked: usize,
+}
+
+fn list_pids(proc_fd: &OwnedFd) -> std::io::Result<Vec<u32>> {
+    let mut pids = Vec::new();
+    for entry in Dir::read_from(proc_fd)? {
+        let entry = entry?;
+        if let Some(pid) = parse_u32(entry.file_name().to_bytes()) {
+            pids.push(pid);
+        }
+    }
+    Ok(pids)
+}
+
+fn walk_part(proc_fd: &OwnedFd, pids: &[u32], wanted: &HashSet<u32>) -> Part {
+    let mut part = Part::default();
+    let mut path = itoa_path::PidPath::new();
+    let mut link = [0u8; 64];
+    for &pid in pids {
+        let fd_dir = match openat(
+            proc_fd,
+            path.fd_dir(pid),
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::ACCESS | Errno::PERM) => {
+                part.unreadable += 1;
+                continue;
+            }
+            Err(_) => {
+                part.vanished += 1;
+                continue;
+            }
+        };
+        part.walked += 1;
+        let Ok(dir) = Dir::read_from(&fd_dir) else {
+            part.vanished += 1;
+            continue;
+        };
+        for entry in dir {
+            let Ok(entry) = entry else { break };
+            let name: &CStr = entry.file_name();
+            if name.to_bytes().first() == Some(&b'.') {
+                continue;
+            }
+            let Ok(n) = readlinkat_raw(&fd_dir, name, &mut link[..]) else {
+                continue;
+            };
+            if let Some(inode) = socket_inode(&link[..n]) {
+                if wanted.contains(&inode) {
+                    part.found.push((inode, pid));
+                }
+            }
+        }
+    }
+    part
+}
+
+/// `socket:[12345]` -> 12345.
+pub fn socket_inode(link: &[u8]) -> Option<u32> {
+    let digits = link.strip_prefix(b"socket:[")?.strip_suffix(b"]")?;
+    parse_u32(digits)
+}
+
+fn parse_u32(bytes: &[u8]) -> Option<u32> {
+    if bytes.is_empty() || bytes.len() > 10 || !bytes.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(bytes).ok()?.parse().ok()
+}
+
+/// Builds `PID/fd` paths without allocating per process.
+mod itoa_path {
+    use std::fmt::Write as _;
+
+    pub struct PidPath(String);
+
+    impl PidPath {
+        pub fn new() -> Self {
+            PidPath(String::with_capacity(24))
+        }
+
+        pub fn fd_dir(&mut self, pid: u32) -> &str {
+            self.0.clear();
+            let _ = write!(self.0, "{pid}/fd");
+            &self.0
+        }
+    }
+}
+
+/// The systemd unit and container of a process, from `/proc/PID/cgroup`.
+pub fn cgroup(pid: u32) -> (Option<String>, Option<Container>) {
+    match std::fs::read_to_string(format!("/proc/{pid}/cgroup")) {
+        Ok(text) => parse_cgroup(&text),
+        Err(_) => (None, None),
+    }
+}
+
+/// Parses `/proc/PID/cgroup` (v2 `0::/path`, or v1 lines, the systemd/name=systemd one first).
+pub fn parse_cgroup(text: &str) -> (Option<String>, Option<Container>) {
+    let paths: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.splitn(3, ':').nth(2))
+        .collect();
+    let mut container = None;
+    for path in &paths {
+        if let Some(c) = container_of(path) {
+            container = Some(c);
+            break;
+        }
+    }
+    let unit = paths.iter().find_map(|p| unit_of(p));
+    (unit, container)
+}
+
+fn unit_of(path: &str) -> Option<String> {
+    // The innermost service, socket or scope that is not a container's own scope;
+    // user sessions: "session-3.scope"; user services: "app.slice/foo.service".
+    path.split('/')
+        .rev()
+        .find(|c| {
+            (c.ends_with(".service") || c.ends_with(".scope") || c.ends_with(".socket"))
+                && container_scope(c).is_none()
+        })
+        .map(str::to_string)
+}
+
+/// `docker-<id>.scope`, `libpod-<id>.scope`, `cri-containerd-<id>.scope`, `crio-<id>.scope`.
+fn container_scope(component: &str) -> Option<(&'static str, &str)> {
+    let stem = component.strip_suffix(".scope").unwrap_or(component);
+    for (prefix, runtime) in [
+        ("docker-", "docker"),
+        ("libpod-conmon-", "podman"),
+        ("libpod-", "podman"),
+        ("cri-containerd-", "containerd"),
+        ("crio-conmon-", "cri-o"),
+        ("crio-", "cri-o"),
+    ] {
+        if let Some(id) = stem.strip_prefix(prefix) {
+            if is_container_id(id) {
+                return Some((runtime, id));
+            }
+        }
+    }
+    None
+}
+
+fn is_container_id(id: &str) -> bool {
+    id.len() >= 12 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn container_of(path: &str) -> Option<Container> {
+    let components: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+    let pod = components.iter().find_map(|c| {
+        let stem = c.strip_suffix(".slice").unwrap_or(c);
+        stem.rsplit_once("-pod")
+            .map(|(_, uid)| uid)
+            .or_else(|| stem.strip_prefix("pod"))
+            .filter(|_| components.iter().any(|c| c.starts_with("kubepods")))
+            .map(|uid| uid.replace('_', "-"))
+    });
+    for (i, c) in components.iter().enumerate().rev() {
+        let found = container_scope(c).or_else(|| {
+            // cgroup v1 and cgroupfs drivers: /docker/<id>, /kubepods/.../<id>, /lxc/<name>
+            let parent = i.checked_sub(1).map(|j| components[j]);
+            match parent {
+                Some("docker") if is_container_id(c) => Some(("docker", *c)),
+                Some("libpod_parent") | Some("machine.slice") if is_container_id(c) => {
+                    Some(("podman", *c))
+                }
+                Some(p) if p.starts_with("pod") && is_container_id(c) => Some(("kubernetes", *c)),
+                Some("lxc") | Some("lxc.payload") => Some(("lxc", *c)),
+                _ => c.strip_prefix("lxc.payload.").map(|n| ("lxc", n)),
+            }
+        });
+        if let Some((runtime, id)) = found {
+            let runtime = if pod.is_some() { "kubernetes" } else { runtime };
+            return Some(Container {
+                runtime: runtime.to_string(),
+                id: id.to_string(),
+                pod: pod.clone(),
+            });
+        }
+    }
+    None
+}
+
+/// Whether the process's executable is still the file at its path.
+pub fn exe_state(pid: u32) -> ExeState {
+    let base = format!("/proc/{pid}/exe");
+    let Ok(link) = std::fs::read_link(&base) else {
+        return ExeState::default();
+    };
+    let link = link.to_string_lossy().into_owned();
+    // stat follows the magic link to the very file the process runs, even when unlinked.
+    let running = statat(rustix::fs::CWD, base.as_str(), AtFlags::empty()).ok();
+    let Some(running) = running else {
+        return ExeState::default();
+    };
+    if link.starts_with("/memfd:") {
+        return ExeState {
+            deleted: true,
+            replaced: false,
+            memory_only: true,
+        };
+    }
+    let deleted = running.st_nlink == 0;
+    let path = link.strip_suffix(" (deleted)").unwrap_or(&link);
+    let replaced = statat(rustix::fs::CWD, path, AtFlags::empty())
+        .is_ok_and(|now| now.st_ino != running.st_ino || now.st_dev != running.st_dev);
+    ExeState {
+        deleted: deleted || replaced,
+        replaced,
+        memory_only: false,
+    }
+}
+
+/// Is this process running as root (effective uid 0)?
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// This process's effective uid.
+pub fn euid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
+/// The kernel's own name for a process (`/proc/PID/comm`, at most 15 bytes).
+pub fn comm(pid: u32) -> Option<Vec<u8>> {
+    let mut bytes = std::fs::read(format!("/proc/{pid}/comm")).ok()?;
+    if bytes.last() == Some(&b'\n') {
+        bytes.pop();
+    }
+    Some(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_links() {
+        assert_eq!(socket_inode(b"socket:[12345]"), Some(12345));
+        assert_eq!(socket_inode(b"socket:[4294967295]"), Some(u32::MAX));
+        assert_eq!(socket_inode(b"socket:[4294967296]"), None);
+        assert_eq!(socket_inode(b"pipe:[12345]"), None);
+        assert_eq!(socket_inode(b"socket:[]"), None);
+        assert_eq!(socket_inode(b"/dev/null"), None);
+    }
+
+    fn c(runtime: &str, id: &str, pod: Option<&str>) -> Option<Container> {
+        Some(Container {
+            runtime: runtime.into(),
+            id: id.into(),
+            pod: pod.map(str::to_string),
+        })
+    }
+
+    #[test]
+    fn cgroups() {
+        let id = "4f1c8a5e2b3d4f1c8a5e2b3d4f1c8a5e2b3d4f1c8a5e2b3d4f1c8a5e2b3d4f1c";
+        let cases: Vec<(String, Option<&str>, Option<Container>)> = vec![
+            ("0::/system.slice/nginx.service\n".into(), Some("nginx.service"), None),
+            (
+                "0::/user.slice/user-1000.slice/user@1000.service/app.slice/vite.service\n".into(),
+                Some("vite.service"),
+                None,
+            ),
+            (
+                "0::/user.slice/user-1000.slice/session-3.scope\n".into(),
+                Some("session-3.scope"),
+                None,
+            ),
+            (
+                format!("0::/system.slice/docker-{id}.scope\n"),
+                None,
+                c("docker", id, None),
+            ),
+            (
+                format!("12:pids:/docker/{id}\n1:name=systemd:/docker/{id}\n"),
+                None,
+                c("docker", id, None),
+            ),
+            (
+                format!("0::/machine.slice/libpod-{id}.scope/container\n"),
+                None,
+                c("podman", id, None),
+            ),
+            (
+                format!("0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1a2b3c4d_5e6f_7a8b_9c0d_1e2f3a4b5c6d.slice/cri-containerd-{id}.scope\n"),
+                None,
+                c("kubernetes", id, Some("1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d")),
+            ),
+            ("0::/\n".into(), None, None),
+            ("garbage\n".into(), None, None),
+            (String::new(), None, None),
+        ];
+        for (text, unit, container) in cases {
+            let (u, k) = parse_cgroup(&text);
+            assert_eq!(u.as_deref(), unit, "{text}");
+            assert_eq!(k, container, "{text}");
+        }
+    }
+
+    #[test]
+    fn walk_finds_our_own_socket() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&listener);
+        let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).expect("link");
+        let inode = socket_inode(link.to_string_lossy().as_bytes()).expect("socket link");
+        let owners = walk_fds(&HashSet::from([inode])).expect("walk");
+        assert_eq!(owners.pids.get(&inode), Some(&vec![std::process::id()]));
+        assert!(owners.walked > 0);
+    }
+}

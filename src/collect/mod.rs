@@ -1,0 +1,324 @@
+//! Looking at the machine: sockets from the kernel, the processes holding them, filters.
+
+#[cfg(target_os = "linux")]
+pub mod linux;
+pub mod process;
+pub mod sockets;
+
+use std::collections::{HashMap, HashSet};
+
+use crate::error::CollectError;
+use crate::model::{Hidden, Listener, Process, Scope, Snapshot, Socket};
+use crate::port::{PortRange, Protocol};
+use process::UserNames;
+
+/// What to show. Socket-level filters are applied before owners are looked up.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub tcp: bool,
+    pub udp: bool,
+    pub ipv4: bool,
+    pub ipv6: bool,
+    /// Also TCP sockets that are not listening (established, time-wait...).
+    pub all_states: bool,
+    pub ports: Option<Vec<PortRange>>,
+    pub pid: Option<u32>,
+    /// Case-insensitive substring of the process name.
+    pub process: Option<String>,
+    /// User name or uid of the owning process (or of the socket, when hidden).
+    pub user: Option<String>,
+    /// Only sockets that are not loopback-only.
+    pub exposed: bool,
+}
+
+impl Filter {
+    /// TCP and UDP, IPv4 and IPv6, listeners only, no other restriction.
+    pub fn everything() -> Filter {
+        Filter {
+            tcp: true,
+            udp: true,
+            ipv4: true,
+            ipv6: true,
+            ..Filter::default()
+        }
+    }
+
+    fn wants_socket(&self, s: &Socket) -> bool {
+        (self.all_states || s.is_listener())
+            && self
+                .ports
+                .as_ref()
+                .is_none_or(|ranges| ranges.iter().any(|r| r.contains(s.port)))
+            && (!self.exposed || Scope::of(s.address) != Scope::Loopback)
+    }
+
+    fn wants_listener(&self, l: &Listener, processes: &HashMap<u32, Process>) -> bool {
+        let owners = || l.owners.iter().filter_map(|p| processes.get(p));
+        if let Some(pid) = self.pid {
+            if !l.owners.contains(&pid) {
+                return false;
+            }
+        }
+        if let Some(name) = &self.process {
+            let name = name.to_lowercase();
+            if !owners().any(|p| p.name.to_lowercase().contains(&name)) {
+                return false;
+            }
+        }
+        if let Some(user) = &self.user {
+            let matches = |name: Option<&String>, uid: Option<u32>| {
+                name.is_some_and(|n| n == user) || uid.is_some_and(|u| u.to_string() == *user)
+            };
+            let hit = owners().any(|p| matches(p.user.as_ref(), p.uid))
+                || (l.owners.is_empty() && matches(l.user.as_ref(), l.socket.uid));
+            if !hit {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// One look at the machine.
+pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
+    let found = sockets::enumerate(sockets::Want {
+        tcp: filter.tcp,
+        udp: filter.udp,
+        ipv4: filter.ipv4,
+        ipv6: filter.ipv6,
+    })?;
+    let mut established: HashMap<u16, usize> = HashMap::new();
+    for (s, _) in &found {
+        if s.protocol == Protocol::Tcp && s.state == Some("established") {
+            *established.entry(s.port).or_default() += 1;
+        }
+    }
+    let candidates: Vec<(Socket, Vec<u32>)> = found
+        .into_iter()
+        .filter(|(s, _)| filter.wants_socket(s))
+        .collect();
+    let owners = find_owners(&candidates);
+    let users = UserNames::load();
+    let mut pids: Vec<u32> = owners.by_socket.iter().flatten().copied().collect();
+    pids.sort_unstable();
+    pids.dedup();
+    let mut processes = process::details(&pids, &users);
+    let root = is_root();
+    let me = current_uid();
+    let mut listeners = Vec::with_capacity(candidates.len());
+    for ((socket, _), pids) in candidates.into_iter().zip(owners.by_socket) {
+        for &pid in &pids {
+            processes.entry(pid).or_insert_with(|| Process {
+                pid,
+                name: "[exited during scan]".to_string(),
+                ..Process::default()
+            });
+        }
+        let hidden_reason = pids
+            .is_empty()
+            .then(|| hidden_reason(&socket, root, me, owners.failure.as_deref()));
+        listeners.push(Listener {
+            scope: Scope::of(socket.address),
+            user: socket.uid.and_then(|u| users.name(u)),
+            owners: pids,
+            hidden_reason,
+            v6only: None,
+            socket,
+        });
+    }
+    listeners.retain(|l| filter.wants_listener(l, &processes));
+    mark_v6only(&mut listeners);
+    listeners.sort_by(|a, b| {
+        (
+            a.socket.port,
+            a.socket.protocol,
+            a.socket.address,
+            a.socket.state,
+        )
+            .cmp(&(
+                b.socket.port,
+                b.socket.protocol,
+                b.socket.address,
+                b.socket.state,
+            ))
+    });
+    let kept: HashSet<u32> = listeners
+        .iter()
+        .flat_map(|l| l.owners.iter().copied())
+        .collect();
+    processes.retain(|pid, _| kept.contains(pid));
+    let hidden = listeners.iter().filter(|l| l.owners.is_empty()).count();
+    Ok(Snapshot {
+        listeners,
+        processes,
+        established,
+        hidden,
+        unreadable_processes: owners.unreadable,
+        root,
+    })
+}
+
+/// PIDs per candidate socket (same order), and what the owner lookup could not do.
+struct Owners {
+    by_socket: Vec<Vec<u32>>,
+    unreadable: usize,
+    failure: Option<String>,
+}
+
+#[cfg(target_os = "linux")]
+fn find_owners(candidates: &[(Socket, Vec<u32>)]) -> Owners {
+    let wanted: HashSet<u32> = candidates
+        .iter()
+        .map(|(s, _)| s.inode)
+        .filter(|&i| i != 0)
+        .collect();
+    match linux::walk_fds(&wanted) {
+        Ok(walk) => Owners {
+            by_socket: candidates
+                .iter()
+                .map(|(s, _)| walk.pids.get(&s.inode).cloned().unwrap_or_default())
+                .collect(),
+            unreadable: walk.unreadable,
+            failure: None,
+        },
+        Err(e) => Owners {
+            by_socket: vec![Vec::new(); candidates.len()],
+            unreadable: 0,
+            failure: Some(e.to_string()),
+        },
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn find_owners(candidates: &[(Socket, Vec<u32>)]) -> Owners {
+    Owners {
+        by_socket: candidates
+            .iter()
+            .map(|(_, pids)| pids.iter().copied().filter(|&p| p != 0).collect())
+            .collect(),
+        unreadable: 0,
+        failure: None,
+    }
+}
+
+fn is_root() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        linux::is_root()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        false
+    }
+}
+
+fn current_uid() -> Option<u32> {
+    #[cfg(target_os = "linux")]
+    {
+        Some(linux::euid())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
+    }
+}
+
+/// Why no process could be seen for this socket: never a blank, never a guess.
+pub fn hidden_reason(
+    socket: &Socket,
+    root: bool,
+    me: Option<u32>,
+    failure: Option<&str>,
+) -> Hidden {
+    if let Some(failure) = failure {
+        return Hidden::ProcUnreadable(failure.to_string());
+    }
+    if cfg!(not(target_os = "linux")) {
+        return Hidden::NotReported;
+    }
+    if root {
+        Hidden::NotVisibleToRoot
+    } else if socket.uid.is_some() && socket.uid == me {
+        Hidden::NotFoundForUser
+    } else {
+        Hidden::NotRoot
+    }
+}
+
+/// A `::` listener that shares its port and protocol with a `0.0.0.0` one can only be
+/// v6-only (the two could not both bind otherwise, SO_REUSEPORT aside).
+fn mark_v6only(listeners: &mut [Listener]) {
+    let v4_any: HashSet<(Protocol, u16)> = listeners
+        .iter()
+        .filter(|l| l.socket.address == std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+        .map(|l| (l.socket.protocol, l.socket.port))
+        .collect();
+    for l in listeners.iter_mut() {
+        if l.socket.address == std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+            && v4_any.contains(&(l.socket.protocol, l.socket.port))
+        {
+            l.v6only = Some(true);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn socket(uid: Option<u32>) -> Socket {
+        Socket {
+            protocol: Protocol::Tcp,
+            address: "127.0.0.1".parse().expect("ip"),
+            port: 80,
+            state: Some("listen"),
+            remote: None,
+            inode: 1,
+            uid,
+        }
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn hidden_reasons() {
+        let s = socket(Some(0));
+        assert_eq!(hidden_reason(&s, false, Some(1000), None), Hidden::NotRoot);
+        assert_eq!(
+            hidden_reason(&s, true, Some(0), None),
+            Hidden::NotVisibleToRoot
+        );
+        assert_eq!(
+            hidden_reason(&socket(Some(1000)), false, Some(1000), None),
+            Hidden::NotFoundForUser
+        );
+        assert!(matches!(
+            hidden_reason(&s, true, Some(0), Some("EACCES")),
+            Hidden::ProcUnreadable(_)
+        ));
+        assert!(Hidden::NotRoot.long().contains("run as root"));
+    }
+
+    #[test]
+    fn v6only_is_inferred_from_a_v4_wildcard_sibling() {
+        let listener = |addr: &str, port| Listener {
+            socket: Socket {
+                address: addr.parse().expect("ip"),
+                port,
+                ..socket(Some(0))
+            },
+            scope: Scope::All,
+            user: None,
+            owners: vec![1],
+            hidden_reason: None,
+            v6only: None,
+        };
+        let mut ls = vec![
+            listener("0.0.0.0", 80),
+            listener("::", 80),
+            listener("::", 81),
+        ];
+        mark_v6only(&mut ls);
+        assert_eq!(ls[1].v6only, Some(true));
+        assert_eq!(ls[2].v6only, None);
+    }
+}

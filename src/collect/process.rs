@@ -1,0 +1,121 @@
+//! Process details through sysinfo, read only for the PIDs that own sockets (and their
+//! parents' names), plus the Linux-only facts from `linux.rs`.
+
+use std::collections::HashMap;
+
+use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind, Users};
+
+use crate::model::{full_name, Process};
+
+/// Uid -> user name, from the system's user database.
+pub struct UserNames(HashMap<u32, String>);
+
+impl UserNames {
+    pub fn load() -> UserNames {
+        let users = Users::new_with_refreshed_list().ok();
+        let map = users
+            .iter()
+            .flat_map(|u| u.iter())
+            .filter_map(|u| {
+                Some((
+                    u.id().to_string().parse::<u32>().ok()?,
+                    u.name().to_string(),
+                ))
+            })
+            .collect();
+        UserNames(map)
+    }
+
+    pub fn name(&self, uid: u32) -> Option<String> {
+        self.0.get(&uid).cloned()
+    }
+}
+
+fn to_u32(pid: Pid) -> u32 {
+    pid.as_u32()
+}
+
+/// Details of `pids`; a PID that vanished before it could be read is simply absent.
+pub fn details(pids: &[u32], users: &UserNames) -> HashMap<u32, Process> {
+    let Ok(mut sys) = System::new() else {
+        return HashMap::new();
+    };
+    let wanted: Vec<Pid> = pids.iter().map(|&p| Pid::from_u32(p)).collect();
+    sys.refresh_processes_specifics(
+        ProcessesToUpdate::Some(&wanted),
+        true,
+        ProcessRefreshKind::nothing()
+            .with_cmd(UpdateKind::Always)
+            .with_exe(UpdateKind::Always)
+            .with_user(UpdateKind::Always)
+            .without_tasks(),
+    );
+    // Parents: only their names.
+    let parents: Vec<Pid> = wanted
+        .iter()
+        .filter_map(|p| sys.process(*p)?.parent())
+        .filter(|p| sys.process(*p).is_none())
+        .collect();
+    if !parents.is_empty() {
+        sys.refresh_processes_specifics(
+            ProcessesToUpdate::Some(&parents),
+            false,
+            ProcessRefreshKind::nothing().without_tasks(),
+        );
+    }
+    let mut out = HashMap::with_capacity(pids.len());
+    for &pid in pids {
+        let Some(p) = sys.process(Pid::from_u32(pid)) else {
+            continue;
+        };
+        let exe = p.exe().map(|e| e.to_string_lossy().into_owned());
+        let cmdline: Vec<String> = p
+            .cmd()
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let comm = kernel_name(pid).unwrap_or_else(|| p.name().to_string_lossy().into_owned());
+        let uid = p.user_id().and_then(|u| u.to_string().parse::<u32>().ok());
+        let parent_pid = p.parent().map(to_u32).filter(|&pp| pp != 0);
+        let parent_name = p
+            .parent()
+            .and_then(|pp| sys.process(pp))
+            .map(|pp| pp.name().to_string_lossy().into_owned());
+        #[cfg(target_os = "linux")]
+        let ((unit, container), exe_state) =
+            (super::linux::cgroup(pid), super::linux::exe_state(pid));
+        #[cfg(not(target_os = "linux"))]
+        let ((unit, container), exe_state) = ((None, None), Default::default());
+        out.insert(
+            pid,
+            Process {
+                pid,
+                name: full_name(&comm, exe.as_deref(), cmdline.first().map(String::as_str)),
+                exe,
+                cmdline,
+                uid,
+                user: uid.and_then(|u| users.name(u)),
+                start_time: Some(p.start_time()).filter(|&t| t > 0),
+                parent_pid,
+                parent_name,
+                unit,
+                container,
+                exe_state,
+            },
+        );
+    }
+    out
+}
+
+/// The kernel's own (possibly truncated or renamed) name, exactly as set.
+fn kernel_name(pid: u32) -> Option<String> {
+    #[cfg(target_os = "linux")]
+    {
+        super::linux::comm(pid).map(|b| String::from_utf8_lossy(&b).into_owned())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        None
+    }
+}

@@ -1,0 +1,266 @@
+//! The live model: sockets, the processes that hold them, and listeners (a socket with its
+//! owners, or the reason its owners cannot be seen).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use crate::port::Protocol;
+
+/// Where a socket is reachable from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// 127.0.0.0/8, ::1 (and their IPv4-mapped forms): this machine only.
+    Loopback,
+    /// 0.0.0.0 or ::: every interface.
+    All,
+    /// One specific non-loopback address.
+    Specific,
+}
+
+impl Scope {
+    pub fn of(address: IpAddr) -> Scope {
+        let address = address.to_canonical();
+        if address.is_loopback() {
+            Scope::Loopback
+        } else if address.is_unspecified() {
+            Scope::All
+        } else {
+            Scope::Specific
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Loopback => "loopback",
+            Scope::All => "all",
+            Scope::Specific => "specific",
+        }
+    }
+}
+
+/// One socket as the kernel reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Socket {
+    pub protocol: Protocol,
+    pub address: IpAddr,
+    pub port: u16,
+    /// TCP state in kebab-case ("listen", "established", "time-wait"); `None` for UDP.
+    pub state: Option<&'static str>,
+    pub remote: Option<(IpAddr, u16)>,
+    /// Socket inode (Linux); 0 when unknown.
+    pub inode: u32,
+    /// Owner uid of the socket (Linux); `None` elsewhere.
+    pub uid: Option<u32>,
+}
+
+impl Socket {
+    /// A listening TCP socket, or a bound UDP socket.
+    pub fn is_listener(&self) -> bool {
+        match self.protocol {
+            Protocol::Tcp => self.state == Some("listen"),
+            _ => true,
+        }
+    }
+}
+
+/// A container a process runs in, from its cgroup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Container {
+    /// "docker", "podman", "containerd", "cri-o", "kubernetes", "lxc".
+    pub runtime: String,
+    pub id: String,
+    /// Kubernetes pod UID, when the container belongs to a pod.
+    pub pod: Option<String>,
+}
+
+/// Whether a process still runs the file at its executable path.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExeState {
+    /// The file it started from is gone (deleted, or replaced by a new file).
+    pub deleted: bool,
+    /// A different file now stands at its path (an upgrade awaiting a restart).
+    pub replaced: bool,
+    /// It runs from memory (`memfd:`), with no file at all.
+    pub memory_only: bool,
+}
+
+/// What is known about one process that holds a socket.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Process {
+    pub pid: u32,
+    /// Full name: never the kernel's 15-byte truncation when a longer name is known.
+    pub name: String,
+    pub exe: Option<String>,
+    pub cmdline: Vec<String>,
+    pub uid: Option<u32>,
+    pub user: Option<String>,
+    /// Seconds since the Unix epoch.
+    pub start_time: Option<u64>,
+    pub parent_pid: Option<u32>,
+    pub parent_name: Option<String>,
+    pub unit: Option<String>,
+    pub container: Option<Container>,
+    pub exe_state: ExeState,
+}
+
+/// Why the process holding a socket cannot be seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hidden {
+    /// whoport is not root and the socket belongs to another user.
+    NotRoot,
+    /// The socket belongs to this user, but no visible process holds it.
+    NotFoundForUser,
+    /// whoport is root and still no process holds it.
+    NotVisibleToRoot,
+    /// `/proc` could not be read at all.
+    ProcUnreadable(String),
+    /// The operating system did not report an owner (platforms without `/proc`).
+    NotReported,
+}
+
+impl Hidden {
+    /// A few words, for table cells.
+    pub fn short(&self) -> &'static str {
+        match self {
+            Hidden::NotRoot => "run as root to see it",
+            Hidden::NotFoundForUser => "no visible process holds it",
+            Hidden::NotVisibleToRoot => "held outside this PID namespace, or by the kernel",
+            Hidden::ProcUnreadable(_) => "unavailable: /proc not readable",
+            Hidden::NotReported => "not reported by the system",
+        }
+    }
+
+    /// The whole reason, with what to do about it.
+    pub fn long(&self) -> String {
+        match self {
+            Hidden::NotRoot => {
+                "another user's process, and whoport is not root: run as root (sudo whoport) to see it"
+                    .to_string()
+            }
+            Hidden::NotFoundForUser => "owned by this user, but held by no process visible here: \
+                 a process in another PID namespace, or a descriptor in transit"
+                .to_string(),
+            Hidden::NotVisibleToRoot => "not visible even to root: held by a process outside \
+                 this PID namespace, or by the kernel"
+                .to_string(),
+            Hidden::ProcUnreadable(e) => format!("unavailable: /proc not readable ({e})"),
+            Hidden::NotReported => {
+                "the operating system reported no process; run as administrator to see it"
+                    .to_string()
+            }
+        }
+    }
+}
+
+/// A socket with the processes that hold it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    pub socket: Socket,
+    pub scope: Scope,
+    /// Name of the socket owner uid.
+    pub user: Option<String>,
+    /// PIDs holding the socket, sorted; details in [`Snapshot::processes`].
+    pub owners: Vec<u32>,
+    /// Why no owner could be seen, when `owners` is empty.
+    pub hidden_reason: Option<Hidden>,
+    /// For `::` listeners: `Some(true)` when known v6-only, `Some(false)` when known to take
+    /// IPv4 too, `None` when it cannot be known.
+    pub v6only: Option<bool>,
+}
+
+/// Everything one look at the machine found.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub listeners: Vec<Listener>,
+    pub processes: HashMap<u32, Process>,
+    /// Established TCP connections per local port (for the port card).
+    pub established: HashMap<u16, usize>,
+    /// Sockets whose owners could not be seen.
+    pub hidden: usize,
+    /// Processes whose descriptors could not be read (not root).
+    pub unreadable_processes: usize,
+    /// Whether whoport ran as root.
+    pub root: bool,
+}
+
+/// The sanitized-free, full name of a process: the kernel's `comm` is cut at 15 bytes, so
+/// when it is a prefix of the executable's or `argv[0]`'s base name, that longer name wins.
+pub fn full_name(comm: &str, exe: Option<&str>, argv0: Option<&str>) -> String {
+    let base = |p: &str| -> String {
+        let p = p.strip_suffix(" (deleted)").unwrap_or(p);
+        p.rsplit('/').next().unwrap_or(p).to_string()
+    };
+    let candidates: Vec<String> = [exe, argv0]
+        .into_iter()
+        .flatten()
+        .filter(|s| !s.is_empty())
+        .map(base)
+        .collect();
+    if comm.is_empty() {
+        return candidates
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| "[unknown]".to_string());
+    }
+    if comm.len() >= 15 {
+        if let Some(longer) = candidates
+            .into_iter()
+            .find(|c| c.len() > comm.len() && c.starts_with(comm))
+        {
+            return longer;
+        }
+    }
+    comm.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes() {
+        let cases = [
+            ("127.0.0.1", Scope::Loopback),
+            ("127.8.9.10", Scope::Loopback),
+            ("::1", Scope::Loopback),
+            ("::ffff:127.0.0.1", Scope::Loopback),
+            ("0.0.0.0", Scope::All),
+            ("::", Scope::All),
+            ("::ffff:0.0.0.0", Scope::All),
+            ("192.0.2.7", Scope::Specific),
+            ("fe80::1", Scope::Specific),
+            ("::ffff:192.0.2.7", Scope::Specific),
+        ];
+        for (addr, want) in cases {
+            let ip: IpAddr = addr.parse().expect("address");
+            assert_eq!(Scope::of(ip), want, "{addr}");
+        }
+    }
+
+    #[test]
+    fn full_names() {
+        assert_eq!(full_name("nginx", Some("/usr/sbin/nginx"), None), "nginx");
+        assert_eq!(
+            full_name(
+                "whoport-test-li",
+                Some("/tmp/x/whoport-test-listener-long"),
+                None
+            ),
+            "whoport-test-listener-long"
+        );
+        assert_eq!(
+            full_name("abcdefghijklmno", None, Some("./abcdefghijklmnopq")),
+            "abcdefghijklmnopq"
+        );
+        // A renamed process keeps its chosen name.
+        assert_eq!(
+            full_name("worker", Some("/usr/bin/python3"), None),
+            "worker"
+        );
+        assert_eq!(full_name("", Some("/usr/bin/foo (deleted)"), None), "foo");
+        assert_eq!(full_name("", None, None), "[unknown]");
+    }
+}

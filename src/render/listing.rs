@@ -1,0 +1,359 @@
+//! Human output of live sockets: the listing table (one row per socket, one line per owner
+//! inside a row) and the "who is listening" section of the port card.
+
+use std::io::{self, Write};
+
+use comfy_table::{Attribute, Cell, Color};
+
+use crate::cli::Column;
+use crate::config::Output;
+use crate::model::{Hidden, Listener, Process, Scope, Snapshot};
+use crate::port::{Protocol, Tier};
+use crate::registry::iana::Status;
+use crate::registry::Knowledge;
+use crate::render::sanitize::sanitize;
+use crate::render::table::{new_table, paint, styled};
+
+impl Column {
+    pub fn header(self) -> &'static str {
+        match self {
+            Column::Proto => "PROTO",
+            Column::State => "STATE",
+            Column::Address => "ADDRESS",
+            Column::Port => "PORT",
+            Column::Service => "SERVICE",
+            Column::Pid => "PID",
+            Column::Process => "PROCESS",
+            Column::User => "USER",
+            Column::Exe => "EXE",
+            Column::Command => "COMMAND",
+            Column::Unit => "UNIT/CONTAINER",
+            Column::Uptime => "UPTIME",
+            Column::Range => "RANGE",
+        }
+    }
+}
+
+/// The address as shown, with its scope spelled out so exposure stands out without colour.
+pub fn address_text(l: &Listener) -> String {
+    let suffix = match l.scope {
+        Scope::All => " (ALL)",
+        Scope::Loopback => " (local)",
+        Scope::Specific => " (iface)",
+    };
+    format!("{}{suffix}", l.socket.address)
+}
+
+fn scope_color(scope: Scope) -> Color {
+    match scope {
+        Scope::All => Color::Red,
+        Scope::Specific => Color::Yellow,
+        Scope::Loopback => Color::Green,
+    }
+}
+
+/// "3d04h", "2h05m", "5m12s", "42s".
+pub fn uptime_text(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    if d > 0 {
+        format!("{d}d{h:02}h")
+    } else if h > 0 {
+        format!("{h}h{m:02}m")
+    } else if m > 0 {
+        format!("{m}m{s:02}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The IANA name for the listing, or the status when there is none.
+fn service_text(k: &Knowledge, port: u16, protocol: Protocol) -> String {
+    if let Some(name) = k.iana.service_name(port, protocol) {
+        return sanitize(&name).into_owned();
+    }
+    match k.iana.status(port, protocol).status {
+        Status::Dynamic => "dynamic".to_string(),
+        Status::Reserved => "reserved".to_string(),
+        _ => "unassigned".to_string(),
+    }
+}
+
+fn owner_lines(l: &Listener, snap: &Snapshot, f: impl Fn(&Process) -> String) -> String {
+    l.owners
+        .iter()
+        .filter_map(|pid| snap.processes.get(pid))
+        .map(f)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn exe_text(p: &Process) -> String {
+    let exe = p
+        .exe
+        .as_deref()
+        .map_or_else(|| "-".to_string(), |e| sanitize(e).into_owned());
+    if p.exe_state.memory_only {
+        format!("{exe} (running from memory)")
+    } else if p.exe_state.replaced {
+        format!("{exe} (replaced since start)")
+    } else if p.exe_state.deleted {
+        format!("{exe} (deleted)")
+    } else {
+        exe
+    }
+}
+
+fn command_text(p: &Process) -> String {
+    if p.cmdline.is_empty() {
+        return "-".to_string();
+    }
+    p.cmdline
+        .iter()
+        .map(|a| sanitize(a).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn unit_text(p: &Process) -> String {
+    match (&p.unit, &p.container) {
+        (_, Some(c)) => {
+            let short: String = c.id.chars().take(12).collect();
+            sanitize(&format!("{} {short}", c.runtime)).into_owned()
+        }
+        (Some(u), None) => sanitize(u).into_owned(),
+        (None, None) => "-".to_string(),
+    }
+}
+
+fn cell(out: &Output, l: &Listener, snap: &Snapshot, k: &Knowledge, c: Column, now: u64) -> Cell {
+    let hidden = l.owners.is_empty();
+    let per_owner = |f: &dyn Fn(&Process) -> String| {
+        if hidden {
+            "-".to_string()
+        } else {
+            owner_lines(l, snap, f)
+        }
+    };
+    match c {
+        Column::Proto => Cell::new(l.socket.protocol.as_str()),
+        Column::State => Cell::new(l.socket.state.unwrap_or("-")),
+        Column::Address => styled(
+            out,
+            &address_text(l),
+            (l.scope == Scope::All).then_some(Attribute::Bold),
+            Some(scope_color(l.scope)),
+        ),
+        Column::Port => styled(out, &l.socket.port.to_string(), Some(Attribute::Bold), None),
+        Column::Service => Cell::new(service_text(k, l.socket.port, l.socket.protocol)),
+        Column::Pid => Cell::new(per_owner(&|p| p.pid.to_string())),
+        Column::Process => {
+            if hidden {
+                let reason = l
+                    .hidden_reason
+                    .as_ref()
+                    .map_or("not visible", Hidden::short);
+                styled(
+                    out,
+                    &format!("(hidden: {reason})"),
+                    None,
+                    Some(Color::DarkGrey),
+                )
+            } else {
+                Cell::new(owner_lines(l, snap, |p| sanitize(&p.name).into_owned()))
+            }
+        }
+        Column::User => {
+            if hidden {
+                let who = match (&l.user, l.socket.uid) {
+                    (Some(u), _) => sanitize(u).into_owned(),
+                    (None, Some(uid)) => uid.to_string(),
+                    (None, None) => "-".to_string(),
+                };
+                Cell::new(who)
+            } else {
+                Cell::new(owner_lines(l, snap, |p| match (&p.user, p.uid) {
+                    (Some(u), _) => sanitize(u).into_owned(),
+                    (None, Some(uid)) => uid.to_string(),
+                    (None, None) => "-".to_string(),
+                }))
+            }
+        }
+        Column::Exe => Cell::new(per_owner(&exe_text)),
+        Column::Command => Cell::new(per_owner(&command_text)),
+        Column::Unit => Cell::new(per_owner(&unit_text)),
+        Column::Uptime => Cell::new(per_owner(&|p| {
+            p.start_time
+                .map_or_else(|| "-".to_string(), |t| uptime_text(now.saturating_sub(t)))
+        })),
+        Column::Range => Cell::new(Tier::of(l.socket.port).as_str()),
+    }
+}
+
+/// The listing: one row per socket.
+pub fn listing(
+    w: &mut dyn Write,
+    out: &Output,
+    snap: &Snapshot,
+    k: &Knowledge,
+    columns: &[Column],
+) -> io::Result<()> {
+    let headers: Vec<&str> = columns.iter().map(|c| c.header()).collect();
+    let mut t = new_table(out, &headers);
+    let now = now_secs();
+    for l in &snap.listeners {
+        t.add_row(
+            columns
+                .iter()
+                .map(|&c| cell(out, l, snap, k, c, now))
+                .collect::<Vec<_>>(),
+        );
+    }
+    writeln!(w, "{t}")
+}
+
+/// One line of the summary under a listing.
+pub fn summary(snap: &Snapshot) -> String {
+    let exposed = snap
+        .listeners
+        .iter()
+        .filter(|l| l.scope != Scope::Loopback)
+        .count();
+    let n = snap.listeners.len();
+    let mut text = format!(
+        "{n} socket{}, {exposed} reachable from other machines",
+        if n == 1 { "" } else { "s" }
+    );
+    if snap.hidden > 0 {
+        text.push_str(&format!(", {} with hidden owners", snap.hidden));
+    }
+    text
+}
+
+/// The hint for stderr when running without root hid something, if it did.
+pub fn root_hint(snap: &Snapshot) -> Option<String> {
+    if snap.root || snap.hidden == 0 {
+        return None;
+    }
+    Some(format!(
+        "{} socket(s) belong to processes this user cannot inspect; run as root (sudo whoport) to see them",
+        snap.hidden
+    ))
+}
+
+/// The live section of the port card: every socket on the port with full owner detail.
+pub fn live_section(
+    w: &mut dyn Write,
+    out: &Output,
+    snap: &Snapshot,
+    port: u16,
+    protocols: &[Protocol],
+) -> io::Result<()> {
+    let on_port: Vec<&Listener> = snap
+        .listeners
+        .iter()
+        .filter(|l| l.socket.port == port)
+        .collect();
+    if on_port.is_empty() {
+        let what: Vec<String> = protocols.iter().map(|p| format!("{port}/{p}")).collect();
+        let text = format!(
+            "Nothing is listening on {} on this machine.",
+            what.join(" or ")
+        );
+        return writeln!(w, "\n{}", paint(out, &text, "1"));
+    }
+    let title = format!("Listening on {port}: {} socket(s)", on_port.len());
+    writeln!(w, "\n{}", paint(out, &title, "1"))?;
+    let now = now_secs();
+    for l in on_port {
+        let scope = match (l.scope, l.v6only) {
+            (Scope::All, Some(true)) => "all interfaces, IPv6 only".to_string(),
+            (Scope::All, _) if l.socket.address.is_ipv6() => {
+                "all interfaces: IPv6, and IPv4 unless v6-only".to_string()
+            }
+            (Scope::All, _) => "all interfaces".to_string(),
+            (Scope::Loopback, _) => "loopback only".to_string(),
+            (Scope::Specific, _) => "one address".to_string(),
+        };
+        let scope = match l.scope {
+            Scope::All => paint(out, &scope, "1;31"),
+            _ => scope,
+        };
+        let state = l
+            .socket
+            .state
+            .map(|s| format!(" [{s}]"))
+            .unwrap_or_default();
+        writeln!(
+            w,
+            "  {} {}:{}  {scope}{state}",
+            l.socket.protocol, l.socket.address, port
+        )?;
+        if l.owners.is_empty() {
+            let who = match (&l.user, l.socket.uid) {
+                (Some(u), Some(uid)) => format!("{} (uid {uid})", sanitize(u)),
+                (None, Some(uid)) => format!("uid {uid}"),
+                _ => "unknown".to_string(),
+            };
+            let reason = l
+                .hidden_reason
+                .as_ref()
+                .map_or_else(|| "not visible".to_string(), Hidden::long);
+            writeln!(w, "    owner {who}; process hidden: {reason}")?;
+            continue;
+        }
+        for p in l.owners.iter().filter_map(|pid| snap.processes.get(pid)) {
+            let user = p.user.as_deref().map_or_else(
+                || p.uid.map_or("-".to_string(), |u| u.to_string()),
+                |u| sanitize(u).into_owned(),
+            );
+            writeln!(
+                w,
+                "    pid {}  {}  user {user}",
+                p.pid,
+                paint(out, &sanitize(&p.name), "1")
+            )?;
+            writeln!(w, "      exe       {}", exe_text(p))?;
+            writeln!(w, "      command   {}", command_text(p))?;
+            if let Some(t) = p.start_time {
+                writeln!(
+                    w,
+                    "      started   {} (up {})",
+                    crate::render::json::rfc3339(t),
+                    uptime_text(now.saturating_sub(t))
+                )?;
+            }
+            if let Some(pp) = p.parent_pid {
+                let name = p.parent_name.as_deref().map(sanitize).unwrap_or_default();
+                writeln!(w, "      parent    {pp} {name}")?;
+            }
+            if p.unit.is_some() || p.container.is_some() {
+                writeln!(w, "      unit      {}", unit_text(p))?;
+            }
+        }
+    }
+    let established = snap.established.get(&port).copied().unwrap_or(0);
+    writeln!(
+        w,
+        "  established TCP connections on port {port}: {established}"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uptimes() {
+        assert_eq!(uptime_text(0), "0s");
+        assert_eq!(uptime_text(42), "42s");
+        assert_eq!(uptime_text(312), "5m12s");
+        assert_eq!(uptime_text(7500), "2h05m");
+        assert_eq!(uptime_text(3 * 86400 + 4 * 3600 + 59), "3d04h");
+    }
+}
