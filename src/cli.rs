@@ -36,7 +36,7 @@ pub struct Cli {
     pub command: Option<Command>,
 
     /// A port (2668, :8080, 53/udp), a range (8000-8100) or a service name (ssh)
-    #[arg(value_name = "PORT|RANGE|SERVICE", allow_negative_numbers = true)]
+    #[arg(value_name = "PORT|RANGE|SERVICE")]
     pub query: Option<String>,
 
     /// Only TCP sockets

@@ -2,11 +2,15 @@
 
 use std::process::ExitCode;
 
+use clap::error::ErrorKind;
 use clap::Parser;
 use whoport::{app, cli::Cli, render::sanitize::sanitize};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     match app::run(&cli) {
         Ok(status) => ExitCode::from(status),
         Err(e) if app::is_broken_pipe(&e) => ExitCode::SUCCESS,
@@ -15,4 +19,22 @@ fn main() -> ExitCode {
             ExitCode::from(app::EXIT_ERROR)
         }
     }
+}
+
+/// `-1` reaches clap as an unknown flag (`-4` and `-6` are flags); say what it is, on one
+/// line and naming the whole argument, like every other bad port. Other usage errors are
+/// clap's own (exit status 2).
+fn usage_error(e: clap::Error) -> ExitCode {
+    if e.kind() == ErrorKind::UnknownArgument {
+        let negative = std::env::args_os().skip(1).find_map(|a| {
+            let a = a.to_string_lossy().into_owned();
+            let digit = a.strip_prefix('-')?.chars().next()?.is_ascii_digit();
+            digit.then_some(a)
+        });
+        if let Some(Err(query_error)) = negative.map(|a| a.parse::<whoport::port::Query>()) {
+            eprintln!("whoport: {}", sanitize(&query_error.to_string()));
+            return ExitCode::from(app::EXIT_ERROR);
+        }
+    }
+    e.exit()
 }

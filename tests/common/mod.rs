@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests: the real binary with a clean environment.
 #![allow(dead_code)]
 
+pub mod listener;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
@@ -68,4 +70,42 @@ pub fn shared_iana_csv() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/data/iana/service-names-port-numbers.csv");
     p.exists().then_some(p)
+}
+
+/// Checks that an outside program is installed. When it is missing: a loud SKIPPED line and
+/// `false`, except under `CI=true`, where it is a failure.
+pub fn have(program: &str, install: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()));
+    if !found {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("'{program}' is required under CI=true; install it with: {install}");
+        }
+        eprintln!("SKIPPED: '{program}' is not installed; install it with: {install}");
+    }
+    found
+}
+
+/// Runs whoport with `args` and parses stdout as JSON, returning the status too.
+pub fn json_status(args: &[&str]) -> (i32, serde_json::Value) {
+    let (status, stdout, stderr) = run(args);
+    assert!(
+        status == 0 || status == 1,
+        "whoport {args:?} failed ({status}): {stderr}"
+    );
+    let v =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("invalid JSON ({e}): {stdout}"));
+    (status, v)
+}
+
+/// Is this test process root?
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
 }

@@ -1,0 +1,104 @@
+//! Real listeners in child processes, for tests: bound on loopback, held until dropped, killed
+//! by PID.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::OnceLock;
+
+use super::{fixture, have};
+
+/// The real Python interpreter (not a shim script), found once; `None` (after a SKIPPED
+/// line) when python3 is not installed.
+pub fn python() -> Option<PathBuf> {
+    static PYTHON: OnceLock<Option<PathBuf>> = OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            if !have("python3", "apt-get install -y python3") {
+                return None;
+            }
+            let out = Command::new("python3")
+                .args(["-c", "import sys; print(sys.executable)"])
+                .output()
+                .expect("python3 runs");
+            Some(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+        })
+        .clone()
+}
+
+/// One bound socket of a test listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bound {
+    pub protocol: String,
+    pub address: String,
+    pub port: u16,
+}
+
+/// A child process holding sockets until it is dropped.
+pub struct Listener {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    pub pid: u32,
+    pub children: Vec<u32>,
+    pub sockets: Vec<Bound>,
+}
+
+impl Listener {
+    /// Starts `listen.py` with `args` through `program` (the interpreter, or a link to it).
+    pub fn start_with(program: &Path, args: &[&str]) -> Listener {
+        let mut child = Command::new(program)
+            .arg(fixture("listen.py"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("listener starts");
+        let stdin = child.stdin.take();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("listener reports");
+        let v: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("listener said {line:?}: {e}"));
+        let sockets = v["sockets"]
+            .as_array()
+            .expect("sockets")
+            .iter()
+            .map(|s| Bound {
+                protocol: s[0].as_str().expect("proto").to_string(),
+                address: s[1].as_str().expect("addr").to_string(),
+                port: s[2].as_u64().expect("port") as u16,
+            })
+            .collect();
+        let children = v["children"]
+            .as_array()
+            .expect("children")
+            .iter()
+            .map(|c| c.as_u64().expect("pid") as u32)
+            .collect();
+        Listener {
+            pid: v["pid"].as_u64().expect("pid") as u32,
+            child,
+            stdin,
+            children,
+            sockets,
+        }
+    }
+
+    pub fn start(args: &[&str]) -> Listener {
+        Self::start_with(&python().expect("python3 (check python() first)"), args)
+    }
+
+    pub fn port(&self, i: usize) -> u16 {
+        self.sockets[i].port
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        drop(self.stdin.take()); // the forked children exit when their stdin closes
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,582 @@
+//! Live listeners with real sockets in real child processes (loopback only, except one
+//! 0.0.0.0 socket for --exposed that is never sent traffic), found through the real binary.
+//! Every assertion is about the test's own sockets and PIDs.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::listener::{python, Listener};
+use common::{have, is_root, run, tempdir, whoport};
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Listing {
+    schema_version: u32,
+    listeners: Vec<ListenerJson>,
+    hidden_owners: usize,
+    root: bool,
+}
+
+// Every field is declared so that deny_unknown_fields checks the whole schema.
+#[allow(dead_code)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListenerJson {
+    protocol: String,
+    address: String,
+    port: u16,
+    scope: String,
+    state: Option<String>,
+    remote_address: Option<String>,
+    remote_port: Option<u16>,
+    v6only: Option<bool>,
+    uid: Option<u32>,
+    user: Option<String>,
+    service: Option<String>,
+    range: String,
+    owners: Vec<OwnerJson>,
+    owner_hidden_reason: Option<String>,
+}
+
+// Every field is declared so that deny_unknown_fields checks the whole schema.
+#[allow(dead_code)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OwnerJson {
+    pid: u32,
+    name: String,
+    exe: Option<String>,
+    cmdline: Vec<String>,
+    uid: Option<u32>,
+    user: Option<String>,
+    start_time: Option<String>,
+    parent_pid: Option<u32>,
+    parent_name: Option<String>,
+    unit: Option<String>,
+    container: Option<ContainerJson>,
+    exe_deleted: bool,
+    exe_replaced: bool,
+    exe_memory_only: bool,
+}
+
+// Every field is declared so that deny_unknown_fields checks the whole schema.
+#[allow(dead_code)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContainerJson {
+    runtime: String,
+    id: String,
+    pod: Option<String>,
+}
+
+// Every field is declared so that deny_unknown_fields checks the whole schema.
+#[allow(dead_code)]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Card {
+    schema_version: u32,
+    port: u16,
+    range: String,
+    ephemeral: bool,
+    registry: serde_json::Value,
+    local_services: serde_json::Value,
+    unofficial: serde_json::Value,
+    listeners: Vec<ListenerJson>,
+    established_connections: usize,
+    ephemeral_range: serde_json::Value,
+    registry_snapshot: String,
+}
+
+fn listing(args: &[&str]) -> (i32, Listing) {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let (status, out, err) = run(&all);
+    assert!(
+        status == 0 || status == 1,
+        "whoport {args:?}: status {status}: {err}"
+    );
+    let doc: Listing =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad listing JSON ({e}): {out}"));
+    assert_eq!(doc.schema_version, 1);
+    (status, doc)
+}
+
+fn find<'a>(
+    doc: &'a Listing,
+    protocol: &str,
+    address: &str,
+    port: u16,
+) -> Option<&'a ListenerJson> {
+    doc.listeners
+        .iter()
+        .find(|l| l.protocol == protocol && l.address == address && l.port == port)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn my_uid() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2)?.parse().ok())
+        })
+        .expect("uid")
+}
+
+#[test]
+fn tcp_and_udp_on_both_families_are_found_with_their_owner() {
+    if python().is_none() {
+        return;
+    }
+    let l = Listener::start(&[
+        "--comm-hex",
+        &hex(b"wptest-basic"),
+        "tcp4",
+        "tcp6",
+        "udp4",
+        "udp6",
+    ]);
+    let (status, doc) = listing(&[]);
+    assert_eq!(status, 0);
+    for s in &l.sockets {
+        let found = find(&doc, &s.protocol, &s.address, s.port)
+            .unwrap_or_else(|| panic!("{s:?} not in the listing"));
+        assert_eq!(found.scope, "loopback");
+        assert_eq!(found.uid, Some(my_uid()));
+        assert!(found.range == "dynamic" || found.range == "registered");
+        match s.protocol.as_str() {
+            "tcp" => assert_eq!(found.state.as_deref(), Some("listen")),
+            _ => assert_eq!(found.state, None),
+        }
+        assert_eq!(found.owners.len(), 1, "{found:?}");
+        let owner = &found.owners[0];
+        assert_eq!(owner.pid, l.pid);
+        assert_eq!(owner.name, "wptest-basic");
+        assert_eq!(owner.uid, Some(my_uid()));
+        assert!(
+            owner.exe.as_deref().is_some_and(|e| e.contains("python")),
+            "{owner:?}"
+        );
+        assert!(
+            owner.cmdline.iter().any(|a| a.ends_with("listen.py")),
+            "{owner:?}"
+        );
+        assert_eq!(owner.parent_pid, Some(std::process::id()));
+        assert!(owner
+            .start_time
+            .as_deref()
+            .is_some_and(|t| t.ends_with('Z') && t.len() == 20));
+        assert!(!owner.exe_deleted && !owner.exe_replaced && !owner.exe_memory_only);
+        assert!(found.owner_hidden_reason.is_none());
+        assert!(found.remote_address.is_none() && found.remote_port.is_none());
+        assert_eq!(found.v6only, None);
+        assert_eq!(owner.user, found.user, "same uid, same name");
+        assert!(owner.parent_name.is_some());
+    }
+    // Sorted by port, then protocol.
+    let keys: Vec<(u16, String)> = doc
+        .listeners
+        .iter()
+        .map(|l| (l.port, l.protocol.clone()))
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted);
+}
+
+#[test]
+fn a_prefork_parent_and_child_sharing_a_listener_are_both_listed() {
+    if python().is_none() {
+        return;
+    }
+    let l = Listener::start(&["--fork", "tcp4", "udp4"]);
+    assert_eq!(l.children.len(), 1);
+    let (_, doc) = listing(&[]);
+    for s in &l.sockets {
+        let found = find(&doc, &s.protocol, &s.address, s.port).expect("listed");
+        let pids: BTreeSet<u32> = found.owners.iter().map(|o| o.pid).collect();
+        assert_eq!(pids, BTreeSet::from([l.pid, l.children[0]]), "{found:?}");
+    }
+    let (_, out, _) = run(&[&l.port(0).to_string()]);
+    assert!(out.contains(&format!("pid {}", l.pid)), "{out}");
+    assert!(out.contains(&format!("pid {}", l.children[0])), "{out}");
+}
+
+#[test]
+fn a_name_longer_than_15_bytes_shows_in_full() {
+    let Some(py) = python() else { return };
+    let dir = tempdir();
+    let link = dir.path().join("whoport-test-listener-long-name");
+    std::os::unix::fs::symlink(&py, &link).expect("symlink");
+    let l = Listener::start_with(&link, &["tcp4"]);
+    let comm = std::fs::read_to_string(format!("/proc/{}/comm", l.pid)).expect("comm");
+    assert_eq!(
+        comm.trim_end(),
+        "whoport-test-li",
+        "the kernel keeps 15 bytes"
+    );
+    let (_, doc) = listing(&[]);
+    let found = find(&doc, "tcp", "127.0.0.1", l.port(0)).expect("listed");
+    assert_eq!(found.owners[0].name, "whoport-test-listener-long-name");
+    let (_, out, _) = run(&[]);
+    assert!(out.contains("whoport-test-listener-long-name"), "{out}");
+}
+
+#[test]
+fn hostile_names_and_command_lines_never_reach_the_terminal_raw() {
+    if python().is_none() {
+        return;
+    }
+    let comm = b"\x1b[2J\x1b]0;pwn\x07\n\r";
+    let l = Listener::start(&[
+        "--comm-hex",
+        &hex(comm),
+        "tcp4",
+        "--",
+        "\x1b[31mred\x1b[0m",
+        "two\nlines",
+        "osc\x1b]8;;http://x\x07link",
+        "bidi\u{202e}txt",
+    ]);
+    let port = l.port(0).to_string();
+    for args in [
+        vec!["--wide"],
+        vec![port.as_str()],
+        vec!["--wide", "--color", "always"],
+    ] {
+        let out = whoport(tempdir().path())
+            .args(&args)
+            .output()
+            .expect("runs");
+        let text = String::from_utf8(out.stdout).expect("UTF-8");
+        let colour = args.contains(&"always");
+        for (i, line) in text.lines().enumerate() {
+            for c in line.chars() {
+                let allowed_esc = colour && c == '\u{1b}';
+                assert!(
+                    !(c.is_control() && !allowed_esc) && !('\u{202a}'..='\u{202e}').contains(&c),
+                    "{args:?}: raw {c:?} on line {i}: {line:?}"
+                );
+            }
+        }
+        if !colour {
+            assert!(!text.contains('\u{1b}'));
+        }
+        assert!(
+            text.contains("\\e[2J"),
+            "{args:?}: escaped name shown:\n{text}"
+        );
+        assert!(text.contains("two\\nlines"), "{args:?}:\n{text}");
+        assert!(!text.contains("\u{1b}]0;pwn"), "{args:?}");
+    }
+    // Colour escapes, when asked for, are ours alone: no OSC or clear-screen from the name.
+    // JSON: valid, and carries the exact strings.
+    let (_, doc) = listing(&[]);
+    let found = find(&doc, "tcp", "127.0.0.1", l.port(0)).expect("listed");
+    let owner = &found.owners[0];
+    assert_eq!(owner.name.as_bytes(), &comm[..]);
+    assert!(owner.cmdline.contains(&"two\nlines".to_string()));
+    assert!(owner.cmdline.contains(&"bidi\u{202e}txt".to_string()));
+}
+
+#[test]
+fn processes_that_exit_during_the_run_never_break_it() {
+    if python().is_none() {
+        return;
+    }
+    let control = Listener::start(&["--comm-hex", &hex(b"wptest-control"), "tcp4"]);
+    let mut churn = Vec::new();
+    for round in 0..6 {
+        // Listeners that close and exit on their own while whoport is looking.
+        let mut spawned = Vec::new();
+        for _ in 0..8 {
+            let program = python().expect("python");
+            spawned.push(
+                std::process::Command::new(program)
+                    .arg(common::fixture("listen.py"))
+                    .args(["--exit-after", "0.02", "tcp4", "udp4"])
+                    .stdout(std::process::Stdio::null())
+                    .spawn()
+                    .expect("spawn"),
+            );
+        }
+        let (status, doc) = listing(&[]);
+        assert_eq!(status, 0, "round {round}");
+        let c = find(&doc, "tcp", "127.0.0.1", control.port(0)).expect("control listener");
+        assert_eq!(c.owners.len(), 1);
+        assert_eq!(c.owners[0].pid, control.pid);
+        assert_eq!(c.owners[0].name, "wptest-control");
+        churn.extend(spawned);
+    }
+    for mut c in churn {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
+
+#[test]
+fn each_filter_keeps_what_it_should() {
+    if python().is_none() {
+        return;
+    }
+    let a = Listener::start(&[
+        "--comm-hex",
+        &hex(b"wpfilter-alpha"),
+        "tcp4",
+        "udp6",
+        "tcp6",
+    ]);
+    let b = Listener::start(&["--comm-hex", &hex(b"wpfilter-beta"), "tcp4-any"]);
+    let (a_tcp4, a_udp6, a_tcp6) = (a.port(0), a.port(1), a.port(2));
+    let b_any = b.port(0);
+    let ours = |doc: &Listing| -> BTreeSet<(String, u16)> {
+        doc.listeners
+            .iter()
+            .filter(|l| [a_tcp4, a_udp6, a_tcp6, b_any].contains(&l.port))
+            .filter(|l| l.owners.iter().any(|o| o.pid == a.pid || o.pid == b.pid))
+            .map(|l| (l.protocol.clone(), l.port))
+            .collect()
+    };
+    let set = |items: &[(&str, u16)]| -> BTreeSet<(String, u16)> {
+        items.iter().map(|(p, n)| (p.to_string(), *n)).collect()
+    };
+    let all = set(&[
+        ("tcp", a_tcp4),
+        ("udp", a_udp6),
+        ("tcp", a_tcp6),
+        ("tcp", b_any),
+    ]);
+    assert_eq!(ours(&listing(&[]).1), all);
+    assert_eq!(
+        ours(&listing(&["--tcp"]).1),
+        set(&[("tcp", a_tcp4), ("tcp", a_tcp6), ("tcp", b_any)])
+    );
+    assert_eq!(ours(&listing(&["--udp"]).1), set(&[("udp", a_udp6)]));
+    let v4 = listing(&["-4"]).1;
+    assert!(v4.listeners.iter().all(|l| !l.address.contains(':')));
+    assert_eq!(ours(&v4), set(&[("tcp", a_tcp4), ("tcp", b_any)]));
+    let v6 = listing(&["-6"]).1;
+    assert!(v6.listeners.iter().all(|l| l.address.contains(':')));
+    assert_eq!(ours(&v6), set(&[("udp", a_udp6), ("tcp", a_tcp6)]));
+    let by_pid = listing(&["--pid", &a.pid.to_string()]).1;
+    assert!(by_pid
+        .listeners
+        .iter()
+        .all(|l| l.owners.iter().any(|o| o.pid == a.pid)));
+    assert_eq!(
+        ours(&by_pid),
+        set(&[("tcp", a_tcp4), ("udp", a_udp6), ("tcp", a_tcp6)])
+    );
+    assert_eq!(
+        ours(&listing(&["--process", "WPFILTER-B"]).1),
+        set(&[("tcp", b_any)])
+    );
+    let uid = my_uid().to_string();
+    assert_eq!(ours(&listing(&["--user", &uid]).1), all);
+    let exposed = listing(&["--exposed"]).1;
+    assert!(exposed.listeners.iter().all(|l| l.scope != "loopback"));
+    assert_eq!(ours(&exposed), set(&[("tcp", b_any)]));
+    let b_row = find(&exposed, "tcp", "0.0.0.0", b_any).expect("b");
+    assert_eq!(b_row.scope, "all");
+    // PORT, RANGE, service name.
+    let (status, out, _) = run(&["--json", &a_tcp4.to_string()]);
+    assert_eq!(status, 0);
+    let card: Card = serde_json::from_str(&out).expect("card JSON");
+    assert_eq!(card.schema_version, 1);
+    assert_eq!(card.port, a_tcp4);
+    assert!(card.listeners.iter().all(|l| l.port == a_tcp4));
+    assert!(card
+        .listeners
+        .iter()
+        .any(|l| l.owners.iter().any(|o| o.pid == a.pid)));
+    let lo = a_tcp4.min(a_tcp6);
+    let hi = a_tcp4.max(a_tcp6);
+    let (status, range) = common::json_status(&[&format!("{lo}-{hi}"), "--tcp", "--json"]);
+    assert_eq!(status, 0);
+    let ports: BTreeSet<u64> = range["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .filter(|l| {
+            l["owners"]
+                .as_array()
+                .is_some_and(|o| o.iter().any(|o| o["pid"] == a.pid))
+        })
+        .map(|l| l["port"].as_u64().expect("port"))
+        .collect();
+    assert_eq!(
+        ports,
+        BTreeSet::from([u64::from(a_tcp4), u64::from(a_tcp6)])
+    );
+    assert!(range["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .all(|l| l["protocol"] == "tcp"
+            && (lo..=hi).contains(&(l["port"].as_u64().expect("port") as u16))));
+    // Nothing on UDP at a TCP-only port: status 1 and a plain sentence.
+    let (status, out, _) = run(&[&format!("{a_tcp4}/udp")]);
+    assert_eq!(status, 1);
+    assert!(
+        out.contains(&format!(
+            "Nothing is listening on {a_tcp4}/udp on this machine."
+        )),
+        "{out}"
+    );
+    let (status, _) = listing(&["--pid", "4294967295"]);
+    assert_eq!(status, 1, "no match: status 1");
+}
+
+#[test]
+fn a_service_name_finds_its_listener() {
+    if python().is_none() {
+        return;
+    }
+    // 2668/tcp is IANA's alarm-clock-c; a fixed port, bound on loopback only.
+    let l = Listener::start(&["--comm-hex", &hex(b"wptest-alarm"), "tcp4:2668"]);
+    let (status, doc) = common::json_status(&["alarm-clock-c", "--json"]);
+    assert_eq!(status, 0);
+    let listener = doc["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .find(|x| x["port"] == 2668 && x["protocol"] == "tcp")
+        .expect("our listener");
+    assert_eq!(listener["owners"][0]["pid"], l.pid);
+    assert_eq!(listener["service"], "alarm-clock-c");
+    let (status, out, _) = run(&["2668"]);
+    assert_eq!(status, 0);
+    assert!(out.contains("Listening on 2668: 1 socket(s)"), "{out}");
+    assert!(out.contains("wptest-alarm"), "{out}");
+    assert!(out.contains("loopback only"), "{out}");
+}
+
+#[test]
+fn wide_and_column_choices() {
+    if python().is_none() {
+        return;
+    }
+    let _l = Listener::start(&["tcp4"]);
+    let (_, out, _) = run(&["--wide"]);
+    for h in [
+        "PROTO",
+        "ADDRESS",
+        "PORT",
+        "SERVICE",
+        "PID",
+        "PROCESS",
+        "USER",
+        "EXE",
+        "COMMAND",
+        "UNIT/CONTAINER",
+        "UPTIME",
+        "RANGE",
+    ] {
+        assert!(out.contains(h), "{h} missing:\n{out}");
+    }
+    let (_, out, _) = run(&["--columns", "port,pid"]);
+    let header = out.lines().nth(1).expect("header line");
+    assert!(
+        header.contains("PORT") && header.contains("PID"),
+        "{header}"
+    );
+    assert!(!header.contains("PROCESS"), "{header}");
+    let (status, _, err) = run(&["--columns", "port,bogus"]);
+    assert_eq!(status, 2, "{err}");
+}
+
+#[test]
+fn rows_agree_with_ss() {
+    if python().is_none() || !have("ss", "apt-get install -y iproute2") {
+        return;
+    }
+    let l = Listener::start(&["--fork", "tcp4", "tcp6", "udp4", "udp6"]);
+    let ss = std::process::Command::new("ss")
+        .args(["-tulpnH"])
+        .output()
+        .expect("ss runs");
+    let ss = String::from_utf8_lossy(&ss.stdout);
+    let (_, doc) = listing(&[]);
+    for s in &l.sockets {
+        let local = if s.address.contains(':') {
+            format!("[{}]:{}", s.address, s.port)
+        } else {
+            format!("{}:{}", s.address, s.port)
+        };
+        let line = ss
+            .lines()
+            .find(|line| {
+                let cols: Vec<&str> = line.split_whitespace().collect();
+                cols.first() == Some(&s.protocol.as_str()) && cols.get(4) == Some(&local.as_str())
+            })
+            .unwrap_or_else(|| panic!("ss does not show {local}:\n{ss}"));
+        let ss_pids: BTreeSet<u32> = line
+            .split("pid=")
+            .skip(1)
+            .filter_map(|rest| {
+                rest.split(|c: char| !c.is_ascii_digit())
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        let ours = find(&doc, &s.protocol, &s.address, s.port).expect("listed");
+        let our_pids: BTreeSet<u32> = ours.owners.iter().map(|o| o.pid).collect();
+        assert_eq!(our_pids, ss_pids, "{line}");
+        assert_eq!(our_pids, BTreeSet::from([l.pid, l.children[0]]));
+    }
+}
+
+#[test]
+fn a_normal_user_sees_roots_listener_with_a_hidden_owner_and_a_hint() {
+    use std::os::unix::process::CommandExt;
+    if python().is_none() {
+        return;
+    }
+    if !is_root() {
+        eprintln!("SKIPPED: needs root to start a listener as root and look at it as 'nobody' (CI runs as root)");
+        return;
+    }
+    let l = Listener::start(&["--comm-hex", &hex(b"wptest-root"), "tcp4"]);
+    let home = tempdir();
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("whoport"));
+    cmd.args(["--json"])
+        .env("XDG_DATA_HOME", home.path())
+        .env_remove("NO_COLOR")
+        .uid(65534)
+        .gid(65534);
+    let out = cmd.output().expect("whoport runs as nobody");
+    let text = String::from_utf8(out.stdout).expect("utf8");
+    let doc: Listing = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert!(!doc.root);
+    let row = find(&doc, "tcp", "127.0.0.1", l.port(0)).expect("root's listener is still listed");
+    assert!(row.owners.is_empty(), "{row:?}");
+    assert_eq!(row.uid, Some(0));
+    assert_eq!(row.user.as_deref(), Some("root"));
+    let reason = row.owner_hidden_reason.as_deref().expect("a reason");
+    assert!(reason.contains("run as root"), "{reason}");
+    assert!(doc.hidden_owners >= 1);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("hint:").count(), 1, "one hint line: {err}");
+    assert!(err.contains("sudo"), "{err}");
+    // The table says so too, and never shows PID 0.
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("whoport"))
+        .arg(l.port(0).to_string())
+        .env("XDG_DATA_HOME", home.path())
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("owner root (uid 0); process hidden:"),
+        "{text}"
+    );
+    assert!(!text.contains("pid 0"), "{text}");
+}
