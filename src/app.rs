@@ -147,6 +147,7 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
             if out.json {
                 json::write(
                     w,
+                    out.pretty_json,
                     &PortCardDoc {
                         schema_version: SCHEMA_VERSION,
                         port: PortDoc::from_report(&report),
@@ -215,6 +216,7 @@ fn run_listing(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
     if out.json {
         json::write(
             w,
+            out.pretty_json,
             &ListingDoc {
                 schema_version: SCHEMA_VERSION,
                 listeners: listener_docs(&snap, &k),
@@ -244,6 +246,7 @@ fn write_list(
     if out.json {
         json::write(
             w,
+            out.pretty_json,
             &PortListDoc {
                 schema_version: SCHEMA_VERSION,
                 query: query.to_string(),
@@ -287,6 +290,7 @@ fn run_registry(
             if out.json {
                 json::write(
                     w,
+                    out.pretty_json,
                     &json::RegistryInfoDoc::new(
                         &k.iana,
                         (local_path, k.local.entries.len()),
@@ -310,7 +314,7 @@ fn run_registry(
             let k = load(cli)?;
             let results = k.search(text);
             if out.json {
-                json::write(w, &json::SearchDoc::new(text, &results))?;
+                json::write(w, out.pretty_json, &json::SearchDoc::new(text, &results))?;
             } else {
                 table::search(w, out, &results)?;
             }
@@ -354,6 +358,7 @@ fn report_import(
     if out.json {
         json::write(
             w,
+            out.pretty_json,
             &ImportDoc {
                 schema_version: SCHEMA_VERSION,
                 input: input.display().to_string(),

@@ -8,6 +8,8 @@ use crate::cli::ColorChoice;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Output {
     pub json: bool,
+    /// Indent JSON: only for a person at a terminal.
+    pub pretty_json: bool,
     pub color: bool,
     /// Table width: the terminal's when stdout is one, `COLUMNS` when set, else unlimited.
     pub width: Option<u16>,
@@ -72,6 +74,7 @@ impl Output {
     pub fn resolve(json: bool, choice: ColorChoice, env: &Env) -> Output {
         Output {
             json,
+            pretty_json: env.stdout_is_tty,
             color: resolve_color(choice, env),
             width: resolve_width(env),
         }

@@ -23,11 +23,12 @@ pub struct InodeOwners {
     pub walked: usize,
 }
 
-/// Walks every `/proc/PID/fd` and records the PIDs holding the `wanted` socket inodes.
+/// Walks every `/proc/PID/fd` and records the PIDs holding socket inodes (only the `wanted`
+/// ones when given).
 ///
 /// One `readlinkat` per descriptor relative to the open fd directory, a fixed buffer, no
-/// allocation per descriptor; the PIDs are split across the available cores.
-pub fn walk_fds(wanted: &HashSet<u32>) -> std::io::Result<InodeOwners> {
+/// allocation per descriptor; the available cores take PIDs from a shared counter.
+pub fn walk_fds(wanted: Option<&HashSet<u32>>) -> std::io::Result<InodeOwners> {
     let proc_fd = openat(
         rustix::fs::CWD,
         "/proc",
@@ -35,20 +36,19 @@ pub fn walk_fds(wanted: &HashSet<u32>) -> std::io::Result<InodeOwners> {
         Mode::empty(),
     )?;
     let pids = list_pids(&proc_fd)?;
-    if wanted.is_empty() || pids.is_empty() {
+    if wanted.is_some_and(HashSet::is_empty) || pids.is_empty() {
         return Ok(InodeOwners::default());
     }
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZero::get)
         .clamp(1, 8)
         .min(pids.len().div_ceil(16).max(1));
-    let chunk = pids.len().div_ceil(threads);
+    let next = std::sync::atomic::AtomicUsize::new(0);
     let parts: Vec<Part> = std::thread::scope(|s| {
-        let handles: Vec<_> = pids
-            .chunks(chunk)
-            .map(|pids| {
-                let proc_fd = &proc_fd;
-                s.spawn(move || walk_part(proc_fd, pids, wanted))
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let (proc_fd, pids, next) = (&proc_fd, &pids, &next);
+                s.spawn(move || walk_part(proc_fd, pids, next, wanted))
             })
             .collect();
         handles
@@ -91,11 +91,18 @@ fn list_pids(proc_fd: &OwnedFd) -> std::io::Result<Vec<u32>> {
     Ok(pids)
 }
 
-fn walk_part(proc_fd: &OwnedFd, pids: &[u32], wanted: &HashSet<u32>) -> Part {
+fn walk_part(
+    proc_fd: &OwnedFd,
+    pids: &[u32],
+    next: &std::sync::atomic::AtomicUsize,
+    wanted: Option<&HashSet<u32>>,
+) -> Part {
     let mut part = Part::default();
     let mut path = itoa_path::PidPath::new();
     let mut link = [0u8; 64];
-    for &pid in pids {
+    loop {
+        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let Some(&pid) = pids.get(i) else { break };
         let fd_dir = match openat(
             proc_fd,
             path.fd_dir(pid),
@@ -127,7 +134,7 @@ fn walk_part(proc_fd: &OwnedFd, pids: &[u32], wanted: &HashSet<u32>) -> Part {
                 continue;
             };
             if let Some(inode) = socket_inode(&link[..n]) {
-                if wanted.contains(&inode) {
+                if wanted.is_none_or(|w| w.contains(&inode)) {
                     part.found.push((inode, pid));
                 }
             }
@@ -388,8 +395,11 @@ mod tests {
         let fd = std::os::fd::AsRawFd::as_raw_fd(&listener);
         let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).expect("link");
         let inode = socket_inode(link.to_string_lossy().as_bytes()).expect("socket link");
-        let owners = walk_fds(&HashSet::from([inode])).expect("walk");
+        let owners = walk_fds(Some(&HashSet::from([inode]))).expect("walk");
         assert_eq!(owners.pids.get(&inode), Some(&vec![std::process::id()]));
+        assert_eq!(owners.pids.len(), 1, "only the wanted inode");
         assert!(owners.walked > 0);
+        let all = walk_fds(None).expect("walk");
+        assert_eq!(all.pids.get(&inode), Some(&vec![std::process::id()]));
     }
 }

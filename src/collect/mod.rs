@@ -81,12 +81,25 @@ impl Filter {
 
 /// One look at the machine.
 pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
-    let found = sockets::enumerate(sockets::Want {
+    let want = sockets::Want {
         tcp: filter.tcp,
         udp: filter.udp,
         ipv4: filter.ipv4,
         ipv6: filter.ipv6,
-    })?;
+    };
+    // The descriptor walk does not need to know which sockets there are: it runs while the
+    // kernel dumps the socket tables.
+    let (found, walk) = std::thread::scope(|s| {
+        let walker = s.spawn(walk_all);
+        let found = sockets::enumerate(want);
+        (
+            found,
+            walker
+                .join()
+                .unwrap_or_else(|_| Err("owner lookup failed".to_string())),
+        )
+    });
+    let found = found?;
     let mut established: HashMap<u16, usize> = HashMap::new();
     for (s, _) in &found {
         if s.protocol == Protocol::Tcp && s.state == Some("established") {
@@ -97,7 +110,7 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
         .into_iter()
         .filter(|(s, _)| filter.wants_socket(s))
         .collect();
-    let owners = find_owners(&candidates);
+    let owners = find_owners(&candidates, walk);
     let users = UserNames::load();
     let mut pids: Vec<u32> = owners.by_socket.iter().flatten().copied().collect();
     pids.sort_unstable();
@@ -166,17 +179,34 @@ struct Owners {
 }
 
 #[cfg(target_os = "linux")]
-fn find_owners(candidates: &[(Socket, Vec<u32>)]) -> Owners {
-    let wanted: HashSet<u32> = candidates
-        .iter()
-        .map(|(s, _)| s.inode)
-        .filter(|&i| i != 0)
-        .collect();
-    match linux::walk_fds(&wanted) {
+type Walk = Result<linux::InodeOwners, String>;
+#[cfg(not(target_os = "linux"))]
+type Walk = Result<(), String>;
+
+/// Every socket descriptor of every visible process.
+fn walk_all() -> Walk {
+    #[cfg(target_os = "linux")]
+    {
+        linux::walk_fds(None).map_err(|e| e.to_string())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        Ok(())
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn find_owners(candidates: &[(Socket, Vec<u32>)], walk: Walk) -> Owners {
+    match walk {
         Ok(walk) => Owners {
             by_socket: candidates
                 .iter()
-                .map(|(s, _)| walk.pids.get(&s.inode).cloned().unwrap_or_default())
+                .map(|(s, _)| {
+                    (s.inode != 0)
+                        .then(|| walk.pids.get(&s.inode).cloned())
+                        .flatten()
+                        .unwrap_or_default()
+                })
                 .collect(),
             unreadable: walk.unreadable,
             failure: None,
@@ -184,13 +214,13 @@ fn find_owners(candidates: &[(Socket, Vec<u32>)]) -> Owners {
         Err(e) => Owners {
             by_socket: vec![Vec::new(); candidates.len()],
             unreadable: 0,
-            failure: Some(e.to_string()),
+            failure: Some(e),
         },
     }
 }
 
 #[cfg(not(target_os = "linux"))]
-fn find_owners(candidates: &[(Socket, Vec<u32>)]) -> Owners {
+fn find_owners(candidates: &[(Socket, Vec<u32>)], _walk: Walk) -> Owners {
     Owners {
         by_socket: candidates
             .iter()

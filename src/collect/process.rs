@@ -36,7 +36,26 @@ fn to_u32(pid: Pid) -> u32 {
 }
 
 /// Details of `pids`; a PID that vanished before it could be read is simply absent.
+/// The PIDs are split across the available cores.
 pub fn details(pids: &[u32], users: &UserNames) -> HashMap<u32, Process> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(pids.len().div_ceil(32))
+        .max(1);
+    let chunk = pids.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let parts: Vec<_> = pids
+            .chunks(chunk)
+            .map(|part| s.spawn(move || details_part(part, users)))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+fn details_part(pids: &[u32], users: &UserNames) -> HashMap<u32, Process> {
     let Ok(mut sys) = System::new() else {
         return HashMap::new();
     };

@@ -321,9 +321,18 @@ pub struct ImportDoc {
     pub snapshot_date: String,
 }
 
-/// Writes `doc` as one pretty JSON document and a newline.
-pub fn write<T: Serialize>(out: &mut dyn std::io::Write, doc: &T) -> std::io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, doc)?;
+/// Writes `doc` as one JSON document and a newline: indented for a person at a terminal,
+/// compact otherwise (the document is the same).
+pub fn write<T: Serialize>(
+    out: &mut dyn std::io::Write,
+    pretty: bool,
+    doc: &T,
+) -> std::io::Result<()> {
+    if pretty {
+        serde_json::to_writer_pretty(&mut *out, doc)?;
+    } else {
+        serde_json::to_writer(&mut *out, doc)?;
+    }
     writeln!(out)
 }
 
