@@ -1,6 +1,7 @@
 //! Orchestration: the only module that knows every stage (parse the query, load knowledge,
 //! render). Everything it prints goes to stdout through one buffered writer.
 
+use std::collections::HashMap;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
@@ -31,7 +32,7 @@ pub const EXIT_ERROR: u8 = 2;
 pub fn run(cli: &Cli) -> Result<u8> {
     let out = Output::resolve(cli.json, cli.color, &Env::current());
     let stdout = io::stdout();
-    let mut w = BufWriter::new(stdout.lock());
+    let mut w = BufWriter::with_capacity(1 << 17, stdout.lock());
     let status = match &cli.command {
         Some(Command::Registry { action }) => {
             if let Some(q) = &cli.query {
@@ -118,10 +119,14 @@ fn hint(snap: &Snapshot) {
     }
 }
 
-fn listener_docs<'a>(snap: &'a Snapshot, k: &Knowledge) -> Vec<ListenerDoc<'a>> {
+fn listener_docs<'a>(
+    snap: &'a Snapshot,
+    owners: &'a HashMap<u32, json::OwnerDoc<'a>>,
+    k: &Knowledge,
+) -> Vec<ListenerDoc<'a>> {
     snap.listeners
         .iter()
-        .map(|l| ListenerDoc::new(l, snap, k))
+        .map(|l| ListenerDoc::new(l, owners, k))
         .collect()
 }
 
@@ -151,7 +156,7 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                     &PortCardDoc {
                         schema_version: SCHEMA_VERSION,
                         port: PortDoc::from_report(&report),
-                        listeners: listener_docs(&snap, &k),
+                        listeners: listener_docs(&snap, &json::owner_docs(&snap), &k),
                         established_connections: snap.established.get(&port).copied().unwrap_or(0),
                         ephemeral_range: k.ephemeral.into(),
                         registry_snapshot: k.iana.snapshot().to_string(),
@@ -219,7 +224,7 @@ fn run_listing(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
             out.pretty_json,
             &ListingDoc {
                 schema_version: SCHEMA_VERSION,
-                listeners: listener_docs(&snap, &k),
+                listeners: listener_docs(&snap, &json::owner_docs(&snap), &k),
                 hidden_owners: snap.hidden,
                 root: snap.root,
             },
@@ -250,7 +255,7 @@ fn write_list(
             &PortListDoc {
                 schema_version: SCHEMA_VERSION,
                 query: query.to_string(),
-                listeners: listener_docs(snap, k),
+                listeners: listener_docs(snap, &json::owner_docs(snap), k),
                 ports: reports.iter().map(PortDoc::from_report).collect(),
                 portless: portless.iter().map(json::ServiceDoc::from_entry).collect(),
                 ephemeral_range: k.ephemeral.into(),

@@ -1,6 +1,8 @@
 //! The JSON contract (docs/json.md): serde types kept apart from the internal model.
 //! Unknown values are `null`, never empty strings.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 
 use crate::model::{Container, Hidden, Listener, Process, Scope, Snapshot};
@@ -399,12 +401,26 @@ pub struct ListenerDoc<'a> {
     pub user: Option<&'a str>,
     pub service: Option<String>,
     pub range: Tier,
-    pub owners: Vec<OwnerDoc<'a>>,
+    pub owners: Vec<&'a OwnerDoc<'a>>,
     pub owner_hidden_reason: Option<String>,
 }
 
+/// The owner objects of a snapshot, built once per process (a process may hold thousands of
+/// sockets).
+pub fn owner_docs(snapshot: &Snapshot) -> HashMap<u32, OwnerDoc<'_>> {
+    snapshot
+        .processes
+        .iter()
+        .map(|(&pid, p)| (pid, OwnerDoc::from_process(p)))
+        .collect()
+}
+
 impl<'a> ListenerDoc<'a> {
-    pub fn new(l: &'a Listener, snapshot: &'a Snapshot, k: &Knowledge) -> ListenerDoc<'a> {
+    pub fn new(
+        l: &'a Listener,
+        owners: &'a HashMap<u32, OwnerDoc<'a>>,
+        k: &Knowledge,
+    ) -> ListenerDoc<'a> {
         let s = &l.socket;
         ListenerDoc {
             protocol: s.protocol,
@@ -422,12 +438,7 @@ impl<'a> ListenerDoc<'a> {
                 .service_name(s.port, s.protocol)
                 .map(|n| n.into_owned()),
             range: Tier::of(s.port),
-            owners: l
-                .owners
-                .iter()
-                .filter_map(|pid| snapshot.processes.get(pid))
-                .map(OwnerDoc::from_process)
-                .collect(),
+            owners: l.owners.iter().filter_map(|pid| owners.get(pid)).collect(),
             owner_hidden_reason: l.hidden_reason.as_ref().map(Hidden::long),
         }
     }
