@@ -119,6 +119,8 @@ pub enum Hidden {
     ProcUnreadable(String),
     /// The operating system did not report an owner (platforms without `/proc`).
     NotReported,
+    /// No descriptor refers to the socket: a connection not yet accepted, or one closing.
+    NoDescriptor,
 }
 
 impl Hidden {
@@ -130,6 +132,7 @@ impl Hidden {
             Hidden::NotVisibleToRoot => "held outside this PID namespace, or by the kernel",
             Hidden::ProcUnreadable(_) => "unavailable: /proc not readable",
             Hidden::NotReported => "not reported by the system",
+            Hidden::NoDescriptor => "no descriptor: not yet accepted, or closing",
         }
     }
 
@@ -151,6 +154,9 @@ impl Hidden {
                 "the operating system reported no process; run as administrator to see it"
                     .to_string()
             }
+            Hidden::NoDescriptor => "no process holds a descriptor for it: a connection not yet \
+                 accepted, or one closing (time-wait)"
+                .to_string(),
         }
     }
 }

@@ -601,3 +601,104 @@ fn a_normal_user_sees_roots_listener_with_a_hidden_owner_and_a_hint() {
     );
     assert!(!text.contains("pid 0"), "{text}");
 }
+
+#[test]
+fn all_states_and_established_connections() {
+    if python().is_none() {
+        return;
+    }
+    let l = Listener::start(&["--comm-hex", &hex(b"wptest-conn"), "tcp4"]);
+    let port = l.port(0);
+    // A real connection from this test process; the listener never accepts it, so the
+    // server side sits in the accept queue with no descriptor.
+    let client = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let client_port = client.local_addr().expect("addr").port();
+    let (_, plain) = listing(&[]);
+    assert!(
+        plain
+            .listeners
+            .iter()
+            .all(|x| x.state.as_deref().is_none_or(|s| s == "listen")),
+        "without --all only listeners"
+    );
+    let (_, all) = listing(&["--all"]);
+    let mine = all
+        .listeners
+        .iter()
+        .find(|x| x.port == client_port && x.protocol == "tcp")
+        .expect("our client socket with --all");
+    assert_eq!(mine.state.as_deref(), Some("established"));
+    assert_eq!(mine.remote_address.as_deref(), Some("127.0.0.1"));
+    assert_eq!(mine.remote_port, Some(port));
+    assert_eq!(mine.owners[0].pid, std::process::id());
+    let queued = all
+        .listeners
+        .iter()
+        .find(|x| x.port == port && x.state.as_deref() == Some("established"))
+        .expect("the server side of the connection");
+    if queued.owners.is_empty() {
+        let reason = queued.owner_hidden_reason.as_deref().expect("a reason");
+        assert!(reason.contains("not yet"), "{reason}");
+    }
+    let (_, out, _) = run(&["--all"]);
+    assert!(
+        out.lines().nth(1).is_some_and(|h| h.contains("STATE")),
+        "{out}"
+    );
+    let (status, out, _) = run(&["--json", &port.to_string()]);
+    assert_eq!(status, 0);
+    let card: Card = serde_json::from_str(&out).expect("card");
+    assert_eq!(card.established_connections, 1);
+    assert!(card
+        .listeners
+        .iter()
+        .all(|x| x.state.as_deref() == Some("listen")));
+    drop(client);
+}
+
+#[test]
+fn a_deleted_or_replaced_executable_is_flagged() {
+    let Some(py) = python() else { return };
+    let prefix = std::process::Command::new(&py)
+        .args(["-c", "import sys; print(sys.prefix)"])
+        .output()
+        .expect("python");
+    let prefix = String::from_utf8_lossy(&prefix.stdout).trim().to_string();
+    let dir = tempdir();
+    let start_copy = |name: &str| {
+        let copy = dir.path().join(name);
+        std::fs::copy(&py, &copy).expect("copy python");
+        let l = Listener::start_env(&copy, &[("PYTHONHOME", prefix.as_str())], &["tcp4"]);
+        (copy, l)
+    };
+    // Deleted: the file is removed after the process started.
+    let (deleted_path, deleted) = start_copy("wpdel-python");
+    std::fs::remove_file(&deleted_path).expect("delete");
+    // Replaced: another file is renamed over its path, as package upgrades do.
+    let (replaced_path, replaced) = start_copy("wprep-python");
+    let new_file = dir.path().join("new-file");
+    std::fs::write(&new_file, b"#!/bin/sh\n").expect("write");
+    std::fs::rename(&new_file, &replaced_path).expect("rename over");
+    // Untouched: a control.
+    let control = Listener::start(&["tcp4"]);
+
+    let (_, doc) = listing(&[]);
+    let owner = |l: &Listener| {
+        find(&doc, "tcp", "127.0.0.1", l.port(0))
+            .expect("listed")
+            .owners[0]
+            .clone()
+    };
+    let d = owner(&deleted);
+    assert!(d.exe_deleted && !d.exe_replaced, "{d:?}");
+    let r = owner(&replaced);
+    assert!(r.exe_deleted && r.exe_replaced, "{r:?}");
+    let c = owner(&control);
+    assert!(
+        !c.exe_deleted && !c.exe_replaced && !c.exe_memory_only,
+        "{c:?}"
+    );
+    let (_, out, _) = run(&["--wide"]);
+    assert!(out.contains("(deleted)"), "{out}");
+    assert!(out.contains("(replaced since start)"), "{out}");
+}

@@ -266,6 +266,9 @@ pub fn hidden_reason(
     if cfg!(not(target_os = "linux")) {
         return Hidden::NotReported;
     }
+    if socket.inode == 0 {
+        return Hidden::NoDescriptor;
+    }
     if root {
         Hidden::NotVisibleToRoot
     } else if socket.uid.is_some() && socket.uid == me {
@@ -326,6 +329,14 @@ mod tests {
             Hidden::ProcUnreadable(_)
         ));
         assert!(Hidden::NotRoot.long().contains("run as root"));
+        let orphan = Socket {
+            inode: 0,
+            ..socket(Some(0))
+        };
+        assert_eq!(
+            hidden_reason(&orphan, true, Some(0), None),
+            Hidden::NoDescriptor
+        );
     }
 
     #[test]

@@ -46,7 +46,13 @@ pub struct Listener {
 impl Listener {
     /// Starts `listen.py` with `args` through `program` (the interpreter, or a link to it).
     pub fn start_with(program: &Path, args: &[&str]) -> Listener {
+        Self::start_env(program, &[], args)
+    }
+
+    /// Like [`Listener::start_with`], with extra environment variables.
+    pub fn start_env(program: &Path, env: &[(&str, &str)], args: &[&str]) -> Listener {
         let mut child = Command::new(program)
+            .envs(env.iter().copied())
             .arg(fixture("listen.py"))
             .args(args)
             .stdin(Stdio::piped())
