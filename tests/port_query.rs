@@ -15,6 +15,16 @@ fn registry_for<'a>(doc: &'a Value, protocol: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {protocol} entry in {doc}"))
 }
 
+/// The `port` of every object in a document's `ports` array.
+fn ports_of(doc: &Value) -> Vec<u64> {
+    doc["ports"]
+        .as_array()
+        .expect("ports")
+        .iter()
+        .map(|p| p["port"].as_u64().expect("port"))
+        .collect()
+}
+
 fn service_names(entry: &Value) -> Vec<&str> {
     entry["services"]
         .as_array()
@@ -180,12 +190,7 @@ fn colour_is_forced_and_refused() {
 fn range_lists_only_ports_with_something_to_say() {
     let doc = json(&["8000-8100", "--json"]);
     assert_eq!(doc["schema_version"], 1);
-    let ports: Vec<u64> = doc["ports"]
-        .as_array()
-        .expect("ports")
-        .iter()
-        .map(|p| p["port"].as_u64().expect("port"))
-        .collect();
+    let ports = ports_of(&doc);
     assert!(ports.contains(&8080), "{ports:?}");
     assert!(ports.contains(&8000));
     assert!(ports.windows(2).all(|w| w[0] < w[1]), "sorted");
@@ -204,12 +209,7 @@ fn range_lists_only_ports_with_something_to_say() {
 #[test]
 fn service_names_resolve_case_insensitively() {
     let doc = json(&["SSH", "--json"]);
-    let ports: Vec<u64> = doc["ports"]
-        .as_array()
-        .expect("ports")
-        .iter()
-        .map(|p| p["port"].as_u64().expect("port"))
-        .collect();
+    let ports = ports_of(&doc);
     assert_eq!(ports, [22]);
     // IANA's duplicate names are names too.
     let www = json(&["www-http", "--json"]);
@@ -219,12 +219,7 @@ fn service_names_resolve_case_insensitively() {
     assert_eq!(x11["ports"].as_array().map(Vec::len), Some(64));
     // A program from the unofficial table.
     let kafka = json(&["kafka", "--json"]);
-    let kafka_ports: Vec<u64> = kafka["ports"]
-        .as_array()
-        .expect("ports")
-        .iter()
-        .map(|p| p["port"].as_u64().expect("port"))
-        .collect();
+    let kafka_ports = ports_of(&kafka);
     assert!(kafka_ports.contains(&9092), "{kafka_ports:?}");
     // A name with no port in the registry.
     let argus = json(&["argus", "--json"]);

@@ -168,6 +168,15 @@ fn or_dash(s: &str) -> String {
     }
 }
 
+/// `text`, sanitized, followed by the entry's port range when it covers more than one port.
+fn with_range(text: &str, e: &Entry<'_>) -> String {
+    let text = sanitize(text);
+    match e.ports.filter(|p| !p.is_single()) {
+        Some(range) => format!("{text} ({range})"),
+        None => text.into_owned(),
+    }
+}
+
 /// The IANA section of a card.
 fn registry_section(
     w: &mut dyn Write,
@@ -194,10 +203,7 @@ fn registry_section(
         ],
     );
     for g in &services {
-        let mut name = sanitize(&g.entry.name()).into_owned();
-        if let Some(range) = g.entry.ports.filter(|p| !p.is_single()) {
-            name = format!("{name} ({range})");
-        }
+        let name = with_range(&g.entry.name(), &g.entry);
         t.add_row(vec![
             Cell::new(protocols_text(&g.protocols)),
             styled(out, &name, Some(Attribute::Bold), Some(Color::Green)),
@@ -208,10 +214,7 @@ fn registry_section(
         ]);
     }
     for g in &remarks {
-        let mut desc = sanitize(&g.entry.description()).into_owned();
-        if let Some(range) = g.entry.ports.filter(|p| !p.is_single()) {
-            desc = format!("{desc} ({range})");
-        }
+        let desc = with_range(&g.entry.description(), &g.entry);
         t.add_row(vec![
             Cell::new(protocols_text(&g.protocols)),
             styled(out, "(none)", None, Some(Color::DarkGrey)),
