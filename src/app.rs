@@ -8,7 +8,15 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use crate::atomic_file;
-use crate::cli::{Cli, Column, Command, RegistryCommand};
+use crate::audit::{
+    self,
+    baseline::Baseline,
+    suppress::{self, Config},
+    Severity,
+};
+use crate::cli::{
+    AuditArgs, AuditFormat, Cli, Column, Command, FilterArgs, RegistryCommand, SeverityArg,
+};
 use crate::collect::{self, Filter};
 use crate::config::{Env, Output};
 use crate::model::Snapshot;
@@ -19,11 +27,12 @@ use crate::render::json::{
     self, ImportDoc, ListenerDoc, ListingDoc, PortCardDoc, PortDoc, PortListDoc, SCHEMA_VERSION,
 };
 use crate::render::sanitize::sanitize;
-use crate::render::{listing, table};
+use crate::render::{self, listing, table};
 
 /// Exit status: success (something was found).
 pub const EXIT_OK: u8 = 0;
-/// Exit status: nothing is listening, or nothing matched the filters (like grep).
+/// Exit status: nothing is listening, or nothing matched the filters (like grep); for
+/// `audit`, an unsuppressed finding reached `--fail-on`.
 pub const EXIT_NOTHING: u8 = 1;
 /// Exit status: an error (bad input, unreadable file...); clap's usage errors are 2 as well.
 pub const EXIT_ERROR: u8 = 2;
@@ -39,6 +48,12 @@ pub fn run(cli: &Cli) -> Result<u8> {
                 anyhow::bail!("unexpected argument '{q}' before the 'registry' command");
             }
             run_registry(cli, action, &out, &mut w)?
+        }
+        Some(Command::Audit(args)) => {
+            if let Some(q) = &cli.query {
+                anyhow::bail!("unexpected argument '{q}' before the 'audit' command");
+            }
+            run_audit(cli, args, &out, &mut w)?
         }
         None => run_query(cli, &out, &mut w)?,
     };
@@ -64,7 +79,11 @@ fn load(cli: &Cli) -> Result<Knowledge> {
 }
 
 /// The socket filters of the command line, narrowed to `ports` and `protocol` if given.
-fn filter_for(cli: &Cli, ports: Option<Vec<PortRange>>, protocol: Option<Protocol>) -> Filter {
+fn filter_for(
+    cli: &FilterArgs,
+    ports: Option<Vec<PortRange>>,
+    protocol: Option<Protocol>,
+) -> Filter {
     let (mut tcp, mut udp) = match (cli.tcp, cli.udp) {
         (false, false) => (true, true),
         (t, u) => (t, u),
@@ -96,7 +115,7 @@ fn columns(cli: &Cli) -> Vec<Column> {
         return columns.clone();
     }
     let mut columns: Vec<Column> = Column::DEFAULT.to_vec();
-    if cli.all {
+    if cli.filters.all {
         columns.insert(1, Column::State);
     }
     if cli.wide {
@@ -136,15 +155,17 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
     };
     let query: Query = text.parse()?;
     let k = load(cli)?;
-    let protocol = query.protocol().or(match (cli.tcp, cli.udp) {
-        (true, false) => Some(Protocol::Tcp),
-        (false, true) => Some(Protocol::Udp),
-        _ => None,
-    });
+    let protocol = query
+        .protocol()
+        .or(match (cli.filters.tcp, cli.filters.udp) {
+            (true, false) => Some(Protocol::Tcp),
+            (false, true) => Some(Protocol::Udp),
+            _ => None,
+        });
     match query {
         Query::Port { port, .. } => {
             let snap = collect::collect(&filter_for(
-                cli,
+                &cli.filters,
                 Some(vec![PortRange::single(port)]),
                 protocol,
             ))?;
@@ -183,7 +204,7 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
             Ok(status_for(&snap))
         }
         Query::Range { range, .. } => {
-            let snap = collect::collect(&filter_for(cli, Some(vec![range]), protocol))?;
+            let snap = collect::collect(&filter_for(&cli.filters, Some(vec![range]), protocol))?;
             let reports: Vec<PortReport<'_>> = range
                 .ports()
                 .map(|p| k.report(p, protocol))
@@ -201,7 +222,11 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
         }
         Query::Service { name, .. } => {
             let found = k.resolve_service(&name, protocol)?;
-            let snap = collect::collect(&filter_for(cli, Some(found.ranges.clone()), protocol))?;
+            let snap = collect::collect(&filter_for(
+                &cli.filters,
+                Some(found.ranges.clone()),
+                protocol,
+            ))?;
             let reports: Vec<PortReport<'_>> = found
                 .ranges
                 .iter()
@@ -217,7 +242,7 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
 
 fn run_listing(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
     let k = load(cli)?;
-    let snap = collect::collect(&filter_for(cli, None, None))?;
+    let snap = collect::collect(&filter_for(&cli.filters, None, None))?;
     if out.json {
         json::write(
             w,
@@ -279,6 +304,62 @@ fn write_list(
         table::portless(w, out, portless)?;
     }
     Ok(())
+}
+
+fn run_audit(cli: &Cli, a: &AuditArgs, out: &Output, w: &mut dyn Write) -> Result<u8> {
+    for id in &a.ignore {
+        if !audit::IDS.contains(&id.as_str()) {
+            anyhow::bail!(
+                "unknown finding id '{}' for --ignore (known: {})",
+                id,
+                audit::IDS.join(", ")
+            );
+        }
+    }
+    let config = Config::load(a.config.as_deref())?;
+    let config_name = a
+        .config
+        .clone()
+        .or_else(suppress::default_path)
+        .map_or_else(
+            || "the config file".to_string(),
+            |p| p.display().to_string(),
+        );
+    let baseline = a.baseline.as_deref().map(Baseline::read).transpose()?;
+    let k = load(cli)?;
+    let filter = filter_for(&a.filters, None, None);
+    let snap = collect::collect(&filter)?;
+    let fail_on = match a.fail_on {
+        SeverityArg::High => Severity::High,
+        SeverityArg::Medium => Severity::Medium,
+        SeverityArg::Low => Severity::Low,
+        SeverityArg::Info => Severity::Info,
+    };
+    let findings = audit::audit(&snap, &k, baseline.as_ref(), &filter);
+    let report = audit::suppress(findings, &a.ignore, &config, &config_name, &snap, fail_on);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if let Some(path) = &a.save_baseline {
+        let b = Baseline::of(&snap, json::rfc3339(now), sysinfo::System::host_name().ok());
+        atomic_file::write(path, b.to_json().as_bytes())?;
+    }
+    let format = if cli.json {
+        AuditFormat::Json
+    } else {
+        a.format
+    };
+    match format {
+        AuditFormat::Json => render::audit::json(w, out.pretty_json, &report, &snap, &k)?,
+        AuditFormat::Prometheus => render::audit::prometheus(w, &report, &snap, &k, now)?,
+        AuditFormat::Table => render::audit::table(w, out, &report)?,
+    }
+    hint(&snap);
+    Ok(if report.failed() {
+        EXIT_NOTHING
+    } else {
+        EXIT_OK
+    })
 }
 
 fn run_registry(

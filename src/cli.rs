@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -39,6 +39,33 @@ pub struct Cli {
     #[arg(value_name = "PORT|RANGE|SERVICE")]
     pub query: Option<String>,
 
+    #[command(flatten)]
+    pub filters: FilterArgs,
+
+    /// Add the EXE, COMMAND, UNIT/CONTAINER, UPTIME and RANGE columns
+    #[arg(short = 'w', long)]
+    pub wide: bool,
+
+    /// Exactly these columns, comma-separated
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "COLUMNS")]
+    pub columns: Option<Vec<Column>>,
+
+    /// Print one JSON document (schema_version 1) instead of tables
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// When to use colour: auto honours NO_COLOR, TERM=dumb and pipes
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+
+    /// Use this IANA CSV as the registry for this run
+    #[arg(long, global = true, value_name = "FILE")]
+    pub registry: Option<PathBuf>,
+}
+
+/// Which sockets to look at: shared by the listing and `audit`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct FilterArgs {
     /// Only TCP sockets
     #[arg(short = 't', long)]
     pub tcp: bool,
@@ -74,26 +101,6 @@ pub struct Cli {
     /// Only sockets reachable from other machines (not loopback-only)
     #[arg(long)]
     pub exposed: bool,
-
-    /// Add the EXE, COMMAND, UNIT/CONTAINER, UPTIME and RANGE columns
-    #[arg(short = 'w', long)]
-    pub wide: bool,
-
-    /// Exactly these columns, comma-separated
-    #[arg(long, value_enum, value_delimiter = ',', value_name = "COLUMNS")]
-    pub columns: Option<Vec<Column>>,
-
-    /// Print one JSON document (schema_version 1) instead of tables
-    #[arg(long, global = true)]
-    pub json: bool,
-
-    /// When to use colour: auto honours NO_COLOR, TERM=dumb and pipes
-    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
-    pub color: ColorChoice,
-
-    /// Use this IANA CSV as the registry for this run
-    #[arg(long, global = true, value_name = "FILE")]
-    pub registry: Option<PathBuf>,
 }
 
 /// A column of the listing. The order here is the order of `--wide`.
@@ -155,11 +162,72 @@ pub enum ColorChoice {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Flag the listeners that deserve a look, and what changed since a baseline
+    #[command(after_help = AUDIT_EXAMPLES)]
+    Audit(AuditArgs),
     /// The IANA registry: which snapshot is in use, search it, import or install a newer one
     Registry {
         #[command(subcommand)]
         action: RegistryCommand,
     },
+}
+
+const AUDIT_EXAMPLES: &str = "\
+Examples:
+  whoport audit                              findings, most severe first
+  whoport audit --save-baseline /var/lib/whoport/baseline.json
+  whoport audit --baseline /var/lib/whoport/baseline.json --fail-on medium
+  whoport audit --ignore ephemeral-range --config ./audit.toml
+  whoport audit --format prometheus > /var/lib/node_exporter/whoport.prom.tmp
+
+Exit status: 0 no unsuppressed finding at or above --fail-on (default high),
+             1 at least one, 2 error (bad baseline or config file, sockets not listed).
+Finding ids, what they mean and how to suppress them: docs/audit.md.";
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub filters: FilterArgs,
+
+    /// Compare with this baseline: adds new-listener, gone-listener and owner-changed
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+
+    /// Write the current listeners to FILE as a baseline (atomically)
+    #[arg(long, value_name = "FILE")]
+    pub save_baseline: Option<PathBuf>,
+
+    /// Accepted listeners (TOML); default: audit.toml in the user's config directory
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Suppress every finding with this id (repeatable)
+    #[arg(long, value_name = "ID")]
+    pub ignore: Vec<String>,
+
+    /// Exit with status 1 when an unsuppressed finding is at least this severe
+    #[arg(long, value_enum, default_value_t = SeverityArg::High, value_name = "SEVERITY")]
+    pub fail_on: SeverityArg,
+
+    /// Output format; --json is the same as --format json
+    #[arg(long, value_enum, default_value_t = AuditFormat::Table, value_name = "FORMAT")]
+    pub format: AuditFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SeverityArg {
+    High,
+    Medium,
+    Low,
+    Info,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditFormat {
+    Table,
+    Json,
+    /// Prometheus text format, for node_exporter's textfile collector
+    Prometheus,
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod atomic_file;
+pub mod audit;
 pub mod cli;
 pub mod collect;
 pub mod config;

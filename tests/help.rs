@@ -30,3 +30,10 @@ fn a_query_before_a_subcommand_is_an_error() {
     assert_eq!(status, 2);
     assert!(err.contains("'22'"), "{err}");
 }
+
+#[test]
+fn audit_help_snapshot() {
+    let (status, out, _) = common::run(&["audit", "--help"]);
+    assert_eq!(status, 0);
+    insta::assert_snapshot!("audit_help", out);
+}

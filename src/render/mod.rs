@@ -1,5 +1,6 @@
 //! Rendering: tables for people, JSON for programs, and the sanitizer both rely on.
 
+pub mod audit;
 pub mod json;
 pub mod listing;
 pub mod sanitize;

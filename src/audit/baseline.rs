@@ -1,0 +1,283 @@
+//! Baselines: the listeners of a moment, saved as JSON (atomically) and compared later.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::model::{Listener, Snapshot};
+use crate::port::Protocol;
+
+/// What a baseline file says about itself.
+pub const KIND: &str = "whoport-baseline";
+pub const VERSION: u32 = 1;
+
+/// A baseline file that cannot be used.
+#[derive(Debug, Error)]
+pub enum BaselineError {
+    #[error("cannot read baseline '{path}': {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("baseline '{path}' is empty")]
+    Empty { path: String },
+    #[error("baseline '{path}' is not valid JSON (truncated or corrupt?): {reason}")]
+    Corrupt { path: String, reason: String },
+    #[error("'{path}' is not a whoport baseline (expected \"kind\": \"{KIND}\", \"schema_version\": {VERSION})")]
+    Foreign { path: String },
+}
+
+/// One listener as remembered.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    pub protocol: Protocol,
+    pub address: String,
+    pub port: u16,
+    /// Executables of the owning processes (sorted; empty when hidden).
+    pub exes: Vec<String>,
+    /// Names of the owning processes (sorted).
+    pub names: Vec<String>,
+    /// Users of the owning processes, or the socket's user when hidden (sorted).
+    pub users: Vec<String>,
+}
+
+impl Entry {
+    pub fn key(&self) -> (Protocol, &str, u16) {
+        (self.protocol, &self.address, self.port)
+    }
+
+    pub fn of(l: &Listener, snap: &Snapshot) -> Entry {
+        let owners: Vec<_> = l
+            .owners
+            .iter()
+            .filter_map(|p| snap.processes.get(p))
+            .collect();
+        let mut exes: Vec<String> = owners.iter().filter_map(|p| p.exe.clone()).collect();
+        let mut names: Vec<String> = owners.iter().map(|p| p.name.clone()).collect();
+        let mut users: Vec<String> = owners
+            .iter()
+            .filter_map(|p| p.user.clone().or_else(|| p.uid.map(|u| u.to_string())))
+            .collect();
+        if owners.is_empty() {
+            users.extend(
+                l.user
+                    .clone()
+                    .or_else(|| l.socket.uid.map(|u| u.to_string())),
+            );
+        }
+        for v in [&mut exes, &mut names, &mut users] {
+            v.sort();
+            v.dedup();
+        }
+        Entry {
+            protocol: l.socket.protocol,
+            address: l.socket.address.to_string(),
+            port: l.socket.port,
+            exes,
+            names,
+            users,
+        }
+    }
+}
+
+/// The file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Baseline {
+    pub kind: String,
+    pub schema_version: u32,
+    /// RFC 3339, UTC.
+    pub created: String,
+    pub host: Option<String>,
+    pub listeners: Vec<Entry>,
+}
+
+impl Baseline {
+    pub fn of(snap: &Snapshot, created: String, host: Option<String>) -> Baseline {
+        let mut listeners: Vec<Entry> = snap.listeners.iter().map(|l| Entry::of(l, snap)).collect();
+        listeners.sort();
+        listeners.dedup();
+        Baseline {
+            kind: KIND.to_string(),
+            schema_version: VERSION,
+            created,
+            host,
+            listeners,
+        }
+    }
+
+    /// Reads and checks a baseline; never modifies the file.
+    pub fn read(path: &Path) -> Result<Baseline, BaselineError> {
+        let name = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|source| BaselineError::Read {
+            path: name.clone(),
+            source,
+        })?;
+        Self::parse(&bytes, &name)
+    }
+
+    pub fn parse(bytes: &[u8], name: &str) -> Result<Baseline, BaselineError> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(BaselineError::Empty {
+                path: name.to_string(),
+            });
+        }
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| BaselineError::Corrupt {
+                path: name.to_string(),
+                reason: e.to_string(),
+            })?;
+        if value.get("kind").and_then(|k| k.as_str()) != Some(KIND)
+            || value.get("schema_version").and_then(|v| v.as_u64()) != Some(u64::from(VERSION))
+        {
+            return Err(BaselineError::Foreign {
+                path: name.to_string(),
+            });
+        }
+        serde_json::from_value(value).map_err(|e| BaselineError::Corrupt {
+            path: name.to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+}
+
+/// A change since the baseline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    New(usize),
+    Gone(Entry),
+    OwnerChanged {
+        index: usize,
+        before: Entry,
+        exe_changed: bool,
+    },
+}
+
+/// Compares the current listeners (`current[i]` describes listener `i`) with a baseline.
+pub fn diff(baseline: &[Entry], current: &[Entry]) -> Vec<Change> {
+    let before: BTreeMap<(Protocol, &str, u16), &Entry> =
+        baseline.iter().map(|e| (e.key(), e)).collect();
+    let now: BTreeMap<(Protocol, &str, u16), usize> = current
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.key(), i))
+        .collect();
+    let mut changes = Vec::new();
+    for (i, e) in current.iter().enumerate() {
+        match before.get(&e.key()) {
+            None => changes.push(Change::New(i)),
+            Some(b) if b.exes != e.exes || b.names != e.names || b.users != e.users => {
+                changes.push(Change::OwnerChanged {
+                    index: i,
+                    before: (*b).clone(),
+                    exe_changed: b.exes != e.exes,
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    for e in baseline {
+        if !now.contains_key(&e.key()) {
+            changes.push(Change::Gone(e.clone()));
+        }
+    }
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(port: u16, exe: &str, user: &str) -> Entry {
+        Entry {
+            protocol: Protocol::Tcp,
+            address: "127.0.0.1".into(),
+            port,
+            exes: vec![exe.into()],
+            names: vec![exe.rsplit('/').next().unwrap_or(exe).into()],
+            users: vec![user.into()],
+        }
+    }
+
+    #[test]
+    fn diffs() {
+        let base = vec![
+            entry(22, "/usr/sbin/sshd", "root"),
+            entry(80, "/usr/sbin/nginx", "root"),
+            entry(5432, "/usr/bin/postgres", "postgres"),
+        ];
+        let now = vec![
+            entry(22, "/usr/sbin/sshd", "root"),
+            entry(80, "/tmp/evil", "root"),
+            entry(5432, "/usr/bin/postgres", "nobody"),
+            entry(8080, "/usr/bin/java", "app"),
+        ];
+        let changes = diff(&base, &now);
+        assert_eq!(changes.len(), 3);
+        assert!(changes.contains(&Change::New(3)));
+        assert!(changes.iter().any(|c| matches!(
+            c,
+            Change::OwnerChanged {
+                index: 1,
+                exe_changed: true,
+                ..
+            }
+        )));
+        assert!(changes.iter().any(|c| matches!(
+            c,
+            Change::OwnerChanged {
+                index: 2,
+                exe_changed: false,
+                ..
+            }
+        )));
+        let gone = diff(&now, &base);
+        assert!(gone.contains(&Change::Gone(entry(8080, "/usr/bin/java", "app"))));
+    }
+
+    #[test]
+    fn refuses_bad_files() {
+        let cases: [(&[u8], &str); 6] = [
+            (b"", "is empty"),
+            (b"  \n", "is empty"),
+            (
+                b"{\"kind\": \"whoport-baseline\", \"schema_ver",
+                "not valid JSON",
+            ),
+            (b"\xff\xfe", "not valid JSON"),
+            (
+                b"{\"kind\": \"something-else\", \"schema_version\": 1}",
+                "not a whoport baseline",
+            ),
+            (b"[1, 2, 3]", "not a whoport baseline"),
+        ];
+        for (bytes, want) in cases {
+            let err = Baseline::parse(bytes, "b.json").expect_err("refused");
+            assert!(err.to_string().contains(want), "{err}");
+        }
+        let newer = br#"{"kind": "whoport-baseline", "schema_version": 2, "created": "", "host": null, "listeners": []}"#;
+        assert!(Baseline::parse(newer, "b.json").is_err());
+    }
+
+    #[test]
+    fn round_trips() {
+        let b = Baseline {
+            kind: KIND.into(),
+            schema_version: VERSION,
+            created: "2026-11-26T00:00:00Z".into(),
+            host: Some("h".into()),
+            listeners: vec![entry(22, "/usr/sbin/sshd", "root")],
+        };
+        let back = Baseline::parse(b.to_json().as_bytes(), "b").expect("parses");
+        assert_eq!(back.listeners, b.listeners);
+    }
+}

@@ -1,0 +1,330 @@
+//! What a listener is, for the audit: from the registry (IANA service names on its port), the
+//! unofficial-uses table, the process name, and the committed table `services.tsv`.
+
+use std::sync::OnceLock;
+
+use crate::port::Protocol;
+
+/// The committed table (see its header for the columns).
+pub const TABLE: &str = include_str!("services.tsv");
+
+/// Whether a service may face a network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exposure {
+    /// Must not face a network unprotected: databases, caches, search engines, container and
+    /// orchestration APIs, debuggers, development servers, local AI servers.
+    Sensitive,
+    /// Meant to face the network: sshd, web, DNS, mail, time servers.
+    Public,
+}
+
+/// One row of `services.tsv`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Class {
+    pub key: &'static str,
+    /// `None`: every port of the key.
+    pub ports: Option<Vec<(u16, Protocol)>>,
+    pub exposure: Exposure,
+    pub kind: &'static str,
+    /// Normalised process names; empty when unknown.
+    pub implementations: Vec<&'static str>,
+}
+
+impl Class {
+    fn applies_to(&self, port: u16, protocol: Protocol) -> bool {
+        self.ports
+            .as_ref()
+            .is_none_or(|ps| ps.contains(&(port, protocol)))
+    }
+
+    /// Is one of `names` (already normalised) an implementation of this service?
+    pub fn implemented_by(&self, names: &[String]) -> bool {
+        names
+            .iter()
+            .any(|n| self.implementations.iter().any(|i| i == n))
+    }
+}
+
+/// Interpreters and runtimes: their name alone says nothing about the service.
+const GENERIC: &[&str] = &[
+    "node", "python", "java", "ruby", "php", "perl", "beam.smp", "systemd", "server", "deno",
+    "bun", "dotnet",
+];
+
+/// Lower case, without a trailing version ("python3.11" -> "python", "php8.2" -> "php").
+pub fn normalise(name: &str) -> String {
+    let lower = name.trim().to_lowercase();
+    let trimmed = lower.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+    if trimmed.is_empty() || trimmed.ends_with('-') {
+        lower
+    } else {
+        trimmed.to_string()
+    }
+}
+
+/// Parses the table; an error names the line.
+pub fn parse(text: &'static str) -> Result<Vec<Class>, String> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let fail = |what: &str| format!("services.tsv line {}: {what}", i + 1);
+        let fields: Vec<&'static str> = line.split('\t').collect();
+        let [key, ports, exposure, kind, implementations] = fields[..] else {
+            return Err(fail("expected 5 tab-separated fields"));
+        };
+        let ports = match ports {
+            "-" => None,
+            list => Some(
+                list.split(',')
+                    .map(|pp| {
+                        let (port, proto) = pp.split_once('/')?;
+                        Some((port.parse().ok()?, proto.parse().ok()?))
+                    })
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| fail("bad port/protocol list"))?,
+            ),
+        };
+        let exposure = match exposure {
+            "sensitive" => Exposure::Sensitive,
+            "public" => Exposure::Public,
+            _ => return Err(fail("exposure must be sensitive or public")),
+        };
+        let implementations = match implementations {
+            "-" => Vec::new(),
+            list => list.split(',').collect(),
+        };
+        out.push(Class {
+            key,
+            ports,
+            exposure,
+            kind,
+            implementations,
+        });
+    }
+    Ok(out)
+}
+
+/// The committed table, parsed once.
+pub fn all() -> &'static [Class] {
+    static ROWS: OnceLock<Vec<Class>> = OnceLock::new();
+    ROWS.get_or_init(|| parse(TABLE).unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// What is known about a listener's port and process, gathered by the caller.
+#[derive(Debug, Clone, Default)]
+pub struct Facts<'a> {
+    pub port: u16,
+    pub protocol: Option<Protocol>,
+    /// IANA service names on this port and protocol.
+    pub iana: Vec<String>,
+    /// Programs of the unofficial-uses table on this port and protocol.
+    pub unofficial: Vec<&'a str>,
+    /// Normalised names of the owning processes (name and executable base name).
+    pub processes: Vec<String>,
+}
+
+/// Decides what the listener is, most specific evidence first:
+/// 1. a service of this port (registry or unofficial table) implemented by the process;
+/// 2. a service whose implementation has this process's distinctive name (redis-server on
+///    any port);
+/// 3. an IANA service of the port, whatever the process.
+pub fn classify(f: &Facts<'_>) -> Option<&'static Class> {
+    let protocol = f.protocol?;
+    let on_port = |c: &&Class| {
+        c.applies_to(f.port, protocol)
+            && (f.iana.iter().any(|n| n == c.key) || f.unofficial.contains(&c.key))
+    };
+    all()
+        .iter()
+        .filter(on_port)
+        .find(|c| c.implemented_by(&f.processes))
+        .or_else(|| {
+            let distinctive: Vec<String> = f
+                .processes
+                .iter()
+                .filter(|p| !GENERIC.contains(&p.as_str()))
+                .cloned()
+                .collect();
+            all()
+                .iter()
+                .filter(|c| c.ports.is_none() || c.applies_to(f.port, protocol))
+                .find(|c| c.implemented_by(&distinctive))
+        })
+        .or_else(|| {
+            all()
+                .iter()
+                .filter(|c| c.applies_to(f.port, protocol))
+                .find(|c| f.iana.iter().any(|n| n == c.key))
+        })
+}
+
+/// The IANA services of the port that whoport knows the implementations of, and whether the
+/// process is one of them: `Some(service)` when it is not (a mismatch).
+pub fn mismatch(f: &Facts<'_>) -> Option<&'static Class> {
+    let protocol = f.protocol?;
+    let known: Vec<&'static Class> = all()
+        .iter()
+        .filter(|c| {
+            c.applies_to(f.port, protocol)
+                && !c.implementations.is_empty()
+                && f.iana.iter().any(|n| n == c.key)
+        })
+        .collect();
+    if known.is_empty()
+        || f.processes.is_empty()
+        || known.iter().any(|c| c.implemented_by(&f.processes))
+    {
+        return None;
+    }
+    known.first().copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(
+        port: u16,
+        iana: &[&str],
+        unofficial: &[&'static str],
+        procs: &[&str],
+    ) -> Facts<'static> {
+        Facts {
+            port,
+            protocol: Some(Protocol::Tcp),
+            iana: iana.iter().map(|s| s.to_string()).collect(),
+            unofficial: unofficial.to_vec(),
+            processes: procs.iter().map(|p| normalise(p)).collect(),
+        }
+    }
+
+    #[test]
+    fn table_is_sorted_unique_and_well_formed() {
+        let rows = parse(TABLE).expect("parses");
+        assert!(rows.len() >= 60);
+        for pair in rows.windows(2) {
+            assert!(
+                pair[0].key.to_lowercase() < pair[1].key.to_lowercase(),
+                "not sorted or duplicated: {} / {}",
+                pair[0].key,
+                pair[1].key
+            );
+        }
+        for c in &rows {
+            assert!(!c.kind.is_empty());
+            for i in &c.implementations {
+                assert_eq!(
+                    normalise(i),
+                    *i,
+                    "{}: implementation '{i}' is not normalised",
+                    c.key
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_key_is_a_registry_name_or_an_unofficial_program() {
+        let iana = crate::registry::iana::IanaTable::embedded();
+        let programs: Vec<&str> = crate::registry::unofficial::all()
+            .iter()
+            .map(|u| u.program)
+            .collect();
+        for c in all() {
+            assert!(
+                !iana.by_name(c.key).is_empty() || programs.contains(&c.key),
+                "unknown key '{}'",
+                c.key
+            );
+        }
+    }
+
+    #[test]
+    fn normalises_versions() {
+        assert_eq!(normalise("python3.11"), "python");
+        assert_eq!(normalise("Python3"), "python");
+        assert_eq!(normalise("php8.2"), "php");
+        assert_eq!(normalise("redis-server"), "redis-server");
+        assert_eq!(normalise("42"), "42");
+        assert_eq!(normalise("k3s-"), "k3s-");
+    }
+
+    #[test]
+    fn classification() {
+        let c = |f: &Facts<'_>| classify(f).map(|c| (c.key, c.exposure));
+        // The port's service, implemented by the process.
+        assert_eq!(
+            c(&facts(5432, &["postgresql"], &[], &["postgres"])),
+            Some(("postgresql", Exposure::Sensitive))
+        );
+        assert_eq!(
+            c(&facts(22, &["ssh"], &[], &["sshd"])),
+            Some(("ssh", Exposure::Public))
+        );
+        // An unofficial program, implemented by the process.
+        assert_eq!(
+            c(&facts(
+                9200,
+                &["wap-wsp"],
+                &["Elasticsearch", "OpenSearch"],
+                &["java"]
+            )),
+            Some(("Elasticsearch", Exposure::Sensitive))
+        );
+        // A distinctive process on a port of its own choosing.
+        assert_eq!(
+            c(&facts(7000, &["afs3-fileserver"], &[], &["redis-server"])).map(|x| x.1),
+            Some(Exposure::Sensitive)
+        );
+        // A generic runtime on an ambiguous port says nothing.
+        assert_eq!(
+            c(&facts(
+                8080,
+                &["http-alt"],
+                &["Jenkins", "Traefik"],
+                &["java"]
+            )),
+            None
+        );
+        // Port rows limited to some ports: Kubernetes NodePorts are not the API server.
+        assert_eq!(
+            c(&facts(31000, &[], &["Kubernetes"], &["kube-proxy"])),
+            None
+        );
+        assert_eq!(
+            c(&facts(6443, &[], &["Kubernetes"], &["kube-apiserver"])).map(|x| x.0),
+            Some("Kubernetes")
+        );
+        // An IANA service alone classifies (and is a mismatch below).
+        assert_eq!(
+            c(&facts(5432, &["postgresql"], &[], &["python3"])).map(|x| x.0),
+            Some("postgresql")
+        );
+    }
+
+    #[test]
+    fn mismatches() {
+        let m = |f: &Facts<'_>| mismatch(f).map(|c| c.key);
+        assert_eq!(m(&facts(22, &["ssh"], &[], &["sshd"])), None);
+        assert_eq!(m(&facts(22, &["ssh"], &[], &["dropbear"])), None);
+        assert_eq!(
+            m(&facts(22, &["ssh"], &[], &["systemd"])),
+            None,
+            "socket activation"
+        );
+        assert_eq!(m(&facts(22, &["ssh"], &[], &["nc"])), Some("ssh"));
+        assert_eq!(
+            m(&facts(5432, &["postgresql"], &[], &["python3.11"])),
+            Some("postgresql")
+        );
+        assert_eq!(m(&facts(5432, &["postgresql"], &[], &["postgres"])), None);
+        // No known implementations, or no visible process: no claim.
+        assert_eq!(
+            m(&facts(2668, &["alarm-clock-c"], &[], &["anything"])),
+            None
+        );
+        assert_eq!(m(&facts(5432, &["postgresql"], &[], &[])), None);
+    }
+}

@@ -1,0 +1,203 @@
+//! `whoport audit`: findings about listeners, baselines, suppressions, exit status.
+
+pub mod baseline;
+pub mod classify;
+pub mod rules;
+pub mod suppress;
+
+use serde::Serialize;
+
+use crate::collect::Filter;
+use crate::model::{Listener, Scope, Snapshot};
+use crate::registry::Knowledge;
+use baseline::{Baseline, Entry};
+use suppress::Config;
+
+/// Every finding id, stable and kebab-case (docs/audit.md has one section per id).
+pub const IDS: &[&str] = &[
+    "exposed-all-interfaces",
+    "unassigned-port",
+    "service-mismatch",
+    "ephemeral-range",
+    "deleted-executable",
+    "root-exposed",
+    "shell-listener",
+    "hidden-owner",
+    "new-listener",
+    "gone-listener",
+    "owner-changed",
+];
+
+/// How much a finding deserves a look; ordered from least to most severe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+}
+
+impl Severity {
+    /// Most severe first.
+    pub const ALL: [Severity; 4] = [
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Info,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+        }
+    }
+}
+
+/// One thing worth a look.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub id: &'static str,
+    pub severity: Severity,
+    /// Index of the listener in the snapshot; `None` for a gone listener.
+    pub listener: Option<usize>,
+    /// For `gone-listener`: the baseline's entry.
+    pub gone: Option<Entry>,
+    pub message: String,
+    pub hint: String,
+}
+
+impl Finding {
+    pub fn listener<'a>(&self, snap: &'a Snapshot) -> Option<&'a Listener> {
+        self.listener.and_then(|i| snap.listeners.get(i))
+    }
+}
+
+/// A finding that a suppression accepted, and why.
+#[derive(Debug, Clone)]
+pub struct Suppressed {
+    pub finding: Finding,
+    /// "--ignore ID", or the accepting rule's reason (or "accepted in FILE").
+    pub by: String,
+}
+
+/// The outcome of an audit.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Unsuppressed findings, most severe first.
+    pub findings: Vec<Finding>,
+    pub suppressed: Vec<Suppressed>,
+    pub listeners_checked: usize,
+    pub fail_on: Severity,
+}
+
+impl Report {
+    pub fn count(&self, s: Severity) -> usize {
+        self.findings.iter().filter(|f| f.severity == s).count()
+    }
+
+    /// Does an unsuppressed finding reach the threshold?
+    pub fn failed(&self) -> bool {
+        self.findings.iter().any(|f| f.severity >= self.fail_on)
+    }
+}
+
+/// Runs every rule over the snapshot, and compares with the baseline when there is one.
+pub fn audit(
+    snap: &Snapshot,
+    k: &Knowledge,
+    baseline: Option<&Baseline>,
+    filter: &Filter,
+) -> Vec<Finding> {
+    let mut findings: Vec<Finding> = snap
+        .listeners
+        .iter()
+        .enumerate()
+        .flat_map(|(i, l)| rules::check(i, l, snap, k))
+        .collect();
+    if let Some(b) = baseline {
+        let current: Vec<Entry> = snap.listeners.iter().map(|l| Entry::of(l, snap)).collect();
+        let remembered: Vec<Entry> = b
+            .listeners
+            .iter()
+            .filter(|e| wants_entry(filter, e))
+            .cloned()
+            .collect();
+        for change in baseline::diff(&remembered, &current) {
+            findings.push(rules::change(change, snap, b));
+        }
+    }
+    findings.sort_by(|a, b| {
+        let port = |f: &Finding| {
+            f.listener(snap)
+                .map(|l| l.socket.port)
+                .or(f.gone.as_ref().map(|g| g.port))
+        };
+        b.severity
+            .cmp(&a.severity)
+            .then(port(a).cmp(&port(b)))
+            .then(a.id.cmp(b.id))
+    });
+    findings
+}
+
+/// Does a baseline entry fall under the filters (so that its absence now means something)?
+fn wants_entry(f: &Filter, e: &Entry) -> bool {
+    let Ok(address) = e.address.parse::<std::net::IpAddr>() else {
+        return false;
+    };
+    let protocol_ok = match e.protocol {
+        crate::port::Protocol::Tcp => f.tcp,
+        crate::port::Protocol::Udp => f.udp,
+        _ => false,
+    };
+    let family_ok = if address.is_ipv4() { f.ipv4 } else { f.ipv6 };
+    protocol_ok
+        && family_ok
+        && f.pid.is_none()
+        && f.ports
+            .as_ref()
+            .is_none_or(|r| r.iter().any(|r| r.contains(e.port)))
+        && (!f.exposed || Scope::of(address) != Scope::Loopback)
+        && f.process.as_ref().is_none_or(|p| {
+            let p = p.to_lowercase();
+            e.names.iter().any(|n| n.to_lowercase().contains(&p))
+        })
+        && f.user.as_ref().is_none_or(|u| e.users.contains(u))
+}
+
+/// Splits findings into kept and suppressed (`--ignore` ids first, then the config file).
+pub fn suppress(
+    findings: Vec<Finding>,
+    ignore: &[String],
+    config: &Config,
+    config_name: &str,
+    snap: &Snapshot,
+    fail_on: Severity,
+) -> Report {
+    let mut kept = Vec::new();
+    let mut suppressed = Vec::new();
+    for f in findings {
+        if ignore.iter().any(|i| i == f.id) {
+            let by = format!("--ignore {}", f.id);
+            suppressed.push(Suppressed { finding: f, by });
+        } else if let Some(a) = config.accepts(&f, snap) {
+            let by = a
+                .reason
+                .clone()
+                .unwrap_or_else(|| format!("accepted in {config_name}"));
+            suppressed.push(Suppressed { finding: f, by });
+        } else {
+            kept.push(f);
+        }
+    }
+    Report {
+        findings: kept,
+        suppressed,
+        listeners_checked: snap.listeners.len(),
+        fail_on,
+    }
+}

@@ -1,0 +1,199 @@
+//! Suppressions: accepted listeners from a TOML file, and `--ignore ID`. A suppressed finding
+//! is counted, never silently dropped.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use thiserror::Error;
+use toml::Spanned;
+
+use crate::audit::{Finding, IDS};
+use crate::model::Snapshot;
+use crate::port::Protocol;
+
+/// A config file that cannot be used.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config '{path}': {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config '{path}', line {line}: {reason}")]
+    Invalid {
+        path: String,
+        line: usize,
+        reason: String,
+    },
+}
+
+/// The file: `[[accept]]` tables.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub accept: Vec<Accept>,
+}
+
+/// One accepted listener: a finding id ("*" for any) and what the listener must match.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Accept {
+    pub id: Spanned<String>,
+    pub port: Option<u16>,
+    pub protocol: Option<Protocol>,
+    pub process: Option<String>,
+    pub exe: Option<String>,
+    pub address: Option<String>,
+    pub user: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// Where the config is looked for when `--config` is not given.
+pub fn default_path() -> Option<PathBuf> {
+    dirs::config_dir().map(|d| d.join("whoport").join("audit.toml"))
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+impl Config {
+    /// Reads `path`; a missing file is an error only when it was named on the command line.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let (path, explicit) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => match default_path() {
+                Some(p) => (p, false),
+                None => return Ok(Config::default()),
+            },
+        };
+        let name = path.display().to_string();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if !explicit && e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Config::default())
+            }
+            Err(source) => return Err(ConfigError::Read { path: name, source }),
+        };
+        Self::parse(&text, &name)
+    }
+
+    pub fn parse(text: &str, name: &str) -> Result<Config, ConfigError> {
+        let invalid = |line, reason: String| ConfigError::Invalid {
+            path: name.to_string(),
+            line,
+            reason,
+        };
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let line = e.span().map_or(1, |s| line_of(text, s.start));
+            invalid(line, e.message().trim().replace('\n', " "))
+        })?;
+        for a in &config.accept {
+            let id = a.id.get_ref();
+            if id != "*" && !IDS.contains(&id.as_str()) {
+                return Err(invalid(
+                    line_of(text, a.id.span().start),
+                    format!("unknown finding id '{id}' (known: {})", IDS.join(", ")),
+                ));
+            }
+        }
+        Ok(config)
+    }
+
+    /// The accepting rule for this finding, if any.
+    pub fn accepts(&self, f: &Finding, snap: &Snapshot) -> Option<&Accept> {
+        self.accept.iter().find(|a| a.matches(f, snap))
+    }
+}
+
+impl Accept {
+    fn matches(&self, f: &Finding, snap: &Snapshot) -> bool {
+        let id = self.id.get_ref();
+        if id != "*" && id != f.id {
+            return false;
+        }
+        let Some(l) = f.listener(snap) else {
+            // A gone listener: match on what the baseline remembered.
+            return f.gone.as_ref().is_some_and(|g| {
+                self.port.is_none_or(|p| p == g.port)
+                    && self.protocol.is_none_or(|p| p == g.protocol)
+                    && self.address.as_ref().is_none_or(|a| *a == g.address)
+                    && self.process.as_ref().is_none_or(|n| g.names.contains(n))
+                    && self.exe.as_ref().is_none_or(|e| g.exes.contains(e))
+                    && self.user.as_ref().is_none_or(|u| g.users.contains(u))
+            });
+        };
+        let owners: Vec<_> = l
+            .owners
+            .iter()
+            .filter_map(|p| snap.processes.get(p))
+            .collect();
+        self.port.is_none_or(|p| p == l.socket.port)
+            && self.protocol.is_none_or(|p| p == l.socket.protocol)
+            && self
+                .address
+                .as_ref()
+                .is_none_or(|a| *a == l.socket.address.to_string())
+            && self
+                .process
+                .as_ref()
+                .is_none_or(|n| owners.iter().any(|p| p.name == *n))
+            && self
+                .exe
+                .as_ref()
+                .is_none_or(|e| owners.iter().any(|p| p.exe.as_deref() == Some(e.as_str())))
+            && self.user.as_ref().is_none_or(|u| {
+                owners.iter().any(|p| p.user.as_deref() == Some(u.as_str()))
+                    || (owners.is_empty() && l.user.as_deref() == Some(u.as_str()))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_accept_tables() {
+        let text = "[[accept]]\nid = \"exposed-all-interfaces\"\nport = 22\nprotocol = \"tcp\"\nprocess = \"sshd\"\nreason = \"ssh\"\n\n[[accept]]\nid = \"*\"\nuser = \"postgres\"\n";
+        let c = Config::parse(text, "a.toml").expect("parses");
+        assert_eq!(c.accept.len(), 2);
+        assert_eq!(c.accept[0].port, Some(22));
+        assert_eq!(c.accept[0].protocol, Some(Protocol::Tcp));
+        assert!(Config::parse("", "a.toml")
+            .expect("empty is fine")
+            .accept
+            .is_empty());
+    }
+
+    #[test]
+    fn errors_name_the_line_and_reason() {
+        let cases = [
+            (
+                "[[accept]]\nid = \"exposed-all-interfaces\"\nport = \"x\"\n",
+                3,
+                "invalid type",
+            ),
+            (
+                "[[accept]]\nid = \"no-such-rule\"\n",
+                2,
+                "unknown finding id 'no-such-rule'",
+            ),
+            (
+                "[[accept]]\nid = \"*\"\nprocss = \"sshd\"\n",
+                3,
+                "unknown field",
+            ),
+            ("\n\n[[accept]\n", 3, ""),
+            ("[[accept]]\nport = 22\n", 1, "missing field `id`"),
+            ("[[accept]]\nid = \"*\"\nport = 70000\n", 3, ""),
+        ];
+        for (text, line, reason) in cases {
+            let err = Config::parse(text, "a.toml").expect_err(text).to_string();
+            assert!(err.contains(&format!("line {line}:")), "{text:?}: {err}");
+            assert!(err.contains(reason), "{text:?}: {err}");
+            assert!(!err.contains('\n'), "one line: {err}");
+        }
+    }
+}

@@ -1,0 +1,311 @@
+//! Audit output: findings for people (grouped by severity), JSON, and the Prometheus text
+//! format for node_exporter's textfile collector.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use crate::audit::baseline::Entry;
+use crate::audit::{Finding, Report, Severity, Suppressed, IDS};
+use crate::config::Output;
+use crate::model::Snapshot;
+use crate::registry::Knowledge;
+use crate::render::json::{ListenerDoc, OwnerDoc, SCHEMA_VERSION};
+use crate::render::sanitize::sanitize;
+use crate::render::table::paint;
+
+fn severity_style(s: Severity) -> &'static str {
+    match s {
+        Severity::High => "1;31",
+        Severity::Medium => "33",
+        Severity::Low => "36",
+        Severity::Info => "2",
+    }
+}
+
+/// The one-line summary: counts per severity, suppressed, listeners checked.
+pub fn summary_line(r: &Report) -> String {
+    let counts: Vec<String> = Severity::ALL
+        .iter()
+        .map(|&s| format!("{} {}", r.count(s), s.as_str()))
+        .collect();
+    let n = r.listeners_checked;
+    format!(
+        "{} · {} suppressed · {n} listener{} checked",
+        counts.join(", "),
+        r.suppressed.len(),
+        if n == 1 { "" } else { "s" }
+    )
+}
+
+/// Findings grouped by severity, most severe first, each with its hint.
+pub fn table(w: &mut dyn Write, out: &Output, r: &Report) -> io::Result<()> {
+    for s in Severity::ALL {
+        let group: Vec<&Finding> = r.findings.iter().filter(|f| f.severity == s).collect();
+        if group.is_empty() {
+            continue;
+        }
+        let title = format!("{} ({})", s.as_str().to_uppercase(), group.len());
+        writeln!(w, "{}", paint(out, &title, severity_style(s)))?;
+        for f in group {
+            writeln!(w, "  {}  {}", paint(out, f.id, "1"), sanitize(&f.message))?;
+            writeln!(w, "      fix: {}", sanitize(&f.hint))?;
+        }
+        writeln!(w)?;
+    }
+    if r.findings.is_empty() {
+        writeln!(w, "No findings.")?;
+    }
+    writeln!(w, "{}", summary_line(r))
+}
+
+#[derive(Debug, Serialize)]
+struct FindingDoc<'a> {
+    id: &'static str,
+    severity: Severity,
+    message: &'a str,
+    hint: &'a str,
+    /// The listener (as in the listing's JSON); `null` for gone-listener.
+    listener: Option<ListenerDoc<'a>>,
+    /// For gone-listener: what the baseline remembered.
+    baseline_entry: Option<&'a Entry>,
+    /// For suppressed findings: by what.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    suppressed_by: Option<&'a str>,
+}
+
+#[derive(Debug, Serialize)]
+struct SummaryDoc {
+    high: usize,
+    medium: usize,
+    low: usize,
+    info: usize,
+    suppressed: usize,
+    listeners: usize,
+    fail_on: Severity,
+    failed: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct AuditDoc<'a> {
+    schema_version: u32,
+    findings: Vec<FindingDoc<'a>>,
+    suppressed: Vec<FindingDoc<'a>>,
+    summary: SummaryDoc,
+}
+
+fn finding_doc<'a>(
+    f: &'a Finding,
+    by: Option<&'a str>,
+    snap: &'a Snapshot,
+    owners: &'a HashMap<u32, OwnerDoc<'a>>,
+    k: &Knowledge,
+) -> FindingDoc<'a> {
+    FindingDoc {
+        id: f.id,
+        severity: f.severity,
+        message: &f.message,
+        hint: &f.hint,
+        listener: f.listener(snap).map(|l| ListenerDoc::new(l, owners, k)),
+        baseline_entry: f.gone.as_ref(),
+        suppressed_by: by,
+    }
+}
+
+/// `whoport audit --json`.
+pub fn json(
+    w: &mut dyn Write,
+    pretty: bool,
+    r: &Report,
+    snap: &Snapshot,
+    k: &Knowledge,
+) -> io::Result<()> {
+    let owners = crate::render::json::owner_docs(snap);
+    let doc = AuditDoc {
+        schema_version: SCHEMA_VERSION,
+        findings: r
+            .findings
+            .iter()
+            .map(|f| finding_doc(f, None, snap, &owners, k))
+            .collect(),
+        suppressed: r
+            .suppressed
+            .iter()
+            .map(|Suppressed { finding, by }| finding_doc(finding, Some(by), snap, &owners, k))
+            .collect(),
+        summary: SummaryDoc {
+            high: r.count(Severity::High),
+            medium: r.count(Severity::Medium),
+            low: r.count(Severity::Low),
+            info: r.count(Severity::Info),
+            suppressed: r.suppressed.len(),
+            listeners: r.listeners_checked,
+            fail_on: r.fail_on,
+            failed: r.failed(),
+        },
+    };
+    crate::render::json::write(w, pretty, &doc)
+}
+
+/// A label value in the exposition format: backslash, double quote and newline escaped
+/// (the format's rules), and every other control character made visible first.
+pub fn label_value(text: &str) -> String {
+    let visible = sanitize(text);
+    let mut out = String::with_capacity(visible.len());
+    for c in visible.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn labels(pairs: &[(&str, &str)]) -> String {
+    let inner: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", label_value(v)))
+        .collect();
+    format!("{{{}}}", inner.join(","))
+}
+
+/// `whoport audit --format prometheus`: listeners by protocol and scope, findings by id and
+/// severity (suppressed ones apart), one info series per listener, and when it ran.
+pub fn prometheus(
+    w: &mut dyn Write,
+    r: &Report,
+    snap: &Snapshot,
+    k: &Knowledge,
+    now: u64,
+) -> io::Result<()> {
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "# HELP whoport_listeners Listening TCP and bound UDP sockets, by protocol and scope."
+    );
+    let _ = writeln!(text, "# TYPE whoport_listeners gauge");
+    let mut by_scope: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for l in &snap.listeners {
+        *by_scope
+            .entry((l.socket.protocol.as_str(), l.scope.as_str()))
+            .or_default() += 1;
+    }
+    for ((protocol, scope), n) in &by_scope {
+        let _ = writeln!(
+            text,
+            "whoport_listeners{} {n}",
+            labels(&[("protocol", protocol), ("scope", scope)])
+        );
+    }
+
+    let _ = writeln!(
+        text,
+        "# HELP whoport_findings Unsuppressed audit findings, by id and severity."
+    );
+    let _ = writeln!(text, "# TYPE whoport_findings gauge");
+    let mut by_id: BTreeMap<(&str, &str), (usize, usize)> = BTreeMap::new();
+    for id in IDS {
+        // Every id appears, so that alerts see a 0 rather than an absent series.
+        let severity = default_severity(id);
+        by_id.entry((id, severity.as_str())).or_default();
+    }
+    for f in &r.findings {
+        by_id.entry((f.id, f.severity.as_str())).or_default().0 += 1;
+    }
+    for s in &r.suppressed {
+        by_id
+            .entry((s.finding.id, s.finding.severity.as_str()))
+            .or_default()
+            .1 += 1;
+    }
+    for ((id, severity), (n, _)) in &by_id {
+        let _ = writeln!(
+            text,
+            "whoport_findings{} {n}",
+            labels(&[("id", id), ("severity", severity)])
+        );
+    }
+    let _ = writeln!(text, "# HELP whoport_findings_suppressed Audit findings accepted by a suppression, by id and severity.");
+    let _ = writeln!(text, "# TYPE whoport_findings_suppressed gauge");
+    for ((id, severity), (_, n)) in &by_id {
+        let _ = writeln!(
+            text,
+            "whoport_findings_suppressed{} {n}",
+            labels(&[("id", id), ("severity", severity)])
+        );
+    }
+
+    let _ = writeln!(text, "# HELP whoport_listener_info One series per listener; the value counts sockets with these labels.");
+    let _ = writeln!(text, "# TYPE whoport_listener_info gauge");
+    let mut info: BTreeMap<Vec<(&str, String)>, usize> = BTreeMap::new();
+    for l in &snap.listeners {
+        let process = l
+            .owners
+            .first()
+            .and_then(|p| snap.processes.get(p))
+            .map_or_else(|| "(hidden)".to_string(), |p| p.name.clone());
+        let service = k
+            .iana
+            .service_name(l.socket.port, l.socket.protocol)
+            .map_or_else(String::new, |s| s.into_owned());
+        let key = vec![
+            ("port", l.socket.port.to_string()),
+            ("protocol", l.socket.protocol.as_str().to_string()),
+            ("address", l.socket.address.to_string()),
+            ("scope", l.scope.as_str().to_string()),
+            ("process", process),
+            ("service", service),
+        ];
+        *info.entry(key).or_default() += 1;
+    }
+    for (key, n) in &info {
+        let pairs: Vec<(&str, &str)> = key.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let _ = writeln!(text, "whoport_listener_info{} {n}", labels(&pairs));
+    }
+
+    let _ = writeln!(
+        text,
+        "# HELP whoport_audit_failed 1 when an unsuppressed finding reached --fail-on."
+    );
+    let _ = writeln!(text, "# TYPE whoport_audit_failed gauge");
+    let _ = writeln!(text, "whoport_audit_failed {}", u8::from(r.failed()));
+    let _ = writeln!(
+        text,
+        "# HELP whoport_audit_timestamp_seconds When the audit ran (Unix time)."
+    );
+    let _ = writeln!(text, "# TYPE whoport_audit_timestamp_seconds gauge");
+    let _ = writeln!(text, "whoport_audit_timestamp_seconds {now}");
+    w.write_all(text.as_bytes())
+}
+
+/// The severity an id has when no context changes it (for the zero series).
+fn default_severity(id: &str) -> Severity {
+    match id {
+        "deleted-executable" | "shell-listener" => Severity::High,
+        "exposed-all-interfaces" | "service-mismatch" | "root-exposed" | "new-listener" => {
+            Severity::Medium
+        }
+        "owner-changed" => Severity::High,
+        "unassigned-port" | "ephemeral-range" => Severity::Low,
+        _ => Severity::Info,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label_value("plain"), "plain");
+        assert_eq!(label_value("a\"b"), "a\\\"b");
+        assert_eq!(label_value("back\\slash"), "back\\\\slash");
+        // Control characters are made visible by the sanitizer, then its backslash escaped.
+        assert_eq!(label_value("two\nlines"), "two\\\\nlines");
+        assert_eq!(label_value("esc\u{1b}[2J"), "esc\\\\e[2J");
+    }
+}

@@ -1,0 +1,464 @@
+//! `whoport audit` with real listeners: each rule staged on its own listener, baselines,
+//! suppressions, exit statuses, bad files, and the Prometheus output checked by promtool and
+//! served by a real node_exporter. Every assertion is about the test's own listeners.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use common::listener::{python, Listener};
+use common::{have, is_root, run, run_in, tempdir};
+use serde_json::Value;
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `whoport audit --json ARGS`: (status, document).
+fn audit(args: &[&str]) -> (i32, Value) {
+    let mut all = vec!["audit", "--json"];
+    all.extend_from_slice(args);
+    let (status, out, err) = run(&all);
+    assert!(
+        status == 0 || status == 1,
+        "whoport {all:?}: {status}: {err}"
+    );
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(doc["schema_version"], 1);
+    (status, doc)
+}
+
+/// Findings with this id about this port.
+fn findings<'a>(doc: &'a Value, list: &str, id: &str, port: u16) -> Vec<&'a Value> {
+    doc[list]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["id"] == id && f["listener"]["port"] == port)
+        .collect()
+}
+
+fn one(doc: &Value, id: &str, port: u16) -> Value {
+    let f = findings(doc, "findings", id, port);
+    assert_eq!(f.len(), 1, "{id} on {port}: {doc}");
+    let f = f[0].clone();
+    assert!(f["message"].as_str().is_some_and(|m| !m.is_empty()));
+    assert!(f["hint"].as_str().is_some_and(|h| !h.is_empty()));
+    f
+}
+
+#[test]
+fn each_rule_is_staged_on_its_own_listener() {
+    let Some(py) = python() else { return };
+    // Exposed on all interfaces (never sent traffic), by an interpreter: shell-listener too.
+    let exposed = Listener::start(&["--comm-hex", &hex(b"wpa-exposed"), "tcp4-any"]);
+    let (_, doc) = audit(&["--process", "wpa-exposed"]);
+    let port = exposed.port(0);
+    let f = one(&doc, "exposed-all-interfaces", port);
+    assert_eq!(f["severity"], "medium", "an unknown service: medium");
+    assert_eq!(f["listener"]["address"], "0.0.0.0");
+    assert_eq!(f["listener"]["owners"][0]["pid"], exposed.pid);
+    assert_eq!(one(&doc, "shell-listener", port)["severity"], "high");
+    if is_root() {
+        assert_eq!(one(&doc, "root-exposed", port)["severity"], "medium");
+    }
+    // Unassigned: 8011/tcp has no IANA tenant and no known unofficial use (loopback).
+    let unassigned = Listener::start(&["--comm-hex", &hex(b"wpa-unassigned"), "tcp4:8011"]);
+    let (_, doc) = audit(&["--process", "wpa-unassigned"]);
+    assert_eq!(one(&doc, "unassigned-port", 8011)["severity"], "low");
+    assert!(
+        findings(&doc, "findings", "exposed-all-interfaces", 8011).is_empty(),
+        "loopback"
+    );
+    drop(unassigned);
+    // Ephemeral: a kernel-chosen port is inside the ephemeral range.
+    let eph = Listener::start(&["--comm-hex", &hex(b"wpa-ephemeral"), "tcp4"]);
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").expect("range");
+    let bounds: Vec<u16> = range
+        .split_whitespace()
+        .map(|n| n.parse().expect("n"))
+        .collect();
+    assert!((bounds[0]..=bounds[1]).contains(&eph.port(0)));
+    let (_, doc) = audit(&["--process", "wpa-ephemeral"]);
+    assert_eq!(one(&doc, "ephemeral-range", eph.port(0))["severity"], "low");
+    // Mismatch: a python process on postgresql's port (loopback).
+    let mismatch = Listener::start(&["--comm-hex", &hex(b"wpa-mismatch"), "tcp4:5432"]);
+    let (_, doc) = audit(&["--process", "wpa-mismatch"]);
+    let f = one(&doc, "service-mismatch", 5432);
+    assert_eq!(f["severity"], "medium");
+    assert!(
+        f["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("postgresql")),
+        "{f}"
+    );
+    drop(mismatch);
+    // Deleted executable: a copy of the interpreter, removed after it started.
+    let prefix = std::process::Command::new(&py)
+        .args(["-c", "import sys; print(sys.prefix)"])
+        .output()
+        .expect("python");
+    let prefix = String::from_utf8_lossy(&prefix.stdout).trim().to_string();
+    let dir = tempdir();
+    let copy = dir.path().join("wpa-deleted");
+    std::fs::copy(&py, &copy).expect("copy");
+    let deleted = Listener::start_env(&copy, &[("PYTHONHOME", prefix.as_str())], &["tcp4"]);
+    std::fs::remove_file(&copy).expect("delete");
+    let (status, doc) = audit(&["--process", "wpa-deleted"]);
+    let f = one(&doc, "deleted-executable", deleted.port(0));
+    assert_eq!(f["severity"], "high");
+    let m = f["message"].as_str().expect("message");
+    assert!(
+        m.contains("upgrade") && m.contains("malware"),
+        "says both: {m}"
+    );
+    assert_eq!(status, 1, "a high finding fails the default --fail-on high");
+}
+
+#[test]
+fn a_hidden_owner_is_reported_to_a_normal_user() {
+    use std::os::unix::process::CommandExt;
+    if python().is_none() {
+        return;
+    }
+    if !is_root() {
+        eprintln!("SKIPPED: needs root to start a listener as root and audit as 'nobody'");
+        return;
+    }
+    let l = Listener::start(&["--comm-hex", &hex(b"wpa-hidden"), "tcp4"]);
+    let home = tempdir();
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("whoport"))
+        .args(["audit", "--json"])
+        .env("XDG_DATA_HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path())
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .expect("runs");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let f = one(&doc, "hidden-owner", l.port(0));
+    assert_eq!(f["severity"], "info");
+    assert!(f["listener"]["owners"]
+        .as_array()
+        .is_some_and(Vec::is_empty));
+    assert!(f["hint"].as_str().is_some_and(|h| h.contains("root")));
+}
+
+#[test]
+fn baselines_round_trip() {
+    let Some(py) = python() else { return };
+    let dir = tempdir();
+    let file = dir.path().join("baseline.json");
+    let file_s = file.to_str().expect("utf8");
+    let a = Listener::start(&["--comm-hex", &hex(b"wpa-base-a"), "tcp4"]);
+    let b = Listener::start(&["--comm-hex", &hex(b"wpa-base-b"), "udp6"]);
+    let (a_port, b_port) = (a.port(0), b.port(0));
+    let (_, doc) = audit(&["--process", "wpa-base", "--save-baseline", file_s]);
+    assert!(findings(&doc, "findings", "new-listener", a_port).is_empty());
+    let saved: Value = serde_json::from_slice(&std::fs::read(&file).expect("saved")).expect("json");
+    assert_eq!(saved["kind"], "whoport-baseline");
+    let ports: Vec<u64> = saved["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .map(|l| l["port"].as_u64().expect("port"))
+        .collect();
+    assert!(ports.contains(&u64::from(a_port)) && ports.contains(&u64::from(b_port)));
+    let names: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").collect();
+    assert_eq!(names.len(), 1, "no temporary file left beside the baseline");
+
+    // Unchanged: nothing to say.
+    let (_, doc) = audit(&["--process", "wpa-base", "--baseline", file_s]);
+    for id in ["new-listener", "gone-listener", "owner-changed"] {
+        assert!(
+            doc["findings"]
+                .as_array()
+                .expect("f")
+                .iter()
+                .all(|f| f["id"] != id),
+            "{id} with nothing changed: {doc}"
+        );
+    }
+    // A new listener, a gone one, and another program on A's port.
+    let c = Listener::start(&["--comm-hex", &hex(b"wpa-base-c"), "tcp4"]);
+    drop(b);
+    drop(a);
+    let copy = dir.path().join("wpa-base-other");
+    std::fs::copy(&py, &copy).expect("copy");
+    let prefix = std::process::Command::new(&py)
+        .args(["-c", "import sys; print(sys.prefix)"])
+        .output()
+        .expect("python");
+    let prefix = String::from_utf8_lossy(&prefix.stdout).trim().to_string();
+    let a2 = Listener::start_env(
+        &copy,
+        &[("PYTHONHOME", prefix.as_str())],
+        &[
+            "--comm-hex",
+            &hex(b"wpa-base-a2"),
+            &format!("tcp4:{a_port}"),
+        ],
+    );
+    let (status, doc) = audit(&["--process", "wpa-base", "--baseline", file_s]);
+    assert_eq!(one(&doc, "new-listener", c.port(0))["severity"], "medium");
+    let gone: Vec<&Value> = doc["findings"]
+        .as_array()
+        .expect("f")
+        .iter()
+        .filter(|f| f["id"] == "gone-listener" && f["baseline_entry"]["port"] == b_port)
+        .collect();
+    assert_eq!(gone.len(), 1, "{doc}");
+    assert_eq!(gone[0]["severity"], "info");
+    assert!(gone[0]["listener"].is_null());
+    let changed = one(&doc, "owner-changed", a2.port(0));
+    assert_eq!(changed["severity"], "high", "another executable: high");
+    assert_eq!(status, 1);
+}
+
+#[test]
+fn suppressions_are_counted_and_exit_statuses_follow_fail_on() {
+    if python().is_none() {
+        return;
+    }
+    let l = Listener::start(&["--comm-hex", &hex(b"wpa-supp"), "tcp4-any"]);
+    let port = l.port(0);
+    let dir = tempdir();
+    let config = dir.path().join("audit.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[accept]]\nid = \"exposed-all-interfaces\"\nport = {port}\nprocess = \"wpa-supp\"\nreason = \"test listener\"\n"
+        ),
+    )
+    .expect("write");
+    let c = config.to_str().expect("utf8");
+    let base = [
+        "--process",
+        "wpa-supp",
+        "--config",
+        c,
+        "--ignore",
+        "ephemeral-range",
+        "--ignore",
+        "unassigned-port",
+    ];
+    let (status, doc) = audit(&base);
+    assert_eq!(status, 1, "shell-listener is high");
+    assert!(findings(&doc, "findings", "exposed-all-interfaces", port).is_empty());
+    let s = findings(&doc, "suppressed", "exposed-all-interfaces", port);
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0]["suppressed_by"], "test listener");
+    assert!(doc["summary"]["suppressed"].as_u64() >= Some(1));
+    assert_eq!(doc["summary"]["failed"], true);
+    // Ignore the high finding: nothing left at or above high.
+    let mut args = base.to_vec();
+    args.extend(["--ignore", "shell-listener"]);
+    let (status, doc) = audit(&args);
+    assert_eq!(status, 0, "{doc}");
+    assert_eq!(doc["summary"]["high"], 0);
+    assert!(!findings(&doc, "suppressed", "shell-listener", port).is_empty());
+    // As root, root-exposed (medium) remains: --fail-on medium fails.
+    if is_root() {
+        args.extend(["--fail-on", "medium"]);
+        let (status, _) = audit(&args);
+        assert_eq!(status, 1);
+    }
+    // The table says it in one summary line.
+    let mut table = vec!["audit"];
+    table.extend_from_slice(&base);
+    let (_, out, _) = run(&table);
+    assert!(out.contains("suppressed ·"), "{out}");
+    assert!(
+        out.contains("HIGH (1)") && out.contains("shell-listener"),
+        "{out}"
+    );
+    // An unknown id is an error.
+    let (status, _, err) = run(&["audit", "--ignore", "no-such-id"]);
+    assert_eq!(status, 2);
+    assert!(err.contains("'no-such-id'"), "{err}");
+}
+
+#[test]
+fn bad_baseline_and_config_files_are_refused_and_left_untouched() {
+    let dir = tempdir();
+    let cases: [(&str, &[u8], &str); 5] = [
+        ("empty", b"", "is empty"),
+        (
+            "truncated",
+            b"{\"kind\": \"whoport-baseline\", \"schema_version\": 1, \"listen",
+            "not valid JSON",
+        ),
+        ("corrupt", b"\x00\xffgarbage", "not valid JSON"),
+        (
+            "foreign",
+            b"{\"some\": \"other tool\"}",
+            "not a whoport baseline",
+        ),
+        (
+            "wrong fields",
+            b"{\"kind\": \"whoport-baseline\", \"schema_version\": 1}",
+            "not valid JSON",
+        ),
+    ];
+    for (what, bytes, reason) in cases {
+        let file = dir.path().join(format!("{what}.json"));
+        std::fs::write(&file, bytes).expect("write");
+        let f = file.to_str().expect("utf8");
+        let (status, out, err) = run(&["audit", "--baseline", f, "--save-baseline", f]);
+        assert_eq!(status, 2, "{what}: {err}");
+        assert!(out.is_empty());
+        assert_eq!(err.lines().count(), 1, "{what}: {err}");
+        assert!(err.contains(reason) && err.contains(f), "{what}: {err}");
+        assert_eq!(
+            std::fs::read(&file).expect("still there"),
+            bytes,
+            "{what}: untouched"
+        );
+    }
+    let missing = dir.path().join("missing.json");
+    let (status, _, err) = run(&["audit", "--baseline", missing.to_str().expect("utf8")]);
+    assert_eq!(status, 2);
+    assert!(err.contains("missing.json"), "{err}");
+    assert!(!missing.exists());
+
+    let config = dir.path().join("bad.toml");
+    std::fs::write(
+        &config,
+        "[[accept]]\nid = \"exposed-all-interfaces\"\nport = \"twenty-two\"\n",
+    )
+    .expect("write");
+    let (status, _, err) = run(&["audit", "--config", config.to_str().expect("utf8")]);
+    assert_eq!(status, 2);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("line 3"), "{err}");
+    std::fs::write(&config, "[[accept]]\nid = \"nope\"\n").expect("write");
+    let (status, _, err) = run(&["audit", "--config", config.to_str().expect("utf8")]);
+    assert_eq!(status, 2);
+    assert!(
+        err.contains("line 2") && err.contains("unknown finding id 'nope'"),
+        "{err}"
+    );
+    let (status, _, err) = run(&["audit", "--config", "/nonexistent/audit.toml"]);
+    assert_eq!(status, 2);
+    assert!(err.contains("/nonexistent/audit.toml"), "{err}");
+    // A default config that does not exist is not an error.
+    let home = tempdir();
+    let (status, _, err) = run_in(
+        home.path(),
+        &["audit", "--ignore", "hidden-owner", "--pid", "4294967295"],
+    );
+    assert_eq!(status, 0, "{err}");
+}
+
+fn prometheus_text(process: &str) -> String {
+    let (status, out, err) = run(&["audit", "--format", "prometheus", "--process", process]);
+    assert!(status == 0 || status == 1, "{err}");
+    out
+}
+
+#[test]
+fn prometheus_output_passes_promtool() {
+    if python().is_none() || !have("promtool", "apt-get install -y prometheus") {
+        return;
+    }
+    // A hostile name, to exercise label escaping.
+    let l = Listener::start(&["--comm-hex", &hex(b"wpa-prom\"\\\n"), "tcp4"]);
+    let text = prometheus_text("wpa-prom");
+    assert!(text.contains(&format!("port=\"{}\"", l.port(0))), "{text}");
+    assert!(
+        text.contains("process=\"wpa-prom\\\"\\\\\\\\n\""),
+        "escaped label: {text}"
+    );
+    assert!(
+        text.contains("whoport_findings{id=\"ephemeral-range\",severity=\"low\"} 1"),
+        "{text}"
+    );
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("promtool runs");
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn scrape(port: u16) -> Option<String> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    Some(body)
+}
+
+#[test]
+fn node_exporter_serves_the_series() {
+    if python().is_none()
+        || !have(
+            "prometheus-node-exporter",
+            "apt-get install -y prometheus-node-exporter",
+        )
+    {
+        return;
+    }
+    let l = Listener::start(&["--comm-hex", &hex(b"wpa-node"), "tcp4"]);
+    let dir = tempdir();
+    std::fs::write(dir.path().join("whoport.prom"), prometheus_text("wpa-node")).expect("write");
+    // A port for node_exporter: the kernel picks one, node_exporter binds it right after.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("free port")
+        .port();
+    let mut exporter = std::process::Command::new("prometheus-node-exporter")
+        .args([
+            &format!("--web.listen-address=127.0.0.1:{port}"),
+            "--collector.disable-defaults",
+            "--collector.textfile",
+            &format!("--collector.textfile.directory={}", dir.path().display()),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("node exporter starts");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut body = None;
+    while Instant::now() < deadline {
+        if let Some(b) = scrape(port).filter(|b| b.contains("whoport_listener_info")) {
+            body = Some(b);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = exporter.kill();
+    let _ = exporter.wait();
+    let body = body.expect("node_exporter served whoport's series within 15 s");
+    let ours = format!("port=\"{}\"", l.port(0));
+    assert!(
+        body.lines()
+            .any(|line| line.starts_with("whoport_listener_info{")
+                && line.contains(&ours)
+                && line.contains("process=\"wpa-node\"")),
+        "{body}"
+    );
+    assert!(body.contains("whoport_findings{"), "{body}");
+    assert!(
+        body.lines()
+            .any(|line| line == "node_textfile_scrape_error 0"),
+        "node_exporter read the file without error: {body}"
+    );
+}
