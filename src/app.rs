@@ -179,6 +179,8 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                         port: PortDoc::from_report(&report),
                         listeners: listener_docs(&snap, &json::owner_docs(&snap), &k),
                         established_connections: snap.established.get(&port).copied().unwrap_or(0),
+                        source: snap.source,
+                        notes: &snap.notes,
                         ephemeral_range: k.ephemeral.into(),
                         registry_snapshot: k.iana.snapshot().to_string(),
                     },
@@ -191,6 +193,7 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                 };
                 writeln!(w, "{}", table::headline(out, &report))?;
                 listing::live_section(w, out, &snap, port, &protocols)?;
+                listing::notes(w, out, &snap)?;
                 table::card_sections(
                     w,
                     out,
@@ -252,6 +255,8 @@ fn run_listing(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                 listeners: listener_docs(&snap, &json::owner_docs(&snap), &k),
                 hidden_owners: snap.hidden,
                 root: snap.root,
+                source: snap.source,
+                notes: &snap.notes,
             },
         )?;
     } else if snap.listeners.is_empty() {
@@ -259,6 +264,7 @@ fn run_listing(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
     } else {
         listing::listing(w, out, &snap, &k, &columns(cli))?;
         writeln!(w, "{}", listing::summary(&snap))?;
+        listing::notes(w, out, &snap)?;
     }
     hint(&snap);
     Ok(status_for(&snap))
@@ -281,6 +287,8 @@ fn write_list(
                 schema_version: SCHEMA_VERSION,
                 query: query.to_string(),
                 listeners: listener_docs(snap, &json::owner_docs(snap), k),
+                source: snap.source,
+                notes: &snap.notes,
                 ports: reports.iter().map(PortDoc::from_report).collect(),
                 portless: portless.iter().map(json::ServiceDoc::from_entry).collect(),
                 ephemeral_range: k.ephemeral.into(),
@@ -297,6 +305,7 @@ fn write_list(
         } else {
             listing::listing(w, out, snap, k, &Column::DEFAULT)?;
         }
+        listing::notes(w, out, snap)?;
         if !reports.is_empty() {
             writeln!(w, "\n{}", table::paint(out, "What the registry says", "1"))?;
             table::port_list(w, out, reports)?;
@@ -352,7 +361,10 @@ fn run_audit(cli: &Cli, a: &AuditArgs, out: &Output, w: &mut dyn Write) -> Resul
     match format {
         AuditFormat::Json => render::audit::json(w, out.pretty_json, &report, &snap, &k)?,
         AuditFormat::Prometheus => render::audit::prometheus(w, &report, &snap, &k, now)?,
-        AuditFormat::Table => render::audit::table(w, out, &report)?,
+        AuditFormat::Table => {
+            render::audit::table(w, out, &report)?;
+            listing::notes(w, out, &snap)?;
+        }
     }
     hint(&snap);
     Ok(if report.failed() {

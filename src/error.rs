@@ -58,8 +58,28 @@ pub enum RegistryError {
 /// Looking at the machine's sockets failed: never reported as "nothing is listening".
 #[derive(Debug, Error)]
 pub enum CollectError {
-    #[error("cannot list the machine's sockets: {0}")]
-    Sockets(String),
-    #[error("cannot read /proc to find socket owners: {0}")]
-    Proc(std::io::Error),
+    #[error("cannot list the machine's sockets: {detail}")]
+    Sockets {
+        detail: String,
+        /// The OS error underneath, when there is one.
+        errno: Option<i32>,
+    },
+}
+
+impl CollectError {
+    /// Was the netlink socket-diagnostics interface refused outright (gVisor, WSL1, seccomp,
+    /// kernels without it)? Then `/proc/net` is worth a try.
+    pub fn is_refusal(&self) -> bool {
+        const EPERM: i32 = 1;
+        const EACCES: i32 = 13;
+        const EINVAL: i32 = 22;
+        const EPROTONOSUPPORT: i32 = 93;
+        const EAFNOSUPPORT: i32 = 97;
+        const ENOENT: i32 = 2;
+        matches!(
+            self,
+            CollectError::Sockets { errno: Some(e), .. }
+                if [EPERM, EACCES, EINVAL, EPROTONOSUPPORT, EAFNOSUPPORT, ENOENT].contains(e)
+        )
+    }
 }

@@ -7,6 +7,13 @@ use clap::Parser;
 use whoport::{app, cli::Cli, render::sanitize::sanitize};
 
 fn main() -> ExitCode {
+    if whoport::collect::is_setid() {
+        eprintln!(
+            "whoport: refusing to run setuid or setgid (real and effective ids differ); \
+             run it with sudo instead"
+        );
+        return ExitCode::from(app::EXIT_ERROR);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),

@@ -147,7 +147,7 @@ impl Hidden {
                  a process in another PID namespace, or a descriptor in transit"
                 .to_string(),
             Hidden::NotVisibleToRoot => "not visible even to root: held by a process outside \
-                 this PID namespace, or by the kernel"
+                 this PID namespace, by a descriptor in transit (SCM_RIGHTS), or by the kernel"
                 .to_string(),
             Hidden::ProcUnreadable(e) => format!("unavailable: /proc not readable ({e})"),
             Hidden::NotReported => {
@@ -190,6 +190,11 @@ pub struct Snapshot {
     pub unreadable_processes: usize,
     /// Whether whoport ran as root.
     pub root: bool,
+    /// Where the sockets came from: "netlink", "/proc/net", or "netlink+/proc/net" (UDP from
+    /// /proc/net).
+    pub source: &'static str,
+    /// What whoport could not see, or did differently, said once.
+    pub notes: Vec<String>,
 }
 
 /// The sanitized-free, full name of a process: the kernel's `comm` is cut at 15 bytes, so

@@ -17,6 +17,8 @@ struct Listing {
     listeners: Vec<ListenerJson>,
     hidden_owners: usize,
     root: bool,
+    source: String,
+    notes: Vec<String>,
 }
 
 // Every field is declared so that deny_unknown_fields checks the whole schema.
@@ -85,6 +87,8 @@ struct Card {
     unofficial: serde_json::Value,
     listeners: Vec<ListenerJson>,
     established_connections: usize,
+    source: String,
+    notes: Vec<String>,
     ephemeral_range: serde_json::Value,
     registry_snapshot: String,
 }
@@ -100,6 +104,7 @@ fn listing(args: &[&str]) -> (i32, Listing) {
     let doc: Listing =
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad listing JSON ({e}): {out}"));
     assert_eq!(doc.schema_version, 1);
+    assert_eq!(doc.source, "netlink");
     (status, doc)
 }
 

@@ -21,6 +21,10 @@ pub struct InodeOwners {
     pub vanished: usize,
     /// Processes walked.
     pub walked: usize,
+    /// Processes in another network namespace than whoport's (their sockets are not listed),
+    /// and one of their PIDs.
+    pub other_netns: usize,
+    pub other_netns_pid: Option<u32>,
 }
 
 /// Walks every `/proc/PID/fd` and records the PIDs holding socket inodes (only the `wanted`
@@ -35,6 +39,14 @@ pub fn walk_fds(wanted: Option<&HashSet<u32>>) -> std::io::Result<InodeOwners> {
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )?;
+    // An empty /proc (not mounted, or a tmpfs over it) would look like "no process holds
+    // anything": say it is unreadable instead.
+    statat(&proc_fd, "self/fd", AtFlags::empty()).map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("/proc is not mounted or not readable ({e})"),
+        )
+    })?;
     let pids = list_pids(&proc_fd)?;
     if wanted.is_some_and(HashSet::is_empty) || pids.is_empty() {
         return Ok(InodeOwners::default());
@@ -44,11 +56,16 @@ pub fn walk_fds(wanted: Option<&HashSet<u32>>) -> std::io::Result<InodeOwners> {
         .clamp(1, 8)
         .min(pids.len().div_ceil(16).max(1));
     let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut own = [0u8; 64];
+    let own_netns = readlinkat_raw(&proc_fd, "self/ns/net", &mut own[..])
+        .ok()
+        .map(|n| own[..n].to_vec());
+    let own_netns = own_netns.as_deref();
     let parts: Vec<Part> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 let (proc_fd, pids, next) = (&proc_fd, &pids, &next);
-                s.spawn(move || walk_part(proc_fd, pids, next, wanted))
+                s.spawn(move || walk_part(proc_fd, pids, next, wanted, own_netns))
             })
             .collect();
         handles
@@ -61,6 +78,8 @@ pub fn walk_fds(wanted: Option<&HashSet<u32>>) -> std::io::Result<InodeOwners> {
         owners.unreadable += part.unreadable;
         owners.vanished += part.vanished;
         owners.walked += part.walked;
+        owners.other_netns += part.other_netns;
+        owners.other_netns_pid = owners.other_netns_pid.or(part.other_netns_pid);
         for (inode, pid) in part.found {
             owners.pids.entry(inode).or_default().push(pid);
         }
@@ -78,6 +97,8 @@ struct Part {
     unreadable: usize,
     vanished: usize,
     walked: usize,
+    other_netns: usize,
+    other_netns_pid: Option<u32>,
 }
 
 fn list_pids(proc_fd: &OwnedFd) -> std::io::Result<Vec<u32>> {
@@ -96,6 +117,7 @@ fn walk_part(
     pids: &[u32],
     next: &std::sync::atomic::AtomicUsize,
     wanted: Option<&HashSet<u32>>,
+    own_netns: Option<&[u8]>,
 ) -> Part {
     let mut part = Part::default();
     let mut path = itoa_path::PidPath::new();
@@ -120,6 +142,15 @@ fn walk_part(
             }
         };
         part.walked += 1;
+        if let (Some(own), Ok(n)) = (
+            own_netns,
+            readlinkat_raw(proc_fd, path.ns_net(pid), &mut link[..]),
+        ) {
+            if &link[..n] != own {
+                part.other_netns += 1;
+                part.other_netns_pid.get_or_insert(pid);
+            }
+        }
         let Ok(dir) = Dir::read_from(&fd_dir) else {
             part.vanished += 1;
             continue;
@@ -170,6 +201,12 @@ mod itoa_path {
         pub fn fd_dir(&mut self, pid: u32) -> &str {
             self.0.clear();
             let _ = write!(self.0, "{pid}/fd");
+            &self.0
+        }
+
+        pub fn ns_net(&mut self, pid: u32) -> &str {
+            self.0.clear();
+            let _ = write!(self.0, "{pid}/ns/net");
             &self.0
         }
     }
@@ -305,6 +342,12 @@ pub fn exe_state(pid: u32) -> ExeState {
 /// Is this process running as root (effective uid 0)?
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
+}
+
+/// Do the real and effective user or group ids differ (a setuid or setgid run)?
+pub fn is_setid() -> bool {
+    use rustix::process::{getegid, geteuid, getgid, getuid};
+    getuid() != geteuid() || getgid() != getegid()
 }
 
 /// This process's effective uid.

@@ -3,6 +3,7 @@
 #[cfg(target_os = "linux")]
 pub mod linux;
 pub mod process;
+pub mod procnet;
 pub mod sockets;
 
 use std::collections::{HashMap, HashSet};
@@ -99,7 +100,8 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
                 .unwrap_or_else(|_| Err("owner lookup failed".to_string())),
         )
     });
-    let found = found?;
+    let mut notes = Vec::new();
+    let (found, source) = from_best_source(found, filter, &mut notes)?;
     let mut established: HashMap<u16, usize> = HashMap::new();
     for (s, _) in &found {
         if s.protocol == Protocol::Tcp && s.state == Some("established") {
@@ -161,6 +163,31 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
         .collect();
     processes.retain(|pid, _| kept.contains(pid));
     let hidden = listeners.iter().filter(|l| l.owners.is_empty()).count();
+    if owners.unreadable > 0 && hidden > 0 {
+        notes.push(format!(
+            "the descriptors of {} processes could not be read (permission){}",
+            owners.unreadable,
+            if root {
+                ""
+            } else {
+                ": run as root to see them"
+            }
+        ));
+    }
+    if owners.other_netns > 0 {
+        notes.push(format!(
+            "{} processes live in other network namespaces: their sockets are not listed here \
+             (look inside one with: nsenter -n -t {} whoport)",
+            owners.other_netns,
+            owners.other_netns_pid.unwrap_or(0)
+        ));
+    }
+    if owners.vanished > 0 {
+        notes.push(format!(
+            "{} processes exited during the scan",
+            owners.vanished
+        ));
+    }
     Ok(Snapshot {
         listeners,
         processes,
@@ -168,13 +195,102 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
         hidden,
         unreadable_processes: owners.unreadable,
         root,
+        source,
+        notes,
     })
+}
+
+/// The netlink result, or `/proc/net` when netlink was refused; on Linux also marks connected
+/// UDP sockets (netlink does not say) and replaces an empty netlink UDP dump.
+fn from_best_source(
+    netlink: Result<Vec<sockets::Found>, CollectError>,
+    filter: &Filter,
+    notes: &mut Vec<String>,
+) -> Result<(Vec<sockets::Found>, &'static str), CollectError> {
+    #[cfg(target_os = "linux")]
+    {
+        let mut found = match netlink {
+            Ok(found) => found,
+            Err(e) if e.is_refusal() => {
+                let table = procnet::read(filter.tcp, filter.udp, filter.ipv4, filter.ipv6)
+                    .map_err(|pe| CollectError::Sockets {
+                        detail: format!("{e}; and /proc/net: {pe}"),
+                        errno: None,
+                    })?;
+                notes.push(format!(
+                    "the netlink socket-diagnostics interface was refused ({}); sockets were read \
+                     from /proc/net instead",
+                    e.to_string()
+                        .trim_start_matches("cannot list the machine's sockets: ")
+                ));
+                if table.malformed > 0 {
+                    notes.push(format!(
+                        "{} malformed lines in /proc/net were skipped",
+                        table.malformed
+                    ));
+                }
+                return Ok((
+                    table.sockets.into_iter().map(|s| (s, Vec::new())).collect(),
+                    "/proc/net",
+                ));
+            }
+            Err(e) => return Err(e),
+        };
+        if !filter.udp {
+            return Ok((found, "netlink"));
+        }
+        let Ok(udp) = procnet::read(false, true, filter.ipv4, filter.ipv6) else {
+            return Ok((found, "netlink"));
+        };
+        let netlink_udp = found
+            .iter()
+            .filter(|(s, _)| s.protocol == Protocol::Udp)
+            .count();
+        if use_proc_udp(netlink_udp, udp.sockets.len()) {
+            notes.push(format!(
+                "the kernel's netlink UDP dump was empty but /proc/net/udp lists {} sockets: UDP \
+                 sockets were read from /proc/net",
+                udp.sockets.len()
+            ));
+            found.extend(udp.sockets.into_iter().map(|s| (s, Vec::new())));
+            return Ok((found, "netlink+/proc/net"));
+        }
+        let remotes: HashMap<u32, (std::net::IpAddr, u16)> = udp
+            .sockets
+            .iter()
+            .filter_map(|s| Some((s.inode, s.remote?)))
+            .filter(|(inode, _)| *inode != 0)
+            .collect();
+        for (s, _) in found
+            .iter_mut()
+            .filter(|(s, _)| s.protocol == Protocol::Udp)
+        {
+            if let Some(r) = remotes.get(&s.inode) {
+                s.remote = Some(*r);
+            }
+        }
+        Ok((found, "netlink"))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (filter, notes);
+        Ok((netlink?, "system"))
+    }
+}
+
+/// A kernel without a UDP diag handler answers the dump with an error that reads as "no
+/// sockets": when /proc/net disagrees, it is right.
+pub fn use_proc_udp(netlink_udp: usize, proc_udp: usize) -> bool {
+    netlink_udp == 0 && proc_udp > 0
 }
 
 /// PIDs per candidate socket (same order), and what the owner lookup could not do.
 struct Owners {
     by_socket: Vec<Vec<u32>>,
     unreadable: usize,
+    vanished: usize,
+    other_netns: usize,
+    other_netns_pid: Option<u32>,
     failure: Option<String>,
 }
 
@@ -209,11 +325,17 @@ fn find_owners(candidates: &[(Socket, Vec<u32>)], walk: Walk) -> Owners {
                 })
                 .collect(),
             unreadable: walk.unreadable,
+            vanished: walk.vanished,
+            other_netns: walk.other_netns,
+            other_netns_pid: walk.other_netns_pid,
             failure: None,
         },
         Err(e) => Owners {
             by_socket: vec![Vec::new(); candidates.len()],
             unreadable: 0,
+            vanished: 0,
+            other_netns: 0,
+            other_netns_pid: None,
             failure: Some(e),
         },
     }
@@ -227,7 +349,22 @@ fn find_owners(candidates: &[(Socket, Vec<u32>)], _walk: Walk) -> Owners {
             .map(|(_, pids)| pids.iter().copied().filter(|&p| p != 0).collect())
             .collect(),
         unreadable: 0,
+        vanished: 0,
+        other_netns: 0,
+        other_netns_pid: None,
         failure: None,
+    }
+}
+
+/// Is whoport running setuid or setgid (real and effective ids differ)? It refuses to.
+pub fn is_setid() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        linux::is_setid()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        false
     }
 }
 
@@ -337,6 +474,26 @@ mod tests {
             hidden_reason(&orphan, true, Some(0), None),
             Hidden::NoDescriptor
         );
+    }
+
+    #[test]
+    fn an_empty_netlink_udp_dump_defers_to_proc_net() {
+        assert!(use_proc_udp(0, 3));
+        assert!(!use_proc_udp(0, 0));
+        assert!(!use_proc_udp(2, 3));
+    }
+
+    #[test]
+    fn refusals_are_told_apart_from_other_errors() {
+        let e = |errno| CollectError::Sockets {
+            detail: String::new(),
+            errno,
+        };
+        assert!(e(Some(93)).is_refusal(), "EPROTONOSUPPORT");
+        assert!(e(Some(1)).is_refusal(), "EPERM");
+        assert!(e(Some(13)).is_refusal(), "EACCES");
+        assert!(!e(Some(12)).is_refusal(), "ENOMEM is an error");
+        assert!(!e(None).is_refusal());
     }
 
     #[test]

@@ -82,11 +82,14 @@ fn remote(address: IpAddr, port: u16) -> Option<(IpAddr, u16)> {
 
 /// netstat2's errors say little ("Failed to call ffi"): keep the OS error underneath.
 fn describe(e: netstat2::error::Error) -> CollectError {
-    let detail = match &e {
-        netstat2::error::Error::OsError(io) => io.to_string(),
-        other => other.to_string(),
+    let (detail, errno) = match &e {
+        netstat2::error::Error::OsError(io) => (io.to_string(), io.raw_os_error()),
+        other => (other.to_string(), None),
     };
-    CollectError::Sockets(detail)
+    CollectError::Sockets {
+        detail: format!("netlink socket diagnostics: {detail}"),
+        errno,
+    }
 }
 
 /// TCP states, in the kebab-case of the JSON contract.

@@ -193,6 +193,8 @@ pub struct PortCardDoc<'a> {
     pub listeners: Vec<ListenerDoc<'a>>,
     /// Established TCP connections whose local port is this port.
     pub established_connections: usize,
+    pub source: &'static str,
+    pub notes: &'a [String],
     pub ephemeral_range: EphemeralDoc,
     pub registry_snapshot: String,
 }
@@ -204,6 +206,8 @@ pub struct PortListDoc<'a> {
     pub query: String,
     /// Sockets on these ports, with their owners.
     pub listeners: Vec<ListenerDoc<'a>>,
+    pub source: &'static str,
+    pub notes: &'a [String],
     pub ports: Vec<PortDoc>,
     /// For a service name: IANA rows with that name but no port.
     pub portless: Vec<ServiceDoc>,
@@ -452,4 +456,8 @@ pub struct ListingDoc<'a> {
     /// Listeners whose owning process could not be seen.
     pub hidden_owners: usize,
     pub root: bool,
+    /// Where the sockets came from: "netlink", "/proc/net" or "netlink+/proc/net".
+    pub source: &'static str,
+    /// What whoport could not see or did differently (fallbacks, unreadable processes...).
+    pub notes: &'a [String],
 }

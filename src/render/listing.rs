@@ -235,6 +235,14 @@ pub fn summary(snap: &Snapshot) -> String {
     text
 }
 
+/// What whoport could not see or did differently, one line each, under a table.
+pub fn notes(w: &mut dyn Write, out: &Output, snap: &Snapshot) -> io::Result<()> {
+    for note in &snap.notes {
+        writeln!(w, "{} {}", paint(out, "note:", "2"), sanitize(note))?;
+    }
+    Ok(())
+}
+
 /// The hint for stderr when running without root hid something, if it did.
 pub fn root_hint(snap: &Snapshot) -> Option<String> {
     if snap.root || snap.hidden == 0 {

@@ -1,0 +1,210 @@
+//! The `/proc/net/{tcp,tcp6,udp,udp6}` tables: the fallback when the netlink socket-diagnostics
+//! interface is refused, and the only place that says whether a UDP socket is connected.
+//! Malformed lines are counted and skipped, never a panic.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::model::Socket;
+use crate::port::Protocol;
+
+/// What one table held.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Parsed {
+    pub sockets: Vec<Socket>,
+    /// Lines that could not be understood.
+    pub malformed: usize,
+}
+
+/// TCP states as the kernel numbers them (include/net/tcp_states.h).
+fn tcp_state(code: u8) -> &'static str {
+    match code {
+        0x01 => "established",
+        0x02 => "syn-sent",
+        0x03 => "syn-received",
+        0x04 => "fin-wait-1",
+        0x05 => "fin-wait-2",
+        0x06 => "time-wait",
+        0x07 => "closed",
+        0x08 => "close-wait",
+        0x09 => "last-ack",
+        0x0A => "listen",
+        0x0B => "closing",
+        _ => "unknown",
+    }
+}
+
+/// `0100007F` -> 127.0.0.1; 32 hex digits -> an IPv6 address. Each 32-bit word is printed by
+/// the kernel in host byte order.
+pub fn parse_address(hex: &str) -> Option<IpAddr> {
+    let word = |s: &str| u32::from_str_radix(s, 16).ok().map(u32::to_ne_bytes);
+    match hex.len() {
+        8 => Some(IpAddr::V4(Ipv4Addr::from(word(hex)?))),
+        32 => {
+            let mut bytes = [0u8; 16];
+            for (i, chunk) in bytes.chunks_mut(4).enumerate() {
+                chunk.copy_from_slice(&word(hex.get(i * 8..i * 8 + 8)?)?);
+            }
+            Some(IpAddr::V6(Ipv6Addr::from(bytes)))
+        }
+        _ => None,
+    }
+}
+
+fn parse_endpoint(text: &str) -> Option<(IpAddr, u16)> {
+    let (addr, port) = text.split_once(':')?;
+    Some((parse_address(addr)?, u16::from_str_radix(port, 16).ok()?))
+}
+
+fn parse_line(line: &str, protocol: Protocol) -> Option<Socket> {
+    let fields: Vec<&str> = line.split_ascii_whitespace().collect();
+    if fields.len() < 10 || !fields[0].ends_with(':') {
+        return None;
+    }
+    let (address, port) = parse_endpoint(fields[1])?;
+    let (remote_addr, remote_port) = parse_endpoint(fields[2])?;
+    let state = u8::from_str_radix(fields[3], 16).ok()?;
+    let uid: u32 = fields[7].parse().ok()?;
+    let inode: u32 = fields[9].parse().ok()?;
+    let connected = remote_port != 0 || !remote_addr.is_unspecified();
+    Some(Socket {
+        protocol,
+        address,
+        port,
+        state: (protocol == Protocol::Tcp).then(|| tcp_state(state)),
+        remote: connected.then_some((remote_addr, remote_port)),
+        inode,
+        uid: Some(uid),
+    })
+}
+
+/// Parses one table's text (the header line is skipped).
+pub fn parse(text: &str, protocol: Protocol) -> Parsed {
+    let mut out = Parsed::default();
+    for line in text.lines().skip(1) {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match parse_line(line, protocol) {
+            Some(s) => out.sockets.push(s),
+            None => out.malformed += 1,
+        }
+    }
+    out
+}
+
+/// Reads the tables for the wanted protocols and families.
+#[cfg(target_os = "linux")]
+pub fn read(tcp: bool, udp: bool, ipv4: bool, ipv6: bool) -> std::io::Result<Parsed> {
+    let mut out = Parsed::default();
+    let tables = [
+        ("/proc/net/tcp", Protocol::Tcp, tcp && ipv4),
+        ("/proc/net/tcp6", Protocol::Tcp, tcp && ipv6),
+        ("/proc/net/udp", Protocol::Udp, udp && ipv4),
+        ("/proc/net/udp6", Protocol::Udp, udp && ipv6),
+    ];
+    for (path, protocol, wanted) in tables {
+        if !wanted {
+            continue;
+        }
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let parsed = parse(&text, protocol);
+                out.sockets.extend(parsed.sockets);
+                out.malformed += parsed.malformed;
+            }
+            // A kernel without IPv6 has no tcp6/udp6 table: nothing to list there.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && path.ends_with('6') => {}
+            Err(e) => return Err(std::io::Error::new(e.kind(), format!("{path}: {e}"))),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TCP: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 4242 1 0000000000000000 100 0 0 10 0
+   1: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 17 1 0000000000000000 100 0 0 10 0
+   2: 0100007F:A2B4 0100007F:1F90 01 00000000:00000000 00:00000000 00000000  1000        0 99 1 0000000000000000 20 4 30 10 -1
+   3: garbage line
+   4: 0100007F:ZZZZ 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 5 1
+";
+
+    const TCP6: &str = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000000000000000000000000000:0050 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 11 1 0000000000000000 100 0 0 10 0
+   1: 00000000000000000000000001000000:0277 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 12 1 0000000000000000 100 0 0 10 0
+   2: 0000000000000000FFFF00000100007F:1F91 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 13 1 0000000000000000 100 0 0 10 0
+   3: 000080FE0000000000000000FFFFFFFF:1F92 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 14 1 0000000000000000 100 0 0 10 0
+   4: 0000000000000000FFFF0000
+";
+
+    const UDP: &str = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+  100: 3500007F:0035 00000000:0000 07 00000000:00000000 00:00000000 00000000   101        0 31 2 0000000000000000 0
+  200: 0100007F:C350 0100007F:0035 01 00000000:00000000 00:00000000 00000000  1000        0 32 2 0000000000000000 0
+";
+
+    #[test]
+    fn ipv4_tcp() {
+        let p = parse(TCP, Protocol::Tcp);
+        assert_eq!(p.sockets.len(), 3);
+        assert_eq!(p.malformed, 2);
+        let s = &p.sockets[0];
+        assert_eq!(s.address, IpAddr::from([127, 0, 0, 1]));
+        assert_eq!(s.port, 8080);
+        assert_eq!(s.state, Some("listen"));
+        assert_eq!(s.uid, Some(1000));
+        assert_eq!(s.inode, 4242);
+        assert_eq!(s.remote, None);
+        assert_eq!(p.sockets[1].address, IpAddr::from([0, 0, 0, 0]));
+        assert_eq!(p.sockets[2].state, Some("established"));
+        assert_eq!(
+            p.sockets[2].remote,
+            Some((IpAddr::from([127, 0, 0, 1]), 8080))
+        );
+    }
+
+    #[test]
+    fn ipv6_addresses() {
+        let p = parse(TCP6, Protocol::Tcp);
+        assert_eq!(p.malformed, 1);
+        let addrs: Vec<String> = p.sockets.iter().map(|s| s.address.to_string()).collect();
+        assert_eq!(addrs, ["::", "::1", "::ffff:127.0.0.1", "fe80::ffff:ffff"]);
+        assert_eq!(p.sockets[0].port, 80);
+        assert_eq!(p.sockets[1].port, 631);
+        assert_eq!(
+            crate::model::Scope::of(p.sockets[2].address),
+            crate::model::Scope::Loopback,
+            "IPv4-mapped loopback is loopback"
+        );
+    }
+
+    #[test]
+    fn udp_connected_or_not() {
+        let p = parse(UDP, Protocol::Udp);
+        assert_eq!(p.sockets.len(), 2);
+        assert_eq!(p.sockets[0].state, None);
+        assert_eq!(p.sockets[0].remote, None, "unconnected: a listener");
+        assert_eq!(p.sockets[0].address, IpAddr::from([127, 0, 0, 53]));
+        assert!(p.sockets[1].remote.is_some(), "connected: not a listener");
+    }
+
+    #[test]
+    fn never_panics_on_junk() {
+        for junk in [
+            "",
+            "\n\n",
+            "header only\n",
+            "h\n:\n",
+            "h\n 0: : : : : : : : : :\n",
+            "h\n\u{0}\u{ff}\n",
+        ] {
+            let p = parse(junk, Protocol::Tcp);
+            assert!(p.sockets.is_empty());
+        }
+        assert_eq!(parse_address("0100007"), None);
+        assert_eq!(parse_address("XYZ0007F"), None);
+        assert_eq!(parse_address(&"0".repeat(31)), None);
+    }
+}
