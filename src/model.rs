@@ -57,11 +57,11 @@ pub struct Socket {
 }
 
 impl Socket {
-    /// A listening TCP socket, or a bound UDP socket.
+    /// A listening TCP socket, or a bound UDP socket that is not connected to a peer.
     pub fn is_listener(&self) -> bool {
         match self.protocol {
             Protocol::Tcp => self.state == Some("listen"),
-            _ => true,
+            _ => self.remote.is_none(),
         }
     }
 }
@@ -104,6 +104,11 @@ pub struct Process {
     pub unit: Option<String>,
     pub container: Option<Container>,
     pub exe_state: ExeState,
+    /// Exact escaped forms (`\xNN` for bytes that are not UTF-8, `\\` for a backslash),
+    /// set only when the raw bytes are not UTF-8 and the plain fields had to replace them.
+    pub name_escaped: Option<String>,
+    pub exe_escaped: Option<String>,
+    pub cmdline_escaped: Option<Vec<String>>,
 }
 
 /// Why the process holding a socket cannot be seen.
@@ -200,10 +205,7 @@ pub struct Snapshot {
 /// The sanitized-free, full name of a process: the kernel's `comm` is cut at 15 bytes, so
 /// when it is a prefix of the executable's or `argv[0]`'s base name, that longer name wins.
 pub fn full_name(comm: &str, exe: Option<&str>, argv0: Option<&str>) -> String {
-    let base = |p: &str| -> String {
-        let p = p.strip_suffix(" (deleted)").unwrap_or(p);
-        p.rsplit('/').next().unwrap_or(p).to_string()
-    };
+    let base = |p: &str| -> String { p.rsplit('/').next().unwrap_or(p).to_string() };
     let candidates: Vec<String> = [exe, argv0]
         .into_iter()
         .flatten()
@@ -225,6 +227,61 @@ pub fn full_name(comm: &str, exe: Option<&str>, argv0: Option<&str>) -> String {
         }
     }
     comm.to_string()
+}
+
+impl Process {
+    /// The name to show a person: the exact escaped form when the bytes were not UTF-8.
+    pub fn display_name(&self) -> &str {
+        self.name_escaped.as_deref().unwrap_or(&self.name)
+    }
+
+    /// The executable to show a person, likewise.
+    pub fn display_exe(&self) -> Option<&str> {
+        self.exe_escaped.as_deref().or(self.exe.as_deref())
+    }
+
+    /// The command line to show a person, likewise.
+    pub fn display_cmdline(&self) -> &[String] {
+        self.cmdline_escaped.as_deref().unwrap_or(&self.cmdline)
+    }
+
+    /// A PID that now belongs to another process than the one holding the socket.
+    pub fn changed(pid: u32) -> Process {
+        Process {
+            pid,
+            name: "[process changed during scan]".to_string(),
+            ..Process::default()
+        }
+    }
+}
+
+/// Bytes as exact, reversible text: valid UTF-8 stays (but `\` becomes `\\`), control
+/// characters and bytes that are not UTF-8 become `\xNN`.
+pub fn escape_bytes(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                c if c.is_control() && (c as u32) < 0x100 => {
+                    let _ = write!(out, "\\x{:02x}", c as u32);
+                }
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    out
+}
+
+/// The escaped form of `bytes`, only when they are not UTF-8.
+pub fn escaped_if_invalid(bytes: &[u8]) -> Option<String> {
+    std::str::from_utf8(bytes)
+        .is_err()
+        .then(|| escape_bytes(bytes))
 }
 
 #[cfg(test)]
@@ -252,6 +309,17 @@ mod tests {
     }
 
     #[test]
+    fn escaped_bytes_are_exact() {
+        assert_eq!(escape_bytes(b"plain"), "plain");
+        assert_eq!(escape_bytes(b"a\\b"), "a\\\\b");
+        assert_eq!(escape_bytes(b"bad\xff\xfe"), "bad\\xff\\xfe");
+        assert_eq!(escape_bytes(b"esc\x1b[0m\n"), "esc\\x1b[0m\\x0a");
+        assert_eq!(escape_bytes("caf\u{e9}".as_bytes()), "caf\u{e9}");
+        assert_eq!(escaped_if_invalid(b"fine"), None);
+        assert_eq!(escaped_if_invalid(b"\xff").as_deref(), Some("\\xff"));
+    }
+
+    #[test]
     fn full_names() {
         assert_eq!(full_name("nginx", Some("/usr/sbin/nginx"), None), "nginx");
         assert_eq!(
@@ -271,7 +339,7 @@ mod tests {
             full_name("worker", Some("/usr/bin/python3"), None),
             "worker"
         );
-        assert_eq!(full_name("", Some("/usr/bin/foo (deleted)"), None), "foo");
+        assert_eq!(full_name("", Some("/usr/bin/foo"), None), "foo");
         assert_eq!(full_name("", None, None), "[unknown]");
     }
 }

@@ -316,3 +316,284 @@ fn setuid_is_refused() {
     assert!(err.contains("setuid"), "{err}");
     assert!(out.stdout.is_empty());
 }
+
+fn listing_json(args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    common::json_status(&all).1
+}
+
+#[test]
+fn names_that_are_not_utf8_keep_an_exact_escaped_form() {
+    use std::os::unix::ffi::OsStrExt;
+    let Some(py) = python() else { return };
+    let mut child = Command::new(py)
+        .arg(fixture("listen.py"))
+        .args(["--comm-hex", &hex(b"wph-\xff\xfebad"), "tcp4", "--"])
+        .arg(std::ffi::OsStr::from_bytes(b"arg-\xff-\\-end"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().expect("out")),
+        &mut line,
+    )
+    .expect("ready");
+    let ready: Value = serde_json::from_str(&line).expect("json");
+    let port = ready["sockets"][0][2].as_u64().expect("port") as u16;
+    let doc = listing_json(&[]);
+    let row = ours(&doc, port);
+    let owner = &row[0]["owners"][0];
+    assert_eq!(owner["name"], "wph-\u{fffd}\u{fffd}bad", "lossy text");
+    assert_eq!(owner["name_escaped"], "wph-\\xff\\xfebad", "exact form");
+    let escaped = owner["cmdline_escaped"]
+        .as_array()
+        .expect("cmdline_escaped");
+    assert!(
+        escaped.iter().any(|a| a == "arg-\\xff-\\\\-end"),
+        "{escaped:?}"
+    );
+    assert!(
+        owner["exe_escaped"].is_null(),
+        "the executable's path is UTF-8"
+    );
+    let out = Command::new(bin()).arg("--wide").output().expect("runs");
+    let text = String::from_utf8(out.stdout).expect("the table is UTF-8");
+    assert!(text.contains("wph-\\xff\\xfebad"), "{text}");
+    assert!(text.contains("arg-\\xff-\\\\-end"), "{text}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn deleted_means_deleted_and_memory_only_is_flagged() {
+    let Some(py) = python() else { return };
+    let prefix = Command::new(&py)
+        .args(["-c", "import sys; print(sys.prefix)"])
+        .output()
+        .expect("python");
+    let prefix = String::from_utf8_lossy(&prefix.stdout).trim().to_string();
+    let dir = tempdir();
+    // A file whose name ends in " (deleted)" but that is still there.
+    let tricky = dir.path().join("wph-py (deleted)");
+    std::fs::copy(&py, &tricky).expect("copy");
+    let t = Listener::start_env(&tricky, &[("PYTHONHOME", prefix.as_str())], &["tcp4"]);
+    // An interpreter copied into a memfd and run from there.
+    let script = format!(
+        r#"import os, sys
+fd = os.memfd_create("wph-mem", 0)
+os.write(fd, open(sys.executable, "rb").read())
+os.execve("/proc/self/fd/%d" % fd, ["wph-mem", {listen:?}, "tcp4"], dict(os.environ, PYTHONHOME={prefix:?}))
+"#,
+        listen = fixture("listen.py").display().to_string(),
+        prefix = prefix
+    );
+    let mut mem = Command::new(&py)
+        .args(["-c", &script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(mem.stdout.take().expect("out")),
+        &mut line,
+    )
+    .expect("ready");
+    let mem_port = serde_json::from_str::<Value>(&line).expect("json")["sockets"][0][2]
+        .as_u64()
+        .expect("port") as u16;
+    let doc = listing_json(&[]);
+    let owner = |port| ours(&doc, port)[0]["owners"][0].clone();
+    let o = owner(t.port(0));
+    assert_eq!(o["exe_deleted"], false, "a name is not a deletion: {o}");
+    assert!(
+        o["exe"]
+            .as_str()
+            .is_some_and(|e| e.ends_with("wph-py (deleted)")),
+        "{o}"
+    );
+    let m = owner(mem_port);
+    assert_eq!(m["exe_memory_only"], true, "{m}");
+    assert_eq!(m["exe_deleted"], true, "{m}");
+    let out = Command::new(bin()).arg("--wide").output().expect("runs");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("(running from memory)"));
+    let _ = mem.kill();
+    let _ = mem.wait();
+}
+
+#[test]
+fn connected_udp_is_not_a_listener_and_reuseport_groups_are_several_rows() {
+    if python().is_none() {
+        return;
+    }
+    let l = Listener::start(&[
+        "udp4-connected",
+        "tcp4-reuse",
+        "tcp4-reuse:same",
+        "tcp6-mapped",
+    ]);
+    let (udp, group, mapped) = (l.port(0), l.port(1), l.port(3));
+    assert_eq!(l.port(2), group);
+    let plain = listing_json(&[]);
+    assert!(
+        ours(&plain, udp).is_empty(),
+        "a connected UDP socket is not a listener"
+    );
+    let all = listing_json(&["--all"]);
+    let u = ours(&all, udp);
+    assert_eq!(u.len(), 1);
+    assert_eq!(u[0]["remote_address"], "127.0.0.1");
+    assert_eq!(u[0]["remote_port"], 9);
+    let rows = ours(&plain, group);
+    assert_eq!(
+        rows.len(),
+        2,
+        "one row per socket of the SO_REUSEPORT group"
+    );
+    let m = ours(&plain, mapped);
+    assert_eq!(m[0]["address"], "::ffff:127.0.0.1");
+    assert_eq!(
+        m[0]["scope"], "loopback",
+        "IPv4-mapped loopback is loopback"
+    );
+    let audit = common::json_status(&["audit", "--json", "--pid", &l.pid.to_string()]).1;
+    assert!(
+        !audit["findings"]
+            .as_array()
+            .expect("f")
+            .iter()
+            .any(|f| f["id"] == "exposed-all-interfaces"),
+        "{audit}"
+    );
+}
+
+/// Runs `script` in a private network namespace with only loopback up (root only).
+fn in_private_netns(script: &str) -> Option<(i32, String, String)> {
+    if !have("unshare", "apt-get install -y util-linux")
+        || !have("ip", "apt-get install -y iproute2")
+    {
+        return None;
+    }
+    if !is_root() {
+        eprintln!("SKIPPED: a private network namespace needs root");
+        return None;
+    }
+    Some(sh(&format!(
+        "exec unshare --net sh -c 'ip link set lo up && {script}'"
+    )))
+}
+
+#[test]
+fn dual_stack_listeners_in_a_private_network_namespace() {
+    let Some(py) = python() else { return };
+    let dir = tempdir();
+    let ready = dir.path().join("ready");
+    let listen = fixture("listen.py");
+    let script = |specs: &str, query: &str| {
+        format!(
+            "rm -f {ready}; {py} {listen} --exit-after 20 {specs} > {ready} 2>/dev/null & \
+             for i in $(seq 100); do [ -s {ready} ] && break; sleep 0.05; done; \
+             {bin} --json {query}; {bin} {query}; kill $!",
+            py = py.display(),
+            listen = listen.display(),
+            ready = ready.display(),
+            bin = bin().display()
+        )
+    };
+    // `::` alone: IPv6, and IPv4 unless v6-only (it cannot be known).
+    let Some((_, out, err)) = in_private_netns(&script("tcp6-any", "--exposed")) else {
+        return;
+    };
+    let doc: Value = serde_json::from_str(out.lines().next().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    let row = &doc["listeners"].as_array().expect("listeners")[0];
+    assert_eq!(row["address"], "::");
+    assert_eq!(row["scope"], "all");
+    assert!(row["v6only"].is_null());
+    // The port card says it in words.
+    let Some((_, out, _)) = in_private_netns(&script("tcp6-any:7777", "7777")) else {
+        return;
+    };
+    assert!(out.contains("IPv6, and IPv4 unless v6-only"), "{out}");
+    // `::` v6-only beside `0.0.0.0` on the same port: known to be v6-only.
+    let Some((_, out, _)) = in_private_netns(&script("tcp6-any-v6only:7778 tcp4-any:same", "7778"))
+    else {
+        return;
+    };
+    let doc: Value = serde_json::from_str(out.lines().next().unwrap_or("")).expect("json");
+    let v6 = doc["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .find(|l| l["address"] == "::")
+        .expect("the :: socket")
+        .clone();
+    assert_eq!(v6["v6only"], true, "{doc}");
+    assert!(out.contains("all interfaces, IPv6 only"), "{out}");
+}
+
+#[test]
+fn churn_never_breaks_a_run() {
+    let Some(py) = python() else { return };
+    let control = Listener::start(&["--comm-hex", &hex(b"wph-control"), "tcp4", "udp4"]);
+    // Hundreds of processes a second binding, forking, renaming and exiting, for 4 s at most.
+    let churn = r#"
+import os, socket, sys, time
+end = time.time() + float(sys.argv[1])
+n = 0
+while time.time() < end and n < 3000:
+    pid = os.fork()
+    if pid == 0:
+        try:
+            s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
+            with open("/proc/self/comm", "wb") as f:
+                f.write(b"wph-churn-%d" % (n % 7))
+            if os.fork() == 0:
+                time.sleep(0.005)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    n += 1
+print(n)
+"#;
+    let gen = Command::new(py)
+        .args(["-c", churn, "4"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("churn starts");
+    let started = std::time::Instant::now();
+    let mut runs = 0;
+    while started.elapsed() < std::time::Duration::from_secs(3) {
+        let out = Command::new(bin()).arg("--json").output().expect("runs");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc: Value = serde_json::from_slice(&out.stdout).expect("valid JSON under churn");
+        for s in &control.sockets {
+            let row: Vec<&Value> = doc["listeners"]
+                .as_array()
+                .expect("listeners")
+                .iter()
+                .filter(|l| l["port"] == s.port && l["protocol"] == s.protocol.as_str())
+                .collect();
+            assert_eq!(row.len(), 1, "control {s:?}");
+            assert_eq!(row[0]["owners"][0]["pid"], control.pid);
+            assert_eq!(row[0]["owners"][0]["name"], "wph-control");
+        }
+        runs += 1;
+    }
+    let out = gen.wait_with_output().expect("churn ends");
+    let spawned: u32 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    assert!(runs >= 3, "{runs} runs");
+    assert!(spawned > 100, "only {spawned} processes churned");
+}

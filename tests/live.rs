@@ -10,6 +10,8 @@ use common::listener::{python, Listener};
 use common::{have, is_root, run, tempdir, whoport};
 use serde::Deserialize;
 
+// Every field is declared so that deny_unknown_fields checks the whole schema.
+#[allow(dead_code)]
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Listing {
@@ -61,6 +63,9 @@ struct OwnerJson {
     exe_deleted: bool,
     exe_replaced: bool,
     exe_memory_only: bool,
+    name_escaped: Option<String>,
+    exe_escaped: Option<String>,
+    cmdline_escaped: Option<Vec<String>>,
 }
 
 // Every field is declared so that deny_unknown_fields checks the whole schema.

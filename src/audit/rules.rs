@@ -106,7 +106,7 @@ fn owners_text(owners: &[&Process]) -> String {
     let Some(first) = owners.first() else {
         return "a hidden process".to_string();
     };
-    let name = sanitize(&first.name);
+    let name = sanitize(first.display_name());
     let pids: Vec<String> = owners.iter().map(|p| p.pid.to_string()).collect();
     if pids.len() == 1 {
         format!("{name} (pid {})", pids[0])
@@ -120,10 +120,10 @@ fn process_names(owners: &[&Process]) -> Vec<String> {
     let mut names: Vec<String> = owners
         .iter()
         .flat_map(|p| {
-            let exe = p.exe.as_deref().map(|e| {
-                let e = e.strip_suffix(" (deleted)").unwrap_or(e);
-                e.rsplit('/').next().unwrap_or(e).to_string()
-            });
+            let exe = p
+                .exe
+                .as_deref()
+                .map(|e| e.rsplit('/').next().unwrap_or(e).to_string());
             std::iter::once(p.name.clone()).chain(exe)
         })
         .map(|n| classify::normalise(&n))
@@ -292,7 +292,7 @@ pub fn ephemeral_range(c: &Ctx<'_>) -> Option<Finding> {
 /// `deleted-executable`: the process no longer runs the file at its path.
 pub fn deleted_executable(c: &Ctx<'_>) -> Option<Finding> {
     let p = c.owners.iter().find(|p| p.exe_state.deleted)?;
-    let exe = sanitize(p.exe.as_deref().unwrap_or("?")).into_owned();
+    let exe = sanitize(p.display_exe().unwrap_or("?")).into_owned();
     let how = if p.exe_state.memory_only {
         "runs from memory, with no file at all".to_string()
     } else if p.exe_state.replaced {

@@ -25,6 +25,9 @@ pub struct InodeOwners {
     /// and one of their PIDs.
     pub other_netns: usize,
     pub other_netns_pid: Option<u32>,
+    /// Start time (clock ticks after boot) of each process that holds a socket, read during
+    /// the walk: details are attached later only if it still matches (PID reuse).
+    pub starts: HashMap<u32, u64>,
 }
 
 /// Walks every `/proc/PID/fd` and records the PIDs holding socket inodes (only the `wanted`
@@ -83,6 +86,7 @@ pub fn walk_fds(wanted: Option<&HashSet<u32>>) -> std::io::Result<InodeOwners> {
         for (inode, pid) in part.found {
             owners.pids.entry(inode).or_default().push(pid);
         }
+        owners.starts.extend(part.starts);
     }
     for pids in owners.pids.values_mut() {
         pids.sort_unstable();
@@ -94,6 +98,7 @@ pub fn walk_fds(wanted: Option<&HashSet<u32>>) -> std::io::Result<InodeOwners> {
 #[derive(Debug, Default)]
 struct Part {
     found: Vec<(u32, u32)>,
+    starts: Vec<(u32, u64)>,
     unreadable: usize,
     vanished: usize,
     walked: usize,
@@ -151,6 +156,7 @@ fn walk_part(
                 part.other_netns_pid.get_or_insert(pid);
             }
         }
+        let found_before = part.found.len();
         let Ok(dir) = Dir::read_from(&fd_dir) else {
             part.vanished += 1;
             continue;
@@ -170,8 +176,26 @@ fn walk_part(
                 }
             }
         }
+        if part.found.len() > found_before {
+            if let Some(start) = start_ticks(pid) {
+                part.starts.push((pid, start));
+            }
+        }
     }
     part
+}
+
+/// Field 22 of `/proc/PID/stat`: when the process started, in clock ticks after boot.
+pub fn start_ticks(pid: u32) -> Option<u64> {
+    parse_start_ticks(&std::fs::read(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// The name in `/proc/PID/stat` may hold spaces and parentheses: fields are counted after
+/// the last ')'.
+pub fn parse_start_ticks(stat: &[u8]) -> Option<u64> {
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
+    rest.split_ascii_whitespace().nth(19)?.parse().ok()
 }
 
 /// `socket:[12345]` -> 12345.
@@ -309,34 +333,47 @@ fn container_of(path: &str) -> Option<Container> {
     None
 }
 
-/// Whether the process's executable is still the file at its path.
-pub fn exe_state(pid: u32) -> ExeState {
+/// The executable of a process, read from `/proc/PID/exe` itself (sysinfo drops the
+/// " (deleted)" suffix), and whether it is still the file at that path. The path is returned
+/// as raw bytes, without the suffix when the file really is gone.
+pub fn exe(pid: u32) -> (Option<Vec<u8>>, ExeState) {
+    use std::os::unix::ffi::OsStrExt;
     let base = format!("/proc/{pid}/exe");
     let Ok(link) = std::fs::read_link(&base) else {
-        return ExeState::default();
+        return (None, ExeState::default());
     };
-    let link = link.to_string_lossy().into_owned();
+    let link = link.as_os_str().as_bytes().to_vec();
     // stat follows the magic link to the very file the process runs, even when unlinked.
-    let running = statat(rustix::fs::CWD, base.as_str(), AtFlags::empty()).ok();
-    let Some(running) = running else {
-        return ExeState::default();
+    let Ok(running) = statat(rustix::fs::CWD, base.as_str(), AtFlags::empty()) else {
+        return (Some(link), ExeState::default());
     };
-    if link.starts_with("/memfd:") {
-        return ExeState {
+    if link.starts_with(b"/memfd:") {
+        let state = ExeState {
             deleted: true,
             replaced: false,
             memory_only: true,
         };
+        return (Some(link), state);
     }
+    // A file literally named "x (deleted)" still has links: only nlink 0 means deleted.
     let deleted = running.st_nlink == 0;
-    let path = link.strip_suffix(" (deleted)").unwrap_or(&link);
-    let replaced = statat(rustix::fs::CWD, path, AtFlags::empty())
+    let path = match link.strip_suffix(b" (deleted)") {
+        Some(stripped) if deleted => stripped.to_vec(),
+        _ => link,
+    };
+    let replaced = deleted
+        && statat(
+            rustix::fs::CWD,
+            std::ffi::OsStr::from_bytes(&path),
+            AtFlags::empty(),
+        )
         .is_ok_and(|now| now.st_ino != running.st_ino || now.st_dev != running.st_dev);
-    ExeState {
-        deleted: deleted || replaced,
+    let state = ExeState {
+        deleted,
         replaced,
         memory_only: false,
-    }
+    };
+    (Some(path), state)
 }
 
 /// Is this process running as root (effective uid 0)?
@@ -367,6 +404,15 @@ pub fn comm(pid: u32) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn start_ticks_survive_hostile_names() {
+        let stat = b"1234 (a) b (c) d) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 12345 67";
+        assert_eq!(parse_start_ticks(stat), Some(987654));
+        assert_eq!(parse_start_ticks(b"garbage"), None);
+        assert_eq!(parse_start_ticks(b"1 (x) S 1 2"), None);
+        assert!(start_ticks(std::process::id()).is_some());
+    }
 
     #[test]
     fn socket_links() {

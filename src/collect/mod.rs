@@ -117,7 +117,7 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     let mut pids: Vec<u32> = owners.by_socket.iter().flatten().copied().collect();
     pids.sort_unstable();
     pids.dedup();
-    let mut processes = process::details(&pids, &users);
+    let mut processes = process::details(&pids, &users, &owners.starts);
     let root = is_root();
     let me = current_uid();
     let mut listeners = Vec::with_capacity(candidates.len());
@@ -291,6 +291,7 @@ struct Owners {
     vanished: usize,
     other_netns: usize,
     other_netns_pid: Option<u32>,
+    starts: HashMap<u32, u64>,
     failure: Option<String>,
 }
 
@@ -328,6 +329,7 @@ fn find_owners(candidates: &[(Socket, Vec<u32>)], walk: Walk) -> Owners {
             vanished: walk.vanished,
             other_netns: walk.other_netns,
             other_netns_pid: walk.other_netns_pid,
+            starts: walk.starts,
             failure: None,
         },
         Err(e) => Owners {
@@ -336,6 +338,7 @@ fn find_owners(candidates: &[(Socket, Vec<u32>)], walk: Walk) -> Owners {
             vanished: 0,
             other_netns: 0,
             other_netns_pid: None,
+            starts: HashMap::new(),
             failure: Some(e),
         },
     }
@@ -352,6 +355,7 @@ fn find_owners(candidates: &[(Socket, Vec<u32>)], _walk: Walk) -> Owners {
         vanished: 0,
         other_netns: 0,
         other_netns_pid: None,
+        starts: HashMap::new(),
         failure: None,
     }
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind, Users};
 
-use crate::model::{full_name, Process};
+use crate::model::{escape_bytes, full_name, Process};
 
 /// Uid -> user name, from the system's user database.
 pub struct UserNames(HashMap<u32, String>);
@@ -36,8 +36,14 @@ fn to_u32(pid: Pid) -> u32 {
 }
 
 /// Details of `pids`; a PID that vanished before it could be read is simply absent.
+/// `starts` holds each PID's start time as seen during the descriptor walk: a process whose
+/// start time differs now is another process that took the same PID, and gets no details.
 /// The PIDs are split across the available cores.
-pub fn details(pids: &[u32], users: &UserNames) -> HashMap<u32, Process> {
+pub fn details(
+    pids: &[u32],
+    users: &UserNames,
+    starts: &HashMap<u32, u64>,
+) -> HashMap<u32, Process> {
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZero::get)
         .min(pids.len().div_ceil(32))
@@ -46,7 +52,7 @@ pub fn details(pids: &[u32], users: &UserNames) -> HashMap<u32, Process> {
     std::thread::scope(|s| {
         let parts: Vec<_> = pids
             .chunks(chunk)
-            .map(|part| s.spawn(move || details_part(part, users)))
+            .map(|part| s.spawn(move || details_part(part, users, starts)))
             .collect();
         parts
             .into_iter()
@@ -55,7 +61,11 @@ pub fn details(pids: &[u32], users: &UserNames) -> HashMap<u32, Process> {
     })
 }
 
-fn details_part(pids: &[u32], users: &UserNames) -> HashMap<u32, Process> {
+fn details_part(
+    pids: &[u32],
+    users: &UserNames,
+    starts: &HashMap<u32, u64>,
+) -> HashMap<u32, Process> {
     let Ok(mut sys) = System::new() else {
         return HashMap::new();
     };
@@ -87,13 +97,43 @@ fn details_part(pids: &[u32], users: &UserNames) -> HashMap<u32, Process> {
         let Some(p) = sys.process(Pid::from_u32(pid)) else {
             continue;
         };
-        let exe = p.exe().map(|e| e.to_string_lossy().into_owned());
+        if changed_since_walk(pid, starts) {
+            out.insert(pid, Process::changed(pid));
+            continue;
+        }
+        #[cfg(target_os = "linux")]
+        let (exe_bytes, exe_state) = super::linux::exe(pid);
+        #[cfg(not(target_os = "linux"))]
+        let (exe_bytes, exe_state): (Option<Vec<u8>>, crate::model::ExeState) = (
+            p.exe().map(|e| os_bytes(e.as_os_str()).to_vec()),
+            Default::default(),
+        );
+        let exe = exe_bytes
+            .as_deref()
+            .map(|b| String::from_utf8_lossy(b).into_owned());
         let cmdline: Vec<String> = p
             .cmd()
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
-        let comm = kernel_name(pid).unwrap_or_else(|| p.name().to_string_lossy().into_owned());
+        let comm_bytes = kernel_name(pid);
+        let comm = comm_bytes.as_deref().map_or_else(
+            || p.name().to_string_lossy().into_owned(),
+            |b| String::from_utf8_lossy(b).into_owned(),
+        );
+        let name = full_name(&comm, exe.as_deref(), cmdline.first().map(String::as_str));
+        let name_escaped = comm_bytes
+            .as_deref()
+            .filter(|_| name == comm)
+            .and_then(crate::model::escaped_if_invalid);
+        let exe_escaped = exe_bytes
+            .as_deref()
+            .and_then(crate::model::escaped_if_invalid);
+        let cmdline_escaped = p
+            .cmd()
+            .iter()
+            .any(|a| a.to_str().is_none())
+            .then(|| p.cmd().iter().map(|a| escape_bytes(os_bytes(a))).collect());
         let uid = p.user_id().and_then(|u| u.to_string().parse::<u32>().ok());
         let parent_pid = p.parent().map(to_u32).filter(|&pp| pp != 0);
         let parent_name = p
@@ -101,15 +141,14 @@ fn details_part(pids: &[u32], users: &UserNames) -> HashMap<u32, Process> {
             .and_then(|pp| sys.process(pp))
             .map(|pp| pp.name().to_string_lossy().into_owned());
         #[cfg(target_os = "linux")]
-        let ((unit, container), exe_state) =
-            (super::linux::cgroup(pid), super::linux::exe_state(pid));
+        let (unit, container) = super::linux::cgroup(pid);
         #[cfg(not(target_os = "linux"))]
-        let ((unit, container), exe_state) = ((None, None), Default::default());
+        let (unit, container) = (None, None);
         out.insert(
             pid,
             Process {
                 pid,
-                name: full_name(&comm, exe.as_deref(), cmdline.first().map(String::as_str)),
+                name,
                 exe,
                 cmdline,
                 uid,
@@ -120,17 +159,46 @@ fn details_part(pids: &[u32], users: &UserNames) -> HashMap<u32, Process> {
                 unit,
                 container,
                 exe_state,
+                name_escaped,
+                exe_escaped,
+                cmdline_escaped,
             },
         );
     }
     out
 }
 
-/// The kernel's own (possibly truncated or renamed) name, exactly as set.
-fn kernel_name(pid: u32) -> Option<String> {
+/// Did the process behind `pid` start at another time than during the walk (PID reuse)?
+fn changed_since_walk(pid: u32, starts: &HashMap<u32, u64>) -> bool {
     #[cfg(target_os = "linux")]
     {
-        super::linux::comm(pid).map(|b| String::from_utf8_lossy(&b).into_owned())
+        match (starts.get(&pid), super::linux::start_ticks(pid)) {
+            (Some(then), Some(now)) => *then != now,
+            _ => false,
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (pid, starts);
+        false
+    }
+}
+
+#[cfg(unix)]
+fn os_bytes(s: &std::ffi::OsStr) -> &[u8] {
+    std::os::unix::ffi::OsStrExt::as_bytes(s)
+}
+
+#[cfg(not(unix))]
+fn os_bytes(s: &std::ffi::OsStr) -> &[u8] {
+    s.as_encoded_bytes()
+}
+
+/// The kernel's own (possibly truncated or renamed) name, exactly as set.
+fn kernel_name(pid: u32) -> Option<Vec<u8>> {
+    #[cfg(target_os = "linux")]
+    {
+        super::linux::comm(pid)
     }
     #[cfg(not(target_os = "linux"))]
     {

@@ -360,6 +360,11 @@ pub struct OwnerDoc<'a> {
     pub exe_deleted: bool,
     pub exe_replaced: bool,
     pub exe_memory_only: bool,
+    /// Exact escaped forms, only when the raw bytes are not UTF-8 (then `name`, `exe` or
+    /// `cmdline` hold U+FFFD in their place).
+    pub name_escaped: Option<&'a str>,
+    pub exe_escaped: Option<&'a str>,
+    pub cmdline_escaped: Option<&'a [String]>,
 }
 
 impl<'a> OwnerDoc<'a> {
@@ -379,6 +384,9 @@ impl<'a> OwnerDoc<'a> {
             exe_deleted: p.exe_state.deleted,
             exe_replaced: p.exe_state.replaced,
             exe_memory_only: p.exe_state.memory_only,
+            name_escaped: p.name_escaped.as_deref(),
+            exe_escaped: p.exe_escaped.as_deref(),
+            cmdline_escaped: p.cmdline_escaped.as_deref(),
         }
     }
 }

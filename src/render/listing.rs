@@ -113,7 +113,7 @@ fn command_text(p: &Process) -> String {
     if p.cmdline.is_empty() {
         return "-".to_string();
     }
-    p.cmdline
+    p.display_cmdline()
         .iter()
         .map(|a| sanitize(a).into_owned())
         .collect::<Vec<_>>()
@@ -165,7 +165,9 @@ fn cell(out: &Output, l: &Listener, snap: &Snapshot, k: &Knowledge, c: Column, n
                     Some(Color::DarkGrey),
                 )
             } else {
-                Cell::new(owner_lines(l, snap, |p| sanitize(&p.name).into_owned()))
+                Cell::new(owner_lines(l, snap, |p| {
+                    sanitize(p.display_name()).into_owned()
+                }))
             }
         }
         Column::User => {
@@ -324,7 +326,7 @@ pub fn live_section(
                 w,
                 "    pid {}  {}  user {user}",
                 p.pid,
-                paint(out, &sanitize(&p.name), "1")
+                paint(out, &sanitize(p.display_name()), "1")
             )?;
             writeln!(w, "      exe       {}", exe_text(p))?;
             writeln!(w, "      command   {}", command_text(p))?;
