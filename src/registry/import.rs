@@ -6,6 +6,7 @@ use crate::error::RegistryError;
 use crate::registry::iana::{
     escape, parse_port_field, parse_protocol_field, COLUMNS, HEADER, MAGIC,
 };
+use crate::registry::index::shown;
 
 /// Largest CSV accepted (the real registry is about 1 MB).
 pub const MAX_FILE_BYTES: usize = 64 * 1024 * 1024;
@@ -139,7 +140,7 @@ fn check_header(fields: &[&str]) -> Result<(), String> {
             return Err(format!(
                 "column {} of the header is '{}', expected '{want}': not IANA's CSV",
                 i + 1,
-                got.trim()
+                shown(got.trim())
             ));
         }
     }
@@ -165,8 +166,9 @@ fn check_row(fields: &[&str]) -> Result<(), String> {
     for (i, date) in [(6, fields[6]), (7, fields[7])] {
         if !is_iana_date(date) {
             return Err(format!(
-                "column '{}' is '{date}', expected YYYY, YYYY-MM or YYYY-MM-DD",
-                HEADER[i]
+                "column '{}' is '{}', expected YYYY, YYYY-MM or YYYY-MM-DD",
+                HEADER[i],
+                shown(date)
             ));
         }
     }
@@ -189,6 +191,17 @@ fn is_iana_date(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_in_errors_are_one_short_line() {
+        assert_eq!(shown("80x"), "80x");
+        assert_eq!(shown("a\nb\u{1b}"), "a\\nb\\u{1b}");
+        let long = "x".repeat(100);
+        assert_eq!(shown(&long), format!("{}...", "x".repeat(40)));
+        let header = "Service Name,Port Number\nssh,22,tcp\n";
+        let err = import_csv(format!("\"{header}\",b\n").as_bytes(), "f").expect_err("refused");
+        assert!(!err.to_string().contains('\n'), "{err}");
+    }
 
     #[test]
     fn dates() {

@@ -117,12 +117,22 @@ pub fn by_port(table: &[RowIndex]) -> (Vec<u32>, Vec<u32>) {
     (offsets, rows)
 }
 
+/// A value for an error message: one line (control characters escaped), at most 40
+/// characters.
+pub fn shown(text: &str) -> String {
+    let escaped: String = text.escape_debug().collect();
+    match escaped.char_indices().nth(40) {
+        Some((cut, _)) => format!("{}...", &escaped[..cut]),
+        None => escaped,
+    }
+}
+
 /// Parses IANA's port column: empty, `80`, or `6000-6063`.
 pub fn parse_port_field(text: &str) -> Result<Option<(u16, u16)>, String> {
     if text.is_empty() {
         return Ok(None);
     }
-    let bad = || format!("bad port '{text}'");
+    let bad = || format!("bad port '{}'", shown(text));
     let number = |s: &str| -> Result<u16, String> {
         if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad());
@@ -137,7 +147,7 @@ pub fn parse_port_field(text: &str) -> Result<Option<(u16, u16)>, String> {
         }
     };
     if first > last {
-        return Err(format!("reversed port range '{text}'"));
+        return Err(format!("reversed port range '{}'", shown(text)));
     }
     Ok(Some((first, last)))
 }
@@ -151,5 +161,5 @@ pub fn protocol_code(text: &str) -> Result<u8, String> {
         .iter()
         .position(|p| p.eq_ignore_ascii_case(text))
         .map(|i| i as u8 + 1)
-        .ok_or_else(|| format!("unknown transport protocol '{text}'"))
+        .ok_or_else(|| format!("unknown transport protocol '{}'", shown(text)))
 }

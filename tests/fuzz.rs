@@ -1,0 +1,117 @@
+//! Property-based fuzzing of every parser that reads outside input: the IANA importer, the
+//! compact-table loader, the port/range parser, the /proc/net parser and the baseline reader.
+//! Random inputs and random mutations of the committed seeds (tests/fixtures/); any failure
+//! proptest finds is saved under tests/proptest-regressions/ and replayed first from then on.
+
+mod common;
+
+use std::borrow::Cow;
+
+use proptest::prelude::*;
+use whoport::audit::baseline::Baseline;
+use whoport::collect::procnet;
+use whoport::port::{Protocol, Query};
+use whoport::registry::iana::{IanaTable, Origin};
+use whoport::registry::import::import_csv;
+
+fn seed(name: &str) -> Vec<u8> {
+    std::fs::read(common::fixture(name)).expect("seed")
+}
+
+/// A seed with random bytes overwritten, inserted and removed.
+fn mutated(seed: Vec<u8>) -> impl Strategy<Value = Vec<u8>> {
+    let len = seed.len().max(1);
+    prop::collection::vec((0..len, any::<u8>(), 0u8..3), 1..12).prop_map(move |edits| {
+        let mut bytes = seed.clone();
+        for (at, byte, op) in edits {
+            let at = at.min(bytes.len());
+            match op {
+                0 if at < bytes.len() => bytes[at] = byte,
+                1 => bytes.insert(at, byte),
+                _ if at < bytes.len() => {
+                    bytes.remove(at);
+                }
+                _ => bytes.push(byte),
+            }
+        }
+        bytes
+    })
+}
+
+proptest! {
+    // 256 cases each by default; PROPTEST_CASES=N for a longer session.
+
+    #[test]
+    fn importer_never_panics_on_mutated_csv(bytes in mutated(seed("iana-quirks.csv"))) {
+        match import_csv(&bytes, "fuzz") {
+            Ok(imported) => {
+                // Whatever it accepts, it can load back.
+                let table = IanaTable::parse(Cow::Owned(imported.table), Origin::Embedded);
+                prop_assert!(table.is_ok(), "{:?}", table.err());
+                prop_assert_eq!(table.map(|t| t.len()).unwrap_or(0), imported.rows);
+            }
+            Err(e) => prop_assert!(!e.to_string().contains('\n'), "one line: {}", e),
+        }
+    }
+
+    #[test]
+    fn importer_never_panics_on_random_bytes(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+        let _ = import_csv(&bytes, "fuzz");
+    }
+
+    #[test]
+    fn compact_table_loader_never_panics(text in "\\PC{0,300}") {
+        let with_header = format!("#whoport-iana 1\n#snapshot x\n#rows 1\n{text}");
+        let _ = IanaTable::parse(Cow::Owned(with_header), Origin::Embedded);
+        let _ = IanaTable::parse(Cow::Owned(text), Origin::Embedded);
+    }
+
+    #[test]
+    fn query_parser_never_panics(text in "\\PC{0,40}") {
+        let _ = text.parse::<Query>();
+    }
+
+    #[test]
+    fn ports_and_ranges_round_trip(a in any::<u16>(), b in any::<u16>()) {
+        prop_assert_eq!(a.to_string().parse::<Query>(), Ok(Query::Port { port: a, protocol: None }));
+        let (lo, hi) = (a.min(b), a.max(b));
+        let q = format!("{lo}-{hi}/udp").parse::<Query>();
+        prop_assert!(q.is_ok());
+        if lo < hi {
+            let reversed = format!("{hi}-{lo}");
+            prop_assert!(reversed.parse::<Query>().is_err());
+        }
+        let too_big = (u32::from(a) + 65536).to_string();
+        prop_assert!(too_big.parse::<Query>().is_err());
+    }
+
+    #[test]
+    fn proc_net_parser_accounts_for_every_line(bytes in mutated(seed("fuzz/proc-net-tcp6.txt"))) {
+        let text = String::from_utf8_lossy(&bytes);
+        let parsed = procnet::parse(&text, Protocol::Tcp);
+        let lines = text.lines().skip(1).filter(|l| !l.trim().is_empty()).count();
+        prop_assert_eq!(parsed.sockets.len() + parsed.malformed, lines);
+    }
+
+    #[test]
+    fn proc_net_parser_never_panics_on_random_lines(text in "[ 0-9A-Fa-f:\\n]{0,400}") {
+        let parsed = procnet::parse(&text, Protocol::Udp);
+        prop_assert!(parsed.sockets.iter().all(|s| s.state.is_none()));
+    }
+
+    #[test]
+    fn baseline_reader_never_panics(bytes in mutated(seed("fuzz/baseline.json"))) {
+        if let Ok(b) = Baseline::parse(&bytes, "fuzz") {
+            prop_assert_eq!(b.kind, "whoport-baseline");
+            prop_assert_eq!(b.schema_version, 1);
+        }
+    }
+}
+
+#[test]
+fn seeds_are_valid() {
+    assert!(import_csv(&seed("iana-quirks.csv"), "seed").is_ok());
+    assert!(Baseline::parse(&seed("fuzz/baseline.json"), "seed").is_ok());
+    let text = String::from_utf8(seed("fuzz/proc-net-tcp6.txt")).expect("utf8");
+    assert_eq!(procnet::parse(&text, Protocol::Tcp).sockets.len(), 2);
+}
