@@ -597,3 +597,32 @@ print(n)
     assert!(runs >= 3, "{runs} runs");
     assert!(spawned > 100, "only {spawned} processes churned");
 }
+
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut parts = release
+        .trim()
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let (a, b) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (a, b) >= (major, minor)
+}
+
+#[test]
+fn a_bound_tcp_socket_that_does_not_listen_shows_with_all() {
+    if python().is_none() {
+        return;
+    }
+    let l = Listener::start(&["tcp4-bound"]);
+    let port = l.port(0);
+    assert!(ours(&listing_json(&[]), port).is_empty(), "not a listener");
+    let all = listing_json(&["--all"]);
+    let rows = ours(&all, port);
+    if !kernel_at_least(6, 9) {
+        eprintln!("SKIPPED: this kernel predates bound-inactive socket dumps (Linux 6.9)");
+        return;
+    }
+    assert_eq!(rows.len(), 1, "{all}");
+    assert_eq!(rows[0]["state"], "bound");
+    assert_eq!(rows[0]["owners"][0]["pid"], l.pid);
+}

@@ -1,6 +1,8 @@
 //! Looking at the machine: sockets from the kernel, the processes holding them, filters.
 
 #[cfg(target_os = "linux")]
+pub mod bound;
+#[cfg(target_os = "linux")]
 pub mod linux;
 pub mod process;
 pub mod procnet;
@@ -101,7 +103,16 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
         )
     });
     let mut notes = Vec::new();
-    let (found, source) = from_best_source(found, filter, &mut notes)?;
+    let (mut found, source) = from_best_source(found, filter, &mut notes)?;
+    #[cfg(target_os = "linux")]
+    if filter.all_states && filter.tcp {
+        match bound::bound_inactive(filter.ipv4, filter.ipv6) {
+            Ok(bound) => found.extend(bound.into_iter().map(|s| (s, Vec::new()))),
+            Err(e) => notes.push(format!(
+                "bound but inactive TCP sockets could not be listed: {e}"
+            )),
+        }
+    }
     let mut established: HashMap<u16, usize> = HashMap::new();
     for (s, _) in &found {
         if s.protocol == Protocol::Tcp && s.state == Some("established") {

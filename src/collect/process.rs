@@ -172,16 +172,19 @@ fn details_part(
 fn changed_since_walk(pid: u32, starts: &HashMap<u32, u64>) -> bool {
     #[cfg(target_os = "linux")]
     {
-        match (starts.get(&pid), super::linux::start_ticks(pid)) {
-            (Some(then), Some(now)) => *then != now,
-            _ => false,
-        }
+        reused(starts.get(&pid).copied(), super::linux::start_ticks(pid))
     }
     #[cfg(not(target_os = "linux"))]
     {
         let _ = (pid, starts);
         false
     }
+}
+
+/// Start times then and now: different means another process took the PID. When either is
+/// unknown (the process is gone, or was never recorded) nothing is claimed.
+pub fn reused(then: Option<u64>, now: Option<u64>) -> bool {
+    matches!((then, now), (Some(a), Some(b)) if a != b)
 }
 
 #[cfg(unix)]
@@ -204,5 +207,37 @@ fn kernel_name(pid: u32) -> Option<Vec<u8>> {
     {
         let _ = pid;
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pid_reuse_is_a_different_start_time() {
+        assert!(!reused(Some(100), Some(100)));
+        assert!(reused(Some(100), Some(250)));
+        assert!(!reused(None, Some(250)));
+        assert!(!reused(Some(100), None));
+        let p = Process::changed(42);
+        assert_eq!(p.pid, 42);
+        assert_eq!(p.name, "[process changed during scan]");
+        assert!(
+            p.exe.is_none() && p.cmdline.is_empty(),
+            "no details of the newcomer"
+        );
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn details_of_a_reused_pid_are_not_attached() {
+        let me = std::process::id();
+        let users = UserNames::load();
+        let now = crate::collect::linux::start_ticks(me).expect("own start");
+        let same = details(&[me], &users, &HashMap::from([(me, now)]));
+        assert_ne!(same[&me].name, "[process changed during scan]");
+        let other = details(&[me], &users, &HashMap::from([(me, now + 1)]));
+        assert_eq!(other[&me], Process::changed(me));
     }
 }

@@ -359,6 +359,64 @@ mod tests {
     use super::*;
 
     #[test]
+    fn empty_kernel_and_unreadable_processes_get_placeholders_never_empty_cells() {
+        use crate::model::{Listener, Process, Snapshot, Socket};
+        let bare = Process {
+            pid: 7,
+            name: crate::model::full_name("", None, None),
+            ..Process::default()
+        };
+        assert_eq!(bare.name, "[unknown]");
+        assert_eq!(exe_text(&bare), "-");
+        assert_eq!(command_text(&bare), "-");
+        assert_eq!(unit_text(&bare), "-");
+        let listener = |port, owners: Vec<u32>| Listener {
+            socket: Socket {
+                protocol: Protocol::Tcp,
+                address: "127.0.0.1".parse().expect("ip"),
+                port,
+                state: Some("listen"),
+                remote: None,
+                inode: 1,
+                uid: None,
+            },
+            scope: Scope::Loopback,
+            user: None,
+            hidden_reason: owners.is_empty().then_some(Hidden::NotVisibleToRoot),
+            owners,
+            v6only: None,
+        };
+        let snap = Snapshot {
+            listeners: vec![listener(8011, vec![7]), listener(8012, vec![])],
+            processes: [(7, bare)].into_iter().collect(),
+            ..Snapshot::default()
+        };
+        let mut warnings = Vec::new();
+        let k = Knowledge::load(None, &mut warnings).expect("loads");
+        let out = Output {
+            json: false,
+            pretty_json: false,
+            color: false,
+            width: None,
+        };
+        let mut columns = Column::DEFAULT.to_vec();
+        columns.extend(Column::WIDE);
+        let mut buf = Vec::new();
+        listing(&mut buf, &out, &snap, &k, &columns).expect("renders");
+        let text = String::from_utf8(buf).expect("utf8");
+        let rows: Vec<&str> = text.lines().filter(|l| l.contains("801")).collect();
+        assert_eq!(rows.len(), 2, "{text}");
+        for row in rows {
+            let cells: Vec<&str> = row.trim_matches('│').split('┆').map(str::trim).collect();
+            assert_eq!(cells.len(), columns.len(), "{row}");
+            assert!(
+                cells.iter().all(|c| !c.is_empty()),
+                "an empty cell in {row}"
+            );
+        }
+    }
+
+    #[test]
     fn uptimes() {
         assert_eq!(uptime_text(0), "0s");
         assert_eq!(uptime_text(42), "42s");
