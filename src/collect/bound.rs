@@ -22,7 +22,7 @@ pub fn bound_inactive(ipv4: bool, ipv6: bool) -> std::io::Result<Vec<Socket>> {
     let mut out = Vec::new();
     for (family, wanted) in [(AF_INET, ipv4), (AF_INET6, ipv6)] {
         if wanted {
-            dump(family as u8, &mut out)?;
+            dump(family, &mut out)?;
         }
     }
     Ok(out)
@@ -34,7 +34,7 @@ fn dump(family: u8, out: &mut Vec<Socket>) -> std::io::Result<()> {
     socket.connect(&SocketAddr::new(0, 0))?;
     let mut header = NetlinkHeader::default();
     header.flags = NLM_F_REQUEST | NLM_F_DUMP;
-    let socket_id = if u16::from(family) == AF_INET as u16 {
+    let socket_id = if family == AF_INET {
         SocketId::new_v4()
     } else {
         SocketId::new_v6()
@@ -43,7 +43,7 @@ fn dump(family: u8, out: &mut Vec<Socket>) -> std::io::Result<()> {
         header,
         SockDiagMessage::InetRequest(InetRequest {
             family,
-            protocol: IPPROTO_TCP as u8,
+            protocol: IPPROTO_TCP,
             extensions: ExtensionFlags::empty(),
             // Set below: the crate's StateFlags predates this state.
             states: StateFlags::empty(),
