@@ -277,10 +277,13 @@ fn a_closed_pipe_ends_quietly() {
         let out = child.wait_with_output().expect("waits");
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(0), "{args:?}: quiet success: {err}");
+        // The not-root hint may be there (as 'nobody'); nothing else may.
+        let complaints: Vec<&str> = err
+            .lines()
+            .filter(|l| !l.starts_with("whoport: hint: "))
+            .collect();
         assert!(
-            !err.contains("panicked")
-                && !err.to_lowercase().contains("broken pipe")
-                && !err.contains("whoport: "),
+            complaints.is_empty() && !err.contains("panicked"),
             "{args:?}: no complaint: {err}"
         );
     }
