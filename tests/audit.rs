@@ -7,13 +7,9 @@ mod common;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use common::listener::{python, Listener};
+use common::listener::{hex, python, python_prefix, Listener};
 use common::{have, is_root, run, run_in, tempdir};
 use serde_json::Value;
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// `whoport audit --json ARGS`: (status, document).
 fn audit(args: &[&str]) -> (i32, Value) {
@@ -95,11 +91,7 @@ fn each_rule_is_staged_on_its_own_listener() {
     );
     drop(mismatch);
     // Deleted executable: a copy of the interpreter, removed after it started.
-    let prefix = std::process::Command::new(&py)
-        .args(["-c", "import sys; print(sys.prefix)"])
-        .output()
-        .expect("python");
-    let prefix = String::from_utf8_lossy(&prefix.stdout).trim().to_string();
+    let prefix = python_prefix();
     let dir = tempdir();
     let copy = dir.path().join("wpa-deleted");
     std::fs::copy(&py, &copy).expect("copy");
@@ -118,7 +110,6 @@ fn each_rule_is_staged_on_its_own_listener() {
 
 #[test]
 fn a_hidden_owner_is_reported_to_a_normal_user() {
-    use std::os::unix::process::CommandExt;
     if python().is_none() {
         return;
     }
@@ -128,12 +119,8 @@ fn a_hidden_owner_is_reported_to_a_normal_user() {
     }
     let l = Listener::start(&["--comm-hex", &hex(b"wpa-hidden"), "tcp4"]);
     let home = tempdir();
-    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("whoport"))
+    let out = common::whoport_as_nobody(home.path())
         .args(["audit", "--json"])
-        .env("XDG_DATA_HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path())
-        .uid(65534)
-        .gid(65534)
         .output()
         .expect("runs");
     let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
@@ -186,11 +173,7 @@ fn baselines_round_trip() {
     drop(a);
     let copy = dir.path().join("wpa-base-other");
     std::fs::copy(&py, &copy).expect("copy");
-    let prefix = std::process::Command::new(&py)
-        .args(["-c", "import sys; print(sys.prefix)"])
-        .output()
-        .expect("python");
-    let prefix = String::from_utf8_lossy(&prefix.stdout).trim().to_string();
+    let prefix = python_prefix();
     let a2 = Listener::start_env(
         &copy,
         &[("PYTHONHOME", prefix.as_str())],

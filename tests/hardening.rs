@@ -7,13 +7,9 @@ mod common;
 use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 
-use common::listener::{python, Listener};
+use common::listener::{hex, python, python_prefix, Listener};
 use common::{fixture, have, is_root, tempdir};
 use serde_json::Value;
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 fn bin() -> std::path::PathBuf {
     assert_cmd::cargo::cargo_bin("whoport")
@@ -373,11 +369,7 @@ fn names_that_are_not_utf8_keep_an_exact_escaped_form() {
 #[test]
 fn deleted_means_deleted_and_memory_only_is_flagged() {
     let Some(py) = python() else { return };
-    let prefix = Command::new(&py)
-        .args(["-c", "import sys; print(sys.prefix)"])
-        .output()
-        .expect("python");
-    let prefix = String::from_utf8_lossy(&prefix.stdout).trim().to_string();
+    let prefix = python_prefix();
     let dir = tempdir();
     // A file whose name ends in " (deleted)" but that is still there.
     let tricky = dir.path().join("wph-py (deleted)");

@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::listener::{python, Listener};
+use common::listener::{hex, python, python_prefix, Listener};
 use common::{have, is_root, run, tempdir, whoport};
 use serde::Deserialize;
 
@@ -143,10 +143,6 @@ fn strip_sgr(text: &str) -> String {
     }
     out.push_str(rest);
     out
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn my_uid() -> u32 {
@@ -566,7 +562,6 @@ fn rows_agree_with_ss() {
 
 #[test]
 fn a_normal_user_sees_roots_listener_with_a_hidden_owner_and_a_hint() {
-    use std::os::unix::process::CommandExt;
     if python().is_none() {
         return;
     }
@@ -576,13 +571,10 @@ fn a_normal_user_sees_roots_listener_with_a_hidden_owner_and_a_hint() {
     }
     let l = Listener::start(&["--comm-hex", &hex(b"wptest-root"), "tcp4"]);
     let home = tempdir();
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("whoport"));
-    cmd.args(["--json"])
-        .env("XDG_DATA_HOME", home.path())
-        .env_remove("NO_COLOR")
-        .uid(65534)
-        .gid(65534);
-    let out = cmd.output().expect("whoport runs as nobody");
+    let out = common::whoport_as_nobody(home.path())
+        .arg("--json")
+        .output()
+        .expect("whoport runs as nobody");
     let text = String::from_utf8(out.stdout).expect("utf8");
     let doc: Listing = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
     assert!(!doc.root);
@@ -597,11 +589,8 @@ fn a_normal_user_sees_roots_listener_with_a_hidden_owner_and_a_hint() {
     assert_eq!(err.matches("hint:").count(), 1, "one hint line: {err}");
     assert!(err.contains("sudo"), "{err}");
     // The table says so too, and never shows PID 0.
-    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("whoport"))
+    let out = common::whoport_as_nobody(home.path())
         .arg(l.port(0).to_string())
-        .env("XDG_DATA_HOME", home.path())
-        .uid(65534)
-        .gid(65534)
         .output()
         .expect("runs");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -669,11 +658,7 @@ fn all_states_and_established_connections() {
 #[test]
 fn a_deleted_or_replaced_executable_is_flagged() {
     let Some(py) = python() else { return };
-    let prefix = std::process::Command::new(&py)
-        .args(["-c", "import sys; print(sys.prefix)"])
-        .output()
-        .expect("python");
-    let prefix = String::from_utf8_lossy(&prefix.stdout).trim().to_string();
+    let prefix = python_prefix();
     let dir = tempdir();
     let start_copy = |name: &str| {
         let copy = dir.path().join(name);

@@ -250,21 +250,41 @@ fn from_best_source(
         if !filter.udp {
             return Ok((found, "netlink"));
         }
-        let Ok(udp) = procnet::read(false, true, filter.ipv4, filter.ipv6) else {
+        let Ok(mut udp) = procnet::read(false, true, filter.ipv4, filter.ipv6) else {
             return Ok((found, "netlink"));
         };
         let netlink_udp = found
             .iter()
             .filter(|(s, _)| s.protocol == Protocol::Udp)
             .count();
-        if use_proc_udp(netlink_udp, udp.sockets.len()) {
-            notes.push(format!(
-                "the kernel's netlink UDP dump was empty but /proc/net/udp lists {} sockets: UDP \
-                 sockets were read from /proc/net",
-                udp.sockets.len()
-            ));
-            found.extend(udp.sockets.into_iter().map(|s| (s, Vec::new())));
-            return Ok((found, "netlink+/proc/net"));
+        if netlink_udp == 0 && !udp.sockets.is_empty() {
+            // UDP sockets come and go: ask netlink again, and believe /proc/net only about
+            // sockets it lists both before and after that second dump.
+            let again = sockets::enumerate(sockets::Want {
+                tcp: false,
+                udp: true,
+                ipv4: filter.ipv4,
+                ipv6: filter.ipv6,
+            })
+            .unwrap_or_default();
+            let after = procnet::read(false, true, filter.ipv4, filter.ipv6).unwrap_or_default();
+            let before: HashSet<u32> = udp.sockets.iter().map(|s| s.inode).collect();
+            let stable = after
+                .sockets
+                .iter()
+                .filter(|s| before.contains(&s.inode))
+                .count();
+            if use_proc_udp(again.len(), stable) {
+                notes.push(format!(
+                    "the kernel's netlink UDP dump was empty but /proc/net/udp lists {} sockets: \
+                     UDP sockets were read from /proc/net",
+                    after.sockets.len()
+                ));
+                found.extend(after.sockets.into_iter().map(|s| (s, Vec::new())));
+                return Ok((found, "netlink+/proc/net"));
+            }
+            found.extend(again);
+            udp = after;
         }
         let remotes: HashMap<u32, (std::net::IpAddr, u16)> = udp
             .sockets
@@ -290,9 +310,10 @@ fn from_best_source(
 }
 
 /// A kernel without a UDP diag handler answers the dump with an error that reads as "no
-/// sockets": when /proc/net disagrees, it is right.
-pub fn use_proc_udp(netlink_udp: usize, proc_udp: usize) -> bool {
-    netlink_udp == 0 && proc_udp > 0
+/// sockets": when /proc/net lists sockets that existed all through a second, still empty
+/// netlink dump, /proc/net is right.
+pub fn use_proc_udp(netlink_udp: usize, stable_proc_udp: usize) -> bool {
+    netlink_udp == 0 && stable_proc_udp > 0
 }
 
 /// PIDs per candidate socket (same order), and what the owner lookup could not do.

@@ -8,7 +8,7 @@ use crate::model::Socket;
 use crate::port::Protocol;
 
 /// What one table held.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Parsed {
     pub sockets: Vec<Socket>,
     /// Lines that could not be understood.

@@ -26,6 +26,22 @@ pub fn python() -> Option<PathBuf> {
         .clone()
 }
 
+/// The interpreter's installation prefix: a copy of the interpreter elsewhere needs it as
+/// PYTHONHOME.
+pub fn python_prefix() -> String {
+    let py = python().expect("python3 (check python() first)");
+    let out = Command::new(py)
+        .args(["-c", "import sys; print(sys.prefix)"])
+        .output()
+        .expect("python runs");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Hex digits of `bytes`, for `listen.py --comm-hex`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// One bound socket of a test listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bound {

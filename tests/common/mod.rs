@@ -109,3 +109,16 @@ pub fn is_root() -> bool {
         })
         .unwrap_or(false)
 }
+
+/// The real binary, run as the unprivileged user 'nobody' (the caller must be root), with a
+/// data directory of its own.
+pub fn whoport_as_nobody(data_home: &Path) -> std::process::Command {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("whoport"));
+    cmd.env("XDG_DATA_HOME", data_home)
+        .env("XDG_CONFIG_HOME", data_home)
+        .env_remove("NO_COLOR")
+        .uid(65534)
+        .gid(65534);
+    cmd
+}
