@@ -15,7 +15,8 @@ use crate::audit::{
     Severity,
 };
 use crate::cli::{
-    AuditArgs, AuditFormat, Cli, Column, Command, FilterArgs, RegistryCommand, SeverityArg,
+    AuditArgs, AuditFormat, Cli, Column, Command, FilterArgs, Generate, RegistryCommand,
+    SeverityArg,
 };
 use crate::collect::{self, Filter};
 use crate::config::{Env, Output};
@@ -42,6 +43,11 @@ pub fn run(cli: &Cli) -> Result<u8> {
     let out = Output::resolve(cli.json, cli.color, &Env::current());
     let stdout = io::stdout();
     let mut w = BufWriter::with_capacity(1 << 17, stdout.lock());
+    if let Some(what) = cli.generate {
+        generate(what, &mut w)?;
+        w.flush()?;
+        return Ok(EXIT_OK);
+    }
     let status = match &cli.command {
         Some(Command::Registry { action }) => {
             if let Some(q) = &cli.query {
@@ -59,6 +65,24 @@ pub fn run(cli: &Cli) -> Result<u8> {
     };
     w.flush()?;
     Ok(status)
+}
+
+/// The man page or a shell's completions, from the clap definitions (never a copy that
+/// could drift).
+fn generate(what: Generate, w: &mut dyn Write) -> Result<()> {
+    use clap::CommandFactory;
+    use clap_complete::Shell;
+    let mut cmd = Cli::command();
+    let shell = match what {
+        Generate::Man => return Ok(clap_mangen::Man::new(cmd).render(w)?),
+        Generate::Bash => Shell::Bash,
+        Generate::Zsh => Shell::Zsh,
+        Generate::Fish => Shell::Fish,
+        Generate::Elvish => Shell::Elvish,
+        Generate::Powershell => Shell::PowerShell,
+    };
+    clap_complete::generate(shell, &mut cmd, "whoport", w);
+    Ok(())
 }
 
 /// Is this error a write into a closed pipe (`whoport | head -1`)? Those exit quietly.
@@ -336,7 +360,11 @@ fn run_audit(cli: &Cli, a: &AuditArgs, out: &Output, w: &mut dyn Write) -> Resul
         );
     let baseline = a.baseline.as_deref().map(Baseline::read).transpose()?;
     let k = load(cli)?;
-    let filter = filter_for(&a.filters, None, None);
+    // The audit is about listeners: connections (--all) are not findings.
+    let filter = Filter {
+        all_states: false,
+        ..filter_for(&a.filters, None, None)
+    };
     let snap = collect::collect(&filter)?;
     let fail_on = match a.fail_on {
         SeverityArg::High => Severity::High,

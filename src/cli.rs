@@ -61,6 +61,21 @@ pub struct Cli {
     /// Use this IANA CSV as the registry for this run
     #[arg(long, global = true, value_name = "FILE")]
     pub registry: Option<PathBuf>,
+
+    /// Print a man page or shell completions, generated from these definitions, and exit
+    #[arg(long, value_enum, value_name = "WHAT", hide = true)]
+    pub generate: Option<Generate>,
+}
+
+/// What `--generate` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Generate {
+    Man,
+    Bash,
+    Zsh,
+    Fish,
+    Elvish,
+    Powershell,
 }
 
 /// Which sockets to look at: shared by the listing and `audit`.

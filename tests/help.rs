@@ -37,3 +37,27 @@ fn audit_help_snapshot() {
     assert_eq!(status, 0);
     insta::assert_snapshot!("audit_help", out);
 }
+
+#[test]
+fn man_page_and_completions_come_from_the_definitions() {
+    let (status, man, _) = common::run(&["--generate", "man"]);
+    assert_eq!(status, 0);
+    assert!(man.contains(".TH whoport"), "{man}");
+    assert!(
+        man.contains("\\-\\-exposed"),
+        "every flag is documented: {man}"
+    );
+    for (shell, marker) in [
+        ("bash", "_whoport()"),
+        ("zsh", "#compdef whoport"),
+        ("fish", "complete -c whoport"),
+    ] {
+        let (status, out, _) = common::run(&["--generate", shell]);
+        assert_eq!(status, 0, "{shell}");
+        assert!(out.contains(marker), "{shell}: {out}");
+        assert!(
+            out.contains("audit") && out.contains("registry"),
+            "{shell}: subcommands"
+        );
+    }
+}
