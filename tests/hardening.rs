@@ -299,12 +299,15 @@ fn setuid_is_refused() {
     let copy = dir.path().join("whoport-setuid");
     std::fs::copy(bin(), &copy).expect("copy");
     std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o4755)).expect("chmod");
-    let out = Command::new(&copy)
-        .arg("--json")
-        .uid(65534)
-        .gid(65534)
-        .output()
-        .expect("runs");
+    let child = common::listener::spawn_retrying(
+        Command::new(&copy)
+            .arg("--json")
+            .uid(65534)
+            .gid(65534)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    let out = child.wait_with_output().expect("runs");
     let err = String::from_utf8_lossy(&out.stderr);
     if out.status.code() == Some(0) && err.is_empty() {
         // A nosuid mount ignores the bit: nothing to refuse then.

@@ -37,6 +37,23 @@ pub fn python_prefix() -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// Spawns `cmd`; a freshly copied executable can be "busy" for a moment while another test
+/// thread forks with the copy's descriptor still open (ETXTBSY): try again briefly.
+pub fn spawn_retrying(cmd: &mut Command) -> std::process::Child {
+    const ETXTBSY: i32 = 26;
+    let mut tries = 0;
+    loop {
+        match cmd.spawn() {
+            Ok(child) => return child,
+            Err(e) if e.raw_os_error() == Some(ETXTBSY) && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("cannot start {cmd:?}: {e}"),
+        }
+    }
+}
+
 /// Hex digits of `bytes`, for `listen.py --comm-hex`.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -67,15 +84,15 @@ impl Listener {
 
     /// Like [`Listener::start_with`], with extra environment variables.
     pub fn start_env(program: &Path, env: &[(&str, &str)], args: &[&str]) -> Listener {
-        let mut child = Command::new(program)
-            .envs(env.iter().copied())
-            .arg(fixture("listen.py"))
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("listener starts");
+        let mut child = spawn_retrying(
+            Command::new(program)
+                .envs(env.iter().copied())
+                .arg(fixture("listen.py"))
+                .args(args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit()),
+        );
         let stdin = child.stdin.take();
         let mut line = String::new();
         BufReader::new(child.stdout.take().expect("stdout"))
