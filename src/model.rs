@@ -191,8 +191,6 @@ pub struct Snapshot {
     pub established: HashMap<u16, usize>,
     /// Sockets whose owners could not be seen.
     pub hidden: usize,
-    /// Processes whose descriptors could not be read (not root).
-    pub unreadable_processes: usize,
     /// Whether whoport ran as root.
     pub root: bool,
     /// Where the sockets came from: "netlink", "/proc/net", or "netlink+/proc/net" (UDP from

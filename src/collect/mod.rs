@@ -204,7 +204,6 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
         processes,
         established,
         hidden,
-        unreadable_processes: owners.unreadable,
         root,
         source,
         notes,
