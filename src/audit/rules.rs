@@ -211,7 +211,7 @@ pub fn exposed_all_interfaces(c: &Ctx<'_>) -> Option<Finding> {
         "exposed-all-interfaces",
         severity,
         format!(
-            "{} ({}) is reachable {}{what}",
+            "{} of {} is reachable {}{what}",
             c.socket(),
             c.who(),
             c.where_text()
