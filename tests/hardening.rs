@@ -126,55 +126,53 @@ fn netlink_refused_falls_back_to_proc_net() {
     );
 }
 
-#[test]
-fn an_unreadable_proc_still_lists_sockets() {
+/// Starts a loopback listener, runs `whoport --json` through `unshare ARGS` (root only) and
+/// returns our listener's row: it must be there, with no owner.
+fn hidden_row_through_unshare(unshare: &str, why: &str) -> Option<Value> {
     if python().is_none() || !have("unshare", "apt-get install -y util-linux") {
-        return;
+        return None;
     }
     if !is_root() {
-        eprintln!("SKIPPED: mounting over /proc in a private mount namespace needs root");
-        return;
+        eprintln!("SKIPPED: {why} needs root");
+        return None;
     }
     let l = Listener::start(&["tcp4"]);
     let (status, out, err) = sh(&format!(
-        "exec unshare --mount --propagation private sh -c 'mount -t tmpfs none /proc && exec {} --json'",
-        bin().display()
+        "exec unshare {unshare}",
+        unshare = unshare.replace("{bin}", &bin().display().to_string())
     ));
     assert_eq!(status, 0, "{err}");
+    assert!(!out.contains("\"pid\":0"), "never PID 0");
     let doc: Value = serde_json::from_str(&out).expect("json");
     let row = ours(&doc, l.port(0));
-    assert_eq!(row.len(), 1, "{out}");
+    assert_eq!(row.len(), 1, "the listener is still listed: {out}");
     assert!(row[0]["owners"].as_array().is_some_and(Vec::is_empty));
-    let reason = row[0]["owner_hidden_reason"].as_str().expect("reason");
+    Some(row[0].clone())
+}
+
+#[test]
+fn an_unreadable_proc_still_lists_sockets() {
+    let Some(row) = hidden_row_through_unshare(
+        "--mount --propagation private sh -c 'mount -t tmpfs none /proc && exec {bin} --json'",
+        "mounting over /proc in a private mount namespace",
+    ) else {
+        return;
+    };
+    let reason = row["owner_hidden_reason"].as_str().expect("reason");
     assert!(reason.contains("/proc not readable"), "{reason}");
 }
 
 #[test]
 fn a_listener_outside_our_pid_namespace_is_kept_with_its_reason() {
-    if python().is_none() || !have("unshare", "apt-get install -y util-linux") {
+    let Some(row) = hidden_row_through_unshare(
+        "--pid --fork --mount-proc {bin} --json",
+        "a new PID namespace",
+    ) else {
         return;
-    }
-    if !is_root() {
-        eprintln!("SKIPPED: a new PID namespace needs root");
-        return;
-    }
-    let l = Listener::start(&["tcp4"]);
-    let (status, out, err) = sh(&format!(
-        "exec unshare --pid --fork --mount-proc {} --json",
-        bin().display()
-    ));
-    assert_eq!(status, 0, "{err}");
-    let doc: Value = serde_json::from_str(&out).expect("json");
-    let row = ours(&doc, l.port(0));
-    assert_eq!(row.len(), 1);
-    assert!(
-        row[0]["owners"].as_array().is_some_and(Vec::is_empty),
-        "no PID from outside"
-    );
-    assert_eq!(row[0]["uid"], 0);
-    let reason = row[0]["owner_hidden_reason"].as_str().expect("reason");
+    };
+    assert_eq!(row["uid"], 0);
+    let reason = row["owner_hidden_reason"].as_str().expect("reason");
     assert!(reason.contains("PID namespace"), "{reason}");
-    assert!(!out.contains("\"pid\": 0") && !out.contains("\"pid\":0"));
 }
 
 #[test]
