@@ -376,22 +376,6 @@ pub fn exe(pid: u32) -> (Option<Vec<u8>>, ExeState) {
     (Some(path), state)
 }
 
-/// Is this process running as root (effective uid 0)?
-pub fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
-
-/// Do the real and effective user or group ids differ (a setuid or setgid run)?
-pub fn is_setid() -> bool {
-    use rustix::process::{getegid, geteuid, getgid, getuid};
-    getuid() != geteuid() || getgid() != getegid()
-}
-
-/// This process's effective uid.
-pub fn euid() -> u32 {
-    rustix::process::geteuid().as_raw()
-}
-
 /// The kernel's own name for a process (`/proc/PID/comm`, at most 15 bytes).
 pub fn comm(pid: u32) -> Option<Vec<u8>> {
     let mut bytes = std::fs::read(format!("/proc/{pid}/comm")).ok()?;

@@ -103,6 +103,7 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
         )
     });
     let mut notes = Vec::new();
+    #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
     let (mut found, source) = from_best_source(found, filter, &mut notes)?;
     #[cfg(target_os = "linux")]
     if filter.all_states && filter.tcp {
@@ -393,33 +394,36 @@ fn find_owners(candidates: &[(Socket, Vec<u32>)], _walk: Walk) -> Owners {
 
 /// Is whoport running setuid or setgid (real and effective ids differ)? It refuses to.
 pub fn is_setid() -> bool {
-    #[cfg(target_os = "linux")]
+    #[cfg(unix)]
     {
-        linux::is_setid()
+        use rustix::process::{getegid, geteuid, getgid, getuid};
+        getuid() != geteuid() || getgid() != getegid()
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(unix))]
     {
         false
     }
 }
 
+/// Is whoport running as root (effective uid 0)?
 fn is_root() -> bool {
-    #[cfg(target_os = "linux")]
+    #[cfg(unix)]
     {
-        linux::is_root()
+        rustix::process::geteuid().is_root()
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(unix))]
     {
         false
     }
 }
 
+/// whoport's effective uid.
 fn current_uid() -> Option<u32> {
-    #[cfg(target_os = "linux")]
+    #[cfg(unix)]
     {
-        Some(linux::euid())
+        Some(rustix::process::geteuid().as_raw())
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(unix))]
     {
         None
     }
