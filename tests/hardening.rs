@@ -32,6 +32,18 @@ fn sh(script: &str) -> (i32, String, String) {
     )
 }
 
+/// Spawns a helper that prints one JSON line when it is ready; returns it and that line.
+fn spawn_reporting(cmd: &mut Command) -> (std::process::Child, String) {
+    let mut child = cmd.spawn().expect("helper starts");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+        &mut line,
+    )
+    .expect("helper reports");
+    (child, line)
+}
+
 fn ours(doc: &Value, port: u16) -> Vec<&Value> {
     doc["listeners"]
         .as_array()
@@ -189,18 +201,12 @@ s.close()
 print(json.dumps({"port": port}), flush=True)
 sys.stdin.read()
 "#;
-    let mut child = Command::new(py)
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python");
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().expect("out")),
-        &mut line,
-    )
-    .expect("port");
+    let (mut child, line) = spawn_reporting(
+        Command::new(py)
+            .args(["-c", script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped()),
+    );
     let port = serde_json::from_str::<Value>(&line).expect("json")["port"]
         .as_u64()
         .expect("port") as u16;
@@ -327,20 +333,14 @@ fn listing_json(args: &[&str]) -> Value {
 fn names_that_are_not_utf8_keep_an_exact_escaped_form() {
     use std::os::unix::ffi::OsStrExt;
     let Some(py) = python() else { return };
-    let mut child = Command::new(py)
-        .arg(fixture("listen.py"))
-        .args(["--comm-hex", &hex(b"wph-\xff\xfebad"), "tcp4", "--"])
-        .arg(std::ffi::OsStr::from_bytes(b"arg-\xff-\\-end"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python");
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().expect("out")),
-        &mut line,
-    )
-    .expect("ready");
+    let (mut child, line) = spawn_reporting(
+        Command::new(py)
+            .arg(fixture("listen.py"))
+            .args(["--comm-hex", &hex(b"wph-\xff\xfebad"), "tcp4", "--"])
+            .arg(std::ffi::OsStr::from_bytes(b"arg-\xff-\\-end"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped()),
+    );
     let ready: Value = serde_json::from_str(&line).expect("json");
     let port = ready["sockets"][0][2].as_u64().expect("port") as u16;
     let doc = listing_json(&[]);
@@ -386,18 +386,12 @@ os.execve("/proc/self/fd/%d" % fd, ["wph-mem", {listen:?}, "tcp4"], dict(os.envi
         listen = fixture("listen.py").display().to_string(),
         prefix = prefix
     );
-    let mut mem = Command::new(&py)
-        .args(["-c", &script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python");
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(mem.stdout.take().expect("out")),
-        &mut line,
-    )
-    .expect("ready");
+    let (mut mem, line) = spawn_reporting(
+        Command::new(&py)
+            .args(["-c", &script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped()),
+    );
     let mem_port = serde_json::from_str::<Value>(&line).expect("json")["sockets"][0][2]
         .as_u64()
         .expect("port") as u16;
