@@ -8,29 +8,8 @@ use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 
 use common::listener::{hex, python, python_prefix, Listener};
-use common::{fixture, have, is_root, tempdir};
+use common::{bin, fixture, have, is_root, sh, tempdir, whoport};
 use serde_json::Value;
-
-fn bin() -> std::path::PathBuf {
-    assert_cmd::cargo::cargo_bin("whoport")
-}
-
-/// Runs a command line through `sh -c`, with a clean data directory; (status, stdout, stderr).
-fn sh(script: &str) -> (i32, String, String) {
-    let home = tempdir();
-    let out = Command::new("timeout")
-        .args(["60", "sh", "-c", script])
-        .env("XDG_DATA_HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path())
-        .env_remove("NO_COLOR")
-        .output()
-        .expect("sh runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// Spawns a helper that prints one JSON line when it is ready; returns it and that line.
 fn spawn_reporting(cmd: &mut Command) -> (std::process::Child, String) {
@@ -77,8 +56,8 @@ fn netlink_refused_falls_back_to_proc_net() {
         "udp6",
     ]);
     let run = |preload: bool| -> Value {
-        let mut cmd = Command::new(bin());
-        cmd.arg("--json").env("XDG_DATA_HOME", dir.path());
+        let mut cmd = whoport(dir.path());
+        cmd.arg("--json");
         if preload {
             cmd.env("LD_PRELOAD", &shim);
         }
@@ -127,7 +106,7 @@ fn netlink_refused_falls_back_to_proc_net() {
         "the same listeners, the same owners"
     );
     // The table says so under the table.
-    let out = Command::new(bin())
+    let out = whoport(dir.path())
         .env("LD_PRELOAD", &shim)
         .output()
         .expect("runs");
@@ -266,15 +245,9 @@ fn a_closed_pipe_ends_quietly() {
         &["registry", "search", "a"],
     ] {
         // The reading end is closed before whoport writes anything.
-        let mut child = Command::new(bin())
-            .args(args)
-            .env("XDG_DATA_HOME", home.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("runs");
-        drop(child.stdout.take());
-        let out = child.wait_with_output().expect("waits");
+        let mut child = whoport(home.path()).args(args).spawn();
+        drop(child.child().stdout.take());
+        let out = child.wait_with_output();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(0), "{args:?}: quiet success: {err}");
         // The not-root hint may be there (as 'nobody'); nothing else may.
@@ -296,22 +269,18 @@ fn setuid_is_refused() {
         return;
     }
     use std::os::unix::fs::PermissionsExt;
-    use std::os::unix::process::CommandExt;
     let dir = tempdir();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
         .expect("chmod dir");
     let copy = dir.path().join("whoport-setuid");
     std::fs::copy(bin(), &copy).expect("copy");
     std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o4755)).expect("chmod");
-    let child = common::listener::spawn_retrying(
-        Command::new(&copy)
-            .arg("--json")
-            .uid(65534)
-            .gid(65534)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped()),
-    );
-    let out = child.wait_with_output().expect("runs");
+    let out = common::Run::new(&copy)
+        .arg("--json")
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .expect("runs");
     let err = String::from_utf8_lossy(&out.stderr);
     if out.status.code() == Some(0) && err.is_empty() {
         // A nosuid mount ignores the bit: nothing to refuse then.
@@ -359,7 +328,10 @@ fn names_that_are_not_utf8_keep_an_exact_escaped_form() {
         owner["exe_escaped"].is_null(),
         "the executable's path is UTF-8"
     );
-    let out = Command::new(bin()).arg("--wide").output().expect("runs");
+    let out = whoport(tempdir().path())
+        .arg("--wide")
+        .output()
+        .expect("runs");
     let text = String::from_utf8(out.stdout).expect("the table is UTF-8");
     assert!(text.contains("wph-\\xff\\xfebad"), "{text}");
     assert!(text.contains("arg-\\xff-\\\\-end"), "{text}");
@@ -408,7 +380,10 @@ os.execve("/proc/self/fd/%d" % fd, ["wph-mem", {listen:?}, "tcp4"], dict(os.envi
     let m = owner(mem_port);
     assert_eq!(m["exe_memory_only"], true, "{m}");
     assert_eq!(m["exe_deleted"], true, "{m}");
-    let out = Command::new(bin()).arg("--wide").output().expect("runs");
+    let out = whoport(tempdir().path())
+        .arg("--wide")
+        .output()
+        .expect("runs");
     assert!(String::from_utf8_lossy(&out.stdout).contains("(running from memory)"));
     let _ = mem.kill();
     let _ = mem.wait();
@@ -558,7 +533,10 @@ print(n)
     let started = std::time::Instant::now();
     let mut runs = 0;
     while started.elapsed() < std::time::Duration::from_secs(3) {
-        let out = Command::new(bin()).arg("--json").output().expect("runs");
+        let out = whoport(tempdir().path())
+            .arg("--json")
+            .output()
+            .expect("runs");
         assert_eq!(
             out.status.code(),
             Some(0),

@@ -1,16 +1,23 @@
 //! Shared helpers for the integration tests: the real binary with a clean environment.
 #![allow(dead_code)]
 
+pub mod bounded;
 pub mod listener;
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
+pub use bounded::Run;
+
+/// The path of the binary under test (for shell lines; run it through [`whoport`] or [`sh`]).
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_whoport"))
+}
 
 /// The `whoport` binary with NO_COLOR, COLUMNS, TERM and WHOPORT_* scrubbed, and a data
-/// directory of its own so that no installed registry of the machine leaks in.
-pub fn whoport(data_home: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("whoport").expect("binary is built");
+/// directory of its own so that no installed registry of the machine leaks in. It runs under
+/// a hard time limit ([`bounded::LIMIT`]).
+pub fn whoport(data_home: &Path) -> Run {
+    let mut cmd = Run::new(bin());
     for (key, _) in std::env::vars_os() {
         let key_text = key.to_string_lossy();
         if key_text.starts_with("WHOPORT_") {
@@ -111,14 +118,28 @@ pub fn is_root() -> bool {
 }
 
 /// The real binary, run as the unprivileged user 'nobody' (the caller must be root), with a
-/// data directory of its own.
-pub fn whoport_as_nobody(data_home: &Path) -> std::process::Command {
-    use std::os::unix::process::CommandExt;
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("whoport"));
-    cmd.env("XDG_DATA_HOME", data_home)
-        .env("XDG_CONFIG_HOME", data_home)
-        .env_remove("NO_COLOR")
-        .uid(65534)
-        .gid(65534);
+/// data directory of its own, under the same time limit.
+pub fn whoport_as_nobody(data_home: &Path) -> Run {
+    let mut cmd = whoport(data_home);
+    cmd.env("XDG_CONFIG_HOME", data_home).uid(65534).gid(65534);
     cmd
+}
+
+/// Runs a command line through `sh -c` (it names the binary with `$WHOPORT`), with a clean
+/// data directory, under the time limit (the whole process group is killed on expiry);
+/// returns (status, stdout, stderr).
+pub fn sh(script: &str) -> (i32, String, String) {
+    let home = tempdir();
+    let mut run = Run::new("sh");
+    run.args(["-c", script])
+        .env("WHOPORT", bin())
+        .env("XDG_DATA_HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path())
+        .env_remove("NO_COLOR");
+    let out = run.output().expect("sh runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
