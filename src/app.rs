@@ -85,6 +85,23 @@ fn generate(what: Generate, w: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
+/// The error's message and its causes on one line, each said once: a message that already
+/// quotes its cause (`cannot read 'F': No such file...`) is not followed by it again.
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string();
+        if c.is_empty() || text.contains(&c) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&c);
+    }
+    text
+}
+
 /// Is this error a write into a closed pipe (`whoport | head -1`)? Those exit quietly.
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
@@ -105,6 +122,7 @@ fn load(cli: &Cli) -> Result<Knowledge> {
 /// The socket filters of the command line, narrowed to `ports` and `protocol` if given.
 fn filter_for(
     cli: &FilterArgs,
+    all_states: bool,
     ports: Option<Vec<PortRange>>,
     protocol: Option<Protocol>,
 ) -> Filter {
@@ -125,7 +143,7 @@ fn filter_for(
         udp,
         ipv4,
         ipv6,
-        all_states: cli.all,
+        all_states,
         ports,
         pid: cli.pid,
         process: cli.process.clone(),
@@ -139,8 +157,9 @@ fn columns(cli: &Cli) -> Vec<Column> {
         return columns.clone();
     }
     let mut columns: Vec<Column> = Column::DEFAULT.to_vec();
-    if cli.filters.all {
+    if cli.all {
         columns.insert(1, Column::State);
+        columns.insert(3, Column::Peer);
     }
     if cli.wide {
         columns.extend(Column::WIDE);
@@ -190,6 +209,7 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
         Query::Port { port, .. } => {
             let snap = collect::collect(&filter_for(
                 &cli.filters,
+                cli.all,
                 Some(vec![PortRange::single(port)]),
                 protocol,
             ))?;
@@ -231,7 +251,12 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
             Ok(status_for(&snap))
         }
         Query::Range { range, .. } => {
-            let snap = collect::collect(&filter_for(&cli.filters, Some(vec![range]), protocol))?;
+            let snap = collect::collect(&filter_for(
+                &cli.filters,
+                cli.all,
+                Some(vec![range]),
+                protocol,
+            ))?;
             let reports: Vec<PortReport<'_>> = range
                 .ports()
                 .map(|p| k.report(p, protocol))
@@ -251,6 +276,7 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
             let found = k.resolve_service(&name, protocol)?;
             let snap = collect::collect(&filter_for(
                 &cli.filters,
+                cli.all,
                 Some(found.ranges.clone()),
                 protocol,
             ))?;
@@ -269,7 +295,7 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
 
 fn run_listing(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
     let k = load(cli)?;
-    let snap = collect::collect(&filter_for(&cli.filters, None, None))?;
+    let snap = collect::collect(&filter_for(&cli.filters, cli.all, None, None))?;
     if out.json {
         json::write(
             w,
@@ -340,15 +366,17 @@ fn write_list(
 }
 
 fn run_audit(cli: &Cli, a: &AuditArgs, out: &Output, w: &mut dyn Write) -> Result<u8> {
-    for id in &a.ignore {
-        if !audit::IDS.contains(&id.as_str()) {
-            anyhow::bail!(
-                "unknown finding id '{}' for --ignore (known: {})",
-                id,
-                audit::IDS.join(", ")
-            );
+    let format = match (cli.json, a.format) {
+        (true, Some(f)) if f != AuditFormat::Json => {
+            return Err(UsageError(format!(
+                "'--json' and '--format {}' ask for two formats: use one of them",
+                f.name()
+            ))
+            .into());
         }
-    }
+        (true, _) => AuditFormat::Json,
+        (false, f) => f.unwrap_or(AuditFormat::Table),
+    };
     let config = Config::load(a.config.as_deref())?;
     let config_name = a
         .config
@@ -358,13 +386,14 @@ fn run_audit(cli: &Cli, a: &AuditArgs, out: &Output, w: &mut dyn Write) -> Resul
             || "the config file".to_string(),
             |p| p.display().to_string(),
         );
-    let baseline = a.baseline.as_deref().map(Baseline::read).transpose()?;
-    let k = load(cli)?;
-    // The audit is about listeners: connections (--all) are not findings.
-    let filter = Filter {
-        all_states: false,
-        ..filter_for(&a.filters, None, None)
+    let host = sysinfo::System::host_name().ok();
+    let baseline = match a.baseline.as_deref() {
+        Some(path) => read_baseline(path, a.save_baseline.as_deref(), host.as_deref())?,
+        None => None,
     };
+    let k = load(cli)?;
+    // The audit is about listeners: connections are not findings.
+    let filter = filter_for(&a.filters, false, None, None);
     let snap = collect::collect(&filter)?;
     let fail_on = match a.fail_on {
         SeverityArg::High => Severity::High,
@@ -378,21 +407,32 @@ fn run_audit(cli: &Cli, a: &AuditArgs, out: &Output, w: &mut dyn Write) -> Resul
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     if let Some(path) = &a.save_baseline {
-        let b = Baseline::of(&snap, json::rfc3339(now), sysinfo::System::host_name().ok());
+        let b = Baseline::of(&snap, json::rfc3339(now), host);
         atomic_file::write(path, b.to_json().as_bytes())?;
     }
-    let format = if cli.json {
-        AuditFormat::Json
-    } else {
-        a.format
+    // With --output, the whole document is built first and replaces the file in one step.
+    let mut buffer = Vec::new();
+    let target: &mut dyn Write = if a.output.is_some() { &mut buffer } else { w };
+    let out = match a.output {
+        // A file is not a terminal: no colour unless asked for, compact JSON.
+        Some(_) => Output {
+            color: cli.color == crate::cli::ColorChoice::Always,
+            pretty_json: false,
+            width: None,
+            ..*out
+        },
+        None => *out,
     };
     match format {
-        AuditFormat::Json => render::audit::json(w, out.pretty_json, &report, &snap, &k)?,
-        AuditFormat::Prometheus => render::audit::prometheus(w, &report, &snap, &k, now)?,
+        AuditFormat::Json => render::audit::json(target, out.pretty_json, &report, &snap, &k)?,
+        AuditFormat::Prometheus => render::audit::prometheus(target, &report, &snap, &k, now)?,
         AuditFormat::Table => {
-            render::audit::table(w, out, &report)?;
-            listing::notes(w, out, &snap)?;
+            render::audit::table(target, &out, &report)?;
+            listing::notes(target, &out, &snap)?;
         }
+    }
+    if let Some(path) = &a.output {
+        atomic_file::write(path, &buffer)?;
     }
     hint(&snap);
     Ok(if report.failed() {
@@ -401,6 +441,48 @@ fn run_audit(cli: &Cli, a: &AuditArgs, out: &Output, w: &mut dyn Write) -> Resul
         EXIT_OK
     })
 }
+
+/// The baseline to compare with. A missing file that this run is about to save (the cron
+/// recipe's first run on a fresh host) is not an error: there is nothing to compare yet. A
+/// baseline saved on another host is used, with a warning naming both.
+fn read_baseline(
+    path: &Path,
+    save_to: Option<&Path>,
+    host: Option<&str>,
+) -> Result<Option<Baseline>> {
+    match Baseline::read(path) {
+        Ok(b) => {
+            if let (Some(then), Some(now)) = (b.host.as_deref(), host) {
+                if then != now {
+                    eprintln!(
+                        "whoport: warning: baseline '{}' was saved on host '{}', this is '{}': \
+                         every difference may come from the other machine",
+                        sanitize(&path.display().to_string()),
+                        sanitize(then),
+                        sanitize(now)
+                    );
+                }
+            }
+            Ok(Some(b))
+        }
+        Err(audit::baseline::BaselineError::Read { source, .. })
+            if source.kind() == io::ErrorKind::NotFound && save_to == Some(path) =>
+        {
+            eprintln!(
+                "whoport: no baseline at '{}' yet: saving the first one, nothing to compare with",
+                sanitize(&path.display().to_string())
+            );
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A usage error found after parsing (two options that disagree): exit status 2, like
+/// clap's own.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
 
 fn run_registry(
     cli: &Cli,

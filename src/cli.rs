@@ -42,6 +42,10 @@ pub struct Cli {
     #[command(flatten)]
     pub filters: FilterArgs,
 
+    /// Also TCP sockets that are not listening (established, time-wait...), with their peer
+    #[arg(short = 'a', long)]
+    pub all: bool,
+
     /// Add the EXE, COMMAND, UNIT/CONTAINER, UPTIME and RANGE columns
     #[arg(short = 'w', long)]
     pub wide: bool,
@@ -78,7 +82,8 @@ pub enum Generate {
     Powershell,
 }
 
-/// Which sockets to look at: shared by the listing and `audit`.
+/// Which sockets to look at: shared by the listing and `audit` (which looks at listeners
+/// only, so `--all` belongs to the listing alone).
 #[derive(Debug, Clone, Default, Args)]
 pub struct FilterArgs {
     /// Only TCP sockets
@@ -96,10 +101,6 @@ pub struct FilterArgs {
     /// Only IPv6 sockets
     #[arg(short = '6', long = "ipv6")]
     pub ipv6: bool,
-
-    /// Also TCP sockets that are not listening (established, time-wait...)
-    #[arg(short = 'a', long)]
-    pub all: bool,
 
     /// Only sockets held by this process ID
     #[arg(long, value_name = "PID")]
@@ -127,6 +128,8 @@ pub enum Column {
     State,
     /// bind address, with its scope: (ALL) interfaces, (local) loopback, (iface) one address
     Address,
+    /// remote address and port of a connection (shown with --all); "-" for listeners
+    Peer,
     /// local port
     Port,
     /// IANA service name, or unassigned / dynamic
@@ -217,16 +220,20 @@ pub struct AuditArgs {
     pub config: Option<PathBuf>,
 
     /// Suppress every finding with this id (repeatable)
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", value_parser = clap::builder::PossibleValuesParser::new(crate::audit::IDS), hide_possible_values = true)]
     pub ignore: Vec<String>,
 
     /// Exit with status 1 when an unsuppressed finding is at least this severe
     #[arg(long, value_enum, default_value_t = SeverityArg::High, value_name = "SEVERITY")]
     pub fail_on: SeverityArg,
 
-    /// Output format; --json is the same as --format json
-    #[arg(long, value_enum, default_value_t = AuditFormat::Table, value_name = "FORMAT")]
-    pub format: AuditFormat,
+    /// Output format (default: table); --json is the same as --format json
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<AuditFormat>,
+
+    /// Write the output to FILE (atomically: a reader sees the old file or the new one)
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -243,6 +250,17 @@ pub enum AuditFormat {
     Json,
     /// Prometheus text format, for node_exporter's textfile collector
     Prometheus,
+}
+
+impl AuditFormat {
+    /// The value as typed on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            AuditFormat::Table => "table",
+            AuditFormat::Json => "json",
+            AuditFormat::Prometheus => "prometheus",
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -59,7 +59,9 @@ pub fn resolve_width(env: &Env) -> Option<u16> {
         return (n >= 20).then_some(n);
     }
     if env.stdout_is_tty {
-        return crossterm_width();
+        // A terminal that reports no size (0 columns, as under `script` or some container
+        // exec sessions) is treated like a pipe: no wrapping at all.
+        return crossterm_width().filter(|&w| w > 0);
     }
     None
 }

@@ -22,7 +22,7 @@ fn main() -> ExitCode {
         Ok(status) => ExitCode::from(status),
         Err(e) if app::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("whoport: {}", sanitize(&format!("{e:#}")));
+            eprintln!("whoport: {}", sanitize(&app::error_text(&e)));
             ExitCode::from(app::EXIT_ERROR)
         }
     }

@@ -20,6 +20,7 @@ impl Column {
             Column::Proto => "PROTO",
             Column::State => "STATE",
             Column::Address => "ADDRESS",
+            Column::Peer => "PEER",
             Column::Port => "PORT",
             Column::Service => "SERVICE",
             Column::Pid => "PID",
@@ -42,6 +43,15 @@ pub fn address_text(l: &Listener) -> String {
         Scope::Specific => " (iface)",
     };
     format!("{}{suffix}", l.socket.address)
+}
+
+/// The remote end of a connection, `-` for a listener.
+pub fn peer_text(l: &Listener) -> String {
+    match l.socket.remote {
+        Some((ip, port)) if ip.is_ipv6() => format!("[{ip}]:{port}"),
+        Some((ip, port)) => format!("{ip}:{port}"),
+        None => "-".to_string(),
+    }
 }
 
 fn scope_color(scope: Scope) -> Color {
@@ -149,6 +159,7 @@ fn cell(out: &Output, l: &Listener, snap: &Snapshot, k: &Knowledge, c: Column, n
             (l.scope == Scope::All).then_some(Attribute::Bold),
             Some(scope_color(l.scope)),
         ),
+        Column::Peer => Cell::new(peer_text(l)),
         Column::Port => styled(out, &l.socket.port.to_string(), Some(Attribute::Bold), None),
         Column::Service => Cell::new(service_text(k, l.socket.port, l.socket.protocol)),
         Column::Pid => Cell::new(per_owner(&|p| p.pid.to_string())),

@@ -19,6 +19,9 @@ pub fn new_table(out: &Output, header: &[&str]) -> Table {
     t.force_no_tty();
     if out.color {
         t.enforce_styling();
+        // comfy-table's colours go through crossterm, which drops them under NO_COLOR on its
+        // own: the run has already decided (`--color always` wins), so it is told so.
+        crossterm::style::force_color_output(true);
     }
     match out.width {
         Some(w) => {
