@@ -235,7 +235,13 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                     Some(p) => vec![p],
                     None => vec![Protocol::Tcp, Protocol::Udp],
                 };
-                writeln!(w, "{}", table::headline(out, &report))?;
+                let programs: Vec<_> = snap
+                    .listeners
+                    .iter()
+                    .filter(|l| l.socket.port == port)
+                    .filter_map(|l| l.known_use)
+                    .collect();
+                writeln!(w, "{}", table::headline(out, &report, &programs))?;
                 listing::live_section(w, out, &snap, port, &protocols)?;
                 listing::notes(w, out, &snap)?;
                 table::card_sections(

@@ -180,6 +180,9 @@ pub struct Listener {
     /// For `::` listeners: `Some(true)` when known v6-only, `Some(false)` when known to take
     /// IPv4 too, `None` when it cannot be known.
     pub v6only: Option<bool>,
+    /// The known program of this port that an owner is (by name, executable or command
+    /// line), from the unofficial-uses table; filled once when the snapshot is taken.
+    pub known_use: Option<&'static crate::registry::unofficial::UnofficialUse>,
 }
 
 /// Everything one look at the machine found.

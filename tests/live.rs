@@ -39,9 +39,21 @@ struct ListenerJson {
     uid: Option<u32>,
     user: Option<String>,
     service: Option<String>,
+    known_use: Option<KnownUseJson>,
     range: String,
     owners: Vec<OwnerJson>,
     owner_hidden_reason: Option<String>,
+}
+
+// Every field is declared so that deny_unknown_fields checks the whole schema.
+#[allow(dead_code)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KnownUseJson {
+    program: String,
+    role: String,
+    versions: Option<String>,
+    source: String,
 }
 
 // Every field is declared so that deny_unknown_fields checks the whole schema.

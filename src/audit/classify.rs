@@ -112,6 +112,14 @@ pub fn all() -> &'static [Class] {
     ROWS.get_or_init(|| parse(TABLE).unwrap_or_else(|e| panic!("{e}")))
 }
 
+/// The row of `key` (an IANA name or a program of the unofficial table) for this port, if
+/// the table has one.
+pub fn by_key(key: &str, port: u16, protocol: Protocol) -> Option<&'static Class> {
+    all()
+        .iter()
+        .find(|c| c.key == key && c.applies_to(port, protocol))
+}
+
 /// What is known about a listener's port and process, gathered by the caller.
 #[derive(Debug, Clone, Default)]
 pub struct Facts<'a> {

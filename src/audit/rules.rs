@@ -183,7 +183,12 @@ pub fn exposed_all_interfaces(c: &Ctx<'_>) -> Option<Finding> {
     if !c.exposed() {
         return None;
     }
-    let class = classify::classify(&c.facts);
+    // The program recognised on its own port is the most specific evidence there is.
+    let class = c
+        .listener
+        .known_use
+        .and_then(|u| classify::by_key(u.program, c.facts.port, c.listener.socket.protocol))
+        .or_else(|| classify::classify(&c.facts));
     let (severity, what, hint) = match class {
         Some(cl) if cl.exposure == Exposure::Sensitive => (
             Severity::High,
@@ -245,6 +250,10 @@ pub fn unassigned_port(c: &Ctx<'_>) -> Option<Finding> {
 
 /// `service-mismatch`: the port is registered for a service the process does not implement.
 pub fn service_mismatch(c: &Ctx<'_>) -> Option<Finding> {
+    // A known program on a port it is known to use is no mismatch (grafana on 3000, hbci).
+    if c.listener.known_use.is_some() {
+        return None;
+    }
     let class = classify::mismatch(&c.facts)?;
     let s = &c.listener.socket;
     Some(
@@ -537,6 +546,7 @@ mod tests {
             owners: procs.iter().map(|p| p.pid).collect(),
             hidden_reason: procs.is_empty().then_some(Hidden::NotRoot),
             v6only: None,
+            known_use: None,
         };
         Snapshot {
             listeners: vec![listener],

@@ -13,6 +13,7 @@ use std::collections::{HashMap, HashSet};
 use crate::error::CollectError;
 use crate::model::{Hidden, Listener, Process, Scope, Snapshot, Socket};
 use crate::port::{PortRange, Protocol};
+use crate::registry::known;
 use process::UserNames;
 
 /// What to show. Socket-level filters are applied before owners are looked up.
@@ -150,11 +151,13 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
             owners: pids,
             hidden_reason,
             v6only: None,
+            known_use: None,
             socket,
         });
     }
     listeners.retain(|l| filter.wants_listener(l, &processes));
     mark_v6only(&mut listeners);
+    mark_known_uses(&mut listeners, &processes);
     listeners.sort_by(|a, b| {
         (
             a.socket.port,
@@ -209,6 +212,23 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
         source,
         notes,
     })
+}
+
+/// Names the known program each listener's owner is, once for every reader.
+fn mark_known_uses(listeners: &mut [Listener], processes: &HashMap<u32, Process>) {
+    for l in listeners {
+        let evidence: Vec<known::Evidence<'_>> = l
+            .owners
+            .iter()
+            .filter_map(|pid| processes.get(pid))
+            .map(|p| known::Evidence {
+                name: &p.name,
+                exe: p.exe.as_deref(),
+                cmdline: &p.cmdline,
+            })
+            .collect();
+        l.known_use = known::known_use(l.socket.port, l.socket.protocol, &evidence);
+    }
 }
 
 /// The netlink result, or `/proc/net` when netlink was refused; on Linux also marks connected
@@ -548,6 +568,7 @@ mod tests {
             owners: vec![1],
             hidden_reason: None,
             v6only: None,
+            known_use: None,
         };
         let mut ls = vec![
             listener("0.0.0.0", 80),

@@ -4,6 +4,7 @@
 pub mod iana;
 pub mod import;
 pub mod index;
+pub mod known;
 pub mod services;
 pub mod unofficial;
 
@@ -129,7 +130,7 @@ impl Knowledge {
             .chain(
                 unofficial::all()
                     .iter()
-                    .flat_map(|u| unofficial::program_words(u.program))
+                    .flat_map(|u| unofficial::program_names(u.program))
                     .map(str::to_ascii_lowercase),
             )
             .collect();

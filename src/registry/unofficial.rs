@@ -8,29 +8,84 @@ use crate::registry::iana::parse_port_field;
 /// The committed table (see the header of `unofficial.tsv` for its columns).
 pub const TABLE: &str = include_str!("unofficial.tsv");
 
-/// One program known to use a port by default.
+/// How a program comes to use a port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The program listens there when nothing is configured.
+    Default,
+    /// The program's documentation tells people to use it, but nothing picks it by itself.
+    Conventional,
+    /// The program's documentation uses it in examples only.
+    Example,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Default => "default",
+            Role::Conventional => "conventional",
+            Role::Example => "example",
+        }
+    }
+}
+
+/// One program known to use a port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnofficialUse {
     pub ports: PortRange,
     pub protocol: Protocol,
     pub program: &'static str,
+    pub role: Role,
+    /// The versions this applies to, when it changed ("-" in the table: all current ones).
+    pub versions: Option<&'static str>,
     pub note: &'static str,
     pub source: &'static str,
 }
 
 impl UnofficialUse {
-    /// Does `query` name this program, as a whole or by one of its words ("kafka")?
+    /// Does `query` name this program as a whole: its full name, or the name without a
+    /// vendor or family prefix ("kafka" for "Apache Kafka", "node_exporter" for "Prometheus
+    /// node_exporter")? A word in the middle of a name does not ("on" is not "Ruby on Rails",
+    /// "java" is not "Minecraft Java Edition").
     pub fn named_by(&self, query: &str) -> bool {
-        self.program.eq_ignore_ascii_case(query)
-            || program_words(self.program).any(|w| w.eq_ignore_ascii_case(query))
+        program_names(self.program).any(|n| n.eq_ignore_ascii_case(query))
     }
 }
 
-/// The words of a program's name, for lookup by name ("Apache Kafka" -> "Apache", "Kafka").
-pub fn program_words(program: &str) -> impl Iterator<Item = &str> {
-    program
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-'))
-        .filter(|w| w.len() > 1)
+/// Prefixes that name a vendor or family rather than the program itself.
+const FAMILY_PREFIXES: &[&str] = &[
+    "Apache ",
+    "HashiCorp ",
+    "Prometheus ",
+    "Grafana ",
+    "Kubernetes ",
+    "NVIDIA ",
+    "Oracle ",
+    "IBM ",
+    "Microsoft ",
+    "Sonatype ",
+    "Cloudflare ",
+    "Eclipse ",
+    "Red Hat ",
+    "VMware ",
+];
+
+/// The whole names a program is known by: its full name, the name without a family prefix,
+/// and the name without a parenthesised remark ("Geth (Ethereum)" -> "Geth").
+pub fn program_names(program: &str) -> impl Iterator<Item = &str> {
+    let bare = program
+        .split_once(" (")
+        .map_or(program, |(head, _)| head)
+        .trim();
+    let unprefixed = FAMILY_PREFIXES
+        .iter()
+        .find_map(|p| bare.strip_prefix(p))
+        .filter(|rest| !rest.is_empty());
+    let mut names = vec![program, bare];
+    names.extend(unprefixed);
+    names.dedup();
+    names.into_iter()
 }
 
 /// Parses the table; an error names the line.
@@ -42,9 +97,16 @@ pub fn parse(text: &'static str) -> Result<Vec<UnofficialUse>, String> {
         }
         let fail = |what: &str| format!("unofficial.tsv line {}: {what}", i + 1);
         let fields: Vec<&'static str> = line.split('\t').collect();
-        let [port, protocol, program, note, source] = fields[..] else {
-            return Err(fail("expected 5 tab-separated fields"));
+        let [port, protocol, program, role, versions, note, source] = fields[..] else {
+            return Err(fail("expected 7 tab-separated fields"));
         };
+        let role = match role {
+            "default" => Role::Default,
+            "conventional" => Role::Conventional,
+            "example" => Role::Example,
+            _ => return Err(fail("role must be default, conventional or example")),
+        };
+        let versions = (versions != "-").then_some(versions);
         let ports = parse_port_field(port)
             .map_err(|e| fail(&e))?
             .ok_or_else(|| fail("missing port"))?;
@@ -55,6 +117,8 @@ pub fn parse(text: &'static str) -> Result<Vec<UnofficialUse>, String> {
             ports,
             protocol,
             program,
+            role,
+            versions,
             note,
             source,
         });

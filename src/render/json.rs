@@ -9,7 +9,7 @@ use crate::model::{Container, Hidden, Listener, Process, Scope, Snapshot};
 use crate::port::{EphemeralRange, Protocol, Tier};
 use crate::registry::iana::{Entry, IanaTable, Origin, PortStatus, Status};
 use crate::registry::services::LocalService;
-use crate::registry::unofficial::UnofficialUse;
+use crate::registry::unofficial::{Role, UnofficialUse};
 use crate::registry::{Knowledge, PortReport, SearchResults};
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -118,6 +118,8 @@ pub struct UnofficialDoc {
     pub program: String,
     pub protocol: Protocol,
     pub port_range: Option<String>,
+    pub role: Role,
+    pub versions: Option<String>,
     pub note: String,
     pub source: String,
 }
@@ -128,8 +130,30 @@ impl UnofficialDoc {
             program: u.program.to_string(),
             protocol: u.protocol,
             port_range: (!u.ports.is_single()).then(|| u.ports.to_string()),
+            role: u.role,
+            versions: u.versions.map(str::to_string),
             note: u.note.to_string(),
             source: u.source.to_string(),
+        }
+    }
+}
+
+/// The known program recognised on a listener.
+#[derive(Debug, Serialize)]
+pub struct KnownUseDoc {
+    pub program: &'static str,
+    pub role: Role,
+    pub versions: Option<&'static str>,
+    pub source: &'static str,
+}
+
+impl KnownUseDoc {
+    pub fn from_use(u: &'static UnofficialUse) -> KnownUseDoc {
+        KnownUseDoc {
+            program: u.program,
+            role: u.role,
+            versions: u.versions,
+            source: u.source,
         }
     }
 }
@@ -411,7 +435,10 @@ pub struct ListenerDoc<'a> {
     pub v6only: Option<bool>,
     pub uid: Option<u32>,
     pub user: Option<&'a str>,
+    /// The IANA name of the port.
     pub service: Option<String>,
+    /// The known program of this port that an owner is, when one is recognised.
+    pub known_use: Option<KnownUseDoc>,
     pub range: Tier,
     pub owners: Vec<&'a OwnerDoc<'a>>,
     pub owner_hidden_reason: Option<String>,
@@ -449,6 +476,7 @@ impl<'a> ListenerDoc<'a> {
                 .iana
                 .service_name(s.port, s.protocol)
                 .map(|n| n.into_owned()),
+            known_use: l.known_use.map(KnownUseDoc::from_use),
             range: Tier::of(s.port),
             owners: l.owners.iter().filter_map(|pid| owners.get(pid)).collect(),
             owner_hidden_reason: l.hidden_reason.as_ref().map(Hidden::long),

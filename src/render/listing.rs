@@ -12,7 +12,7 @@ use crate::port::{Protocol, Tier};
 use crate::registry::iana::Status;
 use crate::registry::Knowledge;
 use crate::render::sanitize::sanitize;
-use crate::render::table::{new_table, paint, styled};
+use crate::render::table::{known_use_text, new_table, paint, styled, KNOWN_USE_LEGEND};
 
 impl Column {
     pub fn header(self) -> &'static str {
@@ -82,8 +82,12 @@ fn now_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// The IANA name for the listing, or the status when there is none.
-fn service_text(k: &Knowledge, port: u16, protocol: Protocol) -> String {
+/// The known program the owner is (marked with `*`), else the IANA name, else the status.
+fn service_text(k: &Knowledge, l: &Listener) -> String {
+    if let Some(u) = l.known_use {
+        return known_use_text(u);
+    }
+    let (port, protocol) = (l.socket.port, l.socket.protocol);
     if let Some(name) = k.iana.service_name(port, protocol) {
         return sanitize(&name).into_owned();
     }
@@ -161,7 +165,7 @@ fn cell(out: &Output, l: &Listener, snap: &Snapshot, k: &Knowledge, c: Column, n
         ),
         Column::Peer => Cell::new(peer_text(l)),
         Column::Port => styled(out, &l.socket.port.to_string(), Some(Attribute::Bold), None),
-        Column::Service => Cell::new(service_text(k, l.socket.port, l.socket.protocol)),
+        Column::Service => Cell::new(service_text(k, l)),
         Column::Pid => Cell::new(per_owner(&|p| p.pid.to_string())),
         Column::Process => {
             if hidden {
@@ -227,7 +231,11 @@ pub fn listing(
                 .collect::<Vec<_>>(),
         );
     }
-    writeln!(w, "{t}")
+    writeln!(w, "{t}")?;
+    if columns.contains(&Column::Service) && snap.listeners.iter().any(|l| l.known_use.is_some()) {
+        writeln!(w, "{}", paint(out, KNOWN_USE_LEGEND, "2"))?;
+    }
+    Ok(())
 }
 
 /// One line of the summary under a listing.
@@ -396,6 +404,7 @@ mod tests {
             hidden_reason: owners.is_empty().then_some(Hidden::NotVisibleToRoot),
             owners,
             v6only: None,
+            known_use: None,
         };
         let snap = Snapshot {
             listeners: vec![listener(8011, vec![7]), listener(8012, vec![])],

@@ -8,6 +8,7 @@ use comfy_table::{presets, Attribute, Cell, Color, ContentArrangement, Table};
 use crate::config::Output;
 use crate::port::{EphemeralRange, Protocol, Tier};
 use crate::registry::iana::{Entry, IanaTable, Origin, PortStatus, Status};
+use crate::registry::unofficial::UnofficialUse;
 use crate::registry::{PortReport, SearchResults};
 use crate::render::sanitize::{sanitize, sanitize_lines};
 
@@ -99,14 +100,41 @@ fn status_summary(s: &PortStatus<'_>) -> String {
 }
 
 /// The headline of a port card.
-pub fn headline(out: &Output, r: &PortReport<'_>) -> String {
+///
+/// `programs`: the known programs found listening on the port (see [`known_use_text`]).
+pub fn headline(out: &Output, r: &PortReport<'_>, programs: &[&UnofficialUse]) -> String {
     let statuses: Vec<String> = r.registry.iter().map(status_summary).collect();
+    let mut names: Vec<String> = programs.iter().map(|u| known_use_text(u)).collect();
+    names.dedup();
+    let running = if names.is_empty() {
+        String::new()
+    } else {
+        format!("{} · ", paint(out, &names.join(", "), "1"))
+    };
     format!(
-        "{} · {} · {}",
+        "{} · {running}{} · {}",
         paint(out, &format!("Port {}", r.port), "1"),
         tier_text(r.tier),
         statuses.join(" · ")
     )
+}
+
+/// A matched known program as the listing and the card show it: its name with a `*`, which
+/// says it is not the IANA name.
+pub fn known_use_text(u: &UnofficialUse) -> String {
+    format!("{}*", u.program)
+}
+
+/// The legend for a `*` after a name.
+pub const KNOWN_USE_LEGEND: &str =
+    "* a known program of this port, recognised by its process (not the IANA service name)";
+
+/// "default", or "conventional (Jaeger v1 only)".
+fn role_text(u: &UnofficialUse) -> String {
+    match u.versions {
+        Some(v) => format!("{} ({v})", u.role.as_str()),
+        None => u.role.as_str().to_string(),
+    }
 }
 
 /// One row of the registry section: entries identical but for their protocol share a row.
@@ -301,7 +329,7 @@ fn unofficial_section(w: &mut dyn Write, out: &Output, r: &PortReport<'_>) -> io
     if r.unofficial.is_empty() {
         return writeln!(w, "  none known to whoport");
     }
-    let mut t = new_table(out, &["PROTOCOL", "PROGRAM", "NOTE", "SOURCE"]);
+    let mut t = new_table(out, &["PROTOCOL", "PROGRAM", "ROLE", "NOTE", "SOURCE"]);
     for u in &r.unofficial {
         let program = if u.ports.is_single() {
             u.program.to_string()
@@ -311,6 +339,7 @@ fn unofficial_section(w: &mut dyn Write, out: &Output, r: &PortReport<'_>) -> io
         t.add_row(vec![
             Cell::new(u.protocol.as_str()),
             styled(out, &program, Some(Attribute::Bold), None),
+            Cell::new(role_text(u)),
             Cell::new(u.note),
             Cell::new(u.source),
         ]);

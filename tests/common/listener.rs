@@ -84,12 +84,18 @@ impl Listener {
 
     /// Like [`Listener::start_with`], with extra environment variables.
     pub fn start_env(program: &Path, env: &[(&str, &str)], args: &[&str]) -> Listener {
+        let mut cmd = Command::new(program);
+        cmd.envs(env.iter().copied())
+            .arg(fixture("listen.py"))
+            .args(args);
+        Self::start_command(cmd)
+    }
+
+    /// Starts `cmd`, a command line that ends up running `listen.py` in the same process
+    /// (through `exec`, such as `nsenter`).
+    pub fn start_command(mut cmd: Command) -> Listener {
         let mut child = spawn_retrying(
-            Command::new(program)
-                .envs(env.iter().copied())
-                .arg(fixture("listen.py"))
-                .args(args)
-                .stdin(Stdio::piped())
+            cmd.stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit()),
         );

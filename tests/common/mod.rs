@@ -3,6 +3,7 @@
 
 pub mod bounded;
 pub mod listener;
+pub mod netns;
 
 use std::path::{Path, PathBuf};
 

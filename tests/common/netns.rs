@@ -1,0 +1,102 @@
+//! A private network namespace for tests that need fixed ports (3000, 9200...) without
+//! touching the machine's own: a holder process keeps it alive, `nsenter` runs in it.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use super::listener::{python, Listener};
+use super::{fixture, have, is_root};
+
+/// A network namespace with only loopback up, alive until dropped (its holder is killed by
+/// PID).
+pub struct NetNs {
+    holder: Child,
+    pub pid: u32,
+}
+
+impl NetNs {
+    /// `None` (after a SKIPPED line) when not root or a tool is missing.
+    pub fn new() -> Option<NetNs> {
+        if python().is_none()
+            || !have("unshare", "apt-get install -y util-linux")
+            || !have("nsenter", "apt-get install -y util-linux")
+            || !have("ip", "apt-get install -y iproute2")
+        {
+            return None;
+        }
+        if !is_root() {
+            eprintln!("SKIPPED: a private network namespace needs root");
+            return None;
+        }
+        let mut holder = Command::new("unshare")
+            .args([
+                "--net",
+                "sh",
+                "-c",
+                "ip link set lo up && echo up && exec sleep 300",
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("unshare runs");
+        let mut line = String::new();
+        use std::io::BufRead;
+        std::io::BufReader::new(holder.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("holder reports");
+        assert_eq!(line.trim(), "up", "loopback up in the namespace");
+        let pid = holder.id();
+        Some(NetNs { holder, pid })
+    }
+
+    /// A command that runs `program` inside the namespace.
+    pub fn command(&self, program: &Path) -> Command {
+        let mut cmd = Command::new("nsenter");
+        cmd.arg("-t")
+            .arg(self.pid.to_string())
+            .arg("-n")
+            .arg("--")
+            .arg(program);
+        cmd
+    }
+
+    /// `listen.py ARGS` inside the namespace.
+    pub fn listener(&self, args: &[&str]) -> Listener {
+        let mut cmd = self.command(&python().expect("python3"));
+        cmd.arg(fixture("listen.py")).args(args);
+        Listener::start_command(cmd)
+    }
+
+    /// The real binary inside the namespace, with a clean environment and a time limit;
+    /// (status, stdout, stderr).
+    pub fn whoport(&self, data_home: &Path, args: &[&str]) -> (i32, String, String) {
+        let mut cmd = Command::new("timeout");
+        cmd.args(["60", "nsenter", "-t", &self.pid.to_string(), "-n", "--"])
+            .arg(assert_cmd::cargo::cargo_bin("whoport"))
+            .args(args);
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("WHOPORT_") {
+                cmd.env_remove(&key);
+            }
+        }
+        let out = cmd
+            .env_remove("NO_COLOR")
+            .env_remove("COLUMNS")
+            .env_remove("TERM")
+            .env("XDG_DATA_HOME", data_home)
+            .env("XDG_CONFIG_HOME", data_home.join("config"))
+            .output()
+            .expect("whoport runs");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
