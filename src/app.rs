@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::atomic_file;
+use crate::atomic_file::{self, Target};
 use crate::audit::{
     self,
     baseline::Baseline,
@@ -412,14 +412,27 @@ fn run_audit(cli: &Cli, a: &AuditArgs, out: &Output, w: &mut dyn Write) -> Resul
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
+    // `-` is standard output, for the report as for the baseline.
+    let report_file = match a.output.as_deref().map(Target::of) {
+        Some(Target::File(path)) => Some(path),
+        Some(Target::Stdout) | None => None,
+    };
+    let mut baseline_on_stdout = false;
     if let Some(path) = &a.save_baseline {
         let b = Baseline::of(&snap, json::rfc3339(now), host);
-        atomic_file::write(path, b.to_json().as_bytes())?;
+        let target = Target::of(path);
+        // `--save-baseline -` takes standard output: the report goes only to --output FILE.
+        baseline_on_stdout = target == Target::Stdout;
+        atomic_file::write_to(target, b.to_json().as_bytes(), w)?;
     }
     // With --output, the whole document is built first and replaces the file in one step.
     let mut buffer = Vec::new();
-    let target: &mut dyn Write = if a.output.is_some() { &mut buffer } else { w };
-    let out = match a.output {
+    let target: &mut dyn Write = if report_file.is_some() {
+        &mut buffer
+    } else {
+        w
+    };
+    let out = match report_file {
         // A file is not a terminal: no colour unless asked for, compact JSON.
         Some(_) => Output {
             color: cli.color == crate::cli::ColorChoice::Always,
@@ -430,6 +443,7 @@ fn run_audit(cli: &Cli, a: &AuditArgs, out: &Output, w: &mut dyn Write) -> Resul
         None => *out,
     };
     match format {
+        _ if baseline_on_stdout && report_file.is_none() => {}
         AuditFormat::Json => render::audit::json(target, out.pretty_json, &report, &snap, &k)?,
         AuditFormat::Prometheus => render::audit::prometheus(target, &report, &snap, &k, now)?,
         AuditFormat::Table => {
@@ -437,7 +451,7 @@ fn run_audit(cli: &Cli, a: &AuditArgs, out: &Output, w: &mut dyn Write) -> Resul
             listing::notes(target, &out, &snap)?;
         }
     }
-    if let Some(path) = &a.output {
+    if let Some(path) = report_file {
         atomic_file::write(path, &buffer)?;
     }
     hint(&snap);
@@ -534,23 +548,26 @@ fn run_registry(
             }
         }
         RegistryCommand::Import { file, output } => {
-            if out.json && output.is_none() {
+            let to_stdout = output
+                .as_deref()
+                .is_none_or(|p| Target::of(p) == Target::Stdout);
+            if out.json && to_stdout {
                 anyhow::bail!("'registry import --json' needs --output FILE: the table itself goes to standard output otherwise");
             }
             let imported = import_file(file)?;
-            match output {
-                Some(path) => {
+            match output.as_deref().map(Target::of) {
+                Some(Target::File(path)) => {
                     atomic_file::write(path, imported.table.as_bytes())?;
                     report_import(w, out, file, &path.display().to_string(), &imported)?;
                 }
-                None => w.write_all(imported.table.as_bytes())?,
+                Some(Target::Stdout) | None => w.write_all(imported.table.as_bytes())?,
             }
         }
         RegistryCommand::Update { from } => {
             let imported = import_file(from)?;
             let target = registry::installed_path()
                 .context("this system has no per-user data directory to install the registry in")?;
-            atomic_file::write(&target, imported.table.as_bytes())?;
+            atomic_file::write_creating_dir(&target, imported.table.as_bytes())?;
             report_import(w, out, from, &target.display().to_string(), &imported)?;
         }
     }

@@ -211,7 +211,8 @@ pub struct AuditArgs {
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
 
-    /// Write the current listeners to FILE as a baseline (atomically)
+    /// Write the current listeners to FILE as a baseline (atomically, a regular file only);
+    /// '-' prints the baseline instead of the report
     #[arg(long, value_name = "FILE")]
     pub save_baseline: Option<PathBuf>,
 
@@ -231,7 +232,8 @@ pub struct AuditArgs {
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub format: Option<AuditFormat>,
 
-    /// Write the output to FILE (atomically: a reader sees the old file or the new one)
+    /// Write the output to FILE (atomically: a reader sees the old file or the new one; a
+    /// regular file only)
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 }
@@ -276,7 +278,7 @@ pub enum RegistryCommand {
     Import {
         /// IANA's service-names-port-numbers.csv
         file: PathBuf,
-        /// Write the table here (atomically) instead of standard output
+        /// Write the table here (atomically, a regular file only) instead of standard output
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },

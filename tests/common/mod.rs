@@ -4,6 +4,8 @@
 pub mod bounded;
 pub mod listener;
 pub mod netns;
+#[cfg(unix)]
+pub mod special;
 
 use std::path::{Path, PathBuf};
 
@@ -18,7 +20,13 @@ pub fn bin() -> PathBuf {
 /// directory of its own so that no installed registry of the machine leaks in. It runs under
 /// a hard time limit ([`bounded::LIMIT`]).
 pub fn whoport(data_home: &Path) -> Run {
-    let mut cmd = Run::new(bin());
+    command(data_home, &bin())
+}
+
+/// `program` with the same clean environment and time limit as [`whoport`]: a copy of the
+/// binary, or a wrapper (`prlimit ... --`) given the binary as an argument.
+pub fn command(data_home: &Path, program: &Path) -> Run {
+    let mut cmd = Run::new(program);
     for (key, _) in std::env::vars_os() {
         let key_text = key.to_string_lossy();
         if key_text.starts_with("WHOPORT_") {
@@ -45,10 +53,13 @@ pub fn run(args: &[&str]) -> (i32, String, String) {
 }
 
 pub fn run_in(data_home: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = whoport(data_home)
-        .args(args)
-        .output()
-        .expect("whoport runs");
+    outcome(whoport(data_home).args(args))
+}
+
+/// Runs a command made by [`whoport`] or [`command`]; (status, stdout, stderr), the status
+/// -1 when a signal ended it.
+pub fn outcome(cmd: &mut Run) -> (i32, String, String) {
+    let out = cmd.output().expect("whoport runs");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8(out.stdout).expect("stdout is UTF-8"),
