@@ -39,6 +39,8 @@ fn the_audit_does_not_offer_all() {
 #[test]
 fn first_run_of_the_cron_recipe_saves_the_baseline() {
     let dir = tempdir();
+    // The directory exists (whoport never creates it), the file does not.
+    std::fs::create_dir(dir.path().join("state")).expect("state directory");
     let file = dir.path().join("state").join("baseline.json");
     let f = file.to_str().expect("utf8");
     let args = [

@@ -33,7 +33,8 @@ fn writers(target: &Path) -> Vec<Vec<String>> {
             "--output".into(),
             t.clone(),
         ],
-        vec!["audit".into(), "--save-baseline".into(), t],
+        vec!["audit".into(), "--save-baseline".into(), t.clone()],
+        vec!["audit".into(), "--output".into(), t],
     ]
 }
 
