@@ -126,7 +126,8 @@ pub enum Column {
     Proto,
     /// TCP state (shown with --all)
     State,
-    /// bind address, with its scope: (ALL) interfaces, (local) loopback, (iface) one address
+    /// bind address ([::], 0.0.0.0%lo, [fe80::1%eth0]) and its reach: all (IPv4, IPv6 or
+    /// both), loopback, one address, or one device
     Address,
     /// remote address and port of a connection (shown with --all); "-" for listeners
     Peer,

@@ -3,6 +3,7 @@
 //! The library behind the `whoport` binary: port parsing, the embedded IANA registry and the
 //! other sources of port knowledge, and the renderers.
 
+pub mod address;
 pub mod app;
 pub mod atomic_file;
 pub mod audit;

@@ -54,6 +54,11 @@ pub struct Socket {
     pub inode: u32,
     /// Owner uid of the socket (Linux); `None` elsewhere.
     pub uid: Option<u32>,
+    /// Index of the device the socket is bound to (SO_BINDTODEVICE, or an IPv6 link-local
+    /// zone), as the kernel reports it; 0 for none or when not reported.
+    pub ifindex: u32,
+    /// For IPv6 sockets, the kernel's IPV6_V6ONLY; `None` for IPv4 or when not reported.
+    pub v6only: Option<bool>,
 }
 
 impl Socket {
@@ -170,15 +175,18 @@ impl Hidden {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listener {
     pub socket: Socket,
+    /// Where it is reachable from ([`Scope::of_socket`]: the bound device counts).
     pub scope: Scope,
+    /// Name of the device the socket is bound to (the index when it has no name).
+    pub device: Option<String>,
     /// Name of the socket owner uid.
     pub user: Option<String>,
     /// PIDs holding the socket, sorted; details in [`Snapshot::processes`].
     pub owners: Vec<u32>,
     /// Why no owner could be seen, when `owners` is empty.
     pub hidden_reason: Option<Hidden>,
-    /// For `::` listeners: `Some(true)` when known v6-only, `Some(false)` when known to take
-    /// IPv4 too, `None` when it cannot be known.
+    /// For IPv6 listeners: the kernel's IPV6_V6ONLY (`Some(false)`: it takes IPv4 too);
+    /// `None` when it was not reported (`/proc/net`, other systems).
     pub v6only: Option<bool>,
     /// The known program of this port that an owner is (by name, executable or command
     /// line), from the unofficial-uses table; filled once when the snapshot is taken.

@@ -31,7 +31,10 @@ struct ListenerJson {
     protocol: String,
     address: String,
     port: u16,
+    endpoint: String,
     scope: String,
+    reach: String,
+    device: Option<String>,
     state: Option<String>,
     remote_address: Option<String>,
     remote_port: Option<u16>,
@@ -214,7 +217,18 @@ fn tcp_and_udp_on_both_families_are_found_with_their_owner() {
         assert!(!owner.exe_deleted && !owner.exe_replaced && !owner.exe_memory_only);
         assert!(found.owner_hidden_reason.is_none());
         assert!(found.remote_address.is_none() && found.remote_port.is_none());
-        assert_eq!(found.v6only, None);
+        // The kernel's IPV6_V6ONLY for IPv6 sockets (it sets it for a bind to one IPv6
+        // address), nothing for IPv4.
+        let ipv6 = s.address.contains(':');
+        assert_eq!(found.v6only.is_some(), ipv6, "{found:?}");
+        let host = if ipv6 {
+            format!("[{}]", s.address)
+        } else {
+            s.address.clone()
+        };
+        assert_eq!(found.endpoint, format!("{host}:{}", s.port));
+        assert_eq!(found.reach, "loopback only");
+        assert_eq!(found.device, None);
         assert_eq!(owner.user, found.user, "same uid, same name");
         assert!(owner.parent_name.is_some());
     }

@@ -73,15 +73,10 @@ impl Ctx<'_> {
         }
     }
 
-    /// "tcp 0.0.0.0:8080".
+    /// "tcp 0.0.0.0:8080", "tcp [::]:22", "udp 0.0.0.0%eth0:67" (the one notation).
     fn socket(&self) -> String {
-        let s = &self.listener.socket;
-        let addr = if s.address.is_ipv6() {
-            format!("[{}]", s.address)
-        } else {
-            s.address.to_string()
-        };
-        format!("{} {addr}:{}", s.protocol, s.port)
+        let l = self.listener;
+        sanitize(&format!("{} {}", l.socket.protocol, l.endpoint())).into_owned()
     }
 
     /// "nginx (pid 12)", "nginx (pids 12, 13)", or "a hidden process".
@@ -93,11 +88,10 @@ impl Ctx<'_> {
         self.listener.scope != Scope::Loopback
     }
 
-    fn where_text(&self) -> &'static str {
-        match (self.listener.scope, self.listener.socket.address.is_ipv6()) {
-            (Scope::All, true) => "on all interfaces (IPv6, and IPv4 unless v6-only)",
-            (Scope::All, false) => "on all interfaces",
-            _ => "on a non-loopback address",
+    fn where_text(&self) -> String {
+        match self.listener.scope {
+            Scope::All => format!("on {}", self.listener.reach().long()),
+            _ => "on a non-loopback address".to_string(),
         }
     }
 }
@@ -422,10 +416,9 @@ pub fn hidden_owner(c: &Ctx<'_>) -> Option<Finding> {
 }
 
 fn entry_text(e: &Entry) -> String {
-    let addr = if e.address.contains(':') {
-        format!("[{}]", e.address)
-    } else {
-        e.address.clone()
+    let addr = match e.address.parse::<std::net::IpAddr>() {
+        Ok(ip) => crate::address::host(ip, None),
+        Err(_) => e.address.clone(),
     };
     let names = if e.names.is_empty() {
         "a hidden process".to_string()
@@ -540,8 +533,11 @@ mod tests {
                 remote: None,
                 inode: 1,
                 uid: Some(0),
+                ifindex: 0,
+                v6only: None,
             },
             scope: Scope::of(address),
+            device: None,
             user: Some("root".into()),
             owners: procs.iter().map(|p| p.pid).collect(),
             hidden_reason: procs.is_empty().then_some(Hidden::NotRoot),

@@ -1,7 +1,7 @@
 //! Looking at the machine: sockets from the kernel, the processes holding them, filters.
 
 #[cfg(target_os = "linux")]
-pub mod bound;
+pub mod diag;
 #[cfg(target_os = "linux")]
 pub mod linux;
 pub mod process;
@@ -10,6 +10,7 @@ pub mod sockets;
 
 use std::collections::{HashMap, HashSet};
 
+use crate::address::DeviceNames;
 use crate::error::CollectError;
 use crate::model::{Hidden, Listener, Process, Scope, Snapshot, Socket};
 use crate::port::{PortRange, Protocol};
@@ -53,7 +54,7 @@ impl Filter {
                 .ports
                 .as_ref()
                 .is_none_or(|ranges| ranges.iter().any(|r| r.contains(s.port)))
-            && (!self.exposed || Scope::of(s.address) != Scope::Loopback)
+            && (!self.exposed || Scope::of_socket(s) != Scope::Loopback)
     }
 
     fn wants_listener(&self, l: &Listener, processes: &HashMap<u32, Process>) -> bool {
@@ -95,7 +96,7 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     // kernel dumps the socket tables.
     let (found, walk) = std::thread::scope(|s| {
         let walker = s.spawn(walk_all);
-        let found = sockets::enumerate(want);
+        let found = sockets::enumerate_counting(want);
         (
             found,
             walker
@@ -104,16 +105,33 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
         )
     });
     let mut notes = Vec::new();
+    let (found, skipped) = match found {
+        Ok((found, skipped)) => (Ok(found), skipped),
+        Err(e) => (Err(e), 0),
+    };
+    if skipped > 0 {
+        notes.push(format!(
+            "{skipped} sockets were skipped: their process could not be read any more \
+             (it exited during the scan)"
+        ));
+    }
     #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
     let (mut found, source) = from_best_source(found, filter, &mut notes)?;
     #[cfg(target_os = "linux")]
     if filter.all_states && filter.tcp {
-        match bound::bound_inactive(filter.ipv4, filter.ipv6) {
+        match diag::bound_inactive(filter.ipv4, filter.ipv6) {
             Ok(bound) => found.extend(bound.into_iter().map(|s| (s, Vec::new()))),
             Err(e) => notes.push(format!(
                 "bound but inactive TCP sockets could not be listed: {e}"
             )),
         }
+    }
+    if source != "netlink" && source != "system" {
+        notes.push(
+            "sockets read from /proc/net do not say which device they are bound to, nor \
+             whether an IPv6 socket takes IPv4 too"
+                .to_string(),
+        );
     }
     let mut established: HashMap<u16, usize> = HashMap::new();
     for (s, _) in &found {
@@ -127,6 +145,7 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
         .collect();
     let owners = find_owners(&candidates, walk);
     let users = UserNames::load();
+    let mut devices = DeviceNames::default();
     let mut pids: Vec<u32> = owners.by_socket.iter().flatten().copied().collect();
     pids.sort_unstable();
     pids.dedup();
@@ -146,17 +165,17 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
             .is_empty()
             .then(|| hidden_reason(&socket, root, me, owners.failure.as_deref()));
         listeners.push(Listener {
-            scope: Scope::of(socket.address),
+            scope: Scope::of_socket(&socket),
+            device: devices.name(socket.ifindex),
             user: socket.uid.and_then(|u| users.name(u)),
             owners: pids,
             hidden_reason,
-            v6only: None,
+            v6only: socket.v6only,
             known_use: None,
             socket,
         });
     }
     listeners.retain(|l| filter.wants_listener(l, &processes));
-    mark_v6only(&mut listeners);
     mark_known_uses(&mut listeners, &processes);
     listeners.sort_by(|a, b| {
         (
@@ -474,23 +493,6 @@ pub fn hidden_reason(
     }
 }
 
-/// A `::` listener that shares its port and protocol with a `0.0.0.0` one can only be
-/// v6-only (the two could not both bind otherwise, SO_REUSEPORT aside).
-fn mark_v6only(listeners: &mut [Listener]) {
-    let v4_any: HashSet<(Protocol, u16)> = listeners
-        .iter()
-        .filter(|l| l.socket.address == std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
-        .map(|l| (l.socket.protocol, l.socket.port))
-        .collect();
-    for l in listeners.iter_mut() {
-        if l.socket.address == std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
-            && v4_any.contains(&(l.socket.protocol, l.socket.port))
-        {
-            l.v6only = Some(true);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -504,6 +506,8 @@ mod tests {
             remote: None,
             inode: 1,
             uid,
+            ifindex: 0,
+            v6only: None,
         }
     }
 
@@ -553,30 +557,5 @@ mod tests {
         assert!(e(Some(13)).is_refusal(), "EACCES");
         assert!(!e(Some(12)).is_refusal(), "ENOMEM is an error");
         assert!(!e(None).is_refusal());
-    }
-
-    #[test]
-    fn v6only_is_inferred_from_a_v4_wildcard_sibling() {
-        let listener = |addr: &str, port| Listener {
-            socket: Socket {
-                address: addr.parse().expect("ip"),
-                port,
-                ..socket(Some(0))
-            },
-            scope: Scope::All,
-            user: None,
-            owners: vec![1],
-            hidden_reason: None,
-            v6only: None,
-            known_use: None,
-        };
-        let mut ls = vec![
-            listener("0.0.0.0", 80),
-            listener("::", 80),
-            listener("::", 81),
-        ];
-        mark_v6only(&mut ls);
-        assert_eq!(ls[1].v6only, Some(true));
-        assert_eq!(ls[2].v6only, None);
     }
 }

@@ -74,6 +74,8 @@ fn parse_line(line: &str, protocol: Protocol) -> Option<Socket> {
         remote: connected.then_some((remote_addr, remote_port)),
         inode,
         uid: Some(uid),
+        ifindex: 0,
+        v6only: None,
     })
 }
 

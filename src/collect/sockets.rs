@@ -1,12 +1,13 @@
-//! Socket enumeration through netstat2: the only place that touches its platform-specific
-//! fields. On Linux it asks for sockets without PIDs (whoport maps owners itself).
+//! Socket enumeration: on Linux whoport's own sock_diag dump (`diag.rs`, which keeps the
+//! bound device and IPV6_V6ONLY), elsewhere netstat2, with the PIDs it maps itself. The only
+//! place that touches netstat2's platform-specific fields.
 
-use std::net::IpAddr;
-
-use netstat2::{AddressFamilyFlags, ProtocolFlags, ProtocolSocketInfo, TcpState};
+#[cfg(not(target_os = "linux"))]
+use netstat2::TcpState;
 
 use crate::error::CollectError;
 use crate::model::Socket;
+#[cfg(not(target_os = "linux"))]
 use crate::port::Protocol;
 
 /// Which families and protocols to ask the kernel for.
@@ -23,6 +24,44 @@ pub type Found = (Socket, Vec<u32>);
 
 /// Every socket of the wanted kinds, in every state.
 pub fn enumerate(want: Want) -> Result<Vec<Found>, CollectError> {
+    enumerate_counting(want).map(|(found, _)| found)
+}
+
+/// Every socket of the wanted kinds, and how many sockets were skipped because their process
+/// could not be read any more (it exited during the scan: netstat2's own mapping, on
+/// platforms without the Linux walk). One such process never aborts the listing.
+pub fn enumerate_counting(want: Want) -> Result<(Vec<Found>, usize), CollectError> {
+    if !(want.ipv4 || want.ipv6) || !(want.tcp || want.udp) {
+        return Ok((Vec::new(), 0));
+    }
+    #[cfg(target_os = "linux")]
+    {
+        super::diag::dump_all(want.tcp, want.udp, want.ipv4, want.ipv6)
+            .map(|sockets| (sockets.into_iter().map(|s| (s, Vec::new())).collect(), 0))
+            .map_err(|e| CollectError::Sockets {
+                detail: format!("netlink socket diagnostics: {e}"),
+                errno: e.raw_os_error(),
+            })
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        enumerate_netstat2(want)
+    }
+}
+
+/// The items that could be read, and how many could not.
+pub fn skip_failures<T, E>(items: impl IntoIterator<Item = Result<T, E>>) -> (Vec<T>, usize) {
+    let mut skipped = 0;
+    let kept = items
+        .into_iter()
+        .filter_map(|item| item.map_err(|_| skipped += 1).ok())
+        .collect();
+    (kept, skipped)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn enumerate_netstat2(want: Want) -> Result<(Vec<Found>, usize), CollectError> {
+    use netstat2::{AddressFamilyFlags, ProtocolFlags, ProtocolSocketInfo};
     let mut af = AddressFamilyFlags::empty();
     if want.ipv4 {
         af |= AddressFamilyFlags::IPV4;
@@ -37,62 +76,61 @@ pub fn enumerate(want: Want) -> Result<Vec<Found>, CollectError> {
     if want.udp {
         proto |= ProtocolFlags::UDP;
     }
-    if af.is_empty() || proto.is_empty() {
-        return Ok(Vec::new());
-    }
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    let sockets = netstat2::iterate_sockets_info_without_pids(af, proto);
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    let sockets = netstat2::iterate_sockets_info(af, proto);
-    let mut out = Vec::new();
-    for item in sockets.map_err(describe)? {
-        let info = item.map_err(describe)?;
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        let (inode, uid) = (info.inode, Some(info.uid));
-        #[cfg(not(any(target_os = "linux", target_os = "android")))]
-        let (inode, uid) = (0u32, None);
-        let socket = match info.protocol_socket_info {
-            ProtocolSocketInfo::Tcp(t) => Socket {
-                protocol: Protocol::Tcp,
-                address: t.local_addr,
-                port: t.local_port,
-                state: Some(state_name(t.state)),
-                remote: remote(t.remote_addr, t.remote_port),
-                inode,
-                uid,
-            },
-            ProtocolSocketInfo::Udp(u) => Socket {
-                protocol: Protocol::Udp,
-                address: u.local_addr,
-                port: u.local_port,
-                state: None,
-                remote: None,
-                inode,
-                uid,
-            },
-        };
-        out.push((socket, info.associated_pids));
-    }
-    Ok(out)
+    let sockets = netstat2::iterate_sockets_info(af, proto).map_err(describe)?;
+    let (infos, skipped) = skip_failures(sockets);
+    let found = infos
+        .into_iter()
+        .map(|info| {
+            let socket = match info.protocol_socket_info {
+                ProtocolSocketInfo::Tcp(t) => Socket {
+                    protocol: Protocol::Tcp,
+                    address: t.local_addr,
+                    port: t.local_port,
+                    state: Some(state_name(t.state)),
+                    remote: remote(t.remote_addr, t.remote_port),
+                    inode: 0,
+                    uid: None,
+                    ifindex: 0,
+                    v6only: None,
+                },
+                ProtocolSocketInfo::Udp(u) => Socket {
+                    protocol: Protocol::Udp,
+                    address: u.local_addr,
+                    port: u.local_port,
+                    state: None,
+                    remote: None,
+                    inode: 0,
+                    uid: None,
+                    ifindex: 0,
+                    v6only: None,
+                },
+            };
+            (socket, info.associated_pids)
+        })
+        .collect();
+    Ok((found, skipped))
 }
 
-fn remote(address: IpAddr, port: u16) -> Option<(IpAddr, u16)> {
+#[cfg(not(target_os = "linux"))]
+fn remote(address: std::net::IpAddr, port: u16) -> Option<(std::net::IpAddr, u16)> {
     (port != 0 || !address.is_unspecified()).then_some((address, port))
 }
 
 /// netstat2's errors say little ("Failed to call ffi"): keep the OS error underneath.
+#[cfg(not(target_os = "linux"))]
 fn describe(e: netstat2::error::Error) -> CollectError {
     let (detail, errno) = match &e {
         netstat2::error::Error::OsError(io) => (io.to_string(), io.raw_os_error()),
         other => (other.to_string(), None),
     };
     CollectError::Sockets {
-        detail: format!("netlink socket diagnostics: {detail}"),
+        detail: format!("the system's socket table: {detail}"),
         errno,
     }
 }
 
 /// TCP states, in the kebab-case of the JSON contract.
+#[cfg(not(target_os = "linux"))]
 pub fn state_name(state: TcpState) -> &'static str {
     match state {
         TcpState::Closed => "closed",
@@ -108,5 +146,19 @@ pub fn state_name(state: TcpState) -> &'static str {
         TcpState::TimeWait => "time-wait",
         TcpState::DeleteTcb => "delete-tcb",
         TcpState::Unknown => "unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_that_exits_mid_scan_is_skipped_and_counted() {
+        // netstat2's own mapping yields one error per descriptor it could no longer read.
+        let items: Vec<Result<u32, &str>> = vec![Ok(1), Err("process exited"), Ok(3), Err("gone")];
+        assert_eq!(skip_failures(items), (vec![1, 3], 2));
+        let none: Vec<Result<u32, &str>> = vec![];
+        assert_eq!(skip_failures(none), (vec![], 0));
     }
 }

@@ -255,7 +255,7 @@ pub fn prometheus(
         let key = vec![
             ("port", l.socket.port.to_string()),
             ("protocol", l.socket.protocol.as_str().to_string()),
-            ("address", l.socket.address.to_string()),
+            ("address", l.host()),
             ("scope", l.scope.as_str().to_string()),
             ("process", process),
             ("service", service),

@@ -427,11 +427,17 @@ pub struct ListenerDoc<'a> {
     pub protocol: Protocol,
     pub address: String,
     pub port: u16,
+    /// Address, device and port in the notation of every other output: `[::]:22`.
+    pub endpoint: String,
     pub scope: Scope,
+    /// The scope in words: "all interfaces, IPv4 and IPv6", "loopback only"...
+    pub reach: String,
+    /// The device the socket is bound to (SO_BINDTODEVICE, or a link-local zone).
+    pub device: Option<&'a str>,
     pub state: Option<&'static str>,
     pub remote_address: Option<String>,
     pub remote_port: Option<u16>,
-    /// For `::` sockets: true when known v6-only, null when it cannot be known.
+    /// For IPv6 sockets: the kernel's IPV6_V6ONLY; null for IPv4, or when not reported.
     pub v6only: Option<bool>,
     pub uid: Option<u32>,
     pub user: Option<&'a str>,
@@ -465,7 +471,10 @@ impl<'a> ListenerDoc<'a> {
             protocol: s.protocol,
             address: s.address.to_string(),
             port: s.port,
+            endpoint: l.endpoint(),
             scope: l.scope,
+            reach: l.reach().long(),
+            device: l.device.as_deref(),
             state: s.state,
             remote_address: s.remote.map(|(a, _)| a.to_string()),
             remote_port: s.remote.map(|(_, p)| p),

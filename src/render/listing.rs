@@ -35,14 +35,10 @@ impl Column {
     }
 }
 
-/// The address as shown, with its scope spelled out so exposure stands out without colour.
+/// The address as shown (the one notation: `[::]`, `0.0.0.0%lo`), with its reach in words
+/// so exposure stands out without colour.
 pub fn address_text(l: &Listener) -> String {
-    let suffix = match l.scope {
-        Scope::All => " (ALL)",
-        Scope::Loopback => " (local)",
-        Scope::Specific => " (iface)",
-    };
-    format!("{}{suffix}", l.socket.address)
+    format!("{} ({})", l.host(), l.reach().short())
 }
 
 /// The remote end of a connection, `-` for a listener.
@@ -159,7 +155,7 @@ fn cell(out: &Output, l: &Listener, snap: &Snapshot, k: &Knowledge, c: Column, n
         Column::State => Cell::new(l.socket.state.unwrap_or("-")),
         Column::Address => styled(
             out,
-            &address_text(l),
+            &sanitize(&address_text(l)),
             (l.scope == Scope::All).then_some(Attribute::Bold),
             Some(scope_color(l.scope)),
         ),
@@ -300,15 +296,7 @@ pub fn live_section(
     writeln!(w, "\n{}", paint(out, &title, "1"))?;
     let now = now_secs();
     for l in on_port {
-        let scope = match (l.scope, l.v6only) {
-            (Scope::All, Some(true)) => "all interfaces, IPv6 only".to_string(),
-            (Scope::All, _) if l.socket.address.is_ipv6() => {
-                "all interfaces: IPv6, and IPv4 unless v6-only".to_string()
-            }
-            (Scope::All, _) => "all interfaces".to_string(),
-            (Scope::Loopback, _) => "loopback only".to_string(),
-            (Scope::Specific, _) => "one address".to_string(),
-        };
+        let scope = l.reach().long();
         let scope = match l.scope {
             Scope::All => paint(out, &scope, "1;31"),
             _ => scope,
@@ -320,8 +308,9 @@ pub fn live_section(
             .unwrap_or_default();
         writeln!(
             w,
-            "  {} {}:{}  {scope}{state}",
-            l.socket.protocol, l.socket.address, port
+            "  {} {}  {scope}{state}",
+            l.socket.protocol,
+            sanitize(&l.endpoint())
         )?;
         if l.owners.is_empty() {
             let who = match (&l.user, l.socket.uid) {
@@ -398,8 +387,11 @@ mod tests {
                 remote: None,
                 inode: 1,
                 uid: None,
+                ifindex: 0,
+                v6only: None,
             },
             scope: Scope::Loopback,
+            device: None,
             user: None,
             hidden_reason: owners.is_empty().then_some(Hidden::NotVisibleToRoot),
             owners,
