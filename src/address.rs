@@ -187,6 +187,7 @@ mod tests {
             owners: vec![1],
             hidden_reason: None,
             v6only,
+            known_use: None,
             socket,
         }
     }

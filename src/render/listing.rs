@@ -43,11 +43,10 @@ pub fn address_text(l: &Listener) -> String {
 
 /// The remote end of a connection, `-` for a listener.
 pub fn peer_text(l: &Listener) -> String {
-    match l.socket.remote {
-        Some((ip, port)) if ip.is_ipv6() => format!("[{ip}]:{port}"),
-        Some((ip, port)) => format!("{ip}:{port}"),
-        None => "-".to_string(),
-    }
+    l.socket.remote.map_or_else(
+        || "-".to_string(),
+        |(ip, port)| crate::address::endpoint(ip, None, port),
+    )
 }
 
 fn scope_color(scope: Scope) -> Color {
