@@ -5,7 +5,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use super::listener::{python, Listener};
-use super::{fixture, have, is_root};
+use super::bounded::Run;
+use super::{bin, fixture, have, is_root};
 
 /// A network namespace with only loopback up, alive until dropped (its holder is killed by
 /// PID).
@@ -66,12 +67,12 @@ impl NetNs {
         Listener::start_command(cmd)
     }
 
-    /// The real binary inside the namespace, with a clean environment and a time limit;
-    /// (status, stdout, stderr).
+    /// The real binary inside the namespace, with a clean environment and the shared time
+    /// limit; (status, stdout, stderr).
     pub fn whoport(&self, data_home: &Path, args: &[&str]) -> (i32, String, String) {
-        let mut cmd = Command::new("timeout");
-        cmd.args(["60", "nsenter", "-t", &self.pid.to_string(), "-n", "--"])
-            .arg(assert_cmd::cargo::cargo_bin("whoport"))
+        let mut cmd = Run::new("nsenter");
+        cmd.args(["-t", &self.pid.to_string(), "-n", "--"])
+            .arg(bin())
             .args(args);
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("WHOPORT_") {
