@@ -31,7 +31,7 @@ pub struct Evidence<'a> {
 /// Interpreters and runtimes: their own name says nothing, the script they run does.
 const INTERPRETERS: &[&str] = &[
     "node", "nodejs", "python", "java", "ruby", "php", "perl", "deno", "bun", "dotnet", "sh",
-    "bash", "beam.smp", "erl", "mono", "uv", "npx", "npm", "pnpm", "yarn",
+    "bash", "beam.smp", "erl", "mono", "uv", "npx", "npm", "pnpm", "yarn", "lua",
 ];
 
 /// Lower case, without a trailing version ("python3.11" -> "python", "php-fpm8.2" ->

@@ -159,7 +159,7 @@ mod tests {
     #[test]
     fn parses_and_is_large_enough() {
         let rows = parse(TABLE).expect("table parses");
-        assert!(rows.len() >= 150, "only {} rows", rows.len());
+        assert!(rows.len() >= 350, "only {} rows", rows.len());
     }
 
     #[test]
@@ -175,16 +175,141 @@ mod tests {
         }
     }
 
+    /// Hosts anyone can edit: never a source.
+    const COMMUNITY_HOSTS: &[&str] = &[
+        "wikipedia.org",
+        "fandom.com",
+        "wikia.com",
+        "wiki.gg",
+        "minecraft.wiki",
+        "speedguide.net",
+        "stackoverflow.com",
+        "serverfault.com",
+        "superuser.com",
+        "reddit.com",
+        "developer.valvesoftware.com",
+        "gist.github.com",
+    ];
+
+    fn host(url: &str) -> &str {
+        url.trim_start_matches("https://")
+            .split(['/', '?', '#'])
+            .next()
+            .unwrap_or("")
+    }
+
     #[test]
-    fn every_row_has_a_note_and_a_source() {
+    fn every_row_has_a_note_and_an_own_source() {
         for u in all() {
             assert!(!u.program.trim().is_empty(), "{u:?}");
+            assert_eq!(u.program.trim(), u.program, "{u:?}");
             assert!(!u.note.trim().is_empty(), "{u:?}");
+            assert!(!u.note.contains(char::is_control), "{u:?}");
+            assert!(
+                !u.note.contains("also UDP") && !u.note.contains("also TCP"),
+                "a second protocol is a row of its own: {u:?}"
+            );
             assert!(
                 u.source.starts_with("https://") && !u.source.contains(char::is_whitespace),
                 "source must be an https URL: {u:?}"
             );
-            assert!(!u.note.contains(char::is_control), "{u:?}");
+            let host = host(u.source);
+            assert!(host.contains('.') && !host.contains('@'), "{u:?}");
+            assert!(
+                !COMMUNITY_HOSTS.iter().any(|h| host.ends_with(h)),
+                "community site as a source: {u:?}"
+            );
+            assert!(
+                !u.source.contains("/wiki") && !host.starts_with("wiki."),
+                "a wiki page as a source: {u:?}"
+            );
+            if let Some(v) = u.versions {
+                assert!(!v.trim().is_empty() && v != "-", "{u:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn corrected_rows() {
+        let find = |port, protocol, program: &str| {
+            for_port(port, Some(protocol))
+                .into_iter()
+                .find(|u| u.program == program)
+                .unwrap_or_else(|| panic!("no {program} on {port}/{protocol}"))
+        };
+        // UDP rows of their own.
+        for (port, program) in [
+            (4648, "HashiCorp Nomad"),
+            (8301, "HashiCorp Consul"),
+            (8302, "HashiCorp Consul"),
+            (8600, "HashiCorp Consul"),
+            (30303, "Geth (Ethereum)"),
+            (51413, "Transmission"),
+            (64738, "Mumble server"),
+        ] {
+            find(port, Protocol::Udp, program);
+        }
+        // Conventions are not defaults.
+        assert_eq!(
+            find(5044, Protocol::Tcp, "Logstash").role,
+            Role::Conventional
+        );
+        assert_eq!(find(9001, Protocol::Tcp, "MinIO").role, Role::Conventional);
+        // Changed between versions.
+        assert!(find(5001, Protocol::Tcp, "ASP.NET Core Kestrel")
+            .versions
+            .is_some_and(|v| v.contains(".NET 7")));
+        assert!(find(6831, Protocol::Udp, "Jaeger")
+            .versions
+            .is_some_and(|v| v.contains("v1") && v.contains("v2")));
+        // pgAdmin: the container on 80/443, the standalone server on 5050.
+        find(80, Protocol::Tcp, "pgAdmin 4");
+        find(443, Protocol::Tcp, "pgAdmin 4");
+        assert!(find(5050, Protocol::Tcp, "pgAdmin 4")
+            .note
+            .contains("standalone"));
+    }
+
+    #[test]
+    fn classes_administrators_meet_are_covered() {
+        let has = |port: u16, protocol, program: &str| {
+            for_port(port, Some(protocol))
+                .iter()
+                .any(|u| u.program == program)
+        };
+        let (t, u) = (Protocol::Tcp, Protocol::Udp);
+        for (port, protocol, program) in [
+            (3389, t, "xrdp"),
+            (5900, t, "TigerVNC"),
+            (5903, t, "TigerVNC"),
+            (7001, t, "Oracle WebLogic Server"),
+            (7002, t, "Oracle WebLogic Server"),
+            (9000, t, "PHP-FPM"),
+            (8000, t, "Splunk Enterprise"),
+            (8088, t, "Splunk Enterprise"),
+            (8089, t, "Splunk Enterprise"),
+            (9997, t, "Splunk Enterprise"),
+            (2003, t, "Graphite carbon"),
+            (2004, t, "Graphite carbon"),
+            (8125, u, "StatsD"),
+            (8126, t, "Datadog Agent"),
+            (50000, t, "IBM Db2"),
+            (25000, t, "IBM Db2"),
+            (9001, t, "Tor"),
+            (9030, t, "Tor"),
+            (9093, t, "Apache Kafka"),
+            (8333, t, "Bitcoin Core"),
+            (8472, u, "flannel"),
+            (10248, t, "Kubernetes kubelet"),
+            (10249, t, "Kubernetes kube-proxy"),
+            (10256, t, "Kubernetes kube-proxy"),
+            (19132, u, "Minecraft Bedrock Dedicated Server"),
+            (27015, u, "Source Dedicated Server"),
+        ] {
+            assert!(
+                has(port, protocol, program),
+                "{program} on {port}/{protocol}"
+            );
         }
     }
 
@@ -203,9 +328,18 @@ mod tests {
     }
 
     #[test]
-    fn lookup_by_program_word() {
+    fn lookup_by_whole_program_name() {
         let kafka: Vec<_> = all().iter().filter(|u| u.named_by("kafka")).collect();
         assert!(kafka.iter().any(|u| u.ports.start == 9092));
         assert!(all().iter().any(|u| u.named_by("node_exporter")));
+        assert!(all().iter().any(|u| u.named_by("Apache Kafka")));
+        assert!(all().iter().any(|u| u.named_by("geth")));
+        // Single words of a longer name are not the program.
+        for word in [
+            "java", "on", "Ruby", "Rails", "server", "Edition", "Apache", "Bedrock",
+        ] {
+            let hits: Vec<_> = all().iter().filter(|u| u.named_by(word)).collect();
+            assert!(hits.is_empty(), "'{word}' matched {hits:?}");
+        }
     }
 }

@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use super::listener::{python, Listener};
 use super::bounded::Run;
+use super::listener::{python, Listener};
 use super::{bin, fixture, have, is_root};
 
 /// A network namespace with only loopback up, alive until dropped (its holder is killed by
