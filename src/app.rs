@@ -20,6 +20,7 @@ use crate::cli::{
 };
 use crate::collect::{self, Filter};
 use crate::config::{Env, Output};
+use crate::input_file::{self, Found};
 use crate::model::Snapshot;
 use crate::port::Query;
 use crate::port::{PortRange, Protocol};
@@ -114,7 +115,7 @@ fn load(cli: &Cli) -> Result<Knowledge> {
     let mut warnings = Vec::new();
     let knowledge = Knowledge::load(cli.registry.as_deref(), &mut warnings)?;
     for warning in warnings {
-        eprintln!("whoport: warning: {warning}");
+        eprintln!("whoport: warning: {}", sanitize(&warning));
     }
     Ok(knowledge)
 }
@@ -383,7 +384,12 @@ fn run_audit(cli: &Cli, a: &AuditArgs, out: &Output, w: &mut dyn Write) -> Resul
         (true, _) => AuditFormat::Json,
         (false, f) => f.unwrap_or(AuditFormat::Table),
     };
-    let config = Config::load(a.config.as_deref())?;
+    let mut warnings = Vec::new();
+    let config = Config::load(a.config.as_deref(), &mut warnings);
+    for warning in warnings {
+        eprintln!("whoport: warning: {}", sanitize(&warning));
+    }
+    let config = config?;
     let config_name = a
         .config
         .clone()
@@ -486,7 +492,7 @@ fn read_baseline(
             Ok(Some(b))
         }
         Err(audit::baseline::BaselineError::Read { source, .. })
-            if source.kind() == io::ErrorKind::NotFound && save_to == Some(path) =>
+            if source.is_not_found() && save_to == Some(path) =>
         {
             eprintln!(
                 "whoport: no baseline at '{}' yet: saving the first one, nothing to compare with",
@@ -575,7 +581,8 @@ fn run_registry(
 }
 
 fn import_file(path: &Path) -> Result<import::Imported> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read '{}'", path.display()))?;
+    let bytes = input_file::read(path, input_file::CSV_LIMIT, Found::Named)
+        .with_context(|| format!("cannot read '{}'", path.display()))?;
     Ok(import::import_csv(&bytes, &path.display().to_string())?)
 }
 

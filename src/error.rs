@@ -45,6 +45,11 @@ pub enum RegistryError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot read '{path}': {source}")]
+    Read {
+        path: PathBuf,
+        source: crate::input_file::ReadError,
+    },
     #[error("{origin}: the file is empty")]
     Empty { origin: String },
     #[error("{origin}, line {line}: {reason}")]

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod error;
+pub mod input_file;
 pub mod model;
 pub mod port;
 pub mod registry;

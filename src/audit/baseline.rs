@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::input_file::{self, Found};
 use crate::model::{Listener, Snapshot};
 use crate::port::Protocol;
 
@@ -19,7 +20,7 @@ pub enum BaselineError {
     #[error("cannot read baseline '{path}': {source}")]
     Read {
         path: String,
-        source: std::io::Error,
+        source: crate::input_file::ReadError,
     },
     #[error("baseline '{path}' is empty")]
     Empty { path: String },
@@ -112,10 +113,13 @@ impl Baseline {
     /// Reads and checks a baseline; never modifies the file.
     pub fn read(path: &Path) -> Result<Baseline, BaselineError> {
         let name = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| BaselineError::Read {
-            path: name.clone(),
-            source,
-        })?;
+        let bytes =
+            input_file::read(path, input_file::BASELINE_LIMIT, Found::Named).map_err(|source| {
+                BaselineError::Read {
+                    path: name.clone(),
+                    source,
+                }
+            })?;
         Self::parse(&bytes, &name)
     }
 
@@ -125,22 +129,42 @@ impl Baseline {
                 path: name.to_string(),
             });
         }
-        let value: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|e| BaselineError::Corrupt {
-                path: name.to_string(),
-                reason: e.to_string(),
-            })?;
-        if value.get("kind").and_then(|k| k.as_str()) != Some(KIND)
-            || value.get("schema_version").and_then(|v| v.as_u64()) != Some(u64::from(VERSION))
-        {
-            return Err(BaselineError::Foreign {
-                path: name.to_string(),
-            });
+        // First only what the file says about itself (nothing else is kept in memory), then
+        // the typed listeners: never a generic JSON tree of an arbitrary file.
+        #[derive(Deserialize)]
+        struct Header {
+            kind: Option<serde_json::Value>,
+            schema_version: Option<serde_json::Value>,
         }
-        serde_json::from_value(value).map_err(|e| BaselineError::Corrupt {
+        let corrupt = |e: serde_json::Error| BaselineError::Corrupt {
             path: name.to_string(),
             reason: e.to_string(),
-        })
+        };
+        let foreign = || BaselineError::Foreign {
+            path: name.to_string(),
+        };
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            // Valid JSON but not an object is foreign; anything else corrupt.
+            return Err(
+                match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                    Ok(_) => foreign(),
+                    Err(e) => corrupt(e),
+                },
+            );
+        }
+        let header: Header = serde_json::from_slice(bytes).map_err(|e| {
+            if e.classify() == serde_json::error::Category::Data {
+                foreign()
+            } else {
+                corrupt(e)
+            }
+        })?;
+        if header.kind.as_ref().and_then(|k| k.as_str()) != Some(KIND)
+            || header.schema_version.as_ref().and_then(|v| v.as_u64()) != Some(u64::from(VERSION))
+        {
+            return Err(foreign());
+        }
+        serde_json::from_slice(bytes).map_err(corrupt)
     }
 
     pub fn to_json(&self) -> String {

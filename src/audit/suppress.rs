@@ -8,6 +8,7 @@ use thiserror::Error;
 use toml::Spanned;
 
 use crate::audit::{Finding, IDS};
+use crate::input_file::{self, Found, ReadError};
 use crate::model::Snapshot;
 use crate::port::Protocol;
 
@@ -15,10 +16,7 @@ use crate::port::Protocol;
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("cannot read config '{path}': {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: ReadError },
     #[error("config '{path}', line {line}: {reason}")]
     Invalid {
         path: String,
@@ -60,19 +58,25 @@ fn line_of(text: &str, offset: usize) -> usize {
 
 impl Config {
     /// Reads `path`; a missing file is an error only when it was named on the command line.
-    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
-        let (path, explicit) = match path {
-            Some(p) => (p.to_path_buf(), true),
+    /// The default file is ignored, with a warning, when it is not a regular file or (as
+    /// root) another user could have written it.
+    pub fn load(path: Option<&Path>, warnings: &mut Vec<String>) -> Result<Config, ConfigError> {
+        let (path, found) = match path {
+            Some(p) => (p.to_path_buf(), Found::Named),
             None => match default_path() {
-                Some(p) => (p, false),
+                Some(p) => (p, Found::Environment),
                 None => return Ok(Config::default()),
             },
         };
         let name = path.display().to_string();
-        let text = match std::fs::read_to_string(&path) {
+        let text = match input_file::read_text(&path, input_file::CONFIG_LIMIT, found) {
             Ok(t) => t,
-            Err(e) if !explicit && e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Config::default())
+            Err(e) if found != Found::Named && e.is_not_found() => return Ok(Config::default()),
+            Err(e @ (ReadError::Untrusted { .. } | ReadError::NotRegular { .. }))
+                if found != Found::Named =>
+            {
+                warnings.push(format!("ignoring the audit config '{name}': {e}"));
+                return Ok(Config::default());
             }
             Err(source) => return Err(ConfigError::Read { path: name, source }),
         };

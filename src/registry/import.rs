@@ -9,7 +9,7 @@ use crate::registry::iana::{
 use crate::registry::index::shown;
 
 /// Largest CSV accepted (the real registry is about 1 MB).
-pub const MAX_FILE_BYTES: usize = 64 * 1024 * 1024;
+pub const MAX_FILE_BYTES: usize = crate::input_file::CSV_LIMIT as usize;
 /// Largest single field accepted (the real registry's longest is under 2 KB).
 pub const MAX_FIELD_BYTES: usize = 64 * 1024;
 

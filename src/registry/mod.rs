@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use crate::error::{QueryError, RegistryError};
+use crate::input_file::{self, Found};
 use crate::port::{EphemeralRange, PortRange, Protocol, Tier};
 use iana::{Entry, IanaTable, Origin, PortStatus};
 use services::{LocalService, LocalServices};
@@ -48,7 +49,7 @@ impl Knowledge {
         };
         Ok(Knowledge {
             iana,
-            local: LocalServices::load(),
+            local: LocalServices::load(warnings),
             ephemeral: EphemeralRange::of_this_machine(),
         })
     }
@@ -180,9 +181,11 @@ fn merge(mut ranges: Vec<PortRange>) -> Vec<PortRange> {
 }
 
 fn load_csv(path: &Path) -> Result<IanaTable, RegistryError> {
-    let bytes = std::fs::read(path).map_err(|source| RegistryError::Io {
-        path: path.to_path_buf(),
-        source,
+    let bytes = input_file::read(path, input_file::CSV_LIMIT, Found::Named).map_err(|source| {
+        RegistryError::Read {
+            path: path.to_path_buf(),
+            source,
+        }
     })?;
     let imported = import::import_csv(&bytes, &path.display().to_string())?;
     IanaTable::parse(Cow::Owned(imported.table), Origin::File(path.to_path_buf()))
@@ -190,9 +193,9 @@ fn load_csv(path: &Path) -> Result<IanaTable, RegistryError> {
 
 fn load_installed(warnings: &mut Vec<String>) -> Option<IanaTable> {
     let path = installed_path()?;
-    let text = match std::fs::read_to_string(&path) {
+    let text = match input_file::read_text(&path, input_file::TABLE_LIMIT, Found::Environment) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) if e.is_not_found() => return None,
         Err(e) => {
             warnings.push(format!(
                 "cannot read the installed registry '{}' ({e}); using the embedded snapshot",

@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::input_file::{self, Found, ReadError};
+
 /// One line of the services file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalService {
@@ -38,17 +40,30 @@ pub fn default_path() -> PathBuf {
 }
 
 impl LocalServices {
-    /// Reads the platform's file; a missing or unreadable file is simply empty.
-    pub fn load() -> LocalServices {
-        Self::load_from(&default_path())
+    /// Reads the platform's file; a missing or unreadable file is simply empty. A file named
+    /// by `WHOPORT_SERVICES_FILE` that root may not trust is ignored with a warning.
+    pub fn load(warnings: &mut Vec<String>) -> LocalServices {
+        let found = if std::env::var_os("WHOPORT_SERVICES_FILE").is_some() {
+            Found::Environment
+        } else {
+            Found::Fixed
+        };
+        Self::load_from(&default_path(), found, warnings)
     }
 
-    pub fn load_from(path: &Path) -> LocalServices {
-        match std::fs::read(path) {
+    pub fn load_from(path: &Path, found: Found, warnings: &mut Vec<String>) -> LocalServices {
+        match input_file::read(path, input_file::SERVICES_LIMIT, found) {
             Ok(bytes) => {
                 let mut parsed = parse(&String::from_utf8_lossy(&bytes));
                 parsed.path = Some(path.to_path_buf());
                 parsed
+            }
+            Err(e @ ReadError::Untrusted { .. }) => {
+                warnings.push(format!(
+                    "ignoring the services file '{}': {e}",
+                    path.display()
+                ));
+                LocalServices::default()
             }
             Err(_) => LocalServices::default(),
         }

@@ -1,0 +1,252 @@
+//! Files whoport reads (IANA CSV, registry tables, baselines, the audit config, the services
+//! file): opened, checked with `fstat` (a regular file within a size limit) and read with a
+//! hard limit, so `/dev/zero`, a huge sparse file or an endless pipe costs nothing. Files
+//! whoport finds on its own are opened without blocking (a FIFO cannot stall it); as root,
+//! files found through the environment (`HOME`, `XDG_*`, `WHOPORT_*`) are read only if root
+//! owns them and only root can write them and every directory above them.
+
+use std::fs::{File, Metadata};
+use std::io::Read;
+use std::path::Path;
+
+use thiserror::Error;
+
+const MIB: u64 = 1024 * 1024;
+
+/// Limit for IANA's CSV (`registry import`, `registry update --from`, `--registry`); the real
+/// one is about 1.2 MB.
+pub const CSV_LIMIT: u64 = 8 * MIB;
+/// Limit for a compact registry table (the installed registry); the real one is about 1.1 MB.
+pub const TABLE_LIMIT: u64 = 8 * MIB;
+/// Limit for a baseline (about 200 bytes per listener).
+pub const BASELINE_LIMIT: u64 = 8 * MIB;
+/// Limit for the audit config.
+pub const CONFIG_LIMIT: u64 = MIB;
+/// Limit for the services file (Debian's is 13 KB).
+pub const SERVICES_LIMIT: u64 = MIB;
+
+/// How whoport came to read a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    /// Named on the command line: a pipe is fine (`--from /dev/stdin`), read up to the limit.
+    Named,
+    /// Found on its own at a fixed place: a regular file only, opened without blocking.
+    Fixed,
+    /// Found through the environment (`HOME`, `XDG_*`, `WHOPORT_*`): as [`Found::Fixed`], and
+    /// as root only if root owns it and only root can write it.
+    Environment,
+}
+
+/// Why a file was not read. Says what is wrong with the file; the caller names it.
+#[derive(Debug, Error)]
+pub enum ReadError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("it is {kind}, not a regular file")]
+    NotRegular { kind: &'static str },
+    #[error("it is larger than {limit} bytes, the limit for this file")]
+    TooLarge { limit: u64 },
+    #[error("not trusted as root: {reason}; whoport reads files found through the environment only if root owns them and only root can write them")]
+    Untrusted { reason: String },
+}
+
+impl ReadError {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ReadError::Io(e) if e.kind() == std::io::ErrorKind::NotFound)
+    }
+}
+
+/// Reads the whole file at `path`, at most `limit` bytes.
+pub fn read(path: &Path, limit: u64, found: Found) -> Result<Vec<u8>, ReadError> {
+    let file = open(path, found)?;
+    let meta = file.metadata()?;
+    let regular = meta.file_type().is_file();
+    let stream_allowed = found == Found::Named && is_stream(&meta);
+    if !regular && !stream_allowed {
+        return Err(ReadError::NotRegular {
+            kind: kind_of(&meta),
+        });
+    }
+    if regular && meta.len() > limit {
+        return Err(ReadError::TooLarge { limit });
+    }
+    if found == Found::Environment && is_root() {
+        trusted(path, &meta).map_err(|reason| ReadError::Untrusted { reason })?;
+    }
+    let expected = if regular { meta.len() } else { 64 * 1024 };
+    let mut bytes = Vec::with_capacity(usize::try_from(expected.min(limit)).unwrap_or(0));
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadError::TooLarge { limit });
+    }
+    Ok(bytes)
+}
+
+/// [`read`], as text (invalid UTF-8 is an error).
+pub fn read_text(path: &Path, limit: u64, found: Found) -> Result<String, ReadError> {
+    String::from_utf8(read(path, limit, found)?).map_err(|e| {
+        ReadError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+        ))
+    })
+}
+
+fn open(path: &Path, found: Found) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use rustix::fs::OFlags;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut flags = OFlags::NOCTTY;
+        if found != Found::Named {
+            // A FIFO opens at once instead of waiting for a writer; fstat then refuses it.
+            flags |= OFlags::NONBLOCK;
+        }
+        options.custom_flags(flags.bits() as i32);
+    }
+    #[cfg(not(unix))]
+    let _ = found;
+    options.open(path)
+}
+
+/// A pipe or socket: read up to the limit (`--from /dev/stdin`, `--config <(...)`).
+fn is_stream(meta: &Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        meta.file_type().is_fifo() || meta.file_type().is_socket()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        false
+    }
+}
+
+/// What a file that is not a regular file is called in messages.
+pub fn kind_of(meta: &Metadata) -> &'static str {
+    let t = meta.file_type();
+    if t.is_dir() {
+        return "a directory";
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+        if t.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if t.is_file() {
+        return "a regular file";
+    }
+    "a special file"
+}
+
+fn is_root() -> bool {
+    #[cfg(unix)]
+    {
+        rustix::process::geteuid().is_root()
+    }
+    #[cfg(not(unix))]
+    {
+        false
+    }
+}
+
+/// ssh's StrictModes for root: the file (as opened) and every directory above it owned by
+/// root and writable by no one else. A sticky directory such as `/tmp` may be world-writable:
+/// no one else can rename or remove what root owns in it.
+#[cfg(unix)]
+fn trusted(path: &Path, meta: &Metadata) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let shown = |p: &Path| p.display().to_string();
+    if meta.uid() != 0 {
+        return Err(format!("owned by uid {}, not root", meta.uid()));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "writable by its group or by others (mode {:o})",
+            meta.mode() & 0o777
+        ));
+    }
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(|e| format!("cannot resolve the current directory: {e}"))?
+            .join(path)
+    };
+    for dir in absolute.ancestors().skip(1) {
+        let d =
+            std::fs::metadata(dir).map_err(|e| format!("cannot check '{}': {e}", shown(dir)))?;
+        if d.uid() != 0 {
+            return Err(format!(
+                "its directory '{}' is owned by uid {}, not root",
+                shown(dir),
+                d.uid()
+            ));
+        }
+        let sticky = d.mode() & 0o1000 != 0;
+        if d.mode() & 0o022 != 0 && !sticky {
+            return Err(format!(
+                "its directory '{}' is writable by its group or by others (mode {:o})",
+                shown(dir),
+                d.mode() & 0o777
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn trusted(_path: &Path, _meta: &Metadata) -> Result<(), String> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_within_the_limit_refuses_beyond() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"12345").expect("write");
+        for found in [Found::Named, Found::Fixed] {
+            assert_eq!(read(&path, 5, found).expect("fits"), b"12345");
+            let err = read(&path, 4, found).expect_err("too large");
+            assert!(matches!(err, ReadError::TooLarge { limit: 4 }), "{err}");
+        }
+        let err = read(dir.path(), 100, Found::Named).expect_err("a directory");
+        assert_eq!(err.to_string(), "it is a directory, not a regular file");
+        let err = read(&dir.path().join("missing"), 100, Found::Fixed).expect_err("missing");
+        assert!(err.is_not_found(), "{err}");
+    }
+
+    #[test]
+    fn a_fifo_found_on_its_own_is_refused_without_waiting() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &path,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .expect("mkfifo");
+        let err = read(&path, 100, Found::Fixed).expect_err("a FIFO");
+        assert!(err.to_string().contains("FIFO"), "{err}");
+    }
+}

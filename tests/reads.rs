@@ -1,0 +1,137 @@
+//! Reads are bounded: every file whoport reads is checked with fstat (a regular file within
+//! its size limit) and read with a hard limit, so /dev/zero (a node made in a temporary
+//! directory), a 2.5 GB sparse file or an endless pipe is refused at once with little memory;
+//! files whoport finds on its own never stall it on a FIFO; `--from /dev/stdin` still works.
+
+mod common;
+
+use std::path::Path;
+
+use common::special;
+use common::{fixture, have, run_in, tempdir, Run};
+
+/// Peak memory allowed for refusing a huge input.
+const PEAK_KIB: u64 = 50 * 1024;
+
+fn text(p: &Path) -> &str {
+    p.to_str().expect("utf8 path")
+}
+
+/// Runs whoport under GNU time; (status, stderr without time's line, peak RSS in KiB).
+fn measured(home: &Path, args: &[&str], stdin: Option<Vec<u8>>) -> (i32, String, u64) {
+    let bin = common::bin();
+    let mut run: Run = common::command(home, Path::new("/usr/bin/time"));
+    run.args(["-f", "peak-rss-kib=%M", text(&bin)]).args(args);
+    if let Some(input) = stdin {
+        run.write_stdin(input);
+    }
+    let out = run.output().expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let (rest, peak) = err
+        .trim_end()
+        .rsplit_once("peak-rss-kib=")
+        .unwrap_or_else(|| panic!("no measurement: {err}"));
+    let peak = peak.trim().parse().expect("KiB");
+    (out.status.code().unwrap_or(-1), rest.to_string(), peak)
+}
+
+/// Every option that names a file whoport reads, aimed at `file`.
+fn readers(file: &str) -> Vec<Vec<&str>> {
+    vec![
+        vec!["registry", "import", file],
+        vec!["registry", "update", "--from", file],
+        vec!["--registry", file, "22"],
+        vec!["audit", "--baseline", file],
+        vec!["audit", "--config", file],
+    ]
+}
+
+#[test]
+fn dev_zero_and_a_huge_sparse_file_are_refused_at_once_with_little_memory() {
+    if !have("time", "apt-get install time") {
+        return;
+    }
+    let dir = tempdir();
+    let sparse = dir.path().join("sparse");
+    std::fs::File::create(&sparse)
+        .and_then(|f| f.set_len(2_500_000_000))
+        .expect("sparse file");
+    let mut inputs = vec![(sparse, "larger than")];
+    if let Some(zero) = special::char_device(&dir.path().join("zero"), 1, 5) {
+        inputs.push((zero, "a character device, not a regular file"));
+    }
+    for (file, why) in &inputs {
+        for args in readers(text(file)) {
+            let (status, err, peak) = measured(dir.path(), &args, None);
+            assert_eq!(status, 2, "{args:?}: {err}");
+            assert!(err.contains(why), "{args:?}: {err}");
+            assert!(err.contains(text(file)), "{args:?} names the file: {err}");
+            assert!(peak < PEAK_KIB, "{args:?}: peak {peak} KiB");
+        }
+    }
+}
+
+#[test]
+fn an_endless_pipe_is_cut_at_the_limit() {
+    if !have("time", "apt-get install time") {
+        return;
+    }
+    let home = tempdir();
+    // More than any limit: whoport stops reading at its limit and refuses.
+    let flood = vec![b'x'; 24 * 1024 * 1024];
+    for args in readers("/dev/stdin") {
+        let (status, err, peak) = measured(home.path(), &args, Some(flood.clone()));
+        assert_eq!(status, 2, "{args:?}: {err}");
+        assert!(err.contains("larger than"), "{args:?}: {err}");
+        assert!(peak < PEAK_KIB, "{args:?}: peak {peak} KiB");
+    }
+}
+
+#[test]
+fn from_dev_stdin_keeps_working() {
+    let home = tempdir();
+    let csv = std::fs::read(fixture("iana-quirks.csv")).expect("fixture");
+    let out = common::whoport(home.path())
+        .args(["registry", "update", "--from", "/dev/stdin"])
+        .write_stdin(csv)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let table = home.path().join("whoport").join("iana.tsv");
+    assert!(std::fs::read_to_string(table)
+        .expect("installed")
+        .starts_with("#whoport-iana 1\n"));
+}
+
+#[test]
+fn a_fifo_where_whoport_looks_on_its_own_never_stalls_it() {
+    let home = tempdir();
+    let config = home.path().join("config").join("whoport");
+    let data = home.path().join("whoport");
+    std::fs::create_dir_all(&config).expect("config dir");
+    std::fs::create_dir_all(&data).expect("data dir");
+    let toml = special::fifo(&config.join("audit.toml"));
+    let table = special::fifo(&data.join("iana.tsv"));
+    let services = special::fifo(&home.path().join("services"));
+
+    let (status, _, err) = run_in(home.path(), &["audit", "--pid", "4294967295"]);
+    assert!(status == 0 || status == 1, "{err}");
+    assert!(
+        err.contains(text(&toml)) && err.contains("FIFO"),
+        "a warning names the config: {err}"
+    );
+    let (status, out, err) = run_in(home.path(), &["registry", "info", "--json"]);
+    assert_eq!(status, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(doc["source"], "embedded");
+    assert!(
+        err.contains(text(&table)) && err.contains("FIFO"),
+        "a warning names the table: {err}"
+    );
+    let out = common::whoport(home.path())
+        .env("WHOPORT_SERVICES_FILE", &services)
+        .args(["22", "--json"])
+        .output()
+        .expect("runs");
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{out:?}");
+}
