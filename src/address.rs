@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use crate::model::{Listener, Scope, Socket};
+use crate::port::AddressPattern;
 
 /// The kernel gives its loopback device this index in every network namespace
 /// (`LOOPBACK_IFINDEX`).
@@ -122,6 +123,27 @@ impl Listener {
                     None => Reach::AllIpv6Unknown,
                 },
             },
+        }
+    }
+}
+
+impl AddressPattern {
+    /// Does this listener stand at the pasted address?
+    pub fn matches(&self, l: &Listener) -> bool {
+        let address = l.socket.address.to_canonical();
+        match self {
+            AddressPattern::Wildcard => address.is_unspecified() && l.device.is_none(),
+            AddressPattern::Loopback => l.scope == Scope::Loopback,
+            AddressPattern::Exact {
+                address: want,
+                zone,
+            } => {
+                want.to_canonical() == address
+                    && zone.as_ref().is_none_or(|z| {
+                        l.device.as_deref() == Some(z.as_str())
+                            || z.parse::<u32>().is_ok_and(|i| i == l.socket.ifindex)
+                    })
+            }
         }
     }
 }
@@ -281,6 +303,39 @@ mod tests {
         }
         assert_eq!(Reach::AllDualStack.long(), "all interfaces, IPv4 and IPv6");
         assert_eq!(Reach::AllIpv6Only.long(), "all interfaces, IPv6 only");
+    }
+
+    #[test]
+    fn pasted_addresses_match_exactly() {
+        let exact = |a: &str, zone: Option<&str>| AddressPattern::Exact {
+            address: a.parse().expect("ip"),
+            zone: zone.map(str::to_string),
+        };
+        let any4 = listener("0.0.0.0", 0, None, None);
+        let any6 = listener("::", 0, None, Some(false));
+        let lo4 = listener("127.0.0.1", 0, None, None);
+        let on_lo = listener("0.0.0.0", 1, Some("lo"), None);
+        let ll = listener("fe80::1", 1, Some("lo"), Some(true));
+        assert!(exact("0.0.0.0", None).matches(&any4));
+        assert!(!exact("0.0.0.0", None).matches(&any6));
+        assert!(exact("::", None).matches(&any6));
+        assert!(
+            !exact("127.0.0.1", None).matches(&any4),
+            "narrowed to that address"
+        );
+        assert!(exact("::ffff:127.0.0.1", None).matches(&lo4));
+        assert!(exact("fe80::1", Some("lo")).matches(&ll));
+        assert!(exact("fe80::1", Some("1")).matches(&ll));
+        assert!(!exact("fe80::1", Some("eth0")).matches(&ll));
+        assert!(exact("fe80::1", None).matches(&ll));
+        assert!(AddressPattern::Wildcard.matches(&any4) && AddressPattern::Wildcard.matches(&any6));
+        assert!(!AddressPattern::Wildcard.matches(&lo4));
+        assert!(
+            !AddressPattern::Wildcard.matches(&on_lo),
+            "bound to a device"
+        );
+        assert!(AddressPattern::Loopback.matches(&lo4) && AddressPattern::Loopback.matches(&on_lo));
+        assert!(!AddressPattern::Loopback.matches(&any4));
     }
 
     #[test]

@@ -150,6 +150,8 @@ fn filter_for(
         process: cli.process.clone(),
         user: cli.user.clone(),
         exposed: cli.exposed,
+        address: None,
+        program: None,
     }
 }
 
@@ -207,13 +209,19 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
             _ => None,
         });
     match query {
-        Query::Port { port, .. } => {
-            let snap = collect::collect(&filter_for(
-                &cli.filters,
-                cli.all,
-                Some(vec![PortRange::single(port)]),
-                protocol,
-            ))?;
+        Query::Port { port, address, .. } => {
+            let filter = Filter {
+                address,
+                ..filter_for(
+                    &cli.filters,
+                    cli.all,
+                    Some(vec![PortRange::single(port)]),
+                    protocol,
+                )
+            };
+            let snap = collect::collect(&filter)?;
+            // What the filters hid on this port, so that the card never says "nothing".
+            let hidden = collect::filtered::hidden_by_filters(&filter, &snap)?;
             let report = k.report(port, protocol);
             if out.json {
                 json::write(
@@ -223,6 +231,7 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                         schema_version: SCHEMA_VERSION,
                         port: PortDoc::from_report(&report),
                         listeners: listener_docs(&snap, &json::owner_docs(&snap), &k),
+                        hidden_by_filters: hidden.iter().map(json::FilteredDoc::new).collect(),
                         established_connections: snap.established.get(&port).copied().unwrap_or(0),
                         source: snap.source,
                         notes: &snap.notes,
@@ -243,7 +252,7 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                     .filter_map(|l| l.known_use)
                     .collect();
                 writeln!(w, "{}", table::headline(out, &report, &programs))?;
-                listing::live_section(w, out, &snap, port, &protocols)?;
+                listing::live_section_filtered(w, out, &snap, port, &protocols, &hidden)?;
                 listing::notes(w, out, &snap)?;
                 table::card_sections(
                     w,
@@ -280,13 +289,28 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
             Ok(status_for(&snap))
         }
         Query::Service { name, .. } => {
-            let found = k.resolve_service(&name, protocol)?;
-            let snap = collect::collect(&filter_for(
-                &cli.filters,
-                cli.all,
-                Some(found.ranges.clone()),
-                protocol,
-            ))?;
+            // A service name, a program name (`whoport nginx`), or both.
+            let service = k.resolve_service(&name, protocol);
+            let filter = Filter {
+                program: Some(name.clone()),
+                ..filter_for(
+                    &cli.filters,
+                    cli.all,
+                    service.as_ref().ok().map(|f| f.ranges.clone()),
+                    protocol,
+                )
+            };
+            let snap = collect::collect(&filter)?;
+            let found = match service {
+                Ok(found) => found,
+                Err(e) if snap.listeners.is_empty() => {
+                    anyhow::bail!(
+                        "{e}; and no listening process is named '{}'",
+                        sanitize(&name)
+                    )
+                }
+                Err(_) => registry::ServiceMatch::default(),
+            };
             let reports: Vec<PortReport<'_>> = found
                 .ranges
                 .iter()

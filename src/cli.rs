@@ -13,8 +13,10 @@ Examples:
   whoport 2668              who listens on 2668, and everything known about the port
   whoport 53/udp            only UDP
   whoport :8080             the colon form, as ss prints it
+  whoport 127.0.0.1:5432    an address as ss, netstat or lsof print it: that socket only
   whoport 8000-8100         one summary row per port that has something to say
-  whoport ssh               a service or program name: its ports
+  whoport ssh               a service name: its ports
+  whoport nginx             a program name: its listeners
   whoport 443 --json        the same facts as JSON (schema in docs/json.md)
   whoport registry info     which IANA registry snapshot is in use
   whoport registry search postgres
@@ -35,7 +37,8 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// A port (2668, :8080, 53/udp), a range (8000-8100) or a service name (ssh)
+    /// A port (2668, :8080, 53/udp, tcp/22), an address (0.0.0.0:22, [::1]:8080, *:22), a
+    /// range (8000-8100), a service name (ssh) or a program name (nginx)
     #[arg(value_name = "PORT|RANGE|SERVICE")]
     pub query: Option<String>,
 

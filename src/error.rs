@@ -19,6 +19,10 @@ pub enum QueryError {
     ReversedRange { value: String },
     #[error("'{value}': unknown protocol '{protocol}' (use tcp, udp, sctp or dccp)")]
     BadProtocol { value: String, protocol: String },
+    #[error("'{value}': the address is not an IPv4 or IPv6 address (forms: 0.0.0.0:22, [::1]:8080, [fe80::1%lo]:42600, *:22)")]
+    BadAddress { value: String },
+    #[error("'{value}': whoport never looks up host names; give the address (127.0.0.1:5432, [::1]:5432) or the port")]
+    HostName { value: String },
     #[error("'{value}' is not a valid service name (letters, digits and '-')")]
     BadServiceName { value: String },
     #[error("'{value}' is not a service name in the IANA registry, /etc/services or the known unofficial uses{}", did_you_mean(.suggestions))]

@@ -138,13 +138,30 @@ impl fmt::Display for PortRange {
     }
 }
 
+/// The address part of a pasted `ADDRESS:PORT` (as `ss`, `netstat` and `lsof` print them).
+/// Never a host name: `localhost` is the only name, and it means loopback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AddressPattern {
+    /// `*:22`: a socket bound to every address (0.0.0.0, ::, ::ffff:0.0.0.0).
+    Wildcard,
+    /// `localhost:3000`: any loopback address.
+    Loopback,
+    /// `127.0.0.1:5432`, `[::]:22`, `:::22`, `[fe80::1%lo]:42600`: this address exactly
+    /// (IPv4-mapped forms are the same address), on this device when a zone is given.
+    Exact {
+        address: std::net::IpAddr,
+        zone: Option<String>,
+    },
+}
+
 /// What the user asked about on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Query {
-    /// `2668`, `:8080`, `53/udp`.
+    /// `2668`, `:8080`, `53/udp`, `tcp/22`, and with an address: `0.0.0.0:22`, `[::1]:8080`.
     Port {
         port: u16,
         protocol: Option<Protocol>,
+        address: Option<AddressPattern>,
     },
     /// `8000-8100`, `8000-8100/tcp`.
     Range {
@@ -193,8 +210,13 @@ impl FromStr for Query {
         if text.is_empty() {
             return Err(QueryError::Empty);
         }
-        let text = text.strip_prefix(':').unwrap_or(text);
         let (body, protocol) = match text.rsplit_once('/') {
+            // `tcp/22`, as some tools print it.
+            Some((proto, body))
+                if proto.parse::<Protocol>().is_ok() && body.parse::<Protocol>().is_err() =>
+            {
+                (body, proto.parse::<Protocol>().ok())
+            }
             Some((body, proto)) => {
                 let protocol = proto
                     .parse::<Protocol>()
@@ -206,6 +228,14 @@ impl FromStr for Query {
             }
             None => (text, None),
         };
+        if let Some((address, port)) = split_endpoint(body) {
+            return Ok(Query::Port {
+                port: parse_port(port, whole)?,
+                protocol,
+                address: Some(parse_address(address, whole)?),
+            });
+        }
+        let body = body.strip_prefix(':').unwrap_or(body);
         if body.is_empty() {
             return Err(QueryError::BadPort {
                 value: whole.to_string(),
@@ -241,6 +271,7 @@ fn parse_numeric(body: &str, protocol: Option<Protocol>, whole: &str) -> Result<
         None => Ok(Query::Port {
             port: parse_port(body, whole)?,
             protocol,
+            address: None,
         }),
         Some((a, b)) => {
             let start = parse_port(a, whole)?;
@@ -254,6 +285,7 @@ fn parse_numeric(body: &str, protocol: Option<Protocol>, whole: &str) -> Result<
                 return Ok(Query::Port {
                     port: start,
                     protocol,
+                    address: None,
                 });
             }
             Ok(Query::Range {
@@ -262,6 +294,61 @@ fn parse_numeric(body: &str, protocol: Option<Protocol>, whole: &str) -> Result<
             })
         }
     }
+}
+
+/// `ADDRESS:PORT` split at its last colon: `[::1]:8080`, `[fe80::1]%lo:42600` (as `ss`
+/// prints a zone), `:::22`, `*:22`, `0.0.0.0:22`. `None` for a bare port (`:8080`, `22`).
+fn split_endpoint(body: &str) -> Option<(&str, &str)> {
+    let (address, port) = body.rsplit_once(':')?;
+    (!address.is_empty()).then_some((address, port))
+}
+
+/// The address part of a pasted endpoint; never resolves a name.
+fn parse_address(text: &str, whole: &str) -> Result<AddressPattern, QueryError> {
+    let bad = || QueryError::BadAddress {
+        value: whole.to_string(),
+    };
+    match text {
+        "*" => return Ok(AddressPattern::Wildcard),
+        t if t.eq_ignore_ascii_case("localhost") => return Ok(AddressPattern::Loopback),
+        _ => {}
+    }
+    // `[addr%zone]`, `[addr]%zone`, `[addr]`, or a bare `addr%zone` / `addr`.
+    let (inner, outer_zone) = match text.strip_prefix('[') {
+        Some(rest) => {
+            let (inner, after) = rest.split_once(']').ok_or_else(bad)?;
+            match after {
+                "" => (inner, None),
+                z => (inner, Some(z.strip_prefix('%').ok_or_else(bad)?)),
+            }
+        }
+        None => (text, None),
+    };
+    let (address, zone) = match inner.split_once('%') {
+        Some((a, z)) if outer_zone.is_none() => (a, Some(z)),
+        Some(_) => return Err(bad()),
+        None => (inner, outer_zone),
+    };
+    let Ok(address) = address.parse::<std::net::IpAddr>() else {
+        // Letters that make no address are a host name: whoport never looks one up.
+        return Err(
+            if address
+                .bytes()
+                .any(|b| b.is_ascii_alphabetic() && !b.is_ascii_hexdigit())
+            {
+                QueryError::HostName {
+                    value: whole.to_string(),
+                }
+            } else {
+                bad()
+            },
+        );
+    };
+    let zone = match zone {
+        Some(z) if z.is_empty() || !z.bytes().all(|b| b.is_ascii_graphic()) => return Err(bad()),
+        z => z.map(str::to_string),
+    };
+    Ok(AddressPattern::Exact { address, zone })
 }
 
 /// Where outgoing connections take their local ports on this machine.
@@ -324,7 +411,93 @@ mod tests {
     use super::*;
 
     fn port(port: u16, protocol: Option<Protocol>) -> Query {
-        Query::Port { port, protocol }
+        Query::Port {
+            port,
+            protocol,
+            address: None,
+        }
+    }
+
+    fn at(address: &str, zone: Option<&str>, port: u16, protocol: Option<Protocol>) -> Query {
+        Query::Port {
+            port,
+            protocol,
+            address: Some(AddressPattern::Exact {
+                address: address.parse().expect("ip"),
+                zone: zone.map(str::to_string),
+            }),
+        }
+    }
+
+    #[test]
+    fn parses_what_people_paste() {
+        let tcp = Some(Protocol::Tcp);
+        let cases = [
+            ("0.0.0.0:22", at("0.0.0.0", None, 22, None)),
+            ("127.0.0.1:5432", at("127.0.0.1", None, 5432, None)),
+            ("[::]:22", at("::", None, 22, None)),
+            ("[::1]:8080", at("::1", None, 8080, None)),
+            (":::22", at("::", None, 22, None)),
+            ("::1:8080", at("::1", None, 8080, None)),
+            ("[fe80::1%lo]:42600", at("fe80::1", Some("lo"), 42600, None)),
+            ("[fe80::1]%lo:42600", at("fe80::1", Some("lo"), 42600, None)),
+            ("0.0.0.0%lo:8080", at("0.0.0.0", Some("lo"), 8080, None)),
+            (
+                "[::ffff:127.0.0.1]:80",
+                at("::ffff:127.0.0.1", None, 80, None),
+            ),
+            ("0.0.0.0:22/tcp", at("0.0.0.0", None, 22, tcp)),
+            ("tcp/22", port(22, tcp)),
+            ("22/tcp", port(22, tcp)),
+            ("UDP/53", port(53, Some(Protocol::Udp))),
+            (
+                "*:22",
+                Query::Port {
+                    port: 22,
+                    protocol: None,
+                    address: Some(AddressPattern::Wildcard),
+                },
+            ),
+            (
+                "localhost:3000",
+                Query::Port {
+                    port: 3000,
+                    protocol: None,
+                    address: Some(AddressPattern::Loopback),
+                },
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(text.parse::<Query>(), Ok(want), "{text}");
+        }
+    }
+
+    #[test]
+    fn never_resolves_a_host_name() {
+        for text in [
+            "db.example.org:5432",
+            "myhost:22",
+            "[::1:80",
+            "[::1]x:80",
+            "1.2.3:80",
+        ] {
+            let e = text.parse::<Query>().expect_err(text);
+            assert!(
+                matches!(
+                    e,
+                    QueryError::HostName { .. } | QueryError::BadAddress { .. }
+                ),
+                "{text}: {e:?}"
+            );
+        }
+        assert!(matches!(
+            "db.example.org:5432".parse::<Query>(),
+            Err(QueryError::HostName { .. })
+        ));
+        assert!(matches!(
+            "0.0.0.0:99999".parse::<Query>(),
+            Err(QueryError::PortOutOfRange { .. })
+        ));
     }
 
     #[test]

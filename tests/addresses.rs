@@ -5,22 +5,22 @@
 
 mod common;
 
-use std::process::Command;
+use std::path::Path;
 
-use common::listener::python;
-use common::{fixture, have, is_root, tempdir};
+use common::netns::NetNs;
+use common::tempdir;
 use serde_json::Value;
 
-/// What one staging produced: the helper's ready line and the output of each whoport run.
+/// What one staging produced: the helper's sockets and the output of each whoport run.
 struct Staged {
-    sockets: Value,
+    ports: Vec<u16>,
     runs: Vec<String>,
 }
 
 impl Staged {
     /// The port of the helper's socket number `i`.
     fn port(&self, i: usize) -> u64 {
-        self.sockets["sockets"][i][2].as_u64().expect("port")
+        u64::from(self.ports[i])
     }
 
     fn json(&self, run: usize) -> Value {
@@ -29,68 +29,37 @@ impl Staged {
     }
 }
 
-/// In a private network namespace with loopback up: runs `setup`, starts `listen.py SPECS`,
-/// then whoport once per argument list (`{P0}`, `{P1}`... stand for the helper's ports), and
-/// kills the helper by PID. `None` (after a SKIPPED line) when this cannot be staged.
-fn staged(setup: &str, specs: &str, runs: &[&str]) -> Option<Staged> {
-    let py = python()?;
-    if !have("unshare", "apt-get install -y util-linux")
-        || !have("ip", "apt-get install -y iproute2")
-    {
-        return None;
+/// In a private network namespace with loopback up: runs `setup` (arguments of `ip`), starts
+/// `listen.py SPECS`, then whoport once per argument line (`{P0}`, `{P1}`... stand for the
+/// helper's ports); the helper and the namespace are killed by PID when done. `None` (after
+/// a SKIPPED line) when this cannot be staged.
+fn staged(setup: &[&str], specs: &[&str], runs: &[&str]) -> Option<Staged> {
+    let ns = NetNs::new()?;
+    if !setup.is_empty() {
+        let status = ns
+            .command(Path::new("ip"))
+            .args(setup)
+            .status()
+            .expect("ip runs");
+        assert!(status.success(), "ip {setup:?}");
     }
-    if !is_root() {
-        eprintln!("SKIPPED: a private network namespace needs root");
-        return None;
-    }
+    let mut args = vec!["--exit-after", "30"];
+    args.extend_from_slice(specs);
+    let helper = ns.listener(&args);
     let dir = tempdir();
-    let ready = dir.path().join("ready");
-    let bin = assert_cmd::cargo::cargo_bin("whoport");
-    let mut script = format!(
-        "ip link set lo up && {setup} \
-         {py} {listen} --exit-after 30 {specs} > {ready} 2>/dev/null & helper=$!; \
-         for i in $(seq 200); do [ -s {ready} ] && break; sleep 0.05; done; cat {ready};",
-        py = py.display(),
-        listen = fixture("listen.py").display(),
-        ready = ready.display(),
-    );
-    for args in runs {
-        let args = (0..10).fold(args.to_string(), |a, i| {
-            a.replace(&format!("{{P{i}}}"), &format!("$(p {i})"))
-        });
-        script.push_str(&format!(
-            " echo '=== run'; {bin} {args};",
-            bin = bin.display()
-        ));
-    }
-    script.push_str(" kill $helper");
-    // `p N`: the port of socket N, read from the helper's ready line.
-    let prelude = format!(
-        "p() {{ {py} -c 'import json,sys; print(json.load(open(sys.argv[1]))[\"sockets\"][int(sys.argv[2])][2])' {ready} $1; }}; ",
-        py = py.display(),
-        ready = ready.display()
-    );
-    let out = Command::new("timeout")
-        .args(["60", "unshare", "--net", "sh", "-c"])
-        .arg(format!("{prelude}{script}"))
-        .env("XDG_DATA_HOME", dir.path())
-        .env("XDG_CONFIG_HOME", dir.path())
-        .env_remove("NO_COLOR")
-        .env_remove("COLUMNS")
-        .output()
-        .expect("unshare runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let mut parts = stdout.split("=== run\n");
-    let first = parts.next().unwrap_or_default();
-    let sockets: Value = serde_json::from_str(first.trim()).unwrap_or_else(|e| {
-        panic!(
-            "the helper did not start ({e}): {stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
+    let runs = runs
+        .iter()
+        .map(|line| {
+            let line = (0..helper.sockets.len()).fold(line.to_string(), |a, i| {
+                a.replace(&format!("{{P{i}}}"), &helper.port(i).to_string())
+            });
+            let argv: Vec<&str> = line.split_whitespace().collect();
+            ns.whoport(dir.path(), &argv).1
+        })
+        .collect();
     Some(Staged {
-        sockets,
-        runs: parts.map(str::to_string).collect(),
+        ports: helper.sockets.iter().map(|s| s.port).collect(),
+        runs,
     })
 }
 
@@ -107,8 +76,13 @@ fn row(doc: &Value, protocol: &str, address: &str, port: u64) -> Value {
 #[test]
 fn a_dual_stack_udp_wildcard_beside_an_ipv4_one_is_not_called_ipv6_only() {
     let Some(s) = staged(
-        "",
-        "udp4-any udp6-any:same tcp6-any-v6only tcp4-any:same",
+        &[],
+        &[
+            "udp4-any",
+            "udp6-any:same",
+            "tcp6-any-v6only",
+            "tcp4-any:same",
+        ],
         &["--json {P0}/udp", "{P0}/udp", "--json {P2}/tcp", "{P2}/tcp"],
     ) else {
         return;
@@ -143,8 +117,8 @@ fn a_dual_stack_udp_wildcard_beside_an_ipv4_one_is_not_called_ipv6_only() {
 #[test]
 fn a_wildcard_bound_to_lo_is_loopback_only_and_not_exposed() {
     let Some(s) = staged(
-        "",
-        "tcp4-any-lo",
+        &[],
+        &["tcp4-any-lo"],
         &[
             "--json {P0}",
             "{P0}",
@@ -189,9 +163,14 @@ fn a_wildcard_bound_to_lo_is_loopback_only_and_not_exposed() {
 #[test]
 fn a_link_local_address_keeps_its_zone() {
     let Some(s) = staged(
-        "ip addr add fe80::1/64 dev lo nodad &&",
-        "tcp6-linklocal",
-        &["--json {P0}", "{P0}"],
+        &["addr", "add", "fe80::1/64", "dev", "lo", "nodad"],
+        &["tcp6-linklocal"],
+        &[
+            "--json {P0}",
+            "{P0}",
+            "--json [fe80::1%lo]:{P0}",
+            "--json [fe80::1%eth9]:{P0}",
+        ],
     ) else {
         return;
     };
@@ -204,11 +183,96 @@ fn a_link_local_address_keeps_its_zone() {
         "{}",
         s.runs[1]
     );
+    // Pasted back, with its zone: found; with another zone: not.
+    assert_eq!(
+        s.json(2)["listeners"].as_array().expect("l").len(),
+        1,
+        "{}",
+        s.runs[2]
+    );
+    assert!(
+        s.json(3)["listeners"].as_array().expect("l").is_empty(),
+        "{}",
+        s.runs[3]
+    );
+}
+
+/// The addresses of the listeners a run shows, as `endpoint`s.
+fn endpoints(doc: &Value) -> Vec<String> {
+    let mut out: Vec<String> = doc["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .map(|l| l["endpoint"].as_str().expect("endpoint").to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn pasted_addresses_narrow_to_that_address() {
+    let Some(s) = staged(
+        &[],
+        &["tcp4-any", "tcp6-any-v6only:same", "tcp4", "tcp6:same"],
+        &[
+            "--json 0.0.0.0:{P0}",
+            "--json [::]:{P0}",
+            "--json :::{P0}",
+            "--json *:{P0}",
+            "--json tcp/{P0}",
+            "--json {P0}/tcp",
+            "--json 127.0.0.1:{P2}",
+            "--json [::1]:{P2}",
+            "--json localhost:{P2}",
+            "--json 0.0.0.0:{P2}",
+        ],
+    ) else {
+        return;
+    };
+    let (any, lo) = (s.port(0), s.port(2));
+    let v4 = format!("0.0.0.0:{any}");
+    let v6 = format!("[::]:{any}");
+    assert_eq!(endpoints(&s.json(0)), vec![v4.clone()]);
+    assert_eq!(endpoints(&s.json(1)), vec![v6.clone()]);
+    assert_eq!(endpoints(&s.json(2)), vec![v6.clone()], "netstat's :::PORT");
+    assert_eq!(
+        endpoints(&s.json(3)),
+        vec![v4.clone(), v6.clone()],
+        "*:PORT"
+    );
+    for run in [4, 5] {
+        let doc = s.json(run);
+        assert_eq!(
+            endpoints(&doc),
+            vec![v4.clone(), v6.clone()],
+            "{}",
+            s.runs[run]
+        );
+        assert!(
+            doc["registry"].as_array().is_some_and(|r| r.len() == 1),
+            "tcp only"
+        );
+    }
+    assert_eq!(endpoints(&s.json(6)), vec![format!("127.0.0.1:{lo}")]);
+    assert_eq!(endpoints(&s.json(7)), vec![format!("[::1]:{lo}")]);
+    assert_eq!(
+        endpoints(&s.json(8)),
+        vec![format!("127.0.0.1:{lo}"), format!("[::1]:{lo}")],
+        "localhost is loopback, never a lookup"
+    );
+    let none = s.json(9);
+    assert!(endpoints(&none).is_empty());
+    // The card says what the address hid rather than "nothing is listening".
+    assert_eq!(
+        none["hidden_by_filters"].as_array().expect("hidden").len(),
+        2,
+        "{none}"
+    );
 }
 
 #[test]
 fn the_mapped_ipv4_wildcard_is_ipv4_on_all_interfaces() {
-    let Some(s) = staged("", "tcp6-mapped-any", &["--json {P0}"]) else {
+    let Some(s) = staged(&[], &["tcp6-mapped-any"], &["--json {P0}"]) else {
         return;
     };
     let port = s.port(0);
@@ -221,8 +285,8 @@ fn the_mapped_ipv4_wildcard_is_ipv4_on_all_interfaces() {
 #[test]
 fn one_notation_in_the_card_listing_audit_and_prometheus() {
     let Some(s) = staged(
-        "",
-        "tcp6-any",
+        &[],
+        &["tcp6-any"],
         &["{P0}", "", "audit --json", "audit --format prometheus"],
     ) else {
         return;

@@ -73,7 +73,7 @@ proptest! {
 
     #[test]
     fn ports_and_ranges_round_trip(a in any::<u16>(), b in any::<u16>()) {
-        prop_assert_eq!(a.to_string().parse::<Query>(), Ok(Query::Port { port: a, protocol: None }));
+        prop_assert_eq!(a.to_string().parse::<Query>(), Ok(Query::Port { port: a, protocol: None, address: None }));
         let (lo, hi) = (a.min(b), a.max(b));
         let q = format!("{lo}-{hi}/udp").parse::<Query>();
         prop_assert!(q.is_ok());

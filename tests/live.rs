@@ -97,6 +97,18 @@ struct ContainerJson {
 #[allow(dead_code)]
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct FilteredJson {
+    protocol: String,
+    endpoint: String,
+    scope: String,
+    reach: String,
+    filters: Vec<String>,
+}
+
+// Every field is declared so that deny_unknown_fields checks the whole schema.
+#[allow(dead_code)]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Card {
     schema_version: u32,
     port: u16,
@@ -106,6 +118,7 @@ struct Card {
     local_services: serde_json::Value,
     unofficial: serde_json::Value,
     listeners: Vec<ListenerJson>,
+    hidden_by_filters: Vec<FilteredJson>,
     established_connections: usize,
     source: String,
     notes: Vec<String>,

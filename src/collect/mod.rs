@@ -2,6 +2,7 @@
 
 #[cfg(target_os = "linux")]
 pub mod diag;
+pub mod filtered;
 #[cfg(target_os = "linux")]
 pub mod linux;
 pub mod process;
@@ -13,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use crate::address::DeviceNames;
 use crate::error::CollectError;
 use crate::model::{Hidden, Listener, Process, Scope, Snapshot, Socket};
-use crate::port::{PortRange, Protocol};
+use crate::port::{AddressPattern, PortRange, Protocol};
 use crate::registry::known;
 use process::UserNames;
 
@@ -34,6 +35,11 @@ pub struct Filter {
     pub user: Option<String>,
     /// Only sockets that are not loopback-only.
     pub exposed: bool,
+    /// Only sockets at this pasted address (`0.0.0.0:22`, `[::1]:8080`).
+    pub address: Option<AddressPattern>,
+    /// Sockets on `ports` and also, whatever their port, those held by a process with
+    /// exactly this name (`whoport nginx`); alone, only those.
+    pub program: Option<String>,
 }
 
 impl Filter {
@@ -50,15 +56,38 @@ impl Filter {
 
     fn wants_socket(&self, s: &Socket) -> bool {
         (self.all_states || s.is_listener())
-            && self
-                .ports
-                .as_ref()
-                .is_none_or(|ranges| ranges.iter().any(|r| r.contains(s.port)))
+            && (self.program.is_some() || self.wants_port(s.port))
             && (!self.exposed || Scope::of_socket(s) != Scope::Loopback)
+    }
+
+    /// Would this filter keep this listener (socket-level and owner-level criteria)?
+    pub fn keeps(&self, l: &Listener, processes: &HashMap<u32, Process>) -> bool {
+        let family = match l.socket.address {
+            std::net::IpAddr::V4(_) => self.ipv4,
+            std::net::IpAddr::V6(_) => self.ipv6,
+        };
+        family && self.wants_socket(&l.socket) && self.wants_listener(l, processes)
+    }
+
+    fn wants_port(&self, port: u16) -> bool {
+        self.ports
+            .as_ref()
+            .is_none_or(|ranges| ranges.iter().any(|r| r.contains(port)))
     }
 
     fn wants_listener(&self, l: &Listener, processes: &HashMap<u32, Process>) -> bool {
         let owners = || l.owners.iter().filter_map(|p| processes.get(p));
+        if let Some(program) = &self.program {
+            let on_port = self.ports.is_some() && self.wants_port(l.socket.port);
+            if !on_port && !owners().any(|p| is_program(p, program)) {
+                return false;
+            }
+        }
+        if let Some(address) = &self.address {
+            if !address.matches(l) {
+                return false;
+            }
+        }
         if let Some(pid) = self.pid {
             if !l.owners.contains(&pid) {
                 return false;
@@ -82,6 +111,16 @@ impl Filter {
         }
         true
     }
+}
+
+/// Is this process the program `name` (its full name, or its executable's file name; case
+/// ignored)? Whole names only: `nginx` is not `nginx-exporter`.
+pub fn is_program(p: &Process, name: &str) -> bool {
+    p.name.eq_ignore_ascii_case(name)
+        || p.exe
+            .as_deref()
+            .and_then(|e| e.rsplit('/').next())
+            .is_some_and(|base| base.eq_ignore_ascii_case(name))
 }
 
 /// One look at the machine.

@@ -258,7 +258,7 @@ mod tests {
 }
 
 /// What a service name resolved to.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct ServiceMatch<'a> {
     /// Ports or port ranges, sorted, without duplicates.
     pub ranges: Vec<PortRange>,

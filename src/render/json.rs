@@ -215,12 +215,38 @@ pub struct PortCardDoc<'a> {
     pub port: PortDoc,
     /// Sockets on this port (listening TCP, bound UDP), with their owners.
     pub listeners: Vec<ListenerDoc<'a>>,
+    /// Listeners on this port that the command line's filters left out, and which filters.
+    pub hidden_by_filters: Vec<FilteredDoc>,
     /// Established TCP connections whose local port is this port.
     pub established_connections: usize,
     pub source: &'static str,
     pub notes: &'a [String],
     pub ephemeral_range: EphemeralDoc,
     pub registry_snapshot: String,
+}
+
+/// A listener the filters hid from a port card.
+#[derive(Debug, Serialize)]
+pub struct FilteredDoc {
+    pub protocol: Protocol,
+    pub endpoint: String,
+    pub scope: Scope,
+    pub reach: String,
+    /// The filters that hide it, as typed: `--exposed`, `--user`, `--pid`, `--process`,
+    /// `-4`, `-6`, or `the address` (a pasted `ADDRESS:PORT`).
+    pub filters: Vec<&'static str>,
+}
+
+impl FilteredDoc {
+    pub fn new(f: &crate::collect::filtered::FilteredOut) -> FilteredDoc {
+        FilteredDoc {
+            protocol: f.listener.socket.protocol,
+            endpoint: f.listener.endpoint(),
+            scope: f.listener.scope,
+            reach: f.listener.reach().long(),
+            filters: f.filters.clone(),
+        }
+    }
 }
 
 /// `whoport RANGE --json` and `whoport SERVICE --json`.

@@ -1,0 +1,240 @@
+//! Listeners that the command line's filters hid from a port card, and which filter hid each:
+//! `whoport 5432 --exposed` never says "Nothing is listening" when PostgreSQL listens on
+//! 127.0.0.1.
+
+use std::collections::{HashMap, HashSet};
+
+use super::Filter;
+use crate::model::{Listener, Process, Snapshot};
+
+/// One listener on the asked port that the filters left out.
+#[derive(Debug, Clone)]
+pub struct FilteredOut {
+    pub listener: Listener,
+    /// The filters that reject it, as typed: `--exposed`, `--user`, `-4`...
+    pub filters: Vec<&'static str>,
+    /// Who holds it: "postgres (pid 7)".
+    pub owners: Vec<String>,
+}
+
+/// The filters a person typed that can hide a listener, by name.
+fn active(filter: &Filter) -> Vec<(&'static str, Filter)> {
+    let base = Filter {
+        tcp: filter.tcp,
+        udp: filter.udp,
+        ipv4: true,
+        ipv6: true,
+        all_states: filter.all_states,
+        ports: filter.ports.clone(),
+        ..Filter::default()
+    };
+    let mut out = Vec::new();
+    if filter.exposed {
+        out.push((
+            "--exposed",
+            Filter {
+                exposed: true,
+                ..base.clone()
+            },
+        ));
+    }
+    if filter.pid.is_some() {
+        out.push((
+            "--pid",
+            Filter {
+                pid: filter.pid,
+                ..base.clone()
+            },
+        ));
+    }
+    if filter.process.is_some() {
+        out.push((
+            "--process",
+            Filter {
+                process: filter.process.clone(),
+                ..base.clone()
+            },
+        ));
+    }
+    if filter.user.is_some() {
+        out.push((
+            "--user",
+            Filter {
+                user: filter.user.clone(),
+                ..base.clone()
+            },
+        ));
+    }
+    if !filter.ipv6 {
+        out.push((
+            "-4",
+            Filter {
+                ipv6: false,
+                ..base.clone()
+            },
+        ));
+    }
+    if !filter.ipv4 {
+        out.push((
+            "-6",
+            Filter {
+                ipv4: false,
+                ..base.clone()
+            },
+        ));
+    }
+    if filter.address.is_some() {
+        out.push((
+            "the address",
+            Filter {
+                address: filter.address.clone(),
+                ..base.clone()
+            },
+        ));
+    }
+    out
+}
+
+/// Does any filter beyond the port and protocol apply?
+pub fn narrows(filter: &Filter) -> bool {
+    !active(filter).is_empty()
+}
+
+/// The same question without the filters, for a port card: the listeners the filtered
+/// snapshot `shown` left out, with the filters that reject each.
+pub fn hidden_by_filters(
+    filter: &Filter,
+    shown: &Snapshot,
+) -> Result<Vec<FilteredOut>, crate::error::CollectError> {
+    let criteria = active(filter);
+    if criteria.is_empty() {
+        return Ok(Vec::new());
+    }
+    let everything = Filter {
+        tcp: filter.tcp,
+        udp: filter.udp,
+        ipv4: true,
+        ipv6: true,
+        all_states: filter.all_states,
+        ports: filter.ports.clone(),
+        ..Filter::default()
+    };
+    let all = super::collect(&everything)?;
+    Ok(left_out(&criteria, &all, shown))
+}
+
+/// The listeners of `all` that `shown` does not hold, each with the criteria rejecting it.
+fn left_out(
+    criteria: &[(&'static str, Filter)],
+    all: &Snapshot,
+    shown: &Snapshot,
+) -> Vec<FilteredOut> {
+    let seen: HashSet<_> = shown.listeners.iter().map(key).collect();
+    all.listeners
+        .iter()
+        .filter(|l| !seen.contains(&key(l)))
+        .map(|l| FilteredOut {
+            listener: l.clone(),
+            filters: rejecting(criteria, l, &all.processes),
+            owners: l
+                .owners
+                .iter()
+                .map(|pid| match all.processes.get(pid) {
+                    Some(p) => format!("{} (pid {pid})", p.display_name()),
+                    None => format!("pid {pid}"),
+                })
+                .collect(),
+        })
+        .filter(|f| !f.filters.is_empty())
+        .collect()
+}
+
+fn key(l: &Listener) -> (crate::port::Protocol, std::net::IpAddr, u16, u32) {
+    (
+        l.socket.protocol,
+        l.socket.address,
+        l.socket.port,
+        l.socket.inode,
+    )
+}
+
+fn rejecting(
+    criteria: &[(&'static str, Filter)],
+    l: &Listener,
+    processes: &HashMap<u32, Process>,
+) -> Vec<&'static str> {
+    criteria
+        .iter()
+        .filter(|(_, f)| !f.keeps(l, processes))
+        .map(|(name, _)| *name)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Scope, Socket};
+    use crate::port::{PortRange, Protocol};
+
+    fn listener(address: &str, inode: u32, pid: u32) -> Listener {
+        let socket = Socket {
+            protocol: Protocol::Tcp,
+            address: address.parse().expect("ip"),
+            port: 5432,
+            state: Some("listen"),
+            remote: None,
+            inode,
+            uid: Some(0),
+            ifindex: 0,
+            v6only: None,
+        };
+        Listener {
+            scope: Scope::of_socket(&socket),
+            device: None,
+            user: Some("postgres".into()),
+            owners: vec![pid],
+            hidden_reason: None,
+            v6only: None,
+            known_use: None,
+            socket,
+        }
+    }
+
+    #[test]
+    fn each_hidden_listener_names_the_filters_that_hide_it() {
+        let filter = Filter {
+            exposed: true,
+            pid: Some(7),
+            ports: Some(vec![PortRange::single(5432)]),
+            ..Filter::everything()
+        };
+        assert!(narrows(&filter));
+        assert!(!narrows(&Filter {
+            ports: Some(vec![PortRange::single(5432)]),
+            ..Filter::everything()
+        }));
+        let process = |pid| Process {
+            pid,
+            name: "postgres".into(),
+            ..Process::default()
+        };
+        let all = Snapshot {
+            listeners: vec![
+                listener("127.0.0.1", 1, 7),
+                listener("0.0.0.0", 2, 7),
+                listener("::1", 3, 8),
+            ],
+            processes: [(7, process(7)), (8, process(8))].into_iter().collect(),
+            ..Snapshot::default()
+        };
+        let shown = Snapshot {
+            listeners: vec![all.listeners[1].clone()],
+            ..Snapshot::default()
+        };
+        let out = left_out(&active(&filter), &all, &shown);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].listener.socket.inode, 1);
+        assert_eq!(out[0].filters, vec!["--exposed"]);
+        assert_eq!(out[1].filters, vec!["--exposed", "--pid"]);
+    }
+}

@@ -1,0 +1,120 @@
+//! What people paste and type: program names (`whoport nginx`), host names (never looked
+//! up), and filters that hide listeners on the asked port (the card says which). Real
+//! listeners on loopback, killed by PID.
+
+mod common;
+
+use common::listener::{hex, python, Listener};
+use serde_json::Value;
+
+fn endpoints(doc: &Value) -> Vec<String> {
+    doc["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .map(|l| l["endpoint"].as_str().expect("endpoint").to_string())
+        .collect()
+}
+
+#[test]
+fn a_program_name_shows_the_listeners_of_that_program() {
+    if python().is_none() {
+        return;
+    }
+    let l = Listener::start(&["--comm-hex", &hex(b"wpprogname"), "tcp4", "udp6"]);
+    let (status, doc) = common::json_status(&["--json", "wpprogname"]);
+    assert_eq!(status, 0, "{doc}");
+    let mut got = endpoints(&doc);
+    got.sort();
+    let mut want = vec![
+        format!("127.0.0.1:{}", l.port(0)),
+        format!("[::1]:{}", l.port(1)),
+    ];
+    want.sort();
+    assert_eq!(got, want);
+    // Whole names only, case ignored.
+    let (status, _, err) = common::run(&["wpprogna"]);
+    assert_eq!(status, 2, "a prefix is not the program: {err}");
+    assert_eq!(common::json_status(&["--json", "WPPROGNAME"]).0, 0);
+    let (status, out, _) = common::run(&["wpprogname"]);
+    assert_eq!(status, 0);
+    assert!(out.contains("wpprogname"), "{out}");
+}
+
+#[test]
+fn a_program_that_is_also_a_service_name_gets_both_answers() {
+    if python().is_none() {
+        return;
+    }
+    // A process named like the service "ssh" (its own port is not 22).
+    let l = Listener::start(&["--comm-hex", &hex(b"ssh"), "tcp4"]);
+    let doc = common::json(&["--json", "ssh"]);
+    assert!(
+        endpoints(&doc).contains(&format!("127.0.0.1:{}", l.port(0))),
+        "the program's listener: {doc}"
+    );
+    let ports: Vec<u64> = doc["ports"]
+        .as_array()
+        .expect("ports")
+        .iter()
+        .filter_map(|p| p["port"].as_u64())
+        .collect();
+    assert!(ports.contains(&22), "and the registry's answer: {ports:?}");
+}
+
+#[test]
+fn an_unknown_name_that_no_process_has_is_an_error() {
+    let (status, _, err) = common::run(&["nosuchprogramorservice"]);
+    assert_eq!(status, 2);
+    assert!(err.contains("no listening process is named"), "{err}");
+}
+
+#[test]
+fn host_names_are_never_looked_up() {
+    for query in ["db.invalid:5432", "myhost:22"] {
+        let (status, out, err) = common::run(&[query]);
+        assert_eq!(status, 2, "{query}: {out}");
+        assert!(err.contains("never looks up host names"), "{err}");
+    }
+}
+
+#[test]
+fn filters_never_make_the_card_lie() {
+    if python().is_none() {
+        return;
+    }
+    let l = Listener::start(&["--comm-hex", &hex(b"wpfiltered"), "tcp4"]);
+    let port = l.port(0).to_string();
+    // Nothing matches --exposed, but something listens: say so, and which filter hid it.
+    let (status, out, _) = common::run(&[&port, "--exposed"]);
+    assert_eq!(status, 1);
+    assert!(!out.contains("Nothing is listening"), "{out}");
+    assert!(out.contains("hidden by --exposed"), "{out}");
+    assert!(out.contains(&format!("tcp 127.0.0.1:{port}")), "{out}");
+    let (status, doc) = common::json_status(&["--json", &port, "--exposed"]);
+    assert_eq!(status, 1);
+    let hidden = doc["hidden_by_filters"]
+        .as_array()
+        .expect("hidden_by_filters");
+    assert_eq!(hidden.len(), 1, "{doc}");
+    assert_eq!(hidden[0]["endpoint"], format!("127.0.0.1:{port}"));
+    assert_eq!(hidden[0]["filters"], serde_json::json!(["--exposed"]));
+    // Two filters, each named; and one shown listener with another hidden.
+    let other = Listener::start(&[&format!("tcp6:{port}")]);
+    assert_eq!(other.port(0), l.port(0));
+    let pid = l.pid.to_string();
+    let (_, out, _) = common::run(&[&port, "--pid", &pid]);
+    assert!(out.contains("1 more listener"), "{out}");
+    assert!(out.contains("hidden by --pid"), "{out}");
+    let doc = common::json(&["--json", &port, "--exposed", "--pid", &pid]);
+    let hidden = doc["hidden_by_filters"].as_array().expect("hidden");
+    assert!(
+        hidden
+            .iter()
+            .any(|h| h["filters"] == serde_json::json!(["--exposed"])),
+        "{doc}"
+    );
+    // Without filters, nothing is said to be hidden.
+    let doc = common::json(&["--json", &port]);
+    assert_eq!(doc["hidden_by_filters"], serde_json::json!([]));
+}
