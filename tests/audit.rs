@@ -51,14 +51,36 @@ fn each_rule_is_staged_on_its_own_listener() {
     let exposed = Listener::start(&["--comm-hex", &hex(b"wpa-exposed"), "tcp4-any"]);
     let (_, doc) = audit(&["--process", "wpa-exposed"]);
     let port = exposed.port(0);
-    let f = one(&doc, "exposed-all-interfaces", port);
-    assert_eq!(f["severity"], "medium", "an unknown service: medium");
+    // One concern, one finding: the shell listener, with exposure (and root) as reasons.
+    let f = one(&doc, "shell-listener", port);
+    assert_eq!(f["severity"], "high");
     assert_eq!(f["listener"]["address"], "0.0.0.0");
     assert_eq!(f["listener"]["owners"][0]["pid"], exposed.pid);
-    assert_eq!(one(&doc, "shell-listener", port)["severity"], "high");
-    if is_root() {
-        assert_eq!(one(&doc, "root-exposed", port)["severity"], "medium");
-    }
+    let reasons: Vec<&str> = f["reasons"]
+        .as_array()
+        .expect("reasons")
+        .iter()
+        .map(|r| r.as_str().expect("text"))
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.starts_with("exposed-all-interfaces: ")),
+        "{reasons:?}"
+    );
+    assert_eq!(
+        reasons.iter().any(|r| r.starts_with("root-exposed: ")),
+        is_root(),
+        "{reasons:?}"
+    );
+    assert!(findings(&doc, "findings", "exposed-all-interfaces", port).is_empty());
+    // Without the shell finding, exposure is its own: medium for an unknown service.
+    let (_, doc) = audit(&["--process", "wpa-exposed", "--ignore", "shell-listener"]);
+    assert_eq!(
+        one(&doc, "exposed-all-interfaces", port)["severity"],
+        "medium",
+        "an unknown service: medium"
+    );
     // Unassigned: 8011/tcp has no IANA tenant and no known unofficial use (loopback).
     let unassigned = Listener::start(&["--comm-hex", &hex(b"wpa-unassigned"), "tcp4:8011"]);
     let (_, doc) = audit(&["--process", "wpa-unassigned"]);
@@ -102,10 +124,32 @@ fn each_rule_is_staged_on_its_own_listener() {
     assert_eq!(f["severity"], "high");
     let m = f["message"].as_str().expect("message");
     assert!(
-        m.contains("upgrade") && m.contains("malware"),
+        m.contains("uninstalled") && m.contains("malware"),
         "says both: {m}"
     );
+    assert!(findings(&doc, "findings", "restart-pending", deleted.port(0)).is_empty());
     assert_eq!(status, 1, "a high finding fails the default --fail-on high");
+    // Upgraded is not deleted: another file at the same path (a new copy renamed over it, as
+    // dpkg does) is a pending restart, low, for every process holding the socket.
+    let path = dir.path().join("wpa-upgraded");
+    std::fs::copy(&py, &path).expect("copy");
+    let upgraded = Listener::start_env(
+        &path,
+        &[("PYTHONHOME", prefix.as_str())],
+        &["--fork", "tcp4"],
+    );
+    let new = dir.path().join("wpa-upgraded.dpkg-new");
+    std::fs::copy(&py, &new).expect("copy");
+    std::fs::rename(&new, &path).expect("replace");
+    let (_, doc) = audit(&["--process", "wpa-upgraded"]);
+    let f = one(&doc, "restart-pending", upgraded.port(0));
+    assert_eq!(f["severity"], "low");
+    let m = f["message"].as_str().expect("message");
+    for pid in std::iter::once(upgraded.pid).chain(upgraded.children.iter().copied()) {
+        assert!(m.contains(&pid.to_string()), "lists pid {pid}: {m}");
+    }
+    assert!(f["hint"].as_str().is_some_and(|h| h.contains("restart")));
+    assert!(findings(&doc, "findings", "deleted-executable", upgraded.port(0)).is_empty());
 }
 
 #[test]

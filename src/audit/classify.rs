@@ -14,7 +14,11 @@ pub enum Exposure {
     /// Must not face a network unprotected: databases, caches, search engines, container and
     /// orchestration APIs, debuggers, development servers, local AI servers.
     Sensitive,
-    /// Meant to face the network: sshd, web, DNS, mail, time servers.
+    /// Meant to face some network, but on all interfaces it usually answers more than it
+    /// should: an rsync daemon (module listing), a DNS server (an open resolver). Each row
+    /// says what to do.
+    Restricted,
+    /// Meant to face the network: sshd, web, mail, time servers.
     Public,
 }
 
@@ -28,6 +32,10 @@ pub struct Class {
     pub kind: &'static str,
     /// Normalised process names; empty when unknown.
     pub implementations: Vec<&'static str>,
+    /// What to do when it is exposed (restricted rows); `None`: the generic advice.
+    pub fix: Option<&'static str>,
+    /// Where its exposure is documented.
+    pub source: Option<&'static str>,
 }
 
 impl Class {
@@ -71,9 +79,10 @@ pub fn parse(text: &'static str) -> Result<Vec<Class>, String> {
         }
         let fail = |what: &str| format!("services.tsv line {}: {what}", i + 1);
         let fields: Vec<&'static str> = line.split('\t').collect();
-        let [key, ports, exposure, kind, implementations] = fields[..] else {
-            return Err(fail("expected 5 tab-separated fields"));
+        let [key, ports, exposure, kind, implementations, fix, source] = fields[..] else {
+            return Err(fail("expected 7 tab-separated fields"));
         };
+        let optional = |v: &'static str| (v != "-").then_some(v);
         let ports = match ports {
             "-" => None,
             list => Some(
@@ -88,19 +97,26 @@ pub fn parse(text: &'static str) -> Result<Vec<Class>, String> {
         };
         let exposure = match exposure {
             "sensitive" => Exposure::Sensitive,
+            "restricted" => Exposure::Restricted,
             "public" => Exposure::Public,
-            _ => return Err(fail("exposure must be sensitive or public")),
+            _ => return Err(fail("exposure must be sensitive, restricted or public")),
         };
         let implementations = match implementations {
             "-" => Vec::new(),
             list => list.split(',').collect(),
         };
+        let (fix, source) = (optional(fix), optional(source));
+        if exposure == Exposure::Restricted && fix.is_none() {
+            return Err(fail("a restricted row needs its fix"));
+        }
         out.push(Class {
             key,
             ports,
             exposure,
             kind,
             implementations,
+            fix,
+            source,
         });
     }
     Ok(out)
@@ -155,10 +171,20 @@ pub fn classify(f: &Facts<'_>) -> Option<&'static Class> {
                 .filter(|p| !GENERIC.contains(&p.as_str()))
                 .cloned()
                 .collect();
-            all()
-                .iter()
-                .filter(|c| c.ports.is_none() || c.applies_to(f.port, protocol))
-                .find(|c| c.implemented_by(&distinctive))
+            let rows = || {
+                all()
+                    .iter()
+                    .filter(|c| c.ports.is_none() || c.applies_to(f.port, protocol))
+            };
+            // A row whose main implementation it is first (memcached is memcache before it
+            // is a part of Couchbase Server), then any row it implements.
+            rows()
+                .find(|c| {
+                    c.implementations
+                        .first()
+                        .is_some_and(|i| distinctive.iter().any(|d| d == i))
+                })
+                .or_else(|| rows().find(|c| c.implemented_by(&distinctive)))
         })
         .or_else(|| {
             all()
@@ -213,8 +239,9 @@ mod tests {
         let rows = parse(TABLE).expect("parses");
         assert!(rows.len() >= 60);
         for pair in rows.windows(2) {
+            let order = |c: &Class| (c.key.to_lowercase(), c.key);
             assert!(
-                pair[0].key.to_lowercase() < pair[1].key.to_lowercase(),
+                order(&pair[0]) < order(&pair[1]),
                 "not sorted or duplicated: {} / {}",
                 pair[0].key,
                 pair[1].key
@@ -229,6 +256,50 @@ mod tests {
                     "{}: implementation '{i}' is not normalised",
                     c.key
                 );
+            }
+        }
+    }
+
+    /// Services that ship without authentication by default, or answer everyone when
+    /// exposed: each row says where that is documented.
+    #[test]
+    fn unauthenticated_by_default_rows_have_sources() {
+        let sourced = [
+            "docker",
+            "docker-s",
+            "domain",
+            "Elasticsearch",
+            "etcd-client",
+            "etcd-server",
+            "Kubernetes kubelet",
+            "memcache",
+            "MongoDB",
+            "mongodb",
+            "OpenSearch",
+            "redis",
+            "rsync",
+            "Apache ZooKeeper",
+            "Apache Hadoop YARN",
+            "Docker Registry",
+        ];
+        for key in sourced {
+            let row = all()
+                .iter()
+                .find(|c| c.key == key)
+                .unwrap_or_else(|| panic!("no row '{key}'"));
+            assert!(
+                row.source.is_some_and(|s| s.starts_with("https://")),
+                "'{key}' needs a source"
+            );
+        }
+        for c in all() {
+            assert!(
+                c.source.is_none_or(|s| s.starts_with("https://")),
+                "{}",
+                c.key
+            );
+            if c.exposure == Exposure::Restricted {
+                assert!(c.fix.is_some_and(|f| f.len() > 40), "{}", c.key);
             }
         }
     }
@@ -270,6 +341,27 @@ mod tests {
         assert_eq!(
             c(&facts(22, &["ssh"], &[], &["sshd"])),
             Some(("ssh", Exposure::Public))
+        );
+        assert_eq!(
+            c(&facts(873, &["rsync"], &[], &["rsync"])),
+            Some(("rsync", Exposure::Restricted))
+        );
+        assert_eq!(
+            c(&facts(53, &["domain"], &[], &["dnsmasq"])),
+            Some(("domain", Exposure::Restricted))
+        );
+        // A distinctive name on any port: an rsync daemon, memcached, the kubelet.
+        assert_eq!(
+            c(&facts(41873, &[], &[], &["rsync"])).map(|x| x.0),
+            Some("rsync")
+        );
+        assert_eq!(
+            c(&facts(10255, &[], &[], &["kubelet"])).map(|x| x.1),
+            Some(Exposure::Sensitive)
+        );
+        assert_eq!(
+            c(&facts(41211, &[], &[], &["memcached"])).map(|x| x.0),
+            Some("memcache")
         );
         // An unofficial program, implemented by the process.
         assert_eq!(

@@ -1,7 +1,10 @@
 //! `whoport audit`: findings about listeners, baselines, suppressions, exit status.
 
 pub mod baseline;
+pub mod changes;
 pub mod classify;
+pub mod design;
+pub mod group;
 pub mod rules;
 pub mod suppress;
 
@@ -20,6 +23,7 @@ pub const IDS: &[&str] = &[
     "service-mismatch",
     "ephemeral-range",
     "deleted-executable",
+    "restart-pending",
     "root-exposed",
     "shell-listener",
     "hidden-owner",
@@ -57,22 +61,33 @@ impl Severity {
     }
 }
 
-/// One thing worth a look.
+/// One thing worth a look, about one listener group (the sockets of one service).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
     pub id: &'static str,
     pub severity: Severity,
-    /// Index of the listener in the snapshot; `None` for a gone listener.
-    pub listener: Option<usize>,
+    /// Indexes of the listeners concerned in the snapshot (IPv4 first); empty for a gone
+    /// listener.
+    pub listeners: Vec<usize>,
     /// For `gone-listener`: the baseline's entry.
     pub gone: Option<Entry>,
     pub message: String,
     pub hint: String,
+    /// Other findings of the same concern folded into this one ("root-exposed: ...").
+    pub reasons: Vec<String>,
+    /// Why running as root is a standard design here, when it is (not `root-exposed`).
+    pub design: Option<String>,
 }
 
 impl Finding {
+    /// The first listener concerned.
     pub fn listener<'a>(&self, snap: &'a Snapshot) -> Option<&'a Listener> {
-        self.listener.and_then(|i| snap.listeners.get(i))
+        self.listeners.first().and_then(|&i| snap.listeners.get(i))
+    }
+
+    /// Every listener concerned.
+    pub fn all_listeners<'a>(&'a self, snap: &'a Snapshot) -> impl Iterator<Item = &'a Listener> {
+        self.listeners.iter().filter_map(|&i| snap.listeners.get(i))
     }
 }
 
@@ -112,11 +127,9 @@ pub fn audit(
     baseline: Option<&Baseline>,
     filter: &Filter,
 ) -> Vec<Finding> {
-    let mut findings: Vec<Finding> = snap
-        .listeners
+    let mut findings: Vec<Finding> = group::groups(snap)
         .iter()
-        .enumerate()
-        .flat_map(|(i, l)| rules::check(i, l, snap, k))
+        .flat_map(|members| rules::check(members, snap, k))
         .collect();
     if let Some(b) = baseline {
         let current: Vec<Entry> = snap.listeners.iter().map(|l| Entry::of(l, snap)).collect();
@@ -127,9 +140,15 @@ pub fn audit(
             .cloned()
             .collect();
         for change in baseline::diff(&remembered, &current) {
-            findings.push(rules::change(change, snap, b));
+            findings.push(changes::change(change, snap, b));
         }
     }
+    sort(&mut findings, snap);
+    findings
+}
+
+/// Most severe first, then by port and id.
+pub fn sort(findings: &mut [Finding], snap: &Snapshot) {
     findings.sort_by(|a, b| {
         let port = |f: &Finding| {
             f.listener(snap)
@@ -141,7 +160,6 @@ pub fn audit(
             .then(port(a).cmp(&port(b)))
             .then(a.id.cmp(b.id))
     });
-    findings
 }
 
 /// Does a baseline entry fall under the filters (so that its absence now means something)?
@@ -169,7 +187,8 @@ fn wants_entry(f: &Filter, e: &Entry) -> bool {
         && f.user.as_ref().is_none_or(|u| e.users.contains(u))
 }
 
-/// Splits findings into kept and suppressed (`--ignore` ids first, then the config file).
+/// Splits findings into kept and suppressed (`--ignore` ids first, then the config file),
+/// then makes one finding per concern of what is kept ([`rules::fold`]).
 pub fn suppress(
     findings: Vec<Finding>,
     ignore: &[String],
@@ -194,6 +213,8 @@ pub fn suppress(
             kept.push(f);
         }
     }
+    let mut kept = rules::fold(kept);
+    sort(&mut kept, snap);
     Report {
         findings: kept,
         suppressed,

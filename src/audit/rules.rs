@@ -1,7 +1,9 @@
-//! The audit rules: one function per finding id.
+//! The audit rules: one function per finding id, each judging one listener group (the
+//! sockets of one service: same port, protocol and owners) at once.
 
-use crate::audit::baseline::{Baseline, Change, Entry};
-use crate::audit::classify::{self, Exposure, Facts};
+use crate::audit::classify::{self, Class, Exposure, Facts};
+use crate::audit::design;
+use crate::audit::group::{endpoints, who};
 use crate::audit::{Finding, Severity};
 use crate::model::{Hidden, Listener, Process, Scope, Snapshot};
 use crate::port::EphemeralRange;
@@ -43,10 +45,11 @@ pub const SHELLS: &[&str] = &[
     "telnetd",
 ];
 
-/// Everything a rule may look at for one listener.
+/// Everything a rule may look at for one listener group.
 pub struct Ctx<'a> {
-    pub index: usize,
-    pub listener: &'a Listener,
+    /// Indexes of the group's listeners in the snapshot (IPv4 first).
+    pub members: Vec<usize>,
+    pub listeners: Vec<&'a Listener>,
     pub owners: Vec<&'a Process>,
     pub facts: Facts<'a>,
     pub status: Status,
@@ -56,57 +59,84 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    fn first(&self) -> &Listener {
+        self.listeners[0]
+    }
+
+    /// The members reachable from other machines.
+    fn exposed_members(&self) -> Vec<usize> {
+        self.members
+            .iter()
+            .zip(&self.listeners)
+            .filter(|(_, l)| l.scope != Scope::Loopback)
+            .map(|(&i, _)| i)
+            .collect()
+    }
+
     fn finding(
         &self,
         id: &'static str,
         severity: Severity,
+        members: Vec<usize>,
         message: String,
         hint: String,
     ) -> Finding {
         Finding {
             id,
             severity,
-            listener: Some(self.index),
+            listeners: members,
             gone: None,
             message,
             hint,
+            reasons: Vec::new(),
+            design: None,
         }
     }
 
-    /// "tcp 0.0.0.0:8080", "tcp [::]:22", "udp 0.0.0.0%eth0:67" (the one notation).
-    fn socket(&self) -> String {
-        let l = self.listener;
-        sanitize(&format!("{} {}", l.socket.protocol, l.endpoint())).into_owned()
+    /// "tcp 0.0.0.0:8080 and [::]:8080" for these members.
+    fn sockets(&self, members: &[usize]) -> String {
+        let ls: Vec<&Listener> = self
+            .members
+            .iter()
+            .zip(&self.listeners)
+            .filter(|(i, _)| members.contains(i))
+            .map(|(_, l)| *l)
+            .collect();
+        format!("{} {}", self.first().socket.protocol, endpoints(&ls))
     }
 
-    /// "nginx (pid 12)", "nginx (pids 12, 13)", or "a hidden process".
     fn who(&self) -> String {
-        owners_text(&self.owners)
+        who(&self.owners)
     }
 
-    fn exposed(&self) -> bool {
-        self.listener.scope != Scope::Loopback
-    }
-
-    fn where_text(&self) -> String {
-        match self.listener.scope {
-            Scope::All => format!("on {}", self.listener.reach().long()),
-            _ => "on a non-loopback address".to_string(),
+    /// "on all interfaces, IPv4 and IPv6" and the like, for these (exposed) members, in the
+    /// words of the listing's reach.
+    fn where_text(&self, members: &[usize]) -> String {
+        use crate::address::Reach;
+        let reaches: Vec<Reach> = self
+            .members
+            .iter()
+            .zip(&self.listeners)
+            .filter(|(i, l)| members.contains(i) && l.scope == Scope::All)
+            .map(|(_, l)| l.reach())
+            .collect();
+        let v4 = reaches.iter().any(|r| *r == Reach::AllIpv4);
+        let v6 = reaches.iter().any(|r| {
+            matches!(
+                r,
+                Reach::AllIpv6Only | Reach::AllIpv6Unknown | Reach::AllDualStack
+            )
+        });
+        match reaches.first() {
+            None => "on a non-loopback address".to_string(),
+            Some(_) if v4 && v6 => format!("on {}", Reach::AllDualStack.long()),
+            Some(r) => format!("on {}", r.long()),
         }
     }
 }
 
 fn owners_text(owners: &[&Process]) -> String {
-    let Some(first) = owners.first() else {
-        return "a hidden process".to_string();
-    };
-    let name = sanitize(first.display_name());
-    let pids: Vec<String> = owners.iter().map(|p| p.pid.to_string()).collect();
-    if pids.len() == 1 {
-        format!("{name} (pid {})", pids[0])
-    } else {
-        format!("{name} (pids {})", pids.join(", "))
-    }
+    who(owners)
 }
 
 /// Normalised names of the owners: their names and executables' base names.
@@ -127,19 +157,21 @@ fn process_names(owners: &[&Process]) -> Vec<String> {
     names
 }
 
-/// All rules for one listener.
-pub fn check(index: usize, l: &Listener, snap: &Snapshot, k: &Knowledge) -> Vec<Finding> {
-    let owners: Vec<&Process> = l
+/// The context of one group (`members`: indexes into the snapshot's listeners, non-empty).
+pub fn context<'a>(members: &[usize], snap: &'a Snapshot, k: &'a Knowledge) -> Ctx<'a> {
+    let listeners: Vec<&Listener> = members.iter().map(|&i| &snap.listeners[i]).collect();
+    let first = listeners[0];
+    let owners: Vec<&Process> = first
         .owners
         .iter()
         .filter_map(|p| snap.processes.get(p))
         .collect();
-    let (port, protocol) = (l.socket.port, l.socket.protocol);
+    let (port, protocol) = (first.socket.port, first.socket.protocol);
     let registry = k.iana.status(port, protocol);
     let uses = unofficial::for_port(port, Some(protocol));
-    let ctx = Ctx {
-        index,
-        listener: l,
+    Ctx {
+        members: members.to_vec(),
+        listeners,
         facts: Facts {
             port,
             protocol: Some(protocol),
@@ -156,15 +188,26 @@ pub fn check(index: usize, l: &Listener, snap: &Snapshot, k: &Knowledge) -> Vec<
         has_unofficial: !uses.is_empty(),
         ephemeral: k.ephemeral,
         root: snap.root,
-    };
+    }
+}
+
+/// All rules for one listener group. Facing the network is one concern, so after
+/// suppressions [`fold`] makes one finding of `shell-listener`, `exposed-all-interfaces` and
+/// `root-exposed`.
+pub fn check(members: &[usize], snap: &Snapshot, k: &Knowledge) -> Vec<Finding> {
+    if members.is_empty() {
+        return Vec::new();
+    }
+    let ctx = context(members, snap, k);
     [
+        shell_listener(&ctx),
         exposed_all_interfaces(&ctx),
+        root_exposed(&ctx),
         unassigned_port(&ctx),
         service_mismatch(&ctx),
         ephemeral_range(&ctx),
         deleted_executable(&ctx),
-        root_exposed(&ctx),
-        shell_listener(&ctx),
+        restart_pending(&ctx),
         hidden_owner(&ctx),
     ]
     .into_iter()
@@ -172,30 +215,115 @@ pub fn check(index: usize, l: &Listener, snap: &Snapshot, k: &Knowledge) -> Vec<
     .collect()
 }
 
+/// The ids of the exposure concern, the more specific first.
+pub const EXPOSURE: [&str; 3] = ["shell-listener", "exposed-all-interfaces", "root-exposed"];
+
+/// One finding per concern per group: of the exposure findings about the same listeners,
+/// the most severe (on a tie, the more specific) stays and the others become its reasons.
+pub fn fold(findings: Vec<Finding>) -> Vec<Finding> {
+    let mut out: Vec<Finding> = Vec::new();
+    for f in findings {
+        let rank = |id: &str| EXPOSURE.iter().position(|e| *e == id);
+        let Some(r) = rank(f.id) else {
+            out.push(f);
+            continue;
+        };
+        let same = out.iter().position(|o| {
+            rank(o.id).is_some() && o.listeners == f.listeners && !f.listeners.is_empty()
+        });
+        let Some(i) = same else {
+            out.push(f);
+            continue;
+        };
+        let o = &mut out[i];
+        let design = o.design.take().or(f.design.clone());
+        let f_wins = (f.severity, std::cmp::Reverse(r))
+            > (o.severity, std::cmp::Reverse(rank(o.id).unwrap_or(0)));
+        let (mut main, other) = if f_wins {
+            (f, std::mem::replace(o, dummy()))
+        } else {
+            (std::mem::replace(o, dummy()), f)
+        };
+        main.reasons
+            .push(format!("{}: {}", other.id, other.message));
+        main.reasons.extend(other.reasons);
+        main.design = design;
+        out[i] = main;
+    }
+    out
+}
+
+fn dummy() -> Finding {
+    Finding {
+        id: "",
+        severity: Severity::Info,
+        listeners: Vec::new(),
+        gone: None,
+        message: String::new(),
+        hint: String::new(),
+        reasons: Vec::new(),
+        design: None,
+    }
+}
+
 /// `exposed-all-interfaces`: reachable from other machines.
 pub fn exposed_all_interfaces(c: &Ctx<'_>) -> Option<Finding> {
-    if !c.exposed() {
+    let members = c.exposed_members();
+    if members.is_empty() {
         return None;
     }
     // The program recognised on its own port is the most specific evidence there is.
     let class = c
-        .listener
+        .first()
         .known_use
-        .and_then(|u| classify::by_key(u.program, c.facts.port, c.listener.socket.protocol))
+        .and_then(|u| classify::by_key(u.program, c.facts.port, c.first().socket.protocol))
         .or_else(|| classify::classify(&c.facts));
-    let (severity, what, hint) = match class {
+    let (severity, what, hint) = exposure_terms(class);
+    let mut f = c.finding(
+        "exposed-all-interfaces",
+        severity,
+        members.clone(),
+        format!(
+            "{} of {} is reachable {}{what}",
+            c.sockets(&members),
+            c.who(),
+            c.where_text(&members)
+        ),
+        hint,
+    );
+    // Running as root here is a standard design: say why it is not root-exposed.
+    f.design = design::standard_design(&c.owners);
+    Some(f)
+}
+
+/// "a database", "an rsync daemon", "an in-memory data grid".
+fn a(kind: &str) -> String {
+    let vowel = kind
+        .chars()
+        .next()
+        .is_some_and(|c| "aeiouAEIOU".contains(c));
+    format!("{} {kind}", if vowel { "an" } else { "a" })
+}
+
+fn exposure_terms(class: Option<&Class>) -> (Severity, String, String) {
+    match class {
         Some(cl) if cl.exposure == Exposure::Sensitive => (
             Severity::High,
-            format!(", and it looks like a {} ({})", cl.kind, cl.key),
+            format!(", and it looks like {} ({})", a(cl.kind), cl.key),
             format!(
-                "a {} should not face a network unprotected: bind it to 127.0.0.1 (or a private \
+                "{} should not face a network unprotected: bind it to 127.0.0.1 (or a private \
                  address behind a firewall) and require authentication",
-                cl.kind
+                a(cl.kind)
             ),
+        ),
+        Some(cl) if cl.exposure == Exposure::Restricted => (
+            Severity::Medium,
+            format!(", and it looks like {} ({})", a(cl.kind), cl.key),
+            cl.fix.unwrap_or_default().to_string(),
         ),
         Some(cl) => (
             Severity::Info,
-            format!(", as a {} ({}) is meant to be", cl.kind, cl.key),
+            format!(", as {} ({}) is meant to be", a(cl.kind), cl.key),
             "meant to face the network: check that it is the service you expect and kept up to date"
                 .to_string(),
         ),
@@ -205,18 +333,7 @@ pub fn exposed_all_interfaces(c: &Ctx<'_>) -> Option<Finding> {
             "if only this machine uses it, bind it to 127.0.0.1; otherwise restrict it with a firewall"
                 .to_string(),
         ),
-    };
-    Some(c.finding(
-        "exposed-all-interfaces",
-        severity,
-        format!(
-            "{} of {} is reachable {}{what}",
-            c.socket(),
-            c.who(),
-            c.where_text()
-        ),
-        hint,
-    ))
+    }
 }
 
 /// `unassigned-port`: IANA has no tenant and no program is known to use it.
@@ -224,7 +341,7 @@ pub fn unassigned_port(c: &Ctx<'_>) -> Option<Finding> {
     if !matches!(c.status, Status::Unassigned | Status::Dynamic) || c.has_unofficial {
         return None;
     }
-    let s = &c.listener.socket;
+    let s = &c.first().socket;
     let what = match c.status {
         Status::Dynamic => "is in the dynamic range, where IANA assigns nothing,",
         _ => "is unassigned in the IANA registry",
@@ -232,6 +349,7 @@ pub fn unassigned_port(c: &Ctx<'_>) -> Option<Finding> {
     Some(c.finding(
         "unassigned-port",
         Severity::Low,
+        c.members.clone(),
         format!(
             "{}/{} {what} and no program is known to use it; {} chose it",
             s.port,
@@ -245,15 +363,16 @@ pub fn unassigned_port(c: &Ctx<'_>) -> Option<Finding> {
 /// `service-mismatch`: the port is registered for a service the process does not implement.
 pub fn service_mismatch(c: &Ctx<'_>) -> Option<Finding> {
     // A known program on a port it is known to use is no mismatch (grafana on 3000, hbci).
-    if c.listener.known_use.is_some() {
+    if c.first().known_use.is_some() {
         return None;
     }
     let class = classify::mismatch(&c.facts)?;
-    let s = &c.listener.socket;
+    let s = &c.first().socket;
     Some(
         c.finding(
             "service-mismatch",
             Severity::Medium,
+            c.members.clone(),
             format!(
                 "{}/{} is registered for {} ({}), but {} is not a known implementation ({})",
                 s.port,
@@ -272,7 +391,7 @@ pub fn service_mismatch(c: &Ctx<'_>) -> Option<Finding> {
 
 /// `ephemeral-range`: outgoing connections may take this port.
 pub fn ephemeral_range(c: &Ctx<'_>) -> Option<Finding> {
-    let port = c.listener.socket.port;
+    let port = c.first().socket.port;
     if !c.ephemeral.contains(port) {
         return None;
     }
@@ -280,10 +399,14 @@ pub fn ephemeral_range(c: &Ctx<'_>) -> Option<Finding> {
     Some(c.finding(
         "ephemeral-range",
         Severity::Low,
+        c.members.clone(),
         format!(
             "{}/{} is inside this machine's ephemeral range {}-{}, where outgoing connections \
              take their local ports: the listener can collide with them",
-            port, c.listener.socket.protocol, e.start, e.end
+            port,
+            c.first().socket.protocol,
+            e.start,
+            e.end
         ),
         format!(
             "move it out of {}-{}, or reserve it: sysctl -w net.ipv4.ip_local_reserved_ports={port}",
@@ -292,36 +415,83 @@ pub fn ephemeral_range(c: &Ctx<'_>) -> Option<Finding> {
     ))
 }
 
-/// `deleted-executable`: the process no longer runs the file at its path.
+/// `deleted-executable`: a process runs a file that is gone from its path, or no file at all.
 pub fn deleted_executable(c: &Ctx<'_>) -> Option<Finding> {
-    let p = c.owners.iter().find(|p| p.exe_state.deleted)?;
+    let gone: Vec<&Process> = c
+        .owners
+        .iter()
+        .copied()
+        .filter(|p| p.exe_state.memory_only || (p.exe_state.deleted && !p.exe_state.replaced))
+        .collect();
+    let p = gone.first()?;
     let exe = sanitize(p.display_exe().unwrap_or("?")).into_owned();
     let how = if p.exe_state.memory_only {
         "runs from memory, with no file at all".to_string()
-    } else if p.exe_state.replaced {
-        format!("runs an executable that was replaced since it started ({exe})")
     } else {
-        format!("runs an executable that was deleted since it started ({exe})")
+        format!("runs an executable that was deleted since it started ({exe}), and nothing stands at its path now")
     };
+    let keep: Vec<String> = gone
+        .iter()
+        .map(|p| format!("cp /proc/{}/exe /root/pid-{}.exe", p.pid, p.pid))
+        .collect();
     Some(c.finding(
         "deleted-executable",
         Severity::High,
+        c.members.clone(),
         format!(
-            "{} holding {} {how}: an upgrade awaiting a restart, or malware hiding its binary",
-            owners_text(&[p]),
-            c.socket()
+            "{} holding {} {how}: an uninstalled program still running, or malware hiding its binary",
+            owners_text(&gone),
+            c.sockets(&c.members)
         ),
         format!(
-            "if a package upgrade replaced it, restart the service; otherwise investigate, and keep \
-             a copy first: cp /proc/{}/exe /root/pid-{}.exe",
-            p.pid, p.pid
+            "investigate what it is before stopping it, and keep a copy first: {}",
+            keep.join("; ")
         ),
     ))
 }
 
-/// `root-exposed`: a root process reachable from other machines.
+/// `restart-pending`: the executable's path holds a different file now (a package upgrade
+/// replaced it): the processes still run the old one.
+pub fn restart_pending(c: &Ctx<'_>) -> Option<Finding> {
+    let old: Vec<&Process> = c
+        .owners
+        .iter()
+        .copied()
+        .filter(|p| p.exe_state.replaced && !p.exe_state.memory_only)
+        .collect();
+    let p = old.first()?;
+    let exe = sanitize(p.display_exe().unwrap_or("?")).into_owned();
+    let units: Vec<String> = old
+        .iter()
+        .filter_map(|p| p.unit.as_deref())
+        .map(|u| sanitize(u).into_owned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let how = if units.is_empty() {
+        String::new()
+    } else {
+        format!(": systemctl restart {}", units.join(" "))
+    };
+    Some(c.finding(
+        "restart-pending",
+        Severity::Low,
+        c.members.clone(),
+        format!(
+            "{} holding {} still run the old {exe}: a different file stands at that path now \
+             (a package upgrade?)",
+            owners_text(&old),
+            c.sockets(&c.members)
+        ),
+        format!("restart the service to run the new binary{how}"),
+    ))
+}
+
+/// `root-exposed`: a root process reachable from other machines, that serves on its own
+/// (not a standard design: privilege separation, or a master with unprivileged workers).
 pub fn root_exposed(c: &Ctx<'_>) -> Option<Finding> {
-    if !c.exposed() {
+    let members = c.exposed_members();
+    if members.is_empty() {
         return None;
     }
     let roots: Vec<&Process> = c
@@ -330,18 +500,19 @@ pub fn root_exposed(c: &Ctx<'_>) -> Option<Finding> {
         .copied()
         .filter(|p| p.uid == Some(0))
         .collect();
-    if roots.is_empty() {
+    if roots.is_empty() || design::standard_design(&c.owners).is_some() {
         return None;
     }
     Some(
         c.finding(
             "root-exposed",
             Severity::Medium,
+            members.clone(),
             format!(
-                "{} runs as root and listens {} ({})",
+                "{} runs as root and serves {} itself ({}), with no unprivileged worker",
                 owners_text(&roots),
-                c.where_text(),
-                c.socket()
+                c.where_text(&members),
+                c.sockets(&members)
             ),
             "drop privileges after binding: a dedicated user (systemd User=), or \
          CAP_NET_BIND_SERVICE for ports below 1024"
@@ -352,7 +523,8 @@ pub fn root_exposed(c: &Ctx<'_>) -> Option<Finding> {
 
 /// `shell-listener`: a shell, interpreter or network tool facing the network.
 pub fn shell_listener(c: &Ctx<'_>) -> Option<Finding> {
-    if !c.exposed() {
+    let members = c.exposed_members();
+    if members.is_empty() {
         return None;
     }
     let shell = c
@@ -363,24 +535,25 @@ pub fn shell_listener(c: &Ctx<'_>) -> Option<Finding> {
     Some(c.finding(
         "shell-listener",
         Severity::High,
+        members.clone(),
         format!(
-            "{} ({shell}: a shell, interpreter or network tool) listens {} ({}): a classic bind \
-             shell, or an accidental file server",
+            "{} listens {} ({}), and {shell} is a shell, interpreter or network tool: a classic \
+             bind shell, or an accidental file server",
             c.who(),
-            c.where_text(),
-            c.socket()
+            c.where_text(&members),
+            c.sockets(&members)
         ),
         "stop it unless you started it on purpose; if you did, bind it to 127.0.0.1".to_string(),
     ))
 }
 
-/// `hidden-owner`: no process could be seen for the socket.
+/// `hidden-owner`: no process could be seen for the sockets.
 pub fn hidden_owner(c: &Ctx<'_>) -> Option<Finding> {
-    if !c.listener.owners.is_empty() {
+    let l = c.first();
+    if !l.owners.is_empty() {
         return None;
     }
-    let reason = c
-        .listener
+    let reason = l
         .hidden_reason
         .as_ref()
         .map_or_else(|| "not visible".to_string(), Hidden::long);
@@ -397,108 +570,22 @@ pub fn hidden_owner(c: &Ctx<'_>) -> Option<Finding> {
             "run as root (sudo whoport audit) to see its process".to_string(),
         )
     };
-    let owner = c
-        .listener
+    let owner = l
         .user
         .clone()
-        .or_else(|| c.listener.socket.uid.map(|u| format!("uid {u}")))
+        .or_else(|| l.socket.uid.map(|u| format!("uid {u}")))
         .unwrap_or_else(|| "an unknown user".to_string());
     Some(c.finding(
         "hidden-owner",
         severity,
+        c.members.clone(),
         format!(
             "{} belongs to {}, but its process cannot be seen: {reason}",
-            c.socket(),
+            c.sockets(&c.members),
             sanitize(&owner)
         ),
         hint,
     ))
-}
-
-fn entry_text(e: &Entry) -> String {
-    let addr = match e.address.parse::<std::net::IpAddr>() {
-        Ok(ip) => crate::address::host(ip, None),
-        Err(_) => e.address.clone(),
-    };
-    let names = if e.names.is_empty() {
-        "a hidden process".to_string()
-    } else {
-        e.names.join(", ")
-    };
-    sanitize(&format!("{} {addr}:{} ({names})", e.protocol, e.port)).into_owned()
-}
-
-/// `new-listener`, `gone-listener`, `owner-changed`: what changed since the baseline.
-pub fn change(change: Change, snap: &Snapshot, b: &Baseline) -> Finding {
-    let since = format!("the baseline of {}", sanitize(&b.created));
-    let now = |i: usize| {
-        snap.listeners
-            .get(i)
-            .map(|l| entry_text(&Entry::of(l, snap)))
-    };
-    match change {
-        Change::New(i) => Finding {
-            id: "new-listener",
-            severity: Severity::Medium,
-            listener: Some(i),
-            gone: None,
-            message: format!("{} is new since {since}", now(i).unwrap_or_default()),
-            hint: "if it is expected, save a new baseline with --save-baseline".to_string(),
-        },
-        Change::Gone(e) => Finding {
-            id: "gone-listener",
-            severity: Severity::Info,
-            listener: None,
-            message: format!("{} was listening in {since} and is gone", entry_text(&e)),
-            gone: Some(e),
-            hint: "if a service stopped unexpectedly, check it; otherwise save a new baseline"
-                .to_string(),
-        },
-        Change::OwnerChanged {
-            index,
-            before,
-            exe_changed,
-        } => {
-            let what = |e: &Entry| {
-                sanitize(&format!(
-                    "{} as {}",
-                    if e.exes.is_empty() {
-                        e.names.join(", ")
-                    } else {
-                        e.exes.join(", ")
-                    },
-                    e.users.join(", ")
-                ))
-                .into_owned()
-            };
-            let current = snap.listeners.get(index).map(|l| Entry::of(l, snap));
-            Finding {
-                id: "owner-changed",
-                severity: if exe_changed {
-                    Severity::High
-                } else {
-                    Severity::Medium
-                },
-                listener: Some(index),
-                gone: None,
-                message: format!(
-                    "{} is held by {} now, by {} in {since}",
-                    now(index).unwrap_or_default(),
-                    current.as_ref().map(what).unwrap_or_default(),
-                    what(&before)
-                ),
-                hint: if exe_changed {
-                    "another program holds the port: make sure it is the one you expect, then \
-                     save a new baseline"
-                        .to_string()
-                } else {
-                    "the same program runs under another name or user: check why, then save a \
-                     new baseline"
-                        .to_string()
-                },
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -563,9 +650,138 @@ mod tests {
         k
     }
 
+    fn full(snap: &Snapshot) -> Vec<Finding> {
+        let k = knowledge();
+        fold(crate::audit::audit(
+            snap,
+            &k,
+            None,
+            &crate::collect::Filter::default(),
+        ))
+    }
+
+    /// Adds a listener like the first one at another address.
+    fn also_at(mut snap: Snapshot, addr: &str) -> Snapshot {
+        let mut l = snap.listeners[0].clone();
+        l.socket.address = addr.parse().expect("ip");
+        l.scope = Scope::of(l.socket.address);
+        snap.listeners.push(l);
+        snap
+    }
+
+    #[test]
+    fn one_finding_per_concern_per_group() {
+        // The IPv4 and IPv6 sockets of one redis: exactly one high finding, naming both.
+        let redis = also_at(
+            snapshot(
+                "0.0.0.0",
+                6379,
+                vec![process(10, "redis-server", 101)],
+                true,
+            ),
+            "::",
+        );
+        let f = full(&redis);
+        let serious: Vec<&Finding> = f
+            .iter()
+            .filter(|x| x.severity >= Severity::Medium)
+            .collect();
+        assert_eq!(serious.len(), 1, "{f:?}");
+        assert_eq!(serious[0].severity, Severity::High);
+        assert_eq!(serious[0].listeners, vec![0, 1]);
+        assert!(
+            serious[0].message.contains("0.0.0.0:6379 and [::]:6379"),
+            "{}",
+            serious[0].message
+        );
+        // A python http.server as root on both families: one finding with its reasons.
+        let mut py = process(11, "python3", 0);
+        py.exe = Some("/usr/bin/python3.11".into());
+        let http = also_at(snapshot("0.0.0.0", 8000, vec![py], true), "::");
+        let f = full(&http);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].id, "shell-listener");
+        assert_eq!(f[0].reasons.len(), 2, "{:?}", f[0].reasons);
+        // Different owners are different groups.
+        let mut two = snapshot(
+            "0.0.0.0",
+            6379,
+            vec![process(10, "redis-server", 101)],
+            true,
+        );
+        let mut other = two.listeners[0].clone();
+        other.owners = vec![12];
+        other.socket.address = "::".parse().expect("ip");
+        two.listeners.push(other);
+        two.processes.insert(12, process(12, "redis-server", 101));
+        assert_eq!(
+            full(&two)
+                .iter()
+                .filter(|x| x.severity == Severity::High)
+                .count(),
+            2
+        );
+    }
+
+    #[test]
+    fn standard_designs_are_not_root_exposed() {
+        let mut sshd = process(700, "sshd", 0);
+        sshd.exe = Some("/usr/sbin/sshd".into());
+        let f = full(&also_at(snapshot("0.0.0.0", 22, vec![sshd], true), "::"));
+        assert!(f.iter().all(|x| x.severity < Severity::Medium), "{f:?}");
+        let exposed = f
+            .iter()
+            .find(|x| x.id == "exposed-all-interfaces")
+            .expect("info");
+        assert!(exposed
+            .design
+            .as_deref()
+            .is_some_and(|d| d.contains("privilege separation")));
+        let master = process(812, "nginx", 0);
+        let mut worker = process(813, "nginx", 33);
+        worker.parent_pid = Some(812);
+        let f = full(&snapshot("0.0.0.0", 80, vec![master.clone(), worker], true));
+        assert!(f.iter().all(|x| x.severity < Severity::Medium), "{f:?}");
+        assert!(
+            f[0].message
+                .contains("pid 812 master as root; 813 worker as app"),
+            "{}",
+            f[0].message
+        );
+        // Without workers, the root master serves itself.
+        let f = findings(&snapshot("0.0.0.0", 80, vec![master], true));
+        assert!(f.contains(&("root-exposed", Severity::Medium)), "{f:?}");
+    }
+
+    #[test]
+    fn rsync_and_dns_on_all_interfaces_are_medium_with_their_fix() {
+        let mut rsync = process(20, "rsync", 0);
+        rsync.cmdline = vec!["rsync".into(), "--daemon".into()];
+        let f = full(&snapshot("0.0.0.0", 873, vec![rsync], true));
+        let e = f
+            .iter()
+            .find(|x| x.severity == Severity::Medium)
+            .expect("medium");
+        assert!(e.hint.contains("hosts allow"), "{}", e.hint);
+        let mut dns = snapshot("0.0.0.0", 53, vec![process(21, "dnsmasq", 65534)], true);
+        dns.listeners[0].socket.protocol = Protocol::Udp;
+        dns.listeners[0].socket.state = None;
+        let f = full(&dns);
+        let e = f
+            .iter()
+            .find(|x| x.id == "exposed-all-interfaces")
+            .expect("finding");
+        assert_eq!(e.severity, Severity::Medium);
+        assert!(e.hint.contains("open resolver") && e.hint.contains("allow-recursion"));
+        // On loopback: nothing.
+        let local = snapshot("127.0.0.1", 53, vec![process(22, "dnsmasq", 65534)], true);
+        assert!(full(&local).iter().all(|x| x.severity < Severity::Medium));
+    }
+
     fn findings(snap: &Snapshot) -> Vec<(&'static str, Severity)> {
         let k = knowledge();
-        let mut f: Vec<_> = check(0, &snap.listeners[0], snap, &k)
+        let members: Vec<usize> = (0..snap.listeners.len()).collect();
+        let mut f: Vec<_> = fold(check(&members, snap, &k))
             .into_iter()
             .map(|f| (f.id, f.severity))
             .collect();
@@ -635,9 +851,25 @@ mod tests {
         ));
         assert!(f.contains(&("service-mismatch", Severity::Medium)));
         assert!(!f.iter().any(|x| x.0 == "shell-listener"), "loopback only");
-        let f = findings(&snapshot("0.0.0.0", 4444, vec![process(1, "nc", 0)], true));
+        let snap = snapshot("0.0.0.0", 4444, vec![process(1, "nc", 0)], true);
+        let f = findings(&snap);
         assert!(f.contains(&("shell-listener", Severity::High)));
-        assert!(f.contains(&("root-exposed", Severity::Medium)));
+        // One concern: exposure and root are the shell finding's reasons, not findings.
+        assert!(!f
+            .iter()
+            .any(|x| x.0 == "root-exposed" || x.0 == "exposed-all-interfaces"));
+        let shell = full(&snap)
+            .into_iter()
+            .find(|x| x.id == "shell-listener")
+            .expect("shell");
+        assert!(shell
+            .reasons
+            .iter()
+            .any(|r| r.starts_with("root-exposed: ")));
+        assert!(shell
+            .reasons
+            .iter()
+            .any(|r| r.starts_with("exposed-all-interfaces: ")));
         let mut p = process(1, "python3.11", 1000);
         p.exe = Some("/usr/bin/python3.11".into());
         assert!(findings(&snapshot("0.0.0.0", 8000, vec![p], true))
@@ -648,7 +880,37 @@ mod tests {
             replaced: false,
             memory_only: false,
         };
-        assert!(findings(&snapshot("127.0.0.1", 8011, vec![gone], true))
+        let f = findings(&snapshot("127.0.0.1", 8011, vec![gone.clone()], true));
+        assert!(f.contains(&("deleted-executable", Severity::High)));
+        assert!(!f.iter().any(|x| x.0 == "restart-pending"));
+        // Upgraded is not deleted: another file at the path is a pending restart, for every
+        // process that runs the old one.
+        let mut upgraded = vec![process(3, "nginx", 0), process(4, "nginx", 33)];
+        upgraded[1].parent_pid = Some(3);
+        for p in &mut upgraded {
+            p.exe_state = ExeState {
+                deleted: true,
+                replaced: true,
+                memory_only: false,
+            };
+        }
+        let snap = snapshot("127.0.0.1", 8011, upgraded, true);
+        let f = full(&snap);
+        let pending: Vec<&Finding> = f.iter().filter(|x| x.id == "restart-pending").collect();
+        assert_eq!(pending.len(), 1, "{f:?}");
+        assert_eq!(pending[0].severity, Severity::Low);
+        assert!(
+            pending[0].message.contains("pid 3 master") && pending[0].message.contains("4 worker")
+        );
+        assert!(pending[0].hint.contains("restart the service"));
+        assert!(!f.iter().any(|x| x.id == "deleted-executable"));
+        let mut memfd = process(5, "x", 1000);
+        memfd.exe_state = ExeState {
+            deleted: true,
+            replaced: false,
+            memory_only: true,
+        };
+        assert!(findings(&snapshot("127.0.0.1", 8011, vec![memfd], true))
             .contains(&("deleted-executable", Severity::High)));
         assert!(findings(&snapshot("127.0.0.1", 8011, vec![], false))
             .contains(&("hidden-owner", Severity::Info)));

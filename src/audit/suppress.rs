@@ -117,7 +117,7 @@ impl Accept {
         if id != "*" && id != f.id {
             return false;
         }
-        let Some(l) = f.listener(snap) else {
+        if f.listener(snap).is_none() {
             // A gone listener: match on what the baseline remembered.
             return f.gone.as_ref().is_some_and(|g| {
                 self.port.is_none_or(|p| p == g.port)
@@ -127,7 +127,13 @@ impl Accept {
                     && self.exe.as_ref().is_none_or(|e| g.exes.contains(e))
                     && self.user.as_ref().is_none_or(|u| g.users.contains(u))
             });
-        };
+        }
+        // A group matches when one of its listeners does (an address names one of them).
+        f.all_listeners(snap)
+            .any(|l| self.matches_listener(l, snap))
+    }
+
+    fn matches_listener(&self, l: &crate::model::Listener, snap: &Snapshot) -> bool {
         let owners: Vec<_> = l
             .owners
             .iter()

@@ -51,6 +51,12 @@ pub fn table(w: &mut dyn Write, out: &Output, r: &Report) -> io::Result<()> {
         writeln!(w, "{}", paint(out, &title, severity_style(s)))?;
         for f in group {
             writeln!(w, "  {}  {}", paint(out, f.id, "1"), sanitize(&f.message))?;
+            for r in &f.reasons {
+                writeln!(w, "      also: {}", sanitize(r))?;
+            }
+            if let Some(d) = &f.design {
+                writeln!(w, "      not root-exposed: {}", sanitize(d))?;
+            }
             writeln!(w, "      fix: {}", sanitize(&f.hint))?;
         }
         writeln!(w)?;
@@ -67,8 +73,14 @@ struct FindingDoc<'a> {
     severity: Severity,
     message: &'a str,
     hint: &'a str,
-    /// The listener (as in the listing's JSON); `null` for gone-listener.
+    /// The first listener concerned (as in the listing's JSON); `null` for gone-listener.
     listener: Option<ListenerDoc<'a>>,
+    /// Every listener of the group concerned (the IPv4 and IPv6 sockets of one service).
+    listeners: Vec<ListenerDoc<'a>>,
+    /// Other findings of the same concern folded into this one.
+    reasons: &'a [String],
+    /// Why running as root is a standard design here (so not root-exposed), or null.
+    standard_design: Option<&'a str>,
     /// For gone-listener: what the baseline remembered.
     baseline_entry: Option<&'a Entry>,
     /// For suppressed findings: by what.
@@ -109,6 +121,12 @@ fn finding_doc<'a>(
         message: &f.message,
         hint: &f.hint,
         listener: f.listener(snap).map(|l| ListenerDoc::new(l, owners, k)),
+        listeners: f
+            .all_listeners(snap)
+            .map(|l| ListenerDoc::new(l, owners, k))
+            .collect(),
+        reasons: &f.reasons,
+        standard_design: f.design.as_deref(),
         baseline_entry: f.gone.as_ref(),
         suppressed_by: by,
     }
@@ -290,7 +308,7 @@ fn default_severity(id: &str) -> Severity {
             Severity::Medium
         }
         "owner-changed" => Severity::High,
-        "unassigned-port" | "ephemeral-range" => Severity::Low,
+        "unassigned-port" | "ephemeral-range" | "restart-pending" => Severity::Low,
         _ => Severity::Info,
     }
 }

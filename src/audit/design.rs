@@ -1,0 +1,142 @@
+//! Standard designs that run as root without being `root-exposed`: daemons that separate
+//! privileges by design, and a root master whose workers serve as an unprivileged user.
+
+use crate::model::Process;
+
+/// Daemons whose root process only binds the port and hands every connection to an
+/// unprivileged process, by design and always (not a setting): executable base name, and why.
+const PRIVILEGE_SEPARATED: &[(&str, &str)] = &[
+    (
+        "sshd",
+        "sshd separates privileges: every connection is handled by an unprivileged child \
+         (privilege separation, mandatory since OpenSSH 7.5)",
+    ),
+    (
+        "master",
+        "Postfix's master runs as root only to bind ports and start its daemons, which serve \
+         as the unprivileged mail owner (postfix)",
+    ),
+    (
+        "dovecot",
+        "Dovecot's master runs as root only to bind ports; connections are served by login \
+         processes as unprivileged users (dovenull, dovecot)",
+    ),
+];
+
+/// Only executables installed by the system count: a copy elsewhere named sshd proves nothing.
+fn system_path(exe: &str) -> bool {
+    ["/usr/", "/bin/", "/sbin/", "/lib/", "/lib64/"]
+        .iter()
+        .any(|d| exe.starts_with(d))
+}
+
+fn builtin(p: &Process) -> Option<&'static str> {
+    let exe = p.exe.as_deref().filter(|e| system_path(e))?;
+    if p.exe_state.deleted {
+        return None;
+    }
+    let base = exe.rsplit('/').next().unwrap_or(exe);
+    let (_, why) = PRIVILEGE_SEPARATED.iter().find(|(name, _)| *name == base)?;
+    // Postfix's "master" is only Postfix's in a postfix directory.
+    (base != "master" || exe.contains("/postfix/")).then_some(*why)
+}
+
+/// Why the root owners of a group are a standard design, when every one of them is: either
+/// a daemon that separates privileges by design, or a master with at least one unprivileged
+/// worker (its child) among the owners. `None` when any root owner serves on its own.
+pub fn standard_design(owners: &[&Process]) -> Option<String> {
+    let roots: Vec<&Process> = owners
+        .iter()
+        .copied()
+        .filter(|p| p.uid == Some(0))
+        .collect();
+    if roots.is_empty() {
+        return None;
+    }
+    let mut reasons: Vec<String> = Vec::new();
+    for root in &roots {
+        let workers: Vec<&Process> = owners
+            .iter()
+            .copied()
+            .filter(|w| w.parent_pid == Some(root.pid) && w.uid.is_some_and(|u| u != 0))
+            .collect();
+        let why = if let Some(why) = builtin(root) {
+            why.to_string()
+        } else if let Some(first) = workers.first() {
+            let user = first
+                .user
+                .clone()
+                .or_else(|| first.uid.map(|u| format!("uid {u}")))
+                .unwrap_or_default();
+            format!(
+                "a root master with unprivileged workers: the master (pid {}) only binds the \
+                 port and manages the workers, which serve the connections as {user}",
+                root.pid
+            )
+        } else {
+            return None;
+        };
+        if !reasons.contains(&why) {
+            reasons.push(why);
+        }
+    }
+    Some(reasons.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(pid: u32, exe: &str, uid: u32, parent: u32) -> Process {
+        Process {
+            pid,
+            name: exe.rsplit('/').next().unwrap_or(exe).into(),
+            exe: Some(exe.into()),
+            uid: Some(uid),
+            user: Some(if uid == 0 { "root" } else { "www-data" }.into()),
+            parent_pid: Some(parent),
+            ..Process::default()
+        }
+    }
+
+    #[test]
+    fn standard_designs_and_what_stays_a_finding() {
+        let sshd = p(700, "/usr/sbin/sshd", 0, 1);
+        assert!(standard_design(&[&sshd]).is_some_and(|w| w.contains("privilege separation")));
+        // A copy outside the system's directories proves nothing.
+        let fake = p(701, "/tmp/sshd", 0, 1);
+        assert_eq!(standard_design(&[&fake]), None);
+        let mut gone = sshd.clone();
+        gone.exe_state.deleted = true;
+        assert_eq!(standard_design(&[&gone]), None);
+        // nginx: judged by its workers.
+        let master = p(812, "/usr/sbin/nginx", 0, 1);
+        let worker = p(813, "/usr/sbin/nginx", 33, 812);
+        assert!(standard_design(&[&master, &worker]).is_some_and(|w| w.contains("www-data")));
+        assert_eq!(
+            standard_design(&[&master]),
+            None,
+            "no worker: it serves itself"
+        );
+        let root_worker = p(814, "/usr/sbin/nginx", 0, 812);
+        assert_eq!(
+            standard_design(&[&master, &root_worker]),
+            None,
+            "workers as root"
+        );
+        assert_eq!(
+            standard_design(&[&master, &worker, &root_worker]),
+            None,
+            "one root worker serves as root"
+        );
+        // A worker of another master does not count.
+        let stranger = p(900, "/usr/sbin/nginx", 33, 899);
+        assert_eq!(standard_design(&[&master, &stranger]), None);
+        let postfix = p(600, "/usr/lib/postfix/sbin/master", 0, 1);
+        assert!(standard_design(&[&postfix]).is_some());
+        let other_master = p(601, "/usr/local/bin/master", 0, 1);
+        assert_eq!(standard_design(&[&other_master]), None);
+        // Nothing as root: nothing to explain.
+        assert_eq!(standard_design(&[&worker]), None);
+    }
+}

@@ -1,0 +1,197 @@
+//! Listener groups: the sockets of one service (same port, protocol and owning processes),
+//! judged together, and how a group's owners and addresses are said in one line.
+
+use std::collections::BTreeMap;
+
+use crate::model::{Listener, Process, Snapshot};
+use crate::port::Protocol;
+use crate::render::sanitize::sanitize;
+
+/// What makes two listeners one group: port, protocol, and the owners (PIDs; for hidden
+/// owners, the socket's uid).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
+    port: u16,
+    protocol: Protocol,
+    owners: Vec<u32>,
+    hidden_uid: Option<u32>,
+}
+
+/// Indexes of the snapshot's listeners (listening TCP, bound UDP), one `Vec` per group; each
+/// group lists IPv4 addresses before IPv6, and groups come by port, then protocol.
+pub fn groups(snap: &Snapshot) -> Vec<Vec<usize>> {
+    let mut by_key: BTreeMap<Key, Vec<usize>> = BTreeMap::new();
+    for (i, l) in snap.listeners.iter().enumerate() {
+        if !l.socket.is_listener() {
+            continue;
+        }
+        let key = Key {
+            port: l.socket.port,
+            protocol: l.socket.protocol,
+            owners: l.owners.clone(),
+            hidden_uid: if l.owners.is_empty() {
+                l.socket.uid
+            } else {
+                None
+            },
+        };
+        by_key.entry(key).or_default().push(i);
+    }
+    by_key
+        .into_values()
+        .map(|mut members| {
+            members.sort_by_key(|&i| {
+                let a = snap.listeners[i].socket.address;
+                (a.is_ipv6(), a)
+            });
+            members
+        })
+        .collect()
+}
+
+/// `0.0.0.0:80`, `[::]:80`, `[fe80::1%eth0]:546`: one socket, in the one notation.
+pub fn endpoint(l: &Listener) -> String {
+    sanitize(&l.endpoint()).into_owned()
+}
+
+/// `0.0.0.0:80 and [::]:80`, `a, b and c`.
+pub fn endpoints(listeners: &[&Listener]) -> String {
+    and_list(&listeners.iter().map(|l| endpoint(l)).collect::<Vec<_>>())
+}
+
+/// `a`, `a and b`, `a, b and c`.
+pub fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+fn user_of(p: &Process) -> String {
+    match (&p.user, p.uid) {
+        (Some(u), _) => sanitize(u).into_owned(),
+        (None, Some(uid)) => format!("uid {uid}"),
+        (None, None) => "an unknown user".to_string(),
+    }
+}
+
+/// PIDs with the user they run as, users in order of first appearance:
+/// `813, 814 workers as www-data` (with `role` "worker").
+fn pids_by_user(procs: &[&Process], role: Option<(&str, &str)>) -> Vec<String> {
+    let mut users: Vec<(String, Vec<u32>)> = Vec::new();
+    for p in procs {
+        let u = user_of(p);
+        match users.iter_mut().find(|(name, _)| *name == u) {
+            Some((_, pids)) => pids.push(p.pid),
+            None => users.push((u, vec![p.pid])),
+        }
+    }
+    users
+        .into_iter()
+        .map(|(user, pids)| {
+            let list = pids
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            match role {
+                Some((one, many)) => {
+                    let role = if pids.len() == 1 { one } else { many };
+                    format!("{list} {role} as {user}")
+                }
+                None => format!("{list} as {user}"),
+            }
+        })
+        .collect()
+}
+
+/// Each process once, by name: `nginx (pid 812 master as root; 813, 814 workers as www-data)`,
+/// `sshd (pid 700 as root)`, `app (pids 5, 6 as app)`; `a hidden process` when none is seen.
+pub fn who(owners: &[&Process]) -> String {
+    if owners.is_empty() {
+        return "a hidden process".to_string();
+    }
+    let mut names: Vec<(String, Vec<&Process>)> = Vec::new();
+    for p in owners {
+        let name = sanitize(p.display_name()).into_owned();
+        match names.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, ps)) => ps.push(p),
+            None => names.push((name, vec![p])),
+        }
+    }
+    let parts: Vec<String> = names
+        .into_iter()
+        .map(|(name, procs)| {
+            let pids: Vec<u32> = procs.iter().map(|p| p.pid).collect();
+            let (masters, workers): (Vec<&Process>, Vec<&Process>) = procs
+                .iter()
+                .partition(|p| !p.parent_pid.is_some_and(|pp| pids.contains(&pp)));
+            let prefix = if pids.len() == 1 { "pid" } else { "pids" };
+            let body = if workers.is_empty() {
+                pids_by_user(&masters, None).join("; ")
+            } else {
+                let masters = pids_by_user(&masters, Some(("master", "masters")));
+                let workers = pids_by_user(&workers, Some(("worker", "workers")));
+                let all: Vec<String> = masters.into_iter().chain(workers).collect();
+                all.join("; ")
+            };
+            let prefix = if prefix == "pids" && body.contains("master") {
+                "pid"
+            } else {
+                prefix
+            };
+            format!("{name} ({prefix} {body})")
+        })
+        .collect();
+    and_list(&parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(pid: u32, name: &str, user: &str, parent: Option<u32>) -> Process {
+        Process {
+            pid,
+            name: name.into(),
+            user: Some(user.into()),
+            uid: Some(if user == "root" { 0 } else { 33 }),
+            parent_pid: parent,
+            ..Process::default()
+        }
+    }
+
+    #[test]
+    fn owners_in_one_line() {
+        let master = p(812, "nginx", "root", Some(1));
+        let w1 = p(813, "nginx", "www-data", Some(812));
+        let w2 = p(814, "nginx", "www-data", Some(812));
+        assert_eq!(
+            who(&[&master, &w1, &w2]),
+            "nginx (pid 812 master as root; 813, 814 workers as www-data)"
+        );
+        assert_eq!(
+            who(&[&master, &w1]),
+            "nginx (pid 812 master as root; 813 worker as www-data)"
+        );
+        let sshd = p(700, "sshd", "root", Some(1));
+        assert_eq!(who(&[&sshd]), "sshd (pid 700 as root)");
+        let a = p(5, "app", "app", Some(1));
+        let b = p(6, "app", "app", Some(1));
+        assert_eq!(who(&[&a, &b]), "app (pids 5, 6 as app)");
+        assert_eq!(
+            who(&[&sshd, &a]),
+            "sshd (pid 700 as root) and app (pid 5 as app)"
+        );
+        assert_eq!(who(&[]), "a hidden process");
+    }
+
+    #[test]
+    fn lists_read_as_prose() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(and_list(&s(&["a"])), "a");
+        assert_eq!(and_list(&s(&["a", "b"])), "a and b");
+        assert_eq!(and_list(&s(&["a", "b", "c"])), "a, b and c");
+    }
+}

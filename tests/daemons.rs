@@ -1,0 +1,166 @@
+//! The audit and the card with real Debian daemons (sshd, nginx with workers, redis,
+//! chrony, memcached, an rsync daemon, dnsmasq), started in the foreground on test ports in a
+//! private network and mount namespace, where they bind wildcard addresses, and stopped by PID
+//! (tests/fixtures/daemons.sh). A stock server stays quiet; what is really exposed is said
+//! once.
+
+mod common;
+
+use common::{bin, fixture, have, is_root, tempdir};
+use serde_json::Value;
+
+/// What the daemons' run left behind: the audit's JSON, the nginx card (JSON and text).
+struct Run {
+    audit: Value,
+}
+
+fn run_daemons() -> Option<Run> {
+    if !is_root() {
+        eprintln!("SKIPPED: the daemons test needs root (a private network namespace)");
+        return None;
+    }
+    let programs = [
+        ("unshare", "util-linux"),
+        ("setpriv", "util-linux"),
+        ("ss", "iproute2"),
+        ("ssh-keygen", "openssh-client"),
+        ("sshd", "openssh-server"),
+        ("nginx", "nginx"),
+        ("redis-server", "redis-server"),
+        ("chronyd", "chrony"),
+        ("memcached", "memcached"),
+        ("rsync", "rsync"),
+        ("dnsmasq", "dnsmasq-base"),
+    ];
+    for (program, package) in programs {
+        if !have(program, &format!("apt-get install -y {package}")) {
+            return None;
+        }
+    }
+    let dir = tempdir();
+    // The daemons drop to their own users: they must be able to reach their files.
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let (status, _, stderr) = common::sh(&format!(
+        "exec unshare -n -m --propagation private sh {} {} {}",
+        fixture("daemons.sh").display(),
+        dir.path().display(),
+        bin().display()
+    ));
+    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap_or_default();
+    assert_eq!(
+        status,
+        0,
+        "daemons.sh failed: {}\n{}\n{}",
+        stderr,
+        read("daemons.log"),
+        read("whoport.log")
+    );
+    let json = |name: &str| -> Value {
+        serde_json::from_str(&read(name)).unwrap_or_else(|e| panic!("{name}: {e}: {}", read(name)))
+    };
+    Some(Run {
+        audit: json("audit.json"),
+    })
+}
+
+fn on_port(doc: &Value, port: u16) -> Vec<&Value> {
+    doc["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["listener"]["port"] == port)
+        .collect()
+}
+
+fn serious(fs: &[&Value]) -> usize {
+    fs.iter()
+        .filter(|f| f["severity"] == "high" || f["severity"] == "medium")
+        .count()
+}
+
+#[test]
+fn real_daemons_stock_server_is_quiet_and_exposures_are_said_once() {
+    let Some(run) = run_daemons() else { return };
+    let doc = &run.audit;
+    // A stock server: sshd (root, privilege separation), nginx (root master, www-data
+    // workers), a loopback database, chrony: no medium or high finding.
+    for port in [41422, 41480, 41479, 41323] {
+        let fs = on_port(doc, port);
+        assert_eq!(serious(&fs), 0, "port {port}: {fs:#?}");
+        assert!(
+            fs.iter().all(|f| f["id"] != "root-exposed"),
+            "port {port}: {fs:#?}"
+        );
+    }
+    // The standard designs are explained on the exposure finding.
+    for (port, why) in [(41422, "privilege separation"), (41480, "www-data")] {
+        let fs = on_port(doc, port);
+        let exposed = fs
+            .iter()
+            .find(|f| f["id"] == "exposed-all-interfaces")
+            .unwrap_or_else(|| panic!("{port}: {fs:#?}"));
+        assert_eq!(exposed["severity"], "info");
+        assert!(
+            exposed["standard_design"]
+                .as_str()
+                .is_some_and(|d| d.contains(why)),
+            "{exposed:#}"
+        );
+        // Both families in one finding.
+        assert_eq!(exposed["listeners"].as_array().map(Vec::len), Some(2));
+        let m = exposed["message"].as_str().expect("message");
+        assert!(
+            m.contains(&format!("0.0.0.0:{port} and [::]:{port}")),
+            "{m}"
+        );
+    }
+    let nginx = on_port(doc, 41480);
+    let m = nginx
+        .iter()
+        .find(|f| f["id"] == "exposed-all-interfaces")
+        .and_then(|f| f["message"].as_str())
+        .expect("message");
+    assert!(
+        m.contains("master as root;") && m.contains("workers as www-data"),
+        "{m}"
+    );
+    // redis and memcached on all interfaces: exactly one high finding each, naming both
+    // addresses.
+    for port in [41379, 41211] {
+        let fs = on_port(doc, port);
+        let high: Vec<&&Value> = fs.iter().filter(|f| f["severity"] == "high").collect();
+        assert_eq!(high.len(), 1, "{port}: {fs:#?}");
+        assert_eq!(serious(&fs), 1, "{port}: {fs:#?}");
+        assert_eq!(high[0]["listeners"].as_array().map(Vec::len), Some(2));
+    }
+    // The rsync daemon: one medium finding, with the fix for module listing.
+    let fs = on_port(doc, 41873);
+    assert_eq!(serious(&fs), 1, "{fs:#?}");
+    let rsync = fs
+        .iter()
+        .find(|f| f["severity"] == "medium")
+        .expect("medium");
+    assert!(
+        rsync["hint"]
+            .as_str()
+            .is_some_and(|h| h.contains("hosts allow")),
+        "{rsync:#}"
+    );
+    // dnsmasq on all interfaces: a likely open resolver, medium, per protocol.
+    let fs = on_port(doc, 41453);
+    let dns: Vec<&&Value> = fs.iter().filter(|f| f["severity"] == "medium").collect();
+    assert_eq!(dns.len(), 2, "one per protocol: {fs:#?}");
+    for f in dns {
+        assert_eq!(f["id"], "exposed-all-interfaces");
+        assert!(
+            f["hint"]
+                .as_str()
+                .is_some_and(|h| h.contains("open resolver")),
+            "{f:#}"
+        );
+    }
+}
