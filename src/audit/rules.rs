@@ -120,7 +120,7 @@ impl Ctx<'_> {
             .filter(|(i, l)| members.contains(i) && l.scope == Scope::All)
             .map(|(_, l)| l.reach())
             .collect();
-        let v4 = reaches.iter().any(|r| *r == Reach::AllIpv4);
+        let v4 = reaches.contains(&Reach::AllIpv4);
         let v6 = reaches.iter().any(|r| {
             matches!(
                 r,
@@ -509,10 +509,10 @@ pub fn root_exposed(c: &Ctx<'_>) -> Option<Finding> {
             Severity::Medium,
             members.clone(),
             format!(
-                "{} runs as root and serves {} itself ({}), with no unprivileged worker",
+                "{} of {} is served as root {}, with no unprivileged worker",
+                c.sockets(&members),
                 owners_text(&roots),
-                c.where_text(&members),
-                c.sockets(&members)
+                c.where_text(&members)
             ),
             "drop privileges after binding: a dedicated user (systemd User=), or \
          CAP_NET_BIND_SERVICE for ports below 1024"
@@ -537,11 +537,11 @@ pub fn shell_listener(c: &Ctx<'_>) -> Option<Finding> {
         Severity::High,
         members.clone(),
         format!(
-            "{} listens {} ({}), and {shell} is a shell, interpreter or network tool: a classic \
-             bind shell, or an accidental file server",
+            "{} of {} listens {}, and {shell} is a shell, interpreter or network tool: a \
+             classic bind shell, or an accidental file server",
+            c.sockets(&members),
             c.who(),
-            c.where_text(&members),
-            c.sockets(&members)
+            c.where_text(&members)
         ),
         "stop it unless you started it on purpose; if you did, bind it to 127.0.0.1".to_string(),
     ))
