@@ -406,6 +406,62 @@ pub fn parse_ephemeral(text: &str) -> Option<(u16, u16)> {
     (start <= end && numbers.next().is_none()).then_some((start, end))
 }
 
+/// Ports the kernel never hands out to outgoing connections, even inside the ephemeral range
+/// (Linux: `ip_local_reserved_ports`, one setting per network namespace).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReservedPorts {
+    pub ranges: Vec<PortRange>,
+    /// The file read; `None` when there is none on this platform or it could not be read.
+    pub source: Option<&'static str>,
+}
+
+impl ReservedPorts {
+    pub fn contains(&self, port: u16) -> bool {
+        self.ranges.iter().any(|r| r.contains(port))
+    }
+
+    /// Reads this machine's list (Linux), or nothing.
+    pub fn of_this_machine() -> ReservedPorts {
+        #[cfg(target_os = "linux")]
+        {
+            const PATH: &str = "/proc/sys/net/ipv4/ip_local_reserved_ports";
+            if let Some(ranges) = std::fs::read_to_string(PATH)
+                .ok()
+                .and_then(|text| parse_reserved(&text))
+            {
+                return ReservedPorts {
+                    ranges,
+                    source: Some(PATH),
+                };
+            }
+        }
+        ReservedPorts::default()
+    }
+
+    /// The sysctl value that keeps these ports reserved and adds `port`.
+    pub fn with(&self, port: u16) -> String {
+        let mut parts: Vec<String> = self.ranges.iter().map(ToString::to_string).collect();
+        parts.push(port.to_string());
+        parts.join(",")
+    }
+}
+
+/// Parses `ip_local_reserved_ports`: comma-separated ports and ranges ("8080,9000-9010"), or
+/// an empty line.
+pub fn parse_reserved(text: &str) -> Option<Vec<PortRange>> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Some(Vec::new());
+    }
+    text.split(',')
+        .map(|part| {
+            let (a, b) = part.split_once('-').unwrap_or((part, part));
+            let (start, end) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+            (start <= end).then_some(PortRange { start, end })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -618,5 +674,26 @@ mod tests {
         assert_eq!(parse_ephemeral("60999 32768"), None);
         assert_eq!(parse_ephemeral("abc"), None);
         assert_eq!(parse_ephemeral("1 2 3"), None);
+    }
+
+    #[test]
+    fn parses_ip_local_reserved_ports() {
+        let r = |start, end| PortRange { start, end };
+        assert_eq!(parse_reserved("\n"), Some(vec![]));
+        assert_eq!(parse_reserved("8080\n"), Some(vec![r(8080, 8080)]));
+        assert_eq!(
+            parse_reserved("22,8080,40000-40010\n"),
+            Some(vec![r(22, 22), r(8080, 8080), r(40000, 40010)])
+        );
+        assert_eq!(parse_reserved("9-8"), None);
+        assert_eq!(parse_reserved("x"), None);
+        assert_eq!(parse_reserved("70000"), None);
+        let reserved = ReservedPorts {
+            ranges: vec![r(8080, 8080), r(40000, 40010)],
+            source: None,
+        };
+        assert!(reserved.contains(40005) && !reserved.contains(40011));
+        assert_eq!(reserved.with(41000), "8080,40000-40010,41000");
+        assert_eq!(ReservedPorts::default().with(41000), "41000");
     }
 }

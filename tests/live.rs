@@ -114,6 +114,7 @@ struct Card {
     port: u16,
     range: String,
     ephemeral: bool,
+    reserved_from_ephemeral: bool,
     registry: serde_json::Value,
     local_services: serde_json::Value,
     unofficial: serde_json::Value,

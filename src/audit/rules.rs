@@ -6,7 +6,7 @@ use crate::audit::design;
 use crate::audit::group::{endpoints, who};
 use crate::audit::{Finding, Severity};
 use crate::model::{Hidden, Listener, Process, Scope, Snapshot};
-use crate::port::EphemeralRange;
+use crate::port::{EphemeralRange, ReservedPorts};
 use crate::registry::iana::Status;
 use crate::registry::{unofficial, Knowledge};
 use crate::render::sanitize::sanitize;
@@ -55,6 +55,7 @@ pub struct Ctx<'a> {
     pub status: Status,
     pub has_unofficial: bool,
     pub ephemeral: EphemeralRange,
+    pub reserved: &'a ReservedPorts,
     pub root: bool,
 }
 
@@ -187,6 +188,7 @@ pub fn context<'a>(members: &[usize], snap: &'a Snapshot, k: &'a Knowledge) -> C
         status: registry.status,
         has_unofficial: !uses.is_empty(),
         ephemeral: k.ephemeral,
+        reserved: &k.reserved,
         root: snap.root,
     }
 }
@@ -392,7 +394,8 @@ pub fn service_mismatch(c: &Ctx<'_>) -> Option<Finding> {
 /// `ephemeral-range`: outgoing connections may take this port.
 pub fn ephemeral_range(c: &Ctx<'_>) -> Option<Finding> {
     let port = c.first().socket.port;
-    if !c.ephemeral.contains(port) {
+    // A reserved port is never handed out to outgoing connections: nothing to collide with.
+    if !c.ephemeral.contains(port) || c.reserved.contains(port) {
         return None;
     }
     let e = c.ephemeral;
@@ -409,8 +412,11 @@ pub fn ephemeral_range(c: &Ctx<'_>) -> Option<Finding> {
             e.end
         ),
         format!(
-            "move it out of {}-{}, or reserve it: sysctl -w net.ipv4.ip_local_reserved_ports={port}",
-            e.start, e.end
+            "move it out of {}-{}, or reserve it (keeping what is reserved): sysctl -w \
+             net.ipv4.ip_local_reserved_ports={}",
+            e.start,
+            e.end,
+            c.reserved.with(port)
         ),
     ))
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{QueryError, RegistryError};
 use crate::input_file::{self, Found};
-use crate::port::{EphemeralRange, PortRange, Protocol, Tier};
+use crate::port::{EphemeralRange, PortRange, Protocol, ReservedPorts, Tier};
 use iana::{Entry, IanaTable, Origin, PortStatus};
 use services::{LocalService, LocalServices};
 use unofficial::UnofficialUse;
@@ -33,6 +33,8 @@ pub struct Knowledge {
     pub iana: IanaTable,
     pub local: LocalServices,
     pub ephemeral: EphemeralRange,
+    /// Ports never handed out to outgoing connections.
+    pub reserved: ReservedPorts,
 }
 
 impl Knowledge {
@@ -51,6 +53,7 @@ impl Knowledge {
             iana,
             local: LocalServices::load(warnings),
             ephemeral: EphemeralRange::of_this_machine(),
+            reserved: ReservedPorts::of_this_machine(),
         })
     }
 
@@ -64,6 +67,7 @@ impl Knowledge {
             port,
             tier: Tier::of(port),
             ephemeral: self.ephemeral.contains(port),
+            reserved_from_ephemeral: self.reserved.contains(port),
             registry: protocols
                 .into_iter()
                 .map(|p| self.iana.status(port, p))
@@ -222,6 +226,8 @@ pub struct PortReport<'a> {
     pub port: u16,
     pub tier: Tier,
     pub ephemeral: bool,
+    /// Listed in `ip_local_reserved_ports`: never handed out to outgoing connections.
+    pub reserved_from_ephemeral: bool,
     pub registry: Vec<PortStatus<'a>>,
     pub local: Vec<&'a LocalService>,
     pub unofficial: Vec<&'static UnofficialUse>,

@@ -164,6 +164,8 @@ pub struct PortDoc {
     pub port: u16,
     pub range: Tier,
     pub ephemeral: bool,
+    /// In `ip_local_reserved_ports`: outgoing connections never take it.
+    pub reserved_from_ephemeral: bool,
     pub registry: Vec<RegistryDoc>,
     pub local_services: Vec<LocalServiceDoc>,
     pub unofficial: Vec<UnofficialDoc>,
@@ -175,6 +177,7 @@ impl PortDoc {
             port: r.port,
             range: r.tier,
             ephemeral: r.ephemeral,
+            reserved_from_ephemeral: r.reserved_from_ephemeral,
             registry: r.registry.iter().map(RegistryDoc::from_status).collect(),
             local_services: r
                 .local

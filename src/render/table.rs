@@ -348,8 +348,13 @@ fn unofficial_section(w: &mut dyn Write, out: &Output, r: &PortReport<'_>) -> io
 }
 
 /// "inside/outside this machine's ephemeral range".
-pub fn ephemeral_text(port: u16, e: EphemeralRange) -> String {
-    if e.contains(port) {
+pub fn ephemeral_text(port: u16, e: EphemeralRange, reserved: bool) -> String {
+    if e.contains(port) && reserved {
+        format!(
+            "{port} is inside this machine's ephemeral range {}-{} ({}), but reserved (ip_local_reserved_ports): outgoing connections never take it.",
+            e.start, e.end, e.source
+        )
+    } else if e.contains(port) {
         format!(
             "{port} is inside this machine's ephemeral range {}-{} ({}): outgoing connections may take it, so a listener here can collide with them.",
             e.start, e.end, e.source
@@ -375,7 +380,11 @@ pub fn card_sections(
     local_section(w, out, r, local_path)?;
     unofficial_section(w, out, r)?;
     writeln!(w, "\n{}", paint(out, "Ephemeral range", "1"))?;
-    writeln!(w, "  {}", ephemeral_text(r.port, ephemeral))
+    writeln!(
+        w,
+        "  {}",
+        ephemeral_text(r.port, ephemeral, r.reserved_from_ephemeral)
+    )
 }
 
 /// One summary row per port, for ranges and service names.
