@@ -49,6 +49,10 @@ pub fn run(cli: &Cli) -> Result<u8> {
         w.flush()?;
         return Ok(EXIT_OK);
     }
+    check_user(&cli.filters)?;
+    if let Some(Command::Audit(args)) = &cli.command {
+        check_user(&args.filters)?;
+    }
     let status = match &cli.command {
         Some(Command::Registry { action }) => {
             if let Some(q) = &cli.query {
@@ -118,6 +122,20 @@ fn load(cli: &Cli) -> Result<Knowledge> {
         eprintln!("whoport: warning: {}", sanitize(&warning));
     }
     Ok(knowledge)
+}
+
+/// `--user NAME` must name a user the system knows: an unknown name is an error, not
+/// "nothing matches".
+fn check_user(filters: &FilterArgs) -> Result<()> {
+    if let Some(user) = &filters.user {
+        if !collect::process::user_exists(user) {
+            anyhow::bail!(
+                "no user '{}' in the system user database (see: getent passwd); --user takes a user name or a uid",
+                sanitize(user)
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The socket filters of the command line, narrowed to `ports` and `protocol` if given.

@@ -3,31 +3,61 @@
 
 use std::collections::HashMap;
 
-use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind, Users};
+use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
 
 use crate::model::{escape_bytes, full_name, Process};
 
-/// Uid -> user name, from the system's user database.
-pub struct UserNames(HashMap<u32, String>);
+/// Uid -> user name, from the system user database through NSS (`getpwuid_r`: files, LDAP,
+/// systemd's dynamic users...), asked once per uid. System users with a `nologin` or `false`
+/// shell are users like any other.
+#[derive(Debug, Default)]
+pub struct UserNames(std::sync::Mutex<HashMap<u32, Option<String>>>);
 
 impl UserNames {
+    /// An empty cache: names are looked up when first asked for.
     pub fn load() -> UserNames {
-        let users = Users::new_with_refreshed_list().ok();
-        let map = users
-            .iter()
-            .flat_map(|u| u.iter())
-            .filter_map(|u| {
-                Some((
-                    u.id().to_string().parse::<u32>().ok()?,
-                    u.name().to_string(),
-                ))
-            })
-            .collect();
-        UserNames(map)
+        UserNames::default()
     }
 
     pub fn name(&self, uid: u32) -> Option<String> {
-        self.0.get(&uid).cloned()
+        let mut cache = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.entry(uid).or_insert_with(|| user_name(uid)).clone()
+    }
+}
+
+#[cfg(unix)]
+fn user_name(uid: u32) -> Option<String> {
+    let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)).ok()??;
+    Some(user.name)
+}
+
+#[cfg(not(unix))]
+fn user_name(uid: u32) -> Option<String> {
+    let users = sysinfo::Users::new_with_refreshed_list().ok()?;
+    users
+        .iter()
+        .find(|u| u.id().to_string() == uid.to_string())
+        .map(|u| u.name().to_string())
+}
+
+/// Does the system user database know this user (a name, or any uid)? `--user` refuses a
+/// name it does not know rather than matching nothing.
+pub fn user_exists(user: &str) -> bool {
+    if !user.is_empty() && user.bytes().all(|b| b.is_ascii_digit()) {
+        return true;
+    }
+    #[cfg(unix)]
+    {
+        matches!(nix::unistd::User::from_name(user), Ok(Some(_)))
+    }
+    #[cfg(not(unix))]
+    {
+        sysinfo::Users::new_with_refreshed_list()
+            .ok()
+            .is_some_and(|users| users.iter().any(|u| u.name() == user))
     }
 }
 
@@ -213,6 +243,21 @@ fn kernel_name(pid: u32) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[cfg(unix)]
+    fn user_names_come_from_nss_including_system_users() {
+        let users = UserNames::load();
+        assert_eq!(users.name(0).as_deref(), Some("root"));
+        // 'daemon' has a nologin shell on Debian and is still a user.
+        if let Ok(Some(daemon)) = nix::unistd::User::from_name("daemon") {
+            assert_eq!(users.name(daemon.uid.as_raw()).as_deref(), Some("daemon"));
+        }
+        assert_eq!(users.name(4_000_000_001), None);
+        assert!(user_exists("root") && user_exists("12345"));
+        assert!(!user_exists("no-such-user-on-this-system"));
+        assert!(!user_exists(""));
+    }
 
     #[test]
     fn pid_reuse_is_a_different_start_time() {

@@ -1,0 +1,111 @@
+//! User names from the system user database (NSS), including system users with a nologin
+//! or `/bin/false` shell, and `--user` with a name the system does not know. A real listener
+//! runs as such a system user (memcached's `memcache` on Debian), killed by PID.
+
+mod common;
+
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Command;
+
+use common::listener::{hex, Listener};
+use common::{fixture, have, is_root};
+use serde_json::Value;
+
+/// A system user whose shell is `/bin/false` (Debian's memcached, mysql... create theirs that
+/// way): (name, uid, gid), from the user database as `getent` sees it.
+fn false_shell_user() -> Option<(String, u32, u32)> {
+    let out = Command::new("getent").arg("passwd").output().ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            let uid: u32 = fields.get(2)?.parse().ok()?;
+            (fields.get(6)?.ends_with("/false") && uid != 0).then_some(())?;
+            Some((fields[0].to_string(), uid, fields.get(3)?.parse().ok()?))
+        })
+}
+
+#[test]
+fn a_system_user_with_a_false_shell_is_named_and_matched() {
+    if !is_root() {
+        eprintln!("SKIPPED: starting a listener as a system user needs root");
+        return;
+    }
+    if !have("getent", "apt-get install -y libc-bin")
+        || !have("python3", "apt-get install -y python3")
+    {
+        return;
+    }
+    // The system interpreter: every user can run it.
+    let py = Path::new("/usr/bin/python3");
+    if !py.exists() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "/usr/bin/python3 is required under CI=true"
+        );
+        eprintln!("SKIPPED: /usr/bin/python3 is not installed");
+        return;
+    }
+    let Some((name, uid, gid)) = false_shell_user() else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "a system user with a /bin/false shell is required under CI=true: apt-get install -y memcached"
+        );
+        eprintln!("SKIPPED: no system user with a /bin/false shell; install memcached to have one");
+        return;
+    };
+    let mut cmd = Command::new(py);
+    cmd.arg(fixture("listen.py"))
+        .args(["--comm-hex", &hex(b"wpdaemon"), "tcp4"])
+        .uid(uid)
+        .gid(gid);
+    let l = Listener::start_command(cmd);
+    let port = l.port(0);
+    let (status, doc) = common::json_status(&["--json", "--user", &name]);
+    assert_eq!(status, 0, "--user {name} matches: {doc}");
+    let row = doc["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .find(|r| r["port"] == port)
+        .unwrap_or_else(|| panic!("port {port} not in {doc}"))
+        .clone();
+    assert_eq!(row["user"], name.as_str(), "the socket's owner: {row}");
+    assert_eq!(
+        row["owners"][0]["user"],
+        name.as_str(),
+        "the process's user: {row}"
+    );
+    assert_eq!(row["owners"][0]["pid"], l.pid);
+    // By uid as well.
+    let by_uid = common::json(&["--json", "--user", &uid.to_string()]);
+    assert!(by_uid["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .any(|r: &Value| r["port"] == port));
+    // The table shows the name, never the bare number.
+    let (_, out, _) = common::run(&["--user", &name]);
+    let line = out
+        .lines()
+        .find(|line| line.contains(&port.to_string()))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains(name.as_str()), "{line}");
+}
+
+#[test]
+fn an_unknown_user_name_is_an_error() {
+    for args in [
+        &["--user", "no-such-user-wp"][..],
+        &["22", "--user", "no-such-user-wp"],
+        &["audit", "--user", "no-such-user-wp"],
+    ] {
+        let (status, out, err) = common::run(args);
+        assert_eq!(status, 2, "{args:?}: {out}");
+        assert!(err.contains("no user 'no-such-user-wp'"), "{err}");
+    }
+    // A uid needs no entry in the database.
+    let (status, _, err) = common::run(&["--user", "4000000001"]);
+    assert_eq!(status, 1, "nothing matches, which is not an error: {err}");
+}
