@@ -79,6 +79,21 @@ fn netlink_refused_falls_back_to_proc_net() {
         .expect("notes")
         .iter()
         .any(|n| n.as_str().is_some_and(|n| n.contains("refused"))));
+    // /proc/net does not say whether an IPv6 socket takes IPv4 too: null, and a note; never
+    // a guess.
+    assert!(fallback["notes"]
+        .as_array()
+        .expect("notes")
+        .iter()
+        .any(|n| n
+            .as_str()
+            .is_some_and(|n| n.contains("do not say which device"))));
+    let v6 = l.sockets.iter().find(|s| s.address == "::1").expect("tcp6");
+    let rows = ours(&fallback, v6.port);
+    assert!(rows.iter().all(|r| r["v6only"].is_null()), "{rows:?}");
+    assert!(ours(&normal, v6.port)
+        .iter()
+        .all(|r| r["v6only"].is_boolean()));
     let key = |doc: &Value| -> BTreeSet<(String, String, u64, Vec<u64>)> {
         l.sockets
             .iter()
