@@ -317,7 +317,7 @@ fn one_notation_in_the_card_listing_audit_and_prometheus() {
         "audit: {messages:?}"
     );
     assert!(
-        s.runs[3].contains("address=\"[::]\""),
+        s.runs[3].contains(&format!("address=\"[::]\",endpoint=\"{endpoint}\"")),
         "prometheus: {}",
         s.runs[3]
     );

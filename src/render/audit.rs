@@ -274,6 +274,7 @@ pub fn prometheus(
             ("port", l.socket.port.to_string()),
             ("protocol", l.socket.protocol.as_str().to_string()),
             ("address", l.host()),
+            ("endpoint", l.endpoint()),
             ("scope", l.scope.as_str().to_string()),
             ("process", process),
             ("service", service),
