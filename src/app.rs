@@ -241,6 +241,7 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
             // What the filters hid on this port, so that the card never says "nothing".
             let hidden = collect::filtered::hidden_by_filters(&filter, &snap)?;
             let report = k.report(port, protocol);
+            let verdicts = audit::verdict::verdicts(&snap, &k);
             if out.json {
                 json::write(
                     w,
@@ -248,6 +249,10 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                     &PortCardDoc {
                         schema_version: SCHEMA_VERSION,
                         port: PortDoc::from_report(&report),
+                        verdicts: verdicts
+                            .iter()
+                            .map(render::verdict::VerdictDoc::new)
+                            .collect(),
                         listeners: listener_docs(&snap, &json::owner_docs(&snap), &k),
                         hidden_by_filters: hidden.iter().map(json::FilteredDoc::new).collect(),
                         established_connections: snap.established.get(&port).copied().unwrap_or(0),
@@ -270,6 +275,7 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                     .filter_map(|l| l.known_use)
                     .collect();
                 writeln!(w, "{}", table::headline(out, &report, &programs))?;
+                render::verdict::text(w, out, &verdicts)?;
                 listing::live_section_filtered(w, out, &snap, port, &protocols, &hidden)?;
                 listing::notes(w, out, &snap)?;
                 table::card_sections(
@@ -279,6 +285,7 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                     k.iana.snapshot(),
                     local_path.as_deref(),
                     k.ephemeral,
+                    cli.wide,
                 )?;
             }
             hint(&snap);

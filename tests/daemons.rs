@@ -12,6 +12,9 @@ use serde_json::Value;
 /// What the daemons' run left behind: the audit's JSON, the nginx card (JSON and text).
 struct Run {
     audit: Value,
+    card: Value,
+    card_text: String,
+    redis_card_text: String,
 }
 
 fn run_daemons() -> Option<Run> {
@@ -64,6 +67,9 @@ fn run_daemons() -> Option<Run> {
     };
     Some(Run {
         audit: json("audit.json"),
+        card: json("card.json"),
+        card_text: read("card.txt"),
+        redis_card_text: read("card-redis.txt"),
     })
 }
 
@@ -163,4 +169,40 @@ fn real_daemons_stock_server_is_quiet_and_exposures_are_said_once() {
             "{f:#}"
         );
     }
+}
+
+#[test]
+fn real_daemons_card_opens_with_the_verdict() {
+    let Some(run) = run_daemons() else { return };
+    // The text card: the verdict line comes first after the headline, each process once.
+    let lines: Vec<&str> = run.card_text.lines().collect();
+    let verdict = lines.get(1..4).map(|l| l.join("\n")).unwrap_or_default();
+    assert!(
+        verdict.contains("nginx (pid ")
+            && verdict.contains("master as root;")
+            && verdict.contains("workers as www-data)"),
+        "{}",
+        run.card_text
+    );
+    assert!(
+        verdict.contains("0.0.0.0:41480 and [::]:41480"),
+        "{}",
+        run.card_text
+    );
+    assert!(verdict.contains("fine"), "{}", run.card_text);
+    // redis exposed: the verdict is the finding, with its fix.
+    let redis: Vec<&str> = run.redis_card_text.lines().take(6).collect();
+    let redis = redis.join("\n");
+    assert!(
+        redis.contains("high") && redis.contains("fix:"),
+        "{}",
+        run.redis_card_text
+    );
+    // The JSON card has one verdict per listener group.
+    let verdicts = run.card["verdicts"].as_array().expect("verdicts");
+    assert_eq!(verdicts.len(), 1, "{:#}", run.card);
+    let v = &verdicts[0];
+    assert_eq!(v["fine"], true, "{v:#}");
+    assert_eq!(v["addresses"].as_array().map(Vec::len), Some(2));
+    assert_eq!(v["processes"].as_array().map(Vec::len), Some(3));
 }

@@ -519,7 +519,7 @@ fn a_service_name_finds_its_listener() {
     assert_eq!(listener["service"], "alarm-clock-c");
     let (status, out, _) = run(&["2668"]);
     assert_eq!(status, 0);
-    assert!(out.contains("Listening on 2668: 1 socket(s)"), "{out}");
+    assert!(out.contains("Listening on 2668: 1 socket"), "{out}");
     assert!(out.contains("wptest-alarm"), "{out}");
     assert!(out.contains("loopback only"), "{out}");
 }

@@ -7,6 +7,7 @@ pub mod design;
 pub mod group;
 pub mod rules;
 pub mod suppress;
+pub mod verdict;
 
 use serde::Serialize;
 

@@ -216,6 +216,9 @@ pub struct PortCardDoc<'a> {
     pub schema_version: u32,
     #[serde(flatten)]
     pub port: PortDoc,
+    /// One verdict per listener group (same port, protocol and owners): who, where, and the
+    /// audit's findings or why it is fine.
+    pub verdicts: Vec<crate::render::verdict::VerdictDoc<'a>>,
     /// Sockets on this port (listening TCP, bound UDP), with their owners.
     pub listeners: Vec<ListenerDoc<'a>>,
     /// Listeners on this port that the command line's filters left out, and which filters.

@@ -266,8 +266,13 @@ pub fn root_hint(snap: &Snapshot) -> Option<String> {
         return None;
     }
     Some(format!(
-        "{} socket(s) belong to processes this user cannot inspect; run as root (sudo whoport) to see them",
-        snap.hidden
+        "{} belong{} to processes this user cannot inspect; run as root (sudo whoport) to see them",
+        if snap.hidden == 1 {
+            "1 socket".to_string()
+        } else {
+            format!("{} sockets", snap.hidden)
+        },
+        if snap.hidden == 1 { "s" } else { "" }
     ))
 }
 
@@ -345,7 +350,11 @@ pub fn live_section(
         );
         return writeln!(w, "\n{}", paint(out, &text, "1"));
     }
-    let title = format!("Listening on {port}: {} socket(s)", on_port.len());
+    let n = on_port.len();
+    let title = format!(
+        "Listening on {port}: {n} socket{}",
+        if n == 1 { "" } else { "s" }
+    );
     writeln!(w, "\n{}", paint(out, &title, "1"))?;
     let now = now_secs();
     for l in on_port {

@@ -3,5 +3,7 @@
 pub mod audit;
 pub mod json;
 pub mod listing;
+pub mod notes;
 pub mod sanitize;
 pub mod table;
+pub mod verdict;

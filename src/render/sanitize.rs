@@ -44,6 +44,31 @@ pub fn sanitize(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Display width of already sanitized text in terminal columns (wide characters count two).
+pub fn width(text: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(text)
+}
+
+/// Already sanitized text shortened to at most `max` columns, ending in `…` when it was cut:
+/// the one truncation for every cell and line whoport shortens.
+pub fn ellipsize(text: &str, max: usize) -> Cow<'_, str> {
+    if width(text) <= max {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w + 1 > max {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    out.push('…');
+    Cow::Owned(out)
+}
+
 /// Sanitizes multi-line text line by line, keeping the line breaks (for registry notes).
 pub fn sanitize_lines(text: &str) -> String {
     text.lines()
@@ -67,6 +92,17 @@ pub fn sanitize_bytes(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ellipsis_counts_columns() {
+        assert_eq!(ellipsize("short", 10), "short");
+        assert_eq!(ellipsize("exactly10!", 10), "exactly10!");
+        assert_eq!(ellipsize("a longer command line", 10), "a longer …");
+        assert_eq!(width(&ellipsize("a longer command line", 10)), 10);
+        // Wide characters take two columns each.
+        assert_eq!(ellipsize("日本語のテキスト", 7), "日本語…");
+        assert_eq!(ellipsize("abc", 1), "…");
+    }
 
     #[test]
     fn escapes_what_a_terminal_would_act_on() {

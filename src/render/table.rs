@@ -214,6 +214,7 @@ fn registry_section(
     out: &Output,
     r: &PortReport<'_>,
     snapshot: &str,
+    wide: bool,
 ) -> io::Result<()> {
     writeln!(
         w,
@@ -286,10 +287,11 @@ fn registry_section(
             ("unauthorized use reported", g.entry.unauthorized_use()),
             ("note", g.entry.notes()),
         ] {
-            if !text.trim().is_empty() {
-                let body = sanitize_lines(&text).replace('\n', "\n      ");
-                writeln!(w, "  {label} ({protocols}) {what}: {body}")?;
-            }
+            let Some(text) = crate::render::notes::shown(&text, r.port, g.entry.ports, wide) else {
+                continue;
+            };
+            let body = sanitize_lines(&text).replace('\n', "\n      ");
+            writeln!(w, "  {label} ({protocols}) {what}: {body}")?;
         }
     }
     Ok(())
@@ -375,8 +377,9 @@ pub fn card_sections(
     snapshot: &str,
     local_path: Option<&str>,
     ephemeral: EphemeralRange,
+    wide: bool,
 ) -> io::Result<()> {
-    registry_section(w, out, r, snapshot)?;
+    registry_section(w, out, r, snapshot, wide)?;
     local_section(w, out, r, local_path)?;
     unofficial_section(w, out, r)?;
     writeln!(w, "\n{}", paint(out, "Ephemeral range", "1"))?;

@@ -1,0 +1,126 @@
+//! The verdict of the port card: for each listener group, who and where, and either the
+//! audit's findings about it or why it is fine.
+
+use crate::audit::classify;
+use crate::audit::group::{self, endpoint};
+use crate::audit::rules::{self, Ctx};
+use crate::audit::{Finding, Severity};
+use crate::model::{Scope, Snapshot};
+use crate::port::Protocol;
+use crate::registry::Knowledge;
+use crate::render::sanitize::sanitize;
+
+/// One listener group's verdict.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    /// Indexes of the group's listeners in the snapshot.
+    pub listeners: Vec<usize>,
+    pub protocol: Protocol,
+    /// Each process once: `nginx (pid 812 master as root; 813, 814 workers as www-data)`.
+    pub who: String,
+    /// `0.0.0.0:80`, `[::]:80`.
+    pub addresses: Vec<String>,
+    /// PIDs of the owners.
+    pub processes: Vec<u32>,
+    /// The audit's findings about the group, low and above, most severe first.
+    pub findings: Vec<Finding>,
+    /// Why it is fine, or what speaks for it (loopback only, the program of the port, a
+    /// standard design), whatever the findings.
+    pub reasons: Vec<String>,
+}
+
+impl Verdict {
+    /// No finding at medium or above.
+    pub fn fine(&self) -> bool {
+        self.findings.iter().all(|f| f.severity < Severity::Medium)
+    }
+
+    /// The word for the line: `fine`, or the worst finding's severity.
+    pub fn word(&self) -> &'static str {
+        match self.findings.iter().map(|f| f.severity).max() {
+            Some(s) if s >= Severity::Medium => s.as_str(),
+            _ => "fine",
+        }
+    }
+}
+
+/// The program of the port, in words, when the owners are it.
+fn assigned(c: &Ctx<'_>) -> Option<String> {
+    if let Some(u) = c.listeners[0].known_use {
+        return Some(format!(
+            "the program known to use this port ({})",
+            sanitize(u.program)
+        ));
+    }
+    let class = classify::classify(&c.facts)?;
+    (class.implemented_by(&c.facts.processes) && c.facts.iana.iter().any(|n| n == class.key))
+        .then(|| format!("the program this port is assigned to ({})", class.key))
+}
+
+/// The verdict of every listener group on the snapshot (the card's snapshot: one port).
+pub fn verdicts(snap: &Snapshot, k: &Knowledge) -> Vec<Verdict> {
+    group::groups(snap)
+        .into_iter()
+        .map(|members| {
+            let c = rules::context(&members, snap, k);
+            let mut all = rules::fold(rules::check(&members, snap, k));
+            crate::audit::sort(&mut all, snap);
+            let mut reasons = Vec::new();
+            if c.listeners.iter().all(|l| l.scope == Scope::Loopback) {
+                reasons.push("loopback only".to_string());
+            }
+            if let Some(a) = assigned(&c) {
+                reasons.push(a);
+            }
+            for f in all.iter().filter(|f| f.severity == Severity::Info) {
+                if f.id == "exposed-all-interfaces" {
+                    reasons.push(public_reason(&f.message));
+                }
+            }
+            if let Some(d) = all.iter().find_map(|f| f.design.clone()) {
+                reasons.push(format!("root by design: {d}"));
+            }
+            reasons.dedup();
+            Verdict {
+                protocol: c.listeners[0].socket.protocol,
+                who: group::who(&c.owners),
+                addresses: c.listeners.iter().map(|l| endpoint(l)).collect(),
+                processes: c.owners.iter().map(|p| p.pid).collect(),
+                findings: all
+                    .into_iter()
+                    .filter(|f| f.severity > Severity::Info)
+                    .collect(),
+                listeners: members,
+                reasons,
+            }
+        })
+        .collect()
+}
+
+/// "meant to face the network, as a web server (http)" from the info finding's message.
+fn public_reason(message: &str) -> String {
+    match message.split_once(", as ") {
+        Some((_, what)) => format!(
+            "meant to face the network, as {}",
+            what.trim_end_matches(" is meant to be")
+        ),
+        None => "meant to face the network".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_reasons_read_well() {
+        assert_eq!(
+            public_reason(
+                "tcp 0.0.0.0:80 of nginx (pid 1 as root) is reachable on all interfaces, as a \
+                 web server (http) is meant to be"
+            ),
+            "meant to face the network, as a web server (http)"
+        );
+        assert_eq!(public_reason("other"), "meant to face the network");
+    }
+}
