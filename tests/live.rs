@@ -109,6 +109,31 @@ struct FilteredJson {
 #[allow(dead_code)]
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct VerdictFindingJson {
+    id: String,
+    severity: String,
+    message: String,
+    hint: String,
+    reasons: Vec<String>,
+}
+
+#[allow(dead_code)]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerdictJson {
+    protocol: String,
+    who: String,
+    addresses: Vec<String>,
+    processes: Vec<u32>,
+    fine: bool,
+    verdict: String,
+    reasons: Vec<String>,
+    findings: Vec<VerdictFindingJson>,
+}
+
+#[allow(dead_code)]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Card {
     schema_version: u32,
     port: u16,
@@ -118,6 +143,7 @@ struct Card {
     registry: serde_json::Value,
     local_services: serde_json::Value,
     unofficial: serde_json::Value,
+    verdicts: Vec<VerdictJson>,
     listeners: Vec<ListenerJson>,
     hidden_by_filters: Vec<FilteredJson>,
     established_connections: usize,
