@@ -34,10 +34,10 @@ fn main() {
         );
     }
     out.push_str("];\n");
-    let (offsets, rows) = index::by_port(&indexed.rows);
+    let (offsets, rows) = index::by_bucket(&indexed.rows);
     for (name, values) in [
-        ("EMBEDDED_PORT_OFFSETS", &offsets),
-        ("EMBEDDED_PORT_ROWS", &rows),
+        ("EMBEDDED_BUCKET_OFFSETS", &offsets),
+        ("EMBEDDED_BUCKET_ROWS", &rows),
     ] {
         let _ = write!(out, "pub static {name}: [u32; {}] = [", values.len());
         for v in values {

@@ -618,8 +618,23 @@ fn run_registry(
                 Some(Target::Stdout) | None => w.write_all(imported.table.as_bytes())?,
             }
         }
-        RegistryCommand::Update { from } => {
+        RegistryCommand::Update { from, force } => {
             let imported = import_file(from)?;
+            let mut warnings = Vec::new();
+            let in_use = registry::in_use(&mut warnings);
+            for warning in warnings {
+                eprintln!("whoport: warning: {}", sanitize(&warning));
+            }
+            if !force && registry::is_older(&imported.snapshot, in_use.snapshot()) {
+                anyhow::bail!(
+                    "'{}' is a snapshot of {}, older than the registry in use ({}, {}): not \
+                     installed; --force installs it anyway",
+                    from.display(),
+                    imported.snapshot,
+                    in_use.snapshot(),
+                    registry::origin_name(&in_use.origin)
+                );
+            }
             let target = registry::installed_path()
                 .context("this system has no per-user data directory to install the registry in")?;
             atomic_file::write_creating_dir(&target, imported.table.as_bytes())?;
@@ -632,7 +647,10 @@ fn run_registry(
 fn import_file(path: &Path) -> Result<import::Imported> {
     let bytes = input_file::read(path, input_file::CSV_LIMIT, Found::Named)
         .with_context(|| format!("cannot read '{}'", path.display()))?;
-    Ok(import::import_csv(&bytes, &path.display().to_string())?)
+    let imported = import::import_csv(&bytes, &path.display().to_string())?;
+    // What is written or installed must load: checked by the loader itself.
+    registry::check(&imported, path)?;
+    Ok(imported)
 }
 
 fn report_import(

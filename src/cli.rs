@@ -291,5 +291,8 @@ pub enum RegistryCommand {
         /// IANA's service-names-port-numbers.csv
         #[arg(long, value_name = "FILE")]
         from: PathBuf,
+        /// Install even a snapshot older than the registry in use
+        #[arg(long)]
+        force: bool,
     },
 }

@@ -66,6 +66,46 @@ proptest! {
         let _ = IanaTable::parse(Cow::Owned(text), Origin::Embedded);
     }
 
+    /// The shapes of a hostile installed table: any `#rows` text, any `#snapshot` text
+    /// (control characters included), and rows with arbitrary ranges. Loaded or refused,
+    /// never a panic; when loaded, every lookup agrees with a plain scan of the rows.
+    #[test]
+    fn compact_table_loader_survives_hostile_headers_and_ranges(
+        declared in prop_oneof![
+            any::<u64>().prop_map(|n| n.to_string()),
+            Just("18446744073709551615".to_string()),
+            Just("99999999999999999999999".to_string()),
+            "\\PC{0,12}",
+        ],
+        snapshot in prop_oneof![Just("2026-03-01".to_string()), "\\PC{0,16}", "[\\x00-\\x1f]{1,4}"],
+        ranges in prop::collection::vec((any::<u16>(), any::<u16>(), 0u8..5), 0..40),
+        wide in 0usize..20,
+        probes in prop::collection::vec(any::<u16>(), 1..8),
+    ) {
+        let mut rows: Vec<(u16, u16)> = ranges.iter().map(|&(a, b, _)| (a.min(b), a.max(b))).collect();
+        rows.extend(std::iter::repeat_n((0, 65535), wide));
+        for declared in [declared.clone(), rows.len().to_string()] {
+            let mut text = format!("#whoport-iana 1\n#snapshot {snapshot}\n#rows {declared}\n");
+            for (i, (a, b)) in rows.iter().enumerate() {
+                text.push_str(&format!("s{i}\t{a}-{b}\ttcp\t\t\t\t\t\t\t\t\t\n"));
+            }
+            let Ok(table) = IanaTable::parse(Cow::Owned(text), Origin::Embedded) else {
+                continue;
+            };
+            prop_assert_eq!(table.len(), rows.len());
+            for &p in &probes {
+                let found: Vec<String> = table.covering(p, Protocol::Tcp).map(|e| e.name().into_owned()).collect();
+                let want: Vec<String> = rows
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (a, b))| *a <= p && p <= *b)
+                    .map(|(i, _)| format!("s{i}"))
+                    .collect();
+                prop_assert_eq!(found, want);
+            }
+        }
+    }
+
     #[test]
     fn query_parser_never_panics(text in "\\PC{0,40}") {
         let _ = text.parse::<Query>();

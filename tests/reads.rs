@@ -8,31 +8,10 @@ mod common;
 use std::path::Path;
 
 use common::special;
-use common::{fixture, have, run_in, tempdir, Run};
-
-/// Peak memory allowed for refusing a huge input.
-const PEAK_KIB: u64 = 50 * 1024;
+use common::{fixture, have, measured, run_in, tempdir, PEAK_KIB};
 
 fn text(p: &Path) -> &str {
     p.to_str().expect("utf8 path")
-}
-
-/// Runs whoport under GNU time; (status, stderr without time's line, peak RSS in KiB).
-fn measured(home: &Path, args: &[&str], stdin: Option<Vec<u8>>) -> (i32, String, u64) {
-    let bin = common::bin();
-    let mut run: Run = common::command(home, Path::new("/usr/bin/time"));
-    run.args(["-f", "peak-rss-kib=%M", text(&bin)]).args(args);
-    if let Some(input) = stdin {
-        run.write_stdin(input);
-    }
-    let out = run.output().expect("runs");
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    let (rest, peak) = err
-        .trim_end()
-        .rsplit_once("peak-rss-kib=")
-        .unwrap_or_else(|| panic!("no measurement: {err}"));
-    let peak = peak.trim().parse().expect("KiB");
-    (out.status.code().unwrap_or(-1), rest.to_string(), peak)
 }
 
 /// Every option that names a file whoport reads, aimed at `file`.
@@ -62,7 +41,7 @@ fn dev_zero_and_a_huge_sparse_file_are_refused_at_once_with_little_memory() {
     }
     for (file, why) in &inputs {
         for args in readers(text(file)) {
-            let (status, err, peak) = measured(dir.path(), &args, None);
+            let (status, _, err, peak) = measured(dir.path(), &args, None);
             assert_eq!(status, 2, "{args:?}: {err}");
             assert!(err.contains(why), "{args:?}: {err}");
             assert!(err.contains(text(file)), "{args:?} names the file: {err}");
@@ -80,7 +59,7 @@ fn an_endless_pipe_is_cut_at_the_limit() {
     // More than any limit: whoport stops reading at its limit and refuses.
     let flood = vec![b'x'; 24 * 1024 * 1024];
     for args in readers("/dev/stdin") {
-        let (status, err, peak) = measured(home.path(), &args, Some(flood.clone()));
+        let (status, _, err, peak) = measured(home.path(), &args, Some(flood.clone()));
         assert_eq!(status, 2, "{args:?}: {err}");
         assert!(err.contains("larger than"), "{args:?}: {err}");
         assert!(peak < PEAK_KIB, "{args:?}: peak {peak} KiB");

@@ -11,12 +11,13 @@ use serde::Serialize;
 
 use crate::error::RegistryError;
 use crate::port::{PortRange, Protocol, DYNAMIC_START};
-pub use crate::registry::index::{RowIndex, COLUMNS, MAGIC};
+pub use crate::registry::index::{RowIndex, BUCKET_PORTS, COLUMNS, MAGIC};
 
 /// The snapshot compiled into the binary.
 pub const EMBEDDED: &str = include_str!("iana.tsv");
 
-// EMBEDDED_SNAPSHOT and EMBEDDED_ROWS: the embedded table's index, built by build.rs.
+// EMBEDDED_SNAPSHOT, EMBEDDED_ROWS and EMBEDDED_BUCKET_*: the embedded table's index, built by
+// build.rs.
 include!(concat!(env!("OUT_DIR"), "/iana_index.rs"));
 
 /// IANA's column names, in order.
@@ -69,9 +70,10 @@ pub enum Origin {
 pub struct IanaTable {
     text: Cow<'static, str>,
     rows: Cow<'static, [RowIndex]>,
-    /// For each port, the rows covering it: `by_port_rows[offsets[p]..offsets[p + 1]]`.
-    by_port_offsets: Cow<'static, [u32]>,
-    by_port_rows: Cow<'static, [u32]>,
+    /// For each bucket of `BUCKET_PORTS` ports, the rows whose range touches it:
+    /// `bucket_rows[bucket_offsets[b]..bucket_offsets[b + 1]]` (ranges stored as ranges).
+    bucket_offsets: Cow<'static, [u32]>,
+    bucket_rows: Cow<'static, [u32]>,
     snapshot: String,
     pub origin: Origin,
 }
@@ -160,8 +162,8 @@ impl IanaTable {
             text: Cow::Borrowed(EMBEDDED),
             rows: Cow::Borrowed(&EMBEDDED_ROWS),
             snapshot: EMBEDDED_SNAPSHOT.to_string(),
-            by_port_offsets: Cow::Borrowed(&EMBEDDED_PORT_OFFSETS),
-            by_port_rows: Cow::Borrowed(&EMBEDDED_PORT_ROWS),
+            bucket_offsets: Cow::Borrowed(&EMBEDDED_BUCKET_OFFSETS),
+            bucket_rows: Cow::Borrowed(&EMBEDDED_BUCKET_ROWS),
             origin: Origin::Embedded,
         }
     }
@@ -179,13 +181,13 @@ impl IanaTable {
                 reason,
             }
         })?;
-        let (offsets, by_port) = crate::registry::index::by_port(&indexed.rows);
+        let (offsets, by_bucket) = crate::registry::index::by_bucket(&indexed.rows);
         Ok(IanaTable {
             text,
             rows: Cow::Owned(indexed.rows),
             snapshot: indexed.snapshot,
-            by_port_offsets: Cow::Owned(offsets),
-            by_port_rows: Cow::Owned(by_port),
+            bucket_offsets: Cow::Owned(offsets),
+            bucket_rows: Cow::Owned(by_bucket),
             origin,
         })
     }
@@ -223,11 +225,13 @@ impl IanaTable {
 
     /// Rows whose port range contains `port`, for `protocol`, in table order.
     pub fn covering(&self, port: u16, protocol: Protocol) -> impl Iterator<Item = Entry<'_>> {
-        let p = usize::from(port);
-        let span = self.by_port_offsets[p] as usize..self.by_port_offsets[p + 1] as usize;
-        self.by_port_rows[span]
+        let b = usize::from(port) / BUCKET_PORTS;
+        let span = self.bucket_offsets[b] as usize..self.bucket_offsets[b + 1] as usize;
+        self.bucket_rows[span]
             .iter()
-            .map(|&i| self.entry(&self.rows[i as usize]))
+            .map(|&i| &self.rows[i as usize])
+            .filter(move |r| r.has_port && r.first <= port && port <= r.last)
+            .map(|r| self.entry(r))
             .filter(move |e| e.covers_protocol(protocol))
     }
 
@@ -399,8 +403,8 @@ mod tests {
     fn embedded_index_matches_a_run_time_index() {
         let built = IanaTable::parse(Cow::Borrowed(EMBEDDED), Origin::Embedded).expect("parses");
         assert_eq!(&built.rows[..], &EMBEDDED_ROWS[..]);
-        assert_eq!(&built.by_port_offsets[..], &EMBEDDED_PORT_OFFSETS[..]);
-        assert_eq!(&built.by_port_rows[..], &EMBEDDED_PORT_ROWS[..]);
+        assert_eq!(&built.bucket_offsets[..], &EMBEDDED_BUCKET_OFFSETS[..]);
+        assert_eq!(&built.bucket_rows[..], &EMBEDDED_BUCKET_ROWS[..]);
         assert_eq!(built.snapshot, EMBEDDED_SNAPSHOT);
     }
 

@@ -6,7 +6,7 @@ use crate::error::RegistryError;
 use crate::registry::iana::{
     escape, parse_port_field, parse_protocol_field, COLUMNS, HEADER, MAGIC,
 };
-use crate::registry::index::shown;
+use crate::registry::index::{is_iana_date, shown};
 
 /// Largest CSV accepted (the real registry is about 1 MB).
 pub const MAX_FILE_BYTES: usize = crate::input_file::CSV_LIMIT as usize;
@@ -173,19 +173,6 @@ fn check_row(fields: &[&str]) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// IANA dates: empty, `YYYY`, `YYYY-MM` or `YYYY-MM-DD`.
-fn is_iana_date(text: &str) -> bool {
-    let b = text.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
-    match b.len() {
-        0 => true,
-        4 => digits(0..4),
-        7 => digits(0..4) && b[4] == b'-' && digits(5..7),
-        10 => digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10),
-        _ => false,
-    }
 }
 
 #[cfg(test)]

@@ -30,7 +30,23 @@ pub struct Indexed {
 /// The protocol names, in code order (code = position + 1).
 pub const PROTOCOLS: [&str; 4] = ["tcp", "udp", "sctp", "dccp"];
 
+/// Most rows a table may have (IANA's registry has about 14,500).
+pub const MAX_ROWS: u64 = 200_000;
+
+/// Most port slots (for each row, the number of ports it covers) a table may cover in all.
+/// IANA's registry covers about 56,000; this bounds what a query over every port can return.
+pub const MAX_PORT_SLOTS: u64 = 16 * 65536;
+
+/// Ports per bucket of the by-port index: a row is listed in every bucket its range touches,
+/// so a range costs one entry per 64 ports, never one per port.
+pub const BUCKET_PORTS: usize = 64;
+
+/// Number of buckets of the by-port index.
+pub const BUCKETS: usize = 65536 / BUCKET_PORTS;
+
 /// Parses a compact table's header and every line. Errors carry the 1-based line number.
+/// Nothing is allocated from what the header claims, and every count is checked, so a
+/// hostile table is refused with a reason instead of exhausting memory.
 pub fn index(text: &str) -> Result<Indexed, (u64, String)> {
     let mut lines = text.split('\n');
     let mut next = || lines.next().unwrap_or("").trim_end_matches('\r');
@@ -42,13 +58,28 @@ pub fn index(text: &str) -> Result<Indexed, (u64, String)> {
     }
     let snapshot = next()
         .strip_prefix("#snapshot ")
-        .ok_or((2, "missing '#snapshot DATE' line".to_string()))?
-        .to_string();
-    let declared: usize = next()
+        .ok_or((2, "missing '#snapshot DATE' line".to_string()))?;
+    if snapshot != "unknown" && !is_iana_date(snapshot) {
+        return Err((
+            2,
+            format!(
+                "snapshot '{}' is not a date (YYYY, YYYY-MM or YYYY-MM-DD)",
+                shown(snapshot)
+            ),
+        ));
+    }
+    let declared: u64 = next()
         .strip_prefix("#rows ")
         .and_then(|n| n.parse().ok())
         .ok_or((3, "missing '#rows N' line".to_string()))?;
-    let mut rows = Vec::with_capacity(declared);
+    if declared > MAX_ROWS {
+        return Err((
+            3,
+            format!("declares {declared} rows, more than the limit of {MAX_ROWS}"),
+        ));
+    }
+    let mut rows = Vec::with_capacity(usize::try_from(declared).unwrap_or(0));
+    let mut slots = 0u64;
     let mut start = 0usize;
     for (i, line) in text.split_inclusive('\n').enumerate() {
         let line_start = start;
@@ -58,6 +89,12 @@ pub fn index(text: &str) -> Result<Indexed, (u64, String)> {
         }
         let body = line.strip_suffix('\n').unwrap_or(line);
         let line_no = i as u64 + 1;
+        if rows.len() as u64 >= declared {
+            return Err((
+                line_no,
+                format!("more rows than the {declared} the header declares"),
+            ));
+        }
         let fields: Vec<&str> = body.split('\t').collect();
         if fields.len() != COLUMNS {
             return Err((
@@ -71,16 +108,31 @@ pub fn index(text: &str) -> Result<Indexed, (u64, String)> {
         let ports = parse_port_field(fields[1]).map_err(|r| (line_no, r))?;
         let protocol = protocol_code(fields[2]).map_err(|r| (line_no, r))?;
         let (first, last) = ports.unwrap_or((0, 0));
+        if ports.is_some() {
+            slots += u64::from(last - first) + 1;
+            if slots > MAX_PORT_SLOTS {
+                return Err((
+                    line_no,
+                    format!(
+                        "the rows so far cover more than {MAX_PORT_SLOTS} port slots \
+                         (IANA's registry covers about 56,000): not a registry"
+                    ),
+                ));
+            }
+        }
+        let offset = |n: usize| {
+            u32::try_from(n).map_err(|_| (line_no, "table larger than 4 GiB".to_string()))
+        };
         rows.push(RowIndex {
             has_port: ports.is_some(),
             first,
             last,
             protocol,
-            start: line_start as u32,
-            end: (line_start + body.len()) as u32,
+            start: offset(line_start)?,
+            end: offset(line_start + body.len())?,
         });
     }
-    if rows.len() != declared {
+    if rows.len() as u64 != declared {
         return Err((
             3,
             format!(
@@ -89,32 +141,51 @@ pub fn index(text: &str) -> Result<Indexed, (u64, String)> {
             ),
         ));
     }
-    Ok(Indexed { snapshot, rows })
+    Ok(Indexed {
+        snapshot: snapshot.to_string(),
+        rows,
+    })
 }
 
-/// Rows per port, in compressed form: the rows covering port `p` are
-/// `rows[offsets[p]..offsets[p + 1]]`, in table order. Returns `(offsets, rows)`;
-/// IANA's rows cover about 56,000 port slots in all.
-pub fn by_port(table: &[RowIndex]) -> (Vec<u32>, Vec<u32>) {
-    let mut offsets = vec![0u32; 65537];
+/// Rows per bucket of [`BUCKET_PORTS`] ports, in compressed form: the rows whose range
+/// touches bucket `b` are `rows[offsets[b]..offsets[b + 1]]`, in table order (a lookup keeps
+/// those that contain its port). Returns `(offsets, rows)`. A range is stored once per
+/// bucket it touches, so the index has at most `rows + slots / 64 + rows` entries.
+pub fn by_bucket(table: &[RowIndex]) -> (Vec<u32>, Vec<u32>) {
+    let buckets =
+        |r: &RowIndex| usize::from(r.first) / BUCKET_PORTS..=usize::from(r.last) / BUCKET_PORTS;
+    let mut offsets = vec![0u32; BUCKETS + 1];
     for row in table.iter().filter(|r| r.has_port) {
-        for port in row.first..=row.last {
-            offsets[usize::from(port) + 1] += 1;
+        for b in buckets(row) {
+            offsets[b + 1] += 1;
         }
     }
-    for p in 1..offsets.len() {
-        offsets[p] += offsets[p - 1];
+    for b in 1..offsets.len() {
+        offsets[b] += offsets[b - 1];
     }
-    let mut next: Vec<u32> = offsets[..65536].to_vec();
-    let mut rows = vec![0u32; offsets[65536] as usize];
+    let mut next: Vec<u32> = offsets[..BUCKETS].to_vec();
+    let mut rows = vec![0u32; offsets[BUCKETS] as usize];
     for (i, row) in table.iter().enumerate().filter(|(_, r)| r.has_port) {
-        for port in row.first..=row.last {
-            let slot = &mut next[usize::from(port)];
+        for b in buckets(row) {
+            let slot = &mut next[b];
             rows[*slot as usize] = i as u32;
             *slot += 1;
         }
     }
     (offsets, rows)
+}
+
+/// IANA dates: empty, `YYYY`, `YYYY-MM` or `YYYY-MM-DD`.
+pub fn is_iana_date(text: &str) -> bool {
+    let b = text.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    match b.len() {
+        0 => true,
+        4 => digits(0..4),
+        7 => digits(0..4) && b[4] == b'-' && digits(5..7),
+        10 => digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10),
+        _ => false,
+    }
 }
 
 /// A value for an error message: one line (control characters escaped), at most 40

@@ -195,6 +195,42 @@ fn load_csv(path: &Path) -> Result<IanaTable, RegistryError> {
     IanaTable::parse(Cow::Owned(imported.table), Origin::File(path.to_path_buf()))
 }
 
+/// The registry a run without `--registry` uses: the installed one if it is usable, else the
+/// embedded snapshot.
+pub fn in_use(warnings: &mut Vec<String>) -> IanaTable {
+    load_installed(warnings).unwrap_or_else(IanaTable::embedded)
+}
+
+/// Loads an imported table with the loader every later run uses, so that nothing is written
+/// or installed that would then be refused.
+pub fn check(imported: &import::Imported, path: &Path) -> Result<(), RegistryError> {
+    IanaTable::parse(
+        Cow::Owned(imported.table.clone()),
+        Origin::File(path.to_path_buf()),
+    )
+    .map(drop)
+}
+
+/// Is snapshot `new` older than `current`? Dates (`YYYY`, `YYYY-MM`, `YYYY-MM-DD`) compare as
+/// text; a snapshot of unknown date counts as older than any dated one.
+pub fn is_older(new: &str, current: &str) -> bool {
+    let dated = |s: &str| s != "unknown" && !s.is_empty();
+    match (dated(new), dated(current)) {
+        (true, true) => new < current,
+        (false, true) => true,
+        _ => false,
+    }
+}
+
+/// How the origin of a table is named in messages.
+pub fn origin_name(origin: &Origin) -> String {
+    match origin {
+        Origin::Embedded => "the embedded snapshot".to_string(),
+        Origin::Installed(p) => format!("installed at '{}'", p.display()),
+        Origin::File(p) => format!("'{}'", p.display()),
+    }
+}
+
 fn load_installed(warnings: &mut Vec<String>) -> Option<IanaTable> {
     let path = installed_path()?;
     let text = match input_file::read_text(&path, input_file::TABLE_LIMIT, Found::Environment) {
@@ -245,6 +281,20 @@ impl PortReport<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn older_snapshots() {
+        for (new, current, older) in [
+            ("2009-05-01", "2026-02-13", true),
+            ("2026-02-13", "2026-02-13", false),
+            ("2026-03-01", "2026-02-13", false),
+            ("2026", "2026-02-13", true),
+            ("unknown", "2026-02-13", true),
+            ("2009", "unknown", false),
+        ] {
+            assert_eq!(is_older(new, current), older, "{new} vs {current}");
+        }
+    }
 
     #[test]
     fn merges_overlapping_and_adjacent_ranges() {

@@ -155,3 +155,36 @@ pub fn sh(script: &str) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Peak memory allowed for refusing a huge or hostile input.
+pub const PEAK_KIB: u64 = 50 * 1024;
+
+/// Runs whoport under GNU time (`have("time", ...)` first); (status, stdout, stderr without
+/// time's line, peak RSS in KiB).
+pub fn measured(home: &Path, args: &[&str], stdin: Option<Vec<u8>>) -> (i32, String, String, u64) {
+    let bin = bin();
+    let mut run: Run = command(home, Path::new("/usr/bin/time"));
+    run.args([
+        "-q",
+        "-f",
+        "peak-rss-kib=%M",
+        bin.to_str().expect("utf8 path"),
+    ])
+    .args(args);
+    if let Some(input) = stdin {
+        run.write_stdin(input);
+    }
+    let out = run.output().expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let (rest, peak) = err
+        .trim_end()
+        .rsplit_once("peak-rss-kib=")
+        .unwrap_or_else(|| panic!("no measurement: {err}"));
+    let peak = peak.trim().parse().expect("KiB");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        rest.to_string(),
+        peak,
+    )
+}
