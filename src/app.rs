@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 
@@ -14,13 +15,15 @@ use crate::audit::{
     suppress::{self, Config},
     Severity,
 };
+use crate::check;
 use crate::cli::{
-    AuditArgs, AuditFormat, Cli, Column, Command, FilterArgs, Generate, RegistryCommand,
-    SeverityArg,
+    AuditArgs, AuditFormat, CheckArgs, Cli, Column, Command, FilterArgs, FreeArgs, Generate,
+    RegistryCommand, SeverityArg, WaitArgs,
 };
 use crate::collect::{self, Filter};
 use crate::config::{Env, Output};
 use crate::input_file::{self, Found};
+use crate::free;
 use crate::model::Snapshot;
 use crate::port::Query;
 use crate::port::{PortRange, Protocol};
@@ -30,6 +33,7 @@ use crate::render::json::{
 };
 use crate::render::sanitize::sanitize;
 use crate::render::{self, listing, table};
+use crate::wait;
 
 /// Exit status: success (something was found).
 pub const EXIT_OK: u8 = 0;
@@ -66,10 +70,107 @@ pub fn run(cli: &Cli) -> Result<u8> {
             }
             run_audit(cli, args, &out, &mut w)?
         }
+        Some(Command::Check(args)) => {
+            no_query(cli, "check")?;
+            run_check(cli, args, &out, &mut w)?
+        }
+        Some(Command::Free(args)) => {
+            no_query(cli, "free")?;
+            run_free(cli, args, &out, &mut w)?
+        }
+        Some(Command::Wait(args)) => {
+            no_query(cli, "wait")?;
+            run_wait(args, &mut w)?
+        }
         None => run_query(cli, &out, &mut w)?,
     };
     w.flush()?;
     Ok(status)
+}
+
+fn no_query(cli: &Cli, command: &str) -> Result<()> {
+    match &cli.query {
+        Some(q) => anyhow::bail!("unexpected argument '{q}' before the '{command}' command"),
+        None => Ok(()),
+    }
+}
+
+fn run_check(cli: &Cli, a: &CheckArgs, out: &Output, w: &mut dyn Write) -> Result<u8> {
+    let (port, protocol) = check::parse_port_arg(&a.port)?;
+    let address = a.address.as_deref().map(check::parse_address).transpose()?;
+    let k = load(cli)?;
+    let report = check::check(port, protocol, address, &k)?;
+    if out.json {
+        render::check::json(w, out.pretty_json, &report, &k)?;
+    } else {
+        render::check::text(w, out, &report)?;
+    }
+    hint(&report.snapshot);
+    Ok(if report.can_listen() {
+        EXIT_OK
+    } else {
+        EXIT_NOTHING
+    })
+}
+
+fn run_free(cli: &Cli, a: &FreeArgs, out: &Output, w: &mut dyn Write) -> Result<u8> {
+    let range = a
+        .range
+        .as_deref()
+        .map(free::parse_range)
+        .transpose()?
+        .unwrap_or(PortRange {
+            start: free::LOWEST,
+            end: u16::MAX,
+        });
+    let protocols = match (a.tcp, a.udp) {
+        (true, false) => vec![Protocol::Tcp],
+        (false, true) => vec![Protocol::Udp],
+        _ => vec![Protocol::Tcp, Protocol::Udp],
+    };
+    let k = load(cli)?;
+    let found = free::free(&k, &protocols, range, usize::from(a.count), a.first);
+    if out.json {
+        render::free::json(w, out.pretty_json, &found, &k)?;
+    } else {
+        render::free::text(w, &found)?;
+    }
+    if found.ports.is_empty() {
+        eprintln!("whoport: no port in {range} passes every rule (see --json for the counts)");
+        return Ok(EXIT_NOTHING);
+    }
+    if found.ports.len() < usize::from(a.count) {
+        eprintln!(
+            "whoport: only {} of the {} ports asked for pass every rule in {range}",
+            found.ports.len(),
+            a.count
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+fn run_wait(a: &WaitArgs, w: &mut dyn Write) -> Result<u8> {
+    let (port, protocol) = check::parse_port_arg(&a.port)?;
+    let condition = if a.listening {
+        wait::Condition::Listening {
+            pid: a.pid,
+            process: a.process.clone(),
+        }
+    } else {
+        wait::Condition::Free
+    };
+    let outcome = wait::wait(port, protocol, &condition, a.timeout)?;
+    if outcome.met {
+        Ok(EXIT_OK)
+    } else {
+        let what = if a.listening { "listening" } else { "free" };
+        w.flush()?;
+        eprintln!(
+            "whoport: {port}/{protocol} was not {what} after {}",
+            humantime::format_duration(Duration::from_secs(outcome.waited.as_secs()))
+        );
+        Ok(EXIT_NOTHING)
+    }
 }
 
 /// The man page or a shell's completions, from the clap definitions (never a copy that

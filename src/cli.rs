@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -18,6 +18,9 @@ Examples:
   whoport ssh               a service name: its ports
   whoport nginx             a program name: its listeners
   whoport 443 --json        the same facts as JSON (schema in docs/json.md)
+  whoport check 8080        could a new server listen on 8080 now? if not, why
+  whoport free              a port for a new service: free, unassigned, not ephemeral
+  whoport wait 5432 --listening --timeout 30s
   whoport registry info     which IANA registry snapshot is in use
   whoport registry search postgres
 
@@ -187,6 +190,15 @@ pub enum Command {
     /// Flag the listeners that deserve a look, and what changed since a baseline
     #[command(after_help = AUDIT_EXAMPLES)]
     Audit(AuditArgs),
+    /// Could a new server listen on this port now? Test binds, and every cause when not
+    #[command(after_help = CHECK_EXAMPLES)]
+    Check(CheckArgs),
+    /// Suggest ports for a new service: free now, unassigned, outside the ephemeral range
+    #[command(after_help = FREE_EXAMPLES)]
+    Free(FreeArgs),
+    /// Wait until a port has a listener, or is free (watches the kernel's tables, never connects)
+    #[command(after_help = WAIT_EXAMPLES)]
+    Wait(WaitArgs),
     /// The IANA registry: which snapshot is in use, search it, import or install a newer one
     Registry {
         #[command(subcommand)]
@@ -240,6 +252,112 @@ pub struct AuditArgs {
     /// regular file only)
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+const CHECK_EXAMPLES: &str = "\
+Examples:
+  whoport check 8080                    TCP on 0.0.0.0, [::] dual-stack and [::] v6-only
+  whoport check 53/udp                  UDP
+  whoport check 8080 --address 127.0.0.1
+  whoport check 8080 --json             every attempt, its causes and the advice as JSON
+
+Each address is bound twice, without and with SO_REUSEADDR (what most servers set); the
+socket is closed at once, never listening and never connected.
+
+Exit status: 0 a server could listen on every address tried (both ways),
+             1 not on at least one, 2 error.";
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The port, optionally with /tcp or /udp (default: tcp)
+    #[arg(value_name = "PORT[/tcp|/udp]")]
+    pub port: String,
+
+    /// Try this address instead of 0.0.0.0, [::] dual-stack and [::] v6-only
+    #[arg(long, value_name = "ADDR")]
+    pub address: Option<String>,
+}
+
+const FREE_EXAMPLES: &str = "\
+Examples:
+  PORT=$(whoport free)                  one port, free for TCP and UDP
+  whoport free --count 3 --tcp          three ports, free for TCP
+  whoport free --range 8000-8999 --first
+  whoport free --json                   the ports with the reasons they qualify
+
+A candidate is above 1023, outside the ephemeral range and the reserved ports, unassigned
+and unreserved in the IANA registry, without a known unofficial use or /etc/services entry,
+and passes 'whoport check' right now. Random among the candidates unless --first.
+
+Exit status: 0 at least one port printed, 1 no candidate in the range, 2 error.";
+
+#[derive(Debug, Args)]
+pub struct FreeArgs {
+    /// How many ports to print
+    #[arg(short = 'n', long, default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub count: u16,
+
+    /// Only TCP must be free (default: TCP and UDP)
+    #[arg(short = 't', long, conflicts_with = "udp")]
+    pub tcp: bool,
+
+    /// Only UDP must be free
+    #[arg(short = 'u', long)]
+    pub udp: bool,
+
+    /// Look only in this range, e.g. 8000-8999
+    #[arg(long, value_name = "A-B")]
+    pub range: Option<String>,
+
+    /// The lowest candidates instead of random ones
+    #[arg(long)]
+    pub first: bool,
+}
+
+const WAIT_EXAMPLES: &str = "\
+Examples:
+  whoport wait 5432 --listening --timeout 30s && psql ...
+  whoport wait 53/udp --listening --process unbound
+  whoport wait 8080 --free --timeout 2m     until a new server could bind it
+
+whoport reads the kernel's socket tables for this one port (it never connects, so it works
+for UDP and for servers that must not see probes), more and more slowly: a look after 20 ms,
+then at most one a second. Processes are looked up only for --pid and --process.
+
+Exit status: 0 the condition holds, 1 the timeout passed first, 2 error.";
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("condition").required(true).args(["listening", "free"])))]
+pub struct WaitArgs {
+    /// The port, optionally with /tcp or /udp (default: tcp)
+    #[arg(value_name = "PORT[/tcp|/udp]")]
+    pub port: String,
+
+    /// Return when a listener exists on the port
+    #[arg(long)]
+    pub listening: bool,
+
+    /// Return when a new server could listen on the port (as 'whoport check' says)
+    #[arg(long)]
+    pub free: bool,
+
+    /// Give up after this long (30s, 2m, 1h); default: wait forever
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+
+    /// With --listening: only a listener held by this process ID
+    #[arg(
+        long,
+        value_name = "PID",
+        requires = "listening",
+        conflicts_with = "process"
+    )]
+    pub pid: Option<u32>,
+
+    /// With --listening: only a listener of a process whose name contains NAME
+    #[arg(long, value_name = "NAME", requires = "listening")]
+    pub process: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

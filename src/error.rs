@@ -92,3 +92,20 @@ impl CollectError {
         )
     }
 }
+
+/// An argument of `check`, `free` or `wait` that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PortArgError {
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    #[error("'{value}': give one port number, such as 8080 or 53/udp")]
+    NotOnePort { value: String },
+    #[error("'{value}': port 0 asks the kernel for any port; give a port from 1 to 65535")]
+    Zero { value: String },
+    #[error("'{value}': only tcp and udp ports can be tested")]
+    Protocol { value: String },
+    #[error("'{value}' is not an IP address (for example 127.0.0.1, ::1 or [::1])")]
+    Address { value: String },
+    #[error("'{value}' is not a port range such as 8000-8999")]
+    Range { value: String },
+}

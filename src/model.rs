@@ -209,6 +209,8 @@ pub struct Snapshot {
     pub source: &'static str,
     /// What whoport could not see, or did differently, said once.
     pub notes: Vec<String>,
+    /// Processes seen in other network namespaces (which have ports of their own).
+    pub other_netns: usize,
 }
 
 /// The sanitized-free, full name of a process: the kernel's `comm` is cut at 15 bytes, so

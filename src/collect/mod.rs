@@ -5,6 +5,7 @@ pub mod diag;
 pub mod filtered;
 #[cfg(target_os = "linux")]
 pub mod linux;
+pub mod port_table;
 pub mod process;
 pub mod procnet;
 pub mod sockets;
@@ -269,6 +270,7 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
         root,
         source,
         notes,
+        other_netns: owners.other_netns,
     })
 }
 

@@ -1,6 +1,8 @@
 //! Rendering: tables for people, JSON for programs, and the sanitizer both rely on.
 
 pub mod audit;
+pub mod check;
+pub mod free;
 pub mod json;
 pub mod listing;
 pub mod notes;

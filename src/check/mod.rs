@@ -1,0 +1,387 @@
+//! `whoport check`: could a new server listen on this port right now, and if not, why?
+//! Real test binds (closed at once) say yes or no; the socket tables say why.
+
+pub mod cause;
+pub mod probe;
+pub mod sysctl;
+
+use std::net::IpAddr;
+
+use crate::collect::{self, port_table, Filter};
+use crate::error::{CollectError, PortArgError};
+use crate::model::Snapshot;
+use crate::port::{EphemeralRange, PortRange, Protocol, Query};
+use crate::registry::{unofficial, Knowledge};
+use cause::{overlap, Kind, Overlap, Target};
+use probe::BindError;
+
+/// The two binds of one target: without SO_REUSEADDR, and with it (what most servers set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probe {
+    pub target: Target,
+    pub plain: Result<(), BindError>,
+    pub reuseaddr: Result<(), BindError>,
+}
+
+impl Probe {
+    /// Both binds succeeded: a server could listen here, with or without SO_REUSEADDR.
+    pub fn ok(&self) -> bool {
+        self.plain.is_ok() && self.reuseaddr.is_ok()
+    }
+
+    /// This machine has no such address family (e.g. IPv6 disabled).
+    pub fn family_unavailable(&self) -> bool {
+        [self.plain, self.reuseaddr].contains(&Err(BindError::FamilyUnavailable))
+    }
+}
+
+/// Test-binds every target, both ways.
+pub fn probe(port: u16, protocol: Protocol, targets: &[Target]) -> Vec<Probe> {
+    let bind = |t: &Target, reuse| {
+        probe::try_bind(protocol, t.address, port, t.v6only, reuse).map_err(|e| BindError::of(&e))
+    };
+    targets
+        .iter()
+        .map(|t| Probe {
+            target: *t,
+            plain: bind(t, false),
+            reuseaddr: bind(t, true),
+        })
+        .collect()
+}
+
+/// Do the probes say a server could listen? Targets whose address family this machine does
+/// not have count only when the user asked for that address.
+pub fn all_ok(probes: &[Probe], explicit: bool) -> bool {
+    probes
+        .iter()
+        .all(|p| p.ok() || (!explicit && p.family_unavailable()))
+}
+
+/// A socket in the way of a target: an index into the snapshot's listeners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Blocker {
+    pub socket: usize,
+    pub overlap: Overlap,
+    pub kind: Kind,
+}
+
+/// A reason for a failed bind that is not a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Obstacle {
+    /// The port is below net.ipv4.ip_unprivileged_port_start and whoport has no privilege.
+    Privileged { start: u16 },
+    /// EACCES on a port that needs no privilege: a security policy (SELinux, AppArmor,
+    /// seccomp, a BPF program) refused it.
+    Denied,
+    /// The address is not one of this machine's.
+    NotLocal,
+    /// No IPv6 (or IPv4) on this machine.
+    FamilyUnavailable,
+    /// In use, yet no socket on this port explains it (it may have closed since).
+    Unexplained,
+    /// Another error, with its errno.
+    Other(i32),
+}
+
+impl Obstacle {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Obstacle::Privileged { .. } => "privileged-port",
+            Obstacle::Denied => "denied-by-policy",
+            Obstacle::NotLocal => "address-not-local",
+            Obstacle::FamilyUnavailable => "address-family-unavailable",
+            Obstacle::Unexplained => "unexplained",
+            Obstacle::Other(_) => "other-error",
+        }
+    }
+}
+
+/// One target: the two binds, and why they failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub probe: Probe,
+    pub blockers: Vec<Blocker>,
+    pub obstacles: Vec<Obstacle>,
+}
+
+/// Advice that holds whether or not the binds succeeded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Advice {
+    /// The port lies in the ephemeral range: outgoing connections may take it.
+    Ephemeral {
+        range: EphemeralRange,
+        /// Already listed in net.ipv4.ip_local_reserved_ports.
+        reserved: bool,
+        /// The value that reserves it too (the current list plus this port).
+        reserve_with: String,
+    },
+    /// IANA assigns the port to a service, on this protocol.
+    Assigned { services: Vec<(String, String)> },
+    /// A known program uses this port by default.
+    Conventional {
+        program: &'static str,
+        note: &'static str,
+    },
+    /// Binding it needs root or CAP_NET_BIND_SERVICE (whoport has it, a server may not).
+    NeedsPrivilege { start: u16 },
+    /// Other network namespaces exist: containers have ports of their own.
+    OtherNamespaces { processes: usize },
+}
+
+impl Advice {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Advice::Ephemeral { .. } => "ephemeral-range",
+            Advice::Assigned { .. } => "iana-assigned",
+            Advice::Conventional { .. } => "known-program",
+            Advice::NeedsPrivilege { .. } => "needs-privilege",
+            Advice::OtherNamespaces { .. } => "other-network-namespaces",
+        }
+    }
+}
+
+/// Everything `check` found.
+#[derive(Debug)]
+pub struct Report {
+    pub port: u16,
+    pub protocol: Protocol,
+    /// Whether the user named the address (`--address`).
+    pub explicit: bool,
+    pub attempts: Vec<Attempt>,
+    /// The sockets on the port, every state, with their holders.
+    pub snapshot: Snapshot,
+    pub advice: Vec<Advice>,
+}
+
+impl Report {
+    /// Could a server listen on every address asked?
+    pub fn can_listen(&self) -> bool {
+        let probes: Vec<Probe> = self.attempts.iter().map(|a| a.probe).collect();
+        all_ok(&probes, self.explicit)
+    }
+}
+
+/// Test-binds the port on `address` (the wildcards when `None`), then looks at the sockets on
+/// the port to name every cause of a failure.
+pub fn check(
+    port: u16,
+    protocol: Protocol,
+    address: Option<IpAddr>,
+    k: &Knowledge,
+) -> Result<Report, CollectError> {
+    let targets = address.map_or_else(Target::wildcards, Target::for_address);
+    let probes = probe(port, protocol, &targets);
+    let mut snapshot = collect::collect(&Filter {
+        tcp: protocol == Protocol::Tcp,
+        udp: protocol == Protocol::Udp,
+        ipv4: true,
+        ipv6: true,
+        all_states: true,
+        ports: Some(vec![PortRange::single(port)]),
+        ..Filter::default()
+    })?;
+    exact_v6only(&mut snapshot, port, protocol);
+    let start = sysctl::unprivileged_port_start();
+    let attempts = probes
+        .into_iter()
+        .map(|p| explain(p, &snapshot, port, start))
+        .collect();
+    let advice = advice(port, protocol, k, &snapshot, start);
+    Ok(Report {
+        port,
+        protocol,
+        explicit: address.is_some(),
+        attempts,
+        snapshot,
+        advice,
+    })
+}
+
+/// The kernel's own v6-only flag for every `[::]` socket on the port (sock_diag reports it),
+/// in place of what the listing could only infer.
+fn exact_v6only(snapshot: &mut Snapshot, port: u16, protocol: Protocol) {
+    let Ok(kernel) = port_table::on_port(port, protocol, port_table::States::All) else {
+        return;
+    };
+    for l in &mut snapshot.listeners {
+        if let Some(k) = kernel
+            .iter()
+            .find(|k| k.socket.inode != 0 && k.socket.inode == l.socket.inode)
+        {
+            l.v6only = k.v6only.or(l.v6only);
+        }
+    }
+}
+
+/// Names the causes of a failed probe from the sockets on the port.
+pub fn explain(probe: Probe, snapshot: &Snapshot, port: u16, unprivileged_start: u16) -> Attempt {
+    let errors: Vec<BindError> = [probe.plain, probe.reuseaddr]
+        .into_iter()
+        .filter_map(Result::err)
+        .collect();
+    let mut blockers = Vec::new();
+    let mut obstacles = Vec::new();
+    if errors
+        .iter()
+        .any(|e| matches!(e, BindError::InUse | BindError::Denied))
+    {
+        blockers = snapshot
+            .listeners
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| {
+                overlap(&probe.target, l.socket.address, l.v6only).map(|o| Blocker {
+                    socket: i,
+                    overlap: o,
+                    kind: Kind::of(&l.socket),
+                })
+            })
+            .collect();
+    }
+    for e in errors {
+        let obstacle = match e {
+            BindError::Denied if port < unprivileged_start => Obstacle::Privileged {
+                start: unprivileged_start,
+            },
+            BindError::Denied => Obstacle::Denied,
+            BindError::InUse if blockers.is_empty() => Obstacle::Unexplained,
+            BindError::InUse => continue,
+            BindError::NotLocal => Obstacle::NotLocal,
+            BindError::FamilyUnavailable => Obstacle::FamilyUnavailable,
+            BindError::Other(n) => Obstacle::Other(n),
+        };
+        if !obstacles.contains(&obstacle) {
+            obstacles.push(obstacle);
+        }
+    }
+    Attempt {
+        probe,
+        blockers,
+        obstacles,
+    }
+}
+
+/// Programs known to use this port by default.
+pub fn conventional_programs(
+    port: u16,
+    protocol: Protocol,
+) -> Vec<&'static unofficial::UnofficialUse> {
+    unofficial::for_port(port, Some(protocol))
+}
+
+/// What to know about the port beyond this moment.
+fn advice(
+    port: u16,
+    protocol: Protocol,
+    k: &Knowledge,
+    snapshot: &Snapshot,
+    unprivileged_start: u16,
+) -> Vec<Advice> {
+    let mut advice = Vec::new();
+    if k.ephemeral.contains(port) {
+        let current = sysctl::reserved_ports_text();
+        advice.push(Advice::Ephemeral {
+            range: k.ephemeral,
+            reserved: sysctl::parse_reserved(&current)
+                .iter()
+                .any(|r| r.contains(port)),
+            reserve_with: sysctl::reserved_with(&current, port),
+        });
+    }
+    let status = k.iana.status(port, protocol);
+    if !status.services.is_empty() {
+        advice.push(Advice::Assigned {
+            services: status
+                .services
+                .iter()
+                .map(|e| (e.name().into_owned(), e.description().into_owned()))
+                .collect(),
+        });
+    }
+    for u in conventional_programs(port, protocol) {
+        advice.push(Advice::Conventional {
+            program: u.program,
+            note: u.note,
+        });
+    }
+    if port < unprivileged_start && snapshot.root {
+        advice.push(Advice::NeedsPrivilege {
+            start: unprivileged_start,
+        });
+    }
+    if snapshot.other_netns > 0 {
+        advice.push(Advice::OtherNamespaces {
+            processes: snapshot.other_netns,
+        });
+    }
+    advice
+}
+
+/// `PORT[/tcp|/udp]` as `check` and `wait` take it (TCP when no protocol is given).
+pub fn parse_port_arg(text: &str) -> Result<(u16, Protocol), PortArgError> {
+    let value = || text.to_string();
+    match text.parse::<Query>()? {
+        Query::Port { port: 0, .. } => Err(PortArgError::Zero { value: value() }),
+        Query::Port { port, protocol } => match protocol.unwrap_or(Protocol::Tcp) {
+            p @ (Protocol::Tcp | Protocol::Udp) => Ok((port, p)),
+            _ => Err(PortArgError::Protocol { value: value() }),
+        },
+        _ => Err(PortArgError::NotOnePort { value: value() }),
+    }
+}
+
+/// An IP address as `--address` takes it: `127.0.0.1`, `::1` or `[::1]`.
+pub fn parse_address(text: &str) -> Result<IpAddr, PortArgError> {
+    let t = text.trim();
+    let inner = t
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or(t);
+    inner.parse().map_err(|_| PortArgError::Address {
+        value: text.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_arguments() {
+        assert_eq!(parse_port_arg("8080"), Ok((8080, Protocol::Tcp)));
+        assert_eq!(parse_port_arg(":53/udp"), Ok((53, Protocol::Udp)));
+        assert_eq!(parse_port_arg("22/TCP"), Ok((22, Protocol::Tcp)));
+        assert!(matches!(
+            parse_port_arg("0"),
+            Err(PortArgError::Zero { .. })
+        ));
+        assert!(matches!(
+            parse_port_arg("80-90"),
+            Err(PortArgError::NotOnePort { .. })
+        ));
+        assert!(matches!(
+            parse_port_arg("ssh"),
+            Err(PortArgError::NotOnePort { .. })
+        ));
+        assert!(matches!(
+            parse_port_arg("9/sctp"),
+            Err(PortArgError::Protocol { .. })
+        ));
+        assert!(matches!(
+            parse_port_arg("70000"),
+            Err(PortArgError::Query(_))
+        ));
+    }
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            parse_address("[::1]"),
+            "::1".parse().map_err(|_| unreachable!())
+        );
+        assert_eq!(parse_address("127.0.0.1").ok(), "127.0.0.1".parse().ok());
+        assert!(parse_address("localhost").is_err());
+        assert!(parse_address("[::1").is_err());
+    }
+}
