@@ -61,3 +61,20 @@ fn man_page_and_completions_come_from_the_definitions() {
         );
     }
 }
+
+#[test]
+fn check_free_wait_help_snapshots() {
+    for (command, name) in [
+        ("check", "check_help"),
+        ("free", "free_help"),
+        ("wait", "wait_help"),
+    ] {
+        let (status, out, _) = common::run(&[command, "--help"]);
+        assert_eq!(status, 0);
+        insta::assert_snapshot!(name, out);
+    }
+    let (_, man, _) = common::run(&["--generate", "man"]);
+    for command in ["check", "free", "wait"] {
+        assert!(man.contains(command), "{command} in the man page");
+    }
+}

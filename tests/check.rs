@@ -1,0 +1,308 @@
+//! `whoport check`: each cause staged for real (listeners, TIME_WAIT, dual-stack, a specific
+//! address against the wildcard, UDP, a privileged port as nobody), read back from JSON.
+
+mod common;
+
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::listener::{python, Listener};
+use common::netns::{bin, in_private_netns};
+use common::{fixture, is_root, json_status, run, tempdir, whoport_as_nobody};
+use serde_json::Value;
+use whoport::collect::port_table::{on_port, States};
+use whoport::port::Protocol;
+
+fn attempts(doc: &Value) -> &Vec<Value> {
+    doc["attempts"].as_array().expect("attempts")
+}
+
+fn attempt<'a>(doc: &'a Value, label: &str) -> &'a Value {
+    attempts(doc)
+        .iter()
+        .find(|a| a["label"] == label)
+        .unwrap_or_else(|| panic!("no attempt {label}: {doc}"))
+}
+
+fn cause_kinds(a: &Value) -> Vec<(String, String)> {
+    a["causes"]
+        .as_array()
+        .expect("causes")
+        .iter()
+        .map(|c| {
+            (
+                c["kind"].as_str().expect("kind").to_string(),
+                c["overlap"].as_str().expect("overlap").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_listener_held_by_a_forked_pair_names_both_holders() {
+    if python().is_none() {
+        return;
+    }
+    let l = Listener::start(&["--fork", "tcp4"]);
+    let port = l.port(0).to_string();
+    let (status, doc) = json_status(&["check", &port, "--address", "127.0.0.1", "--json"]);
+    assert_eq!(status, 1, "{doc}");
+    assert_eq!(doc["can_listen"], false);
+    let a = attempt(&doc, "127.0.0.1");
+    assert_eq!(a["without_reuseaddr"]["error"], "EADDRINUSE", "{a}");
+    assert_eq!(a["with_reuseaddr"]["ok"], false, "{a}");
+    assert_eq!(cause_kinds(a), [("listener".into(), "same-address".into())]);
+    let pids: Vec<u64> = a["causes"][0]["socket"]["owners"]
+        .as_array()
+        .expect("owners")
+        .iter()
+        .map(|o| o["pid"].as_u64().expect("pid"))
+        .collect();
+    assert!(pids.contains(&u64::from(l.pid)), "{pids:?}");
+    assert!(pids.contains(&u64::from(l.children[0])), "{pids:?}");
+    // In words, with both holders.
+    let (status, out, _) = run(&["check", &port, "--address", "127.0.0.1"]);
+    assert_eq!(status, 1);
+    assert!(out.contains("cannot listen"), "{out}");
+    assert!(out.contains(&format!("pid {}", l.pid)), "{out}");
+    assert!(out.contains(&format!("pid {}", l.children[0])), "{out}");
+}
+
+/// A connection on 127.0.0.1 that the server side closes first, leaving the server's end
+/// (local port = the listener's) in TIME_WAIT; the listener itself is closed afterwards.
+fn server_side_time_wait() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let mut client = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let (server, _) = listener.accept().expect("accept");
+    drop(server);
+    let mut sink = Vec::new();
+    std::io::Read::read_to_end(&mut client, &mut sink).expect("EOF from the server");
+    drop(client);
+    drop(listener);
+    let start = Instant::now();
+    loop {
+        let sockets = on_port(port, Protocol::Tcp, States::All).expect("dump");
+        if !sockets.is_empty() && sockets.iter().all(|s| s.socket.state == Some("time-wait")) {
+            return port;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no TIME_WAIT on {port}: {sockets:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_server_side_time_wait_blocks_only_without_so_reuseaddr() {
+    let port = server_side_time_wait().to_string();
+    let (status, doc) = json_status(&["check", &port, "--address", "127.0.0.1", "--json"]);
+    assert_eq!(status, 1, "{doc}");
+    let a = attempt(&doc, "127.0.0.1");
+    assert_eq!(a["without_reuseaddr"]["ok"], false, "{a}");
+    assert_eq!(a["with_reuseaddr"]["ok"], true, "{a}");
+    assert!(
+        cause_kinds(a).contains(&("time-wait".into(), "same-address".into())),
+        "{a}"
+    );
+    let (_, out, _) = run(&["check", &port, "--address", "127.0.0.1"]);
+    assert!(out.contains("in TIME_WAIT"), "{out}");
+    assert!(
+        out.contains("SO_REUSEADDR lets a server bind anyway"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_loopback_listener_blocks_the_wildcard_but_not_ipv6_only() {
+    if python().is_none() {
+        return;
+    }
+    let l = Listener::start(&["tcp4"]);
+    let port = l.port(0).to_string();
+    let (status, doc) = json_status(&["check", &port, "--json"]);
+    assert_eq!(status, 1, "{doc}");
+    for label in ["0.0.0.0", "[::] dual-stack"] {
+        let a = attempt(&doc, label);
+        assert_eq!(a["ok"], false, "{a}");
+        assert_eq!(
+            cause_kinds(a),
+            [("listener".into(), "specific-address-blocks-wildcard".into())]
+        );
+    }
+    // Our own listener is on 127.0.0.1 only: [::] v6-only is free unless another test
+    // holds it, and then the cause must not be our socket.
+    let v6 = attempt(&doc, "[::] v6-only");
+    assert!(
+        v6["causes"]
+            .as_array()
+            .expect("causes")
+            .iter()
+            .all(|c| c["socket"]["address"] != "127.0.0.1"),
+        "{v6}"
+    );
+    let (_, out, _) = run(&["check", &port]);
+    assert!(
+        out.contains("one specific address blocks the wildcard"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_udp_socket_blocks_udp() {
+    if python().is_none() {
+        return;
+    }
+    let l = Listener::start(&["udp4"]);
+    let port = format!("{}/udp", l.port(0));
+    let (status, doc) = json_status(&["check", &port, "--address", "127.0.0.1", "--json"]);
+    assert_eq!(status, 1, "{doc}");
+    assert_eq!(doc["protocol"], "udp");
+    let a = attempt(&doc, "127.0.0.1");
+    assert_eq!(cause_kinds(a), [("listener".into(), "same-address".into())]);
+    assert_eq!(a["causes"][0]["socket"]["protocol"], "udp");
+    assert_eq!(
+        a["causes"][0]["socket"]["owners"][0]["pid"],
+        u64::from(l.pid)
+    );
+    let (_, out, _) = run(&["check", &port, "--address", "127.0.0.1"]);
+    assert!(out.contains("a udp socket bound to 127.0.0.1:"), "{out}");
+}
+
+/// Runs `then` in a private network namespace while listen.py holds `specs`.
+fn with_listener_in_netns(specs: &str, then: &str) -> Option<(i32, String, String)> {
+    let py = python()?;
+    let dir = tempdir();
+    let ready = dir.path().join("ready");
+    in_private_netns(&format!(
+        "{py} {listen} --exit-after 30 {specs} > {ready} 2>/dev/null &\n\
+         for i in $(seq 200); do [ -s {ready} ] && break; sleep 0.05; done\n\
+         {then}\nstatus=$?\nkill $!\nexit $status",
+        py = py.display(),
+        listen = fixture("listen.py").display(),
+        ready = ready.display(),
+    ))
+}
+
+#[test]
+fn a_dual_stack_listener_blocks_ipv4_and_a_v6_only_one_does_not() {
+    let bin = bin();
+    let Some((status, out, err)) = with_listener_in_netns(
+        "tcp6-any:7777",
+        &format!("{} check 7777 --json", bin.display()),
+    ) else {
+        return;
+    };
+    assert_eq!(status, 1, "{out} {err}");
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    let v4 = attempt(&doc, "0.0.0.0");
+    assert_eq!(
+        cause_kinds(v4),
+        [("listener".into(), "dual-stack-takes-ipv4".into())]
+    );
+    // The kernel's own flag: dual-stack.
+    assert_eq!(v4["causes"][0]["socket"]["v6only"], false, "{v4}");
+    assert_eq!(attempt(&doc, "[::] v6-only")["ok"], false);
+
+    let Some((status, out, err)) = with_listener_in_netns(
+        "tcp6-any-v6only:7778",
+        &format!("{} check 7778 --json", bin.display()),
+    ) else {
+        return;
+    };
+    assert_eq!(status, 1, "{out} {err}");
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    assert_eq!(attempt(&doc, "0.0.0.0")["ok"], true, "{doc}");
+    let dual = attempt(&doc, "[::] dual-stack");
+    assert_eq!(dual["ok"], false);
+    assert_eq!(dual["causes"][0]["socket"]["v6only"], true, "{dual}");
+
+    // Nothing on the port: yes everywhere, exit 0.
+    let Some((status, out, err)) = in_private_netns(&format!("{} check 7779", bin.display()))
+    else {
+        return;
+    };
+    assert_eq!(status, 0, "{out} {err}");
+    assert!(out.contains("a new server can listen on 0.0.0.0"), "{out}");
+}
+
+#[test]
+fn a_privileged_port_needs_root_or_cap_net_bind_service() {
+    let start: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(1024);
+    if start <= 1 {
+        eprintln!("SKIPPED: every port is unprivileged here (ip_unprivileged_port_start {start})");
+        return;
+    }
+    let port = (start - 1).to_string();
+    let home = tempdir();
+    let out = if is_root() {
+        whoport_as_nobody(home.path())
+            .args(["check", &port, "--address", "127.0.0.1", "--json"])
+            .output()
+            .expect("whoport runs")
+    } else {
+        common::whoport(home.path())
+            .args(["check", &port, "--address", "127.0.0.1", "--json"])
+            .output()
+            .expect("whoport runs")
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let doc: Value = serde_json::from_str(&text).expect("json");
+    let a = attempt(&doc, "127.0.0.1");
+    assert_eq!(a["without_reuseaddr"]["error"], "EACCES", "{a}");
+    let obstacle = &a["obstacles"][0];
+    assert_eq!(obstacle["kind"], "privileged-port", "{a}");
+    let why = obstacle["text"].as_str().expect("text");
+    assert!(why.contains("CAP_NET_BIND_SERVICE"), "{why}");
+    assert!(why.contains(&format!("({start})")), "{why}");
+}
+
+#[test]
+fn advice_names_the_registry_and_the_ephemeral_range() {
+    let (_, doc) = json_status(&["check", "5432", "--address", "127.0.0.1", "--json"]);
+    let advice = doc["advice"].as_array().expect("advice");
+    let iana = advice
+        .iter()
+        .find(|a| a["kind"] == "iana-assigned")
+        .unwrap_or_else(|| panic!("{doc}"));
+    assert!(iana["text"].as_str().expect("text").contains("postgresql"));
+
+    let range =
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").expect("ephemeral range");
+    let first = range.split_whitespace().next().expect("start");
+    let (_, doc) = json_status(&["check", first, "--address", "127.0.0.1", "--json"]);
+    let ephemeral = doc["advice"]
+        .as_array()
+        .expect("advice")
+        .iter()
+        .find(|a| a["kind"] == "ephemeral-range")
+        .unwrap_or_else(|| panic!("{doc}"))
+        .clone();
+    assert!(
+        ephemeral["text"]
+            .as_str()
+            .expect("text")
+            .contains("ip_local_reserved_ports"),
+        "{ephemeral}"
+    );
+}
+
+#[test]
+fn bad_arguments_are_errors() {
+    for args in [
+        &["check", "80-90"][..],
+        &["check", "0"],
+        &["check", "ssh"],
+        &["check", "9/sctp"],
+        &["check", "8080", "--address", "localhost"],
+    ] {
+        let (status, _, err) = run(args);
+        assert_eq!(status, 2, "{args:?}: {err}");
+        assert!(err.starts_with("whoport: "), "{err}");
+    }
+}
