@@ -7,8 +7,8 @@ use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::listener::{python, Listener};
-use common::netns::{bin, in_private_netns};
-use common::{fixture, is_root, json_status, run, tempdir, whoport_as_nobody};
+use common::netns::NetNs;
+use common::{is_root, json_status, run, tempdir, whoport_as_nobody};
 use serde_json::Value;
 use whoport::collect::port_table::{on_port, States};
 use whoport::port::Protocol;
@@ -170,32 +170,18 @@ fn a_udp_socket_blocks_udp() {
     assert!(out.contains("a udp socket bound to 127.0.0.1:"), "{out}");
 }
 
-/// Runs `then` in a private network namespace while listen.py holds `specs`.
-fn with_listener_in_netns(specs: &str, then: &str) -> Option<(i32, String, String)> {
-    let py = python()?;
-    let dir = tempdir();
-    let ready = dir.path().join("ready");
-    in_private_netns(&format!(
-        "{py} {listen} --exit-after 30 {specs} > {ready} 2>/dev/null &\n\
-         for i in $(seq 200); do [ -s {ready} ] && break; sleep 0.05; done\n\
-         {then}\nstatus=$?\nkill $!\nexit $status",
-        py = py.display(),
-        listen = fixture("listen.py").display(),
-        ready = ready.display(),
-    ))
-}
-
 #[test]
 fn a_dual_stack_listener_blocks_ipv4_and_a_v6_only_one_does_not() {
-    let bin = bin();
-    let Some((status, out, err)) = with_listener_in_netns(
-        "tcp6-any:7777",
-        &format!("{} check 7777 --json", bin.display()),
-    ) else {
-        return;
+    let Some(ns) = NetNs::new() else { return };
+    let home = tempdir();
+    let check = |port: &str| {
+        let (status, out, err) = ns.whoport(home.path(), &["check", port, "--json"]);
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+        (status, doc)
     };
-    assert_eq!(status, 1, "{out} {err}");
-    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    let dual = ns.listener(&["tcp6-any:7777"]);
+    let (status, doc) = check("7777");
+    assert_eq!(status, 1, "{doc}");
     let v4 = attempt(&doc, "0.0.0.0");
     assert_eq!(
         cause_kinds(v4),
@@ -203,26 +189,25 @@ fn a_dual_stack_listener_blocks_ipv4_and_a_v6_only_one_does_not() {
     );
     // The kernel's own flag: dual-stack.
     assert_eq!(v4["causes"][0]["socket"]["v6only"], false, "{v4}");
+    assert_eq!(
+        v4["causes"][0]["socket"]["owners"][0]["pid"],
+        u64::from(dual.pid)
+    );
     assert_eq!(attempt(&doc, "[::] v6-only")["ok"], false);
+    let (_, text, _) = ns.whoport(home.path(), &["check", "7777"]);
+    assert!(text.contains("so it takes IPv4 too"), "{text}");
+    drop(dual);
 
-    let Some((status, out, err)) = with_listener_in_netns(
-        "tcp6-any-v6only:7778",
-        &format!("{} check 7778 --json", bin.display()),
-    ) else {
-        return;
-    };
-    assert_eq!(status, 1, "{out} {err}");
-    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    let _v6only = ns.listener(&["tcp6-any-v6only:7778"]);
+    let (status, doc) = check("7778");
+    assert_eq!(status, 1, "{doc}");
     assert_eq!(attempt(&doc, "0.0.0.0")["ok"], true, "{doc}");
     let dual = attempt(&doc, "[::] dual-stack");
     assert_eq!(dual["ok"], false);
     assert_eq!(dual["causes"][0]["socket"]["v6only"], true, "{dual}");
 
     // Nothing on the port: yes everywhere, exit 0.
-    let Some((status, out, err)) = in_private_netns(&format!("{} check 7779", bin.display()))
-    else {
-        return;
-    };
+    let (status, out, err) = ns.whoport(home.path(), &["check", "7779"]);
     assert_eq!(status, 0, "{out} {err}");
     assert!(out.contains("a new server can listen on 0.0.0.0"), "{out}");
 }
