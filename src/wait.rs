@@ -97,8 +97,8 @@ fn listening(
     let found = port_table::on_port(port, protocol, States::Listeners)?;
     let mut inodes: Vec<u32> = found
         .iter()
-        .filter(|s| s.socket.is_listener())
-        .map(|s| s.socket.inode)
+        .filter(|s| s.is_listener())
+        .map(|s| s.inode)
         .collect();
     if inodes.is_empty() {
         return Ok(false);

@@ -83,7 +83,7 @@ fn server_side_time_wait() -> u16 {
     let start = Instant::now();
     loop {
         let sockets = on_port(port, Protocol::Tcp, States::All).expect("dump");
-        if !sockets.is_empty() && sockets.iter().all(|s| s.socket.state == Some("time-wait")) {
+        if !sockets.is_empty() && sockets.iter().all(|s| s.state == Some("time-wait")) {
             return port;
         }
         assert!(

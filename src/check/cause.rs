@@ -164,7 +164,8 @@ impl Kind {
     pub fn of(s: &Socket) -> Kind {
         match (s.protocol, s.state) {
             (Protocol::Tcp, Some("listen")) => Kind::Listener,
-            (Protocol::Tcp, Some("bound")) => Kind::Bound,
+            // Bound-inactive sockets: "closed" in the kernel's own words.
+            (Protocol::Tcp, Some("bound" | "closed")) if s.remote.is_none() => Kind::Bound,
             (Protocol::Tcp, Some("time-wait")) => Kind::TimeWait,
             (Protocol::Tcp, _) => Kind::Connection,
             _ if s.remote.is_none() => Kind::Listener,
@@ -267,6 +268,8 @@ mod tests {
             remote: remote.then(|| (ip("127.0.0.1"), 2)),
             inode: 0,
             uid: None,
+            ifindex: 0,
+            v6only: None,
         };
         assert_eq!(
             Kind::of(&s(Protocol::Tcp, Some("listen"), false)),

@@ -7,7 +7,7 @@ pub mod sysctl;
 
 use std::net::IpAddr;
 
-use crate::collect::{self, port_table, Filter};
+use crate::collect::{self, Filter};
 use crate::error::{CollectError, PortArgError};
 use crate::model::Snapshot;
 use crate::port::{EphemeralRange, PortRange, Protocol, Query};
@@ -172,7 +172,7 @@ pub fn check(
 ) -> Result<Report, CollectError> {
     let targets = address.map_or_else(Target::wildcards, Target::for_address);
     let probes = probe(port, protocol, &targets);
-    let mut snapshot = collect::collect(&Filter {
+    let snapshot = collect::collect(&Filter {
         tcp: protocol == Protocol::Tcp,
         udp: protocol == Protocol::Udp,
         ipv4: true,
@@ -181,7 +181,6 @@ pub fn check(
         ports: Some(vec![PortRange::single(port)]),
         ..Filter::default()
     })?;
-    exact_v6only(&mut snapshot, port, protocol);
     let start = sysctl::unprivileged_port_start();
     let attempts = probes
         .into_iter()
@@ -196,22 +195,6 @@ pub fn check(
         snapshot,
         advice,
     })
-}
-
-/// The kernel's own v6-only flag for every `[::]` socket on the port (sock_diag reports it),
-/// in place of what the listing could only infer.
-fn exact_v6only(snapshot: &mut Snapshot, port: u16, protocol: Protocol) {
-    let Ok(kernel) = port_table::on_port(port, protocol, port_table::States::All) else {
-        return;
-    };
-    for l in &mut snapshot.listeners {
-        if let Some(k) = kernel
-            .iter()
-            .find(|k| k.socket.inode != 0 && k.socket.inode == l.socket.inode)
-        {
-            l.v6only = k.v6only.or(l.v6only);
-        }
-    }
 }
 
 /// Names the causes of a failed probe from the sockets on the port.

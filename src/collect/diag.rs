@@ -33,7 +33,7 @@ pub fn dump_all(tcp: bool, udp: bool, ipv4: bool, ipv6: bool) -> std::io::Result
     for (family, family_wanted) in [(AF_INET, ipv4), (AF_INET6, ipv6)] {
         for (protocol, protocol_wanted) in [(IPPROTO_TCP, tcp), (IPPROTO_UDP, udp)] {
             if family_wanted && protocol_wanted {
-                dump(family, protocol, STATES, &mut out)?;
+                dump(family, protocol, STATES, None, &mut out)?;
             }
         }
     }
@@ -46,7 +46,7 @@ pub fn bound_inactive(ipv4: bool, ipv6: bool) -> std::io::Result<Vec<Socket>> {
     let mut out = Vec::new();
     for (family, wanted) in [(AF_INET, ipv4), (AF_INET6, ipv6)] {
         if wanted {
-            dump(family, IPPROTO_TCP, 1 << TCP_BOUND_INACTIVE, &mut out)?;
+            dump(family, IPPROTO_TCP, 1 << TCP_BOUND_INACTIVE, None, &mut out)?;
         }
     }
     for s in &mut out {
@@ -55,10 +55,54 @@ pub fn bound_inactive(ipv4: bool, ipv6: bool) -> std::io::Result<Vec<Socket>> {
     Ok(out)
 }
 
-/// One dump. An error message inside the dump ends it, as netstat2 did: a kernel without
-/// the UDP diag handler answers that way, and the caller checks an empty UDP table against
-/// /proc/net.
-fn dump(family: u8, protocol: u8, states: u32, out: &mut Vec<Socket>) -> std::io::Result<()> {
+/// The sockets of one protocol, both families, in the `states` given (a mask of kernel state
+/// numbers; bound-inactive TCP sockets come back as "closed"), whose local port is `port`:
+/// the kernel runs the filter and skips every other socket. Errors are errors here.
+pub fn dump_port(protocol: Protocol, states: u32, port: u16) -> std::io::Result<Vec<Socket>> {
+    let protocol = if protocol == Protocol::Tcp {
+        IPPROTO_TCP
+    } else {
+        IPPROTO_UDP
+    };
+    let mut out = Vec::new();
+    for family in [AF_INET, AF_INET6] {
+        dump(family, protocol, states, Some(port), &mut out)?;
+    }
+    Ok(out)
+}
+
+/// The inet_diag bytecode "local port >= P && local port <= P" (understood by every kernel
+/// with sock_diag; the single-op equality test needs 4.16).
+pub fn port_filter(port: u16) -> [u8; 16] {
+    const INET_DIAG_BC_S_GE: u8 = 2;
+    const INET_DIAG_BC_S_LE: u8 = 3;
+    let mut bc = [0u8; 16];
+    // struct inet_diag_bc_op { u8 code; u8 yes; u16 no; }, each comparison followed by an op
+    // whose `no` holds the port. `yes` jumps over both; `no` jumps past the end (no match).
+    let ops: [(u8, u8, u16); 4] = [
+        (INET_DIAG_BC_S_GE, 8, 20),
+        (0, 0, port),
+        (INET_DIAG_BC_S_LE, 8, 12),
+        (0, 0, port),
+    ];
+    for (i, (code, yes, no)) in ops.into_iter().enumerate() {
+        bc[i * 4] = code;
+        bc[i * 4 + 1] = yes;
+        bc[i * 4 + 2..i * 4 + 4].copy_from_slice(&no.to_ne_bytes());
+    }
+    bc
+}
+
+/// One dump, of every port or (with `port`) of one. Without a port, an error message inside
+/// the dump ends it, as netstat2 did: a kernel without the UDP diag handler answers that way,
+/// and the caller checks an empty UDP table against /proc/net.
+fn dump(
+    family: u8,
+    protocol: u8,
+    states: u32,
+    port: Option<u16>,
+    out: &mut Vec<Socket>,
+) -> std::io::Result<()> {
     let mut socket = NetlinkSocket::new(NETLINK_SOCK_DIAG)?;
     socket.bind_auto()?;
     socket.connect(&SocketAddr::new(0, 0))?;
@@ -88,6 +132,17 @@ fn dump(family: u8, protocol: u8, states: u32, out: &mut Vec<Socket>) -> std::io
     // pad, then the 32-bit idiag_states mask in host byte order.
     const STATES_AT: usize = 16 + 4;
     request[STATES_AT..STATES_AT + 4].copy_from_slice(&states.to_ne_bytes());
+    if let Some(port) = port {
+        // The INET_DIAG_REQ_BYTECODE attribute after the request; the message grows by it.
+        const INET_DIAG_REQ_BYTECODE: u16 = 1;
+        let bytecode = port_filter(port);
+        let attr_len = 4 + bytecode.len();
+        request.extend_from_slice(&(attr_len as u16).to_ne_bytes());
+        request.extend_from_slice(&INET_DIAG_REQ_BYTECODE.to_ne_bytes());
+        request.extend_from_slice(&bytecode);
+        let total = request.len() as u32;
+        request[..4].copy_from_slice(&total.to_ne_bytes());
+    }
     socket.send(&request, 0)?;
     let protocol = if protocol == IPPROTO_TCP {
         Protocol::Tcp
@@ -109,6 +164,12 @@ fn dump(family: u8, protocol: u8, states: u32, out: &mut Vec<Socket>) -> std::io
             match message.payload {
                 NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => {
                     out.push(socket_of(&r, protocol));
+                }
+                NetlinkPayload::Error(e) if port.is_some() => {
+                    return Err(match e.code {
+                        Some(code) => std::io::Error::from_raw_os_error(-code.get()),
+                        None => std::io::Error::other("sock_diag error"),
+                    })
                 }
                 NetlinkPayload::Done(_) | NetlinkPayload::Error(_) => return Ok(()),
                 _ => {}

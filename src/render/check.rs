@@ -3,9 +3,10 @@
 
 use std::collections::HashMap;
 use std::io::{self, Write};
-use std::net::IpAddr;
 
 use serde::Serialize;
+
+use crate::address::endpoint;
 
 use crate::check::cause::{Kind, Overlap};
 use crate::check::probe::BindError;
@@ -16,14 +17,6 @@ use crate::registry::Knowledge;
 use crate::render::json::{self, EphemeralDoc, ListenerDoc, OwnerDoc, SCHEMA_VERSION};
 use crate::render::sanitize::sanitize;
 use crate::render::table::paint;
-
-/// `address:port` as whoport writes it: IPv6 in brackets (`[::1]:8080`).
-pub fn endpoint(address: IpAddr, port: u16) -> String {
-    match address {
-        IpAddr::V6(a) => format!("[{a}]:{port}"),
-        IpAddr::V4(a) => format!("{a}:{port}"),
-    }
-}
 
 /// "python3 (pid 12, user root) and python3 (pid 13, user root)", or why no holder is seen.
 pub fn holders(l: &Listener, snap: &Snapshot) -> String {
@@ -75,7 +68,7 @@ fn blocker_lines(a: &Attempt, snap: &Snapshot, port: u16) -> Vec<String> {
     let reuse_passed = a.probe.reuseaddr.is_ok();
     for b in &a.blockers {
         let l = &snap.listeners[b.socket];
-        let at = endpoint(l.socket.address, port);
+        let at = l.endpoint();
         let proto = l.socket.protocol;
         match b.kind {
             Kind::Listener | Kind::Bound => {
@@ -116,7 +109,7 @@ fn blocker_lines(a: &Attempt, snap: &Snapshot, port: u16) -> Vec<String> {
                     let peer = l
                         .socket
                         .remote
-                        .map(|(ip, p)| format!(" to {}", endpoint(ip, p)))
+                        .map(|(ip, p)| format!(" to {}", endpoint(ip, None, p)))
                         .unwrap_or_default();
                     e.1 = format!("{state}, {at}{peer}");
                 }
