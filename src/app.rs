@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 
@@ -80,7 +79,7 @@ pub fn run(cli: &Cli) -> Result<u8> {
         }
         Some(Command::Wait(args)) => {
             no_query(cli, "wait")?;
-            run_wait(args, &mut w)?
+            run_wait(args, &out, &mut w)?
         }
         None => run_query(cli, &out, &mut w)?,
     };
@@ -149,26 +148,28 @@ fn run_free(cli: &Cli, a: &FreeArgs, out: &Output, w: &mut dyn Write) -> Result<
     Ok(EXIT_OK)
 }
 
-fn run_wait(a: &WaitArgs, w: &mut dyn Write) -> Result<u8> {
+fn run_wait(a: &WaitArgs, out: &Output, w: &mut dyn Write) -> Result<u8> {
     let (port, protocol) = check::parse_port_arg(&a.port)?;
-    let condition = if a.listening {
-        wait::Condition::Listening {
+    let (condition, what) = if a.listening {
+        let c = wait::Condition::Listening {
             pid: a.pid,
             process: a.process.clone(),
-        }
+        };
+        (c, "listening")
     } else {
-        wait::Condition::Free
+        (wait::Condition::Free, "free")
     };
     let outcome = wait::wait(port, protocol, &condition, a.timeout)?;
+    let line = render::wait::line(port, protocol, what, &outcome);
+    if out.json {
+        render::wait::json(w, out.pretty_json, port, protocol, what, &outcome)?;
+    } else if outcome.met {
+        writeln!(w, "{line}")?;
+    }
     if outcome.met {
         Ok(EXIT_OK)
     } else {
-        let what = if a.listening { "listening" } else { "free" };
-        w.flush()?;
-        eprintln!(
-            "whoport: {port}/{protocol} was not {what} after {}",
-            humantime::format_duration(Duration::from_secs(outcome.waited.as_secs()))
-        );
+        eprintln!("whoport: {line}");
         Ok(EXIT_NOTHING)
     }
 }

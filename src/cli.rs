@@ -347,16 +347,11 @@ pub struct WaitArgs {
     pub timeout: Option<std::time::Duration>,
 
     /// With --listening: only a listener held by this process ID
-    #[arg(
-        long,
-        value_name = "PID",
-        requires = "listening",
-        conflicts_with = "process"
-    )]
+    #[arg(long, value_name = "PID", conflicts_with_all = ["free", "process"])]
     pub pid: Option<u32>,
 
     /// With --listening: only a listener of a process whose name contains NAME
-    #[arg(long, value_name = "NAME", requires = "listening")]
+    #[arg(long, value_name = "NAME", conflicts_with = "free")]
     pub process: Option<String>,
 }
 

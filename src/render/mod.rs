@@ -9,3 +9,4 @@ pub mod notes;
 pub mod sanitize;
 pub mod table;
 pub mod verdict;
+pub mod wait;

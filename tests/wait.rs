@@ -1,0 +1,196 @@
+//! `whoport wait`: listeners that appear after a second and ones that disappear, TCP and UDP,
+//! a timeout, the owner filters, and no `/proc` needed without them.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::listener::{python, Listener};
+use common::netns::NetNs;
+use common::{bin, have, is_root, run, tempdir, whoport, Run};
+use serde_json::Value;
+use socket2::{Domain, Socket, Type};
+
+/// A TCP socket bound on 127.0.0.1 (the port is ours) but not listening yet.
+fn bound_tcp() -> (Socket, u16) {
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    let addr: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    s.bind(&addr.into()).expect("bind");
+    let port = s
+        .local_addr()
+        .expect("addr")
+        .as_socket()
+        .expect("inet")
+        .port();
+    (s, port)
+}
+
+#[test]
+fn a_tcp_listener_appearing_after_a_second_ends_the_wait() {
+    let (socket, port) = bound_tcp();
+    let home = tempdir();
+    let waiting = whoport(home.path())
+        .args(["wait", &port.to_string(), "--listening", "--timeout", "30s"])
+        .spawn();
+    std::thread::sleep(Duration::from_secs(1));
+    socket.listen(8).expect("listen");
+    let out = waiting.wait_with_output();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{port}/tcp is listening")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_bound_socket_that_never_listens_times_out() {
+    let (_socket, port) = bound_tcp();
+    let port = port.to_string();
+    let (status, out, err) = run(&["wait", &port, "--listening", "--timeout", "1s"]);
+    assert_eq!(status, 1, "{out} {err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(err.contains("was not listening after"), "{err}");
+    let (status, out, _) = run(&["wait", &port, "--listening", "--timeout", "300ms", "--json"]);
+    assert_eq!(status, 1);
+    let doc: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(doc["met"], false);
+    assert_eq!(doc["condition"], "listening");
+    assert!(doc["looks"].as_u64().expect("looks") >= 2, "{doc}");
+}
+
+/// Starts `wait ARGS` on the listener's port, drops the listener after a second, and
+/// returns the wait's status and stdout.
+fn wait_while_it_disappears(l: Listener, port: &str) -> (Option<i32>, String) {
+    let home = tempdir();
+    let waiting = whoport(home.path())
+        .args(["wait", port, "--free", "--timeout", "30s"])
+        .spawn();
+    std::thread::sleep(Duration::from_secs(1));
+    drop(l);
+    let out = waiting.wait_with_output();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn a_tcp_listener_disappearing_ends_a_free_wait() {
+    if python().is_none() {
+        return;
+    }
+    let l = Listener::start(&["tcp4"]);
+    let port = l.port(0).to_string();
+    // Held now: not free.
+    let (status, _, _) = run(&["wait", &port, "--free", "--timeout", "200ms"]);
+    assert_eq!(status, 1);
+    let (status, out) = wait_while_it_disappears(l, &port);
+    assert_eq!(status, Some(0), "{out}");
+    assert!(out.contains("is free"), "{out}");
+}
+
+#[test]
+fn a_udp_socket_disappearing_ends_a_free_wait() {
+    if python().is_none() {
+        return;
+    }
+    let l = Listener::start(&["udp4"]);
+    let port = format!("{}/udp", l.port(0));
+    let (status, _, _) = run(&["wait", &port, "--listening", "--timeout", "5s"]);
+    assert_eq!(status, 0, "a bound UDP socket is a listener");
+    let (status, out) = wait_while_it_disappears(l, &port);
+    assert_eq!(status, Some(0), "{out}");
+    assert!(out.contains("/udp is free"), "{out}");
+}
+
+#[test]
+fn a_udp_listener_appearing_after_a_second_ends_the_wait() {
+    let Some(ns) = NetNs::new() else { return };
+    let mut waiting = Run::new("nsenter");
+    waiting
+        .args(["-t", &ns.pid.to_string(), "-n", "--"])
+        .arg(bin())
+        .args(["wait", "7100/udp", "--listening", "--timeout", "30s"]);
+    let waiting = waiting.spawn();
+    std::thread::sleep(Duration::from_secs(1));
+    let _l = ns.listener(&["udp4:7100"]);
+    let out = waiting.wait_with_output();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("7100/udp is listening"), "{stdout}");
+}
+
+#[test]
+fn pid_and_process_narrow_whose_listener_counts() {
+    if python().is_none() {
+        return;
+    }
+    let l = Listener::start(&["tcp4"]);
+    let port = l.port(0).to_string();
+    let pid = l.pid.to_string();
+    let (status, _, err) = run(&[
+        "wait",
+        &port,
+        "--listening",
+        "--pid",
+        &pid,
+        "--timeout",
+        "10s",
+    ]);
+    assert_eq!(status, 0, "{err}");
+    let (status, _, _) = run(&[
+        "wait",
+        &port,
+        "--listening",
+        "--pid",
+        "1",
+        "--timeout",
+        "1s",
+    ]);
+    assert_eq!(status, 1, "PID 1 does not hold our socket");
+    let (status, _, _) = run(&[
+        "wait",
+        &port,
+        "--listening",
+        "--process",
+        "no-such-program-name",
+        "--timeout",
+        "1s",
+    ]);
+    assert_eq!(status, 1);
+    // --pid is for --listening only; one condition is required.
+    assert_eq!(run(&["wait", &port, "--free", "--pid", &pid]).0, 2);
+    assert_eq!(run(&["wait", &port]).0, 2);
+    assert_eq!(run(&["wait", "ssh", "--listening"]).0, 2);
+}
+
+#[test]
+fn without_pid_or_process_the_wait_needs_no_proc() {
+    if python().is_none() || !have("unshare", "apt-get install -y util-linux") {
+        return;
+    }
+    if !is_root() {
+        eprintln!("SKIPPED: a private mount namespace needs root");
+        return;
+    }
+    let l = Listener::start(&["tcp4"]);
+    let script = format!(
+        "mount -t tmpfs none /proc && exec {} wait {} --listening --timeout 10s",
+        bin().display(),
+        l.port(0)
+    );
+    let home = tempdir();
+    let out = Run::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .env("XDG_DATA_HOME", home.path())
+        .output()
+        .expect("unshare runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
