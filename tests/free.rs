@@ -1,0 +1,197 @@
+//! `whoport free`: every suggested port checked against the registry, the unofficial table,
+//! the services file and the ephemeral range; a custom ephemeral range and reserved ports set
+//! inside a private network namespace; a port in use is never suggested.
+
+mod common;
+
+use std::path::Path;
+
+use common::netns::NetNs;
+use common::{json_status, run, tempdir};
+use serde_json::Value;
+use whoport::port::{parse_ephemeral, Protocol};
+use whoport::registry::iana::Status;
+use whoport::registry::{unofficial, Knowledge};
+
+fn knowledge() -> Knowledge {
+    let mut warnings = Vec::new();
+    Knowledge::load(None, &mut warnings).expect("registry")
+}
+
+/// Would the registry rules of `free` let `port` through?
+fn registry_allows(k: &Knowledge, port: u16) -> bool {
+    Protocol::ALL.into_iter().all(|p| {
+        !matches!(
+            k.iana.status(port, p).status,
+            Status::Assigned | Status::Reserved
+        )
+    }) && unofficial::for_port(port, None).is_empty()
+        && k.local.for_port(port, None).is_empty()
+}
+
+fn ports(doc: &Value) -> Vec<u16> {
+    doc["ports"]
+        .as_array()
+        .expect("ports")
+        .iter()
+        .map(|p| p["port"].as_u64().expect("port") as u16)
+        .collect()
+}
+
+#[test]
+fn suggested_ports_pass_every_rule() {
+    let (status, doc) = json_status(&["free", "--count", "25", "--json"]);
+    assert_eq!(status, 0, "{doc}");
+    let found = ports(&doc);
+    assert_eq!(found.len(), 25, "{doc}");
+    let k = knowledge();
+    let (start, end) = parse_ephemeral(
+        &std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").expect("range"),
+    )
+    .expect("two numbers");
+    for &port in &found {
+        assert!(port > 1023, "{port}");
+        assert!(!(start..=end).contains(&port), "{port} is ephemeral");
+        assert!(registry_allows(&k, port), "{port} is known to the registry");
+    }
+    assert_eq!(doc["ephemeral_range"]["start"], start);
+    let reasons = doc["ports"][0]["reasons"].as_array().expect("reasons");
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.as_str().expect("text").contains("ephemeral range")),
+        "{reasons:?}"
+    );
+    // Plain output: one port per line, nothing else.
+    let (status, out, _) = run(&["free"]);
+    assert_eq!(status, 0);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let port: u16 = out.trim().parse().expect("a port number");
+    assert!(registry_allows(&k, port), "{port}");
+    // And check agrees, right now, for both protocols.
+    assert_eq!(run(&["check", &port.to_string()]).0, 0, "{port}/tcp");
+    assert_eq!(run(&["check", &format!("{port}/udp")]).0, 0, "{port}/udp");
+}
+
+#[test]
+fn first_gives_the_lowest_candidates() {
+    let (status, doc) = json_status(&[
+        "free",
+        "--range",
+        "20000-29999",
+        "--first",
+        "--count",
+        "3",
+        "--json",
+    ]);
+    assert_eq!(status, 0, "{doc}");
+    let found = ports(&doc);
+    assert_eq!(found.len(), 3);
+    assert!(found.windows(2).all(|w| w[0] < w[1]), "{found:?}");
+    assert!(found.iter().all(|p| (20000..=29999).contains(p)));
+    // A lower port of the range that the registry rules let through is in use now.
+    let k = knowledge();
+    for p in (20000..found[0])
+        .filter(|&p| registry_allows(&k, p))
+        .take(5)
+    {
+        let tcp = run(&["check", &p.to_string()]).0;
+        let udp = run(&["check", &format!("{p}/udp")]).0;
+        assert!(tcp == 1 || udp == 1, "{p} was skipped but is free");
+    }
+    let (_, again) = json_status(&[
+        "free",
+        "--range",
+        "20000-29999",
+        "--first",
+        "--count",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(ports(&again)[0], found[0], "the lowest is the lowest");
+}
+
+#[test]
+fn a_range_without_candidates_exits_1() {
+    for range in ["22-22", "80-1023"] {
+        let (status, out, err) = run(&["free", "--range", range]);
+        assert_eq!(status, 1, "{range}: {out}");
+        assert!(out.is_empty(), "{out}");
+        assert!(err.contains("no port in"), "{err}");
+    }
+    assert_eq!(run(&["free", "--range", "9-1"]).0, 2);
+    assert_eq!(run(&["free", "--count", "0"]).0, 2);
+}
+
+/// Two neighbouring ports below 32768 that the registry rules let through.
+fn two_unknown_ports(k: &Knowledge) -> (u16, u16) {
+    (20000..32000)
+        .find(|&p| registry_allows(k, p) && registry_allows(k, p + 1))
+        .map(|p| (p, p + 1))
+        .expect("two unassigned neighbours")
+}
+
+fn set_in(ns: &NetNs, sysctl: &str, value: &str) {
+    let status = ns
+        .command(Path::new("/bin/sh"))
+        .args([
+            "-c",
+            &format!("echo '{value}' > /proc/sys/net/ipv4/{sysctl}"),
+        ])
+        .status()
+        .expect("sh runs");
+    assert!(status.success(), "setting {sysctl} in the namespace");
+}
+
+#[test]
+fn a_custom_ephemeral_range_and_reserved_ports_are_honoured() {
+    let Some(ns) = NetNs::new() else { return };
+    let k = knowledge();
+    let (a, b) = two_unknown_ports(&k);
+    // Only the namespace's settings change; they go with it.
+    set_in(&ns, "ip_local_port_range", &format!("{a} {}", a + 1000));
+    let home = tempdir();
+    let range = format!("{}-{}", a.saturating_sub(10).max(1024), a + 1010);
+    let (status, out, err) = ns.whoport(
+        home.path(),
+        &["free", "--range", &range, "--count", "500", "--json"],
+    );
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    assert_eq!(doc["ephemeral_range"]["start"], a, "{doc}");
+    let found = ports(&doc);
+    assert!(
+        found.iter().all(|p| !(a..=a + 1000).contains(p)),
+        "{found:?} inside {a}-{}",
+        a + 1000
+    );
+    assert_eq!(doc["excluded"]["ephemeral"], 1001, "{doc}");
+    assert_eq!(status, 0, "{doc}");
+
+    // Reserved ports are not offered, and check says the port is reserved.
+    set_in(&ns, "ip_local_port_range", "40000 40100");
+    set_in(&ns, "ip_local_reserved_ports", &a.to_string());
+    let (status, _, _) = ns.whoport(home.path(), &["free", "--range", &a.to_string()]);
+    assert_eq!(status, 1);
+    set_in(&ns, "ip_local_reserved_ports", "40050");
+    let (_, out, _) = ns.whoport(home.path(), &["check", "40050", "--json"]);
+    let doc: Value = serde_json::from_str(&out).expect("json");
+    let advice = doc["advice"].as_array().expect("advice");
+    assert!(
+        advice.iter().any(|x| x["kind"] == "ephemeral-range"
+            && x["text"].as_str().expect("text").contains("reserves it")),
+        "{doc}"
+    );
+
+    // A port held for TCP only is not free for "both protocols", nor for TCP; it is for UDP.
+    let _held = ns.listener(&[&format!("tcp4:{b}")]);
+    let range = format!("{b}-{b}");
+    assert_eq!(ns.whoport(home.path(), &["free", "--range", &range]).0, 1);
+    assert_eq!(
+        ns.whoport(home.path(), &["free", "--range", &range, "--tcp"])
+            .0,
+        1
+    );
+    let (status, out, _) = ns.whoport(home.path(), &["free", "--range", &range, "--udp"]);
+    assert_eq!(status, 0);
+    assert_eq!(out.trim(), b.to_string());
+}
