@@ -21,8 +21,9 @@ use crate::cli::{
 };
 use crate::collect::{self, Filter};
 use crate::config::{Env, Output};
-use crate::input_file::{self, Found};
+use crate::error::PortArgError;
 use crate::free;
+use crate::input_file::{self, Found};
 use crate::model::Snapshot;
 use crate::port::Query;
 use crate::port::{PortRange, Protocol};
@@ -95,8 +96,11 @@ fn no_query(cli: &Cli, command: &str) -> Result<()> {
 }
 
 fn run_check(cli: &Cli, a: &CheckArgs, out: &Output, w: &mut dyn Write) -> Result<u8> {
-    let (port, protocol) = check::parse_port_arg(&a.port)?;
-    let address = a.address.as_deref().map(check::parse_address).transpose()?;
+    let (port, protocol, pasted) = check::parse_port_arg(&a.port)?;
+    let address = match a.address.as_deref() {
+        Some(text) => Some(check::parse_address(text)?),
+        None => pasted,
+    };
     let k = load(cli)?;
     let report = check::check(port, protocol, address, &k)?;
     if out.json {
@@ -149,7 +153,13 @@ fn run_free(cli: &Cli, a: &FreeArgs, out: &Output, w: &mut dyn Write) -> Result<
 }
 
 fn run_wait(a: &WaitArgs, out: &Output, w: &mut dyn Write) -> Result<u8> {
-    let (port, protocol) = check::parse_port_arg(&a.port)?;
+    let (port, protocol, address) = check::parse_port_arg(&a.port)?;
+    if address.is_some() {
+        return Err(PortArgError::AddressNotWanted {
+            value: a.port.clone(),
+        }
+        .into());
+    }
     let (condition, what) = if a.listening {
         let c = wait::Condition::Listening {
             pid: a.pid,

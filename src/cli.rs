@@ -259,6 +259,7 @@ Examples:
   whoport check 8080                    TCP on 0.0.0.0, [::] dual-stack and [::] v6-only
   whoport check 53/udp                  UDP
   whoport check 8080 --address 127.0.0.1
+  whoport check 127.0.0.1:8080          the same, pasted as ss prints it
   whoport check 8080 --json             every attempt, its causes and the advice as JSON
 
 Each address is bound twice, without and with SO_REUSEADDR (what most servers set); the

@@ -98,7 +98,7 @@ impl CollectError {
 pub enum PortArgError {
     #[error(transparent)]
     Query(#[from] QueryError),
-    #[error("'{value}': give one port number, such as 8080 or 53/udp")]
+    #[error("'{value}': give one port number, such as 8080 or 53/udp (with one address at most, such as 127.0.0.1:8080)")]
     NotOnePort { value: String },
     #[error("'{value}': port 0 asks the kernel for any port; give a port from 1 to 65535")]
     Zero { value: String },
@@ -108,4 +108,6 @@ pub enum PortArgError {
     Address { value: String },
     #[error("'{value}' is not a port range such as 8000-8999")]
     Range { value: String },
+    #[error("'{value}': 'wait' watches the port on every address; give the port alone")]
+    AddressNotWanted { value: String },
 }

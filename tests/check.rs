@@ -291,3 +291,14 @@ fn bad_arguments_are_errors() {
         assert!(err.starts_with("whoport: "), "{err}");
     }
 }
+
+#[test]
+fn a_pasted_address_is_the_address_tried() {
+    let (_, doc) = json_status(&["check", "[::1]:5432", "--json"]);
+    let labels: Vec<&str> = attempts(&doc)
+        .iter()
+        .map(|a| a["label"].as_str().expect("label"))
+        .collect();
+    assert_eq!(labels, ["[::1]"]);
+    assert_eq!(run(&["wait", "127.0.0.1:5432", "--listening"]).0, 2);
+}

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use crate::collect::{self, Filter};
 use crate::error::{CollectError, PortArgError};
 use crate::model::Snapshot;
-use crate::port::{EphemeralRange, PortRange, Protocol, Query};
+use crate::port::{AddressPattern, EphemeralRange, PortRange, Protocol, Query};
 use crate::registry::{unofficial, Knowledge};
 use cause::{overlap, Kind, Overlap, Target};
 use probe::BindError;
@@ -301,15 +301,29 @@ fn advice(
     advice
 }
 
-/// `PORT[/tcp|/udp]` as `check` and `wait` take it (TCP when no protocol is given).
-pub fn parse_port_arg(text: &str) -> Result<(u16, Protocol), PortArgError> {
+/// `PORT[/tcp|/udp]` as `check` and `wait` take it (TCP when no protocol is given), with the
+/// address of a pasted form (`127.0.0.1:8080`, `[::1]:8080`; `*:8080` is every address).
+pub fn parse_port_arg(text: &str) -> Result<(u16, Protocol, Option<IpAddr>), PortArgError> {
     let value = || text.to_string();
     match text.parse::<Query>()? {
         Query::Port { port: 0, .. } => Err(PortArgError::Zero { value: value() }),
-        Query::Port { port, protocol } => match protocol.unwrap_or(Protocol::Tcp) {
-            p @ (Protocol::Tcp | Protocol::Udp) => Ok((port, p)),
-            _ => Err(PortArgError::Protocol { value: value() }),
-        },
+        Query::Port {
+            port,
+            protocol,
+            address,
+        } => {
+            let address = match address {
+                None | Some(AddressPattern::Wildcard) => None,
+                Some(AddressPattern::Exact { address, .. }) => Some(address),
+                Some(AddressPattern::Loopback) => {
+                    return Err(PortArgError::NotOnePort { value: value() })
+                }
+            };
+            match protocol.unwrap_or(Protocol::Tcp) {
+                p @ (Protocol::Tcp | Protocol::Udp) => Ok((port, p, address)),
+                _ => Err(PortArgError::Protocol { value: value() }),
+            }
+        }
         _ => Err(PortArgError::NotOnePort { value: value() }),
     }
 }
@@ -332,9 +346,18 @@ mod tests {
 
     #[test]
     fn port_arguments() {
-        assert_eq!(parse_port_arg("8080"), Ok((8080, Protocol::Tcp)));
-        assert_eq!(parse_port_arg(":53/udp"), Ok((53, Protocol::Udp)));
-        assert_eq!(parse_port_arg("22/TCP"), Ok((22, Protocol::Tcp)));
+        assert_eq!(parse_port_arg("8080"), Ok((8080, Protocol::Tcp, None)));
+        assert_eq!(parse_port_arg(":53/udp"), Ok((53, Protocol::Udp, None)));
+        assert_eq!(parse_port_arg("22/TCP"), Ok((22, Protocol::Tcp, None)));
+        assert_eq!(parse_port_arg("*:22"), Ok((22, Protocol::Tcp, None)));
+        assert_eq!(
+            parse_port_arg("[::1]:8080"),
+            Ok((8080, Protocol::Tcp, "::1".parse().ok()))
+        );
+        assert_eq!(
+            parse_port_arg("127.0.0.1:8080"),
+            Ok((8080, Protocol::Tcp, "127.0.0.1".parse().ok()))
+        );
         assert!(matches!(
             parse_port_arg("0"),
             Err(PortArgError::Zero { .. })
