@@ -3,10 +3,10 @@
 
 use std::collections::HashSet;
 
-use crate::check::{self, cause::Target, sysctl};
+use crate::check::{self, cause::Target};
 use crate::collect::sockets;
 use crate::error::PortArgError;
-use crate::port::{PortRange, Protocol};
+use crate::port::{PortRange, Protocol, ReservedPorts};
 use crate::registry::{iana::Status, unofficial, Knowledge};
 
 /// The lowest port a candidate may have: 0-1023 are the system ports.
@@ -56,7 +56,7 @@ pub fn parse_range(text: &str) -> Result<PortRange, PortArgError> {
 fn excluded_by(
     port: u16,
     k: &Knowledge,
-    reserved: &[PortRange],
+    reserved: &ReservedPorts,
     used: &HashSet<u16>,
 ) -> Option<fn(&mut Excluded) -> &mut usize> {
     if port < LOWEST {
@@ -65,7 +65,7 @@ fn excluded_by(
     if k.ephemeral.contains(port) {
         return Some(|e| &mut e.ephemeral);
     }
-    if reserved.iter().any(|r| r.contains(port)) {
+    if reserved.contains(port) {
         return Some(|e| &mut e.reserved);
     }
     let iana_taken = Protocol::ALL.into_iter().any(|p| {
@@ -110,13 +110,11 @@ pub fn free(
     count: usize,
     first: bool,
 ) -> Found {
-    let reserved_text = sysctl::reserved_ports_text();
-    let reserved = sysctl::parse_reserved(&reserved_text);
     let used = used_ports(protocols);
     let mut excluded = Excluded::default();
     let mut candidates: Vec<u16> = Vec::new();
     for port in range.ports() {
-        match excluded_by(port, k, &reserved, &used) {
+        match excluded_by(port, k, &k.reserved, &used) {
             Some(counter) => *counter(&mut excluded) += 1,
             None => candidates.push(port),
         }
@@ -146,7 +144,13 @@ pub fn free(
         range,
         candidates: total,
         excluded,
-        reserved: reserved_text,
+        reserved: k
+            .reserved
+            .ranges
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
     }
 }
 
@@ -178,7 +182,10 @@ mod tests {
             end: 40100,
             source: "test",
         };
-        let reserved = sysctl::parse_reserved("46100");
+        let reserved = ReservedPorts {
+            ranges: vec![PortRange::single(46100)],
+            source: None,
+        };
         let used: HashSet<u16> = [46101].into_iter().collect();
         let rule = |port| {
             excluded_by(port, &k, &reserved, &used).map(|f| {

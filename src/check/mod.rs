@@ -263,13 +263,10 @@ fn advice(
 ) -> Vec<Advice> {
     let mut advice = Vec::new();
     if k.ephemeral.contains(port) {
-        let current = sysctl::reserved_ports_text();
         advice.push(Advice::Ephemeral {
             range: k.ephemeral,
-            reserved: sysctl::parse_reserved(&current)
-                .iter()
-                .any(|r| r.contains(port)),
-            reserve_with: sysctl::reserved_with(&current, port),
+            reserved: k.reserved.contains(port),
+            reserve_with: k.reserved.with(port),
         });
     }
     let status = k.iana.status(port, protocol);
