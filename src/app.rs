@@ -388,7 +388,7 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                     .collect();
                 writeln!(w, "{}", table::headline(out, &report, &programs))?;
                 render::verdict::text(w, out, &verdicts)?;
-                listing::live_section_filtered(w, out, &snap, port, &protocols, &hidden)?;
+                render::filtered::card_section(w, out, &snap, port, &protocols, &hidden)?;
                 listing::notes(w, out, &snap)?;
                 table::card_sections(
                     w,
@@ -404,18 +404,15 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
             Ok(status_for(&snap))
         }
         Query::Range { range, .. } => {
-            let snap = collect::collect(&filter_for(
-                &cli.filters,
-                cli.all,
-                Some(vec![range]),
-                protocol,
-            ))?;
+            let filter = filter_for(&cli.filters, cli.all, Some(vec![range]), protocol);
+            let snap = collect::collect(&filter)?;
+            let hidden = collect::filtered::hidden_by_filters(&filter, &snap)?;
             let reports: Vec<PortReport<'_>> = range
                 .ports()
                 .map(|p| k.report(p, protocol))
                 .filter(PortReport::is_notable)
                 .collect();
-            write_list(w, out, &k, text, &snap, &reports, &[])?;
+            write_list(w, out, &k, text, (&snap, &hidden), &reports, &[])?;
             if !out.json && reports.is_empty() {
                 writeln!(
                     w,
@@ -438,9 +435,10 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                 )
             };
             let snap = collect::collect(&filter)?;
+            let hidden = collect::filtered::hidden_by_filters(&filter, &snap)?;
             let found = match service {
                 Ok(found) => found,
-                Err(e) if snap.listeners.is_empty() => {
+                Err(e) if snap.listeners.is_empty() && hidden.is_empty() => {
                     anyhow::bail!(
                         "{e}; and no listening process is named '{}'",
                         sanitize(&name)
@@ -454,7 +452,15 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                 .flat_map(|r| r.ports())
                 .map(|p| k.report(p, protocol))
                 .collect();
-            write_list(w, out, &k, text, &snap, &reports, &found.portless)?;
+            write_list(
+                w,
+                out,
+                &k,
+                text,
+                (&snap, &hidden),
+                &reports,
+                &found.portless,
+            )?;
             hint(&snap);
             Ok(status_for(&snap))
         }
@@ -493,7 +499,7 @@ fn write_list(
     out: &Output,
     k: &Knowledge,
     query: &str,
-    snap: &Snapshot,
+    (snap, hidden): (&Snapshot, &[collect::filtered::FilteredOut]),
     reports: &[PortReport<'_>],
     portless: &[registry::iana::Entry<'_>],
 ) -> Result<()> {
@@ -505,6 +511,7 @@ fn write_list(
                 schema_version: SCHEMA_VERSION,
                 query: query.to_string(),
                 listeners: listener_docs(snap, &json::owner_docs(snap), k),
+                hidden_by_filters: hidden.iter().map(json::FilteredDoc::new).collect(),
                 source: snap.source,
                 notes: &snap.notes,
                 ports: reports.iter().map(PortDoc::from_report).collect(),
@@ -514,15 +521,10 @@ fn write_list(
             },
         )?;
     } else {
-        if snap.listeners.is_empty() {
-            writeln!(
-                w,
-                "Nothing is listening on {} on this machine.",
-                sanitize(query)
-            )?;
-        } else {
+        if !snap.listeners.is_empty() {
             listing::listing(w, out, snap, k, &Column::DEFAULT)?;
         }
+        render::filtered::list_section(w, out, query, snap.listeners.len(), hidden)?;
         listing::notes(w, out, snap)?;
         if !reports.is_empty() {
             writeln!(w, "\n{}", table::paint(out, "What the registry says", "1"))?;

@@ -39,6 +39,31 @@ fn a_program_name_shows_the_listeners_of_that_program() {
     let (status, out, _) = common::run(&["wpprogname"]);
     assert_eq!(status, 0);
     assert!(out.contains("wpprogname"), "{out}");
+    // Its listeners are on loopback: --exposed hides them, and says so.
+    let (status, out, err) = common::run(&["wpprogname", "--exposed"]);
+    assert_eq!(status, 1, "{err}");
+    assert!(out.contains("2 listeners hidden by --exposed"), "{out}");
+    let (_, doc) = common::json_status(&["--json", "wpprogname", "--exposed"]);
+    assert_eq!(
+        doc["hidden_by_filters"].as_array().expect("hidden").len(),
+        2,
+        "{doc}"
+    );
+}
+
+#[test]
+fn a_range_whose_listeners_are_all_filtered_says_so() {
+    if python().is_none() {
+        return;
+    }
+    let l = Listener::start(&["--comm-hex", &hex(b"wprange"), "tcp4"]);
+    let port = l.port(0);
+    let range = format!("{}-{}", port, port.saturating_add(1));
+    let (status, out, _) = common::run(&[&range, "--exposed"]);
+    assert_eq!(status, 1);
+    assert!(!out.contains("Nothing is listening"), "{out}");
+    assert!(out.contains("1 listener hidden by --exposed"), "{out}");
+    assert!(out.contains(&format!("tcp 127.0.0.1:{port}")), "{out}");
 }
 
 #[test]
@@ -104,7 +129,10 @@ fn filters_never_make_the_card_lie() {
     assert_eq!(other.port(0), l.port(0));
     let pid = l.pid.to_string();
     let (_, out, _) = common::run(&[&port, "--pid", &pid]);
-    assert!(out.contains("1 more listener"), "{out}");
+    assert!(
+        out.contains(&format!("1 more listener on {port} hidden by --pid")),
+        "{out}"
+    );
     assert!(out.contains("hidden by --pid"), "{out}");
     let doc = common::json(&["--json", &port, "--exposed", "--pid", &pid]);
     let hidden = doc["hidden_by_filters"].as_array().expect("hidden");

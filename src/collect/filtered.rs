@@ -26,6 +26,7 @@ fn active(filter: &Filter) -> Vec<(&'static str, Filter)> {
         ipv6: true,
         all_states: filter.all_states,
         ports: filter.ports.clone(),
+        program: filter.program.clone(),
         ..Filter::default()
     };
     let mut out = Vec::new();
@@ -117,6 +118,7 @@ pub fn hidden_by_filters(
         ipv6: true,
         all_states: filter.all_states,
         ports: filter.ports.clone(),
+        program: filter.program.clone(),
         ..Filter::default()
     };
     let all = super::collect(&everything)?;

@@ -262,6 +262,8 @@ pub struct PortListDoc<'a> {
     pub query: String,
     /// Sockets on these ports, with their owners.
     pub listeners: Vec<ListenerDoc<'a>>,
+    /// Listeners on these ports (or of this program) that the filters left out.
+    pub hidden_by_filters: Vec<FilteredDoc>,
     pub source: &'static str,
     pub notes: &'a [String],
     pub ports: Vec<PortDoc>,

@@ -6,7 +6,6 @@ use std::io::{self, Write};
 use comfy_table::{Attribute, Cell, Color};
 
 use crate::cli::Column;
-use crate::collect::filtered::FilteredOut;
 use crate::config::Output;
 use crate::model::{Hidden, Listener, Process, Scope, Snapshot};
 use crate::port::{Protocol, Tier};
@@ -274,59 +273,6 @@ pub fn root_hint(snap: &Snapshot) -> Option<String> {
         },
         if snap.hidden == 1 { "s" } else { "" }
     ))
-}
-
-/// The live section of the port card, and the listeners on the port that the filters hid
-/// (which filter hid each): the card never says "Nothing is listening" when something is.
-pub fn live_section_filtered(
-    w: &mut dyn Write,
-    out: &Output,
-    snap: &Snapshot,
-    port: u16,
-    protocols: &[Protocol],
-    hidden: &[FilteredOut],
-) -> io::Result<()> {
-    if hidden.is_empty() {
-        return live_section(w, out, snap, port, protocols);
-    }
-    let mut filters: Vec<&str> = hidden
-        .iter()
-        .flat_map(|h| h.filters.iter().copied())
-        .collect();
-    filters.sort_unstable();
-    filters.dedup();
-    let filters = filters.join(", ");
-    let n = hidden.len();
-    let listeners = if n == 1 { "listener" } else { "listeners" };
-    if snap.listeners.iter().any(|l| l.socket.port == port) {
-        live_section(w, out, snap, port, protocols)?;
-        writeln!(w, "  {n} more {listeners} on {port} hidden by {filters}:")?;
-    } else {
-        let what: Vec<String> = protocols.iter().map(|p| format!("{port}/{p}")).collect();
-        let text = format!(
-            "Nothing that matches {filters} is listening on {}; {n} {listeners} on this port hidden by {filters}:",
-            what.join(" or ")
-        );
-        writeln!(w, "\n{}", paint(out, &text, "1"))?;
-    }
-    for h in hidden {
-        let l = &h.listener;
-        let who: Vec<String> = h.owners.iter().map(|o| sanitize(o).into_owned()).collect();
-        writeln!(
-            w,
-            "    {} {}  {}  (hidden by {}){}",
-            l.socket.protocol,
-            sanitize(&l.endpoint()),
-            l.reach().long(),
-            h.filters.join(", "),
-            if who.is_empty() {
-                String::new()
-            } else {
-                format!("  {}", who.join(", "))
-            }
-        )?;
-    }
-    Ok(())
 }
 
 /// The live section of the port card: every socket on the port with full owner detail.

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod check;
+pub mod filtered;
 pub mod free;
 pub mod json;
 pub mod listing;
