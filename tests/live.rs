@@ -763,3 +763,28 @@ fn a_deleted_or_replaced_executable_is_flagged() {
     assert!(out.contains("(deleted)"), "{out}");
     assert!(out.contains("(replaced since start)"), "{out}");
 }
+
+#[test]
+fn a_deleted_executable_is_flagged_even_when_another_hard_link_survives() {
+    let Some(py) = python() else { return };
+    let prefix = python_prefix();
+    let dir = tempdir();
+    let copy = dir.path().join("wplink-python");
+    std::fs::copy(&py, &copy).expect("copy python");
+    // A second name for the same file, which survives the deletion of the first.
+    std::fs::hard_link(&copy, dir.path().join("wplink-kept")).expect("hard link");
+    let l = Listener::start_env(&copy, &[("PYTHONHOME", prefix.as_str())], &["tcp4"]);
+    std::fs::remove_file(&copy).expect("delete");
+    let (_, doc) = listing(&[]);
+    let owner = find(&doc, "tcp", "127.0.0.1", l.port(0))
+        .expect("listed")
+        .owners[0]
+        .clone();
+    assert!(owner.exe_deleted, "the path it ran from is gone: {owner:?}");
+    assert!(!owner.exe_replaced, "nothing stands at the path: {owner:?}");
+    assert_eq!(
+        owner.exe.as_deref(),
+        copy.to_str(),
+        "the path, without the kernel's suffix"
+    );
+}

@@ -355,8 +355,19 @@ pub fn exe(pid: u32) -> (Option<Vec<u8>>, ExeState) {
         };
         return (Some(link), state);
     }
-    // A file literally named "x (deleted)" still has links: only nlink 0 means deleted.
-    let deleted = running.st_nlink == 0;
+    // The kernel marks the path " (deleted)" once that name is unlinked, even when another
+    // hard link keeps the file alive: deleted, unless a file literally named so stands at
+    // that very path and is the running file.
+    let same = |st: &rustix::fs::Stat| st.st_ino == running.st_ino && st.st_dev == running.st_dev;
+    let marked = link.ends_with(b" (deleted)");
+    let literal = marked
+        && statat(
+            rustix::fs::CWD,
+            std::ffi::OsStr::from_bytes(&link),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .is_ok_and(|st| same(&st));
+    let deleted = running.st_nlink == 0 || (marked && !literal);
     let path = match link.strip_suffix(b" (deleted)") {
         Some(stripped) if deleted => stripped.to_vec(),
         _ => link,
@@ -367,7 +378,7 @@ pub fn exe(pid: u32) -> (Option<Vec<u8>>, ExeState) {
             std::ffi::OsStr::from_bytes(&path),
             AtFlags::empty(),
         )
-        .is_ok_and(|now| now.st_ino != running.st_ino || now.st_dev != running.st_dev);
+        .is_ok_and(|now| !same(&now));
     let state = ExeState {
         deleted,
         replaced,
