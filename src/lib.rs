@@ -16,6 +16,7 @@ pub mod free;
 pub mod input_file;
 pub mod model;
 pub mod port;
+pub mod privilege;
 pub mod registry;
 pub mod render;
 pub mod wait;

@@ -7,10 +7,11 @@ use clap::Parser;
 use whoport::{app, cli::Cli, render::sanitize::sanitize};
 
 fn main() -> ExitCode {
-    if whoport::collect::is_setid() {
+    if whoport::privilege::secure_execution() {
         eprintln!(
-            "whoport: refusing to run setuid or setgid (real and effective ids differ); \
-             run it with sudo instead"
+            "whoport: refusing to run with privileges its user does not have (setuid, setgid \
+             or file capabilities: the kernel marked this execution secure); run it as root \
+             with sudo instead"
         );
         return ExitCode::from(app::EXIT_ERROR);
     }

@@ -1,0 +1,182 @@
+//! Privilege boundaries: as root, files found through the environment (another user's HOME
+//! or XDG_* after `su` or `sudo -E`) are used only if root owns them and only root can write
+//! them and the directories above them; and whoport refuses to run when the kernel marked
+//! its execution secure (a copy given file capabilities, run as 'nobody').
+
+mod common;
+
+use std::os::unix::fs::{chown, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use common::{bin, fixture, have, is_root, outcome, tempdir, Run};
+
+/// A config that is an error if read: proves whether whoport read it.
+const PROBE_CONFIG: &str = "[[accept]]\nid = \"no-such-finding\"\n";
+
+fn text(p: &Path) -> &str {
+    p.to_str().expect("utf8 path")
+}
+
+/// XDG directories under `root` with an audit config, an installed registry and a services
+/// file, all owned by `uid` with `mode`, in directories owned by `dir_uid`.
+struct Staged {
+    config_home: PathBuf,
+    data_home: PathBuf,
+    services: PathBuf,
+    config: PathBuf,
+    table: PathBuf,
+}
+
+fn stage(root: &Path, dir_uid: u32, uid: u32, mode: u32) -> Staged {
+    let top = root.join(format!("u{dir_uid}-{uid}-{mode:o}"));
+    let config_dir = top.join("config").join("whoport");
+    let data_dir = top.join("data").join("whoport");
+    std::fs::create_dir_all(&config_dir).expect("config dir");
+    std::fs::create_dir_all(&data_dir).expect("data dir");
+    let config = config_dir.join("audit.toml");
+    let table = data_dir.join("iana.tsv");
+    let services = top.join("services");
+    std::fs::write(&config, PROBE_CONFIG).expect("config");
+    let csv = fixture("iana-quirks.csv");
+    let (status, out, err) = common::run(&["registry", "import", text(&csv)]);
+    assert_eq!(status, 0, "{err}");
+    std::fs::write(&table, out).expect("table");
+    std::fs::write(&services, "probe 4321/tcp\n").expect("services");
+    for file in [&config, &table, &services] {
+        chown(file, Some(uid), Some(uid)).expect("chown");
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+    for dir in [
+        top.clone(),
+        top.join("config"),
+        config_dir,
+        top.join("data"),
+        data_dir,
+    ] {
+        chown(&dir, Some(dir_uid), Some(dir_uid)).expect("chown dir");
+    }
+    Staged {
+        config_home: top.join("config"),
+        data_home: top.join("data"),
+        services,
+        config,
+        table,
+    }
+}
+
+fn run_staged(s: &Staged, args: &[&str]) -> (i32, String, String) {
+    let mut run = common::whoport(&s.data_home);
+    run.env("XDG_CONFIG_HOME", &s.config_home)
+        .env("WHOPORT_SERVICES_FILE", &s.services)
+        .args(args);
+    outcome(&mut run)
+}
+
+#[test]
+fn as_root_files_another_user_controls_are_ignored_with_a_warning() {
+    if !is_root() {
+        eprintln!("SKIPPED: staging files of another user needs root");
+        return;
+    }
+    let root = tempdir();
+    let cases = [
+        (
+            "owned by nobody",
+            stage(root.path(), 0, 65534, 0o644),
+            "owned by uid 65534",
+        ),
+        (
+            "root's files in nobody's directory",
+            stage(root.path(), 65534, 0, 0o644),
+            "owned by uid 65534, not root",
+        ),
+        (
+            "group-writable",
+            stage(root.path(), 0, 0, 0o664),
+            "writable by its group or by others",
+        ),
+    ];
+    for (what, s, reason) in &cases {
+        let (status, _, err) = run_staged(s, &["audit", "--pid", "4294967295"]);
+        assert!(
+            status == 0 || status == 1,
+            "{what}: the config is ignored: {err}"
+        );
+        assert!(
+            err.contains(text(&s.config)) && err.contains(reason),
+            "{what}: a warning names the config: {err}"
+        );
+        let (status, out, err) = run_staged(s, &["registry", "info", "--json"]);
+        assert_eq!(status, 0, "{what}: {err}");
+        let doc: serde_json::Value = serde_json::from_str(&out).expect("json");
+        assert_eq!(doc["source"], "embedded", "{what}");
+        assert_eq!(doc["local_services"], 0, "{what}: services file ignored");
+        for file in [&s.table, &s.services] {
+            assert!(
+                err.contains(text(file)) && err.contains(reason),
+                "{what}: a warning names {}: {err}",
+                file.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn as_root_roots_own_files_are_used() {
+    if !is_root() {
+        eprintln!("SKIPPED: checking root's trust needs root");
+        return;
+    }
+    let root = tempdir();
+    let s = stage(root.path(), 0, 0, 0o644);
+    let (status, _, err) = run_staged(&s, &["audit", "--pid", "4294967295"]);
+    assert_eq!(status, 2, "the config is read: {err}");
+    assert!(err.contains("no-such-finding"), "{err}");
+    let (status, out, err) = run_staged(&s, &["registry", "info", "--json"]);
+    assert_eq!(status, 0, "{err}");
+    assert!(err.is_empty(), "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(doc["source"], "installed");
+    assert_eq!(doc["local_services"], 1);
+}
+
+#[test]
+fn file_capabilities_are_refused() {
+    if !is_root() {
+        eprintln!("SKIPPED: giving a copy of whoport file capabilities needs root");
+        return;
+    }
+    if !have("setcap", "apt-get install libcap2-bin") {
+        return;
+    }
+    let dir = tempdir();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod dir");
+    let copy = dir.path().join("whoport-cap");
+    std::fs::copy(bin(), &copy).expect("copy");
+    let (status, _, err) =
+        outcome(Run::new("setcap").args(["cap_dac_read_search+ep", text(&copy)]));
+    assert_eq!(status, 0, "setcap: {err}");
+    // A file only root may read, shaped so that a CSV error would quote its first field.
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "SECRET-LINE,2,3,4,5,6,7,8,9,10,11,12\n").expect("secret");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let (status, out, err) = outcome(
+        common::command(dir.path(), &copy)
+            .args(["--registry", text(&secret), "22"])
+            .uid(65534)
+            .gid(65534),
+    );
+    if !err.contains("refusing") && err.contains("Permission denied") {
+        // A nosuid mount ignores file capabilities: nothing to refuse then.
+        eprintln!(
+            "SKIPPED: {} ignores file capabilities",
+            dir.path().display()
+        );
+        return;
+    }
+    assert_eq!(status, 2, "{err}");
+    assert!(err.contains("file capabilities"), "{err}");
+    assert!(!err.contains("SECRET"), "nothing read: {err}");
+    assert!(out.is_empty());
+}
