@@ -446,11 +446,11 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                 }
                 Err(_) => registry::ServiceMatch::default(),
             };
+            // A range (Kubernetes NodePorts) is one row, never one row per port.
             let reports: Vec<PortReport<'_>> = found
-                .ranges
+                .spans
                 .iter()
-                .flat_map(|r| r.ports())
-                .map(|p| k.report(p, protocol))
+                .map(|r| k.report_range(*r, protocol))
                 .collect();
             write_list(
                 w,

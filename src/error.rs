@@ -25,10 +25,21 @@ pub enum QueryError {
     HostName { value: String },
     #[error("'{value}' is not a valid service name (letters, digits and '-')")]
     BadServiceName { value: String },
-    #[error("'{value}' is not a service name in the IANA registry, /etc/services or the known unofficial uses{}", did_you_mean(.suggestions))]
+    #[error("'{value}' is not a service name in the IANA registry, {services_file}, the aliases or the known unofficial uses{}", did_you_mean(.suggestions))]
     UnknownService {
         value: String,
+        /// The local services file read ("/etc/services"), or why there is none.
+        services_file: String,
         suggestions: Vec<String>,
+    },
+    #[error("'{value}/{protocol}': {value} is a {} service ({available}), not {}; try '{value}' alone", .other.to_uppercase(), .protocol.to_uppercase())]
+    WrongProtocol {
+        value: String,
+        protocol: String,
+        /// The protocol it does use.
+        other: String,
+        /// Its ports on that protocol ("21/udp").
+        available: String,
     },
 }
 

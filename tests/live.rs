@@ -137,6 +137,7 @@ struct VerdictJson {
 struct Card {
     schema_version: u32,
     port: u16,
+    port_range: Option<String>,
     range: String,
     ephemeral: bool,
     reserved_from_ephemeral: bool,

@@ -214,9 +214,16 @@ fn service_names_resolve_case_insensitively() {
     // IANA's duplicate names are names too.
     let www = json(&["www-http", "--json"]);
     assert_eq!(www["ports"][0]["port"], 80);
-    // A range entry expands to all its ports.
+    // A range entry is one object for the whole range, not one per port.
     let x11 = json(&["x11/tcp", "--json"]);
-    assert_eq!(x11["ports"].as_array().map(Vec::len), Some(64));
+    assert_eq!(x11["ports"].as_array().map(Vec::len), Some(1));
+    assert_eq!(x11["ports"][0]["port"], 6000);
+    assert_eq!(x11["ports"][0]["port_range"], "6000-6063");
+    assert_eq!(x11["ports"][0]["registry"][0]["services"][0]["name"], "x11");
+    // Kubernetes NodePorts: once, not 2,768 rows.
+    let (_, table, _) = run(&["nodeport", "--color", "never"]);
+    assert_eq!(table.matches("30000-32767").count(), 1, "{table}");
+    assert!(!table.contains("30001"), "{table}");
     // A program from the unofficial table.
     let kafka = json(&["kafka", "--json"]);
     let kafka_ports = ports_of(&kafka);

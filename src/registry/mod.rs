@@ -1,6 +1,7 @@
 //! Everything whoport knows about a port without looking at sockets: the IANA registry,
 //! the curated unofficial uses, and the local services database.
 
+pub mod aliases;
 pub mod iana;
 pub mod import;
 pub mod index;
@@ -65,6 +66,7 @@ impl Knowledge {
         };
         PortReport {
             port,
+            span: PortRange::single(port),
             tier: Tier::of(port),
             ephemeral: self.ephemeral.contains(port),
             reserved_from_ephemeral: self.reserved.contains(port),
@@ -77,51 +79,140 @@ impl Knowledge {
         }
     }
 
-    /// Resolves a service or program name to its ports.
+    /// Everything known about a whole range at once (a range a name resolved to, such as
+    /// Kubernetes NodePorts 30000-32767): only what covers every port of it. A single port is
+    /// [`Knowledge::report`].
+    pub fn report_range(&self, range: PortRange, protocol: Option<Protocol>) -> PortReport<'_> {
+        let mut r = self.report(range.start, protocol);
+        if range.is_single() {
+            return r;
+        }
+        let covers = |ports: Option<PortRange>| {
+            ports.is_some_and(|p| p.start <= range.start && range.end <= p.end)
+        };
+        r.span = range;
+        r.ephemeral = self.ephemeral.contains(range.start) && self.ephemeral.contains(range.end);
+        r.reserved_from_ephemeral = range.ports().all(|p| self.reserved.contains(p));
+        for status in &mut r.registry {
+            status.services.retain(|e| covers(e.ports));
+            status.remarks.retain(|e| covers(e.ports));
+        }
+        r.registry
+            .retain(|s| !s.services.is_empty() || !s.remarks.is_empty());
+        r.local.clear();
+        r.unofficial.retain(|u| covers(Some(u.ports)));
+        r
+    }
+
+    /// Resolves a service or program name to its ports: IANA names, the local services file,
+    /// the alias table (`dns`, `rdp`, `postgres`...) and whole program names of the unofficial
+    /// table.
     pub fn resolve_service(
         &self,
         name: &str,
         protocol: Option<Protocol>,
     ) -> Result<ServiceMatch<'_>, QueryError> {
-        let mut ranges: Vec<PortRange> = Vec::new();
-        let mut portless = Vec::new();
-        let mut found = false;
-        for entry in self.iana.by_name(name) {
-            if protocol.is_some_and(|p| entry.protocol.is_some_and(|q| q != p)) {
-                continue;
-            }
-            found = true;
-            match entry.ports {
-                Some(r) => ranges.push(r),
-                None => portless.push(entry),
-            }
-        }
-        for local in self.local.by_name(name) {
-            if protocol.is_none_or(|p| p.as_str() == local.protocol) {
-                found = true;
-                ranges.push(PortRange::single(local.port));
+        let mut found = self.lookup(name, protocol);
+        if let Some(alias) = aliases::find(name) {
+            for target in &alias.targets {
+                match *target {
+                    aliases::Target::Service(s) => {
+                        let more = self.lookup(s, protocol);
+                        found.ranges.extend(more.ranges);
+                    }
+                    aliases::Target::Ports(r, p) if protocol.is_none_or(|q| q == p) => {
+                        found.ranges.push(r);
+                    }
+                    aliases::Target::Ports(..) => {}
+                }
             }
         }
-        for u in unofficial::all().iter().filter(|u| u.named_by(name)) {
-            if protocol.is_none_or(|p| p == u.protocol) {
-                found = true;
-                ranges.push(u.ports);
+        if found.ranges.is_empty() && found.portless.is_empty() {
+            if let Some(p) = protocol {
+                // Known, but on another protocol: say so instead of suggesting itself.
+                let other = self.lookup(name, None);
+                if let Some(r) = other.ranges.first() {
+                    let q = other.protocols.first().copied().unwrap_or(p);
+                    return Err(QueryError::WrongProtocol {
+                        value: name.to_string(),
+                        protocol: p.as_str().to_string(),
+                        other: q.as_str().to_string(),
+                        available: format!("{r}/{q}"),
+                    });
+                }
             }
-        }
-        if !found {
             return Err(QueryError::UnknownService {
                 value: name.to_string(),
+                services_file: self.services_file_text(),
                 suggestions: self.suggest(name),
             });
         }
         Ok(ServiceMatch {
-            ranges: merge(ranges),
-            portless,
+            spans: spans(&found.ranges),
+            ranges: merge(found.ranges),
+            portless: found.portless,
         })
     }
 
-    /// Up to three known names close to `name`, best first.
+    /// The local services file as error texts name it.
+    fn services_file_text(&self) -> String {
+        match &self.local.path {
+            Some(p) => p.display().to_string(),
+            None => format!(
+                "the local services file ('{}' could not be read)",
+                services::default_path().display()
+            ),
+        }
+    }
+
+    /// IANA names, local names and whole program names, without aliases.
+    fn lookup(&self, name: &str, protocol: Option<Protocol>) -> Lookup<'_> {
+        let mut out = Lookup::default();
+        let saw = |p: Protocol, out: &mut Lookup<'_>| {
+            if !out.protocols.contains(&p) {
+                out.protocols.push(p);
+            }
+        };
+        for entry in self.iana.by_name(name) {
+            if protocol.is_some_and(|p| entry.protocol.is_some_and(|q| q != p)) {
+                continue;
+            }
+            match entry.ports {
+                Some(r) => {
+                    out.ranges.push(r);
+                    if let Some(p) = entry.protocol {
+                        saw(p, &mut out);
+                    }
+                }
+                None => out.portless.push(entry),
+            }
+        }
+        for local in self.local.by_name(name) {
+            let p = local.protocol.parse::<Protocol>().ok();
+            if protocol.is_none_or(|q| p == Some(q)) {
+                out.ranges.push(PortRange::single(local.port));
+                if let Some(p) = p {
+                    saw(p, &mut out);
+                }
+            }
+        }
+        for u in unofficial::all().iter().filter(|u| u.named_by(name)) {
+            if protocol.is_none_or(|p| p == u.protocol) {
+                out.ranges.push(u.ports);
+                saw(u.protocol, &mut out);
+            }
+        }
+        out
+    }
+
+    /// Up to three known names close to `name`, closest first: names that begin with it (or
+    /// that it begins with) before others, then by edit distance. Empty for a name longer than
+    /// any known name could be near.
     pub fn suggest(&self, name: &str) -> Vec<String> {
+        const LONGEST: usize = 64;
+        if name.len() > LONGEST {
+            return Vec::new();
+        }
         let name = name.to_ascii_lowercase();
         let mut candidates: Vec<String> = self
             .iana
@@ -138,17 +229,17 @@ impl Knowledge {
                     .flat_map(|u| unofficial::program_names(u.program))
                     .map(str::to_ascii_lowercase),
             )
+            .chain(aliases::all().iter().map(|a| a.name.to_string()))
+            .filter(|c| c.len() <= LONGEST)
             .collect();
         candidates.sort();
         candidates.dedup();
-        let limit = if name.len() <= 4 { 1 } else { 2 };
-        let mut scored: Vec<(usize, String)> = candidates
+        let mut scored: Vec<(u8, usize, usize, String)> = candidates
             .into_iter()
-            .map(|c| (strsim::damerau_levenshtein(&name, &c), c))
-            .filter(|(d, _)| *d <= limit)
+            .filter_map(|c| closeness(&name, &c).map(|(a, b, d)| (a, b, d, c)))
             .collect();
         scored.sort();
-        scored.into_iter().take(3).map(|(_, c)| c).collect()
+        scored.into_iter().take(3).map(|(.., c)| c).collect()
     }
 
     /// Services and unofficial uses whose name or description contains `text`.
@@ -167,6 +258,49 @@ impl Knowledge {
                 .collect(),
         }
     }
+}
+
+/// What one name resolves to before aliases.
+#[derive(Debug, Default)]
+struct Lookup<'a> {
+    ranges: Vec<PortRange>,
+    portless: Vec<Entry<'a>>,
+    /// The protocols of the ports found, first seen first.
+    protocols: Vec<Protocol>,
+}
+
+/// How close `candidate` is to what was typed, as a sort key (smaller is closer), or `None`
+/// when it is too far to suggest: a candidate that starts with the name ranks first, then one
+/// the name starts with, then one within a small edit distance; closer first within each.
+fn closeness(name: &str, candidate: &str) -> Option<(u8, usize, usize)> {
+    if candidate == name || name.is_empty() {
+        return None;
+    }
+    let distance = strsim::damerau_levenshtein(name, candidate);
+    if name.len() >= 3 && distance <= 4 {
+        // What was typed may be the start of the name ("mongod" for mongodb), or run past it.
+        if candidate.starts_with(name) {
+            return Some((0, distance, candidate.len()));
+        }
+        if name.starts_with(candidate) {
+            return Some((1, distance, candidate.len()));
+        }
+    }
+    let limit = if name.len() <= 4 { 1 } else { 2 };
+    (distance <= limit).then_some((2, distance, candidate.len()))
+}
+
+/// Sorts ranges, dropping those inside another.
+fn spans(ranges: &[PortRange]) -> Vec<PortRange> {
+    let mut sorted = ranges.to_vec();
+    sorted.sort_by_key(|r| (r.start, std::cmp::Reverse(r.end)));
+    let mut out: Vec<PortRange> = Vec::with_capacity(sorted.len());
+    for r in sorted {
+        if !out.iter().any(|o| o.start <= r.start && r.end <= o.end) {
+            out.push(r);
+        }
+    }
+    out
 }
 
 /// Sorts ranges and merges those that overlap or touch, so no port appears twice.
@@ -264,6 +398,8 @@ pub struct PortReport<'a> {
     pub ephemeral: bool,
     /// Listed in `ip_local_reserved_ports`: never handed out to outgoing connections.
     pub reserved_from_ephemeral: bool,
+    /// The ports this report is about: `port` alone, or a whole range shown once.
+    pub span: PortRange,
     pub registry: Vec<PortStatus<'a>>,
     pub local: Vec<&'a LocalService>,
     pub unofficial: Vec<&'static UnofficialUse>,
@@ -311,13 +447,138 @@ mod tests {
         );
         assert!(merge(Vec::new()).is_empty());
     }
+
+    fn knowledge() -> Knowledge {
+        let mut warnings = Vec::new();
+        let mut k = Knowledge::load(None, &mut warnings).expect("loads");
+        k.local = LocalServices::default();
+        k
+    }
+
+    fn ports(k: &Knowledge, name: &str, protocol: Option<Protocol>) -> Vec<PortRange> {
+        k.resolve_service(name, protocol)
+            .map(|m| m.ranges)
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn aliases_resolve_without_a_services_file() {
+        let k = knowledge();
+        let has = |name: &str, port: u16| ports(&k, name, None).iter().any(|r| r.contains(port));
+        assert!(has("dns", 53));
+        assert!(has("DNS", 53));
+        assert!(has("rdp", 3389));
+        assert!(has("vnc", 5900));
+        assert!(has("mongo", 27017));
+        assert!(has("postgres", 5432));
+        assert!(has("smb", 445));
+        assert!(has("ntp", 123));
+        assert!(has("ldap", 389));
+        assert!(has("ldaps", 636));
+        assert!(has("https-alt", 8443));
+        assert!(ports(&k, "https-alt", Some(Protocol::Udp)).is_empty());
+        // rdp keeps IANA's portless DNS-SD rows beside the port.
+        let rdp = k.resolve_service("rdp", None).expect("rdp");
+        assert!(!rdp.portless.is_empty());
+    }
+
+    #[test]
+    fn program_names_match_whole_names_only() {
+        let k = knowledge();
+        for word in ["java", "on", "Edition", "Bedrock"] {
+            assert!(
+                !unofficial::all().iter().any(|u| u.named_by(word)),
+                "'{word}'"
+            );
+        }
+        assert!(ports(&k, "kafka", None).iter().any(|r| r.contains(9092)));
+        assert!(ports(&k, "grafana", None).iter().any(|r| r.contains(3000)));
+    }
+
+    #[test]
+    fn a_large_range_is_one_span() {
+        let k = knowledge();
+        let m = k.resolve_service("nodeport", None).expect("nodeport");
+        assert_eq!(
+            m.spans,
+            vec![PortRange {
+                start: 30000,
+                end: 32767
+            }]
+        );
+        let r = k.report_range(m.spans[0], None);
+        assert_eq!(r.span, m.spans[0]);
+        assert!(r.unofficial.iter().any(|u| u.program == "Kubernetes"));
+        assert!(r.registry.is_empty(), "no IANA row covers the whole range");
+    }
+
+    #[test]
+    fn the_wrong_protocol_is_named() {
+        let mut k = knowledge();
+        k.local = services::parse("fsp\t\t21/udp\t\tfspd\n");
+        let e = k
+            .resolve_service("fsp", Some(Protocol::Tcp))
+            .expect_err("no fsp/tcp");
+        let text = e.to_string();
+        assert!(text.contains("UDP service (21/udp)"), "{text}");
+        assert!(k.resolve_service("fsp", Some(Protocol::Udp)).is_ok());
+    }
+
+    #[test]
+    fn unknown_names_say_which_services_file_was_used() {
+        let k = knowledge();
+        let text = k
+            .resolve_service("no-such-thing", None)
+            .expect_err("unknown")
+            .to_string();
+        assert!(text.contains("could not be read"), "{text}");
+    }
+
+    #[test]
+    fn suggestions_rank_by_closeness() {
+        let k = knowledge();
+        assert_eq!(
+            k.suggest("mongod").first().map(String::as_str),
+            Some("mongodb")
+        );
+        assert_eq!(
+            k.suggest("postgre").first().map(String::as_str),
+            Some("postgres")
+        );
+        assert_eq!(
+            k.suggest("grafanna").first().map(String::as_str),
+            Some("grafana")
+        );
+        assert!(k.suggest(&"x".repeat(100_000)).is_empty());
+    }
+
+    #[test]
+    fn spans_keep_ranges_whole_and_once() {
+        let r = |start, end| PortRange { start, end };
+        assert_eq!(
+            spans(&[r(27019, 27019), r(27017, 27017), r(27018, 27018)]),
+            vec![r(27017, 27017), r(27018, 27018), r(27019, 27019)]
+        );
+        assert_eq!(
+            spans(&[
+                r(31000, 31000),
+                r(30000, 32767),
+                r(30000, 32767),
+                r(6443, 6443)
+            ]),
+            vec![r(6443, 6443), r(30000, 32767)]
+        );
+    }
 }
 
 /// What a service name resolved to.
 #[derive(Debug, Default)]
 pub struct ServiceMatch<'a> {
-    /// Ports or port ranges, sorted, without duplicates.
+    /// Ports or port ranges, sorted, without duplicates (overlapping ones merged).
     pub ranges: Vec<PortRange>,
+    /// The ports and ranges as the sources give them, sorted, each shown once: a range is not
+    /// split into its ports, and what lies inside another is left out.
+    pub spans: Vec<PortRange>,
     /// IANA rows with this name but no port (e.g. DNS-SD names).
     pub portless: Vec<Entry<'a>>,
 }

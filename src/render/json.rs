@@ -162,6 +162,9 @@ impl KnownUseDoc {
 #[derive(Debug, Serialize)]
 pub struct PortDoc {
     pub port: u16,
+    /// Set when the object stands for a whole range ("30000-32767"): `port` is its first port
+    /// and the rest says only what covers every port of it.
+    pub port_range: Option<String>,
     pub range: Tier,
     pub ephemeral: bool,
     /// In `ip_local_reserved_ports`: outgoing connections never take it.
@@ -175,6 +178,7 @@ impl PortDoc {
     pub fn from_report(r: &PortReport<'_>) -> PortDoc {
         PortDoc {
             port: r.port,
+            port_range: (!r.span.is_single()).then(|| r.span.to_string()),
             range: r.tier,
             ephemeral: r.ephemeral,
             reserved_from_ephemeral: r.reserved_from_ephemeral,

@@ -409,8 +409,13 @@ pub fn port_list(w: &mut dyn Write, out: &Output, reports: &[PortReport<'_>]) ->
             .iter()
             .map(|u| format!("{} ({})", u.program, u.protocol))
             .collect();
+        let iana = if iana.is_empty() && !r.span.is_single() {
+            vec!["varies by port".to_string()]
+        } else {
+            iana
+        };
         t.add_row(vec![
-            styled(out, &r.port.to_string(), Some(Attribute::Bold), None),
+            styled(out, &r.span.to_string(), Some(Attribute::Bold), None),
             Cell::new(r.tier.as_str()),
             Cell::new(iana.join("\n")),
             Cell::new(if local.is_empty() {
