@@ -388,7 +388,7 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                     .collect();
                 writeln!(w, "{}", table::headline(out, &report, &programs))?;
                 render::verdict::text(w, out, &verdicts)?;
-                render::filtered::card_section(w, out, &snap, port, &protocols, &hidden)?;
+                render::filtered::card_section(w, out, &snap, port, &protocols, &hidden, cli.wide)?;
                 listing::notes(w, out, &snap)?;
                 table::card_sections(
                     w,

@@ -4,7 +4,114 @@
 mod common;
 
 use common::listener::{hex, python, Listener};
-use common::run;
+use common::{bin, fixture, run};
+
+/// Runs whoport with `args` on a real pseudo-terminal `cols` wide (0: size unknown), with a
+/// clean environment; returns its output with `\n` line endings.
+fn on_terminal(cols: u16, args: &[&str]) -> String {
+    let py = python().expect("python3 (checked by the caller)");
+    let home = common::tempdir();
+    let out = common::Run::new(py)
+        .arg(fixture("on_terminal.py"))
+        .arg(cols.to_string())
+        .arg(bin())
+        .args(args)
+        .env_remove("COLUMNS")
+        .env_remove("NO_COLOR")
+        .env("TERM", "xterm")
+        .env("XDG_DATA_HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path())
+        .output()
+        .expect("on_terminal.py runs");
+    String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n")
+}
+
+fn columns_of(line: &str) -> usize {
+    line.chars().count()
+}
+
+#[test]
+fn a_terminal_of_unknown_width_is_treated_like_a_pipe() {
+    let Some(_) = python() else { return };
+    let l = Listener::start(&[
+        "--comm-hex",
+        &hex(b"wpo-zero"),
+        "tcp4",
+        "--",
+        &"x".repeat(300),
+    ]);
+    let args = [
+        "--process",
+        "wpo-zero",
+        "--columns",
+        "proto,address,port,pid,process,command",
+        "--color",
+        "never",
+    ];
+    // The table itself (notes under it depend on what else ran meanwhile).
+    let table = |text: &str| -> String {
+        text.lines()
+            .filter(|l| l.starts_with(['╭', '│', '╞', '╰']))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let tty = on_terminal(0, &args);
+    let (_, piped, _) = run(&args);
+    assert_eq!(table(&tty), table(&piped), "no wrapping at size 0");
+    assert_eq!(table(&tty).lines().count(), 5, "{tty}");
+    assert!(tty.contains(&"x".repeat(300)), "{tty}");
+    assert!(tty.contains(&l.pid.to_string()));
+}
+
+#[test]
+fn a_narrow_terminal_shortens_cells_and_never_splits_identifiers() {
+    let Some(_) = python() else { return };
+    let long = format!("--an-option={}", "y".repeat(200));
+    let l = Listener::start(&[
+        "--comm-hex",
+        &hex(b"wpo-narrow-listener-with-a-long-name"),
+        "tcp4",
+        "--",
+        &long,
+    ]);
+    let port = l.port(0).to_string();
+    let pid = l.pid.to_string();
+    let listing = on_terminal(
+        80,
+        &["--process", "wpo-narrow", "--wide", "--color", "never"],
+    );
+    for line in listing.lines() {
+        assert!(columns_of(line) <= 80, "wider than 80: {line:?}\n{listing}");
+    }
+    let row = listing
+        .lines()
+        .find(|r| r.contains(&format!(" {port} ")))
+        .unwrap_or_else(|| panic!("the port whole on one line: {listing}"));
+    let cells: Vec<&str> = row
+        .split(|c: char| c.is_whitespace() || c == '│' || c == '┆')
+        .collect();
+    assert!(
+        cells.contains(&pid.as_str()) && cells.contains(&"127.0.0.1") && cells.contains(&"tcp"),
+        "PID, address and protocol whole on the port's line: {row}"
+    );
+    assert!(row.contains('…'), "the command is shortened: {row}");
+    assert!(!listing.contains(&"y".repeat(200)), "{listing}");
+    // --json keeps every value whole, on a terminal too.
+    let json = on_terminal(80, &["--process", "wpo-narrow", "--json"]);
+    assert!(json.contains(&"y".repeat(200)), "{json}");
+    // The card: shortened to the terminal unless --wide.
+    let card = on_terminal(80, &[&port, "--color", "never"]);
+    let command = card
+        .lines()
+        .find(|x| x.trim_start().starts_with("command "))
+        .unwrap_or_else(|| panic!("{card}"));
+    assert!(
+        columns_of(command) <= 80 && command.ends_with('…'),
+        "{command}"
+    );
+    let wide = on_terminal(80, &[&port, "--color", "never", "--wide"]);
+    assert!(wide.contains(&long), "{wide}");
+}
 
 #[test]
 fn all_shows_the_peer_of_a_connection() {

@@ -62,15 +62,16 @@ pub fn card_section(
     port: u16,
     protocols: &[Protocol],
     hidden: &[FilteredOut],
+    wide: bool,
 ) -> io::Result<()> {
     if hidden.is_empty() {
-        return live_section(w, out, snap, port, protocols);
+        return live_section(w, out, snap, port, protocols, wide);
     }
     let filters = filters_text(hidden);
     let shown = snap.listeners.iter().any(|l| l.socket.port == port);
     let count = count_text(hidden.len(), shown);
     if shown {
-        live_section(w, out, snap, port, protocols)?;
+        live_section(w, out, snap, port, protocols, wide)?;
         writeln!(w, "  {count} on {port} hidden by {filters}:")?;
     } else {
         let what: Vec<String> = protocols.iter().map(|p| format!("{port}/{p}")).collect();

@@ -11,6 +11,7 @@ use crate::model::{Hidden, Listener, Process, Scope, Snapshot};
 use crate::port::{Protocol, Tier};
 use crate::registry::iana::Status;
 use crate::registry::Knowledge;
+use crate::render::fit;
 use crate::render::sanitize::sanitize;
 use crate::render::table::{known_use_text, new_table, paint, styled, KNOWN_USE_LEGEND};
 
@@ -32,6 +33,23 @@ impl Column {
             Column::Uptime => "UPTIME",
             Column::Range => "RANGE",
         }
+    }
+}
+
+impl Column {
+    /// May this column's cells be shortened with an ellipsis to fit a terminal? Never for
+    /// what identifies a socket (protocol, address, port, PID, peer).
+    pub fn shrinkable(self) -> bool {
+        matches!(
+            self,
+            Column::Process
+                | Column::Exe
+                | Column::Command
+                | Column::Unit
+                | Column::Service
+                | Column::User
+                | Column::Range
+        )
     }
 }
 
@@ -218,13 +236,62 @@ pub fn listing(
     let headers: Vec<&str> = columns.iter().map(|c| c.header()).collect();
     let mut t = new_table(out, &headers);
     let now = now_secs();
-    for l in &snap.listeners {
-        t.add_row(
+    let mut rows: Vec<Vec<Cell>> = snap
+        .listeners
+        .iter()
+        .map(|l| {
             columns
                 .iter()
                 .map(|&c| cell(out, l, snap, k, c, now))
-                .collect::<Vec<_>>(),
-        );
+                .collect()
+        })
+        .collect();
+    // In a terminal, the table fits its width without breaking a PID, port, address or
+    // protocol: process, command, executable and unit cells are shortened with an ellipsis
+    // (--json keeps every value whole). Without a width (a pipe), nothing is cut.
+    if let Some(total) = out.width.map(usize::from) {
+        let natural: Vec<usize> = (0..columns.len())
+            .map(|i| {
+                rows.iter()
+                    .map(|r| fit::widest(&r[i].content()))
+                    .chain([fit::widest(headers[i])])
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let shrinkable: Vec<bool> = columns.iter().map(|c| c.shrinkable()).collect();
+        let n = columns.len();
+        // Boxed, with a space each side of every cell: 3 columns per cell and one border.
+        let boxed_floor: Vec<usize> = headers.iter().map(|h| fit::widest(h).max(8)).collect();
+        let mut budgets = fit::budgets(&natural, &shrinkable, &boxed_floor, 3 * n + 1, total);
+        if fit::used(&natural, &budgets, 3 * n + 1) > total {
+            // Still too wide (--wide at 80 columns): no borders, one space between cells,
+            // headers shortened too.
+            t.load_preset(comfy_table::presets::NOTHING);
+            for c in t.column_iter_mut() {
+                c.set_padding((0, 1));
+            }
+            if let Some(last) = t.column_mut(n.saturating_sub(1)) {
+                last.set_padding((0, 0));
+            }
+            budgets = fit::budgets(&natural, &shrinkable, &vec![4; n], n - 1, total);
+        }
+        t.set_header(headers.iter().zip(&budgets).map(|(h, max)| {
+            let h = max.map_or_else(|| h.to_string(), |m| fit::lines(h, m));
+            styled(out, &h, Some(Attribute::Bold), None)
+        }));
+        for row in &mut rows {
+            for (i, max) in budgets.iter().enumerate() {
+                if let Some(max) = *max {
+                    let text = fit::lines(&row[i].content(), max);
+                    row[i] = Cell::new(text);
+                }
+            }
+        }
+        t.set_content_arrangement(comfy_table::ContentArrangement::Disabled);
+    }
+    for row in rows {
+        t.add_row(row);
     }
     writeln!(w, "{t}")?;
     if columns.contains(&Column::Service) && snap.listeners.iter().any(|l| l.known_use.is_some()) {
@@ -282,6 +349,7 @@ pub fn live_section(
     snap: &Snapshot,
     port: u16,
     protocols: &[Protocol],
+    wide: bool,
 ) -> io::Result<()> {
     let on_port: Vec<&Listener> = snap
         .listeners
@@ -344,8 +412,15 @@ pub fn live_section(
                 p.pid,
                 paint(out, &sanitize(p.display_name()), "1")
             )?;
-            writeln!(w, "      exe       {}", exe_text(p))?;
-            writeln!(w, "      command   {}", command_text(p))?;
+            // In a terminal, long values are shortened to its width unless --wide.
+            let fit = |text: String| match out.width {
+                Some(total) if !wide => {
+                    fit::lines(&text, usize::from(total).saturating_sub(16).max(20))
+                }
+                _ => text,
+            };
+            writeln!(w, "      exe       {}", fit(exe_text(p)))?;
+            writeln!(w, "      command   {}", fit(command_text(p)))?;
             if let Some(t) = p.start_time {
                 writeln!(
                     w,

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod check;
 pub mod filtered;
+pub mod fit;
 pub mod free;
 pub mod json;
 pub mod listing;
