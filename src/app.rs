@@ -369,6 +369,7 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                         hidden_by_filters: hidden.iter().map(json::FilteredDoc::new).collect(),
                         established_connections: snap.established.get(&port).copied().unwrap_or(0),
                         source: snap.source,
+                        owner_lookup: snap.owner_lookup,
                         notes: &snap.notes,
                         ephemeral_range: k.ephemeral.into(),
                         registry_snapshot: k.iana.snapshot().to_string(),
@@ -480,6 +481,7 @@ fn run_listing(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                 hidden_owners: snap.hidden,
                 root: snap.root,
                 source: snap.source,
+                owner_lookup: snap.owner_lookup,
                 notes: &snap.notes,
             },
         )?;
@@ -513,6 +515,7 @@ fn write_list(
                 listeners: listener_docs(snap, &json::owner_docs(snap), k),
                 hidden_by_filters: hidden.iter().map(json::FilteredDoc::new).collect(),
                 source: snap.source,
+                owner_lookup: snap.owner_lookup,
                 notes: &snap.notes,
                 ports: reports.iter().map(PortDoc::from_report).collect(),
                 portless: portless.iter().map(json::ServiceDoc::from_entry).collect(),

@@ -207,6 +207,9 @@ pub struct Snapshot {
     /// Where the sockets came from: "netlink", "/proc/net", or "netlink+/proc/net" (UDP from
     /// /proc/net).
     pub source: &'static str,
+    /// How socket owners were found: "bpf" (the in-kernel iterator), "procfs" (the /proc
+    /// walk), or "system" where the socket listing names them.
+    pub owner_lookup: &'static str,
     /// What whoport could not see, or did differently, said once.
     pub notes: Vec<String>,
     /// Processes seen in other network namespaces (which have ports of their own).

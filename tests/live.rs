@@ -20,6 +20,7 @@ struct Listing {
     hidden_owners: usize,
     root: bool,
     source: String,
+    owner_lookup: String,
     notes: Vec<String>,
 }
 
@@ -149,6 +150,7 @@ struct Card {
     hidden_by_filters: Vec<FilteredJson>,
     established_connections: usize,
     source: String,
+    owner_lookup: String,
     notes: Vec<String>,
     ephemeral_range: serde_json::Value,
     registry_snapshot: String,
@@ -166,6 +168,14 @@ fn listing(args: &[&str]) -> (i32, Listing) {
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad listing JSON ({e}): {out}"));
     assert_eq!(doc.schema_version, 1);
     assert_eq!(doc.source, "netlink");
+    assert!(
+        doc.owner_lookup == "bpf" || doc.owner_lookup == "procfs",
+        "{}",
+        doc.owner_lookup
+    );
+    if common::owner_lookup() == "procfs" {
+        assert_eq!(doc.owner_lookup, "procfs");
+    }
     (status, doc)
 }
 

@@ -1,10 +1,14 @@
 //! Looking at the machine: sockets from the kernel, the processes holding them, filters.
 
 #[cfg(target_os = "linux")]
+pub mod bpf;
+#[cfg(target_os = "linux")]
 pub mod diag;
 pub mod filtered;
 #[cfg(target_os = "linux")]
 pub mod linux;
+#[cfg(target_os = "linux")]
+pub mod owners;
 pub mod port_table;
 pub mod process;
 pub mod procnet;
@@ -134,17 +138,13 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     };
     // The descriptor walk does not need to know which sockets there are: it runs while the
     // kernel dumps the socket tables.
-    let (found, walk) = std::thread::scope(|s| {
-        let walker = s.spawn(walk_all);
+    let (found, lookup) = std::thread::scope(|s| {
+        let walker = s.spawn(lookup_owners);
         let found = sockets::enumerate_counting(want);
-        (
-            found,
-            walker
-                .join()
-                .unwrap_or_else(|_| Err("owner lookup failed".to_string())),
-        )
+        (found, walker.join().unwrap_or_else(|_| failed_lookup()))
     });
-    let mut notes = Vec::new();
+    let mut notes: Vec<String> = lookup.note.into_iter().collect();
+    let walk = lookup.owners;
     let (found, skipped) = match found {
         Ok((found, skipped)) => (Ok(found), skipped),
         Err(e) => (Err(e), 0),
@@ -269,6 +269,7 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
         hidden,
         root,
         source,
+        owner_lookup: lookup.method,
         notes,
         other_netns: owners.other_netns,
     })
@@ -412,15 +413,38 @@ type Walk = Result<linux::InodeOwners, String>;
 #[cfg(not(target_os = "linux"))]
 type Walk = Result<(), String>;
 
-/// Every socket descriptor of every visible process.
-fn walk_all() -> Walk {
+#[cfg(target_os = "linux")]
+use owners::Lookup;
+
+/// Elsewhere the socket listing itself names the owners.
+#[cfg(not(target_os = "linux"))]
+struct Lookup {
+    owners: Walk,
+    method: &'static str,
+    note: Option<String>,
+}
+
+/// Every socket descriptor of every visible process, by the method chosen for this machine.
+fn lookup_owners() -> Lookup {
     #[cfg(target_os = "linux")]
     {
-        linux::walk_fds(None).map_err(|e| e.to_string())
+        owners::lookup()
     }
     #[cfg(not(target_os = "linux"))]
     {
-        Ok(())
+        Lookup {
+            owners: Ok(()),
+            method: "system",
+            note: None,
+        }
+    }
+}
+
+fn failed_lookup() -> Lookup {
+    Lookup {
+        owners: Err("owner lookup failed".to_string()),
+        method: "procfs",
+        note: None,
     }
 }
 

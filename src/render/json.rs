@@ -230,6 +230,8 @@ pub struct PortCardDoc<'a> {
     /// Established TCP connections whose local port is this port.
     pub established_connections: usize,
     pub source: &'static str,
+    /// How owners were found: "bpf" or "procfs" ("system" outside Linux).
+    pub owner_lookup: &'static str,
     pub notes: &'a [String],
     pub ephemeral_range: EphemeralDoc,
     pub registry_snapshot: String,
@@ -269,6 +271,8 @@ pub struct PortListDoc<'a> {
     /// Listeners on these ports (or of this program) that the filters left out.
     pub hidden_by_filters: Vec<FilteredDoc>,
     pub source: &'static str,
+    /// How owners were found: "bpf" or "procfs" ("system" outside Linux).
+    pub owner_lookup: &'static str,
     pub notes: &'a [String],
     pub ports: Vec<PortDoc>,
     /// For a service name: IANA rows with that name but no port.
@@ -541,6 +545,8 @@ pub struct ListingDoc<'a> {
     pub root: bool,
     /// Where the sockets came from: "netlink", "/proc/net" or "netlink+/proc/net".
     pub source: &'static str,
+    /// How owners were found: "bpf" (in-kernel iterator) or "procfs" ("system" outside Linux).
+    pub owner_lookup: &'static str,
     /// What whoport could not see or did differently (fallbacks, unreadable processes...).
     pub notes: &'a [String],
 }

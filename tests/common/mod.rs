@@ -19,6 +19,10 @@ pub fn bin() -> PathBuf {
 /// The `whoport` binary with NO_COLOR, COLUMNS, TERM and WHOPORT_* scrubbed, and a data
 /// directory of its own so that no installed registry of the machine leaks in. It runs under
 /// a hard time limit ([`bounded::LIMIT`]).
+///
+/// Owners are looked up the way [`owner_lookup`] says, so that every live test runs once
+/// with the in-kernel iterator and once with the `/proc` walk (CI runs the live test
+/// binaries twice).
 pub fn whoport(data_home: &Path) -> Run {
     command(data_home, &bin())
 }
@@ -33,12 +37,23 @@ pub fn command(data_home: &Path, program: &Path) -> Run {
             cmd.env_remove(&key);
         }
     }
-    cmd.env_remove("NO_COLOR")
+    cmd.env("WHOPORT_OWNER_LOOKUP", owner_lookup())
+        .env_remove("NO_COLOR")
         .env_remove("COLUMNS")
         .env_remove("TERM")
         .env("XDG_DATA_HOME", data_home)
         .env("XDG_CONFIG_HOME", data_home.join("config"));
     cmd
+}
+
+/// The owner lookup the live tests ask for: `WHOPORT_TEST_OWNER_LOOKUP` (`bpf` or `procfs`),
+/// `bpf` by default, which uses the iterator whatever the machine's size wherever it can load
+/// (root, BTF) and the walk elsewhere.
+pub fn owner_lookup() -> &'static str {
+    match std::env::var("WHOPORT_TEST_OWNER_LOOKUP").as_deref() {
+        Ok("procfs") => "procfs",
+        _ => "bpf",
+    }
 }
 
 /// A fresh temporary directory (removed when dropped).
@@ -145,6 +160,7 @@ pub fn sh(script: &str) -> (i32, String, String) {
     let mut run = Run::new("sh");
     run.args(["-c", script])
         .env("WHOPORT", bin())
+        .env("WHOPORT_OWNER_LOOKUP", owner_lookup())
         .env("XDG_DATA_HOME", home.path())
         .env("XDG_CONFIG_HOME", home.path())
         .env_remove("NO_COLOR");

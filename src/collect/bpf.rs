@@ -1,0 +1,204 @@
+//! The in-kernel owner lookup: a BPF `task_file` iterator (bpf/owners.bpf.c, embedded compiled)
+//! that lists every socket descriptor on the machine, so no `/proc/*/fd` link is read.
+//!
+//! Nothing outlives the call: the program and its link are never pinned, and their descriptors
+//! close when this function returns (or with the process, if it is killed).
+
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+
+use aya::programs::Iter;
+use aya::{Btf, EbpfLoader};
+
+use super::linux::InodeOwners;
+
+/// The compiled program (rebuilt by bpf/build.sh; tests/bpf.rs checks it matches its source).
+static OBJECT: &[u8] = aya::include_bytes_aligned!("../../bpf/owners.bpf.o");
+
+/// The program's name in the object, and the kernel's name for what it iterates over.
+const PROGRAM: &str = "whoport_owners";
+const ITER_TYPE: &str = "task_file";
+
+/// Record markers in the `fd` field (see bpf/owners.bpf.c).
+const NETNS_RECORD: u32 = 0xffff_ffff;
+const START_RECORD: u32 = 0xffff_fffe;
+const RECORD_LEN: usize = 16;
+
+/// Why the iterator could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum BpfError {
+    #[error("the kernel refuses bpf() to this process: not even a minimal BTF blob loads")]
+    Refused,
+    #[error("reading the kernel's BTF: {0}")]
+    Btf(#[from] aya::BtfError),
+    #[error("loading the program: {0}")]
+    Load(#[from] aya::EbpfError),
+    #[error("the embedded object has no program '{PROGRAM}'")]
+    Missing,
+    #[error("the kernel refused the program: {0}")]
+    Program(#[from] aya::programs::ProgramError),
+    #[error("the kernel refused the iterator: {0}")]
+    Link(#[from] aya::programs::links::LinkError),
+    #[error("reading the iterator: {0}")]
+    Read(#[from] std::io::Error),
+    #[error("the iterator's output is malformed ({0} bytes)")]
+    Malformed(usize),
+}
+
+/// Runs the iterator once and returns every socket inode's owners, as the `/proc` walk does.
+pub fn socket_owners() -> Result<InodeOwners, BpfError> {
+    let bytes = run_iterator()?;
+    parse(&bytes, own_netns(), clock_ticks())
+}
+
+/// The error with every cause it wraps, on one line: the kernel's own words are usually last.
+pub fn explain(e: &BpfError) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
+}
+
+/// Loads, verifies, attaches and reads the iterator; every descriptor is closed on return.
+fn run_iterator() -> Result<Vec<u8>, BpfError> {
+    // aya probes what the kernel supports (once, by loading tiny programs and BTF blobs); a
+    // kernel that has BTF but loads none for us refuses bpf() (no CAP_BPF in the initial user
+    // namespace, lockdown, seccomp, an LSM): say so instead of the relocation error it causes.
+    if aya::features().btf().is_none() {
+        return Err(BpfError::Refused);
+    }
+    let btf = Btf::from_sys_fs()?;
+    let mut ebpf = EbpfLoader::new().btf(Some(&btf)).load(OBJECT)?;
+    let program: &mut Iter = ebpf
+        .program_mut(PROGRAM)
+        .ok_or(BpfError::Missing)?
+        .try_into()?;
+    program.load(ITER_TYPE, &btf)?;
+    let link_id = program.attach()?;
+    let link = program.take_link(link_id)?;
+    let mut file = link.into_file()?;
+    let mut bytes = Vec::with_capacity(1 << 16);
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// The inode of whoport's own network namespace.
+fn own_netns() -> Option<u64> {
+    rustix::fs::stat("/proc/self/ns/net").ok().map(|s| s.st_ino)
+}
+
+/// USER_HZ, the unit of start times in `/proc/PID/stat`.
+fn clock_ticks() -> u64 {
+    rustix::param::clock_ticks_per_second().max(1)
+}
+
+/// Turns the iterator's records into the walk's answer. Start times are converted to the
+/// clock ticks of `/proc/PID/stat` and kept only for processes holding sockets.
+pub fn parse(bytes: &[u8], own_netns: Option<u64>, ticks: u64) -> Result<InodeOwners, BpfError> {
+    if bytes.len() % RECORD_LEN != 0 {
+        return Err(BpfError::Malformed(bytes.len()));
+    }
+    let mut owners = InodeOwners::default();
+    let mut tasks: HashSet<u32> = HashSet::new();
+    let mut other_netns: HashSet<u32> = HashSet::new();
+    let mut starts: HashMap<u32, u64> = HashMap::new();
+    let mut holders: HashSet<u32> = HashSet::new();
+    let ns_per_tick = (1_000_000_000 / ticks).max(1);
+    for record in bytes.chunks_exact(RECORD_LEN) {
+        let (tgid, fd, value) = fields(record);
+        match fd {
+            NETNS_RECORD => {
+                tasks.insert(tgid);
+                if own_netns.is_some_and(|own| value != 0 && value != own) {
+                    other_netns.insert(tgid);
+                }
+            }
+            START_RECORD => {
+                starts.insert(tgid, value / ns_per_tick);
+            }
+            _ => {
+                if let Ok(inode) = u32::try_from(value) {
+                    owners.pids.entry(inode).or_default().push(tgid);
+                    holders.insert(tgid);
+                }
+            }
+        }
+    }
+    for pids in owners.pids.values_mut() {
+        pids.sort_unstable();
+        pids.dedup();
+    }
+    owners.walked = tasks.len();
+    owners.other_netns = other_netns.len();
+    owners.other_netns_pid = other_netns.iter().min().copied();
+    starts.retain(|pid, _| holders.contains(pid));
+    owners.starts = starts;
+    Ok(owners)
+}
+
+fn fields(record: &[u8]) -> (u32, u32, u64) {
+    let mut tgid = [0u8; 4];
+    let mut fd = [0u8; 4];
+    let mut value = [0u8; 8];
+    tgid.copy_from_slice(&record[0..4]);
+    fd.copy_from_slice(&record[4..8]);
+    value.copy_from_slice(&record[8..16]);
+    (
+        u32::from_ne_bytes(tgid),
+        u32::from_ne_bytes(fd),
+        u64::from_ne_bytes(value),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(tgid: u32, fd: u32, value: u64) -> Vec<u8> {
+        let mut r = tgid.to_ne_bytes().to_vec();
+        r.extend(fd.to_ne_bytes());
+        r.extend(value.to_ne_bytes());
+        r
+    }
+
+    #[test]
+    fn records_become_the_walks_answer() {
+        let bytes: Vec<u8> = [
+            record(10, NETNS_RECORD, 7),
+            record(10, START_RECORD, 2_500_000_000),
+            record(10, 3, 100),
+            record(10, 4, 100),
+            record(11, NETNS_RECORD, 9),
+            record(11, START_RECORD, 1),
+            record(12, NETNS_RECORD, 7),
+            record(12, START_RECORD, 5),
+            record(12, 5, 100),
+            record(12, 6, 200),
+            record(12, 7, u64::from(u32::MAX) + 1),
+        ]
+        .concat();
+        let owners = parse(&bytes, Some(7), 100).expect("parse");
+        assert_eq!(owners.pids.get(&100), Some(&vec![10, 12]));
+        assert_eq!(owners.pids.get(&200), Some(&vec![12]));
+        assert_eq!(
+            owners.pids.len(),
+            2,
+            "an inode past u32 is not a socket we list"
+        );
+        assert_eq!(owners.walked, 3);
+        assert_eq!((owners.other_netns, owners.other_netns_pid), (1, Some(11)));
+        assert_eq!(owners.starts.get(&10), Some(&250));
+        assert_eq!(owners.starts.get(&11), None, "no socket, no start time");
+        assert!(matches!(
+            parse(&bytes[..20], None, 100),
+            Err(BpfError::Malformed(20))
+        ));
+    }
+}

@@ -1,0 +1,158 @@
+//! Who holds which socket: one answer (socket inode -> PIDs), found by the in-kernel BPF
+//! iterator or by the `/proc` walk, the method chosen once from cheap facts and kept with its
+//! reason in the snapshot.
+
+use super::bpf;
+use super::linux::{self, InodeOwners};
+
+/// The owner lookup's answer, how it was found, and why not the other way when that was tried.
+#[derive(Debug)]
+pub struct Lookup {
+    pub owners: Result<InodeOwners, String>,
+    /// "bpf" or "procfs".
+    pub method: &'static str,
+    /// Set when the iterator was tried and refused: what the kernel said.
+    pub note: Option<String>,
+}
+
+/// Below this many open files on the machine (`/proc/sys/fs/file-nr`), the walk is cheaper
+/// than loading and verifying the iterator (measured: docs/benchmarks.md).
+pub const CROSSOVER_FILES: u64 = 6_000;
+
+/// What the environment asks for (`WHOPORT_NO_BPF=1`, `WHOPORT_OWNER_LOOKUP=bpf|procfs|auto`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preference {
+    /// Choose by cost.
+    Auto,
+    /// The iterator whenever it can load, whatever the machine's size.
+    Bpf,
+    /// Always the walk.
+    Procfs,
+}
+
+impl Preference {
+    pub fn from_env() -> Preference {
+        let var = |name| std::env::var(name).unwrap_or_default();
+        let no_bpf = var("WHOPORT_NO_BPF");
+        if !no_bpf.is_empty() && no_bpf != "0" {
+            return Preference::Procfs;
+        }
+        match var("WHOPORT_OWNER_LOOKUP").as_str() {
+            "bpf" => Preference::Bpf,
+            "procfs" => Preference::Procfs,
+            _ => Preference::Auto,
+        }
+    }
+}
+
+/// Finds every socket's owners with the cheapest method that works here.
+pub fn lookup() -> Lookup {
+    if should_try_bpf(Preference::from_env()) {
+        match bpf::socket_owners() {
+            Ok(owners) => {
+                return Lookup {
+                    owners: Ok(owners),
+                    method: "bpf",
+                    note: None,
+                }
+            }
+            Err(e) => {
+                return Lookup {
+                    note: Some(format!(
+                        "the in-kernel owner lookup was refused ({}); processes were found \
+                         through /proc instead",
+                        bpf::explain(&e)
+                    )),
+                    ..walk()
+                }
+            }
+        }
+    }
+    walk()
+}
+
+fn walk() -> Lookup {
+    Lookup {
+        owners: linux::walk_fds(None).map_err(|e| e.to_string()),
+        method: "procfs",
+        note: None,
+    }
+}
+
+/// The iterator is tried only where it can work and pays for itself; everything checked here
+/// is one small read, and none of it is a refusal worth a note.
+fn should_try_bpf(preference: Preference) -> bool {
+    match preference {
+        Preference::Procfs => return false,
+        Preference::Auto if open_files().is_none_or(|n| n < CROSSOVER_FILES) => return false,
+        _ => {}
+    }
+    may_use_bpf()
+        && std::path::Path::new("/sys/kernel/btf/vmlinux").exists()
+        && in_initial_pid_namespace()
+}
+
+/// Allocated file handles on the machine: what the walk's cost grows with.
+fn open_files() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/sys/fs/file-nr").ok()?;
+    text.split_ascii_whitespace().next()?.parse().ok()
+}
+
+/// The effective capabilities an iterator needs: CAP_SYS_ADMIN, or CAP_BPF with CAP_PERFMON.
+fn may_use_bpf() -> bool {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return false;
+    };
+    let Some(caps) = field(&status, "CapEff:").and_then(|v| u64::from_str_radix(v, 16).ok()) else {
+        return false;
+    };
+    has_bpf_caps(caps)
+}
+
+pub fn has_bpf_caps(caps: u64) -> bool {
+    const SYS_ADMIN: u64 = 1 << 21;
+    const PERFMON: u64 = 1 << 38;
+    const BPF: u64 = 1 << 39;
+    caps & SYS_ADMIN != 0 || (caps & BPF != 0 && caps & PERFMON != 0)
+}
+
+/// The iterator reports PIDs as the initial PID namespace numbers them; inside a container's
+/// PID namespace those are not the PIDs `/proc` shows, so the walk is used there.
+fn in_initial_pid_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| field(&s, "NSpid:").map(|v| v.split_ascii_whitespace().count() == 1))
+        .unwrap_or(false)
+}
+
+fn field<'a>(status: &'a str, name: &str) -> Option<&'a str> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .map(str::trim)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capabilities_that_allow_an_iterator() {
+        assert!(has_bpf_caps(0x1ff_ffff_ffff));
+        assert!(has_bpf_caps(1 << 21));
+        assert!(has_bpf_caps((1 << 38) | (1 << 39)));
+        assert!(
+            !has_bpf_caps(1 << 39),
+            "CAP_BPF alone cannot read task files"
+        );
+        assert!(!has_bpf_caps(0));
+    }
+
+    #[test]
+    fn status_fields() {
+        let status = "Name:\tx\nNSpid:\t42\t7\nCapEff:\t000001ffffffffff\n";
+        assert_eq!(field(status, "NSpid:"), Some("42\t7"));
+        assert_eq!(field(status, "CapEff:"), Some("000001ffffffffff"));
+        assert_eq!(field(status, "Missing:"), None);
+    }
+}

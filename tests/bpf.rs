@@ -1,0 +1,305 @@
+//! The in-kernel owner lookup: the committed object matches its source, the iterator and the
+//! `/proc` walk give the same answer, a refused load falls back with the kernel's reason, and
+//! nothing stays in the kernel after whoport exits or is killed.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::listener::{python, Listener};
+use common::{have, is_root, tempdir};
+use serde_json::Value;
+
+/// Can this test process load the iterator (root on a kernel with BTF)?
+fn iterator_possible() -> bool {
+    is_root() && Path::new("/sys/kernel/btf/vmlinux").exists()
+}
+
+/// `whoport ARGS --json` with the given environment; the parsed document.
+fn json_with(env: &[(&str, &str)], args: &[&str]) -> Value {
+    let home = tempdir();
+    let out = common::whoport(home.path())
+        .envs(env.iter().copied())
+        .args(args)
+        .arg("--json")
+        .output()
+        .expect("whoport runs");
+    let code = out.status.code().unwrap_or(-1);
+    assert!(code == 0 || code == 1, "whoport {args:?}: {out:?}");
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+fn notes(doc: &Value) -> Vec<String> {
+    doc["notes"]
+        .as_array()
+        .expect("notes")
+        .iter()
+        .filter_map(|n| n.as_str().map(str::to_string))
+        .collect()
+}
+
+/// (protocol, address, port) -> (owner PIDs, hidden reason), for the given ports only.
+type Seen = BTreeMap<(String, String, u64), (Vec<u64>, Value)>;
+
+fn seen(doc: &Value, ports: &[u16]) -> Seen {
+    doc["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .filter(|l| {
+            ports
+                .iter()
+                .any(|&p| l["port"].as_u64() == Some(u64::from(p)))
+        })
+        .map(|l| {
+            let key = (
+                l["protocol"].as_str().expect("protocol").to_string(),
+                l["address"].as_str().expect("address").to_string(),
+                l["port"].as_u64().expect("port"),
+            );
+            let mut pids: Vec<u64> = l["owners"]
+                .as_array()
+                .expect("owners")
+                .iter()
+                .map(|o| o["pid"].as_u64().expect("pid"))
+                .collect();
+            pids.sort_unstable();
+            (key, (pids, l["owner_hidden_reason"].clone()))
+        })
+        .collect()
+}
+
+#[test]
+fn the_committed_object_is_built_from_its_source() {
+    if !have("clang", "apt-get install -y clang") || !have("llvm-strip", "apt-get install -y llvm")
+    {
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempdir();
+    let out = dir.path().join("owners.bpf.o");
+    let status = Command::new("timeout")
+        .arg("120")
+        .arg(root.join("bpf/build.sh"))
+        .arg(&out)
+        .env("TMPDIR", dir.path())
+        .status()
+        .expect("bpf/build.sh runs");
+    assert!(status.success(), "bpf/build.sh failed");
+    let rebuilt = std::fs::read(&out).expect("rebuilt object");
+    let committed = std::fs::read(root.join("bpf/owners.bpf.o")).expect("committed object");
+    assert!(
+        rebuilt == committed,
+        "bpf/owners.bpf.o does not match bpf/owners.bpf.c: run bpf/build.sh and commit the object"
+    );
+}
+
+#[test]
+fn the_iterator_and_the_walk_agree_on_shared_sockets() {
+    if python().is_none() {
+        return;
+    }
+    let l = Listener::start(&["--fork", "tcp4", "udp4", "tcp6", "udp6"]);
+    let ports: Vec<u16> = l.sockets.iter().map(|s| s.port).collect();
+    let bpf = json_with(&[("WHOPORT_OWNER_LOOKUP", "bpf")], &[]);
+    let walk = json_with(&[("WHOPORT_OWNER_LOOKUP", "procfs")], &[]);
+    let forced = json_with(
+        &[("WHOPORT_OWNER_LOOKUP", "bpf"), ("WHOPORT_NO_BPF", "1")],
+        &[],
+    );
+    let expected = if iterator_possible() { "bpf" } else { "procfs" };
+    assert_eq!(bpf["owner_lookup"], expected, "{:?}", notes(&bpf));
+    assert_eq!(walk["owner_lookup"], "procfs");
+    assert_eq!(
+        forced["owner_lookup"], "procfs",
+        "WHOPORT_NO_BPF=1 forces the walk"
+    );
+    for doc in [&bpf, &walk, &forced] {
+        assert!(
+            !notes(doc)
+                .iter()
+                .any(|n| n.contains("owner lookup was refused")),
+            "{:?}",
+            notes(doc)
+        );
+    }
+    let (b, w) = (seen(&bpf, &ports), seen(&walk, &ports));
+    assert_eq!(b.len(), 4, "{b:?}");
+    assert_eq!(b, w, "the iterator and the walk disagree");
+    let mut holders: Vec<u64> = [l.pid]
+        .iter()
+        .chain(&l.children)
+        .map(|&p| u64::from(p))
+        .collect();
+    holders.sort_unstable();
+    for (key, (pids, _)) in &b {
+        assert_eq!(pids, &holders, "every holder of {key:?}");
+    }
+    // A single-port query answers the same both ways.
+    let port = ports[0].to_string();
+    let one_bpf = json_with(&[("WHOPORT_OWNER_LOOKUP", "bpf")], &[&port]);
+    let one_walk = json_with(&[("WHOPORT_OWNER_LOOKUP", "procfs")], &[&port]);
+    assert_eq!(one_bpf["owner_lookup"], expected);
+    assert_eq!(seen(&one_bpf, &ports), seen(&one_walk, &ports));
+    assert!(!seen(&one_bpf, &ports).is_empty());
+}
+
+#[test]
+fn a_refused_load_falls_back_to_the_walk_with_the_reason() {
+    if !iterator_possible() || !have("unshare", "apt-get install -y util-linux") {
+        eprintln!("SKIPPED: needs root and BTF");
+        return;
+    }
+    // In a new user namespace whoport holds every capability, but only there: the kernel
+    // refuses bpf() for it, a real refusal and not a simulated one.
+    let home = tempdir();
+    let out = common::command(home.path(), Path::new("unshare"))
+        .args(["--user", "--map-root-user"])
+        .arg(common::bin())
+        .arg("--json")
+        .env("WHOPORT_OWNER_LOOKUP", "bpf")
+        .output()
+        .expect("unshare runs");
+    let code = out.status.code().unwrap_or(-1);
+    assert!(code == 0 || code == 1, "{out:?}");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(doc["owner_lookup"], "procfs");
+    let notes = notes(&doc);
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("in-kernel owner lookup was refused")
+                && n.contains("through /proc instead")),
+        "{notes:?}"
+    );
+}
+
+#[test]
+fn without_privileges_the_walk_is_used_without_a_note() {
+    if python().is_none() {
+        return;
+    }
+    let l = Listener::start(&["tcp4"]);
+    let port = l.port(0).to_string();
+    let doc = if is_root() {
+        let home = tempdir();
+        let out = common::whoport_as_nobody(home.path())
+            .env("WHOPORT_OWNER_LOOKUP", "bpf")
+            .args([port.as_str(), "--json"])
+            .output()
+            .expect("whoport runs as nobody");
+        serde_json::from_slice(&out.stdout).expect("JSON")
+    } else {
+        json_with(&[("WHOPORT_OWNER_LOOKUP", "bpf")], &[&port])
+    };
+    assert_eq!(doc["owner_lookup"], "procfs");
+    assert!(
+        !notes(&doc).iter().any(|n| n.contains("owner lookup")),
+        "not tried, so nothing to say: {:?}",
+        notes(&doc)
+    );
+}
+
+/// The BPF program and link ids a process holds, from its fdinfo.
+fn bpf_ids(pid: u32) -> Vec<(&'static str, String)> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    let mut ids = Vec::new();
+    for entry in dir.flatten() {
+        let link = std::fs::read_link(entry.path()).unwrap_or_default();
+        let kind = match link.to_string_lossy().as_ref() {
+            "anon_inode:bpf-prog" => "prog",
+            "anon_inode:bpf_link" => "link",
+            _ => continue,
+        };
+        let info = std::fs::read_to_string(format!(
+            "/proc/{pid}/fdinfo/{}",
+            entry.file_name().to_string_lossy()
+        ))
+        .unwrap_or_default();
+        let key = if kind == "prog" {
+            "prog_id:"
+        } else {
+            "link_id:"
+        };
+        if let Some(id) = info.lines().find_map(|l| l.strip_prefix(key)) {
+            ids.push((kind, id.trim().to_string()));
+        }
+    }
+    ids
+}
+
+/// Does the kernel still know this program or link?
+fn still_loaded(kind: &str, id: &str) -> bool {
+    Command::new("bpftool")
+        .args([kind, "show", "id", id])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn pinned_by_whoport() -> Vec<String> {
+    std::fs::read_dir("/sys/fs/bpf")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.contains("whoport"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn nothing_stays_in_the_kernel_after_whoport_is_killed_mid_run() {
+    if !iterator_possible() || !have("bpftool", "apt-get install -y bpftool") {
+        eprintln!("SKIPPED: needs root and BTF");
+        return;
+    }
+    let mut caught = Vec::new();
+    for _ in 0..20 {
+        let home = tempdir();
+        let mut run = common::whoport(home.path())
+            .env("WHOPORT_OWNER_LOOKUP", "bpf")
+            .arg("--json")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let pid = run.id();
+        let child = run.child();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut ids = Vec::new();
+        while ids.is_empty() && Instant::now() < deadline {
+            if child.try_wait().ok().flatten().is_some() {
+                break;
+            }
+            ids = bpf_ids(pid);
+        }
+        let _ = child.kill(); // SIGKILL, while the program is loaded when ids were seen
+        let _ = child.wait();
+        caught.extend(ids);
+        if caught.iter().any(|(k, _)| *k == "link") {
+            break;
+        }
+    }
+    assert!(
+        caught.iter().any(|(k, _)| *k == "prog"),
+        "whoport was never caught holding its program"
+    );
+    // The kernel frees programs and links after an RCU grace period: give it a moment.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut left: Vec<_> = caught.clone();
+    while !left.is_empty() && Instant::now() < deadline {
+        left.retain(|(kind, id)| still_loaded(kind, id));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        left.is_empty(),
+        "still in the kernel after SIGKILL: {left:?}"
+    );
+    assert!(pinned_by_whoport().is_empty(), "{:?}", pinned_by_whoport());
+}
