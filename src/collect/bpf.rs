@@ -9,6 +9,7 @@ use std::io::Read;
 
 use aya::programs::Iter;
 use aya::{Btf, EbpfLoader};
+use aya_obj::btf::{BtfType, Func, FuncLinkage};
 
 use super::linux::InodeOwners;
 
@@ -23,6 +24,9 @@ const ITER_TYPE: &str = "task_file";
 const NETNS_RECORD: u32 = 0xffff_ffff;
 const START_RECORD: u32 = 0xffff_fffe;
 const RECORD_LEN: usize = 16;
+const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
+/// The kernel function an iterator of type ITER_TYPE attaches to.
+const ATTACH_FUNC: &[u8] = b"bpf_iter_task_file";
 
 /// Why the iterator could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +43,8 @@ pub enum BpfError {
     Program(#[from] aya::programs::ProgramError),
     #[error("the kernel refused the iterator: {0}")]
     Link(#[from] aya::programs::links::LinkError),
+    #[error("the kernel's BTF has no function 'bpf_iter_task_file' (kernel older than 5.8?)")]
+    NoIterator,
     #[error("reading the iterator: {0}")]
     Read(#[from] std::io::Error),
     #[error("the iterator's output is malformed ({0} bytes)")]
@@ -74,19 +80,81 @@ fn run_iterator() -> Result<Vec<u8>, BpfError> {
     if aya::features().btf().is_none() {
         return Err(BpfError::Refused);
     }
-    let btf = Btf::from_sys_fs()?;
-    let mut ebpf = EbpfLoader::new().btf(Some(&btf)).load(OBJECT)?;
+    // The loader parses the kernel's BTF itself for the CO-RE relocations; the program's
+    // attach target only needs one type id, found in the raw BTF without a second parse.
+    let target = attach_target(&std::fs::read(KERNEL_BTF)?)?;
+    let mut ebpf = EbpfLoader::new().load(OBJECT)?;
     let program: &mut Iter = ebpf
         .program_mut(PROGRAM)
         .ok_or(BpfError::Missing)?
         .try_into()?;
-    program.load(ITER_TYPE, &btf)?;
+    program.load(ITER_TYPE, &target)?;
     let link_id = program.attach()?;
     let link = program.take_link(link_id)?;
     let mut file = link.into_file()?;
     let mut bytes = Vec::with_capacity(1 << 16);
     file.read_to_end(&mut bytes)?;
     Ok(bytes)
+}
+
+/// A BTF holding only what `Iter::load` looks up: a FUNC named `bpf_iter_task_file` with the
+/// kernel's type id for it (the ids before it are placeholders).
+fn attach_target(kernel_btf: &[u8]) -> Result<Btf, BpfError> {
+    let id = func_id(kernel_btf, ATTACH_FUNC).ok_or(BpfError::NoIterator)?;
+    let mut btf = Btf::new();
+    let name = btf.add_string(&String::from_utf8_lossy(ATTACH_FUNC));
+    for _ in 1..id {
+        btf.add_type(BtfType::Unknown);
+    }
+    btf.add_type(BtfType::Func(Func::new(name, 0, FuncLinkage::Static)));
+    Ok(btf)
+}
+
+/// The type id of the FUNC named `name` in a raw (native-endian) BTF blob, by walking the
+/// type section once; `None` when it is absent or the blob is malformed.
+pub fn func_id(btf: &[u8], name: &[u8]) -> Option<u32> {
+    let u32_at = |at: usize| -> Option<u32> {
+        let b = btf.get(at..at.checked_add(4)?)?;
+        Some(u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let magic = u16::from_ne_bytes([*btf.first()?, *btf.get(1)?]);
+    if magic != 0xeb9f {
+        return None;
+    }
+    let hdr_len = u32_at(4)? as usize;
+    let (type_off, type_len) = (u32_at(8)? as usize, u32_at(12)? as usize);
+    let (str_off, str_len) = (u32_at(16)? as usize, u32_at(20)? as usize);
+    let types = btf.get(hdr_len + type_off..hdr_len + type_off + type_len)?;
+    let strings = btf.get(hdr_len + str_off..hdr_len + str_off + str_len)?;
+    let base = hdr_len + type_off;
+    let (mut at, mut id) = (0usize, 1u32);
+    while at + 12 <= types.len() {
+        let name_off = u32_at(base + at)? as usize;
+        let info = u32_at(base + at + 4)?;
+        let (kind, vlen) = ((info >> 24) & 0x1f, (info & 0xffff) as usize);
+        const FUNC: u32 = 12;
+        if kind == FUNC {
+            let text = strings.get(name_off..)?;
+            let end = text.iter().position(|&b| b == 0)?;
+            if &text[..end] == name {
+                return Some(id);
+            }
+        }
+        // Kinds 0 to 19 (UNKN, INT, PTR, ARRAY, STRUCT, UNION, ENUM, FWD, TYPEDEF, VOLATILE,
+        // CONST, RESTRICT, FUNC, FUNC_PROTO, VAR, DATASEC, FLOAT, DECL_TAG, TYPE_TAG, ENUM64)
+        // and what follows each record.
+        let extra = match kind {
+            1 | 14 | 17 => 4,
+            3 => 12,
+            4 | 5 | 15 | 19 => 12 * vlen,
+            6 | 13 => 8 * vlen,
+            0 | 2 | 7..=12 | 16 | 18 => 0,
+            _ => return None,
+        };
+        at += 12 + extra;
+        id += 1;
+    }
+    None
 }
 
 /// The inode of whoport's own network namespace.
@@ -166,6 +234,29 @@ mod tests {
         r.extend(fd.to_ne_bytes());
         r.extend(value.to_ne_bytes());
         r
+    }
+
+    #[test]
+    fn the_attach_target_is_found_in_the_raw_kernel_btf() {
+        let Ok(raw) = std::fs::read(KERNEL_BTF) else {
+            eprintln!("SKIPPED: no {KERNEL_BTF}");
+            return;
+        };
+        let parsed = Btf::parse(&raw, aya::Endianness::default()).expect("kernel BTF parses");
+        let want = parsed
+            .id_by_type_name_kind("bpf_iter_task_file", aya_obj::btf::BtfKind::Func)
+            .expect("the kernel has the task_file iterator");
+        assert_eq!(func_id(&raw, ATTACH_FUNC), Some(want));
+        let target = attach_target(&raw).expect("target");
+        assert_eq!(
+            target
+                .id_by_type_name_kind("bpf_iter_task_file", aya_obj::btf::BtfKind::Func)
+                .ok(),
+            Some(want)
+        );
+        assert_eq!(func_id(&raw, b"no_such_function_here"), None);
+        assert_eq!(func_id(&raw[..100], ATTACH_FUNC), None, "truncated");
+        assert_eq!(func_id(b"garbage", ATTACH_FUNC), None);
     }
 
     #[test]
