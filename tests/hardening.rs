@@ -578,7 +578,9 @@ print(n)
         .parse()
         .unwrap_or(0);
     assert!(runs >= 3, "{runs} runs");
-    assert!(spawned > 100, "only {spawned} processes churned");
+    // How fast the generator forks depends on how busy the machine is (the in-kernel owner
+    // lookup's load and verification take CPU too): ask for real churn, not for a rate.
+    assert!(spawned > 40, "only {spawned} processes churned");
 }
 
 fn kernel_at_least(major: u32, minor: u32) -> bool {
