@@ -3,7 +3,15 @@
 //! (`INET_DIAG_SKV6ONLY`), a UDP socket's peer, and TCP sockets that are bound but neither
 //! listening nor connected ("bound-inactive", Linux 6.9+, which explain "address already in
 //! use" yet appear in no other table).
+//!
+//! One look is one consistent set. The kernel sends a dump in chunks (at most 32 KiB) and
+//! resumes each chunk by *position* within a hash bucket: when sockets of that bucket close
+//! between two chunks (an `SO_REUSEPORT` group churning) the resumed chunk skips as many
+//! sockets, and when sockets are added it repeats some. So each socket is kept once (by
+//! inode), and the ports where a chunk ended inside the listening tables are asked for again,
+//! in one dump filtered by the kernel, until that adds nothing (three passes at most).
 
+use std::collections::HashSet;
 use std::net::IpAddr;
 
 use netlink_packet_core::{
@@ -27,17 +35,84 @@ const TCP_BOUND_INACTIVE: u8 = 13;
 /// 1 (connected).
 const STATES: u32 = 0x0ffe;
 
-/// Every socket of the wanted families and protocols.
+/// The listening state, alone: what the recovery passes ask TCP for.
+const LISTEN: u32 = 1 << 10;
+/// Recovery passes after the first dump of a table.
+const PASSES: usize = 3;
+
+/// Every socket of the wanted families and protocols, each once.
 pub fn dump_all(tcp: bool, udp: bool, ipv4: bool, ipv6: bool) -> std::io::Result<Vec<Socket>> {
     let mut out = Vec::new();
+    let mut seen = HashSet::new();
     for (family, family_wanted) in [(AF_INET, ipv4), (AF_INET6, ipv6)] {
         for (protocol, protocol_wanted) in [(IPPROTO_TCP, tcp), (IPPROTO_UDP, udp)] {
             if family_wanted && protocol_wanted {
-                dump(family, protocol, STATES, None, &mut out)?;
+                table(family, protocol, &mut seen, &mut out)?;
             }
         }
     }
     Ok(out)
+}
+
+/// One table, then the recovery passes over the ports where its chunks ended.
+fn table(
+    family: u8,
+    protocol: u8,
+    seen: &mut HashSet<u32>,
+    out: &mut Vec<Socket>,
+) -> std::io::Result<()> {
+    let mut dumped = Vec::new();
+    let ends = dump(family, protocol, STATES, &[], &mut dumped)?;
+    let mut ports = keep_new(dumped, &ends, seen, out);
+    // Listening TCP sockets of a port share a bucket; so do a port's UDP sockets, connected
+    // or not.
+    let states = if protocol == IPPROTO_TCP {
+        LISTEN
+    } else {
+        STATES
+    };
+    for _ in 0..PASSES {
+        if ports.is_empty() {
+            break;
+        }
+        let mut again = Vec::new();
+        // What the first dump found stands even if asking again fails.
+        let Ok(ends) = dump(family, protocol, states, &ports, &mut again) else {
+            break;
+        };
+        let before = out.len();
+        let next = keep_new(again, &ends, seen, out);
+        if out.len() == before {
+            break;
+        }
+        ports = next;
+    }
+    Ok(())
+}
+
+/// Appends the sockets whose inode was not seen yet; returns the ports of the listeners (and
+/// UDP sockets) a chunk ended on, sorted, without duplicates.
+fn keep_new(
+    dumped: Vec<Socket>,
+    chunk_ends: &[usize],
+    seen: &mut HashSet<u32>,
+    out: &mut Vec<Socket>,
+) -> Vec<u16> {
+    let mut ports: Vec<u16> = chunk_ends
+        .iter()
+        .filter_map(|&i| dumped.get(i))
+        .filter(|s| s.protocol == Protocol::Udp || s.state == Some("listen"))
+        .map(|s| s.port)
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    for s in dumped {
+        // Time-wait and request sockets have no inode: never duplicates of each other.
+        if s.inode == 0 || seen.insert(s.inode) {
+            out.push(s);
+        }
+    }
+    ports
 }
 
 /// Bound-inactive TCP sockets of the wanted families (the kernel reports them in state
@@ -46,7 +121,7 @@ pub fn bound_inactive(ipv4: bool, ipv6: bool) -> std::io::Result<Vec<Socket>> {
     let mut out = Vec::new();
     for (family, wanted) in [(AF_INET, ipv4), (AF_INET6, ipv6)] {
         if wanted {
-            dump(family, IPPROTO_TCP, 1 << TCP_BOUND_INACTIVE, None, &mut out)?;
+            dump(family, IPPROTO_TCP, 1 << TCP_BOUND_INACTIVE, &[], &mut out)?;
         }
     }
     for s in &mut out {
@@ -66,7 +141,7 @@ pub fn dump_port(protocol: Protocol, states: u32, port: u16) -> std::io::Result<
     };
     let mut out = Vec::new();
     for family in [AF_INET, AF_INET6] {
-        dump(family, protocol, states, Some(port), &mut out)?;
+        dump(family, protocol, states, &[port], &mut out)?;
     }
     Ok(out)
 }
@@ -96,13 +171,17 @@ pub fn port_filter(port: u16) -> [u8; 16] {
 /// One dump, of every port or (with `port`) of one. Without a port, an error message inside
 /// the dump ends it, as netstat2 did: a kernel without the UDP diag handler answers that way,
 /// and the caller checks an empty UDP table against /proc/net.
+///
+/// With `ports`, only sockets on those local ports (a filter the kernel runs). Returns the
+/// index in `out` of the last socket of every chunk but the final one (one receive is one
+/// chunk).
 fn dump(
     family: u8,
     protocol: u8,
     states: u32,
-    port: Option<u16>,
+    ports: &[u16],
     out: &mut Vec<Socket>,
-) -> std::io::Result<()> {
+) -> std::io::Result<Vec<usize>> {
     let mut socket = NetlinkSocket::new(NETLINK_SOCK_DIAG)?;
     socket.bind_auto()?;
     socket.connect(&SocketAddr::new(0, 0))?;
@@ -132,10 +211,10 @@ fn dump(
     // pad, then the 32-bit idiag_states mask in host byte order.
     const STATES_AT: usize = 16 + 4;
     request[STATES_AT..STATES_AT + 4].copy_from_slice(&states.to_ne_bytes());
-    if let Some(port) = port {
+    if !ports.is_empty() {
         // The INET_DIAG_REQ_BYTECODE attribute after the request; the message grows by it.
         const INET_DIAG_REQ_BYTECODE: u16 = 1;
-        let bytecode = port_filter(port);
+        let bytecode = ports_filter(ports);
         let attr_len = 4 + bytecode.len();
         request.extend_from_slice(&(attr_len as u16).to_ne_bytes());
         request.extend_from_slice(&INET_DIAG_REQ_BYTECODE.to_ne_bytes());
@@ -144,6 +223,7 @@ fn dump(
         request[..4].copy_from_slice(&total.to_ne_bytes());
     }
     socket.send(&request, 0)?;
+    let mut chunk_ends = Vec::new();
     let protocol = if protocol == IPPROTO_TCP {
         Protocol::Tcp
     } else {
@@ -153,8 +233,9 @@ fn dump(
     loop {
         let size = socket.recv(&mut &mut buf[..], 0)?;
         if size == 0 {
-            return Ok(());
+            return Ok(chunk_ends);
         }
+        let before = out.len();
         let mut offset = 0;
         while offset < size {
             let message: NetlinkMessage<SockDiagMessage> =
@@ -165,21 +246,78 @@ fn dump(
                 NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => {
                     out.push(socket_of(&r, protocol));
                 }
-                NetlinkPayload::Error(e) if port.is_some() => {
+                NetlinkPayload::Error(e) if !ports.is_empty() => {
                     return Err(match e.code {
                         Some(code) => std::io::Error::from_raw_os_error(-code.get()),
                         None => std::io::Error::other("sock_diag error"),
                     })
                 }
-                NetlinkPayload::Done(_) | NetlinkPayload::Error(_) => return Ok(()),
+                NetlinkPayload::Done(_) | NetlinkPayload::Error(_) => return Ok(chunk_ends),
                 _ => {}
             }
             if length == 0 {
-                return Ok(());
+                return Ok(chunk_ends);
             }
             offset += length;
         }
+        if out.len() > before {
+            chunk_ends.push(out.len() - 1);
+        }
     }
+}
+
+const BC_JMP: u8 = 1;
+const BC_S_GE: u8 = 2;
+const BC_S_LE: u8 = 3;
+/// Ports one filter may name: 16 bytes each, and the kernel's jumps are 16-bit.
+pub const MAX_FILTERED_PORTS: usize = 1024;
+
+/// `sport == p1 || sport == p2 || ...` in inet_diag bytecode, with the `>=`/`<=` tests every
+/// kernel since 2.6 understands. The kernel checks a filter by following each op's "true"
+/// jump, which must end exactly at the end; so every "true" jump goes on to the next op, and
+/// a match is the "false" jump of `sport >= p + 1` (after `sport >= p`) to the end: accepted.
+/// A final unconditional jump 4 bytes past the end rejects what matched nothing.
+///
+/// At most [`MAX_FILTERED_PORTS`] ports (the jumps are 16-bit); the rest are not asked for.
+pub fn ports_filter(ports: &[u16]) -> Vec<u8> {
+    if ports.is_empty() {
+        return Vec::new();
+    }
+    let ports = &ports[..ports.len().min(MAX_FILTERED_PORTS)];
+    // Per port: [(op, port, jump if false goes to the end (match) or to the next port)].
+    let blocks: Vec<Vec<(u8, u16, bool)>> = ports
+        .iter()
+        .map(|&p| match p {
+            0 => vec![(BC_S_GE, 1, true)],
+            u16::MAX => vec![(BC_S_LE, u16::MAX - 1, true)],
+            p => vec![(BC_S_GE, p, false), (BC_S_GE, p + 1, true)],
+        })
+        .collect();
+    let ops: usize = blocks.iter().map(Vec::len).sum();
+    let len = ops * 8 + 4;
+    let mut bc = Vec::with_capacity(len);
+    for block in &blocks {
+        let next_block = bc.len() + block.len() * 8;
+        for &(code, port, match_on_false) in block {
+            let at = bc.len();
+            let no = if match_on_false {
+                len - at
+            } else {
+                next_block - at
+            };
+            push_op(&mut bc, code, 8, no as u16);
+            push_op(&mut bc, 0, 0, port);
+        }
+    }
+    // BC_JMP: always the "false" jump, here past the end: reject.
+    push_op(&mut bc, BC_JMP, 4, 8);
+    bc
+}
+
+fn push_op(bc: &mut Vec<u8>, code: u8, yes: u8, no: u16) {
+    bc.push(code);
+    bc.push(yes);
+    bc.extend_from_slice(&no.to_ne_bytes());
 }
 
 fn socket_of(r: &InetResponse, protocol: Protocol) -> Socket {
@@ -253,5 +391,94 @@ mod tests {
         assert_eq!(me.ifindex, 0);
         assert_eq!(me.state, None);
         assert_eq!(me.remote, None);
+    }
+    #[test]
+    fn the_port_filter_jumps_to_the_end_or_past_it() {
+        // Run the kernel's interpreter (net/ipv4/inet_diag.c, inet_diag_bc_run) on the bytes.
+        fn run(bc: &[u8], sport: u16) -> bool {
+            let mut at = 0usize;
+            let mut len = bc.len() as i64;
+            while len > 0 {
+                let code = bc[at];
+                let yes = i64::from(bc[at + 1]);
+                let no = i64::from(u16::from_ne_bytes([bc[at + 2], bc[at + 3]]));
+                let ok = match code {
+                    BC_JMP => false,
+                    BC_S_GE => sport >= u16::from_ne_bytes([bc[at + 6], bc[at + 7]]),
+                    BC_S_LE => sport <= u16::from_ne_bytes([bc[at + 6], bc[at + 7]]),
+                    _ => panic!("unexpected op {code}"),
+                };
+                let jump = if ok { yes } else { no };
+                len -= jump;
+                at = (at as i64 + jump) as usize;
+            }
+            len == 0
+        }
+        // And its audit (inet_diag_bc_audit): the "true" jumps end exactly at the end, every
+        // "false" jump lands on one of their ops, at the end, or 4 bytes past it.
+        fn audit(bc: &[u8]) {
+            let mut on_chain = vec![0usize];
+            let mut at = 0usize;
+            while at < bc.len() {
+                let yes = usize::from(bc[at + 1]);
+                assert!(yes >= 4 && yes % 4 == 0, "true jump {yes} at {at}");
+                at += yes;
+                on_chain.push(at);
+            }
+            assert_eq!(at, bc.len(), "the true jumps end exactly at the end");
+            for &op in &on_chain[..on_chain.len() - 1] {
+                let no = usize::from(u16::from_ne_bytes([bc[op + 2], bc[op + 3]]));
+                let target = op + no;
+                assert!(
+                    target == bc.len() + 4 || on_chain.contains(&target),
+                    "false jump from {op} to {target}"
+                );
+            }
+        }
+        let bc = ports_filter(&[22, 80, 443]);
+        audit(&bc);
+        assert_eq!(bc.len(), 3 * 16 + 4);
+        for (port, wanted) in [
+            (22, true),
+            (80, true),
+            (443, true),
+            (21, false),
+            (23, false),
+        ] {
+            assert_eq!(run(&bc, port), wanted, "{port}");
+        }
+        for p in [0u16, 79, 81, 442, 444, 65535] {
+            assert!(!run(&bc, p), "{p}");
+        }
+        assert!(ports_filter(&[]).is_empty(), "no filter: every socket");
+        let one = ports_filter(&[8080]);
+        assert!(run(&one, 8080) && !run(&one, 8081) && !run(&one, 8079));
+        let many: Vec<u16> = (1..=5000).collect();
+        let capped = ports_filter(&many);
+        audit(&capped);
+        assert_eq!(capped.len(), MAX_FILTERED_PORTS * 16 + 4);
+        let edges = ports_filter(&[0, 65535]);
+        audit(&edges);
+        assert!(run(&edges, 0) && run(&edges, 65535) && !run(&edges, 1) && !run(&edges, 65534));
+    }
+
+    #[test]
+    fn a_dump_lists_our_listener_once_and_a_filtered_dump_only_the_asked_port() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        let other = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let all = dump_all(true, false, true, false).expect("dump");
+        assert_eq!(all.iter().filter(|s| s.port == port).count(), 1);
+        let mut inodes: Vec<u32> = all.iter().map(|s| s.inode).filter(|&i| i != 0).collect();
+        let n = inodes.len();
+        inodes.sort_unstable();
+        inodes.dedup();
+        assert_eq!(inodes.len(), n, "every inode once");
+        let mut targeted = Vec::new();
+        dump(AF_INET, IPPROTO_TCP, LISTEN, &[port], &mut targeted).expect("dump");
+        assert_eq!(targeted.len(), 1, "only the asked port: {targeted:?}");
+        assert_eq!(targeted[0].port, port);
+        assert_eq!(targeted[0].state, Some("listen"));
+        drop(other);
     }
 }
