@@ -5,9 +5,9 @@
 //! - `-` means standard output ([`Target::Stdout`]);
 //! - an existing target that is not a regular file (a device, FIFO, socket, directory, or a
 //!   symbolic link to one) is refused, never replaced;
-//! - a symbolic link to a regular file is written through (the link stays); one in a sticky
-//!   world-writable directory (`/tmp`) is followed only if we or the directory's owner own it,
-//!   as the kernel's `protected_symlinks` does for `open`;
+//! - a symbolic link to a regular file is written through (the link stays), but only a link
+//!   whoport's own user or root owns: another user's link (in `/tmp`, or in their `XDG_DATA_HOME`
+//!   after `sudo -E`) could aim root's write at any file;
 //! - a replaced file keeps its mode and owner;
 //! - the parent directory must exist ([`write`]); only whoport's own data directory is created
 //!   ([`write_creating_dir`]);
@@ -50,12 +50,8 @@ pub enum WriteError {
     NotRegular { path: String, kind: &'static str },
     #[error("'{path}' is a symbolic link to nothing: whoport writes only regular files")]
     DanglingLink { path: String },
-    #[error("'{path}' is a symbolic link owned by uid {owner} in the shared directory '{dir}': not followed")]
-    SharedDirLink {
-        path: String,
-        dir: String,
-        owner: u32,
-    },
+    #[error("'{path}' is a symbolic link owned by another user (uid {owner}): not followed")]
+    ForeignLink { path: String, owner: u32 },
     #[error("the directory '{dir}' does not exist: create it first")]
     NoDirectory { dir: String },
     #[error("'{dir}' is not a directory")]
@@ -171,7 +167,7 @@ fn resolve(path: &Path) -> Result<(PathBuf, Option<Metadata>), WriteError> {
         }
         return Ok((path.into(), Some(link)));
     }
-    check_shared_dir_link(path, &link)?;
+    check_link_owner(path, &link)?;
     let target = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -189,22 +185,15 @@ fn resolve(path: &Path) -> Result<(PathBuf, Option<Metadata>), WriteError> {
     Ok((real, Some(target)))
 }
 
-/// A link in a sticky, world-writable directory is followed only if whoport's user or the
-/// directory's owner owns it (the kernel's `protected_symlinks` rule).
-fn check_shared_dir_link(path: &Path, link: &Metadata) -> Result<(), WriteError> {
+/// A link is followed only if whoport's user or root owns it.
+fn check_link_owner(path: &Path, link: &Metadata) -> Result<(), WriteError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
-        let dir = parent_of(path);
-        let Ok(d) = std::fs::metadata(&dir) else {
-            return Ok(());
-        };
-        let shared = d.mode() & 0o1002 == 0o1002;
         let me = rustix::process::geteuid().as_raw();
-        if shared && link.uid() != me && link.uid() != d.uid() {
-            return Err(WriteError::SharedDirLink {
+        if link.uid() != me && link.uid() != 0 {
+            return Err(WriteError::ForeignLink {
                 path: shown(path),
-                dir: shown(&dir),
                 owner: link.uid(),
             });
         }

@@ -194,3 +194,26 @@ fn a_killed_write_leaves_a_marked_temporary_that_the_next_write_removes() {
         .expect("read")
         .starts_with("#whoport-iana 1\n"));
 }
+
+#[test]
+fn a_link_another_user_owns_is_not_followed() {
+    if !is_root() {
+        eprintln!("SKIPPED: a link owned by another user needs root to make");
+        return;
+    }
+    // After `sudo -E`, another user's data directory or /tmp: their link must not aim root's
+    // write at a file of root's.
+    let dir = tempdir();
+    let precious = dir.path().join("precious");
+    std::fs::write(&precious, "root's").expect("write");
+    let link = dir.path().join("iana.tsv");
+    std::os::unix::fs::symlink(&precious, &link).expect("symlink");
+    std::os::unix::fs::lchown(&link, Some(65534), Some(65534)).expect("lchown");
+    let (status, _, err) = run_in(
+        dir.path(),
+        &["registry", "import", &csv(), "-o", text(&link)],
+    );
+    assert_eq!(status, 2, "{err}");
+    assert!(err.contains("owned by another user"), "{err}");
+    assert_eq!(std::fs::read_to_string(&precious).expect("read"), "root's");
+}
