@@ -302,3 +302,59 @@ fn a_pasted_address_is_the_address_tried() {
     assert_eq!(labels, ["[::1]"]);
     assert_eq!(run(&["wait", "127.0.0.1:5432", "--listening"]).0, 2);
 }
+
+#[test]
+fn a_socket_bound_but_not_listening_is_named_with_its_holder() {
+    if python().is_none() {
+        return;
+    }
+    let l = Listener::start(&["tcp4-bound"]);
+    let port = l.port(0).to_string();
+    let sockets = on_port(l.port(0), Protocol::Tcp, States::All).expect("dump");
+    if sockets.is_empty() {
+        eprintln!("SKIPPED: this kernel does not report bound-inactive sockets (Linux 6.9+)");
+        return;
+    }
+    let (status, doc) = json_status(&["check", &port, "--address", "127.0.0.1", "--json"]);
+    assert_eq!(status, 1, "{doc}");
+    let a = attempt(&doc, "127.0.0.1");
+    assert_eq!(cause_kinds(a), [("bound".into(), "same-address".into())]);
+    assert_eq!(a["causes"][0]["socket"]["state"], "bound");
+    assert_eq!(
+        a["causes"][0]["socket"]["owners"][0]["pid"],
+        u64::from(l.pid)
+    );
+    // listen.py does not set SO_REUSEADDR: the bind with it fails too, and the text says why.
+    assert_eq!(a["with_reuseaddr"]["ok"], false, "{a}");
+    let (_, out, _) = run(&["check", &port, "--address", "127.0.0.1"]);
+    assert!(out.contains("bound to 127.0.0.1:"), "{out}");
+    assert!(out.contains("but not listening"), "{out}");
+    assert!(out.contains("the holder did not set it"), "{out}");
+}
+
+#[test]
+fn an_established_connection_on_the_port_blocks_only_without_so_reuseaddr() {
+    // std sets SO_REUSEADDR on listeners; the accepted connection inherits it.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let _client = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let (_server, _) = listener.accept().expect("accept");
+    drop(listener);
+    let (status, doc) = json_status(&[
+        "check",
+        &port.to_string(),
+        "--address",
+        "127.0.0.1",
+        "--json",
+    ]);
+    assert_eq!(status, 1, "{doc}");
+    let a = attempt(&doc, "127.0.0.1");
+    assert_eq!(a["without_reuseaddr"]["ok"], false, "{a}");
+    assert_eq!(a["with_reuseaddr"]["ok"], true, "{a}");
+    assert!(
+        cause_kinds(a).contains(&("connection".into(), "same-address".into())),
+        "{a}"
+    );
+    let (_, out, _) = run(&["check", &port.to_string(), "--address", "127.0.0.1"]);
+    assert!(out.contains("1 connection open on local port"), "{out}");
+}
