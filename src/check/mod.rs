@@ -118,10 +118,9 @@ pub enum Advice {
     },
     /// IANA assigns the port to a service, on this protocol.
     Assigned { services: Vec<(String, String)> },
-    /// A known program uses this port by default.
+    /// Known programs use this port by default: (program, note), one advice for all.
     Conventional {
-        program: &'static str,
-        note: &'static str,
+        programs: Vec<(&'static str, &'static str)>,
     },
     /// Binding it needs root or CAP_NET_BIND_SERVICE (whoport has it, a server may not).
     NeedsPrivilege { start: u16 },
@@ -279,11 +278,13 @@ fn advice(
                 .collect(),
         });
     }
-    for u in conventional_programs(port, protocol) {
-        advice.push(Advice::Conventional {
-            program: u.program,
-            note: u.note,
-        });
+    let mut programs: Vec<(&'static str, &'static str)> = conventional_programs(port, protocol)
+        .into_iter()
+        .map(|u| (u.program, u.note))
+        .collect();
+    programs.dedup_by_key(|(program, _)| *program);
+    if !programs.is_empty() {
+        advice.push(Advice::Conventional { programs });
     }
     if port < unprivileged_start && snapshot.root {
         advice.push(Advice::NeedsPrivilege {

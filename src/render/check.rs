@@ -194,14 +194,20 @@ pub fn advice_text(a: &Advice, port: u16) -> String {
                 .collect();
             format!("IANA assigns {port} to {}", sanitize(&names.join(", ")))
         }
-        Advice::Conventional { program, note } => {
-            let note = if note.is_empty() {
-                String::new()
-            } else {
-                format!(" ({note})")
-            };
-            format!("{port} is the conventional port of {program}{note}")
-        }
+        Advice::Conventional { programs } => match programs.as_slice() {
+            [(program, note)] if !note.is_empty() => {
+                format!("{port} is the conventional port of {program} ({note})")
+            }
+            [(program, _)] => format!("{port} is the conventional port of {program}"),
+            _ => {
+                let names: Vec<&str> = programs.iter().map(|(p, _)| *p).collect();
+                format!(
+                    "{port} is the conventional port of {} programs: {}",
+                    names.len(),
+                    names.join(", ")
+                )
+            }
+        },
         Advice::NeedsPrivilege { start } => format!(
             "{port} is below net.ipv4.ip_unprivileged_port_start ({start}): whoport runs as \
              root, a server running as another user needs CAP_NET_BIND_SERVICE"
@@ -259,7 +265,9 @@ pub fn text(w: &mut dyn Write, out: &Output, r: &Report) -> io::Result<()> {
             writeln!(w, "  - {}", advice_text(a, r.port))?;
         }
     }
-    for note in &r.snapshot.notes {
+    // The advice already says that other network namespaces exist.
+    let said = |n: &&String| r.snapshot.other_netns > 0 && n.contains("network namespaces");
+    for note in r.snapshot.notes.iter().filter(|n| !said(n)) {
         writeln!(w, "note: {}", sanitize(note))?;
     }
     Ok(())
