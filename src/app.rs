@@ -167,6 +167,13 @@ fn run_wait(a: &WaitArgs, out: &Output, w: &mut dyn Write) -> Result<u8> {
         };
         (c, "listening")
     } else {
+        let start = check::sysctl::unprivileged_port_start();
+        if port < start && !collect::is_root() {
+            anyhow::bail!(
+                "{port} is below net.ipv4.ip_unprivileged_port_start ({start}): without root \
+                 the test bind can never succeed, so 'wait --free' would never end; run it as root"
+            );
+        }
         (wait::Condition::Free, "free")
     };
     let outcome = wait::wait(port, protocol, &condition, a.timeout)?;

@@ -194,3 +194,27 @@ fn without_pid_or_process_the_wait_needs_no_proc() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn waiting_for_a_privileged_port_to_be_free_without_root_is_an_error() {
+    let start: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(1024);
+    if start <= 1 {
+        eprintln!("SKIPPED: every port is unprivileged here");
+        return;
+    }
+    let port = (start - 1).to_string();
+    let home = tempdir();
+    let args = ["wait", &port, "--free", "--timeout", "30s"];
+    let out = if is_root() {
+        common::whoport_as_nobody(home.path()).args(args).output()
+    } else {
+        whoport(home.path()).args(args).output()
+    }
+    .expect("whoport runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ip_unprivileged_port_start"), "{err}");
+}

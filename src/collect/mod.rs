@@ -510,7 +510,7 @@ pub fn is_setid() -> bool {
 }
 
 /// Is whoport running as root (effective uid 0)?
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     #[cfg(unix)]
     {
         rustix::process::geteuid().is_root()
