@@ -198,7 +198,11 @@ fn generate(what: Generate, w: &mut dyn Write) -> Result<()> {
     use clap_complete::Shell;
     let mut cmd = Cli::command();
     let shell = match what {
-        Generate::Man => return Ok(clap_mangen::Man::new(cmd).render(w)?),
+        Generate::Man => return Ok(crate::manpage::render(crate::manpage::Page::Whoport, w)?),
+        Generate::ManAudit => return Ok(crate::manpage::render(crate::manpage::Page::Audit, w)?),
+        Generate::ManRegistry => {
+            return Ok(crate::manpage::render(crate::manpage::Page::Registry, w)?)
+        }
         Generate::Bash => Shell::Bash,
         Generate::Zsh => Shell::Zsh,
         Generate::Fish => Shell::Fish,

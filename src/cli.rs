@@ -80,7 +80,12 @@ pub struct Cli {
 /// What `--generate` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Generate {
+    /// The man page whoport(1)
     Man,
+    /// The man page whoport-audit(1)
+    ManAudit,
+    /// The man page whoport-registry(1)
+    ManRegistry,
     Bash,
     Zsh,
     Fish,
@@ -200,11 +205,21 @@ pub enum Command {
     #[command(after_help = WAIT_EXAMPLES)]
     Wait(WaitArgs),
     /// The IANA registry: which snapshot is in use, search it, import or install a newer one
+    #[command(after_help = REGISTRY_EXAMPLES)]
     Registry {
         #[command(subcommand)]
         action: RegistryCommand,
     },
 }
+
+const REGISTRY_EXAMPLES: &str = "\
+Examples:
+  whoport registry info                      which registry is in use, its date and row counts
+  whoport registry search postgres           services and known programs matching 'postgres'
+  whoport registry update --from service-names-port-numbers.csv
+  whoport registry import service-names-port-numbers.csv -o iana.tsv
+
+Exit status: 0 success, 2 error (unreadable or invalid file, nothing to search for).";
 
 const AUDIT_EXAMPLES: &str = "\
 Examples:

@@ -14,6 +14,7 @@ pub mod config;
 pub mod error;
 pub mod free;
 pub mod input_file;
+pub mod manpage;
 pub mod model;
 pub mod port;
 pub mod privilege;

@@ -78,3 +78,48 @@ fn check_free_wait_help_snapshots() {
         assert!(man.contains(command), "{command} in the man page");
     }
 }
+
+#[test]
+fn a_man_page_for_every_command_with_examples_and_exit_status() {
+    for (what, title, options) in [
+        ("man", ".TH whoport ", &["\\-\\-exposed", "\\-\\-wide"][..]),
+        (
+            "man-audit",
+            ".TH whoport-audit ",
+            &[
+                "\\-\\-baseline",
+                "\\-\\-save\\-baseline",
+                "\\-\\-config",
+                "\\-\\-ignore",
+                "\\-\\-fail\\-on",
+                "\\-\\-format",
+                "\\-\\-output",
+                "\\-\\-exposed",
+                "\\-\\-json",
+            ][..],
+        ),
+        (
+            "man-registry",
+            ".TH whoport-registry ",
+            &["search", "update"][..],
+        ),
+    ] {
+        let (status, man, err) = common::run(&["--generate", what]);
+        assert_eq!(status, 0, "{what}: {err}");
+        assert!(man.contains(title), "{what}: {man}");
+        for o in options {
+            assert!(man.contains(o), "{what} documents {o}: {man}");
+        }
+        assert!(man.contains(".SH \"EXIT STATUS\""), "{what}: {man}");
+        // Help text is not pasted raw: no "Examples:" heading, no indented example lines.
+        assert!(!man.contains("Examples:"), "{what}: {man}");
+        assert!(!man.contains("\n  whoport"), "{what}: {man}");
+        assert!(
+            man.contains(".SH EXAMPLES\n.TP\n\\fBwhoport"),
+            "{what}: {man}"
+        );
+    }
+    // The audit does not offer --all on its page either.
+    let (_, man, _) = common::run(&["--generate", "man-audit"]);
+    assert!(!man.contains("\\-\\-all"), "{man}");
+}
