@@ -34,6 +34,7 @@ fn run_daemons() -> Option<Run> {
         ("memcached", "memcached"),
         ("rsync", "rsync"),
         ("dnsmasq", "dnsmasq-base"),
+        ("python3", "python3"),
     ];
     for (program, package) in programs {
         if !have(program, &format!("apt-get install -y {package}")) {
@@ -155,6 +156,24 @@ fn real_daemons_stock_server_is_quiet_and_exposures_are_said_once() {
             .as_str()
             .is_some_and(|h| h.contains("hosts allow")),
         "{rsync:#}"
+    );
+    // python3 -m http.server as root: one finding, with its reasons (exposure, root).
+    let fs = on_port(doc, 8000);
+    assert_eq!(fs.len(), 1, "{fs:#?}");
+    assert_eq!(fs[0]["id"], "shell-listener");
+    assert_eq!(fs[0]["severity"], "high");
+    let reasons: Vec<&str> = fs[0]["reasons"]
+        .as_array()
+        .expect("reasons")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.starts_with("exposed-all-interfaces: "))
+            && reasons.iter().any(|r| r.starts_with("root-exposed: ")),
+        "{reasons:?}"
     );
     // dnsmasq on all interfaces: a likely open resolver, medium, per protocol.
     let fs = on_port(doc, 41453);
