@@ -303,3 +303,59 @@ fn nothing_stays_in_the_kernel_after_whoport_is_killed_mid_run() {
     );
     assert!(pinned_by_whoport().is_empty(), "{:?}", pinned_by_whoport());
 }
+
+/// A thread that unshares its descriptor table (CLONE_FILES) and is the only holder of a
+/// listening socket: `/proc/PID/fd` (the leader's table) does not show it.
+const OWN_TABLE_THREAD: &str = r#"
+import ctypes, os, socket, sys, threading
+libc = ctypes.CDLL(None, use_errno=True)
+ready, port = threading.Event(), []
+def run():
+    if libc.unshare(0x400) != 0:  # CLONE_FILES
+        print("unshare failed", flush=True); os._exit(1)
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+    port.append(s.getsockname()[1]); ready.set()
+    threading.Event().wait()
+threading.Thread(target=run, daemon=True).start(); ready.wait()
+print(os.getpid(), port[0], flush=True)
+sys.stdin.read()
+"#;
+
+#[test]
+fn the_iterator_sees_threads_with_their_own_descriptor_table() {
+    let Some(py) = python() else { return };
+    if !iterator_possible() {
+        eprintln!("SKIPPED: needs root and BTF");
+        return;
+    }
+    let mut child = Command::new(py)
+        .args(["-c", OWN_TABLE_THREAD])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python starts");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+        &mut line,
+    )
+    .expect("ready line");
+    let mut words = line.split_whitespace();
+    let pid: u64 = words.next().and_then(|w| w.parse().ok()).expect("pid");
+    let port: u16 = words.next().and_then(|w| w.parse().ok()).expect("port");
+    let bpf = json_with(&[("WHOPORT_OWNER_LOOKUP", "bpf")], &[&port.to_string()]);
+    let walk = json_with(&[("WHOPORT_OWNER_LOOKUP", "procfs")], &[&port.to_string()]);
+    drop(child.stdin.take());
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(bpf["owner_lookup"], "bpf");
+    let (b, w) = (seen(&bpf, &[port]), seen(&walk, &[port]));
+    assert_eq!(b.len(), 1, "{b:?}");
+    let (owners, reason) = b.values().next().expect("one row");
+    assert_eq!(owners, &vec![pid], "the thread's process owns it");
+    assert!(reason.is_null());
+    // Where the walk finds an owner, it must be the same one.
+    if w.values().any(|(pids, _)| !pids.is_empty()) {
+        assert_eq!(b, w);
+    }
+}
