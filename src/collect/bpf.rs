@@ -80,15 +80,17 @@ fn run_iterator() -> Result<Vec<u8>, BpfError> {
     if aya::features().btf().is_none() {
         return Err(BpfError::Refused);
     }
-    // The loader parses the kernel's BTF itself for the CO-RE relocations; the program's
-    // attach target only needs one type id, found in the raw BTF without a second parse.
-    let target = attach_target(&std::fs::read(KERNEL_BTF)?)?;
+    // The loader parses the kernel's BTF itself for the CO-RE relocations, and drops it at
+    // the end of this statement; the program's attach target only needs one type id, found
+    // afterwards in the raw BTF without a second parse (so the two never coexist in memory).
     let mut ebpf = EbpfLoader::new().load(OBJECT)?;
     let program: &mut Iter = ebpf
         .program_mut(PROGRAM)
         .ok_or(BpfError::Missing)?
         .try_into()?;
+    let target = attach_target(&std::fs::read(KERNEL_BTF)?)?;
     program.load(ITER_TYPE, &target)?;
+    drop(target);
     let link_id = program.attach()?;
     let link = program.take_link(link_id)?;
     let mut file = link.into_file()?;
