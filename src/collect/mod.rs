@@ -239,8 +239,12 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     let hidden = listeners.iter().filter(|l| l.owners.is_empty()).count();
     if owners.unreadable > 0 && hidden > 0 {
         notes.push(format!(
-            "the descriptors of {} processes could not be read (permission){}",
-            owners.unreadable,
+            "the descriptors of {} could not be read (permission){}",
+            if owners.unreadable == 1 {
+                "1 process".to_string()
+            } else {
+                format!("{} processes", owners.unreadable)
+            },
             if root {
                 ""
             } else {
@@ -248,18 +252,26 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
             }
         ));
     }
+    // "1 process lives", "3 processes live".
+    let count = |n: usize, one: &str, many: &str| {
+        if n == 1 {
+            format!("1 process {one}")
+        } else {
+            format!("{n} processes {many}")
+        }
+    };
     if owners.other_netns > 0 {
         notes.push(format!(
-            "{} processes live in other network namespaces: their sockets are not listed here \
+            "{} in other network namespaces: their sockets are not listed here \
              (look inside one with: nsenter -n -t {} whoport)",
-            owners.other_netns,
+            count(owners.other_netns, "lives", "live"),
             owners.other_netns_pid.unwrap_or(0)
         ));
     }
     if owners.vanished > 0 {
         notes.push(format!(
-            "{} processes exited during the scan",
-            owners.vanished
+            "{} during the scan",
+            count(owners.vanished, "exited", "exited")
         ));
     }
     Ok(Snapshot {
