@@ -280,6 +280,7 @@ mod tests {
         let (t, u) = (Protocol::Tcp, Protocol::Udp);
         for (port, protocol, program) in [
             (3389, t, "xrdp"),
+            (902, t, "VMware ESXi"),
             (5900, t, "TigerVNC"),
             (5903, t, "TigerVNC"),
             (7001, t, "Oracle WebLogic Server"),
