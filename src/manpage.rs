@@ -80,7 +80,12 @@ fn parts(after_help: &str) -> HelpParts {
                     None => p.examples.push((text.to_string(), String::new())),
                 }
             }
-            In::Exit => p.exit_status.push(line.trim().to_string()),
+            // The paragraph goes on while its lines are indented.
+            In::Exit if line.starts_with(' ') => p.exit_status.push(line.trim().to_string()),
+            In::Exit => {
+                state = In::None;
+                p.rest.push(line.trim().to_string());
+            }
             In::None => p.rest.push(line.trim().to_string()),
         }
     }
