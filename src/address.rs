@@ -208,6 +208,7 @@ mod tests {
             user: None,
             owners: vec![1],
             hidden_reason: None,
+            held_through: None,
             v6only,
             known_use: None,
             socket,

@@ -131,6 +131,17 @@ pub enum Hidden {
     NotReported,
     /// No descriptor refers to the socket: a connection not yet accepted, or one closing.
     NoDescriptor,
+    /// The socket was gone when whoport asked the kernel again after the scan.
+    ClosedDuringScan,
+    /// whoport runs in a PID namespace that is not the machine's first: processes outside it
+    /// are out of its sight.
+    OtherPidNamespace,
+    /// Root could not read some processes' descriptors: some of their PIDs, how many, and why.
+    Unreadable {
+        pids: Vec<u32>,
+        count: usize,
+        why: String,
+    },
 }
 
 impl Hidden {
@@ -139,10 +150,13 @@ impl Hidden {
         match self {
             Hidden::NotRoot => "run as root to see it",
             Hidden::NotFoundForUser => "no visible process holds it",
-            Hidden::NotVisibleToRoot => "held outside this PID namespace, or by the kernel",
+            Hidden::NotVisibleToRoot => "no process holds a descriptor",
             Hidden::ProcUnreadable(_) => "unavailable: /proc not readable",
             Hidden::NotReported => "not reported by the system",
             Hidden::NoDescriptor => "no descriptor: not yet accepted, or closing",
+            Hidden::ClosedDuringScan => "closed during the scan",
+            Hidden::OtherPidNamespace => "held outside this PID namespace",
+            Hidden::Unreadable { .. } => "in processes whose descriptors root cannot read",
         }
     }
 
@@ -153,11 +167,14 @@ impl Hidden {
                 "another user's process, and whoport is not root: run as root (sudo whoport) to see it"
                     .to_string()
             }
-            Hidden::NotFoundForUser => "owned by this user, but held by no process visible here: \
-                 a process in another PID namespace, or a descriptor in transit"
+            Hidden::NotFoundForUser => "owned by this user, but no process of this user holds a \
+                 descriptor for it, even read again after the scan: it is in transit in a unix \
+                 socket message (SCM_RIGHTS), or held by a process of another user"
                 .to_string(),
-            Hidden::NotVisibleToRoot => "not visible even to root: held by a process outside \
-                 this PID namespace, by a descriptor in transit (SCM_RIGHTS), or by the kernel"
+            Hidden::NotVisibleToRoot => "no process holds a descriptor for it: every process was \
+                 read, in the machine's first PID namespace, again after the scan, with its \
+                 threads, memory mappings and io_uring files; so it is in transit in a unix \
+                 socket message (SCM_RIGHTS), or the kernel's own socket"
                 .to_string(),
             Hidden::ProcUnreadable(e) => format!("unavailable: /proc not readable ({e})"),
             Hidden::NotReported => {
@@ -167,6 +184,21 @@ impl Hidden {
             Hidden::NoDescriptor => "no process holds a descriptor for it: a connection not yet \
                  accepted, or one closing (time-wait)"
                 .to_string(),
+            Hidden::ClosedDuringScan => {
+                "closed during the scan: the kernel no longer had it when asked again".to_string()
+            }
+            Hidden::OtherPidNamespace => "held by a process outside this PID namespace: whoport \
+                 runs in a PID namespace that is not the machine's first (run it on the host, \
+                 or with nsenter -p -t 1)"
+                .to_string(),
+            Hidden::Unreadable { pids, count, why } => {
+                let named: Vec<String> = pids.iter().map(u32::to_string).collect();
+                format!(
+                    "held by no process whose descriptors could be read; {count} processes' \
+                     could not ({why}): PID {}",
+                    named.join(", ")
+                )
+            }
         }
     }
 }
@@ -185,6 +217,9 @@ pub struct Listener {
     pub owners: Vec<u32>,
     /// Why no owner could be seen, when `owners` is empty.
     pub hidden_reason: Option<Hidden>,
+    /// How the owners hold the socket when not through an ordinary descriptor ("held through
+    /// a memory mapping", "held by io_uring", "held by a thread other than the main one").
+    pub held_through: Option<&'static str>,
     /// For IPv6 listeners: the kernel's IPV6_V6ONLY (`Some(false)`: it takes IPv4 too);
     /// `None` when it was not reported (`/proc/net`, other systems).
     pub v6only: Option<bool>,

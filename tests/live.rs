@@ -47,6 +47,7 @@ struct ListenerJson {
     range: String,
     owners: Vec<OwnerJson>,
     owner_hidden_reason: Option<String>,
+    held_through: Option<String>,
 }
 
 // Every field is declared so that deny_unknown_fields checks the whole schema.

@@ -634,6 +634,7 @@ mod tests {
             user: Some("root".into()),
             owners: procs.iter().map(|p| p.pid).collect(),
             hidden_reason: procs.is_empty().then_some(Hidden::NotRoot),
+            held_through: None,
             v6only: None,
             known_use: None,
         };

@@ -196,6 +196,7 @@ mod tests {
             user: Some("postgres".into()),
             owners: vec![pid],
             hidden_reason: None,
+            held_through: None,
             v6only: None,
             known_use: None,
             socket,

@@ -17,6 +17,8 @@ pub struct InodeOwners {
     pub pids: HashMap<u32, Vec<u32>>,
     /// Processes whose descriptors could not be read (permission).
     pub unreadable: usize,
+    /// Some of their PIDs (at most [`NAMED_UNREADABLE`]), to name them.
+    pub unreadable_pids: Vec<u32>,
     /// Processes that exited during the walk.
     pub vanished: usize,
     /// Processes walked.
@@ -29,6 +31,9 @@ pub struct InodeOwners {
     /// the walk: details are attached later only if it still matches (PID reuse).
     pub starts: HashMap<u32, u64>,
 }
+
+/// How many PIDs whose descriptors could not be read are kept to be named.
+pub const NAMED_UNREADABLE: usize = 8;
 
 /// Walks every `/proc/PID/fd` and records the PIDs holding socket inodes (only the `wanted`
 /// ones when given).
@@ -79,6 +84,7 @@ pub fn walk_fds(wanted: Option<&HashSet<u32>>) -> std::io::Result<InodeOwners> {
     let mut owners = InodeOwners::default();
     for part in parts {
         owners.unreadable += part.unreadable;
+        owners.unreadable_pids.extend(part.unreadable_pids);
         owners.vanished += part.vanished;
         owners.walked += part.walked;
         owners.other_netns += part.other_netns;
@@ -92,7 +98,72 @@ pub fn walk_fds(wanted: Option<&HashSet<u32>>) -> std::io::Result<InodeOwners> {
         pids.sort_unstable();
         pids.dedup();
     }
+    owners.unreadable_pids.sort_unstable();
+    owners.unreadable_pids.truncate(NAMED_UNREADABLE);
     Ok(owners)
+}
+
+/// The `wanted` sockets held in the descriptor tables of threads other than a process's
+/// main one: a thread created without `CLONE_FILES` (or after `unshare(CLONE_FILES)`) has a
+/// table of its own, and a process whose main thread exited (`pthread_exit`) shows an empty
+/// `/proc/PID/fd`. Walks `/proc/PID/task/TID/fd` of processes with more than one thread,
+/// and stops as soon as every wanted socket is found: the caller asks only for sockets that
+/// no process-level descriptor holds. inode -> PIDs (of the process, not the thread).
+pub fn walk_threads(wanted: &HashSet<u32>) -> HashMap<u32, Vec<u32>> {
+    let mut found: HashMap<u32, Vec<u32>> = HashMap::new();
+    if wanted.is_empty() {
+        return found;
+    }
+    let Ok(proc_fd) = openat(
+        rustix::fs::CWD,
+        "/proc",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return found;
+    };
+    let Ok(pids) = list_pids(&proc_fd) else {
+        return found;
+    };
+    let mut link = [0u8; 64];
+    let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    for pid in pids {
+        if wanted.iter().all(|i| found.contains_key(i)) {
+            break;
+        }
+        let Ok(task_fd) = openat(&proc_fd, format!("{pid}/task"), dir_flags, Mode::empty()) else {
+            continue;
+        };
+        let Ok(tasks) = Dir::read_from(&task_fd) else {
+            continue;
+        };
+        let tids: Vec<u32> = tasks
+            .filter_map(Result::ok)
+            .filter_map(|e| parse_u32(e.file_name().to_bytes()))
+            .filter(|&tid| tid != pid)
+            .collect();
+        for tid in tids {
+            let Ok(fd_dir) = openat(&task_fd, format!("{tid}/fd"), dir_flags, Mode::empty()) else {
+                continue;
+            };
+            let Ok(dir) = Dir::read_from(&fd_dir) else {
+                continue;
+            };
+            for entry in dir.filter_map(Result::ok) {
+                let name: &CStr = entry.file_name();
+                let Ok(n) = readlinkat_raw(&fd_dir, name, &mut link[..]) else {
+                    continue;
+                };
+                if let Some(inode) = socket_inode(&link[..n]).filter(|i| wanted.contains(i)) {
+                    let pids = found.entry(inode).or_default();
+                    if !pids.contains(&pid) {
+                        pids.push(pid);
+                    }
+                }
+            }
+        }
+    }
+    found
 }
 
 #[derive(Debug, Default)]
@@ -100,6 +171,7 @@ struct Part {
     found: Vec<(u32, u32)>,
     starts: Vec<(u32, u64)>,
     unreadable: usize,
+    unreadable_pids: Vec<u32>,
     vanished: usize,
     walked: usize,
     other_netns: usize,
@@ -139,6 +211,9 @@ fn walk_part(
             Ok(fd) => fd,
             Err(Errno::ACCESS | Errno::PERM) => {
                 part.unreadable += 1;
+                if part.unreadable_pids.len() < NAMED_UNREADABLE {
+                    part.unreadable_pids.push(pid);
+                }
                 continue;
             }
             Err(_) => {

@@ -8,6 +8,8 @@ pub mod filtered;
 #[cfg(target_os = "linux")]
 pub mod linux;
 #[cfg(target_os = "linux")]
+pub mod ownerless;
+#[cfg(target_os = "linux")]
 pub mod owners;
 pub mod port_table;
 pub mod process;
@@ -183,17 +185,35 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
         .into_iter()
         .filter(|(s, _)| filter.wants_socket(s))
         .collect();
-    let owners = find_owners(&candidates, walk);
+    #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
+    let mut owners = find_owners(&candidates, walk);
+    let root = is_root();
+    let me = current_uid();
+    #[cfg(target_os = "linux")]
+    let (held, reasons) = second_look(&candidates, &mut owners, root, me);
     let users = UserNames::load();
     let mut devices = DeviceNames::default();
     let mut pids: Vec<u32> = owners.by_socket.iter().flatten().copied().collect();
     pids.sort_unstable();
     pids.dedup();
     let mut processes = process::details(&pids, &users, &owners.starts);
-    let root = is_root();
-    let me = current_uid();
+    // In a user namespace, a uid it does not map shows as the overflow uid (65534): that is
+    // not the user of that number here, it is unknown.
+    #[cfg(target_os = "linux")]
+    let unmapped = ownerless::unmapped_uid();
+    #[cfg(not(target_os = "linux"))]
+    let unmapped: Option<u32> = None;
+    for p in processes.values_mut() {
+        if unmapped.is_some() && p.uid == unmapped {
+            p.uid = None;
+            p.user = None;
+        }
+    }
     let mut listeners = Vec::with_capacity(candidates.len());
-    for ((socket, _), pids) in candidates.into_iter().zip(owners.by_socket) {
+    for ((mut socket, _), pids) in candidates.into_iter().zip(owners.by_socket) {
+        if unmapped.is_some() && socket.uid == unmapped {
+            socket.uid = None;
+        }
         for &pid in &pids {
             processes.entry(pid).or_insert_with(|| Process {
                 pid,
@@ -201,15 +221,24 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
                 ..Process::default()
             });
         }
-        let hidden_reason = pids
-            .is_empty()
-            .then(|| hidden_reason(&socket, root, me, owners.failure.as_deref()));
+        #[cfg(target_os = "linux")]
+        let (established, held_through) = (
+            reasons.get(&socket.inode).cloned(),
+            held.get(&socket.inode).copied().flatten(),
+        );
+        #[cfg(not(target_os = "linux"))]
+        let (established, held_through) = (None, None);
+        let hidden_reason = pids.is_empty().then(|| {
+            established
+                .unwrap_or_else(|| hidden_reason(&socket, root, me, owners.failure.as_deref()))
+        });
         listeners.push(Listener {
             scope: Scope::of_socket(&socket),
             device: devices.name(socket.ifindex),
             user: socket.uid.and_then(|u| users.name(u)),
             owners: pids,
             hidden_reason,
+            held_through,
             v6only: socket.v6only,
             known_use: None,
             socket,
@@ -413,6 +442,7 @@ pub fn use_proc_udp(netlink_udp: usize, stable_proc_udp: usize) -> bool {
 struct Owners {
     by_socket: Vec<Vec<u32>>,
     unreadable: usize,
+    unreadable_pids: Vec<u32>,
     vanished: usize,
     other_netns: usize,
     other_netns_pid: Option<u32>,
@@ -474,6 +504,7 @@ fn find_owners(candidates: &[(Socket, Vec<u32>)], walk: Walk) -> Owners {
                 })
                 .collect(),
             unreadable: walk.unreadable,
+            unreadable_pids: walk.unreadable_pids,
             vanished: walk.vanished,
             other_netns: walk.other_netns,
             other_netns_pid: walk.other_netns_pid,
@@ -483,6 +514,7 @@ fn find_owners(candidates: &[(Socket, Vec<u32>)], walk: Walk) -> Owners {
         Err(e) => Owners {
             by_socket: vec![Vec::new(); candidates.len()],
             unreadable: 0,
+            unreadable_pids: Vec::new(),
             vanished: 0,
             other_netns: 0,
             other_netns_pid: None,
@@ -500,12 +532,70 @@ fn find_owners(candidates: &[(Socket, Vec<u32>)], _walk: Walk) -> Owners {
             .map(|(_, pids)| pids.iter().copied().filter(|&p| p != 0).collect())
             .collect(),
         unreadable: 0,
+        unreadable_pids: Vec::new(),
         vanished: 0,
         other_netns: 0,
         other_netns_pid: None,
         starts: HashMap::new(),
         failure: None,
     }
+}
+
+/// The second look, whichever method found the owners: for the sockets still ownerless,
+/// owners held in other ways (filled into `owners`, with how they hold it), and for the rest
+/// the reason whoport established. Nothing happens when every socket has an owner.
+#[cfg(target_os = "linux")]
+#[allow(clippy::type_complexity)]
+fn second_look(
+    candidates: &[(Socket, Vec<u32>)],
+    owners: &mut Owners,
+    root: bool,
+    me: Option<u32>,
+) -> (HashMap<u32, Option<&'static str>>, HashMap<u32, Hidden>) {
+    let mut held = HashMap::new();
+    let mut reasons = HashMap::new();
+    if owners.failure.is_some() {
+        return (held, reasons);
+    }
+    let ownerless: HashSet<u32> = candidates
+        .iter()
+        .zip(&owners.by_socket)
+        .filter(|((s, _), pids)| pids.is_empty() && s.inode != 0)
+        .map(|((s, _), _)| s.inode)
+        .collect();
+    if ownerless.is_empty() {
+        return (held, reasons);
+    }
+    let found = ownerless::find(&ownerless);
+    for ((s, _), pids) in candidates.iter().zip(owners.by_socket.iter_mut()) {
+        if let Some((holders, how)) = found.get(&s.inode) {
+            if pids.is_empty() {
+                pids.clone_from(holders);
+                held.insert(s.inode, how.words());
+                for &pid in holders {
+                    if let Some(start) = linux::start_ticks(pid) {
+                        owners.starts.insert(pid, start);
+                    }
+                }
+            }
+        }
+    }
+    let left: Vec<(Protocol, u16, u32)> = candidates
+        .iter()
+        .filter(|(s, _)| ownerless.contains(&s.inode) && !found.contains_key(&s.inode))
+        .map(|(s, _)| (s.protocol, s.port, s.inode))
+        .collect();
+    if left.is_empty() {
+        return (held, reasons);
+    }
+    let there = ownerless::still_there(&left);
+    let view = ownerless::View::read(root, me, owners.unreadable_pids.clone(), owners.unreadable);
+    for (s, _) in candidates {
+        if left.iter().any(|l| l.2 == s.inode) {
+            reasons.insert(s.inode, view.reason(s.uid, there.contains(&s.inode)));
+        }
+    }
+    (held, reasons)
 }
 
 /// Is whoport running setuid or setgid (real and effective ids differ)? It refuses to.

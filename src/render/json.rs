@@ -490,6 +490,8 @@ pub struct ListenerDoc<'a> {
     pub range: Tier,
     pub owners: Vec<&'a OwnerDoc<'a>>,
     pub owner_hidden_reason: Option<String>,
+    /// How the owners hold the socket when not through an ordinary descriptor.
+    pub held_through: Option<&'static str>,
 }
 
 /// The owner objects of a snapshot, built once per process (a process may hold thousands of
@@ -531,6 +533,7 @@ impl<'a> ListenerDoc<'a> {
             range: Tier::of(s.port),
             owners: l.owners.iter().filter_map(|pid| owners.get(pid)).collect(),
             owner_hidden_reason: l.hidden_reason.as_ref().map(Hidden::long),
+            held_through: l.held_through,
         }
     }
 }

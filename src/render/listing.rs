@@ -477,6 +477,7 @@ mod tests {
             device: None,
             user: None,
             hidden_reason: owners.is_empty().then_some(Hidden::NotVisibleToRoot),
+            held_through: None,
             owners,
             v6only: None,
             known_use: None,

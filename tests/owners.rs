@@ -1,0 +1,174 @@
+//! Owners held in unusual ways, staged for real with a small C program compiled at test time
+//! (`tests/fixtures/hold.c`): a thread with a descriptor table of its own, a process whose
+//! main thread exited, a memory mapping of the socket, an io_uring registered file.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::{fixture, have, tempdir};
+use serde_json::Value;
+
+/// Compiles `hold.c` once per test into `dir`.
+fn build(dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    if !have("cc", "apt-get install -y gcc") {
+        return None;
+    }
+    let bin = dir.join("hold");
+    let ok = Command::new("cc")
+        .arg("-o")
+        .arg(&bin)
+        .arg(fixture("hold.c"))
+        .arg("-lpthread")
+        .status()
+        .expect("cc runs")
+        .success();
+    assert!(ok, "hold.c compiles");
+    Some(bin)
+}
+
+/// Runs `hold MODE`, then whoport; returns our listener's row and the helper's PID.
+fn row(mode: &str) -> Option<(Value, u32)> {
+    let dir = tempdir();
+    let bin = build(dir.path())?;
+    let mut child = common::listener::spawn_retrying(
+        Command::new(&bin)
+            .arg(mode)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped()),
+    );
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+        &mut line,
+    )
+    .expect("helper reports");
+    let ready: Value = match serde_json::from_str(&line) {
+        Ok(v) => v,
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            eprintln!("SKIPPED: the kernel refused '{mode}' here");
+            return None;
+        }
+    };
+    let (port, pid) = (
+        ready["port"].clone(),
+        ready["pid"].as_u64().expect("pid") as u32,
+    );
+    // The /proc walk (the in-kernel iterator visits every thread's table by itself, so it
+    // needs no second look); the default method must find the same owner.
+    let home = tempdir();
+    let out = common::whoport(home.path())
+        .env("WHOPORT_OWNER_LOOKUP", "procfs")
+        .arg("--json")
+        .output()
+        .expect("whoport runs");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let (_, default) = common::json_status(&["--json"]);
+    let _ = child.kill();
+    let _ = child.wait();
+    let rows: Vec<Value> = doc["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .filter(|l| l["port"] == port)
+        .cloned()
+        .collect();
+    assert_eq!(rows.len(), 1, "{mode}: {rows:?}");
+    let by_default: Vec<&Value> = default["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .filter(|l| l["port"] == port)
+        .collect();
+    assert_eq!(by_default.len(), 1);
+    assert_eq!(
+        by_default[0]["owners"][0]["pid"], pid,
+        "{mode}: {:?}",
+        by_default[0]
+    );
+    Some((rows[0].clone(), pid))
+}
+
+fn assert_owned(mode: &str, held: &str) {
+    let Some((row, pid)) = row(mode) else { return };
+    let owners: Vec<u64> = row["owners"]
+        .as_array()
+        .expect("owners")
+        .iter()
+        .map(|o| o["pid"].as_u64().expect("pid"))
+        .collect();
+    assert_eq!(owners, vec![u64::from(pid)], "{mode}: {row}");
+    assert_eq!(row["held_through"], held, "{mode}: {row}");
+    assert!(row["owner_hidden_reason"].is_null());
+}
+
+#[test]
+fn a_thread_with_its_own_descriptor_table_is_the_owner() {
+    assert_owned("thread-table", "held by a thread other than the main one");
+}
+
+#[test]
+fn a_process_whose_main_thread_exited_is_the_owner() {
+    assert_owned("leader-exit", "held by a thread other than the main one");
+}
+
+#[test]
+fn a_memory_mapping_of_the_socket_names_its_process() {
+    assert_owned("mapping", "held through a memory mapping");
+}
+
+#[test]
+fn an_io_uring_registered_file_names_its_process() {
+    assert_owned("io-uring", "held by io_uring");
+}
+
+#[test]
+fn roots_socket_seen_from_a_user_namespace_is_not_nobodys() {
+    use std::os::unix::process::CommandExt;
+    if common::listener::python().is_none() || !have("unshare", "apt-get install -y util-linux") {
+        return;
+    }
+    if !common::is_root() {
+        eprintln!(
+            "SKIPPED: a listener of root's, seen from another user's user namespace, needs root"
+        );
+        return;
+    }
+    let l = common::listener::Listener::start(&["tcp4"]);
+    let home = tempdir();
+    // As nobody, `unshare -U -r` maps nobody to root inside: the machine's root (uid 0) has no
+    // mapping there, and the kernel shows it as the overflow uid 65534.
+    let out = Command::new("unshare")
+        .args(["-U", "-r"])
+        .arg(assert_cmd::cargo::cargo_bin("whoport"))
+        .arg("--json")
+        .env("XDG_DATA_HOME", home.path().join("none"))
+        .env("XDG_CONFIG_HOME", home.path().join("none"))
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .expect("unshare runs");
+    if !out.status.success() {
+        eprintln!(
+            "SKIPPED: no user namespace here: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    }
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let row: Vec<&Value> = doc["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .filter(|r| r["port"] == l.port(0))
+        .collect();
+    assert_eq!(row.len(), 1, "{doc}");
+    assert!(
+        row[0]["uid"].is_null(),
+        "an unmapped uid is unknown: {}",
+        row[0]
+    );
+    assert!(row[0]["user"].is_null(), "never 'nobody': {}", row[0]);
+}
