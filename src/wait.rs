@@ -1,7 +1,8 @@
 //! `whoport wait`: watch the kernel's socket tables for one port until it has a listener or
-//! is free. Each look is one port-filtered sock_diag dump per address family; it never
-//! connects, and walks `/proc` only to tell whose a listener is (--pid, --process), and only
-//! when the listeners on the port changed.
+//! is free. Each look is one port-filtered sock_diag dump of the listeners per address family
+//! (for `--free` with no listener, the test binds of `check`); it never connects, and walks
+//! `/proc` only to tell whose a listener is (--pid, --process), and only when the listeners on
+//! the port changed.
 
 use std::time::{Duration, Instant};
 
@@ -127,10 +128,15 @@ fn listening(
     Ok(answer)
 }
 
-/// Could a server listen on the port? Only when the tables show no socket on it at all does
-/// whoport make sure with the test binds of `check`.
+/// Could a server listen on the port? A listener in the table says no at once; otherwise the
+/// test binds of `check` decide (they also see TIME_WAIT, connections and bound sockets, for
+/// a few system calls, where a dump of every TCP state walks the kernel's whole connection
+/// table).
 fn free(port: u16, protocol: Protocol) -> Result<bool, CollectError> {
-    if !port_table::on_port(port, protocol, States::All)?.is_empty() {
+    if port_table::on_port(port, protocol, States::Listeners)?
+        .iter()
+        .any(|s| s.is_listener())
+    {
         return Ok(false);
     }
     let probes = check::probe(port, protocol, &Target::wildcards());

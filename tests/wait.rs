@@ -218,3 +218,29 @@ fn waiting_for_a_privileged_port_to_be_free_without_root_is_an_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("ip_unprivileged_port_start"), "{err}");
 }
+
+#[test]
+fn a_port_in_time_wait_is_not_free_yet() {
+    use std::net::{TcpListener, TcpStream};
+    // The server side closes first: its end (local port = the listener's) is in TIME_WAIT.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let mut client = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let (server, _) = listener.accept().expect("accept");
+    drop(server);
+    std::io::Read::read_to_end(&mut client, &mut Vec::new()).expect("EOF");
+    drop(client);
+    drop(listener);
+    // No listener is left, yet a server without SO_REUSEADDR could not bind: not free.
+    let (status, out, _) = run(&[
+        "wait",
+        &port.to_string(),
+        "--free",
+        "--timeout",
+        "300ms",
+        "--json",
+    ]);
+    assert_eq!(status, 1, "{out}");
+    let doc: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(doc["met"], false);
+}
