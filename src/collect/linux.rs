@@ -1,5 +1,5 @@
 //! Linux-only collection: the socket inode -> PID walk over `/proc/*/fd`, and the per-process
-//! facts sysinfo does not give (systemd unit or container from the cgroup, deleted executable).
+//! facts sysinfo does not give (systemd unit or container from the cgroup).
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::CStr;
@@ -8,7 +8,7 @@ use std::os::fd::OwnedFd;
 use rustix::fs::{openat, readlinkat_raw, statat, AtFlags, Dir, Mode, OFlags};
 use rustix::io::Errno;
 
-use crate::model::{Container, ExeState};
+use crate::model::Container;
 
 /// Which processes hold which socket inodes, and what could not be looked at.
 #[derive(Debug, Default)]
@@ -406,60 +406,6 @@ fn container_of(path: &str) -> Option<Container> {
         }
     }
     None
-}
-
-/// The executable of a process, read from `/proc/PID/exe` itself (sysinfo drops the
-/// " (deleted)" suffix), and whether it is still the file at that path. The path is returned
-/// as raw bytes, without the suffix when the file really is gone.
-pub fn exe(pid: u32) -> (Option<Vec<u8>>, ExeState) {
-    use std::os::unix::ffi::OsStrExt;
-    let base = format!("/proc/{pid}/exe");
-    let Ok(link) = std::fs::read_link(&base) else {
-        return (None, ExeState::default());
-    };
-    let link = link.as_os_str().as_bytes().to_vec();
-    // stat follows the magic link to the very file the process runs, even when unlinked.
-    let Ok(running) = statat(rustix::fs::CWD, base.as_str(), AtFlags::empty()) else {
-        return (Some(link), ExeState::default());
-    };
-    if link.starts_with(b"/memfd:") {
-        let state = ExeState {
-            deleted: true,
-            replaced: false,
-            memory_only: true,
-        };
-        return (Some(link), state);
-    }
-    // The kernel marks the path " (deleted)" once that name is unlinked, even when another
-    // hard link keeps the file alive: deleted, unless a file literally named so stands at
-    // that very path and is the running file.
-    let same = |st: &rustix::fs::Stat| st.st_ino == running.st_ino && st.st_dev == running.st_dev;
-    let marked = link.ends_with(b" (deleted)");
-    let literal = marked
-        && statat(
-            rustix::fs::CWD,
-            std::ffi::OsStr::from_bytes(&link),
-            AtFlags::SYMLINK_NOFOLLOW,
-        )
-        .is_ok_and(|st| same(&st));
-    let deleted = running.st_nlink == 0 || (marked && !literal);
-    let path = match link.strip_suffix(b" (deleted)") {
-        Some(stripped) if deleted => stripped.to_vec(),
-        _ => link,
-    };
-    let replaced = deleted
-        && statat(
-            rustix::fs::CWD,
-            std::ffi::OsStr::from_bytes(&path),
-            AtFlags::empty(),
-        )
-        .is_ok_and(|now| !same(&now));
-    let state = ExeState {
-        deleted,
-        replaced,
-        memory_only: false,
-    };
-    (Some(path), state)
 }
 
 /// The kernel's own name for a process (`/proc/PID/comm`, at most 15 bytes).

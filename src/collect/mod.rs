@@ -4,6 +4,8 @@
 pub mod bpf;
 #[cfg(target_os = "linux")]
 pub mod diag;
+#[cfg(target_os = "linux")]
+pub mod exe;
 pub mod filtered;
 #[cfg(target_os = "linux")]
 pub mod linux;

@@ -132,7 +132,7 @@ fn details_part(
             continue;
         }
         #[cfg(target_os = "linux")]
-        let (exe_bytes, exe_state) = super::linux::exe(pid);
+        let (exe_bytes, exe_state) = super::exe::exe(pid);
         #[cfg(not(target_os = "linux"))]
         let (exe_bytes, exe_state): (Option<Vec<u8>>, crate::model::ExeState) = (
             p.exe().map(|e| os_bytes(e.as_os_str()).to_vec()),

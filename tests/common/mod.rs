@@ -204,3 +204,54 @@ pub fn measured(home: &Path, args: &[&str], stdin: Option<Vec<u8>>) -> (i32, Str
         peak,
     )
 }
+
+/// Checks that a Python module is importable by Debian's /usr/bin/python3 (where Debian's
+/// python3-* packages install); like [`have`] when it is missing.
+pub fn have_python_module(module: &str, install: &str) -> bool {
+    let found = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", &format!("import {module}")])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("the Python module '{module}' is required under CI=true; install it with: {install}");
+        }
+        eprintln!(
+            "SKIPPED: the Python module '{module}' is not installed; install it with: {install}"
+        );
+    }
+    found
+}
+
+/// The first line a helper prints on stdout (its "ready" line), read under `limit`: a helper
+/// that never says it is ready is killed and the test fails.
+pub fn ready_line(child: &mut std::process::Child, limit: std::time::Duration) -> String {
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+        let _ = tx.send(line);
+    });
+    match rx.recv_timeout(limit) {
+        Ok(line) => line,
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the helper did not report within {} s", limit.as_secs());
+        }
+    }
+}
+
+/// Waits for `child` to end, at most `limit`; false if it is still running.
+pub fn wait_for(child: &mut std::process::Child, limit: std::time::Duration) -> bool {
+    let end = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < end {
+        if !matches!(child.try_wait(), Ok(None)) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    false
+}

@@ -1,0 +1,237 @@
+//! A process's executable and whether it is deleted, judged without ever following
+//! `/proc/PID/exe` into a filesystem that may not answer (a stopped FUSE daemon, a dead NFS
+//! server): the link's text, the device in `/proc/PID/maps` and the mount table decide first.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::sync::OnceLock;
+
+use rustix::fs::{openat2, statat, AtFlags, Mode, OFlags, ResolveFlags};
+
+use crate::model::ExeState;
+
+/// What the kernel appends to a path whose file was unlinked.
+const DELETED: &[u8] = b" (deleted)";
+
+/// The executable of a process, from the text of `/proc/PID/exe` (sysinfo drops the
+/// " (deleted)" suffix), and whether it is still the file at that path. The path is returned
+/// as raw bytes, without the suffix when the file really is gone.
+///
+/// The text alone settles nearly every case: no suffix means the file is still linked. Only a
+/// path ending in " (deleted)" needs a closer look (it may be a real name), and that look is
+/// taken only when the file lives on a local filesystem, which answers from memory.
+pub fn exe(pid: u32) -> (Option<Vec<u8>>, ExeState) {
+    let base = format!("/proc/{pid}/exe");
+    let Ok(link) = rustix::fs::readlink(base.as_str(), Vec::new()) else {
+        return (None, ExeState::default());
+    };
+    let link = link.into_bytes();
+    if link.starts_with(b"/memfd:") {
+        let state = ExeState {
+            deleted: true,
+            replaced: false,
+            memory_only: true,
+        };
+        return (Some(link), state);
+    }
+    let Some(stripped) = link.strip_suffix(DELETED).map(<[u8]>::to_vec) else {
+        return (Some(link), ExeState::default());
+    };
+    let local = mapped_device(pid, &link).is_some_and(|(major, minor)| {
+        mounts()
+            .iter()
+            .any(|m| m.major == major && m.minor == minor && answers_from_memory(&m.fstype))
+    });
+    if !local {
+        // The filesystem may not answer: the kernel's mark is all that is read. A file
+        // literally named "... (deleted)" there is counted as deleted (see docs/reliability.md).
+        let state = ExeState {
+            deleted: true,
+            replaced: false,
+            memory_only: false,
+        };
+        return (Some(stripped), state);
+    }
+    // A local filesystem: the running file itself (through the magic link) answers from
+    // memory. The kernel marks the path " (deleted)" once that name is unlinked, even when
+    // another hard link keeps the file alive: deleted, unless a file literally named so
+    // stands at that very path and is the running file.
+    let Ok(running) = statat(rustix::fs::CWD, base.as_str(), AtFlags::empty()) else {
+        return (Some(link), ExeState::default());
+    };
+    let same = |(dev, ino): (u64, u64)| ino == running.st_ino && dev == running.st_dev;
+    let literal = identity_at(&link).is_some_and(same);
+    let deleted = running.st_nlink == 0 || !literal;
+    if !deleted {
+        return (Some(link), ExeState::default());
+    }
+    let replaced = identity_at(&stripped).is_some_and(|id| !same(id));
+    let state = ExeState {
+        deleted,
+        replaced,
+        memory_only: false,
+    };
+    (Some(stripped), state)
+}
+
+/// Device and inode of whatever stands at `path` now, looked up without following any
+/// symbolic link (a link planted there could lead into a filesystem that does not answer).
+fn identity_at(path: &[u8]) -> Option<(u64, u64)> {
+    let fd = openat2(
+        rustix::fs::CWD,
+        OsStr::from_bytes(path),
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+    )
+    .ok()?;
+    let st = rustix::fs::fstat(&fd).ok()?;
+    Some((st.st_dev, st.st_ino))
+}
+
+/// The device (major, minor) of the mapping of `path` in `/proc/PID/maps`: the executable's
+/// own mapping carries the same text as the link, " (deleted)" included.
+fn mapped_device(pid: u32, path: &[u8]) -> Option<(u32, u32)> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(format!("/proc/{pid}/maps")).ok()?;
+    let mut reader = std::io::BufReader::new(file);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).ok()? == 0 {
+            return None;
+        }
+        if let Some(dev) = maps_device(&line, path) {
+            return Some(dev);
+        }
+    }
+}
+
+/// `start-end perms offset MAJ:MIN inode      path` -> (MAJ, MIN) when the path is `path`.
+pub fn maps_device(line: &[u8], path: &[u8]) -> Option<(u32, u32)> {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let mut rest = line;
+    let mut fields = [&b""[..]; 5];
+    for field in &mut fields {
+        let start = rest.iter().position(|&b| b != b' ')?;
+        rest = &rest[start..];
+        let end = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
+        *field = &rest[..end];
+        rest = &rest[end..];
+    }
+    let name = &rest[rest.iter().position(|&b| b != b' ')?..];
+    if name != path {
+        return None;
+    }
+    let (major, minor) = std::str::from_utf8(fields[3]).ok()?.split_once(':')?;
+    Some((
+        u32::from_str_radix(major, 16).ok()?,
+        u32::from_str_radix(minor, 16).ok()?,
+    ))
+}
+
+/// One line of `/proc/self/mountinfo`: the device and the filesystem type.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Mount {
+    pub major: u32,
+    pub minor: u32,
+    pub fstype: String,
+}
+
+fn mounts() -> &'static [Mount] {
+    static MOUNTS: OnceLock<Vec<Mount>> = OnceLock::new();
+    MOUNTS.get_or_init(|| {
+        std::fs::read("/proc/self/mountinfo")
+            .map(|text| parse_mountinfo(&String::from_utf8_lossy(&text)))
+            .unwrap_or_default()
+    })
+}
+
+/// `36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw` -> (98, 0, "ext3").
+pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
+    text.lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            let (major, minor) = left.split_whitespace().nth(2)?.split_once(':')?;
+            Some(Mount {
+                major: major.parse().ok()?,
+                minor: minor.parse().ok()?,
+                fstype: right.split_whitespace().next()?.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Filesystems whose attributes live in memory: a stat there cannot wait for a daemon or a
+/// server. Everything else (fuse.*, nfs, cifs, 9p, ceph, ...) is never looked into.
+pub fn answers_from_memory(fstype: &str) -> bool {
+    matches!(
+        fstype,
+        "ext2"
+            | "ext3"
+            | "ext4"
+            | "xfs"
+            | "btrfs"
+            | "f2fs"
+            | "jfs"
+            | "reiserfs"
+            | "bcachefs"
+            | "zfs"
+            | "tmpfs"
+            | "ramfs"
+            | "devtmpfs"
+            | "hugetlbfs"
+            | "squashfs"
+            | "erofs"
+            | "iso9660"
+            | "vfat"
+            | "msdos"
+            | "exfat"
+            | "ntfs3"
+            | "overlay"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_lines() {
+        let line = b"55840ec7f000-55840ec81000 r--p 00000000 fe:00 10010846                   /tmp/x (deleted)\n";
+        assert_eq!(maps_device(line, b"/tmp/x (deleted)"), Some((254, 0)));
+        assert_eq!(maps_device(line, b"/tmp/x"), None, "the whole name");
+        let spaced = b"7f00-7f01 r-xp 00000000 00:3a 7 /mnt/a  b (deleted)";
+        assert_eq!(maps_device(spaced, b"/mnt/a  b (deleted)"), Some((0, 0x3a)));
+        assert_eq!(maps_device(b"7f00-7f01 rw-p 00000000 00:00 0 ", b""), None);
+        assert_eq!(maps_device(b"garbage", b"garbage"), None);
+    }
+
+    #[test]
+    fn mount_table() {
+        let text = "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n\
+                    90 27 0:52 / /mnt/f rw,nosuid,nodev shared:5 - fuse.sshfs host: rw\n\
+                    broken line\n";
+        let m = parse_mountinfo(text);
+        assert_eq!(m.len(), 2);
+        assert_eq!(
+            (m[0].major, m[0].minor, m[0].fstype.as_str()),
+            (254, 0, "ext4")
+        );
+        assert_eq!(
+            (m[1].major, m[1].minor, m[1].fstype.as_str()),
+            (0, 52, "fuse.sshfs")
+        );
+        assert!(answers_from_memory("ext4") && answers_from_memory("tmpfs"));
+        for remote in ["fuse", "fuse.sshfs", "nfs", "nfs4", "cifs", "9p", "ceph"] {
+            assert!(!answers_from_memory(remote), "{remote}");
+        }
+    }
+
+    #[test]
+    fn our_own_executable_is_not_deleted() {
+        let (path, state) = exe(std::process::id());
+        assert!(path.is_some_and(|p| !p.ends_with(DELETED)));
+        assert_eq!(state, ExeState::default());
+    }
+}

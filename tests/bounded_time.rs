@@ -1,0 +1,168 @@
+//! Bounded time, staged for real: a listener whose executable, working directory and an open
+//! descriptor live on a FUSE filesystem whose daemon is stopped; a multi-megabyte command line;
+//! a huge unknown service name.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{have, is_root, tempdir, whoport};
+use rustix::process::{kill_process, Pid, Signal};
+use serde_json::Value;
+
+/// Well under the helpers' own limit: every command here must end long before it.
+const QUICK: Duration = Duration::from_secs(30);
+
+/// The FUSE daemon and the listener it serves, in a private mount namespace; the daemon is
+/// continued and everything is killed by PID when dropped.
+struct StalledFuse {
+    fixture: Child,
+    daemon: u32,
+    listener: u32,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl StalledFuse {
+    fn start(specs: &[&str]) -> Option<StalledFuse> {
+        if !is_root() {
+            eprintln!("SKIPPED: a FUSE mount in a private mount namespace needs root");
+            return None;
+        }
+        if !have("unshare", "apt-get install -y util-linux")
+            || !common::have_python_module("fusepy", "apt-get install -y python3-fusepy")
+        {
+            return None;
+        }
+        let dir = tempdir();
+        let (backing, mnt) = (dir.path().join("backing"), dir.path().join("mnt"));
+        std::fs::create_dir(&backing).expect("mkdir");
+        std::fs::create_dir(&mnt).expect("mkdir");
+        let mut fixture = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "/usr/bin/python3"])
+            .arg(common::fixture("stalled_fuse.py"))
+            .arg(&backing)
+            .arg(&mnt)
+            .arg(common::fixture("listen.py"))
+            .args(specs)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("unshare starts");
+        let line = common::ready_line(&mut fixture, QUICK);
+        let ready: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("fixture said {line:?}: {e}"));
+        let pid = |v: &Value| v.as_u64().expect("pid") as u32;
+        Some(StalledFuse {
+            daemon: pid(&ready["daemon"]),
+            listener: pid(&ready["listener"]["pid"]),
+            port: ready["listener"]["sockets"][0][2].as_u64().expect("port") as u16,
+            fixture,
+            _dir: dir,
+        })
+    }
+
+    fn signal(&self, signal: Signal) {
+        let pid = Pid::from_raw(self.daemon as i32).expect("pid");
+        kill_process(pid, signal).expect("signal the FUSE daemon");
+    }
+}
+
+impl Drop for StalledFuse {
+    fn drop(&mut self) {
+        self.signal(Signal::CONT);
+        drop(self.fixture.stdin.take()); // the fixture kills the listener and the daemon
+        let waited = common::wait_for(&mut self.fixture, QUICK);
+        if !waited {
+            let _ = self.fixture.kill();
+            let _ = self.fixture.wait();
+        }
+    }
+}
+
+fn row(doc: &Value, port: u16) -> &Value {
+    doc["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .find(|l| l["port"] == port && l["protocol"] == "tcp")
+        .unwrap_or_else(|| panic!("port {port} listed: {doc}"))
+}
+
+#[test]
+fn a_stalled_fuse_filesystem_never_stalls_a_command() {
+    let Some(fuse) = StalledFuse::start(&["--comm-hex", "7770682d66757365", "tcp4"]) else {
+        return;
+    };
+    let home = tempdir();
+    // Before the stall: the owner and its executable on the FUSE mount.
+    let out = whoport(home.path()).arg("--json").output().expect("runs");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let owner = &row(&doc, fuse.port)["owners"][0];
+    assert_eq!(owner["pid"], fuse.listener, "{owner}");
+    assert!(
+        owner["exe"]
+            .as_str()
+            .is_some_and(|e| e.ends_with("/mnt/wph-fuse-py")),
+        "{owner}"
+    );
+    fuse.signal(Signal::STOP);
+    let port = fuse.port.to_string();
+    let pid = fuse.listener.to_string();
+    let runs: [&[&str]; 7] = [
+        &[],
+        &["--wide"],
+        &["--json"],
+        &[&port],
+        &[&port, "--json"],
+        &["audit", "--pid", &pid],
+        &["audit", "--json", "--pid", &pid],
+    ];
+    for args in runs {
+        let out = whoport(home.path())
+            .args(args)
+            .limit(QUICK)
+            .output()
+            .expect("runs");
+        let (text, err) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{args:?}: {:?} {err}",
+            out.status
+        );
+        assert!(text.contains(&port), "{args:?} names the port: {text}");
+        if args.contains(&"--json") && args[0] != "audit" {
+            let doc: Value = serde_json::from_str(&text).expect("json");
+            let found = if args.len() == 1 {
+                row(&doc, fuse.port).clone()
+            } else {
+                doc.clone()
+            };
+            let text = found.to_string();
+            assert!(
+                text.contains("wph-fuse"),
+                "{args:?}: the owner is named: {text}"
+            );
+            assert!(text.contains(&pid), "{args:?}: the owner's PID: {text}");
+        }
+    }
+    // Nothing whoport could not know was dressed up: the executable is not called deleted.
+    let out = whoport(home.path())
+        .arg("--json")
+        .limit(QUICK)
+        .output()
+        .expect("runs");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let owner = &row(&doc, fuse.port)["owners"][0];
+    assert_eq!(owner["exe_deleted"], false, "{owner}");
+    assert!(
+        owner["exe"]
+            .as_str()
+            .is_some_and(|e| e.ends_with("/mnt/wph-fuse-py")),
+        "{owner}"
+    );
+}
