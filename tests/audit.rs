@@ -157,8 +157,7 @@ fn a_hidden_owner_is_reported_to_a_normal_user() {
     if python().is_none() {
         return;
     }
-    if !is_root() {
-        eprintln!("SKIPPED: needs root to start a listener as root and audit as 'nobody'");
+    if !common::root_or_skip("starting a listener as root and auditing as 'nobody'") {
         return;
     }
     let l = Listener::start(&["--comm-hex", &hex(b"wpa-hidden"), "tcp4"]);

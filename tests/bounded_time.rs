@@ -7,7 +7,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{have, is_root, tempdir, whoport};
+use common::{have, tempdir, whoport};
 use rustix::process::{kill_process, Pid, Signal};
 use serde_json::Value;
 
@@ -26,8 +26,7 @@ struct StalledFuse {
 
 impl StalledFuse {
     fn start(specs: &[&str]) -> Option<StalledFuse> {
-        if !is_root() {
-            eprintln!("SKIPPED: a FUSE mount in a private mount namespace needs root");
+        if !common::root_or_skip("a FUSE mount in a private mount namespace") {
             return None;
         }
         if !have("unshare", "apt-get install -y util-linux")

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 
 use common::listener::{hex, python, python_prefix, Listener};
-use common::{bin, fixture, have, is_root, sh, tempdir, whoport};
+use common::{bin, fixture, have, sh, tempdir, whoport};
 use serde_json::Value;
 
 /// Spawns a helper that prints one JSON line when it is ready; returns it and that line.
@@ -138,8 +138,7 @@ fn hidden_row_through_unshare(unshare: &str, why: &str) -> Option<Value> {
     if python().is_none() || !have("unshare", "apt-get install -y util-linux") {
         return None;
     }
-    if !is_root() {
-        eprintln!("SKIPPED: {why} needs root");
+    if !common::root_or_skip(why) {
         return None;
     }
     let l = Listener::start(&["tcp4"]);
@@ -219,8 +218,7 @@ fn processes_in_other_network_namespaces_are_counted() {
     if !have("unshare", "apt-get install -y util-linux") {
         return;
     }
-    if !is_root() {
-        eprintln!("SKIPPED: a new network namespace needs root");
+    if !common::root_or_skip("a new network namespace") {
         return;
     }
     let mut other = Command::new("unshare")
@@ -279,8 +277,7 @@ fn a_closed_pipe_ends_quietly() {
 
 #[test]
 fn setuid_is_refused() {
-    if !is_root() {
-        eprintln!("SKIPPED: making a setuid copy of whoport needs root");
+    if !common::root_or_skip("making a setuid copy of whoport") {
         return;
     }
     use std::os::unix::fs::PermissionsExt;
@@ -457,8 +454,7 @@ fn in_private_netns(script: &str) -> Option<(i32, String, String)> {
     {
         return None;
     }
-    if !is_root() {
-        eprintln!("SKIPPED: a private network namespace needs root");
+    if !common::root_or_skip("a private network namespace") {
         return None;
     }
     Some(sh(&format!(

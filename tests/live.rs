@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::listener::{hex, python, python_prefix, Listener};
-use common::{have, is_root, run, tempdir, whoport};
+use common::{have, run, tempdir, whoport};
 use serde::Deserialize;
 
 // Every field is declared so that deny_unknown_fields checks the whole schema.
@@ -643,8 +643,7 @@ fn a_normal_user_sees_roots_listener_with_a_hidden_owner_and_a_hint() {
     if python().is_none() {
         return;
     }
-    if !is_root() {
-        eprintln!("SKIPPED: needs root to start a listener as root and look at it as 'nobody' (CI runs as root)");
+    if !common::root_or_skip("starting a listener as root and looking at it as 'nobody'") {
         return;
     }
     let l = Listener::start(&["--comm-hex", &hex(b"wptest-root"), "tcp4"]);

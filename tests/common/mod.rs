@@ -4,6 +4,7 @@
 pub mod bounded;
 pub mod listener;
 pub mod netns;
+pub mod prerequisites;
 #[cfg(unix)]
 pub mod special;
 
@@ -106,18 +107,42 @@ pub fn shared_iana_csv() -> Option<PathBuf> {
     p.exists().then_some(p)
 }
 
-/// Checks that an outside program is installed. When it is missing: a loud SKIPPED line and
+/// Checks that an outside program (a row of [`prerequisites::PREREQUISITES`]) is installed.
+/// When it is missing: a loud SKIPPED line, a record for the prerequisites report, and
 /// `false`, except under `CI=true`, where it is a failure.
-pub fn have(program: &str, install: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()));
-    if !found {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("'{program}' is required under CI=true; install it with: {install}");
-        }
-        eprintln!("SKIPPED: '{program}' is not installed; install it with: {install}");
+pub fn have(program: &str, _install: &str) -> bool {
+    need(program)
+}
+
+/// Like [`have`], for any row of the prerequisites table (a program, a Python module, root).
+pub fn need(name: &str) -> bool {
+    let p = prerequisites::prerequisite(name);
+    if prerequisites::present(p) {
+        return true;
     }
-    found
+    if matches!(p.check, prerequisites::Check::Root) {
+        // The unprivileged re-run skips these by design, CI or not.
+        eprintln!("SKIPPED: needs root ({})", p.used_for);
+    } else {
+        let install = prerequisites::install_command([name]);
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("'{name}' is required under CI=true; install it with: {install}");
+        }
+        eprintln!("SKIPPED: '{name}' is not installed; install it with: {install}");
+    }
+    prerequisites::record_skip(name);
+    false
+}
+
+/// True when running as root; otherwise a SKIPPED line naming `why`, recorded for the
+/// prerequisites report.
+pub fn root_or_skip(why: &str) -> bool {
+    if is_root() {
+        return true;
+    }
+    eprintln!("SKIPPED: {why} needs root");
+    prerequisites::record_skip("root");
+    false
 }
 
 /// Runs whoport with `args` and parses stdout as JSON, returning the status too.
@@ -205,23 +230,10 @@ pub fn measured(home: &Path, args: &[&str], stdin: Option<Vec<u8>>) -> (i32, Str
     )
 }
 
-/// Checks that a Python module is importable by Debian's /usr/bin/python3 (where Debian's
-/// python3-* packages install); like [`have`] when it is missing.
-pub fn have_python_module(module: &str, install: &str) -> bool {
-    let found = std::process::Command::new("/usr/bin/python3")
-        .args(["-c", &format!("import {module}")])
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("the Python module '{module}' is required under CI=true; install it with: {install}");
-        }
-        eprintln!(
-            "SKIPPED: the Python module '{module}' is not installed; install it with: {install}"
-        );
-    }
-    found
+/// Checks that a Python module (a row of the prerequisites table) is importable by Debian's
+/// /usr/bin/python3, where Debian's python3-* packages install; like [`have`].
+pub fn have_python_module(module: &str, _install: &str) -> bool {
+    need(module)
 }
 
 /// The first line a helper prints on stdout (its "ready" line), read under `limit`: a helper

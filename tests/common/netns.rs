@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 
 use super::bounded::Run;
 use super::listener::{python, Listener};
-use super::{bin, fixture, have, is_root};
+use super::{bin, fixture, have};
 
 /// A network namespace with only loopback up, alive until dropped (its holder is killed by
 /// PID).
@@ -25,8 +25,7 @@ impl NetNs {
         {
             return None;
         }
-        if !is_root() {
-            eprintln!("SKIPPED: a private network namespace needs root");
+        if !super::root_or_skip("a private network namespace") {
             return None;
         }
         let mut holder = Command::new("unshare")

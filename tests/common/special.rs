@@ -27,6 +27,7 @@ fn node(path: &Path, kind: FileType, dev: u64) -> Option<PathBuf> {
         Ok(()) => Some(path.to_path_buf()),
         Err(e) if kind != FileType::Fifo => {
             eprintln!("SKIPPED: cannot make a device node ({e}); that needs root");
+            super::prerequisites::record_skip("root");
             None
         }
         Err(e) => panic!("mkfifo {}: {e}", path.display()),
