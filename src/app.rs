@@ -242,7 +242,7 @@ fn load(cli: &Cli) -> Result<Knowledge> {
     let mut warnings = Vec::new();
     let knowledge = Knowledge::load(cli.registry.as_deref(), &mut warnings)?;
     for warning in warnings {
-        eprintln!("whoport: warning: {}", sanitize(&warning));
+        crate::stderr::line(format_args!("whoport: warning: {}", sanitize(&warning)));
     }
     Ok(knowledge)
 }
@@ -321,7 +321,7 @@ fn status_for(snap: &Snapshot) -> u8 {
 
 fn hint(snap: &Snapshot) {
     if let Some(hint) = listing::root_hint(snap) {
-        eprintln!("whoport: hint: {hint}");
+        crate::stderr::line(format_args!("whoport: hint: {hint}"));
     }
 }
 

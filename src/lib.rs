@@ -21,3 +21,4 @@ pub mod privilege;
 pub mod registry;
 pub mod render;
 pub mod wait;
+pub mod stderr;

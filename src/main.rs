@@ -4,15 +4,15 @@ use std::process::ExitCode;
 
 use clap::error::ErrorKind;
 use clap::Parser;
-use whoport::{app, cli::Cli, render::sanitize::sanitize};
+use whoport::{app, cli::Cli, render::sanitize::sanitize, stderr};
 
 fn main() -> ExitCode {
     if whoport::privilege::secure_execution() {
-        eprintln!(
+        stderr::line(format_args!(
             "whoport: refusing to run with privileges its user does not have (setuid, setgid \
              or file capabilities: the kernel marked this execution secure); run it as root \
              with sudo instead"
-        );
+        ));
         return ExitCode::from(app::EXIT_ERROR);
     }
     let cli = match Cli::try_parse() {
@@ -23,7 +23,7 @@ fn main() -> ExitCode {
         Ok(status) => ExitCode::from(status),
         Err(e) if app::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("whoport: {}", sanitize(&app::error_text(&e)));
+            stderr::line(format_args!("whoport: {}", sanitize(&app::error_text(&e))));
             ExitCode::from(app::EXIT_ERROR)
         }
     }
@@ -40,9 +40,21 @@ fn usage_error(e: clap::Error) -> ExitCode {
             digit.then_some(a)
         });
         if let Some(Err(query_error)) = negative.map(|a| a.parse::<whoport::port::Query>()) {
-            eprintln!("whoport: {}", sanitize(&query_error.to_string()));
+            stderr::line(format_args!("whoport: {}", sanitize(&query_error.to_string())));
             return ExitCode::from(app::EXIT_ERROR);
         }
     }
-    e.exit()
+    clap_exit(&e)
+}
+
+/// clap's own output and status, except that help or version text that cannot be written
+/// (stdout full or closed) is an error, exit status 2, and a closed pipe is success.
+fn clap_exit(e: &clap::Error) -> ExitCode {
+    use std::io::Write;
+    let printed = e.print().and_then(|()| std::io::stdout().flush());
+    match printed {
+        Ok(()) => ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(app::EXIT_ERROR)),
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(_) => ExitCode::from(app::EXIT_ERROR),
+    }
 }
