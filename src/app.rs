@@ -657,13 +657,13 @@ fn read_baseline(
         Ok(b) => {
             if let (Some(then), Some(now)) = (b.host.as_deref(), host) {
                 if then != now {
-                    eprintln!(
+                    crate::stderr::line(format_args!(
                         "whoport: warning: baseline '{}' was saved on host '{}', this is '{}': \
                          every difference may come from the other machine",
                         sanitize(&path.display().to_string()),
                         sanitize(then),
                         sanitize(now)
-                    );
+                    ));
                 }
             }
             Ok(Some(b))
@@ -671,10 +671,10 @@ fn read_baseline(
         Err(audit::baseline::BaselineError::Read { source, .. })
             if source.is_not_found() && save_to == Some(path) =>
         {
-            eprintln!(
+            crate::stderr::line(format_args!(
                 "whoport: no baseline at '{}' yet: saving the first one, nothing to compare with",
                 sanitize(&path.display().to_string())
-            );
+            ));
             Ok(None)
         }
         Err(e) => Err(e.into()),

@@ -3,6 +3,9 @@
 //! The library behind the `whoport` binary: port parsing, the embedded IANA registry and the
 //! other sources of port knowledge, and the renderers.
 
+// A write to a closed or full stderr must not panic: messages go through `stderr::line`.
+#![deny(clippy::print_stderr)]
+
 pub mod address;
 pub mod app;
 pub mod atomic_file;

@@ -1,5 +1,8 @@
 //! The `whoport` binary: parse, run, map the outcome to an exit status.
 
+// A write to a closed or full stderr must not panic: messages go through `stderr::line`.
+#![deny(clippy::print_stderr)]
+
 use std::process::ExitCode;
 
 use clap::error::ErrorKind;
@@ -40,7 +43,10 @@ fn usage_error(e: clap::Error) -> ExitCode {
             digit.then_some(a)
         });
         if let Some(Err(query_error)) = negative.map(|a| a.parse::<whoport::port::Query>()) {
-            stderr::line(format_args!("whoport: {}", sanitize(&query_error.to_string())));
+            stderr::line(format_args!(
+                "whoport: {}",
+                sanitize(&query_error.to_string())
+            ));
             return ExitCode::from(app::EXIT_ERROR);
         }
     }
