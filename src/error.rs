@@ -9,23 +9,21 @@ use thiserror::Error;
 pub enum QueryError {
     #[error("empty port or service name")]
     Empty,
-    #[error(
-        "'{value}' is not a port number (0-65535), a range such as 8000-8100, or a service name"
-    )]
+    #[error("{} is not a port number (0-65535), a range such as 8000-8100, or a service name", quoted(.value))]
     BadPort { value: String },
-    #[error("'{value}' is out of range: ports are 0-65535")]
+    #[error("{} is out of range: ports are 0-65535", quoted(.value))]
     PortOutOfRange { value: String },
-    #[error("'{value}' is a reversed range: the first port must not be above the second")]
+    #[error("{} is a reversed range: the first port must not be above the second", quoted(.value))]
     ReversedRange { value: String },
-    #[error("'{value}': unknown protocol '{protocol}' (use tcp, udp, sctp or dccp)")]
+    #[error("{}: unknown protocol {} (use tcp, udp, sctp or dccp)", quoted(.value), quoted(.protocol))]
     BadProtocol { value: String, protocol: String },
-    #[error("'{value}': the address is not an IPv4 or IPv6 address (forms: 0.0.0.0:22, [::1]:8080, [fe80::1%lo]:42600, *:22)")]
+    #[error("{}: the address is not an IPv4 or IPv6 address (forms: 0.0.0.0:22, [::1]:8080, [fe80::1%lo]:42600, *:22)", quoted(.value))]
     BadAddress { value: String },
-    #[error("'{value}': whoport never looks up host names; give the address (127.0.0.1:5432, [::1]:5432) or the port")]
+    #[error("{}: whoport never looks up host names; give the address (127.0.0.1:5432, [::1]:5432) or the port", quoted(.value))]
     HostName { value: String },
-    #[error("'{value}' is not a valid service name (letters, digits and '-')")]
+    #[error("{} is not a valid service name (letters, digits and '-')", quoted(.value))]
     BadServiceName { value: String },
-    #[error("'{value}' is not a service name in the IANA registry, {services_file}, the aliases or the known unofficial uses{}", did_you_mean(.suggestions))]
+    #[error("{} is not a service name in the IANA registry, {}, the aliases or the known unofficial uses{}", quoted(.value), .services_file, did_you_mean(.suggestions))]
     UnknownService {
         value: String,
         /// The local services file read ("/etc/services"), or why there is none.
@@ -41,6 +39,21 @@ pub enum QueryError {
         /// Its ports on that protocol ("21/udp").
         available: String,
     },
+}
+
+/// At most this many characters of an argument are quoted back in a message.
+pub const QUOTED_MAX: usize = 64;
+
+/// `'value'`, or its first [`QUOTED_MAX`] characters and how long it was.
+pub fn quoted(value: &str) -> String {
+    match value.char_indices().nth(QUOTED_MAX) {
+        None => format!("'{value}'"),
+        Some((cut, _)) => format!(
+            "'{}...' ({} characters)",
+            &value[..cut],
+            value.chars().count()
+        ),
+    }
 }
 
 fn did_you_mean(suggestions: &[String]) -> String {

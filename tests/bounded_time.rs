@@ -165,3 +165,32 @@ fn a_stalled_fuse_filesystem_never_stalls_a_command() {
         "{owner}"
     );
 }
+
+#[test]
+fn a_huge_unknown_service_name_is_refused_at_once_and_quoted_short() {
+    let name = "a".repeat(120_000);
+    let out = whoport(tempdir().path())
+        .arg(&name)
+        .limit(QUICK)
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let quoted = format!("'{}...' (120000 characters)", "a".repeat(64));
+    assert!(err.contains(&quoted), "{err}");
+    assert!(
+        err.len() < 400,
+        "at most 64 characters quoted: {} bytes",
+        err.len()
+    );
+    // A name just over the limit of suggestions, close to nothing: no suggestion work either.
+    let (status, _, err) = common::run(&[&format!("ssh{}", "x".repeat(70))]);
+    assert_eq!(status, 2);
+    assert!(!err.contains("did you mean"), "{err}");
+    // Short names still get their suggestions.
+    let (_, _, err) = common::run(&["postgresq"]);
+    assert!(
+        err.contains("did you mean") && err.contains("'postgresql'"),
+        "{err}"
+    );
+}
