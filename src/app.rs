@@ -564,7 +564,7 @@ fn run_audit(cli: &Cli, a: &AuditArgs, out: &Output, w: &mut dyn Write) -> Resul
     let mut warnings = Vec::new();
     let config = Config::load(a.config.as_deref(), &mut warnings);
     for warning in warnings {
-        eprintln!("whoport: warning: {}", sanitize(&warning));
+        crate::stderr::line(format_args!("whoport: warning: {}", sanitize(&warning)));
     }
     let config = config?;
     let config_name = a

@@ -170,7 +170,7 @@ fn a_killed_write_leaves_a_marked_temporary_that_the_next_write_removes() {
     std::fs::write(&target, "old").expect("write");
     // A file size limit smaller than the table: the kernel kills whoport (SIGXFSZ) in the
     // middle of writing its temporary file.
-    let bin = assert_cmd::cargo::cargo_bin("whoport");
+    let bin = common::bin();
     let (status, _, err) = outcome(
         common::command(dir.path(), Path::new("prlimit"))
             .args(["--fsize=512", "--", text(&bin)])

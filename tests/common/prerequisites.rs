@@ -81,11 +81,6 @@ pub const PREREQUISITES: &[Prerequisite] = &[
         "a copy of whoport with file capabilities",
     ),
     program(
-        "mknod",
-        "coreutils",
-        "device nodes in a temporary directory",
-    ),
-    program(
         "timeout",
         "coreutils",
         "a time limit around each test binary in .ci/run",
