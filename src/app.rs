@@ -452,8 +452,8 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                 Ok(found) => found,
                 Err(e) if snap.listeners.is_empty() && hidden.is_empty() => {
                     anyhow::bail!(
-                        "{e}; and no listening process is named '{}'",
-                        sanitize(&name)
+                        "{e}; and no listening process is named {}",
+                        sanitize(&crate::error::quoted(&name))
                     )
                 }
                 Err(_) => registry::ServiceMatch::default(),
