@@ -86,6 +86,7 @@ pub const PREREQUISITES: &[Prerequisite] = &[
         "a time limit around each test binary in .ci/run",
     ),
     program("time", "time", "peak memory of a run (GNU time)"),
+    program("getent", "libc-bin", "user names from NSS"),
     program("setpriv", "util-linux", "daemons started as other users"),
     program("ssh-keygen", "openssh-client", "host keys for a real sshd"),
     program("sshd", "openssh-server", "a real sshd for the audit"),
