@@ -139,15 +139,17 @@ fn run_free(cli: &Cli, a: &FreeArgs, out: &Output, w: &mut dyn Write) -> Result<
         render::free::text(w, &found)?;
     }
     if found.ports.is_empty() {
-        eprintln!("whoport: no port in {range} passes every rule (see --json for the counts)");
+        crate::stderr::line(format_args!(
+            "whoport: no port in {range} passes every rule (see --json for the counts)"
+        ));
         return Ok(EXIT_NOTHING);
     }
     if found.ports.len() < usize::from(a.count) {
-        eprintln!(
+        crate::stderr::line(format_args!(
             "whoport: only {} of the {} ports asked for pass every rule in {range}",
             found.ports.len(),
             a.count
-        );
+        ));
     }
     Ok(EXIT_OK)
 }
@@ -186,7 +188,7 @@ fn run_wait(a: &WaitArgs, out: &Output, w: &mut dyn Write) -> Result<u8> {
     if outcome.met {
         Ok(EXIT_OK)
     } else {
-        eprintln!("whoport: {line}");
+        crate::stderr::line(format_args!("whoport: {line}"));
         Ok(EXIT_NOTHING)
     }
 }
@@ -751,7 +753,7 @@ fn run_registry(
             let mut warnings = Vec::new();
             let in_use = registry::in_use(&mut warnings);
             for warning in warnings {
-                eprintln!("whoport: warning: {}", sanitize(&warning));
+                crate::stderr::line(format_args!("whoport: warning: {}", sanitize(&warning)));
             }
             if !force && registry::is_older(&imported.snapshot, in_use.snapshot()) {
                 anyhow::bail!(

@@ -23,5 +23,5 @@ pub mod port;
 pub mod privilege;
 pub mod registry;
 pub mod render;
-pub mod wait;
 pub mod stderr;
+pub mod wait;
