@@ -87,6 +87,17 @@ pub const PREREQUISITES: &[Prerequisite] = &[
     ),
     program("time", "time", "peak memory of a run (GNU time)"),
     program("getent", "libc-bin", "user names from NSS"),
+    program("clang", "clang", "rebuilding the BPF object to compare it"),
+    program(
+        "llvm-strip",
+        "llvm",
+        "rebuilding the BPF object to compare it",
+    ),
+    program(
+        "bpftool",
+        "bpftool",
+        "checking nothing of whoport's stays in the kernel",
+    ),
     program("setpriv", "util-linux", "daemons started as other users"),
     program("ssh-keygen", "openssh-client", "host keys for a real sshd"),
     program("sshd", "openssh-server", "a real sshd for the audit"),
