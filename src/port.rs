@@ -345,10 +345,18 @@ fn parse_address(text: &str, whole: &str) -> Result<AddressPattern, QueryError> 
         );
     };
     let zone = match zone {
-        Some(z) if z.is_empty() || !z.bytes().all(|b| b.is_ascii_graphic()) => return Err(bad()),
+        Some(z) if !is_zone(z) => return Err(bad()),
         z => z.map(str::to_string),
     };
     Ok(AddressPattern::Exact { address, zone })
+}
+
+/// A zone as `ss` and `ip` print one: an interface name (at most 15 bytes, the kernel's
+/// `IFNAMSIZ`, without `/`, `:` or `%`) or an interface index.
+fn is_zone(z: &str) -> bool {
+    (1..=15).contains(&z.len())
+        && z.bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b'/' | b':' | b'%'))
 }
 
 /// Where outgoing connections take their local ports on this machine.
@@ -536,6 +544,11 @@ mod tests {
             "[::1:80",
             "[::1]x:80",
             "1.2.3:80",
+            "[fe80::1%lo%lo]:1",
+            "[fe80::1%lo]%lo:1",
+            "[fe80::1%]:1",
+            "[fe80::1%a:b]:1",
+            "[fe80::1%0123456789abcdef]:1",
         ] {
             let e = text.parse::<Query>().expect_err(text);
             assert!(

@@ -95,6 +95,15 @@ fn an_unknown_name_that_no_process_has_is_an_error() {
 }
 
 #[test]
+fn a_zone_that_names_no_interface_is_refused() {
+    for query in ["[fe80::1%lo%lo]:1", "[fe80::1%]:1", "[fe80::1%a/b]:1"] {
+        let (status, out, err) = common::run(&[query]);
+        assert_eq!(status, 2, "{query}: {out}");
+        assert!(err.contains(query), "{query}: {err}");
+    }
+}
+
+#[test]
 fn host_names_are_never_looked_up() {
     for query in ["db.invalid:5432", "myhost:22"] {
         let (status, out, err) = common::run(&[query]);
