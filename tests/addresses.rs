@@ -322,3 +322,33 @@ fn one_notation_in_the_card_listing_audit_and_prometheus() {
         s.runs[3]
     );
 }
+
+/// Sockets of one `SO_REUSEPORT` group on one address are named once in a finding, with
+/// their count, not once per socket (a line that grew with every socket of the group).
+#[test]
+fn a_reuseport_group_is_named_once_in_a_finding() {
+    let Some(ns) = NetNs::new() else { return };
+    let mut cmd = ns.command(&common::listener::python().expect("python3"));
+    cmd.arg("-c").arg(
+        "import json, os, socket, sys\n\
+         held = []\n\
+         port = 0\n\
+         for _ in range(3):\n\
+         \x20   s = socket.socket()\n\
+         \x20   s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)\n\
+         \x20   s.bind(('0.0.0.0', port))\n\
+         \x20   s.listen(4)\n\
+         \x20   port = s.getsockname()[1]\n\
+         \x20   held.append(s)\n\
+         print(json.dumps({'pid': os.getpid(), 'children': [], 'sockets': [['tcp', '0.0.0.0', port]]}), flush=True)\n\
+         sys.stdin.read()\n",
+    );
+    let group = common::listener::Listener::start_command(cmd);
+    let port = group.port(0);
+    let home = tempdir();
+    let (_, out, err) = ns.whoport(home.path(), &["audit", "--color", "never"]);
+    let once = format!("0.0.0.0:{port} (3 sockets)");
+    let twice = format!("0.0.0.0:{port}, 0.0.0.0:{port}");
+    assert!(out.contains(&once), "{once} in:\n{out}{err}");
+    assert!(!out.contains(&twice), "{twice} in:\n{out}");
+}

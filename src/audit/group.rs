@@ -54,9 +54,32 @@ pub fn endpoint(l: &Listener) -> String {
     sanitize(&l.endpoint()).into_owned()
 }
 
-/// `0.0.0.0:80 and [::]:80`, `a, b and c`.
+/// `0.0.0.0:80 and [::]:80`, `a, b and c`; an address held by several sockets of the group
+/// (`SO_REUSEPORT`) once, with their count: `127.0.0.1:80 (4 sockets)`.
 pub fn endpoints(listeners: &[&Listener]) -> String {
-    and_list(&listeners.iter().map(|l| endpoint(l)).collect::<Vec<_>>())
+    let mut seen: Vec<(String, usize)> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for l in listeners {
+        let e = endpoint(l);
+        match index.get(&e) {
+            Some(&i) => seen[i].1 += 1,
+            None => {
+                index.insert(e.clone(), seen.len());
+                seen.push((e, 1));
+            }
+        }
+    }
+    let items: Vec<String> = seen
+        .into_iter()
+        .map(|(e, n)| {
+            if n == 1 {
+                e
+            } else {
+                format!("{e} ({n} sockets)")
+            }
+        })
+        .collect();
+    and_list(&items)
 }
 
 /// `a`, `a and b`, `a, b and c`.

@@ -96,11 +96,12 @@ impl Ctx<'_> {
 
     /// "tcp 0.0.0.0:8080 and [::]:8080" for these members.
     fn sockets(&self, members: &[usize]) -> String {
+        let wanted: std::collections::HashSet<&usize> = members.iter().collect();
         let ls: Vec<&Listener> = self
             .members
             .iter()
             .zip(&self.listeners)
-            .filter(|(i, _)| members.contains(i))
+            .filter(|(i, _)| wanted.contains(i))
             .map(|(_, l)| *l)
             .collect();
         format!("{} {}", self.first().socket.protocol, endpoints(&ls))
@@ -114,11 +115,12 @@ impl Ctx<'_> {
     /// words of the listing's reach.
     fn where_text(&self, members: &[usize]) -> String {
         use crate::address::Reach;
+        let wanted: std::collections::HashSet<&usize> = members.iter().collect();
         let reaches: Vec<Reach> = self
             .members
             .iter()
             .zip(&self.listeners)
-            .filter(|(i, l)| members.contains(i) && l.scope == Scope::All)
+            .filter(|(i, l)| wanted.contains(i) && l.scope == Scope::All)
             .map(|(_, l)| l.reach())
             .collect();
         let v4 = reaches.contains(&Reach::AllIpv4);
