@@ -50,7 +50,8 @@ pub fn wait(
     timeout: Option<Duration>,
 ) -> Result<Outcome, CollectError> {
     let started = Instant::now();
-    let deadline = timeout.map(|t| started + t);
+    // A timeout beyond what the clock can hold (`--timeout 584542046090years`) is forever.
+    let deadline = timeout.and_then(|t| started.checked_add(t));
     let mut interval = FIRST_INTERVAL;
     let mut looks = 0;
     let mut owner_cache: Option<(Vec<u32>, bool)> = None;

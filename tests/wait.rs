@@ -45,6 +45,21 @@ fn a_tcp_listener_appearing_after_a_second_ends_the_wait() {
 }
 
 #[test]
+fn a_timeout_too_long_for_the_clock_waits_without_panicking() {
+    let (socket, port) = bound_tcp();
+    socket.listen(8).expect("listen");
+    let (status, out, err) = run(&[
+        "wait",
+        &port.to_string(),
+        "--listening",
+        "--timeout",
+        "18446744073709551615s",
+    ]);
+    assert_eq!(status, 0, "{out} {err}");
+    assert!(out.contains(&format!("{port}/tcp is listening")), "{out}");
+}
+
+#[test]
 fn a_bound_socket_that_never_listens_times_out() {
     // Bound on [::] dual-stack, never listening (nothing can reach it): no other program can
     // listen on this port number, on any address, while the test runs.
