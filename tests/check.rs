@@ -369,3 +369,58 @@ fn an_established_connection_on_the_port_blocks_only_without_so_reuseaddr() {
     let (_, out, _) = run(&["check", &port.to_string(), "--address", "127.0.0.1"]);
     assert!(out.contains("1 connection open on local port"), "{out}");
 }
+
+fn advice_of_kind(doc: &Value, kind: &str) -> Option<Value> {
+    doc["advice"]
+        .as_array()
+        .expect("advice")
+        .iter()
+        .find(|a| a["kind"] == kind)
+        .cloned()
+}
+
+#[test]
+fn advice_names_the_programs_known_to_use_the_port() {
+    let (_, doc) = json_status(&["check", "3000", "--address", "127.0.0.1", "--json"]);
+    let known = advice_of_kind(&doc, "known-program").unwrap_or_else(|| panic!("{doc}"));
+    let text = known["text"].as_str().expect("text");
+    assert!(text.contains("Grafana"), "{text}");
+    // A port no program is known to use gets no such advice.
+    let (_, doc) = json_status(&["check", "41899", "--address", "127.0.0.1", "--json"]);
+    assert!(advice_of_kind(&doc, "known-program").is_none(), "{doc}");
+}
+
+#[test]
+fn advice_says_when_other_network_namespaces_exist() {
+    if !common::root_or_skip("seeing processes of other network namespaces")
+        || !common::need("unshare")
+    {
+        return;
+    }
+    // A process of its own network namespace, killed by PID at the end.
+    let mut other = std::process::Command::new("unshare")
+        .args(["-n", "sleep", "60"])
+        .spawn()
+        .expect("unshare -n sleep");
+    let own_ns = std::fs::read_link("/proc/self/ns/net").expect("own netns");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_link(format!("/proc/{}/ns/net", other.id())).ok() == Some(own_ns.clone()) {
+        assert!(
+            Instant::now() < deadline,
+            "unshare never entered its namespace"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (_, doc) = json_status(&["check", "41898", "--address", "127.0.0.1", "--json"]);
+    other.kill().expect("kill the namespace holder");
+    other.wait().expect("reap");
+    let advice =
+        advice_of_kind(&doc, "other-network-namespaces").unwrap_or_else(|| panic!("{doc}"));
+    assert!(
+        advice["text"]
+            .as_str()
+            .expect("text")
+            .contains("other network namespaces"),
+        "{advice}"
+    );
+}
