@@ -37,10 +37,18 @@ fn main() -> ExitCode {
 /// clap's own (exit status 2).
 fn usage_error(e: clap::Error) -> ExitCode {
     if e.kind() == ErrorKind::UnknownArgument {
-        let negative = std::env::args_os().skip(1).find_map(|a| {
-            let a = a.to_string_lossy().into_owned();
+        let args: Vec<String> = std::env::args_os()
+            .skip(1)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let cmd = <Cli as clap::CommandFactory>::command();
+        // `--pid -1` or `--timeout -5m` is a bad value of that option, not a port.
+        let negative = args.iter().enumerate().find_map(|(i, a)| {
             let digit = a.strip_prefix('-')?.chars().next()?.is_ascii_digit();
-            digit.then_some(a)
+            let value_of_option = i
+                .checked_sub(1)
+                .is_some_and(|p| option(&cmd, &args[p]) == Some(true));
+            (digit && option(&cmd, a).is_none() && !value_of_option).then(|| a.clone())
         });
         if let Some(Err(query_error)) = negative.map(|a| a.parse::<whoport::port::Query>()) {
             stderr::line(format_args!(
@@ -51,6 +59,26 @@ fn usage_error(e: clap::Error) -> ExitCode {
         }
     }
     clap_exit(&e)
+}
+
+/// Is `flag` (`--pid`, `-6`) an option of whoport or of one of its commands, and does it
+/// take a value?
+fn option(cmd: &clap::Command, flag: &str) -> Option<bool> {
+    let long = flag.strip_prefix("--");
+    let short = flag
+        .strip_prefix('-')
+        .filter(|s| s.chars().count() == 1)
+        .and_then(|s| s.chars().next());
+    let hit = |a: &clap::Arg| {
+        ((long.is_some() && a.get_long() == long) || (short.is_some() && a.get_short() == short))
+            .then(|| a.get_action().takes_values())
+    };
+    let here = cmd.get_arguments().filter_map(hit).reduce(|a, b| a || b);
+    here.or_else(|| {
+        cmd.get_subcommands()
+            .filter_map(|s| option(s, flag))
+            .reduce(|a, b| a || b)
+    })
 }
 
 /// clap's own output and status, except that help or version text that cannot be written

@@ -253,6 +253,21 @@ fn bad_input_is_one_line_naming_the_value_with_status_2() {
         assert!(err.starts_with("whoport: "), "{arg:?}: {err}");
         assert!(err.contains(named), "{arg:?}: {err}");
     }
+    // A negative value of an option is that option's error, never a port's.
+    for args in [
+        &["--pid", "-1"][..],
+        &["-6", "-t", "--pid", "-5"],
+        &["wait", "9", "--listening", "--timeout", "-5m"],
+    ] {
+        let (status, _, err) = run(args);
+        assert_eq!(status, 2, "{args:?}: {err}");
+        assert!(!err.contains("ports are 0-65535"), "{args:?}: {err}");
+    }
+    for args in [&["-t", "-1"][..], &["-6", "-1"]] {
+        let (status, _, err) = run(args);
+        assert_eq!(status, 2, "{args:?}: {err}");
+        assert!(err.contains("'-1' is out of range"), "{args:?}: {err}");
+    }
     let (_, _, err) = run(&["sshh"]);
     assert!(
         err.contains("did you mean") && err.contains("'ssh'"),
