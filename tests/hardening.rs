@@ -607,3 +607,36 @@ fn a_bound_tcp_socket_that_does_not_listen_shows_with_all() {
     assert_eq!(rows[0]["state"], "bound");
     assert_eq!(rows[0]["owners"][0]["pid"], l.pid);
 }
+
+/// Root of a user namespace lists the host's `/proc/PID/fd` but may not read its links: those
+/// processes were not read, and the reason for an ownerless socket says so instead of "every
+/// process was read".
+#[test]
+fn root_of_a_user_namespace_does_not_claim_it_read_every_process() {
+    if !common::is_root() || !common::have("unshare", "apt-get install -y util-linux") {
+        eprintln!("SKIPPED: needs root and unshare");
+        return;
+    }
+    let Some(_) = common::listener::python() else {
+        return;
+    };
+    let l = common::listener::Listener::start(&["tcp4"]);
+    let port = l.port(0).to_string();
+    let mut cmd = common::Run::new("unshare");
+    cmd.args(["-U", "-r"])
+        .arg(common::bin())
+        .args([port.as_str(), "--json"]);
+    let (_, out, err) = common::outcome(&mut cmd);
+    let doc: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {err}"));
+    let reason = doc["listeners"][0]["owner_hidden_reason"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a hidden owner: {doc}"));
+    assert!(!reason.contains("every process was read"), "{reason}");
+    assert!(
+        reason.contains("not readable")
+            || reason.contains("unreadable")
+            || reason.contains("could not"),
+        "{reason}"
+    );
+}

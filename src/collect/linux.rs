@@ -236,20 +236,36 @@ fn walk_part(
             part.vanished += 1;
             continue;
         };
+        // The directory can be listed while its links stay closed (root of a user namespace
+        // looking at the host's processes): such a process was not read.
+        let mut denied = false;
         for entry in dir {
             let Ok(entry) = entry else { break };
             let name: &CStr = entry.file_name();
             if name.to_bytes().first() == Some(&b'.') {
                 continue;
             }
-            let Ok(n) = readlinkat_raw(&fd_dir, name, &mut link[..]) else {
-                continue;
+            let n = match readlinkat_raw(&fd_dir, name, &mut link[..]) {
+                Ok(n) => n,
+                Err(Errno::ACCESS | Errno::PERM) => {
+                    denied = true;
+                    break;
+                }
+                Err(_) => continue,
             };
             if let Some(inode) = socket_inode(&link[..n]) {
                 if wanted.is_none_or(|w| w.contains(&inode)) {
                     part.found.push((inode, pid));
                 }
             }
+        }
+        if denied {
+            part.walked -= 1;
+            part.unreadable += 1;
+            if part.unreadable_pids.len() < NAMED_UNREADABLE {
+                part.unreadable_pids.push(pid);
+            }
+            continue;
         }
         if part.found.len() > found_before {
             if let Some(start) = start_ticks(pid) {
