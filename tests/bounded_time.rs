@@ -194,3 +194,43 @@ fn a_huge_unknown_service_name_is_refused_at_once_and_quoted_short() {
         "{err}"
     );
 }
+
+#[test]
+fn a_multi_megabyte_command_line_is_cut_in_the_table_and_whole_in_json() {
+    let Some(_) = common::listener::python() else {
+        return;
+    };
+    // 2 MB of command line (one argument may hold at most 128 KiB).
+    let word = "w".repeat(100_000);
+    let mut args = vec!["tcp4", "--"];
+    args.extend(std::iter::repeat_n(word.as_str(), 20));
+    let l = common::listener::Listener::start(&args);
+    let port = l.port(0).to_string();
+    for columns in [None, Some("80")] {
+        let mut run = whoport(tempdir().path());
+        run.args(["--wide", "--pid", &l.pid.to_string()])
+            .limit(QUICK);
+        if let Some(c) = columns {
+            run.env("COLUMNS", c);
+        }
+        let out = run.output().expect("runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{text}");
+        let row = text
+            .lines()
+            .find(|line| line.contains(&port))
+            .unwrap_or_else(|| panic!("no row for {port}"));
+        assert!(row.contains('…'), "the command line is cut: {row:.200}");
+        let longest = text.lines().map(str::len).max().unwrap_or(0);
+        assert!(
+            longest < 20_000,
+            "COLUMNS={columns:?}: a line of {longest} bytes"
+        );
+    }
+    let doc = common::json(&["--json", "--pid", &l.pid.to_string()]);
+    let cmdline = doc.to_string();
+    assert!(
+        cmdline.matches(word.as_str()).count() == 20,
+        "--json keeps the whole command line"
+    );
+}

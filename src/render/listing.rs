@@ -225,6 +225,20 @@ fn cell(out: &Output, l: &Listener, snap: &Snapshot, k: &Knowledge, c: Column, n
     }
 }
 
+/// The widest a process, command, executable or unit cell gets, terminal or pipe: a process
+/// chooses its own command line (megabytes) and title, and laying out a table costs time in
+/// proportion to its cells. `--json` keeps every value whole.
+pub const CELL_MAX: usize = 1000;
+
+/// `cell` with every line cut to [`CELL_MAX`] columns when its column may be shortened.
+fn bounded(cell: Cell, column: Column) -> Cell {
+    if column.shrinkable() && fit::widest(&cell.content()) > CELL_MAX {
+        Cell::new(fit::lines(&cell.content(), CELL_MAX))
+    } else {
+        cell
+    }
+}
+
 /// The listing: one row per socket.
 pub fn listing(
     w: &mut dyn Write,
@@ -242,13 +256,13 @@ pub fn listing(
         .map(|l| {
             columns
                 .iter()
-                .map(|&c| cell(out, l, snap, k, c, now))
+                .map(|&c| bounded(cell(out, l, snap, k, c, now), c))
                 .collect()
         })
         .collect();
     // In a terminal, the table fits its width without breaking a PID, port, address or
     // protocol: process, command, executable and unit cells are shortened with an ellipsis
-    // (--json keeps every value whole). Without a width (a pipe), nothing is cut.
+    // (--json keeps every value whole). Without a width (a pipe), nothing is cut beyond CELL_MAX.
     if let Some(total) = out.width.map(usize::from) {
         let natural: Vec<usize> = (0..columns.len())
             .map(|i| {
