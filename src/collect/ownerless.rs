@@ -113,7 +113,7 @@ fn mappings_and_rings(wanted: &HashSet<u32>) -> (HashMap<u32, Vec<u32>>, HashMap
                 continue;
             }
             let info = format!("/proc/{pid}/fdinfo/{}", fd.file_name().to_string_lossy());
-            if let Some(text) = read_proc(&info) {
+            if let Some(text) = read_ring(&info) {
                 for inode in inodes_in(&text).filter(|i| wanted.contains(i)) {
                     push(&mut rings, inode, pid);
                 }
@@ -121,6 +121,22 @@ fn mappings_and_rings(wanted: &HashSet<u32>) -> (HashMap<u32, Vec<u32>>, HashMap
         }
     }
     (maps, rings)
+}
+
+/// An io_uring descriptor's fdinfo. The kernel lists the ring's registered files
+/// (`UserFiles:`) only when it takes the ring's lock at once; another reader of the same
+/// fdinfo (a second whoport, a monitoring agent) or the ring's own work may hold it. Read
+/// again a few times, briefly (about 0.1 s at most), before settling for the text without it.
+fn read_ring(path: &str) -> Option<Vec<u8>> {
+    let mut text = read_proc(path)?;
+    for attempt in 0..8u32 {
+        if memchr::memmem::find(&text, b"UserFiles:").is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(u64::from(attempt + 1) * 3));
+        text = read_proc(path)?;
+    }
+    Some(text)
 }
 
 fn push(map: &mut HashMap<u32, Vec<u32>>, inode: u32, pid: u32) {
