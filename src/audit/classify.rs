@@ -59,16 +59,8 @@ const GENERIC: &[&str] = &[
     "bun", "dotnet",
 ];
 
-/// Lower case, without a trailing version ("python3.11" -> "python", "php8.2" -> "php").
-pub fn normalise(name: &str) -> String {
-    let lower = name.trim().to_lowercase();
-    let trimmed = lower.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
-    if trimmed.is_empty() || trimmed.ends_with('-') {
-        lower
-    } else {
-        trimmed.to_string()
-    }
-}
+/// Process names are compared as the program matcher compares them.
+pub use crate::registry::known::normalise;
 
 /// Parses the table; an error names the line.
 pub fn parse(text: &'static str) -> Result<Vec<Class>, String> {

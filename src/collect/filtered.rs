@@ -17,9 +17,10 @@ pub struct FilteredOut {
     pub owners: Vec<String>,
 }
 
-/// The filters a person typed that can hide a listener, by name.
-fn active(filter: &Filter) -> Vec<(&'static str, Filter)> {
-    let base = Filter {
+/// `filter` without the criteria that can hide a listener on the asked ports: the same
+/// protocols, states, ports and program, every address family.
+fn unfiltered(filter: &Filter) -> Filter {
+    Filter {
         tcp: filter.tcp,
         udp: filter.udp,
         ipv4: true,
@@ -28,7 +29,12 @@ fn active(filter: &Filter) -> Vec<(&'static str, Filter)> {
         ports: filter.ports.clone(),
         program: filter.program.clone(),
         ..Filter::default()
-    };
+    }
+}
+
+/// The filters a person typed that can hide a listener, by name.
+fn active(filter: &Filter) -> Vec<(&'static str, Filter)> {
+    let base = unfiltered(filter);
     let mut out = Vec::new();
     if filter.exposed {
         out.push((
@@ -111,16 +117,7 @@ pub fn hidden_by_filters(
     if criteria.is_empty() {
         return Ok(Vec::new());
     }
-    let everything = Filter {
-        tcp: filter.tcp,
-        udp: filter.udp,
-        ipv4: true,
-        ipv6: true,
-        all_states: filter.all_states,
-        ports: filter.ports.clone(),
-        program: filter.program.clone(),
-        ..Filter::default()
-    };
+    let everything = unfiltered(filter);
     let all = super::collect(&everything)?;
     Ok(left_out(&criteria, &all, shown))
 }
