@@ -2,7 +2,9 @@
 //! chrony, memcached, an rsync daemon, dnsmasq), started in the foreground on test ports in a
 //! private network and mount namespace, where they bind wildcard addresses, and stopped by PID
 //! (tests/fixtures/daemons.sh). A stock server stays quiet; what is really exposed is said
-//! once.
+//! once. Postfix, Dovecot and Apache (root masters with unprivileged helpers) are standard
+//! designs, and nginx without its master process, serving as root itself, is not
+//! (tests/fixtures/designs.sh).
 
 mod common;
 
@@ -224,4 +226,172 @@ fn real_daemons_card_opens_with_the_verdict() {
     assert_eq!(v["fine"], true, "{v:#}");
     assert_eq!(v["addresses"].as_array().map(Vec::len), Some(2));
     assert_eq!(v["processes"].as_array().map(Vec::len), Some(3));
+}
+
+/// What the mail and web daemons' run left behind (tests/fixtures/designs.sh).
+struct Designs {
+    audit: Value,
+    dir: tempfile::TempDir,
+}
+
+impl Designs {
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
+    }
+
+    fn card(&self, port: u16) -> (String, Value) {
+        let json = self.read(&format!("card-{port}.json"));
+        let doc = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{port}: {e}: {json}"));
+        (self.read(&format!("card-{port}.txt")), doc)
+    }
+}
+
+/// Postfix, Dovecot and Apache (a root master with unprivileged helpers), and nginx without
+/// its master process (one root process that serves itself).
+fn run_designs() -> Option<Designs> {
+    if !is_root() {
+        eprintln!("SKIPPED: the daemons test needs root (a private network namespace)");
+        return None;
+    }
+    let programs = [
+        ("unshare", "util-linux"),
+        ("ss", "iproute2"),
+        ("python3", "python3"),
+        ("postfix", "postfix"),
+        ("dovecot", "dovecot-imapd"),
+        ("apache2", "apache2"),
+        ("nginx", "nginx"),
+    ];
+    for (program, package) in programs {
+        if !have(program, &format!("apt-get install -y {package}")) {
+            return None;
+        }
+    }
+    let dir = tempdir();
+    // The daemons' unprivileged processes must reach their files.
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let (status, _, stderr) = common::sh(&format!(
+        "exec unshare -n -m --propagation private sh {} {} {}",
+        fixture("designs.sh").display(),
+        dir.path().display(),
+        bin().display()
+    ));
+    let run = Designs {
+        audit: Value::Null,
+        dir,
+    };
+    assert_eq!(
+        status,
+        0,
+        "designs.sh failed: {}\n{}\n{}",
+        stderr,
+        run.read("daemons.log"),
+        run.read("whoport.log")
+    );
+    let audit = run.read("audit.json");
+    let audit = serde_json::from_str(&audit).unwrap_or_else(|e| panic!("audit: {e}: {audit}"));
+    Some(Designs { audit, ..run })
+}
+
+#[test]
+fn real_postfix_dovecot_and_apache_are_standard_designs_and_a_lone_root_server_is_not() {
+    let Some(run) = run_designs() else { return };
+    let doc = &run.audit;
+    // (port, why it is a standard design, the unprivileged helper as the listing names it)
+    let designs = [
+        (41425, "Postfix's master", "smtpd (pid "),
+        (41143, "Dovecot's master", "imap-login (pid "),
+        (
+            41481,
+            "a root master with unprivileged workers",
+            "workers as www-data",
+        ),
+    ];
+    for (port, why, helper) in designs {
+        let fs = on_port(doc, port);
+        assert_eq!(serious(&fs), 0, "port {port}: {fs:#?}");
+        for f in &fs {
+            assert_ne!(f["id"], "root-exposed", "port {port}: {f:#}");
+            let reasons = f["reasons"].as_array().expect("reasons");
+            assert!(
+                reasons
+                    .iter()
+                    .all(|r| !r.as_str().unwrap_or_default().starts_with("root-exposed")),
+                "port {port}: {f:#}"
+            );
+        }
+        let exposed = fs
+            .iter()
+            .find(|f| f["id"] == "exposed-all-interfaces")
+            .unwrap_or_else(|| panic!("{port}: {fs:#?}"));
+        assert_eq!(exposed["severity"], "info", "{exposed:#}");
+        assert!(
+            exposed["standard_design"]
+                .as_str()
+                .is_some_and(|d| d.contains(why)),
+            "{exposed:#}"
+        );
+        let m = exposed["message"].as_str().expect("message");
+        assert!(m.contains(helper) && m.contains("as root"), "{m}");
+        // The card: the verdict line says fine, and why root is the design.
+        let (text, card) = run.card(port);
+        let verdict = text.lines().nth(1).unwrap_or_default();
+        assert!(
+            verdict.contains("fine")
+                && verdict.contains("root by design: ")
+                && verdict.contains(why),
+            "{text}"
+        );
+        assert!(verdict.contains(helper), "{text}");
+        let verdicts = card["verdicts"].as_array().expect("verdicts");
+        assert_eq!(verdicts.len(), 1, "{card:#}");
+        assert_eq!(verdicts[0]["fine"], true, "{card:#}");
+        assert!(
+            verdicts[0]["processes"].as_array().map(Vec::len) >= Some(2),
+            "the master and its helpers: {card:#}"
+        );
+    }
+    // The helpers run as the users their packages made for them.
+    let users = |port: u16| -> Vec<String> {
+        let (_, card) = run.card(port);
+        card["listeners"]
+            .as_array()
+            .expect("listeners")
+            .iter()
+            .flat_map(|l| l["owners"].as_array().cloned().unwrap_or_default())
+            .filter_map(|o| o["user"].as_str().map(str::to_string))
+            .collect()
+    };
+    for (port, user) in [(41425, "postfix"), (41143, "dovenull"), (41481, "www-data")] {
+        let us = users(port);
+        assert!(
+            us.iter().any(|u| u == "root") && us.iter().any(|u| u == user),
+            "{port}: {us:?}"
+        );
+    }
+    // nginx without its master process serves as root itself: that stays a finding.
+    let fs = on_port(doc, 41482);
+    assert_eq!(serious(&fs), 1, "{fs:#?}");
+    let root = fs
+        .iter()
+        .find(|f| f["id"] == "root-exposed")
+        .unwrap_or_else(|| panic!("{fs:#?}"));
+    assert_eq!(root["severity"], "medium");
+    assert_eq!(root["standard_design"], Value::Null);
+    assert!(
+        root["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no unprivileged worker")),
+        "{root:#}"
+    );
+    let (text, card) = run.card(41482);
+    assert_eq!(card["verdicts"][0]["fine"], false, "{card:#}");
+    assert!(
+        text.lines().nth(1).is_some_and(|l| l.contains("medium")),
+        "{text}"
+    );
 }

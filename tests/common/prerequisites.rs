@@ -107,6 +107,21 @@ pub const PREREQUISITES: &[Prerequisite] = &[
     program("memcached", "memcached", "a real memcached for the audit"),
     program("rsync", "rsync", "a real rsync daemon for the audit"),
     program("dnsmasq", "dnsmasq-base", "a real DNS server for the audit"),
+    program(
+        "postfix",
+        "postfix",
+        "a real Postfix (root master) for the audit",
+    ),
+    program(
+        "dovecot",
+        "dovecot-imapd",
+        "a real Dovecot (root master, imap-login) for the audit",
+    ),
+    program(
+        "apache2",
+        "apache2",
+        "a real Apache with workers for the audit",
+    ),
     Prerequisite {
         name: "fusepy",
         check: Check::PythonModule("fusepy"),
