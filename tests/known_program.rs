@@ -1,6 +1,7 @@
 //! The program actually on a port: real processes named or run like a known program, on
 //! that program's port inside a private network namespace, named in the listing (marked),
-//! on the card, in JSON beside the IANA name, and used by the audit's service-mismatch rule.
+//! on the card, in JSON beside the IANA name, and used by the audit's service-mismatch rule;
+//! the kubelet's read-only port is sensitive by its port alone.
 
 mod common;
 
@@ -106,4 +107,64 @@ fn service_mismatch_uses_the_same_matcher() {
     let other = ns.listener(&["--comm-hex", &hex(b"not-ray"), "tcp4:6379"]);
     let found = mismatches(&ns, other.pid);
     assert_eq!(found.len(), 1, "{found:?}");
+}
+
+/// The audit's exposure finding for `pid`'s listener (the shell finding set aside: the test
+/// listener is Python).
+fn exposure(ns: &NetNs, pid: u32) -> Value {
+    let home = tempdir();
+    let (_, out, err) = ns.whoport(
+        home.path(),
+        &[
+            "audit",
+            "--json",
+            "--ignore",
+            "shell-listener",
+            "--pid",
+            &pid.to_string(),
+        ],
+    );
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    let found: Vec<&Value> = doc["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["id"] == "exposed-all-interfaces")
+        .collect();
+    assert_eq!(found.len(), 1, "{doc:#}");
+    found[0].clone()
+}
+
+#[test]
+fn the_kubelet_read_only_port_is_sensitive_by_its_port_alone() {
+    let Some(ns) = NetNs::new() else { return };
+    // 10255 on all interfaces, by a process that is not named kubelet (a container runtime's
+    // process, a renamed binary): the port alone says what it is.
+    let unnamed = ns.listener(&["--comm-hex", &hex(b"node-agent"), "tcp4-any:10255"]);
+    let f = exposure(&ns, unnamed.pid);
+    assert_eq!(f["severity"], "high", "{f:#}");
+    let m = f["message"].as_str().expect("message");
+    assert!(
+        m.contains("by its port alone") && m.contains("Kubernetes kubelet"),
+        "{m}"
+    );
+    drop(unnamed);
+    // The kubelet's other port is not taken on its port alone: an unknown service, medium.
+    let api = ns.listener(&["--comm-hex", &hex(b"node-agent"), "tcp4-any:10250"]);
+    let f = exposure(&ns, api.pid);
+    assert_eq!(f["severity"], "medium", "{f:#}");
+    assert!(
+        !f["message"].as_str().expect("message").contains("kubelet"),
+        "{f:#}"
+    );
+    drop(api);
+    // Named kubelet: recognised by its name, so the message does not lean on the port.
+    let named = ns.listener(&["--comm-hex", &hex(b"kubelet"), "tcp4-any:10255"]);
+    let f = exposure(&ns, named.pid);
+    assert_eq!(f["severity"], "high", "{f:#}");
+    let m = f["message"].as_str().expect("message");
+    assert!(
+        m.contains("Kubernetes kubelet") && !m.contains("by its port alone"),
+        "{m}"
+    );
 }

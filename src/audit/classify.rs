@@ -28,6 +28,8 @@ pub struct Class {
     pub key: &'static str,
     /// `None`: every port of the key.
     pub ports: Option<Vec<(u16, Protocol)>>,
+    /// Ports where the port alone is evidence enough, whatever the process.
+    pub by_port: Vec<(u16, Protocol)>,
     pub exposure: Exposure,
     pub kind: &'static str,
     /// Normalised process names; empty when unknown.
@@ -71,21 +73,26 @@ pub fn parse(text: &'static str) -> Result<Vec<Class>, String> {
         }
         let fail = |what: &str| format!("services.tsv line {}: {what}", i + 1);
         let fields: Vec<&'static str> = line.split('\t').collect();
-        let [key, ports, exposure, kind, implementations, fix, source] = fields[..] else {
-            return Err(fail("expected 7 tab-separated fields"));
+        let [key, ports, by_port, exposure, kind, implementations, fix, source] = fields[..] else {
+            return Err(fail("expected 8 tab-separated fields"));
         };
         let optional = |v: &'static str| (v != "-").then_some(v);
+        let pairs = |list: &'static str| {
+            list.split(',')
+                .map(|pp| {
+                    let (port, proto) = pp.split_once('/')?;
+                    Some((port.parse().ok()?, proto.parse().ok()?))
+                })
+                .collect::<Option<Vec<(u16, Protocol)>>>()
+                .ok_or_else(|| fail("bad port/protocol list"))
+        };
         let ports = match ports {
             "-" => None,
-            list => Some(
-                list.split(',')
-                    .map(|pp| {
-                        let (port, proto) = pp.split_once('/')?;
-                        Some((port.parse().ok()?, proto.parse().ok()?))
-                    })
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| fail("bad port/protocol list"))?,
-            ),
+            list => Some(pairs(list)?),
+        };
+        let by_port = match by_port {
+            "-" => Vec::new(),
+            list => pairs(list)?,
         };
         let exposure = match exposure {
             "sensitive" => Exposure::Sensitive,
@@ -104,6 +111,7 @@ pub fn parse(text: &'static str) -> Result<Vec<Class>, String> {
         out.push(Class {
             key,
             ports,
+            by_port,
             exposure,
             kind,
             implementations,
@@ -145,7 +153,8 @@ pub struct Facts<'a> {
 /// 1. a service of this port (registry or unofficial table) implemented by the process;
 /// 2. a service whose implementation has this process's distinctive name (redis-server on
 ///    any port);
-/// 3. an IANA service of the port, whatever the process.
+/// 3. an IANA service of the port, or a program of the unofficial table whose row takes this
+///    port alone as evidence (`by_port`: the kubelet's read-only port), whatever the process.
 pub fn classify(f: &Facts<'_>) -> Option<&'static Class> {
     let protocol = f.protocol?;
     let on_port = |c: &&Class| {
@@ -184,6 +193,16 @@ pub fn classify(f: &Facts<'_>) -> Option<&'static Class> {
                 .filter(|c| c.applies_to(f.port, protocol))
                 .find(|c| f.iana.iter().any(|n| n == c.key))
         })
+        .or_else(|| by_port_alone(f))
+}
+
+/// The row whose program the unofficial table lists on this port, when the row takes the port
+/// alone as evidence.
+pub fn by_port_alone(f: &Facts<'_>) -> Option<&'static Class> {
+    let protocol = f.protocol?;
+    all()
+        .iter()
+        .find(|c| c.by_port.contains(&(f.port, protocol)) && f.unofficial.contains(&c.key))
 }
 
 /// The IANA services of the port that whoport knows the implementations of, and whether the
@@ -250,6 +269,54 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Every row says where what it claims is documented.
+    #[test]
+    fn every_row_has_a_source() {
+        for c in all() {
+            let source = c
+                .source
+                .unwrap_or_else(|| panic!("'{}' needs a source", c.key));
+            assert!(source.starts_with("https://"), "{}: {source}", c.key);
+            assert!(
+                ![
+                    "wikipedia.org",
+                    "wiki.archlinux.org",
+                    "fandom.com",
+                    "hacktricks"
+                ]
+                .iter()
+                .any(|w| source.contains(w)),
+                "{}: a community wiki is no source: {source}",
+                c.key
+            );
+        }
+        assert!(
+            parse("x\t-\t-\tsensitive\tdatabase\t-\t-\n").is_err(),
+            "7 fields"
+        );
+    }
+
+    /// A port taken alone as evidence is one the unofficial table gives to that program as
+    /// its default.
+    #[test]
+    fn by_port_rows_are_defaults_of_the_unofficial_table() {
+        let mut seen = 0;
+        for c in all() {
+            for &(port, protocol) in &c.by_port {
+                seen += 1;
+                assert!(
+                    crate::registry::unofficial::for_port(port, Some(protocol))
+                        .iter()
+                        .any(|u| u.program == c.key
+                            && u.role == crate::registry::unofficial::Role::Default),
+                    "{}: {port}/{protocol} is not its default in unofficial.tsv",
+                    c.key
+                );
+            }
+        }
+        assert!(seen >= 1);
     }
 
     /// Services that ship without authentication by default, or answer everyone when
@@ -388,6 +455,27 @@ mod tests {
         assert_eq!(
             c(&facts(6443, &[], &["Kubernetes"], &["kube-apiserver"])).map(|x| x.0),
             Some("Kubernetes")
+        );
+        // The kubelet's read-only port: the port alone, whatever the process; not its other
+        // ports, and not without the unofficial table's row.
+        assert_eq!(
+            c(&facts(10255, &[], &["Kubernetes kubelet"], &["python3"])),
+            Some(("Kubernetes kubelet", Exposure::Sensitive))
+        );
+        assert_eq!(
+            c(&facts(10255, &[], &["Kubernetes kubelet"], &[])).map(|x| x.0),
+            Some("Kubernetes kubelet"),
+            "no process seen"
+        );
+        assert_eq!(
+            c(&facts(10250, &[], &["Kubernetes kubelet"], &["python3"])),
+            None
+        );
+        assert_eq!(c(&facts(10255, &[], &[], &["python3"])), None);
+        // A distinctive process still says what it is first.
+        assert_eq!(
+            c(&facts(10255, &[], &["Kubernetes kubelet"], &["nginx"])).map(|x| x.0),
+            Some("http")
         );
         // An IANA service alone classifies (and is a mismatch below).
         assert_eq!(

@@ -282,7 +282,17 @@ pub fn exposed_all_interfaces(c: &Ctx<'_>) -> Option<Finding> {
         .known_use
         .and_then(|u| classify::by_key(u.program, c.facts.port, c.first().socket.protocol))
         .or_else(|| classify::classify(&c.facts));
-    let (severity, what, hint) = exposure_terms(class);
+    let (severity, mut what, hint) = exposure_terms(class);
+    // Say so when nothing but the port says what it is.
+    if class.is_some_and(|cl| {
+        classify::by_port_alone(&c.facts) == Some(cl) && !cl.implemented_by(&c.facts.processes)
+    }) {
+        what = what.replacen(
+            ", and it looks like",
+            ", and by its port alone it looks like",
+            1,
+        );
+    }
     let mut f = c.finding(
         "exposed-all-interfaces",
         severity,
