@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{bin, fixture, have, is_root, tempdir};
+use common::{bin, fixture, have, tempdir};
 use serde_json::Value;
 
 /// What the daemons' run left behind: the audit's JSON, the nginx card (JSON and text).
@@ -20,8 +20,7 @@ struct Run {
 }
 
 fn run_daemons() -> Option<Run> {
-    if !is_root() {
-        eprintln!("SKIPPED: the daemons test needs root (a private network namespace)");
+    if !common::root_or_skip("the daemons test (a private network namespace)") {
         return None;
     }
     let programs = [
@@ -249,8 +248,7 @@ impl Designs {
 /// Postfix, Dovecot and Apache (a root master with unprivileged helpers), and nginx without
 /// its master process (one root process that serves itself).
 fn run_designs() -> Option<Designs> {
-    if !is_root() {
-        eprintln!("SKIPPED: the daemons test needs root (a private network namespace)");
+    if !common::root_or_skip("the daemons test (a private network namespace)") {
         return None;
     }
     let programs = [
