@@ -1,10 +1,10 @@
-//! The audit and the card with real Debian daemons (sshd, nginx with workers, redis,
-//! chrony, memcached, an rsync daemon, dnsmasq), started in the foreground on test ports in a
-//! private network and mount namespace, where they bind wildcard addresses, and stopped by PID
-//! (tests/fixtures/daemons.sh). A stock server stays quiet; what is really exposed is said
-//! once. Postfix, Dovecot and Apache (root masters with unprivileged helpers) are standard
-//! designs, and nginx without its master process, serving as root itself, is not
-//! (tests/fixtures/designs.sh).
+//! The audit and the card with real Debian daemons (sshd, nginx with workers, PostgreSQL,
+//! redis, chrony, memcached, an rsync daemon, dnsmasq), started in the foreground on test
+//! ports in a private network and mount namespace, where they bind wildcard addresses, and
+//! stopped by PID (tests/fixtures/daemons.sh). A stock server stays quiet; what is really
+//! exposed is said once. Postfix, Dovecot and Apache (root masters with unprivileged helpers)
+//! are standard designs, and nginx without its master process, serving as root itself, is
+//! not (tests/fixtures/designs.sh).
 
 mod common;
 
@@ -35,6 +35,7 @@ fn run_daemons() -> Option<Run> {
         ("memcached", "memcached"),
         ("rsync", "rsync"),
         ("dnsmasq", "dnsmasq-base"),
+        ("pg_ctlcluster", "postgresql"),
         ("python3", "python3"),
     ];
     for (program, package) in programs {
@@ -95,8 +96,8 @@ fn real_daemons_stock_server_is_quiet_and_exposures_are_said_once() {
     let Some(run) = run_daemons() else { return };
     let doc = &run.audit;
     // A stock server: sshd (root, privilege separation), nginx (root master, www-data
-    // workers), a loopback database, chrony: no medium or high finding.
-    for port in [41422, 41480, 41479, 41323] {
+    // workers), loopback databases (PostgreSQL, redis), chrony: no medium or high finding.
+    for port in [41422, 41480, 41479, 41432, 41323] {
         let fs = on_port(doc, port);
         assert_eq!(serious(&fs), 0, "port {port}: {fs:#?}");
         assert!(

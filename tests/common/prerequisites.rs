@@ -103,6 +103,11 @@ pub const PREREQUISITES: &[Prerequisite] = &[
     program("sshd", "openssh-server", "a real sshd for the audit"),
     program("nginx", "nginx", "a real nginx with workers for the audit"),
     program("redis-server", "redis-server", "a real redis for the audit"),
+    program(
+        "pg_ctlcluster",
+        "postgresql",
+        "a real PostgreSQL (on loopback) for the audit",
+    ),
     program("chronyd", "chrony", "a real NTP daemon for the audit"),
     program("memcached", "memcached", "a real memcached for the audit"),
     program("rsync", "rsync", "a real rsync daemon for the audit"),
