@@ -136,6 +136,18 @@ mod tests {
         assert!(standard_design(&[&postfix]).is_some());
         let other_master = p(601, "/usr/local/bin/master", 0, 1);
         assert_eq!(standard_design(&[&other_master]), None);
+        // Postfix's smtpd holds the listening socket too: as the mail owner it is the design;
+        // as root (master.cf's unpriv column set to n) it serves as root itself.
+        let smtpd = p(602, "/usr/lib/postfix/sbin/smtpd", 107, 600);
+        assert!(standard_design(&[&postfix, &smtpd]).is_some_and(|w| w.contains("Postfix")));
+        let root_smtpd = p(603, "/usr/lib/postfix/sbin/smtpd", 0, 600);
+        assert_eq!(standard_design(&[&postfix, &root_smtpd]), None);
+        // Dovecot: imap-login as dovenull, or as root.
+        let dovecot = p(500, "/usr/sbin/dovecot", 0, 1);
+        let login = p(501, "/usr/lib/dovecot/imap-login", 109, 500);
+        assert!(standard_design(&[&dovecot, &login]).is_some_and(|w| w.contains("Dovecot")));
+        let root_login = p(502, "/usr/lib/dovecot/imap-login", 0, 500);
+        assert_eq!(standard_design(&[&dovecot, &root_login]), None);
         // Nothing as root: nothing to explain.
         assert_eq!(standard_design(&[&worker]), None);
     }
