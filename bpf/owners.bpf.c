@@ -5,7 +5,9 @@
 // time), so that user space can map socket inodes to processes without reading /proc/*/fd.
 //
 // Records (native endian): { u32 tgid; u32 fd; u64 value; }
-//   fd < 0xfffffffe: value is the inode of a socket the task holds at descriptor fd
+//   fd < 0xfffffffe: value is the inode of a socket the task holds at descriptor fd, or
+//                    RING_RECORD (all ones) when descriptor fd is an io_uring instance, whose
+//                    registered files user space then reads from /proc/PID/fdinfo/FD
 //   fd = 0xffffffff: value is the inode of the task's network namespace
 //   fd = 0xfffffffe: value is the thread group leader's start time (ns after boot)
 //
@@ -46,7 +48,22 @@ struct inode {
 	unsigned long i_ino;
 } CORE;
 
+// On little and big endian alike the name's length is a u32 inside an anonymous union.
+struct qstr {
+	__u32 len;
+	const unsigned char *name;
+} CORE;
+
+struct dentry {
+	struct qstr d_name;
+} CORE;
+
+struct path {
+	struct dentry *dentry;
+} CORE;
+
 struct file {
+	struct path f_path;
 	struct inode *f_inode;
 } CORE;
 
@@ -67,11 +84,18 @@ struct bpf_iter__task_file {
 
 // long bpf_seq_write(struct seq_file *m, const void *data, u32 len), helper 127.
 static long (*bpf_seq_write)(struct seq_file *m, const void *data, __u32 len) = (void *)127;
+// long bpf_probe_read_kernel(void *dst, u32 size, const void *unsafe_ptr), helper 113.
+static long (*bpf_probe_read_kernel)(void *dst, __u32 size, const void *unsafe_ptr) = (void *)113;
 
 #define S_IFMT 0170000
 #define S_IFSOCK 0140000
 #define NETNS_RECORD 0xffffffffu
 #define START_RECORD 0xfffffffeu
+#define RING_RECORD 0xffffffffffffffffull
+// An io_uring instance is an anonymous inode file named "[io_uring]" (its link reads
+// "anon_inode:[io_uring]").
+#define RING_NAME "[io_uring]"
+#define RING_NAME_LEN 10
 
 struct record {
 	__u32 tgid;
@@ -104,10 +128,24 @@ int whoport_owners(struct bpf_iter__task_file *ctx)
 		bpf_seq_write(seq, &r, sizeof(r));
 	}
 	struct inode *inode = file->f_inode;
-	if (!inode || (inode->i_mode & S_IFMT) != S_IFSOCK)
+	if (!inode)
 		return 0;
 	r.fd = ctx->fd;
-	r.value = inode->i_ino;
+	if ((inode->i_mode & S_IFMT) == S_IFSOCK) {
+		r.value = inode->i_ino;
+		bpf_seq_write(seq, &r, sizeof(r));
+		return 0;
+	}
+	struct dentry *dentry = file->f_path.dentry;
+	if (!dentry || dentry->d_name.len != RING_NAME_LEN)
+		return 0;
+	char name[RING_NAME_LEN];
+	if (bpf_probe_read_kernel(name, sizeof(name), dentry->d_name.name))
+		return 0;
+	for (int i = 0; i < RING_NAME_LEN; i++)
+		if (name[i] != RING_NAME[i])
+			return 0;
+	r.value = RING_RECORD;
 	bpf_seq_write(seq, &r, sizeof(r));
 	return 0;
 }

@@ -1,8 +1,8 @@
 //! The in-kernel owner lookup: a BPF `task_file` iterator (bpf/owners.bpf.c, embedded compiled)
 //! that lists every socket descriptor on the machine, so no `/proc/*/fd` link is read.
 //!
-//! Nothing outlives the call: the program and its link are never pinned, and their descriptors
-//! close when this function returns (or with the process, if it is killed).
+//! Nothing outlives whoport: the program and its links are never pinned, and their descriptors
+//! close when the [`Loaded`] iterator is dropped (or with the process, if it is killed).
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
@@ -23,6 +23,8 @@ const ITER_TYPE: &str = "task_file";
 /// Record markers in the `fd` field (see bpf/owners.bpf.c).
 const NETNS_RECORD: u32 = 0xffff_ffff;
 const START_RECORD: u32 = 0xffff_fffe;
+/// The `value` of a record whose descriptor is an io_uring instance.
+const RING_RECORD: u64 = u64::MAX;
 const RECORD_LEN: usize = 16;
 const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 /// The kernel function an iterator of type ITER_TYPE attaches to.
@@ -51,10 +53,52 @@ pub enum BpfError {
     Malformed(usize),
 }
 
-/// Runs the iterator once and returns every socket inode's owners, as the `/proc` walk does.
-pub fn socket_owners() -> Result<InodeOwners, BpfError> {
-    let bytes = run_iterator()?;
-    parse(&bytes, own_netns(), clock_ticks())
+/// The loaded iterator, kept for the second look: reading it again costs only the kernel's
+/// pass over the descriptors (no load, no verification).
+pub struct Loaded {
+    ebpf: aya::Ebpf,
+    /// (PID, descriptor) of every io_uring instance seen by the last read.
+    pub rings: Vec<(u32, u32)>,
+}
+
+impl Loaded {
+    /// Reads the iterator again: the owners of the `wanted` inodes now (descriptors created or
+    /// passed since the first read), and the io_uring instances seen meanwhile.
+    pub fn again(&mut self, wanted: &HashSet<u32>) -> Result<HashMap<u32, Vec<u32>>, BpfError> {
+        let bytes = read_iterator(&mut self.ebpf)?;
+        let found = parse(&bytes, None, clock_ticks())?;
+        for ring in found.rings {
+            if !self.rings.contains(&ring) {
+                self.rings.push(ring);
+            }
+        }
+        let mut pids = found.owners.pids;
+        pids.retain(|inode, _| wanted.contains(inode));
+        Ok(pids)
+    }
+}
+
+impl std::fmt::Debug for Loaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loaded")
+            .field("rings", &self.rings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Loads the iterator and reads it once: every socket inode's owners, as the `/proc` walk
+/// finds them, and the loaded iterator for a second look.
+pub fn socket_owners() -> Result<(InodeOwners, Loaded), BpfError> {
+    let mut ebpf = load_iterator()?;
+    let bytes = read_iterator(&mut ebpf)?;
+    let found = parse(&bytes, own_netns(), clock_ticks())?;
+    Ok((
+        found.owners,
+        Loaded {
+            ebpf,
+            rings: found.rings,
+        },
+    ))
 }
 
 /// The error with every cause it wraps, on one line: the kernel's own words are usually last.
@@ -72,8 +116,8 @@ pub fn explain(e: &BpfError) -> String {
     text
 }
 
-/// Loads, verifies, attaches and reads the iterator; every descriptor is closed on return.
-fn run_iterator() -> Result<Vec<u8>, BpfError> {
+/// Loads and verifies the iterator program.
+fn load_iterator() -> Result<aya::Ebpf, BpfError> {
     // aya probes what the kernel supports (once, by loading tiny programs and BTF blobs); a
     // kernel that has BTF but loads none for us refuses bpf() (no CAP_BPF in the initial user
     // namespace, lockdown, seccomp, an LSM): say so instead of the relocation error it causes.
@@ -91,6 +135,16 @@ fn run_iterator() -> Result<Vec<u8>, BpfError> {
     let target = attach_target(&std::fs::read(KERNEL_BTF)?)?;
     program.load(ITER_TYPE, &target)?;
     drop(target);
+    Ok(ebpf)
+}
+
+/// Attaches the loaded program and reads one pass of the iterator; the link and the
+/// iterator's descriptor are closed on return.
+fn read_iterator(ebpf: &mut aya::Ebpf) -> Result<Vec<u8>, BpfError> {
+    let program: &mut Iter = ebpf
+        .program_mut(PROGRAM)
+        .ok_or(BpfError::Missing)?
+        .try_into()?;
     let link_id = program.attach()?;
     let link = program.take_link(link_id)?;
     let mut file = link.into_file()?;
@@ -169,13 +223,21 @@ fn clock_ticks() -> u64 {
     rustix::param::clock_ticks_per_second().max(1)
 }
 
+/// One pass of the iterator: the walk's answer, and the io_uring instances (PID, descriptor).
+#[derive(Debug, Default)]
+pub struct Found {
+    pub owners: InodeOwners,
+    pub rings: Vec<(u32, u32)>,
+}
+
 /// Turns the iterator's records into the walk's answer. Start times are converted to the
 /// clock ticks of `/proc/PID/stat` and kept only for processes holding sockets.
-pub fn parse(bytes: &[u8], own_netns: Option<u64>, ticks: u64) -> Result<InodeOwners, BpfError> {
+pub fn parse(bytes: &[u8], own_netns: Option<u64>, ticks: u64) -> Result<Found, BpfError> {
     if bytes.len() % RECORD_LEN != 0 {
         return Err(BpfError::Malformed(bytes.len()));
     }
     let mut owners = InodeOwners::default();
+    let mut rings = Vec::new();
     let mut tasks: HashSet<u32> = HashSet::new();
     let mut other_netns: HashSet<u32> = HashSet::new();
     let mut starts: HashMap<u32, u64> = HashMap::new();
@@ -193,6 +255,7 @@ pub fn parse(bytes: &[u8], own_netns: Option<u64>, ticks: u64) -> Result<InodeOw
             START_RECORD => {
                 starts.insert(tgid, value / ns_per_tick);
             }
+            _ if value == RING_RECORD => rings.push((tgid, fd)),
             _ => {
                 if let Ok(inode) = u32::try_from(value) {
                     owners.pids.entry(inode).or_default().push(tgid);
@@ -210,7 +273,9 @@ pub fn parse(bytes: &[u8], own_netns: Option<u64>, ticks: u64) -> Result<InodeOw
     owners.other_netns_pid = other_netns.iter().min().copied();
     starts.retain(|pid, _| holders.contains(pid));
     owners.starts = starts;
-    Ok(owners)
+    rings.sort_unstable();
+    rings.dedup();
+    Ok(Found { owners, rings })
 }
 
 fn fields(record: &[u8]) -> (u32, u32, u64) {
@@ -275,9 +340,12 @@ mod tests {
             record(12, 5, 100),
             record(12, 6, 200),
             record(12, 7, u64::from(u32::MAX) + 1),
+            record(12, 8, RING_RECORD),
+            record(10, 9, RING_RECORD),
         ]
         .concat();
-        let owners = parse(&bytes, Some(7), 100).expect("parse");
+        let Found { owners, rings } = parse(&bytes, Some(7), 100).expect("parse");
+        assert_eq!(rings, vec![(10, 9), (12, 8)], "io_uring instances");
         assert_eq!(owners.pids.get(&100), Some(&vec![10, 12]));
         assert_eq!(owners.pids.get(&200), Some(&vec![12]));
         assert_eq!(

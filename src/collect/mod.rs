@@ -149,6 +149,8 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     });
     let mut notes: Vec<String> = lookup.note.into_iter().collect();
     let walk = lookup.owners;
+    #[cfg(target_os = "linux")]
+    let mut iterator = lookup.iterator;
     let (found, skipped) = match found {
         Ok((found, skipped)) => (Ok(found), skipped),
         Err(e) => (Err(e), 0),
@@ -192,7 +194,9 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     let root = is_root();
     let me = current_uid();
     #[cfg(target_os = "linux")]
-    let (held, reasons) = second_look(&candidates, &mut owners, root, me);
+    let (held, reasons) = second_look(&candidates, &mut owners, root, me, iterator.as_mut());
+    #[cfg(target_os = "linux")]
+    drop(iterator);
     let users = UserNames::load();
     let mut devices = DeviceNames::default();
     let mut pids: Vec<u32> = owners.by_socket.iter().flatten().copied().collect();
@@ -489,6 +493,8 @@ fn failed_lookup() -> Lookup {
         owners: Err("owner lookup failed".to_string()),
         method: "procfs",
         note: None,
+        #[cfg(target_os = "linux")]
+        iterator: None,
     }
 }
 
@@ -553,6 +559,7 @@ fn second_look(
     owners: &mut Owners,
     root: bool,
     me: Option<u32>,
+    iterator: Option<&mut bpf::Loaded>,
 ) -> (HashMap<u32, Option<&'static str>>, HashMap<u32, Hidden>) {
     let mut held = HashMap::new();
     let mut reasons = HashMap::new();
@@ -568,7 +575,10 @@ fn second_look(
     if ownerless.is_empty() {
         return (held, reasons);
     }
-    let found = ownerless::find(&ownerless);
+    let found = match iterator {
+        Some(iterator) => ownerless::find_after_iterator(&ownerless, iterator),
+        None => ownerless::find(&ownerless),
+    };
     for ((s, _), pids) in candidates.iter().zip(owners.by_socket.iter_mut()) {
         if let Some((holders, how)) = found.get(&s.inode) {
             if pids.is_empty() {

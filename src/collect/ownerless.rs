@@ -98,29 +98,83 @@ fn mappings_and_rings(wanted: &HashSet<u32>) -> (HashMap<u32, Vec<u32>>, HashMap
         .filter_map(Result::ok)
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok());
     for pid in pids {
-        if let Some(text) = read_proc(&format!("/proc/{pid}/maps")) {
-            for inode in inodes_in(&text).filter(|i| wanted.contains(i)) {
-                push(&mut maps, inode, pid);
-            }
-        }
+        mapped(pid, wanted, &mut maps);
         let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
             continue;
         };
         for fd in fds.filter_map(Result::ok) {
             let is_ring = std::fs::read_link(fd.path())
                 .is_ok_and(|l| l.as_os_str() == "anon_inode:[io_uring]");
-            if !is_ring {
-                continue;
-            }
-            let info = format!("/proc/{pid}/fdinfo/{}", fd.file_name().to_string_lossy());
-            if let Some(text) = read_ring(&info) {
-                for inode in inodes_in(&text).filter(|i| wanted.contains(i)) {
-                    push(&mut rings, inode, pid);
-                }
+            if is_ring {
+                registered(pid, &fd.file_name().to_string_lossy(), wanted, &mut rings);
             }
         }
     }
     (maps, rings)
+}
+
+/// The `wanted` sockets in one process's memory mappings.
+fn mapped(pid: u32, wanted: &HashSet<u32>, maps: &mut HashMap<u32, Vec<u32>>) {
+    if let Some(text) = read_proc(&format!("/proc/{pid}/maps")) {
+        for inode in inodes_in(&text).filter(|i| wanted.contains(i)) {
+            push(maps, inode, pid);
+        }
+    }
+}
+
+/// The `wanted` sockets among the registered files of one io_uring descriptor.
+fn registered(pid: u32, fd: &str, wanted: &HashSet<u32>, rings: &mut HashMap<u32, Vec<u32>>) {
+    if let Some(text) = read_ring(&format!("/proc/{pid}/fdinfo/{fd}")) {
+        for inode in inodes_in(&text).filter(|i| wanted.contains(i)) {
+            push(rings, inode, pid);
+        }
+    }
+}
+
+/// The second look after the in-kernel iterator: the iterator is read again for descriptors
+/// that appeared during the scan (it visits every thread with a descriptor table of its own,
+/// so threads need no walk of their own), and only the io_uring instances it reported have
+/// their registered files read. The same answer as [`find`], without reading every
+/// descriptor link of the machine again.
+pub fn find_after_iterator(
+    ownerless: &HashSet<u32>,
+    iterator: &mut super::bpf::Loaded,
+) -> HashMap<u32, (Vec<u32>, Holding)> {
+    let mut found = HashMap::new();
+    let mut left: HashSet<u32> = ownerless.clone();
+    let mut keep = |pids: HashMap<u32, Vec<u32>>, how: Holding, left: &mut HashSet<u32>| {
+        for (inode, pids) in pids {
+            if left.remove(&inode) && !pids.is_empty() {
+                found.insert(inode, (pids, how));
+            }
+        }
+    };
+    if left.is_empty() {
+        return found;
+    }
+    match iterator.again(&left) {
+        Ok(again) => keep(again, Holding::LateDescriptor, &mut left),
+        // Not expected once it has loaded; the walk answers instead.
+        Err(_) => return find(ownerless),
+    }
+    if !left.is_empty() {
+        let mut maps = HashMap::new();
+        let mut rings = HashMap::new();
+        if let Ok(dir) = std::fs::read_dir("/proc") {
+            for pid in dir
+                .filter_map(Result::ok)
+                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            {
+                mapped(pid, &left, &mut maps);
+            }
+        }
+        for &(pid, fd) in &iterator.rings {
+            registered(pid, &fd.to_string(), &left, &mut rings);
+        }
+        keep(maps, Holding::Mapping, &mut left);
+        keep(rings, Holding::IoUring, &mut left);
+    }
+    found
 }
 
 /// An io_uring descriptor's fdinfo. The kernel lists the ring's registered files

@@ -13,6 +13,8 @@ pub struct Lookup {
     pub method: &'static str,
     /// Set when the iterator was tried and refused: what the kernel said.
     pub note: Option<String>,
+    /// The loaded iterator when it found the owners, for the second look.
+    pub iterator: Option<bpf::Loaded>,
 }
 
 /// Below this many open files on the machine (`/proc/sys/fs/file-nr`), the walk is cheaper
@@ -49,11 +51,12 @@ impl Preference {
 pub fn lookup() -> Lookup {
     if should_try_bpf(Preference::from_env()) {
         match bpf::socket_owners() {
-            Ok(owners) => {
+            Ok((owners, iterator)) => {
                 return Lookup {
                     owners: Ok(owners),
                     method: "bpf",
                     note: None,
+                    iterator: Some(iterator),
                 }
             }
             Err(e) => {
@@ -76,6 +79,7 @@ fn walk() -> Lookup {
         owners: linux::walk_fds(None).map_err(|e| e.to_string()),
         method: "procfs",
         note: None,
+        iterator: None,
     }
 }
 
