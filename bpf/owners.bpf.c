@@ -2,7 +2,9 @@
 //
 // whoport's in-kernel owner lookup: a task_file iterator that writes one 16-byte record per
 // socket descriptor on the machine, and two per task it visits (network namespace and start
-// time), so that user space can map socket inodes to processes without reading /proc/*/fd.
+// time), so that user space can map socket inodes to processes without reading /proc/*/fd;
+// and a task_vma iterator, read only for sockets no descriptor holds, that writes one record
+// per memory mapping of a socket, instead of reading every /proc/PID/maps.
 //
 // Records (native endian): { u32 tgid; u32 fd; u64 value; }
 //   fd < 0xfffffffe: value is the inode of a socket the task holds at descriptor fd, or
@@ -10,6 +12,7 @@
 //                    registered files user space then reads from /proc/PID/fdinfo/FD
 //   fd = 0xffffffff: value is the inode of the task's network namespace
 //   fd = 0xfffffffe: value is the thread group leader's start time (ns after boot)
+//   fd = 0xfffffffd: value is the inode of a socket the task's memory maps (task_vma)
 //
 // CO-RE: only the fields read here are declared, with preserve_access_index, so the loader
 // relocates them against the running kernel's BTF. No vmlinux.h is generated or committed.
@@ -82,6 +85,16 @@ struct bpf_iter__task_file {
 	struct file *file;
 } CORE;
 
+struct vm_area_struct {
+	struct file *vm_file;
+} CORE;
+
+struct bpf_iter__task_vma {
+	struct bpf_iter_meta *meta;
+	struct task_struct *task;
+	struct vm_area_struct *vma;
+} CORE;
+
 // long bpf_seq_write(struct seq_file *m, const void *data, u32 len), helper 127.
 static long (*bpf_seq_write)(struct seq_file *m, const void *data, __u32 len) = (void *)127;
 // long bpf_probe_read_kernel(void *dst, u32 size, const void *unsafe_ptr), helper 113.
@@ -91,6 +104,7 @@ static long (*bpf_probe_read_kernel)(void *dst, __u32 size, const void *unsafe_p
 #define S_IFSOCK 0140000
 #define NETNS_RECORD 0xffffffffu
 #define START_RECORD 0xfffffffeu
+#define MAPPING_RECORD 0xfffffffdu
 #define RING_RECORD 0xffffffffffffffffull
 // An io_uring instance is an anonymous inode file named "[io_uring]" (its link reads
 // "anon_inode:[io_uring]").
@@ -147,6 +161,28 @@ int whoport_owners(struct bpf_iter__task_file *ctx)
 			return 0;
 	r.value = RING_RECORD;
 	bpf_seq_write(seq, &r, sizeof(r));
+	return 0;
+}
+
+SEC("iter/task_vma")
+int whoport_mappings(struct bpf_iter__task_vma *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct vm_area_struct *vma = ctx->vma;
+	struct record r;
+
+	if (!task || !vma)
+		return 0;
+	struct file *file = vma->vm_file;
+	if (!file)
+		return 0;
+	struct inode *inode = file->f_inode;
+	if (!inode || (inode->i_mode & S_IFMT) != S_IFSOCK)
+		return 0;
+	r.tgid = task->tgid;
+	r.fd = MAPPING_RECORD;
+	r.value = inode->i_ino;
+	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
 	return 0;
 }
 

@@ -19,10 +19,15 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!("../../bpf/owners.bpf.o");
 /// The program's name in the object, and the kernel's name for what it iterates over.
 const PROGRAM: &str = "whoport_owners";
 const ITER_TYPE: &str = "task_file";
+/// The program that lists memory mappings of sockets (Linux 5.12+), and its iterator.
+const MAPPINGS_PROGRAM: &str = "whoport_mappings";
+const MAPPINGS_ITER_TYPE: &str = "task_vma";
+const MAPPINGS_ATTACH_FUNC: &[u8] = b"bpf_iter_task_vma";
 
 /// Record markers in the `fd` field (see bpf/owners.bpf.c).
 const NETNS_RECORD: u32 = 0xffff_ffff;
 const START_RECORD: u32 = 0xffff_fffe;
+const MAPPING_RECORD: u32 = 0xffff_fffd;
 /// The `value` of a record whose descriptor is an io_uring instance.
 const RING_RECORD: u64 = u64::MAX;
 const RECORD_LEN: usize = 16;
@@ -59,13 +64,15 @@ pub struct Loaded {
     ebpf: aya::Ebpf,
     /// (PID, descriptor) of every io_uring instance seen by the last read.
     pub rings: Vec<(u32, u32)>,
+    /// The mappings program loaded too (the kernel has the task_vma iterator).
+    mappings: bool,
 }
 
 impl Loaded {
     /// Reads the iterator again: the owners of the `wanted` inodes now (descriptors created or
     /// passed since the first read), and the io_uring instances seen meanwhile.
     pub fn again(&mut self, wanted: &HashSet<u32>) -> Result<HashMap<u32, Vec<u32>>, BpfError> {
-        let bytes = read_iterator(&mut self.ebpf)?;
+        let bytes = read_program(&mut self.ebpf, PROGRAM)?;
         let found = parse(&bytes, None, clock_ticks())?;
         for ring in found.rings {
             if !self.rings.contains(&ring) {
@@ -75,6 +82,32 @@ impl Loaded {
         let mut pids = found.owners.pids;
         pids.retain(|inode, _| wanted.contains(inode));
         Ok(pids)
+    }
+
+    /// The processes that map each of the `wanted` socket inodes into memory, from the
+    /// task_vma iterator; `None` when that program did not load (then `/proc/PID/maps` tells).
+    pub fn mappings(&mut self, wanted: &HashSet<u32>) -> Option<HashMap<u32, Vec<u32>>> {
+        if !self.mappings {
+            return None;
+        }
+        let bytes = read_program(&mut self.ebpf, MAPPINGS_PROGRAM).ok()?;
+        let mut found: HashMap<u32, Vec<u32>> = HashMap::new();
+        for record in bytes.chunks_exact(RECORD_LEN) {
+            let (tgid, fd, value) = fields(record);
+            let Ok(inode) = u32::try_from(value) else {
+                continue;
+            };
+            if fd == MAPPING_RECORD && wanted.contains(&inode) {
+                let pids = found.entry(inode).or_default();
+                if !pids.contains(&tgid) {
+                    pids.push(tgid);
+                }
+            }
+        }
+        for pids in found.values_mut() {
+            pids.sort_unstable();
+        }
+        Some(found)
     }
 }
 
@@ -89,14 +122,15 @@ impl std::fmt::Debug for Loaded {
 /// Loads the iterator and reads it once: every socket inode's owners, as the `/proc` walk
 /// finds them, and the loaded iterator for a second look.
 pub fn socket_owners() -> Result<(InodeOwners, Loaded), BpfError> {
-    let mut ebpf = load_iterator()?;
-    let bytes = read_iterator(&mut ebpf)?;
+    let (mut ebpf, mappings) = load_iterator()?;
+    let bytes = read_program(&mut ebpf, PROGRAM)?;
     let found = parse(&bytes, own_netns(), clock_ticks())?;
     Ok((
         found.owners,
         Loaded {
             ebpf,
             rings: found.rings,
+            mappings,
         },
     ))
 }
@@ -116,8 +150,9 @@ pub fn explain(e: &BpfError) -> String {
     text
 }
 
-/// Loads and verifies the iterator program.
-fn load_iterator() -> Result<aya::Ebpf, BpfError> {
+/// Loads and verifies the iterator program, and the mappings program where the kernel has
+/// its iterator (true then).
+fn load_iterator() -> Result<(aya::Ebpf, bool), BpfError> {
     // aya probes what the kernel supports (once, by loading tiny programs and BTF blobs); a
     // kernel that has BTF but loads none for us refuses bpf() (no CAP_BPF in the initial user
     // namespace, lockdown, seccomp, an LSM): say so instead of the relocation error it causes.
@@ -134,15 +169,20 @@ fn load_iterator() -> Result<aya::Ebpf, BpfError> {
         .try_into()?;
     let target = attach_target(&std::fs::read(KERNEL_BTF)?)?;
     program.load(ITER_TYPE, &target)?;
+    // Without it (before Linux 5.12, or refused) the second look reads /proc/PID/maps.
+    let mappings = ebpf
+        .program_mut(MAPPINGS_PROGRAM)
+        .and_then(|p| <&mut Iter>::try_from(p).ok())
+        .is_some_and(|p| p.load(MAPPINGS_ITER_TYPE, &target).is_ok());
     drop(target);
-    Ok(ebpf)
+    Ok((ebpf, mappings))
 }
 
-/// Attaches the loaded program and reads one pass of the iterator; the link and the
+/// Attaches a loaded program and reads one pass of its iterator; the link and the
 /// iterator's descriptor are closed on return.
-fn read_iterator(ebpf: &mut aya::Ebpf) -> Result<Vec<u8>, BpfError> {
+fn read_program(ebpf: &mut aya::Ebpf, name: &str) -> Result<Vec<u8>, BpfError> {
     let program: &mut Iter = ebpf
-        .program_mut(PROGRAM)
+        .program_mut(name)
         .ok_or(BpfError::Missing)?
         .try_into()?;
     let link_id = program.attach()?;
@@ -154,15 +194,23 @@ fn read_iterator(ebpf: &mut aya::Ebpf) -> Result<Vec<u8>, BpfError> {
 }
 
 /// A BTF holding only what `Iter::load` looks up: a FUNC named `bpf_iter_task_file` with the
-/// kernel's type id for it (the ids before it are placeholders).
+/// kernel's type id for it, and `bpf_iter_task_vma` with its id when the kernel has it (the
+/// other ids are placeholders).
 fn attach_target(kernel_btf: &[u8]) -> Result<Btf, BpfError> {
     let id = func_id(kernel_btf, ATTACH_FUNC).ok_or(BpfError::NoIterator)?;
+    let vma = func_id(kernel_btf, MAPPINGS_ATTACH_FUNC);
     let mut btf = Btf::new();
     let name = btf.add_string(&String::from_utf8_lossy(ATTACH_FUNC));
-    for _ in 1..id {
-        btf.add_type(BtfType::Unknown);
+    let vma_name = btf.add_string(&String::from_utf8_lossy(MAPPINGS_ATTACH_FUNC));
+    for at in 1..=id.max(vma.unwrap_or(0)) {
+        btf.add_type(if at == id {
+            BtfType::Func(Func::new(name, 0, FuncLinkage::Static))
+        } else if Some(at) == vma {
+            BtfType::Func(Func::new(vma_name, 0, FuncLinkage::Static))
+        } else {
+            BtfType::Unknown
+        });
     }
-    btf.add_type(BtfType::Func(Func::new(name, 0, FuncLinkage::Static)));
     Ok(btf)
 }
 
@@ -321,9 +369,67 @@ mod tests {
                 .ok(),
             Some(want)
         );
+        if let Ok(vma) =
+            parsed.id_by_type_name_kind("bpf_iter_task_vma", aya_obj::btf::BtfKind::Func)
+        {
+            assert_eq!(
+                target
+                    .id_by_type_name_kind("bpf_iter_task_vma", aya_obj::btf::BtfKind::Func)
+                    .ok(),
+                Some(vma)
+            );
+        }
         assert_eq!(func_id(&raw, b"no_such_function_here"), None);
         assert_eq!(func_id(&raw[..100], ATTACH_FUNC), None, "truncated");
         assert_eq!(func_id(b"garbage", ATTACH_FUNC), None);
+    }
+
+    /// A process that maps a TCP socket into memory: the mappings program names it (no
+    /// `/proc/PID/maps` is read here).
+    #[test]
+    fn the_mappings_iterator_finds_a_socket_held_only_through_a_mapping() {
+        let root = rustix::process::geteuid().is_root();
+        if !root || !std::path::Path::new(KERNEL_BTF).exists() {
+            eprintln!("SKIPPED: needs root and BTF");
+            return;
+        }
+        let script = "import mmap, os, socket, sys\n\
+            s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(1)\n\
+            m = mmap.mmap(s.fileno(), 4096, mmap.MAP_SHARED, mmap.PROT_READ)\n\
+            inode = os.fstat(s.fileno()).st_ino; s.close()\n\
+            print(os.getpid(), inode, flush=True); sys.stdin.read()\n";
+        let Ok(mut child) = std::process::Command::new("python3")
+            .args(["-c", script])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+        else {
+            eprintln!("SKIPPED: no python3");
+            return;
+        };
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("stdout");
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+        let words: Vec<u32> = line
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        let mut loaded = match socket_owners() {
+            Ok((_, loaded)) => loaded,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the iterator loads as root with BTF: {}", explain(&e));
+            }
+        };
+        let mapped = loaded.mappings(&words.iter().skip(1).copied().collect());
+        let _ = child.kill();
+        let _ = child.wait();
+        let [pid, inode] = words[..] else {
+            panic!("the helper could not map a socket here: {line:?}");
+        };
+        let mapped = mapped.expect("the kernel has the task_vma iterator (Linux 5.12+)");
+        assert_eq!(mapped.get(&inode), Some(&vec![pid]), "{mapped:?}");
     }
 
     #[test]

@@ -133,9 +133,10 @@ fn registered(pid: u32, fd: &str, wanted: &HashSet<u32>, rings: &mut HashMap<u32
 
 /// The second look after the in-kernel iterator: the iterator is read again for descriptors
 /// that appeared during the scan (it visits every thread with a descriptor table of its own,
-/// so threads need no walk of their own), and only the io_uring instances it reported have
+/// so threads need no walk of their own), memory mappings come from the kernel's task_vma
+/// iterator where it loaded, and only the io_uring instances the iterator reported have
 /// their registered files read. The same answer as [`find`], without reading every
-/// descriptor link of the machine again.
+/// descriptor link and every `/proc/PID/maps` of the machine again.
 pub fn find_after_iterator(
     ownerless: &HashSet<u32>,
     iterator: &mut super::bpf::Loaded,
@@ -158,16 +159,19 @@ pub fn find_after_iterator(
         Err(_) => return find(ownerless),
     }
     if !left.is_empty() {
-        let mut maps = HashMap::new();
-        let mut rings = HashMap::new();
-        if let Ok(dir) = std::fs::read_dir("/proc") {
-            for pid in dir
-                .filter_map(Result::ok)
-                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-            {
-                mapped(pid, &left, &mut maps);
+        let maps = iterator.mappings(&left).unwrap_or_else(|| {
+            let mut maps = HashMap::new();
+            if let Ok(dir) = std::fs::read_dir("/proc") {
+                for pid in dir
+                    .filter_map(Result::ok)
+                    .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+                {
+                    mapped(pid, &left, &mut maps);
+                }
             }
-        }
+            maps
+        });
+        let mut rings = HashMap::new();
         for &(pid, fd) in &iterator.rings {
             registered(pid, &fd.to_string(), &left, &mut rings);
         }
