@@ -1,7 +1,6 @@
 //! Orchestration: the only module that knows every stage (parse the query, load knowledge,
 //! render). Everything it prints goes to stdout through one buffered writer.
 
-use std::collections::HashMap;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
@@ -29,7 +28,7 @@ use crate::port::Query;
 use crate::port::{PortRange, Protocol};
 use crate::registry::{self, import, Knowledge, PortReport};
 use crate::render::json::{
-    self, ImportDoc, ListenerDoc, ListingDoc, PortCardDoc, PortDoc, PortListDoc, SCHEMA_VERSION,
+    self, ImportDoc, ListingDoc, PortCardDoc, PortDoc, PortListDoc, SCHEMA_VERSION,
 };
 use crate::render::sanitize::sanitize;
 use crate::render::{self, listing, table};
@@ -327,17 +326,6 @@ fn hint(snap: &Snapshot) {
     }
 }
 
-fn listener_docs<'a>(
-    snap: &'a Snapshot,
-    owners: &'a HashMap<u32, json::OwnerDoc<'a>>,
-    k: &Knowledge,
-) -> Vec<ListenerDoc<'a>> {
-    snap.listeners
-        .iter()
-        .map(|l| ListenerDoc::new(l, owners, k))
-        .collect()
-}
-
 fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
     let Some(text) = cli.query.as_deref() else {
         return run_listing(cli, out, w);
@@ -378,7 +366,7 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                             .iter()
                             .map(render::verdict::VerdictDoc::new)
                             .collect(),
-                        listeners: listener_docs(&snap, &json::owner_docs(&snap), &k),
+                        listeners: json::ListenerDocs::new(&snap, &k),
                         hidden_by_filters: hidden.iter().map(json::FilteredDoc::new).collect(),
                         established_connections: snap.established.get(&port).copied().unwrap_or(0),
                         source: snap.source,
@@ -490,7 +478,7 @@ fn run_listing(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
             out.pretty_json,
             &ListingDoc {
                 schema_version: SCHEMA_VERSION,
-                listeners: listener_docs(&snap, &json::owner_docs(&snap), &k),
+                listeners: json::ListenerDocs::new(&snap, &k),
                 hidden_owners: snap.hidden,
                 root: snap.root,
                 source: snap.source,
@@ -525,7 +513,7 @@ fn write_list(
             &PortListDoc {
                 schema_version: SCHEMA_VERSION,
                 query: query.to_string(),
-                listeners: listener_docs(snap, &json::owner_docs(snap), k),
+                listeners: json::ListenerDocs::new(snap, k),
                 hidden_by_filters: hidden.iter().map(json::FilteredDoc::new).collect(),
                 source: snap.source,
                 owner_lookup: snap.owner_lookup,

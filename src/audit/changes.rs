@@ -44,7 +44,7 @@ pub fn change(change: Change, snap: &Snapshot, b: &Baseline) -> Finding {
             reasons: Vec::new(),
             design: None,
             message: format!("{} was listening in {since} and is gone", entry_text(&e)),
-            gone: Some(e),
+            gone: Some(Box::new(e)),
             hint: "if a service stopped unexpectedly, check it; otherwise save a new baseline"
                 .to_string(),
         },

@@ -70,8 +70,9 @@ pub struct Finding {
     /// Indexes of the listeners concerned in the snapshot (IPv4 first); empty for a gone
     /// listener.
     pub listeners: Vec<usize>,
-    /// For `gone-listener`: the baseline's entry.
-    pub gone: Option<Entry>,
+    /// For `gone-listener`: the baseline's entry (boxed: every other finding is smaller for it,
+    /// and an audit may hold tens of thousands).
+    pub gone: Option<Box<Entry>>,
     pub message: String,
     pub hint: String,
     /// Other findings of the same concern folded into this one ("root-exposed: ...").
@@ -198,22 +199,35 @@ pub fn suppress(
     snap: &Snapshot,
     fail_on: Severity,
 ) -> Report {
-    let mut kept = Vec::new();
+    // Decided first, then the kept ones stay where they are: the findings are not copied
+    // into a second list (an audit of 10,000 listeners has tens of thousands).
+    let verdicts: Vec<Option<String>> = findings
+        .iter()
+        .map(|f| {
+            if ignore.iter().any(|i| i == f.id) {
+                Some(format!("--ignore {}", f.id))
+            } else {
+                config.accepts(f, snap).map(|a| {
+                    a.reason
+                        .clone()
+                        .unwrap_or_else(|| format!("accepted in {config_name}"))
+                })
+            }
+        })
+        .collect();
     let mut suppressed = Vec::new();
-    for f in findings {
-        if ignore.iter().any(|i| i == f.id) {
-            let by = format!("--ignore {}", f.id);
-            suppressed.push(Suppressed { finding: f, by });
-        } else if let Some(a) = config.accepts(&f, snap) {
-            let by = a
-                .reason
-                .clone()
-                .unwrap_or_else(|| format!("accepted in {config_name}"));
-            suppressed.push(Suppressed { finding: f, by });
-        } else {
-            kept.push(f);
+    let mut kept = findings;
+    let mut verdict = verdicts.into_iter();
+    kept.retain(|f| match verdict.next().flatten() {
+        Some(by) => {
+            suppressed.push(Suppressed {
+                finding: f.clone(),
+                by,
+            });
+            false
         }
-    }
+        None => true,
+    });
     let mut kept = rules::fold(kept);
     sort(&mut kept, snap);
     Report {

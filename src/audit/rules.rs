@@ -224,22 +224,28 @@ pub const EXPOSURE: [&str; 3] = ["shell-listener", "exposed-all-interfaces", "ro
 
 /// One finding per concern per group: of the exposure findings about the same listeners,
 /// the most severe (on a tie, the more specific) stays and the others become its reasons.
-pub fn fold(findings: Vec<Finding>) -> Vec<Finding> {
-    let mut out: Vec<Finding> = Vec::new();
-    for f in findings {
-        let rank = |id: &str| EXPOSURE.iter().position(|e| *e == id);
-        let Some(r) = rank(f.id) else {
-            out.push(f);
+pub fn fold(mut findings: Vec<Finding>) -> Vec<Finding> {
+    // In place: a finding folded into an earlier one is marked and dropped at the end, so the
+    // list is never copied.
+    let rank = |id: &str| EXPOSURE.iter().position(|e| *e == id);
+    let mut folded = vec![false; findings.len()];
+    for at in 0..findings.len() {
+        let Some(r) = rank(findings[at].id) else {
             continue;
         };
-        let same = out.iter().position(|o| {
-            rank(o.id).is_some() && o.listeners == f.listeners && !f.listeners.is_empty()
+        let same = (0..at).find(|&i| {
+            let (o, f) = (&findings[i], &findings[at]);
+            !folded[i]
+                && rank(o.id).is_some()
+                && o.listeners == f.listeners
+                && !f.listeners.is_empty()
         });
         let Some(i) = same else {
-            out.push(f);
             continue;
         };
-        let o = &mut out[i];
+        let f = std::mem::replace(&mut findings[at], dummy());
+        folded[at] = true;
+        let o = &mut findings[i];
         let design = o.design.take().or(f.design.clone());
         let f_wins = (f.severity, std::cmp::Reverse(r))
             > (o.severity, std::cmp::Reverse(rank(o.id).unwrap_or(0)));
@@ -252,9 +258,11 @@ pub fn fold(findings: Vec<Finding>) -> Vec<Finding> {
             .push(format!("{}: {}", other.id, other.message));
         main.reasons.extend(other.reasons);
         main.design = design;
-        out[i] = main;
+        findings[i] = main;
     }
-    out
+    let mut gone = folded.into_iter();
+    findings.retain(|_| !gone.next().unwrap_or(false));
+    findings
 }
 
 fn dummy() -> Finding {

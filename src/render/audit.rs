@@ -2,7 +2,6 @@
 //! format for node_exporter's textfile collector.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use serde::Serialize;
@@ -100,12 +99,44 @@ struct SummaryDoc {
     failed: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 struct AuditDoc<'a> {
     schema_version: u32,
-    findings: Vec<FindingDoc<'a>>,
-    suppressed: Vec<FindingDoc<'a>>,
+    findings: FindingDocs<'a>,
+    suppressed: FindingDocs<'a>,
     summary: SummaryDoc,
+}
+
+/// Findings as a JSON array, each object made as it is written and dropped at once (an audit
+/// of 10,000 listeners has as many findings, each with its listeners).
+struct FindingDocs<'a> {
+    list: List<'a>,
+    snap: &'a Snapshot,
+    owners: &'a HashMap<u32, OwnerDoc<'a>>,
+    k: &'a Knowledge,
+}
+
+enum List<'a> {
+    Kept(&'a [Finding]),
+    Suppressed(&'a [Suppressed]),
+}
+
+impl Serialize for FindingDocs<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let (snap, owners, k) = (self.snap, self.owners, self.k);
+        match self.list {
+            List::Kept(findings) => serializer.collect_seq(
+                findings
+                    .iter()
+                    .map(|f| finding_doc(f, None, snap, owners, k)),
+            ),
+            List::Suppressed(suppressed) => {
+                serializer.collect_seq(suppressed.iter().map(|Suppressed { finding, by }| {
+                    finding_doc(finding, Some(by), snap, owners, k)
+                }))
+            }
+        }
+    }
 }
 
 fn finding_doc<'a>(
@@ -127,7 +158,7 @@ fn finding_doc<'a>(
             .collect(),
         reasons: &f.reasons,
         standard_design: f.design.as_deref(),
-        baseline_entry: f.gone.as_ref(),
+        baseline_entry: f.gone.as_deref(),
         suppressed_by: by,
     }
 }
@@ -143,16 +174,18 @@ pub fn json(
     let owners = crate::render::json::owner_docs(snap);
     let doc = AuditDoc {
         schema_version: SCHEMA_VERSION,
-        findings: r
-            .findings
-            .iter()
-            .map(|f| finding_doc(f, None, snap, &owners, k))
-            .collect(),
-        suppressed: r
-            .suppressed
-            .iter()
-            .map(|Suppressed { finding, by }| finding_doc(finding, Some(by), snap, &owners, k))
-            .collect(),
+        findings: FindingDocs {
+            list: List::Kept(&r.findings),
+            snap,
+            owners: &owners,
+            k,
+        },
+        suppressed: FindingDocs {
+            list: List::Suppressed(&r.suppressed),
+            snap,
+            owners: &owners,
+            k,
+        },
         summary: SummaryDoc {
             high: r.count(Severity::High),
             medium: r.count(Severity::Medium),
@@ -200,12 +233,11 @@ pub fn prometheus(
     k: &Knowledge,
     now: u64,
 ) -> io::Result<()> {
-    let mut text = String::new();
-    let _ = writeln!(
-        text,
+    writeln!(
+        w,
         "# HELP whoport_listeners Listening TCP and bound UDP sockets, by protocol and scope."
-    );
-    let _ = writeln!(text, "# TYPE whoport_listeners gauge");
+    )?;
+    writeln!(w, "# TYPE whoport_listeners gauge")?;
     let mut by_scope: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     for l in &snap.listeners {
         *by_scope
@@ -213,18 +245,18 @@ pub fn prometheus(
             .or_default() += 1;
     }
     for ((protocol, scope), n) in &by_scope {
-        let _ = writeln!(
-            text,
+        writeln!(
+            w,
             "whoport_listeners{} {n}",
             labels(&[("protocol", protocol), ("scope", scope)])
-        );
+        )?;
     }
 
-    let _ = writeln!(
-        text,
+    writeln!(
+        w,
         "# HELP whoport_findings Unsuppressed audit findings, by id and severity."
-    );
-    let _ = writeln!(text, "# TYPE whoport_findings gauge");
+    )?;
+    writeln!(w, "# TYPE whoport_findings gauge")?;
     let mut by_id: BTreeMap<(&str, &str), (usize, usize)> = BTreeMap::new();
     for id in IDS {
         // Every id appears, so that alerts see a 0 rather than an absent series.
@@ -241,24 +273,24 @@ pub fn prometheus(
             .1 += 1;
     }
     for ((id, severity), (n, _)) in &by_id {
-        let _ = writeln!(
-            text,
+        writeln!(
+            w,
             "whoport_findings{} {n}",
             labels(&[("id", id), ("severity", severity)])
-        );
+        )?;
     }
-    let _ = writeln!(text, "# HELP whoport_findings_suppressed Audit findings accepted by a suppression, by id and severity.");
-    let _ = writeln!(text, "# TYPE whoport_findings_suppressed gauge");
+    writeln!(w, "# HELP whoport_findings_suppressed Audit findings accepted by a suppression, by id and severity.")?;
+    writeln!(w, "# TYPE whoport_findings_suppressed gauge")?;
     for ((id, severity), (_, n)) in &by_id {
-        let _ = writeln!(
-            text,
+        writeln!(
+            w,
             "whoport_findings_suppressed{} {n}",
             labels(&[("id", id), ("severity", severity)])
-        );
+        )?;
     }
 
-    let _ = writeln!(text, "# HELP whoport_listener_info One series per listener; the value counts sockets with these labels.");
-    let _ = writeln!(text, "# TYPE whoport_listener_info gauge");
+    writeln!(w, "# HELP whoport_listener_info One series per listener; the value counts sockets with these labels.")?;
+    writeln!(w, "# TYPE whoport_listener_info gauge")?;
     let mut info: BTreeMap<Vec<(&str, String)>, usize> = BTreeMap::new();
     for l in &snap.listeners {
         let process = l
@@ -283,22 +315,22 @@ pub fn prometheus(
     }
     for (key, n) in &info {
         let pairs: Vec<(&str, &str)> = key.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let _ = writeln!(text, "whoport_listener_info{} {n}", labels(&pairs));
+        writeln!(w, "whoport_listener_info{} {n}", labels(&pairs))?;
     }
 
-    let _ = writeln!(
-        text,
+    writeln!(
+        w,
         "# HELP whoport_audit_failed 1 when an unsuppressed finding reached --fail-on."
-    );
-    let _ = writeln!(text, "# TYPE whoport_audit_failed gauge");
-    let _ = writeln!(text, "whoport_audit_failed {}", u8::from(r.failed()));
-    let _ = writeln!(
-        text,
+    )?;
+    writeln!(w, "# TYPE whoport_audit_failed gauge")?;
+    writeln!(w, "whoport_audit_failed {}", u8::from(r.failed()))?;
+    writeln!(
+        w,
         "# HELP whoport_audit_timestamp_seconds When the audit ran (Unix time)."
-    );
-    let _ = writeln!(text, "# TYPE whoport_audit_timestamp_seconds gauge");
-    let _ = writeln!(text, "whoport_audit_timestamp_seconds {now}");
-    w.write_all(text.as_bytes())
+    )?;
+    writeln!(w, "# TYPE whoport_audit_timestamp_seconds gauge")?;
+    writeln!(w, "whoport_audit_timestamp_seconds {now}")?;
+    Ok(())
 }
 
 /// The severity an id has when no context changes it (for the zero series).

@@ -224,7 +224,7 @@ pub struct PortCardDoc<'a> {
     /// audit's findings or why it is fine.
     pub verdicts: Vec<crate::render::verdict::VerdictDoc<'a>>,
     /// Sockets on this port (listening TCP, bound UDP), with their owners.
-    pub listeners: Vec<ListenerDoc<'a>>,
+    pub listeners: ListenerDocs<'a>,
     /// Listeners on this port that the command line's filters left out, and which filters.
     pub hidden_by_filters: Vec<FilteredDoc>,
     /// Established TCP connections whose local port is this port.
@@ -267,7 +267,7 @@ pub struct PortListDoc<'a> {
     pub schema_version: u32,
     pub query: String,
     /// Sockets on these ports, with their owners.
-    pub listeners: Vec<ListenerDoc<'a>>,
+    pub listeners: ListenerDocs<'a>,
     /// Listeners on these ports (or of this program) that the filters left out.
     pub hidden_by_filters: Vec<FilteredDoc>,
     pub source: &'static str,
@@ -538,11 +538,46 @@ impl<'a> ListenerDoc<'a> {
     }
 }
 
+/// The listeners of a snapshot as a JSON array, each object made as it is written and
+/// dropped at once: a listing of any length never holds the whole array.
+pub struct ListenerDocs<'a> {
+    listeners: &'a [Listener],
+    /// Built once per process (a process may hold thousands of sockets).
+    owners: HashMap<u32, OwnerDoc<'a>>,
+    k: &'a Knowledge,
+}
+
+impl<'a> ListenerDocs<'a> {
+    pub fn new(snapshot: &'a Snapshot, k: &'a Knowledge) -> ListenerDocs<'a> {
+        ListenerDocs {
+            listeners: &snapshot.listeners,
+            owners: owner_docs(snapshot),
+            k,
+        }
+    }
+}
+
+impl Serialize for ListenerDocs<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(
+            self.listeners
+                .iter()
+                .map(|l| ListenerDoc::new(l, &self.owners, self.k)),
+        )
+    }
+}
+
+impl std::fmt::Debug for ListenerDocs<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ListenerDocs({} listeners)", self.listeners.len())
+    }
+}
+
 /// `whoport --json`.
 #[derive(Debug, Serialize)]
 pub struct ListingDoc<'a> {
     pub schema_version: u32,
-    pub listeners: Vec<ListenerDoc<'a>>,
+    pub listeners: ListenerDocs<'a>,
     /// Listeners whose owning process could not be seen.
     pub hidden_owners: usize,
     pub root: bool,

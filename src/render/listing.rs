@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use comfy_table::{Attribute, Cell, Color};
+use crossterm::style::Color;
 
 use crate::cli::Column;
 use crate::config::Output;
@@ -12,8 +12,9 @@ use crate::port::{Protocol, Tier};
 use crate::registry::iana::Status;
 use crate::registry::Knowledge;
 use crate::render::fit;
+use crate::render::grid::{Frame, Grid, Text, Widths};
 use crate::render::sanitize::sanitize;
-use crate::render::table::{known_use_text, new_table, paint, styled, KNOWN_USE_LEGEND};
+use crate::render::table::{known_use_text, paint, KNOWN_USE_LEGEND};
 
 impl Column {
     pub fn header(self) -> &'static str {
@@ -158,7 +159,7 @@ fn unit_text(p: &Process) -> String {
     }
 }
 
-fn cell(out: &Output, l: &Listener, snap: &Snapshot, k: &Knowledge, c: Column, now: u64) -> Cell {
+fn cell(l: &Listener, snap: &Snapshot, k: &Knowledge, c: Column, now: u64) -> Text {
     let hidden = l.owners.is_empty();
     let per_owner = |f: &dyn Fn(&Process) -> String| {
         if hidden {
@@ -168,32 +169,26 @@ fn cell(out: &Output, l: &Listener, snap: &Snapshot, k: &Knowledge, c: Column, n
         }
     };
     match c {
-        Column::Proto => Cell::new(l.socket.protocol.as_str()),
-        Column::State => Cell::new(l.socket.state.unwrap_or("-")),
-        Column::Address => styled(
-            out,
-            &sanitize(&address_text(l)),
-            (l.scope == Scope::All).then_some(Attribute::Bold),
+        Column::Proto => Text::plain(l.socket.protocol.as_str()),
+        Column::State => Text::plain(l.socket.state.unwrap_or("-")),
+        Column::Address => Text::styled(
+            sanitize(&address_text(l)),
+            l.scope == Scope::All,
             Some(scope_color(l.scope)),
         ),
-        Column::Peer => Cell::new(peer_text(l)),
-        Column::Port => styled(out, &l.socket.port.to_string(), Some(Attribute::Bold), None),
-        Column::Service => Cell::new(service_text(k, l)),
-        Column::Pid => Cell::new(per_owner(&|p| p.pid.to_string())),
+        Column::Peer => Text::plain(peer_text(l)),
+        Column::Port => Text::styled(l.socket.port.to_string(), true, None),
+        Column::Service => Text::plain(service_text(k, l)),
+        Column::Pid => Text::plain(per_owner(&|p| p.pid.to_string())),
         Column::Process => {
             if hidden {
                 let reason = l
                     .hidden_reason
                     .as_ref()
                     .map_or("not visible", Hidden::short);
-                styled(
-                    out,
-                    &format!("(hidden: {reason})"),
-                    None,
-                    Some(Color::DarkGrey),
-                )
+                Text::styled(format!("(hidden: {reason})"), false, Some(Color::DarkGrey))
             } else {
-                Cell::new(owner_lines(l, snap, |p| {
+                Text::plain(owner_lines(l, snap, |p| {
                     sanitize(p.display_name()).into_owned()
                 }))
             }
@@ -205,23 +200,23 @@ fn cell(out: &Output, l: &Listener, snap: &Snapshot, k: &Knowledge, c: Column, n
                     (None, Some(uid)) => uid.to_string(),
                     (None, None) => "-".to_string(),
                 };
-                Cell::new(who)
+                Text::plain(who)
             } else {
-                Cell::new(owner_lines(l, snap, |p| match (&p.user, p.uid) {
+                Text::plain(owner_lines(l, snap, |p| match (&p.user, p.uid) {
                     (Some(u), _) => sanitize(u).into_owned(),
                     (None, Some(uid)) => uid.to_string(),
                     (None, None) => "-".to_string(),
                 }))
             }
         }
-        Column::Exe => Cell::new(per_owner(&exe_text)),
-        Column::Command => Cell::new(per_owner(&command_text)),
-        Column::Unit => Cell::new(per_owner(&unit_text)),
-        Column::Uptime => Cell::new(per_owner(&|p| {
+        Column::Exe => Text::plain(per_owner(&exe_text)),
+        Column::Command => Text::plain(per_owner(&command_text)),
+        Column::Unit => Text::plain(per_owner(&unit_text)),
+        Column::Uptime => Text::plain(per_owner(&|p| {
             p.start_time
                 .map_or_else(|| "-".to_string(), |t| uptime_text(now.saturating_sub(t)))
         })),
-        Column::Range => Cell::new(Tier::of(l.socket.port).as_str()),
+        Column::Range => Text::plain(Tier::of(l.socket.port).as_str()),
     }
 }
 
@@ -231,15 +226,41 @@ fn cell(out: &Output, l: &Listener, snap: &Snapshot, k: &Knowledge, c: Column, n
 pub const CELL_MAX: usize = 1000;
 
 /// `cell` with every line cut to [`CELL_MAX`] columns when its column may be shortened.
-fn bounded(cell: Cell, column: Column) -> Cell {
-    if column.shrinkable() && fit::widest(&cell.content()) > CELL_MAX {
-        Cell::new(fit::lines(&cell.content(), CELL_MAX))
+fn bounded(cell: Text, column: Column) -> Text {
+    if column.shrinkable() && fit::widest(&cell.text) > CELL_MAX {
+        Text::plain(fit::lines(&cell.text, CELL_MAX))
     } else {
         cell
     }
 }
 
+/// The cells of one listener's row, each cut to its budget (a cut cell loses its style).
+fn row(
+    l: &Listener,
+    snap: &Snapshot,
+    k: &Knowledge,
+    columns: &[Column],
+    budgets: &[Option<usize>],
+    now: u64,
+) -> Vec<Text> {
+    columns
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| {
+            let cell = bounded(cell(l, snap, k, c, now), c);
+            match budgets.get(i).copied().flatten() {
+                Some(max) => Text::plain(fit::lines(&cell.text, max)),
+                None => cell,
+            }
+        })
+        .collect()
+}
+
 /// The listing: one row per socket.
+///
+/// Rows are made from the snapshot when they are written and dropped at once, so a listing
+/// of any length holds one row: a first pass measures the columns, a second (only when a
+/// terminal made some columns give way) measures the shortened ones, the last writes.
 pub fn listing(
     w: &mut dyn Write,
     out: &Output,
@@ -247,67 +268,71 @@ pub fn listing(
     k: &Knowledge,
     columns: &[Column],
 ) -> io::Result<()> {
+    let n = columns.len();
     let headers: Vec<&str> = columns.iter().map(|c| c.header()).collect();
-    let mut t = new_table(out, &headers);
     let now = now_secs();
-    let mut rows: Vec<Vec<Cell>> = snap
-        .listeners
+    let mut budgets = vec![None; n];
+    // Widths as drawn, and the widest lines the fitting starts from (the same but for cells
+    // with no line at all).
+    let mut drawn = Widths::new(n);
+    let mut natural: Vec<usize> = headers.iter().map(|h| fit::widest(h)).collect();
+    for (i, h) in headers.iter().enumerate() {
+        drawn.measure(i, h);
+    }
+    for l in &snap.listeners {
+        for (i, cell) in row(l, snap, k, columns, &budgets, now).iter().enumerate() {
+            drawn.measure(i, &cell.text);
+            natural[i] = natural[i].max(fit::widest(&cell.text));
+        }
+    }
+    let mut frame = Frame::Boxed;
+    let mut header: Vec<Text> = headers
         .iter()
-        .map(|l| {
-            columns
-                .iter()
-                .map(|&c| bounded(cell(out, l, snap, k, c, now), c))
-                .collect()
-        })
+        .map(|h| Text::styled(*h, true, None))
         .collect();
     // In a terminal, the table fits its width without breaking a PID, port, address or
     // protocol: process, command, executable and unit cells are shortened with an ellipsis
     // (--json keeps every value whole). Without a width (a pipe), nothing is cut beyond CELL_MAX.
     if let Some(total) = out.width.map(usize::from) {
-        let natural: Vec<usize> = (0..columns.len())
-            .map(|i| {
-                rows.iter()
-                    .map(|r| fit::widest(&r[i].content()))
-                    .chain([fit::widest(headers[i])])
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
         let shrinkable: Vec<bool> = columns.iter().map(|c| c.shrinkable()).collect();
-        let n = columns.len();
         // Boxed, with a space each side of every cell: 3 columns per cell and one border.
         let boxed_floor: Vec<usize> = headers.iter().map(|h| fit::widest(h).max(8)).collect();
-        let mut budgets = fit::budgets(&natural, &shrinkable, &boxed_floor, 3 * n + 1, total);
+        budgets = fit::budgets(&natural, &shrinkable, &boxed_floor, 3 * n + 1, total);
         if fit::used(&natural, &budgets, 3 * n + 1) > total {
             // Still too wide (--wide at 80 columns): no borders, one space between cells,
             // headers shortened too.
-            t.load_preset(comfy_table::presets::NOTHING);
-            for c in t.column_iter_mut() {
-                c.set_padding((0, 1));
-            }
-            if let Some(last) = t.column_mut(n.saturating_sub(1)) {
-                last.set_padding((0, 0));
-            }
+            frame = Frame::Bare;
             budgets = fit::budgets(&natural, &shrinkable, &vec![4; n], n - 1, total);
         }
-        t.set_header(headers.iter().zip(&budgets).map(|(h, max)| {
-            let h = max.map_or_else(|| h.to_string(), |m| fit::lines(h, m));
-            styled(out, &h, Some(Attribute::Bold), None)
-        }));
-        for row in &mut rows {
+        if budgets.iter().any(Option::is_some) {
+            // The shortened columns are as wide as their widest shortened line.
+            let mut fitted = Widths::new(n);
+            for (i, h) in header.iter_mut().enumerate() {
+                if let Some(max) = budgets[i] {
+                    h.text = fit::lines(&h.text, max);
+                }
+                fitted.measure(i, &h.text);
+            }
+            for l in &snap.listeners {
+                for (i, cell) in row(l, snap, k, columns, &budgets, now).iter().enumerate() {
+                    if budgets[i].is_some() {
+                        fitted.measure(i, &cell.text);
+                    }
+                }
+            }
             for (i, max) in budgets.iter().enumerate() {
-                if let Some(max) = *max {
-                    let text = fit::lines(&row[i].content(), max);
-                    row[i] = Cell::new(text);
+                if max.is_some() {
+                    drawn.set(i, fitted.get(i));
                 }
             }
         }
-        t.set_content_arrangement(comfy_table::ContentArrangement::Disabled);
     }
-    for row in rows {
-        t.add_row(row);
+    let mut grid = Grid::new(frame, &drawn, out.color);
+    grid.header(w, &header)?;
+    for l in &snap.listeners {
+        grid.row(w, &row(l, snap, k, columns, &budgets, now))?;
     }
-    writeln!(w, "{t}")?;
+    grid.end(w)?;
     if columns.contains(&Column::Service) && snap.listeners.iter().any(|l| l.known_use.is_some()) {
         writeln!(w, "{}", paint(out, KNOWN_USE_LEGEND, "2"))?;
     }
@@ -523,6 +548,207 @@ mod tests {
                 cells.iter().all(|c| !c.is_empty()),
                 "an empty cell in {row}"
             );
+        }
+    }
+
+    /// The listing as comfy-table drew it when it held every row: the reference the
+    /// streamed table must match byte for byte.
+    fn reference(out: &Output, snap: &Snapshot, k: &Knowledge, columns: &[Column]) -> String {
+        use crate::render::table::{new_table, styled};
+        use comfy_table::{Attribute, Cell, Color as C};
+        let to_cell = |t: Text| {
+            let fg = t.fg.map(|c| match c {
+                Color::Red => C::Red,
+                Color::Yellow => C::Yellow,
+                Color::Green => C::Green,
+                _ => C::DarkGrey,
+            });
+            styled(out, &t.text, t.bold.then_some(Attribute::Bold), fg)
+        };
+        let headers: Vec<&str> = columns.iter().map(|c| c.header()).collect();
+        let mut t = new_table(out, &headers);
+        let now = now_secs();
+        let mut rows: Vec<Vec<Cell>> = snap
+            .listeners
+            .iter()
+            .map(|l| {
+                columns
+                    .iter()
+                    .map(|&c| to_cell(bounded(cell(l, snap, k, c, now), c)))
+                    .collect()
+            })
+            .collect();
+        if let Some(total) = out.width.map(usize::from) {
+            let natural: Vec<usize> = (0..columns.len())
+                .map(|i| {
+                    rows.iter()
+                        .map(|r| fit::widest(&r[i].content()))
+                        .chain([fit::widest(headers[i])])
+                        .max()
+                        .unwrap_or(0)
+                })
+                .collect();
+            let shrinkable: Vec<bool> = columns.iter().map(|c| c.shrinkable()).collect();
+            let n = columns.len();
+            let boxed_floor: Vec<usize> = headers.iter().map(|h| fit::widest(h).max(8)).collect();
+            let mut budgets = fit::budgets(&natural, &shrinkable, &boxed_floor, 3 * n + 1, total);
+            if fit::used(&natural, &budgets, 3 * n + 1) > total {
+                t.load_preset(comfy_table::presets::NOTHING);
+                for c in t.column_iter_mut() {
+                    c.set_padding((0, 1));
+                }
+                if let Some(last) = t.column_mut(n.saturating_sub(1)) {
+                    last.set_padding((0, 0));
+                }
+                budgets = fit::budgets(&natural, &shrinkable, &vec![4; n], n - 1, total);
+            }
+            t.set_header(headers.iter().zip(&budgets).map(|(h, max)| {
+                let h = max.map_or_else(|| h.to_string(), |m| fit::lines(h, m));
+                styled(out, &h, Some(Attribute::Bold), None)
+            }));
+            for row in &mut rows {
+                for (i, max) in budgets.iter().enumerate() {
+                    if let Some(max) = *max {
+                        row[i] = Cell::new(fit::lines(&row[i].content(), max));
+                    }
+                }
+            }
+            t.set_content_arrangement(comfy_table::ContentArrangement::Disabled);
+        }
+        for row in rows {
+            t.add_row(row);
+        }
+        let mut text = format!("{t}\n");
+        if columns.contains(&Column::Service)
+            && snap.listeners.iter().any(|l| l.known_use.is_some())
+        {
+            text.push_str(&paint(out, KNOWN_USE_LEGEND, "2"));
+            text.push('\n');
+        }
+        text
+    }
+
+    /// Listeners and processes of every shape a cell can take: wide characters, several
+    /// owners, hidden owners, command lines longer than CELL_MAX, empty values.
+    fn varied_snapshot(rng: &mut fastrand::Rng) -> Snapshot {
+        use crate::model::{Container, ExeState, Process, Socket};
+        let words = [
+            "nginx",
+            "服务器进程",
+            "a-very-long-process-name-that-goes-on",
+            "",
+            "x",
+            "café",
+            "py\u{1b}[31mthon",
+        ];
+        let pick = |rng: &mut fastrand::Rng| words[rng.usize(..words.len())].to_string();
+        let mut processes = std::collections::HashMap::new();
+        for pid in 1..=6u32 {
+            let mut cmdline: Vec<String> = (0..rng.usize(0..4)).map(|_| pick(rng)).collect();
+            if rng.u8(..8) == 0 {
+                cmdline.push("z".repeat(1500));
+            }
+            let p = Process {
+                pid: pid * 1111,
+                name: pick(rng),
+                exe: rng.bool().then(|| format!("/usr/sbin/{}", pick(rng))),
+                cmdline,
+                uid: rng.bool().then_some(1000),
+                user: rng.bool().then(|| pick(rng)),
+                start_time: rng
+                    .bool()
+                    .then(|| now_secs().saturating_sub(rng.u64(..400_000))),
+                unit: rng.bool().then(|| format!("{}.service", pick(rng))),
+                container: (rng.u8(..5) == 0).then(|| Container {
+                    runtime: "docker".to_string(),
+                    id: "0123456789abcdef0123".to_string(),
+                    pod: None,
+                }),
+                exe_state: ExeState {
+                    deleted: rng.u8(..6) == 0,
+                    ..ExeState::default()
+                },
+                ..Process::default()
+            };
+            processes.insert(p.pid, p);
+        }
+        let addresses = ["127.0.0.1", "0.0.0.0", "::", "192.0.2.7", "::1"];
+        let listeners = (0..rng.usize(1..9))
+            .map(|_| {
+                let address: std::net::IpAddr =
+                    addresses[rng.usize(..addresses.len())].parse().expect("ip");
+                let owners: Vec<u32> = match rng.u8(..4) {
+                    0 => vec![],
+                    1 => vec![1111, 2222, 3333],
+                    // A PID whose details are missing: an empty cell.
+                    2 if rng.bool() => vec![9],
+                    _ => vec![1111 * rng.u32(1..=6)],
+                };
+                Listener {
+                    socket: Socket {
+                        protocol: if rng.bool() {
+                            Protocol::Tcp
+                        } else {
+                            Protocol::Udp
+                        },
+                        address,
+                        port: [22, 80, 8080, 41600, 65000][rng.usize(..5)],
+                        state: Some("listen"),
+                        remote: None,
+                        inode: 1,
+                        uid: rng.bool().then_some(0),
+                        ifindex: 0,
+                        v6only: None,
+                    },
+                    scope: Scope::of(address),
+                    device: None,
+                    user: rng.bool().then(|| pick(rng)),
+                    hidden_reason: owners.is_empty().then_some(Hidden::NotRoot),
+                    held_through: None,
+                    owners,
+                    v6only: None,
+                    known_use: (rng.u8(..4) == 0).then(|| &crate::registry::unofficial::all()[0]),
+                }
+            })
+            .collect();
+        Snapshot {
+            listeners,
+            processes,
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn the_streamed_table_draws_what_comfy_table_drew() {
+        let mut warnings = Vec::new();
+        let k = Knowledge::load(None, &mut warnings).expect("loads");
+        let mut all = Column::DEFAULT.to_vec();
+        all.extend(Column::WIDE);
+        let column_sets = [
+            Column::DEFAULT.to_vec(),
+            all,
+            vec![Column::Port, Column::Command],
+            vec![Column::Process],
+        ];
+        let mut rng = fastrand::Rng::with_seed(13);
+        for round in 0..60 {
+            let snap = varied_snapshot(&mut rng);
+            for width in [None, Some(20), Some(44), Some(80), Some(132), Some(250)] {
+                for color in [false, true] {
+                    let out = Output {
+                        json: false,
+                        pretty_json: false,
+                        color,
+                        width,
+                    };
+                    let columns = &column_sets[round % column_sets.len()];
+                    let mut buf = Vec::new();
+                    listing(&mut buf, &out, &snap, &k, columns).expect("renders");
+                    let got = String::from_utf8(buf).expect("utf8");
+                    let want = reference(&out, &snap, &k, columns);
+                    assert_eq!(got, want, "round {round}, width {width:?}, colour {color}");
+                }
+            }
         }
     }
 

@@ -5,6 +5,7 @@ pub mod check;
 pub mod filtered;
 pub mod fit;
 pub mod free;
+pub mod grid;
 pub mod json;
 pub mod listing;
 pub mod notes;
