@@ -56,6 +56,13 @@ pub fn run(cli: &Cli) -> Result<u8> {
     if let Some(Command::Audit(args)) = &cli.command {
         check_user(&args.filters)?;
     }
+    let audit_timeout = match &cli.command {
+        Some(Command::Audit(args)) => args.timeout.clone(),
+        _ => None,
+    };
+    if let Some(limit) = audit_timeout.or_else(|| cli.timeout.clone()) {
+        collect::deadline::set(limit);
+    }
     let status = match &cli.command {
         Some(Command::Registry { action }) => {
             if let Some(q) = &cli.query {

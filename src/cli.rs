@@ -72,6 +72,12 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     pub registry: Option<PathBuf>,
 
+    /// Wait at most this long (10s, 500ms, 1m) for what the kernel is slow to tell about a
+    /// process; what did not arrive is named in a note [default: 10s]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true,
+          value_parser = crate::collect::deadline::parse)]
+    pub timeout: Option<crate::collect::deadline::Limit>,
+
     /// Print a man page or shell completions, generated from these definitions, and exit
     #[arg(long, value_enum, value_name = "WHAT", hide = true)]
     pub generate: Option<Generate>,
@@ -267,6 +273,12 @@ pub struct AuditArgs {
     /// regular file only)
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    /// Wait at most this long (10s, 500ms, 1m) for what the kernel is slow to tell about a
+    /// process; what did not arrive is named in a note [default: 10s]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true,
+          value_parser = crate::collect::deadline::parse)]
+    pub timeout: Option<crate::collect::deadline::Limit>,
 }
 
 const CHECK_EXAMPLES: &str = "\

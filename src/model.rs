@@ -142,6 +142,9 @@ pub enum Hidden {
         count: usize,
         why: String,
     },
+    /// The look for owners did not end before the collection deadline (`--timeout`); what
+    /// did not finish.
+    Late(String),
 }
 
 impl Hidden {
@@ -157,6 +160,7 @@ impl Hidden {
             Hidden::ClosedDuringScan => "closed during the scan",
             Hidden::OtherPidNamespace => "held outside this PID namespace",
             Hidden::Unreadable { .. } => "in processes whose descriptors root cannot read",
+            Hidden::Late(_) => "not looked up in time (--timeout)",
         }
     }
 
@@ -199,6 +203,10 @@ impl Hidden {
                     named.join(", ")
                 )
             }
+            Hidden::Late(what) => format!(
+                "unknown: {what}, so whoport cannot say who holds it (a longer --timeout may \
+                 let it finish)"
+            ),
         }
     }
 }

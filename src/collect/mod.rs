@@ -2,6 +2,7 @@
 
 #[cfg(target_os = "linux")]
 pub mod bpf;
+pub mod deadline;
 #[cfg(target_os = "linux")]
 pub mod diag;
 #[cfg(target_os = "linux")]
@@ -25,6 +26,7 @@ use crate::error::CollectError;
 use crate::model::{Hidden, Listener, Process, Scope, Snapshot, Socket};
 use crate::port::{AddressPattern, PortRange, Protocol};
 use crate::registry::known;
+use deadline::Deadline;
 use process::UserNames;
 
 /// What to show. Socket-level filters are applied before owners are looked up.
@@ -140,17 +142,40 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
         ipv4: filter.ipv4,
         ipv6: filter.ipv6,
     };
+    let deadline = Deadline::start();
+    let limit = deadline::limit();
     // The descriptor walk does not need to know which sockets there are: it runs while the
     // kernel dumps the socket tables.
-    let (found, lookup) = std::thread::scope(|s| {
-        let walker = s.spawn(lookup_owners);
-        let found = sockets::enumerate_counting(want);
-        (found, walker.join().unwrap_or_else(|_| failed_lookup()))
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let walking = std::thread::Builder::new()
+        .spawn(move || {
+            let _ = tx.send(lookup_owners());
+        })
+        .is_ok();
+    let found = sockets::enumerate_counting(want);
+    let answered = if walking {
+        match deadline.left() {
+            Some(left) => rx.recv_timeout(left).ok(),
+            None => rx.recv().ok(),
+        }
+    } else {
+        Some(lookup_owners())
+    };
+    let mut notes = Vec::new();
+    let mut late_lookup = None;
+    let lookup = answered.unwrap_or_else(|| {
+        let late = format!("the owner lookup did not finish within {}", limit.text);
+        notes.push(late.clone());
+        late_lookup = Some(late.clone());
+        Lookup {
+            owners: Err(late),
+            ..failed_lookup()
+        }
     });
-    let mut notes: Vec<String> = lookup.note.into_iter().collect();
+    notes.extend(lookup.note.clone());
     let walk = lookup.owners;
     #[cfg(target_os = "linux")]
-    let mut iterator = lookup.iterator;
+    let iterator = lookup.iterator;
     let (found, skipped) = match found {
         Ok((found, skipped)) => (Ok(found), skipped),
         Err(e) => (Err(e), 0),
@@ -194,15 +219,34 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     let root = is_root();
     let me = current_uid();
     #[cfg(target_os = "linux")]
-    let (held, reasons) = second_look(&candidates, &mut owners, root, me, iterator.as_mut());
-    #[cfg(target_os = "linux")]
-    drop(iterator);
+    let (held, reasons) = second_look(
+        &candidates,
+        &mut owners,
+        (root, me),
+        iterator,
+        deadline,
+        &mut notes,
+    );
     let users = UserNames::load();
     let mut devices = DeviceNames::default();
     let mut pids: Vec<u32> = owners.by_socket.iter().flatten().copied().collect();
     pids.sort_unstable();
     pids.dedup();
-    let mut processes = process::details(&pids, &users, &owners.starts);
+    let read = process::details_within(&pids, &users, &owners.starts, deadline);
+    let mut processes = read.processes;
+    for &pid in &read.late {
+        // Still listed with its PID and the kernel's name for it (which never waits).
+        let name = kernel_name(pid);
+        notes.push(deadline::late_process_note(pid, name.as_deref(), limit));
+        processes.insert(
+            pid,
+            Process {
+                pid,
+                name: name.unwrap_or_else(|| "[unknown]".to_string()),
+                ..Process::default()
+            },
+        );
+    }
     // In a user namespace, a uid it does not map shows as the overflow uid (65534): that is
     // not the user of that number here, it is unknown.
     #[cfg(target_os = "linux")]
@@ -234,9 +278,10 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
         );
         #[cfg(not(target_os = "linux"))]
         let (established, held_through) = (None, None);
-        let hidden_reason = pids.is_empty().then(|| {
-            established
-                .unwrap_or_else(|| hidden_reason(&socket, root, me, owners.failure.as_deref()))
+        let hidden_reason = pids.is_empty().then(|| match &late_lookup {
+            Some(late) => Hidden::Late(late.clone()),
+            None => established
+                .unwrap_or_else(|| hidden_reason(&socket, root, me, owners.failure.as_deref())),
         });
         listeners.push(Listener {
             scope: Scope::of_socket(&socket),
@@ -549,6 +594,19 @@ fn find_owners(candidates: &[(Socket, Vec<u32>)], _walk: Walk) -> Owners {
     }
 }
 
+/// The kernel's name of a process (`/proc/PID/comm`), escaped where it is not UTF-8.
+fn kernel_name(pid: u32) -> Option<String> {
+    #[cfg(target_os = "linux")]
+    {
+        linux::comm(pid).map(|b| String::from_utf8_lossy(&b).into_owned())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        None
+    }
+}
+
 /// The second look, whichever method found the owners: for the sockets still ownerless,
 /// owners held in other ways (filled into `owners`, with how they hold it), and for the rest
 /// the reason whoport established. Nothing happens when every socket has an owner.
@@ -557,9 +615,10 @@ fn find_owners(candidates: &[(Socket, Vec<u32>)], _walk: Walk) -> Owners {
 fn second_look(
     candidates: &[(Socket, Vec<u32>)],
     owners: &mut Owners,
-    root: bool,
-    me: Option<u32>,
-    iterator: Option<&mut bpf::Loaded>,
+    (root, me): (bool, Option<u32>),
+    iterator: Option<bpf::Loaded>,
+    deadline: Deadline,
+    notes: &mut Vec<String>,
 ) -> (HashMap<u32, Option<&'static str>>, HashMap<u32, Hidden>) {
     let mut held = HashMap::new();
     let mut reasons = HashMap::new();
@@ -575,9 +634,26 @@ fn second_look(
     if ownerless.is_empty() {
         return (held, reasons);
     }
-    let found = match iterator {
-        Some(iterator) => ownerless::find_after_iterator(&ownerless, iterator),
-        None => ownerless::find(&ownerless),
+    let wanted = ownerless.clone();
+    let looked = deadline.run(move || {
+        let mut iterator = iterator;
+        match iterator.as_mut() {
+            Some(iterator) => ownerless::find_after_iterator(&wanted, iterator),
+            None => ownerless::find(&wanted),
+        }
+    });
+    let Some(found) = looked else {
+        // Nothing may be claimed about these sockets: the look did not end.
+        let late = format!(
+            "the second look for the owners of {} sockets did not finish within {}",
+            ownerless.len(),
+            deadline::limit().text
+        );
+        for inode in &ownerless {
+            reasons.insert(*inode, Hidden::Late(late.clone()));
+        }
+        notes.push(late);
+        return (held, reasons);
     };
     for ((s, _), pids) in candidates.iter().zip(owners.by_socket.iter_mut()) {
         if let Some((holders, how)) = found.get(&s.inode) {

@@ -1,10 +1,14 @@
 //! Process details through sysinfo, read only for the PIDs that own sockets (and their
 //! parents' names), plus the Linux-only facts from `linux.rs`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
 
+use super::deadline::Deadline;
 use crate::model::{escape_bytes, full_name, Process};
 
 /// Uid -> user name, from the system user database through NSS (`getpwuid_r`: files, LDAP,
@@ -68,38 +72,164 @@ fn to_u32(pid: Pid) -> u32 {
 /// Details of `pids`; a PID that vanished before it could be read is simply absent.
 /// `starts` holds each PID's start time as seen during the descriptor walk: a process whose
 /// start time differs now is another process that took the same PID, and gets no details.
-/// The PIDs are split across the available cores.
 pub fn details(
     pids: &[u32],
     users: &UserNames,
     starts: &HashMap<u32, u64>,
 ) -> HashMap<u32, Process> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZero::get)
-        .min(pids.len().div_ceil(32))
-        .max(1);
-    let chunk = pids.len().div_ceil(threads).max(1);
-    std::thread::scope(|s| {
-        let parts: Vec<_> = pids
-            .chunks(chunk)
-            .map(|part| s.spawn(move || details_part(part, users, starts)))
-            .collect();
-        parts
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    })
+    details_within(pids, users, starts, Deadline::never()).processes
 }
 
-fn details_part(
+/// What [`details_within`] read, and the PIDs whose details did not arrive in time.
+#[derive(Debug, Default)]
+pub struct Details {
+    pub processes: HashMap<u32, Process>,
+    /// Sorted; a process stuck from an earlier look of this run is among them at once.
+    pub late: Vec<u32>,
+}
+
+/// PIDs some worker is reading now (a stuck read stays here), so that a later look of the
+/// same run does not wait for them again.
+static IN_FLIGHT: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+fn in_flight() -> std::sync::MutexGuard<'static, Vec<u32>> {
+    IN_FLIGHT.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// With no answer for this long while PIDs are still waiting, another worker is started to
+/// take them (a read stuck in the kernel holds up only its own PID).
+const STALL: Duration = Duration::from_millis(100);
+/// Workers started beyond the first ones, at most: a process that blocks every reader costs
+/// one thread each.
+const EXTRA_WORKERS: usize = 8;
+
+/// The PIDs to read, shared by the workers: each takes the next one.
+struct Queue {
+    pids: Vec<u32>,
+    next: AtomicUsize,
+    starts: HashMap<u32, u64>,
+}
+
+/// Details of `pids`, read by worker threads (the available cores) and waited for until
+/// `deadline`: whatever has not arrived by then is in `late`, and its worker is abandoned.
+pub fn details_within(
     pids: &[u32],
     users: &UserNames,
     starts: &HashMap<u32, u64>,
-) -> HashMap<u32, Process> {
-    let Ok(mut sys) = System::new() else {
-        return HashMap::new();
+    deadline: Deadline,
+) -> Details {
+    let mut late = Vec::new();
+    let wanted: Vec<u32> = {
+        let busy = in_flight();
+        pids.iter()
+            .copied()
+            .filter(|pid| {
+                let stuck = busy.contains(pid);
+                if stuck {
+                    late.push(*pid);
+                }
+                !stuck
+            })
+            .collect()
     };
-    let wanted: Vec<Pid> = pids.iter().map(|&p| Pid::from_u32(p)).collect();
+    let queue = Arc::new(Queue {
+        starts: wanted
+            .iter()
+            .filter_map(|pid| Some((*pid, *starts.get(pid)?)))
+            .collect(),
+        pids: wanted,
+        next: AtomicUsize::new(0),
+    });
+    let total = queue.pids.len();
+    let (tx, rx) = mpsc::channel::<(u32, Option<Process>)>();
+    let first = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(total.div_ceil(32))
+        .max(1);
+    let mut started = 0;
+    for _ in 0..first {
+        started += usize::from(spawn_worker(&queue, &tx));
+    }
+    let mut processes = HashMap::with_capacity(total);
+    if started == 0 {
+        // No thread could be started: read here, without a deadline.
+        drop(rx);
+        read_queue(&queue, |pid, p| {
+            if let Some(p) = p {
+                processes.insert(pid, p);
+            }
+            true
+        });
+    } else {
+        let mut answered = HashSet::with_capacity(total);
+        let mut extra = 0;
+        while answered.len() < total {
+            let left = deadline.left();
+            let wait = if extra < EXTRA_WORKERS {
+                left.map_or(STALL, |l| l.min(STALL))
+            } else {
+                left.unwrap_or(Duration::MAX)
+            };
+            match rx.recv_timeout(wait) {
+                Ok((pid, p)) => {
+                    answered.insert(pid);
+                    if let Some(p) = p {
+                        processes.insert(pid, p);
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) if deadline.passed() => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if queue.next.load(Ordering::Relaxed) < total && extra < EXTRA_WORKERS {
+                        extra += 1;
+                        spawn_worker(&queue, &tx);
+                    }
+                }
+            }
+        }
+        late.extend(queue.pids.iter().filter(|pid| !answered.contains(pid)));
+    }
+    drop(tx);
+    for p in processes.values_mut() {
+        p.user = p.uid.and_then(|u| users.name(u));
+    }
+    late.sort_unstable();
+    late.dedup();
+    Details { processes, late }
+}
+
+/// Starts one worker on `queue`; false when the system refused a thread.
+fn spawn_worker(queue: &Arc<Queue>, tx: &mpsc::Sender<(u32, Option<Process>)>) -> bool {
+    let (queue, tx) = (Arc::clone(queue), tx.clone());
+    std::thread::Builder::new()
+        .spawn(move || read_queue(&queue, |pid, p| tx.send((pid, p)).is_ok()))
+        .is_ok()
+}
+
+/// Takes PIDs from `queue` and hands each one's details (`None`: it is gone) to `answer`,
+/// until the queue is empty or `answer` says stop.
+fn read_queue(queue: &Queue, mut answer: impl FnMut(u32, Option<Process>) -> bool) {
+    let Ok(mut sys) = System::new() else {
+        return;
+    };
+    loop {
+        let i = queue.next.fetch_add(1, Ordering::Relaxed);
+        let Some(&pid) = queue.pids.get(i) else {
+            return;
+        };
+        in_flight().push(pid);
+        let p = read_one(&mut sys, pid, &queue.starts);
+        in_flight().retain(|&p| p != pid);
+        if !answer(pid, p) {
+            return;
+        }
+    }
+}
+
+/// One process's details, everything but the user name (filled in by the caller); `None`
+/// when it is gone.
+fn read_one(sys: &mut System, pid: u32, starts: &HashMap<u32, u64>) -> Option<Process> {
+    let wanted = [Pid::from_u32(pid)];
     sys.refresh_processes_specifics(
         ProcessesToUpdate::Some(&wanted),
         true,
@@ -109,93 +239,84 @@ fn details_part(
             .with_user(UpdateKind::Always)
             .without_tasks(),
     );
-    // Parents: only their names.
-    let parents: Vec<Pid> = wanted
+    let p = sys.process(Pid::from_u32(pid))?;
+    if changed_since_walk(pid, starts) {
+        return Some(Process::changed(pid));
+    }
+    #[cfg(target_os = "linux")]
+    let (exe_bytes, exe_state) = super::exe::exe(pid);
+    #[cfg(not(target_os = "linux"))]
+    let (exe_bytes, exe_state): (Option<Vec<u8>>, crate::model::ExeState) = (
+        p.exe().map(|e| os_bytes(e.as_os_str()).to_vec()),
+        Default::default(),
+    );
+    let exe = exe_bytes
+        .as_deref()
+        .map(|b| String::from_utf8_lossy(b).into_owned());
+    let cmdline: Vec<String> = p
+        .cmd()
         .iter()
-        .filter_map(|p| sys.process(*p)?.parent())
-        .filter(|p| sys.process(*p).is_none())
+        .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    if !parents.is_empty() {
-        sys.refresh_processes_specifics(
-            ProcessesToUpdate::Some(&parents),
-            false,
-            ProcessRefreshKind::nothing().without_tasks(),
-        );
+    let comm_bytes = kernel_name(pid);
+    let comm = comm_bytes.as_deref().map_or_else(
+        || p.name().to_string_lossy().into_owned(),
+        |b| String::from_utf8_lossy(b).into_owned(),
+    );
+    let name = full_name(&comm, exe.as_deref(), cmdline.first().map(String::as_str));
+    let name_escaped = comm_bytes
+        .as_deref()
+        .filter(|_| name == comm)
+        .and_then(crate::model::escaped_if_invalid);
+    let exe_escaped = exe_bytes
+        .as_deref()
+        .and_then(crate::model::escaped_if_invalid);
+    let cmdline_escaped = p
+        .cmd()
+        .iter()
+        .any(|a| a.to_str().is_none())
+        .then(|| p.cmd().iter().map(|a| escape_bytes(os_bytes(a))).collect());
+    let uid = p.user_id().and_then(|u| u.to_string().parse::<u32>().ok());
+    let parent_pid = p.parent().map(to_u32).filter(|&pp| pp != 0);
+    let start_time = Some(p.start_time()).filter(|&t| t > 0);
+    // The parent: only its name.
+    let parent_name = parent_pid.and_then(|pp| parent_name(sys, pp));
+    #[cfg(target_os = "linux")]
+    let (unit, container) = super::linux::cgroup(pid);
+    #[cfg(not(target_os = "linux"))]
+    let (unit, container) = (None, None);
+    Some(Process {
+        pid,
+        name,
+        exe,
+        cmdline,
+        uid,
+        user: None,
+        start_time,
+        parent_pid,
+        parent_name,
+        unit,
+        container,
+        exe_state,
+        name_escaped,
+        exe_escaped,
+        cmdline_escaped,
+    })
+}
+
+/// A parent's name: the kernel's name of the process, as sysinfo would give it.
+fn parent_name(sys: &mut System, ppid: u32) -> Option<String> {
+    if let Some(comm) = kernel_name(ppid) {
+        return Some(String::from_utf8_lossy(&comm).into_owned());
     }
-    let mut out = HashMap::with_capacity(pids.len());
-    for &pid in pids {
-        let Some(p) = sys.process(Pid::from_u32(pid)) else {
-            continue;
-        };
-        if changed_since_walk(pid, starts) {
-            out.insert(pid, Process::changed(pid));
-            continue;
-        }
-        #[cfg(target_os = "linux")]
-        let (exe_bytes, exe_state) = super::exe::exe(pid);
-        #[cfg(not(target_os = "linux"))]
-        let (exe_bytes, exe_state): (Option<Vec<u8>>, crate::model::ExeState) = (
-            p.exe().map(|e| os_bytes(e.as_os_str()).to_vec()),
-            Default::default(),
-        );
-        let exe = exe_bytes
-            .as_deref()
-            .map(|b| String::from_utf8_lossy(b).into_owned());
-        let cmdline: Vec<String> = p
-            .cmd()
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
-        let comm_bytes = kernel_name(pid);
-        let comm = comm_bytes.as_deref().map_or_else(
-            || p.name().to_string_lossy().into_owned(),
-            |b| String::from_utf8_lossy(b).into_owned(),
-        );
-        let name = full_name(&comm, exe.as_deref(), cmdline.first().map(String::as_str));
-        let name_escaped = comm_bytes
-            .as_deref()
-            .filter(|_| name == comm)
-            .and_then(crate::model::escaped_if_invalid);
-        let exe_escaped = exe_bytes
-            .as_deref()
-            .and_then(crate::model::escaped_if_invalid);
-        let cmdline_escaped = p
-            .cmd()
-            .iter()
-            .any(|a| a.to_str().is_none())
-            .then(|| p.cmd().iter().map(|a| escape_bytes(os_bytes(a))).collect());
-        let uid = p.user_id().and_then(|u| u.to_string().parse::<u32>().ok());
-        let parent_pid = p.parent().map(to_u32).filter(|&pp| pp != 0);
-        let parent_name = p
-            .parent()
-            .and_then(|pp| sys.process(pp))
-            .map(|pp| pp.name().to_string_lossy().into_owned());
-        #[cfg(target_os = "linux")]
-        let (unit, container) = super::linux::cgroup(pid);
-        #[cfg(not(target_os = "linux"))]
-        let (unit, container) = (None, None);
-        out.insert(
-            pid,
-            Process {
-                pid,
-                name,
-                exe,
-                cmdline,
-                uid,
-                user: uid.and_then(|u| users.name(u)),
-                start_time: Some(p.start_time()).filter(|&t| t > 0),
-                parent_pid,
-                parent_name,
-                unit,
-                container,
-                exe_state,
-                name_escaped,
-                exe_escaped,
-                cmdline_escaped,
-            },
-        );
-    }
-    out
+    let wanted = [Pid::from_u32(ppid)];
+    sys.refresh_processes_specifics(
+        ProcessesToUpdate::Some(&wanted),
+        false,
+        ProcessRefreshKind::nothing().without_tasks(),
+    );
+    sys.process(Pid::from_u32(ppid))
+        .map(|pp| pp.name().to_string_lossy().into_owned())
 }
 
 /// Did the process behind `pid` start at another time than during the walk (PID reuse)?

@@ -105,6 +105,8 @@ struct AuditDoc<'a> {
     findings: FindingDocs<'a>,
     suppressed: FindingDocs<'a>,
     summary: SummaryDoc,
+    /// What whoport could not see or did differently, as in the listing.
+    notes: &'a [String],
 }
 
 /// Findings as a JSON array, each object made as it is written and dropped at once (an audit
@@ -196,6 +198,7 @@ pub fn json(
             fail_on: r.fail_on,
             failed: r.failed(),
         },
+        notes: &snap.notes,
     };
     crate::render::json::write(w, pretty, &doc)
 }

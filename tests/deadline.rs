@@ -1,0 +1,213 @@
+//! The collection deadline (`--timeout`), staged for real: a listener whose memory cannot be
+//! read (its command line waits on a stopped FUSE filesystem) is still listed, with its PID,
+//! and named in a note once the deadline passes; bad values are usage errors.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use common::netns::NetNs;
+use common::{have, tempdir};
+use rustix::process::{kill_process, Pid, Signal};
+use serde_json::Value;
+
+/// Every command here must end long before the helpers' own limit.
+const QUICK: Duration = Duration::from_secs(40);
+
+/// A listener in a private network namespace whose memory map lock is jammed behind a read
+/// of a stalled FUSE file (`listen.py --jam-on`, served by `stalled_fuse.py` in a private
+/// mount namespace). Dropping it continues the FUSE daemon and ends everything by PID.
+struct Jammed {
+    fixture: Child,
+    daemon: u32,
+    listener: u32,
+    port: u16,
+    ns: NetNs,
+    _dir: tempfile::TempDir,
+}
+
+impl Jammed {
+    fn start() -> Option<Jammed> {
+        if !common::root_or_skip("a FUSE mount in a private mount namespace") {
+            return None;
+        }
+        if !have("unshare", "apt-get install -y util-linux")
+            || !common::have_python_module("fusepy", "apt-get install -y python3-fusepy")
+        {
+            return None;
+        }
+        let ns = NetNs::new()?;
+        let dir = tempdir();
+        let (backing, mnt) = (dir.path().join("backing"), dir.path().join("mnt"));
+        std::fs::create_dir(&backing).expect("mkdir");
+        std::fs::create_dir(&mnt).expect("mkdir");
+        let mut fixture = ns.command(Path::new("unshare"));
+        fixture
+            .args(["--mount", "--propagation", "private", "/usr/bin/python3"])
+            .arg(common::fixture("stalled_fuse.py"))
+            .arg("--exe-outside")
+            .arg(&backing)
+            .arg(&mnt)
+            .arg(common::fixture("listen.py"))
+            .arg("--jam-on")
+            .arg(mnt.join("held-open"))
+            .arg("tcp4")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
+        let mut fixture = fixture.spawn().expect("unshare starts");
+        let line = common::ready_line(&mut fixture, QUICK);
+        let ready: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("fixture said {line:?}: {e}"));
+        let pid = |v: &Value| v.as_u64().expect("pid") as u32;
+        Some(Jammed {
+            daemon: pid(&ready["daemon"]),
+            listener: pid(&ready["listener"]["pid"]),
+            port: ready["listener"]["sockets"][0][2].as_u64().expect("port") as u16,
+            fixture,
+            ns,
+            _dir: dir,
+        })
+    }
+
+    /// Stops the FUSE daemon, then has the listener jam itself; true once reading its
+    /// command line really blocks (checked with `timeout 2 cat`).
+    fn jam(&self) -> bool {
+        signal(self.daemon, Signal::STOP);
+        signal(self.listener, Signal::USR1);
+        let cmdline = format!("/proc/{}/cmdline", self.listener);
+        for _ in 0..20 {
+            let mut cat = common::bounded::Run::new("timeout");
+            let out = cat
+                .args(["2", "cat", &cmdline])
+                .output()
+                .expect("timeout runs");
+            if out.status.code() == Some(124) {
+                return true;
+            }
+            // The second thread asks for its mapping a moment after the first one stalls.
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        false
+    }
+
+    fn whoport(&self, home: &Path, args: &[&str]) -> (i32, String, String) {
+        let mut cmd = common::command(home, Path::new("nsenter"));
+        cmd.args(["-t", &self.ns.pid.to_string(), "-n", "--"])
+            .arg(common::bin())
+            .args(args)
+            .limit(QUICK);
+        common::outcome(&mut cmd)
+    }
+}
+
+fn signal(pid: u32, signal: Signal) {
+    let pid = Pid::from_raw(pid as i32).expect("pid");
+    kill_process(pid, signal).expect("signal a helper");
+}
+
+impl Drop for Jammed {
+    fn drop(&mut self) {
+        signal(self.daemon, Signal::CONT);
+        drop(self.fixture.stdin.take()); // the fixture kills the listener and the daemon
+        if !common::wait_for(&mut self.fixture, QUICK) {
+            let _ = self.fixture.kill();
+            let _ = self.fixture.wait();
+        }
+    }
+}
+
+fn owner_of(doc: &Value, port: u16) -> Value {
+    let row = doc["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .find(|l| l["port"] == port && l["protocol"] == "tcp")
+        .unwrap_or_else(|| panic!("port {port} listed: {doc}"));
+    row["owners"][0].clone()
+}
+
+fn notes(doc: &Value) -> Vec<String> {
+    doc["notes"]
+        .as_array()
+        .expect("notes")
+        .iter()
+        .map(|n| n.as_str().expect("a note is a string").to_string())
+        .collect()
+}
+
+#[test]
+fn a_process_whose_details_never_arrive_is_listed_and_named_in_a_note() {
+    let Some(jam) = Jammed::start() else {
+        return;
+    };
+    let home = tempdir();
+    let port = jam.port.to_string();
+    let pid = jam.listener.to_string();
+    // Before the jam, the same limit is enough: the owner comes with its command line, and
+    // no note speaks of a deadline.
+    let (status, out, err) = jam.whoport(home.path(), &["--timeout", "3s", "--json"]);
+    assert_eq!(status, 0, "{err}");
+    let doc: Value = serde_json::from_str(&out).expect("json");
+    let owner = owner_of(&doc, jam.port);
+    assert_eq!(owner["pid"], jam.listener, "{owner}");
+    assert!(owner["cmdline"].to_string().contains("--jam-on"), "{owner}");
+    assert!(!notes(&doc).iter().any(|n| n.contains("within")), "{doc}");
+
+    assert!(jam.jam(), "reading the listener's command line blocks");
+    let expected = format!("details of pid {pid} (python3) not read within 3s");
+    let (status, out, err) = jam.whoport(home.path(), &["--timeout", "3s", "--json"]);
+    assert_eq!(status, 0, "the exit status is as without the stall: {err}");
+    let doc: Value = serde_json::from_str(&out).expect("json");
+    let owner = owner_of(&doc, jam.port);
+    assert_eq!(owner["pid"], jam.listener, "listed with its PID: {owner}");
+    assert_eq!(owner["name"], "python3", "and the kernel's name: {owner}");
+    assert_eq!(owner["cmdline"], serde_json::json!([]), "{owner}");
+    assert!(notes(&doc).contains(&expected), "{:?}", notes(&doc));
+
+    // The table, the port card and the audit say it too, and a later look of the same kind
+    // ends as well (the stuck reader is still stuck).
+    let (status, out, err) = jam.whoport(home.path(), &["--timeout", "3s"]);
+    assert_eq!(status, 0, "{err}");
+    assert!(out.contains(&port) && out.contains(&pid), "{out}");
+    assert!(out.contains(&format!("note: {expected}")), "{out}");
+    let (status, out, err) = jam.whoport(home.path(), &["--timeout", "3s", &port]);
+    assert_eq!(status, 0, "{err}");
+    assert!(out.contains(&pid) && out.contains(&expected), "{out}");
+    let (status, out, err) = jam.whoport(
+        home.path(),
+        &["audit", "--timeout", "3s", "--json", "--pid", &pid],
+    );
+    assert!(matches!(status, 0 | 1), "{err}");
+    let doc: Value = serde_json::from_str(&out).expect("json");
+    assert!(notes(&doc).contains(&expected), "{doc}");
+}
+
+#[test]
+fn a_bad_timeout_is_a_usage_error_and_a_huge_one_is_no_limit() {
+    let home = tempdir();
+    for bad in ["soon", "0s", "-5s", "10", ""] {
+        let (status, _, err) =
+            common::outcome(common::whoport(home.path()).args(["--timeout", bad, "--json"]));
+        assert_eq!(status, 2, "--timeout {bad:?}: {err}");
+        assert!(err.contains("--timeout"), "the option is named: {err}");
+    }
+    let (status, _, err) = common::outcome(common::whoport(home.path()).args([
+        "audit",
+        "--timeout",
+        "never",
+        "--json",
+    ]));
+    assert_eq!(status, 2, "{err}");
+    // Too long for the clock: no deadline, and no panic.
+    for args in [
+        &["--timeout", "500000000years", "--json"][..],
+        &["audit", "--timeout", "500000000years", "--json"],
+    ] {
+        let (status, out, err) = common::outcome(common::whoport(home.path()).args(args));
+        assert!(matches!(status, 0 | 1), "{args:?}: {status} {err}");
+        let doc: Value = serde_json::from_str(&out).expect("json");
+        assert!(doc["notes"].is_array(), "{doc}");
+    }
+}
