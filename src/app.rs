@@ -62,6 +62,16 @@ pub fn run(cli: &Cli) -> Result<u8> {
     };
     if let Some(limit) = audit_timeout.or_else(|| cli.timeout.clone()) {
         collect::deadline::set(limit);
+    } else if let Some(text) = std::env::var_os("WHOPORT_TIMEOUT") {
+        // The default for --timeout, for a whole cron job or test suite.
+        let text = text.to_string_lossy();
+        let limit = collect::deadline::parse(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "WHOPORT_TIMEOUT={}: {e}",
+                sanitize(&crate::error::quoted(&text))
+            )
+        })?;
+        collect::deadline::set(limit);
     }
     let status = match &cli.command {
         Some(Command::Registry { action }) => {

@@ -72,8 +72,9 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     pub registry: Option<PathBuf>,
 
-    /// Wait at most this long (10s, 500ms, 1m) for what the kernel is slow to tell about a
-    /// process; what did not arrive is named in a note [default: 10s]
+    /// Give up after this long (10s, 500ms, 1m) on what is slow to answer: a process's
+    /// details, the owner lookup, a pipe named as a file; what was left is named in a note
+    /// [default: 10s]
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true,
           value_parser = crate::collect::deadline::parse)]
     pub timeout: Option<crate::collect::deadline::Limit>,
@@ -274,8 +275,9 @@ pub struct AuditArgs {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
-    /// Wait at most this long (10s, 500ms, 1m) for what the kernel is slow to tell about a
-    /// process; what did not arrive is named in a note [default: 10s]
+    /// Give up after this long (10s, 500ms, 1m) on what is slow to answer: a process's
+    /// details, the owner lookup, a pipe named as a file; what was left is named in a note
+    /// [default: 10s]
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true,
           value_parser = crate::collect::deadline::parse)]
     pub timeout: Option<crate::collect::deadline::Limit>,

@@ -28,7 +28,8 @@ pub const SERVICES_LIMIT: u64 = MIB;
 /// How whoport came to read a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Found {
-    /// Named on the command line: a pipe is fine (`--from /dev/stdin`), read up to the limit.
+    /// Named on the command line: a pipe is fine (`--from /dev/stdin`, `-`), read up to the
+    /// limit as its data arrives, for at most `--timeout`.
     Named,
     /// Found on its own at a fixed place: a regular file only, opened without blocking.
     Fixed,
@@ -48,6 +49,8 @@ pub enum ReadError {
     TooLarge { limit: u64 },
     #[error("not trusted as root: {reason}; whoport reads files found through the environment only if root owns them and only root can write them")]
     Untrusted { reason: String },
+    #[error("it is a pipe or FIFO, and its data did not end within {given} (--timeout)")]
+    Late { given: String },
 }
 
 impl ReadError {
@@ -56,9 +59,15 @@ impl ReadError {
     }
 }
 
-/// Reads the whole file at `path`, at most `limit` bytes.
+/// Reads the whole file at `path`, at most `limit` bytes. Named on the command line, `-` is
+/// standard input, and a pipe or FIFO is waited for at most `--timeout` (a FIFO nobody
+/// writes to never stalls whoport).
 pub fn read(path: &Path, limit: u64, found: Found) -> Result<Vec<u8>, ReadError> {
-    let file = open(path, found)?;
+    let file = if found == Found::Named && path.as_os_str() == "-" {
+        standard_input()?
+    } else {
+        open(path, found)?
+    };
     let meta = file.metadata()?;
     let regular = meta.file_type().is_file();
     let stream_allowed = found == Found::Named && is_stream(&meta);
@@ -73,8 +82,92 @@ pub fn read(path: &Path, limit: u64, found: Found) -> Result<Vec<u8>, ReadError>
     if found == Found::Environment && is_root() {
         trusted(path, &meta).map_err(|reason| ReadError::Untrusted { reason })?;
     }
-    let expected = if regular { meta.len() } else { 64 * 1024 };
-    let mut bytes = Vec::with_capacity(usize::try_from(expected.min(limit)).unwrap_or(0));
+    if !regular {
+        let limit_text = &crate::collect::deadline::limit();
+        return read_stream(&file, limit, limit_text.duration, &limit_text.text);
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len().min(limit)).unwrap_or(0));
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadError::TooLarge { limit });
+    }
+    Ok(bytes)
+}
+
+/// Standard input (`-`), as a file of its own descriptor (a duplicate: its flags are left
+/// as they are).
+fn standard_input() -> std::io::Result<File> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        Ok(File::from(std::io::stdin().as_fd().try_clone_to_owned()?))
+    }
+    #[cfg(not(unix))]
+    {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "'-' (standard input) is not supported here",
+        ))
+    }
+}
+
+/// A pipe, FIFO or socket, read up to `limit` bytes as its data arrives, waiting at most
+/// `wait` in all (`given` is how the user wrote it): a FIFO without a writer, or a pipe whose
+/// writer never finishes, is an error once that has passed, never a hang.
+#[cfg(unix)]
+fn read_stream(
+    mut file: &File,
+    limit: u64,
+    wait: std::time::Duration,
+    given: &str,
+) -> Result<Vec<u8>, ReadError> {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let deadline = std::time::Instant::now().checked_add(wait);
+    let mut bytes = Vec::with_capacity(64 * 1024);
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+        if left.is_some_and(|l| l.is_zero()) {
+            return Err(ReadError::Late {
+                given: given.to_string(),
+            });
+        }
+        let timeout = left.map(|l| Timespec {
+            tv_sec: i64::try_from(l.as_secs()).unwrap_or(i64::MAX),
+            tv_nsec: i64::from(l.subsec_nanos()),
+        });
+        let mut fds = [PollFd::new(&file, PollFlags::IN)];
+        match poll(&mut fds, timeout.as_ref()) {
+            Ok(0) | Err(rustix::io::Errno::INTR) => continue,
+            Ok(_) => {}
+            Err(e) => return Err(ReadError::Io(e.into())),
+        }
+        match file.read(&mut chunk) {
+            Ok(0) => return Ok(bytes),
+            Ok(n) => {
+                if (bytes.len() + n) as u64 > limit {
+                    return Err(ReadError::TooLarge { limit });
+                }
+                bytes.extend_from_slice(&chunk[..n]);
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn read_stream(
+    file: &File,
+    limit: u64,
+    _wait: std::time::Duration,
+    _given: &str,
+) -> Result<Vec<u8>, ReadError> {
+    let mut bytes = Vec::new();
     file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
         return Err(ReadError::TooLarge { limit });
@@ -99,11 +192,10 @@ fn open(path: &Path, found: Found) -> std::io::Result<File> {
     {
         use rustix::fs::OFlags;
         use std::os::unix::fs::OpenOptionsExt;
-        let mut flags = OFlags::NOCTTY;
-        if found != Found::Named {
-            // A FIFO opens at once instead of waiting for a writer; fstat then refuses it.
-            flags |= OFlags::NONBLOCK;
-        }
+        // A FIFO opens at once instead of waiting for a writer: fstat then refuses it, or
+        // (named on the command line) its data is waited for with a deadline.
+        let flags = OFlags::NOCTTY | OFlags::NONBLOCK;
+        let _ = found;
         options.custom_flags(flags.bits() as i32);
     }
     #[cfg(not(unix))]

@@ -93,8 +93,14 @@ impl Jammed {
     }
 
     fn whoport(&self, home: &Path, args: &[&str]) -> (i32, String, String) {
+        self.whoport_env(home, "45s", args)
+    }
+
+    /// With `WHOPORT_TIMEOUT` (the default of `--timeout`) set to `timeout`.
+    fn whoport_env(&self, home: &Path, timeout: &str, args: &[&str]) -> (i32, String, String) {
         let mut cmd = common::command(home, Path::new("nsenter"));
-        cmd.args(["-t", &self.ns.pid.to_string(), "-n", "--"])
+        cmd.env("WHOPORT_TIMEOUT", timeout)
+            .args(["-t", &self.ns.pid.to_string(), "-n", "--"])
             .arg(common::bin())
             .args(args)
             .limit(QUICK);
@@ -168,7 +174,8 @@ fn a_process_whose_details_never_arrive_is_listed_and_named_in_a_note() {
 
     // The table, the port card and the audit say it too, and a later look of the same kind
     // ends as well (the stuck reader is still stuck).
-    let (status, out, err) = jam.whoport(home.path(), &["--timeout", "3s"]);
+    // The limit from the environment, as a cron job may set it.
+    let (status, out, err) = jam.whoport_env(home.path(), "3s", &[]);
     assert_eq!(status, 0, "{err}");
     assert!(out.contains(&port) && out.contains(&pid), "{out}");
     assert!(out.contains(&format!("note: {expected}")), "{out}");
@@ -200,6 +207,13 @@ fn a_bad_timeout_is_a_usage_error_and_a_huge_one_is_no_limit() {
         "--json",
     ]));
     assert_eq!(status, 2, "{err}");
+    let (status, _, err) = common::outcome(
+        common::whoport(home.path())
+            .env("WHOPORT_TIMEOUT", "soon")
+            .arg("--json"),
+    );
+    assert_eq!(status, 2, "{err}");
+    assert!(err.contains("WHOPORT_TIMEOUT='soon'"), "{err}");
     // Too long for the clock: no deadline, and no panic.
     for args in [
         &["--timeout", "500000000years", "--json"][..],

@@ -4,8 +4,8 @@
 //! the deadline is abandoned (a thread stuck in the kernel ends with whoport) and named in a
 //! note, and the look goes on with what it has.
 
-use std::sync::mpsc;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 /// The default `--timeout`.
@@ -71,23 +71,98 @@ impl Deadline {
 
     /// Runs `work` on a thread of its own and waits for its answer until the deadline:
     /// `None` when it did not answer in time (the thread is left to finish, or to end with
-    /// whoport) or no thread could be started.
+    /// whoport). When no thread can be started, `work` runs here.
     pub fn run<T, F>(self, work: F) -> Option<T>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        let (tx, rx) = mpsc::sync_channel(1);
-        std::thread::Builder::new()
-            .spawn(move || {
-                let _ = tx.send(work());
-            })
-            .ok()?;
-        match self.left() {
-            None => rx.recv().ok(),
-            Some(left) => rx.recv_timeout(left).ok(),
+        Pending::start(None, work).wait(self)
+    }
+
+    /// As [`Deadline::run`], but at most one `work` of this kind (`busy`) at a time in the
+    /// whole run: while an earlier one is still stuck, the answer is `None` at once.
+    pub fn run_alone<T, F>(self, busy: &'static AtomicBool, work: F) -> Option<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        Pending::start(Some(busy), work).wait(self)
+    }
+}
+
+/// Work started on a thread of its own, to be waited for with a deadline.
+pub struct Pending<T> {
+    answer: Answer<T>,
+}
+
+enum Answer<T> {
+    Thread(mpsc::Receiver<T>),
+    /// No thread could be started: done here already.
+    Here(T),
+    /// An earlier run of the same work is still going.
+    Busy,
+}
+
+/// Clears a "running" flag when the work ends (or is dropped unrun).
+struct Running(Option<&'static AtomicBool>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(flag) = self.0 {
+            flag.store(false, Ordering::Release);
         }
     }
+}
+
+impl<T: Send + 'static> Pending<T> {
+    /// Starts `work` on its own thread (at once, here, when no thread can be started). With
+    /// `busy`, only one such work runs at a time: another start while it runs does nothing.
+    pub fn start<F>(busy: Option<&'static AtomicBool>, work: F) -> Pending<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+    {
+        if busy.is_some_and(|b| b.swap(true, Ordering::AcqRel)) {
+            return Pending {
+                answer: Answer::Busy,
+            };
+        }
+        let running = Running(busy);
+        let slot = Arc::new(Mutex::new(Some((work, running))));
+        let theirs = Arc::clone(&slot);
+        let (tx, rx) = mpsc::sync_channel(1);
+        let spawned = std::thread::Builder::new().spawn(move || {
+            if let Some((work, running)) = take(&theirs) {
+                let answer = work();
+                drop(running);
+                let _ = tx.send(answer);
+            }
+        });
+        let answer = match spawned {
+            Ok(_) => Answer::Thread(rx),
+            Err(_) => match take(&slot) {
+                Some((work, _running)) => Answer::Here(work()),
+                None => Answer::Busy,
+            },
+        };
+        Pending { answer }
+    }
+
+    /// The answer, waited for until `deadline`; `None` when it did not come in time.
+    pub fn wait(self, deadline: Deadline) -> Option<T> {
+        match self.answer {
+            Answer::Here(answer) => Some(answer),
+            Answer::Busy => None,
+            Answer::Thread(rx) => match deadline.left() {
+                None => rx.recv().ok(),
+                Some(left) => rx.recv_timeout(left).ok(),
+            },
+        }
+    }
+}
+
+fn take<V>(slot: &Mutex<Option<V>>) -> Option<V> {
+    slot.lock().unwrap_or_else(PoisonError::into_inner).take()
 }
 
 /// The note for a process whose details did not arrive in time.
@@ -148,6 +223,33 @@ mod tests {
         assert_eq!(Deadline::never().run(|| 8), Some(8));
         assert!(Deadline::after(Duration::ZERO).passed());
         assert!(!Deadline::never().passed());
+    }
+
+    #[test]
+    fn stuck_work_of_one_kind_is_not_started_again() {
+        static BUSY: AtomicBool = AtomicBool::new(false);
+        let (release, stuck) = mpsc::channel::<()>();
+        let first = Deadline::after(Duration::from_millis(50)).run_alone(&BUSY, move || {
+            let _ = stuck.recv();
+            1
+        });
+        assert_eq!(first, None);
+        // Still stuck: the next one is not started, and says so at once.
+        assert_eq!(Deadline::never().run_alone(&BUSY, || 2), None);
+        drop(release);
+        let mut again = None;
+        for _ in 0..500 {
+            again = Deadline::never().run_alone(&BUSY, || 3);
+            if again.is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(
+            again,
+            Some(3),
+            "once the first one ended, the work runs again"
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod procnet;
 pub mod sockets;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::AtomicBool;
 
 use crate::address::DeviceNames;
 use crate::error::CollectError;
@@ -146,21 +147,10 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     let limit = deadline::limit();
     // The descriptor walk does not need to know which sockets there are: it runs while the
     // kernel dumps the socket tables.
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    let walking = std::thread::Builder::new()
-        .spawn(move || {
-            let _ = tx.send(lookup_owners());
-        })
-        .is_ok();
+    static WALKING: AtomicBool = AtomicBool::new(false);
+    let walk = deadline::Pending::start(Some(&WALKING), lookup_owners);
     let found = sockets::enumerate_counting(want);
-    let answered = if walking {
-        match deadline.left() {
-            Some(left) => rx.recv_timeout(left).ok(),
-            None => rx.recv().ok(),
-        }
-    } else {
-        Some(lookup_owners())
-    };
+    let answered = walk.wait(deadline);
     let mut notes = Vec::new();
     let mut late_lookup = None;
     let lookup = answered.unwrap_or_else(|| {
@@ -634,8 +624,9 @@ fn second_look(
     if ownerless.is_empty() {
         return (held, reasons);
     }
+    static LOOKING: AtomicBool = AtomicBool::new(false);
     let wanted = ownerless.clone();
-    let looked = deadline.run(move || {
+    let looked = deadline.run_alone(&LOOKING, move || {
         let mut iterator = iterator;
         match iterator.as_mut() {
             Some(iterator) => ownerless::find_after_iterator(&wanted, iterator),

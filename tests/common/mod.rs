@@ -39,6 +39,7 @@ pub fn command(data_home: &Path, program: &Path) -> Run {
         }
     }
     cmd.env("WHOPORT_OWNER_LOOKUP", owner_lookup())
+        .env("WHOPORT_TIMEOUT", TIMEOUT)
         .env_remove("NO_COLOR")
         .env_remove("COLUMNS")
         .env_remove("TERM")
@@ -46,6 +47,12 @@ pub fn command(data_home: &Path, program: &Path) -> Run {
         .env("XDG_CONFIG_HOME", data_home.join("config"));
     cmd
 }
+
+/// The collection deadline of every run (`WHOPORT_TIMEOUT`, the default of `--timeout`):
+/// longer than the default 10 s, so that a machine busy with parallel test binaries never cuts
+/// a run's process details short (tests of the deadline pass `--timeout` themselves), and
+/// shorter than the time limit of a run.
+pub const TIMEOUT: &str = "45s";
 
 /// The owner lookup the live tests ask for: `WHOPORT_TEST_OWNER_LOOKUP` (`bpf` or `procfs`),
 /// `bpf` by default, which uses the iterator whatever the machine's size wherever it can load
@@ -186,6 +193,7 @@ pub fn sh(script: &str) -> (i32, String, String) {
     run.args(["-c", script])
         .env("WHOPORT", bin())
         .env("WHOPORT_OWNER_LOOKUP", owner_lookup())
+        .env("WHOPORT_TIMEOUT", TIMEOUT)
         .env("XDG_DATA_HOME", home.path())
         .env("XDG_CONFIG_HOME", home.path())
         .env_remove("NO_COLOR");

@@ -79,6 +79,7 @@ impl NetNs {
             }
         }
         let out = cmd
+            .env("WHOPORT_TIMEOUT", super::TIMEOUT)
             .env_remove("NO_COLOR")
             .env_remove("COLUMNS")
             .env_remove("TERM")
