@@ -18,6 +18,7 @@ Examples:
   whoport ssh               a service name: its ports
   whoport nginx             a program name: its listeners
   whoport 443 --json        the same facts as JSON (schema in docs/json.md)
+  whoport --timeout 3s      give up after 3 s on a process too slow to read (a note names it)
   whoport check 8080        could a new server listen on 8080 now? if not, why
   whoport free              a port for a new service: free, unassigned, not ephemeral
   whoport wait 5432 --listening --timeout 30s

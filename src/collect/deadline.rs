@@ -165,15 +165,32 @@ fn take<V>(slot: &Mutex<Option<V>>) -> Option<V> {
     slot.lock().unwrap_or_else(PoisonError::into_inner).take()
 }
 
-/// The note for a process whose details did not arrive in time.
-pub fn late_process_note(pid: u32, name: Option<&str>, limit: &Limit) -> String {
-    match name {
-        Some(name) => format!(
-            "details of pid {pid} ({name}) not read within {}",
+/// How many processes whose details did not arrive are named one by one; the rest are
+/// counted in one note.
+pub const NAMED_LATE: usize = 10;
+
+/// The notes for the processes whose details did not arrive in time (PID, kernel name): one
+/// each for the first [`NAMED_LATE`], then one counting the rest.
+pub fn late_notes(late: &[(u32, Option<String>)], limit: &Limit) -> Vec<String> {
+    let mut notes: Vec<String> = late
+        .iter()
+        .take(NAMED_LATE)
+        .map(|(pid, name)| match name {
+            Some(name) => format!(
+                "details of pid {pid} ({name}) not read within {}",
+                limit.text
+            ),
+            None => format!("details of pid {pid} not read within {}", limit.text),
+        })
+        .collect();
+    if late.len() > NAMED_LATE {
+        notes.push(format!(
+            "details of {} more processes not read within {}",
+            late.len() - NAMED_LATE,
             limit.text
-        ),
-        None => format!("details of pid {pid} not read within {}", limit.text),
+        ));
     }
+    notes
 }
 
 /// Parses a `--timeout` value: a duration as `wait --timeout` takes it (`10s`, `1m`,
@@ -256,12 +273,19 @@ mod tests {
     fn the_note_names_the_process_and_the_limit_as_given() {
         let limit = parse("1s").expect("1s");
         assert_eq!(
-            late_process_note(42, Some("x"), &limit),
-            "details of pid 42 (x) not read within 1s"
+            late_notes(&[(42, Some("x".to_string())), (43, None)], &limit),
+            [
+                "details of pid 42 (x) not read within 1s",
+                "details of pid 43 not read within 1s"
+            ]
         );
+        let many: Vec<(u32, Option<String>)> = (1..=25).map(|p| (p, None)).collect();
+        let notes = late_notes(&many, &Limit::default());
+        assert_eq!(notes.len(), NAMED_LATE + 1);
+        assert_eq!(notes[0], "details of pid 1 not read within 10s");
         assert_eq!(
-            late_process_note(42, None, &Limit::default()),
-            "details of pid 42 not read within 10s"
+            notes[NAMED_LATE],
+            "details of 15 more processes not read within 10s"
         );
     }
 }

@@ -224,10 +224,11 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     pids.dedup();
     let read = process::details_within(&pids, &users, &owners.starts, deadline);
     let mut processes = read.processes;
+    let mut late = Vec::with_capacity(read.late.len());
     for &pid in &read.late {
         // Still listed with its PID and the kernel's name for it (which never waits).
         let name = kernel_name(pid);
-        notes.push(deadline::late_process_note(pid, name.as_deref(), limit));
+        late.push((pid, name.clone()));
         processes.insert(
             pid,
             Process {
@@ -237,6 +238,7 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
             },
         );
     }
+    notes.extend(deadline::late_notes(&late, limit));
     // In a user namespace, a uid it does not map shows as the overflow uid (65534): that is
     // not the user of that number here, it is unknown.
     #[cfg(target_os = "linux")]

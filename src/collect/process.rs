@@ -100,8 +100,9 @@ fn in_flight() -> std::sync::MutexGuard<'static, Vec<u32>> {
 /// take them (a read stuck in the kernel holds up only its own PID).
 const STALL: Duration = Duration::from_millis(100);
 /// Workers started beyond the first ones, at most: a process that blocks every reader costs
-/// one thread each.
-const EXTRA_WORKERS: usize = 8;
+/// one thread, so this many such processes can delay the others' details (each thread that
+/// waits costs its stack's few touched pages).
+const EXTRA_WORKERS: usize = 32;
 
 /// The PIDs to read, shared by the workers: each takes the next one.
 struct Queue {
