@@ -505,6 +505,8 @@ fn run_listing(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
         )?;
     } else if snap.listeners.is_empty() {
         writeln!(w, "No listening sockets match.")?;
+        // What could not be seen matters most when nothing is shown.
+        listing::notes(w, out, &snap)?;
     } else {
         listing::listing(w, out, &snap, &k, &columns(cli))?;
         writeln!(w, "{}", listing::summary(&snap))?;

@@ -145,6 +145,14 @@ pub enum Hidden {
     /// The look for owners did not end before the collection deadline (`--timeout`); what
     /// did not finish.
     Late(String),
+    /// Carried in a unix socket message not yet received (SCM_RIGHTS), established by looking
+    /// into the unix sockets' receive queues: the processes holding the unix socket it waits
+    /// in (PID, name; none when no process holds that socket), and how many processes'
+    /// descriptors could not be read (one of them may hold it too).
+    InTransit {
+        receivers: Vec<(u32, String)>,
+        unreadable: usize,
+    },
 }
 
 impl Hidden {
@@ -161,6 +169,7 @@ impl Hidden {
             Hidden::OtherPidNamespace => "held outside this PID namespace",
             Hidden::Unreadable { .. } => "in processes whose descriptors root cannot read",
             Hidden::Late(_) => "not looked up in time (--timeout)",
+            Hidden::InTransit { .. } => "in transit over a unix socket (SCM_RIGHTS)",
         }
     }
 
@@ -207,6 +216,33 @@ impl Hidden {
                 "unknown: {what}, so whoport cannot say who holds it (a longer --timeout may \
                  let it finish)"
             ),
+            Hidden::InTransit {
+                receivers,
+                unreadable,
+            } => {
+                let to = if receivers.is_empty() {
+                    "queued to a unix socket that no process holds (a connection not yet \
+                     accepted, or one its holder closed)"
+                        .to_string()
+                } else {
+                    let named: Vec<String> = receivers
+                        .iter()
+                        .map(|(pid, name)| format!("pid {pid} ({name})"))
+                        .collect();
+                    format!("queued to a unix socket held by {}", named.join(", "))
+                };
+                let also = match unreadable {
+                    0 => String::new(),
+                    n => format!(
+                        "; the descriptors of {n} processes could not be read, and one of them \
+                         may hold it too"
+                    ),
+                };
+                format!(
+                    "in transit: carried in a unix socket message (SCM_RIGHTS) not yet \
+                     received, {to}{also}"
+                )
+            }
         }
     }
 }

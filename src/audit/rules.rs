@@ -583,7 +583,24 @@ pub fn hidden_owner(c: &Ctx<'_>) -> Option<Finding> {
         .hidden_reason
         .as_ref()
         .map_or_else(|| "not visible".to_string(), Hidden::long);
-    let (severity, hint) = if c.root {
+    let (severity, hint) = if let Some(Hidden::InTransit { receivers, .. }) = &l.hidden_reason {
+        (
+            if c.root {
+                Severity::Medium
+            } else {
+                Severity::Info
+            },
+            match receivers.first() {
+                Some((pid, _)) => format!(
+                    "the process holding the receiving end, pid {pid}, has not read the \
+                     message yet: see what it is (ps -fp {pid})"
+                ),
+                None => "no process holds the unix socket it waits in: run whoport again; if \
+                         it stays, the kernel frees it with that socket"
+                    .to_string(),
+            },
+        )
+    } else if c.root {
         (
             Severity::Medium,
             "it is held in another PID namespace (a container?) or by the kernel: run whoport \

@@ -180,7 +180,7 @@ fn load_iterator() -> Result<(aya::Ebpf, bool), BpfError> {
 
 /// Attaches a loaded program and reads one pass of its iterator; the link and the
 /// iterator's descriptor are closed on return.
-fn read_program(ebpf: &mut aya::Ebpf, name: &str) -> Result<Vec<u8>, BpfError> {
+pub fn read_program(ebpf: &mut aya::Ebpf, name: &str) -> Result<Vec<u8>, BpfError> {
     let program: &mut Iter = ebpf
         .program_mut(name)
         .ok_or(BpfError::Missing)?

@@ -134,14 +134,23 @@ pub fn bound_inactive(ipv4: bool, ipv6: bool) -> std::io::Result<Vec<Socket>> {
 /// numbers; bound-inactive TCP sockets come back as "closed"), whose local port is `port`:
 /// the kernel runs the filter and skips every other socket. Errors are errors here.
 pub fn dump_port(protocol: Protocol, states: u32, port: u16) -> std::io::Result<Vec<Socket>> {
+    dump_ports(protocol, states, &[port])
+}
+
+/// Like [`dump_port`], for several ports at once (at most [`MAX_FILTERED_PORTS`]; an empty
+/// list asks for nothing).
+pub fn dump_ports(protocol: Protocol, states: u32, ports: &[u16]) -> std::io::Result<Vec<Socket>> {
     let protocol = if protocol == Protocol::Tcp {
         IPPROTO_TCP
     } else {
         IPPROTO_UDP
     };
     let mut out = Vec::new();
+    if ports.is_empty() {
+        return Ok(out);
+    }
     for family in [AF_INET, AF_INET6] {
-        dump(family, protocol, states, &[port], &mut out)?;
+        dump(family, protocol, states, ports, &mut out)?;
     }
     Ok(out)
 }

@@ -9,7 +9,11 @@ pub mod diag;
 pub mod exe;
 pub mod filtered;
 #[cfg(target_os = "linux")]
+pub mod in_flight;
+#[cfg(target_os = "linux")]
 pub mod linux;
+#[cfg(target_os = "linux")]
+pub mod netns;
 #[cfg(target_os = "linux")]
 pub mod ownerless;
 #[cfg(target_os = "linux")]
@@ -193,6 +197,10 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
              whether an IPv6 socket takes IPv4 too"
                 .to_string(),
         );
+    }
+    #[cfg(target_os = "linux")]
+    if let (Ok(held), "netlink") = (&walk, source) {
+        notes.extend(netns::notes_for(&held.pids, &found, filter));
     }
     let mut established: HashMap<u16, usize> = HashMap::new();
     for (s, _) in &found {
@@ -671,9 +679,19 @@ fn second_look(
     }
     let there = ownerless::still_there(&left);
     let view = ownerless::View::read(root, me, owners.unreadable_pids.clone(), owners.unreadable);
+    let waiting: HashSet<u32> = left
+        .iter()
+        .map(|l| l.2)
+        .filter(|i| there.contains(i))
+        .collect();
+    let in_transit = in_flight::reasons(&waiting, owners.unreadable);
     for (s, _) in candidates {
         if left.iter().any(|l| l.2 == s.inode) {
-            reasons.insert(s.inode, view.reason(s.uid, there.contains(&s.inode)));
+            let reason = match in_transit.get(&s.inode) {
+                Some(established) => established.clone(),
+                None => view.reason(s.uid, there.contains(&s.inode)),
+            };
+            reasons.insert(s.inode, reason);
         }
     }
     (held, reasons)

@@ -103,7 +103,7 @@ fn open_files() -> Option<u64> {
 }
 
 /// The effective capabilities an iterator needs: CAP_SYS_ADMIN, or CAP_BPF with CAP_PERFMON.
-fn may_use_bpf() -> bool {
+pub fn may_use_bpf() -> bool {
     let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
         return false;
     };

@@ -1,0 +1,127 @@
+//! Sockets of other network namespaces held by processes of this one: a process that
+//! created a listener in a fresh namespace and came back is named, with the listener; a
+//! process holding only ordinary unix, netlink, connected and unbound sockets is not. Staged
+//! in the test's own network namespace, helpers killed by PID.
+
+mod common;
+
+use common::bounded::Run;
+use common::listener::{python, Listener};
+use common::netns::NetNs;
+use common::{bin, fixture, have, tempdir};
+use serde_json::Value;
+
+/// `foreign_netns.py MODE` inside `ns`.
+fn helper(ns: &NetNs, mode: &str) -> Listener {
+    let mut cmd = ns.command(&python().expect("python3"));
+    cmd.arg(fixture("foreign_netns.py")).arg(mode);
+    Listener::start_command(cmd)
+}
+
+/// whoport ARGS inside `ns`, with one owner lookup method; (status, stdout).
+fn whoport_in(ns: &NetNs, lookup: &str, args: &[&str]) -> (i32, String) {
+    let home = tempdir();
+    let mut cmd = Run::new("nsenter");
+    cmd.args(["-t", &ns.pid.to_string(), "-n", "--"])
+        .arg(bin())
+        .args(args);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("WHOPORT_") {
+            cmd.env_remove(&key);
+        }
+    }
+    let out = cmd
+        .env("WHOPORT_OWNER_LOOKUP", lookup)
+        .env_remove("NO_COLOR")
+        .env("COLUMNS", "300")
+        .env("XDG_DATA_HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .output()
+        .expect("whoport runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn notes(json: &str) -> Vec<String> {
+    let v: Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    v["notes"]
+        .as_array()
+        .expect("notes")
+        .iter()
+        .map(|n| n.as_str().expect("note").to_string())
+        .collect()
+}
+
+#[test]
+fn processes_holding_sockets_of_another_network_namespace_are_named() {
+    if !have("ip", "apt-get install -y iproute2") {
+        return;
+    }
+    let Some(ns) = NetNs::new() else { return };
+    let foreign = helper(&ns, "foreign");
+    let ordinary = helper(&ns, "ordinary");
+    let (tcp, udp) = (foreign.port(0), foreign.port(1));
+    let named = |notes: &[String], pid: u32| {
+        notes
+            .iter()
+            .filter(|n| n.starts_with(&format!("pid {pid} (")))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let methods: &[&str] = if common::owner_lookup() == "bpf" {
+        &["procfs", "bpf"]
+    } else {
+        &["procfs"]
+    };
+    for &lookup in methods {
+        let (code, out) = whoport_in(&ns, lookup, &["--json"]);
+        assert!(code == 0 || code == 1, "{lookup}: exit {code}: {out}");
+        let notes = notes(&out);
+        let about = named(&notes, foreign.pid);
+        assert_eq!(about.len(), 1, "{lookup}: {notes:#?}");
+        assert!(
+            about[0].contains("of another network namespace")
+                && about[0].contains(&format!("TCP listener 127.0.0.1:{tcp}"))
+                && about[0].contains(&format!("UDP socket 0.0.0.0:{udp}")),
+            "{lookup}: {}",
+            about[0]
+        );
+        // Its ordinary sockets (and the other helper's) are in this namespace's tables.
+        assert!(
+            !about[0].contains("127.0.0.1:9"),
+            "{lookup}: a connected socket is not named: {}",
+            about[0]
+        );
+        assert_eq!(
+            named(&notes, ordinary.pid),
+            Vec::<String>::new(),
+            "{lookup}"
+        );
+        assert!(
+            !notes.iter().any(|n| n.contains(&ordinary.pid.to_string())),
+            "{lookup}: {notes:#?}"
+        );
+        // Nothing in this namespace listens on that port: the listing does not show it.
+        let v: Value = serde_json::from_str(&out).expect("json");
+        assert!(
+            !v["listeners"]
+                .as_array()
+                .expect("listeners")
+                .iter()
+                .any(|l| l["port"] == tcp && l["protocol"] == "tcp"),
+            "{lookup}: {out}"
+        );
+    }
+    // The listing, the port's card and the audit say it in words too.
+    let text = format!("{udp}");
+    for args in [vec![], vec![text.as_str()], vec!["audit"]] {
+        let (_, out) = whoport_in(&ns, "procfs", &args);
+        assert!(
+            out.contains(&format!("pid {} (", foreign.pid))
+                && out.contains(&format!("TCP listener 127.0.0.1:{tcp}")),
+            "{args:?}: {out}"
+        );
+    }
+}
