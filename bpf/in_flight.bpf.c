@@ -88,8 +88,8 @@ static long (*bpf_probe_read_kernel)(void *dst, __u32 size, const void *src) = (
 
 #define S_IFMT 0170000
 #define S_IFSOCK 0140000
-#define MAX_SKBS 64
-#define MAX_FDS 16
+#define MAX_SKBS 32
+#define MAX_FDS 8
 
 struct record {
 	__u64 receiver;

@@ -27,6 +27,10 @@ const RECORD_LEN: usize = 16;
 /// whose receive queues hold it (0: a unix socket with no file yet, such as a connection not
 /// accepted). `Err` when the iterator could not run here, with what the kernel said.
 pub fn carried(wanted: &HashSet<u32>) -> Result<HashMap<u32, Vec<u64>>, String> {
+    let no_bpf = std::env::var("WHOPORT_NO_BPF").unwrap_or_default();
+    if !no_bpf.is_empty() && no_bpf != "0" {
+        return Err("WHOPORT_NO_BPF is set".to_string());
+    }
     if !super::owners::may_use_bpf() {
         return Err(
             "looking into unix socket queues needs CAP_SYS_ADMIN, or CAP_BPF with \
