@@ -584,6 +584,7 @@ fn run_audit(cli: &Cli, a: &AuditArgs, out: &Output, w: &mut dyn Write) -> Resul
             || "the config file".to_string(),
             |p| p.display().to_string(),
         );
+    check_audit_targets(a)?;
     let host = sysinfo::System::host_name().ok();
     let baseline = match a.baseline.as_deref() {
         Some(path) => read_baseline(path, a.save_baseline.as_deref(), host.as_deref())?,
@@ -609,14 +610,8 @@ fn run_audit(cli: &Cli, a: &AuditArgs, out: &Output, w: &mut dyn Write) -> Resul
         Some(Target::File(path)) => Some(path),
         Some(Target::Stdout) | None => None,
     };
-    let mut baseline_on_stdout = false;
-    if let Some(path) = &a.save_baseline {
-        let b = Baseline::of(&snap, json::rfc3339(now), host);
-        let target = Target::of(path);
-        // `--save-baseline -` takes standard output: the report goes only to --output FILE.
-        baseline_on_stdout = target == Target::Stdout;
-        atomic_file::write_to(target, b.to_json().as_bytes(), w)?;
-    }
+    // `--save-baseline -` takes standard output: the report goes only to --output FILE.
+    let baseline_on_stdout = a.save_baseline.as_deref().map(Target::of) == Some(Target::Stdout);
     // With --output, the whole document is built first and replaces the file in one step.
     let mut buffer = Vec::new();
     let target: &mut dyn Write = if report_file.is_some() {
@@ -643,8 +638,15 @@ fn run_audit(cli: &Cli, a: &AuditArgs, out: &Output, w: &mut dyn Write) -> Resul
             listing::notes(target, &out, &snap)?;
         }
     }
+    // The report is out before the baseline moves on: a run whose report cannot be written
+    // leaves the previous baseline, so its changes are reported again by the next run
+    // instead of being lost.
     if let Some(path) = report_file {
         atomic_file::write(path, &buffer)?;
+    }
+    if let Some(path) = &a.save_baseline {
+        let b = Baseline::of(&snap, json::rfc3339(now), host);
+        atomic_file::write_to(Target::of(path), b.to_json().as_bytes(), w)?;
     }
     hint(&snap);
     Ok(if report.failed() {
@@ -652,6 +654,39 @@ fn run_audit(cli: &Cli, a: &AuditArgs, out: &Output, w: &mut dyn Write) -> Resul
     } else {
         EXIT_OK
     })
+}
+
+/// One file for two outputs would keep only the last one written: the report and the
+/// baseline (and the baseline read and the report) must be different files, and only one
+/// of them can take standard output.
+fn check_audit_targets(a: &AuditArgs) -> Result<()> {
+    let named = [
+        ("--baseline", a.baseline.as_deref()),
+        ("--save-baseline", a.save_baseline.as_deref()),
+        ("--output", a.output.as_deref()),
+    ];
+    for (i, (first, p)) in named.iter().enumerate() {
+        for (second, q) in &named[i + 1..] {
+            let (Some(p), Some(q)) = (p, q) else { continue };
+            // Reading the baseline and saving the next one to the same file is the recipe.
+            // `--baseline -` reads standard input, which no output shares.
+            if *first == "--baseline" && (*second == "--save-baseline" || p.as_os_str() == "-") {
+                continue;
+            }
+            if crate::same_file::same(p, q) {
+                let what = if p.as_os_str() == "-" {
+                    "standard output".to_string()
+                } else {
+                    format!("'{}'", sanitize(&p.display().to_string()))
+                };
+                return Err(UsageError(format!(
+                    "'{first}' and '{second}' both name {what}: one would replace the other"
+                ))
+                .into());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The baseline to compare with. A missing file that this run is about to save (the cron
@@ -678,7 +713,8 @@ fn read_baseline(
             Ok(Some(b))
         }
         Err(audit::baseline::BaselineError::Read { source, .. })
-            if source.is_not_found() && save_to == Some(path) =>
+            if source.is_not_found()
+                && save_to.is_some_and(|s| crate::same_file::same(s, path)) =>
         {
             crate::stderr::line(format_args!(
                 "whoport: no baseline at '{}' yet: saving the first one, nothing to compare with",

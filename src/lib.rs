@@ -23,5 +23,6 @@ pub mod port;
 pub mod privilege;
 pub mod registry;
 pub mod render;
+pub mod same_file;
 pub mod stderr;
 pub mod wait;

@@ -223,3 +223,102 @@ fn completions_offer_finding_ids_and_severities() {
     assert_eq!(status, 2);
     assert!(err.contains("no-such-id"), "{err}");
 }
+
+#[test]
+fn a_report_that_cannot_be_written_leaves_the_baseline_for_the_next_run() {
+    let Some(_) = python() else { return };
+    let _first = Listener::start(&["--comm-hex", &hex(b"wpo-order"), "tcp4"]);
+    let dir = tempdir();
+    let prom = dir.path().join("prom");
+    std::fs::create_dir(&prom).expect("prom directory");
+    let baseline = dir.path().join("baseline.json");
+    let b = baseline.to_str().expect("utf8");
+    let report = prom.join("audit.json");
+    let r = report.to_str().expect("utf8");
+    let args = [
+        "audit",
+        "--process",
+        "wpo-order",
+        "--format",
+        "json",
+        "--baseline",
+        b,
+        "--save-baseline",
+        b,
+        "--output",
+        r,
+    ];
+    let (status, _, err) = run(&args);
+    assert!(status == 0 || status == 1, "{err}");
+    let before = std::fs::read(&baseline).expect("first baseline");
+    // A change happens while the report's directory is gone.
+    let second = Listener::start(&["--comm-hex", &hex(b"wpo-order"), "tcp4"]);
+    std::fs::remove_file(&report).expect("remove report");
+    std::fs::remove_dir(&prom).expect("remove prom");
+    let (status, _, err) = run(&args);
+    assert_eq!(status, 2, "the report could not be written: {err}");
+    assert_eq!(
+        std::fs::read(&baseline).expect("baseline"),
+        before,
+        "the baseline did not move on"
+    );
+    // The next run that can write its report still reports the change.
+    std::fs::create_dir(&prom).expect("prom directory again");
+    let (status, _, err) = run(&args);
+    assert!(status == 0 || status == 1, "{err}");
+    let doc: Value =
+        serde_json::from_slice(&std::fs::read(&report).expect("report")).expect("json");
+    let new = doc["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .any(|x| x["id"] == "new-listener" && x["listener"]["port"] == second.port(0));
+    assert!(new, "the new listener is reported: {doc}");
+}
+
+#[test]
+fn one_file_for_two_outputs_is_a_usage_error() {
+    let dir = tempdir();
+    let file = dir.path().join("f.json");
+    let f = file.to_str().expect("utf8");
+    let dotted = dir.path().join(".").join("f.json");
+    let d = dotted.to_str().expect("utf8");
+    for args in [
+        vec!["audit", "--save-baseline", f, "--output", f],
+        vec!["audit", "--save-baseline", f, "--output", d],
+        vec!["audit", "--baseline", f, "--output", d],
+        vec!["audit", "--save-baseline", "-", "--output", "-"],
+    ] {
+        if args[1] == "--baseline" {
+            std::fs::write(&file, "{}").expect("write");
+        }
+        let (status, out, err) = run(&args);
+        assert_eq!(status, 2, "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?}: {out}");
+        assert!(err.contains("one would replace the other"), "{err}");
+        let _ = std::fs::remove_file(&file);
+    }
+    assert!(!file.exists(), "nothing written");
+}
+
+#[test]
+fn the_first_run_recognises_the_baseline_however_it_is_spelled() {
+    let dir = tempdir();
+    std::fs::create_dir(dir.path().join("state")).expect("state directory");
+    let file = dir.path().join("state").join("baseline.json");
+    let spelled = dir.path().join("state").join("..").join("state").join("baseline.json");
+    let (status, _, err) = run(&[
+        "audit",
+        "--baseline",
+        spelled.to_str().expect("utf8"),
+        "--save-baseline",
+        file.to_str().expect("utf8"),
+        "--pid",
+        "4294967295",
+        "--ignore",
+        "hidden-owner",
+    ]);
+    assert_eq!(status, 0, "{err}");
+    assert!(err.contains("no baseline at"), "{err}");
+    assert!(file.exists(), "saved");
+}

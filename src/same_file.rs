@@ -1,0 +1,72 @@
+//! Whether two paths given on the command line name the same file: the audit refuses to
+//! write its report and its baseline to one file, and recognises the cron recipe's
+//! `--baseline F --save-baseline F` however `F` is spelled (`./b.json`, `b.json`, an
+//! absolute path, a link).
+
+use std::path::{Path, PathBuf};
+
+/// True when `a` and `b` name the same file. Files that exist are compared by device and
+/// inode (unix) or by canonical path; a file that does not exist yet by its canonical
+/// directory and its name. Two `-` are the same (standard output).
+pub fn same(a: &Path, b: &Path) -> bool {
+    if a == b {
+        return true;
+    }
+    if a.as_os_str() == "-" || b.as_os_str() == "-" {
+        return false;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(ma), Ok(mb)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            return ma.dev() == mb.dev() && ma.ino() == mb.ino();
+        }
+    }
+    match (resolved(a), resolved(b)) {
+        (Some(ra), Some(rb)) => ra == rb,
+        _ => false,
+    }
+}
+
+/// The canonical form of a path: the file itself when it exists, else its canonical
+/// directory joined with its name.
+fn resolved(path: &Path) -> Option<PathBuf> {
+    if let Ok(p) = std::fs::canonicalize(path) {
+        return Some(p);
+    }
+    let name = path.file_name()?;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    Some(std::fs::canonicalize(parent).ok()?.join(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spellings_of_one_file_are_the_same_whether_or_not_it_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let abs = dir.path().join("b.json");
+        let dotted = dir.path().join(".").join("b.json");
+        let via_parent = dir.path().join("sub").join("..").join("b.json");
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        // Not there yet: the canonical directory and the name decide.
+        assert!(same(&abs, &dotted));
+        assert!(same(&abs, &via_parent));
+        assert!(!same(&abs, &dir.path().join("c.json")));
+        std::fs::write(&abs, "{}").unwrap();
+        assert!(same(&abs, &dotted));
+        #[cfg(unix)]
+        {
+            let link = dir.path().join("link");
+            std::os::unix::fs::symlink(&abs, &link).unwrap();
+            assert!(same(&abs, &link));
+        }
+        assert!(!same(&abs, &dir.path().join("c.json")));
+        assert!(same(Path::new("-"), Path::new("-")));
+        assert!(!same(Path::new("-"), &abs));
+    }
+}
