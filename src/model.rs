@@ -206,9 +206,15 @@ impl Hidden {
                 .to_string(),
             Hidden::Unreadable { pids, count, why } => {
                 let named: Vec<String> = pids.iter().map(u32::to_string).collect();
+                let whose = if *count == 1 {
+                    "1 process's".to_string()
+                } else {
+                    format!("{count} processes'")
+                };
+                let pid = if named.len() == 1 { "PID" } else { "PIDs" };
                 format!(
-                    "held by no process whose descriptors could be read; {count} processes' \
-                     could not ({why}): PID {}",
+                    "held by no process whose descriptors could be read; {whose} could not \
+                     ({why}): {pid} {}",
                     named.join(", ")
                 )
             }
@@ -399,6 +405,22 @@ mod tests {
             let ip: IpAddr = addr.parse().expect("address");
             assert_eq!(Scope::of(ip), want, "{addr}");
         }
+    }
+
+    #[test]
+    fn unreadable_reasons_count_right() {
+        let one = Hidden::Unreadable {
+            pids: vec![1],
+            count: 1,
+            why: "a sandbox".into(),
+        };
+        assert!(one.long().contains("1 process's could not (a sandbox): PID 1"));
+        let two = Hidden::Unreadable {
+            pids: vec![1, 2],
+            count: 2,
+            why: "a sandbox".into(),
+        };
+        assert!(two.long().contains("2 processes' could not (a sandbox): PIDs 1, 2"));
     }
 
     #[test]

@@ -488,3 +488,71 @@ fn node_exporter_serves_the_series() {
         "node_exporter read the file without error: {body}"
     );
 }
+
+/// A package upgrade without a restart: the daemon's executable path now holds a new file.
+/// sshd's privilege separation is still its design; the only finding is the pending
+/// restart (`restart-pending`), never `root-exposed` (staged in a private mount namespace
+/// with a copy of sshd on a tmpfs over /usr/local, replaced the way dpkg does).
+#[test]
+fn an_upgraded_daemon_keeps_its_standard_design() {
+    if !common::root_or_skip("an sshd upgraded in a private mount namespace") {
+        return;
+    }
+    for (program, package) in [
+        ("unshare", "util-linux"),
+        ("ssh-keygen", "openssh-client"),
+        ("sshd", "openssh-server"),
+    ] {
+        if !have(program, &format!("apt-get install -y {package}")) {
+            return;
+        }
+    }
+    let dir = tempdir();
+    let d = dir.path().display();
+    let (status, _, err) = common::sh(&format!(
+        r#"exec unshare -n -m --propagation private sh -c '
+set -e
+ip link set lo up
+mount -t tmpfs -o mode=0755 tmpfs /run; mkdir -p /run/sshd
+mount -t tmpfs -o mode=0755 tmpfs /usr/local; mkdir /usr/local/sbin
+cp /usr/sbin/sshd /usr/local/sbin/sshd
+ssh-keygen -q -t ed25519 -N "" -f {d}/hostkey
+printf "Port 41431\nListenAddress 0.0.0.0\nHostKey {d}/hostkey\nPidFile none\nUsePAM no\n" >{d}/sshd_config
+/usr/local/sbin/sshd -D -e -f {d}/sshd_config 2>{d}/sshd.log & pid=$!
+trap "kill $pid" EXIT
+i=0; until "$WHOPORT" 41431 >/dev/null 2>&1; do i=$((i+1)); [ $i -lt 100 ]; sleep 0.1; done
+"$WHOPORT" audit --json >{d}/before.json || true
+cp /usr/local/sbin/sshd /usr/local/sbin/sshd.dpkg-new
+mv /usr/local/sbin/sshd.dpkg-new /usr/local/sbin/sshd
+"$WHOPORT" audit --json >{d}/after.json || true
+"$WHOPORT" 41431 >{d}/card.txt
+'"#
+    ));
+    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap_or_default();
+    assert_eq!(status, 0, "{err}\n{}", read("sshd.log"));
+    let doc = |name: &str| -> Value {
+        serde_json::from_str(&read(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let (before, after) = (doc("before.json"), doc("after.json"));
+    assert!(findings(&before, "findings", "root-exposed", 41431).is_empty());
+    assert!(findings(&before, "findings", "restart-pending", 41431).is_empty());
+    assert!(
+        findings(&after, "findings", "root-exposed", 41431).is_empty(),
+        "an upgrade does not undo privilege separation: {after}"
+    );
+    let pending = one(&after, "restart-pending", 41431);
+    assert_eq!(pending["severity"], "low");
+    let m = pending["message"].as_str().expect("message");
+    assert!(m.contains("still runs the old /usr/local/sbin/sshd"), "one process: {m}");
+    let serious = after["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["listener"]["port"] == 41431)
+        .filter(|f| f["severity"] == "high" || f["severity"] == "medium")
+        .count();
+    assert_eq!(serious, 0, "{after}");
+    let card = read("card.txt");
+    assert!(card.contains("restart"), "{card}");
+    assert!(!card.contains("root-exposed"), "{card}");
+}

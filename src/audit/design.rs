@@ -32,7 +32,10 @@ fn system_path(exe: &str) -> bool {
 
 fn builtin(p: &Process) -> Option<&'static str> {
     let exe = p.exe.as_deref().filter(|e| system_path(e))?;
-    if p.exe_state.deleted {
+    // A file gone from its path proves nothing about what runs; one replaced by a new file
+    // at the same system path is a package upgrade awaiting a restart (`restart-pending`),
+    // still the same daemon with the same design.
+    if p.exe_state.memory_only || (p.exe_state.deleted && !p.exe_state.replaced) {
         return None;
     }
     let base = exe.rsplit('/').next().unwrap_or(exe);

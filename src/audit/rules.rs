@@ -318,12 +318,19 @@ pub fn exposed_all_interfaces(c: &Ctx<'_>) -> Option<Finding> {
     Some(f)
 }
 
-/// "a database", "an rsync daemon", "an in-memory data grid".
+/// "a database", "an rsync daemon", "an in-memory data grid", "an SMTP relay": the article
+/// follows the sound, and names spelled letter by letter start with a vowel sound.
 fn a(kind: &str) -> String {
+    const SPELLED: &[&str] = &[
+        "rsync", "ssh", "sftp", "smb", "smtp", "snmp", "ftp", "http", "https", "ldap", "mqtt",
+        "nfs", "rpc", "x11", "xmpp",
+    ];
+    let first = kind.split([' ', '-']).next().unwrap_or("");
     let vowel = kind
         .chars()
         .next()
-        .is_some_and(|c| "aeiouAEIOU".contains(c));
+        .is_some_and(|c| "aeiouAEIOU".contains(c))
+        || SPELLED.iter().any(|w| first.eq_ignore_ascii_case(w));
     format!("{} {kind}", if vowel { "an" } else { "a" })
 }
 
@@ -504,10 +511,11 @@ pub fn restart_pending(c: &Ctx<'_>) -> Option<Finding> {
         Severity::Low,
         c.members.clone(),
         format!(
-            "{} holding {} still run the old {exe}: a different file stands at that path now \
+            "{} holding {} still {} the old {exe}: a different file stands at that path now \
              (a package upgrade?)",
             owners_text(&old),
-            c.sockets(&c.members)
+            c.sockets(&c.members),
+            if old.len() == 1 { "runs" } else { "run" }
         ),
         format!("restart the service to run the new binary{how}"),
     ))
@@ -807,6 +815,7 @@ mod tests {
             .find(|x| x.severity == Severity::Medium)
             .expect("medium");
         assert!(e.hint.contains("hosts allow"), "{}", e.hint);
+        assert!(e.message.contains("an rsync daemon"), "{}", e.message);
         let mut dns = snapshot("0.0.0.0", 53, vec![process(21, "dnsmasq", 65534)], true);
         dns.listeners[0].socket.protocol = Protocol::Udp;
         dns.listeners[0].socket.state = None;
@@ -820,6 +829,15 @@ mod tests {
         // On loopback: nothing.
         let local = snapshot("127.0.0.1", 53, vec![process(22, "dnsmasq", 65534)], true);
         assert!(full(&local).iter().all(|x| x.severity < Severity::Medium));
+    }
+
+    #[test]
+    fn articles_follow_the_sound() {
+        assert_eq!(a("rsync daemon"), "an rsync daemon");
+        assert_eq!(a("SMTP relay"), "an SMTP relay");
+        assert_eq!(a("in-memory data grid"), "an in-memory data grid");
+        assert_eq!(a("DNS server"), "a DNS server");
+        assert_eq!(a("database"), "a database");
     }
 
     fn findings(snap: &Snapshot) -> Vec<(&'static str, Severity)> {
