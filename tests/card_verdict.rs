@@ -81,3 +81,43 @@ fn boilerplate_notes_are_summarised_unless_wide() {
     let (_, y, _) = run(&["6001", "--color", "never"]);
     assert!(!y.contains("port 6003"), "{y}");
 }
+
+#[test]
+fn a_hidden_owner_is_never_called_fine() {
+    let Some(_) = python() else { return };
+    if !common::root_or_skip("a root listener seen by 'nobody'") {
+        return;
+    }
+    let l = Listener::start(&["--comm-hex", &hex(b"wpc-hidden"), "tcp4"]);
+    let port = l.port(0).to_string();
+    let home = common::tempdir();
+    let out = common::whoport_as_nobody(home.path())
+        .args([&port, "--color", "never"])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains(&format!("127.0.0.1:{port}")))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(line.starts_with("a hidden process"), "{text}");
+    assert!(
+        line.contains(": unknown — cannot judge what serves it: the owner is hidden (run as root"),
+        "{text}"
+    );
+    assert!(!line.contains(": fine"), "{text}");
+    let out = common::whoport_as_nobody(home.path())
+        .args([&port, "--json"])
+        .output()
+        .expect("runs");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let v = &doc["verdicts"][0];
+    assert_eq!(v["verdict"], "unknown", "{doc:#}");
+    assert_eq!(v["fine"], false);
+    assert!(v["unknown"].as_str().is_some_and(|u| u.contains("hidden")));
+    // Root sees the owner and judges it.
+    let (_, json, _) = run(&[&port, "--json"]);
+    let doc: Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(doc["verdicts"][0]["verdict"], "fine", "{doc:#}");
+    assert!(doc["verdicts"][0]["unknown"].is_null());
+}

@@ -27,18 +27,23 @@ pub struct Verdict {
     /// Why it is fine, or what speaks for it (loopback only, the program of the port, a
     /// standard design), whatever the findings.
     pub reasons: Vec<String>,
+    /// Why no judgement can be made: the owner is hidden, so whoport cannot tell what
+    /// serves the port (only its address and number are known).
+    pub unknown: Option<String>,
 }
 
 impl Verdict {
-    /// No finding at medium or above.
+    /// No finding at medium or above, and the owners are known.
     pub fn fine(&self) -> bool {
-        self.findings.iter().all(|f| f.severity < Severity::Medium)
+        self.unknown.is_none() && self.findings.iter().all(|f| f.severity < Severity::Medium)
     }
 
-    /// The word for the line: `fine`, or the worst finding's severity.
+    /// The word for the line: the worst finding's severity at medium or above, `unknown`
+    /// when the owner is hidden, else `fine`.
     pub fn word(&self) -> &'static str {
         match self.findings.iter().map(|f| f.severity).max() {
             Some(s) if s >= Severity::Medium => s.as_str(),
+            _ if self.unknown.is_some() => "unknown",
             _ => "fine",
         }
     }
@@ -81,6 +86,16 @@ pub fn verdicts(snap: &Snapshot, k: &Knowledge) -> Vec<Verdict> {
                 reasons.push(format!("root by design: {d}"));
             }
             reasons.dedup();
+            // Without its owners, a port number and an address are all there is: nothing
+            // says what really serves it, so nothing says it is fine.
+            let unknown = c.owners.is_empty().then(|| {
+                let why = c
+                    .listeners
+                    .iter()
+                    .find_map(|l| l.hidden_reason.as_ref())
+                    .map_or("its owner is not known", |h| h.short());
+                format!("cannot judge what serves it: the owner is hidden ({why})")
+            });
             Verdict {
                 protocol: c.listeners[0].socket.protocol,
                 who: group::who(&c.owners),
@@ -92,6 +107,7 @@ pub fn verdicts(snap: &Snapshot, k: &Knowledge) -> Vec<Verdict> {
                     .collect(),
                 listeners: members,
                 reasons,
+                unknown,
             }
         })
         .collect()

@@ -28,10 +28,13 @@ pub fn text(w: &mut dyn Write, out: &Output, verdicts: &[Verdict]) -> io::Result
         let word = v.word();
         let painted = match v.findings.iter().map(|f| f.severity).max() {
             Some(s) if s >= Severity::Medium => paint(out, word, style(s)),
+            _ if v.unknown.is_some() => paint(out, word, "33"),
             _ => paint(out, word, "1;32"),
         };
         let why = if v.fine() && !v.reasons.is_empty() {
             format!(" — {}", v.reasons.join("; "))
+        } else if let (Some(unknown), "unknown") = (&v.unknown, word) {
+            format!(" — {unknown}")
         } else {
             String::new()
         };
@@ -80,10 +83,12 @@ pub struct VerdictDoc<'a> {
     pub addresses: &'a [String],
     /// PIDs of the owning processes.
     pub processes: &'a [u32],
-    /// No finding at medium or above.
+    /// No finding at medium or above, and the owners are known.
     pub fine: bool,
-    /// `"fine"`, or the worst finding's severity.
+    /// `"fine"`, `"unknown"` (owner hidden), or the worst finding's severity.
     pub verdict: &'static str,
+    /// Why no judgement can be made (the owner is hidden), or null.
+    pub unknown: Option<&'a str>,
     /// Why it is fine, or what speaks for it.
     pub reasons: &'a [String],
     /// The audit's findings about the group, low and above.
@@ -99,6 +104,7 @@ impl<'a> VerdictDoc<'a> {
             processes: &v.processes,
             fine: v.fine(),
             verdict: v.word(),
+            unknown: v.unknown.as_deref(),
             reasons: &v.reasons,
             findings: v
                 .findings
