@@ -218,6 +218,9 @@ fn generate(what: Generate, w: &mut dyn Write) -> Result<()> {
     let shell = match what {
         Generate::Man => return Ok(crate::manpage::render(crate::manpage::Page::Whoport, w)?),
         Generate::ManAudit => return Ok(crate::manpage::render(crate::manpage::Page::Audit, w)?),
+        Generate::ManCheck => return Ok(crate::manpage::render(crate::manpage::Page::Check, w)?),
+        Generate::ManFree => return Ok(crate::manpage::render(crate::manpage::Page::Free, w)?),
+        Generate::ManWait => return Ok(crate::manpage::render(crate::manpage::Page::Wait, w)?),
         Generate::ManRegistry => {
             return Ok(crate::manpage::render(crate::manpage::Page::Registry, w)?)
         }

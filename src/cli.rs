@@ -22,8 +22,10 @@ Examples:
   whoport check 8080        could a new server listen on 8080 now? if not, why
   whoport free              a port for a new service: free, unassigned, not ephemeral
   whoport wait 5432 --listening --timeout 30s
+      until something listens on 5432, for at most 30 seconds
   whoport registry info     which IANA registry snapshot is in use
   whoport registry search postgres
+      services and known programs matching 'postgres'
 
 Exit status: 0 something was found (a listener; for 'registry', success),
              1 nothing is listening (or nothing matched the filters),
@@ -92,6 +94,12 @@ pub enum Generate {
     Man,
     /// The man page whoport-audit(1)
     ManAudit,
+    /// The man page whoport-check(1)
+    ManCheck,
+    /// The man page whoport-free(1)
+    ManFree,
+    /// The man page whoport-wait(1)
+    ManWait,
     /// The man page whoport-registry(1)
     ManRegistry,
     Bash,
@@ -225,7 +233,9 @@ Examples:
   whoport registry info                      which registry is in use, its date and row counts
   whoport registry search postgres           services and known programs matching 'postgres'
   whoport registry update --from service-names-port-numbers.csv
+      install a newer IANA registry for this user (validated first)
   whoport registry import service-names-port-numbers.csv -o iana.tsv
+      convert IANA's CSV to whoport's table, written to iana.tsv
 
 Exit status: 0 success, 2 error (unreadable or invalid file, nothing to search for).";
 
@@ -233,13 +243,18 @@ const AUDIT_EXAMPLES: &str = "\
 Examples:
   whoport audit                              findings, most severe first
   whoport audit --save-baseline /var/lib/whoport/baseline.json
+      remember today's listeners, to compare with later
   whoport audit --baseline /var/lib/whoport/baseline.json --fail-on medium
+      what changed since the baseline; exit 1 from medium findings on
   whoport audit --ignore ephemeral-range --config ./audit.toml
-  whoport audit --format prometheus > /var/lib/node_exporter/whoport.prom.tmp
+      without one kind of finding, and with the suppressions of a file
+  whoport audit --format prometheus --output /var/lib/node_exporter/whoport.prom
+      for node_exporter's textfile collector, replaced atomically
 
 Exit status: 0 no unsuppressed finding at or above --fail-on (default high),
              1 at least one, 2 error (bad baseline or config file, sockets not listed).
-Finding ids, what they mean and how to suppress them: docs/audit.md.";
+Finding ids, what they mean and how to suppress them: docs/audit.md in whoport's
+documentation.";
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
@@ -289,6 +304,7 @@ Examples:
   whoport check 8080                    TCP on 0.0.0.0, [::] dual-stack and [::] v6-only
   whoport check 53/udp                  UDP
   whoport check 8080 --address 127.0.0.1
+      only 127.0.0.1
   whoport check 127.0.0.1:8080          the same, pasted as ss prints it
   whoport check 8080 --json             every attempt, its causes and the advice as JSON
 
@@ -314,6 +330,7 @@ Examples:
   PORT=$(whoport free)                  one port, free for TCP and UDP
   whoport free --count 3 --tcp          three ports, free for TCP
   whoport free --range 8000-8999 --first
+      the lowest candidate between 8000 and 8999
   whoport free --json                   the ports with the reasons they qualify
 
 A candidate is above 1023, outside the ephemeral range and the reserved ports, unassigned
@@ -349,7 +366,9 @@ pub struct FreeArgs {
 const WAIT_EXAMPLES: &str = "\
 Examples:
   whoport wait 5432 --listening --timeout 30s && psql ...
+      start a client once the server listens, or give up after 30 s
   whoport wait 53/udp --listening --process unbound
+      until a process named unbound has bound 53/udp
   whoport wait 8080 --free --timeout 2m     until a new server could bind it
 
 whoport reads the kernel's socket tables for this one port (it never connects, so it works

@@ -1,6 +1,7 @@
-//! Man pages for `whoport`, `whoport-audit` and `whoport-registry`, from the clap
-//! definitions: clap_mangen's sections, then EXAMPLES and EXIT STATUS rendered from the
-//! commands' help text as proper roff (never the help text pasted raw).
+//! Man pages for `whoport` and each of its commands (`whoport-audit`, `whoport-check`,
+//! `whoport-free`, `whoport-wait`, `whoport-registry`), from the clap definitions:
+//! clap_mangen's sections, then COMMANDS, EXAMPLES, EXIT STATUS, NOTES and SEE ALSO
+//! rendered from the commands' help text as proper roff (never the help text pasted raw).
 
 use std::io::{self, Write};
 
@@ -14,7 +15,34 @@ use crate::cli::Cli;
 pub enum Page {
     Whoport,
     Audit,
+    Check,
+    Free,
+    Wait,
     Registry,
+}
+
+/// Every page, with the subcommand it documents (none for whoport(1) itself).
+pub const PAGES: &[(Page, Option<&str>)] = &[
+    (Page::Whoport, None),
+    (Page::Audit, Some("audit")),
+    (Page::Check, Some("check")),
+    (Page::Free, Some("free")),
+    (Page::Wait, Some("wait")),
+    (Page::Registry, Some("registry")),
+];
+
+impl Page {
+    /// `whoport-audit`, `whoport`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Page::Whoport => "whoport",
+            Page::Audit => "whoport-audit",
+            Page::Check => "whoport-check",
+            Page::Free => "whoport-free",
+            Page::Wait => "whoport-wait",
+            Page::Registry => "whoport-registry",
+        }
+    }
 }
 
 /// The command a page documents: the program, or a subcommand with its full name
@@ -22,16 +50,14 @@ pub enum Page {
 fn command(page: Page) -> clap::Command {
     let mut cmd = Cli::command();
     cmd.build();
-    let (sub, name, bin) = match page {
-        Page::Whoport => return cmd,
-        Page::Audit => ("audit", "whoport-audit", "whoport audit"),
-        Page::Registry => ("registry", "whoport-registry", "whoport registry"),
+    let Some((_, Some(sub))) = PAGES.iter().find(|(p, _)| *p == page) else {
+        return cmd;
     };
     cmd.find_subcommand(sub)
         .cloned()
         .map(|c| {
-            c.name(name)
-                .bin_name(bin)
+            c.name(page.name())
+                .bin_name(format!("whoport {sub}"))
                 .version(env!("CARGO_PKG_VERSION"))
         })
         .unwrap_or(cmd)
@@ -73,6 +99,15 @@ fn parts(after_help: &str) -> HelpParts {
             continue;
         }
         match state {
+            // A deeper indent continues the example above with what it does.
+            In::Examples if line.starts_with("      ") && !p.examples.is_empty() => {
+                if let Some((_, what)) = p.examples.last_mut() {
+                    if !what.is_empty() {
+                        what.push(' ');
+                    }
+                    what.push_str(line.trim());
+                }
+            }
             In::Examples => {
                 let text = line.trim();
                 match text.split_once("  ") {
@@ -105,11 +140,25 @@ pub fn render(page: Page, w: &mut dyn Write) -> io::Result<()> {
     man.render_synopsis_section(w)?;
     man.render_description_section(w)?;
     man.render_options_section(w)?;
-    if cmd.has_subcommands() {
-        man.render_subcommands_section(w)?;
-    }
     let p = parts(&after);
     let mut roff = Roff::new();
+    if page == Page::Whoport {
+        // The commands, each pointing to its own page (clap's list would name pages for
+        // `help` too, which has none).
+        roff.control("SH", ["COMMANDS"]);
+        for (_, sub) in PAGES {
+            let Some(sub) = sub else { continue };
+            let about = cmd
+                .find_subcommand(sub)
+                .and_then(|c| c.get_about())
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            roff.control("TP", []);
+            roff.text([bold(format!("whoport {sub}"))]);
+            roff.text([roman(format!("{}. See ", about.trim_end_matches('.')))]);
+            roff.text([bold(format!("whoport-{sub}")), roman("(1).")]);
+        }
+    }
     if !p.examples.is_empty() {
         roff.control("SH", ["EXAMPLES"]);
         for (example, what) in &p.examples {
@@ -126,8 +175,19 @@ pub fn render(page: Page, w: &mut dyn Write) -> io::Result<()> {
         }
     }
     if !p.rest.is_empty() {
-        roff.control("SH", ["SEE ALSO"]);
+        roff.control("SH", ["NOTES"]);
         roff.text([roman(p.rest.join(" "))]);
+    }
+    roff.control("SH", ["SEE ALSO"]);
+    let others: Vec<(&str, &str)> = PAGES
+        .iter()
+        .map(|(other, _)| (other.name(), "1"))
+        .filter(|(name, _)| *name != page.name())
+        .chain([("ss", "8"), ("lsof", "8")])
+        .collect();
+    for (i, (name, section)) in others.iter().enumerate() {
+        let sep = if i + 1 == others.len() { "" } else { "," };
+        roff.text([bold(*name), roman(format!("({section}){sep}"))]);
     }
     roff.to_writer(w)?;
     if cmd.get_version().is_some() {
@@ -158,5 +218,19 @@ mod tests {
         );
         assert_eq!(p.exit_status, vec!["0 fine,", "1 found, 2 error."]);
         assert_eq!(p.rest, vec!["See docs/audit.md."]);
+        let p = parts(
+            "Examples:\n  whoport audit --baseline /a/very/long/path.json\n      compare with it\n\
+             \x20     and say what changed\n  whoport audit    findings\n",
+        );
+        assert_eq!(
+            p.examples,
+            vec![
+                (
+                    "whoport audit --baseline /a/very/long/path.json".to_string(),
+                    "compare with it and say what changed".to_string()
+                ),
+                ("whoport audit".to_string(), "findings".to_string())
+            ]
+        );
     }
 }

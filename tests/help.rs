@@ -103,6 +103,13 @@ fn a_man_page_for_every_command_with_examples_and_exit_status() {
             ".TH whoport-registry ",
             &["search", "update"][..],
         ),
+        ("man-check", ".TH whoport-check ", &["\\-\\-address"][..]),
+        ("man-free", ".TH whoport-free ", &["\\-\\-count", "\\-\\-range"][..]),
+        (
+            "man-wait",
+            ".TH whoport-wait ",
+            &["\\-\\-listening", "\\-\\-free", "\\-\\-timeout"][..],
+        ),
     ] {
         let (status, man, err) = common::run(&["--generate", what]);
         assert_eq!(status, 0, "{what}: {err}");
@@ -115,10 +122,45 @@ fn a_man_page_for_every_command_with_examples_and_exit_status() {
         assert!(!man.contains("Examples:"), "{what}: {man}");
         assert!(!man.contains("\n  whoport"), "{what}: {man}");
         assert!(
-            man.contains(".SH EXAMPLES\n.TP\n\\fBwhoport"),
+            man.contains(".SH EXAMPLES\n.TP\n\\fB"),
             "{what}: {man}"
         );
+        // Every example says what it does: after its command line, a line of text.
+        let examples = man
+            .split(".SH EXAMPLES\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n.SH ").next())
+            .expect("examples");
+        for example in examples.split(".TP\n").filter(|e| !e.is_empty()) {
+            let mut lines = example.lines();
+            let command = lines.next().unwrap_or_default();
+            let what = lines.next().unwrap_or_default();
+            assert!(command.starts_with("\\fB"), "{what}: {example}");
+            assert!(!what.trim().is_empty(), "{what}: no description: {example}");
+        }
+        // SEE ALSO names man pages, every one of which exists.
+        let see_also = man
+            .split(".SH \"SEE ALSO\"\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n.SH ").next())
+            .expect("see also");
+        assert!(!see_also.contains("docs/"), "{what}: {see_also}");
+        for page in ["whoport", "whoport\\-audit", "whoport\\-check", "whoport\\-free"] {
+            let me = title.trim_start_matches(".TH ").trim().replace('-', "\\-");
+            if page != me {
+                assert!(see_also.contains(&format!("\\fB{page}\\fR(1)")), "{what}: {see_also}");
+            }
+        }
     }
+    // whoport(1) points to a page for each command, and only to pages that exist.
+    let (_, man, _) = common::run(&["--generate", "man"]);
+    for sub in ["audit", "check", "free", "wait", "registry"] {
+        assert!(
+            man.contains(&format!("\\fBwhoport\\-{sub}\\fR(1)")),
+            "{sub}: {man}"
+        );
+    }
+    assert!(!man.contains("whoport\\-help"), "{man}");
     // The audit does not offer --all on its page either.
     let (_, man, _) = common::run(&["--generate", "man-audit"]);
     assert!(!man.contains("\\-\\-all"), "{man}");
