@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use clap::error::ErrorKind;
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use whoport::{app, cli::Cli, render::sanitize::sanitize, stderr};
 
 fn main() -> ExitCode {
@@ -18,7 +18,7 @@ fn main() -> ExitCode {
         ));
         return ExitCode::from(app::EXIT_ERROR);
     }
-    let cli = match Cli::try_parse() {
+    let cli = match parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
@@ -30,6 +30,35 @@ fn main() -> ExitCode {
             ExitCode::from(app::EXIT_ERROR)
         }
     }
+}
+
+/// The command line, with clap's own help and errors coloured as `--color` says: `never`
+/// and `always` hold for them too (`auto` leaves clap to the terminal, `NO_COLOR` and
+/// `TERM`, like whoport's output). The option is read before parsing, as clap prints help
+/// and errors while it parses.
+fn parse() -> Result<Cli, clap::Error> {
+    let mut choice = None;
+    let mut args = std::env::args_os().skip(1);
+    while let Some(arg) = args.next() {
+        let value = match arg.to_str() {
+            Some("--") => break,
+            Some("--color") => args.next(),
+            Some(a) => a.strip_prefix("--color=").map(Into::into),
+            None => None,
+        };
+        match value.as_ref().and_then(|v| v.to_str()) {
+            Some("never") => choice = Some(clap::ColorChoice::Never),
+            Some("always") => choice = Some(clap::ColorChoice::Always),
+            Some("auto") => choice = None,
+            _ => {}
+        }
+    }
+    let mut cmd = Cli::command();
+    if let Some(choice) = choice {
+        cmd = cmd.color(choice);
+    }
+    let matches = cmd.try_get_matches()?;
+    Cli::from_arg_matches(&matches)
 }
 
 /// `-1` reaches clap as an unknown flag (`-4` and `-6` are flags); say what it is, on one

@@ -138,3 +138,22 @@ fn all_shows_the_peer_of_a_connection() {
     assert!(listener_row.contains(" - "), "{listener_row}");
     drop(client);
 }
+
+#[test]
+fn color_never_holds_for_help_and_usage_errors_on_a_terminal() {
+    let Some(_) = python() else { return };
+    // On a terminal clap colours its help and errors by default...
+    assert!(on_terminal(80, &["--help"]).contains("\u{1b}["));
+    assert!(on_terminal(80, &["--bogus"]).contains("\u{1b}["));
+    // ...but not when --color never says so, wherever it stands.
+    for args in [
+        &["--color", "never", "--help"][..],
+        &["--color=never", "--bogus"][..],
+        &["audit", "--color", "never", "--help"][..],
+        &["--color", "never", "audit", "--bogus"][..],
+    ] {
+        let text = on_terminal(80, args);
+        assert!(!text.contains("\u{1b}["), "{args:?}: {text:?}");
+        assert!(text.contains("Usage"), "{args:?}: {text}");
+    }
+}
