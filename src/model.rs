@@ -414,13 +414,17 @@ mod tests {
             count: 1,
             why: "a sandbox".into(),
         };
-        assert!(one.long().contains("1 process's could not (a sandbox): PID 1"));
+        assert!(one
+            .long()
+            .contains("1 process's could not (a sandbox): PID 1"));
         let two = Hidden::Unreadable {
             pids: vec![1, 2],
             count: 2,
             why: "a sandbox".into(),
         };
-        assert!(two.long().contains("2 processes' could not (a sandbox): PIDs 1, 2"));
+        assert!(two
+            .long()
+            .contains("2 processes' could not (a sandbox): PIDs 1, 2"));
     }
 
     #[test]

@@ -543,7 +543,10 @@ mv /usr/local/sbin/sshd.dpkg-new /usr/local/sbin/sshd
     let pending = one(&after, "restart-pending", 41431);
     assert_eq!(pending["severity"], "low");
     let m = pending["message"].as_str().expect("message");
-    assert!(m.contains("still runs the old /usr/local/sbin/sshd"), "one process: {m}");
+    assert!(
+        m.contains("still runs the old /usr/local/sbin/sshd"),
+        "one process: {m}"
+    );
     let serious = after["findings"]
         .as_array()
         .expect("findings")

@@ -306,7 +306,12 @@ fn the_first_run_recognises_the_baseline_however_it_is_spelled() {
     let dir = tempdir();
     std::fs::create_dir(dir.path().join("state")).expect("state directory");
     let file = dir.path().join("state").join("baseline.json");
-    let spelled = dir.path().join("state").join("..").join("state").join("baseline.json");
+    let spelled = dir
+        .path()
+        .join("state")
+        .join("..")
+        .join("state")
+        .join("baseline.json");
     let (status, _, err) = run(&[
         "audit",
         "--baseline",

@@ -104,7 +104,11 @@ fn a_man_page_for_every_command_with_examples_and_exit_status() {
             &["search", "update"][..],
         ),
         ("man-check", ".TH whoport-check ", &["\\-\\-address"][..]),
-        ("man-free", ".TH whoport-free ", &["\\-\\-count", "\\-\\-range"][..]),
+        (
+            "man-free",
+            ".TH whoport-free ",
+            &["\\-\\-count", "\\-\\-range"][..],
+        ),
         (
             "man-wait",
             ".TH whoport-wait ",
@@ -121,10 +125,7 @@ fn a_man_page_for_every_command_with_examples_and_exit_status() {
         // Help text is not pasted raw: no "Examples:" heading, no indented example lines.
         assert!(!man.contains("Examples:"), "{what}: {man}");
         assert!(!man.contains("\n  whoport"), "{what}: {man}");
-        assert!(
-            man.contains(".SH EXAMPLES\n.TP\n\\fB"),
-            "{what}: {man}"
-        );
+        assert!(man.contains(".SH EXAMPLES\n.TP\n\\fB"), "{what}: {man}");
         // Every example says what it does: after its command line, a line of text.
         let examples = man
             .split(".SH EXAMPLES\n")
@@ -145,10 +146,18 @@ fn a_man_page_for_every_command_with_examples_and_exit_status() {
             .and_then(|rest| rest.split("\n.SH ").next())
             .expect("see also");
         assert!(!see_also.contains("docs/"), "{what}: {see_also}");
-        for page in ["whoport", "whoport\\-audit", "whoport\\-check", "whoport\\-free"] {
+        for page in [
+            "whoport",
+            "whoport\\-audit",
+            "whoport\\-check",
+            "whoport\\-free",
+        ] {
             let me = title.trim_start_matches(".TH ").trim().replace('-', "\\-");
             if page != me {
-                assert!(see_also.contains(&format!("\\fB{page}\\fR(1)")), "{what}: {see_also}");
+                assert!(
+                    see_also.contains(&format!("\\fB{page}\\fR(1)")),
+                    "{what}: {see_also}"
+                );
             }
         }
     }
