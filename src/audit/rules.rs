@@ -385,7 +385,16 @@ pub fn unassigned_port(c: &Ctx<'_>) -> Option<Finding> {
             s.protocol,
             c.who()
         ),
-        format!("find out why {} listens here: whoport {}", c.who(), s.port),
+        format!(
+            "find out why {} {} here: whoport {}",
+            c.who(),
+            if c.owners.len() > 1 {
+                "listen"
+            } else {
+                "listens"
+            },
+            s.port
+        ),
     ))
 }
 
@@ -829,6 +838,28 @@ mod tests {
         // On loopback: nothing.
         let local = snapshot("127.0.0.1", 53, vec![process(22, "dnsmasq", 65534)], true);
         assert!(full(&local).iter().all(|x| x.severity < Severity::Medium));
+    }
+
+    #[test]
+    fn the_fix_of_an_unassigned_port_agrees_with_its_owners() {
+        let one = full(&snapshot(
+            "127.0.0.1",
+            41999,
+            vec![process(30, "app", 1000)],
+            true,
+        ));
+        let f = one
+            .iter()
+            .find(|x| x.id == "unassigned-port")
+            .expect("finding");
+        assert!(f.hint.contains(") listens here"), "{}", f.hint);
+        let two = vec![process(31, "master", 0), process(32, "smtpd", 1000)];
+        let many = full(&snapshot("127.0.0.1", 41999, two, true));
+        let f = many
+            .iter()
+            .find(|x| x.id == "unassigned-port")
+            .expect("finding");
+        assert!(f.hint.contains(") listen here"), "{}", f.hint);
     }
 
     #[test]
