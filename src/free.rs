@@ -177,6 +177,7 @@ mod tests {
     fn rules_exclude_what_they_name() {
         let mut warnings = Vec::new();
         let mut k = Knowledge::load(None, &mut warnings).expect("registry");
+        k.iana = crate::registry::iana::IanaTable::embedded();
         k.ephemeral = crate::port::EphemeralRange {
             start: 40000,
             end: 40100,

@@ -76,10 +76,35 @@ fn a_narrow_terminal_shortens_cells_and_never_splits_identifiers() {
     ]);
     let port = l.port(0).to_string();
     let pid = l.pid.to_string();
+    // As root, a process in a network namespace of its own brings a long note: it wraps too.
+    let other = common::is_root().then(|| {
+        let child = std::process::Command::new("unshare")
+            .args(["-n", "sleep", "60"])
+            .spawn()
+            .expect("unshare runs");
+        // Until it has left this network namespace.
+        let me = std::fs::read_link("/proc/self/ns/net").expect("netns");
+        let ns = format!("/proc/{}/ns/net", child.id());
+        for _ in 0..100 {
+            if std::fs::read_link(&ns).is_ok_and(|n| n != me) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        child
+    });
     let listing = on_terminal(
         80,
         &["--process", "wpo-narrow", "--wide", "--color", "never"],
     );
+    if let Some(mut child) = other {
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(
+            listing.contains("in other network namespaces"),
+            "the note is there: {listing}"
+        );
+    }
     for line in listing.lines() {
         assert!(columns_of(line) <= 80, "wider than 80: {line:?}\n{listing}");
     }

@@ -703,6 +703,8 @@ mod tests {
     fn knowledge() -> Knowledge {
         let mut warnings = Vec::new();
         let mut k = Knowledge::load(None, &mut warnings).expect("loads");
+        // The embedded registry, whatever this user has installed.
+        k.iana = crate::registry::iana::IanaTable::embedded();
         k.ephemeral = EphemeralRange {
             start: 32768,
             end: 60999,

@@ -451,6 +451,8 @@ mod tests {
     fn knowledge() -> Knowledge {
         let mut warnings = Vec::new();
         let mut k = Knowledge::load(None, &mut warnings).expect("loads");
+        // The embedded registry, whatever this user has installed.
+        k.iana = IanaTable::embedded();
         k.local = LocalServices::default();
         k
     }

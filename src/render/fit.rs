@@ -54,6 +54,44 @@ pub fn lines(text: &str, max: usize) -> String {
         .join("\n")
 }
 
+/// `text` in lines of at most `max` columns, broken between words; the lines after the
+/// first start with `indent` spaces. A word longer than a line is broken where it must.
+pub fn wrap(text: &str, max: usize, indent: usize) -> Vec<String> {
+    let max = max.max(indent + 10);
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    let mut used = 0;
+    let room = |lines: &Vec<String>| if lines.is_empty() { max } else { max - indent };
+    for word in text.split_whitespace() {
+        if used > 0 && used + 1 + width(word) > room(&lines) {
+            lines.push(std::mem::take(&mut line));
+            used = 0;
+        }
+        if used > 0 {
+            line.push(' ');
+            used += 1;
+        }
+        for c in word.chars() {
+            let cw = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+            if used > 0 && used + cw > room(&lines) {
+                lines.push(std::mem::take(&mut line));
+                used = 0;
+            }
+            line.push(c);
+            used += cw;
+        }
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    let pad = " ".repeat(indent);
+    lines
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| if i == 0 { l } else { format!("{pad}{l}") })
+        .collect()
+}
+
 /// The widest line of `text`, in columns.
 pub fn widest(text: &str) -> usize {
     text.lines().map(width).max().unwrap_or(0)
@@ -62,6 +100,26 @@ pub fn widest(text: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wrapped_lines_fit_and_keep_every_word() {
+        let text = "3 processes live in other network namespaces: their sockets are not \
+                    listed here (nsenter -n -t PID whoport)";
+        let lines = wrap(text, 40, 6);
+        assert!(lines.len() > 1);
+        assert!(lines.iter().all(|l| width(l) <= 40), "{lines:?}");
+        assert!(
+            lines[1..].iter().all(|l| l.starts_with("      ")),
+            "{lines:?}"
+        );
+        let joined: Vec<&str> = lines.iter().flat_map(|l| l.split_whitespace()).collect();
+        assert_eq!(joined, text.split_whitespace().collect::<Vec<_>>());
+        // A word longer than a line is broken, never left wider.
+        let long = "x".repeat(100);
+        let lines = wrap(&long, 40, 6);
+        assert!(lines.iter().all(|l| width(l) <= 40), "{lines:?}");
+        assert_eq!(lines.concat().replace(' ', ""), long);
+    }
 
     #[test]
     fn only_shrinkable_columns_give_way() {

@@ -360,7 +360,16 @@ pub fn summary(snap: &Snapshot) -> String {
 /// What whoport could not see or did differently, one line each, under a table.
 pub fn notes(w: &mut dyn Write, out: &Output, snap: &Snapshot) -> io::Result<()> {
     for note in &snap.notes {
-        writeln!(w, "{} {}", paint(out, "note:", "2"), sanitize(note))?;
+        let text = sanitize(note);
+        // On a terminal a note wraps at its width, under its own first word.
+        let lines = match out.width {
+            Some(cols) => crate::render::fit::wrap(&text, usize::from(cols).saturating_sub(6), 0),
+            None => vec![text.into_owned()],
+        };
+        for (i, line) in lines.iter().enumerate() {
+            let label = if i == 0 { "note:" } else { "     " };
+            writeln!(w, "{} {line}", paint(out, label, "2"))?;
+        }
     }
     Ok(())
 }
@@ -527,7 +536,8 @@ mod tests {
             ..Snapshot::default()
         };
         let mut warnings = Vec::new();
-        let k = Knowledge::load(None, &mut warnings).expect("loads");
+        let mut k = Knowledge::load(None, &mut warnings).expect("loads");
+        k.iana = crate::registry::iana::IanaTable::embedded();
         let out = Output {
             json: false,
             pretty_json: false,
