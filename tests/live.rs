@@ -129,6 +129,7 @@ struct VerdictJson {
     processes: Vec<u32>,
     fine: bool,
     verdict: String,
+    unknown: Option<String>,
     reasons: Vec<String>,
     findings: Vec<VerdictFindingJson>,
 }
