@@ -5,9 +5,15 @@
 //! - `-` means standard output ([`Target::Stdout`]);
 //! - an existing target that is not a regular file (a device, FIFO, socket, directory, or a
 //!   symbolic link to one) is refused, never replaced;
-//! - a symbolic link to a regular file is written through (the link stays), but only a link
-//!   whoport's own user or root owns: another user's link (in `/tmp`, or in their `XDG_DATA_HOME`
-//!   after `sudo -E`) could aim root's write at any file;
+//! - a symbolic link to a regular file is written through (the link stays), but every link on
+//!   the way (in directory parts too) only if whoport's own user or root owns it: another
+//!   user's link (in `/tmp`, or in their `XDG_DATA_HOME` after `sudo -E`) could aim root's
+//!   write at any file; as root, the directory written into must be root's alone (for
+//!   whoport's own data directory, every directory on the way). The path is resolved one
+//!   component at a time and written relative to the final directory's descriptor
+//!   (`src/safe_path.rs`);
+//! - `/dev/stdout`, `/dev/fd/1` and `/proc/self/fd/1` mean `-`; other links into a process's
+//!   descriptors are refused (a rename would replace the file behind the descriptor);
 //! - a replaced file keeps its mode and owner;
 //! - the parent directory must exist ([`write`]); only whoport's own data directory is created
 //!   ([`write_creating_dir`]);
@@ -15,9 +21,12 @@
 //!   removed by the next write of the same file.
 
 use std::ffi::OsString;
-use std::fs::{File, Metadata};
+use std::fs::File;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+#[cfg(unix)]
+use crate::safe_path;
 
 use thiserror::Error;
 
@@ -33,9 +42,14 @@ pub enum Target<'a> {
 }
 
 impl<'a> Target<'a> {
-    /// `-` is standard output; anything else a file (`./-` for a file named `-`).
+    /// `-` (and `/dev/stdout`, `/dev/fd/1`, `/proc/self/fd/1`) is standard output; anything
+    /// else a file (`./-` for a file named `-`).
     pub fn of(path: &'a Path) -> Target<'a> {
-        if path.as_os_str() == "-" {
+        #[cfg(unix)]
+        let stdout_name = safe_path::is_stdout_name(path);
+        #[cfg(not(unix))]
+        let stdout_name = false;
+        if path.as_os_str() == "-" || stdout_name {
             Target::Stdout
         } else {
             Target::File(path)
@@ -52,6 +66,16 @@ pub enum WriteError {
     DanglingLink { path: String },
     #[error("'{path}' is a symbolic link owned by another user (uid {owner}): not followed")]
     ForeignLink { path: String, owner: u32 },
+    #[error("'{path}' is a symbolic link (uid {owner}) in a directory another user may change (owned by uid {dir_owner}): not followed, someone else may have linked it there")]
+    LinkInSharedDirectory {
+        path: String,
+        owner: u32,
+        dir_owner: u32,
+    },
+    #[error("'{dir}' is a directory another user could change ({reason}): as root, whoport writes only where no one else can replace what it writes")]
+    UntrustedDirectory { dir: String, reason: String },
+    #[error("'{path}' leads into a process's descriptors (/proc/PID/fd, /dev/fd): writing there would replace the file behind the descriptor (use '-' for standard output)")]
+    ProcessDescriptor { path: String },
     #[error("the directory '{dir}' does not exist: create it first")]
     NoDirectory { dir: String },
     #[error("'{dir}' is not a directory")]
@@ -69,6 +93,14 @@ pub enum WriteError {
         path: String,
         source: std::io::Error,
     },
+}
+
+#[cfg(unix)]
+fn errno<'a>(
+    action: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(rustix::io::Errno) -> WriteError + 'a {
+    move |e| io(action, path)(e.into())
 }
 
 fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> WriteError + 'a {
@@ -91,7 +123,152 @@ pub fn write_to(target: Target<'_>, contents: &[u8], stdout: &mut dyn Write) -> 
 
 /// Replaces `path` with `contents` atomically; its directory must exist.
 pub fn write(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
-    let dir = parent_of(path);
+    write_file(path, contents, false)
+}
+
+/// Like [`write`], creating missing parent directories: only for whoport's own data
+/// directory.
+pub fn write_creating_dir(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
+    write_file(path, contents, true)
+}
+
+fn shown(path: &Path) -> String {
+    path.display().to_string()
+}
+
+#[cfg(unix)]
+fn write_file(path: &Path, contents: &[u8], create: bool) -> Result<(), WriteError> {
+    use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+    use rustix::io::Errno;
+    let found = safe_path::resolve(path, create)?;
+    let (dir, name, real) = (&found.dir, &found.name, &found.shown);
+    let mut prefix = OsString::from(".");
+    prefix.push(name);
+    prefix.push(TEMP_MARK);
+    remove_stale_temporaries(dir, &prefix);
+    // A fresh temporary beside the target, made relative to the checked directory.
+    let mut attempt = 0;
+    let (tmp_name, fd) = loop {
+        let mut candidate = prefix.clone();
+        candidate.push(
+            std::iter::repeat_with(fastrand::alphanumeric)
+                .take(6)
+                .collect::<String>(),
+        );
+        // whoport's files are not secret: 0644, the umask applies.
+        match rustix::fs::openat(
+            dir,
+            &candidate,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o644),
+        ) {
+            Ok(fd) => break (candidate, fd),
+            Err(Errno::EXIST) if attempt < 100 => attempt += 1,
+            Err(e) => return Err(errno("create a temporary file for", real)(e)),
+        }
+    };
+    let tmp_shown = real.with_file_name(&tmp_name);
+    let mut file = File::from(fd);
+    let written = (|| {
+        if let Some(old) = &found.existing {
+            keep_owner_and_mode(&file, old, real)?;
+        }
+        file.write_all(contents)
+            .and_then(|()| file.sync_all())
+            .map_err(io("write", &tmp_shown))?;
+        // Checked again just before the rename: what stands there now must still be a
+        // regular file (or nothing).
+        match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile => {
+                return Err(WriteError::NotRegular {
+                    path: shown(path),
+                    kind: safe_path::kind_of(&st),
+                })
+            }
+            Ok(_) | Err(Errno::NOENT) => {}
+            Err(e) => return Err(errno("read", real)(e)),
+        }
+        rustix::fs::renameat(dir, &tmp_name, dir, name).map_err(errno("replace", real))
+    })();
+    if written.is_err() {
+        let _ = rustix::fs::unlinkat(dir, &tmp_name, AtFlags::empty());
+        return written;
+    }
+    if let Ok(d) = rustix::fs::openat(
+        dir,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        let _ = rustix::fs::fsync(&d);
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn keep_owner_and_mode(tmp: &File, old: &rustix::fs::Stat, path: &Path) -> Result<(), WriteError> {
+    use rustix::fs::{Gid, Mode, Uid};
+    let mine = rustix::fs::fstat(tmp).map_err(|e| io("read", path)(e.into()))?;
+    if (mine.st_uid, mine.st_gid) != (old.st_uid, old.st_gid) {
+        rustix::fs::fchown(
+            tmp,
+            Some(Uid::from_raw(old.st_uid)),
+            Some(Gid::from_raw(old.st_gid)),
+        )
+        .map_err(|e| WriteError::Owner {
+            path: shown(path),
+            uid: old.st_uid,
+            gid: old.st_gid,
+            source: e.into(),
+        })?;
+    }
+    rustix::fs::fchmod(tmp, Mode::from_raw_mode(old.st_mode & 0o7777))
+        .map_err(|e| io("set the mode of", path)(e.into()))
+}
+
+/// Removes `PREFIX*` regular files that whoport's own user owns in `dir`: what a write
+/// killed before its rename left behind. Anything else with that name is left alone.
+#[cfg(unix)]
+fn remove_stale_temporaries(dir: &std::os::fd::OwnedFd, prefix: &OsString) {
+    use rustix::fs::{AtFlags, FileType};
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(listing) = rustix::fs::openat(
+        dir,
+        ".",
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    ) else {
+        return;
+    };
+    let Ok(entries) = rustix::fs::Dir::new(listing) else {
+        return;
+    };
+    let me = rustix::process::geteuid().as_raw();
+    let prefix = prefix.as_bytes();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !name.to_bytes().starts_with(prefix) {
+            continue;
+        }
+        let Ok(st) = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) else {
+            continue;
+        };
+        if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile && st.st_uid == me {
+            let _ = rustix::fs::unlinkat(dir, name, AtFlags::empty());
+        }
+    }
+}
+
+/// Elsewhere: the same steps with paths (no descriptor-relative calls).
+#[cfg(not(unix))]
+fn write_file(path: &Path, contents: &[u8], create: bool) -> Result<(), WriteError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    if create {
+        std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
+    }
     match std::fs::metadata(&dir) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => return Err(WriteError::NotDirectory { dir: shown(&dir) }),
@@ -100,201 +277,22 @@ pub fn write(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
         }
         Err(e) => return Err(io("read", &dir)(e)),
     }
-    write_checked(path, contents)
-}
-
-/// Like [`write`], creating missing parent directories: only for whoport's own data
-/// directory.
-pub fn write_creating_dir(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
-    let dir = parent_of(path);
-    std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
-    write(path, contents)
-}
-
-fn parent_of(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
-fn shown(path: &Path) -> String {
-    path.display().to_string()
-}
-
-/// What the kind of a file that is not a regular file is called in messages.
-fn kind_of(m: &Metadata) -> Option<&'static str> {
-    let t = m.file_type();
-    if t.is_file() {
-        return None;
-    }
-    if t.is_dir() {
-        return Some("a directory");
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if t.is_char_device() {
-            return Some("a character device");
-        }
-        if t.is_block_device() {
-            return Some("a block device");
-        }
-        if t.is_fifo() {
-            return Some("a FIFO (named pipe)");
-        }
-        if t.is_socket() {
-            return Some("a socket");
-        }
-    }
-    Some("a special file")
-}
-
-/// Resolves the file to write: `path` itself, or the regular file a symbolic link points to.
-/// Returns it with the metadata of what is there now (`None`: nothing yet).
-fn resolve(path: &Path) -> Result<(PathBuf, Option<Metadata>), WriteError> {
-    let link = match std::fs::symlink_metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((path.into(), None)),
-        Err(e) => return Err(io("read", path)(e)),
-    };
-    if !link.file_type().is_symlink() {
-        if let Some(kind) = kind_of(&link) {
+    if let Ok(m) = std::fs::metadata(path) {
+        if !m.is_file() {
             return Err(WriteError::NotRegular {
                 path: shown(path),
-                kind,
-            });
-        }
-        return Ok((path.into(), Some(link)));
-    }
-    check_link_owner(path, &link)?;
-    let target = match std::fs::metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(WriteError::DanglingLink { path: shown(path) })
-        }
-        Err(e) => return Err(io("read", path)(e)),
-    };
-    if let Some(kind) = kind_of(&target) {
-        return Err(WriteError::NotRegular {
-            path: shown(path),
-            kind,
-        });
-    }
-    let real = std::fs::canonicalize(path).map_err(io("resolve", path))?;
-    Ok((real, Some(target)))
-}
-
-/// A link is followed only if whoport's user or root owns it.
-fn check_link_owner(path: &Path, link: &Metadata) -> Result<(), WriteError> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        let me = rustix::process::geteuid().as_raw();
-        if link.uid() != me && link.uid() != 0 {
-            return Err(WriteError::ForeignLink {
-                path: shown(path),
-                owner: link.uid(),
+                kind: "a special file",
             });
         }
     }
-    #[cfg(not(unix))]
-    let _ = (path, link);
-    Ok(())
-}
-
-fn write_checked(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
-    let (real, existing) = resolve(path)?;
-    let dir = parent_of(&real);
-    let name = real.file_name().map_or_else(OsString::new, OsString::from);
-    let mut prefix = OsString::from(".");
-    prefix.push(&name);
-    prefix.push(TEMP_MARK);
-    remove_stale_temporaries(&dir, &prefix);
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(&prefix).suffix("");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        // tempfile's default is 0600; what whoport writes is not secret (the umask applies).
-        builder.permissions(std::fs::Permissions::from_mode(0o644));
-    }
-    let mut tmp = builder
+    let mut tmp = tempfile::Builder::new()
+        .prefix(TEMP_MARK)
         .tempfile_in(&dir)
         .map_err(io("create a temporary file in", &dir))?;
-    if let Some(m) = &existing {
-        keep_owner_and_mode(tmp.as_file(), m, &real)?;
-    }
-    tmp.write_all(contents)
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(io("write", tmp.path()))?;
-    // Checked again just before the rename: what stands there now must still be a regular
-    // file (or nothing).
-    resolve(path)?;
-    tmp.persist(&real)
-        .map_err(|e| io("replace", &real)(e.error))?;
-    if let Ok(d) = File::open(&dir) {
-        let _ = d.sync_all();
-    }
+    tmp.write_all(contents).map_err(io("write", tmp.path()))?;
+    tmp.persist(path)
+        .map_err(|e| io("replace", path)(e.error))?;
     Ok(())
-}
-
-fn keep_owner_and_mode(tmp: &File, old: &Metadata, path: &Path) -> Result<(), WriteError> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{MetadataExt, PermissionsExt};
-        let mine = tmp.metadata().map_err(io("read", path))?;
-        if (mine.uid(), mine.gid()) != (old.uid(), old.gid()) {
-            std::os::unix::fs::fchown(tmp, Some(old.uid()), Some(old.gid())).map_err(|source| {
-                WriteError::Owner {
-                    path: shown(path),
-                    uid: old.uid(),
-                    gid: old.gid(),
-                    source,
-                }
-            })?;
-        }
-        tmp.set_permissions(std::fs::Permissions::from_mode(old.mode() & 0o7777))
-            .map_err(io("set the mode of", path))?;
-    }
-    #[cfg(not(unix))]
-    tmp.set_permissions(old.permissions())
-        .map_err(io("set the mode of", path))?;
-    Ok(())
-}
-
-/// Removes `PREFIX*` regular files that whoport's own user owns: what a write killed before
-/// its rename left behind. Anything else with that name is left alone.
-fn remove_stale_temporaries(dir: &Path, prefix: &OsString) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let prefix = prefix.as_encoded_bytes();
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        if !name.as_encoded_bytes().starts_with(prefix) {
-            continue;
-        }
-        let Ok(m) = std::fs::symlink_metadata(entry.path()) else {
-            continue;
-        };
-        if m.file_type().is_file() && owned_by_me(&m) {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
-}
-
-fn owned_by_me(m: &Metadata) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        m.uid() == rustix::process::geteuid().as_raw()
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = m;
-        true
-    }
 }
 
 #[cfg(test)]

@@ -63,12 +63,22 @@ impl ReadError {
 /// standard input, and a pipe or FIFO is waited for at most `--timeout` (a FIFO nobody
 /// writes to never stalls whoport).
 pub fn read(path: &Path, limit: u64, found: Found) -> Result<Vec<u8>, ReadError> {
+    // As root, whether a file found through the environment may be trusted is decided first:
+    // another user's oversize file, or their symbolic link loop, is untrusted (a warning),
+    // not an error that stops the command.
+    let judge = found == Found::Environment && is_root();
+    if judge {
+        trusted_place(path)?;
+    }
     let file = if found == Found::Named && path.as_os_str() == "-" {
         standard_input()?
     } else {
         open(path, found)?
     };
     let meta = file.metadata()?;
+    if judge {
+        trusted(path, &meta).map_err(|reason| ReadError::Untrusted { reason })?;
+    }
     let regular = meta.file_type().is_file();
     let stream_allowed = found == Found::Named && is_stream(&meta);
     if !regular && !stream_allowed {
@@ -78,9 +88,6 @@ pub fn read(path: &Path, limit: u64, found: Found) -> Result<Vec<u8>, ReadError>
     }
     if regular && meta.len() > limit {
         return Err(ReadError::TooLarge { limit });
-    }
-    if found == Found::Environment && is_root() {
-        trusted(path, &meta).map_err(|reason| ReadError::Untrusted { reason })?;
     }
     if !regular {
         let limit_text = &crate::collect::deadline::limit();
@@ -256,13 +263,35 @@ fn is_root() -> bool {
     }
 }
 
+/// Before opening: the directories above `path` (as [`trusted`] checks them) and, when `path`
+/// is a symbolic link, the link's owner (root only). A missing file or directory is "not
+/// found", as the open would say.
+#[cfg(unix)]
+fn trusted_place(path: &Path) -> Result<(), ReadError> {
+    use std::os::unix::fs::MetadataExt;
+    let untrusted = |reason| ReadError::Untrusted { reason };
+    let link = std::fs::symlink_metadata(path)?;
+    trusted_dirs(path).map_err(untrusted)?;
+    if link.file_type().is_symlink() && link.uid() != 0 {
+        return Err(untrusted(format!(
+            "a symbolic link owned by uid {}, not root",
+            link.uid()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn trusted_place(_path: &Path) -> Result<(), ReadError> {
+    Ok(())
+}
+
 /// ssh's StrictModes for root: the file (as opened) and every directory above it owned by
 /// root and writable by no one else. A sticky directory such as `/tmp` may be world-writable:
 /// no one else can rename or remove what root owns in it.
 #[cfg(unix)]
 fn trusted(path: &Path, meta: &Metadata) -> Result<(), String> {
     use std::os::unix::fs::MetadataExt;
-    let shown = |p: &Path| p.display().to_string();
     if meta.uid() != 0 {
         return Err(format!("owned by uid {}, not root", meta.uid()));
     }
@@ -272,6 +301,15 @@ fn trusted(path: &Path, meta: &Metadata) -> Result<(), String> {
             meta.mode() & 0o777
         ));
     }
+    trusted_dirs(path)
+}
+
+/// Every directory above `path` owned by root and writable by no one else (sticky ones
+/// excepted).
+#[cfg(unix)]
+fn trusted_dirs(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let shown = |p: &Path| p.display().to_string();
     let absolute = if path.is_absolute() {
         path.to_path_buf()
     } else {

@@ -23,6 +23,8 @@ pub mod port;
 pub mod privilege;
 pub mod registry;
 pub mod render;
+#[cfg(unix)]
+mod safe_path;
 pub mod same_file;
 pub mod stderr;
 pub mod wait;

@@ -234,3 +234,43 @@ fn a_multi_megabyte_command_line_is_cut_in_the_table_and_whole_in_json() {
         "--json keeps the whole command line"
     );
 }
+
+#[test]
+fn the_port_card_in_a_pipe_cuts_a_long_command_line_too() {
+    let Some(_) = common::listener::python() else {
+        return;
+    };
+    // 1.5 MB of command line: the card's exe and command lines are cut like the listing's
+    // cells in a pipe and with --wide; --json keeps it whole.
+    let word = "c".repeat(100_000);
+    let mut args = vec!["tcp4", "--"];
+    args.extend(std::iter::repeat_n(word.as_str(), 15));
+    let l = common::listener::Listener::start(&args);
+    let port = l.port(0).to_string();
+    for extra in [None, Some("--wide")] {
+        let mut run = whoport(tempdir().path());
+        run.arg(&port).limit(QUICK);
+        if let Some(e) = extra {
+            run.arg(e);
+        }
+        let out = run.output().expect("runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{text:.2000}");
+        let command = text
+            .lines()
+            .find(|line| line.trim_start().starts_with("command "))
+            .unwrap_or_else(|| panic!("no command line on the card: {text:.2000}"));
+        assert!(command.contains('…'), "{extra:?}: cut: {command:.200}");
+        let longest = text.lines().map(str::len).max().unwrap_or(0);
+        assert!(
+            longest < 4 * 1100,
+            "{extra:?}: a card line of {longest} bytes"
+        );
+    }
+    let doc = common::json(&[&port, "--json"]);
+    assert_eq!(
+        doc.to_string().matches(word.as_str()).count(),
+        15,
+        "--json keeps the whole command line"
+    );
+}

@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::listener::{python, Listener};
@@ -104,13 +105,12 @@ fn connected_udp_is_never_a_listener_even_when_proc_is_unreadable() {
     }
     let l = Listener::start(&["udp4-connected", "udp4"]);
     let (connected, plain) = (l.port(0), l.port(1));
-    let bin = assert_cmd::cargo::cargo_bin("whoport");
+    let bin = common::bin();
     let run = |args: &str| -> Value {
         let home = tempdir();
-        let out = Command::new("timeout")
+        // Through the shared helper: under its time limit, with its clean environment.
+        let out = common::command(home.path(), Path::new("unshare"))
             .args([
-                "60",
-                "unshare",
                 "--mount",
                 "--propagation",
                 "private",
@@ -121,7 +121,6 @@ fn connected_udp_is_never_a_listener_even_when_proc_is_unreadable() {
                     bin.display()
                 ),
             ])
-            .env("XDG_DATA_HOME", home.path())
             .output()
             .expect("unshare runs");
         assert_eq!(

@@ -135,7 +135,6 @@ fn an_io_uring_registered_file_names_its_process() {
 
 #[test]
 fn roots_socket_seen_from_a_user_namespace_is_not_nobodys() {
-    use std::os::unix::process::CommandExt;
     if common::listener::python().is_none() || !have("unshare", "apt-get install -y util-linux") {
         return;
     }
@@ -149,11 +148,11 @@ fn roots_socket_seen_from_a_user_namespace_is_not_nobodys() {
     let home = tempdir();
     // As nobody, `unshare -U -r` maps nobody to root inside: the machine's root (uid 0) has no
     // mapping there, and the kernel shows it as the overflow uid 65534.
-    let out = Command::new("unshare")
+    // Through the shared helper: under its time limit, with its clean environment.
+    let out = common::command(&home.path().join("none"), std::path::Path::new("unshare"))
         .args(["-U", "-r"])
-        .arg(assert_cmd::cargo::cargo_bin("whoport"))
+        .arg(common::bin())
         .arg("--json")
-        .env("XDG_DATA_HOME", home.path().join("none"))
         .env("XDG_CONFIG_HOME", home.path().join("none"))
         .uid(65534)
         .gid(65534)

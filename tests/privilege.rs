@@ -180,3 +180,53 @@ fn file_capabilities_are_refused() {
     assert!(!err.contains("SECRET"), "nothing read: {err}");
     assert!(out.is_empty());
 }
+
+#[test]
+fn as_root_another_users_oversize_file_or_link_loop_is_ignored_not_fatal() {
+    if !is_root() {
+        eprintln!("SKIPPED: staging files of another user needs root");
+        return;
+    }
+    // Whose file it is is decided before how large it is or whether it opens: another user's
+    // oversize config, or their symbolic link loop, is ignored with a warning (exit 0/1),
+    // never an error that stops root's audit.
+    let root = tempdir();
+    let oversize = stage(root.path(), 65534, 65534, 0o644);
+    std::fs::write(&oversize.config, vec![b'#'; 1024 * 1024 + 10]).expect("big config");
+    let looped = stage(root.path(), 65534, 65534, 0o600);
+    std::fs::remove_file(&looped.config).expect("rm");
+    std::os::unix::fs::symlink("audit.toml", &looped.config).expect("loop");
+    std::os::unix::fs::lchown(&looped.config, Some(65534), Some(65534)).expect("lchown");
+    // The same loop owned by root in nobody's directory: the directory decides first.
+    let root_loop = stage(root.path(), 65534, 0, 0o640);
+    std::fs::remove_file(&root_loop.config).expect("rm");
+    std::os::unix::fs::symlink("audit.toml", &root_loop.config).expect("loop");
+    for (what, s) in [
+        ("oversize", &oversize),
+        ("a link loop", &looped),
+        ("root's link loop in nobody's directory", &root_loop),
+    ] {
+        let (status, _, err) = run_staged(s, &["audit", "--pid", "4294967295"]);
+        assert!(
+            status == 0 || status == 1,
+            "{what}: ignored, not fatal: {err}"
+        );
+        assert!(
+            err.contains(text(&s.config)) && err.contains("not trusted as root"),
+            "{what}: a warning names the config: {err}"
+        );
+    }
+    // Named on the command line, the same file stays an error.
+    let (status, _, err) = run_staged(
+        &oversize,
+        &[
+            "audit",
+            "--pid",
+            "4294967295",
+            "--config",
+            text(&oversize.config),
+        ],
+    );
+    assert_eq!(status, 2, "{err}");
+    assert!(err.contains("larger than"), "{err}");
+}

@@ -107,10 +107,27 @@ fn a_fifo_where_whoport_looks_on_its_own_never_stalls_it() {
         err.contains(text(&table)) && err.contains("FIFO"),
         "a warning names the table: {err}"
     );
-    let out = common::whoport(home.path())
-        .env("WHOPORT_SERVICES_FILE", &services)
-        .args(["22", "--json"])
-        .output()
-        .expect("runs");
-    assert!(matches!(out.status.code(), Some(0 | 1)), "{out:?}");
+    // WHOPORT_SERVICES_FILE naming a FIFO, a directory or an oversize file: ignored, and a
+    // warning names it.
+    let big = home.path().join("big-services");
+    std::fs::write(&big, vec![b'#'; 1024 * 1024 + 1]).expect("big services file");
+    for (file, why) in [
+        (services.clone(), "FIFO"),
+        (data.clone(), "a directory"),
+        (big, "larger than"),
+    ] {
+        let (status, out, err) = common::outcome(
+            common::whoport(home.path())
+                .env("WHOPORT_SERVICES_FILE", &file)
+                .args(["22", "--json"]),
+        );
+        assert!(matches!(status, 0 | 1), "{err}");
+        let doc: serde_json::Value = serde_json::from_str(&out).expect("json");
+        assert_eq!(doc["local_services"], serde_json::json!([]), "{doc}");
+        assert!(
+            err.contains(text(&file)) && err.contains("services file") && err.contains(why),
+            "a warning names the services file {}: {err}",
+            file.display()
+        );
+    }
 }

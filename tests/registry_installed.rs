@@ -156,3 +156,50 @@ fn an_older_snapshot_is_refused_unless_forced() {
     );
     assert_eq!(status, 0, "{err}");
 }
+
+/// A one-row table whose service name is `len` bytes of 'x'.
+fn long_name_table(len: usize) -> String {
+    format!(
+        "#whoport-iana 1\n#snapshot 2026-03-01\n#rows 1\n{}\t22\ttcp\td{}\n",
+        "x".repeat(len),
+        "\t".repeat(8)
+    )
+}
+
+#[test]
+fn an_installed_registry_with_a_huge_field_is_refused_and_long_cells_are_cut() {
+    // A 1 MB name (the CSV importer's cap is 64 KiB per field): refused by the loader with
+    // one warning, the embedded registry answers.
+    let home = tempdir();
+    install_raw(home.path(), &long_name_table(1024 * 1024));
+    let (status, out, err) = run_in(home.path(), &["22"]);
+    assert!(status == 0 || status == 1, "{err}");
+    assert_eq!(err.matches("warning").count(), 1, "{err}");
+    assert!(
+        err.contains("longer than 65536 bytes") && err.contains("embedded"),
+        "{err}"
+    );
+    assert!(
+        out.contains("ssh"),
+        "the embedded registry answers: {out:.500}"
+    );
+    assert!(!out.contains(&"x".repeat(1000)), "{out:.500}");
+    // Within the cap (60 KB), the card's registry table cuts the cell like a listing cell.
+    let home = tempdir();
+    install_raw(home.path(), &long_name_table(60_000));
+    let (status, out, err) = run_in(home.path(), &["22"]);
+    assert!(status == 0 || status == 1, "{err}");
+    assert!(err.is_empty(), "{err}");
+    assert!(
+        out.contains(&format!("{}…", "x".repeat(900))),
+        "{out:.3000}"
+    );
+    let longest = out.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 8_000, "a card line of {longest} bytes");
+    let (status, out, err) = run_in(home.path(), &["22", "--json"]);
+    assert!(status == 0 || status == 1, "{err}");
+    assert!(
+        out.contains(&"x".repeat(60_000)),
+        "--json keeps the whole name"
+    );
+}

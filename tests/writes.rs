@@ -217,3 +217,191 @@ fn a_link_another_user_owns_is_not_followed() {
     assert!(err.contains("owned by another user"), "{err}");
     assert_eq!(std::fs::read_to_string(&precious).expect("read"), "root's");
 }
+
+fn lchown_nobody(path: &Path) {
+    std::os::unix::fs::lchown(path, Some(65534), Some(65534)).expect("lchown");
+}
+
+#[test]
+fn another_users_link_anywhere_on_the_way_is_not_followed() {
+    if !is_root() {
+        eprintln!("SKIPPED: links owned by another user need root to make");
+        return;
+    }
+    let dir = tempdir();
+    let secret = dir.path().join("rootfile");
+    std::fs::write(&secret, "SECRET\n").expect("write");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    // Root's link to nobody's link to root's file (the second link is the foreign one).
+    let nobodys = dir.path().join("nlink");
+    std::os::unix::fs::symlink(&secret, &nobodys).expect("symlink");
+    lchown_nobody(&nobodys);
+    let chain = dir.path().join("rlink");
+    std::os::unix::fs::symlink("nlink", &chain).expect("symlink");
+    // A directory part that is nobody's link to a root-only directory.
+    let root_only = dir.path().join("root-only");
+    std::fs::create_dir(&root_only).expect("mkdir");
+    std::fs::set_permissions(&root_only, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    std::fs::write(root_only.join("victim"), "precious\n").expect("victim");
+    let d = dir.path().join("d");
+    std::fs::create_dir(&d).expect("mkdir d");
+    let sub = d.join("sub");
+    std::os::unix::fs::symlink(&root_only, &sub).expect("symlink");
+    lchown_nobody(&sub);
+    for target in [chain, sub.join("victim"), sub.join("new")] {
+        for args in writers(&target) {
+            let (status, _, err) = run_strings(dir.path(), &args);
+            assert_eq!(status, 2, "{args:?}: {err}");
+            assert!(err.contains("owned by another user"), "{args:?}: {err}");
+        }
+    }
+    assert_eq!(std::fs::read_to_string(&secret).expect("read"), "SECRET\n");
+    assert_eq!(
+        std::fs::read_to_string(root_only.join("victim")).expect("read"),
+        "precious\n"
+    );
+    assert!(!root_only.join("new").exists());
+}
+
+#[test]
+fn as_root_sudo_e_with_another_users_data_directory_writes_nothing() {
+    if !is_root() {
+        eprintln!("SKIPPED: another user's data directory needs root to stage");
+        return;
+    }
+    // `sudo -E whoport registry update`: XDG_DATA_HOME is nobody's, and its whoport
+    // directory nobody's link to a directory of root's.
+    let dir = tempdir();
+    let rootdata = dir.path().join("rootdata");
+    std::fs::create_dir(&rootdata).expect("mkdir");
+    std::fs::write(rootdata.join("iana.tsv"), "precious\n").expect("write");
+    let share = dir.path().join("nh").join(".local").join("share");
+    std::fs::create_dir_all(&share).expect("mkdir");
+    for d in [
+        dir.path().join("nh"),
+        dir.path().join("nh/.local"),
+        share.clone(),
+    ] {
+        std::os::unix::fs::chown(&d, Some(65534), Some(65534)).expect("chown");
+    }
+    std::os::unix::fs::symlink(&rootdata, share.join("whoport")).expect("symlink");
+    lchown_nobody(&share.join("whoport"));
+    let (status, _, err) = run_in(&share, &["registry", "update", "--from", &csv(), "--force"]);
+    assert_eq!(status, 2, "{err}");
+    assert!(
+        err.contains("another user"),
+        "the directory or the link is refused: {err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(rootdata.join("iana.tsv")).expect("read"),
+        "precious\n"
+    );
+    // Without the link, a directory nobody owns is refused too: root does not write where
+    // another user could replace what it wrote.
+    std::fs::remove_file(share.join("whoport")).expect("rm link");
+    let (status, _, err) = run_in(&share, &["registry", "update", "--from", &csv(), "--force"]);
+    assert_eq!(status, 2, "{err}");
+    assert!(err.contains("owned by uid 65534, not root"), "{err}");
+    assert!(!share.join("whoport").exists(), "nothing created");
+    // A sticky directory anyone may write (like /tmp) is fine, and root's own chain of links
+    // is written through, the links staying links.
+    let sticky = dir.path().join("sticky");
+    std::fs::create_dir(&sticky).expect("mkdir");
+    std::fs::set_permissions(&sticky, std::fs::Permissions::from_mode(0o1777)).expect("chmod");
+    let real = sticky.join("real.tsv");
+    std::fs::write(&real, "old").expect("write");
+    std::os::unix::fs::symlink("real.tsv", sticky.join("one")).expect("symlink");
+    std::os::unix::fs::symlink(sticky.join("one"), dir.path().join("two")).expect("symlink");
+    let two = dir.path().join("two");
+    let (status, _, err) = run_in(
+        dir.path(),
+        &["registry", "import", &csv(), "-o", text(&two)],
+    );
+    assert_eq!(status, 0, "{err}");
+    assert!(std::fs::read_to_string(&real)
+        .expect("read")
+        .starts_with("#whoport-iana 1\n"));
+    assert!(std::fs::symlink_metadata(&two)
+        .expect("lstat")
+        .file_type()
+        .is_symlink());
+}
+
+#[test]
+fn standard_output_by_name_is_standard_output_and_descriptor_links_are_refused() {
+    let dir = tempdir();
+    // `>> log`: /dev/stdout appends to what standard output is, never replaces the file.
+    let log = dir.path().join("log");
+    std::fs::write(&log, "earlier line\n").expect("write");
+    let append = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .expect("open log");
+    let (status, _, err) = outcome(
+        common::whoport(dir.path())
+            .args(["audit", "--save-baseline", "/dev/stdout"])
+            .stdout(append),
+    );
+    assert!(status == 0 || status == 1, "{err}");
+    let written = std::fs::read_to_string(&log).expect("read");
+    assert!(written.starts_with("earlier line\n"), "{written:.300}");
+    assert!(written.contains("whoport-baseline"), "{written:.300}");
+    // A link of one's own to /proc/self/fd/1 (never /dev itself): refused, and the file
+    // standard output goes to is left as it was.
+    let report = dir.path().join("report.txt");
+    std::fs::write(&report, "kept\n").expect("write");
+    let link = dir.path().join("out");
+    std::os::unix::fs::symlink("/proc/self/fd/1", &link).expect("symlink");
+    for args in writers(&link) {
+        let append = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&report)
+            .expect("open report");
+        let (status, _, err) = outcome(common::whoport(dir.path()).args(&args).stdout(append));
+        assert_eq!(status, 2, "{args:?}: {err}");
+        assert!(err.contains("process's descriptors"), "{args:?}: {err}");
+        assert!(std::fs::symlink_metadata(&report)
+            .expect("lstat")
+            .file_type()
+            .is_file());
+        let kept = std::fs::read_to_string(&report).expect("read");
+        assert!(kept.starts_with("kept\n"), "{args:?}: {kept:.300}");
+    }
+}
+
+#[test]
+fn as_root_only_the_directory_written_into_must_be_roots_alone() {
+    if !is_root() {
+        eprintln!("SKIPPED: another user's directories need root to stage");
+        return;
+    }
+    // Debian's textfile collector directory: /var/lib/prometheus is prometheus's, its
+    // node-exporter directory root's. Root writes there; not into a directory another user
+    // owns, and not through a link of root's that sits in such a directory (it may be a hard
+    // link someone else made).
+    let dir = tempdir();
+    let theirs = dir.path().join("prometheus");
+    let textfile = theirs.join("node-exporter");
+    std::fs::create_dir_all(&textfile).expect("mkdir");
+    std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).expect("chown");
+    let prom = textfile.join("whoport.prom");
+    let (status, _, err) = run_in(dir.path(), &["audit", "--output", text(&prom)]);
+    assert!(status == 0 || status == 1, "{err}");
+    assert!(prom.is_file());
+    let into_theirs = theirs.join("out.json");
+    let (status, _, err) = run_in(
+        dir.path(),
+        &["audit", "--save-baseline", text(&into_theirs)],
+    );
+    assert_eq!(status, 2, "{err}");
+    assert!(err.contains("another user could change"), "{err}");
+    assert!(!into_theirs.exists());
+    let secret = dir.path().join("rootfile");
+    std::fs::write(&secret, "SECRET\n").expect("write");
+    let roots_link = theirs.join("rlink");
+    std::os::unix::fs::symlink(&secret, &roots_link).expect("symlink");
+    let (status, _, err) = run_in(dir.path(), &["audit", "--save-baseline", text(&roots_link)]);
+    assert_eq!(status, 2, "{err}");
+    assert!(err.contains("may have linked it there"), "{err}");
+    assert_eq!(std::fs::read_to_string(&secret).expect("read"), "SECRET\n");
+}

@@ -11,7 +11,7 @@ use crate::registry::index::{is_iana_date, shown};
 /// Largest CSV accepted (the real registry is about 1 MB).
 pub const MAX_FILE_BYTES: usize = crate::input_file::CSV_LIMIT as usize;
 /// Largest single field accepted (the real registry's longest is under 2 KB).
-pub const MAX_FIELD_BYTES: usize = 64 * 1024;
+pub const MAX_FIELD_BYTES: usize = super::index::MAX_FIELD_BYTES;
 
 /// What an import produced.
 #[derive(Debug)]

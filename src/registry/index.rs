@@ -37,6 +37,22 @@ pub const MAX_ROWS: u64 = 200_000;
 /// IANA's registry covers about 56,000; this bounds what a query over every port can return.
 pub const MAX_PORT_SLOTS: u64 = 16 * 65536;
 
+/// Longest field, in bytes once unescaped, in IANA's CSV and in a compact table (the longest
+/// real one is a few hundred bytes): the importer and the loader refuse longer ones, so no
+/// later step (search, the card's table) pays for a megabyte name.
+pub const MAX_FIELD_BYTES: usize = 64 * 1024;
+
+/// The length of a compact table's field once its escapes (`\\`, `\t`, `\n`, `\r`) are read.
+fn unescaped_len(field: &str) -> usize {
+    let b = field.as_bytes();
+    let (mut i, mut n) = (0, 0);
+    while i < b.len() {
+        i += if b[i] == b'\\' { 2 } else { 1 };
+        n += 1;
+    }
+    n
+}
+
 /// Ports per bucket of the by-port index: a row is listed in every bucket its range touches,
 /// so a range costs one entry per 64 ports, never one per port.
 pub const BUCKET_PORTS: usize = 64;
@@ -102,6 +118,20 @@ pub fn index(text: &str) -> Result<Indexed, (u64, String)> {
                 format!(
                     "expected {COLUMNS} tab-separated fields, found {}",
                     fields.len()
+                ),
+            ));
+        }
+        if let Some((i, f)) = fields
+            .iter()
+            .enumerate()
+            .find(|(_, f)| unescaped_len(f) > MAX_FIELD_BYTES)
+        {
+            return Err((
+                line_no,
+                format!(
+                    "field {} is longer than {MAX_FIELD_BYTES} bytes ({} bytes)",
+                    i + 1,
+                    unescaped_len(f)
                 ),
             ));
         }

@@ -65,6 +65,16 @@ impl LocalServices {
                 ));
                 LocalServices::default()
             }
+            // The system's own file missing or unreadable: simply no local names. A file
+            // named by WHOPORT_SERVICES_FILE that cannot be used (a FIFO, a directory, too
+            // large, missing) is named in a warning.
+            Err(e) if found == Found::Environment => {
+                warnings.push(format!(
+                    "ignoring the services file '{}': {e}",
+                    path.display()
+                ));
+                LocalServices::default()
+            }
             Err(_) => LocalServices::default(),
         }
     }

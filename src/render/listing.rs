@@ -460,10 +460,15 @@ pub fn live_section(
                 p.pid,
                 paint(out, &sanitize(p.display_name()), "1")
             )?;
-            // In a terminal, long values are shortened to its width unless --wide.
+            // In a terminal, long values are shortened to its width unless --wide; in a pipe
+            // or with --wide, to CELL_MAX columns like the listing's cells (--json keeps
+            // them whole).
             let fit = |text: String| match out.width {
                 Some(total) if !wide => {
                     fit::lines(&text, usize::from(total).saturating_sub(16).max(20))
+                }
+                _ if text.len() > CELL_MAX && fit::widest(&text) > CELL_MAX => {
+                    fit::lines(&text, CELL_MAX)
                 }
                 _ => text,
             };
@@ -482,7 +487,7 @@ pub fn live_section(
                 writeln!(w, "      parent    {pp} {name}")?;
             }
             if p.unit.is_some() || p.container.is_some() {
-                writeln!(w, "      unit      {}", unit_text(p))?;
+                writeln!(w, "      unit      {}", fit(unit_text(p)))?;
             }
         }
     }

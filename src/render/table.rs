@@ -84,7 +84,7 @@ fn status_summary(s: &PortStatus<'_>) -> String {
     let mut names: Vec<String> = s
         .services
         .iter()
-        .map(|e| sanitize(&e.name()).into_owned())
+        .map(|e| bounded(sanitize(&e.name()).into_owned()))
         .collect();
     names.dedup();
     if names.is_empty() {
@@ -195,16 +195,28 @@ fn or_dash(s: &str) -> String {
     if s.trim().is_empty() {
         "-".to_string()
     } else {
-        sanitize(s).into_owned()
+        bounded(sanitize(s).into_owned())
+    }
+}
+
+/// A registry cell cut to the listing's [`CELL_MAX`](crate::render::listing::CELL_MAX)
+/// columns: an installed table may hold long fields, and laying out a table costs time in
+/// proportion to its cells (`--json` keeps the whole text).
+fn bounded(text: String) -> String {
+    use crate::render::{fit, listing::CELL_MAX};
+    if text.len() > CELL_MAX && fit::widest(&text) > CELL_MAX {
+        fit::lines(&text, CELL_MAX)
+    } else {
+        text
     }
 }
 
 /// `text`, sanitized, followed by the entry's port range when it covers more than one port.
 fn with_range(text: &str, e: &Entry<'_>) -> String {
-    let text = sanitize(text);
+    let text = bounded(sanitize(text).into_owned());
     match e.ports.filter(|p| !p.is_single()) {
         Some(range) => format!("{text} ({range})"),
-        None => text.into_owned(),
+        None => text,
     }
 }
 
@@ -277,11 +289,11 @@ fn registry_section(
     }
     writeln!(w, "{t}")?;
     for g in services.iter().chain(&remarks) {
-        let label = if g.entry.has_name() {
+        let label = bounded(if g.entry.has_name() {
             sanitize(&g.entry.name()).into_owned()
         } else {
             sanitize(&g.entry.description()).into_owned()
-        };
+        });
         let protocols = protocols_text(&g.protocols);
         for (what, text) in [
             ("unauthorized use reported", g.entry.unauthorized_use()),
@@ -448,7 +460,7 @@ pub fn portless(w: &mut dyn Write, out: &Output, entries: &[Entry<'_>]) -> io::R
         writeln!(
             w,
             "  {} ({protocol}): {}",
-            sanitize(&e.name()),
+            bounded(sanitize(&e.name()).into_owned()),
             or_dash(&e.description())
         )?;
     }
@@ -517,7 +529,12 @@ pub fn search(w: &mut dyn Write, out: &Output, r: &SearchResults<'_>) -> io::Res
         t.add_row(vec![
             Cell::new(e.ports.map_or("-".to_string(), |p| p.to_string())),
             Cell::new(e.protocol.map_or("-", Protocol::as_str)),
-            styled(out, &sanitize(&e.name()), Some(Attribute::Bold), None),
+            styled(
+                out,
+                &bounded(sanitize(&e.name()).into_owned()),
+                Some(Attribute::Bold),
+                None,
+            ),
             Cell::new(or_dash(&e.description())),
         ]);
     }
