@@ -182,6 +182,12 @@ fn a_process_whose_details_never_arrive_is_listed_and_named_in_a_note() {
     let (status, out, err) = jam.whoport(home.path(), &["--timeout", "3s", &port]);
     assert_eq!(status, 0, "{err}");
     assert!(out.contains(&pid) && out.contains(&expected), "{out}");
+    assert!(
+        out.contains(&format!(
+            ": unknown — cannot judge what serves it: the details of pid {pid} were not read"
+        )),
+        "the card does not call it fine: {out}"
+    );
     let (status, out, err) = jam.whoport(
         home.path(),
         &["audit", "--timeout", "3s", "--json", "--pid", &pid],
@@ -224,4 +230,49 @@ fn a_bad_timeout_is_a_usage_error_and_a_huge_one_is_no_limit() {
         let doc: Value = serde_json::from_str(&out).expect("json");
         assert!(doc["notes"].is_array(), "{doc}");
     }
+}
+
+/// The user database may not answer (an LDAP server gone): names are asked under the same
+/// deadline. Staged by putting the stalled FUSE file over /etc/passwd in the fixture's own
+/// mount namespace, where whoport then runs.
+#[test]
+fn a_user_database_that_never_answers_costs_only_the_deadline() {
+    let Some(jam) = Jammed::start() else {
+        return;
+    };
+    let home = tempdir();
+    let listener = jam.listener.to_string();
+    let held = jam._dir.path().join("mnt").join("held-open");
+    let in_its_namespaces = |args: &[&str]| -> (i32, String, String) {
+        let mut cmd = common::command(home.path(), Path::new("nsenter"));
+        cmd.env("WHOPORT_TIMEOUT", "45s")
+            .args(["-t", &listener, "-m", "-n", "--"])
+            .args(args)
+            .limit(QUICK);
+        common::outcome(&mut cmd)
+    };
+    let (status, _, err) = in_its_namespaces(&[
+        "mount",
+        "--bind",
+        held.to_str().expect("utf8"),
+        "/etc/passwd",
+    ]);
+    assert_eq!(status, 0, "bind mount: {err}");
+    signal(jam.daemon, Signal::STOP);
+    let bin = common::bin();
+    let bin = bin.to_str().expect("utf8");
+    let (status, out, err) = in_its_namespaces(&[bin, "--timeout", "2s", "--json"]);
+    assert_eq!(status, 0, "the exit status is as without the stall: {err}");
+    let doc: Value = serde_json::from_str(&out).expect("json");
+    let owner = owner_of(&doc, jam.port);
+    assert_eq!(owner["pid"], jam.listener, "listed with its owner: {owner}");
+    assert_eq!(owner["uid"], 0, "{owner}");
+    assert!(owner["user"].is_null(), "no name was read: {owner}");
+    assert!(
+        notes(&doc)
+            .iter()
+            .any(|n| n.starts_with("user names not read within 2s")),
+        "{:?}",
+        notes(&doc)
+    );
 }

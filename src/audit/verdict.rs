@@ -88,14 +88,31 @@ pub fn verdicts(snap: &Snapshot, k: &Knowledge) -> Vec<Verdict> {
             reasons.dedup();
             // Without its owners, a port number and an address are all there is: nothing
             // says what really serves it, so nothing says it is fine.
-            let unknown = c.owners.is_empty().then(|| {
+            let unread: Vec<String> = c
+                .owners
+                .iter()
+                .filter(|p| p.uid.is_none() && p.exe.is_none() && p.cmdline.is_empty())
+                .map(|p| p.pid.to_string())
+                .collect();
+            let unknown = if c.owners.is_empty() {
                 let why = c
                     .listeners
                     .iter()
                     .find_map(|l| l.hidden_reason.as_ref())
                     .map_or("its owner is not known", |h| h.short());
-                format!("cannot judge what serves it: the owner is hidden ({why})")
-            });
+                Some(format!(
+                    "cannot judge what serves it: the owner is hidden ({why})"
+                ))
+            } else if !unread.is_empty() {
+                // A process whose details did not arrive (--timeout) has no known user or
+                // executable: what it runs as cannot be judged.
+                Some(format!(
+                    "cannot judge what serves it: the details of pid {} were not read",
+                    unread.join(", ")
+                ))
+            } else {
+                None
+            };
             Verdict {
                 protocol: c.listeners[0].socket.protocol,
                 who: group::who(&c.owners),

@@ -259,6 +259,15 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
             p.user = None;
         }
     }
+    // Socket owners' names, from the user database, under the same deadline.
+    users.fetch(candidates.iter().filter_map(|(s, _)| s.uid), deadline);
+    if users.gave_up() {
+        notes.push(format!(
+            "user names not read within {}: the system user database (NSS: files, LDAP, \
+             sssd...) did not answer, so users are shown by uid",
+            limit.text
+        ));
+    }
     let mut listeners = Vec::with_capacity(candidates.len());
     for ((mut socket, _), pids) in candidates.into_iter().zip(owners.by_socket) {
         if unmapped.is_some() && socket.uid == unmapped {

@@ -14,8 +14,15 @@ use crate::model::{escape_bytes, full_name, Process};
 /// Uid -> user name, from the system user database through NSS (`getpwuid_r`: files, LDAP,
 /// systemd's dynamic users...), asked once per uid. System users with a `nologin` or `false`
 /// shell are users like any other.
+///
+/// The database may not answer (an LDAP server gone, a stuck sssd): [`UserNames::fetch`]
+/// asks on a thread of its own and waits only until the collection's deadline; once it did
+/// not answer in time, names it did not give are unknown for the rest of the run.
 #[derive(Debug, Default)]
-pub struct UserNames(std::sync::Mutex<HashMap<u32, Option<String>>>);
+pub struct UserNames {
+    cache: std::sync::Mutex<HashMap<u32, Option<String>>>,
+    gave_up: std::sync::atomic::AtomicBool,
+}
 
 impl UserNames {
     /// An empty cache: names are looked up when first asked for.
@@ -23,12 +30,70 @@ impl UserNames {
         UserNames::default()
     }
 
-    pub fn name(&self, uid: u32) -> Option<String> {
-        let mut cache = self
-            .0
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Option<String>>> {
+        self.cache
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        cache.entry(uid).or_insert_with(|| user_name(uid)).clone()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The name of `uid`: from the cache, else asked here (without a deadline) unless the
+    /// database already failed to answer in this run.
+    pub fn name(&self, uid: u32) -> Option<String> {
+        if let Some(known) = self.cache().get(&uid) {
+            return known.clone();
+        }
+        if self.gave_up() {
+            return None;
+        }
+        let name = user_name(uid);
+        self.cache().insert(uid, name.clone());
+        name
+    }
+
+    /// Asks the database for the names of `uids` not known yet, on a thread of its own,
+    /// waiting until `deadline` (at least a second from now). False when it did not answer
+    /// in time (or had not before).
+    pub fn fetch(&self, uids: impl IntoIterator<Item = u32>, deadline: Deadline) -> bool {
+        if self.gave_up() {
+            return false;
+        }
+        let mut missing: Vec<u32> = {
+            let cache = self.cache();
+            uids.into_iter()
+                .filter(|u| !cache.contains_key(u))
+                .collect()
+        };
+        missing.sort_unstable();
+        missing.dedup();
+        if missing.is_empty() {
+            return true;
+        }
+        let wait = match deadline.left() {
+            None => Deadline::never(),
+            Some(left) => Deadline::after(left.max(Duration::from_secs(1))),
+        };
+        let answer = wait.run(move || {
+            missing
+                .into_iter()
+                .map(|uid| (uid, user_name(uid)))
+                .collect::<Vec<_>>()
+        });
+        match answer {
+            Some(names) => {
+                self.cache().extend(names);
+                true
+            }
+            None => {
+                self.gave_up
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                false
+            }
+        }
+    }
+
+    /// The database did not answer in time during this run.
+    pub fn gave_up(&self) -> bool {
+        self.gave_up.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -191,6 +256,7 @@ pub fn details_within(
         late.extend(queue.pids.iter().filter(|pid| !answered.contains(pid)));
     }
     drop(tx);
+    users.fetch(processes.values().filter_map(|p| p.uid), deadline);
     for p in processes.values_mut() {
         p.user = p.uid.and_then(|u| users.name(u));
     }
