@@ -383,6 +383,29 @@ pub fn escaped_if_invalid(bytes: &[u8]) -> Option<String> {
         .then(|| escape_bytes(bytes))
 }
 
+/// Sorts `items` into the order `sort_by` gives (stable), with a scratch list of indices
+/// instead of a copy of the items: listeners and findings take hundreds of bytes each, and a
+/// machine may have tens of thousands.
+pub fn sort_stable_by<T>(items: &mut [T], mut compare: impl FnMut(&T, &T) -> std::cmp::Ordering) {
+    const PLACED: usize = usize::MAX;
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by(|&a, &b| compare(&items[a], &items[b]));
+    // `order[k]` is the index of the item that belongs at `k`: move items one cycle of the
+    // permutation at a time.
+    for start in 0..order.len() {
+        let mut at = start;
+        while order[at] != PLACED {
+            let from = order[at];
+            order[at] = PLACED;
+            if from == start {
+                break;
+            }
+            items.swap(at, from);
+            at = from;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -436,6 +459,20 @@ mod tests {
         assert_eq!(escape_bytes("caf\u{e9}".as_bytes()), "caf\u{e9}");
         assert_eq!(escaped_if_invalid(b"fine"), None);
         assert_eq!(escaped_if_invalid(b"\xff").as_deref(), Some("\\xff"));
+    }
+
+    #[test]
+    fn sorting_through_indices_keeps_the_stable_order() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        for len in [0, 1, 2, 3, 10, 100, 1000] {
+            // Few distinct keys: many ties, whose order only a stable sort keeps.
+            let items: Vec<(u8, usize)> = (0..len).map(|i| (rng.u8(..5), i)).collect();
+            let mut want = items.clone();
+            want.sort_by_key(|a| a.0);
+            let mut got = items;
+            sort_stable_by(&mut got, |a, b| a.0.cmp(&b.0));
+            assert_eq!(got, want, "{len} items");
+        }
     }
 
     #[test]

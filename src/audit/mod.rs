@@ -151,7 +151,7 @@ pub fn audit(
 
 /// Most severe first, then by port and id.
 pub fn sort(findings: &mut [Finding], snap: &Snapshot) {
-    findings.sort_by(|a, b| {
+    crate::model::sort_stable_by(findings, |a, b| {
         let port = |f: &Finding| {
             f.listener(snap)
                 .map(|l| l.socket.port)

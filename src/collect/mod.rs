@@ -306,7 +306,7 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     }
     listeners.retain(|l| filter.wants_listener(l, &processes));
     mark_known_uses(&mut listeners, &processes);
-    listeners.sort_by(|a, b| {
+    crate::model::sort_stable_by(&mut listeners, |a, b| {
         (
             a.socket.port,
             a.socket.protocol,
