@@ -9,6 +9,18 @@ use std::path::{Path, PathBuf};
 /// inode (unix) or by canonical path; a file that does not exist yet by its canonical
 /// directory and its name. Two `-` are the same (standard output).
 pub fn same(a: &Path, b: &Path) -> bool {
+    // `/dev/stdout` and its spellings are standard output, as `-` is.
+    let stdout = Path::new("-");
+    let a = if crate::atomic_file::Target::of(a) == crate::atomic_file::Target::Stdout {
+        stdout
+    } else {
+        a
+    };
+    let b = if crate::atomic_file::Target::of(b) == crate::atomic_file::Target::Stdout {
+        stdout
+    } else {
+        b
+    };
     if a == b {
         return true;
     }
@@ -45,6 +57,12 @@ fn resolved(path: &Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dev_stdout_is_standard_output() {
+        assert!(same(Path::new("-"), Path::new("/dev/stdout")));
+        assert!(same(Path::new("/proc/self/fd/1"), Path::new("-")));
+    }
 
     #[test]
     fn spellings_of_one_file_are_the_same_whether_or_not_it_exists() {
