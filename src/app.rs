@@ -677,7 +677,7 @@ fn check_audit_targets(a: &AuditArgs) -> Result<()> {
                 continue;
             }
             if crate::same_file::same(p, q) {
-                let what = if p.as_os_str() == "-" {
+                let what = if Target::of(p) == Target::Stdout {
                     "standard output".to_string()
                 } else {
                     format!("'{}'", sanitize(&p.display().to_string()))
