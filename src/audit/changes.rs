@@ -61,7 +61,11 @@ pub fn change(change: Change, snap: &Snapshot, b: &Baseline) -> Finding {
                     } else {
                         e.exes.join(", ")
                     },
-                    e.users.join(", ")
+                    if e.users.is_empty() {
+                        "an unknown user".to_string()
+                    } else {
+                        e.users.join(", ")
+                    }
                 ))
                 .into_owned()
             };

@@ -617,6 +617,12 @@ pub fn hidden_owner(c: &Ctx<'_>) -> Option<Finding> {
                     .to_string(),
             },
         )
+    } else if let Some(Hidden::Late(_)) = &l.hidden_reason {
+        // Not looked up in time says nothing about the socket: no finding beyond a mention.
+        (
+            Severity::Info,
+            "its owner was not looked up in time: run again, with a longer --timeout".to_string(),
+        )
     } else if c.root {
         (
             Severity::Medium,

@@ -281,6 +281,25 @@ pub fn start_ticks(pid: u32) -> Option<u64> {
     parse_start_ticks(&std::fs::read(format!("/proc/{pid}/stat")).ok()?)
 }
 
+/// The real uid of a process, from the `Uid:` line of `/proc/PID/status` (which does not
+/// wait for the process's memory).
+pub fn status_uid(pid: u32) -> Option<u32> {
+    let status = std::fs::read(format!("/proc/{pid}/status")).ok()?;
+    parse_status_uid(&status)
+}
+
+fn parse_status_uid(status: &[u8]) -> Option<u32> {
+    let line = status
+        .split(|&b| b == b'\n')
+        .find(|l| l.starts_with(b"Uid:"))?;
+    std::str::from_utf8(&line[4..])
+        .ok()?
+        .split_ascii_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// The name in `/proc/PID/stat` may hold spaces and parentheses: fields are counted after
 /// the last ')'.
 pub fn parse_start_ticks(stat: &[u8]) -> Option<u64> {
@@ -435,6 +454,17 @@ pub fn comm(pid: u32) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_real_uid_of_a_status_file() {
+        let status = b"Name:\tx\nUmask:\t0022\nUid:\t33\t0\t0\t0\nGid:\t33\t33\t33\t33\n";
+        assert_eq!(parse_status_uid(status), Some(33));
+        assert_eq!(parse_status_uid(b"Name:\tx\n"), None);
+        assert_eq!(
+            status_uid(std::process::id()),
+            Some(rustix::process::getuid().as_raw())
+        );
+    }
+
     use super::*;
 
     #[test]

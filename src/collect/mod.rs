@@ -247,6 +247,18 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
         );
     }
     notes.extend(deadline::late_notes(&late, limit));
+    // What never waits for a process's memory still comes: its user (from
+    // /proc/PID/status) and its executable's path (the link's text), so that what it runs as
+    // and what it runs can still be judged.
+    #[cfg(target_os = "linux")]
+    for (pid, uid, exe) in late_facts(&read.late) {
+        if let Some(p) = processes.get_mut(&pid) {
+            p.uid = uid;
+            p.user = uid.and_then(|u| users.name(u));
+            p.exe = exe.0.map(|b| String::from_utf8_lossy(&b).into_owned());
+            p.exe_state = exe.1;
+        }
+    }
     // In a user namespace, a uid it does not map shows as the overflow uid (65534): that is
     // not the user of that number here, it is unknown.
     #[cfg(target_os = "linux")]
@@ -601,6 +613,24 @@ fn find_owners(candidates: &[(Socket, Vec<u32>)], _walk: Walk) -> Owners {
         starts: HashMap::new(),
         failure: None,
     }
+}
+
+/// The user and executable of processes whose details did not arrive in time, read on a
+/// thread of their own for at most a second (neither needs the process's memory).
+#[cfg(target_os = "linux")]
+#[allow(clippy::type_complexity)]
+fn late_facts(pids: &[u32]) -> Vec<(u32, Option<u32>, (Option<Vec<u8>>, crate::model::ExeState))> {
+    if pids.is_empty() {
+        return Vec::new();
+    }
+    let pids = pids.to_vec();
+    Deadline::after(std::time::Duration::from_secs(1))
+        .run(move || {
+            pids.into_iter()
+                .map(|pid| (pid, linux::status_uid(pid), exe::exe(pid)))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The kernel's name of a process (`/proc/PID/comm`), escaped where it is not UTF-8.
