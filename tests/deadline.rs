@@ -181,6 +181,21 @@ fn a_process_whose_details_never_arrive_is_listed_and_named_in_a_note() {
         "{before:?}"
     );
     let (user, exe) = (owner["user"].clone(), owner["exe"].clone());
+    let baseline = home.path().join("baseline.json");
+    let baseline = baseline.to_str().expect("utf8");
+    let (status, _, err) = jam.whoport(
+        home.path(),
+        &[
+            "audit",
+            "--timeout",
+            "3s",
+            "--pid",
+            &pid,
+            "--save-baseline",
+            baseline,
+        ],
+    );
+    assert!(matches!(status, 0 | 1), "{err}");
 
     assert!(jam.jam(), "reading the listener's command line blocks");
     let expected = format!("details of pid {pid} (python3) not read within 3s");
@@ -214,6 +229,34 @@ fn a_process_whose_details_never_arrive_is_listed_and_named_in_a_note() {
     let doc: Value = serde_json::from_str(&out).expect("json");
     assert!(notes(&doc).contains(&expected), "{doc}");
     assert_eq!(judged(&doc), before, "the same findings: {doc}");
+    // Nothing changed: compared with a baseline from before the stall, nothing is said.
+    let (_, out, err) = jam.whoport(
+        home.path(),
+        &[
+            "audit",
+            "--timeout",
+            "3s",
+            "--json",
+            "--pid",
+            &pid,
+            "--baseline",
+            baseline,
+        ],
+    );
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {err}"));
+    assert_eq!(
+        judged(&doc),
+        before,
+        "no owner-changed: {doc}\nbaseline: {}",
+        std::fs::read_to_string(baseline).unwrap_or_default()
+    );
+    // Filtering by user still finds it.
+    let name = user.as_str().expect("the owner's user name");
+    let (status, out, err) =
+        jam.whoport(home.path(), &["--timeout", "3s", "--user", name, "--json"]);
+    assert_eq!(status, 0, "{err}");
+    let doc: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(owner_of(&doc, jam.port)["pid"], jam.listener);
 }
 
 #[test]

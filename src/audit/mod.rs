@@ -135,10 +135,15 @@ pub fn audit(
         .collect();
     if let Some(b) = baseline {
         let current: Vec<Entry> = snap.listeners.iter().map(|l| Entry::of(l, snap)).collect();
+        // A baseline has no PIDs: with --pid, what the baseline says about the listeners
+        // shown is compared (nothing is called new or gone for want of a PID).
+        let shown: std::collections::HashSet<_> = current.iter().map(Entry::key).collect();
         let remembered: Vec<Entry> = b
             .listeners
             .iter()
-            .filter(|e| wants_entry(filter, e))
+            .filter(|e| {
+                wants_entry(filter, e) || (filter.pid.is_some() && shown.contains(&e.key()))
+            })
             .cloned()
             .collect();
         for change in baseline::diff(&remembered, &current) {
