@@ -378,3 +378,52 @@ fn the_iterator_sees_threads_with_their_own_descriptor_table() {
         assert_eq!(b, w);
     }
 }
+
+/// The iterator reports what it saw, never what it could not see: where a process keeps its
+/// descriptors even from root (a sandbox's init, an LSM), the reason for a socket nobody
+/// visibly holds names it, as the walk does, instead of claiming every process was read.
+#[test]
+fn ownerless_reasons_are_the_same_both_ways() {
+    if !iterator_possible() {
+        eprintln!("SKIPPED: needs root and a kernel with BTF");
+        return;
+    }
+    let bpf = json_with(&[("WHOPORT_OWNER_LOOKUP", "bpf")], &[]);
+    let walk = json_with(&[("WHOPORT_OWNER_LOOKUP", "procfs")], &[]);
+    let ownerless = |doc: &Value| -> BTreeMap<String, String> {
+        doc["listeners"]
+            .as_array()
+            .expect("listeners")
+            .iter()
+            .filter(|l| l["owners"].as_array().is_some_and(Vec::is_empty))
+            .filter_map(|l| {
+                Some((
+                    format!("{} {}", l["protocol"], l["endpoint"]),
+                    l["owner_hidden_reason"].as_str()?.to_string(),
+                ))
+            })
+            .collect()
+    };
+    let (by_bpf, by_walk) = (ownerless(&bpf), ownerless(&walk));
+    let mut compared = 0;
+    for (socket, reason) in &by_walk {
+        if let Some(other) = by_bpf.get(socket) {
+            assert_eq!(other, reason, "{socket}");
+            compared += 1;
+        }
+    }
+    // Where the walk names processes that keep their descriptors, so does the iterator.
+    if by_walk.values().any(|r| r.contains("could not")) {
+        assert!(
+            by_bpf.values().any(|r| r.contains("could not")),
+            "{by_bpf:?}"
+        );
+        assert!(
+            !by_bpf
+                .values()
+                .any(|r| r.contains("every process was read")),
+            "{by_bpf:?}"
+        );
+    }
+    eprintln!("compared the reasons of {compared} ownerless sockets");
+}

@@ -281,6 +281,56 @@ pub fn start_ticks(pid: u32) -> Option<u64> {
     parse_start_ticks(&std::fs::read(format!("/proc/{pid}/stat")).ok()?)
 }
 
+/// Processes whose descriptor directory is closed to this user (`/proc/PID/fd` refused:
+/// an LSM, a sandbox's init): how many, and the first few PIDs. One `openat` per process, no
+/// descriptor read: what the in-kernel lookup cannot tell about the processes it did not see.
+pub fn closed_fd_dirs() -> (usize, Vec<u32>) {
+    let Ok(proc_fd) = openat(
+        rustix::fs::CWD,
+        "/proc",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return (0, Vec::new());
+    };
+    let Ok(pids) = list_pids(&proc_fd) else {
+        return (0, Vec::new());
+    };
+    let mut path = itoa_path::PidPath::new();
+    let (mut count, mut named) = (0, Vec::new());
+    let mut link = [0u8; 64];
+    for pid in pids {
+        let refused = match openat(
+            &proc_fd,
+            path.fd_dir(pid),
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Err(Errno::ACCESS | Errno::PERM) => true,
+            Err(_) => false,
+            // The directory may list while its links stay closed: try the first one.
+            Ok(fd_dir) => Dir::read_from(&fd_dir).is_ok_and(|dir| {
+                dir.filter_map(Result::ok)
+                    .find(|e| e.file_name().to_bytes().first() != Some(&b'.'))
+                    .is_some_and(|e| {
+                        matches!(
+                            readlinkat_raw(&fd_dir, e.file_name(), &mut link[..]),
+                            Err(Errno::ACCESS | Errno::PERM)
+                        )
+                    })
+            }),
+        };
+        if refused {
+            count += 1;
+            if named.len() < NAMED_UNREADABLE {
+                named.push(pid);
+            }
+        }
+    }
+    named.sort_unstable();
+    (count, named)
+}
+
 /// The real uid of a process, from the `Uid:` line of `/proc/PID/status` (which does not
 /// wait for the process's memory).
 pub fn status_uid(pid: u32) -> Option<u32> {

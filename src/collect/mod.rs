@@ -674,6 +674,7 @@ fn second_look(
         return (held, reasons);
     }
     static LOOKING: AtomicBool = AtomicBool::new(false);
+    let via_iterator = iterator.is_some();
     let wanted = ownerless.clone();
     let looked = deadline.run_alone(&LOOKING, move || {
         let mut iterator = iterator;
@@ -717,13 +718,20 @@ fn second_look(
         return (held, reasons);
     }
     let there = ownerless::still_there(&left);
-    let view = ownerless::View::read(root, me, owners.unreadable_pids.clone(), owners.unreadable);
+    // The iterator reports what it saw, not what it could not see: which processes keep
+    // their descriptors from root is asked of /proc, as the walk would have found.
+    let (unreadable, unreadable_pids) = if via_iterator && owners.unreadable == 0 {
+        linux::closed_fd_dirs()
+    } else {
+        (owners.unreadable, owners.unreadable_pids.clone())
+    };
+    let view = ownerless::View::read(root, me, unreadable_pids, unreadable);
     let waiting: HashSet<u32> = left
         .iter()
         .map(|l| l.2)
         .filter(|i| there.contains(i))
         .collect();
-    let in_transit = in_flight::reasons(&waiting, owners.unreadable);
+    let in_transit = in_flight::reasons(&waiting, unreadable);
     for (s, _) in candidates {
         if left.iter().any(|l| l.2 == s.inode) {
             let reason = match in_transit.get(&s.inode) {
