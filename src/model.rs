@@ -152,6 +152,8 @@ pub enum Hidden {
     InTransit {
         receivers: Vec<(u32, String)>,
         unreadable: usize,
+        /// Some of the processes whose descriptors could not be read.
+        unreadable_pids: Vec<u32>,
     },
 }
 
@@ -225,6 +227,7 @@ impl Hidden {
             Hidden::InTransit {
                 receivers,
                 unreadable,
+                unreadable_pids,
             } => {
                 let to = if receivers.is_empty() {
                     "queued to a unix socket that no process holds (a connection not yet \
@@ -237,11 +240,18 @@ impl Hidden {
                         .collect();
                     format!("queued to a unix socket held by {}", named.join(", "))
                 };
+                let pids: Vec<String> = unreadable_pids.iter().map(u32::to_string).collect();
                 let also = match unreadable {
                     0 => String::new(),
+                    1 => format!(
+                        "; the descriptors of 1 process could not be read (PID {}), and it may \
+                         hold it too",
+                        pids.join(", ")
+                    ),
                     n => format!(
-                        "; the descriptors of {n} processes could not be read, and one of them \
-                         may hold it too"
+                        "; the descriptors of {n} processes could not be read (PIDs {}), and one \
+                         of them may hold it too",
+                        pids.join(", ")
                     ),
                 };
                 format!(

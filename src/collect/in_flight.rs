@@ -108,7 +108,10 @@ pub fn parse(bytes: &[u8], wanted: &HashSet<u32>) -> Option<HashMap<u32, Vec<u64
 /// The `waiting` sockets (ownerless, still there) found in unix socket receive queues, each
 /// with its reason naming who it waits for. Empty when the queues cannot be looked into: then
 /// the reasons say what remains possible.
-pub fn reasons(waiting: &HashSet<u32>, unreadable: usize) -> HashMap<u32, Hidden> {
+pub fn reasons(
+    waiting: &HashSet<u32>,
+    (unreadable, unreadable_pids): (usize, &[u32]),
+) -> HashMap<u32, Hidden> {
     let mut reasons = HashMap::new();
     if waiting.is_empty() {
         return reasons;
@@ -152,6 +155,7 @@ pub fn reasons(waiting: &HashSet<u32>, unreadable: usize) -> HashMap<u32, Hidden
             Hidden::InTransit {
                 receivers,
                 unreadable,
+                unreadable_pids: unreadable_pids.to_vec(),
             },
         );
     }

@@ -725,13 +725,13 @@ fn second_look(
     } else {
         (owners.unreadable, owners.unreadable_pids.clone())
     };
-    let view = ownerless::View::read(root, me, unreadable_pids, unreadable);
+    let view = ownerless::View::read(root, me, unreadable_pids.clone(), unreadable);
     let waiting: HashSet<u32> = left
         .iter()
         .map(|l| l.2)
         .filter(|i| there.contains(i))
         .collect();
-    let in_transit = in_flight::reasons(&waiting, unreadable);
+    let in_transit = in_flight::reasons(&waiting, (unreadable, &unreadable_pids));
     for (s, _) in candidates {
         if left.iter().any(|l| l.2 == s.inode) {
             let reason = match in_transit.get(&s.inode) {
