@@ -641,6 +641,9 @@ fn run_audit(cli: &Cli, a: &AuditArgs, out: &Output, w: &mut dyn Write) -> Resul
             listing::notes(target, &out, &snap)?;
         }
     }
+    // Flushed first: a report that cannot be written (a full disk behind standard output)
+    // fails the run before the baseline moves on.
+    w.flush()?;
     // The report is out before the baseline moves on: a run whose report cannot be written
     // leaves the previous baseline, so its changes are reported again by the next run
     // instead of being lost.
@@ -668,6 +671,32 @@ fn check_audit_targets(a: &AuditArgs) -> Result<()> {
         ("--save-baseline", a.save_baseline.as_deref()),
         ("--output", a.output.as_deref()),
     ];
+    // Standard output redirected to one of the named files (`> b.json`) is that file too.
+    #[cfg(unix)]
+    if let Ok(out) = rustix::fs::fstat(std::io::stdout()) {
+        let regular =
+            rustix::fs::FileType::from_raw_mode(out.st_mode) == rustix::fs::FileType::RegularFile;
+        let stdout = |p: &Path| Target::of(p) == Target::Stdout;
+        let report_on_stdout = a.output.as_deref().is_none_or(stdout);
+        let baseline_on_stdout = a.save_baseline.as_deref().is_some_and(stdout);
+        for (option, p) in &named {
+            let Some(p) = p.filter(|p| !stdout(p)) else {
+                continue;
+            };
+            let same = std::fs::symlink_metadata(p).is_ok_and(|m| {
+                use std::os::unix::fs::MetadataExt;
+                m.dev() == out.st_dev && m.ino() == out.st_ino
+            });
+            if regular && (report_on_stdout || baseline_on_stdout) && same {
+                return Err(UsageError(format!(
+                    "standard output is the file '{option}' names ('{}'): one would replace \
+                     the other",
+                    sanitize(&p.display().to_string())
+                ))
+                .into());
+            }
+        }
+    }
     for (i, (first, p)) in named.iter().enumerate() {
         for (second, q) in &named[i + 1..] {
             let (Some(p), Some(q)) = (p, q) else { continue };

@@ -76,6 +76,8 @@ pub enum WriteError {
     UntrustedDirectory { dir: String, reason: String },
     #[error("'{path}' leads into a process's descriptors (/proc/PID/fd, /dev/fd): writing there would replace the file behind the descriptor (use '-' for standard output)")]
     ProcessDescriptor { path: String },
+    #[error("'{path}' belongs to another user (uid {owner}) in a directory others can write: as root, whoport does not write into a file someone else controls (remove it, or write elsewhere)")]
+    ForeignFile { path: String, owner: u32 },
     #[error("the directory '{dir}' does not exist: create it first")]
     NoDirectory { dir: String },
     #[error("'{dir}' is not a directory")]
@@ -142,6 +144,17 @@ fn write_file(path: &Path, contents: &[u8], create: bool) -> Result<(), WriteErr
     use rustix::io::Errno;
     let found = safe_path::resolve(path, create)?;
     let (dir, name, real) = (&found.dir, &found.name, &found.shown);
+    // As root in a shared directory (/tmp), a file another user made there stays theirs when
+    // replaced (owner and mode are kept): they could rewrite what root wrote. Refused.
+    if let Some(old) = &found.existing {
+        let shared = rustix::fs::fstat(dir).is_ok_and(|d| d.st_mode & 0o022 != 0);
+        if rustix::process::geteuid().is_root() && old.st_uid != 0 && shared {
+            return Err(WriteError::ForeignFile {
+                path: shown(path),
+                owner: old.st_uid,
+            });
+        }
+    }
     let mut prefix = OsString::from(".");
     prefix.push(name);
     prefix.push(TEMP_MARK);
@@ -162,7 +175,12 @@ fn write_file(path: &Path, contents: &[u8], create: bool) -> Result<(), WriteErr
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::from_raw_mode(0o644),
         ) {
-            Ok(fd) => break (candidate, fd),
+            Ok(fd) => {
+                // Locked while it is written: a write of the same file running at the same
+                // time sees it is in use and leaves it (only an abandoned one is removed).
+                let _ = rustix::fs::flock(&fd, rustix::fs::FlockOperation::LockExclusive);
+                break (candidate, fd);
+            }
             Err(Errno::EXIST) if attempt < 100 => attempt += 1,
             Err(e) => return Err(errno("create a temporary file for", real)(e)),
         }
@@ -253,7 +271,22 @@ fn remove_stale_temporaries(dir: &std::os::fd::OwnedFd, prefix: &OsString) {
         let Ok(st) = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) else {
             continue;
         };
-        if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile && st.st_uid == me {
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile || st.st_uid != me {
+            continue;
+        }
+        // Another write still holds its lock: in use, not abandoned.
+        let Ok(fd) = rustix::fs::openat(
+            dir,
+            name,
+            rustix::fs::OFlags::RDONLY
+                | rustix::fs::OFlags::NOFOLLOW
+                | rustix::fs::OFlags::NONBLOCK
+                | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        ) else {
+            continue;
+        };
+        if rustix::fs::flock(&fd, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok() {
             let _ = rustix::fs::unlinkat(dir, name, AtFlags::empty());
         }
     }
@@ -342,6 +375,23 @@ mod tests {
             [".g.txt.whoport-tmp-AbC123", "f.txt"],
             "only the same file's temporaries are removed"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_temporary_in_use_by_another_write_stays() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let busy = dir.path().join(".f.txt.whoport-tmp-Busy00");
+        let file = std::fs::File::create(&busy).expect("busy");
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).expect("lock");
+        write(&dir.path().join("f.txt"), b"x").expect("write");
+        assert!(
+            busy.exists(),
+            "a locked temporary is another write's, in use"
+        );
+        drop(file);
+        write(&dir.path().join("f.txt"), b"y").expect("write");
+        assert!(!busy.exists(), "once abandoned, it goes");
     }
 
     #[test]

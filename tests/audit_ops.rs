@@ -327,3 +327,30 @@ fn the_first_run_recognises_the_baseline_however_it_is_spelled() {
     assert!(err.contains("no baseline at"), "{err}");
     assert!(file.exists(), "saved");
 }
+
+#[test]
+fn a_report_that_cannot_reach_standard_output_saves_no_baseline() {
+    let dir = tempdir();
+    let file = dir.path().join("baseline.json");
+    let (status, _, err) = common::sh(&format!(
+        "\"$WHOPORT\" audit --pid 4294967295 --ignore hidden-owner --save-baseline '{}' >/dev/full",
+        file.display()
+    ));
+    assert_eq!(status, 2, "{err}");
+    assert!(!file.exists(), "no baseline without its report");
+}
+
+#[test]
+fn standard_output_redirected_into_a_named_file_is_a_usage_error() {
+    let dir = tempdir();
+    let file = dir.path().join("b.json");
+    for options in ["--save-baseline '{f}'", "--output '{f}' --save-baseline -"] {
+        let options = options.replace("{f}", &file.display().to_string());
+        let (status, _, err) = common::sh(&format!(
+            "\"$WHOPORT\" audit --pid 4294967295 {options} > '{}'",
+            file.display()
+        ));
+        assert_eq!(status, 2, "{options}: {err}");
+        assert!(err.contains("standard output is the file"), "{err}");
+    }
+}

@@ -405,3 +405,38 @@ fn as_root_only_the_directory_written_into_must_be_roots_alone() {
     assert!(err.contains("may have linked it there"), "{err}");
     assert_eq!(std::fs::read_to_string(&secret).expect("read"), "SECRET\n");
 }
+
+/// As root in a shared directory (sticky and writable by all, like /tmp), a file another user
+/// made beforehand would stay theirs when replaced (its owner is kept): refused, untouched.
+#[test]
+fn as_root_a_file_another_user_made_in_a_shared_directory_is_not_written() {
+    if !common::root_or_skip("writing as root into another user's file") {
+        return;
+    }
+    let dir = tempdir();
+    let shared = dir.path().join("tmp");
+    std::fs::create_dir(&shared).expect("mkdir");
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).expect("chmod");
+    let planted = shared.join("p.json");
+    std::fs::write(&planted, "planted").expect("write");
+    std::os::unix::fs::chown(&planted, Some(65534), Some(65534)).expect("chown");
+    std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    for args in writers(&planted) {
+        let (status, _, err) = run_strings(dir.path(), &args);
+        assert_eq!(status, 2, "{args:?}: {err}");
+        assert!(err.contains("belongs to another user"), "{args:?}: {err}");
+        assert_eq!(std::fs::read_to_string(&planted).expect("read"), "planted");
+        assert_eq!(std::fs::metadata(&planted).expect("stat").uid(), 65534);
+    }
+    // Root's own file there is replaced as before.
+    let own = shared.join("own.json");
+    std::fs::write(&own, "old").expect("write");
+    let (status, _, err) = run_strings(
+        dir.path(),
+        &["audit".into(), "--save-baseline".into(), text(&own).into()],
+    );
+    assert!(matches!(status, 0 | 1), "{err}");
+    assert!(std::fs::read_to_string(&own)
+        .expect("read")
+        .contains("whoport-baseline"));
+}
