@@ -624,12 +624,32 @@ pub fn hidden_owner(c: &Ctx<'_>) -> Option<Finding> {
             "its owner was not looked up in time: run again, with a longer --timeout".to_string(),
         )
     } else if c.root {
-        (
-            Severity::Medium,
-            "it is held in another PID namespace (a container?) or by the kernel: run whoport \
-             inside the container, or nsenter -t CONTAINER_PID -p -m whoport"
+        // The fix follows the reason whoport established, never a guess from a list.
+        let hint = match &l.hidden_reason {
+            Some(Hidden::OtherPidNamespace) => {
+                "it is held in another PID namespace (a container?): run whoport inside it, or \
+                 nsenter -t CONTAINER_PID -p -m whoport"
+                    .to_string()
+            }
+            Some(Hidden::Unreadable { pids, .. }) => {
+                let named: Vec<String> = pids.iter().map(u32::to_string).collect();
+                format!(
+                    "root could not read the descriptors of PID {}: see what keeps them \
+                     closed (a security module, a sandbox, or whoport running in a user \
+                     namespace), or run whoport where it can read them",
+                    named.join(", ")
+                )
+            }
+            Some(Hidden::NotVisibleToRoot) => {
+                "no process holds it: a message in transit, or the kernel's own socket (nfsd, \
+                 WireGuard, ...): run whoport again; if it stays, see which kernel service \
+                 uses the port"
+                    .to_string()
+            }
+            _ => "find out what holds it: run whoport again, with ss -tlnp for comparison"
                 .to_string(),
-        )
+        };
+        (Severity::Medium, hint)
     } else {
         (
             Severity::Info,
@@ -868,6 +888,32 @@ mod tests {
             .find(|x| x.id == "unassigned-port")
             .expect("finding");
         assert!(f.hint.contains(") listen here"), "{}", f.hint);
+    }
+
+    #[test]
+    fn the_fix_for_a_hidden_owner_follows_its_established_reason() {
+        let hint = |reason: Hidden| {
+            let mut snap = snapshot("0.0.0.0", 41999, vec![], true);
+            snap.listeners[0].hidden_reason = Some(reason);
+            full(&snap)
+                .into_iter()
+                .find(|f| f.id == "hidden-owner")
+                .expect("hidden-owner")
+                .hint
+        };
+        let unreadable = hint(Hidden::Unreadable {
+            pids: vec![1],
+            count: 1,
+            why: "a sandbox".into(),
+        });
+        assert!(unreadable.contains("PID 1"), "{unreadable}");
+        assert!(!unreadable.contains("PID namespace"), "{unreadable}");
+        assert!(hint(Hidden::OtherPidNamespace).contains("PID namespace"));
+        let nobody = hint(Hidden::NotVisibleToRoot);
+        assert!(
+            nobody.contains("kernel") && !nobody.contains("container"),
+            "{nobody}"
+        );
     }
 
     #[test]
