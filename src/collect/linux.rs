@@ -30,6 +30,9 @@ pub struct InodeOwners {
     /// Start time (clock ticks after boot) of each process that holds a socket, read during
     /// the walk: details are attached later only if it still matches (PID reuse).
     pub starts: HashMap<u32, u64>,
+    /// The io_uring instances passed on the way (PID, descriptor): the second look reads
+    /// only their registered files, without walking every descriptor again to find them.
+    pub rings: Vec<(u32, u32)>,
 }
 
 /// How many PIDs whose descriptors could not be read are kept to be named.
@@ -93,6 +96,7 @@ pub fn walk_fds(wanted: Option<&HashSet<u32>>) -> std::io::Result<InodeOwners> {
             owners.pids.entry(inode).or_default().push(pid);
         }
         owners.starts.extend(part.starts);
+        owners.rings.extend(part.rings);
     }
     for pids in owners.pids.values_mut() {
         pids.sort_unstable();
@@ -151,8 +155,11 @@ pub fn walk_threads(wanted: &HashSet<u32>) -> HashMap<u32, Vec<u32>> {
             };
             for entry in dir.filter_map(Result::ok) {
                 let name: &CStr = entry.file_name();
-                let Ok(n) = readlinkat_raw(&fd_dir, name, &mut link[..]) else {
-                    continue;
+                let n = match readlinkat_raw(&fd_dir, name, &mut link[..]) {
+                    Ok(n) => n,
+                    // One link refused, every link of this table is: not read.
+                    Err(Errno::ACCESS | Errno::PERM) => break,
+                    Err(_) => continue,
                 };
                 if let Some(inode) = socket_inode(&link[..n]).filter(|i| wanted.contains(i)) {
                     let pids = found.entry(inode).or_default();
@@ -170,6 +177,7 @@ pub fn walk_threads(wanted: &HashSet<u32>) -> HashMap<u32, Vec<u32>> {
 struct Part {
     found: Vec<(u32, u32)>,
     starts: Vec<(u32, u64)>,
+    rings: Vec<(u32, u32)>,
     unreadable: usize,
     unreadable_pids: Vec<u32>,
     vanished: usize,
@@ -257,6 +265,10 @@ fn walk_part(
                 if wanted.is_none_or(|w| w.contains(&inode)) {
                     part.found.push((inode, pid));
                 }
+            } else if &link[..n] == IO_URING {
+                if let Some(fd) = parse_u32(name.to_bytes()) {
+                    part.rings.push((pid, fd));
+                }
             }
         }
         if denied {
@@ -275,6 +287,9 @@ fn walk_part(
     }
     part
 }
+
+/// The link of an io_uring instance's descriptor.
+const IO_URING: &[u8] = b"anon_inode:[io_uring]";
 
 /// Field 22 of `/proc/PID/stat`: when the process started, in clock ticks after boot.
 pub fn start_ticks(pid: u32) -> Option<u64> {

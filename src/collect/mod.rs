@@ -519,6 +519,8 @@ struct Owners {
     other_netns: usize,
     other_netns_pid: Option<u32>,
     starts: HashMap<u32, u64>,
+    /// The io_uring instances the walk passed (PID, descriptor), for the second look.
+    rings: Vec<(u32, u32)>,
     failure: Option<String>,
 }
 
@@ -583,6 +585,7 @@ fn find_owners(candidates: &[(Socket, Vec<u32>)], walk: Walk) -> Owners {
             other_netns: walk.other_netns,
             other_netns_pid: walk.other_netns_pid,
             starts: walk.starts,
+            rings: walk.rings,
             failure: None,
         },
         Err(e) => Owners {
@@ -593,6 +596,7 @@ fn find_owners(candidates: &[(Socket, Vec<u32>)], walk: Walk) -> Owners {
             other_netns: 0,
             other_netns_pid: None,
             starts: HashMap::new(),
+            rings: Vec::new(),
             failure: Some(e),
         },
     }
@@ -611,6 +615,7 @@ fn find_owners(candidates: &[(Socket, Vec<u32>)], _walk: Walk) -> Owners {
         other_netns: 0,
         other_netns_pid: None,
         starts: HashMap::new(),
+        rings: Vec::new(),
         failure: None,
     }
 }
@@ -676,11 +681,12 @@ fn second_look(
     static LOOKING: AtomicBool = AtomicBool::new(false);
     let via_iterator = iterator.is_some();
     let wanted = ownerless.clone();
+    let rings = std::mem::take(&mut owners.rings);
     let looked = deadline.run_alone(&LOOKING, move || {
         let mut iterator = iterator;
         match iterator.as_mut() {
             Some(iterator) => ownerless::find_after_iterator(&wanted, iterator),
-            None => ownerless::find(&wanted),
+            None => ownerless::find(&wanted, rings),
         }
     });
     let Some(found) = looked else {

@@ -60,21 +60,32 @@ impl Search {
     }
 }
 
-/// inode -> (PIDs, how), for the `ownerless` inodes the second look found.
-pub fn find(ownerless: &HashSet<u32>) -> HashMap<u32, (Vec<u32>, Holding)> {
+/// inode -> (PIDs, how), for the `ownerless` inodes the second look found. `rings` are the
+/// io_uring instances the first walk passed (PID, descriptor): with those the walk's own
+/// second pass notes, they are all the rings there are, so no descriptor is read a third time
+/// to find them.
+pub fn find(
+    ownerless: &HashSet<u32>,
+    mut rings: Vec<(u32, u32)>,
+) -> HashMap<u32, (Vec<u32>, Holding)> {
     let mut search = Search::of(ownerless);
     if search.left.is_empty() {
         return search.found;
     }
-    // Created or passed during the scan: walked again, only these inodes.
+    // Created or passed during the scan: walked again, only these inodes (the io_uring
+    // instances created meanwhile are noted on the way).
     if let Ok(again) = linux::walk_fds(Some(&search.left)) {
         search.keep(again.pids, Holding::LateDescriptor);
+        rings.extend(again.rings);
     }
     if !search.left.is_empty() {
         search.keep(linux::walk_threads(&search.left), Holding::Thread);
     }
     if !search.left.is_empty() {
-        let (maps, rings) = mappings_and_rings(&search.left);
+        let maps = mappings(&search.left);
+        rings.sort_unstable();
+        rings.dedup();
+        let rings = registered_in(&rings, &search.left);
         search.keep(maps, Holding::Mapping);
         search.keep(rings, Holding::IoUring);
     }
@@ -102,31 +113,28 @@ fn inodes_in(text: &[u8]) -> impl Iterator<Item = u32> + '_ {
     })
 }
 
-/// Sockets in `/proc/PID/maps` and in the registered files of io_uring descriptors
-/// (`/proc/PID/fdinfo/FD` of an `anon_inode:[io_uring]`), of every visible process.
-fn mappings_and_rings(wanted: &HashSet<u32>) -> (HashMap<u32, Vec<u32>>, HashMap<u32, Vec<u32>>) {
-    let mut maps: HashMap<u32, Vec<u32>> = HashMap::new();
-    let mut rings: HashMap<u32, Vec<u32>> = HashMap::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return (maps, rings);
-    };
-    let pids = dir
-        .filter_map(Result::ok)
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok());
-    for pid in pids {
-        mapped(pid, wanted, &mut maps);
-        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-            continue;
-        };
-        for fd in fds.filter_map(Result::ok) {
-            let is_ring = std::fs::read_link(fd.path())
-                .is_ok_and(|l| l.as_os_str() == "anon_inode:[io_uring]");
-            if is_ring {
-                registered(pid, &fd.file_name().to_string_lossy(), wanted, &mut rings);
-            }
+/// The `wanted` sockets in the memory mappings (`/proc/PID/maps`) of every visible process.
+fn mappings(wanted: &HashSet<u32>) -> HashMap<u32, Vec<u32>> {
+    let mut maps = HashMap::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for pid in dir
+            .filter_map(Result::ok)
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        {
+            mapped(pid, wanted, &mut maps);
         }
     }
-    (maps, rings)
+    maps
+}
+
+/// The `wanted` sockets among the registered files of these io_uring descriptors
+/// (`/proc/PID/fdinfo/FD`).
+fn registered_in(rings: &[(u32, u32)], wanted: &HashSet<u32>) -> HashMap<u32, Vec<u32>> {
+    let mut found = HashMap::new();
+    for &(pid, fd) in rings {
+        registered(pid, &fd.to_string(), wanted, &mut found);
+    }
+    found
 }
 
 /// The `wanted` sockets in one process's memory mappings.
@@ -164,25 +172,13 @@ pub fn find_after_iterator(
     match iterator.again(&search.left) {
         Ok(again) => search.keep(again, Holding::LateDescriptor),
         // Not expected once it has loaded; the walk answers instead.
-        Err(_) => return find(ownerless),
+        Err(_) => return find(ownerless, iterator.rings.clone()),
     }
     if !search.left.is_empty() {
-        let maps = iterator.mappings(&search.left).unwrap_or_else(|| {
-            let mut maps = HashMap::new();
-            if let Ok(dir) = std::fs::read_dir("/proc") {
-                for pid in dir
-                    .filter_map(Result::ok)
-                    .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-                {
-                    mapped(pid, &search.left, &mut maps);
-                }
-            }
-            maps
-        });
-        let mut rings = HashMap::new();
-        for &(pid, fd) in &iterator.rings {
-            registered(pid, &fd.to_string(), &search.left, &mut rings);
-        }
+        let maps = iterator
+            .mappings(&search.left)
+            .unwrap_or_else(|| mappings(&search.left));
+        let rings = registered_in(&iterator.rings, &search.left);
         search.keep(maps, Holding::Mapping);
         search.keep(rings, Holding::IoUring);
     }
