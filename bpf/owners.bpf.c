@@ -7,9 +7,12 @@
 // per memory mapping of a socket, instead of reading every /proc/PID/maps.
 //
 // Records (native endian): { u32 tgid; u32 fd; u64 value; }
-//   fd < 0xfffffffe: value is the inode of a socket the task holds at descriptor fd, or
-//                    RING_RECORD (all ones) when descriptor fd is an io_uring instance, whose
-//                    registered files user space then reads from /proc/PID/fdinfo/FD
+//   fd < 0xfffffffd: value is the inode of a socket the task holds at descriptor fd, or
+//                    RING_RECORD (high 32 bits all ones) with the thread's id in the low 32
+//                    bits when descriptor fd is an io_uring instance, whose registered files
+//                    user space then reads from /proc/PID/task/TID/fdinfo/FD (the table the
+//                    descriptor is in: a thread may have its own, or the main thread may have
+//                    exited)
 //   fd = 0xffffffff: value is the inode of the task's network namespace
 //   fd = 0xfffffffe: value is the thread group leader's start time (ns after boot)
 //   fd = 0xfffffffd: value is the inode of a socket the task's memory maps (task_vma)
@@ -105,7 +108,7 @@ static long (*bpf_probe_read_kernel)(void *dst, __u32 size, const void *unsafe_p
 #define NETNS_RECORD 0xffffffffu
 #define START_RECORD 0xfffffffeu
 #define MAPPING_RECORD 0xfffffffdu
-#define RING_RECORD 0xffffffffffffffffull
+#define RING_RECORD 0xffffffff00000000ull
 // An io_uring instance is an anonymous inode file named "[io_uring]" (its link reads
 // "anon_inode:[io_uring]").
 #define RING_NAME "[io_uring]"
@@ -159,7 +162,7 @@ int whoport_owners(struct bpf_iter__task_file *ctx)
 	for (int i = 0; i < RING_NAME_LEN; i++)
 		if (name[i] != RING_NAME[i])
 			return 0;
-	r.value = RING_RECORD;
+	r.value = RING_RECORD | (__u32)task->pid;
 	bpf_seq_write(seq, &r, sizeof(r));
 	return 0;
 }

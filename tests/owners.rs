@@ -1,6 +1,7 @@
 //! Owners held in unusual ways, staged for real with a small C program compiled at test time
 //! (`tests/fixtures/hold.c`): a thread with a descriptor table of its own, a process whose
-//! main thread exited, a memory mapping of the socket, an io_uring registered file.
+//! main thread exited, a memory mapping of the socket, an io_uring registered file, and a
+//! ring or a mapping combined with a thread's own table or an exited main thread.
 
 mod common;
 
@@ -99,7 +100,7 @@ fn assert_owned(mode: &str, held: &str) {
     };
     // The iterator visits a thread's own table in its first pass (an ordinary owner there);
     // a mapping or a ring is found by its second look, which must say the same as the walk's.
-    if !mode.contains("thread") && mode != "leader-exit" {
+    if mode != "thread-table" && mode != "leader-exit" {
         assert_eq!(by_default["held_through"], held, "{mode}: {by_default}");
     }
     let owners: Vec<u64> = row["owners"]
@@ -131,6 +132,21 @@ fn a_memory_mapping_of_the_socket_names_its_process() {
 #[test]
 fn an_io_uring_registered_file_names_its_process() {
     assert_owned("io-uring", "held by io_uring");
+}
+
+#[test]
+fn an_io_uring_ring_in_a_threads_own_table_names_its_process() {
+    assert_owned("io-uring-thread", "held by io_uring");
+}
+
+#[test]
+fn an_io_uring_ring_after_the_main_thread_exited_names_its_process() {
+    assert_owned("io-uring-leader-exit", "held by io_uring");
+}
+
+#[test]
+fn a_memory_mapping_after_the_main_thread_exited_names_its_process() {
+    assert_owned("mapping-leader-exit", "held through a memory mapping");
 }
 
 #[test]

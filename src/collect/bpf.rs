@@ -11,7 +11,7 @@ use aya::programs::Iter;
 use aya::{Btf, EbpfLoader};
 use aya_obj::btf::{BtfType, Func, FuncLinkage};
 
-use super::linux::InodeOwners;
+use super::linux::{InodeOwners, Ring};
 
 /// The compiled program (rebuilt by bpf/build.sh; tests/bpf.rs checks it matches its source).
 static OBJECT: &[u8] = aya::include_bytes_aligned!("../../bpf/owners.bpf.o");
@@ -28,8 +28,9 @@ const MAPPINGS_ATTACH_FUNC: &[u8] = b"bpf_iter_task_vma";
 const NETNS_RECORD: u32 = 0xffff_ffff;
 const START_RECORD: u32 = 0xffff_fffe;
 const MAPPING_RECORD: u32 = 0xffff_fffd;
-/// The `value` of a record whose descriptor is an io_uring instance.
-const RING_RECORD: u64 = u64::MAX;
+/// The high 32 bits of the `value` of a record whose descriptor is an io_uring instance (the
+/// low 32 bits are the thread whose table holds it; socket inodes never reach them).
+const RING_RECORD: u64 = 0xffff_ffff_0000_0000;
 const RECORD_LEN: usize = 16;
 const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 /// The kernel function an iterator of type ITER_TYPE attaches to.
@@ -62,8 +63,8 @@ pub enum BpfError {
 /// pass over the descriptors (no load, no verification).
 pub struct Loaded {
     ebpf: aya::Ebpf,
-    /// (PID, descriptor) of every io_uring instance seen by the last read.
-    pub rings: Vec<(u32, u32)>,
+    /// Every io_uring instance seen by the reads so far, in the table it was seen in.
+    pub rings: Vec<Ring>,
     /// The mappings program loaded too (the kernel has the task_vma iterator).
     mappings: bool,
 }
@@ -271,11 +272,11 @@ fn clock_ticks() -> u64 {
     rustix::param::clock_ticks_per_second().max(1)
 }
 
-/// One pass of the iterator: the walk's answer, and the io_uring instances (PID, descriptor).
+/// One pass of the iterator: the walk's answer, and the io_uring instances.
 #[derive(Debug, Default)]
 pub struct Found {
     pub owners: InodeOwners,
-    pub rings: Vec<(u32, u32)>,
+    pub rings: Vec<Ring>,
 }
 
 /// Turns the iterator's records into the walk's answer. Start times are converted to the
@@ -303,7 +304,12 @@ pub fn parse(bytes: &[u8], own_netns: Option<u64>, ticks: u64) -> Result<Found, 
             START_RECORD => {
                 starts.insert(tgid, value / ns_per_tick);
             }
-            _ if value == RING_RECORD => rings.push((tgid, fd)),
+            _ if value & RING_RECORD == RING_RECORD => rings.push(Ring {
+                pid: tgid,
+                // The low 32 bits.
+                tid: value as u32,
+                fd,
+            }),
             _ => {
                 if let Ok(inode) = u32::try_from(value) {
                     owners.pids.entry(inode).or_default().push(tgid);
@@ -446,12 +452,17 @@ mod tests {
             record(12, 5, 100),
             record(12, 6, 200),
             record(12, 7, u64::from(u32::MAX) + 1),
-            record(12, 8, RING_RECORD),
-            record(10, 9, RING_RECORD),
+            record(12, 8, RING_RECORD | 12),
+            record(10, 9, RING_RECORD | 13),
         ]
         .concat();
         let Found { owners, rings } = parse(&bytes, Some(7), 100).expect("parse");
-        assert_eq!(rings, vec![(10, 9), (12, 8)], "io_uring instances");
+        let ring = |pid, tid, fd| Ring { pid, tid, fd };
+        assert_eq!(
+            rings,
+            vec![ring(10, 13, 9), ring(12, 12, 8)],
+            "io_uring instances, in the thread's table"
+        );
         assert_eq!(owners.pids.get(&100), Some(&vec![10, 12]));
         assert_eq!(owners.pids.get(&200), Some(&vec![12]));
         assert_eq!(

@@ -30,9 +30,9 @@ pub struct InodeOwners {
     /// Start time (clock ticks after boot) of each process that holds a socket, read during
     /// the walk: details are attached later only if it still matches (PID reuse).
     pub starts: HashMap<u32, u64>,
-    /// The io_uring instances passed on the way (PID, descriptor): the second look reads
-    /// only their registered files, without walking every descriptor again to find them.
-    pub rings: Vec<(u32, u32)>,
+    /// The io_uring instances passed on the way (in main threads' tables): the second look
+    /// reads only their registered files, without walking every descriptor again to find them.
+    pub rings: Vec<Ring>,
 }
 
 /// How many PIDs whose descriptors could not be read are kept to be named.
@@ -107,27 +107,63 @@ pub fn walk_fds(wanted: Option<&HashSet<u32>>) -> std::io::Result<InodeOwners> {
     Ok(owners)
 }
 
+/// An io_uring instance's descriptor: in the table of thread `tid` of process `pid` (the
+/// main thread's when `tid == pid`). Its registered files are listed in
+/// `/proc/PID/task/TID/fdinfo/FD`, which names the table the descriptor is in, even when
+/// the main thread has exited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ring {
+    pub pid: u32,
+    pub tid: u32,
+    pub fd: u32,
+}
+
+impl Ring {
+    pub fn fdinfo(&self) -> String {
+        format!("/proc/{}/task/{}/fdinfo/{}", self.pid, self.tid, self.fd)
+    }
+
+    /// The descriptor's link, to check it is still a ring.
+    pub fn link(&self) -> String {
+        format!("/proc/{}/task/{}/fd/{}", self.pid, self.tid, self.fd)
+    }
+}
+
+/// What the descriptor tables of threads other than the main one hold.
+#[derive(Debug, Default)]
+pub struct ThreadTables {
+    /// inode -> PIDs (of the process, not the thread), for the wanted sockets.
+    pub pids: HashMap<u32, Vec<u32>>,
+    /// The io_uring instances seen in those tables.
+    pub rings: Vec<Ring>,
+}
+
+/// A descriptor link's text for an io_uring instance.
+pub const RING_LINK: &[u8] = b"anon_inode:[io_uring]";
+
 /// The `wanted` sockets held in the descriptor tables of threads other than a process's
 /// main one: a thread created without `CLONE_FILES` (or after `unshare(CLONE_FILES)`) has a
 /// table of its own, and a process whose main thread exited (`pthread_exit`) shows an empty
 /// `/proc/PID/fd`. Walks `/proc/PID/task/TID/fd` of processes with more than one thread,
 /// and stops as soon as every wanted socket is found: the caller asks only for sockets that
-/// no process-level descriptor holds. inode -> PIDs (of the process, not the thread).
-pub fn walk_threads(wanted: &HashSet<u32>) -> HashMap<u32, Vec<u32>> {
-    let mut found: HashMap<u32, Vec<u32>> = HashMap::new();
+/// no process-level descriptor holds. The io_uring instances in those tables are kept, for
+/// their registered files to be read.
+pub fn walk_threads(wanted: &HashSet<u32>) -> ThreadTables {
+    let mut tables = ThreadTables::default();
     if wanted.is_empty() {
-        return found;
+        return tables;
     }
+    let found = &mut tables.pids;
     let Ok(proc_fd) = openat(
         rustix::fs::CWD,
         "/proc",
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     ) else {
-        return found;
+        return tables;
     };
     let Ok(pids) = list_pids(&proc_fd) else {
-        return found;
+        return tables;
     };
     let mut link = [0u8; 64];
     let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
@@ -166,18 +202,48 @@ pub fn walk_threads(wanted: &HashSet<u32>) -> HashMap<u32, Vec<u32>> {
                     if !pids.contains(&pid) {
                         pids.push(pid);
                     }
+                } else if &link[..n] == RING_LINK {
+                    if let Some(fd) = parse_u32(name.to_bytes()) {
+                        tables.rings.push(Ring { pid, tid, fd });
+                    }
                 }
             }
         }
     }
-    found
+    tables
+}
+
+/// How many threads a process has (field 20 of `/proc/PID/stat`).
+pub fn thread_count(pid: u32) -> Option<u32> {
+    parse_thread_count(&std::fs::read(format!("/proc/{pid}/stat")).ok()?)
+}
+
+fn parse_thread_count(stat: &[u8]) -> Option<u32> {
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    stat[close + 1..]
+        .split(u8::is_ascii_whitespace)
+        .filter(|f| !f.is_empty())
+        .nth(17)
+        .and_then(parse_u32)
+}
+
+/// The threads of a process other than the main one (`/proc/PID/task`).
+pub fn other_threads(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|e| parse_u32(e.file_name().as_encoded_bytes()))
+        .filter(|&tid| tid != pid)
+        .collect()
 }
 
 #[derive(Debug, Default)]
 struct Part {
     found: Vec<(u32, u32)>,
     starts: Vec<(u32, u64)>,
-    rings: Vec<(u32, u32)>,
+    rings: Vec<Ring>,
     unreadable: usize,
     unreadable_pids: Vec<u32>,
     vanished: usize,
@@ -265,9 +331,9 @@ fn walk_part(
                 if wanted.is_none_or(|w| w.contains(&inode)) {
                     part.found.push((inode, pid));
                 }
-            } else if &link[..n] == IO_URING {
+            } else if &link[..n] == RING_LINK {
                 if let Some(fd) = parse_u32(name.to_bytes()) {
-                    part.rings.push((pid, fd));
+                    part.rings.push(Ring { pid, tid: pid, fd });
                 }
             }
         }
@@ -287,9 +353,6 @@ fn walk_part(
     }
     part
 }
-
-/// The link of an io_uring instance's descriptor.
-const IO_URING: &[u8] = b"anon_inode:[io_uring]";
 
 /// Field 22 of `/proc/PID/stat`: when the process started, in clock ticks after boot.
 pub fn start_ticks(pid: u32) -> Option<u64> {
@@ -539,6 +602,17 @@ mod tests {
         assert_eq!(parse_start_ticks(b"garbage"), None);
         assert_eq!(parse_start_ticks(b"1 (x) S 1 2"), None);
         assert!(start_ticks(std::process::id()).is_some());
+    }
+
+    #[test]
+    fn threads_are_counted_from_stat() {
+        let stat = |threads: u32| {
+            format!("22556 (a) b) Z 22554 22552 15021 0 -1 4227084 121 0 0 0 0 0 0 0 20 0 {threads} 0 2017360 0 0")
+        };
+        assert_eq!(parse_thread_count(stat(2).as_bytes()), Some(2));
+        assert_eq!(parse_thread_count(stat(1).as_bytes()), Some(1));
+        assert_eq!(parse_thread_count(b"1 (x) Z 1"), None);
+        assert!(thread_count(std::process::id()).is_some_and(|n| n >= 1));
     }
 
     #[test]

@@ -519,8 +519,9 @@ struct Owners {
     other_netns: usize,
     other_netns_pid: Option<u32>,
     starts: HashMap<u32, u64>,
-    /// The io_uring instances the walk passed (PID, descriptor), for the second look.
-    rings: Vec<(u32, u32)>,
+    /// The io_uring instances the walk passed, for the second look.
+    #[cfg(target_os = "linux")]
+    rings: Vec<linux::Ring>,
     failure: Option<String>,
 }
 
@@ -615,7 +616,6 @@ fn find_owners(candidates: &[(Socket, Vec<u32>)], _walk: Walk) -> Owners {
         other_netns: 0,
         other_netns_pid: None,
         starts: HashMap::new(),
-        rings: Vec::new(),
         failure: None,
     }
 }

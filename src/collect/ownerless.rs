@@ -61,12 +61,12 @@ impl Search {
 }
 
 /// inode -> (PIDs, how), for the `ownerless` inodes the second look found. `rings` are the
-/// io_uring instances the first walk passed (PID, descriptor): with those the walk's own
-/// second pass notes, they are all the rings there are, so no descriptor is read a third time
-/// to find them.
+/// io_uring instances the first walk passed: with those the walk's own second pass and the
+/// walk of threads' own tables note, they are all the rings there are, so no descriptor is
+/// read a third time to find them.
 pub fn find(
     ownerless: &HashSet<u32>,
-    mut rings: Vec<(u32, u32)>,
+    mut rings: Vec<linux::Ring>,
 ) -> HashMap<u32, (Vec<u32>, Holding)> {
     let mut search = Search::of(ownerless);
     if search.left.is_empty() {
@@ -78,13 +78,15 @@ pub fn find(
         search.keep(again.pids, Holding::LateDescriptor);
         rings.extend(again.rings);
     }
+    let mut thread_rings = Vec::new();
     if !search.left.is_empty() {
-        search.keep(linux::walk_threads(&search.left), Holding::Thread);
+        let threads = linux::walk_threads(&search.left);
+        search.keep(threads.pids, Holding::Thread);
+        thread_rings = threads.rings;
     }
     if !search.left.is_empty() {
         let maps = mappings(&search.left);
-        rings.sort_unstable();
-        rings.dedup();
+        rings.extend(thread_rings);
         let rings = registered_in(&rings, &search.left);
         search.keep(maps, Holding::Mapping);
         search.keep(rings, Holding::IoUring);
@@ -103,14 +105,42 @@ fn read_proc(path: &str) -> Option<Vec<u8>> {
     Some(bytes)
 }
 
-/// `socket:[N]` anywhere in a line of text.
-fn inodes_in(text: &[u8]) -> impl Iterator<Item = u32> + '_ {
-    text.split(|&b| b == b'\n').filter_map(|line| {
-        let at = memchr::memmem::find(line, b"socket:[")?;
-        let rest = &line[at..];
-        let end = rest.iter().position(|&b| b == b']')?;
-        linux::socket_inode(&rest[..=end])
-    })
+/// The socket `N` of a memory mapping's line in `/proc/PID/maps`: its path is exactly
+/// `socket:[N]` and its inode field `N`. A file can be named `socket:[N]` too (and paths
+/// may hold spaces), but a file's path starts with `/`: only a socket's reads so.
+fn mapped_socket(line: &[u8]) -> Option<u32> {
+    // address, perms, offset, device, inode, then the path after padding.
+    let mut rest = line;
+    let mut inode = None;
+    for _ in 0..5 {
+        let start = rest.iter().position(|b| *b != b' ')?;
+        rest = &rest[start..];
+        let end = rest.iter().position(|b| *b == b' ').unwrap_or(rest.len());
+        inode = Some(&rest[..end]);
+        rest = &rest[end..];
+    }
+    let path = rest.trim_ascii_start();
+    let socket = linux::socket_inode(path)?;
+    (inode? == socket.to_string().as_bytes()).then_some(socket)
+}
+
+/// The sockets among an io_uring descriptor's registered files: the lines of its fdinfo's
+/// `UserFiles:` section, `%5u: PATH` (spaces in paths escaped), whose path is exactly
+/// `socket:[N]`.
+fn registered_sockets(fdinfo: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    fdinfo
+        .split(|&b| b == b'\n')
+        .skip_while(|l| !l.starts_with(b"UserFiles:"))
+        .skip(1)
+        .take_while(|l| l.first() == Some(&b' '))
+        .filter_map(|line| {
+            let line = line.trim_ascii_start();
+            let colon = line.iter().position(|&b| b == b':')?;
+            if colon == 0 || !line[..colon].iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            linux::socket_inode(line[colon + 1..].strip_prefix(b" ")?)
+        })
 }
 
 /// The `wanted` sockets in the memory mappings (`/proc/PID/maps`) of every visible process.
@@ -127,32 +157,60 @@ fn mappings(wanted: &HashSet<u32>) -> HashMap<u32, Vec<u32>> {
     maps
 }
 
-/// The `wanted` sockets among the registered files of these io_uring descriptors
-/// (`/proc/PID/fdinfo/FD`).
-fn registered_in(rings: &[(u32, u32)], wanted: &HashSet<u32>) -> HashMap<u32, Vec<u32>> {
-    let mut found = HashMap::new();
-    for &(pid, fd) in rings {
-        registered(pid, &fd.to_string(), wanted, &mut found);
-    }
-    found
-}
-
-/// The `wanted` sockets in one process's memory mappings.
+/// The `wanted` sockets in one process's memory mappings. A process whose main thread
+/// exited (or is exiting) shows empty maps there: when it has other threads, a live
+/// thread's are read instead (they share them), the first that answers. A kernel thread
+/// (empty maps, one thread) costs one more small read.
 fn mapped(pid: u32, wanted: &HashSet<u32>, maps: &mut HashMap<u32, Vec<u32>>) {
-    if let Some(text) = read_proc(&format!("/proc/{pid}/maps")) {
-        for inode in inodes_in(&text).filter(|i| wanted.contains(i)) {
+    let mut text = read_proc(&format!("/proc/{pid}/maps"));
+    if text.as_ref().is_some_and(Vec::is_empty) && linux::thread_count(pid).is_some_and(|n| n > 1) {
+        text = linux::other_threads(pid).into_iter().find_map(|tid| {
+            read_proc(&format!("/proc/{pid}/task/{tid}/maps")).filter(|t| !t.is_empty())
+        });
+    }
+    if let Some(text) = text {
+        let lines = text.split(|&b| b == b'\n');
+        for inode in lines
+            .filter_map(mapped_socket)
+            .filter(|i| wanted.contains(i))
+        {
             push(maps, inode, pid);
         }
     }
 }
 
-/// The `wanted` sockets among the registered files of one io_uring descriptor.
-fn registered(pid: u32, fd: &str, wanted: &HashSet<u32>, rings: &mut HashMap<u32, Vec<u32>>) {
-    if let Some(text) = read_ring(&format!("/proc/{pid}/fdinfo/{fd}")) {
-        for inode in inodes_in(&text).filter(|i| wanted.contains(i)) {
-            push(rings, inode, pid);
+/// The `wanted` sockets among the registered files of these io_uring descriptors, each read
+/// in the table it was seen in (`/proc/PID/task/TID/fdinfo/FD`; a descriptor closed since is
+/// skipped).
+fn registered_in(rings_at: &[linux::Ring], wanted: &HashSet<u32>) -> HashMap<u32, Vec<u32>> {
+    let mut rings = HashMap::new();
+    let mut rings_at = rings_at.to_vec();
+    rings_at.sort_unstable();
+    rings_at.dedup();
+    for ring in rings_at {
+        // The thread it was seen in may have exited since (the main thread, say, after the
+        // in-kernel iterator saw it): the same descriptor in another thread's table, if it is
+        // still a ring there.
+        let text = read_ring(&ring.fdinfo()).or_else(|| {
+            linux::other_threads(ring.pid)
+                .into_iter()
+                .filter(|&tid| tid != ring.tid)
+                .map(|tid| linux::Ring { tid, ..ring })
+                .find(|moved| {
+                    std::fs::read_link(moved.link()).is_ok_and(|l| {
+                        use std::os::unix::ffi::OsStrExt;
+                        l.as_os_str().as_bytes() == linux::RING_LINK
+                    })
+                })
+                .and_then(|moved| read_ring(&moved.fdinfo()))
+        });
+        for inode in text.iter().flat_map(|t| registered_sockets(t)) {
+            if wanted.contains(&inode) {
+                push(&mut rings, inode, ring.pid);
+            }
         }
     }
+    rings
 }
 
 /// The second look after the in-kernel iterator: the iterator is read again for descriptors
@@ -192,7 +250,9 @@ pub fn find_after_iterator(
 fn read_ring(path: &str) -> Option<Vec<u8>> {
     let mut text = read_proc(path)?;
     for attempt in 0..8u32 {
-        if memchr::memmem::find(&text, b"UserFiles:").is_some() {
+        // Done, or not a ring's (the descriptor was closed and its number reused since).
+        let ring = memchr::memmem::find(&text, b"SqMask:").is_some();
+        if !ring || memchr::memmem::find(&text, b"UserFiles:").is_some() {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(u64::from(attempt + 1) * 3));
@@ -346,13 +406,54 @@ mod tests {
     use super::*;
 
     #[test]
-    fn inodes_are_found_in_maps_and_fdinfo_lines() {
-        let maps = b"7f9c282f7000-7f9c282f8000 r--s 00000000 00:09 22559662                   socket:[22559662]\n\
-7f00-7f01 r-xp 00000000 08:01 1 /usr/lib/x.so\n";
-        assert_eq!(inodes_in(maps).collect::<Vec<_>>(), vec![22559662]);
-        let fdinfo = b"UserFiles:\t1\n    0: socket:[22559734]\nUserBufs:\t0\n";
-        assert_eq!(inodes_in(fdinfo).collect::<Vec<_>>(), vec![22559734]);
-        assert_eq!(inodes_in(b"socket:[x]\nsocket:[").count(), 0);
+    fn sockets_are_found_in_maps_lines_and_files_named_like_them_are_not() {
+        let line = |l: &str| mapped_socket(l.as_bytes());
+        assert_eq!(
+            line("7f9c282f7000-7f9c282f8000 r--s 00000000 00:09 22559662                   socket:[22559662]"),
+            Some(22559662)
+        );
+        assert_eq!(line("7f00-7f01 r-xp 00000000 08:01 1 /usr/lib/x.so"), None);
+        // A file another user named after root's socket is not that socket.
+        assert_eq!(
+            line("7f00-7f01 r--s 00000000 08:01 77 /tmp/socket:[22559662]"),
+            None
+        );
+        assert_eq!(
+            line("7f00-7f01 r--s 00000000 08:01 77 /tmp/a socket:[22559662]"),
+            None
+        );
+        assert_eq!(
+            line("7f00-7f01 r--s 00000000 08:01 77   socket:[22559662]"),
+            None
+        );
+        assert_eq!(
+            line("7f00-7f01 r--s 00000000 00:09 22559662 socket:[22559662] (deleted)"),
+            None
+        );
+        assert_eq!(line("socket:[1]"), None);
+        assert_eq!(line(""), None);
+    }
+
+    #[test]
+    fn sockets_are_found_among_registered_files_only() {
+        let fdinfo = [
+            "pos:\t0\nSqMask:\t0x3\nSQEs:\t1\n    0: opcode:READ, fd:3 socket:[9]\n",
+            "UserFiles:\t4\n    0: socket:[22559734]\n    1: /tmp/socket:[11]\n",
+            "    2: /tmp/x\\040socket:[12]\n   13: socket:[13]\n",
+            "UserBufs:\t1\n    0: socket:[14]\nPollList:\n",
+        ]
+        .concat();
+        let found: Vec<u32> = registered_sockets(fdinfo.as_bytes()).collect();
+        assert_eq!(found, vec![22559734, 13]);
+        assert_eq!(
+            registered_sockets(b"UserFiles:\t0\nUserBufs:\t0\n").count(),
+            0
+        );
+        assert_eq!(
+            registered_sockets(b"    0: socket:[1]\n").count(),
+            0,
+            "no section"
+        );
     }
 
     #[test]
