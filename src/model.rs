@@ -151,10 +151,28 @@ pub enum Hidden {
     /// descriptors could not be read (one of them may hold it too).
     InTransit {
         receivers: Vec<(u32, String)>,
+        /// How the unix socket it waits in leads to the receivers.
+        relay: Relay,
         unreadable: usize,
         /// Some of the processes whose descriptors could not be read.
         unreadable_pids: Vec<u32>,
     },
+}
+
+/// How a socket in transit reaches a process: the unix socket whose queue holds it may be in
+/// transit too, in another unix socket's queue, and so on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relay {
+    /// The receivers hold the unix socket whose queue holds it (none may).
+    Direct,
+    /// A chain of this many unix sockets, each in transit in the next one's queue; the
+    /// receivers hold the last one (none may).
+    Chain(usize),
+    /// Unix sockets in transit in each other's queues, none held by a process: none will
+    /// receive it.
+    Cycle,
+    /// Still in transit after this many unix sockets in a row: not followed further.
+    Beyond(usize),
 }
 
 impl Hidden {
@@ -226,20 +244,11 @@ impl Hidden {
             ),
             Hidden::InTransit {
                 receivers,
+                relay,
                 unreadable,
                 unreadable_pids,
             } => {
-                let to = if receivers.is_empty() {
-                    "queued to a unix socket that no process holds (a connection not yet \
-                     accepted, or one its holder closed)"
-                        .to_string()
-                } else {
-                    let named: Vec<String> = receivers
-                        .iter()
-                        .map(|(pid, name)| format!("pid {pid} ({name})"))
-                        .collect();
-                    format!("queued to a unix socket held by {}", named.join(", "))
-                };
+                let to = relay.words(receivers);
                 let pids: Vec<String> = unreadable_pids.iter().map(u32::to_string).collect();
                 let also = match unreadable {
                     0 => String::new(),
@@ -259,6 +268,40 @@ impl Hidden {
                      received, {to}{also}"
                 )
             }
+        }
+    }
+}
+
+impl Relay {
+    /// Where the message waits, and who will receive it.
+    fn words(self, receivers: &[(u32, String)]) -> String {
+        let held = if receivers.is_empty() {
+            "that no process holds (a connection not yet accepted, or a socket held where \
+             whoport could not look)"
+                .to_string()
+        } else {
+            let named: Vec<String> = receivers
+                .iter()
+                .map(|(pid, name)| format!("pid {pid} ({name})"))
+                .collect();
+            format!("held by {}", named.join(", "))
+        };
+        let nested = "queued to a unix socket that is itself in transit";
+        match self {
+            Relay::Direct => format!("queued to a unix socket {held}"),
+            Relay::Chain(2) => format!("{nested}, queued in turn to a unix socket {held}"),
+            Relay::Chain(n) => format!(
+                "{nested}: a chain of {n} unix sockets, each queued to the next, the last one {held}"
+            ),
+            Relay::Cycle => format!(
+                "{nested}, in unix sockets queued to each other in a cycle that no process \
+                 holds: no process will receive it (the kernel's garbage collector frees \
+                 such a cycle)"
+            ),
+            Relay::Beyond(n) => format!(
+                "{nested}, still in transit after {n} unix sockets in a row (not followed \
+                 further)"
+            ),
         }
     }
 }

@@ -81,6 +81,94 @@ fn a_listener_in_transit_names_who_it_waits_for() {
     }
 }
 
+/// A two-step chain: the listener waits in unix socket B's queue, B's receiving end waits in
+/// unix socket C's queue, and a forked child holds C's receiving end and never reads. The
+/// sender keeps only the sending ends. Prints {"port", "sender", "receiver"}.
+const CHAIN: &str = r#"
+import array, json, os, socket, sys
+b1, b2 = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+c1, c2 = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+child = os.fork()
+if child == 0:
+    for end in (b1, b2, c1):
+        end.close()
+    sys.stdin.read()
+    os._exit(0)
+c2.close()
+rights = lambda f: [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [f.fileno()]))]
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+port = s.getsockname()[1]
+b1.sendmsg([b"x"], rights(s))
+s.close()
+c1.sendmsg([b"x"], rights(b2))
+b2.close()
+print(json.dumps({"port": port, "sender": os.getpid(), "receiver": child}), flush=True)
+sys.stdin.read()
+os.kill(child, 9)
+"#;
+
+/// Runs `script`, then whoport; the reason given for the script's listener, the sender's and
+/// the receiver's PIDs.
+fn reason_for(script: &str) -> Option<(String, u64, u64)> {
+    let py = python()?;
+    let mut child = common::listener::spawn_retrying(
+        Command::new(py)
+            .args(["-c", script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped()),
+    );
+    let line = common::ready_line(&mut child, std::time::Duration::from_secs(20));
+    let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    let port = ready["port"].as_u64().expect("port");
+    let (_, doc) = common::json_status(&["--json"]);
+    drop(child.stdin.take());
+    let _ = child.kill();
+    let _ = child.wait();
+    let rows: Vec<&Value> = doc["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .filter(|l| l["port"] == port && l["address"] == "127.0.0.1" && l["protocol"] == "tcp")
+        .collect();
+    assert_eq!(rows.len(), 1, "the listener is still listed");
+    assert!(rows[0]["owners"].as_array().is_some_and(Vec::is_empty));
+    let reason = rows[0]["owner_hidden_reason"].as_str().expect("reason");
+    Some((
+        reason.to_string(),
+        ready["sender"].as_u64().expect("sender"),
+        ready["receiver"].as_u64().expect("receiver"),
+    ))
+}
+
+#[test]
+fn a_listener_in_transit_inside_a_unix_socket_in_transit_names_who_will_receive_it() {
+    let Some((reason, sender, receiver)) = reason_for(CHAIN) else {
+        return;
+    };
+    if common::is_root() && std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
+        assert!(
+            reason.starts_with(
+                "in transit: carried in a unix socket message (SCM_RIGHTS) not yet received, \
+                 queued to a unix socket that is itself in transit, queued in turn to a unix \
+                 socket held by pid "
+            ),
+            "{reason}"
+        );
+        assert!(
+            reason.contains(&format!("held by pid {receiver} (python3")),
+            "{reason}"
+        );
+        assert!(!reason.contains(&format!("pid {sender} ")), "{reason}");
+        assert!(!reason.contains("no process holds"), "{reason}");
+    } else {
+        assert!(!reason.starts_with("in transit:"), "{reason}");
+        assert!(
+            reason.contains("SCM_RIGHTS") && reason.contains(" or "),
+            "{reason}"
+        );
+    }
+}
+
 #[test]
 fn the_committed_in_flight_object_is_built_from_its_source() {
     if !common::have("clang", "apt-get install -y clang")

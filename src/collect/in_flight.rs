@@ -11,7 +11,7 @@ use aya::{Btf, EbpfLoader};
 use aya_obj::btf::{BtfType, Func, FuncLinkage};
 
 use super::bpf::{self, BpfError};
-use crate::model::Hidden;
+use crate::model::{Hidden, Relay};
 
 /// The compiled program (rebuilt by bpf/build.sh; tests/in_transit.rs checks it matches its
 /// source).
@@ -23,10 +23,11 @@ const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 
 const RECORD_LEN: usize = 16;
 
-/// Where the `wanted` sockets are in transit: carried inode -> inodes of the unix sockets
-/// whose receive queues hold it (0: a unix socket with no file yet, such as a connection not
-/// accepted). `Err` when the iterator could not run here, with what the kernel said.
-pub fn carried(wanted: &HashSet<u32>) -> Result<HashMap<u32, Vec<u64>>, String> {
+/// Every socket in transit in this network namespace: carried inode -> inodes of the unix
+/// sockets whose receive queues hold it (0: a unix socket with no file yet, such as a
+/// connection not accepted). `Err` when the iterator could not run here, with what the
+/// kernel said.
+pub fn carried() -> Result<HashMap<u32, Vec<u64>>, String> {
     let no_bpf = std::env::var("WHOPORT_NO_BPF").unwrap_or_default();
     if !no_bpf.is_empty() && no_bpf != "0" {
         return Err("WHOPORT_NO_BPF is set".to_string());
@@ -46,8 +47,7 @@ pub fn carried(wanted: &HashSet<u32>) -> Result<HashMap<u32, Vec<u64>>, String> 
         );
     }
     let bytes = run().map_err(|e| bpf::explain(&e))?;
-    parse(&bytes, wanted)
-        .ok_or_else(|| format!("malformed iterator output ({} bytes)", bytes.len()))
+    parse(&bytes).ok_or_else(|| format!("malformed iterator output ({} bytes)", bytes.len()))
 }
 
 /// Loads, verifies, attaches and reads the iterator once; every descriptor is closed on
@@ -80,8 +80,8 @@ fn run() -> Result<Vec<u8>, BpfError> {
     bpf::read_program(&mut ebpf, PROGRAM)
 }
 
-/// The iterator's records `{ u64 receiver; u64 carried; }`, kept for the `wanted` inodes.
-pub fn parse(bytes: &[u8], wanted: &HashSet<u32>) -> Option<HashMap<u32, Vec<u64>>> {
+/// The iterator's records `{ u64 receiver; u64 carried; }`: carried inode -> receivers.
+pub fn parse(bytes: &[u8]) -> Option<HashMap<u32, Vec<u64>>> {
     if bytes.len() % RECORD_LEN != 0 {
         return None;
     }
@@ -94,15 +94,100 @@ pub fn parse(bytes: &[u8], wanted: &HashSet<u32>) -> Option<HashMap<u32, Vec<u64
         let Ok(carried) = u32::try_from(u64::from_ne_bytes(carried)) else {
             continue;
         };
-        if wanted.contains(&carried) {
-            let receivers = found.entry(carried).or_default();
-            let receiver = u64::from_ne_bytes(receiver);
-            if !receivers.contains(&receiver) {
-                receivers.push(receiver);
-            }
+        let receivers = found.entry(carried).or_default();
+        let receiver = u64::from_ne_bytes(receiver);
+        if !receivers.contains(&receiver) {
+            receivers.push(receiver);
         }
     }
     Some(found)
+}
+
+/// How many unix sockets in a row are followed from a socket in transit to a process.
+pub const MAX_RELAYS: usize = 8;
+
+/// The unix sockets (their inodes, without 0) a chain from `start` may pass through, at most
+/// [`MAX_RELAYS`] deep: the queues it waits in, the queues those wait in, and so on.
+fn relays(start: u32, graph: &HashMap<u32, Vec<u64>>) -> HashSet<u32> {
+    let mut seen = HashSet::new();
+    let mut frontier = vec![start];
+    for _ in 0..MAX_RELAYS {
+        let next: Vec<u32> = frontier
+            .iter()
+            .filter_map(|inode| graph.get(inode))
+            .flatten()
+            .filter_map(|&q| u32::try_from(q).ok())
+            .filter(|&q| q != 0 && seen.insert(q))
+            .collect();
+        if next.is_empty() {
+            break;
+        }
+        frontier = next;
+    }
+    seen
+}
+
+/// Who will receive `start`, a socket in transit: the holders of the first unix sockets on
+/// its way that a process holds (the queues it waits in; when none of those is held and they
+/// are in transit themselves, the queues they wait in, and so on), and how they are reached.
+/// Bounded by [`MAX_RELAYS`]; a cycle ends when every way leads back.
+pub fn follow(
+    start: u32,
+    graph: &HashMap<u32, Vec<u64>>,
+    holders: &HashMap<u32, Vec<u32>>,
+) -> (Vec<u32>, Relay) {
+    let relay = |depth: usize| {
+        if depth == 1 {
+            Relay::Direct
+        } else {
+            Relay::Chain(depth)
+        }
+    };
+    let mut seen: HashSet<u64> = HashSet::new();
+    let mut frontier: Vec<u64> = graph.get(&start).cloned().unwrap_or_default();
+    frontier.retain(|q| seen.insert(*q));
+    for depth in 1..=MAX_RELAYS {
+        let mut pids: Vec<u32> = frontier
+            .iter()
+            .filter_map(|&q| u32::try_from(q).ok())
+            .filter_map(|q| holders.get(&q))
+            .flatten()
+            .copied()
+            .collect();
+        if !pids.is_empty() {
+            pids.sort_unstable();
+            pids.dedup();
+            return (pids, relay(depth));
+        }
+        // None held: those in transit lead on (a socket with no file yet leads nowhere).
+        let onward: Vec<Option<&Vec<u64>>> = frontier
+            .iter()
+            .map(|&q| {
+                u32::try_from(q)
+                    .ok()
+                    .filter(|&q| q != 0)
+                    .and_then(|q| graph.get(&q))
+            })
+            .collect();
+        let dead_end = onward.is_empty() || onward.iter().any(Option::is_none);
+        let next: Vec<u64> = onward
+            .into_iter()
+            .flatten()
+            .flatten()
+            .copied()
+            .filter(|q| seen.insert(*q))
+            .collect();
+        if next.is_empty() {
+            return if dead_end {
+                (Vec::new(), relay(depth))
+            } else {
+                // Every way leads back to a unix socket already passed.
+                (Vec::new(), Relay::Cycle)
+            };
+        }
+        frontier = next;
+    }
+    (Vec::new(), Relay::Beyond(MAX_RELAYS))
 }
 
 /// The `waiting` sockets (ownerless, still there) found in unix socket receive queues, each
@@ -116,32 +201,33 @@ pub fn reasons(
     if waiting.is_empty() {
         return reasons;
     }
-    let Ok(carried) = carried(waiting) else {
+    let Ok(graph) = carried() else {
         return reasons;
     };
-    let queues: HashSet<u32> = carried
-        .values()
-        .flatten()
-        .filter_map(|&q| u32::try_from(q).ok())
-        .filter(|&q| q != 0)
+    let waiting: Vec<u32> = waiting
+        .iter()
+        .copied()
+        .filter(|i| graph.contains_key(i))
         .collect();
-    let holders = if queues.is_empty() {
+    let queues: HashSet<u32> = waiting.iter().flat_map(|&i| relays(i, &graph)).collect();
+    let mut holders = if queues.is_empty() {
         HashMap::new()
     } else {
         super::linux::walk_fds(Some(&queues))
             .map(|w| w.pids)
             .unwrap_or_default()
     };
-    for (inode, queues) in carried {
-        let mut pids: Vec<u32> = queues
-            .iter()
-            .filter_map(|&q| u32::try_from(q).ok())
-            .filter_map(|q| holders.get(&q))
-            .flatten()
-            .copied()
-            .collect();
-        pids.sort_unstable();
-        pids.dedup();
+    // A unix socket may be held in a thread's own descriptor table too.
+    let unheld: HashSet<u32> = queues
+        .iter()
+        .copied()
+        .filter(|q| !holders.contains_key(q))
+        .collect();
+    if !unheld.is_empty() {
+        holders.extend(super::linux::walk_threads(&unheld).pids);
+    }
+    for inode in waiting {
+        let (pids, relay) = follow(inode, &graph, &holders);
         let receivers = pids
             .into_iter()
             .map(|pid| {
@@ -154,6 +240,7 @@ pub fn reasons(
             inode,
             Hidden::InTransit {
                 receivers,
+                relay,
                 unreadable,
                 unreadable_pids: unreadable_pids.to_vec(),
             },
@@ -171,7 +258,7 @@ mod tests {
     }
 
     #[test]
-    fn records_name_the_queue_each_wanted_socket_waits_in() {
+    fn records_name_the_queues_each_socket_waits_in() {
         let bytes = [
             record(500, 100),
             record(500, 100),
@@ -181,11 +268,73 @@ mod tests {
             record(503, u64::from(u32::MAX) + 100),
         ]
         .concat();
-        let wanted = HashSet::from([100, 200, 400]);
-        let found = parse(&bytes, &wanted).expect("parse");
+        let found = parse(&bytes).expect("parse");
         assert_eq!(found.get(&100), Some(&vec![500, 501]));
         assert_eq!(found.get(&200), Some(&vec![0]));
-        assert_eq!(found.len(), 2, "{found:?}");
-        assert_eq!(parse(&bytes[..20], &wanted), None);
+        assert_eq!(found.get(&300), Some(&vec![502]));
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert_eq!(parse(&bytes[..20]), None);
+    }
+
+    fn graph(edges: &[(u32, u64)]) -> HashMap<u32, Vec<u64>> {
+        let bytes: Vec<u8> = edges
+            .iter()
+            .flat_map(|&(c, q)| record(q, u64::from(c)))
+            .collect();
+        parse(&bytes).expect("parse")
+    }
+
+    #[test]
+    fn a_chain_of_unix_sockets_in_transit_is_followed_to_its_holder() {
+        let held = HashMap::from([(20, vec![7]), (30, vec![8, 9])]);
+        // A in B's queue, B held.
+        assert_eq!(
+            follow(1, &graph(&[(1, 20)]), &held),
+            (vec![7], Relay::Direct)
+        );
+        // A in B's queue, B in C's queue, C held.
+        let g = graph(&[(1, 10), (10, 30)]);
+        assert_eq!(follow(1, &g, &held), (vec![8, 9], Relay::Chain(2)));
+        assert_eq!(relays(1, &g), HashSet::from([10, 30]));
+        // Three deep, with a branch that leads nowhere.
+        let g = graph(&[(1, 10), (1, 11), (10, 12), (12, 20)]);
+        assert_eq!(follow(1, &g, &held), (vec![7], Relay::Chain(3)));
+        // Held at the first step: not followed past it.
+        let g = graph(&[(1, 20), (20, 30)]);
+        assert_eq!(follow(1, &g, &held), (vec![7], Relay::Direct));
+        // A queue nobody holds, not in transit itself; a connection not accepted.
+        assert_eq!(
+            follow(1, &graph(&[(1, 40)]), &held),
+            (vec![], Relay::Direct)
+        );
+        assert_eq!(
+            follow(1, &graph(&[(1, 10), (10, 0)]), &held),
+            (vec![], Relay::Chain(2))
+        );
+        // Not in transit at all.
+        assert_eq!(follow(1, &graph(&[]), &held), (vec![], Relay::Direct));
+        // Two queues, one of them in transit in the other's: the other is no one's, no cycle.
+        let g = graph(&[(1, 10), (1, 11), (10, 11)]);
+        assert_eq!(follow(1, &g, &held), (vec![], Relay::Direct));
+    }
+
+    #[test]
+    fn cycles_and_long_chains_end() {
+        let held = HashMap::from([(99, vec![7])]);
+        // B carries itself (its own queue holds it), and A waits in B.
+        let g = graph(&[(1, 10), (10, 10)]);
+        assert_eq!(follow(1, &g, &held), (vec![], Relay::Cycle));
+        // B and C carry each other.
+        let g = graph(&[(1, 10), (10, 11), (11, 10)]);
+        assert_eq!(follow(1, &g, &held), (vec![], Relay::Cycle));
+        assert_eq!(relays(1, &g), HashSet::from([10, 11]));
+        // A chain longer than the bound, held at its end.
+        let edges: Vec<(u32, u64)> = (0..20).map(|i| (i, u64::from(i) + 1)).collect();
+        let mut g = graph(&edges);
+        g.insert(20, vec![99]);
+        assert_eq!(follow(0, &g, &held), (vec![], Relay::Beyond(MAX_RELAYS)));
+        assert_eq!(relays(0, &g).len(), MAX_RELAYS);
+        // Within the bound it is found.
+        assert_eq!(follow(13, &g, &held), (vec![7], Relay::Chain(8)));
     }
 }
