@@ -8,6 +8,7 @@ use std::os::fd::OwnedFd;
 use rustix::fs::{openat, readlinkat_raw, statat, AtFlags, Dir, Mode, OFlags};
 use rustix::io::Errno;
 
+use super::activity::{self, Activity};
 use crate::model::Container;
 
 /// Which processes hold which socket inodes, and what could not be looked at.
@@ -30,9 +31,30 @@ pub struct InodeOwners {
     /// Start time (clock ticks after boot) of each process that holds a socket, read during
     /// the walk: details are attached later only if it still matches (PID reuse).
     pub starts: HashMap<u32, u64>,
+    /// What the second look needs from this walk, so that it need not walk everything again.
+    pub seen: Seen,
+}
+
+/// Facts the full walk gathers on its way for the second look.
+#[derive(Debug, Default)]
+pub struct Seen {
     /// The io_uring instances passed on the way (in main threads' tables): the second look
     /// reads only their registered files, without walking every descriptor again to find them.
     pub rings: Vec<Ring>,
+    /// For processes with many descriptors, what the scheduler had counted for their threads
+    /// just before their table was read: unchanged later, the table is the same.
+    pub activity: HashMap<u32, Activity>,
+}
+
+/// What a walk does with processes' activity.
+#[derive(Clone, Copy)]
+pub enum Since<'a> {
+    /// Nothing.
+    Ignore,
+    /// Records it before reading the table of each process with many descriptors.
+    Record,
+    /// Skips the processes that have not run since it was recorded.
+    Skip(&'a HashMap<u32, Activity>),
 }
 
 /// How many PIDs whose descriptors could not be read are kept to be named.
@@ -44,6 +66,11 @@ pub const NAMED_UNREADABLE: usize = 8;
 /// One `readlinkat` per descriptor relative to the open fd directory, a fixed buffer, no
 /// allocation per descriptor; the available cores take PIDs from a shared counter.
 pub fn walk_fds(wanted: Option<&HashSet<u32>>) -> std::io::Result<InodeOwners> {
+    walk_fds_since(wanted, Since::Ignore)
+}
+
+/// [`walk_fds`], recording or using what processes did since (see [`Since`]).
+pub fn walk_fds_since(wanted: Option<&HashSet<u32>>, since: Since) -> std::io::Result<InodeOwners> {
     let proc_fd = openat(
         rustix::fs::CWD,
         "/proc",
@@ -76,7 +103,7 @@ pub fn walk_fds(wanted: Option<&HashSet<u32>>) -> std::io::Result<InodeOwners> {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 let (proc_fd, pids, next) = (&proc_fd, &pids, &next);
-                s.spawn(move || walk_part(proc_fd, pids, next, wanted, own_netns))
+                s.spawn(move || walk_part(proc_fd, pids, next, (wanted, since), own_netns))
             })
             .collect();
         handles
@@ -96,7 +123,8 @@ pub fn walk_fds(wanted: Option<&HashSet<u32>>) -> std::io::Result<InodeOwners> {
             owners.pids.entry(inode).or_default().push(pid);
         }
         owners.starts.extend(part.starts);
-        owners.rings.extend(part.rings);
+        owners.seen.rings.extend(part.rings);
+        owners.seen.activity.extend(part.activity);
     }
     for pids in owners.pids.values_mut() {
         pids.sort_unstable();
@@ -244,6 +272,7 @@ struct Part {
     found: Vec<(u32, u32)>,
     starts: Vec<(u32, u64)>,
     rings: Vec<Ring>,
+    activity: Vec<(u32, Activity)>,
     unreadable: usize,
     unreadable_pids: Vec<u32>,
     vanished: usize,
@@ -267,7 +296,7 @@ fn walk_part(
     proc_fd: &OwnedFd,
     pids: &[u32],
     next: &std::sync::atomic::AtomicUsize,
-    wanted: Option<&HashSet<u32>>,
+    (wanted, since): (Option<&HashSet<u32>>, Since),
     own_netns: Option<&[u8]>,
 ) -> Part {
     let mut part = Part::default();
@@ -276,6 +305,12 @@ fn walk_part(
     loop {
         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let Some(&pid) = pids.get(i) else { break };
+        if let Since::Skip(before) = since {
+            if before.get(&pid).is_some_and(|a| a.still(proc_fd, pid)) {
+                part.walked += 1;
+                continue;
+            }
+        }
         let fd_dir = match openat(
             proc_fd,
             path.fd_dir(pid),
@@ -306,6 +341,17 @@ fn walk_part(
             }
         }
         let found_before = part.found.len();
+        // Before the table is read (the size of an fd directory is its number of descriptors,
+        // Linux 6.2+; 0 before, and then nothing is recorded).
+        let activity = match since {
+            Since::Record
+                if rustix::fs::fstat(&fd_dir)
+                    .is_ok_and(|st| st.st_size as u64 >= activity::MIN_FDS) =>
+            {
+                Activity::read(proc_fd, pid)
+            }
+            _ => None,
+        };
         let Ok(dir) = Dir::read_from(&fd_dir) else {
             part.vanished += 1;
             continue;
@@ -344,6 +390,9 @@ fn walk_part(
                 part.unreadable_pids.push(pid);
             }
             continue;
+        }
+        if let Some(activity) = activity {
+            part.activity.push((pid, activity));
         }
         if part.found.len() > found_before {
             if let Some(start) = start_ticks(pid) {
@@ -386,17 +435,23 @@ pub fn closed_fd_dirs() -> (usize, Vec<u32>) {
         ) {
             Err(Errno::ACCESS | Errno::PERM) => true,
             Err(_) => false,
-            // The directory may list while its links stay closed: try the first one.
-            Ok(fd_dir) => Dir::read_from(&fd_dir).is_ok_and(|dir| {
-                dir.filter_map(Result::ok)
-                    .find(|e| e.file_name().to_bytes().first() != Some(&b'.'))
-                    .is_some_and(|e| {
-                        matches!(
-                            readlinkat_raw(&fd_dir, e.file_name(), &mut link[..]),
-                            Err(Errno::ACCESS | Errno::PERM)
-                        )
-                    })
-            }),
+            // The directory may list while its links stay closed: try one (access is
+            // decided per process, not per descriptor). Descriptor 0 first, without listing
+            // the directory (the kernel would list every descriptor to fill the buffer).
+            Ok(fd_dir) => match readlinkat_raw(&fd_dir, "0", &mut link[..]) {
+                Err(Errno::ACCESS | Errno::PERM) => true,
+                Ok(_) => false,
+                Err(_) => Dir::read_from(&fd_dir).is_ok_and(|dir| {
+                    dir.filter_map(Result::ok)
+                        .find(|e| e.file_name().to_bytes().first() != Some(&b'.'))
+                        .is_some_and(|e| {
+                            matches!(
+                                readlinkat_raw(&fd_dir, e.file_name(), &mut link[..]),
+                                Err(Errno::ACCESS | Errno::PERM)
+                            )
+                        })
+                }),
+            },
         };
         if refused {
             count += 1;

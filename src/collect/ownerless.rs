@@ -60,23 +60,24 @@ impl Search {
     }
 }
 
-/// inode -> (PIDs, how), for the `ownerless` inodes the second look found. `rings` are the
-/// io_uring instances the first walk passed: with those the walk's own second pass and the
-/// walk of threads' own tables note, they are all the rings there are, so no descriptor is
-/// read a third time to find them.
-pub fn find(
-    ownerless: &HashSet<u32>,
-    mut rings: Vec<linux::Ring>,
-) -> HashMap<u32, (Vec<u32>, Holding)> {
+/// inode -> (PIDs, how), for the `ownerless` inodes the second look found. `seen` is what the
+/// first walk noted: the io_uring instances it passed (with those the walk's own second pass
+/// and the walk of threads' own tables note, all the rings there are, so no descriptor is
+/// read a third time to find them), and for processes with many descriptors, what the
+/// scheduler had counted for their threads, so that only the tables of processes that ran
+/// since are read again.
+pub fn find(ownerless: &HashSet<u32>, seen: linux::Seen) -> HashMap<u32, (Vec<u32>, Holding)> {
     let mut search = Search::of(ownerless);
     if search.left.is_empty() {
         return search.found;
     }
-    // Created or passed during the scan: walked again, only these inodes (the io_uring
-    // instances created meanwhile are noted on the way).
-    if let Ok(again) = linux::walk_fds(Some(&search.left)) {
+    let mut rings = seen.rings;
+    // Created or passed during the scan: walked again, only these inodes, in the processes
+    // that ran since (the io_uring instances created meanwhile are noted on the way).
+    let since = linux::Since::Skip(&seen.activity);
+    if let Ok(again) = linux::walk_fds_since(Some(&search.left), since) {
         search.keep(again.pids, Holding::LateDescriptor);
-        rings.extend(again.rings);
+        rings.extend(again.seen.rings);
     }
     let mut thread_rings = Vec::new();
     if !search.left.is_empty() {
@@ -230,7 +231,13 @@ pub fn find_after_iterator(
     match iterator.again(&search.left) {
         Ok(again) => search.keep(again, Holding::LateDescriptor),
         // Not expected once it has loaded; the walk answers instead.
-        Err(_) => return find(ownerless, iterator.rings.clone()),
+        Err(_) => {
+            let seen = linux::Seen {
+                rings: iterator.rings.clone(),
+                ..linux::Seen::default()
+            };
+            return find(ownerless, seen);
+        }
     }
     if !search.left.is_empty() {
         let maps = iterator

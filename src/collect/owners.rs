@@ -76,7 +76,7 @@ pub fn lookup() -> Lookup {
 
 fn walk() -> Lookup {
     Lookup {
-        owners: linux::walk_fds(None).map_err(|e| e.to_string()),
+        owners: linux::walk_fds_since(None, linux::Since::Record).map_err(|e| e.to_string()),
         method: "procfs",
         note: None,
         iterator: None,

@@ -1,0 +1,132 @@
+//! Whether a process ran since the descriptor walk read its table: what the scheduler counts
+//! for each of its threads (`/proc/PID/task/TID/schedstat`: time on a CPU, time waiting for
+//! one, times scheduled in). A descriptor is installed only by a thread of the process itself
+//! (open, socket, accept, receiving one over a unix socket, io_uring's workers are threads of
+//! the process too), so if none of its threads was scheduled in between, its table is the one
+//! read then, and the second look need not read it again.
+//!
+//! Read only for processes with many descriptors (where reading every link again costs more
+//! than a few small files), never for more than [`MAX_THREADS`] threads. Without
+//! `schedstat` (a kernel without CONFIG_SCHED_INFO) nothing is recorded and every table is
+//! read again, as before.
+
+use std::os::fd::OwnedFd;
+use std::time::{Duration, Instant};
+
+use rustix::fs::{openat, Dir, Mode, OFlags};
+
+/// Processes with fewer open descriptors than this are simply read again.
+pub const MIN_FDS: u64 = 32;
+/// Beyond this many threads the process is read again instead.
+const MAX_THREADS: usize = 64;
+/// A thread that never leaves its CPU is accounted at the scheduler's tick (every 10 ms at
+/// the lowest usual rate, HZ=100): a signature younger than two ticks proves nothing.
+const SETTLE: Duration = Duration::from_millis(25);
+
+/// One thread's `schedstat` line, as the kernel wrote it.
+type Line = ([u8; 64], usize);
+
+/// What the scheduler had counted for every thread of a process, and when it was read.
+#[derive(Debug, Clone)]
+pub struct Activity {
+    at: Instant,
+    threads: Vec<(u32, Line)>,
+}
+
+impl Activity {
+    /// Reads it now for `pid`; `None` when it cannot be read completely.
+    pub fn read(proc_fd: &OwnedFd, pid: u32) -> Option<Activity> {
+        let at = Instant::now();
+        let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let task_fd = openat(proc_fd, format!("{pid}/task"), dir_flags, Mode::empty()).ok()?;
+        let mut tids = Vec::new();
+        for entry in Dir::read_from(&task_fd).ok()? {
+            let entry = entry.ok()?;
+            let name = entry.file_name().to_bytes();
+            if name.first() == Some(&b'.') {
+                continue;
+            }
+            tids.push(std::str::from_utf8(name).ok()?.parse::<u32>().ok()?);
+            if tids.len() > MAX_THREADS {
+                return None;
+            }
+        }
+        tids.sort_unstable();
+        let mut threads = Vec::with_capacity(tids.len());
+        for tid in tids {
+            let file = openat(
+                &task_fd,
+                format!("{tid}/schedstat"),
+                OFlags::RDONLY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .ok()?;
+            let mut line = [0u8; 64];
+            let n = rustix::io::read(&file, &mut line[..]).ok()?;
+            // Three numbers and a newline, whole: anything else is not understood.
+            if n == 0 || n == line.len() || line[n - 1] != b'\n' {
+                return None;
+            }
+            threads.push((tid, (line, n)));
+        }
+        (!threads.is_empty()).then_some(Activity { at, threads })
+    }
+
+    /// Did no thread of `pid` run since this was read (the same threads, each counted the
+    /// same), long enough ago for a running thread to have been counted?
+    pub fn still(&self, proc_fd: &OwnedFd, pid: u32) -> bool {
+        self.at.elapsed() >= SETTLE
+            && Activity::read(proc_fd, pid).is_some_and(|now| now.threads == self.threads)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proc_fd() -> OwnedFd {
+        openat(
+            rustix::fs::CWD,
+            "/proc",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .expect("/proc")
+    }
+
+    /// A process that sleeps does not run; one that is woken does, and so does this one.
+    #[test]
+    fn a_sleeping_process_is_still_and_a_woken_one_is_not() {
+        if !std::path::Path::new("/proc/self/schedstat").exists() {
+            eprintln!("SKIPPED: no schedstat (CONFIG_SCHED_INFO) in this kernel");
+            return;
+        }
+        let proc = proc_fd();
+        let mut child = std::process::Command::new("cat")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("cat runs");
+        let pid = child.id();
+        // Let it reach its read() and sleep there.
+        std::thread::sleep(Duration::from_millis(200));
+        let before = Activity::read(&proc, pid).expect("schedstat of a child");
+        assert!(!before.still(&proc, pid), "too recent to prove anything");
+        std::thread::sleep(SETTLE + Duration::from_millis(5));
+        assert!(before.still(&proc, pid), "it slept all along: {before:?}");
+        // Woken: it reads a line and writes it.
+        std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), b"wake\n").expect("write");
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!before.still(&proc, pid), "it ran to read the line");
+        drop(child.stdin.take());
+        let _ = child.wait();
+        assert!(!before.still(&proc, pid), "an exited process is not still");
+        let me = std::process::id();
+        let mine = Activity::read(&proc, me).expect("own schedstat");
+        let spin = Instant::now();
+        while spin.elapsed() < SETTLE * 2 {
+            std::hint::black_box(spin.elapsed());
+        }
+        assert!(!mine.still(&proc, me), "this process ran all along");
+    }
+}
