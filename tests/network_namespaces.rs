@@ -1,7 +1,8 @@
 //! Sockets of other network namespaces held by processes of this one: a process that
-//! created a listener in a fresh namespace and came back is named, with the listener; a
-//! process holding only ordinary unix, netlink, connected and unbound sockets is not. Staged
-//! in the test's own network namespace, helpers killed by PID.
+//! created sockets in a fresh namespace and came back is named, with each socket that has a
+//! local port and what it does (listening, bound, connected); a process holding only this
+//! namespace's unix, netlink, connected, bound and unbound sockets is not. Staged in the
+//! test's own network namespace, helpers killed by PID.
 
 mod common;
 
@@ -61,8 +62,11 @@ fn processes_holding_sockets_of_another_network_namespace_are_named() {
     }
     let Some(ns) = NetNs::new() else { return };
     let foreign = helper(&ns, "foreign");
+    let connected = helper(&ns, "connected");
     let ordinary = helper(&ns, "ordinary");
     let (tcp, udp) = (foreign.port(0), foreign.port(1));
+    let (bound, dgram) = (foreign.port(2), foreign.port(3));
+    let (client, server) = (connected.port(0), connected.port(1));
     let named = |notes: &[String], pid: u32| {
         notes
             .iter()
@@ -81,19 +85,37 @@ fn processes_holding_sockets_of_another_network_namespace_are_named() {
         let notes = notes(&out);
         let about = named(&notes, foreign.pid);
         assert_eq!(about.len(), 1, "{lookup}: {notes:#?}");
-        assert!(
-            about[0].contains("of another network namespace")
-                && about[0].contains(&format!("TCP listener 127.0.0.1:{tcp}"))
-                && about[0].contains(&format!("UDP socket 0.0.0.0:{udp}")),
-            "{lookup}: {}",
+        // Every socket of the other namespace with a local port is named, with what it does:
+        // listening, bound (not listening), connected.
+        for socket in [
+            format!("TCP listener 127.0.0.1:{tcp}"),
+            format!("UDP socket 0.0.0.0:{udp}"),
+            format!("TCP socket 127.0.0.1:{bound} (bound, not listening)"),
+            format!("UDP socket 127.0.0.1:{dgram} connected to 127.0.0.1:9"),
+        ] {
+            assert!(
+                about[0].contains("of another network namespace") && about[0].contains(&socket),
+                "{lookup}: {socket}: {}",
+                about[0]
+            );
+        }
+        // Its ordinary sockets (and the other helper's) are in this namespace's tables: only
+        // the four are named.
+        assert_eq!(
+            about[0].matches("127.0.0.1:9").count(),
+            1,
+            "{lookup}: this namespace's connected socket is not named: {}",
             about[0]
         );
-        // Its ordinary sockets (and the other helper's) are in this namespace's tables.
-        assert!(
-            !about[0].contains("127.0.0.1:9"),
-            "{lookup}: a connected socket is not named: {}",
-            about[0]
-        );
+        assert!(!about[0].contains(" more"), "{lookup}: {}", about[0]);
+        let pair = named(&notes, connected.pid);
+        assert_eq!(pair.len(), 1, "{lookup}: {notes:#?}");
+        for socket in [
+            format!("TCP socket 127.0.0.1:{client} connected to 127.0.0.1:{server}"),
+            format!("TCP socket 127.0.0.1:{server} connected to 127.0.0.1:{client}"),
+        ] {
+            assert!(pair[0].contains(&socket), "{lookup}: {socket}: {}", pair[0]);
+        }
         assert_eq!(
             named(&notes, ordinary.pid),
             Vec::<String>::new(),

@@ -8,10 +8,12 @@
 //! 2. what is left, held by processes of this namespace, is copied (`pidfd_getfd`: no signal,
 //!    no trace), each copy checked to be that socket (`/proc/self/fd` link text; nothing else
 //!    is done to a descriptor that is not) and asked what it is (family, type, protocol,
-//!    listening, local address); the TCP listeners and bound UDP sockets among them are
-//!    looked for in this namespace's tables of their ports (one kernel-filtered dump per
-//!    protocol): absent while still held and still listening, a socket belongs to another
-//!    namespace. The copies are closed right after.
+//!    listening, local and peer address); the TCP and UDP sockets among them that have a
+//!    local port (listeners, bound sockets, connected ones) are looked for in this
+//!    namespace's tables of their ports, every state (one kernel-filtered dump per
+//!    protocol): absent while still held and still as they were, a socket belongs to another
+//!    namespace. The copies are closed right after. An unbound socket is in no table of any
+//!    namespace: its absence says nothing, and it is not named.
 //!
 //! A machine where every socket is explained pays for the three small dumps only.
 
@@ -40,8 +42,19 @@ const NAMED_SOCKETS: usize = 4;
 pub struct Foreign {
     pub protocol: Protocol,
     pub local: SocketAddr,
-    /// A TCP listener (UDP sockets are bound, never listening).
-    pub listening: bool,
+    pub kind: Kind,
+}
+
+/// What a socket with a local port is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A TCP listener.
+    Listening,
+    /// Bound, neither listening nor connected (a UDP socket waiting for datagrams, a TCP
+    /// socket bound before `listen` or `connect`).
+    Bound,
+    /// Connected to this peer.
+    Connected(SocketAddr),
 }
 
 /// What the look established.
@@ -186,7 +199,7 @@ pub fn v1_net_classes(cgroups: &str) -> bool {
     })
 }
 
-/// A copied descriptor that is a TCP listener or a bound UDP socket, held until this
+/// A copied descriptor that is a TCP or UDP socket with a local port, held until this
 /// namespace's tables were asked about it.
 #[derive(Debug)]
 struct Held {
@@ -196,8 +209,10 @@ struct Held {
 }
 
 /// inode -> socket, for the copies that this namespace's tables of their ports do not hold
-/// while they are still held and still listening: sockets of other namespaces. Every copy
-/// is closed on return. One kernel-filtered dump per protocol.
+/// while they are still held and still as they were (listening, bound or connected to the
+/// same peer: a socket that changed may have moved between the tables as they were read):
+/// sockets of other namespaces. Every copy is closed on return. One kernel-filtered dump
+/// per protocol, every state.
 fn absent_here(copies: Vec<Held>) -> HashMap<u32, Foreign> {
     let mut foreign = HashMap::new();
     let mut here: HashSet<u32> = HashSet::new();
@@ -210,7 +225,7 @@ fn absent_here(copies: Vec<Held>) -> HashMap<u32, Foreign> {
         ports.sort_unstable();
         ports.dedup();
         let states = if protocol == Protocol::Tcp {
-            TCP_LISTEN
+            TCP_ANY
         } else {
             UDP_ANY
         };
@@ -221,21 +236,21 @@ fn absent_here(copies: Vec<Held>) -> HashMap<u32, Foreign> {
         }
     }
     for copy in copies {
-        if !here.contains(&copy.inode) && still_listening(&copy) {
+        if !here.contains(&copy.inode) && unchanged(&copy) {
             foreign.insert(copy.inode, copy.socket);
         }
     }
     foreign
 }
 
-fn still_listening(copy: &Held) -> bool {
-    !copy.socket.listening || sockopt::socket_acceptconn(&copy.descriptor).unwrap_or(false)
+fn unchanged(copy: &Held) -> bool {
+    describe(&copy.descriptor).as_ref() == Some(&copy.socket)
 }
 
 /// What the check of one process found.
 #[derive(Debug, Default)]
 struct ProcessLook {
-    /// TCP listeners and bound UDP sockets, to be looked for in this namespace's tables.
+    /// TCP and UDP sockets with a local port, to be looked for in this namespace's tables.
     copies: Vec<Held>,
     /// The inodes looked at.
     checked: Vec<u32>,
@@ -301,7 +316,7 @@ fn check_process(pid: u32, wanted: &HashSet<u32>, budget: &mut usize) -> Process
             Err(_) => return failed(look, refused()),
         };
         look.checked.push(inode);
-        if let Some(socket) = listener(&copy, inode) {
+        if let Some(socket) = inet_socket(&copy, inode) {
             look.copies.push(Held {
                 inode,
                 descriptor: copy,
@@ -336,8 +351,8 @@ fn refused() -> &'static str {
 const OVER_BUDGET: &str = "only the first 256 were checked";
 
 /// The copy, if it is the socket `inode` (the process may have put anything on that number
-/// since) and a TCP listener or a bound UDP socket; else `None`, and the copy is closed.
-fn listener(copy: &OwnedFd, inode: u32) -> Option<Foreign> {
+/// since) and a TCP or UDP socket with a local port; else `None`, and the copy is closed.
+fn inet_socket(copy: &OwnedFd, inode: u32) -> Option<Foreign> {
     let mut link = [0u8; 64];
     let n = readlinkat_raw(
         rustix::fs::CWD,
@@ -349,7 +364,13 @@ fn listener(copy: &OwnedFd, inode: u32) -> Option<Foreign> {
         // Not that socket any more, perhaps not a socket at all: nothing else is asked of it.
         return None;
     }
-    let fd = copy.as_fd();
+    describe(copy)
+}
+
+/// Protocol, local address and what a TCP or UDP socket is doing; `None` for other sockets
+/// and for those without a local port (in no table of any namespace).
+fn describe(socket: &OwnedFd) -> Option<Foreign> {
+    let fd = socket.as_fd();
     let family = sockopt::socket_domain(fd).ok()?;
     if family != AddressFamily::INET && family != AddressFamily::INET6 {
         return None;
@@ -362,22 +383,29 @@ fn listener(copy: &OwnedFd, inode: u32) -> Option<Foreign> {
         (SocketType::DGRAM, Some(p)) if p == rustix::net::ipproto::UDP => Protocol::Udp,
         _ => return None,
     };
-    let listening = protocol == Protocol::Tcp;
-    if listening && !sockopt::socket_acceptconn(fd).unwrap_or(false) {
-        return None;
-    }
     let local = SocketAddr::try_from(rustix::net::getsockname(fd).ok()?).ok()?;
     if local.port() == 0 {
         return None;
     }
+    let listening = protocol == Protocol::Tcp && sockopt::socket_acceptconn(fd).ok()?;
+    let peer = rustix::net::getpeername(fd)
+        .ok()
+        .flatten()
+        .and_then(|p| SocketAddr::try_from(p).ok());
+    let kind = match (listening, peer) {
+        (true, _) => Kind::Listening,
+        (false, Some(peer)) => Kind::Connected(peer),
+        (false, None) => Kind::Bound,
+    };
     Some(Foreign {
         protocol,
         local,
-        listening,
+        kind,
     })
 }
 
-const TCP_LISTEN: u32 = 1 << 10;
+/// Every TCP state (1 established to 11 closing) and bound-inactive sockets (13, Linux 6.5).
+const TCP_ANY: u32 = 0x0ffe | 1 << 13;
 /// Every state a UDP socket can be in (7 unconnected, 1 connected), and the rest.
 const UDP_ANY: u32 = 0x0ffe;
 
@@ -464,8 +492,17 @@ pub fn notes(findings: &Findings) -> Vec<String> {
             .iter()
             .take(NAMED_SOCKETS)
             .map(|s| {
-                let what = if s.listening { "listener" } else { "socket" };
-                format!("{} {what} {}", s.protocol.as_str().to_uppercase(), s.local)
+                let protocol = s.protocol.as_str().to_uppercase();
+                match s.kind {
+                    Kind::Listening => format!("{protocol} listener {}", s.local),
+                    Kind::Bound if s.protocol == Protocol::Tcp => {
+                        format!("{protocol} socket {} (bound, not listening)", s.local)
+                    }
+                    Kind::Bound => format!("{protocol} socket {}", s.local),
+                    Kind::Connected(peer) => {
+                        format!("{protocol} socket {} connected to {peer}", s.local)
+                    }
+                }
             })
             .collect();
         if sockets.len() > NAMED_SOCKETS {
@@ -563,10 +600,11 @@ mod tests {
         let inode = linux::socket_inode(link.to_string_lossy().as_bytes()).expect("socket");
         let copy = listener.as_fd().try_clone_to_owned().expect("dup");
         let port = listener.local_addr().expect("addr").port();
-        let socket = self::listener(&copy, inode).expect("a TCP listener");
+        let socket = inet_socket(&copy, inode).expect("a TCP listener");
         assert_eq!(socket.local, SocketAddr::from(([127, 0, 0, 1], port)));
+        assert_eq!(socket.kind, Kind::Listening);
         // The wrong inode: nothing is asked of the descriptor.
-        assert_eq!(self::listener(&copy, inode.wrapping_add(1)), None);
+        assert_eq!(inet_socket(&copy, inode.wrapping_add(1)), None);
         let copies = vec![Held {
             inode,
             descriptor: copy,
@@ -585,12 +623,22 @@ mod tests {
                     Foreign {
                         protocol: Protocol::Tcp,
                         local: "127.0.0.1:8080".parse().expect("addr"),
-                        listening: true,
+                        kind: Kind::Listening,
                     },
                     Foreign {
                         protocol: Protocol::Udp,
                         local: "[::]:5353".parse().expect("addr"),
-                        listening: false,
+                        kind: Kind::Bound,
+                    },
+                    Foreign {
+                        protocol: Protocol::Tcp,
+                        local: "127.0.0.1:8081".parse().expect("addr"),
+                        kind: Kind::Bound,
+                    },
+                    Foreign {
+                        protocol: Protocol::Udp,
+                        local: "127.0.0.1:5000".parse().expect("addr"),
+                        kind: Kind::Connected("127.0.0.1:9".parse().expect("addr")),
                     },
                 ],
             )],
@@ -602,7 +650,7 @@ mod tests {
         assert_eq!(notes.len(), 2, "{notes:?}");
         assert!(notes[0].starts_with(&format!("pid {me} (")), "{}", notes[0]);
         assert!(
-            notes[0].ends_with("sockets of another network namespace, not listed here: TCP listener 127.0.0.1:8080, UDP socket [::]:5353"),
+            notes[0].ends_with("sockets of another network namespace, not listed here: TCP listener 127.0.0.1:8080, UDP socket [::]:5353, TCP socket 127.0.0.1:8081 (bound, not listening), UDP socket 127.0.0.1:5000 connected to 127.0.0.1:9"),
             "{}",
             notes[0]
         );
