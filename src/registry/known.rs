@@ -224,6 +224,19 @@ mod tests {
             known_use(3000, Protocol::Tcp, &[node]).map(|u| u.program),
             Some("Next.js")
         );
+        // The official Superset image runs gunicorn with Superset's app factory.
+        let sup = args(&[
+            "/usr/local/bin/python",
+            "/usr/local/bin/gunicorn",
+            "--bind",
+            "0.0.0.0:8088",
+            "superset.app:create_app()",
+        ]);
+        let gunicorn = ev("gunicorn", Some("/usr/local/bin/python3.10"), &sup);
+        assert_eq!(
+            known_use(8088, Protocol::Tcp, &[gunicorn]).map(|u| u.program),
+            Some("Apache Superset")
+        );
         // A program without a recognition row goes by its own name.
         let mailpit = ev("mailpit", Some("/usr/local/bin/mailpit"), &none);
         assert!(is_program("Mailpit", &mailpit));
