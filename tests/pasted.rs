@@ -21,8 +21,10 @@ fn a_program_name_shows_the_listeners_of_that_program() {
     if python().is_none() {
         return;
     }
-    let l = Listener::start(&["--comm-hex", &hex(b"wpprogname"), "tcp4", "udp6"]);
-    let (status, doc) = common::json_status(&["--json", "wpprogname"]);
+    // A name of this run's own, so that another run of the suite on the machine is not found.
+    let name = format!("wpprog{}", std::process::id());
+    let l = Listener::start(&["--comm-hex", &hex(name.as_bytes()), "tcp4", "udp6"]);
+    let (status, doc) = common::json_status(&["--json", &name]);
     assert_eq!(status, 0, "{doc}");
     let mut got = endpoints(&doc);
     got.sort();
@@ -33,17 +35,17 @@ fn a_program_name_shows_the_listeners_of_that_program() {
     want.sort();
     assert_eq!(got, want);
     // Whole names only, case ignored.
-    let (status, _, err) = common::run(&["wpprogna"]);
+    let (status, _, err) = common::run(&[&name[..name.len() - 1]]);
     assert_eq!(status, 2, "a prefix is not the program: {err}");
-    assert_eq!(common::json_status(&["--json", "WPPROGNAME"]).0, 0);
-    let (status, out, _) = common::run(&["wpprogname"]);
+    assert_eq!(common::json_status(&["--json", &name.to_uppercase()]).0, 0);
+    let (status, out, _) = common::run(&[&name]);
     assert_eq!(status, 0);
-    assert!(out.contains("wpprogname"), "{out}");
+    assert!(out.contains(&name), "{out}");
     // Its listeners are on loopback: --exposed hides them, and says so.
-    let (status, out, err) = common::run(&["wpprogname", "--exposed"]);
+    let (status, out, err) = common::run(&[&name, "--exposed"]);
     assert_eq!(status, 1, "{err}");
     assert!(out.contains("2 listeners hidden by --exposed"), "{out}");
-    let (_, doc) = common::json_status(&["--json", "wpprogname", "--exposed"]);
+    let (_, doc) = common::json_status(&["--json", &name, "--exposed"]);
     assert_eq!(
         doc["hidden_by_filters"].as_array().expect("hidden").len(),
         2,
