@@ -268,6 +268,24 @@ mod tests {
         assert!(find(5050, Protocol::Tcp, "pgAdmin 4")
             .note
             .contains("standalone"));
+        // Found wrong when every row was re-read against its own source.
+        assert_eq!(
+            find(6006, Protocol::Tcp, "Storybook").role,
+            Role::Conventional,
+            "storybook dev takes a free port without -p"
+        );
+        assert!(
+            !for_port(5938, None)
+                .iter()
+                .any(|u| u.program == "TeamViewer"),
+            "TeamViewer connects out to 5938; it does not listen there"
+        );
+        assert!(find(16010, Protocol::Tcp, "Apache HBase")
+            .versions
+            .is_some_and(|v| v.contains("1.0")));
+        assert!(find(8080, Protocol::Tcp, "Keycloak")
+            .note
+            .contains("start-dev"));
     }
 
     #[test]
