@@ -233,8 +233,6 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     pids.sort_unstable();
     pids.dedup();
     let read = process::details_within(&pids, &users, &owners.starts, deadline);
-    #[cfg(target_os = "linux")]
-    let reasons = reasons.wait();
     let mut processes = read.processes;
     let mut late = Vec::with_capacity(read.late.len());
     for &pid in &read.late {
@@ -667,11 +665,11 @@ fn second_look(
     iterator: Option<bpf::Loaded>,
     deadline: Deadline,
     notes: &mut Vec<String>,
-) -> (HashMap<u32, Option<&'static str>>, Reasons) {
+) -> (HashMap<u32, Option<&'static str>>, HashMap<u32, Hidden>) {
     let mut held = HashMap::new();
     let mut reasons = HashMap::new();
     if owners.failure.is_some() {
-        return (held, Reasons::known(reasons));
+        return (held, reasons);
     }
     let ownerless: HashSet<u32> = candidates
         .iter()
@@ -680,7 +678,7 @@ fn second_look(
         .map(|((s, _), _)| s.inode)
         .collect();
     if ownerless.is_empty() {
-        return (held, Reasons::known(reasons));
+        return (held, reasons);
     }
     static LOOKING: AtomicBool = AtomicBool::new(false);
     let via_iterator = iterator.is_some();
@@ -704,7 +702,7 @@ fn second_look(
             reasons.insert(*inode, Hidden::Late(late.clone()));
         }
         notes.push(late);
-        return (held, Reasons::known(reasons));
+        return (held, reasons);
     };
     for ((s, _), pids) in candidates.iter().zip(owners.by_socket.iter_mut()) {
         if let Some((holders, how)) = found.get(&s.inode) {
@@ -725,86 +723,33 @@ fn second_look(
         .map(|(s, _)| (s.protocol, s.port, s.inode))
         .collect();
     if left.is_empty() {
-        return (held, Reasons::known(reasons));
+        return (held, reasons);
     }
-    // Why the rest have no owner is established beside the reading of process details
-    // (nothing there depends on it): asking the kernel again for each socket, which processes
-    // keep their descriptors closed, and what waits in unix socket queues.
-    let uids: HashMap<u32, Option<u32>> = candidates
-        .iter()
-        .filter(|(s, _)| left.iter().any(|l| l.2 == s.inode))
-        .map(|(s, _)| (s.inode, s.uid))
-        .collect();
-    let unreadable = (owners.unreadable, owners.unreadable_pids.clone());
-    let establish = move || {
-        let there = ownerless::still_there(&left);
-        // The iterator reports what it saw, not what it could not see: which processes keep
-        // their descriptors from root is asked of /proc, as the walk would have found.
-        let (unreadable, unreadable_pids) = if via_iterator && unreadable.0 == 0 {
-            linux::closed_fd_dirs()
-        } else {
-            unreadable
-        };
-        let view = ownerless::View::read(root, me, unreadable_pids.clone(), unreadable);
-        let waiting: HashSet<u32> = left
-            .iter()
-            .map(|l| l.2)
-            .filter(|i| there.contains(i))
-            .collect();
-        let in_transit = in_flight::reasons(&waiting, (unreadable, &unreadable_pids));
-        let mut reasons = HashMap::new();
-        for (inode, uid) in uids {
-            let reason = match in_transit.get(&inode) {
-                Some(established) => established.clone(),
-                None => view.reason(uid, there.contains(&inode)),
-            };
-            reasons.insert(inode, reason);
-        }
-        reasons
+    let there = ownerless::still_there(&left);
+    // The iterator reports what it saw, not what it could not see: which processes keep
+    // their descriptors from root is asked of /proc, as the walk would have found.
+    let (unreadable, unreadable_pids) = if via_iterator && owners.unreadable == 0 {
+        linux::closed_fd_dirs()
+    } else {
+        (owners.unreadable, owners.unreadable_pids.clone())
     };
-    // Should no thread start, they are established here.
-    let here = establish.clone();
-    match std::thread::Builder::new().spawn(establish) {
-        Ok(handle) => (
-            held,
-            Reasons {
-                known: reasons,
-                pending: Some(handle),
-            },
-        ),
-        Err(_) => {
-            reasons.extend(here());
-            (held, Reasons::known(reasons))
+    let view = ownerless::View::read(root, me, unreadable_pids.clone(), unreadable);
+    let waiting: HashSet<u32> = left
+        .iter()
+        .map(|l| l.2)
+        .filter(|i| there.contains(i))
+        .collect();
+    let in_transit = in_flight::reasons(&waiting, (unreadable, &unreadable_pids));
+    for (s, _) in candidates {
+        if left.iter().any(|l| l.2 == s.inode) {
+            let reason = match in_transit.get(&s.inode) {
+                Some(established) => established.clone(),
+                None => view.reason(s.uid, there.contains(&s.inode)),
+            };
+            reasons.insert(s.inode, reason);
         }
     }
-}
-
-/// The reasons for sockets no process holds: those known, and those being established on a
-/// thread of their own.
-#[cfg(target_os = "linux")]
-struct Reasons {
-    known: HashMap<u32, Hidden>,
-    pending: Option<std::thread::JoinHandle<HashMap<u32, Hidden>>>,
-}
-
-#[cfg(target_os = "linux")]
-impl Reasons {
-    fn known(known: HashMap<u32, Hidden>) -> Reasons {
-        Reasons {
-            known,
-            pending: None,
-        }
-    }
-
-    /// Waits for the thread. It cannot fail; if it did, those sockets would keep the reason
-    /// whoport gives without a second look.
-    fn wait(self) -> HashMap<u32, Hidden> {
-        let mut reasons = self.known;
-        if let Some(pending) = self.pending {
-            reasons.extend(pending.join().unwrap_or_default());
-        }
-        reasons
-    }
+    (held, reasons)
 }
 
 /// Is whoport running setuid or setgid (real and effective ids differ)? It refuses to.
