@@ -283,6 +283,13 @@ mod tests {
         assert!(find(16010, Protocol::Tcp, "Apache HBase")
             .versions
             .is_some_and(|v| v.contains("1.0")));
+        assert_eq!(
+            find(8448, Protocol::Tcp, "Matrix Synapse").role,
+            Role::Conventional,
+            "Synapse listens on 8008; 8448 is the federation port its docs ask a proxy to serve"
+        );
+        find(24224, Protocol::Tcp, "Fluent Bit");
+        find(24224, Protocol::Tcp, "Fluentd");
         assert!(find(8080, Protocol::Tcp, "Keycloak")
             .note
             .contains("start-dev"));
