@@ -216,23 +216,32 @@ struct Held {
 fn absent_here(copies: Vec<Held>) -> HashMap<u32, Foreign> {
     let mut foreign = HashMap::new();
     let mut here: HashSet<u32> = HashSet::new();
+    // The kernel resumes a dump by position in a hash bucket: sockets of a port closing and
+    // opening meanwhile (an SO_REUSEPORT group churning) can make it skip one. A socket is
+    // absent only when every pass missed it; each pass asks again about the ports of those
+    // still missing.
     for protocol in [Protocol::Tcp, Protocol::Udp] {
-        let mut ports: Vec<u16> = copies
-            .iter()
-            .filter(|c| c.socket.protocol == protocol)
-            .map(|c| c.socket.local.port())
-            .collect();
-        ports.sort_unstable();
-        ports.dedup();
         let states = if protocol == Protocol::Tcp {
             TCP_ANY
         } else {
             UDP_ANY
         };
-        match super::diag::dump_ports(protocol, states, &ports) {
-            Ok(found) => here.extend(found.into_iter().map(|s| s.inode)),
-            // Nothing established for this protocol.
-            Err(_) => here.extend(copies.iter().map(|c| c.inode)),
+        for _ in 0..ABSENCE_PASSES {
+            let mut ports: Vec<u16> = copies
+                .iter()
+                .filter(|c| c.socket.protocol == protocol && !here.contains(&c.inode))
+                .map(|c| c.socket.local.port())
+                .collect();
+            if ports.is_empty() {
+                break;
+            }
+            ports.sort_unstable();
+            ports.dedup();
+            match super::diag::dump_ports(protocol, states, &ports) {
+                Ok(found) => here.extend(found.into_iter().map(|s| s.inode)),
+                // Nothing established for this protocol.
+                Err(_) => here.extend(copies.iter().map(|c| c.inode)),
+            }
         }
     }
     for copy in copies {
@@ -404,6 +413,8 @@ fn describe(socket: &OwnedFd) -> Option<Foreign> {
     })
 }
 
+/// How many dumps of a port must all miss a socket for it to be absent from this namespace.
+const ABSENCE_PASSES: usize = 3;
 /// Every TCP state (1 established to 11 closing) and bound-inactive sockets (13, Linux 6.5).
 const TCP_ANY: u32 = 0x0ffe | 1 << 13;
 /// Every state a UDP socket can be in (7 unconnected, 1 connected), and the rest.
@@ -488,25 +499,36 @@ fn explain(
 pub fn notes(findings: &Findings) -> Vec<String> {
     let mut notes = Vec::new();
     for (pid, sockets) in findings.foreign.iter().take(NAMED_PROCESSES) {
-        let mut listed: Vec<String> = sockets
+        // Sockets alike (an SO_REUSEPORT group) are named once, with their count.
+        let mut alike: Vec<(String, usize)> = Vec::new();
+        for s in sockets {
+            let protocol = s.protocol.as_str().to_uppercase();
+            let text = match s.kind {
+                Kind::Listening => format!("{protocol} listener {}", s.local),
+                Kind::Bound if s.protocol == Protocol::Tcp => {
+                    format!("{protocol} socket {} (bound, not listening)", s.local)
+                }
+                Kind::Bound => format!("{protocol} socket {}", s.local),
+                Kind::Connected(peer) => {
+                    format!("{protocol} socket {} connected to {peer}", s.local)
+                }
+            };
+            match alike.iter_mut().find(|(t, _)| *t == text) {
+                Some((_, n)) => *n += 1,
+                None => alike.push((text, 1)),
+            }
+        }
+        let mut listed: Vec<String> = alike
             .iter()
             .take(NAMED_SOCKETS)
-            .map(|s| {
-                let protocol = s.protocol.as_str().to_uppercase();
-                match s.kind {
-                    Kind::Listening => format!("{protocol} listener {}", s.local),
-                    Kind::Bound if s.protocol == Protocol::Tcp => {
-                        format!("{protocol} socket {} (bound, not listening)", s.local)
-                    }
-                    Kind::Bound => format!("{protocol} socket {}", s.local),
-                    Kind::Connected(peer) => {
-                        format!("{protocol} socket {} connected to {peer}", s.local)
-                    }
-                }
+            .map(|(text, n)| match n {
+                1 => text.clone(),
+                n => format!("{text} ({n} sockets)"),
             })
             .collect();
-        if sockets.len() > NAMED_SOCKETS {
-            listed.push(format!("{} more", sockets.len() - NAMED_SOCKETS));
+        let more: usize = alike.iter().skip(NAMED_SOCKETS).map(|(_, n)| n).sum();
+        if more > 0 {
+            listed.push(format!("{more} more"));
         }
         notes.push(format!(
             "{} holds {} of another network namespace, not listed here: {}",
@@ -640,6 +662,16 @@ mod tests {
                         local: "127.0.0.1:5000".parse().expect("addr"),
                         kind: Kind::Connected("127.0.0.1:9".parse().expect("addr")),
                     },
+                    Foreign {
+                        protocol: Protocol::Tcp,
+                        local: "127.0.0.1:8080".parse().expect("addr"),
+                        kind: Kind::Listening,
+                    },
+                    Foreign {
+                        protocol: Protocol::Udp,
+                        local: "127.0.0.1:5001".parse().expect("addr"),
+                        kind: Kind::Bound,
+                    },
                 ],
             )],
             unchecked: 2,
@@ -650,7 +682,7 @@ mod tests {
         assert_eq!(notes.len(), 2, "{notes:?}");
         assert!(notes[0].starts_with(&format!("pid {me} (")), "{}", notes[0]);
         assert!(
-            notes[0].ends_with("sockets of another network namespace, not listed here: TCP listener 127.0.0.1:8080, UDP socket [::]:5353, TCP socket 127.0.0.1:8081 (bound, not listening), UDP socket 127.0.0.1:5000 connected to 127.0.0.1:9"),
+            notes[0].ends_with("sockets of another network namespace, not listed here: TCP listener 127.0.0.1:8080 (2 sockets), UDP socket [::]:5353, TCP socket 127.0.0.1:8081 (bound, not listening), UDP socket 127.0.0.1:5000 connected to 127.0.0.1:9, 1 more"),
             "{}",
             notes[0]
         );
