@@ -129,4 +129,77 @@ mod tests {
         }
         assert!(!mine.still(&proc, me), "this process ran all along");
     }
+
+    /// The walk's second look reads again the table of a process that ran since the first
+    /// walk (and finds the socket it made meanwhile), and not the table of one that slept.
+    #[test]
+    fn the_second_walk_reads_only_processes_that_ran() {
+        use crate::collect::linux::{walk_fds_since, Since};
+        use std::collections::HashSet;
+        use std::io::{BufRead, Write};
+        if !std::path::Path::new("/proc/self/schedstat").exists() {
+            eprintln!("SKIPPED: no schedstat (CONFIG_SCHED_INFO) in this kernel");
+            return;
+        }
+        // 40 descriptors, a listener, its inode on stdout; each line read makes one more.
+        let script = "import os, socket, sys\n\
+            keep = [open(os.devnull) for _ in range(40)]\n\
+            socks = [socket.socket()]; socks[0].bind(('127.0.0.1', 0)); socks[0].listen(1)\n\
+            print(os.fstat(socks[0].fileno()).st_ino, flush=True)\n\
+            for line in sys.stdin:\n\
+            \x20   s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(1); socks.append(s)\n\
+            \x20   print(os.fstat(s.fileno()).st_ino, flush=True)\n";
+        let Ok(mut child) = std::process::Command::new("python3")
+            .args(["-c", script])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+        else {
+            eprintln!("SKIPPED: no python3");
+            return;
+        };
+        let pid = child.id();
+        let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let inode = |out: &mut std::io::BufReader<_>| -> u32 {
+            let mut line = String::new();
+            out.read_line(&mut line).expect("helper reports");
+            line.trim().parse().expect("an inode")
+        };
+        let first = inode(&mut out);
+        std::thread::sleep(Duration::from_millis(100));
+        let walked = walk_fds_since(None, Since::Record).expect("walk");
+        assert_eq!(
+            walked.pids.get(&first),
+            Some(&vec![pid]),
+            "the first walk finds it"
+        );
+        if !walked.seen.activity.contains_key(&pid) {
+            let _ = child.kill();
+            let _ = child.wait();
+            eprintln!("SKIPPED: no activity recorded (a kernel before 6.2 sizes fd directories 0)");
+            return;
+        }
+        std::thread::sleep(SETTLE * 2);
+        let skip = Since::Skip(&walked.seen.activity);
+        let again = walk_fds_since(Some(&HashSet::from([first])), skip).expect("walk");
+        assert!(
+            !again.pids.contains_key(&first),
+            "a process that slept is not read again: {:?}",
+            again.pids
+        );
+        // Woken: it makes a socket after the first walk; the second walk must read it.
+        let stdin = child.stdin.as_mut().expect("stdin");
+        stdin.write_all(b"more\n").expect("write");
+        stdin.flush().expect("flush");
+        let second = inode(&mut out);
+        let again = walk_fds_since(Some(&HashSet::from([second])), skip).expect("walk");
+        drop(child.stdin.take());
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(
+            again.pids.get(&second),
+            Some(&vec![pid]),
+            "it ran: read again"
+        );
+    }
 }
