@@ -9,7 +9,7 @@
 //!    no trace), each copy checked to be that socket (`/proc/self/fd` link text; nothing else
 //!    is done to a descriptor that is not) and asked what it is (family, type, protocol,
 //!    listening, local and peer address); the TCP and UDP sockets among them that have a
-//!    local port (listeners, bound sockets, connected ones) are looked for in this
+//!    local port (TCP listeners and connected sockets, UDP sockets) are looked for in this
 //!    namespace's tables of their ports, every state (one kernel-filtered dump per
 //!    protocol): absent while still held and still as they were, a socket belongs to another
 //!    namespace. The copies are closed right after. An unbound socket is in no table of any
@@ -50,8 +50,10 @@ pub struct Foreign {
 pub enum Kind {
     /// A TCP listener.
     Listening,
-    /// Bound, neither listening nor connected (a UDP socket waiting for datagrams, a TCP
-    /// socket bound before `listen` or `connect`).
+    /// A UDP socket bound, not connected (waiting for datagrams). A TCP socket neither
+    /// listening nor connected is never named: once its connection was refused or reset it
+    /// is in no table of any namespace while it keeps its local address, so its absence
+    /// from this namespace's tables establishes nothing.
     Bound,
     /// Connected to this peer.
     Connected(SocketAddr),
@@ -404,6 +406,10 @@ fn describe(socket: &OwnedFd) -> Option<Foreign> {
     let kind = match (listening, peer) {
         (true, _) => Kind::Listening,
         (false, Some(peer)) => Kind::Connected(peer),
+        // A TCP socket whose connection failed or was reset (no peer any more) keeps its
+        // local address but leaves every table; one bound before listen() is in the table
+        // of bound sockets only when bound explicitly. Its absence says nothing.
+        (false, None) if protocol == Protocol::Tcp => return None,
         (false, None) => Kind::Bound,
     };
     Some(Foreign {
@@ -505,9 +511,6 @@ pub fn notes(findings: &Findings) -> Vec<String> {
             let protocol = s.protocol.as_str().to_uppercase();
             let text = match s.kind {
                 Kind::Listening => format!("{protocol} listener {}", s.local),
-                Kind::Bound if s.protocol == Protocol::Tcp => {
-                    format!("{protocol} socket {} (bound, not listening)", s.local)
-                }
                 Kind::Bound => format!("{protocol} socket {}", s.local),
                 Kind::Connected(peer) => {
                     format!("{protocol} socket {} connected to {peer}", s.local)
@@ -653,11 +656,6 @@ mod tests {
                         kind: Kind::Bound,
                     },
                     Foreign {
-                        protocol: Protocol::Tcp,
-                        local: "127.0.0.1:8081".parse().expect("addr"),
-                        kind: Kind::Bound,
-                    },
-                    Foreign {
                         protocol: Protocol::Udp,
                         local: "127.0.0.1:5000".parse().expect("addr"),
                         kind: Kind::Connected("127.0.0.1:9".parse().expect("addr")),
@@ -672,6 +670,11 @@ mod tests {
                         local: "127.0.0.1:5001".parse().expect("addr"),
                         kind: Kind::Bound,
                     },
+                    Foreign {
+                        protocol: Protocol::Udp,
+                        local: "127.0.0.1:5002".parse().expect("addr"),
+                        kind: Kind::Bound,
+                    },
                 ],
             )],
             unchecked: 2,
@@ -682,7 +685,7 @@ mod tests {
         assert_eq!(notes.len(), 2, "{notes:?}");
         assert!(notes[0].starts_with(&format!("pid {me} (")), "{}", notes[0]);
         assert!(
-            notes[0].ends_with("sockets of another network namespace, not listed here: TCP listener 127.0.0.1:8080 (2 sockets), UDP socket [::]:5353, TCP socket 127.0.0.1:8081 (bound, not listening), UDP socket 127.0.0.1:5000 connected to 127.0.0.1:9, 1 more"),
+            notes[0].ends_with("sockets of another network namespace, not listed here: TCP listener 127.0.0.1:8080 (2 sockets), UDP socket [::]:5353, UDP socket 127.0.0.1:5000 connected to 127.0.0.1:9, UDP socket 127.0.0.1:5001, 1 more"),
             "{}",
             notes[0]
         );
