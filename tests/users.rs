@@ -109,3 +109,52 @@ fn an_unknown_user_name_is_an_error() {
     let (status, _, err) = common::run(&["--user", "4000000001"]);
     assert_eq!(status, 1, "nothing matches, which is not an error: {err}");
 }
+
+#[test]
+fn a_process_is_the_user_it_acts_as_not_its_real_uid() {
+    if !is_root() {
+        eprintln!("SKIPPED: a process with real uid nobody and effective uid root needs root");
+        return;
+    }
+    if !have("setpriv", "apt-get install -y util-linux")
+        || !have("python3", "apt-get install -y python3")
+    {
+        return;
+    }
+    // Real uid nobody, effective uid root: it acts as root.
+    let mut cmd = Command::new("setpriv");
+    // The system interpreter itself: a shell wrapper would drop the effective uid.
+    cmd.args(["--ruid=65534", "/usr/bin/python3"])
+        .arg(fixture("listen.py"))
+        .args(["--comm-hex", &hex(b"wpeuid"), "tcp4"]);
+    let l = Listener::start_command(cmd);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", l.pid)).expect("status");
+    let uids = status
+        .lines()
+        .find(|line| line.starts_with("Uid:"))
+        .expect("Uid line");
+    assert!(
+        uids.split_whitespace().nth(1) == Some("65534")
+            && uids.split_whitespace().nth(2) == Some("0"),
+        "{uids}"
+    );
+    let doc = common::json(&["--json", "--user", "root"]);
+    let row = doc["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .find(|r| r["port"] == l.port(0) && r["owners"][0]["pid"] == l.pid)
+        .unwrap_or_else(|| panic!("--user root lists it: {doc}"))
+        .clone();
+    assert_eq!(row["owners"][0]["user"], "root", "{row}");
+    assert_eq!(row["owners"][0]["uid"], 0, "{row}");
+    let nobody = common::json(&["--json", "--user", "nobody"]);
+    assert!(
+        !nobody["listeners"]
+            .as_array()
+            .expect("listeners")
+            .iter()
+            .any(|r| r["port"] == l.port(0) && r["owners"][0]["pid"] == l.pid),
+        "{nobody}"
+    );
+}

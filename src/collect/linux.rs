@@ -464,7 +464,8 @@ pub fn closed_fd_dirs() -> (usize, Vec<u32>) {
     (count, named)
 }
 
-/// The real uid of a process, from the `Uid:` line of `/proc/PID/status` (which does not
+/// The effective uid of a process (the one it acts with, as `ps -o user` shows), from the
+/// `Uid:` line of `/proc/PID/status` (real, effective, saved, filesystem; the file does not
 /// wait for the process's memory).
 pub fn status_uid(pid: u32) -> Option<u32> {
     let status = std::fs::read(format!("/proc/{pid}/status")).ok()?;
@@ -478,7 +479,7 @@ fn parse_status_uid(status: &[u8]) -> Option<u32> {
     std::str::from_utf8(&line[4..])
         .ok()?
         .split_ascii_whitespace()
-        .next()?
+        .nth(1)?
         .parse()
         .ok()
 }
@@ -638,13 +639,14 @@ pub fn comm(pid: u32) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_real_uid_of_a_status_file() {
-        let status = b"Name:\tx\nUmask:\t0022\nUid:\t33\t0\t0\t0\nGid:\t33\t33\t33\t33\n";
-        assert_eq!(parse_status_uid(status), Some(33));
+    fn the_effective_uid_of_a_status_file() {
+        let status = b"Name:\tx\nUmask:\t0022\nUid:\t65534\t0\t0\t0\nGid:\t33\t33\t33\t33\n";
+        assert_eq!(parse_status_uid(status), Some(0));
         assert_eq!(parse_status_uid(b"Name:\tx\n"), None);
+        assert_eq!(parse_status_uid(b"Uid:\t33\n"), None);
         assert_eq!(
             status_uid(std::process::id()),
-            Some(rustix::process::getuid().as_raw())
+            Some(rustix::process::geteuid().as_raw())
         );
     }
 

@@ -343,7 +343,12 @@ fn read_one(sys: &mut System, pid: u32, starts: &HashMap<u32, u64>) -> Option<Pr
         .iter()
         .any(|a| a.to_str().is_none())
         .then(|| p.cmd().iter().map(|a| escape_bytes(os_bytes(a))).collect());
-    let uid = p.user_id().and_then(|u| u.to_string().parse::<u32>().ok());
+    // The effective uid, as `ps -o user` shows: the one the process acts with (a process with
+    // real uid nobody and effective uid root is root's).
+    let uid = p
+        .effective_user_id()
+        .or_else(|| p.user_id())
+        .and_then(|u| u.to_string().parse::<u32>().ok());
     let parent_pid = p.parent().map(to_u32).filter(|&pp| pp != 0);
     let start_time = Some(p.start_time()).filter(|&t| t > 0);
     // The parent: only its name.
