@@ -149,6 +149,88 @@ fn a_memory_mapping_after_the_main_thread_exited_names_its_process() {
     assert_owned("mapping-leader-exit", "held through a memory mapping");
 }
 
+/// A listener whose only reference is in transit (SCM_RIGHTS, to a forked child that never
+/// reads), and a file named after it, `socket:[INODE]`, mapped into the sender's memory and
+/// registered in an io_uring ring of its own. Prints {"port", "pid", "ring"}.
+const NAMED_LIKE_A_SOCKET: &str = r#"
+import array, ctypes, json, mmap, os, shutil, socket, sys, tempfile
+a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+child = os.fork()
+if child == 0:
+    a.close()
+    sys.stdin.read()
+    os._exit(0)
+b.close()
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+port, inode = s.getsockname()[1], os.fstat(s.fileno()).st_ino
+d = tempfile.mkdtemp()
+path = os.path.join(d, "socket:[%d]" % inode)
+with open(path, "wb") as f:
+    f.write(b"x" * 4096)
+f = open(path, "rb")
+m = mmap.mmap(f.fileno(), 4096, mmap.MAP_SHARED, mmap.PROT_READ)
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+params = ctypes.create_string_buffer(120)
+ring = libc.syscall(425, 4, params)  # io_uring_setup
+if ring >= 0:
+    files = (ctypes.c_int * 1)(f.fileno())
+    if libc.syscall(427, ring, 2, files, 1) < 0:  # io_uring_register, IORING_REGISTER_FILES
+        ring = -1
+a.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [s.fileno()]))])
+s.close()
+print(json.dumps({"port": port, "pid": os.getpid(), "ring": ring >= 0}), flush=True)
+sys.stdin.read()
+shutil.rmtree(d)
+os.kill(child, 9)
+"#;
+
+#[test]
+fn a_file_named_like_a_socket_is_not_that_socket() {
+    let Some(py) = common::listener::python() else {
+        return;
+    };
+    let mut child = common::listener::spawn_retrying(
+        Command::new(py)
+            .args(["-c", NAMED_LIKE_A_SOCKET])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped()),
+    );
+    let line = common::ready_line(&mut child, std::time::Duration::from_secs(20));
+    let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    let home = tempdir();
+    let mut docs = Vec::new();
+    for lookup in ["procfs", "bpf"] {
+        let out = common::whoport(home.path())
+            .env("WHOPORT_OWNER_LOOKUP", lookup)
+            .arg("--json")
+            .output()
+            .expect("whoport runs");
+        docs.push((lookup, out.stdout));
+    }
+    drop(child.stdin.take());
+    let _ = child.wait();
+    for (lookup, out) in docs {
+        let doc: Value = serde_json::from_slice(&out).expect("json");
+        let rows: Vec<&Value> = doc["listeners"]
+            .as_array()
+            .expect("listeners")
+            .iter()
+            .filter(|l| l["port"] == ready["port"] && l["address"] == "127.0.0.1")
+            .collect();
+        assert_eq!(rows.len(), 1, "{lookup}: {doc}");
+        assert_eq!(
+            rows[0]["owners"].as_array().map(Vec::len),
+            Some(0),
+            "{lookup}: the file's holder (pid {}, ring: {}) does not hold the socket: {}",
+            ready["pid"],
+            ready["ring"],
+            rows[0]
+        );
+        assert!(rows[0]["held_through"].is_null(), "{lookup}: {}", rows[0]);
+    }
+}
+
 #[test]
 fn roots_socket_seen_from_a_user_namespace_is_not_nobodys() {
     if common::listener::python().is_none() || !have("unshare", "apt-get install -y util-linux") {
