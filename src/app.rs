@@ -274,7 +274,7 @@ fn check_user(filters: &FilterArgs) -> Result<()> {
     if let Some(user) = &filters.user {
         if !collect::process::user_exists(user) {
             anyhow::bail!(
-                "no user '{}' in the system user database (see: getent passwd); --user takes a user name or a uid",
+                "no user '{}' in the system user database (see: getent passwd); --user takes a user name or a uid (0 to 4294967294)",
                 sanitize(user)
             );
         }

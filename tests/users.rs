@@ -108,6 +108,12 @@ fn an_unknown_user_name_is_an_error() {
     // A uid needs no entry in the database.
     let (status, _, err) = common::run(&["--user", "4000000001"]);
     assert_eq!(status, 1, "nothing matches, which is not an error: {err}");
+    // A number no uid can be is an error, not "nothing matches".
+    for uid in ["99999999999", "4294967295"] {
+        let (status, out, err) = common::run(&["--user", uid]);
+        assert_eq!(status, 2, "--user {uid}: {out}");
+        assert!(err.contains(&format!("no user '{uid}'")), "{err}");
+    }
 }
 
 #[test]

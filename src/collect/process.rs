@@ -116,7 +116,8 @@ fn user_name(uid: u32) -> Option<String> {
 /// name it does not know rather than matching nothing.
 pub fn user_exists(user: &str) -> bool {
     if !user.is_empty() && user.bytes().all(|b| b.is_ascii_digit()) {
-        return true;
+        // Any uid the kernel can give a process; 4294967295 is (uid_t)-1, "no uid".
+        return user.parse::<u32>().is_ok_and(|uid| uid != u32::MAX);
     }
     #[cfg(unix)]
     {
