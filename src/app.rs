@@ -268,6 +268,20 @@ fn load(cli: &Cli) -> Result<Knowledge> {
     Ok(knowledge)
 }
 
+/// whoport reads TCP and UDP sockets only: asked about an SCTP or DCCP port, it says it did not
+/// look rather than "nothing is listening".
+fn unread_protocol_note(port: u16, protocol: Protocol) -> Option<String> {
+    let flag = match protocol {
+        Protocol::Tcp | Protocol::Udp => return None,
+        Protocol::Sctp => "-S",
+        Protocol::Dccp => "-d",
+    };
+    Some(format!(
+        "whoport reads TCP and UDP sockets only: {} sockets on port {port} were not looked for (ss {flag}lnp 'sport = :{port}' lists them)",
+        protocol.as_str().to_uppercase()
+    ))
+}
+
 /// `--user NAME` must name a user the system knows: an unknown name is an error, not
 /// "nothing matches".
 fn check_user(filters: &FilterArgs) -> Result<()> {
@@ -370,7 +384,9 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                     protocol,
                 )
             };
-            let snap = collect::collect(&filter)?;
+            let mut snap = collect::collect(&filter)?;
+            snap.notes
+                .extend(protocol.and_then(|p| unread_protocol_note(port, p)));
             // What the filters hid on this port, so that the card never says "nothing".
             let hidden = collect::filtered::hidden_by_filters(&filter, &snap)?;
             let report = k.report(port, protocol);

@@ -276,3 +276,29 @@ fn bad_input_is_one_line_naming_the_value_with_status_2() {
     let (_, _, err) = run(&["grafanna"]);
     assert!(err.contains("'grafana'"), "{err}");
 }
+
+#[test]
+fn sctp_and_dccp_ports_are_not_said_to_be_free() {
+    // whoport reads TCP and UDP sockets only: of SCTP and DCCP it says it did not look.
+    for (protocol, flag) in [("sctp", "-S"), ("dccp", "-d")] {
+        let query = format!("41846/{protocol}");
+        let (_, out, _) = common::run(&[&query]);
+        assert!(!out.contains("Nothing is listening"), "{out}");
+        assert!(
+            out.contains(&format!(
+                "{} sockets on port 41846 were not looked for (ss {flag}lnp",
+                protocol.to_uppercase()
+            )),
+            "{out}"
+        );
+        let doc = common::json(&["--json", &query]);
+        assert!(
+            doc["notes"].as_array().expect("notes").iter().any(|n| n
+                .as_str()
+                .is_some_and(|n| n.contains("TCP and UDP sockets only"))),
+            "{doc}"
+        );
+    }
+    let (_, out, _) = common::run(&["41846/tcp"]);
+    assert!(!out.contains("not looked for"), "{out}");
+}

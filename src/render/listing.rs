@@ -405,7 +405,15 @@ pub fn live_section(
         .filter(|l| l.socket.port == port)
         .collect();
     if on_port.is_empty() {
-        let what: Vec<String> = protocols.iter().map(|p| format!("{port}/{p}")).collect();
+        // SCTP and DCCP sockets are never read (a note says so): nothing is said of them.
+        let what: Vec<String> = protocols
+            .iter()
+            .filter(|p| matches!(p, Protocol::Tcp | Protocol::Udp))
+            .map(|p| format!("{port}/{p}"))
+            .collect();
+        if what.is_empty() {
+            return Ok(());
+        }
         let text = format!(
             "Nothing is listening on {} on this machine.",
             what.join(" or ")
