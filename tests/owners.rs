@@ -30,7 +30,7 @@ fn build(dir: &std::path::Path) -> Option<std::path::PathBuf> {
 
 /// Runs `hold MODE`, then whoport; returns our listener's row (found by the walk), its row
 /// found by the default method (the in-kernel iterator where it loads) and the helper's PID.
-fn row(mode: &str) -> Option<(Value, Value, u32)> {
+fn row(mode: &str) -> Option<(Value, Value, u32, String)> {
     let dir = tempdir();
     let bin = build(dir.path())?;
     let mut child = common::listener::spawn_retrying(
@@ -68,6 +68,13 @@ fn row(mode: &str) -> Option<(Value, Value, u32)> {
         .expect("whoport runs");
     let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
     let (_, default) = common::json_status(&["--json"]);
+    // The port's card, in words.
+    let card = common::whoport(home.path())
+        .env("WHOPORT_OWNER_LOOKUP", "procfs")
+        .arg(port.to_string())
+        .output()
+        .expect("whoport runs");
+    let card = String::from_utf8_lossy(&card.stdout).into_owned();
     let _ = child.kill();
     let _ = child.wait();
     // Only our socket (127.0.0.1): another program may use the same port number on ::1.
@@ -91,13 +98,15 @@ fn row(mode: &str) -> Option<(Value, Value, u32)> {
         "{mode}: {:?}",
         by_default[0]
     );
-    Some((rows[0].clone(), by_default[0].clone(), pid))
+    Some((rows[0].clone(), by_default[0].clone(), pid, card))
 }
 
 fn assert_owned(mode: &str, held: &str) {
-    let Some((row, by_default, pid)) = row(mode) else {
+    let Some((row, by_default, pid, card)) = row(mode) else {
         return;
     };
+    // The card says how the process holds it, under the socket.
+    assert!(card.contains(&format!("\n    {held}\n")), "{mode}: {card}");
     // The iterator visits a thread's own table in its first pass (an ordinary owner there);
     // a mapping or a ring is found by its second look, which must say the same as the walk's.
     if mode != "thread-table" && mode != "leader-exit" {

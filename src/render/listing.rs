@@ -457,6 +457,10 @@ pub fn live_section(
             writeln!(w, "    owner {who}; process hidden: {reason}")?;
             continue;
         }
+        // Held without a descriptor of the main table: how (a mapping, io_uring, a thread).
+        if let Some(how) = l.held_through {
+            writeln!(w, "    {how}")?;
+        }
         for p in l.owners.iter().filter_map(|pid| snap.processes.get(pid)) {
             let user = p.user.as_deref().map_or_else(
                 || p.uid.map_or("-".to_string(), |u| u.to_string()),
