@@ -321,7 +321,7 @@ pub struct Listener {
     /// Why no owner could be seen, when `owners` is empty.
     pub hidden_reason: Option<Hidden>,
     /// How the owners hold the socket when not through an ordinary descriptor ("held through
-    /// a memory mapping", "held by io_uring", "held by a thread other than the main one").
+    /// a memory mapping", "held by io_uring").
     pub held_through: Option<&'static str>,
     /// For IPv6 listeners: the kernel's IPV6_V6ONLY (`Some(false)`: it takes IPv4 too);
     /// `None` when it was not reported (`/proc/net`, other systems).

@@ -25,11 +25,12 @@ pub enum Holding {
 }
 
 impl Holding {
-    /// What JSON and the card say, or `None` for an ordinary descriptor.
+    /// What JSON and the card say, or `None` for an ordinary descriptor (in any thread's table).
     pub fn words(self) -> Option<&'static str> {
         match self {
-            Holding::LateDescriptor => None,
-            Holding::Thread => Some("held by a thread other than the main one"),
+            // A thread's own table is the process's descriptor table as much as the main
+            // thread's: an ordinary owner (as the in-kernel lookup finds it in its first pass).
+            Holding::LateDescriptor | Holding::Thread => None,
             Holding::Mapping => Some("held through a memory mapping"),
             Holding::IoUring => Some("held by io_uring"),
         }
