@@ -127,6 +127,16 @@ fn assert_owned(mode: &str, held: Option<&str>) {
         .collect();
     assert_eq!(owners, vec![u64::from(pid)], "{mode}: {row}");
     assert!(row["owner_hidden_reason"].is_null());
+    // Its executable and command line, even when its main thread exited (read from a live
+    // thread then).
+    for r in [&row, &by_default] {
+        let owner = &r["owners"][0];
+        assert!(
+            owner["exe"].as_str().is_some_and(|e| e.ends_with("/hold")),
+            "{mode}: {owner}"
+        );
+        assert_eq!(owner["cmdline"][1], mode, "{mode}: {owner}");
+    }
 }
 
 #[test]

@@ -21,7 +21,13 @@ const DELETED: &[u8] = b" (deleted)";
 /// path ending in " (deleted)" needs a closer look (it may be a real name), and that look is
 /// taken only when the file lives on a local filesystem, which answers from memory.
 pub fn exe(pid: u32) -> (Option<Vec<u8>>, ExeState) {
-    let base = format!("/proc/{pid}/exe");
+    exe_in(&format!("/proc/{pid}"))
+}
+
+/// [`exe`] of the task whose `/proc` directory is `dir` (`/proc/PID`, or
+/// `/proc/PID/task/TID` for a live thread of a process whose main thread exited).
+pub fn exe_in(dir: &str) -> (Option<Vec<u8>>, ExeState) {
+    let base = format!("{dir}/exe");
     let Ok(link) = rustix::fs::readlink(base.as_str(), Vec::new()) else {
         return (None, ExeState::default());
     };
@@ -37,7 +43,7 @@ pub fn exe(pid: u32) -> (Option<Vec<u8>>, ExeState) {
     let Some(stripped) = link.strip_suffix(DELETED).map(<[u8]>::to_vec) else {
         return (Some(link), ExeState::default());
     };
-    let local = mapped_device(pid, &link).is_some_and(|(major, minor)| {
+    let local = mapped_device(dir, &link).is_some_and(|(major, minor)| {
         mounts()
             .iter()
             .any(|m| m.major == major && m.minor == minor && answers_from_memory(&m.fstype))
@@ -91,9 +97,9 @@ fn identity_at(path: &[u8]) -> Option<(u64, u64)> {
 
 /// The device (major, minor) of the mapping of `path` in `/proc/PID/maps`: the executable's
 /// own mapping carries the same text as the link, " (deleted)" included.
-fn mapped_device(pid: u32, path: &[u8]) -> Option<(u32, u32)> {
+fn mapped_device(dir: &str, path: &[u8]) -> Option<(u32, u32)> {
     use std::io::BufRead;
-    let file = std::fs::File::open(format!("/proc/{pid}/maps")).ok()?;
+    let file = std::fs::File::open(format!("{dir}/maps")).ok()?;
     let mut reader = std::io::BufReader::new(file);
     let mut line = Vec::new();
     loop {

@@ -294,6 +294,30 @@ fn read_queue(queue: &Queue, mut answer: impl FnMut(u32, Option<Process>) -> boo
     }
 }
 
+/// The executable and command line of a live thread other than the main one, for a process
+/// whose main thread exited; `None` when it has no other thread or none answers.
+#[cfg(target_os = "linux")]
+fn live_thread_details(pid: u32) -> Option<(Vec<u8>, crate::model::ExeState, Vec<Vec<u8>>)> {
+    if super::linux::thread_count(pid)? < 2 {
+        return None;
+    }
+    super::linux::other_threads(pid)
+        .into_iter()
+        .find_map(|tid| {
+            let dir = format!("/proc/{pid}/task/{tid}");
+            let (exe, state) = super::exe::exe_in(&dir);
+            let text = std::fs::read(format!("{dir}/cmdline")).ok()?;
+            let args = text
+                .strip_suffix(b"\0")
+                .unwrap_or(&text)
+                .split(|&b| b == 0)
+                .filter(|_| !text.is_empty())
+                .map(<[u8]>::to_vec)
+                .collect();
+            Some((exe?, state, args))
+        })
+}
+
 /// One process's details, everything but the user name (filled in by the caller); `None`
 /// when it is gone.
 fn read_one(sys: &mut System, pid: u32, starts: &HashMap<u32, u64>) -> Option<Process> {
@@ -312,19 +336,28 @@ fn read_one(sys: &mut System, pid: u32, starts: &HashMap<u32, u64>) -> Option<Pr
         return Some(Process::changed(pid));
     }
     #[cfg(target_os = "linux")]
-    let (exe_bytes, exe_state) = super::exe::exe(pid);
+    let (mut exe_bytes, mut exe_state) = super::exe::exe(pid);
     #[cfg(not(target_os = "linux"))]
     let (exe_bytes, exe_state): (Option<Vec<u8>>, crate::model::ExeState) = (
         p.exe().map(|e| os_bytes(e.as_os_str()).to_vec()),
         Default::default(),
     );
+    #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
+    let mut args: Vec<Vec<u8>> = p.cmd().iter().map(|a| os_bytes(a).to_vec()).collect();
+    // A process whose main thread exited (pthread_exit) while others run: its own executable
+    // link and command line read empty, a live thread's are the process's.
+    #[cfg(target_os = "linux")]
+    if exe_bytes.is_none() && args.is_empty() {
+        if let Some((bytes, state, thread_args)) = live_thread_details(pid) {
+            (exe_bytes, exe_state, args) = (Some(bytes), state, thread_args);
+        }
+    }
     let exe = exe_bytes
         .as_deref()
         .map(|b| String::from_utf8_lossy(b).into_owned());
-    let cmdline: Vec<String> = p
-        .cmd()
+    let cmdline: Vec<String> = args
         .iter()
-        .map(|a| a.to_string_lossy().into_owned())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect();
     let comm_bytes = kernel_name(pid);
     let comm = comm_bytes.as_deref().map_or_else(
@@ -339,11 +372,10 @@ fn read_one(sys: &mut System, pid: u32, starts: &HashMap<u32, u64>) -> Option<Pr
     let exe_escaped = exe_bytes
         .as_deref()
         .and_then(crate::model::escaped_if_invalid);
-    let cmdline_escaped = p
-        .cmd()
+    let cmdline_escaped = args
         .iter()
-        .any(|a| a.to_str().is_none())
-        .then(|| p.cmd().iter().map(|a| escape_bytes(os_bytes(a))).collect());
+        .any(|a| std::str::from_utf8(a).is_err())
+        .then(|| args.iter().map(|a| escape_bytes(a)).collect());
     // The effective uid, as `ps -o user` shows: the one the process acts with (a process with
     // real uid nobody and effective uid root is root's).
     let uid = p
