@@ -24,8 +24,10 @@ pub struct InodeOwners {
     pub vanished: usize,
     /// Processes walked.
     pub walked: usize,
-    /// Processes in another network namespace than whoport's (their sockets are not listed),
-    /// and one of their PIDs.
+    /// Processes in another network namespace than whoport's (their sockets are not listed)
+    /// that hold at least one descriptor, and the lowest of their PIDs. Kernel threads hold
+    /// none: they are never counted, by the walk or the in-kernel lookup (whose iterator
+    /// visits only tasks with descriptors).
     pub other_netns: usize,
     pub other_netns_pid: Option<u32>,
     /// Start time (clock ticks after boot) of each process that holds a socket, read during
@@ -118,7 +120,10 @@ pub fn walk_fds_since(wanted: Option<&HashSet<u32>>, since: Since) -> std::io::R
         owners.vanished += part.vanished;
         owners.walked += part.walked;
         owners.other_netns += part.other_netns;
-        owners.other_netns_pid = owners.other_netns_pid.or(part.other_netns_pid);
+        owners.other_netns_pid = match (owners.other_netns_pid, part.other_netns_pid) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         for (inode, pid) in part.found {
             owners.pids.entry(inode).or_default().push(pid);
         }
@@ -331,15 +336,13 @@ fn walk_part(
             }
         };
         part.walked += 1;
-        if let (Some(own), Ok(n)) = (
-            own_netns,
-            readlinkat_raw(proc_fd, path.ns_net(pid), &mut link[..]),
-        ) {
-            if &link[..n] != own {
-                part.other_netns += 1;
-                part.other_netns_pid.get_or_insert(pid);
-            }
-        }
+        let foreign = own_netns.is_some_and(|own| {
+            readlinkat_raw(proc_fd, path.ns_net(pid), &mut link[..])
+                .is_ok_and(|n| &link[..n] != own)
+        });
+        // Counted only with at least one descriptor, as the in-kernel lookup sees tasks:
+        // a kernel thread (or a process without descriptors) holds no socket worth naming.
+        let mut descriptors = false;
         let found_before = part.found.len();
         // Before the table is read (the size of an fd directory is its number of descriptors,
         // Linux 6.2+; 0 before, and then nothing is recorded).
@@ -365,6 +368,7 @@ fn walk_part(
             if name.to_bytes().first() == Some(&b'.') {
                 continue;
             }
+            descriptors = true;
             let n = match readlinkat_raw(&fd_dir, name, &mut link[..]) {
                 Ok(n) => n,
                 Err(Errno::ACCESS | Errno::PERM) => {
@@ -382,6 +386,10 @@ fn walk_part(
                     part.rings.push(Ring { pid, tid: pid, fd });
                 }
             }
+        }
+        if foreign && descriptors {
+            part.other_netns += 1;
+            part.other_netns_pid = Some(part.other_netns_pid.map_or(pid, |p| p.min(pid)));
         }
         if denied {
             part.walked -= 1;
