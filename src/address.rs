@@ -1,10 +1,10 @@
 //! Where a socket is bound, in the one notation every output uses (`0.0.0.0:22`, `[::]:22`,
-//! `127.0.0.1:5432`, `[fe80::1%lo]:42600`, `0.0.0.0%lo:8080`), and its reach in words.
+//! `127.0.0.1:5432`, `[fe80::1%lo]:42600`, `0.0.0.0%lo:8080`), its reach in words, and this
+//! machine's own addresses.
 
 use std::net::IpAddr;
 
 use crate::model::{Listener, Scope, Socket};
-use crate::port::AddressPattern;
 
 /// The kernel gives its loopback device this index in every network namespace
 /// (`LOOPBACK_IFINDEX`).
@@ -30,12 +30,25 @@ impl Scope {
     /// Where a socket is reachable from, from its address and the device it is bound to: a
     /// socket bound to the loopback device is loopback-only whatever its address; a wildcard
     /// bound to another device is reachable on that device only.
+    ///
+    /// A loopback address bound to another device is not loopback: the kernel hands a socket
+    /// bound to a device only what arrives through that device, and loopback traffic
+    /// arrives through `lo` (a connection from this machine to `127.0.0.1%d0` is refused).
+    /// Other machines' packets to a loopback address are dropped, unless `route_localnet`
+    /// is on for that device (IPv4): then it is one address on that device, exposed to it.
     pub fn of_socket(s: &Socket) -> Scope {
         if s.ifindex == LOOPBACK_IFINDEX {
             return Scope::Loopback;
         }
         match Scope::of(s.address) {
             Scope::All if s.ifindex != 0 => Scope::Specific,
+            Scope::Loopback if s.ifindex != 0 => {
+                if s.address.to_canonical().is_ipv4() && local::route_localnet(s.ifindex) {
+                    Scope::Specific
+                } else {
+                    Scope::Device
+                }
+            }
             scope => scope,
         }
     }
@@ -57,6 +70,10 @@ pub enum Reach {
     Loopback,
     /// A wildcard bound to one device.
     Device(String),
+    /// A loopback address bound to another device (named, or its index when it has no name
+    /// any more): loopback traffic does not reach it; `localnet` when that device accepts
+    /// packets to loopback addresses from its network (`route_localnet`).
+    LoopbackOnDevice { device: String, localnet: bool },
     /// One address (a link-local one names its device).
     OneAddress,
 }
@@ -70,7 +87,10 @@ impl Reach {
             Reach::AllIpv6Only => "all, IPv6 only".to_string(),
             Reach::AllIpv6Unknown => "all, IPv6".to_string(),
             Reach::Loopback => "loopback".to_string(),
-            Reach::Device(d) => format!("{d} only"),
+            Reach::Device(d) => format!("{} only", device_words(d)),
+            Reach::LoopbackOnDevice { device, .. } => {
+                format!("{} only, not loopback", device_words(device))
+            }
             Reach::OneAddress => "one address".to_string(),
         }
     }
@@ -85,9 +105,35 @@ impl Reach {
                 "all interfaces, IPv6 (whether IPv4 too was not reported)".to_string()
             }
             Reach::Loopback => "loopback only".to_string(),
-            Reach::Device(d) => format!("every address of {d}, only"),
+            Reach::Device(d) => format!("every address of {}, only", device_words(d)),
+            Reach::LoopbackOnDevice {
+                device,
+                localnet: false,
+            } => format!(
+                "bound to {} only: loopback traffic cannot reach it, nor other machines",
+                device_words(device)
+            ),
+            Reach::LoopbackOnDevice {
+                device,
+                localnet: true,
+            } => format!(
+                "bound to {} only: loopback traffic cannot reach it; {} accepts packets to \
+                 loopback addresses (route_localnet), so its network may",
+                device_words(device),
+                device_words(device)
+            ),
             Reach::OneAddress => "one address".to_string(),
         }
+    }
+}
+
+/// A device by its name (`eth0`), or `device 7` for an index that no longer has one (the
+/// device was removed while the socket stayed bound to it).
+fn device_words(d: &str) -> String {
+    if d.bytes().all(|b| b.is_ascii_digit()) {
+        format!("device {d}")
+    } else {
+        d.to_string()
     }
 }
 
@@ -106,10 +152,27 @@ impl Listener {
         )
     }
 
+    /// The bound device's name, or its index when the system does not say.
+    fn device_name(&self) -> String {
+        self.device
+            .clone()
+            .unwrap_or_else(|| self.socket.ifindex.to_string())
+    }
+
     /// Where it can be reached from, from the facts collected (scope, v6only, device).
     pub fn reach(&self) -> Reach {
         match self.scope {
             Scope::Loopback => Reach::Loopback,
+            Scope::Device => Reach::LoopbackOnDevice {
+                device: self.device_name(),
+                localnet: false,
+            },
+            Scope::Specific if self.socket.address.to_canonical().is_loopback() => {
+                Reach::LoopbackOnDevice {
+                    device: self.device_name(),
+                    localnet: true,
+                }
+            }
             Scope::Specific => match (&self.device, self.socket.address.is_unspecified()) {
                 (Some(d), true) => Reach::Device(d.clone()),
                 _ => Reach::OneAddress,
@@ -127,24 +190,59 @@ impl Listener {
     }
 }
 
-impl AddressPattern {
-    /// Does this listener stand at the pasted address?
-    pub fn matches(&self, l: &Listener) -> bool {
-        let address = l.socket.address.to_canonical();
-        match self {
-            AddressPattern::Wildcard => address.is_unspecified() && l.device.is_none(),
-            AddressPattern::Loopback => l.scope == Scope::Loopback,
-            AddressPattern::Exact {
-                address: want,
-                zone,
-            } => {
-                want.to_canonical() == address
-                    && zone.as_ref().is_none_or(|z| {
-                        l.device.as_deref() == Some(z.as_str())
-                            || z.parse::<u32>().is_ok_and(|i| i == l.socket.ifindex)
-                    })
-            }
+/// This machine's own addresses, from its interfaces (`getifaddrs`; no name is resolved).
+pub(crate) mod local {
+    use std::net::IpAddr;
+
+    /// Is `address` one of this machine's: loopback (127.0.0.0/8, ::1), or on an interface
+    /// (that one, when a device index is given)?
+    pub fn is_local(address: IpAddr, device: Option<u32>) -> bool {
+        if address.is_loopback() && device.is_none() {
+            return true;
         }
+        on_interface(address, device)
+    }
+
+    #[cfg(unix)]
+    fn on_interface(address: IpAddr, device: Option<u32>) -> bool {
+        let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+            return false;
+        };
+        addrs.into_iter().any(|a| {
+            let Some(storage) = a.address else {
+                return false;
+            };
+            let here = match (storage.as_sockaddr_in(), storage.as_sockaddr_in6()) {
+                (Some(v4), _) => IpAddr::V4(v4.ip()),
+                (_, Some(v6)) => IpAddr::V6(v6.ip()),
+                _ => return false,
+            };
+            here == address
+                && device.is_none_or(|i| {
+                    nix::net::if_::if_nametoindex(a.interface_name.as_str()).is_ok_and(|n| n == i)
+                })
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn on_interface(_address: IpAddr, _device: Option<u32>) -> bool {
+        false
+    }
+
+    /// Does the device with this index accept IPv4 packets to loopback addresses from its
+    /// network (`net.ipv4.conf.{all,DEVICE}.route_localnet`, this network namespace's)? A
+    /// device with no name any more accepts nothing.
+    pub fn route_localnet(ifindex: u32) -> bool {
+        let Some(name) = super::device_name(ifindex) else {
+            return false;
+        };
+        let on = |conf: &str| {
+            std::fs::read_to_string(format!("/proc/sys/net/ipv4/conf/{conf}/route_localnet"))
+                .is_ok_and(|v| v.trim() == "1")
+        };
+        // A name is never a path: `all`, `default` and names with `/` or dots are not read.
+        let plain = !name.contains('/') && name != "." && name != "..";
+        on("all") || (plain && on(&name))
     }
 }
 
@@ -307,36 +405,28 @@ mod tests {
     }
 
     #[test]
-    fn pasted_addresses_match_exactly() {
-        let exact = |a: &str, zone: Option<&str>| AddressPattern::Exact {
-            address: a.parse().expect("ip"),
-            zone: zone.map(str::to_string),
-        };
-        let any4 = listener("0.0.0.0", 0, None, None);
-        let any6 = listener("::", 0, None, Some(false));
-        let lo4 = listener("127.0.0.1", 0, None, None);
-        let on_lo = listener("0.0.0.0", 1, Some("lo"), None);
-        let ll = listener("fe80::1", 1, Some("lo"), Some(true));
-        assert!(exact("0.0.0.0", None).matches(&any4));
-        assert!(!exact("0.0.0.0", None).matches(&any6));
-        assert!(exact("::", None).matches(&any6));
-        assert!(
-            !exact("127.0.0.1", None).matches(&any4),
-            "narrowed to that address"
+    fn a_loopback_address_bound_to_another_device_is_not_loopback() {
+        // Index 999999 has no device: no route_localnet to read, and shown by its index.
+        let l = listener("127.0.0.1", 999_999, None, None);
+        assert_eq!(l.scope, Scope::Device);
+        assert!(!l.scope.is_exposed());
+        assert_eq!(l.endpoint(), "127.0.0.1:22");
+        assert_eq!(
+            l.reach().long(),
+            "bound to device 999999 only: loopback traffic cannot reach it, nor other machines"
         );
-        assert!(exact("::ffff:127.0.0.1", None).matches(&lo4));
-        assert!(exact("fe80::1", Some("lo")).matches(&ll));
-        assert!(exact("fe80::1", Some("1")).matches(&ll));
-        assert!(!exact("fe80::1", Some("eth0")).matches(&ll));
-        assert!(exact("fe80::1", None).matches(&ll));
-        assert!(AddressPattern::Wildcard.matches(&any4) && AddressPattern::Wildcard.matches(&any6));
-        assert!(!AddressPattern::Wildcard.matches(&lo4));
+        assert_eq!(l.reach().short(), "device 999999 only, not loopback");
         assert!(
-            !AddressPattern::Wildcard.matches(&on_lo),
-            "bound to a device"
+            !crate::port::AddressPattern::Loopback.matches(&l),
+            "localhost does not reach it"
         );
-        assert!(AddressPattern::Loopback.matches(&lo4) && AddressPattern::Loopback.matches(&on_lo));
-        assert!(!AddressPattern::Loopback.matches(&any4));
+        let mapped = listener("::ffff:127.0.0.1", 999_999, None, Some(false));
+        assert_eq!(mapped.scope, Scope::Device);
+        assert_eq!(
+            listener("127.0.0.1", 1, Some("lo"), None).scope,
+            Scope::Loopback
+        );
+        assert_eq!(listener("127.0.0.1", 0, None, None).scope, Scope::Loopback);
     }
 
     #[test]

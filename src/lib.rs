@@ -19,6 +19,7 @@ pub mod free;
 pub mod input_file;
 pub mod manpage;
 pub mod model;
+pub mod pasted;
 pub mod port;
 pub mod privilege;
 pub mod registry;

@@ -18,6 +18,11 @@ pub enum Scope {
     All,
     /// One specific non-loopback address.
     Specific,
+    /// A loopback address bound to another device than `lo` (`127.0.0.1%eth0`): loopback
+    /// traffic does not reach it (the kernel gives a socket bound to a device only what comes
+    /// in through that device), and other machines' packets addressed to a loopback address
+    /// are not accepted. Not reachable from other machines.
+    Device,
 }
 
 impl Scope {
@@ -37,7 +42,13 @@ impl Scope {
             Scope::Loopback => "loopback",
             Scope::All => "all",
             Scope::Specific => "specific",
+            Scope::Device => "device",
         }
+    }
+
+    /// Can other machines reach it (`--exposed`, the audit's exposure findings)?
+    pub fn is_exposed(self) -> bool {
+        matches!(self, Scope::All | Scope::Specific)
     }
 }
 

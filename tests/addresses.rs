@@ -15,6 +15,7 @@ use serde_json::Value;
 struct Staged {
     ports: Vec<u16>,
     runs: Vec<String>,
+    statuses: Vec<i32>,
 }
 
 impl Staged {
@@ -47,19 +48,27 @@ fn staged(setup: &[&str], specs: &[&str], runs: &[&str]) -> Option<Staged> {
     args.extend_from_slice(specs);
     let helper = ns.listener(&args);
     let dir = tempdir();
-    let runs = runs
+    let (statuses, runs) = runs
         .iter()
         .map(|line| {
             let line = (0..helper.sockets.len()).fold(line.to_string(), |a, i| {
                 a.replace(&format!("{{P{i}}}"), &helper.port(i).to_string())
             });
+            if let Some(script) = line.strip_prefix("python ") {
+                // A client inside the namespace: what the kernel does with a connection.
+                let mut cmd = ns.command(&common::listener::python().expect("python3"));
+                let out = cmd.arg("-c").arg(script).output().expect("python runs");
+                return (0, String::from_utf8_lossy(&out.stdout).trim().to_string());
+            }
             let argv: Vec<&str> = line.split_whitespace().collect();
-            ns.whoport(dir.path(), &argv).1
+            let (status, out, _) = ns.whoport(dir.path(), &argv);
+            (status, out)
         })
-        .collect();
+        .unzip();
     Some(Staged {
         ports: helper.sockets.iter().map(|s| s.port).collect(),
         runs,
+        statuses,
     })
 }
 
@@ -351,4 +360,198 @@ fn a_reuseport_group_is_named_once_in_a_finding() {
     let twice = format!("0.0.0.0:{port}, 0.0.0.0:{port}");
     assert!(out.contains(&once), "{once} in:\n{out}{err}");
     assert!(!out.contains(&twice), "{twice} in:\n{out}");
+}
+
+/// A client's attempt at `ADDRESS:PORT` from inside the namespace, as a python line for
+/// [`staged`]: prints `connected` or the error's name.
+fn connect(address: &str, port: &str) -> String {
+    format!(
+        "python import socket; c = socket.socket(); c.settimeout(3)\n\
+         try:\n    c.connect(('{address}', {port})); print('connected')\n\
+         except OSError as e:\n    print(type(e).__name__)"
+    )
+}
+
+/// `whoport 127.0.0.1:PORT` (or `0.0.0.0:PORT`) finds the dual-stack `[::]` listener that
+/// takes those connections, and says that it serves the address; a v6-only one does not.
+#[test]
+fn a_pasted_ipv4_address_finds_the_dual_stack_listener_that_serves_it() {
+    let Some(s) = staged(
+        &[],
+        &[
+            "tcp6-any",
+            "tcp6-any-v6only",
+            "tcp6-mapped-any",
+            "tcp4-reuse",
+            "tcp4-any-reuse:same",
+            "tcp6-mapped",
+            "tcp4-any",
+        ],
+        &[
+            "--json 127.0.0.1:{P0}",
+            "--json 0.0.0.0:{P0}",
+            "--json [::ffff:127.0.0.1]:{P0}",
+            "127.0.0.1:{P0}",
+            "--json 127.0.0.1:{P1}",
+            "--json 0.0.0.0:{P1}",
+            "--json [::1]:{P1}",
+            "--json 127.0.0.1:{P2}",
+            "--json 127.0.0.1:{P3}",
+            "--json 127.0.0.2:{P3}",
+            "--json 127.0.0.1:{P5}",
+            "--json [::]:{P6}",
+            "--json [::1]:{P6}",
+            "--json 192.0.2.1:{P0}",
+            "--json localhost:{P0}",
+            &connect("127.0.0.1", "{P0}"),
+            &connect("127.0.0.1", "{P1}"),
+        ],
+    ) else {
+        return;
+    };
+    let (dual, v6only, mapped_any, reuse, mapped, any4) = (
+        s.port(0),
+        s.port(1),
+        s.port(2),
+        s.port(3),
+        s.port(5),
+        s.port(6),
+    );
+    let found = |run: usize, want: &[String]| {
+        let doc = s.json(run);
+        assert_eq!(endpoints(&doc), want, "run {run}: {}", s.runs[run]);
+        assert_eq!(
+            s.statuses[run],
+            if want.is_empty() { 1 } else { 0 },
+            "run {run}"
+        );
+        doc
+    };
+    let dual_end = format!("[::]:{dual}");
+    // The kernel takes IPv4 connections on a dual-stack `::` ...
+    assert_eq!(
+        s.runs[15], "connected",
+        "127.0.0.1 reaches the dual-stack ::"
+    );
+    // ... so pasting its IPv4 forms finds it, and says which socket serves the address.
+    let doc = found(0, std::slice::from_ref(&dual_end));
+    let notes: Vec<&str> = doc["notes"]
+        .as_array()
+        .expect("notes")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let served =
+        format!("127.0.0.1:{dual} is served by tcp {dual_end}: all interfaces, IPv4 and IPv6");
+    assert!(notes.contains(&served.as_str()), "{notes:?}");
+    assert_eq!(doc["hidden_by_filters"], serde_json::json!([]));
+    found(1, std::slice::from_ref(&dual_end));
+    found(2, std::slice::from_ref(&dual_end));
+    assert!(s.runs[3].contains(&served), "card: {}", s.runs[3]);
+    assert!(!s.runs[3].contains("Nothing"), "card: {}", s.runs[3]);
+    // A v6-only `::` does not take 127.0.0.1 (the kernel refuses it): never invented.
+    assert_eq!(s.runs[16], "ConnectionRefusedError");
+    let doc = found(4, &[]);
+    let hidden = doc["hidden_by_filters"].as_array().expect("hidden");
+    assert_eq!(hidden.len(), 1, "{doc}");
+    assert_eq!(hidden[0]["endpoint"], format!("[::]:{v6only}"));
+    assert_eq!(hidden[0]["filters"], serde_json::json!(["the address"]));
+    found(5, &[]);
+    found(6, &[format!("[::]:{v6only}")]);
+    // `::ffff:0.0.0.0` takes every IPv4 address.
+    found(7, &[format!("[::ffff:0.0.0.0]:{mapped_any}")]);
+    // A socket bound to the address itself comes before the wildcard of its SO_REUSEPORT
+    // group (the kernel looks for the address first); another loopback address goes to the
+    // wildcard.
+    let doc = found(8, &[format!("127.0.0.1:{reuse}")]);
+    let hidden = doc["hidden_by_filters"].as_array().expect("hidden");
+    assert!(
+        hidden
+            .iter()
+            .any(|h| h["endpoint"] == format!("0.0.0.0:{reuse}")),
+        "the wildcard is hidden by the address: {doc}"
+    );
+    found(9, &[format!("0.0.0.0:{reuse}")]);
+    // `::ffff:127.0.0.1` is 127.0.0.1.
+    found(10, &[format!("[::ffff:127.0.0.1]:{mapped}")]);
+    // The reverse: an IPv4 socket takes no IPv6.
+    found(11, &[]);
+    found(12, &[]);
+    // An address of no interface here is served by no wildcard.
+    found(13, &[]);
+    // localhost: what takes connections to the loopback addresses.
+    found(14, std::slice::from_ref(&dual_end));
+    let _ = any4;
+}
+
+/// 127.0.0.1 bound to another device than `lo` (SO_BINDTODEVICE): the kernel refuses
+/// connections to it from this machine, so it is not "loopback"; its scope says so in the
+/// listing, the card, JSON, `--exposed` and the audit (no exposure finding); `localhost`
+/// does not find it, the device is named in its address.
+#[test]
+fn a_loopback_address_bound_to_another_device_is_not_called_loopback() {
+    let Some(s) = staged(
+        &["link", "add", "d0", "type", "veth", "peer", "name", "d1"],
+        &["tcp4@d0"],
+        &[
+            "--json {P0}",
+            "{P0}",
+            "",
+            "--json --exposed",
+            "audit --json",
+            "--json localhost:{P0}",
+            "--json 127.0.0.1:{P0}",
+            &connect("127.0.0.1", "{P0}"),
+        ],
+    ) else {
+        return;
+    };
+    let port = s.port(0);
+    assert_eq!(
+        s.runs[7], "ConnectionRefusedError",
+        "loopback traffic does not reach it"
+    );
+    let r = row(&s.json(0), "tcp", "127.0.0.1", port);
+    assert_eq!(r["endpoint"], format!("127.0.0.1%d0:{port}"), "{r}");
+    assert_eq!(r["device"], "d0");
+    assert_eq!(r["scope"], "device", "{r}");
+    let reach = "bound to d0 only: loopback traffic cannot reach it, nor other machines";
+    assert_eq!(r["reach"], reach);
+    assert!(
+        s.runs[1].contains(&format!("tcp 127.0.0.1%d0:{port}  {reach}")),
+        "card: {}",
+        s.runs[1]
+    );
+    assert!(!s.runs[1].contains("loopback only"), "card: {}", s.runs[1]);
+    assert!(
+        s.runs[2].contains("127.0.0.1%d0 (d0 only, not loopback)"),
+        "listing: {}",
+        s.runs[2]
+    );
+    assert!(
+        !endpoints(&s.json(3)).contains(&format!("127.0.0.1%d0:{port}")),
+        "--exposed: {}",
+        s.runs[3]
+    );
+    let audit = s.json(4);
+    let exposure: Vec<&Value> = audit["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| {
+            f["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(&format!(":{port}")))
+                && f["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("non-loopback") || m.contains("interfaces"))
+        })
+        .collect();
+    assert!(exposure.is_empty(), "no exposure finding: {exposure:?}");
+    assert!(endpoints(&s.json(5)).is_empty(), "localhost: {}", s.runs[5]);
+    assert_eq!(
+        endpoints(&s.json(6)),
+        vec![format!("127.0.0.1%d0:{port}")],
+        "the socket at that address, with its true reach"
+    );
 }

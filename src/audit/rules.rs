@@ -69,7 +69,7 @@ impl Ctx<'_> {
         self.members
             .iter()
             .zip(&self.listeners)
-            .filter(|(_, l)| l.scope != Scope::Loopback)
+            .filter(|(_, l)| l.scope.is_exposed())
             .map(|(&i, _)| i)
             .collect()
     }

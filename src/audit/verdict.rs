@@ -73,6 +73,8 @@ pub fn verdicts(snap: &Snapshot, k: &Knowledge) -> Vec<Verdict> {
             let mut reasons = Vec::new();
             if c.listeners.iter().all(|l| l.scope == Scope::Loopback) {
                 reasons.push("loopback only".to_string());
+            } else if c.listeners.iter().all(|l| !l.scope.is_exposed()) {
+                reasons.push("not reachable from other machines".to_string());
             }
             if let Some(a) = assigned(&c) {
                 reasons.push(a);

@@ -129,12 +129,20 @@ fn left_out(
     shown: &Snapshot,
 ) -> Vec<FilteredOut> {
     let seen: HashSet<_> = shown.listeners.iter().map(key).collect();
+    // A wildcard that a socket bound to the pasted address itself outranks is hidden by the
+    // address too.
+    let served: Option<HashSet<_>> = criteria.iter().find_map(|(_, f)| {
+        let address = f.address.as_ref()?;
+        let mut kept = all.listeners.clone();
+        address.narrow(&mut kept);
+        Some(kept.iter().map(key).collect())
+    });
     all.listeners
         .iter()
         .filter(|l| !seen.contains(&key(l)))
         .map(|l| FilteredOut {
             listener: l.clone(),
-            filters: rejecting(criteria, l, &all.processes),
+            filters: rejecting(criteria, l, &all.processes, served.as_ref()),
             owners: l
                 .owners
                 .iter()
@@ -161,10 +169,14 @@ fn rejecting(
     criteria: &[(&'static str, Filter)],
     l: &Listener,
     processes: &HashMap<u32, Process>,
+    served: Option<&HashSet<(crate::port::Protocol, std::net::IpAddr, u16, u32)>>,
 ) -> Vec<&'static str> {
     criteria
         .iter()
-        .filter(|(_, f)| !f.keeps(l, processes))
+        .filter(|(_, f)| {
+            !f.keeps(l, processes)
+                || (f.address.is_some() && served.is_some_and(|s| !s.contains(&key(l))))
+        })
         .map(|(name, _)| *name)
         .collect()
 }

@@ -75,7 +75,7 @@ impl Filter {
     fn wants_socket(&self, s: &Socket) -> bool {
         (self.all_states || s.is_listener())
             && (self.program.is_some() || self.wants_port(s.port))
-            && (!self.exposed || Scope::of_socket(s) != Scope::Loopback)
+            && (!self.exposed || Scope::of_socket(s).is_exposed())
     }
 
     /// Would this filter keep this listener (socket-level and owner-level criteria)?
@@ -318,7 +318,13 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
             socket,
         });
     }
+    if let Some(address) = &filter.address {
+        notes.extend(address.unreported(&listeners));
+    }
     listeners.retain(|l| filter.wants_listener(l, &processes));
+    if let Some(address) = &filter.address {
+        notes.extend(address.narrow(&mut listeners));
+    }
     mark_known_uses(&mut listeners, &processes);
     crate::model::sort_stable_by(&mut listeners, |a, b| {
         (

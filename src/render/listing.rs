@@ -72,7 +72,7 @@ fn scope_color(scope: Scope) -> Color {
     match scope {
         Scope::All => Color::Red,
         Scope::Specific => Color::Yellow,
-        Scope::Loopback => Color::Green,
+        Scope::Loopback | Scope::Device => Color::Green,
     }
 }
 
@@ -344,7 +344,7 @@ pub fn summary(snap: &Snapshot) -> String {
     let exposed = snap
         .listeners
         .iter()
-        .filter(|l| l.scope != Scope::Loopback)
+        .filter(|l| l.scope.is_exposed())
         .count();
     let n = snap.listeners.len();
     let mut text = format!(

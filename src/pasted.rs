@@ -1,0 +1,397 @@
+//! What a pasted `ADDRESS:PORT` finds: the sockets that would take a connection to that
+//! address, as the kernel chooses them (the socket bound to it, else the wildcards that take
+//! it: a dual-stack `::` for IPv4 too), never a socket that would not.
+
+use std::net::IpAddr;
+
+use crate::address::{endpoint, local, LOOPBACK_IFINDEX};
+use crate::model::{Listener, Scope};
+use crate::port::AddressPattern;
+
+/// How a listener serves a pasted address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serves {
+    /// It is bound to that address (an IPv4-mapped form is the same address).
+    Exactly,
+    /// It is a wildcard that takes connections to that address: `0.0.0.0` or
+    /// `::ffff:0.0.0.0` for an IPv4 address of this machine, `::` for an IPv6 one, and a
+    /// dual-stack `::` (the kernel says it is not v6-only) for IPv4 too.
+    AsWildcard,
+}
+
+impl AddressPattern {
+    /// Does this listener stand at, or take connections to, the pasted address (whatever
+    /// other sockets there are: [`AddressPattern::narrow`] keeps only the ones the kernel
+    /// would choose)?
+    pub fn matches(&self, l: &Listener) -> bool {
+        self.serves(l).is_some()
+    }
+
+    /// How this listener serves the pasted address, if it does.
+    pub fn serves(&self, l: &Listener) -> Option<Serves> {
+        let address = l.socket.address.to_canonical();
+        match self {
+            AddressPattern::Wildcard => {
+                (address.is_unspecified() && l.device.is_none()).then_some(Serves::Exactly)
+            }
+            AddressPattern::Loopback => {
+                if l.scope == Scope::Loopback {
+                    return Some(Serves::Exactly);
+                }
+                let v4 = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+                let v6 = IpAddr::V6(std::net::Ipv6Addr::LOCALHOST);
+                (takes_as_wildcard(l, v4, None) || takes_as_wildcard(l, v6, None))
+                    .then_some(Serves::AsWildcard)
+            }
+            AddressPattern::Exact {
+                address: want,
+                zone,
+            } => {
+                let want = want.to_canonical();
+                if want == address {
+                    return zone
+                        .as_deref()
+                        .is_none_or(|z| on_device(l, z))
+                        .then_some(Serves::Exactly);
+                }
+                takes_as_wildcard(l, want, zone.as_deref()).then_some(Serves::AsWildcard)
+            }
+        }
+    }
+
+    /// Keeps, of the listeners that match, those that would take a connection to the pasted
+    /// address, as the kernel chooses: a socket bound to the address itself (and not to
+    /// another device than `lo`) comes before every wildcard of the same protocol. Returns a
+    /// note for each wildcard kept, saying which socket serves the address and how.
+    pub fn narrow(&self, listeners: &mut Vec<Listener>) -> Vec<String> {
+        let ranks: Vec<Option<Serves>> = listeners.iter().map(|l| self.serves(l)).collect();
+        let exact = self.bound_exactly(listeners.iter().zip(ranks.iter().copied()));
+        let mut notes = Vec::new();
+        let mut rank = ranks.into_iter();
+        listeners.retain(|l| match rank.next().flatten() {
+            None => false,
+            Some(Serves::Exactly) => true,
+            Some(Serves::AsWildcard) => {
+                let kept = !exact.contains(&l.socket.protocol);
+                if kept {
+                    notes.push(format!(
+                        "{} is served by {} {}: {}",
+                        self.text(l.socket.port),
+                        l.socket.protocol,
+                        l.endpoint(),
+                        l.reach().long()
+                    ));
+                }
+                kept
+            }
+        });
+        notes
+    }
+
+    /// The protocols that have a socket bound to the pasted address itself, not to a device
+    /// other than `lo`: their wildcards do not take connections to it.
+    fn bound_exactly<'a>(
+        &self,
+        ranked: impl Iterator<Item = (&'a Listener, Option<Serves>)>,
+    ) -> Vec<crate::port::Protocol> {
+        ranked
+            .filter(|(l, r)| {
+                *r == Some(Serves::Exactly)
+                    && (l.socket.ifindex == 0 || l.socket.ifindex == LOOPBACK_IFINDEX)
+            })
+            .map(|(l, _)| l.socket.protocol)
+            .collect()
+    }
+
+    /// Notes for the `::` sockets among `all` that would serve a pasted IPv4 address if they
+    /// take IPv4, which the kernel did not report (sockets read from `/proc/net`): whoport
+    /// does not say they serve it, nor that they do not.
+    pub fn unreported(&self, all: &[Listener]) -> Vec<String> {
+        let AddressPattern::Exact { address, zone } = self else {
+            return Vec::new();
+        };
+        let want = address.to_canonical();
+        if !want.is_ipv4() {
+            return Vec::new();
+        }
+        let exact = self.bound_exactly(all.iter().map(|l| (l, self.serves(l))));
+        all.iter()
+            .filter(|l| {
+                l.v6only.is_none()
+                    && l.socket.address == IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+                    && !exact.contains(&l.socket.protocol)
+                    && takes_as_wildcard(
+                        &Listener {
+                            v6only: Some(false),
+                            ..(*l).clone()
+                        },
+                        want,
+                        zone.as_deref(),
+                    )
+            })
+            .map(|l| {
+                format!(
+                    "{} {} may serve {} too: whether it takes IPv4 was not reported",
+                    l.socket.protocol,
+                    l.endpoint(),
+                    self.text(l.socket.port),
+                )
+            })
+            .collect()
+    }
+
+    /// The pasted address with a port, in the one notation: `127.0.0.1:5432`,
+    /// `[fe80::1%lo]:42600`, `localhost:3000`, `*:22`.
+    pub fn text(&self, port: u16) -> String {
+        match self {
+            AddressPattern::Wildcard => format!("*:{port}"),
+            AddressPattern::Loopback => format!("localhost:{port}"),
+            AddressPattern::Exact { address, zone } => endpoint(*address, zone.as_deref(), port),
+        }
+    }
+}
+
+/// Is the listener bound to the device a zone names (a name, or an index)?
+fn on_device(l: &Listener, zone: &str) -> bool {
+    l.device.as_deref() == Some(zone) || zone.parse::<u32>().is_ok_and(|i| i == l.socket.ifindex)
+}
+
+/// Is `l` a wildcard that takes connections to `want` (a specific address, or the
+/// unspecified address of a family as `ss` prints a wildcard socket)? Never a guess: a `::`
+/// takes IPv4 only when the kernel says it is not v6-only; a specific address must be one of
+/// this machine's (loopback, or on an interface), on the device a wildcard is bound to (a
+/// wildcard bound to another device than `lo` does not take loopback traffic).
+fn takes_as_wildcard(l: &Listener, want: IpAddr, zone: Option<&str>) -> bool {
+    let family = match l.socket.address {
+        IpAddr::V4(a) if a.is_unspecified() => Family::V4,
+        IpAddr::V6(a) if a.to_ipv4_mapped().is_some_and(|v4| v4.is_unspecified()) => Family::V4,
+        IpAddr::V6(a) if a.is_unspecified() => match l.v6only {
+            Some(false) => Family::Both,
+            _ => Family::V6,
+        },
+        _ => return false,
+    };
+    let family_ok = match want {
+        IpAddr::V4(_) => family != Family::V6,
+        IpAddr::V6(_) => family != Family::V4,
+    };
+    if !family_ok {
+        return false;
+    }
+    if want.is_unspecified() {
+        // `0.0.0.0:22` pasted: the sockets that take that family on every address (of the
+        // same device, `0.0.0.0%lo:22`).
+        return match zone {
+            None => l.socket.ifindex == 0,
+            Some(z) => on_device(l, z),
+        };
+    }
+    let device = match (l.socket.ifindex, zone) {
+        (0, None) => None,
+        (0, Some(z)) => match zone_index(z) {
+            Some(i) => Some(i),
+            None => return false,
+        },
+        (i, None) => Some(i),
+        (i, Some(z)) if on_device(l, z) => Some(i),
+        _ => return false,
+    };
+    match device {
+        None => local::is_local(want, None),
+        Some(LOOPBACK_IFINDEX) => want.is_loopback() || local::is_local(want, device),
+        Some(_) => local::is_local(want, device),
+    }
+}
+
+/// The device index a zone names (`lo`, `3`), if a device has that name here.
+fn zone_index(zone: &str) -> Option<u32> {
+    if let Ok(i) = zone.parse::<u32>() {
+        return Some(i);
+    }
+    #[cfg(unix)]
+    {
+        nix::net::if_::if_nametoindex(zone).ok()
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    V4,
+    V6,
+    Both,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Socket;
+    use crate::port::Protocol;
+
+    fn listener(
+        address: &str,
+        ifindex: u32,
+        device: Option<&str>,
+        v6only: Option<bool>,
+    ) -> Listener {
+        let socket = Socket {
+            protocol: Protocol::Tcp,
+            address: address.parse().expect("ip"),
+            port: 22,
+            state: Some("listen"),
+            remote: None,
+            inode: 1,
+            uid: Some(0),
+            ifindex,
+            v6only,
+        };
+        Listener {
+            scope: Scope::of_socket(&socket),
+            device: device.map(str::to_string),
+            user: None,
+            owners: vec![1],
+            hidden_reason: None,
+            held_through: None,
+            v6only,
+            known_use: None,
+            socket,
+        }
+    }
+
+    fn exact(a: &str, zone: Option<&str>) -> AddressPattern {
+        AddressPattern::Exact {
+            address: a.parse().expect("ip"),
+            zone: zone.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn pasted_addresses_match_what_serves_them() {
+        let any4 = listener("0.0.0.0", 0, None, None);
+        let any6 = listener("::", 0, None, Some(false));
+        let any6only = listener("::", 0, None, Some(true));
+        let any6unknown = listener("::", 0, None, None);
+        let mapped_any = listener("::ffff:0.0.0.0", 0, None, Some(false));
+        let lo4 = listener("127.0.0.1", 0, None, None);
+        let on_lo = listener("0.0.0.0", 1, Some("lo"), None);
+        let ll = listener("fe80::1", 1, Some("lo"), Some(true));
+        let serves = |p: &AddressPattern, l: &Listener| p.serves(l);
+        use Serves::{AsWildcard, Exactly};
+        // The address itself, IPv4-mapped forms included.
+        assert_eq!(serves(&exact("0.0.0.0", None), &any4), Some(Exactly));
+        assert_eq!(serves(&exact("::", None), &any6), Some(Exactly));
+        assert_eq!(
+            serves(&exact("::ffff:127.0.0.1", None), &lo4),
+            Some(Exactly)
+        );
+        assert_eq!(serves(&exact("0.0.0.0", None), &mapped_any), Some(Exactly));
+        // A pasted wildcard: the sockets that take that family on every address.
+        assert_eq!(serves(&exact("0.0.0.0", None), &any6), Some(AsWildcard));
+        assert_eq!(serves(&exact("0.0.0.0", None), &any6only), None);
+        assert_eq!(serves(&exact("0.0.0.0", None), &any6unknown), None);
+        assert_eq!(
+            serves(&exact("::", None), &any4),
+            None,
+            "IPv4 takes no IPv6"
+        );
+        assert_eq!(serves(&exact("0.0.0.0", None), &lo4), None);
+        // A loopback address: every wildcard of its family, a dual-stack `::` for IPv4.
+        assert_eq!(serves(&exact("127.0.0.1", None), &any4), Some(AsWildcard));
+        assert_eq!(serves(&exact("127.0.0.1", None), &any6), Some(AsWildcard));
+        assert_eq!(
+            serves(&exact("::ffff:127.0.0.1", None), &any6),
+            Some(AsWildcard)
+        );
+        assert_eq!(
+            serves(&exact("127.0.0.9", None), &mapped_any),
+            Some(AsWildcard)
+        );
+        assert_eq!(serves(&exact("127.0.0.1", None), &any6only), None);
+        assert_eq!(serves(&exact("127.0.0.1", None), &any6unknown), None);
+        assert_eq!(serves(&exact("::1", None), &any6only), Some(AsWildcard));
+        assert_eq!(serves(&exact("::1", None), &any4), None);
+        assert_eq!(serves(&exact("127.0.0.1", None), &on_lo), Some(AsWildcard));
+        // An address of no interface here is served by no wildcard.
+        assert_eq!(serves(&exact("192.0.2.77", None), &any4), None);
+        assert_eq!(serves(&exact("2001:db8::77", None), &any6), None);
+        // Zones.
+        assert_eq!(serves(&exact("fe80::1", Some("lo")), &ll), Some(Exactly));
+        assert_eq!(serves(&exact("fe80::1", Some("1")), &ll), Some(Exactly));
+        assert_eq!(serves(&exact("fe80::1", Some("eth0")), &ll), None);
+        assert_eq!(serves(&exact("fe80::1", None), &ll), Some(Exactly));
+        assert_eq!(serves(&exact("0.0.0.0", Some("lo")), &on_lo), Some(Exactly));
+        assert_eq!(serves(&exact("0.0.0.0", Some("lo")), &any4), None);
+        // `*:22` and `localhost:22`.
+        assert!(AddressPattern::Wildcard.matches(&any4) && AddressPattern::Wildcard.matches(&any6));
+        assert!(!AddressPattern::Wildcard.matches(&lo4));
+        assert!(
+            !AddressPattern::Wildcard.matches(&on_lo),
+            "bound to a device"
+        );
+        assert_eq!(serves(&AddressPattern::Loopback, &lo4), Some(Exactly));
+        assert_eq!(serves(&AddressPattern::Loopback, &on_lo), Some(Exactly));
+        assert_eq!(serves(&AddressPattern::Loopback, &any4), Some(AsWildcard));
+        assert_eq!(
+            serves(&AddressPattern::Loopback, &any6unknown),
+            Some(AsWildcard)
+        );
+    }
+
+    #[test]
+    fn the_socket_at_the_address_comes_before_the_wildcards() {
+        let at = |listeners: Vec<Listener>, p: &AddressPattern| {
+            let mut kept = listeners;
+            let notes = p.narrow(&mut kept);
+            (
+                kept.iter().map(Listener::endpoint).collect::<Vec<_>>(),
+                notes,
+            )
+        };
+        let (kept, notes) = at(
+            vec![
+                listener("127.0.0.1", 0, None, None),
+                listener("0.0.0.0", 0, None, None),
+            ],
+            &exact("127.0.0.1", None),
+        );
+        assert_eq!(kept, vec!["127.0.0.1:22"]);
+        assert!(notes.is_empty(), "{notes:?}");
+        let (kept, notes) = at(
+            vec![
+                listener("127.0.0.2", 0, None, None),
+                listener("::", 0, None, Some(false)),
+                listener("::", 0, None, Some(true)),
+            ],
+            &exact("127.0.0.1", None),
+        );
+        assert_eq!(kept, vec!["[::]:22"]);
+        assert_eq!(
+            notes,
+            vec!["127.0.0.1:22 is served by tcp [::]:22: all interfaces, IPv4 and IPv6"]
+        );
+        // A socket at the address but bound to another device does not take loopback
+        // traffic: the wildcard still does.
+        let (kept, _) = at(
+            vec![
+                listener("127.0.0.1", 3, Some("d0"), None),
+                listener("0.0.0.0", 0, None, None),
+            ],
+            &exact("127.0.0.1", None),
+        );
+        assert_eq!(kept, vec!["127.0.0.1%d0:22", "0.0.0.0:22"]);
+        // Whether a `::` read from /proc/net takes IPv4 is not known: said, not guessed.
+        let all = vec![listener("::", 0, None, None)];
+        let p = exact("127.0.0.1", None);
+        assert_eq!(
+            p.unreported(&all),
+            vec!["tcp [::]:22 may serve 127.0.0.1:22 too: whether it takes IPv4 was not reported"]
+        );
+        assert!(at(all, &p).0.is_empty());
+        assert!(exact("::1", None)
+            .unreported(&[listener("::", 0, None, None)])
+            .is_empty());
+    }
+}
