@@ -129,11 +129,12 @@ fn kernel_threads_are_not_processes_of_another_network_namespace() {
         seen.push((lookup, count, pid, kernel.len()));
     }
     // Both lookups say the same (give or take what started or ended between the runs).
-    if let [(_, walk, walk_pid, kernel), (_, bpf, bpf_pid, _)] = seen[..] {
+    // Both suggest the lowest PID they counted; which one that is can change between the runs
+    // (PIDs wrap around on a busy machine), so only its kind is checked, above.
+    if let [(_, walk, _, kernel), (_, bpf, _, _)] = seen[..] {
         assert!(
             walk.abs_diff(bpf) <= kernel / 2,
             "the walk counts {walk}, the in-kernel lookup {bpf} ({kernel} kernel threads)"
         );
-        assert_eq!(walk_pid, bpf_pid, "both suggest the lowest PID counted");
     }
 }
