@@ -30,13 +30,13 @@ pub enum QueryError {
         services_file: String,
         suggestions: Vec<String>,
     },
-    #[error("'{value}/{protocol}': {value} is a {} service ({available}), not {}; try '{value}' alone", .other.to_uppercase(), .protocol.to_uppercase())]
+    #[error("'{value}/{protocol}': {value} is a {other} service ({available}), not {}; try '{value}' alone", .protocol.to_uppercase())]
     WrongProtocol {
         value: String,
         protocol: String,
-        /// The protocol it does use.
+        /// The protocols it does use ("TCP and UDP").
         other: String,
-        /// Its ports on that protocol ("21/udp").
+        /// Its ports on those protocols ("123/tcp, 123/udp").
         available: String,
     },
 }

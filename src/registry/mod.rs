@@ -112,6 +112,52 @@ impl Knowledge {
         name: &str,
         protocol: Option<Protocol>,
     ) -> Result<ServiceMatch<'_>, QueryError> {
+        let found = self.expand(name, protocol);
+        if found.ranges.is_empty() && found.portless.is_empty() {
+            if let Some(p) = protocol {
+                // Known, but on other protocols: say which, instead of suggesting itself.
+                let mut others = Vec::new();
+                let mut available = Vec::new();
+                for q in Protocol::ALL {
+                    let on = self.expand(name, Some(q));
+                    if on.ranges.is_empty() {
+                        continue;
+                    }
+                    others.push(q.as_str().to_uppercase());
+                    available.extend(spans(&on.ranges).iter().map(|r| format!("{r}/{q}")));
+                }
+                if !others.is_empty() {
+                    const SHOWN: usize = 6;
+                    let more = available.len().saturating_sub(SHOWN);
+                    available.truncate(SHOWN);
+                    let mut available = available.join(", ");
+                    if more > 0 {
+                        available.push_str(&format!(" and {more} more"));
+                    }
+                    return Err(QueryError::WrongProtocol {
+                        value: name.to_string(),
+                        protocol: p.as_str().to_string(),
+                        other: and_list(&others),
+                        available,
+                    });
+                }
+            }
+            return Err(QueryError::UnknownService {
+                value: name.to_string(),
+                services_file: self.services_file_text(),
+                suggestions: self.suggest_on(name, protocol),
+            });
+        }
+        Ok(ServiceMatch {
+            spans: spans(&found.ranges),
+            ranges: merge(found.ranges),
+            portless: found.portless,
+        })
+    }
+
+    /// What one name resolves to on `protocol` (all when `None`): its own rows and, for an
+    /// alias, the rows and ports it stands for.
+    fn expand(&self, name: &str, protocol: Option<Protocol>) -> Lookup<'_> {
         let mut found = self.lookup(name, protocol);
         if let Some(alias) = aliases::find(name) {
             for target in &alias.targets {
@@ -127,31 +173,7 @@ impl Knowledge {
                 }
             }
         }
-        if found.ranges.is_empty() && found.portless.is_empty() {
-            if let Some(p) = protocol {
-                // Known, but on another protocol: say so instead of suggesting itself.
-                let other = self.lookup(name, None);
-                if let Some(r) = other.ranges.first() {
-                    let q = other.protocols.first().copied().unwrap_or(p);
-                    return Err(QueryError::WrongProtocol {
-                        value: name.to_string(),
-                        protocol: p.as_str().to_string(),
-                        other: q.as_str().to_string(),
-                        available: format!("{r}/{q}"),
-                    });
-                }
-            }
-            return Err(QueryError::UnknownService {
-                value: name.to_string(),
-                services_file: self.services_file_text(),
-                suggestions: self.suggest(name),
-            });
-        }
-        Ok(ServiceMatch {
-            spans: spans(&found.ranges),
-            ranges: merge(found.ranges),
-            portless: found.portless,
-        })
+        found
     }
 
     /// The local services file as error texts name it.
@@ -209,6 +231,11 @@ impl Knowledge {
     /// that it begins with) before others, then by edit distance. Empty for a name longer than
     /// any known name could be near.
     pub fn suggest(&self, name: &str) -> Vec<String> {
+        self.suggest_on(name, None)
+    }
+
+    /// [`Knowledge::suggest`], keeping only names that have ports on `protocol`.
+    pub fn suggest_on(&self, name: &str, protocol: Option<Protocol>) -> Vec<String> {
         const LONGEST: usize = 64;
         if name.len() > LONGEST {
             return Vec::new();
@@ -239,7 +266,17 @@ impl Knowledge {
             .filter_map(|c| closeness(&name, &c).map(|(a, b, d)| (a, b, d, c)))
             .collect();
         scored.sort();
-        scored.into_iter().take(3).map(|(.., c)| c).collect()
+        scored
+            .into_iter()
+            .map(|(.., c)| c)
+            .filter(|c| {
+                protocol.is_none_or(|_| {
+                    let on = self.expand(c, protocol);
+                    !on.ranges.is_empty() || !on.portless.is_empty()
+                })
+            })
+            .take(3)
+            .collect()
     }
 
     /// Services and unofficial uses whose name or description contains `text`.
@@ -288,6 +325,15 @@ fn closeness(name: &str, candidate: &str) -> Option<(u8, usize, usize)> {
     }
     let limit = if name.len() <= 4 { 1 } else { 2 };
     (distance <= limit).then_some((2, distance, candidate.len()))
+}
+
+/// "TCP", "TCP and UDP", "TCP, UDP and SCTP".
+fn and_list(items: &[String]) -> String {
+    match items.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    }
 }
 
 /// Sorts ranges, dropping those inside another.
@@ -524,6 +570,67 @@ mod tests {
         let text = e.to_string();
         assert!(text.contains("UDP service (21/udp)"), "{text}");
         assert!(k.resolve_service("fsp", Some(Protocol::Udp)).is_ok());
+    }
+
+    #[test]
+    fn an_alias_on_the_wrong_protocol_names_its_protocols() {
+        let k = knowledge();
+        for (name, protocol, expected) in [
+            (
+                "https-alt",
+                Protocol::Udp,
+                "is a TCP service (8443/tcp), not UDP",
+            ),
+            ("mongo", Protocol::Udp, "is a TCP service"),
+            (
+                "dns",
+                Protocol::Sctp,
+                "is a TCP and UDP service (53/tcp, 53/udp), not SCTP",
+            ),
+            ("xmpp", Protocol::Udp, "is a TCP service"),
+            ("k8s", Protocol::Udp, "is a TCP service"),
+            (
+                "nodeport",
+                Protocol::Udp,
+                "is a TCP service (30000-32767/tcp), not UDP",
+            ),
+        ] {
+            let text = k
+                .resolve_service(name, Some(protocol))
+                .expect_err(name)
+                .to_string();
+            assert!(text.contains(expected), "{name}: {text}");
+            assert!(!text.contains("not a service name"), "{name}: {text}");
+        }
+    }
+
+    #[test]
+    fn every_protocol_of_a_service_is_named() {
+        let k = knowledge();
+        let text = k
+            .resolve_service("ntp", Some(Protocol::Sctp))
+            .expect_err("no ntp/sctp")
+            .to_string();
+        assert!(
+            text.contains("ntp is a TCP and UDP service (123/tcp, 123/udp), not SCTP"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn suggestions_for_a_protocol_have_rows_on_it() {
+        let k = knowledge();
+        assert!(k.suggest("grafanna").contains(&"grafana".to_string()));
+        let on_udp = k.suggest_on("grafanna", Some(Protocol::Udp));
+        assert!(!on_udp.contains(&"grafana".to_string()), "{on_udp:?}");
+        for s in &on_udp {
+            assert!(k.resolve_service(s, Some(Protocol::Udp)).is_ok(), "{s}");
+        }
+        let text = k
+            .resolve_service("grafanna", Some(Protocol::Udp))
+            .expect_err("no grafanna")
+            .to_string();
+        assert!(!text.contains("'grafana'"), "{text}");
     }
 
     #[test]
