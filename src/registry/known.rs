@@ -122,23 +122,73 @@ fn process_names(e: &Evidence<'_>) -> Vec<String> {
     names
 }
 
-/// Is the process described by `e` this program?
-pub fn is_program(program: &str, e: &Evidence<'_>) -> bool {
+/// Options whose value is the next argument and names no program run: class and module
+/// paths list libraries, not the main class.
+const PATH_OPTIONS: &[&str] = &[
+    "-cp",
+    "-classpath",
+    "--class-path",
+    "-p",
+    "--module-path",
+    "--add-modules",
+    "-pa",
+    "-pz",
+];
+
+/// The arguments that can name what a process runs: `argv[0]` and every argument that is
+/// neither an option (`-x`, `--x=...`, `-Dx=...`) nor the value of a path option.
+fn program_args(cmdline: &[String]) -> impl Iterator<Item = &str> {
+    let mut skip_next = false;
+    cmdline.iter().enumerate().filter_map(move |(i, a)| {
+        if std::mem::take(&mut skip_next) {
+            return None;
+        }
+        if i > 0 && a.starts_with('-') {
+            skip_next = PATH_OPTIONS.contains(&a.as_str());
+            return None;
+        }
+        Some(a.as_str())
+    })
+}
+
+/// Does a marker show in what the process runs? A marker that is an option (`--inspect`)
+/// must be an option of its own; any other must be in an argument naming what runs (its
+/// executable, main class, module, jar or script), never in an option's value.
+fn shows_marker(marker: &str, e: &Evidence<'_>) -> bool {
+    if marker.starts_with('-') {
+        return e.cmdline.iter().skip(1).any(|a| a.starts_with(marker));
+    }
+    e.exe.is_some_and(|x| x.contains(marker)) || program_args(e.cmdline).any(|a| a.contains(marker))
+}
+
+/// How strongly the process described by `e` shows that it is this program: 2 by one of its
+/// names (process name, executable, `argv[0]`, the script an interpreter runs), 1 by a
+/// marker in what it runs, 0 not at all.
+fn strength(program: &str, e: &Evidence<'_>) -> u8 {
     let names = process_names(e);
     match recognitions().get(program) {
         Some(r) => {
-            names.iter().any(|n| r.names.contains(&n.as_str()))
-                || e.cmdline
-                    .iter()
-                    .any(|a| r.markers.iter().any(|m| a.contains(m)))
+            if names.iter().any(|n| r.names.contains(&n.as_str())) {
+                2
+            } else if r.markers.iter().any(|m| shows_marker(m, e)) {
+                1
+            } else {
+                0
+            }
         }
-        None => default_names(program).iter().any(|d| names.contains(d)),
+        None => u8::from(default_names(program).iter().any(|d| names.contains(d))) * 2,
     }
 }
 
+/// Is the process described by `e` this program?
+pub fn is_program(program: &str, e: &Evidence<'_>) -> bool {
+    strength(program, e) > 0
+}
+
 /// The known use of `port`/`protocol` whose program one of the owners is: the fact the
-/// listing, the card, the audit and JSON all show. `None` when no owner is a program the
-/// table lists for this port.
+/// listing, the card, the audit and JSON all show. The program with the strongest evidence
+/// wins; when two programs show equally strong evidence, neither is named. `None` when no
+/// owner is a program the table lists for this port.
 pub fn known_use(
     port: u16,
     protocol: Protocol,
@@ -147,9 +197,25 @@ pub fn known_use(
     if owners.is_empty() {
         return None;
     }
-    unofficial::for_port(port, Some(protocol))
-        .into_iter()
-        .find(|u| owners.iter().any(|e| is_program(u.program, e)))
+    let mut best: Option<(u8, &'static UnofficialUse)> = None;
+    let mut tied = false;
+    for u in unofficial::for_port(port, Some(protocol)) {
+        let s = owners
+            .iter()
+            .map(|e| strength(u.program, e))
+            .max()
+            .unwrap_or(0);
+        match best {
+            _ if s == 0 => {}
+            Some((b, _)) if s < b => {}
+            Some((b, first)) if s == b => tied |= first.program != u.program,
+            _ => {
+                best = Some((s, u));
+                tied = false;
+            }
+        }
+    }
+    best.filter(|_| !tied).map(|(_, u)| u)
 }
 
 #[cfg(test)]
@@ -255,6 +321,78 @@ mod tests {
         let java = ev("java", Some("/usr/bin/java"), &none);
         assert_eq!(known_use(25565, Protocol::Tcp, &[java]), None);
         assert_eq!(known_use(3000, Protocol::Tcp, &[]), None);
+    }
+
+    #[test]
+    fn a_marker_in_an_option_value_is_no_evidence() {
+        // A Spring Boot application configured to talk to a Keycloak server.
+        let spring = args(&[
+            "java",
+            "-jar",
+            "app.jar",
+            "--keycloak.auth-server-url=http://kc/",
+            "org.springframework.boot.loader.launch.JarLauncher",
+        ]);
+        let java = ev("java", Some("/usr/lib/jvm/bin/java"), &spring);
+        assert_eq!(
+            known_use(8080, Protocol::Tcp, &[java]).map(|u| u.program),
+            Some("Spring Boot")
+        );
+        // Jenkins with a Jetty system property.
+        let jenkins = args(&[
+            "java",
+            "-Dorg.eclipse.jetty.server.Request.maxFormContentSize=500000",
+            "-jar",
+            "/usr/share/java/jenkins.war",
+        ]);
+        let java = ev("java", Some("/usr/lib/jvm/bin/java"), &jenkins);
+        assert_eq!(
+            known_use(8080, Protocol::Tcp, &[java]).map(|u| u.program),
+            Some("Jenkins")
+        );
+        // A library on the class path is not the main class.
+        let cp = args(&["java", "-cp", "/opt/lib/zipkin.jar", "com.example.Main"]);
+        let java = ev("java", Some("/usr/lib/jvm/bin/java"), &cp);
+        assert!(!is_program("Zipkin", &java));
+        // An option marker is the option itself.
+        let inspect = args(&["node", "--inspect=0.0.0.0:9229", "app.js"]);
+        let node = ev("node", Some("/usr/bin/node"), &inspect);
+        assert!(is_program("Node.js inspector", &node));
+    }
+
+    #[test]
+    fn any_qemu_is_not_the_android_emulator() {
+        let qemu = args(&["qemu-system-x86_64", "-m", "2048", "-nographic"]);
+        let vm = ev(
+            "qemu-system-x86",
+            Some("/usr/bin/qemu-system-x86_64"),
+            &qemu,
+        );
+        assert_eq!(known_use(5555, Protocol::Tcp, &[vm]), None);
+        let sdk = "/home/u/Android/Sdk/emulator/qemu/linux-x86_64/qemu-system-x86_64";
+        let avd = args(&[sdk, "-avd", "Pixel"]);
+        let emu = ev("qemu-system-x86", Some(sdk), &avd);
+        assert_eq!(
+            known_use(5555, Protocol::Tcp, &[emu]).map(|u| u.program),
+            Some("Android Emulator")
+        );
+    }
+
+    #[test]
+    fn equal_evidence_for_two_programs_names_neither() {
+        // Two owners of one port, each another program listed for it, both by marker.
+        let jenkins = args(&["java", "-jar", "/usr/share/java/jenkins.war"]);
+        let spring = args(&["java", "org.springframework.boot.loader.launch.JarLauncher"]);
+        let a = ev("java", None, &jenkins);
+        let b = ev("java", None, &spring);
+        assert_eq!(known_use(8080, Protocol::Tcp, &[a, b]), None);
+        // A name beats a marker: a process named jenkins beats a Spring Boot main class.
+        let none: Vec<String> = Vec::new();
+        let named = ev("jenkins", None, &none);
+        assert_eq!(
+            known_use(8080, Protocol::Tcp, &[named, b]).map(|u| u.program),
+            Some("Jenkins")
+        );
     }
 
     #[test]
