@@ -314,11 +314,13 @@ fn closeness(name: &str, candidate: &str) -> Option<(u8, usize, usize)> {
         return None;
     }
     let distance = strsim::damerau_levenshtein(name, candidate);
+    // What was typed may be the start of the name ("elastic" for elasticsearch), however
+    // much is left to type; shorter names first.
+    if name.len() >= 3 && candidate.starts_with(name) {
+        return Some((0, distance, candidate.len()));
+    }
     if name.len() >= 3 && distance <= 4 {
-        // What was typed may be the start of the name ("mongod" for mongodb), or run past it.
-        if candidate.starts_with(name) {
-            return Some((0, distance, candidate.len()));
-        }
+        // Or it may run past the name ("mongodbd" for mongodb).
         if name.starts_with(candidate) {
             return Some((1, distance, candidate.len()));
         }
@@ -659,6 +661,14 @@ mod tests {
             Some("grafana")
         );
         assert!(k.suggest(&"x".repeat(100_000)).is_empty());
+        // Names that begin with what was typed come first, however much longer.
+        assert!(k.suggest("elastic").contains(&"elasticsearch".to_string()));
+        assert!(k.suggest("node_exp").contains(&"node_exporter".to_string()));
+        let kube = k.suggest("kube");
+        assert!(
+            kube.len() > 1 && kube.iter().all(|s| s.starts_with("kube")),
+            "{kube:?}"
+        );
     }
 
     #[test]
