@@ -181,8 +181,12 @@ impl Knowledge {
         match &self.local.path {
             Some(p) => p.display().to_string(),
             None => format!(
-                "the local services file ('{}' could not be read)",
-                services::default_path().display()
+                "the local services file ('{}' was not used: {})",
+                services::default_path().display(),
+                self.local
+                    .unused
+                    .as_deref()
+                    .unwrap_or("it could not be read")
             ),
         }
     }
@@ -643,6 +647,20 @@ mod tests {
             .expect_err("unknown")
             .to_string();
         assert!(text.contains("could not be read"), "{text}");
+    }
+
+    #[test]
+    fn a_services_file_not_used_says_why() {
+        let mut k = knowledge();
+        let mut warnings = Vec::new();
+        k.local =
+            services::LocalServices::load_from(Path::new("/"), Found::Environment, &mut warnings);
+        let why = k.local.unused.clone().expect("a directory is not used");
+        let text = k
+            .resolve_service("no-such-thing", None)
+            .expect_err("unknown")
+            .to_string();
+        assert!(text.contains(&format!("was not used: {why})")), "{text}");
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub struct LocalService {
 #[derive(Debug, Clone, Default)]
 pub struct LocalServices {
     pub path: Option<PathBuf>,
+    /// Why the file was not used, when it was not ("not a regular file").
+    pub unused: Option<String>,
     pub entries: Vec<LocalService>,
     /// Lines that could not be understood (counted, never fatal).
     pub skipped: usize,
@@ -63,7 +65,10 @@ impl LocalServices {
                     "ignoring the services file '{}': {e}",
                     path.display()
                 ));
-                LocalServices::default()
+                LocalServices {
+                    unused: Some(e.to_string()),
+                    ..LocalServices::default()
+                }
             }
             // The system's own file missing or unreadable: simply no local names. A file
             // named by WHOPORT_SERVICES_FILE that cannot be used (a FIFO, a directory, too
@@ -73,9 +78,15 @@ impl LocalServices {
                     "ignoring the services file '{}': {e}",
                     path.display()
                 ));
-                LocalServices::default()
+                LocalServices {
+                    unused: Some(e.to_string()),
+                    ..LocalServices::default()
+                }
             }
-            Err(_) => LocalServices::default(),
+            Err(e) => LocalServices {
+                unused: Some(e.to_string()),
+                ..LocalServices::default()
+            },
         }
     }
 
