@@ -82,5 +82,5 @@ fn suggestions_come_closest_first() {
     let (status, _, err) = with_services(&missing, &["mongod"]);
     assert_eq!(status, 2);
     assert!(err.contains("did you mean 'mongodb'"), "{err}");
-    assert!(err.contains("could not be read"), "{err}");
+    assert!(err.contains("was not used: No such file"), "{err}");
 }
