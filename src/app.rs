@@ -418,16 +418,26 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                     Some(p) => vec![p],
                     None => vec![Protocol::Tcp, Protocol::Udp],
                 };
-                let programs: Vec<_> = snap
+                // The headline names a known program only when it holds every listener on
+                // the port: one holding some of them is no answer for the port.
+                let on_port: Vec<_> = snap
                     .listeners
                     .iter()
                     .filter(|l| l.socket.port == port)
-                    .filter_map(|l| l.known_use)
+                    .map(|l| l.known_use)
                     .collect();
+                let programs: Vec<_> = if on_port.iter().all(Option::is_some) {
+                    on_port.into_iter().flatten().collect()
+                } else {
+                    Vec::new()
+                };
                 writeln!(w, "{}", table::headline(out, &report, &programs))?;
                 render::verdict::text(w, out, &verdicts)?;
                 render::filtered::card_section(w, out, &snap, port, &protocols, &hidden, cli.wide)?;
                 listing::notes(w, out, &snap)?;
+                if !programs.is_empty() {
+                    writeln!(w, "{}", table::paint(out, table::KNOWN_USE_LEGEND, "2"))?;
+                }
                 table::card_sections(
                     w,
                     out,

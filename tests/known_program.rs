@@ -69,6 +69,35 @@ fn a_known_program_on_its_port_is_named_and_marked() {
     let (_, card, _) = ns.whoport(home.path(), &["--color", "never", "3000"]);
     let headline = card.lines().next().unwrap_or("");
     assert!(headline.contains("Grafana*"), "{card}");
+    assert!(
+        card.contains("* a known program of this port"),
+        "legend: {card}"
+    );
+}
+
+#[test]
+fn the_card_names_a_program_only_when_it_holds_every_listener() {
+    let Some(ns) = NetNs::new() else { return };
+    let home = tempdir();
+    // Grafana on 127.0.0.1:3000, something else on [::1]:3000.
+    let _grafana = ns.listener(&["--comm-hex", &hex(b"grafana-server"), "tcp4:3000"]);
+    let _other = ns.listener(&["tcp6:3000"]);
+    let (_, card, _) = ns.whoport(home.path(), &["--color", "never", "3000"]);
+    let headline = card.lines().next().unwrap_or("");
+    assert!(!headline.contains("Grafana"), "{card}");
+    assert!(!card.contains("* a known program"), "{card}");
+    // The listing still marks Grafana's own socket.
+    let (_, out, _) = ns.whoport(home.path(), &["--json", "3000"]);
+    let doc: Value = serde_json::from_str(&out).expect("json");
+    let programs: Vec<&Value> = doc["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .map(|l| &l["known_use"]["program"])
+        .collect();
+    assert_eq!(programs.len(), 2, "{doc}");
+    assert!(programs.contains(&&Value::from("Grafana")), "{doc}");
+    assert!(programs.contains(&&Value::Null), "{doc}");
 }
 
 #[test]

@@ -104,8 +104,12 @@ fn status_summary(s: &PortStatus<'_>) -> String {
 /// `programs`: the known programs found listening on the port (see [`known_use_text`]).
 pub fn headline(out: &Output, r: &PortReport<'_>, programs: &[&UnofficialUse]) -> String {
     let statuses: Vec<String> = r.registry.iter().map(status_summary).collect();
-    let mut names: Vec<String> = programs.iter().map(|u| known_use_text(u)).collect();
-    names.dedup();
+    let mut names: Vec<String> = Vec::new();
+    for name in programs.iter().map(|u| known_use_text(u)) {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
     let running = if names.is_empty() {
         String::new()
     } else {
