@@ -21,7 +21,7 @@ pub enum QueryError {
     BadAddress { value: String },
     #[error("{}: whoport never looks up host names; give the address (127.0.0.1:5432, [::1]:5432) or the port", quoted(.value))]
     HostName { value: String },
-    #[error("{} is not a valid service name (letters, digits and '-')", quoted(.value))]
+    #[error("{} is not a valid service or program name (letters, digits, spaces and - _ . + * ( ) only)", quoted(.value))]
     BadServiceName { value: String },
     #[error("{} is not a service name in the IANA registry, {}, the aliases or the known unofficial uses{}", quoted(.value), .services_file, did_you_mean(.suggestions))]
     UnknownService {

@@ -245,10 +245,10 @@ impl FromStr for Query {
         if first.is_ascii_digit() || first == b'-' || first == b'+' {
             return parse_numeric(body, protocol, whole);
         }
-        if !body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'+' | b'*'))
-        {
+        if !body.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(b, b'-' | b'_' | b'.' | b'+' | b'*' | b' ' | b'(' | b')')
+        }) {
             return Err(QueryError::BadServiceName {
                 value: whole.to_string(),
             });
@@ -652,9 +652,9 @@ mod tests {
                 },
             ),
             (
-                "ss h",
+                "ss;h",
                 QueryError::BadServiceName {
-                    value: "ss h".into(),
+                    value: "ss;h".into(),
                 },
             ),
             (

@@ -84,3 +84,30 @@ fn suggestions_come_closest_first() {
     assert!(err.contains("did you mean 'mongodb'"), "{err}");
     assert!(err.contains("was not used: No such file"), "{err}");
 }
+
+#[test]
+fn a_program_is_found_by_its_full_name_even_of_several_words() {
+    let dir = tempdir();
+    let missing = dir.path().join("no-services");
+    for (name, port) in [
+        ("Apache Kafka", 9092),
+        ("apache kafka", 9092),
+        ("kubectl proxy", 8001),
+        ("Geth (Ethereum)", 30303),
+    ] {
+        let (status, out, err) = with_services(&missing, &[name, "--json"]);
+        assert!(status == 0 || status == 1, "{name}: {err}");
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(ports(&doc).contains(&port), "{name}: {doc}");
+    }
+    // A word of a name is not the program.
+    let (status, _, err) = with_services(&missing, &["on Rails"]);
+    assert_eq!(status, 2, "{err}");
+    // What is not a name says what a name may hold.
+    let (status, _, err) = with_services(&missing, &["ss;h"]);
+    assert_eq!(status, 2);
+    assert!(
+        err.contains("letters, digits, spaces and - _ . + * ( ) only"),
+        "{err}"
+    );
+}
