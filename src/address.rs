@@ -279,11 +279,12 @@ fn device_name(_ifindex: u32) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::port::Protocol;
 
-    fn listener(
+    /// A TCP listener on port 22 at `address` (tests of addresses and of what they serve).
+    pub(crate) fn listener(
         address: &str,
         ifindex: u32,
         device: Option<&str>,

@@ -228,38 +228,7 @@ enum Family {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Socket;
-    use crate::port::Protocol;
-
-    fn listener(
-        address: &str,
-        ifindex: u32,
-        device: Option<&str>,
-        v6only: Option<bool>,
-    ) -> Listener {
-        let socket = Socket {
-            protocol: Protocol::Tcp,
-            address: address.parse().expect("ip"),
-            port: 22,
-            state: Some("listen"),
-            remote: None,
-            inode: 1,
-            uid: Some(0),
-            ifindex,
-            v6only,
-        };
-        Listener {
-            scope: Scope::of_socket(&socket),
-            device: device.map(str::to_string),
-            user: None,
-            owners: vec![1],
-            hidden_reason: None,
-            held_through: None,
-            v6only,
-            known_use: None,
-            socket,
-        }
-    }
+    use crate::address::tests::listener;
 
     fn exact(a: &str, zone: Option<&str>) -> AddressPattern {
         AddressPattern::Exact {
