@@ -6,10 +6,9 @@
 
 mod common;
 
-use common::bounded::Run;
 use common::listener::{python, Listener};
 use common::netns::NetNs;
-use common::{bin, fixture, have, tempdir};
+use common::{fixture, have, tempdir};
 use serde_json::Value;
 
 /// `foreign_netns.py MODE` inside `ns`.
@@ -22,27 +21,9 @@ fn helper(ns: &NetNs, mode: &str) -> Listener {
 /// whoport ARGS inside `ns`, with one owner lookup method; (status, stdout).
 fn whoport_in(ns: &NetNs, lookup: &str, args: &[&str]) -> (i32, String) {
     let home = tempdir();
-    let mut cmd = Run::new("nsenter");
-    cmd.args(["-t", &ns.pid.to_string(), "-n", "--"])
-        .arg(bin())
-        .args(args);
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("WHOPORT_") {
-            cmd.env_remove(&key);
-        }
-    }
-    let out = cmd
-        .env("WHOPORT_OWNER_LOOKUP", lookup)
-        .env_remove("NO_COLOR")
-        .env("COLUMNS", "300")
-        .env("XDG_DATA_HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path().join("config"))
-        .output()
-        .expect("whoport runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    let env = [("WHOPORT_OWNER_LOOKUP", lookup), ("COLUMNS", "300")];
+    let (status, out, _) = ns.whoport_with(home.path(), &env, args);
+    (status, out)
 }
 
 fn notes(json: &str) -> Vec<String> {

@@ -69,6 +69,16 @@ impl NetNs {
     /// The real binary inside the namespace, with a clean environment and the shared time
     /// limit; (status, stdout, stderr).
     pub fn whoport(&self, data_home: &Path, args: &[&str]) -> (i32, String, String) {
+        self.whoport_with(data_home, &[], args)
+    }
+
+    /// [`NetNs::whoport`] with these environment variables set as well (after the clean-up).
+    pub fn whoport_with(
+        &self,
+        data_home: &Path,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> (i32, String, String) {
         let mut cmd = Run::new("nsenter");
         cmd.args(["-t", &self.pid.to_string(), "-n", "--"])
             .arg(bin())
@@ -85,6 +95,7 @@ impl NetNs {
             .env_remove("TERM")
             .env("XDG_DATA_HOME", data_home)
             .env("XDG_CONFIG_HOME", data_home.join("config"))
+            .envs(env.iter().copied())
             .output()
             .expect("whoport runs");
         (
