@@ -1,7 +1,8 @@
 //! Owners held in unusual ways, staged for real with a small C program compiled at test time
 //! (`tests/fixtures/hold.c`): a thread with a descriptor table of its own, a process whose
-//! main thread exited, a memory mapping of the socket, an io_uring registered file, and a
-//! ring or a mapping combined with a thread's own table or an exited main thread.
+//! main thread exited, a memory mapping of the socket, an io_uring registered file, a ring or
+//! a mapping combined with a thread's own table or an exited main thread, and two processes
+//! holding one socket, one or both only in a thread's own table.
 
 mod common;
 
@@ -172,6 +173,80 @@ fn an_io_uring_ring_after_the_main_thread_exited_names_its_process() {
 #[test]
 fn a_memory_mapping_after_the_main_thread_exited_names_its_process() {
     assert_owned("mapping-leader-exit", Some("held through a memory mapping"));
+}
+
+/// `hold MODE` for a co-holder mode: the listener is held by two processes, at least one of
+/// them only in a thread's own descriptor table. Both owner lookups name both, as ordinary
+/// descriptors (the walk used to stop at the first holder it found).
+fn assert_both_holders_named(mode: &str) {
+    let dir = tempdir();
+    let Some(bin) = build(dir.path()) else {
+        return;
+    };
+    let mut child = common::listener::spawn_retrying(
+        Command::new(&bin)
+            .arg(mode)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped()),
+    );
+    let line = common::ready_line(&mut child, std::time::Duration::from_secs(20));
+    let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{mode}: {e}: {line:?}")
+    });
+    let mut holders: Vec<u64> = ready["holders"]
+        .as_array()
+        .expect("holders")
+        .iter()
+        .map(|p| p.as_u64().expect("pid"))
+        .collect();
+    holders.sort_unstable();
+    let home = tempdir();
+    let mut docs = Vec::new();
+    for lookup in ["procfs", "bpf"] {
+        let out = common::whoport(home.path())
+            .env("WHOPORT_OWNER_LOOKUP", lookup)
+            .args(["--json", &ready["port"].to_string()])
+            .output()
+            .expect("whoport runs");
+        docs.push((lookup, out.stdout));
+    }
+    // The forked child dies with its parent (PR_SET_PDEATHSIG).
+    let _ = child.kill();
+    let _ = child.wait();
+    for (lookup, out) in docs {
+        let doc: Value = serde_json::from_slice(&out).expect("json");
+        let rows: Vec<&Value> = doc["listeners"]
+            .as_array()
+            .expect("listeners")
+            .iter()
+            .filter(|l| l["port"] == ready["port"] && l["address"] == "127.0.0.1")
+            .collect();
+        assert_eq!(rows.len(), 1, "{mode}, {lookup}: {doc}");
+        let owners: Vec<u64> = rows[0]["owners"]
+            .as_array()
+            .expect("owners")
+            .iter()
+            .map(|o| o["pid"].as_u64().expect("pid"))
+            .collect();
+        assert_eq!(owners, holders, "{mode}, {lookup}: {}", rows[0]);
+        assert!(
+            rows[0]["held_through"].is_null(),
+            "{mode}, {lookup}: {}",
+            rows[0]
+        );
+    }
+}
+
+#[test]
+fn a_co_holder_through_its_threads_own_table_is_named_both_ways() {
+    assert_both_holders_named("co-holder-thread");
+}
+
+#[test]
+fn two_processes_holding_a_socket_in_threads_own_tables_are_both_named_both_ways() {
+    assert_both_holders_named("co-holders-threads");
 }
 
 /// A listener whose only reference is in transit (SCM_RIGHTS, to a forked child that never

@@ -175,18 +175,17 @@ pub struct ThreadTables {
 pub const RING_LINK: &[u8] = b"anon_inode:[io_uring]";
 
 /// The `wanted` sockets held in the descriptor tables of threads other than a process's
-/// main one: a thread created without `CLONE_FILES` (or after `unshare(CLONE_FILES)`) has a
-/// table of its own, and a process whose main thread exited (`pthread_exit`) shows an empty
-/// `/proc/PID/fd`. Walks `/proc/PID/task/TID/fd` of processes with more than one thread,
-/// and stops as soon as every wanted socket is found: the caller asks only for sockets that
-/// no process-level descriptor holds. The io_uring instances in those tables are kept, for
-/// their registered files to be read.
+/// main one, in every process: a thread created without `CLONE_FILES` (or after
+/// `unshare(CLONE_FILES)`) has a table of its own, and a process whose main thread exited
+/// (`pthread_exit`) shows an empty `/proc/PID/fd`. Every holder is named, not only the first
+/// found. Only processes with more than one thread are looked at, and of their threads only
+/// those whose table is not one already read ([`thread_tables`]). The io_uring instances in
+/// those tables are kept, for their registered files to be read.
 pub fn walk_threads(wanted: &HashSet<u32>) -> ThreadTables {
     let mut tables = ThreadTables::default();
     if wanted.is_empty() {
         return tables;
     }
-    let found = &mut tables.pids;
     let Ok(proc_fd) = openat(
         rustix::fs::CWD,
         "/proc",
@@ -198,52 +197,105 @@ pub fn walk_threads(wanted: &HashSet<u32>) -> ThreadTables {
     let Ok(pids) = list_pids(&proc_fd) else {
         return tables;
     };
+    let mut found = Vec::new();
     let mut link = [0u8; 64];
-    let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
     for pid in pids {
-        if wanted.iter().all(|i| found.contains_key(i)) {
-            break;
+        thread_tables(
+            &proc_fd,
+            pid,
+            Some(wanted),
+            (&mut found, &mut tables.rings),
+            &mut link,
+        );
+    }
+    for (inode, pid) in found {
+        let pids = tables.pids.entry(inode).or_default();
+        if !pids.contains(&pid) {
+            pids.push(pid);
         }
-        let Ok(task_fd) = openat(&proc_fd, format!("{pid}/task"), dir_flags, Mode::empty()) else {
+    }
+    for pids in tables.pids.values_mut() {
+        pids.sort_unstable();
+    }
+    tables
+}
+
+/// How many threads `pid` has, from one `stat` of `/proc/PID/task` (the kernel counts them
+/// into its link count, after `.` and `..`).
+#[allow(clippy::unnecessary_cast)] // `st_nlink` is not a u64 on every target
+fn threads_of(proc_fd: &OwnedFd, pid: u32) -> u64 {
+    statat(proc_fd, format!("{pid}/task"), AtFlags::empty())
+        .map_or(0, |st| (st.st_nlink as u64).saturating_sub(2))
+}
+
+/// Beyond this many tables of its own in one process, a thread's table is read without
+/// asking the kernel whether it is one already read.
+const MAX_COMPARED_TABLES: usize = 16;
+
+/// Reads the descriptor tables of `pid`'s threads other than the main one that the main
+/// thread does not share, nor another thread already read (`kcmp`; when the kernel cannot
+/// say, the table is read): the sockets found (only the `wanted` ones when given) as
+/// (inode, pid), and the io_uring instances in them. A process with one thread costs one
+/// `stat`. What the in-kernel iterator visits: every task whose table is not its leader's.
+fn thread_tables(
+    proc_fd: &OwnedFd,
+    pid: u32,
+    wanted: Option<&HashSet<u32>>,
+    (found, rings): (&mut Vec<(u32, u32)>, &mut Vec<Ring>),
+    link: &mut [u8; 64],
+) {
+    if threads_of(proc_fd, pid) < 2 {
+        return;
+    }
+    let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let Ok(task_fd) = openat(proc_fd, format!("{pid}/task"), dir_flags, Mode::empty()) else {
+        return;
+    };
+    let Ok(tasks) = Dir::read_from(&task_fd) else {
+        return;
+    };
+    let tids: Vec<u32> = tasks
+        .filter_map(Result::ok)
+        .filter_map(|e| parse_u32(e.file_name().to_bytes()))
+        .filter(|&tid| tid != pid)
+        .collect();
+    // The tables read so far, by a thread that uses each (the main thread's, unless it has
+    // exited: then its table is gone and no thread shares it).
+    let mut read = vec![pid];
+    for tid in tids {
+        if read.len() <= MAX_COMPARED_TABLES
+            && read
+                .iter()
+                .any(|&r| super::kcmp::same_files(r, tid) == Some(true))
+        {
+            continue;
+        }
+        read.push(tid);
+        let Ok(fd_dir) = openat(&task_fd, format!("{tid}/fd"), dir_flags, Mode::empty()) else {
             continue;
         };
-        let Ok(tasks) = Dir::read_from(&task_fd) else {
+        let Ok(dir) = Dir::read_from(&fd_dir) else {
             continue;
         };
-        let tids: Vec<u32> = tasks
-            .filter_map(Result::ok)
-            .filter_map(|e| parse_u32(e.file_name().to_bytes()))
-            .filter(|&tid| tid != pid)
-            .collect();
-        for tid in tids {
-            let Ok(fd_dir) = openat(&task_fd, format!("{tid}/fd"), dir_flags, Mode::empty()) else {
-                continue;
+        for entry in dir.filter_map(Result::ok) {
+            let name: &CStr = entry.file_name();
+            let n = match readlinkat_raw(&fd_dir, name, &mut link[..]) {
+                Ok(n) => n,
+                // One link refused, every link of this table is: not read.
+                Err(Errno::ACCESS | Errno::PERM) => break,
+                Err(_) => continue,
             };
-            let Ok(dir) = Dir::read_from(&fd_dir) else {
-                continue;
-            };
-            for entry in dir.filter_map(Result::ok) {
-                let name: &CStr = entry.file_name();
-                let n = match readlinkat_raw(&fd_dir, name, &mut link[..]) {
-                    Ok(n) => n,
-                    // One link refused, every link of this table is: not read.
-                    Err(Errno::ACCESS | Errno::PERM) => break,
-                    Err(_) => continue,
-                };
-                if let Some(inode) = socket_inode(&link[..n]).filter(|i| wanted.contains(i)) {
-                    let pids = found.entry(inode).or_default();
-                    if !pids.contains(&pid) {
-                        pids.push(pid);
-                    }
-                } else if &link[..n] == RING_LINK {
-                    if let Some(fd) = parse_u32(name.to_bytes()) {
-                        tables.rings.push(Ring { pid, tid, fd });
-                    }
+            if let Some(inode) = socket_inode(&link[..n]) {
+                if wanted.is_none_or(|w| w.contains(&inode)) {
+                    found.push((inode, pid));
+                }
+            } else if &link[..n] == RING_LINK {
+                if let Some(fd) = parse_u32(name.to_bytes()) {
+                    rings.push(Ring { pid, tid, fd });
                 }
             }
         }
     }
-    tables
 }
 
 /// How many threads a process has (field 20 of `/proc/PID/stat`).
@@ -399,6 +451,14 @@ fn walk_part(
             }
             continue;
         }
+        // Threads with a table of their own hold descriptors of the process too.
+        thread_tables(
+            proc_fd,
+            pid,
+            wanted,
+            (&mut part.found, &mut part.rings),
+            &mut link,
+        );
         if let Some(activity) = activity {
             part.activity.push((pid, activity));
         }

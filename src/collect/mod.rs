@@ -13,6 +13,8 @@ pub mod filtered;
 #[cfg(target_os = "linux")]
 pub mod in_flight;
 #[cfg(target_os = "linux")]
+mod kcmp;
+#[cfg(target_os = "linux")]
 pub mod linux;
 #[cfg(target_os = "linux")]
 pub mod netns;

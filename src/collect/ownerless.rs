@@ -1,7 +1,6 @@
 //! The second look at sockets no process-level descriptor holds, whichever method found the
-//! owners (`/proc` walk or BPF iterator): descriptors that appeared during the scan, threads
-//! with descriptor tables of their own (or whose main thread exited), memory mappings and
-//! io_uring registered files; then, for what is still ownerless, the reason whoport could
+//! owners (`/proc` walk or BPF iterator): descriptors that appeared during the scan (in any
+//! thread's table), memory mappings and io_uring registered files; then, for what is still ownerless, the reason whoport could
 //! establish. Runs only when sockets are still ownerless, so a machine where every socket is
 //! found pays nothing.
 
@@ -16,8 +15,6 @@ use crate::model::Hidden;
 pub enum Holding {
     /// A descriptor that appeared during the scan (created, or passed over a unix socket).
     LateDescriptor,
-    /// A thread's own descriptor table (or the threads of a process whose main thread exited).
-    Thread,
     /// A memory mapping of the socket (`/proc/PID/maps`), its descriptor closed.
     Mapping,
     /// An io_uring registered-file table (the ring's fdinfo), its descriptor closed.
@@ -28,9 +25,7 @@ impl Holding {
     /// What JSON and the card say, or `None` for an ordinary descriptor (in any thread's table).
     pub fn words(self) -> Option<&'static str> {
         match self {
-            // A thread's own table is the process's descriptor table as much as the main
-            // thread's: an ordinary owner (as the in-kernel lookup finds it in its first pass).
-            Holding::LateDescriptor | Holding::Thread => None,
+            Holding::LateDescriptor => None,
             Holding::Mapping => Some("held through a memory mapping"),
             Holding::IoUring => Some("held by io_uring"),
         }
@@ -63,10 +58,10 @@ impl Search {
 
 /// inode -> (PIDs, how), for the `ownerless` inodes the second look found. `seen` is what the
 /// first walk noted: the io_uring instances it passed (with those the walk's own second pass
-/// and the walk of threads' own tables note, all the rings there are, so no descriptor is
-/// read a third time to find them), and for processes with many descriptors, what the
-/// scheduler had counted for their threads, so that only the tables of processes that ran
-/// since are read again.
+/// notes, all the rings there are, so no descriptor is read a third time to find them), and
+/// for processes with many descriptors, what the scheduler had counted for their threads, so
+/// that only the tables of processes that ran since are read again. Both walks read the
+/// tables of threads that do not share their process's (as the in-kernel iterator does).
 pub fn find(ownerless: &HashSet<u32>, seen: linux::Seen) -> HashMap<u32, (Vec<u32>, Holding)> {
     let mut search = Search::of(ownerless);
     if search.left.is_empty() {
@@ -80,15 +75,8 @@ pub fn find(ownerless: &HashSet<u32>, seen: linux::Seen) -> HashMap<u32, (Vec<u3
         search.keep(again.pids, Holding::LateDescriptor);
         rings.extend(again.seen.rings);
     }
-    let mut thread_rings = Vec::new();
-    if !search.left.is_empty() {
-        let threads = linux::walk_threads(&search.left);
-        search.keep(threads.pids, Holding::Thread);
-        thread_rings = threads.rings;
-    }
     if !search.left.is_empty() {
         let maps = mappings(&search.left);
-        rings.extend(thread_rings);
         let rings = registered_in(&rings, &search.left);
         search.keep(maps, Holding::Mapping);
         search.keep(rings, Holding::IoUring);
