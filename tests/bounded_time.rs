@@ -85,7 +85,9 @@ fn row(doc: &Value, port: u16) -> &Value {
         .as_array()
         .expect("listeners")
         .iter()
-        .find(|l| l["port"] == port && l["protocol"] == "tcp")
+        // The fixture's loopback listener: other listeners may share the port number on
+        // another address.
+        .find(|l| l["port"] == port && l["protocol"] == "tcp" && l["address"] == "127.0.0.1")
         .unwrap_or_else(|| panic!("port {port} listed: {doc}"))
 }
 
@@ -106,7 +108,7 @@ fn a_stalled_fuse_filesystem_never_stalls_a_command() {
             .is_some_and(|e| e.ends_with("/mnt/wph-fuse-py")),
         "{owner}"
     );
-    fuse.signal(Signal::STOP);
+    common::stop(fuse.daemon);
     let port = fuse.port.to_string();
     let pid = fuse.listener.to_string();
     let runs: [&[&str]; 7] = [

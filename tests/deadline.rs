@@ -73,25 +73,29 @@ impl Jammed {
         })
     }
 
-    /// Stops the FUSE daemon, then has the listener jam itself; true once reading its
-    /// command line really blocks (checked with `timeout 2 cat`).
-    fn jam(&self) -> bool {
-        signal(self.daemon, Signal::STOP);
+    /// Stops the FUSE daemon, then has the listener jam itself; `Ok` once reading its
+    /// command line really blocks (checked with `timeout 2 cat`), else what its threads and
+    /// the daemon's were doing.
+    fn jam(&self) -> Result<(), String> {
+        common::stop(self.daemon);
         signal(self.listener, Signal::USR1);
         let cmdline = format!("/proc/{}/cmdline", self.listener);
-        for _ in 0..20 {
+        for _ in 0..40 {
             let mut cat = common::bounded::Run::new("timeout");
             let out = cat
                 .args(["2", "cat", &cmdline])
                 .output()
                 .expect("timeout runs");
             if out.status.code() == Some(124) {
-                return true;
+                return Ok(());
             }
             // The second thread asks for its mapping a moment after the first one stalls.
             std::thread::sleep(Duration::from_millis(250));
         }
-        false
+        Err([self.listener, self.daemon]
+            .iter()
+            .map(|&p| common::threads(p))
+            .collect())
     }
 
     fn whoport(&self, home: &Path, args: &[&str]) -> (i32, String, String) {
@@ -197,7 +201,9 @@ fn a_process_whose_details_never_arrive_is_listed_and_named_in_a_note() {
     );
     assert!(matches!(status, 0 | 1), "{err}");
 
-    assert!(jam.jam(), "reading the listener's command line blocks");
+    if let Err(threads) = jam.jam() {
+        panic!("reading the listener's command line does not block; threads:\n{threads}");
+    }
     let expected = format!("details of pid {pid} (python3) not read within 3s");
     let (status, out, err) = jam.whoport(home.path(), &["--timeout", "3s", "--json"]);
     assert_eq!(status, 0, "the exit status is as without the stall: {err}");
@@ -257,6 +263,7 @@ fn a_process_whose_details_never_arrive_is_listed_and_named_in_a_note() {
     assert_eq!(status, 0, "{err}");
     let doc: Value = serde_json::from_str(&out).expect("json");
     assert_eq!(owner_of(&doc, jam.port)["pid"], jam.listener);
+
 }
 
 #[test]
@@ -320,7 +327,7 @@ fn a_user_database_that_never_answers_costs_only_the_deadline() {
         "/etc/passwd",
     ]);
     assert_eq!(status, 0, "bind mount: {err}");
-    signal(jam.daemon, Signal::STOP);
+    common::stop(jam.daemon);
     let bin = common::bin();
     let bin = bin.to_str().expect("utf8");
     let (status, out, err) = in_its_namespaces(&[bin, "--timeout", "2s", "--json"]);

@@ -275,3 +275,72 @@ pub fn wait_for(child: &mut std::process::Child, limit: std::time::Duration) -> 
     }
     false
 }
+
+/// The state letter of each thread of `pid` (`/proc/PID/task/TID/stat`); empty once it is gone.
+#[cfg(target_os = "linux")]
+fn thread_states(pid: u32) -> Vec<String> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .map(|t| {
+            let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+            let after_name = stat.rsplit(')').next().unwrap_or("");
+            after_name
+                .split_whitespace()
+                .next()
+                .unwrap_or("?")
+                .to_string()
+        })
+        .collect()
+}
+
+/// Sends SIGSTOP to `pid` and waits (bounded) until every one of its threads has stopped:
+/// until then, a thread that has not yet taken the stop may still answer a request (a FUSE
+/// daemon serving one more read).
+#[cfg(target_os = "linux")]
+pub fn stop(pid: u32) {
+    use rustix::process::{kill_process, Pid, Signal};
+    let target = Pid::from_raw(pid as i32).expect("a pid");
+    kill_process(target, Signal::STOP).expect("stop a helper");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let states = thread_states(pid);
+        if !states.is_empty() && states.iter().all(|s| s == "T") {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "pid {pid} did not stop:\n{}",
+            threads(pid)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Each thread of `pid`: its name, state, wait channel and system call, one per line (for a
+/// test's failure message).
+#[cfg(target_os = "linux")]
+pub fn threads(pid: u32) -> String {
+    let read = |path: PathBuf| std::fs::read_to_string(path).unwrap_or_default();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return format!("pid {pid}: gone\n");
+    };
+    tasks
+        .flatten()
+        .map(|t| {
+            let t = t.path();
+            let stat = read(t.join("stat"));
+            let state = stat.rsplit(')').next().unwrap_or("");
+            format!(
+                "{} {} {} wchan={} syscall={}\n",
+                t.display(),
+                read(t.join("comm")).trim(),
+                state.split_whitespace().next().unwrap_or("?"),
+                read(t.join("wchan")),
+                read(t.join("syscall")).trim()
+            )
+        })
+        .collect()
+}
