@@ -264,6 +264,88 @@ fn a_process_whose_details_never_arrive_is_listed_and_named_in_a_note() {
     let doc: Value = serde_json::from_str(&out).expect("json");
     assert_eq!(owner_of(&doc, jam.port)["pid"], jam.listener);
 
+    // A socket held only through a memory mapping, by another process, is still found while
+    // the jammed process holds its memory-map lock, by either lookup and within the deadline
+    // (the kernel's task_vma iterator would wait for that lock).
+    let mapper = Mapper::start(&jam.ns);
+    for lookup in ["bpf", "procfs"] {
+        let (status, out, err) = jam.ns.whoport_with(
+            home.path(),
+            &[("WHOPORT_OWNER_LOOKUP", lookup)],
+            &["--timeout", "10s", "--json"],
+        );
+        assert_eq!(status, 0, "{lookup}: {err}");
+        let doc: Value = serde_json::from_str(&out).expect("json");
+        let row = doc["listeners"]
+            .as_array()
+            .expect("listeners")
+            .iter()
+            .find(|l| l["port"] == mapper.port && l["address"] == "127.0.0.1")
+            .unwrap_or_else(|| panic!("{lookup}: port {} listed: {doc}", mapper.port))
+            .clone();
+        assert_eq!(row["owners"][0]["pid"], mapper.pid, "{lookup}: {row}");
+        assert_eq!(
+            row["held_through"], "held through a memory mapping",
+            "{lookup}: {row}"
+        );
+        assert!(
+            !notes(&doc).iter().any(|n| n.contains("second look")),
+            "{lookup}: {:?}",
+            notes(&doc)
+        );
+    }
+}
+
+/// A process in the namespace that holds a loopback listener only through a memory mapping
+/// of it (its descriptor closed); killed by PID when dropped.
+struct Mapper {
+    child: Child,
+    pid: u32,
+    port: u16,
+}
+
+impl Mapper {
+    fn start(ns: &NetNs) -> Mapper {
+        // mmap(2) through ctypes: Python's mmap module keeps a duplicate descriptor.
+        let script = "import ctypes, os, socket, sys\n\
+            libc = ctypes.CDLL(None, use_errno=True)\n\
+            libc.mmap.restype = ctypes.c_void_p\n\
+            libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]\n\
+            s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(1)\n\
+            m = libc.mmap(None, 4096, 1, 1, s.fileno(), 0)\n\
+            assert m not in (None, ctypes.c_void_p(-1).value), os.strerror(ctypes.get_errno())\n\
+            port = s.getsockname()[1]; s.close()\n\
+            print(os.getpid(), port, flush=True); sys.stdin.read()\n";
+        let mut child = ns
+            .command(Path::new("python3"))
+            .args(["-c", script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 starts");
+        let line = common::ready_line(&mut child, QUICK);
+        let words: Vec<u32> = line
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        let [pid, port] = words[..] else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the mapper said {line:?}");
+        };
+        Mapper {
+            child,
+            pid,
+            port: port as u16,
+        }
+    }
+}
+
+impl Drop for Mapper {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 #[test]

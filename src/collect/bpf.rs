@@ -62,7 +62,8 @@ pub enum BpfError {
 /// The loaded iterator, kept for the second look: reading it again costs only the kernel's
 /// pass over the descriptors (no load, no verification).
 pub struct Loaded {
-    ebpf: aya::Ebpf,
+    /// `None` once the mappings read has taken it (see [`Loaded::mappings_within`]).
+    ebpf: Option<aya::Ebpf>,
     /// Every io_uring instance seen by the reads so far, in the table it was seen in.
     pub rings: Vec<Ring>,
     /// The mappings program loaded too (the kernel has the task_vma iterator).
@@ -73,7 +74,8 @@ impl Loaded {
     /// Reads the iterator again: the owners of the `wanted` inodes now (descriptors created or
     /// passed since the first read), and the io_uring instances seen meanwhile.
     pub fn again(&mut self, wanted: &HashSet<u32>) -> Result<HashMap<u32, Vec<u32>>, BpfError> {
-        let bytes = read_program(&mut self.ebpf, PROGRAM)?;
+        let ebpf = self.ebpf.as_mut().ok_or(BpfError::Missing)?;
+        let bytes = read_program(ebpf, PROGRAM)?;
         let found = parse(&bytes, None, clock_ticks())?;
         for ring in found.rings {
             if !self.rings.contains(&ring) {
@@ -86,30 +88,54 @@ impl Loaded {
     }
 
     /// The processes that map each of the `wanted` socket inodes into memory, from the
-    /// task_vma iterator; `None` when that program did not load (then `/proc/PID/maps` tells).
-    pub fn mappings(&mut self, wanted: &HashSet<u32>) -> Option<HashMap<u32, Vec<u32>>> {
+    /// task_vma iterator, if its read ends within `budget`; `None` when that program did not
+    /// load or its read did not end in time (then `/proc/PID/maps` tells). The kernel takes
+    /// each process's memory-map lock for that iterator, and a process stuck on a filesystem
+    /// that does not answer holds it indefinitely: the read runs on a thread of its own,
+    /// which owns the loaded programs from then on and ends with whoport if it never returns.
+    pub fn mappings_within(
+        &mut self,
+        wanted: &HashSet<u32>,
+        budget: std::time::Duration,
+    ) -> Option<HashMap<u32, Vec<u32>>> {
         if !self.mappings {
             return None;
         }
-        let bytes = read_program(&mut self.ebpf, MAPPINGS_PROGRAM).ok()?;
-        let mut found: HashMap<u32, Vec<u32>> = HashMap::new();
-        for record in bytes.chunks_exact(RECORD_LEN) {
-            let (tgid, fd, value) = fields(record);
-            let Ok(inode) = u32::try_from(value) else {
-                continue;
-            };
-            if fd == MAPPING_RECORD && wanted.contains(&inode) {
-                let pids = found.entry(inode).or_default();
-                if !pids.contains(&tgid) {
-                    pids.push(tgid);
-                }
+        let mut ebpf = self.ebpf.take()?;
+        let wanted = wanted.clone();
+        let (send, receive) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("task_vma".into())
+            .spawn(move || {
+                let found = read_program(&mut ebpf, MAPPINGS_PROGRAM)
+                    .ok()
+                    .map(|bytes| mapped(&bytes, &wanted));
+                let _ = send.send(found);
+            })
+            .ok()?;
+        receive.recv_timeout(budget).ok().flatten()
+    }
+}
+
+/// The mapping records of a task_vma read, for the `wanted` inodes: inode -> PIDs.
+fn mapped(bytes: &[u8], wanted: &HashSet<u32>) -> HashMap<u32, Vec<u32>> {
+    let mut found: HashMap<u32, Vec<u32>> = HashMap::new();
+    for record in bytes.chunks_exact(RECORD_LEN) {
+        let (tgid, fd, value) = fields(record);
+        let Ok(inode) = u32::try_from(value) else {
+            continue;
+        };
+        if fd == MAPPING_RECORD && wanted.contains(&inode) {
+            let pids = found.entry(inode).or_default();
+            if !pids.contains(&tgid) {
+                pids.push(tgid);
             }
         }
-        for pids in found.values_mut() {
-            pids.sort_unstable();
-        }
-        Some(found)
     }
+    for pids in found.values_mut() {
+        pids.sort_unstable();
+    }
+    found
 }
 
 impl std::fmt::Debug for Loaded {
@@ -129,7 +155,7 @@ pub fn socket_owners() -> Result<(InodeOwners, Loaded), BpfError> {
     Ok((
         found.owners,
         Loaded {
-            ebpf,
+            ebpf: Some(ebpf),
             rings: found.rings,
             mappings,
         },
@@ -428,7 +454,8 @@ mod tests {
                 panic!("the iterator loads as root with BTF: {}", explain(&e));
             }
         };
-        let mapped = loaded.mappings(&words.iter().skip(1).copied().collect());
+        let wanted = words.iter().skip(1).copied().collect();
+        let mapped = loaded.mappings_within(&wanted, std::time::Duration::from_secs(30));
         let _ = child.kill();
         let _ = child.wait();
         let [pid, inode] = words[..] else {

@@ -203,12 +203,20 @@ fn registered_in(rings_at: &[linux::Ring], wanted: &HashSet<u32>) -> HashMap<u32
     rings
 }
 
+/// How long the second look waits for the kernel's task_vma iterator before it reads
+/// `/proc/PID/maps` instead: that iterator waits for every process's memory-map lock, which a
+/// process stuck on a filesystem that does not answer holds indefinitely, while current
+/// kernels show `/proc/PID/maps` without that lock. A normal read takes milliseconds (a few
+/// hundred on a loaded machine of a thousand processes).
+const MAPPINGS_BUDGET: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The second look after the in-kernel iterator: the iterator is read again for descriptors
 /// that appeared during the scan (it visits every thread with a descriptor table of its own,
 /// so threads need no walk of their own), memory mappings come from the kernel's task_vma
-/// iterator where it loaded, and only the io_uring instances the iterator reported have
-/// their registered files read. The same answer as [`find`], without reading every
-/// descriptor link and every `/proc/PID/maps` of the machine again.
+/// iterator where it loaded and answers within [`MAPPINGS_BUDGET`] (from `/proc/PID/maps`
+/// otherwise), and only the io_uring instances the iterator reported have their registered
+/// files read. The same answer as [`find`], without reading every descriptor link and every
+/// `/proc/PID/maps` of the machine again.
 pub fn find_after_iterator(
     ownerless: &HashSet<u32>,
     iterator: &mut super::bpf::Loaded,
@@ -230,7 +238,7 @@ pub fn find_after_iterator(
     }
     if !search.left.is_empty() {
         let maps = iterator
-            .mappings(&search.left)
+            .mappings_within(&search.left, MAPPINGS_BUDGET)
             .unwrap_or_else(|| mappings(&search.left));
         let rings = registered_in(&iterator.rings, &search.left);
         search.keep(maps, Holding::Mapping);
