@@ -135,3 +135,63 @@ fn processes_holding_sockets_of_another_network_namespace_are_named() {
         );
     }
 }
+
+/// A listener of this namespace is never called another namespace's, however the dumps of
+/// this namespace miss it: a steady SO_REUSEPORT listener beside 600 sockets of its group
+/// closing and reopening in bursts (a dump resumed inside the group skips some), next to a
+/// process holding a real socket of another namespace. Every run, with both owner lookups,
+/// lists the steady listener exactly once, names neither the steady listener's process nor
+/// the churning one, and names the real one.
+#[test]
+fn a_churning_reuseport_group_is_never_called_another_namespaces() {
+    if !have("ip", "apt-get install -y iproute2") {
+        return;
+    }
+    let Some(ns) = NetNs::new() else { return };
+    let foreign = helper(&ns, "foreign");
+    let mut cmd = ns.command(&python().expect("python3"));
+    cmd.arg(fixture("reuseport_churn.py"));
+    let churn = Listener::start_command(cmd);
+    let (steady, port) = (churn.pid, churn.port(0));
+    let churning = churn.children[0];
+    let tcp = foreign.port(0);
+    let methods: &[&str] = if common::owner_lookup() == "bpf" {
+        &["procfs", "bpf"]
+    } else {
+        &["procfs"]
+    };
+    for &lookup in methods {
+        for run in 0..10 {
+            let (code, out) = whoport_in(&ns, lookup, &["--json"]);
+            assert!(code == 0 || code == 1, "{lookup} {run}: exit {code}: {out}");
+            let v: Value = serde_json::from_str(&out).expect("json");
+            let rows = v["listeners"]
+                .as_array()
+                .expect("listeners")
+                .iter()
+                .filter(|l| {
+                    l["port"] == port
+                        && l["owners"]
+                            .as_array()
+                            .is_some_and(|o| o.iter().any(|o| o["pid"] == steady))
+                })
+                .count();
+            assert_eq!(rows, 1, "{lookup} {run}: the steady listener once");
+            let notes = notes(&out);
+            for pid in [steady, churning] {
+                assert!(
+                    !notes.iter().any(|n| n.contains(&format!("pid {pid} ("))),
+                    "{lookup} {run}: pid {pid} holds only this namespace's sockets: {notes:#?}"
+                );
+            }
+            assert!(
+                notes
+                    .iter()
+                    .any(|n| n.starts_with(&format!("pid {} (", foreign.pid))
+                        && n.contains("of another network namespace")
+                        && n.contains(&format!("TCP listener 127.0.0.1:{tcp}"))),
+                "{lookup} {run}: {notes:#?}"
+            );
+        }
+    }
+}

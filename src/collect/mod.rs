@@ -204,7 +204,7 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     }
     #[cfg(target_os = "linux")]
     if let (Ok(held), "netlink") = (&walk, source) {
-        notes.extend(netns::notes_for(&held.pids, &found, filter));
+        notes.extend(netns::notes_for(&held.pids, None, &found, filter));
     }
     let mut established: HashMap<u16, usize> = HashMap::new();
     for (s, _) in &found {

@@ -1,38 +1,36 @@
 //! Sockets of other network namespaces held by processes of this one: a process that created
 //! a listener inside another namespace (`ip netns exec`, `unshare`/`setns` and back) holds a
-//! socket that no dump of this namespace returns. Found by elimination, then established by
-//! looking at each remaining socket:
+//! socket that no dump of this namespace returns. A socket is called another namespace's only
+//! on positive evidence, never because a dump of this namespace missed it (a dump resumed
+//! inside an `SO_REUSEPORT` group that churns skips sockets of this namespace too):
 //!
 //! 1. the socket descriptors the walk saw, less every socket the dumps of this namespace
-//!    returned (TCP and UDP in every state, unix, netlink and packet sockets);
-//! 2. what is left, held by processes of this namespace, is copied (`pidfd_getfd`: no signal,
-//!    no trace), each copy checked to be that socket (`/proc/self/fd` link text; nothing else
-//!    is done to a descriptor that is not) and asked what it is (family, type, protocol,
-//!    listening, local and peer address); the TCP and UDP sockets among them that have a
-//!    local port (TCP listeners and connected sockets, UDP sockets) are looked for in this
-//!    namespace's tables of their ports, every state (one kernel-filtered dump per
-//!    protocol): absent while still held and still as they were, a socket belongs to another
-//!    namespace. The copies are closed right after. An unbound socket is in no table of any
-//!    namespace: its absence says nothing, and it is not named.
+//!    returned (TCP and UDP in every state, unix, netlink and packet sockets), held by
+//!    processes of this namespace, are the candidates;
+//! 2. with the in-kernel lookup, the iterator read each socket's own network namespace
+//!    (`sk->sk_net`) where it differs from its holder's: exact;
+//! 3. the candidates are looked for in the socket tables of the other namespaces that a task
+//!    lives in (`/proc/PID/task/TID/net/{tcp,tcp6,udp,udp6}`: the holders' own threads
+//!    first, then one process per namespace): found there, a socket is that namespace's, and
+//!    the table says what it does. A table is read only when it is provably not this
+//!    namespace's (its inode differs from `/proc/self/net`'s own: the file read is the
+//!    namespace's, whatever the task does meanwhile).
 //!
-//! A machine where every socket is explained pays for the three small dumps only.
+//! Nothing is done to any process or socket: no descriptor is copied. A machine where every
+//! socket is explained pays for the three small dumps only.
 
 use std::collections::{HashMap, HashSet};
+use std::io::BufRead;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 use rustix::fs::{openat, readlinkat_raw, Dir, Mode, OFlags};
-use rustix::io::Errno;
-use rustix::net::{sockopt, AddressFamily, SocketType};
-use rustix::process::{pidfd_getfd, pidfd_open, Pid, PidfdFlags, PidfdGetfdFlags};
 
 use super::linux;
 use crate::port::Protocol;
 
-/// At most this many descriptors are copied in one run; the rest are counted as unchecked.
-pub const MAX_CHECKED: usize = 256;
-// Every copy's port fits in one kernel-filtered dump.
-const _: () = assert!(MAX_CHECKED <= super::diag::MAX_FILTERED_PORTS);
+/// At most this many other network namespaces have their tables read in one run.
+pub const MAX_NAMESPACES: usize = 64;
 /// At most this many processes are named (each with at most [`NAMED_SOCKETS`] sockets).
 const NAMED_PROCESSES: usize = 8;
 const NAMED_SOCKETS: usize = 4;
@@ -50,10 +48,7 @@ pub struct Foreign {
 pub enum Kind {
     /// A TCP listener.
     Listening,
-    /// A UDP socket bound, not connected (waiting for datagrams). A TCP socket neither
-    /// listening nor connected is never named: once its connection was refused or reset it
-    /// is in no table of any namespace while it keeps its local address, so its absence
-    /// from this namespace's tables establishes nothing.
+    /// Bound, neither listening nor connected (a UDP socket waiting for datagrams).
     Bound,
     /// Connected to this peer.
     Connected(SocketAddr),
@@ -62,20 +57,22 @@ pub enum Kind {
 /// What the look established.
 #[derive(Debug, Default)]
 pub struct Findings {
-    /// PID -> its sockets of other namespaces (sorted by PID).
+    /// PID -> its sockets of other namespaces found in those namespaces' tables (sorted by
+    /// PID).
     pub foreign: Vec<(u32, Vec<Foreign>)>,
-    /// Sockets in no dump of this namespace that could not be checked: how many, some of
-    /// their PIDs, and why.
-    pub unchecked: usize,
-    pub unchecked_pids: Vec<u32>,
-    pub unchecked_why: Option<&'static str>,
+    /// PID -> how many sockets of other namespaces it holds that no table whoport could read
+    /// describes (known from the in-kernel lookup: no task lives in their namespace), and
+    /// those namespaces (`net:[N]`).
+    pub undescribed: Vec<(u32, usize, Vec<u64>)>,
 }
 
-/// Notes naming the processes of this network namespace that hold sockets of another one:
-/// the walk's sockets less those the dumps of this namespace returned (TCP and UDP dumped
-/// again in full when the filter left some out), checked one by one.
+/// Notes naming the processes of this network namespace that hold sockets of another one.
+/// `held`: inode -> PIDs from the walk; `socket_netns`: inode -> network namespace inode,
+/// from the in-kernel lookup, for the sockets whose namespace is not their holder's (`None`
+/// from the walk, which cannot see a socket's namespace).
 pub fn notes_for(
     held: &HashMap<u32, Vec<u32>>,
+    socket_netns: Option<&HashMap<u32, u64>>,
     found: &[super::sockets::Found],
     filter: &super::Filter,
 ) -> Vec<String> {
@@ -86,17 +83,22 @@ pub fn notes_for(
             Err(_) => return Vec::new(),
         }
     }
-    notes(&look(held, &dumped))
+    notes(&look(held, socket_netns, &dumped))
 }
 
 /// `held`: inode -> PIDs from the walk; `dumped`: every inode the TCP/UDP dumps of this
 /// namespace returned (all states, both families).
-pub fn look(held: &HashMap<u32, Vec<u32>>, dumped: &HashSet<u32>) -> Findings {
+pub fn look(
+    held: &HashMap<u32, Vec<u32>>,
+    socket_netns: Option<&HashMap<u32, u64>>,
+    dumped: &HashSet<u32>,
+) -> Findings {
     let mut findings = Findings::default();
     let me = std::process::id();
     let Ok(own_netns) = std::fs::read_link("/proc/self/ns/net") else {
         return findings;
     };
+    let own_inum = netns_inum(own_netns.as_os_str().as_encoded_bytes());
     // Processes of other namespaces hold their own namespace's sockets (said elsewhere), and
     // whoport's own dump sockets are closed by now: only the other processes of this
     // namespace count, each asked once for its namespace.
@@ -114,6 +116,18 @@ pub fn look(held: &HashMap<u32, Vec<u32>>, dumped: &HashSet<u32>) -> Findings {
         .filter(|(inode, pids)| !dumped.contains(inode) && pids.iter().any(|p| holders.contains(p)))
         .map(|(&inode, _)| inode)
         .collect();
+    // With the in-kernel lookup, a socket the iterator did not report in another namespace
+    // than its holder's is in its holder's, this one: exact, whatever the dumps missed.
+    let elsewhere: HashMap<u32, u64> = match socket_netns {
+        Some(map) => {
+            left.retain(|inode| {
+                map.get(inode)
+                    .is_some_and(|&ns| ns != 0 && Some(ns) != own_inum)
+            });
+            left.iter().map(|i| (*i, map[i])).collect()
+        }
+        None => HashMap::new(),
+    };
     for (family, protocol, inode_at) in [
         (AF_UNIX, 0, 4),
         (AF_NETLINK, NDIAG_PROTO_ALL, 16),
@@ -122,7 +136,7 @@ pub fn look(held: &HashMap<u32, Vec<u32>>, dumped: &HashSet<u32>) -> Findings {
         if left.is_empty() {
             return findings;
         }
-        // A kernel without one of these handlers leaves its sockets to the check below.
+        // A kernel without one of these handlers leaves its sockets to the tables below.
         let _ = explain(family, protocol, inode_at, &mut left);
     }
     if left.is_empty() {
@@ -139,292 +153,179 @@ pub fn look(held: &HashMap<u32, Vec<u32>>, dumped: &HashSet<u32>) -> Findings {
     }
     let mut pids: Vec<u32> = by_pid.keys().copied().collect();
     pids.sort_unstable();
-    let refusal = copy_refusal();
-    let mut budget = MAX_CHECKED;
-    let mut checked: HashSet<u32> = HashSet::new();
-    let mut copies: Vec<Held> = Vec::new();
+    let foreign = in_other_tables(&left, &pids, own_netns.as_os_str().as_encoded_bytes());
+    // Every process of this namespace that holds one is named, not only the one whose
+    // thread's tables showed it.
     for &pid in &pids {
-        let wanted: HashSet<u32> = by_pid[&pid].difference(&checked).copied().collect();
-        if wanted.is_empty() {
-            continue;
-        }
-        let look = match refusal {
-            Some(why) => ProcessLook {
-                failed: Some(why),
-                ..ProcessLook::default()
-            },
-            None => check_process(pid, &wanted, &mut budget),
-        };
-        checked.extend(look.checked.iter().copied());
-        copies.extend(look.copies);
-        if let Some(why) = look.failed {
-            findings.unchecked += wanted.len() - look.checked.len();
-            if findings.unchecked_pids.len() < NAMED_PROCESSES {
-                findings.unchecked_pids.push(pid);
-            }
-            findings.unchecked_why.get_or_insert(why);
-        }
-    }
-    let foreign = absent_here(copies);
-    // Every process of this namespace that holds one is named, not only the one it was
-    // copied from.
-    for &pid in &pids {
-        let mut held: Vec<Foreign> = by_pid[&pid]
+        let mut named: Vec<Foreign> = by_pid[&pid]
             .iter()
             .filter_map(|i| foreign.get(i).cloned())
             .collect();
-        if !held.is_empty() {
-            held.sort_by_key(|f| (f.protocol, f.local));
-            findings.foreign.push((pid, held));
+        if !named.is_empty() {
+            named.sort_by_key(|f| (f.protocol, f.local));
+            findings.foreign.push((pid, named));
+        }
+        let mut namespaces: Vec<u64> = by_pid[&pid]
+            .iter()
+            .filter(|i| !foreign.contains_key(i))
+            .filter_map(|i| elsewhere.get(i).copied())
+            .collect();
+        if !namespaces.is_empty() {
+            let count = namespaces.len();
+            namespaces.sort_unstable();
+            namespaces.dedup();
+            findings.undescribed.push((pid, count, namespaces));
         }
     }
     findings
 }
 
-/// Why no descriptor may be copied on this machine, if so: the kernel moves a received
-/// socket into the receiver's `net_cls`/`net_prio` class (cgroup v1), which would change how
-/// the holder's traffic is classified.
-fn copy_refusal() -> Option<&'static str> {
-    let cgroups = std::fs::read_to_string("/proc/cgroups").ok()?;
-    v1_net_classes(&cgroups).then_some(
-        "copying a socket's descriptor would move it into whoport's net_cls/net_prio class \
-         (cgroup v1 controllers are mounted), so whoport does not",
-    )
+/// `net:[4026531840]` -> 4026531840.
+fn netns_inum(link: &[u8]) -> Option<u64> {
+    let digits = link.strip_prefix(b"net:[")?.strip_suffix(b"]")?;
+    std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
-/// Is `net_cls` or `net_prio` mounted as a cgroup v1 hierarchy (a non-zero hierarchy in
-/// `/proc/cgroups`)?
-pub fn v1_net_classes(cgroups: &str) -> bool {
-    cgroups.lines().any(|l| {
-        let f: Vec<&str> = l.split_ascii_whitespace().collect();
-        f.len() >= 2 && (f[0] == "net_cls" || f[0] == "net_prio") && f[1] != "0"
-    })
-}
-
-/// A copied descriptor that is a TCP or UDP socket with a local port, held until this
-/// namespace's tables were asked about it.
-#[derive(Debug)]
-struct Held {
-    inode: u32,
-    descriptor: OwnedFd,
-    socket: Foreign,
-}
-
-/// inode -> socket, for the copies that this namespace's tables of their ports do not hold
-/// while they are still held and still as they were (listening, bound or connected to the
-/// same peer: a socket that changed may have moved between the tables as they were read):
-/// sockets of other namespaces. Every copy is closed on return. One kernel-filtered dump
-/// per protocol, every state.
-fn absent_here(copies: Vec<Held>) -> HashMap<u32, Foreign> {
-    let mut foreign = HashMap::new();
-    let mut here: HashSet<u32> = HashSet::new();
-    // The kernel resumes a dump by position in a hash bucket: sockets of a port closing and
-    // opening meanwhile (an SO_REUSEPORT group churning) can make it skip one. A socket is
-    // absent only when every pass missed it; each pass asks again about the ports of those
-    // still missing.
-    for protocol in [Protocol::Tcp, Protocol::Udp] {
-        let states = if protocol == Protocol::Tcp {
-            TCP_ANY
-        } else {
-            UDP_ANY
+/// The tasks whose tables are read: per network namespace other than ours, one task living in
+/// it: first the holders' own threads (a thread may stay in the namespace it made sockets
+/// in), then any process. `/proc` paths (`PID/task/TID` or `PID`), at most
+/// [`MAX_NAMESPACES`].
+fn tasks_elsewhere(holders: &[u32], own: &[u8]) -> Vec<String> {
+    let mut seen: HashSet<Vec<u8>> = HashSet::new();
+    let mut out = Vec::new();
+    let mut link = [0u8; 64];
+    let mut consider = |base: String, out: &mut Vec<String>| {
+        let Ok(n) = readlinkat_raw(
+            rustix::fs::CWD,
+            format!("/proc/{base}/ns/net"),
+            &mut link[..],
+        ) else {
+            return;
         };
-        for _ in 0..ABSENCE_PASSES {
-            let mut ports: Vec<u16> = copies
-                .iter()
-                .filter(|c| c.socket.protocol == protocol && !here.contains(&c.inode))
-                .map(|c| c.socket.local.port())
-                .collect();
-            if ports.is_empty() {
-                break;
+        if &link[..n] != own && seen.insert(link[..n].to_vec()) {
+            out.push(base);
+        }
+    };
+    for &pid in holders {
+        let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue;
+        };
+        for tid in dir.filter_map(Result::ok) {
+            if out.len() >= MAX_NAMESPACES {
+                return out;
             }
-            ports.sort_unstable();
-            ports.dedup();
-            match super::diag::dump_ports(protocol, states, &ports) {
-                Ok(found) => here.extend(found.into_iter().map(|s| s.inode)),
-                // Nothing established for this protocol.
-                Err(_) => here.extend(copies.iter().map(|c| c.inode)),
+            if let Some(tid) = tid.file_name().to_str() {
+                consider(format!("{pid}/task/{tid}"), &mut out);
             }
         }
     }
-    for copy in copies {
-        if !here.contains(&copy.inode) && unchanged(&copy) {
-            foreign.insert(copy.inode, copy.socket);
-        }
-    }
-    foreign
-}
-
-fn unchanged(copy: &Held) -> bool {
-    describe(&copy.descriptor).as_ref() == Some(&copy.socket)
-}
-
-/// What the check of one process found.
-#[derive(Debug, Default)]
-struct ProcessLook {
-    /// TCP and UDP sockets with a local port, to be looked for in this namespace's tables.
-    copies: Vec<Held>,
-    /// The inodes looked at.
-    checked: Vec<u32>,
-    /// Why the rest could not be.
-    failed: Option<&'static str>,
-}
-
-/// Checks the `wanted` sockets of one process.
-fn check_process(pid: u32, wanted: &HashSet<u32>, budget: &mut usize) -> ProcessLook {
-    let mut look = ProcessLook::default();
-    let Some(raw) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
-        return look;
-    };
-    let pidfd = match pidfd_open(raw, PidfdFlags::empty()) {
-        Ok(fd) => fd,
-        Err(Errno::SRCH) => return look,
-        Err(Errno::NOSYS) => return failed(look, NO_PIDFD),
-        Err(_) => return failed(look, refused()),
-    };
-    let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-    let Ok(fd_dir) = openat(
+    let Ok(proc_dir) = openat(
         rustix::fs::CWD,
-        format!("/proc/{pid}/fd"),
-        dir_flags,
+        "/proc",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     ) else {
-        return look;
+        return out;
     };
-    let Ok(dir) = Dir::read_from(&fd_dir) else {
-        return look;
+    let Ok(dir) = Dir::read_from(&proc_dir) else {
+        return out;
     };
-    let mut link = [0u8; 64];
     for entry in dir.filter_map(Result::ok) {
-        if look.checked.len() == wanted.len() {
+        if out.len() >= MAX_NAMESPACES {
             break;
         }
-        let name = entry.file_name();
-        let Some(fd) = std::str::from_utf8(name.to_bytes())
-            .ok()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(n) = readlinkat_raw(&fd_dir, name, &mut link[..]) else {
-            continue;
-        };
-        let Some(inode) = linux::socket_inode(&link[..n]).filter(|i| wanted.contains(i)) else {
-            continue;
-        };
-        if look.checked.contains(&inode) {
-            continue;
-        }
-        if *budget == 0 {
-            return failed(look, OVER_BUDGET);
-        }
-        *budget -= 1;
-        let copy = match pidfd_getfd(&pidfd, fd, PidfdGetfdFlags::empty()) {
-            Ok(copy) => copy,
-            // Closed since it was read.
-            Err(Errno::BADF) => continue,
-            Err(Errno::SRCH) => break,
-            Err(Errno::NOSYS) => return failed(look, NO_PIDFD),
-            Err(_) => return failed(look, refused()),
-        };
-        look.checked.push(inode);
-        if let Some(socket) = inet_socket(&copy, inode) {
-            look.copies.push(Held {
-                inode,
-                descriptor: copy,
-                socket,
-            });
+        let name = entry.file_name().to_bytes();
+        if !name.is_empty() && name.iter().all(u8::is_ascii_digit) {
+            consider(String::from_utf8_lossy(name).into_owned(), &mut out);
         }
     }
-    look
+    out
 }
 
-fn failed(look: ProcessLook, why: &'static str) -> ProcessLook {
-    ProcessLook {
-        failed: Some(why),
-        ..look
+/// inode -> socket, for the `wanted` sockets found in the TCP and UDP tables of other
+/// network namespaces.
+fn in_other_tables(wanted: &HashSet<u32>, holders: &[u32], own: &[u8]) -> HashMap<u32, Foreign> {
+    let mut found = HashMap::new();
+    let tables = [
+        ("tcp", Protocol::Tcp),
+        ("tcp6", Protocol::Tcp),
+        ("udp", Protocol::Udp),
+        ("udp6", Protocol::Udp),
+    ];
+    // This namespace's own tables, by inode: a table of the same inode is this namespace's.
+    let ours: Vec<Option<u64>> = tables
+        .iter()
+        .map(|(name, _)| {
+            rustix::fs::stat(format!("/proc/self/net/{name}"))
+                .ok()
+                .map(|st| st.st_ino)
+        })
+        .collect();
+    for base in tasks_elsewhere(holders, own) {
+        for ((name, protocol), ours) in tables.iter().zip(&ours) {
+            if found.len() == wanted.len() {
+                return found;
+            }
+            let Some(file) = open_table(&base, name) else {
+                continue;
+            };
+            // The file opened is bound to one namespace's table: never this one's.
+            match rustix::fs::fstat(&file) {
+                Ok(st) if Some(st.st_ino) != *ours => {}
+                _ => continue,
+            }
+            read_table(file, *protocol, wanted, &mut found);
+        }
     }
+    found
 }
 
-const NO_PIDFD: &str = "this kernel cannot copy another process's descriptor (pidfd_getfd, \
-                        Linux 5.6)";
-const REFUSED: &str = "the kernel refused to copy their descriptors (run as root)";
-const REFUSED_TO_ROOT: &str = "the kernel refused to copy their descriptors to root (a security \
-                               module, or a process of another user namespace)";
-
-/// The refusal in words for who whoport is.
-fn refused() -> &'static str {
-    if rustix::process::geteuid().is_root() {
-        REFUSED_TO_ROOT
-    } else {
-        REFUSED
-    }
-}
-const OVER_BUDGET: &str = "only the first 256 were checked";
-
-/// The copy, if it is the socket `inode` (the process may have put anything on that number
-/// since) and a TCP or UDP socket with a local port; else `None`, and the copy is closed.
-fn inet_socket(copy: &OwnedFd, inode: u32) -> Option<Foreign> {
-    let mut link = [0u8; 64];
-    let n = readlinkat_raw(
+fn open_table(base: &str, name: &str) -> Option<OwnedFd> {
+    openat(
         rustix::fs::CWD,
-        format!("/proc/self/fd/{}", copy.as_raw_fd()),
-        &mut link[..],
+        format!("/proc/{base}/net/{name}"),
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        Mode::empty(),
     )
-    .ok()?;
-    if linux::socket_inode(&link[..n]) != Some(inode) {
-        // Not that socket any more, perhaps not a socket at all: nothing else is asked of it.
-        return None;
-    }
-    describe(copy)
+    .ok()
 }
 
-/// Protocol, local address and what a TCP or UDP socket is doing; `None` for other sockets
-/// and for those without a local port (in no table of any namespace).
-fn describe(socket: &OwnedFd) -> Option<Foreign> {
-    let fd = socket.as_fd();
-    let family = sockopt::socket_domain(fd).ok()?;
-    if family != AddressFamily::INET && family != AddressFamily::INET6 {
-        return None;
+/// The wanted sockets of one table, line by line (a table can be large; nothing else is
+/// kept).
+fn read_table(
+    file: OwnedFd,
+    protocol: Protocol,
+    wanted: &HashSet<u32>,
+    found: &mut HashMap<u32, Foreign>,
+) {
+    let reader = std::io::BufReader::new(std::fs::File::from(file));
+    for line in reader.split(b'\n').skip(1) {
+        let Ok(line) = line else { return };
+        let Ok(line) = std::str::from_utf8(&line) else {
+            continue;
+        };
+        let Some(s) = super::procnet::parse_line(line, protocol) else {
+            continue;
+        };
+        if s.inode == 0 || !wanted.contains(&s.inode) {
+            continue;
+        }
+        let local = SocketAddr::new(s.address, s.port);
+        let kind = match (s.state, s.remote) {
+            (Some("listen"), _) => Kind::Listening,
+            (_, Some((addr, port))) => Kind::Connected(SocketAddr::new(addr, port)),
+            _ => Kind::Bound,
+        };
+        found.insert(
+            s.inode,
+            Foreign {
+                protocol,
+                local,
+                kind,
+            },
+        );
     }
-    let protocol = match (
-        sockopt::socket_type(fd).ok()?,
-        sockopt::socket_protocol(fd).ok()?,
-    ) {
-        (SocketType::STREAM, Some(p)) if p == rustix::net::ipproto::TCP => Protocol::Tcp,
-        (SocketType::DGRAM, Some(p)) if p == rustix::net::ipproto::UDP => Protocol::Udp,
-        _ => return None,
-    };
-    let local = SocketAddr::try_from(rustix::net::getsockname(fd).ok()?).ok()?;
-    if local.port() == 0 {
-        return None;
-    }
-    let listening = protocol == Protocol::Tcp && sockopt::socket_acceptconn(fd).ok()?;
-    let peer = rustix::net::getpeername(fd)
-        .ok()
-        .flatten()
-        .and_then(|p| SocketAddr::try_from(p).ok());
-    let kind = match (listening, peer) {
-        (true, _) => Kind::Listening,
-        (false, Some(peer)) => Kind::Connected(peer),
-        // A TCP socket whose connection failed or was reset (no peer any more) keeps its
-        // local address but leaves every table; one bound before listen() is in the table
-        // of bound sockets only when bound explicitly. Its absence says nothing.
-        (false, None) if protocol == Protocol::Tcp => return None,
-        (false, None) => Kind::Bound,
-    };
-    Some(Foreign {
-        protocol,
-        local,
-        kind,
-    })
 }
-
-/// How many dumps of a port must all miss a socket for it to be absent from this namespace.
-const ABSENCE_PASSES: usize = 3;
-/// Every TCP state (1 established to 11 closing) and bound-inactive sockets (13, Linux 6.5).
-const TCP_ANY: u32 = 0x0ffe | 1 << 13;
-/// Every state a UDP socket can be in (7 unconnected, 1 connected), and the rest.
-const UDP_ANY: u32 = 0x0ffe;
 
 const AF_UNIX: u8 = 1;
 const AF_NETLINK: u8 = 16;
@@ -550,24 +451,19 @@ pub fn notes(findings: &Findings) -> Vec<String> {
             findings.foreign.len() - NAMED_PROCESSES
         ));
     }
-    if findings.unchecked > 0 {
-        let pids: Vec<String> = findings.unchecked_pids.iter().map(|&p| named(p)).collect();
+    for (pid, count, namespaces) in findings.undescribed.iter().take(NAMED_PROCESSES) {
+        let names: Vec<String> = namespaces.iter().map(|n| format!("net:[{n}]")).collect();
         notes.push(format!(
-            "{} held by {} {} in no socket table of this network namespace; whether {} to \
-             another namespace could not be checked: {}",
-            if findings.unchecked == 1 {
-                "1 socket".to_string()
+            "{} holds {} of another network namespace ({}), not listed here; no process \
+             lives there, so what {} was not read",
+            named(*pid),
+            if *count == 1 {
+                "a socket".to_string()
             } else {
-                format!("{} sockets", findings.unchecked)
+                format!("{count} sockets")
             },
-            pids.join(", "),
-            if findings.unchecked == 1 { "is" } else { "are" },
-            if findings.unchecked == 1 {
-                "it belongs"
-            } else {
-                "they belong"
-            },
-            findings.unchecked_why.unwrap_or(REFUSED)
+            names.join(", "),
+            if *count == 1 { "it does" } else { "they do" },
         ));
     }
     notes
@@ -584,16 +480,7 @@ fn named(pid: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn net_classes_of_cgroup_v1_are_recognised() {
-        let v2 = "#subsys_name\thierarchy\tnum_cgroups\tenabled\ncpu\t0\t1\t1\nnet_cls\t0\t1\t1\nnet_prio\t0\t1\t1\n";
-        assert!(!v1_net_classes(v2));
-        let v1 = "#subsys_name\thierarchy\tnum_cgroups\tenabled\ncpu\t1\t1\t1\nnet_cls\t4\t1\t1\n";
-        assert!(v1_net_classes(v1));
-        assert!(v1_net_classes("net_prio 9 1 1\n"));
-        assert!(!v1_net_classes(""));
-    }
+    use std::os::fd::AsRawFd;
 
     #[test]
     fn our_own_unix_and_netlink_sockets_are_in_the_dumps() {
@@ -617,25 +504,80 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_listener_of_this_namespace_is_not_foreign() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let fd = listener.as_raw_fd();
+    fn inode_of(fd: i32) -> u32 {
         let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).expect("link");
-        let inode = linux::socket_inode(link.to_string_lossy().as_bytes()).expect("socket");
-        let copy = listener.as_fd().try_clone_to_owned().expect("dup");
-        let port = listener.local_addr().expect("addr").port();
-        let socket = inet_socket(&copy, inode).expect("a TCP listener");
-        assert_eq!(socket.local, SocketAddr::from(([127, 0, 0, 1], port)));
-        assert_eq!(socket.kind, Kind::Listening);
-        // The wrong inode: nothing is asked of the descriptor.
-        assert_eq!(inet_socket(&copy, inode.wrapping_add(1)), None);
-        let copies = vec![Held {
-            inode,
-            descriptor: copy,
-            socket,
-        }];
-        assert!(absent_here(copies).is_empty(), "in this namespace's table");
+        linux::socket_inode(link.to_string_lossy().as_bytes()).expect("socket")
+    }
+
+    #[test]
+    fn a_listener_of_this_namespace_is_never_found_elsewhere() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let inode = inode_of(listener.as_raw_fd());
+        let me = std::process::id();
+        let own = std::fs::read_link("/proc/self/ns/net").expect("own namespace");
+        let wanted = HashSet::from([inode]);
+        // Even as a dump that missed it would leave it: in no other namespace's table.
+        assert!(in_other_tables(&wanted, &[me], own.as_os_str().as_encoded_bytes()).is_empty());
+        // Told that every task lives elsewhere (ourselves included), the tables of this
+        // namespace are still never read: their inode is this namespace's.
+        let tasks = tasks_elsewhere(&[me], b"net:[0]");
+        assert!(
+            tasks.iter().any(|t| t.starts_with(&format!("{me}/task/"))),
+            "{tasks:?}"
+        );
+        assert!(in_other_tables(&wanted, &[me], b"net:[0]").is_empty());
+        // And a lookup whose dumps all missed it never names it either: held by another
+        // process of this namespace (a child that inherited it), so that it is looked at.
+        rustix::io::fcntl_setfd(&listener, rustix::io::FdFlags::empty()).expect("inheritable");
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep runs");
+        let holds = std::fs::read_dir(format!("/proc/{}/fd", child.id()))
+            .expect("the child's descriptors")
+            .filter_map(Result::ok)
+            .filter_map(|e| std::fs::read_link(e.path()).ok())
+            .any(|l| linux::socket_inode(l.to_string_lossy().as_bytes()) == Some(inode));
+        let held = HashMap::from([(inode, vec![child.id()])]);
+        let findings = look(&held, None, &HashSet::new());
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(holds, "the child holds the listener");
+        assert!(findings.foreign.is_empty(), "{findings:?}");
+        assert!(findings.undescribed.is_empty(), "{findings:?}");
+    }
+
+    #[test]
+    fn tables_say_what_each_socket_does() {
+        let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 4242 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:A2B4 0100007F:1F90 01 00000000:00000000 00:00000000 00000000  1000        0 99 1 0000000000000000 20 4 30 10 -1
+   2: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 17 1 0000000000000000 100 0 0 10 0
+   3: garbage
+";
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("tcp");
+        std::fs::write(&path, text).expect("write");
+        let open = || OwnedFd::from(std::fs::File::open(&path).expect("open"));
+        let mut found = HashMap::new();
+        read_table(
+            open(),
+            Protocol::Tcp,
+            &HashSet::from([4242, 99]),
+            &mut found,
+        );
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found[&4242].kind, Kind::Listening);
+        assert_eq!(found[&4242].local, "127.0.0.1:8080".parse().expect("addr"));
+        assert_eq!(
+            found[&99].kind,
+            Kind::Connected("127.0.0.1:8080".parse().expect("addr"))
+        );
+        let mut udp = HashMap::new();
+        read_table(open(), Protocol::Udp, &HashSet::from([17]), &mut udp);
+        assert_eq!(udp[&17].kind, Kind::Bound, "a UDP socket without a peer");
+        assert_eq!(netns_inum(b"net:[4026531840]"), Some(4_026_531_840));
+        assert_eq!(netns_inum(b"mnt:[1]"), None);
     }
 
     #[test]
@@ -677,9 +619,7 @@ mod tests {
                     },
                 ],
             )],
-            unchecked: 2,
-            unchecked_pids: vec![me],
-            unchecked_why: Some(REFUSED),
+            undescribed: vec![(me, 3, vec![4026532000, 4026532001])],
         };
         let notes = notes(&findings);
         assert_eq!(notes.len(), 2, "{notes:?}");
@@ -690,10 +630,13 @@ mod tests {
             notes[0]
         );
         assert!(
-            notes[1].starts_with("2 sockets held by pid"),
+            notes[1].ends_with(
+                "holds 3 sockets of another network namespace (net:[4026532000], \
+                 net:[4026532001]), not listed here; no process lives there, so what they do \
+                 was not read"
+            ),
             "{}",
             notes[1]
         );
-        assert!(notes[1].ends_with("(run as root)"), "{}", notes[1]);
     }
 }

@@ -55,7 +55,7 @@ fn parse_endpoint(text: &str) -> Option<(IpAddr, u16)> {
     Some((parse_address(addr)?, u16::from_str_radix(port, 16).ok()?))
 }
 
-fn parse_line(line: &str, protocol: Protocol) -> Option<Socket> {
+pub fn parse_line(line: &str, protocol: Protocol) -> Option<Socket> {
     let fields: Vec<&str> = line.split_ascii_whitespace().collect();
     if fields.len() < 10 || !fields[0].ends_with(':') {
         return None;
