@@ -16,6 +16,9 @@
 //   fd = 0xffffffff: value is the inode of the task's network namespace
 //   fd = 0xfffffffe: value is the thread group leader's start time (ns after boot)
 //   fd = 0xfffffffd: value is the inode of a socket the task's memory maps (task_vma)
+//   fd = 0xfffffffc: value is (network namespace inode << 32) | socket inode, right after
+//                    the socket's own record, for a socket whose network namespace is not
+//                    the task's (made elsewhere, then passed or kept across setns)
 //
 // CO-RE: only the fields read here are declared, with preserve_access_index, so the loader
 // relocates them against the running kernel's BTF. No vmlinux.h is generated or committed.
@@ -71,6 +74,27 @@ struct path {
 struct file {
 	struct path f_path;
 	struct inode *f_inode;
+	void *private_data;
+} CORE;
+
+// A socket file's private data is its struct socket; the socket's namespace is
+// sk->__sk_common.skc_net.net.
+struct sock;
+
+struct socket {
+	struct sock *sk;
+} CORE;
+
+typedef struct {
+	struct net *net;
+} possible_net_t;
+
+struct sock_common {
+	possible_net_t skc_net;
+} CORE;
+
+struct sock {
+	struct sock_common __sk_common;
 } CORE;
 
 struct seq_file;
@@ -108,6 +132,7 @@ static long (*bpf_probe_read_kernel)(void *dst, __u32 size, const void *unsafe_p
 #define NETNS_RECORD 0xffffffffu
 #define START_RECORD 0xfffffffeu
 #define MAPPING_RECORD 0xfffffffdu
+#define SOCKET_NETNS_RECORD 0xfffffffcu
 #define RING_RECORD 0xffffffff00000000ull
 // An io_uring instance is an anonymous inode file named "[io_uring]" (its link reads
 // "anon_inode:[io_uring]").
@@ -120,8 +145,28 @@ struct record {
 	__u64 value;
 };
 
-// The last task a header was written for (the iterator visits one task's files in a row).
+// The last task a header was written for (the iterator visits one task's files in a row),
+// and its network namespace's inode.
 __u64 last_task_addr = 0;
+__u32 last_task_netns = 0;
+
+// The inode of a socket file's network namespace, or 0 when it cannot be read.
+static __u32 socket_netns(struct file *file)
+{
+	struct socket *sock = file->private_data;
+	struct sock *sk = 0;
+	struct net *net = 0;
+	__u32 inum = 0;
+
+	if (!sock || bpf_probe_read_kernel(&sk, sizeof(sk), __builtin_preserve_access_index(&sock->sk)) || !sk)
+		return 0;
+	if (bpf_probe_read_kernel(&net, sizeof(net),
+				  __builtin_preserve_access_index(&sk->__sk_common.skc_net.net)) || !net)
+		return 0;
+	if (bpf_probe_read_kernel(&inum, sizeof(inum), __builtin_preserve_access_index(&net->ns.inum)))
+		return 0;
+	return inum;
+}
 
 SEC("iter/task_file")
 int whoport_owners(struct bpf_iter__task_file *ctx)
@@ -139,6 +184,7 @@ int whoport_owners(struct bpf_iter__task_file *ctx)
 		struct nsproxy *ns = task->nsproxy;
 		r.fd = NETNS_RECORD;
 		r.value = ns ? ns->net_ns->ns.inum : 0;
+		last_task_netns = r.value;
 		bpf_seq_write(seq, &r, sizeof(r));
 		r.fd = START_RECORD;
 		r.value = task->group_leader->start_boottime;
@@ -151,6 +197,12 @@ int whoport_owners(struct bpf_iter__task_file *ctx)
 	if ((inode->i_mode & S_IFMT) == S_IFSOCK) {
 		r.value = inode->i_ino;
 		bpf_seq_write(seq, &r, sizeof(r));
+		__u32 netns = socket_netns(file);
+		if (netns && netns != last_task_netns) {
+			r.fd = SOCKET_NETNS_RECORD;
+			r.value = ((__u64)netns << 32) | (__u32)inode->i_ino;
+			bpf_seq_write(seq, &r, sizeof(r));
+		}
 		return 0;
 	}
 	struct dentry *dentry = file->f_path.dentry;

@@ -79,11 +79,17 @@ fn processes_holding_sockets_of_another_network_namespace_are_named() {
                 about[0]
             );
         }
-        // A TCP socket neither listening nor connected is not: one of this namespace whose
-        // connection was refused or reset is in no table either (the ordinary helper holds
-        // two, below).
+        // A TCP socket bound without listening is in no table of any namespace: what it does
+        // is never said. The in-kernel lookup reads its namespace, so it is counted there.
         assert!(
             !about[0].contains(&format!(":{bound}")),
+            "{lookup}: {}",
+            about[0]
+        );
+        let unlisted = "a socket that its namespace's tables do not list";
+        assert_eq!(
+            about[0].contains(unlisted),
+            lookup == "bpf",
             "{lookup}: {}",
             about[0]
         );
@@ -194,4 +200,42 @@ fn a_churning_reuseport_group_is_never_called_another_namespaces() {
             );
         }
     }
+}
+
+/// A namespace that no process lives in (only the sockets made there keep it alive): its
+/// tables cannot be read, so the walk, which cannot see a socket's namespace, says nothing;
+/// the in-kernel lookup reads each socket's namespace and counts them, naming the namespace.
+#[test]
+fn sockets_of_a_namespace_no_process_lives_in_are_counted_by_the_in_kernel_lookup() {
+    if !have("ip", "apt-get install -y iproute2") {
+        return;
+    }
+    let Some(ns) = NetNs::new() else { return };
+    let alone = helper(&ns, "foreign-alone");
+    let prefix = format!("pid {} (", alone.pid);
+    let (code, out) = whoport_in(&ns, "procfs", &["--json"]);
+    assert!(code == 0 || code == 1, "exit {code}: {out}");
+    assert!(
+        !notes(&out).iter().any(|n| n.starts_with(&prefix)),
+        "procfs: nothing established: {out}"
+    );
+    if common::owner_lookup() != "bpf" {
+        eprintln!("SKIPPED: the in-kernel lookup does not load here");
+        return;
+    }
+    let (code, out) = whoport_in(&ns, "bpf", &["--json"]);
+    assert!(code == 0 || code == 1, "exit {code}: {out}");
+    let about: Vec<String> = notes(&out)
+        .into_iter()
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    assert_eq!(about.len(), 1, "{out}");
+    // The listener, the two UDP sockets and the bound TCP socket, all made there.
+    assert!(
+        about[0].contains("holds sockets of another network namespace")
+            && about[0].contains("4 sockets of net:[")
+            && about[0].contains("where no process whoport can see lives"),
+        "{}",
+        about[0]
+    );
 }

@@ -28,6 +28,9 @@ const MAPPINGS_ATTACH_FUNC: &[u8] = b"bpf_iter_task_vma";
 const NETNS_RECORD: u32 = 0xffff_ffff;
 const START_RECORD: u32 = 0xffff_fffe;
 const MAPPING_RECORD: u32 = 0xffff_fffd;
+/// The value is (network namespace inode << 32) | socket inode: a socket whose namespace is
+/// not its holder's.
+const SOCKET_NETNS_RECORD: u32 = 0xffff_fffc;
 /// The high 32 bits of the `value` of a record whose descriptor is an io_uring instance (the
 /// low 32 bits are the thread whose table holds it; socket inodes never reach them).
 const RING_RECORD: u64 = 0xffff_ffff_0000_0000;
@@ -330,6 +333,9 @@ pub fn parse(bytes: &[u8], own_netns: Option<u64>, ticks: u64) -> Result<Found, 
             START_RECORD => {
                 starts.insert(tgid, value / ns_per_tick);
             }
+            SOCKET_NETNS_RECORD => {
+                owners.socket_netns.insert(value as u32, value >> 32);
+            }
             _ if value & RING_RECORD == RING_RECORD => rings.push(Ring {
                 pid: tgid,
                 // The low 32 bits.
@@ -478,6 +484,7 @@ mod tests {
             record(12, START_RECORD, 5),
             record(12, 5, 100),
             record(12, 6, 200),
+            record(12, SOCKET_NETNS_RECORD, 4_026_532_999 << 32 | 200),
             record(12, 7, u64::from(u32::MAX) + 1),
             record(12, 8, RING_RECORD | 12),
             record(10, 9, RING_RECORD | 13),
@@ -498,6 +505,11 @@ mod tests {
             "an inode past u32 is not a socket we list"
         );
         assert_eq!(owners.walked, 3);
+        assert_eq!(
+            owners.socket_netns,
+            HashMap::from([(200, 4_026_532_999)]),
+            "socket 200 is of another namespace than its holder's"
+        );
         assert_eq!((owners.other_netns, owners.other_netns_pid), (1, Some(11)));
         assert_eq!(owners.starts.get(&10), Some(&250));
         assert_eq!(owners.starts.get(&11), None, "no socket, no start time");

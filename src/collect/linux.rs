@@ -35,6 +35,9 @@ pub struct InodeOwners {
     pub starts: HashMap<u32, u64>,
     /// What the second look needs from this walk, so that it need not walk everything again.
     pub seen: Seen,
+    /// socket inode -> its network namespace's inode, for the sockets whose namespace is not
+    /// their holder's: the in-kernel lookup reads it (the walk cannot; empty then).
+    pub socket_netns: HashMap<u32, u64>,
 }
 
 /// Facts the full walk gathers on its way for the second look.

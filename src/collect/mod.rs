@@ -204,7 +204,8 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     }
     #[cfg(target_os = "linux")]
     if let (Ok(held), "netlink") = (&walk, source) {
-        notes.extend(netns::notes_for(&held.pids, None, &found, filter));
+        let socket_netns = iterator.is_some().then_some(&held.socket_netns);
+        notes.extend(netns::notes_for(&held.pids, socket_netns, &found, filter));
     }
     let mut established: HashMap<u16, usize> = HashMap::new();
     for (s, _) in &found {

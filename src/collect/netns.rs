@@ -57,13 +57,26 @@ pub enum Kind {
 /// What the look established.
 #[derive(Debug, Default)]
 pub struct Findings {
-    /// PID -> its sockets of other namespaces found in those namespaces' tables (sorted by
-    /// PID).
-    pub foreign: Vec<(u32, Vec<Foreign>)>,
-    /// PID -> how many sockets of other namespaces it holds that no table whoport could read
-    /// describes (known from the in-kernel lookup: no task lives in their namespace), and
-    /// those namespaces (`net:[N]`).
-    pub undescribed: Vec<(u32, usize, Vec<u64>)>,
+    /// The processes of this namespace holding sockets of others (sorted by PID).
+    pub holders: Vec<Holder>,
+    /// Every process was looked at for the namespaces to read (not cut short by
+    /// [`MAX_NAMESPACES`]).
+    pub every_process_seen: bool,
+}
+
+/// One process's sockets of other network namespaces.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub pid: u32,
+    /// Found in their namespace's tables, with what they do.
+    pub sockets: Vec<Foreign>,
+    /// Of another namespace (the in-kernel lookup read it) whose tables were read and do not
+    /// list them: bound without listening, or not bound.
+    pub unlisted: usize,
+    /// Of another namespace (the in-kernel lookup read it) in which no process whoport can
+    /// see lives, so no table of it could be read; and those namespaces' inodes.
+    pub unreached: usize,
+    pub unreached_ns: Vec<u64>,
 }
 
 /// Notes naming the processes of this network namespace that hold sockets of another one.
@@ -153,29 +166,35 @@ pub fn look(
     }
     let mut pids: Vec<u32> = by_pid.keys().copied().collect();
     pids.sort_unstable();
-    let foreign = in_other_tables(&left, &pids, own_netns.as_os_str().as_encoded_bytes());
+    let (foreign, read, complete) =
+        in_other_tables(&left, &pids, own_netns.as_os_str().as_encoded_bytes());
+    findings.every_process_seen = complete;
     // Every process of this namespace that holds one is named, not only the one whose
     // thread's tables showed it.
     for &pid in &pids {
-        let mut named: Vec<Foreign> = by_pid[&pid]
-            .iter()
-            .filter_map(|i| foreign.get(i).cloned())
-            .collect();
-        if !named.is_empty() {
-            named.sort_by_key(|f| (f.protocol, f.local));
-            findings.foreign.push((pid, named));
+        let mut holder = Holder {
+            pid,
+            ..Holder::default()
+        };
+        for inode in &by_pid[&pid] {
+            if let Some(socket) = foreign.get(inode) {
+                holder.sockets.push(socket.clone());
+            } else if let Some(&ns) = elsewhere.get(inode) {
+                if read.contains(&ns) {
+                    holder.unlisted += 1;
+                } else {
+                    holder.unreached += 1;
+                    holder.unreached_ns.push(ns);
+                }
+            }
         }
-        let mut namespaces: Vec<u64> = by_pid[&pid]
-            .iter()
-            .filter(|i| !foreign.contains_key(i))
-            .filter_map(|i| elsewhere.get(i).copied())
-            .collect();
-        if !namespaces.is_empty() {
-            let count = namespaces.len();
-            namespaces.sort_unstable();
-            namespaces.dedup();
-            findings.undescribed.push((pid, count, namespaces));
+        if holder.sockets.is_empty() && holder.unlisted == 0 && holder.unreached == 0 {
+            continue;
         }
+        holder.sockets.sort_by_key(|f| (f.protocol, f.local));
+        holder.unreached_ns.sort_unstable();
+        holder.unreached_ns.dedup();
+        findings.holders.push(holder);
     }
     findings
 }
@@ -189,12 +208,13 @@ fn netns_inum(link: &[u8]) -> Option<u64> {
 /// The tasks whose tables are read: per network namespace other than ours, one task living in
 /// it: first the holders' own threads (a thread may stay in the namespace it made sockets
 /// in), then any process. `/proc` paths (`PID/task/TID` or `PID`), at most
-/// [`MAX_NAMESPACES`].
-fn tasks_elsewhere(holders: &[u32], own: &[u8]) -> Vec<String> {
+/// [`MAX_NAMESPACES`], each with its namespace's inode; and whether every process was looked
+/// at (false when the limit cut the search short).
+fn tasks_elsewhere(holders: &[u32], own: &[u8]) -> (Vec<(String, Option<u64>)>, bool) {
     let mut seen: HashSet<Vec<u8>> = HashSet::new();
     let mut out = Vec::new();
     let mut link = [0u8; 64];
-    let mut consider = |base: String, out: &mut Vec<String>| {
+    let mut consider = |base: String, out: &mut Vec<(String, Option<u64>)>| {
         let Ok(n) = readlinkat_raw(
             rustix::fs::CWD,
             format!("/proc/{base}/ns/net"),
@@ -203,7 +223,7 @@ fn tasks_elsewhere(holders: &[u32], own: &[u8]) -> Vec<String> {
             return;
         };
         if &link[..n] != own && seen.insert(link[..n].to_vec()) {
-            out.push(base);
+            out.push((base, netns_inum(&link[..n])));
         }
     };
     for &pid in holders {
@@ -212,7 +232,7 @@ fn tasks_elsewhere(holders: &[u32], own: &[u8]) -> Vec<String> {
         };
         for tid in dir.filter_map(Result::ok) {
             if out.len() >= MAX_NAMESPACES {
-                return out;
+                return (out, false);
             }
             if let Some(tid) = tid.file_name().to_str() {
                 consider(format!("{pid}/task/{tid}"), &mut out);
@@ -225,27 +245,33 @@ fn tasks_elsewhere(holders: &[u32], own: &[u8]) -> Vec<String> {
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     ) else {
-        return out;
+        return (out, false);
     };
     let Ok(dir) = Dir::read_from(&proc_dir) else {
-        return out;
+        return (out, false);
     };
     for entry in dir.filter_map(Result::ok) {
         if out.len() >= MAX_NAMESPACES {
-            break;
+            return (out, false);
         }
         let name = entry.file_name().to_bytes();
         if !name.is_empty() && name.iter().all(u8::is_ascii_digit) {
             consider(String::from_utf8_lossy(name).into_owned(), &mut out);
         }
     }
-    out
+    (out, true)
 }
 
 /// inode -> socket, for the `wanted` sockets found in the TCP and UDP tables of other
-/// network namespaces.
-fn in_other_tables(wanted: &HashSet<u32>, holders: &[u32], own: &[u8]) -> HashMap<u32, Foreign> {
+/// network namespaces; the namespaces whose tables were read; and whether every process was
+/// looked at for a namespace to read.
+fn in_other_tables(
+    wanted: &HashSet<u32>,
+    holders: &[u32],
+    own: &[u8],
+) -> (HashMap<u32, Foreign>, HashSet<u64>, bool) {
     let mut found = HashMap::new();
+    let mut read = HashSet::new();
     let tables = [
         ("tcp", Protocol::Tcp),
         ("tcp6", Protocol::Tcp),
@@ -261,10 +287,11 @@ fn in_other_tables(wanted: &HashSet<u32>, holders: &[u32], own: &[u8]) -> HashMa
                 .map(|st| st.st_ino)
         })
         .collect();
-    for base in tasks_elsewhere(holders, own) {
+    let (tasks, complete) = tasks_elsewhere(holders, own);
+    for (base, ns) in tasks {
         for ((name, protocol), ours) in tables.iter().zip(&ours) {
             if found.len() == wanted.len() {
-                return found;
+                return (found, read, complete);
             }
             let Some(file) = open_table(&base, name) else {
                 continue;
@@ -274,10 +301,12 @@ fn in_other_tables(wanted: &HashSet<u32>, holders: &[u32], own: &[u8]) -> HashMa
                 Ok(st) if Some(st.st_ino) != *ours => {}
                 _ => continue,
             }
-            read_table(file, *protocol, wanted, &mut found);
+            if read_table(file, *protocol, wanted, &mut found) {
+                read.extend(ns);
+            }
         }
     }
-    found
+    (found, read, complete)
 }
 
 fn open_table(base: &str, name: &str) -> Option<OwnedFd> {
@@ -291,16 +320,16 @@ fn open_table(base: &str, name: &str) -> Option<OwnedFd> {
 }
 
 /// The wanted sockets of one table, line by line (a table can be large; nothing else is
-/// kept).
+/// kept). True when the whole table was read.
 fn read_table(
     file: OwnedFd,
     protocol: Protocol,
     wanted: &HashSet<u32>,
     found: &mut HashMap<u32, Foreign>,
-) {
+) -> bool {
     let reader = std::io::BufReader::new(std::fs::File::from(file));
     for line in reader.split(b'\n').skip(1) {
-        let Ok(line) = line else { return };
+        let Ok(line) = line else { return false };
         let Ok(line) = std::str::from_utf8(&line) else {
             continue;
         };
@@ -325,6 +354,7 @@ fn read_table(
             },
         );
     }
+    true
 }
 
 const AF_UNIX: u8 = 1;
@@ -401,14 +431,17 @@ fn explain(
     }
 }
 
-/// The notes: one per process holding sockets of other namespaces, and one for what could
-/// not be checked.
+/// The notes: one per process holding sockets of other namespaces.
 pub fn notes(findings: &Findings) -> Vec<String> {
     let mut notes = Vec::new();
-    for (pid, sockets) in findings.foreign.iter().take(NAMED_PROCESSES) {
+    let count = |n: usize| match n {
+        1 => "a socket".to_string(),
+        n => format!("{n} sockets"),
+    };
+    for holder in findings.holders.iter().take(NAMED_PROCESSES) {
         // Sockets alike (an SO_REUSEPORT group) are named once, with their count.
         let mut alike: Vec<(String, usize)> = Vec::new();
-        for s in sockets {
+        for s in &holder.sockets {
             let protocol = s.protocol.as_str().to_uppercase();
             let text = match s.kind {
                 Kind::Listening => format!("{protocol} listener {}", s.local),
@@ -434,36 +467,52 @@ pub fn notes(findings: &Findings) -> Vec<String> {
         if more > 0 {
             listed.push(format!("{more} more"));
         }
+        if holder.unlisted > 0 {
+            listed.push(format!(
+                "{} that its namespace's tables do not list (bound without listening, or not \
+                 bound)",
+                count(holder.unlisted)
+            ));
+        }
+        if holder.unreached > 0 {
+            let names: Vec<String> = holder
+                .unreached_ns
+                .iter()
+                .map(|n| format!("net:[{n}]"))
+                .collect();
+            let what = if holder.unreached == 1 {
+                "it does"
+            } else {
+                "they do"
+            };
+            listed.push(if findings.every_process_seen {
+                format!(
+                    "{} of {}, where no process whoport can see lives (what {what} was not \
+                     read)",
+                    count(holder.unreached),
+                    names.join(", ")
+                )
+            } else {
+                format!(
+                    "{} of {}, whose tables were not read (those of {MAX_NAMESPACES} \
+                     namespaces at most are; what {what} was not read)",
+                    count(holder.unreached),
+                    names.join(", ")
+                )
+            });
+        }
+        let total = holder.sockets.len() + holder.unlisted + holder.unreached;
         notes.push(format!(
             "{} holds {} of another network namespace, not listed here: {}",
-            named(*pid),
-            if sockets.len() == 1 {
-                "a socket"
-            } else {
-                "sockets"
-            },
+            named(holder.pid),
+            if total == 1 { "a socket" } else { "sockets" },
             listed.join(", ")
         ));
     }
-    if findings.foreign.len() > NAMED_PROCESSES {
+    if findings.holders.len() > NAMED_PROCESSES {
         notes.push(format!(
             "{} more processes hold sockets of other network namespaces",
-            findings.foreign.len() - NAMED_PROCESSES
-        ));
-    }
-    for (pid, count, namespaces) in findings.undescribed.iter().take(NAMED_PROCESSES) {
-        let names: Vec<String> = namespaces.iter().map(|n| format!("net:[{n}]")).collect();
-        notes.push(format!(
-            "{} holds {} of another network namespace ({}), not listed here; no process \
-             lives there, so what {} was not read",
-            named(*pid),
-            if *count == 1 {
-                "a socket".to_string()
-            } else {
-                format!("{count} sockets")
-            },
-            names.join(", "),
-            if *count == 1 { "it does" } else { "they do" },
+            findings.holders.len() - NAMED_PROCESSES
         ));
     }
     notes
@@ -479,6 +528,7 @@ fn named(pid: u32) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::notes as notes_of;
     use super::*;
     use std::os::fd::AsRawFd;
 
@@ -517,15 +567,19 @@ mod tests {
         let own = std::fs::read_link("/proc/self/ns/net").expect("own namespace");
         let wanted = HashSet::from([inode]);
         // Even as a dump that missed it would leave it: in no other namespace's table.
-        assert!(in_other_tables(&wanted, &[me], own.as_os_str().as_encoded_bytes()).is_empty());
+        let (found, _, _) = in_other_tables(&wanted, &[me], own.as_os_str().as_encoded_bytes());
+        assert!(found.is_empty());
         // Told that every task lives elsewhere (ourselves included), the tables of this
         // namespace are still never read: their inode is this namespace's.
-        let tasks = tasks_elsewhere(&[me], b"net:[0]");
+        let (tasks, _) = tasks_elsewhere(&[me], b"net:[0]");
         assert!(
-            tasks.iter().any(|t| t.starts_with(&format!("{me}/task/"))),
+            tasks
+                .iter()
+                .any(|t| t.0.starts_with(&format!("{me}/task/"))),
             "{tasks:?}"
         );
-        assert!(in_other_tables(&wanted, &[me], b"net:[0]").is_empty());
+        let (found, read, _) = in_other_tables(&wanted, &[me], b"net:[0]");
+        assert!(found.is_empty(), "{read:?}");
         // And a lookup whose dumps all missed it never names it either: held by another
         // process of this namespace (a child that inherited it), so that it is looked at.
         rustix::io::fcntl_setfd(&listener, rustix::io::FdFlags::empty()).expect("inheritable");
@@ -543,8 +597,7 @@ mod tests {
         let _ = child.kill();
         let _ = child.wait();
         assert!(holds, "the child holds the listener");
-        assert!(findings.foreign.is_empty(), "{findings:?}");
-        assert!(findings.undescribed.is_empty(), "{findings:?}");
+        assert!(findings.holders.is_empty(), "{findings:?}");
     }
 
     #[test]
@@ -584,45 +637,68 @@ mod tests {
     fn notes_name_the_process_and_its_sockets() {
         let me = std::process::id();
         let findings = Findings {
-            foreign: vec![(
-                me,
-                vec![
-                    Foreign {
+            holders: vec![
+                Holder {
+                    pid: me,
+                    sockets: vec![
+                        Foreign {
+                            protocol: Protocol::Tcp,
+                            local: "127.0.0.1:8080".parse().expect("addr"),
+                            kind: Kind::Listening,
+                        },
+                        Foreign {
+                            protocol: Protocol::Udp,
+                            local: "[::]:5353".parse().expect("addr"),
+                            kind: Kind::Bound,
+                        },
+                        Foreign {
+                            protocol: Protocol::Udp,
+                            local: "127.0.0.1:5000".parse().expect("addr"),
+                            kind: Kind::Connected("127.0.0.1:9".parse().expect("addr")),
+                        },
+                        Foreign {
+                            protocol: Protocol::Tcp,
+                            local: "127.0.0.1:8080".parse().expect("addr"),
+                            kind: Kind::Listening,
+                        },
+                        Foreign {
+                            protocol: Protocol::Udp,
+                            local: "127.0.0.1:5001".parse().expect("addr"),
+                            kind: Kind::Bound,
+                        },
+                        Foreign {
+                            protocol: Protocol::Udp,
+                            local: "127.0.0.1:5002".parse().expect("addr"),
+                            kind: Kind::Bound,
+                        },
+                    ],
+                    unlisted: 0,
+                    unreached: 0,
+                    unreached_ns: Vec::new(),
+                },
+                Holder {
+                    pid: me,
+                    sockets: vec![Foreign {
                         protocol: Protocol::Tcp,
                         local: "127.0.0.1:8080".parse().expect("addr"),
                         kind: Kind::Listening,
-                    },
-                    Foreign {
-                        protocol: Protocol::Udp,
-                        local: "[::]:5353".parse().expect("addr"),
-                        kind: Kind::Bound,
-                    },
-                    Foreign {
-                        protocol: Protocol::Udp,
-                        local: "127.0.0.1:5000".parse().expect("addr"),
-                        kind: Kind::Connected("127.0.0.1:9".parse().expect("addr")),
-                    },
-                    Foreign {
-                        protocol: Protocol::Tcp,
-                        local: "127.0.0.1:8080".parse().expect("addr"),
-                        kind: Kind::Listening,
-                    },
-                    Foreign {
-                        protocol: Protocol::Udp,
-                        local: "127.0.0.1:5001".parse().expect("addr"),
-                        kind: Kind::Bound,
-                    },
-                    Foreign {
-                        protocol: Protocol::Udp,
-                        local: "127.0.0.1:5002".parse().expect("addr"),
-                        kind: Kind::Bound,
-                    },
-                ],
-            )],
-            undescribed: vec![(me, 3, vec![4026532000, 4026532001])],
+                    }],
+                    unlisted: 1,
+                    unreached: 3,
+                    unreached_ns: vec![4026532000, 4026532001],
+                },
+                Holder {
+                    pid: me,
+                    sockets: Vec::new(),
+                    unlisted: 0,
+                    unreached: 1,
+                    unreached_ns: vec![4026532000],
+                },
+            ],
+            every_process_seen: true,
         };
-        let notes = notes(&findings);
-        assert_eq!(notes.len(), 2, "{notes:?}");
+        let notes = notes_of(&findings);
+        assert_eq!(notes.len(), 3, "{notes:?}");
         assert!(notes[0].starts_with(&format!("pid {me} (")), "{}", notes[0]);
         assert!(
             notes[0].ends_with("sockets of another network namespace, not listed here: TCP listener 127.0.0.1:8080 (2 sockets), UDP socket [::]:5353, UDP socket 127.0.0.1:5000 connected to 127.0.0.1:9, UDP socket 127.0.0.1:5001, 1 more"),
@@ -631,12 +707,35 @@ mod tests {
         );
         assert!(
             notes[1].ends_with(
-                "holds 3 sockets of another network namespace (net:[4026532000], \
-                 net:[4026532001]), not listed here; no process lives there, so what they do \
-                 was not read"
+                "holds sockets of another network namespace, not listed here: TCP listener \
+                 127.0.0.1:8080, a socket that its namespace's tables do not list (bound \
+                 without listening, or not bound), 3 sockets of net:[4026532000], \
+                 net:[4026532001], where no process whoport can see lives (what they do was \
+                 not read)"
             ),
             "{}",
             notes[1]
+        );
+        assert!(
+            notes[2].ends_with(
+                "holds a socket of another network namespace, not listed here: a socket of \
+                 net:[4026532000], where no process whoport can see lives (what it does was \
+                 not read)"
+            ),
+            "{}",
+            notes[2]
+        );
+        let cut_short = Findings {
+            every_process_seen: false,
+            ..findings
+        };
+        assert!(
+            notes_of(&cut_short)[2].ends_with(
+                "a socket of net:[4026532000], whose tables were not read (those of 64 \
+                 namespaces at most are; what it does was not read)"
+            ),
+            "{:?}",
+            notes_of(&cut_short)
         );
     }
 }
