@@ -31,9 +31,12 @@ impl AddressPattern {
     pub fn serves(&self, l: &Listener) -> Option<Serves> {
         let address = l.socket.address.to_canonical();
         match self {
-            AddressPattern::Wildcard => {
-                (address.is_unspecified() && l.device.is_none()).then_some(Serves::Exactly)
-            }
+            AddressPattern::Wildcard { zone } => (address.is_unspecified()
+                && match zone {
+                    None => l.socket.ifindex == 0,
+                    Some(z) => on_device(l, z),
+                })
+            .then_some(Serves::Exactly),
             AddressPattern::Loopback => {
                 if l.scope == Scope::Loopback {
                     return Some(Serves::Exactly);
@@ -144,7 +147,8 @@ impl AddressPattern {
     /// `[fe80::1%lo]:42600`, `localhost:3000`, `*:22`.
     pub fn text(&self, port: u16) -> String {
         match self {
-            AddressPattern::Wildcard => format!("*:{port}"),
+            AddressPattern::Wildcard { zone: None } => format!("*:{port}"),
+            AddressPattern::Wildcard { zone: Some(z) } => format!("*%{z}:{port}"),
             AddressPattern::Loopback => format!("localhost:{port}"),
             AddressPattern::Exact { address, zone } => endpoint(*address, zone.as_deref(), port),
         }
@@ -293,13 +297,18 @@ mod tests {
         assert_eq!(serves(&exact("fe80::1", None), &ll), Some(Exactly));
         assert_eq!(serves(&exact("0.0.0.0", Some("lo")), &on_lo), Some(Exactly));
         assert_eq!(serves(&exact("0.0.0.0", Some("lo")), &any4), None);
-        // `*:22` and `localhost:22`.
-        assert!(AddressPattern::Wildcard.matches(&any4) && AddressPattern::Wildcard.matches(&any6));
-        assert!(!AddressPattern::Wildcard.matches(&lo4));
-        assert!(
-            !AddressPattern::Wildcard.matches(&on_lo),
-            "bound to a device"
-        );
+        // `*:22`, `*%lo:22` and `localhost:22`.
+        let any = AddressPattern::Wildcard { zone: None };
+        assert!(any.matches(&any4) && any.matches(&any6));
+        assert!(!any.matches(&lo4));
+        assert!(!any.matches(&on_lo), "bound to a device");
+        for zone in ["lo", "1"] {
+            let on = AddressPattern::Wildcard {
+                zone: Some(zone.into()),
+            };
+            assert_eq!(serves(&on, &on_lo), Some(Exactly), "{zone}");
+            assert!(!on.matches(&any4) && !on.matches(&lo4) && !on.matches(&ll));
+        }
         assert_eq!(serves(&AddressPattern::Loopback, &lo4), Some(Exactly));
         assert_eq!(serves(&AddressPattern::Loopback, &on_lo), Some(Exactly));
         assert_eq!(serves(&AddressPattern::Loopback, &any4), Some(AsWildcard));

@@ -142,8 +142,10 @@ impl fmt::Display for PortRange {
 /// Never a host name: `localhost` is the only name, and it means loopback.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AddressPattern {
-    /// `*:22`: a socket bound to every address (0.0.0.0, ::, ::ffff:0.0.0.0).
-    Wildcard,
+    /// `*:22`: a socket bound to every address (0.0.0.0, ::, ::ffff:0.0.0.0); `*%lo:22`
+    /// (as `ss` prints a wildcard bound to a device): one bound to every address of that
+    /// device.
+    Wildcard { zone: Option<String> },
     /// `localhost:3000`: any loopback address.
     Loopback,
     /// `127.0.0.1:5432`, `[::]:22`, `:::22`, `[fe80::1%lo]:42600`: this address exactly
@@ -309,9 +311,18 @@ fn parse_address(text: &str, whole: &str) -> Result<AddressPattern, QueryError> 
         value: whole.to_string(),
     };
     match text {
-        "*" => return Ok(AddressPattern::Wildcard),
+        "*" => return Ok(AddressPattern::Wildcard { zone: None }),
         t if t.eq_ignore_ascii_case("localhost") => return Ok(AddressPattern::Loopback),
         _ => {}
+    }
+    // `*%lo`: `ss` writes a wildcard bound to a device so.
+    if let Some(zone) = text.strip_prefix("*%") {
+        if !is_zone(zone) {
+            return Err(bad());
+        }
+        return Ok(AddressPattern::Wildcard {
+            zone: Some(zone.to_string()),
+        });
     }
     // `[addr%zone]`, `[addr]%zone`, `[addr]`, or a bare `addr%zone` / `addr`.
     let (inner, outer_zone) = match text.strip_prefix('[') {
@@ -519,9 +530,21 @@ mod tests {
                 Query::Port {
                     port: 22,
                     protocol: None,
-                    address: Some(AddressPattern::Wildcard),
+                    address: Some(AddressPattern::Wildcard { zone: None }),
                 },
             ),
+            (
+                "*%lo:22",
+                Query::Port {
+                    port: 22,
+                    protocol: None,
+                    address: Some(AddressPattern::Wildcard {
+                        zone: Some("lo".into()),
+                    }),
+                },
+            ),
+            ("[::]%lo:22", at("::", Some("lo"), 22, None)),
+            ("0.0.0.0%2:22\n", at("0.0.0.0", Some("2"), 22, None)),
             (
                 "localhost:3000",
                 Query::Port {
@@ -549,6 +572,10 @@ mod tests {
             "[fe80::1%]:1",
             "[fe80::1%a:b]:1",
             "[fe80::1%0123456789abcdef]:1",
+            "*%:22",
+            "*%lo%lo:22",
+            "*%a:b:22",
+            "* %lo:22",
         ] {
             let e = text.parse::<Query>().expect_err(text);
             assert!(

@@ -170,6 +170,56 @@ fn a_wildcard_bound_to_lo_is_loopback_only_and_not_exposed() {
 }
 
 #[test]
+fn the_ss_forms_of_a_wildcard_bound_to_a_device_narrow_to_it() {
+    // `ss -lnp` prints `*%lo:PORT`, `0.0.0.0%lo:PORT` and `[::]%lo:PORT` for these.
+    let Some(s) = staged(
+        &[],
+        &["udp4-any@lo", "udp4-any:same", "tcp6-any@lo:same"],
+        &[
+            "--json *%lo:{P0}",
+            "--json *:{P0}",
+            "--json [::]%lo:{P0}",
+            "--json 0.0.0.0%lo:{P0}/udp",
+            "*%lo:{P0}",
+            "--json *%1:{P0}",
+        ],
+    ) else {
+        return;
+    };
+    let port = s.port(0);
+    let endpoints = |run: usize| -> Vec<String> {
+        let mut got: Vec<String> = s.json(run)["listeners"]
+            .as_array()
+            .expect("listeners")
+            .iter()
+            .map(|l| format!("{} {}", l["protocol"], l["endpoint"]).replace('"', ""))
+            .collect();
+        got.sort();
+        got
+    };
+    let on_lo = vec![
+        format!("tcp [::%lo]:{port}"),
+        format!("udp 0.0.0.0%lo:{port}"),
+    ];
+    assert_eq!(s.statuses[0], 0, "{}", s.runs[0]);
+    assert_eq!(endpoints(0), on_lo, "*%lo: the wildcards bound to lo");
+    assert_eq!(endpoints(5), on_lo, "*%1: lo by its index");
+    assert_eq!(
+        endpoints(1),
+        vec![format!("udp 0.0.0.0:{port}")],
+        "*: the wildcard bound to no device"
+    );
+    assert_eq!(endpoints(2), vec![format!("tcp [::%lo]:{port}")]);
+    assert_eq!(endpoints(3), vec![format!("udp 0.0.0.0%lo:{port}")]);
+    let card = &s.runs[4];
+    assert!(card.contains(&format!("udp 0.0.0.0%lo:{port}")), "{card}");
+    assert!(
+        card.contains(&format!("udp 0.0.0.0:{port}")) && card.contains("hidden by the address"),
+        "the other wildcard is hidden by the address, and said so: {card}"
+    );
+}
+
+#[test]
 fn a_link_local_address_keeps_its_zone() {
     let Some(s) = staged(
         &["addr", "add", "fe80::1/64", "dev", "lo", "nodad"],

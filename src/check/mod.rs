@@ -311,7 +311,7 @@ pub fn parse_port_arg(text: &str) -> Result<(u16, Protocol, Option<IpAddr>), Por
             address,
         } => {
             let address = match address {
-                None | Some(AddressPattern::Wildcard) => None,
+                None | Some(AddressPattern::Wildcard { .. }) => None,
                 Some(AddressPattern::Exact { address, .. }) => Some(address),
                 Some(AddressPattern::Loopback) => {
                     return Err(PortArgError::NotOnePort { value: value() })
