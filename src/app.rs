@@ -282,6 +282,22 @@ fn unread_protocol_note(port: u16, protocol: Protocol) -> Option<String> {
     ))
 }
 
+/// How the protocol was typed, if one was: in the query (`nginx/udp`, `53/udp`) or as a
+/// flag (`--udp`); for a program, it names what hides its listeners on other protocols.
+fn protocol_typed(query: &Query, filters: &FilterArgs) -> Option<&'static str> {
+    match query.protocol() {
+        Some(Protocol::Tcp) => Some("/tcp"),
+        Some(Protocol::Udp) => Some("/udp"),
+        Some(Protocol::Sctp) => Some("/sctp"),
+        Some(Protocol::Dccp) => Some("/dccp"),
+        None => match (filters.tcp, filters.udp) {
+            (true, false) => Some("--tcp"),
+            (false, true) => Some("--udp"),
+            _ => None,
+        },
+    }
+}
+
 /// `--user NAME` must name a user the system knows: an unknown name is an error, not
 /// "nothing matches".
 fn check_user(filters: &FilterArgs) -> Result<()> {
@@ -365,6 +381,7 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
         return run_listing(cli, out, w);
     };
     let query: Query = text.parse()?;
+    let typed = protocol_typed(&query, &cli.filters);
     let k = load(cli)?;
     let protocol = query
         .protocol()
@@ -388,7 +405,7 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
             snap.notes
                 .extend(protocol.and_then(|p| unread_protocol_note(port, p)));
             // What the filters hid on this port, so that the card never says "nothing".
-            let hidden = collect::filtered::hidden_by_filters(&filter, &snap)?;
+            let hidden = collect::filtered::hidden_by_filters(&filter, &snap, typed)?;
             let report = k.report(port, protocol);
             let verdicts = audit::verdict::verdicts(&snap, &k);
             if out.json {
@@ -454,13 +471,13 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
         Query::Range { range, .. } => {
             let filter = filter_for(&cli.filters, cli.all, Some(vec![range]), protocol);
             let snap = collect::collect(&filter)?;
-            let hidden = collect::filtered::hidden_by_filters(&filter, &snap)?;
+            let hidden = collect::filtered::hidden_by_filters(&filter, &snap, typed)?;
             let reports: Vec<PortReport<'_>> = range
                 .ports()
                 .map(|p| k.report(p, protocol))
                 .filter(PortReport::is_notable)
                 .collect();
-            write_list(w, out, &k, text, (&snap, &hidden), &reports, &[])?;
+            write_list(w, out, &k, (text, None), (&snap, &hidden), &reports, &[])?;
             if !out.json && reports.is_empty() {
                 writeln!(
                     w,
@@ -483,14 +500,19 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                 )
             };
             let snap = collect::collect(&filter)?;
-            let hidden = collect::filtered::hidden_by_filters(&filter, &snap)?;
+            let hidden = collect::filtered::hidden_by_filters(&filter, &snap, typed)?;
             let found = match service {
                 Ok(found) => found,
                 Err(e) if snap.listeners.is_empty() && hidden.is_empty() => {
-                    anyhow::bail!(
-                        "{e}; and no listening process is named {}",
-                        sanitize(&crate::error::quoted(&name))
-                    )
+                    if snap.unattributed.is_empty() {
+                        anyhow::bail!(
+                            "{e}; and no listening process is named {}",
+                            sanitize(&crate::error::quoted(&name))
+                        )
+                    }
+                    // Not a service; whether a process of that name listens is unknown.
+                    crate::stderr::line(format_args!("whoport: {}", sanitize(&e.to_string())));
+                    registry::ServiceMatch::default()
                 }
                 Err(_) => registry::ServiceMatch::default(),
             };
@@ -504,7 +526,7 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                 w,
                 out,
                 &k,
-                text,
+                (text, Some(&name)),
                 (&snap, &hidden),
                 &reports,
                 &found.portless,
@@ -549,7 +571,7 @@ fn write_list(
     w: &mut dyn Write,
     out: &Output,
     k: &Knowledge,
-    query: &str,
+    (query, program): (&str, Option<&str>),
     (snap, hidden): (&Snapshot, &[collect::filtered::FilteredOut]),
     reports: &[PortReport<'_>],
     portless: &[registry::iana::Entry<'_>],
@@ -563,6 +585,11 @@ fn write_list(
                 query: query.to_string(),
                 listeners: json::ListenerDocs::new(snap, k),
                 hidden_by_filters: hidden.iter().map(json::FilteredDoc::new).collect(),
+                unattributed: snap
+                    .unattributed
+                    .iter()
+                    .map(json::UnattributedDoc::new)
+                    .collect(),
                 source: snap.source,
                 owner_lookup: snap.owner_lookup,
                 notes: &snap.notes,
@@ -576,7 +603,14 @@ fn write_list(
         if !snap.listeners.is_empty() {
             listing::listing(w, out, snap, k, &Column::DEFAULT)?;
         }
-        render::filtered::list_section(w, out, query, snap.listeners.len(), hidden)?;
+        render::filtered::list_section(
+            w,
+            out,
+            query,
+            snap.listeners.len(),
+            hidden,
+            (program, &snap.unattributed),
+        )?;
         listing::notes(w, out, snap)?;
         if !reports.is_empty() {
             writeln!(w, "\n{}", table::paint(out, "What the registry says", "1"))?;

@@ -23,12 +23,18 @@ pub enum QueryError {
     HostName { value: String },
     #[error("{} is not a valid service or program name (letters, digits, spaces and - _ . + * ( ) only)", quoted(.value))]
     BadServiceName { value: String },
-    #[error("{} is not a service name in the IANA registry, {}, the aliases or the known unofficial uses{}", quoted(.value), .services_file, did_you_mean(.suggestions))]
+    #[error("{} is not a {}service name in the IANA registry, {}, the aliases or the known unofficial uses{}{}", quoted(&with_protocol(.value, .protocol.as_deref())), .protocol.as_deref().map(|p| format!("{} ", p.to_uppercase())).unwrap_or_default(), .services_file, did_you_mean(.suggestions), close_elsewhere(.elsewhere))]
     UnknownService {
         value: String,
+        /// The protocol asked for (`grafanna/udp`), kept in what is said and suggested.
+        protocol: Option<String>,
         /// The local services file read ("/etc/services"), or why there is none.
         services_file: String,
+        /// Close names, with the protocol asked for (`dns/udp`).
         suggestions: Vec<String>,
+        /// When no close name is on the protocol asked for: close names on the others, with
+        /// their protocol (`grafana/tcp`).
+        elsewhere: Vec<String>,
     },
     #[error("'{value}/{protocol}': {value} is a {other} service ({available}), not {}; try '{value}' alone", .protocol.to_uppercase())]
     WrongProtocol {
@@ -53,6 +59,23 @@ pub fn quoted(value: &str) -> String {
             &value[..cut],
             value.chars().count()
         ),
+    }
+}
+
+/// `name`, or `name/udp` when a protocol was given.
+pub fn with_protocol(value: &str, protocol: Option<&str>) -> String {
+    match protocol {
+        Some(p) => format!("{value}/{p}"),
+        None => value.to_string(),
+    }
+}
+
+fn close_elsewhere(names: &[String]) -> String {
+    if names.is_empty() {
+        String::new()
+    } else {
+        let quoted: Vec<String> = names.iter().map(|s| format!("'{s}'")).collect();
+        format!("; close names on other protocols: {}", quoted.join(", "))
     }
 }
 

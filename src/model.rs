@@ -363,6 +363,9 @@ pub struct Snapshot {
     pub notes: Vec<String>,
     /// Processes seen in other network namespaces (which have ports of their own).
     pub other_netns: usize,
+    /// For a program query (`whoport nginx`): the listeners left out only because no owner
+    /// of theirs could be named (another user's, as non-root): any may be that program's.
+    pub unattributed: Vec<Listener>,
 }
 
 /// The sanitized-free, full name of a process: the kernel's `comm` is cut at 15 bytes, so

@@ -18,7 +18,10 @@ const COMMANDS: &[(&str, &[i32])] = &[
     ("--help", &[0]),
     ("--version", &[0]),
     // Errors: the message has nowhere to go, the status still says so.
-    ("no-such-service-anywhere", &[2]),
+    // A name that is neither a service nor a process seen listening: 2, or 1 when some
+    // listeners' owners could not be seen (one may be a process of that name).
+    ("no-such-service-anywhere", &[1, 2]),
+    ("'ss;h'", &[2]),
     ("--no-such-flag", &[2]),
     ("70000", &[2]),
 ];

@@ -18,11 +18,13 @@ pub struct FilteredOut {
 }
 
 /// `filter` without the criteria that can hide a listener on the asked ports: the same
-/// protocols, states, ports and program, every address family.
-fn unfiltered(filter: &Filter) -> Filter {
+/// protocols (every one for a program narrowed to one, `nginx/udp`), states, ports and
+/// program, every address family.
+fn unfiltered(filter: &Filter, protocol: Option<&'static str>) -> Filter {
+    let every = protocol.is_some() && filter.program.is_some();
     Filter {
-        tcp: filter.tcp,
-        udp: filter.udp,
+        tcp: filter.tcp || every,
+        udp: filter.udp || every,
         ipv4: true,
         ipv6: true,
         all_states: filter.all_states,
@@ -32,10 +34,22 @@ fn unfiltered(filter: &Filter) -> Filter {
     }
 }
 
-/// The filters a person typed that can hide a listener, by name.
-fn active(filter: &Filter) -> Vec<(&'static str, Filter)> {
-    let base = unfiltered(filter);
+/// The filters a person typed that can hide a listener, by name. `protocol` is how the
+/// protocol was typed (`/udp`, `--tcp`), when one was: for a program it hides the program's
+/// listeners on the others.
+fn active(filter: &Filter, protocol: Option<&'static str>) -> Vec<(&'static str, Filter)> {
+    let base = unfiltered(filter, protocol);
     let mut out = Vec::new();
+    if let (Some(typed), Some(_)) = (protocol, &filter.program) {
+        out.push((
+            typed,
+            Filter {
+                tcp: filter.tcp,
+                udp: filter.udp,
+                ..base.clone()
+            },
+        ));
+    }
     if filter.exposed {
         out.push((
             "--exposed",
@@ -104,20 +118,22 @@ fn active(filter: &Filter) -> Vec<(&'static str, Filter)> {
 
 /// Does any filter beyond the port and protocol apply?
 pub fn narrows(filter: &Filter) -> bool {
-    !active(filter).is_empty()
+    !active(filter, None).is_empty()
 }
 
 /// The same question without the filters, for a port card: the listeners the filtered
-/// snapshot `shown` left out, with the filters that reject each.
+/// snapshot `shown` left out, with the filters that reject each. `protocol`: how a protocol
+/// was typed (`/udp`, `--udp`), if one was.
 pub fn hidden_by_filters(
     filter: &Filter,
     shown: &Snapshot,
+    protocol: Option<&'static str>,
 ) -> Result<Vec<FilteredOut>, crate::error::CollectError> {
-    let criteria = active(filter);
+    let criteria = active(filter, protocol);
     if criteria.is_empty() {
         return Ok(Vec::new());
     }
-    let everything = unfiltered(filter);
+    let everything = unfiltered(filter, protocol);
     let all = super::collect(&everything)?;
     Ok(left_out(&criteria, &all, shown))
 }
@@ -243,7 +259,7 @@ mod tests {
             listeners: vec![all.listeners[1].clone()],
             ..Snapshot::default()
         };
-        let out = left_out(&active(&filter), &all, &shown);
+        let out = left_out(&active(&filter, None), &all, &shown);
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].listener.socket.inode, 1);
         assert_eq!(out[0].filters, vec!["--exposed"]);

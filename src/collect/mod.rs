@@ -86,7 +86,12 @@ impl Filter {
             std::net::IpAddr::V4(_) => self.ipv4,
             std::net::IpAddr::V6(_) => self.ipv6,
         };
-        family && self.wants_socket(&l.socket) && self.wants_listener(l, processes)
+        let protocol = match l.socket.protocol {
+            Protocol::Tcp => self.tcp,
+            Protocol::Udp => self.udp,
+            Protocol::Sctp | Protocol::Dccp => false,
+        };
+        family && protocol && self.wants_socket(&l.socket) && self.wants_listener(l, processes)
     }
 
     fn wants_port(&self, port: u16) -> bool {
@@ -324,6 +329,7 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     if let Some(address) = &filter.address {
         notes.extend(address.unreported(&listeners));
     }
+    let unattributed = unattributed(filter, &listeners, &processes);
     listeners.retain(|l| filter.wants_listener(l, &processes));
     if let Some(address) = &filter.address {
         notes.extend(address.narrow(&mut listeners));
@@ -396,7 +402,36 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
         owner_lookup: lookup.method,
         notes,
         other_netns: owners.other_netns,
+        unattributed,
     })
+}
+
+/// For a program query: the listeners that every other criterion keeps but whose owner
+/// could not be named, so that whether they are that program's is unknown (a socket closed
+/// during the scan listens no more).
+fn unattributed(
+    filter: &Filter,
+    listeners: &[Listener],
+    processes: &HashMap<u32, Process>,
+) -> Vec<Listener> {
+    if filter.program.is_none() {
+        return Vec::new();
+    }
+    let others = Filter {
+        program: None,
+        ports: None,
+        ..filter.clone()
+    };
+    listeners
+        .iter()
+        .filter(|l| {
+            l.owners.is_empty()
+                && l.hidden_reason != Some(Hidden::ClosedDuringScan)
+                && !filter.wants_listener(l, processes)
+                && others.keeps(l, processes)
+        })
+        .cloned()
+        .collect()
 }
 
 /// Names the known program each listener's owner is, once for every reader.

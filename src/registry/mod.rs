@@ -142,10 +142,21 @@ impl Knowledge {
                     });
                 }
             }
+            let suggestions: Vec<String> = self
+                .suggest_on(name, protocol)
+                .into_iter()
+                .map(|s| crate::error::with_protocol(&s, protocol.map(Protocol::as_str)))
+                .collect();
+            let elsewhere = match protocol {
+                Some(p) if suggestions.is_empty() => self.elsewhere(name, p),
+                _ => Vec::new(),
+            };
             return Err(QueryError::UnknownService {
                 value: name.to_string(),
+                protocol: protocol.map(|p| p.as_str().to_string()),
                 services_file: self.services_file_text(),
-                suggestions: self.suggest_on(name, protocol),
+                suggestions,
+                elsewhere,
             });
         }
         Ok(ServiceMatch {
@@ -153,6 +164,22 @@ impl Knowledge {
             ranges: merge(found.ranges),
             portless: found.portless,
         })
+    }
+
+    /// Close names that have ports on protocols other than `protocol`, each with one of them
+    /// (`grafana/tcp`): at most three.
+    fn elsewhere(&self, name: &str, protocol: Protocol) -> Vec<String> {
+        self.suggest(name)
+            .into_iter()
+            .flat_map(|s| {
+                Protocol::ALL
+                    .into_iter()
+                    .filter(|q| *q != protocol && !self.expand(&s, Some(*q)).ranges.is_empty())
+                    .map(|q| format!("{s}/{q}"))
+                    .collect::<Vec<_>>()
+            })
+            .take(3)
+            .collect()
     }
 
     /// What one name resolves to on `protocol` (all when `None`): its own rows and, for an
@@ -632,11 +659,27 @@ mod tests {
         for s in &on_udp {
             assert!(k.resolve_service(s, Some(Protocol::Udp)).is_ok(), "{s}");
         }
+        // What is said and suggested keeps the protocol: grafana is close, but TCP only.
         let text = k
             .resolve_service("grafanna", Some(Protocol::Udp))
             .expect_err("no grafanna")
             .to_string();
+        assert!(
+            text.starts_with("'grafanna/udp' is not a UDP service name"),
+            "{text}"
+        );
         assert!(!text.contains("'grafana'"), "{text}");
+        assert!(!text.contains("'grafana/udp'"), "{text}");
+        assert!(
+            text.contains("close names on other protocols: 'grafana/tcp'"),
+            "{text}"
+        );
+        let text = k
+            .resolve_service("domian", Some(Protocol::Udp))
+            .expect_err("no domian")
+            .to_string();
+        assert!(text.contains("did you mean 'domain/udp'"), "{text}");
+        assert!(!text.contains("close names on other"), "{text}");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 
 use crate::collect::filtered::FilteredOut;
 use crate::config::Output;
-use crate::model::Snapshot;
+use crate::model::{Hidden, Listener, Snapshot};
 use crate::port::Protocol;
 use crate::render::listing::live_section;
 use crate::render::sanitize::sanitize;
@@ -85,16 +85,85 @@ pub fn card_section(
 }
 
 /// Under a range's or a name's listing (or instead of "Nothing is listening"): what the
-/// filters hid. `shown` is how many listeners the listing showed.
+/// filters hid, and for a program name the listeners whose owner could not be named (any
+/// may be the program's). `shown` is how many listeners the listing showed.
 pub fn list_section(
     w: &mut dyn Write,
     out: &Output,
     query: &str,
     shown: usize,
     hidden: &[FilteredOut],
+    (program, unattributed): (Option<&str>, &[Listener]),
+) -> io::Result<()> {
+    hidden_section(w, out, query, shown, hidden, unattributed.is_empty())?;
+    match program {
+        Some(program) if !unattributed.is_empty() => {
+            unattributed_section(w, out, program, shown + hidden.len(), unattributed)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// "3 listening sockets have owners whoport could not see", grouped by why, for a program
+/// name: never "nothing listens" when the listeners' owners are unknown.
+fn unattributed_section(
+    w: &mut dyn Write,
+    out: &Output,
+    program: &str,
+    found: usize,
+    unattributed: &[Listener],
+) -> io::Result<()> {
+    let program = sanitize(program);
+    let n = unattributed.len();
+    let more = if found == 0 { "" } else { "more " };
+    let sockets = if n == 1 {
+        format!("1 {more}listening socket has an owner")
+    } else {
+        format!("{n} {more}listening sockets have owners")
+    };
+    let text = if found == 0 {
+        format!(
+            "No process named '{program}' was seen listening, but {sockets} whoport could not \
+             see, and any of them may be {program}'s:"
+        )
+    } else {
+        format!("{sockets} whoport could not see; any of them may be {program}'s too:")
+    };
+    if found == 0 {
+        writeln!(w, "{}", paint(out, &text, "1"))?;
+    } else {
+        writeln!(w, "{text}")?;
+    }
+    // One line per reason, most sockets first.
+    let mut reasons: Vec<(String, usize)> = Vec::new();
+    for l in unattributed {
+        let why = l
+            .hidden_reason
+            .as_ref()
+            .map_or_else(|| "unknown".to_string(), Hidden::long);
+        match reasons.iter_mut().find(|(r, _)| *r == why) {
+            Some((_, count)) => *count += 1,
+            None => reasons.push((why, 1)),
+        }
+    }
+    reasons.sort_by_key(|r| std::cmp::Reverse(r.1));
+    for (why, count) in reasons {
+        writeln!(w, "    {count}: {}", sanitize(&why))?;
+    }
+    Ok(())
+}
+
+/// What the filters hid; "Nothing is listening" only when `nothing_else` is to be said.
+fn hidden_section(
+    w: &mut dyn Write,
+    out: &Output,
+    query: &str,
+    shown: usize,
+    hidden: &[FilteredOut],
+    nothing_else: bool,
 ) -> io::Result<()> {
     if hidden.is_empty() {
-        if shown == 0 {
+        if shown == 0 && nothing_else {
             writeln!(
                 w,
                 "Nothing is listening on {} on this machine.",

@@ -261,6 +261,31 @@ impl FilteredDoc {
     }
 }
 
+/// A listener that a program query left out because no owner of it could be named.
+#[derive(Debug, Serialize)]
+pub struct UnattributedDoc {
+    pub protocol: Protocol,
+    pub endpoint: String,
+    pub scope: Scope,
+    pub reach: String,
+    pub uid: Option<u32>,
+    /// Why its owner is unknown (as `owner_hidden_reason`).
+    pub reason: Option<String>,
+}
+
+impl UnattributedDoc {
+    pub fn new(l: &Listener) -> UnattributedDoc {
+        UnattributedDoc {
+            protocol: l.socket.protocol,
+            endpoint: l.endpoint(),
+            scope: l.scope,
+            reach: l.reach().long(),
+            uid: l.socket.uid,
+            reason: l.hidden_reason.as_ref().map(Hidden::long),
+        }
+    }
+}
+
 /// `whoport RANGE --json` and `whoport SERVICE --json`.
 #[derive(Debug, Serialize)]
 pub struct PortListDoc<'a> {
@@ -270,6 +295,8 @@ pub struct PortListDoc<'a> {
     pub listeners: ListenerDocs<'a>,
     /// Listeners on these ports (or of this program) that the filters left out.
     pub hidden_by_filters: Vec<FilteredDoc>,
+    /// For a program name: listeners whose owner could not be named, which may be its.
+    pub unattributed: Vec<UnattributedDoc>,
     pub source: &'static str,
     /// How owners were found: "bpf" or "procfs" ("system" outside Linux).
     pub owner_lookup: &'static str,

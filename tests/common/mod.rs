@@ -164,6 +164,15 @@ pub fn json_status(args: &[&str]) -> (i32, serde_json::Value) {
     (status, v)
 }
 
+/// The outcome of a name that is neither a service nor the name of a process seen listening:
+/// an error (exit status 2); or, when some listeners' owners could not be seen (another
+/// user's, as non-root; a process even root cannot read), exit status 1 with those listeners
+/// counted on standard output, since one of them may be a process of that name. What is wrong
+/// with the name is on standard error either way.
+pub fn unknown_name(status: i32, stdout: &str) -> bool {
+    status == 2 || (status == 1 && stdout.contains("whoport could not see"))
+}
+
 /// Is this test process root?
 pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")

@@ -1,0 +1,190 @@
+//! What a query by program name says when it cannot see everything: root's listeners seen by
+//! a normal user (their owners unknown, never "nothing listens"), a protocol or another
+//! filter that hides the program's listeners (named), and a misspelt name with a protocol
+//! (the protocol kept). Real listeners on loopback with chosen process names, killed by PID.
+
+mod common;
+
+use common::listener::{hex, python, Listener};
+use common::tempdir;
+use serde_json::Value;
+
+fn outcome(cmd: &mut common::Run) -> (i32, String, String) {
+    common::outcome(cmd)
+}
+
+fn endpoints(doc: &Value, field: &str) -> Vec<String> {
+    doc[field]
+        .as_array()
+        .unwrap_or_else(|| panic!("{field} in {doc}"))
+        .iter()
+        .map(|l| l["endpoint"].as_str().expect("endpoint").to_string())
+        .collect()
+}
+
+#[test]
+fn roots_program_seen_by_a_normal_user_is_unknown_not_absent() {
+    if python().is_none() {
+        return;
+    }
+    if !common::root_or_skip("a listener of root's looked at as 'nobody'") {
+        return;
+    }
+    // A name of this run's own; root's process, looked at by nobody.
+    let name = format!("wpnob{}", std::process::id());
+    let l = Listener::start(&["--comm-hex", &hex(name.as_bytes()), "tcp4", "udp4"]);
+    let (tcp, udp) = (
+        format!("127.0.0.1:{}", l.port(0)),
+        format!("127.0.0.1:{}", l.port(1)),
+    );
+    let home = tempdir();
+    for lookup in ["procfs", "bpf"] {
+        // Root sees it, with either owner lookup.
+        let (status, out, err) = outcome(
+            common::whoport(home.path())
+                .env("WHOPORT_OWNER_LOOKUP", lookup)
+                .args(["--json", &name]),
+        );
+        assert_eq!(status, 0, "{lookup}: {err}");
+        let doc: Value = serde_json::from_str(&out).expect("json");
+        let mut shown = endpoints(&doc, "listeners");
+        shown.sort();
+        let mut want = vec![tcp.clone(), udp.clone()];
+        want.sort();
+        assert_eq!(shown, want, "{lookup}");
+        assert!(!endpoints(&doc, "unattributed").contains(&tcp), "{doc}");
+        // Nobody cannot read root's descriptors: the owners are unknown, and it says so.
+        let (status, out, err) = outcome(
+            common::whoport_as_nobody(home.path())
+                .env("WHOPORT_OWNER_LOOKUP", lookup)
+                .arg(&name),
+        );
+        assert_eq!(
+            status, 1,
+            "{lookup}: nothing shown, not an error: {out}{err}"
+        );
+        assert!(!err.contains("no listening process"), "{lookup}: {err}");
+        assert!(!out.contains("Nothing is listening"), "{lookup}: {out}");
+        assert!(
+            out.contains(&format!(
+                "No process named '{name}' was seen listening, but "
+            )) && out.contains("whoport could not see, and any of them may be"),
+            "{lookup}: {out}"
+        );
+        assert!(out.contains("run as root"), "{lookup}: {out}");
+        let (status, out, _) = outcome(
+            common::whoport_as_nobody(home.path())
+                .env("WHOPORT_OWNER_LOOKUP", lookup)
+                .args(["--json", &name]),
+        );
+        assert_eq!(status, 1);
+        let doc: Value = serde_json::from_str(&out).expect("json");
+        assert!(endpoints(&doc, "listeners").is_empty(), "{doc}");
+        let unattributed = doc["unattributed"].as_array().expect("unattributed");
+        for want in [&tcp, &udp] {
+            let row = unattributed
+                .iter()
+                .find(|u| u["endpoint"] == want.as_str())
+                .unwrap_or_else(|| panic!("{want} is counted: {doc}"));
+            assert_eq!(row["uid"], 0, "{row}");
+            assert!(
+                row["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("run as root")),
+                "{row}"
+            );
+        }
+        // The other filters narrow what is unknown: --udp keeps the UDP one only.
+        let (status, out, err) = outcome(
+            common::whoport_as_nobody(home.path())
+                .env("WHOPORT_OWNER_LOOKUP", lookup)
+                .args(["--json", &name, "--user", "root", "--udp"]),
+        );
+        assert_eq!(status, 1, "{err}");
+        let doc: Value = serde_json::from_str(&out).expect("json");
+        let narrowed = endpoints(&doc, "unattributed");
+        assert!(narrowed.contains(&udp), "--udp keeps the UDP one: {doc}");
+        assert!(!narrowed.contains(&tcp), "--udp leaves TCP out: {doc}");
+    }
+}
+
+#[test]
+fn a_protocol_or_filter_that_hides_a_programs_listeners_is_named() {
+    if python().is_none() {
+        return;
+    }
+    // At most 15 bytes with "/udp": the kernel cuts longer names.
+    let name = format!("wph{}", std::process::id());
+    let l = Listener::start(&["--comm-hex", &hex(name.as_bytes()), "tcp4"]);
+    // A process named like the query with its protocol: it is not that program.
+    let slashed = format!("{name}/udp");
+    let _decoy = Listener::start(&["--comm-hex", &hex(slashed.as_bytes()), "udp4"]);
+    let tcp = format!("127.0.0.1:{}", l.port(0));
+    let home = tempdir();
+    let other_user = if common::is_root() { "nobody" } else { "root" };
+    for (args, filter) in [
+        (vec![slashed.clone()], "/udp"),
+        (vec![name.clone(), "--udp".into()], "--udp"),
+        (
+            vec![name.clone(), "--user".into(), other_user.into()],
+            "--user",
+        ),
+        (vec![name.clone(), "-6".into()], "-6"),
+    ] {
+        let mut argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (status, out, err) = outcome(common::whoport(home.path()).args(&argv));
+        assert_eq!(status, 1, "{argv:?}: {out}{err}");
+        assert!(!err.contains("no listening process"), "{argv:?}: {err}");
+        assert!(!out.contains("Nothing is listening"), "{argv:?}: {out}");
+        assert!(
+            out.contains(&format!("1 listener hidden by {filter}:"))
+                && out.contains(&format!("tcp {tcp}  loopback only  (hidden by {filter})")),
+            "{argv:?}: {out}"
+        );
+        argv.insert(0, "--json");
+        let (_, out, _) = outcome(common::whoport(home.path()).args(&argv));
+        let doc: Value = serde_json::from_str(&out).expect("json");
+        assert!(endpoints(&doc, "listeners").is_empty(), "{doc}");
+        let hidden = doc["hidden_by_filters"].as_array().expect("hidden");
+        assert_eq!(hidden.len(), 1, "only the program's listener: {doc}");
+        assert_eq!(hidden[0]["endpoint"], tcp.as_str());
+        assert_eq!(hidden[0]["filters"], serde_json::json!([filter]));
+    }
+    // Its own protocol shows it, and only it.
+    let (status, out, _) =
+        outcome(common::whoport(home.path()).args(["--json", &format!("{name}/tcp")]));
+    assert_eq!(status, 0);
+    let doc: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(endpoints(&doc, "listeners"), vec![tcp]);
+}
+
+#[test]
+fn a_misspelt_name_keeps_its_protocol_in_what_is_said() {
+    let home = tempdir();
+    let (status, out, err) = outcome(common::whoport(home.path()).arg("grafanna/udp"));
+    assert!(
+        err.contains("'grafanna/udp' is not a UDP service name"),
+        "{err}"
+    );
+    // grafana is close, but TCP only: suggested with its protocol, never as 'grafana/udp'.
+    assert!(
+        err.contains("close names on other protocols: 'grafana/tcp'"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("'grafana/udp'") && !err.contains("'grafana'"),
+        "{err}"
+    );
+    let (_, _, close) = outcome(common::whoport(home.path()).arg("domian/udp"));
+    assert!(close.contains("did you mean 'domain/udp'"), "{close}");
+    // Whether a process of that name listens: none (an error), or unknown (listeners whose
+    // owners whoport could not see, counted).
+    match status {
+        2 => assert!(
+            err.contains("no listening process is named 'grafanna'"),
+            "{err}"
+        ),
+        1 => assert!(out.contains("whoport could not see"), "{out}"),
+        s => panic!("status {s}: {out}{err}"),
+    }
+}
