@@ -289,6 +289,7 @@ fn in_other_tables(
         .collect();
     let (tasks, complete) = tasks_elsewhere(holders, own);
     for (base, ns) in tasks {
+        let mut any_read = false;
         for ((name, protocol), ours) in tables.iter().zip(&ours) {
             if found.len() == wanted.len() {
                 return (found, read, complete);
@@ -301,12 +302,27 @@ fn in_other_tables(
                 Ok(st) if Some(st.st_ino) != *ours => {}
                 _ => continue,
             }
-            if read_table(file, *protocol, wanted, &mut found) {
-                read.extend(ns);
-            }
+            any_read |= read_table(file, *protocol, wanted, &mut found);
+        }
+        // Which namespace was read is known only if the task is still in it (the PID may
+        // have been reused meanwhile: what was found is still another namespace's).
+        if any_read && ns.is_some() && ns_of(&base) == ns {
+            read.extend(ns);
         }
     }
     (found, read, complete)
+}
+
+/// The network namespace a task (`PID` or `PID/task/TID`) lives in.
+fn ns_of(base: &str) -> Option<u64> {
+    let mut link = [0u8; 64];
+    let n = readlinkat_raw(
+        rustix::fs::CWD,
+        format!("/proc/{base}/ns/net"),
+        &mut link[..],
+    )
+    .ok()?;
+    netns_inum(&link[..n])
 }
 
 fn open_table(base: &str, name: &str) -> Option<OwnedFd> {
