@@ -162,6 +162,8 @@ pub enum Hidden {
     /// descriptors could not be read (one of them may hold it too).
     InTransit {
         receivers: Vec<(u32, String)>,
+        /// The receivers that hold that unix socket only as an io_uring registered file.
+        through_io_uring: Vec<u32>,
         /// How the unix socket it waits in leads to the receivers.
         relay: Relay,
         unreadable: usize,
@@ -255,11 +257,12 @@ impl Hidden {
             ),
             Hidden::InTransit {
                 receivers,
+                through_io_uring,
                 relay,
                 unreadable,
                 unreadable_pids,
             } => {
-                let to = relay.words(receivers);
+                let to = relay.words(receivers, through_io_uring);
                 let pids: Vec<String> = unreadable_pids.iter().map(u32::to_string).collect();
                 let also = match unreadable {
                     0 => String::new(),
@@ -285,7 +288,7 @@ impl Hidden {
 
 impl Relay {
     /// Where the message waits, and who will receive it.
-    fn words(self, receivers: &[(u32, String)]) -> String {
+    fn words(self, receivers: &[(u32, String)], through_io_uring: &[u32]) -> String {
         let held = if receivers.is_empty() {
             "that no process holds (a connection not yet accepted, or a socket held where \
              whoport could not look)"
@@ -293,7 +296,13 @@ impl Relay {
         } else {
             let named: Vec<String> = receivers
                 .iter()
-                .map(|(pid, name)| format!("pid {pid} ({name})"))
+                .map(|(pid, name)| {
+                    if through_io_uring.contains(pid) {
+                        format!("pid {pid} ({name}) as an io_uring registered file")
+                    } else {
+                        format!("pid {pid} ({name})")
+                    }
+                })
                 .collect();
             format!("held by {}", named.join(", "))
         };

@@ -169,6 +169,107 @@ fn a_listener_in_transit_inside_a_unix_socket_in_transit_names_who_will_receive_
     }
 }
 
+/// The listener waits in a unix socket whose receiving end a forked child holds only as an
+/// io_uring registered file (its descriptor closed). Prints {"port", "sender", "receiver"},
+/// or {"refused": true} when the kernel refuses io_uring here.
+const TO_A_RING: &str = r#"
+import array, ctypes, json, os, socket, sys
+a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+r, w = os.pipe()
+child = os.fork()
+if child == 0:
+    a.close()
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    params = ctypes.create_string_buffer(120)
+    ring = libc.syscall(425, 4, params)  # io_uring_setup
+    files = (ctypes.c_int * 1)(b.fileno())
+    ok = ring >= 0 and libc.syscall(427, ring, 2, files, 1) >= 0  # IORING_REGISTER_FILES
+    b.close()
+    os.write(w, b"y" if ok else b"n")
+    sys.stdin.read()
+    os._exit(0)
+b.close()
+if os.read(r, 1) != b"y":
+    print(json.dumps({"refused": True}), flush=True)
+    os.kill(child, 9)
+    sys.exit(0)
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+port = s.getsockname()[1]
+a.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [s.fileno()]))])
+s.close()
+print(json.dumps({"port": port, "sender": os.getpid(), "receiver": child}), flush=True)
+sys.stdin.read()
+os.kill(child, 9)
+"#;
+
+#[test]
+fn a_listener_in_transit_to_an_io_uring_registered_file_names_the_rings_holder() {
+    let Some(py) = python() else { return };
+    let mut child = common::listener::spawn_retrying(
+        Command::new(py)
+            .args(["-c", TO_A_RING])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped()),
+    );
+    let line = common::ready_line(&mut child, std::time::Duration::from_secs(20));
+    let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    if ready["refused"] == true {
+        drop(child.stdin.take());
+        let _ = child.wait();
+        eprintln!("SKIPPED: the kernel refuses io_uring here");
+        return;
+    }
+    let port = ready["port"].as_u64().expect("port");
+    let (sender, receiver) = (ready["sender"].as_u64(), ready["receiver"].as_u64());
+    let (sender, receiver) = (sender.expect("sender"), receiver.expect("receiver"));
+    let home = common::tempdir();
+    let mut reasons = Vec::new();
+    for lookup in ["procfs", "bpf"] {
+        let out = common::whoport(home.path())
+            .env("WHOPORT_OWNER_LOOKUP", lookup)
+            .arg("--json")
+            .output()
+            .expect("whoport runs");
+        let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+        let rows: Vec<Value> = doc["listeners"]
+            .as_array()
+            .expect("listeners")
+            .iter()
+            .filter(|l| l["port"] == port && l["address"] == "127.0.0.1" && l["protocol"] == "tcp")
+            .cloned()
+            .collect();
+        assert_eq!(rows.len(), 1, "{lookup}: the listener is still listed");
+        assert!(rows[0]["owners"].as_array().is_some_and(Vec::is_empty));
+        let reason = rows[0]["owner_hidden_reason"].as_str().expect("reason");
+        reasons.push((lookup, reason.to_string()));
+    }
+    drop(child.stdin.take());
+    let _ = child.kill();
+    let _ = child.wait();
+    for (lookup, reason) in reasons {
+        if common::is_root() && std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
+            assert!(
+                reason.starts_with(&format!(
+                    "in transit: carried in a unix socket message (SCM_RIGHTS) not yet \
+                     received, queued to a unix socket held by pid {receiver} (python3"
+                )),
+                "{lookup}: {reason}"
+            );
+            assert!(
+                reason.contains(") as an io_uring registered file"),
+                "{lookup}: {reason}"
+            );
+            assert!(
+                !reason.contains(&format!("pid {sender} ")),
+                "{lookup}: {reason}"
+            );
+        } else {
+            assert!(!reason.starts_with("in transit:"), "{lookup}: {reason}");
+        }
+    }
+}
+
 #[test]
 fn the_committed_in_flight_object_is_built_from_its_source() {
     if !common::have("clang", "apt-get install -y clang")

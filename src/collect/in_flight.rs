@@ -136,6 +136,16 @@ pub fn follow(
     graph: &HashMap<u32, Vec<u64>>,
     holders: &HashMap<u32, Vec<u32>>,
 ) -> (Vec<u32>, Relay) {
+    let (pids, relay, _) = follow_to(start, graph, holders);
+    (pids, relay)
+}
+
+/// [`follow`], with the held unix sockets the receivers were found through.
+fn follow_to(
+    start: u32,
+    graph: &HashMap<u32, Vec<u64>>,
+    holders: &HashMap<u32, Vec<u32>>,
+) -> (Vec<u32>, Relay, Vec<u32>) {
     let relay = |depth: usize| {
         if depth == 1 {
             Relay::Direct
@@ -147,17 +157,21 @@ pub fn follow(
     let mut frontier: Vec<u64> = graph.get(&start).cloned().unwrap_or_default();
     frontier.retain(|q| seen.insert(*q));
     for depth in 1..=MAX_RELAYS {
-        let mut pids: Vec<u32> = frontier
+        let held: Vec<u32> = frontier
             .iter()
             .filter_map(|&q| u32::try_from(q).ok())
-            .filter_map(|q| holders.get(&q))
+            .filter(|q| holders.contains_key(q))
+            .collect();
+        let mut pids: Vec<u32> = held
+            .iter()
+            .filter_map(|q| holders.get(q))
             .flatten()
             .copied()
             .collect();
         if !pids.is_empty() {
             pids.sort_unstable();
             pids.dedup();
-            return (pids, relay(depth));
+            return (pids, relay(depth), held);
         }
         // None held: those in transit lead on (a socket with no file yet leads nowhere).
         let onward: Vec<Option<&Vec<u64>>> = frontier
@@ -179,15 +193,15 @@ pub fn follow(
             .collect();
         if next.is_empty() {
             return if dead_end {
-                (Vec::new(), relay(depth))
+                (Vec::new(), relay(depth), Vec::new())
             } else {
                 // Every way leads back to a unix socket already passed.
-                (Vec::new(), Relay::Cycle)
+                (Vec::new(), Relay::Cycle, Vec::new())
             };
         }
         frontier = next;
     }
-    (Vec::new(), Relay::Beyond(MAX_RELAYS))
+    (Vec::new(), Relay::Beyond(MAX_RELAYS), Vec::new())
 }
 
 /// The `waiting` sockets (ownerless, still there) found in unix socket receive queues, each
@@ -210,24 +224,19 @@ pub fn reasons(
         .filter(|i| graph.contains_key(i))
         .collect();
     let queues: HashSet<u32> = waiting.iter().flat_map(|&i| relays(i, &graph)).collect();
-    let mut holders = if queues.is_empty() {
-        HashMap::new()
-    } else {
-        super::linux::walk_fds(Some(&queues))
-            .map(|w| w.pids)
-            .unwrap_or_default()
-    };
-    // A unix socket may be held in a thread's own descriptor table too.
-    let unheld: HashSet<u32> = queues
-        .iter()
-        .copied()
-        .filter(|q| !holders.contains_key(q))
-        .collect();
-    if !unheld.is_empty() {
-        holders.extend(super::linux::walk_threads(&unheld).pids);
-    }
+    let (holders, by_ring) = queue_holders(&queues);
     for inode in waiting {
-        let (pids, relay) = follow(inode, &graph, &holders);
+        let (pids, relay, held) = follow_to(inode, &graph, &holders);
+        // Those that hold the receiving end only as an io_uring registered file.
+        let through_io_uring = pids
+            .iter()
+            .copied()
+            .filter(|pid| {
+                held.iter()
+                    .filter(|q| holders.get(q).is_some_and(|p| p.contains(pid)))
+                    .all(|q| by_ring.contains(q))
+            })
+            .collect();
         let receivers = pids
             .into_iter()
             .map(|pid| {
@@ -240,6 +249,7 @@ pub fn reasons(
             inode,
             Hidden::InTransit {
                 receivers,
+                through_io_uring,
                 relay,
                 unreadable,
                 unreadable_pids: unreadable_pids.to_vec(),
@@ -247,6 +257,44 @@ pub fn reasons(
         );
     }
     reasons
+}
+
+/// Who holds each of these unix sockets: inode -> PIDs, found in descriptor tables (the
+/// processes', then threads' own), and for those no descriptor holds, among the registered
+/// files of the io_uring instances those walks passed; with the unix sockets held only that
+/// way.
+fn queue_holders(queues: &HashSet<u32>) -> (HashMap<u32, Vec<u32>>, HashSet<u32>) {
+    if queues.is_empty() {
+        return (HashMap::new(), HashSet::new());
+    }
+    let (mut holders, mut rings) = match super::linux::walk_fds(Some(queues)) {
+        Ok(walk) => (walk.pids, walk.seen.rings),
+        Err(_) => (HashMap::new(), Vec::new()),
+    };
+    let unheld = |holders: &HashMap<u32, Vec<u32>>| -> HashSet<u32> {
+        queues
+            .iter()
+            .copied()
+            .filter(|q| !holders.contains_key(q))
+            .collect()
+    };
+    // A unix socket may be held in a thread's own descriptor table too.
+    let left = unheld(&holders);
+    if !left.is_empty() {
+        let threads = super::linux::walk_threads(&left);
+        holders.extend(threads.pids);
+        rings.extend(threads.rings);
+    }
+    // Or as an io_uring registered file, its descriptor closed.
+    let left = unheld(&holders);
+    let mut by_ring = HashSet::new();
+    if !left.is_empty() && !rings.is_empty() {
+        for (queue, pids) in super::ownerless::registered_in(&rings, &left) {
+            by_ring.insert(queue);
+            holders.insert(queue, pids);
+        }
+    }
+    (holders, by_ring)
 }
 
 #[cfg(test)]

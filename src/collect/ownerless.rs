@@ -172,7 +172,7 @@ fn mapped(pid: u32, wanted: &HashSet<u32>, maps: &mut HashMap<u32, Vec<u32>>) {
 /// The `wanted` sockets among the registered files of these io_uring descriptors, each read
 /// in the table it was seen in (`/proc/PID/task/TID/fdinfo/FD`; a descriptor closed since is
 /// skipped).
-fn registered_in(rings_at: &[linux::Ring], wanted: &HashSet<u32>) -> HashMap<u32, Vec<u32>> {
+pub fn registered_in(rings_at: &[linux::Ring], wanted: &HashSet<u32>) -> HashMap<u32, Vec<u32>> {
     let mut rings = HashMap::new();
     let mut rings_at = rings_at.to_vec();
     rings_at.sort_unstable();
