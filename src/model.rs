@@ -170,6 +170,14 @@ pub enum Hidden {
         /// Some of the processes whose descriptors could not be read.
         unreadable_pids: Vec<u32>,
     },
+    /// Perhaps held inside an io_uring instance whoport could not look into (or not to the
+    /// end): the processes with such rings (PID, name, what is known of their rings), why the
+    /// kernel was not looked into, and the reason established otherwise.
+    MaybeIoUring {
+        rings: Vec<(u32, String, String)>,
+        why: Option<String>,
+        otherwise: Box<Hidden>,
+    },
 }
 
 /// How a socket in transit reaches a process: the unix socket whose queue holds it may be in
@@ -203,6 +211,7 @@ impl Hidden {
             Hidden::Unreadable { .. } => "in processes whose descriptors root cannot read",
             Hidden::Late(_) => "not looked up in time (--timeout)",
             Hidden::InTransit { .. } => "in transit over a unix socket (SCM_RIGHTS)",
+            Hidden::MaybeIoUring { .. } => "perhaps held by io_uring",
         }
     }
 
@@ -215,7 +224,9 @@ impl Hidden {
             }
             Hidden::NotFoundForUser => "owned by this user, but no process of this user holds a \
                  descriptor for it, even read again after the scan: it is in transit in a unix \
-                 socket message (SCM_RIGHTS), or held by a process of another user"
+                 socket message (SCM_RIGHTS), held inside an io_uring instance that no \
+                 descriptor reaches (a ring registered with IORING_REGISTER_RING_FDS), or held \
+                 by a process of another user"
                 .to_string(),
             Hidden::NotVisibleToRoot => "no process holds a descriptor for it: every process was \
                  read, in the machine's first PID namespace, again after the scan, with its \
@@ -280,6 +291,26 @@ impl Hidden {
                 format!(
                     "in transit: carried in a unix socket message (SCM_RIGHTS) not yet \
                      received, {to}{also}"
+                )
+            }
+            Hidden::MaybeIoUring {
+                rings,
+                why,
+                otherwise,
+            } => {
+                let named: Vec<String> = rings
+                    .iter()
+                    .map(|(pid, name, what)| format!("pid {pid} ({name}) {what}"))
+                    .collect();
+                let why = why
+                    .as_ref()
+                    .map(|w| format!(" ({w})"))
+                    .unwrap_or_default();
+                format!(
+                    "perhaps held by io_uring, where whoport could not look{why}: {}; \
+                     otherwise {}",
+                    named.join("; "),
+                    otherwise.long()
                 )
             }
         }

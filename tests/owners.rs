@@ -32,6 +32,13 @@ fn build(dir: &std::path::Path) -> Option<std::path::PathBuf> {
 /// Runs `hold MODE`, then whoport; returns our listener's row (found by the walk), its row
 /// found by the default method (the in-kernel iterator where it loads) and the helper's PID.
 fn row(mode: &str) -> Option<(Value, Value, u32, String)> {
+    let (row, by_default, pid, card) = rows(mode)?;
+    assert_eq!(by_default["owners"][0]["pid"], pid, "{mode}: {by_default}");
+    Some((row, by_default, pid, card))
+}
+
+/// [`row`], whoever owns it.
+fn rows(mode: &str) -> Option<(Value, Value, u32, String)> {
     let dir = tempdir();
     let bin = build(dir.path())?;
     let mut child = common::listener::spawn_retrying(
@@ -94,11 +101,6 @@ fn row(mode: &str) -> Option<(Value, Value, u32, String)> {
         .filter(|l| l["port"] == port && l["address"] == "127.0.0.1")
         .collect();
     assert_eq!(by_default.len(), 1);
-    assert_eq!(
-        by_default[0]["owners"][0]["pid"], pid,
-        "{mode}: {:?}",
-        by_default[0]
-    );
     Some((rows[0].clone(), by_default[0].clone(), pid, card))
 }
 
@@ -239,6 +241,33 @@ fn assert_both_holders_named(mode: &str) {
     }
 }
 
+/// Can whoport look into the kernel's io_uring instances here (root, kernel BTF)?
+fn can_look_into_rings() -> bool {
+    common::is_root() && std::path::Path::new("/sys/kernel/btf/vmlinux").exists()
+}
+
+/// Where whoport can look into io_uring instances: owned, as [`assert_owned`] checks. Where
+/// it cannot (not root): no owner, and the reason says what `/proc` established (`clue`, with
+/// `{pid}` for the helper's), never a process that does not hold it.
+fn assert_owned_in_ring(mode: &str, held: &str, clue: &str) {
+    if can_look_into_rings() {
+        assert_owned(mode, Some(held));
+        return;
+    }
+    let Some((row, by_default, pid, _)) = rows(mode) else {
+        return;
+    };
+    let clue = clue.replace("{pid}", &pid.to_string());
+    for r in [&row, &by_default] {
+        assert!(
+            r["owners"].as_array().is_some_and(Vec::is_empty),
+            "{mode}: {r}"
+        );
+        let reason = r["owner_hidden_reason"].as_str().expect("a reason");
+        assert!(reason.contains(&clue), "{mode}: {reason}");
+    }
+}
+
 #[test]
 fn a_co_holder_through_its_threads_own_table_is_named_both_ways() {
     assert_both_holders_named("co-holder-thread");
@@ -247,6 +276,39 @@ fn a_co_holder_through_its_threads_own_table_is_named_both_ways() {
 #[test]
 fn two_processes_holding_a_socket_in_threads_own_tables_are_both_named_both_ways() {
     assert_both_holders_named("co-holders-threads");
+}
+
+#[test]
+fn an_accept_in_flight_in_io_uring_names_its_process() {
+    assert_owned_in_ring(
+        "io-uring-accept",
+        "held by io_uring (a request in flight)",
+        "perhaps held by io_uring, where whoport could not look (looking into io_uring \
+         requests needs CAP_SYS_ADMIN, or CAP_BPF with CAP_PERFMON (run as root)): pid {pid} \
+         (hold) has an io_uring with 1 request in flight (accept), whose files the kernel \
+         does not name",
+    );
+}
+
+#[test]
+fn a_ring_reachable_only_through_the_registered_ring_table_names_its_process() {
+    // Nothing in /proc shows the ring: the reason says it is possible.
+    assert_owned_in_ring(
+        "io-uring-ring-fd",
+        "held by io_uring",
+        "held inside an io_uring instance that no descriptor reaches (a ring registered \
+         with IORING_REGISTER_RING_FDS)",
+    );
+}
+
+#[test]
+fn a_registered_ring_still_mapped_names_its_process() {
+    assert_owned_in_ring(
+        "io-uring-ring-fd-mapped",
+        "held by io_uring",
+        "pid {pid} (hold) maps an io_uring whose descriptor is closed (its registered files \
+         have no fdinfo to be read from)",
+    );
 }
 
 /// A listener whose only reference is in transit (SCM_RIGHTS, to a forked child that never
@@ -377,4 +439,30 @@ fn roots_socket_seen_from_a_user_namespace_is_not_nobodys() {
         row[0]
     );
     assert!(row[0]["user"].is_null(), "never 'nobody': {}", row[0]);
+}
+
+#[test]
+fn the_committed_io_uring_object_is_built_from_its_source() {
+    if !have("clang", "apt-get install -y clang") || !have("llvm-strip", "apt-get install -y llvm")
+    {
+        return;
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempdir();
+    let out = dir.path().join("io_uring.bpf.o");
+    let status = Command::new("timeout")
+        .arg("120")
+        .arg(root.join("bpf/build.sh"))
+        .arg(&out)
+        .arg("io_uring")
+        .env("TMPDIR", dir.path())
+        .status()
+        .expect("bpf/build.sh runs");
+    assert!(status.success(), "bpf/build.sh failed");
+    let rebuilt = std::fs::read(&out).expect("rebuilt object");
+    let committed = std::fs::read(root.join("bpf/io_uring.bpf.o")).expect("committed object");
+    assert!(
+        rebuilt == committed,
+        "bpf/io_uring.bpf.o does not match bpf/io_uring.bpf.c: run bpf/build.sh and commit it"
+    );
 }

@@ -13,6 +13,8 @@ pub mod filtered;
 #[cfg(target_os = "linux")]
 pub mod in_flight;
 #[cfg(target_os = "linux")]
+pub mod io_uring;
+#[cfg(target_os = "linux")]
 mod kcmp;
 #[cfg(target_os = "linux")]
 pub mod linux;
@@ -735,7 +737,7 @@ fn second_look(
             None => ownerless::find(&wanted, seen),
         }
     });
-    let Some(found) = looked else {
+    let Some((found, clues)) = looked else {
         // Nothing may be claimed about these sockets: the look did not end.
         let late = format!(
             "the second look for the owners of {} sockets did not finish within {}",
@@ -788,12 +790,57 @@ fn second_look(
         if left.iter().any(|l| l.2 == s.inode) {
             let reason = match in_transit.get(&s.inode) {
                 Some(established) => established.clone(),
-                None => view.reason(s.uid, there.contains(&s.inode)),
+                None => maybe_io_uring(view.reason(s.uid, there.contains(&s.inode)), &clues),
             };
             reasons.insert(s.inode, reason);
         }
     }
     (held, reasons)
+}
+
+/// The reason for a socket still ownerless, with the io_uring instances that may hold it
+/// where whoport could not look into them (or not to the end). Not for a socket that is gone,
+/// nor for another user's (whose rings are not readable).
+#[cfg(target_os = "linux")]
+fn maybe_io_uring(reason: Hidden, clues: &ownerless::RingClues) -> Hidden {
+    if clues.is_empty() || matches!(reason, Hidden::ClosedDuringScan | Hidden::NotRoot) {
+        return reason;
+    }
+    let name = |pid: u32| kernel_name(pid).unwrap_or_else(|| "exited".to_string());
+    let mut rings = Vec::new();
+    for (pid, count, ops) in &clues.requests {
+        let what = if *count == 1 { "request" } else { "requests" };
+        rings.push((
+            *pid,
+            name(*pid),
+            format!(
+                "has an io_uring with {count} {what} in flight ({}), whose files the kernel \
+                 does not name",
+                ops.join(", ")
+            ),
+        ));
+    }
+    for pid in &clues.closed {
+        rings.push((
+            *pid,
+            name(*pid),
+            "maps an io_uring whose descriptor is closed (its registered files have no fdinfo \
+             to be read from)"
+                .to_string(),
+        ));
+    }
+    for pid in &clues.truncated {
+        rings.push((
+            *pid,
+            name(*pid),
+            "has more io_uring files and requests than whoport walks".to_string(),
+        ));
+    }
+    Hidden::MaybeIoUring {
+        rings,
+        why: clues.not_looked.clone(),
+        otherwise: Box::new(reason),
+    }
 }
 
 /// Is whoport running setuid or setgid (real and effective ids differ)? It refuses to.

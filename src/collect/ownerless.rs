@@ -17,8 +17,11 @@ pub enum Holding {
     LateDescriptor,
     /// A memory mapping of the socket (`/proc/PID/maps`), its descriptor closed.
     Mapping,
-    /// An io_uring registered-file table (the ring's fdinfo), its descriptor closed.
+    /// An io_uring registered-file table (the ring's fdinfo, or in the kernel for a ring
+    /// reachable only through a registered ring table), its descriptor closed.
     IoUring,
+    /// An io_uring request in flight (a pending accept, recv, poll...), its descriptor closed.
+    IoUringRequest,
 }
 
 impl Holding {
@@ -28,7 +31,30 @@ impl Holding {
             Holding::LateDescriptor => None,
             Holding::Mapping => Some("held through a memory mapping"),
             Holding::IoUring => Some("held by io_uring"),
+            Holding::IoUringRequest => Some("held by io_uring (a request in flight)"),
         }
+    }
+}
+
+/// What is known of io_uring instances that may hold a socket still ownerless, where the
+/// kernel was not looked into, or not to the end.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RingClues {
+    /// Why the in-kernel look into rings did not run (`None`: it ran).
+    pub not_looked: Option<String>,
+    /// Processes with rings whose fdinfo lists requests in flight (`PollList:`), which hold
+    /// files the fdinfo does not name: PID, how many, their operations.
+    pub requests: Vec<(u32, usize, Vec<String>)>,
+    /// Processes mapping an io_uring instance that no descriptor table holds (its
+    /// descriptor closed): its registered files have no fdinfo to be read from.
+    pub closed: Vec<u32>,
+    /// Processes whose rings the in-kernel look did not walk to the end (its bounds).
+    pub truncated: Vec<u32>,
+}
+
+impl RingClues {
+    pub fn is_empty(&self) -> bool {
+        self.requests.is_empty() && self.closed.is_empty() && self.truncated.is_empty()
     }
 }
 
@@ -62,10 +88,13 @@ impl Search {
 /// for processes with many descriptors, what the scheduler had counted for their threads, so
 /// that only the tables of processes that ran since are read again. Both walks read the
 /// tables of threads that do not share their process's (as the in-kernel iterator does).
-pub fn find(ownerless: &HashSet<u32>, seen: linux::Seen) -> HashMap<u32, (Vec<u32>, Holding)> {
+pub fn find(
+    ownerless: &HashSet<u32>,
+    seen: linux::Seen,
+) -> (HashMap<u32, (Vec<u32>, Holding)>, RingClues) {
     let mut search = Search::of(ownerless);
     if search.left.is_empty() {
-        return search.found;
+        return (search.found, RingClues::default());
     }
     let mut rings = seen.rings;
     // Created or passed during the scan: walked again, only these inodes, in the processes
@@ -75,13 +104,58 @@ pub fn find(ownerless: &HashSet<u32>, seen: linux::Seen) -> HashMap<u32, (Vec<u3
         search.keep(again.pids, Holding::LateDescriptor);
         rings.extend(again.seen.rings);
     }
+    let mut clues = RingClues::default();
     if !search.left.is_empty() {
-        let maps = mappings(&search.left);
-        let rings = registered_in(&rings, &search.left);
+        let (maps, mapped_rings) = mappings(&search.left);
+        let read = read_rings(&rings, &search.left);
         search.keep(maps, Holding::Mapping);
-        search.keep(rings, Holding::IoUring);
+        search.keep(read.registered, Holding::IoUring);
+        clues = inside_rings(&mut search, read.requests, || {
+            closed_rings(mapped_rings, &read.inodes)
+        });
     }
-    search.found
+    (search.found, clues)
+}
+
+/// For what is still ownerless, the in-kernel look into io_uring instances (requests in
+/// flight; rings reachable only through a registered ring table); where it cannot run, what
+/// `/proc` tells of rings that may hold them: those with requests in flight, and those
+/// mapped whose descriptor is closed (`closed`, asked only then).
+fn inside_rings(
+    search: &mut Search,
+    requests: Vec<(u32, usize, Vec<String>)>,
+    closed: impl FnOnce() -> Vec<u32>,
+) -> RingClues {
+    if search.left.is_empty() {
+        return RingClues::default();
+    }
+    match super::io_uring::look(&search.left) {
+        Ok(held) => {
+            search.keep(held.registered, Holding::IoUring);
+            search.keep(held.requests, Holding::IoUringRequest);
+            RingClues {
+                truncated: held.truncated,
+                ..RingClues::default()
+            }
+        }
+        Err(why) => RingClues {
+            not_looked: Some(why),
+            requests,
+            closed: closed(),
+            truncated: Vec::new(),
+        },
+    }
+}
+
+/// The processes mapping a ring whose inode is none of the rings with descriptors.
+fn closed_rings(mapped: HashMap<u32, Vec<u64>>, with_descriptor: &HashSet<u64>) -> Vec<u32> {
+    let mut pids: Vec<u32> = mapped
+        .into_iter()
+        .filter(|(_, inodes)| inodes.iter().any(|i| !with_descriptor.contains(i)))
+        .map(|(pid, _)| pid)
+        .collect();
+    pids.sort_unstable();
+    pids
 }
 
 /// Reads at most 4 MiB of a `/proc` file (they are generated by the kernel, never regular).
@@ -114,6 +188,18 @@ fn mapped_socket(line: &[u8]) -> Option<u32> {
     (inode? == socket.to_string().as_bytes()).then_some(socket)
 }
 
+/// The inode of an io_uring instance in a memory mapping's line: its path is exactly
+/// `anon_inode:[io_uring]`.
+fn mapped_ring(line: &[u8]) -> Option<u64> {
+    let mut fields = line.split(|&b| b == b' ').filter(|f| !f.is_empty());
+    let inode = fields.nth(4)?;
+    let path = fields.next()?;
+    if path != linux::RING_LINK || fields.next().is_some() {
+        return None;
+    }
+    std::str::from_utf8(inode).ok()?.parse().ok()
+}
+
 /// The sockets among an io_uring descriptor's registered files: the lines of its fdinfo's
 /// `UserFiles:` section, `%5u: PATH` (spaces in paths escaped), whose path is exactly
 /// `socket:[N]`.
@@ -133,25 +219,33 @@ fn registered_sockets(fdinfo: &[u8]) -> impl Iterator<Item = u32> + '_ {
         })
 }
 
-/// The `wanted` sockets in the memory mappings (`/proc/PID/maps`) of every visible process.
-fn mappings(wanted: &HashSet<u32>) -> HashMap<u32, Vec<u32>> {
+/// The `wanted` sockets in the memory mappings (`/proc/PID/maps`) of every visible process,
+/// and the io_uring instances each maps (PID -> their inodes).
+#[allow(clippy::type_complexity)]
+fn mappings(wanted: &HashSet<u32>) -> (HashMap<u32, Vec<u32>>, HashMap<u32, Vec<u64>>) {
     let mut maps = HashMap::new();
+    let mut rings = HashMap::new();
     if let Ok(dir) = std::fs::read_dir("/proc") {
         for pid in dir
             .filter_map(Result::ok)
             .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         {
-            mapped(pid, wanted, &mut maps);
+            mapped(pid, wanted, &mut maps, &mut rings);
         }
     }
-    maps
+    (maps, rings)
 }
 
 /// The `wanted` sockets in one process's memory mappings. A process whose main thread
 /// exited (or is exiting) shows empty maps there: when it has other threads, a live
 /// thread's are read instead (they share them), the first that answers. A kernel thread
 /// (empty maps, one thread) costs one more small read.
-fn mapped(pid: u32, wanted: &HashSet<u32>, maps: &mut HashMap<u32, Vec<u32>>) {
+fn mapped(
+    pid: u32,
+    wanted: &HashSet<u32>,
+    maps: &mut HashMap<u32, Vec<u32>>,
+    rings: &mut HashMap<u32, Vec<u64>>,
+) {
     let mut text = read_proc(&format!("/proc/{pid}/maps"));
     if text.as_ref().is_some_and(Vec::is_empty) && linux::thread_count(pid).is_some_and(|n| n > 1) {
         text = linux::other_threads(pid).into_iter().find_map(|tid| {
@@ -159,12 +253,15 @@ fn mapped(pid: u32, wanted: &HashSet<u32>, maps: &mut HashMap<u32, Vec<u32>>) {
         });
     }
     if let Some(text) = text {
-        let lines = text.split(|&b| b == b'\n');
-        for inode in lines
-            .filter_map(mapped_socket)
-            .filter(|i| wanted.contains(i))
-        {
-            push(maps, inode, pid);
+        for line in text.split(|&b| b == b'\n') {
+            if let Some(inode) = mapped_socket(line).filter(|i| wanted.contains(i)) {
+                push(maps, inode, pid);
+            } else if let Some(ring) = mapped_ring(line) {
+                let inodes: &mut Vec<u64> = rings.entry(pid).or_default();
+                if !inodes.contains(&ring) {
+                    inodes.push(ring);
+                }
+            }
         }
     }
 }
@@ -173,7 +270,24 @@ fn mapped(pid: u32, wanted: &HashSet<u32>, maps: &mut HashMap<u32, Vec<u32>>) {
 /// in the table it was seen in (`/proc/PID/task/TID/fdinfo/FD`; a descriptor closed since is
 /// skipped).
 pub fn registered_in(rings_at: &[linux::Ring], wanted: &HashSet<u32>) -> HashMap<u32, Vec<u32>> {
-    let mut rings = HashMap::new();
+    read_rings(rings_at, wanted).registered
+}
+
+/// What the fdinfo of io_uring descriptors tells.
+#[derive(Debug, Default)]
+struct RingsRead {
+    /// The `wanted` sockets among their registered files: inode -> PIDs.
+    registered: HashMap<u32, Vec<u32>>,
+    /// Processes whose rings have requests in flight: PID, how many, their operations.
+    requests: Vec<(u32, usize, Vec<String>)>,
+    /// The rings' own inodes.
+    inodes: HashSet<u64>,
+}
+
+/// Reads the fdinfo of these io_uring descriptors once each (see [`registered_in`]).
+fn read_rings(rings_at: &[linux::Ring], wanted: &HashSet<u32>) -> RingsRead {
+    let mut read = RingsRead::default();
+    let rings = &mut read.registered;
     let mut rings_at = rings_at.to_vec();
     rings_at.sort_unstable();
     rings_at.dedup();
@@ -194,13 +308,84 @@ pub fn registered_in(rings_at: &[linux::Ring], wanted: &HashSet<u32>) -> HashMap
                 })
                 .and_then(|moved| read_ring(&moved.fdinfo()))
         });
-        for inode in text.iter().flat_map(|t| registered_sockets(t)) {
+        let Some(text) = text else { continue };
+        for inode in registered_sockets(&text) {
             if wanted.contains(&inode) {
-                push(&mut rings, inode, ring.pid);
+                push(rings, inode, ring.pid);
+            }
+        }
+        if let Some(ino) = ring_inode(&text) {
+            read.inodes.insert(ino);
+        }
+        let ops = requests_in_flight(&text);
+        if !ops.is_empty() {
+            match read.requests.iter_mut().find(|r| r.0 == ring.pid) {
+                Some(r) => {
+                    r.1 += ops.len();
+                    r.2.extend(ops);
+                }
+                None => read.requests.push((ring.pid, ops.len(), ops)),
             }
         }
     }
-    rings
+    for (_, _, ops) in &mut read.requests {
+        ops.sort_unstable();
+        ops.dedup();
+    }
+    read
+}
+
+/// The ring's own inode, from its fdinfo's `ino:` line.
+fn ring_inode(fdinfo: &[u8]) -> Option<u64> {
+    let line = fdinfo
+        .split(|&b| b == b'\n')
+        .find_map(|l| l.strip_prefix(b"ino:"))?;
+    std::str::from_utf8(line).ok()?.trim().parse().ok()
+}
+
+/// The operations of the requests an io_uring descriptor's fdinfo lists as in flight (the
+/// `PollList:` section, `  op=N, task_works=N`): the kernel does not name their files.
+fn requests_in_flight(fdinfo: &[u8]) -> Vec<String> {
+    fdinfo
+        .split(|&b| b == b'\n')
+        .skip_while(|l| !l.starts_with(b"PollList:"))
+        .skip(1)
+        .take_while(|l| l.first() == Some(&b' '))
+        .filter_map(|line| {
+            let op = line.trim_ascii_start().strip_prefix(b"op=")?;
+            let end = op
+                .iter()
+                .position(|b| !b.is_ascii_digit())
+                .unwrap_or(op.len());
+            let op: u32 = std::str::from_utf8(&op[..end]).ok()?.parse().ok()?;
+            Some(opcode_name(op))
+        })
+        .collect()
+}
+
+/// The name of an io_uring operation (include/uapi/linux/io_uring.h), for those that may
+/// wait on a socket; others by number.
+fn opcode_name(op: u32) -> String {
+    let name = match op {
+        1 => "readv",
+        2 => "writev",
+        6 => "poll",
+        9 => "sendmsg",
+        10 => "recvmsg",
+        13 => "accept",
+        16 => "connect",
+        22 => "read",
+        23 => "write",
+        26 => "send",
+        27 => "recv",
+        30 => "splice",
+        33 => "tee",
+        47 => "send_zc",
+        48 => "sendmsg_zc",
+        49 => "read_multishot",
+        _ => return format!("op {op}"),
+    };
+    name.to_string()
 }
 
 /// How long the second look waits for the kernel's task_vma iterator before it reads
@@ -220,10 +405,10 @@ const MAPPINGS_BUDGET: std::time::Duration = std::time::Duration::from_secs(1);
 pub fn find_after_iterator(
     ownerless: &HashSet<u32>,
     iterator: &mut super::bpf::Loaded,
-) -> HashMap<u32, (Vec<u32>, Holding)> {
+) -> (HashMap<u32, (Vec<u32>, Holding)>, RingClues) {
     let mut search = Search::of(ownerless);
     if search.left.is_empty() {
-        return search.found;
+        return (search.found, RingClues::default());
     }
     match iterator.again(&search.left) {
         Ok(again) => search.keep(again, Holding::LateDescriptor),
@@ -236,15 +421,22 @@ pub fn find_after_iterator(
             return find(ownerless, seen);
         }
     }
+    let mut clues = RingClues::default();
     if !search.left.is_empty() {
         let maps = iterator
             .mappings_within(&search.left, MAPPINGS_BUDGET)
-            .unwrap_or_else(|| mappings(&search.left));
-        let rings = registered_in(&iterator.rings, &search.left);
+            .unwrap_or_else(|| mappings(&search.left).0);
+        let read = read_rings(&iterator.rings, &search.left);
         search.keep(maps, Holding::Mapping);
-        search.keep(rings, Holding::IoUring);
+        search.keep(read.registered, Holding::IoUring);
+        // The rings mapped by processes are read from /proc only if the kernel could not be
+        // looked into.
+        let wanted = search.left.clone();
+        clues = inside_rings(&mut search, read.requests, || {
+            closed_rings(mappings(&wanted).1, &read.inodes)
+        });
     }
-    search.found
+    (search.found, clues)
 }
 
 /// An io_uring descriptor's fdinfo. The kernel lists the ring's registered files
@@ -458,6 +650,51 @@ mod tests {
             0,
             "no section"
         );
+    }
+
+    #[test]
+    fn requests_in_flight_are_read_from_the_poll_list() {
+        let fdinfo = [
+            "pos:\t0\nino:\t134728967\nSqMask:\t0x3\nSQEs:\t1\n  op=13, task_works=0\n",
+            "UserFiles:\t0\nUserBufs:\t0\nPollList:\n  op=13, task_works=0\n",
+            "  op=27, task_works=1\n  op=13, task_works=0\n  op=99, task_works=0\n  op=x\n",
+            "CqOverflowList:\n  op=6, task_works=0\n",
+        ]
+        .concat();
+        assert_eq!(
+            requests_in_flight(fdinfo.as_bytes()),
+            vec!["accept", "recv", "accept", "op 99"]
+        );
+        assert_eq!(ring_inode(fdinfo.as_bytes()), Some(134728967));
+        assert!(requests_in_flight(b"PollList:\nCqOverflowList:\n").is_empty());
+        assert!(
+            requests_in_flight(b"  op=13, task_works=0\n").is_empty(),
+            "no section"
+        );
+    }
+
+    #[test]
+    fn rings_are_found_in_maps_lines_only_by_their_exact_name() {
+        let line = |l: &str| mapped_ring(l.as_bytes());
+        assert_eq!(
+            line("7f08-7f09 rw-s 00000000 00:10 134728967                  anon_inode:[io_uring]"),
+            Some(134728967)
+        );
+        assert_eq!(
+            line("7f08-7f09 rw-s 00000000 08:01 77 /tmp/anon_inode:[io_uring]"),
+            None
+        );
+        assert_eq!(
+            line("7f08-7f09 rw-s 00000000 08:01 77 /tmp/x anon_inode:[io_uring]"),
+            None
+        );
+        assert_eq!(
+            line("7f08-7f09 rw-s 00000000 00:10 5 anon_inode:[eventfd]"),
+            None
+        );
+        assert_eq!(line("anon_inode:[io_uring]"), None);
+        let mapped = HashMap::from([(7, vec![10, 11]), (8, vec![10]), (9, vec![12])]);
+        assert_eq!(closed_rings(mapped, &HashSet::from([10, 12])), vec![7]);
     }
 
     #[test]
