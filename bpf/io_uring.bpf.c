@@ -7,6 +7,9 @@
 //       socket files of its requests in flight (a pending accept, recv, send, poll...: the
 //       requests the kernel keeps in the ring's cancel table, as its fdinfo's PollList counts
 //       them without naming their files).
+//   whoport_registered_tasks (task): the tasks with a registered ring table that holds a
+//       ring (a pass too small to cost anything, so that the next program, whose
+//       verification costs about 0.1 s, is loaded only where it has work).
 //   whoport_registered_rings (task): for each ring a task registered with
 //       IORING_REGISTER_RING_FDS (reachable through task->io_uring->registered_rings even
 //       after the ring's own descriptor is closed), the socket files among its registered
@@ -17,9 +20,13 @@
 //   kind REGISTERED: value is the inode of a socket registered in a ring that only the
 //                    task's registered ring table may reach
 //   kind TRUNCATED:  the walk of this task's rings stopped at its bound; value 0
+//   kind HAS_REGISTERED: the task's registered ring table holds a ring; value 0
+//   kind NESTED:     a request in flight holds another io_uring instance (a poll on its
+//                    descriptor), whose own files and requests are not walked; value 0
 //
-// The walks are bounded (MAX_STEPS requests and hash buckets, MAX_FILES registered files, the
-// first registered ring of a task); what lies beyond is reported as TRUNCATED, and user space
+// The walks are bounded (MAX_STEPS requests and hash buckets, MAX_REGISTERED_STEPS for a
+// registered ring, MAX_FILES registered files, the first registered ring of a task: bounds
+// the kernel verifies in about 0.1 s of CPU); what lies beyond is reported as TRUNCATED, and user space
 // then says what remains possible.
 //
 // CO-RE: only the fields read here are declared, with preserve_access_index, so the loader
@@ -140,8 +147,11 @@ static long (*bpf_probe_read_kernel)(void *dst, __u32 size, const void *unsafe_p
 #define REQUEST 1
 #define REGISTERED 2
 #define TRUNCATED 3
+#define NESTED 4
+#define HAS_REGISTERED 5
 #define MAX_STEPS 512
-#define MAX_FILES 256
+#define MAX_REGISTERED_STEPS 256
+#define MAX_FILES 128
 #define REGISTERED_RINGS 16
 // The low bits of a registered file's pointer are flags (FFS_NOWAIT, FFS_ISREG).
 #define FFS_MASK (~3UL)
@@ -183,6 +193,31 @@ INLINE __u64 socket_inode(struct file *f)
 	return ino;
 }
 
+// Is this file an io_uring instance (an anonymous inode file named "[io_uring]")?
+INLINE int is_ring(struct file *file)
+{
+	struct dentry *dentry = 0;
+	struct qstr name = {};
+	const char ring[RING_NAME_LEN] = RING_NAME;
+	__u64 head = 0, want_head;
+	__u16 tail = 0, want_tail;
+
+	bpf_probe_read_kernel(&dentry, sizeof(dentry), &file->f_path.dentry);
+	if (!dentry)
+		return 0;
+	bpf_probe_read_kernel(&name.len, sizeof(name.len), &dentry->d_name.len);
+	bpf_probe_read_kernel(&name.name, sizeof(name.name), &dentry->d_name.name);
+	if (name.len != RING_NAME_LEN || !name.name)
+		return 0;
+	// Compared as two numbers, not byte by byte: the verifier walks every loop.
+	if (bpf_probe_read_kernel(&head, sizeof(head), name.name) ||
+	    bpf_probe_read_kernel(&tail, sizeof(tail), name.name + sizeof(head)))
+		return 0;
+	__builtin_memcpy(&want_head, ring, sizeof(want_head));
+	__builtin_memcpy(&want_tail, ring + sizeof(want_head), sizeof(want_tail));
+	return head == want_head && tail == want_tail;
+}
+
 // Where one ring's walk stands: its registered files, then its cancel table's buckets.
 struct walk {
 	struct io_ring_ctx *ring;
@@ -196,7 +231,7 @@ struct walk {
 
 // The socket files of a ring's requests in flight, bucket by bucket of its cancel table.
 // 0 when walked to the end, 1 when stopped at the bound.
-INLINE int requests(struct seq_file *seq, __u32 tgid, struct walk *w)
+INLINE int requests(struct seq_file *seq, __u32 tgid, struct walk *w, const int steps)
 {
 	unsigned int bits = 0;
 
@@ -211,7 +246,7 @@ INLINE int requests(struct seq_file *seq, __u32 tgid, struct walk *w)
 	__u64 size = __builtin_preserve_type_info(*w->hbs, TYPE_SIZE);
 	__u64 off = __builtin_preserve_field_info(((struct io_kiocb *)0)->hash_node,
 						  FIELD_BYTE_OFFSET);
-	for (int i = 0; i < MAX_STEPS; i++) {
+	for (int i = 0; i < steps; i++) {
 		if (!w->node) {
 			w->bucket++;
 			if (w->bucket >= w->buckets)
@@ -226,6 +261,8 @@ INLINE int requests(struct seq_file *seq, __u32 tgid, struct walk *w)
 		__u64 ino = socket_inode(f);
 		if (ino)
 			emit(seq, tgid, REQUEST, ino);
+		else if (f && is_ring(f))
+			emit(seq, tgid, NESTED, 0);
 		struct hlist_node *next = 0;
 		bpf_probe_read_kernel(&next, sizeof(next), &w->node->next);
 		w->node = next;
@@ -257,21 +294,6 @@ INLINE int files(struct seq_file *seq, __u32 tgid, struct walk *w)
 	return w->files > MAX_FILES;
 }
 
-INLINE int is_ring(struct file *file)
-{
-	struct dentry *dentry = file->f_path.dentry;
-	char name[RING_NAME_LEN];
-
-	if (!dentry || dentry->d_name.len != RING_NAME_LEN)
-		return 0;
-	if (bpf_probe_read_kernel(name, sizeof(name), dentry->d_name.name))
-		return 0;
-	for (int i = 0; i < RING_NAME_LEN; i++)
-		if (name[i] != RING_NAME[i])
-			return 0;
-	return 1;
-}
-
 SEC("iter/task_file")
 int whoport_ring_requests(struct bpf_iter__task_file *ctx)
 {
@@ -284,8 +306,29 @@ int whoport_ring_requests(struct bpf_iter__task_file *ctx)
 		return 0;
 	__u32 tgid = task->tgid;
 	bpf_probe_read_kernel(&w.ring, sizeof(w.ring), &file->private_data);
-	if (w.ring && requests(seq, tgid, &w))
+	if (w.ring && requests(seq, tgid, &w, MAX_STEPS))
 		emit(seq, tgid, TRUNCATED, 0);
+	return 0;
+}
+
+SEC("iter/task")
+int whoport_registered_tasks(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct file *rings[REGISTERED_RINGS] = {};
+
+	if (!task)
+		return 0;
+	struct io_uring_task *tctx = task->io_uring;
+	if (!tctx)
+		return 0;
+	bpf_probe_read_kernel(rings, sizeof(rings), &tctx->registered_rings);
+	for (int slot = 0; slot < REGISTERED_RINGS; slot++) {
+		if (rings[slot]) {
+			emit(ctx->meta->seq, task->tgid, HAS_REGISTERED, 0);
+			return 0;
+		}
+	}
 	return 0;
 }
 
@@ -322,7 +365,7 @@ int whoport_registered_rings(struct bpf_iter__task *ctx)
 	if (!w.ring)
 		return 0;
 	more |= files(seq, tgid, &w);
-	more |= requests(seq, tgid, &w);
+	more |= requests(seq, tgid, &w, MAX_REGISTERED_STEPS);
 	if (more)
 		emit(seq, tgid, TRUNCATED, 0);
 	return 0;

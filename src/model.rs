@@ -304,11 +304,10 @@ impl Hidden {
                     .collect();
                 let why = why
                     .as_ref()
-                    .map(|w| format!(" ({w})"))
+                    .map(|w| format!(", where whoport could not look ({w})"))
                     .unwrap_or_default();
                 format!(
-                    "perhaps held by io_uring, where whoport could not look{why}: {}; \
-                     otherwise {}",
+                    "perhaps held by io_uring{why}: {}; otherwise {}",
                     named.join("; "),
                     otherwise.long()
                 )

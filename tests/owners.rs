@@ -302,6 +302,32 @@ fn a_ring_reachable_only_through_the_registered_ring_table_names_its_process() {
 }
 
 #[test]
+fn a_socket_registered_last_among_many_files_names_its_process() {
+    // As many registered files as the descriptor limit allows (65,536 at most): the fdinfo
+    // numbers them without padding from 10000 on.
+    assert_owned("io-uring-many", Some("held by io_uring"));
+}
+
+#[test]
+fn a_ring_held_only_by_a_poll_in_another_ring_is_named_as_a_possibility() {
+    // Ring B (holding the socket) is reachable only through a poll in flight in ring A:
+    // whoport does not follow it, and says so (root: the in-kernel look sees A's request on
+    // a ring; not root: A's fdinfo lists a poll in flight), never a false specific reason.
+    let Some((row, by_default, pid, _)) = rows("io-uring-nested") else {
+        return;
+    };
+    for r in [&row, &by_default] {
+        assert!(r["owners"].as_array().is_some_and(Vec::is_empty), "{r}");
+        let reason = r["owner_hidden_reason"].as_str().expect("a reason");
+        assert!(reason.starts_with("perhaps held by io_uring"), "{reason}");
+        assert!(
+            reason.contains(&format!("pid {pid} (hold) has an io_uring ")),
+            "{reason}"
+        );
+    }
+}
+
+#[test]
 fn a_registered_ring_still_mapped_names_its_process() {
     assert_owned_in_ring(
         "io-uring-ring-fd-mapped",

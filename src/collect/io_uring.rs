@@ -16,9 +16,11 @@ use super::bpf::{self, BpfError};
 /// The compiled programs (rebuilt by bpf/build.sh; tests/owners.rs checks they match their
 /// source).
 static OBJECT: &[u8] = aya::include_bytes_aligned!("../../bpf/io_uring.bpf.o");
-/// The program over descriptor tables (requests of the rings there), and the one over tasks
-/// (their registered rings).
+/// The program over descriptor tables (requests of the rings there), the one that finds the
+/// tasks with registered rings, and the one that walks those rings.
 const REQUESTS: (&str, &str, &[u8]) = ("whoport_ring_requests", "task_file", b"bpf_iter_task_file");
+const REGISTERED_TASKS: (&str, &str, &[u8]) =
+    ("whoport_registered_tasks", "task", b"bpf_iter_task");
 const REGISTERED: (&str, &str, &[u8]) = ("whoport_registered_rings", "task", b"bpf_iter_task");
 const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 
@@ -26,20 +28,25 @@ const RECORD_LEN: usize = 16;
 const REQUEST: u32 = 1;
 const REGISTERED_FILE: u32 = 2;
 const TRUNCATED: u32 = 3;
+const NESTED: u32 = 4;
+const HAS_REGISTERED: u32 = 5;
 
 /// What the programs found: inode -> PIDs, for sockets held by a request in flight, and for
-/// sockets registered in a ring that only a registered ring table reaches; and the PIDs whose
-/// rings were not walked to the end (the programs' bounds).
+/// sockets registered in a ring that only a registered ring table reaches; the PIDs whose
+/// rings were not walked to the end (the programs' bounds), and those with a request in
+/// flight on another io_uring instance (not walked).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Held {
     pub requests: HashMap<u32, Vec<u32>>,
     pub registered: HashMap<u32, Vec<u32>>,
     pub truncated: Vec<u32>,
+    pub nested: Vec<u32>,
 }
 
-/// Looks into every io_uring instance for the `wanted` sockets. `Err` when the programs could
-/// not run here, with why.
-pub fn look(wanted: &HashSet<u32>) -> Result<Held, String> {
+/// Looks into every io_uring instance for the `wanted` sockets: the requests in flight of the
+/// rings in descriptor tables when `rings_seen` (the walk or the iterator passed some), and
+/// the rings of registered ring tables. `Err` when the programs could not run here, with why.
+pub fn look(wanted: &HashSet<u32>, rings_seen: bool) -> Result<Held, String> {
     let no_bpf = std::env::var("WHOPORT_NO_BPF").unwrap_or_default();
     if !no_bpf.is_empty() && no_bpf != "0" {
         return Err("WHOPORT_NO_BPF is set".to_string());
@@ -56,22 +63,38 @@ pub fn look(wanted: &HashSet<u32>) -> Result<Held, String> {
             "the kernel has no BTF ({KERNEL_BTF}) to look into io_uring requests"
         ));
     }
-    let bytes = run().map_err(|e| bpf::explain(&e))?;
+    let bytes = run(rings_seen).map_err(|e| bpf::explain(&e))?;
     parse(&bytes, wanted)
         .ok_or_else(|| format!("malformed iterator output ({} bytes)", bytes.len()))
 }
 
-/// Loads, verifies, attaches and reads both programs once; every descriptor is closed on
-/// return.
-fn run() -> Result<Vec<u8>, BpfError> {
+/// Loads, verifies, attaches and reads the programs that have work, once each; every
+/// descriptor is closed on return.
+fn run(rings_seen: bool) -> Result<Vec<u8>, BpfError> {
     if aya::features().btf().is_none() {
         return Err(BpfError::Refused);
     }
     let mut ebpf = EbpfLoader::new().load(OBJECT)?;
     let kernel = std::fs::read(KERNEL_BTF)?;
     let mut bytes = Vec::new();
-    for (name, iter_type, attach) in [REQUESTS, REGISTERED] {
-        let id = bpf::func_id(&kernel, attach).ok_or_else(|| {
+    if rings_seen {
+        bytes.extend(run_one(&mut ebpf, &kernel, REQUESTS)?);
+    }
+    let tasks = run_one(&mut ebpf, &kernel, REGISTERED_TASKS)?;
+    if !tasks.is_empty() {
+        bytes.extend(run_one(&mut ebpf, &kernel, REGISTERED)?);
+    }
+    Ok(bytes)
+}
+
+/// Loads, verifies, attaches and reads one program of the object.
+fn run_one(
+    ebpf: &mut aya::Ebpf,
+    kernel: &[u8],
+    (name, iter_type, attach): (&str, &str, &[u8]),
+) -> Result<Vec<u8>, BpfError> {
+    {
+        let id = bpf::func_id(kernel, attach).ok_or_else(|| {
             BpfError::Read(std::io::Error::other(format!(
                 "the kernel's BTF has no function '{}'",
                 String::from_utf8_lossy(attach)
@@ -89,10 +112,8 @@ fn run() -> Result<Vec<u8>, BpfError> {
             .ok_or(BpfError::Missing)?
             .try_into()?;
         program.load(iter_type, &target)?;
-        drop(target);
-        bytes.extend(bpf::read_program(&mut ebpf, name)?);
     }
-    Ok(bytes)
+    bpf::read_program(ebpf, name)
 }
 
 /// The programs' records `{ u32 tgid; u32 kind; u64 value; }`, for the `wanted` sockets.
@@ -112,9 +133,15 @@ pub fn parse(bytes: &[u8], wanted: &HashSet<u32>) -> Option<Held> {
         let map = match kind {
             REQUEST => &mut held.requests,
             REGISTERED_FILE => &mut held.registered,
-            TRUNCATED => {
-                if !held.truncated.contains(&tgid) {
-                    held.truncated.push(tgid);
+            HAS_REGISTERED => continue,
+            TRUNCATED | NESTED => {
+                let pids = if kind == TRUNCATED {
+                    &mut held.truncated
+                } else {
+                    &mut held.nested
+                };
+                if !pids.contains(&tgid) {
+                    pids.push(tgid);
                 }
                 continue;
             }
@@ -135,6 +162,7 @@ pub fn parse(bytes: &[u8], wanted: &HashSet<u32>) -> Option<Held> {
         pids.sort_unstable();
     }
     held.truncated.sort_unstable();
+    held.nested.sort_unstable();
     Some(held)
 }
 
@@ -161,6 +189,7 @@ mod tests {
             record(8, REGISTERED_FILE, 300),
             record(8, TRUNCATED, 0),
             record(8, TRUNCATED, 0),
+            record(9, NESTED, 0),
             record(5, 99, 100),
             record(6, REQUEST, u64::from(u32::MAX) + 100),
         ]
@@ -169,6 +198,7 @@ mod tests {
         assert_eq!(held.requests, HashMap::from([(100, vec![7, 9])]));
         assert_eq!(held.registered, HashMap::from([(200, vec![7])]));
         assert_eq!(held.truncated, vec![8]);
+        assert_eq!(held.nested, vec![9]);
         assert_eq!(parse(&bytes[..20], &HashSet::new()), None);
     }
 }

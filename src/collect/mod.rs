@@ -833,7 +833,16 @@ fn maybe_io_uring(reason: Hidden, clues: &ownerless::RingClues) -> Hidden {
         rings.push((
             *pid,
             name(*pid),
-            "has more io_uring files and requests than whoport walks".to_string(),
+            "has more io_uring files and requests than whoport reads".to_string(),
+        ));
+    }
+    for pid in &clues.nested {
+        rings.push((
+            *pid,
+            name(*pid),
+            "has an io_uring request in flight on another io_uring instance, whose files and \
+             requests whoport does not look into"
+                .to_string(),
         ));
     }
     Hidden::MaybeIoUring {
