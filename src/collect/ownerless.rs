@@ -36,6 +36,10 @@ impl Holding {
     }
 }
 
+/// A process with rings whose fdinfo lists requests in flight: PID, how many, their
+/// operations.
+pub type Requests = (u32, usize, Vec<String>);
+
 /// What is known of io_uring instances that may hold a socket still ownerless, where the
 /// kernel was not looked into, or not to the end.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -44,7 +48,7 @@ pub struct RingClues {
     pub not_looked: Option<String>,
     /// Processes with rings whose fdinfo lists requests in flight (`PollList:`), which hold
     /// files the fdinfo does not name: PID, how many, their operations.
-    pub requests: Vec<(u32, usize, Vec<String>)>,
+    pub requests: Vec<Requests>,
     /// Processes mapping an io_uring instance that no descriptor table holds (its
     /// descriptor closed): its registered files have no fdinfo to be read from.
     pub closed: Vec<u32>,
@@ -134,7 +138,7 @@ pub fn find(
 fn inside_rings(
     search: &mut Search,
     rings_seen: bool,
-    (requests, cut): (Vec<(u32, usize, Vec<String>)>, Vec<u32>),
+    (requests, cut): (Vec<Requests>, Vec<u32>),
     closed: impl FnOnce() -> Vec<u32>,
 ) -> RingClues {
     if search.left.is_empty() {
@@ -298,7 +302,7 @@ struct RingsRead {
     /// The `wanted` sockets among their registered files: inode -> PIDs.
     registered: HashMap<u32, Vec<u32>>,
     /// Processes whose rings have requests in flight: PID, how many, their operations.
-    requests: Vec<(u32, usize, Vec<String>)>,
+    requests: Vec<Requests>,
     /// The rings' own inodes.
     inodes: HashSet<u64>,
     /// Processes with a ring whose fdinfo is longer than whoport reads.
