@@ -833,7 +833,8 @@ fn maybe_io_uring(reason: Hidden, clues: &ownerless::RingClues) -> Hidden {
         rings.push((
             *pid,
             name(*pid),
-            "has more io_uring files and requests than whoport reads".to_string(),
+            "has an io_uring whose files and requests whoport could not read to the end"
+                .to_string(),
         ));
     }
     for pid in &clues.nested {

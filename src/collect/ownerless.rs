@@ -53,7 +53,7 @@ pub struct RingClues {
     /// descriptor closed): its registered files have no fdinfo to be read from.
     pub closed: Vec<u32>,
     /// Processes whose rings were not read to the end: the in-kernel look's bounds, or an
-    /// fdinfo longer than whoport reads.
+    /// fdinfo not read to the end (longer than whoport reads, or the ring busy).
     pub truncated: Vec<u32>,
     /// Processes with a request in flight on another io_uring instance (a poll on its
     /// descriptor), whose own files and requests are not looked into.
@@ -305,7 +305,7 @@ struct RingsRead {
     requests: Vec<Requests>,
     /// The rings' own inodes.
     inodes: HashSet<u64>,
-    /// Processes with a ring whose fdinfo is longer than whoport reads.
+    /// Processes with a ring whose fdinfo was not read to the end.
     cut: Vec<u32>,
 }
 
@@ -320,21 +320,19 @@ fn read_rings(rings_at: &[linux::Ring], wanted: &HashSet<u32>) -> RingsRead {
         // The thread it was seen in may have exited since (the main thread, say, after the
         // in-kernel iterator saw it): the same descriptor in another thread's table, if it is
         // still a ring there.
-        let text = read_ring(&ring.fdinfo()).or_else(|| {
+        let text = read_ring(&ring).or_else(|| {
             linux::other_threads(ring.pid)
                 .into_iter()
                 .filter(|&tid| tid != ring.tid)
                 .map(|tid| linux::Ring { tid, ..ring })
-                .find(|moved| {
-                    std::fs::read_link(moved.link()).is_ok_and(|l| {
-                        use std::os::unix::ffi::OsStrExt;
-                        l.as_os_str().as_bytes() == linux::RING_LINK
-                    })
-                })
-                .and_then(|moved| read_ring(&moved.fdinfo()))
+                .find(is_ring_link)
+                .and_then(|moved| read_ring(&moved))
         });
-        let Some(text) = text else { continue };
-        if text.len() >= PROC_LIMIT && !read.cut.contains(&ring.pid) {
+        let Some((text, complete)) = text else {
+            continue;
+        };
+        // Cut at what whoport reads, or written without its files: not read to the end.
+        if (text.len() >= PROC_LIMIT || !complete) && !read.cut.contains(&ring.pid) {
             read.cut.push(ring.pid);
         }
         for inode in registered_sockets(&text) {
@@ -468,22 +466,40 @@ pub fn find_after_iterator(
     (search.found, clues)
 }
 
-/// An io_uring descriptor's fdinfo. The kernel lists the ring's registered files
-/// (`UserFiles:`) only when it takes the ring's lock at once; another reader of the same
-/// fdinfo (a second whoport, a monitoring agent) or the ring's own work may hold it. Read
-/// again a few times, briefly (about 0.1 s at most), before settling for the text without it.
-fn read_ring(path: &str) -> Option<Vec<u8>> {
-    let mut text = read_proc(path)?;
-    for attempt in 0..8u32 {
-        // Done, or not a ring's (the descriptor was closed and its number reused since).
-        let ring = memchr::memmem::find(&text, b"SqMask:").is_some();
-        if !ring || memchr::memmem::find(&text, b"UserFiles:").is_some() {
-            break;
+/// An io_uring descriptor's fdinfo, and whether the kernel wrote all of it. The kernel
+/// writes what is past the generic lines (`SqMask:`, the registered files, the requests in
+/// flight) only when it takes the ring's lock at once; another reader of the same fdinfo (a
+/// second whoport, a monitoring agent) or the ring's own work may hold it. Read again,
+/// briefly (about 0.3 s at most), while the descriptor is still a ring, before settling for
+/// the text without it.
+fn read_ring(ring: &linux::Ring) -> Option<(Vec<u8>, bool)> {
+    let path = ring.fdinfo();
+    let complete = |text: &[u8]| {
+        memchr::memmem::find(text, b"SqMask:").is_some()
+            && memchr::memmem::find(text, b"UserFiles:").is_some()
+    };
+    let mut text = read_proc(&path)?;
+    for attempt in 1..=14u64 {
+        if complete(&text) {
+            return Some((text, true));
         }
-        std::thread::sleep(std::time::Duration::from_millis(u64::from(attempt + 1) * 3));
-        text = read_proc(path)?;
+        // Not a ring any more (the descriptor was closed and its number reused since).
+        if !is_ring_link(ring) {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(attempt * 3));
+        text = read_proc(&path)?;
     }
-    Some(text)
+    let done = complete(&text);
+    Some((text, done))
+}
+
+/// Is this descriptor (still) an io_uring instance?
+fn is_ring_link(ring: &linux::Ring) -> bool {
+    std::fs::read_link(ring.link()).is_ok_and(|l| {
+        use std::os::unix::ffi::OsStrExt;
+        l.as_os_str().as_bytes() == linux::RING_LINK
+    })
 }
 
 fn push(map: &mut HashMap<u32, Vec<u32>>, inode: u32, pid: u32) {
