@@ -246,16 +246,17 @@ fn thread_tables(
     wanted: Option<&HashSet<u32>>,
     (found, rings): (&mut Vec<(u32, u32)>, &mut Vec<Ring>),
     link: &mut [u8; 64],
-) {
+) -> usize {
+    let mut listed = 0;
     if threads_of(proc_fd, pid) < 2 {
-        return;
+        return listed;
     }
     let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
     let Ok(task_fd) = openat(proc_fd, format!("{pid}/task"), dir_flags, Mode::empty()) else {
-        return;
+        return listed;
     };
     let Ok(tasks) = Dir::read_from(&task_fd) else {
-        return;
+        return listed;
     };
     let tids: Vec<u32> = tasks
         .filter_map(Result::ok)
@@ -280,12 +281,16 @@ fn thread_tables(
         let Ok(dir) = Dir::read_from(&fd_dir) else {
             continue;
         };
+        listed += 1;
         for entry in dir.filter_map(Result::ok) {
             let name: &CStr = entry.file_name();
             let n = match readlinkat_raw(&fd_dir, name, &mut link[..]) {
                 Ok(n) => n,
                 // One link refused, every link of this table is: not read.
-                Err(Errno::ACCESS | Errno::PERM) => break,
+                Err(Errno::ACCESS | Errno::PERM) => {
+                    listed -= 1;
+                    break;
+                }
                 Err(_) => continue,
             };
             if let Some(inode) = socket_inode(&link[..n]) {
@@ -299,6 +304,7 @@ fn thread_tables(
             }
         }
     }
+    listed
 }
 
 /// How many threads a process has (field 20 of `/proc/PID/stat`).
@@ -379,6 +385,20 @@ fn walk_part(
         ) {
             Ok(fd) => fd,
             Err(Errno::ACCESS | Errno::PERM) => {
+                // A process whose main thread exited keeps its own table closed even to its
+                // user (no memory left to check the access against): its live threads'
+                // tables are read instead.
+                let found_before = part.found.len();
+                let tables = (&mut part.found, &mut part.rings);
+                if thread_tables(proc_fd, pid, wanted, tables, &mut link) > 0 {
+                    part.walked += 1;
+                    if part.found.len() > found_before {
+                        if let Some(start) = start_ticks(pid) {
+                            part.starts.push((pid, start));
+                        }
+                    }
+                    continue;
+                }
                 part.unreadable += 1;
                 if part.unreadable_pids.len() < NAMED_UNREADABLE {
                     part.unreadable_pids.push(pid);
