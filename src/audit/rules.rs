@@ -646,6 +646,15 @@ pub fn hidden_owner(c: &Ctx<'_>) -> Option<Finding> {
                  uses the port"
                     .to_string()
             }
+            Some(Hidden::MaybeIoUring { rings, .. }) => {
+                let named: Vec<String> = rings.iter().map(|r| r.0.to_string()).collect();
+                format!(
+                    "it may be held inside an io_uring instance of PID {}: see what it is (ps \
+                     -fp {}), and run whoport as root where it may look into io_uring (BPF)",
+                    named.join(", "),
+                    named.first().map_or("PID", String::as_str)
+                )
+            }
             _ => "find out what holds it: run whoport again, with ss -tlnp for comparison"
                 .to_string(),
         };
@@ -909,6 +918,15 @@ mod tests {
         assert!(unreadable.contains("PID 1"), "{unreadable}");
         assert!(!unreadable.contains("PID namespace"), "{unreadable}");
         assert!(hint(Hidden::OtherPidNamespace).contains("PID namespace"));
+        let ring = hint(Hidden::MaybeIoUring {
+            rings: vec![(42, "hold".into(), "has an io_uring".into())],
+            why: None,
+            otherwise: Box::new(Hidden::NotVisibleToRoot),
+        });
+        assert!(
+            ring.contains("PID 42") && ring.contains("io_uring"),
+            "{ring}"
+        );
         let nobody = hint(Hidden::NotVisibleToRoot);
         assert!(
             nobody.contains("kernel") && !nobody.contains("container"),
