@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # Rebuilds the committed BPF objects (bpf/NAME.bpf.o) from their sources (bpf/NAME.bpf.c):
-# owners (the owner lookup), in_flight (descriptors in transit) and io_uring (sockets held
-# inside io_uring instances).
+# owners (the owner lookup, memory mappings, descriptors in transit) and io_uring (sockets
+# held inside io_uring instances).
 # Needs clang and llvm-strip (Debian: apt-get install clang llvm). The output is reproducible:
-# the same clang gives the same bytes, which tests/bpf.rs and tests/in_transit.rs check when
-# clang is present.
+# the same clang gives the same bytes, which tests/bpf.rs checks when clang is present.
 #
 #   bpf/build.sh                 rebuild every bpf/*.bpf.o in place
 #   bpf/build.sh OUT.o [NAME]    write the object of NAME (default: owners) elsewhere (tests)
@@ -20,7 +19,7 @@ build() {  # build NAME OUT
   mv "$tmp" "$2"
 }
 if [ $# -eq 0 ]; then
-  for name in owners in_flight io_uring; do build "$name" "$here/$name.bpf.o"; done
+  for name in owners io_uring; do build "$name" "$here/$name.bpf.o"; done
 else
   build "${2:-owners}" "$1"
 fi

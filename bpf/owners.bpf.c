@@ -1,12 +1,17 @@
 // SPDX-License-Identifier: MIT OR GPL-2.0
 //
-// whoport's in-kernel owner lookup: a task_file iterator that writes one 16-byte record per
-// socket descriptor on the machine, and two per task it visits (network namespace and start
-// time), so that user space can map socket inodes to processes without reading /proc/*/fd;
-// and a task_vma iterator, read only for sockets no descriptor holds, that writes one record
-// per memory mapping of a socket, instead of reading every /proc/PID/maps.
+// whoport's in-kernel lookups, in one object so that one load of it (one parse of the
+// kernel's BTF, one pass of CO-RE relocations) serves them all; each program is verified only
+// when it is needed:
+// - whoport_owners, a task_file iterator that writes one 16-byte record per socket descriptor
+//   on the machine, and two per task it visits (network namespace and start time), so that
+//   user space can map socket inodes to processes without reading /proc/*/fd;
+// - whoport_mappings, a task_vma iterator, read only for sockets no descriptor holds, that
+//   writes one record per memory mapping of a socket, instead of reading every /proc/PID/maps;
+// - whoport_in_flight, a unix iterator, read only for sockets still ownerless after that, that
+//   reports the socket files carried in unix socket messages not yet received (SCM_RIGHTS).
 //
-// Records (native endian): { u32 tgid; u32 fd; u64 value; }
+// Records of whoport_owners and whoport_mappings (native endian): { u32 tgid; u32 fd; u64 value; }
 //   fd < 0xfffffffd: value is the inode of a socket the task holds at descriptor fd, or
 //                    RING_RECORD (high 32 bits all ones) with the thread's id in the low 32
 //                    bits when descriptor fd is an io_uring instance, whose registered files
@@ -19,6 +24,15 @@
 //   fd = 0xfffffffc: value is (network namespace inode << 32) | socket inode, right after
 //                    the socket's own record, for a socket whose network namespace is not
 //                    the task's (made elsewhere, then passed or kept across setns)
+//
+// Records of whoport_in_flight (native endian): { u64 receiver; u64 carried; }
+//   receiver: inode of the unix socket whose receive queue holds the message (0 when that
+//             socket has no file yet, such as a connection not accepted)
+//   carried:  inode of a socket file in the message
+// Its walk is bounded (MAX_STEPS: messages and their descriptors, per socket); what lies
+// beyond is not reported, and user space then says what remains possible instead. The walk is
+// one bpf_loop (Linux 5.17+, as old as the unix iterator), so the verifier checks its body
+// instead of every turn of it.
 //
 // CO-RE: only the fields read here are declared, with preserve_access_index, so the loader
 // relocates them against the running kernel's BTF. No vmlinux.h is generated or committed.
@@ -83,6 +97,7 @@ struct sock;
 
 struct socket {
 	struct sock *sk;
+	struct file *file;
 } CORE;
 
 typedef struct {
@@ -93,9 +108,6 @@ struct sock_common {
 	possible_net_t skc_net;
 } CORE;
 
-struct sock {
-	struct sock_common __sk_common;
-} CORE;
 
 struct seq_file;
 
@@ -122,10 +134,49 @@ struct bpf_iter__task_vma {
 	struct vm_area_struct *vma;
 } CORE;
 
+struct sk_buff {
+	struct sk_buff *next;
+	char cb[48];
+} CORE;
+
+struct sk_buff_head {
+	struct sk_buff *next;
+	__u32 qlen;
+} CORE;
+
+struct sock {
+	struct sock_common __sk_common;
+	struct sk_buff_head sk_receive_queue;
+	struct socket *sk_socket;
+} CORE;
+
+struct unix_sock {
+	struct sock sk;
+} CORE;
+
+struct scm_fp_list {
+	short count;
+	struct file *fp[253];
+} CORE;
+
+// What af_unix keeps in skb->cb (UNIXCB).
+struct unix_skb_parms {
+	struct scm_fp_list *fp;
+} CORE;
+
+struct bpf_iter__unix {
+	struct bpf_iter_meta *meta;
+	struct unix_sock *unix_sk;
+	__u32 uid;
+} CORE;
+
 // long bpf_seq_write(struct seq_file *m, const void *data, u32 len), helper 127.
 static long (*bpf_seq_write)(struct seq_file *m, const void *data, __u32 len) = (void *)127;
 // long bpf_probe_read_kernel(void *dst, u32 size, const void *unsafe_ptr), helper 113.
 static long (*bpf_probe_read_kernel)(void *dst, __u32 size, const void *unsafe_ptr) = (void *)113;
+// long bpf_loop(u32 nr_loops, void *callback_fn, void *callback_ctx, u64 flags), helper 181:
+// calls callback_fn(index, callback_ctx) until it returns 1 or nr_loops times.
+static long (*bpf_loop)(__u32 nr_loops, void *callback_fn, void *callback_ctx, __u64 flags) = (void *)181;
 
 #define S_IFMT 0170000
 #define S_IFSOCK 0140000
@@ -238,6 +289,88 @@ int whoport_mappings(struct bpf_iter__task_vma *ctx)
 	r.fd = MAPPING_RECORD;
 	r.value = inode->i_ino;
 	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+	return 0;
+}
+
+// At most this many steps per unix socket: a step looks at one message, or at one descriptor
+// of it (a message carries at most SCM_MAX_FD, 253).
+#define MAX_STEPS 8192
+#define SCM_MAX_FD 253
+
+struct carried_record {
+	__u64 receiver;
+	__u64 carried;
+};
+
+// The state of the walk of one unix socket's queue.
+struct queue_walk {
+	struct seq_file *seq;
+	// The message whose descriptors are being looked at, and the next one.
+	struct scm_fp_list *fpl;
+	struct sk_buff *next;
+	__u32 left;	// messages not looked at yet
+	__u32 fd;	// the next descriptor of fpl
+	__u32 fds;	// how many descriptors fpl holds
+	struct carried_record r;
+};
+
+// One step: the next descriptor of the current message (reported when it is a socket), or
+// when there is none the next message. Returns 1 at the end of the queue.
+static long one_step(__u32 step, struct queue_walk *w)
+{
+	if (w->fd < w->fds && w->fd < SCM_MAX_FD && w->fpl) {
+		struct file *f = 0;
+		struct inode *inode = 0;
+		__u16 mode = 0;
+		unsigned long ino = 0;
+		bpf_probe_read_kernel(&f, sizeof(f), &w->fpl->fp[w->fd]);
+		w->fd++;
+		if (f)
+			bpf_probe_read_kernel(&inode, sizeof(inode), &f->f_inode);
+		if (inode)
+			bpf_probe_read_kernel(&mode, sizeof(mode), &inode->i_mode);
+		if ((mode & S_IFMT) != S_IFSOCK)
+			return 0;
+		bpf_probe_read_kernel(&ino, sizeof(ino), &inode->i_ino);
+		w->r.carried = ino;
+		bpf_seq_write(w->seq, &w->r, sizeof(w->r));
+		return 0;
+	}
+	struct sk_buff *skb = w->next;
+	if (!w->left || !skb)
+		return 1;
+	w->left--;
+	// skb->cb is bytes to the verifier: what it holds is read with probe reads.
+	struct unix_skb_parms *cb = (struct unix_skb_parms *)skb->cb;
+	struct scm_fp_list *fpl = 0;
+	short count = 0;
+	bpf_probe_read_kernel(&fpl, sizeof(fpl), &cb->fp);
+	if (fpl)
+		bpf_probe_read_kernel(&count, sizeof(count), &fpl->count);
+	w->fpl = fpl;
+	w->fd = 0;
+	w->fds = count > 0 ? count : 0;
+	w->next = skb->next;
+	return 0;
+}
+
+SEC("iter/unix")
+int whoport_in_flight(struct bpf_iter__unix *ctx)
+{
+	struct unix_sock *u = ctx->unix_sk;
+	struct queue_walk w = {};
+
+	if (!u)
+		return 0;
+	w.left = u->sk.sk_receive_queue.qlen;
+	if (!w.left)
+		return 0;
+	w.seq = ctx->meta->seq;
+	struct socket *sock = u->sk.sk_socket;
+	if (sock && sock->file && sock->file->f_inode)
+		w.r.receiver = sock->file->f_inode->i_ino;
+	w.next = u->sk.sk_receive_queue.next;
+	bpf_loop(MAX_STEPS, one_step, &w, 0);
 	return 0;
 }
 

@@ -1,8 +1,15 @@
-//! The in-kernel owner lookup: a BPF `task_file` iterator (bpf/owners.bpf.c, embedded compiled)
-//! that lists every socket descriptor on the machine, so no `/proc/*/fd` link is read.
+//! The in-kernel lookups: BPF iterators (bpf/owners.bpf.c, embedded compiled) over every
+//! task's open files (the owner lookup: every socket descriptor on the machine, so no
+//! `/proc/*/fd` link is read), every task's memory mappings, and every unix socket's receive
+//! queue (descriptors in transit, collect/in_flight.rs).
 //!
-//! Nothing outlives whoport: the program and its links are never pinned, and their descriptors
-//! close when the [`Loaded`] iterator is dropped (or with the process, if it is killed).
+//! The object is loaded once per run ([`Loaded::open`]): one parse of the kernel's BTF and one
+//! pass of CO-RE relocations serve every program in it, and each program is verified by the
+//! kernel only when it is first needed.
+//!
+//! Nothing outlives whoport: the programs and their links are never pinned, and their
+//! descriptors close when the [`Loaded`] object is dropped (or with the process, if it is
+//! killed).
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
@@ -13,16 +20,38 @@ use aya_obj::btf::{BtfType, Func, FuncLinkage};
 
 use super::linux::{InodeOwners, Ring};
 
-/// The compiled program (rebuilt by bpf/build.sh; tests/bpf.rs checks it matches its source).
+/// The compiled programs (rebuilt by bpf/build.sh; tests/bpf.rs checks it matches its source).
 static OBJECT: &[u8] = aya::include_bytes_aligned!("../../bpf/owners.bpf.o");
 
-/// The program's name in the object, and the kernel's name for what it iterates over.
-const PROGRAM: &str = "whoport_owners";
-const ITER_TYPE: &str = "task_file";
-/// The program that lists memory mappings of sockets (Linux 5.12+), and its iterator.
-const MAPPINGS_PROGRAM: &str = "whoport_mappings";
-const MAPPINGS_ITER_TYPE: &str = "task_vma";
-const MAPPINGS_ATTACH_FUNC: &[u8] = b"bpf_iter_task_vma";
+/// The programs in the object, each with the kernel's name for what it iterates over (the
+/// iterator's attach function is `bpf_iter_` followed by it).
+const PROGRAM: Program = Program {
+    name: "whoport_owners",
+    iter: "task_file",
+};
+/// Memory mappings of sockets (Linux 5.12+).
+const MAPPINGS: Program = Program {
+    name: "whoport_mappings",
+    iter: "task_vma",
+};
+/// Sockets carried in unix socket messages not yet received (Linux 5.17+).
+const IN_FLIGHT: Program = Program {
+    name: "whoport_in_flight",
+    iter: "unix",
+};
+
+#[derive(Debug, Clone, Copy)]
+struct Program {
+    name: &'static str,
+    iter: &'static str,
+}
+
+impl Program {
+    /// The kernel function the iterator attaches to.
+    fn attach_func(self) -> String {
+        format!("bpf_iter_{}", self.iter)
+    }
+}
 
 /// Record markers in the `fd` field (see bpf/owners.bpf.c).
 const NETNS_RECORD: u32 = 0xffff_ffff;
@@ -36,8 +65,6 @@ const SOCKET_NETNS_RECORD: u32 = 0xffff_fffc;
 const RING_RECORD: u64 = 0xffff_ffff_0000_0000;
 const RECORD_LEN: usize = 16;
 const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
-/// The kernel function an iterator of type ITER_TYPE attaches to.
-const ATTACH_FUNC: &[u8] = b"bpf_iter_task_file";
 
 /// Why the iterator could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -48,37 +75,136 @@ pub enum BpfError {
     Btf(#[from] aya::BtfError),
     #[error("loading the program: {0}")]
     Load(#[from] aya::EbpfError),
-    #[error("the embedded object has no program '{PROGRAM}'")]
-    Missing,
+    #[error("the embedded object has no program '{0}'")]
+    Missing(&'static str),
     #[error("the kernel refused the program: {0}")]
     Program(#[from] aya::programs::ProgramError),
     #[error("the kernel refused the iterator: {0}")]
     Link(#[from] aya::programs::links::LinkError),
-    #[error("the kernel's BTF has no function 'bpf_iter_task_file' (kernel older than 5.8?)")]
-    NoIterator,
+    #[error("the kernel's BTF has no function 'bpf_iter_{0}' (a kernel older than Linux {1})")]
+    NoIterator(&'static str, &'static str),
     #[error("reading the iterator: {0}")]
     Read(#[from] std::io::Error),
     #[error("the iterator's output is malformed ({0} bytes)")]
     Malformed(usize),
+    #[error("the loaded programs are still held by a read that did not end in time")]
+    Busy,
 }
 
-/// The loaded iterator, kept for the second look: reading it again costs only the kernel's
-/// pass over the descriptors (no load, no verification).
+/// The loaded object, kept for the second look: reading an iterator again costs only the
+/// kernel's pass (no load, no verification), and a program not verified yet is verified
+/// without loading the object again.
 pub struct Loaded {
-    /// `None` once the mappings read has taken it (see [`Loaded::mappings_within`]).
+    /// `None` while a mappings read that did not end in time holds it (see
+    /// [`Loaded::mappings_within`]).
     ebpf: Option<aya::Ebpf>,
     /// Every io_uring instance seen by the reads so far, in the table it was seen in.
     pub rings: Vec<Ring>,
+    /// The kernel's type ids of the iterators' attach functions (`None`: the kernel has no
+    /// such iterator).
+    ids: AttachIds,
     /// The mappings program loaded too (the kernel has the task_vma iterator).
     mappings: bool,
+    /// Whether the unix-queue program was verified: `None` until it is first needed.
+    in_flight: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct AttachIds {
+    task_file: Option<u32>,
+    task_vma: Option<u32>,
+    unix: Option<u32>,
 }
 
 impl Loaded {
+    /// Loads the object: aya parses the kernel's BTF for the CO-RE relocations of every
+    /// program in it and drops it; no program is verified yet.
+    pub fn open() -> Result<Loaded, BpfError> {
+        // aya probes what the kernel supports (once, by loading tiny programs and BTF blobs);
+        // a kernel that has BTF but loads none for us refuses bpf() (no CAP_BPF in the initial
+        // user namespace, lockdown, seccomp, an LSM): say so instead of the relocation error
+        // it causes.
+        if aya::features().btf().is_none() {
+            return Err(BpfError::Refused);
+        }
+        // The loader's parsed copy of the kernel's BTF is dropped at the end of this
+        // statement; the attach targets only need one type id each, found afterwards in the
+        // raw BTF without a second parse (so the two never coexist in memory).
+        let ebpf = EbpfLoader::new().load(OBJECT)?;
+        let raw = std::fs::read(KERNEL_BTF)?;
+        let id = |program: Program| func_id(&raw, program.attach_func().as_bytes());
+        let ids = AttachIds {
+            task_file: id(PROGRAM),
+            task_vma: id(MAPPINGS),
+            unix: id(IN_FLIGHT),
+        };
+        Ok(Loaded {
+            ebpf: Some(ebpf),
+            rings: Vec::new(),
+            ids,
+            mappings: false,
+            in_flight: None,
+        })
+    }
+
+    /// Has the kernel verify and load `program`, attaching to the function of type id `id`.
+    fn verify(&mut self, program: Program, id: u32) -> Result<(), BpfError> {
+        let iter: &mut Iter = self
+            .ebpf()?
+            .program_mut(program.name)
+            .ok_or(BpfError::Missing(program.name))?
+            .try_into()?;
+        iter.load(program.iter, &attach_target(&program.attach_func(), id))?;
+        Ok(())
+    }
+
+    /// Verifies the owner program (and the mappings program, where the kernel has its
+    /// iterator) and reads it once: every socket inode's owners, as the `/proc` walk finds
+    /// them.
+    fn owners(&mut self) -> Result<InodeOwners, BpfError> {
+        let id = self
+            .ids
+            .task_file
+            .ok_or(BpfError::NoIterator(PROGRAM.iter, "5.8"))?;
+        self.verify(PROGRAM, id)?;
+        // Without it (before Linux 5.12, or refused) the second look reads /proc/PID/maps.
+        self.mappings = self
+            .ids
+            .task_vma
+            .is_some_and(|id| self.verify(MAPPINGS, id).is_ok());
+        let bytes = read_program(self.ebpf()?, PROGRAM.name)?;
+        let found = parse(&bytes, own_netns(), clock_ticks())?;
+        self.rings = found.rings;
+        Ok(found.owners)
+    }
+
+    /// One pass of the unix-queue iterator (bpf/owners.bpf.c, `whoport_in_flight`), verified
+    /// on its first use: its raw records.
+    pub fn in_flight(&mut self) -> Result<Vec<u8>, BpfError> {
+        match self.in_flight {
+            Some(true) => {}
+            Some(false) => return Err(BpfError::NoIterator(IN_FLIGHT.iter, "5.17")),
+            None => {
+                let verified = match self.ids.unix {
+                    Some(id) => self.verify(IN_FLIGHT, id),
+                    None => Err(BpfError::NoIterator(IN_FLIGHT.iter, "5.17")),
+                };
+                self.in_flight = Some(verified.is_ok());
+                verified?;
+            }
+        }
+        read_program(self.ebpf()?, IN_FLIGHT.name)
+    }
+
+    /// The loaded object, unless a mappings read that did not end in time holds it.
+    fn ebpf(&mut self) -> Result<&mut aya::Ebpf, BpfError> {
+        self.ebpf.as_mut().ok_or(BpfError::Busy)
+    }
+
     /// Reads the iterator again: the owners of the `wanted` inodes now (descriptors created or
     /// passed since the first read), and the io_uring instances seen meanwhile.
     pub fn again(&mut self, wanted: &HashSet<u32>) -> Result<HashMap<u32, Vec<u32>>, BpfError> {
-        let ebpf = self.ebpf.as_mut().ok_or(BpfError::Missing)?;
-        let bytes = read_program(ebpf, PROGRAM)?;
+        let bytes = read_program(self.ebpf()?, PROGRAM.name)?;
         let found = parse(&bytes, None, clock_ticks())?;
         for ring in found.rings {
             if !self.rings.contains(&ring) {
@@ -94,8 +220,9 @@ impl Loaded {
     /// task_vma iterator, if its read ends within `budget`; `None` when that program did not
     /// load or its read did not end in time (then `/proc/PID/maps` tells). The kernel takes
     /// each process's memory-map lock for that iterator, and a process stuck on a filesystem
-    /// that does not answer holds it indefinitely: the read runs on a thread of its own,
-    /// which owns the loaded programs from then on and ends with whoport if it never returns.
+    /// that does not answer holds it indefinitely: the read runs on a thread of its own, which
+    /// hands the loaded programs back when it ends in time, and otherwise keeps them and ends
+    /// with whoport if it never returns.
     pub fn mappings_within(
         &mut self,
         wanted: &HashSet<u32>,
@@ -110,13 +237,15 @@ impl Loaded {
         std::thread::Builder::new()
             .name("task_vma".into())
             .spawn(move || {
-                let found = read_program(&mut ebpf, MAPPINGS_PROGRAM)
+                let found = read_program(&mut ebpf, MAPPINGS.name)
                     .ok()
                     .map(|bytes| mapped(&bytes, &wanted));
-                let _ = send.send(found);
+                let _ = send.send((found, ebpf));
             })
             .ok()?;
-        receive.recv_timeout(budget).ok().flatten()
+        let (found, ebpf) = receive.recv_timeout(budget).ok()?;
+        self.ebpf = Some(ebpf);
+        found
     }
 }
 
@@ -149,20 +278,12 @@ impl std::fmt::Debug for Loaded {
     }
 }
 
-/// Loads the iterator and reads it once: every socket inode's owners, as the `/proc` walk
-/// finds them, and the loaded iterator for a second look.
+/// Loads the object and reads the owner iterator once: every socket inode's owners, as the
+/// `/proc` walk finds them, and the loaded object for a second look.
 pub fn socket_owners() -> Result<(InodeOwners, Loaded), BpfError> {
-    let (mut ebpf, mappings) = load_iterator()?;
-    let bytes = read_program(&mut ebpf, PROGRAM)?;
-    let found = parse(&bytes, own_netns(), clock_ticks())?;
-    Ok((
-        found.owners,
-        Loaded {
-            ebpf: Some(ebpf),
-            rings: found.rings,
-            mappings,
-        },
-    ))
+    let mut loaded = Loaded::open()?;
+    let owners = loaded.owners()?;
+    Ok((owners, loaded))
 }
 
 /// The error with every cause it wraps, on one line: the kernel's own words are usually last.
@@ -180,40 +301,12 @@ pub fn explain(e: &BpfError) -> String {
     text
 }
 
-/// Loads and verifies the iterator program, and the mappings program where the kernel has
-/// its iterator (true then).
-fn load_iterator() -> Result<(aya::Ebpf, bool), BpfError> {
-    // aya probes what the kernel supports (once, by loading tiny programs and BTF blobs); a
-    // kernel that has BTF but loads none for us refuses bpf() (no CAP_BPF in the initial user
-    // namespace, lockdown, seccomp, an LSM): say so instead of the relocation error it causes.
-    if aya::features().btf().is_none() {
-        return Err(BpfError::Refused);
-    }
-    // The loader parses the kernel's BTF itself for the CO-RE relocations, and drops it at
-    // the end of this statement; the program's attach target only needs one type id, found
-    // afterwards in the raw BTF without a second parse (so the two never coexist in memory).
-    let mut ebpf = EbpfLoader::new().load(OBJECT)?;
-    let program: &mut Iter = ebpf
-        .program_mut(PROGRAM)
-        .ok_or(BpfError::Missing)?
-        .try_into()?;
-    let target = attach_target(&std::fs::read(KERNEL_BTF)?)?;
-    program.load(ITER_TYPE, &target)?;
-    // Without it (before Linux 5.12, or refused) the second look reads /proc/PID/maps.
-    let mappings = ebpf
-        .program_mut(MAPPINGS_PROGRAM)
-        .and_then(|p| <&mut Iter>::try_from(p).ok())
-        .is_some_and(|p| p.load(MAPPINGS_ITER_TYPE, &target).is_ok());
-    drop(target);
-    Ok((ebpf, mappings))
-}
-
 /// Attaches a loaded program and reads one pass of its iterator; the link and the
 /// iterator's descriptor are closed on return.
-pub fn read_program(ebpf: &mut aya::Ebpf, name: &str) -> Result<Vec<u8>, BpfError> {
+pub fn read_program(ebpf: &mut aya::Ebpf, name: &'static str) -> Result<Vec<u8>, BpfError> {
     let program: &mut Iter = ebpf
         .program_mut(name)
-        .ok_or(BpfError::Missing)?
+        .ok_or(BpfError::Missing(name))?
         .try_into()?;
     let link_id = program.attach()?;
     let link = program.take_link(link_id)?;
@@ -223,25 +316,16 @@ pub fn read_program(ebpf: &mut aya::Ebpf, name: &str) -> Result<Vec<u8>, BpfErro
     Ok(bytes)
 }
 
-/// A BTF holding only what `Iter::load` looks up: a FUNC named `bpf_iter_task_file` with the
-/// kernel's type id for it, and `bpf_iter_task_vma` with its id when the kernel has it (the
-/// other ids are placeholders).
-fn attach_target(kernel_btf: &[u8]) -> Result<Btf, BpfError> {
-    let id = func_id(kernel_btf, ATTACH_FUNC).ok_or(BpfError::NoIterator)?;
-    let vma = func_id(kernel_btf, MAPPINGS_ATTACH_FUNC);
+/// A BTF holding only what `Iter::load` looks up: a FUNC named `func` with the kernel's type
+/// id for it (the ids before it are placeholders).
+fn attach_target(func: &str, id: u32) -> Btf {
     let mut btf = Btf::new();
-    let name = btf.add_string(&String::from_utf8_lossy(ATTACH_FUNC));
-    let vma_name = btf.add_string(&String::from_utf8_lossy(MAPPINGS_ATTACH_FUNC));
-    for at in 1..=id.max(vma.unwrap_or(0)) {
-        btf.add_type(if at == id {
-            BtfType::Func(Func::new(name, 0, FuncLinkage::Static))
-        } else if Some(at) == vma {
-            BtfType::Func(Func::new(vma_name, 0, FuncLinkage::Static))
-        } else {
-            BtfType::Unknown
-        });
+    let name = btf.add_string(func);
+    for _ in 1..id {
+        btf.add_type(BtfType::Unknown);
     }
-    Ok(btf)
+    btf.add_type(BtfType::Func(Func::new(name, 0, FuncLinkage::Static)));
+    btf
 }
 
 /// The type id of the FUNC named `name` in a raw (native-endian) BTF blob, by walking the
@@ -390,36 +474,38 @@ mod tests {
     }
 
     #[test]
-    fn the_attach_target_is_found_in_the_raw_kernel_btf() {
+    fn the_attach_targets_are_found_in_the_raw_kernel_btf() {
         let Ok(raw) = std::fs::read(KERNEL_BTF) else {
             eprintln!("SKIPPED: no {KERNEL_BTF}");
             return;
         };
         let parsed = Btf::parse(&raw, aya::Endianness::default()).expect("kernel BTF parses");
+        let kind = aya_obj::btf::BtfKind::Func;
         let want = parsed
-            .id_by_type_name_kind("bpf_iter_task_file", aya_obj::btf::BtfKind::Func)
+            .id_by_type_name_kind("bpf_iter_task_file", kind)
             .expect("the kernel has the task_file iterator");
-        assert_eq!(func_id(&raw, ATTACH_FUNC), Some(want));
-        let target = attach_target(&raw).expect("target");
+        assert_eq!(func_id(&raw, PROGRAM.attach_func().as_bytes()), Some(want));
+        let target = attach_target(&PROGRAM.attach_func(), want);
         assert_eq!(
-            target
-                .id_by_type_name_kind("bpf_iter_task_file", aya_obj::btf::BtfKind::Func)
-                .ok(),
+            target.id_by_type_name_kind("bpf_iter_task_file", kind).ok(),
             Some(want)
         );
-        if let Ok(vma) =
-            parsed.id_by_type_name_kind("bpf_iter_task_vma", aya_obj::btf::BtfKind::Func)
-        {
+        for program in [MAPPINGS, IN_FLIGHT] {
+            let func = program.attach_func();
             assert_eq!(
-                target
-                    .id_by_type_name_kind("bpf_iter_task_vma", aya_obj::btf::BtfKind::Func)
-                    .ok(),
-                Some(vma)
+                func_id(&raw, func.as_bytes()),
+                parsed.id_by_type_name_kind(&func, kind).ok(),
+                "{func}"
             );
         }
         assert_eq!(func_id(&raw, b"no_such_function_here"), None);
-        assert_eq!(func_id(&raw[..100], ATTACH_FUNC), None, "truncated");
-        assert_eq!(func_id(b"garbage", ATTACH_FUNC), None);
+        let task_file = PROGRAM.attach_func();
+        assert_eq!(
+            func_id(&raw[..100], task_file.as_bytes()),
+            None,
+            "truncated"
+        );
+        assert_eq!(func_id(b"garbage", task_file.as_bytes()), None);
     }
 
     /// A process that maps a TCP socket into memory: the mappings program names it (no

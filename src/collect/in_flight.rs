@@ -1,33 +1,31 @@
-//! Descriptors in transit: a BPF `unix` iterator (bpf/in_flight.bpf.c, embedded compiled)
-//! walks every unix socket's receive queue of this network namespace and reports the socket
-//! files carried in messages not yet received (`SCM_RIGHTS`), with the unix socket each waits
-//! in. Run only for sockets still ownerless after every other look, and only where the
-//! iterator may load (CAP_SYS_ADMIN or CAP_BPF with CAP_PERFMON, kernel BTF).
+//! Descriptors in transit: a BPF `unix` iterator (`whoport_in_flight` in bpf/owners.bpf.c,
+//! embedded compiled) walks every unix socket's receive queue of this network namespace and
+//! reports the socket files carried in messages not yet received (`SCM_RIGHTS`), with the unix
+//! socket each waits in. Run only for sockets still ownerless after every other look, only
+//! when some unix socket has something queued, and only where the iterator may load
+//! (CAP_SYS_ADMIN or CAP_BPF with CAP_PERFMON, kernel BTF). It comes from the object the owner
+//! lookup loaded when that lookup ran in the kernel (no second load).
 
 use std::collections::{HashMap, HashSet};
 
-use aya::programs::Iter;
-use aya::{Btf, EbpfLoader};
-use aya_obj::btf::{BtfType, Func, FuncLinkage};
+use netlink_packet_core::{
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
+};
+use netlink_packet_sock_diag::unix::{ShowFlags, StateFlags, UnixRequest};
+use netlink_packet_sock_diag::SockDiagMessage;
+use netlink_sys::protocols::NETLINK_SOCK_DIAG;
+use netlink_sys::{Socket as NetlinkSocket, SocketAddr};
 
-use super::bpf::{self, BpfError};
+use super::bpf::{self, Loaded};
 use crate::model::{Hidden, Relay};
-
-/// The compiled program (rebuilt by bpf/build.sh; tests/in_transit.rs checks it matches its
-/// source).
-static OBJECT: &[u8] = aya::include_bytes_aligned!("../../bpf/in_flight.bpf.o");
-const PROGRAM: &str = "whoport_in_flight";
-const ITER_TYPE: &str = "unix";
-const ATTACH_FUNC: &str = "bpf_iter_unix";
-const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 
 const RECORD_LEN: usize = 16;
 
 /// Every socket in transit in this network namespace: carried inode -> inodes of the unix
 /// sockets whose receive queues hold it (0: a unix socket with no file yet, such as a
 /// connection not accepted). `Err` when the iterator could not run here, with what the
-/// kernel said.
-pub fn carried() -> Result<HashMap<u32, Vec<u64>>, String> {
+/// kernel said. `loaded`: the object the owner lookup loaded, if it did.
+pub fn carried(loaded: Option<&mut Loaded>) -> Result<HashMap<u32, Vec<u64>>, String> {
     let no_bpf = std::env::var("WHOPORT_NO_BPF").unwrap_or_default();
     if !no_bpf.is_empty() && no_bpf != "0" {
         return Err("WHOPORT_NO_BPF is set".to_string());
@@ -46,38 +44,108 @@ pub fn carried() -> Result<HashMap<u32, Vec<u64>>, String> {
                 .to_string(),
         );
     }
-    let bytes = run().map_err(|e| bpf::explain(&e))?;
+    // Nothing queued anywhere: nothing is in transit, and nothing needs loading. A failed
+    // dump proves nothing: then the queues are looked into.
+    if queued().is_ok_and(|q| q.is_empty()) {
+        return Ok(HashMap::new());
+    }
+    let fresh = || Loaded::open().and_then(|mut loaded| loaded.in_flight());
+    let bytes = match loaded.map(Loaded::in_flight) {
+        Some(Err(bpf::BpfError::Busy)) | None => fresh(),
+        Some(read) => read,
+    }
+    .map_err(|e| bpf::explain(&e))?;
     parse(&bytes).ok_or_else(|| format!("malformed iterator output ({} bytes)", bytes.len()))
 }
 
-/// Loads, verifies, attaches and reads the iterator once; every descriptor is closed on
-/// return.
-fn run() -> Result<Vec<u8>, BpfError> {
-    // As for the owner lookup: a kernel that loads no BTF blob for us refuses bpf().
-    if aya::features().btf().is_none() {
-        return Err(BpfError::Refused);
+/// Every unix socket state (the kernel's TCP_* numbers: 1 connected, 7 unconnected,
+/// 10 listening...).
+const ALL_STATES: u32 = u32::MAX;
+
+/// The unix sockets of this network namespace that have something queued, from one unix_diag
+/// dump (UNIX_DIAG_RQLEN): a listener with connections not yet accepted, a socket with bytes
+/// to read, or one whose sent messages are not yet read (a sender is charged for what waits
+/// in its peer's queue). A message carrying descriptors waits in a receive queue, so when
+/// none of these is found nothing is in transit, but for one case the dump cannot show: a
+/// datagram of no bytes at the head of a queue, whose sending socket was closed.
+pub fn queued() -> std::io::Result<Vec<u32>> {
+    let mut socket = NetlinkSocket::new(NETLINK_SOCK_DIAG)?;
+    socket.bind_auto()?;
+    socket.connect(&SocketAddr::new(0, 0))?;
+    let mut header = NetlinkHeader::default();
+    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+    let mut packet = NetlinkMessage::new(
+        header,
+        SockDiagMessage::UnixRequest(UnixRequest {
+            // Set below: the crate's StateFlags names only two states.
+            state_flags: StateFlags::empty(),
+            inode: 0,
+            show_flags: ShowFlags::RQLEN,
+            cookie: [0xff; 8],
+        })
+        .into(),
+    );
+    packet.finalize();
+    let mut request = vec![0; packet.buffer_len()];
+    packet.serialize(&mut request);
+    // struct unix_diag_req follows the 16-byte netlink header: family, protocol, pad (u16),
+    // then the 32-bit udiag_states mask in host byte order.
+    const STATES_AT: usize = 16 + 4;
+    request[STATES_AT..STATES_AT + 4].copy_from_slice(&ALL_STATES.to_ne_bytes());
+    socket.send(&request, 0)?;
+    let mut found = Vec::new();
+    let mut buf = vec![0u8; 1 << 15];
+    loop {
+        let size = socket.recv(&mut &mut buf[..], 0)?;
+        if size == 0 {
+            return Ok(found);
+        }
+        let mut offset = 0;
+        while offset < size {
+            let message: NetlinkMessage<SockDiagMessage> =
+                NetlinkMessage::deserialize(&buf[offset..size])
+                    .map_err(|e| std::io::Error::other(format!("unix_diag message: {e}")))?;
+            let length = message.header.length as usize;
+            match message.payload {
+                NetlinkPayload::InnerMessage(SockDiagMessage::UnixResponse(r)) => {
+                    let queues = r.nlas.iter().find_map(|nla| match nla {
+                        netlink_packet_sock_diag::unix::nlas::Nla::ReceiveQueueLength(rq, wq) => {
+                            Some((*rq, *wq))
+                        }
+                        _ => None,
+                    });
+                    if holds_something(r.header.state, queues) {
+                        found.push(r.header.inode);
+                    }
+                }
+                NetlinkPayload::Error(e) => {
+                    return Err(match e.code {
+                        Some(code) => std::io::Error::from_raw_os_error(-code.get()),
+                        None => std::io::Error::other("unix_diag error"),
+                    })
+                }
+                NetlinkPayload::Done(_) => return Ok(found),
+                _ => {}
+            }
+            if length == 0 {
+                return Ok(found);
+            }
+            offset += length;
+        }
     }
-    let mut ebpf = EbpfLoader::new().load(OBJECT)?;
-    let program: &mut Iter = ebpf
-        .program_mut(PROGRAM)
-        .ok_or(BpfError::Missing)?
-        .try_into()?;
-    let id =
-        bpf::func_id(&std::fs::read(KERNEL_BTF)?, ATTACH_FUNC.as_bytes()).ok_or_else(|| {
-            BpfError::Read(std::io::Error::other(
-                "the kernel's BTF has no function 'bpf_iter_unix' (older than Linux 5.17)",
-            ))
-        })?;
-    // What `Iter::load` looks up: a FUNC of that name with the kernel's type id.
-    let mut target = Btf::new();
-    let name = target.add_string(ATTACH_FUNC);
-    for _ in 1..id {
-        target.add_type(BtfType::Unknown);
+}
+
+/// Whether a unix socket in `state` with the UNIX_DIAG_RQLEN pair `queues` may have a message
+/// waiting: a listener's first number is its connections not yet accepted (each may have
+/// messages queued already), anyone else's the bytes to read and the bytes sent but not yet
+/// read. Without the attribute, it may.
+fn holds_something(state: u8, queues: Option<(u32, u32)>) -> bool {
+    const LISTEN: u8 = 10;
+    match queues {
+        None => true,
+        Some((pending, _backlog)) if state == LISTEN => pending > 0,
+        Some((to_read, sent)) => to_read > 0 || sent > 0,
     }
-    target.add_type(BtfType::Func(Func::new(name, 0, FuncLinkage::Static)));
-    program.load(ITER_TYPE, &target)?;
-    drop(target);
-    bpf::read_program(&mut ebpf, PROGRAM)
 }
 
 /// The iterator's records `{ u64 receiver; u64 carried; }`: carried inode -> receivers.
@@ -210,12 +278,13 @@ fn follow_to(
 pub fn reasons(
     waiting: &HashSet<u32>,
     (unreadable, unreadable_pids): (usize, &[u32]),
+    loaded: Option<&mut Loaded>,
 ) -> HashMap<u32, Hidden> {
     let mut reasons = HashMap::new();
     if waiting.is_empty() {
         return reasons;
     }
-    let Ok(graph) = carried() else {
+    let Ok(graph) = carried(loaded) else {
         return reasons;
     };
     let waiting: Vec<u32> = waiting
@@ -303,6 +372,40 @@ mod tests {
 
     fn record(receiver: u64, carried: u64) -> Vec<u8> {
         [receiver.to_ne_bytes(), carried.to_ne_bytes()].concat()
+    }
+
+    #[test]
+    fn what_a_unix_socket_may_hold_queued() {
+        const LISTEN: u8 = 10;
+        assert!(!holds_something(LISTEN, Some((0, 128))), "backlog only");
+        assert!(
+            holds_something(LISTEN, Some((1, 128))),
+            "a connection not accepted"
+        );
+        assert!(!holds_something(1, Some((0, 0))));
+        assert!(holds_something(1, Some((1, 0))), "bytes to read");
+        assert!(holds_something(7, Some((0, 768))), "sent, not yet read");
+        assert!(holds_something(1, None), "unknown: it may");
+    }
+
+    /// A socket pair of our own: not listed while empty; once one end has written a byte,
+    /// both ends are (one has it to read, the other is charged for it).
+    #[test]
+    fn the_dump_lists_the_unix_sockets_with_something_queued() {
+        use std::io::Write;
+        use std::os::fd::AsFd;
+        let (mut a, b) = std::os::unix::net::UnixStream::pair().expect("socket pair");
+        let inode = |s: &std::os::unix::net::UnixStream| {
+            u32::try_from(rustix::fs::fstat(s.as_fd()).expect("fstat").st_ino).expect("u32")
+        };
+        let (ia, ib) = (inode(&a), inode(&b));
+        let before = queued().expect("unix_diag dump");
+        assert!(!before.contains(&ia) && !before.contains(&ib), "{before:?}");
+        a.write_all(b"x").expect("write");
+        let after = queued().expect("unix_diag dump");
+        assert!(after.contains(&ib), "to read: {after:?}");
+        assert!(after.contains(&ia), "sent, not yet read: {after:?}");
+        drop(b);
     }
 
     #[test]

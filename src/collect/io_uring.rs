@@ -91,7 +91,7 @@ fn run(rings_seen: bool) -> Result<Vec<u8>, BpfError> {
 fn run_one(
     ebpf: &mut aya::Ebpf,
     kernel: &[u8],
-    (name, iter_type, attach): (&str, &str, &[u8]),
+    (name, iter_type, attach): (&'static str, &str, &[u8]),
 ) -> Result<Vec<u8>, BpfError> {
     {
         let id = bpf::func_id(kernel, attach).ok_or_else(|| {
@@ -109,7 +109,7 @@ fn run_one(
         target.add_type(BtfType::Func(Func::new(func, 0, FuncLinkage::Static)));
         let program: &mut Iter = ebpf
             .program_mut(name)
-            .ok_or(BpfError::Missing)?
+            .ok_or(BpfError::Missing(name))?
             .try_into()?;
         program.load(iter_type, &target)?;
     }

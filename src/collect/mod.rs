@@ -732,12 +732,14 @@ fn second_look(
     let seen = std::mem::take(&mut owners.seen);
     let looked = deadline.run_alone(&LOOKING, move || {
         let mut iterator = iterator;
-        match iterator.as_mut() {
+        let found = match iterator.as_mut() {
             Some(iterator) => ownerless::find_after_iterator(&wanted, iterator),
             None => ownerless::find(&wanted, seen),
-        }
+        };
+        // Kept for the unix-queue iterator, in the same object.
+        (found, iterator)
     });
-    let Some((found, clues)) = looked else {
+    let Some(((found, clues), mut iterator)) = looked else {
         // Nothing may be claimed about these sockets: the look did not end.
         let late = format!(
             "the second look for the owners of {} sockets did not finish within {}",
@@ -785,7 +787,8 @@ fn second_look(
         .map(|l| l.2)
         .filter(|i| there.contains(i))
         .collect();
-    let in_transit = in_flight::reasons(&waiting, (unreadable, &unreadable_pids));
+    let in_transit =
+        in_flight::reasons(&waiting, (unreadable, &unreadable_pids), iterator.as_mut());
     for (s, _) in candidates {
         if left.iter().any(|l| l.2 == s.inode) {
             let reason = match in_transit.get(&s.inode) {
