@@ -52,6 +52,17 @@ impl Scope {
             scope => scope,
         }
     }
+
+    /// [`Scope::of_socket`] for a socket of this machine, with its devices as they are now: a
+    /// socket bound to a device that was removed afterwards (the socket keeps the index, no
+    /// device has it) receives nothing, from this machine or others: scope `device`, never
+    /// exposed, whatever its address.
+    pub fn on_this_machine(s: &Socket) -> Scope {
+        if s.ifindex > LOOPBACK_IFINDEX && local::device_gone(s.ifindex) {
+            return Scope::Device;
+        }
+        Scope::of_socket(s)
+    }
 }
 
 /// A listener's reach, in words.
@@ -76,6 +87,11 @@ pub enum Reach {
     LoopbackOnDevice { device: String, localnet: bool },
     /// One address (a link-local one names its device).
     OneAddress,
+    /// Bound to a device that no longer exists (its index): nothing reaches it.
+    GoneDevice(String),
+    /// A wildcard whose source did not say whether it is bound to a device (`/proc/net`):
+    /// this reach unless it is.
+    DeviceUnreported(Box<Reach>),
 }
 
 impl Reach {
@@ -92,6 +108,8 @@ impl Reach {
                 format!("{} only, not loopback", device_words(device))
             }
             Reach::OneAddress => "one address".to_string(),
+            Reach::GoneDevice(d) => format!("{}, gone", device_words(d)),
+            Reach::DeviceUnreported(r) => format!("{}, unless device-bound", r.short()),
         }
     }
 
@@ -123,6 +141,14 @@ impl Reach {
                 device_words(device)
             ),
             Reach::OneAddress => "one address".to_string(),
+            Reach::GoneDevice(d) => format!(
+                "bound to {}, which no longer exists: nothing reaches it (unless a new device \
+                 is given index {d})",
+                device_words(d)
+            ),
+            Reach::DeviceUnreported(r) => {
+                format!("{}, unless bound to a device (not reported)", r.long())
+            }
         }
     }
 }
@@ -163,6 +189,13 @@ impl Listener {
     pub fn reach(&self) -> Reach {
         match self.scope {
             Scope::Loopback => Reach::Loopback,
+            // Its device had no name when it was read: is there still one of that index?
+            Scope::Device
+                if self.device.as_deref() == Some(self.socket.ifindex.to_string().as_str())
+                    && local::device_gone(self.socket.ifindex) =>
+            {
+                Reach::GoneDevice(self.device_name())
+            }
             Scope::Device => Reach::LoopbackOnDevice {
                 device: self.device_name(),
                 localnet: false,
@@ -177,15 +210,22 @@ impl Listener {
                 (Some(d), true) => Reach::Device(d.clone()),
                 _ => Reach::OneAddress,
             },
-            Scope::All => match self.socket.address {
-                IpAddr::V4(_) => Reach::AllIpv4,
-                IpAddr::V6(a) if a.to_ipv4_mapped().is_some() => Reach::AllIpv4,
-                IpAddr::V6(_) => match self.v6only {
-                    Some(true) => Reach::AllIpv6Only,
-                    Some(false) => Reach::AllDualStack,
-                    None => Reach::AllIpv6Unknown,
-                },
-            },
+            Scope::All => {
+                let reach = match self.socket.address {
+                    IpAddr::V4(_) => Reach::AllIpv4,
+                    IpAddr::V6(a) if a.to_ipv4_mapped().is_some() => Reach::AllIpv4,
+                    IpAddr::V6(_) => match self.v6only {
+                        Some(true) => Reach::AllIpv6Only,
+                        Some(false) => Reach::AllDualStack,
+                        None => Reach::AllIpv6Unknown,
+                    },
+                };
+                if self.socket.device_reported {
+                    reach
+                } else {
+                    Reach::DeviceUnreported(Box::new(reach))
+                }
+            }
         }
     }
 }
@@ -226,6 +266,31 @@ pub(crate) mod local {
 
     #[cfg(not(unix))]
     fn on_interface(_address: IpAddr, _device: Option<u32>) -> bool {
+        false
+    }
+
+    /// Has no device this index any more? Asked of the kernel (`SIOCGIFNAME` on an unbound
+    /// socket, as `if_indextoname` does): only its `ENODEV` says so, any other failure to ask
+    /// says nothing.
+    #[cfg(target_os = "linux")]
+    pub fn device_gone(ifindex: u32) -> bool {
+        use rustix::net::{socket_with, AddressFamily, SocketFlags, SocketType};
+        let Ok(fd) = socket_with(
+            AddressFamily::INET,
+            SocketType::DGRAM,
+            SocketFlags::CLOEXEC,
+            None,
+        ) else {
+            return false;
+        };
+        matches!(
+            rustix::net::netdevice::index_to_name_inlined(&fd, ifindex),
+            Err(rustix::io::Errno::NODEV)
+        )
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn device_gone(_ifindex: u32) -> bool {
         false
     }
 
@@ -299,6 +364,7 @@ pub(crate) mod tests {
             inode: 1,
             uid: Some(0),
             ifindex,
+            device_reported: true,
             v6only,
         };
         Listener {

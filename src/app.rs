@@ -298,6 +298,45 @@ fn protocol_typed(query: &Query, filters: &FilterArgs) -> Option<&'static str> {
     }
 }
 
+/// whoport lists TCP and UDP sockets: a UDP-Lite socket bound to the asked port (a protocol
+/// of its own, with ports of its own) is said to be there rather than left out of "nothing is
+/// listening".
+#[cfg(target_os = "linux")]
+fn udplite_note(port: u16) -> Option<String> {
+    let (found, count) = collect::procnet::udplite_on(port);
+    if count == 0 {
+        return None;
+    }
+    let sockets: Vec<String> = found
+        .iter()
+        .map(|s| {
+            let uid = s.uid.map_or_else(String::new, |u| format!("uid {u}, "));
+            format!(
+                "{} ({uid}socket inode {})",
+                crate::address::endpoint(s.address, None, port),
+                s.inode
+            )
+        })
+        .collect();
+    let more = count - found.len();
+    Some(format!(
+        "{} bound to port {port}: {}{}; whoport lists TCP and UDP sockets only, and UDP-Lite \
+         is a protocol of its own (its ports are its own; /proc/net/udplite lists them, ss \
+         does not)",
+        if count == 1 {
+            "a UDP-Lite socket is".to_string()
+        } else {
+            format!("{count} UDP-Lite sockets are")
+        },
+        sockets.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    ))
+}
+
 /// `--user NAME` must name a user the system knows: an unknown name is an error, not
 /// "nothing matches".
 fn check_user(filters: &FilterArgs) -> Result<()> {
@@ -404,6 +443,10 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
             let mut snap = collect::collect(&filter)?;
             snap.notes
                 .extend(protocol.and_then(|p| unread_protocol_note(port, p)));
+            #[cfg(target_os = "linux")]
+            if protocol.is_none_or(|p| p == Protocol::Udp) {
+                snap.notes.extend(udplite_note(port));
+            }
             // What the filters hid on this port, so that the card never says "nothing".
             let hidden = collect::filtered::hidden_by_filters(&filter, &snap, typed)?;
             let report = k.report(port, protocol);

@@ -21,7 +21,8 @@ pub enum Scope {
     /// A loopback address bound to another device than `lo` (`127.0.0.1%eth0`): loopback
     /// traffic does not reach it (the kernel gives a socket bound to a device only what comes
     /// in through that device), and other machines' packets addressed to a loopback address
-    /// are not accepted. Not reachable from other machines.
+    /// are not accepted. Not reachable from other machines. Also any socket bound to a device
+    /// that no longer exists: nothing reaches it.
     Device,
 }
 
@@ -68,6 +69,9 @@ pub struct Socket {
     /// Index of the device the socket is bound to (SO_BINDTODEVICE, or an IPv6 link-local
     /// zone), as the kernel reports it; 0 for none or when not reported.
     pub ifindex: u32,
+    /// Whether the source says which device the socket is bound to (sock_diag does;
+    /// `/proc/net` does not: there `ifindex` 0 means only "not reported").
+    pub device_reported: bool,
     /// For IPv6 sockets, the kernel's IPV6_V6ONLY; `None` for IPv4 or when not reported.
     pub v6only: Option<bool>,
 }

@@ -36,6 +36,7 @@ struct ListenerJson {
     scope: String,
     reach: String,
     device: Option<String>,
+    device_reported: bool,
     state: Option<String>,
     remote_address: Option<String>,
     remote_port: Option<u16>,
@@ -282,6 +283,10 @@ fn tcp_and_udp_on_both_families_are_found_with_their_owner() {
         assert_eq!(found.endpoint, format!("{host}:{}", s.port));
         assert_eq!(found.reach, "loopback only");
         assert_eq!(found.device, None);
+        assert!(
+            found.device_reported,
+            "the kernel says it is bound to no device"
+        );
         assert_eq!(owner.user, found.user, "same uid, same name");
         assert!(owner.parent_name.is_some());
     }

@@ -307,3 +307,37 @@ fn sctp_and_dccp_ports_are_not_said_to_be_free() {
     let (_, out, _) = common::run(&["41846/tcp"]);
     assert!(!out.contains("not looked for"), "{out}");
 }
+
+#[test]
+fn a_bound_udp_lite_socket_is_said_to_be_there() {
+    // UDP-Lite is a protocol of its own, with its own ports, that whoport does not list: the
+    // card says a socket is bound there instead of leaving it out of "nothing is listening".
+    if common::listener::python().is_none() {
+        return;
+    }
+    let l = common::listener::Listener::start(&["udplite4", "udplite6:same"]);
+    let port = l.port(0).to_string();
+    for query in [port.clone(), format!("{port}/udp")] {
+        let (_, out, _) = run(&[&query]);
+        assert!(
+            out.contains(&format!(
+                "2 UDP-Lite sockets are bound to port {port}: 127.0.0.1:{port} (uid "
+            )),
+            "{query}: {out}"
+        );
+        assert!(out.contains(&format!(", [::1]:{port} (uid ")), "{out}");
+        assert!(
+            out.contains("whoport lists TCP and UDP sockets only"),
+            "{out}"
+        );
+        let doc = json(&["--json", &query]);
+        assert!(
+            doc["notes"].as_array().expect("notes").iter().any(|n| n
+                .as_str()
+                .is_some_and(|n| n.contains("UDP-Lite sockets are bound"))),
+            "{doc}"
+        );
+    }
+    let (_, out, _) = run(&[&format!("{port}/tcp")]);
+    assert!(!out.contains("UDP-Lite"), "not asked about: {out}");
+}

@@ -716,6 +716,7 @@ mod tests {
                 inode: 1,
                 uid: Some(0),
                 ifindex: 0,
+                device_reported: true,
                 v6only: None,
             },
             scope: Scope::of(address),

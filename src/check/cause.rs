@@ -269,6 +269,7 @@ mod tests {
             inode: 0,
             uid: None,
             ifindex: 0,
+            device_reported: true,
             v6only: None,
         };
         assert_eq!(

@@ -346,6 +346,7 @@ fn socket_of(r: &InetResponse, protocol: Protocol) -> Socket {
         inode: r.header.inode,
         uid: Some(r.header.uid),
         ifindex: id.interface_id,
+        device_reported: true,
         v6only: v6only.filter(|_| matches!(id.source_address, IpAddr::V6(_))),
     }
 }

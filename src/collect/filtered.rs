@@ -213,6 +213,7 @@ mod tests {
             inode,
             uid: Some(0),
             ifindex: 0,
+            device_reported: true,
             v6only: None,
         };
         Listener {

@@ -79,7 +79,7 @@ impl Filter {
     fn wants_socket(&self, s: &Socket) -> bool {
         (self.all_states || s.is_listener())
             && (self.program.is_some() || self.wants_port(s.port))
-            && (!self.exposed || Scope::of_socket(s).is_exposed())
+            && (!self.exposed || Scope::on_this_machine(s).is_exposed())
     }
 
     /// Would this filter keep this listener (socket-level and owner-level criteria)?
@@ -317,7 +317,7 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
                 .unwrap_or_else(|| hidden_reason(&socket, root, me, owners.failure.as_deref())),
         });
         listeners.push(Listener {
-            scope: Scope::of_socket(&socket),
+            scope: Scope::on_this_machine(&socket),
             device: devices.name(socket.ifindex),
             user: socket.uid.and_then(|u| users.name(u)),
             owners: pids,
@@ -932,6 +932,7 @@ mod tests {
             inode: 1,
             uid,
             ifindex: 0,
+            device_reported: true,
             v6only: None,
         }
     }

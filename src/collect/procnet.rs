@@ -75,6 +75,7 @@ pub fn parse_line(line: &str, protocol: Protocol) -> Option<Socket> {
         inode,
         uid: Some(uid),
         ifindex: 0,
+        device_reported: false,
         v6only: None,
     })
 }
@@ -120,6 +121,38 @@ pub fn read(tcp: bool, udp: bool, ipv4: bool, ipv6: bool) -> std::io::Result<Par
         }
     }
     Ok(out)
+}
+
+/// At most this many UDP-Lite sockets of one port are told about.
+pub const UDPLITE_SHOWN: usize = 8;
+
+/// The bound, unconnected UDP-Lite sockets on `port` (`/proc/net/udplite`, `udplite6`; a
+/// protocol of its own, with its own ports, that whoport does not list and `ss` does not
+/// show), and how many there were. The tables are read a line at a time, so their size
+/// never matters; a kernel without UDP-Lite has none.
+#[cfg(target_os = "linux")]
+pub fn udplite_on(port: u16) -> (Vec<Socket>, usize) {
+    use std::io::BufRead;
+    let mut found = Vec::new();
+    let mut count = 0;
+    for path in ["/proc/net/udplite", "/proc/net/udplite6"] {
+        let Ok(file) = std::fs::File::open(path) else {
+            continue;
+        };
+        for line in std::io::BufReader::new(file).lines().skip(1) {
+            let Ok(line) = line else { break };
+            let Some(s) = parse_line(&line, Protocol::Udp) else {
+                continue;
+            };
+            if s.port == port && s.remote.is_none() {
+                count += 1;
+                if found.len() < UDPLITE_SHOWN {
+                    found.push(s);
+                }
+            }
+        }
+    }
+    (found, count)
 }
 
 #[cfg(test)]

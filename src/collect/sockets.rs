@@ -91,6 +91,7 @@ fn enumerate_netstat2(want: Want) -> Result<(Vec<Found>, usize), CollectError> {
                     inode: 0,
                     uid: None,
                     ifindex: 0,
+                    device_reported: false,
                     v6only: None,
                 },
                 ProtocolSocketInfo::Udp(u) => Socket {
@@ -102,6 +103,7 @@ fn enumerate_netstat2(want: Want) -> Result<(Vec<Found>, usize), CollectError> {
                     inode: 0,
                     uid: None,
                     ifindex: 0,
+                    device_reported: false,
                     v6only: None,
                 },
             };

@@ -503,6 +503,9 @@ pub struct ListenerDoc<'a> {
     pub reach: String,
     /// The device the socket is bound to (SO_BINDTODEVICE, or a link-local zone).
     pub device: Option<&'a str>,
+    /// Whether the source said which device it is bound to: `false` for sockets read from
+    /// `/proc/net`, whose `device` null means "not reported", not "none".
+    pub device_reported: bool,
     pub state: Option<&'static str>,
     pub remote_address: Option<String>,
     pub remote_port: Option<u16>,
@@ -546,6 +549,7 @@ impl<'a> ListenerDoc<'a> {
             scope: l.scope,
             reach: l.reach().long(),
             device: l.device.as_deref(),
+            device_reported: s.device_reported,
             state: s.state,
             remote_address: s.remote.map(|(a, _)| a.to_string()),
             remote_port: s.remote.map(|(_, p)| p),

@@ -346,11 +346,24 @@ pub fn summary(snap: &Snapshot) -> String {
         .iter()
         .filter(|l| l.scope.is_exposed())
         .count();
+    // Wildcards whose source did not say whether they are bound to a device (/proc/net).
+    let unsure = snap
+        .listeners
+        .iter()
+        .filter(|l| l.scope == Scope::All && !l.socket.device_reported)
+        .count();
     let n = snap.listeners.len();
     let mut text = format!(
         "{n} socket{}, {exposed} reachable from other machines",
         if n == 1 { "" } else { "s" }
     );
+    if unsure > 0 && unsure == exposed {
+        text.push_str(" unless bound to a device (not reported)");
+    } else if unsure > 0 {
+        text.push_str(&format!(
+            " ({unsure} of them unless bound to a device: not reported)"
+        ));
+    }
     if snap.hidden > 0 {
         text.push_str(&format!(", {} with hidden owners", snap.hidden));
     }
@@ -536,6 +549,7 @@ mod tests {
                 inode: 1,
                 uid: None,
                 ifindex: 0,
+                device_reported: true,
                 v6only: None,
             },
             scope: Scope::Loopback,
@@ -725,6 +739,7 @@ mod tests {
                         inode: 1,
                         uid: rng.bool().then_some(0),
                         ifindex: 0,
+                        device_reported: true,
                         v6only: None,
                     },
                     scope: Scope::of(address),
