@@ -343,3 +343,100 @@ fn a_listener_deep_in_a_queue_and_in_a_message_is_found() {
         assert!(!reason.starts_with("in transit:"), "{reason}");
     }
 }
+
+/// The sender passes its listener over a socket pair and closes its own copy; a forked child
+/// receives it a given number of milliseconds after it is told (one line on the sender's
+/// standard input), then holds it. Prints {"port", "sender", "receiver"}.
+const RECEIVED_LATER: &str = r#"
+import array, ctypes, json, os, signal, socket, sys, time
+a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+go_r, go_w = os.pipe()
+child = os.fork()
+if child == 0:
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: ends with the sender
+    a.close(); os.close(go_w)
+    delay = int(os.read(go_r, 32).decode().strip() or "0")
+    time.sleep(delay / 1000)
+    msg, anc, flags, addr = b.recvmsg(1, socket.CMSG_LEN(4))
+    while True:
+        time.sleep(60)
+b.close(); os.close(go_r)
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+port = s.getsockname()[1]
+a.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [s.fileno()]))])
+s.close()
+print(json.dumps({"port": port, "sender": os.getpid(), "receiver": child}), flush=True)
+os.write(go_w, sys.stdin.readline().encode())
+sys.stdin.read()
+os.kill(child, 9)
+"#;
+
+/// A listener moved out of a unix socket message into its receiver's table while whoport
+/// runs (received at moments spread over a run, so that it lands between each of whoport's
+/// looks): both owner lookups say its receiver holds it, or that it is in transit to the
+/// receiver, never that it is held where whoport could not look, nor by no process.
+#[test]
+fn a_listener_received_during_the_scan_is_its_receivers_or_in_transit_both_ways() {
+    let Some(py) = python() else { return };
+    let established = common::is_root() && std::path::Path::new("/sys/kernel/btf/vmlinux").exists();
+    for (lookup, steps, spread) in [("bpf", 8, 70), ("procfs", 6, 25)] {
+        for step in 0..steps {
+            let delay = step * spread;
+            let mut child = common::listener::spawn_retrying(
+                Command::new(&py)
+                    .args(["-c", RECEIVED_LATER])
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped()),
+            );
+            let line = common::ready_line(&mut child, std::time::Duration::from_secs(20));
+            let ready: Value =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+            let port = ready["port"].as_u64().expect("port");
+            let receiver = ready["receiver"].as_u64().expect("receiver");
+            let home = common::tempdir();
+            let mut whoport = common::whoport(home.path());
+            whoport
+                .env("WHOPORT_OWNER_LOOKUP", lookup)
+                .args(["--json", &port.to_string()]);
+            let stdin = child.stdin.as_mut().expect("stdin");
+            std::io::Write::write_all(stdin, format!("{delay}\n").as_bytes()).expect("go");
+            let out = whoport.output().expect("whoport runs");
+            drop(child.stdin.take());
+            let _ = child.kill();
+            let _ = child.wait();
+            let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+            let rows: Vec<&Value> = doc["listeners"]
+                .as_array()
+                .expect("listeners")
+                .iter()
+                .filter(|l| l["port"] == port && l["address"] == "127.0.0.1")
+                .collect();
+            assert_eq!(rows.len(), 1, "{lookup}, {delay} ms: {doc}");
+            let row = rows[0];
+            let owners: Vec<u64> = row["owners"]
+                .as_array()
+                .expect("owners")
+                .iter()
+                .map(|o| o["pid"].as_u64().expect("pid"))
+                .collect();
+            if !owners.is_empty() {
+                assert_eq!(owners, vec![receiver], "{lookup}, {delay} ms: {row}");
+                assert!(row["held_through"].is_null(), "{lookup}, {delay} ms: {row}");
+                continue;
+            }
+            let reason = row["owner_hidden_reason"].as_str().expect("a reason");
+            if established {
+                assert!(
+                    reason.starts_with("in transit: ")
+                        && reason.contains(&format!("held by pid {receiver} ")),
+                    "{lookup}, received {delay} ms after the start: {reason}"
+                );
+            } else {
+                assert!(
+                    reason.contains("SCM_RIGHTS"),
+                    "{lookup}, {delay} ms: {reason}"
+                );
+            }
+        }
+    }
+}

@@ -730,6 +730,7 @@ fn second_look(
     let via_iterator = iterator.is_some();
     let wanted = ownerless.clone();
     let seen = std::mem::take(&mut owners.seen);
+    let activity = seen.activity.clone();
     let looked = deadline.run_alone(&LOOKING, move || {
         let mut iterator = iterator;
         let found = match iterator.as_mut() {
@@ -752,19 +753,7 @@ fn second_look(
         notes.push(late);
         return (held, reasons);
     };
-    for ((s, _), pids) in candidates.iter().zip(owners.by_socket.iter_mut()) {
-        if let Some((holders, how)) = found.get(&s.inode) {
-            if pids.is_empty() {
-                pids.clone_from(holders);
-                held.insert(s.inode, how.words());
-                for &pid in holders {
-                    if let Some(start) = linux::start_ticks(pid) {
-                        owners.starts.insert(pid, start);
-                    }
-                }
-            }
-        }
-    }
+    adopt(candidates, owners, &mut held, &found);
     let left: Vec<(Protocol, u16, u32)> = candidates
         .iter()
         .filter(|(s, _)| ownerless.contains(&s.inode) && !found.contains_key(&s.inode))
@@ -789,8 +778,22 @@ fn second_look(
         .collect();
     let in_transit =
         in_flight::reasons(&waiting, (unreadable, &unreadable_pids), iterator.as_mut());
+    // Received out of a unix socket message after the looks above and before the look into
+    // the queues, a socket is in neither, but in its receiver's table now: looked for once
+    // more, so that it is not said to be held where whoport could not look.
+    let unexplained: HashSet<u32> = waiting
+        .iter()
+        .filter(|i| !in_transit.contains_key(i))
+        .copied()
+        .collect();
+    let received = if root || via_iterator {
+        ownerless::look_again(unexplained, iterator, activity, deadline)
+    } else {
+        HashMap::new()
+    };
+    adopt(candidates, owners, &mut held, &received);
     for (s, _) in candidates {
-        if left.iter().any(|l| l.2 == s.inode) {
+        if left.iter().any(|l| l.2 == s.inode) && !received.contains_key(&s.inode) {
             let reason = match in_transit.get(&s.inode) {
                 Some(established) => established.clone(),
                 None => maybe_io_uring(view.reason(s.uid, there.contains(&s.inode)), &clues),
@@ -799,6 +802,30 @@ fn second_look(
         }
     }
     (held, reasons)
+}
+
+/// Fills in the holders the second look found for sockets still ownerless, with how they
+/// hold them, and their start times (for PID reuse).
+#[cfg(target_os = "linux")]
+fn adopt(
+    candidates: &[(Socket, Vec<u32>)],
+    owners: &mut Owners,
+    held: &mut HashMap<u32, Option<&'static str>>,
+    found: &HashMap<u32, (Vec<u32>, ownerless::Holding)>,
+) {
+    for ((s, _), pids) in candidates.iter().zip(owners.by_socket.iter_mut()) {
+        if let Some((holders, how)) = found.get(&s.inode) {
+            if pids.is_empty() {
+                pids.clone_from(holders);
+                held.insert(s.inode, how.words());
+                for &pid in holders {
+                    if let Some(start) = linux::start_ticks(pid) {
+                        owners.starts.insert(pid, start);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The reason for a socket still ownerless, with the io_uring instances that may hold it

@@ -466,6 +466,40 @@ pub fn find_after_iterator(
     (search.found, clues)
 }
 
+/// The owners of `inodes` now, looked for once more under the deadline: the iterator read
+/// again, or the walk of the processes that ran since the first one (`activity`). For
+/// sockets that were in no table at the second look and in no unix socket queue after it:
+/// received in between, they are in their receiver's table.
+pub fn look_again(
+    inodes: HashSet<u32>,
+    iterator: Option<super::bpf::Loaded>,
+    activity: HashMap<u32, super::activity::Activity>,
+    deadline: super::deadline::Deadline,
+) -> HashMap<u32, (Vec<u32>, Holding)> {
+    static AGAIN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if inodes.is_empty() {
+        return HashMap::new();
+    }
+    let found = deadline.run_alone(&AGAIN, move || {
+        let mut iterator = iterator;
+        // The walk answers when the iterator cannot be read (its programs held by a read that
+        // did not end in time).
+        match iterator.as_mut().map(|iterator| iterator.again(&inodes)) {
+            Some(Ok(found)) => Some(found),
+            _ => linux::walk_fds_since(Some(&inodes), linux::Since::Skip(&activity))
+                .ok()
+                .map(|w| w.pids),
+        }
+    });
+    found
+        .flatten()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(_, pids)| !pids.is_empty())
+        .map(|(inode, pids)| (inode, (pids, Holding::LateDescriptor)))
+        .collect()
+}
+
 /// An io_uring descriptor's fdinfo, and whether the kernel wrote all of it. The kernel
 /// writes what is past the generic lines (`SqMask:`, the registered files, the requests in
 /// flight) only when it takes the ring's lock at once; another reader of the same fdinfo (a
