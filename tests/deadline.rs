@@ -29,7 +29,13 @@ struct Jammed {
 }
 
 impl Jammed {
+    /// A loopback listener and one on all interfaces.
     fn start() -> Option<Jammed> {
+        Jammed::start_with(&[], &["tcp4", "tcp4-any"])
+    }
+
+    /// `listen.py` with these options and sockets (the first one's port is kept).
+    fn start_with(options: &[&str], specs: &[&str]) -> Option<Jammed> {
         if !common::root_or_skip("a FUSE mount in a private mount namespace") {
             return None;
         }
@@ -53,9 +59,10 @@ impl Jammed {
             .arg(common::fixture("listen.py"))
             .arg("--jam-on")
             .arg(mnt.join("held-open"))
-            // A loopback listener, and one on all interfaces (a root interpreter there is a
-            // high finding, which a stall must not make disappear).
-            .args(["tcp4", "tcp4-any"])
+            // In the first test, a loopback listener and one on all interfaces (a root
+            // interpreter there is a high finding, which a stall must not make disappear).
+            .args(options)
+            .args(specs)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped());
         let mut fixture = fixture.spawn().expect("unshare starts");
@@ -426,4 +433,55 @@ fn a_user_database_that_never_answers_costs_only_the_deadline() {
         "{:?}",
         notes(&doc)
     );
+}
+
+/// The jammed process itself holds a listener only through a memory mapping: the kernel's
+/// task_vma iterator waits for its memory-map lock, `/proc/PID/maps` does not (on this
+/// kernel). Both owner lookups must say the same true thing within the deadline: that
+/// process, through a memory mapping (or, where `/proc/PID/maps` waits too, that the look
+/// did not finish in time).
+#[test]
+fn a_socket_mapped_by_the_jammed_process_itself_gets_the_same_answer_from_both_lookups() {
+    let Some(jam) = Jammed::start_with(&["--map-only"], &["tcp4"]) else {
+        return;
+    };
+    if let Err(threads) = jam.jam() {
+        panic!("reading the listener's command line does not block; threads:\n{threads}");
+    }
+    let home = tempdir();
+    let mut answers = Vec::new();
+    for lookup in ["bpf", "procfs"] {
+        let env = [("WHOPORT_TIMEOUT", "3s"), ("WHOPORT_OWNER_LOOKUP", lookup)];
+        let (status, out, err) = jam.ns.whoport_with(home.path(), &env, &["--json"]);
+        assert_eq!(status, 0, "{lookup}: {err}");
+        let doc: Value = serde_json::from_str(&out).expect("json");
+        let row = doc["listeners"]
+            .as_array()
+            .expect("listeners")
+            .iter()
+            .find(|l| l["port"] == jam.port && l["address"] == "127.0.0.1")
+            .unwrap_or_else(|| panic!("{lookup}: port {} listed: {doc}", jam.port))
+            .clone();
+        let pids: Vec<u64> = row["owners"]
+            .as_array()
+            .expect("owners")
+            .iter()
+            .map(|o| o["pid"].as_u64().expect("pid"))
+            .collect();
+        let answer = (
+            pids,
+            row["held_through"].clone(),
+            row["owner_hidden_reason"].clone(),
+        );
+        let named = answer.0 == vec![u64::from(jam.listener)]
+            && answer.1 == "held through a memory mapping";
+        let late = answer.0.is_empty()
+            && answer
+                .2
+                .as_str()
+                .is_some_and(|r| r.starts_with("unknown: "));
+        assert!(named || late, "{lookup}: {row}");
+        answers.push((lookup, answer));
+    }
+    assert_eq!(answers[0].1, answers[1].1, "{answers:?}");
 }
