@@ -67,6 +67,30 @@ pub struct Bound {
     pub port: u16,
 }
 
+impl Bound {
+    /// Whether a listener object of whoport's JSON is this socket: the same protocol, address
+    /// and port. The port alone is not enough: other programs (and other tests) hold the same
+    /// number on the other protocol or on another address.
+    pub fn is(&self, row: &serde_json::Value) -> bool {
+        // Python names a link-local address with its zone (`fe80::1%lo`); whoport gives the
+        // device in a field of its own.
+        let address = self.address.split('%').next().unwrap_or_default();
+        row["protocol"] == self.protocol.as_str()
+            && row["address"] == address
+            && row["port"] == self.port
+    }
+}
+
+/// The listener objects of a `--json` document that are `socket` (see [`Bound::is`]).
+pub fn rows<'a>(doc: &'a serde_json::Value, socket: &Bound) -> Vec<&'a serde_json::Value> {
+    doc["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .filter(|row| socket.is(row))
+        .collect()
+}
+
 /// A child process holding sockets until it is dropped.
 pub struct Listener {
     child: Child,
