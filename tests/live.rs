@@ -7,6 +7,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::listener::{hex, python, python_prefix, Listener};
+use common::netns::NetNs;
 use common::{have, run, tempdir, whoport};
 use serde::Deserialize;
 
@@ -546,13 +547,15 @@ fn each_filter_keeps_what_it_should() {
 
 #[test]
 fn a_service_name_finds_its_listener() {
-    if python().is_none() {
-        return;
-    }
-    // 2668/tcp is IANA's alarm-clock-c; a fixed port, bound on loopback only.
-    let l = Listener::start(&["--comm-hex", &hex(b"wptest-alarm"), "tcp4:2668"]);
-    let (status, doc) = common::json_status(&["alarm-clock-c", "--json"]);
-    assert_eq!(status, 0);
+    // 2668/tcp is IANA's alarm-clock-c; a fixed port, so in a network namespace of the test's
+    // own, where nothing else can hold it.
+    let Some(ns) = NetNs::new() else { return };
+    let l = ns.listener(&["--comm-hex", &hex(b"wptest-alarm"), "tcp4:2668"]);
+    let home = tempdir();
+    let (status, out, err) = ns.whoport(home.path(), &["alarm-clock-c", "--json"]);
+    assert_eq!(status, 0, "{err}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
     let listener = doc["listeners"]
         .as_array()
         .expect("listeners")
@@ -561,8 +564,8 @@ fn a_service_name_finds_its_listener() {
         .expect("our listener");
     assert_eq!(listener["owners"][0]["pid"], l.pid);
     assert_eq!(listener["service"], "alarm-clock-c");
-    let (status, out, _) = run(&["2668"]);
-    assert_eq!(status, 0);
+    let (status, out, err) = ns.whoport(home.path(), &["2668"]);
+    assert_eq!(status, 0, "{err}");
     assert!(out.contains("Listening on 2668: 1 socket"), "{out}");
     assert!(out.contains("wptest-alarm"), "{out}");
     assert!(out.contains("loopback only"), "{out}");
