@@ -259,9 +259,12 @@ fn suppressions_are_counted_and_exit_statuses_follow_fail_on() {
     )
     .expect("write");
     let c = config.to_str().expect("utf8");
+    // Scoped to the test's own process: another run of this test may hold a "wpa-supp" of its
+    // own (with its own findings) at the same time.
+    let pid = l.pid.to_string();
     let base = [
-        "--process",
-        "wpa-supp",
+        "--pid",
+        &pid,
         "--config",
         c,
         "--ignore",
