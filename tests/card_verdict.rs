@@ -10,7 +10,11 @@ use serde_json::Value;
 #[test]
 fn the_card_opens_with_one_verdict_line_per_group() {
     let Some(_) = python() else { return };
-    let l = Listener::start(&["--comm-hex", &hex(b"wpc-verdict"), "tcp4", "tcp6:same"]);
+    // A port of the test's own: the card shows every socket on the number.
+    let l = Listener::start_alone(
+        &["--comm-hex", &hex(b"wpc-verdict"), "tcp4", "tcp6:same"],
+        0,
+    );
     let port = l.port(0).to_string();
     let (status, out, err) = run(&[&port, "--color", "never"]);
     assert_eq!(status, 0, "{err}");
@@ -55,7 +59,7 @@ fn the_card_opens_with_one_verdict_line_per_group() {
 #[test]
 fn an_exposed_interpreter_gets_its_finding_and_fix_on_the_card() {
     let Some(_) = python() else { return };
-    let l = Listener::start(&["--comm-hex", &hex(b"wpc-exposed"), "tcp4-any"]);
+    let l = Listener::start_alone(&["--comm-hex", &hex(b"wpc-exposed"), "tcp4-any"], 0);
     let port = l.port(0).to_string();
     let (_, out, _) = run(&[&port, "--color", "never"]);
     let head: Vec<&str> = out.lines().take(4).collect();
@@ -88,7 +92,7 @@ fn a_hidden_owner_is_never_called_fine() {
     if !common::root_or_skip("a root listener seen by 'nobody'") {
         return;
     }
-    let l = Listener::start(&["--comm-hex", &hex(b"wpc-hidden"), "tcp4"]);
+    let l = Listener::start_alone(&["--comm-hex", &hex(b"wpc-hidden"), "tcp4"], 0);
     let port = l.port(0).to_string();
     let home = common::tempdir();
     let out = common::whoport_as_nobody(home.path())

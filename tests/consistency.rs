@@ -10,6 +10,7 @@ use common::listener::{python, Listener};
 use common::{have, is_root, tempdir};
 use serde_json::Value;
 
+/// Rows on `port` for `protocol`, on any address.
 fn rows<'a>(doc: &'a Value, port: u16, protocol: &str) -> Vec<&'a Value> {
     doc["listeners"]
         .as_array()
@@ -104,7 +105,7 @@ fn connected_udp_is_never_a_listener_even_when_proc_is_unreadable() {
         return;
     }
     let l = Listener::start(&["udp4-connected", "udp4"]);
-    let (connected, plain) = (l.port(0), l.port(1));
+    let (connected, plain) = (&l.sockets[0], &l.sockets[1]);
     let bin = common::bin();
     let run = |args: &str| -> Value {
         let home = tempdir();
@@ -131,14 +132,19 @@ fn connected_udp_is_never_a_listener_even_when_proc_is_unreadable() {
         );
         serde_json::from_slice(&out.stdout).expect("json")
     };
+    // Our own sockets only (another program may hold the same numbers on other addresses).
     let doc = run("");
     assert!(
-        rows(&doc, connected, "udp").is_empty(),
+        common::listener::rows(&doc, connected).is_empty(),
         "a connected UDP socket is not a listener: {doc}"
     );
-    assert_eq!(rows(&doc, plain, "udp").len(), 1, "an unconnected one is");
+    assert_eq!(
+        common::listener::rows(&doc, plain).len(),
+        1,
+        "an unconnected one is"
+    );
     let all = run("--all");
-    let row = rows(&all, connected, "udp");
+    let row = common::listener::rows(&all, connected);
     assert_eq!(row.len(), 1);
     assert_eq!(row[0]["remote_address"], "127.0.0.1");
     assert_eq!(row[0]["remote_port"], 9);

@@ -532,17 +532,29 @@ fn each_filter_keeps_what_it_should() {
         .iter()
         .all(|l| l["protocol"] == "tcp"
             && (lo..=hi).contains(&(l["port"].as_u64().expect("port") as u16))));
-    // Nothing on UDP at a TCP-only port: status 1 and a plain sentence.
-    let (status, out, _) = run(&[&format!("{a_tcp4}/udp")]);
-    assert_eq!(status, 1);
+    let (status, _) = listing(&["--pid", "4294967295"]);
+    assert_eq!(status, 1, "no match: status 1");
+}
+
+#[test]
+fn nothing_on_udp_at_a_tcp_only_port_is_said_plainly() {
+    // Another program may hold the same port number on UDP on this machine: in a network
+    // namespace of the test's own, the port is TCP only for sure.
+    let Some(ns) = NetNs::new() else { return };
+    let l = ns.listener(&["tcp4"]);
+    let port = l.port(0);
+    let home = tempdir();
+    let (status, out, err) = ns.whoport(home.path(), &[&format!("{port}/udp")]);
+    assert_eq!(status, 1, "{out}{err}");
     assert!(
         out.contains(&format!(
-            "Nothing is listening on {a_tcp4}/udp on this machine."
+            "Nothing is listening on {port}/udp on this machine."
         )),
         "{out}"
     );
-    let (status, _) = listing(&["--pid", "4294967295"]);
-    assert_eq!(status, 1, "no match: status 1");
+    // The TCP listener is there all the same.
+    let (status, out, err) = ns.whoport(home.path(), &[&format!("{port}/tcp")]);
+    assert_eq!(status, 0, "{out}{err}");
 }
 
 #[test]
@@ -692,7 +704,8 @@ fn all_states_and_established_connections() {
     if python().is_none() {
         return;
     }
-    let l = Listener::start(&["--comm-hex", &hex(b"wptest-conn"), "tcp4"]);
+    // A port of the test's own: the card counts the connections on the number.
+    let l = Listener::start_alone(&["--comm-hex", &hex(b"wptest-conn"), "tcp4"], 0);
     let port = l.port(0);
     // A real connection from this test process; the listener never accepts it, so the
     // server side sits in the accept queue with no descriptor.
@@ -707,10 +720,17 @@ fn all_states_and_established_connections() {
         "without --all only listeners"
     );
     let (_, all) = listing(&["--all"]);
+    // The client's port is ephemeral: other connections (to other peers) may use the same
+    // number; ours is the one whose peer is our listener.
     let mine = all
         .listeners
         .iter()
-        .find(|x| x.port == client_port && x.protocol == "tcp")
+        .find(|x| {
+            x.protocol == "tcp"
+                && x.address == "127.0.0.1"
+                && x.port == client_port
+                && x.remote_port == Some(port)
+        })
         .expect("our client socket with --all");
     assert_eq!(mine.state.as_deref(), Some("established"));
     assert_eq!(mine.remote_address.as_deref(), Some("127.0.0.1"));
@@ -719,7 +739,11 @@ fn all_states_and_established_connections() {
     let queued = all
         .listeners
         .iter()
-        .find(|x| x.port == port && x.state.as_deref() == Some("established"))
+        .find(|x| {
+            x.port == port
+                && x.state.as_deref() == Some("established")
+                && x.remote_port == Some(client_port)
+        })
         .expect("the server side of the connection");
     if queued.owners.is_empty() {
         let reason = queued.owner_hidden_reason.as_deref().expect("a reason");

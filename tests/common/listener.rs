@@ -159,6 +159,47 @@ impl Listener {
         Self::start_with(&python().expect("python3 (check python() first)"), args)
     }
 
+    /// Like [`Listener::start`], on port numbers that are the test's alone: when it starts, no
+    /// other socket of this network namespace has them (on any address, for either protocol,
+    /// in any state), nor the `spare` numbers after each. A kernel-chosen port is only free on
+    /// the address and protocol asked for: another program may hold the same number on ::1,
+    /// for UDP, or as a connection, and a test that counts what is on its port (a port card,
+    /// a range) must not count that. Tries new ports until they are alone (50 times at most).
+    pub fn start_alone(args: &[&str], spare: u16) -> Listener {
+        for _ in 0..50 {
+            let l = Self::start(args);
+            if l.alone(spare) {
+                return l;
+            }
+        }
+        panic!("no port numbers of their own for {args:?} in 50 tries");
+    }
+
+    /// No socket but this listener's own has its port numbers (or the `spare` after each).
+    pub fn alone(&self, spare: u16) -> bool {
+        use whoport::collect::port_table::{on_port, States};
+        use whoport::port::Protocol;
+        self.sockets.iter().all(|own| {
+            (0..=spare).all(|step| {
+                let Some(port) = own.port.checked_add(step) else {
+                    return false;
+                };
+                [Protocol::Tcp, Protocol::Udp].into_iter().all(|protocol| {
+                    on_port(port, protocol, States::All)
+                        .expect("the socket dump of one port")
+                        .iter()
+                        .all(|s| {
+                            self.sockets.iter().any(|b| {
+                                b.protocol == protocol.as_str()
+                                    && b.port == s.port
+                                    && b.address.split('%').next() == Some(&s.address.to_string())
+                            })
+                        })
+                })
+            })
+        })
+    }
+
     pub fn port(&self, i: usize) -> u16 {
         self.sockets[i].port
     }
