@@ -40,9 +40,11 @@ fn a_terminal_of_unknown_width_is_treated_like_a_pipe() {
         "--",
         &"x".repeat(300),
     ]);
+    // Its own process only (another run of this test may hold a "wpo-zero" of its own).
+    let pid = l.pid.to_string();
     let args = [
-        "--process",
-        "wpo-zero",
+        "--pid",
+        &pid,
         "--columns",
         "proto,address,port,pid,process,command",
         "--color",
@@ -85,18 +87,18 @@ fn a_narrow_terminal_shortens_cells_and_never_splits_identifiers() {
         // Until it has left this network namespace.
         let me = std::fs::read_link("/proc/self/ns/net").expect("netns");
         let ns = format!("/proc/{}/ns/net", child.id());
-        for _ in 0..100 {
-            if std::fs::read_link(&ns).is_ok_and(|n| n != me) {
-                break;
-            }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !std::fs::read_link(&ns).is_ok_and(|n| n != me) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "unshare never left this network namespace"
+            );
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         child
     });
-    let listing = on_terminal(
-        80,
-        &["--process", "wpo-narrow", "--wide", "--color", "never"],
-    );
+    // Its own process only (another run of this test may hold a "wpo-narrow" of its own).
+    let listing = on_terminal(80, &["--pid", &pid, "--wide", "--color", "never"]);
     if let Some(mut child) = other {
         let _ = child.kill();
         let _ = child.wait();
@@ -122,7 +124,7 @@ fn a_narrow_terminal_shortens_cells_and_never_splits_identifiers() {
     assert!(row.contains('…'), "the command is shortened: {row}");
     assert!(!listing.contains(&"y".repeat(200)), "{listing}");
     // --json keeps every value whole, on a terminal too.
-    let json = on_terminal(80, &["--process", "wpo-narrow", "--json"]);
+    let json = on_terminal(80, &["--pid", &pid, "--json"]);
     assert!(json.contains(&"y".repeat(200)), "{json}");
     // The card: shortened to the terminal unless --wide.
     let card = on_terminal(80, &[&port, "--color", "never"]);
@@ -150,7 +152,10 @@ fn all_shows_the_peer_of_a_connection() {
     assert!(out.contains("PEER"), "{out}");
     let row = out
         .lines()
-        .find(|r| r.contains(&format!(" {local} ")) && r.contains("established"))
+        .find(|r| {
+            // Other connections may use the same local port number, to other peers.
+            r.contains(&format!(" {local} ")) && r.contains("established") && r.contains(&peer)
+        })
         .unwrap_or_else(|| panic!("our connection: {out}"));
     assert!(row.contains(&peer), "{row}");
     // The default --all columns have it too; a listener's peer is '-'.
