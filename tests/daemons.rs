@@ -11,6 +11,9 @@ mod common;
 use common::{bin, fixture, have, tempdir};
 use serde_json::Value;
 
+/// How long a script that starts daemons and runs whoport several times may take.
+const SCRIPT_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// What the daemons' run left behind: the audit's JSON, the nginx card (JSON and text).
 struct Run {
     audit: Value,
@@ -50,12 +53,17 @@ fn run_daemons() -> Option<Run> {
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .expect("chmod");
-    let (status, _, stderr) = common::sh(&format!(
-        "exec unshare -n -m --propagation private sh {} {} {}",
-        fixture("daemons.sh").display(),
-        dir.path().display(),
-        bin().display()
-    ));
+    // Ten daemons to start and five runs of whoport: more than one run's time on a busy
+    // machine.
+    let (status, _, stderr) = common::sh_within(
+        &format!(
+            "exec unshare -n -m --propagation private sh {} {} {}",
+            fixture("daemons.sh").display(),
+            dir.path().display(),
+            bin().display()
+        ),
+        SCRIPT_LIMIT,
+    );
     let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap_or_default();
     assert_eq!(
         status,
@@ -273,12 +281,16 @@ fn run_designs() -> Option<Designs> {
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .expect("chmod");
-    let (status, _, stderr) = common::sh(&format!(
-        "exec unshare -n -m --propagation private sh {} {} {}",
-        fixture("designs.sh").display(),
-        dir.path().display(),
-        bin().display()
-    ));
+    // Four daemons to start and nine runs of whoport.
+    let (status, _, stderr) = common::sh_within(
+        &format!(
+            "exec unshare -n -m --propagation private sh {} {} {}",
+            fixture("designs.sh").display(),
+            dir.path().display(),
+            bin().display()
+        ),
+        SCRIPT_LIMIT,
+    );
     let run = Designs {
         audit: Value::Null,
         dir,

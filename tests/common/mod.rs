@@ -197,9 +197,16 @@ pub fn whoport_as_nobody(data_home: &Path) -> Run {
 /// data directory, under the time limit (the whole process group is killed on expiry);
 /// returns (status, stdout, stderr).
 pub fn sh(script: &str) -> (i32, String, String) {
+    sh_within(script, bounded::LIMIT)
+}
+
+/// [`sh`] for a script that does more than one run's work (starts daemons, runs whoport
+/// several times): the whole script gets `limit`.
+pub fn sh_within(script: &str, limit: std::time::Duration) -> (i32, String, String) {
     let home = tempdir();
     let mut run = Run::new("sh");
-    run.args(["-c", script])
+    run.limit(limit)
+        .args(["-c", script])
         .env("WHOPORT", bin())
         .env("WHOPORT_OWNER_LOOKUP", owner_lookup())
         .env("WHOPORT_TIMEOUT", TIMEOUT)
