@@ -8,6 +8,7 @@ use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use common::listener::{hex, python, python_prefix, Listener};
+use common::netns::NetNs;
 use common::{have, is_root, run, run_in, tempdir};
 use serde_json::Value;
 
@@ -33,6 +34,46 @@ fn findings<'a>(doc: &'a Value, list: &str, id: &str, port: u16) -> Vec<&'a Valu
         .iter()
         .filter(|f| f["id"] == id && f["listener"]["port"] == port)
         .collect()
+}
+
+/// A listener on a fixed port: as root in a network namespace of the test's own, where
+/// nothing else can hold the port (another program, another run of this test); without root
+/// on the machine itself.
+struct Fixed {
+    // Dropped (killed) before its namespace.
+    _listener: Listener,
+    ns: Option<NetNs>,
+}
+
+impl Fixed {
+    fn start(args: &[&str]) -> Fixed {
+        let ns = if is_root() { NetNs::new() } else { None };
+        let listener = match &ns {
+            Some(ns) => ns.listener(args),
+            None => Listener::start(args),
+        };
+        Fixed {
+            _listener: listener,
+            ns,
+        }
+    }
+
+    /// `whoport audit --json ARGS` where the listener is.
+    fn audit(&self, args: &[&str]) -> (i32, Value) {
+        let Some(ns) = &self.ns else {
+            return audit(args);
+        };
+        let mut all = vec!["audit", "--json"];
+        all.extend_from_slice(args);
+        let home = tempdir();
+        let (status, out, err) = ns.whoport(home.path(), &all);
+        assert!(
+            status == 0 || status == 1,
+            "whoport {all:?}: {status}: {err}"
+        );
+        let doc = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        (status, doc)
+    }
 }
 
 fn one(doc: &Value, id: &str, port: u16) -> Value {
@@ -82,8 +123,8 @@ fn each_rule_is_staged_on_its_own_listener() {
         "an unknown service: medium"
     );
     // Unassigned: 8011/tcp has no IANA tenant and no known unofficial use (loopback).
-    let unassigned = Listener::start(&["--comm-hex", &hex(b"wpa-unassigned"), "tcp4:8011"]);
-    let (_, doc) = audit(&["--process", "wpa-unassigned"]);
+    let unassigned = Fixed::start(&["--comm-hex", &hex(b"wpa-unassigned"), "tcp4:8011"]);
+    let (_, doc) = unassigned.audit(&["--process", "wpa-unassigned"]);
     assert_eq!(one(&doc, "unassigned-port", 8011)["severity"], "low");
     assert!(
         findings(&doc, "findings", "exposed-all-interfaces", 8011).is_empty(),
@@ -101,8 +142,8 @@ fn each_rule_is_staged_on_its_own_listener() {
     let (_, doc) = audit(&["--process", "wpa-ephemeral"]);
     assert_eq!(one(&doc, "ephemeral-range", eph.port(0))["severity"], "low");
     // Mismatch: a python process on postgresql's port (loopback).
-    let mismatch = Listener::start(&["--comm-hex", &hex(b"wpa-mismatch"), "tcp4:5432"]);
-    let (_, doc) = audit(&["--process", "wpa-mismatch"]);
+    let mismatch = Fixed::start(&["--comm-hex", &hex(b"wpa-mismatch"), "tcp4:5432"]);
+    let (_, doc) = mismatch.audit(&["--process", "wpa-mismatch"]);
     let f = one(&doc, "service-mismatch", 5432);
     assert_eq!(f["severity"], "medium");
     assert!(
@@ -181,10 +222,15 @@ fn baselines_round_trip() {
     let dir = tempdir();
     let file = dir.path().join("baseline.json");
     let file_s = file.to_str().expect("utf8");
-    let a = Listener::start(&["--comm-hex", &hex(b"wpa-base-a"), "tcp4"]);
-    let b = Listener::start(&["--comm-hex", &hex(b"wpa-base-b"), "udp6"]);
+    // Names of this run's own (another run of this test may hold processes of its own), and
+    // A's socket in an SO_REUSEPORT group, so that another program can take its port over
+    // without the port ever being free for a third one.
+    let tag = format!("wpb{}", std::process::id());
+    let named = |suffix: &str| hex(format!("{tag}-{suffix}").as_bytes());
+    let a = Listener::start(&["--comm-hex", &named("a"), "tcp4-reuse"]);
+    let b = Listener::start(&["--comm-hex", &named("b"), "udp6"]);
     let (a_port, b_port) = (a.port(0), b.port(0));
-    let (_, doc) = audit(&["--process", "wpa-base", "--save-baseline", file_s]);
+    let (_, doc) = audit(&["--process", &tag, "--save-baseline", file_s]);
     assert!(findings(&doc, "findings", "new-listener", a_port).is_empty());
     let saved: Value = serde_json::from_slice(&std::fs::read(&file).expect("saved")).expect("json");
     assert_eq!(saved["kind"], "whoport-baseline");
@@ -199,7 +245,7 @@ fn baselines_round_trip() {
     assert_eq!(names.len(), 1, "no temporary file left beside the baseline");
 
     // Unchanged: nothing to say.
-    let (_, doc) = audit(&["--process", "wpa-base", "--baseline", file_s]);
+    let (_, doc) = audit(&["--process", &tag, "--baseline", file_s]);
     for id in ["new-listener", "gone-listener", "owner-changed"] {
         assert!(
             doc["findings"]
@@ -211,22 +257,18 @@ fn baselines_round_trip() {
         );
     }
     // A new listener, a gone one, and another program on A's port.
-    let c = Listener::start(&["--comm-hex", &hex(b"wpa-base-c"), "tcp4"]);
+    let c = Listener::start(&["--comm-hex", &named("c"), "tcp4"]);
     drop(b);
-    drop(a);
     let copy = dir.path().join("wpa-base-other");
     std::fs::copy(&py, &copy).expect("copy");
     let prefix = python_prefix();
     let a2 = Listener::start_env(
         &copy,
         &[("PYTHONHOME", prefix.as_str())],
-        &[
-            "--comm-hex",
-            &hex(b"wpa-base-a2"),
-            &format!("tcp4:{a_port}"),
-        ],
+        &["--comm-hex", &named("a2"), &format!("tcp4-reuse:{a_port}")],
     );
-    let (status, doc) = audit(&["--process", "wpa-base", "--baseline", file_s]);
+    drop(a);
+    let (status, doc) = audit(&["--process", &tag, "--baseline", file_s]);
     assert_eq!(one(&doc, "new-listener", c.port(0))["severity"], "medium");
     let gone: Vec<&Value> = doc["findings"]
         .as_array()
@@ -380,8 +422,11 @@ fn bad_baseline_and_config_files_are_refused_and_left_untouched() {
     assert_eq!(status, 0, "{err}");
 }
 
-fn prometheus_text(process: &str) -> String {
-    let (status, out, err) = run(&["audit", "--format", "prometheus", "--process", process]);
+/// The Prometheus text of the audit of one process (by PID: another run of a test may hold a
+/// process of the same name, and its series would count too).
+fn prometheus_text(pid: u32) -> String {
+    let pid = pid.to_string();
+    let (status, out, err) = run(&["audit", "--format", "prometheus", "--pid", &pid]);
     assert!(status == 0 || status == 1, "{err}");
     out
 }
@@ -393,7 +438,7 @@ fn prometheus_output_passes_promtool() {
     }
     // A hostile name, to exercise label escaping.
     let l = Listener::start(&["--comm-hex", &hex(b"wpa-prom\"\\\n"), "tcp4"]);
-    let text = prometheus_text("wpa-prom");
+    let text = prometheus_text(l.pid);
     assert!(text.contains(&format!("port=\"{}\"", l.port(0))), "{text}");
     assert!(
         text.contains("process=\"wpa-prom\\\"\\\\\\\\n\""),
@@ -447,35 +492,45 @@ fn node_exporter_serves_the_series() {
     }
     let l = Listener::start(&["--comm-hex", &hex(b"wpa-node"), "tcp4"]);
     let dir = tempdir();
-    std::fs::write(dir.path().join("whoport.prom"), prometheus_text("wpa-node")).expect("write");
-    // A port for node_exporter: the kernel picks one, node_exporter binds it right after.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .expect("free port")
-        .port();
-    let mut exporter = std::process::Command::new("prometheus-node-exporter")
-        .args([
-            &format!("--web.listen-address=127.0.0.1:{port}"),
-            "--collector.disable-defaults",
-            "--collector.textfile",
-            &format!("--collector.textfile.directory={}", dir.path().display()),
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("node exporter starts");
-    let deadline = Instant::now() + Duration::from_secs(15);
+    std::fs::write(dir.path().join("whoport.prom"), prometheus_text(l.pid)).expect("write");
     let mut body = None;
-    while Instant::now() < deadline {
-        if let Some(b) = scrape(port).filter(|b| b.contains("whoport_listener_info")) {
-            body = Some(b);
+    for _ in 0..10 {
+        // A port for node_exporter: the kernel picks one, node_exporter binds it right after;
+        // another program may take it in between, and then node_exporter ends at once and is
+        // started again on another.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|s| s.local_addr())
+            .expect("free port")
+            .port();
+        let mut exporter = std::process::Command::new("prometheus-node-exporter")
+            .args([
+                &format!("--web.listen-address=127.0.0.1:{port}"),
+                "--collector.disable-defaults",
+                "--collector.textfile",
+                &format!("--collector.textfile.directory={}", dir.path().display()),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("node exporter starts");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Some(b) = scrape(port).filter(|b| b.contains("whoport_listener_info")) {
+                body = Some(b);
+                break;
+            }
+            if exporter.try_wait().ok().flatten().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = exporter.kill();
+        let _ = exporter.wait();
+        if body.is_some() {
             break;
         }
-        std::thread::sleep(Duration::from_millis(100));
     }
-    let _ = exporter.kill();
-    let _ = exporter.wait();
-    let body = body.expect("node_exporter served whoport's series within 15 s");
+    let body = body.expect("node_exporter served whoport's series");
     let ours = format!("port=\"{}\"", l.port(0));
     assert!(
         body.lines()
