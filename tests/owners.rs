@@ -227,7 +227,9 @@ fn assert_both_holders_named(mode: &str) {
             .as_array()
             .expect("listeners")
             .iter()
-            .filter(|l| l["port"] == ready["port"] && l["address"] == "127.0.0.1")
+            .filter(|l| {
+                l["protocol"] == "tcp" && l["address"] == "127.0.0.1" && l["port"] == ready["port"]
+            })
             .collect();
         assert_eq!(rows.len(), 1, "{mode}, {lookup}: {doc}");
         let owners: Vec<u64> = rows[0]["owners"]
