@@ -64,11 +64,12 @@ fn a_system_user_with_a_false_shell_is_named_and_matched() {
     let port = l.port(0);
     let (status, doc) = common::json_status(&["--json", "--user", &name]);
     assert_eq!(status, 0, "--user {name} matches: {doc}");
+    let ours = |r: &&Value| l.sockets[0].is(r);
     let row = doc["listeners"]
         .as_array()
         .expect("listeners")
         .iter()
-        .find(|r| r["port"] == port)
+        .find(ours)
         .unwrap_or_else(|| panic!("port {port} not in {doc}"))
         .clone();
     assert_eq!(row["user"], name.as_str(), "the socket's owner: {row}");
@@ -84,7 +85,7 @@ fn a_system_user_with_a_false_shell_is_named_and_matched() {
         .as_array()
         .expect("listeners")
         .iter()
-        .any(|r: &Value| r["port"] == port));
+        .any(|r: &Value| l.sockets[0].is(r)));
     // The table shows the name, never the bare number.
     let (_, out, _) = common::run(&["--user", &name]);
     let line = out
