@@ -119,6 +119,70 @@ fn a_listener_in_transit_names_who_it_waits_for() {
     }
 }
 
+/// The receiving end is held only in a thread's own descriptor table: a forked child's
+/// thread takes a table of its own (`unshare(CLONE_FILES)`), then the child's main thread
+/// closes its copy. Prints {"port", "sender", "receiver"}.
+const THREAD_RECEIVER: &str = r#"
+import array, ctypes, json, os, socket, sys, threading
+a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+hold_r, hold_w = os.pipe()
+said_r, said_w = os.pipe()
+child = os.fork()
+if child == 0:
+    a.close()
+    libc = ctypes.CDLL(None, use_errno=True)
+    own = threading.Event()
+    def keep():
+        if libc.unshare(0x400) != 0:  # CLONE_FILES
+            os._exit(3)
+        own.set()
+        os.read(hold_r, 1)
+    threading.Thread(target=keep, daemon=True).start()
+    own.wait()
+    b.close()
+    os.write(said_w, b"k")
+    sys.stdin.read()
+    os._exit(0)
+b.close()
+assert os.read(said_r, 1) == b"k"
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+port = s.getsockname()[1]
+a.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [s.fileno()]))])
+s.close()
+print(json.dumps({"port": port, "sender": os.getpid(), "receiver": child}), flush=True)
+sys.stdin.read()
+os.kill(child, 9)
+"#;
+
+#[test]
+fn a_receiving_end_held_only_in_a_threads_own_table_names_its_process() {
+    let Some(py) = python() else { return };
+    let mut child = Script(common::listener::spawn_retrying(
+        Command::new(py)
+            .args(["-c", THREAD_RECEIVER])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped()),
+    ));
+    let line = common::ready_line(&mut child.0, std::time::Duration::from_secs(20));
+    let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    let port = ready["port"].as_u64().expect("port");
+    let receiver = ready["receiver"].as_u64().expect("receiver");
+    let reason = reason_both_ways(port);
+    drop(child);
+    if common::is_root() && std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
+        assert!(
+            reason.starts_with("in transit: carried in a unix socket message (SCM_RIGHTS)"),
+            "{reason}"
+        );
+        assert!(
+            reason.contains(&format!("held by pid {receiver} (python3")),
+            "{reason}"
+        );
+    } else {
+        assert!(!reason.starts_with("in transit:"), "{reason}");
+    }
+}
+
 /// A two-step chain: the listener waits in unix socket B's queue, B's receiving end waits in
 /// unix socket C's queue, and a forked child holds C's receiving end and never reads. The
 /// sender keeps only the sending ends. Prints {"port", "sender", "receiver"}.

@@ -329,14 +329,14 @@ pub fn reasons(
 }
 
 /// Who holds each of these unix sockets: inode -> PIDs, found in descriptor tables (the
-/// processes', then threads' own), and for those no descriptor holds, among the registered
-/// files of the io_uring instances those walks passed; with the unix sockets held only that
-/// way.
+/// walk reads the processes' and their threads' own), and for those no descriptor holds,
+/// among the registered files of the io_uring instances the walk passed; with the unix
+/// sockets held only that way.
 fn queue_holders(queues: &HashSet<u32>) -> (HashMap<u32, Vec<u32>>, HashSet<u32>) {
     if queues.is_empty() {
         return (HashMap::new(), HashSet::new());
     }
-    let (mut holders, mut rings) = match super::linux::walk_fds(Some(queues)) {
+    let (mut holders, rings) = match super::linux::walk_fds(Some(queues)) {
         Ok(walk) => (walk.pids, walk.seen.rings),
         Err(_) => (HashMap::new(), Vec::new()),
     };
@@ -347,13 +347,6 @@ fn queue_holders(queues: &HashSet<u32>) -> (HashMap<u32, Vec<u32>>, HashSet<u32>
             .filter(|q| !holders.contains_key(q))
             .collect()
     };
-    // A unix socket may be held in a thread's own descriptor table too.
-    let left = unheld(&holders);
-    if !left.is_empty() {
-        let threads = super::linux::walk_threads(&left);
-        holders.extend(threads.pids);
-        rings.extend(threads.rings);
-    }
     // Or as an io_uring registered file, its descriptor closed.
     let left = unheld(&holders);
     let mut by_ring = HashSet::new();

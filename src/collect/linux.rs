@@ -165,63 +165,8 @@ impl Ring {
     }
 }
 
-/// What the descriptor tables of threads other than the main one hold.
-#[derive(Debug, Default)]
-pub struct ThreadTables {
-    /// inode -> PIDs (of the process, not the thread), for the wanted sockets.
-    pub pids: HashMap<u32, Vec<u32>>,
-    /// The io_uring instances seen in those tables.
-    pub rings: Vec<Ring>,
-}
-
 /// A descriptor link's text for an io_uring instance.
 pub const RING_LINK: &[u8] = b"anon_inode:[io_uring]";
-
-/// The `wanted` sockets held in the descriptor tables of threads other than a process's
-/// main one, in every process: a thread created without `CLONE_FILES` (or after
-/// `unshare(CLONE_FILES)`) has a table of its own, and a process whose main thread exited
-/// (`pthread_exit`) shows an empty `/proc/PID/fd`. Every holder is named, not only the first
-/// found. Only processes with more than one thread are looked at, and of their threads only
-/// those whose table is not one already read ([`thread_tables`]). The io_uring instances in
-/// those tables are kept, for their registered files to be read.
-pub fn walk_threads(wanted: &HashSet<u32>) -> ThreadTables {
-    let mut tables = ThreadTables::default();
-    if wanted.is_empty() {
-        return tables;
-    }
-    let Ok(proc_fd) = openat(
-        rustix::fs::CWD,
-        "/proc",
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) else {
-        return tables;
-    };
-    let Ok(pids) = list_pids(&proc_fd) else {
-        return tables;
-    };
-    let mut found = Vec::new();
-    let mut link = [0u8; 64];
-    for pid in pids {
-        thread_tables(
-            &proc_fd,
-            pid,
-            Some(wanted),
-            (&mut found, &mut tables.rings),
-            &mut link,
-        );
-    }
-    for (inode, pid) in found {
-        let pids = tables.pids.entry(inode).or_default();
-        if !pids.contains(&pid) {
-            pids.push(pid);
-        }
-    }
-    for pids in tables.pids.values_mut() {
-        pids.sort_unstable();
-    }
-    tables
-}
 
 /// How many threads `pid` has, from one `stat` of `/proc/PID/task` (the kernel counts them
 /// into its link count, after `.` and `..`).
