@@ -137,6 +137,17 @@ impl Drop for Jammed {
     }
 }
 
+/// The row of the listener on 127.0.0.1:`port`, as the `lookup` run listed it.
+fn loopback_row(doc: &Value, port: u16, lookup: &str) -> Value {
+    doc["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .find(|l| l["port"] == port && l["address"] == "127.0.0.1")
+        .unwrap_or_else(|| panic!("{lookup}: port {port} listed: {doc}"))
+        .clone()
+}
+
 fn owner_of(doc: &Value, port: u16) -> Value {
     let row = doc["listeners"]
         .as_array()
@@ -283,13 +294,7 @@ fn a_process_whose_details_never_arrive_is_listed_and_named_in_a_note() {
         );
         assert_eq!(status, 0, "{lookup}: {err}");
         let doc: Value = serde_json::from_str(&out).expect("json");
-        let row = doc["listeners"]
-            .as_array()
-            .expect("listeners")
-            .iter()
-            .find(|l| l["port"] == mapper.port && l["address"] == "127.0.0.1")
-            .unwrap_or_else(|| panic!("{lookup}: port {} listed: {doc}", mapper.port))
-            .clone();
+        let row = loopback_row(&doc, mapper.port, lookup);
         assert_eq!(row["owners"][0]["pid"], mapper.pid, "{lookup}: {row}");
         assert_eq!(
             row["held_through"], "held through a memory mapping",
@@ -455,13 +460,7 @@ fn a_socket_mapped_by_the_jammed_process_itself_gets_the_same_answer_from_both_l
         let (status, out, err) = jam.ns.whoport_with(home.path(), &env, &["--json"]);
         assert_eq!(status, 0, "{lookup}: {err}");
         let doc: Value = serde_json::from_str(&out).expect("json");
-        let row = doc["listeners"]
-            .as_array()
-            .expect("listeners")
-            .iter()
-            .find(|l| l["port"] == jam.port && l["address"] == "127.0.0.1")
-            .unwrap_or_else(|| panic!("{lookup}: port {} listed: {doc}", jam.port))
-            .clone();
+        let row = loopback_row(&doc, jam.port, lookup);
         let pids: Vec<u64> = row["owners"]
             .as_array()
             .expect("owners")

@@ -63,16 +63,34 @@ fn reason_both_ways(port: u64) -> String {
 }
 
 /// The sender passes its listener over a socket pair and closes its own copy; a forked child
-/// holds the receiving end and never reads. Prints {"port", "sender", "receiver"}.
+/// holds the receiving end and never reads. With the argument `thread`, the child holds it
+/// only in a thread's own descriptor table: the thread takes a table of its own
+/// (`unshare(CLONE_FILES)`), then the child's main thread closes its copy. Prints {"port",
+/// "sender", "receiver"}.
 const SENDER: &str = r#"
-import array, json, os, socket, sys
+import array, ctypes, json, os, socket, sys, threading
+in_thread = sys.argv[1:] == ["thread"]
 a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+hold_r, hold_w = os.pipe()
+said_r, said_w = os.pipe()
 child = os.fork()
 if child == 0:
     a.close()
+    if in_thread:
+        own = threading.Event()
+        def keep():
+            if ctypes.CDLL(None).unshare(0x400) != 0:  # CLONE_FILES
+                os._exit(3)
+            own.set()
+            os.read(hold_r, 1)
+        threading.Thread(target=keep, daemon=True).start()
+        own.wait()
+        b.close()
+    os.write(said_w, b"k")
     sys.stdin.read()
     os._exit(0)
 b.close()
+assert os.read(said_r, 1) == b"k"
 s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
 port = s.getsockname()[1]
 a.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [s.fileno()]))])
@@ -84,20 +102,19 @@ os.kill(child, 9)
 
 #[test]
 fn a_listener_in_transit_names_who_it_waits_for() {
-    let Some(py) = python() else { return };
-    let mut child = Script(common::listener::spawn_retrying(
-        Command::new(py)
-            .args(["-c", SENDER])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped()),
-    ));
-    let line = common::ready_line(&mut child.0, std::time::Duration::from_secs(20));
-    let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
-    let port = ready["port"].as_u64().expect("port");
-    let (sender, receiver) = (ready["sender"].as_u64(), ready["receiver"].as_u64());
-    let (sender, receiver) = (sender.expect("sender"), receiver.expect("receiver"));
-    let reason = reason_both_ways(port);
-    drop(child);
+    waits_for_its_receiver(&[]);
+}
+
+#[test]
+fn a_receiving_end_held_only_in_a_threads_own_table_names_its_process() {
+    waits_for_its_receiver(&["thread"]);
+}
+
+/// [`SENDER`] with `args`: the reason names the process holding the receiving end.
+fn waits_for_its_receiver(args: &[&str]) {
+    let Some((reason, sender, receiver)) = reason_for(SENDER, args) else {
+        return;
+    };
     // Root on a kernel with BTF (CI): established, naming the receiving end's holder.
     if common::is_root() && std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
         assert!(
@@ -116,70 +133,6 @@ fn a_listener_in_transit_names_who_it_waits_for() {
             reason.contains("SCM_RIGHTS") && reason.contains(" or "),
             "{reason}"
         );
-    }
-}
-
-/// The receiving end is held only in a thread's own descriptor table: a forked child's
-/// thread takes a table of its own (`unshare(CLONE_FILES)`), then the child's main thread
-/// closes its copy. Prints {"port", "sender", "receiver"}.
-const THREAD_RECEIVER: &str = r#"
-import array, ctypes, json, os, socket, sys, threading
-a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-hold_r, hold_w = os.pipe()
-said_r, said_w = os.pipe()
-child = os.fork()
-if child == 0:
-    a.close()
-    libc = ctypes.CDLL(None, use_errno=True)
-    own = threading.Event()
-    def keep():
-        if libc.unshare(0x400) != 0:  # CLONE_FILES
-            os._exit(3)
-        own.set()
-        os.read(hold_r, 1)
-    threading.Thread(target=keep, daemon=True).start()
-    own.wait()
-    b.close()
-    os.write(said_w, b"k")
-    sys.stdin.read()
-    os._exit(0)
-b.close()
-assert os.read(said_r, 1) == b"k"
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
-port = s.getsockname()[1]
-a.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [s.fileno()]))])
-s.close()
-print(json.dumps({"port": port, "sender": os.getpid(), "receiver": child}), flush=True)
-sys.stdin.read()
-os.kill(child, 9)
-"#;
-
-#[test]
-fn a_receiving_end_held_only_in_a_threads_own_table_names_its_process() {
-    let Some(py) = python() else { return };
-    let mut child = Script(common::listener::spawn_retrying(
-        Command::new(py)
-            .args(["-c", THREAD_RECEIVER])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped()),
-    ));
-    let line = common::ready_line(&mut child.0, std::time::Duration::from_secs(20));
-    let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
-    let port = ready["port"].as_u64().expect("port");
-    let receiver = ready["receiver"].as_u64().expect("receiver");
-    let reason = reason_both_ways(port);
-    drop(child);
-    if common::is_root() && std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
-        assert!(
-            reason.starts_with("in transit: carried in a unix socket message (SCM_RIGHTS)"),
-            "{reason}"
-        );
-        assert!(
-            reason.contains(&format!("held by pid {receiver} (python3")),
-            "{reason}"
-        );
-    } else {
-        assert!(!reason.starts_with("in transit:"), "{reason}");
     }
 }
 
@@ -209,13 +162,14 @@ sys.stdin.read()
 os.kill(child, 9)
 "#;
 
-/// Runs `script`, then whoport; the reason given for the script's listener, the sender's and
-/// the receiver's PIDs.
-fn reason_for(script: &str) -> Option<(String, u64, u64)> {
+/// Runs `script` with `args`, then whoport; the reason given for the script's listener, the
+/// sender's and the receiver's PIDs.
+fn reason_for(script: &str, args: &[&str]) -> Option<(String, u64, u64)> {
     let py = python()?;
     let mut child = Script(common::listener::spawn_retrying(
         Command::new(py)
             .args(["-c", script])
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped()),
     ));
@@ -233,7 +187,7 @@ fn reason_for(script: &str) -> Option<(String, u64, u64)> {
 
 #[test]
 fn a_listener_in_transit_inside_a_unix_socket_in_transit_names_who_will_receive_it() {
-    let Some((reason, sender, receiver)) = reason_for(CHAIN) else {
+    let Some((reason, sender, receiver)) = reason_for(CHAIN, &[]) else {
         return;
     };
     if common::is_root() && std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
@@ -387,7 +341,7 @@ os.kill(child, 9)
 
 #[test]
 fn a_listener_deep_in_a_queue_and_in_a_message_is_found() {
-    let Some((reason, sender, receiver)) = reason_for(DEEP) else {
+    let Some((reason, sender, receiver)) = reason_for(DEEP, &[]) else {
         return;
     };
     if common::is_root() && std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
