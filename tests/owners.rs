@@ -221,16 +221,14 @@ fn assert_both_holders_named(mode: &str) {
     // The forked child dies with its parent (PR_SET_PDEATHSIG).
     let _ = child.kill();
     let _ = child.wait();
+    let ours = common::listener::Bound {
+        protocol: "tcp".into(),
+        address: "127.0.0.1".into(),
+        port: ready["port"].as_u64().expect("port") as u16,
+    };
     for (lookup, out) in docs {
         let doc: Value = serde_json::from_slice(&out).expect("json");
-        let rows: Vec<&Value> = doc["listeners"]
-            .as_array()
-            .expect("listeners")
-            .iter()
-            .filter(|l| {
-                l["protocol"] == "tcp" && l["address"] == "127.0.0.1" && l["port"] == ready["port"]
-            })
-            .collect();
+        let rows = common::listener::rows(&doc, &ours);
         assert_eq!(rows.len(), 1, "{mode}, {lookup}: {doc}");
         let owners: Vec<u64> = rows[0]["owners"]
             .as_array()
@@ -420,16 +418,14 @@ fn a_file_named_like_a_socket_is_not_that_socket() {
     }
     drop(child.stdin.take());
     let _ = child.wait();
+    let ours = common::listener::Bound {
+        protocol: "tcp".into(),
+        address: "127.0.0.1".into(),
+        port: ready["port"].as_u64().expect("port") as u16,
+    };
     for (lookup, out) in docs {
         let doc: Value = serde_json::from_slice(&out).expect("json");
-        let rows: Vec<&Value> = doc["listeners"]
-            .as_array()
-            .expect("listeners")
-            .iter()
-            .filter(|l| {
-                l["protocol"] == "tcp" && l["address"] == "127.0.0.1" && l["port"] == ready["port"]
-            })
-            .collect();
+        let rows = common::listener::rows(&doc, &ours);
         assert_eq!(rows.len(), 1, "{lookup}: {doc}");
         assert_eq!(
             rows[0]["owners"].as_array().map(Vec::len),
