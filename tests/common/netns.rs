@@ -72,7 +72,8 @@ impl NetNs {
         self.whoport_with(data_home, &[], args)
     }
 
-    /// [`NetNs::whoport`] with these environment variables set as well (after the clean-up).
+    /// [`NetNs::whoport`] with these environment variables set as well (after the clean-up, and
+    /// after the owner lookup the tests ask for, which they may override).
     pub fn whoport_with(
         &self,
         data_home: &Path,
@@ -89,6 +90,7 @@ impl NetNs {
             }
         }
         let out = cmd
+            .env("WHOPORT_OWNER_LOOKUP", super::owner_lookup())
             .env("WHOPORT_TIMEOUT", super::TIMEOUT)
             .env_remove("NO_COLOR")
             .env_remove("COLUMNS")
