@@ -1,0 +1,396 @@
+use super::*;
+use crate::model::{ExeState, Socket};
+use crate::port::Protocol;
+
+fn process(pid: u32, name: &str, uid: u32) -> Process {
+    Process {
+        pid,
+        name: name.to_string(),
+        exe: Some(format!("/usr/bin/{name}")),
+        uid: Some(uid),
+        user: Some(if uid == 0 {
+            "root".into()
+        } else {
+            "app".into()
+        }),
+        ..Process::default()
+    }
+}
+
+fn snapshot(addr: &str, port: u16, procs: Vec<Process>, root: bool) -> Snapshot {
+    let address = addr.parse().expect("ip");
+    let listener = Listener {
+        socket: Socket {
+            protocol: Protocol::Tcp,
+            address,
+            port,
+            state: Some("listen"),
+            remote: None,
+            inode: 1,
+            uid: Some(0),
+            ifindex: 0,
+            device_reported: true,
+            v6only: None,
+        },
+        scope: Scope::of(address),
+        device: None,
+        user: Some("root".into()),
+        owners: procs.iter().map(|p| p.pid).collect(),
+        hidden_reason: procs.is_empty().then_some(Hidden::NotRoot),
+        held_through: None,
+        v6only: None,
+        known_use: None,
+    };
+    Snapshot {
+        listeners: vec![listener],
+        processes: procs.into_iter().map(|p| (p.pid, p)).collect(),
+        root,
+        ..Snapshot::default()
+    }
+}
+
+fn knowledge() -> Knowledge {
+    let mut warnings = Vec::new();
+    let mut k = Knowledge::load(None, &mut warnings).expect("loads");
+    // The embedded registry, whatever this user has installed.
+    k.iana = crate::registry::iana::IanaTable::embedded();
+    k.ephemeral = EphemeralRange {
+        start: 32768,
+        end: 60999,
+        source: "test",
+    };
+    k
+}
+
+fn full(snap: &Snapshot) -> Vec<Finding> {
+    let k = knowledge();
+    fold(crate::audit::audit(
+        snap,
+        &k,
+        None,
+        &crate::collect::Filter::default(),
+    ))
+}
+
+/// Adds a listener like the first one at another address.
+fn also_at(mut snap: Snapshot, addr: &str) -> Snapshot {
+    let mut l = snap.listeners[0].clone();
+    l.socket.address = addr.parse().expect("ip");
+    l.scope = Scope::of(l.socket.address);
+    snap.listeners.push(l);
+    snap
+}
+
+#[test]
+fn one_finding_per_concern_per_group() {
+    // The IPv4 and IPv6 sockets of one redis: exactly one high finding, naming both.
+    let redis = also_at(
+        snapshot(
+            "0.0.0.0",
+            6379,
+            vec![process(10, "redis-server", 101)],
+            true,
+        ),
+        "::",
+    );
+    let f = full(&redis);
+    let serious: Vec<&Finding> = f
+        .iter()
+        .filter(|x| x.severity >= Severity::Medium)
+        .collect();
+    assert_eq!(serious.len(), 1, "{f:?}");
+    assert_eq!(serious[0].severity, Severity::High);
+    assert_eq!(serious[0].listeners, vec![0, 1]);
+    assert!(
+        serious[0].message.contains("0.0.0.0:6379 and [::]:6379"),
+        "{}",
+        serious[0].message
+    );
+    // A python http.server as root on both families: one finding with its reasons.
+    let mut py = process(11, "python3", 0);
+    py.exe = Some("/usr/bin/python3.11".into());
+    let http = also_at(snapshot("0.0.0.0", 8000, vec![py], true), "::");
+    let f = full(&http);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].id, "shell-listener");
+    assert_eq!(f[0].reasons.len(), 2, "{:?}", f[0].reasons);
+    // Different owners are different groups.
+    let mut two = snapshot(
+        "0.0.0.0",
+        6379,
+        vec![process(10, "redis-server", 101)],
+        true,
+    );
+    let mut other = two.listeners[0].clone();
+    other.owners = vec![12];
+    other.socket.address = "::".parse().expect("ip");
+    two.listeners.push(other);
+    two.processes.insert(12, process(12, "redis-server", 101));
+    assert_eq!(
+        full(&two)
+            .iter()
+            .filter(|x| x.severity == Severity::High)
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn standard_designs_are_not_root_exposed() {
+    let mut sshd = process(700, "sshd", 0);
+    sshd.exe = Some("/usr/sbin/sshd".into());
+    let f = full(&also_at(snapshot("0.0.0.0", 22, vec![sshd], true), "::"));
+    assert!(f.iter().all(|x| x.severity < Severity::Medium), "{f:?}");
+    let exposed = f
+        .iter()
+        .find(|x| x.id == "exposed-all-interfaces")
+        .expect("info");
+    assert!(exposed
+        .design
+        .as_deref()
+        .is_some_and(|d| d.contains("privilege separation")));
+    let master = process(812, "nginx", 0);
+    let mut worker = process(813, "nginx", 33);
+    worker.parent_pid = Some(812);
+    let f = full(&snapshot("0.0.0.0", 80, vec![master.clone(), worker], true));
+    assert!(f.iter().all(|x| x.severity < Severity::Medium), "{f:?}");
+    assert!(
+        f[0].message
+            .contains("pid 812 master as root; 813 worker as app"),
+        "{}",
+        f[0].message
+    );
+    // Without workers, the root master serves itself.
+    let f = findings(&snapshot("0.0.0.0", 80, vec![master], true));
+    assert!(f.contains(&("root-exposed", Severity::Medium)), "{f:?}");
+}
+
+#[test]
+fn rsync_and_dns_on_all_interfaces_are_medium_with_their_fix() {
+    let mut rsync = process(20, "rsync", 0);
+    rsync.cmdline = vec!["rsync".into(), "--daemon".into()];
+    let f = full(&snapshot("0.0.0.0", 873, vec![rsync], true));
+    let e = f
+        .iter()
+        .find(|x| x.severity == Severity::Medium)
+        .expect("medium");
+    assert!(e.hint.contains("hosts allow"), "{}", e.hint);
+    assert!(e.message.contains("an rsync daemon"), "{}", e.message);
+    let mut dns = snapshot("0.0.0.0", 53, vec![process(21, "dnsmasq", 65534)], true);
+    dns.listeners[0].socket.protocol = Protocol::Udp;
+    dns.listeners[0].socket.state = None;
+    let f = full(&dns);
+    let e = f
+        .iter()
+        .find(|x| x.id == "exposed-all-interfaces")
+        .expect("finding");
+    assert_eq!(e.severity, Severity::Medium);
+    assert!(e.hint.contains("open resolver") && e.hint.contains("allow-recursion"));
+    // On loopback: nothing.
+    let local = snapshot("127.0.0.1", 53, vec![process(22, "dnsmasq", 65534)], true);
+    assert!(full(&local).iter().all(|x| x.severity < Severity::Medium));
+}
+
+#[test]
+fn the_fix_of_an_unassigned_port_agrees_with_its_owners() {
+    let one = full(&snapshot(
+        "127.0.0.1",
+        41999,
+        vec![process(30, "app", 1000)],
+        true,
+    ));
+    let f = one
+        .iter()
+        .find(|x| x.id == "unassigned-port")
+        .expect("finding");
+    assert!(f.hint.contains(") listens here"), "{}", f.hint);
+    let two = vec![process(31, "master", 0), process(32, "smtpd", 1000)];
+    let many = full(&snapshot("127.0.0.1", 41999, two, true));
+    let f = many
+        .iter()
+        .find(|x| x.id == "unassigned-port")
+        .expect("finding");
+    assert!(f.hint.contains(") listen here"), "{}", f.hint);
+}
+
+#[test]
+fn the_fix_for_a_hidden_owner_follows_its_established_reason() {
+    let hint = |reason: Hidden| {
+        let mut snap = snapshot("0.0.0.0", 41999, vec![], true);
+        snap.listeners[0].hidden_reason = Some(reason);
+        full(&snap)
+            .into_iter()
+            .find(|f| f.id == "hidden-owner")
+            .expect("hidden-owner")
+            .hint
+    };
+    let unreadable = hint(Hidden::Unreadable {
+        pids: vec![1],
+        count: 1,
+        why: "a sandbox".into(),
+    });
+    assert!(unreadable.contains("PID 1"), "{unreadable}");
+    assert!(!unreadable.contains("PID namespace"), "{unreadable}");
+    assert!(hint(Hidden::OtherPidNamespace).contains("PID namespace"));
+    let ring = hint(Hidden::MaybeIoUring {
+        rings: vec![(42, "hold".into(), "has an io_uring".into())],
+        why: None,
+        otherwise: Box::new(Hidden::NotVisibleToRoot),
+    });
+    assert!(
+        ring.contains("PID 42") && ring.contains("io_uring"),
+        "{ring}"
+    );
+    let nobody = hint(Hidden::NotVisibleToRoot);
+    assert!(
+        nobody.contains("kernel") && !nobody.contains("container"),
+        "{nobody}"
+    );
+}
+
+#[test]
+fn articles_follow_the_sound() {
+    assert_eq!(a("rsync daemon"), "an rsync daemon");
+    assert_eq!(a("SMTP relay"), "an SMTP relay");
+    assert_eq!(a("in-memory data grid"), "an in-memory data grid");
+    assert_eq!(a("DNS server"), "a DNS server");
+    assert_eq!(a("database"), "a database");
+}
+
+fn findings(snap: &Snapshot) -> Vec<(&'static str, Severity)> {
+    let k = knowledge();
+    let members: Vec<usize> = (0..snap.listeners.len()).collect();
+    let mut f: Vec<_> = fold(check(&members, snap, &k))
+        .into_iter()
+        .map(|f| (f.id, f.severity))
+        .collect();
+    for (id, _) in &f {
+        assert!(crate::audit::IDS.contains(id), "'{id}' is not in IDS");
+    }
+    f.sort();
+    f
+}
+
+#[test]
+fn exposure_severity_follows_what_the_service_is() {
+    let db = snapshot("0.0.0.0", 5432, vec![process(10, "postgres", 70)], true);
+    assert!(findings(&db).contains(&("exposed-all-interfaces", Severity::High)));
+    let ssh = snapshot("0.0.0.0", 22, vec![process(11, "sshd", 0)], true);
+    assert!(findings(&ssh).contains(&("exposed-all-interfaces", Severity::Info)));
+    let other = snapshot("192.0.2.1", 2668, vec![process(12, "alarmd", 1000)], true);
+    assert!(findings(&other).contains(&("exposed-all-interfaces", Severity::Medium)));
+    let local = snapshot("127.0.0.1", 5432, vec![process(13, "postgres", 70)], true);
+    assert!(!findings(&local)
+        .iter()
+        .any(|f| f.0 == "exposed-all-interfaces"));
+    let mapped = snapshot(
+        "::ffff:127.0.0.1",
+        5432,
+        vec![process(13, "postgres", 70)],
+        true,
+    );
+    assert!(!findings(&mapped)
+        .iter()
+        .any(|f| f.0 == "exposed-all-interfaces"));
+}
+
+#[test]
+fn unassigned_and_ephemeral() {
+    // 8011/tcp: unassigned, no known unofficial use; 8080: assigned; 40000: in the range.
+    assert!(
+        findings(&snapshot("127.0.0.1", 8011, vec![process(1, "x", 1)], true))
+            .contains(&("unassigned-port", Severity::Low))
+    );
+    assert!(
+        !findings(&snapshot("127.0.0.1", 8080, vec![process(1, "x", 1)], true))
+            .iter()
+            .any(|f| f.0 == "unassigned-port")
+    );
+    assert!(findings(&snapshot(
+        "127.0.0.1",
+        40000,
+        vec![process(1, "x", 1)],
+        true
+    ))
+    .contains(&("ephemeral-range", Severity::Low)));
+    assert!(
+        !findings(&snapshot("127.0.0.1", 8011, vec![process(1, "x", 1)], true))
+            .iter()
+            .any(|f| f.0 == "ephemeral-range")
+    );
+}
+
+#[test]
+fn mismatch_root_shell_deleted_hidden() {
+    let f = findings(&snapshot(
+        "127.0.0.1",
+        22,
+        vec![process(1, "nc", 1000)],
+        true,
+    ));
+    assert!(f.contains(&("service-mismatch", Severity::Medium)));
+    assert!(!f.iter().any(|x| x.0 == "shell-listener"), "loopback only");
+    let snap = snapshot("0.0.0.0", 4444, vec![process(1, "nc", 0)], true);
+    let f = findings(&snap);
+    assert!(f.contains(&("shell-listener", Severity::High)));
+    // One concern: exposure and root are the shell finding's reasons, not findings.
+    assert!(!f
+        .iter()
+        .any(|x| x.0 == "root-exposed" || x.0 == "exposed-all-interfaces"));
+    let shell = full(&snap)
+        .into_iter()
+        .find(|x| x.id == "shell-listener")
+        .expect("shell");
+    assert!(shell
+        .reasons
+        .iter()
+        .any(|r| r.starts_with("root-exposed: ")));
+    assert!(shell
+        .reasons
+        .iter()
+        .any(|r| r.starts_with("exposed-all-interfaces: ")));
+    let mut p = process(1, "python3.11", 1000);
+    p.exe = Some("/usr/bin/python3.11".into());
+    assert!(findings(&snapshot("0.0.0.0", 8000, vec![p], true))
+        .contains(&("shell-listener", Severity::High)));
+    let mut gone = process(2, "daemon", 1000);
+    gone.exe_state = ExeState {
+        deleted: true,
+        replaced: false,
+        memory_only: false,
+    };
+    let f = findings(&snapshot("127.0.0.1", 8011, vec![gone.clone()], true));
+    assert!(f.contains(&("deleted-executable", Severity::High)));
+    assert!(!f.iter().any(|x| x.0 == "restart-pending"));
+    // Upgraded is not deleted: another file at the path is a pending restart, for every
+    // process that runs the old one.
+    let mut upgraded = vec![process(3, "nginx", 0), process(4, "nginx", 33)];
+    upgraded[1].parent_pid = Some(3);
+    for p in &mut upgraded {
+        p.exe_state = ExeState {
+            deleted: true,
+            replaced: true,
+            memory_only: false,
+        };
+    }
+    let snap = snapshot("127.0.0.1", 8011, upgraded, true);
+    let f = full(&snap);
+    let pending: Vec<&Finding> = f.iter().filter(|x| x.id == "restart-pending").collect();
+    assert_eq!(pending.len(), 1, "{f:?}");
+    assert_eq!(pending[0].severity, Severity::Low);
+    assert!(pending[0].message.contains("pid 3 master") && pending[0].message.contains("4 worker"));
+    assert!(pending[0].hint.contains("restart the service"));
+    assert!(!f.iter().any(|x| x.id == "deleted-executable"));
+    let mut memfd = process(5, "x", 1000);
+    memfd.exe_state = ExeState {
+        deleted: true,
+        replaced: false,
+        memory_only: true,
+    };
+    assert!(findings(&snapshot("127.0.0.1", 8011, vec![memfd], true))
+        .contains(&("deleted-executable", Severity::High)));
+    assert!(findings(&snapshot("127.0.0.1", 8011, vec![], false))
+        .contains(&("hidden-owner", Severity::Info)));
+    assert!(findings(&snapshot("127.0.0.1", 8011, vec![], true))
+        .contains(&("hidden-owner", Severity::Medium)));
+}
