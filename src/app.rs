@@ -268,16 +268,16 @@ fn load(cli: &Cli) -> Result<Knowledge> {
     Ok(knowledge)
 }
 
-/// whoport reads TCP and UDP sockets only: asked about an SCTP or DCCP port, it says it did not
+/// whoport reads TCP, UDP and UDP-Lite sockets only: asked about an SCTP or DCCP port, it says it did not
 /// look rather than "nothing is listening".
 fn unread_protocol_note(port: u16, protocol: Protocol) -> Option<String> {
     let flag = match protocol {
-        Protocol::Tcp | Protocol::Udp => return None,
+        Protocol::Tcp | Protocol::Udp | Protocol::Udplite => return None,
         Protocol::Sctp => "-S",
         Protocol::Dccp => "-d",
     };
     Some(format!(
-        "whoport reads TCP and UDP sockets only: {} sockets on port {port} were not looked for (ss {flag}lnp 'sport = :{port}' lists them)",
+        "whoport reads TCP, UDP and UDP-Lite sockets only: {} sockets on port {port} were not looked for (ss {flag}lnp 'sport = :{port}' lists them)",
         protocol.as_str().to_uppercase()
     ))
 }
@@ -290,51 +290,14 @@ fn protocol_typed(query: &Query, filters: &FilterArgs) -> Option<&'static str> {
         Some(Protocol::Udp) => Some("/udp"),
         Some(Protocol::Sctp) => Some("/sctp"),
         Some(Protocol::Dccp) => Some("/dccp"),
-        None => match (filters.tcp, filters.udp) {
-            (true, false) => Some("--tcp"),
-            (false, true) => Some("--udp"),
-            _ => None,
+        Some(Protocol::Udplite) => Some("/udplite"),
+        None => match only_protocol(filters) {
+            Some(Protocol::Tcp) => Some("--tcp"),
+            Some(Protocol::Udp) => Some("--udp"),
+            Some(_) => Some("--udplite"),
+            None => None,
         },
     }
-}
-
-/// whoport lists TCP and UDP sockets: a UDP-Lite socket bound to the asked port (a protocol
-/// of its own, with ports of its own) is said to be there rather than left out of "nothing is
-/// listening".
-#[cfg(target_os = "linux")]
-fn udplite_note(port: u16) -> Option<String> {
-    let (found, count) = collect::procnet::udplite_on(port);
-    if count == 0 {
-        return None;
-    }
-    let sockets: Vec<String> = found
-        .iter()
-        .map(|s| {
-            let uid = s.uid.map_or_else(String::new, |u| format!("uid {u}, "));
-            format!(
-                "{} ({uid}socket inode {})",
-                crate::address::endpoint(s.address, None, port),
-                s.inode
-            )
-        })
-        .collect();
-    let more = count - found.len();
-    Some(format!(
-        "{} bound to port {port}: {}{}; whoport lists TCP and UDP sockets only, and UDP-Lite \
-         is a protocol of its own (its ports are its own; /proc/net/udplite lists them, ss \
-         does not)",
-        if count == 1 {
-            "a UDP-Lite socket is".to_string()
-        } else {
-            format!("{count} UDP-Lite sockets are")
-        },
-        sockets.join(", "),
-        if more > 0 {
-            format!(" and {more} more")
-        } else {
-            String::new()
-        }
-    ))
 }
 
 /// `--user NAME` must name a user the system knows: an unknown name is an error, not
@@ -351,6 +314,17 @@ fn check_user(filters: &FilterArgs) -> Result<()> {
     Ok(())
 }
 
+/// The one protocol the flags ask for (`--tcp`, `--udp` or `--udplite` alone), if they ask
+/// for one.
+fn only_protocol(filters: &FilterArgs) -> Option<Protocol> {
+    match (filters.tcp, filters.udp, filters.udplite) {
+        (true, false, false) => Some(Protocol::Tcp),
+        (false, true, false) => Some(Protocol::Udp),
+        (false, false, true) => Some(Protocol::Udplite),
+        _ => None,
+    }
+}
+
 /// The socket filters of the command line, narrowed to `ports` and `protocol` if given.
 fn filter_for(
     cli: &FilterArgs,
@@ -358,13 +332,14 @@ fn filter_for(
     ports: Option<Vec<PortRange>>,
     protocol: Option<Protocol>,
 ) -> Filter {
-    let (mut tcp, mut udp) = match (cli.tcp, cli.udp) {
-        (false, false) => (true, true),
-        (t, u) => (t, u),
+    let (mut tcp, mut udp, mut udplite) = match (cli.tcp, cli.udp, cli.udplite) {
+        (false, false, false) => (true, true, true),
+        flags => flags,
     };
     if let Some(p) = protocol {
         tcp &= p == Protocol::Tcp;
         udp &= p == Protocol::Udp;
+        udplite &= p == Protocol::Udplite;
     }
     let (ipv4, ipv6) = match (cli.ipv4, cli.ipv6) {
         (false, false) => (true, true),
@@ -373,6 +348,7 @@ fn filter_for(
     Filter {
         tcp,
         udp,
+        udplite,
         ipv4,
         ipv6,
         all_states,
@@ -422,13 +398,7 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
     let query: Query = text.parse()?;
     let typed = protocol_typed(&query, &cli.filters);
     let k = load(cli)?;
-    let protocol = query
-        .protocol()
-        .or(match (cli.filters.tcp, cli.filters.udp) {
-            (true, false) => Some(Protocol::Tcp),
-            (false, true) => Some(Protocol::Udp),
-            _ => None,
-        });
+    let protocol = query.protocol().or(only_protocol(&cli.filters));
     match query {
         Query::Port { port, address, .. } => {
             let filter = Filter {
@@ -443,9 +413,12 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
             let mut snap = collect::collect(&filter)?;
             snap.notes
                 .extend(protocol.and_then(|p| unread_protocol_note(port, p)));
-            #[cfg(target_os = "linux")]
-            if protocol.is_none_or(|p| p == Protocol::Udp) {
-                snap.notes.extend(udplite_note(port));
+            if protocol == Some(Protocol::Udplite) {
+                snap.notes.push(
+                    "UDP-Lite uses the port numbers IANA assigns for UDP (RFC 3828 §3.5): the \
+                     registry's answer is UDP's"
+                        .to_string(),
+                );
             }
             // What the filters hid on this port, so that the card never says "nothing".
             let hidden = collect::filtered::hidden_by_filters(&filter, &snap, typed)?;

@@ -117,9 +117,13 @@ pub struct FilterArgs {
     #[arg(short = 't', long)]
     pub tcp: bool,
 
-    /// Only UDP sockets
+    /// Only UDP sockets (not UDP-Lite: a protocol of its own)
     #[arg(short = 'u', long)]
     pub udp: bool,
+
+    /// Only UDP-Lite sockets (RFC 3828; listed by default with TCP and UDP)
+    #[arg(long)]
+    pub udplite: bool,
 
     /// Only IPv4 sockets
     #[arg(short = '4', long = "ipv4")]
@@ -149,7 +153,7 @@ pub struct FilterArgs {
 /// A column of the listing. The order here is the order of `--wide`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Column {
-    /// tcp or udp
+    /// tcp, udp or udplite
     Proto,
     /// TCP state (shown with --all)
     State,

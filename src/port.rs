@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::QueryError;
 
-/// A transport protocol that the IANA registry knows about.
+/// A transport protocol: the four the IANA registry assigns ports for, and UDP-Lite (RFC
+/// 3828), whose sockets whoport lists too and which uses UDP's port numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
@@ -15,11 +16,17 @@ pub enum Protocol {
     Udp,
     Sctp,
     Dccp,
+    /// UDP-Lite (IP protocol 136): a protocol of its own, with its own sockets and its own
+    /// port space (a UDP and a UDP-Lite socket may both be bound to 53).
+    Udplite,
 }
 
 impl Protocol {
-    /// Every protocol, in display order.
+    /// Every protocol the IANA registry assigns ports for, in display order.
     pub const ALL: [Protocol; 4] = [Protocol::Tcp, Protocol::Udp, Protocol::Sctp, Protocol::Dccp];
+
+    /// Every protocol whose sockets whoport lists, in display order.
+    pub const LISTED: [Protocol; 3] = [Protocol::Tcp, Protocol::Udp, Protocol::Udplite];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -27,7 +34,22 @@ impl Protocol {
             Protocol::Udp => "udp",
             Protocol::Sctp => "sctp",
             Protocol::Dccp => "dccp",
+            Protocol::Udplite => "udplite",
         }
+    }
+
+    /// The protocol whose registry entries speak for this one's ports: UDP-Lite "uses the
+    /// same set of port number values assigned by the IANA for use by UDP" (RFC 3828 §3.5).
+    pub fn registry_protocol(self) -> Protocol {
+        match self {
+            Protocol::Udplite => Protocol::Udp,
+            p => p,
+        }
+    }
+
+    /// A datagram protocol: a bound socket that is not connected is a listener.
+    pub fn is_datagram(self) -> bool {
+        matches!(self, Protocol::Udp | Protocol::Udplite)
     }
 }
 
@@ -43,6 +65,7 @@ impl FromStr for Protocol {
     fn from_str(s: &str) -> Result<Self, ()> {
         Protocol::ALL
             .into_iter()
+            .chain([Protocol::Udplite])
             .find(|p| p.as_str().eq_ignore_ascii_case(s))
             .ok_or(())
     }
@@ -602,6 +625,8 @@ mod tests {
             ("2668", port(2668, None)),
             (":8080", port(8080, None)),
             ("53/udp", port(53, Some(Protocol::Udp))),
+            ("53/udplite", port(53, Some(Protocol::Udplite))),
+            ("UDPLITE/53", port(53, Some(Protocol::Udplite))),
             ("2668/TCP", port(2668, Some(Protocol::Tcp))),
             ("0", port(0, None)),
             ("65535", port(65535, None)),

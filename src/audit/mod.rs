@@ -177,6 +177,7 @@ fn wants_entry(f: &Filter, e: &Entry) -> bool {
     let protocol_ok = match e.protocol {
         crate::port::Protocol::Tcp => f.tcp,
         crate::port::Protocol::Udp => f.udp,
+        crate::port::Protocol::Udplite => f.udplite,
         _ => false,
     };
     let family_ok = if address.is_ipv4() { f.ipv4 } else { f.ipv6 };

@@ -40,12 +40,38 @@ const LISTEN: u32 = 1 << 10;
 /// Recovery passes after the first dump of a table.
 const PASSES: usize = 3;
 
+/// UDP-Lite's IP protocol number (the crate has no constant for it). The kernel's UDP diag
+/// module answers for it too (net/ipv4/udp_diag.c, `udplite_diag_handler`).
+const IPPROTO_UDPLITE: u8 = 136;
+
+/// The IP protocol number sock_diag is asked with.
+fn number(protocol: Protocol) -> u8 {
+    match protocol {
+        Protocol::Tcp => IPPROTO_TCP,
+        Protocol::Udplite => IPPROTO_UDPLITE,
+        _ => IPPROTO_UDP,
+    }
+}
+
+/// The protocol of an IP protocol number asked for.
+fn protocol_of(number: u8) -> Protocol {
+    match number {
+        IPPROTO_TCP => Protocol::Tcp,
+        IPPROTO_UDPLITE => Protocol::Udplite,
+        _ => Protocol::Udp,
+    }
+}
+
 /// Every socket of the wanted families and protocols, each once.
-pub fn dump_all(tcp: bool, udp: bool, ipv4: bool, ipv6: bool) -> std::io::Result<Vec<Socket>> {
+pub fn dump_all(want: super::sockets::Want) -> std::io::Result<Vec<Socket>> {
     let mut out = Vec::new();
     let mut seen = HashSet::new();
-    for (family, family_wanted) in [(AF_INET, ipv4), (AF_INET6, ipv6)] {
-        for (protocol, protocol_wanted) in [(IPPROTO_TCP, tcp), (IPPROTO_UDP, udp)] {
+    for (family, family_wanted) in [(AF_INET, want.ipv4), (AF_INET6, want.ipv6)] {
+        for (protocol, protocol_wanted) in [
+            (IPPROTO_TCP, want.tcp),
+            (IPPROTO_UDP, want.udp),
+            (IPPROTO_UDPLITE, want.udplite),
+        ] {
             if family_wanted && protocol_wanted {
                 table(family, protocol, &mut seen, &mut out)?;
             }
@@ -101,7 +127,7 @@ fn keep_new(
     let mut ports: Vec<u16> = chunk_ends
         .iter()
         .filter_map(|&i| dumped.get(i))
-        .filter(|s| s.protocol == Protocol::Udp || s.state == Some("listen"))
+        .filter(|s| s.protocol.is_datagram() || s.state == Some("listen"))
         .map(|s| s.port)
         .collect();
     ports.sort_unstable();
@@ -140,11 +166,7 @@ pub fn dump_port(protocol: Protocol, states: u32, port: u16) -> std::io::Result<
 /// Like [`dump_port`], for several ports at once (at most [`MAX_FILTERED_PORTS`]; an empty
 /// list asks for nothing).
 pub fn dump_ports(protocol: Protocol, states: u32, ports: &[u16]) -> std::io::Result<Vec<Socket>> {
-    let protocol = if protocol == Protocol::Tcp {
-        IPPROTO_TCP
-    } else {
-        IPPROTO_UDP
-    };
+    let protocol = number(protocol);
     let mut out = Vec::new();
     if ports.is_empty() {
         return Ok(out);
@@ -233,11 +255,7 @@ fn dump(
     }
     socket.send(&request, 0)?;
     let mut chunk_ends = Vec::new();
-    let protocol = if protocol == IPPROTO_TCP {
-        Protocol::Tcp
-    } else {
-        Protocol::Udp
-    };
+    let protocol = protocol_of(protocol);
     let mut buf = vec![0u8; 1 << 16];
     loop {
         let size = socket.recv(&mut &mut buf[..], 0)?;
@@ -376,6 +394,16 @@ pub fn tcp_state(code: u8) -> &'static str {
 mod tests {
     use super::*;
 
+    fn want(tcp: bool, udp: bool, ipv4: bool, ipv6: bool) -> super::super::sockets::Want {
+        super::super::sockets::Want {
+            tcp,
+            udp,
+            udplite: false,
+            ipv4,
+            ipv6,
+        }
+    }
+
     #[test]
     fn states_are_named_as_the_kernel_numbers_them() {
         assert_eq!(tcp_state(10), "listen");
@@ -395,7 +423,7 @@ mod tests {
             return; // no IPv6 on this machine
         };
         let port = socket.local_addr().expect("address").port();
-        let found = dump_all(false, true, false, true).expect("dump");
+        let found = dump_all(want(false, true, false, true)).expect("dump");
         let me = found.iter().find(|s| s.port == port).expect("own socket");
         assert!(me.v6only.is_some(), "{me:?}");
         assert_eq!(me.ifindex, 0);
@@ -477,7 +505,7 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = l.local_addr().expect("addr").port();
         let other = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let all = dump_all(true, false, true, false).expect("dump");
+        let all = dump_all(want(true, false, true, false)).expect("dump");
         assert_eq!(all.iter().filter(|s| s.port == port).count(), 1);
         let mut inodes: Vec<u32> = all.iter().map(|s| s.inode).filter(|&i| i != 0).collect();
         let n = inodes.len();

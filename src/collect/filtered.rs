@@ -25,6 +25,7 @@ fn unfiltered(filter: &Filter, protocol: Option<&'static str>) -> Filter {
     Filter {
         tcp: filter.tcp || every,
         udp: filter.udp || every,
+        udplite: filter.udplite || every,
         ipv4: true,
         ipv6: true,
         all_states: filter.all_states,
@@ -46,6 +47,7 @@ fn active(filter: &Filter, protocol: Option<&'static str>) -> Vec<(&'static str,
             Filter {
                 tcp: filter.tcp,
                 udp: filter.udp,
+                udplite: filter.udplite,
                 ..base.clone()
             },
         ));

@@ -45,6 +45,8 @@ use process::UserNames;
 pub struct Filter {
     pub tcp: bool,
     pub udp: bool,
+    /// UDP-Lite (RFC 3828): a protocol of its own, not included in `udp`.
+    pub udplite: bool,
     pub ipv4: bool,
     pub ipv6: bool,
     /// Also TCP sockets that are not listening (established, time-wait...).
@@ -65,11 +67,12 @@ pub struct Filter {
 }
 
 impl Filter {
-    /// TCP and UDP, IPv4 and IPv6, listeners only, no other restriction.
+    /// TCP, UDP and UDP-Lite, IPv4 and IPv6, listeners only, no other restriction.
     pub fn everything() -> Filter {
         Filter {
             tcp: true,
             udp: true,
+            udplite: true,
             ipv4: true,
             ipv6: true,
             ..Filter::default()
@@ -91,6 +94,7 @@ impl Filter {
         let protocol = match l.socket.protocol {
             Protocol::Tcp => self.tcp,
             Protocol::Udp => self.udp,
+            Protocol::Udplite => self.udplite,
             Protocol::Sctp | Protocol::Dccp => false,
         };
         family && protocol && self.wants_socket(&l.socket) && self.wants_listener(l, processes)
@@ -155,6 +159,7 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     let want = sockets::Want {
         tcp: filter.tcp,
         udp: filter.udp,
+        udplite: filter.udplite,
         ipv4: filter.ipv4,
         ipv6: filter.ipv6,
     };
@@ -454,7 +459,8 @@ fn mark_known_uses(listeners: &mut [Listener], processes: &HashMap<u32, Process>
 }
 
 /// The netlink result, or `/proc/net` when netlink was refused; on Linux also marks connected
-/// UDP sockets (netlink does not say) and replaces an empty netlink UDP dump.
+/// UDP and UDP-Lite sockets (netlink does not say) and replaces an empty netlink dump of
+/// either.
 fn from_best_source(
     netlink: Result<Vec<sockets::Found>, CollectError>,
     filter: &Filter,
@@ -462,14 +468,20 @@ fn from_best_source(
 ) -> Result<(Vec<sockets::Found>, &'static str), CollectError> {
     #[cfg(target_os = "linux")]
     {
+        let want = sockets::Want {
+            tcp: filter.tcp,
+            udp: filter.udp,
+            udplite: filter.udplite,
+            ipv4: filter.ipv4,
+            ipv6: filter.ipv6,
+        };
         let mut found = match netlink {
             Ok(found) => found,
             Err(e) if e.is_refusal() => {
-                let table = procnet::read(filter.tcp, filter.udp, filter.ipv4, filter.ipv6)
-                    .map_err(|pe| CollectError::Sockets {
-                        detail: format!("{e}; and /proc/net: {pe}"),
-                        errno: None,
-                    })?;
+                let table = procnet::read(want).map_err(|pe| CollectError::Sockets {
+                    detail: format!("{e}; and /proc/net: {pe}"),
+                    errno: None,
+                })?;
                 notes.push(format!(
                     "the netlink socket-diagnostics interface was refused ({}); sockets were read \
                      from /proc/net instead",
@@ -489,66 +501,84 @@ fn from_best_source(
             }
             Err(e) => return Err(e),
         };
-        if !filter.udp {
-            return Ok((found, "netlink"));
-        }
-        let Ok(mut udp) = procnet::read(false, true, filter.ipv4, filter.ipv6) else {
-            return Ok((found, "netlink"));
-        };
-        let netlink_udp = found
-            .iter()
-            .filter(|(s, _)| s.protocol == Protocol::Udp)
-            .count();
-        if netlink_udp == 0 && !udp.sockets.is_empty() {
-            // UDP sockets come and go: ask netlink again, and believe /proc/net only about
-            // sockets it lists both before and after that second dump.
-            let again = sockets::enumerate(sockets::Want {
-                tcp: false,
-                udp: true,
-                ipv4: filter.ipv4,
-                ipv6: filter.ipv6,
-            })
-            .unwrap_or_default();
-            let after = procnet::read(false, true, filter.ipv4, filter.ipv6).unwrap_or_default();
-            let before: HashSet<u32> = udp.sockets.iter().map(|s| s.inode).collect();
-            let stable = after
-                .sockets
-                .iter()
-                .filter(|s| before.contains(&s.inode))
-                .count();
-            if use_proc_udp(again.len(), stable) {
-                notes.push(format!(
-                    "the kernel's netlink UDP dump was empty but /proc/net/udp lists {} sockets: \
-                     UDP sockets were read from /proc/net",
-                    after.sockets.len()
-                ));
-                found.extend(after.sockets.into_iter().map(|s| (s, Vec::new())));
-                return Ok((found, "netlink+/proc/net"));
-            }
-            found.extend(again);
-            udp = after;
-        }
-        let remotes: HashMap<u32, (std::net::IpAddr, u16)> = udp
-            .sockets
-            .iter()
-            .filter_map(|s| Some((s.inode, s.remote?)))
-            .filter(|(inode, _)| *inode != 0)
-            .collect();
-        for (s, _) in found
-            .iter_mut()
-            .filter(|(s, _)| s.protocol == Protocol::Udp)
-        {
-            if let Some(r) = remotes.get(&s.inode) {
-                s.remote = Some(*r);
+        let mut source = "netlink";
+        for (protocol, wanted) in [(Protocol::Udp, want.udp), (Protocol::Udplite, want.udplite)] {
+            if wanted && datagram_table(&mut found, protocol, want, notes) {
+                source = "netlink+/proc/net";
             }
         }
-        Ok((found, "netlink"))
+        Ok((found, source))
     }
     #[cfg(not(target_os = "linux"))]
     {
         let _ = (filter, notes);
         Ok((netlink?, "system"))
     }
+}
+
+/// One datagram protocol's table (UDP or UDP-Lite) from `/proc/net` beside the netlink dump:
+/// marks the connected sockets, and replaces an empty netlink dump when `/proc/net` lists
+/// sockets that stayed all through a second one (then returns true).
+#[cfg(target_os = "linux")]
+fn datagram_table(
+    found: &mut Vec<sockets::Found>,
+    protocol: Protocol,
+    want: sockets::Want,
+    notes: &mut Vec<String>,
+) -> bool {
+    let only = sockets::Want {
+        tcp: false,
+        udp: protocol == Protocol::Udp,
+        udplite: protocol == Protocol::Udplite,
+        ..want
+    };
+    let Ok(mut table) = procnet::read(only) else {
+        return false;
+    };
+    let from_netlink = found.iter().filter(|(s, _)| s.protocol == protocol).count();
+    if from_netlink == 0 && !table.sockets.is_empty() {
+        // Datagram sockets come and go: ask netlink again, and believe /proc/net only about
+        // sockets it lists both before and after that second dump.
+        let again = sockets::enumerate(only).unwrap_or_default();
+        let after = procnet::read(only).unwrap_or_default();
+        let before: HashSet<u32> = table.sockets.iter().map(|s| s.inode).collect();
+        let stable = after
+            .sockets
+            .iter()
+            .filter(|s| before.contains(&s.inode))
+            .count();
+        if use_proc_udp(again.len(), stable) {
+            let name = if protocol == Protocol::Udp {
+                ("UDP", "udp")
+            } else {
+                ("UDP-Lite", "udplite")
+            };
+            notes.push(format!(
+                "the kernel's netlink {} dump was empty but /proc/net/{} lists {} sockets: \
+                 {} sockets were read from /proc/net",
+                name.0,
+                name.1,
+                after.sockets.len(),
+                name.0
+            ));
+            found.extend(after.sockets.into_iter().map(|s| (s, Vec::new())));
+            return true;
+        }
+        found.extend(again);
+        table = after;
+    }
+    let remotes: HashMap<u32, (std::net::IpAddr, u16)> = table
+        .sockets
+        .iter()
+        .filter_map(|s| Some((s.inode, s.remote?)))
+        .filter(|(inode, _)| *inode != 0)
+        .collect();
+    for (s, _) in found.iter_mut().filter(|(s, _)| s.protocol == protocol) {
+        if let Some(r) = remotes.get(&s.inode) {
+            s.remote = Some(*r);
+        }
+    }
+    false
 }
 
 /// A kernel without a UDP diag handler answers the dump with an error that reads as "no

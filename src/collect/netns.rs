@@ -90,8 +90,14 @@ pub fn notes_for(
     filter: &super::Filter,
 ) -> Vec<String> {
     let mut dumped: HashSet<u32> = found.iter().map(|(s, _)| s.inode).collect();
-    if !(filter.tcp && filter.udp && filter.ipv4 && filter.ipv6) {
-        match super::diag::dump_all(true, true, true, true) {
+    if !(filter.tcp && filter.udp && filter.udplite && filter.ipv4 && filter.ipv6) {
+        match super::diag::dump_all(super::sockets::Want {
+            tcp: true,
+            udp: true,
+            udplite: true,
+            ipv4: true,
+            ipv6: true,
+        }) {
             Ok(all) => dumped.extend(all.into_iter().map(|s| s.inode)),
             Err(_) => return Vec::new(),
         }
@@ -277,6 +283,8 @@ fn in_other_tables(
         ("tcp6", Protocol::Tcp),
         ("udp", Protocol::Udp),
         ("udp6", Protocol::Udp),
+        ("udplite", Protocol::Udplite),
+        ("udplite6", Protocol::Udplite),
     ];
     // This namespace's own tables, by inode: a table of the same inode is this namespace's.
     let ours: Vec<Option<u64>> = tables

@@ -1,5 +1,6 @@
-//! The `/proc/net/{tcp,tcp6,udp,udp6}` tables: the fallback when the netlink socket-diagnostics
-//! interface is refused, and the only place that says whether a UDP socket is connected.
+//! The `/proc/net/{tcp,tcp6,udp,udp6,udplite,udplite6}` tables: the fallback when the netlink
+//! socket-diagnostics interface is refused, and the only place that says whether a UDP socket
+//! is connected.
 //! Malformed lines are counted and skipped, never a panic.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -97,13 +98,20 @@ pub fn parse(text: &str, protocol: Protocol) -> Parsed {
 
 /// Reads the tables for the wanted protocols and families.
 #[cfg(target_os = "linux")]
-pub fn read(tcp: bool, udp: bool, ipv4: bool, ipv6: bool) -> std::io::Result<Parsed> {
+pub fn read(want: super::sockets::Want) -> std::io::Result<Parsed> {
     let mut out = Parsed::default();
+    let (ipv4, ipv6) = (want.ipv4, want.ipv6);
     let tables = [
-        ("/proc/net/tcp", Protocol::Tcp, tcp && ipv4),
-        ("/proc/net/tcp6", Protocol::Tcp, tcp && ipv6),
-        ("/proc/net/udp", Protocol::Udp, udp && ipv4),
-        ("/proc/net/udp6", Protocol::Udp, udp && ipv6),
+        ("/proc/net/tcp", Protocol::Tcp, want.tcp && ipv4),
+        ("/proc/net/tcp6", Protocol::Tcp, want.tcp && ipv6),
+        ("/proc/net/udp", Protocol::Udp, want.udp && ipv4),
+        ("/proc/net/udp6", Protocol::Udp, want.udp && ipv6),
+        ("/proc/net/udplite", Protocol::Udplite, want.udplite && ipv4),
+        (
+            "/proc/net/udplite6",
+            Protocol::Udplite,
+            want.udplite && ipv6,
+        ),
     ];
     for (path, protocol, wanted) in tables {
         if !wanted {
@@ -115,44 +123,15 @@ pub fn read(tcp: bool, udp: bool, ipv4: bool, ipv6: bool) -> std::io::Result<Par
                 out.sockets.extend(parsed.sockets);
                 out.malformed += parsed.malformed;
             }
-            // A kernel without IPv6 has no tcp6/udp6 table: nothing to list there.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && path.ends_with('6') => {}
+            // A kernel without IPv6 has no tcp6/udp6 table, one without UDP-Lite no udplite
+            // table: nothing to list there.
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    && (path.ends_with('6') || protocol == Protocol::Udplite) => {}
             Err(e) => return Err(std::io::Error::new(e.kind(), format!("{path}: {e}"))),
         }
     }
     Ok(out)
-}
-
-/// At most this many UDP-Lite sockets of one port are told about.
-pub const UDPLITE_SHOWN: usize = 8;
-
-/// The bound, unconnected UDP-Lite sockets on `port` (`/proc/net/udplite`, `udplite6`; a
-/// protocol of its own, with its own ports, that whoport does not list and `ss` does not
-/// show), and how many there were. The tables are read a line at a time, so their size
-/// never matters; a kernel without UDP-Lite has none.
-#[cfg(target_os = "linux")]
-pub fn udplite_on(port: u16) -> (Vec<Socket>, usize) {
-    use std::io::BufRead;
-    let mut found = Vec::new();
-    let mut count = 0;
-    for path in ["/proc/net/udplite", "/proc/net/udplite6"] {
-        let Ok(file) = std::fs::File::open(path) else {
-            continue;
-        };
-        for line in std::io::BufReader::new(file).lines().skip(1) {
-            let Ok(line) = line else { break };
-            let Some(s) = parse_line(&line, Protocol::Udp) else {
-                continue;
-            };
-            if s.port == port && s.remote.is_none() {
-                count += 1;
-                if found.len() < UDPLITE_SHOWN {
-                    found.push(s);
-                }
-            }
-        }
-    }
-    (found, count)
 }
 
 #[cfg(test)]

@@ -15,6 +15,8 @@ use crate::port::Protocol;
 pub struct Want {
     pub tcp: bool,
     pub udp: bool,
+    /// UDP-Lite (on Linux; other systems' tables have none to give).
+    pub udplite: bool,
     pub ipv4: bool,
     pub ipv6: bool,
 }
@@ -31,12 +33,12 @@ pub fn enumerate(want: Want) -> Result<Vec<Found>, CollectError> {
 /// could not be read any more (it exited during the scan: netstat2's own mapping, on
 /// platforms without the Linux walk). One such process never aborts the listing.
 pub fn enumerate_counting(want: Want) -> Result<(Vec<Found>, usize), CollectError> {
-    if !(want.ipv4 || want.ipv6) || !(want.tcp || want.udp) {
+    if !(want.ipv4 || want.ipv6) || !(want.tcp || want.udp || want.udplite) {
         return Ok((Vec::new(), 0));
     }
     #[cfg(target_os = "linux")]
     {
-        super::diag::dump_all(want.tcp, want.udp, want.ipv4, want.ipv6)
+        super::diag::dump_all(want)
             .map(|sockets| (sockets.into_iter().map(|s| (s, Vec::new())).collect(), 0))
             .map_err(|e| CollectError::Sockets {
                 detail: format!("netlink socket diagnostics: {e}"),

@@ -127,6 +127,8 @@ impl<'a> Entry<'a> {
     /// Does this row speak for `protocol`? Rows without a protocol are IANA's old
     /// protocol-less entries and ranges, which cover TCP and UDP.
     pub fn covers_protocol(&self, protocol: Protocol) -> bool {
+        // UDP-Lite uses UDP's port numbers (RFC 3828 §3.5).
+        let protocol = protocol.registry_protocol();
         match self.protocol {
             Some(p) => p == protocol,
             None => matches!(protocol, Protocol::Tcp | Protocol::Udp),

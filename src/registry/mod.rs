@@ -60,6 +60,8 @@ impl Knowledge {
 
     /// Everything known about one port, for the given protocols (all when `None`).
     pub fn report(&self, port: u16, protocol: Option<Protocol>) -> PortReport<'_> {
+        // UDP-Lite's ports are UDP's (RFC 3828 §3.5): the registry's answer is UDP's.
+        let protocol = protocol.map(Protocol::registry_protocol);
         let protocols = match protocol {
             Some(p) => vec![p],
             None => self.iana.protocols_for(port),

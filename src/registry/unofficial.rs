@@ -139,7 +139,9 @@ pub fn all() -> &'static [UnofficialUse] {
 pub fn for_port(port: u16, protocol: Option<Protocol>) -> Vec<&'static UnofficialUse> {
     all()
         .iter()
-        .filter(|u| u.ports.contains(port) && protocol.is_none_or(|p| p == u.protocol))
+        .filter(|u| {
+            u.ports.contains(port) && protocol.is_none_or(|p| p.registry_protocol() == u.protocol)
+        })
         .collect()
 }
 

@@ -421,7 +421,7 @@ pub fn live_section(
         // SCTP and DCCP sockets are never read (a note says so): nothing is said of them.
         let what: Vec<String> = protocols
             .iter()
-            .filter(|p| matches!(p, Protocol::Tcp | Protocol::Udp))
+            .filter(|p| Protocol::LISTED.contains(p))
             .map(|p| format!("{port}/{p}"))
             .collect();
         if what.is_empty() {
