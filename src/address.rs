@@ -89,8 +89,10 @@ pub enum Reach {
     OneAddress,
     /// Bound to a device that no longer exists (its index): nothing reaches it.
     GoneDevice(String),
-    /// A wildcard whose source did not say whether it is bound to a device (`/proc/net`):
-    /// this reach unless it is.
+    /// A socket whose source did not say which device it is bound to (`/proc/net`): a
+    /// wildcard (this reach unless it is bound to a device), a loopback address (loopback only
+    /// unless bound to another device than `lo`), or a link-local IPv6 address (always bound
+    /// to one device, not named).
     DeviceUnreported(Box<Reach>),
 }
 
@@ -109,6 +111,9 @@ impl Reach {
             }
             Reach::OneAddress => "one address".to_string(),
             Reach::GoneDevice(d) => format!("{}, gone", device_words(d)),
+            Reach::DeviceUnreported(r) if **r == Reach::OneAddress => {
+                "one address, device not reported".to_string()
+            }
             Reach::DeviceUnreported(r) => format!("{}, unless device-bound", r.short()),
         }
     }
@@ -146,9 +151,15 @@ impl Reach {
                  is given index {d})",
                 device_words(d)
             ),
-            Reach::DeviceUnreported(r) => {
-                format!("{}, unless bound to a device (not reported)", r.long())
-            }
+            Reach::DeviceUnreported(r) => match **r {
+                Reach::Loopback => "loopback only, unless bound to another device than lo (not \
+                     reported): then loopback traffic cannot reach it"
+                    .to_string(),
+                Reach::OneAddress => {
+                    "one link-local address, bound to a device that was not reported".to_string()
+                }
+                _ => format!("{}, unless bound to a device (not reported)", r.long()),
+            },
         }
     }
 }
@@ -187,8 +198,17 @@ impl Listener {
 
     /// Where it can be reached from, from the facts collected (scope, v6only, device).
     pub fn reach(&self) -> Reach {
+        let unreported = |reach: Reach| {
+            if self.socket.device_reported {
+                reach
+            } else {
+                Reach::DeviceUnreported(Box::new(reach))
+            }
+        };
         match self.scope {
-            Scope::Loopback => Reach::Loopback,
+            // Bound to lo (a device reported), or at a loopback address.
+            Scope::Loopback if self.socket.ifindex == LOOPBACK_IFINDEX => Reach::Loopback,
+            Scope::Loopback => unreported(Reach::Loopback),
             // Its device had no name when it was read: is there still one of that index?
             Scope::Device
                 if self.device.as_deref() == Some(self.socket.ifindex.to_string().as_str())
@@ -208,6 +228,10 @@ impl Listener {
             }
             Scope::Specific => match (&self.device, self.socket.address.is_unspecified()) {
                 (Some(d), true) => Reach::Device(d.clone()),
+                // A link-local IPv6 address is bound with its zone, to one device.
+                (None, false) if is_link_local(self.socket.address) => {
+                    unreported(Reach::OneAddress)
+                }
                 _ => Reach::OneAddress,
             },
             Scope::All => {
@@ -220,13 +244,23 @@ impl Listener {
                         None => Reach::AllIpv6Unknown,
                     },
                 };
-                if self.socket.device_reported {
-                    reach
-                } else {
-                    Reach::DeviceUnreported(Box::new(reach))
-                }
+                unreported(reach)
             }
         }
+    }
+
+    /// Did the source leave out a device binding that would change where it can be reached
+    /// from (a wildcard, a loopback or a link-local address read from `/proc/net`)?
+    pub fn device_unknown(&self) -> bool {
+        matches!(self.reach(), Reach::DeviceUnreported(_))
+    }
+}
+
+/// A link-local IPv6 unicast address (`fe80::/10`), which a socket binds on one device.
+fn is_link_local(address: IpAddr) -> bool {
+    match address {
+        IpAddr::V6(a) => a.segments()[0] & 0xffc0 == 0xfe80,
+        IpAddr::V4(_) => false,
     }
 }
 
@@ -503,5 +537,38 @@ pub(crate) mod tests {
         // An index no device has is shown as a number, never a guess.
         assert_eq!(names.name(999_999).as_deref(), Some("999999"));
         assert_eq!(names.name(LOOPBACK_IFINDEX).as_deref(), Some("lo"));
+    }
+
+    #[test]
+    fn a_device_binding_not_reported_is_never_a_fact() {
+        let unreported = |address: &str| {
+            let mut l = listener(address, 0, None, None);
+            l.socket.device_reported = false;
+            l
+        };
+        let cases = [
+            ("127.0.0.1", Reach::Loopback),
+            ("fe80::1", Reach::OneAddress),
+            ("0.0.0.0", Reach::AllIpv4),
+        ];
+        for (address, inner) in cases {
+            let l = unreported(address);
+            assert_eq!(
+                l.reach(),
+                Reach::DeviceUnreported(Box::new(inner)),
+                "{address}"
+            );
+            assert!(l.device_unknown(), "{address}");
+            assert!(
+                !listener(address, 0, None, None).device_unknown(),
+                "{address}"
+            );
+        }
+        // One address that is not link-local is at most that address, whatever its device.
+        assert_eq!(unreported("192.0.2.7").reach(), Reach::OneAddress);
+        assert!(unreported("127.0.0.1")
+            .reach()
+            .long()
+            .starts_with("loopback only, unless bound to another device than lo"));
     }
 }

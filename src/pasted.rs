@@ -17,6 +17,10 @@ pub enum Serves {
     /// `::ffff:0.0.0.0` for an IPv4 address of this machine, `::` for an IPv6 one, and a
     /// dual-stack `::` (the kernel says it is not v6-only) for IPv4 too.
     AsWildcard,
+    /// It serves the pasted address if it is bound to the device the address names, and the
+    /// source did not say which device it is bound to (`/proc/net`): not checked, shown with
+    /// a note saying so.
+    Unverified,
 }
 
 impl AddressPattern {
@@ -29,6 +33,45 @@ impl AddressPattern {
 
     /// How this listener serves the pasted address, if it does.
     pub fn serves(&self, l: &Listener) -> Option<Serves> {
+        let reported = self.serves_as_reported(l);
+        if reported.is_some() || l.socket.device_reported {
+            return reported;
+        }
+        // The device a socket is bound to was not reported: a zone cannot be checked.
+        self.without_zone()?
+            .serves_as_reported(l)
+            .map(|_| Serves::Unverified)
+    }
+
+    /// The pattern without the device it names, if it names one.
+    fn without_zone(&self) -> Option<AddressPattern> {
+        match self {
+            AddressPattern::Wildcard { zone: Some(_) } => {
+                Some(AddressPattern::Wildcard { zone: None })
+            }
+            AddressPattern::Exact {
+                address,
+                zone: Some(_),
+            } => Some(AddressPattern::Exact {
+                address: *address,
+                zone: None,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The zone (device) the pattern names.
+    fn zone(&self) -> Option<&str> {
+        match self {
+            AddressPattern::Wildcard { zone } | AddressPattern::Exact { zone, .. } => {
+                zone.as_deref()
+            }
+            AddressPattern::Loopback => None,
+        }
+    }
+
+    /// [`AddressPattern::serves`] from the device binding as reported.
+    fn serves_as_reported(&self, l: &Listener) -> Option<Serves> {
         let address = l.socket.address.to_canonical();
         match self {
             AddressPattern::Wildcard { zone } => (address.is_unspecified()
@@ -86,6 +129,18 @@ impl AddressPattern {
                     ));
                 }
                 kept
+            }
+            Some(Serves::Unverified) => {
+                notes.push(format!(
+                    "{} cannot be checked without the netlink socket diagnostics: {} {} serves \
+                     it only if it is bound to {}, and the sockets were read from /proc/net, \
+                     which does not say which device a socket is bound to",
+                    self.text(l.socket.port),
+                    l.socket.protocol,
+                    l.endpoint(),
+                    self.zone().unwrap_or("that device"),
+                ));
+                true
             }
         });
         notes
@@ -371,5 +426,42 @@ mod tests {
         assert!(exact("::1", None)
             .unreported(&[listener("::", 0, None, None)])
             .is_empty());
+    }
+
+    #[test]
+    fn a_zone_is_not_checked_where_no_device_was_reported() {
+        let mut any4 = listener("0.0.0.0", 0, None, None);
+        any4.socket.device_reported = false;
+        let mut ll = listener("fe80::1", 0, None, Some(true));
+        ll.socket.device_reported = false;
+        let wildcard_on = |z: &str| AddressPattern::Wildcard {
+            zone: Some(z.to_string()),
+        };
+        assert_eq!(wildcard_on("lo").serves(&any4), Some(Serves::Unverified));
+        assert_eq!(wildcard_on("eth9").serves(&any4), Some(Serves::Unverified));
+        assert_eq!(
+            exact("0.0.0.0", Some("lo")).serves(&any4),
+            Some(Serves::Unverified)
+        );
+        assert_eq!(
+            exact("fe80::1", Some("lo")).serves(&ll),
+            Some(Serves::Unverified)
+        );
+        // Without a zone there is nothing to check; another address is still no match.
+        assert_eq!(
+            AddressPattern::Wildcard { zone: None }.serves(&any4),
+            Some(Serves::Exactly)
+        );
+        assert_eq!(exact("fe80::2", Some("lo")).serves(&ll), None);
+        // Reported: the zone decides.
+        let reported = listener("0.0.0.0", 0, None, None);
+        assert_eq!(wildcard_on("lo").serves(&reported), None);
+        let mut kept = vec![any4];
+        let notes = wildcard_on("lo").narrow(&mut kept);
+        assert_eq!(kept.len(), 1);
+        assert!(
+            notes[0].starts_with("*%lo:22 cannot be checked"),
+            "{notes:?}"
+        );
     }
 }

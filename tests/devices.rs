@@ -206,3 +206,126 @@ fn without_netlink_a_wildcard_is_never_called_all_interfaces_as_a_fact() {
         }
     }
 }
+
+fn notes(doc: &Value) -> Vec<String> {
+    doc["notes"]
+        .as_array()
+        .expect("notes")
+        .iter()
+        .map(|n| n.as_str().expect("note").to_string())
+        .collect()
+}
+
+#[test]
+fn without_netlink_a_device_binding_is_never_guessed_for_loopback_link_local_or_pasted_forms() {
+    let Some(ns) = NetNs::new() else {
+        return;
+    };
+    let dir = tempdir();
+    let Some(shim) = no_netlink_shim(dir.path()) else {
+        return;
+    };
+    let shim = shim.to_str().expect("utf8").to_string();
+    let ip = |args: &[&str]| {
+        let status = ns
+            .command(Path::new("ip"))
+            .args(args)
+            .status()
+            .expect("ip runs");
+        assert!(status.success(), "ip {args:?}");
+    };
+    ip(&[
+        "link", "add", "wpf0", "type", "veth", "peer", "name", "wpf1",
+    ]);
+    ip(&["link", "set", "wpf0", "up"]);
+    ip(&["-6", "addr", "add", "fe80::1/64", "dev", "lo", "nodad"]);
+    // 0.0.0.0 bound to lo, 127.0.0.1 bound to wpf0 (loopback traffic cannot reach it), a
+    // link-local address (bound to lo by its zone).
+    let helper = ns.listener(&[
+        "--exit-after",
+        "60",
+        "tcp4-any-lo",
+        "tcp4@wpf0",
+        "tcp6-linklocal",
+    ]);
+    let (any_lo, lo_on_dev, link_local) = (helper.port(0), helper.port(1), helper.port(2));
+    let env = [("LD_PRELOAD", shim.as_str())];
+    let run = |env: &[(&str, &str)], args: &[&str]| -> (i32, Value) {
+        let (status, out, err) = ns.whoport_with(dir.path(), env, args);
+        let doc = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {err}"));
+        (status, doc)
+    };
+    // The kernel's answer (netlink) first: what /proc/net cannot say.
+    let (_, exact) = run(&[], &["--json"]);
+    assert_eq!(rows(&exact, lo_on_dev)[0]["scope"], "device");
+    assert_eq!(rows(&exact, link_local)[0]["device"], "lo");
+    // From /proc/net: a loopback address is loopback only unless bound to another device, a
+    // link-local address is bound to a device not named; neither is a fact it does not know.
+    let (_, doc) = run(&env, &["--json"]);
+    assert_eq!(doc["source"], "/proc/net", "{doc}");
+    let row = &rows(&doc, lo_on_dev)[0];
+    assert_eq!(row["device_reported"], false, "{row}");
+    assert_eq!(
+        row["reach"],
+        "loopback only, unless bound to another device than lo (not reported): then loopback \
+         traffic cannot reach it",
+        "{row}"
+    );
+    let row = &rows(&doc, link_local)[0];
+    assert_eq!(
+        row["reach"], "one link-local address, bound to a device that was not reported",
+        "{row}"
+    );
+    // --exposed counts the wildcard and the link-local address (either may be reachable),
+    // with the qualification in the summary.
+    let (_, exposed) = run(&env, &["--json", "--exposed"]);
+    assert_eq!(rows(&exposed, any_lo).len(), 1, "{exposed}");
+    assert_eq!(rows(&exposed, link_local).len(), 1, "{exposed}");
+    assert!(rows(&exposed, lo_on_dev).is_empty(), "{exposed}");
+    let (_, listing, _) = ns.whoport_with(dir.path(), &env, &["--exposed"]);
+    assert!(
+        listing.contains("2 reachable from other machines unless bound to a device (not reported)"),
+        "{listing}"
+    );
+    // The audit's exposure finding for the link-local address says the device is unknown.
+    let (_, audit) = run(&env, &["audit", "--json"]);
+    let about: Vec<&Value> = audit["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["listener"]["port"] == link_local)
+        .collect();
+    assert!(
+        about.iter().any(|f| f["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("bound to a device that was not reported"))),
+        "{audit}"
+    );
+    // Pasted device forms: what would serve them is shown, with a note that the device cannot
+    // be checked; never "nothing matches".
+    for (pasted, port) in [
+        (format!("*%lo:{any_lo}"), any_lo),
+        (format!("0.0.0.0%lo:{any_lo}"), any_lo),
+        (format!("*%wpf0:{any_lo}"), any_lo),
+        (format!("[fe80::1%lo]:{link_local}"), link_local),
+    ] {
+        let (status, doc) = run(&env, &["--json", &pasted]);
+        assert_eq!(status, 0, "{pasted}: {doc}");
+        assert_eq!(rows(&doc, port).len(), 1, "{pasted}: {doc}");
+        assert!(
+            notes(&doc).iter().any(|n| n.starts_with(&format!(
+                "{pasted} cannot be checked without the netlink socket diagnostics: tcp "
+            ))),
+            "{pasted}: {doc}"
+        );
+        // With netlink the device is known: lo's forms match, wpf0's does not.
+        let (status, doc) = run(&[], &["--json", &pasted]);
+        let want = usize::from(!pasted.contains("wpf0"));
+        assert_eq!(rows(&doc, port).len(), want, "{pasted}: {doc}");
+        assert_eq!(status, if want == 1 { 0 } else { 1 }, "{pasted}: {doc}");
+        assert!(
+            !notes(&doc).iter().any(|n| n.contains("cannot be checked")),
+            "{doc}"
+        );
+    }
+}

@@ -130,8 +130,17 @@ impl Ctx<'_> {
                 Reach::AllIpv6Only | Reach::AllIpv6Unknown | Reach::AllDualStack
             )
         });
+        let unreported = self
+            .members
+            .iter()
+            .zip(&self.listeners)
+            .find(|(i, l)| wanted.contains(i) && l.device_unknown())
+            .map(|(_, l)| l.reach());
         match reaches.first() {
-            None => "on a non-loopback address".to_string(),
+            None => match unreported {
+                Some(r) => format!("on {}", r.long()),
+                None => "on a non-loopback address".to_string(),
+            },
             Some(_) if v4 && v6 => format!("on {}", Reach::AllDualStack.long()),
             Some(r) => format!("on {}", r.long()),
         }

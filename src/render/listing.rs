@@ -346,11 +346,12 @@ pub fn summary(snap: &Snapshot) -> String {
         .iter()
         .filter(|l| l.scope.is_exposed())
         .count();
-    // Wildcards whose source did not say whether they are bound to a device (/proc/net).
+    // Exposed sockets whose source did not say whether they are bound to a device
+    // (/proc/net): a wildcard, a link-local address.
     let unsure = snap
         .listeners
         .iter()
-        .filter(|l| l.scope == Scope::All && !l.socket.device_reported)
+        .filter(|l| l.scope.is_exposed() && l.device_unknown())
         .count();
     let n = snap.listeners.len();
     let mut text = format!(
