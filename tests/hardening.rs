@@ -69,6 +69,10 @@ fn netlink_refused_falls_back_to_proc_net() {
         "tcp6",
         "udp4",
         "udp6",
+        "udplite4",
+        "udplite6",
+        // A connected UDP-Lite socket is no listener, from either source.
+        "udplite4-connected",
     ]);
     let run = |preload: bool| -> Value {
         let mut cmd = whoport(dir.path());
@@ -130,7 +134,8 @@ fn netlink_refused_falls_back_to_proc_net() {
             })
             .collect()
     };
-    assert_eq!(key(&normal).len(), 4);
+    // TCP, UDP and UDP-Lite (/proc/net/udplite{,6}), both families; not the connected one.
+    assert_eq!(key(&normal).len(), 6);
     assert_eq!(
         key(&normal),
         key(&fallback),
