@@ -268,16 +268,33 @@ fn load(cli: &Cli) -> Result<Knowledge> {
     Ok(knowledge)
 }
 
-/// whoport reads TCP, UDP and UDP-Lite sockets only: asked about an SCTP or DCCP port, it says it did not
-/// look rather than "nothing is listening".
+/// whoport reads TCP, UDP and UDP-Lite sockets only: asked about an SCTP or DCCP port (or
+/// program), it says it did not look rather than "nothing is listening".
 fn unread_protocol_note(port: u16, protocol: Protocol) -> Option<String> {
+    unread_protocol(
+        protocol,
+        &format!("on port {port}"),
+        &format!(" 'sport = :{port}'"),
+    )
+}
+
+/// [`unread_protocol_note`] for a program name: `whoport nginx/sctp`.
+fn unread_protocol_note_for(program: &str, protocol: Protocol) -> Option<String> {
+    unread_protocol(
+        protocol,
+        &format!("of processes named {}", crate::error::quoted(program)),
+        "",
+    )
+}
+
+fn unread_protocol(protocol: Protocol, which: &str, ss_filter: &str) -> Option<String> {
     let flag = match protocol {
         Protocol::Tcp | Protocol::Udp | Protocol::Udplite => return None,
         Protocol::Sctp => "-S",
         Protocol::Dccp => "-d",
     };
     Some(format!(
-        "whoport reads TCP, UDP and UDP-Lite sockets only: {} sockets on port {port} were not looked for (ss {flag}lnp 'sport = :{port}' lists them)",
+        "whoport reads TCP, UDP and UDP-Lite sockets only: {} sockets {which} were not looked for (ss {flag}lnp{ss_filter} lists them)",
         protocol.as_str().to_uppercase()
     ))
 }
@@ -515,23 +532,31 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                     protocol,
                 )
             };
-            let snap = collect::collect(&filter)?;
+            let mut snap = collect::collect(&filter)?;
+            let unread = protocol.and_then(|p| unread_protocol_note_for(&name, p));
             let hidden = collect::filtered::hidden_by_filters(&filter, &snap, typed)?;
             let found = match service {
                 Ok(found) => found,
-                Err(e) if snap.listeners.is_empty() && hidden.is_empty() => {
-                    if snap.unattributed.is_empty() {
-                        anyhow::bail!(
-                            "{e}; and no listening process is named {}",
-                            sanitize(&crate::error::quoted(&name))
-                        )
+                Err(e) if snap.listeners.is_empty() => {
+                    if snap.unattributed.is_empty() && hidden.is_empty() {
+                        let name = sanitize(&crate::error::quoted(&name)).into_owned();
+                        match unread {
+                            Some(n) => anyhow::bail!(
+                                "{e}; and no process named {name} listens on TCP, UDP or UDP-Lite ({n})"
+                            ),
+                            None => {
+                                anyhow::bail!("{e}; and no listening process is named {name}")
+                            }
+                        }
                     }
-                    // Not a service; whether a process of that name listens is unknown.
+                    // Not a service; whether a process of that name listens is unknown, or
+                    // the filters hid its listeners (said on standard output).
                     crate::stderr::line(format_args!("whoport: {}", sanitize(&e.to_string())));
                     registry::ServiceMatch::default()
                 }
                 Err(_) => registry::ServiceMatch::default(),
             };
+            snap.notes.extend(unread);
             // A range (Kubernetes NodePorts) is one row, never one row per port.
             let reports: Vec<PortReport<'_>> = found
                 .spans

@@ -145,7 +145,14 @@ fn a_protocol_or_filter_that_hides_a_programs_listeners_is_named() {
         let (_, out, _) = outcome(common::whoport(home.path()).args(&argv));
         let doc: Value = serde_json::from_str(&out).expect("json");
         assert!(endpoints(&doc, "listeners").is_empty(), "{doc}");
-        let hidden = doc["hidden_by_filters"].as_array().expect("hidden");
+        // Of the listeners whose owner was seen, only the program's (others, whose owner
+        // was not, may be the program's too).
+        let hidden: Vec<&Value> = doc["hidden_by_filters"]
+            .as_array()
+            .expect("hidden")
+            .iter()
+            .filter(|h| h["owner_hidden_reason"].is_null())
+            .collect();
         assert_eq!(hidden.len(), 1, "only the program's listener: {doc}");
         assert_eq!(hidden[0]["endpoint"], tcp.as_str());
         assert_eq!(hidden[0]["filters"], serde_json::json!([filter]));
@@ -186,5 +193,159 @@ fn a_misspelt_name_keeps_its_protocol_in_what_is_said() {
         ),
         1 => assert!(out.contains("whoport could not see"), "{out}"),
         s => panic!("status {s}: {out}{err}"),
+    }
+}
+
+/// The `hidden_by_filters` rows of a document that are at `endpoint`.
+fn hidden_at<'a>(doc: &'a Value, endpoint: &str) -> Vec<&'a Value> {
+    doc["hidden_by_filters"]
+        .as_array()
+        .unwrap_or_else(|| panic!("hidden_by_filters in {doc}"))
+        .iter()
+        .filter(|h| h["endpoint"] == endpoint)
+        .collect()
+}
+
+#[test]
+fn a_filter_over_listeners_a_normal_user_cannot_attribute_is_named_never_nothing() {
+    if python().is_none() {
+        return;
+    }
+    if !common::root_or_skip("a listener of root's looked at as 'nobody'") {
+        return;
+    }
+    // Root's process of this run's own name, TCP and UDP on 127.0.0.1; and another, TCP only.
+    let name = format!("wpf{}", std::process::id());
+    let tcp_only = format!("wpt{}", std::process::id());
+    let l = Listener::start(&["--comm-hex", &hex(name.as_bytes()), "tcp4", "udp4"]);
+    let t = Listener::start(&["--comm-hex", &hex(tcp_only.as_bytes()), "tcp4"]);
+    let (tcp, udp, only) = (
+        format!("127.0.0.1:{}", l.port(0)),
+        format!("127.0.0.1:{}", l.port(1)),
+        format!("127.0.0.1:{}", t.port(0)),
+    );
+    let home = tempdir();
+    let sctp = format!("{name}/sctp");
+    let dccp = format!("{name}/dccp");
+    let udp_query = format!("{tcp_only}/udp");
+    for lookup in ["procfs", "bpf"] {
+        let nobody = |args: &[&str]| {
+            outcome(
+                common::whoport_as_nobody(home.path())
+                    .env("WHOPORT_OWNER_LOOKUP", lookup)
+                    .args(args),
+            )
+        };
+        // A filter about the socket hides them: named, with the unknown owner, exit 1.
+        for (args, filter, sockets) in [
+            (vec![name.as_str(), "-6"], "-6", vec![&tcp, &udp]),
+            (
+                vec![name.as_str(), "--user", "nobody"],
+                "--user",
+                vec![&tcp, &udp],
+            ),
+            (vec![sctp.as_str()], "/sctp", vec![&tcp, &udp]),
+            (vec![dccp.as_str()], "/dccp", vec![&tcp, &udp]),
+            (vec![udp_query.as_str()], "/udp", vec![&only]),
+        ] {
+            let (status, out, err) = nobody(&args);
+            assert_eq!(status, 1, "{lookup} {args:?}: {out}{err}");
+            assert!(!out.contains("Nothing is listening"), "{args:?}: {out}");
+            assert!(!err.contains("no listening process"), "{args:?}: {err}");
+            assert!(
+                out.contains(&format!(
+                    "hidden by {filter} have owners whoport could not see, and any of them may be "
+                )) && out.contains(&format!("(hidden by {filter}): another user's process")),
+                "{lookup} {args:?}: {out}"
+            );
+            let mut json = vec!["--json"];
+            json.extend(&args);
+            let (status, out, _) = nobody(&json);
+            assert_eq!(status, 1, "{lookup} {args:?}");
+            let doc: Value = serde_json::from_str(&out).expect("json");
+            assert!(endpoints(&doc, "listeners").is_empty(), "{doc}");
+            for socket in &sockets {
+                let rows = hidden_at(&doc, socket);
+                assert_eq!(rows.len(), 1, "{lookup} {args:?}: {socket} in {doc}");
+                assert_eq!(rows[0]["filters"], serde_json::json!([filter]), "{doc}");
+                assert!(
+                    rows[0]["owner_hidden_reason"]
+                        .as_str()
+                        .is_some_and(|r| r.contains("run as root")),
+                    "{doc}"
+                );
+                assert!(!endpoints(&doc, "unattributed").contains(socket), "{doc}");
+            }
+            if filter == "/sctp" || filter == "/dccp" {
+                let upper = filter[1..].to_uppercase();
+                assert!(
+                    doc["notes"].as_array().expect("notes").iter().any(|n| n
+                        .as_str()
+                        .is_some_and(|n| n.starts_with(&format!(
+                            "whoport reads TCP, UDP and UDP-Lite sockets only: {upper} sockets of processes named '{name}' were not looked for"
+                        )))),
+                    "{doc}"
+                );
+            }
+        }
+        // --pid and --process are about the owner, which is unknown: the listeners may be
+        // that process's, so they are counted as unknown, not hidden.
+        for args in [
+            vec![name.as_str(), "--pid", "1"],
+            vec![name.as_str(), "--process", "foo"],
+        ] {
+            let (status, out, err) = nobody(&args);
+            assert_eq!(status, 1, "{lookup} {args:?}: {out}{err}");
+            assert!(!out.contains("Nothing is listening"), "{args:?}: {out}");
+            assert!(
+                out.contains(&format!(
+                    "No process named '{name}' was seen listening, but "
+                )),
+                "{lookup} {args:?}: {out}"
+            );
+            let mut json = vec!["--json"];
+            json.extend(&args);
+            let (_, out, _) = nobody(&json);
+            let doc: Value = serde_json::from_str(&out).expect("json");
+            let unknown = endpoints(&doc, "unattributed");
+            assert!(
+                unknown.contains(&tcp) && unknown.contains(&udp),
+                "{lookup} {args:?}: {doc}"
+            );
+            assert!(hidden_at(&doc, &tcp).is_empty(), "{doc}");
+        }
+        // Root sees the owners: hidden by /sctp, named, and SCTP said to be unread.
+        let (status, out, err) = outcome(
+            common::whoport(home.path())
+                .env("WHOPORT_OWNER_LOOKUP", lookup)
+                .arg(&sctp),
+        );
+        assert_eq!(status, 1, "{lookup}: {out}{err}");
+        assert!(!out.contains("Nothing"), "{out}");
+        assert!(
+            out.contains("SCTP sockets were not looked for (see the note)")
+                && out.contains(&format!("tcp {tcp}  loopback only  (hidden by /sctp)  {name} (pid {})", l.pid))
+                && out.contains(&format!(
+                    "note: whoport reads TCP, UDP and UDP-Lite sockets only: SCTP sockets of processes named '{name}' were not looked for (ss -Slnp lists them)"
+                )),
+            "{lookup}: {out}"
+        );
+    }
+    drop(t);
+    // No process of that name at all: an error (2) that still says SCTP was not read, or
+    // listeners whose owners whoport could not see (1), with the note.
+    let (status, out, err) = outcome(common::whoport(home.path()).arg(&sctp));
+    let note = format!("SCTP sockets of processes named '{name}' were not looked for");
+    drop(l);
+    let (status2, out2, err2) = outcome(common::whoport(home.path()).arg(&sctp));
+    assert_eq!(status, 1, "{out}{err}");
+    assert!(out.contains(&note), "{out}");
+    match status2 {
+        2 => assert!(
+            err2.contains(&format!("no process named '{name}' listens on TCP, UDP or UDP-Lite (whoport reads TCP, UDP and UDP-Lite sockets only: {note}")),
+            "{err2}"
+        ),
+        1 => assert!(out2.contains(&note), "{out2}"),
+        s => panic!("status {s}: {out2}{err2}"),
     }
 }

@@ -137,7 +137,39 @@ pub fn hidden_by_filters(
     }
     let everything = unfiltered(filter, protocol);
     let all = super::collect(&everything)?;
-    Ok(left_out(&criteria, &all, shown))
+    let mut out = left_out(&criteria, &all, shown);
+    out.extend(unattributed_left_out(&criteria, &all, shown));
+    Ok(out)
+}
+
+/// For a program name: the listeners whose owner could not be seen (any may be the
+/// program's) that a filter about the socket leaves out (`-6`, `--user`, `/udp`...), each
+/// with those filters. `--pid` and `--process` are about the unknown owner: they hide none.
+fn unattributed_left_out(
+    criteria: &[(&'static str, Filter)],
+    all: &Snapshot,
+    shown: &Snapshot,
+) -> Vec<FilteredOut> {
+    let seen: HashSet<_> = shown
+        .listeners
+        .iter()
+        .chain(&shown.unattributed)
+        .map(key)
+        .collect();
+    all.unattributed
+        .iter()
+        .filter(|l| !seen.contains(&key(l)))
+        .map(|l| FilteredOut {
+            listener: l.clone(),
+            filters: criteria
+                .iter()
+                .filter(|(_, f)| !f.about_the_socket().keeps(l, &all.processes))
+                .map(|(name, _)| *name)
+                .collect(),
+            owners: Vec::new(),
+        })
+        .filter(|f| !f.filters.is_empty())
+        .collect()
 }
 
 /// The listeners of `all` that `shown` does not hold, each with the criteria rejecting it.

@@ -100,6 +100,19 @@ impl Filter {
         family && protocol && self.wants_socket(&l.socket) && self.wants_listener(l, processes)
     }
 
+    /// This filter without the criteria about the owner (program, `--pid`, `--process`) and
+    /// without ports: what can be judged of a socket whose owner is unknown (`--user` is
+    /// then the socket's user).
+    pub(crate) fn about_the_socket(&self) -> Filter {
+        Filter {
+            program: None,
+            ports: None,
+            pid: None,
+            process: None,
+            ..self.clone()
+        }
+    }
+
     fn wants_port(&self, port: u16) -> bool {
         self.ports
             .as_ref()
@@ -415,8 +428,9 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
 
 /// For a program query: the listeners that every other criterion keeps but whose owner
 /// could not be named, so that whether they are that program's is unknown (a socket closed
-/// during the scan listens no more).
-fn unattributed(
+/// during the scan listens no more). `--pid` and `--process` are about the owner too: for a
+/// socket whose owner is unknown they are unknown as well, never a reason to leave it out.
+pub(crate) fn unattributed(
     filter: &Filter,
     listeners: &[Listener],
     processes: &HashMap<u32, Process>,
@@ -424,11 +438,7 @@ fn unattributed(
     if filter.program.is_none() {
         return Vec::new();
     }
-    let others = Filter {
-        program: None,
-        ports: None,
-        ..filter.clone()
-    };
+    let others = filter.about_the_socket();
     listeners
         .iter()
         .filter(|l| {

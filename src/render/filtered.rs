@@ -37,18 +37,18 @@ fn lines(w: &mut dyn Write, hidden: &[FilteredOut]) -> io::Result<()> {
     for h in hidden {
         let l = &h.listener;
         let who: Vec<String> = h.owners.iter().map(|o| sanitize(o).into_owned()).collect();
+        let who = match (&l.hidden_reason, who.is_empty()) {
+            (Some(why), true) => format!("  owner not seen: {}", sanitize(&why.long())),
+            (_, true) => String::new(),
+            (_, false) => format!("  {}", who.join(", ")),
+        };
         writeln!(
             w,
-            "    {} {}  {}  (hidden by {}){}",
+            "    {} {}  {}  (hidden by {}){who}",
             l.socket.protocol,
             sanitize(&l.endpoint()),
             l.reach().long(),
             h.filters.join(", "),
-            if who.is_empty() {
-                String::new()
-            } else {
-                format!("  {}", who.join(", "))
-            }
         )?;
     }
     Ok(())
@@ -95,7 +95,14 @@ pub fn list_section(
     hidden: &[FilteredOut],
     (program, unattributed): (Option<&str>, &[Listener]),
 ) -> io::Result<()> {
-    hidden_section(w, out, query, shown, hidden, unattributed.is_empty())?;
+    hidden_section(
+        w,
+        out,
+        (query, program),
+        shown,
+        hidden,
+        unattributed.is_empty(),
+    )?;
     match program {
         Some(program) if !unattributed.is_empty() => {
             unattributed_section(w, out, program, shown + hidden.len(), unattributed)
@@ -153,11 +160,14 @@ fn unattributed_section(
     Ok(())
 }
 
-/// What the filters hid; "Nothing is listening" only when `nothing_else` is to be said.
+/// What the filters hid; "Nothing is listening" only when `nothing_else` is to be said. For
+/// a program, hidden listeners whose owner could not be seen (any may be the program's) are
+/// counted by reason, not listed one by one (as a normal user they may be every listener of
+/// root's).
 fn hidden_section(
     w: &mut dyn Write,
     out: &Output,
-    query: &str,
+    (query, program): (&str, Option<&str>),
     shown: usize,
     hidden: &[FilteredOut],
     nothing_else: bool,
@@ -172,16 +182,109 @@ fn hidden_section(
         }
         return Ok(());
     }
+    let (unseen, seen): (Vec<FilteredOut>, Vec<FilteredOut>) = hidden
+        .iter()
+        .cloned()
+        .partition(|h| program.is_some() && h.listener.owners.is_empty());
     let filters = filters_text(hidden);
-    let count = count_text(hidden.len(), shown > 0);
+    // whoport reads no SCTP or DCCP socket: it never says none listens.
+    let unread = hidden
+        .iter()
+        .flat_map(|h| h.filters.iter())
+        .find_map(|f| match *f {
+            "/sctp" => Some("SCTP"),
+            "/dccp" => Some("DCCP"),
+            _ => None,
+        });
+    let (count, tcp_or_udp) =
+        if seen.is_empty() {
+            let n = unseen.len();
+            (
+                format!(
+                "{n} {}listening {} hidden by {filters} {} whoport could not see, and {} be {}'s",
+                if shown > 0 { "more " } else { "" },
+                if n == 1 { "socket" } else { "sockets" },
+                if n == 1 { "has an owner" } else { "have owners" },
+                if n == 1 { "it may" } else { "any of them may" },
+                sanitize(program.unwrap_or_default())
+            ),
+                unread.is_some(),
+            )
+        } else {
+            (
+                format!("{} hidden by {filters}", count_text(seen.len(), shown > 0)),
+                unread.is_some(),
+            )
+        };
+    let on = if tcp_or_udp {
+        " on TCP, UDP or UDP-Lite"
+    } else {
+        ""
+    };
     if shown == 0 {
-        let text = format!(
-            "Nothing that matches {filters} is listening on {}; {count} hidden by {filters}:",
-            sanitize(query)
-        );
+        let text = if let Some(unread) = unread {
+            let (head, tail) = count.split_once(" hidden by ").unwrap_or((&count, ""));
+            format!(
+                "{unread} sockets were not looked for (see the note); {head}{on} hidden by {tail}:"
+            )
+        } else if nothing_else {
+            format!(
+                "Nothing that matches {filters} is listening on {}; {count}:",
+                sanitize(query)
+            )
+        } else {
+            // Listeners whose owner is unknown that the filters keep follow: not "nothing".
+            format!(
+                "No listener seen on {} matches {filters}; {count}:",
+                sanitize(query)
+            )
+        };
         writeln!(w, "{}", paint(out, &text, "1"))?;
     } else {
-        writeln!(w, "{count} hidden by {filters}:")?;
+        writeln!(w, "{count}:")?;
     }
-    lines(w, hidden)
+    if seen.is_empty() {
+        return reason_counts(w, &unseen);
+    }
+    lines(w, &seen)?;
+    if unseen.is_empty() {
+        return Ok(());
+    }
+    let n = unseen.len();
+    writeln!(
+        w,
+        "{n} more listening {} hidden by {} {} whoport could not see; {} be {}'s:",
+        if n == 1 { "socket" } else { "sockets" },
+        filters_text(&unseen),
+        if n == 1 {
+            "has an owner"
+        } else {
+            "have owners"
+        },
+        if n == 1 { "it may" } else { "any of them may" },
+        sanitize(program.unwrap_or_default())
+    )?;
+    reason_counts(w, &unseen)
+}
+
+/// One line per reason and filters: "    2 (hidden by -6): another user's process...".
+fn reason_counts(w: &mut dyn Write, unseen: &[FilteredOut]) -> io::Result<()> {
+    let mut reasons: Vec<(String, String, usize)> = Vec::new();
+    for h in unseen {
+        let why = h
+            .listener
+            .hidden_reason
+            .as_ref()
+            .map_or_else(|| "unknown".to_string(), Hidden::long);
+        let by = h.filters.join(", ");
+        match reasons.iter_mut().find(|(r, f, _)| *r == why && *f == by) {
+            Some((_, _, count)) => *count += 1,
+            None => reasons.push((why, by, 1)),
+        }
+    }
+    reasons.sort_by_key(|r| std::cmp::Reverse(r.2));
+    for (why, by, count) in reasons {
+        writeln!(w, "    {count} (hidden by {by}): {}", sanitize(&why))?;
+    }
+    Ok(())
 }

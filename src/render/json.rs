@@ -247,6 +247,8 @@ pub struct FilteredDoc {
     /// The filters that hide it, as typed: `--exposed`, `--user`, `--pid`, `--process`,
     /// `-4`, `-6`, or `the address` (a pasted `ADDRESS:PORT`).
     pub filters: Vec<&'static str>,
+    /// Why its owner could not be seen (as `owner_hidden_reason`); null when it was.
+    pub owner_hidden_reason: Option<String>,
 }
 
 impl FilteredDoc {
@@ -257,6 +259,12 @@ impl FilteredDoc {
             scope: f.listener.scope,
             reach: f.listener.reach().long(),
             filters: f.filters.clone(),
+            owner_hidden_reason: f
+                .listener
+                .owners
+                .is_empty()
+                .then(|| f.listener.hidden_reason.as_ref().map(Hidden::long))
+                .flatten(),
         }
     }
 }
