@@ -1,11 +1,13 @@
 //! The in-kernel lookups: BPF iterators (bpf/owners.bpf.c, embedded compiled) over every
 //! task's open files (the owner lookup: every socket descriptor on the machine, so no
 //! `/proc/*/fd` link is read), every task's memory mappings, and every unix socket's receive
-//! queue (descriptors in transit, collect/in_flight.rs).
+//! queue (descriptors in transit, collect/in_flight.rs); and the io_uring programs
+//! (bpf/io_uring.bpf.c, collect/io_uring.rs).
 //!
-//! The object is loaded once per run ([`Loaded::open`]): one parse of the kernel's BTF and one
-//! pass of CO-RE relocations serve every program in it, and each program is verified by the
-//! kernel only when it is first needed.
+//! The objects are relocated once per run ([`Loaded::open`]) against the part of the kernel's
+//! BTF their relocations can use (collect/btf.rs), and each program is verified by the kernel
+//! only when it is first needed; the io_uring object is relocated only when it is first needed,
+//! by the same loader.
 //!
 //! Nothing outlives whoport: the programs and their links are never pinned, and their
 //! descriptors close when the [`Loaded`] object is dropped (or with the process, if it is
@@ -13,17 +15,25 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
+use std::sync::OnceLock;
 
 use aya::programs::Iter;
 use aya::{Btf, EbpfLoader};
 use aya_obj::btf::{BtfType, Func, FuncLinkage};
 
+use super::btf;
 use super::linux::{InodeOwners, Ring};
 
-/// The compiled programs (rebuilt by bpf/build.sh; tests/bpf.rs checks it matches its source).
-static OBJECT: &[u8] = aya::include_bytes_aligned!("../../bpf/owners.bpf.o");
+/// The compiled objects (rebuilt by bpf/build.sh; tests/bpf.rs and tests/owners.rs check they
+/// match their sources): the owner lookup's, and the io_uring programs'.
+pub static OBJECTS: [&[u8]; 2] = [
+    aya::include_bytes_aligned!("../../bpf/owners.bpf.o"),
+    aya::include_bytes_aligned!("../../bpf/io_uring.bpf.o"),
+];
+const OWNERS_OBJECT: usize = 0;
+const IO_URING_OBJECT: usize = 1;
 
-/// The programs in the object, each with the kernel's name for what it iterates over (the
+/// The programs in the objects, each with the kernel's name for what it iterates over (the
 /// iterator's attach function is `bpf_iter_` followed by it).
 const PROGRAM: Program = Program {
     name: "whoport_owners",
@@ -39,11 +49,14 @@ const IN_FLIGHT: Program = Program {
     name: "whoport_in_flight",
     iter: "unix",
 };
+/// The iterators the programs of both objects attach to.
+const ITERATORS: [&str; 4] = ["task_file", "task_vma", "unix", "task"];
 
+/// A program of one of the objects, and the kernel's name of what it iterates over.
 #[derive(Debug, Clone, Copy)]
-struct Program {
-    name: &'static str,
-    iter: &'static str,
+pub struct Program {
+    pub name: &'static str,
+    pub iter: &'static str,
 }
 
 impl Program {
@@ -73,6 +86,8 @@ pub enum BpfError {
     Refused,
     #[error("reading the kernel's BTF: {0}")]
     Btf(#[from] aya::BtfError),
+    #[error("reading the kernel's BTF: {0}")]
+    KernelBtf(String),
     #[error("loading the program: {0}")]
     Load(#[from] aya::EbpfError),
     #[error("the embedded object has no program '{0}'")]
@@ -95,30 +110,57 @@ pub enum BpfError {
 /// kernel's pass (no load, no verification), and a program not verified yet is verified
 /// without loading the object again.
 pub struct Loaded {
+    /// The loader, relocating against the part of the kernel's BTF the objects need: kept for
+    /// the io_uring object, relocated only when first needed.
+    loader: EbpfLoader<'static>,
     /// `None` while a mappings read that did not end in time holds it (see
     /// [`Loaded::mappings_within`]).
     ebpf: Option<aya::Ebpf>,
+    /// The io_uring object, once loaded.
+    io_uring: Option<aya::Ebpf>,
     /// Every io_uring instance seen by the reads so far, in the table it was seen in.
     pub rings: Vec<Ring>,
-    /// The kernel's type ids of the iterators' attach functions (`None`: the kernel has no
+    /// The kernel's type ids of the iterators' attach functions (absent: the kernel has no
     /// such iterator).
-    ids: AttachIds,
+    ids: HashMap<&'static str, u32>,
     /// The mappings program loaded too (the kernel has the task_vma iterator).
     mappings: bool,
     /// Whether the unix-queue program was verified: `None` until it is first needed.
     in_flight: Option<bool>,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
-struct AttachIds {
-    task_file: Option<u32>,
-    task_vma: Option<u32>,
-    unix: Option<u32>,
+type KernelBtf = (Btf, HashMap<&'static str, u32>);
+
+/// The part of the kernel's BTF the objects' relocations use (collect/btf.rs), and the type ids
+/// of the iterators' attach functions: read once per process (the kernel's BTF does not change
+/// while it runs).
+fn kernel_btf() -> Result<&'static KernelBtf, BpfError> {
+    static KERNEL: OnceLock<Result<KernelBtf, String>> = OnceLock::new();
+    let read = || -> Result<_, String> {
+        let raw = std::fs::read(KERNEL_BTF).map_err(|e| format!("{KERNEL_BTF}: {e}"))?;
+        let names = btf::object_names(&OBJECTS).ok_or("the embedded objects have no BTF")?;
+        let unreadable = || format!("{KERNEL_BTF} is not BTF whoport can read");
+        let subset = btf::kernel_subset(&raw, &names).ok_or_else(unreadable)?;
+        let subset = Btf::parse(&subset, aya::Endianness::default()).map_err(|e| e.to_string())?;
+        let kernel = btf::Raw::parse(&raw).ok_or_else(unreadable)?;
+        let ids = ITERATORS
+            .into_iter()
+            .filter_map(|iter| {
+                let id = kernel.func_id(format!("bpf_iter_{iter}").as_bytes())?;
+                Some((iter, id))
+            })
+            .collect();
+        Ok((subset, ids))
+    };
+    KERNEL
+        .get_or_init(read)
+        .as_ref()
+        .map_err(|e| BpfError::KernelBtf(e.clone()))
 }
 
 impl Loaded {
-    /// Loads the object: aya parses the kernel's BTF for the CO-RE relocations of every
-    /// program in it and drops it; no program is verified yet.
+    /// Loads the owner lookup's object: relocated against the part of the kernel's BTF it
+    /// uses; no program is verified yet.
     pub fn open() -> Result<Loaded, BpfError> {
         // aya probes what the kernel supports (once, by loading tiny programs and BTF blobs);
         // a kernel that has BTF but loads none for us refuses bpf() (no CAP_BPF in the initial
@@ -127,24 +169,51 @@ impl Loaded {
         if aya::features().btf().is_none() {
             return Err(BpfError::Refused);
         }
-        // The loader's parsed copy of the kernel's BTF is dropped at the end of this
-        // statement; the attach targets only need one type id each, found afterwards in the
-        // raw BTF without a second parse (so the two never coexist in memory).
-        let ebpf = EbpfLoader::new().load(OBJECT)?;
-        let raw = std::fs::read(KERNEL_BTF)?;
-        let id = |program: Program| func_id(&raw, program.attach_func().as_bytes());
-        let ids = AttachIds {
-            task_file: id(PROGRAM),
-            task_vma: id(MAPPINGS),
-            unix: id(IN_FLIGHT),
-        };
+        // aya 0.14's loader always parses the whole kernel BTF when it is made; that copy is
+        // dropped at once (relocating against the whole would cost more than that parse), and
+        // the subset is made in the memory it held.
+        let mut loader = EbpfLoader::new();
+        loader.btf(None);
+        let (subset, ids) = kernel_btf()?;
+        loader.btf(Some(subset));
+        let ebpf = loader.load(OBJECTS[OWNERS_OBJECT])?;
         Ok(Loaded {
+            loader,
             ebpf: Some(ebpf),
+            io_uring: None,
             rings: Vec::new(),
-            ids,
+            ids: ids.clone(),
             mappings: false,
             in_flight: None,
         })
+    }
+
+    /// The kernel's type id of `program`'s attach function.
+    fn id(&self, program: Program, since: &'static str) -> Result<u32, BpfError> {
+        self.ids
+            .get(program.iter)
+            .copied()
+            .ok_or(BpfError::NoIterator(program.iter, since))
+    }
+
+    /// One pass of an io_uring program (bpf/io_uring.bpf.c): the object is relocated by the
+    /// same loader on its first use, and each program verified on its first use.
+    pub fn io_uring(&mut self, program: Program) -> Result<Vec<u8>, BpfError> {
+        let id = self.id(program, "5.8")?;
+        let ebpf = match &mut self.io_uring {
+            Some(ebpf) => ebpf,
+            None => self
+                .io_uring
+                .insert(self.loader.load(OBJECTS[IO_URING_OBJECT])?),
+        };
+        let iter: &mut Iter = ebpf
+            .program_mut(program.name)
+            .ok_or(BpfError::Missing(program.name))?
+            .try_into()?;
+        if iter.fd().is_err() {
+            iter.load(program.iter, &attach_target(&program.attach_func(), id))?;
+        }
+        read_program(ebpf, program.name)
     }
 
     /// Has the kernel verify and load `program`, attaching to the function of type id `id`.
@@ -162,16 +231,12 @@ impl Loaded {
     /// iterator) and reads it once: every socket inode's owners, as the `/proc` walk finds
     /// them.
     fn owners(&mut self) -> Result<InodeOwners, BpfError> {
-        let id = self
-            .ids
-            .task_file
-            .ok_or(BpfError::NoIterator(PROGRAM.iter, "5.8"))?;
+        let id = self.id(PROGRAM, "5.8")?;
         self.verify(PROGRAM, id)?;
         // Without it (before Linux 5.12, or refused) the second look reads /proc/PID/maps.
         self.mappings = self
-            .ids
-            .task_vma
-            .is_some_and(|id| self.verify(MAPPINGS, id).is_ok());
+            .id(MAPPINGS, "5.12")
+            .is_ok_and(|id| self.verify(MAPPINGS, id).is_ok());
         let bytes = read_program(self.ebpf()?, PROGRAM.name)?;
         let found = parse(&bytes, own_netns(), clock_ticks())?;
         self.rings = found.rings;
@@ -185,10 +250,9 @@ impl Loaded {
             Some(true) => {}
             Some(false) => return Err(BpfError::NoIterator(IN_FLIGHT.iter, "5.17")),
             None => {
-                let verified = match self.ids.unix {
-                    Some(id) => self.verify(IN_FLIGHT, id),
-                    None => Err(BpfError::NoIterator(IN_FLIGHT.iter, "5.17")),
-                };
+                let verified = self
+                    .id(IN_FLIGHT, "5.17")
+                    .and_then(|id| self.verify(IN_FLIGHT, id));
                 self.in_flight = Some(verified.is_ok());
                 verified?;
             }
@@ -328,51 +392,11 @@ fn attach_target(func: &str, id: u32) -> Btf {
     btf
 }
 
-/// The type id of the FUNC named `name` in a raw (native-endian) BTF blob, by walking the
-/// type section once; `None` when it is absent or the blob is malformed.
-pub fn func_id(btf: &[u8], name: &[u8]) -> Option<u32> {
-    let u32_at = |at: usize| -> Option<u32> {
-        let b = btf.get(at..at.checked_add(4)?)?;
-        Some(u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-    };
-    let magic = u16::from_ne_bytes([*btf.first()?, *btf.get(1)?]);
-    if magic != 0xeb9f {
-        return None;
-    }
-    let hdr_len = u32_at(4)? as usize;
-    let (type_off, type_len) = (u32_at(8)? as usize, u32_at(12)? as usize);
-    let (str_off, str_len) = (u32_at(16)? as usize, u32_at(20)? as usize);
-    let types = btf.get(hdr_len + type_off..hdr_len + type_off + type_len)?;
-    let strings = btf.get(hdr_len + str_off..hdr_len + str_off + str_len)?;
-    let base = hdr_len + type_off;
-    let (mut at, mut id) = (0usize, 1u32);
-    while at + 12 <= types.len() {
-        let name_off = u32_at(base + at)? as usize;
-        let info = u32_at(base + at + 4)?;
-        let (kind, vlen) = ((info >> 24) & 0x1f, (info & 0xffff) as usize);
-        const FUNC: u32 = 12;
-        if kind == FUNC {
-            let text = strings.get(name_off..)?;
-            let end = text.iter().position(|&b| b == 0)?;
-            if &text[..end] == name {
-                return Some(id);
-            }
-        }
-        // Kinds 0 to 19 (UNKN, INT, PTR, ARRAY, STRUCT, UNION, ENUM, FWD, TYPEDEF, VOLATILE,
-        // CONST, RESTRICT, FUNC, FUNC_PROTO, VAR, DATASEC, FLOAT, DECL_TAG, TYPE_TAG, ENUM64)
-        // and what follows each record.
-        let extra = match kind {
-            1 | 14 | 17 => 4,
-            3 => 12,
-            4 | 5 | 15 | 19 => 12 * vlen,
-            6 | 13 => 8 * vlen,
-            0 | 2 | 7..=12 | 16 | 18 => 0,
-            _ => return None,
-        };
-        at += 12 + extra;
-        id += 1;
-    }
-    None
+/// The type id of the FUNC named `name` in a raw (native-endian) BTF blob; `None` when it is
+/// absent or the blob is malformed.
+#[cfg(test)]
+fn func_id(btf: &[u8], name: &[u8]) -> Option<u32> {
+    btf::Raw::parse(btf)?.func_id(name)
 }
 
 /// The inode of whoport's own network namespace.

@@ -3,25 +3,27 @@
 //! requests in `PollList:` without naming their files), and rings registered with
 //! `IORING_REGISTER_RING_FDS` whose own descriptor is closed (no fdinfo to read). A BPF
 //! program (bpf/io_uring.bpf.c, embedded compiled) walks them in the kernel. Loaded only for
-//! sockets still ownerless after every other look, and only where BPF may be used.
+//! sockets still ownerless after every other look, only where BPF may be used, and by the
+//! owner lookup's loader when that lookup ran in the kernel (collect/bpf.rs).
 
 use std::collections::{HashMap, HashSet};
 
-use aya::programs::Iter;
-use aya::{Btf, EbpfLoader};
-use aya_obj::btf::{BtfType, Func, FuncLinkage};
+use super::bpf::{self, Loaded, Program};
 
-use super::bpf::{self, BpfError};
-
-/// The compiled programs (rebuilt by bpf/build.sh; tests/owners.rs checks they match their
-/// source).
-static OBJECT: &[u8] = aya::include_bytes_aligned!("../../bpf/io_uring.bpf.o");
 /// The program over descriptor tables (requests of the rings there), the one that finds the
 /// tasks with registered rings, and the one that walks those rings.
-const REQUESTS: (&str, &str, &[u8]) = ("whoport_ring_requests", "task_file", b"bpf_iter_task_file");
-const REGISTERED_TASKS: (&str, &str, &[u8]) =
-    ("whoport_registered_tasks", "task", b"bpf_iter_task");
-const REGISTERED: (&str, &str, &[u8]) = ("whoport_registered_rings", "task", b"bpf_iter_task");
+const REQUESTS: Program = Program {
+    name: "whoport_ring_requests",
+    iter: "task_file",
+};
+const REGISTERED_TASKS: Program = Program {
+    name: "whoport_registered_tasks",
+    iter: "task",
+};
+const REGISTERED: Program = Program {
+    name: "whoport_registered_rings",
+    iter: "task",
+};
 const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 
 const RECORD_LEN: usize = 16;
@@ -45,8 +47,13 @@ pub struct Held {
 
 /// Looks into every io_uring instance for the `wanted` sockets: the requests in flight of the
 /// rings in descriptor tables when `rings_seen` (the walk or the iterator passed some), and
-/// the rings of registered ring tables. `Err` when the programs could not run here, with why.
-pub fn look(wanted: &HashSet<u32>, rings_seen: bool) -> Result<Held, String> {
+/// the rings of registered ring tables. `loaded`: the objects the owner lookup loaded, if it
+/// did (else they are loaded here). `Err` when the programs could not run here, with why.
+pub fn look(
+    wanted: &HashSet<u32>,
+    rings_seen: bool,
+    loaded: Option<&mut Loaded>,
+) -> Result<Held, String> {
     let no_bpf = std::env::var("WHOPORT_NO_BPF").unwrap_or_default();
     if !no_bpf.is_empty() && no_bpf != "0" {
         return Err("WHOPORT_NO_BPF is set".to_string());
@@ -63,57 +70,26 @@ pub fn look(wanted: &HashSet<u32>, rings_seen: bool) -> Result<Held, String> {
             "the kernel has no BTF ({KERNEL_BTF}) to look into io_uring requests"
         ));
     }
-    let bytes = run(rings_seen).map_err(|e| bpf::explain(&e))?;
+    let bytes = match loaded {
+        Some(loaded) => run(loaded, rings_seen),
+        None => Loaded::open().and_then(|mut loaded| run(&mut loaded, rings_seen)),
+    }
+    .map_err(|e| bpf::explain(&e))?;
     parse(&bytes, wanted)
         .ok_or_else(|| format!("malformed iterator output ({} bytes)", bytes.len()))
 }
 
-/// Loads, verifies, attaches and reads the programs that have work, once each; every
-/// descriptor is closed on return.
-fn run(rings_seen: bool) -> Result<Vec<u8>, BpfError> {
-    if aya::features().btf().is_none() {
-        return Err(BpfError::Refused);
-    }
-    let mut ebpf = EbpfLoader::new().load(OBJECT)?;
-    let kernel = std::fs::read(KERNEL_BTF)?;
+/// Verifies, attaches and reads the programs that have work, once each.
+fn run(loaded: &mut Loaded, rings_seen: bool) -> Result<Vec<u8>, bpf::BpfError> {
     let mut bytes = Vec::new();
     if rings_seen {
-        bytes.extend(run_one(&mut ebpf, &kernel, REQUESTS)?);
+        bytes.extend(loaded.io_uring(REQUESTS)?);
     }
-    let tasks = run_one(&mut ebpf, &kernel, REGISTERED_TASKS)?;
+    let tasks = loaded.io_uring(REGISTERED_TASKS)?;
     if !tasks.is_empty() {
-        bytes.extend(run_one(&mut ebpf, &kernel, REGISTERED)?);
+        bytes.extend(loaded.io_uring(REGISTERED)?);
     }
     Ok(bytes)
-}
-
-/// Loads, verifies, attaches and reads one program of the object.
-fn run_one(
-    ebpf: &mut aya::Ebpf,
-    kernel: &[u8],
-    (name, iter_type, attach): (&'static str, &str, &[u8]),
-) -> Result<Vec<u8>, BpfError> {
-    {
-        let id = bpf::func_id(kernel, attach).ok_or_else(|| {
-            BpfError::Read(std::io::Error::other(format!(
-                "the kernel's BTF has no function '{}'",
-                String::from_utf8_lossy(attach)
-            )))
-        })?;
-        // What `Iter::load` looks up: a FUNC of that name with the kernel's type id.
-        let mut target = Btf::new();
-        let func = target.add_string(&String::from_utf8_lossy(attach));
-        for _ in 1..id {
-            target.add_type(BtfType::Unknown);
-        }
-        target.add_type(BtfType::Func(Func::new(func, 0, FuncLinkage::Static)));
-        let program: &mut Iter = ebpf
-            .program_mut(name)
-            .ok_or(BpfError::Missing(name))?
-            .try_into()?;
-        program.load(iter_type, &target)?;
-    }
-    bpf::read_program(ebpf, name)
 }
 
 /// The programs' records `{ u32 tgid; u32 kind; u64 value; }`, for the `wanted` sockets.

@@ -4,6 +4,8 @@
 pub mod activity;
 #[cfg(target_os = "linux")]
 pub mod bpf;
+#[cfg(target_os = "linux")]
+pub mod btf;
 pub mod deadline;
 #[cfg(target_os = "linux")]
 pub mod diag;

@@ -123,7 +123,7 @@ pub fn find(
         search.keep(read.registered, Holding::IoUring);
         clues = inside_rings(
             &mut search,
-            !rings.is_empty(),
+            (!rings.is_empty(), None),
             (read.requests, read.cut),
             || closed_rings(mapped_rings, &read.inodes),
         );
@@ -137,7 +137,7 @@ pub fn find(
 /// mapped whose descriptor is closed (`closed`, asked only then).
 fn inside_rings(
     search: &mut Search,
-    rings_seen: bool,
+    (rings_seen, loaded): (bool, Option<&mut super::bpf::Loaded>),
     (requests, cut): (Vec<Requests>, Vec<u32>),
     closed: impl FnOnce() -> Vec<u32>,
 ) -> RingClues {
@@ -145,7 +145,7 @@ fn inside_rings(
         return RingClues::default();
     }
     let mut truncated = cut;
-    let clues = match super::io_uring::look(&search.left, rings_seen) {
+    let clues = match super::io_uring::look(&search.left, rings_seen, loaded) {
         Ok(held) => {
             search.keep(held.registered, Holding::IoUring);
             search.keep(held.requests, Holding::IoUringRequest);
@@ -459,7 +459,8 @@ pub fn find_after_iterator(
         // looked into.
         let wanted = search.left.clone();
         let seen = !iterator.rings.is_empty();
-        clues = inside_rings(&mut search, seen, (read.requests, read.cut), || {
+        let look = (seen, Some(iterator));
+        clues = inside_rings(&mut search, look, (read.requests, read.cut), || {
             closed_rings(mappings(&wanted).1, &read.inodes)
         });
     }

@@ -1,0 +1,347 @@
+//! The part of the kernel's BTF that the CO-RE relocations of whoport's BPF objects can use.
+//!
+//! aya relocates a program against a target BTF by scanning every type of that BTF once per
+//! relocated type, decoding each name on the way: against the whole kernel BTF (about 150,000
+//! types) that costs more than parsing it. The relocations only ever look at the types named
+//! like the objects' own types and at what those hold by value (members, embedded structures,
+//! array elements, through typedefs and qualifiers; a pointer is compatible with any pointer,
+//! whatever it points to). [`kernel_subset`] copies exactly those out of the raw kernel BTF into
+//! a small BTF with the same names, sizes, members and offsets, whose pointers point to `void`:
+//! relocating against it gives the same instructions as relocating against the whole
+//! (`tests::the_subset_relocates_every_program_as_the_whole_kernel_btf_does`).
+
+use std::collections::{HashMap, HashSet};
+
+/// BTF kinds (include/uapi/linux/btf.h).
+const INT: u32 = 1;
+const PTR: u32 = 2;
+const ARRAY: u32 = 3;
+const STRUCT: u32 = 4;
+const UNION: u32 = 5;
+const ENUM: u32 = 6;
+const FWD: u32 = 7;
+const TYPEDEF: u32 = 8;
+const VOLATILE: u32 = 9;
+const CONST: u32 = 10;
+const RESTRICT: u32 = 11;
+const FUNC: u32 = 12;
+const FUNC_PROTO: u32 = 13;
+const VAR: u32 = 14;
+const DATASEC: u32 = 15;
+const FLOAT: u32 = 16;
+const DECL_TAG: u32 = 17;
+const TYPE_TAG: u32 = 18;
+const ENUM64: u32 = 19;
+
+const MAGIC: u16 = 0xeb9f;
+const HEADER_LEN: usize = 24;
+
+/// A raw (native-endian) BTF blob, checked once: its type and string sections, and where each
+/// type's record starts (type ids count from 1).
+pub struct Raw<'a> {
+    types: &'a [u8],
+    strings: &'a [u8],
+    /// Offset in `types` of the record of type id `i + 1`.
+    at: Vec<u32>,
+}
+
+/// One type record: its kind, member count, name, and the word after the info (size or type).
+#[derive(Debug, Clone, Copy)]
+struct Record {
+    kind: u32,
+    vlen: usize,
+    name: u32,
+    size_or_type: u32,
+    /// Record length, trailing data included.
+    len: usize,
+}
+
+impl<'a> Raw<'a> {
+    /// `None` when the blob is not a BTF this code understands (another endianness, a kind
+    /// it does not know, sections out of bounds).
+    pub fn parse(btf: &'a [u8]) -> Option<Raw<'a>> {
+        let u32_at = |at: usize| word(btf, at);
+        if btf.len() < HEADER_LEN || u16::from_ne_bytes([btf[0], btf[1]]) != MAGIC {
+            return None;
+        }
+        let hdr_len = u32_at(4)? as usize;
+        let section = |off: usize, len: usize| {
+            let start = hdr_len.checked_add(off)?;
+            btf.get(start..start.checked_add(len)?)
+        };
+        let types = section(u32_at(8)? as usize, u32_at(12)? as usize)?;
+        let strings = section(u32_at(16)? as usize, u32_at(20)? as usize)?;
+        let mut raw = Raw {
+            types,
+            strings,
+            at: Vec::new(),
+        };
+        let mut at = 0usize;
+        while at < types.len() {
+            raw.at.push(u32::try_from(at).ok()?);
+            at = at.checked_add(raw.record_at(at)?.len)?;
+        }
+        (at == types.len()).then_some(raw)
+    }
+
+    fn record_at(&self, at: usize) -> Option<Record> {
+        let info = word(self.types, at + 4)?;
+        let (kind, vlen) = ((info >> 24) & 0x1f, (info & 0xffff) as usize);
+        let extra = match kind {
+            INT | VAR | DECL_TAG => 4,
+            ARRAY => 12,
+            STRUCT | UNION | DATASEC | ENUM64 => 12 * vlen,
+            ENUM | FUNC_PROTO => 8 * vlen,
+            0 | PTR | FWD..=FUNC | FLOAT | TYPE_TAG => 0,
+            _ => return None,
+        };
+        let len = 12 + extra;
+        self.types.get(at..at + len)?;
+        Some(Record {
+            kind,
+            vlen,
+            name: word(self.types, at)?,
+            size_or_type: word(self.types, at + 8)?,
+            len,
+        })
+    }
+
+    /// The record of type id `id` and where it starts.
+    fn record(&self, id: u32) -> Option<(usize, Record)> {
+        let at = *self.at.get((id as usize).checked_sub(1)?)? as usize;
+        Some((at, self.record_at(at)?))
+    }
+
+    /// The NUL-terminated string at `offset` of the string section.
+    fn string(&self, offset: u32) -> Option<&'a [u8]> {
+        let text = self.strings.get(offset as usize..)?;
+        Some(&text[..text.iter().position(|&b| b == 0)?])
+    }
+
+    /// The type ids: 1 to the number of types.
+    fn ids(&self) -> impl Iterator<Item = u32> {
+        1..=self.at.len() as u32
+    }
+
+    /// The type id of the FUNC named `name`.
+    pub fn func_id(&self, name: &[u8]) -> Option<u32> {
+        self.ids().find(|&id| {
+            self.record(id)
+                .is_some_and(|(_, r)| r.kind == FUNC && self.string(r.name) == Some(name))
+        })
+    }
+
+    /// The names of every named type, without their CO-RE flavour (`task_struct___old` is
+    /// `task_struct`): what relocations of an object with this BTF may look for.
+    pub fn type_names(&self) -> HashSet<&'a [u8]> {
+        self.ids()
+            .filter_map(|id| self.record(id))
+            .filter(|(_, r)| !matches!(r.kind, FUNC | VAR | DATASEC | DECL_TAG))
+            .filter_map(|(_, r)| self.string(r.name))
+            .filter(|name| !name.is_empty())
+            .map(flavorless)
+            .collect()
+    }
+
+    /// The types a relocation of a type named in `names` can reach: those types, and what
+    /// they hold by value, transitively. Pointers are kept, not what they point to.
+    fn reachable(&self, names: &HashSet<Vec<u8>>) -> Vec<u32> {
+        let mut keep: HashSet<u32> = HashSet::new();
+        let mut work: Vec<u32> = self
+            .ids()
+            .filter(|&id| {
+                self.record(id).is_some_and(|(_, r)| {
+                    !matches!(r.kind, FUNC | VAR | DATASEC | DECL_TAG)
+                        && self
+                            .string(r.name)
+                            .is_some_and(|n| !n.is_empty() && names.contains(flavorless(n)))
+                })
+            })
+            .collect();
+        while let Some(id) = work.pop() {
+            if id == 0 || !keep.insert(id) {
+                continue;
+            }
+            let Some((at, r)) = self.record(id) else {
+                continue;
+            };
+            match r.kind {
+                TYPEDEF | VOLATILE | CONST | RESTRICT | TYPE_TAG => work.push(r.size_or_type),
+                ARRAY => work.extend(
+                    [12, 16]
+                        .into_iter()
+                        .filter_map(|o| word(self.types, at + o)),
+                ),
+                STRUCT | UNION => {
+                    work.extend((0..r.vlen).filter_map(|m| word(self.types, at + 12 + 12 * m + 4)))
+                }
+                _ => {}
+            }
+        }
+        let mut keep: Vec<u32> = keep.into_iter().collect();
+        keep.sort_unstable();
+        keep
+    }
+}
+
+fn word(bytes: &[u8], at: usize) -> Option<u32> {
+    let b = bytes.get(at..at.checked_add(4)?)?;
+    Some(u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+fn flavorless(name: &[u8]) -> &[u8] {
+    memchr::memmem::find(name, b"___").map_or(name, |end| &name[..end])
+}
+
+/// A raw BTF holding only the types of `kernel` that relocations of types named in `names`
+/// can reach (see the module's documentation), renumbered in their order, with their strings.
+/// `None` when `kernel` cannot be read as BTF.
+pub fn kernel_subset(kernel: &[u8], names: &HashSet<Vec<u8>>) -> Option<Vec<u8>> {
+    let raw = Raw::parse(kernel)?;
+    let kept = raw.reachable(names);
+    // Old id -> new id; any other type becomes void (0), which only pointers refer to.
+    let new_id: HashMap<u32, u32> = kept.iter().zip(1u32..).map(|(&o, n)| (o, n)).collect();
+    let id = |old: Option<u32>| old.and_then(|o| new_id.get(&o).copied()).unwrap_or(0);
+    let mut strings: Vec<u8> = vec![0];
+    let mut string_at: HashMap<u32, u32> = HashMap::from([(0, 0)]);
+    let mut string = |old: Option<u32>| -> Option<u32> {
+        let old = old?;
+        if let Some(&new) = string_at.get(&old) {
+            return Some(new);
+        }
+        let new = u32::try_from(strings.len()).ok()?;
+        strings.extend_from_slice(raw.string(old)?);
+        strings.push(0);
+        string_at.insert(old, new);
+        Some(new)
+    };
+    let mut types: Vec<u8> = Vec::new();
+    for &old in &kept {
+        let (at, r) = raw.record(old)?;
+        let src = &raw.types[at..at + r.len];
+        let w = |i: usize| word(src, 4 * i);
+        let mut out: Vec<u32> = (0..r.len / 4).map(w).collect::<Option<_>>()?;
+        out[0] = string(Some(r.name))?;
+        match r.kind {
+            PTR | TYPEDEF | VOLATILE | CONST | RESTRICT | TYPE_TAG => out[2] = id(w(2)),
+            ARRAY => (out[3], out[4]) = (id(w(3)), id(w(4))),
+            STRUCT | UNION => {
+                for m in 0..r.vlen {
+                    out[3 + 3 * m] = string(w(3 + 3 * m))?;
+                    out[4 + 3 * m] = id(w(4 + 3 * m));
+                }
+            }
+            ENUM => {
+                for m in 0..r.vlen {
+                    out[3 + 2 * m] = string(w(3 + 2 * m))?;
+                }
+            }
+            ENUM64 => {
+                for m in 0..r.vlen {
+                    out[3 + 3 * m] = string(w(3 + 3 * m))?;
+                }
+            }
+            INT | FWD | FLOAT => {}
+            // Reached only by name: their references are not needed by any relocation.
+            _ => {
+                out.truncate(3);
+                out[1] = FWD << 24;
+                out[2] = 0;
+            }
+        }
+        types.extend(out.iter().flat_map(|v| v.to_ne_bytes()));
+    }
+    let mut btf = Vec::with_capacity(HEADER_LEN + types.len() + strings.len());
+    btf.extend(MAGIC.to_ne_bytes());
+    btf.extend([1u8, 0]);
+    let types_len = u32::try_from(types.len()).ok()?;
+    let strings_len = u32::try_from(strings.len()).ok()?;
+    for v in [HEADER_LEN as u32, 0, types_len, types_len, strings_len] {
+        btf.extend(v.to_ne_bytes());
+    }
+    btf.extend(types);
+    btf.extend(strings);
+    Some(btf)
+}
+
+/// The names of the types of the BPF `objects` (ELF files with BTF): what their CO-RE
+/// relocations look for in the kernel's BTF. `None` when one of them has no readable BTF.
+pub fn object_names(objects: &[&[u8]]) -> Option<HashSet<Vec<u8>>> {
+    let mut names = HashSet::new();
+    for object in objects {
+        let btf = aya_obj::Object::parse(object).ok()?.btf?.to_bytes();
+        names.extend(
+            Raw::parse(&btf)?
+                .type_names()
+                .into_iter()
+                .map(<[u8]>::to_vec),
+        );
+    }
+    Some(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::bpf::OBJECTS;
+
+    /// An instruction's code, registers, offset and immediate.
+    type Instruction = (u8, u8, u8, i16, i32);
+
+    /// What relocating `object` against `target` makes of each of its functions.
+    fn relocated(object: &[u8], target: Option<&aya::Btf>) -> Vec<(String, Vec<Instruction>)> {
+        let mut obj = aya_obj::Object::parse(object).expect("the object parses");
+        if let Some(target) = target {
+            obj.relocate_btf(target).expect("the object relocates");
+        }
+        obj.functions
+            .values()
+            .map(|f| {
+                let code = f.instructions.iter();
+                let code = code.map(|i| (i.code, i.dst_reg(), i.src_reg(), i.off, i.imm));
+                (f.name.clone(), code.collect())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_subset_relocates_every_program_as_the_whole_kernel_btf_does() {
+        let Ok(kernel) = std::fs::read("/sys/kernel/btf/vmlinux") else {
+            eprintln!("SKIPPED: no /sys/kernel/btf/vmlinux");
+            return;
+        };
+        let names = object_names(&OBJECTS).expect("the embedded objects have BTF");
+        for name in ["task_struct", "file", "io_ring_ctx", "unix_sock"] {
+            assert!(names.contains(name.as_bytes()), "{name} in {names:?}");
+        }
+        let subset = kernel_subset(&kernel, &names).expect("the kernel's BTF is read");
+        assert!(
+            subset.len() * 20 < kernel.len(),
+            "{} bytes of {}",
+            subset.len(),
+            kernel.len()
+        );
+        let endian = aya::Endianness::default();
+        let whole = aya::Btf::parse(&kernel, endian).expect("the kernel's BTF parses");
+        let small = aya::Btf::parse(&subset, endian).expect("the subset parses");
+        for object in OBJECTS {
+            let expected = relocated(object, Some(&whole));
+            assert_ne!(relocated(object, None), expected, "relocation changes them");
+            assert_eq!(relocated(object, Some(&small)), expected);
+        }
+    }
+
+    #[test]
+    fn a_blob_that_is_not_btf_is_refused() {
+        let names = HashSet::from([b"file".to_vec()]);
+        assert_eq!(kernel_subset(b"garbage, not BTF at all", &names), None);
+        let Some(kernel) = std::fs::read("/sys/kernel/btf/vmlinux").ok() else {
+            return;
+        };
+        assert_eq!(
+            kernel_subset(&kernel[..kernel.len() / 2], &names),
+            None,
+            "truncated"
+        );
+    }
+}
