@@ -413,15 +413,39 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
         return run_listing(cli, out, w);
     };
     let query: Query = text.parse()?;
-    let typed = protocol_typed(&query, &cli.filters);
+    // netstat's `tcp6/22`: TCP over IPv6 (as `22/tcp -6`).
+    let filters = match crate::port::query_family(text) {
+        None => std::borrow::Cow::Borrowed(&cli.filters),
+        Some(family) => {
+            let v6 = family == crate::port::Family::V6;
+            if (v6 && cli.filters.ipv4 && !cli.filters.ipv6)
+                || (!v6 && cli.filters.ipv6 && !cli.filters.ipv4)
+            {
+                return Err(UsageError(format!(
+                    "'{}' asks for IPv{} sockets and {} for IPv{} ones: use one of them",
+                    sanitize(text),
+                    if v6 { 6 } else { 4 },
+                    if v6 { "-4" } else { "-6" },
+                    if v6 { 4 } else { 6 },
+                ))
+                .into());
+            }
+            std::borrow::Cow::Owned(FilterArgs {
+                ipv4: !v6,
+                ipv6: v6,
+                ..cli.filters.clone()
+            })
+        }
+    };
+    let typed = protocol_typed(&query, &filters);
     let k = load(cli)?;
-    let protocol = query.protocol().or(only_protocol(&cli.filters));
+    let protocol = query.protocol().or(only_protocol(&filters));
     match query {
         Query::Port { port, address, .. } => {
             let filter = Filter {
                 address,
                 ..filter_for(
-                    &cli.filters,
+                    &filters,
                     cli.all,
                     Some(vec![PortRange::single(port)]),
                     protocol,
@@ -430,6 +454,8 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
             let mut snap = collect::collect(&filter)?;
             snap.notes
                 .extend(protocol.and_then(|p| unread_protocol_note(port, p)));
+            snap.notes
+                .extend(filter.address.as_ref().and_then(|a| a.missing_device()));
             if protocol == Some(Protocol::Udplite) {
                 snap.notes.push(
                     "UDP-Lite uses the port numbers IANA assigns for UDP (RFC 3828 §3.5): the \
@@ -502,7 +528,7 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
             Ok(status_for(&snap))
         }
         Query::Range { range, .. } => {
-            let filter = filter_for(&cli.filters, cli.all, Some(vec![range]), protocol);
+            let filter = filter_for(&filters, cli.all, Some(vec![range]), protocol);
             let snap = collect::collect(&filter)?;
             let hidden = collect::filtered::hidden_by_filters(&filter, &snap, typed)?;
             let reports: Vec<PortReport<'_>> = range
@@ -526,7 +552,7 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
             let filter = Filter {
                 program: Some(name.clone()),
                 ..filter_for(
-                    &cli.filters,
+                    &filters,
                     cli.all,
                     service.as_ref().ok().map(|f| f.ranges.clone()),
                     protocol,

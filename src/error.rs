@@ -15,8 +15,18 @@ pub enum QueryError {
     PortOutOfRange { value: String },
     #[error("{} is a reversed range: the first port must not be above the second", quoted(.value))]
     ReversedRange { value: String },
-    #[error("{}: unknown protocol {} (use tcp, udp, sctp or dccp)", quoted(.value), quoted(.protocol))]
+    #[error("{}: unknown protocol {} (use tcp, udp, udplite, sctp or dccp; tcp6, udp4... for one address family)", quoted(.value), quoted(.protocol))]
     BadProtocol { value: String, protocol: String },
+    #[error("{} is not a port number: a port is written with digits only, without a sign (0-65535)", quoted(.value))]
+    SignedPort { value: String },
+    #[error("{} is an address without a port: add the port ({}), or give the port alone", quoted(.value), .example)]
+    AddressWithoutPort {
+        value: String,
+        /// The address with a port, as whoport takes it (`[::1]:PORT`).
+        example: String,
+    },
+    #[error("{}: zone {} is no interface name or index: a zone is an interface name of at most 15 bytes (lo, eth0) or an interface index (1-4294967295)", quoted(.value), quoted(.zone))]
+    BadZone { value: String, zone: String },
     #[error("{}: the address is not an IPv4 or IPv6 address (forms: 0.0.0.0:22, [::1]:8080, [fe80::1%lo]:42600, *:22)", quoted(.value))]
     BadAddress { value: String },
     #[error("{}: whoport never looks up host names; give the address (127.0.0.1:5432, [::1]:5432) or the port", quoted(.value))]
@@ -151,6 +161,8 @@ pub enum PortArgError {
     Zero { value: String },
     #[error("'{value}': only tcp and udp ports can be tested")]
     Protocol { value: String },
+    #[error("'{value}': give the protocol without a family (tcp, udp) and the address to test, such as 127.0.0.1:8080 or [::1]:8080/udp")]
+    Family { value: String },
     #[error("'{value}' is not an IP address (for example 127.0.0.1, ::1 or [::1])")]
     Address { value: String },
     #[error("'{value}' is not a port range such as 8000-8999")]

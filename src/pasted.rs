@@ -262,6 +262,40 @@ fn takes_as_wildcard(l: &Listener, want: IpAddr, zone: Option<&str>) -> bool {
     }
 }
 
+impl AddressPattern {
+    /// A note when the pasted zone names no interface of this network namespace: a name
+    /// nothing has matches nothing (a socket bound to a device deleted since is shown with
+    /// the device's index); an index nothing has now matches only sockets bound to a device
+    /// of that index that was deleted.
+    pub fn missing_device(&self) -> Option<String> {
+        let zone = self.zone()?;
+        if let Ok(index) = zone.parse::<u32>() {
+            #[cfg(unix)]
+            if nix::net::if_::if_nameindex()
+                .ok()?
+                .iter()
+                .any(|i| i.index() == index)
+            {
+                return None;
+            }
+            #[cfg(not(unix))]
+            return None;
+            return Some(format!(
+                "no network interface has index {index} here: only a socket bound to a device \
+                 of that index that was deleted since can match"
+            ));
+        }
+        if zone_index(zone).is_some() {
+            return None;
+        }
+        Some(format!(
+            "no network interface is named '{}' here: nothing bound to it can be found (a \
+             socket bound to a device deleted since is shown with the device's index)",
+            crate::render::sanitize::sanitize(zone)
+        ))
+    }
+}
+
 /// The device index a zone names (`lo`, `3`), if a device has that name here.
 fn zone_index(zone: &str) -> Option<u32> {
     if let Ok(i) = zone.parse::<u32>() {

@@ -226,6 +226,58 @@ pub fn parse_port(text: &str, whole: &str) -> Result<u16, QueryError> {
     }
 }
 
+/// An address family, as netstat's `tcp6` or `udp4` names it with the protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+/// A protocol as typed, with the family netstat's `tcp6` adds to it.
+type Typed = (Protocol, Option<Family>);
+
+/// A protocol as typed in a query: `tcp`, or netstat's `tcp6` / `udp4` (the protocol over
+/// one address family: an IPv6 socket, which may take IPv4 too when it is dual-stack).
+fn protocol_token(token: &str) -> Option<Typed> {
+    if let Ok(p) = token.parse::<Protocol>() {
+        return Some((p, None));
+    }
+    let family = match token.as_bytes().last()? {
+        b'4' => Family::V4,
+        b'6' => Family::V6,
+        _ => return None,
+    };
+    let p = token[..token.len() - 1].parse::<Protocol>().ok()?;
+    Some((p, Some(family)))
+}
+
+/// The protocol and family typed in a query (`tcp6/22`, `22/udp4`, `53/udp`), if any.
+fn typed_protocol<'a>(text: &'a str, whole: &str) -> Result<(&'a str, Option<Typed>), QueryError> {
+    Ok(match text.rsplit_once('/') {
+        // `tcp/22`, as some tools print it.
+        Some((proto, body))
+            if protocol_token(proto).is_some() && protocol_token(body).is_none() =>
+        {
+            (body, protocol_token(proto))
+        }
+        Some((body, proto)) => {
+            let protocol = protocol_token(proto).ok_or_else(|| QueryError::BadProtocol {
+                value: whole.to_string(),
+                protocol: proto.to_string(),
+            })?;
+            (body, Some(protocol))
+        }
+        None => (text, None),
+    })
+}
+
+/// The address family a query names with its protocol (netstat's `tcp6/22`, `22/udp4`):
+/// the query then means that protocol over that family only (as `-6` or `-4`).
+pub fn query_family(input: &str) -> Option<Family> {
+    let text = input.trim();
+    typed_protocol(text, input).ok()?.1?.1
+}
+
 impl FromStr for Query {
     type Err = QueryError;
 
@@ -235,30 +287,37 @@ impl FromStr for Query {
         if text.is_empty() {
             return Err(QueryError::Empty);
         }
-        let (body, protocol) = match text.rsplit_once('/') {
-            // `tcp/22`, as some tools print it.
-            Some((proto, body))
-                if proto.parse::<Protocol>().is_ok() && body.parse::<Protocol>().is_err() =>
-            {
-                (body, proto.parse::<Protocol>().ok())
-            }
-            Some((body, proto)) => {
-                let protocol = proto
-                    .parse::<Protocol>()
-                    .map_err(|()| QueryError::BadProtocol {
-                        value: whole.to_string(),
-                        protocol: proto.to_string(),
-                    })?;
-                (body, Some(protocol))
-            }
-            None => (text, None),
+        let (body, protocol) = typed_protocol(text, whole)?;
+        let protocol = protocol.map(|(p, _)| p);
+        // `::1`, `127.0.0.1`, `[::1]`, `fe80::1%lo`: an address, and no port.
+        let without_port = || {
+            bare_address(body).map(|(a, zone)| match zone {
+                Some(z) if !is_zone(z) => QueryError::BadZone {
+                    value: whole.to_string(),
+                    zone: z.to_string(),
+                },
+                _ => QueryError::AddressWithoutPort {
+                    value: whole.to_string(),
+                    example: format!("{}:PORT", crate::address::host(a, zone)),
+                },
+            })
         };
         if let Some((address, port)) = split_endpoint(body) {
-            return Ok(Query::Port {
-                port: parse_port(port, whole)?,
-                protocol,
-                address: Some(parse_address(address, whole)?),
+            let parsed = parse_port(port, whole).and_then(|port| {
+                Ok(Query::Port {
+                    port,
+                    protocol,
+                    address: Some(parse_address(address, whole)?),
+                })
             });
+            return match parsed {
+                Err(e @ QueryError::BadZone { .. }) => Err(e),
+                Err(e) => Err(without_port().unwrap_or(e)),
+                ok => ok,
+            };
+        }
+        if let Some(e) = without_port() {
+            return Err(e);
         }
         let body = body.strip_prefix(':').unwrap_or(body);
         if body.is_empty() {
@@ -287,8 +346,9 @@ impl FromStr for Query {
 
 fn parse_numeric(body: &str, protocol: Option<Protocol>, whole: &str) -> Result<Query, QueryError> {
     if body.starts_with('-') || body.starts_with('+') {
-        // `-1` is a negative number, not a range with a missing start.
-        return Err(QueryError::PortOutOfRange {
+        // `-1` is a negative number, not a range with a missing start; `+22` is no port
+        // number either.
+        return Err(QueryError::SignedPort {
             value: whole.to_string(),
         });
     }
@@ -341,7 +401,10 @@ fn parse_address(text: &str, whole: &str) -> Result<AddressPattern, QueryError> 
     // `*%lo`: `ss` writes a wildcard bound to a device so.
     if let Some(zone) = text.strip_prefix("*%") {
         if !is_zone(zone) {
-            return Err(bad());
+            return Err(QueryError::BadZone {
+                value: whole.to_string(),
+                zone: zone.to_string(),
+            });
         }
         return Ok(AddressPattern::Wildcard {
             zone: Some(zone.to_string()),
@@ -379,15 +442,44 @@ fn parse_address(text: &str, whole: &str) -> Result<AddressPattern, QueryError> 
         );
     };
     let zone = match zone {
-        Some(z) if !is_zone(z) => return Err(bad()),
+        Some(z) if !is_zone(z) => {
+            return Err(QueryError::BadZone {
+                value: whole.to_string(),
+                zone: z.to_string(),
+            })
+        }
         z => z.map(str::to_string),
     };
     Ok(AddressPattern::Exact { address, zone })
 }
 
+/// `::1`, `127.0.0.1`, `[::1]`, `fe80::1%lo`, `[fe80::1]%lo`: an address alone, with its zone.
+fn bare_address(text: &str) -> Option<(std::net::IpAddr, Option<&str>)> {
+    let (inner, outer_zone) = match text.strip_prefix('[') {
+        Some(rest) => {
+            let (inner, after) = rest.split_once(']')?;
+            match after {
+                "" => (inner, None),
+                z => (inner, Some(z.strip_prefix('%')?)),
+            }
+        }
+        None => (text, None),
+    };
+    let (address, zone) = match (inner.split_once('%'), outer_zone) {
+        (Some((a, z)), None) => (a, Some(z)),
+        (Some(_), Some(_)) => return None,
+        (None, z) => (inner, z),
+    };
+    Some((address.parse().ok()?, zone))
+}
+
 /// A zone as `ss` and `ip` print one: an interface name (at most 15 bytes, the kernel's
-/// `IFNAMSIZ`, without `/`, `:` or `%`) or an interface index.
+/// `IFNAMSIZ`, without `/`, `:` or `%`; not all digits) or an interface index (1 to
+/// 4294967295: the kernel's indexes are positive 32-bit numbers).
 fn is_zone(z: &str) -> bool {
+    if !z.is_empty() && z.bytes().all(|b| b.is_ascii_digit()) {
+        return z.parse::<u32>().is_ok_and(|i| i > 0);
+    }
     (1..=15).contains(&z.len())
         && z.bytes()
             .all(|b| b.is_ascii_graphic() && !matches!(b, b'/' | b':' | b'%'))
@@ -583,6 +675,55 @@ mod tests {
     }
 
     #[test]
+    fn netstats_protocol_with_a_family_is_that_protocol_over_that_family() {
+        let tcp22 = Query::Port {
+            port: 22,
+            protocol: Some(Protocol::Tcp),
+            address: None,
+        };
+        for (text, family) in [
+            ("tcp6/22", Family::V6),
+            ("22/tcp6", Family::V6),
+            ("TCP4/22", Family::V4),
+            ("22/tcp4", Family::V4),
+        ] {
+            assert_eq!(text.parse::<Query>(), Ok(tcp22.clone()), "{text}");
+            assert_eq!(query_family(text), Some(family), "{text}");
+        }
+        assert_eq!(query_family("udp6/53"), Some(Family::V6));
+        assert_eq!(
+            "udp6/53".parse::<Query>().map(|q| q.protocol()),
+            Ok(Some(Protocol::Udp))
+        );
+        assert_eq!(query_family("nginx/udp4"), Some(Family::V4));
+        for text in ["22/tcp", "tcp/22", "22", "nginx", "tcp6", "0.0.0.0:22/udp"] {
+            assert_eq!(query_family(text), None, "{text}");
+        }
+        // A zone is an index that fits the kernel's 32 bits, or a name of 15 bytes at most.
+        assert!("[fe80::1%4294967295]:22".parse::<Query>().is_ok());
+        assert!("[fe80::1%a-name-of-15-by]:22".parse::<Query>().is_ok());
+        // netstat's unbracketed forms stay ADDRESS:PORT.
+        for (text, address) in [
+            ("::1:22", "::1"),
+            (":::22", "::"),
+            ("fe80::1:22", "fe80::1"),
+        ] {
+            assert_eq!(
+                text.parse::<Query>(),
+                Ok(Query::Port {
+                    port: 22,
+                    protocol: None,
+                    address: Some(AddressPattern::Exact {
+                        address: address.parse().expect("ip"),
+                        zone: None
+                    }),
+                }),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
     fn never_resolves_a_host_name() {
         for text in [
             "db.example.org:5432",
@@ -604,7 +745,9 @@ mod tests {
             assert!(
                 matches!(
                     e,
-                    QueryError::HostName { .. } | QueryError::BadAddress { .. }
+                    QueryError::HostName { .. }
+                        | QueryError::BadAddress { .. }
+                        | QueryError::BadZone { .. }
                 ),
                 "{text}: {e:?}"
             );
@@ -676,7 +819,76 @@ mod tests {
                     value: "99999999999".into(),
                 },
             ),
-            ("-1", QueryError::PortOutOfRange { value: "-1".into() }),
+            ("-1", QueryError::SignedPort { value: "-1".into() }),
+            (
+                "+22",
+                QueryError::SignedPort {
+                    value: "+22".into(),
+                },
+            ),
+            (
+                "::1",
+                QueryError::AddressWithoutPort {
+                    value: "::1".into(),
+                    example: "[::1]:PORT".into(),
+                },
+            ),
+            (
+                "[::1]/tcp",
+                QueryError::AddressWithoutPort {
+                    value: "[::1]/tcp".into(),
+                    example: "[::1]:PORT".into(),
+                },
+            ),
+            (
+                "127.0.0.1",
+                QueryError::AddressWithoutPort {
+                    value: "127.0.0.1".into(),
+                    example: "127.0.0.1:PORT".into(),
+                },
+            ),
+            (
+                "fe80::1%lo",
+                QueryError::AddressWithoutPort {
+                    value: "fe80::1%lo".into(),
+                    example: "[fe80::1%lo]:PORT".into(),
+                },
+            ),
+            (
+                "[fe80::1%99999999999]:22",
+                QueryError::BadZone {
+                    value: "[fe80::1%99999999999]:22".into(),
+                    zone: "99999999999".into(),
+                },
+            ),
+            (
+                "fe80::1%4294967296",
+                QueryError::BadZone {
+                    value: "fe80::1%4294967296".into(),
+                    zone: "4294967296".into(),
+                },
+            ),
+            (
+                "*%0:22",
+                QueryError::BadZone {
+                    value: "*%0:22".into(),
+                    zone: "0".into(),
+                },
+            ),
+            (
+                "[fe80::1%a-name-of-16-bytes]:22",
+                QueryError::BadZone {
+                    value: "[fe80::1%a-name-of-16-bytes]:22".into(),
+                    zone: "a-name-of-16-bytes".into(),
+                },
+            ),
+            (
+                "22/tcp7",
+                QueryError::BadProtocol {
+                    value: "22/tcp7".into(),
+                    protocol: "tcp7".into(),
+                },
+            ),
             (
                 "80-20",
                 QueryError::ReversedRange {

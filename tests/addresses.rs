@@ -605,3 +605,112 @@ fn a_loopback_address_bound_to_another_device_is_not_called_loopback() {
         "the socket at that address, with its true reach"
     );
 }
+
+#[test]
+fn netstats_tcp6_is_tcp_over_ipv6_and_an_unknown_interface_is_said_to_match_nothing() {
+    let Some(s) = staged(
+        &[],
+        &["tcp4", "tcp6:same"],
+        &[
+            "--json tcp6/{P0}",
+            "--json {P0}/tcp6",
+            "--json tcp4/{P0}",
+            "--json udp6/{P0}",
+            "--json [fe80::1%nosuchdev0]:{P0}",
+            "--json *%4000000000:{P0}",
+            "tcp6/{P0} -4",
+        ],
+    ) else {
+        return;
+    };
+    let p = s.port(0);
+    let (v4, v6) = (format!("127.0.0.1:{p}"), format!("[::1]:{p}"));
+    for run in [0, 1] {
+        let doc = s.json(run);
+        assert_eq!(endpoints(&doc), vec![v6.clone()], "{doc}");
+        let hidden = doc["hidden_by_filters"].as_array().expect("hidden");
+        assert_eq!(hidden.len(), 1, "{doc}");
+        assert_eq!(hidden[0]["endpoint"], v4.as_str());
+        assert_eq!(hidden[0]["filters"], serde_json::json!(["-6"]));
+        assert!(doc["registry"].as_array().is_some_and(|r| r.len() == 1));
+    }
+    assert_eq!(endpoints(&s.json(2)), vec![v4.clone()]);
+    assert_eq!(s.statuses[3], 1, "{}", s.runs[3]);
+    assert!(endpoints(&s.json(3)).is_empty());
+    let notes = |run: usize| s.json(run)["notes"].to_string();
+    assert_eq!(s.statuses[4], 1);
+    assert!(
+        notes(4).contains("no network interface is named 'nosuchdev0' here"),
+        "{}",
+        notes(4)
+    );
+    assert!(
+        notes(5).contains("no network interface has index 4000000000 here"),
+        "{}",
+        notes(5)
+    );
+    assert_eq!(s.statuses[6], 2, "{}", s.runs[6]);
+}
+
+#[test]
+fn what_is_not_a_port_says_what_it_is() {
+    let home = tempdir();
+    let huge = format!("[fe80::1%{}]:22", "9".repeat(200));
+    let long_name = format!("{}/tcp", "x".repeat(5000));
+    let cases: Vec<(&str, &str)> = vec![
+        (
+            "+22",
+            "'+22' is not a port number: a port is written with digits only",
+        ),
+        ("-22", "'-22' is not a port number"),
+        (
+            "::1",
+            "'::1' is an address without a port: add the port ([::1]:PORT)",
+        ),
+        (
+            "[::1]",
+            "is an address without a port: add the port ([::1]:PORT)",
+        ),
+        (
+            "127.0.0.1",
+            "is an address without a port: add the port (127.0.0.1:PORT)",
+        ),
+        ("fe80::1%lo", "add the port ([fe80::1%lo]:PORT)"),
+        (
+            "[fe80::1%99999999999]:22",
+            "zone '99999999999' is no interface name or index",
+        ),
+        ("*%0:22", "zone '0' is no interface name or index"),
+        (&huge, "is no interface name or index"),
+        ("[fe80::1%ééééééé]:22", "is no interface name or index"),
+        ("22/tcp7", "unknown protocol 'tcp7'"),
+        ("", "empty port or service name"),
+        ("٢٢", "is not a valid service or program name"),
+        ("22\u{202e}", "is not a port number"),
+    ];
+    for (arg, want) in cases {
+        let (status, out, err) = common::run_in(home.path(), &[arg]);
+        assert_eq!(status, 2, "{arg:?}: {out}{err}");
+        assert!(err.contains(want), "{arg:?}: {err}");
+        assert!(
+            !err.contains("panicked") && out.is_empty(),
+            "{arg:?}: {err}"
+        );
+    }
+    // A name of any length is said back cut short, wherever it is said.
+    let (status, out, err) = common::run_in(home.path(), &[&long_name]);
+    assert!(status == 1 || status == 2, "{err}");
+    assert!(err.contains("(5004 characters)"), "{err}");
+    assert!(
+        !out.contains(&"x".repeat(100)) && !err.contains(&"x".repeat(100)),
+        "{out}{err}"
+    );
+    // netstat's protocol with a family is accepted; check and wait ask for the address.
+    for arg in ["tcp6/22", "22/tcp6", "udp6/53", "udp4/53", "tcp4/22"] {
+        let (status, _, err) = common::run_in(home.path(), &[arg]);
+        assert!(status == 0 || status == 1, "{arg}: {err}");
+    }
+    let (status, _, err) = common::run_in(home.path(), &["check", "tcp6/8080"]);
+    assert_eq!(status, 2);
+    assert!(err.contains("give the protocol without a family"), "{err}");
+}

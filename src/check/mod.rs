@@ -303,7 +303,11 @@ fn advice(
 /// address of a pasted form (`127.0.0.1:8080`, `[::1]:8080`; `*:8080` is every address).
 pub fn parse_port_arg(text: &str) -> Result<(u16, Protocol, Option<IpAddr>), PortArgError> {
     let value = || text.to_string();
-    match text.parse::<Query>()? {
+    let query = text.parse::<Query>()?;
+    if crate::port::query_family(text).is_some() {
+        return Err(PortArgError::Family { value: value() });
+    }
+    match query {
         Query::Port { port: 0, .. } => Err(PortArgError::Zero { value: value() }),
         Query::Port {
             port,

@@ -95,6 +95,11 @@ pub fn list_section(
     hidden: &[FilteredOut],
     (program, unattributed): (Option<&str>, &[Listener]),
 ) -> io::Result<()> {
+    // A name is said back at most QUOTED_MAX characters long (it may be any length).
+    let short = program.map(shortened);
+    let program = short.as_deref();
+    let query = shortened(query);
+    let query = query.as_str();
     hidden_section(
         w,
         out,
@@ -108,6 +113,14 @@ pub fn list_section(
             unattributed_section(w, out, program, shown + hidden.len(), unattributed)
         }
         _ => Ok(()),
+    }
+}
+
+/// `name`, or its first [`crate::error::QUOTED_MAX`] characters and "...".
+fn shortened(name: &str) -> String {
+    match name.char_indices().nth(crate::error::QUOTED_MAX) {
+        None => name.to_string(),
+        Some((cut, _)) => format!("{}...", &name[..cut]),
     }
 }
 
