@@ -265,7 +265,7 @@ fn bad_input_is_one_line_naming_the_value_with_status_2() {
     for args in [&["-t", "-1"][..], &["-6", "-1"]] {
         let (status, _, err) = run(args);
         assert_eq!(status, 2, "{args:?}: {err}");
-        assert!(err.contains("'-1' is out of range"), "{args:?}: {err}");
+        assert!(err.contains("'-1' is not a port number"), "{args:?}: {err}");
     }
     // A name: an error, or unknown when some listeners' owners could not be seen.
     let (status, out, err) = run(&["sshh"]);
