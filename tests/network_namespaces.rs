@@ -239,3 +239,77 @@ fn sockets_of_a_namespace_no_process_lives_in_are_counted_by_the_in_kernel_looku
         about[0]
     );
 }
+
+#[test]
+fn sockets_of_a_mounted_namespace_no_process_lives_in_are_named_by_both_lookups() {
+    // `ip netns add` and container runtimes keep a network namespace by a bind mount: no
+    // process lives there, yet its tables can be read (entered by a thread of whoport's own),
+    // so both owner lookups name its sockets with what they do. A private mount namespace
+    // holds the mount; the helper is killed by PID.
+    if python().is_none()
+        || !have("ip", "apt-get install -y iproute2")
+        || !have("unshare", "apt-get install -y util-linux")
+        || !common::root_or_skip("a bind-mounted network namespace")
+    {
+        return;
+    }
+    let script = format!(
+        r#"exec unshare -m --propagation private -n sh -e <<'EOS'
+ip link set lo up
+d=$(mktemp -d)
+trap 'kill $P 2>/dev/null; umount $d/netns 2>/dev/null; rm -rf $d' EXIT
+touch $d/netns
+unshare --net=$d/netns true
+mkfifo $d/in
+{python} {fixture} foreign-in $d/netns < $d/in > $d/ready &
+P=$!
+exec 3>$d/in
+i=0
+while [ ! -s $d/ready ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done
+echo "ready $(cat $d/ready)"
+for lookup in procfs bpf; do
+  echo "$lookup $(WHOPORT_OWNER_LOOKUP=$lookup COLUMNS=300 "$WHOPORT" --json | tr -d '\n')"
+done
+EOS
+"#,
+        python = python().expect("python3").display(),
+        fixture = fixture("foreign_netns.py").display(),
+    );
+    let (status, out, err) = common::sh_within(&script, std::time::Duration::from_secs(120));
+    assert_eq!(status, 0, "{out}\n{err}");
+    let line = |tag: &str| -> Value {
+        let text = out
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{tag} ")))
+            .unwrap_or_else(|| panic!("no {tag} line: {out}\n{err}"));
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("{tag}: {e}: {text}"))
+    };
+    let ready = line("ready");
+    let pid = ready["pid"].as_u64().expect("pid");
+    let port = |i: usize| ready["sockets"][i][2].as_u64().expect("port");
+    let mut said = Vec::new();
+    for lookup in ["procfs", "bpf"] {
+        let doc = line(lookup);
+        let about: Vec<String> = notes(&doc.to_string())
+            .into_iter()
+            .filter(|n| n.starts_with(&format!("pid {pid} (")))
+            .collect();
+        assert_eq!(about.len(), 1, "{lookup}: {doc}");
+        for socket in [
+            format!("TCP listener 127.0.0.1:{}", port(0)),
+            format!("UDP socket 0.0.0.0:{}", port(1)),
+            format!("UDP socket 127.0.0.1:{} connected to 127.0.0.1:9", port(3)),
+        ] {
+            assert!(
+                about[0].contains(&socket),
+                "{lookup}: {socket}: {}",
+                about[0]
+            );
+        }
+        assert!(!about[0].contains("where no process"), "read: {}", about[0]);
+        // What the tables list is said alike; only the in-kernel lookup knows the bound TCP
+        // socket (in no table) is that namespace's.
+        said.push(about[0].split(", a socket that").next().map(str::to_string));
+    }
+    assert_eq!(said[0], said[1], "both lookups say the same");
+}

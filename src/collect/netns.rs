@@ -10,11 +10,13 @@
 //! 2. with the in-kernel lookup, the iterator read each socket's own network namespace
 //!    (`sk->sk_net`) where it differs from its holder's: exact;
 //! 3. the candidates are looked for in the socket tables of the other namespaces that a task
-//!    lives in (`/proc/PID/task/TID/net/{tcp,tcp6,udp,udp6}`: the holders' own threads
-//!    first, then one process per namespace): found there, a socket is that namespace's, and
-//!    the table says what it does. A table is read only when it is provably not this
-//!    namespace's (its inode differs from `/proc/self/net`'s own: the file read is the
-//!    namespace's, whatever the task does meanwhile).
+//!    lives in (`/proc/PID/task/TID/net/{tcp,tcp6,udp,udp6,udplite,udplite6}`: the holders'
+//!    own threads first, then one process per namespace): found there, a socket is that
+//!    namespace's, and the table says what it does. A table is read only when it is provably
+//!    not this namespace's (its inode differs from `/proc/self/net`'s own: the file read is
+//!    the namespace's, whatever the task does meanwhile). Then the namespaces no process
+//!    lives in but a bind mount keeps (`mounted_netns.rs`: a thread of whoport's own enters
+//!    each and reads its tables).
 //!
 //! Nothing is done to any process or socket: no descriptor is copied. A machine where every
 //! socket is explained pays for the three small dumps only.
@@ -206,7 +208,7 @@ pub fn look(
 }
 
 /// `net:[4026531840]` -> 4026531840.
-fn netns_inum(link: &[u8]) -> Option<u64> {
+pub(super) fn netns_inum(link: &[u8]) -> Option<u64> {
     let digits = link.strip_prefix(b"net:[")?.strip_suffix(b"]")?;
     std::str::from_utf8(digits).ok()?.parse().ok()
 }
@@ -278,14 +280,7 @@ fn in_other_tables(
 ) -> (HashMap<u32, Foreign>, HashSet<u64>, bool) {
     let mut found = HashMap::new();
     let mut read = HashSet::new();
-    let tables = [
-        ("tcp", Protocol::Tcp),
-        ("tcp6", Protocol::Tcp),
-        ("udp", Protocol::Udp),
-        ("udp6", Protocol::Udp),
-        ("udplite", Protocol::Udplite),
-        ("udplite6", Protocol::Udplite),
-    ];
+    let tables = TABLES;
     // This namespace's own tables, by inode: a table of the same inode is this namespace's.
     let ours: Vec<Option<u64>> = tables
         .iter()
@@ -296,6 +291,9 @@ fn in_other_tables(
         })
         .collect();
     let (tasks, complete) = tasks_elsewhere(holders, own);
+    let mut namespaces: HashSet<u64> = tasks.iter().filter_map(|(_, ns)| *ns).collect();
+    namespaces.extend(netns_inum(own));
+    let room = MAX_NAMESPACES.saturating_sub(tasks.len());
     for (base, ns) in tasks {
         let mut any_read = false;
         for ((name, protocol), ours) in tables.iter().zip(&ours) {
@@ -318,8 +316,34 @@ fn in_other_tables(
             read.extend(ns);
         }
     }
+    // Namespaces no process lives in, kept by a bind mount: entered by a thread of their own.
+    if found.len() < wanted.len() {
+        let until = std::time::Instant::now() + super::mounted_netns::IN_ALL;
+        for (inum, point) in super::mounted_netns::mounted(room) {
+            if found.len() == wanted.len() {
+                break;
+            }
+            if namespaces.contains(&inum) {
+                continue;
+            }
+            if let Some(there) = super::mounted_netns::read(inum, point, wanted.clone(), until) {
+                found.extend(there);
+                read.insert(inum);
+            }
+        }
+    }
     (found, read, complete)
 }
+
+/// The socket tables of a namespace, under `/proc/PID/net`.
+pub(super) const TABLES: [(&str, Protocol); 6] = [
+    ("tcp", Protocol::Tcp),
+    ("tcp6", Protocol::Tcp),
+    ("udp", Protocol::Udp),
+    ("udp6", Protocol::Udp),
+    ("udplite", Protocol::Udplite),
+    ("udplite6", Protocol::Udplite),
+];
 
 /// The network namespace a task (`PID` or `PID/task/TID`) lives in.
 fn ns_of(base: &str) -> Option<u64> {
@@ -333,7 +357,7 @@ fn ns_of(base: &str) -> Option<u64> {
     netns_inum(&link[..n])
 }
 
-fn open_table(base: &str, name: &str) -> Option<OwnedFd> {
+pub(super) fn open_table(base: &str, name: &str) -> Option<OwnedFd> {
     openat(
         rustix::fs::CWD,
         format!("/proc/{base}/net/{name}"),
@@ -345,7 +369,7 @@ fn open_table(base: &str, name: &str) -> Option<OwnedFd> {
 
 /// The wanted sockets of one table, line by line (a table can be large; nothing else is
 /// kept). True when the whole table was read.
-fn read_table(
+pub(super) fn read_table(
     file: OwnedFd,
     protocol: Protocol,
     wanted: &HashSet<u32>,
@@ -511,8 +535,8 @@ pub fn notes(findings: &Findings) -> Vec<String> {
             };
             listed.push(if findings.every_process_seen {
                 format!(
-                    "{} of {}, where no process whoport can see lives (what {what} was not \
-                     read)",
+                    "{} of {}, where no process whoport can see lives, kept by no mount \
+                     whoport could enter (what {what} was not read)",
                     count(holder.unreached),
                     names.join(", ")
                 )
@@ -734,8 +758,8 @@ mod tests {
                 "holds sockets of another network namespace, not listed here: TCP listener \
                  127.0.0.1:8080, a socket that its namespace's tables do not list (bound \
                  without listening, or not bound), 3 sockets of net:[4026532000], \
-                 net:[4026532001], where no process whoport can see lives (what they do was \
-                 not read)"
+                 net:[4026532001], where no process whoport can see lives, kept by no mount \
+                 whoport could enter (what they do was not read)"
             ),
             "{}",
             notes[1]
@@ -743,8 +767,8 @@ mod tests {
         assert!(
             notes[2].ends_with(
                 "holds a socket of another network namespace, not listed here: a socket of \
-                 net:[4026532000], where no process whoport can see lives (what it does was \
-                 not read)"
+                 net:[4026532000], where no process whoport can see lives, kept by no mount \
+                 whoport could enter (what it does was not read)"
             ),
             "{}",
             notes[2]
