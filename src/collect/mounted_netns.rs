@@ -198,6 +198,9 @@ mod tests {
             assert!(found.is_none());
         }
         // The caller's thread never moved.
-        assert_eq!(std::fs::read_link("/proc/thread-self/ns/net").expect("link"), link);
+        assert_eq!(
+            std::fs::read_link("/proc/thread-self/ns/net").expect("link"),
+            link
+        );
     }
 }
