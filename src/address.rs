@@ -11,13 +11,15 @@ use crate::model::{Listener, Scope, Socket};
 pub const LOOPBACK_IFINDEX: u32 = 1;
 
 /// The host part: an IPv4 address as is, an IPv6 address in brackets, and the bound device
-/// after `%` (inside the brackets for IPv6, as a zone is written).
+/// after `%`: inside the brackets for a link-local IPv6 address, where it is the address's
+/// zone (`[fe80::1%lo]`), after them for any other (`[::]%lo`, as `ss` writes it).
 pub fn host(address: IpAddr, device: Option<&str>) -> String {
     match (address, device) {
         (IpAddr::V4(a), None) => a.to_string(),
         (IpAddr::V4(a), Some(d)) => format!("{a}%{d}"),
         (IpAddr::V6(a), None) => format!("[{a}]"),
-        (IpAddr::V6(a), Some(d)) => format!("[{a}%{d}]"),
+        (IpAddr::V6(a), Some(d)) if a.is_unicast_link_local() => format!("[{a}%{d}]"),
+        (IpAddr::V6(a), Some(d)) => format!("[{a}]%{d}"),
     }
 }
 
@@ -128,7 +130,10 @@ impl Reach {
                 "all interfaces, IPv6 (whether IPv4 too was not reported)".to_string()
             }
             Reach::Loopback => "loopback only".to_string(),
-            Reach::Device(d) => format!("every address of {}, only", device_words(d)),
+            Reach::Device(d) => format!(
+                "what arrives through {}, to any of this machine's addresses",
+                device_words(d)
+            ),
             Reach::LoopbackOnDevice {
                 device,
                 localnet: false,
@@ -166,7 +171,7 @@ impl Reach {
 
 /// A device by its name (`eth0`), or `device 7` for an index that no longer has one (the
 /// device was removed while the socket stayed bound to it).
-fn device_words(d: &str) -> String {
+pub fn device_words(d: &str) -> String {
     if d.bytes().all(|b| b.is_ascii_digit()) {
         format!("device {d}")
     } else {
@@ -423,7 +428,7 @@ pub(crate) mod tests {
             ("::1", 0, None, "[::1]:22"),
             ("fe80::1", 1, Some("lo"), "[fe80::1%lo]:22"),
             ("0.0.0.0", 1, Some("lo"), "0.0.0.0%lo:22"),
-            ("::", 3, Some("eth0"), "[::%eth0]:22"),
+            ("::", 3, Some("eth0"), "[::]%eth0:22"),
             ("::ffff:0.0.0.0", 0, None, "[::ffff:0.0.0.0]:22"),
         ];
         for (addr, ifindex, device, want) in cases {

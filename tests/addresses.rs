@@ -198,7 +198,7 @@ fn the_ss_forms_of_a_wildcard_bound_to_a_device_narrow_to_it() {
         got
     };
     let on_lo = vec![
-        format!("tcp [::%lo]:{port}"),
+        format!("tcp [::]%lo:{port}"),
         format!("udp 0.0.0.0%lo:{port}"),
     ];
     assert_eq!(s.statuses[0], 0, "{}", s.runs[0]);
@@ -209,7 +209,7 @@ fn the_ss_forms_of_a_wildcard_bound_to_a_device_narrow_to_it() {
         vec![format!("udp 0.0.0.0:{port}")],
         "*: the wildcard bound to no device"
     );
-    assert_eq!(endpoints(2), vec![format!("tcp [::%lo]:{port}")]);
+    assert_eq!(endpoints(2), vec![format!("tcp [::]%lo:{port}")]);
     assert_eq!(endpoints(3), vec![format!("udp 0.0.0.0%lo:{port}")]);
     let card = &s.runs[4];
     assert!(card.contains(&format!("udp 0.0.0.0%lo:{port}")), "{card}");
@@ -538,6 +538,45 @@ fn a_pasted_ipv4_address_finds_the_dual_stack_listener_that_serves_it() {
 /// connections to it from this machine, so it is not "loopback"; its scope says so in the
 /// listing, the card, JSON, `--exposed` and the audit (no exposure finding); `localhost`
 /// does not find it, the device is named in its address.
+/// A wildcard bound to another device than `lo` receives what arrives through that device,
+/// whichever of this machine's addresses it is sent to (Linux's weak host model): its reach
+/// never says "every address of d0", and the audit says the same as the card. An IPv6
+/// wildcard bound to it is written as `ss` writes it, the device after the brackets.
+#[test]
+fn a_wildcard_bound_to_a_device_receives_what_arrives_through_it_to_any_address() {
+    let Some(s) = staged(
+        &["link", "add", "d0", "type", "veth", "peer", "name", "d1"],
+        &["tcp4-any@d0", "tcp6-any@d0"],
+        &["--json {P0}", "{P0}", "audit --json", "--json {P1}"],
+    ) else {
+        return;
+    };
+    let port = s.port(0);
+    let r = row(&s.json(0), "tcp", "0.0.0.0", port);
+    assert_eq!(r["endpoint"], format!("0.0.0.0%d0:{port}"), "{r}");
+    let reach = "what arrives through d0, to any of this machine's addresses";
+    assert_eq!(r["reach"], reach, "{r}");
+    assert!(s.runs[1].contains(reach), "card: {}", s.runs[1]);
+    let audit = s.json(2);
+    let exposure: Vec<String> = audit["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["message"].as_str())
+        .filter(|m| m.contains(&format!("0.0.0.0%d0:{port}")))
+        .map(str::to_string)
+        .collect();
+    assert!(
+        exposure.iter().any(
+            |m| m.contains("through d0 only, to any of this machine's addresses")
+                && !m.contains("non-loopback address")
+        ),
+        "audit: {exposure:?}"
+    );
+    let v6 = row(&s.json(3), "tcp", "::", s.port(1));
+    assert_eq!(v6["endpoint"], format!("[::]%d0:{}", s.port(1)), "{v6}");
+}
+
 #[test]
 fn a_loopback_address_bound_to_another_device_is_not_called_loopback() {
     let Some(s) = staged(

@@ -548,7 +548,7 @@ fn nothing_on_udp_at_a_tcp_only_port_is_said_plainly() {
     assert_eq!(status, 1, "{out}{err}");
     assert!(
         out.contains(&format!(
-            "Nothing is listening on {port}/udp on this machine."
+            "Nothing is listening on {port}/udp in this network namespace."
         )),
         "{out}"
     );

@@ -121,7 +121,7 @@ fn card_table_has_its_sections_in_order() {
     // Who is listening comes right under the headline; exit status 1 when nobody is.
     let live = match status {
         0 => "Listening on 443:",
-        1 => "Nothing is listening on 443/tcp or 443/udp on this machine.",
+        1 => "Nothing is listening on 443/tcp or 443/udp in this network namespace.",
         other => panic!("status {other}"),
     };
     let order = [

@@ -136,10 +136,24 @@ impl Ctx<'_> {
             .zip(&self.listeners)
             .find(|(i, l)| wanted.contains(i) && l.device_unknown())
             .map(|(_, l)| l.reach());
+        // A wildcard bound to one device: what arrives through it.
+        let device = self
+            .members
+            .iter()
+            .zip(&self.listeners)
+            .filter(|(i, _)| wanted.contains(i))
+            .map(|(_, l)| l.reach())
+            .find(|r| matches!(r, Reach::Device(_)));
         match reaches.first() {
-            None => match unreported {
-                Some(r) => format!("on {}", r.long()),
-                None => "on a non-loopback address".to_string(),
+            None => match (unreported, device) {
+                (Some(r), _) => format!("on {}", r.long()),
+                (None, Some(Reach::Device(d))) => {
+                    format!(
+                        "through {} only, to any of this machine's addresses",
+                        crate::address::device_words(&d)
+                    )
+                }
+                (None, _) => "on a non-loopback address".to_string(),
             },
             Some(_) if v4 && v6 => format!("on {}", Reach::AllDualStack.long()),
             Some(r) => format!("on {}", r.long()),

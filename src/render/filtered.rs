@@ -189,7 +189,7 @@ fn hidden_section(
         if shown == 0 && nothing_else {
             writeln!(
                 w,
-                "Nothing is listening on {} on this machine.",
+                "Nothing is listening on {} in this network namespace.",
                 sanitize(query)
             )?;
         }

@@ -429,7 +429,7 @@ pub fn live_section(
             return Ok(());
         }
         let text = format!(
-            "Nothing is listening on {} on this machine.",
+            "Nothing is listening on {} in this network namespace.",
             what.join(" or ")
         );
         return writeln!(w, "\n{}", paint(out, &text, "1"));
