@@ -8,26 +8,34 @@
 //       requests the kernel keeps in the ring's cancel table, as its fdinfo's PollList counts
 //       them without naming their files).
 //   whoport_registered_tasks (task): the tasks with a registered ring table that holds a
-//       ring (a pass too small to cost anything, so that the next program, whose
-//       verification costs about 0.1 s, is loaded only where it has work).
-//   whoport_registered_rings (task): for each ring a task registered with
+//       ring (a pass too small to cost anything, so that the next program is loaded only
+//       where it has work).
+//   whoport_registered_rings (task): for every ring a task registered with
 //       IORING_REGISTER_RING_FDS (reachable through task->io_uring->registered_rings even
 //       after the ring's own descriptor is closed), the socket files among its registered
 //       files and its requests in flight.
+//   whoport_mapped_rings (task): for a ring user space found mapped by a process
+//       (anon_inode:[io_uring] in its memory map) and held by no descriptor table (kept alive
+//       only by its mapping), read once per such ring: its registered files and requests in
+//       flight, from the mapping's file (bpf_find_vma, which never waits for a process's
+//       memory-map lock).
 //
 // Records (native endian): { u32 tgid; u32 kind; u64 value; }
 //   kind REQUEST:    value is the inode of a socket a request in flight holds
-//   kind REGISTERED: value is the inode of a socket registered in a ring that only the
-//                    task's registered ring table may reach
+//   kind REGISTERED: value is the inode of a socket registered in a ring that no descriptor
+//                    table may reach (a registered ring table's, or a mapped ring's)
 //   kind TRUNCATED:  the walk of this task's rings stopped at its bound; value 0
 //   kind HAS_REGISTERED: the task's registered ring table holds a ring; value 0
 //   kind NESTED:     a request in flight holds another io_uring instance (a poll on its
 //                    descriptor), whose own files and requests are not walked; value 0
+//   kind BUSY:       the process's memory-map lock was held: the ring mapped at value (an
+//                    address) was not looked at
+//   kind GONE:       no ring is mapped at value (an address) any more
 //
-// The walks are bounded (MAX_STEPS requests and hash buckets, MAX_REGISTERED_STEPS for a
-// registered ring, MAX_FILES registered files, the first registered ring of a task: bounds
-// the kernel verifies in about 0.1 s of CPU); what lies beyond is reported as TRUNCATED, and user space
-// then says what remains possible.
+// The walks are bounded: MAX_STEPS per task (a step is one registered file, one request, one
+// hash bucket or one ring), in one bpf_loop (Linux 5.17+), so the verifier checks one step
+// instead of every turn; what lies beyond is reported as TRUNCATED, and user space then says
+// what remains possible.
 //
 // CO-RE: only the fields read here are declared, with preserve_access_index, so the loader
 // relocates them against the running kernel's BTF (the layout of Linux 6.13 and later: a
@@ -112,6 +120,10 @@ struct io_uring_task {
 	struct file *registered_rings[16];
 } CORE;
 
+struct vm_area_struct {
+	struct file *vm_file;
+} CORE;
+
 struct task_struct {
 	int tgid;
 	struct io_uring_task *io_uring;
@@ -141,18 +153,27 @@ struct bpf_iter__task {
 static long (*bpf_seq_write)(struct seq_file *m, const void *data, __u32 len) = (void *)127;
 // long bpf_probe_read_kernel(void *dst, u32 size, const void *unsafe_ptr), helper 113.
 static long (*bpf_probe_read_kernel)(void *dst, __u32 size, const void *unsafe_ptr) = (void *)113;
+// long bpf_find_vma(struct task_struct *task, u64 addr, void *callback_fn, void *callback_ctx,
+// u64 flags), helper 180 (Linux 5.17+).
+static long (*bpf_find_vma)(struct task_struct *task, __u64 addr, void *callback_fn,
+			    void *callback_ctx, __u64 flags) = (void *)180;
+// long bpf_loop(u32 nr_loops, void *callback_fn, void *callback_ctx, u64 flags), helper 181.
+static long (*bpf_loop)(__u32 nr_loops, void *callback_fn, void *callback_ctx, __u64 flags) = (void *)181;
 
 #define S_IFMT 0170000
 #define S_IFSOCK 0140000
+#define EBUSY 16
 #define REQUEST 1
 #define REGISTERED 2
 #define TRUNCATED 3
 #define NESTED 4
 #define HAS_REGISTERED 5
-#define MAX_STEPS 512
-#define MAX_REGISTERED_STEPS 256
-#define MAX_FILES 128
-#define REGISTERED_RINGS 16
+#define BUSY 6
+#define GONE 7
+// Steps of one task's walk (a registered file, a request, a bucket or a ring each).
+#define MAX_STEPS 8192
+// A registered ring table has sixteen slots.
+#define MAX_RINGS 16
 // The low bits of a registered file's pointer are flags (FFS_NOWAIT, FFS_ISREG).
 #define FFS_MASK (~3UL)
 // An io_uring instance is an anonymous inode file named "[io_uring]".
@@ -218,96 +239,166 @@ INLINE int is_ring(struct file *file)
 	return head == want_head && tail == want_tail;
 }
 
-// Where one ring's walk stands: its registered files, then its cancel table's buckets.
+// Where the walk of a task's rings stands: ring by ring, its registered files (unless only
+// its requests are wanted), then its cancel table's buckets. One bpf_loop step looks at one
+// registered file, one request, or moves to the next bucket or ring, so the verifier checks
+// one step instead of every turn, and a task's rings are walked together within MAX_STEPS.
 struct walk {
-	struct io_ring_ctx *ring;
-	struct io_rsrc_node **nodes;
+	struct seq_file *seq;
+	__u32 tgid;
+	__u32 phase;
+	__u32 ring;
+	__u32 rings;
+	__u32 with_files;
+	__u32 done;
+	__u32 file;
 	__u32 files;
-	struct io_hash_bucket *hbs;
-	__u32 buckets;
 	__u32 bucket;
+	__u32 buckets;
+	__u64 bucket_size;
+	__u64 node_offset;
+	struct io_ring_ctx *ctx;
+	struct io_rsrc_node **nodes;
+	struct io_hash_bucket *hbs;
 	struct hlist_node *node;
+	struct file *of[MAX_RINGS];
 };
 
-// The socket files of a ring's requests in flight, bucket by bucket of its cancel table.
-// 0 when walked to the end, 1 when stopped at the bound.
-INLINE int requests(struct seq_file *seq, __u32 tgid, struct walk *w, const int steps)
+#define START 0
+#define FILES 1
+#define BUCKETS 2
+
+// Moves on to the next ring (or ends the walk after the last one).
+INLINE void next_ring(struct walk *w)
+{
+	w->ring++;
+	w->phase = START;
+}
+
+// Starts the walk of the cancel table of the current ring.
+INLINE void start_buckets(struct walk *w)
 {
 	unsigned int bits = 0;
 
-	bpf_probe_read_kernel(&w->hbs, sizeof(w->hbs), &w->ring->cancel_table.hbs);
-	bpf_probe_read_kernel(&bits, sizeof(bits), &w->ring->cancel_table.hash_bits);
-	if (!w->hbs || bits > 16)
-		return 0;
-	w->buckets = 1u << bits;
-	w->bucket = 0;
+	w->hbs = 0;
 	w->node = 0;
-	bpf_probe_read_kernel(&w->node, sizeof(w->node), &w->hbs->list.first);
-	__u64 size = __builtin_preserve_type_info(*w->hbs, TYPE_SIZE);
-	__u64 off = __builtin_preserve_field_info(((struct io_kiocb *)0)->hash_node,
-						  FIELD_BYTE_OFFSET);
-	for (int i = 0; i < steps; i++) {
-		if (!w->node) {
-			w->bucket++;
-			if (w->bucket >= w->buckets)
-				return 0;
-			struct io_hash_bucket *b = (void *)((char *)w->hbs + (__u64)w->bucket * size);
-			bpf_probe_read_kernel(&w->node, sizeof(w->node), &b->list.first);
-			continue;
-		}
-		struct io_kiocb *req = (void *)((char *)w->node - off);
-		struct file *f = 0;
-		bpf_probe_read_kernel(&f, sizeof(f), &req->file);
-		__u64 ino = socket_inode(f);
-		if (ino)
-			emit(seq, tgid, REQUEST, ino);
-		else if (f && is_ring(f))
-			emit(seq, tgid, NESTED, 0);
-		struct hlist_node *next = 0;
-		bpf_probe_read_kernel(&next, sizeof(next), &w->node->next);
-		w->node = next;
+	w->bucket = 0;
+	bpf_probe_read_kernel(&w->hbs, sizeof(w->hbs), &w->ctx->cancel_table.hbs);
+	bpf_probe_read_kernel(&bits, sizeof(bits), &w->ctx->cancel_table.hash_bits);
+	if (!w->hbs || bits > 16) {
+		next_ring(w);
+		return;
 	}
-	return 1;
+	w->buckets = 1u << bits;
+	bpf_probe_read_kernel(&w->node, sizeof(w->node), &w->hbs->list.first);
+	w->phase = BUCKETS;
 }
 
-// The socket files among a ring's registered files. 0 when walked to the end, 1 when
-// stopped at the bound.
-INLINE int files(struct seq_file *seq, __u32 tgid, struct walk *w)
+// One step of the walk; 1 ends it (every ring walked).
+static long step(__u32 i, struct walk *w)
 {
-	bpf_probe_read_kernel(&w->files, sizeof(w->files), &w->ring->file_table.data.nr);
-	bpf_probe_read_kernel(&w->nodes, sizeof(w->nodes), &w->ring->file_table.data.nodes);
-	if (!w->nodes)
-		return 0;
-	for (__u32 i = 0; i < MAX_FILES; i++) {
-		if (i >= w->files)
+	if (w->phase == START) {
+		if (w->ring >= w->rings || w->ring >= MAX_RINGS) {
+			w->done = 1;
+			return 1;
+		}
+		struct file *f = w->of[w->ring & (MAX_RINGS - 1)];
+		w->ctx = 0;
+		if (f)
+			bpf_probe_read_kernel(&w->ctx, sizeof(w->ctx), &f->private_data);
+		if (!w->ctx) {
+			next_ring(w);
 			return 0;
+		}
+		w->file = 0;
+		w->files = 0;
+		w->nodes = 0;
+		if (w->with_files) {
+			bpf_probe_read_kernel(&w->files, sizeof(w->files), &w->ctx->file_table.data.nr);
+			bpf_probe_read_kernel(&w->nodes, sizeof(w->nodes),
+					      &w->ctx->file_table.data.nodes);
+		}
+		if (w->nodes && w->files)
+			w->phase = FILES;
+		else
+			start_buckets(w);
+		return 0;
+	}
+	if (w->phase == FILES) {
+		if (w->file >= w->files) {
+			start_buckets(w);
+			return 0;
+		}
 		struct io_rsrc_node *node = 0;
 		unsigned long ptr = 0;
-		bpf_probe_read_kernel(&node, sizeof(node), &w->nodes[i]);
+		bpf_probe_read_kernel(&node, sizeof(node), &w->nodes[w->file]);
+		w->file++;
 		if (!node)
-			continue;
+			return 0;
 		bpf_probe_read_kernel(&ptr, sizeof(ptr), &node->file_ptr);
 		__u64 ino = socket_inode((struct file *)(ptr & FFS_MASK));
 		if (ino)
-			emit(seq, tgid, REGISTERED, ino);
+			emit(w->seq, w->tgid, REGISTERED, ino);
+		return 0;
 	}
-	return w->files > MAX_FILES;
+	if (!w->node) {
+		w->bucket++;
+		if (w->bucket >= w->buckets) {
+			next_ring(w);
+			return 0;
+		}
+		struct io_hash_bucket *b = (void *)((char *)w->hbs + (__u64)w->bucket * w->bucket_size);
+		bpf_probe_read_kernel(&w->node, sizeof(w->node), &b->list.first);
+		return 0;
+	}
+	struct io_kiocb *req = (void *)((char *)w->node - w->node_offset);
+	struct file *f = 0;
+	bpf_probe_read_kernel(&f, sizeof(f), &req->file);
+	__u64 ino = socket_inode(f);
+	if (ino)
+		emit(w->seq, w->tgid, REQUEST, ino);
+	else if (f && is_ring(f))
+		emit(w->seq, w->tgid, NESTED, 0);
+	struct hlist_node *next = 0;
+	bpf_probe_read_kernel(&next, sizeof(next), &w->node->next);
+	w->node = next;
+	return 0;
+}
+
+// Always 0 (see walk_rings); in .data, apart from the .bss that user space writes.
+__u32 first_ring SEC(".data") = 0;
+
+// Walks the rings gathered in w (w->rings of them), reporting TRUNCATED when the steps ran out.
+INLINE void walk_rings(struct walk *w)
+{
+	w->bucket_size = __builtin_preserve_type_info(*w->hbs, TYPE_SIZE);
+	w->node_offset = __builtin_preserve_field_info(((struct io_kiocb *)0)->hash_node,
+						       FIELD_BYTE_OFFSET);
+	w->phase = START;
+	// 0, read from a global so that the verifier does not know it: with a known ring counter
+	// it checks the step for each of the sixteen rings of a registered ring table apart
+	// (seconds of CPU), with an unknown one once.
+	w->ring = first_ring;
+	w->done = 0;
+	bpf_loop(MAX_STEPS, step, w, 0);
+	if (!w->done)
+		emit(w->seq, w->tgid, TRUNCATED, 0);
 }
 
 SEC("iter/task_file")
 int whoport_ring_requests(struct bpf_iter__task_file *ctx)
 {
-	struct seq_file *seq = ctx->meta->seq;
 	struct task_struct *task = ctx->task;
 	struct file *file = ctx->file;
 	struct walk w = {};
 
 	if (!task || !file || !is_ring(file))
 		return 0;
-	__u32 tgid = task->tgid;
-	bpf_probe_read_kernel(&w.ring, sizeof(w.ring), &file->private_data);
-	if (w.ring && requests(seq, tgid, &w, MAX_STEPS))
-		emit(seq, tgid, TRUNCATED, 0);
+	w.seq = ctx->meta->seq;
+	w.tgid = task->tgid;
+	w.of[0] = file;
+	w.rings = 1;
+	walk_rings(&w);
 	return 0;
 }
 
@@ -315,7 +406,7 @@ SEC("iter/task")
 int whoport_registered_tasks(struct bpf_iter__task *ctx)
 {
 	struct task_struct *task = ctx->task;
-	struct file *rings[REGISTERED_RINGS] = {};
+	struct file *rings[MAX_RINGS] = {};
 
 	if (!task)
 		return 0;
@@ -323,7 +414,7 @@ int whoport_registered_tasks(struct bpf_iter__task *ctx)
 	if (!tctx)
 		return 0;
 	bpf_probe_read_kernel(rings, sizeof(rings), &tctx->registered_rings);
-	for (int slot = 0; slot < REGISTERED_RINGS; slot++) {
+	for (int slot = 0; slot < MAX_RINGS; slot++) {
 		if (rings[slot]) {
 			emit(ctx->meta->seq, task->tgid, HAS_REGISTERED, 0);
 			return 0;
@@ -332,42 +423,82 @@ int whoport_registered_tasks(struct bpf_iter__task *ctx)
 	return 0;
 }
 
-// The first ring of the task's registered ring table is walked; that there are more is
-// reported as TRUNCATED (a program walking all sixteen would not pass the verifier).
+// Every ring of the task's registered ring table (sixteen slots), walked together.
 SEC("iter/task")
 int whoport_registered_rings(struct bpf_iter__task *ctx)
 {
-	struct seq_file *seq = ctx->meta->seq;
 	struct task_struct *task = ctx->task;
 	struct walk w = {};
-	struct file *rings[REGISTERED_RINGS] = {};
-	struct file *ring = 0;
-	int more = 0;
 
 	if (!task)
 		return 0;
 	struct io_uring_task *tctx = task->io_uring;
 	if (!tctx)
 		return 0;
+	// Every slot, the empty ones passed over in one step each.
+	bpf_probe_read_kernel(w.of, sizeof(w.of), &tctx->registered_rings);
+	w.rings = MAX_RINGS;
+	w.seq = ctx->meta->seq;
+	w.tgid = task->tgid;
+	w.with_files = 1;
+	walk_rings(&w);
+	return 0;
+}
+
+// The io_uring mapping to look at, written by user space before each read of
+// whoport_mapped_rings: a process (thread group id) and an address inside one of its mappings
+// of a ring, as /proc/PID/maps or the task_vma iterator showed it; `looked` is set once one
+// of the process's threads looked (its threads share the memory map).
+struct target {
+	__u32 tgid;
+	__u32 looked;
+	__u64 address;
+};
+
+struct target target = {};
+
+// What bpf_find_vma's callback found: the file the mapping is of.
+struct found_vma {
+	struct file *file;
+};
+
+static long vma_file(struct task_struct *task, struct vm_area_struct *vma, struct found_vma *found)
+{
+	bpf_probe_read_kernel(&found->file, sizeof(found->file), &vma->vm_file);
+	return 0;
+}
+
+// The ring the target process maps at the target address (a ring kept alive by its mapping
+// after its descriptor was closed has no fdinfo to read): its registered files and requests
+// in flight. The mapping is found with bpf_find_vma, which only tries the process's
+// memory-map lock: while another holds it (a process stuck on a filesystem that does not
+// answer), BUSY is reported instead of waiting.
+SEC("iter/task")
+int whoport_mapped_rings(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct found_vma found = {};
+	struct walk w = {};
+
+	if (!task || task->tgid != target.tgid || target.looked)
+		return 0;
 	__u32 tgid = task->tgid;
-	bpf_probe_read_kernel(rings, sizeof(rings), &tctx->registered_rings);
-	for (int slot = 0; slot < REGISTERED_RINGS; slot++) {
-		if (!rings[slot])
-			continue;
-		if (ring)
-			more = 1;
-		else
-			ring = rings[slot];
+	long err = bpf_find_vma(task, target.address, vma_file, &found, 0);
+	if (err == -EBUSY) {
+		emit(ctx->meta->seq, tgid, BUSY, target.address);
+		return 0;
 	}
-	if (!ring)
+	target.looked = 1;
+	if (err || !found.file || !is_ring(found.file)) {
+		emit(ctx->meta->seq, tgid, GONE, target.address);
 		return 0;
-	bpf_probe_read_kernel(&w.ring, sizeof(w.ring), &ring->private_data);
-	if (!w.ring)
-		return 0;
-	more |= files(seq, tgid, &w);
-	more |= requests(seq, tgid, &w, MAX_REGISTERED_STEPS);
-	if (more)
-		emit(seq, tgid, TRUNCATED, 0);
+	}
+	w.seq = ctx->meta->seq;
+	w.tgid = tgid;
+	w.of[0] = found.file;
+	w.rings = 1;
+	w.with_files = 1;
+	walk_rings(&w);
 	return 0;
 }
 

@@ -24,6 +24,9 @@
 //   fd = 0xfffffffc: value is (network namespace inode << 32) | socket inode, right after
 //                    the socket's own record, for a socket whose network namespace is not
 //                    the task's (made elsewhere, then passed or kept across setns)
+//   fd = 0xfffffffb: value is the start address of a mapping of an io_uring instance
+//                    (task_vma), followed by
+//   fd = 0xfffffffa: value is that io_uring instance's inode
 //
 // Records of whoport_in_flight (native endian): { u64 receiver; u64 carried; }
 //   receiver: inode of the unix socket whose receive queue holds the message (0 when that
@@ -125,6 +128,7 @@ struct bpf_iter__task_file {
 } CORE;
 
 struct vm_area_struct {
+	unsigned long vm_start;
 	struct file *vm_file;
 } CORE;
 
@@ -184,6 +188,8 @@ static long (*bpf_loop)(__u32 nr_loops, void *callback_fn, void *callback_ctx, _
 #define START_RECORD 0xfffffffeu
 #define MAPPING_RECORD 0xfffffffdu
 #define SOCKET_NETNS_RECORD 0xfffffffcu
+#define RING_MAPPING_RECORD 0xfffffffbu
+#define RING_INODE_RECORD 0xfffffffau
 #define RING_RECORD 0xffffffff00000000ull
 // An io_uring instance is an anonymous inode file named "[io_uring]" (its link reads
 // "anon_inode:[io_uring]").
@@ -283,10 +289,29 @@ int whoport_mappings(struct bpf_iter__task_vma *ctx)
 	if (!file)
 		return 0;
 	struct inode *inode = file->f_inode;
-	if (!inode || (inode->i_mode & S_IFMT) != S_IFSOCK)
+	if (!inode)
 		return 0;
 	r.tgid = task->tgid;
-	r.fd = MAPPING_RECORD;
+	if ((inode->i_mode & S_IFMT) == S_IFSOCK) {
+		r.fd = MAPPING_RECORD;
+		r.value = inode->i_ino;
+		bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+		return 0;
+	}
+	// A mapping of an io_uring instance (its rings or submission entries): where, then which.
+	struct dentry *dentry = file->f_path.dentry;
+	if (!dentry || dentry->d_name.len != RING_NAME_LEN)
+		return 0;
+	char name[RING_NAME_LEN];
+	if (bpf_probe_read_kernel(name, sizeof(name), dentry->d_name.name))
+		return 0;
+	for (int i = 0; i < RING_NAME_LEN; i++)
+		if (name[i] != RING_NAME[i])
+			return 0;
+	r.fd = RING_MAPPING_RECORD;
+	r.value = vma->vm_start;
+	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+	r.fd = RING_INODE_RECORD;
 	r.value = inode->i_ino;
 	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
 	return 0;

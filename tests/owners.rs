@@ -357,6 +357,39 @@ fn a_registered_ring_still_mapped_names_its_process() {
     );
 }
 
+/// Rings kept alive only by their memory mappings (the ring's descriptor closed after mmap):
+/// no fdinfo to read, but the in-kernel look starts from the mapping's file. As root the
+/// holder is named by both lookups; otherwise the mapping is what is established (never a
+/// process that does not hold it).
+#[test]
+fn an_accept_in_flight_in_a_ring_kept_only_by_its_mapping_names_its_process() {
+    assert_owned_in_ring(
+        "io-uring-accept-mapped",
+        "held by io_uring (a request in flight)",
+        "pid {pid} (hold) maps an io_uring whose descriptor is closed",
+    );
+}
+
+#[test]
+fn a_registered_file_of_a_ring_kept_only_by_its_mapping_names_its_process() {
+    assert_owned_in_ring(
+        "io-uring-mapped",
+        "held by io_uring",
+        "pid {pid} (hold) maps an io_uring whose descriptor is closed",
+    );
+}
+
+#[test]
+fn a_socket_in_the_second_registered_ring_names_its_process() {
+    // Every ring of the registered ring table is walked, not only the first.
+    assert_owned_in_ring(
+        "io-uring-ring-fd-second",
+        "held by io_uring",
+        "held inside an io_uring instance that no descriptor reaches (a ring registered \
+         with IORING_REGISTER_RING_FDS)",
+    );
+}
+
 /// A listener whose only reference is in transit (SCM_RIGHTS, to a forked child that never
 /// reads), and a file named after it, `socket:[INODE]`, mapped into the sender's memory and
 /// registered in an io_uring ring of its own. Prints {"port", "pid", "ring"}.

@@ -73,6 +73,10 @@ const MAPPING_RECORD: u32 = 0xffff_fffd;
 /// The value is (network namespace inode << 32) | socket inode: a socket whose namespace is
 /// not its holder's.
 const SOCKET_NETNS_RECORD: u32 = 0xffff_fffc;
+/// The value is the start of a mapping of an io_uring instance, whose inode the next record
+/// (`RING_INODE_RECORD`) gives.
+const RING_MAPPING_RECORD: u32 = 0xffff_fffb;
+const RING_INODE_RECORD: u32 = 0xffff_fffa;
 /// The high 32 bits of the `value` of a record whose descriptor is an io_uring instance (the
 /// low 32 bits are the thread whose table holds it; socket inodes never reach them).
 const RING_RECORD: u64 = 0xffff_ffff_0000_0000;
@@ -200,12 +204,7 @@ impl Loaded {
     /// same loader on its first use, and each program verified on its first use.
     pub fn io_uring(&mut self, program: Program) -> Result<Vec<u8>, BpfError> {
         let id = self.id(program, "5.8")?;
-        let ebpf = match &mut self.io_uring {
-            Some(ebpf) => ebpf,
-            None => self
-                .io_uring
-                .insert(self.loader.load(OBJECTS[IO_URING_OBJECT])?),
-        };
+        let ebpf = self.io_uring_object()?;
         let iter: &mut Iter = ebpf
             .program_mut(program.name)
             .ok_or(BpfError::Missing(program.name))?
@@ -214,6 +213,29 @@ impl Loaded {
             iter.load(program.iter, &attach_target(&program.attach_func(), id))?;
         }
         read_program(ebpf, program.name)
+    }
+
+    /// The io_uring object, relocated on its first use.
+    fn io_uring_object(&mut self) -> Result<&mut aya::Ebpf, BpfError> {
+        if self.io_uring.is_none() {
+            self.io_uring = Some(self.loader.load(OBJECTS[IO_URING_OBJECT])?);
+        }
+        self.io_uring.as_mut().ok_or(BpfError::Missing("io_uring"))
+    }
+
+    /// Writes the io_uring object's `.bss` (what its next read looks at: `struct target` in
+    /// bpf/io_uring.bpf.c).
+    pub fn io_uring_bss(&mut self, bytes: [u8; 16]) -> Result<(), BpfError> {
+        let map = self
+            .io_uring_object()?
+            .map_mut(".bss")
+            .ok_or(BpfError::Missing(".bss"))?;
+        let mut array: aya::maps::Array<_, [u8; 16]> = aya::maps::Array::try_from(map)
+            .map_err(|e| BpfError::Read(std::io::Error::other(e.to_string())))?;
+        array
+            .set(0, bytes, 0)
+            .map_err(|e| BpfError::Read(std::io::Error::other(e.to_string())))?;
+        Ok(())
     }
 
     /// Has the kernel verify and load `program`, attaching to the function of type id `id`.
@@ -280,8 +302,9 @@ impl Loaded {
         Ok(pids)
     }
 
-    /// The processes that map each of the `wanted` socket inodes into memory, from the
-    /// task_vma iterator, if its read ends within `budget`; `None` when that program did not
+    /// The processes that map each of the `wanted` socket inodes into memory, and the io_uring
+    /// instances each process maps, from the task_vma iterator, if its read ends within
+    /// `budget`; `None` when that program did not
     /// load or its read did not end in time (then `/proc/PID/maps` tells). The kernel takes
     /// each process's memory-map lock for that iterator, and a process stuck on a filesystem
     /// that does not answer holds it indefinitely: the read runs on a thread of its own, which
@@ -291,7 +314,7 @@ impl Loaded {
         &mut self,
         wanted: &HashSet<u32>,
         budget: std::time::Duration,
-    ) -> Option<HashMap<u32, Vec<u32>>> {
+    ) -> Option<Mapped> {
         if !self.mappings {
             return None;
         }
@@ -313,22 +336,46 @@ impl Loaded {
     }
 }
 
-/// The mapping records of a task_vma read, for the `wanted` inodes: inode -> PIDs.
-fn mapped(bytes: &[u8], wanted: &HashSet<u32>) -> HashMap<u32, Vec<u32>> {
-    let mut found: HashMap<u32, Vec<u32>> = HashMap::new();
+/// What a task_vma read found: the processes mapping each wanted socket (inode -> PIDs), and
+/// the io_uring instances each process maps (PID -> their inodes, each with the start of one
+/// of its mappings).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Mapped {
+    pub sockets: HashMap<u32, Vec<u32>>,
+    pub rings: HashMap<u32, Vec<(u64, u64)>>,
+}
+
+/// The mapping records of a task_vma read, for the `wanted` inodes.
+fn mapped(bytes: &[u8], wanted: &HashSet<u32>) -> Mapped {
+    let mut found = Mapped::default();
+    let mut ring_at = None;
     for record in bytes.chunks_exact(RECORD_LEN) {
         let (tgid, fd, value) = fields(record);
-        let Ok(inode) = u32::try_from(value) else {
-            continue;
-        };
-        if fd == MAPPING_RECORD && wanted.contains(&inode) {
-            let pids = found.entry(inode).or_default();
-            if !pids.contains(&tgid) {
-                pids.push(tgid);
+        match fd {
+            RING_MAPPING_RECORD => ring_at = Some((tgid, value)),
+            RING_INODE_RECORD => {
+                if let Some((pid, address)) = ring_at.take().filter(|(pid, _)| *pid == tgid) {
+                    let rings = found.rings.entry(pid).or_default();
+                    if !rings.iter().any(|(inode, _)| *inode == value) {
+                        rings.push((value, address));
+                    }
+                }
             }
+            MAPPING_RECORD => {
+                let Ok(inode) = u32::try_from(value) else {
+                    continue;
+                };
+                if wanted.contains(&inode) {
+                    let pids = found.sockets.entry(inode).or_default();
+                    if !pids.contains(&tgid) {
+                        pids.push(tgid);
+                    }
+                }
+            }
+            _ => {}
         }
     }
-    for pids in found.values_mut() {
+    for pids in found.sockets.values_mut() {
         pids.sort_unstable();
     }
     found
@@ -578,7 +625,30 @@ mod tests {
             panic!("the helper could not map a socket here: {line:?}");
         };
         let mapped = mapped.expect("the kernel has the task_vma iterator (Linux 5.12+)");
-        assert_eq!(mapped.get(&inode), Some(&vec![pid]), "{mapped:?}");
+        assert_eq!(mapped.sockets.get(&inode), Some(&vec![pid]), "{mapped:?}");
+    }
+
+    #[test]
+    fn ring_mappings_are_told_with_their_inode() {
+        let bytes: Vec<u8> = [
+            record(10, MAPPING_RECORD, 100),
+            record(10, MAPPING_RECORD, 101),
+            record(11, RING_MAPPING_RECORD, 0x7f00_0000_0000),
+            record(11, RING_INODE_RECORD, 5000),
+            record(11, RING_MAPPING_RECORD, 0x7f00_0001_0000),
+            record(11, RING_INODE_RECORD, 5000),
+            record(11, RING_MAPPING_RECORD, 0x7f00_0002_0000),
+            record(11, RING_INODE_RECORD, 5001),
+            // An inode record with no mapping record before it says nothing.
+            record(12, RING_INODE_RECORD, 6000),
+        ]
+        .concat();
+        let found = mapped(&bytes, &HashSet::from([100]));
+        assert_eq!(found.sockets, HashMap::from([(100, vec![10])]));
+        assert_eq!(
+            found.rings,
+            HashMap::from([(11, vec![(5000, 0x7f00_0000_0000), (5001, 0x7f00_0002_0000)])])
+        );
     }
 
     #[test]

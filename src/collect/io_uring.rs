@@ -1,7 +1,8 @@
 //! Sockets held inside io_uring instances where `/proc` cannot show them: requests in flight
 //! (a pending accept, recv or poll holds its socket, and the ring's fdinfo counts such
 //! requests in `PollList:` without naming their files), and rings registered with
-//! `IORING_REGISTER_RING_FDS` whose own descriptor is closed (no fdinfo to read). A BPF
+//! `IORING_REGISTER_RING_FDS` whose own descriptor is closed (no fdinfo to read), and rings
+//! kept alive only by a memory mapping (their descriptor closed after `mmap`). A BPF
 //! program (bpf/io_uring.bpf.c, embedded compiled) walks them in the kernel. Loaded only for
 //! sockets still ownerless after every other look, only where BPF may be used, and by the
 //! owner lookup's loader when that lookup ran in the kernel (collect/bpf.rs).
@@ -24,6 +25,15 @@ const REGISTERED: Program = Program {
     name: "whoport_registered_rings",
     iter: "task",
 };
+/// The program that walks the ring mapped at the address user space writes into its `target`
+/// (the object's `.bss`), one ring per read.
+const MAPPED: Program = Program {
+    name: "whoport_mapped_rings",
+    iter: "task",
+};
+/// At most this many mapped rings are looked at in one run (each a pass over every task; the
+/// rest are said not to be read).
+pub const MAX_MAPPED: usize = 32;
 const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 
 const RECORD_LEN: usize = 16;
@@ -32,26 +42,40 @@ const REGISTERED_FILE: u32 = 2;
 const TRUNCATED: u32 = 3;
 const NESTED: u32 = 4;
 const HAS_REGISTERED: u32 = 5;
+const BUSY: u32 = 6;
+const GONE: u32 = 7;
+
+/// A ring a process maps into memory that no descriptor table holds: its PID, and an address
+/// inside one of its mappings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MappedRing {
+    pub pid: u32,
+    pub address: u64,
+}
 
 /// What the programs found: inode -> PIDs, for sockets held by a request in flight, and for
 /// sockets registered in a ring that only a registered ring table reaches; the PIDs whose
 /// rings were not walked to the end (the programs' bounds), and those with a request in
-/// flight on another io_uring instance (not walked).
+/// flight on another io_uring instance (not walked); the PIDs whose mapped rings were not
+/// looked at (their memory-map lock was held, or beyond [`MAX_MAPPED`]).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Held {
     pub requests: HashMap<u32, Vec<u32>>,
     pub registered: HashMap<u32, Vec<u32>>,
     pub truncated: Vec<u32>,
     pub nested: Vec<u32>,
+    pub busy: Vec<u32>,
 }
 
 /// Looks into every io_uring instance for the `wanted` sockets: the requests in flight of the
-/// rings in descriptor tables when `rings_seen` (the walk or the iterator passed some), and
-/// the rings of registered ring tables. `loaded`: the objects the owner lookup loaded, if it
-/// did (else they are loaded here). `Err` when the programs could not run here, with why.
+/// rings in descriptor tables when `rings_seen` (the walk or the iterator passed some), the
+/// rings of registered ring tables, and the `mapped` rings no descriptor holds. `loaded`: the
+/// objects the owner lookup loaded, if it did (else they are loaded here). `Err` when the
+/// programs could not run here, with why.
 pub fn look(
     wanted: &HashSet<u32>,
     rings_seen: bool,
+    mapped: &[MappedRing],
     loaded: Option<&mut Loaded>,
 ) -> Result<Held, String> {
     let no_bpf = std::env::var("WHOPORT_NO_BPF").unwrap_or_default();
@@ -70,17 +94,31 @@ pub fn look(
             "the kernel has no BTF ({KERNEL_BTF}) to look into io_uring requests"
         ));
     }
+    let mut mapped = mapped.to_vec();
+    mapped.sort_unstable();
+    mapped.dedup();
+    let beyond: Vec<u32> = mapped.iter().skip(MAX_MAPPED).map(|m| m.pid).collect();
+    mapped.truncate(MAX_MAPPED);
     let bytes = match loaded {
-        Some(loaded) => run(loaded, rings_seen),
-        None => Loaded::open().and_then(|mut loaded| run(&mut loaded, rings_seen)),
+        Some(loaded) => run(loaded, rings_seen, &mapped),
+        None => Loaded::open().and_then(|mut loaded| run(&mut loaded, rings_seen, &mapped)),
     }
     .map_err(|e| bpf::explain(&e))?;
-    parse(&bytes, wanted)
-        .ok_or_else(|| format!("malformed iterator output ({} bytes)", bytes.len()))
+    let mut held = parse(&bytes, wanted)
+        .ok_or_else(|| format!("malformed iterator output ({} bytes)", bytes.len()))?;
+    held.busy.extend(beyond);
+    held.busy.sort_unstable();
+    held.busy.dedup();
+    Ok(held)
 }
 
-/// Verifies, attaches and reads the programs that have work, once each.
-fn run(loaded: &mut Loaded, rings_seen: bool) -> Result<Vec<u8>, bpf::BpfError> {
+/// Verifies, attaches and reads the programs that have work, once each (the mapped rings'
+/// once per ring).
+fn run(
+    loaded: &mut Loaded,
+    rings_seen: bool,
+    mapped: &[MappedRing],
+) -> Result<Vec<u8>, bpf::BpfError> {
     let mut bytes = Vec::new();
     if rings_seen {
         bytes.extend(loaded.io_uring(REQUESTS)?);
@@ -88,6 +126,14 @@ fn run(loaded: &mut Loaded, rings_seen: bool) -> Result<Vec<u8>, bpf::BpfError> 
     let tasks = loaded.io_uring(REGISTERED_TASKS)?;
     if !tasks.is_empty() {
         bytes.extend(loaded.io_uring(REGISTERED)?);
+    }
+    for ring in mapped {
+        // `struct target` (bpf/io_uring.bpf.c): { u32 tgid; u32 looked; u64 address; }.
+        let mut target = [0u8; 16];
+        target[..4].copy_from_slice(&ring.pid.to_ne_bytes());
+        target[8..].copy_from_slice(&ring.address.to_ne_bytes());
+        loaded.io_uring_bss(target)?;
+        bytes.extend(loaded.io_uring(MAPPED)?);
     }
     Ok(bytes)
 }
@@ -109,12 +155,12 @@ pub fn parse(bytes: &[u8], wanted: &HashSet<u32>) -> Option<Held> {
         let map = match kind {
             REQUEST => &mut held.requests,
             REGISTERED_FILE => &mut held.registered,
-            HAS_REGISTERED => continue,
-            TRUNCATED | NESTED => {
-                let pids = if kind == TRUNCATED {
-                    &mut held.truncated
-                } else {
-                    &mut held.nested
+            HAS_REGISTERED | GONE => continue,
+            TRUNCATED | NESTED | BUSY => {
+                let pids = match kind {
+                    TRUNCATED => &mut held.truncated,
+                    NESTED => &mut held.nested,
+                    _ => &mut held.busy,
                 };
                 if !pids.contains(&tgid) {
                     pids.push(tgid);
@@ -139,6 +185,7 @@ pub fn parse(bytes: &[u8], wanted: &HashSet<u32>) -> Option<Held> {
     }
     held.truncated.sort_unstable();
     held.nested.sort_unstable();
+    held.busy.sort_unstable();
     Some(held)
 }
 
@@ -166,6 +213,9 @@ mod tests {
             record(8, TRUNCATED, 0),
             record(8, TRUNCATED, 0),
             record(9, NESTED, 0),
+            record(4, BUSY, 0x7f00_0000_0000),
+            record(4, BUSY, 0x7f00_0000_0000),
+            record(3, GONE, 0x7f00_0000_0000),
             record(5, 99, 100),
             record(6, REQUEST, u64::from(u32::MAX) + 100),
         ]
@@ -175,6 +225,7 @@ mod tests {
         assert_eq!(held.registered, HashMap::from([(200, vec![7])]));
         assert_eq!(held.truncated, vec![8]);
         assert_eq!(held.nested, vec![9]);
+        assert_eq!(held.busy, vec![4]);
         assert_eq!(parse(&bytes[..20], &HashSet::new()), None);
     }
 }

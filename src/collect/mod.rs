@@ -903,6 +903,16 @@ fn maybe_io_uring(reason: Hidden, clues: &ownerless::RingClues) -> Hidden {
                 .to_string(),
         ));
     }
+    for pid in &clues.mapped_unread {
+        rings.push((
+            *pid,
+            name(*pid),
+            "maps an io_uring whose descriptor is closed (the ring is kept alive by that \
+             mapping), which whoport could not read (the process's memory-map lock was held \
+             when it looked, or more rings were mapped than whoport reads)"
+                .to_string(),
+        ));
+    }
     for pid in &clues.truncated {
         rings.push((
             *pid,

@@ -52,6 +52,9 @@ pub struct RingClues {
     /// Processes mapping an io_uring instance that no descriptor table holds (its
     /// descriptor closed): its registered files have no fdinfo to be read from.
     pub closed: Vec<u32>,
+    /// Processes mapping such a ring that the in-kernel look could not read: their memory-map
+    /// lock was held when it looked (or more rings were mapped than whoport looks at).
+    pub mapped_unread: Vec<u32>,
     /// Processes whose rings were not read to the end: the in-kernel look's bounds, or an
     /// fdinfo not read to the end (longer than whoport reads, or the ring busy).
     pub truncated: Vec<u32>,
@@ -64,6 +67,7 @@ impl RingClues {
     pub fn is_empty(&self) -> bool {
         self.requests.is_empty()
             && self.closed.is_empty()
+            && self.mapped_unread.is_empty()
             && self.truncated.is_empty()
             && self.nested.is_empty()
     }
@@ -121,61 +125,80 @@ pub fn find(
         let read = read_rings(&rings, &search.left);
         search.keep(maps, Holding::Mapping);
         search.keep(read.registered, Holding::IoUring);
+        let closed = closed_rings(&mapped_rings, &read.inodes);
         clues = inside_rings(
             &mut search,
             (!rings.is_empty(), None),
             (read.requests, read.cut),
-            || closed_rings(mapped_rings, &read.inodes),
+            closed,
         );
     }
     (search.found, clues)
 }
 
 /// For what is still ownerless, the in-kernel look into io_uring instances (requests in
-/// flight; rings reachable only through a registered ring table); where it cannot run, what
-/// `/proc` tells of rings that may hold them: those with requests in flight, and those
-/// mapped whose descriptor is closed (`closed`, asked only then).
+/// flight; rings reachable only through a registered ring table; rings kept alive only by a
+/// memory mapping, `closed`); where it cannot run, what `/proc` tells of rings that may hold
+/// them: those with requests in flight, and those mapped whose descriptor is closed.
 fn inside_rings(
     search: &mut Search,
     (rings_seen, loaded): (bool, Option<&mut super::bpf::Loaded>),
     (requests, cut): (Vec<Requests>, Vec<u32>),
-    closed: impl FnOnce() -> Vec<u32>,
+    closed: Vec<super::io_uring::MappedRing>,
 ) -> RingClues {
     if search.left.is_empty() {
         return RingClues::default();
     }
     let mut truncated = cut;
-    let clues = match super::io_uring::look(&search.left, rings_seen, loaded) {
+    let clues = match super::io_uring::look(&search.left, rings_seen, &closed, loaded) {
         Ok(held) => {
             search.keep(held.registered, Holding::IoUring);
             search.keep(held.requests, Holding::IoUringRequest);
             truncated.extend(held.truncated);
             RingClues {
                 nested: held.nested,
+                mapped_unread: held.busy,
                 ..RingClues::default()
             }
         }
-        Err(why) => RingClues {
-            not_looked: Some(why),
-            requests,
-            closed: closed(),
-            ..RingClues::default()
-        },
+        Err(why) => {
+            let mut pids: Vec<u32> = closed.iter().map(|m| m.pid).collect();
+            pids.sort_unstable();
+            pids.dedup();
+            RingClues {
+                not_looked: Some(why),
+                requests,
+                closed: pids,
+                ..RingClues::default()
+            }
+        }
     };
     truncated.sort_unstable();
     truncated.dedup();
     RingClues { truncated, ..clues }
 }
 
-/// The processes mapping a ring whose inode is none of the rings with descriptors.
-fn closed_rings(mapped: HashMap<u32, Vec<u64>>, with_descriptor: &HashSet<u64>) -> Vec<u32> {
-    let mut pids: Vec<u32> = mapped
-        .into_iter()
-        .filter(|(_, inodes)| inodes.iter().any(|i| !with_descriptor.contains(i)))
-        .map(|(pid, _)| pid)
+/// PID -> the io_uring instances it maps: each one's inode, with the start of one of its
+/// mappings.
+pub type MappedRings = HashMap<u32, Vec<(u64, u64)>>;
+
+/// The rings mapped whose inode is none of the rings with descriptors (kept alive by their
+/// mapping), each once per process, by PID.
+fn closed_rings(
+    mapped: &MappedRings,
+    with_descriptor: &HashSet<u64>,
+) -> Vec<super::io_uring::MappedRing> {
+    let mut rings: Vec<super::io_uring::MappedRing> = mapped
+        .iter()
+        .flat_map(|(&pid, rings)| {
+            rings
+                .iter()
+                .filter(|(inode, _)| !with_descriptor.contains(inode))
+                .map(move |&(_, address)| super::io_uring::MappedRing { pid, address })
+        })
         .collect();
-    pids.sort_unstable();
-    pids
+    rings.sort_unstable();
+    rings
 }
 
 /// How much of a `/proc` file is read.
@@ -211,16 +234,19 @@ fn mapped_socket(line: &[u8]) -> Option<u32> {
     (inode? == socket.to_string().as_bytes()).then_some(socket)
 }
 
-/// The inode of an io_uring instance in a memory mapping's line: its path is exactly
-/// `anon_inode:[io_uring]`.
-fn mapped_ring(line: &[u8]) -> Option<u64> {
+/// The inode of an io_uring instance in a memory mapping's line (its path is exactly
+/// `anon_inode:[io_uring]`), and where the mapping starts.
+fn mapped_ring(line: &[u8]) -> Option<(u64, u64)> {
     let mut fields = line.split(|&b| b == b' ').filter(|f| !f.is_empty());
-    let inode = fields.nth(4)?;
+    let range = fields.next()?;
+    let inode = fields.nth(3)?;
     let path = fields.next()?;
     if path != linux::RING_LINK || fields.next().is_some() {
         return None;
     }
-    std::str::from_utf8(inode).ok()?.parse().ok()
+    let start = range.split(|&b| b == b'-').next()?;
+    let start = u64::from_str_radix(std::str::from_utf8(start).ok()?, 16).ok()?;
+    Some((std::str::from_utf8(inode).ok()?.parse().ok()?, start))
 }
 
 /// The sockets among an io_uring descriptor's registered files: the lines of its fdinfo's
@@ -243,9 +269,8 @@ fn registered_sockets(fdinfo: &[u8]) -> impl Iterator<Item = u32> + '_ {
 }
 
 /// The `wanted` sockets in the memory mappings (`/proc/PID/maps`) of every visible process,
-/// and the io_uring instances each maps (PID -> their inodes).
-#[allow(clippy::type_complexity)]
-fn mappings(wanted: &HashSet<u32>) -> (HashMap<u32, Vec<u32>>, HashMap<u32, Vec<u64>>) {
+/// and the io_uring instances each maps.
+fn mappings(wanted: &HashSet<u32>) -> (HashMap<u32, Vec<u32>>, MappedRings) {
     let mut maps = HashMap::new();
     let mut rings = HashMap::new();
     if let Ok(dir) = std::fs::read_dir("/proc") {
@@ -267,7 +292,7 @@ fn mapped(
     pid: u32,
     wanted: &HashSet<u32>,
     maps: &mut HashMap<u32, Vec<u32>>,
-    rings: &mut HashMap<u32, Vec<u64>>,
+    rings: &mut MappedRings,
 ) {
     let mut text = read_proc(&format!("/proc/{pid}/maps"));
     if text.as_ref().is_some_and(Vec::is_empty) && linux::thread_count(pid).is_some_and(|n| n > 1) {
@@ -279,10 +304,10 @@ fn mapped(
         for line in text.split(|&b| b == b'\n') {
             if let Some(inode) = mapped_socket(line).filter(|i| wanted.contains(i)) {
                 push(maps, inode, pid);
-            } else if let Some(ring) = mapped_ring(line) {
-                let inodes: &mut Vec<u64> = rings.entry(pid).or_default();
-                if !inodes.contains(&ring) {
-                    inodes.push(ring);
+            } else if let Some((ring, start)) = mapped_ring(line) {
+                let mapped = rings.entry(pid).or_default();
+                if !mapped.iter().any(|(inode, _)| *inode == ring) {
+                    mapped.push((ring, start));
                 }
             }
         }
@@ -449,20 +474,21 @@ pub fn find_after_iterator(
     }
     let mut clues = RingClues::default();
     if !search.left.is_empty() {
-        let maps = iterator
-            .mappings_within(&search.left, MAPPINGS_BUDGET)
-            .unwrap_or_else(|| mappings(&search.left).0);
+        let (maps, mapped_rings) = match iterator.mappings_within(&search.left, MAPPINGS_BUDGET) {
+            Some(found) => (found.sockets, found.rings),
+            None => mappings(&search.left),
+        };
         let read = read_rings(&iterator.rings, &search.left);
         search.keep(maps, Holding::Mapping);
         search.keep(read.registered, Holding::IoUring);
-        // The rings mapped by processes are read from /proc only if the kernel could not be
-        // looked into.
-        let wanted = search.left.clone();
         let seen = !iterator.rings.is_empty();
-        let look = (seen, Some(iterator));
-        clues = inside_rings(&mut search, look, (read.requests, read.cut), || {
-            closed_rings(mappings(&wanted).1, &read.inodes)
-        });
+        let closed = closed_rings(&mapped_rings, &read.inodes);
+        clues = inside_rings(
+            &mut search,
+            (seen, Some(iterator)),
+            (read.requests, read.cut),
+            closed,
+        );
     }
     (search.found, clues)
 }
@@ -759,7 +785,7 @@ mod tests {
         let line = |l: &str| mapped_ring(l.as_bytes());
         assert_eq!(
             line("7f08-7f09 rw-s 00000000 00:10 134728967                  anon_inode:[io_uring]"),
-            Some(134728967)
+            Some((134728967, 0x7f08))
         );
         assert_eq!(
             line("7f08-7f09 rw-s 00000000 08:01 77 /tmp/anon_inode:[io_uring]"),
@@ -774,8 +800,16 @@ mod tests {
             None
         );
         assert_eq!(line("anon_inode:[io_uring]"), None);
-        let mapped = HashMap::from([(7, vec![10, 11]), (8, vec![10]), (9, vec![12])]);
-        assert_eq!(closed_rings(mapped, &HashSet::from([10, 12])), vec![7]);
+        let mapped = HashMap::from([
+            (7, vec![(10, 0x1000), (11, 0x2000)]),
+            (8, vec![(10, 0x1000)]),
+            (9, vec![(12, 0x3000)]),
+        ]);
+        let ring = |pid, address| super::super::io_uring::MappedRing { pid, address };
+        assert_eq!(
+            closed_rings(&mapped, &HashSet::from([10, 12])),
+            vec![ring(7, 0x2000)]
+        );
     }
 
     #[test]
