@@ -37,7 +37,12 @@ impl AddressPattern {
         if reported.is_some() || l.socket.device_reported {
             return reported;
         }
-        // The device a socket is bound to was not reported: a zone cannot be checked.
+        // The device a socket is bound to was not reported: a zone cannot be checked, unless
+        // it names no interface at all (then nothing is bound to it: `missing_device`).
+        let zone = self.zone()?;
+        if zone.parse::<u32>().is_err() && zone_index(zone).is_none() {
+            return None;
+        }
         self.without_zone()?
             .serves_as_reported(l)
             .map(|_| Serves::Unverified)
@@ -472,7 +477,10 @@ mod tests {
             zone: Some(z.to_string()),
         };
         assert_eq!(wildcard_on("lo").serves(&any4), Some(Serves::Unverified));
-        assert_eq!(wildcard_on("eth9").serves(&any4), Some(Serves::Unverified));
+        assert_eq!(wildcard_on("lo").serves(&any4), Some(Serves::Unverified));
+        // A name no interface has: nothing is bound to it, reported or not.
+        assert_eq!(wildcard_on("nosuchdev0").serves(&any4), None);
+        assert_eq!(wildcard_on("4242").serves(&any4), Some(Serves::Unverified));
         assert_eq!(
             exact("0.0.0.0", Some("lo")).serves(&any4),
             Some(Serves::Unverified)

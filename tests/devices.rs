@@ -328,4 +328,13 @@ fn without_netlink_a_device_binding_is_never_guessed_for_loopback_link_local_or_
             "{doc}"
         );
     }
+    // A device no interface here is named: nothing is bound to it, from either source.
+    let pasted = format!("*%wpfnone:{any_lo}");
+    let (status, doc) = run(&env, &["--json", &pasted]);
+    assert_eq!(status, 1, "{doc}");
+    assert!(rows(&doc, any_lo).is_empty(), "{doc}");
+    assert!(
+        !notes(&doc).iter().any(|n| n.contains("cannot be checked")),
+        "{doc}"
+    );
 }
