@@ -271,6 +271,14 @@ fn without_netlink_a_device_binding_is_never_guessed_for_loopback_link_local_or_
          traffic cannot reach it",
         "{row}"
     );
+    // The card's verdict says the same, never "loopback only" as a fact.
+    let (_, card) = run(&env, &["--json", &lo_on_dev.to_string()]);
+    let reasons = card["verdicts"][0]["reasons"].to_string();
+    assert!(
+        reasons.contains("unless bound to another device than lo (not reported)")
+            && !reasons.contains("\"loopback only\""),
+        "{card}"
+    );
     let row = &rows(&doc, link_local)[0];
     assert_eq!(
         row["reach"], "one link-local address, bound to a device that was not reported",

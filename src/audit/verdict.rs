@@ -72,7 +72,11 @@ pub fn verdicts(snap: &Snapshot, k: &Knowledge) -> Vec<Verdict> {
             crate::audit::sort(&mut all, snap);
             let mut reasons = Vec::new();
             if c.listeners.iter().all(|l| l.scope == Scope::Loopback) {
-                reasons.push("loopback only".to_string());
+                // From /proc/net the device is not known: say what the reach says.
+                match c.listeners.iter().find(|l| l.device_unknown()) {
+                    Some(l) => reasons.push(l.reach().long()),
+                    None => reasons.push("loopback only".to_string()),
+                }
             } else if c.listeners.iter().all(|l| !l.scope.is_exposed()) {
                 reasons.push("not reachable from other machines".to_string());
             }
