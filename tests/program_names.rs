@@ -349,3 +349,73 @@ fn a_filter_over_listeners_a_normal_user_cannot_attribute_is_named_never_nothing
         s => panic!("status {s}: {out2}{err2}"),
     }
 }
+
+#[test]
+fn a_long_program_is_found_by_the_kernels_15_byte_name_and_by_its_own() {
+    let Some(py) = python() else {
+        return;
+    };
+    let dir = tempdir();
+    let pid = std::process::id();
+    // Started through a link named longer than 15 bytes: the kernel names the process after
+    // the link, cut (its executable is the interpreter the link points to).
+    let long = format!("wpl{pid}-very-long-daemon-name");
+    let link = dir.path().join(&long);
+    std::os::unix::fs::symlink(&py, &link).expect("link");
+    let linked = Listener::start_with(&link, &["tcp4"]);
+    // A script named longer than 15 bytes: the kernel names it after the script, cut; its
+    // executable is the interpreter, the script its first argument.
+    let script_name = format!("wps{pid}-long-script-daemon");
+    let script = dir.path().join(&script_name);
+    let body = std::fs::read_to_string(common::fixture("listen.py")).expect("listen.py");
+    std::fs::write(&script, format!("#!{}\n{body}", py.display())).expect("script");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let mut cmd = std::process::Command::new(&script);
+    cmd.arg("tcp4");
+    let scripted = Listener::start_command(cmd);
+    let cut = |name: &str| name[..15].to_string();
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{}/comm", linked.pid))
+            .expect("comm")
+            .trim(),
+        cut(&long),
+        "the kernel's name is cut"
+    );
+    let home = tempdir();
+    for lookup in ["procfs", "bpf"] {
+        for (listener, names) in [
+            (&linked, [long.clone(), cut(&long)]),
+            (&scripted, [script_name.clone(), cut(&script_name)]),
+        ] {
+            let endpoint = format!("127.0.0.1:{}", listener.port(0));
+            for name in names {
+                let (status, out, err) = outcome(
+                    common::whoport(home.path())
+                        .env("WHOPORT_OWNER_LOOKUP", lookup)
+                        .args(["--json", &name]),
+                );
+                assert_eq!(status, 0, "{lookup} {name}: {out}{err}");
+                let doc: Value = serde_json::from_str(&out).expect("json");
+                assert!(
+                    endpoints(&doc, "listeners").contains(&endpoint),
+                    "{lookup} {name}: {doc}"
+                );
+            }
+        }
+        // A name the process does not have is not it: a longer cut, or a prefix of its name.
+        for name in [format!("wpl{pid}-very-long"), format!("{}x", cut(&long))] {
+            let (status, out, err) = outcome(
+                common::whoport(home.path())
+                    .env("WHOPORT_OWNER_LOOKUP", lookup)
+                    .args(["--json", &name]),
+            );
+            if status == 1 {
+                let doc: Value = serde_json::from_str(&out).expect("json");
+                assert!(endpoints(&doc, "listeners").is_empty(), "{name}: {doc}");
+            } else {
+                assert_eq!(status, 2, "{name}: {out}{err}");
+            }
+        }
+    }
+}

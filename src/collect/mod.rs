@@ -161,14 +161,31 @@ impl Filter {
     }
 }
 
-/// Is this process the program `name` (its full name, or its executable's file name; case
-/// ignored)? Whole names only: `nginx` is not `nginx-exporter`.
+/// Is this process the program `name` (case ignored)? Its full name, its executable's file
+/// name or `argv[0]`'s; or the kernel's name for it (`comm`, cut at 15 bytes:
+/// `my-very-long-da` for `my-very-long-daemon`); or, when the kernel's name is such a cut,
+/// a longer name that begins with it and is the file name of one of the first two arguments
+/// (a script: `python3 /usr/sbin/my-very-long-daemon`). Whole names only: `nginx` is not
+/// `nginx-exporter`.
 pub fn is_program(p: &Process, name: &str) -> bool {
-    p.name.eq_ignore_ascii_case(name)
-        || p.exe
-            .as_deref()
-            .and_then(|e| e.rsplit('/').next())
-            .is_some_and(|base| base.eq_ignore_ascii_case(name))
+    let base = |path: &str| path.rsplit('/').next().unwrap_or(path).to_string();
+    let same = |other: &str| other.eq_ignore_ascii_case(name);
+    if same(&p.name)
+        || p.exe.as_deref().map(base).is_some_and(|b| same(&b))
+        || p.cmdline.first().map(|a| base(a)).is_some_and(|b| same(&b))
+    {
+        return true;
+    }
+    // The kernel cuts its name at TASK_COMM_LEN - 1 bytes: a longer full name begins with it.
+    const COMM: usize = 15;
+    let (full, asked) = (p.name.as_bytes(), name.as_bytes());
+    if asked.len() == COMM && full.len() > COMM && full[..COMM].eq_ignore_ascii_case(asked) {
+        return true;
+    }
+    full.len() == COMM
+        && asked.len() > COMM
+        && asked[..COMM].eq_ignore_ascii_case(full)
+        && p.cmdline.iter().take(2).any(|a| same(&base(a)))
 }
 
 /// One look at the machine.
@@ -1016,6 +1033,64 @@ mod tests {
             device_reported: true,
             v6only: None,
         }
+    }
+
+    #[test]
+    fn a_program_is_its_full_name_its_kernel_name_or_its_scripts_name() {
+        let process = |name: &str, exe: Option<&str>, cmdline: &[&str]| Process {
+            name: name.into(),
+            exe: exe.map(str::to_string),
+            cmdline: cmdline.iter().map(|a| a.to_string()).collect(),
+            ..Process::default()
+        };
+        // Started as my-very-long-daemon-name: the kernel's name is its first 15 bytes.
+        let long = process(
+            "my-very-long-daemon-name",
+            Some("/opt/bin/my-very-long-daemon-name"),
+            &["/opt/bin/my-very-long-daemon-name", "-f"],
+        );
+        for name in [
+            "my-very-long-daemon-name",
+            "my-very-long-da",
+            "MY-VERY-LONG-DA",
+        ] {
+            assert!(is_program(&long, name), "{name}");
+        }
+        for name in [
+            "my-very-long-daemon",
+            "my-very-long-d",
+            "my-very-long-dax",
+            "-f",
+        ] {
+            assert!(!is_program(&long, name), "{name}");
+        }
+        // A script: the kernel names it after the script, cut; the interpreter is the exe.
+        let script = process(
+            "my-very-long-da",
+            Some("/usr/bin/python3.13"),
+            &[
+                "/usr/bin/python3",
+                "/usr/sbin/my-very-long-daemon",
+                "--serve",
+            ],
+        );
+        for name in [
+            "my-very-long-da",
+            "my-very-long-daemon",
+            "python3",
+            "python3.13",
+        ] {
+            assert!(is_program(&script, name), "{name}");
+        }
+        for name in ["my-very-long-dancer", "--serve", "my-very-long"] {
+            assert!(!is_program(&script, name), "{name}");
+        }
+        // argv[0] counts on its own (a link to the executable).
+        let linked = process("short", Some("/usr/bin/real"), &["/usr/local/bin/alias"]);
+        assert!(is_program(&linked, "alias") && is_program(&linked, "real"));
+        // Names of 15 bytes that cut a character in two are compared as bytes, never split.
+        let wide = process("ééééééééééé", None, &[]);
+        assert!(!is_program(&wide, "éééééééé"));
     }
 
     #[test]
