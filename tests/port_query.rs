@@ -337,3 +337,68 @@ fn a_bound_udp_lite_socket_is_on_the_card() {
         assert!(common::listener::rows(&doc, socket).is_empty(), "{doc}");
     }
 }
+
+#[test]
+fn a_connected_udp_socket_is_never_under_listening_on_the_card() {
+    let Some(_) = common::listener::python() else {
+        return;
+    };
+    // A TCP listener and a connected UDP socket on a port number of the test's own.
+    let l = common::listener::Listener::start_alone(&["tcp4", "udp4-connected:same"], 0);
+    let port = l.port(0).to_string();
+    for lookup in ["procfs", "bpf"] {
+        let home = common::tempdir();
+        let (status, out, err) = common::outcome(
+            common::whoport(home.path())
+                .env("WHOPORT_OWNER_LOOKUP", lookup)
+                .args([&port, "--all"]),
+        );
+        assert_eq!(status, 0, "{err}");
+        let listening = out
+            .split_once(&format!("Listening on {port}: 1 socket\n"))
+            .unwrap_or_else(|| panic!("{lookup}: {out}"))
+            .1;
+        let (listening, other) = listening
+            .split_once(&format!(
+                "Not listening on {port} (connected or only bound): 1 socket\n"
+            ))
+            .unwrap_or_else(|| panic!("{lookup}: {out}"));
+        assert!(
+            listening.contains(&format!("tcp 127.0.0.1:{port}")),
+            "{out}"
+        );
+        assert!(!listening.contains("udp "), "{out}");
+        assert!(
+            other.contains(&format!(
+                "udp 127.0.0.1:{port}  loopback only [connected to 127.0.0.1:9]"
+            )),
+            "{out}"
+        );
+        let (_, out, _) = common::outcome(
+            common::whoport(home.path())
+                .env("WHOPORT_OWNER_LOOKUP", lookup)
+                .args(["--json", &port, "--all"]),
+        );
+        let doc: Value = serde_json::from_str(&out).expect("json");
+        for (protocol, listening) in [("tcp", true), ("udp", false)] {
+            let row = doc["listeners"]
+                .as_array()
+                .expect("listeners")
+                .iter()
+                .find(|r| r["protocol"] == protocol && r["address"] == "127.0.0.1")
+                .unwrap_or_else(|| panic!("{protocol}: {doc}"));
+            assert_eq!(row["listening"], listening, "{row}");
+        }
+    }
+    // Alone, the connected socket is not listening: "Nothing is listening" says so.
+    let u = common::listener::Listener::start_alone(&["udp4-connected"], 0);
+    let port = u.port(0).to_string();
+    let (_, out, _) = run(&[&port, "--all"]);
+    assert!(
+        out.contains(&format!("Nothing is listening on {port}/tcp or {port}/udp"))
+            && out.contains(&format!(
+                "Not listening on {port} (connected or only bound)"
+            )),
+        "{out}"
+    );
+}

@@ -515,6 +515,9 @@ pub struct ListenerDoc<'a> {
     /// `/proc/net`, whose `device` null means "not reported", not "none".
     pub device_reported: bool,
     pub state: Option<&'static str>,
+    /// A listener: TCP in LISTEN, or a UDP (UDP-Lite) socket that is not connected. `false`
+    /// for what `--all` adds: connections, connected UDP, bound TCP.
+    pub listening: bool,
     pub remote_address: Option<String>,
     pub remote_port: Option<u16>,
     /// For IPv6 sockets: the kernel's IPV6_V6ONLY; null for IPv4, or when not reported.
@@ -559,6 +562,7 @@ impl<'a> ListenerDoc<'a> {
             device: l.device.as_deref(),
             device_reported: s.device_reported,
             state: s.state,
+            listening: s.is_listener(),
             remote_address: s.remote.map(|(a, _)| a.to_string()),
             remote_port: s.remote.map(|(_, p)| p),
             v6only: l.v6only,

@@ -404,7 +404,9 @@ pub fn root_hint(snap: &Snapshot) -> Option<String> {
     ))
 }
 
-/// The live section of the port card: every socket on the port with full owner detail.
+/// The live section of the port card: every socket on the port with full owner detail, the
+/// listeners first; with `--all`, the sockets that are not listening (connections, connected
+/// UDP, bound TCP) under a heading of their own: a connected UDP socket is never a listener.
 pub fn live_section(
     w: &mut dyn Write,
     out: &Output,
@@ -413,108 +415,49 @@ pub fn live_section(
     protocols: &[Protocol],
     wide: bool,
 ) -> io::Result<()> {
-    let on_port: Vec<&Listener> = snap
+    let (listening, other): (Vec<&Listener>, Vec<&Listener>) = snap
         .listeners
         .iter()
         .filter(|l| l.socket.port == port)
-        .collect();
-    if on_port.is_empty() {
+        .partition(|l| l.socket.is_listener());
+    let now = now_secs();
+    if listening.is_empty() {
         // SCTP and DCCP sockets are never read (a note says so): nothing is said of them.
         let what: Vec<String> = protocols
             .iter()
             .filter(|p| Protocol::LISTED.contains(p))
             .map(|p| format!("{port}/{p}"))
             .collect();
-        if what.is_empty() {
+        if !what.is_empty() {
+            let text = format!(
+                "Nothing is listening on {} in this network namespace.",
+                what.join(" or ")
+            );
+            writeln!(w, "\n{}", paint(out, &text, "1"))?;
+        }
+        if other.is_empty() {
             return Ok(());
         }
-        let text = format!(
-            "Nothing is listening on {} in this network namespace.",
-            what.join(" or ")
+    } else {
+        let n = listening.len();
+        let title = format!(
+            "Listening on {port}: {n} socket{}",
+            if n == 1 { "" } else { "s" }
         );
-        return writeln!(w, "\n{}", paint(out, &text, "1"));
+        writeln!(w, "\n{}", paint(out, &title, "1"))?;
+        for l in listening {
+            socket_lines(w, out, snap, l, wide, now)?;
+        }
     }
-    let n = on_port.len();
-    let title = format!(
-        "Listening on {port}: {n} socket{}",
-        if n == 1 { "" } else { "s" }
-    );
-    writeln!(w, "\n{}", paint(out, &title, "1"))?;
-    let now = now_secs();
-    for l in on_port {
-        let scope = l.reach().long();
-        let scope = match l.scope {
-            Scope::All => paint(out, &scope, "1;31"),
-            _ => scope,
-        };
-        let state = l
-            .socket
-            .state
-            .map(|s| format!(" [{s}]"))
-            .unwrap_or_default();
-        writeln!(
-            w,
-            "  {} {}  {scope}{state}",
-            l.socket.protocol,
-            sanitize(&l.endpoint())
-        )?;
-        if l.owners.is_empty() {
-            let who = match (&l.user, l.socket.uid) {
-                (Some(u), Some(uid)) => format!("{} (uid {uid})", sanitize(u)),
-                (None, Some(uid)) => format!("uid {uid}"),
-                _ => "unknown".to_string(),
-            };
-            let reason = l
-                .hidden_reason
-                .as_ref()
-                .map_or_else(|| "not visible".to_string(), Hidden::long);
-            writeln!(w, "    owner {who}; process hidden: {reason}")?;
-            continue;
-        }
-        // Held without a descriptor of the main table: how (a mapping, io_uring, a thread).
-        if let Some(how) = l.held_through {
-            writeln!(w, "    {how}")?;
-        }
-        for p in l.owners.iter().filter_map(|pid| snap.processes.get(pid)) {
-            let user = p.user.as_deref().map_or_else(
-                || p.uid.map_or("-".to_string(), |u| u.to_string()),
-                |u| sanitize(u).into_owned(),
-            );
-            writeln!(
-                w,
-                "    pid {}  {}  user {user}",
-                p.pid,
-                paint(out, &sanitize(p.display_name()), "1")
-            )?;
-            // In a terminal, long values are shortened to its width unless --wide; in a pipe
-            // or with --wide, to CELL_MAX columns like the listing's cells (--json keeps
-            // them whole).
-            let fit = |text: String| match out.width {
-                Some(total) if !wide => {
-                    fit::lines(&text, usize::from(total).saturating_sub(16).max(20))
-                }
-                _ if text.len() > CELL_MAX && fit::widest(&text) > CELL_MAX => {
-                    fit::lines(&text, CELL_MAX)
-                }
-                _ => text,
-            };
-            writeln!(w, "      exe       {}", fit(exe_text(p)))?;
-            writeln!(w, "      command   {}", fit(command_text(p)))?;
-            if let Some(t) = p.start_time {
-                writeln!(
-                    w,
-                    "      started   {} (up {})",
-                    crate::render::json::rfc3339(t),
-                    uptime_text(now.saturating_sub(t))
-                )?;
-            }
-            if let Some(pp) = p.parent_pid {
-                let name = p.parent_name.as_deref().map(sanitize).unwrap_or_default();
-                writeln!(w, "      parent    {pp} {name}")?;
-            }
-            if p.unit.is_some() || p.container.is_some() {
-                writeln!(w, "      unit      {}", fit(unit_text(p)))?;
-            }
+    if !other.is_empty() {
+        let n = other.len();
+        let title = format!(
+            "Not listening on {port} (connected or only bound): {n} socket{}",
+            if n == 1 { "" } else { "s" }
+        );
+        writeln!(w, "\n{}", paint(out, &title, "1"))?;
+        for l in other {
+            socket_lines(w, out, snap, l, wide, now)?;
         }
     }
     let established = snap.established.get(&port).copied().unwrap_or(0);
@@ -522,6 +465,94 @@ pub fn live_section(
         w,
         "  established TCP connections on port {port}: {established}"
     )
+}
+
+/// One socket of the port card with its owners: endpoint, reach, state and peer, then each
+/// owning process (or why none is known).
+fn socket_lines(
+    w: &mut dyn Write,
+    out: &Output,
+    snap: &Snapshot,
+    l: &Listener,
+    wide: bool,
+    now: u64,
+) -> io::Result<()> {
+    let scope = l.reach().long();
+    let scope = match l.scope {
+        Scope::All => paint(out, &scope, "1;31"),
+        _ => scope,
+    };
+    let state = match (l.socket.state, l.socket.remote) {
+        (Some(s), Some((a, p))) => format!(" [{s}, peer {}]", crate::address::endpoint(a, None, p)),
+        (Some(s), None) => format!(" [{s}]"),
+        (None, Some((a, p))) => format!(" [connected to {}]", crate::address::endpoint(a, None, p)),
+        (None, None) => String::new(),
+    };
+    writeln!(
+        w,
+        "  {} {}  {scope}{state}",
+        l.socket.protocol,
+        sanitize(&l.endpoint())
+    )?;
+    if l.owners.is_empty() {
+        let who = match (&l.user, l.socket.uid) {
+            (Some(u), Some(uid)) => format!("{} (uid {uid})", sanitize(u)),
+            (None, Some(uid)) => format!("uid {uid}"),
+            _ => "unknown".to_string(),
+        };
+        let reason = l
+            .hidden_reason
+            .as_ref()
+            .map_or_else(|| "not visible".to_string(), Hidden::long);
+        writeln!(w, "    owner {who}; process hidden: {reason}")?;
+        return Ok(());
+    }
+    // Held without a descriptor of the main table: how (a mapping, io_uring, a thread).
+    if let Some(how) = l.held_through {
+        writeln!(w, "    {how}")?;
+    }
+    for p in l.owners.iter().filter_map(|pid| snap.processes.get(pid)) {
+        let user = p.user.as_deref().map_or_else(
+            || p.uid.map_or("-".to_string(), |u| u.to_string()),
+            |u| sanitize(u).into_owned(),
+        );
+        writeln!(
+            w,
+            "    pid {}  {}  user {user}",
+            p.pid,
+            paint(out, &sanitize(p.display_name()), "1")
+        )?;
+        // In a terminal, long values are shortened to its width unless --wide; in a pipe
+        // or with --wide, to CELL_MAX columns like the listing's cells (--json keeps
+        // them whole).
+        let fit = |text: String| match out.width {
+            Some(total) if !wide => {
+                fit::lines(&text, usize::from(total).saturating_sub(16).max(20))
+            }
+            _ if text.len() > CELL_MAX && fit::widest(&text) > CELL_MAX => {
+                fit::lines(&text, CELL_MAX)
+            }
+            _ => text,
+        };
+        writeln!(w, "      exe       {}", fit(exe_text(p)))?;
+        writeln!(w, "      command   {}", fit(command_text(p)))?;
+        if let Some(t) = p.start_time {
+            writeln!(
+                w,
+                "      started   {} (up {})",
+                crate::render::json::rfc3339(t),
+                uptime_text(now.saturating_sub(t))
+            )?;
+        }
+        if let Some(pp) = p.parent_pid {
+            let name = p.parent_name.as_deref().map(sanitize).unwrap_or_default();
+            writeln!(w, "      parent    {pp} {name}")?;
+        }
+        if p.unit.is_some() || p.container.is_some() {
+            writeln!(w, "      unit      {}", fit(unit_text(p)))?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
