@@ -308,6 +308,26 @@ pub(crate) mod local {
         false
     }
 
+    /// Is `address` the broadcast address of one of this machine's interfaces
+    /// (`10.9.9.255` of `10.9.9.9/24`)?
+    #[cfg(unix)]
+    pub fn is_broadcast(address: std::net::Ipv4Addr) -> bool {
+        let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+            return false;
+        };
+        addrs.into_iter().any(|a| {
+            a.broadcast
+                .as_ref()
+                .and_then(|b| b.as_sockaddr_in())
+                .is_some_and(|b| b.ip() == address)
+        })
+    }
+
+    #[cfg(not(unix))]
+    pub fn is_broadcast(_address: std::net::Ipv4Addr) -> bool {
+        false
+    }
+
     /// Has no device this index any more? Asked of the kernel (`SIOCGIFNAME` on an unbound
     /// socket, as `if_indextoname` does): only its `ENODEV` says so, any other failure to ask
     /// says nothing.

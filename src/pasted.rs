@@ -21,6 +21,57 @@ pub enum Serves {
     /// source did not say which device it is bound to (`/proc/net`): not checked, shown with
     /// a note saying so.
     Unverified,
+    /// A UDP socket that may receive a datagram to the pasted multicast or broadcast address:
+    /// bound to that address or to every address of its family, on that port. Every such
+    /// socket gets a copy (none outranks another), if it joined the group (whoport cannot see
+    /// memberships) or, for a broadcast, if the datagram arrives on its device.
+    MayReceive,
+}
+
+/// A pasted address that many sockets receive at once: multicast, or a broadcast (the
+/// limited broadcast `255.255.255.255`, or an interface's broadcast address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Many {
+    Multicast,
+    Broadcast,
+}
+
+fn many(address: IpAddr) -> Option<Many> {
+    if address.is_multicast() {
+        return Some(Many::Multicast);
+    }
+    match address {
+        IpAddr::V4(a) if a.is_broadcast() || local::is_broadcast(a) => Some(Many::Broadcast),
+        _ => None,
+    }
+}
+
+/// How a listener may receive datagrams to the multicast or broadcast address `want`: a
+/// UDP (or UDP-Lite) socket bound to it, or to every address of its family (a dual-stack
+/// `::` for IPv4 too; one of unknown v6-only, read from /proc/net, too: it may), on the
+/// device a zone names. TCP never receives them.
+fn may_receive(l: &Listener, want: IpAddr, zone: Option<&str>) -> Option<Serves> {
+    // A zone is the device the datagram arrives on: a socket bound to no device gets it too.
+    if !l.socket.protocol.is_datagram()
+        || zone.is_some_and(|z| l.socket.ifindex != 0 && !on_device(l, z))
+    {
+        return None;
+    }
+    let bound = l.socket.address.to_canonical();
+    let family = match l.socket.address {
+        IpAddr::V4(a) if a.is_unspecified() => Family::V4,
+        IpAddr::V6(a) if a.to_ipv4_mapped().is_some_and(|v4| v4.is_unspecified()) => Family::V4,
+        IpAddr::V6(a) if a.is_unspecified() => match l.v6only {
+            Some(true) => Family::V6,
+            _ => Family::Both,
+        },
+        _ => return (bound == want).then_some(Serves::MayReceive),
+    };
+    let takes = match want {
+        IpAddr::V4(_) => family != Family::V6,
+        IpAddr::V6(_) => family != Family::V4,
+    };
+    takes.then_some(Serves::MayReceive)
 }
 
 impl AddressPattern {
@@ -99,6 +150,9 @@ impl AddressPattern {
                 zone,
             } => {
                 let want = want.to_canonical();
+                if many(want).is_some() {
+                    return may_receive(l, want, zone.as_deref());
+                }
                 if want == address {
                     return zone
                         .as_deref()
@@ -135,6 +189,7 @@ impl AddressPattern {
                 }
                 kept
             }
+            Some(Serves::MayReceive) => true,
             Some(Serves::Unverified) => {
                 notes.push(format!(
                     "{} cannot be checked without the netlink socket diagnostics: {} {} serves \
@@ -148,7 +203,56 @@ impl AddressPattern {
                 true
             }
         });
+        notes.extend(self.many_note(listeners));
         notes
+    }
+
+    /// For a pasted multicast or broadcast address: one note on who receives it, and what
+    /// whoport cannot know of it (`kept`: the sockets that may receive it).
+    fn many_note(&self, kept: &[Listener]) -> Option<String> {
+        let AddressPattern::Exact { address, .. } = self else {
+            return None;
+        };
+        let kind = many(address.to_canonical())?;
+        let port = kept.first().map_or(0, |l| l.socket.port);
+        let text = if kept.is_empty() {
+            crate::address::host(*address, self.zone())
+        } else {
+            self.text(port)
+        };
+        let n = kept.len();
+        let (who, each, their) = match n {
+            1 => (
+                "the UDP socket shown, bound to it or to every address,".to_string(),
+                "",
+                "its",
+            ),
+            n => (
+                format!("the {n} UDP sockets shown, bound to it or to every address,"),
+                " each",
+                "their",
+            ),
+        };
+        Some(match (kind, n == 0) {
+            (Many::Broadcast, true) => format!(
+                "{text} is a broadcast address: only a UDP socket on the port bound to it or to \
+                 every address receives what is sent to it; TCP never does"
+            ),
+            (Many::Broadcast, false) => format!(
+                "{text} is a broadcast address: {who}{each} receive a copy of what is sent to \
+                 it that arrives on {their} device; TCP never receives a broadcast"
+            ),
+            (Many::Multicast, true) => format!(
+                "{text} is a multicast group: only a UDP socket on the port bound to it or to \
+                 every address may receive what is sent to it; TCP never does"
+            ),
+            (Many::Multicast, false) => format!(
+                "{text} is a multicast group: {who} may{each} receive a copy of what is sent to \
+                 it; whoport does not see group memberships (a socket gets a copy when it \
+                 joined the group or, by default on Linux, when any socket joined it on that \
+                 device); TCP never receives multicast"
+            ),
+        })
     }
 
     /// The protocols that have a socket bound to the pasted address itself, not to a device
@@ -409,6 +513,59 @@ mod tests {
         assert_eq!(
             serves(&AddressPattern::Loopback, &any6unknown),
             Some(AsWildcard)
+        );
+    }
+
+    #[test]
+    fn multicast_and_broadcast_may_reach_every_udp_socket_on_the_port_never_tcp() {
+        let udp = |address: &str, ifindex: u32, device: Option<&str>, v6only: Option<bool>| {
+            let mut l = listener(address, ifindex, device, v6only);
+            l.socket.protocol = crate::port::Protocol::Udp;
+            l.socket.state = None;
+            l
+        };
+        let may = Some(Serves::MayReceive);
+        for group in ["224.0.0.251", "255.255.255.255", "::ffff:224.0.0.251"] {
+            let p = exact(group, None);
+            assert_eq!(p.serves(&udp("0.0.0.0", 0, None, None)), may, "{group}");
+            assert_eq!(p.serves(&udp("::", 0, None, Some(false))), may, "{group}");
+            assert_eq!(p.serves(&udp("::", 0, None, None)), may, "{group}: may");
+            assert_eq!(p.serves(&udp("::", 0, None, Some(true))), None, "{group}");
+            assert_eq!(p.serves(&udp("127.0.0.1", 0, None, None)), None, "{group}");
+            assert_eq!(p.serves(&listener("0.0.0.0", 0, None, None)), None, "TCP");
+        }
+        let bound = udp("224.0.0.251", 0, None, None);
+        assert_eq!(exact("224.0.0.251", None).serves(&bound), may);
+        assert_eq!(exact("224.0.0.252", None).serves(&bound), None);
+        let v6 = exact("ff02::fb", None);
+        assert_eq!(v6.serves(&udp("::", 0, None, Some(true))), may);
+        assert_eq!(v6.serves(&udp("0.0.0.0", 0, None, None)), None);
+        // A zone is where the datagram arrives: a socket bound to no device gets it, one
+        // bound to another device does not.
+        let on_d0 = exact("ff02::fb", Some("d0"));
+        assert_eq!(on_d0.serves(&udp("::", 0, None, Some(true))), may);
+        assert_eq!(on_d0.serves(&udp("::", 3, Some("d1"), Some(true))), None);
+        // None outranks another: the group's own socket and the wildcards all stay.
+        let mut kept = vec![
+            bound.clone(),
+            udp("0.0.0.0", 0, None, None),
+            listener("0.0.0.0", 0, None, None),
+        ];
+        let notes = exact("224.0.0.251", None).narrow(&mut kept);
+        assert_eq!(kept.len(), 2);
+        assert!(kept.iter().all(|l| l.socket.protocol.is_datagram()));
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(
+            notes[0].starts_with("224.0.0.251:22 is a multicast group: the 2 UDP sockets shown")
+                && notes[0].contains("TCP never receives multicast"),
+            "{notes:?}"
+        );
+        let mut none = vec![listener("0.0.0.0", 0, None, None)];
+        let notes = exact("255.255.255.255", None).narrow(&mut none);
+        assert!(none.is_empty());
+        assert!(
+            notes[0].starts_with("255.255.255.255 is a broadcast address: only a UDP socket"),
+            "{notes:?}"
         );
     }
 

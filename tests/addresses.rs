@@ -753,3 +753,55 @@ fn what_is_not_a_port_says_what_it_is() {
     assert_eq!(status, 2);
     assert!(err.contains("give the protocol without a family"), "{err}");
 }
+
+#[test]
+fn a_pasted_multicast_or_broadcast_address_may_reach_the_udp_sockets_on_the_port_never_tcp() {
+    let Some(s) = staged(
+        &[],
+        &["tcp4-any", "udp4-any:same", "udp6-any:same"],
+        &[
+            "--json 224.0.0.251:{P0}",
+            "--json [ff02::fb]:{P0}",
+            "--json 255.255.255.255:{P0}",
+            "--json 224.0.0.251:{P0}/tcp",
+            "224.0.0.251:{P0}",
+        ],
+    ) else {
+        return;
+    };
+    let p = s.port(0);
+    let (v4, v6) = (format!("0.0.0.0:{p}"), format!("[::]:{p}"));
+    let notes = |run: usize| s.json(run)["notes"].to_string();
+    for (run, want, kind) in [
+        (0, vec![v4.clone(), v6.clone()], "a multicast group"),
+        (1, vec![v6.clone()], "a multicast group"),
+        (2, vec![v4.clone(), v6.clone()], "a broadcast address"),
+    ] {
+        let doc = s.json(run);
+        assert_eq!(s.statuses[run], 0, "{doc}");
+        assert_eq!(endpoints(&doc), want, "{doc}");
+        assert!(
+            doc["listeners"]
+                .as_array()
+                .expect("listeners")
+                .iter()
+                .all(|l| l["protocol"] == "udp"),
+            "TCP never receives it: {doc}"
+        );
+        assert!(
+            notes(run).contains(&format!("is {kind}: the ")) && notes(run).contains("TCP never"),
+            "{}",
+            notes(run)
+        );
+    }
+    assert!(notes(0).contains("whoport does not see group memberships"));
+    assert_eq!(s.statuses[3], 1);
+    assert!(endpoints(&s.json(3)).is_empty());
+    assert!(notes(3).contains("TCP never does"), "{}", notes(3));
+    assert!(!s.runs[4].contains("Nothing"), "{}", s.runs[4]);
+    assert!(
+        s.runs[4].contains(&format!("Listening on {p}: 2 sockets")),
+        "{}",
+        s.runs[4]
+    );
+}
