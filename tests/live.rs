@@ -39,6 +39,7 @@ struct ListenerJson {
     device: Option<String>,
     device_reported: bool,
     state: Option<String>,
+    listening: bool,
     remote_address: Option<String>,
     remote_port: Option<u16>,
     v6only: Option<bool>,
@@ -107,6 +108,7 @@ struct FilteredJson {
     scope: String,
     reach: String,
     filters: Vec<String>,
+    owner_hidden_reason: Option<String>,
 }
 
 // Every field is declared so that deny_unknown_fields checks the whole schema.
@@ -251,6 +253,7 @@ fn tcp_and_udp_on_both_families_are_found_with_their_owner() {
             "tcp" => assert_eq!(found.state.as_deref(), Some("listen")),
             _ => assert_eq!(found.state, None),
         }
+        assert!(found.listening, "{found:?}");
         assert_eq!(found.owners.len(), 1, "{found:?}");
         let owner = &found.owners[0];
         assert_eq!(owner.pid, l.pid);
@@ -733,6 +736,7 @@ fn all_states_and_established_connections() {
         })
         .expect("our client socket with --all");
     assert_eq!(mine.state.as_deref(), Some("established"));
+    assert!(!mine.listening, "a connection is no listener");
     assert_eq!(mine.remote_address.as_deref(), Some("127.0.0.1"));
     assert_eq!(mine.remote_port, Some(port));
     assert_eq!(mine.owners[0].pid, std::process::id());
