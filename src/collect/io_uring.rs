@@ -94,6 +94,8 @@ pub fn look(
             "the kernel has no BTF ({KERNEL_BTF}) to look into io_uring requests"
         ));
     }
+    super::owners::pids_as_proc_numbers_them()
+        .map_err(|why| format!("io_uring requests were not looked into: {why}"))?;
     let mut mapped = mapped.to_vec();
     mapped.sort_unstable();
     mapped.dedup();

@@ -49,7 +49,17 @@ impl Preference {
 
 /// Finds every socket's owners with the cheapest method that works here.
 pub fn lookup() -> Lookup {
-    if should_try_bpf(Preference::from_env()) {
+    let preference = Preference::from_env();
+    if should_try_bpf(preference) {
+        if let Err(why) = pids_as_proc_numbers_them() {
+            return Lookup {
+                note: Some(format!(
+                    "the in-kernel owner lookup was not used ({why}); processes were found \
+                     through /proc instead"
+                )),
+                ..walk()
+            };
+        }
         match bpf::socket_owners() {
             Ok((owners, iterator)) => {
                 return Lookup {
@@ -91,9 +101,7 @@ fn should_try_bpf(preference: Preference) -> bool {
         Preference::Auto if open_files().is_none_or(|n| n < CROSSOVER_FILES) => return false,
         _ => {}
     }
-    may_use_bpf()
-        && std::path::Path::new("/sys/kernel/btf/vmlinux").exists()
-        && in_initial_pid_namespace()
+    may_use_bpf() && std::path::Path::new("/sys/kernel/btf/vmlinux").exists()
 }
 
 /// Allocated file handles on the machine: what the walk's cost grows with.
@@ -120,13 +128,30 @@ pub fn has_bpf_caps(caps: u64) -> bool {
     caps & SYS_ADMIN != 0 || (caps & BPF != 0 && caps & PERFMON != 0)
 }
 
-/// The iterator reports PIDs as the initial PID namespace numbers them; inside a container's
-/// PID namespace those are not the PIDs `/proc` shows, so the walk is used there.
-fn in_initial_pid_namespace() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| field(&s, "NSpid:").map(|v| v.split_ascii_whitespace().count() == 1))
-        .unwrap_or(false)
+/// The iterators name a process by `task->tgid`, its PID in the initial PID namespace. Those
+/// are the PIDs whoport reads in `/proc` only when whoport itself runs in the initial PID
+/// namespace (its `ns/pid` link is the kernel's fixed `PROC_PID_INIT_INO`) and its `/proc`
+/// numbers processes the same way (`NSpid` lists one PID: the `/proc` mount's namespace is
+/// whoport's own). Inside a container's PID namespace, even with a `/proc` of that namespace
+/// that shows one `NSpid`, a host PID names nothing or another process: `Err` says why.
+pub fn pids_as_proc_numbers_them() -> Result<(), String> {
+    /// include/linux/proc_ns.h: the initial PID namespace's inode, the same on every boot.
+    const INITIAL_PID_NAMESPACE: &str = "pid:[4026531836]";
+    let link = std::fs::read_link("/proc/self/ns/pid")
+        .map_err(|e| format!("whoport's PID namespace could not be read: {e}"))?;
+    let link = link.to_string_lossy();
+    if link != INITIAL_PID_NAMESPACE {
+        return Err(format!(
+            "whoport runs inside a PID namespace ({link}), and the kernel names processes \
+             by their PIDs outside it"
+        ));
+    }
+    let status = std::fs::read_to_string("/proc/self/status")
+        .map_err(|e| format!("/proc/self/status could not be read: {e}"))?;
+    match field(&status, "NSpid:").map(|v| v.split_ascii_whitespace().count()) {
+        Some(1) => Ok(()),
+        _ => Err("/proc numbers processes in another PID namespace than whoport's".to_string()),
+    }
 }
 
 fn field<'a>(status: &'a str, name: &str) -> Option<&'a str> {

@@ -1,0 +1,130 @@
+//! whoport run inside a child PID namespace (a container's view): owners are named by the PIDs
+//! of that namespace, whichever lookup is asked for. The in-kernel iterator knows only the
+//! initial namespace's PIDs, where a number may name nothing here or another process.
+
+mod common;
+
+use common::listener::python;
+use common::{have, is_root, tempdir};
+use serde_json::Value;
+
+/// Each lookup's `--json` document.
+type Documents = Vec<(&'static str, Value)>;
+
+/// In a private network and PID namespace (with a user namespace first when not root): a
+/// loopback listener, a process of the namespace given the listener's host PID when the
+/// namespace lets us choose PIDs, then whoport with each lookup. Returns (the listener's PID
+/// in the namespace, its port, the JSON document of each lookup), or `None` after a SKIPPED
+/// line.
+fn staged() -> Option<(u32, u16, Documents)> {
+    let py = python()?;
+    if !have("unshare", "apt-get install -y util-linux")
+        || !have("ip", "apt-get install -y iproute2")
+    {
+        return None;
+    }
+    let dir = tempdir();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .expect("chmod");
+    // The listener reports its host PID (read in the host's /proc, before the namespace's own
+    // is mounted) and its port; the impostor is given that PID number in the namespace.
+    let listener = r#"
+import os, socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+out = sys.argv[1]
+with open(out + ".tmp", "w") as f:
+    f.write("%s %d\n" % (os.readlink("/proc/self"), s.getsockname()[1]))
+os.rename(out + ".tmp", out)
+time.sleep(600)
+"#;
+    let script = r#"
+set -e
+ip link set lo up
+"$PY" -c "$LISTENER" "$DIR/ready" &
+LP=$!
+i=0
+while [ ! -s "$DIR/ready" ]; do i=$((i+1)); [ $i -lt 1200 ] || exit 9; sleep 0.05; done
+mount -t proc proc /proc
+read HOSTPID PORT < "$DIR/ready"
+echo $((HOSTPID - 1)) > /proc/sys/kernel/ns_last_pid 2>/dev/null && sleep 600 &
+echo "$LP $PORT" > "$DIR/staged"
+for lk in bpf procfs; do
+  WHOPORT_OWNER_LOOKUP=$lk "$WHOPORT" --json > "$DIR/$lk.json" || [ $? -eq 1 ]
+done
+"#;
+    let user = if is_root() { "" } else { "-U -r" };
+    let (status, _, err) = common::sh_within(
+        &format!(
+            "export PY='{py}' DIR='{dir}' LISTENER='{listener}'; \
+             exec unshare {user} -n -m --propagation private -p -f sh -c '{script}'",
+            py = py.display(),
+            dir = dir.path().display(),
+            listener = listener.replace('\'', "'\\''"),
+            script = script.replace('\'', "'\\''"),
+        ),
+        std::time::Duration::from_secs(90),
+    );
+    if !is_root() && err.contains("unshare failed") {
+        eprintln!("SKIPPED: a user namespace is refused here ({err})");
+        return None;
+    }
+    assert_eq!(status, 0, "the staging ran: {err}");
+    let staged = std::fs::read_to_string(dir.path().join("staged")).expect("staged");
+    let mut fields = staged
+        .split_whitespace()
+        .map(|f| f.parse::<u32>().expect("number"));
+    let (pid, port) = (fields.next().expect("pid"), fields.next().expect("port"));
+    let docs = ["bpf", "procfs"]
+        .into_iter()
+        .map(|lk| {
+            let text = std::fs::read_to_string(dir.path().join(format!("{lk}.json"))).expect(lk);
+            let doc = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{lk}: {e}: {text}"));
+            (lk, doc)
+        })
+        .collect();
+    Some((pid, u16::try_from(port).expect("port"), docs))
+}
+
+#[test]
+fn owners_inside_a_child_pid_namespace_have_that_namespaces_pids_both_ways() {
+    let Some((pid, port, docs)) = staged() else {
+        return;
+    };
+    let mut seen = Vec::new();
+    for (lookup, doc) in &docs {
+        let rows: Vec<&Value> = doc["listeners"]
+            .as_array()
+            .expect("listeners")
+            .iter()
+            .filter(|l| l["protocol"] == "tcp" && l["address"] == "127.0.0.1" && l["port"] == port)
+            .collect();
+        assert_eq!(rows.len(), 1, "{lookup}: one row for the listener: {doc}");
+        let owners: Vec<(u64, String)> = rows[0]["owners"]
+            .as_array()
+            .expect("owners")
+            .iter()
+            .map(|o| {
+                (
+                    o["pid"].as_u64().expect("pid"),
+                    o["name"].as_str().expect("name").to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(owners.len(), 1, "{lookup}: {owners:?}");
+        assert_eq!(owners[0].0, u64::from(pid), "{lookup}: {owners:?}");
+        assert!(owners[0].1.starts_with("python"), "{lookup}: {owners:?}");
+        seen.push(owners);
+    }
+    assert_eq!(seen[0], seen[1], "both lookups agree");
+    if is_root() {
+        // The iterator could have loaded: the document says why it was not used.
+        let notes = docs[0].1["notes"].to_string();
+        assert!(
+            notes.contains("inside a PID namespace") && docs[0].1["owner_lookup"] != "bpf",
+            "{notes}"
+        );
+    }
+}
