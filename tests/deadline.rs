@@ -36,6 +36,11 @@ impl Jammed {
 
     /// `listen.py` with these options and sockets (the first one's port is kept).
     fn start_with(options: &[&str], specs: &[&str]) -> Option<Jammed> {
+        Jammed::start_fixture("--exe-outside", options, specs)
+    }
+
+    /// [`Jammed::start_with`], with `stalled_fuse.py`'s `--exe-outside` or `--exe-below`.
+    fn start_fixture(exe: &str, options: &[&str], specs: &[&str]) -> Option<Jammed> {
         if !common::root_or_skip("a FUSE mount in a private mount namespace") {
             return None;
         }
@@ -53,7 +58,7 @@ impl Jammed {
         fixture
             .args(["--mount", "--propagation", "private", "/usr/bin/python3"])
             .arg(common::fixture("stalled_fuse.py"))
-            .arg("--exe-outside")
+            .arg(exe)
             .arg(&backing)
             .arg(&mnt)
             .arg(common::fixture("listen.py"))
@@ -114,6 +119,25 @@ impl Jammed {
         let mut cmd = common::command(home, Path::new("nsenter"));
         cmd.env("WHOPORT_TIMEOUT", timeout)
             .args(["-t", &self.ns.pid.to_string(), "-n", "--"])
+            .arg(common::bin())
+            .args(args)
+            .limit(QUICK);
+        common::outcome(&mut cmd)
+    }
+
+    /// In the fixture's mount namespace too (where the FUSE directory is mounted), with the
+    /// owner lookup `lookup`.
+    fn whoport_among_its_mounts(
+        &self,
+        home: &Path,
+        lookup: &str,
+        args: &[&str],
+    ) -> (i32, String, String) {
+        let mut cmd = common::command(home, Path::new("nsenter"));
+        cmd.env("WHOPORT_OWNER_LOOKUP", lookup)
+            .args(["-t", &self.ns.pid.to_string(), "-n"])
+            .arg(format!("--mount=/proc/{}/ns/mnt", self.fixture.id()))
+            .arg("--")
             .arg(common::bin())
             .args(args)
             .limit(QUICK);
@@ -483,4 +507,47 @@ fn a_socket_mapped_by_the_jammed_process_itself_gets_the_same_answer_from_both_l
         answers.push((lookup, answer));
     }
     assert_eq!(answers[0].1, answers[1].1, "{answers:?}");
+}
+
+#[test]
+fn a_deleted_executable_below_a_stalled_fuse_directory_is_judged_without_waiting() {
+    // The executable lives on a tmpfs (it answers from memory) mounted below the FUSE
+    // directory: walking its path would ask the stopped daemon about that directory.
+    let Some(jam) = Jammed::start_fixture("--exe-below", &[], &["tcp4"]) else {
+        return;
+    };
+    common::stop(jam.daemon);
+    let home = tempdir();
+    let pid = jam.listener.to_string();
+    for lookup in ["bpf", "procfs"] {
+        let args = ["audit", "--timeout", "20s", "--json", "--pid", &pid];
+        let (status, out, err) = jam.whoport_among_its_mounts(home.path(), lookup, &args);
+        assert!(matches!(status, 0 | 1), "{lookup}: {err}");
+        let doc: Value = serde_json::from_str(&out).expect("json");
+        assert!(
+            !notes(&doc).iter().any(|n| n.contains("within")),
+            "{lookup}: no deadline was needed: {:?}",
+            notes(&doc)
+        );
+        let deleted: Vec<&Value> = doc["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .filter(|f| f["id"] == "deleted-executable" && f["listener"]["port"] == jam.port)
+            .collect();
+        assert_eq!(deleted.len(), 1, "{lookup}: {doc}");
+        assert_eq!(deleted[0]["severity"], "high", "{lookup}: {}", deleted[0]);
+        let (_, out, err) =
+            jam.whoport_among_its_mounts(home.path(), lookup, &["--timeout", "20s", "--json"]);
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {err}"));
+        let owner = owner_of(&doc, jam.port);
+        assert_eq!(owner["pid"], jam.listener, "{lookup}: {owner}");
+        assert_eq!(owner["user"], "root", "{lookup}: {owner}");
+        assert!(
+            owner["exe"]
+                .as_str()
+                .is_some_and(|e| e.ends_with("/below/wph-below-py")),
+            "{lookup}: {owner}"
+        );
+    }
 }

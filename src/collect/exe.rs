@@ -48,9 +48,12 @@ pub fn exe_in(dir: &str) -> (Option<Vec<u8>>, ExeState) {
             .iter()
             .any(|m| m.major == major && m.minor == minor && answers_from_memory(&m.fstype))
     });
-    if !local {
-        // The filesystem may not answer: the kernel's mark is all that is read. A file
-        // literally named "... (deleted)" there is counted as deleted (see docs/reliability.md).
+    // Looking at the path walks every directory above it: a tmpfs mounted below a FUSE
+    // directory answers from memory, but the walk to it asks the FUSE daemon first.
+    if !local || walk_may_wait(mounts(), &link) {
+        // The filesystem, or one the path crosses, may not answer: the kernel's mark is all
+        // that is read. A file literally named "... (deleted)" there is counted as deleted
+        // (see docs/reliability.md).
         let state = ExeState {
             deleted: true,
             replaced: false,
@@ -136,12 +139,53 @@ pub fn maps_device(line: &[u8], path: &[u8]) -> Option<(u32, u32)> {
     ))
 }
 
-/// One line of `/proc/self/mountinfo`: the device and the filesystem type.
+/// One line of `/proc/self/mountinfo`: the device, where it is mounted (unescaped) and the
+/// filesystem type.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Mount {
     pub major: u32,
     pub minor: u32,
+    pub point: Vec<u8>,
     pub fstype: String,
+}
+
+/// Whether walking `path` (as whoport would, in its own mount namespace) crosses a mount that
+/// may not answer: one mounted at `path` or at any directory above it whose filesystem does
+/// not answer from memory. An empty table (mountinfo unreadable) proves nothing: it may wait.
+pub fn walk_may_wait(mounts: &[Mount], path: &[u8]) -> bool {
+    let crossed = |point: &[u8]| {
+        point == b"/"
+            || path
+                .strip_prefix(point)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(b"/"))
+    };
+    mounts.is_empty()
+        || mounts
+            .iter()
+            .any(|m| crossed(&m.point) && !answers_from_memory(&m.fstype))
+}
+
+/// A mountinfo path field: `\040` (space), `\011`, `\012` and `\134` stand for their byte.
+fn unescape(field: &str) -> Vec<u8> {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| bytes[i] == b'\\' && d.iter().all(|b| (b'0'..=b'7').contains(b)));
+        match octal.and_then(|d| u8::from_str_radix(std::str::from_utf8(d).ok()?, 8).ok()) {
+            Some(b) => {
+                out.push(b);
+                i += 4;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 fn mounts() -> &'static [Mount] {
@@ -158,10 +202,13 @@ pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
     text.lines()
         .filter_map(|line| {
             let (left, right) = line.split_once(" - ")?;
-            let (major, minor) = left.split_whitespace().nth(2)?.split_once(':')?;
+            let mut fields = left.split_whitespace().skip(2);
+            let (major, minor) = fields.next()?.split_once(':')?;
+            let point = unescape(fields.nth(1)?);
             Some(Mount {
                 major: major.parse().ok()?,
                 minor: minor.parse().ok()?,
+                point,
                 fstype: right.split_whitespace().next()?.to_string(),
             })
         })
@@ -228,10 +275,35 @@ mod tests {
             (m[1].major, m[1].minor, m[1].fstype.as_str()),
             (0, 52, "fuse.sshfs")
         );
+        assert_eq!(m[1].point, b"/mnt/f");
         assert!(answers_from_memory("ext4") && answers_from_memory("tmpfs"));
         for remote in ["fuse", "fuse.sshfs", "nfs", "nfs4", "cifs", "9p", "ceph"] {
             assert!(!answers_from_memory(remote), "{remote}");
         }
+    }
+
+    #[test]
+    fn a_path_below_a_mount_that_may_not_answer_is_never_walked() {
+        let text = "27 1 254:0 / / rw - ext4 /dev/vda rw\n\
+                    90 27 0:52 / /mnt/f rw shared:5 - fuse.sshfs host: rw\n\
+                    91 90 0:53 / /mnt/f/sub rw shared:6 - tmpfs tmpfs rw\n\
+                    92 27 0:54 / /mnt/a\\040b rw shared:7 - tmpfs tmpfs rw\n\
+                    93 27 0:55 / /srv/file rw shared:8 - nfs4 host:/f rw\n";
+        let m = parse_mountinfo(text);
+        assert_eq!(m[3].point, b"/mnt/a b", "unescaped");
+        assert!(
+            walk_may_wait(&m, b"/mnt/f/sub/h (deleted)"),
+            "tmpfs below FUSE"
+        );
+        assert!(walk_may_wait(&m, b"/mnt/f/x"));
+        assert!(walk_may_wait(&m, b"/srv/file"), "a file mounted over");
+        assert!(
+            !walk_may_wait(&m, b"/mnt/fx/h"),
+            "a sibling whose name starts alike"
+        );
+        assert!(!walk_may_wait(&m, b"/mnt/a b/h (deleted)"));
+        assert!(!walk_may_wait(&m, b"/usr/bin/h"));
+        assert!(walk_may_wait(&[], b"/usr/bin/h"), "no table: it may wait");
     }
 
     #[test]
