@@ -9,7 +9,13 @@
 // - whoport_mappings, a task_vma iterator, read only for sockets no descriptor holds, that
 //   writes one record per memory mapping of a socket, instead of reading every /proc/PID/maps;
 // - whoport_in_flight, a unix iterator, read only for sockets still ownerless after that, that
-//   reports the socket files carried in unix socket messages not yet received (SCM_RIGHTS).
+//   reports the socket files carried in unix socket messages not yet received (SCM_RIGHTS);
+// - whoport_kernel_tcp and whoport_kernel_udp, tcp and udp iterators (Linux 5.9+) over the
+//   sockets of whoport's network namespace, read only for sockets still ownerless, that report
+//   the inode of each listening TCP or UDP socket whose struct socket has no file: a socket the
+//   kernel made for itself (sock_create_kern: vxlan, WireGuard, nfsd...). Every socket a process
+//   makes gets its file before it can be bound, and keeps it while any descriptor, mapping,
+//   io_uring or unix socket message holds it.
 //
 // Records of whoport_owners and whoport_mappings (native endian): { u32 tgid; u32 fd; u64 value; }
 //   fd < 0xfffffffd: value is the inode of a socket the task holds at descriptor fd, or
@@ -32,6 +38,8 @@
 //   receiver: inode of the unix socket whose receive queue holds the message (0 when that
 //             socket has no file yet, such as a connection not accepted)
 //   carried:  inode of a socket file in the message
+// Records of whoport_kernel_tcp and whoport_kernel_udp (native endian): { u64 inode; }
+//
 // Its walk is bounded (MAX_STEPS: messages and their descriptors, per socket); what lies
 // beyond is not reported, and user space then says what remains possible instead. The walk is
 // one bpf_loop (Linux 5.17+, as old as the unix iterator), so the verifier checks its body
@@ -108,6 +116,7 @@ typedef struct {
 } possible_net_t;
 
 struct sock_common {
+	unsigned char skc_state;
 	possible_net_t skc_net;
 } CORE;
 
@@ -156,6 +165,22 @@ struct sock {
 
 struct unix_sock {
 	struct sock sk;
+} CORE;
+
+// A struct socket is allocated with its inode right after it (SOCK_INODE).
+struct socket_alloc {
+	struct socket socket;
+	struct inode vfs_inode;
+} CORE;
+
+struct bpf_iter__tcp {
+	struct bpf_iter_meta *meta;
+	struct sock_common *sk_common;
+} CORE;
+
+struct bpf_iter__udp {
+	struct bpf_iter_meta *meta;
+	struct sock *udp_sk;
 } CORE;
 
 struct scm_fp_list {
@@ -396,6 +421,55 @@ int whoport_in_flight(struct bpf_iter__unix *ctx)
 		w.r.receiver = sock->file->f_inode->i_ino;
 	w.next = u->sk.sk_receive_queue.next;
 	bpf_loop(MAX_STEPS, one_step, &w, 0);
+	return 0;
+}
+
+// The kernel's TCP_LISTEN.
+#define TCP_LISTEN 10
+
+// Reports the inode of a socket whose struct socket has no file (every read is a probe read:
+// the tcp iterator hands a struct sock_common, of which a full socket is a prefix).
+static void report_fileless(struct seq_file *seq, struct sock *sk)
+{
+	struct socket *sock = 0;
+	struct file *file = 0;
+	unsigned long ino = 0;
+
+	if (bpf_probe_read_kernel(&sock, sizeof(sock), __builtin_preserve_access_index(&sk->sk_socket)) || !sock)
+		return;
+	if (bpf_probe_read_kernel(&file, sizeof(file), __builtin_preserve_access_index(&sock->file)) || file)
+		return;
+	struct socket_alloc *alloc = (struct socket_alloc *)sock;
+	if (bpf_probe_read_kernel(&ino, sizeof(ino), __builtin_preserve_access_index(&alloc->vfs_inode.i_ino)) || !ino)
+		return;
+	__u64 value = ino;
+	bpf_seq_write(seq, &value, sizeof(value));
+}
+
+SEC("iter/tcp")
+int whoport_kernel_tcp(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	unsigned char state = 0;
+
+	if (!skc)
+		return 0;
+	// Only a listener: time-wait and request sockets are not full sockets.
+	if (bpf_probe_read_kernel(&state, sizeof(state), __builtin_preserve_access_index(&skc->skc_state)) ||
+	    state != TCP_LISTEN)
+		return 0;
+	report_fileless(ctx->meta->seq, (struct sock *)skc);
+	return 0;
+}
+
+SEC("iter/udp")
+int whoport_kernel_udp(struct bpf_iter__udp *ctx)
+{
+	struct sock *sk = ctx->udp_sk;
+
+	if (!sk)
+		return 0;
+	report_fileless(ctx->meta->seq, sk);
 	return 0;
 }
 

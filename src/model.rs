@@ -148,6 +148,9 @@ pub enum Hidden {
     NoDescriptor,
     /// The socket was gone when whoport asked the kernel again after the scan.
     ClosedDuringScan,
+    /// The kernel made the socket for itself: it has no file, so no process has it open
+    /// (established by the tcp and udp BPF iterators).
+    Kernel,
     /// whoport runs in a PID namespace that is not the machine's first: processes outside it
     /// are out of its sight.
     OtherPidNamespace,
@@ -211,6 +214,7 @@ impl Hidden {
             Hidden::NotReported => "not reported by the system",
             Hidden::NoDescriptor => "no descriptor: not yet accepted, or closing",
             Hidden::ClosedDuringScan => "closed during the scan",
+            Hidden::Kernel => "held by the kernel (no process has it open)",
             Hidden::OtherPidNamespace => "held outside this PID namespace",
             Hidden::Unreadable { .. } => "in processes whose descriptors root cannot read",
             Hidden::Late(_) => "not looked up in time (--timeout)",
@@ -248,6 +252,10 @@ impl Hidden {
             Hidden::ClosedDuringScan => {
                 "closed during the scan: the kernel no longer had it when asked again".to_string()
             }
+            Hidden::Kernel => "held by the kernel (no process has it open): the kernel made \
+                 this socket for itself and it has no file (a vxlan or geneve device, \
+                 WireGuard, nfsd...); ip -d link shows which device uses the port"
+                .to_string(),
             Hidden::OtherPidNamespace => "held by a process outside this PID namespace: whoport \
                  runs in a PID namespace that is not the machine's first (run it on the host, \
                  or with nsenter -p -t 1)"

@@ -640,6 +640,15 @@ pub fn hidden_owner(c: &Ctx<'_>) -> Option<Finding> {
                     .to_string(),
             },
         )
+    } else if let Some(Hidden::Kernel) = &l.hidden_reason {
+        // Established: no process holds it, so none is to be looked for.
+        (
+            Severity::Info,
+            "the kernel's own socket (no process has it open): ip -d link shows the vxlan, \
+             geneve or WireGuard device using the port; otherwise a kernel service (nfsd, \
+             lockd, ...) bound it"
+                .to_string(),
+        )
     } else if let Some(Hidden::Late(_)) = &l.hidden_reason {
         // Not looked up in time says nothing about the socket: no finding beyond a mention.
         (

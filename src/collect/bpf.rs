@@ -49,8 +49,18 @@ const IN_FLIGHT: Program = Program {
     name: "whoport_in_flight",
     iter: "unix",
 };
+/// Listening TCP sockets and UDP sockets of whoport's network namespace that have no file:
+/// the kernel's own (Linux 5.9+).
+const KERNEL_TCP: Program = Program {
+    name: "whoport_kernel_tcp",
+    iter: "tcp",
+};
+const KERNEL_UDP: Program = Program {
+    name: "whoport_kernel_udp",
+    iter: "udp",
+};
 /// The iterators the programs of both objects attach to.
-const ITERATORS: [&str; 4] = ["task_file", "task_vma", "unix", "task"];
+const ITERATORS: [&str; 6] = ["task_file", "task_vma", "unix", "task", "tcp", "udp"];
 
 /// A program of one of the objects, and the kernel's name of what it iterates over.
 #[derive(Debug, Clone, Copy)]
@@ -131,6 +141,9 @@ pub struct Loaded {
     mappings: bool,
     /// Whether the unix-queue program was verified: `None` until it is first needed.
     in_flight: Option<bool>,
+    /// Whether the programs finding the kernel's own sockets were verified: `None` until they
+    /// are first needed.
+    kernel: Option<bool>,
 }
 
 type KernelBtf = (Btf, HashMap<&'static str, u32>);
@@ -189,6 +202,7 @@ impl Loaded {
             ids: ids.clone(),
             mappings: false,
             in_flight: None,
+            kernel: None,
         })
     }
 
@@ -282,6 +296,29 @@ impl Loaded {
         read_program(self.ebpf()?, IN_FLIGHT.name)
     }
 
+    /// The inodes of the listening TCP sockets and the UDP sockets of whoport's network
+    /// namespace that have no file (the kernel made them for itself: no process can hold
+    /// them), from the tcp and udp iterators, verified on their first use.
+    pub fn kernel_sockets(&mut self) -> Result<HashSet<u32>, BpfError> {
+        match self.kernel {
+            Some(true) => {}
+            Some(false) => return Err(BpfError::NoIterator(KERNEL_TCP.iter, "5.9")),
+            None => {
+                let verified = [KERNEL_TCP, KERNEL_UDP].into_iter().try_for_each(|program| {
+                    self.id(program, "5.9")
+                        .and_then(|id| self.verify(program, id))
+                });
+                self.kernel = Some(verified.is_ok());
+                verified?;
+            }
+        }
+        let mut found = HashSet::new();
+        for program in [KERNEL_TCP, KERNEL_UDP] {
+            found.extend(fileless(&read_program(self.ebpf()?, program.name)?)?);
+        }
+        Ok(found)
+    }
+
     /// The loaded object, unless a mappings read that did not end in time holds it.
     fn ebpf(&mut self) -> Result<&mut aya::Ebpf, BpfError> {
         self.ebpf.as_mut().ok_or(BpfError::Busy)
@@ -334,6 +371,20 @@ impl Loaded {
         self.ebpf = Some(ebpf);
         found
     }
+}
+
+/// The inodes in the kernel-socket programs' output (one native-endian u64 each).
+fn fileless(bytes: &[u8]) -> Result<Vec<u32>, BpfError> {
+    if bytes.len() % 8 != 0 {
+        return Err(BpfError::Malformed(bytes.len()));
+    }
+    Ok(bytes
+        .chunks_exact(8)
+        .filter_map(|c| {
+            let inode = u64::from_ne_bytes(c.try_into().ok()?);
+            u32::try_from(inode).ok()
+        })
+        .collect())
 }
 
 /// What a task_vma read found: the processes mapping each wanted socket (inode -> PIDs), and
@@ -561,7 +612,7 @@ mod tests {
             target.id_by_type_name_kind("bpf_iter_task_file", kind).ok(),
             Some(want)
         );
-        for program in [MAPPINGS, IN_FLIGHT] {
+        for program in [MAPPINGS, IN_FLIGHT, KERNEL_TCP, KERNEL_UDP] {
             let func = program.attach_func();
             assert_eq!(
                 func_id(&raw, func.as_bytes()),

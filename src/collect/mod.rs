@@ -19,6 +19,8 @@ pub mod io_uring;
 #[cfg(target_os = "linux")]
 mod kcmp;
 #[cfg(target_os = "linux")]
+pub mod kernel_owned;
+#[cfg(target_os = "linux")]
 pub mod linux;
 #[cfg(target_os = "linux")]
 mod mounted_netns;
@@ -837,6 +839,9 @@ fn second_look(
         .map(|l| l.2)
         .filter(|i| there.contains(i))
         .collect();
+    // A socket without a file is the kernel's own: established before anything else that
+    // could explain it (descriptors root could not read hold only sockets with files).
+    let kernel = kernel_owned::kernel_owned(&waiting, iterator.as_mut()).unwrap_or_default();
     let in_transit =
         in_flight::reasons(&waiting, (unreadable, &unreadable_pids), iterator.as_mut());
     // Received out of a unix socket message after the looks above and before the look into
@@ -857,6 +862,7 @@ fn second_look(
         if left.iter().any(|l| l.2 == s.inode) && !received.contains_key(&s.inode) {
             let reason = match in_transit.get(&s.inode) {
                 Some(established) => established.clone(),
+                None if kernel.contains(&s.inode) => Hidden::Kernel,
                 None => maybe_io_uring(view.reason(s.uid, there.contains(&s.inode)), &clues),
             };
             reasons.insert(s.inode, reason);

@@ -1,0 +1,68 @@
+//! The kernel's own sockets: a listening TCP socket or a UDP socket that the kernel made for
+//! itself (`sock_create_kern`: vxlan's and geneve's UDP ports, WireGuard's, nfsd's...) has no
+//! file, so no process can hold it. Every socket a process makes has its file from before it
+//! can be bound until its last holder lets go of it (a descriptor, a memory mapping, an
+//! io_uring, a unix socket message in transit). The tcp and udp BPF iterators
+//! (`whoport_kernel_tcp`, `whoport_kernel_udp` in bpf/owners.bpf.c) report the sockets of
+//! whoport's network namespace without a file: positive evidence, read only for sockets still
+//! ownerless after every other look, and only where BPF may be used (as root).
+
+use std::collections::HashSet;
+
+use super::bpf::{self, Loaded};
+
+/// Of the `wanted` inodes, those of sockets the kernel made for itself. `Err` says why the
+/// kernel could not be asked (then nothing is established). `loaded`: the object the owner
+/// lookup loaded, if it did.
+pub fn kernel_owned(
+    wanted: &HashSet<u32>,
+    loaded: Option<&mut Loaded>,
+) -> Result<HashSet<u32>, String> {
+    if wanted.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let no_bpf = std::env::var("WHOPORT_NO_BPF").unwrap_or_default();
+    if !no_bpf.is_empty() && no_bpf != "0" {
+        return Err("WHOPORT_NO_BPF is set".to_string());
+    }
+    if !super::owners::may_use_bpf() {
+        return Err("telling the kernel's own sockets needs CAP_SYS_ADMIN, or CAP_BPF with \
+                    CAP_PERFMON (run as root)"
+            .to_string());
+    }
+    let fresh = || Loaded::open().and_then(|mut loaded| loaded.kernel_sockets());
+    let found = match loaded.map(Loaded::kernel_sockets) {
+        Some(Err(bpf::BpfError::Busy)) | None => fresh(),
+        Some(read) => read,
+    }
+    .map_err(|e| bpf::explain(&e))?;
+    Ok(found.intersection(wanted).copied().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A socket this process made is never the kernel's, whether or not the kernel can be
+    /// asked (then nothing at all is established).
+    #[test]
+    fn a_processs_own_sockets_are_never_the_kernels() {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let inode = |fd: i32| -> u32 {
+            let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).expect("fd link");
+            let text = link.to_string_lossy().to_string();
+            text.trim_start_matches("socket:[")
+                .trim_end_matches(']')
+                .parse()
+                .expect("socket inode")
+        };
+        use std::os::fd::AsRawFd;
+        let wanted = HashSet::from([inode(tcp.as_raw_fd()), inode(udp.as_raw_fd())]);
+        match kernel_owned(&wanted, None) {
+            Ok(found) => assert!(found.is_empty(), "{found:?}"),
+            Err(why) => eprintln!("SKIPPED the kernel's side: {why}"),
+        }
+        assert_eq!(kernel_owned(&HashSet::new(), None), Ok(HashSet::new()));
+    }
+}
