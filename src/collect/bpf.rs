@@ -304,10 +304,12 @@ impl Loaded {
             Some(true) => {}
             Some(false) => return Err(BpfError::NoIterator(KERNEL_TCP.iter, "5.9")),
             None => {
-                let verified = [KERNEL_TCP, KERNEL_UDP].into_iter().try_for_each(|program| {
-                    self.id(program, "5.9")
-                        .and_then(|id| self.verify(program, id))
-                });
+                let verified = [KERNEL_TCP, KERNEL_UDP]
+                    .into_iter()
+                    .try_for_each(|program| {
+                        self.id(program, "5.9")
+                            .and_then(|id| self.verify(program, id))
+                    });
                 self.kernel = Some(verified.is_ok());
                 verified?;
             }

@@ -26,9 +26,11 @@ pub fn kernel_owned(
         return Err("WHOPORT_NO_BPF is set".to_string());
     }
     if !super::owners::may_use_bpf() {
-        return Err("telling the kernel's own sockets needs CAP_SYS_ADMIN, or CAP_BPF with \
+        return Err(
+            "telling the kernel's own sockets needs CAP_SYS_ADMIN, or CAP_BPF with \
                     CAP_PERFMON (run as root)"
-            .to_string());
+                .to_string(),
+        );
     }
     let fresh = || Loaded::open().and_then(|mut loaded| loaded.kernel_sockets());
     let found = match loaded.map(Loaded::kernel_sockets) {

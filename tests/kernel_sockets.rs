@@ -1,0 +1,190 @@
+//! A socket the kernel made for itself (vxlan's UDP port) is said to be held by the kernel,
+//! on positive evidence (it has no file), whatever else whoport could not read; a process's
+//! socket that no descriptor holds is never called the kernel's. Staged in a private network
+//! namespace with real vxlan devices; helpers killed by PID.
+
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::listener::python;
+use common::netns::NetNs;
+use common::{bin, have, is_root, tempdir};
+use serde_json::Value;
+
+const KERNEL: &str = "held by the kernel (no process has it open)";
+
+/// The in-kernel look can run here: root, and a kernel with BTF.
+fn iterator_possible() -> bool {
+    is_root() && Path::new("/sys/kernel/btf/vmlinux").exists()
+}
+
+fn row<'a>(doc: &'a Value, protocol: &str, address: &str, port: u16) -> &'a Value {
+    let rows: Vec<&Value> = doc["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .filter(|l| l["protocol"] == protocol && l["address"] == address && l["port"] == port)
+        .collect();
+    assert_eq!(rows.len(), 1, "{protocol} {address}:{port} once: {doc}");
+    rows[0]
+}
+
+fn reason(row: &Value) -> String {
+    assert!(
+        row["owners"].as_array().is_some_and(Vec::is_empty),
+        "no owner: {row}"
+    );
+    row["owner_hidden_reason"]
+        .as_str()
+        .expect("a reason")
+        .to_string()
+}
+
+fn json(ns: &NetNs, env: &[(&str, &str)], args: &[&str]) -> Value {
+    let home = tempdir();
+    let (status, out, err) = ns.whoport_with(home.path(), env, args);
+    assert!(
+        status == 0 || status == 1,
+        "whoport {args:?}: {status}: {err}"
+    );
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// A namespace with two vxlan devices (UDP 0.0.0.0:4789 and [::]:4790, the kernel's) and a
+/// helper whose TCP listener's only reference is in a unix socket message it never reads:
+/// (namespace, helper, the listener's port). `None` (after a SKIPPED line) when it cannot be
+/// staged here.
+fn staged() -> Option<(NetNs, std::process::Child, u16)> {
+    let py = python()?;
+    let ns = NetNs::new()?;
+    let ip = |args: &[&str]| {
+        ns.command(Path::new("ip"))
+            .args(args)
+            .status()
+            .expect("ip runs")
+            .success()
+    };
+    if !ip(&[
+        "link", "add", "wpx0", "type", "vxlan", "id", "42", "dstport", "4789", "dev", "lo",
+    ]) {
+        eprintln!("SKIPPED: this kernel makes no vxlan device");
+        return None;
+    }
+    assert!(ip(&["link", "set", "wpx0", "up"]));
+    assert!(ip(&[
+        "link", "add", "wpx1", "type", "vxlan", "id", "43", "dstport", "4790", "local", "::1"
+    ]));
+    assert!(ip(&["link", "set", "wpx1", "up"]));
+    let script = r#"
+import array, socket, sys
+a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+port = s.getsockname()[1]
+a.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [s.fileno()]))])
+s.close()
+print(port, flush=True)
+sys.stdin.read()
+"#;
+    let mut helper = ns
+        .command(&py)
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python runs");
+    let line = common::ready_line(&mut helper, Duration::from_secs(30));
+    let port = line.trim().parse().expect("the helper's port");
+    Some((ns, helper, port))
+}
+
+#[test]
+fn a_vxlan_socket_is_held_by_the_kernel_both_ways_and_a_socket_in_transit_never_is() {
+    let Some((ns, mut helper, transit)) = staged() else {
+        return;
+    };
+    let bpf = iterator_possible();
+    for lookup in ["bpf", "procfs"] {
+        let env = [("WHOPORT_OWNER_LOOKUP", lookup)];
+        let doc = json(&ns, &env, &["--json"]);
+        for (address, port) in [("0.0.0.0", 4789), ("::", 4790)] {
+            let why = reason(row(&doc, "udp", address, port));
+            if bpf {
+                assert!(why.starts_with(KERNEL), "{lookup}: {why}");
+                assert!(why.contains("ip -d link"), "{lookup}: {why}");
+            } else {
+                assert!(!why.contains(KERNEL), "{lookup}: {why}");
+            }
+        }
+        // The listener in transit has a file: never the kernel's, whatever was established.
+        let why = reason(row(&doc, "tcp", "127.0.0.1", transit));
+        assert!(!why.contains("held by the kernel"), "{lookup}: {why}");
+
+        let audit = json(&ns, &env, &["audit", "--json"]);
+        let findings: Vec<&Value> = audit["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .filter(|f| f["id"] == "hidden-owner" && f["listener"]["port"] == 4789)
+            .collect();
+        assert_eq!(findings.len(), 1, "{lookup}: {audit}");
+        let hint = findings[0]["hint"].as_str().expect("hint");
+        if bpf {
+            assert_eq!(findings[0]["severity"], "info", "{lookup}: {audit}");
+            assert!(hint.contains("ip -d link"), "{lookup}: {hint}");
+        } else {
+            assert!(
+                !hint.contains("the kernel's own socket (no process"),
+                "{hint}"
+            );
+        }
+    }
+    // Without BPF the kernel cannot be asked: the reason keeps what remains possible.
+    let doc = json(&ns, &[("WHOPORT_NO_BPF", "1")], &["--json"]);
+    let why = reason(row(&doc, "udp", "0.0.0.0", 4789));
+    assert!(!why.contains("held by the kernel"), "{why}");
+    let _ = helper.kill();
+    let _ = helper.wait();
+}
+
+/// As 'nobody' (through setpriv inside the namespace), the kernel's socket is another user's
+/// (root's): "run as root", never a claim about the kernel.
+#[test]
+fn as_nobody_the_kernels_socket_says_run_as_root() {
+    if !have("setpriv", "apt-get install -y util-linux") {
+        return;
+    }
+    let Some((ns, mut helper, _)) = staged() else {
+        return;
+    };
+    for lookup in ["bpf", "procfs"] {
+        let home = tempdir();
+        std::fs::set_permissions(
+            home.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o777),
+        )
+        .expect("chmod");
+        let out = common::command(home.path(), Path::new("nsenter"))
+            .args(["-t", &ns.pid.to_string(), "-n", "--"])
+            .args([
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+            ])
+            .arg(bin())
+            .arg("--json")
+            .env("WHOPORT_OWNER_LOOKUP", lookup)
+            .output()
+            .expect("runs");
+        let doc: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        let why = reason(row(&doc, "udp", "0.0.0.0", 4789));
+        assert!(why.contains("run as root"), "{lookup}: {why}");
+        assert!(!why.contains("held by the kernel"), "{lookup}: {why}");
+    }
+    let _ = helper.kill();
+    let _ = helper.wait();
+}
