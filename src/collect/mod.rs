@@ -1011,7 +1011,16 @@ pub fn hidden_reason(
         return Hidden::NotReported;
     }
     if socket.inode == 0 {
-        return Hidden::NoDescriptor;
+        // The kernel shows inode 0 for a socket with no struct socket behind it. A process's
+        // listener or bound UDP socket keeps its struct socket for as long as it is in the
+        // tables (closing takes it out of them first): a listener with none is the kernel's.
+        let listening = socket.state == Some("listen")
+            || (socket.protocol.is_datagram() && socket.remote.is_none());
+        return if listening {
+            Hidden::Kernel
+        } else {
+            Hidden::NoDescriptor
+        };
     }
     if root {
         Hidden::NotVisibleToRoot
@@ -1117,9 +1126,27 @@ mod tests {
             Hidden::ProcUnreadable(_)
         ));
         assert!(Hidden::NotRoot.long().contains("run as root"));
-        let orphan = Socket {
+        // Inode 0: no struct socket. A listener so is the kernel's, as root or not; a
+        // connection is one not yet accepted, or closing.
+        let kernels = Socket {
             inode: 0,
             ..socket(Some(0))
+        };
+        assert_eq!(hidden_reason(&kernels, true, Some(0), None), Hidden::Kernel);
+        assert_eq!(
+            hidden_reason(&kernels, false, Some(1000), None),
+            Hidden::Kernel
+        );
+        let udp = Socket {
+            protocol: Protocol::Udp,
+            state: None,
+            ..kernels.clone()
+        };
+        assert_eq!(hidden_reason(&udp, false, Some(1000), None), Hidden::Kernel);
+        let orphan = Socket {
+            state: Some("established"),
+            remote: Some(("127.0.0.1".parse().expect("ip"), 80)),
+            ..kernels.clone()
         };
         assert_eq!(
             hidden_reason(&orphan, true, Some(0), None),
