@@ -516,6 +516,64 @@ fn roots_socket_seen_from_a_user_namespace_is_not_nobodys() {
     assert!(row[0]["user"].is_null(), "never 'nobody': {}", row[0]);
 }
 
+/// A user's own socket seen from that user's `unshare -U -r`: inside, the kernel numbers the
+/// user 0, but it is not the machine's root: the machine's uid and user are shown, and
+/// `--user root` does not match it.
+#[test]
+fn a_users_own_socket_seen_from_its_user_namespace_is_not_roots() {
+    if common::listener::python().is_none() || !have("unshare", "apt-get install -y util-linux") {
+        return;
+    }
+    // The listener is nobody's: started as nobody by root, or nobody's own in the run as nobody.
+    // The system's interpreter: one that nobody can run whoever installed another.
+    let python = std::path::Path::new("/usr/bin/python3");
+    if !python.exists() {
+        eprintln!("SKIPPED: no /usr/bin/python3 for a listener of nobody's");
+        return;
+    }
+    let mut cmd = Command::new(python);
+    cmd.arg(common::fixture("listen.py")).arg("tcp4");
+    if common::is_root() {
+        use std::os::unix::process::CommandExt;
+        cmd.uid(65534).gid(65534);
+    }
+    let l = common::listener::Listener::start_command(cmd);
+    let home = tempdir();
+    let run = |args: &[&str]| {
+        common::command(&home.path().join("none"), std::path::Path::new("unshare"))
+            .args(["-U", "-r"])
+            .arg(common::bin())
+            .args(args)
+            .env("XDG_CONFIG_HOME", home.path().join("none"))
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .expect("unshare runs")
+    };
+    let out = run(&["--json"]);
+    if !out.status.success() {
+        eprintln!(
+            "SKIPPED: no user namespace here: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    }
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let row = common::listener::rows(&doc, &l.sockets[0]);
+    assert_eq!(row.len(), 1, "{doc}");
+    assert_eq!(row[0]["uid"], 65534, "the machine's uid: {}", row[0]);
+    assert_eq!(row[0]["user"], "nobody", "{}", row[0]);
+    let owners = row[0]["owners"].to_string();
+    assert!(!owners.contains("\"root\""), "{owners}");
+    let port = l.sockets[0].port.to_string();
+    let out = run(&["--json", "--user", "root", &port]);
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(
+        common::listener::rows(&doc, &l.sockets[0]).is_empty(),
+        "--user root: {doc}"
+    );
+}
+
 #[test]
 fn the_committed_io_uring_object_is_built_from_its_source() {
     if !have("clang", "apt-get install -y clang") || !have("llvm-strip", "apt-get install -y llvm")

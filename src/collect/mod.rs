@@ -34,6 +34,8 @@ pub mod port_table;
 pub mod process;
 pub mod procnet;
 pub mod sockets;
+#[cfg(target_os = "linux")]
+pub mod userns;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicBool;
@@ -261,7 +263,7 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
             *established.entry(s.port).or_default() += 1;
         }
     }
-    let candidates: Vec<(Socket, Vec<u32>)> = found
+    let mut candidates: Vec<(Socket, Vec<u32>)> = found
         .into_iter()
         .filter(|(s, _)| filter.wants_socket(s))
         .collect();
@@ -318,11 +320,32 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     let unmapped = ownerless::unmapped_uid();
     #[cfg(not(target_os = "linux"))]
     let unmapped: Option<u32> = None;
+    // And a uid it maps is numbered as it maps it (nobody's own process, seen from nobody's
+    // `unshare -U -r`, is uid 0 there): each is given the machine's number and user instead.
+    #[cfg(target_os = "linux")]
+    let uid_map = userns::UidMap::of_self();
+    #[cfg(target_os = "linux")]
+    let outside = |uid: Option<u32>| match (&uid_map, uid) {
+        (Some(map), Some(u)) if Some(u) != unmapped => map.outside(u),
+        _ => uid,
+    };
+    #[cfg(not(target_os = "linux"))]
+    let outside = |uid: Option<u32>| uid;
     for p in processes.values_mut() {
         if unmapped.is_some() && p.uid == unmapped {
             p.uid = None;
             p.user = None;
+        } else if outside(p.uid) != p.uid {
+            p.uid = outside(p.uid);
+            p.user = p.uid.and_then(|u| users.name(u));
         }
+    }
+    for (socket, _) in candidates.iter_mut() {
+        socket.uid = if unmapped.is_some() && socket.uid == unmapped {
+            None
+        } else {
+            outside(socket.uid)
+        };
     }
     // Socket owners' names, from the user database, under the same deadline.
     users.fetch(candidates.iter().filter_map(|(s, _)| s.uid), deadline);
@@ -334,10 +357,7 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
         ));
     }
     let mut listeners = Vec::with_capacity(candidates.len());
-    for ((mut socket, _), pids) in candidates.into_iter().zip(owners.by_socket) {
-        if unmapped.is_some() && socket.uid == unmapped {
-            socket.uid = None;
-        }
+    for ((socket, _), pids) in candidates.into_iter().zip(owners.by_socket) {
         for &pid in &pids {
             processes.entry(pid).or_insert_with(|| Process {
                 pid,
