@@ -116,8 +116,6 @@ pub enum BpfError {
     Read(#[from] std::io::Error),
     #[error("the iterator's output is malformed ({0} bytes)")]
     Malformed(usize),
-    #[error("the loaded programs are still held by a read that did not end in time")]
-    Busy,
 }
 
 /// The loaded object, kept for the second look: reading an iterator again costs only the
@@ -127,9 +125,8 @@ pub struct Loaded {
     /// The loader, relocating against the part of the kernel's BTF the objects need: kept for
     /// the io_uring object, relocated only when first needed.
     loader: EbpfLoader<'static>,
-    /// `None` while a mappings read that did not end in time holds it (see
-    /// [`Loaded::mappings_within`]).
-    ebpf: Option<aya::Ebpf>,
+    /// The owner lookup's object.
+    ebpf: aya::Ebpf,
     /// The io_uring object, once loaded.
     io_uring: Option<aya::Ebpf>,
     /// Every io_uring instance seen by the reads so far, in the table it was seen in.
@@ -196,7 +193,7 @@ impl Loaded {
         let ebpf = loader.load(OBJECTS[OWNERS_OBJECT])?;
         Ok(Loaded {
             loader,
-            ebpf: Some(ebpf),
+            ebpf,
             io_uring: None,
             rings: Vec::new(),
             ids: ids.clone(),
@@ -255,7 +252,7 @@ impl Loaded {
     /// Has the kernel verify and load `program`, attaching to the function of type id `id`.
     fn verify(&mut self, program: Program, id: u32) -> Result<(), BpfError> {
         let iter: &mut Iter = self
-            .ebpf()?
+            .ebpf
             .program_mut(program.name)
             .ok_or(BpfError::Missing(program.name))?
             .try_into()?;
@@ -273,7 +270,7 @@ impl Loaded {
         self.mappings = self
             .id(MAPPINGS, "5.12")
             .is_ok_and(|id| self.verify(MAPPINGS, id).is_ok());
-        let bytes = read_program(self.ebpf()?, PROGRAM.name)?;
+        let bytes = read_program(&mut self.ebpf, PROGRAM.name)?;
         let found = parse(&bytes, own_netns(), clock_ticks())?;
         self.rings = found.rings;
         Ok(found.owners)
@@ -293,7 +290,7 @@ impl Loaded {
                 verified?;
             }
         }
-        read_program(self.ebpf()?, IN_FLIGHT.name)
+        read_program(&mut self.ebpf, IN_FLIGHT.name)
     }
 
     /// The inodes of the listening TCP sockets and the UDP sockets of whoport's network
@@ -316,20 +313,15 @@ impl Loaded {
         }
         let mut found = HashSet::new();
         for program in [KERNEL_TCP, KERNEL_UDP] {
-            found.extend(fileless(&read_program(self.ebpf()?, program.name)?)?);
+            found.extend(fileless(&read_program(&mut self.ebpf, program.name)?)?);
         }
         Ok(found)
-    }
-
-    /// The loaded object, unless a mappings read that did not end in time holds it.
-    fn ebpf(&mut self) -> Result<&mut aya::Ebpf, BpfError> {
-        self.ebpf.as_mut().ok_or(BpfError::Busy)
     }
 
     /// Reads the iterator again: the owners of the `wanted` inodes now (descriptors created or
     /// passed since the first read), and the io_uring instances seen meanwhile.
     pub fn again(&mut self, wanted: &HashSet<u32>) -> Result<HashMap<u32, Vec<u32>>, BpfError> {
-        let bytes = read_program(self.ebpf()?, PROGRAM.name)?;
+        let bytes = read_program(&mut self.ebpf, PROGRAM.name)?;
         let found = parse(&bytes, None, clock_ticks())?;
         for ring in found.rings {
             if !self.rings.contains(&ring) {
@@ -346,9 +338,9 @@ impl Loaded {
     /// `budget`; `None` when that program did not
     /// load or its read did not end in time (then `/proc/PID/maps` tells). The kernel takes
     /// each process's memory-map lock for that iterator, and a process stuck on a filesystem
-    /// that does not answer holds it indefinitely: the read runs on a thread of its own, which
-    /// hands the loaded programs back when it ends in time, and otherwise keeps them and ends
-    /// with whoport if it never returns.
+    /// that does not answer holds it indefinitely: the read runs on a thread of its own, with
+    /// only the iterator's descriptor (the loaded programs stay here, for the other reads), and
+    /// ends with whoport if it never returns.
     pub fn mappings_within(
         &mut self,
         wanted: &HashSet<u32>,
@@ -357,21 +349,21 @@ impl Loaded {
         if !self.mappings {
             return None;
         }
-        let mut ebpf = self.ebpf.take()?;
+        let mut file = iterator(&mut self.ebpf, MAPPINGS.name).ok()?;
         let wanted = wanted.clone();
         let (send, receive) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("task_vma".into())
             .spawn(move || {
-                let found = read_program(&mut ebpf, MAPPINGS.name)
+                let mut bytes = Vec::with_capacity(1 << 16);
+                let found = file
+                    .read_to_end(&mut bytes)
                     .ok()
-                    .map(|bytes| mapped(&bytes, &wanted));
-                let _ = send.send((found, ebpf));
+                    .map(|_| mapped(&bytes, &wanted));
+                let _ = send.send(found);
             })
             .ok()?;
-        let (found, ebpf) = receive.recv_timeout(budget).ok()?;
-        self.ebpf = Some(ebpf);
-        found
+        receive.recv_timeout(budget).ok()?
     }
 }
 
@@ -468,16 +460,22 @@ pub fn explain(e: &BpfError) -> String {
 /// Attaches a loaded program and reads one pass of its iterator; the link and the
 /// iterator's descriptor are closed on return.
 pub fn read_program(ebpf: &mut aya::Ebpf, name: &'static str) -> Result<Vec<u8>, BpfError> {
+    let mut file = iterator(ebpf, name)?;
+    let mut bytes = Vec::with_capacity(1 << 16);
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Attaches a loaded program: the descriptor of one pass of its iterator (it holds the link,
+/// which holds the program, until it is closed).
+fn iterator(ebpf: &mut aya::Ebpf, name: &'static str) -> Result<std::fs::File, BpfError> {
     let program: &mut Iter = ebpf
         .program_mut(name)
         .ok_or(BpfError::Missing(name))?
         .try_into()?;
     let link_id = program.attach()?;
     let link = program.take_link(link_id)?;
-    let mut file = link.into_file()?;
-    let mut bytes = Vec::with_capacity(1 << 16);
-    file.read_to_end(&mut bytes)?;
-    Ok(bytes)
+    Ok(link.into_file()?)
 }
 
 /// A BTF holding only what `Iter::load` looks up: a FUNC named `func` with the kernel's type

@@ -51,7 +51,7 @@ pub fn carried(loaded: Option<&mut Loaded>) -> Result<HashMap<u32, Vec<u64>>, St
     }
     let fresh = || Loaded::open().and_then(|mut loaded| loaded.in_flight());
     let bytes = match loaded.map(Loaded::in_flight) {
-        Some(Err(bpf::BpfError::Busy)) | None => fresh(),
+        None => fresh(),
         Some(read) => read,
     }
     .map_err(|e| bpf::explain(&e))?;

@@ -34,7 +34,7 @@ pub fn kernel_owned(
     }
     let fresh = || Loaded::open().and_then(|mut loaded| loaded.kernel_sockets());
     let found = match loaded.map(Loaded::kernel_sockets) {
-        Some(Err(bpf::BpfError::Busy)) | None => fresh(),
+        None => fresh(),
         Some(read) => read,
     }
     .map_err(|e| bpf::explain(&e))?;

@@ -509,8 +509,7 @@ pub fn look_again(
     }
     let found = deadline.run_alone(&AGAIN, move || {
         let mut iterator = iterator;
-        // The walk answers when the iterator cannot be read (its programs held by a read that
-        // did not end in time).
+        // The walk answers when the iterator cannot be read.
         match iterator.as_mut().map(|iterator| iterator.again(&inodes)) {
             Some(Ok(found)) => Some(found),
             _ => linux::walk_fds_since(Some(&inodes), linux::Since::Skip(&activity))
