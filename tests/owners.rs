@@ -472,6 +472,20 @@ fn a_file_named_like_a_socket_is_not_that_socket() {
     }
 }
 
+/// whoport as nobody in its own `unshare -U -r` (nobody is root inside), through the shared
+/// helper: under its time limit, with its clean environment.
+fn as_nobody_in_a_user_namespace(home: &std::path::Path, args: &[&str]) -> std::process::Output {
+    common::command(&home.join("none"), std::path::Path::new("unshare"))
+        .args(["-U", "-r"])
+        .arg(common::bin())
+        .args(args)
+        .env("XDG_CONFIG_HOME", home.join("none"))
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .expect("unshare runs")
+}
+
 #[test]
 fn roots_socket_seen_from_a_user_namespace_is_not_nobodys() {
     if common::listener::python().is_none() || !have("unshare", "apt-get install -y util-linux") {
@@ -487,16 +501,7 @@ fn roots_socket_seen_from_a_user_namespace_is_not_nobodys() {
     let home = tempdir();
     // As nobody, `unshare -U -r` maps nobody to root inside: the machine's root (uid 0) has no
     // mapping there, and the kernel shows it as the overflow uid 65534.
-    // Through the shared helper: under its time limit, with its clean environment.
-    let out = common::command(&home.path().join("none"), std::path::Path::new("unshare"))
-        .args(["-U", "-r"])
-        .arg(common::bin())
-        .arg("--json")
-        .env("XDG_CONFIG_HOME", home.path().join("none"))
-        .uid(65534)
-        .gid(65534)
-        .output()
-        .expect("unshare runs");
+    let out = as_nobody_in_a_user_namespace(home.path(), &["--json"]);
     if !out.status.success() {
         eprintln!(
             "SKIPPED: no user namespace here: {}",
@@ -539,17 +544,7 @@ fn a_users_own_socket_seen_from_its_user_namespace_is_not_roots() {
     }
     let l = common::listener::Listener::start_command(cmd);
     let home = tempdir();
-    let run = |args: &[&str]| {
-        common::command(&home.path().join("none"), std::path::Path::new("unshare"))
-            .args(["-U", "-r"])
-            .arg(common::bin())
-            .args(args)
-            .env("XDG_CONFIG_HOME", home.path().join("none"))
-            .uid(65534)
-            .gid(65534)
-            .output()
-            .expect("unshare runs")
-    };
+    let run = |args: &[&str]| as_nobody_in_a_user_namespace(home.path(), args);
     let out = run(&["--json"]);
     if !out.status.success() {
         eprintln!(
