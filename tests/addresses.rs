@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::netns::NetNs;
 use common::tempdir;
 use serde_json::Value;
@@ -37,12 +35,7 @@ impl Staged {
 fn staged(setup: &[&str], specs: &[&str], runs: &[&str]) -> Option<Staged> {
     let ns = NetNs::new()?;
     if !setup.is_empty() {
-        let status = ns
-            .command(Path::new("ip"))
-            .args(setup)
-            .status()
-            .expect("ip runs");
-        assert!(status.success(), "ip {setup:?}");
+        ns.ip(setup);
     }
     let mut args = vec!["--exit-after", "30"];
     args.extend_from_slice(specs);

@@ -42,14 +42,7 @@ fn a_listener_whose_device_was_deleted_is_not_exposed_and_says_the_device_is_gon
     let Some(ns) = NetNs::new() else {
         return;
     };
-    let ip = |args: &[&str]| {
-        let status = ns
-            .command(Path::new("ip"))
-            .args(args)
-            .status()
-            .expect("ip runs");
-        assert!(status.success(), "ip {args:?}");
-    };
+    let ip = |args: &[&str]| ns.ip(args);
     ip(&[
         "link", "add", "wpd0", "type", "veth", "peer", "name", "wpd1",
     ]);
@@ -226,14 +219,7 @@ fn without_netlink_a_device_binding_is_never_guessed_for_loopback_link_local_or_
         return;
     };
     let shim = shim.to_str().expect("utf8").to_string();
-    let ip = |args: &[&str]| {
-        let status = ns
-            .command(Path::new("ip"))
-            .args(args)
-            .status()
-            .expect("ip runs");
-        assert!(status.success(), "ip {args:?}");
-    };
+    let ip = |args: &[&str]| ns.ip(args);
     ip(&[
         "link", "add", "wpf0", "type", "veth", "peer", "name", "wpf1",
     ]);

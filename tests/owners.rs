@@ -472,18 +472,28 @@ fn a_file_named_like_a_socket_is_not_that_socket() {
     }
 }
 
-/// whoport as nobody in its own `unshare -U -r` (nobody is root inside), through the shared
-/// helper: under its time limit, with its clean environment.
-fn as_nobody_in_a_user_namespace(home: &std::path::Path, args: &[&str]) -> std::process::Output {
-    common::command(&home.join("none"), std::path::Path::new("unshare"))
+/// whoport's JSON as nobody in its own `unshare -U -r` (nobody is root inside), through the
+/// shared helper: under its time limit, with its clean environment. `None` (after a SKIPPED
+/// line) where no user namespace can be made.
+fn as_nobody_in_a_user_namespace(home: &std::path::Path, args: &[&str]) -> Option<Value> {
+    let out = common::command(&home.join("none"), std::path::Path::new("unshare"))
         .args(["-U", "-r"])
         .arg(common::bin())
+        .arg("--json")
         .args(args)
         .env("XDG_CONFIG_HOME", home.join("none"))
         .uid(65534)
         .gid(65534)
         .output()
-        .expect("unshare runs")
+        .expect("unshare runs");
+    if !out.status.success() && out.stdout.is_empty() {
+        eprintln!(
+            "SKIPPED: no user namespace here: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return None;
+    }
+    Some(serde_json::from_slice(&out.stdout).expect("json"))
 }
 
 #[test]
@@ -501,15 +511,9 @@ fn roots_socket_seen_from_a_user_namespace_is_not_nobodys() {
     let home = tempdir();
     // As nobody, `unshare -U -r` maps nobody to root inside: the machine's root (uid 0) has no
     // mapping there, and the kernel shows it as the overflow uid 65534.
-    let out = as_nobody_in_a_user_namespace(home.path(), &["--json"]);
-    if !out.status.success() {
-        eprintln!(
-            "SKIPPED: no user namespace here: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    let Some(doc) = as_nobody_in_a_user_namespace(home.path(), &[]) else {
         return;
-    }
-    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    };
     // The test's own socket: its port number alone may be another socket's too (UDP, ::1).
     let row = common::listener::rows(&doc, &l.sockets[0]);
     assert_eq!(row.len(), 1, "{doc}");
@@ -545,15 +549,9 @@ fn a_users_own_socket_seen_from_its_user_namespace_is_not_roots() {
     let l = common::listener::Listener::start_command(cmd);
     let home = tempdir();
     let run = |args: &[&str]| as_nobody_in_a_user_namespace(home.path(), args);
-    let out = run(&["--json"]);
-    if !out.status.success() {
-        eprintln!(
-            "SKIPPED: no user namespace here: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    let Some(doc) = run(&[]) else {
         return;
-    }
-    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    };
     let row = common::listener::rows(&doc, &l.sockets[0]);
     assert_eq!(row.len(), 1, "{doc}");
     assert_eq!(row[0]["uid"], 65534, "the machine's uid: {}", row[0]);
@@ -561,8 +559,7 @@ fn a_users_own_socket_seen_from_its_user_namespace_is_not_roots() {
     let owners = row[0]["owners"].to_string();
     assert!(!owners.contains("\"root\""), "{owners}");
     let port = l.sockets[0].port.to_string();
-    let out = run(&["--json", "--user", "root", &port]);
-    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let doc = run(&["--user", "root", &port]).expect("a user namespace, as above");
     assert!(
         common::listener::rows(&doc, &l.sockets[0]).is_empty(),
         "--user root: {doc}"

@@ -59,6 +59,16 @@ impl NetNs {
         cmd
     }
 
+    /// `ip ARGS` inside the namespace (a device, an address); the test fails if it fails.
+    pub fn ip(&self, args: &[&str]) {
+        let status = self
+            .command(Path::new("ip"))
+            .args(args)
+            .status()
+            .expect("ip runs");
+        assert!(status.success(), "ip {args:?}");
+    }
+
     /// `listen.py ARGS` inside the namespace.
     pub fn listener(&self, args: &[&str]) -> Listener {
         let mut cmd = self.command(&python().expect("python3"));
