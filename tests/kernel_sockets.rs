@@ -188,3 +188,78 @@ fn as_nobody_the_kernels_socket_says_run_as_root() {
     let _ = helper.kill();
     let _ = helper.wait();
 }
+
+/// The BPF maps a run of the real binary created (`bpf(BPF_MAP_CREATE)` as strace shows
+/// them), each as its type, sizes and name: an object's maps are made each time it is loaded.
+fn maps_created(ns: &NetNs, lookup: &str) -> Vec<String> {
+    let home = tempdir();
+    let trace = home.path().join("bpf.trace");
+    let out = common::command(home.path(), Path::new("nsenter"))
+        .args(["-t", &ns.pid.to_string(), "-n", "--"])
+        .args(["strace", "-f", "-qq", "-e", "trace=bpf", "-o"])
+        .arg(&trace)
+        .arg(bin())
+        .arg("--json")
+        .env("WHOPORT_OWNER_LOOKUP", lookup)
+        .output()
+        .expect("strace runs");
+    let status = out.status.code().unwrap_or(-1);
+    assert!(
+        status == 0 || status == 1,
+        "{lookup}: {status}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&trace).expect("the trace");
+    text.lines()
+        .filter(|l| l.contains("bpf(BPF_MAP_CREATE, {"))
+        .map(|l| {
+            let fields = l.split_once('{').map_or("", |(_, rest)| rest);
+            fields
+                .split(", ")
+                .filter(|f| {
+                    [
+                        "map_type=",
+                        "key_size=",
+                        "value_size=",
+                        "max_entries=",
+                        "map_name=",
+                    ]
+                    .iter()
+                    .any(|k| f.starts_with(k))
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+/// The walk's second look for the vxlan sockets asks the kernel three things (the io_uring
+/// instances, the sockets without a file, the unix socket queue that holds the listener in
+/// transit): one load of the BPF objects serves them all, as the iterator's load does when the
+/// owner lookup ran in the kernel. Counted from the real binary's system calls.
+#[test]
+fn the_second_look_loads_the_bpf_objects_once() {
+    if !iterator_possible() {
+        eprintln!("SKIPPED: the BPF objects load only as root with kernel BTF");
+        return;
+    }
+    if !have("strace", "apt-get install -y strace") {
+        return;
+    }
+    let Some((ns, mut helper, _)) = staged() else {
+        return;
+    };
+    for lookup in ["procfs", "bpf"] {
+        let maps = maps_created(&ns, lookup);
+        assert!(
+            maps.iter().any(|m| m.contains("map_name=\".bss\"")),
+            "{lookup}: the objects were loaded: {maps:#?}"
+        );
+        let mut seen = std::collections::HashSet::new();
+        for map in &maps {
+            assert!(seen.insert(map), "{lookup}: made twice: {map}: {maps:#?}");
+        }
+    }
+    let _ = helper.kill();
+    let _ = helper.wait();
+}

@@ -367,6 +367,55 @@ impl Loaded {
     }
 }
 
+/// The loaded objects the second look's in-kernel checks share (the kernel's own sockets,
+/// the unix socket queues, the io_uring instances): the owner lookup's when it ran in the
+/// kernel, otherwise loaded the first time one of them needs it, so that a run loads them
+/// at most once. A load that failed is not tried again: every check is told why.
+#[derive(Debug)]
+pub enum Shared {
+    /// Loaded (each program is still verified only when first used).
+    Loaded(Box<Loaded>),
+    /// Not needed so far.
+    NotYet,
+    /// The load failed, with what the kernel said.
+    Failed(String),
+}
+
+impl Shared {
+    /// The owner lookup's loaded object if it ran in the kernel; otherwise loaded when first
+    /// needed.
+    pub fn new(iterator: Option<Loaded>) -> Shared {
+        match iterator {
+            Some(loaded) => Shared::Loaded(Box::new(loaded)),
+            None => Shared::NotYet,
+        }
+    }
+
+    /// The loaded objects, loading them on the first call; `Err` (the same each time) when
+    /// they cannot load here.
+    pub fn get(&mut self) -> Result<&mut Loaded, String> {
+        if matches!(self, Shared::NotYet) {
+            *self = match Loaded::open() {
+                Ok(loaded) => Shared::Loaded(Box::new(loaded)),
+                Err(e) => Shared::Failed(explain(&e)),
+            };
+        }
+        match self {
+            Shared::Loaded(loaded) => Ok(loaded),
+            Shared::Failed(why) => Err(why.clone()),
+            Shared::NotYet => Err("the BPF objects were not loaded".to_string()),
+        }
+    }
+
+    /// The loaded objects, if they were loaded.
+    pub fn into_loaded(self) -> Option<Loaded> {
+        match self {
+            Shared::Loaded(loaded) => Some(*loaded),
+            Shared::NotYet | Shared::Failed(_) => None,
+        }
+    }
+}
+
 /// The inodes in the kernel-socket programs' output (one native-endian u64 each).
 fn fileless(bytes: &[u8]) -> Result<Vec<u32>, BpfError> {
     if bytes.len() % 8 != 0 {

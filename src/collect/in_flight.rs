@@ -4,7 +4,8 @@
 //! socket each waits in. Run only for sockets still ownerless after every other look, only
 //! when some unix socket has something queued, and only where the iterator may load
 //! (CAP_SYS_ADMIN or CAP_BPF with CAP_PERFMON, kernel BTF). It comes from the object the owner
-//! lookup loaded when that lookup ran in the kernel (no second load).
+//! lookup loaded when that lookup ran in the kernel, and otherwise from the one load the
+//! second look's checks share (collect/bpf.rs `Shared`).
 
 use std::collections::{HashMap, HashSet};
 
@@ -16,7 +17,7 @@ use netlink_packet_sock_diag::SockDiagMessage;
 use netlink_sys::protocols::NETLINK_SOCK_DIAG;
 use netlink_sys::{Socket as NetlinkSocket, SocketAddr};
 
-use super::bpf::{self, Loaded};
+use super::bpf::{self, Shared};
 use crate::model::{Hidden, Relay};
 
 const RECORD_LEN: usize = 16;
@@ -24,8 +25,9 @@ const RECORD_LEN: usize = 16;
 /// Every socket in transit in this network namespace: carried inode -> inodes of the unix
 /// sockets whose receive queues hold it (0: a unix socket with no file yet, such as a
 /// connection not accepted). `Err` when the iterator could not run here, with what the
-/// kernel said. `loaded`: the object the owner lookup loaded, if it did.
-pub fn carried(loaded: Option<&mut Loaded>) -> Result<HashMap<u32, Vec<u64>>, String> {
+/// kernel said. `loaded`: the objects the second look shares, loaded here if nothing needed
+/// them before.
+pub fn carried(loaded: &mut Shared) -> Result<HashMap<u32, Vec<u64>>, String> {
     let no_bpf = std::env::var("WHOPORT_NO_BPF").unwrap_or_default();
     if !no_bpf.is_empty() && no_bpf != "0" {
         return Err("WHOPORT_NO_BPF is set".to_string());
@@ -49,12 +51,7 @@ pub fn carried(loaded: Option<&mut Loaded>) -> Result<HashMap<u32, Vec<u64>>, St
     if queued().is_ok_and(|q| q.is_empty()) {
         return Ok(HashMap::new());
     }
-    let fresh = || Loaded::open().and_then(|mut loaded| loaded.in_flight());
-    let bytes = match loaded.map(Loaded::in_flight) {
-        None => fresh(),
-        Some(read) => read,
-    }
-    .map_err(|e| bpf::explain(&e))?;
+    let bytes = loaded.get()?.in_flight().map_err(|e| bpf::explain(&e))?;
     parse(&bytes).ok_or_else(|| format!("malformed iterator output ({} bytes)", bytes.len()))
 }
 
@@ -278,7 +275,7 @@ fn follow_to(
 pub fn reasons(
     waiting: &HashSet<u32>,
     (unreadable, unreadable_pids): (usize, &[u32]),
-    loaded: Option<&mut Loaded>,
+    loaded: &mut Shared,
 ) -> HashMap<u32, Hidden> {
     let mut reasons = HashMap::new();
     if waiting.is_empty() {

@@ -5,11 +5,12 @@
 //! kept alive only by a memory mapping (their descriptor closed after `mmap`). A BPF
 //! program (bpf/io_uring.bpf.c, embedded compiled) walks them in the kernel. Loaded only for
 //! sockets still ownerless after every other look, only where BPF may be used, and by the
-//! owner lookup's loader when that lookup ran in the kernel (collect/bpf.rs).
+//! loader of the one load the second look's checks share (the owner lookup's when that
+//! lookup ran in the kernel; collect/bpf.rs `Shared`).
 
 use std::collections::{HashMap, HashSet};
 
-use super::bpf::{self, Loaded, Program};
+use super::bpf::{self, Loaded, Program, Shared};
 
 /// The program over descriptor tables (requests of the rings there), the one that finds the
 /// tasks with registered rings, and the one that walks those rings.
@@ -70,13 +71,13 @@ pub struct Held {
 /// Looks into every io_uring instance for the `wanted` sockets: the requests in flight of the
 /// rings in descriptor tables when `rings_seen` (the walk or the iterator passed some), the
 /// rings of registered ring tables, and the `mapped` rings no descriptor holds. `loaded`: the
-/// objects the owner lookup loaded, if it did (else they are loaded here). `Err` when the
+/// objects the second look shares (loaded here if nothing needed them before). `Err` when the
 /// programs could not run here, with why.
 pub fn look(
     wanted: &HashSet<u32>,
     rings_seen: bool,
     mapped: &[MappedRing],
-    loaded: Option<&mut Loaded>,
+    loaded: &mut Shared,
 ) -> Result<Held, String> {
     let no_bpf = std::env::var("WHOPORT_NO_BPF").unwrap_or_default();
     if !no_bpf.is_empty() && no_bpf != "0" {
@@ -101,11 +102,7 @@ pub fn look(
     mapped.dedup();
     let beyond: Vec<u32> = mapped.iter().skip(MAX_MAPPED).map(|m| m.pid).collect();
     mapped.truncate(MAX_MAPPED);
-    let bytes = match loaded {
-        Some(loaded) => run(loaded, rings_seen, &mapped),
-        None => Loaded::open().and_then(|mut loaded| run(&mut loaded, rings_seen, &mapped)),
-    }
-    .map_err(|e| bpf::explain(&e))?;
+    let bytes = run(loaded.get()?, rings_seen, &mapped).map_err(|e| bpf::explain(&e))?;
     let mut held = parse(&bytes, wanted)
         .ok_or_else(|| format!("malformed iterator output ({} bytes)", bytes.len()))?;
     held.busy.extend(beyond);

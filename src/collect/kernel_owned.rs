@@ -9,15 +9,12 @@
 
 use std::collections::HashSet;
 
-use super::bpf::{self, Loaded};
+use super::bpf::Shared;
 
 /// Of the `wanted` inodes, those of sockets the kernel made for itself. `Err` says why the
-/// kernel could not be asked (then nothing is established). `loaded`: the object the owner
-/// lookup loaded, if it did.
-pub fn kernel_owned(
-    wanted: &HashSet<u32>,
-    loaded: Option<&mut Loaded>,
-) -> Result<HashSet<u32>, String> {
+/// kernel could not be asked (then nothing is established). `loaded`: the objects the second
+/// look shares, loaded here if nothing needed them before.
+pub fn kernel_owned(wanted: &HashSet<u32>, loaded: &mut Shared) -> Result<HashSet<u32>, String> {
     if wanted.is_empty() {
         return Ok(HashSet::new());
     }
@@ -32,12 +29,10 @@ pub fn kernel_owned(
                 .to_string(),
         );
     }
-    let fresh = || Loaded::open().and_then(|mut loaded| loaded.kernel_sockets());
-    let found = match loaded.map(Loaded::kernel_sockets) {
-        None => fresh(),
-        Some(read) => read,
-    }
-    .map_err(|e| bpf::explain(&e))?;
+    let found = loaded
+        .get()?
+        .kernel_sockets()
+        .map_err(|e| super::bpf::explain(&e))?;
     Ok(found.intersection(wanted).copied().collect())
 }
 
@@ -61,10 +56,18 @@ mod tests {
         };
         use std::os::fd::AsRawFd;
         let wanted = HashSet::from([inode(tcp.as_raw_fd()), inode(udp.as_raw_fd())]);
-        match kernel_owned(&wanted, None) {
+        match kernel_owned(&wanted, &mut Shared::NotYet) {
             Ok(found) => assert!(found.is_empty(), "{found:?}"),
             Err(why) => eprintln!("SKIPPED the kernel's side: {why}"),
         }
-        assert_eq!(kernel_owned(&HashSet::new(), None), Ok(HashSet::new()));
+        let mut untouched = Shared::NotYet;
+        assert_eq!(
+            kernel_owned(&HashSet::new(), &mut untouched),
+            Ok(HashSet::new())
+        );
+        assert!(
+            matches!(untouched, Shared::NotYet),
+            "nothing wanted, nothing loaded"
+        );
     }
 }

@@ -815,15 +815,17 @@ fn second_look(
     let seen = std::mem::take(&mut owners.seen);
     let activity = seen.activity.clone();
     let looked = deadline.run_alone(&LOOKING, move || {
-        let mut iterator = iterator;
-        let found = match iterator.as_mut() {
-            Some(iterator) => ownerless::find_after_iterator(&wanted, iterator),
-            None => ownerless::find(&wanted, seen),
+        // One load for every in-kernel check below: the owner lookup's, or made by the first
+        // check that needs it.
+        let mut shared = bpf::Shared::new(iterator);
+        let found = if via_iterator {
+            ownerless::find_after_iterator(&wanted, &mut shared)
+        } else {
+            ownerless::find(&wanted, seen, &mut shared)
         };
-        // Kept for the unix-queue iterator, in the same object.
-        (found, iterator)
+        (found, shared)
     });
-    let Some(((found, clues), mut iterator)) = looked else {
+    let Some(((found, clues), mut shared)) = looked else {
         // Nothing may be claimed about these sockets: the look did not end.
         let late = format!(
             "the second look for the owners of {} sockets did not finish within {}",
@@ -861,9 +863,8 @@ fn second_look(
         .collect();
     // A socket without a file is the kernel's own: established before anything else that
     // could explain it (descriptors root could not read hold only sockets with files).
-    let kernel = kernel_owned::kernel_owned(&waiting, iterator.as_mut()).unwrap_or_default();
-    let in_transit =
-        in_flight::reasons(&waiting, (unreadable, &unreadable_pids), iterator.as_mut());
+    let kernel = kernel_owned::kernel_owned(&waiting, &mut shared).unwrap_or_default();
+    let in_transit = in_flight::reasons(&waiting, (unreadable, &unreadable_pids), &mut shared);
     // Received out of a unix socket message after the looks above and before the look into
     // the queues, a socket is in neither, but in its receiver's table now: looked for once
     // more, so that it is not said to be held where whoport could not look.
@@ -873,6 +874,13 @@ fn second_look(
         .copied()
         .collect();
     let received = if root || via_iterator {
+        // Read again only when the owner lookup ran in the kernel (a load made for the checks
+        // above has not verified the owner program).
+        let iterator = if via_iterator {
+            shared.into_loaded()
+        } else {
+            None
+        };
         ownerless::look_again(unexplained, iterator, activity, deadline)
     } else {
         HashMap::new()

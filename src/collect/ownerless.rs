@@ -106,6 +106,7 @@ impl Search {
 pub fn find(
     ownerless: &HashSet<u32>,
     seen: linux::Seen,
+    loaded: &mut super::bpf::Shared,
 ) -> (HashMap<u32, (Vec<u32>, Holding)>, RingClues) {
     let mut search = Search::of(ownerless);
     if search.left.is_empty() {
@@ -128,7 +129,7 @@ pub fn find(
         let closed = closed_rings(&mapped_rings, &read.inodes);
         clues = inside_rings(
             &mut search,
-            (!rings.is_empty(), None),
+            (!rings.is_empty(), loaded),
             (read.requests, read.cut),
             closed,
         );
@@ -142,7 +143,7 @@ pub fn find(
 /// them: those with requests in flight, and those mapped whose descriptor is closed.
 fn inside_rings(
     search: &mut Search,
-    (rings_seen, loaded): (bool, Option<&mut super::bpf::Loaded>),
+    (rings_seen, loaded): (bool, &mut super::bpf::Shared),
     (requests, cut): (Vec<Requests>, Vec<u32>),
     closed: Vec<super::io_uring::MappedRing>,
 ) -> RingClues {
@@ -455,12 +456,15 @@ const MAPPINGS_BUDGET: std::time::Duration = std::time::Duration::from_secs(1);
 /// `/proc/PID/maps` of the machine again.
 pub fn find_after_iterator(
     ownerless: &HashSet<u32>,
-    iterator: &mut super::bpf::Loaded,
+    shared: &mut super::bpf::Shared,
 ) -> (HashMap<u32, (Vec<u32>, Holding)>, RingClues) {
     let mut search = Search::of(ownerless);
     if search.left.is_empty() {
         return (search.found, RingClues::default());
     }
+    let Ok(iterator) = shared.get() else {
+        return find(ownerless, linux::Seen::default(), shared);
+    };
     match iterator.again(&search.left) {
         Ok(again) => search.keep(again, Holding::LateDescriptor),
         // Not expected once it has loaded; the walk answers instead.
@@ -469,7 +473,7 @@ pub fn find_after_iterator(
                 rings: iterator.rings.clone(),
                 ..linux::Seen::default()
             };
-            return find(ownerless, seen);
+            return find(ownerless, seen, shared);
         }
     }
     let mut clues = RingClues::default();
@@ -485,7 +489,7 @@ pub fn find_after_iterator(
         let closed = closed_rings(&mapped_rings, &read.inodes);
         clues = inside_rings(
             &mut search,
-            (seen, Some(iterator)),
+            (seen, shared),
             (read.requests, read.cut),
             closed,
         );

@@ -86,6 +86,11 @@ pub const PREREQUISITES: &[Prerequisite] = &[
         "a time limit around each test binary in .ci/run",
     ),
     program("time", "time", "peak memory of a run (GNU time)"),
+    program(
+        "strace",
+        "strace",
+        "counting the BPF objects a run of the real binary loads",
+    ),
     program("getent", "libc-bin", "user names from NSS"),
     program("clang", "clang", "rebuilding the BPF object to compare it"),
     program(
