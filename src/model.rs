@@ -185,6 +185,13 @@ pub enum Hidden {
         why: Option<String>,
         otherwise: Box<Hidden>,
     },
+    /// Perhaps held through a memory mapping of a process whose mappings whoport could not
+    /// read in time (its memory-map lock held): what was not read, and the reason
+    /// established otherwise.
+    MapsUnread {
+        unread: Vec<String>,
+        otherwise: Box<Hidden>,
+    },
 }
 
 /// How a socket in transit reaches a process: the unix socket whose queue holds it may be in
@@ -220,6 +227,7 @@ impl Hidden {
             Hidden::Late(_) => "not looked up in time (--timeout)",
             Hidden::InTransit { .. } => "in transit over a unix socket (SCM_RIGHTS)",
             Hidden::MaybeIoUring { .. } => "perhaps held by io_uring",
+            Hidden::MapsUnread { .. } => "perhaps mapped by a process whose maps did not answer",
         }
     }
 
@@ -324,6 +332,12 @@ impl Hidden {
                     otherwise.long()
                 )
             }
+            Hidden::MapsUnread { unread, otherwise } => format!(
+                "perhaps held through a memory mapping that whoport could not read: {}; \
+                 otherwise {}",
+                unread.join("; "),
+                otherwise.long()
+            ),
         }
     }
 }

@@ -66,7 +66,11 @@ impl Jammed {
             .arg(mnt.join("held-open"))
             // In the first test, a loopback listener and one on all interfaces (a root
             // interpreter there is a high finding, which a stall must not make disappear).
-            .args(options)
+            .args(
+                options
+                    .iter()
+                    .map(|o| o.replace("{mnt}", &mnt.to_string_lossy())),
+            )
             .args(specs)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped());
@@ -89,9 +93,15 @@ impl Jammed {
     /// command line really blocks (checked with `timeout 2 cat`), else what its threads and
     /// the daemon's were doing.
     fn jam(&self) -> Result<(), String> {
+        self.jam_until("cmdline")
+    }
+
+    /// Stops the FUSE daemon, then has the listener jam itself; `Ok` once reading its
+    /// `/proc/PID/{file}` really blocks.
+    fn jam_until(&self, file: &str) -> Result<(), String> {
         common::stop(self.daemon);
         signal(self.listener, Signal::USR1);
-        let cmdline = format!("/proc/{}/cmdline", self.listener);
+        let cmdline = format!("/proc/{}/{file}", self.listener);
         for _ in 0..40 {
             let mut cat = common::bounded::Run::new("timeout");
             let out = cat
@@ -328,6 +338,63 @@ fn a_process_whose_details_never_arrive_is_listed_and_named_in_a_note() {
             !notes(&doc).iter().any(|n| n.contains("second look")),
             "{lookup}: {:?}",
             notes(&doc)
+        );
+    }
+}
+
+/// A process whose memory mappings cannot be read (`/proc/PID/maps` waits for its
+/// memory-map lock, held for writing by a mapping stalled on the FUSE filesystem: see
+/// `listen.py --jam-maps-on`) costs the second look only its own second: a socket held only
+/// through a mapping by another process is still found and named, and the jammed process is
+/// named in a note, by either lookup. The jammed process's own listener, held only through
+/// one of its mappings, is not called hidden: the reason says whose map was not read.
+#[test]
+fn a_process_whose_memory_map_cannot_be_read_is_named_and_the_others_are_still_read() {
+    let options = ["--jam-maps-on", "{mnt}/direct-io", "--map-only"];
+    let Some(jam) = Jammed::start_with(&options, &["tcp4"]) else {
+        return;
+    };
+    if let Err(threads) = jam.jam_until("maps") {
+        panic!("reading the listener's memory map does not block; threads:\n{threads}");
+    }
+    let mapper = Mapper::start(&jam.ns);
+    let home = tempdir();
+    let expected = format!(
+        "the memory map of pid {} (python3) could not be read within 1s",
+        jam.listener
+    );
+    for lookup in ["bpf", "procfs"] {
+        let (status, out, err) = jam.ns.whoport_with(
+            home.path(),
+            &[("WHOPORT_OWNER_LOOKUP", lookup)],
+            &["--timeout", "8s", "--json"],
+        );
+        assert_eq!(status, 0, "{lookup}: {err}");
+        let doc: Value = serde_json::from_str(&out).expect("json");
+        let row = loopback_row(&doc, mapper.port, lookup);
+        assert_eq!(row["owners"][0]["pid"], mapper.pid, "{lookup}: {row}");
+        assert_eq!(
+            row["held_through"], "held through a memory mapping",
+            "{lookup}: {row}"
+        );
+        let own = loopback_row(&doc, jam.port, lookup);
+        assert_eq!(own["owners"], serde_json::json!([]), "{lookup}: {own}");
+        let reason = own["owner_hidden_reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.starts_with(&format!(
+                "perhaps held through a memory mapping that whoport could not read: {expected}; \
+                 otherwise "
+            )),
+            "{lookup}: {own}"
+        );
+        let notes = notes(&doc);
+        assert!(
+            notes.iter().any(|n| n.starts_with(&expected)),
+            "{lookup}: {notes:?}"
+        );
+        assert!(
+            !notes.iter().any(|n| n.contains("second look")),
+            "{lookup}: {notes:?}"
         );
     }
 }

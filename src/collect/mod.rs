@@ -23,6 +23,8 @@ pub mod kernel_owned;
 #[cfg(target_os = "linux")]
 pub mod linux;
 #[cfg(target_os = "linux")]
+mod maps;
+#[cfg(target_os = "linux")]
 mod mounted_netns;
 #[cfg(target_os = "linux")]
 pub mod netns;
@@ -838,6 +840,7 @@ fn second_look(
         notes.push(late);
         return (held, reasons);
     };
+    notes.extend(unread_maps_notes(&clues.maps_unread));
     adopt(candidates, owners, &mut held, &found);
     let left: Vec<(Protocol, u16, u32)> = candidates
         .iter()
@@ -891,7 +894,10 @@ fn second_look(
             let reason = match in_transit.get(&s.inode) {
                 Some(established) => established.clone(),
                 None if kernel.contains(&s.inode) => Hidden::Kernel,
-                None => maybe_io_uring(view.reason(s.uid, there.contains(&s.inode)), &clues),
+                None => maybe_mapped(
+                    maybe_io_uring(view.reason(s.uid, there.contains(&s.inode)), &clues),
+                    &clues.maps_unread,
+                ),
             };
             reasons.insert(s.inode, reason);
         }
@@ -984,6 +990,52 @@ fn maybe_io_uring(reason: Hidden, clues: &ownerless::RingClues) -> Hidden {
     Hidden::MaybeIoUring {
         rings,
         why: clues.not_looked.clone(),
+        otherwise: Box::new(reason),
+    }
+}
+
+/// The processes whose memory mappings were not read in time, each named.
+#[cfg(target_os = "linux")]
+fn unread_maps_words(unread: &maps::Unread) -> Vec<String> {
+    let within = maps::PER_PROCESS.as_secs();
+    let mut words: Vec<String> = unread
+        .jammed
+        .iter()
+        .map(|&pid| {
+            let name = kernel_name(pid).unwrap_or_else(|| "exited".to_string());
+            format!("the memory map of pid {pid} ({name}) could not be read within {within}s")
+        })
+        .collect();
+    if unread.skipped > 0 {
+        words.push(format!(
+            "the memory maps of {} more processes were not read (after {} that did not answer)",
+            unread.skipped,
+            maps::MOST_JAMMED
+        ));
+    }
+    words
+}
+
+/// A note for each process whose memory mappings were not read in time: a socket it holds
+/// only through a mapping is not found.
+#[cfg(target_os = "linux")]
+fn unread_maps_notes(unread: &maps::Unread) -> Vec<String> {
+    unread_maps_words(unread)
+        .into_iter()
+        .map(|w| format!("{w}: a socket held only through a memory mapping there is not found"))
+        .collect()
+}
+
+/// The reason for a socket still ownerless, with the processes whose memory mappings were not
+/// read in time (one may hold it through a mapping). Not for a socket that is gone, nor for
+/// another user's.
+#[cfg(target_os = "linux")]
+fn maybe_mapped(reason: Hidden, unread: &maps::Unread) -> Hidden {
+    if unread.is_empty() || matches!(reason, Hidden::ClosedDuringScan | Hidden::NotRoot) {
+        return reason;
+    }
+    Hidden::MapsUnread {
+        unread: unread_maps_words(unread),
         otherwise: Box::new(reason),
     }
 }

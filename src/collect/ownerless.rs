@@ -61,6 +61,9 @@ pub struct RingClues {
     /// Processes with a request in flight on another io_uring instance (a poll on its
     /// descriptor), whose own files and requests are not looked into.
     pub nested: Vec<u32>,
+    /// Processes whose memory mappings were not read in time (not a matter of rings: a
+    /// socket or a ring they map is not known).
+    pub maps_unread: super::maps::Unread,
 }
 
 impl RingClues {
@@ -122,7 +125,7 @@ pub fn find(
     }
     let mut clues = RingClues::default();
     if !search.left.is_empty() {
-        let (maps, mapped_rings) = mappings(&search.left);
+        let (maps, mapped_rings, maps_unread) = mappings(&search.left);
         let read = read_rings(&rings, &search.left);
         search.keep(maps, Holding::Mapping);
         search.keep(read.registered, Holding::IoUring);
@@ -133,6 +136,7 @@ pub fn find(
             (read.requests, read.cut),
             closed,
         );
+        clues.maps_unread = maps_unread;
     }
     (search.found, clues)
 }
@@ -270,31 +274,20 @@ fn registered_sockets(fdinfo: &[u8]) -> impl Iterator<Item = u32> + '_ {
 }
 
 /// The `wanted` sockets in the memory mappings (`/proc/PID/maps`) of every visible process,
-/// and the io_uring instances each maps.
-fn mappings(wanted: &HashSet<u32>) -> (HashMap<u32, Vec<u32>>, MappedRings) {
-    let mut maps = HashMap::new();
-    let mut rings = HashMap::new();
-    if let Ok(dir) = std::fs::read_dir("/proc") {
-        for pid in dir
-            .filter_map(Result::ok)
-            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        {
-            mapped(pid, wanted, &mut maps, &mut rings);
-        }
-    }
-    (maps, rings)
+/// and the io_uring instances each maps, each process within its own time (see
+/// [`super::maps`]).
+fn mappings(wanted: &HashSet<u32>) -> (HashMap<u32, Vec<u32>>, MappedRings, super::maps::Unread) {
+    let read = super::maps::read_all(wanted);
+    (read.sockets, read.rings, read.unread)
 }
 
-/// The `wanted` sockets in one process's memory mappings. A process whose main thread
-/// exited (or is exiting) shows empty maps there: when it has other threads, a live
-/// thread's are read instead (they share them), the first that answers. A kernel thread
-/// (empty maps, one thread) costs one more small read.
-fn mapped(
-    pid: u32,
-    wanted: &HashSet<u32>,
-    maps: &mut HashMap<u32, Vec<u32>>,
-    rings: &mut MappedRings,
-) {
+/// The `wanted` sockets in one process's memory mappings, and the rings it maps. A process
+/// whose main thread exited (or is exiting) shows empty maps there: when it has other
+/// threads, a live thread's are read instead (they share them), the first that answers. A
+/// kernel thread (empty maps, one thread) costs one more small read.
+pub fn mapped_by(pid: u32, wanted: &HashSet<u32>) -> (Vec<u32>, Vec<(u64, u64)>) {
+    let mut sockets = Vec::new();
+    let mut rings: Vec<(u64, u64)> = Vec::new();
     let mut text = read_proc(&format!("/proc/{pid}/maps"));
     if text.as_ref().is_some_and(Vec::is_empty) && linux::thread_count(pid).is_some_and(|n| n > 1) {
         text = linux::other_threads(pid).into_iter().find_map(|tid| {
@@ -304,15 +297,17 @@ fn mapped(
     if let Some(text) = text {
         for line in text.split(|&b| b == b'\n') {
             if let Some(inode) = mapped_socket(line).filter(|i| wanted.contains(i)) {
-                push(maps, inode, pid);
+                if !sockets.contains(&inode) {
+                    sockets.push(inode);
+                }
             } else if let Some((ring, start)) = mapped_ring(line) {
-                let mapped = rings.entry(pid).or_default();
-                if !mapped.iter().any(|(inode, _)| *inode == ring) {
-                    mapped.push((ring, start));
+                if !rings.iter().any(|(inode, _)| *inode == ring) {
+                    rings.push((ring, start));
                 }
             }
         }
     }
+    (sockets, rings)
 }
 
 /// The `wanted` sockets among the registered files of these io_uring descriptors, each read
@@ -478,10 +473,11 @@ pub fn find_after_iterator(
     }
     let mut clues = RingClues::default();
     if !search.left.is_empty() {
-        let (maps, mapped_rings) = match iterator.mappings_within(&search.left, MAPPINGS_BUDGET) {
-            Some(found) => (found.sockets, found.rings),
-            None => mappings(&search.left),
-        };
+        let (maps, mapped_rings, maps_unread) =
+            match iterator.mappings_within(&search.left, MAPPINGS_BUDGET) {
+                Some(found) => (found.sockets, found.rings, super::maps::Unread::default()),
+                None => mappings(&search.left),
+            };
         let read = read_rings(&iterator.rings, &search.left);
         search.keep(maps, Holding::Mapping);
         search.keep(read.registered, Holding::IoUring);
@@ -493,6 +489,7 @@ pub fn find_after_iterator(
             (read.requests, read.cut),
             closed,
         );
+        clues.maps_unread = maps_unread;
     }
     (search.found, clues)
 }

@@ -1,0 +1,203 @@
+//! Every process's memory mappings (`/proc/PID/maps`), read for the sockets and io_uring
+//! instances they map, each process within its own time. On kernels where reading a
+//! process's maps waits for its memory-map lock, a process whose lock is held (a thread
+//! stalled in a page fault on a filesystem that does not answer, a writer stuck behind it)
+//! would make the read wait for as long as that lasts: the reading is done by a helper
+//! thread, and a process whose maps do not come within [`PER_PROCESS`] is given up on (its
+//! PID kept, to be named), the helper left waiting there and a new one going on with the
+//! processes after it. At most [`MOST_JAMMED`] helpers are left behind per look.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::mpsc::{channel, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long one process's memory mappings may take. A normal read takes well under a
+/// millisecond (a few milliseconds for a process with tens of thousands of mappings).
+pub const PER_PROCESS: Duration = Duration::from_secs(1);
+
+/// How many processes may be given up on in one look before the rest are not read at all
+/// (each leaves a helper thread waiting on it until that process's lock is released).
+pub const MOST_JAMMED: usize = 4;
+
+/// What the processes' memory mappings showed.
+#[derive(Debug, Default)]
+pub struct Read {
+    /// The wanted sockets mapped: inode -> PIDs.
+    pub sockets: HashMap<u32, Vec<u32>>,
+    /// PID -> the io_uring instances it maps (inode, start of one of its mappings).
+    pub rings: super::ownerless::MappedRings,
+    /// The unread: processes whose mappings did not come within [`PER_PROCESS`], and how
+    /// many processes were not read at all after [`MOST_JAMMED`] of those.
+    pub unread: Unread,
+}
+
+/// Processes whose memory mappings whoport could not read in time.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Unread {
+    /// Given up on after [`PER_PROCESS`]: PIDs.
+    pub jammed: Vec<u32>,
+    /// Not read at all, after [`MOST_JAMMED`] processes were given up on.
+    pub skipped: usize,
+}
+
+impl Unread {
+    pub fn is_empty(&self) -> bool {
+        self.jammed.is_empty() && self.skipped == 0
+    }
+}
+
+/// What one process maps: the wanted sockets, and the rings.
+type One = (Vec<u32>, Vec<(u64, u64)>);
+
+/// The `wanted` sockets in the memory mappings of every visible process, and the io_uring
+/// instances each maps, each process within [`PER_PROCESS`].
+pub fn read_all(wanted: &HashSet<u32>) -> Read {
+    let pids: Vec<u32> = std::fs::read_dir("/proc")
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    read_within(
+        &pids,
+        Arc::new(wanted.clone()),
+        PER_PROCESS,
+        super::ownerless::mapped_by,
+    )
+}
+
+/// Reads `pids` in order with `read`, on helper threads, giving up on a process after
+/// `budget` (see the module's documentation).
+fn read_within<F>(pids: &[u32], wanted: Arc<HashSet<u32>>, budget: Duration, read: F) -> Read
+where
+    F: Fn(u32, &HashSet<u32>) -> One + Send + Clone + 'static,
+{
+    let mut found = Read::default();
+    let mut keep = |pid: u32, (sockets, rings): One| {
+        for inode in sockets {
+            let pids = found.sockets.entry(inode).or_default();
+            if !pids.contains(&pid) {
+                pids.push(pid);
+            }
+        }
+        if !rings.is_empty() {
+            found.rings.insert(pid, rings);
+        }
+    };
+    let mut jammed = Vec::new();
+    let mut next = 0;
+    while next < pids.len() {
+        if jammed.len() >= MOST_JAMMED {
+            break;
+        }
+        let (send, receive) = channel();
+        let rest = pids[next..].to_vec();
+        let (its_wanted, its_read) = (Arc::clone(&wanted), read.clone());
+        let helper = std::thread::Builder::new()
+            .name("maps".into())
+            .spawn(move || {
+                for pid in rest {
+                    // The receiver is gone once this helper was given up on.
+                    if send.send(its_read(pid, &its_wanted)).is_err() {
+                        return;
+                    }
+                }
+            });
+        if helper.is_err() {
+            // No thread to spare: read here, without a bound (as a read without one would).
+            for &pid in &pids[next..] {
+                keep(pid, read(pid, &wanted));
+            }
+            next = pids.len();
+            break;
+        }
+        loop {
+            match receive.recv_timeout(budget) {
+                Ok(one) => {
+                    keep(pids[next], one);
+                    next += 1;
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    jammed.push(pids[next]);
+                    next += 1;
+                    break;
+                }
+                // Every process was read (or the helper ended early: nothing more comes).
+                Err(RecvTimeoutError::Disconnected) => {
+                    next = pids.len();
+                    break;
+                }
+            }
+        }
+    }
+    found.unread = Unread {
+        jammed,
+        skipped: pids.len() - next,
+    };
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::RwLock;
+
+    /// A read that answers at once, except for the `stuck` PIDs, which wait until the test
+    /// releases `gate` (as a process whose memory-map lock is held).
+    fn reader(
+        gate: &Arc<RwLock<()>>,
+        stuck: &'static [u32],
+    ) -> impl Fn(u32, &HashSet<u32>) -> One + Send + Clone + 'static {
+        let gate = Arc::clone(gate);
+        move |pid, _| {
+            if stuck.contains(&pid) {
+                drop(gate.read());
+            }
+            (vec![pid * 10], vec![(u64::from(pid), 0)])
+        }
+    }
+
+    #[test]
+    fn a_process_that_does_not_answer_costs_only_its_own_budget() {
+        let gate = Arc::new(RwLock::new(()));
+        let closed = gate.write().expect("lock");
+        let pids = [1, 2, 3, 4, 5, 6];
+        let budget = Duration::from_millis(500);
+        let found = read_within(&pids, Arc::default(), budget, reader(&gate, &[3, 5]));
+        drop(closed);
+        assert_eq!(
+            found.unread,
+            Unread {
+                jammed: vec![3, 5],
+                skipped: 0
+            }
+        );
+        let mut mapped: Vec<u32> = found.sockets.keys().copied().collect();
+        mapped.sort_unstable();
+        assert_eq!(mapped, vec![10, 20, 40, 60]);
+        assert_eq!(found.sockets[&40], vec![4]);
+        assert_eq!(found.rings.len(), 4);
+    }
+
+    #[test]
+    fn after_the_most_processes_given_up_on_the_rest_are_counted_not_read() {
+        let gate = Arc::new(RwLock::new(()));
+        let closed = gate.write().expect("lock");
+        let pids: Vec<u32> = (1..=20).collect();
+        let budget = Duration::from_millis(200);
+        let found = read_within(
+            &pids,
+            Arc::default(),
+            budget,
+            reader(&gate, &[2, 4, 6, 8, 10]),
+        );
+        drop(closed);
+        assert_eq!(found.unread.jammed, vec![2, 4, 6, 8]);
+        assert_eq!(found.unread.skipped, 12, "9 to 20");
+        let mut mapped: Vec<u32> = found.sockets.keys().copied().collect();
+        mapped.sort_unstable();
+        assert_eq!(mapped, vec![10, 30, 50, 70]);
+    }
+}
