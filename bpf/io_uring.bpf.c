@@ -9,7 +9,9 @@
 //       them without naming their files).
 //   whoport_registered_tasks (task): the tasks with a registered ring table that holds a
 //       ring (a pass too small to cost anything, so that the next program is loaded only
-//       where it has work).
+//       where it has work), and the tasks with io_uring instances in use at all (rings that
+//       hold each other through requests in flight, their descriptors closed and unmapped,
+//       are reachable from nothing else).
 //   whoport_registered_rings (task): for every ring a task registered with
 //       IORING_REGISTER_RING_FDS (reachable through task->io_uring->registered_rings even
 //       after the ring's own descriptor is closed), the socket files among its registered
@@ -31,6 +33,8 @@
 //   kind BUSY:       the process's memory-map lock was held: the ring mapped at value (an
 //                    address) was not looked at
 //   kind GONE:       no ring is mapped at value (an address) any more
+//   kind USES:       the task has io_uring instances in use (its io_uring context lists a
+//                    ring still alive: one it made, or submitted to); value 0
 //
 // The walks are bounded: MAX_STEPS per task (a step is one registered file, one request, one
 // hash bucket or one ring), in one bpf_loop (Linux 5.17+), so the verifier checks one step
@@ -116,7 +120,12 @@ struct io_ring_ctx {
 	struct io_hash_table cancel_table;
 } CORE;
 
+struct xarray {
+	void *xa_head;
+} CORE;
+
 struct io_uring_task {
+	struct xarray xa;
 	struct file *registered_rings[16];
 } CORE;
 
@@ -170,6 +179,7 @@ static long (*bpf_loop)(__u32 nr_loops, void *callback_fn, void *callback_ctx, _
 #define HAS_REGISTERED 5
 #define BUSY 6
 #define GONE 7
+#define USES 8
 // Steps of one task's walk (a registered file, a request, a bucket or a ring each).
 #define MAX_STEPS 8192
 // A registered ring table has sixteen slots.
@@ -413,6 +423,9 @@ int whoport_registered_tasks(struct bpf_iter__task *ctx)
 	struct io_uring_task *tctx = task->io_uring;
 	if (!tctx)
 		return 0;
+	// One record per task with rings in use (its context's xarray of the rings it used).
+	if (tctx->xa.xa_head)
+		emit(ctx->meta->seq, task->tgid, USES, 0);
 	bpf_probe_read_kernel(rings, sizeof(rings), &tctx->registered_rings);
 	for (int slot = 0; slot < MAX_RINGS; slot++) {
 		if (rings[slot]) {

@@ -348,6 +348,34 @@ fn a_ring_held_only_by_a_poll_in_another_ring_is_named_as_a_possibility() {
 }
 
 #[test]
+fn rings_holding_each_other_and_nothing_else_are_named_as_a_possibility() {
+    // Ring B holds the socket as a registered file; a poll in flight in ring A holds B and one
+    // in B holds A; every descriptor is closed and neither ring mapped: no descriptor, mapping
+    // or registered ring table reaches them. As root the in-kernel look finds the process
+    // with rings in use of which it saw none, and says so; not root, nothing in /proc shows
+    // the rings, and the reason says what remains possible.
+    let Some((row, by_default, pid, _)) = rows("io-uring-cycle") else {
+        return;
+    };
+    for r in [&row, &by_default] {
+        assert!(r["owners"].as_array().is_some_and(Vec::is_empty), "{r}");
+        let reason = r["owner_hidden_reason"].as_str().expect("a reason");
+        if common::is_root() {
+            let expected = format!(
+                "perhaps held by io_uring: pid {pid} (hold) has io_uring instances in use that \
+                 no descriptor, memory mapping or registered ring table reaches"
+            );
+            assert!(reason.starts_with(&expected), "{reason}");
+        } else {
+            assert!(
+                reason.contains("held inside an io_uring instance that no descriptor reaches"),
+                "{reason}"
+            );
+        }
+    }
+}
+
+#[test]
 fn a_registered_ring_still_mapped_names_its_process() {
     assert_owned_in_ring(
         "io-uring-ring-fd-mapped",

@@ -45,6 +45,7 @@ const NESTED: u32 = 4;
 const HAS_REGISTERED: u32 = 5;
 const BUSY: u32 = 6;
 const GONE: u32 = 7;
+const USES: u32 = 8;
 
 /// A ring a process maps into memory that no descriptor table holds: its PID, and an address
 /// inside one of its mappings.
@@ -66,6 +67,10 @@ pub struct Held {
     pub truncated: Vec<u32>,
     pub nested: Vec<u32>,
     pub busy: Vec<u32>,
+    /// The PIDs with io_uring instances in use (whether or not whoport saw them).
+    pub uses: Vec<u32>,
+    /// The PIDs whose registered ring tables hold a ring (walked in the kernel).
+    pub reached: Vec<u32>,
 }
 
 /// Looks into every io_uring instance for the `wanted` sockets: the requests in flight of the
@@ -123,7 +128,11 @@ fn run(
         bytes.extend(loaded.io_uring(REQUESTS)?);
     }
     let tasks = loaded.io_uring(REGISTERED_TASKS)?;
-    if !tasks.is_empty() {
+    let has_registered = tasks
+        .chunks_exact(RECORD_LEN)
+        .any(|r| r[4..8] == HAS_REGISTERED.to_ne_bytes());
+    bytes.extend(&tasks);
+    if has_registered {
         bytes.extend(loaded.io_uring(REGISTERED)?);
     }
     for ring in mapped {
@@ -154,11 +163,13 @@ pub fn parse(bytes: &[u8], wanted: &HashSet<u32>) -> Option<Held> {
         let map = match kind {
             REQUEST => &mut held.requests,
             REGISTERED_FILE => &mut held.registered,
-            HAS_REGISTERED | GONE => continue,
-            TRUNCATED | NESTED | BUSY => {
+            GONE => continue,
+            TRUNCATED | NESTED | BUSY | USES | HAS_REGISTERED => {
                 let pids = match kind {
                     TRUNCATED => &mut held.truncated,
                     NESTED => &mut held.nested,
+                    USES => &mut held.uses,
+                    HAS_REGISTERED => &mut held.reached,
                     _ => &mut held.busy,
                 };
                 if !pids.contains(&tgid) {
@@ -185,6 +196,8 @@ pub fn parse(bytes: &[u8], wanted: &HashSet<u32>) -> Option<Held> {
     held.truncated.sort_unstable();
     held.nested.sort_unstable();
     held.busy.sort_unstable();
+    held.uses.sort_unstable();
+    held.reached.sort_unstable();
     Some(held)
 }
 
@@ -215,6 +228,10 @@ mod tests {
             record(4, BUSY, 0x7f00_0000_0000),
             record(4, BUSY, 0x7f00_0000_0000),
             record(3, GONE, 0x7f00_0000_0000),
+            record(12, USES, 0),
+            record(11, USES, 0),
+            record(12, USES, 0),
+            record(12, HAS_REGISTERED, 0),
             record(5, 99, 100),
             record(6, REQUEST, u64::from(u32::MAX) + 100),
         ]
@@ -225,6 +242,8 @@ mod tests {
         assert_eq!(held.truncated, vec![8]);
         assert_eq!(held.nested, vec![9]);
         assert_eq!(held.busy, vec![4]);
+        assert_eq!(held.uses, vec![11, 12]);
+        assert_eq!(held.reached, vec![12]);
         assert_eq!(parse(&bytes[..20], &HashSet::new()), None);
     }
 }

@@ -978,6 +978,16 @@ fn maybe_io_uring(reason: Hidden, clues: &ownerless::RingClues) -> Hidden {
                 .to_string(),
         ));
     }
+    for pid in &clues.unreachable {
+        rings.push((
+            *pid,
+            name(*pid),
+            "has io_uring instances in use that no descriptor, memory mapping or registered \
+             ring table reaches (rings holding each other through requests in flight, say), \
+             which whoport could not read to the end"
+                .to_string(),
+        ));
+    }
     for pid in &clues.nested {
         rings.push((
             *pid,

@@ -61,6 +61,11 @@ pub struct RingClues {
     /// Processes with a request in flight on another io_uring instance (a poll on its
     /// descriptor), whose own files and requests are not looked into.
     pub nested: Vec<u32>,
+    /// Processes with io_uring instances in use of which whoport saw none (no descriptor, no
+    /// memory mapping, no registered ring table reaches them: rings holding each other
+    /// through requests in flight, their descriptors closed and unmapped, say), whose files
+    /// and requests it could not read.
+    pub unreachable: Vec<u32>,
     /// Processes whose memory mappings were not read in time (not a matter of rings: a
     /// socket or a ring they map is not known).
     pub maps_unread: super::maps::Unread,
@@ -73,6 +78,7 @@ impl RingClues {
             && self.mapped_unread.is_empty()
             && self.truncated.is_empty()
             && self.nested.is_empty()
+            && self.unreachable.is_empty()
     }
 }
 
@@ -130,9 +136,10 @@ pub fn find(
         search.keep(maps, Holding::Mapping);
         search.keep(read.registered, Holding::IoUring);
         let closed = closed_rings(&mapped_rings, &read.inodes);
+        let seen = pids_with_rings(&rings, &mapped_rings);
         clues = inside_rings(
             &mut search,
-            (!rings.is_empty(), loaded),
+            (!rings.is_empty(), &seen, loaded),
             (read.requests, read.cut),
             closed,
         );
@@ -145,9 +152,11 @@ pub fn find(
 /// flight; rings reachable only through a registered ring table; rings kept alive only by a
 /// memory mapping, `closed`); where it cannot run, what `/proc` tells of rings that may hold
 /// them: those with requests in flight, and those mapped whose descriptor is closed.
+/// `in_tables`: rings were seen in descriptor tables; `rings_seen`: the processes whose rings
+/// whoport saw (in a table, or mapped).
 fn inside_rings(
     search: &mut Search,
-    (rings_seen, loaded): (bool, &mut super::bpf::Shared),
+    (in_tables, rings_seen, loaded): (bool, &HashSet<u32>, &mut super::bpf::Shared),
     (requests, cut): (Vec<Requests>, Vec<u32>),
     closed: Vec<super::io_uring::MappedRing>,
 ) -> RingClues {
@@ -155,14 +164,20 @@ fn inside_rings(
         return RingClues::default();
     }
     let mut truncated = cut;
-    let clues = match super::io_uring::look(&search.left, rings_seen, &closed, loaded) {
+    let clues = match super::io_uring::look(&search.left, in_tables, &closed, loaded) {
         Ok(held) => {
             search.keep(held.registered, Holding::IoUring);
             search.keep(held.requests, Holding::IoUringRequest);
             truncated.extend(held.truncated);
+            let unreachable = held
+                .uses
+                .into_iter()
+                .filter(|pid| !rings_seen.contains(pid) && !held.reached.contains(pid))
+                .collect();
             RingClues {
                 nested: held.nested,
                 mapped_unread: held.busy,
+                unreachable,
                 ..RingClues::default()
             }
         }
@@ -181,6 +196,15 @@ fn inside_rings(
     truncated.sort_unstable();
     truncated.dedup();
     RingClues { truncated, ..clues }
+}
+
+/// The processes with rings whoport saw: in a descriptor table, or mapped.
+fn pids_with_rings(rings: &[linux::Ring], mapped: &MappedRings) -> HashSet<u32> {
+    rings
+        .iter()
+        .map(|r| r.pid)
+        .chain(mapped.keys().copied())
+        .collect()
 }
 
 /// PID -> the io_uring instances it maps: each one's inode, with the start of one of its
@@ -481,11 +505,12 @@ pub fn find_after_iterator(
         let read = read_rings(&iterator.rings, &search.left);
         search.keep(maps, Holding::Mapping);
         search.keep(read.registered, Holding::IoUring);
-        let seen = !iterator.rings.is_empty();
+        let in_tables = !iterator.rings.is_empty();
+        let seen = pids_with_rings(&iterator.rings, &mapped_rings);
         let closed = closed_rings(&mapped_rings, &read.inodes);
         clues = inside_rings(
             &mut search,
-            (seen, shared),
+            (in_tables, &seen, shared),
             (read.requests, read.cut),
             closed,
         );
