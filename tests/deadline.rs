@@ -6,6 +6,7 @@ mod common;
 
 use std::path::Path;
 use std::process::{Child, Stdio};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use common::netns::NetNs;
@@ -16,10 +17,33 @@ use serde_json::Value;
 /// Every command here must end long before the helpers' own limit.
 const QUICK: Duration = Duration::from_secs(40);
 
+/// Tests jam processes one kind at a time: those whose memory map stays readable together,
+/// the one whose map cannot be read alone.
+static JAMS: RwLock<()> = RwLock::new(());
+
+#[allow(dead_code)] // held for its drop
+enum Turn {
+    Shared(RwLockReadGuard<'static, ()>),
+    Alone(RwLockWriteGuard<'static, ()>),
+}
+
+impl Turn {
+    fn take(alone: bool) -> Turn {
+        if alone {
+            Turn::Alone(JAMS.write().unwrap_or_else(PoisonError::into_inner))
+        } else {
+            Turn::Shared(JAMS.read().unwrap_or_else(PoisonError::into_inner))
+        }
+    }
+}
+
 /// A listener in a private network namespace whose memory map lock is jammed behind a read
 /// of a stalled FUSE file (`listen.py --jam-on`, served by `stalled_fuse.py` in a private
 /// mount namespace). Dropping it continues the FUSE daemon and ends everything by PID.
 struct Jammed {
+    /// Whose turn it is: a process whose memory map cannot be read stalls every second look
+    /// of the machine for a second (other tests' too), so that test runs alone.
+    _turn: Turn,
     fixture: Child,
     daemon: u32,
     listener: u32,
@@ -49,6 +73,7 @@ impl Jammed {
         {
             return None;
         }
+        let turn = Turn::take(options.contains(&"--jam-maps-on"));
         let ns = NetNs::new()?;
         let dir = tempdir();
         let (backing, mnt) = (dir.path().join("backing"), dir.path().join("mnt"));
@@ -80,6 +105,7 @@ impl Jammed {
             serde_json::from_str(&line).unwrap_or_else(|e| panic!("fixture said {line:?}: {e}"));
         let pid = |v: &Value| v.as_u64().expect("pid") as u32;
         Some(Jammed {
+            _turn: turn,
             daemon: pid(&ready["daemon"]),
             listener: pid(&ready["listener"]["pid"]),
             port: ready["listener"]["sockets"][0][2].as_u64().expect("port") as u16,
