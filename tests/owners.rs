@@ -348,6 +348,34 @@ fn a_ring_held_only_by_a_poll_in_another_ring_is_named_as_a_possibility() {
 }
 
 #[test]
+fn a_ring_with_more_files_than_the_kernel_walk_reads_is_said_not_read_to_the_end() {
+    // The socket is the last of 10,000 registered files of a ring only the registered ring
+    // table reaches (no descriptor, no mapping, no fdinfo): the in-kernel walk stops at its
+    // bound (8,192 steps per task) before it. As root the reason names the ring's process as
+    // not read to the end; not root, nothing in /proc shows the ring.
+    let Some((row, by_default, pid, _)) = rows("io-uring-ring-fd-many") else {
+        return;
+    };
+    for r in [&row, &by_default] {
+        assert!(r["owners"].as_array().is_some_and(Vec::is_empty), "{r}");
+        let reason = r["owner_hidden_reason"].as_str().expect("a reason");
+        if common::is_root() {
+            assert!(reason.starts_with("perhaps held by io_uring"), "{reason}");
+            let expected = format!(
+                "pid {pid} (hold) has an io_uring whose files and requests whoport could not \
+                 read to the end"
+            );
+            assert!(reason.contains(&expected), "{reason}");
+        } else {
+            assert!(
+                reason.contains("held inside an io_uring instance that no descriptor reaches"),
+                "{reason}"
+            );
+        }
+    }
+}
+
+#[test]
 fn rings_holding_each_other_and_nothing_else_are_named_as_a_possibility() {
     // Ring B holds the socket as a registered file; a poll in flight in ring A holds B and one
     // in B holds A; every descriptor is closed and neither ring mapped: no descriptor, mapping
