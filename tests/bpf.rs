@@ -442,3 +442,91 @@ fn ownerless_reasons_are_the_same_both_ways() {
         assert!(!by_bpf.contains("every process was read"), "{by_bpf}");
     }
 }
+
+/// aya's loader is made on a thread of its own whose root is where the kernel's BTF is not,
+/// so the whole kernel BTF is read once per run (whoport's own read, for the part its objects
+/// use), never by aya; that thread opens nothing, loads nothing, and ends. Seen in the real
+/// binary's system calls (strace, one file per thread).
+#[test]
+fn the_kernel_btf_is_read_once_and_the_loaders_thread_ends_holding_nothing() {
+    if !iterator_possible() {
+        eprintln!("SKIPPED: the BPF objects load only as root with kernel BTF");
+        return;
+    }
+    if !have("strace", "apt-get install -y strace") {
+        return;
+    }
+    let home = tempdir();
+    let prefix = home.path().join("trace");
+    let out = common::command(home.path(), Path::new("strace"))
+        .args([
+            "-ff",
+            "-q",
+            "-e",
+            "trace=unshare,chroot,open,openat,bpf",
+            "-o",
+        ])
+        .arg(&prefix)
+        .arg(common::bin())
+        .arg("--json")
+        .env("WHOPORT_OWNER_LOOKUP", "bpf")
+        .output()
+        .expect("strace runs");
+    let code = out.status.code().unwrap_or(-1);
+    assert!(code == 0 || code == 1, "{out:?}");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(doc["owner_lookup"], "bpf", "the iterator loaded: {doc}");
+    let threads: Vec<String> = std::fs::read_dir(home.path())
+        .expect("traces")
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let name = e.file_name().to_string_lossy().to_string();
+            let text = std::fs::read_to_string(e.path()).expect("a trace");
+            // strace pads a call to a column before its result: one space, as written here.
+            let lines: Vec<String> = text
+                .lines()
+                .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+                .collect();
+            name.starts_with("trace.").then(|| lines.join("\n"))
+        })
+        .collect();
+    assert!(!threads.is_empty(), "strace wrote its traces");
+    let succeeded = |line: &str| {
+        line.rsplit_once(" = ")
+            .is_some_and(|(_, result)| !result.starts_with('-'))
+    };
+    let btf_reads = threads
+        .iter()
+        .flat_map(|t| t.lines())
+        .filter(|l| l.contains("\"/sys/kernel/btf/vmlinux\"") && succeeded(l))
+        .count();
+    let opens: Vec<&str> = threads
+        .iter()
+        .flat_map(|t| t.lines())
+        .filter(|l| l.contains("/sys/kernel/btf/vmlinux"))
+        .collect();
+    assert_eq!(btf_reads, 1, "the kernel's BTF is opened once: {opens:#?}");
+    let loaders: Vec<&String> = threads
+        .iter()
+        .filter(|t| t.contains("chroot(\"/sys/kernel/btf\") = 0"))
+        .collect();
+    assert_eq!(loaders.len(), 1, "one thread made the loader: {opens:#?}");
+    let loader = loaders[0];
+    assert!(
+        loader.contains("unshare(CLONE_FS) = 0"),
+        "its own filesystem context: {loader}"
+    );
+    assert!(
+        loader.contains("\"/sys/kernel/btf/vmlinux\"") && loader.contains("ENOENT"),
+        "aya looked for the kernel's BTF there and found none: {loader}"
+    );
+    for line in loader.lines() {
+        let opened = line.starts_with("open") && succeeded(line);
+        assert!(!opened, "the loader's thread opened a file: {loader}");
+        assert!(!line.starts_with("bpf("), "it loads nothing: {loader}");
+    }
+    assert!(
+        loader.trim_end().ends_with("+++ exited with 0 +++"),
+        "the thread ended: {loader}"
+    );
+}

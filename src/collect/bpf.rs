@@ -92,6 +92,8 @@ const RING_INODE_RECORD: u32 = 0xffff_fffa;
 const RING_RECORD: u64 = 0xffff_ffff_0000_0000;
 const RECORD_LEN: usize = 16;
 const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
+/// The directory of the kernel's BTF (and its modules'): kernel-made files only.
+const KERNEL_BTF_DIR: &str = "/sys/kernel/btf";
 
 /// Why the iterator could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -172,6 +174,32 @@ fn kernel_btf() -> Result<&'static KernelBtf, BpfError> {
         .map_err(|e| BpfError::KernelBtf(e.clone()))
 }
 
+/// A loader with no BTF of its own. aya 0.14's `EbpfLoader::new()` parses the whole kernel
+/// BTF (`Btf::from_sys_fs`, the absolute path /sys/kernel/btf/vmlinux: about 20 MiB once
+/// parsed) before the caller can give it another; whoport gives it the subset its objects use
+/// (collect/btf.rs). So the loader is made on a short-lived thread of its own that first takes
+/// a filesystem context of its own (`unshare(CLONE_FS)`, which affects that thread only) and
+/// changes its root to /sys/kernel/btf, where that path names nothing: aya finds no BTF there
+/// and parses none. Nothing else is done on that thread, and the thread has ended when the
+/// loader is used. Where that cannot be done (no CAP_SYS_CHROOT: CAP_BPF with CAP_PERFMON
+/// only, or refused by a security policy), the loader is made here and the copy it parsed is
+/// dropped at once (relocating against the whole would cost more than the parse).
+fn loader_without_kernel_btf() -> EbpfLoader<'static> {
+    let made = std::thread::Builder::new()
+        .name("bpf-loader".into())
+        .spawn(|| {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_FS).ok()?;
+            rustix::process::chroot(KERNEL_BTF_DIR).ok()?;
+            Some(EbpfLoader::new())
+        })
+        .ok()
+        .and_then(|thread| thread.join().ok())
+        .flatten();
+    let mut loader = made.unwrap_or_else(EbpfLoader::new);
+    loader.btf(None);
+    loader
+}
+
 impl Loaded {
     /// Loads the owner lookup's object: relocated against the part of the kernel's BTF it
     /// uses; no program is verified yet.
@@ -183,11 +211,7 @@ impl Loaded {
         if aya::features().btf().is_none() {
             return Err(BpfError::Refused);
         }
-        // aya 0.14's loader always parses the whole kernel BTF when it is made; that copy is
-        // dropped at once (relocating against the whole would cost more than that parse), and
-        // the subset is made in the memory it held.
-        let mut loader = EbpfLoader::new();
-        loader.btf(None);
+        let mut loader = loader_without_kernel_btf();
         let (subset, ids) = kernel_btf()?;
         loader.btf(Some(subset));
         let ebpf = loader.load(OBJECTS[OWNERS_OBJECT])?;
