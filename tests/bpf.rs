@@ -392,15 +392,57 @@ print(port, flush=True)
 sys.stdin.read()
 "#;
 
-/// The iterator reports what it saw, never what it could not see: where a process keeps its
-/// descriptors even from root (a sandbox's init, an LSM), the reason for a socket nobody
-/// visibly holds names it, as the walk does, instead of claiming every process was read.
-/// Asked about an ownerless socket of the test's own (the machine's others come and go).
+/// The reason whoport gives for `port` (a listener of 127.0.0.1 nobody holds), run as
+/// `wrapper` (a `setpriv` command line, or none) with the given owner lookup; and the lookup
+/// that ran.
+fn in_transit_reason(wrapper: &[&str], lookup: &str, port: u16) -> (String, Value) {
+    let home = tempdir();
+    let mut run = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut run = common::command(home.path(), Path::new(program));
+            run.args(args).arg(common::bin());
+            run
+        }
+        None => common::whoport(home.path()),
+    };
+    let out = run
+        .env("WHOPORT_OWNER_LOOKUP", lookup)
+        .args(["--json", &port.to_string()])
+        .output()
+        .expect("whoport runs");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"));
+    let rows: Vec<&Value> = doc["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .filter(|l| l["protocol"] == "tcp" && l["address"] == "127.0.0.1")
+        .collect();
+    assert_eq!(rows.len(), 1, "{wrapper:?} {lookup}: {doc}");
+    assert!(
+        rows[0]["owners"].as_array().is_some_and(Vec::is_empty),
+        "{doc}"
+    );
+    let reason = rows[0]["owner_hidden_reason"]
+        .as_str()
+        .expect("a reason")
+        .to_string();
+    (reason, doc["owner_lookup"].clone())
+}
+
+/// The iterator reads every task's descriptor table in the kernel, whatever /proc lets this
+/// user read: a listener in transit names the process holding the unix socket it waits in,
+/// and never says that processes' descriptors could not be read, as root, as root without
+/// CAP_SYS_PTRACE (every other process's descriptors closed to the walk) and as nobody with
+/// only CAP_BPF and CAP_PERFMON. The walk finds the same receiver where it can read it, and
+/// otherwise says which processes it could not read.
 #[test]
-fn ownerless_reasons_are_the_same_both_ways() {
+fn a_socket_in_transit_names_its_receiver_whatever_proc_lets_whoport_read() {
     let Some(py) = python() else { return };
     if !iterator_possible() {
         eprintln!("SKIPPED: needs root and a kernel with BTF");
+        return;
+    }
+    if !have("setpriv", "apt-get install -y util-linux") {
         return;
     }
     let mut child = Command::new(py)
@@ -411,35 +453,48 @@ fn ownerless_reasons_are_the_same_both_ways() {
         .expect("python starts");
     let line = common::ready_line(&mut child, Duration::from_secs(30));
     let port: u16 = line.trim().parse().expect("port");
-    let bpf = json_with(&[("WHOPORT_OWNER_LOOKUP", "bpf")], &[&port.to_string()]);
-    let walk = json_with(&[("WHOPORT_OWNER_LOOKUP", "procfs")], &[&port.to_string()]);
+    let receiver = format!("held by pid {} ", child.id());
+    let no_ptrace: &[&str] = &[
+        "setpriv",
+        "--inh-caps=-sys_ptrace",
+        "--bounding-set=-sys_ptrace",
+    ];
+    let capped: &[&str] = &[
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--inh-caps=+bpf,+perfmon",
+        "--ambient-caps=+bpf,+perfmon",
+    ];
+    let mut answers = Vec::new();
+    for wrapper in [&[][..], no_ptrace, capped] {
+        for lookup in ["bpf", "procfs"] {
+            answers.push((wrapper, lookup, in_transit_reason(wrapper, lookup, port)));
+        }
+    }
     drop(child.stdin.take());
     let _ = child.kill();
     let _ = child.wait();
-    assert_eq!(bpf["owner_lookup"], "bpf");
-    let reason = |doc: &Value| -> String {
-        let rows: Vec<&Value> = doc["listeners"]
-            .as_array()
-            .expect("listeners")
-            .iter()
-            .filter(|l| l["protocol"] == "tcp" && l["address"] == "127.0.0.1")
-            .collect();
-        assert_eq!(rows.len(), 1, "{doc}");
+    for (wrapper, lookup, (reason, method)) in answers {
+        assert_eq!(method, lookup, "{wrapper:?}");
         assert!(
-            rows[0]["owners"].as_array().is_some_and(Vec::is_empty),
-            "{doc}"
+            reason.starts_with("in transit"),
+            "{wrapper:?} {lookup}: {reason}"
         );
-        rows[0]["owner_hidden_reason"]
-            .as_str()
-            .expect("a reason")
-            .to_string()
-    };
-    let (by_bpf, by_walk) = (reason(&bpf), reason(&walk));
-    assert_eq!(by_bpf, by_walk);
-    // Where the walk names processes that keep their descriptors, so does the iterator.
-    if by_walk.contains("could not") {
-        assert!(by_bpf.contains("could not"), "{by_bpf}");
-        assert!(!by_bpf.contains("every process was read"), "{by_bpf}");
+        match lookup {
+            "bpf" => {
+                assert!(reason.contains(&receiver), "{wrapper:?}: {reason}");
+                assert!(!reason.contains("could not"), "{wrapper:?}: {reason}");
+            }
+            // The walk, as root with every capability, reads the receiver too; without
+            // them it says whom it could not read.
+            _ if wrapper.is_empty() => assert!(reason.contains(&receiver), "{reason}"),
+            _ => assert!(
+                !reason.contains(&receiver) && reason.contains("could not be read"),
+                "{wrapper:?}: {reason}"
+            ),
+        }
     }
 }
 

@@ -271,10 +271,14 @@ fn follow_to(
 
 /// The `waiting` sockets (ownerless, still there) found in unix socket receive queues, each
 /// with its reason naming who it waits for. Empty when the queues cannot be looked into: then
-/// the reasons say what remains possible.
+/// the reasons say what remains possible. `via_iterator`: the owner lookup ran in the kernel
+/// (`loaded` holds its object), so the holders of the queues are read by the iterator again,
+/// which sees every task's table; otherwise by the walk, whose `unreadable` processes are
+/// named in the reasons.
 pub fn reasons(
     waiting: &HashSet<u32>,
     (unreadable, unreadable_pids): (usize, &[u32]),
+    via_iterator: bool,
     loaded: &mut Shared,
 ) -> HashMap<u32, Hidden> {
     let mut reasons = HashMap::new();
@@ -290,7 +294,10 @@ pub fn reasons(
         .filter(|i| graph.contains_key(i))
         .collect();
     let queues: HashSet<u32> = waiting.iter().flat_map(|&i| relays(i, &graph)).collect();
-    let (holders, by_ring) = queue_holders(&queues);
+    let Some((holders, by_ring)) = queue_holders(&queues, via_iterator.then_some(loaded)) else {
+        // Who holds the queues is not known: nothing is said of who it waits for.
+        return reasons;
+    };
     for inode in waiting {
         let (pids, relay, held) = follow_to(inode, &graph, &holders);
         // Those that hold the receiving end only as an io_uring registered file.
@@ -326,16 +333,27 @@ pub fn reasons(
 }
 
 /// Who holds each of these unix sockets: inode -> PIDs, found in descriptor tables (the
-/// walk reads the processes' and their threads' own), and for those no descriptor holds,
-/// among the registered files of the io_uring instances the walk passed; with the unix
-/// sockets held only that way.
-fn queue_holders(queues: &HashSet<u32>) -> (HashMap<u32, Vec<u32>>, HashSet<u32>) {
+/// iterator's read of every task's table when `iterator` is given, else the walk of the
+/// processes' and their threads' own), and for those no descriptor holds, among the
+/// registered files of the io_uring instances seen; with the unix sockets held only that way.
+/// `None` when the iterator could not be read again: then nothing is known of the holders.
+#[allow(clippy::type_complexity)]
+fn queue_holders(
+    queues: &HashSet<u32>,
+    iterator: Option<&mut Shared>,
+) -> Option<(HashMap<u32, Vec<u32>>, HashSet<u32>)> {
     if queues.is_empty() {
-        return (HashMap::new(), HashSet::new());
+        return Some((HashMap::new(), HashSet::new()));
     }
-    let (mut holders, rings) = match super::linux::walk_fds(Some(queues)) {
-        Ok(walk) => (walk.pids, walk.seen.rings),
-        Err(_) => (HashMap::new(), Vec::new()),
+    let (mut holders, rings) = match iterator {
+        Some(shared) => {
+            let loaded = shared.get().ok()?;
+            (loaded.again(queues).ok()?, loaded.rings.clone())
+        }
+        None => match super::linux::walk_fds(Some(queues)) {
+            Ok(walk) => (walk.pids, walk.seen.rings),
+            Err(_) => (HashMap::new(), Vec::new()),
+        },
     };
     let unheld = |holders: &HashMap<u32, Vec<u32>>| -> HashSet<u32> {
         queues
@@ -353,7 +371,7 @@ fn queue_holders(queues: &HashSet<u32>) -> (HashMap<u32, Vec<u32>>, HashSet<u32>
             holders.insert(queue, pids);
         }
     }
-    (holders, by_ring)
+    Some((holders, by_ring))
 }
 
 #[cfg(test)]

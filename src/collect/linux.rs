@@ -444,62 +444,6 @@ pub fn start_ticks(pid: u32) -> Option<u64> {
     parse_start_ticks(&std::fs::read(format!("/proc/{pid}/stat")).ok()?)
 }
 
-/// Processes whose descriptor directory is closed to this user (`/proc/PID/fd` refused:
-/// an LSM, a sandbox's init): how many, and the first few PIDs. One `openat` per process, no
-/// descriptor read: what the in-kernel lookup cannot tell about the processes it did not see.
-pub fn closed_fd_dirs() -> (usize, Vec<u32>) {
-    let Ok(proc_fd) = openat(
-        rustix::fs::CWD,
-        "/proc",
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) else {
-        return (0, Vec::new());
-    };
-    let Ok(pids) = list_pids(&proc_fd) else {
-        return (0, Vec::new());
-    };
-    let mut path = itoa_path::PidPath::new();
-    let (mut count, mut named) = (0, Vec::new());
-    let mut link = [0u8; 64];
-    for pid in pids {
-        let refused = match openat(
-            &proc_fd,
-            path.fd_dir(pid),
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) {
-            Err(Errno::ACCESS | Errno::PERM) => true,
-            Err(_) => false,
-            // The directory may list while its links stay closed: try one (access is
-            // decided per process, not per descriptor). Descriptor 0 first, without listing
-            // the directory (the kernel would list every descriptor to fill the buffer).
-            Ok(fd_dir) => match readlinkat_raw(&fd_dir, "0", &mut link[..]) {
-                Err(Errno::ACCESS | Errno::PERM) => true,
-                Ok(_) => false,
-                Err(_) => Dir::read_from(&fd_dir).is_ok_and(|dir| {
-                    dir.filter_map(Result::ok)
-                        .find(|e| e.file_name().to_bytes().first() != Some(&b'.'))
-                        .is_some_and(|e| {
-                            matches!(
-                                readlinkat_raw(&fd_dir, e.file_name(), &mut link[..]),
-                                Err(Errno::ACCESS | Errno::PERM)
-                            )
-                        })
-                }),
-            },
-        };
-        if refused {
-            count += 1;
-            if named.len() < NAMED_UNREADABLE {
-                named.push(pid);
-            }
-        }
-    }
-    named.sort_unstable();
-    (count, named)
-}
-
 /// The effective uid of a process (the one it acts with, as `ps -o user` shows), from the
 /// `Uid:` line of `/proc/PID/status` (real, effective, saved, filesystem; the file does not
 /// wait for the process's memory).

@@ -851,10 +851,11 @@ fn second_look(
         return (held, reasons);
     }
     let there = ownerless::still_there(&left);
-    // The iterator reports what it saw, not what it could not see: which processes keep
-    // their descriptors from root is asked of /proc, as the walk would have found.
-    let (unreadable, unreadable_pids) = if via_iterator && owners.unreadable == 0 {
-        linux::closed_fd_dirs()
+    // The iterator reads every task's descriptor table in the kernel, whatever /proc lets
+    // this user read: no process's descriptors went unread, and none is named as one that
+    // may hold these sockets.
+    let (unreadable, unreadable_pids) = if via_iterator {
+        (0, Vec::new())
     } else {
         (owners.unreadable, owners.unreadable_pids.clone())
     };
@@ -867,7 +868,12 @@ fn second_look(
     // A socket without a file is the kernel's own: established before anything else that
     // could explain it (descriptors root could not read hold only sockets with files).
     let kernel = kernel_owned::kernel_owned(&waiting, &mut shared).unwrap_or_default();
-    let in_transit = in_flight::reasons(&waiting, (unreadable, &unreadable_pids), &mut shared);
+    let in_transit = in_flight::reasons(
+        &waiting,
+        (unreadable, &unreadable_pids),
+        via_iterator,
+        &mut shared,
+    );
     // Received out of a unix socket message after the looks above and before the look into
     // the queues, a socket is in neither, but in its receiver's table now: looked for once
     // more, so that it is not said to be held where whoport could not look.
