@@ -346,14 +346,12 @@ impl Loaded {
     /// passed since the first read), and the io_uring instances seen meanwhile.
     pub fn again(&mut self, wanted: &HashSet<u32>) -> Result<HashMap<u32, Vec<u32>>, BpfError> {
         let bytes = read_program(&mut self.ebpf, PROGRAM.name)?;
-        let found = parse(&bytes, None, clock_ticks())?;
-        for ring in found.rings {
+        let (pids, rings) = parse_wanted(&bytes, wanted)?;
+        for ring in rings {
             if !self.rings.contains(&ring) {
                 self.rings.push(ring);
             }
         }
-        let mut pids = found.owners.pids;
-        pids.retain(|inode, _| wanted.contains(inode));
         Ok(pids)
     }
 
@@ -643,6 +641,45 @@ pub fn parse(bytes: &[u8], own_netns: Option<u64>, ticks: u64) -> Result<Found, 
     Ok(Found { owners, rings })
 }
 
+/// Socket inode -> the PIDs holding it.
+type Holders = HashMap<u32, Vec<u32>>;
+
+/// What [`parse`] would give for the `wanted` inodes (their holders) and the io_uring
+/// instances, without the maps of every socket, task and start time a read again does not use
+/// (at 10,000 sockets those cost more than the few wanted).
+fn parse_wanted(bytes: &[u8], wanted: &HashSet<u32>) -> Result<(Holders, Vec<Ring>), BpfError> {
+    if bytes.len() % RECORD_LEN != 0 {
+        return Err(BpfError::Malformed(bytes.len()));
+    }
+    let mut pids = Holders::new();
+    let mut rings = Vec::new();
+    for record in bytes.chunks_exact(RECORD_LEN) {
+        let (tgid, fd, value) = fields(record);
+        match fd {
+            NETNS_RECORD | START_RECORD | SOCKET_NETNS_RECORD => {}
+            _ if value & RING_RECORD == RING_RECORD => rings.push(Ring {
+                pid: tgid,
+                tid: value as u32,
+                fd,
+            }),
+            _ => {
+                if let Ok(inode) = u32::try_from(value) {
+                    if wanted.contains(&inode) {
+                        pids.entry(inode).or_default().push(tgid);
+                    }
+                }
+            }
+        }
+    }
+    for holders in pids.values_mut() {
+        holders.sort_unstable();
+        holders.dedup();
+    }
+    rings.sort_unstable();
+    rings.dedup();
+    Ok((pids, rings))
+}
+
 fn fields(record: &[u8]) -> (u32, u32, u64) {
     let mut tgid = [0u8; 4];
     let mut fd = [0u8; 4];
@@ -819,6 +856,17 @@ mod tests {
         assert_eq!(owners.starts.get(&11), None, "no socket, no start time");
         assert!(matches!(
             parse(&bytes[..20], None, 100),
+            Err(BpfError::Malformed(20))
+        ));
+        // A read again keeps, of the same records, the wanted inodes' holders and every ring.
+        let wanted = HashSet::from([100, 300]);
+        let (pids, again_rings) = parse_wanted(&bytes, &wanted).expect("parse_wanted");
+        let mut expected = owners.pids.clone();
+        expected.retain(|inode, _| wanted.contains(inode));
+        assert_eq!(pids, expected);
+        assert_eq!(again_rings, rings);
+        assert!(matches!(
+            parse_wanted(&bytes[..20], &wanted),
             Err(BpfError::Malformed(20))
         ));
     }
