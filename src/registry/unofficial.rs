@@ -135,8 +135,26 @@ pub fn all() -> &'static [UnofficialUse] {
     })
 }
 
+/// One bit per port: set when some row covers it. Most ports of a large listing are in no
+/// row, and are answered without a pass over the table.
+fn covered() -> &'static [u64] {
+    static PORTS: OnceLock<Vec<u64>> = OnceLock::new();
+    PORTS.get_or_init(|| {
+        let mut bits = vec![0u64; 1 << 10];
+        for u in all() {
+            for port in u.ports.start..=u.ports.end {
+                bits[usize::from(port >> 6)] |= 1 << (port & 63);
+            }
+        }
+        bits
+    })
+}
+
 /// Known uses of `port` on `protocol` (any protocol when `None`).
 pub fn for_port(port: u16, protocol: Option<Protocol>) -> Vec<&'static UnofficialUse> {
+    if covered()[usize::from(port >> 6)] & (1 << (port & 63)) == 0 {
+        return Vec::new();
+    }
     all()
         .iter()
         .filter(|u| {
@@ -156,6 +174,14 @@ mod tests {
             u.protocol,
             u.program.to_lowercase(),
         )
+    }
+
+    #[test]
+    fn every_port_finds_the_rows_that_cover_it() {
+        for port in 0..=u16::MAX {
+            let expected: Vec<_> = all().iter().filter(|u| u.ports.contains(port)).collect();
+            assert_eq!(for_port(port, None), expected, "port {port}");
+        }
     }
 
     #[test]
