@@ -876,7 +876,8 @@ fn second_look(
     );
     // Received out of a unix socket message after the looks above and before the look into
     // the queues, a socket is in neither, but in its receiver's table now: looked for once
-    // more, so that it is not said to be held where whoport could not look.
+    // more, so that it is not said to be held where whoport could not look. After the
+    // iterator this one read again also finds the descriptors created during the scan.
     let unexplained: HashSet<u32> = waiting
         .iter()
         .filter(|i| !in_transit.contains_key(i))

@@ -466,12 +466,15 @@ fn opcode_name(op: u32) -> String {
 /// hundred on a loaded machine of a thousand processes).
 const MAPPINGS_BUDGET: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// The second look after the in-kernel iterator: the iterator is read again for descriptors
-/// that appeared during the scan (it visits every thread with a descriptor table of its own,
-/// so threads need no walk of their own), memory mappings come from the kernel's task_vma
-/// iterator where it loaded and answers within [`MAPPINGS_BUDGET`] (from `/proc/PID/maps`
-/// otherwise), and only the io_uring instances the iterator reported have their registered
-/// files read. The same answer as [`find`], without reading every descriptor link and every
+/// The second look after the in-kernel iterator: memory mappings come from the kernel's
+/// task_vma iterator where it loaded and answers within [`MAPPINGS_BUDGET`] (from
+/// `/proc/PID/maps` otherwise), and only the io_uring instances the iterator reported have
+/// their registered files read (a ring made during the scan is mapped by its process, and
+/// walked from its mapping). Descriptors that appeared during the scan are not looked for
+/// here: the iterator is read again once, last ([`look_again`]), for the sockets nothing else
+/// explains, which finds those as well as the ones received from a unix socket meanwhile (it
+/// visits every thread with a descriptor table of its own, so threads need no walk of their
+/// own). The same answer as [`find`], without reading every descriptor link and every
 /// `/proc/PID/maps` of the machine again.
 pub fn find_after_iterator(
     ownerless: &HashSet<u32>,
@@ -484,45 +487,32 @@ pub fn find_after_iterator(
     let Ok(iterator) = shared.get() else {
         return find(ownerless, linux::Seen::default(), shared);
     };
-    match iterator.again(&search.left) {
-        Ok(again) => search.keep(again, Holding::LateDescriptor),
-        // Not expected once it has loaded; the walk answers instead.
-        Err(_) => {
-            let seen = linux::Seen {
-                rings: iterator.rings.clone(),
-                ..linux::Seen::default()
-            };
-            return find(ownerless, seen, shared);
-        }
-    }
-    let mut clues = RingClues::default();
-    if !search.left.is_empty() {
-        let (maps, mapped_rings, maps_unread) =
-            match iterator.mappings_within(&search.left, MAPPINGS_BUDGET) {
-                Some(found) => (found.sockets, found.rings, super::maps::Unread::default()),
-                None => mappings(&search.left),
-            };
-        let read = read_rings(&iterator.rings, &search.left);
-        search.keep(maps, Holding::Mapping);
-        search.keep(read.registered, Holding::IoUring);
-        let in_tables = !iterator.rings.is_empty();
-        let seen = pids_with_rings(&iterator.rings, &mapped_rings);
-        let closed = closed_rings(&mapped_rings, &read.inodes);
-        clues = inside_rings(
-            &mut search,
-            (in_tables, &seen, shared),
-            (read.requests, read.cut),
-            closed,
-        );
-        clues.maps_unread = maps_unread;
-    }
+    let (maps, mapped_rings, maps_unread) =
+        match iterator.mappings_within(&search.left, MAPPINGS_BUDGET) {
+            Some(found) => (found.sockets, found.rings, super::maps::Unread::default()),
+            None => mappings(&search.left),
+        };
+    let read = read_rings(&iterator.rings, &search.left);
+    search.keep(maps, Holding::Mapping);
+    search.keep(read.registered, Holding::IoUring);
+    let in_tables = !iterator.rings.is_empty();
+    let seen = pids_with_rings(&iterator.rings, &mapped_rings);
+    let closed = closed_rings(&mapped_rings, &read.inodes);
+    let mut clues = inside_rings(
+        &mut search,
+        (in_tables, &seen, shared),
+        (read.requests, read.cut),
+        closed,
+    );
+    clues.maps_unread = maps_unread;
     (search.found, clues)
 }
 
 /// The owners of `inodes` now, looked for once more under the deadline: the iterator read
 /// again, or the walk of the processes that ran since the first one (`activity`). For
 /// sockets that were in no table at the second look and in no unix socket queue after it:
-/// received in between, they are in their receiver's table.
+/// received in between, they are in their receiver's table. After the iterator this is also
+/// the look for descriptors created or passed during the scan (one read again serves both).
 pub fn look_again(
     inodes: HashSet<u32>,
     iterator: Option<super::bpf::Loaded>,
