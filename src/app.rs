@@ -478,7 +478,7 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                             .iter()
                             .map(render::verdict::VerdictDoc::new)
                             .collect(),
-                        listeners: json::ListenerDocs::new(&snap, &k),
+                        listeners: json::ListenerDocs::new(&snap, &k).for_output(out.pretty_json),
                         hidden_by_filters: hidden.iter().map(json::FilteredDoc::new).collect(),
                         established_connections: snap.established.get(&port).copied().unwrap_or(0),
                         source: snap.source,
@@ -613,7 +613,7 @@ fn run_listing(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
             out.pretty_json,
             &ListingDoc {
                 schema_version: SCHEMA_VERSION,
-                listeners: json::ListenerDocs::new(&snap, &k),
+                listeners: json::ListenerDocs::new(&snap, &k).for_output(out.pretty_json),
                 hidden_owners: snap.hidden,
                 root: snap.root,
                 source: snap.source,
@@ -650,7 +650,7 @@ fn write_list(
             &PortListDoc {
                 schema_version: SCHEMA_VERSION,
                 query: query.to_string(),
-                listeners: json::ListenerDocs::new(snap, k),
+                listeners: json::ListenerDocs::new(snap, k).for_output(out.pretty_json),
                 hidden_by_filters: hidden.iter().map(json::FilteredDoc::new).collect(),
                 unattributed: snap
                     .unattributed

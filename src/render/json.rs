@@ -529,10 +529,28 @@ pub struct ListenerDoc<'a> {
     /// The known program of this port that an owner is, when one is recognised.
     pub known_use: Option<KnownUseDoc>,
     pub range: Tier,
-    pub owners: Vec<&'a OwnerDoc<'a>>,
+    pub owners: Vec<OwnerRef<'a>>,
     pub owner_hidden_reason: Option<String>,
     /// How the owners hold the socket when not through an ordinary descriptor.
     pub held_through: Option<&'static str>,
+}
+
+/// An owner in a listener's object: its document, or the same document already written as
+/// compact JSON (once per process, for compact output: a process may hold thousands of
+/// sockets, and its command line would be escaped again for each).
+#[derive(Debug)]
+pub enum OwnerRef<'a> {
+    Doc(&'a OwnerDoc<'a>),
+    Written(&'a serde_json::value::RawValue),
+}
+
+impl Serialize for OwnerRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            OwnerRef::Doc(doc) => doc.serialize(serializer),
+            OwnerRef::Written(raw) => raw.serialize(serializer),
+        }
+    }
 }
 
 /// The owner objects of a snapshot, built once per process (a process may hold thousands of
@@ -574,7 +592,12 @@ impl<'a> ListenerDoc<'a> {
                 .map(|n| n.into_owned()),
             known_use: l.known_use.map(KnownUseDoc::from_use),
             range: Tier::of(s.port),
-            owners: l.owners.iter().filter_map(|pid| owners.get(pid)).collect(),
+            owners: l
+                .owners
+                .iter()
+                .filter_map(|pid| owners.get(pid))
+                .map(OwnerRef::Doc)
+                .collect(),
             owner_hidden_reason: l.hidden_reason.as_ref().map(Hidden::long),
             held_through: l.held_through,
         }
@@ -587,6 +610,8 @@ pub struct ListenerDocs<'a> {
     listeners: &'a [Listener],
     /// Built once per process (a process may hold thousands of sockets).
     owners: HashMap<u32, OwnerDoc<'a>>,
+    /// The same, written as compact JSON; empty unless the output is compact.
+    written: HashMap<u32, Box<serde_json::value::RawValue>>,
     k: &'a Knowledge,
 }
 
@@ -595,18 +620,41 @@ impl<'a> ListenerDocs<'a> {
         ListenerDocs {
             listeners: &snapshot.listeners,
             owners: owner_docs(snapshot),
+            written: HashMap::new(),
             k,
         }
+    }
+
+    /// For compact output (`pretty` false): each owner is written once, and its text repeated
+    /// in every listener it holds (the same bytes). Indented output writes each in place.
+    pub fn for_output(mut self, pretty: bool) -> ListenerDocs<'a> {
+        if !pretty {
+            self.written = self
+                .owners
+                .iter()
+                .filter_map(|(&pid, doc)| Some((pid, serde_json::value::to_raw_value(doc).ok()?)))
+                .collect();
+        }
+        self
     }
 }
 
 impl Serialize for ListenerDocs<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(
-            self.listeners
-                .iter()
-                .map(|l| ListenerDoc::new(l, &self.owners, self.k)),
-        )
+        serializer.collect_seq(self.listeners.iter().map(|l| {
+            let mut doc = ListenerDoc::new(l, &self.owners, self.k);
+            if !self.written.is_empty() {
+                doc.owners = l
+                    .owners
+                    .iter()
+                    .filter_map(|pid| match self.written.get(pid) {
+                        Some(raw) => Some(OwnerRef::Written(raw)),
+                        None => self.owners.get(pid).map(OwnerRef::Doc),
+                    })
+                    .collect();
+            }
+            doc
+        }))
     }
 }
 

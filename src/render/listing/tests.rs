@@ -273,3 +273,26 @@ fn uptimes() {
     assert_eq!(uptime_text(7500), "2h05m");
     assert_eq!(uptime_text(3 * 86400 + 4 * 3600 + 59), "3d04h");
 }
+
+#[test]
+fn compact_json_repeats_each_owner_written_once_with_the_same_bytes() {
+    let mut warnings = Vec::new();
+    let k = Knowledge::load(None, &mut warnings).expect("loads");
+    let mut rng = fastrand::Rng::with_seed(29);
+    let mut owners_written = 0;
+    for _ in 0..40 {
+        let snap = varied_snapshot(&mut rng);
+        let docs = || crate::render::json::ListenerDocs::new(&snap, &k);
+        let compact = serde_json::to_string(&docs().for_output(false)).expect("compact");
+        owners_written += compact.matches("\"pid\":").count();
+        assert_eq!(
+            compact,
+            serde_json::to_string(&docs()).expect("compact, each owner in place")
+        );
+        assert_eq!(
+            serde_json::to_string_pretty(&docs().for_output(true)).expect("pretty"),
+            serde_json::to_string_pretty(&docs()).expect("pretty, each owner in place")
+        );
+    }
+    assert!(owners_written > 40, "{owners_written} owners written");
+}
