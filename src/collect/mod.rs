@@ -273,6 +273,20 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     let mut owners = find_owners(&candidates, walk);
     let root = is_root();
     let me = current_uid();
+    let users = std::sync::Arc::new(UserNames::load());
+    // The details of the processes found so far are read while the second look runs (it
+    // waits on the kernel, one thing at a time); those it adds are read after it.
+    let first = owning_pids(&owners.by_socket);
+    let early = {
+        let (pids, users, starts) = (
+            first.clone(),
+            std::sync::Arc::clone(&users),
+            owners.starts.clone(),
+        );
+        deadline::Pending::start(None, move || {
+            process::details_within(&pids, &users, &starts, deadline)
+        })
+    };
     #[cfg(target_os = "linux")]
     let (held, reasons) = second_look(
         &candidates,
@@ -282,12 +296,29 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
         deadline,
         &mut notes,
     );
-    let users = UserNames::load();
     let mut devices = DeviceNames::default();
-    let mut pids: Vec<u32> = owners.by_socket.iter().flatten().copied().collect();
-    pids.sort_unstable();
-    pids.dedup();
-    let read = process::details_within(&pids, &users, &owners.starts, deadline);
+    let pids = owning_pids(&owners.by_socket);
+    // details_within returns by the deadline (and the user database's second after it).
+    let read = match early.wait(Deadline::never()) {
+        Some(mut read) => {
+            let added: Vec<u32> = pids
+                .iter()
+                .copied()
+                .filter(|pid| first.binary_search(pid).is_err())
+                .collect();
+            let more = if added.is_empty() {
+                process::Details::default()
+            } else {
+                process::details_within(&added, &users, &owners.starts, deadline)
+            };
+            read.processes.extend(more.processes);
+            read.late.extend(more.late);
+            read.late.sort_unstable();
+            read.late.dedup();
+            read
+        }
+        None => process::details_within(&pids, &users, &owners.starts, deadline),
+    };
     let mut processes = read.processes;
     let mut late = Vec::with_capacity(read.late.len());
     for &pid in &read.late {
@@ -641,6 +672,14 @@ fn datagram_table(
 /// netlink dump, /proc/net is right.
 pub fn use_proc_udp(netlink_udp: usize, stable_proc_udp: usize) -> bool {
     netlink_udp == 0 && stable_proc_udp > 0
+}
+
+/// Every PID holding one of the sockets, sorted, once each.
+fn owning_pids(by_socket: &[Vec<u32>]) -> Vec<u32> {
+    let mut pids: Vec<u32> = by_socket.iter().flatten().copied().collect();
+    pids.sort_unstable();
+    pids.dedup();
+    pids
 }
 
 /// PIDs per candidate socket (same order), and what the owner lookup could not do.
