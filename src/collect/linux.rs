@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::ffi::CStr;
 use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use rustix::fs::{openat, readlinkat_raw, statat, AtFlags, Dir, Mode, OFlags};
 use rustix::io::Errno;
@@ -76,6 +77,87 @@ pub fn walk_fds(wanted: Option<&HashSet<u32>>) -> std::io::Result<InodeOwners> {
 
 /// [`walk_fds`], recording or using what processes did since (see [`Since`]).
 pub fn walk_fds_since(wanted: Option<&HashSet<u32>>, since: Since) -> std::io::Result<InodeOwners> {
+    walk(wanted, since, None)
+}
+
+/// A bound on how many descriptors a walk lists before it gives up, shared by its threads.
+/// Open files (`/proc/sys/fs/file-nr`) do not bound a walk's cost: one file can stand behind
+/// any number of descriptors (`dup`), and every descriptor costs the walk one `readlinkat`.
+#[derive(Debug)]
+pub struct Budget {
+    limit: u64,
+    listed: AtomicU64,
+    spent: AtomicBool,
+}
+
+impl Budget {
+    pub fn new(descriptors: u64) -> Budget {
+        Budget {
+            limit: descriptors,
+            listed: AtomicU64::new(0),
+            spent: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether the walk listed more descriptors than it was allowed.
+    pub fn spent(&self) -> bool {
+        self.spent.load(Ordering::Relaxed)
+    }
+
+    /// Descriptors listed so far (counted in steps of [`Meter::STEP`] while a walk runs).
+    pub fn listed(&self) -> u64 {
+        self.listed.load(Ordering::Relaxed)
+    }
+}
+
+/// One thread's count of the descriptors it lists, added to the shared [`Budget`] in steps.
+struct Meter<'a> {
+    budget: Option<&'a Budget>,
+    pending: u64,
+}
+
+impl Meter<'_> {
+    const STEP: u64 = 256;
+
+    /// Counts one descriptor; `false` once the budget is spent (by this thread or another).
+    fn tick(&mut self) -> bool {
+        let Some(budget) = self.budget else {
+            return true;
+        };
+        self.pending += 1;
+        if self.pending < Self::STEP {
+            return true;
+        }
+        self.flush(budget)
+    }
+
+    /// Adds what is pending; `false` once the budget is spent.
+    fn within(&mut self) -> bool {
+        self.budget.is_none_or(|budget| self.flush(budget))
+    }
+
+    fn flush(&mut self, budget: &Budget) -> bool {
+        let listed = budget.listed.fetch_add(self.pending, Ordering::Relaxed) + self.pending;
+        self.pending = 0;
+        if listed > budget.limit {
+            budget.spent.store(true, Ordering::Relaxed);
+        }
+        !budget.spent()
+    }
+}
+
+/// A full walk ([`Since::Record`]) that stops once it has listed more descriptors than
+/// `budget` allows: `None` then.
+pub fn walk_fds_within(budget: &Budget) -> std::io::Result<Option<InodeOwners>> {
+    let owners = walk(None, Since::Record, Some(budget))?;
+    Ok((!budget.spent()).then_some(owners))
+}
+
+fn walk(
+    wanted: Option<&HashSet<u32>>,
+    since: Since,
+    budget: Option<&Budget>,
+) -> std::io::Result<InodeOwners> {
     let proc_fd = openat(
         rustix::fs::CWD,
         "/proc",
@@ -108,7 +190,10 @@ pub fn walk_fds_since(wanted: Option<&HashSet<u32>>, since: Since) -> std::io::R
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 let (proc_fd, pids, next) = (&proc_fd, &pids, &next);
-                s.spawn(move || walk_part(proc_fd, pids, next, (wanted, since), own_netns))
+                s.spawn(move || {
+                    let meter = Meter { budget, pending: 0 };
+                    walk_part(proc_fd, pids, next, (wanted, since, meter), own_netns)
+                })
             })
             .collect();
         handles
@@ -191,6 +276,7 @@ fn thread_tables(
     wanted: Option<&HashSet<u32>>,
     (found, rings): (&mut Vec<(u32, u32)>, &mut Vec<Ring>),
     link: &mut [u8; 64],
+    meter: &mut Meter,
 ) -> usize {
     let mut listed = 0;
     if threads_of(proc_fd, pid) < 2 {
@@ -228,6 +314,9 @@ fn thread_tables(
         };
         listed += 1;
         for entry in dir.filter_map(Result::ok) {
+            if !meter.tick() {
+                return listed;
+            }
             let name: &CStr = entry.file_name();
             let n = match readlinkat_raw(&fd_dir, name, &mut link[..]) {
                 Ok(n) => n,
@@ -307,14 +396,17 @@ fn walk_part(
     proc_fd: &OwnedFd,
     pids: &[u32],
     next: &std::sync::atomic::AtomicUsize,
-    (wanted, since): (Option<&HashSet<u32>>, Since),
+    (wanted, since, mut meter): (Option<&HashSet<u32>>, Since, Meter),
     own_netns: Option<&[u8]>,
 ) -> Part {
     let mut part = Part::default();
     let mut path = itoa_path::PidPath::new();
     let mut link = [0u8; 64];
     loop {
-        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if !meter.within() {
+            break;
+        }
+        let i = next.fetch_add(1, Ordering::Relaxed);
         let Some(&pid) = pids.get(i) else { break };
         if let Since::Skip(before) = since {
             if before.get(&pid).is_some_and(|a| a.still(proc_fd, pid)) {
@@ -335,7 +427,7 @@ fn walk_part(
                 // tables are read instead.
                 let found_before = part.found.len();
                 let tables = (&mut part.found, &mut part.rings);
-                if thread_tables(proc_fd, pid, wanted, tables, &mut link) > 0 {
+                if thread_tables(proc_fd, pid, wanted, tables, &mut link, &mut meter) > 0 {
                     part.walked += 1;
                     if part.found.len() > found_before {
                         if let Some(start) = start_ticks(pid) {
@@ -389,6 +481,9 @@ fn walk_part(
                 continue;
             }
             descriptors = true;
+            if !meter.tick() {
+                break;
+            }
             let n = match readlinkat_raw(&fd_dir, name, &mut link[..]) {
                 Ok(n) => n,
                 Err(Errno::ACCESS | Errno::PERM) => {
@@ -426,6 +521,7 @@ fn walk_part(
             wanted,
             (&mut part.found, &mut part.rings),
             &mut link,
+            &mut meter,
         );
         if let Some(activity) = activity {
             part.activity.push((pid, activity));
@@ -728,5 +824,27 @@ mod tests {
         assert!(owners.walked > 0);
         let all = walk_fds(None).expect("walk");
         assert_eq!(all.pids.get(&inode), Some(&vec![std::process::id()]));
+    }
+
+    #[test]
+    fn a_walk_past_its_budget_gives_up() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&listener);
+        let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).expect("link");
+        let inode = socket_inode(link.to_string_lossy().as_bytes()).expect("socket link");
+        // Copies of one socket: one open file, as many descriptors as made.
+        let copies: Vec<_> = (0..2 * Meter::STEP)
+            .map(|_| listener.try_clone().expect("dup"))
+            .collect();
+        let small = Budget::new(Meter::STEP);
+        assert!(walk_fds_within(&small).expect("walk").is_none());
+        assert!(small.spent() && small.listed() > Meter::STEP);
+        let ample = Budget::new(u64::MAX);
+        let owners = walk_fds_within(&ample)
+            .expect("walk")
+            .expect("within budget");
+        assert_eq!(owners.pids.get(&inode), Some(&vec![std::process::id()]));
+        assert!(!ample.spent() && ample.listed() > 0);
+        drop(copies);
     }
 }

@@ -21,6 +21,13 @@ pub struct Lookup {
 /// than loading and verifying the iterator (measured: docs/benchmarks.md).
 pub const CROSSOVER_FILES: u64 = 6_000;
 
+/// A walk chosen for a machine with few open files stops once it has listed this many
+/// descriptors, and the iterator answers instead: descriptors can outnumber files without
+/// bound (`dup`). Measured (docs/benchmarks.md): at 11,679 descriptors the walk still took
+/// less CPU than the iterator (62 against 69 ms), at 52,280 twice as much; past this bound
+/// the walk costs little more than the iterator, so the worst case is about twice its cost.
+pub const CROSSOVER_DESCRIPTORS: u64 = 16_000;
+
 /// What the environment asks for (`WHOPORT_NO_BPF=1`, `WHOPORT_OWNER_LOOKUP=bpf|procfs|auto`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Preference {
@@ -48,59 +55,71 @@ impl Preference {
 }
 
 /// Finds every socket's owners with the cheapest method that works here.
+///
+/// By cost (`Auto`), a machine with few open files is walked, but the walk gives up past
+/// [`CROSSOVER_DESCRIPTORS`], whatever the count of files says, and the iterator answers
+/// instead: descriptors that share one file (`dup`) are cheap to make and cost the walk one
+/// `readlinkat` each, so an unprivileged user cannot make the walk outlast its deadline.
 pub fn lookup() -> Lookup {
     let preference = Preference::from_env();
-    if should_try_bpf(preference) {
-        if let Err(why) = pids_as_proc_numbers_them() {
-            return Lookup {
-                note: Some(format!(
-                    "the in-kernel owner lookup was not used ({why}); processes were found \
-                     through /proc instead"
-                )),
-                ..walk()
-            };
+    if preference == Preference::Procfs || !iterator_permitted() {
+        return walk();
+    }
+    let small = open_files().is_none_or(|n| n < CROSSOVER_FILES);
+    if let Err(why) = pids_as_proc_numbers_them() {
+        if preference == Preference::Auto && small {
+            return walk();
         }
-        match bpf::socket_owners() {
-            Ok((owners, iterator)) => {
-                return Lookup {
-                    owners: Ok(owners),
-                    method: "bpf",
-                    note: None,
-                    iterator: Some(iterator),
-                }
-            }
-            Err(e) => {
-                return Lookup {
-                    note: Some(format!(
-                        "the in-kernel owner lookup was refused ({}); processes were found \
-                         through /proc instead",
-                        bpf::explain(&e)
-                    )),
-                    ..walk()
-                }
-            }
+        return Lookup {
+            note: Some(format!(
+                "the in-kernel owner lookup was not used ({why}); processes were found \
+                 through /proc instead"
+            )),
+            ..walk()
+        };
+    }
+    if preference == Preference::Auto && small {
+        match linux::walk_fds_within(&linux::Budget::new(CROSSOVER_DESCRIPTORS)) {
+            Ok(Some(owners)) => return walked(Ok(owners)),
+            Err(e) => return walked(Err(e.to_string())),
+            // More descriptors than the walk is worth: the iterator costs less.
+            Ok(None) => {}
         }
     }
-    walk()
+    match bpf::socket_owners() {
+        Ok((owners, iterator)) => Lookup {
+            owners: Ok(owners),
+            method: "bpf",
+            note: None,
+            iterator: Some(iterator),
+        },
+        Err(e) => Lookup {
+            note: Some(format!(
+                "the in-kernel owner lookup was refused ({}); processes were found \
+                 through /proc instead",
+                bpf::explain(&e)
+            )),
+            ..walk()
+        },
+    }
 }
 
 fn walk() -> Lookup {
+    walked(linux::walk_fds_since(None, linux::Since::Record).map_err(|e| e.to_string()))
+}
+
+fn walked(owners: Result<InodeOwners, String>) -> Lookup {
     Lookup {
-        owners: linux::walk_fds_since(None, linux::Since::Record).map_err(|e| e.to_string()),
+        owners,
         method: "procfs",
         note: None,
         iterator: None,
     }
 }
 
-/// The iterator is tried only where it can work and pays for itself; everything checked here
-/// is one small read, and none of it is a refusal worth a note.
-fn should_try_bpf(preference: Preference) -> bool {
-    match preference {
-        Preference::Procfs => return false,
-        Preference::Auto if open_files().is_none_or(|n| n < CROSSOVER_FILES) => return false,
-        _ => {}
-    }
+/// Whether the iterator can work here; everything checked is one small read, and none of it
+/// is a refusal worth a note.
+fn iterator_permitted() -> bool {
     may_use_bpf() && std::path::Path::new("/sys/kernel/btf/vmlinux").exists()
 }
 

@@ -1,0 +1,92 @@
+//! The automatic choice of owner lookup cannot be gamed: descriptors that share one open file
+//! (`dup`) do not show in the machine's count of open files, yet each one costs the `/proc`
+//! walk a `readlinkat`. A machine that reads as small, with an unprivileged user holding more
+//! descriptors of one socket than the crossover, is answered by the in-kernel iterator.
+
+mod common;
+
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Command;
+
+use common::listener::{python, Listener};
+use common::{have, root_or_skip, tempdir};
+
+/// More than the walk's bound (16,000 descriptors) between them: each of four processes
+/// holds this many copies of one socket.
+const DUPS: &str = "4500";
+
+#[test]
+fn descriptors_sharing_one_file_do_not_keep_the_walk_chosen() {
+    if !root_or_skip("a private mount namespace")
+        || !have("unshare", "apt-get install -y util-linux")
+    {
+        return;
+    }
+    if !Path::new("/sys/kernel/btf/vmlinux").exists() {
+        eprintln!("SKIPPED: the in-kernel owner lookup needs the kernel's BTF");
+        return;
+    }
+    // Nobody's processes: an unprivileged user makes the descriptors (with the system's
+    // interpreter: one that nobody can run whoever installed another).
+    let system_python = Path::new("/usr/bin/python3");
+    if python().is_none() || !system_python.exists() {
+        eprintln!("SKIPPED: no /usr/bin/python3 for a listener of nobody's");
+        return;
+    }
+    let start = || {
+        let mut cmd = Command::new(system_python);
+        cmd.arg(common::fixture("listen.py"))
+            .args(["--dups", DUPS, "--fork", "tcp4"])
+            .uid(65534)
+            .gid(65534);
+        Listener::start_command(cmd)
+    };
+    let held = [start(), start()];
+    // The machine's count of open files reads as a small machine's (in this mount namespace
+    // only): by that count alone, the walk would be chosen.
+    let dir = tempdir();
+    let file_nr = dir.path().join("file-nr");
+    std::fs::write(&file_nr, "1000\t0\t100000\n").expect("file-nr");
+    let script = format!(
+        "mount --bind {} /proc/sys/fs/file-nr && cat /proc/sys/fs/file-nr >&2 && \
+         unset WHOPORT_OWNER_LOOKUP && exec \"$WHOPORT\" --json",
+        file_nr.display()
+    );
+    let (status, stdout, stderr) = common::sh(&format!("exec unshare -m sh -c '{script}'"));
+    assert!(
+        status == 0 || status == 1,
+        "whoport failed ({status}): {stderr}"
+    );
+    assert!(
+        stderr.starts_with("1000"),
+        "file-nr was not staged: {stderr}"
+    );
+    let doc: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(
+        doc["owner_lookup"], "bpf",
+        "with {DUPS} descriptors in each of four processes, the walk should have given way: {:?}",
+        doc["notes"]
+    );
+    for held in &held {
+        let row = common::listener::rows(&doc, &held.sockets[0]);
+        assert_eq!(row.len(), 1, "{:?} listed once", held.sockets[0]);
+        let mut pids: Vec<u64> = row[0]["owners"]
+            .as_array()
+            .expect("owners")
+            .iter()
+            .filter_map(|o| o["pid"].as_u64())
+            .collect();
+        pids.sort_unstable();
+        let mut want: Vec<u64> = std::iter::once(held.pid)
+            .chain(held.children.iter().copied())
+            .map(u64::from)
+            .collect();
+        want.sort_unstable();
+        assert_eq!(
+            pids, want,
+            "the holders of {:?}: {}",
+            held.sockets[0], row[0]
+        );
+    }
+}
