@@ -105,6 +105,9 @@ pub struct ExeState {
     pub replaced: bool,
     /// It runs from memory (`memfd:`), with no file at all.
     pub memory_only: bool,
+    /// Deleted by the kernel's mark alone: what stands at its path now was not looked at (the
+    /// way to it crosses a filesystem that may not answer), so `replaced` is not known.
+    pub path_unchecked: bool,
 }
 
 /// What is known about one process that holds a socket.

@@ -630,6 +630,10 @@ fn a_deleted_executable_below_a_stalled_fuse_directory_is_judged_without_waiting
             .collect();
         assert_eq!(deleted.len(), 1, "{lookup}: {doc}");
         assert_eq!(deleted[0]["severity"], "high", "{lookup}: {}", deleted[0]);
+        // Only the kernel's mark was read: nothing is claimed about the path.
+        let message = deleted[0]["message"].as_str().expect("message");
+        assert!(!message.contains("nothing stands"), "{lookup}: {message}");
+        assert!(message.contains("was not looked at"), "{lookup}: {message}");
         let (_, out, err) =
             jam.whoport_among_its_mounts(home.path(), lookup, &["--timeout", "20s", "--json"]);
         let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {err}"));

@@ -78,6 +78,11 @@ fn staged() -> Option<(NetNs, std::process::Child, u16)> {
         "link", "add", "wpx1", "type", "vxlan", "id", "43", "dstport", "4790", "local", "::1"
     ]));
     assert!(ip(&["link", "set", "wpx1", "up"]));
+    // A port IANA leaves unassigned, so the audit's unassigned-port rule speaks of it too.
+    assert!(ip(&[
+        "link", "add", "wpx2", "type", "vxlan", "id", "44", "dstport", "41333", "dev", "lo",
+    ]));
+    assert!(ip(&["link", "set", "wpx2", "up"]));
     let script = r#"
 import array, socket, sys
 a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -131,6 +136,27 @@ fn a_vxlan_socket_is_held_by_the_kernel_both_ways_and_a_socket_in_transit_never_
             .collect();
         assert_eq!(findings.len(), 1, "{lookup}: {audit}");
         let hint = findings[0]["hint"].as_str().expect("hint");
+        // Every rule names the owner as established: the kernel, never a hidden process.
+        let kernels: Vec<&Value> = audit["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .filter(|f| [4789, 41333].contains(&f["listener"]["port"].as_u64().unwrap_or(0)))
+            .collect();
+        for id in ["exposed-all-interfaces", "unassigned-port"] {
+            let f = kernels
+                .iter()
+                .find(|f| f["id"] == id)
+                .unwrap_or_else(|| panic!("{lookup}: {id}: {audit}"));
+            let text = format!("{} {}", f["message"], f["hint"]);
+            assert!(!text.contains("hidden process"), "{lookup}: {text}");
+            if bpf {
+                assert!(
+                    text.contains("the kernel (no process has it open)"),
+                    "{lookup}: {text}"
+                );
+            }
+        }
         if bpf {
             assert_eq!(findings[0]["severity"], "info", "{lookup}: {audit}");
             assert!(hint.contains("ip -d link"), "{lookup}: {hint}");

@@ -11,7 +11,7 @@ fn entry_text(e: &Entry) -> String {
         Err(_) => e.address.clone(),
     };
     let names = if e.names.is_empty() {
-        "a hidden process".to_string()
+        "no process seen".to_string()
     } else {
         e.names.join(", ")
     };

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::{Listener, Process, Snapshot};
+use crate::model::{Hidden, Listener, Process, Snapshot};
 use crate::port::Protocol;
 use crate::render::sanitize::sanitize;
 
@@ -129,11 +129,34 @@ fn pids_by_user(procs: &[&Process], role: Option<(&str, &str)>) -> Vec<String> {
         .collect()
 }
 
+/// Who holds sockets whose owner was not seen, in the words of the reason established:
+/// `the kernel (no process has it open)` for the kernel's own socket, `a hidden process` for
+/// another user's (whoport not root), otherwise `an owner not seen (closed during the scan)`
+/// and the like, never a process that may not exist.
+pub fn unseen(reason: Option<&Hidden>) -> String {
+    match reason {
+        Some(Hidden::Kernel) => "the kernel (no process has it open)".to_string(),
+        Some(Hidden::NotRoot) | None => "a hidden process".to_string(),
+        Some(r) => format!("an owner not seen ({})", r.short()),
+    }
+}
+
 /// Each process once, by name: `nginx (pid 812 master as root; 813, 814 workers as www-data)`,
-/// `sshd (pid 700 as root)`, `app (pids 5, 6 as app)`; `a hidden process` when none is seen.
+/// `sshd (pid 700 as root)`, `app (pids 5, 6 as app)`; when none is seen, [`unseen`] with the
+/// first reason of `listeners`.
+pub fn who_of(owners: &[&Process], listeners: &[&Listener]) -> String {
+    if owners.is_empty() {
+        return unseen(listeners.iter().find_map(|l| l.hidden_reason.as_ref()));
+    }
+    who(owners)
+}
+
+/// Each process once, by name: `nginx (pid 812 master as root; 813, 814 workers as www-data)`,
+/// `sshd (pid 700 as root)`, `app (pids 5, 6 as app)`; `a hidden process` when none is seen
+/// ([`who_of`] says why).
 pub fn who(owners: &[&Process]) -> String {
     if owners.is_empty() {
-        return "a hidden process".to_string();
+        return unseen(None);
     }
     let mut names: Vec<(String, Vec<&Process>)> = Vec::new();
     for p in owners {

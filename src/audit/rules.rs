@@ -3,7 +3,7 @@
 
 use crate::audit::classify::{self, Class, Exposure, Facts};
 use crate::audit::design;
-use crate::audit::group::{endpoints, who};
+use crate::audit::group::{self, endpoints, who};
 use crate::audit::{Finding, Severity};
 use crate::model::{Hidden, Listener, Process, Scope, Snapshot};
 use crate::port::{EphemeralRange, ReservedPorts};
@@ -107,8 +107,9 @@ impl Ctx<'_> {
         format!("{} {}", self.first().socket.protocol, endpoints(&ls))
     }
 
+    /// The owners, or what was established about an owner not seen.
     fn who(&self) -> String {
-        who(&self.owners)
+        group::who_of(&self.owners, &self.listeners)
     }
 
     /// "on all interfaces, IPv4 and IPv6" and the like, for these (exposed) members, in the
@@ -492,6 +493,12 @@ pub fn deleted_executable(c: &Ctx<'_>) -> Option<Finding> {
     let exe = sanitize(p.display_exe().unwrap_or("?")).into_owned();
     let how = if p.exe_state.memory_only {
         "runs from memory, with no file at all".to_string()
+    } else if p.exe_state.path_unchecked {
+        // Only the kernel's mark was read: the path itself was not looked at.
+        format!(
+            "runs an executable that was deleted since it started ({exe}); what stands at its \
+             path now was not looked at (the way to it crosses a filesystem that may not answer)"
+        )
     } else {
         format!("runs an executable that was deleted since it started ({exe}), and nothing stands at its path now")
     };

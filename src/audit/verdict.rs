@@ -101,14 +101,17 @@ pub fn verdicts(snap: &Snapshot, k: &Knowledge) -> Vec<Verdict> {
                 .map(|p| p.pid.to_string())
                 .collect();
             let unknown = if c.owners.is_empty() {
-                let why = c
-                    .listeners
-                    .iter()
-                    .find_map(|l| l.hidden_reason.as_ref())
-                    .map_or("its owner is not known", |h| h.short());
-                Some(format!(
-                    "cannot judge what serves it: the owner is hidden ({why})"
-                ))
+                let reason = c.listeners.iter().find_map(|l| l.hidden_reason.as_ref());
+                Some(match reason {
+                    // Established: no process to judge, the kernel serves it.
+                    Some(crate::model::Hidden::Kernel) => "cannot judge what serves it: no \
+                         process has it open (the kernel made it for itself)"
+                        .to_string(),
+                    _ => format!(
+                        "cannot judge what serves it: the owner is hidden ({})",
+                        reason.map_or("its owner is not known", |h| h.short())
+                    ),
+                })
             } else if !unread.is_empty() {
                 // A process whose details did not arrive (--timeout) has no known user or
                 // executable: what it runs as cannot be judged.
@@ -121,7 +124,7 @@ pub fn verdicts(snap: &Snapshot, k: &Knowledge) -> Vec<Verdict> {
             };
             Verdict {
                 protocol: c.listeners[0].socket.protocol,
-                who: group::who(&c.owners),
+                who: group::who_of(&c.owners, &c.listeners),
                 addresses: c.listeners.iter().map(|l| endpoint(l)).collect(),
                 processes: c.owners.iter().map(|p| p.pid).collect(),
                 findings: all

@@ -37,6 +37,7 @@ pub fn exe_in(dir: &str) -> (Option<Vec<u8>>, ExeState) {
             deleted: true,
             replaced: false,
             memory_only: true,
+            path_unchecked: false,
         };
         return (Some(link), state);
     }
@@ -58,6 +59,7 @@ pub fn exe_in(dir: &str) -> (Option<Vec<u8>>, ExeState) {
             deleted: true,
             replaced: false,
             memory_only: false,
+            path_unchecked: true,
         };
         return (Some(stripped), state);
     }
@@ -79,6 +81,7 @@ pub fn exe_in(dir: &str) -> (Option<Vec<u8>>, ExeState) {
         deleted,
         replaced,
         memory_only: false,
+        path_unchecked: false,
     };
     (Some(stripped), state)
 }

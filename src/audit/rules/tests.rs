@@ -358,10 +358,24 @@ fn mismatch_root_shell_deleted_hidden() {
         deleted: true,
         replaced: false,
         memory_only: false,
+        path_unchecked: false,
     };
     let f = findings(&snapshot("127.0.0.1", 8011, vec![gone.clone()], true));
     assert!(f.contains(&("deleted-executable", Severity::High)));
     assert!(!f.iter().any(|x| x.0 == "restart-pending"));
+    let said = |p: Process| {
+        full(&snapshot("127.0.0.1", 8011, vec![p], true))
+            .into_iter()
+            .find(|x| x.id == "deleted-executable")
+            .expect("deleted-executable")
+            .message
+    };
+    assert!(said(gone.clone()).contains("nothing stands at its path now"));
+    // Judged by the kernel's mark alone: the path was not looked at, so nothing is said of it.
+    gone.exe_state.path_unchecked = true;
+    let message = said(gone.clone());
+    assert!(!message.contains("nothing stands"), "{message}");
+    assert!(message.contains("was not looked at"), "{message}");
     // Upgraded is not deleted: another file at the path is a pending restart, for every
     // process that runs the old one.
     let mut upgraded = vec![process(3, "nginx", 0), process(4, "nginx", 33)];
@@ -371,6 +385,7 @@ fn mismatch_root_shell_deleted_hidden() {
             deleted: true,
             replaced: true,
             memory_only: false,
+            path_unchecked: false,
         };
     }
     let snap = snapshot("127.0.0.1", 8011, upgraded, true);
@@ -386,6 +401,7 @@ fn mismatch_root_shell_deleted_hidden() {
         deleted: true,
         replaced: false,
         memory_only: true,
+        path_unchecked: false,
     };
     assert!(findings(&snapshot("127.0.0.1", 8011, vec![memfd], true))
         .contains(&("deleted-executable", Severity::High)));
