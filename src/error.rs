@@ -15,8 +15,10 @@ pub enum QueryError {
     PortOutOfRange { value: String },
     #[error("{} is a reversed range: the first port must not be above the second", quoted(.value))]
     ReversedRange { value: String },
-    #[error("{}: unknown protocol {} (use tcp, udp, udplite, sctp or dccp; tcp6, udp4... for one address family)", quoted(.value), quoted(.protocol))]
+    #[error("{}: unknown protocol {}: whoport knows tcp, udp, udplite, sctp and dccp, and tcp4, tcp6, udp4, udp6... for one address family", quoted(.value), quoted(.protocol))]
     BadProtocol { value: String, protocol: String },
+    #[error("{}: no protocol {side} the slash: write 22/tcp or tcp/22 (tcp, udp, udplite, sctp or dccp), or the port alone", quoted(.value))]
+    MissingProtocol { value: String, side: &'static str },
     #[error("{} is not a port number: a port is written with digits only, without a sign (0-65535)", quoted(.value))]
     SignedPort { value: String },
     #[error("{} is an address without a port: add the port ({}), or give the port alone", quoted(.value), .example)]

@@ -260,7 +260,32 @@ fn typed_protocol<'a>(text: &'a str, whole: &str) -> Result<(&'a str, Option<Typ
         {
             (body, protocol_token(proto))
         }
+        // `/22`, `22/`: the protocol is missing, not unknown.
+        Some((before, after)) if before.trim().is_empty() || after.trim().is_empty() => {
+            let (side, port) = if before.trim().is_empty() {
+                ("before", after)
+            } else {
+                ("after", before)
+            };
+            // `/tcp` is a protocol without its port: said as a bad port.
+            if protocol_token(port).is_some() || port.trim().is_empty() {
+                return Err(QueryError::BadPort {
+                    value: whole.to_string(),
+                });
+            }
+            return Err(QueryError::MissingProtocol {
+                value: whole.to_string(),
+                side,
+            });
+        }
         Some((body, proto)) => {
+            // `tcp46/22`: the port is after the slash, so the word before it is the protocol
+            // that is not known.
+            let (body, proto) = if is_port_like(proto) && !is_port_like(body) {
+                (proto, body)
+            } else {
+                (body, proto)
+            };
             let protocol = protocol_token(proto).ok_or_else(|| QueryError::BadProtocol {
                 value: whole.to_string(),
                 protocol: proto.to_string(),
@@ -269,6 +294,13 @@ fn typed_protocol<'a>(text: &'a str, whole: &str) -> Result<(&'a str, Option<Typ
         }
         None => (text, None),
     })
+}
+
+/// A port or a range as typed (`22`, `8000-8100`, `:22`): what a protocol never is.
+fn is_port_like(text: &str) -> bool {
+    let t = text.trim();
+    let t = t.strip_prefix(':').unwrap_or(t);
+    !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit() || b == b'-')
 }
 
 /// The address family a query names with its protocol (netstat's `tcp6/22`, `22/udp4`):
@@ -329,10 +361,13 @@ impl FromStr for Query {
         if first.is_ascii_digit() || first == b'-' || first == b'+' {
             return parse_numeric(body, protocol, whole);
         }
-        if !body.bytes().all(|b| {
-            b.is_ascii_alphanumeric()
-                || matches!(b, b'-' | b'_' | b'.' | b'+' | b'*' | b' ' | b'(' | b')')
-        }) {
+        // A program name as `ps` shows it may be in any script (`café-daemon`): letters and
+        // digits of every language are taken, never a control or formatting character (a
+        // bidirectional override), and a name of digits alone is a port in other digits.
+        if !body.chars().all(|c| {
+            c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '+' | '*' | ' ' | '(' | ')')
+        }) || (!body.is_ascii() && !body.chars().any(char::is_alphabetic))
+        {
             return Err(QueryError::BadServiceName {
                 value: whole.to_string(),
             });
@@ -805,6 +840,27 @@ mod tests {
     }
 
     #[test]
+    fn takes_program_names_in_any_script() {
+        for name in ["caf\u{e9}-daemon", "\u{434}\u{435}\u{43c}\u{43e}\u{43d}", "\u{30b5}\u{30fc}\u{30d0}"] {
+            assert_eq!(
+                name.parse::<Query>(),
+                Ok(Query::Service {
+                    name: name.to_string(),
+                    protocol: None
+                }),
+                "{name}"
+            );
+        }
+        assert_eq!(
+            "caf\u{e9}-daemon/udp".parse::<Query>(),
+            Ok(Query::Service {
+                name: "caf\u{e9}-daemon".to_string(),
+                protocol: Some(Protocol::Udp)
+            })
+        );
+    }
+
+    #[test]
     fn refuses_bad_queries() {
         let cases = [
             (
@@ -926,6 +982,41 @@ mod tests {
                 QueryError::BadProtocol {
                     value: "2668/xyz".into(),
                     protocol: "xyz".into(),
+                },
+            ),
+            // The port is after the slash: the word before it is the unknown protocol.
+            (
+                "tcp46/22",
+                QueryError::BadProtocol {
+                    value: "tcp46/22".into(),
+                    protocol: "tcp46".into(),
+                },
+            ),
+            (
+                "/22",
+                QueryError::MissingProtocol {
+                    value: "/22".into(),
+                    side: "before",
+                },
+            ),
+            (
+                "22/",
+                QueryError::MissingProtocol {
+                    value: "22/".into(),
+                    side: "after",
+                },
+            ),
+            // A bidirectional override is no letter; digits of another script are no name.
+            (
+                "caf\u{e9}\u{202e}",
+                QueryError::BadServiceName {
+                    value: "caf\u{e9}\u{202e}".into(),
+                },
+            ),
+            (
+                "\u{662}\u{662}",
+                QueryError::BadServiceName {
+                    value: "\u{662}\u{662}".into(),
                 },
             ),
         ];

@@ -419,3 +419,50 @@ fn a_long_program_is_found_by_the_kernels_15_byte_name_and_by_its_own() {
         }
     }
 }
+
+/// A program name as `ps` shows it may be in any script: a process whose kernel name is
+/// `café-N` (set with prctl), and a script named `wpé-N` (its kernel name), are found by it.
+#[test]
+fn a_program_named_in_utf8_is_found_by_its_name() {
+    let Some(py) = python() else {
+        return;
+    };
+    let pid = std::process::id() % 100_000;
+    let comm = format!("café-{pid}");
+    let named = Listener::start(&["--comm-hex", &hex(comm.as_bytes()), "tcp4"]);
+    let dir = tempdir();
+    let script_name = format!("wpé-{pid}");
+    let script = dir.path().join(&script_name);
+    let body = std::fs::read_to_string(common::fixture("listen.py")).expect("listen.py");
+    std::fs::write(&script, format!("#!{}\n{body}", py.display())).expect("script");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let mut cmd = std::process::Command::new(&script);
+    cmd.arg("tcp4");
+    let scripted = Listener::start_command(cmd);
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{}/comm", scripted.pid))
+            .expect("comm")
+            .trim(),
+        script_name,
+        "the kernel names the script"
+    );
+    let home = tempdir();
+    for lookup in ["procfs", "bpf"] {
+        for (listener, name) in [(&named, &comm), (&scripted, &script_name)] {
+            let endpoint = format!("127.0.0.1:{}", listener.port(0));
+            let (status, out, err) = outcome(
+                common::whoport(home.path())
+                    .env("WHOPORT_OWNER_LOOKUP", lookup)
+                    .args(["--json", name]),
+            );
+            assert_eq!(status, 0, "{lookup} {name}: {out}{err}");
+            let doc: Value = serde_json::from_str(&out).expect("json");
+            assert_eq!(
+                endpoints(&doc, "listeners"),
+                vec![endpoint],
+                "{lookup} {name}: {doc}"
+            );
+        }
+    }
+}
