@@ -841,7 +841,11 @@ mod tests {
 
     #[test]
     fn takes_program_names_in_any_script() {
-        for name in ["caf\u{e9}-daemon", "\u{434}\u{435}\u{43c}\u{43e}\u{43d}", "\u{30b5}\u{30fc}\u{30d0}"] {
+        for name in [
+            "caf\u{e9}-daemon",
+            "\u{434}\u{435}\u{43c}\u{43e}\u{43d}",
+            "\u{30b5}\u{30fc}\u{30d0}",
+        ] {
             assert_eq!(
                 name.parse::<Query>(),
                 Ok(Query::Service {

@@ -716,7 +716,10 @@ fn what_is_not_a_port_says_what_it_is() {
         (&huge, "is no interface name or index"),
         ("[fe80::1%ééééééé]:22", "is no interface name or index"),
         ("22/tcp7", "unknown protocol 'tcp7'"),
-        ("tcp46/22", "'tcp46/22': unknown protocol 'tcp46': whoport knows tcp, udp"),
+        (
+            "tcp46/22",
+            "'tcp46/22': unknown protocol 'tcp46': whoport knows tcp, udp",
+        ),
         ("/22", "'/22': no protocol before the slash"),
         ("22/", "'22/': no protocol after the slash"),
         ("", "empty port or service name"),
