@@ -111,8 +111,23 @@ fn no_query(cli: &Cli, command: &str) -> Result<()> {
     }
 }
 
+/// UDP-Lite asked for on a kernel built without it: said as such, never as a port in use or
+/// a missing address family.
+fn udplite_or_bail(protocols: &[Protocol]) -> Result<()> {
+    if protocols.contains(&Protocol::Udplite) {
+        if let Err(e) = check::probe::udplite_supported() {
+            anyhow::bail!(
+                "this kernel makes no UDP-Lite socket (socket(AF_INET, SOCK_DGRAM, \
+                 IPPROTO_UDPLITE): {e}): there is nothing to test or watch for UDP-Lite"
+            );
+        }
+    }
+    Ok(())
+}
+
 fn run_check(cli: &Cli, a: &CheckArgs, out: &Output, w: &mut dyn Write) -> Result<u8> {
     let (port, protocol, pasted) = check::parse_port_arg(&a.port)?;
+    udplite_or_bail(&[protocol])?;
     let address = match a.address.as_deref() {
         Some(text) => Some(check::parse_address(text)?),
         None => pasted,
@@ -142,11 +157,13 @@ fn run_free(cli: &Cli, a: &FreeArgs, out: &Output, w: &mut dyn Write) -> Result<
             start: free::LOWEST,
             end: u16::MAX,
         });
-    let protocols = match (a.tcp, a.udp) {
-        (true, false) => vec![Protocol::Tcp],
-        (false, true) => vec![Protocol::Udp],
+    let protocols = match (a.tcp, a.udp, a.udplite) {
+        (true, false, false) => vec![Protocol::Tcp],
+        (false, true, false) => vec![Protocol::Udp],
+        (false, false, true) => vec![Protocol::Udplite],
         _ => vec![Protocol::Tcp, Protocol::Udp],
     };
+    udplite_or_bail(&protocols)?;
     let k = load(cli)?;
     let found = free::free(&k, &protocols, range, usize::from(a.count), a.first);
     if out.json {
@@ -172,6 +189,7 @@ fn run_free(cli: &Cli, a: &FreeArgs, out: &Output, w: &mut dyn Write) -> Result<
 
 fn run_wait(a: &WaitArgs, out: &Output, w: &mut dyn Write) -> Result<u8> {
     let (port, protocol, address) = check::parse_port_arg(&a.port)?;
+    udplite_or_bail(&[protocol])?;
     if address.is_some() {
         return Err(PortArgError::AddressNotWanted {
             value: a.port.clone(),
@@ -492,7 +510,7 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                 let local_path = k.local.path.as_ref().map(|p| p.display().to_string());
                 let protocols: Vec<Protocol> = match protocol {
                     Some(p) => vec![p],
-                    None => vec![Protocol::Tcp, Protocol::Udp],
+                    None => vec![Protocol::Tcp, Protocol::Udp, Protocol::Udplite],
                 };
                 // The headline names a known program only when it holds every listener on
                 // the port: one holding some of them is no answer for the port.

@@ -539,6 +539,7 @@ fn each_filter_keeps_what_it_should() {
     assert_eq!(status, 1, "no match: status 1");
 }
 
+/// Nothing listens on UDP, and the TCP listener the protocol hid is named.
 #[test]
 fn nothing_on_udp_at_a_tcp_only_port_is_said_plainly() {
     // Another program may hold the same port number on UDP on this machine: in a network
@@ -551,7 +552,7 @@ fn nothing_on_udp_at_a_tcp_only_port_is_said_plainly() {
     assert_eq!(status, 1, "{out}{err}");
     assert!(
         out.contains(&format!(
-            "Nothing is listening on {port}/udp in this network namespace."
+            "Nothing that matches /udp is listening on {port}/udp; 1 listener on this port hidden by /udp:"
         )),
         "{out}"
     );

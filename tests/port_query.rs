@@ -121,7 +121,7 @@ fn card_table_has_its_sections_in_order() {
     // Who is listening comes right under the headline; exit status 1 when nobody is.
     let live = match status {
         0 => "Listening on 443:",
-        1 => "Nothing is listening on 443/tcp or 443/udp in this network namespace.",
+        1 => "Nothing is listening on 443/tcp, 443/udp or 443/udplite in this network namespace.",
         other => panic!("status {other}"),
     };
     let order = [
@@ -395,7 +395,9 @@ fn a_connected_udp_socket_is_never_under_listening_on_the_card() {
     let port = u.port(0).to_string();
     let (_, out, _) = run(&[&port, "--all"]);
     assert!(
-        out.contains(&format!("Nothing is listening on {port}/tcp or {port}/udp"))
+        out.contains(&format!(
+            "Nothing is listening on {port}/tcp, {port}/udp or {port}/udplite"
+        ))
             && out.contains(&format!(
                 "Not listening on {port} (connected or only bound)"
             )),

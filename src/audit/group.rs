@@ -91,6 +91,15 @@ pub fn and_list(items: &[String]) -> String {
     }
 }
 
+/// `a`, `a or b`, `a, b or c`.
+pub fn or_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
 fn user_of(p: &Process) -> String {
     match (&p.user, p.uid) {
         (Some(u), _) => sanitize(u).into_owned(),
@@ -239,5 +248,6 @@ mod tests {
         assert_eq!(and_list(&s(&["a"])), "a");
         assert_eq!(and_list(&s(&["a", "b"])), "a and b");
         assert_eq!(and_list(&s(&["a", "b", "c"])), "a, b and c");
+        assert_eq!(or_list(&s(&["a", "b", "c"])), "a, b or c");
     }
 }

@@ -21,7 +21,7 @@ pub struct FilteredOut {
 /// protocols (every one for a program narrowed to one, `nginx/udp`), states, ports and
 /// program, every address family.
 fn unfiltered(filter: &Filter, protocol: Option<&'static str>) -> Filter {
-    let every = protocol.is_some() && filter.program.is_some();
+    let every = protocol.is_some() && protocol_hides(filter);
     Filter {
         tcp: filter.tcp || every,
         udp: filter.udp || every,
@@ -35,13 +35,23 @@ fn unfiltered(filter: &Filter, protocol: Option<&'static str>) -> Filter {
     }
 }
 
+/// Whether a typed protocol counts as a filter that hides listeners: for a program
+/// (`nginx/udp`) and for one port (`53/udp` with only TCP on 53), not over a range.
+fn protocol_hides(filter: &Filter) -> bool {
+    filter.program.is_some()
+        || filter
+            .ports
+            .as_ref()
+            .is_some_and(|p| p.len() == 1 && p[0].is_single())
+}
+
 /// The filters a person typed that can hide a listener, by name. `protocol` is how the
 /// protocol was typed (`/udp`, `--tcp`), when one was: for a program it hides the program's
 /// listeners on the others.
 fn active(filter: &Filter, protocol: Option<&'static str>) -> Vec<(&'static str, Filter)> {
     let base = unfiltered(filter, protocol);
     let mut out = Vec::new();
-    if let (Some(typed), Some(_)) = (protocol, &filter.program) {
+    if let (Some(typed), true) = (protocol, protocol_hides(filter)) {
         out.push((
             typed,
             Filter {

@@ -77,7 +77,7 @@ pub fn card_section(
         let what: Vec<String> = protocols.iter().map(|p| format!("{port}/{p}")).collect();
         let text = format!(
             "Nothing that matches {filters} is listening on {}; {count} on this port hidden by {filters}:",
-            what.join(" or ")
+            crate::audit::group::or_list(&what)
         );
         writeln!(w, "\n{}", paint(out, &text, "1"))?;
     }

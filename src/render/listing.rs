@@ -431,7 +431,7 @@ pub fn live_section(
         if !what.is_empty() {
             let text = format!(
                 "Nothing is listening on {} in this network namespace.",
-                what.join(" or ")
+                crate::audit::group::or_list(&what)
             );
             writeln!(w, "\n{}", paint(out, &text, "1"))?;
         }
