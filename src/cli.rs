@@ -307,6 +307,7 @@ const CHECK_EXAMPLES: &str = "\
 Examples:
   whoport check 8080                    TCP on 0.0.0.0, [::] dual-stack and [::] v6-only
   whoport check 53/udp                  UDP
+  whoport check 5004/udplite            UDP-Lite (a port space of its own)
   whoport check 8080 --address 127.0.0.1
       only 127.0.0.1
   whoport check 127.0.0.1:8080          the same, pasted as ss prints it
@@ -320,8 +321,8 @@ Exit status: 0 a server could listen on every address tried (both ways),
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The port, optionally with /tcp or /udp (default: tcp)
-    #[arg(value_name = "PORT[/tcp|/udp]")]
+    /// The port, optionally with /tcp, /udp or /udplite (default: tcp)
+    #[arg(value_name = "PORT[/tcp|/udp|/udplite]")]
     pub port: String,
 
     /// Try this address instead of 0.0.0.0, [::] dual-stack and [::] v6-only
@@ -351,12 +352,16 @@ pub struct FreeArgs {
     pub count: u16,
 
     /// Only TCP must be free (default: TCP and UDP)
-    #[arg(short = 't', long, conflicts_with = "udp")]
+    #[arg(short = 't', long, conflicts_with_all = ["udp", "udplite"])]
     pub tcp: bool,
 
     /// Only UDP must be free
-    #[arg(short = 'u', long)]
+    #[arg(short = 'u', long, conflicts_with = "udplite")]
     pub udp: bool,
+
+    /// Only UDP-Lite must be free (a port space of its own)
+    #[arg(long)]
+    pub udplite: bool,
 
     /// Look only in this range, e.g. 8000-8999
     #[arg(long, value_name = "A-B")]
@@ -384,8 +389,8 @@ Exit status: 0 the condition holds, 1 the timeout passed first, 2 error.";
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("condition").required(true).args(["listening", "free"])))]
 pub struct WaitArgs {
-    /// The port, optionally with /tcp or /udp (default: tcp)
-    #[arg(value_name = "PORT[/tcp|/udp]")]
+    /// The port, optionally with /tcp, /udp or /udplite (default: tcp)
+    #[arg(value_name = "PORT[/tcp|/udp|/udplite]")]
     pub port: String,
 
     /// Return when a listener exists on the port

@@ -161,9 +161,9 @@ pub enum PortArgError {
     NotOnePort { value: String },
     #[error("'{value}': port 0 asks the kernel for any port; give a port from 1 to 65535")]
     Zero { value: String },
-    #[error("'{value}': only tcp and udp ports can be tested")]
+    #[error("'{value}': only tcp, udp and udplite ports can be tested")]
     Protocol { value: String },
-    #[error("'{value}': give the protocol without a family (tcp, udp) and the address to test, such as 127.0.0.1:8080 or [::1]:8080/udp")]
+    #[error("'{value}': give the protocol without a family (tcp, udp, udplite) and the address to test, such as 127.0.0.1:8080 or [::1]:8080/udp")]
     Family { value: String },
     #[error("'{value}' is not an IP address (for example 127.0.0.1, ::1 or [::1])")]
     Address { value: String },

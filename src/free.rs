@@ -93,7 +93,7 @@ fn used_ports(protocols: &[Protocol]) -> HashSet<u16> {
     let want = sockets::Want {
         tcp: protocols.contains(&Protocol::Tcp),
         udp: protocols.contains(&Protocol::Udp),
-        udplite: false,
+        udplite: protocols.contains(&Protocol::Udplite),
         ipv4: true,
         ipv6: true,
     };

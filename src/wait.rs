@@ -117,6 +117,7 @@ fn listening(
     let snap = collect::collect(&Filter {
         tcp: protocol == Protocol::Tcp,
         udp: protocol == Protocol::Udp,
+        udplite: protocol == Protocol::Udplite,
         ipv4: true,
         ipv6: true,
         ports: Some(vec![PortRange::single(port)]),

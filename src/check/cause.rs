@@ -185,7 +185,7 @@ impl Kind {
     /// Sockets that SO_REUSEADDR can get past (on both sides): all but listeners.
     pub fn reuseaddr_may_pass(self, protocol: Protocol) -> bool {
         match self {
-            Kind::Listener => protocol == Protocol::Udp,
+            Kind::Listener => protocol.is_datagram(),
             _ => true,
         }
     }

@@ -174,6 +174,7 @@ pub fn check(
     let snapshot = collect::collect(&Filter {
         tcp: protocol == Protocol::Tcp,
         udp: protocol == Protocol::Udp,
+        udplite: protocol == Protocol::Udplite,
         ipv4: true,
         ipv6: true,
         all_states: true,
@@ -268,7 +269,7 @@ fn advice(
             reserve_with: k.reserved.with(port),
         });
     }
-    let status = k.iana.status(port, protocol);
+    let status = k.iana.status(port, protocol.registry_protocol());
     if !status.services.is_empty() {
         advice.push(Advice::Assigned {
             services: status
@@ -299,7 +300,7 @@ fn advice(
     advice
 }
 
-/// `PORT[/tcp|/udp]` as `check` and `wait` take it (TCP when no protocol is given), with the
+/// `PORT[/tcp|/udp|/udplite]` as `check` and `wait` take it (TCP when no protocol is given), with the
 /// address of a pasted form (`127.0.0.1:8080`, `[::1]:8080`; `*:8080` is every address).
 pub fn parse_port_arg(text: &str) -> Result<(u16, Protocol, Option<IpAddr>), PortArgError> {
     let value = || text.to_string();
@@ -322,7 +323,9 @@ pub fn parse_port_arg(text: &str) -> Result<(u16, Protocol, Option<IpAddr>), Por
                 }
             };
             match protocol.unwrap_or(Protocol::Tcp) {
-                p @ (Protocol::Tcp | Protocol::Udp) => Ok((port, p, address)),
+                p @ (Protocol::Tcp | Protocol::Udp | Protocol::Udplite) => {
+                    Ok((port, p, address))
+                }
                 _ => Err(PortArgError::Protocol { value: value() }),
             }
         }

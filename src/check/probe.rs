@@ -8,6 +8,20 @@ use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
 
 use crate::port::Protocol;
 
+/// UDP-Lite's IP protocol number (RFC 3828).
+const IPPROTO_UDPLITE: i32 = 136;
+
+/// Whether this kernel makes UDP-Lite sockets at all (Linux has since 2.6.20, unless built
+/// without it; it is never loaded as a module): the error of a socket it refused.
+pub fn udplite_supported() -> io::Result<()> {
+    Socket::new(
+        Domain::IPV4,
+        Type::DGRAM,
+        Some(SockProtocol::from(IPPROTO_UDPLITE)),
+    )
+    .map(drop)
+}
+
 /// Binds `address:port` with the given options and closes the socket again.
 /// `v6only` is set on IPv6 sockets when given (else the system default applies).
 pub fn try_bind(
@@ -20,6 +34,7 @@ pub fn try_bind(
     let target = SocketAddr::new(address, port);
     let (ty, proto) = match protocol {
         Protocol::Udp => (Type::DGRAM, SockProtocol::UDP),
+        Protocol::Udplite => (Type::DGRAM, SockProtocol::from(IPPROTO_UDPLITE)),
         _ => (Type::STREAM, SockProtocol::TCP),
     };
     // socket2 opens it close-on-exec; it is closed when `socket` goes out of scope.

@@ -74,7 +74,7 @@ fn blocker_lines(a: &Attempt, snap: &Snapshot, port: u16) -> Vec<String> {
             Kind::Listener | Kind::Bound => {
                 let what = match (b.kind, proto) {
                     (Kind::Bound, _) => format!("a {proto} socket bound to {at} but not listening"),
-                    (_, crate::port::Protocol::Udp) => format!("a udp socket bound to {at}"),
+                    (_, p) if p.is_datagram() => format!("a {p} socket bound to {at}"),
                     _ => format!("a {proto} listener on {at}"),
                 };
                 let how = match b.overlap {
