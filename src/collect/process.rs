@@ -364,7 +364,13 @@ fn read_one(sys: &mut System, pid: u32, starts: &HashMap<u32, u64>) -> Option<Pr
         || p.name().to_string_lossy().into_owned(),
         |b| String::from_utf8_lossy(b).into_owned(),
     );
-    let name = full_name(&comm, exe.as_deref(), cmdline.first().map(String::as_str));
+    // A kernel name read and empty (prctl(PR_SET_NAME, "")) is the truth: never replaced by
+    // the executable's, which is shown beside it anyway.
+    let name = if comm_bytes.as_deref() == Some(&b""[..]) {
+        String::new()
+    } else {
+        full_name(&comm, exe.as_deref(), cmdline.first().map(String::as_str))
+    };
     let name_escaped = comm_bytes
         .as_deref()
         .filter(|_| name == comm)
