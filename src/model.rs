@@ -226,6 +226,11 @@ impl Hidden {
             Hidden::ClosedDuringScan => "closed during the scan",
             Hidden::Kernel => "held by the kernel (no process has it open)",
             Hidden::OtherPidNamespace => "held outside this PID namespace",
+            // Root of a user namespace is root only there.
+            Hidden::Unreadable { why, .. } if why.contains("user namespace whose root") => {
+                "in processes of other users, whose descriptors the root of a user namespace \
+                 cannot read"
+            }
             Hidden::Unreadable { .. } => "in processes whose descriptors root cannot read",
             Hidden::Late(_) => "not looked up in time (--timeout)",
             Hidden::InTransit { .. } => "in transit over a unix socket (SCM_RIGHTS)",
@@ -436,6 +441,9 @@ pub struct Snapshot {
     pub unattributed: Vec<Listener>,
 }
 
+/// What is shown for a process whose kernel name is empty (`prctl(PR_SET_NAME, "")`).
+pub const EMPTY_NAME: &str = "(empty name)";
+
 /// The sanitized-free, full name of a process: the kernel's `comm` is cut at 15 bytes, so
 /// when it is a prefix of the executable's or `argv[0]`'s base name, that longer name wins.
 pub fn full_name(comm: &str, exe: Option<&str>, argv0: Option<&str>) -> String {
@@ -464,9 +472,14 @@ pub fn full_name(comm: &str, exe: Option<&str>, argv0: Option<&str>) -> String {
 }
 
 impl Process {
-    /// The name to show a person: the exact escaped form when the bytes were not UTF-8.
+    /// The name to show a person: the exact escaped form when the bytes were not UTF-8;
+    /// `(empty name)` for a process whose kernel name is empty.
     pub fn display_name(&self) -> &str {
-        self.name_escaped.as_deref().unwrap_or(&self.name)
+        match self.name_escaped.as_deref() {
+            Some(escaped) => escaped,
+            None if self.name.is_empty() => EMPTY_NAME,
+            None => &self.name,
+        }
     }
 
     /// The executable to show a person, likewise.

@@ -591,6 +591,21 @@ fn roots_socket_seen_from_a_user_namespace_is_not_nobodys() {
         row[0]
     );
     assert!(row[0]["user"].is_null(), "never 'nobody': {}", row[0]);
+    // whoport is root only in that namespace: never "root cannot read".
+    let port = l.sockets[0].port.to_string();
+    for args in [vec![port.as_str()], vec!["audit"]] {
+        let Some(doc) = as_nobody_in_a_user_namespace(home.path(), &args) else {
+            return;
+        };
+        let text = doc.to_string();
+        assert!(!text.contains("root cannot read"), "{args:?}: {text}");
+        if args.len() == 1 {
+            assert!(
+                text.contains("the root of a user namespace cannot read"),
+                "{args:?}: {text}"
+            );
+        }
+    }
 }
 
 /// A user's own socket seen from that user's `unshare -U -r`: inside, the kernel numbers the

@@ -670,6 +670,16 @@ pub fn hidden_owner(c: &Ctx<'_>) -> Option<Finding> {
                  nsenter -t CONTAINER_PID -p -m whoport"
                     .to_string()
             }
+            Some(Hidden::Unreadable { pids, why, .. })
+                if why.contains("user namespace whose root") =>
+            {
+                let named: Vec<String> = pids.iter().map(u32::to_string).collect();
+                format!(
+                    "whoport is root only in its user namespace, which cannot read other \
+                     users' descriptors (PID {}): run it as root on the host",
+                    named.join(", ")
+                )
+            }
             Some(Hidden::Unreadable { pids, .. }) => {
                 let named: Vec<String> = pids.iter().map(u32::to_string).collect();
                 format!(

@@ -339,7 +339,12 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     // /proc/PID/status) and its executable's path (the link's text), so that what it runs as
     // and what it runs can still be judged.
     #[cfg(target_os = "linux")]
-    for (pid, uid, exe) in late_facts(&read.late) {
+    let facts = late_facts(&read.late);
+    // Names asked of the user database under the run's deadline, as every other.
+    #[cfg(target_os = "linux")]
+    users.fetch(facts.iter().filter_map(|f| f.1), deadline);
+    #[cfg(target_os = "linux")]
+    for (pid, uid, exe) in facts {
         if let Some(p) = processes.get_mut(&pid) {
             p.uid = uid;
             p.user = uid.and_then(|u| users.name(u));
@@ -364,6 +369,15 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     };
     #[cfg(not(target_os = "linux"))]
     let outside = |uid: Option<u32>| uid;
+    // The machine's numbers are other users than the namespace's: their names too are asked
+    // under the run's deadline.
+    users.fetch(
+        processes
+            .values()
+            .filter(|p| !(unmapped.is_some() && p.uid == unmapped))
+            .filter_map(|p| outside(p.uid).filter(|&u| Some(u) != p.uid)),
+        deadline,
+    );
     for p in processes.values_mut() {
         if unmapped.is_some() && p.uid == unmapped {
             p.uid = None;
