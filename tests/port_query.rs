@@ -397,10 +397,9 @@ fn a_connected_udp_socket_is_never_under_listening_on_the_card() {
     assert!(
         out.contains(&format!(
             "Nothing is listening on {port}/tcp, {port}/udp or {port}/udplite"
-        ))
-            && out.contains(&format!(
-                "Not listening on {port} (connected or only bound)"
-            )),
+        )) && out.contains(&format!(
+            "Not listening on {port} (connected or only bound)"
+        )),
         "{out}"
     );
 }

@@ -164,16 +164,17 @@ fn udplite_is_checked_waited_for_and_found_free() {
     );
     assert_eq!(status, 0, "{out}{err}");
     // free: held for UDP-Lite, so not free for it; each protocol's own table decides.
-    let (status, out, err) =
-        ns.whoport(home.path(), &["free", "--udplite", "--range", &range, "--json"]);
+    let (status, out, err) = ns.whoport(
+        home.path(),
+        &["free", "--udplite", "--range", &range, "--json"],
+    );
     assert_eq!(status, 1, "{out}{err}");
     assert_eq!(json(&out)["excluded"]["in_use"], 1, "{out}");
     drop(udp);
     let (status, out, err) = ns.whoport(home.path(), &["free", "--udp", "--range", &range]);
     assert_eq!(status, 0, "UDP's table has nothing on {port}: {out}{err}");
     drop(lite);
-    let (status, out, err) =
-        ns.whoport(home.path(), &["free", "--udplite", "--range", &range]);
+    let (status, out, err) = ns.whoport(home.path(), &["free", "--udplite", "--range", &range]);
     assert_eq!(status, 0, "{out}{err}");
     assert_eq!(out.trim(), port.to_string());
 }

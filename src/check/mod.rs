@@ -323,9 +323,7 @@ pub fn parse_port_arg(text: &str) -> Result<(u16, Protocol, Option<IpAddr>), Por
                 }
             };
             match protocol.unwrap_or(Protocol::Tcp) {
-                p @ (Protocol::Tcp | Protocol::Udp | Protocol::Udplite) => {
-                    Ok((port, p, address))
-                }
+                p @ (Protocol::Tcp | Protocol::Udp | Protocol::Udplite) => Ok((port, p, address)),
                 _ => Err(PortArgError::Protocol { value: value() }),
             }
         }
