@@ -178,3 +178,76 @@ fn udplite_is_checked_waited_for_and_found_free() {
     assert_eq!(status, 0, "{out}{err}");
     assert_eq!(out.trim(), port.to_string());
 }
+
+/// Under `SO_REUSEPORT` churn the listing holds sockets that closed during the scan: the
+/// total says how many of those it counts, and they are never counted as hidden owners (in
+/// the summary or in JSON's `hidden_owners`).
+#[test]
+fn totals_say_how_many_sockets_closed_during_the_scan() {
+    let Some(py) = python() else { return };
+    let Some(ns) = NetNs::new() else { return };
+    let mut cmd = ns.command(&py);
+    cmd.arg(common::fixture("reuseport_churn.py"));
+    let churn = Listener::start_command(cmd);
+    let home = tempdir();
+    for lookup in ["procfs", "bpf"] {
+        let env = [("WHOPORT_OWNER_LOOKUP", lookup)];
+        let (status, out, err) = ns.whoport_with(home.path(), &env, &["--json"]);
+        assert!(matches!(status, 0 | 1), "{lookup}: {err}");
+        let doc = json(&out);
+        let listeners = doc["listeners"].as_array().expect("listeners");
+        let ownerless = |closed: bool| {
+            listeners
+                .iter()
+                .filter(|l| l["owners"].as_array().is_some_and(Vec::is_empty))
+                .filter(|l| {
+                    l["owner_hidden_reason"]
+                        .as_str()
+                        .is_some_and(|r| r.starts_with("closed during the scan"))
+                        == closed
+                })
+                .count()
+        };
+        assert_eq!(doc["hidden_owners"], ownerless(false), "{lookup}: {out}");
+        let (_, out, err) = ns.whoport_with(home.path(), &env, &["--color", "never"]);
+        let summary = out
+            .lines()
+            .find(|l| l.contains(" reachable from other machines"))
+            .unwrap_or_else(|| panic!("{lookup}: {out}{err}"));
+        let rows = out.lines().filter(|l| l.contains("127.0.0.1")).count();
+        let closed = out
+            .lines()
+            .filter(|l| l.contains("127.0.0.1") && l.contains("closed during the scan"))
+            .count();
+        // The total counts the rows listed, and says how many of them closed.
+        assert!(
+            summary.starts_with(&format!("{rows} socket")),
+            "{lookup}: {out}"
+        );
+        match closed {
+            0 => assert!(!summary.contains("closed during the scan"), "{summary}"),
+            c if c == rows => assert!(summary.contains("closed during the scan)"), "{summary}"),
+            c => assert!(
+                summary.contains(&format!("({c} of them closed during the scan)")),
+                "{lookup}: {summary}"
+            ),
+        }
+        let hidden = out
+            .lines()
+            .filter(|l| l.contains("127.0.0.1") && l.contains("(hidden:"))
+            .count()
+            - closed;
+        if hidden == 0 {
+            assert!(
+                !summary.contains("with hidden owners"),
+                "{lookup}: {summary}"
+            );
+        } else {
+            assert!(
+                summary.contains(&format!("{hidden} with hidden owners")),
+                "{lookup}: {out}"
+            );
+        }
+    }
+    drop(churn);
+}

@@ -464,7 +464,11 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
         .flat_map(|l| l.owners.iter().copied())
         .collect();
     processes.retain(|pid, _| kept.contains(pid));
-    let hidden = listeners.iter().filter(|l| l.owners.is_empty()).count();
+    // A socket that closed during the scan has no owner to hide: it is counted apart.
+    let hidden = listeners
+        .iter()
+        .filter(|l| l.owners.is_empty() && l.hidden_reason != Some(Hidden::ClosedDuringScan))
+        .count();
     if owners.unreadable > 0 && hidden > 0 {
         notes.push(format!(
             "the descriptors of {} could not be read (permission){}",

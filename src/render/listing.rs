@@ -354,10 +354,22 @@ pub fn summary(snap: &Snapshot) -> String {
         .filter(|l| l.scope.is_exposed() && l.device_unknown())
         .count();
     let n = snap.listeners.len();
-    let mut text = format!(
-        "{n} socket{}, {exposed} reachable from other machines",
-        if n == 1 { "" } else { "s" }
-    );
+    // Sockets listed that the kernel no longer had when asked again (churn): counted in the
+    // total, and said to be.
+    let closed = snap
+        .listeners
+        .iter()
+        .filter(|l| l.hidden_reason == Some(Hidden::ClosedDuringScan))
+        .count();
+    let mut text = format!("{n} socket{}", if n == 1 { "" } else { "s" });
+    if closed > 0 {
+        text.push_str(&match (closed == n, n) {
+            (true, 1) => " (closed during the scan)".to_string(),
+            (true, _) => " (all closed during the scan)".to_string(),
+            _ => format!(" ({closed} of them closed during the scan)"),
+        });
+    }
+    text.push_str(&format!(", {exposed} reachable from other machines"));
     if unsure > 0 && unsure == exposed {
         text.push_str(" unless bound to a device (not reported)");
     } else if unsure > 0 {
