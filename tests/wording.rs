@@ -66,6 +66,10 @@ fn a_protocol_that_hides_the_ports_listeners_is_named() {
             .as_array()
             .is_some_and(Vec::is_empty));
     }
+    // A protocol whoport does not read: a note says so, and nothing is said to listen or not.
+    let (_, out, _) = ns.whoport(home.path(), &["41301/sctp", "--color", "never"]);
+    assert!(!out.contains("Nothing"), "{out}");
+    assert!(out.contains("SCTP sockets"), "{out}");
     // Nothing on the port: every protocol looked at is said, UDP-Lite included.
     let (status, out, _) = ns.whoport(home.path(), &["41304", "--color", "never"]);
     assert_eq!(status, 1, "{out}");

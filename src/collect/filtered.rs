@@ -21,7 +21,7 @@ pub struct FilteredOut {
 /// protocols (every one for a program narrowed to one, `nginx/udp`), states, ports and
 /// program, every address family.
 fn unfiltered(filter: &Filter, protocol: Option<&'static str>) -> Filter {
-    let every = protocol.is_some() && protocol_hides(filter);
+    let every = protocol_hides(filter, protocol);
     Filter {
         tcp: filter.tcp || every,
         udp: filter.udp || every,
@@ -35,14 +35,20 @@ fn unfiltered(filter: &Filter, protocol: Option<&'static str>) -> Filter {
     }
 }
 
-/// Whether a typed protocol counts as a filter that hides listeners: for a program
-/// (`nginx/udp`) and for one port (`53/udp` with only TCP on 53), not over a range.
-fn protocol_hides(filter: &Filter) -> bool {
+/// Whether the protocol typed counts as a filter that hides listeners: for a program
+/// (`nginx/udp`) and for one port (`53/udp` with only TCP on 53), not over a range. A port
+/// asked for on a protocol whoport does not read (`22/sctp`) has a note saying so instead:
+/// nothing is claimed about what listens there.
+fn protocol_hides(filter: &Filter, protocol: Option<&'static str>) -> bool {
+    let Some(typed) = protocol else {
+        return false;
+    };
     filter.program.is_some()
-        || filter
-            .ports
-            .as_ref()
-            .is_some_and(|p| p.len() == 1 && p[0].is_single())
+        || (!matches!(typed, "/sctp" | "/dccp")
+            && filter
+                .ports
+                .as_ref()
+                .is_some_and(|p| p.len() == 1 && p[0].is_single()))
 }
 
 /// The filters a person typed that can hide a listener, by name. `protocol` is how the
@@ -51,7 +57,7 @@ fn protocol_hides(filter: &Filter) -> bool {
 fn active(filter: &Filter, protocol: Option<&'static str>) -> Vec<(&'static str, Filter)> {
     let base = unfiltered(filter, protocol);
     let mut out = Vec::new();
-    if let (Some(typed), true) = (protocol, protocol_hides(filter)) {
+    if let (Some(typed), true) = (protocol, protocol_hides(filter, protocol)) {
         out.push((
             typed,
             Filter {
