@@ -16,6 +16,9 @@
 //   kernel made for itself (sock_create_kern: vxlan, WireGuard, nfsd...). Every socket a process
 //   makes gets its file before it can be bound, and keeps it while any descriptor, mapping,
 //   io_uring or unix socket message holds it.
+// - whoport_foreign_queues, a task_file iterator, read only for sockets still ownerless after
+//   that, that does the same for the unix sockets of other network namespaces held in
+//   descriptor tables (the unix iterator sees only the reader's namespace).
 //
 // Records of whoport_owners and whoport_mappings (native endian): { u32 tgid; u32 fd; u64 value; }
 //   fd < 0xfffffffd: value is the inode of a socket the task holds at descriptor fd, or
@@ -34,7 +37,8 @@
 //                    (task_vma), followed by
 //   fd = 0xfffffffa: value is that io_uring instance's inode
 //
-// Records of whoport_in_flight (native endian): { u64 receiver; u64 carried; }
+// Records of whoport_in_flight and whoport_foreign_queues (native endian):
+// { u64 receiver; u64 carried; }
 //   receiver: inode of the unix socket whose receive queue holds the message (0 when that
 //             socket has no file yet, such as a connection not accepted)
 //   carried:  inode of a socket file in the message
@@ -116,6 +120,7 @@ typedef struct {
 } possible_net_t;
 
 struct sock_common {
+	unsigned short skc_family;
 	unsigned char skc_state;
 	possible_net_t skc_net;
 } CORE;
@@ -203,6 +208,10 @@ struct bpf_iter__unix {
 static long (*bpf_seq_write)(struct seq_file *m, const void *data, __u32 len) = (void *)127;
 // long bpf_probe_read_kernel(void *dst, u32 size, const void *unsafe_ptr), helper 113.
 static long (*bpf_probe_read_kernel)(void *dst, __u32 size, const void *unsafe_ptr) = (void *)113;
+// struct socket *bpf_sock_from_file(struct file *file), helper 162 (NULL: not a socket).
+static struct socket *(*bpf_sock_from_file)(struct file *file) = (void *)162;
+// struct task_struct *bpf_get_current_task_btf(void), helper 158: the task reading.
+static struct task_struct *(*bpf_get_current_task_btf)(void) = (void *)158;
 // long bpf_loop(u32 nr_loops, void *callback_fn, void *callback_ctx, u64 flags), helper 181:
 // calls callback_fn(index, callback_ctx) until it returns 1 or nr_loops times.
 static long (*bpf_loop)(__u32 nr_loops, void *callback_fn, void *callback_ctx, __u64 flags) = (void *)181;
@@ -470,6 +479,43 @@ int whoport_kernel_udp(struct bpf_iter__udp *ctx)
 	if (!sk)
 		return 0;
 	report_fileless(ctx->meta->seq, sk);
+	return 0;
+}
+
+#define AF_UNIX 1
+
+// The unix iterator sees only the network namespace of the task that reads it: a unix socket
+// made in another namespace (then passed, or kept across setns) is reached from the
+// descriptor tables instead. For every unix socket held in one whose namespace is not the
+// reader's, with something queued: the same walk and records as whoport_in_flight.
+SEC("iter/task_file")
+int whoport_foreign_queues(struct bpf_iter__task_file *ctx)
+{
+	struct file *file = ctx->file;
+	struct queue_walk w = {};
+
+	if (!ctx->task || !file)
+		return 0;
+	struct socket *sock = bpf_sock_from_file(file);
+	if (!sock)
+		return 0;
+	struct sock *sk = sock->sk;
+	if (!sk || sk->__sk_common.skc_family != AF_UNIX)
+		return 0;
+	struct net *net = sk->__sk_common.skc_net.net;
+	struct task_struct *me = bpf_get_current_task_btf();
+	struct nsproxy *ns = me->nsproxy;
+	if (!net || !ns || net->ns.inum == ns->net_ns->ns.inum)
+		return 0;
+	w.left = sk->sk_receive_queue.qlen;
+	if (!w.left)
+		return 0;
+	w.seq = ctx->meta->seq;
+	struct inode *inode = file->f_inode;
+	if (inode)
+		w.r.receiver = inode->i_ino;
+	w.next = sk->sk_receive_queue.next;
+	bpf_loop(MAX_STEPS, one_step, &w, 0);
 	return 0;
 }
 

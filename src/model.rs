@@ -180,6 +180,10 @@ pub enum Hidden {
         /// Some of the processes whose descriptors could not be read.
         unreadable_pids: Vec<u32>,
     },
+    /// Passed between processes during the scan: a look into the unix socket queues saw it in
+    /// transit to these processes (PID, name: the holders of the receiving end), and the next
+    /// looks found it in no queue and no descriptor table.
+    PassedDuringScan { receivers: Vec<(u32, String)> },
     /// Perhaps held inside an io_uring instance whoport could not look into (or not to the
     /// end): the processes with such rings (PID, name, what is known of their rings), why the
     /// kernel was not looked into, and the reason established otherwise.
@@ -234,6 +238,7 @@ impl Hidden {
             Hidden::Unreadable { .. } => "in processes whose descriptors root cannot read",
             Hidden::Late(_) => "not looked up in time (--timeout)",
             Hidden::InTransit { .. } => "in transit over a unix socket (SCM_RIGHTS)",
+            Hidden::PassedDuringScan { .. } => "passed between processes during the scan",
             Hidden::MaybeIoUring { .. } => "perhaps held by io_uring",
             Hidden::MapsUnread { .. } => "perhaps mapped by a process whose maps did not answer",
         }
@@ -319,6 +324,23 @@ impl Hidden {
                 format!(
                     "in transit: carried in a unix socket message (SCM_RIGHTS) not yet \
                      received, {to}{also}"
+                )
+            }
+            Hidden::PassedDuringScan { receivers } => {
+                let to = if receivers.is_empty() {
+                    "to a unix socket no process held".to_string()
+                } else {
+                    let named: Vec<String> = receivers
+                        .iter()
+                        .map(|(pid, name)| format!("pid {pid} ({name})"))
+                        .collect();
+                    format!("to a unix socket held by {}", named.join(", "))
+                };
+                format!(
+                    "passed between processes during the scan: one look saw it in transit in a \
+                     unix socket message (SCM_RIGHTS) {to}, and the next looks found it in no \
+                     unix socket queue and no descriptor table (received and passed on between \
+                     two looks); run whoport again to see who holds it then"
                 )
             }
             Hidden::MaybeIoUring {

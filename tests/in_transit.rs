@@ -74,12 +74,25 @@ fn reason_both_ways(port: u64) -> String {
 /// The sender passes its listener over a socket pair and closes its own copy; a forked child
 /// holds the receiving end and never reads. With the argument `thread`, the child holds it
 /// only in a thread's own descriptor table: the thread takes a table of its own
-/// (`unshare(CLONE_FILES)`), then the child's main thread closes its copy. Prints {"port",
-/// "sender", "receiver"}.
+/// (`unshare(CLONE_FILES)`), then the child's main thread closes its copy. With `foreign`,
+/// the socket pair is made in a network namespace of its own (`unshare(CLONE_NEWNET)`), and
+/// the script goes back to its namespace (`setns`) before the rest: the receiving end is a
+/// unix socket of another namespace, held here. Prints {"port", "sender", "receiver"}, or
+/// {"refused": WHAT} where the kernel refuses that.
 const SENDER: &str = r#"
 import array, ctypes, json, os, socket, sys, threading
 in_thread = sys.argv[1:] == ["thread"]
+foreign = sys.argv[1:] == ["foreign"]
+if foreign:
+    libc = ctypes.CDLL(None, use_errno=True)
+    here = os.open("/proc/self/ns/net", os.O_RDONLY)
+    if libc.unshare(0x40000000) != 0:  # CLONE_NEWNET
+        print(json.dumps({"refused": "unshare(CLONE_NEWNET)"}), flush=True)
+        sys.stdin.read()
+        sys.exit(0)
 a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+if foreign and libc.setns(here, 0x40000000) != 0:
+    os._exit(4)
 hold_r, hold_w = os.pipe()
 said_r, said_w = os.pipe()
 child = os.fork()
@@ -117,6 +130,13 @@ fn a_listener_in_transit_names_who_it_waits_for() {
 #[test]
 fn a_receiving_end_held_only_in_a_threads_own_table_names_its_process() {
     waits_for_its_receiver(&["thread"]);
+}
+
+#[test]
+fn a_receiving_end_made_in_another_network_namespace_names_its_process() {
+    // The unix iterator and the unix_diag dump see only whoport's namespace: the queue is
+    // reached from the descriptor table that holds its socket.
+    waits_for_its_receiver(&["foreign"]);
 }
 
 /// [`SENDER`] with `args`: the reason names the process holding the receiving end.
@@ -184,6 +204,12 @@ fn reason_for(script: &str, args: &[&str]) -> Option<(String, u64, u64)> {
     ));
     let line = common::ready_line(&mut child.0, std::time::Duration::from_secs(20));
     let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    if let Some(what) = ready["refused"].as_str() {
+        // Only root may make a network namespace (and go back to its own).
+        assert!(!common::is_root(), "{what} refused to root");
+        eprintln!("SKIPPED: {what} refused (not root)");
+        return None;
+    }
     let port = ready["port"].as_u64().expect("port");
     let reason = reason_both_ways(port);
     drop(child);
@@ -464,6 +490,99 @@ fn a_listener_received_during_the_scan_is_its_receivers_or_in_transit_both_ways(
                     "{lookup}, {delay} ms: {reason}"
                 );
             }
+        }
+    }
+}
+
+/// Two processes pass a listener back and forth over a socket pair as fast as they can (each
+/// holds it for a millisecond, then sends it and closes its copy): whatever moment whoport
+/// looks, what it says is what some look saw — one of the two as its owner, in transit to
+/// one of them, or passed between them during the scan; never a reason no look established
+/// (a process root could not read, the kernel's own socket). Prints {"port", "pids"}.
+const PING_PONG: &str = r#"
+import ctypes, json, os, socket, sys, time
+a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+port = s.getsockname()[1]
+fd = os.dup(s.fileno()); s.close()
+parent = os.getpid()
+child = os.fork()
+me = b if child == 0 else a
+if child != 0:
+    print(json.dumps({"port": port, "pids": [parent, child]}), flush=True)
+    socket.send_fds(me, [b"x"], [fd]); os.close(fd)
+else:
+    ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL: ends with its parent
+    os.close(fd)
+end = time.time() + 240
+while time.time() < end:
+    _, fds, _, _ = socket.recv_fds(me, 1, 1)
+    time.sleep(0.001)
+    socket.send_fds(me, [b"x"], fds)
+    os.close(fds[0])
+"#;
+
+#[test]
+fn a_listener_passed_back_and_forth_gets_only_what_a_look_saw() {
+    let Some(py) = python() else {
+        return;
+    };
+    let mut child = Script(common::listener::spawn_retrying(
+        Command::new(py)
+            .args(["-c", PING_PONG])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped()),
+    ));
+    let line = common::ready_line(&mut child.0, std::time::Duration::from_secs(20));
+    let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    let port = ready["port"].as_u64().expect("port");
+    let pids: Vec<u64> = ready["pids"]
+        .as_array()
+        .expect("pids")
+        .iter()
+        .map(|p| p.as_u64().expect("pid"))
+        .collect();
+    let established = common::is_root() && std::path::Path::new("/sys/kernel/btf/vmlinux").exists();
+    for lookup in ["bpf", "procfs", "bpf", "procfs"] {
+        let home = common::tempdir();
+        let (status, stdout, stderr) = common::outcome(
+            common::whoport(home.path())
+                .env("WHOPORT_OWNER_LOOKUP", lookup)
+                .args(["--json", &port.to_string()]),
+        );
+        assert_eq!(status, 0, "{lookup}: {stderr}");
+        let doc: Value = serde_json::from_str(&stdout).expect("JSON");
+        let rows: Vec<&Value> = doc["listeners"]
+            .as_array()
+            .expect("listeners")
+            .iter()
+            .filter(|l| l["port"] == port && l["address"] == "127.0.0.1" && l["protocol"] == "tcp")
+            .collect();
+        assert_eq!(rows.len(), 1, "{lookup}: {doc}");
+        let owners: Vec<u64> = rows[0]["owners"]
+            .as_array()
+            .expect("owners")
+            .iter()
+            .map(|o| o["pid"].as_u64().expect("pid"))
+            .collect();
+        if !owners.is_empty() {
+            assert!(
+                owners.iter().all(|p| pids.contains(p)),
+                "{lookup}: {owners:?} {pids:?}"
+            );
+            continue;
+        }
+        let reason = rows[0]["owner_hidden_reason"].as_str().expect("a reason");
+        if established {
+            let names_one = pids
+                .iter()
+                .any(|p| reason.contains(&format!("held by pid {p} (python3")));
+            assert!(
+                (reason.starts_with("in transit: ")
+                    || reason.starts_with("passed between processes during the scan: "))
+                    && names_one,
+                "{lookup}: {reason}"
+            );
         }
     }
 }

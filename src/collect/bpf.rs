@@ -62,6 +62,13 @@ const KERNEL_UDP: Program = Program {
 /// The iterators the programs of both objects attach to.
 const ITERATORS: [&str; 6] = ["task_file", "task_vma", "unix", "task", "tcp", "udp"];
 
+/// Sockets carried in the queues of unix sockets of other network namespaces, reached from
+/// descriptor tables (the unix iterator sees only the reader's namespace).
+const FOREIGN_QUEUES: Program = Program {
+    name: "whoport_foreign_queues",
+    iter: "task_file",
+};
+
 /// A program of one of the objects, and the kernel's name of what it iterates over.
 #[derive(Debug, Clone, Copy)]
 pub struct Program {
@@ -143,6 +150,9 @@ pub struct Loaded {
     /// Whether the programs finding the kernel's own sockets were verified: `None` until they
     /// are first needed.
     kernel: Option<bool>,
+    /// Whether the program reading the other namespaces' unix queues was verified: `None`
+    /// until it is first needed.
+    foreign_queues: Option<bool>,
 }
 
 type KernelBtf = (Btf, HashMap<&'static str, u32>);
@@ -224,6 +234,7 @@ impl Loaded {
             mappings: false,
             in_flight: None,
             kernel: None,
+            foreign_queues: None,
         })
     }
 
@@ -340,6 +351,24 @@ impl Loaded {
             found.extend(fileless(&read_program(&mut self.ebpf, program.name)?)?);
         }
         Ok(found)
+    }
+
+    /// One pass of the program over the unix sockets of other network namespaces held in
+    /// descriptor tables (bpf/owners.bpf.c, `whoport_foreign_queues`), verified on its first
+    /// use: its raw records, as [`Loaded::in_flight`]'s.
+    pub fn foreign_queues(&mut self) -> Result<Vec<u8>, BpfError> {
+        match self.foreign_queues {
+            Some(true) => {}
+            Some(false) => return Err(BpfError::NoIterator(FOREIGN_QUEUES.iter, "5.11")),
+            None => {
+                let verified = self
+                    .id(FOREIGN_QUEUES, "5.11")
+                    .and_then(|id| self.verify(FOREIGN_QUEUES, id));
+                self.foreign_queues = Some(verified.is_ok());
+                verified?;
+            }
+        }
+        read_program(&mut self.ebpf, FOREIGN_QUEUES.name)
     }
 
     /// Reads the iterator again: the owners of the `wanted` inodes now (descriptors created or

@@ -28,6 +28,31 @@ const RECORD_LEN: usize = 16;
 /// kernel said. `loaded`: the objects the second look shares, loaded here if nothing needed
 /// them before.
 pub fn carried(loaded: &mut Shared) -> Result<HashMap<u32, Vec<u64>>, String> {
+    may_look()?;
+    // Nothing queued anywhere: nothing is in transit, and nothing needs loading. A failed
+    // dump proves nothing: then the queues are looked into.
+    if queued().is_ok_and(|q| q.is_empty()) {
+        return Ok(HashMap::new());
+    }
+    let bytes = loaded.get()?.in_flight().map_err(|e| bpf::explain(&e))?;
+    parse(&bytes).ok_or_else(|| format!("malformed iterator output ({} bytes)", bytes.len()))
+}
+
+/// Sockets in transit in the queues of unix sockets of other network namespaces that
+/// descriptor tables hold (a unix socket pair made in another namespace, then kept across
+/// `setns` or passed): as [`carried`]. The unix iterator and the unix_diag dump see only
+/// whoport's own namespace.
+pub fn carried_elsewhere(loaded: &mut Shared) -> Result<HashMap<u32, Vec<u64>>, String> {
+    may_look()?;
+    let bytes = loaded
+        .get()?
+        .foreign_queues()
+        .map_err(|e| bpf::explain(&e))?;
+    parse(&bytes).ok_or_else(|| format!("malformed iterator output ({} bytes)", bytes.len()))
+}
+
+/// Whether the queues may be looked into here; why not otherwise.
+fn may_look() -> Result<(), String> {
     let no_bpf = std::env::var("WHOPORT_NO_BPF").unwrap_or_default();
     if !no_bpf.is_empty() && no_bpf != "0" {
         return Err("WHOPORT_NO_BPF is set".to_string());
@@ -46,13 +71,7 @@ pub fn carried(loaded: &mut Shared) -> Result<HashMap<u32, Vec<u64>>, String> {
                 .to_string(),
         );
     }
-    // Nothing queued anywhere: nothing is in transit, and nothing needs loading. A failed
-    // dump proves nothing: then the queues are looked into.
-    if queued().is_ok_and(|q| q.is_empty()) {
-        return Ok(HashMap::new());
-    }
-    let bytes = loaded.get()?.in_flight().map_err(|e| bpf::explain(&e))?;
-    parse(&bytes).ok_or_else(|| format!("malformed iterator output ({} bytes)", bytes.len()))
+    Ok(())
 }
 
 /// Every unix socket state (the kernel's TCP_* numbers: 1 connected, 7 unconnected,
@@ -269,8 +288,19 @@ fn follow_to(
     (Vec::new(), Relay::Beyond(MAX_RELAYS), Vec::new())
 }
 
+/// What one look into the unix socket queues established.
+#[derive(Debug, Default)]
+pub struct Queued {
+    /// The `waiting` sockets found in a queue, each with its reason naming who it waits for.
+    pub reasons: HashMap<u32, Hidden>,
+    /// Whether every queue a socket may wait in was looked into: false when the queues of the
+    /// unix sockets of other network namespaces could not be (then a socket not found may
+    /// still wait in one of them, and its absence proves nothing).
+    pub complete: bool,
+}
+
 /// The `waiting` sockets (ownerless, still there) found in unix socket receive queues, each
-/// with its reason naming who it waits for. Empty when the queues cannot be looked into: then
+/// with its reason naming who it waits for. `None` when the queues cannot be looked into: then
 /// the reasons say what remains possible. `via_iterator`: the owner lookup ran in the kernel
 /// (`loaded` holds its object), so the holders of the queues are read by the iterator again,
 /// which sees every task's table; otherwise by the walk, whose `unreadable` processes are
@@ -280,14 +310,32 @@ pub fn reasons(
     (unreadable, unreadable_pids): (usize, &[u32]),
     via_iterator: bool,
     loaded: &mut Shared,
-) -> HashMap<u32, Hidden> {
+) -> Option<Queued> {
     let mut reasons = HashMap::new();
     if waiting.is_empty() {
-        return reasons;
+        return Some(Queued {
+            reasons,
+            complete: true,
+        });
     }
-    let Ok(graph) = carried(loaded) else {
-        return reasons;
-    };
+    let mut graph = carried(loaded).ok()?;
+    let mut complete = true;
+    // Not in this namespace's queues: perhaps in another namespace's unix socket, held here.
+    if waiting.iter().any(|i| !graph.contains_key(i)) {
+        match carried_elsewhere(loaded) {
+            Ok(elsewhere) => {
+                for (inode, queues) in elsewhere {
+                    let known = graph.entry(inode).or_default();
+                    for queue in queues {
+                        if !known.contains(&queue) {
+                            known.push(queue);
+                        }
+                    }
+                }
+            }
+            Err(_) => complete = false,
+        }
+    }
     let waiting: Vec<u32> = waiting
         .iter()
         .copied()
@@ -295,8 +343,8 @@ pub fn reasons(
         .collect();
     let queues: HashSet<u32> = waiting.iter().flat_map(|&i| relays(i, &graph)).collect();
     let Some((holders, by_ring)) = queue_holders(&queues, via_iterator.then_some(loaded)) else {
-        // Who holds the queues is not known: nothing is said of who it waits for.
-        return reasons;
+        // Who holds the queues is not known: nothing is said of who it waits for (no look).
+        return None;
     };
     for inode in waiting {
         let (pids, relay, held) = follow_to(inode, &graph, &holders);
@@ -329,7 +377,7 @@ pub fn reasons(
             },
         );
     }
-    reasons
+    Some(Queued { reasons, complete })
 }
 
 /// Who holds each of these unix sockets: inode -> PIDs, found in descriptor tables (the

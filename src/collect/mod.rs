@@ -27,6 +27,8 @@ mod maps;
 #[cfg(target_os = "linux")]
 mod mounted_netns;
 #[cfg(target_os = "linux")]
+pub mod moving;
+#[cfg(target_os = "linux")]
 pub mod netns;
 #[cfg(target_os = "linux")]
 pub mod ownerless;
@@ -925,37 +927,41 @@ fn second_look(
     // A socket without a file is the kernel's own: established before anything else that
     // could explain it (descriptors root could not read hold only sockets with files).
     let kernel = kernel_owned::kernel_owned(&waiting, &mut shared).unwrap_or_default();
-    let in_transit = in_flight::reasons(
+    // Looked for in the unix socket queues, and again in the tables and the queues in turn
+    // while it is seen moving (received, or passed on, between two looks).
+    let followed = moving::follow(
         &waiting,
         (unreadable, &unreadable_pids),
-        via_iterator,
-        &mut shared,
+        (shared, via_iterator),
+        activity,
+        deadline,
+        root || via_iterator,
     );
-    // Received out of a unix socket message after the looks above and before the look into
-    // the queues, a socket is in neither, but in its receiver's table now: looked for once
-    // more, so that it is not said to be held where whoport could not look. After the
-    // iterator this one read again also finds the descriptors created during the scan.
-    let unexplained: HashSet<u32> = waiting
+    let received = followed.found;
+    // Gone from every queue and table: passed on, unless the kernel no longer has it (its
+    // message dropped with the receiving end, it was closed).
+    let passed: Vec<(Protocol, u16, u32)> = left
         .iter()
-        .filter(|i| !in_transit.contains_key(i))
+        .filter(|l| {
+            matches!(
+                followed.reasons.get(&l.2),
+                Some(Hidden::PassedDuringScan { .. })
+            )
+        })
         .copied()
         .collect();
-    let received = if root || via_iterator {
-        // Read again only when the owner lookup ran in the kernel (a load made for the checks
-        // above has not verified the owner program).
-        let iterator = if via_iterator {
-            shared.into_loaded()
-        } else {
-            None
-        };
-        ownerless::look_again(unexplained, iterator, activity, deadline)
+    let passed_there = if passed.is_empty() {
+        HashSet::new()
     } else {
-        HashMap::new()
+        ownerless::still_there(&passed)
     };
     adopt(candidates, owners, &mut held, &received);
     for (s, _) in candidates {
         if left.iter().any(|l| l.2 == s.inode) && !received.contains_key(&s.inode) {
-            let reason = match in_transit.get(&s.inode) {
+            let reason = match followed.reasons.get(&s.inode) {
+                Some(Hidden::PassedDuringScan { .. }) if !passed_there.contains(&s.inode) => {
+                    Hidden::ClosedDuringScan
+                }
                 Some(established) => established.clone(),
                 None if kernel.contains(&s.inode) => Hidden::Kernel,
                 None => maybe_mapped(

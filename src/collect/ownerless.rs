@@ -513,33 +513,46 @@ pub fn find_after_iterator(
 /// sockets that were in no table at the second look and in no unix socket queue after it:
 /// received in between, they are in their receiver's table. After the iterator this is also
 /// the look for descriptors created or passed during the scan (one read again serves both).
+/// `None` when no look could be made (not in time, or the walk failed): then nothing is
+/// known of the tables.
+#[allow(clippy::type_complexity)]
 pub fn look_again(
     inodes: HashSet<u32>,
     iterator: Option<super::bpf::Loaded>,
     activity: HashMap<u32, super::activity::Activity>,
     deadline: super::deadline::Deadline,
-) -> HashMap<u32, (Vec<u32>, Holding)> {
+) -> (
+    Option<HashMap<u32, (Vec<u32>, Holding)>>,
+    Option<super::bpf::Loaded>,
+) {
     static AGAIN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     if inodes.is_empty() {
-        return HashMap::new();
+        return (Some(HashMap::new()), iterator);
     }
-    let found = deadline.run_alone(&AGAIN, move || {
+    let looked = deadline.run_alone(&AGAIN, move || {
         let mut iterator = iterator;
-        // The walk answers when the iterator cannot be read.
-        match iterator.as_mut().map(|iterator| iterator.again(&inodes)) {
+        // The walk answers when the iterator cannot be read (its programs held by a read that
+        // did not end in time).
+        let found = match iterator.as_mut().map(|iterator| iterator.again(&inodes)) {
             Some(Ok(found)) => Some(found),
             _ => linux::walk_fds_since(Some(&inodes), linux::Since::Skip(&activity))
                 .ok()
                 .map(|w| w.pids),
-        }
+        };
+        (found, iterator)
     });
-    found
-        .flatten()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|(_, pids)| !pids.is_empty())
-        .map(|(inode, pids)| (inode, (pids, Holding::LateDescriptor)))
-        .collect()
+    // Not in time: the iterator stays with the look that did not end.
+    let Some((found, iterator)) = looked else {
+        return (None, None);
+    };
+    let found = found.map(|found| {
+        found
+            .into_iter()
+            .filter(|(_, pids)| !pids.is_empty())
+            .map(|(inode, pids)| (inode, (pids, Holding::LateDescriptor)))
+            .collect()
+    });
+    (found, iterator)
 }
 
 /// An io_uring descriptor's fdinfo, and whether the kernel wrote all of it. The kernel
