@@ -24,6 +24,38 @@ impl Drop for Script {
     }
 }
 
+/// `whoport --json ARGS` with the `lookup` owner lookup: its exit status and document. Run
+/// again (three runs at most) while whoport says its second look did not finish in time: a
+/// process elsewhere on the machine whose memory-map lock is held (another test's stalled
+/// FUSE fixture, say) makes the look at every process's mappings wait for the deadline, and
+/// whoport then rightly says it does not know who holds the ownerless sockets, this test's
+/// among them. The last run is returned whatever it says.
+fn json_settled(lookup: &str, args: &[&str]) -> (i32, Value) {
+    let mut runs = 0;
+    loop {
+        runs += 1;
+        let home = common::tempdir();
+        let (status, stdout, stderr) = common::outcome(
+            common::whoport(home.path())
+                .env("WHOPORT_OWNER_LOOKUP", lookup)
+                .arg("--json")
+                .args(args),
+        );
+        assert!(status == 0 || status == 1, "{lookup}: {stderr}");
+        let doc: Value = serde_json::from_str(&stdout).expect("JSON");
+        let late = doc["notes"].as_array().is_some_and(|notes| {
+            notes.iter().filter_map(Value::as_str).any(|n| {
+                n.starts_with("the second look for the owners of")
+                    && n.contains("did not finish within")
+            })
+        });
+        if !late || runs == 3 {
+            return (status, doc);
+        }
+        eprintln!("{lookup}: the second look did not finish in time; run again");
+    }
+}
+
 /// `whoport --json` with each owner lookup (the iterator, the walk): the listener on `port`
 /// (127.0.0.1, TCP) has no owner both ways, and its reason is the same (but for the walk's
 /// word on processes it could not read); the iterator's reason.
@@ -31,14 +63,7 @@ fn reason_both_ways(port: u64) -> String {
     let reasons: Vec<String> = ["bpf", "procfs"]
         .into_iter()
         .map(|lookup| {
-            let home = common::tempdir();
-            let (status, stdout, stderr) = common::outcome(
-                common::whoport(home.path())
-                    .env("WHOPORT_OWNER_LOOKUP", lookup)
-                    .arg("--json"),
-            );
-            assert!(status == 0 || status == 1, "{lookup}: {stderr}");
-            let doc: Value = serde_json::from_str(&stdout).expect("JSON");
+            let (_, doc) = json_settled(lookup, &[]);
             let rows: Vec<&Value> = doc["listeners"]
                 .as_array()
                 .expect("listeners")
@@ -544,14 +569,8 @@ fn a_listener_passed_back_and_forth_gets_only_what_a_look_saw() {
         .collect();
     let established = common::is_root() && std::path::Path::new("/sys/kernel/btf/vmlinux").exists();
     for lookup in ["bpf", "procfs", "bpf", "procfs"] {
-        let home = common::tempdir();
-        let (status, stdout, stderr) = common::outcome(
-            common::whoport(home.path())
-                .env("WHOPORT_OWNER_LOOKUP", lookup)
-                .args(["--json", &port.to_string()]),
-        );
-        assert_eq!(status, 0, "{lookup}: {stderr}");
-        let doc: Value = serde_json::from_str(&stdout).expect("JSON");
+        let (status, doc) = json_settled(lookup, &[&port.to_string()]);
+        assert_eq!(status, 0, "{lookup}: {doc}");
         let rows: Vec<&Value> = doc["listeners"]
             .as_array()
             .expect("listeners")
