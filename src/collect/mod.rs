@@ -37,6 +37,8 @@ pub mod owners;
 pub mod port_table;
 pub mod process;
 pub mod procnet;
+#[cfg(target_os = "linux")]
+mod socket_netns;
 pub mod sockets;
 #[cfg(target_os = "linux")]
 pub mod userns;

@@ -64,6 +64,9 @@ pub struct Findings {
     /// Every process was looked at for the namespaces to read (not cut short by
     /// [`MAX_NAMESPACES`]).
     pub every_process_seen: bool,
+    /// Sockets the walk placed in no table, when the kernel could not be asked their
+    /// namespace (`socket_netns.rs`).
+    pub unplaced: super::socket_netns::Unplaced,
 }
 
 /// One process's sockets of other network namespaces.
@@ -139,7 +142,7 @@ pub fn look(
         .collect();
     // With the in-kernel lookup, a socket the iterator did not report in another namespace
     // than its holder's is in its holder's, this one: exact, whatever the dumps missed.
-    let elsewhere: HashMap<u32, u64> = match socket_netns {
+    let mut elsewhere: HashMap<u32, u64> = match socket_netns {
         Some(map) => {
             left.retain(|inode| {
                 map.get(inode)
@@ -177,6 +180,16 @@ pub fn look(
     let (foreign, read, complete) =
         in_other_tables(&left, &pids, own_netns.as_os_str().as_encoded_bytes());
     findings.every_process_seen = complete;
+    if socket_netns.is_none() {
+        // The walk's: what no table lists, the kernel is asked about (where it may be).
+        match super::socket_netns::ask(&left, &foreign, &by_pid) {
+            Ok(map) => elsewhere.extend(
+                map.into_iter()
+                    .filter(|&(_, ns)| ns != 0 && Some(ns) != own_inum),
+            ),
+            Err(unplaced) => findings.unplaced = unplaced,
+        }
+    }
     // Every process of this namespace that holds one is named, not only the one whose
     // thread's tables showed it.
     for &pid in &pids {
@@ -557,6 +570,7 @@ pub fn notes(findings: &Findings) -> Vec<String> {
             listed.join(", ")
         ));
     }
+    notes.extend(super::socket_netns::note(&findings.unplaced, named));
     if findings.holders.len() > NAMED_PROCESSES {
         notes.push(format!(
             "{} more processes hold sockets of other network namespaces",
@@ -744,6 +758,7 @@ mod tests {
                 },
             ],
             every_process_seen: true,
+            unplaced: Default::default(),
         };
         let notes = notes_of(&findings);
         assert_eq!(notes.len(), 3, "{notes:?}");
