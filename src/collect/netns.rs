@@ -8,7 +8,8 @@
 //!    returned (TCP and UDP in every state, unix, netlink and packet sockets), held by
 //!    processes of this namespace, are the candidates;
 //! 2. with the in-kernel lookup, the iterator read each socket's own network namespace
-//!    (`sk->sk_net`) where it differs from its holder's: exact;
+//!    (`sk->sk_net`) where it differs from its holder's: exact (the walk asks the kernel the
+//!    same of the candidates that no table below places, where it may: `socket_netns.rs`);
 //! 3. the candidates are looked for in the socket tables of the other namespaces that a task
 //!    lives in (`/proc/PID/task/TID/net/{tcp,tcp6,udp,udp6,udplite,udplite6}`: the holders'
 //!    own threads first, then one process per namespace): found there, a socket is that
@@ -87,7 +88,8 @@ pub struct Holder {
 /// Notes naming the processes of this network namespace that hold sockets of another one.
 /// `held`: inode -> PIDs from the walk; `socket_netns`: inode -> network namespace inode,
 /// from the in-kernel lookup, for the sockets whose namespace is not their holder's (`None`
-/// from the walk, which cannot see a socket's namespace).
+/// from the walk, which cannot see a socket's namespace: the kernel is asked, where it may be,
+/// about the candidates no table places).
 pub fn notes_for(
     held: &HashMap<u32, Vec<u32>>,
     socket_netns: Option<&HashMap<u32, u64>>,
