@@ -371,6 +371,25 @@ impl Loaded {
         read_program(&mut self.ebpf, FOREIGN_QUEUES.name)
     }
 
+    /// Each socket's own network namespace where it is not its holder task's (inode ->
+    /// namespace inode), from one read of the owner program, verified on its first use (the
+    /// walk asks this of the sockets it could place in no table: `socket_netns.rs`).
+    pub fn socket_namespaces(&mut self) -> Result<HashMap<u32, u64>, BpfError> {
+        let id = self.id(PROGRAM, "5.8")?;
+        let iter: &mut Iter = self
+            .ebpf
+            .program_mut(PROGRAM.name)
+            .ok_or(BpfError::Missing(PROGRAM.name))?
+            .try_into()?;
+        if iter.fd().is_err() {
+            iter.load(PROGRAM.iter, &attach_target(&PROGRAM.attach_func(), id))?;
+        }
+        let bytes = read_program(&mut self.ebpf, PROGRAM.name)?;
+        Ok(parse(&bytes, own_netns(), clock_ticks())?
+            .owners
+            .socket_netns)
+    }
+
     /// Reads the iterator again: the owners of the `wanted` inodes now (descriptors created or
     /// passed since the first read), and the io_uring instances seen meanwhile.
     pub fn again(&mut self, wanted: &HashSet<u32>) -> Result<HashMap<u32, Vec<u32>>, BpfError> {

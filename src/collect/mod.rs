@@ -228,8 +228,12 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     });
     notes.extend(lookup.note.clone());
     let walk = lookup.owners;
+    // One load of the BPF objects for every in-kernel look after the owner lookup: its own
+    // when it ran in the kernel, otherwise made by the first look that needs it.
     #[cfg(target_os = "linux")]
-    let iterator = lookup.iterator;
+    let via_iterator = lookup.iterator.is_some();
+    #[cfg(target_os = "linux")]
+    let mut shared = bpf::Shared::new(lookup.iterator);
     let (found, skipped) = match found {
         Ok((found, skipped)) => (Ok(found), skipped),
         Err(e) => (Err(e), 0),
@@ -260,8 +264,13 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     }
     #[cfg(target_os = "linux")]
     if let (Ok(held), "netlink") = (&walk, source) {
-        let socket_netns = iterator.is_some().then_some(&held.socket_netns);
-        notes.extend(netns::notes_for(&held.pids, socket_netns, &found, filter));
+        let socket_netns = via_iterator.then_some(&held.socket_netns);
+        notes.extend(netns::notes_for(
+            &held.pids,
+            (socket_netns, &mut shared),
+            &found,
+            filter,
+        ));
     }
     let mut established: HashMap<u16, usize> = HashMap::new();
     for (s, _) in &found {
@@ -296,7 +305,7 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
         &candidates,
         &mut owners,
         (root, me),
-        iterator,
+        (shared, via_iterator),
         deadline,
         &mut notes,
     );
@@ -854,7 +863,7 @@ fn second_look(
     candidates: &[(Socket, Vec<u32>)],
     owners: &mut Owners,
     (root, me): (bool, Option<u32>),
-    iterator: Option<bpf::Loaded>,
+    (shared, via_iterator): (bpf::Shared, bool),
     deadline: Deadline,
     notes: &mut Vec<String>,
 ) -> (HashMap<u32, Option<&'static str>>, HashMap<u32, Hidden>) {
@@ -873,14 +882,13 @@ fn second_look(
         return (held, reasons);
     }
     static LOOKING: AtomicBool = AtomicBool::new(false);
-    let via_iterator = iterator.is_some();
     let wanted = ownerless.clone();
     let seen = std::mem::take(&mut owners.seen);
     let activity = seen.activity.clone();
     let looked = deadline.run_alone(&LOOKING, move || {
         // One load for every in-kernel check below: the owner lookup's, or made by the first
         // check that needs it.
-        let mut shared = bpf::Shared::new(iterator);
+        let mut shared = shared;
         let found = if via_iterator {
             ownerless::find_after_iterator(&wanted, &mut shared)
         } else {

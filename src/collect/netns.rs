@@ -92,7 +92,7 @@ pub struct Holder {
 /// about the candidates no table places).
 pub fn notes_for(
     held: &HashMap<u32, Vec<u32>>,
-    socket_netns: Option<&HashMap<u32, u64>>,
+    (socket_netns, shared): (Option<&HashMap<u32, u64>>, &mut super::bpf::Shared),
     found: &[super::sockets::Found],
     filter: &super::Filter,
 ) -> Vec<String> {
@@ -109,14 +109,14 @@ pub fn notes_for(
             Err(_) => return Vec::new(),
         }
     }
-    notes(&look(held, socket_netns, &dumped))
+    notes(&look(held, (socket_netns, shared), &dumped))
 }
 
 /// `held`: inode -> PIDs from the walk; `dumped`: every inode the TCP/UDP dumps of this
 /// namespace returned (all states, both families).
 pub fn look(
     held: &HashMap<u32, Vec<u32>>,
-    socket_netns: Option<&HashMap<u32, u64>>,
+    (socket_netns, shared): (Option<&HashMap<u32, u64>>, &mut super::bpf::Shared),
     dumped: &HashSet<u32>,
 ) -> Findings {
     let mut findings = Findings::default();
@@ -184,7 +184,7 @@ pub fn look(
     findings.every_process_seen = complete;
     if socket_netns.is_none() {
         // The walk's: what no table lists, the kernel is asked about (where it may be).
-        match super::socket_netns::ask(&left, &foreign, &by_pid) {
+        match super::socket_netns::ask(&left, &foreign, &by_pid, shared) {
             Ok(map) => elsewhere.extend(
                 map.into_iter()
                     .filter(|&(_, ns)| ns != 0 && Some(ns) != own_inum),
@@ -657,7 +657,11 @@ mod tests {
             .filter_map(|e| std::fs::read_link(e.path()).ok())
             .any(|l| linux::socket_inode(l.to_string_lossy().as_bytes()) == Some(inode));
         let held = HashMap::from([(inode, vec![child.id()])]);
-        let findings = look(&held, None, &HashSet::new());
+        let findings = look(
+            &held,
+            (None, &mut crate::collect::bpf::Shared::NotYet),
+            &HashSet::new(),
+        );
         let _ = child.kill();
         let _ = child.wait();
         assert!(holds, "the child holds the listener");

@@ -24,6 +24,7 @@ pub fn ask(
     left: &HashSet<u32>,
     foreign: &HashMap<u32, Foreign>,
     by_pid: &HashMap<u32, HashSet<u32>>,
+    shared: &mut bpf::Shared,
 ) -> Result<HashMap<u32, u64>, Unplaced> {
     let mut unfound: HashSet<u32> = left
         .iter()
@@ -38,7 +39,7 @@ pub fn ask(
     if unfound.is_empty() {
         return Ok(HashMap::new());
     }
-    of(&unfound).map_err(|why| {
+    of(&unfound, shared).map_err(|why| {
         let mut pids: Vec<u32> = by_pid
             .iter()
             .filter(|(_, inodes)| inodes.iter().any(|i| unfound.contains(i)))
@@ -56,7 +57,9 @@ pub fn ask(
 /// inode -> network namespace inode, for the `wanted` sockets whose namespace is not their
 /// holder's (from the owner iterator); a socket it does not list is of its holder's namespace.
 /// `Err` says why the kernel could not be asked (then nothing is established).
-pub fn of(wanted: &HashSet<u32>) -> Result<HashMap<u32, u64>, String> {
+/// `shared`: the BPF objects every in-kernel look of the run shares (loaded here if no look
+/// did before).
+pub fn of(wanted: &HashSet<u32>, shared: &mut bpf::Shared) -> Result<HashMap<u32, u64>, String> {
     let no_bpf = std::env::var("WHOPORT_NO_BPF").unwrap_or_default();
     if !no_bpf.is_empty() && no_bpf != "0" {
         return Err("WHOPORT_NO_BPF is set".to_string());
@@ -68,9 +71,11 @@ pub fn of(wanted: &HashSet<u32>) -> Result<HashMap<u32, u64>, String> {
                 .to_string(),
         );
     }
-    let (owners, _loaded) = bpf::socket_owners().map_err(|e| bpf::explain(&e))?;
-    Ok(owners
-        .socket_netns
+    let namespaces = shared
+        .get()?
+        .socket_namespaces()
+        .map_err(|e| bpf::explain(&e))?;
+    Ok(namespaces
         .into_iter()
         .filter(|(inode, _)| wanted.contains(inode))
         .collect())
@@ -180,7 +185,7 @@ mod tests {
             std::fs::read_link(format!("/proc/self/fd/{}", unbound.as_raw_fd())).expect("link");
         let inode =
             super::super::linux::socket_inode(link.to_string_lossy().as_bytes()).expect("a socket");
-        match of(&HashSet::from([inode])) {
+        match of(&HashSet::from([inode]), &mut bpf::Shared::NotYet) {
             Ok(map) => assert!(map.is_empty(), "{map:?}"),
             Err(why) => assert!(!why.is_empty()),
         }
