@@ -37,7 +37,7 @@ fn staged(setup: &[&str], specs: &[&str], runs: &[&str]) -> Option<Staged> {
     if !setup.is_empty() {
         ns.ip(setup);
     }
-    let mut args = vec!["--exit-after", "30"];
+    let mut args = vec!["--exit-after", "600"];
     args.extend_from_slice(specs);
     let helper = ns.listener(&args);
     let dir = tempdir();

@@ -573,7 +573,7 @@ fn a_socket_mapped_by_the_jammed_process_itself_gets_the_same_answer_from_both_l
     let home = tempdir();
     let mut answers = Vec::new();
     for lookup in ["bpf", "procfs"] {
-        let env = [("WHOPORT_TIMEOUT", "3s"), ("WHOPORT_OWNER_LOOKUP", lookup)];
+        let env = [("WHOPORT_TIMEOUT", "10s"), ("WHOPORT_OWNER_LOOKUP", lookup)];
         let (status, out, err) = jam.ns.whoport_with(home.path(), &env, &["--json"]);
         assert_eq!(status, 0, "{lookup}: {err}");
         let doc: Value = serde_json::from_str(&out).expect("json");
