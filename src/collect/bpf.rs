@@ -311,20 +311,34 @@ impl Loaded {
         Ok(found.owners)
     }
 
+    /// Verifies `programs` the first time they are asked for, never again: `state` is what an
+    /// earlier ask found (`Some(true)` verified, `Some(false)` refused). Gives the state to
+    /// keep and whether the programs may be read.
+    fn verified_once(
+        &mut self,
+        state: Option<bool>,
+        programs: &[Program],
+        since: &'static str,
+    ) -> (Option<bool>, Result<(), BpfError>) {
+        match state {
+            Some(true) => (state, Ok(())),
+            Some(false) => (state, Err(BpfError::NoIterator(programs[0].iter, since))),
+            None => {
+                let verified = programs.iter().try_for_each(|&program| {
+                    self.id(program, since)
+                        .and_then(|id| self.verify(program, id))
+                });
+                (Some(verified.is_ok()), verified)
+            }
+        }
+    }
+
     /// One pass of the unix-queue iterator (bpf/owners.bpf.c, `whoport_in_flight`), verified
     /// on its first use: its raw records.
     pub fn in_flight(&mut self) -> Result<Vec<u8>, BpfError> {
-        match self.in_flight {
-            Some(true) => {}
-            Some(false) => return Err(BpfError::NoIterator(IN_FLIGHT.iter, "5.17")),
-            None => {
-                let verified = self
-                    .id(IN_FLIGHT, "5.17")
-                    .and_then(|id| self.verify(IN_FLIGHT, id));
-                self.in_flight = Some(verified.is_ok());
-                verified?;
-            }
-        }
+        let (state, verified) = self.verified_once(self.in_flight, &[IN_FLIGHT], "5.17");
+        self.in_flight = state;
+        verified?;
         read_program(&mut self.ebpf, IN_FLIGHT.name)
     }
 
@@ -332,20 +346,9 @@ impl Loaded {
     /// namespace that have no file (the kernel made them for itself: no process can hold
     /// them), from the tcp and udp iterators, verified on their first use.
     pub fn kernel_sockets(&mut self) -> Result<HashSet<u32>, BpfError> {
-        match self.kernel {
-            Some(true) => {}
-            Some(false) => return Err(BpfError::NoIterator(KERNEL_TCP.iter, "5.9")),
-            None => {
-                let verified = [KERNEL_TCP, KERNEL_UDP]
-                    .into_iter()
-                    .try_for_each(|program| {
-                        self.id(program, "5.9")
-                            .and_then(|id| self.verify(program, id))
-                    });
-                self.kernel = Some(verified.is_ok());
-                verified?;
-            }
-        }
+        let (state, verified) = self.verified_once(self.kernel, &[KERNEL_TCP, KERNEL_UDP], "5.9");
+        self.kernel = state;
+        verified?;
         let mut found = HashSet::new();
         for program in [KERNEL_TCP, KERNEL_UDP] {
             found.extend(fileless(&read_program(&mut self.ebpf, program.name)?)?);
@@ -357,17 +360,9 @@ impl Loaded {
     /// descriptor tables (bpf/owners.bpf.c, `whoport_foreign_queues`), verified on its first
     /// use: its raw records, as [`Loaded::in_flight`]'s.
     pub fn foreign_queues(&mut self) -> Result<Vec<u8>, BpfError> {
-        match self.foreign_queues {
-            Some(true) => {}
-            Some(false) => return Err(BpfError::NoIterator(FOREIGN_QUEUES.iter, "5.11")),
-            None => {
-                let verified = self
-                    .id(FOREIGN_QUEUES, "5.11")
-                    .and_then(|id| self.verify(FOREIGN_QUEUES, id));
-                self.foreign_queues = Some(verified.is_ok());
-                verified?;
-            }
-        }
+        let (state, verified) = self.verified_once(self.foreign_queues, &[FOREIGN_QUEUES], "5.11");
+        self.foreign_queues = state;
+        verified?;
         read_program(&mut self.ebpf, FOREIGN_QUEUES.name)
     }
 
