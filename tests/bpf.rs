@@ -379,19 +379,6 @@ fn the_iterator_sees_threads_with_their_own_descriptor_table() {
     }
 }
 
-/// A listener whose only reference is in an SCM_RIGHTS message nobody has received yet:
-/// nobody holds it. Prints its port.
-const IN_TRANSIT: &str = r#"
-import array, socket, sys
-a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
-port = s.getsockname()[1]
-a.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [s.fileno()]))])
-s.close()
-print(port, flush=True)
-sys.stdin.read()
-"#;
-
 /// The reason whoport gives for `port` (a listener of 127.0.0.1 nobody holds), run as
 /// `wrapper` (a `setpriv` command line, or none) with the given owner lookup; and the lookup
 /// that ran.
@@ -446,7 +433,7 @@ fn a_socket_in_transit_names_its_receiver_whatever_proc_lets_whoport_read() {
         return;
     }
     let mut child = Command::new(py)
-        .args(["-c", IN_TRANSIT])
+        .args(["-c", common::listener::IN_TRANSIT])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()

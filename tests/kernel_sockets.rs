@@ -83,19 +83,9 @@ fn staged() -> Option<(NetNs, std::process::Child, u16)> {
         "link", "add", "wpx2", "type", "vxlan", "id", "44", "dstport", "41333", "dev", "lo",
     ]));
     assert!(ip(&["link", "set", "wpx2", "up"]));
-    let script = r#"
-import array, socket, sys
-a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
-port = s.getsockname()[1]
-a.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [s.fileno()]))])
-s.close()
-print(port, flush=True)
-sys.stdin.read()
-"#;
     let mut helper = ns
         .command(&py)
-        .args(["-c", script])
+        .args(["-c", common::listener::IN_TRANSIT])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()

@@ -212,3 +212,17 @@ impl Drop for Listener {
         let _ = self.child.wait();
     }
 }
+
+/// Python source of a listener (127.0.0.1, a free port) whose only reference is in an
+/// SCM_RIGHTS message nobody has received yet: nobody holds it. Prints its port, then waits
+/// for its standard input to close.
+pub const IN_TRANSIT: &str = r#"
+import array, socket, sys
+a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+port = s.getsockname()[1]
+a.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [s.fileno()]))])
+s.close()
+print(port, flush=True)
+sys.stdin.read()
+"#;
