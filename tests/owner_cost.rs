@@ -90,3 +90,79 @@ fn descriptors_sharing_one_file_do_not_keep_the_walk_chosen() {
         );
     }
 }
+
+/// Threads with descriptor tables of their own (`unshare(CLONE_FILES)`) cannot make the walk
+/// read one shared table once per thread: whether a thread's table was already read is asked
+/// of the kernel (`kcmp`'s order of tables), however many tables the process made. Before,
+/// past 16 tables of its own, every further thread's table was read in full: 17 such threads
+/// beside a few hundred sharing thousands of descriptors, and the walk did not finish in time.
+#[test]
+fn threads_with_tables_of_their_own_do_not_make_the_walk_read_a_shared_table_per_thread() {
+    let Some(python) = python() else {
+        eprintln!("SKIPPED: no python3 for the threads' process");
+        return;
+    };
+    // As many copies as the hard limit on open descriptors allows (at most 19,000), and enough
+    // threads sharing them for about 6 million links if each table were read once per thread.
+    let hard = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .maximum
+        .map_or(19_000, |h| h.min(19_000));
+    let dups = hard.saturating_sub(200);
+    if dups < 2_000 {
+        eprintln!("SKIPPED: the hard limit on open descriptors ({hard}) is too low");
+        return;
+    }
+    let threads = (6_000_000 / dups).min(3_000).to_string();
+    let dups = dups.to_string();
+    let args = [
+        "--own-tables",
+        "17",
+        "--dups",
+        &dups,
+        "--threads",
+        &threads,
+        "tcp4",
+    ];
+    // An unprivileged user's process when the test runs as root: anyone can make these threads.
+    let system_python = Path::new("/usr/bin/python3");
+    let held = if rustix::process::geteuid().is_root() && system_python.exists() {
+        let mut cmd = Command::new(system_python);
+        cmd.arg(common::fixture("listen.py"))
+            .args(args)
+            .uid(65534)
+            .gid(65534);
+        Listener::start_command(cmd)
+    } else {
+        Listener::start_with(&python, &args)
+    };
+    let dir = tempdir();
+    let (status, stdout, stderr) =
+        common::outcome(common::whoport(dir.path()).args(["--json", "--timeout", "10s"]));
+    assert!(
+        status == 0 || status == 1,
+        "whoport failed ({status}): {stderr}"
+    );
+    let doc: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    let notes = doc["notes"].to_string();
+    assert!(
+        !notes.contains("did not finish"),
+        "the owner lookup ({}) did not finish: {notes}",
+        doc["owner_lookup"]
+    );
+    let row = common::listener::rows(&doc, &held.sockets[0]);
+    assert_eq!(row.len(), 1, "{:?} listed once", held.sockets[0]);
+    let pids: Vec<u64> = row[0]["owners"]
+        .as_array()
+        .expect("owners")
+        .iter()
+        .filter_map(|o| o["pid"].as_u64())
+        .collect();
+    assert_eq!(
+        pids,
+        [u64::from(held.pid)],
+        "the owner of {:?} ({} lookup): {}",
+        held.sockets[0],
+        doc["owner_lookup"],
+        row[0]
+    );
+}

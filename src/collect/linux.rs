@@ -261,10 +261,6 @@ fn threads_of(proc_fd: &OwnedFd, pid: u32) -> u64 {
         .map_or(0, |st| (st.st_nlink as u64).saturating_sub(2))
 }
 
-/// Beyond this many tables of its own in one process, a thread's table is read without
-/// asking the kernel whether it is one already read.
-const MAX_COMPARED_TABLES: usize = 16;
-
 /// Reads the descriptor tables of `pid`'s threads other than the main one that the main
 /// thread does not share, nor another thread already read (`kcmp`; when the kernel cannot
 /// say, the table is read): the sockets found (only the `wanted` ones when given) as
@@ -296,16 +292,11 @@ fn thread_tables(
         .collect();
     // The tables read so far, by a thread that uses each (the main thread's, unless it has
     // exited: then its table is gone and no thread shares it).
-    let mut read = vec![pid];
+    let mut read = super::kcmp::ReadTables::new(pid);
     for tid in tids {
-        if read.len() <= MAX_COMPARED_TABLES
-            && read
-                .iter()
-                .any(|&r| super::kcmp::same_files(r, tid) == Some(true))
-        {
+        if !read.insert(tid) {
             continue;
         }
-        read.push(tid);
         let Ok(fd_dir) = openat(&task_fd, format!("{tid}/fd"), dir_flags, Mode::empty()) else {
             continue;
         };
