@@ -166,15 +166,15 @@ fn kernel_btf() -> Result<&'static KernelBtf, BpfError> {
         let raw = std::fs::read(KERNEL_BTF).map_err(|e| format!("{KERNEL_BTF}: {e}"))?;
         let names = btf::object_names(&OBJECTS).ok_or("the embedded objects have no BTF")?;
         let unreadable = || format!("{KERNEL_BTF} is not BTF whoport can read");
-        let subset = btf::kernel_subset(&raw, &names).ok_or_else(unreadable)?;
-        let subset = Btf::parse(&subset, aya::Endianness::default()).map_err(|e| e.to_string())?;
         let kernel = btf::Raw::parse(&raw).ok_or_else(unreadable)?;
+        let subset = btf::subset_of(&kernel, &names).ok_or_else(unreadable)?;
+        let subset = Btf::parse(&subset, aya::Endianness::default()).map_err(|e| e.to_string())?;
+        let funcs = ITERATORS.map(|iter| format!("bpf_iter_{iter}"));
+        let funcs: Vec<&[u8]> = funcs.iter().map(String::as_bytes).collect();
         let ids = ITERATORS
             .into_iter()
-            .filter_map(|iter| {
-                let id = kernel.func_id(format!("bpf_iter_{iter}").as_bytes())?;
-                Some((iter, id))
-            })
+            .zip(kernel.func_ids(&funcs))
+            .filter_map(|(iter, id)| Some((iter, id?)))
             .collect();
         Ok((subset, ids))
     };

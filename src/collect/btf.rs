@@ -125,10 +125,32 @@ impl<'a> Raw<'a> {
 
     /// The type id of the FUNC named `name`.
     pub fn func_id(&self, name: &[u8]) -> Option<u32> {
-        self.ids().find(|&id| {
-            self.record(id)
-                .is_some_and(|(_, r)| r.kind == FUNC && self.string(r.name) == Some(name))
-        })
+        self.func_ids(&[name])[0]
+    }
+
+    /// The type ids of the FUNCs named `names` (in their order; `None`: there is none), in
+    /// one pass over the types.
+    pub fn func_ids(&self, names: &[&[u8]]) -> Vec<Option<u32>> {
+        let mut ids = vec![None; names.len()];
+        let mut left = names.len();
+        for id in self.ids() {
+            if left == 0 {
+                break;
+            }
+            let Some((_, r)) = self.record(id).filter(|(_, r)| r.kind == FUNC) else {
+                continue;
+            };
+            let Some(name) = self.string(r.name) else {
+                continue;
+            };
+            for (wanted, found) in names.iter().zip(ids.iter_mut()) {
+                if found.is_none() && *wanted == name {
+                    *found = Some(id);
+                    left -= 1;
+                }
+            }
+        }
+        ids
     }
 
     /// The names of every named type, without their CO-RE flavour (`task_struct___old` is
@@ -197,7 +219,11 @@ fn flavorless(name: &[u8]) -> &[u8] {
 /// can reach (see the module's documentation), renumbered in their order, with their strings.
 /// `None` when `kernel` cannot be read as BTF.
 pub fn kernel_subset(kernel: &[u8], names: &HashSet<Vec<u8>>) -> Option<Vec<u8>> {
-    let raw = Raw::parse(kernel)?;
+    subset_of(&Raw::parse(kernel)?, names)
+}
+
+/// [`kernel_subset`] of a BTF already parsed.
+pub fn subset_of(raw: &Raw<'_>, names: &HashSet<Vec<u8>>) -> Option<Vec<u8>> {
     let kept = raw.reachable(names);
     // Old id -> new id; any other type becomes void (0), which only pointers refer to.
     let new_id: HashMap<u32, u32> = kept.iter().zip(1u32..).map(|(&o, n)| (o, n)).collect();
