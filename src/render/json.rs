@@ -435,12 +435,63 @@ pub fn write<T: Serialize>(
     pretty: bool,
     doc: &T,
 ) -> std::io::Result<()> {
+    let mut chunks = Chunks::new(out);
     if pretty {
-        serde_json::to_writer_pretty(&mut *out, doc)?;
+        serde_json::to_writer_pretty(&mut chunks, doc)?;
     } else {
-        serde_json::to_writer(&mut *out, doc)?;
+        serde_json::to_writer(&mut chunks, doc)?;
     }
-    writeln!(out)
+    chunks.buf.push(b'\n');
+    chunks.hand_on()
+}
+
+/// A writer that gathers the many small pieces serde_json writes (a quote, a key, a colon)
+/// into a buffer of its own type, so that each is a copy the compiler can see, not a call
+/// through `dyn Write`, and hands them on in chunks of [`Chunks::SIZE`]: the memory held
+/// stays that of one chunk, whatever the length of the document.
+struct Chunks<'a> {
+    out: &'a mut dyn std::io::Write,
+    buf: Vec<u8>,
+}
+
+impl<'a> Chunks<'a> {
+    const SIZE: usize = 64 * 1024;
+
+    fn new(out: &'a mut dyn std::io::Write) -> Chunks<'a> {
+        Chunks {
+            out,
+            buf: Vec::with_capacity(Self::SIZE),
+        }
+    }
+
+    /// Hands what is gathered on to the output (which is not flushed).
+    fn hand_on(&mut self) -> std::io::Result<()> {
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
+        Ok(())
+    }
+}
+
+impl std::io::Write for Chunks<'_> {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.write_all(bytes)?;
+        Ok(bytes.len())
+    }
+
+    #[inline]
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= Self::SIZE {
+            self.hand_on()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.hand_on()?;
+        self.out.flush()
+    }
 }
 
 /// One process holding a socket.
