@@ -539,7 +539,7 @@ pub fn status_uid(pid: u32) -> Option<u32> {
     parse_status_uid(&status)
 }
 
-fn parse_status_uid(status: &[u8]) -> Option<u32> {
+pub fn parse_status_uid(status: &[u8]) -> Option<u32> {
     let line = status
         .split(|&b| b == b'\n')
         .find(|l| l.starts_with(b"Uid:"))?;

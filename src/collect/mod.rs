@@ -35,6 +35,8 @@ pub mod ownerless;
 #[cfg(target_os = "linux")]
 pub mod owners;
 pub mod port_table;
+#[cfg(target_os = "linux")]
+mod proc_dir;
 pub mod process;
 pub mod procnet;
 #[cfg(target_os = "linux")]

@@ -1,11 +1,13 @@
-//! Process details through sysinfo, read only for the PIDs that own sockets (and their
-//! parents' names), plus the Linux-only facts from `linux.rs`.
+//! Process details, read only for the PIDs that own sockets (and their parents' names): on
+//! Linux straight from each one's `/proc/PID` directory (`proc_dir.rs`, with the facts of
+//! `linux.rs` and `exe.rs`), elsewhere through sysinfo.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+#[cfg(not(target_os = "linux"))]
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
 
 use super::deadline::Deadline;
@@ -131,6 +133,7 @@ pub fn user_exists(user: &str) -> bool {
     }
 }
 
+#[cfg(not(target_os = "linux"))]
 fn to_u32(pid: Pid) -> u32 {
     pid.as_u32()
 }
@@ -277,6 +280,9 @@ fn spawn_worker(queue: &Arc<Queue>, tx: &mpsc::Sender<(u32, Option<Process>)>) -
 /// Takes PIDs from `queue` and hands each one's details (`None`: it is gone) to `answer`,
 /// until the queue is empty or `answer` says stop.
 fn read_queue(queue: &Queue, mut answer: impl FnMut(u32, Option<Process>) -> bool) {
+    #[cfg(target_os = "linux")]
+    let mut buf = Vec::with_capacity(4096);
+    #[cfg(not(target_os = "linux"))]
     let Ok(mut sys) = System::new() else {
         return;
     };
@@ -286,6 +292,9 @@ fn read_queue(queue: &Queue, mut answer: impl FnMut(u32, Option<Process>) -> boo
             return;
         };
         in_flight().push(pid);
+        #[cfg(target_os = "linux")]
+        let p = read_one(&mut buf, pid, &queue.starts);
+        #[cfg(not(target_os = "linux"))]
         let p = read_one(&mut sys, pid, &queue.starts);
         in_flight().retain(|&p| p != pid);
         if !answer(pid, p) {
@@ -319,39 +328,85 @@ fn live_thread_details(pid: u32) -> Option<(Vec<u8>, crate::model::ExeState, Vec
 }
 
 /// One process's details, everything but the user name (filled in by the caller); `None`
-/// when it is gone.
-fn read_one(sys: &mut System, pid: u32, starts: &HashMap<u32, u64>) -> Option<Process> {
-    let wanted = [Pid::from_u32(pid)];
-    sys.refresh_processes_specifics(
-        ProcessesToUpdate::Some(&wanted),
-        true,
-        ProcessRefreshKind::nothing()
-            .with_cmd(UpdateKind::Always)
-            .with_exe(UpdateKind::Always)
-            .with_user(UpdateKind::Always)
-            .without_tasks(),
-    );
-    let p = sys.process(Pid::from_u32(pid))?;
-    if changed_since_walk(pid, starts) {
+/// when it is gone. `buf` is reused for every file read.
+#[cfg(target_os = "linux")]
+fn read_one(buf: &mut Vec<u8>, pid: u32, starts: &HashMap<u32, u64>) -> Option<Process> {
+    use super::proc_dir::{self, ProcDir};
+    let dir = ProcDir::open(pid)?;
+    if !dir.read("stat", buf) {
+        return None;
+    }
+    let stat = proc_dir::parse_stat(buf)?;
+    // Everything below is read through the same directory, so from this very process.
+    if reused(starts.get(&pid).copied(), stat.start_ticks) {
         return Some(Process::changed(pid));
     }
-    #[cfg(target_os = "linux")]
-    let (mut exe_bytes, mut exe_state) = super::exe::exe(pid);
-    #[cfg(not(target_os = "linux"))]
-    let (exe_bytes, exe_state): (Option<Vec<u8>>, crate::model::ExeState) = (
-        p.exe().map(|e| os_bytes(e.as_os_str()).to_vec()),
-        Default::default(),
-    );
-    #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
-    let mut args: Vec<Vec<u8>> = p.cmd().iter().map(|a| os_bytes(a).to_vec()).collect();
+    let (mut exe_bytes, mut exe_state) = super::exe::exe_in(&dir.path());
+    let mut args = if dir.read("cmdline", buf) {
+        proc_dir::parse_cmdline(buf)
+    } else {
+        Vec::new()
+    };
     // A process whose main thread exited (pthread_exit) while others run: its own executable
     // link and command line read empty, a live thread's are the process's.
-    #[cfg(target_os = "linux")]
     if exe_bytes.is_none() && args.is_empty() {
         if let Some((bytes, state, thread_args)) = live_thread_details(pid) {
             (exe_bytes, exe_state, args) = (Some(bytes), state, thread_args);
         }
     }
+    let comm_bytes = dir.read("comm", buf).then(|| {
+        let comm = buf.strip_suffix(b"\n").unwrap_or(buf);
+        comm.to_vec()
+    });
+    let comm = String::from_utf8_lossy(comm_bytes.as_deref().unwrap_or(&stat.name)).into_owned();
+    // The effective uid, as `ps -o user` shows: the one the process acts with (a process with
+    // real uid nobody and effective uid root is root's).
+    let uid = if dir.read("status", buf) {
+        super::linux::parse_status_uid(buf)
+    } else {
+        None
+    };
+    let read = dir.read("cgroup", buf);
+    let (unit, container) = match std::str::from_utf8(buf) {
+        Ok(text) if read => super::linux::parse_cgroup(text),
+        _ => (None, None),
+    };
+    let parent_pid = stat.parent_pid.filter(|&pp| pp != 0);
+    // The parent: only its name.
+    let parent_name = parent_pid.and_then(|pp| {
+        let name = kernel_name(pp).or_else(|| {
+            let dir = ProcDir::open(pp)?;
+            dir.read("stat", buf).then_some(())?;
+            Some(proc_dir::parse_stat(buf)?.name)
+        })?;
+        Some(String::from_utf8_lossy(&name).into_owned())
+    });
+    Some(described(
+        pid,
+        (comm_bytes, comm),
+        (exe_bytes, exe_state),
+        args,
+        uid,
+        stat.start_ticks.and_then(proc_dir::start_time),
+        (parent_pid, parent_name),
+        (unit, container),
+    ))
+}
+
+/// A process from what was read of it: names made readable, and escaped where they are not
+/// UTF-8. `comm_bytes`: the kernel's name as read (`None`: not read; `comm` is then the best
+/// name known).
+#[allow(clippy::too_many_arguments)]
+fn described(
+    pid: u32,
+    (comm_bytes, comm): (Option<Vec<u8>>, String),
+    (exe_bytes, exe_state): (Option<Vec<u8>>, crate::model::ExeState),
+    args: Vec<Vec<u8>>,
+    uid: Option<u32>,
+    start_time: Option<u64>,
+    (parent_pid, parent_name): (Option<u32>, Option<String>),
+    (unit, container): (Option<String>, Option<crate::model::Container>),
+) -> Process {
     let exe = exe_bytes
         .as_deref()
         .map(|b| String::from_utf8_lossy(b).into_owned());
@@ -359,11 +414,6 @@ fn read_one(sys: &mut System, pid: u32, starts: &HashMap<u32, u64>) -> Option<Pr
         .iter()
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect();
-    let comm_bytes = kernel_name(pid);
-    let comm = comm_bytes.as_deref().map_or_else(
-        || p.name().to_string_lossy().into_owned(),
-        |b| String::from_utf8_lossy(b).into_owned(),
-    );
     // A kernel name read and empty (prctl(PR_SET_NAME, "")) is the truth: never replaced by
     // the executable's, which is shown beside it anyway.
     let name = if comm_bytes.as_deref() == Some(&b""[..]) {
@@ -382,21 +432,7 @@ fn read_one(sys: &mut System, pid: u32, starts: &HashMap<u32, u64>) -> Option<Pr
         .iter()
         .any(|a| std::str::from_utf8(a).is_err())
         .then(|| args.iter().map(|a| escape_bytes(a)).collect());
-    // The effective uid, as `ps -o user` shows: the one the process acts with (a process with
-    // real uid nobody and effective uid root is root's).
-    let uid = p
-        .effective_user_id()
-        .or_else(|| p.user_id())
-        .and_then(|u| u.to_string().parse::<u32>().ok());
-    let parent_pid = p.parent().map(to_u32).filter(|&pp| pp != 0);
-    let start_time = Some(p.start_time()).filter(|&t| t > 0);
-    // The parent: only its name.
-    let parent_name = parent_pid.and_then(|pp| parent_name(sys, pp));
-    #[cfg(target_os = "linux")]
-    let (unit, container) = super::linux::cgroup(pid);
-    #[cfg(not(target_os = "linux"))]
-    let (unit, container) = (None, None);
-    Some(Process {
+    Process {
         pid,
         name,
         exe,
@@ -412,35 +448,56 @@ fn read_one(sys: &mut System, pid: u32, starts: &HashMap<u32, u64>) -> Option<Pr
         name_escaped,
         exe_escaped,
         cmdline_escaped,
-    })
+    }
 }
 
-/// A parent's name: the kernel's name of the process, as sysinfo would give it.
-fn parent_name(sys: &mut System, ppid: u32) -> Option<String> {
-    if let Some(comm) = kernel_name(ppid) {
-        return Some(String::from_utf8_lossy(&comm).into_owned());
-    }
-    let wanted = [Pid::from_u32(ppid)];
+/// One process's details, everything but the user name (filled in by the caller); `None`
+/// when it is gone.
+#[cfg(not(target_os = "linux"))]
+fn read_one(sys: &mut System, pid: u32, starts: &HashMap<u32, u64>) -> Option<Process> {
+    let _ = starts;
+    let wanted = [Pid::from_u32(pid)];
     sys.refresh_processes_specifics(
         ProcessesToUpdate::Some(&wanted),
-        false,
-        ProcessRefreshKind::nothing().without_tasks(),
+        true,
+        ProcessRefreshKind::nothing()
+            .with_cmd(UpdateKind::Always)
+            .with_exe(UpdateKind::Always)
+            .with_user(UpdateKind::Always)
+            .without_tasks(),
     );
-    sys.process(Pid::from_u32(ppid))
-        .map(|pp| pp.name().to_string_lossy().into_owned())
-}
-
-/// Did the process behind `pid` start at another time than during the walk (PID reuse)?
-fn changed_since_walk(pid: u32, starts: &HashMap<u32, u64>) -> bool {
-    #[cfg(target_os = "linux")]
-    {
-        reused(starts.get(&pid).copied(), super::linux::start_ticks(pid))
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = (pid, starts);
-        false
-    }
+    let p = sys.process(Pid::from_u32(pid))?;
+    let exe_bytes = p.exe().map(|e| os_bytes(e.as_os_str()).to_vec());
+    let args: Vec<Vec<u8>> = p.cmd().iter().map(|a| os_bytes(a).to_vec()).collect();
+    let comm = p.name().to_string_lossy().into_owned();
+    // The effective uid, as `ps -o user` shows: the one the process acts with.
+    let uid = p
+        .effective_user_id()
+        .or_else(|| p.user_id())
+        .and_then(|u| u.to_string().parse::<u32>().ok());
+    let parent_pid = p.parent().map(to_u32).filter(|&pp| pp != 0);
+    let start_time = Some(p.start_time()).filter(|&t| t > 0);
+    // The parent: only its name.
+    let parent_name = parent_pid.and_then(|pp| {
+        let wanted = [Pid::from_u32(pp)];
+        sys.refresh_processes_specifics(
+            ProcessesToUpdate::Some(&wanted),
+            false,
+            ProcessRefreshKind::nothing().without_tasks(),
+        );
+        sys.process(Pid::from_u32(pp))
+            .map(|parent| parent.name().to_string_lossy().into_owned())
+    });
+    Some(described(
+        pid,
+        (None, comm),
+        (exe_bytes, Default::default()),
+        args,
+        uid,
+        start_time,
+        (parent_pid, parent_name),
+        (None, None),
+    ))
 }
 
 /// Start times then and now: different means another process took the PID. When either is
@@ -449,7 +506,7 @@ pub fn reused(then: Option<u64>, now: Option<u64>) -> bool {
     matches!((then, now), (Some(a), Some(b)) if a != b)
 }
 
-#[cfg(unix)]
+#[cfg(all(unix, not(target_os = "linux")))]
 fn os_bytes(s: &std::ffi::OsStr) -> &[u8] {
     std::os::unix::ffi::OsStrExt::as_bytes(s)
 }
@@ -460,16 +517,9 @@ fn os_bytes(s: &std::ffi::OsStr) -> &[u8] {
 }
 
 /// The kernel's own (possibly truncated or renamed) name, exactly as set.
+#[cfg(target_os = "linux")]
 fn kernel_name(pid: u32) -> Option<Vec<u8>> {
-    #[cfg(target_os = "linux")]
-    {
-        super::linux::comm(pid)
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = pid;
-        None
-    }
+    super::linux::comm(pid)
 }
 
 #[cfg(test)]

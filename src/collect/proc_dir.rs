@@ -1,0 +1,190 @@
+//! The files of one process's `/proc/PID` directory, read for its details: each opened
+//! relative to the directory, read whole into one buffer reused for every file (no size
+//! query, no allocation per read).
+//!
+//! The directory is opened first and names that very process from then on: once it exits,
+//! reads through it fail, even after another process takes the same PID. So a start time read
+//! through it that matches the one seen by the owner lookup vouches for everything else read
+//! through it.
+
+use std::os::fd::OwnedFd;
+use std::sync::OnceLock;
+
+use rustix::fs::{openat, Mode, OFlags, CWD};
+
+/// A process's `/proc` directory, held open.
+pub struct ProcDir {
+    dir: OwnedFd,
+}
+
+impl ProcDir {
+    /// `None` when the process is gone (or `/proc` is not there).
+    pub fn open(pid: u32) -> Option<ProcDir> {
+        let dir = openat(
+            CWD,
+            format!("/proc/{pid}"),
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()?;
+        Some(ProcDir { dir })
+    }
+
+    /// A path to the directory held open (`/proc/self/fd/N`), for code that reads it by
+    /// path: what it reaches through it is still this process's.
+    pub fn path(&self) -> String {
+        use std::os::fd::AsRawFd;
+        format!("/proc/self/fd/{}", self.dir.as_raw_fd())
+    }
+
+    /// The whole of the file `name` in `buf` (replacing what it held); false when it cannot
+    /// be opened or read (the process exited, permission).
+    pub fn read(&self, name: &str, buf: &mut Vec<u8>) -> bool {
+        buf.clear();
+        let Ok(file) = openat(
+            &self.dir,
+            name,
+            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY,
+            Mode::empty(),
+        ) else {
+            return false;
+        };
+        loop {
+            if buf.capacity() - buf.len() < 512 {
+                buf.reserve(buf.capacity().max(4096));
+            }
+            match rustix::io::read(&file, rustix::buffer::spare_capacity(buf)) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => {}
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+/// What `/proc/PID/stat` says that is shown: the kernel's name (between the first '(' and the
+/// last ')': the name itself may hold both), the parent's PID and the start time in clock ticks
+/// after boot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stat {
+    pub name: Vec<u8>,
+    pub parent_pid: Option<u32>,
+    pub start_ticks: Option<u64>,
+}
+
+pub fn parse_stat(stat: &[u8]) -> Option<Stat> {
+    let open = stat.iter().position(|&b| b == b'(')?;
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let name = stat.get(open + 1..close)?.to_vec();
+    let mut fields = stat[close + 1..]
+        .split(u8::is_ascii_whitespace)
+        .filter(|f| !f.is_empty());
+    // State, then the parent's PID; the start time is the 20th field after the name's.
+    let parent_pid = fields.nth(1).and_then(number).map(|n| n as u32);
+    let start_ticks = fields.nth(17).and_then(number);
+    Some(Stat {
+        name,
+        parent_pid,
+        start_ticks,
+    })
+}
+
+fn number(field: &[u8]) -> Option<u64> {
+    std::str::from_utf8(field).ok()?.parse().ok()
+}
+
+/// The arguments of a `/proc/PID/cmdline`: the NUL-separated words, empty ones left out.
+pub fn parse_cmdline(cmdline: &[u8]) -> Vec<Vec<u8>> {
+    cmdline
+        .split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+/// When a process started, in seconds since the epoch: the machine's boot time (`btime` of
+/// `/proc/stat`, read once) plus its start in clock ticks after boot, whole seconds.
+pub fn start_time(start_ticks: u64) -> Option<u64> {
+    static BOOT: OnceLock<Option<u64>> = OnceLock::new();
+    let boot = (*BOOT.get_or_init(|| parse_btime(&std::fs::read("/proc/stat").ok()?)))?;
+    let ticks = rustix::param::clock_ticks_per_second().max(1);
+    Some(boot.saturating_add(start_ticks / ticks)).filter(|&t| t > 0)
+}
+
+fn parse_btime(stat: &[u8]) -> Option<u64> {
+    let line = stat
+        .split(|&b| b == b'\n')
+        .find(|l| l.starts_with(b"btime "))?;
+    number(line[6..].trim_ascii())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stat_line_with_a_hostile_name() {
+        let line = b"4242 (a) b (c) ) S 17 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 \
+                     987654 1000 100 18446744073709551615\n";
+        assert_eq!(
+            parse_stat(line),
+            Some(Stat {
+                name: b"a) b (c) ".to_vec(),
+                parent_pid: Some(17),
+                start_ticks: Some(987_654),
+            })
+        );
+        assert_eq!(parse_stat(b"4242 no name here"), None);
+        let short = parse_stat(b"1 (init) S 0").expect("parsed");
+        assert_eq!((short.parent_pid, short.start_ticks), (Some(0), None));
+    }
+
+    #[test]
+    fn a_command_line_without_its_empty_words() {
+        assert_eq!(
+            parse_cmdline(b"python3\0-c\0\0pass\0"),
+            vec![b"python3".to_vec(), b"-c".to_vec(), b"pass".to_vec()]
+        );
+        assert!(parse_cmdline(b"").is_empty());
+        assert_eq!(
+            parse_cmdline(b"nginx: master"),
+            vec![b"nginx: master".to_vec()]
+        );
+    }
+
+    #[test]
+    fn boot_time_and_start_time() {
+        assert_eq!(
+            parse_btime(b"cpu  1 2 3\nbtime 1764460800\nprocesses 9\n"),
+            Some(1_764_460_800)
+        );
+        assert_eq!(parse_btime(b"cpu  1 2 3\n"), None);
+        let me = std::process::id();
+        let dir = ProcDir::open(me).expect("own /proc directory");
+        let mut buf = Vec::new();
+        assert!(dir.read("stat", &mut buf));
+        let stat = parse_stat(&buf).expect("own stat");
+        assert_eq!(
+            stat.start_ticks,
+            crate::collect::linux::start_ticks(me),
+            "the same start as the walk reads"
+        );
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs();
+        let started = start_time(stat.start_ticks.expect("a start")).expect("a start time");
+        assert!(
+            started <= now + 1 && started + 3600 > now,
+            "{started} vs {now}"
+        );
+        assert!(!dir.read("no-such-file", &mut buf));
+        let (exe, _) = crate::collect::exe::exe_in(&dir.path());
+        assert_eq!(
+            exe.map(|e| std::path::PathBuf::from(String::from_utf8(e).expect("UTF-8"))),
+            std::env::current_exe().ok(),
+            "the executable through the held directory"
+        );
+    }
+}
