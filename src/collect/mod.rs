@@ -940,9 +940,12 @@ fn second_look(
     // could explain it (descriptors root could not read hold only sockets with files).
     let kernel = kernel_owned::kernel_owned(&waiting, &mut shared).unwrap_or_default();
     // Looked for in the unix socket queues, and again in the tables and the queues in turn
-    // while it is seen moving (received, or passed on, between two looks).
+    // while it is seen moving (received, or passed on, between two looks). Not the kernel's
+    // own: a socket without a file is in no queue and no table, so each of those looks (a
+    // pass over every descriptor of the machine) could only see it nowhere.
+    let movable: HashSet<u32> = waiting.difference(&kernel).copied().collect();
     let followed = moving::follow(
-        &waiting,
+        &movable,
         (unreadable, &unreadable_pids),
         (shared, via_iterator),
         activity,

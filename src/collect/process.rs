@@ -354,11 +354,10 @@ fn read_one(buf: &mut Vec<u8>, pid: u32, starts: &HashMap<u32, u64>) -> Option<P
             (exe_bytes, exe_state, args) = (Some(bytes), state, thread_args);
         }
     }
-    let comm_bytes = dir.read("comm", buf).then(|| {
-        let comm = buf.strip_suffix(b"\n").unwrap_or(buf);
-        comm.to_vec()
-    });
-    let comm = String::from_utf8_lossy(comm_bytes.as_deref().unwrap_or(&stat.name)).into_owned();
+    // The kernel's name: `stat` holds it exactly as `comm` does (both print task->comm as
+    // set, unescaped), so it is not read twice.
+    let comm = String::from_utf8_lossy(&stat.name).into_owned();
+    let comm_bytes = Some(stat.name);
     // The effective uid, as `ps -o user` shows: the one the process acts with (a process with
     // real uid nobody and effective uid root is root's).
     let uid = if dir.read("status", buf) {
