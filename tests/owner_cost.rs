@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::listener::{python, Listener};
-use common::{have, root_or_skip, tempdir};
+use common::{have, is_root, root_or_skip, tempdir};
 
 /// More than the walk's bound (16,000 descriptors) between them: each of four processes
 /// holds this many copies of one socket.
@@ -165,4 +165,61 @@ fn threads_with_tables_of_their_own_do_not_make_the_walk_read_a_shared_table_per
         doc["owner_lookup"],
         row[0]
     );
+}
+
+/// As many copies of one socket as this test may hold in one process (the hard limit on
+/// open descriptors), at most 19,000.
+fn dups_allowed() -> Option<u64> {
+    let hard = rustix::process::getrlimit(rustix::process::Resource::Nofile).maximum?;
+    Some(hard.saturating_sub(200).min(19_000)).filter(|&n| n >= 2_000)
+}
+
+/// Tens of thousands of descriptors of one socket, in a process and its child: each lookup
+/// names the two holders once each (the iterator's records are read as they stream and kept
+/// per holder, not per descriptor), and the two lookups agree.
+#[test]
+fn many_copies_of_one_socket_name_each_holder_once_both_ways() {
+    if python().is_none() {
+        return;
+    }
+    let Some(dups) = dups_allowed() else {
+        eprintln!("SKIPPED: the limit on open descriptors is too low to stage the copies");
+        return;
+    };
+    let dups = dups.to_string();
+    let held = Listener::start(&["--dups", &dups, "--fork", "tcp4"]);
+    let socket = &held.sockets[0];
+    let mut want: Vec<u64> = std::iter::once(held.pid)
+        .chain(held.children.iter().copied())
+        .map(u64::from)
+        .collect();
+    want.sort_unstable();
+    assert_eq!(want.len(), 2);
+    let port = socket.port.to_string();
+    let mut found = Vec::new();
+    for lookup in ["bpf", "procfs"] {
+        let home = tempdir();
+        let out = common::whoport(home.path())
+            .env("WHOPORT_OWNER_LOOKUP", lookup)
+            .args([port.as_str(), "--json"])
+            .output()
+            .expect("whoport runs");
+        let doc: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+        if lookup == "bpf" && is_root() && Path::new("/sys/kernel/btf/vmlinux").exists() {
+            assert_eq!(doc["owner_lookup"], "bpf", "{}", doc["notes"]);
+        }
+        let row = common::listener::rows(&doc, socket);
+        assert_eq!(row.len(), 1, "{lookup}: {socket:?} listed once: {doc}");
+        let mut pids: Vec<u64> = row[0]["owners"]
+            .as_array()
+            .expect("owners")
+            .iter()
+            .filter_map(|o| o["pid"].as_u64())
+            .collect();
+        pids.sort_unstable();
+        assert_eq!(pids, want, "{lookup} ({}): {}", doc["owner_lookup"], row[0]);
+        found.push((pids, row[0]["owner_hidden_reason"].clone()));
+    }
+    assert_eq!(found[0], found[1], "the iterator and the walk disagree");
 }

@@ -13,6 +13,8 @@
 //! descriptors close when the [`Loaded`] object is dropped (or with the process, if it is
 //! killed).
 
+mod records;
+
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::sync::OnceLock;
@@ -23,6 +25,7 @@ use aya_obj::btf::{BtfType, Func, FuncLinkage};
 
 use super::btf;
 use super::linux::{InodeOwners, Ring};
+pub use records::Mapped;
 
 /// The compiled objects (rebuilt by bpf/build.sh; tests/bpf.rs and tests/owners.rs check they
 /// match their sources): the owner lookup's, and the io_uring programs'.
@@ -83,21 +86,6 @@ impl Program {
     }
 }
 
-/// Record markers in the `fd` field (see bpf/owners.bpf.c).
-const NETNS_RECORD: u32 = 0xffff_ffff;
-const START_RECORD: u32 = 0xffff_fffe;
-const MAPPING_RECORD: u32 = 0xffff_fffd;
-/// The value is (network namespace inode << 32) | socket inode: a socket whose namespace is
-/// not its holder's.
-const SOCKET_NETNS_RECORD: u32 = 0xffff_fffc;
-/// The value is the start of a mapping of an io_uring instance, whose inode the next record
-/// (`RING_INODE_RECORD`) gives.
-const RING_MAPPING_RECORD: u32 = 0xffff_fffb;
-const RING_INODE_RECORD: u32 = 0xffff_fffa;
-/// The high 32 bits of the `value` of a record whose descriptor is an io_uring instance (the
-/// low 32 bits are the thread whose table holds it; socket inodes never reach them).
-const RING_RECORD: u64 = 0xffff_ffff_0000_0000;
-const RECORD_LEN: usize = 16;
 const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 /// The directory of the kernel's BTF (and its modules'): kernel-made files only.
 const KERNEL_BTF_DIR: &str = "/sys/kernel/btf";
@@ -305,8 +293,8 @@ impl Loaded {
         self.mappings = self
             .id(MAPPINGS, "5.12")
             .is_ok_and(|id| self.verify(MAPPINGS, id).is_ok());
-        let bytes = read_program(&mut self.ebpf, PROGRAM.name)?;
-        let found = parse(&bytes, own_netns(), clock_ticks())?;
+        let mut file = iterator(&mut self.ebpf, PROGRAM.name)?;
+        let found = records::read_owners(&mut file, own_netns(), clock_ticks())?;
         self.rings = found.rings;
         Ok(found.owners)
     }
@@ -351,7 +339,8 @@ impl Loaded {
         verified?;
         let mut found = HashSet::new();
         for program in [KERNEL_TCP, KERNEL_UDP] {
-            found.extend(fileless(&read_program(&mut self.ebpf, program.name)?)?);
+            let mut file = iterator(&mut self.ebpf, program.name)?;
+            found.extend(records::read_fileless(&mut file)?);
         }
         Ok(found)
     }
@@ -379,8 +368,8 @@ impl Loaded {
         if iter.fd().is_err() {
             iter.load(PROGRAM.iter, &attach_target(&PROGRAM.attach_func(), id))?;
         }
-        let bytes = read_program(&mut self.ebpf, PROGRAM.name)?;
-        Ok(parse(&bytes, own_netns(), clock_ticks())?
+        let mut file = iterator(&mut self.ebpf, PROGRAM.name)?;
+        Ok(records::read_owners(&mut file, own_netns(), clock_ticks())?
             .owners
             .socket_netns)
     }
@@ -388,8 +377,8 @@ impl Loaded {
     /// Reads the iterator again: the owners of the `wanted` inodes now (descriptors created or
     /// passed since the first read), and the io_uring instances seen meanwhile.
     pub fn again(&mut self, wanted: &HashSet<u32>) -> Result<HashMap<u32, Vec<u32>>, BpfError> {
-        let bytes = read_program(&mut self.ebpf, PROGRAM.name)?;
-        let (pids, rings) = parse_wanted(&bytes, wanted)?;
+        let mut file = iterator(&mut self.ebpf, PROGRAM.name)?;
+        let (pids, rings) = records::read_wanted(&mut file, wanted)?;
         for ring in rings {
             if !self.rings.contains(&ring) {
                 self.rings.push(ring);
@@ -420,11 +409,7 @@ impl Loaded {
         std::thread::Builder::new()
             .name("task_vma".into())
             .spawn(move || {
-                let mut bytes = Vec::with_capacity(1 << 16);
-                let found = file
-                    .read_to_end(&mut bytes)
-                    .ok()
-                    .map(|_| mapped(&bytes, &wanted));
+                let found = records::read_mapped(&mut file, &wanted).ok();
                 let _ = send.send(found);
             })
             .ok()?;
@@ -479,65 +464,6 @@ impl Shared {
             Shared::NotYet | Shared::Failed(_) => None,
         }
     }
-}
-
-/// The inodes in the kernel-socket programs' output (one native-endian u64 each).
-fn fileless(bytes: &[u8]) -> Result<Vec<u32>, BpfError> {
-    if bytes.len() % 8 != 0 {
-        return Err(BpfError::Malformed(bytes.len()));
-    }
-    Ok(bytes
-        .chunks_exact(8)
-        .filter_map(|c| {
-            let inode = u64::from_ne_bytes(c.try_into().ok()?);
-            u32::try_from(inode).ok()
-        })
-        .collect())
-}
-
-/// What a task_vma read found: the processes mapping each wanted socket (inode -> PIDs), and
-/// the io_uring instances each process maps (PID -> their inodes, each with the start of one
-/// of its mappings).
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Mapped {
-    pub sockets: HashMap<u32, Vec<u32>>,
-    pub rings: HashMap<u32, Vec<(u64, u64)>>,
-}
-
-/// The mapping records of a task_vma read, for the `wanted` inodes.
-fn mapped(bytes: &[u8], wanted: &HashSet<u32>) -> Mapped {
-    let mut found = Mapped::default();
-    let mut ring_at = None;
-    for record in bytes.chunks_exact(RECORD_LEN) {
-        let (tgid, fd, value) = fields(record);
-        match fd {
-            RING_MAPPING_RECORD => ring_at = Some((tgid, value)),
-            RING_INODE_RECORD => {
-                if let Some((pid, address)) = ring_at.take().filter(|(pid, _)| *pid == tgid) {
-                    let rings = found.rings.entry(pid).or_default();
-                    if !rings.iter().any(|(inode, _)| *inode == value) {
-                        rings.push((value, address));
-                    }
-                }
-            }
-            MAPPING_RECORD => {
-                let Ok(inode) = u32::try_from(value) else {
-                    continue;
-                };
-                if wanted.contains(&inode) {
-                    let pids = found.sockets.entry(inode).or_default();
-                    if !pids.contains(&tgid) {
-                        pids.push(tgid);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    for pids in found.sockets.values_mut() {
-        pids.sort_unstable();
-    }
-    found
 }
 
 impl std::fmt::Debug for Loaded {
@@ -620,133 +546,9 @@ fn own_netns() -> Option<u64> {
 fn clock_ticks() -> u64 {
     rustix::param::clock_ticks_per_second().max(1)
 }
-
-/// One pass of the iterator: the walk's answer, and the io_uring instances.
-#[derive(Debug, Default)]
-pub struct Found {
-    pub owners: InodeOwners,
-    pub rings: Vec<Ring>,
-}
-
-/// Turns the iterator's records into the walk's answer. Start times are converted to the
-/// clock ticks of `/proc/PID/stat` and kept only for processes holding sockets.
-pub fn parse(bytes: &[u8], own_netns: Option<u64>, ticks: u64) -> Result<Found, BpfError> {
-    if bytes.len() % RECORD_LEN != 0 {
-        return Err(BpfError::Malformed(bytes.len()));
-    }
-    let mut owners = InodeOwners::default();
-    let mut rings = Vec::new();
-    let mut tasks: HashSet<u32> = HashSet::new();
-    let mut other_netns: HashSet<u32> = HashSet::new();
-    let mut starts: HashMap<u32, u64> = HashMap::new();
-    let mut holders: HashSet<u32> = HashSet::new();
-    let ns_per_tick = (1_000_000_000 / ticks).max(1);
-    for record in bytes.chunks_exact(RECORD_LEN) {
-        let (tgid, fd, value) = fields(record);
-        match fd {
-            NETNS_RECORD => {
-                tasks.insert(tgid);
-                if own_netns.is_some_and(|own| value != 0 && value != own) {
-                    other_netns.insert(tgid);
-                }
-            }
-            START_RECORD => {
-                starts.insert(tgid, value / ns_per_tick);
-            }
-            SOCKET_NETNS_RECORD => {
-                owners.socket_netns.insert(value as u32, value >> 32);
-            }
-            _ if value & RING_RECORD == RING_RECORD => rings.push(Ring {
-                pid: tgid,
-                // The low 32 bits.
-                tid: value as u32,
-                fd,
-            }),
-            _ => {
-                if let Ok(inode) = u32::try_from(value) {
-                    owners.pids.entry(inode).or_default().push(tgid);
-                    holders.insert(tgid);
-                }
-            }
-        }
-    }
-    for pids in owners.pids.values_mut() {
-        pids.sort_unstable();
-        pids.dedup();
-    }
-    owners.walked = tasks.len();
-    owners.other_netns = other_netns.len();
-    owners.other_netns_pid = other_netns.iter().min().copied();
-    starts.retain(|pid, _| holders.contains(pid));
-    owners.starts = starts;
-    rings.sort_unstable();
-    rings.dedup();
-    Ok(Found { owners, rings })
-}
-
-/// Socket inode -> the PIDs holding it.
-type Holders = HashMap<u32, Vec<u32>>;
-
-/// What [`parse`] would give for the `wanted` inodes (their holders) and the io_uring
-/// instances, without the maps of every socket, task and start time a read again does not use
-/// (at 10,000 sockets those cost more than the few wanted).
-fn parse_wanted(bytes: &[u8], wanted: &HashSet<u32>) -> Result<(Holders, Vec<Ring>), BpfError> {
-    if bytes.len() % RECORD_LEN != 0 {
-        return Err(BpfError::Malformed(bytes.len()));
-    }
-    let mut pids = Holders::new();
-    let mut rings = Vec::new();
-    for record in bytes.chunks_exact(RECORD_LEN) {
-        let (tgid, fd, value) = fields(record);
-        match fd {
-            NETNS_RECORD | START_RECORD | SOCKET_NETNS_RECORD => {}
-            _ if value & RING_RECORD == RING_RECORD => rings.push(Ring {
-                pid: tgid,
-                tid: value as u32,
-                fd,
-            }),
-            _ => {
-                if let Ok(inode) = u32::try_from(value) {
-                    if wanted.contains(&inode) {
-                        pids.entry(inode).or_default().push(tgid);
-                    }
-                }
-            }
-        }
-    }
-    for holders in pids.values_mut() {
-        holders.sort_unstable();
-        holders.dedup();
-    }
-    rings.sort_unstable();
-    rings.dedup();
-    Ok((pids, rings))
-}
-
-fn fields(record: &[u8]) -> (u32, u32, u64) {
-    let mut tgid = [0u8; 4];
-    let mut fd = [0u8; 4];
-    let mut value = [0u8; 8];
-    tgid.copy_from_slice(&record[0..4]);
-    fd.copy_from_slice(&record[4..8]);
-    value.copy_from_slice(&record[8..16]);
-    (
-        u32::from_ne_bytes(tgid),
-        u32::from_ne_bytes(fd),
-        u64::from_ne_bytes(value),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn record(tgid: u32, fd: u32, value: u64) -> Vec<u8> {
-        let mut r = tgid.to_ne_bytes().to_vec();
-        r.extend(fd.to_ne_bytes());
-        r.extend(value.to_ne_bytes());
-        r
-    }
 
     #[test]
     fn the_attach_targets_are_found_in_the_raw_kernel_btf() {
@@ -830,87 +632,5 @@ mod tests {
         };
         let mapped = mapped.expect("the kernel has the task_vma iterator (Linux 5.12+)");
         assert_eq!(mapped.sockets.get(&inode), Some(&vec![pid]), "{mapped:?}");
-    }
-
-    #[test]
-    fn ring_mappings_are_told_with_their_inode() {
-        let bytes: Vec<u8> = [
-            record(10, MAPPING_RECORD, 100),
-            record(10, MAPPING_RECORD, 101),
-            record(11, RING_MAPPING_RECORD, 0x7f00_0000_0000),
-            record(11, RING_INODE_RECORD, 5000),
-            record(11, RING_MAPPING_RECORD, 0x7f00_0001_0000),
-            record(11, RING_INODE_RECORD, 5000),
-            record(11, RING_MAPPING_RECORD, 0x7f00_0002_0000),
-            record(11, RING_INODE_RECORD, 5001),
-            // An inode record with no mapping record before it says nothing.
-            record(12, RING_INODE_RECORD, 6000),
-        ]
-        .concat();
-        let found = mapped(&bytes, &HashSet::from([100]));
-        assert_eq!(found.sockets, HashMap::from([(100, vec![10])]));
-        assert_eq!(
-            found.rings,
-            HashMap::from([(11, vec![(5000, 0x7f00_0000_0000), (5001, 0x7f00_0002_0000)])])
-        );
-    }
-
-    #[test]
-    fn records_become_the_walks_answer() {
-        let bytes: Vec<u8> = [
-            record(10, NETNS_RECORD, 7),
-            record(10, START_RECORD, 2_500_000_000),
-            record(10, 3, 100),
-            record(10, 4, 100),
-            record(11, NETNS_RECORD, 9),
-            record(11, START_RECORD, 1),
-            record(12, NETNS_RECORD, 7),
-            record(12, START_RECORD, 5),
-            record(12, 5, 100),
-            record(12, 6, 200),
-            record(12, SOCKET_NETNS_RECORD, 4_026_532_999 << 32 | 200),
-            record(12, 7, u64::from(u32::MAX) + 1),
-            record(12, 8, RING_RECORD | 12),
-            record(10, 9, RING_RECORD | 13),
-        ]
-        .concat();
-        let Found { owners, rings } = parse(&bytes, Some(7), 100).expect("parse");
-        let ring = |pid, tid, fd| Ring { pid, tid, fd };
-        assert_eq!(
-            rings,
-            vec![ring(10, 13, 9), ring(12, 12, 8)],
-            "io_uring instances, in the thread's table"
-        );
-        assert_eq!(owners.pids.get(&100), Some(&vec![10, 12]));
-        assert_eq!(owners.pids.get(&200), Some(&vec![12]));
-        assert_eq!(
-            owners.pids.len(),
-            2,
-            "an inode past u32 is not a socket we list"
-        );
-        assert_eq!(owners.walked, 3);
-        assert_eq!(
-            owners.socket_netns,
-            HashMap::from([(200, 4_026_532_999)]),
-            "socket 200 is of another namespace than its holder's"
-        );
-        assert_eq!((owners.other_netns, owners.other_netns_pid), (1, Some(11)));
-        assert_eq!(owners.starts.get(&10), Some(&250));
-        assert_eq!(owners.starts.get(&11), None, "no socket, no start time");
-        assert!(matches!(
-            parse(&bytes[..20], None, 100),
-            Err(BpfError::Malformed(20))
-        ));
-        // A read again keeps, of the same records, the wanted inodes' holders and every ring.
-        let wanted = HashSet::from([100, 300]);
-        let (pids, again_rings) = parse_wanted(&bytes, &wanted).expect("parse_wanted");
-        let mut expected = owners.pids.clone();
-        expected.retain(|inode, _| wanted.contains(inode));
-        assert_eq!(pids, expected);
-        assert_eq!(again_rings, rings);
-        assert!(matches!(
-            parse_wanted(&bytes[..20], &wanted),
-            Err(BpfError::Malformed(20))
-        ));
     }
 }

@@ -1,0 +1,509 @@
+//! The records the owner lookup's programs write (bpf/owners.bpf.c), parsed as they stream:
+//! each pass of an iterator is read through one fixed-size buffer, and what is kept grows with
+//! the sockets and processes found, never with the descriptors (one socket dup'd a million
+//! times in one process is one holder, not a million records in memory).
+
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+
+use super::super::linux::{InodeOwners, Ring};
+use super::BpfError;
+
+/// Record markers in the `fd` field (see bpf/owners.bpf.c).
+pub(super) const NETNS_RECORD: u32 = 0xffff_ffff;
+pub(super) const START_RECORD: u32 = 0xffff_fffe;
+pub(super) const MAPPING_RECORD: u32 = 0xffff_fffd;
+/// The value is (network namespace inode << 32) | socket inode: a socket whose namespace is
+/// not its holder's.
+pub(super) const SOCKET_NETNS_RECORD: u32 = 0xffff_fffc;
+/// The value is the start of a mapping of an io_uring instance, whose inode the next record
+/// (`RING_INODE_RECORD`) gives.
+pub(super) const RING_MAPPING_RECORD: u32 = 0xffff_fffb;
+pub(super) const RING_INODE_RECORD: u32 = 0xffff_fffa;
+/// The high 32 bits of the `value` of a record whose descriptor is an io_uring instance (the
+/// low 32 bits are the thread whose table holds it; socket inodes never reach them).
+pub(super) const RING_RECORD: u64 = 0xffff_ffff_0000_0000;
+/// `{ u32 tgid; u32 fd; u64 value; }`, native endian.
+pub(super) const RECORD_LEN: usize = 16;
+/// What one read asks for: an iterator's read returns at most its seq_file buffer (eight
+/// pages), so a read rarely fills this.
+const READ_BUFFER: usize = 1 << 16;
+
+/// Reads `input` to its end through one buffer of [`READ_BUFFER`] bytes, handing each whole
+/// record of `len` bytes to `each` as it arrives. A record split between two reads is kept
+/// for the next; bytes left over at the end (not a whole record) make the output malformed.
+pub(super) fn each_record(
+    input: &mut impl Read,
+    len: usize,
+    mut each: impl FnMut(&[u8]),
+) -> Result<(), BpfError> {
+    let mut buffer = vec![0u8; READ_BUFFER];
+    // Bytes of an incomplete record at the buffer's start, carried from the last read.
+    let mut kept = 0;
+    let mut total = 0;
+    loop {
+        let n = match input.read(&mut buffer[kept..]) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        total += n;
+        let end = kept + n;
+        let whole = end - end % len;
+        buffer[..whole].chunks_exact(len).for_each(&mut each);
+        buffer.copy_within(whole..end, 0);
+        kept = end - whole;
+    }
+    if kept != 0 {
+        return Err(BpfError::Malformed(total));
+    }
+    Ok(())
+}
+
+/// One pass of the owner iterator: the walk's answer, and the io_uring instances.
+#[derive(Debug, Default)]
+pub struct Found {
+    pub owners: InodeOwners,
+    pub rings: Vec<Ring>,
+}
+
+/// Reads one pass of the owner iterator into the walk's answer. Start times are converted to
+/// the clock ticks of `/proc/PID/stat` and kept only for processes holding sockets.
+pub(super) fn read_owners(
+    input: &mut impl Read,
+    own_netns: Option<u64>,
+    ticks: u64,
+) -> Result<Found, BpfError> {
+    let mut parser = Owners::new(own_netns, ticks);
+    each_record(input, RECORD_LEN, |r| parser.record(r))?;
+    Ok(parser.finish())
+}
+
+/// The owner iterator's records, one at a time, into the walk's answer.
+struct Owners {
+    own_netns: Option<u64>,
+    ns_per_tick: u64,
+    owners: InodeOwners,
+    rings: Vec<Ring>,
+    tasks: HashSet<u32>,
+    other_netns: HashSet<u32>,
+    starts: HashMap<u32, u64>,
+    holders: HashSet<u32>,
+}
+
+impl Owners {
+    fn new(own_netns: Option<u64>, ticks: u64) -> Owners {
+        Owners {
+            own_netns,
+            ns_per_tick: (1_000_000_000 / ticks.max(1)).max(1),
+            owners: InodeOwners::default(),
+            rings: Vec::new(),
+            tasks: HashSet::new(),
+            other_netns: HashSet::new(),
+            starts: HashMap::new(),
+            holders: HashSet::new(),
+        }
+    }
+
+    fn record(&mut self, record: &[u8]) {
+        let (tgid, fd, value) = fields(record);
+        match fd {
+            NETNS_RECORD => {
+                self.tasks.insert(tgid);
+                if self.own_netns.is_some_and(|own| value != 0 && value != own) {
+                    self.other_netns.insert(tgid);
+                }
+            }
+            START_RECORD => {
+                self.starts.insert(tgid, value / self.ns_per_tick);
+            }
+            SOCKET_NETNS_RECORD => {
+                self.owners.socket_netns.insert(value as u32, value >> 32);
+            }
+            _ if value & RING_RECORD == RING_RECORD => {
+                let ring = Ring {
+                    pid: tgid,
+                    // The low 32 bits.
+                    tid: value as u32,
+                    fd,
+                };
+                // A record shown again (bpf/owners.bpf.c) comes right after itself.
+                if self.rings.last() != Some(&ring) {
+                    self.rings.push(ring);
+                }
+            }
+            _ => {
+                if let Ok(inode) = u32::try_from(value) {
+                    push_holder(&mut self.owners.pids, inode, tgid);
+                    self.holders.insert(tgid);
+                }
+            }
+        }
+    }
+
+    fn finish(self) -> Found {
+        let Owners {
+            mut owners,
+            mut rings,
+            tasks,
+            other_netns,
+            mut starts,
+            holders,
+            ..
+        } = self;
+        for pids in owners.pids.values_mut() {
+            pids.sort_unstable();
+            pids.dedup();
+        }
+        owners.walked = tasks.len();
+        owners.other_netns = other_netns.len();
+        owners.other_netns_pid = other_netns.iter().min().copied();
+        starts.retain(|pid, _| holders.contains(pid));
+        owners.starts = starts;
+        rings.sort_unstable();
+        rings.dedup();
+        Found { owners, rings }
+    }
+}
+
+/// Adds `pid` to the holders of `inode`. The iterator visits one task's table at a time, so
+/// every copy of a socket in that table comes while the task is the socket's last holder:
+/// one entry per task, however many descriptors it has for the socket (descriptor numbers
+/// are not kept: nothing shows them). A task sharing its process's socket in a table of its
+/// own adds one more entry, removed at the end.
+fn push_holder(pids: &mut HashMap<u32, Vec<u32>>, inode: u32, pid: u32) {
+    let holders = pids.entry(inode).or_default();
+    if holders.last() != Some(&pid) {
+        holders.push(pid);
+    }
+}
+
+/// Socket inode -> the PIDs holding it.
+pub type Holders = HashMap<u32, Vec<u32>>;
+
+/// What [`read_owners`] would give for the `wanted` inodes (their holders) and the io_uring
+/// instances, without the maps of every socket, task and start time a read again does not use
+/// (at 10,000 sockets those cost more than the few wanted).
+pub(super) fn read_wanted(
+    input: &mut impl Read,
+    wanted: &HashSet<u32>,
+) -> Result<(Holders, Vec<Ring>), BpfError> {
+    let mut pids = Holders::new();
+    let mut rings: Vec<Ring> = Vec::new();
+    each_record(input, RECORD_LEN, |record| {
+        let (tgid, fd, value) = fields(record);
+        match fd {
+            NETNS_RECORD | START_RECORD | SOCKET_NETNS_RECORD => {}
+            _ if value & RING_RECORD == RING_RECORD => {
+                let ring = Ring {
+                    pid: tgid,
+                    tid: value as u32,
+                    fd,
+                };
+                if rings.last() != Some(&ring) {
+                    rings.push(ring);
+                }
+            }
+            _ => {
+                if let Ok(inode) = u32::try_from(value) {
+                    if wanted.contains(&inode) {
+                        push_holder(&mut pids, inode, tgid);
+                    }
+                }
+            }
+        }
+    })?;
+    for holders in pids.values_mut() {
+        holders.sort_unstable();
+        holders.dedup();
+    }
+    rings.sort_unstable();
+    rings.dedup();
+    Ok((pids, rings))
+}
+
+/// What a task_vma read found: the processes mapping each wanted socket (inode -> PIDs), and
+/// the io_uring instances each process maps (PID -> their inodes, each with the start of one
+/// of its mappings).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Mapped {
+    pub sockets: HashMap<u32, Vec<u32>>,
+    pub rings: HashMap<u32, Vec<(u64, u64)>>,
+}
+
+/// The mapping records of a task_vma read, for the `wanted` inodes.
+pub(super) fn read_mapped(
+    input: &mut impl Read,
+    wanted: &HashSet<u32>,
+) -> Result<Mapped, BpfError> {
+    let mut found = Mapped::default();
+    let mut ring_at = None;
+    each_record(input, RECORD_LEN, |record| {
+        let (tgid, fd, value) = fields(record);
+        match fd {
+            RING_MAPPING_RECORD => ring_at = Some((tgid, value)),
+            RING_INODE_RECORD => {
+                if let Some((pid, address)) = ring_at.take().filter(|(pid, _)| *pid == tgid) {
+                    let rings = found.rings.entry(pid).or_default();
+                    if !rings.iter().any(|(inode, _)| *inode == value) {
+                        rings.push((value, address));
+                    }
+                }
+            }
+            MAPPING_RECORD => {
+                let Ok(inode) = u32::try_from(value) else {
+                    return;
+                };
+                if wanted.contains(&inode) {
+                    let pids = found.sockets.entry(inode).or_default();
+                    if !pids.contains(&tgid) {
+                        pids.push(tgid);
+                    }
+                }
+            }
+            _ => {}
+        }
+    })?;
+    for pids in found.sockets.values_mut() {
+        pids.sort_unstable();
+    }
+    Ok(found)
+}
+
+/// The inodes in the kernel-socket programs' output (one native-endian u64 each).
+pub(super) fn read_fileless(input: &mut impl Read) -> Result<Vec<u32>, BpfError> {
+    let mut found = Vec::new();
+    each_record(input, 8, |record| {
+        let mut inode = [0u8; 8];
+        inode.copy_from_slice(record);
+        if let Ok(inode) = u32::try_from(u64::from_ne_bytes(inode)) {
+            found.push(inode);
+        }
+    })?;
+    Ok(found)
+}
+
+fn fields(record: &[u8]) -> (u32, u32, u64) {
+    let mut tgid = [0u8; 4];
+    let mut fd = [0u8; 4];
+    let mut value = [0u8; 8];
+    tgid.copy_from_slice(&record[0..4]);
+    fd.copy_from_slice(&record[4..8]);
+    value.copy_from_slice(&record[8..16]);
+    (
+        u32::from_ne_bytes(tgid),
+        u32::from_ne_bytes(fd),
+        u64::from_ne_bytes(value),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(bytes: &[u8], own_netns: Option<u64>, ticks: u64) -> Result<Found, BpfError> {
+        read_owners(&mut &bytes[..], own_netns, ticks)
+    }
+
+    fn record(tgid: u32, fd: u32, value: u64) -> Vec<u8> {
+        let mut r = tgid.to_ne_bytes().to_vec();
+        r.extend(fd.to_ne_bytes());
+        r.extend(value.to_ne_bytes());
+        r
+    }
+
+    #[test]
+    fn ring_mappings_are_told_with_their_inode() {
+        let bytes: Vec<u8> = [
+            record(10, MAPPING_RECORD, 100),
+            record(10, MAPPING_RECORD, 101),
+            record(11, RING_MAPPING_RECORD, 0x7f00_0000_0000),
+            record(11, RING_INODE_RECORD, 5000),
+            record(11, RING_MAPPING_RECORD, 0x7f00_0001_0000),
+            record(11, RING_INODE_RECORD, 5000),
+            record(11, RING_MAPPING_RECORD, 0x7f00_0002_0000),
+            record(11, RING_INODE_RECORD, 5001),
+            // An inode record with no mapping record before it says nothing.
+            record(12, RING_INODE_RECORD, 6000),
+        ]
+        .concat();
+        let found = read_mapped(&mut &bytes[..], &HashSet::from([100])).expect("read_mapped");
+        assert_eq!(found.sockets, HashMap::from([(100, vec![10])]));
+        assert_eq!(
+            found.rings,
+            HashMap::from([(11, vec![(5000, 0x7f00_0000_0000), (5001, 0x7f00_0002_0000)])])
+        );
+    }
+
+    #[test]
+    fn records_become_the_walks_answer() {
+        let bytes: Vec<u8> = [
+            record(10, NETNS_RECORD, 7),
+            record(10, START_RECORD, 2_500_000_000),
+            record(10, 3, 100),
+            record(10, 4, 100),
+            record(11, NETNS_RECORD, 9),
+            record(11, START_RECORD, 1),
+            record(12, NETNS_RECORD, 7),
+            record(12, START_RECORD, 5),
+            record(12, 5, 100),
+            record(12, 6, 200),
+            record(12, SOCKET_NETNS_RECORD, 4_026_532_999 << 32 | 200),
+            record(12, 7, u64::from(u32::MAX) + 1),
+            record(12, 8, RING_RECORD | 12),
+            record(10, 9, RING_RECORD | 13),
+        ]
+        .concat();
+        let Found { owners, rings } = parse(&bytes, Some(7), 100).expect("parse");
+        let ring = |pid, tid, fd| Ring { pid, tid, fd };
+        assert_eq!(
+            rings,
+            vec![ring(10, 13, 9), ring(12, 12, 8)],
+            "io_uring instances, in the thread's table"
+        );
+        assert_eq!(owners.pids.get(&100), Some(&vec![10, 12]));
+        assert_eq!(owners.pids.get(&200), Some(&vec![12]));
+        assert_eq!(
+            owners.pids.len(),
+            2,
+            "an inode past u32 is not a socket we list"
+        );
+        assert_eq!(owners.walked, 3);
+        assert_eq!(
+            owners.socket_netns,
+            HashMap::from([(200, 4_026_532_999)]),
+            "socket 200 is of another namespace than its holder's"
+        );
+        assert_eq!((owners.other_netns, owners.other_netns_pid), (1, Some(11)));
+        assert_eq!(owners.starts.get(&10), Some(&250));
+        assert_eq!(owners.starts.get(&11), None, "no socket, no start time");
+        assert!(matches!(
+            parse(&bytes[..20], None, 100),
+            Err(BpfError::Malformed(20))
+        ));
+        // A read again keeps, of the same records, the wanted inodes' holders and every ring.
+        let wanted = HashSet::from([100, 300]);
+        let (pids, again_rings) = read_wanted(&mut &bytes[..], &wanted).expect("read_wanted");
+        let mut expected = owners.pids.clone();
+        expected.retain(|inode, _| wanted.contains(inode));
+        assert_eq!(pids, expected);
+        assert_eq!(again_rings, rings);
+        assert!(matches!(
+            read_wanted(&mut &bytes[..20], &wanted),
+            Err(BpfError::Malformed(20))
+        ));
+    }
+
+    /// Gives its bytes a few at a time, in uneven pieces: records arrive split between reads,
+    /// as an iterator's do when its seq_file buffer ends inside one.
+    struct Trickle<'a> {
+        bytes: &'a [u8],
+        turn: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            const PIECES: [usize; 5] = [1, 7, 13, 16, 4099];
+            self.turn += 1;
+            let n = PIECES[self.turn % PIECES.len()]
+                .min(buf.len())
+                .min(self.bytes.len());
+            buf[..n].copy_from_slice(&self.bytes[..n]);
+            self.bytes = &self.bytes[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn records_split_between_reads_are_parsed_whole() {
+        let mut bytes = Vec::new();
+        for pid in 1..500u32 {
+            bytes.extend(record(pid, NETNS_RECORD, 7));
+            bytes.extend(record(pid, START_RECORD, u64::from(pid) * 10_000_000));
+            for fd in 3..10 {
+                bytes.extend(record(pid, fd, u64::from(pid % 37) + 1000));
+            }
+            bytes.extend(record(pid, 10, RING_RECORD | u64::from(pid)));
+        }
+        let whole = parse(&bytes, Some(7), 100).expect("whole");
+        let mut trickle = Trickle {
+            bytes: &bytes,
+            turn: 0,
+        };
+        let split = read_owners(&mut trickle, Some(7), 100).expect("split");
+        assert_eq!(split.owners.pids, whole.owners.pids);
+        assert_eq!(split.owners.starts, whole.owners.starts);
+        assert_eq!(split.owners.walked, 499);
+        assert_eq!(split.rings, whole.rings);
+        assert_eq!(whole.owners.pids.len(), 37);
+        assert_eq!(whole.owners.pids[&1000].len(), 13, "pids 37, 74, ... 481");
+        // A last record cut short is malformed, however the bytes arrived.
+        let mut cut = Trickle {
+            bytes: &bytes[..bytes.len() - 3],
+            turn: 0,
+        };
+        assert!(matches!(
+            read_owners(&mut cut, None, 100),
+            Err(BpfError::Malformed(n)) if n == bytes.len() - 3
+        ));
+    }
+
+    /// The records of `copies` descriptors of one socket in each of `pids`' tables, made as
+    /// they are read (never all in memory at once).
+    struct Dups {
+        pids: std::ops::Range<u32>,
+        copies: u32,
+        next: (u32, u32),
+    }
+
+    impl Read for Dups {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let mut n = 0;
+            while n + RECORD_LEN <= buf.len() {
+                let (pid, fd) = self.next;
+                if pid >= self.pids.end {
+                    break;
+                }
+                let r = match fd {
+                    0 => record(pid, NETNS_RECORD, 7),
+                    1 => record(pid, START_RECORD, 5),
+                    fd => record(pid, fd, 4242),
+                };
+                buf[n..n + RECORD_LEN].copy_from_slice(&r);
+                n += RECORD_LEN;
+                self.next = if fd == self.copies + 1 {
+                    (pid + 1, 0)
+                } else {
+                    (pid, fd + 1)
+                };
+            }
+            Ok(n)
+        }
+    }
+
+    /// A million descriptors of one socket, in two processes: each holder is kept once, and
+    /// what is kept does not grow with the copies.
+    #[test]
+    fn a_million_copies_of_one_socket_are_two_holders() {
+        let mut dups = Dups {
+            pids: 100..102,
+            copies: 500_000,
+            next: (100, 0),
+        };
+        let found = read_owners(&mut dups, Some(7), 100).expect("parse");
+        let holders = &found.owners.pids[&4242];
+        assert_eq!(holders, &vec![100, 101]);
+        assert!(holders.capacity() < 16, "{}", holders.capacity());
+        assert_eq!(found.owners.pids.len(), 1);
+        assert_eq!(found.owners.walked, 2);
+        let mut dups = Dups {
+            pids: 100..102,
+            copies: 500_000,
+            next: (100, 0),
+        };
+        let (pids, _) = read_wanted(&mut dups, &HashSet::from([4242])).expect("again");
+        assert_eq!(pids[&4242], vec![100, 101]);
+        assert!(pids[&4242].capacity() < 16);
+    }
+}
