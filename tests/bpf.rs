@@ -118,13 +118,12 @@ fn the_iterator_and_the_walk_agree_on_shared_sockets() {
         "WHOPORT_NO_BPF=1 forces the walk"
     );
     for doc in [&bpf, &walk, &forced] {
-        assert!(
-            !notes(doc)
-                .iter()
-                .any(|n| n.contains("owner lookup was refused")),
-            "{:?}",
-            notes(doc)
-        );
+        let refused = notes(doc)
+            .iter()
+            .any(|n| n.contains("owner lookup was refused"));
+        // Asked for where it cannot load, the iterator is tried and the refusal said.
+        let asked = std::ptr::eq(doc, &bpf) && !iterator_possible();
+        assert_eq!(refused, asked, "{:?}", notes(doc));
     }
     // Only our sockets: another process may use one of these port numbers elsewhere.
     let own: Vec<(String, String, u64)> = l
@@ -184,35 +183,117 @@ fn a_refused_load_falls_back_to_the_walk_with_the_reason() {
         notes
             .iter()
             .any(|n| n.contains("in-kernel owner lookup was refused")
+                && n.contains("EPERM: Operation not permitted")
                 && n.contains("through /proc instead")),
-        "{notes:?}"
+        "the kernel's refusal, with its errno: {notes:?}"
     );
 }
 
+/// Without privilege, the walk answers: by cost the iterator is not tried and nothing is said;
+/// asked for, it is tried, and `notes` gives the kernel's refusal with its errno and what
+/// whoport lacks.
 #[test]
-fn without_privileges_the_walk_is_used_without_a_note() {
+fn without_privileges_the_walk_answers_and_says_why_only_when_the_iterator_was_asked_for() {
     if python().is_none() {
         return;
     }
     let l = Listener::start(&["tcp4"]);
     let port = l.port(0).to_string();
-    let doc = if is_root() {
-        let home = tempdir();
-        let out = common::whoport_as_nobody(home.path())
-            .env("WHOPORT_OWNER_LOOKUP", "bpf")
-            .args([port.as_str(), "--json"])
-            .output()
-            .expect("whoport runs as nobody");
-        serde_json::from_slice(&out.stdout).expect("JSON")
-    } else {
-        json_with(&[("WHOPORT_OWNER_LOOKUP", "bpf")], &[&port])
+    let run = |lookup: &str| -> Value {
+        if is_root() {
+            let home = tempdir();
+            let out = common::whoport_as_nobody(home.path())
+                .env("WHOPORT_OWNER_LOOKUP", lookup)
+                .args([port.as_str(), "--json"])
+                .output()
+                .expect("whoport runs as nobody");
+            serde_json::from_slice(&out.stdout).expect("JSON")
+        } else {
+            json_with(&[("WHOPORT_OWNER_LOOKUP", lookup)], &[&port])
+        }
     };
-    assert_eq!(doc["owner_lookup"], "procfs");
+    let (auto, asked) = (run("auto"), run("bpf"));
+    // The same walk answers both (the listener is root's when the test runs as root: nobody
+    // sees it without its owner, and with the same reason).
+    let row = |doc: &Value| {
+        assert_eq!(doc["owner_lookup"], "procfs");
+        let row = common::listener::rows(doc, &l.sockets[0]);
+        assert_eq!(row.len(), 1, "{doc}");
+        (
+            row[0]["owners"].clone(),
+            row[0]["owner_hidden_reason"].clone(),
+        )
+    };
+    assert_eq!(row(&auto), row(&asked));
     assert!(
-        !notes(&doc).iter().any(|n| n.contains("owner lookup")),
+        !notes(&auto).iter().any(|n| n.contains("owner lookup")),
         "not tried, so nothing to say: {:?}",
-        notes(&doc)
+        notes(&auto)
     );
+    let said: Vec<String> = notes(&asked)
+        .into_iter()
+        .filter(|n| n.contains("owner lookup"))
+        .collect();
+    assert_eq!(said.len(), 1, "{said:?}");
+    for part in [
+        "in-kernel owner lookup was refused",
+        "EPERM: Operation not permitted",
+        "CAP_BPF with CAP_PERFMON",
+        "run as root",
+        "through /proc instead",
+    ] {
+        assert!(said[0].contains(part), "{part:?} in {said:?}");
+    }
+}
+
+/// Asked for on a kernel without BTF (here: an empty directory over /sys/kernel/btf, in a
+/// private mount namespace), the iterator cannot work: the walk answers and `notes` says why,
+/// with the errno; by cost, nothing is said.
+#[test]
+fn asked_for_without_the_kernels_btf_the_walk_answers_with_the_reason() {
+    if !common::root_or_skip("a private mount namespace")
+        || !have("unshare", "apt-get install -y util-linux")
+        || python().is_none()
+    {
+        return;
+    }
+    let l = Listener::start(&["tcp4"]);
+    let port = l.port(0);
+    let empty = tempdir();
+    let mut found = Vec::new();
+    for lookup in ["bpf", "auto"] {
+        let script = format!(
+            "mount --bind {} /sys/kernel/btf && WHOPORT_OWNER_LOOKUP={lookup} exec \"$WHOPORT\" \
+             {port} --json",
+            empty.path().display()
+        );
+        let (status, stdout, stderr) = common::sh(&format!("exec unshare -m sh -c '{script}'"));
+        assert!(status == 0 || status == 1, "{lookup} ({status}): {stderr}");
+        let doc: Value = serde_json::from_str(&stdout).expect("JSON");
+        assert_eq!(doc["owner_lookup"], "procfs", "{lookup}: {doc}");
+        let row = common::listener::rows(&doc, &l.sockets[0]);
+        assert_eq!(row.len(), 1, "{doc}");
+        assert_eq!(row[0]["owners"][0]["pid"], l.pid, "{lookup}: {}", row[0]);
+        found.push(notes(&doc));
+    }
+    let said = |notes: &[String]| -> Vec<String> {
+        notes
+            .iter()
+            .filter(|n| n.contains("owner lookup"))
+            .cloned()
+            .collect()
+    };
+    let asked = said(&found[0]);
+    assert_eq!(asked.len(), 1, "{:?}", found[0]);
+    for part in [
+        "WHOPORT_OWNER_LOOKUP=bpf",
+        "the kernel has no BTF",
+        "/sys/kernel/btf/vmlinux: ENOENT: No such file or directory",
+        "through /proc instead",
+    ] {
+        assert!(asked[0].contains(part), "{part:?} in {asked:?}");
+    }
+    assert_eq!(said(&found[1]), Vec::<String>::new(), "by cost: not tried");
 }
 
 /// The BPF program and link ids a process holds, from its fdinfo.

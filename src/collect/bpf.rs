@@ -93,8 +93,8 @@ const KERNEL_BTF_DIR: &str = "/sys/kernel/btf";
 /// Why the iterator could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum BpfError {
-    #[error("the kernel refuses bpf() to this process: not even a minimal BTF blob loads")]
-    Refused,
+    #[error("the kernel refuses bpf() to this process: not even a minimal BTF blob loads ({0})")]
+    Refused(String),
     #[error("reading the kernel's BTF: {0}")]
     Btf(#[from] aya::BtfError),
     #[error("reading the kernel's BTF: {0}")]
@@ -207,7 +207,7 @@ impl Loaded {
         // user namespace, lockdown, seccomp, an LSM): say so instead of the relocation error
         // it causes.
         if aya::features().btf().is_none() {
-            return Err(BpfError::Refused);
+            return Err(BpfError::Refused(refusal()));
         }
         let mut loader = loader_without_kernel_btf();
         let (subset, ids) = kernel_btf()?;
@@ -482,7 +482,62 @@ pub fn socket_owners() -> Result<(InodeOwners, Loaded), BpfError> {
     Ok((owners, loaded))
 }
 
-/// The error with every cause it wraps, on one line: the kernel's own words are usually last.
+/// What the kernel answers the load of a minimal program that needs privilege (a kprobe
+/// program: CAP_BPF with CAP_PERFMON, or CAP_SYS_ADMIN), with its errno: aya's probes say only
+/// that no BTF loads, not what the kernel answered, and the same refusal (no privilege in the
+/// initial user namespace, seccomp, an LSM) answers every bpf() command alike.
+fn refusal() -> String {
+    use aya::programs::{ProgramError, ProgramType};
+    match aya::sys::is_program_supported(ProgramType::KProbe) {
+        Err(ProgramError::SyscallError(e)) => {
+            format!("a minimal program's load: {}", errno_text(&e.io_error))
+        }
+        Err(e) => format!("a minimal program's load: {}", with_errno_names(&e.to_string())),
+        Ok(true) => "a minimal program loads".to_string(),
+        Ok(false) => "the kernel has no kprobe programs either".to_string(),
+    }
+}
+
+/// An I/O error as `ENAME: description` when it carries an errno.
+pub fn errno_text(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => nix::errno::Errno::from_raw(code).to_string(),
+        None => e.to_string(),
+    }
+}
+
+/// `text` with each of the standard library's `Description (os error N)` written as
+/// `ENAME: Description`, the errno's name first (as `strace` shows it).
+fn with_errno_names(text: &str) -> String {
+    let mut out = text.to_string();
+    let mut from = 0;
+    while let Some(at) = out[from..].find("(os error ").map(|i| i + from) {
+        let digits: String = out[at + 10..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        let end = at + 10 + digits.len();
+        let (Ok(code), true) = (digits.parse::<i32>(), out[end..].starts_with(')')) else {
+            from = at + 1;
+            continue;
+        };
+        let errno = nix::errno::Errno::from_raw(code).to_string();
+        let described = std::io::Error::from_raw_os_error(code).to_string();
+        let start = at.saturating_sub(described.len() - (end + 1 - at));
+        if out.get(start..=end) == Some(described.as_str()) {
+            out.replace_range(start..=end, &errno);
+            from = start + errno.len();
+        } else {
+            let name = errno.split(':').next().unwrap_or_default().to_string();
+            out.replace_range(at..=end, &format!("({name})"));
+            from = at + name.len() + 2;
+        }
+    }
+    out
+}
+
+/// The error with every cause it wraps, on one line: the kernel's own words are usually last,
+/// each errno with its name (`EPERM: Operation not permitted`).
 pub fn explain(e: &BpfError) -> String {
     let mut text = e.to_string();
     let mut cause = std::error::Error::source(e);
@@ -494,7 +549,7 @@ pub fn explain(e: &BpfError) -> String {
         }
         cause = c.source();
     }
-    text
+    with_errno_names(&text)
 }
 
 /// Attaches a loaded program and reads one pass of its iterator; the link and the
@@ -549,6 +604,34 @@ fn clock_ticks() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errnos_are_named() {
+        let denied = std::io::Error::from_raw_os_error(1);
+        assert_eq!(errno_text(&denied), "EPERM: Operation not permitted");
+        let text = format!("loading the program: map `.bss`: {denied}");
+        assert_eq!(
+            with_errno_names(&text),
+            "loading the program: map `.bss`: EPERM: Operation not permitted"
+        );
+        let missing = std::io::Error::from_raw_os_error(2);
+        let two = format!("{missing}; again {denied}");
+        assert_eq!(
+            with_errno_names(&two),
+            "ENOENT: No such file or directory; again EPERM: Operation not permitted"
+        );
+        // Not after its description: the name alone; not an errno: left as it is.
+        assert_eq!(
+            with_errno_names("refused (os error 13)"),
+            "refused (EACCES)"
+        );
+        assert_eq!(with_errno_names("(os error x) (os error 1"), "(os error x) (os error 1");
+        let e = BpfError::KernelBtf(format!("/sys/kernel/btf/vmlinux: {missing}"));
+        assert_eq!(
+            explain(&e),
+            "reading the kernel's BTF: /sys/kernel/btf/vmlinux: ENOENT: No such file or directory"
+        );
+    }
 
     #[test]
     fn the_attach_targets_are_found_in_the_raw_kernel_btf() {

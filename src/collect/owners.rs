@@ -60,10 +60,28 @@ impl Preference {
 /// [`CROSSOVER_DESCRIPTORS`], whatever the count of files says, and the iterator answers
 /// instead: descriptors that share one file (`dup`) are cheap to make and cost the walk one
 /// `readlinkat` each, so an unprivileged user cannot make the walk outlast its deadline.
+///
+/// By cost, where the iterator cannot work (no privilege, no BTF) it is not tried and nothing
+/// is said; asked for (`WHOPORT_OWNER_LOOKUP=bpf`), it is tried whatever whoport's privileges,
+/// and the note says why it could not be used, with the kernel's errno.
 pub fn lookup() -> Lookup {
     let preference = Preference::from_env();
-    if preference == Preference::Procfs || !iterator_permitted() {
+    if preference == Preference::Procfs {
         return walk();
+    }
+    if preference == Preference::Auto && !iterator_permitted() {
+        return walk();
+    }
+    if let Err(e) = std::fs::metadata(KERNEL_BTF) {
+        return Lookup {
+            note: Some(format!(
+                "the in-kernel owner lookup asked for (WHOPORT_OWNER_LOOKUP=bpf) could not be \
+                 used: the kernel has no BTF ({KERNEL_BTF}: {}); processes were found through \
+                 /proc instead",
+                bpf::errno_text(&e)
+            )),
+            ..walk()
+        };
     }
     let small = open_files().is_none_or(|n| n < CROSSOVER_FILES);
     if let Err(why) = pids_as_proc_numbers_them() {
@@ -93,16 +111,27 @@ pub fn lookup() -> Lookup {
             note: None,
             iterator: Some(iterator),
         },
-        Err(e) => Lookup {
-            note: Some(format!(
-                "the in-kernel owner lookup was refused ({}); processes were found \
-                 through /proc instead",
-                bpf::explain(&e)
-            )),
-            ..walk()
-        },
+        Err(e) => {
+            let privilege = if may_use_bpf() {
+                ""
+            } else {
+                "; it needs CAP_SYS_ADMIN, or CAP_BPF with CAP_PERFMON, and whoport has \
+                 neither (run as root)"
+            };
+            Lookup {
+                note: Some(format!(
+                    "the in-kernel owner lookup was refused ({}){privilege}; processes were \
+                     found through /proc instead",
+                    bpf::explain(&e)
+                )),
+                ..walk()
+            }
+        }
     }
 }
+
+/// The kernel's BTF, which the iterator needs.
+const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 
 fn walk() -> Lookup {
     walked(linux::walk_fds_since(None, linux::Since::Record).map_err(|e| e.to_string()))
@@ -120,7 +149,7 @@ fn walked(owners: Result<InodeOwners, String>) -> Lookup {
 /// Whether the iterator can work here; everything checked is one small read, and none of it
 /// is a refusal worth a note.
 fn iterator_permitted() -> bool {
-    may_use_bpf() && std::path::Path::new("/sys/kernel/btf/vmlinux").exists()
+    may_use_bpf() && std::path::Path::new(KERNEL_BTF).exists()
 }
 
 /// Allocated file handles on the machine: what the walk's cost grows with.

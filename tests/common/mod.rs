@@ -55,11 +55,13 @@ pub fn command(data_home: &Path, program: &Path) -> Run {
 pub const TIMEOUT: &str = "45s";
 
 /// The owner lookup the live tests ask for: `WHOPORT_TEST_OWNER_LOOKUP` (`bpf` or `procfs`),
-/// `bpf` by default, which uses the iterator whatever the machine's size wherever it can load
-/// (root, BTF) and the walk elsewhere.
+/// `bpf` by default, which uses the iterator whatever the machine's size, where it can load
+/// (root, BTF); elsewhere the walk, asked for as such (asked for where it cannot load, the
+/// iterator is tried and `notes` says why it was not used: tests/bpf.rs checks that).
 pub fn owner_lookup() -> &'static str {
     match std::env::var("WHOPORT_TEST_OWNER_LOOKUP").as_deref() {
         Ok("procfs") => "procfs",
+        _ if !is_root() || !Path::new("/sys/kernel/btf/vmlinux").exists() => "procfs",
         _ => "bpf",
     }
 }
