@@ -29,6 +29,8 @@
 //                    exited)
 //   fd = 0xffffffff: value is the inode of the task's network namespace
 //   fd = 0xfffffffe: value is the thread group leader's start time (ns after boot)
+//                    (both written before the task's first record, and again if a seq_file
+//                    buffer ended inside that record: see last_seq_num)
 //   fd = 0xfffffffd: value is the inode of a socket the task's memory maps (task_vma)
 //   fd = 0xfffffffc: value is (network namespace inode << 32) | socket inode, right after
 //                    the socket's own record, for a socket whose network namespace is not
@@ -240,6 +242,18 @@ struct record {
 // and its network namespace's inode.
 __u64 last_task_addr = 0;
 __u32 last_task_netns = 0;
+// When what a call writes does not fit in the seq_file buffer, the kernel discards all of it
+// and calls the program again for the same element at the next read, with the same
+// meta->seq_num (bpf_seq_read: the number grows only when the iterator moves on). So the
+// state above is kept as it was before the last call (its seq_num, and the two values), and
+// a call whose seq_num is the last call's puts it back first: a header whose bytes were
+// discarded is written again, and the stream is the same however the reads split it.
+__u64 last_seq_num = ~0ull;
+__u64 task_before = 0;
+__u32 netns_before = 0;
+// Each pass (each descriptor of the iterator opened) is a session of its own, and the second
+// look reads the same program again: nothing of the last pass's state carries over.
+__u64 last_session = 0;
 
 // The inode of a socket file's network namespace, or 0 when it cannot be read.
 static __u32 socket_netns(struct file *file)
@@ -269,6 +283,23 @@ int whoport_owners(struct bpf_iter__task_file *ctx)
 
 	if (!task || !file)
 		return 0;
+	__u64 session = ctx->meta->session_id;
+	if (session != last_session) {
+		last_session = session;
+		last_task_addr = 0;
+		last_task_netns = 0;
+		last_seq_num = ~0ull;
+	}
+	__u64 seq_num = ctx->meta->seq_num;
+	if (seq_num == last_seq_num) {
+		// Shown again: the last call's output was discarded.
+		last_task_addr = task_before;
+		last_task_netns = netns_before;
+	} else {
+		last_seq_num = seq_num;
+		task_before = last_task_addr;
+		netns_before = last_task_netns;
+	}
 	r.tgid = task->tgid;
 	if (last_task_addr != (__u64)task) {
 		last_task_addr = (__u64)task;

@@ -492,7 +492,10 @@ fn refusal() -> String {
         Err(ProgramError::SyscallError(e)) => {
             format!("a minimal program's load: {}", errno_text(&e.io_error))
         }
-        Err(e) => format!("a minimal program's load: {}", with_errno_names(&e.to_string())),
+        Err(e) => format!(
+            "a minimal program's load: {}",
+            with_errno_names(&e.to_string())
+        ),
         Ok(true) => "a minimal program loads".to_string(),
         Ok(false) => "the kernel has no kprobe programs either".to_string(),
     }
@@ -605,6 +608,125 @@ fn clock_ticks() -> u64 {
 mod tests {
     use super::*;
 
+    /// The raw reads of one pass of the owner iterator, as a 64 KiB reader gets them.
+    fn raw_reads(loaded: &mut Loaded) -> Vec<Vec<u8>> {
+        let mut file = iterator(&mut loaded.ebpf, PROGRAM.name).expect("attach");
+        let mut buffer = vec![0u8; 1 << 16];
+        let mut reads = Vec::new();
+        loop {
+            let n = file.read(&mut buffer).expect("read");
+            if n == 0 {
+                return reads;
+            }
+            reads.push(buffer[..n].to_vec());
+        }
+    }
+
+    /// Where the first record of `tgid` is: (read, byte offset in it).
+    fn first_record(reads: &[Vec<u8>], tgid: u32) -> Option<(usize, usize)> {
+        reads.iter().enumerate().find_map(|(i, read)| {
+            read.chunks_exact(16)
+                .position(|r| r[..4] == tgid.to_ne_bytes())
+                .map(|at| (i, at * 16))
+        })
+    }
+
+    /// A seq_file buffer holds 32,768 bytes and takes a write only while it stays below
+    /// that: a read of the iterator ends after 32,752 bytes of 16-byte records, or earlier
+    /// when the next call's output does not fit; the kernel then discards that output and
+    /// calls the program again for the same file at the next read. A task's first call
+    /// writes its header (network namespace, start time) before its record: shown again, it
+    /// must write the header again. Staged: a process holding one socket as its only
+    /// descriptor (its first call writes 48 bytes), after a process holding thousands of
+    /// copies of it (16 bytes each, so reads end inside them); copies are added until the
+    /// first process's call falls at a read's end, and its header must open the next read.
+    #[test]
+    fn a_tasks_header_is_written_again_when_the_kernel_shows_its_first_file_again() {
+        let root = rustix::process::geteuid().is_root();
+        if !root || !std::path::Path::new(KERNEL_BTF).exists() {
+            eprintln!("SKIPPED: needs root and BTF");
+            return;
+        }
+        let script = "import json, os, resource, socket, subprocess, sys\n\
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n\
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))\n\
+            s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(1)\n\
+            copies = [os.dup(s.fileno()) for _ in range(2100)]\n\
+            child = subprocess.Popen(['sleep', '600'], stdin=s, stdout=subprocess.DEVNULL, \
+            stderr=subprocess.DEVNULL)\n\
+            print(json.dumps([os.getpid(), child.pid, os.fstat(s.fileno()).st_ino]), flush=True)\n\
+            for line in sys.stdin:\n\
+            \x20   copies += [os.dup(s.fileno()) for _ in range(int(line))]\n\
+            \x20   print('ok', flush=True)\n\
+            child.kill()\n";
+        let Ok(mut helper) = std::process::Command::new("python3")
+            .args(["-c", script])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+        else {
+            eprintln!("SKIPPED: no python3");
+            return;
+        };
+        let mut to = helper.stdin.take().expect("stdin");
+        let mut from = std::io::BufReader::new(helper.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        let _ = std::io::BufRead::read_line(&mut from, &mut line);
+        let started: Option<(u32, u32, u64)> = serde_json::from_str(&line).ok();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let (_, child, inode) = started.expect("the helper starts");
+            let mut loaded = Loaded::open().expect("the object loads as root with BTF");
+            let id = loaded.id(PROGRAM, "5.8").expect("task_file iterator");
+            loaded.verify(PROGRAM, id).expect("verified");
+            // Other processes come and go between passes: try again until one pass shows
+            // the case (each try adds at most 2,046 copies).
+            for _ in 0..40 {
+                let reads = raw_reads(&mut loaded);
+                let (read, at) = first_record(&reads, child).expect("the child is visited");
+                if read > 0 && at == 0 {
+                    let records: Vec<(u32, u32, u64)> = reads[read]
+                        .chunks_exact(16)
+                        .take(3)
+                        .map(records::tests_fields)
+                        .collect();
+                    assert_eq!(
+                        records,
+                        vec![
+                            (child, records::NETNS_RECORD, records[0].2),
+                            (child, records::START_RECORD, records[1].2),
+                            (child, 0, u64::from(inode as u32)),
+                        ],
+                        "shown again, the task's header opens the next read"
+                    );
+                    let found =
+                        records::read_owners(&mut &reads.concat()[..], None, 100).expect("parse");
+                    assert!(found.owners.starts.contains_key(&child));
+                    return;
+                }
+                // Copies that move the child's call to 32 bytes before the end of a read
+                // (reads inside the copies hold 2,047 records).
+                let more = ((32_736 + 32_752 - at) / 16) % 2047;
+                std::io::Write::write_all(&mut to, format!("{}\n", more.max(1)).as_bytes())
+                    .expect("ask for copies");
+                line.clear();
+                let _ = std::io::BufRead::read_line(&mut from, &mut line);
+                assert_eq!(line.trim(), "ok");
+            }
+            panic!("no pass put the child's first call at the end of a read");
+        }));
+        // The child, by PID while its parent has not reaped it (the PID cannot be reused
+        // yet); then the helper, which ends with its input.
+        let child = started.and_then(|(_, child, _)| i32::try_from(child).ok());
+        if let Some(pid) = child.and_then(rustix::process::Pid::from_raw) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+        drop(to);
+        let _ = helper.wait();
+        if let Err(e) = outcome {
+            std::panic::resume_unwind(e);
+        }
+    }
+
     #[test]
     fn errnos_are_named() {
         let denied = std::io::Error::from_raw_os_error(1);
@@ -625,7 +747,10 @@ mod tests {
             with_errno_names("refused (os error 13)"),
             "refused (EACCES)"
         );
-        assert_eq!(with_errno_names("(os error x) (os error 1"), "(os error x) (os error 1");
+        assert_eq!(
+            with_errno_names("(os error x) (os error 1"),
+            "(os error x) (os error 1"
+        );
         let e = BpfError::KernelBtf(format!("/sys/kernel/btf/vmlinux: {missing}"));
         assert_eq!(
             explain(&e),

@@ -284,6 +284,12 @@ pub(super) fn read_fileless(input: &mut impl Read) -> Result<Vec<u32>, BpfError>
     Ok(found)
 }
 
+/// [`fields`], for the tests of the loaded programs.
+#[cfg(test)]
+pub(super) fn tests_fields(record: &[u8]) -> (u32, u32, u64) {
+    fields(record)
+}
+
 fn fields(record: &[u8]) -> (u32, u32, u64) {
     let mut tgid = [0u8; 4];
     let mut fd = [0u8; 4];
