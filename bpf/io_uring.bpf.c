@@ -11,7 +11,13 @@
 //       ring (a pass too small to cost anything, so that the next program is loaded only
 //       where it has work), and the tasks with io_uring instances in use at all (rings that
 //       hold each other through requests in flight, their descriptors closed and unmapped,
-//       are reachable from nothing else).
+//       are reachable from nothing else); and for each io-wq worker (an iou-wrk thread),
+//       the socket file of the request it is running (a request that blocks there without
+//       arming a poll, a splice into the socket say, is in no cancel table).
+//   whoport_used_rings (task): every ring a task's io_uring context lists (task->io_uring->xa:
+//       the rings it made or submitted to), walked as the others are, so that rings reachable
+//       only from other rings (a poll in flight on a ring; rings holding each other through
+//       such requests, every descriptor closed and nothing mapped) are read too.
 //   whoport_registered_rings (task): for every ring a task registered with
 //       IORING_REGISTER_RING_FDS (reachable through task->io_uring->registered_rings even
 //       after the ring's own descriptor is closed), the socket files among its registered
@@ -35,9 +41,11 @@
 //   kind GONE:       no ring is mapped at value (an address) any more
 //   kind USES:       the task has io_uring instances in use (its io_uring context lists a
 //                    ring still alive: one it made, or submitted to); value 0
+//   kind WALKED:     every ring the task's io_uring context lists was walked to the end
+//                    (whoport_used_rings); value 0
 //
 // The walks are bounded: MAX_STEPS per task (a step is one registered file, one request, one
-// hash bucket or one ring), in one bpf_loop (Linux 5.17+), so the verifier checks one step
+// hash bucket, one ring or one slot of the io_uring context's xarray), in one bpf_loop (Linux 5.17+), so the verifier checks one step
 // instead of every turn; what lies beyond is reported as TRUNCATED, and user space then says
 // what remains possible.
 //
@@ -97,9 +105,18 @@ struct io_hash_table {
 	unsigned int hash_bits;
 } CORE;
 
+struct io_wq_work {
+	int cancel_seq;
+} CORE;
+
+struct io_worker {
+	struct io_wq_work *cur_work;
+} CORE;
+
 struct io_kiocb {
 	struct file *file;
 	struct hlist_node hash_node;
+	struct io_wq_work work;
 } CORE;
 
 struct io_rsrc_node {
@@ -124,6 +141,17 @@ struct xarray {
 	void *xa_head;
 } CORE;
 
+struct xa_node {
+	unsigned char shift;
+	unsigned char offset;
+	struct xa_node *parent;
+	void *slots[64];
+} CORE;
+
+struct io_tctx_node {
+	struct io_ring_ctx *ctx;
+} CORE;
+
 struct io_uring_task {
 	struct xarray xa;
 	struct file *registered_rings[16];
@@ -134,8 +162,10 @@ struct vm_area_struct {
 } CORE;
 
 struct task_struct {
+	unsigned int flags;
 	int tgid;
 	struct io_uring_task *io_uring;
+	void *worker_private;
 } CORE;
 
 struct seq_file;
@@ -180,6 +210,12 @@ static long (*bpf_loop)(__u32 nr_loops, void *callback_fn, void *callback_ctx, _
 #define BUSY 6
 #define GONE 7
 #define USES 8
+#define WALKED 9
+// task->flags of an io-wq worker (include/linux/sched.h).
+#define PF_IO_WORKER 0x00000010
+// An xarray node's slots, and the lowest address of a node entry (include/linux/xarray.h).
+#define XA_CHUNK_SIZE 64
+#define XA_NODE_MIN 4096
 // Steps of one task's walk (a registered file, a request, a bucket or a ring each).
 #define MAX_STEPS 8192
 // A registered ring table has sixteen slots.
@@ -267,6 +303,9 @@ struct walk {
 	__u32 buckets;
 	__u64 bucket_size;
 	__u64 node_offset;
+	__u32 from_xa;
+	__u32 slot;
+	struct xa_node *xa;
 	struct io_ring_ctx *ctx;
 	struct io_rsrc_node **nodes;
 	struct io_hash_bucket *hbs;
@@ -277,12 +316,14 @@ struct walk {
 #define START 0
 #define FILES 1
 #define BUCKETS 2
+#define XA 3
 
-// Moves on to the next ring (or ends the walk after the last one).
+// Moves on to the next ring (or ends the walk after the last one): back to the task's
+// io_uring context when walking that.
 INLINE void next_ring(struct walk *w)
 {
 	w->ring++;
-	w->phase = START;
+	w->phase = w->from_xa ? XA : START;
 }
 
 // Starts the walk of the cancel table of the current ring.
@@ -304,6 +345,73 @@ INLINE void start_buckets(struct walk *w)
 	w->phase = BUCKETS;
 }
 
+// Starts the walk of the ring w->ctx: its registered files (when wanted), then its requests.
+INLINE void start_ring(struct walk *w)
+{
+	if (!w->ctx) {
+		next_ring(w);
+		return;
+	}
+	w->file = 0;
+	w->files = 0;
+	w->nodes = 0;
+	if (w->with_files) {
+		bpf_probe_read_kernel(&w->files, sizeof(w->files), &w->ctx->file_table.data.nr);
+		bpf_probe_read_kernel(&w->nodes, sizeof(w->nodes), &w->ctx->file_table.data.nodes);
+	}
+	if (w->nodes && w->files)
+		w->phase = FILES;
+	else
+		start_buckets(w);
+}
+
+// Is this xarray entry a node of the tree (an internal entry above the first page)?
+INLINE int xa_is_node(unsigned long entry)
+{
+	return (entry & 3) == 2 && entry > XA_NODE_MIN;
+}
+
+// One step through the task's io_uring context (an xarray of io_tctx_node, one per ring,
+// keyed by the ring's address): one slot of a node, or up to its parent once its slots are
+// passed (a node knows its parent and its offset there, so no stack is kept). A ring found
+// is walked, next_ring coming back here; 1 ends the walk once the root's slots are passed.
+INLINE long xa_step(struct walk *w)
+{
+	struct xa_node *node = w->xa;
+	if (!node) {
+		w->done = 1;
+		return 1;
+	}
+	if (w->slot >= XA_CHUNK_SIZE) {
+		struct xa_node *parent = 0;
+		unsigned char offset = 0;
+		bpf_probe_read_kernel(&parent, sizeof(parent), &node->parent);
+		bpf_probe_read_kernel(&offset, sizeof(offset), &node->offset);
+		w->xa = parent;
+		w->slot = (__u32)offset + 1;
+		return 0;
+	}
+	unsigned long entry = 0;
+	unsigned char shift = 0;
+	bpf_probe_read_kernel(&entry, sizeof(entry), &node->slots[w->slot & (XA_CHUNK_SIZE - 1)]);
+	bpf_probe_read_kernel(&shift, sizeof(shift), &node->shift);
+	w->slot++;
+	if (!entry)
+		return 0;
+	if (shift && xa_is_node(entry)) {
+		w->xa = (struct xa_node *)(entry - 2);
+		w->slot = 0;
+		return 0;
+	}
+	// Any other internal entry (a sibling, a retry mark) is no ring.
+	if ((entry & 3) == 2)
+		return 0;
+	w->ctx = 0;
+	bpf_probe_read_kernel(&w->ctx, sizeof(w->ctx), &((struct io_tctx_node *)entry)->ctx);
+	start_ring(w);
+	return 0;
+}
+
 // One step of the walk; 1 ends it (every ring walked).
 static long step(__u32 i, struct walk *w)
 {
@@ -316,24 +424,11 @@ static long step(__u32 i, struct walk *w)
 		w->ctx = 0;
 		if (f)
 			bpf_probe_read_kernel(&w->ctx, sizeof(w->ctx), &f->private_data);
-		if (!w->ctx) {
-			next_ring(w);
-			return 0;
-		}
-		w->file = 0;
-		w->files = 0;
-		w->nodes = 0;
-		if (w->with_files) {
-			bpf_probe_read_kernel(&w->files, sizeof(w->files), &w->ctx->file_table.data.nr);
-			bpf_probe_read_kernel(&w->nodes, sizeof(w->nodes),
-					      &w->ctx->file_table.data.nodes);
-		}
-		if (w->nodes && w->files)
-			w->phase = FILES;
-		else
-			start_buckets(w);
+		start_ring(w);
 		return 0;
 	}
+	if (w->phase == XA)
+		return xa_step(w);
 	if (w->phase == FILES) {
 		if (w->file >= w->files) {
 			start_buckets(w);
@@ -367,7 +462,7 @@ static long step(__u32 i, struct walk *w)
 	__u64 ino = socket_inode(f);
 	if (ino)
 		emit(w->seq, w->tgid, REQUEST, ino);
-	else if (f && is_ring(f))
+	else if (f && !w->from_xa && is_ring(f))
 		emit(w->seq, w->tgid, NESTED, 0);
 	struct hlist_node *next = 0;
 	bpf_probe_read_kernel(&next, sizeof(next), &w->node->next);
@@ -384,7 +479,7 @@ INLINE void walk_rings(struct walk *w)
 	w->bucket_size = __builtin_preserve_type_info(*w->hbs, TYPE_SIZE);
 	w->node_offset = __builtin_preserve_field_info(((struct io_kiocb *)0)->hash_node,
 						       FIELD_BYTE_OFFSET);
-	w->phase = START;
+	w->phase = w->from_xa ? XA : START;
 	// 0, read from a global so that the verifier does not know it: with a known ring counter
 	// it checks the step for each of the sixteen rings of a registered ring table apart
 	// (seconds of CPU), with an unknown one once.
@@ -393,6 +488,8 @@ INLINE void walk_rings(struct walk *w)
 	bpf_loop(MAX_STEPS, step, w, 0);
 	if (!w->done)
 		emit(w->seq, w->tgid, TRUNCATED, 0);
+	else if (w->from_xa)
+		emit(w->seq, w->tgid, WALKED, 0);
 }
 
 SEC("iter/task_file")
@@ -412,6 +509,29 @@ int whoport_ring_requests(struct bpf_iter__task_file *ctx)
 	return 0;
 }
 
+// The socket file of the request an io-wq worker is running (its io_worker's cur_work, the
+// work item inside the request), reported as a request in flight of the worker's process: a
+// request the worker blocks in without arming a poll is in no ring's cancel table.
+INLINE void worker_request(struct seq_file *seq, struct task_struct *task)
+{
+	struct io_worker *worker = 0;
+	struct io_wq_work *work = 0;
+	struct file *f = 0;
+
+	bpf_probe_read_kernel(&worker, sizeof(worker), &task->worker_private);
+	if (!worker)
+		return;
+	bpf_probe_read_kernel(&work, sizeof(work), &worker->cur_work);
+	if (!work)
+		return;
+	__u64 offset = __builtin_preserve_field_info(((struct io_kiocb *)0)->work, FIELD_BYTE_OFFSET);
+	struct io_kiocb *req = (void *)((char *)work - offset);
+	bpf_probe_read_kernel(&f, sizeof(f), &req->file);
+	__u64 ino = socket_inode(f);
+	if (ino)
+		emit(seq, task->tgid, REQUEST, ino);
+}
+
 SEC("iter/task")
 int whoport_registered_tasks(struct bpf_iter__task *ctx)
 {
@@ -420,6 +540,8 @@ int whoport_registered_tasks(struct bpf_iter__task *ctx)
 
 	if (!task)
 		return 0;
+	if (task->flags & PF_IO_WORKER)
+		worker_request(ctx->meta->seq, task);
 	struct io_uring_task *tctx = task->io_uring;
 	if (!tctx)
 		return 0;
@@ -451,6 +573,34 @@ int whoport_registered_rings(struct bpf_iter__task *ctx)
 	// Every slot, the empty ones passed over in one step each.
 	bpf_probe_read_kernel(w.of, sizeof(w.of), &tctx->registered_rings);
 	w.rings = MAX_RINGS;
+	w.seq = ctx->meta->seq;
+	w.tgid = task->tgid;
+	w.with_files = 1;
+	walk_rings(&w);
+	return 0;
+}
+
+// Every ring the task's io_uring context lists (the rings it made or submitted to, alive),
+// walked from the context's xarray: rings that only other rings reach are read from here.
+SEC("iter/task")
+int whoport_used_rings(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct walk w = {};
+	unsigned long head = 0;
+
+	if (!task)
+		return 0;
+	struct io_uring_task *tctx = task->io_uring;
+	if (!tctx)
+		return 0;
+	bpf_probe_read_kernel(&head, sizeof(head), &tctx->xa.xa_head);
+	// Keyed by ring address, a context's rings are always below a node; anything else is
+	// not walked (and not reported as walked).
+	if (!xa_is_node(head))
+		return 0;
+	w.xa = (struct xa_node *)(head - 2);
+	w.from_xa = 1;
 	w.seq = ctx->meta->seq;
 	w.tgid = task->tgid;
 	w.with_files = 1;

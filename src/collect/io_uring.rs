@@ -2,7 +2,10 @@
 //! (a pending accept, recv or poll holds its socket, and the ring's fdinfo counts such
 //! requests in `PollList:` without naming their files), and rings registered with
 //! `IORING_REGISTER_RING_FDS` whose own descriptor is closed (no fdinfo to read), and rings
-//! kept alive only by a memory mapping (their descriptor closed after `mmap`). A BPF
+//! kept alive only by a memory mapping (their descriptor closed after `mmap`), rings that
+//! only other rings reach (a poll in flight on a ring, rings holding each other, read from
+//! each task's io_uring context), and requests an io-wq worker is running (one that blocks
+//! there without arming a poll is in no cancel table). A BPF
 //! program (bpf/io_uring.bpf.c, embedded compiled) walks them in the kernel. Loaded only for
 //! sockets still ownerless after every other look, only where BPF may be used, and by the
 //! loader of the one load the second look's checks share (the owner lookup's when that
@@ -26,6 +29,12 @@ const REGISTERED: Program = Program {
     name: "whoport_registered_rings",
     iter: "task",
 };
+/// The program that walks every ring of each task's io_uring context (the rings it made or
+/// submitted to), for rings no descriptor, mapping or registered ring table reaches.
+const USED: Program = Program {
+    name: "whoport_used_rings",
+    iter: "task",
+};
 /// The program that walks the ring mapped at the address user space writes into its `target`
 /// (the object's `.bss`), one ring per read.
 const MAPPED: Program = Program {
@@ -46,6 +55,7 @@ const HAS_REGISTERED: u32 = 5;
 const BUSY: u32 = 6;
 const GONE: u32 = 7;
 const USES: u32 = 8;
+const WALKED: u32 = 9;
 
 /// A ring a process maps into memory that no descriptor table holds: its PID, and an address
 /// inside one of its mappings.
@@ -71,16 +81,22 @@ pub struct Held {
     pub uses: Vec<u32>,
     /// The PIDs whose registered ring tables hold a ring (walked in the kernel).
     pub reached: Vec<u32>,
+    /// The PIDs every ring of whose io_uring contexts was walked to the end (in the kernel,
+    /// rings that only other rings reach included).
+    pub walked: Vec<u32>,
 }
 
 /// Looks into every io_uring instance for the `wanted` sockets: the requests in flight of the
 /// rings in descriptor tables when `rings_seen` (the walk or the iterator passed some), the
-/// rings of registered ring tables, and the `mapped` rings no descriptor holds. `loaded`: the
-/// objects the second look shares (loaded here if nothing needed them before). `Err` when the
-/// programs could not run here, with why.
+/// rings of registered ring tables, the `mapped` rings no descriptor holds, and the rings of
+/// each task's io_uring context where some are reached from nothing else: a process with
+/// rings in use that is not in `seen` (the PIDs whose rings whoport saw, in a table or
+/// mapped), or a request in flight on a ring. `loaded`: the objects the second look shares
+/// (loaded here if nothing needed them before). `Err` when the programs could not run here,
+/// with why.
 pub fn look(
     wanted: &HashSet<u32>,
-    rings_seen: bool,
+    (rings_seen, seen): (bool, &HashSet<u32>),
     mapped: &[MappedRing],
     loaded: &mut Shared,
 ) -> Result<Held, String> {
@@ -107,7 +123,7 @@ pub fn look(
     mapped.dedup();
     let beyond: Vec<u32> = mapped.iter().skip(MAX_MAPPED).map(|m| m.pid).collect();
     mapped.truncate(MAX_MAPPED);
-    let bytes = run(loaded.get()?, rings_seen, &mapped).map_err(|e| bpf::explain(&e))?;
+    let bytes = run(loaded.get()?, (rings_seen, seen), &mapped).map_err(|e| bpf::explain(&e))?;
     let mut held = parse(&bytes, wanted)
         .ok_or_else(|| format!("malformed iterator output ({} bytes)", bytes.len()))?;
     held.busy.extend(beyond);
@@ -120,7 +136,7 @@ pub fn look(
 /// once per ring).
 fn run(
     loaded: &mut Loaded,
-    rings_seen: bool,
+    (rings_seen, seen): (bool, &HashSet<u32>),
     mapped: &[MappedRing],
 ) -> Result<Vec<u8>, bpf::BpfError> {
     let mut bytes = Vec::new();
@@ -128,12 +144,24 @@ fn run(
         bytes.extend(loaded.io_uring(REQUESTS)?);
     }
     let tasks = loaded.io_uring(REGISTERED_TASKS)?;
+    let has = |kind: u32| move |r: &&[u8]| r[4..8] == kind.to_ne_bytes();
     let has_registered = tasks
         .chunks_exact(RECORD_LEN)
-        .any(|r| r[4..8] == HAS_REGISTERED.to_ne_bytes());
+        .any(|r| has(HAS_REGISTERED)(&r));
+    // Rings that only other rings may reach: a process using rings whoport saw none of, or a
+    // request in flight on a ring.
+    let tgid = |r: &[u8]| u32::from_ne_bytes([r[0], r[1], r[2], r[3]]);
+    let unseen = tasks
+        .chunks_exact(RECORD_LEN)
+        .filter(has(USES))
+        .any(|r| !seen.contains(&tgid(r)));
+    let nested = bytes.chunks_exact(RECORD_LEN).any(|r| has(NESTED)(&r));
     bytes.extend(&tasks);
     if has_registered {
         bytes.extend(loaded.io_uring(REGISTERED)?);
+    }
+    if unseen || nested {
+        bytes.extend(loaded.io_uring(USED)?);
     }
     for ring in mapped {
         // `struct target` (bpf/io_uring.bpf.c): { u32 tgid; u32 looked; u64 address; }.
@@ -164,12 +192,13 @@ pub fn parse(bytes: &[u8], wanted: &HashSet<u32>) -> Option<Held> {
             REQUEST => &mut held.requests,
             REGISTERED_FILE => &mut held.registered,
             GONE => continue,
-            TRUNCATED | NESTED | BUSY | USES | HAS_REGISTERED => {
+            TRUNCATED | NESTED | BUSY | USES | HAS_REGISTERED | WALKED => {
                 let pids = match kind {
                     TRUNCATED => &mut held.truncated,
                     NESTED => &mut held.nested,
                     USES => &mut held.uses,
                     HAS_REGISTERED => &mut held.reached,
+                    WALKED => &mut held.walked,
                     _ => &mut held.busy,
                 };
                 if !pids.contains(&tgid) {
@@ -198,6 +227,7 @@ pub fn parse(bytes: &[u8], wanted: &HashSet<u32>) -> Option<Held> {
     held.busy.sort_unstable();
     held.uses.sort_unstable();
     held.reached.sort_unstable();
+    held.walked.sort_unstable();
     Some(held)
 }
 
@@ -232,6 +262,8 @@ mod tests {
             record(11, USES, 0),
             record(12, USES, 0),
             record(12, HAS_REGISTERED, 0),
+            record(13, WALKED, 0),
+            record(13, WALKED, 0),
             record(5, 99, 100),
             record(6, REQUEST, u64::from(u32::MAX) + 100),
         ]
@@ -244,6 +276,7 @@ mod tests {
         assert_eq!(held.busy, vec![4]);
         assert_eq!(held.uses, vec![11, 12]);
         assert_eq!(held.reached, vec![12]);
+        assert_eq!(held.walked, vec![13]);
         assert_eq!(parse(&bytes[..20], &HashSet::new()), None);
     }
 }

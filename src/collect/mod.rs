@@ -1073,6 +1073,15 @@ fn maybe_io_uring(reason: Hidden, clues: &ownerless::RingClues) -> Hidden {
                 .to_string(),
         ));
     }
+    for pid in &clues.workers {
+        rings.push((
+            *pid,
+            name(*pid),
+            "has an io_uring worker (iou-wrk) blocked in a request, whose files the kernel \
+             does not name"
+                .to_string(),
+        ));
+    }
     for pid in &clues.nested {
         rings.push((
             *pid,

@@ -66,6 +66,10 @@ pub struct RingClues {
     /// through requests in flight, their descriptors closed and unmapped, say), whose files
     /// and requests it could not read.
     pub unreachable: Vec<u32>,
+    /// Processes with rings whose io-wq worker (an `iou-wrk` thread) sleeps inside a request
+    /// (a blocking read or splice arms no poll, so no fdinfo lists it): its files are not
+    /// named anywhere in `/proc`.
+    pub workers: Vec<u32>,
     /// Processes whose memory mappings were not read in time (not a matter of rings: a
     /// socket or a ring they map is not known).
     pub maps_unread: super::maps::Unread,
@@ -79,6 +83,7 @@ impl RingClues {
             && self.truncated.is_empty()
             && self.nested.is_empty()
             && self.unreachable.is_empty()
+            && self.workers.is_empty()
     }
 }
 
@@ -164,18 +169,30 @@ fn inside_rings(
         return RingClues::default();
     }
     let mut truncated = cut;
-    let clues = match super::io_uring::look(&search.left, in_tables, &closed, loaded) {
+    let clues = match super::io_uring::look(&search.left, (in_tables, rings_seen), &closed, loaded)
+    {
         Ok(held) => {
             search.keep(held.registered, Holding::IoUring);
             search.keep(held.requests, Holding::IoUringRequest);
             truncated.extend(held.truncated);
+            // Rings reached from nothing else, and rings a request in flight holds, were read
+            // from the io_uring contexts of the processes whose contexts were walked to the end.
             let unreachable = held
                 .uses
                 .into_iter()
-                .filter(|pid| !rings_seen.contains(pid) && !held.reached.contains(pid))
+                .filter(|pid| {
+                    !rings_seen.contains(pid)
+                        && !held.reached.contains(pid)
+                        && !held.walked.contains(pid)
+                })
+                .collect();
+            let nested = held
+                .nested
+                .into_iter()
+                .filter(|pid| !held.walked.contains(pid))
                 .collect();
             RingClues {
-                nested: held.nested,
+                nested,
                 mapped_unread: held.busy,
                 unreachable,
                 ..RingClues::default()
@@ -189,6 +206,7 @@ fn inside_rings(
                 not_looked: Some(why),
                 requests,
                 closed: pids,
+                workers: blocked_workers(rings_seen),
                 ..RingClues::default()
             }
         }
@@ -196,6 +214,38 @@ fn inside_rings(
     truncated.sort_unstable();
     truncated.dedup();
     RingClues { truncated, ..clues }
+}
+
+/// Which of these processes have an io-wq worker (a thread named `iou-wrk-PID`) that sleeps
+/// inside a request: its wait channel is not the worker's idle loop (`io_wq_worker`).
+fn blocked_workers(pids: &HashSet<u32>) -> Vec<u32> {
+    let mut blocked: Vec<u32> = pids
+        .iter()
+        .copied()
+        .filter(|pid| {
+            let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+                return false;
+            };
+            tasks.flatten().any(|task| {
+                let read = |name: &str| {
+                    let mut text = String::new();
+                    std::fs::File::open(task.path().join(name))
+                        .and_then(|f| f.take(64).read_to_string(&mut text))
+                        .map(|_| text.trim().to_string())
+                        .unwrap_or_default()
+                };
+                read("comm").starts_with("iou-wrk-") && worker_is_busy(&read("wchan"))
+            })
+        })
+        .collect();
+    blocked.sort_unstable();
+    blocked
+}
+
+/// An io-wq worker's wait channel says it sleeps inside a request: a kernel function's name
+/// that is not its idle loop (`0` or nothing: not known, not said).
+fn worker_is_busy(wchan: &str) -> bool {
+    !wchan.is_empty() && wchan != "0" && wchan != "io_wq_worker"
 }
 
 /// The processes with rings whoport saw: in a descriptor table, or mapped.
@@ -806,6 +856,14 @@ mod tests {
             requests_in_flight(b"  op=13, task_works=0\n").is_empty(),
             "no section"
         );
+    }
+
+    #[test]
+    fn a_worker_is_busy_only_away_from_its_idle_loop() {
+        assert!(worker_is_busy("pipe_wait_readable"));
+        assert!(!worker_is_busy("io_wq_worker"));
+        assert!(!worker_is_busy("0"));
+        assert!(!worker_is_busy(""));
     }
 
     #[test]
