@@ -679,3 +679,81 @@ fn the_committed_io_uring_object_is_built_from_its_source() {
         "bpf/io_uring.bpf.o does not match bpf/io_uring.bpf.c: run bpf/build.sh and commit it"
     );
 }
+
+/// A socket a ring may hold (the last of 10,000 registered files of a ring only the
+/// registered ring table reaches: not walked to the end), its holder run as nobody, whoport
+/// as root without CAP_SYS_PTRACE: the walk cannot read the holder's descriptors, but the
+/// look into rings runs in the kernel, which reads every table too. The reason's "otherwise"
+/// part must not blame processes the walk could not read (the kernel read them: no table
+/// holds the socket), and both lookups say the same.
+#[test]
+fn the_otherwise_part_never_names_processes_the_kernel_read() {
+    if !can_look_into_rings() || !have("setpriv", "apt-get install -y util-linux") {
+        return;
+    }
+    let dir = tempdir();
+    let Some(bin) = build(dir.path()) else { return };
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let mut child = common::listener::spawn_retrying(
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&bin)
+            .arg("io-uring-ring-fd-many")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped()),
+    );
+    let line = common::ready_line(&mut child, std::time::Duration::from_secs(60));
+    let Ok(ready) = serde_json::from_str::<Value>(&line) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        eprintln!("SKIPPED: the kernel refused 'io-uring-ring-fd-many' to nobody here");
+        return;
+    };
+    let (port, pid) = (ready["port"].clone(), ready["pid"].clone());
+    let mut reasons = Vec::new();
+    for lookup in ["procfs", "bpf"] {
+        let home = tempdir();
+        let out = common::command(home.path(), std::path::Path::new("setpriv"))
+            .args(["--inh-caps=-sys_ptrace", "--bounding-set=-sys_ptrace"])
+            .arg(common::bin())
+            .env("WHOPORT_OWNER_LOOKUP", lookup)
+            .args(["--json", &port.to_string()])
+            .output()
+            .expect("whoport runs");
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"));
+        let rows: Vec<&Value> = doc["listeners"]
+            .as_array()
+            .expect("listeners")
+            .iter()
+            .filter(|l| l["protocol"] == "tcp" && l["address"] == "127.0.0.1")
+            .collect();
+        assert_eq!(rows.len(), 1, "{lookup}: {doc}");
+        assert!(
+            rows[0]["owners"].as_array().is_some_and(Vec::is_empty),
+            "{doc}"
+        );
+        let reason = rows[0]["owner_hidden_reason"].as_str().expect("a reason");
+        reasons.push(reason.to_string());
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    // Other tests' rings may be named too: only the helper's, and the otherwise part, are
+    // checked.
+    let expected = format!(
+        "pid {pid} (hold) has an io_uring whose files and requests whoport could not read to \
+         the end"
+    );
+    let mut otherwise_parts = Vec::new();
+    for reason in &reasons {
+        assert!(reason.starts_with("perhaps held by io_uring: "), "{reason}");
+        assert!(reason.contains(&expected), "{reason}");
+        let (_, otherwise) = reason
+            .rsplit_once("; otherwise ")
+            .expect("an otherwise part");
+        assert!(!otherwise.contains("could not"), "{reason}");
+        assert!(!otherwise.contains(&format!("PID {pid}")), "{reason}");
+        otherwise_parts.push(otherwise.to_string());
+    }
+    assert_eq!(otherwise_parts[0], otherwise_parts[1], "{reasons:?}");
+}

@@ -376,7 +376,17 @@ impl Loaded {
 
     /// Reads the iterator again: the owners of the `wanted` inodes now (descriptors created or
     /// passed since the first read), and the io_uring instances seen meanwhile.
+    /// Verified on its first use when the owner lookup did not run in the kernel.
     pub fn again(&mut self, wanted: &HashSet<u32>) -> Result<HashMap<u32, Vec<u32>>, BpfError> {
+        let id = self.id(PROGRAM, "5.8")?;
+        let iter: &mut Iter = self
+            .ebpf
+            .program_mut(PROGRAM.name)
+            .ok_or(BpfError::Missing(PROGRAM.name))?
+            .try_into()?;
+        if iter.fd().is_err() {
+            iter.load(PROGRAM.iter, &attach_target(&PROGRAM.attach_func(), id))?;
+        }
         let mut file = iterator(&mut self.ebpf, PROGRAM.name)?;
         let (pids, rings) = records::read_wanted(&mut file, wanted)?;
         for ring in rings {

@@ -936,6 +936,31 @@ fn second_look(
         .map(|l| l.2)
         .filter(|i| there.contains(i))
         .collect();
+    // Where the walk could not read some processes and the look into io_uring instances ran in
+    // the kernel (so the kernel may be asked), the descriptor tables are read there too, for
+    // the sockets a ring may hold: one that no table holds is not said to be perhaps held by
+    // the processes the walk could not read (their tables were read, in the kernel).
+    let in_no_table: HashSet<u32> =
+        if unreadable > 0 && clues.not_looked.is_none() && !clues.is_empty() {
+            match shared
+                .get()
+                .and_then(|l| l.again(&waiting).map_err(|e| bpf::explain(&e)))
+            {
+                Ok(tables) => waiting
+                    .iter()
+                    .filter(|i| tables.get(i).is_none_or(Vec::is_empty))
+                    .copied()
+                    .collect(),
+                Err(_) => HashSet::new(),
+            }
+        } else {
+            HashSet::new()
+        };
+    let read_in_kernel = ownerless::View {
+        unreadable: 0,
+        unreadable_pids: Vec::new(),
+        ..view.clone()
+    };
     // A socket without a file is the kernel's own: established before anything else that
     // could explain it (descriptors root could not read hold only sockets with files).
     let kernel = kernel_owned::kernel_owned(&waiting, &mut shared).unwrap_or_default();
@@ -979,10 +1004,17 @@ fn second_look(
                 }
                 Some(established) => established.clone(),
                 None if kernel.contains(&s.inode) => Hidden::Kernel,
-                None => maybe_mapped(
-                    maybe_io_uring(view.reason(s.uid, there.contains(&s.inode)), &clues),
-                    &clues.maps_unread,
-                ),
+                None => {
+                    let view = if in_no_table.contains(&s.inode) {
+                        &read_in_kernel
+                    } else {
+                        &view
+                    };
+                    maybe_mapped(
+                        maybe_io_uring(view.reason(s.uid, there.contains(&s.inode)), &clues),
+                        &clues.maps_unread,
+                    )
+                }
             };
             reasons.insert(s.inode, reason);
         }
