@@ -139,10 +139,11 @@ pub struct Process {
 pub enum Hidden {
     /// whoport is not root and the socket belongs to another user.
     NotRoot,
-    /// The socket belongs to this user, but no visible process holds it.
-    NotFoundForUser,
-    /// whoport is root and still no process holds it.
-    NotVisibleToRoot,
+    /// The socket belongs to this user, but no visible process holds it; what the looks
+    /// ruled out.
+    NotFoundForUser(RuledOut),
+    /// whoport is root and still no process holds it; what the looks ruled out.
+    NotVisibleToRoot(RuledOut),
     /// `/proc` could not be read at all.
     ProcUnreadable(String),
     /// The operating system did not report an owner (platforms without `/proc`).
@@ -201,6 +202,84 @@ pub enum Hidden {
     },
 }
 
+/// What the looks for a socket that no process holds ruled out, beyond the descriptor
+/// tables: only an alternative that was not ruled out is named as a possibility.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RuledOut {
+    /// Every unix socket queue was looked into, and no message in transit carries it.
+    pub queues: bool,
+    /// The kernel's own sockets were read, and it is not one of them (it has a file).
+    pub kernel: bool,
+    /// Every task's descriptor table was read in the kernel (the iterator), whatever
+    /// `/proc` lets this user read: no process of another user holds a descriptor for it.
+    pub every_table: bool,
+}
+
+impl RuledOut {
+    /// What was established beyond the descriptor tables, then what keeps it open: what
+    /// whoport does not look into, and each alternative it could not rule out.
+    fn words(self, for_user: bool) -> String {
+        let mut established = String::new();
+        if for_user && self.every_table {
+            established.push_str(
+                "; every process's descriptors were read in the kernel, and none holds it",
+            );
+        }
+        if self.queues {
+            established.push_str(
+                "; no unix socket message in transit carries it (every unix socket queue was \
+                 looked into)",
+            );
+        }
+        if self.kernel {
+            established.push_str("; it is not a socket the kernel made for itself (it has a file)");
+        }
+        let mut unseen = vec![
+            "a system call still running on a descriptor since closed (a thread blocked in \
+             accept() or recv() after another thread closed it)",
+            "a Linux AIO request (io_submit)",
+        ];
+        if for_user {
+            unseen.push(
+                "an io_uring instance that no descriptor reaches (a ring registered with \
+                 IORING_REGISTER_RING_FDS)",
+            );
+        }
+        let mut unchecked = Vec::new();
+        if !self.queues {
+            unchecked.push(
+                "in a unix socket message in transit (SCM_RIGHTS), whose queues whoport could not \
+                 look into",
+            );
+        }
+        if for_user {
+            unchecked.push(if self.every_table {
+                "held by a process of another user through a memory mapping or an io_uring \
+                 instance, which this user cannot read"
+            } else {
+                "held by a process of another user, whose descriptors this user cannot read"
+            });
+        }
+        if !self.kernel {
+            unchecked.push("the kernel's own socket, which whoport could not check");
+        }
+        let or = |words: &[&str]| match words.split_last() {
+            Some((last, [])) => last.to_string(),
+            Some((last, rest)) => format!("{}, or {last}", rest.join(", ")),
+            None => String::new(),
+        };
+        let otherwise = if unchecked.is_empty() {
+            String::new()
+        } else {
+            format!("; or it is {}", or(&unchecked))
+        };
+        format!(
+            "{established}; so something whoport does not look into keeps it open: {}{otherwise}",
+            or(&unseen)
+        )
+    }
+}
+
 /// How a socket in transit reaches a process: the unix socket whose queue holds it may be in
 /// transit too, in another unix socket's queue, and so on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,8 +301,8 @@ impl Hidden {
     pub fn short(&self) -> &'static str {
         match self {
             Hidden::NotRoot => "run as root to see it",
-            Hidden::NotFoundForUser => "no visible process holds it",
-            Hidden::NotVisibleToRoot => "no process holds a descriptor",
+            Hidden::NotFoundForUser(_) => "no visible process holds it",
+            Hidden::NotVisibleToRoot(_) => "no process holds a descriptor",
             Hidden::ProcUnreadable(_) => "unavailable: /proc not readable",
             Hidden::NotReported => "not reported by the system",
             Hidden::NoDescriptor => "no descriptor: not yet accepted, or closing",
@@ -248,20 +327,22 @@ impl Hidden {
     pub fn long(&self) -> String {
         match self {
             Hidden::NotRoot => {
-                "another user's process, and whoport is not root: run as root (sudo whoport) to see it"
+                "another user's socket, and whoport is not root: it cannot see which process \
+                 holds it, nor tell a socket the kernel made for itself: run as root (sudo \
+                 whoport) to see it"
                     .to_string()
             }
-            Hidden::NotFoundForUser => "owned by this user, but no process of this user holds a \
-                 descriptor for it, even read again after the scan: it is in transit in a unix \
-                 socket message (SCM_RIGHTS), held inside an io_uring instance that no \
-                 descriptor reaches (a ring registered with IORING_REGISTER_RING_FDS), or held \
-                 by a process of another user"
-                .to_string(),
-            Hidden::NotVisibleToRoot => "no process holds a descriptor for it: every process was \
-                 read, in the machine's first PID namespace, again after the scan, with its \
-                 threads, memory mappings and io_uring files; so it is in transit in a unix \
-                 socket message (SCM_RIGHTS), or the kernel's own socket"
-                .to_string(),
+            Hidden::NotFoundForUser(ruled) => format!(
+                "owned by this user, but no process of this user holds a descriptor for it, \
+                 even read again after the scan{}",
+                ruled.words(true)
+            ),
+            Hidden::NotVisibleToRoot(ruled) => format!(
+                "no process holds a descriptor for it: every process was read, in the \
+                 machine's first PID namespace, again after the scan, with its threads, memory \
+                 mappings and io_uring files{}",
+                ruled.words(false)
+            ),
             Hidden::ProcUnreadable(e) => format!("unavailable: /proc not readable ({e})"),
             Hidden::NotReported => {
                 "the operating system reported no process; run as administrator to see it"

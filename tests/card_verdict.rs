@@ -104,7 +104,10 @@ fn a_hidden_owner_is_never_called_fine() {
         .lines()
         .find(|l| l.contains(&format!("127.0.0.1:{port}")))
         .unwrap_or_else(|| panic!("{text}"));
-    assert!(line.starts_with("a hidden process"), "{text}");
+    assert!(
+        line.starts_with("an owner not seen (run as root to see it)"),
+        "{text}"
+    );
     assert!(
         line.contains(": unknown — cannot judge what serves it: the owner is hidden (run as root"),
         "{text}"

@@ -200,6 +200,36 @@ fn as_nobody_the_kernels_socket_says_run_as_root() {
         let why = reason(row(&doc, "udp", "0.0.0.0", 4789));
         assert!(why.contains("run as root"), "{lookup}: {why}");
         assert!(!why.contains("held by the kernel"), "{lookup}: {why}");
+        // Plain nobody cannot tell the kernel's socket from another user's process: the audit
+        // names neither (with CAP_BPF it would say the kernel).
+        let out = common::command(home.path(), Path::new("nsenter"))
+            .args(["-t", &ns.pid.to_string(), "-n", "--"])
+            .args([
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+            ])
+            .arg(bin())
+            .args(["audit", "--json"])
+            .env("WHOPORT_OWNER_LOOKUP", lookup)
+            .output()
+            .expect("runs");
+        let audit: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        let findings: Vec<&Value> = audit["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .filter(|f| [4789, 41333].contains(&f["listener"]["port"].as_u64().unwrap_or(0)))
+            .collect();
+        assert!(!findings.is_empty(), "{lookup}: {audit}");
+        for f in findings {
+            let text = format!("{} {}", f["message"], f["hint"]);
+            assert!(!text.contains("hidden process"), "{lookup}: {text}");
+        }
+        let verdicts = audit["verdicts"].to_string();
+        assert!(!verdicts.contains("hidden process"), "{lookup}: {verdicts}");
     }
     let _ = helper.kill();
     let _ = helper.wait();

@@ -255,7 +255,7 @@ fn a_filter_over_listeners_a_normal_user_cannot_attribute_is_named_never_nothing
             assert!(
                 out.contains(&format!(
                     "hidden by {filter} have owners whoport could not see, and any of them may be "
-                )) && out.contains(&format!("(hidden by {filter}): another user's process")),
+                )) && out.contains(&format!("(hidden by {filter}): another user's socket")),
                 "{lookup} {args:?}: {out}"
             );
             let mut json = vec!["--json"];

@@ -139,13 +139,16 @@ fn pids_by_user(procs: &[&Process], role: Option<(&str, &str)>) -> Vec<String> {
 }
 
 /// Who holds sockets whose owner was not seen, in the words of the reason established:
-/// `the kernel (no process has it open)` for the kernel's own socket, `a hidden process` for
-/// another user's (whoport not root), otherwise `an owner not seen (closed during the scan)`
+/// `the kernel (no process has it open)` for the kernel's own socket, `an owner not seen (run
+/// as root to see it)` for another user's (whoport not root: a process's and the kernel's own
+/// cannot be told apart), otherwise `an owner not seen (closed during the scan)`
 /// and the like, never a process that may not exist.
 pub fn unseen(reason: Option<&Hidden>) -> String {
     match reason {
         Some(Hidden::Kernel) => "the kernel (no process has it open)".to_string(),
-        Some(Hidden::NotRoot) | None => "a hidden process".to_string(),
+        // Not root: neither a process nor the kernel's own socket can be told.
+        Some(Hidden::NotRoot) => "an owner not seen (run as root to see it)".to_string(),
+        None => "an owner not seen".to_string(),
         Some(r) => format!("an owner not seen ({})", r.short()),
     }
 }
@@ -161,7 +164,7 @@ pub fn who_of(owners: &[&Process], listeners: &[&Listener]) -> String {
 }
 
 /// Each process once, by name: `nginx (pid 812 master as root; 813, 814 workers as www-data)`,
-/// `sshd (pid 700 as root)`, `app (pids 5, 6 as app)`; `a hidden process` when none is seen
+/// `sshd (pid 700 as root)`, `app (pids 5, 6 as app)`; `an owner not seen` when none is seen
 /// ([`who_of`] says why).
 pub fn who(owners: &[&Process]) -> String {
     if owners.is_empty() {
@@ -239,7 +242,7 @@ mod tests {
             who(&[&sshd, &a]),
             "sshd (pid 700 as root) and app (pid 5 as app)"
         );
-        assert_eq!(who(&[]), "a hidden process");
+        assert_eq!(who(&[]), "an owner not seen");
     }
 
     #[test]

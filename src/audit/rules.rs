@@ -689,11 +689,26 @@ pub fn hidden_owner(c: &Ctx<'_>) -> Option<Finding> {
                     named.join(", ")
                 )
             }
-            Some(Hidden::NotVisibleToRoot) => {
-                "no process holds it: a message in transit, or the kernel's own socket (nfsd, \
-                 WireGuard, ...): run whoport again; if it stays, see which kernel service \
-                 uses the port"
-                    .to_string()
+            Some(Hidden::NotVisibleToRoot(ruled)) => {
+                let mut may = vec![
+                    "a thread blocked in a system call (accept, recv) on a \
+                     descriptor since closed, or a Linux AIO request (see the processes' \
+                     threads: grep . /proc/*/task/*/syscall)",
+                ];
+                if !ruled.queues {
+                    may.push("a message in transit");
+                }
+                if !ruled.kernel {
+                    may.push(
+                        "the kernel's own socket (nfsd, WireGuard, ...: see which kernel \
+                         service uses the port)",
+                    );
+                }
+                format!(
+                    "no process holds a descriptor for it; what keeps it open may be {}: run \
+                     whoport again",
+                    may.join("; or ")
+                )
             }
             Some(Hidden::MaybeIoUring { rings, .. }) => {
                 let named: Vec<String> = rings.iter().map(|r| r.0.to_string()).collect();

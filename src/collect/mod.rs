@@ -963,7 +963,9 @@ fn second_look(
     };
     // A socket without a file is the kernel's own: established before anything else that
     // could explain it (descriptors root could not read hold only sockets with files).
-    let kernel = kernel_owned::kernel_owned(&waiting, &mut shared).unwrap_or_default();
+    let kernel = kernel_owned::kernel_owned(&waiting, &mut shared);
+    let kernel_read = kernel.is_ok();
+    let kernel = kernel.unwrap_or_default();
     // Looked for in the unix socket queues, and again in the tables and the queues in turn
     // while it is seen moving (received, or passed on, between two looks). Not the kernel's
     // own: a socket without a file is in no queue and no table, so each of those looks (a
@@ -1005,21 +1007,32 @@ fn second_look(
                 Some(established) => established.clone(),
                 None if kernel.contains(&s.inode) => Hidden::Kernel,
                 None => {
-                    let view = if in_no_table.contains(&s.inode) {
-                        &read_in_kernel
-                    } else {
-                        &view
+                    // Every table was read in the kernel: by the lookup, or for this socket.
+                    let in_kernel = in_no_table.contains(&s.inode);
+                    let view = if in_kernel { &read_in_kernel } else { &view };
+                    let ruled = crate::model::RuledOut {
+                        queues: followed.unqueued.contains(&s.inode),
+                        kernel: kernel_read,
+                        every_table: via_iterator || in_kernel,
                     };
-                    maybe_mapped(
-                        maybe_io_uring(view.reason(s.uid, there.contains(&s.inode)), &clues),
-                        &clues.maps_unread,
-                    )
+                    let reason = ruled_out(view.reason(s.uid, there.contains(&s.inode)), ruled);
+                    maybe_mapped(maybe_io_uring(reason, &clues), &clues.maps_unread)
                 }
             };
             reasons.insert(s.inode, reason);
         }
     }
     (held, reasons)
+}
+
+/// The reason for a socket that no process was found holding, with what the looks ruled out.
+#[cfg(target_os = "linux")]
+fn ruled_out(reason: Hidden, ruled: crate::model::RuledOut) -> Hidden {
+    match reason {
+        Hidden::NotVisibleToRoot(_) => Hidden::NotVisibleToRoot(ruled),
+        Hidden::NotFoundForUser(_) => Hidden::NotFoundForUser(ruled),
+        other => other,
+    }
 }
 
 /// Fills in the holders the second look found for sockets still ownerless, with how they
@@ -1239,9 +1252,9 @@ pub fn hidden_reason(
         };
     }
     if root {
-        Hidden::NotVisibleToRoot
+        Hidden::NotVisibleToRoot(Default::default())
     } else if socket.uid.is_some() && socket.uid == me {
-        Hidden::NotFoundForUser
+        Hidden::NotFoundForUser(Default::default())
     } else {
         Hidden::NotRoot
     }
@@ -1331,11 +1344,11 @@ mod tests {
         assert_eq!(hidden_reason(&s, false, Some(1000), None), Hidden::NotRoot);
         assert_eq!(
             hidden_reason(&s, true, Some(0), None),
-            Hidden::NotVisibleToRoot
+            Hidden::NotVisibleToRoot(Default::default())
         );
         assert_eq!(
             hidden_reason(&socket(Some(1000)), false, Some(1000), None),
-            Hidden::NotFoundForUser
+            Hidden::NotFoundForUser(Default::default())
         );
         assert!(matches!(
             hidden_reason(&s, true, Some(0), Some("EACCES")),

@@ -34,6 +34,9 @@ pub struct Followed {
     pub found: HashMap<u32, (Vec<u32>, ownerless::Holding)>,
     /// The reasons established for the others (those with none are absent).
     pub reasons: HashMap<u32, Hidden>,
+    /// Of the others, those that the last look, into every unix socket queue, saw in none
+    /// (with no table looked at after it left unread): not in transit.
+    pub unqueued: HashSet<u32>,
 }
 
 /// Follows the `waiting` sockets (ownerless after the second look, still there): the queues
@@ -112,6 +115,8 @@ pub fn follow(
     for (inode, looks) in seen {
         if let Some(reason) = settle(&looks) {
             followed.reasons.insert(inode, reason);
+        } else if looks.last() == Some(&Seen::Nowhere) {
+            followed.unqueued.insert(inode);
         }
     }
     followed

@@ -754,9 +754,9 @@ impl View {
             return Hidden::OtherPidNamespace;
         }
         if self.root {
-            Hidden::NotVisibleToRoot
+            Hidden::NotVisibleToRoot(Default::default())
         } else {
-            Hidden::NotFoundForUser
+            Hidden::NotFoundForUser(Default::default())
         }
     }
 }
@@ -910,7 +910,10 @@ mod tests {
             ..View::default()
         };
         assert_eq!(root.reason(Some(0), false), Hidden::ClosedDuringScan);
-        assert_eq!(root.reason(Some(0), true), Hidden::NotVisibleToRoot);
+        assert_eq!(
+            root.reason(Some(0), true),
+            Hidden::NotVisibleToRoot(Default::default())
+        );
         let contained = View {
             initial_pid_namespace: false,
             ..root.clone()
@@ -942,6 +945,9 @@ mod tests {
             ..root.clone()
         };
         assert_eq!(user.reason(Some(0), true), Hidden::NotRoot);
-        assert_eq!(user.reason(Some(1000), true), Hidden::NotFoundForUser);
+        assert_eq!(
+            user.reason(Some(1000), true),
+            Hidden::NotFoundForUser(Default::default())
+        );
     }
 }

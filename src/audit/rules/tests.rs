@@ -235,13 +235,13 @@ fn the_fix_for_a_hidden_owner_follows_its_established_reason() {
     let ring = hint(Hidden::MaybeIoUring {
         rings: vec![(42, "hold".into(), "has an io_uring".into())],
         why: None,
-        otherwise: Box::new(Hidden::NotVisibleToRoot),
+        otherwise: Box::new(Hidden::NotVisibleToRoot(Default::default())),
     });
     assert!(
         ring.contains("PID 42") && ring.contains("io_uring"),
         "{ring}"
     );
-    let nobody = hint(Hidden::NotVisibleToRoot);
+    let nobody = hint(Hidden::NotVisibleToRoot(Default::default()));
     assert!(
         nobody.contains("kernel") && !nobody.contains("container"),
         "{nobody}"

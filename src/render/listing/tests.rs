@@ -28,7 +28,9 @@ fn empty_kernel_and_unreadable_processes_get_placeholders_never_empty_cells() {
         scope: Scope::Loopback,
         device: None,
         user: None,
-        hidden_reason: owners.is_empty().then_some(Hidden::NotVisibleToRoot),
+        hidden_reason: owners
+            .is_empty()
+            .then_some(Hidden::NotVisibleToRoot(Default::default())),
         held_through: None,
         owners,
         v6only: None,

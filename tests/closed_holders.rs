@@ -1,0 +1,264 @@
+//! Sockets that no descriptor holds any more, kept open by what whoport does not look into: a
+//! thread blocked in accept()/recv() after another thread closed the descriptor, and a Linux
+//! AIO poll (`tests/fixtures/closed_holders.c`, compiled at test time). The reason names what
+//! was looked into and found nothing, and names as possible only what was not ruled out: never
+//! "in transit" after every unix socket queue was read, never "the kernel's own" after the
+//! kernel's sockets were read. Staged in a private network namespace; helpers killed by PID.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::netns::NetNs;
+use common::{bin, fixture, have, is_root, tempdir};
+use serde_json::Value;
+
+/// The words of a reason whose looks ruled out the unix socket queues and the kernel's own
+/// sockets.
+const QUEUES_READ: &str = "no unix socket message in transit carries it";
+const KERNEL_READ: &str = "it is not a socket the kernel made for itself";
+const UNSEEN: &str = "so something whoport does not look into keeps it open: a system call \
+                      still running on a descriptor since closed";
+
+/// The in-kernel look can run here: root, and a kernel with BTF.
+fn iterator_possible() -> bool {
+    is_root() && Path::new("/sys/kernel/btf/vmlinux").exists()
+}
+
+/// Compiles the fixture into `dir` (readable and runnable by every user).
+fn build(dir: &Path) -> Option<PathBuf> {
+    if !have("cc", "apt-get install -y gcc") {
+        return None;
+    }
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let out = dir.join("closed_holders");
+    let ok = Command::new("cc")
+        .arg("-o")
+        .arg(&out)
+        .arg(fixture("closed_holders.c"))
+        .arg("-lpthread")
+        .status()
+        .expect("cc runs")
+        .success();
+    assert!(ok, "closed_holders.c compiles");
+    Some(out)
+}
+
+/// Starts the fixture in `mode` inside `ns` (as nobody when `nobody`): the helper and its
+/// TCP and UDP ports (0: none). `None` when the kernel refuses the mode.
+fn start(ns: &NetNs, helper: &Path, mode: &str, nobody: bool) -> Option<(Child, u16, u16)> {
+    let mut cmd = if nobody {
+        let mut c = ns.command(Path::new("setpriv"));
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(helper);
+        c
+    } else {
+        ns.command(helper)
+    };
+    let mut child = cmd
+        .arg(mode)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the helper runs");
+    let line = common::ready_line(&mut child, Duration::from_secs(30));
+    let ports: Vec<u16> = line
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    if ports.len() != 2 {
+        let _ = child.kill();
+        let _ = child.wait();
+        eprintln!("SKIPPED: the kernel refused '{mode}' here ({line:?})");
+        return None;
+    }
+    Some((child, ports[0], ports[1]))
+}
+
+/// Our socket's reason (it has no owner), found by protocol, address and port.
+fn reason(doc: &Value, protocol: &str, port: u16) -> String {
+    let rows: Vec<&Value> = doc["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .filter(|l| l["protocol"] == protocol && l["address"] == "127.0.0.1" && l["port"] == port)
+        .collect();
+    assert_eq!(rows.len(), 1, "{protocol} 127.0.0.1:{port} once: {doc}");
+    assert!(
+        rows[0]["owners"].as_array().is_some_and(Vec::is_empty),
+        "no owner: {}",
+        rows[0]
+    );
+    rows[0]["owner_hidden_reason"]
+        .as_str()
+        .expect("a reason")
+        .to_string()
+}
+
+/// The reason established for the socket itself, without the io_uring instances or unread
+/// mappings of other processes that may be named before it ("perhaps ...; otherwise").
+fn established(why: &str) -> &str {
+    why.rsplit("; otherwise ").next().unwrap_or(why)
+}
+
+fn json(ns: &NetNs, env: &[(&str, &str)], args: &[&str]) -> Value {
+    let home = tempdir();
+    let (status, out, err) = ns.whoport_with(home.path(), env, args);
+    assert!(
+        status == 0 || status == 1,
+        "whoport {args:?}: {status}: {err}"
+    );
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// As root, both lookups: every look is named, and only what was not ruled out is offered.
+fn as_root(mode: &str) {
+    let dir = tempdir();
+    let Some(helper) = build(dir.path()) else {
+        return;
+    };
+    let Some(ns) = NetNs::new() else {
+        return;
+    };
+    let Some((mut child, tcp, udp)) = start(&ns, &helper, mode, false) else {
+        return;
+    };
+    let mut sockets = vec![("tcp", tcp)];
+    if udp != 0 {
+        sockets.push(("udp", udp));
+    }
+    let mut by_lookup = Vec::new();
+    for lookup in ["bpf", "procfs"] {
+        let doc = json(&ns, &[("WHOPORT_OWNER_LOOKUP", lookup)], &["--json"]);
+        for &(protocol, port) in &sockets {
+            let why = reason(&doc, protocol, port).clone();
+            let why = established(&why).to_string();
+            // Never the old guess from a list.
+            assert!(!why.contains("so it is in transit"), "{lookup}: {why}");
+            if why.starts_with("held by no process whose descriptors could be read") {
+                // The walk could not read some process's descriptors (a sandbox here): that
+                // is established, and named, instead.
+                assert_eq!(lookup, "procfs", "{why}");
+                continue;
+            }
+            assert!(why.contains(UNSEEN), "{lookup}: {why}");
+            assert!(why.contains("a Linux AIO request"), "{lookup}: {why}");
+            if iterator_possible() {
+                // The queues and the kernel's sockets were read: neither is offered.
+                assert!(why.contains(QUEUES_READ), "{lookup}: {why}");
+                assert!(why.contains(KERNEL_READ), "{lookup}: {why}");
+                assert!(!why.contains("SCM_RIGHTS"), "{lookup}: {why}");
+                assert!(!why.contains("the kernel's own"), "{lookup}: {why}");
+            }
+            by_lookup.push((lookup, protocol, why));
+        }
+    }
+    // Where both lookups could look, they say the same.
+    for (lookup, protocol, why) in &by_lookup {
+        for (other, p, w) in &by_lookup {
+            if p == protocol {
+                assert_eq!(why, w, "{lookup} vs {other}");
+            }
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn a_socket_held_by_a_blocked_accept_or_recv_is_not_called_in_transit_or_the_kernels() {
+    as_root("blocked");
+}
+
+#[test]
+fn a_socket_held_by_a_linux_aio_poll_is_not_called_in_transit_or_the_kernels() {
+    as_root("aio");
+}
+
+/// As nobody (plain, and with CAP_BPF+CAP_PERFMON), for nobody's own sockets: no alternative
+/// that a look ruled out is named.
+#[test]
+fn as_nobody_no_ruled_out_alternative_is_named() {
+    if !have("setpriv", "apt-get install -y util-linux") {
+        return;
+    }
+    let dir = tempdir();
+    let Some(helper) = build(dir.path()) else {
+        return;
+    };
+    let Some(ns) = NetNs::new() else {
+        return;
+    };
+    let Some((mut blocked, tcp, udp)) = start(&ns, &helper, "blocked", true) else {
+        return;
+    };
+    let Some((mut aio, aio_tcp, _)) = start(&ns, &helper, "aio", true) else {
+        let _ = blocked.kill();
+        let _ = blocked.wait();
+        return;
+    };
+    let home = tempdir();
+    std::fs::set_permissions(
+        home.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .expect("chmod");
+    let caps = ["--inh-caps=+bpf,+perfmon", "--ambient-caps=+bpf,+perfmon"];
+    for with_caps in [false, true] {
+        for lookup in ["bpf", "procfs"] {
+            let mut cmd = common::command(home.path(), Path::new("nsenter"));
+            cmd.args(["-t", &ns.pid.to_string(), "-n", "--"]).args([
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+            ]);
+            if with_caps {
+                cmd.args(caps);
+            }
+            let out = cmd
+                .arg(bin())
+                .arg("--json")
+                .env("WHOPORT_OWNER_LOOKUP", lookup)
+                .output()
+                .expect("runs");
+            let doc: Value = match serde_json::from_slice(&out.stdout) {
+                Ok(doc) => doc,
+                // setpriv refused the capabilities (a kernel or setpriv without CAP_BPF).
+                Err(_) if with_caps => continue,
+                Err(e) => panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)),
+            };
+            let iterator = doc["owner_lookup"] == "bpf";
+            for (protocol, port) in [("tcp", tcp), ("udp", udp), ("tcp", aio_tcp)] {
+                let why = reason(&doc, protocol, port);
+                let why = established(&why);
+                let at = format!("caps {with_caps}, {lookup}: {protocol} {port}");
+                assert!(why.starts_with("owned by this user"), "{at}: {why}");
+                assert!(why.contains(UNSEEN), "{at}: {why}");
+                if why.contains(QUEUES_READ) {
+                    assert!(!why.contains("SCM_RIGHTS"), "{at}: {why}");
+                }
+                if why.contains(KERNEL_READ) {
+                    assert!(!why.contains("the kernel's own"), "{at}: {why}");
+                }
+                if iterator {
+                    // Every task's table was read in the kernel: no other user's process
+                    // holds a descriptor for it.
+                    assert!(
+                        !why.contains("whose descriptors this user cannot read"),
+                        "{at}: {why}"
+                    );
+                    assert!(why.contains(QUEUES_READ), "{at}: {why}");
+                    assert!(why.contains(KERNEL_READ), "{at}: {why}");
+                }
+            }
+        }
+    }
+    for child in [&mut blocked, &mut aio] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
