@@ -1001,10 +1001,9 @@ fn second_look(
     for (s, _) in candidates {
         if left.iter().any(|l| l.2 == s.inode) && !received.contains_key(&s.inode) {
             let reason = match followed.reasons.get(&s.inode) {
-                Some(Hidden::PassedDuringScan { .. }) if !passed_there.contains(&s.inode) => {
-                    Hidden::ClosedDuringScan
+                Some(established) => {
+                    moving::confirmed(established, passed_there.contains(&s.inode))
                 }
-                Some(established) => established.clone(),
                 None if kernel.contains(&s.inode) => Hidden::Kernel,
                 None => {
                     // Every table was read in the kernel: by the lookup, or for this socket.

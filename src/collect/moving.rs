@@ -12,7 +12,8 @@ use std::collections::{HashMap, HashSet};
 use super::activity::Activity;
 use super::bpf::Shared;
 use super::deadline::Deadline;
-use super::{in_flight, ownerless};
+use super::in_flight::{self, Queued};
+use super::ownerless;
 use crate::model::Hidden;
 
 /// Looks at the queues at most this many times, each followed by a look at the tables.
@@ -64,15 +65,7 @@ pub fn follow(
         // nothing is noted, and the queues are not looked into again.
         let looked = in_flight::reasons(&pending, unreadable, owner_program, &mut shared);
         if let Some(queued) = &looked {
-            for &inode in &pending {
-                let saw = match queued.reasons.get(&inode) {
-                    Some(reason) => Seen::Queued(reason.clone()),
-                    // Not in the queues looked into, while some could not be: no look.
-                    None if !queued.complete => continue,
-                    None => Seen::Nowhere,
-                };
-                seen.entry(inode).or_default().push(saw);
-            }
+            note_look(&mut seen, &pending, queued);
         }
         // Waiting in a queue at two looks in a row: settled.
         pending.retain(|inode| !seen.get(inode).is_some_and(|s| settled(s)));
@@ -94,13 +87,7 @@ pub fn follow(
             shared = Shared::new(back);
         }
         let Some(found) = found else {
-            // The tables could not be looked at: what the last look at the queues did not
-            // see may have been in a table, so it is not counted as seen nowhere.
-            for looks in seen.values_mut() {
-                if looks.last() == Some(&Seen::Nowhere) {
-                    looks.pop();
-                }
-            }
+            tables_not_looked_at(&mut seen);
             break;
         };
         for (inode, holders) in found {
@@ -120,6 +107,41 @@ pub fn follow(
         }
     }
     followed
+}
+
+/// Notes what one look into the queues saw of each `pending` socket. A socket in no queue
+/// looked into is seen nowhere only when every queue it may wait in was looked into: when
+/// the other network namespaces' queues could not be read, its absence is no look at all.
+fn note_look(seen: &mut HashMap<u32, Vec<Seen>>, pending: &HashSet<u32>, queued: &Queued) {
+    for &inode in pending {
+        let saw = match queued.reasons.get(&inode) {
+            Some(reason) => Seen::Queued(reason.clone()),
+            None if !queued.complete => continue,
+            None => Seen::Nowhere,
+        };
+        seen.entry(inode).or_default().push(saw);
+    }
+}
+
+/// The tables could not be looked at after the last look at the queues: what that look did
+/// not see may have been in a table, so it is not counted as seen nowhere.
+fn tables_not_looked_at(seen: &mut HashMap<u32, Vec<Seen>>) {
+    for looks in seen.values_mut() {
+        if looks.last() == Some(&Seen::Nowhere) {
+            looks.pop();
+        }
+    }
+}
+
+/// The reason given at last for a socket the looks said was passed on, once the kernel's
+/// table was asked again (`still_there`): one the kernel no longer has was closed during the
+/// scan (its message dropped with the receiving end, or it was closed after being received),
+/// never passed. Every other reason stands as established.
+pub fn confirmed(established: &Hidden, still_there: bool) -> Hidden {
+    match established {
+        Hidden::PassedDuringScan { .. } if !still_there => Hidden::ClosedDuringScan,
+        other => other.clone(),
+    }
 }
 
 /// In a queue at the last two looks.
@@ -183,5 +205,65 @@ mod tests {
         assert!(settled(&[Seen::Nowhere, queued(7), queued(7)]));
         assert!(!settled(&[queued(7), Seen::Nowhere, queued(7)]));
         assert!(!settled(&[queued(7)]));
+    }
+
+    fn look(found: &[(u32, u32)], complete: bool) -> Queued {
+        let reasons = found
+            .iter()
+            .map(|&(inode, pid)| match queued(pid) {
+                Seen::Queued(reason) => (inode, reason),
+                Seen::Nowhere => unreachable!(),
+            })
+            .collect();
+        Queued { reasons, complete }
+    }
+
+    /// A look that could not read the other network namespaces' queues, for a socket missing
+    /// from this namespace's, is no look: after a look that saw it queued it is still in
+    /// transit, never passed on; the same look made in full says passed on.
+    #[test]
+    fn a_look_that_missed_some_namespaces_queues_is_no_look() {
+        let pending: HashSet<u32> = [41, 42].into_iter().collect();
+        let mut seen = HashMap::new();
+        note_look(&mut seen, &pending, &look(&[(41, 7), (42, 7)], true));
+        let mut partial = seen.clone();
+        // 42 is found in this namespace's queues; 41 is not, and other namespaces' queues
+        // could not be read.
+        note_look(&mut partial, &pending, &look(&[(42, 8)], false));
+        assert_eq!(partial[&41], vec![queued(7)], "no look noted for 41");
+        assert_eq!(partial[&42], vec![queued(7), queued(8)]);
+        assert!(matches!(
+            settle(&partial[&41]),
+            Some(Hidden::InTransit { .. })
+        ));
+        // Every queue looked into: 41 was seen nowhere, so it was passed on.
+        note_look(&mut seen, &pending, &look(&[(42, 8)], true));
+        assert_eq!(seen[&41], vec![queued(7), Seen::Nowhere]);
+        assert_eq!(
+            settle(&seen[&41]),
+            Some(Hidden::PassedDuringScan {
+                receivers: vec![(7, "python3".to_string())]
+            })
+        );
+        // A look at the tables that did not end takes back the last "nowhere".
+        tables_not_looked_at(&mut seen);
+        assert_eq!(seen[&41], vec![queued(7)]);
+        assert_eq!(seen[&42], vec![queued(7), queued(8)]);
+    }
+
+    /// A socket the looks say was passed on, which the kernel no longer has when asked
+    /// again, was closed during the scan, not passed; other reasons are never changed.
+    #[test]
+    fn a_socket_the_kernel_no_longer_has_was_closed_not_passed() {
+        let passed = Hidden::PassedDuringScan {
+            receivers: vec![(7, "python3".to_string())],
+        };
+        assert_eq!(confirmed(&passed, false), Hidden::ClosedDuringScan);
+        assert_eq!(confirmed(&passed, true), passed);
+        let Seen::Queued(in_transit) = queued(7) else {
+            unreachable!()
+        };
+        assert_eq!(confirmed(&in_transit, true), in_transit);
+        assert_eq!(confirmed(&Hidden::Kernel, true), Hidden::Kernel);
     }
 }
