@@ -230,3 +230,74 @@ fn as_root_another_users_oversize_file_or_link_loop_is_ignored_not_fatal() {
     assert_eq!(status, 2, "{err}");
     assert!(err.contains("larger than"), "{err}");
 }
+
+/// The stderr hint "run as root" follows the reason established: as `nobody` with CAP_BPF
+/// and CAP_PERFMON the in-kernel looks read every descriptor table and every unix socket
+/// queue, so root's listener left in a unix socket message is "in transit" and no hint is
+/// printed; as plain `nobody` (no BPF) the same socket's reason is "run as root" and so is
+/// the hint. Both owner lookups.
+#[test]
+fn the_run_as_root_hint_follows_the_reason_established() {
+    use std::process::{Command, Stdio};
+    let Some(py) = common::listener::python() else {
+        return;
+    };
+    if !is_root() || !Path::new("/sys/kernel/btf/vmlinux").exists() {
+        eprintln!("SKIPPED: needs root and a kernel with BTF");
+        return;
+    }
+    if !have("setpriv", "apt-get install -y util-linux") {
+        return;
+    }
+    let mut child = Command::new(py)
+        .args(["-c", common::listener::IN_TRANSIT])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python starts");
+    let line = common::ready_line(&mut child, std::time::Duration::from_secs(30));
+    let port = line.trim().to_string();
+    let nobody = ["--reuid=65534", "--regid=65534", "--clear-groups"];
+    let caps = ["--inh-caps=+bpf,+perfmon", "--ambient-caps=+bpf,+perfmon"];
+    let mut answers = Vec::new();
+    for capped in [true, false] {
+        for lookup in ["bpf", "procfs"] {
+            let home = tempdir();
+            let mut run = common::command(home.path(), Path::new("setpriv"));
+            run.args(nobody);
+            if capped {
+                run.args(caps);
+            }
+            run.arg(bin())
+                .env("WHOPORT_OWNER_LOOKUP", lookup)
+                .args(["--json", &port]);
+            answers.push((capped, lookup, outcome(&mut run)));
+        }
+    }
+    drop(child.stdin.take());
+    let _ = child.kill();
+    let _ = child.wait();
+    for (capped, lookup, (status, out, err)) in answers {
+        let doc: serde_json::Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {status} {out}{err}"));
+        let rows: Vec<&serde_json::Value> = doc["listeners"]
+            .as_array()
+            .expect("listeners")
+            .iter()
+            .filter(|l| l["protocol"] == "tcp" && l["address"] == "127.0.0.1")
+            .collect();
+        assert_eq!(rows.len(), 1, "{capped} {lookup}: {out}");
+        let reason = rows[0]["owner_hidden_reason"].as_str().unwrap_or_default();
+        let hint = err.contains("whoport: hint:") && err.contains("run as root");
+        if capped {
+            assert!(reason.starts_with("in transit"), "{lookup}: {reason}");
+            assert!(!hint, "{lookup}: the reason is established: {err}");
+        } else {
+            assert!(reason.contains("run as root"), "{lookup}: {reason}");
+            assert!(
+                hint && err.contains("1 socket belongs to processes this user cannot inspect"),
+                "{lookup}: {err}"
+            );
+        }
+    }
+}

@@ -400,19 +400,31 @@ pub fn notes(w: &mut dyn Write, out: &Output, snap: &Snapshot) -> io::Result<()>
     Ok(())
 }
 
-/// The hint for stderr when running without root hid something, if it did.
+/// The hint for stderr when running without root hid something, if it did: only for the
+/// sockets whose owner is unknown because this user could not read other users' descriptors
+/// (their reason says "run as root"), never for those whose reason was established otherwise
+/// (in transit, the kernel's own, closed during the scan...: the in-kernel lookup, run with
+/// CAP_BPF and CAP_PERFMON, reads every descriptor table whatever the user).
 pub fn root_hint(snap: &Snapshot) -> Option<String> {
-    if snap.root || snap.hidden == 0 {
+    if snap.root {
+        return None;
+    }
+    let hidden = snap
+        .listeners
+        .iter()
+        .filter(|l| l.owners.is_empty() && l.hidden_reason == Some(Hidden::NotRoot))
+        .count();
+    if hidden == 0 {
         return None;
     }
     Some(format!(
         "{} belong{} to processes this user cannot inspect; run as root (sudo whoport) to see them",
-        if snap.hidden == 1 {
+        if hidden == 1 {
             "1 socket".to_string()
         } else {
-            format!("{} sockets", snap.hidden)
+            format!("{hidden} sockets")
         },
-        if snap.hidden == 1 { "s" } else { "" }
+        if hidden == 1 { "s" } else { "" }
     ))
 }
 
