@@ -7,6 +7,7 @@
 #![cfg_attr(not(test), deny(clippy::print_stderr))]
 
 pub mod address;
+pub mod allocator;
 pub mod app;
 pub mod atomic_file;
 pub mod audit;

@@ -81,6 +81,7 @@ pub struct Program {
 
 impl Program {
     /// The kernel function the iterator attaches to.
+    #[cfg(test)]
     fn attach_func(self) -> String {
         format!("bpf_iter_{}", self.iter)
     }
@@ -126,6 +127,10 @@ pub struct Loaded {
     ebpf: aya::Ebpf,
     /// The io_uring object, once loaded.
     io_uring: Option<aya::Ebpf>,
+    /// What `Iter::load` looks the attach functions up in ([`attach_targets`]): made on the
+    /// first verification and kept for the next ones (it is as long as the kernel's type ids,
+    /// a few MB).
+    attach: Option<Btf>,
     /// Every io_uring instance seen by the reads so far, in the table it was seen in.
     pub rings: Vec<Ring>,
     /// The kernel's type ids of the iterators' attach functions (absent: the kernel has no
@@ -217,6 +222,7 @@ impl Loaded {
             loader,
             ebpf,
             io_uring: None,
+            attach: None,
             rings: Vec::new(),
             ids: ids.clone(),
             mappings: false,
@@ -237,14 +243,19 @@ impl Loaded {
     /// One pass of an io_uring program (bpf/io_uring.bpf.c): the object is relocated by the
     /// same loader on its first use, and each program verified on its first use.
     pub fn io_uring(&mut self, program: Program) -> Result<Vec<u8>, BpfError> {
-        let id = self.id(program, "5.8")?;
-        let ebpf = self.io_uring_object()?;
+        self.id(program, "5.8")?;
+        self.io_uring_object()?;
+        let ebpf = self
+            .io_uring
+            .as_mut()
+            .ok_or(BpfError::Missing("io_uring"))?;
         let iter: &mut Iter = ebpf
             .program_mut(program.name)
             .ok_or(BpfError::Missing(program.name))?
             .try_into()?;
         if iter.fd().is_err() {
-            iter.load(program.iter, &attach_target(&program.attach_func(), id))?;
+            let attach = self.attach.get_or_insert_with(|| attach_targets(&self.ids));
+            iter.load(program.iter, attach)?;
         }
         read_program(ebpf, program.name)
     }
@@ -274,12 +285,14 @@ impl Loaded {
 
     /// Has the kernel verify and load `program`, attaching to the function of type id `id`.
     fn verify(&mut self, program: Program, id: u32) -> Result<(), BpfError> {
+        debug_assert_eq!(self.ids.get(program.iter), Some(&id));
         let iter: &mut Iter = self
             .ebpf
             .program_mut(program.name)
             .ok_or(BpfError::Missing(program.name))?
             .try_into()?;
-        iter.load(program.iter, &attach_target(&program.attach_func(), id))?;
+        let attach = self.attach.get_or_insert_with(|| attach_targets(&self.ids));
+        iter.load(program.iter, attach)?;
         Ok(())
     }
 
@@ -293,6 +306,9 @@ impl Loaded {
         self.mappings = self
             .id(MAPPINGS, "5.12")
             .is_ok_and(|id| self.verify(MAPPINGS, id).is_ok());
+        // Not kept beside the read and what is made of it: a second look that verifies more
+        // programs makes it again, once.
+        self.attach = None;
         let mut file = iterator(&mut self.ebpf, PROGRAM.name)?;
         let found = records::read_owners(&mut file, own_netns(), clock_ticks())?;
         self.rings = found.rings;
@@ -359,14 +375,15 @@ impl Loaded {
     /// namespace inode), from one read of the owner program, verified on its first use (the
     /// walk asks this of the sockets it could place in no table: `socket_netns.rs`).
     pub fn socket_namespaces(&mut self) -> Result<HashMap<u32, u64>, BpfError> {
-        let id = self.id(PROGRAM, "5.8")?;
+        self.id(PROGRAM, "5.8")?;
         let iter: &mut Iter = self
             .ebpf
             .program_mut(PROGRAM.name)
             .ok_or(BpfError::Missing(PROGRAM.name))?
             .try_into()?;
         if iter.fd().is_err() {
-            iter.load(PROGRAM.iter, &attach_target(&PROGRAM.attach_func(), id))?;
+            let attach = self.attach.get_or_insert_with(|| attach_targets(&self.ids));
+            iter.load(PROGRAM.iter, attach)?;
         }
         let mut file = iterator(&mut self.ebpf, PROGRAM.name)?;
         Ok(records::read_owners(&mut file, own_netns(), clock_ticks())?
@@ -586,15 +603,25 @@ fn iterator(ebpf: &mut aya::Ebpf, name: &'static str) -> Result<std::fs::File, B
     Ok(link.into_file()?)
 }
 
-/// A BTF holding only what `Iter::load` looks up: a FUNC named `func` with the kernel's type
-/// id for it (the ids before it are placeholders).
-fn attach_target(func: &str, id: u32) -> Btf {
+/// A BTF holding only what `Iter::load` looks up: for each iterator of `ids`, a FUNC named
+/// `bpf_iter_<name>` with the kernel's type id for it (the other ids are placeholders). One
+/// for every program of the run: its placeholders take a few MB (as many as the kernel has
+/// types before the last of those functions), made once rather than for each program.
+fn attach_targets(ids: &HashMap<&'static str, u32>) -> Btf {
+    let mut funcs: Vec<(u32, &str)> = ids.iter().map(|(&iter, &id)| (id, iter)).collect();
+    funcs.sort_unstable();
     let mut btf = Btf::new();
-    let name = btf.add_string(func);
-    for _ in 1..id {
-        btf.add_type(BtfType::Unknown);
+    let mut next = 1;
+    for (id, iter) in funcs {
+        if id < next {
+            continue;
+        }
+        for _ in next..id {
+            btf.add_type(BtfType::Unknown);
+        }
+        let name = btf.add_string(&format!("bpf_iter_{iter}"));
+        next = btf.add_type(BtfType::Func(Func::new(name, 0, FuncLinkage::Static))) + 1;
     }
-    btf.add_type(BtfType::Func(Func::new(name, 0, FuncLinkage::Static)));
     btf
 }
 
@@ -780,18 +807,21 @@ mod tests {
             .id_by_type_name_kind("bpf_iter_task_file", kind)
             .expect("the kernel has the task_file iterator");
         assert_eq!(func_id(&raw, PROGRAM.attach_func().as_bytes()), Some(want));
-        let target = attach_target(&PROGRAM.attach_func(), want);
+        let ids: HashMap<&'static str, u32> = ITERATORS
+            .into_iter()
+            .filter_map(|iter| Some((iter, func_id(&raw, format!("bpf_iter_{iter}").as_bytes())?)))
+            .collect();
+        let target = attach_targets(&ids);
         assert_eq!(
             target.id_by_type_name_kind("bpf_iter_task_file", kind).ok(),
             Some(want)
         );
         for program in [MAPPINGS, IN_FLIGHT, KERNEL_TCP, KERNEL_UDP] {
             let func = program.attach_func();
-            assert_eq!(
-                func_id(&raw, func.as_bytes()),
-                parsed.id_by_type_name_kind(&func, kind).ok(),
-                "{func}"
-            );
+            let id = parsed.id_by_type_name_kind(&func, kind).ok();
+            assert_eq!(func_id(&raw, func.as_bytes()), id, "{func}");
+            // The one target of the run finds each program's function at the kernel's id.
+            assert_eq!(target.id_by_type_name_kind(&func, kind).ok(), id, "{func}");
         }
         assert_eq!(func_id(&raw, b"no_such_function_here"), None);
         let task_file = PROGRAM.attach_func();
