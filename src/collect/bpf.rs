@@ -395,14 +395,15 @@ impl Loaded {
     /// passed since the first read), and the io_uring instances seen meanwhile.
     /// Verified on its first use when the owner lookup did not run in the kernel.
     pub fn again(&mut self, wanted: &HashSet<u32>) -> Result<HashMap<u32, Vec<u32>>, BpfError> {
-        let id = self.id(PROGRAM, "5.8")?;
+        self.id(PROGRAM, "5.8")?;
         let iter: &mut Iter = self
             .ebpf
             .program_mut(PROGRAM.name)
             .ok_or(BpfError::Missing(PROGRAM.name))?
             .try_into()?;
         if iter.fd().is_err() {
-            iter.load(PROGRAM.iter, &attach_target(&PROGRAM.attach_func(), id))?;
+            let attach = self.attach.get_or_insert_with(|| attach_targets(&self.ids));
+            iter.load(PROGRAM.iter, attach)?;
         }
         let mut file = iterator(&mut self.ebpf, PROGRAM.name)?;
         let (pids, rings) = records::read_wanted(&mut file, wanted)?;
