@@ -588,8 +588,13 @@ pub fn explain(e: &BpfError) -> String {
 pub fn read_program(ebpf: &mut aya::Ebpf, name: &'static str) -> Result<Vec<u8>, BpfError> {
     let mut file = iterator(ebpf, name)?;
     let mut bytes = Vec::with_capacity(1 << 16);
-    file.read_to_end(&mut bytes)?;
-    Ok(bytes)
+    loop {
+        match file.read_to_end(&mut bytes) {
+            Ok(_) => return Ok(bytes),
+            Err(e) if records::again(&e) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// Attaches a loaded program: the descriptor of one pass of its iterator (it holds the link,

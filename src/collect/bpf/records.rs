@@ -29,6 +29,16 @@ pub(super) const RECORD_LEN: usize = 16;
 /// pages), so a read rarely fills this.
 const READ_BUFFER: usize = 1 << 16;
 
+/// A read of an iterator to be made again: interrupted, or `EAGAIN`, which the kernel gives
+/// when one read passed a million objects (descriptors, tasks) without output, as a filtered
+/// pass over a machine with that many descriptors does; the next read goes on from there.
+pub(super) fn again(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
+    )
+}
+
 /// Reads `input` to its end through one buffer of [`READ_BUFFER`] bytes, handing each whole
 /// record of `len` bytes to `each` as it arrives. A record split between two reads is kept
 /// for the next; bytes left over at the end (not a whole record) make the output malformed.
@@ -45,7 +55,7 @@ pub(super) fn each_record(
         let n = match input.read(&mut buffer[kept..]) {
             Ok(0) => break,
             Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) if again(&e) => continue,
             Err(e) => return Err(e.into()),
         };
         total += n;
@@ -402,7 +412,8 @@ mod tests {
     }
 
     /// Gives its bytes a few at a time, in uneven pieces: records arrive split between reads,
-    /// as an iterator's do when its seq_file buffer ends inside one.
+    /// as an iterator's do when its seq_file buffer ends inside one; every sixth read is
+    /// `EAGAIN`, as the kernel's is after a million objects without output.
     struct Trickle<'a> {
         bytes: &'a [u8],
         turn: usize,
@@ -412,6 +423,9 @@ mod tests {
         fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
             const PIECES: [usize; 5] = [1, 7, 13, 16, 4099];
             self.turn += 1;
+            if self.turn % 6 == 0 {
+                return Err(std::io::ErrorKind::WouldBlock.into());
+            }
             let n = PIECES[self.turn % PIECES.len()]
                 .min(buf.len())
                 .min(self.bytes.len());
