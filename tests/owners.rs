@@ -328,7 +328,7 @@ fn a_ring_reachable_only_through_the_registered_ring_table_names_its_process() {
     assert_owned_in_ring(
         "io-uring-ring-fd",
         "held by io_uring",
-        "held inside an io_uring instance that no descriptor reaches (a ring registered \
+        "an io_uring instance that no descriptor reaches (a ring registered \
          with IORING_REGISTER_RING_FDS)",
     );
 }
@@ -387,7 +387,7 @@ fn a_ring_with_more_files_than_the_kernel_walk_reads_is_said_not_read_to_the_end
             assert!(reason.contains(&expected), "{reason}");
         } else if !common::is_root() {
             assert!(
-                reason.contains("held inside an io_uring instance that no descriptor reaches"),
+                reason.contains("an io_uring instance that no descriptor reaches"),
                 "{reason}"
             );
         }
@@ -413,7 +413,7 @@ fn rings_holding_each_other_and_nothing_else_name_their_process() {
         let reason = r["owner_hidden_reason"].as_str().expect("a reason");
         if !common::is_root() {
             assert!(
-                reason.contains("held inside an io_uring instance that no descriptor reaches"),
+                reason.contains("an io_uring instance that no descriptor reaches"),
                 "{reason}"
             );
         }
@@ -458,7 +458,7 @@ fn a_socket_in_the_second_registered_ring_names_its_process() {
     assert_owned_in_ring(
         "io-uring-ring-fd-second",
         "held by io_uring",
-        "held inside an io_uring instance that no descriptor reaches (a ring registered \
+        "an io_uring instance that no descriptor reaches (a ring registered \
          with IORING_REGISTER_RING_FDS)",
     );
 }
