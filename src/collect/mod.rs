@@ -938,24 +938,24 @@ fn second_look(
         .collect();
     // Where the walk could not read some processes and the look into io_uring instances ran in
     // the kernel (so the kernel may be asked), the descriptor tables are read there too, for
-    // the sockets a ring may hold: one that no table holds is not said to be perhaps held by
+    // the sockets still ownerless: one that no table holds is not said to be perhaps held by
     // the processes the walk could not read (their tables were read, in the kernel).
-    let in_no_table: HashSet<u32> =
-        if unreadable > 0 && clues.not_looked.is_none() && !clues.is_empty() {
-            match shared
-                .get()
-                .and_then(|l| l.again(&waiting).map_err(|e| bpf::explain(&e)))
-            {
-                Ok(tables) => waiting
-                    .iter()
-                    .filter(|i| tables.get(i).is_none_or(Vec::is_empty))
-                    .copied()
-                    .collect(),
-                Err(_) => HashSet::new(),
-            }
-        } else {
-            HashSet::new()
-        };
+    let in_no_table: HashSet<u32> = if unreadable > 0 && clues.kernel_looked && !waiting.is_empty()
+    {
+        match shared
+            .get()
+            .and_then(|l| l.again(&waiting).map_err(|e| bpf::explain(&e)))
+        {
+            Ok(tables) => waiting
+                .iter()
+                .filter(|i| tables.get(i).is_none_or(Vec::is_empty))
+                .copied()
+                .collect(),
+            Err(_) => HashSet::new(),
+        }
+    } else {
+        HashSet::new()
+    };
     let read_in_kernel = ownerless::View {
         unreadable: 0,
         unreadable_pids: Vec::new(),

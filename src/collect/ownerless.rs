@@ -44,8 +44,10 @@ pub type Requests = (u32, usize, Vec<String>);
 /// kernel was not looked into, or not to the end.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RingClues {
-    /// Why the in-kernel look into rings did not run (`None`: it ran).
+    /// Why the in-kernel look into rings did not run (`None`: it ran, or had nothing to do).
     pub not_looked: Option<String>,
+    /// The in-kernel look into rings ran: the kernel may be asked in this run.
+    pub kernel_looked: bool,
     /// Processes with rings whose fdinfo lists requests in flight (`PollList:`), which hold
     /// files the fdinfo does not name: PID, how many, their operations.
     pub requests: Vec<Requests>,
@@ -195,6 +197,7 @@ fn inside_rings(
                 nested,
                 mapped_unread: held.busy,
                 unreachable,
+                kernel_looked: true,
                 ..RingClues::default()
             }
         }
