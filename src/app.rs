@@ -641,6 +641,9 @@ fn run_listing(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
         )?;
     } else if snap.listeners.is_empty() {
         writeln!(w, "No listening sockets match.")?;
+        if let Some(closed) = listing::closed_text(&snap.closed, false) {
+            writeln!(w, "{closed}.")?;
+        }
         // What could not be seen matters most when nothing is shown.
         listing::notes(w, out, &snap)?;
     } else {
@@ -687,6 +690,9 @@ fn write_list(
     } else {
         if !snap.listeners.is_empty() {
             listing::listing(w, out, snap, k, &Column::DEFAULT)?;
+        }
+        if let Some(closed) = listing::closed_text(&snap.closed, !snap.listeners.is_empty()) {
+            writeln!(w, "{closed}.")?;
         }
         render::filtered::list_section(
             w,

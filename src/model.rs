@@ -134,6 +134,10 @@ pub struct Process {
     pub cmdline_escaped: Option<Vec<String>>,
 }
 
+/// Why descriptors went unread when whoport, not root, runs in a user namespace.
+pub const USER_NAMESPACE_NOT_ROOT: &str = "whoport runs in a user namespace, and the kernel \
+     lets it read the descriptors of no process outside it, even of its own user";
+
 /// Why the process holding a socket cannot be seen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Hidden {
@@ -313,6 +317,9 @@ impl Hidden {
             Hidden::Unreadable { why, .. } if why.contains("user namespace whose root") => {
                 "in processes of other users, whose descriptors the root of a user namespace \
                  cannot read"
+            }
+            Hidden::Unreadable { why, .. } if why == USER_NAMESPACE_NOT_ROOT => {
+                "in processes outside this user namespace, whose descriptors it cannot read"
             }
             Hidden::Unreadable { .. } => "in processes whose descriptors root cannot read",
             Hidden::Late(_) => "not looked up in time (--timeout)",
@@ -542,6 +549,18 @@ pub struct Snapshot {
     /// For a program query (`whoport nginx`): the listeners left out only because no owner
     /// of theirs could be named (another user's, as non-root): any may be that program's.
     pub unattributed: Vec<Listener>,
+    /// Sockets the dump returned that the kernel no longer had when asked again (closed during
+    /// the scan, as under `SO_REUSEPORT` churn): not listeners any more, so neither rows of the
+    /// listing, nor the card's, nor judged by the audit; counted in the totals and kept,
+    /// marked, in `--json`. Sorted as `listeners`.
+    pub closed: Vec<Listener>,
+}
+
+impl Listener {
+    /// Was this socket gone when the kernel was asked again (no owner, and the reason says so)?
+    pub fn closed_during_scan(&self) -> bool {
+        self.owners.is_empty() && self.hidden_reason == Some(Hidden::ClosedDuringScan)
+    }
 }
 
 /// What is shown for a process whose kernel name is empty (`prctl(PR_SET_NAME, "")`).

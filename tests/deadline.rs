@@ -557,6 +557,87 @@ fn a_user_database_that_never_answers_costs_only_the_deadline() {
     );
 }
 
+/// Runs `argv[1:]` in a new user namespace where the caller's uid and gid (root's) are 1000.
+const USER_NAMESPACE: &str = r#"
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.unshare(0x10000000) != 0:
+    sys.exit("unshare: errno %d" % ctypes.get_errno())
+for name, text in (("setgroups", "deny"), ("uid_map", "1000 0 1"), ("gid_map", "1000 0 1")):
+    with open("/proc/self/" + name, "w") as f:
+        f.write(text)
+os.execv(sys.argv[1], sys.argv[1:])
+"#;
+
+/// The same stalled user database seen from a user namespace whose uids whoport translates
+/// to the machine's (root's uid mapped to 1000 there): the
+/// translated uids' names are asked under the deadline too. whoport finishes, lists the
+/// listener under the machine's uid (0, not the namespace's 1000), gives no name it did not
+/// read, and says why.
+#[test]
+fn a_user_database_that_never_answers_costs_only_the_deadline_in_a_user_namespace() {
+    let Some(jam) = Jammed::start() else {
+        return;
+    };
+    let home = tempdir();
+    let listener = jam.listener.to_string();
+    let held = jam._dir.path().join("mnt").join("held-open");
+    let in_its_namespaces = |args: &[&str]| -> (i32, String, String) {
+        let mut cmd = common::command(home.path(), Path::new("nsenter"));
+        cmd.env("WHOPORT_TIMEOUT", "45s")
+            .args(["-t", &listener, "-m", "-n", "--"])
+            .args(args)
+            .limit(QUICK);
+        common::outcome(&mut cmd)
+    };
+    let (status, _, err) = in_its_namespaces(&[
+        "mount",
+        "--bind",
+        held.to_str().expect("utf8"),
+        "/etc/passwd",
+    ]);
+    assert_eq!(status, 0, "bind mount: {err}");
+    common::stop(jam.daemon);
+    let bin = common::bin();
+    let bin = bin.to_str().expect("utf8");
+    // `unshare --map-user` would ask the stalled database itself: the namespace is made by
+    // a few lines of Python that ask it nothing (`-S`: no site, no home directory).
+    let (status, out, err) = in_its_namespaces(&[
+        "/usr/bin/python3",
+        "-S",
+        "-c",
+        USER_NAMESPACE,
+        bin,
+        "--timeout",
+        "2s",
+        "--json",
+    ]);
+    if status != 0 && err.contains("unshare: errno") {
+        eprintln!("SKIPPED: no user namespace here: {err}");
+        return;
+    }
+    assert_eq!(status, 0, "the exit status is as without the stall: {err}");
+    let doc: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(doc["root"], false, "root only outside the namespace: {doc}");
+    let row = loopback_row(&doc, jam.port, "procfs");
+    assert_eq!(row["uid"], 0, "the machine's uid: {row}");
+    assert!(row["user"].is_null(), "no name was read: {row}");
+    // From there the kernel lets whoport read no descriptor of a process outside the
+    // namespace, not even root's own: the reason says so, never that no process of this
+    // user holds it.
+    let reason = row["owner_hidden_reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("whoport runs in a user namespace") && !reason.starts_with("owned by"),
+        "{row}"
+    );
+    assert!(
+        notes(&doc).iter().any(|n| n.starts_with("user names not read within 2s")
+            && n.contains("did not answer")),
+        "{:?}",
+        notes(&doc)
+    );
+}
+
 /// The jammed process itself holds a listener only through a memory mapping: the kernel's
 /// task_vma iterator waits for its memory-map lock, `/proc/PID/maps` does not (on this
 /// kernel). Both owner lookups must say the same true thing within the deadline: that

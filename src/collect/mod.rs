@@ -479,11 +479,12 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
         .flat_map(|l| l.owners.iter().copied())
         .collect();
     processes.retain(|pid, _| kept.contains(pid));
-    // A socket that closed during the scan has no owner to hide: it is counted apart.
-    let hidden = listeners
-        .iter()
-        .filter(|l| l.owners.is_empty() && l.hidden_reason != Some(Hidden::ClosedDuringScan))
-        .count();
+    // A socket that closed during the scan listens no more and has no owner to hide: it is
+    // kept apart.
+    let (closed, listeners): (Vec<Listener>, Vec<Listener>) = listeners
+        .into_iter()
+        .partition(Listener::closed_during_scan);
+    let hidden = listeners.iter().filter(|l| l.owners.is_empty()).count();
     if owners.unreadable > 0 && hidden > 0 {
         notes.push(format!(
             "the descriptors of {} could not be read (permission){}",
@@ -532,6 +533,7 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
         notes,
         other_netns: owners.other_netns,
         unattributed,
+        closed,
     })
 }
 
@@ -552,7 +554,7 @@ pub(crate) fn unattributed(
         .iter()
         .filter(|l| {
             l.owners.is_empty()
-                && l.hidden_reason != Some(Hidden::ClosedDuringScan)
+                && !l.closed_during_scan()
                 && !filter.wants_listener(l, processes)
                 && others.keeps(l, processes)
         })
@@ -980,30 +982,33 @@ fn second_look(
         root || via_iterator,
     );
     let received = followed.found;
-    // Gone from every queue and table: passed on, unless the kernel no longer has it (its
-    // message dropped with the receiving end, it was closed).
-    let passed: Vec<(Protocol, u16, u32)> = left
+    // Asked for again in the kernel's table before a reason is given that no look saw: one
+    // said to be passed on, and one left with only what remains possible (no process seen
+    // holding it, a process not read...). A socket the kernel no longer has then was closed
+    // during the scan (its message dropped with the receiving end, or closed by its owner
+    // after the looks missed it), which is the reason established.
+    let again: Vec<(Protocol, u16, u32)> = left
         .iter()
+        .filter(|l| !received.contains_key(&l.2))
         .filter(|l| {
-            matches!(
+            moving::ask_again(
                 followed.reasons.get(&l.2),
-                Some(Hidden::PassedDuringScan { .. })
+                kernel.contains(&l.2),
+                there.contains(&l.2),
             )
         })
         .copied()
         .collect();
-    let passed_there = if passed.is_empty() {
+    let there_still = if again.is_empty() {
         HashSet::new()
     } else {
-        ownerless::still_there(&passed)
+        ownerless::still_there(&again)
     };
     adopt(candidates, owners, &mut held, &received);
     for (s, _) in candidates {
         if left.iter().any(|l| l.2 == s.inode) && !received.contains_key(&s.inode) {
             let reason = match followed.reasons.get(&s.inode) {
-                Some(established) => {
-                    moving::confirmed(established, passed_there.contains(&s.inode))
-                }
+                Some(established) => moving::confirmed(established, there_still.contains(&s.inode)),
                 None if kernel.contains(&s.inode) => Hidden::Kernel,
                 None => {
                     // Every table was read in the kernel: by the lookup, or for this socket.
@@ -1014,7 +1019,8 @@ fn second_look(
                         kernel: kernel_read,
                         every_table: via_iterator || in_kernel,
                     };
-                    let reason = ruled_out(view.reason(s.uid, there.contains(&s.inode)), ruled);
+                    let reason =
+                        ruled_out(view.reason(s.uid, there_still.contains(&s.inode)), ruled);
                     maybe_mapped(maybe_io_uring(reason, &clues), &clues.maps_unread)
                 }
             };

@@ -144,6 +144,19 @@ pub fn confirmed(established: &Hidden, still_there: bool) -> Hidden {
     }
 }
 
+/// Is a socket still ownerless after the looks asked for again in the kernel's table before
+/// its reason is given? Yes when the looks said it was passed on, and when no look
+/// established anything (`established` none, not found to be the kernel's) for a socket the
+/// kernel still had at the first asking (`there`): the reason left would be only what remains
+/// possible, while a socket gone by then was closed during the scan. A reason a look saw
+/// (in transit, the kernel's own) needs no asking.
+pub fn ask_again(established: Option<&Hidden>, kernel: bool, there: bool) -> bool {
+    match established {
+        Some(reason) => matches!(reason, Hidden::PassedDuringScan { .. }),
+        None => !kernel && there,
+    }
+}
+
 /// In a queue at the last two looks.
 fn settled(looks: &[Seen]) -> bool {
     looks.len() >= 2
@@ -265,5 +278,25 @@ mod tests {
         };
         assert_eq!(confirmed(&in_transit, true), in_transit);
         assert_eq!(confirmed(&Hidden::Kernel, true), Hidden::Kernel);
+    }
+
+    /// Only what a look saw goes without asking the kernel's table again: a socket passed
+    /// on, or left with only what remains possible, is asked about first.
+    #[test]
+    fn what_no_look_saw_is_asked_of_the_kernel_again() {
+        let passed = Hidden::PassedDuringScan {
+            receivers: Vec::new(),
+        };
+        let Seen::Queued(in_transit) = queued(7) else {
+            unreachable!()
+        };
+        assert!(ask_again(Some(&passed), false, true));
+        assert!(!ask_again(Some(&in_transit), false, true));
+        // Nothing established: asked again while the kernel had it.
+        assert!(ask_again(None, false, true));
+        // Already gone at the first asking: closed, nothing more to ask.
+        assert!(!ask_again(None, false, false));
+        // The kernel's own socket was seen to be.
+        assert!(!ask_again(None, true, true));
     }
 }

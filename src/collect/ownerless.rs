@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::Read;
 
 use super::linux;
-use crate::model::Hidden;
+use crate::model::{Hidden, USER_NAMESPACE_NOT_ROOT};
 
 /// How processes found by the second look hold a socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -737,7 +737,16 @@ impl View {
             if socket_uid.is_some() && socket_uid != self.uid {
                 return Hidden::NotRoot;
             }
-            // Our own processes are readable to us: not a permission matter.
+            // Our own processes are readable to us, but not from a user namespace: there the
+            // kernel keeps the descriptors of every process outside it, even this user's, so
+            // "no process of this user holds it" was not established.
+            if !self.initial_user_namespace && self.unreadable > 0 {
+                return Hidden::Unreadable {
+                    pids: self.unreadable_pids.clone(),
+                    count: self.unreadable,
+                    why: USER_NAMESPACE_NOT_ROOT.to_string(),
+                };
+            }
         } else if self.unreadable > 0 {
             let why = if !self.initial_user_namespace {
                 "whoport runs in a user namespace whose root is not the machine's root"
@@ -950,6 +959,28 @@ mod tests {
         assert_eq!(user.reason(Some(0), true), Hidden::NotRoot);
         assert_eq!(
             user.reason(Some(1000), true),
+            Hidden::NotFoundForUser(Default::default())
+        );
+        // In a user namespace this user's processes outside it are not readable either: its
+        // own socket is not said to be held by none of them.
+        let user_in_userns = View {
+            initial_user_namespace: false,
+            unreadable_pids: vec![42],
+            unreadable: 1,
+            ..user.clone()
+        };
+        assert!(matches!(
+            user_in_userns.reason(Some(1000), true),
+            Hidden::Unreadable { why, .. } if why == USER_NAMESPACE_NOT_ROOT
+        ));
+        assert_eq!(user_in_userns.reason(Some(0), true), Hidden::NotRoot);
+        let nothing_unread = View {
+            unreadable: 0,
+            unreadable_pids: Vec::new(),
+            ..user_in_userns
+        };
+        assert_eq!(
+            nothing_unread.reason(Some(1000), true),
             Hidden::NotFoundForUser(Default::default())
         );
     }

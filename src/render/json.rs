@@ -584,6 +584,9 @@ pub struct ListenerDoc<'a> {
     pub owner_hidden_reason: Option<String>,
     /// How the owners hold the socket when not through an ordinary descriptor.
     pub held_through: Option<&'static str>,
+    /// The kernel no longer had it when asked again: it closed during the scan (listed in
+    /// JSON only; not a row of the text listing).
+    pub closed_during_scan: bool,
 }
 
 /// An owner in a listener's object: its document, or the same document already written as
@@ -651,6 +654,7 @@ impl<'a> ListenerDoc<'a> {
                 .collect(),
             owner_hidden_reason: l.hidden_reason.as_ref().map(Hidden::long),
             held_through: l.held_through,
+            closed_during_scan: l.closed_during_scan(),
         }
     }
 }
@@ -659,6 +663,8 @@ impl<'a> ListenerDoc<'a> {
 /// dropped at once: a listing of any length never holds the whole array.
 pub struct ListenerDocs<'a> {
     listeners: &'a [Listener],
+    /// The sockets that closed during the scan, written among the others in their order.
+    closed: &'a [Listener],
     /// Built once per process (a process may hold thousands of sockets).
     owners: HashMap<u32, OwnerDoc<'a>>,
     /// The same, written as compact JSON; empty unless the output is compact.
@@ -670,6 +676,7 @@ impl<'a> ListenerDocs<'a> {
     pub fn new(snapshot: &'a Snapshot, k: &'a Knowledge) -> ListenerDocs<'a> {
         ListenerDocs {
             listeners: &snapshot.listeners,
+            closed: &snapshot.closed,
             owners: owner_docs(snapshot),
             written: HashMap::new(),
             k,
@@ -692,7 +699,7 @@ impl<'a> ListenerDocs<'a> {
 
 impl Serialize for ListenerDocs<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.listeners.iter().map(|l| {
+        serializer.collect_seq(merged(self.listeners, self.closed).map(|l| {
             let mut doc = ListenerDoc::new(l, &self.owners, self.k);
             if !self.written.is_empty() {
                 doc.owners = l
@@ -707,6 +714,24 @@ impl Serialize for ListenerDocs<'_> {
             doc
         }))
     }
+}
+
+/// Two lists sorted as a snapshot's listeners are (port, protocol, address, state), as one.
+fn merged<'a>(a: &'a [Listener], b: &'a [Listener]) -> impl Iterator<Item = &'a Listener> {
+    let key = |l: &Listener| {
+        (
+            l.socket.port,
+            l.socket.protocol,
+            l.socket.address,
+            l.socket.state,
+        )
+    };
+    let (mut a, mut b) = (a.iter().peekable(), b.iter().peekable());
+    std::iter::from_fn(move || match (a.peek(), b.peek()) {
+        (Some(x), Some(y)) if key(y) < key(x) => b.next(),
+        (Some(_), _) => a.next(),
+        (None, _) => b.next(),
+    })
 }
 
 impl std::fmt::Debug for ListenerDocs<'_> {

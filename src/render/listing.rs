@@ -354,21 +354,7 @@ pub fn summary(snap: &Snapshot) -> String {
         .filter(|l| l.scope.is_exposed() && l.device_unknown())
         .count();
     let n = snap.listeners.len();
-    // Sockets listed that the kernel no longer had when asked again (churn): counted in the
-    // total, and said to be.
-    let closed = snap
-        .listeners
-        .iter()
-        .filter(|l| l.hidden_reason == Some(Hidden::ClosedDuringScan))
-        .count();
     let mut text = format!("{n} socket{}", if n == 1 { "" } else { "s" });
-    if closed > 0 {
-        text.push_str(&match (closed == n, n) {
-            (true, 1) => " (closed during the scan)".to_string(),
-            (true, _) => " (all closed during the scan)".to_string(),
-            _ => format!(" ({closed} of them closed during the scan)"),
-        });
-    }
     text.push_str(&format!(", {exposed} reachable from other machines"));
     if unsure > 0 && unsure == exposed {
         text.push_str(" unless bound to a device (not reported)");
@@ -380,7 +366,27 @@ pub fn summary(snap: &Snapshot) -> String {
     if snap.hidden > 0 {
         text.push_str(&format!(", {} with hidden owners", snap.hidden));
     }
+    if let Some(closed) = closed_text(&snap.closed, true) {
+        text.push_str(&format!("; {closed}"));
+    }
     text
+}
+
+/// How many sockets the kernel listed but no longer had when asked again (churn): not rows,
+/// but said, with where to see them; `more` after sockets that are shown. `None` when there
+/// are none.
+pub fn closed_text(closed: &[Listener], more: bool) -> Option<String> {
+    let what = match (closed.len(), more) {
+        (0, _) => return None,
+        (1, true) => "1 more".to_string(),
+        (1, false) => "1 socket".to_string(),
+        (n, true) => format!("{n} more"),
+        (n, false) => format!("{n} sockets"),
+    };
+    let them = if closed.len() == 1 { "it" } else { "them" };
+    Some(format!(
+        "{what} closed during the scan (not shown; --json lists {them})"
+    ))
 }
 
 /// What whoport could not see or did differently, one line each, under a table.
@@ -445,6 +451,16 @@ pub fn live_section(
         .filter(|l| l.socket.port == port)
         .partition(|l| l.socket.is_listener());
     let now = now_secs();
+    // Sockets on the port that closed while whoport looked: said, never shown as listening.
+    let closed = match snap.closed.iter().filter(|l| l.socket.port == port).count() {
+        0 => None,
+        1 => Some(format!(
+            "  1 more socket on port {port} closed during the scan (not shown; --json lists it)"
+        )),
+        n => Some(format!(
+            "  {n} more sockets on port {port} closed during the scan (not shown; --json lists them)"
+        )),
+    };
     if listening.is_empty() {
         // SCTP and DCCP sockets are never read (a note says so): nothing is said of them.
         let what: Vec<String> = protocols
@@ -459,6 +475,9 @@ pub fn live_section(
             );
             writeln!(w, "\n{}", paint(out, &text, "1"))?;
         }
+        if let Some(closed) = &closed {
+            writeln!(w, "{closed}")?;
+        }
         if other.is_empty() {
             return Ok(());
         }
@@ -471,6 +490,9 @@ pub fn live_section(
         writeln!(w, "\n{}", paint(out, &title, "1"))?;
         for l in listening {
             socket_lines(w, out, snap, l, wide, now)?;
+        }
+        if let Some(closed) = &closed {
+            writeln!(w, "{closed}")?;
         }
     }
     if !other.is_empty() {
