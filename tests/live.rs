@@ -51,6 +51,7 @@ struct ListenerJson {
     owners: Vec<OwnerJson>,
     owner_hidden_reason: Option<String>,
     held_through: Option<String>,
+    closed_during_scan: bool,
 }
 
 // Every field is declared so that deny_unknown_fields checks the whole schema.
