@@ -710,15 +710,7 @@ pub fn hidden_owner(c: &Ctx<'_>) -> Option<Finding> {
                     may.join("; or ")
                 )
             }
-            Some(Hidden::MaybeIoUring { rings, .. }) => {
-                let named: Vec<String> = rings.iter().map(|r| r.0.to_string()).collect();
-                format!(
-                    "it may be held inside an io_uring instance of PID {}: see what it is (ps \
-                     -fp {}), and run whoport as root where it may look into io_uring (BPF)",
-                    named.join(", "),
-                    named.first().map_or("PID", String::as_str)
-                )
-            }
+            Some(Hidden::MaybeIoUring { rings, why, .. }) => io_uring_fix(rings, why.as_deref()),
             _ => "find out what holds it: run whoport again, with ss -tlnp for comparison"
                 .to_string(),
         };
@@ -745,6 +737,52 @@ pub fn hidden_owner(c: &Ctx<'_>) -> Option<Finding> {
         ),
         hint,
     ))
+}
+
+/// The fix for a socket perhaps held inside io_uring instances: only what the user can still
+/// do. `why` is `None` when whoport looked into the rings in the kernel (then what it could
+/// not read to the end is said, and which process to check); otherwise why it could not look,
+/// and what would let it.
+fn io_uring_fix(rings: &[(u32, String, String)], why: Option<&str>) -> String {
+    let named: Vec<String> = rings.iter().map(|r| r.0.to_string()).collect();
+    let first = named.first().map_or("PID", String::as_str);
+    let pid = if named.len() == 1 { "PID" } else { "PIDs" };
+    let Some(why) = why else {
+        let unread: Vec<String> = rings
+            .iter()
+            .map(|(pid, name, what)| format!("pid {pid} ({}) {what}", sanitize(name)))
+            .collect();
+        return format!(
+            "whoport looked into io_uring in the kernel, but not everything: {}; see what \
+             {pid} {} {} (ps -fp {first}): such a ring holds its files until the process \
+             closes it or exits",
+            unread.join("; "),
+            named.join(", "),
+            if named.len() == 1 { "is" } else { "are" },
+        );
+    };
+    let how = if why.contains("WHOPORT_NO_BPF") {
+        "unset WHOPORT_NO_BPF to let it look"
+    } else if why.contains("CAP_BPF") {
+        "run it as root with CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN) to let it look"
+    } else if why.contains("BTF") {
+        "a kernel with BTF (CONFIG_DEBUG_INFO_BTF) lets it look"
+    } else if why.contains("PID namespace") {
+        "run it in the machine's first PID namespace (on the host) to let it look"
+    } else {
+        "see what keeps it from looking"
+    };
+    format!(
+        "it may be held inside an io_uring instance of {pid} {}, which whoport could not look \
+         into ({}): see what {} (ps -fp {first}); {how}",
+        named.join(", "),
+        sanitize(why),
+        if named.len() == 1 {
+            "it is"
+        } else {
+            "they are"
+        },
+    )
 }
 
 #[cfg(test)]

@@ -237,9 +237,40 @@ fn the_fix_for_a_hidden_owner_follows_its_established_reason() {
         why: None,
         otherwise: Box::new(Hidden::NotVisibleToRoot(Default::default())),
     });
+    // Looked in the kernel: what was not read to the end, and the process to check; never
+    // a request to let it look.
     assert!(
-        ring.contains("PID 42") && ring.contains("io_uring"),
+        ring.contains("pid 42 (hold) has an io_uring") && ring.contains("ps -fp 42"),
         "{ring}"
+    );
+    assert!(
+        !ring.contains("as root") && !ring.contains("BPF") && !ring.contains("could not look"),
+        "{ring}"
+    );
+    let not_looked = |why: &str| {
+        hint(Hidden::MaybeIoUring {
+            rings: vec![(42, "hold".into(), "has an io_uring".into())],
+            why: Some(why.into()),
+            otherwise: Box::new(Hidden::NotVisibleToRoot(Default::default())),
+        })
+    };
+    let caps = not_looked(
+        "looking into io_uring requests needs CAP_SYS_ADMIN, or CAP_BPF with CAP_PERFMON (run \
+         as root)",
+    );
+    assert!(
+        caps.contains("PID 42") && caps.contains("CAP_BPF and CAP_PERFMON"),
+        "{caps}"
+    );
+    let btf = not_looked("the kernel has no BTF (/sys/kernel/btf/vmlinux) to look into io_uring");
+    assert!(
+        btf.contains("CONFIG_DEBUG_INFO_BTF") && !btf.contains("as root"),
+        "{btf}"
+    );
+    let off = not_looked("WHOPORT_NO_BPF is set");
+    assert!(
+        off.contains("unset WHOPORT_NO_BPF") && !off.contains("as root"),
+        "{off}"
     );
     let nobody = hint(Hidden::NotVisibleToRoot(Default::default()));
     assert!(
