@@ -1,0 +1,159 @@
+//! "Perhaps held by io_uring" only where no look ruled it out, and the audit's fix for such a
+//! socket asks only for what whoport could not do. Staged for real with rings of
+//! `tests/fixtures/hold.c` (compiled at test time); helpers killed by PID, and only their
+//! own sockets and PIDs are asserted about.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{fixture, have, tempdir};
+use serde_json::Value;
+
+/// Compiles `hold.c` into `dir`.
+fn build(dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    if !have("cc", "apt-get install -y gcc") {
+        return None;
+    }
+    let bin = dir.join("hold");
+    let ok = Command::new("cc")
+        .arg("-o")
+        .arg(&bin)
+        .arg(fixture("hold.c"))
+        .arg("-lpthread")
+        .status()
+        .expect("cc runs")
+        .success();
+    assert!(ok, "hold.c compiles");
+    Some(bin)
+}
+
+/// A helper holding its socket as `mode` says, killed by PID when dropped.
+struct Helper {
+    child: Child,
+    port: u64,
+    pid: u32,
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `hold MODE` and waits for its ready line; `None` (after a SKIPPED line) when the
+/// kernel refuses the mode here.
+fn start(bin: &std::path::Path, mode: &str) -> Option<Helper> {
+    let mut child = common::listener::spawn_retrying(
+        Command::new(bin)
+            .arg(mode)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped()),
+    );
+    let line = common::ready_line(&mut child, Duration::from_secs(60));
+    let Ok(ready) = serde_json::from_str::<Value>(&line) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        eprintln!("SKIPPED: the kernel refused '{mode}' here");
+        return None;
+    };
+    Some(Helper {
+        port: ready["port"].as_u64().expect("port"),
+        pid: ready["pid"].as_u64().expect("pid") as u32,
+        child,
+    })
+}
+
+/// Can whoport look into the kernel's io_uring instances here (root, kernel BTF)?
+fn can_look_into_rings() -> bool {
+    common::is_root() && std::path::Path::new("/sys/kernel/btf/vmlinux").exists()
+}
+
+/// whoport with `args`, the owner lookup `lookup`, and `env`; parsed JSON.
+fn json(lookup: &str, env: &[(&str, &str)], args: &[&str]) -> Value {
+    let home = tempdir();
+    let mut run = common::whoport(home.path());
+    run.env("WHOPORT_OWNER_LOOKUP", lookup);
+    for (k, v) in env {
+        run.env(k, v);
+    }
+    let out = run.args(args).output().expect("whoport runs");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"))
+}
+
+/// The hint of the hidden-owner finding for 127.0.0.1:`port` (`protocol`).
+fn audit_hint(doc: &Value, protocol: &str, port: u64) -> String {
+    let found: Vec<&Value> = doc["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| {
+            f["id"] == "hidden-owner"
+                && f["listener"]["port"] == port
+                && f["listener"]["protocol"] == protocol
+                && f["listener"]["address"] == "127.0.0.1"
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "one hidden-owner finding: {doc}");
+    found[0]["hint"].as_str().expect("a hint").to_string()
+}
+
+/// As root, where whoport looked into the rings in the kernel (a ring only a registered ring
+/// table reaches, its socket the last of 10,000 files: not read to the end), the fix says
+/// what was not read and which process to check, never to run as root or let it use BPF;
+/// where it could not look (WHOPORT_NO_BPF, an accept in flight seen in the ring's fdinfo),
+/// it says why and what would let it. Both owner lookups say the same.
+#[test]
+fn the_audit_fix_asks_only_for_what_whoport_could_not_do() {
+    if !common::root_or_skip("the audit's fix for a socket a ring of another look may hold") {
+        return;
+    }
+    let dir = tempdir();
+    let Some(bin) = build(dir.path()) else { return };
+    if can_look_into_rings() {
+        if let Some(h) = start(&bin, "io-uring-ring-fd-many") {
+            let mut hints = Vec::new();
+            for lookup in ["bpf", "procfs"] {
+                let doc = json(lookup, &[], &["audit", "--json"]);
+                let hint = audit_hint(&doc, "tcp", h.port);
+                let unread = format!(
+                    "pid {} (hold) has an io_uring whose files and requests whoport could not \
+                     read to the end",
+                    h.pid
+                );
+                assert!(hint.contains(&unread), "{lookup}: {hint}");
+                assert!(hint.contains(&format!("ps -fp {}", h.pid)), "{hint}");
+                for never in ["as root", "BPF", "could not look"] {
+                    assert!(!hint.contains(never), "{lookup}: {hint}");
+                }
+                hints.push(hint);
+            }
+            // The text report carries the same fix.
+            let home = tempdir();
+            let out = common::whoport(home.path())
+                .env("COLUMNS", "400")
+                .arg("audit")
+                .output()
+                .expect("whoport runs");
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(text.contains("could not read to the end"), "{text}");
+            assert!(!text.contains("io_uring (BPF)"), "{text}");
+        }
+    }
+    let Some(h) = start(&bin, "io-uring-accept") else {
+        return;
+    };
+    for lookup in ["bpf", "procfs"] {
+        let doc = json(lookup, &[("WHOPORT_NO_BPF", "1")], &["audit", "--json"]);
+        let hint = audit_hint(&doc, "tcp", h.port);
+        assert!(
+            hint.contains(&format!("PID {}", h.pid))
+                && hint.contains("could not look into (WHOPORT_NO_BPF is set)")
+                && hint.contains("unset WHOPORT_NO_BPF"),
+            "{lookup}: {hint}"
+        );
+        assert!(!hint.contains("as root"), "{lookup}: {hint}");
+    }
+}
