@@ -157,3 +157,61 @@ fn the_audit_fix_asks_only_for_what_whoport_could_not_do() {
         assert!(!hint.contains("as root"), "{lookup}: {hint}");
     }
 }
+
+/// The reason of our row (127.0.0.1:`port`, `protocol`), which has no owner.
+fn reason(doc: &Value, protocol: &str, port: u64) -> String {
+    let rows: Vec<&Value> = doc["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .filter(|l| l["protocol"] == protocol && l["port"] == port && l["address"] == "127.0.0.1")
+        .collect();
+    assert_eq!(rows.len(), 1, "{protocol} 127.0.0.1:{port} once: {doc}");
+    assert!(
+        rows[0]["owners"].as_array().is_some_and(Vec::is_empty),
+        "{}",
+        rows[0]
+    );
+    rows[0]["owner_hidden_reason"]
+        .as_str()
+        .expect("a reason")
+        .to_string()
+}
+
+/// Where whoport cannot look into rings (WHOPORT_NO_BPF, or not root), the fdinfo of a ring
+/// lists its requests in flight by operation only. A read in flight (on an empty pipe) cannot
+/// wait on a TCP listener (a read there fails at once), so its ring is not offered for one,
+/// while it is for a UDP socket (a read waits there); an accept and a recv in flight may wait
+/// on either (with a poll first), and are offered for both. Both owner lookups say the same.
+#[test]
+fn a_rings_requests_are_offered_only_for_sockets_they_can_wait_on() {
+    let dir = tempdir();
+    let Some(bin) = build(dir.path()) else { return };
+    let (Some(accept), Some(recv), Some(read)) = (
+        start(&bin, "io-uring-accept"),
+        start(&bin, "io-uring-recv-udp"),
+        start(&bin, "io-uring-read-pipe"),
+    ) else {
+        return;
+    };
+    let holder = |h: &Helper| format!("pid {} (hold) has an io_uring with 1 request", h.pid);
+    for lookup in ["bpf", "procfs"] {
+        let doc = json(lookup, &[("WHOPORT_NO_BPF", "1")], &["--json"]);
+        let tcp = reason(&doc, "tcp", accept.port);
+        assert!(
+            tcp.starts_with("perhaps held by io_uring"),
+            "{lookup}: {tcp}"
+        );
+        assert!(tcp.contains(&holder(&accept)), "{lookup}: {tcp}");
+        assert!(tcp.contains(&holder(&recv)), "{lookup}: {tcp}");
+        assert!(!tcp.contains(&holder(&read)), "{lookup}: {tcp}");
+        let udp = reason(&doc, "udp", recv.port);
+        for h in [&accept, &recv, &read] {
+            assert!(udp.contains(&holder(h)), "{lookup}: {udp}");
+        }
+        assert!(
+            udp.contains(&format!("{} in flight (read)", holder(&read))),
+            "{lookup}: {udp}"
+        );
+    }
+}

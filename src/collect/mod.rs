@@ -1021,7 +1021,7 @@ fn second_look(
                     };
                     let reason =
                         ruled_out(view.reason(s.uid, there_still.contains(&s.inode)), ruled);
-                    maybe_mapped(maybe_io_uring(reason, &clues), &clues.maps_unread)
+                    maybe_mapped(maybe_io_uring(reason, s, &clues), &clues.maps_unread)
                 }
             };
             reasons.insert(s.inode, reason);
@@ -1066,15 +1066,21 @@ fn adopt(
 
 /// The reason for a socket still ownerless, with the io_uring instances that may hold it
 /// where whoport could not look into them (or not to the end). Not for a socket that is gone,
-/// nor for another user's (whose rings are not readable).
+/// nor for another user's (whose rings are not readable), nor where the looks ruled every ring
+/// out for this socket (only rings whose requests in flight cannot wait on a socket of its
+/// kind were seen).
 #[cfg(target_os = "linux")]
-fn maybe_io_uring(reason: Hidden, clues: &ownerless::RingClues) -> Hidden {
+fn maybe_io_uring(reason: Hidden, socket: &Socket, clues: &ownerless::RingClues) -> Hidden {
     if clues.is_empty() || matches!(reason, Hidden::ClosedDuringScan | Hidden::NotRoot) {
         return reason;
     }
     let name = |pid: u32| kernel_name(pid).unwrap_or_else(|| "exited".to_string());
     let mut rings = Vec::new();
-    for (pid, count, ops) in &clues.requests {
+    let requests = clues
+        .requests
+        .iter()
+        .filter(|(_, _, ops)| ops.iter().any(|op| ownerless::may_wait_on(op, socket)));
+    for (pid, count, ops) in requests {
         let what = if *count == 1 { "request" } else { "requests" };
         rings.push((
             *pid,
@@ -1140,6 +1146,9 @@ fn maybe_io_uring(reason: Hidden, clues: &ownerless::RingClues) -> Hidden {
              requests whoport does not look into"
                 .to_string(),
         ));
+    }
+    if rings.is_empty() {
+        return reason;
     }
     Hidden::MaybeIoUring {
         rings,

@@ -487,6 +487,23 @@ fn requests_in_flight(fdinfo: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// Can a request of this operation (as [`opcode_name`] names it) wait in flight on this
+/// socket (a TCP listener, or a bound UDP socket)? Only what the kernel settles at once is
+/// ruled out: on a listener, connect (already in use), read and readv (not connected: no
+/// poll is armed), write and writev (the same); on a UDP socket, connect (set at once).
+/// Anything else (accept and send with a poll first, recv, poll, splice...) may wait on
+/// either, and an operation whoport does not name is never ruled out.
+pub fn may_wait_on(op: &str, socket: &crate::model::Socket) -> bool {
+    use crate::port::Protocol;
+    match socket.protocol {
+        Protocol::Tcp if socket.state == Some("listen") => {
+            !matches!(op, "connect" | "read" | "readv" | "write" | "writev")
+        }
+        Protocol::Udp | Protocol::Udplite => op != "connect",
+        _ => true,
+    }
+}
+
 /// The name of an io_uring operation (include/uapi/linux/io_uring.h), for those that may
 /// wait on a socket; others by number.
 fn opcode_name(op: u32) -> String {
