@@ -243,12 +243,22 @@ impl Loaded {
     /// One pass of an io_uring program (bpf/io_uring.bpf.c): the object is relocated by the
     /// same loader on its first use, and each program verified on its first use.
     pub fn io_uring(&mut self, program: Program) -> Result<Vec<u8>, BpfError> {
-        self.id(program, "5.8")?;
-        self.io_uring_object()?;
-        let ebpf = self
-            .io_uring
-            .as_mut()
-            .ok_or(BpfError::Missing("io_uring"))?;
+        let mut file = self.pass(program, "5.8")?;
+        read_whole(&mut file)
+    }
+
+    /// The object holding `program`, with `program` verified: its attach function checked
+    /// (absent: a kernel older than Linux `since`), the io_uring object relocated if it holds
+    /// it and was not yet, and the program verified if it was not yet.
+    fn ready(&mut self, program: Program, since: &'static str) -> Result<&mut aya::Ebpf, BpfError> {
+        self.id(program, since)?;
+        if self.ebpf.program(program.name).is_none() {
+            self.io_uring_object()?;
+        }
+        let ebpf = match self.io_uring.as_mut() {
+            Some(io_uring) if self.ebpf.program(program.name).is_none() => io_uring,
+            _ => &mut self.ebpf,
+        };
         let iter: &mut Iter = ebpf
             .program_mut(program.name)
             .ok_or(BpfError::Missing(program.name))?
@@ -257,7 +267,14 @@ impl Loaded {
             let attach = self.attach.get_or_insert_with(|| attach_targets(&self.ids));
             iter.load(program.iter, attach)?;
         }
-        read_program(ebpf, program.name)
+        Ok(ebpf)
+    }
+
+    /// The descriptor of one pass of `program`'s iterator, the program made [`Loaded::ready`]
+    /// first.
+    fn pass(&mut self, program: Program, since: &'static str) -> Result<std::fs::File, BpfError> {
+        let ebpf = self.ready(program, since)?;
+        iterator(ebpf, program.name)
     }
 
     /// The io_uring object, relocated on its first use.
@@ -283,29 +300,13 @@ impl Loaded {
         Ok(())
     }
 
-    /// Has the kernel verify and load `program`, attaching to the function of type id `id`.
-    fn verify(&mut self, program: Program, id: u32) -> Result<(), BpfError> {
-        debug_assert_eq!(self.ids.get(program.iter), Some(&id));
-        let iter: &mut Iter = self
-            .ebpf
-            .program_mut(program.name)
-            .ok_or(BpfError::Missing(program.name))?
-            .try_into()?;
-        let attach = self.attach.get_or_insert_with(|| attach_targets(&self.ids));
-        iter.load(program.iter, attach)?;
-        Ok(())
-    }
-
     /// Verifies the owner program (and the mappings program, where the kernel has its
     /// iterator) and reads it once: every socket inode's owners, as the `/proc` walk finds
     /// them.
     fn owners(&mut self) -> Result<InodeOwners, BpfError> {
-        let id = self.id(PROGRAM, "5.8")?;
-        self.verify(PROGRAM, id)?;
+        self.ready(PROGRAM, "5.8")?;
         // Without it (before Linux 5.12, or refused) the second look reads /proc/PID/maps.
-        self.mappings = self
-            .id(MAPPINGS, "5.12")
-            .is_ok_and(|id| self.verify(MAPPINGS, id).is_ok());
+        self.mappings = self.ready(MAPPINGS, "5.12").is_ok();
         // Not kept beside the read and what is made of it: a second look that verifies more
         // programs makes it again, once.
         self.attach = None;
@@ -328,10 +329,9 @@ impl Loaded {
             Some(true) => (state, Ok(())),
             Some(false) => (state, Err(BpfError::NoIterator(programs[0].iter, since))),
             None => {
-                let verified = programs.iter().try_for_each(|&program| {
-                    self.id(program, since)
-                        .and_then(|id| self.verify(program, id))
-                });
+                let verified = programs
+                    .iter()
+                    .try_for_each(|&program| self.ready(program, since).map(drop));
                 (Some(verified.is_ok()), verified)
             }
         }
@@ -343,7 +343,7 @@ impl Loaded {
         let (state, verified) = self.verified_once(self.in_flight, &[IN_FLIGHT], "5.17");
         self.in_flight = state;
         verified?;
-        read_program(&mut self.ebpf, IN_FLIGHT.name)
+        read_whole(&mut self.pass(IN_FLIGHT, "5.17")?)
     }
 
     /// The inodes of the listening TCP sockets and the UDP sockets of whoport's network
@@ -355,7 +355,7 @@ impl Loaded {
         verified?;
         let mut found = HashSet::new();
         for program in [KERNEL_TCP, KERNEL_UDP] {
-            let mut file = iterator(&mut self.ebpf, program.name)?;
+            let mut file = self.pass(program, "5.9")?;
             found.extend(records::read_fileless(&mut file)?);
         }
         Ok(found)
@@ -368,24 +368,14 @@ impl Loaded {
         let (state, verified) = self.verified_once(self.foreign_queues, &[FOREIGN_QUEUES], "5.11");
         self.foreign_queues = state;
         verified?;
-        read_program(&mut self.ebpf, FOREIGN_QUEUES.name)
+        read_whole(&mut self.pass(FOREIGN_QUEUES, "5.11")?)
     }
 
     /// Each socket's own network namespace where it is not its holder task's (inode ->
     /// namespace inode), from one read of the owner program, verified on its first use (the
     /// walk asks this of the sockets it could place in no table: `socket_netns.rs`).
     pub fn socket_namespaces(&mut self) -> Result<HashMap<u32, u64>, BpfError> {
-        self.id(PROGRAM, "5.8")?;
-        let iter: &mut Iter = self
-            .ebpf
-            .program_mut(PROGRAM.name)
-            .ok_or(BpfError::Missing(PROGRAM.name))?
-            .try_into()?;
-        if iter.fd().is_err() {
-            let attach = self.attach.get_or_insert_with(|| attach_targets(&self.ids));
-            iter.load(PROGRAM.iter, attach)?;
-        }
-        let mut file = iterator(&mut self.ebpf, PROGRAM.name)?;
+        let mut file = self.pass(PROGRAM, "5.8")?;
         Ok(records::read_owners(&mut file, own_netns(), clock_ticks())?
             .owners
             .socket_netns)
@@ -395,17 +385,7 @@ impl Loaded {
     /// passed since the first read), and the io_uring instances seen meanwhile.
     /// Verified on its first use when the owner lookup did not run in the kernel.
     pub fn again(&mut self, wanted: &HashSet<u32>) -> Result<HashMap<u32, Vec<u32>>, BpfError> {
-        self.id(PROGRAM, "5.8")?;
-        let iter: &mut Iter = self
-            .ebpf
-            .program_mut(PROGRAM.name)
-            .ok_or(BpfError::Missing(PROGRAM.name))?
-            .try_into()?;
-        if iter.fd().is_err() {
-            let attach = self.attach.get_or_insert_with(|| attach_targets(&self.ids));
-            iter.load(PROGRAM.iter, attach)?;
-        }
-        let mut file = iterator(&mut self.ebpf, PROGRAM.name)?;
+        let mut file = self.pass(PROGRAM, "5.8")?;
         let (pids, rings) = records::read_wanted(&mut file, wanted)?;
         for ring in rings {
             if !self.rings.contains(&ring) {
@@ -583,10 +563,8 @@ pub fn explain(e: &BpfError) -> String {
     with_errno_names(&text)
 }
 
-/// Attaches a loaded program and reads one pass of its iterator; the link and the
-/// iterator's descriptor are closed on return.
-pub fn read_program(ebpf: &mut aya::Ebpf, name: &'static str) -> Result<Vec<u8>, BpfError> {
-    let mut file = iterator(ebpf, name)?;
+/// Reads one pass of an iterator whole (EAGAIN retried: [`records::again`]).
+fn read_whole(file: &mut std::fs::File) -> Result<Vec<u8>, BpfError> {
     let mut bytes = Vec::with_capacity(1 << 16);
     loop {
         match file.read_to_end(&mut bytes) {
@@ -719,8 +697,9 @@ mod tests {
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let (_, child, inode) = started.expect("the helper starts");
             let mut loaded = Loaded::open().expect("the object loads as root with BTF");
-            let id = loaded.id(PROGRAM, "5.8").expect("task_file iterator");
-            loaded.verify(PROGRAM, id).expect("verified");
+            loaded
+                .ready(PROGRAM, "5.8")
+                .expect("task_file iterator, verified");
             // Other processes come and go between passes: try again until one pass shows
             // the case (each try adds at most 2,046 copies).
             for _ in 0..40 {
