@@ -83,6 +83,19 @@ fn json(lookup: &str, env: &[(&str, &str)], args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"))
 }
 
+/// The bound of the in-kernel walk of a task's rings, from the program's source.
+fn max_steps() -> u32 {
+    let source = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bpf/io_uring.bpf.c"),
+    )
+    .expect("bpf/io_uring.bpf.c");
+    source
+        .lines()
+        .find_map(|l| l.strip_prefix("#define MAX_STEPS "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("MAX_STEPS in bpf/io_uring.bpf.c")
+}
+
 /// The hint of the hidden-owner finding for 127.0.0.1:`port` (`protocol`).
 fn audit_hint(doc: &Value, protocol: &str, port: u64) -> String {
     let found: Vec<&Value> = doc["findings"]
@@ -102,7 +115,7 @@ fn audit_hint(doc: &Value, protocol: &str, port: u64) -> String {
 
 /// As root, where whoport looked into the rings in the kernel (a ring only a registered ring
 /// table reaches, its socket the last of 10,000 files: not read to the end), the fix says
-/// what was not read and which process to check, never to run as root or let it use BPF;
+/// what was not read, how far the walk went, and which process to check, never to run as root or let it use BPF;
 /// where it could not look (WHOPORT_NO_BPF, an accept in flight seen in the ring's fdinfo),
 /// it says why and what would let it. Both owner lookups say the same.
 #[test]
@@ -124,6 +137,14 @@ fn the_audit_fix_asks_only_for_what_whoport_could_not_do() {
                     h.pid
                 );
                 assert!(hint.contains(&unread), "{lookup}: {hint}");
+                // How far: the walk's bound, as the in-kernel program has it.
+                assert!(
+                    hint.contains(&format!(
+                        "{unread} (the in-kernel walk of a process's rings stops after {} steps",
+                        max_steps()
+                    )),
+                    "{lookup}: {hint}"
+                );
                 assert!(hint.contains(&format!("ps -fp {}", h.pid)), "{hint}");
                 for never in ["as root", "BPF", "could not look"] {
                     assert!(!hint.contains(never), "{lookup}: {hint}");

@@ -44,6 +44,9 @@ const MAPPED: Program = Program {
 /// At most this many mapped rings are looked at in one run (each a pass over every task; the
 /// rest are said not to be read).
 pub const MAX_MAPPED: usize = 32;
+/// The bound of the in-kernel walk of one task's rings, in steps (bpf/io_uring.bpf.c
+/// `MAX_STEPS`): a registered file, a request, a hash bucket, a ring or a slot each.
+pub const MAX_STEPS: usize = 8192;
 const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 
 const RECORD_LEN: usize = 16;

@@ -1115,7 +1115,21 @@ fn maybe_io_uring(reason: Hidden, socket: &Socket, clues: &ownerless::RingClues)
         rings.push((
             *pid,
             name(*pid),
-            "has an io_uring whose files and requests whoport could not read to the end"
+            format!(
+                "has an io_uring whose files and requests whoport could not read to the end \
+                 (the in-kernel walk of a process's rings stops after {} steps, a registered \
+                 file, a request or a ring each, and its rings have more)",
+                io_uring::MAX_STEPS
+            ),
+        ));
+    }
+    for pid in &clues.cut {
+        rings.push((
+            *pid,
+            name(*pid),
+            "has an io_uring whose files and requests whoport could not read to the end (its \
+             fdinfo was written without its registered files while the ring was busy, or is \
+             longer than the 4 MiB whoport reads)"
                 .to_string(),
         ));
     }

@@ -57,9 +57,13 @@ pub struct RingClues {
     /// Processes mapping such a ring that the in-kernel look could not read: their memory-map
     /// lock was held when it looked (or more rings were mapped than whoport looks at).
     pub mapped_unread: Vec<u32>,
-    /// Processes whose rings were not read to the end: the in-kernel look's bounds, or an
-    /// fdinfo not read to the end (longer than whoport reads, or the ring busy).
+    /// Processes whose rings the in-kernel look did not walk to the end (its bound of
+    /// [`super::io_uring::MAX_STEPS`] steps per task).
     pub truncated: Vec<u32>,
+    /// Processes with a ring whose fdinfo was not read to the end (written without its
+    /// registered files while the ring was busy, or longer than whoport reads), and that the
+    /// in-kernel look, where it ran, did not walk to the end either.
+    pub cut: Vec<u32>,
     /// Processes with a request in flight on another io_uring instance (a poll on its
     /// descriptor), whose own files and requests are not looked into.
     pub nested: Vec<u32>,
@@ -83,6 +87,7 @@ impl RingClues {
             && self.closed.is_empty()
             && self.mapped_unread.is_empty()
             && self.truncated.is_empty()
+            && self.cut.is_empty()
             && self.nested.is_empty()
             && self.unreachable.is_empty()
             && self.workers.is_empty()
@@ -170,13 +175,18 @@ fn inside_rings(
     if search.left.is_empty() {
         return RingClues::default();
     }
-    let mut truncated = cut;
+    let mut cut = cut;
     let clues = match super::io_uring::look(&search.left, (in_tables, rings_seen), &closed, loaded)
     {
         Ok(held) => {
             search.keep(held.registered, Holding::IoUring);
             search.keep(held.requests, Holding::IoUringRequest);
-            truncated.extend(held.truncated);
+            // A ring whose fdinfo was cut was read in the kernel where its process's rings
+            // were all walked to the end.
+            cut.retain(|pid| !held.walked.contains(pid));
+            let mut truncated = held.truncated;
+            truncated.sort_unstable();
+            truncated.dedup();
             // Rings reached from nothing else, and rings a request in flight holds, were read
             // from the io_uring contexts of the processes whose contexts were walked to the end.
             let unreachable = held
@@ -198,6 +208,7 @@ fn inside_rings(
                 mapped_unread: held.busy,
                 unreachable,
                 kernel_looked: true,
+                truncated,
                 ..RingClues::default()
             }
         }
@@ -214,9 +225,9 @@ fn inside_rings(
             }
         }
     };
-    truncated.sort_unstable();
-    truncated.dedup();
-    RingClues { truncated, ..clues }
+    cut.sort_unstable();
+    cut.dedup();
+    RingClues { cut, ..clues }
 }
 
 /// Which of these processes have an io-wq worker (a thread named `iou-wrk-PID`) that sleeps
