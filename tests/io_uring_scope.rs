@@ -236,3 +236,78 @@ fn a_rings_requests_are_offered_only_for_sockets_they_can_wait_on() {
         );
     }
 }
+
+/// A socket the kernel made for itself (a vxlan device's UDP port, in a private network
+/// namespace) has no file, and an io_uring holds only files: while a ring whoport could not
+/// read to the end exists (a helper's, outside the namespace: descriptors cross namespaces,
+/// so the namespace alone rules nothing out), the kernel's socket is said to be the kernel's,
+/// with no io_uring possibility, by both owner lookups; and the audit's fix does not ask to
+/// check that ring's process.
+#[test]
+fn the_kernels_own_socket_is_never_offered_to_a_ring() {
+    if !can_look_into_rings() {
+        eprintln!(
+            "SKIPPED: needs root and kernel BTF (the kernel's sockets are read in the kernel)"
+        );
+        return;
+    }
+    let dir = tempdir();
+    let Some(bin) = build(dir.path()) else { return };
+    let Some(ns) = common::netns::NetNs::new() else {
+        return;
+    };
+    let made = ns
+        .command(std::path::Path::new("ip"))
+        .args([
+            "link", "add", "wpr0", "type", "vxlan", "id", "44", "dstport", "4789", "dev", "lo",
+        ])
+        .status()
+        .expect("ip runs")
+        .success();
+    if !made {
+        eprintln!("SKIPPED: this kernel makes no vxlan device");
+        return;
+    }
+    ns.ip(&["link", "set", "wpr0", "up"]);
+    let Some(ring) = start(&bin, "io-uring-ring-fd-many") else {
+        return;
+    };
+    let unread = format!("pid {} (hold)", ring.pid);
+    for lookup in ["bpf", "procfs"] {
+        let home = tempdir();
+        let env = [("WHOPORT_OWNER_LOOKUP", lookup)];
+        let (_, out, err) = ns.whoport_with(home.path(), &env, &["--json"]);
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {err}"));
+        let rows: Vec<&Value> = doc["listeners"]
+            .as_array()
+            .expect("listeners")
+            .iter()
+            .filter(|l| l["protocol"] == "udp" && l["port"] == 4789)
+            .collect();
+        assert_eq!(rows.len(), 1, "{lookup}: {doc}");
+        let why = rows[0]["owner_hidden_reason"].as_str().expect("a reason");
+        assert!(
+            why.starts_with("held by the kernel (no process has it open)"),
+            "{lookup}: {why}"
+        );
+        assert!(
+            !why.contains("io_uring") && !why.contains(&unread),
+            "{lookup}: {why}"
+        );
+        let (_, out, err) = ns.whoport_with(home.path(), &env, &["audit", "--json"]);
+        let audit: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {err}"));
+        let hints: Vec<&str> = audit["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .filter(|f| f["id"] == "hidden-owner" && f["listener"]["port"] == 4789)
+            .filter_map(|f| f["hint"].as_str())
+            .collect();
+        assert_eq!(hints.len(), 1, "{lookup}: {audit}");
+        assert!(
+            !hints[0].contains("io_uring") && !hints[0].contains(&ring.pid.to_string()),
+            "{lookup}: {}",
+            hints[0]
+        );
+    }
+}
