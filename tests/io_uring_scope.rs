@@ -311,3 +311,57 @@ fn the_kernels_own_socket_is_never_offered_to_a_ring() {
         );
     }
 }
+
+/// Root without CAP_SYS_ADMIN, CAP_BPF and CAP_PERFMON (dropped from the bounding set, as a
+/// container may): whoport could not look into the rings, and says it lacks those
+/// capabilities, never to run as root (it is root); the audit's fix says which to give it.
+#[test]
+fn root_without_the_capabilities_is_not_told_to_run_as_root() {
+    if !common::root_or_skip("root without the capabilities to look into rings")
+        || !have("setpriv", "apt-get install -y util-linux")
+    {
+        return;
+    }
+    let dir = tempdir();
+    let Some(bin) = build(dir.path()) else { return };
+    let Some(h) = start(&bin, "io-uring-accept") else {
+        return;
+    };
+    for lookup in ["bpf", "procfs"] {
+        let mut docs = Vec::new();
+        for args in [&["--json"][..], &["audit", "--json"][..]] {
+            let home = tempdir();
+            let out = common::command(home.path(), std::path::Path::new("setpriv"))
+                .args(["--bounding-set=-sys_admin,-bpf,-perfmon"])
+                .arg(common::bin())
+                .env("WHOPORT_OWNER_LOOKUP", lookup)
+                .args(args)
+                .output()
+                .expect("whoport runs");
+            let doc: Value =
+                serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"));
+            docs.push(doc);
+        }
+        let why = reason(&docs[0], "tcp", h.port);
+        assert!(
+            why.starts_with("perhaps held by io_uring, where whoport could not look (")
+                && why.contains("CAP_PERFMON, which whoport lacks although it runs as root")
+                && why.contains(&format!(
+                    "pid {} (hold) has an io_uring with 1 request",
+                    h.pid
+                )),
+            "{lookup}: {why}"
+        );
+        assert!(!why.contains("(run as root)"), "{lookup}: {why}");
+        let hint = audit_hint(&docs[1], "tcp", h.port);
+        assert!(
+            hint.contains(&format!("PID {}", h.pid))
+                && hint.contains("give it CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN)"),
+            "{lookup}: {hint}"
+        );
+        assert!(
+            !hint.contains("run it as root") && !hint.contains("run whoport as root"),
+            "{lookup}: {hint}"
+        );
+    }
+}

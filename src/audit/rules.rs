@@ -764,7 +764,7 @@ fn io_uring_fix(rings: &[(u32, String, String)], why: Option<&str>) -> String {
     let how = if why.contains("WHOPORT_NO_BPF") {
         "unset WHOPORT_NO_BPF to let it look"
     } else if why.contains("CAP_BPF") {
-        "run it as root with CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN) to let it look"
+        "give it CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN) to let it look"
     } else if why.contains("BTF") {
         "a kernel with BTF (CONFIG_DEBUG_INFO_BTF) lets it look"
     } else if why.contains("PID namespace") {

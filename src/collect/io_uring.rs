@@ -108,11 +108,16 @@ pub fn look(
         return Err("WHOPORT_NO_BPF is set".to_string());
     }
     if !super::owners::may_use_bpf() {
-        return Err(
+        // Root without these capabilities (a container, a dropped bounding set) is told what
+        // it lacks, not to run as root.
+        return Err(if super::is_root() {
+            "looking into io_uring requests needs CAP_SYS_ADMIN, or CAP_BPF with CAP_PERFMON, \
+             which whoport lacks although it runs as root"
+        } else {
             "looking into io_uring requests needs CAP_SYS_ADMIN, or CAP_BPF with CAP_PERFMON \
              (run as root)"
-                .to_string(),
-        );
+        }
+        .to_string());
     }
     if !std::path::Path::new(KERNEL_BTF).exists() {
         return Err(format!(
