@@ -132,6 +132,9 @@ pub struct Process {
     pub name_escaped: Option<String>,
     pub exe_escaped: Option<String>,
     pub cmdline_escaped: Option<Vec<String>>,
+    /// The command line is longer than whoport reads of it (64 KiB): `cmdline` holds its
+    /// start, its last argument possibly cut.
+    pub cmdline_truncated: bool,
 }
 
 /// Why descriptors went unread when whoport, not root, runs in a user namespace.

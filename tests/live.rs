@@ -87,6 +87,7 @@ struct OwnerJson {
     name_escaped: Option<String>,
     exe_escaped: Option<String>,
     cmdline_escaped: Option<Vec<String>>,
+    cmdline_truncated: bool,
 }
 
 // Every field is declared so that deny_unknown_fields checks the whole schema.

@@ -334,7 +334,7 @@ fn thread_tables(
 
 /// How many threads a process has (field 20 of `/proc/PID/stat`).
 pub fn thread_count(pid: u32) -> Option<u32> {
-    parse_thread_count(&std::fs::read(format!("/proc/{pid}/stat")).ok()?)
+    parse_thread_count(&super::proc_dir::read_path(&format!("/proc/{pid}/stat"))?.0)
 }
 
 fn parse_thread_count(stat: &[u8]) -> Option<u32> {
@@ -528,14 +528,14 @@ fn walk_part(
 
 /// Field 22 of `/proc/PID/stat`: when the process started, in clock ticks after boot.
 pub fn start_ticks(pid: u32) -> Option<u64> {
-    parse_start_ticks(&std::fs::read(format!("/proc/{pid}/stat")).ok()?)
+    parse_start_ticks(&super::proc_dir::read_path(&format!("/proc/{pid}/stat"))?.0)
 }
 
 /// The effective uid of a process (the one it acts with, as `ps -o user` shows), from the
 /// `Uid:` line of `/proc/PID/status` (real, effective, saved, filesystem; the file does not
 /// wait for the process's memory).
 pub fn status_uid(pid: u32) -> Option<u32> {
-    let status = std::fs::read(format!("/proc/{pid}/status")).ok()?;
+    let (status, _) = super::proc_dir::read_path(&format!("/proc/{pid}/status"))?;
     parse_status_uid(&status)
 }
 
@@ -599,9 +599,11 @@ mod itoa_path {
 
 /// The systemd unit and container of a process, from `/proc/PID/cgroup`.
 pub fn cgroup(pid: u32) -> (Option<String>, Option<Container>) {
-    match std::fs::read_to_string(format!("/proc/{pid}/cgroup")) {
-        Ok(text) => parse_cgroup(&text),
-        Err(_) => (None, None),
+    // A path cut at the bound is not believed: its last part would name a unit or container
+    // that is not the process's.
+    match super::proc_dir::read_path(&format!("/proc/{pid}/cgroup")) {
+        Some((bytes, false)) => std::str::from_utf8(&bytes).map_or((None, None), parse_cgroup),
+        _ => (None, None),
     }
 }
 
@@ -696,7 +698,7 @@ fn container_of(path: &str) -> Option<Container> {
 
 /// The kernel's own name for a process (`/proc/PID/comm`, at most 15 bytes).
 pub fn comm(pid: u32) -> Option<Vec<u8>> {
-    let mut bytes = std::fs::read(format!("/proc/{pid}/comm")).ok()?;
+    let (mut bytes, _) = super::proc_dir::read_path(&format!("/proc/{pid}/comm"))?;
     if bytes.last() == Some(&b'\n') {
         bytes.pop();
     }

@@ -1,6 +1,8 @@
 //! The files of one process's `/proc/PID` directory, read for its details: each opened
-//! relative to the directory, read whole into one buffer reused for every file (no size
-//! query, no allocation per read).
+//! relative to the directory, read into one buffer reused for every file (no size query, no
+//! allocation per read), and never more than a bound: a process controls what its command
+//! line and its cgroup path hold, and 30 processes with a 6 MB command line each must not
+//! cost whoport hundreds of MB.
 //!
 //! The directory is opened first and names that very process from then on: once it exits,
 //! reads through it fail, even after another process takes the same PID. So a start time read
@@ -37,28 +39,67 @@ impl ProcDir {
         format!("/proc/self/fd/{}", self.dir.as_raw_fd())
     }
 
-    /// The whole of the file `name` in `buf` (replacing what it held); false when it cannot
-    /// be opened or read (the process exited, permission).
+    /// The file `name` in `buf` (replacing what it held), at most [`MAX_FILE`] bytes of it;
+    /// false when it cannot be opened or read (the process exited, permission).
     pub fn read(&self, name: &str, buf: &mut Vec<u8>) -> bool {
-        buf.clear();
-        let Ok(file) = openat(
+        self.read_at_most(name, buf, MAX_FILE).is_some()
+    }
+
+    /// The first `limit` bytes of the file `name` in `buf` (replacing what it held):
+    /// `Some(true)` when the file holds more (cut there), `Some(false)` when `buf` holds all
+    /// of it, `None` when it cannot be opened or read.
+    pub fn read_at_most(&self, name: &str, buf: &mut Vec<u8>, limit: usize) -> Option<bool> {
+        let file = openat(
             &self.dir,
             name,
             OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY,
             Mode::empty(),
-        ) else {
-            return false;
-        };
-        loop {
-            if buf.capacity() - buf.len() < 512 {
-                buf.reserve(buf.capacity().max(4096));
+        )
+        .ok()?;
+        read_fd_at_most(&file, buf, limit)
+    }
+}
+
+/// The most of any `/proc/PID` file read for a process's details (`stat`, `status`,
+/// `cgroup`): more than the kernel writes in `stat` or `status`; a cgroup path longer than
+/// that is not believed (its unit and container are not known).
+pub const MAX_FILE: usize = 64 * 1024;
+
+/// The most of a command line kept: 64 KiB, more than the listing shows (cells are cut to
+/// 1,000 columns); what follows is cut, and the process says so (`cmdline_truncated`).
+pub const MAX_CMDLINE: usize = 64 * 1024;
+
+/// The first [`MAX_FILE`] bytes of the file at `path`, and whether it held more; `None` when
+/// it cannot be opened or read.
+pub fn read_path(path: &str) -> Option<(Vec<u8>, bool)> {
+    let file = std::fs::File::open(path).ok()?;
+    let mut buf = Vec::new();
+    let cut = read_fd_at_most(&file, &mut buf, MAX_FILE)?;
+    Some((buf, cut))
+}
+
+/// The first `limit` bytes of `file` in `buf` (replacing what it held), with one byte more
+/// read to tell whether there is more: `Some(true)` when cut, `None` when a read fails.
+pub fn read_fd_at_most(
+    file: impl std::os::fd::AsFd,
+    buf: &mut Vec<u8>,
+    limit: usize,
+) -> Option<bool> {
+    buf.clear();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let room = (limit + 1 - buf.len()).min(chunk.len());
+        match rustix::io::read(&file, &mut chunk[..room]) {
+            Ok(0) => return Some(false),
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                if buf.len() > limit {
+                    buf.truncate(limit);
+                    return Some(true);
+                }
             }
-            match rustix::io::read(&file, rustix::buffer::spare_capacity(buf)) {
-                Ok(0) => return true,
-                Ok(_) => {}
-                Err(rustix::io::Errno::INTR) => {}
-                Err(_) => return false,
-            }
+            Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return None,
         }
     }
 }
@@ -138,6 +179,37 @@ mod tests {
         assert_eq!(parse_stat(b"4242 no name here"), None);
         let short = parse_stat(b"1 (init) S 0").expect("parsed");
         assert_eq!((short.parent_pid, short.start_ticks), (Some(0), None));
+    }
+
+    /// A file longer than the bound is cut there and said to be; one exactly as long, or
+    /// shorter, is whole; the buffer's earlier content is replaced.
+    #[test]
+    fn reads_stop_at_the_bound_and_say_whether_they_cut() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("file");
+        let mut buf = b"earlier".to_vec();
+        for (len, limit, cut) in [
+            (0, 10, false),
+            (10, 10, false),
+            (11, 10, true),
+            (100_000, 8192, true),
+            (100_000, 65_536, true),
+            (8192, 8192, false),
+        ] {
+            let content: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            std::fs::write(&path, &content).expect("written");
+            let file = std::fs::File::open(&path).expect("opened");
+            assert_eq!(
+                read_fd_at_most(&file, &mut buf, limit),
+                Some(cut),
+                "{len}/{limit}"
+            );
+            assert_eq!(buf, content[..len.min(limit)], "{len}/{limit}");
+        }
+        let me = ProcDir::open(std::process::id()).expect("own /proc directory");
+        assert_eq!(me.read_at_most("cmdline", &mut buf, 3), Some(true));
+        assert_eq!(buf.len(), 3);
+        assert_eq!(me.read_at_most("no-such-file", &mut buf, 3), None);
     }
 
     #[test]

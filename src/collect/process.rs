@@ -11,6 +11,8 @@ use std::time::Duration;
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
 
 use super::deadline::Deadline;
+#[cfg(target_os = "linux")]
+use super::proc_dir::MAX_CMDLINE;
 use crate::model::{escape_bytes, full_name, Process};
 
 /// Uid -> user name, from the system user database through NSS (`getpwuid_r`: files, LDAP,
@@ -303,10 +305,14 @@ fn read_queue(queue: &Queue, mut answer: impl FnMut(u32, Option<Process>) -> boo
     }
 }
 
+/// A command line's arguments, and whether it was cut at [`MAX_CMDLINE`].
+#[cfg(target_os = "linux")]
+type Args = (Vec<Vec<u8>>, bool);
+
 /// The executable and command line of a live thread other than the main one, for a process
 /// whose main thread exited; `None` when it has no other thread or none answers.
 #[cfg(target_os = "linux")]
-fn live_thread_details(pid: u32) -> Option<(Vec<u8>, crate::model::ExeState, Vec<Vec<u8>>)> {
+fn live_thread_details(pid: u32) -> Option<(Vec<u8>, crate::model::ExeState, Args)> {
     if super::linux::thread_count(pid)? < 2 {
         return None;
     }
@@ -315,7 +321,9 @@ fn live_thread_details(pid: u32) -> Option<(Vec<u8>, crate::model::ExeState, Vec
         .find_map(|tid| {
             let dir = format!("/proc/{pid}/task/{tid}");
             let (exe, state) = super::exe::exe_in(&dir);
-            let text = std::fs::read(format!("{dir}/cmdline")).ok()?;
+            let file = std::fs::File::open(format!("{dir}/cmdline")).ok()?;
+            let mut text = Vec::new();
+            let cut = super::proc_dir::read_fd_at_most(&file, &mut text, MAX_CMDLINE)?;
             let args = text
                 .strip_suffix(b"\0")
                 .unwrap_or(&text)
@@ -323,7 +331,7 @@ fn live_thread_details(pid: u32) -> Option<(Vec<u8>, crate::model::ExeState, Vec
                 .filter(|_| !text.is_empty())
                 .map(<[u8]>::to_vec)
                 .collect();
-            Some((exe?, state, args))
+            Some((exe?, state, (args, cut)))
         })
 }
 
@@ -342,14 +350,13 @@ fn read_one(buf: &mut Vec<u8>, pid: u32, starts: &HashMap<u32, u64>) -> Option<P
         return Some(Process::changed(pid));
     }
     let (mut exe_bytes, mut exe_state) = super::exe::exe_in(&dir.path());
-    let mut args = if dir.read("cmdline", buf) {
-        proc_dir::parse_cmdline(buf)
-    } else {
-        Vec::new()
+    let mut args = match dir.read_at_most("cmdline", buf, MAX_CMDLINE) {
+        Some(cut) => (proc_dir::parse_cmdline(buf), cut),
+        None => (Vec::new(), false),
     };
     // A process whose main thread exited (pthread_exit) while others run: its own executable
     // link and command line read empty, a live thread's are the process's.
-    if exe_bytes.is_none() && args.is_empty() {
+    if exe_bytes.is_none() && args.0.is_empty() {
         if let Some((bytes, state, thread_args)) = live_thread_details(pid) {
             (exe_bytes, exe_state, args) = (Some(bytes), state, thread_args);
         }
@@ -365,7 +372,9 @@ fn read_one(buf: &mut Vec<u8>, pid: u32, starts: &HashMap<u32, u64>) -> Option<P
     } else {
         None
     };
-    let read = dir.read("cgroup", buf);
+    // A cgroup path cut at the bound is not believed: its last part would name a unit or
+    // container that is not the process's.
+    let read = dir.read_at_most("cgroup", buf, proc_dir::MAX_FILE) == Some(false);
     let (unit, container) = match std::str::from_utf8(buf) {
         Ok(text) if read => super::linux::parse_cgroup(text),
         _ => (None, None),
@@ -400,7 +409,7 @@ fn described(
     pid: u32,
     (comm_bytes, comm): (Option<Vec<u8>>, String),
     (exe_bytes, exe_state): (Option<Vec<u8>>, crate::model::ExeState),
-    args: Vec<Vec<u8>>,
+    (args, cmdline_truncated): (Vec<Vec<u8>>, bool),
     uid: Option<u32>,
     start_time: Option<u64>,
     (parent_pid, parent_name): (Option<u32>, Option<String>),
@@ -447,6 +456,7 @@ fn described(
         name_escaped,
         exe_escaped,
         cmdline_escaped,
+        cmdline_truncated,
     }
 }
 
@@ -491,7 +501,7 @@ fn read_one(sys: &mut System, pid: u32, starts: &HashMap<u32, u64>) -> Option<Pr
         pid,
         (None, comm),
         (exe_bytes, Default::default()),
-        args,
+        (args, false),
         uid,
         start_time,
         (parent_pid, parent_name),

@@ -517,6 +517,8 @@ pub struct OwnerDoc<'a> {
     pub name_escaped: Option<&'a str>,
     pub exe_escaped: Option<&'a str>,
     pub cmdline_escaped: Option<&'a [String]>,
+    /// The command line was longer than whoport reads (64 KiB): `cmdline` is its start.
+    pub cmdline_truncated: bool,
 }
 
 impl<'a> OwnerDoc<'a> {
@@ -539,6 +541,7 @@ impl<'a> OwnerDoc<'a> {
             name_escaped: p.name_escaped.as_deref(),
             exe_escaped: p.exe_escaped.as_deref(),
             cmdline_escaped: p.cmdline_escaped.as_deref(),
+            cmdline_truncated: p.cmdline_truncated,
         }
     }
 }

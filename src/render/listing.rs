@@ -141,11 +141,18 @@ fn command_text(p: &Process) -> String {
     if p.cmdline.is_empty() {
         return "-".to_string();
     }
-    p.display_cmdline()
+    let text = p
+        .display_cmdline()
         .iter()
         .map(|a| sanitize(a).into_owned())
         .collect::<Vec<_>>()
-        .join(" ")
+        .join(" ");
+    if p.cmdline_truncated {
+        // Longer than whoport reads: what follows was not read.
+        format!("{text}…")
+    } else {
+        text
+    }
 }
 
 fn unit_text(p: &Process) -> String {

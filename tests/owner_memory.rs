@@ -1,0 +1,156 @@
+//! A process chooses how much its command line holds (megabytes: execve takes up to a quarter
+//! of the stack limit), and whoport reads the command line of every owner it shows: processes
+//! with huge command lines holding listeners must not cost whoport their size. The peak of
+//! the listing and of `--json` stays bounded, and both say the command line was cut.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use common::{have, measured, tempdir};
+
+/// Holders started, each with a command line of [`ARGS`] arguments of [`ARG_LEN`] bytes.
+const HOLDERS: usize = 20;
+const ARGS: usize = 40;
+const ARG_LEN: usize = 100_000;
+
+/// The peak allowed (KiB): without the bound, the command lines alone (80 MB) are read,
+/// kept and written (the listing measured 360 MB with 30 holders of 5.9 MB).
+const PEAK_KIB: u64 = 40 * 1024;
+
+/// Starts [`HOLDERS`] processes, each a listener on 127.0.0.1 (port 0) whose command line is
+/// 4 MB; their (PID, port) once all are listening. The starter ends the holders when its
+/// input closes (they read their own input from a pipe it holds).
+const STARTER: &str = r#"
+import json, os, resource, subprocess, sys
+holders, args, arg_len = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+def roomy_stack():
+    soft, hard = resource.getrlimit(resource.RLIMIT_STACK)
+    want = 64 << 20
+    if hard != resource.RLIM_INFINITY:
+        want = min(want, hard)
+    resource.setrlimit(resource.RLIMIT_STACK, (want, hard))
+script = ("import socket, sys\n"
+          "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(1)\n"
+          "print(s.getsockname()[1], flush=True)\n"
+          "sys.stdin.read()\n")
+children = []
+for _ in range(holders):
+    argv = [sys.executable, "-c", script] + ["x" * arg_len] * args
+    children.append(subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     preexec_fn=roomy_stack))
+found = []
+for c in children:
+    line = c.stdout.readline().strip()
+    found.append([c.pid, int(line) if line else 0])
+print(json.dumps(found), flush=True)
+sys.stdin.read()
+for c in children:
+    c.kill()
+    c.wait()
+"#;
+
+struct Holders {
+    starter: std::process::Child,
+    held: Vec<(u32, u16)>,
+}
+
+impl Holders {
+    fn start() -> Holders {
+        let python = common::listener::python().expect("python3");
+        let mut starter = std::process::Command::new(python)
+            .args([
+                "-c",
+                STARTER,
+                &HOLDERS.to_string(),
+                &ARGS.to_string(),
+                &ARG_LEN.to_string(),
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 starts");
+        let line = common::ready_line(&mut starter, Duration::from_secs(60));
+        let held: Vec<(u32, u16)> = serde_json::from_str(&line).unwrap_or_default();
+        let mut holders = Holders { starter, held };
+        assert_eq!(holders.held.len(), HOLDERS, "the holders started: {line:?}");
+        assert!(
+            holders.held.iter().all(|&(_, port)| port != 0),
+            "every holder listens (a command line of {} bytes): {line:?}",
+            ARGS * (ARG_LEN + 1)
+        );
+        holders.held.sort_unstable();
+        holders
+    }
+}
+
+impl Drop for Holders {
+    fn drop(&mut self) {
+        // Their input closes with the starter's: they end, and it reaps them.
+        drop(self.starter.stdin.take());
+        for &(pid, _) in &self.held {
+            if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
+        }
+        let _ = self.starter.wait();
+    }
+}
+
+#[test]
+fn huge_command_lines_are_cut_and_cost_little_memory() {
+    if !have("time", "apt-get install time") || !have("python3", "apt-get install python3") {
+        return;
+    }
+    let holders = Holders::start();
+    let home = tempdir();
+    let ports: HashSet<u16> = holders.held.iter().map(|&(_, port)| port).collect();
+
+    let (status, out, err, peak) = measured(home.path(), &["--json", "--tcp"], None);
+    assert_eq!(status, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let mut seen = 0;
+    for row in doc["listeners"].as_array().expect("listeners") {
+        let port = row["port"].as_u64().and_then(|p| u16::try_from(p).ok());
+        if row["address"] != "127.0.0.1" || !port.is_some_and(|p| ports.contains(&p)) {
+            continue;
+        }
+        let Some(&(pid, _)) = holders.held.iter().find(|&&(_, p)| Some(p) == port) else {
+            continue;
+        };
+        let owner = row["owners"]
+            .as_array()
+            .and_then(|o| o.iter().find(|o| o["pid"] == pid))
+            .unwrap_or_else(|| panic!("{pid} owns its listener: {row}"));
+        assert_eq!(owner["cmdline_truncated"], true, "{owner}");
+        let args = owner["cmdline"].as_array().expect("cmdline");
+        // The arguments and the NUL between each two, as /proc/PID/cmdline holds them.
+        let kept: usize = args
+            .iter()
+            .map(|a| a.as_str().map_or(0, str::len))
+            .sum::<usize>()
+            + args.len().saturating_sub(1);
+        assert!(kept <= 64 * 1024, "{kept} bytes of the command line kept");
+        // The start is kept: the interpreter and the first long argument.
+        assert_eq!(owner["cmdline"][1], "-c", "{}", owner["cmdline"][0]);
+        seen += 1;
+    }
+    assert_eq!(seen, HOLDERS, "every holder's listener is listed");
+    assert!(
+        peak < PEAK_KIB,
+        "--json with {HOLDERS} owners of 4 MB command lines peaked at {peak} KiB"
+    );
+
+    let pid = holders.held[0].0.to_string();
+    let (status, out, err, peak) = measured(home.path(), &["--tcp", "--wide", "--pid", &pid], None);
+    assert_eq!(status, 0, "{err}");
+    assert!(out.contains('…'), "the command is marked as cut:\n{out}");
+    let (status, _, err, peak_all) = measured(home.path(), &["--tcp", "--wide"], None);
+    assert_eq!(status, 0, "{err}");
+    assert!(
+        peak.max(peak_all) < PEAK_KIB,
+        "the listing with {HOLDERS} owners of 4 MB command lines peaked at {peak}/{peak_all} KiB"
+    );
+    drop(holders);
+}
