@@ -154,3 +154,80 @@ fn huge_command_lines_are_cut_and_cost_little_memory() {
     );
     drop(holders);
 }
+
+/// Starts a process that queues `messages` SCM_RIGHTS messages on each of `pairs` unix socket
+/// pairs, each message carrying 253 copies of one listener's descriptor, then closes the
+/// listener: only those messages hold it. Prints its port once all are queued.
+const QUEUES: &str = r#"
+import array, resource, socket, sys
+pairs_wanted, messages = int(sys.argv[1]), int(sys.argv[2])
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+listener = socket.socket(); listener.bind(('127.0.0.1', 0)); listener.listen()
+port = listener.getsockname()[1]
+copies = array.array('i', [listener.fileno()] * 253)
+pairs = []
+for _ in range(pairs_wanted):
+    a, b = socket.socketpair()
+    pairs.append((a, b))
+    for _ in range(messages):
+        a.sendmsg([b'x'], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, copies)])
+listener.close()
+print(port, flush=True)
+sys.stdin.read()
+"#;
+
+/// The unix-queue iterator's pass is parsed as it streams: with three million descriptors
+/// in transit (1,500 socket pairs, 8 messages of 253 each, under 32 KiB of records per
+/// queue so that the kernel writes each queue whole), the listener they carry is still found
+/// in transit, and the peak stays bounded.
+#[test]
+fn millions_of_descriptors_in_transit_are_read_as_they_stream() {
+    if !common::root_or_skip("looking into unix socket queues")
+        || !have("time", "apt-get install time")
+    {
+        return;
+    }
+    if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
+        eprintln!("SKIPPED: no kernel BTF");
+        return;
+    }
+    let python = common::listener::python().expect("python3");
+    let mut queuer = std::process::Command::new(python)
+        .args(["-c", QUEUES, "1500", "8"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 starts");
+    let line = common::ready_line(&mut queuer, Duration::from_secs(60));
+    let outcome = std::panic::catch_unwind(|| {
+        let port: u64 = line.trim().parse().expect("the queues are filled");
+        let home = tempdir();
+        let (status, out, err, peak) = measured(home.path(), &["--json", "--tcp"], None);
+        assert_eq!(status, 0, "{err}");
+        let doc: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+        let row = doc["listeners"]
+            .as_array()
+            .expect("listeners")
+            .iter()
+            .find(|r| r["port"] == port && r["address"] == "127.0.0.1")
+            .unwrap_or_else(|| panic!("the carried listener is listed:\n{out}"));
+        let why = row["owner_hidden_reason"].as_str().unwrap_or_default();
+        assert!(
+            why.starts_with("in transit: carried in a unix socket message (SCM_RIGHTS)"),
+            "{why}"
+        );
+        assert!(
+            peak < PEAK_KIB,
+            "--json with 3 million descriptors in transit peaked at {peak} KiB"
+        );
+    });
+    drop(queuer.stdin.take());
+    if let Some(pid) = rustix::process::Pid::from_raw(queuer.id() as i32) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+    }
+    let _ = queuer.wait();
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e);
+    }
+}

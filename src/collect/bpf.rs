@@ -16,7 +16,6 @@
 mod records;
 
 use std::collections::{HashMap, HashSet};
-use std::io::Read;
 use std::sync::OnceLock;
 
 use aya::programs::Iter;
@@ -26,6 +25,8 @@ use aya_obj::btf::{BtfType, Func, FuncLinkage};
 use super::btf;
 use super::linux::{InodeOwners, Ring};
 pub use records::Mapped;
+#[cfg(test)]
+pub(crate) use records::{each_record, tests::Trickle};
 
 /// The compiled objects (rebuilt by bpf/build.sh; tests/bpf.rs and tests/owners.rs check they
 /// match their sources): the owner lookup's, and the io_uring programs'.
@@ -240,11 +241,16 @@ impl Loaded {
             .ok_or(BpfError::NoIterator(program.iter, since))
     }
 
-    /// One pass of an io_uring program (bpf/io_uring.bpf.c): the object is relocated by the
-    /// same loader on its first use, and each program verified on its first use.
-    pub fn io_uring(&mut self, program: Program) -> Result<Vec<u8>, BpfError> {
+    /// One pass of an io_uring program (bpf/io_uring.bpf.c), each 16-byte record handed to
+    /// `each` as it streams: the object is relocated by the same loader on its first use, and
+    /// each program verified on its first use.
+    pub fn io_uring(
+        &mut self,
+        program: Program,
+        each: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), BpfError> {
         let mut file = self.pass(program, "5.8")?;
-        read_whole(&mut file)
+        records::each_record(&mut file, records::RECORD_LEN, each)
     }
 
     /// The object holding `program`, with `program` verified: its attach function checked
@@ -338,12 +344,13 @@ impl Loaded {
     }
 
     /// One pass of the unix-queue iterator (bpf/owners.bpf.c, `whoport_in_flight`), verified
-    /// on its first use: its raw records.
-    pub fn in_flight(&mut self) -> Result<Vec<u8>, BpfError> {
+    /// on its first use: each 16-byte record handed to `each` as it streams.
+    pub fn in_flight(&mut self, each: &mut dyn FnMut(&[u8])) -> Result<(), BpfError> {
         let (state, verified) = self.verified_once(self.in_flight, &[IN_FLIGHT], "5.17");
         self.in_flight = state;
         verified?;
-        read_whole(&mut self.pass(IN_FLIGHT, "5.17")?)
+        let mut file = self.pass(IN_FLIGHT, "5.17")?;
+        records::each_record(&mut file, records::RECORD_LEN, each)
     }
 
     /// The inodes of the listening TCP sockets and the UDP sockets of whoport's network
@@ -363,12 +370,13 @@ impl Loaded {
 
     /// One pass of the program over the unix sockets of other network namespaces held in
     /// descriptor tables (bpf/owners.bpf.c, `whoport_foreign_queues`), verified on its first
-    /// use: its raw records, as [`Loaded::in_flight`]'s.
-    pub fn foreign_queues(&mut self) -> Result<Vec<u8>, BpfError> {
+    /// use: its records, as [`Loaded::in_flight`]'s.
+    pub fn foreign_queues(&mut self, each: &mut dyn FnMut(&[u8])) -> Result<(), BpfError> {
         let (state, verified) = self.verified_once(self.foreign_queues, &[FOREIGN_QUEUES], "5.11");
         self.foreign_queues = state;
         verified?;
-        read_whole(&mut self.pass(FOREIGN_QUEUES, "5.11")?)
+        let mut file = self.pass(FOREIGN_QUEUES, "5.11")?;
+        records::each_record(&mut file, records::RECORD_LEN, each)
     }
 
     /// Each socket's own network namespace where it is not its holder task's (inode ->
@@ -563,18 +571,6 @@ pub fn explain(e: &BpfError) -> String {
     with_errno_names(&text)
 }
 
-/// Reads one pass of an iterator whole (EAGAIN retried: [`records::again`]).
-fn read_whole(file: &mut std::fs::File) -> Result<Vec<u8>, BpfError> {
-    let mut bytes = Vec::with_capacity(1 << 16);
-    loop {
-        match file.read_to_end(&mut bytes) {
-            Ok(_) => return Ok(bytes),
-            Err(e) if records::again(&e) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
 /// Attaches a loaded program: the descriptor of one pass of its iterator (it holds the link,
 /// which holds the program, until it is closed).
 fn iterator(ebpf: &mut aya::Ebpf, name: &'static str) -> Result<std::fs::File, BpfError> {
@@ -628,6 +624,7 @@ fn clock_ticks() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     /// The raw reads of one pass of the owner iterator, as a 64 KiB reader gets them.
     fn raw_reads(loaded: &mut Loaded) -> Vec<Vec<u8>> {

@@ -34,8 +34,12 @@ pub fn carried(loaded: &mut Shared) -> Result<HashMap<u32, Vec<u64>>, String> {
     if queued().is_ok_and(|q| q.is_empty()) {
         return Ok(HashMap::new());
     }
-    let bytes = loaded.get()?.in_flight().map_err(|e| bpf::explain(&e))?;
-    parse(&bytes).ok_or_else(|| format!("malformed iterator output ({} bytes)", bytes.len()))
+    let mut found = HashMap::new();
+    loaded
+        .get()?
+        .in_flight(&mut |record| add(&mut found, record))
+        .map_err(|e| bpf::explain(&e))?;
+    Ok(found)
 }
 
 /// Sockets in transit in the queues of unix sockets of other network namespaces that
@@ -44,11 +48,12 @@ pub fn carried(loaded: &mut Shared) -> Result<HashMap<u32, Vec<u64>>, String> {
 /// whoport's own namespace.
 pub fn carried_elsewhere(loaded: &mut Shared) -> Result<HashMap<u32, Vec<u64>>, String> {
     may_look()?;
-    let bytes = loaded
+    let mut found = HashMap::new();
+    loaded
         .get()?
-        .foreign_queues()
+        .foreign_queues(&mut |record| add(&mut found, record))
         .map_err(|e| bpf::explain(&e))?;
-    parse(&bytes).ok_or_else(|| format!("malformed iterator output ({} bytes)", bytes.len()))
+    Ok(found)
 }
 
 /// Whether the queues may be looked into here; why not otherwise.
@@ -165,26 +170,33 @@ fn holds_something(state: u8, queues: Option<(u32, u32)>) -> bool {
 }
 
 /// The iterator's records `{ u64 receiver; u64 carried; }`: carried inode -> receivers.
+#[cfg(test)]
 pub fn parse(bytes: &[u8]) -> Option<HashMap<u32, Vec<u64>>> {
     if bytes.len() % RECORD_LEN != 0 {
         return None;
     }
-    let mut found: HashMap<u32, Vec<u64>> = HashMap::new();
+    let mut found = HashMap::new();
     for record in bytes.chunks_exact(RECORD_LEN) {
-        let mut receiver = [0u8; 8];
-        let mut carried = [0u8; 8];
-        receiver.copy_from_slice(&record[..8]);
-        carried.copy_from_slice(&record[8..]);
-        let Ok(carried) = u32::try_from(u64::from_ne_bytes(carried)) else {
-            continue;
-        };
-        let receivers = found.entry(carried).or_default();
-        let receiver = u64::from_ne_bytes(receiver);
-        if !receivers.contains(&receiver) {
-            receivers.push(receiver);
-        }
+        add(&mut found, record);
     }
     Some(found)
+}
+
+/// One record `{ u64 receiver; u64 carried; }` of the unix-queue programs, into `found`
+/// (carried inode -> receivers), as the pass streams.
+fn add(found: &mut HashMap<u32, Vec<u64>>, record: &[u8]) {
+    let mut receiver = [0u8; 8];
+    let mut carried = [0u8; 8];
+    receiver.copy_from_slice(&record[..8]);
+    carried.copy_from_slice(&record[8..RECORD_LEN]);
+    let Ok(carried) = u32::try_from(u64::from_ne_bytes(carried)) else {
+        return;
+    };
+    let receivers = found.entry(carried).or_default();
+    let receiver = u64::from_ne_bytes(receiver);
+    if !receivers.contains(&receiver) {
+        receivers.push(receiver);
+    }
 }
 
 /// How many unix sockets in a row are followed from a socket in transit to a process.
@@ -481,6 +493,15 @@ mod tests {
         assert_eq!(found.get(&300), Some(&vec![502]));
         assert_eq!(found.len(), 3, "{found:?}");
         assert_eq!(parse(&bytes[..20]), None);
+        // As the pass streams: records split between reads (and reads ended by EAGAIN) give
+        // the same answer.
+        let mut streamed = HashMap::new();
+        let mut trickle = bpf::Trickle {
+            bytes: &bytes,
+            turn: 0,
+        };
+        bpf::each_record(&mut trickle, RECORD_LEN, |r| add(&mut streamed, r)).expect("streamed");
+        assert_eq!(streamed, found);
     }
 
     fn graph(edges: &[(u32, u64)]) -> HashMap<u32, Vec<u64>> {

@@ -131,9 +131,8 @@ pub fn look(
     mapped.dedup();
     let beyond: Vec<u32> = mapped.iter().skip(MAX_MAPPED).map(|m| m.pid).collect();
     mapped.truncate(MAX_MAPPED);
-    let bytes = run(loaded.get()?, (rings_seen, seen), &mapped).map_err(|e| bpf::explain(&e))?;
-    let mut held = parse(&bytes, wanted)
-        .ok_or_else(|| format!("malformed iterator output ({} bytes)", bytes.len()))?;
+    let mut held =
+        run(loaded.get()?, (rings_seen, seen), &mapped, wanted).map_err(|e| bpf::explain(&e))?;
     held.busy.extend(beyond);
     held.busy.sort_unstable();
     held.busy.dedup();
@@ -141,35 +140,39 @@ pub fn look(
 }
 
 /// Verifies, attaches and reads the programs that have work, once each (the mapped rings'
-/// once per ring).
+/// once per ring): each pass parsed as it streams ([`bpf::each_record`]), so that what is kept
+/// grows with the `wanted` sockets and the PIDs found, never with the records (a ring with
+/// thousands of registered files, or thousands of rings).
 fn run(
     loaded: &mut Loaded,
     (rings_seen, seen): (bool, &HashSet<u32>),
     mapped: &[MappedRing],
-) -> Result<Vec<u8>, bpf::BpfError> {
-    let mut bytes = Vec::new();
-    if rings_seen {
-        bytes.extend(loaded.io_uring(REQUESTS)?);
-    }
-    let tasks = loaded.io_uring(REGISTERED_TASKS)?;
-    let has = |kind: u32| move |r: &&[u8]| r[4..8] == kind.to_ne_bytes();
-    let has_registered = tasks
-        .chunks_exact(RECORD_LEN)
-        .any(|r| has(HAS_REGISTERED)(&r));
-    // Rings that only other rings may reach: a process using rings whoport saw none of, or a
-    // request in flight on a ring.
+    wanted: &HashSet<u32>,
+) -> Result<Held, bpf::BpfError> {
+    let mut held = Held::default();
     let tgid = |r: &[u8]| u32::from_ne_bytes([r[0], r[1], r[2], r[3]]);
-    let unseen = tasks
-        .chunks_exact(RECORD_LEN)
-        .filter(has(USES))
-        .any(|r| !seen.contains(&tgid(r)));
-    let nested = bytes.chunks_exact(RECORD_LEN).any(|r| has(NESTED)(&r));
-    bytes.extend(&tasks);
-    if has_registered {
-        bytes.extend(loaded.io_uring(REGISTERED)?);
+    let kind = |r: &[u8]| u32::from_ne_bytes([r[4], r[5], r[6], r[7]]);
+    // A request in flight on a ring.
+    let mut nested = false;
+    if rings_seen {
+        loaded.io_uring(REQUESTS, &mut |r| {
+            nested |= kind(r) == NESTED;
+            held.add(r, wanted);
+        })?;
     }
+    let (mut has_registered, mut unseen) = (false, false);
+    loaded.io_uring(REGISTERED_TASKS, &mut |r| {
+        has_registered |= kind(r) == HAS_REGISTERED;
+        // A process using rings whoport saw none of.
+        unseen |= kind(r) == USES && !seen.contains(&tgid(r));
+        held.add(r, wanted);
+    })?;
+    if has_registered {
+        loaded.io_uring(REGISTERED, &mut |r| held.add(r, wanted))?;
+    }
+    // Rings that only other rings may reach.
     if unseen || nested {
-        bytes.extend(loaded.io_uring(USED)?);
+        loaded.io_uring(USED, &mut |r| held.add(r, wanted))?;
     }
     for ring in mapped {
         // `struct target` (bpf/io_uring.bpf.c): { u32 tgid; u32 looked; u64 address; }.
@@ -177,44 +180,41 @@ fn run(
         target[..4].copy_from_slice(&ring.pid.to_ne_bytes());
         target[8..].copy_from_slice(&ring.address.to_ne_bytes());
         loaded.io_uring_bss(target)?;
-        bytes.extend(loaded.io_uring(MAPPED)?);
+        loaded.io_uring(MAPPED, &mut |r| held.add(r, wanted))?;
     }
-    Ok(bytes)
+    Ok(held.sorted())
 }
 
-/// The programs' records `{ u32 tgid; u32 kind; u64 value; }`, for the `wanted` sockets.
-pub fn parse(bytes: &[u8], wanted: &HashSet<u32>) -> Option<Held> {
-    if bytes.len() % RECORD_LEN != 0 {
-        return None;
-    }
-    let mut held = Held::default();
-    for record in bytes.chunks_exact(RECORD_LEN) {
+impl Held {
+    /// One record `{ u32 tgid; u32 kind; u64 value; }` of the programs, for the `wanted`
+    /// sockets.
+    fn add(&mut self, record: &[u8], wanted: &HashSet<u32>) {
         let u32_at = |at: usize| {
             u32::from_ne_bytes([record[at], record[at + 1], record[at + 2], record[at + 3]])
         };
         let (tgid, kind) = (u32_at(0), u32_at(4));
         let mut value = [0u8; 8];
-        value.copy_from_slice(&record[8..]);
+        value.copy_from_slice(&record[8..RECORD_LEN]);
         let inode = u32::try_from(u64::from_ne_bytes(value)).ok();
         let map = match kind {
-            REQUEST => &mut held.requests,
-            REGISTERED_FILE => &mut held.registered,
-            GONE => continue,
+            REQUEST => &mut self.requests,
+            REGISTERED_FILE => &mut self.registered,
+            GONE => return,
             TRUNCATED | NESTED | BUSY | USES | HAS_REGISTERED | WALKED => {
                 let pids = match kind {
-                    TRUNCATED => &mut held.truncated,
-                    NESTED => &mut held.nested,
-                    USES => &mut held.uses,
-                    HAS_REGISTERED => &mut held.reached,
-                    WALKED => &mut held.walked,
-                    _ => &mut held.busy,
+                    TRUNCATED => &mut self.truncated,
+                    NESTED => &mut self.nested,
+                    USES => &mut self.uses,
+                    HAS_REGISTERED => &mut self.reached,
+                    WALKED => &mut self.walked,
+                    _ => &mut self.busy,
                 };
                 if !pids.contains(&tgid) {
                     pids.push(tgid);
                 }
-                continue;
+                return;
             }
-            _ => continue,
+            _ => return,
         };
         if let Some(inode) = inode.filter(|i| wanted.contains(i)) {
             let pids = map.entry(inode).or_default();
@@ -223,20 +223,38 @@ pub fn parse(bytes: &[u8], wanted: &HashSet<u32>) -> Option<Held> {
             }
         }
     }
-    for pids in held
-        .requests
-        .values_mut()
-        .chain(held.registered.values_mut())
-    {
-        pids.sort_unstable();
+
+    /// Every list in order.
+    fn sorted(mut self) -> Held {
+        for pids in self
+            .requests
+            .values_mut()
+            .chain(self.registered.values_mut())
+        {
+            pids.sort_unstable();
+        }
+        self.truncated.sort_unstable();
+        self.nested.sort_unstable();
+        self.busy.sort_unstable();
+        self.uses.sort_unstable();
+        self.reached.sort_unstable();
+        self.walked.sort_unstable();
+        self
     }
-    held.truncated.sort_unstable();
-    held.nested.sort_unstable();
-    held.busy.sort_unstable();
-    held.uses.sort_unstable();
-    held.reached.sort_unstable();
-    held.walked.sort_unstable();
-    Some(held)
+}
+
+/// The programs' records `{ u32 tgid; u32 kind; u64 value; }` of whole passes, for the
+/// `wanted` sockets.
+#[cfg(test)]
+pub fn parse(bytes: &[u8], wanted: &HashSet<u32>) -> Option<Held> {
+    if bytes.len() % RECORD_LEN != 0 {
+        return None;
+    }
+    let mut held = Held::default();
+    for record in bytes.chunks_exact(RECORD_LEN) {
+        held.add(record, wanted);
+    }
+    Some(held.sorted())
 }
 
 #[cfg(test)]
@@ -286,5 +304,17 @@ mod tests {
         assert_eq!(held.reached, vec![12]);
         assert_eq!(held.walked, vec![13]);
         assert_eq!(parse(&bytes[..20], &HashSet::new()), None);
+        // As the passes stream: records split between reads (and reads ended by EAGAIN)
+        // give the same answer.
+        let mut streamed = Held::default();
+        let mut trickle = bpf::Trickle {
+            bytes: &bytes,
+            turn: 0,
+        };
+        bpf::each_record(&mut trickle, RECORD_LEN, |r| {
+            streamed.add(r, &HashSet::from([100, 200]));
+        })
+        .expect("streamed");
+        assert_eq!(streamed.sorted(), held);
     }
 }

@@ -42,7 +42,7 @@ pub(super) fn again(e: &std::io::Error) -> bool {
 /// Reads `input` to its end through one buffer of [`READ_BUFFER`] bytes, handing each whole
 /// record of `len` bytes to `each` as it arrives. A record split between two reads is kept
 /// for the next; bytes left over at the end (not a whole record) make the output malformed.
-pub(super) fn each_record(
+pub(crate) fn each_record(
     input: &mut impl Read,
     len: usize,
     mut each: impl FnMut(&[u8]),
@@ -315,7 +315,7 @@ fn fields(record: &[u8]) -> (u32, u32, u64) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn parse(bytes: &[u8], own_netns: Option<u64>, ticks: u64) -> Result<Found, BpfError> {
@@ -414,9 +414,9 @@ mod tests {
     /// Gives its bytes a few at a time, in uneven pieces: records arrive split between reads,
     /// as an iterator's do when its seq_file buffer ends inside one; every sixth read is
     /// `EAGAIN`, as the kernel's is after a million objects without output.
-    struct Trickle<'a> {
-        bytes: &'a [u8],
-        turn: usize,
+    pub(crate) struct Trickle<'a> {
+        pub(crate) bytes: &'a [u8],
+        pub(crate) turn: usize,
     }
 
     impl Read for Trickle<'_> {
