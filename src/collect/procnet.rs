@@ -85,15 +85,42 @@ pub fn parse_line(line: &str, protocol: Protocol) -> Option<Socket> {
 pub fn parse(text: &str, protocol: Protocol) -> Parsed {
     let mut out = Parsed::default();
     for line in text.lines().skip(1) {
-        if line.trim().is_empty() {
-            continue;
-        }
-        match parse_line(line, protocol) {
-            Some(s) => out.sockets.push(s),
-            None => out.malformed += 1,
-        }
+        out.add(line, protocol);
     }
     out
+}
+
+impl Parsed {
+    /// One line of a table (not its header).
+    fn add(&mut self, line: &str, protocol: Protocol) {
+        if line.trim().is_empty() {
+            return;
+        }
+        match parse_line(line, protocol) {
+            Some(s) => self.sockets.push(s),
+            None => self.malformed += 1,
+        }
+    }
+}
+
+/// Reads one table line by line, each parsed as it comes: the tables hold every socket of
+/// the namespace (connections too, which any user can open by the hundred thousand), and only
+/// what is parsed from them is kept.
+#[cfg(target_os = "linux")]
+fn read_table(file: std::fs::File, protocol: Protocol, out: &mut Parsed) -> std::io::Result<()> {
+    use std::io::BufRead;
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
+    let mut line = String::new();
+    let mut header = true;
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        if !std::mem::take(&mut header) {
+            out.add(line.trim_end_matches('\n'), protocol);
+        }
+    }
 }
 
 /// Reads the tables for the wanted protocols and families.
@@ -117,12 +144,8 @@ pub fn read(want: super::sockets::Want) -> std::io::Result<Parsed> {
         if !wanted {
             continue;
         }
-        match std::fs::read_to_string(path) {
-            Ok(text) => {
-                let parsed = parse(&text, protocol);
-                out.sockets.extend(parsed.sockets);
-                out.malformed += parsed.malformed;
-            }
+        match std::fs::File::open(path).and_then(|file| read_table(file, protocol, &mut out)) {
+            Ok(()) => {}
             // A kernel without IPv6 has no tcp6/udp6 table, one without UDP-Lite no udplite
             // table: nothing to list there.
             Err(e)
@@ -158,6 +181,29 @@ mod tests {
   100: 3500007F:0035 00000000:0000 07 00000000:00000000 00:00000000 00000000   101        0 31 2 0000000000000000 0
   200: 0100007F:C350 0100007F:0035 01 00000000:00000000 00:00000000 00000000  1000        0 32 2 0000000000000000 0
 ";
+
+    /// A table read line by line parses as its whole text does.
+    #[test]
+    fn a_table_read_line_by_line_is_parsed_as_the_whole() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        for (text, protocol) in [
+            (TCP, Protocol::Tcp),
+            (TCP6, Protocol::Tcp),
+            (UDP, Protocol::Udp),
+        ] {
+            let path = dir.path().join("table");
+            std::fs::write(&path, text).expect("written");
+            let mut read = Parsed::default();
+            read_table(
+                std::fs::File::open(&path).expect("opened"),
+                protocol,
+                &mut read,
+            )
+            .expect("read");
+            assert_eq!(read, parse(text, protocol));
+            assert!(!read.sockets.is_empty());
+        }
+    }
 
     #[test]
     fn ipv4_tcp() {
