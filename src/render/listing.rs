@@ -229,7 +229,8 @@ fn cell(l: &Listener, snap: &Snapshot, k: &Knowledge, c: Column, now: u64) -> Te
 
 /// The widest a process, command, executable or unit cell gets, terminal or pipe: a process
 /// chooses its own command line (megabytes) and title, and laying out a table costs time in
-/// proportion to its cells. `--json` keeps every value whole.
+/// proportion to its cells. `--json` keeps every value whole (a command line as whoport read it:
+/// its first 64 KiB, `cmdline_truncated` when longer).
 pub const CELL_MAX: usize = 1000;
 
 /// `cell` with every line cut to [`CELL_MAX`] columns when its column may be shortened.
@@ -299,7 +300,7 @@ pub fn listing(
         .collect();
     // In a terminal, the table fits its width without breaking a PID, port, address or
     // protocol: process, command, executable and unit cells are shortened with an ellipsis
-    // (--json keeps every value whole). Without a width (a pipe), nothing is cut beyond CELL_MAX.
+    // (--json keeps every value whole, as read). Without a width (a pipe), nothing is cut beyond CELL_MAX.
     if let Some(total) = out.width.map(usize::from) {
         let shrinkable: Vec<bool> = columns.iter().map(|c| c.shrinkable()).collect();
         // Boxed, with a space each side of every cell: 3 columns per cell and one border.
