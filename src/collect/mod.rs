@@ -1123,14 +1123,16 @@ fn maybe_io_uring(reason: Hidden, socket: &Socket, clues: &ownerless::RingClues)
             ),
         ));
     }
-    for pid in &clues.cut {
+    for ring in &clues.cut {
         rings.push((
-            *pid,
-            name(*pid),
-            "has an io_uring whose files and requests whoport could not read to the end (its \
-             fdinfo was written without its registered files while the ring was busy, or is \
-             longer than the 4 MiB whoport reads)"
-                .to_string(),
+            ring.pid,
+            name(ring.pid),
+            format!(
+                "has an io_uring whose files and requests whoport could not read to the end \
+                 (its fdinfo, {}, was written without its registered files while the ring was \
+                 busy, or is longer than the 4 MiB whoport reads)",
+                ring.fdinfo()
+            ),
         ));
     }
     for pid in &clues.unreachable {
@@ -1304,6 +1306,62 @@ mod tests {
             ifindex: 0,
             device_reported: true,
             v6only: None,
+        }
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_ring_is_offered_only_where_no_look_ruled_it_out() {
+        let me = std::process::id();
+        let otherwise = || Hidden::NotVisibleToRoot(Default::default());
+        // Only a read in flight: it cannot wait on a listener, so nothing is offered.
+        let reading = ownerless::RingClues {
+            not_looked: Some("WHOPORT_NO_BPF is set".into()),
+            requests: vec![(me, 1, vec!["read".into()])],
+            ..Default::default()
+        };
+        assert_eq!(
+            maybe_io_uring(otherwise(), &socket(Some(0)), &reading),
+            otherwise()
+        );
+        // An accept may: offered, with why whoport could not look.
+        let accepting = ownerless::RingClues {
+            requests: vec![(me, 1, vec!["accept".into()])],
+            ..reading.clone()
+        };
+        let Hidden::MaybeIoUring { rings, why, .. } =
+            maybe_io_uring(otherwise(), &socket(Some(0)), &accepting)
+        else {
+            panic!("offered");
+        };
+        assert_eq!(rings.len(), 1);
+        assert_eq!(why.as_deref(), Some("WHOPORT_NO_BPF is set"));
+        // A cut fdinfo is said with which ring it is.
+        let cut = ownerless::RingClues {
+            cut: vec![linux::Ring {
+                pid: me,
+                tid: me,
+                fd: 7,
+            }],
+            ..Default::default()
+        };
+        let Hidden::MaybeIoUring { rings, .. } =
+            maybe_io_uring(otherwise(), &socket(Some(0)), &cut)
+        else {
+            panic!("offered");
+        };
+        assert!(
+            rings[0]
+                .2
+                .contains(&format!("its fdinfo, /proc/{me}/task/{me}/fdinfo/7, was")),
+            "{rings:?}"
+        );
+        // Gone, or another user's: never.
+        for reason in [Hidden::ClosedDuringScan, Hidden::NotRoot] {
+            assert_eq!(
+                maybe_io_uring(reason.clone(), &socket(Some(0)), &accepting),
+                reason
+            );
         }
     }
 

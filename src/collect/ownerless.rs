@@ -63,7 +63,7 @@ pub struct RingClues {
     /// Processes with a ring whose fdinfo was not read to the end (written without its
     /// registered files while the ring was busy, or longer than whoport reads), and that the
     /// in-kernel look, where it ran, did not walk to the end either.
-    pub cut: Vec<u32>,
+    pub cut: Vec<linux::Ring>,
     /// Processes with a request in flight on another io_uring instance (a poll on its
     /// descriptor), whose own files and requests are not looked into.
     pub nested: Vec<u32>,
@@ -169,7 +169,7 @@ pub fn find(
 fn inside_rings(
     search: &mut Search,
     (in_tables, rings_seen, loaded): (bool, &HashSet<u32>, &mut super::bpf::Shared),
-    (requests, cut): (Vec<Requests>, Vec<u32>),
+    (requests, cut): (Vec<Requests>, Vec<linux::Ring>),
     closed: Vec<super::io_uring::MappedRing>,
 ) -> RingClues {
     if search.left.is_empty() {
@@ -183,7 +183,7 @@ fn inside_rings(
             search.keep(held.requests, Holding::IoUringRequest);
             // A ring whose fdinfo was cut was read in the kernel where its process's rings
             // were all walked to the end.
-            cut.retain(|pid| !held.walked.contains(pid));
+            cut.retain(|ring| !held.walked.contains(&ring.pid));
             let mut truncated = held.truncated;
             truncated.sort_unstable();
             truncated.dedup();
@@ -415,7 +415,7 @@ struct RingsRead {
     /// The rings' own inodes.
     inodes: HashSet<u64>,
     /// Processes with a ring whose fdinfo was not read to the end.
-    cut: Vec<u32>,
+    cut: Vec<linux::Ring>,
 }
 
 /// Reads the fdinfo of these io_uring descriptors once each (see [`registered_in`]).
@@ -441,8 +441,8 @@ fn read_rings(rings_at: &[linux::Ring], wanted: &HashSet<u32>) -> RingsRead {
             continue;
         };
         // Cut at what whoport reads, or written without its files: not read to the end.
-        if (text.len() >= PROC_LIMIT || !complete) && !read.cut.contains(&ring.pid) {
-            read.cut.push(ring.pid);
+        if text.len() >= PROC_LIMIT || !complete {
+            read.cut.push(ring);
         }
         for inode in registered_sockets(&text) {
             if wanted.contains(&inode) {
