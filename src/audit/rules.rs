@@ -745,7 +745,8 @@ pub fn hidden_owner(c: &Ctx<'_>) -> Option<Finding> {
 /// and what would let it.
 fn io_uring_fix(rings: &[(u32, String, String)], why: Option<&str>) -> String {
     let named: Vec<String> = rings.iter().map(|r| r.0.to_string()).collect();
-    let first = named.first().map_or("PID", String::as_str);
+    // ps takes a list: every process offered, not only the first.
+    let listed = named.join(",");
     let pid = if named.len() == 1 { "PID" } else { "PIDs" };
     let Some(why) = why else {
         let unread: Vec<String> = rings
@@ -754,7 +755,7 @@ fn io_uring_fix(rings: &[(u32, String, String)], why: Option<&str>) -> String {
             .collect();
         return format!(
             "whoport looked into io_uring in the kernel, but not everything: {}; see what \
-             {pid} {} {} (ps -fp {first}): such a ring holds its files until the process \
+             {pid} {} {} (ps -fp {listed}): such a ring holds its files until the process \
              closes it or exits",
             unread.join("; "),
             named.join(", "),
@@ -774,7 +775,7 @@ fn io_uring_fix(rings: &[(u32, String, String)], why: Option<&str>) -> String {
     };
     format!(
         "it may be held inside an io_uring instance of {pid} {}, which whoport could not look \
-         into ({}): see what {} (ps -fp {first}); {how}",
+         into ({}): see what {} (ps -fp {listed}); {how}",
         named.join(", "),
         sanitize(why),
         if named.len() == 1 {
