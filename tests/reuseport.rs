@@ -76,3 +76,45 @@ fn a_churning_groups_sockets_get_only_reasons_a_look_established() {
     assert!(counted > 0, "no socket of the group closed during any scan");
     drop(churn);
 }
+
+/// Listeners on 40 ports, each living a few milliseconds (more ports than one asking again
+/// used to cover): with both owner lookups, every one whoport lists without an owner has a
+/// reason some look established ("closed during the scan" above all), never that something
+/// whoport does not look into keeps it open.
+#[test]
+fn listeners_on_many_ports_closed_during_the_scan_are_said_closed() {
+    const FIRST: u16 = 20_000;
+    const COUNT: u16 = 40;
+    let Some(py) = python() else { return };
+    let Some(ns) = NetNs::new() else { return };
+    let mut cmd = ns.command(&py);
+    cmd.arg(common::fixture("ports_churn.py"))
+        .args([FIRST.to_string(), COUNT.to_string()]);
+    let churn = Listener::start_command(cmd);
+    let home = tempdir();
+    let mut closed = 0;
+    for lookup in ["procfs", "bpf"] {
+        for run in 0..4 {
+            let env = [("WHOPORT_OWNER_LOOKUP", lookup)];
+            let (status, out, err) = ns.whoport_with(home.path(), &env, &["--json"]);
+            assert!(matches!(status, 0 | 1), "{lookup} {run}: {err}");
+            let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+            for l in doc["listeners"].as_array().expect("listeners") {
+                let port = l["port"].as_u64().unwrap_or(0);
+                let ours = (u64::from(FIRST)..u64::from(FIRST + COUNT)).contains(&port);
+                if !ours || !l["owners"].as_array().is_some_and(Vec::is_empty) {
+                    continue;
+                }
+                let reason = l["owner_hidden_reason"].as_str().unwrap_or("");
+                assert!(
+                    ESTABLISHED.iter().any(|r| reason.starts_with(r)),
+                    "{lookup} {run}: port {port}: {reason}"
+                );
+                closed += usize::from(l["closed_during_scan"] == true);
+            }
+        }
+    }
+    // The churn really raced the scans (or this test proves nothing).
+    assert!(closed > 0, "no listener closed during any scan");
+    drop(churn);
+}

@@ -680,22 +680,24 @@ fn push(map: &mut HashMap<u32, Vec<u32>>, inode: u32, pid: u32) {
 }
 
 /// Which of these sockets (protocol, local port, inode) the kernel still has: asked again
-/// port by port (a kernel-filtered dump each). More than 32 ports are not asked about: then
-/// every one counts as still there (nothing established).
+/// with one kernel-filtered dump per protocol (its ports in one filter, in chunks of
+/// [`super::diag::MAX_FILTERED_PORTS`]), however many ports are asked about. A dump that
+/// fails establishes nothing: then every socket counts as still there.
 pub fn still_there(sockets: &[(crate::port::Protocol, u16, u32)]) -> HashSet<u32> {
     let mut ports: Vec<(crate::port::Protocol, u16)> =
         sockets.iter().map(|&(p, port, _)| (p, port)).collect();
     ports.sort_unstable();
     ports.dedup();
     let all = || sockets.iter().map(|s| s.2).collect();
-    if ports.len() > 32 {
-        return all();
-    }
     let mut there = HashSet::new();
-    for (protocol, port) in ports {
-        match super::diag::dump_port(protocol, !1, port) {
-            Ok(found) => there.extend(found.into_iter().map(|s| s.inode)),
-            Err(_) => return all(),
+    for same in ports.chunk_by(|a, b| a.0 == b.0) {
+        let protocol = same[0].0;
+        let numbers: Vec<u16> = same.iter().map(|&(_, port)| port).collect();
+        for chunk in numbers.chunks(super::diag::MAX_FILTERED_PORTS) {
+            match super::diag::dump_ports(protocol, !1, chunk) {
+                Ok(found) => there.extend(found.into_iter().map(|s| s.inode)),
+                Err(_) => return all(),
+            }
         }
     }
     there
