@@ -5,7 +5,8 @@
 //! looked at again, in turn, a few times: a table that holds it names its owner; a queue that
 //! holds it at two looks in a row says it waits there; a socket seen in a queue at one look
 //! and in no queue and no table at the next was passed on between the looks, and is said to
-//! be, with whom it was last seen going to. Only what some look saw is said.
+//! be, with whom it was last seen going to. One seen nowhere at two looks in a row is not
+//! followed further. Only what some look saw is said.
 
 use std::collections::{HashMap, HashSet};
 
@@ -95,6 +96,10 @@ pub fn follow(
             seen.remove(&inode);
             followed.found.insert(inode, holders);
         }
+        // In no queue and no table at two looks in a row: not seen moving, not followed
+        // further (a look more would only see it nowhere again, at a pass over every
+        // descriptor of the machine each).
+        pending.retain(|inode| !seen.get(inode).is_some_and(|s| unseen(s)));
         if looked.is_none() {
             break;
         }
@@ -165,6 +170,11 @@ fn settled(looks: &[Seen]) -> bool {
             .all(|s| matches!(s, Seen::Queued(_)))
 }
 
+/// Seen nowhere (in no queue, then in no table) at the last two looks.
+fn unseen(looks: &[Seen]) -> bool {
+    looks.len() >= 2 && looks[looks.len() - 2..].iter().all(|s| *s == Seen::Nowhere)
+}
+
 /// The reason the looks establish: in transit when the last look saw it queued; passed on
 /// during the scan when an earlier look saw it queued and the last one nowhere (it was in no
 /// table between); none when no look saw it anywhere.
@@ -218,6 +228,21 @@ mod tests {
         assert!(settled(&[Seen::Nowhere, queued(7), queued(7)]));
         assert!(!settled(&[queued(7), Seen::Nowhere, queued(7)]));
         assert!(!settled(&[queued(7)]));
+        // Nowhere at two looks in a row: no longer followed; what is said of it is what
+        // a third look seeing it nowhere again would have said.
+        assert!(unseen(&[Seen::Nowhere, Seen::Nowhere]));
+        assert!(unseen(&[queued(7), Seen::Nowhere, Seen::Nowhere]));
+        assert!(!unseen(&[Seen::Nowhere, queued(7)]));
+        assert!(!unseen(&[queued(7), Seen::Nowhere]));
+        assert!(!unseen(&[Seen::Nowhere]));
+        assert_eq!(
+            settle(&[Seen::Nowhere, Seen::Nowhere]),
+            settle(&[Seen::Nowhere, Seen::Nowhere, Seen::Nowhere])
+        );
+        assert_eq!(
+            settle(&[queued(7), Seen::Nowhere, Seen::Nowhere]),
+            settle(&[queued(7), Seen::Nowhere, Seen::Nowhere, Seen::Nowhere])
+        );
     }
 
     fn look(found: &[(u32, u32)], complete: bool) -> Queued {
