@@ -149,6 +149,10 @@ pub enum Hidden {
     /// The socket belongs to this user, but no visible process holds it; what the looks
     /// ruled out.
     NotFoundForUser(RuledOut),
+    /// whoport is not root, the socket belongs to another user, and every task's descriptor
+    /// table was read in the kernel (CAP_BPF and CAP_PERFMON): none holds it; what the looks
+    /// ruled out.
+    NotFoundForOtherUser(RuledOut),
     /// whoport is root and still no process holds it; what the looks ruled out.
     NotVisibleToRoot(RuledOut),
     /// `/proc` could not be read at all.
@@ -309,6 +313,7 @@ impl Hidden {
         match self {
             Hidden::NotRoot => "run as root to see it",
             Hidden::NotFoundForUser(_) => "no visible process holds it",
+            Hidden::NotFoundForOtherUser(_) => "no process holds a descriptor",
             Hidden::NotVisibleToRoot(_) => "no process holds a descriptor",
             Hidden::ProcUnreadable(_) => "unavailable: /proc not readable",
             Hidden::NotReported => "not reported by the system",
@@ -345,6 +350,11 @@ impl Hidden {
             Hidden::NotFoundForUser(ruled) => format!(
                 "owned by this user, but no process of this user holds a descriptor for it, \
                  even read again after the scan{}",
+                ruled.words(true)
+            ),
+            Hidden::NotFoundForOtherUser(ruled) => format!(
+                "another user's socket, and no process holds a descriptor for it{}: run as \
+                 root (sudo whoport) to look into what this user cannot read",
                 ruled.words(true)
             ),
             Hidden::NotVisibleToRoot(ruled) => format!(

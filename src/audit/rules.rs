@@ -715,6 +715,16 @@ pub fn hidden_owner(c: &Ctx<'_>) -> Option<Finding> {
                 .to_string(),
         };
         (Severity::Medium, hint)
+    } else if let Some(Hidden::NotFoundForOtherUser(_)) = &l.hidden_reason {
+        // Every table was read in the kernel: no process to see, only what this user
+        // cannot read is left to look into.
+        (
+            Severity::Info,
+            "no process holds a descriptor for it: run as root (sudo whoport audit) to look \
+             into other users' memory mappings and io_uring instances, which this user cannot \
+             read"
+                .to_string(),
+        )
     } else {
         (
             Severity::Info,

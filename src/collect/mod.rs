@@ -932,7 +932,10 @@ fn second_look(
     } else {
         (owners.unreadable, owners.unreadable_pids.clone())
     };
-    let view = ownerless::View::read(root, me, unreadable_pids.clone(), unreadable);
+    let view = ownerless::View {
+        every_table: via_iterator,
+        ..ownerless::View::read(root, me, unreadable_pids.clone(), unreadable)
+    };
     let waiting: HashSet<u32> = left
         .iter()
         .map(|l| l.2)
@@ -961,6 +964,7 @@ fn second_look(
     let read_in_kernel = ownerless::View {
         unreadable: 0,
         unreadable_pids: Vec::new(),
+        every_table: true,
         ..view.clone()
     };
     // A socket without a file is the kernel's own: established before anything else that
@@ -1036,6 +1040,7 @@ fn ruled_out(reason: Hidden, ruled: crate::model::RuledOut) -> Hidden {
     match reason {
         Hidden::NotVisibleToRoot(_) => Hidden::NotVisibleToRoot(ruled),
         Hidden::NotFoundForUser(_) => Hidden::NotFoundForUser(ruled),
+        Hidden::NotFoundForOtherUser(_) => Hidden::NotFoundForOtherUser(ruled),
         other => other,
     }
 }

@@ -718,6 +718,9 @@ pub struct View {
     /// Processes whose descriptors could not be read (some of their PIDs, and how many).
     pub unreadable_pids: Vec<u32>,
     pub unreadable: usize,
+    /// Every task's descriptor table was read in the kernel (the iterator, or a read again
+    /// for this socket), whatever `/proc` lets this user read.
+    pub every_table: bool,
 }
 
 /// The inode numbers the kernel gives its first namespaces (include/linux/proc_ns.h).
@@ -754,6 +757,7 @@ impl View {
             can_read_search: caps & (1 << CAP_DAC_READ_SEARCH) != 0,
             unreadable_pids,
             unreadable,
+            every_table: false,
         }
     }
 
@@ -765,7 +769,13 @@ impl View {
         }
         if !self.root {
             if socket_uid.is_some() && socket_uid != self.uid {
-                return Hidden::NotRoot;
+                // Read in the kernel, no table holds it: that much was established for
+                // another user's socket too.
+                return if self.every_table && self.initial_pid_namespace {
+                    Hidden::NotFoundForOtherUser(Default::default())
+                } else {
+                    Hidden::NotRoot
+                };
             }
             // Our own processes are readable to us, but not from a user namespace: there the
             // kernel keeps the descriptors of every process outside it, even this user's, so
