@@ -189,6 +189,45 @@ fn a_refused_load_falls_back_to_the_walk_with_the_reason() {
     );
 }
 
+/// A seccomp filter that answers bpf() with EINVAL (as a container runtime's may): the walk
+/// answers, and the note gives what the kernel answered, never that the kernel lacks kprobe
+/// programs (which it has: only the filter refused).
+#[test]
+fn a_bpf_call_refused_as_invalid_by_a_filter_is_not_called_a_missing_kernel_feature() {
+    if !iterator_possible() || !have("cc", "apt-get install -y gcc") {
+        eprintln!("SKIPPED: needs root, BTF and a C compiler");
+        return;
+    }
+    let dir = tempdir();
+    let no_bpf = dir.path().join("no_bpf");
+    let built = Command::new("cc")
+        .arg("-o")
+        .arg(&no_bpf)
+        .arg(common::fixture("no_bpf.c"))
+        .status()
+        .expect("cc runs");
+    assert!(built.success(), "no_bpf.c compiles");
+    let home = tempdir();
+    let out = common::command(home.path(), &no_bpf)
+        .arg("22")
+        .arg(common::bin())
+        .arg("--json")
+        .env("WHOPORT_OWNER_LOOKUP", "bpf")
+        .output()
+        .expect("runs");
+    let code = out.status.code().unwrap_or(-1);
+    assert!(code == 0 || code == 1, "{out:?}");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(doc["owner_lookup"], "procfs");
+    let notes = notes(&doc);
+    let refused = notes
+        .iter()
+        .find(|n| n.contains("in-kernel owner lookup was refused"))
+        .unwrap_or_else(|| panic!("a note on the refusal: {notes:?}"));
+    assert!(refused.contains("EINVAL"), "{refused}");
+    assert!(!refused.contains("has no kprobe programs"), "{refused}");
+}
+
 /// Without privilege, the walk answers: by cost the iterator is not tried and nothing is said;
 /// asked for, it is tried, and `notes` gives the kernel's refusal with its errno and what
 /// whoport lacks.

@@ -95,7 +95,7 @@ const KERNEL_BTF_DIR: &str = "/sys/kernel/btf";
 /// Why the iterator could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum BpfError {
-    #[error("the kernel refuses bpf() to this process: not even a minimal BTF blob loads ({0})")]
+    #[error("the kernel refuses bpf() to this process (the probe's minimal BTF blob does not load; {0})")]
     Refused(String),
     #[error("reading the kernel's BTF: {0}")]
     Btf(#[from] aya::BtfError),
@@ -513,7 +513,12 @@ fn refusal() -> String {
             with_errno_names(&e.to_string())
         ),
         Ok(true) => "a minimal program loads".to_string(),
-        Ok(false) => "the kernel has no kprobe programs either".to_string(),
+        // aya reads EINVAL and E2BIG as "not supported": which one is not kept, and a
+        // filter on bpf() (seccomp, a security module) answers them as readily as a kernel
+        // without kprobe programs.
+        Ok(false) => "a minimal program's load: EINVAL or E2BIG (refused as invalid: a filter \
+                      on bpf(), or a kernel without kprobe programs)"
+            .to_string(),
     }
 }
 
