@@ -672,7 +672,8 @@ mod tests {
         }
         let script = "import json, os, resource, socket, subprocess, sys\n\
             soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n\
-            resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))\n\
+            try: resource.setrlimit(resource.RLIMIT_NOFILE, (100000, max(hard, 100000)))\n\
+            except (OSError, ValueError): resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))\n\
             s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(1)\n\
             copies = [os.dup(s.fileno()) for _ in range(2100)]\n\
             child = subprocess.Popen(['sleep', '600'], stdin=s, stdout=subprocess.DEVNULL, \
