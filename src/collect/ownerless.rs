@@ -149,9 +149,10 @@ pub fn find(
         search.keep(read.registered, Holding::IoUring);
         let closed = closed_rings(&mapped_rings, &read.inodes);
         let seen = pids_with_rings(&rings, &mapped_rings);
+        let read_all = rings_read(&seen, &rings, &read.unread, false);
         clues = inside_rings(
             &mut search,
-            (!rings.is_empty(), &seen, loaded),
+            (!rings.is_empty(), (&seen, &read_all), loaded),
             (read.requests, read.cut),
             closed,
         );
@@ -165,10 +166,15 @@ pub fn find(
 /// memory mapping, `closed`); where it cannot run, what `/proc` tells of rings that may hold
 /// them: those with requests in flight, and those mapped whose descriptor is closed.
 /// `in_tables`: rings were seen in descriptor tables; `rings_seen`: the processes whose rings
-/// whoport saw (in a table, or mapped).
+/// whoport saw (in a table, or mapped); `read_all`: those of them whose rings whoport read
+/// (the others' rings are walked in the kernel, as those of a process whoport saw none of).
 fn inside_rings(
     search: &mut Search,
-    (in_tables, rings_seen, loaded): (bool, &HashSet<u32>, &mut super::bpf::Shared),
+    (in_tables, (rings_seen, read_all), loaded): (
+        bool,
+        (&HashSet<u32>, &HashSet<u32>),
+        &mut super::bpf::Shared,
+    ),
     (requests, cut): (Vec<Requests>, Vec<linux::Ring>),
     closed: Vec<super::io_uring::MappedRing>,
 ) -> RingClues {
@@ -176,8 +182,7 @@ fn inside_rings(
         return RingClues::default();
     }
     let mut cut = cut;
-    let clues = match super::io_uring::look(&search.left, (in_tables, rings_seen), &closed, loaded)
-    {
+    let clues = match super::io_uring::look(&search.left, (in_tables, read_all), &closed, loaded) {
         Ok(held) => {
             search.keep(held.registered, Holding::IoUring);
             search.keep(held.requests, Holding::IoUringRequest);
@@ -260,6 +265,29 @@ fn blocked_workers(pids: &HashSet<u32>) -> Vec<u32> {
 /// that is not its idle loop (`0` or nothing: not known, not said).
 fn worker_is_busy(wchan: &str) -> bool {
     !wchan.is_empty() && wchan != "0" && wchan != "io_wq_worker"
+}
+
+/// Of the processes with rings whoport saw (`seen`), those whose rings it read: every ring
+/// in their descriptor tables had its fdinfo read (not another user's process, seen by the
+/// in-kernel iterator or by its mapping), and their tables were read (`tables_read`: by the
+/// in-kernel iterator; otherwise a table with a ring in it, or one `/proc` lets whoport read
+/// now). Without the others, the in-kernel look walks their rings as it walks those of a
+/// process whoport saw none of.
+fn rings_read(
+    seen: &HashSet<u32>,
+    in_tables: &[linux::Ring],
+    unread: &HashSet<u32>,
+    tables_read: bool,
+) -> HashSet<u32> {
+    seen.iter()
+        .copied()
+        .filter(|pid| !unread.contains(pid))
+        .filter(|&pid| {
+            tables_read
+                || in_tables.iter().any(|r| r.pid == pid)
+                || std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok()
+        })
+        .collect()
 }
 
 /// The processes with rings whoport saw: in a descriptor table, or mapped.
@@ -416,6 +444,8 @@ struct RingsRead {
     inodes: HashSet<u64>,
     /// Processes with a ring whose fdinfo was not read to the end.
     cut: Vec<linux::Ring>,
+    /// Processes with a ring whose fdinfo could not be read (another user's, or gone).
+    unread: HashSet<u32>,
 }
 
 /// Reads the fdinfo of these io_uring descriptors once each (see [`registered_in`]).
@@ -438,6 +468,7 @@ fn read_rings(rings_at: &[linux::Ring], wanted: &HashSet<u32>) -> RingsRead {
                 .and_then(|moved| read_ring(&moved))
         });
         let Some((text, complete)) = text else {
+            read.unread.insert(ring.pid);
             continue;
         };
         // Cut at what whoport reads, or written without its files: not read to the end.
@@ -578,10 +609,11 @@ pub fn find_after_iterator(
     search.keep(read.registered, Holding::IoUring);
     let in_tables = !iterator.rings.is_empty();
     let seen = pids_with_rings(&iterator.rings, &mapped_rings);
+    let read_all = rings_read(&seen, &iterator.rings, &read.unread, true);
     let closed = closed_rings(&mapped_rings, &read.inodes);
     let mut clues = inside_rings(
         &mut search,
-        (in_tables, &seen, shared),
+        (in_tables, (&seen, &read_all), shared),
         (read.requests, read.cut),
         closed,
     );
