@@ -7,6 +7,8 @@
 //       socket files of its requests in flight (a pending accept, recv, send, poll...: the
 //       requests the kernel keeps in the ring's cancel table, as its fdinfo's PollList counts
 //       them without naming their files).
+//   whoport_table_rings (task_file): the same, with each ring's registered files too (for
+//       rings whose fdinfo user space could not read: another user's).
 //   whoport_registered_tasks (task): the tasks with a registered ring table that holds a
 //       ring (a pass too small to cost anything, so that the next program is loaded only
 //       where it has work), and the tasks with io_uring instances in use at all (rings that
@@ -31,7 +33,8 @@
 // Records (native endian): { u32 tgid; u32 kind; u64 value; }
 //   kind REQUEST:    value is the inode of a socket a request in flight holds
 //   kind REGISTERED: value is the inode of a socket registered in a ring that no descriptor
-//                    table may reach (a registered ring table's, or a mapped ring's)
+//                    table may reach (a registered ring table's, or a mapped ring's), or
+//                    in one whose fdinfo user space could not read (whoport_table_rings)
 //   kind TRUNCATED:  the walk of this task's rings stopped at its bound; value 0
 //   kind HAS_REGISTERED: the task's registered ring table holds a ring; value 0
 //   kind NESTED:     a request in flight holds another io_uring instance (a poll on its
@@ -505,6 +508,27 @@ int whoport_ring_requests(struct bpf_iter__task_file *ctx)
 	w.tgid = task->tgid;
 	w.of[0] = file;
 	w.rings = 1;
+	walk_rings(&w);
+	return 0;
+}
+
+// The same walk of the rings in descriptor tables with their registered files too, for where
+// user space could not read some ring's fdinfo (another user's process): run instead of
+// whoport_ring_requests then.
+SEC("iter/task_file")
+int whoport_table_rings(struct bpf_iter__task_file *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct file *file = ctx->file;
+	struct walk w = {};
+
+	if (!task || !file || !is_ring(file))
+		return 0;
+	w.seq = ctx->meta->seq;
+	w.tgid = task->tgid;
+	w.of[0] = file;
+	w.rings = 1;
+	w.with_files = 1;
 	walk_rings(&w);
 	return 0;
 }

@@ -79,9 +79,10 @@ fn as_nobody_with_bpf(ns: &NetNs, home: &Path, lookup: &str) -> std::process::Ou
 }
 
 /// Root's listener held only by an io_uring registered-file table (the ring's descriptor in
-/// the process's table, in a thread's own table, or the ring reached only through a poll in
-/// flight on another ring): nobody with CAP_BPF and CAP_PERFMON cannot read the ring's fdinfo,
-/// and both lookups name the holder from the kernel's own walk of its rings.
+/// the process's table, in a thread's own table, after the main thread exited, or the ring
+/// reached only through a poll in flight on another ring): nobody with CAP_BPF and
+/// CAP_PERFMON cannot read the ring's fdinfo, and both lookups name the holder from the
+/// kernel's own walk of its rings.
 #[test]
 fn roots_io_uring_holder_is_named_by_both_lookups_as_nobody_with_bpf() {
     if !is_root()
@@ -103,7 +104,12 @@ fn roots_io_uring_holder_is_named_by_both_lookups_as_nobody_with_bpf() {
         std::os::unix::fs::PermissionsExt::from_mode(0o777),
     )
     .expect("chmod");
-    'modes: for mode in ["io-uring", "io-uring-thread", "io-uring-nested"] {
+    'modes: for mode in [
+        "io-uring",
+        "io-uring-thread",
+        "io-uring-nested",
+        "io-uring-leader-exit",
+    ] {
         let Some((mut child, port, pid)) = start(&ns, &helper, mode) else {
             continue;
         };

@@ -21,6 +21,12 @@ const REQUESTS: Program = Program {
     name: "whoport_ring_requests",
     iter: "task_file",
 };
+/// The same, with the registered files of those rings too: for rings whose fdinfo whoport
+/// could not read (another user's), or in tables the walk could not read.
+const TABLE_RINGS: Program = Program {
+    name: "whoport_table_rings",
+    iter: "task_file",
+};
 const REGISTERED_TASKS: Program = Program {
     name: "whoport_registered_tasks",
     iter: "task",
@@ -90,7 +96,9 @@ pub struct Held {
 }
 
 /// Looks into every io_uring instance for the `wanted` sockets: the requests in flight of the
-/// rings in descriptor tables when `rings_seen` (the walk or the iterator passed some), the
+/// rings in descriptor tables when `rings_seen` (the walk or the iterator passed some), with
+/// their registered files when `unread` (some ring's fdinfo, or some descriptor table, could
+/// not be read), the
 /// rings of registered ring tables, the `mapped` rings no descriptor holds, and the rings of
 /// each task's io_uring context where some are reached from nothing else: a process with
 /// rings in use that is not in `seen` (the PIDs whose rings whoport saw, in a table or
@@ -99,7 +107,7 @@ pub struct Held {
 /// with why.
 pub fn look(
     wanted: &HashSet<u32>,
-    (rings_seen, seen): (bool, &HashSet<u32>),
+    (rings_seen, seen, unread): (bool, &HashSet<u32>, bool),
     mapped: &[MappedRing],
     loaded: &mut Shared,
 ) -> Result<Held, String> {
@@ -131,8 +139,8 @@ pub fn look(
     mapped.dedup();
     let beyond: Vec<u32> = mapped.iter().skip(MAX_MAPPED).map(|m| m.pid).collect();
     mapped.truncate(MAX_MAPPED);
-    let mut held =
-        run(loaded.get()?, (rings_seen, seen), &mapped, wanted).map_err(|e| bpf::explain(&e))?;
+    let mut held = run(loaded.get()?, (rings_seen, seen, unread), &mapped, wanted)
+        .map_err(|e| bpf::explain(&e))?;
     held.busy.extend(beyond);
     held.busy.sort_unstable();
     held.busy.dedup();
@@ -145,7 +153,7 @@ pub fn look(
 /// thousands of registered files, or thousands of rings).
 fn run(
     loaded: &mut Loaded,
-    (rings_seen, seen): (bool, &HashSet<u32>),
+    (rings_seen, seen, unread): (bool, &HashSet<u32>, bool),
     mapped: &[MappedRing],
     wanted: &HashSet<u32>,
 ) -> Result<Held, bpf::BpfError> {
@@ -154,8 +162,9 @@ fn run(
     let kind = |r: &[u8]| u32::from_ne_bytes([r[4], r[5], r[6], r[7]]);
     // A request in flight on a ring.
     let mut nested = false;
-    if rings_seen {
-        loaded.io_uring(REQUESTS, &mut |r| {
+    if rings_seen || unread {
+        let program = if unread { TABLE_RINGS } else { REQUESTS };
+        loaded.io_uring(program, &mut |r| {
             nested |= kind(r) == NESTED;
             held.add(r, wanted);
         })?;

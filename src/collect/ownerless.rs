@@ -126,7 +126,7 @@ impl Search {
 /// tables of threads that do not share their process's (as the in-kernel iterator does).
 pub fn find(
     ownerless: &HashSet<u32>,
-    seen: linux::Seen,
+    (seen, tables_unread): (linux::Seen, bool),
     loaded: &mut super::bpf::Shared,
 ) -> (HashMap<u32, (Vec<u32>, Holding)>, RingClues) {
     let mut search = Search::of(ownerless);
@@ -150,9 +150,10 @@ pub fn find(
         let closed = closed_rings(&mapped_rings, &read.inodes);
         let seen = pids_with_rings(&rings, &mapped_rings);
         let read_all = rings_read(&seen, &rings, &read.unread, false);
+        let unread = tables_unread || !read.unread.is_empty();
         clues = inside_rings(
             &mut search,
-            (!rings.is_empty(), (&seen, &read_all), loaded),
+            (!rings.is_empty(), unread, (&seen, &read_all), loaded),
             (read.requests, read.cut),
             closed,
         );
@@ -165,12 +166,14 @@ pub fn find(
 /// flight; rings reachable only through a registered ring table; rings kept alive only by a
 /// memory mapping, `closed`); where it cannot run, what `/proc` tells of rings that may hold
 /// them: those with requests in flight, and those mapped whose descriptor is closed.
-/// `in_tables`: rings were seen in descriptor tables; `rings_seen`: the processes whose rings
+/// `in_tables`: rings were seen in descriptor tables; `unread`: some ring's fdinfo, or some
+/// descriptor table, could not be read; `rings_seen`: the processes whose rings
 /// whoport saw (in a table, or mapped); `read_all`: those of them whose rings whoport read
 /// (the others' rings are walked in the kernel, as those of a process whoport saw none of).
 fn inside_rings(
     search: &mut Search,
-    (in_tables, (rings_seen, read_all), loaded): (
+    (in_tables, unread, (rings_seen, read_all), loaded): (
+        bool,
         bool,
         (&HashSet<u32>, &HashSet<u32>),
         &mut super::bpf::Shared,
@@ -182,54 +185,55 @@ fn inside_rings(
         return RingClues::default();
     }
     let mut cut = cut;
-    let clues = match super::io_uring::look(&search.left, (in_tables, read_all), &closed, loaded) {
-        Ok(held) => {
-            search.keep(held.registered, Holding::IoUring);
-            search.keep(held.requests, Holding::IoUringRequest);
-            // A ring whose fdinfo was cut was read in the kernel where its process's rings
-            // were all walked to the end.
-            cut.retain(|ring| !held.walked.contains(&ring.pid));
-            let mut truncated = held.truncated;
-            truncated.sort_unstable();
-            truncated.dedup();
-            // Rings reached from nothing else, and rings a request in flight holds, were read
-            // from the io_uring contexts of the processes whose contexts were walked to the end.
-            let unreachable = held
-                .uses
-                .into_iter()
-                .filter(|pid| {
-                    !rings_seen.contains(pid)
-                        && !held.reached.contains(pid)
-                        && !held.walked.contains(pid)
-                })
-                .collect();
-            let nested = held
-                .nested
-                .into_iter()
-                .filter(|pid| !held.walked.contains(pid))
-                .collect();
-            RingClues {
-                nested,
-                mapped_unread: held.busy,
-                unreachable,
-                kernel_looked: true,
-                truncated,
-                ..RingClues::default()
+    let clues =
+        match super::io_uring::look(&search.left, (in_tables, read_all, unread), &closed, loaded) {
+            Ok(held) => {
+                search.keep(held.registered, Holding::IoUring);
+                search.keep(held.requests, Holding::IoUringRequest);
+                // A ring whose fdinfo was cut was read in the kernel where its process's rings
+                // were all walked to the end.
+                cut.retain(|ring| !held.walked.contains(&ring.pid));
+                let mut truncated = held.truncated;
+                truncated.sort_unstable();
+                truncated.dedup();
+                // Rings reached from nothing else, and rings a request in flight holds, were read
+                // from the io_uring contexts of the processes whose contexts were walked to the end.
+                let unreachable = held
+                    .uses
+                    .into_iter()
+                    .filter(|pid| {
+                        !rings_seen.contains(pid)
+                            && !held.reached.contains(pid)
+                            && !held.walked.contains(pid)
+                    })
+                    .collect();
+                let nested = held
+                    .nested
+                    .into_iter()
+                    .filter(|pid| !held.walked.contains(pid))
+                    .collect();
+                RingClues {
+                    nested,
+                    mapped_unread: held.busy,
+                    unreachable,
+                    kernel_looked: true,
+                    truncated,
+                    ..RingClues::default()
+                }
             }
-        }
-        Err(why) => {
-            let mut pids: Vec<u32> = closed.iter().map(|m| m.pid).collect();
-            pids.sort_unstable();
-            pids.dedup();
-            RingClues {
-                not_looked: Some(why),
-                requests,
-                closed: pids,
-                workers: blocked_workers(rings_seen),
-                ..RingClues::default()
+            Err(why) => {
+                let mut pids: Vec<u32> = closed.iter().map(|m| m.pid).collect();
+                pids.sort_unstable();
+                pids.dedup();
+                RingClues {
+                    not_looked: Some(why),
+                    requests,
+                    closed: pids,
+                    workers: blocked_workers(rings_seen),
+                    ..RingClues::default()
+                }
             }
-        }
-    };
+        };
     cut.sort_unstable();
     cut.dedup();
     RingClues { cut, ..clues }
@@ -597,7 +601,7 @@ pub fn find_after_iterator(
         return (search.found, RingClues::default());
     }
     let Ok(iterator) = shared.get() else {
-        return find(ownerless, linux::Seen::default(), shared);
+        return find(ownerless, (linux::Seen::default(), false), shared);
     };
     let (maps, mapped_rings, maps_unread) =
         match iterator.mappings_within(&search.left, MAPPINGS_BUDGET) {
@@ -613,7 +617,12 @@ pub fn find_after_iterator(
     let closed = closed_rings(&mapped_rings, &read.inodes);
     let mut clues = inside_rings(
         &mut search,
-        (in_tables, (&seen, &read_all), shared),
+        (
+            in_tables,
+            !read.unread.is_empty(),
+            (&seen, &read_all),
+            shared,
+        ),
         (read.requests, read.cut),
         closed,
     );
