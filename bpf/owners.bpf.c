@@ -16,6 +16,13 @@
 //   kernel made for itself (sock_create_kern: vxlan, WireGuard, nfsd...). Every socket a process
 //   makes gets its file before it can be bound, and keeps it while any descriptor, mapping,
 //   io_uring or unix socket message holds it.
+// - whoport_sleepers_tcp and whoport_sleepers_udp, tcp and udp iterators over the same
+//   sockets, read only for sockets still ownerless after every other look, that report the
+//   threads asleep on the wait queue of each listening TCP or UDP socket that has a file: a
+//   thread blocked in accept() or recv() keeps the file open after another thread closed its
+//   descriptor. An entry is reported only when its private pointer reads as a task that is
+//   its own thread group leader's thread (io_uring, epoll, AIO and poll()/select() entries
+//   have other privates, or none).
 // - whoport_foreign_queues, a task_file iterator, read only for sockets still ownerless after
 //   that, that does the same for the unix sockets of other network namespaces held in
 //   descriptor tables (the unix iterator sees only the reader's namespace).
@@ -45,6 +52,8 @@
 //             socket has no file yet, such as a connection not accepted)
 //   carried:  inode of a socket file in the message
 // Records of whoport_kernel_tcp and whoport_kernel_udp (native endian): { u64 inode; }
+// Records of whoport_sleepers_tcp and whoport_sleepers_udp (native endian):
+// { u64 inode; u32 tgid; u32 tid; } (ids as the initial PID namespace numbers them)
 //
 // Its walk is bounded (MAX_STEPS: messages and their descriptors, per socket); what lies
 // beyond is not reported, and user space then says what remains possible instead. The walk is
@@ -112,9 +121,29 @@ struct file {
 // sk->__sk_common.skc_net.net.
 struct sock;
 
+struct list_head {
+	struct list_head *next;
+} CORE;
+
+struct wait_queue_head {
+	struct list_head head;
+} CORE;
+
+struct socket_wq {
+	struct wait_queue_head wait;
+} CORE;
+
+// A sleeper on a socket's wait queue; for accept() and recv() (prepare_to_wait and
+// DEFINE_WAIT_FUNC callers), private is the sleeping task.
+struct wait_queue_entry {
+	void *private;
+	struct list_head entry;
+} CORE;
+
 struct socket {
 	struct sock *sk;
 	struct file *file;
+	struct socket_wq wq;
 } CORE;
 
 typedef struct {
@@ -510,6 +539,121 @@ int whoport_kernel_udp(struct bpf_iter__udp *ctx)
 	if (!sk)
 		return 0;
 	report_fileless(ctx->meta->seq, sk);
+	return 0;
+}
+
+// At most this many wait queue entries per socket.
+#define MAX_WAITERS 64
+
+struct sleeper_record {
+	__u64 inode;
+	__u32 tgid;
+	__u32 tid;
+};
+
+// The state of the walk of one socket's wait queue.
+struct waiters_walk {
+	struct seq_file *seq;
+	struct list_head *head;	// the queue's head (the end of the list)
+	struct list_head *pos;	// the entry looked at last
+	struct sleeper_record r;
+};
+
+// Whether `t` reads as a task: a thread whose group leader leads itself and has its ids.
+// Sets the record's ids when it does.
+static int as_task(struct task_struct *t, struct sleeper_record *r)
+{
+	struct task_struct *leader = 0, *leaders_leader = 0;
+	int pid = 0, tgid = 0, leader_pid = 0, leader_tgid = 0;
+
+	if (!t ||
+	    bpf_probe_read_kernel(&pid, sizeof(pid), __builtin_preserve_access_index(&t->pid)) ||
+	    bpf_probe_read_kernel(&tgid, sizeof(tgid), __builtin_preserve_access_index(&t->tgid)) ||
+	    bpf_probe_read_kernel(&leader, sizeof(leader), __builtin_preserve_access_index(&t->group_leader)) ||
+	    pid <= 0 || tgid <= 0 || !leader)
+		return 0;
+	if (bpf_probe_read_kernel(&leaders_leader, sizeof(leaders_leader),
+				  __builtin_preserve_access_index(&leader->group_leader)) ||
+	    bpf_probe_read_kernel(&leader_pid, sizeof(leader_pid), __builtin_preserve_access_index(&leader->pid)) ||
+	    bpf_probe_read_kernel(&leader_tgid, sizeof(leader_tgid), __builtin_preserve_access_index(&leader->tgid)))
+		return 0;
+	if (leaders_leader != leader || leader_pid != tgid || leader_tgid != tgid)
+		return 0;
+	if (pid == tgid && t != leader)
+		return 0;
+	r->tgid = tgid;
+	r->tid = pid;
+	return 1;
+}
+
+// One step: the next entry of the wait queue, reported when its private is a task. Returns 1
+// at the end of the queue.
+static long one_waiter(__u32 step, struct waiters_walk *w)
+{
+	struct list_head *pos = w->pos;
+	struct list_head *next = 0;
+	void *private = 0;
+
+	// (w is whoport's own: only the kernel's types are relocated.)
+	if (bpf_probe_read_kernel(&next, sizeof(next), __builtin_preserve_access_index(&pos->next)) ||
+	    !next || next == w->head)
+		return 1;
+	w->pos = next;
+	struct wait_queue_entry *e =
+		(struct wait_queue_entry *)((char *)next -
+				     __builtin_preserve_field_info(((struct wait_queue_entry *)0)->entry, 0));
+	if (bpf_probe_read_kernel(&private, sizeof(private), __builtin_preserve_access_index(&e->private)))
+		return 1;
+	if (as_task(private, &w->r))
+		bpf_seq_write(w->seq, &w->r, sizeof(w->r));
+	return 0;
+}
+
+// Reports the tasks asleep on the wait queue of a socket that has a file.
+static void report_sleepers(struct seq_file *seq, struct sock *sk)
+{
+	struct socket *sock = 0;
+	struct file *file = 0;
+	unsigned long ino = 0;
+	struct waiters_walk w = {};
+
+	if (bpf_probe_read_kernel(&sock, sizeof(sock), __builtin_preserve_access_index(&sk->sk_socket)) || !sock)
+		return;
+	if (bpf_probe_read_kernel(&file, sizeof(file), __builtin_preserve_access_index(&sock->file)) || !file)
+		return;
+	struct socket_alloc *alloc = (struct socket_alloc *)sock;
+	if (bpf_probe_read_kernel(&ino, sizeof(ino), __builtin_preserve_access_index(&alloc->vfs_inode.i_ino)) || !ino)
+		return;
+	w.seq = seq;
+	w.head = __builtin_preserve_access_index(&sock->wq.wait.head);
+	w.pos = w.head;
+	w.r.inode = ino;
+	bpf_loop(MAX_WAITERS, one_waiter, &w, 0);
+}
+
+SEC("iter/tcp")
+int whoport_sleepers_tcp(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	unsigned char state = 0;
+
+	if (!skc)
+		return 0;
+	if (bpf_probe_read_kernel(&state, sizeof(state), __builtin_preserve_access_index(&skc->skc_state)) ||
+	    state != TCP_LISTEN)
+		return 0;
+	report_sleepers(ctx->meta->seq, (struct sock *)skc);
+	return 0;
+}
+
+SEC("iter/udp")
+int whoport_sleepers_udp(struct bpf_iter__udp *ctx)
+{
+	struct sock *sk = ctx->udp_sk;
+
+	if (!sk)
+		return 0;
+	report_sleepers(ctx->meta->seq, sk);
 	return 0;
 }
 

@@ -433,6 +433,7 @@ pub(crate) mod tests {
             owners: vec![1],
             hidden_reason: None,
             held_through: None,
+            blocked_calls: Vec::new(),
             v6only,
             known_use: None,
             socket,

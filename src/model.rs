@@ -513,6 +513,35 @@ impl Relay {
     }
 }
 
+/// A thread asleep in a system call on a socket whose descriptor it no longer has open (a
+/// thread blocked in accept() or recv() when another thread closed the descriptor).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BlockedCall {
+    pub pid: u32,
+    pub tid: u32,
+    /// The system call, when `/proc/PID/task/TID/syscall` showed one whoport knows.
+    #[serde(rename = "system_call")]
+    pub call: Option<&'static str>,
+    /// The descriptor the call was made on, when the call takes one first.
+    pub descriptor: Option<u32>,
+}
+
+impl BlockedCall {
+    /// "thread 1240 blocked in accept4() on descriptor 5, which it no longer has open".
+    pub fn words(&self) -> String {
+        let call = self
+            .call
+            .map_or_else(|| "a system call".to_string(), |c| format!("{c}()"));
+        match self.descriptor {
+            Some(fd) => format!(
+                "thread {} blocked in {call} on descriptor {fd}, which it no longer has open",
+                self.tid
+            ),
+            None => format!("thread {} blocked in {call}", self.tid),
+        }
+    }
+}
+
 /// A socket with the processes that hold it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listener {
@@ -530,6 +559,8 @@ pub struct Listener {
     /// How the owners hold the socket when not through an ordinary descriptor ("held through
     /// a memory mapping", "held by io_uring").
     pub held_through: Option<&'static str>,
+    /// The threads holding it by a system call in progress on a descriptor since closed.
+    pub blocked_calls: Vec<BlockedCall>,
     /// For IPv6 listeners: the kernel's IPV6_V6ONLY (`Some(false)`: it takes IPv4 too);
     /// `None` when it was not reported (`/proc/net`, other systems).
     pub v6only: Option<bool>,

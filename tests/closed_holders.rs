@@ -50,6 +50,13 @@ fn build(dir: &Path) -> Option<PathBuf> {
 /// Starts the fixture in `mode` inside `ns` (as nobody when `nobody`): the helper and its
 /// TCP and UDP ports (0: none). `None` when the kernel refuses the mode.
 fn start(ns: &NetNs, helper: &Path, mode: &str, nobody: bool) -> Option<(Child, u16, u16)> {
+    let (child, numbers) = start_all(ns, helper, mode, nobody)?;
+    Some((child, numbers[0], numbers[1]))
+}
+
+/// As [`start`], with every number the fixture printed: the ports, then the ids of the threads
+/// blocked in accept() and recv() (0 for none).
+fn start_all(ns: &NetNs, helper: &Path, mode: &str, nobody: bool) -> Option<(Child, Vec<u16>)> {
     let mut cmd = if nobody {
         let mut c = ns.command(Path::new("setpriv"));
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
@@ -65,17 +72,93 @@ fn start(ns: &NetNs, helper: &Path, mode: &str, nobody: bool) -> Option<(Child, 
         .spawn()
         .expect("the helper runs");
     let line = common::ready_line(&mut child, Duration::from_secs(30));
-    let ports: Vec<u16> = line
+    // Thread ids fit in u16 only on small machines: kept as u32 by the callers that need them.
+    let numbers: Vec<u32> = line
         .split_whitespace()
         .filter_map(|p| p.parse().ok())
         .collect();
-    if ports.len() != 2 {
+    if numbers.len() != 4 {
         let _ = child.kill();
         let _ = child.wait();
         eprintln!("SKIPPED: the kernel refused '{mode}' here ({line:?})");
         return None;
     }
-    Some((child, ports[0], ports[1]))
+    THREADS.with(|t| t.replace([numbers[2], numbers[3]]));
+    let ports = numbers
+        .iter()
+        .take(2)
+        .map(|&p| u16::try_from(p).unwrap_or(0))
+        .collect();
+    Some((child, ports))
+}
+
+thread_local! {
+    /// The ids of the threads the last fixture started on this test's thread blocked in
+    /// accept() and recv() (0 for none).
+    static THREADS: std::cell::Cell<[u32; 2]> = const { std::cell::Cell::new([0, 0]) };
+}
+
+/// Where the kernel may be asked, our socket is held by the thread blocked on it, named with
+/// its process, its system call and the descriptor it no longer has open: in `--json`, the
+/// same with either lookup.
+fn named(doc: &Value, protocol: &str, port: u16, tid: u32, calls: &[&str]) -> u64 {
+    let rows: Vec<&Value> = doc["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .filter(|l| l["protocol"] == protocol && l["address"] == "127.0.0.1" && l["port"] == port)
+        .collect();
+    assert_eq!(rows.len(), 1, "{protocol} 127.0.0.1:{port} once: {doc}");
+    let row = rows[0];
+    assert_eq!(
+        row["held_through"], "held by a system call in progress",
+        "{row}"
+    );
+    let owners = row["owners"].as_array().expect("owners");
+    assert_eq!(owners.len(), 1, "{row}");
+    assert_eq!(owners[0]["name"], "closed_holders", "{row}");
+    let pid = owners[0]["pid"].as_u64().expect("pid");
+    let threads = row["blocked_calls"].as_array().expect("blocked_calls");
+    // Only the thread blocked in the call: never the poll()ing one, epoll or the process.
+    assert_eq!(threads.len(), 1, "{row}");
+    let t = &threads[0];
+    assert_eq!(t["pid"].as_u64(), Some(pid), "{row}");
+    assert_eq!(t["tid"].as_u64(), Some(u64::from(tid)), "{row}");
+    assert!(
+        calls.iter().any(|c| t["system_call"] == *c),
+        "one of {calls:?}: {row}"
+    );
+    assert!(t["descriptor"].as_u64().is_some(), "{row}");
+    assert!(row["owner_hidden_reason"].is_null(), "{row}");
+    pid
+}
+
+const ACCEPT: &[&str] = &["accept", "accept4"];
+const RECV: &[&str] = &["recvfrom", "recvmsg", "read"];
+
+/// The port card and the listing say the same as `--json`.
+fn in_text(ns: &NetNs, port: u16, pid: u64, tid: u32) {
+    let home = tempdir();
+    let (status, card, err) = ns.whoport_with(home.path(), &[], &[&port.to_string()]);
+    assert_eq!(status, 0, "{err}");
+    let line = card
+        .lines()
+        .find(|l| l.contains("held by a system call in progress"))
+        .unwrap_or_else(|| panic!("{card}"));
+    assert!(
+        line.contains(&format!("thread {tid} blocked in accept")),
+        "{line}"
+    );
+    assert!(line.contains("which it no longer has open"), "{line}");
+    assert!(card.contains(&format!("pid {pid}")), "{card}");
+    let (status, listing, err) = ns.whoport_with(home.path(), &[], &["--no-audit"]);
+    assert_eq!(status, 0, "{err}");
+    let row = listing
+        .lines()
+        .find(|l| l.contains(&format!(" {port} ")) && l.contains("tcp"))
+        .unwrap_or_else(|| panic!("{listing}"));
+    assert!(row.contains(&pid.to_string()), "{row}");
+    assert!(row.contains("closed_holders"), "{row}");
 }
 
 /// Our socket's reason (it has no owner), found by protocol, address and port.
@@ -130,6 +213,20 @@ fn as_root(mode: &str) {
     if udp != 0 {
         sockets.push(("udp", udp));
     }
+    let [accepting, receiving] = THREADS.with(std::cell::Cell::get);
+    if mode == "blocked" && iterator_possible() {
+        let mut pids = Vec::new();
+        for lookup in ["bpf", "procfs"] {
+            let doc = json(&ns, &[("WHOPORT_OWNER_LOOKUP", lookup)], &["--json"]);
+            pids.push(named(&doc, "tcp", tcp, accepting, ACCEPT));
+            pids.push(named(&doc, "udp", udp, receiving, RECV));
+        }
+        assert!(pids.windows(2).all(|w| w[0] == w[1]), "{pids:?}");
+        in_text(&ns, tcp, pids[0], accepting);
+        let _ = child.kill();
+        let _ = child.wait();
+        return;
+    }
     let mut by_lookup = Vec::new();
     for lookup in ["bpf", "procfs"] {
         let doc = json(&ns, &[("WHOPORT_OWNER_LOOKUP", lookup)], &["--json"]);
@@ -173,9 +270,40 @@ fn as_root(mode: &str) {
     let _ = child.wait();
 }
 
+/// As root: the thread blocked in accept() or recv() is named (where the kernel has BTF; the
+/// reason names what was looked into otherwise).
 #[test]
-fn a_socket_held_by_a_blocked_accept_or_recv_is_not_called_in_transit_or_the_kernels() {
+fn a_socket_held_by_a_blocked_accept_or_recv_names_the_thread() {
     as_root("blocked");
+}
+
+/// An epoll instance watching the listener and a thread in poll() on it put entries on its
+/// wait queue beside the thread blocked in accept(): only that thread is named.
+#[test]
+fn only_the_thread_blocked_in_accept_is_named_beside_epoll_and_poll() {
+    if !iterator_possible() {
+        eprintln!("SKIPPED: needs root and a kernel with BTF");
+        return;
+    }
+    let dir = tempdir();
+    let Some(helper) = build(dir.path()) else {
+        return;
+    };
+    let Some(ns) = NetNs::new() else {
+        return;
+    };
+    let Some((mut child, tcp, _)) = start(&ns, &helper, "watched", false) else {
+        return;
+    };
+    let [accepting, _] = THREADS.with(std::cell::Cell::get);
+    let mut pids = Vec::new();
+    for lookup in ["bpf", "procfs"] {
+        let doc = json(&ns, &[("WHOPORT_OWNER_LOOKUP", lookup)], &["--json"]);
+        pids.push(named(&doc, "tcp", tcp, accepting, ACCEPT));
+    }
+    assert_eq!(pids[0], pids[1]);
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 #[test]
@@ -288,6 +416,7 @@ fn as_nobody_no_ruled_out_alternative_is_named() {
     let Some((mut blocked, tcp, udp)) = start(&ns, &helper, "blocked", true) else {
         return;
     };
+    let nobody_threads = THREADS.with(std::cell::Cell::get);
     let Some((mut aio, aio_tcp, _)) = start(&ns, &helper, "aio", true) else {
         let _ = blocked.kill();
         let _ = blocked.wait();
@@ -310,6 +439,20 @@ fn as_nobody_no_ruled_out_alternative_is_named() {
             };
             let iterator = doc["owner_lookup"] == "bpf";
             for (protocol, port) in [("tcp", tcp), ("udp", udp), ("tcp", aio_tcp)] {
+                if with_caps && port != aio_tcp && held_by_call(&doc, protocol, port) {
+                    // With CAP_BPF and CAP_PERFMON the kernel may be asked: named, as root.
+                    let (tid, calls) = if protocol == "tcp" {
+                        (nobody_threads[0], ACCEPT)
+                    } else {
+                        (nobody_threads[1], RECV)
+                    };
+                    named(&doc, protocol, port, tid, calls);
+                    continue;
+                }
+                assert!(
+                    !with_caps || port == aio_tcp || !iterator_possible() || !iterator,
+                    "caps {with_caps}, {lookup}: with CAP_BPF the thread is named: {doc}"
+                );
                 let why = reason(&doc, protocol, port);
                 let why = established(&why);
                 let at = format!("caps {with_caps}, {lookup}: {protocol} {port}");
@@ -338,4 +481,15 @@ fn as_nobody_no_ruled_out_alternative_is_named() {
         let _ = child.kill();
         let _ = child.wait();
     }
+}
+
+/// Whether our socket is held by a system call in progress in `doc`.
+fn held_by_call(doc: &Value, protocol: &str, port: u16) -> bool {
+    doc["listeners"].as_array().is_some_and(|rows| {
+        rows.iter().any(|l| {
+            l["protocol"] == protocol
+                && l["port"] == port
+                && l["held_through"] == "held by a system call in progress"
+        })
+    })
 }

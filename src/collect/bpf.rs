@@ -63,6 +63,16 @@ const KERNEL_UDP: Program = Program {
     name: "whoport_kernel_udp",
     iter: "udp",
 };
+/// Threads asleep on the wait queues of the listening TCP sockets and UDP sockets of whoport's
+/// network namespace (Linux 5.17+: bpf_loop).
+const SLEEPERS_TCP: Program = Program {
+    name: "whoport_sleepers_tcp",
+    iter: "tcp",
+};
+const SLEEPERS_UDP: Program = Program {
+    name: "whoport_sleepers_udp",
+    iter: "udp",
+};
 /// The iterators the programs of both objects attach to.
 const ITERATORS: [&str; 6] = ["task_file", "task_vma", "unix", "task", "tcp", "udp"];
 
@@ -147,6 +157,9 @@ pub struct Loaded {
     /// Whether the program reading the other namespaces' unix queues was verified: `None`
     /// until it is first needed.
     foreign_queues: Option<bool>,
+    /// Whether the programs finding threads asleep on sockets were verified: `None` until
+    /// they are first needed.
+    sleepers: Option<bool>,
 }
 
 type KernelBtf = (Btf, HashMap<&'static str, u32>);
@@ -230,6 +243,7 @@ impl Loaded {
             in_flight: None,
             kernel: None,
             foreign_queues: None,
+            sleepers: None,
         })
     }
 
@@ -364,6 +378,22 @@ impl Loaded {
         for program in [KERNEL_TCP, KERNEL_UDP] {
             let mut file = self.pass(program, "5.9")?;
             found.extend(records::read_fileless(&mut file)?);
+        }
+        Ok(found)
+    }
+
+    /// The threads asleep on the wait queue of each listening TCP socket and UDP socket of
+    /// whoport's network namespace that has a file: (socket inode, tgid, thread id), from the
+    /// tcp and udp iterators, verified on their first use.
+    pub fn sleepers(&mut self) -> Result<Vec<(u32, u32, u32)>, BpfError> {
+        let (state, verified) =
+            self.verified_once(self.sleepers, &[SLEEPERS_TCP, SLEEPERS_UDP], "5.17");
+        self.sleepers = state;
+        verified?;
+        let mut found = Vec::new();
+        for program in [SLEEPERS_TCP, SLEEPERS_UDP] {
+            let mut file = iterator(&mut self.ebpf, program.name)?;
+            found.extend(records::read_sleepers(&mut file)?);
         }
         Ok(found)
     }

@@ -273,6 +273,7 @@ mod tests {
             owners: vec![pid],
             hidden_reason: None,
             held_through: None,
+            blocked_calls: Vec::new(),
             v6only: None,
             known_use: None,
             socket,

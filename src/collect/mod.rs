@@ -3,6 +3,9 @@
 #[cfg(target_os = "linux")]
 pub mod activity;
 #[cfg(target_os = "linux")]
+#[cfg(target_os = "linux")]
+pub mod blocked;
+#[cfg(target_os = "linux")]
 pub mod bpf;
 #[cfg(target_os = "linux")]
 pub mod btf;
@@ -18,7 +21,6 @@ pub mod in_flight;
 pub mod io_uring;
 #[cfg(target_os = "linux")]
 mod kcmp;
-#[cfg(target_os = "linux")]
 pub mod kernel_owned;
 #[cfg(target_os = "linux")]
 pub mod linux;
@@ -446,6 +448,10 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
             owners: pids,
             hidden_reason,
             held_through,
+            #[cfg(target_os = "linux")]
+            blocked_calls: owners.blocked.remove(&socket.inode).unwrap_or_default(),
+            #[cfg(not(target_os = "linux"))]
+            blocked_calls: Vec::new(),
             v6only: socket.v6only,
             known_use: None,
             socket,
@@ -726,6 +732,9 @@ struct Owners {
     other_netns: usize,
     other_netns_pid: Option<u32>,
     starts: HashMap<u32, u64>,
+    /// The threads holding sockets by a system call in progress (socket inode -> threads).
+    #[cfg(target_os = "linux")]
+    blocked: HashMap<u32, Vec<crate::model::BlockedCall>>,
     /// What the walk noted for the second look.
     #[cfg(target_os = "linux")]
     seen: linux::Seen,
@@ -793,6 +802,7 @@ fn find_owners(candidates: &[(Socket, Vec<u32>)], walk: Walk) -> Owners {
             other_netns: walk.other_netns,
             other_netns_pid: walk.other_netns_pid,
             starts: walk.starts,
+            blocked: HashMap::new(),
             seen: walk.seen,
             failure: None,
         },
@@ -804,6 +814,7 @@ fn find_owners(candidates: &[(Socket, Vec<u32>)], walk: Walk) -> Owners {
             other_netns: 0,
             other_netns_pid: None,
             starts: HashMap::new(),
+            blocked: HashMap::new(),
             seen: linux::Seen::default(),
             failure: Some(e),
         },
@@ -973,11 +984,30 @@ fn second_look(
     let kernel = kernel_owned::kernel_owned(&waiting, &mut shared);
     let kernel_read = kernel.is_ok();
     let kernel = kernel.unwrap_or_default();
+    // Held by a system call in progress: a thread asleep on the socket's wait queue (in
+    // accept() or recv(), its descriptor closed by another thread). Not looked for in the
+    // queues and tables below: it is held, and by whom is established.
+    let not_kernel: HashSet<u32> = waiting.difference(&kernel).copied().collect();
+    let calls = blocked::blocked_calls(&not_kernel, &mut shared).unwrap_or_default();
+    let by_calls: HashMap<u32, (Vec<u32>, ownerless::Holding)> = calls
+        .iter()
+        .map(|(inode, threads)| {
+            let mut pids: Vec<u32> = threads.iter().map(|t| t.pid).collect();
+            pids.dedup();
+            (*inode, (pids, ownerless::Holding::BlockedCall))
+        })
+        .collect();
+    adopt(candidates, owners, &mut held, &by_calls);
+    owners.blocked.extend(calls);
     // Looked for in the unix socket queues, and again in the tables and the queues in turn
     // while it is seen moving (received, or passed on, between two looks). Not the kernel's
     // own: a socket without a file is in no queue and no table, so each of those looks (a
     // pass over every descriptor of the machine) could only see it nowhere.
-    let movable: HashSet<u32> = waiting.difference(&kernel).copied().collect();
+    let movable: HashSet<u32> = not_kernel
+        .iter()
+        .filter(|i| !by_calls.contains_key(i))
+        .copied()
+        .collect();
     let followed = moving::follow(
         &movable,
         (unreadable, &unreadable_pids),
@@ -1011,7 +1041,10 @@ fn second_look(
     };
     adopt(candidates, owners, &mut held, &received);
     for (s, _) in candidates {
-        if left.iter().any(|l| l.2 == s.inode) && !received.contains_key(&s.inode) {
+        if left.iter().any(|l| l.2 == s.inode)
+            && !received.contains_key(&s.inode)
+            && !by_calls.contains_key(&s.inode)
+        {
             let reason = match followed.reasons.get(&s.inode) {
                 Some(established) => moving::confirmed(established, there_still.contains(&s.inode)),
                 None if kernel.contains(&s.inode) => Hidden::Kernel,

@@ -22,6 +22,9 @@ pub enum Holding {
     IoUring,
     /// An io_uring request in flight (a pending accept, recv, poll...), its descriptor closed.
     IoUringRequest,
+    /// A system call in progress (a thread asleep in accept() or recv()), its descriptor
+    /// closed.
+    BlockedCall,
 }
 
 impl Holding {
@@ -32,6 +35,7 @@ impl Holding {
             Holding::Mapping => Some("held through a memory mapping"),
             Holding::IoUring => Some("held by io_uring"),
             Holding::IoUringRequest => Some("held by io_uring (a request in flight)"),
+            Holding::BlockedCall => Some("held by a system call in progress"),
         }
     }
 }

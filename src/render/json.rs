@@ -590,6 +590,9 @@ pub struct ListenerDoc<'a> {
     /// The kernel no longer had it when asked again: it closed during the scan (listed in
     /// JSON only; not a row of the text listing).
     pub closed_during_scan: bool,
+    /// The threads holding it by a system call in progress (with `held_through` "held by a
+    /// system call in progress"); empty otherwise.
+    pub blocked_calls: &'a [crate::model::BlockedCall],
 }
 
 /// An owner in a listener's object: its document, or the same document already written as
@@ -658,6 +661,7 @@ impl<'a> ListenerDoc<'a> {
             owner_hidden_reason: l.hidden_reason.as_ref().map(Hidden::long),
             held_through: l.held_through,
             closed_during_scan: l.closed_during_scan(),
+            blocked_calls: &l.blocked_calls,
         }
     }
 }

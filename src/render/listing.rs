@@ -563,7 +563,12 @@ fn socket_lines(
     }
     // Held without a descriptor of the main table: how (a mapping, io_uring, a thread).
     if let Some(how) = l.held_through {
-        writeln!(w, "    {how}")?;
+        if l.blocked_calls.is_empty() {
+            writeln!(w, "    {how}")?;
+        } else {
+            let threads: Vec<String> = l.blocked_calls.iter().map(|b| b.words()).collect();
+            writeln!(w, "    {how}: {}", threads.join("; "))?;
+        }
     }
     for p in l.owners.iter().filter_map(|pid| snap.processes.get(pid)) {
         let user = p.user.as_deref().map_or_else(

@@ -38,6 +38,7 @@ fn snapshot(addr: &str, port: u16, procs: Vec<Process>, root: bool) -> Snapshot 
         owners: procs.iter().map(|p| p.pid).collect(),
         hidden_reason: procs.is_empty().then_some(Hidden::NotRoot),
         held_through: None,
+        blocked_calls: Vec::new(),
         v6only: None,
         known_use: None,
     };

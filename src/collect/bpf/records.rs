@@ -294,6 +294,23 @@ pub(super) fn read_fileless(input: &mut impl Read) -> Result<Vec<u32>, BpfError>
     Ok(found)
 }
 
+/// The records of the sleepers programs: (socket inode, tgid, thread id).
+pub(super) fn read_sleepers(input: &mut impl Read) -> Result<Vec<(u32, u32, u32)>, BpfError> {
+    let mut found = Vec::new();
+    each_record(input, 16, |record| {
+        let mut inode = [0u8; 8];
+        let mut tgid = [0u8; 4];
+        let mut tid = [0u8; 4];
+        inode.copy_from_slice(&record[0..8]);
+        tgid.copy_from_slice(&record[8..12]);
+        tid.copy_from_slice(&record[12..16]);
+        if let Ok(inode) = u32::try_from(u64::from_ne_bytes(inode)) {
+            found.push((inode, u32::from_ne_bytes(tgid), u32::from_ne_bytes(tid)));
+        }
+    })?;
+    Ok(found)
+}
+
 /// [`fields`], for the tests of the loaded programs.
 #[cfg(test)]
 pub(super) fn tests_fields(record: &[u8]) -> (u32, u32, u64) {

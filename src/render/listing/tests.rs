@@ -32,6 +32,7 @@ fn empty_kernel_and_unreadable_processes_get_placeholders_never_empty_cells() {
             .is_empty()
             .then_some(Hidden::NotVisibleToRoot(Default::default())),
         held_through: None,
+        blocked_calls: Vec::new(),
         owners,
         v6only: None,
         known_use: None,
@@ -220,6 +221,7 @@ fn varied_snapshot(rng: &mut fastrand::Rng) -> Snapshot {
                 user: rng.bool().then(|| pick(rng)),
                 hidden_reason: owners.is_empty().then_some(Hidden::NotRoot),
                 held_through: None,
+                blocked_calls: Vec::new(),
                 owners,
                 v6only: None,
                 known_use: (rng.u8(..4) == 0).then(|| &crate::registry::unofficial::all()[0]),

@@ -1,0 +1,205 @@
+//! Sockets held by a system call in progress: a thread asleep in accept() on a TCP listener,
+//! or in recv() on a UDP socket, keeps the socket's file open after another thread closed the
+//! descriptor (a common way to shut down: Linux does not wake the sleeper), and then no
+//! descriptor table, mapping, io_uring or unix socket message holds it. The sleeping thread
+//! is on the socket's wait queue, which the tcp and udp BPF iterators read
+//! (`whoport_sleepers_tcp`, `whoport_sleepers_udp` in bpf/owners.bpf.c): only for sockets
+//! still ownerless after every other look, and only where BPF may be used (as root). Its
+//! system call and descriptor come from `/proc/PID/task/TID/syscall` when it shows them.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+
+use super::bpf::Shared;
+use crate::model::BlockedCall;
+
+/// Of the `wanted` inodes, those with threads asleep on them: inode -> the threads, each
+/// once, sorted. `Err` says why the kernel could not be asked (then nothing is established).
+pub fn blocked_calls(
+    wanted: &HashSet<u32>,
+    loaded: &mut Shared,
+) -> Result<HashMap<u32, Vec<BlockedCall>>, String> {
+    if wanted.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let no_bpf = std::env::var("WHOPORT_NO_BPF").unwrap_or_default();
+    if !no_bpf.is_empty() && no_bpf != "0" {
+        return Err("WHOPORT_NO_BPF is set".to_string());
+    }
+    if !super::owners::may_use_bpf() {
+        return Err(
+            "reading sockets' wait queues needs CAP_SYS_ADMIN, or CAP_BPF with \
+                    CAP_PERFMON (run as root)"
+                .to_string(),
+        );
+    }
+    let sleepers = loaded
+        .get()?
+        .sleepers()
+        .map_err(|e| super::bpf::explain(&e))?;
+    let mut found: HashMap<u32, Vec<BlockedCall>> = HashMap::new();
+    let mut seen = HashSet::new();
+    for (inode, pid, tid) in sleepers {
+        if !wanted.contains(&inode) || !seen.insert((inode, tid)) {
+            continue;
+        }
+        // The thread is still one of that process's (it may have exited since).
+        if std::fs::symlink_metadata(format!("/proc/{pid}/task/{tid}")).is_err() {
+            continue;
+        }
+        let (call, descriptor) = system_call(pid, tid);
+        found.entry(inode).or_default().push(BlockedCall {
+            pid,
+            tid,
+            call,
+            descriptor,
+        });
+    }
+    for threads in found.values_mut() {
+        threads.sort_by_key(|b| (b.pid, b.tid));
+    }
+    Ok(found)
+}
+
+/// The system call thread `tid` sleeps in, with its descriptor for a call whose first
+/// argument is one, from `/proc/PID/task/TID/syscall` (read at most 256 bytes; nothing when
+/// unreadable, running, or a call whoport does not know by number).
+fn system_call(pid: u32, tid: u32) -> (Option<&'static str>, Option<u32>) {
+    let mut text = Vec::new();
+    let read = std::fs::File::open(format!("/proc/{pid}/task/{tid}/syscall"))
+        .and_then(|f| f.take(256).read_to_end(&mut text));
+    if read.is_err() {
+        return (None, None);
+    }
+    parse(&String::from_utf8_lossy(&text))
+}
+
+/// The call named by a syscall file's text ("NR 0xARG1 ..."), and its descriptor when the
+/// call takes one first.
+fn parse(text: &str) -> (Option<&'static str>, Option<u32>) {
+    let mut fields = text.split_whitespace();
+    let Some(nr) = fields.next().and_then(|n| n.parse::<i64>().ok()) else {
+        return (None, None);
+    };
+    let Some(&(_, name, takes_fd)) = CALLS.iter().find(|(n, _, _)| *n == nr) else {
+        return (None, None);
+    };
+    let fd = fields
+        .next()
+        .and_then(|a| u64::from_str_radix(a.trim_start_matches("0x"), 16).ok())
+        .and_then(|a| u32::try_from(a).ok())
+        .filter(|_| takes_fd);
+    (Some(name), fd)
+}
+
+/// System calls a thread may sleep in on a socket: number, name, whether the first argument
+/// is the descriptor.
+#[cfg(target_arch = "x86_64")]
+const CALLS: &[(i64, &str, bool)] = &[
+    (0, "read", true),
+    (7, "poll", false),
+    (19, "readv", true),
+    (23, "select", false),
+    (43, "accept", true),
+    (45, "recvfrom", true),
+    (47, "recvmsg", true),
+    (232, "epoll_wait", false),
+    (270, "pselect6", false),
+    (271, "ppoll", false),
+    (281, "epoll_pwait", false),
+    (288, "accept4", true),
+    (299, "recvmmsg", true),
+];
+#[cfg(target_arch = "aarch64")]
+const CALLS: &[(i64, &str, bool)] = &[
+    (63, "read", true),
+    (65, "readv", true),
+    (72, "pselect6", false),
+    (73, "ppoll", false),
+    (202, "accept", true),
+    (207, "recvfrom", true),
+    (212, "recvmsg", true),
+    (242, "accept4", true),
+    (243, "recvmmsg", true),
+];
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const CALLS: &[(i64, &str, bool)] = &[];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn a_syscall_file_names_the_call_and_its_descriptor() {
+        let text = "288 0x5 0x0 0x0 0x0 0x0 0x0 0x7ffd 0x7f12\n";
+        assert_eq!(parse(text), (Some("accept4"), Some(5)));
+        assert_eq!(
+            parse("45 0x7 0x7ffc 0x10 0x0 0x0 0x0 0x1 0x2"),
+            (Some("recvfrom"), Some(7))
+        );
+        // Not a descriptor first: the call only.
+        assert_eq!(
+            parse("7 0x7ffc 0x1 0xffffffff 0 0 0 1 2"),
+            (Some("poll"), None)
+        );
+    }
+
+    #[test]
+    fn what_the_file_does_not_show_is_not_named() {
+        assert_eq!(parse("running\n"), (None, None));
+        assert_eq!(parse("-1 0x7ffc 0x1\n"), (None, None));
+        assert_eq!(parse("99999 0x5 0x0\n"), (None, None));
+        assert_eq!(parse(""), (None, None));
+    }
+
+    /// A thread of this process asleep in accept() on a listener whose descriptor was
+    /// closed is found on its wait queue, with its call, where the kernel may be asked.
+    #[test]
+    fn a_thread_asleep_in_accept_on_a_closed_descriptor_is_found() {
+        let (tx, rx) = std::sync::mpsc::channel::<(i32, u32, u32)>();
+        // Nothing here: the thread never wakes, and dies with the test process.
+        let _ = std::thread::spawn(move || {
+            use std::os::fd::AsRawFd;
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            let fd = l.as_raw_fd();
+            let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).expect("link");
+            let inode: u32 = link
+                .to_string_lossy()
+                .trim_start_matches("socket:[")
+                .trim_end_matches(']')
+                .parse()
+                .expect("inode");
+            let me = std::fs::read_link("/proc/thread-self")
+                .ok()
+                .and_then(|p| p.file_name()?.to_str()?.parse().ok())
+                .unwrap_or(0);
+            tx.send((fd, inode, me)).expect("send");
+            let _ = l.accept();
+        });
+        let (fd, inode, tid) = rx.recv().expect("the thread starts");
+        let pid = std::process::id();
+        // Until the thread sleeps in accept on it (bounded: 10 s).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while system_call(pid, tid) != (Some("accept4"), u32::try_from(fd).ok())
+            && system_call(pid, tid) != (Some("accept"), u32::try_from(fd).ok())
+        {
+            assert!(std::time::Instant::now() < deadline, "never blocked");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        match blocked_calls(&HashSet::from([inode]), &mut Shared::NotYet) {
+            Ok(found) => {
+                let threads = found.get(&inode).expect("found");
+                assert_eq!(threads.len(), 1, "{threads:?}");
+                assert_eq!((threads[0].pid, threads[0].tid), (pid, tid));
+                assert_eq!(threads[0].descriptor, u32::try_from(fd).ok());
+            }
+            Err(why) => eprintln!("SKIPPED the kernel's side: {why}"),
+        }
+        let mut untouched = Shared::NotYet;
+        assert_eq!(
+            blocked_calls(&HashSet::new(), &mut untouched),
+            Ok(HashMap::new())
+        );
+    }
+}
