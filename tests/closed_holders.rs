@@ -151,7 +151,7 @@ fn in_text(ns: &NetNs, port: u16, pid: u64, tid: u32) {
     );
     assert!(line.contains("which it no longer has open"), "{line}");
     assert!(card.contains(&format!("pid {pid}")), "{card}");
-    let (status, listing, err) = ns.whoport_with(home.path(), &[], &["--no-audit"]);
+    let (status, listing, err) = ns.whoport_with(home.path(), &[], &[]);
     assert_eq!(status, 0, "{err}");
     let row = listing
         .lines()
