@@ -51,6 +51,8 @@ struct ListenerJson {
     owners: Vec<OwnerJson>,
     owner_hidden_reason: Option<String>,
     held_through: Option<String>,
+    /// Threads holding it by a system call in progress.
+    blocked_calls: Vec<serde_json::Value>,
     closed_during_scan: bool,
 }
 
