@@ -8,11 +8,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use common::netns::NetNs;
-use common::{bin, fixture, have, is_root, tempdir};
+use common::{bin, have, is_root, tempdir};
 use serde_json::Value;
 
 /// The words of a reason whose looks ruled out the unix socket queues and the kernel's own
@@ -27,24 +27,9 @@ fn iterator_possible() -> bool {
     is_root() && Path::new("/sys/kernel/btf/vmlinux").exists()
 }
 
-/// Compiles the fixture into `dir` (readable and runnable by every user).
+/// Compiles `closed_holders.c` into `dir`.
 fn build(dir: &Path) -> Option<PathBuf> {
-    if !have("cc", "apt-get install -y gcc") {
-        return None;
-    }
-    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("chmod");
-    let out = dir.join("closed_holders");
-    let ok = Command::new("cc")
-        .arg("-o")
-        .arg(&out)
-        .arg(fixture("closed_holders.c"))
-        .arg("-lpthread")
-        .status()
-        .expect("cc runs")
-        .success();
-    assert!(ok, "closed_holders.c compiles");
-    Some(out)
+    common::compile_fixture(dir, "closed_holders")
 }
 
 /// Starts the fixture in `mode` inside `ns` (as nobody when `nobody`): the helper and its

@@ -7,29 +7,16 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use common::netns::NetNs;
-use common::{bin, fixture, have, is_root, tempdir};
+use common::{bin, have, is_root, tempdir};
 use serde_json::Value;
 
 /// Compiles `hold.c` into `dir`.
 fn build(dir: &Path) -> Option<PathBuf> {
-    if !have("cc", "apt-get install -y gcc") {
-        return None;
-    }
-    let out = dir.join("hold");
-    let ok = Command::new("cc")
-        .arg("-o")
-        .arg(&out)
-        .arg(fixture("hold.c"))
-        .arg("-lpthread")
-        .status()
-        .expect("cc runs")
-        .success();
-    assert!(ok, "hold.c compiles");
-    Some(out)
+    common::compile_fixture(dir, "hold")
 }
 
 /// Starts `hold MODE` as root inside `ns`: the helper, its port and PID. `None` when the

@@ -8,25 +8,12 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{fixture, have, tempdir};
+use common::{have, tempdir};
 use serde_json::Value;
 
 /// Compiles `hold.c` into `dir`.
 fn build(dir: &std::path::Path) -> Option<std::path::PathBuf> {
-    if !have("cc", "apt-get install -y gcc") {
-        return None;
-    }
-    let bin = dir.join("hold");
-    let ok = Command::new("cc")
-        .arg("-o")
-        .arg(&bin)
-        .arg(fixture("hold.c"))
-        .arg("-lpthread")
-        .status()
-        .expect("cc runs")
-        .success();
-    assert!(ok, "hold.c compiles");
-    Some(bin)
+    common::compile_fixture(dir, "hold")
 }
 
 /// A helper holding its socket as `mode` says, killed by PID when dropped.

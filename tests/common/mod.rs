@@ -109,6 +109,28 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// Compiles the C fixture `tests/fixtures/NAME.c` into `dir/NAME` (with `-lpthread`), runnable
+/// by every user: `None` where there is no C compiler (a failure under `CI=true`, a visible
+/// skip otherwise).
+pub fn compile_fixture(dir: &Path, name: &str) -> Option<PathBuf> {
+    if !have("cc", "apt-get install -y gcc") {
+        return None;
+    }
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let out = dir.join(name);
+    let ok = std::process::Command::new("cc")
+        .arg("-o")
+        .arg(&out)
+        .arg(fixture(&format!("{name}.c")))
+        .arg("-lpthread")
+        .status()
+        .expect("cc runs")
+        .success();
+    assert!(ok, "{name}.c compiles");
+    Some(out)
+}
+
 /// The shared copy of IANA's CSV, when this checkout sits beside it.
 pub fn shared_iana_csv() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
