@@ -50,13 +50,18 @@
 // { u64 receiver; u64 carried; }
 //   receiver: inode of the unix socket whose receive queue holds the message (0 when that
 //             socket has no file yet, such as a connection not accepted)
-//   carried:  inode of a socket file in the message
+//   carried:  inode of a socket file in the message, or CUT_MARK | why (high 32 bits all
+//             ones) as the last record of a queue that was not read to its end: why is
+//             CUT_RECORDS when MAX_RECORDS sockets were reported from it (one object's
+//             records must fit in the iterator's seq_file buffer, 32 KiB: a queue may carry
+//             many more), CUT_STEPS when MAX_STEPS steps did not reach its end
 // Records of whoport_kernel_tcp and whoport_kernel_udp (native endian): { u64 inode; }
 // Records of whoport_sleepers_tcp and whoport_sleepers_udp (native endian):
 // { u64 inode; u32 tgid; u32 tid; } (ids as the initial PID namespace numbers them)
 //
-// Its walk is bounded (MAX_STEPS: messages and their descriptors, per socket); what lies
-// beyond is not reported, and user space then says what remains possible instead. The walk is
+// Its walk is bounded (MAX_STEPS: messages and their descriptors, and MAX_RECORDS sockets
+// reported, per queue); a queue not read to its end gets a last record that says so, and user
+// space then says what remains possible for the sockets it could concern. The walk is
 // one bpf_loop (Linux 5.17+, as old as the unix iterator), so the verifier checks its body
 // instead of every turn of it.
 //
@@ -413,8 +418,16 @@ int whoport_mappings(struct bpf_iter__task_vma *ctx)
 
 // At most this many steps per unix socket: a step looks at one message, or at one descriptor
 // of it (a message carries at most SCM_MAX_FD, 253).
-#define MAX_STEPS 8192
+#define MAX_STEPS 65536
 #define SCM_MAX_FD 253
+// At most this many sockets reported per unix socket queue, then a cut record: every record
+// of one object must fit in the seq_file buffer (PAGE_SIZE << 3, at least 32 KiB; a write
+// fits while it leaves a byte free), or the kernel drops them all or fails the whole read
+// with E2BIG. 2000 records and the cut record: 32,016 bytes.
+#define MAX_RECORDS 2000
+#define CUT_MARK 0xffffffff00000000ULL
+#define CUT_RECORDS 1
+#define CUT_STEPS 2
 
 struct carried_record {
 	__u64 receiver;
@@ -430,8 +443,18 @@ struct queue_walk {
 	__u32 left;	// messages not looked at yet
 	__u32 fd;	// the next descriptor of fpl
 	__u32 fds;	// how many descriptors fpl holds
+	__u32 written;	// sockets reported from this queue
+	__u32 ended;	// the end of the queue was reached
 	struct carried_record r;
 };
+
+// The last record of a queue not read to its end, with why.
+static void cut(struct queue_walk *w, __u64 why)
+{
+	w->r.carried = CUT_MARK | why;
+	bpf_seq_write(w->seq, &w->r, sizeof(w->r));
+	w->ended = 1;
+}
 
 // One step: the next descriptor of the current message (reported when it is a socket), or
 // when there is none the next message. Returns 1 at the end of the queue.
@@ -450,14 +473,21 @@ static long one_step(__u32 step, struct queue_walk *w)
 			bpf_probe_read_kernel(&mode, sizeof(mode), &inode->i_mode);
 		if ((mode & S_IFMT) != S_IFSOCK)
 			return 0;
+		if (w->written >= MAX_RECORDS) {
+			cut(w, CUT_RECORDS);
+			return 1;
+		}
 		bpf_probe_read_kernel(&ino, sizeof(ino), &inode->i_ino);
 		w->r.carried = ino;
 		bpf_seq_write(w->seq, &w->r, sizeof(w->r));
+		w->written++;
 		return 0;
 	}
 	struct sk_buff *skb = w->next;
-	if (!w->left || !skb)
+	if (!w->left || !skb) {
+		w->ended = 1;
 		return 1;
+	}
 	w->left--;
 	// skb->cb is bytes to the verifier: what it holds is read with probe reads.
 	struct unix_skb_parms *cb = (struct unix_skb_parms *)skb->cb;
@@ -471,6 +501,14 @@ static long one_step(__u32 step, struct queue_walk *w)
 	w->fds = count > 0 ? count : 0;
 	w->next = skb->next;
 	return 0;
+}
+
+// The whole queue walk: a cut record when MAX_STEPS steps did not reach its end.
+static void walk_queue(struct queue_walk *w)
+{
+	bpf_loop(MAX_STEPS, one_step, w, 0);
+	if (!w->ended)
+		cut(w, CUT_STEPS);
 }
 
 SEC("iter/unix")
@@ -489,7 +527,7 @@ int whoport_in_flight(struct bpf_iter__unix *ctx)
 	if (sock && sock->file && sock->file->f_inode)
 		w.r.receiver = sock->file->f_inode->i_ino;
 	w.next = u->sk.sk_receive_queue.next;
-	bpf_loop(MAX_STEPS, one_step, &w, 0);
+	walk_queue(&w);
 	return 0;
 }
 
@@ -690,7 +728,7 @@ int whoport_foreign_queues(struct bpf_iter__task_file *ctx)
 	if (inode)
 		w.r.receiver = inode->i_ino;
 	w.next = sk->sk_receive_queue.next;
-	bpf_loop(MAX_STEPS, one_step, &w, 0);
+	walk_queue(&w);
 	return 0;
 }
 

@@ -213,12 +213,23 @@ pub enum Hidden {
     },
 }
 
+/// Why the unix socket queues were not all looked into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueuesUnread {
+    /// The look could not be made (or not into the queues of every network namespace): why.
+    NotLookedInto(String),
+    /// A queue was not read to its end: which, and why.
+    NotToTheEnd(String),
+}
+
 /// What the looks for a socket that no process holds ruled out, beyond the descriptor
 /// tables: only an alternative that was not ruled out is named as a possibility.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RuledOut {
     /// Every unix socket queue was looked into, and no message in transit carries it.
     pub queues: bool,
+    /// When the queues were not all looked into (`queues` false): why, where known.
+    pub queues_unread: Option<QueuesUnread>,
     /// The kernel's own sockets were read, and it is not one of them (it has a file).
     pub kernel: bool,
     /// Every task's descriptor table was read in the kernel (the iterator), whatever
@@ -229,7 +240,7 @@ pub struct RuledOut {
 impl RuledOut {
     /// What was established beyond the descriptor tables, then what keeps it open: what
     /// whoport does not look into, and each alternative it could not rule out.
-    fn words(self, for_user: bool) -> String {
+    fn words(&self, for_user: bool) -> String {
         let mut established = String::new();
         if for_user && self.every_table {
             established.push_str(
@@ -256,29 +267,43 @@ impl RuledOut {
                  IORING_REGISTER_RING_FDS)",
             );
         }
-        let mut unchecked = Vec::new();
+        let mut unchecked: Vec<String> = Vec::new();
         if !self.queues {
-            unchecked.push(
-                "in a unix socket message in transit (SCM_RIGHTS), whose queues whoport could not \
-                 look into",
-            );
-        }
-        if for_user {
-            unchecked.push(if self.every_table {
-                "held by a process of another user through a memory mapping or an io_uring \
-                 instance, which this user cannot read"
-            } else {
-                "held by a process of another user, whose descriptors this user cannot read"
+            let queues = "in a unix socket message in transit (SCM_RIGHTS), whose queues whoport \
+                          could not look into";
+            unchecked.push(match &self.queues_unread {
+                Some(QueuesUnread::NotLookedInto(why)) => format!("{queues} ({why})"),
+                Some(QueuesUnread::NotToTheEnd(what)) => format!(
+                    "in a unix socket message in transit (SCM_RIGHTS) that whoport did not \
+                     read: {what}"
+                ),
+                None => queues.to_string(),
             });
         }
-        if !self.kernel {
-            unchecked.push("the kernel's own socket, which whoport could not check");
+        if for_user {
+            unchecked.push(
+                if self.every_table {
+                    "held by a process of another user through a memory mapping or an io_uring \
+                     instance, which this user cannot read"
+                } else {
+                    "held by a process of another user, whose descriptors this user cannot read"
+                }
+                .to_string(),
+            );
         }
-        let or = |words: &[&str]| match words.split_last() {
-            Some((last, [])) => last.to_string(),
-            Some((last, rest)) => format!("{}, or {last}", rest.join(", ")),
-            None => String::new(),
-        };
+        if !self.kernel {
+            unchecked.push("the kernel's own socket, which whoport could not check".to_string());
+        }
+        fn or<S: AsRef<str>>(words: &[S]) -> String {
+            match words.split_last() {
+                Some((last, [])) => last.as_ref().to_string(),
+                Some((last, rest)) => {
+                    let rest: Vec<&str> = rest.iter().map(AsRef::as_ref).collect();
+                    format!("{}, or {}", rest.join(", "), last.as_ref())
+                }
+                None => String::new(),
+            }
+        }
         let otherwise = if unchecked.is_empty() {
             String::new()
         } else {

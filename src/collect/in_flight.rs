@@ -18,23 +18,90 @@ use netlink_sys::protocols::NETLINK_SOCK_DIAG;
 use netlink_sys::{Socket as NetlinkSocket, SocketAddr};
 
 use super::bpf::{self, Shared};
-use crate::model::{Hidden, Relay};
+use crate::model::{Hidden, QueuesUnread, Relay};
 
 const RECORD_LEN: usize = 16;
 
-/// Every socket in transit in this network namespace: carried inode -> inodes of the unix
-/// sockets whose receive queues hold it (0: a unix socket with no file yet, such as a
-/// connection not accepted). `Err` when the iterator could not run here, with what the
-/// kernel said. `loaded`: the objects the second look shares, loaded here if nothing needed
-/// them before.
-pub fn carried(loaded: &mut Shared) -> Result<HashMap<u32, Vec<u64>>, String> {
+/// The high 32 bits of a record's `carried` that make it the last record of a queue not read
+/// to its end (bpf/owners.bpf.c CUT_MARK); the low bits say why.
+const CUT_MARK: u64 = 0xffff_ffff_0000_0000;
+/// Why a queue was not read to its end: the program reported as many sockets of it as one
+/// record of the iterator holds (bpf/owners.bpf.c MAX_RECORDS)...
+const CUT_RECORDS: u64 = 1;
+const MAX_RECORDS: usize = 2000;
+/// ... or walked as many messages and descriptors of it as it may (MAX_STEPS).
+const CUT_STEPS: u64 = 2;
+const MAX_STEPS: usize = 65536;
+
+/// What one pass of a unix-queue program read.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Carried {
+    /// Carried inode -> inodes of the unix sockets whose receive queues hold it (0: a unix
+    /// socket with no file yet, such as a connection not accepted).
+    pub found: HashMap<u32, Vec<u64>>,
+    /// The queues not read to their end: (unix socket inode, why: CUT_RECORDS or CUT_STEPS).
+    pub cut: Vec<(u64, u64)>,
+}
+
+impl Carried {
+    /// Adds what another pass read.
+    fn merge(&mut self, other: Carried) {
+        for (inode, queues) in other.found {
+            let known = self.found.entry(inode).or_default();
+            for queue in queues {
+                if !known.contains(&queue) {
+                    known.push(queue);
+                }
+            }
+        }
+        for cut in other.cut {
+            if !self.cut.contains(&cut) {
+                self.cut.push(cut);
+            }
+        }
+    }
+
+    /// Why a socket found in no queue may still be in one: the queues that were not read to
+    /// their end, worded; `None` when every queue read was read whole.
+    pub fn unread(&self) -> Option<String> {
+        let mut cut = self.cut.clone();
+        cut.sort_unstable();
+        let (queue, why) = *cut.first()?;
+        let which = match queue {
+            0 => "the queue of a unix socket connection not yet accepted".to_string(),
+            inode => format!("the queue of unix socket {inode}"),
+        };
+        let because = match why {
+            CUT_RECORDS => format!(
+                "it carries more than {MAX_RECORDS} sockets, as many as \
+                 whoport reads of one queue"
+            ),
+            CUT_STEPS => format!(
+                "it holds more than {MAX_STEPS} messages and descriptors, as \
+                 many as whoport reads of one queue"
+            ),
+            _ => "the kernel stopped it".to_string(),
+        };
+        let more = match cut.len() {
+            1 => String::new(),
+            2 => ", nor 1 other queue".to_string(),
+            n => format!(", nor {} other queues", n - 1),
+        };
+        Some(format!("{which} was not read to the end ({because}){more}"))
+    }
+}
+
+/// Every socket in transit in this network namespace, and the queues not read to their end.
+/// `Err` when the iterator could not run here, with what the kernel said. `loaded`: the
+/// objects the second look shares, loaded here if nothing needed them before.
+pub fn carried(loaded: &mut Shared) -> Result<Carried, String> {
     may_look()?;
     // Nothing queued anywhere: nothing is in transit, and nothing needs loading. A failed
     // dump proves nothing: then the queues are looked into.
     if queued().is_ok_and(|q| q.is_empty()) {
-        return Ok(HashMap::new());
+        return Ok(Carried::default());
     }
-    let mut found = HashMap::new();
+    let mut found = Carried::default();
     loaded
         .get()?
         .in_flight(&mut |record| add(&mut found, record))
@@ -46,9 +113,9 @@ pub fn carried(loaded: &mut Shared) -> Result<HashMap<u32, Vec<u64>>, String> {
 /// descriptor tables hold (a unix socket pair made in another namespace, then kept across
 /// `setns` or passed): as [`carried`]. The unix iterator and the unix_diag dump see only
 /// whoport's own namespace.
-pub fn carried_elsewhere(loaded: &mut Shared) -> Result<HashMap<u32, Vec<u64>>, String> {
+pub fn carried_elsewhere(loaded: &mut Shared) -> Result<Carried, String> {
     may_look()?;
-    let mut found = HashMap::new();
+    let mut found = Carried::default();
     loaded
         .get()?
         .foreign_queues(&mut |record| add(&mut found, record))
@@ -64,17 +131,11 @@ fn may_look() -> Result<(), String> {
     }
     if !super::owners::may_use_bpf() {
         return Err(
-            "looking into unix socket queues needs CAP_SYS_ADMIN, or CAP_BPF with \
-                    CAP_PERFMON (run as root)"
-                .to_string(),
+            "that needs CAP_SYS_ADMIN, or CAP_BPF with CAP_PERFMON: run as root".to_string(),
         );
     }
     if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
-        return Err(
-            "the kernel has no BTF (/sys/kernel/btf/vmlinux) to look into unix socket \
-                    queues"
-                .to_string(),
-        );
+        return Err("the kernel has no BTF (/sys/kernel/btf/vmlinux)".to_string());
     }
     Ok(())
 }
@@ -171,11 +232,11 @@ fn holds_something(state: u8, queues: Option<(u32, u32)>) -> bool {
 
 /// The iterator's records `{ u64 receiver; u64 carried; }`: carried inode -> receivers.
 #[cfg(test)]
-pub fn parse(bytes: &[u8]) -> Option<HashMap<u32, Vec<u64>>> {
+pub fn parse(bytes: &[u8]) -> Option<Carried> {
     if bytes.len() % RECORD_LEN != 0 {
         return None;
     }
-    let mut found = HashMap::new();
+    let mut found = Carried::default();
     for record in bytes.chunks_exact(RECORD_LEN) {
         add(&mut found, record);
     }
@@ -183,17 +244,25 @@ pub fn parse(bytes: &[u8]) -> Option<HashMap<u32, Vec<u64>>> {
 }
 
 /// One record `{ u64 receiver; u64 carried; }` of the unix-queue programs, into `found`
-/// (carried inode -> receivers), as the pass streams.
-fn add(found: &mut HashMap<u32, Vec<u64>>, record: &[u8]) {
+/// (carried inode -> receivers, or a queue not read to its end), as the pass streams.
+fn add(found: &mut Carried, record: &[u8]) {
     let mut receiver = [0u8; 8];
     let mut carried = [0u8; 8];
     receiver.copy_from_slice(&record[..8]);
     carried.copy_from_slice(&record[8..RECORD_LEN]);
-    let Ok(carried) = u32::try_from(u64::from_ne_bytes(carried)) else {
+    let receiver = u64::from_ne_bytes(receiver);
+    let carried = u64::from_ne_bytes(carried);
+    if carried & CUT_MARK == CUT_MARK {
+        let cut = (receiver, carried & !CUT_MARK);
+        if !found.cut.contains(&cut) {
+            found.cut.push(cut);
+        }
+        return;
+    }
+    let Ok(carried) = u32::try_from(carried) else {
         return;
     };
-    let receivers = found.entry(carried).or_default();
-    let receiver = u64::from_ne_bytes(receiver);
+    let receivers = found.found.entry(carried).or_default();
     if !receivers.contains(&receiver) {
         receivers.push(receiver);
     }
@@ -305,59 +374,58 @@ fn follow_to(
 pub struct Queued {
     /// The `waiting` sockets found in a queue, each with its reason naming who it waits for.
     pub reasons: HashMap<u32, Hidden>,
-    /// Whether every queue a socket may wait in was looked into: false when the queues of the
-    /// unix sockets of other network namespaces could not be (then a socket not found may
-    /// still wait in one of them, and its absence proves nothing).
-    pub complete: bool,
+    /// Why not every queue a socket may wait in was read to its end, when one was not: the
+    /// queues of the unix sockets of other network namespaces could not be looked into, or a
+    /// queue was not read to its end. Then a socket not found may still wait in one of them,
+    /// and its absence proves nothing.
+    pub unread: Option<QueuesUnread>,
 }
 
 /// The `waiting` sockets (ownerless, still there) found in unix socket receive queues, each
-/// with its reason naming who it waits for. `None` when the queues cannot be looked into: then
-/// the reasons say what remains possible. `via_iterator`: the owner lookup ran in the kernel
-/// (`loaded` holds its object), so the holders of the queues are read by the iterator again,
-/// which sees every task's table; otherwise by the walk, whose `unreadable` processes are
-/// named in the reasons.
+/// with its reason naming who it waits for. `Err` when the queues cannot be looked into, with
+/// why: then the reasons say what remains possible. `via_iterator`: the owner lookup ran in
+/// the kernel (`loaded` holds its object), so the holders of the queues are read by the
+/// iterator again, which sees every task's table; otherwise by the walk, whose `unreadable`
+/// processes are named in the reasons.
 pub fn reasons(
     waiting: &HashSet<u32>,
     (unreadable, unreadable_pids): (usize, &[u32]),
     via_iterator: bool,
     loaded: &mut Shared,
-) -> Option<Queued> {
+) -> Result<Queued, String> {
     let mut reasons = HashMap::new();
     if waiting.is_empty() {
-        return Some(Queued {
+        return Ok(Queued {
             reasons,
-            complete: true,
+            unread: None,
         });
     }
-    let mut graph = carried(loaded).ok()?;
-    let mut complete = true;
+    let mut carried = carried(loaded)?;
+    let mut elsewhere_unread = None;
     // Not in this namespace's queues: perhaps in another namespace's unix socket, held here.
-    if waiting.iter().any(|i| !graph.contains_key(i)) {
+    if waiting.iter().any(|i| !carried.found.contains_key(i)) {
         match carried_elsewhere(loaded) {
-            Ok(elsewhere) => {
-                for (inode, queues) in elsewhere {
-                    let known = graph.entry(inode).or_default();
-                    for queue in queues {
-                        if !known.contains(&queue) {
-                            known.push(queue);
-                        }
-                    }
-                }
+            Ok(elsewhere) => carried.merge(elsewhere),
+            Err(why) => {
+                elsewhere_unread = Some(QueuesUnread::NotLookedInto(format!(
+                    "those of unix sockets of other network namespaces: {why}"
+                )));
             }
-            Err(_) => complete = false,
         }
     }
+    let unread = carried
+        .unread()
+        .map(QueuesUnread::NotToTheEnd)
+        .or(elsewhere_unread);
+    let graph = carried.found;
     let waiting: Vec<u32> = waiting
         .iter()
         .copied()
         .filter(|i| graph.contains_key(i))
         .collect();
     let queues: HashSet<u32> = waiting.iter().flat_map(|&i| relays(i, &graph)).collect();
-    let Some((holders, by_ring)) = queue_holders(&queues, via_iterator.then_some(loaded)) else {
-        // Who holds the queues is not known: nothing is said of who it waits for (no look).
-        return None;
-    };
+    // Who holds the queues is not known: nothing is said of who it waits for (no look).
+    let (holders, by_ring) = queue_holders(&queues, via_iterator.then_some(loaded))?;
     for inode in waiting {
         let (pids, relay, held) = follow_to(inode, &graph, &holders);
         // Those that hold the receiving end only as an io_uring registered file.
@@ -389,26 +457,33 @@ pub fn reasons(
             },
         );
     }
-    Some(Queued { reasons, complete })
+    Ok(Queued { reasons, unread })
 }
 
 /// Who holds each of these unix sockets: inode -> PIDs, found in descriptor tables (the
 /// iterator's read of every task's table when `iterator` is given, else the walk of the
 /// processes' and their threads' own), and for those no descriptor holds, among the
 /// registered files of the io_uring instances seen; with the unix sockets held only that way.
-/// `None` when the iterator could not be read again: then nothing is known of the holders.
+/// `Err` when the iterator could not be read again, with why: then nothing is known of the
+/// holders.
 #[allow(clippy::type_complexity)]
 fn queue_holders(
     queues: &HashSet<u32>,
     iterator: Option<&mut Shared>,
-) -> Option<(HashMap<u32, Vec<u32>>, HashSet<u32>)> {
+) -> Result<(HashMap<u32, Vec<u32>>, HashSet<u32>), String> {
     if queues.is_empty() {
-        return Some((HashMap::new(), HashSet::new()));
+        return Ok((HashMap::new(), HashSet::new()));
     }
+    let not_read = |why: String| {
+        format!("the holders of the unix sockets that queues hold it in could not be read ({why})")
+    };
     let (mut holders, rings) = match iterator {
         Some(shared) => {
-            let loaded = shared.get().ok()?;
-            (loaded.again(queues).ok()?, loaded.rings.clone())
+            let loaded = shared.get().map_err(not_read)?;
+            let again = loaded
+                .again(queues)
+                .map_err(|e| not_read(bpf::explain(&e)))?;
+            (again, loaded.rings.clone())
         }
         None => match super::linux::walk_fds(Some(queues)) {
             Ok(walk) => (walk.pids, walk.seen.rings),
@@ -431,7 +506,7 @@ fn queue_holders(
             holders.insert(queue, pids);
         }
     }
-    Some((holders, by_ring))
+    Ok((holders, by_ring))
 }
 
 #[cfg(test)]
@@ -487,21 +562,59 @@ mod tests {
             record(503, u64::from(u32::MAX) + 100),
         ]
         .concat();
-        let found = parse(&bytes).expect("parse");
+        let parsed = parse(&bytes).expect("parse");
+        let found = &parsed.found;
         assert_eq!(found.get(&100), Some(&vec![500, 501]));
         assert_eq!(found.get(&200), Some(&vec![0]));
         assert_eq!(found.get(&300), Some(&vec![502]));
         assert_eq!(found.len(), 3, "{found:?}");
+        assert!(parsed.cut.is_empty(), "{parsed:?}");
+        assert_eq!(parsed.unread(), None);
         assert_eq!(parse(&bytes[..20]), None);
         // As the pass streams: records split between reads (and reads ended by EAGAIN) give
         // the same answer.
-        let mut streamed = HashMap::new();
+        let mut streamed = Carried::default();
         let mut trickle = bpf::Trickle {
             bytes: &bytes,
             turn: 0,
         };
         bpf::each_record(&mut trickle, RECORD_LEN, |r| add(&mut streamed, r)).expect("streamed");
-        assert_eq!(streamed, found);
+        assert_eq!(streamed, parsed);
+    }
+
+    #[test]
+    fn a_queue_not_read_to_its_end_is_said() {
+        let cut = |why| CUT_MARK | why;
+        let mut parsed = parse(
+            &[
+                record(500, 100),
+                record(500, cut(CUT_RECORDS)),
+                record(501, 101),
+            ]
+            .concat(),
+        )
+        .expect("parse");
+        // The cut record carries no socket: what was read stands.
+        assert_eq!(parsed.found.len(), 2, "{parsed:?}");
+        assert_eq!(parsed.cut, vec![(500, CUT_RECORDS)]);
+        assert_eq!(
+            parsed.unread().as_deref(),
+            Some(
+                "the queue of unix socket 500 was not read to the end (it carries more than \
+                 2000 sockets, as many as whoport reads of one queue)"
+            )
+        );
+        // Another pass's cuts add up; the first queue is named, the others counted.
+        let elsewhere = parse(&[record(0, cut(CUT_STEPS)), record(9, cut(CUT_STEPS))].concat());
+        parsed.merge(elsewhere.expect("parse"));
+        assert_eq!(
+            parsed.unread().as_deref(),
+            Some(
+                "the queue of a unix socket connection not yet accepted was not read to the \
+                 end (it holds more than 65536 messages and descriptors, as many as whoport \
+                 reads of one queue), nor 2 other queues"
+            )
+        );
     }
 
     fn graph(edges: &[(u32, u64)]) -> HashMap<u32, Vec<u64>> {
@@ -509,7 +622,7 @@ mod tests {
             .iter()
             .flat_map(|&(c, q)| record(q, u64::from(c)))
             .collect();
-        parse(&bytes).expect("parse")
+        parse(&bytes).expect("parse").found
     }
 
     #[test]

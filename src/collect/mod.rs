@@ -1052,8 +1052,10 @@ fn second_look(
                     // Every table was read in the kernel: by the lookup, or for this socket.
                     let in_kernel = in_no_table.contains(&s.inode);
                     let view = if in_kernel { &read_in_kernel } else { &view };
+                    let queues = followed.unqueued.contains(&s.inode);
                     let ruled = crate::model::RuledOut {
-                        queues: followed.unqueued.contains(&s.inode),
+                        queues,
+                        queues_unread: followed.queues_unread.clone().filter(|_| !queues),
                         kernel: kernel_read,
                         every_table: via_iterator || in_kernel,
                     };

@@ -15,7 +15,7 @@ use super::bpf::Shared;
 use super::deadline::Deadline;
 use super::in_flight::{self, Queued};
 use super::ownerless;
-use crate::model::Hidden;
+use crate::model::{Hidden, QueuesUnread};
 
 /// Looks at the queues at most this many times, each followed by a look at the tables.
 const ROUNDS: usize = 3;
@@ -39,6 +39,9 @@ pub struct Followed {
     /// Of the others, those that the last look, into every unix socket queue, saw in none
     /// (with no table looked at after it left unread): not in transit.
     pub unqueued: HashSet<u32>,
+    /// Why the last look into the queues was not made, or did not read every queue to its
+    /// end: a socket it did not see may still be in transit.
+    pub queues_unread: Option<QueuesUnread>,
 }
 
 /// Follows the `waiting` sockets (ownerless after the second look, still there): the queues
@@ -65,8 +68,12 @@ pub fn follow(
         // A look that could not be made (no BPF here, or refused this time) saw nothing:
         // nothing is noted, and the queues are not looked into again.
         let looked = in_flight::reasons(&pending, unreadable, owner_program, &mut shared);
-        if let Some(queued) = &looked {
-            note_look(&mut seen, &pending, queued);
+        match &looked {
+            Ok(queued) => {
+                note_look(&mut seen, &pending, queued);
+                followed.queues_unread.clone_from(&queued.unread);
+            }
+            Err(why) => followed.queues_unread = Some(QueuesUnread::NotLookedInto(why.clone())),
         }
         // Waiting in a queue at two looks in a row: settled.
         pending.retain(|inode| !seen.get(inode).is_some_and(|s| settled(s)));
@@ -100,7 +107,7 @@ pub fn follow(
         // further (a look more would only see it nowhere again, at a pass over every
         // descriptor of the machine each).
         pending.retain(|inode| !seen.get(inode).is_some_and(|s| unseen(s)));
-        if looked.is_none() {
+        if looked.is_err() {
             break;
         }
     }
@@ -115,13 +122,14 @@ pub fn follow(
 }
 
 /// Notes what one look into the queues saw of each `pending` socket. A socket in no queue
-/// looked into is seen nowhere only when every queue it may wait in was looked into: when
-/// the other network namespaces' queues could not be read, its absence is no look at all.
+/// looked into is seen nowhere only when every queue it may wait in was read to its end: when
+/// the other network namespaces' queues could not be read, or a queue was not read to its end,
+/// its absence is no look at all.
 fn note_look(seen: &mut HashMap<u32, Vec<Seen>>, pending: &HashSet<u32>, queued: &Queued) {
     for &inode in pending {
         let saw = match queued.reasons.get(&inode) {
             Some(reason) => Seen::Queued(reason.clone()),
-            None if !queued.complete => continue,
+            None if queued.unread.is_some() => continue,
             None => Seen::Nowhere,
         };
         seen.entry(inode).or_default().push(saw);
@@ -253,7 +261,8 @@ mod tests {
                 Seen::Nowhere => unreachable!(),
             })
             .collect();
-        Queued { reasons, complete }
+        let unread = (!complete).then(|| QueuesUnread::NotLookedInto("not read".to_string()));
+        Queued { reasons, unread }
     }
 
     /// A look that could not read the other network namespaces' queues, for a socket missing

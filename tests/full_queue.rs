@@ -1,0 +1,167 @@
+//! One unix socket whose queue carries more sockets than one record of the in-kernel look
+//! can hold (a seq_file buffer of the kernel holds about 2,047 of them, and one socket's
+//! records must fit in one) must not blind the look into every other queue: a listener in
+//! transit in another queue is still named in transit to its receiver, and one carried past
+//! what was read of the full queue is said to be perhaps there, never ruled out. Any user can
+//! stage this (up to 253 descriptors a message, as many messages as the queue takes).
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::listener::python;
+use serde_json::Value;
+
+/// Kills the script (its stdin closed first: its forked child exits then too) however the
+/// test ends.
+struct Script(std::process::Child);
+
+impl Drop for Script {
+    fn drop(&mut self) {
+        drop(self.0.stdin.take());
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Raises its descriptor limit (the soft one up to the hard one: any user may), makes two
+/// socket pairs and forks a child that holds both receiving ends and never reads. Queues in
+/// the first pair FILLERS unbound UDP sockets (253 to a message), then a listener (`beyond`);
+/// sends a second listener (`elsewhere`) over the second pair; keeps a third one (`kept`).
+/// Closes its own copies of what it sent. Prints {"beyond", "elsewhere", "kept", "sender",
+/// "receiver"}, or {"refused": WHY} when its descriptor limit is too low.
+const FULL: &str = r#"
+import array, json, os, resource, socket, sys
+FILLERS = 2300
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+want = FILLERS + 200
+if hard != resource.RLIM_INFINITY and hard < want:
+    print(json.dumps({"refused": "a descriptor limit of %d" % hard}), flush=True)
+    sys.stdin.read()
+    sys.exit(0)
+resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), hard))
+full, full_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+other, other_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+said_r, said_w = os.pipe()
+child = os.fork()
+if child == 0:
+    full.close(); other.close()
+    os.write(said_w, b"k")
+    sys.stdin.read()
+    os._exit(0)
+full_end.close(); other_end.close()
+assert os.read(said_r, 1) == b"k"
+rights = lambda fds: [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
+def listener():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+    return s
+fillers = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(FILLERS)]
+for at in range(0, FILLERS, 253):
+    full.sendmsg([b"x"], rights([f.fileno() for f in fillers[at:at + 253]]))
+for f in fillers:
+    f.close()
+beyond, elsewhere, kept = listener(), listener(), listener()
+full.sendmsg([b"x"], rights([beyond.fileno()]))
+other.sendmsg([b"x"], rights([elsewhere.fileno()]))
+ports = {"beyond": beyond.getsockname()[1], "elsewhere": elsewhere.getsockname()[1],
+         "kept": kept.getsockname()[1]}
+beyond.close(); elsewhere.close()
+print(json.dumps(dict(ports, sender=os.getpid(), receiver=child)), flush=True)
+sys.stdin.read()
+os.kill(child, 9)
+"#;
+
+/// The row of the 127.0.0.1 TCP listener on `port` in `doc`.
+fn row<'a>(doc: &'a Value, port: u64, lookup: &str) -> &'a Value {
+    let rows: Vec<&Value> = doc["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .filter(|l| l["port"] == port && l["address"] == "127.0.0.1" && l["protocol"] == "tcp")
+        .collect();
+    assert_eq!(rows.len(), 1, "{lookup}: the listener on {port} is listed");
+    rows[0]
+}
+
+/// The reason of an ownerless row, without what the walk adds on processes it could not
+/// read (the iterator reads every table).
+fn reason(row: &Value, lookup: &str) -> String {
+    assert!(
+        row["owners"].as_array().is_some_and(Vec::is_empty),
+        "{lookup}: {row:?}"
+    );
+    let reason = row["owner_hidden_reason"].as_str().expect("reason");
+    match reason.find("; the descriptors of ") {
+        Some(at) if reason.ends_with("may hold it too") => reason[..at].to_string(),
+        _ => reason.to_string(),
+    }
+}
+
+#[test]
+fn a_queue_too_full_to_read_whole_blinds_no_other_queue() {
+    let Some(py) = python() else { return };
+    let mut script = Script(common::listener::spawn_retrying(
+        Command::new(py)
+            .args(["-c", FULL])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped()),
+    ));
+    let line = common::ready_line(&mut script.0, std::time::Duration::from_secs(20));
+    let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    if let Some(why) = ready["refused"].as_str() {
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    let port = |name: &str| ready[name].as_u64().expect("port");
+    let (sender, receiver) = (ready["sender"].as_u64(), ready["receiver"].as_u64());
+    let (sender, receiver) = (sender.expect("sender"), receiver.expect("receiver"));
+    let established = common::is_root() && std::path::Path::new("/sys/kernel/btf/vmlinux").exists();
+    let home = common::tempdir();
+    let mut seen = Vec::new();
+    for lookup in ["bpf", "procfs"] {
+        let (status, stdout, stderr) = common::outcome(
+            common::whoport(home.path())
+                .env("WHOPORT_OWNER_LOOKUP", lookup)
+                .arg("--json"),
+        );
+        assert!(status == 0 || status == 1, "{lookup}: {stderr}");
+        let doc: Value = serde_json::from_str(&stdout).expect("JSON");
+        // The listener the script keeps is its own, as ever.
+        let kept = row(&doc, port("kept"), lookup);
+        assert_eq!(kept["owners"][0]["pid"], sender, "{lookup}: {kept:?}");
+        let elsewhere = reason(row(&doc, port("elsewhere"), lookup), lookup);
+        let beyond = reason(row(&doc, port("beyond"), lookup), lookup);
+        if established {
+            // The other queue was read: the listener there waits for the child.
+            assert!(
+                elsewhere.starts_with(&format!(
+                    "in transit: carried in a unix socket message (SCM_RIGHTS) not yet \
+                     received, queued to a unix socket held by pid {receiver} (python3"
+                )),
+                "{lookup}: {elsewhere}"
+            );
+            // The full queue was not read to its end: the listener past what was read is
+            // not said to be in no message, and what was not read is said.
+            assert!(
+                !beyond.contains("no unix socket message in transit carries it"),
+                "{lookup}: {beyond}"
+            );
+            assert!(
+                beyond.contains("was not read to the end"),
+                "{lookup}: {beyond}"
+            );
+            assert!(beyond.contains("SCM_RIGHTS"), "{lookup}: {beyond}");
+        } else {
+            // The queues cannot be looked into here: in transit stays one possibility.
+            for reason in [&elsewhere, &beyond] {
+                assert!(!reason.starts_with("in transit:"), "{lookup}: {reason}");
+                assert!(
+                    reason.contains("SCM_RIGHTS") && reason.contains(" or "),
+                    "{lookup}: {reason}"
+                );
+            }
+        }
+        seen.push((elsewhere, beyond));
+    }
+    assert_eq!(seen[0], seen[1], "the iterator and the walk disagree");
+}
