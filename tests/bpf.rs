@@ -692,3 +692,43 @@ fn the_kernel_btf_is_read_once_and_the_loaders_thread_ends_holding_nothing() {
         "the thread ended: {loader}"
     );
 }
+
+/// `WHOPORT_NO_BPF=1` comes before `WHOPORT_OWNER_LOOKUP=bpf`: the walk answers, and the
+/// notes say which variable won (in `--json`, and under the table); with the lookup chosen by
+/// cost nothing was overruled, and nothing is said.
+#[test]
+fn no_bpf_beside_an_asked_for_iterator_says_the_walk_was_used() {
+    const SAID: &str =
+        "WHOPORT_NO_BPF is set: the /proc walk was used although WHOPORT_OWNER_LOOKUP=bpf";
+    let asked = json_with(
+        &[("WHOPORT_NO_BPF", "1"), ("WHOPORT_OWNER_LOOKUP", "bpf")],
+        &[],
+    );
+    assert_eq!(asked["owner_lookup"], "procfs");
+    assert!(
+        notes(&asked).iter().any(|n| n == SAID),
+        "{:?}",
+        notes(&asked)
+    );
+    let by_cost = json_with(
+        &[("WHOPORT_NO_BPF", "1"), ("WHOPORT_OWNER_LOOKUP", "auto")],
+        &[],
+    );
+    assert_eq!(by_cost["owner_lookup"], "procfs");
+    assert!(
+        !notes(&by_cost).iter().any(|n| n.contains("WHOPORT_NO_BPF")),
+        "{:?}",
+        notes(&by_cost)
+    );
+    // Without --json the note is under the table.
+    let home = tempdir();
+    let (_, stdout, stderr) = common::outcome(
+        common::whoport(home.path())
+            .env("WHOPORT_NO_BPF", "1")
+            .env("WHOPORT_OWNER_LOOKUP", "bpf"),
+    );
+    assert!(
+        stdout.lines().any(|l| l == format!("note: {SAID}")),
+        "{stdout}{stderr}"
+    );
+}

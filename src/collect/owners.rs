@@ -54,6 +54,17 @@ impl Preference {
     }
 }
 
+/// `WHOPORT_NO_BPF` comes before `WHOPORT_OWNER_LOOKUP`: when both ask (one to never use
+/// BPF, the other for the iterator), the walk answers and this note says so.
+fn overruled() -> Option<String> {
+    let var = |name| std::env::var(name).unwrap_or_default();
+    let no_bpf = var("WHOPORT_NO_BPF");
+    (!no_bpf.is_empty() && no_bpf != "0" && var("WHOPORT_OWNER_LOOKUP") == "bpf").then(|| {
+        "WHOPORT_NO_BPF is set: the /proc walk was used although WHOPORT_OWNER_LOOKUP=bpf"
+            .to_string()
+    })
+}
+
 /// Finds every socket's owners with the cheapest method that works here.
 ///
 /// By cost (`Auto`), a machine with few open files is walked, but the walk gives up past
@@ -67,7 +78,10 @@ impl Preference {
 pub fn lookup() -> Lookup {
     let preference = Preference::from_env();
     if preference == Preference::Procfs {
-        return walk();
+        return Lookup {
+            note: overruled(),
+            ..walk()
+        };
     }
     if preference == Preference::Auto && !iterator_permitted() {
         return walk();
