@@ -19,10 +19,14 @@
 // - whoport_sleepers_tcp and whoport_sleepers_udp, tcp and udp iterators over the same
 //   sockets, read only for sockets still ownerless after every other look, that report the
 //   threads asleep on the wait queue of each listening TCP or UDP socket that has a file: a
-//   thread blocked in accept() or recv() keeps the file open after another thread closed its
-//   descriptor. An entry is reported only when its private pointer reads as a task that is
-//   its own thread group leader's thread (io_uring, epoll, AIO and poll()/select() entries
-//   have other privates, or none).
+//   thread blocked in accept() or recv(), or in poll()/select() on it, keeps the file open
+//   after another thread closed its descriptor. An entry is reported only when it is one of
+//   two kinds, each established from the entry itself: its private pointer reads as a task
+//   that is its own thread group leader's thread (accept(), recv()); or it is the wait entry
+//   of a poll()/select() table entry (struct poll_table_entry) whose queue is this socket's
+//   and whose file is this socket's, and whose private (struct poll_wqueues) names such a
+//   task as the polling one. io_uring, epoll and AIO entries are neither (an epoll entry
+//   holds no reference to the file either).
 // - whoport_foreign_queues, a task_file iterator, read only for sockets still ownerless after
 //   that, that does the same for the unix sockets of other network namespaces held in
 //   descriptor tables (the unix iterator sees only the reader's namespace).
@@ -57,7 +61,9 @@
 //             many more), CUT_STEPS when MAX_STEPS steps did not reach its end
 // Records of whoport_kernel_tcp and whoport_kernel_udp (native endian): { u64 inode; }
 // Records of whoport_sleepers_tcp and whoport_sleepers_udp (native endian):
-// { u64 inode; u32 tgid; u32 tid; } (ids as the initial PID namespace numbers them)
+// { u64 inode; u32 tgid; u32 tid; u32 kind; u32 zero; } (ids as the initial PID namespace
+// numbers them; kind: SLEEPER_TASK, the entry's private is the task; SLEEPER_POLL, a
+// poll()/select() table entry, which holds a reference to the file)
 //
 // Its walk is bounded (MAX_STEPS: messages and their descriptors, and MAX_RECORDS sockets
 // reported, per queue); a queue not read to its end gets a last record that says so, and user
@@ -143,6 +149,19 @@ struct socket_wq {
 struct wait_queue_entry {
 	void *private;
 	struct list_head entry;
+} CORE;
+
+// poll() and select() (fs/select.c, __pollwait): one entry per file and queue, which takes a
+// reference to the file (get_file) until the call returns; its wait entry's private is the
+// caller's struct poll_wqueues.
+struct poll_table_entry {
+	struct file *filp;
+	struct wait_queue_entry wait;
+	struct wait_queue_head *wait_address;
+} CORE;
+
+struct poll_wqueues {
+	struct task_struct *polling_task;
 } CORE;
 
 struct socket {
@@ -534,20 +553,44 @@ int whoport_in_flight(struct bpf_iter__unix *ctx)
 // The kernel's TCP_LISTEN.
 #define TCP_LISTEN 10
 
-// Reports the inode of a socket whose struct socket has no file (every read is a probe read:
-// the tcp iterator hands a struct sock_common, of which a full socket is a prefix).
-static void report_fileless(struct seq_file *seq, struct sock *sk)
+// The socket of a TCP listener (NULL for any other state: time-wait and request sockets are
+// not full sockets).
+static struct sock *listener(struct sock_common *skc)
+{
+	unsigned char state = 0;
+
+	if (!skc ||
+	    bpf_probe_read_kernel(&state, sizeof(state), __builtin_preserve_access_index(&skc->skc_state)) ||
+	    state != TCP_LISTEN)
+		return 0;
+	return (struct sock *)skc;
+}
+
+// The struct socket of `sk`, with its file (NULL when it has none) and inode; NULL when it
+// cannot be read (every read is a probe read: the tcp iterator hands a struct sock_common, of
+// which a full socket is a prefix).
+static struct socket *socket_of(struct sock *sk, struct file **file, unsigned long *ino)
 {
 	struct socket *sock = 0;
+
+	if (!sk ||
+	    bpf_probe_read_kernel(&sock, sizeof(sock), __builtin_preserve_access_index(&sk->sk_socket)) || !sock)
+		return 0;
+	if (bpf_probe_read_kernel(file, sizeof(*file), __builtin_preserve_access_index(&sock->file)))
+		return 0;
+	struct socket_alloc *alloc = (struct socket_alloc *)sock;
+	if (bpf_probe_read_kernel(ino, sizeof(*ino), __builtin_preserve_access_index(&alloc->vfs_inode.i_ino)) || !*ino)
+		return 0;
+	return sock;
+}
+
+// Reports the inode of a socket whose struct socket has no file.
+static void report_fileless(struct seq_file *seq, struct sock *sk)
+{
 	struct file *file = 0;
 	unsigned long ino = 0;
 
-	if (bpf_probe_read_kernel(&sock, sizeof(sock), __builtin_preserve_access_index(&sk->sk_socket)) || !sock)
-		return;
-	if (bpf_probe_read_kernel(&file, sizeof(file), __builtin_preserve_access_index(&sock->file)) || file)
-		return;
-	struct socket_alloc *alloc = (struct socket_alloc *)sock;
-	if (bpf_probe_read_kernel(&ino, sizeof(ino), __builtin_preserve_access_index(&alloc->vfs_inode.i_ino)) || !ino)
+	if (!socket_of(sk, &file, &ino) || file)
 		return;
 	__u64 value = ino;
 	bpf_seq_write(seq, &value, sizeof(value));
@@ -556,44 +599,39 @@ static void report_fileless(struct seq_file *seq, struct sock *sk)
 SEC("iter/tcp")
 int whoport_kernel_tcp(struct bpf_iter__tcp *ctx)
 {
-	struct sock_common *skc = ctx->sk_common;
-	unsigned char state = 0;
-
-	if (!skc)
-		return 0;
-	// Only a listener: time-wait and request sockets are not full sockets.
-	if (bpf_probe_read_kernel(&state, sizeof(state), __builtin_preserve_access_index(&skc->skc_state)) ||
-	    state != TCP_LISTEN)
-		return 0;
-	report_fileless(ctx->meta->seq, (struct sock *)skc);
+	report_fileless(ctx->meta->seq, listener(ctx->sk_common));
 	return 0;
 }
 
 SEC("iter/udp")
 int whoport_kernel_udp(struct bpf_iter__udp *ctx)
 {
-	struct sock *sk = ctx->udp_sk;
-
-	if (!sk)
-		return 0;
-	report_fileless(ctx->meta->seq, sk);
+	report_fileless(ctx->meta->seq, ctx->udp_sk);
 	return 0;
 }
 
 // At most this many wait queue entries per socket.
 #define MAX_WAITERS 64
 
+// The kinds of sleeper records.
+#define SLEEPER_TASK 1
+#define SLEEPER_POLL 2
+
 struct sleeper_record {
 	__u64 inode;
 	__u32 tgid;
 	__u32 tid;
+	__u32 kind;
+	__u32 zero;
 };
 
 // The state of the walk of one socket's wait queue.
 struct waiters_walk {
 	struct seq_file *seq;
-	struct list_head *head;	// the queue's head (the end of the list)
-	struct list_head *pos;	// the entry looked at last
+	struct wait_queue_head *queue;	// the socket's wait queue
+	struct list_head *head;		// its list's head (the end of the list)
+	struct list_head *pos;		// the entry looked at last
+	struct file *file;		// the socket's file
 	struct sleeper_record r;
 };
 
@@ -624,8 +662,31 @@ static int as_task(struct task_struct *t, struct sleeper_record *r)
 	return 1;
 }
 
-// One step: the next entry of the wait queue, reported when its private is a task. Returns 1
-// at the end of the queue.
+// The polling task of wait entry `e` when it is a poll()/select() table entry of this
+// socket: the entry that holds it has this socket's queue as its queue and this socket's file
+// as its file (both: an epoll entry's layout also has the queue right after the wait entry).
+static struct task_struct *poller(struct wait_queue_entry *e, void *private, struct waiters_walk *w)
+{
+	struct poll_table_entry *p =
+		(struct poll_table_entry *)((char *)e -
+					    __builtin_preserve_field_info(((struct poll_table_entry *)0)->wait, 0));
+	struct wait_queue_head *queue = 0;
+	struct file *filp = 0;
+	struct task_struct *task = 0;
+	struct poll_wqueues *table = private;
+
+	if (!table ||
+	    bpf_probe_read_kernel(&queue, sizeof(queue), __builtin_preserve_access_index(&p->wait_address)) ||
+	    queue != w->queue ||
+	    bpf_probe_read_kernel(&filp, sizeof(filp), __builtin_preserve_access_index(&p->filp)) ||
+	    filp != w->file ||
+	    bpf_probe_read_kernel(&task, sizeof(task), __builtin_preserve_access_index(&table->polling_task)))
+		return 0;
+	return task;
+}
+
+// One step: the next entry of the wait queue, reported when its private is a task or it is a
+// poll()/select() entry of a task. Returns 1 at the end of the queue.
 static long one_waiter(__u32 step, struct waiters_walk *w)
 {
 	struct list_head *pos = w->pos;
@@ -643,28 +704,30 @@ static long one_waiter(__u32 step, struct waiters_walk *w)
 	if (bpf_probe_read_kernel(&private, sizeof(private), __builtin_preserve_access_index(&e->private)))
 		return 1;
 	if (as_task(private, &w->r))
-		bpf_seq_write(w->seq, &w->r, sizeof(w->r));
+		w->r.kind = SLEEPER_TASK;
+	else if (as_task(poller(e, private, w), &w->r))
+		w->r.kind = SLEEPER_POLL;
+	else
+		return 0;
+	bpf_seq_write(w->seq, &w->r, sizeof(w->r));
 	return 0;
 }
 
 // Reports the tasks asleep on the wait queue of a socket that has a file.
 static void report_sleepers(struct seq_file *seq, struct sock *sk)
 {
-	struct socket *sock = 0;
 	struct file *file = 0;
 	unsigned long ino = 0;
 	struct waiters_walk w = {};
 
-	if (bpf_probe_read_kernel(&sock, sizeof(sock), __builtin_preserve_access_index(&sk->sk_socket)) || !sock)
-		return;
-	if (bpf_probe_read_kernel(&file, sizeof(file), __builtin_preserve_access_index(&sock->file)) || !file)
-		return;
-	struct socket_alloc *alloc = (struct socket_alloc *)sock;
-	if (bpf_probe_read_kernel(&ino, sizeof(ino), __builtin_preserve_access_index(&alloc->vfs_inode.i_ino)) || !ino)
+	struct socket *sock = socket_of(sk, &file, &ino);
+	if (!sock || !file)
 		return;
 	w.seq = seq;
+	w.queue = __builtin_preserve_access_index(&sock->wq.wait);
 	w.head = __builtin_preserve_access_index(&sock->wq.wait.head);
 	w.pos = w.head;
+	w.file = file;
 	w.r.inode = ino;
 	bpf_loop(MAX_WAITERS, one_waiter, &w, 0);
 }
@@ -672,26 +735,14 @@ static void report_sleepers(struct seq_file *seq, struct sock *sk)
 SEC("iter/tcp")
 int whoport_sleepers_tcp(struct bpf_iter__tcp *ctx)
 {
-	struct sock_common *skc = ctx->sk_common;
-	unsigned char state = 0;
-
-	if (!skc)
-		return 0;
-	if (bpf_probe_read_kernel(&state, sizeof(state), __builtin_preserve_access_index(&skc->skc_state)) ||
-	    state != TCP_LISTEN)
-		return 0;
-	report_sleepers(ctx->meta->seq, (struct sock *)skc);
+	report_sleepers(ctx->meta->seq, listener(ctx->sk_common));
 	return 0;
 }
 
 SEC("iter/udp")
 int whoport_sleepers_udp(struct bpf_iter__udp *ctx)
 {
-	struct sock *sk = ctx->udp_sk;
-
-	if (!sk)
-		return 0;
-	report_sleepers(ctx->meta->seq, sk);
+	report_sleepers(ctx->meta->seq, ctx->udp_sk);
 	return 0;
 }
 

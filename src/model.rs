@@ -539,21 +539,46 @@ impl Relay {
 }
 
 /// A thread asleep in a system call on a socket whose descriptor it no longer has open (a
-/// thread blocked in accept() or recv() when another thread closed the descriptor).
+/// thread blocked in accept() or recv(), or in poll() or select() on it, when another thread
+/// closed the descriptor).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct BlockedCall {
     pub pid: u32,
     pub tid: u32,
-    /// The system call, when `/proc/PID/task/TID/syscall` showed one whoport knows.
+    /// The system call, when `/proc/PID/task/TID/syscall` showed one whoport knows (for a
+    /// poll entry, only a call of the poll()/select() family).
     #[serde(rename = "system_call")]
     pub call: Option<&'static str>,
-    /// The descriptor the call was made on, when the call takes one first.
+    /// The descriptor the call was made on, when the call takes one first (never for a poll
+    /// entry: its descriptors are in the caller's memory, which whoport does not read).
     pub descriptor: Option<u32>,
+    /// How the thread sits on the socket's wait queue.
+    pub wait_entry: WaitEntry,
+}
+
+/// What of a sleeping thread the socket's wait queue holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WaitEntry {
+    /// The thread itself (accept(), recv(), read()...: the call's file reference).
+    Thread,
+    /// A poll()/select() table entry, which holds its own reference to the file.
+    Poll,
 }
 
 impl BlockedCall {
-    /// "thread 1240 blocked in accept4() on descriptor 5, which it no longer has open".
+    /// "thread 1240 blocked in accept4() on descriptor 5, which it no longer has open", or
+    /// "thread 1241 asleep in poll() on a descriptor it no longer has open".
     pub fn words(&self) -> String {
+        if self.wait_entry == WaitEntry::Poll {
+            let call = self
+                .call
+                .map_or_else(|| "poll() or select()".to_string(), |c| format!("{c}()"));
+            return format!(
+                "thread {} asleep in {call} on a descriptor it no longer has open",
+                self.tid
+            );
+        }
         let call = self
             .call
             .map_or_else(|| "a system call".to_string(), |c| format!("{c}()"));

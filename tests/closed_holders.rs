@@ -87,6 +87,20 @@ thread_local! {
 /// its process, its system call and the descriptor it no longer has open: in `--json`, the
 /// same with either lookup.
 fn named(doc: &Value, protocol: &str, port: u16, tid: u32, calls: &[&str]) -> u64 {
+    named_all(doc, protocol, port, &[Sleeper::Call(tid, calls)])
+}
+
+/// A thread expected asleep on our socket: blocked in one of `calls` on the descriptor itself,
+/// or asleep in poll()/select() (one of `calls`) through a poll entry.
+#[derive(Clone, Copy)]
+enum Sleeper<'a> {
+    Call(u32, &'a [&'a str]),
+    Poll(u32, &'a [&'a str]),
+}
+
+/// As [`named`], for every thread in `expected` and no other (neither an epoll watch nor the
+/// process's other threads), in the order of their ids.
+fn named_all(doc: &Value, protocol: &str, port: u16, expected: &[Sleeper]) -> u64 {
     let rows: Vec<&Value> = doc["listeners"]
         .as_array()
         .expect("listeners")
@@ -104,22 +118,34 @@ fn named(doc: &Value, protocol: &str, port: u16, tid: u32, calls: &[&str]) -> u6
     assert_eq!(owners[0]["name"], "closed_holders", "{row}");
     let pid = owners[0]["pid"].as_u64().expect("pid");
     let threads = row["blocked_calls"].as_array().expect("blocked_calls");
-    // Only the thread blocked in the call: never the poll()ing one, epoll or the process.
-    assert_eq!(threads.len(), 1, "{row}");
-    let t = &threads[0];
-    assert_eq!(t["pid"].as_u64(), Some(pid), "{row}");
-    assert_eq!(t["tid"].as_u64(), Some(u64::from(tid)), "{row}");
-    assert!(
-        calls.iter().any(|c| t["system_call"] == *c),
-        "one of {calls:?}: {row}"
-    );
-    assert!(t["descriptor"].as_u64().is_some(), "{row}");
+    assert_eq!(threads.len(), expected.len(), "{row}");
+    let mut expected = expected.to_vec();
+    expected.sort_by_key(|s| match s {
+        Sleeper::Call(tid, _) | Sleeper::Poll(tid, _) => *tid,
+    });
+    for (t, sleeper) in threads.iter().zip(expected) {
+        assert_eq!(t["pid"].as_u64(), Some(pid), "{row}");
+        let (tid, calls, entry) = match sleeper {
+            Sleeper::Call(tid, calls) => (tid, calls, "thread"),
+            Sleeper::Poll(tid, calls) => (tid, calls, "poll"),
+        };
+        assert_eq!(t["tid"].as_u64(), Some(u64::from(tid)), "{row}");
+        assert!(
+            calls.iter().any(|c| t["system_call"] == *c),
+            "one of {calls:?}: {row}"
+        );
+        assert_eq!(t["wait_entry"], entry, "{row}");
+        // A poll()/select() caller's descriptors are in its memory, which is not read.
+        assert_eq!(t["descriptor"].is_u64(), entry == "thread", "{row}");
+    }
     assert!(row["owner_hidden_reason"].is_null(), "{row}");
     pid
 }
 
 const ACCEPT: &[&str] = &["accept", "accept4"];
 const RECV: &[&str] = &["recvfrom", "recvmsg", "read"];
+const POLL: &[&str] = &["poll", "ppoll"];
+const SELECT: &[&str] = &["select", "pselect6"];
 
 /// The port card and the listing say the same as `--json`.
 fn in_text(ns: &NetNs, port: u16, pid: u64, tid: u32) {
@@ -263,9 +289,10 @@ fn a_socket_held_by_a_blocked_accept_or_recv_names_the_thread() {
 }
 
 /// An epoll instance watching the listener and a thread in poll() on it put entries on its
-/// wait queue beside the thread blocked in accept(): only that thread is named.
+/// wait queue beside the thread blocked in accept(): both threads hold the listener and are
+/// named, the epoll watch (which holds no reference to the file) is not.
 #[test]
-fn only_the_thread_blocked_in_accept_is_named_beside_epoll_and_poll() {
+fn the_threads_in_accept_and_poll_are_named_beside_epoll() {
     if !iterator_possible() {
         eprintln!("SKIPPED: needs root and a kernel with BTF");
         return;
@@ -277,18 +304,108 @@ fn only_the_thread_blocked_in_accept_is_named_beside_epoll_and_poll() {
     let Some(ns) = NetNs::new() else {
         return;
     };
-    let Some((mut child, tcp, _)) = start(&ns, &helper, "watched", false) else {
+    let Some((child, tcp, _)) = start(&ns, &helper, "watched", false) else {
         return;
     };
-    let [accepting, _] = THREADS.with(std::cell::Cell::get);
+    let _child = KillOnDrop(child);
+    let [accepting, polling] = THREADS.with(std::cell::Cell::get);
+    let expected = [
+        Sleeper::Call(accepting, ACCEPT),
+        Sleeper::Poll(polling, POLL),
+    ];
     let mut pids = Vec::new();
     for lookup in ["bpf", "procfs"] {
         let doc = json(&ns, &[("WHOPORT_OWNER_LOOKUP", lookup)], &["--json"]);
-        pids.push(named(&doc, "tcp", tcp, accepting, ACCEPT));
+        pids.push(named_all(&doc, "tcp", tcp, &expected));
     }
     assert_eq!(pids[0], pids[1]);
-    let _ = child.kill();
-    let _ = child.wait();
+}
+
+/// A listener held only by a thread in poll() and a UDP socket held only by one in select(),
+/// their descriptors closed by another thread: each thread is named, asleep in its call on a
+/// descriptor it no longer has open (without a number: the descriptors are in the caller's
+/// memory), the same with either lookup; the port card says so too.
+#[test]
+fn a_socket_held_by_a_thread_in_poll_or_select_names_the_thread() {
+    if !iterator_possible() {
+        eprintln!("SKIPPED: needs root and a kernel with BTF");
+        return;
+    }
+    let dir = tempdir();
+    let Some(helper) = build(dir.path()) else {
+        return;
+    };
+    let Some(ns) = NetNs::new() else {
+        return;
+    };
+    let Some((child, tcp, udp)) = start(&ns, &helper, "polled", false) else {
+        return;
+    };
+    let _child = KillOnDrop(child);
+    let [polling, selecting] = THREADS.with(std::cell::Cell::get);
+    let mut pids = Vec::new();
+    for lookup in ["bpf", "procfs"] {
+        let doc = json(&ns, &[("WHOPORT_OWNER_LOOKUP", lookup)], &["--json"]);
+        pids.push(named_all(&doc, "tcp", tcp, &[Sleeper::Poll(polling, POLL)]));
+        pids.push(named_all(
+            &doc,
+            "udp",
+            udp,
+            &[Sleeper::Poll(selecting, SELECT)],
+        ));
+    }
+    assert!(pids.windows(2).all(|w| w[0] == w[1]), "{pids:?}");
+    let home = tempdir();
+    let (status, card, err) = ns.whoport_with(home.path(), &[], &[&tcp.to_string()]);
+    assert_eq!(status, 0, "{err}");
+    let line = card
+        .lines()
+        .find(|l| l.contains("held by a system call in progress"))
+        .unwrap_or_else(|| panic!("{card}"));
+    assert!(
+        POLL.iter().any(|c| line.contains(&format!(
+            "thread {polling} asleep in {c}() on a descriptor it no longer has open"
+        ))),
+        "{line}"
+    );
+    assert!(card.contains(&format!("pid {}", pids[0])), "{card}");
+}
+
+/// Nobody's own listener and UDP socket held by threads in poll() and select(), seen by
+/// nobody with CAP_BPF and CAP_PERFMON: named as root sees them, with either lookup.
+#[test]
+fn as_nobody_with_bpf_a_thread_in_poll_is_named() {
+    if !iterator_possible() || !have("setpriv", "apt-get install -y util-linux") {
+        return;
+    }
+    let dir = tempdir();
+    let Some(helper) = build(dir.path()) else {
+        return;
+    };
+    let Some(ns) = NetNs::new() else {
+        return;
+    };
+    let Some((child, tcp, udp)) = start(&ns, &helper, "polled", true) else {
+        return;
+    };
+    let _child = KillOnDrop(child);
+    let [polling, selecting] = THREADS.with(std::cell::Cell::get);
+    let home = tempdir();
+    std::fs::set_permissions(
+        home.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .expect("chmod");
+    for lookup in ["bpf", "procfs"] {
+        let out = as_nobody(&ns, home.path(), true, lookup, &["--json"]);
+        let Ok(doc) = serde_json::from_slice::<Value>(&out.stdout) else {
+            // setpriv refused the capabilities (a kernel or setpriv without CAP_BPF).
+            eprintln!("SKIPPED: nobody with CAP_BPF and CAP_PERFMON could not run whoport");
+            return;
+        };
+        named_all(&doc, "tcp", tcp, &[Sleeper::Poll(polling, POLL)]);
+        named_all(&doc, "udp", udp, &[Sleeper::Poll(selecting, SELECT)]);
+    }
 }
 
 #[test]

@@ -1,17 +1,21 @@
 //! Sockets held by a system call in progress: a thread asleep in accept() on a TCP listener,
-//! or in recv() on a UDP socket, keeps the socket's file open after another thread closed the
-//! descriptor (a common way to shut down: Linux does not wake the sleeper), and then no
-//! descriptor table, mapping, io_uring or unix socket message holds it. The sleeping thread
-//! is on the socket's wait queue, which the tcp and udp BPF iterators read
-//! (`whoport_sleepers_tcp`, `whoport_sleepers_udp` in bpf/owners.bpf.c): only for sockets
-//! still ownerless after every other look, and only where BPF may be used (as root). Its
-//! system call and descriptor come from `/proc/PID/task/TID/syscall` when it shows them.
+//! or in recv() on a UDP socket, or in poll() or select() on either, keeps the socket's file
+//! open after another thread closed the descriptor (a common way to shut down: Linux does not
+//! wake the sleeper), and then no descriptor table, mapping, io_uring or unix socket message
+//! holds it. The sleeping thread is on the socket's wait queue, which the tcp and udp BPF
+//! iterators read (`whoport_sleepers_tcp`, `whoport_sleepers_udp` in bpf/owners.bpf.c): only
+//! for sockets still ownerless after every other look, and only where BPF may be used (as
+//! root, or with CAP_BPF and CAP_PERFMON). The queue holds either the thread itself
+//! (accept(), recv()) or a poll()/select() table entry, which holds its own reference to the
+//! file. The system call comes from `/proc/PID/task/TID/syscall` when it shows one; the
+//! descriptor too for a call that takes one first (a poll()/select() caller's descriptors are
+//! in its memory, which whoport does not read).
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 
 use super::bpf::Shared;
-use crate::model::BlockedCall;
+use crate::model::{BlockedCall, WaitEntry};
 
 /// Of the `wanted` inodes, those with threads asleep on them: inode -> the threads, each
 /// once, sorted. `Err` says why the kernel could not be asked (then nothing is established).
@@ -39,7 +43,7 @@ pub fn blocked_calls(
         .map_err(|e| super::bpf::explain(&e))?;
     let mut found: HashMap<u32, Vec<BlockedCall>> = HashMap::new();
     let mut seen = HashSet::new();
-    for (inode, pid, tid) in sleepers {
+    for (inode, pid, tid, wait_entry) in sleepers {
         if !wanted.contains(&inode) || !seen.insert((inode, tid)) {
             continue;
         }
@@ -47,12 +51,18 @@ pub fn blocked_calls(
         if std::fs::symlink_metadata(format!("/proc/{pid}/task/{tid}")).is_err() {
             continue;
         }
-        let (call, descriptor) = system_call(pid, tid);
+        let (call, descriptor) = match (system_call(pid, tid), wait_entry) {
+            (shown, WaitEntry::Thread) => shown,
+            // Only a call of the poll()/select() family sleeps on a poll entry (another call
+            // shown: the thread has left it since the queue was read).
+            ((call, _), WaitEntry::Poll) => (call.filter(|c| POLLS.contains(c)), None),
+        };
         found.entry(inode).or_default().push(BlockedCall {
             pid,
             tid,
             call,
             descriptor,
+            wait_entry,
         });
     }
     for threads in found.values_mut() {
@@ -91,6 +101,9 @@ fn parse(text: &str) -> (Option<&'static str>, Option<u32>) {
         .filter(|_| takes_fd);
     (Some(name), fd)
 }
+
+/// The calls that put poll()/select() table entries on wait queues (fs/select.c).
+const POLLS: &[&str] = &["poll", "ppoll", "select", "pselect6"];
 
 /// System calls a thread may sleep in on a socket: number, name, whether the first argument
 /// is the descriptor.

@@ -383,9 +383,10 @@ impl Loaded {
     }
 
     /// The threads asleep on the wait queue of each listening TCP socket and UDP socket of
-    /// whoport's network namespace that has a file: (socket inode, tgid, thread id), from the
-    /// tcp and udp iterators, verified on their first use.
-    pub fn sleepers(&mut self) -> Result<Vec<(u32, u32, u32)>, BpfError> {
+    /// whoport's network namespace that has a file: (socket inode, tgid, thread id, its wait
+    /// entry: the thread itself or a poll()/select() entry), from the tcp and udp iterators,
+    /// verified on their first use.
+    pub fn sleepers(&mut self) -> Result<Vec<records::Sleeper>, BpfError> {
         let (state, verified) =
             self.verified_once(self.sleepers, &[SLEEPERS_TCP, SLEEPERS_UDP], "5.17");
         self.sleepers = state;

@@ -8,6 +8,7 @@ use std::io::Read;
 
 use super::super::linux::{InodeOwners, Ring};
 use super::BpfError;
+use crate::model::WaitEntry;
 
 /// Record markers in the `fd` field (see bpf/owners.bpf.c).
 pub(super) const NETNS_RECORD: u32 = 0xffff_ffff;
@@ -294,22 +295,37 @@ pub(super) fn read_fileless(input: &mut impl Read) -> Result<Vec<u32>, BpfError>
     Ok(found)
 }
 
-/// The records of the sleepers programs: (socket inode, tgid, thread id).
-pub(super) fn read_sleepers(input: &mut impl Read) -> Result<Vec<(u32, u32, u32)>, BpfError> {
+/// The records of the sleepers programs: (socket inode, tgid, thread id, how it sleeps on the
+/// queue). A record of a kind whoport does not know is skipped.
+pub(super) fn read_sleepers(input: &mut impl Read) -> Result<Vec<Sleeper>, BpfError> {
     let mut found = Vec::new();
-    each_record(input, 16, |record| {
+    each_record(input, 24, |record| {
+        let u32_at = |at: usize| {
+            let mut word = [0u8; 4];
+            word.copy_from_slice(&record[at..at + 4]);
+            u32::from_ne_bytes(word)
+        };
         let mut inode = [0u8; 8];
-        let mut tgid = [0u8; 4];
-        let mut tid = [0u8; 4];
         inode.copy_from_slice(&record[0..8]);
-        tgid.copy_from_slice(&record[8..12]);
-        tid.copy_from_slice(&record[12..16]);
+        let entry = match u32_at(16) {
+            SLEEPER_TASK => WaitEntry::Thread,
+            SLEEPER_POLL => WaitEntry::Poll,
+            _ => return,
+        };
         if let Ok(inode) = u32::try_from(u64::from_ne_bytes(inode)) {
-            found.push((inode, u32::from_ne_bytes(tgid), u32::from_ne_bytes(tid)));
+            found.push((inode, u32_at(8), u32_at(12), entry));
         }
     })?;
     Ok(found)
 }
+
+/// A sleeper on a socket's wait queue: (socket inode, tgid, thread id, its entry).
+pub type Sleeper = (u32, u32, u32, WaitEntry);
+
+/// The kinds of sleeper records (bpf/owners.bpf.c): the entry's private is the task; a
+/// poll()/select() table entry.
+const SLEEPER_TASK: u32 = 1;
+const SLEEPER_POLL: u32 = 2;
 
 /// [`fields`], for the tests of the loaded programs.
 #[cfg(test)]
