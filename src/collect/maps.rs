@@ -12,6 +12,9 @@ use std::sync::mpsc::{channel, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::linux;
+use super::ring_fdinfo::read_proc;
+
 /// How long one process's memory mappings may take. A normal read takes well under a
 /// millisecond (a few milliseconds for a process with tens of thousands of mappings).
 pub const PER_PROCESS: Duration = Duration::from_secs(1);
@@ -26,7 +29,7 @@ pub struct Read {
     /// The wanted sockets mapped: inode -> PIDs.
     pub sockets: HashMap<u32, Vec<u32>>,
     /// PID -> the io_uring instances it maps (inode, start of one of its mappings).
-    pub rings: super::ownerless::MappedRings,
+    pub rings: MappedRings,
     /// The unread: processes whose mappings did not come within [`PER_PROCESS`], and how
     /// many processes were not read at all after [`MOST_JAMMED`] of those.
     pub unread: Unread,
@@ -60,12 +63,7 @@ pub fn read_all(wanted: &HashSet<u32>) -> Read {
                 .collect()
         })
         .unwrap_or_default();
-    read_within(
-        &pids,
-        Arc::new(wanted.clone()),
-        PER_PROCESS,
-        super::ownerless::mapped_by,
-    )
+    read_within(&pids, Arc::new(wanted.clone()), PER_PROCESS, mapped_by)
 }
 
 /// Reads `pids` in order with `read`, on helper threads, giving up on a process after
@@ -139,6 +137,73 @@ where
     found
 }
 
+/// PID -> the io_uring instances it maps: each one's inode, with the start of one of its
+/// mappings.
+pub type MappedRings = HashMap<u32, Vec<(u64, u64)>>;
+
+/// The socket `N` of a memory mapping's line in `/proc/PID/maps`: its path is exactly
+/// `socket:[N]` and its inode field `N`. A file can be named `socket:[N]` too (and paths
+/// may hold spaces), but a file's path starts with `/`: only a socket's reads so.
+fn mapped_socket(line: &[u8]) -> Option<u32> {
+    // address, perms, offset, device, inode, then the path after padding.
+    let mut rest = line;
+    let mut inode = None;
+    for _ in 0..5 {
+        let start = rest.iter().position(|b| *b != b' ')?;
+        rest = &rest[start..];
+        let end = rest.iter().position(|b| *b == b' ').unwrap_or(rest.len());
+        inode = Some(&rest[..end]);
+        rest = &rest[end..];
+    }
+    let path = rest.trim_ascii_start();
+    let socket = linux::socket_inode(path)?;
+    (inode? == socket.to_string().as_bytes()).then_some(socket)
+}
+
+/// The inode of an io_uring instance in a memory mapping's line (its path is exactly
+/// `anon_inode:[io_uring]`), and where the mapping starts.
+fn mapped_ring(line: &[u8]) -> Option<(u64, u64)> {
+    let mut fields = line.split(|&b| b == b' ').filter(|f| !f.is_empty());
+    let range = fields.next()?;
+    let inode = fields.nth(3)?;
+    let path = fields.next()?;
+    if path != linux::RING_LINK || fields.next().is_some() {
+        return None;
+    }
+    let start = range.split(|&b| b == b'-').next()?;
+    let start = u64::from_str_radix(std::str::from_utf8(start).ok()?, 16).ok()?;
+    Some((std::str::from_utf8(inode).ok()?.parse().ok()?, start))
+}
+
+/// The `wanted` sockets in one process's memory mappings, and the rings it maps. A process
+/// whose main thread exited (or is exiting) shows empty maps there: when it has other
+/// threads, a live thread's are read instead (they share them), the first that answers. A
+/// kernel thread (empty maps, one thread) costs one more small read.
+pub fn mapped_by(pid: u32, wanted: &HashSet<u32>) -> (Vec<u32>, Vec<(u64, u64)>) {
+    let mut sockets = Vec::new();
+    let mut rings: Vec<(u64, u64)> = Vec::new();
+    let mut text = read_proc(&format!("/proc/{pid}/maps"));
+    if text.as_ref().is_some_and(Vec::is_empty) && linux::thread_count(pid).is_some_and(|n| n > 1) {
+        text = linux::other_threads(pid).into_iter().find_map(|tid| {
+            read_proc(&format!("/proc/{pid}/task/{tid}/maps")).filter(|t| !t.is_empty())
+        });
+    }
+    if let Some(text) = text {
+        for line in text.split(|&b| b == b'\n') {
+            if let Some(inode) = mapped_socket(line).filter(|i| wanted.contains(i)) {
+                if !sockets.contains(&inode) {
+                    sockets.push(inode);
+                }
+            } else if let Some((ring, start)) = mapped_ring(line) {
+                if !rings.iter().any(|(inode, _)| *inode == ring) {
+                    rings.push((ring, start));
+                }
+            }
+        }
+    }
+    (sockets, rings)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,5 +264,55 @@ mod tests {
         let mut mapped: Vec<u32> = found.sockets.keys().copied().collect();
         mapped.sort_unstable();
         assert_eq!(mapped, vec![10, 30, 50, 70]);
+    }
+
+    #[test]
+    fn sockets_are_found_in_maps_lines_and_files_named_like_them_are_not() {
+        let line = |l: &str| mapped_socket(l.as_bytes());
+        assert_eq!(
+            line("7f9c282f7000-7f9c282f8000 r--s 00000000 00:09 22559662                   socket:[22559662]"),
+            Some(22559662)
+        );
+        assert_eq!(line("7f00-7f01 r-xp 00000000 08:01 1 /usr/lib/x.so"), None);
+        // A file another user named after root's socket is not that socket.
+        assert_eq!(
+            line("7f00-7f01 r--s 00000000 08:01 77 /tmp/socket:[22559662]"),
+            None
+        );
+        assert_eq!(
+            line("7f00-7f01 r--s 00000000 08:01 77 /tmp/a socket:[22559662]"),
+            None
+        );
+        assert_eq!(
+            line("7f00-7f01 r--s 00000000 08:01 77   socket:[22559662]"),
+            None
+        );
+        assert_eq!(
+            line("7f00-7f01 r--s 00000000 00:09 22559662 socket:[22559662] (deleted)"),
+            None
+        );
+        assert_eq!(line("socket:[1]"), None);
+        assert_eq!(line(""), None);
+    }
+    #[test]
+    fn rings_are_found_in_maps_lines_only_by_their_exact_name() {
+        let line = |l: &str| mapped_ring(l.as_bytes());
+        assert_eq!(
+            line("7f08-7f09 rw-s 00000000 00:10 134728967                  anon_inode:[io_uring]"),
+            Some((134728967, 0x7f08))
+        );
+        assert_eq!(
+            line("7f08-7f09 rw-s 00000000 08:01 77 /tmp/anon_inode:[io_uring]"),
+            None
+        );
+        assert_eq!(
+            line("7f08-7f09 rw-s 00000000 08:01 77 /tmp/x anon_inode:[io_uring]"),
+            None
+        );
+        assert_eq!(
+            line("7f08-7f09 rw-s 00000000 00:10 5 anon_inode:[eventfd]"),
+            None
+        );
+        assert_eq!(line("anon_inode:[io_uring]"), None);
     }
 }

@@ -42,10 +42,16 @@ mod proc_dir;
 pub mod process;
 pub mod procnet;
 #[cfg(target_os = "linux")]
+mod ring_clues;
+#[cfg(target_os = "linux")]
+mod ring_fdinfo;
+#[cfg(target_os = "linux")]
 mod socket_netns;
 pub mod sockets;
 #[cfg(target_os = "linux")]
 pub mod userns;
+#[cfg(target_os = "linux")]
+mod view;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicBool;
@@ -1061,7 +1067,10 @@ fn second_look(
                     };
                     let reason =
                         ruled_out(view.reason(s.uid, there_still.contains(&s.inode)), ruled);
-                    maybe_mapped(maybe_io_uring(reason, s, &clues), &clues.maps_unread)
+                    maybe_mapped(
+                        ring_clues::maybe_io_uring(reason, s, &clues),
+                        &clues.maps_unread,
+                    )
                 }
             };
             reasons.insert(s.inode, reason);
@@ -1102,115 +1111,6 @@ fn adopt(
                 }
             }
         }
-    }
-}
-
-/// The reason for a socket still ownerless, with the io_uring instances that may hold it
-/// where whoport could not look into them (or not to the end). Not for a socket that is gone,
-/// nor for another user's (whose rings are not readable), nor where the looks ruled every ring
-/// out for this socket (only rings whose requests in flight cannot wait on a socket of its
-/// kind were seen).
-#[cfg(target_os = "linux")]
-fn maybe_io_uring(reason: Hidden, socket: &Socket, clues: &ownerless::RingClues) -> Hidden {
-    if clues.is_empty() || matches!(reason, Hidden::ClosedDuringScan | Hidden::NotRoot) {
-        return reason;
-    }
-    let name = |pid: u32| kernel_name(pid).unwrap_or_else(|| "exited".to_string());
-    let mut rings = Vec::new();
-    let requests = clues
-        .requests
-        .iter()
-        .filter(|(_, _, ops)| ops.iter().any(|op| ownerless::may_wait_on(op, socket)));
-    for (pid, count, ops) in requests {
-        let what = if *count == 1 { "request" } else { "requests" };
-        rings.push((
-            *pid,
-            name(*pid),
-            format!(
-                "has an io_uring with {count} {what} in flight ({}), whose files the kernel \
-                 does not name",
-                ops.join(", ")
-            ),
-        ));
-    }
-    for pid in &clues.closed {
-        rings.push((
-            *pid,
-            name(*pid),
-            "maps an io_uring whose descriptor is closed (its registered files have no fdinfo \
-             to be read from)"
-                .to_string(),
-        ));
-    }
-    for pid in &clues.mapped_unread {
-        rings.push((
-            *pid,
-            name(*pid),
-            "maps an io_uring whose descriptor is closed (the ring is kept alive by that \
-             mapping), which whoport could not read (the process's memory-map lock was held \
-             when it looked, or more rings were mapped than whoport reads)"
-                .to_string(),
-        ));
-    }
-    for pid in &clues.truncated {
-        rings.push((
-            *pid,
-            name(*pid),
-            format!(
-                "has an io_uring whose files and requests whoport could not read to the end \
-                 (the in-kernel walk of a process's rings stops after {} steps, a registered \
-                 file, a request or a ring each, and its rings have more)",
-                io_uring::MAX_STEPS
-            ),
-        ));
-    }
-    for ring in &clues.cut {
-        rings.push((
-            ring.pid,
-            name(ring.pid),
-            format!(
-                "has an io_uring whose files and requests whoport could not read to the end \
-                 (its fdinfo, {}, was written without its registered files while the ring was \
-                 busy, or is longer than the 4 MiB whoport reads)",
-                ring.fdinfo()
-            ),
-        ));
-    }
-    for pid in &clues.unreachable {
-        rings.push((
-            *pid,
-            name(*pid),
-            "has io_uring instances in use that no descriptor, memory mapping or registered \
-             ring table reaches (rings holding each other through requests in flight, say), \
-             which whoport could not read to the end"
-                .to_string(),
-        ));
-    }
-    for pid in &clues.workers {
-        rings.push((
-            *pid,
-            name(*pid),
-            "has an io_uring worker (iou-wrk) blocked in a request, whose files the kernel \
-             does not name"
-                .to_string(),
-        ));
-    }
-    for pid in &clues.nested {
-        rings.push((
-            *pid,
-            name(*pid),
-            "has an io_uring request in flight on another io_uring instance, whose files and \
-             requests whoport does not look into"
-                .to_string(),
-        ));
-    }
-    if rings.is_empty() {
-        return reason;
-    }
-    Hidden::MaybeIoUring {
-        rings,
-        why: clues.not_looked.clone(),
-        otherwise: Box::new(reason),
     }
 }
 
@@ -1347,62 +1247,6 @@ mod tests {
             ifindex: 0,
             device_reported: true,
             v6only: None,
-        }
-    }
-
-    #[test]
-    #[cfg(target_os = "linux")]
-    fn a_ring_is_offered_only_where_no_look_ruled_it_out() {
-        let me = std::process::id();
-        let otherwise = || Hidden::NotVisibleToRoot(Default::default());
-        // Only a read in flight: it cannot wait on a listener, so nothing is offered.
-        let reading = ownerless::RingClues {
-            not_looked: Some("WHOPORT_NO_BPF is set".into()),
-            requests: vec![(me, 1, vec!["read".into()])],
-            ..Default::default()
-        };
-        assert_eq!(
-            maybe_io_uring(otherwise(), &socket(Some(0)), &reading),
-            otherwise()
-        );
-        // An accept may: offered, with why whoport could not look.
-        let accepting = ownerless::RingClues {
-            requests: vec![(me, 1, vec!["accept".into()])],
-            ..reading.clone()
-        };
-        let Hidden::MaybeIoUring { rings, why, .. } =
-            maybe_io_uring(otherwise(), &socket(Some(0)), &accepting)
-        else {
-            panic!("offered");
-        };
-        assert_eq!(rings.len(), 1);
-        assert_eq!(why.as_deref(), Some("WHOPORT_NO_BPF is set"));
-        // A cut fdinfo is said with which ring it is.
-        let cut = ownerless::RingClues {
-            cut: vec![linux::Ring {
-                pid: me,
-                tid: me,
-                fd: 7,
-            }],
-            ..Default::default()
-        };
-        let Hidden::MaybeIoUring { rings, .. } =
-            maybe_io_uring(otherwise(), &socket(Some(0)), &cut)
-        else {
-            panic!("offered");
-        };
-        assert!(
-            rings[0]
-                .2
-                .contains(&format!("its fdinfo, /proc/{me}/task/{me}/fdinfo/7, was")),
-            "{rings:?}"
-        );
-        // Gone, or another user's: never.
-        for reason in [Hidden::ClosedDuringScan, Hidden::NotRoot] {
-            assert_eq!(
-                maybe_io_uring(reason.clone(), &socket(Some(0)), &accepting),
-                reason
-            );
         }
     }
 

@@ -1,0 +1,215 @@
+//! What whoport knows of its own view (root or not, its namespaces, its capabilities, the
+//! processes it could not read), read once, and the reason it gives a socket no process holds
+//! after the second look: the first fact that explains it, in the order of certainty.
+
+use crate::model::{Hidden, USER_NAMESPACE_NOT_ROOT};
+
+/// What whoport knows about its own view, read once, to say why a socket has no owner.
+#[derive(Debug, Clone, Default)]
+pub struct View {
+    pub root: bool,
+    pub uid: Option<u32>,
+    /// whoport's PID namespace is the machine's first one: no process is out of its sight.
+    pub initial_pid_namespace: bool,
+    /// whoport's user namespace is the machine's first one.
+    pub initial_user_namespace: bool,
+    /// CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH in whoport's effective set.
+    pub can_ptrace: bool,
+    pub can_read_search: bool,
+    /// Processes whose descriptors could not be read (some of their PIDs, and how many).
+    pub unreadable_pids: Vec<u32>,
+    pub unreadable: usize,
+    /// Every task's descriptor table was read in the kernel (the iterator, or a read again
+    /// for this socket), whatever `/proc` lets this user read.
+    pub every_table: bool,
+}
+
+/// The inode numbers the kernel gives its first namespaces (include/linux/proc_ns.h).
+const PROC_USER_INIT_INO: &[u8] = b"user:[4026531837]";
+const PROC_PID_INIT_INO: &[u8] = b"pid:[4026531836]";
+
+impl View {
+    pub fn read(
+        root: bool,
+        uid: Option<u32>,
+        unreadable_pids: Vec<u32>,
+        unreadable: usize,
+    ) -> View {
+        let ns = |name: &str| std::fs::read_link(format!("/proc/self/ns/{name}")).ok();
+        let is = |link: Option<std::path::PathBuf>, init: &[u8]| {
+            use std::os::unix::ffi::OsStrExt;
+            link.is_some_and(|l| l.as_os_str().as_bytes() == init)
+        };
+        let caps = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                let line = s.lines().find(|l| l.starts_with("CapEff:"))?.to_string();
+                u64::from_str_radix(line.trim_start_matches("CapEff:").trim(), 16).ok()
+            })
+            .unwrap_or(0);
+        const CAP_DAC_READ_SEARCH: u32 = 2;
+        const CAP_SYS_PTRACE: u32 = 19;
+        View {
+            root,
+            uid,
+            initial_pid_namespace: is(ns("pid"), PROC_PID_INIT_INO),
+            initial_user_namespace: is(ns("user"), PROC_USER_INIT_INO),
+            can_ptrace: caps & (1 << CAP_SYS_PTRACE) != 0,
+            can_read_search: caps & (1 << CAP_DAC_READ_SEARCH) != 0,
+            unreadable_pids,
+            unreadable,
+            every_table: false,
+        }
+    }
+
+    /// Why a socket with an inode, that no process holds after the second look, has no owner:
+    /// the first fact that explains it, in the order of certainty.
+    pub fn reason(&self, socket_uid: Option<u32>, still_there: bool) -> Hidden {
+        if !still_there {
+            return Hidden::ClosedDuringScan;
+        }
+        if !self.root {
+            if socket_uid.is_some() && socket_uid != self.uid {
+                // Read in the kernel, no table holds it: that much was established for
+                // another user's socket too.
+                return if self.every_table && self.initial_pid_namespace {
+                    Hidden::NotFoundForOtherUser(Default::default())
+                } else {
+                    Hidden::NotRoot
+                };
+            }
+            // Our own processes are readable to us, but not from a user namespace: there the
+            // kernel keeps the descriptors of every process outside it, even this user's, so
+            // "no process of this user holds it" was not established.
+            if !self.initial_user_namespace && self.unreadable > 0 {
+                return Hidden::Unreadable {
+                    pids: self.unreadable_pids.clone(),
+                    count: self.unreadable,
+                    why: USER_NAMESPACE_NOT_ROOT.to_string(),
+                };
+            }
+        } else if self.unreadable > 0 {
+            let why = if !self.initial_user_namespace {
+                "whoport runs in a user namespace whose root is not the machine's root"
+            } else if !self.can_ptrace || !self.can_read_search {
+                "whoport lacks CAP_SYS_PTRACE or CAP_DAC_READ_SEARCH"
+            } else {
+                "refused to root with every capability: a security module (LSM) or a \
+                 process in another user namespace"
+            };
+            return Hidden::Unreadable {
+                pids: self.unreadable_pids.clone(),
+                count: self.unreadable,
+                why: why.to_string(),
+            };
+        }
+        if !self.initial_pid_namespace {
+            return Hidden::OtherPidNamespace;
+        }
+        if self.root {
+            Hidden::NotVisibleToRoot(Default::default())
+        } else {
+            Hidden::NotFoundForUser(Default::default())
+        }
+    }
+}
+
+/// The uid the kernel shows for a uid that has no mapping in this user namespace
+/// (`/proc/sys/kernel/overflowuid`), when whoport's namespace does not map it: then a socket
+/// or process uid equal to it is unknown, not that user's.
+pub fn unmapped_uid() -> Option<u32> {
+    let overflow: u32 = std::fs::read_to_string("/proc/sys/kernel/overflowuid")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let map = std::fs::read_to_string("/proc/self/uid_map").ok()?;
+    let mapped = map.lines().any(|l| {
+        let f: Vec<u64> = l
+            .split_ascii_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        f.len() == 3 && (f[0]..f[0] + f[2]).contains(&u64::from(overflow))
+    });
+    (!mapped).then_some(overflow)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_follow_what_was_established() {
+        let root = View {
+            root: true,
+            uid: Some(0),
+            initial_pid_namespace: true,
+            initial_user_namespace: true,
+            can_ptrace: true,
+            can_read_search: true,
+            ..View::default()
+        };
+        assert_eq!(root.reason(Some(0), false), Hidden::ClosedDuringScan);
+        assert_eq!(
+            root.reason(Some(0), true),
+            Hidden::NotVisibleToRoot(Default::default())
+        );
+        let contained = View {
+            initial_pid_namespace: false,
+            ..root.clone()
+        };
+        assert_eq!(contained.reason(Some(0), true), Hidden::OtherPidNamespace);
+        let lsm = View {
+            unreadable_pids: vec![42],
+            unreadable: 1,
+            ..root.clone()
+        };
+        match lsm.reason(Some(0), true) {
+            Hidden::Unreadable { pids, why, .. } => {
+                assert_eq!(pids, vec![42]);
+                assert!(why.contains("LSM"), "{why}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let userns = View {
+            initial_user_namespace: false,
+            ..lsm.clone()
+        };
+        assert!(matches!(
+            userns.reason(Some(0), true),
+            Hidden::Unreadable { why, .. } if why.contains("user namespace")
+        ));
+        let user = View {
+            root: false,
+            uid: Some(1000),
+            ..root.clone()
+        };
+        assert_eq!(user.reason(Some(0), true), Hidden::NotRoot);
+        assert_eq!(
+            user.reason(Some(1000), true),
+            Hidden::NotFoundForUser(Default::default())
+        );
+        // In a user namespace this user's processes outside it are not readable either: its
+        // own socket is not said to be held by none of them.
+        let user_in_userns = View {
+            initial_user_namespace: false,
+            unreadable_pids: vec![42],
+            unreadable: 1,
+            ..user.clone()
+        };
+        assert!(matches!(
+            user_in_userns.reason(Some(1000), true),
+            Hidden::Unreadable { why, .. } if why == USER_NAMESPACE_NOT_ROOT
+        ));
+        assert_eq!(user_in_userns.reason(Some(0), true), Hidden::NotRoot);
+        let nothing_unread = View {
+            unreadable: 0,
+            unreadable_pids: Vec::new(),
+            ..user_in_userns
+        };
+        assert_eq!(
+            nothing_unread.reason(Some(1000), true),
+            Hidden::NotFoundForUser(Default::default())
+        );
+    }
+}
