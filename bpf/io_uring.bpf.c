@@ -495,8 +495,9 @@ INLINE void walk_rings(struct walk *w)
 		emit(w->seq, w->tgid, WALKED, 0);
 }
 
-SEC("iter/task_file")
-int whoport_ring_requests(struct bpf_iter__task_file *ctx)
+// The ring a descriptor table holds (the iterator's file, when it is one), walked: its
+// requests in flight, and its registered files too when with_files.
+INLINE int table_ring(struct bpf_iter__task_file *ctx, __u32 with_files)
 {
 	struct task_struct *task = ctx->task;
 	struct file *file = ctx->file;
@@ -508,8 +509,17 @@ int whoport_ring_requests(struct bpf_iter__task_file *ctx)
 	w.tgid = task->tgid;
 	w.of[0] = file;
 	w.rings = 1;
+	w.with_files = with_files;
 	walk_rings(&w);
 	return 0;
+}
+
+// The requests in flight of the rings in descriptor tables (their registered files are read
+// from their fdinfo).
+SEC("iter/task_file")
+int whoport_ring_requests(struct bpf_iter__task_file *ctx)
+{
+	return table_ring(ctx, 0);
 }
 
 // The same walk of the rings in descriptor tables with their registered files too, for where
@@ -518,19 +528,7 @@ int whoport_ring_requests(struct bpf_iter__task_file *ctx)
 SEC("iter/task_file")
 int whoport_table_rings(struct bpf_iter__task_file *ctx)
 {
-	struct task_struct *task = ctx->task;
-	struct file *file = ctx->file;
-	struct walk w = {};
-
-	if (!task || !file || !is_ring(file))
-		return 0;
-	w.seq = ctx->meta->seq;
-	w.tgid = task->tgid;
-	w.of[0] = file;
-	w.rings = 1;
-	w.with_files = 1;
-	walk_rings(&w);
-	return 0;
+	return table_ring(ctx, 1);
 }
 
 // The socket file of the request an io-wq worker is running (its io_worker's cur_work, the
