@@ -369,3 +369,91 @@ fn root_without_the_capabilities_is_not_told_to_run_as_root() {
         );
     }
 }
+
+/// `closed_holders aio`, compiled into `dir`: a TCP listener on 127.0.0.1 held only by a Linux
+/// AIO poll (which no look of whoport names), unrelated to any ring. `None` (after a SKIPPED
+/// line) when the kernel refuses it here.
+fn start_aio(dir: &std::path::Path) -> Option<Helper> {
+    let bin = common::compile_fixture(dir, "closed_holders")?;
+    let mut child = common::listener::spawn_retrying(
+        Command::new(bin)
+            .arg("aio")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped()),
+    );
+    let line = common::ready_line(&mut child, Duration::from_secs(60));
+    let pid = child.id();
+    match line.split_whitespace().next().and_then(|p| p.parse().ok()) {
+        Some(port) if port != 0 => Some(Helper { child, port, pid }),
+        _ => {
+            let _ = child.kill();
+            let _ = child.wait();
+            eprintln!("SKIPPED: the kernel refused a Linux AIO poll here ({line:?})");
+            None
+        }
+    }
+}
+
+/// The PIDs the audit's fix lists for ps (`ps -fp 5,6`), none when it lists none.
+fn ps_list(hint: &str) -> Vec<String> {
+    hint.split_once("(ps -fp ")
+        .and_then(|(_, r)| r.split_once(')'))
+        .map(|(l, _)| l.split(',').map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// Asserts that neither the reason nor the audit's fix for our TCP listener held by a Linux
+/// AIO poll (`aio`) names `pid`, and that the reason and fix for `protocol`
+/// 127.0.0.1:`port` do, saying `clue`; with both owner lookups and `env`.
+fn offered_only_where_it_applies(
+    env: &[(&str, &str)],
+    aio: &Helper,
+    (protocol, port): (&str, u64),
+    (pid, clue): (u32, &str),
+) {
+    for lookup in ["bpf", "procfs"] {
+        let doc = json(lookup, env, &["--json"]);
+        let at = format!("{lookup} {env:?}");
+        let unrelated = reason(&doc, "tcp", aio.port);
+        assert!(
+            !unrelated.contains(&format!("pid {pid} (")),
+            "{at}: the AIO listener: {unrelated}"
+        );
+        let held = reason(&doc, protocol, port);
+        assert!(held.contains(clue), "{at}: {held}");
+        let audit = json(lookup, env, &["audit", "--json"]);
+        let hint = audit_hint(&audit, "tcp", aio.port);
+        assert!(
+            !offers(&hint, pid) && !ps_list(&hint).contains(&pid.to_string()),
+            "{at}: the AIO listener's fix: {hint}"
+        );
+        let hint = audit_hint(&audit, protocol, port);
+        assert!(offers(&hint, pid), "{at}: {hint}");
+    }
+}
+
+/// Where whoport cannot look into rings (WHOPORT_NO_BPF, or not root), `/proc` shows a busy
+/// io-wq worker (an `iou-wrk` thread) but not its request's files, only where it sleeps: one
+/// waiting for a datagram (a splice from a UDP socket into a pipe, asleep in
+/// `__skb_wait_for_more_packets`) holds a datagram socket, so it is offered for the UDP
+/// socket, never for a TCP listener held by something else (a Linux AIO poll). Both owner
+/// lookups, in the reason and in the audit's fix.
+#[test]
+fn a_worker_waiting_for_a_datagram_is_offered_only_for_udp_sockets() {
+    let dir = tempdir();
+    let Some(bin) = build(dir.path()) else { return };
+    let (Some(aio), Some(worker)) = (start_aio(dir.path()), start(&bin, "io-uring-splice-udp"))
+    else {
+        return;
+    };
+    let clue = format!(
+        "pid {} (hold) has an io_uring worker (iou-wrk) blocked in a request",
+        worker.pid
+    );
+    offered_only_where_it_applies(
+        &[("WHOPORT_NO_BPF", "1")],
+        &aio,
+        ("udp", worker.port),
+        (worker.pid, &clue),
+    );
+}

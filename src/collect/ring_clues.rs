@@ -41,10 +41,10 @@ pub struct RingClues {
     /// through requests in flight, their descriptors closed and unmapped, say), whose files
     /// and requests it could not read.
     pub unreachable: Vec<u32>,
-    /// Processes with rings whose io-wq worker (an `iou-wrk` thread) sleeps inside a request
-    /// (a blocking read or splice arms no poll, so no fdinfo lists it): its files are not
-    /// named anywhere in `/proc`.
-    pub workers: Vec<u32>,
+    /// The io-wq workers (`iou-wrk` threads) of processes with rings that sleep inside a
+    /// request (a blocking read or splice arms no poll, so no fdinfo lists it): its files are
+    /// not named anywhere in `/proc`, only where the worker sleeps.
+    pub workers: Vec<Worker>,
     /// Processes whose memory mappings were not read in time (not a matter of rings: a
     /// socket or a ring they map is not known).
     pub maps_unread: super::maps::Unread,
@@ -62,29 +62,50 @@ impl RingClues {
             && self.workers.is_empty()
     }
 }
-/// Which of these processes have an io-wq worker (a thread named `iou-wrk-PID`) that sleeps
-/// inside a request: its wait channel is not the worker's idle loop (`io_wq_worker`).
-pub(super) fn blocked_workers(pids: &HashSet<u32>) -> Vec<u32> {
-    let mut blocked: Vec<u32> = pids
+/// An io-wq worker asleep inside a request: its process, and where it sleeps (its wait
+/// channel, the kernel function it waits in).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Worker {
+    pub pid: u32,
+    pub waits_in: String,
+}
+
+impl Worker {
+    /// Can the request this worker sleeps in hold this socket? A worker waiting for a
+    /// datagram (`__skb_wait_for_more_packets`: a read, a receive or a splice from a datagram
+    /// socket, whose other end is a pipe) holds a datagram socket: among the sockets whoport
+    /// lists, a UDP one, never a TCP listener. Anywhere else (a splice waiting on its pipe,
+    /// whatever the socket at its other end) it may hold any socket.
+    pub fn may_hold(&self, socket: &Socket) -> bool {
+        self.waits_in != "__skb_wait_for_more_packets" || socket.protocol.is_datagram()
+    }
+}
+
+/// The io-wq workers (threads named `iou-wrk-PID`) of these processes that sleep inside a
+/// request: their wait channel is not the worker's idle loop (`io_wq_worker`).
+pub(super) fn blocked_workers(pids: &HashSet<u32>) -> Vec<Worker> {
+    let mut blocked: Vec<Worker> = pids
         .iter()
-        .copied()
-        .filter(|pid| {
-            let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-                return false;
-            };
-            tasks.flatten().any(|task| {
-                let read = |name: &str| {
-                    let mut text = String::new();
-                    std::fs::File::open(task.path().join(name))
-                        .and_then(|f| f.take(64).read_to_string(&mut text))
-                        .map(|_| text.trim().to_string())
-                        .unwrap_or_default()
-                };
-                read("comm").starts_with("iou-wrk-") && worker_is_busy(&read("wchan"))
-            })
+        .flat_map(|&pid| {
+            let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).into_iter();
+            tasks
+                .flat_map(|tasks| tasks.flatten())
+                .filter_map(move |task| {
+                    let read = |name: &str| {
+                        let mut text = String::new();
+                        std::fs::File::open(task.path().join(name))
+                            .and_then(|f| f.take(64).read_to_string(&mut text))
+                            .map(|_| text.trim().to_string())
+                            .unwrap_or_default()
+                    };
+                    let waits_in = read("wchan");
+                    (read("comm").starts_with("iou-wrk-") && worker_is_busy(&waits_in))
+                        .then_some(Worker { pid, waits_in })
+                })
         })
         .collect();
     blocked.sort_unstable();
+    blocked.dedup();
     blocked
 }
 
@@ -98,7 +119,7 @@ fn worker_is_busy(wchan: &str) -> bool {
 /// where whoport could not look into them (or not to the end). Not for a socket that is gone,
 /// nor for another user's (whose rings are not readable), nor where the looks ruled every ring
 /// out for this socket (only rings whose requests in flight cannot wait on a socket of its
-/// kind were seen).
+/// kind were seen, or io-wq workers whose wait rules it out: [`Worker::may_hold`]).
 pub fn maybe_io_uring(reason: Hidden, socket: &Socket, clues: &RingClues) -> Hidden {
     if clues.is_empty() || matches!(reason, Hidden::ClosedDuringScan | Hidden::NotRoot) {
         return reason;
@@ -174,7 +195,14 @@ pub fn maybe_io_uring(reason: Hidden, socket: &Socket, clues: &RingClues) -> Hid
                 .to_string(),
         ));
     }
-    for pid in &clues.workers {
+    let mut workers: Vec<u32> = clues
+        .workers
+        .iter()
+        .filter(|w| w.may_hold(socket))
+        .map(|w| w.pid)
+        .collect();
+    workers.dedup();
+    for pid in &workers {
         rings.push((
             *pid,
             name(*pid),
@@ -274,6 +302,27 @@ mod tests {
                 maybe_io_uring(reason.clone(), &socket(Some(0)), &accepting),
                 reason
             );
+        }
+    }
+
+    #[test]
+    fn a_worker_waiting_for_a_datagram_may_hold_only_a_datagram_socket() {
+        let worker = |waits_in: &str| Worker {
+            pid: 7,
+            waits_in: waits_in.to_string(),
+        };
+        let udp = Socket {
+            protocol: Protocol::Udp,
+            state: None,
+            ..socket(Some(0))
+        };
+        let datagram = worker("__skb_wait_for_more_packets");
+        assert!(datagram.may_hold(&udp));
+        assert!(!datagram.may_hold(&socket(Some(0))));
+        // A splice waiting on its pipe may have any socket at its other end.
+        for waits_in in ["pipe_wait_readable", "pipe_wait_writable", "something_new"] {
+            assert!(worker(waits_in).may_hold(&socket(Some(0))), "{waits_in}");
+            assert!(worker(waits_in).may_hold(&udp), "{waits_in}");
         }
     }
 
