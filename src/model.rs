@@ -235,6 +235,10 @@ pub struct RuledOut {
     /// Every task's descriptor table was read in the kernel (the iterator), whatever
     /// `/proc` lets this user read: no process of another user holds a descriptor for it.
     pub every_table: bool,
+    /// The io_uring instances no descriptor reaches were looked into in the kernel (every
+    /// registered ring table, and the rings of each task's io_uring context where some were
+    /// reached from nothing else): none holds it, but those named as not read to the end.
+    pub rings: bool,
 }
 
 impl RuledOut {
@@ -261,7 +265,7 @@ impl RuledOut {
              accept() or recv() after another thread closed it)",
             "a Linux AIO request (io_submit)",
         ];
-        if for_user {
+        if !self.rings {
             unseen.push(
                 "an io_uring instance that no descriptor reaches (a ring registered with \
                  IORING_REGISTER_RING_FDS)",
@@ -791,6 +795,19 @@ mod tests {
         for (addr, want) in cases {
             let ip: IpAddr = addr.parse().expect("address");
             assert_eq!(Scope::of(ip), want, "{addr}");
+        }
+    }
+
+    #[test]
+    fn rings_no_descriptor_reaches_are_said_only_where_not_looked_into() {
+        let unreached = "an io_uring instance that no descriptor reaches";
+        let looked = RuledOut {
+            rings: true,
+            ..RuledOut::default()
+        };
+        for reason in [Hidden::NotVisibleToRoot, Hidden::NotFoundForUser] {
+            assert!(reason(RuledOut::default()).long().contains(unreached));
+            assert!(!reason(looked.clone()).long().contains(unreached));
         }
     }
 

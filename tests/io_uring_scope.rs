@@ -33,12 +33,21 @@ impl Drop for Helper {
 /// Starts `hold MODE` and waits for its ready line; `None` (after a SKIPPED line) when the
 /// kernel refuses the mode here.
 fn start(bin: &std::path::Path, mode: &str) -> Option<Helper> {
-    let mut child = common::listener::spawn_retrying(
-        Command::new(bin)
-            .arg(mode)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped()),
-    );
+    start_with(Command::new(bin), mode)
+}
+
+/// `program`, run as nobody (by setpriv, which becomes it: the same PID).
+fn as_nobody(program: &std::path::Path) -> Command {
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(program);
+    cmd
+}
+
+/// As [`start`], `cmd` running the fixture (as another user, say).
+fn start_with(mut cmd: Command, mode: &str) -> Option<Helper> {
+    let mut child =
+        common::listener::spawn_retrying(cmd.arg(mode).stdin(Stdio::null()).stdout(Stdio::piped()));
     let line = common::ready_line(&mut child, Duration::from_secs(60));
     let Ok(ready) = serde_json::from_str::<Value>(&line) else {
         let _ = child.kill();
@@ -371,15 +380,17 @@ fn root_without_the_capabilities_is_not_told_to_run_as_root() {
 }
 
 /// `closed_holders aio`, compiled into `dir`: a TCP listener on 127.0.0.1 held only by a Linux
-/// AIO poll (which no look of whoport names), unrelated to any ring. `None` (after a SKIPPED
-/// line) when the kernel refuses it here.
-fn start_aio(dir: &std::path::Path) -> Option<Helper> {
+/// AIO poll (which no look of whoport names), unrelated to any ring; as nobody when `nobody`.
+/// `None` (after a SKIPPED line) when the kernel refuses it here.
+fn start_aio(dir: &std::path::Path, nobody: bool) -> Option<Helper> {
     let bin = common::compile_fixture(dir, "closed_holders")?;
-    let mut child = common::listener::spawn_retrying(
+    let mut cmd = if nobody {
+        as_nobody(&bin)
+    } else {
         Command::new(bin)
-            .arg("aio")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped()),
+    };
+    let mut child = common::listener::spawn_retrying(
+        cmd.arg("aio").stdin(Stdio::null()).stdout(Stdio::piped()),
     );
     let line = common::ready_line(&mut child, Duration::from_secs(60));
     let pid = child.id();
@@ -442,8 +453,10 @@ fn offered_only_where_it_applies(
 fn a_worker_waiting_for_a_datagram_is_offered_only_for_udp_sockets() {
     let dir = tempdir();
     let Some(bin) = build(dir.path()) else { return };
-    let (Some(aio), Some(worker)) = (start_aio(dir.path()), start(&bin, "io-uring-splice-udp"))
-    else {
+    let (Some(aio), Some(worker)) = (
+        start_aio(dir.path(), false),
+        start(&bin, "io-uring-splice-udp"),
+    ) else {
         return;
     };
     let clue = format!(
@@ -456,4 +469,124 @@ fn a_worker_waiting_for_a_datagram_is_offered_only_for_udp_sockets() {
         ("udp", worker.port),
         (worker.pid, &clue),
     );
+}
+
+/// What every reason says where rings no descriptor reaches were not looked into.
+const UNREACHED: &str = "an io_uring instance that no descriptor reaches (a ring registered with \
+                         IORING_REGISTER_RING_FDS)";
+
+/// Our row for `protocol` 127.0.0.1:`port`.
+fn row<'a>(doc: &'a Value, protocol: &str, port: u64) -> &'a Value {
+    let rows: Vec<&Value> = doc["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .filter(|l| l["protocol"] == protocol && l["port"] == port && l["address"] == "127.0.0.1")
+        .collect();
+    assert_eq!(rows.len(), 1, "{protocol} 127.0.0.1:{port} once: {doc}");
+    rows[0]
+}
+
+/// whoport as nobody (with CAP_BPF and CAP_PERFMON when `caps`), the owner lookup `lookup`,
+/// with `args`: its JSON, or `None` when setpriv could not give it those capabilities.
+fn json_as_nobody(caps: bool, lookup: &str, args: &[&str]) -> Option<Value> {
+    let home = tempdir();
+    std::fs::set_permissions(
+        home.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .expect("chmod");
+    let mut run = common::command(home.path(), std::path::Path::new("setpriv"));
+    run.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+    if caps {
+        run.args(["--inh-caps=+bpf,+perfmon", "--ambient-caps=+bpf,+perfmon"]);
+    }
+    let out = run
+        .arg(common::bin())
+        .args(args)
+        .env("WHOPORT_OWNER_LOOKUP", lookup)
+        .output()
+        .expect("whoport runs");
+    match serde_json::from_slice(&out.stdout) {
+        Ok(doc) => Some(doc),
+        Err(_) if caps => {
+            eprintln!(
+                "SKIPPED: nobody with CAP_BPF and CAP_PERFMON could not run whoport: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            None
+        }
+        Err(e) => panic!("{e}: {out:?}"),
+    }
+}
+
+/// A ring registered with IORING_REGISTER_RING_FDS, its descriptor closed (`hold.c
+/// io-uring-ring-fd`), leaves nothing in `/proc`: where whoport could not look into such rings
+/// in the kernel (nobody without CAP_BPF and CAP_PERFMON; root with WHOPORT_NO_BPF), every
+/// ownerless socket's reason says one may hold it, the ring's socket's and an unrelated TCP
+/// listener's held by a Linux AIO poll alike (and root's audit fix says so, where every
+/// process's descriptors were read). Where the kernel
+/// looked into them (nobody with CAP_BPF and CAP_PERFMON, or root), the ring's socket is named
+/// held by io_uring and the AIO listener is not said to be perhaps held by such a ring. Both
+/// owner lookups.
+#[test]
+fn rings_no_descriptor_reaches_are_offered_only_where_no_look_ruled_them_out() {
+    if !common::root_or_skip("whoport as nobody, with and without CAP_BPF and CAP_PERFMON")
+        || !have("setpriv", "apt-get install -y util-linux")
+    {
+        return;
+    }
+    let dir = tempdir();
+    let Some(bin) = build(dir.path()) else { return };
+    let (Some(aio), Some(ring)) = (
+        start_aio(dir.path(), true),
+        start_with(as_nobody(&bin), "io-uring-ring-fd"),
+    ) else {
+        return;
+    };
+    for lookup in ["bpf", "procfs"] {
+        // Nothing let whoport look into the rings: what remains possible is said for both.
+        let doc = json_as_nobody(false, lookup, &["--json"]).expect("whoport runs as nobody");
+        for port in [aio.port, ring.port] {
+            let why = reason(&doc, "tcp", port);
+            assert!(why.contains(UNREACHED), "nobody, {lookup}: {why}");
+        }
+        // Root: where every process's descriptors were read (otherwise the reason names
+        // those that were not, which may hold it however they do).
+        let env = [("WHOPORT_NO_BPF", "1")];
+        let doc = json(lookup, &env, &["--json"]);
+        let audit = json(lookup, &env, &["audit", "--json"]);
+        for port in [aio.port, ring.port] {
+            let why = reason(&doc, "tcp", port);
+            if !why.starts_with("no process holds a descriptor for it") {
+                continue;
+            }
+            assert!(why.contains(UNREACHED), "root, no BPF, {lookup}: {why}");
+            let hint = audit_hint(&audit, "tcp", port);
+            assert!(
+                hint.contains("an io_uring instance no descriptor reaches"),
+                "root, no BPF, {lookup}: {hint}"
+            );
+        }
+        // Looked into in the kernel: the ring's socket is found, and no other socket is said
+        // to be perhaps held by a ring no descriptor reaches.
+        let mut docs = Vec::new();
+        if can_look_into_rings() {
+            docs.push(("root".to_string(), json(lookup, &[], &["--json"])));
+            if let Some(doc) = json_as_nobody(true, lookup, &["--json"]) {
+                docs.push(("nobody with CAP_BPF".to_string(), doc));
+            }
+        }
+        for (who, doc) in &docs {
+            let held = row(doc, "tcp", ring.port);
+            assert!(
+                held["owners"]
+                    .as_array()
+                    .is_some_and(|o| o.iter().any(|o| o["pid"] == ring.pid)),
+                "{who}, {lookup}: {held}"
+            );
+            let why = reason(doc, "tcp", aio.port);
+            assert!(!why.contains(UNREACHED), "{who}, {lookup}: {why}");
+        }
+    }
 }

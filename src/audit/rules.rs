@@ -698,6 +698,12 @@ pub fn hidden_owner(c: &Ctx<'_>) -> Option<Finding> {
                 if !ruled.queues {
                     may.push("a message in transit");
                 }
+                if !ruled.rings {
+                    may.push(
+                        "an io_uring instance no descriptor reaches, which whoport could not \
+                         look into here",
+                    );
+                }
                 if !ruled.kernel {
                     may.push(
                         "the kernel's own socket (nfsd, WireGuard, ...: see which kernel \

@@ -1064,6 +1064,7 @@ fn second_look(
                         queues_unread: followed.queues_unread.clone().filter(|_| !queues),
                         kernel: kernel_read,
                         every_table: via_iterator || in_kernel,
+                        rings: clues.kernel_looked,
                     };
                     let reason =
                         ruled_out(view.reason(s.uid, there_still.contains(&s.inode)), ruled);
