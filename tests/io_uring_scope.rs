@@ -593,3 +593,110 @@ fn rings_no_descriptor_reaches_are_offered_only_where_no_look_ruled_them_out() {
         }
     }
 }
+
+/// A ring whose fdinfo is longer than whoport reads (`hold.c io-uring-cut`: 1,200 registered
+/// copies of a file with a 4,000-byte path before the socket, about 4.6 MB) is not read to
+/// the end from `/proc`. As root with kernel BTF its process's rings are walked in the kernel
+/// instead: the socket is named held by io_uring by both owner lookups, and the ring, read to
+/// the end there, is offered for no other ownerless socket (a TCP listener held by a Linux AIO
+/// poll), in the reason or the audit's fix. Where whoport could not look (WHOPORT_NO_BPF) the
+/// ring is named, with its fdinfo, as not read to the end, for both sockets.
+#[test]
+fn a_ring_whose_fdinfo_is_cut_is_walked_in_the_kernel_and_offered_nowhere_else() {
+    let dir = tempdir();
+    let Some(bin) = build(dir.path()) else { return };
+    let (Some(aio), Some(cut)) = (start_aio(dir.path(), false), start(&bin, "io-uring-cut")) else {
+        return;
+    };
+    let unread = format!(
+        "pid {pid} (hold) has an io_uring whose files and requests whoport could not read to \
+         the end (its fdinfo, /proc/{pid}/task/",
+        pid = cut.pid
+    );
+    for lookup in ["bpf", "procfs"] {
+        let doc = json(lookup, &[("WHOPORT_NO_BPF", "1")], &["--json"]);
+        for port in [aio.port, cut.port] {
+            let why = reason(&doc, "tcp", port);
+            assert!(why.contains(&unread), "no BPF, {lookup}: {why}");
+        }
+    }
+    if !can_look_into_rings() {
+        eprintln!("SKIPPED: the in-kernel walk of the cut ring needs root and kernel BTF");
+        return;
+    }
+    for lookup in ["bpf", "procfs"] {
+        let doc = json(lookup, &[], &["--json"]);
+        let held = row(&doc, "tcp", cut.port);
+        assert!(
+            held["owners"]
+                .as_array()
+                .is_some_and(|o| o.iter().any(|o| o["pid"] == cut.pid)),
+            "{lookup}: {held}"
+        );
+        assert_eq!(held["held_through"], "held by io_uring", "{lookup}: {held}");
+        let why = reason(&doc, "tcp", aio.port);
+        assert!(
+            !why.contains(&format!("pid {} (", cut.pid)),
+            "{lookup}: {why}"
+        );
+        let audit = json(lookup, &[], &["audit", "--json"]);
+        let hint = audit_hint(&audit, "tcp", aio.port);
+        assert!(
+            !offers(&hint, cut.pid) && !ps_list(&hint).contains(&cut.pid.to_string()),
+            "{lookup}: {hint}"
+        );
+    }
+}
+
+/// A ring kept alive only by its memory mapping, its descriptor closed (`hold.c
+/// io-uring-mapped`, its registered files holding the socket), has no fdinfo: as root with
+/// kernel BTF it is walked in the kernel from its mapping, to the end, so its files are known:
+/// its socket is named held by io_uring by both owner lookups, and the ring is offered for no
+/// other ownerless socket (a TCP listener held by a Linux AIO poll), in the reason or the
+/// audit's fix. Where whoport could not look (WHOPORT_NO_BPF), nothing tells its files: the
+/// mapping is offered for both sockets.
+#[test]
+fn a_mapped_ring_read_in_the_kernel_is_offered_for_no_other_socket() {
+    let dir = tempdir();
+    let Some(bin) = build(dir.path()) else { return };
+    let (Some(aio), Some(mapped)) = (start_aio(dir.path(), false), start(&bin, "io-uring-mapped"))
+    else {
+        return;
+    };
+    let clue = format!(
+        "pid {} (hold) maps an io_uring whose descriptor is closed",
+        mapped.pid
+    );
+    for lookup in ["bpf", "procfs"] {
+        let doc = json(lookup, &[("WHOPORT_NO_BPF", "1")], &["--json"]);
+        for port in [aio.port, mapped.port] {
+            let why = reason(&doc, "tcp", port);
+            assert!(why.contains(&clue), "no BPF, {lookup}: {why}");
+        }
+    }
+    if !can_look_into_rings() {
+        eprintln!("SKIPPED: the in-kernel walk of the mapped ring needs root and kernel BTF");
+        return;
+    }
+    for lookup in ["bpf", "procfs"] {
+        let doc = json(lookup, &[], &["--json"]);
+        let held = row(&doc, "tcp", mapped.port);
+        assert!(
+            held["owners"]
+                .as_array()
+                .is_some_and(|o| o.iter().any(|o| o["pid"] == mapped.pid)),
+            "{lookup}: {held}"
+        );
+        let why = reason(&doc, "tcp", aio.port);
+        assert!(
+            !why.contains(&format!("pid {} (", mapped.pid)),
+            "{lookup}: {why}"
+        );
+        let audit = json(lookup, &[], &["audit", "--json"]);
+        let hint = audit_hint(&audit, "tcp", aio.port);
+        assert!(
+            !offers(&hint, mapped.pid) && !ps_list(&hint).contains(&mapped.pid.to_string()),
+            "{lookup}: {hint}"
+        );
+    }
+}

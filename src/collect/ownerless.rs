@@ -101,7 +101,7 @@ pub fn find(
         search.keep(read.registered, Holding::IoUring);
         let closed = closed_rings(&mapped_rings, &read.inodes);
         let seen = pids_with_rings(&rings, &mapped_rings);
-        let read_all = rings_read(&seen, &rings, &read.unread, false);
+        let read_all = rings_read(&seen, &rings, (&read.unread, &read.cut), false);
         let unread = tables_unread || !read.unread.is_empty();
         clues = inside_rings(
             &mut search,
@@ -143,7 +143,8 @@ fn inside_rings(
                 search.keep(held.registered, Holding::IoUring);
                 search.keep(held.requests, Holding::IoUringRequest);
                 // A ring whose fdinfo was cut was read in the kernel where its process's rings
-                // were all walked to the end.
+                // were all walked to the end (its process counts as one whose rings were not
+                // read, so they are: see rings_read).
                 cut.retain(|ring| !held.walked.contains(&ring.pid));
                 let mut truncated = held.truncated;
                 truncated.sort_unstable();
@@ -193,19 +194,20 @@ fn inside_rings(
 
 /// Of the processes with rings whoport saw (`seen`), those whose rings it read: every ring
 /// in their descriptor tables had its fdinfo read (not another user's process, seen by the
-/// in-kernel iterator or by its mapping), and their tables were read (`tables_read`: by the
+/// in-kernel iterator or by its mapping: `unread`), to the end (not `cut`), and their tables
+/// were read (`tables_read`: by the
 /// in-kernel iterator; otherwise a table with a ring in it, or one `/proc` lets whoport read
 /// now). Without the others, the in-kernel look walks their rings as it walks those of a
 /// process whoport saw none of.
 fn rings_read(
     seen: &HashSet<u32>,
     in_tables: &[linux::Ring],
-    unread: &HashSet<u32>,
+    (unread, cut): (&HashSet<u32>, &[linux::Ring]),
     tables_read: bool,
 ) -> HashSet<u32> {
     seen.iter()
         .copied()
-        .filter(|pid| !unread.contains(pid))
+        .filter(|pid| !unread.contains(pid) && !cut.iter().any(|r| r.pid == *pid))
         .filter(|&pid| {
             tables_read
                 || in_tables.iter().any(|r| r.pid == pid)
@@ -288,7 +290,7 @@ pub fn find_after_iterator(
     search.keep(read.registered, Holding::IoUring);
     let in_tables = !iterator.rings.is_empty();
     let seen = pids_with_rings(&iterator.rings, &mapped_rings);
-    let read_all = rings_read(&seen, &iterator.rings, &read.unread, true);
+    let read_all = rings_read(&seen, &iterator.rings, (&read.unread, &read.cut), true);
     let closed = closed_rings(&mapped_rings, &read.inodes);
     let mut clues = inside_rings(
         &mut search,
