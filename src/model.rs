@@ -8,6 +8,9 @@ use serde::Serialize;
 
 use crate::port::Protocol;
 
+mod ruled_out;
+pub use ruled_out::{QueuesUnread, RuledOut, WaitQueue};
+
 /// Where a socket is reachable from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -211,113 +214,6 @@ pub enum Hidden {
         unread: Vec<String>,
         otherwise: Box<Hidden>,
     },
-}
-
-/// Why the unix socket queues were not all looked into.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum QueuesUnread {
-    /// The look could not be made (or not into the queues of every network namespace): why.
-    NotLookedInto(String),
-    /// A queue was not read to its end: which, and why.
-    NotToTheEnd(String),
-}
-
-/// What the looks for a socket that no process holds ruled out, beyond the descriptor
-/// tables: only an alternative that was not ruled out is named as a possibility.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RuledOut {
-    /// Every unix socket queue was looked into, and no message in transit carries it.
-    pub queues: bool,
-    /// When the queues were not all looked into (`queues` false): why, where known.
-    pub queues_unread: Option<QueuesUnread>,
-    /// The kernel's own sockets were read, and it is not one of them (it has a file).
-    pub kernel: bool,
-    /// Every task's descriptor table was read in the kernel (the iterator), whatever
-    /// `/proc` lets this user read: no process of another user holds a descriptor for it.
-    pub every_table: bool,
-    /// The io_uring instances no descriptor reaches were looked into in the kernel (every
-    /// registered ring table, and the rings of each task's io_uring context where some were
-    /// reached from nothing else): none holds it, but those named as not read to the end.
-    pub rings: bool,
-}
-
-impl RuledOut {
-    /// What was established beyond the descriptor tables, then what keeps it open: what
-    /// whoport does not look into, and each alternative it could not rule out.
-    fn words(&self, for_user: bool) -> String {
-        let mut established = String::new();
-        if for_user && self.every_table {
-            established.push_str(
-                "; every process's descriptors were read in the kernel, and none holds it",
-            );
-        }
-        if self.queues {
-            established.push_str(
-                "; no unix socket message in transit carries it (every unix socket queue was \
-                 looked into)",
-            );
-        }
-        if self.kernel {
-            established.push_str("; it is not a socket the kernel made for itself (it has a file)");
-        }
-        let mut unseen = vec![
-            "a system call still running on a descriptor since closed (a thread blocked in \
-             accept() or recv() after another thread closed it)",
-            "a Linux AIO request (io_submit)",
-        ];
-        if !self.rings {
-            unseen.push(
-                "an io_uring instance that no descriptor reaches (a ring registered with \
-                 IORING_REGISTER_RING_FDS)",
-            );
-        }
-        let mut unchecked: Vec<String> = Vec::new();
-        if !self.queues {
-            let queues = "in a unix socket message in transit (SCM_RIGHTS), whose queues whoport \
-                          could not look into";
-            unchecked.push(match &self.queues_unread {
-                Some(QueuesUnread::NotLookedInto(why)) => format!("{queues} ({why})"),
-                Some(QueuesUnread::NotToTheEnd(what)) => format!(
-                    "in a unix socket message in transit (SCM_RIGHTS) that whoport did not \
-                     read: {what}"
-                ),
-                None => queues.to_string(),
-            });
-        }
-        if for_user {
-            unchecked.push(
-                if self.every_table {
-                    "held by a process of another user through a memory mapping or an io_uring \
-                     instance, which this user cannot read"
-                } else {
-                    "held by a process of another user, whose descriptors this user cannot read"
-                }
-                .to_string(),
-            );
-        }
-        if !self.kernel {
-            unchecked.push("the kernel's own socket, which whoport could not check".to_string());
-        }
-        fn or<S: AsRef<str>>(words: &[S]) -> String {
-            match words.split_last() {
-                Some((last, [])) => last.as_ref().to_string(),
-                Some((last, rest)) => {
-                    let rest: Vec<&str> = rest.iter().map(AsRef::as_ref).collect();
-                    format!("{}, or {}", rest.join(", "), last.as_ref())
-                }
-                None => String::new(),
-            }
-        }
-        let otherwise = if unchecked.is_empty() {
-            String::new()
-        } else {
-            format!("; or it is {}", or(&unchecked))
-        };
-        format!(
-            "{established}; so something whoport does not look into keeps it open: {}{otherwise}",
-            or(&unseen)
-        )
-    }
 }
 
 /// How a socket in transit reaches a process: the unix socket whose queue holds it may be in

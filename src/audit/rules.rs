@@ -5,7 +5,7 @@ use crate::audit::classify::{self, Class, Exposure, Facts};
 use crate::audit::design;
 use crate::audit::group::{self, endpoints, who};
 use crate::audit::{Finding, Severity};
-use crate::model::{Hidden, Listener, Process, Scope, Snapshot};
+use crate::model::{Hidden, Listener, Process, Scope, Snapshot, WaitQueue};
 use crate::port::{EphemeralRange, ReservedPorts};
 use crate::registry::iana::Status;
 use crate::registry::{unofficial, Knowledge};
@@ -690,11 +690,25 @@ pub fn hidden_owner(c: &Ctx<'_>) -> Option<Finding> {
                 )
             }
             Some(Hidden::NotVisibleToRoot(ruled)) => {
-                let mut may = vec![
-                    "a thread blocked in a system call (accept, recv) on a \
-                     descriptor since closed, or a Linux AIO request (see the processes' \
-                     threads: grep . /proc/*/task/*/syscall)",
-                ];
+                // Never what the look at its wait queue ruled out: only what is left, as
+                // examples.
+                let mut may = if ruled.wait_queue == WaitQueue::NoSleeper {
+                    vec![
+                        "something whoport does not look into, for example a Linux AIO request \
+                         (the processes with one map /[aio]: grep -l '\\[aio\\]' /proc/*/maps), \
+                         or a system call in progress on a descriptor since closed that is not \
+                         asleep on this socket (see the processes' threads: grep . \
+                         /proc/*/task/*/syscall)",
+                    ]
+                } else {
+                    vec![
+                        "a thread blocked in a system call (accept, recv) on a descriptor since \
+                         closed, whose wait queue whoport could not read (see the processes' \
+                         threads: grep . /proc/*/task/*/syscall)",
+                        "something whoport does not look into, for example a Linux AIO request \
+                         (the processes with one map /[aio]: grep -l '\\[aio\\]' /proc/*/maps)",
+                    ]
+                };
                 if !ruled.queues {
                     may.push("a message in transit");
                 }

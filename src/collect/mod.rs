@@ -994,7 +994,9 @@ fn second_look(
     // accept() or recv(), its descriptor closed by another thread). Not looked for in the
     // queues and tables below: it is held, and by whom is established.
     let not_kernel: HashSet<u32> = waiting.difference(&kernel).copied().collect();
-    let calls = blocked::blocked_calls(&not_kernel, &mut shared).unwrap_or_default();
+    let calls = blocked::blocked_calls(&not_kernel, &mut shared);
+    let queues_read = calls.as_ref().map(|_| ()).map_err(String::clone);
+    let calls = calls.unwrap_or_default();
     let by_calls: HashMap<u32, (Vec<u32>, ownerless::Holding)> = calls
         .iter()
         .map(|(inode, threads)| {
@@ -1065,6 +1067,7 @@ fn second_look(
                         kernel: kernel_read,
                         every_table: via_iterator || in_kernel,
                         rings: clues.kernel_looked,
+                        wait_queue: wait_queue(s, not_kernel.contains(&s.inode), &queues_read),
                     };
                     let reason =
                         ruled_out(view.reason(s.uid, there_still.contains(&s.inode)), ruled);
@@ -1078,6 +1081,32 @@ fn second_look(
         }
     }
     (held, reasons)
+}
+
+/// What the look at the wait queues established for socket `s` (`asked`: its inode was among
+/// those looked for; `look`: whether the look ran, or why not). A socket's queue is read only
+/// where the tcp and udp iterators visit it: a listening TCP socket or a UDP socket of
+/// whoport's network namespace (the only one whose sockets are listed). The look ran and named
+/// no thread on it: none is asleep on it.
+#[cfg(target_os = "linux")]
+fn wait_queue(s: &Socket, asked: bool, look: &Result<(), String>) -> crate::model::WaitQueue {
+    use crate::model::WaitQueue;
+    let visited = match s.protocol {
+        Protocol::Tcp => s.state == Some("listen"),
+        Protocol::Udp => true,
+        _ => false,
+    };
+    match look {
+        Err(why) => WaitQueue::Unread(Some(why.clone())),
+        Ok(()) if !visited => WaitQueue::Unread(Some(
+            "whoport reads the wait queues of listening TCP sockets and UDP sockets only"
+                .to_string(),
+        )),
+        Ok(()) if !asked => WaitQueue::Unread(Some(
+            "it was not in the kernel's socket table when whoport looked".to_string(),
+        )),
+        Ok(()) => WaitQueue::NoSleeper,
+    }
 }
 
 /// The reason for a socket that no process was found holding, with what the looks ruled out.

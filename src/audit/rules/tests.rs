@@ -280,6 +280,50 @@ fn the_fix_for_a_hidden_owner_follows_its_established_reason() {
     );
 }
 
+/// The fix never sends the user to look for what the wait-queue look ruled out; without that
+/// look, the blocked call stays among what it may be.
+#[test]
+fn the_fix_offers_a_blocked_call_only_where_the_wait_queue_was_not_read() {
+    use crate::model::{RuledOut, WaitQueue};
+    let hint = |wait_queue: WaitQueue| {
+        let mut snap = snapshot("0.0.0.0", 2024, vec![], true);
+        snap.listeners[0].hidden_reason = Some(Hidden::NotVisibleToRoot(RuledOut {
+            queues: true,
+            kernel: true,
+            every_table: true,
+            rings: true,
+            wait_queue,
+            ..RuledOut::default()
+        }));
+        full(&snap)
+            .into_iter()
+            .find(|f| f.id == "hidden-owner")
+            .expect("hidden-owner")
+            .hint
+    };
+    let read = hint(WaitQueue::NoSleeper);
+    assert!(!read.contains("accept"), "{read}");
+    assert!(read.contains("for example a Linux AIO request"), "{read}");
+    assert!(read.contains("not asleep on this socket"), "{read}");
+    assert!(read.contains("grep . /proc/*/task/*/syscall"), "{read}");
+    assert!(read.contains("/proc/*/maps"), "{read}");
+    // Ruled out by the other looks: not offered either.
+    assert!(
+        !read.contains("in transit") && !read.contains("kernel's own"),
+        "{read}"
+    );
+    let unread = hint(WaitQueue::Unread(Some("WHOPORT_NO_BPF is set".into())));
+    assert!(unread.contains("(accept, recv)"), "{unread}");
+    assert!(
+        unread.contains("whose wait queue whoport could not read"),
+        "{unread}"
+    );
+    assert!(
+        unread.contains("for example a Linux AIO request"),
+        "{unread}"
+    );
+}
+
 #[test]
 fn articles_follow_the_sound() {
     assert_eq!(a("rsync daemon"), "an rsync daemon");

@@ -1,0 +1,226 @@
+//! What the looks for a socket that no process holds ruled out, and the words that say it:
+//! what was established first, then what is left, as examples, never as a complete list.
+
+/// Why the unix socket queues were not all looked into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueuesUnread {
+    /// The look could not be made (or not into the queues of every network namespace): why.
+    NotLookedInto(String),
+    /// A queue was not read to its end: which, and why.
+    NotToTheEnd(String),
+}
+
+/// What the looks for a socket that no process holds ruled out, beyond the descriptor
+/// tables: only an alternative that was not ruled out is named as a possibility.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuledOut {
+    /// Every unix socket queue was looked into, and no message in transit carries it.
+    pub queues: bool,
+    /// When the queues were not all looked into (`queues` false): why, where known.
+    pub queues_unread: Option<QueuesUnread>,
+    /// The kernel's own sockets were read, and it is not one of them (it has a file).
+    pub kernel: bool,
+    /// Every task's descriptor table was read in the kernel (the iterator), whatever
+    /// `/proc` lets this user read: no process of another user holds a descriptor for it.
+    pub every_table: bool,
+    /// The io_uring instances no descriptor reaches were looked into in the kernel (every
+    /// registered ring table, and the rings of each task's io_uring context where some were
+    /// reached from nothing else): none holds it, but those named as not read to the end.
+    pub rings: bool,
+    /// What the look at the socket's wait queue established.
+    pub wait_queue: WaitQueue,
+}
+
+/// The look at a socket's wait queue, for the threads asleep in a call on it (a thread
+/// blocked in accept() or recv(), or in poll() on it, keeps the socket open after another
+/// thread closed the descriptor).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WaitQueue {
+    /// Read in the kernel for this very socket: no thread is asleep on it.
+    NoSleeper,
+    /// Not read, and why (`None`: no look was made on this system).
+    Unread(Option<String>),
+}
+
+impl Default for WaitQueue {
+    fn default() -> Self {
+        WaitQueue::Unread(None)
+    }
+}
+
+impl RuledOut {
+    /// What was established beyond the descriptor tables, then what keeps it open: examples
+    /// of what whoport does not look into (never a complete list), and each alternative it
+    /// could not rule out.
+    pub(super) fn words(&self, for_user: bool) -> String {
+        let mut established = String::new();
+        if for_user && self.every_table {
+            established.push_str(
+                "; every process's descriptors were read in the kernel, and none holds it",
+            );
+        }
+        if self.queues {
+            established.push_str(
+                "; no unix socket message in transit carries it (every unix socket queue was \
+                 looked into)",
+            );
+        }
+        if self.kernel {
+            established.push_str("; it is not a socket the kernel made for itself (it has a file)");
+        }
+        let asleep_read = self.wait_queue == WaitQueue::NoSleeper;
+        if asleep_read {
+            established.push_str(
+                "; no thread is asleep in a call on it (its wait queue was read in the kernel)",
+            );
+        }
+        let mut unseen = vec![
+            "a Linux AIO request (io_submit)",
+            if asleep_read {
+                "a system call in progress on a descriptor since closed that is not asleep on \
+                 this socket"
+            } else {
+                "a system call in progress on a descriptor since closed"
+            },
+        ];
+        if !self.rings {
+            unseen.push(
+                "an io_uring instance that no descriptor reaches (a ring registered with \
+                 IORING_REGISTER_RING_FDS)",
+            );
+        }
+        let mut unchecked: Vec<String> = Vec::new();
+        if !self.queues {
+            let queues = "in a unix socket message in transit (SCM_RIGHTS), whose queues whoport \
+                          could not look into";
+            unchecked.push(match &self.queues_unread {
+                Some(QueuesUnread::NotLookedInto(why)) => format!("{queues} ({why})"),
+                Some(QueuesUnread::NotToTheEnd(what)) => format!(
+                    "in a unix socket message in transit (SCM_RIGHTS) that whoport did not \
+                     read: {what}"
+                ),
+                None => queues.to_string(),
+            });
+        }
+        if let WaitQueue::Unread(why) = &self.wait_queue {
+            let why = why.as_ref().map(|w| format!(" ({w})")).unwrap_or_default();
+            unchecked.push(format!(
+                "held by a thread blocked in accept() or recv() on a descriptor since closed, \
+                 whose wait queue whoport could not read{why}"
+            ));
+        }
+        if for_user {
+            unchecked.push(
+                if self.every_table {
+                    "held by a process of another user through a memory mapping or an io_uring \
+                     instance, which this user cannot read"
+                } else {
+                    "held by a process of another user, whose descriptors this user cannot read"
+                }
+                .to_string(),
+            );
+        }
+        if !self.kernel {
+            unchecked.push("the kernel's own socket, which whoport could not check".to_string());
+        }
+        fn or<S: AsRef<str>>(words: &[S]) -> String {
+            match words.split_last() {
+                Some((last, [])) => last.as_ref().to_string(),
+                Some((last, rest)) => {
+                    let rest: Vec<&str> = rest.iter().map(AsRef::as_ref).collect();
+                    format!("{}, or {}", rest.join(", "), last.as_ref())
+                }
+                None => String::new(),
+            }
+        }
+        let otherwise = if unchecked.is_empty() {
+            String::new()
+        } else {
+            format!("; or it is {}", or(&unchecked))
+        };
+        format!(
+            "{established}; so something whoport does not look into keeps it open, for example \
+             {}{otherwise}",
+            or(&unseen)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all_read(wait_queue: WaitQueue) -> RuledOut {
+        RuledOut {
+            queues: true,
+            kernel: true,
+            every_table: true,
+            rings: true,
+            wait_queue,
+            ..RuledOut::default()
+        }
+    }
+
+    /// Read in the kernel with no thread asleep on it: said as established, and the blocked
+    /// accept()/recv() is not offered; what is left is worded as examples.
+    #[test]
+    fn a_wait_queue_read_is_established_and_not_offered() {
+        for for_user in [false, true] {
+            let words = all_read(WaitQueue::NoSleeper).words(for_user);
+            assert!(
+                words.contains(
+                    "; no thread is asleep in a call on it (its wait queue was read in the kernel)"
+                ),
+                "{words}"
+            );
+            assert!(!words.contains("accept()"), "{words}");
+            assert!(!words.contains("blocked"), "{words}");
+            assert!(
+                words.contains(
+                    "so something whoport does not look into keeps it open, for example a Linux \
+                     AIO request (io_submit),"
+                ),
+                "{words}"
+            );
+            assert!(
+                words.contains(
+                    "a system call in progress on a descriptor since closed that is not asleep \
+                     on this socket"
+                ),
+                "{words}"
+            );
+            // Established first: the list of what is left comes after every look.
+            let asleep = words.find("no thread is asleep").expect("said");
+            let left = words.find("for example").expect("examples");
+            assert!(asleep < left, "{words}");
+            if !for_user {
+                assert!(!words.contains("; or it is"), "nothing unchecked: {words}");
+            }
+        }
+    }
+
+    /// Not read: the blocked call is offered, with why it was not checked.
+    #[test]
+    fn a_wait_queue_not_read_is_offered_with_why() {
+        let words = all_read(WaitQueue::Unread(Some("WHOPORT_NO_BPF is set".into()))).words(false);
+        assert!(!words.contains("no thread is asleep"), "{words}");
+        assert!(
+            words.contains(
+                "; or it is held by a thread blocked in accept() or recv() on a descriptor since \
+                 closed, whose wait queue whoport could not read (WHOPORT_NO_BPF is set)"
+            ),
+            "{words}"
+        );
+        assert!(words.contains("for example a Linux AIO request"), "{words}");
+        assert!(!words.contains("not asleep on this socket"), "{words}");
+        let none = RuledOut::default().words(false);
+        assert!(
+            none.contains("whose wait queue whoport could not read, or the kernel's own socket"),
+            "{none}"
+        );
+        assert!(
+            none.contains("in a unix socket message in transit"),
+            "{none}"
+        );
+    }
+}
