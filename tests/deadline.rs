@@ -512,6 +512,34 @@ fn a_bad_timeout_is_a_usage_error_and_a_huge_one_is_no_limit() {
     }
 }
 
+/// Puts the stalled FUSE file over /etc/passwd in the mount namespace of the jammed process
+/// (whose listener the tests look at) and stops its FUSE daemon, so that the user database
+/// never answers there: a runner of a command in that process's mount and network namespaces.
+fn stalled_user_database<'a>(
+    jam: &Jammed,
+    home: &'a Path,
+) -> impl Fn(&[&str]) -> (i32, String, String) + 'a {
+    let listener = jam.listener.to_string();
+    let in_its_namespaces = move |args: &[&str]| -> (i32, String, String) {
+        let mut cmd = common::command(home, Path::new("nsenter"));
+        cmd.env("WHOPORT_TIMEOUT", "45s")
+            .args(["-t", &listener, "-m", "-n", "--"])
+            .args(args)
+            .limit(QUICK);
+        common::outcome(&mut cmd)
+    };
+    let held = jam._dir.path().join("mnt").join("held-open");
+    let (status, _, err) = in_its_namespaces(&[
+        "mount",
+        "--bind",
+        held.to_str().expect("utf8"),
+        "/etc/passwd",
+    ]);
+    assert_eq!(status, 0, "bind mount: {err}");
+    common::stop(jam.daemon);
+    in_its_namespaces
+}
+
 /// The user database may not answer (an LDAP server gone): names are asked under the same
 /// deadline. Staged by putting the stalled FUSE file over /etc/passwd in the fixture's own
 /// mount namespace, where whoport then runs.
@@ -521,24 +549,7 @@ fn a_user_database_that_never_answers_costs_only_the_deadline() {
         return;
     };
     let home = tempdir();
-    let listener = jam.listener.to_string();
-    let held = jam._dir.path().join("mnt").join("held-open");
-    let in_its_namespaces = |args: &[&str]| -> (i32, String, String) {
-        let mut cmd = common::command(home.path(), Path::new("nsenter"));
-        cmd.env("WHOPORT_TIMEOUT", "45s")
-            .args(["-t", &listener, "-m", "-n", "--"])
-            .args(args)
-            .limit(QUICK);
-        common::outcome(&mut cmd)
-    };
-    let (status, _, err) = in_its_namespaces(&[
-        "mount",
-        "--bind",
-        held.to_str().expect("utf8"),
-        "/etc/passwd",
-    ]);
-    assert_eq!(status, 0, "bind mount: {err}");
-    common::stop(jam.daemon);
+    let in_its_namespaces = stalled_user_database(&jam, home.path());
     let bin = common::bin();
     let bin = bin.to_str().expect("utf8");
     let (status, out, err) = in_its_namespaces(&[bin, "--timeout", "2s", "--json"]);
@@ -580,24 +591,7 @@ fn a_user_database_that_never_answers_costs_only_the_deadline_in_a_user_namespac
         return;
     };
     let home = tempdir();
-    let listener = jam.listener.to_string();
-    let held = jam._dir.path().join("mnt").join("held-open");
-    let in_its_namespaces = |args: &[&str]| -> (i32, String, String) {
-        let mut cmd = common::command(home.path(), Path::new("nsenter"));
-        cmd.env("WHOPORT_TIMEOUT", "45s")
-            .args(["-t", &listener, "-m", "-n", "--"])
-            .args(args)
-            .limit(QUICK);
-        common::outcome(&mut cmd)
-    };
-    let (status, _, err) = in_its_namespaces(&[
-        "mount",
-        "--bind",
-        held.to_str().expect("utf8"),
-        "/etc/passwd",
-    ]);
-    assert_eq!(status, 0, "bind mount: {err}");
-    common::stop(jam.daemon);
+    let in_its_namespaces = stalled_user_database(&jam, home.path());
     let bin = common::bin();
     let bin = bin.to_str().expect("utf8");
     // `unshare --map-user` would ask the stalled database itself: the namespace is made by
