@@ -194,6 +194,9 @@ pub enum Hidden {
         unreadable: usize,
         /// Some of the processes whose descriptors could not be read.
         unreadable_pids: Vec<u32>,
+        /// When no process was found to receive it: the queues not read to their end (a unix
+        /// socket on its way may wait in one of them), worded.
+        unread: Option<String>,
     },
     /// Passed between processes during the scan: a look into the unix socket queues saw it in
     /// transit to these processes (PID, name: the holders of the receiving end), and the next
@@ -331,8 +334,14 @@ impl Hidden {
                 relay,
                 unreadable,
                 unreadable_pids,
+                unread,
             } => {
-                let to = relay.words(receivers, through_io_uring);
+                let mut to = relay.words(receivers, through_io_uring);
+                if let Some(what) = unread {
+                    to.push_str(&format!(
+                        "; but {what}, and a unix socket on its way may wait there"
+                    ));
+                }
                 let pids: Vec<String> = unreadable_pids.iter().map(u32::to_string).collect();
                 let also = match unreadable {
                     0 => String::new(),

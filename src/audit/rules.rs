@@ -630,20 +630,28 @@ pub fn hidden_owner(c: &Ctx<'_>) -> Option<Finding> {
         .hidden_reason
         .as_ref()
         .map_or_else(|| "not visible".to_string(), Hidden::long);
-    let (severity, hint) = if let Some(Hidden::InTransit { receivers, .. }) = &l.hidden_reason {
+    let (severity, hint) = if let Some(Hidden::InTransit {
+        receivers, unread, ..
+    }) = &l.hidden_reason
+    {
         (
             if c.root {
                 Severity::Medium
             } else {
                 Severity::Info
             },
-            match receivers.first() {
-                Some((pid, _)) => format!(
+            match (receivers.first(), unread) {
+                (Some((pid, _)), _) => format!(
                     "the process holding the receiving end, pid {pid}, has not read the \
                      message yet: see what it is (ps -fp {pid})"
                 ),
-                None => "no process holds the unix socket it waits in: run whoport again; if \
-                         it stays, the kernel frees it with that socket"
+                (None, Some(_)) => "no process was found holding the unix socket it waits in, \
+                                    but a unix socket queue was not read to the end and that \
+                                    socket may wait there: see which process holds the queue \
+                                    the reason names (ss -xp), then run whoport again"
+                    .to_string(),
+                (None, None) => "no process holds the unix socket it waits in: run whoport \
+                                 again; if it stays, the kernel frees it with that socket"
                     .to_string(),
             },
         )

@@ -413,8 +413,9 @@ pub fn reasons(
             }
         }
     }
-    let unread = carried
-        .unread()
+    let cut = carried.unread();
+    let unread = cut
+        .clone()
         .map(QueuesUnread::NotToTheEnd)
         .or(elsewhere_unread);
     let graph = carried.found;
@@ -428,6 +429,8 @@ pub fn reasons(
     let (holders, by_ring) = queue_holders(&queues, via_iterator.then_some(loaded))?;
     for inode in waiting {
         let (pids, relay, held) = follow_to(inode, &graph, &holders);
+        // No receiver found: a unix socket on its way may wait where a queue was cut.
+        let unread = if pids.is_empty() { cut.clone() } else { None };
         // Those that hold the receiving end only as an io_uring registered file.
         let through_io_uring = pids
             .iter()
@@ -454,6 +457,7 @@ pub fn reasons(
                 relay,
                 unreadable,
                 unreadable_pids: unreadable_pids.to_vec(),
+                unread,
             },
         );
     }

@@ -210,6 +210,7 @@ mod tests {
             relay: Relay::Direct,
             unreadable: 0,
             unreadable_pids: Vec::new(),
+            unread: None,
         })
     }
 
