@@ -178,9 +178,9 @@ sys.stdin.read()
 "#;
 
 /// The unix-queue iterator's pass is parsed as it streams: with three million descriptors
-/// in transit (1,500 socket pairs, 8 messages of 253 each, under 32 KiB of records per
-/// queue so that the kernel writes each queue whole), the listener they carry is still found
-/// in transit, and the peak stays bounded.
+/// in transit (1,500 socket pairs, 8 messages of 253 each: each queue is read up to its
+/// 2,000th socket, then said not read to the end), the listener they carry is still found in
+/// transit, and the peak stays bounded.
 #[test]
 fn millions_of_descriptors_in_transit_are_read_as_they_stream() {
     if !common::root_or_skip("looking into unix socket queues")
