@@ -264,6 +264,56 @@ fn json_keeps_the_start_and_says_it_was_cut(doc: &serde_json::Value, pid: u32, w
     );
 }
 
+/// A command line of valid UTF-8 cut at 64 KiB inside a character: whoport's own cut made the
+/// partial character, so it is dropped and the command line is not called invalid (no
+/// `cmdline_escaped`, no replacement character). A 3-byte character after 0, 1 and 2 bytes
+/// of padding puts the cut at each place in it.
+#[test]
+fn a_command_line_cut_inside_a_character_is_still_utf8() {
+    let Some(_) = common::listener::python() else {
+        return;
+    };
+    let word = "€".repeat(30_000);
+    for pad in ["", "a", "aa"] {
+        let padded = format!("{pad}{word}");
+        let l = common::listener::Listener::start(&["tcp4", "--", &padded]);
+        let doc = common::json(&["--json", "--pid", &l.pid.to_string()]);
+        let process = doc["listeners"]
+            .as_array()
+            .expect("listeners")
+            .iter()
+            .flat_map(|l| l["owners"].as_array().cloned().unwrap_or_default())
+            .find(|o| o["pid"].as_u64() == Some(u64::from(l.pid)))
+            .unwrap_or_else(|| panic!("no owner {}: {doc:.2000}", l.pid));
+        assert_eq!(process["cmdline_truncated"], true, "{process:.300}");
+        let last_of = |key: &str| {
+            process[key]
+                .as_array()
+                .and_then(|a| a.last())
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        assert!(
+            process.get("cmdline_escaped").is_none_or(Value::is_null),
+            "pad {pad:?}: escaped, ending …{}",
+            tail(&last_of("cmdline_escaped").unwrap_or_default())
+        );
+        let last = last_of("cmdline").expect("an argument");
+        assert!(
+            !last.is_empty() && padded.starts_with(&last) && last.len() < padded.len(),
+            "pad {pad:?}: the last argument is a start of the one given, whole characters only: \
+             …{}",
+            tail(&last)
+        );
+    }
+}
+
+/// The last few characters of `text`.
+fn tail(text: &str) -> String {
+    let at = text.char_indices().rev().nth(5).map_or(0, |(i, _)| i);
+    text[at..].to_string()
+}
+
 #[test]
 fn the_port_card_in_a_pipe_cuts_a_long_command_line_too() {
     let Some(_) = common::listener::python() else {

@@ -409,7 +409,7 @@ fn described(
     pid: u32,
     (comm_bytes, comm): (Option<Vec<u8>>, String),
     (exe_bytes, exe_state): (Option<Vec<u8>>, crate::model::ExeState),
-    (args, cmdline_truncated): (Vec<Vec<u8>>, bool),
+    (mut args, cmdline_truncated): (Vec<Vec<u8>>, bool),
     uid: Option<u32>,
     start_time: Option<u64>,
     (parent_pid, parent_name): (Option<u32>, Option<String>),
@@ -418,6 +418,15 @@ fn described(
     let exe = exe_bytes
         .as_deref()
         .map(|b| String::from_utf8_lossy(b).into_owned());
+    // The cut at MAX_CMDLINE may fall inside a character: its first bytes were made by the
+    // cut, not by the process, and are dropped (a command line is not called invalid UTF-8
+    // for whoport's own cut).
+    if cmdline_truncated {
+        if let Some(last) = args.last_mut() {
+            let whole = whole_characters(last);
+            last.truncate(whole);
+        }
+    }
     let cmdline: Vec<String> = args
         .iter()
         .map(|a| String::from_utf8_lossy(a).into_owned())
@@ -457,6 +466,21 @@ fn described(
         exe_escaped,
         cmdline_escaped,
         cmdline_truncated,
+    }
+}
+
+/// How many bytes of `bytes` to keep so that it does not end in the first bytes of a UTF-8
+/// character cut short: all of them unless it ends in an incomplete (but so far valid)
+/// sequence. Bytes that are not UTF-8 whatever follows them are kept, to be escaped.
+fn whole_characters(bytes: &[u8]) -> usize {
+    // A character is at most 4 bytes: an incomplete one starts within the last 3.
+    let from = bytes.len().saturating_sub(3);
+    match bytes[from..].iter().rposition(|&b| b & 0xC0 != 0x80) {
+        Some(at) => match std::str::from_utf8(&bytes[from + at..]) {
+            Err(e) if e.valid_up_to() == 0 && e.error_len().is_none() => from + at,
+            _ => bytes.len(),
+        },
+        None => bytes.len(),
     }
 }
 
@@ -534,6 +558,30 @@ fn kernel_name(pid: u32) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_character_cut_short_at_the_end_is_dropped_and_nothing_else() {
+        let euro = "€".as_bytes();
+        for cut in 1..euro.len() {
+            let bytes = [b"ab".as_slice(), &euro[..cut]].concat();
+            assert_eq!(whole_characters(&bytes), 2, "{bytes:?}");
+        }
+        let four = "😀".as_bytes();
+        assert_eq!(whole_characters(&[b"a", &four[..3]].concat()), 1);
+        for kept in [
+            &b"ab\xe2\x82\xac"[..],
+            b"",
+            b"abc",
+            b"a\xff",
+            b"a\x82",
+            b"\xc3\xa9",
+        ] {
+            assert_eq!(whole_characters(kept), kept.len(), "{kept:?}");
+        }
+        // Not UTF-8 whatever follows: kept, to be escaped.
+        assert_eq!(whole_characters(b"a\xc3\x41"), 3);
+        assert_eq!(whole_characters(b"a\xe2\x41"), 3);
+    }
 
     #[test]
     #[cfg(unix)]
