@@ -280,11 +280,18 @@ impl Hidden {
                  even read again after the scan{}",
                 ruled.words(true)
             ),
-            Hidden::NotFoundForOtherUser(ruled) => format!(
-                "another user's socket, and no process holds a descriptor for it{}: run as \
-                 root (sudo whoport) to look into what this user cannot read",
-                ruled.words(true)
-            ),
+            Hidden::NotFoundForOtherUser(ruled) => {
+                // Root is sent for only where it would read what this user did not.
+                let root = if ruled.unread_of_other_users().is_empty() {
+                    ""
+                } else {
+                    ": run as root (sudo whoport) to look into what this user cannot read"
+                };
+                format!(
+                    "another user's socket, and no process holds a descriptor for it{}{root}",
+                    ruled.words(true)
+                )
+            }
             Hidden::NotVisibleToRoot(ruled) => format!(
                 "no process holds a descriptor for it: every process was read, in the \
                  machine's first PID namespace, again after the scan, with its threads, memory \
@@ -682,6 +689,58 @@ pub fn sort_stable_by<T>(items: &mut [T], mut compare: impl FnMut(&T, &T) -> std
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Another user's socket: what this user's looks read of every process is not said to
+    /// be unreadable, and root is sent for only when something is left for it.
+    #[test]
+    fn another_users_socket_names_only_what_was_not_read() {
+        let reason = |every_mapping, rings| {
+            Hidden::NotFoundForOtherUser(RuledOut {
+                every_table: true,
+                every_mapping,
+                rings,
+                ..Default::default()
+            })
+            .long()
+        };
+        let none = reason(false, false);
+        assert!(
+            none.contains("through a memory mapping or an io_uring instance, which this user")
+                && none.contains("IORING_REGISTER_RING_FDS")
+                && none.contains("run as root"),
+            "{none}"
+        );
+        let rings = reason(true, false);
+        assert!(
+            rings.contains("through an io_uring instance, which this user cannot read")
+                && rings.contains("run as root"),
+            "{rings}"
+        );
+        let maps = reason(false, true);
+        assert!(
+            maps.contains("through a memory mapping, which this user cannot read")
+                && !maps.contains("IORING_REGISTER_RING_FDS")
+                && maps.contains("run as root"),
+            "{maps}"
+        );
+        let all = reason(true, true);
+        assert!(
+            !all.contains("cannot read")
+                && !all.contains("run as root")
+                && !all.contains("IORING_REGISTER_RING_FDS"),
+            "{all}"
+        );
+        assert!(all.contains("a Linux AIO request"), "{all}");
+        // This user's own socket, every table read in the kernel: the same.
+        let own = Hidden::NotFoundForUser(RuledOut {
+            every_table: true,
+            every_mapping: true,
+            rings: true,
+            ..Default::default()
+        })
+        .long();
+        assert!(!own.contains("cannot read"), "{own}");
+    }
 
     #[test]
     fn scopes() {

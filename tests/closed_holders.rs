@@ -507,6 +507,19 @@ fn as_nobody_with_bpf_roots_socket_is_said_held_by_no_table() {
         assert!(why.contains(QUEUES_READ), "{at}: {why}");
         assert!(why.contains(KERNEL_READ), "{at}: {why}");
         assert!(why.contains(UNSEEN), "{at}: {why}");
+        // Every process's io_uring instances were looked into in the kernel, whoever's (a
+        // ring reached only through a registered ring table too): none is said unreadable
+        // to this user, nor beyond whoport's looks.
+        assert!(
+            !why.contains("io_uring instance, which this user cannot read")
+                && !why.contains("IORING_REGISTER_RING_FDS"),
+            "{at}: {why}"
+        );
+        // Memory mappings are read in the kernel (or in /proc where CAP_PERFMON lets this
+        // user read them): said unreadable only where some process's were refused, and
+        // root is sent for only then.
+        let maps_unread = why.contains("through a memory mapping, which this user cannot read");
+        assert_eq!(maps_unread, why.contains("run as root"), "{at}: {why}");
         let audit = as_nobody(&ns, home.path(), true, lookup, &["audit"]);
         let text = String::from_utf8_lossy(&audit.stdout);
         let Some(fix) = audit_fix(&text, tcp) else {
@@ -514,9 +527,11 @@ fn as_nobody_with_bpf_roots_socket_is_said_held_by_no_table() {
         };
         assert!(
             fix.contains("no process holds a descriptor for it")
-                && !fix.contains("to see its process"),
+                && !fix.contains("to see its process")
+                && !fix.contains("io_uring instances, which this user cannot read"),
             "{lookup}: {fix}"
         );
+        assert_eq!(maps_unread, fix.contains("run as root"), "{lookup}: {fix}");
     }
 }
 

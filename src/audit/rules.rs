@@ -743,16 +743,24 @@ pub fn hidden_owner(c: &Ctx<'_>) -> Option<Finding> {
                 .to_string(),
         };
         (Severity::Medium, hint)
-    } else if let Some(Hidden::NotFoundForOtherUser(_)) = &l.hidden_reason {
+    } else if let Some(Hidden::NotFoundForOtherUser(ruled)) = &l.hidden_reason {
         // Every table was read in the kernel: no process to see, only what this user
-        // cannot read is left to look into.
-        (
-            Severity::Info,
-            "no process holds a descriptor for it: run as root (sudo whoport audit) to look \
-             into other users' memory mappings and io_uring instances, which this user cannot \
-             read"
-                .to_string(),
-        )
+        // could not read is left for root to look into.
+        let unread = ruled.unread_of_other_users();
+        let hint = if unread.is_empty() {
+            "no process holds a descriptor for it, and every process's memory mappings and \
+             io_uring instances were looked into, as root would: what keeps it open may be a \
+             thread blocked in a system call on a descriptor since closed, or a Linux AIO \
+             request, which whoport does not look into as root either"
+                .to_string()
+        } else {
+            format!(
+                "no process holds a descriptor for it: run as root (sudo whoport audit) to look \
+                 into other users' {}, which this user cannot read",
+                unread.join(" and ")
+            )
+        };
+        (Severity::Info, hint)
     } else {
         (
             Severity::Info,

@@ -8,6 +8,7 @@
 //! processes after it. At most [`MOST_JAMMED`] helpers are left behind per look.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +43,10 @@ pub struct Unread {
     pub jammed: Vec<u32>,
     /// Not read at all, after [`MOST_JAMMED`] processes were given up on.
     pub skipped: usize,
+    /// Refused to this user (another user's process, or one that is not dumpable), counted
+    /// only when whoport is not root: how many. Not named (their mappings are not a matter
+    /// of time): a socket no mapping was found for may be mapped there.
+    pub refused: usize,
 }
 
 impl Unread {
@@ -63,7 +68,37 @@ pub fn read_all(wanted: &HashSet<u32>) -> Read {
                 .collect()
         })
         .unwrap_or_default();
-    read_within(&pids, Arc::new(wanted.clone()), PER_PROCESS, mapped_by)
+    // A process whose maps showed nothing is asked whether it refused them: only when not
+    // root (root is refused only by a security module, and root's reasons do not say
+    // whose mappings were read).
+    let refused = Arc::new(AtomicUsize::new(0));
+    let count = (!super::is_root()).then(|| Arc::clone(&refused));
+    let mut read = read_within(
+        &pids,
+        Arc::new(wanted.clone()),
+        PER_PROCESS,
+        move |pid, wanted: &HashSet<u32>| {
+            let one = mapped_by(pid, wanted);
+            if let Some(count) = &count {
+                if one.0.is_empty() && one.1.is_empty() && refused_to_this_user(pid) {
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            one
+        },
+    );
+    read.unread.refused = refused.load(Ordering::Relaxed);
+    read
+}
+
+/// Does `/proc/PID/maps` refuse this user (permission denied at open, as for another
+/// user's process without CAP_SYS_PTRACE or CAP_PERFMON, or a process that is not
+/// dumpable)? A process that exited is not refused.
+fn refused_to_this_user(pid: u32) -> bool {
+    matches!(
+        std::fs::File::open(format!("/proc/{pid}/maps")),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied
+    )
 }
 
 /// Reads `pids` in order with `read`, on helper threads, giving up on a process after
@@ -133,6 +168,7 @@ where
     found.unread = Unread {
         jammed,
         skipped: pids.len() - next,
+        refused: 0,
     };
     found
 }
@@ -236,7 +272,8 @@ mod tests {
             found.unread,
             Unread {
                 jammed: vec![3, 5],
-                skipped: 0
+                skipped: 0,
+                refused: 0
             }
         );
         let mut mapped: Vec<u32> = found.sockets.keys().copied().collect();

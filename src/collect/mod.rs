@@ -1068,6 +1068,8 @@ fn second_look(
                         every_table: via_iterator || in_kernel,
                         rings: clues.kernel_looked,
                         wait_queue: wait_queue(s, not_kernel.contains(&s.inode), &queues_read),
+                        // Read in the kernel, or every process's /proc/PID/maps answered.
+                        every_mapping: clues.maps_unread.refused == 0,
                     };
                     let reason =
                         ruled_out(view.reason(s.uid, there_still.contains(&s.inode)), ruled);

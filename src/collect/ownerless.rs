@@ -95,7 +95,19 @@ pub fn find(
     }
     let mut clues = RingClues::default();
     if !search.left.is_empty() {
-        let (maps, mapped_rings, maps_unread) = mappings(&search.left);
+        let (mut maps, mut mapped_rings, mut maps_unread) = mappings(&search.left);
+        // Some processes' /proc/PID/maps refused this user: read in the kernel instead where
+        // it may be asked (as after the iterator), so that both lookups read the same.
+        if maps_unread.refused > 0 && kernel_may_be_asked() {
+            if let Some(found) = loaded
+                .get()
+                .ok()
+                .and_then(|l| l.mappings_within(&search.left, MAPPINGS_BUDGET))
+            {
+                (maps, mapped_rings) = (found.sockets, found.rings);
+                maps_unread = super::maps::Unread::default();
+            }
+        }
         let read = read_rings(&rings, &search.left);
         search.keep(maps, Holding::Mapping);
         search.keep(read.registered, Holding::IoUring);
@@ -250,6 +262,16 @@ fn closed_rings(
 fn mappings(wanted: &HashSet<u32>) -> (HashMap<u32, Vec<u32>>, MappedRings, super::maps::Unread) {
     let read = super::maps::read_all(wanted);
     (read.sockets, read.rings, read.unread)
+}
+
+/// The in-kernel looks may run here: not turned off, the capabilities held, PIDs as `/proc`
+/// numbers them, and the kernel's BTF.
+fn kernel_may_be_asked() -> bool {
+    let no_bpf = std::env::var("WHOPORT_NO_BPF").unwrap_or_default();
+    (no_bpf.is_empty() || no_bpf == "0")
+        && super::owners::may_use_bpf()
+        && super::owners::pids_as_proc_numbers_them().is_ok()
+        && std::path::Path::new("/sys/kernel/btf/vmlinux").exists()
 }
 
 /// How long the second look waits for the kernel's task_vma iterator before it reads

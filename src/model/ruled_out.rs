@@ -26,7 +26,13 @@ pub struct RuledOut {
     /// The io_uring instances no descriptor reaches were looked into in the kernel (every
     /// registered ring table, and the rings of each task's io_uring context where some were
     /// reached from nothing else): none holds it, but those named as not read to the end.
+    /// The same look reads the registered files of every ring in a descriptor table,
+    /// whatever user it runs as.
     pub rings: bool,
+    /// Every process's memory mappings were read (in the kernel, or in `/proc`, none
+    /// refused), whatever user it runs as: no process maps it (but those named as not read
+    /// in time).
+    pub every_mapping: bool,
     /// What the look at the socket's wait queue established.
     pub wait_queue: WaitQueue,
 }
@@ -49,6 +55,20 @@ impl Default for WaitQueue {
 }
 
 impl RuledOut {
+    /// What of other users' processes this user could not read, when their descriptor
+    /// tables were read in the kernel (`every_table`): their memory mappings, their
+    /// io_uring instances. Empty: nothing is left that root would read and this user did not.
+    pub fn unread_of_other_users(&self) -> Vec<&'static str> {
+        let mut unread = Vec::new();
+        if !self.every_mapping {
+            unread.push("memory mappings");
+        }
+        if !self.rings {
+            unread.push("io_uring instances");
+        }
+        unread
+    }
+
     /// What was established beyond the descriptor tables, then what keeps it open: examples
     /// of what whoport does not look into (never a complete list), and each alternative it
     /// could not rule out.
@@ -109,16 +129,24 @@ impl RuledOut {
                  whose wait queue whoport could not read{why}"
             ));
         }
-        if for_user {
+        if for_user && !self.every_table {
             unchecked.push(
-                if self.every_table {
-                    "held by a process of another user through a memory mapping or an io_uring \
-                     instance, which this user cannot read"
-                } else {
-                    "held by a process of another user, whose descriptors this user cannot read"
-                }
-                .to_string(),
+                "held by a process of another user, whose descriptors this user cannot read"
+                    .to_string(),
             );
+        } else if for_user {
+            let through = match (self.every_mapping, self.rings) {
+                (false, false) => Some("a memory mapping or an io_uring instance"),
+                (false, true) => Some("a memory mapping"),
+                (true, false) => Some("an io_uring instance"),
+                (true, true) => None,
+            };
+            if let Some(through) = through {
+                unchecked.push(format!(
+                    "held by a process of another user through {through}, which this user \
+                     cannot read"
+                ));
+            }
         }
         if !self.kernel {
             unchecked.push("the kernel's own socket, which whoport could not check".to_string());

@@ -324,6 +324,49 @@ fn the_fix_offers_a_blocked_call_only_where_the_wait_queue_was_not_read() {
     );
 }
 
+/// Another user's socket that no table holds, seen by a user whose looks read every table in
+/// the kernel: root is sent for only to read what this user could not.
+#[test]
+fn the_fix_for_another_users_socket_sends_for_root_only_for_what_was_not_read() {
+    let hint = |ruled: crate::model::RuledOut| {
+        let mut snap = snapshot("0.0.0.0", 41999, vec![], false);
+        snap.listeners[0].hidden_reason = Some(Hidden::NotFoundForOtherUser(ruled));
+        full(&snap)
+            .into_iter()
+            .find(|f| f.id == "hidden-owner")
+            .expect("hidden-owner")
+            .hint
+    };
+    let ruled = crate::model::RuledOut {
+        every_table: true,
+        ..Default::default()
+    };
+    let both = hint(ruled.clone());
+    assert!(
+        both.contains("run as root") && both.contains("memory mappings and io_uring instances"),
+        "{both}"
+    );
+    let maps = hint(crate::model::RuledOut {
+        rings: true,
+        ..ruled.clone()
+    });
+    assert!(
+        maps.contains("run as root") && maps.contains("other users' memory mappings,"),
+        "{maps}"
+    );
+    assert!(!maps.contains("io_uring"), "{maps}");
+    let all = hint(crate::model::RuledOut {
+        rings: true,
+        every_mapping: true,
+        ..ruled
+    });
+    assert!(
+        !all.contains("run as root") && !all.contains("cannot read"),
+        "{all}"
+    );
+    assert!(all.contains("were looked into"), "{all}");
+}
+
 #[test]
 fn articles_follow_the_sound() {
     assert_eq!(a("rsync daemon"), "an rsync daemon");
