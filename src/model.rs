@@ -140,6 +140,10 @@ pub struct Process {
     pub cmdline_truncated: bool,
 }
 
+/// The start of the reason why processes went unread by a user other than root whose
+/// in-kernel lookup read every other table: the kernel's task iterator did not visit them.
+pub const NOT_SHOWN_TO_USER: &str = "/proc does not show";
+
 /// Why descriptors went unread when whoport, not root, runs in a user namespace.
 pub const USER_NAMESPACE_NOT_ROOT: &str = "whoport runs in a user namespace, and the kernel \
      lets it read the descriptors of no process outside it, even of its own user";
@@ -172,11 +176,13 @@ pub enum Hidden {
     /// whoport runs in a PID namespace that is not the machine's first: processes outside it
     /// are out of its sight.
     OtherPidNamespace,
-    /// Root could not read some processes' descriptors: some of their PIDs, how many, and why.
+    /// Some processes' descriptors could not be read: some of their PIDs, how many, and why;
+    /// and what the other looks ruled out, when they ran.
     Unreadable {
         pids: Vec<u32>,
         count: usize,
         why: String,
+        ruled: Option<RuledOut>,
     },
     /// The look for owners did not end before the collection deadline (`--timeout`); what
     /// did not finish.
@@ -257,6 +263,9 @@ impl Hidden {
             Hidden::Unreadable { why, .. } if why == USER_NAMESPACE_NOT_ROOT => {
                 "in processes outside this user namespace, whose descriptors it cannot read"
             }
+            Hidden::Unreadable { why, .. } if why.starts_with(NOT_SHOWN_TO_USER) => {
+                "in processes whose descriptors this user cannot read"
+            }
             Hidden::Unreadable { .. } => "in processes whose descriptors root cannot read",
             Hidden::Late(_) => "not looked up in time (--timeout)",
             Hidden::InTransit { .. } => "in transit over a unix socket (SCM_RIGHTS)",
@@ -317,7 +326,12 @@ impl Hidden {
                  runs in a PID namespace that is not the machine's first (run it on the host, \
                  or with nsenter -p -t 1)"
                 .to_string(),
-            Hidden::Unreadable { pids, count, why } => {
+            Hidden::Unreadable {
+                pids,
+                count,
+                why,
+                ruled,
+            } => {
                 let named: Vec<String> = pids.iter().map(u32::to_string).collect();
                 let whose = if *count == 1 {
                     "1 process's".to_string()
@@ -325,9 +339,13 @@ impl Hidden {
                     format!("{count} processes'")
                 };
                 let pid = if named.len() == 1 { "PID" } else { "PIDs" };
+                let ruled = ruled
+                    .as_ref()
+                    .map(|r| r.words_beside_unread(*count))
+                    .unwrap_or_default();
                 format!(
                     "held by no process whose descriptors could be read; {whose} could not \
-                     ({why}): {pid} {}",
+                     ({why}): {pid} {}{ruled}",
                     named.join(", ")
                 )
             }
@@ -781,6 +799,7 @@ mod tests {
             pids: vec![1],
             count: 1,
             why: "a sandbox".into(),
+            ruled: None,
         };
         assert!(one
             .long()
@@ -789,6 +808,7 @@ mod tests {
             pids: vec![1, 2],
             count: 2,
             why: "a sandbox".into(),
+            ruled: None,
         };
         assert!(two
             .long()

@@ -761,6 +761,24 @@ pub fn hidden_owner(c: &Ctx<'_>) -> Option<Finding> {
             )
         };
         (Severity::Info, hint)
+    } else if let Some(Hidden::Unreadable { pids, why, .. }) = &l.hidden_reason {
+        let named: Vec<String> = pids.iter().map(u32::to_string).collect();
+        let hint = if why.starts_with(crate::model::NOT_SHOWN_TO_USER) {
+            // Every other table was read in the kernel: only these processes are left, and
+            // root may read them through /proc (or be refused too).
+            format!(
+                "this user could not read the descriptors of PID {}, which the kernel's task \
+                 iterator did not visit: as root (sudo whoport audit), /proc may show them",
+                named.join(", ")
+            )
+        } else {
+            format!(
+                "this user could not read the descriptors of PID {}: run as root (sudo \
+                 whoport audit) to see its process",
+                named.join(", ")
+            )
+        };
+        (Severity::Info, hint)
     } else {
         (
             Severity::Info,

@@ -144,6 +144,8 @@ pub struct Loaded {
     attach: Option<Btf>,
     /// Every io_uring instance seen by the reads so far, in the table it was seen in.
     pub rings: Vec<Ring>,
+    /// The PIDs of the tasks the last read again ([`Loaded::again`]) visited.
+    pub visited: HashSet<u32>,
     /// The kernel's type ids of the iterators' attach functions (absent: the kernel has no
     /// such iterator).
     ids: HashMap<&'static str, u32>,
@@ -238,6 +240,7 @@ impl Loaded {
             io_uring: None,
             attach: None,
             rings: Vec::new(),
+            visited: HashSet::new(),
             ids: ids.clone(),
             mappings: false,
             in_flight: None,
@@ -425,7 +428,8 @@ impl Loaded {
     /// Verified on its first use when the owner lookup did not run in the kernel.
     pub fn again(&mut self, wanted: &HashSet<u32>) -> Result<HashMap<u32, Vec<u32>>, BpfError> {
         let mut file = self.pass(PROGRAM, "5.8")?;
-        let (pids, rings) = records::read_wanted(&mut file, wanted)?;
+        let (pids, rings, visited) = records::read_wanted(&mut file, wanted)?;
+        self.visited = visited;
         for ring in rings {
             if !self.rings.contains(&ring) {
                 self.rings.push(ring);

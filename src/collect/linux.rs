@@ -39,6 +39,9 @@ pub struct InodeOwners {
     /// socket inode -> its network namespace's inode, for the sockets whose namespace is not
     /// their holder's: the in-kernel lookup reads it (the walk cannot; empty then).
     pub socket_netns: HashMap<u32, u64>,
+    /// The PIDs of the tasks the in-kernel iterator visited (empty for the walk): a process
+    /// it did not visit was not read.
+    pub visited: HashSet<u32>,
 }
 
 /// Facts the full walk gathers on its way for the second look.
@@ -77,7 +80,23 @@ pub fn walk_fds(wanted: Option<&HashSet<u32>>) -> std::io::Result<InodeOwners> {
 
 /// [`walk_fds`], recording or using what processes did since (see [`Since`]).
 pub fn walk_fds_since(wanted: Option<&HashSet<u32>>, since: Since) -> std::io::Result<InodeOwners> {
-    walk(wanted, since, None)
+    walk(wanted, since, None, None)
+}
+
+/// [`walk_fds`] over the processes `pids` only (those still there).
+pub fn walk_pids(pids: Vec<u32>, wanted: Option<&HashSet<u32>>) -> std::io::Result<InodeOwners> {
+    walk(wanted, Since::Ignore, None, Some(pids))
+}
+
+/// The PIDs `/proc` lists.
+pub fn proc_pids() -> std::io::Result<Vec<u32>> {
+    let proc_fd = openat(
+        rustix::fs::CWD,
+        "/proc",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    list_pids(&proc_fd)
 }
 
 /// A bound on how many descriptors a walk lists before it gives up, shared by its threads.
@@ -149,7 +168,7 @@ impl Meter<'_> {
 /// A full walk ([`Since::Record`]) that stops once it has listed more descriptors than
 /// `budget` allows: `None` then.
 pub fn walk_fds_within(budget: &Budget) -> std::io::Result<Option<InodeOwners>> {
-    let owners = walk(None, Since::Record, Some(budget))?;
+    let owners = walk(None, Since::Record, Some(budget), None)?;
     Ok((!budget.spent()).then_some(owners))
 }
 
@@ -157,6 +176,7 @@ fn walk(
     wanted: Option<&HashSet<u32>>,
     since: Since,
     budget: Option<&Budget>,
+    only: Option<Vec<u32>>,
 ) -> std::io::Result<InodeOwners> {
     let proc_fd = openat(
         rustix::fs::CWD,
@@ -172,7 +192,10 @@ fn walk(
             format!("/proc is not mounted or not readable ({e})"),
         )
     })?;
-    let pids = list_pids(&proc_fd)?;
+    let pids = match only {
+        Some(pids) => pids,
+        None => list_pids(&proc_fd)?,
+    };
     if wanted.is_some_and(HashSet::is_empty) || pids.is_empty() {
         return Ok(InodeOwners::default());
     }

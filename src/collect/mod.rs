@@ -49,6 +49,8 @@ mod ring_fdinfo;
 mod socket_netns;
 pub mod sockets;
 #[cfg(target_os = "linux")]
+mod unvisited;
+#[cfg(target_os = "linux")]
 pub mod userns;
 #[cfg(target_os = "linux")]
 mod view;
@@ -942,16 +944,13 @@ fn second_look(
         return (held, reasons);
     }
     let there = ownerless::still_there(&left);
-    // The iterator reads every task's descriptor table in the kernel, whatever /proc lets
-    // this user read: no process's descriptors went unread, and none is named as one that
-    // may hold these sockets.
-    let (unreadable, unreadable_pids) = if via_iterator {
-        (0, Vec::new())
-    } else {
-        (owners.unreadable, owners.unreadable_pids.clone())
-    };
+    // The iterator reads every task's descriptor table it visits in the kernel, whatever
+    // /proc lets this user read; those it did not visit were read through /proc, and the
+    // processes neither showed are the only ones not read.
+    let (unreadable, unreadable_pids) = (owners.unreadable, owners.unreadable_pids.clone());
     let view = ownerless::View {
-        every_table: via_iterator,
+        every_table: via_iterator && unreadable == 0,
+        iterator_skipped: via_iterator && unreadable > 0,
         ..ownerless::View::read(root, me, unreadable_pids.clone(), unreadable)
     };
     let waiting: HashSet<u32> = left
@@ -963,26 +962,37 @@ fn second_look(
     // the kernel (so the kernel may be asked), the descriptor tables are read there too, for
     // the sockets still ownerless: one that no table holds is not said to be perhaps held by
     // the processes the walk could not read (their tables were read, in the kernel).
-    let in_no_table: HashSet<u32> = if unreadable > 0 && clues.kernel_looked && !waiting.is_empty()
-    {
-        match shared
-            .get()
-            .and_then(|l| l.again(&waiting).map_err(|e| bpf::explain(&e)))
-        {
-            Ok(tables) => waiting
-                .iter()
-                .filter(|i| tables.get(i).is_none_or(Vec::is_empty))
-                .copied()
-                .collect(),
-            Err(_) => HashSet::new(),
-        }
-    } else {
-        HashSet::new()
-    };
+    // A process that read's iterator did not visit was not read in the kernel: read through
+    // /proc if it can be, and otherwise still named as not read.
+    let (in_no_table, skipped): (HashSet<u32>, linux::InodeOwners) =
+        if !via_iterator && unreadable > 0 && clues.kernel_looked && !waiting.is_empty() {
+            let began = unvisited::boot_ticks();
+            match shared.get().and_then(|l| {
+                let tables = l.again(&waiting).map_err(|e| bpf::explain(&e))?;
+                Ok((tables, std::mem::take(&mut l.visited)))
+            }) {
+                Ok((tables, visited)) => (
+                    waiting
+                        .iter()
+                        .filter(|i| tables.get(i).is_none_or(Vec::is_empty))
+                        .copied()
+                        .collect(),
+                    unvisited::read(&visited, began, Some(&waiting)),
+                ),
+                Err(_) => (HashSet::new(), linux::InodeOwners::default()),
+            }
+        } else {
+            (HashSet::new(), linux::InodeOwners::default())
+        };
+    let in_no_table: HashSet<u32> = in_no_table
+        .into_iter()
+        .filter(|i| skipped.pids.get(i).is_none_or(Vec::is_empty))
+        .collect();
     let read_in_kernel = ownerless::View {
-        unreadable: 0,
-        unreadable_pids: Vec::new(),
-        every_table: true,
+        unreadable: skipped.unreadable,
+        unreadable_pids: skipped.unreadable_pids.clone(),
+        every_table: skipped.unreadable == 0,
+        iterator_skipped: skipped.unreadable > 0,
         ..view.clone()
     };
     // A socket without a file is the kernel's own: established before anything else that
@@ -1065,7 +1075,7 @@ fn second_look(
                         queues,
                         queues_unread: followed.queues_unread.clone().filter(|_| !queues),
                         kernel: kernel_read,
-                        every_table: via_iterator || in_kernel,
+                        every_table: view.every_table,
                         rings: clues.kernel_looked,
                         wait_queue: wait_queue(s, not_kernel.contains(&s.inode), &queues_read),
                         // Read in the kernel, or every process's /proc/PID/maps answered.
@@ -1118,6 +1128,14 @@ fn ruled_out(reason: Hidden, ruled: crate::model::RuledOut) -> Hidden {
         Hidden::NotVisibleToRoot(_) => Hidden::NotVisibleToRoot(ruled),
         Hidden::NotFoundForUser(_) => Hidden::NotFoundForUser(ruled),
         Hidden::NotFoundForOtherUser(_) => Hidden::NotFoundForOtherUser(ruled),
+        Hidden::Unreadable {
+            pids, count, why, ..
+        } => Hidden::Unreadable {
+            pids,
+            count,
+            why,
+            ruled: Some(ruled),
+        },
         other => other,
     }
 }

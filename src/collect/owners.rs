@@ -118,13 +118,21 @@ pub fn lookup() -> Lookup {
             Ok(None) => {}
         }
     }
+    let began = super::unvisited::boot_ticks();
     match bpf::socket_owners() {
-        Ok((owners, iterator)) => Lookup {
-            owners: Ok(owners),
-            method: "bpf",
-            note: None,
-            iterator: Some(iterator),
-        },
+        Ok((mut owners, iterator)) => {
+            // What the iterator did not visit was not read: read through /proc instead, or
+            // counted as not read.
+            let visited = std::mem::take(&mut owners.visited);
+            let unvisited = super::unvisited::read(&visited, began, None);
+            super::unvisited::absorb(&mut owners, unvisited);
+            Lookup {
+                owners: Ok(owners),
+                method: "bpf",
+                note: None,
+                iterator: Some(iterator),
+            }
+        }
         Err(e) => {
             let privilege = if may_use_bpf() {
                 ""

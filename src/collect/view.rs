@@ -2,7 +2,7 @@
 //! processes it could not read), read once, and the reason it gives a socket no process holds
 //! after the second look: the first fact that explains it, in the order of certainty.
 
-use crate::model::{Hidden, USER_NAMESPACE_NOT_ROOT};
+use crate::model::{Hidden, NOT_SHOWN_TO_USER, USER_NAMESPACE_NOT_ROOT};
 
 /// What whoport knows about its own view, read once, to say why a socket has no owner.
 #[derive(Debug, Clone, Default)]
@@ -22,6 +22,18 @@ pub struct View {
     /// Every task's descriptor table was read in the kernel (the iterator, or a read again
     /// for this socket), whatever `/proc` lets this user read.
     pub every_table: bool,
+    /// The kernel's iterator read the tables but did not visit the `unreadable` processes,
+    /// and /proc did not show them either.
+    pub iterator_skipped: bool,
+}
+
+/// Said of the `count` processes neither `/proc` nor the kernel's task iterator showed.
+fn iterator_skipped(count: usize) -> &'static str {
+    if count == 1 {
+        "; the kernel's task iterator did not visit it either"
+    } else {
+        "; the kernel's task iterator did not visit them either"
+    }
 }
 
 /// The inode numbers the kernel gives its first namespaces (include/linux/proc_ns.h).
@@ -59,6 +71,7 @@ impl View {
             unreadable_pids,
             unreadable,
             every_table: false,
+            iterator_skipped: false,
         }
     }
 
@@ -74,6 +87,17 @@ impl View {
                 // another user's socket too.
                 return if self.every_table && self.initial_pid_namespace {
                     Hidden::NotFoundForOtherUser(Default::default())
+                } else if self.iterator_skipped && self.initial_pid_namespace {
+                    Hidden::Unreadable {
+                        pids: self.unreadable_pids.clone(),
+                        count: self.unreadable,
+                        why: format!(
+                            "{NOT_SHOWN_TO_USER} {} to this user{}",
+                            if self.unreadable == 1 { "it" } else { "them" },
+                            iterator_skipped(self.unreadable)
+                        ),
+                        ruled: None,
+                    }
                 } else {
                     Hidden::NotRoot
                 };
@@ -86,6 +110,7 @@ impl View {
                     pids: self.unreadable_pids.clone(),
                     count: self.unreadable,
                     why: USER_NAMESPACE_NOT_ROOT.to_string(),
+                    ruled: None,
                 };
             }
         } else if self.unreadable > 0 {
@@ -97,10 +122,16 @@ impl View {
                 "refused to root with every capability: a security module (LSM) or a \
                  process in another user namespace"
             };
+            let skipped = if self.iterator_skipped {
+                iterator_skipped(self.unreadable)
+            } else {
+                ""
+            };
             return Hidden::Unreadable {
                 pids: self.unreadable_pids.clone(),
                 count: self.unreadable,
-                why: why.to_string(),
+                why: format!("{why}{skipped}"),
+                ruled: None,
             };
         }
         if !self.initial_pid_namespace {

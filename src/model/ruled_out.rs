@@ -73,6 +73,21 @@ impl RuledOut {
     /// of what whoport does not look into (never a complete list), and each alternative it
     /// could not rule out.
     pub(super) fn words(&self, for_user: bool) -> String {
+        self.words_with(for_user, "")
+    }
+
+    /// [`RuledOut::words`] after the `count` processes whose descriptors could not be read
+    /// were named: they are the first possibility.
+    pub(super) fn words_beside_unread(&self, count: usize) -> String {
+        let maybe = if count == 1 {
+            "that process may hold it, or "
+        } else {
+            "one of those processes may hold it, or "
+        };
+        self.words_with(false, maybe)
+    }
+
+    fn words_with(&self, for_user: bool, maybe: &str) -> String {
         let mut established = String::new();
         if for_user && self.every_table {
             established.push_str(
@@ -167,8 +182,8 @@ impl RuledOut {
             format!("; or it is {}", or(&unchecked))
         };
         format!(
-            "{established}; so something whoport does not look into keeps it open, for example \
-             {}{otherwise}",
+            "{established}; so {maybe}something whoport does not look into keeps it open, for \
+             example {}{otherwise}",
             or(&unseen)
         )
     }

@@ -197,6 +197,80 @@ pub fn unknown_name(status: i32, stdout: &str) -> bool {
     status == 2 || (status == 1 && stdout.contains("whoport could not see"))
 }
 
+/// Whether `/proc` keeps process `pid`'s descriptors from this test process: its fd directory
+/// or one of its links cannot be read (permission), as a microVM's init's are even to root.
+pub fn closed_to_root(pid: u32) -> bool {
+    let denied = |e: &std::io::Error| e.kind() == std::io::ErrorKind::PermissionDenied;
+    match std::fs::read_dir(format!("/proc/{pid}/fd")) {
+        Err(e) => denied(&e),
+        Ok(dir) => dir
+            .flatten()
+            .any(|entry| std::fs::read_link(entry.path()).is_err_and(|e| denied(&e))),
+    }
+}
+
+/// The PIDs the kernel's task iterators visit, read by a program of the tests' own
+/// (`tests/fixtures/visited.bpf.c`) in a private mount namespace, independently of whoport's:
+/// `None` where it cannot be read (not root, no BTF, clang or bpftool missing).
+pub fn iterator_visits() -> Option<std::collections::HashSet<u32>> {
+    if !is_root() || !Path::new("/sys/kernel/btf/vmlinux").exists() {
+        return None;
+    }
+    if !have("clang", "apt-get install -y clang") || !have("bpftool", "apt-get install -y bpftool")
+    {
+        return None;
+    }
+    let dir = tempdir();
+    let object = dir.path().join("visited.o");
+    let built = std::process::Command::new("clang")
+        .args(["-O2", "-g", "-target", "bpf", "-c"])
+        .arg(fixture("visited.bpf.c"))
+        .arg("-o")
+        .arg(&object)
+        .status()
+        .expect("clang runs")
+        .success();
+    assert!(built, "visited.bpf.c compiles");
+    let fs = dir.path().join("bpffs");
+    std::fs::create_dir(&fs).expect("mkdir");
+    let script = format!(
+        "mount -t bpf bpf {fs} && bpftool iter pin {obj} {fs}/visited && cat {fs}/visited",
+        fs = fs.display(),
+        obj = object.display()
+    );
+    let out = Run::new(Path::new("unshare"))
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .expect("unshare runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect(),
+    )
+}
+
+/// The processes neither `/proc` shows to root nor the kernel's task iterators visit (a
+/// microVM's init on some machines): any of them may hold any socket, and whoport must say it
+/// did not read them. `None` where the iterator cannot be read here.
+pub fn unseen_by_root() -> Option<Vec<u32>> {
+    let visits = iterator_visits()?;
+    let mut unseen: Vec<u32> = std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|pid| !visits.contains(pid))
+        .filter(|&pid| closed_to_root(pid))
+        .collect();
+    unseen.sort_unstable();
+    Some(unseen)
+}
+
 /// Is this test process root?
 pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")

@@ -229,6 +229,7 @@ fn the_fix_for_a_hidden_owner_follows_its_established_reason() {
         pids: vec![1],
         count: 1,
         why: "a sandbox".into(),
+        ruled: None,
     });
     assert!(unreadable.contains("PID 1"), "{unreadable}");
     assert!(!unreadable.contains("PID namespace"), "{unreadable}");

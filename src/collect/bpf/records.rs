@@ -168,6 +168,7 @@ impl Owners {
             pids.dedup();
         }
         owners.walked = tasks.len();
+        owners.visited = tasks;
         owners.other_netns = other_netns.len();
         owners.other_netns_pid = other_netns.iter().min().copied();
         starts.retain(|pid, _| holders.contains(pid));
@@ -193,19 +194,23 @@ fn push_holder(pids: &mut HashMap<u32, Vec<u32>>, inode: u32, pid: u32) {
 /// Socket inode -> the PIDs holding it.
 pub type Holders = HashMap<u32, Vec<u32>>;
 
-/// What [`read_owners`] would give for the `wanted` inodes (their holders) and the io_uring
-/// instances, without the maps of every socket, task and start time a read again does not use
+/// What [`read_owners`] would give for the `wanted` inodes (their holders), the io_uring
+/// instances and the PIDs of the tasks visited, without the maps of every socket, task and start time a read again does not use
 /// (at 10,000 sockets those cost more than the few wanted).
 pub(super) fn read_wanted(
     input: &mut impl Read,
     wanted: &HashSet<u32>,
-) -> Result<(Holders, Vec<Ring>), BpfError> {
+) -> Result<(Holders, Vec<Ring>, HashSet<u32>), BpfError> {
     let mut pids = Holders::new();
     let mut rings: Vec<Ring> = Vec::new();
+    let mut visited = HashSet::new();
     each_record(input, RECORD_LEN, |record| {
         let (tgid, fd, value) = fields(record);
         match fd {
-            NETNS_RECORD | START_RECORD | SOCKET_NETNS_RECORD => {}
+            NETNS_RECORD => {
+                visited.insert(tgid);
+            }
+            START_RECORD | SOCKET_NETNS_RECORD => {}
             _ if value & RING_RECORD == RING_RECORD => {
                 let ring = Ring {
                     pid: tgid,
@@ -231,7 +236,7 @@ pub(super) fn read_wanted(
     }
     rings.sort_unstable();
     rings.dedup();
-    Ok((pids, rings))
+    Ok((pids, rings, visited))
 }
 
 /// What a task_vma read found: the processes mapping each wanted socket (inode -> PIDs), and
@@ -433,11 +438,15 @@ pub(crate) mod tests {
         ));
         // A read again keeps, of the same records, the wanted inodes' holders and every ring.
         let wanted = HashSet::from([100, 300]);
-        let (pids, again_rings) = read_wanted(&mut &bytes[..], &wanted).expect("read_wanted");
+        let (pids, again_rings, visited) =
+            read_wanted(&mut &bytes[..], &wanted).expect("read_wanted");
         let mut expected = owners.pids.clone();
         expected.retain(|inode, _| wanted.contains(inode));
         assert_eq!(pids, expected);
         assert_eq!(again_rings, rings);
+        // Every task visited, with or without sockets: one that is not was not read.
+        assert_eq!(visited, owners.visited);
+        assert_eq!(visited, HashSet::from([10, 11, 12]));
         assert!(matches!(
             read_wanted(&mut &bytes[..20], &wanted),
             Err(BpfError::Malformed(20))
@@ -555,7 +564,7 @@ pub(crate) mod tests {
             copies: 500_000,
             next: (100, 0),
         };
-        let (pids, _) = read_wanted(&mut dups, &HashSet::from([4242])).expect("again");
+        let (pids, _, _) = read_wanted(&mut dups, &HashSet::from([4242])).expect("again");
         assert_eq!(pids[&4242], vec![100, 101]);
         assert!(pids[&4242].capacity() < 16);
     }
