@@ -807,7 +807,19 @@ fn wait_queue_said(why: &str, read: Result<(), &str>, at: &str) {
             assert!(!why.contains(NO_SLEEPER), "{at}: {why}");
         }
     }
-    assert!(why.contains(UNSEEN), "{at}: {why}");
+    assert!(unseen_said(why), "{at}: {why}");
+}
+
+/// Whether `why` offers what whoport does not look into ([`UNSEEN`]), after the processes not
+/// read when there are (then those come first).
+fn unseen_said(why: &str) -> bool {
+    [
+        "so ",
+        "so that process may hold it, or ",
+        "so one of those processes may hold it, or ",
+    ]
+    .iter()
+    .any(|lead| why.contains(&UNSEEN.replacen("so ", lead, 1)))
 }
 
 /// As root, a listener kept open by a Linux AIO poll: its wait queue was read in the kernel
@@ -836,8 +848,11 @@ fn a_listener_whose_wait_queue_was_read_is_not_said_held_by_a_blocked_call() {
             let why = reason(&doc, "tcp", tcp);
             let why = established(&why).to_string();
             let at = format!("{lookup}: tcp {tcp}");
+            // Or, where a process is closed to root and skipped by the kernel's iterator (a
+            // microVM's init), named first as not read; the same looks follow.
             assert!(
-                why.starts_with("no process holds a descriptor"),
+                why.starts_with("no process holds a descriptor")
+                    || (why.starts_with(UNREAD) && why.contains(SKIPPED)),
                 "{at}: {why}"
             );
             wait_queue_said(&why, Ok(()), &at);
