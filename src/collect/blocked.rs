@@ -26,17 +26,7 @@ pub fn blocked_calls(
     if wanted.is_empty() {
         return Ok(HashMap::new());
     }
-    let no_bpf = std::env::var("WHOPORT_NO_BPF").unwrap_or_default();
-    if !no_bpf.is_empty() && no_bpf != "0" {
-        return Err("WHOPORT_NO_BPF is set".to_string());
-    }
-    if !super::owners::may_use_bpf() {
-        return Err(
-            "reading sockets' wait queues needs CAP_SYS_ADMIN, or CAP_BPF with \
-                    CAP_PERFMON (run as root)"
-                .to_string(),
-        );
-    }
+    super::owners::kernel_may_be_asked("reading sockets' wait queues")?;
     let sleepers = loaded
         .get()?
         .sleepers()

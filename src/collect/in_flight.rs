@@ -125,15 +125,7 @@ pub fn carried_elsewhere(loaded: &mut Shared) -> Result<Carried, String> {
 
 /// Whether the queues may be looked into here; why not otherwise.
 fn may_look() -> Result<(), String> {
-    let no_bpf = std::env::var("WHOPORT_NO_BPF").unwrap_or_default();
-    if !no_bpf.is_empty() && no_bpf != "0" {
-        return Err("WHOPORT_NO_BPF is set".to_string());
-    }
-    if !super::owners::may_use_bpf() {
-        return Err(
-            "that needs CAP_SYS_ADMIN, or CAP_BPF with CAP_PERFMON: run as root".to_string(),
-        );
-    }
+    super::owners::kernel_may_be_asked("that")?;
     if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
         return Err("the kernel has no BTF (/sys/kernel/btf/vmlinux)".to_string());
     }

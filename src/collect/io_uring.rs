@@ -111,22 +111,9 @@ pub fn look(
     mapped: &[MappedRing],
     loaded: &mut Shared,
 ) -> Result<Held, String> {
-    let no_bpf = std::env::var("WHOPORT_NO_BPF").unwrap_or_default();
-    if !no_bpf.is_empty() && no_bpf != "0" {
-        return Err("WHOPORT_NO_BPF is set".to_string());
-    }
-    if !super::owners::may_use_bpf() {
-        // Root without these capabilities (a container, a dropped bounding set) is told what
-        // it lacks, not to run as root.
-        return Err(if super::is_root() {
-            "looking into io_uring requests needs CAP_SYS_ADMIN, or CAP_BPF with CAP_PERFMON, \
-             which whoport lacks although it runs as root"
-        } else {
-            "looking into io_uring requests needs CAP_SYS_ADMIN, or CAP_BPF with CAP_PERFMON \
-             (run as root)"
-        }
-        .to_string());
-    }
+    // Root without the capabilities (a container, a dropped bounding set) is told what it
+    // lacks, not to run as root.
+    super::owners::kernel_may_be_asked("looking into io_uring requests")?;
     if !std::path::Path::new(KERNEL_BTF).exists() {
         return Err(format!(
             "the kernel has no BTF ({KERNEL_BTF}) to look into io_uring requests"

@@ -18,17 +18,7 @@ pub fn kernel_owned(wanted: &HashSet<u32>, loaded: &mut Shared) -> Result<HashSe
     if wanted.is_empty() {
         return Ok(HashSet::new());
     }
-    let no_bpf = std::env::var("WHOPORT_NO_BPF").unwrap_or_default();
-    if !no_bpf.is_empty() && no_bpf != "0" {
-        return Err("WHOPORT_NO_BPF is set".to_string());
-    }
-    if !super::owners::may_use_bpf() {
-        return Err(
-            "telling the kernel's own sockets needs CAP_SYS_ADMIN, or CAP_BPF with \
-                    CAP_PERFMON (run as root)"
-                .to_string(),
-        );
-    }
+    super::owners::kernel_may_be_asked("telling the kernel's own sockets")?;
     let found = loaded
         .get()?
         .kernel_sockets()

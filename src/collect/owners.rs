@@ -180,6 +180,25 @@ fn open_files() -> Option<u64> {
     text.split_ascii_whitespace().next()?.parse().ok()
 }
 
+/// Whether the kernel may be asked for `what` (a look the second look makes in the kernel):
+/// not when `WHOPORT_NO_BPF` is set, nor without the capabilities, and then why, in words that
+/// say what `what` needs and, to root without them, that it lacks them (not to run as root).
+pub fn kernel_may_be_asked(what: &str) -> Result<(), String> {
+    let no_bpf = std::env::var("WHOPORT_NO_BPF").unwrap_or_default();
+    if !no_bpf.is_empty() && no_bpf != "0" {
+        return Err("WHOPORT_NO_BPF is set".to_string());
+    }
+    if may_use_bpf() {
+        return Ok(());
+    }
+    let caps = "CAP_SYS_ADMIN, or CAP_BPF with CAP_PERFMON";
+    Err(if super::is_root() {
+        format!("{what} needs {caps}, which whoport lacks although it runs as root")
+    } else {
+        format!("{what} needs {caps} (run as root)")
+    })
+}
+
 /// The effective capabilities an iterator needs: CAP_SYS_ADMIN, or CAP_BPF with CAP_PERFMON.
 pub fn may_use_bpf() -> bool {
     let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
