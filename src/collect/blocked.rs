@@ -156,6 +156,41 @@ mod tests {
         assert_eq!(parse(""), (None, None));
     }
 
+    /// A poll entry's thread is asleep in its call on a descriptor it no longer has open,
+    /// without a number; a thread blocked in the call itself is named with its descriptor.
+    #[test]
+    fn a_poll_entry_is_worded_without_a_descriptor() {
+        let polled = BlockedCall {
+            pid: 10,
+            tid: 12,
+            call: Some("ppoll"),
+            descriptor: None,
+            wait_entry: WaitEntry::Poll,
+        };
+        assert_eq!(
+            polled.words(),
+            "thread 12 asleep in ppoll() on a descriptor it no longer has open"
+        );
+        let unknown = BlockedCall {
+            call: None,
+            ..polled.clone()
+        };
+        assert_eq!(
+            unknown.words(),
+            "thread 12 asleep in poll() or select() on a descriptor it no longer has open"
+        );
+        let accepting = BlockedCall {
+            call: Some("accept4"),
+            descriptor: Some(5),
+            wait_entry: WaitEntry::Thread,
+            ..polled
+        };
+        assert_eq!(
+            accepting.words(),
+            "thread 12 blocked in accept4() on descriptor 5, which it no longer has open"
+        );
+    }
+
     /// A thread of this process asleep in accept() on a listener whose descriptor was
     /// closed is found on its wait queue, with its call, where the kernel may be asked.
     #[test]

@@ -453,6 +453,41 @@ pub(crate) mod tests {
         ));
     }
 
+    /// A sleeper record of the given kind (bpf/owners.bpf.c, `struct sleeper_record`).
+    fn sleeper(inode: u64, tgid: u32, tid: u32, kind: u32) -> Vec<u8> {
+        let mut r = inode.to_ne_bytes().to_vec();
+        for word in [tgid, tid, kind, 0] {
+            r.extend(word.to_ne_bytes());
+        }
+        r
+    }
+
+    #[test]
+    fn sleeper_records_say_how_the_thread_sleeps_and_unknown_kinds_are_skipped() {
+        let bytes: Vec<u8> = [
+            sleeper(100, 10, 11, SLEEPER_TASK),
+            sleeper(100, 10, 12, SLEEPER_POLL),
+            // A kind this whoport does not know says nothing.
+            sleeper(101, 10, 13, 7),
+            // An inode past u32 is no socket whoport asked about.
+            sleeper(1 << 40, 10, 14, SLEEPER_TASK),
+        ]
+        .concat();
+        let found = read_sleepers(&mut &bytes[..]).expect("read_sleepers");
+        assert_eq!(
+            found,
+            vec![
+                (100, 10, 11, WaitEntry::Thread),
+                (100, 10, 12, WaitEntry::Poll)
+            ]
+        );
+        // A record cut short is malformed, not misread.
+        assert!(matches!(
+            read_sleepers(&mut &bytes[..40]),
+            Err(BpfError::Malformed(40))
+        ));
+    }
+
     /// Gives its bytes a few at a time, in uneven pieces: records arrive split between reads,
     /// as an iterator's do when its seq_file buffer ends inside one; every sixth read is
     /// `EAGAIN`, as the kernel's is after a million objects without output.
