@@ -484,8 +484,13 @@ pub struct BlockedCall {
     #[serde(rename = "system_call")]
     pub call: Option<&'static str>,
     /// The descriptor the call was made on, when the call takes one first (never for a poll
-    /// entry: its descriptors are in the caller's memory, which whoport does not read).
+    /// entry: its descriptors are in the caller's memory, which whoport does not read). No
+    /// descriptor table holds the socket, so that number no longer refers to it.
     pub descriptor: Option<u32>,
+    /// Whether the process's table showed that descriptor closed (`false`: taken by another
+    /// file since, or the table could not be read).
+    #[serde(skip)]
+    pub descriptor_closed: bool,
     /// How the thread sits on the socket's wait queue.
     pub wait_entry: WaitEntry,
 }
@@ -501,7 +506,8 @@ pub enum WaitEntry {
 }
 
 impl BlockedCall {
-    /// "thread 1240 blocked in accept4() on descriptor 5, which it no longer has open", or
+    /// "thread 1240 blocked in accept4() on descriptor 5, which it no longer has open" (or
+    /// "which no longer refers to this socket" when the table did not show it closed), or
     /// "thread 1241 asleep in poll() on a descriptor it no longer has open".
     pub fn words(&self) -> String {
         if self.wait_entry == WaitEntry::Poll {
@@ -516,9 +522,14 @@ impl BlockedCall {
         let call = self
             .call
             .map_or_else(|| "a system call".to_string(), |c| format!("{c}()"));
+        let since = if self.descriptor_closed {
+            "which it no longer has open"
+        } else {
+            "which no longer refers to this socket"
+        };
         match self.descriptor {
             Some(fd) => format!(
-                "thread {} blocked in {call} on descriptor {fd}, which it no longer has open",
+                "thread {} blocked in {call} on descriptor {fd}, {since}",
                 self.tid
             ),
             None => format!("thread {} blocked in {call}", self.tid),

@@ -27,6 +27,9 @@ pub fn blocked_calls(
         return Ok(HashMap::new());
     }
     super::owners::kernel_may_be_asked("reading sockets' wait queues")?;
+    // The iterators name threads by their numbers in the machine's first PID namespace: in
+    // any other, /proc's numbers are other processes' (or nobody's).
+    super::owners::pids_as_proc_numbers_them()?;
     let sleepers = loaded
         .get()?
         .sleepers()
@@ -47,18 +50,30 @@ pub fn blocked_calls(
             // shown: the thread has left it since the queue was read).
             ((call, _), WaitEntry::Poll) => (call.filter(|c| POLLS.contains(c)), None),
         };
+        let descriptor_closed = descriptor.is_some_and(|fd| closed(pid, fd));
         found.entry(inode).or_default().push(BlockedCall {
             pid,
             tid,
             call,
             descriptor,
             wait_entry,
+            descriptor_closed,
         });
     }
     for threads in found.values_mut() {
         threads.sort_by_key(|b| (b.pid, b.tid));
     }
     Ok(found)
+}
+
+/// Whether process `pid`'s descriptor table shows `fd` closed (its `/proc` link does not
+/// exist). Not when the link is there (the number was taken by another file since) or cannot
+/// be read: the table does not say it is closed.
+fn closed(pid: u32, fd: u32) -> bool {
+    matches!(
+        std::fs::symlink_metadata(format!("/proc/{pid}/fd/{fd}")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound
+    ) && std::fs::symlink_metadata(format!("/proc/{pid}/fd")).is_ok()
 }
 
 /// The system call thread `tid` sleeps in, with its descriptor for a call whose first

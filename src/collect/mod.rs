@@ -1004,7 +1004,16 @@ fn second_look(
     // accept() or recv(), its descriptor closed by another thread). Not looked for in the
     // queues and tables below: it is held, and by whom is established.
     let not_kernel: HashSet<u32> = waiting.difference(&kernel).copied().collect();
-    let calls = blocked::blocked_calls(&not_kernel, &mut shared);
+    // A sleeper holds the socket only when no descriptor table does: every table was read
+    // (by the iterator, or by the walk with none unreadable), or read again in the kernel for
+    // this socket. A thread asleep in accept() on its own open listener is on the same wait
+    // queue, and a table whoport could not read may hold the socket.
+    let blockable: HashSet<u32> = if via_iterator || unreadable == 0 {
+        not_kernel.clone()
+    } else {
+        not_kernel.intersection(&in_no_table).copied().collect()
+    };
+    let calls = blocked::blocked_calls(&blockable, &mut shared);
     let queues_read = calls.as_ref().map(|_| ()).map_err(String::clone);
     let calls = calls.unwrap_or_default();
     let by_calls: HashMap<u32, (Vec<u32>, ownerless::Holding)> = calls
@@ -1077,7 +1086,20 @@ fn second_look(
                         kernel: kernel_read,
                         every_table: view.every_table,
                         rings: clues.kernel_looked,
-                        wait_queue: wait_queue(s, not_kernel.contains(&s.inode), &queues_read),
+                        wait_queue: wait_queue(
+                            s,
+                            if !not_kernel.contains(&s.inode) {
+                                Some("it was not in the kernel's socket table when whoport looked")
+                            } else if !blockable.contains(&s.inode) {
+                                Some(
+                                    "a descriptor table whoport could not read may hold it, so \
+                                     a thread asleep on it would not be its only holder",
+                                )
+                            } else {
+                                None
+                            },
+                            &queues_read,
+                        ),
                         // Read in the kernel, or every process's /proc/PID/maps answered.
                         every_mapping: clues.maps_unread.refused == 0,
                     };
@@ -1101,7 +1123,11 @@ fn second_look(
 /// whoport's network namespace (the only one whose sockets are listed). The look ran and named
 /// no thread on it: none is asleep on it.
 #[cfg(target_os = "linux")]
-fn wait_queue(s: &Socket, asked: bool, look: &Result<(), String>) -> crate::model::WaitQueue {
+fn wait_queue(
+    s: &Socket,
+    not_asked: Option<&str>,
+    look: &Result<(), String>,
+) -> crate::model::WaitQueue {
     use crate::model::WaitQueue;
     let visited = match s.protocol {
         Protocol::Tcp => s.state == Some("listen"),
@@ -1114,9 +1140,7 @@ fn wait_queue(s: &Socket, asked: bool, look: &Result<(), String>) -> crate::mode
             "whoport reads the wait queues of listening TCP sockets and UDP sockets only"
                 .to_string(),
         )),
-        Ok(()) if !asked => WaitQueue::Unread(Some(
-            "it was not in the kernel's socket table when whoport looked".to_string(),
-        )),
+        Ok(()) if not_asked.is_some() => WaitQueue::Unread(not_asked.map(str::to_string)),
         Ok(()) => WaitQueue::NoSleeper,
     }
 }

@@ -1,0 +1,314 @@
+//! A socket said held by a system call in progress (a thread asleep on its wait queue) only
+//! when that is established: not from another PID namespace's numbers, not when a descriptor
+//! table whoport could not read holds it, and its descriptor said closed only when the
+//! process's table shows it closed. Real sockets and processes; as root (the wait queues are
+//! read in the kernel).
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::listener::python;
+use common::{have, tempdir};
+use serde_json::Value;
+
+/// A helper killed and reaped when dropped, also when an assertion fails.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A TCP (or, with "udp", UDP) socket on 127.0.0.1 port 0, a thread of the helper asleep in
+/// accept() (recv()) on it; with "reuse", its descriptor is then closed and its number taken
+/// at once by a new socket of the same kind. Prints "ready PID TID FD PORT NEWFD".
+const SLEEPER: &str = r#"
+import os, socket, sys, threading, time
+kind, reuse = sys.argv[1], sys.argv[2] == "reuse"
+family = socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM
+def bound():
+    s = socket.socket(socket.AF_INET, family)
+    s.bind(("127.0.0.1", 0))
+    if kind == "tcp":
+        s.listen(8)
+    return s
+s = bound()
+fd, port = s.fileno(), s.getsockname()[1]
+# Numbers as /proc shows them (the host's, in a PID namespace of its own without its /proc).
+pid = os.readlink("/proc/self")
+tids = []
+def sleeper():
+    tids.append(os.readlink("/proc/thread-self").split("/")[-1])
+    s.recv(16) if kind == "udp" else s.accept()
+threading.Thread(target=sleeper, daemon=True).start()
+deadline = time.time() + 30
+while True:
+    if tids:
+        with open("/proc/%s/task/%s/syscall" % (pid, tids[0])) as f:
+            fields = f.read().split()
+        if len(fields) > 1 and fields[0] != "running" and int(fields[1], 16) == fd:
+            break
+    if time.time() > deadline:
+        sys.exit("the thread never slept on its socket")
+    time.sleep(0.01)
+newfd = -1
+if reuse:
+    s.detach()
+    os.close(fd)
+    n = bound()
+    newfd = n.fileno()
+print("ready", pid, tids[0], fd, port, newfd, flush=True)
+time.sleep(600)
+"#;
+
+/// The sleeper started (as `user` when given): (guard, pid, tid, fd, port, new fd).
+fn sleeper(kind: &str, reuse: bool, user: Option<&str>) -> (KillOnDrop, u32, u32, u32, u16, i64) {
+    let py = python().expect("python3");
+    let mut cmd = match user {
+        Some(u) => {
+            let mut c = Command::new("setpriv");
+            c.args([&format!("--reuid={u}"), "--regid=nogroup", "--clear-groups"])
+                .arg(&py);
+            c
+        }
+        None => Command::new(&py),
+    };
+    let mut child = cmd
+        .args(["-c", SLEEPER, kind, if reuse { "reuse" } else { "keep" }])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let line = common::ready_line(&mut child, Duration::from_secs(60));
+    let guard = KillOnDrop(child);
+    let f: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(f.len(), 6, "ready line: {line:?}");
+    let n = |i: usize| f[i].parse::<i64>().expect("number");
+    let num = |i: usize| u32::try_from(n(i)).expect("u32");
+    (
+        guard,
+        num(1),
+        num(2),
+        num(3),
+        u16::try_from(n(4)).expect("port"),
+        n(5),
+    )
+}
+
+/// The one row of `doc` for `protocol` 127.0.0.1:`port`.
+fn row<'a>(doc: &'a Value, protocol: &str, port: u16, what: &str) -> &'a Value {
+    let rows: Vec<&Value> = doc["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .filter(|l| l["protocol"] == protocol && l["address"] == "127.0.0.1" && l["port"] == port)
+        .collect();
+    assert_eq!(rows.len(), 1, "{what}: one row: {doc}");
+    rows[0]
+}
+
+fn pids(row: &Value) -> Vec<u64> {
+    row["owners"]
+        .as_array()
+        .expect("owners")
+        .iter()
+        .map(|o| o["pid"].as_u64().expect("pid"))
+        .collect()
+}
+
+/// A thread asleep on a socket whose descriptor number was taken at once by a new socket:
+/// the thread is named, but its descriptor is not said closed (the table shows it open, on
+/// another socket), with either lookup, for a TCP listener and a bound UDP socket.
+#[test]
+fn a_descriptor_number_taken_by_a_new_socket_is_not_said_closed() {
+    if python().is_none() || !common::root_or_skip("reading sockets' wait queues") {
+        return;
+    }
+    for kind in ["tcp", "udp"] {
+        let (_guard, pid, tid, fd, port, newfd) = sleeper(kind, true, None);
+        assert_eq!(
+            newfd,
+            i64::from(fd),
+            "{kind}: the new socket took the number"
+        );
+        let mut seen = Vec::new();
+        for lookup in ["bpf", "procfs"] {
+            let home = tempdir();
+            let what = format!("{kind} {lookup}");
+            let (_, out, err) = common::outcome(
+                common::whoport(home.path())
+                    .env("WHOPORT_OWNER_LOOKUP", lookup)
+                    .args(["--json", &port.to_string()]),
+            );
+            let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {err}"));
+            let r = row(&doc, kind, port, &what);
+            assert_eq!(pids(r), vec![u64::from(pid)], "{what}: {r}");
+            assert_eq!(
+                r["held_through"], "held by a system call in progress",
+                "{r}"
+            );
+            let calls = r["blocked_calls"].as_array().expect("blocked_calls");
+            assert_eq!(calls.len(), 1, "{what}: {r}");
+            assert_eq!(calls[0]["tid"], tid, "{what}: {r}");
+            assert_eq!(calls[0]["descriptor"], fd, "{what}: {r}");
+            let (_, text, err) = common::outcome(
+                common::whoport(home.path())
+                    .env("WHOPORT_OWNER_LOOKUP", lookup)
+                    .arg(port.to_string()),
+            );
+            let line = text
+                .lines()
+                .find(|l| l.contains("held by a system call in progress"))
+                .unwrap_or_else(|| panic!("{what}: {text}{err}"));
+            assert!(
+                line.contains(&format!(
+                    "thread {tid} blocked in {}",
+                    calls[0]["system_call"]
+                        .as_str()
+                        .map_or_else(|| "a system call".to_string(), |c| format!("{c}()"))
+                )),
+                "{what}: {line}"
+            );
+            assert!(
+                line.contains(&format!(
+                    "on descriptor {fd}, which no longer refers to this socket"
+                )),
+                "{what}: {line}"
+            );
+            assert!(!line.contains("no longer has open"), "{what}: {line}");
+            seen.push((pids(r), calls.clone()));
+        }
+        assert_eq!(seen[0], seen[1], "{kind}: both lookups agree");
+    }
+}
+
+/// Root without CAP_SYS_PTRACE, which cannot read nobody's descriptors through /proc: nobody's
+/// server asleep in accept() on its open listener is not said held by a system call in
+/// progress by either lookup (the iterator, reading every table in the kernel, names the
+/// server as its ordinary holder).
+#[test]
+fn a_server_in_accept_on_its_open_listener_is_not_said_held_by_the_call() {
+    if python().is_none()
+        || !have("setpriv", "apt-get install -y util-linux")
+        || !common::root_or_skip("dropping CAP_SYS_PTRACE, and nobody's processes")
+    {
+        return;
+    }
+    let (_guard, pid, _tid, _fd, port, _) = sleeper("tcp", false, Some("nobody"));
+    for lookup in ["bpf", "procfs"] {
+        let home = tempdir();
+        std::fs::set_permissions(
+            home.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o777),
+        )
+        .expect("chmod");
+        let out = common::command(home.path(), std::path::Path::new("setpriv"))
+            .args(["--inh-caps=-sys_ptrace", "--bounding-set=-sys_ptrace"])
+            .arg(common::bin())
+            .env("WHOPORT_OWNER_LOOKUP", lookup)
+            .args(["--json", &port.to_string()])
+            .output()
+            .expect("whoport runs");
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"));
+        let r = row(&doc, "tcp", port, lookup);
+        assert!(r["held_through"].is_null(), "{lookup}: {r}");
+        assert_eq!(
+            r["blocked_calls"],
+            Value::Array(Vec::new()),
+            "{lookup}: {r}"
+        );
+        let owners = pids(r);
+        if doc["owner_lookup"] == "bpf" {
+            assert_eq!(owners, vec![u64::from(pid)], "{lookup}: {r}");
+        } else {
+            // The walk could not read the server's table: it names no holder.
+            assert!(owners.is_empty(), "{lookup}: {r}");
+        }
+    }
+}
+
+/// whoport in a PID namespace of its own (with a /proc of that namespace): an ordinary server
+/// outside it, asleep in accept() on its open listener, is not said held by the process of
+/// whoport's namespace that has the server's host PID (the kernel's wait queue names threads
+/// by their numbers in the machine's first PID namespace).
+#[test]
+fn a_sleeper_outside_this_pid_namespace_is_not_named_by_its_host_number() {
+    if python().is_none()
+        || !have("unshare", "apt-get install -y util-linux")
+        || !have("ip", "apt-get install -y iproute2")
+        || !common::root_or_skip("PID namespaces with a chosen PID")
+    {
+        return;
+    }
+    let dir = tempdir();
+    let py = python().expect("python3");
+    // Outer namespaces (network, mount, PID): the server, its host PID read in the host's
+    // /proc; inner PID namespace: a decoy given that number, then whoport. Everything dies
+    // with the outer namespace's first process, killed with `unshare` itself.
+    let script = r#"
+set -e
+ip link set lo up
+"$PY" -c "$SLEEPER" tcp keep > "$DIR/server" &
+i=0
+while [ ! -s "$DIR/server" ]; do i=$((i+1)); [ $i -lt 1200 ] || exit 9; sleep 0.05; done
+read _ HOSTPID TID FD PORT _ < "$DIR/server"
+echo "$HOSTPID $PORT" > "$DIR/staged"
+export HOSTPID DIR
+unshare -p -f sh -c '
+  set -e
+  mount -t proc proc /proc
+  echo $((HOSTPID - 1)) > /proc/sys/kernel/ns_last_pid
+  sleep 600 &
+  echo $! > "$DIR/decoy"
+  for lk in bpf procfs; do
+    WHOPORT_OWNER_LOOKUP=$lk "$WHOPORT" --json > "$DIR/$lk.json" || [ $? -eq 1 ]
+  done
+  kill $(cat "$DIR/decoy")
+'
+"#;
+    let (status, _, err) = common::sh_within(
+        &format!(
+            "export PY='{py}' DIR='{dir}' SLEEPER='{sleeper}'; \
+             exec unshare --kill-child -n -m --propagation private -p -f sh -c '{script}'",
+            py = py.display(),
+            dir = dir.path().display(),
+            sleeper = SLEEPER.replace('\'', "'\\''"),
+            script = script.replace('\'', "'\\''"),
+        ),
+        Duration::from_secs(120),
+    );
+    assert_eq!(status, 0, "the staging ran: {err}");
+    let read = |name: &str| {
+        std::fs::read_to_string(dir.path().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let staged = read("staged");
+    let mut fields = staged.split_whitespace();
+    let host_pid: u64 = fields.next().expect("pid").parse().expect("pid");
+    let port: u16 = fields.next().expect("port").parse().expect("port");
+    assert_eq!(
+        read("decoy").trim().parse::<u64>().expect("decoy pid"),
+        host_pid,
+        "the decoy has the server's host PID in whoport's namespace"
+    );
+    for lookup in ["bpf", "procfs"] {
+        let text = read(&format!("{lookup}.json"));
+        let doc: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        let r = row(&doc, "tcp", port, lookup);
+        assert!(pids(r).is_empty(), "{lookup}: {r}");
+        assert!(r["held_through"].is_null(), "{lookup}: {r}");
+        assert_eq!(
+            r["blocked_calls"],
+            Value::Array(Vec::new()),
+            "{lookup}: {r}"
+        );
+        let reason = r["owner_hidden_reason"].as_str().expect("a reason");
+        assert!(
+            reason.contains("outside this PID namespace"),
+            "{lookup}: {reason}"
+        );
+    }
+}
