@@ -63,7 +63,9 @@
 // Records of whoport_sleepers_tcp and whoport_sleepers_udp (native endian):
 // { u64 inode; u32 tgid; u32 tid; u32 kind; u32 zero; } (ids as the initial PID namespace
 // numbers them; kind: SLEEPER_TASK, the entry's private is the task; SLEEPER_POLL, a
-// poll()/select() table entry, which holds a reference to the file)
+// poll()/select() table entry, which holds a reference to the file; SLEEPER_CUT, ids zero, as
+// the last record of a socket whose wait queue was not read to its end: MAX_WAITERS entries
+// were looked at, or an entry could not be read)
 //
 // Its walk is bounded (MAX_STEPS: messages and their descriptors, and MAX_RECORDS sockets
 // reported, per queue); a queue not read to its end gets a last record that says so, and user
@@ -616,6 +618,7 @@ int whoport_kernel_udp(struct bpf_iter__udp *ctx)
 // The kinds of sleeper records.
 #define SLEEPER_TASK 1
 #define SLEEPER_POLL 2
+#define SLEEPER_CUT 3
 
 struct sleeper_record {
 	__u64 inode;
@@ -632,6 +635,7 @@ struct waiters_walk {
 	struct list_head *head;		// its list's head (the end of the list)
 	struct list_head *pos;		// the entry looked at last
 	struct file *file;		// the socket's file
+	int ended;			// the walk came back to the head
 	struct sleeper_record r;
 };
 
@@ -695,7 +699,14 @@ static long one_waiter(__u32 step, struct waiters_walk *w)
 
 	// (w is whoport's own: only the kernel's types are relocated.)
 	if (bpf_probe_read_kernel(&next, sizeof(next), __builtin_preserve_access_index(&pos->next)) ||
-	    !next || next == w->head)
+	    !next)
+		return 1;
+	if (next == w->head) {
+		w->ended = 1;
+		return 1;
+	}
+	// One step more than entries looked at: a queue of exactly MAX_WAITERS ends there.
+	if (step >= MAX_WAITERS)
 		return 1;
 	w->pos = next;
 	struct wait_queue_entry *e =
@@ -713,7 +724,8 @@ static long one_waiter(__u32 step, struct waiters_walk *w)
 	return 0;
 }
 
-// Reports the tasks asleep on the wait queue of a socket that has a file.
+// Reports the tasks asleep on the wait queue of a socket that has a file, then a SLEEPER_CUT
+// record when the queue was not read to its end.
 static void report_sleepers(struct seq_file *seq, struct sock *sk)
 {
 	struct file *file = 0;
@@ -729,7 +741,13 @@ static void report_sleepers(struct seq_file *seq, struct sock *sk)
 	w.pos = w.head;
 	w.file = file;
 	w.r.inode = ino;
-	bpf_loop(MAX_WAITERS, one_waiter, &w, 0);
+	bpf_loop(MAX_WAITERS + 1, one_waiter, &w, 0);
+	if (w.ended)
+		return;
+	w.r.kind = SLEEPER_CUT;
+	w.r.tgid = 0;
+	w.r.tid = 0;
+	bpf_seq_write(seq, &w.r, sizeof(w.r));
 }
 
 SEC("iter/tcp")

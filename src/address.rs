@@ -434,6 +434,7 @@ pub(crate) mod tests {
             hidden_reason: None,
             held_through: None,
             blocked_calls: Vec::new(),
+            blocked_calls_cut: false,
             v6only,
             known_use: None,
             socket,

@@ -537,6 +537,11 @@ impl BlockedCall {
     }
 }
 
+/// Said of a socket whose wait queue was not read to its end.
+pub const SLEEPERS_CUT: &str = "its wait queue was read only to its first 64 entries (as many as \
+                                whoport reads of one queue): more threads may be asleep on it, \
+                                holding it";
+
 /// A socket with the processes that hold it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listener {
@@ -556,6 +561,9 @@ pub struct Listener {
     pub held_through: Option<&'static str>,
     /// The threads holding it by a system call in progress on a descriptor since closed.
     pub blocked_calls: Vec<BlockedCall>,
+    /// The socket's wait queue was not read to its end (more entries than whoport reads):
+    /// more threads than `blocked_calls` may be asleep on it, and none is ruled out.
+    pub blocked_calls_cut: bool,
     /// For IPv6 listeners: the kernel's IPV6_V6ONLY (`Some(false)`: it takes IPv4 too);
     /// `None` when it was not reported (`/proc/net`, other systems).
     pub v6only: Option<bool>,

@@ -312,3 +312,114 @@ unshare -p -f sh -c '
         );
     }
 }
+
+/// A listener whose descriptor was closed while `THREADS` threads sleep in accept() on it and
+/// `WATCHERS` epoll instances (added after them, so ahead of them on its wait queue) watch it.
+/// Prints "ready PID PORT".
+const CROWDED: &str = r#"
+import os, select, socket, sys, threading, time
+threads, watchers = int(sys.argv[1]), int(sys.argv[2])
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(8)
+fd, port = s.fileno(), s.getsockname()[1]
+pid = os.readlink("/proc/self")
+tids = []
+lock = threading.Lock()
+def sleeper():
+    with lock:
+        tids.append(os.readlink("/proc/thread-self").split("/")[-1])
+    s.accept()
+for _ in range(threads):
+    threading.Thread(target=sleeper, daemon=True).start()
+def asleep(tid):
+    try:
+        with open("/proc/%s/task/%s/syscall" % (pid, tid)) as f:
+            fields = f.read().split()
+    except OSError:
+        return False
+    return len(fields) > 1 and fields[0] != "running" and int(fields[1], 16) == fd
+deadline = time.time() + 60
+while len(tids) < threads or not all(asleep(t) for t in list(tids)):
+    if time.time() > deadline:
+        sys.exit("the threads never slept on the listener")
+    time.sleep(0.02)
+polls = []
+for _ in range(watchers):
+    e = select.epoll()
+    e.register(fd, select.EPOLLIN)
+    polls.append(e)
+s.detach()
+os.close(fd)
+print("ready", pid, port, flush=True)
+time.sleep(600)
+"#;
+
+/// As root, both lookups: a wait queue longer than whoport reads is said incomplete. 64 epoll
+/// watches ahead of the one thread in accept(): no thread is named, and the reason says more
+/// may be asleep on it; 70 threads in accept(): 64 are named, and the list is said
+/// incomplete.
+#[test]
+fn a_wait_queue_longer_than_whoport_reads_is_said_incomplete() {
+    if python().is_none() || !common::root_or_skip("reading sockets' wait queues") {
+        return;
+    }
+    let cut = "its wait queue was read only to its first 64 entries";
+    for (threads, watchers) in [(1, 64), (70, 0)] {
+        let py = python().expect("python3");
+        let mut child = Command::new(&py)
+            .args(["-c", CROWDED, &threads.to_string(), &watchers.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        let line = common::ready_line(&mut child, Duration::from_secs(90));
+        let _guard = KillOnDrop(child);
+        let f: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(f.len(), 3, "ready line: {line:?}");
+        let pid: u64 = f[1].parse().expect("pid");
+        let port: u16 = f[2].parse().expect("port");
+        let mut seen = Vec::new();
+        for lookup in ["bpf", "procfs"] {
+            let what = format!("{threads} threads, {watchers} watchers, {lookup}");
+            let home = tempdir();
+            let (_, out, err) = common::outcome(
+                common::whoport(home.path())
+                    .env("WHOPORT_OWNER_LOOKUP", lookup)
+                    .args(["--json", &port.to_string()]),
+            );
+            let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {err}"));
+            let r = row(&doc, "tcp", port, &what);
+            assert_eq!(r["blocked_calls_incomplete"], true, "{what}: {r}");
+            let calls = r["blocked_calls"].as_array().expect("blocked_calls");
+            let (_, text, _) = common::outcome(
+                common::whoport(home.path())
+                    .env("WHOPORT_OWNER_LOOKUP", lookup)
+                    .arg(port.to_string()),
+            );
+            assert!(text.contains(cut), "{what}: {text}");
+            if watchers > 0 {
+                // The thread in accept() is further on than the watchers.
+                assert!(calls.is_empty(), "{what}: {r}");
+                assert!(pids(r).is_empty(), "{what}: {r}");
+                let reason = r["owner_hidden_reason"].as_str().expect("a reason");
+                assert!(
+                    reason.contains("held by a thread blocked in accept() or recv()")
+                        && reason.contains("it was read only to its first 64 entries"),
+                    "{what}: {reason}"
+                );
+            } else {
+                assert_eq!(calls.len(), 64, "{what}: {r}");
+                assert_eq!(pids(r), vec![pid], "{what}: {r}");
+                assert!(calls.iter().all(|c| c["pid"] == pid), "{what}: {r}");
+                let held = text
+                    .lines()
+                    .find(|l| l.contains("held by a system call in progress"))
+                    .unwrap_or_else(|| panic!("{what}: {text}"));
+                assert!(held.contains(cut), "{what}: {held}");
+            }
+            seen.push((pids(r), calls.len()));
+        }
+        assert_eq!(seen[0], seen[1], "both lookups agree");
+    }
+}

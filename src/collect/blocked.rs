@@ -17,20 +17,29 @@ use std::io::Read;
 use super::bpf::Shared;
 use crate::model::{BlockedCall, WaitEntry};
 
-/// Of the `wanted` inodes, those with threads asleep on them: inode -> the threads, each
-/// once, sorted. `Err` says why the kernel could not be asked (then nothing is established).
-pub fn blocked_calls(
-    wanted: &HashSet<u32>,
-    loaded: &mut Shared,
-) -> Result<HashMap<u32, Vec<BlockedCall>>, String> {
-    if wanted.is_empty() {
-        return Ok(HashMap::new());
-    }
+/// What the wait queues of the sockets asked about showed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Sleepers {
+    /// Inode -> the threads asleep on it, each once, sorted.
+    pub threads: HashMap<u32, Vec<BlockedCall>>,
+    /// The sockets whose wait queue was not read to its end (more entries than the programs
+    /// look at): others may be asleep on them, and none is ruled out.
+    pub cut: HashSet<u32>,
+}
+
+/// Of the `wanted` inodes, those with threads asleep on them, and those whose wait queue was
+/// not read to its end. `Err` says why the kernel could not be asked (then nothing is
+/// established).
+pub fn blocked_calls(wanted: &HashSet<u32>, loaded: &mut Shared) -> Result<Sleepers, String> {
     super::owners::kernel_may_be_asked("reading sockets' wait queues")?;
     // The iterators name threads by their numbers in the machine's first PID namespace: in
     // any other, /proc's numbers are other processes' (or nobody's).
     super::owners::pids_as_proc_numbers_them()?;
-    let sleepers = loaded
+    // (After the checks: why the kernel could not be asked is said for every socket.)
+    if wanted.is_empty() {
+        return Ok(Sleepers::default());
+    }
+    let (sleepers, cut) = loaded
         .get()?
         .sleepers()
         .map_err(|e| super::bpf::explain(&e))?;
@@ -63,7 +72,10 @@ pub fn blocked_calls(
     for threads in found.values_mut() {
         threads.sort_by_key(|b| (b.pid, b.tid));
     }
-    Ok(found)
+    Ok(Sleepers {
+        threads: found,
+        cut: cut.into_iter().filter(|i| wanted.contains(i)).collect(),
+    })
 }
 
 /// Whether process `pid`'s descriptor table shows `fd` closed (its `/proc` link does not
@@ -242,7 +254,11 @@ mod tests {
         }
         match blocked_calls(&HashSet::from([inode]), &mut Shared::NotYet) {
             Ok(found) => {
-                let threads = found.get(&inode).expect("found");
+                assert!(
+                    found.cut.is_empty(),
+                    "one sleeper: the queue read to its end"
+                );
+                let threads = found.threads.get(&inode).expect("found");
                 assert_eq!(threads.len(), 1, "{threads:?}");
                 assert_eq!((threads[0].pid, threads[0].tid), (pid, tid));
                 assert_eq!(threads[0].descriptor, u32::try_from(fd).ok());
@@ -250,9 +266,9 @@ mod tests {
             Err(why) => eprintln!("SKIPPED the kernel's side: {why}"),
         }
         let mut untouched = Shared::NotYet;
-        assert_eq!(
-            blocked_calls(&HashSet::new(), &mut untouched),
-            Ok(HashMap::new())
-        );
+        // Nothing asked: nothing found (or why the kernel could not be asked).
+        if let Ok(nothing) = blocked_calls(&HashSet::new(), &mut untouched) {
+            assert_eq!(nothing, Sleepers::default());
+        }
     }
 }

@@ -388,18 +388,21 @@ impl Loaded {
     /// The threads asleep on the wait queue of each listening TCP socket and UDP socket of
     /// whoport's network namespace that has a file: (socket inode, tgid, thread id, its wait
     /// entry: the thread itself or a poll()/select() entry), from the tcp and udp iterators,
-    /// verified on their first use.
-    pub fn sleepers(&mut self) -> Result<Vec<records::Sleeper>, BpfError> {
+    /// verified on their first use; and the sockets whose wait queue was not read to its end
+    /// (more entries than the programs look at).
+    pub fn sleepers(&mut self) -> Result<(Vec<records::Sleeper>, Vec<u32>), BpfError> {
         let (state, verified) =
             self.verified_once(self.sleepers, &[SLEEPERS_TCP, SLEEPERS_UDP], "5.17");
         self.sleepers = state;
         verified?;
-        let mut found = Vec::new();
+        let (mut found, mut cut) = (Vec::new(), Vec::new());
         for program in [SLEEPERS_TCP, SLEEPERS_UDP] {
             let mut file = iterator(&mut self.ebpf, program.name)?;
-            found.extend(records::read_sleepers(&mut file)?);
+            let (sleepers, unfinished) = records::read_sleepers(&mut file)?;
+            found.extend(sleepers);
+            cut.extend(unfinished);
         }
-        Ok(found)
+        Ok((found, cut))
     }
 
     /// One pass of the program over the unix sockets of other network namespaces held in

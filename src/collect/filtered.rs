@@ -274,6 +274,7 @@ mod tests {
             hidden_reason: None,
             held_through: None,
             blocked_calls: Vec::new(),
+            blocked_calls_cut: false,
             v6only: None,
             known_use: None,
             socket,

@@ -460,6 +460,10 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
             blocked_calls: owners.blocked.remove(&socket.inode).unwrap_or_default(),
             #[cfg(not(target_os = "linux"))]
             blocked_calls: Vec::new(),
+            #[cfg(target_os = "linux")]
+            blocked_calls_cut: owners.blocked_cut.contains(&socket.inode),
+            #[cfg(not(target_os = "linux"))]
+            blocked_calls_cut: false,
             v6only: socket.v6only,
             known_use: None,
             socket,
@@ -743,6 +747,8 @@ struct Owners {
     /// The threads holding sockets by a system call in progress (socket inode -> threads).
     #[cfg(target_os = "linux")]
     blocked: HashMap<u32, Vec<crate::model::BlockedCall>>,
+    /// The sockets whose wait queue was not read to its end.
+    blocked_cut: HashSet<u32>,
     /// What the walk noted for the second look.
     #[cfg(target_os = "linux")]
     seen: linux::Seen,
@@ -811,6 +817,7 @@ fn find_owners(candidates: &[(Socket, Vec<u32>)], walk: Walk) -> Owners {
             other_netns_pid: walk.other_netns_pid,
             starts: walk.starts,
             blocked: HashMap::new(),
+            blocked_cut: HashSet::new(),
             seen: walk.seen,
             failure: None,
         },
@@ -823,6 +830,7 @@ fn find_owners(candidates: &[(Socket, Vec<u32>)], walk: Walk) -> Owners {
             other_netns_pid: None,
             starts: HashMap::new(),
             blocked: HashMap::new(),
+            blocked_cut: HashSet::new(),
             seen: linux::Seen::default(),
             failure: Some(e),
         },
@@ -1013,9 +1021,13 @@ fn second_look(
     } else {
         not_kernel.intersection(&in_no_table).copied().collect()
     };
-    let calls = blocked::blocked_calls(&blockable, &mut shared);
-    let queues_read = calls.as_ref().map(|_| ()).map_err(String::clone);
-    let calls = calls.unwrap_or_default();
+    let sleepers = blocked::blocked_calls(&blockable, &mut shared);
+    let queues_read = sleepers.as_ref().map(|_| ()).map_err(String::clone);
+    let sleepers = sleepers.unwrap_or_default();
+    // Where a wait queue was not read to its end, more threads may be asleep on it: the list
+    // is said incomplete, and nothing is ruled out from it.
+    let sleepers_cut = sleepers.cut;
+    let calls = sleepers.threads;
     let by_calls: HashMap<u32, (Vec<u32>, ownerless::Holding)> = calls
         .iter()
         .map(|(inode, threads)| {
@@ -1026,6 +1038,7 @@ fn second_look(
         .collect();
     adopt(candidates, owners, &mut held, &by_calls);
     owners.blocked.extend(calls);
+    owners.blocked_cut.extend(sleepers_cut.iter().copied());
     // Looked for in the unix socket queues, and again in the tables and the queues in turn
     // while it is seen moving (received, or passed on, between two looks). Not the kernel's
     // own: a socket without a file is in no queue and no table, so each of those looks (a
@@ -1090,6 +1103,11 @@ fn second_look(
                             s,
                             if !not_kernel.contains(&s.inode) {
                                 Some("it was not in the kernel's socket table when whoport looked")
+                            } else if sleepers_cut.contains(&s.inode) {
+                                Some(
+                                    "it was read only to its first 64 entries (as many as \
+                                     whoport reads of one queue)",
+                                )
                             } else if !blockable.contains(&s.inode) {
                                 Some(
                                     "a descriptor table whoport could not read may hold it, so \

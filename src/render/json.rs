@@ -593,6 +593,9 @@ pub struct ListenerDoc<'a> {
     /// The threads holding it by a system call in progress (with `held_through` "held by a
     /// system call in progress"); empty otherwise.
     pub blocked_calls: &'a [crate::model::BlockedCall],
+    /// The socket's wait queue was not read to its end: `blocked_calls` may not list every
+    /// thread asleep on it.
+    pub blocked_calls_incomplete: bool,
 }
 
 /// An owner in a listener's object: its document, or the same document already written as
@@ -662,6 +665,7 @@ impl<'a> ListenerDoc<'a> {
             held_through: l.held_through,
             closed_during_scan: l.closed_during_scan(),
             blocked_calls: &l.blocked_calls,
+            blocked_calls_incomplete: l.blocked_calls_cut,
         }
     }
 }

@@ -554,10 +554,14 @@ fn socket_lines(
             (None, Some(uid)) => format!("uid {uid}"),
             _ => "unknown".to_string(),
         };
-        let reason = l
+        let mut reason = l
             .hidden_reason
             .as_ref()
             .map_or_else(|| "not visible".to_string(), Hidden::long);
+        if l.blocked_calls_cut {
+            reason.push_str("; ");
+            reason.push_str(crate::model::SLEEPERS_CUT);
+        }
         writeln!(w, "    owner {who}; process hidden: {reason}")?;
         return Ok(());
     }
@@ -566,7 +570,10 @@ fn socket_lines(
         if l.blocked_calls.is_empty() {
             writeln!(w, "    {how}")?;
         } else {
-            let threads: Vec<String> = l.blocked_calls.iter().map(|b| b.words()).collect();
+            let mut threads: Vec<String> = l.blocked_calls.iter().map(|b| b.words()).collect();
+            if l.blocked_calls_cut {
+                threads.push(crate::model::SLEEPERS_CUT.to_string());
+            }
             writeln!(w, "    {how}: {}", threads.join("; "))?;
         }
     }

@@ -39,6 +39,7 @@ fn snapshot(addr: &str, port: u16, procs: Vec<Process>, root: bool) -> Snapshot 
         hidden_reason: procs.is_empty().then_some(Hidden::NotRoot),
         held_through: None,
         blocked_calls: Vec::new(),
+        blocked_calls_cut: false,
         v6only: None,
         known_use: None,
     };

@@ -301,9 +301,11 @@ pub(super) fn read_fileless(input: &mut impl Read) -> Result<Vec<u32>, BpfError>
 }
 
 /// The records of the sleepers programs: (socket inode, tgid, thread id, how it sleeps on the
-/// queue). A record of a kind whoport does not know is skipped.
-pub(super) fn read_sleepers(input: &mut impl Read) -> Result<Vec<Sleeper>, BpfError> {
+/// queue), and the sockets whose wait queue was not read to its end. A record of a kind
+/// whoport does not know is skipped.
+pub(super) fn read_sleepers(input: &mut impl Read) -> Result<(Vec<Sleeper>, Vec<u32>), BpfError> {
     let mut found = Vec::new();
+    let mut cut = Vec::new();
     each_record(input, 24, |record| {
         let u32_at = |at: usize| {
             let mut word = [0u8; 4];
@@ -312,16 +314,21 @@ pub(super) fn read_sleepers(input: &mut impl Read) -> Result<Vec<Sleeper>, BpfEr
         };
         let mut inode = [0u8; 8];
         inode.copy_from_slice(&record[0..8]);
+        let Ok(inode) = u32::try_from(u64::from_ne_bytes(inode)) else {
+            return;
+        };
         let entry = match u32_at(16) {
             SLEEPER_TASK => WaitEntry::Thread,
             SLEEPER_POLL => WaitEntry::Poll,
+            SLEEPER_CUT => {
+                cut.push(inode);
+                return;
+            }
             _ => return,
         };
-        if let Ok(inode) = u32::try_from(u64::from_ne_bytes(inode)) {
-            found.push((inode, u32_at(8), u32_at(12), entry));
-        }
+        found.push((inode, u32_at(8), u32_at(12), entry));
     })?;
-    Ok(found)
+    Ok((found, cut))
 }
 
 /// A sleeper on a socket's wait queue: (socket inode, tgid, thread id, its entry).
@@ -331,6 +338,8 @@ pub type Sleeper = (u32, u32, u32, WaitEntry);
 /// poll()/select() table entry.
 const SLEEPER_TASK: u32 = 1;
 const SLEEPER_POLL: u32 = 2;
+/// The last record of a socket whose wait queue was not read to its end (`MAX_WAITERS`).
+const SLEEPER_CUT: u32 = 3;
 
 /// [`fields`], for the tests of the loaded programs.
 #[cfg(test)]
