@@ -10,8 +10,8 @@
 //! second look runs): peak RSS 22.6 MiB with the threshold moving, 13.9 MiB with it fixed
 //! (docs/benchmarks.md, "Peak memory: the allocator keeps its threshold").
 //!
-//! The second `unsafe` block of whoport (the first is src/collect/kcmp.rs): neither rustix nor
-//! nix wraps `mallopt`; the call takes two integers, passes no pointer and is made once, before
+//! One of whoport's three `unsafe` blocks (the others: src/collect/kcmp.rs,
+//! src/collect/btf_file.rs): neither rustix nor nix wraps `mallopt`; the call takes two integers, passes no pointer and is made once, before
 //! any other thread exists.
 #![allow(unsafe_code)]
 

@@ -172,7 +172,8 @@ type KernelBtf = (Btf, HashMap<&'static str, u32>);
 fn kernel_btf() -> Result<&'static KernelBtf, BpfError> {
     static KERNEL: OnceLock<Result<KernelBtf, String>> = OnceLock::new();
     let read = || -> Result<_, String> {
-        let raw = std::fs::read(KERNEL_BTF).map_err(|e| format!("{KERNEL_BTF}: {e}"))?;
+        let raw =
+            super::btf_file::BtfFile::open(KERNEL_BTF).map_err(|e| format!("{KERNEL_BTF}: {e}"))?;
         let names = btf::object_names(&OBJECTS).ok_or("the embedded objects have no BTF")?;
         let unreadable = || format!("{KERNEL_BTF} is not BTF whoport can read");
         let kernel = btf::Raw::parse(&raw).ok_or_else(unreadable)?;

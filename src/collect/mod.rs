@@ -9,6 +9,8 @@ pub mod blocked;
 pub mod bpf;
 #[cfg(target_os = "linux")]
 pub mod btf;
+#[cfg(target_os = "linux")]
+mod btf_file;
 pub mod deadline;
 #[cfg(target_os = "linux")]
 pub mod diag;
