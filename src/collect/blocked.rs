@@ -192,6 +192,7 @@ mod tests {
             tid: 12,
             call: Some("ppoll"),
             descriptor: None,
+            descriptor_closed: false,
             wait_entry: WaitEntry::Poll,
         };
         assert_eq!(
@@ -209,6 +210,7 @@ mod tests {
         let accepting = BlockedCall {
             call: Some("accept4"),
             descriptor: Some(5),
+            descriptor_closed: true,
             wait_entry: WaitEntry::Thread,
             ..polled
         };

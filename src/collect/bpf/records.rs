@@ -485,10 +485,13 @@ pub(crate) mod tests {
         let found = read_sleepers(&mut &bytes[..]).expect("read_sleepers");
         assert_eq!(
             found,
-            vec![
-                (100, 10, 11, WaitEntry::Thread),
-                (100, 10, 12, WaitEntry::Poll)
-            ]
+            (
+                vec![
+                    (100, 10, 11, WaitEntry::Thread),
+                    (100, 10, 12, WaitEntry::Poll)
+                ],
+                Vec::new()
+            )
         );
         // A record cut short is malformed, not misread.
         assert!(matches!(
