@@ -53,6 +53,8 @@ struct ListenerJson {
     held_through: Option<String>,
     /// Threads holding it by a system call in progress.
     blocked_calls: Vec<serde_json::Value>,
+    /// Its wait queue was read only to its first entries: more threads may hold it.
+    blocked_calls_incomplete: bool,
     closed_during_scan: bool,
 }
 
