@@ -200,12 +200,7 @@ fn a_server_in_accept_on_its_open_listener_is_not_said_held_by_the_call() {
     }
     let (_guard, pid, _tid, _fd, port, _) = sleeper("tcp", false, Some("nobody"));
     for lookup in ["bpf", "procfs"] {
-        let home = tempdir();
-        std::fs::set_permissions(
-            home.path(),
-            std::os::unix::fs::PermissionsExt::from_mode(0o777),
-        )
-        .expect("chmod");
+        let home = common::shared_tempdir();
         let out = common::command(home.path(), std::path::Path::new("setpriv"))
             .args(["--inh-caps=-sys_ptrace", "--bounding-set=-sys_ptrace"])
             .arg(common::bin())

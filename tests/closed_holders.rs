@@ -57,6 +57,25 @@ fn build(dir: &Path) -> Option<PathBuf> {
     common::compile_fixture(dir, "closed_holders")
 }
 
+/// The fixture compiled, and a private network namespace to start it in; `None` (the test is
+/// skipped, and says so) where either cannot be had.
+struct Stage {
+    _dir: tempfile::TempDir,
+    helper: PathBuf,
+    ns: NetNs,
+}
+
+fn stage() -> Option<Stage> {
+    let dir = tempdir();
+    let helper = build(dir.path())?;
+    let ns = NetNs::new()?;
+    Some(Stage {
+        _dir: dir,
+        helper,
+        ns,
+    })
+}
+
 /// Starts the fixture in `mode` inside `ns` (as nobody when `nobody`): the helper and its
 /// TCP and UDP ports (0: none). `None` when the kernel refuses the mode.
 fn start(ns: &NetNs, helper: &Path, mode: &str, nobody: bool) -> Option<(Child, u16, u16)> {
@@ -252,11 +271,7 @@ fn json(ns: &NetNs, env: &[(&str, &str)], args: &[&str]) -> Value {
 
 /// As root, both lookups: every look is named, and only what was not ruled out is offered.
 fn as_root(mode: &str) {
-    let dir = tempdir();
-    let Some(helper) = build(dir.path()) else {
-        return;
-    };
-    let Some(ns) = NetNs::new() else {
+    let Some(Stage { _dir, helper, ns }) = stage() else {
         return;
     };
     let Some((child, tcp, udp)) = start(&ns, &helper, mode, false) else {
@@ -349,11 +364,7 @@ fn the_threads_in_accept_and_poll_are_named_beside_epoll() {
         eprintln!("SKIPPED: needs root and a kernel with BTF");
         return;
     }
-    let dir = tempdir();
-    let Some(helper) = build(dir.path()) else {
-        return;
-    };
-    let Some(ns) = NetNs::new() else {
+    let Some(Stage { _dir, helper, ns }) = stage() else {
         return;
     };
     let Some((child, tcp, _)) = start(&ns, &helper, "watched", false) else {
@@ -383,11 +394,7 @@ fn a_socket_held_by_a_thread_in_poll_or_select_names_the_thread() {
         eprintln!("SKIPPED: needs root and a kernel with BTF");
         return;
     }
-    let dir = tempdir();
-    let Some(helper) = build(dir.path()) else {
-        return;
-    };
-    let Some(ns) = NetNs::new() else {
+    let Some(Stage { _dir, helper, ns }) = stage() else {
         return;
     };
     let Some((child, tcp, udp)) = start(&ns, &helper, "polled", false) else {
@@ -417,11 +424,7 @@ fn as_nobody_with_bpf_a_thread_in_poll_is_named() {
     if !iterator_possible() || !have("setpriv", "apt-get install -y util-linux") {
         return;
     }
-    let dir = tempdir();
-    let Some(helper) = build(dir.path()) else {
-        return;
-    };
-    let Some(ns) = NetNs::new() else {
+    let Some(Stage { _dir, helper, ns }) = stage() else {
         return;
     };
     let Some((child, tcp, udp)) = start(&ns, &helper, "polled", true) else {
@@ -429,12 +432,7 @@ fn as_nobody_with_bpf_a_thread_in_poll_is_named() {
     };
     let _child = KillOnDrop(child);
     let [polling, selecting] = THREADS.with(std::cell::Cell::get);
-    let home = tempdir();
-    std::fs::set_permissions(
-        home.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
-    )
-    .expect("chmod");
+    let home = common::shared_tempdir();
     for lookup in ["bpf", "procfs"] {
         let out = as_nobody(&ns, home.path(), true, lookup, &["--json"]);
         let Ok(doc) = serde_json::from_slice::<Value>(&out.stdout) else {
@@ -504,11 +502,7 @@ fn as_nobody_with_bpf_roots_socket_is_said_held_by_no_table() {
     if !iterator_possible() || !have("setpriv", "apt-get install -y util-linux") {
         return;
     }
-    let dir = tempdir();
-    let Some(helper) = build(dir.path()) else {
-        return;
-    };
-    let Some(ns) = NetNs::new() else {
+    let Some(Stage { _dir, helper, ns }) = stage() else {
         return;
     };
     let Some((aio, tcp, _)) = start(&ns, &helper, "aio", false) else {
@@ -519,12 +513,7 @@ fn as_nobody_with_bpf_roots_socket_is_said_held_by_no_table() {
     let Some(unseen) = common::unseen_by_root() else {
         return;
     };
-    let home = tempdir();
-    std::fs::set_permissions(
-        home.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
-    )
-    .expect("chmod");
+    let home = common::shared_tempdir();
     for lookup in ["bpf", "procfs"] {
         let out = as_nobody(&ns, home.path(), true, lookup, &["--json"]);
         let Ok(doc) = serde_json::from_slice::<Value>(&out.stdout) else {
@@ -612,11 +601,7 @@ fn a_process_neither_proc_nor_the_iterator_shows_is_named_as_not_read() {
         );
         return;
     }
-    let dir = tempdir();
-    let Some(helper) = build(dir.path()) else {
-        return;
-    };
-    let Some(ns) = NetNs::new() else {
+    let Some(Stage { _dir, helper, ns }) = stage() else {
         return;
     };
     let Some((aio, tcp, _)) = start(&ns, &helper, "aio", false) else {
@@ -678,11 +663,7 @@ fn as_nobody_no_ruled_out_alternative_is_named() {
     if !have("setpriv", "apt-get install -y util-linux") {
         return;
     }
-    let dir = tempdir();
-    let Some(helper) = build(dir.path()) else {
-        return;
-    };
-    let Some(ns) = NetNs::new() else {
+    let Some(Stage { _dir, helper, ns }) = stage() else {
         return;
     };
     let Some((blocked, tcp, udp)) = start(&ns, &helper, "blocked", true) else {
@@ -695,12 +676,7 @@ fn as_nobody_no_ruled_out_alternative_is_named() {
         return;
     };
     let _aio = KillOnDrop(aio);
-    let home = tempdir();
-    std::fs::set_permissions(
-        home.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
-    )
-    .expect("chmod");
+    let home = common::shared_tempdir();
     let unseen = common::unseen_by_root().unwrap_or_default();
     for with_caps in [false, true] {
         for lookup in ["bpf", "procfs"] {
@@ -827,11 +803,7 @@ fn unseen_said(why: &str) -> bool {
 /// look) the blocked call is offered, with why it was not checked.
 #[test]
 fn a_listener_whose_wait_queue_was_read_is_not_said_held_by_a_blocked_call() {
-    let dir = tempdir();
-    let Some(helper) = build(dir.path()) else {
-        return;
-    };
-    let Some(ns) = NetNs::new() else {
+    let Some(Stage { _dir, helper, ns }) = stage() else {
         return;
     };
     let Some((aio, tcp, _)) = start(&ns, &helper, "aio", false) else {
@@ -913,23 +885,14 @@ fn as_nobody_a_blocked_call_is_offered_only_where_the_wait_queue_was_not_read() 
     if !have("setpriv", "apt-get install -y util-linux") {
         return;
     }
-    let dir = tempdir();
-    let Some(helper) = build(dir.path()) else {
-        return;
-    };
-    let Some(ns) = NetNs::new() else {
+    let Some(Stage { _dir, helper, ns }) = stage() else {
         return;
     };
     let Some((aio, tcp, _)) = start(&ns, &helper, "aio", true) else {
         return;
     };
     let _aio = KillOnDrop(aio);
-    let home = tempdir();
-    std::fs::set_permissions(
-        home.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
-    )
-    .expect("chmod");
+    let home = common::shared_tempdir();
     let no_caps = "reading sockets' wait queues needs CAP_SYS_ADMIN, or CAP_BPF with CAP_PERFMON";
     // With capabilities, the environment, and what is said of the wait queue.
     type Case<'a> = (bool, &'a [(&'a str, &'a str)], Result<(), &'a str>);

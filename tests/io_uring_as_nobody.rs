@@ -85,12 +85,7 @@ fn roots_io_uring_holder_is_named_by_both_lookups_as_nobody_with_bpf() {
     let Some(ns) = NetNs::new() else {
         return;
     };
-    let home = tempdir();
-    std::fs::set_permissions(
-        home.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
-    )
-    .expect("chmod");
+    let home = common::shared_tempdir();
     'modes: for mode in [
         "io-uring",
         "io-uring-thread",

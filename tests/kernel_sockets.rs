@@ -176,12 +176,7 @@ fn as_nobody_the_kernels_socket_says_run_as_root() {
         return;
     };
     for lookup in ["bpf", "procfs"] {
-        let home = tempdir();
-        std::fs::set_permissions(
-            home.path(),
-            std::os::unix::fs::PermissionsExt::from_mode(0o777),
-        )
-        .expect("chmod");
+        let home = common::shared_tempdir();
         let out = common::command(home.path(), Path::new("nsenter"))
             .args(["-t", &ns.pid.to_string(), "-n", "--"])
             .args([

@@ -313,12 +313,7 @@ fn a_listener_passed_out_of_a_namespace_only_its_sockets_keep_is_never_passed_ov
         eprintln!("SKIPPED: a user namespace could not be made here");
         return;
     }
-    let home = tempdir();
-    std::fs::set_permissions(
-        home.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
-    )
-    .expect("chmod");
+    let home = common::shared_tempdir();
     let unprivileged = |lookup: &str| -> String {
         let out = match &ns {
             Some(ns) => common::command(home.path(), std::path::Path::new("nsenter"))

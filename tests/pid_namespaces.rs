@@ -5,7 +5,7 @@
 mod common;
 
 use common::listener::python;
-use common::{have, is_root, tempdir};
+use common::{have, is_root};
 use serde_json::Value;
 
 /// Each lookup's `--json` document.
@@ -23,12 +23,7 @@ fn staged() -> Option<(u32, u16, Documents)> {
     {
         return None;
     }
-    let dir = tempdir();
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
-    )
-    .expect("chmod");
+    let dir = common::shared_tempdir();
     // The listener reports its host PID (read in the host's /proc, before the namespace's own
     // is mounted) and its port; the impostor is given that PID number in the namespace.
     let listener = r#"

@@ -71,6 +71,18 @@ pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("temporary directory")
 }
 
+/// A fresh temporary directory that every user may write: the data directory of a run as
+/// `nobody`.
+pub fn shared_tempdir() -> tempfile::TempDir {
+    let dir = tempdir();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .expect("chmod");
+    dir
+}
+
 /// Runs whoport with `args` in a fresh data directory; returns (status, stdout, stderr).
 pub fn run(args: &[&str]) -> (i32, String, String) {
     let dir = tempdir();
