@@ -508,14 +508,14 @@ pub enum WaitEntry {
 impl BlockedCall {
     /// "thread 1240 blocked in accept4() on descriptor 5, which it no longer has open" (or
     /// "which no longer refers to this socket" when the table did not show it closed), or
-    /// "thread 1241 asleep in poll() on a descriptor it no longer has open".
+    /// "thread 1241 asleep in poll() on this socket, which none of its descriptors refers to now".
     pub fn words(&self) -> String {
         if self.wait_entry == WaitEntry::Poll {
             let call = self
                 .call
                 .map_or_else(|| "poll() or select()".to_string(), |c| format!("{c}()"));
             return format!(
-                "thread {} asleep in {call} on a descriptor it no longer has open",
+                "thread {} asleep in {call} on this socket, which none of its descriptors refers to now",
                 self.tid
             );
         }

@@ -183,8 +183,8 @@ mod tests {
         assert_eq!(parse(""), (None, None));
     }
 
-    /// A poll entry's thread is asleep in its call on a descriptor it no longer has open,
-    /// without a number; a thread blocked in the call itself is named with its descriptor.
+    /// A poll entry's thread is asleep in its call on the socket, which none of its
+    /// descriptors refers to, without a number; a thread blocked in the call itself is named with its descriptor.
     #[test]
     fn a_poll_entry_is_worded_without_a_descriptor() {
         let polled = BlockedCall {
@@ -197,7 +197,7 @@ mod tests {
         };
         assert_eq!(
             polled.words(),
-            "thread 12 asleep in ppoll() on a descriptor it no longer has open"
+            "thread 12 asleep in ppoll() on this socket, which none of its descriptors refers to now"
         );
         let unknown = BlockedCall {
             call: None,
@@ -205,7 +205,7 @@ mod tests {
         };
         assert_eq!(
             unknown.words(),
-            "thread 12 asleep in poll() or select() on a descriptor it no longer has open"
+            "thread 12 asleep in poll() or select() on this socket, which none of its descriptors refers to now"
         );
         let accepting = BlockedCall {
             call: Some("accept4"),

@@ -450,6 +450,10 @@ fn walk_part(
                     }
                     continue;
                 }
+                // A kernel thread (or a reaped zombie) holds nothing to read.
+                if super::unvisited::holds_no_files(pid) {
+                    continue;
+                }
                 part.unreadable += 1;
                 if part.unreadable_pids.len() < NAMED_UNREADABLE {
                     part.unreadable_pids.push(pid);
@@ -825,6 +829,20 @@ mod tests {
             let (u, k) = parse_cgroup(&text);
             assert_eq!(u.as_deref(), unit, "{text}");
             assert_eq!(k, container, "{text}");
+        }
+    }
+
+    #[test]
+    fn kernel_threads_are_never_counted_unreadable() {
+        // As a user other than root, /proc refuses kernel threads' tables too: they hold
+        // nothing, and are not named as processes whose descriptors could not be read.
+        let walked = walk_fds(None).expect("walk");
+        for pid in &walked.unreadable_pids {
+            assert!(
+                !super::super::unvisited::holds_no_files(*pid),
+                "PID {pid} holds no files: {:?}",
+                walked.unreadable_pids
+            );
         }
     }
 

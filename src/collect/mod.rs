@@ -974,7 +974,7 @@ fn second_look(
     // the processes the walk could not read (their tables were read, in the kernel).
     // A process that read's iterator did not visit was not read in the kernel: read through
     // /proc if it can be, and otherwise still named as not read.
-    let (in_no_table, skipped): (HashSet<u32>, linux::InodeOwners) =
+    let (tables, skipped): (Option<HashMap<u32, Vec<u32>>>, linux::InodeOwners) =
         if !via_iterator && unreadable > 0 && clues.kernel_looked && !waiting.is_empty() {
             let began = unvisited::boot_ticks();
             match shared.get().and_then(|l| {
@@ -982,22 +982,38 @@ fn second_look(
                 Ok((tables, std::mem::take(&mut l.visited)))
             }) {
                 Ok((tables, visited)) => (
-                    waiting
-                        .iter()
-                        .filter(|i| tables.get(i).is_none_or(Vec::is_empty))
-                        .copied()
-                        .collect(),
+                    Some(tables),
                     unvisited::read(&visited, began, Some(&waiting)),
                 ),
-                Err(_) => (HashSet::new(), linux::InodeOwners::default()),
+                Err(_) => (None, linux::InodeOwners::default()),
             }
         } else {
-            (HashSet::new(), linux::InodeOwners::default())
+            (None, linux::InodeOwners::default())
         };
-    let in_no_table: HashSet<u32> = in_no_table
+    // The holders the kernel (or /proc, for what its iterator did not visit) found in the
+    // tables the walk could not read are the sockets' owners, as the iterator would name them.
+    let mut by_tables: HashMap<u32, (Vec<u32>, ownerless::Holding)> = HashMap::new();
+    for (inode, pids) in tables.iter().flatten().chain(&skipped.pids) {
+        if waiting.contains(inode) && !pids.is_empty() {
+            let holders = &mut by_tables
+                .entry(*inode)
+                .or_insert_with(|| (Vec::new(), ownerless::Holding::LateDescriptor))
+                .0;
+            holders.extend(pids);
+            holders.sort_unstable();
+            holders.dedup();
+        }
+    }
+    adopt(candidates, owners, &mut held, &by_tables);
+    let waiting: HashSet<u32> = waiting
         .into_iter()
-        .filter(|i| skipped.pids.get(i).is_none_or(Vec::is_empty))
+        .filter(|i| !by_tables.contains_key(i))
         .collect();
+    let in_no_table: HashSet<u32> = if tables.is_some() {
+        waiting.clone()
+    } else {
+        HashSet::new()
+    };
     let read_in_kernel = ownerless::View {
         unreadable: skipped.unreadable,
         unreadable_pids: skipped.unreadable_pids.clone(),
@@ -1086,6 +1102,7 @@ fn second_look(
         if left.iter().any(|l| l.2 == s.inode)
             && !received.contains_key(&s.inode)
             && !by_calls.contains_key(&s.inode)
+            && !by_tables.contains_key(&s.inode)
         {
             let reason = match followed.reasons.get(&s.inode) {
                 Some(established) => moving::confirmed(established, there_still.contains(&s.inode)),

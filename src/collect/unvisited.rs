@@ -71,6 +71,12 @@ pub fn boot_ticks() -> Option<u64> {
     Some(centis * rustix::param::clock_ticks_per_second().max(1) / 100)
 }
 
+/// A kernel thread, or a zombie with no thread left: no descriptors to read, whoever asks
+/// (`/proc` refuses its table to users other than root all the same).
+pub(super) fn holds_no_files(pid: u32) -> bool {
+    !may_hold_files(pid, None)
+}
+
 /// Whether the process may hold descriptors it held when the read began (`began`): not a
 /// kernel thread, not a zombie with no thread left (its files are closed), and not started
 /// after. A process whose `stat` cannot be read may.

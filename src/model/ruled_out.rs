@@ -105,9 +105,7 @@ impl RuledOut {
         }
         let asleep_read = self.wait_queue == WaitQueue::NoSleeper;
         if asleep_read {
-            established.push_str(
-                "; no thread is asleep in a call on it (its wait queue was read in the kernel)",
-            );
+            established.push_str("; no thread is asleep on its wait queue (read in the kernel)");
         }
         let mut unseen = vec![
             "a Linux AIO request (io_submit)",
@@ -211,9 +209,7 @@ mod tests {
         for for_user in [false, true] {
             let words = all_read(WaitQueue::NoSleeper).words(for_user);
             assert!(
-                words.contains(
-                    "; no thread is asleep in a call on it (its wait queue was read in the kernel)"
-                ),
+                words.contains("; no thread is asleep on its wait queue (read in the kernel)"),
                 "{words}"
             );
             assert!(!words.contains("accept()"), "{words}");
