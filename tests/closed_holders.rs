@@ -649,6 +649,65 @@ fn a_process_neither_proc_nor_the_iterator_shows_is_named_as_not_read() {
     assert_eq!(reasons[0], reasons[1], "the lookups disagree");
 }
 
+/// Root's process with no descriptor open (the kernel's task iterator visits none such, and
+/// /proc refuses its table to nobody) is never named as a process not read, by nobody with
+/// CAP_BPF and CAP_PERFMON, with either lookup: its /proc/PID/fd, which any user may stat,
+/// counts no descriptor.
+#[test]
+fn as_nobody_with_bpf_a_process_without_descriptors_is_not_named_as_not_read() {
+    if !iterator_possible() || !have("setpriv", "apt-get install -y util-linux") {
+        return;
+    }
+    if std::fs::metadata("/proc/self/fd").map_or(0, |m| m.len()) == 0 {
+        eprintln!("SKIPPED: this kernel does not count descriptors in /proc/PID/fd (Linux 6.2+)");
+        return;
+    }
+    let Some(Stage { _dir, helper, ns }) = stage() else {
+        return;
+    };
+    let Some((aio, tcp, _)) = start(&ns, &helper, "aio", false) else {
+        return;
+    };
+    let _aio = KillOnDrop(aio);
+    let Some(py) = common::listener::python() else {
+        return;
+    };
+    let bare = std::process::Command::new(py)
+        .args([
+            "-c",
+            "import os; os.closerange(0, 1 << 20); os.execvp('sleep', ['sleep', '120'])",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sh runs");
+    let bare = KillOnDrop(bare);
+    let pid = bare.0.id();
+    let fd = format!("/proc/{pid}/fd");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::fs::metadata(&fd).map_or(1, |m| m.len()) != 0
+        || std::fs::read_link(format!("/proc/{pid}/exe"))
+            .map_or(true, |exe| !exe.to_string_lossy().contains("sleep"))
+    {
+        assert!(std::time::Instant::now() < deadline, "sleep closed nothing");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let home = common::shared_tempdir();
+    for lookup in ["bpf", "procfs"] {
+        let out = as_nobody(&ns, home.path(), true, lookup, &["--json"]);
+        let Ok(doc) = serde_json::from_slice::<Value>(&out.stdout) else {
+            eprintln!("SKIPPED: nobody with CAP_BPF and CAP_PERFMON could not run whoport");
+            return;
+        };
+        let why = reason(&doc, "tcp", tcp);
+        assert!(
+            !unread_pids(established(&why)).contains(&pid),
+            "{lookup}: PID {pid} has no descriptor: {why}"
+        );
+    }
+}
+
 /// A helper killed and reaped when dropped, also when an assertion fails.
 struct KillOnDrop(Child);
 
