@@ -75,11 +75,12 @@ fn stage() -> Option<Stage> {
     })
 }
 
-/// Starts the fixture in `mode` inside `ns` (as nobody when `nobody`): the helper and its
-/// TCP and UDP ports (0: none). `None` when the kernel refuses the mode.
-fn start(ns: &NetNs, helper: &Path, mode: &str, nobody: bool) -> Option<(Child, u16, u16)> {
+/// Starts the fixture in `mode` inside `ns` (as nobody when `nobody`): the helper, killed
+/// however the test ends, and its TCP and UDP ports (0: none). `None` when the kernel refuses
+/// the mode.
+fn start(ns: &NetNs, helper: &Path, mode: &str, nobody: bool) -> Option<(KillOnDrop, u16, u16)> {
     let (child, numbers) = start_all(ns, helper, mode, nobody)?;
-    Some((child, numbers[0], numbers[1]))
+    Some((KillOnDrop(child), numbers[0], numbers[1]))
 }
 
 /// As [`start`], with every number the fixture printed: the ports, then the ids of the threads
@@ -277,11 +278,9 @@ fn as_root(mode: &str) {
     let Some(Stage { _dir, helper, ns }) = stage() else {
         return;
     };
-    let Some((child, tcp, udp)) = start(&ns, &helper, mode, false) else {
+    let Some((_child, tcp, udp)) = start(&ns, &helper, mode, false) else {
         return;
     };
-    // Killed however the test ends.
-    let _child = KillOnDrop(child);
     let mut sockets = vec![("tcp", tcp)];
     if udp != 0 {
         sockets.push(("udp", udp));
@@ -370,10 +369,9 @@ fn the_threads_in_accept_and_poll_are_named_beside_epoll() {
     let Some(Stage { _dir, helper, ns }) = stage() else {
         return;
     };
-    let Some((child, tcp, _)) = start(&ns, &helper, "watched", false) else {
+    let Some((_child, tcp, _)) = start(&ns, &helper, "watched", false) else {
         return;
     };
-    let _child = KillOnDrop(child);
     let [accepting, polling] = THREADS.with(std::cell::Cell::get);
     let expected = [
         Sleeper::Call(accepting, ACCEPT),
@@ -400,10 +398,9 @@ fn a_socket_held_by_a_thread_in_poll_or_select_names_the_thread() {
     let Some(Stage { _dir, helper, ns }) = stage() else {
         return;
     };
-    let Some((child, tcp, udp)) = start(&ns, &helper, "polled", false) else {
+    let Some((_child, tcp, udp)) = start(&ns, &helper, "polled", false) else {
         return;
     };
-    let _child = KillOnDrop(child);
     let [polling, selecting] = THREADS.with(std::cell::Cell::get);
     let mut pids = Vec::new();
     for lookup in ["bpf", "procfs"] {
@@ -430,10 +427,9 @@ fn as_nobody_with_bpf_a_thread_in_poll_is_named() {
     let Some(Stage { _dir, helper, ns }) = stage() else {
         return;
     };
-    let Some((child, tcp, udp)) = start(&ns, &helper, "polled", true) else {
+    let Some((_child, tcp, udp)) = start(&ns, &helper, "polled", true) else {
         return;
     };
-    let _child = KillOnDrop(child);
     let [polling, selecting] = THREADS.with(std::cell::Cell::get);
     let home = common::shared_tempdir();
     for lookup in ["bpf", "procfs"] {
@@ -508,11 +504,9 @@ fn as_nobody_with_bpf_roots_socket_is_said_held_by_no_table() {
     let Some(Stage { _dir, helper, ns }) = stage() else {
         return;
     };
-    let Some((aio, tcp, _)) = start(&ns, &helper, "aio", false) else {
+    let Some((_aio, tcp, _)) = start(&ns, &helper, "aio", false) else {
         return;
     };
-    // Killed however the test ends (by PID, through the child handle).
-    let _aio = KillOnDrop(aio);
     let Some(unseen) = common::unseen_by_root() else {
         return;
     };
@@ -607,10 +601,9 @@ fn a_process_neither_proc_nor_the_iterator_shows_is_named_as_not_read() {
     let Some(Stage { _dir, helper, ns }) = stage() else {
         return;
     };
-    let Some((aio, tcp, _)) = start(&ns, &helper, "aio", false) else {
+    let Some((_aio, tcp, _)) = start(&ns, &helper, "aio", false) else {
         return;
     };
-    let _aio = KillOnDrop(aio);
     let mut reasons = Vec::new();
     for lookup in ["bpf", "procfs"] {
         let doc = json(&ns, &[("WHOPORT_OWNER_LOOKUP", lookup)], &["--json"]);
@@ -665,10 +658,9 @@ fn as_nobody_with_bpf_a_process_without_descriptors_is_not_named_as_not_read() {
     let Some(Stage { _dir, helper, ns }) = stage() else {
         return;
     };
-    let Some((aio, tcp, _)) = start(&ns, &helper, "aio", false) else {
+    let Some((_aio, tcp, _)) = start(&ns, &helper, "aio", false) else {
         return;
     };
-    let _aio = KillOnDrop(aio);
     let Some(py) = common::listener::python() else {
         return;
     };
@@ -728,16 +720,13 @@ fn as_nobody_no_ruled_out_alternative_is_named() {
     let Some(Stage { _dir, helper, ns }) = stage() else {
         return;
     };
-    let Some((blocked, tcp, udp)) = start(&ns, &helper, "blocked", true) else {
+    let Some((_blocked, tcp, udp)) = start(&ns, &helper, "blocked", true) else {
         return;
     };
-    // Both killed however the test ends.
-    let _blocked = KillOnDrop(blocked);
     let nobody_threads = THREADS.with(std::cell::Cell::get);
-    let Some((aio, aio_tcp, _)) = start(&ns, &helper, "aio", true) else {
+    let Some((_aio, aio_tcp, _)) = start(&ns, &helper, "aio", true) else {
         return;
     };
-    let _aio = KillOnDrop(aio);
     let home = common::shared_tempdir();
     let unseen = common::unseen_by_root().unwrap_or_default();
     for with_caps in [false, true] {
@@ -868,10 +857,9 @@ fn a_listener_whose_wait_queue_was_read_is_not_said_held_by_a_blocked_call() {
     let Some(Stage { _dir, helper, ns }) = stage() else {
         return;
     };
-    let Some((aio, tcp, _)) = start(&ns, &helper, "aio", false) else {
+    let Some((_aio, tcp, _)) = start(&ns, &helper, "aio", false) else {
         return;
     };
-    let _aio = KillOnDrop(aio);
     let home = tempdir();
     if iterator_possible() {
         let mut said = Vec::new();
@@ -950,10 +938,9 @@ fn as_nobody_a_blocked_call_is_offered_only_where_the_wait_queue_was_not_read() 
     let Some(Stage { _dir, helper, ns }) = stage() else {
         return;
     };
-    let Some((aio, tcp, _)) = start(&ns, &helper, "aio", true) else {
+    let Some((_aio, tcp, _)) = start(&ns, &helper, "aio", true) else {
         return;
     };
-    let _aio = KillOnDrop(aio);
     let home = common::shared_tempdir();
     let no_caps = "reading sockets' wait queues needs CAP_SYS_ADMIN, or CAP_BPF with CAP_PERFMON";
     // With capabilities, the environment, and what is said of the wait queue.

@@ -1346,7 +1346,8 @@ pub fn hidden_reason(
 mod tests {
     use super::*;
 
-    fn socket(uid: Option<u32>) -> Socket {
+    /// A listening TCP socket of `uid` (inode 1), for the second look's unit tests.
+    pub(super) fn socket(uid: Option<u32>) -> Socket {
         Socket {
             protocol: Protocol::Tcp,
             address: "127.0.0.1".parse().expect("ip"),

@@ -235,20 +235,7 @@ mod tests {
     use super::*;
     use crate::port::Protocol;
 
-    fn socket(uid: Option<u32>) -> Socket {
-        Socket {
-            protocol: Protocol::Tcp,
-            address: "127.0.0.1".parse().expect("ip"),
-            port: 80,
-            state: Some("listen"),
-            remote: None,
-            inode: 1,
-            uid,
-            ifindex: 0,
-            device_reported: true,
-            v6only: None,
-        }
-    }
+    use crate::collect::tests::socket;
 
     #[test]
     fn a_ring_is_offered_only_where_no_look_ruled_it_out() {
