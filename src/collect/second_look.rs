@@ -1,0 +1,391 @@
+//! The second look: for the sockets no descriptor table was seen holding, owners held in
+//! other ways (mappings, io_uring, a call asleep on the socket, a unix socket message), and
+//! for the rest the reason whoport established.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::AtomicBool;
+
+use super::deadline::{self, Deadline};
+use super::{
+    blocked, bpf, kernel_name, kernel_owned, linux, maps, moving, ownerless, ring_clues, unvisited,
+    Owners,
+};
+use crate::model::{Hidden, Socket};
+use crate::port::Protocol;
+
+/// The second look, whichever method found the owners: for the sockets still ownerless,
+/// owners held in other ways (filled into `owners`, with how they hold it), and for the rest
+/// the reason whoport established. Nothing happens when every socket has an owner.
+#[allow(clippy::type_complexity)]
+pub(super) fn second_look(
+    candidates: &[(Socket, Vec<u32>)],
+    owners: &mut Owners,
+    (root, me): (bool, Option<u32>),
+    (shared, via_iterator): (bpf::Shared, bool),
+    deadline: Deadline,
+    notes: &mut Vec<String>,
+) -> (HashMap<u32, Option<&'static str>>, HashMap<u32, Hidden>) {
+    let mut held = HashMap::new();
+    let mut reasons = HashMap::new();
+    if owners.failure.is_some() {
+        return (held, reasons);
+    }
+    let ownerless: HashSet<u32> = candidates
+        .iter()
+        .zip(&owners.by_socket)
+        .filter(|((s, _), pids)| pids.is_empty() && s.inode != 0)
+        .map(|((s, _), _)| s.inode)
+        .collect();
+    if ownerless.is_empty() {
+        return (held, reasons);
+    }
+    static LOOKING: AtomicBool = AtomicBool::new(false);
+    let wanted = ownerless.clone();
+    let seen = std::mem::take(&mut owners.seen);
+    let tables_unread = owners.unreadable > 0;
+    let activity = seen.activity.clone();
+    let looked = deadline.run_alone(&LOOKING, move || {
+        // One load for every in-kernel check below: the owner lookup's, or made by the first
+        // check that needs it.
+        let mut shared = shared;
+        let found = if via_iterator {
+            ownerless::find_after_iterator(&wanted, &mut shared)
+        } else {
+            ownerless::find(&wanted, (seen, tables_unread), &mut shared)
+        };
+        (found, shared)
+    });
+    let Some(((found, clues), mut shared)) = looked else {
+        // Nothing may be claimed about these sockets: the look did not end.
+        let late = format!(
+            "the second look for the owners of {} sockets did not finish within {}",
+            ownerless.len(),
+            deadline::limit().text
+        );
+        for inode in &ownerless {
+            reasons.insert(*inode, Hidden::Late(late.clone()));
+        }
+        notes.push(late);
+        return (held, reasons);
+    };
+    notes.extend(unread_maps_notes(&clues.maps_unread));
+    adopt(candidates, owners, &mut held, &found);
+    let left: Vec<(Protocol, u16, u32)> = candidates
+        .iter()
+        .filter(|(s, _)| ownerless.contains(&s.inode) && !found.contains_key(&s.inode))
+        .map(|(s, _)| (s.protocol, s.port, s.inode))
+        .collect();
+    if left.is_empty() {
+        return (held, reasons);
+    }
+    let there = ownerless::still_there(&left);
+    // The iterator reads every task's descriptor table it visits in the kernel, whatever
+    // /proc lets this user read; those it did not visit were read through /proc, and the
+    // processes neither showed are the only ones not read.
+    let (unreadable, unreadable_pids) = (owners.unreadable, owners.unreadable_pids.clone());
+    let view = ownerless::View {
+        every_table: via_iterator && unreadable == 0,
+        iterator_skipped: via_iterator && unreadable > 0,
+        ..ownerless::View::read(root, me, unreadable_pids.clone(), unreadable)
+    };
+    let waiting: HashSet<u32> = left
+        .iter()
+        .map(|l| l.2)
+        .filter(|i| there.contains(i))
+        .collect();
+    // Where the walk could not read some processes and the look into io_uring instances ran in
+    // the kernel (so the kernel may be asked), the descriptor tables are read there too, for
+    // the sockets still ownerless: one that no table holds is not said to be perhaps held by
+    // the processes the walk could not read (their tables were read, in the kernel).
+    // A process that read's iterator did not visit was not read in the kernel: read through
+    // /proc if it can be, and otherwise still named as not read.
+    let (tables, skipped): (Option<HashMap<u32, Vec<u32>>>, linux::InodeOwners) =
+        if !via_iterator && unreadable > 0 && clues.kernel_looked && !waiting.is_empty() {
+            let began = unvisited::boot_ticks();
+            match shared.get().and_then(|l| {
+                let tables = l.again(&waiting).map_err(|e| bpf::explain(&e))?;
+                Ok((tables, std::mem::take(&mut l.visited)))
+            }) {
+                Ok((tables, visited)) => (
+                    Some(tables),
+                    unvisited::read(&visited, began, Some(&waiting)),
+                ),
+                Err(_) => (None, linux::InodeOwners::default()),
+            }
+        } else {
+            (None, linux::InodeOwners::default())
+        };
+    // The holders the kernel (or /proc, for what its iterator did not visit) found in the
+    // tables the walk could not read are the sockets' owners, as the iterator would name them.
+    let mut by_tables: HashMap<u32, (Vec<u32>, ownerless::Holding)> = HashMap::new();
+    for (inode, pids) in tables.iter().flatten().chain(&skipped.pids) {
+        if waiting.contains(inode) && !pids.is_empty() {
+            let holders = &mut by_tables
+                .entry(*inode)
+                .or_insert_with(|| (Vec::new(), ownerless::Holding::LateDescriptor))
+                .0;
+            holders.extend(pids);
+            holders.sort_unstable();
+            holders.dedup();
+        }
+    }
+    adopt(candidates, owners, &mut held, &by_tables);
+    let waiting: HashSet<u32> = waiting
+        .into_iter()
+        .filter(|i| !by_tables.contains_key(i))
+        .collect();
+    let in_no_table: HashSet<u32> = if tables.is_some() {
+        waiting.clone()
+    } else {
+        HashSet::new()
+    };
+    let read_in_kernel = ownerless::View {
+        unreadable: skipped.unreadable,
+        unreadable_pids: skipped.unreadable_pids.clone(),
+        every_table: skipped.unreadable == 0,
+        iterator_skipped: skipped.unreadable > 0,
+        ..view.clone()
+    };
+    // A socket without a file is the kernel's own: established before anything else that
+    // could explain it (descriptors root could not read hold only sockets with files).
+    let kernel = kernel_owned::kernel_owned(&waiting, &mut shared);
+    let kernel_read = kernel.is_ok();
+    let kernel = kernel.unwrap_or_default();
+    // Held by a system call in progress: a thread asleep on the socket's wait queue (in
+    // accept() or recv(), its descriptor closed by another thread). Not looked for in the
+    // queues and tables below: it is held, and by whom is established.
+    let not_kernel: HashSet<u32> = waiting.difference(&kernel).copied().collect();
+    // A sleeper holds the socket only when no descriptor table does: every table was read
+    // (by the iterator, or by the walk with none unreadable), or read again in the kernel for
+    // this socket. A thread asleep in accept() on its own open listener is on the same wait
+    // queue, and a table whoport could not read may hold the socket.
+    let blockable: HashSet<u32> = if via_iterator || unreadable == 0 {
+        not_kernel.clone()
+    } else {
+        not_kernel.intersection(&in_no_table).copied().collect()
+    };
+    let sleepers = blocked::blocked_calls(&blockable, &mut shared);
+    let queues_read = sleepers.as_ref().map(|_| ()).map_err(String::clone);
+    let sleepers = sleepers.unwrap_or_default();
+    // Where a wait queue was not read to its end, more threads may be asleep on it: the list
+    // is said incomplete, and nothing is ruled out from it.
+    let sleepers_cut = sleepers.cut;
+    let calls = sleepers.threads;
+    let by_calls: HashMap<u32, (Vec<u32>, ownerless::Holding)> = calls
+        .iter()
+        .map(|(inode, threads)| {
+            let mut pids: Vec<u32> = threads.iter().map(|t| t.pid).collect();
+            pids.dedup();
+            (*inode, (pids, ownerless::Holding::BlockedCall))
+        })
+        .collect();
+    adopt(candidates, owners, &mut held, &by_calls);
+    owners.blocked.extend(calls);
+    owners.blocked_cut.extend(sleepers_cut.iter().copied());
+    // Looked for in the unix socket queues, and again in the tables and the queues in turn
+    // while it is seen moving (received, or passed on, between two looks). Not the kernel's
+    // own: a socket without a file is in no queue and no table, so each of those looks (a
+    // pass over every descriptor of the machine) could only see it nowhere.
+    let movable: HashSet<u32> = not_kernel
+        .iter()
+        .filter(|i| !by_calls.contains_key(i))
+        .copied()
+        .collect();
+    let followed = moving::follow(
+        &movable,
+        (unreadable, &unreadable_pids),
+        (shared, via_iterator),
+        activity,
+        deadline,
+        root || via_iterator,
+    );
+    let received = followed.found;
+    // Asked for again in the kernel's table before a reason is given that no look saw: one
+    // said to be passed on, and one left with only what remains possible (no process seen
+    // holding it, a process not read...). A socket the kernel no longer has then was closed
+    // during the scan (its message dropped with the receiving end, or closed by its owner
+    // after the looks missed it), which is the reason established.
+    let again: Vec<(Protocol, u16, u32)> = left
+        .iter()
+        .filter(|l| !received.contains_key(&l.2))
+        .filter(|l| {
+            moving::ask_again(
+                followed.reasons.get(&l.2),
+                kernel.contains(&l.2),
+                there.contains(&l.2),
+            )
+        })
+        .copied()
+        .collect();
+    let there_still = if again.is_empty() {
+        HashSet::new()
+    } else {
+        ownerless::still_there(&again)
+    };
+    adopt(candidates, owners, &mut held, &received);
+    for (s, _) in candidates {
+        if left.iter().any(|l| l.2 == s.inode)
+            && !received.contains_key(&s.inode)
+            && !by_calls.contains_key(&s.inode)
+            && !by_tables.contains_key(&s.inode)
+        {
+            let reason = match followed.reasons.get(&s.inode) {
+                Some(established) => moving::confirmed(established, there_still.contains(&s.inode)),
+                None if kernel.contains(&s.inode) => Hidden::Kernel,
+                None => {
+                    // Every table was read in the kernel: by the lookup, or for this socket.
+                    let in_kernel = in_no_table.contains(&s.inode);
+                    let view = if in_kernel { &read_in_kernel } else { &view };
+                    let queues = followed.unqueued.contains(&s.inode);
+                    let ruled = crate::model::RuledOut {
+                        queues,
+                        queues_unread: followed.queues_unread.clone().filter(|_| !queues),
+                        kernel: kernel_read,
+                        every_table: view.every_table,
+                        rings: clues.kernel_looked,
+                        wait_queue: wait_queue(
+                            s,
+                            if !not_kernel.contains(&s.inode) {
+                                Some("it was not in the kernel's socket table when whoport looked")
+                            } else if sleepers_cut.contains(&s.inode) {
+                                Some(
+                                    "it was read only to its first 64 entries (as many as \
+                                     whoport reads of one queue)",
+                                )
+                            } else if !blockable.contains(&s.inode) {
+                                Some(
+                                    "a descriptor table whoport could not read may hold it, so \
+                                     a thread asleep on it would not be its only holder",
+                                )
+                            } else {
+                                None
+                            },
+                            &queues_read,
+                        ),
+                        // Read in the kernel, or every process's /proc/PID/maps answered.
+                        every_mapping: clues.maps_unread.refused == 0,
+                    };
+                    let reason =
+                        ruled_out(view.reason(s.uid, there_still.contains(&s.inode)), ruled);
+                    maybe_mapped(
+                        ring_clues::maybe_io_uring(reason, s, &clues),
+                        &clues.maps_unread,
+                    )
+                }
+            };
+            reasons.insert(s.inode, reason);
+        }
+    }
+    (held, reasons)
+}
+
+/// What the look at the wait queues established for socket `s` (`asked`: its inode was among
+/// those looked for; `look`: whether the look ran, or why not). A socket's queue is read only
+/// where the tcp and udp iterators visit it: a listening TCP socket or a UDP socket of
+/// whoport's network namespace (the only one whose sockets are listed). The look ran and named
+/// no thread on it: none is asleep on it.
+fn wait_queue(
+    s: &Socket,
+    not_asked: Option<&str>,
+    look: &Result<(), String>,
+) -> crate::model::WaitQueue {
+    use crate::model::WaitQueue;
+    let visited = match s.protocol {
+        Protocol::Tcp => s.state == Some("listen"),
+        Protocol::Udp => true,
+        _ => false,
+    };
+    match look {
+        Err(why) => WaitQueue::Unread(Some(why.clone())),
+        Ok(()) if !visited => WaitQueue::Unread(Some(
+            "whoport reads the wait queues of listening TCP sockets and UDP sockets only"
+                .to_string(),
+        )),
+        Ok(()) if not_asked.is_some() => WaitQueue::Unread(not_asked.map(str::to_string)),
+        Ok(()) => WaitQueue::NoSleeper,
+    }
+}
+
+/// The reason for a socket that no process was found holding, with what the looks ruled out.
+fn ruled_out(reason: Hidden, ruled: crate::model::RuledOut) -> Hidden {
+    match reason {
+        Hidden::NotVisibleToRoot(_) => Hidden::NotVisibleToRoot(ruled),
+        Hidden::NotFoundForUser(_) => Hidden::NotFoundForUser(ruled),
+        Hidden::NotFoundForOtherUser(_) => Hidden::NotFoundForOtherUser(ruled),
+        Hidden::Unreadable {
+            pids, count, why, ..
+        } => Hidden::Unreadable {
+            pids,
+            count,
+            why,
+            ruled: Some(ruled),
+        },
+        other => other,
+    }
+}
+
+/// Fills in the holders the second look found for sockets still ownerless, with how they
+/// hold them, and their start times (for PID reuse).
+fn adopt(
+    candidates: &[(Socket, Vec<u32>)],
+    owners: &mut Owners,
+    held: &mut HashMap<u32, Option<&'static str>>,
+    found: &HashMap<u32, (Vec<u32>, ownerless::Holding)>,
+) {
+    for ((s, _), pids) in candidates.iter().zip(owners.by_socket.iter_mut()) {
+        if let Some((holders, how)) = found.get(&s.inode) {
+            if pids.is_empty() {
+                pids.clone_from(holders);
+                held.insert(s.inode, how.words());
+                for &pid in holders {
+                    if let Some(start) = linux::start_ticks(pid) {
+                        owners.starts.insert(pid, start);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The processes whose memory mappings were not read in time, each named.
+fn unread_maps_words(unread: &maps::Unread) -> Vec<String> {
+    let within = maps::PER_PROCESS.as_secs();
+    let mut words: Vec<String> = unread
+        .jammed
+        .iter()
+        .map(|&pid| {
+            let name = kernel_name(pid).unwrap_or_else(|| "exited".to_string());
+            format!("the memory map of pid {pid} ({name}) could not be read within {within}s")
+        })
+        .collect();
+    if unread.skipped > 0 {
+        words.push(format!(
+            "the memory maps of {} more processes were not read (after {} that did not answer)",
+            unread.skipped,
+            maps::MOST_JAMMED
+        ));
+    }
+    words
+}
+
+/// A note for each process whose memory mappings were not read in time: a socket it holds
+/// only through a mapping is not found.
+fn unread_maps_notes(unread: &maps::Unread) -> Vec<String> {
+    unread_maps_words(unread)
+        .into_iter()
+        .map(|w| format!("{w}: a socket held only through a memory mapping there is not found"))
+        .collect()
+}
+
+/// The reason for a socket still ownerless, with the processes whose memory mappings were not
+/// read in time (one may hold it through a mapping). Not for a socket that is gone, nor for
+/// another user's.
+fn maybe_mapped(reason: Hidden, unread: &maps::Unread) -> Hidden {
+    if unread.is_empty() || matches!(reason, Hidden::ClosedDuringScan | Hidden::NotRoot) {
+        return reason;
+    }
+    Hidden::MapsUnread {
+        unread: unread_maps_words(unread),
+        otherwise: Box::new(reason),
+    }
+}
