@@ -493,6 +493,15 @@ pub struct BlockedCall {
     pub descriptor_closed: bool,
     /// How the thread sits on the socket's wait queue.
     pub wait_entry: WaitEntry,
+    /// The thread is an io_uring instance's io-wq worker (`iou-wrk`, from its `stat` flags)
+    /// running a request of the process's ring: the request holds the socket, and the worker
+    /// makes no system call of its own (`system_call` and `descriptor` are null).
+    #[serde(rename = "io_uring_worker")]
+    pub io_worker: bool,
+    /// The thread waits for data to read from the socket: its wait channel is the datagram
+    /// wait (`__skb_wait_for_more_packets`). Said for a call with two files (splice(),
+    /// sendfile()): the socket is the one it reads from, and `descriptor` is that one.
+    pub reading: bool,
 }
 
 /// What of a sleeping thread the socket's wait queue holds.
@@ -519,6 +528,14 @@ impl BlockedCall {
                 self.tid
             );
         }
+        if self.io_worker {
+            let request = if self.reading {
+                "running a request that reads this socket, asleep waiting for a datagram"
+            } else {
+                "running a request, asleep on this socket"
+            };
+            return format!("io_uring worker thread {} (iou-wrk) {request}", self.tid);
+        }
         let call = self
             .call
             .map_or_else(|| "a system call".to_string(), |c| format!("{c}()"));
@@ -527,15 +544,28 @@ impl BlockedCall {
         } else {
             "which no longer refers to this socket"
         };
+        let two_files = self.call.is_some_and(|c| TWO_FILES.contains(&c));
         match self.descriptor {
-            Some(fd) => format!(
+            Some(fd) if two_files && self.reading => format!(
+                "thread {} blocked in {call} reading this socket from descriptor {fd}, {since}",
+                self.tid
+            ),
+            Some(fd) if !two_files => format!(
                 "thread {} blocked in {call} on descriptor {fd}, {since}",
                 self.tid
             ),
-            None => format!("thread {} blocked in {call}", self.tid),
+            _ if two_files => format!(
+                "thread {} blocked in {call} with this socket as one of its two files",
+                self.tid
+            ),
+            _ => format!("thread {} blocked in {call}", self.tid),
         }
     }
 }
+
+/// The system calls a thread may sleep in with a socket as one of two files: it reads one
+/// (its input) and writes the other.
+pub const TWO_FILES: &[&str] = &["splice", "sendfile"];
 
 /// Said of a socket whose wait queue was not read to its end.
 pub const SLEEPERS_CUT: &str = "its wait queue was read only to its first 64 entries (as many as \

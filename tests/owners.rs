@@ -74,7 +74,7 @@ fn rows(mode: &str) -> Option<(Value, Value, u32, String)> {
     let _ = child.wait();
     // Only our socket (127.0.0.1, its protocol): another program may use the same port
     // number on ::1, or with the other protocol.
-    let protocol = if mode.ends_with("-udp") { "udp" } else { "tcp" };
+    let protocol = if mode.contains("-udp") { "udp" } else { "tcp" };
     let ours =
         |l: &&Value| l["port"] == port && l["address"] == "127.0.0.1" && l["protocol"] == protocol;
     let rows: Vec<Value> = doc["listeners"]
@@ -350,6 +350,81 @@ fn a_splice_blocked_in_an_io_wq_worker_names_its_process() {
         "io-uring-splice-blocked",
         "held by io_uring (a request in flight)",
         "pid {pid} (hold) has an io_uring worker (iou-wrk) blocked in a request",
+    );
+}
+
+#[test]
+fn a_splice_reading_a_udp_socket_in_an_io_wq_worker_names_its_process() {
+    // A splice from the UDP socket into a pipe, issued with IOSQE_ASYNC: the request's own
+    // file is the pipe, the socket only its input (not kept in the request), and its
+    // descriptor is closed. The worker sleeps on the socket's wait queue waiting for a
+    // datagram: as root it is found there, by both lookups, as a request in flight reading
+    // the socket. (Not root: `tests/io_uring_scope.rs` checks the worker offered.)
+    if !can_look_into_rings() {
+        return;
+    }
+    let Some((row, by_default, pid, card)) = row("io-uring-splice-udp") else {
+        return;
+    };
+    for r in [&row, &by_default] {
+        assert_eq!(
+            r["held_through"], "held by io_uring (a request in flight)",
+            "{r}"
+        );
+        assert_eq!(r["owners"][0]["pid"], pid, "{r}");
+        let threads = r["blocked_calls"].as_array().expect("blocked_calls");
+        assert_eq!(threads.len(), 1, "{r}");
+        let worker = &threads[0];
+        assert_eq!(worker["pid"], pid, "{r}");
+        assert!(
+            worker["tid"].as_u64().is_some_and(|t| t != u64::from(pid)),
+            "{r}"
+        );
+        assert_eq!(worker["io_uring_worker"], true, "{r}");
+        assert_eq!(worker["reading"], true, "{r}");
+        assert_eq!(worker["wait_entry"], "thread", "{r}");
+        // A worker makes no system call of its own: none is named.
+        assert!(worker["system_call"].is_null(), "{r}");
+        assert!(worker["descriptor"].is_null(), "{r}");
+        assert!(r["owner_hidden_reason"].is_null(), "{r}");
+    }
+    let line = card
+        .lines()
+        .find(|l| l.contains("held by io_uring (a request in flight): io_uring worker thread "))
+        .unwrap_or_else(|| panic!("{card}"));
+    assert!(
+        line.ends_with(
+            " (iou-wrk) running a request that reads this socket, asleep waiting for a datagram"
+        ),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_splice_reading_a_udp_socket_while_waiting_on_its_pipe_is_not_said_ruled_out() {
+    // The same splice into a full pipe: the worker waits for room in the pipe, on the pipe's
+    // wait queue. Nothing the kernel shows names the socket's holder: no owner, and the
+    // reason keeps the splice's input among what whoport does not look into (both lookups).
+    if !common::is_root() {
+        return;
+    }
+    let Some((row, by_default, _, _)) = rows("io-uring-splice-udp-full") else {
+        return;
+    };
+    for r in [&row, &by_default] {
+        assert!(r["owners"].as_array().is_some_and(Vec::is_empty), "{r}");
+        assert!(r["held_through"].is_null(), "{r}");
+        let reason = r["owner_hidden_reason"].as_str().expect("a reason");
+        assert!(
+            reason.contains(
+                "an io_uring splice in flight reading it (whose input whoport does not read)"
+            ),
+            "{reason}"
+        );
+    }
+    assert_eq!(
+        row["owner_hidden_reason"], by_default["owner_hidden_reason"],
+        "the lookups disagree"
     );
 }
 

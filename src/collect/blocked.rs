@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::Read;
 
 use super::bpf::Shared;
-use crate::model::{BlockedCall, WaitEntry};
+use crate::model::{BlockedCall, WaitEntry, TWO_FILES};
 
 /// What the wait queues of the sockets asked about showed.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -53,21 +53,10 @@ pub fn blocked_calls(wanted: &HashSet<u32>, loaded: &mut Shared) -> Result<Sleep
         if std::fs::symlink_metadata(format!("/proc/{pid}/task/{tid}")).is_err() {
             continue;
         }
-        let (call, descriptor) = match (system_call(pid, tid), wait_entry) {
-            (shown, WaitEntry::Thread) => shown,
-            // Only a call of the poll()/select() family sleeps on a poll entry (another call
-            // shown: the thread has left it since the queue was read).
-            ((call, _), WaitEntry::Poll) => (call.filter(|c| POLLS.contains(c)), None),
-        };
-        let descriptor_closed = descriptor.is_some_and(|fd| closed(pid, fd));
-        found.entry(inode).or_default().push(BlockedCall {
-            pid,
-            tid,
-            call,
-            descriptor,
-            wait_entry,
-            descriptor_closed,
-        });
+        found
+            .entry(inode)
+            .or_default()
+            .push(shown(pid, tid, wait_entry));
     }
     for threads in found.values_mut() {
         threads.sort_by_key(|b| (b.pid, b.tid));
@@ -76,6 +65,51 @@ pub fn blocked_calls(wanted: &HashSet<u32>, loaded: &mut Shared) -> Result<Sleep
         threads: found,
         cut: cut.into_iter().filter(|i| wanted.contains(i)).collect(),
     })
+}
+
+/// What `/proc` shows of thread `tid` of process `pid`, asleep on a socket's wait queue as
+/// `wait_entry`: its system call and descriptor, whether it is an io-wq worker (which makes no
+/// system call of its own: its syscall file shows the call that started it), and whether it
+/// waits to read the socket.
+fn shown(pid: u32, tid: u32, wait_entry: WaitEntry) -> BlockedCall {
+    let io_worker = super::unvisited::is_io_worker(pid, tid);
+    let reading = wait_entry == WaitEntry::Thread && waits_in(pid, tid) == DATAGRAM_WAIT;
+    let (call, descriptor) = match (system_call(pid, tid), wait_entry) {
+        _ if io_worker => (None, None),
+        // Of a call with two files, the descriptor is the one it reads (the socket, when it
+        // waits for a datagram); otherwise which one is the socket is not known.
+        ((Some(call), _), WaitEntry::Thread) if TWO_FILES.contains(&call) && !reading => {
+            (Some(call), None)
+        }
+        (shown, WaitEntry::Thread) => shown,
+        // Only a call of the poll()/select() family sleeps on a poll entry (another call
+        // shown: the thread has left it since the queue was read).
+        ((call, _), WaitEntry::Poll) => (call.filter(|c| POLLS.contains(c)), None),
+    };
+    BlockedCall {
+        pid,
+        tid,
+        call,
+        descriptor,
+        descriptor_closed: descriptor.is_some_and(|fd| closed(pid, fd)),
+        wait_entry,
+        io_worker,
+        reading,
+    }
+}
+
+/// The wait channel of a thread waiting for a datagram on a socket (a read, a receive, or a
+/// splice from it).
+pub const DATAGRAM_WAIT: &str = "__skb_wait_for_more_packets";
+
+/// Where thread `tid` sleeps: the kernel function of `/proc/PID/task/TID/wchan` (at most 64
+/// bytes; empty when unreadable, `0` when the kernel does not tell this user).
+pub fn waits_in(pid: u32, tid: u32) -> String {
+    let mut text = String::new();
+    std::fs::File::open(format!("/proc/{pid}/task/{tid}/wchan"))
+        .and_then(|f| f.take(64).read_to_string(&mut text))
+        .map(|_| text.trim().to_string())
+        .unwrap_or_default()
 }
 
 /// Whether process `pid`'s descriptor table shows `fd` closed (its `/proc` link does not
@@ -102,58 +136,61 @@ fn system_call(pid: u32, tid: u32) -> (Option<&'static str>, Option<u32>) {
 }
 
 /// The call named by a syscall file's text ("NR 0xARG1 ..."), and its descriptor when the
-/// call takes one first.
+/// call takes one (the one it reads, of a call with two files).
 fn parse(text: &str) -> (Option<&'static str>, Option<u32>) {
     let mut fields = text.split_whitespace();
     let Some(nr) = fields.next().and_then(|n| n.parse::<i64>().ok()) else {
         return (None, None);
     };
-    let Some(&(_, name, takes_fd)) = CALLS.iter().find(|(n, _, _)| *n == nr) else {
+    let Some(&(_, name, argument)) = CALLS.iter().find(|(n, _, _)| *n == nr) else {
         return (None, None);
     };
-    let fd = fields
-        .next()
+    let fd = argument
+        .and_then(|at| fields.nth(at))
         .and_then(|a| u64::from_str_radix(a.trim_start_matches("0x"), 16).ok())
-        .and_then(|a| u32::try_from(a).ok())
-        .filter(|_| takes_fd);
+        .and_then(|a| u32::try_from(a).ok());
     (Some(name), fd)
 }
 
 /// The calls that put poll()/select() table entries on wait queues (fs/select.c).
 const POLLS: &[&str] = &["poll", "ppoll", "select", "pselect6"];
 
-/// System calls a thread may sleep in on a socket: number, name, whether the first argument
-/// is the descriptor.
+/// System calls a thread may sleep in on a socket: number, name, which argument (from 0) is
+/// the descriptor (the one read from, of a call with two files), if any.
 #[cfg(target_arch = "x86_64")]
-const CALLS: &[(i64, &str, bool)] = &[
-    (0, "read", true),
-    (7, "poll", false),
-    (19, "readv", true),
-    (23, "select", false),
-    (43, "accept", true),
-    (45, "recvfrom", true),
-    (47, "recvmsg", true),
-    (232, "epoll_wait", false),
-    (270, "pselect6", false),
-    (271, "ppoll", false),
-    (281, "epoll_pwait", false),
-    (288, "accept4", true),
-    (299, "recvmmsg", true),
+const CALLS: &[(i64, &str, Option<usize>)] = &[
+    (0, "read", Some(0)),
+    (7, "poll", None),
+    (19, "readv", Some(0)),
+    (23, "select", None),
+    (40, "sendfile", Some(1)),
+    (43, "accept", Some(0)),
+    (45, "recvfrom", Some(0)),
+    (47, "recvmsg", Some(0)),
+    (232, "epoll_wait", None),
+    (270, "pselect6", None),
+    (271, "ppoll", None),
+    (275, "splice", Some(0)),
+    (281, "epoll_pwait", None),
+    (288, "accept4", Some(0)),
+    (299, "recvmmsg", Some(0)),
 ];
 #[cfg(target_arch = "aarch64")]
-const CALLS: &[(i64, &str, bool)] = &[
-    (63, "read", true),
-    (65, "readv", true),
-    (72, "pselect6", false),
-    (73, "ppoll", false),
-    (202, "accept", true),
-    (207, "recvfrom", true),
-    (212, "recvmsg", true),
-    (242, "accept4", true),
-    (243, "recvmmsg", true),
+const CALLS: &[(i64, &str, Option<usize>)] = &[
+    (63, "read", Some(0)),
+    (65, "readv", Some(0)),
+    (71, "sendfile", Some(1)),
+    (72, "pselect6", None),
+    (73, "ppoll", None),
+    (76, "splice", Some(0)),
+    (202, "accept", Some(0)),
+    (207, "recvfrom", Some(0)),
+    (212, "recvmsg", Some(0)),
+    (242, "accept4", Some(0)),
+    (243, "recvmmsg", Some(0)),
 ];
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-const CALLS: &[(i64, &str, bool)] = &[];
+const CALLS: &[(i64, &str, Option<usize>)] = &[];
 
 #[cfg(test)]
 mod tests {
@@ -194,6 +231,8 @@ mod tests {
             descriptor: None,
             descriptor_closed: false,
             wait_entry: WaitEntry::Poll,
+            io_worker: false,
+            reading: false,
         };
         assert_eq!(
             polled.words(),

@@ -77,7 +77,7 @@ impl Worker {
     /// lists, a UDP one, never a TCP listener. Anywhere else (a splice waiting on its pipe,
     /// whatever the socket at its other end) it may hold any socket.
     pub fn may_hold(&self, socket: &Socket) -> bool {
-        self.waits_in != "__skb_wait_for_more_packets" || socket.protocol.is_datagram()
+        self.waits_in != super::blocked::DATAGRAM_WAIT || socket.protocol.is_datagram()
     }
 }
 

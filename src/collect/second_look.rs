@@ -176,7 +176,13 @@ pub(super) fn second_look(
         .map(|(inode, threads)| {
             let mut pids: Vec<u32> = threads.iter().map(|t| t.pid).collect();
             pids.dedup();
-            (*inode, (pids, ownerless::Holding::BlockedCall))
+            // Only io-wq workers asleep on it: the requests they run hold it.
+            let how = if threads.iter().all(|t| t.io_worker) {
+                ownerless::Holding::IoUringRequest
+            } else {
+                ownerless::Holding::BlockedCall
+            };
+            (*inode, (pids, how))
         })
         .collect();
     adopt(candidates, owners, &mut held, &by_calls);

@@ -12,6 +12,17 @@ use super::linux::{self, InodeOwners, NAMED_UNREADABLE};
 
 /// `PF_KTHREAD` in the flags of `/proc/PID/stat` (include/linux/sched.h).
 const PF_KTHREAD: u64 = 0x0020_0000;
+/// `PF_IO_WORKER` in the same flags: an io_uring instance's io-wq worker (`iou-wrk`), which a
+/// process cannot make of an ordinary thread (its name it can).
+const PF_IO_WORKER: u64 = 0x0000_0010;
+
+/// Whether thread `tid` of process `pid` is an io-wq worker, from its `stat` flags (not when
+/// they cannot be read).
+pub(super) fn is_io_worker(pid: u32, tid: u32) -> bool {
+    super::proc_dir::read_path(&format!("/proc/{pid}/task/{tid}/stat"))
+        .and_then(|(stat, _)| parse_stat(&stat))
+        .is_some_and(|s| s.flags & PF_IO_WORKER != 0)
+}
 
 /// What `/proc` shows of the processes the iterator did not visit (`visited`: the PIDs it
 /// did, in a read that began at `began`, from [`boot_ticks`]): the sockets they hold (only the
