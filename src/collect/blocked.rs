@@ -212,6 +212,71 @@ mod tests {
         );
     }
 
+    /// Of a call with two files, the descriptor it reads: splice()'s first, sendfile()'s
+    /// second.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn a_call_with_two_files_names_the_one_it_reads() {
+        assert_eq!(
+            parse("275 0x3 0x0 0x5 0x0 0x1000 0x0 0x7ffd 0x7f12"),
+            (Some("splice"), Some(3))
+        );
+        assert_eq!(
+            parse("40 0x5 0x3 0x0 0x1000 0x0 0x0 0x7ffd 0x7f12"),
+            (Some("sendfile"), Some(3))
+        );
+    }
+
+    /// An io-wq worker is named as one, without a system call; a thread in a call of two
+    /// files is said to read the socket only where its wait channel says so.
+    #[test]
+    fn a_reader_of_two_files_and_an_io_wq_worker_are_worded_as_established() {
+        let worker = BlockedCall {
+            pid: 10,
+            tid: 13,
+            call: None,
+            descriptor: None,
+            descriptor_closed: false,
+            wait_entry: WaitEntry::Thread,
+            io_worker: true,
+            reading: true,
+        };
+        assert_eq!(
+            worker.words(),
+            "io_uring worker thread 13 (iou-wrk) running a request that reads this socket, \
+             asleep waiting for a datagram"
+        );
+        let unsure = BlockedCall {
+            reading: false,
+            ..worker.clone()
+        };
+        assert_eq!(
+            unsure.words(),
+            "io_uring worker thread 13 (iou-wrk) running a request, asleep on this socket"
+        );
+        let splicing = BlockedCall {
+            call: Some("splice"),
+            descriptor: Some(3),
+            descriptor_closed: true,
+            io_worker: false,
+            ..worker
+        };
+        assert_eq!(
+            splicing.words(),
+            "thread 13 blocked in splice() reading this socket from descriptor 3, which it no \
+             longer has open"
+        );
+        let either = BlockedCall {
+            descriptor: None,
+            reading: false,
+            ..splicing
+        };
+        assert_eq!(
+            either.words(),
+            "thread 13 blocked in splice() with this socket as one of its two files"
+        );
+    }
+
     #[test]
     fn what_the_file_does_not_show_is_not_named() {
         assert_eq!(parse("running\n"), (None, None));
