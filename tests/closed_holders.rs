@@ -500,6 +500,37 @@ fn a_thread_in_splice_or_sendfile_reading_the_socket_names_the_thread() {
     }
 }
 
+/// As nobody, its own thread in splice() reading its UDP socket: with CAP_BPF and CAP_PERFMON
+/// named as root names it; without, the wait queue is not said read, and the blocked call is
+/// offered with why (both lookups).
+#[test]
+fn as_nobody_a_thread_in_splice_is_named_only_where_the_wait_queue_was_read() {
+    if !iterator_possible() {
+        return;
+    }
+    let Some(Stage { _dir, helper, ns }) = stage() else {
+        return;
+    };
+    let Some((_child, _, udp)) = start(&ns, &helper, "spliced", true) else {
+        return;
+    };
+    let [_, thread] = THREADS.with(std::cell::Cell::get);
+    let home = common::shared_tempdir();
+    for lookup in ["bpf", "procfs"] {
+        let out = as_nobody(&ns, home.path(), true, lookup, &["--json"]);
+        let Ok(doc) = serde_json::from_slice::<Value>(&out.stdout) else {
+            eprintln!("SKIPPED: nobody with CAP_BPF and CAP_PERFMON could not run whoport");
+            return;
+        };
+        named(&doc, "udp", udp, thread, &["splice"]);
+        let out = as_nobody(&ns, home.path(), false, lookup, &["--json"]);
+        let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+        let why = reason(&doc, "udp", udp);
+        assert!(!why.contains(NO_SLEEPER), "{lookup}: {why}");
+        assert!(why.contains(BLOCKED_UNREAD), "{lookup}: {why}");
+    }
+}
+
 #[test]
 fn a_socket_held_by_a_linux_aio_poll_is_not_called_in_transit_or_the_kernels() {
     as_root("aio");
