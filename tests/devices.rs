@@ -5,11 +5,8 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
 use common::netns::NetNs;
-use common::{fixture, have, tempdir};
+use common::tempdir;
 use serde_json::Value;
 
 fn rows(doc: &Value, port: u16) -> Vec<Value> {
@@ -117,30 +114,13 @@ fn a_listener_whose_device_was_deleted_is_not_exposed_and_says_the_device_is_gon
     assert!(!card.contains("all interfaces"), "{card}");
 }
 
-/// The shim that makes every netlink socket fail (as gVisor, WSL1 or a seccomp filter do).
-fn no_netlink_shim(dir: &Path) -> Option<std::path::PathBuf> {
-    if !have("cc", "apt-get install -y gcc") {
-        return None;
-    }
-    let shim = dir.join("no_netlink.so");
-    let built = Command::new("cc")
-        .args(["-shared", "-fPIC", "-o"])
-        .arg(&shim)
-        .arg(fixture("no_netlink.c"))
-        .arg("-ldl")
-        .status()
-        .expect("cc runs");
-    assert!(built.success(), "the shim compiles");
-    Some(shim)
-}
-
 #[test]
 fn without_netlink_a_wildcard_is_never_called_all_interfaces_as_a_fact() {
     let Some(ns) = NetNs::new() else {
         return;
     };
     let dir = tempdir();
-    let Some(shim) = no_netlink_shim(dir.path()) else {
+    let Some(shim) = common::no_netlink_shim(dir.path()) else {
         return;
     };
     let shim = shim.to_str().expect("utf8").to_string();
@@ -215,7 +195,7 @@ fn without_netlink_a_device_binding_is_never_guessed_for_loopback_link_local_or_
         return;
     };
     let dir = tempdir();
-    let Some(shim) = no_netlink_shim(dir.path()) else {
+    let Some(shim) = common::no_netlink_shim(dir.path()) else {
         return;
     };
     let shim = shim.to_str().expect("utf8").to_string();

@@ -11,7 +11,6 @@
 //! inode), and the ports where a chunk ended inside the listening tables are asked for again,
 //! in one dump filtered by the kernel, until that adds nothing (three passes at most).
 
-use std::collections::HashSet;
 use std::net::IpAddr;
 
 use netlink_packet_core::{
@@ -25,6 +24,7 @@ use netlink_packet_sock_diag::SockDiagMessage;
 use netlink_sys::protocols::NETLINK_SOCK_DIAG;
 use netlink_sys::{Socket as NetlinkSocket, SocketAddr};
 
+use super::sockets::{Keep, Listing};
 use crate::model::Socket;
 use crate::port::Protocol;
 
@@ -62,10 +62,10 @@ fn protocol_of(number: u8) -> Protocol {
     }
 }
 
-/// Every socket of the wanted families and protocols, each once.
-pub fn dump_all(want: super::sockets::Want) -> std::io::Result<Vec<Socket>> {
-    let mut out = Vec::new();
-    let mut seen = HashSet::new();
+/// Every socket of the wanted families and protocols, each once; sockets `keep` does not keep
+/// whole leave only their inode and count.
+pub fn dump_all(want: super::sockets::Want, keep: Keep) -> std::io::Result<Listing> {
+    let mut out = Listing::default();
     for (family, family_wanted) in [(AF_INET, want.ipv4), (AF_INET6, want.ipv6)] {
         for (protocol, protocol_wanted) in [
             (IPPROTO_TCP, want.tcp),
@@ -73,7 +73,7 @@ pub fn dump_all(want: super::sockets::Want) -> std::io::Result<Vec<Socket>> {
             (IPPROTO_UDPLITE, want.udplite),
         ] {
             if family_wanted && protocol_wanted {
-                table(family, protocol, &mut seen, &mut out)?;
+                table(family, protocol, keep, &mut out)?;
             }
         }
     }
@@ -81,15 +81,16 @@ pub fn dump_all(want: super::sockets::Want) -> std::io::Result<Vec<Socket>> {
 }
 
 /// One table, then the recovery passes over the ports where its chunks ended.
-fn table(
-    family: u8,
-    protocol: u8,
-    seen: &mut HashSet<u32>,
-    out: &mut Vec<Socket>,
-) -> std::io::Result<()> {
+fn table(family: u8, protocol: u8, keep: Keep, out: &mut Listing) -> std::io::Result<()> {
     let mut dumped = Vec::new();
-    let ends = dump(family, protocol, STATES, &[], &mut dumped)?;
-    let mut ports = keep_new(dumped, &ends, seen, out);
+    let ends = dump(family, protocol, STATES, &[], &mut dumped, &mut |s| {
+        if keep.keeps(s) {
+            return true;
+        }
+        out.seen.note(s);
+        false
+    })?;
+    let mut ports = keep_new(dumped, &ends, out);
     // Listening TCP sockets of a port share a bucket; so do a port's UDP sockets, connected
     // or not.
     let states = if protocol == IPPROTO_TCP {
@@ -103,12 +104,14 @@ fn table(
         }
         let mut again = Vec::new();
         // What the first dump found stands even if asking again fails.
-        let Ok(ends) = dump(family, protocol, states, &ports, &mut again) else {
+        let Ok(ends) = dump(family, protocol, states, &ports, &mut again, &mut |s| {
+            keep.keeps(s)
+        }) else {
             break;
         };
-        let before = out.len();
-        let next = keep_new(again, &ends, seen, out);
-        if out.len() == before {
+        let before = out.found.len();
+        let next = keep_new(again, &ends, out);
+        if out.found.len() == before {
             break;
         }
         ports = next;
@@ -118,12 +121,7 @@ fn table(
 
 /// Appends the sockets whose inode was not seen yet; returns the ports of the listeners (and
 /// UDP sockets) a chunk ended on, sorted, without duplicates.
-fn keep_new(
-    dumped: Vec<Socket>,
-    chunk_ends: &[usize],
-    seen: &mut HashSet<u32>,
-    out: &mut Vec<Socket>,
-) -> Vec<u16> {
+fn keep_new(dumped: Vec<Socket>, chunk_ends: &[usize], out: &mut Listing) -> Vec<u16> {
     let mut ports: Vec<u16> = chunk_ends
         .iter()
         .filter_map(|&i| dumped.get(i))
@@ -133,9 +131,8 @@ fn keep_new(
     ports.sort_unstable();
     ports.dedup();
     for s in dumped {
-        // Time-wait and request sockets have no inode: never duplicates of each other.
-        if s.inode == 0 || seen.insert(s.inode) {
-            out.push(s);
+        if out.seen.note(&s) {
+            out.found.push((s, Vec::new()));
         }
     }
     ports
@@ -147,7 +144,14 @@ pub fn bound_inactive(ipv4: bool, ipv6: bool) -> std::io::Result<Vec<Socket>> {
     let mut out = Vec::new();
     for (family, wanted) in [(AF_INET, ipv4), (AF_INET6, ipv6)] {
         if wanted {
-            dump(family, IPPROTO_TCP, 1 << TCP_BOUND_INACTIVE, &[], &mut out)?;
+            dump(
+                family,
+                IPPROTO_TCP,
+                1 << TCP_BOUND_INACTIVE,
+                &[],
+                &mut out,
+                &mut |_| true,
+            )?;
         }
     }
     for s in &mut out {
@@ -172,7 +176,7 @@ pub fn dump_ports(protocol: Protocol, states: u32, ports: &[u16]) -> std::io::Re
         return Ok(out);
     }
     for family in [AF_INET, AF_INET6] {
-        dump(family, protocol, states, ports, &mut out)?;
+        dump(family, protocol, states, ports, &mut out, &mut |_| true)?;
     }
     Ok(out)
 }
@@ -203,15 +207,17 @@ pub fn port_filter(port: u16) -> [u8; 16] {
 /// the dump ends it, as netstat2 did: a kernel without the UDP diag handler answers that way,
 /// and the caller checks an empty UDP table against /proc/net.
 ///
-/// With `ports`, only sockets on those local ports (a filter the kernel runs). Returns the
-/// index in `out` of the last socket of every chunk but the final one (one receive is one
-/// chunk).
+/// With `ports`, only sockets on those local ports (a filter the kernel runs). Each socket is
+/// pushed onto `out` when `keep` says so (it sees every one). Returns the index in `out` of
+/// the last socket of every chunk but the final one (one receive is one chunk), when that
+/// socket was kept.
 fn dump(
     family: u8,
     protocol: u8,
     states: u32,
     ports: &[u16],
     out: &mut Vec<Socket>,
+    keep: &mut dyn FnMut(&Socket) -> bool,
 ) -> std::io::Result<Vec<usize>> {
     let mut socket = NetlinkSocket::new(NETLINK_SOCK_DIAG)?;
     socket.bind_auto()?;
@@ -262,7 +268,7 @@ fn dump(
         if size == 0 {
             return Ok(chunk_ends);
         }
-        let before = out.len();
+        let mut last_kept = false;
         let mut offset = 0;
         while offset < size {
             let message: NetlinkMessage<SockDiagMessage> =
@@ -271,7 +277,11 @@ fn dump(
             let length = message.header.length as usize;
             match message.payload {
                 NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => {
-                    out.push(socket_of(&r, protocol));
+                    let s = socket_of(&r, protocol);
+                    last_kept = keep(&s);
+                    if last_kept {
+                        out.push(s);
+                    }
                 }
                 NetlinkPayload::Error(e) if !ports.is_empty() => {
                     return Err(match e.code {
@@ -287,7 +297,7 @@ fn dump(
             }
             offset += length;
         }
-        if out.len() > before {
+        if last_kept {
             chunk_ends.push(out.len() - 1);
         }
     }
@@ -423,8 +433,13 @@ mod tests {
             return; // no IPv6 on this machine
         };
         let port = socket.local_addr().expect("address").port();
-        let found = dump_all(want(false, true, false, true)).expect("dump");
-        let me = found.iter().find(|s| s.port == port).expect("own socket");
+        let found = dump_all(want(false, true, false, true), Keep::All).expect("dump");
+        let me = &found
+            .found
+            .iter()
+            .find(|(s, _)| s.port == port)
+            .expect("own socket")
+            .0;
         assert!(me.v6only.is_some(), "{me:?}");
         assert_eq!(me.ifindex, 0);
         assert_eq!(me.state, None);
@@ -505,15 +520,28 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = l.local_addr().expect("addr").port();
         let other = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let all = dump_all(want(true, false, true, false)).expect("dump");
-        assert_eq!(all.iter().filter(|s| s.port == port).count(), 1);
-        let mut inodes: Vec<u32> = all.iter().map(|s| s.inode).filter(|&i| i != 0).collect();
+        let all = dump_all(want(true, false, true, false), Keep::All).expect("dump");
+        assert_eq!(all.found.iter().filter(|(s, _)| s.port == port).count(), 1);
+        let mut inodes: Vec<u32> = all
+            .found
+            .iter()
+            .map(|(s, _)| s.inode)
+            .filter(|&i| i != 0)
+            .collect();
         let n = inodes.len();
         inodes.sort_unstable();
         inodes.dedup();
         assert_eq!(inodes.len(), n, "every inode once");
         let mut targeted = Vec::new();
-        dump(AF_INET, IPPROTO_TCP, LISTEN, &[port], &mut targeted).expect("dump");
+        dump(
+            AF_INET,
+            IPPROTO_TCP,
+            LISTEN,
+            &[port],
+            &mut targeted,
+            &mut |_| true,
+        )
+        .expect("dump");
         assert_eq!(targeted.len(), 1, "only the asked port: {targeted:?}");
         assert_eq!(targeted[0].port, port);
         assert_eq!(targeted[0].state, Some("listen"));

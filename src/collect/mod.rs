@@ -228,7 +228,13 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     // kernel dumps the socket tables.
     static WALKING: AtomicBool = AtomicBool::new(false);
     let walk = deadline::Pending::start(Some(&WALKING), lookup_owners);
-    let found = sockets::enumerate_counting(want);
+    // Connections are counted, not kept, unless they are asked for.
+    let keep = if filter.all_states {
+        sockets::Keep::All
+    } else {
+        sockets::Keep::Listeners
+    };
+    let found = sockets::enumerate_counting(want, keep);
     let answered = walk.wait(deadline);
     let mut notes = Vec::new();
     let mut late_lookup = None;
@@ -249,10 +255,7 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     let via_iterator = lookup.iterator.is_some();
     #[cfg(target_os = "linux")]
     let mut shared = bpf::Shared::new(lookup.iterator);
-    let (found, skipped) = match found {
-        Ok((found, skipped)) => (Ok(found), skipped),
-        Err(e) => (Err(e), 0),
-    };
+    let skipped = found.as_ref().map_or(0, |listing| listing.skipped);
     if skipped > 0 {
         notes.push(format!(
             "{skipped} sockets were skipped: their process could not be read any more \
@@ -260,7 +263,10 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
         ));
     }
     #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
-    let (mut found, source) = from_best_source(found, filter, &mut notes)?;
+    let (listing, source) = from_best_source(found, (filter, keep), &mut notes)?;
+    let sockets::Listing {
+        mut found, seen, ..
+    } = listing;
     #[cfg(target_os = "linux")]
     if filter.all_states && filter.tcp {
         match diag::bound_inactive(filter.ipv4, filter.ipv6) {
@@ -283,16 +289,11 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
         notes.extend(netns::notes_for(
             &held.pids,
             (socket_netns, &mut shared),
-            &found,
+            &seen.inodes,
             filter,
         ));
     }
-    let mut established: HashMap<u16, usize> = HashMap::new();
-    for (s, _) in &found {
-        if s.protocol == Protocol::Tcp && s.state == Some("established") {
-            *established.entry(s.port).or_default() += 1;
-        }
-    }
+    let established = seen.established;
     let mut candidates: Vec<(Socket, Vec<u32>)> = found
         .into_iter()
         .filter(|(s, _)| filter.wants_socket(s))
@@ -602,12 +603,12 @@ fn mark_known_uses(listeners: &mut [Listener], processes: &HashMap<u32, Process>
 
 /// The netlink result, or `/proc/net` when netlink was refused; on Linux also marks connected
 /// UDP and UDP-Lite sockets (netlink does not say) and replaces an empty netlink dump of
-/// either.
+/// either. `keep`: what is kept whole of the sockets listed.
 fn from_best_source(
-    netlink: Result<Vec<sockets::Found>, CollectError>,
-    filter: &Filter,
+    netlink: Result<sockets::Listing, CollectError>,
+    (filter, keep): (&Filter, sockets::Keep),
     notes: &mut Vec<String>,
-) -> Result<(Vec<sockets::Found>, &'static str), CollectError> {
+) -> Result<(sockets::Listing, &'static str), CollectError> {
     #[cfg(target_os = "linux")]
     {
         let want = sockets::Want {
@@ -617,10 +618,10 @@ fn from_best_source(
             ipv4: filter.ipv4,
             ipv6: filter.ipv6,
         };
-        let mut found = match netlink {
-            Ok(found) => found,
+        let mut listing = match netlink {
+            Ok(listing) => listing,
             Err(e) if e.is_refusal() => {
-                let table = procnet::read(want).map_err(|pe| CollectError::Sockets {
+                let table = procnet::read(want, keep).map_err(|pe| CollectError::Sockets {
                     detail: format!("{e}; and /proc/net: {pe}"),
                     errno: None,
                 })?;
@@ -636,24 +637,26 @@ fn from_best_source(
                         table.malformed
                     ));
                 }
-                return Ok((
-                    table.sockets.into_iter().map(|s| (s, Vec::new())).collect(),
-                    "/proc/net",
-                ));
+                let listing = sockets::Listing {
+                    found: table.sockets.into_iter().map(|s| (s, Vec::new())).collect(),
+                    skipped: 0,
+                    seen: table.seen,
+                };
+                return Ok((listing, "/proc/net"));
             }
             Err(e) => return Err(e),
         };
         let mut source = "netlink";
         for (protocol, wanted) in [(Protocol::Udp, want.udp), (Protocol::Udplite, want.udplite)] {
-            if wanted && datagram_table(&mut found, protocol, want, notes) {
+            if wanted && datagram_table(&mut listing, protocol, want, notes) {
                 source = "netlink+/proc/net";
             }
         }
-        Ok((found, source))
+        Ok((listing, source))
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = (filter, notes);
+        let _ = (filter, keep, notes);
         Ok((netlink?, "system"))
     }
 }
@@ -663,7 +666,7 @@ fn from_best_source(
 /// sockets that stayed all through a second one (then returns true).
 #[cfg(target_os = "linux")]
 fn datagram_table(
-    found: &mut Vec<sockets::Found>,
+    listing: &mut sockets::Listing,
     protocol: Protocol,
     want: sockets::Want,
     notes: &mut Vec<String>,
@@ -674,15 +677,19 @@ fn datagram_table(
         udplite: protocol == Protocol::Udplite,
         ..want
     };
-    let Ok(mut table) = procnet::read(only) else {
+    let Ok(mut table) = procnet::read(only, sockets::Keep::All) else {
         return false;
     };
-    let from_netlink = found.iter().filter(|(s, _)| s.protocol == protocol).count();
+    let from_netlink = listing
+        .found
+        .iter()
+        .filter(|(s, _)| s.protocol == protocol)
+        .count();
     if from_netlink == 0 && !table.sockets.is_empty() {
         // Datagram sockets come and go: ask netlink again, and believe /proc/net only about
         // sockets it lists both before and after that second dump.
         let again = sockets::enumerate(only).unwrap_or_default();
-        let after = procnet::read(only).unwrap_or_default();
+        let after = procnet::read(only, sockets::Keep::All).unwrap_or_default();
         let before: HashSet<u32> = table.sockets.iter().map(|s| s.inode).collect();
         let stable = after
             .sockets
@@ -703,10 +710,14 @@ fn datagram_table(
                 after.sockets.len(),
                 name.0
             ));
-            found.extend(after.sockets.into_iter().map(|s| (s, Vec::new())));
+            for s in after.sockets {
+                listing.add((s, Vec::new()), sockets::Keep::All);
+            }
             return true;
         }
-        found.extend(again);
+        for found in again {
+            listing.add(found, sockets::Keep::All);
+        }
         table = after;
     }
     let remotes: HashMap<u32, (std::net::IpAddr, u16)> = table
@@ -715,7 +726,11 @@ fn datagram_table(
         .filter_map(|s| Some((s.inode, s.remote?)))
         .filter(|(inode, _)| *inode != 0)
         .collect();
-    for (s, _) in found.iter_mut().filter(|(s, _)| s.protocol == protocol) {
+    for (s, _) in listing
+        .found
+        .iter_mut()
+        .filter(|(s, _)| s.protocol == protocol)
+    {
         if let Some(r) = remotes.get(&s.inode) {
             s.remote = Some(*r);
         }

@@ -93,23 +93,26 @@ pub struct Holder {
 pub fn notes_for(
     held: &HashMap<u32, Vec<u32>>,
     (socket_netns, shared): (Option<&HashMap<u32, u64>>, &mut super::bpf::Shared),
-    found: &[super::sockets::Found],
+    listed: &HashSet<u32>,
     filter: &super::Filter,
 ) -> Vec<String> {
-    let mut dumped: HashSet<u32> = found.iter().map(|(s, _)| s.inode).collect();
-    if !(filter.tcp && filter.udp && filter.udplite && filter.ipv4 && filter.ipv6) {
-        match super::diag::dump_all(super::sockets::Want {
-            tcp: true,
-            udp: true,
-            udplite: true,
-            ipv4: true,
-            ipv6: true,
-        }) {
-            Ok(all) => dumped.extend(all.into_iter().map(|s| s.inode)),
-            Err(_) => return Vec::new(),
-        }
+    if filter.tcp && filter.udp && filter.udplite && filter.ipv4 && filter.ipv6 {
+        return notes(&look(held, (socket_netns, shared), listed));
     }
-    notes(&look(held, (socket_netns, shared), &dumped))
+    let every = super::sockets::Want {
+        tcp: true,
+        udp: true,
+        udplite: true,
+        ipv4: true,
+        ipv6: true,
+    };
+    match super::diag::dump_all(every, super::sockets::Keep::Listeners) {
+        Ok(all) => {
+            let dumped: HashSet<u32> = listed.union(&all.seen.inodes).copied().collect();
+            notes(&look(held, (socket_netns, shared), &dumped))
+        }
+        Err(_) => Vec::new(),
+    }
 }
 
 /// `held`: inode -> PIDs from the walk; `dumped`: every inode the TCP/UDP dumps of this

@@ -5,15 +5,19 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use super::sockets::{Keep, Seen};
 use crate::model::Socket;
 use crate::port::Protocol;
 
 /// What one table held.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Parsed {
+    /// The sockets kept whole, each once.
     pub sockets: Vec<Socket>,
     /// Lines that could not be understood.
     pub malformed: usize,
+    /// What is kept of every socket listed.
+    pub seen: Seen,
 }
 
 /// TCP states as the kernel numbers them (include/net/tcp_states.h).
@@ -85,19 +89,23 @@ pub fn parse_line(line: &str, protocol: Protocol) -> Option<Socket> {
 pub fn parse(text: &str, protocol: Protocol) -> Parsed {
     let mut out = Parsed::default();
     for line in text.lines().skip(1) {
-        out.add(line, protocol);
+        out.add(line, protocol, Keep::All);
     }
     out
 }
 
 impl Parsed {
-    /// One line of a table (not its header).
-    fn add(&mut self, line: &str, protocol: Protocol) {
+    /// One line of a table (not its header), kept whole if `keep` says so.
+    fn add(&mut self, line: &str, protocol: Protocol, keep: Keep) {
         if line.trim().is_empty() {
             return;
         }
         match parse_line(line, protocol) {
-            Some(s) => self.sockets.push(s),
+            Some(s) => {
+                if self.seen.note(&s) && keep.keeps(&s) {
+                    self.sockets.push(s);
+                }
+            }
             None => self.malformed += 1,
         }
     }
@@ -105,9 +113,13 @@ impl Parsed {
 
 /// Reads one table line by line, each parsed as it comes: the tables hold every socket of
 /// the namespace (connections too, which any user can open by the hundred thousand), and only
-/// what is parsed from them is kept.
+/// what `keep` keeps of them is kept whole.
 #[cfg(target_os = "linux")]
-fn read_table(file: std::fs::File, protocol: Protocol, out: &mut Parsed) -> std::io::Result<()> {
+fn read_table(
+    file: std::fs::File,
+    (protocol, keep): (Protocol, Keep),
+    out: &mut Parsed,
+) -> std::io::Result<()> {
     use std::io::BufRead;
     let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
     let mut line = String::new();
@@ -118,14 +130,14 @@ fn read_table(file: std::fs::File, protocol: Protocol, out: &mut Parsed) -> std:
             return Ok(());
         }
         if !std::mem::take(&mut header) {
-            out.add(line.trim_end_matches('\n'), protocol);
+            out.add(line.trim_end_matches('\n'), protocol, keep);
         }
     }
 }
 
-/// Reads the tables for the wanted protocols and families.
+/// Reads the tables for the wanted protocols and families, keeping whole what `keep` keeps.
 #[cfg(target_os = "linux")]
-pub fn read(want: super::sockets::Want) -> std::io::Result<Parsed> {
+pub fn read(want: super::sockets::Want, keep: Keep) -> std::io::Result<Parsed> {
     let mut out = Parsed::default();
     let (ipv4, ipv6) = (want.ipv4, want.ipv6);
     let tables = [
@@ -144,7 +156,9 @@ pub fn read(want: super::sockets::Want) -> std::io::Result<Parsed> {
         if !wanted {
             continue;
         }
-        match std::fs::File::open(path).and_then(|file| read_table(file, protocol, &mut out)) {
+        match std::fs::File::open(path)
+            .and_then(|file| read_table(file, (protocol, keep), &mut out))
+        {
             Ok(()) => {}
             // A kernel without IPv6 has no tcp6/udp6 table, one without UDP-Lite no udplite
             // table: nothing to list there.
@@ -196,7 +210,7 @@ mod tests {
             let mut read = Parsed::default();
             read_table(
                 std::fs::File::open(&path).expect("opened"),
-                protocol,
+                (protocol, Keep::All),
                 &mut read,
             )
             .expect("read");
@@ -248,6 +262,21 @@ mod tests {
         assert_eq!(p.sockets[0].remote, None, "unconnected: a listener");
         assert_eq!(p.sockets[0].address, IpAddr::from([127, 0, 0, 53]));
         assert!(p.sockets[1].remote.is_some(), "connected: not a listener");
+    }
+
+    /// Read for a listing, the table keeps its listeners whole and counts its connections.
+    #[test]
+    fn a_connection_is_counted_not_kept_unless_asked_for() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("tcp");
+        std::fs::write(&path, TCP).expect("written");
+        let mut read = Parsed::default();
+        let file = std::fs::File::open(&path).expect("opened");
+        read_table(file, (Protocol::Tcp, Keep::Listeners), &mut read).expect("read");
+        assert!(read.sockets.iter().all(|s| s.state == Some("listen")));
+        assert_eq!(read.sockets.len(), 2);
+        assert_eq!(read.seen.established.get(&0xA2B4), Some(&1));
+        assert_eq!(read.seen, parse(TCP, Protocol::Tcp).seen);
     }
 
     #[test]

@@ -5,9 +5,10 @@
 #[cfg(not(target_os = "linux"))]
 use netstat2::TcpState;
 
+use std::collections::{HashMap, HashSet};
+
 use crate::error::CollectError;
 use crate::model::Socket;
-#[cfg(not(target_os = "linux"))]
 use crate::port::Protocol;
 
 /// Which families and protocols to ask the kernel for.
@@ -24,30 +25,97 @@ pub struct Want {
 /// A socket and, on platforms where netstat2 maps them itself, the PIDs that hold it.
 pub type Found = (Socket, Vec<u32>);
 
-/// Every socket of the wanted kinds, in every state.
-pub fn enumerate(want: Want) -> Result<Vec<Found>, CollectError> {
-    enumerate_counting(want).map(|(found, _)| found)
+/// What a listing of every socket keeps of each socket the kernel gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Every socket.
+    All,
+    /// Listening TCP sockets and every UDP and UDP-Lite socket. Of a TCP socket in another
+    /// state only its inode is kept, and its port's count when it is established: every
+    /// connection of the machine is a socket in these tables, and any user can open them by
+    /// the hundred thousand.
+    Listeners,
 }
 
-/// Every socket of the wanted kinds, and how many sockets were skipped because their process
-/// could not be read any more (it exited during the scan: netstat2's own mapping, on
-/// platforms without the Linux walk). One such process never aborts the listing.
-pub fn enumerate_counting(want: Want) -> Result<(Vec<Found>, usize), CollectError> {
+impl Keep {
+    /// Whether a socket is kept whole.
+    pub fn keeps(self, s: &Socket) -> bool {
+        self == Keep::All || s.protocol != Protocol::Tcp || s.state == Some("listen")
+    }
+}
+
+/// What is kept of every socket listed, kept whole or not.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Seen {
+    /// Every inode (none where the system gives no inodes).
+    pub inodes: HashSet<u32>,
+    /// Established TCP connections by local port.
+    pub established: HashMap<u16, usize>,
+}
+
+impl Seen {
+    /// Notes a socket listed: whether it is new (by inode; one without an inode, such as a
+    /// time-wait or request socket, is never a duplicate), counting a new established TCP
+    /// connection.
+    pub fn note(&mut self, s: &Socket) -> bool {
+        let new = s.inode == 0 || self.inodes.insert(s.inode);
+        if new && s.protocol == Protocol::Tcp && s.state == Some("established") {
+            *self.established.entry(s.port).or_default() += 1;
+        }
+        new
+    }
+}
+
+/// The sockets the kernel listed, as far as they are kept.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// The sockets kept whole ([`Keep`]), each once.
+    pub found: Vec<Found>,
+    /// Sockets skipped because their process could not be read any more (it exited during
+    /// the scan: netstat2's own mapping, on platforms without the Linux walk).
+    pub skipped: usize,
+    /// What is kept of every socket listed.
+    pub seen: Seen,
+}
+
+impl Listing {
+    /// Keeps a socket as `keep` says, once.
+    pub fn add(&mut self, found: Found, keep: Keep) {
+        if self.seen.note(&found.0) && keep.keeps(&found.0) {
+            self.found.push(found);
+        }
+    }
+}
+
+/// Every socket of the wanted kinds, in every state.
+pub fn enumerate(want: Want) -> Result<Vec<Found>, CollectError> {
+    enumerate_counting(want, Keep::All).map(|listing| listing.found)
+}
+
+/// The sockets of the wanted kinds `keep` keeps, with what is kept of the others. A process
+/// that could not be read any more is skipped and counted, and never aborts the listing.
+pub fn enumerate_counting(want: Want, keep: Keep) -> Result<Listing, CollectError> {
     if !(want.ipv4 || want.ipv6) || !(want.tcp || want.udp || want.udplite) {
-        return Ok((Vec::new(), 0));
+        return Ok(Listing::default());
     }
     #[cfg(target_os = "linux")]
     {
-        super::diag::dump_all(want)
-            .map(|sockets| (sockets.into_iter().map(|s| (s, Vec::new())).collect(), 0))
-            .map_err(|e| CollectError::Sockets {
-                detail: format!("netlink socket diagnostics: {e}"),
-                errno: e.raw_os_error(),
-            })
+        super::diag::dump_all(want, keep).map_err(|e| CollectError::Sockets {
+            detail: format!("netlink socket diagnostics: {e}"),
+            errno: e.raw_os_error(),
+        })
     }
     #[cfg(not(target_os = "linux"))]
     {
-        enumerate_netstat2(want)
+        let (found, skipped) = enumerate_netstat2(want)?;
+        let mut listing = Listing {
+            skipped,
+            ..Listing::default()
+        };
+        for f in found {
+            listing.add(f, keep);
+        }
+        Ok(listing)
     }
 }
 
@@ -164,5 +232,49 @@ mod tests {
         assert_eq!(skip_failures(items), (vec![1, 3], 2));
         let none: Vec<Result<u32, &str>> = vec![];
         assert_eq!(skip_failures(none), (vec![], 0));
+    }
+
+    fn tcp(port: u16, state: &'static str, inode: u32) -> Found {
+        let socket = Socket {
+            protocol: Protocol::Tcp,
+            address: std::net::IpAddr::from([127, 0, 0, 1]),
+            port,
+            state: Some(state),
+            remote: None,
+            inode,
+            uid: None,
+            ifindex: 0,
+            device_reported: false,
+            v6only: None,
+        };
+        (socket, Vec::new())
+    }
+
+    /// Keeping listeners only, a connection leaves its inode and its port's count; a socket
+    /// listed twice (a dump resumed by position) is kept and counted once.
+    #[test]
+    fn connections_are_counted_and_not_kept_unless_asked_for() {
+        let listed = [
+            tcp(80, "listen", 1),
+            tcp(80, "established", 2),
+            tcp(80, "established", 2),
+            tcp(80, "established", 3),
+            tcp(80, "time-wait", 0),
+            tcp(80, "time-wait", 0),
+            tcp(80, "listen", 1),
+        ];
+        let mut listeners = Listing::default();
+        let mut all = Listing::default();
+        for found in listed {
+            listeners.add(found.clone(), Keep::Listeners);
+            all.add(found, Keep::All);
+        }
+        let kept: Vec<u32> = listeners.found.iter().map(|(s, _)| s.inode).collect();
+        assert_eq!(kept, vec![1]);
+        assert_eq!(listeners.seen.established.get(&80), Some(&2));
+        assert_eq!(listeners.seen.inodes, HashSet::from([1, 2, 3]));
+        let kept: Vec<u32> = all.found.iter().map(|(s, _)| s.inode).collect();
+        assert_eq!(kept, vec![1, 2, 3, 0, 0]);
+        assert_eq!(all.seen, listeners.seen);
     }
 }

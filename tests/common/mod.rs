@@ -143,6 +143,25 @@ pub fn compile_fixture(dir: &Path, name: &str) -> Option<PathBuf> {
     Some(out)
 }
 
+/// `dir/no_netlink.so`, an LD_PRELOAD shim that makes every netlink socket fail (as gVisor,
+/// WSL1 or a seccomp filter do), so that whoport falls back to /proc/net: `None` where there
+/// is no C compiler.
+pub fn no_netlink_shim(dir: &Path) -> Option<std::path::PathBuf> {
+    if !have("cc", "apt-get install -y gcc") {
+        return None;
+    }
+    let shim = dir.join("no_netlink.so");
+    let built = std::process::Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&shim)
+        .arg(fixture("no_netlink.c"))
+        .arg("-ldl")
+        .status()
+        .expect("cc runs");
+    assert!(built.success(), "the shim compiles");
+    Some(shim)
+}
+
 /// The shared copy of IANA's CSV, when this checkout sits beside it.
 pub fn shared_iana_csv() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))

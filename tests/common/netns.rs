@@ -90,8 +90,49 @@ impl NetNs {
         env: &[(&str, &str)],
         args: &[&str],
     ) -> (i32, String, String) {
+        let out = self.run(data_home, env, &[], args);
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// [`NetNs::whoport_with`] under GNU time: (status, stdout, stderr without the
+    /// measurement, peak resident set in KiB).
+    pub fn measured(
+        &self,
+        data_home: &Path,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> (i32, String, String, u64) {
+        let timed = ["/usr/bin/time", "-q", "-f", "peak-rss-kib=%M"];
+        let out = self.run(data_home, env, &timed, args);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        let (rest, peak) = err
+            .trim_end()
+            .rsplit_once("peak-rss-kib=")
+            .unwrap_or_else(|| panic!("no measurement: {err}"));
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            rest.to_string(),
+            peak.trim().parse().expect("KiB"),
+        )
+    }
+
+    /// The real binary inside the namespace (after `wrapper`, a program and its arguments
+    /// that run it), with a clean environment, `env` and the shared time limit.
+    fn run(
+        &self,
+        data_home: &Path,
+        env: &[(&str, &str)],
+        wrapper: &[&str],
+        args: &[&str],
+    ) -> std::process::Output {
         let mut cmd = Run::new("nsenter");
         cmd.args(["-t", &self.pid.to_string(), "-n", "--"])
+            .args(wrapper)
             .arg(bin())
             .args(args);
         for (key, _) in std::env::vars_os() {
@@ -99,8 +140,7 @@ impl NetNs {
                 cmd.env_remove(&key);
             }
         }
-        let out = cmd
-            .env("WHOPORT_OWNER_LOOKUP", super::owner_lookup())
+        cmd.env("WHOPORT_OWNER_LOOKUP", super::owner_lookup())
             .env("WHOPORT_TIMEOUT", super::TIMEOUT)
             .env_remove("NO_COLOR")
             .env_remove("COLUMNS")
@@ -109,12 +149,7 @@ impl NetNs {
             .env("XDG_CONFIG_HOME", data_home.join("config"))
             .envs(env.iter().copied())
             .output()
-            .expect("whoport runs");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+            .expect("whoport runs")
     }
 }
 
