@@ -309,18 +309,31 @@ pub(crate) mod local {
     }
 
     /// Is `address` the broadcast address of one of this machine's interfaces
-    /// (`10.9.9.255` of `10.9.9.9/24`)?
+    /// (`10.9.9.255` of `10.9.9.9/24`)? Never an interface's own address: an address added
+    /// without a broadcast address (`ip addr add 10.9.9.9/24 dev eth0`) is reported by
+    /// getifaddrs with its own address in the broadcast slot, and the kernel delivers to it as
+    /// to any local address.
     #[cfg(unix)]
     pub fn is_broadcast(address: std::net::Ipv4Addr) -> bool {
         let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
             return false;
         };
-        addrs.into_iter().any(|a| {
-            a.broadcast
+        let mut own = false;
+        let mut broadcast = false;
+        for a in addrs {
+            let here = a
+                .address
+                .as_ref()
+                .and_then(|s| s.as_sockaddr_in())
+                .map(|s| s.ip());
+            own |= here == Some(address);
+            broadcast |= a
+                .broadcast
                 .as_ref()
                 .and_then(|b| b.as_sockaddr_in())
-                .is_some_and(|b| b.ip() == address)
-        })
+                .is_some_and(|b| b.ip() == address && here != Some(address));
+        }
+        broadcast && !own
     }
 
     #[cfg(not(unix))]

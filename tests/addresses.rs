@@ -33,8 +33,14 @@ impl Staged {
 /// helper's ports); the helper and the namespace are killed by PID when done. `None` (after
 /// a SKIPPED line) when this cannot be staged.
 fn staged(setup: &[&str], specs: &[&str], runs: &[&str]) -> Option<Staged> {
+    let setups: &[&[&str]] = if setup.is_empty() { &[] } else { &[setup] };
+    staged_after(setups, specs, runs)
+}
+
+/// [`staged`] with several `ip` commands run first, in order.
+fn staged_after(setups: &[&[&str]], specs: &[&str], runs: &[&str]) -> Option<Staged> {
     let ns = NetNs::new()?;
-    if !setup.is_empty() {
+    for setup in setups {
         ns.ip(setup);
     }
     let mut args = vec!["--exit-after", "600"];
@@ -803,4 +809,42 @@ fn a_pasted_multicast_or_broadcast_address_may_reach_the_udp_sockets_on_the_port
         "{}",
         s.runs[4]
     );
+}
+
+/// An address added without a broadcast address (`ip addr add 10.99.0.1/24 dev d0`, as
+/// scripts and people usually add one) is the interface's own address, which getifaddrs also
+/// reports in its broadcast slot: pasted, it finds the TCP listeners that serve it (a
+/// connection to it is accepted), and it is never called a broadcast address.
+#[test]
+fn an_address_added_without_a_broadcast_address_is_not_called_one() {
+    let Some(s) = staged_after(
+        &[
+            &["link", "add", "d0", "type", "veth", "peer", "name", "d1"],
+            &["link", "set", "d0", "up"],
+            &["link", "set", "d1", "up"],
+            &["addr", "add", "10.99.0.1/24", "dev", "d0"],
+        ],
+        &["tcp4-any", "tcp4-any@d0"],
+        &[
+            "--json 10.99.0.1:{P0}",
+            "--json 10.99.0.1:{P1}",
+            &connect("10.99.0.1", "{P0}"),
+        ],
+    ) else {
+        return;
+    };
+    assert_eq!(
+        s.runs[2], "connected",
+        "the kernel accepts a connection to it"
+    );
+    for (run, port, endpoint) in [
+        (0, s.port(0), format!("0.0.0.0:{}", s.port(0))),
+        (1, s.port(1), format!("0.0.0.0%d0:{}", s.port(1))),
+    ] {
+        let doc = s.json(run);
+        assert_eq!(s.statuses[run], 0, "{doc}");
+        let found = row(&doc, "tcp", "0.0.0.0", port);
+        assert_eq!(found["endpoint"], endpoint, "{doc}");
+        assert!(!doc["notes"].to_string().contains("broadcast"), "{doc}");
+    }
 }
