@@ -123,3 +123,54 @@ fn owners_inside_a_child_pid_namespace_have_that_namespaces_pids_both_ways() {
         );
     }
 }
+
+/// whoport in a PID namespace of its own that kept the machine's `/proc` (`unshare -p -f`
+/// without mounting one) is numbered there by its host PID, and knows it: a socket of another
+/// network namespace that it holds itself (here a listener its parent made in a fresh
+/// namespace before coming back, inherited as its standard input) is not reported as a
+/// process's "sockets of another network namespace".
+#[test]
+fn whoport_in_a_pid_namespace_with_the_machines_proc_knows_its_own_process() {
+    let Some(py) = python() else {
+        return;
+    };
+    if !have("unshare", "apt-get install -y util-linux") || !common::root_or_skip("unshare -p")
+    {
+        return;
+    }
+    let parent = r#"
+import ctypes, os, socket, sys
+libc = ctypes.CDLL(None, use_errno=True)
+home = os.open("/proc/self/ns/net", os.O_RDONLY)
+assert libc.unshare(0x40000000) == 0, "unshare"
+os.system("ip link set lo up")
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+assert libc.setns(home, 0x40000000) == 0, "setns"
+os.dup2(s.fileno(), 0)
+os.execvp("unshare", ["unshare", "-p", "-f", sys.argv[1], "--json"])
+"#;
+    let dir = common::shared_tempdir();
+    let out = dir.path().join("out.json");
+    let (status, _, err) = common::sh_within(
+        &format!(
+            "WHOPORT_NO_BPF=1 WHOPORT_TIMEOUT={limit} exec '{py}' -c '{parent}' '{bin}' > '{out}'",
+            limit = common::TIMEOUT,
+            py = py.display(),
+            parent = parent.replace('\'', "'\\''"),
+            bin = common::bin().display(),
+            out = out.display(),
+        ),
+        std::time::Duration::from_secs(60),
+    );
+    assert!(status == 0 || status == 1, "{err}");
+    let text = std::fs::read_to_string(&out).expect("output");
+    let doc: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let notes = doc["notes"].as_array().expect("notes");
+    assert!(
+        notes
+            .iter()
+            .filter_map(Value::as_str)
+            .all(|n| !n.contains("(whoport)")),
+        "{notes:?}"
+    );
+}

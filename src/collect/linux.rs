@@ -558,6 +558,15 @@ pub fn start_ticks(pid: u32) -> Option<u64> {
     parse_start_ticks(&super::proc_dir::read_path(&format!("/proc/{pid}/stat"))?.0)
 }
 
+/// whoport's own PID as `/proc` numbers processes (`/proc/self`): in a PID namespace of its own
+/// that kept the machine's `/proc`, its PID there, not the namespace's number.
+pub fn own_pid() -> u32 {
+    std::fs::read_link("/proc/self")
+        .ok()
+        .and_then(|p| p.to_str().and_then(|s| s.parse().ok()))
+        .unwrap_or_else(std::process::id)
+}
+
 /// The effective uid of a process (the one it acts with, as `ps -o user` shows), from the
 /// `Uid:` line of `/proc/PID/status` (real, effective, saved, filesystem; the file does not
 /// wait for the process's memory).

@@ -123,7 +123,7 @@ pub fn look(
     dumped: &HashSet<u32>,
 ) -> Findings {
     let mut findings = Findings::default();
-    let me = std::process::id();
+    let me = super::linux::own_pid();
     let Ok(own_netns) = std::fs::read_link("/proc/self/ns/net") else {
         return findings;
     };
