@@ -134,8 +134,7 @@ fn whoport_in_a_pid_namespace_with_the_machines_proc_knows_its_own_process() {
     let Some(py) = python() else {
         return;
     };
-    if !have("unshare", "apt-get install -y util-linux") || !common::root_or_skip("unshare -p")
-    {
+    if !have("unshare", "apt-get install -y util-linux") || !common::root_or_skip("unshare -p") {
         return;
     }
     let parent = r#"
