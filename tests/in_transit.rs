@@ -131,6 +131,7 @@ const SENDER: &str = r#"
 import array, ctypes, json, os, socket, sys, threading
 in_thread = sys.argv[1:] == ["thread"]
 foreign = sys.argv[1:] == ["foreign"]
+named = sys.argv[1:] == ["named"]
 if foreign:
     libc = ctypes.CDLL(None, use_errno=True)
     here = os.open("/proc/self/ns/net", os.O_RDONLY)
@@ -146,6 +147,8 @@ said_r, said_w = os.pipe()
 child = os.fork()
 if child == 0:
     a.close()
+    if named:  # PR_SET_NAME: a name of 15 bytes with a line break and an escape sequence
+        ctypes.CDLL(None).prctl(15, b"x\nnote: \x1b[31mok", 0, 0, 0)
     if in_thread:
         own = threading.Event()
         def keep():
@@ -213,6 +216,33 @@ fn waits_for_its_receiver(args: &[&str]) {
     }
 }
 
+/// A reason that names a process (here the receiving end's holder, whose name any user sets:
+/// `prctl(PR_SET_NAME)` with a line break and an escape sequence) reaches the port card
+/// escaped, as the verdict and the audit write it: no forged line, no raw escape sequence.
+#[test]
+fn a_process_name_in_a_hidden_owners_reason_is_escaped_on_the_card() {
+    let Some((child, ready)) = started(SENDER, &["named"]) else {
+        return;
+    };
+    let port = ready["port"].as_u64().expect("port").to_string();
+    let home = common::tempdir();
+    let (status, card, err) =
+        common::outcome(common::whoport(home.path()).args([&port, "--color", "never"]));
+    drop(child);
+    assert_eq!(status, 0, "{err}");
+    assert!(!card.contains('\u{1b}'), "a raw escape sequence: {card:?}");
+    assert!(
+        !card
+            .lines()
+            .any(|l| l.starts_with("note: ") && l.contains("31mok")),
+        "a forged line: {card}"
+    );
+    if common::is_root() && std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
+        // The receiver is named (the reason was established), escaped.
+        assert!(card.contains(r"(x\nnote: \e[31mok)"), "{card}");
+    }
+}
+
 /// A two-step chain: the listener waits in unix socket B's queue, B's receiving end waits in
 /// unix socket C's queue, and a forked child holds C's receiving end and never reads. The
 /// sender keeps only the sending ends. Prints {"port", "sender", "receiver"}.
@@ -239,9 +269,9 @@ sys.stdin.read()
 os.kill(child, 9)
 "#;
 
-/// Runs `script` with `args`, then whoport; the reason given for the script's listener, the
-/// sender's and the receiver's PIDs.
-fn reason_for(script: &str, args: &[&str]) -> Option<(String, u64, u64)> {
+/// Runs `script` with `args`: the running script and what it printed once ready, or `None`
+/// after a SKIPPED line where the kernel refused what it needs.
+fn started(script: &str, args: &[&str]) -> Option<(Script, Value)> {
     let py = python()?;
     let mut child = Script(common::listener::spawn_retrying(
         Command::new(py)
@@ -258,6 +288,13 @@ fn reason_for(script: &str, args: &[&str]) -> Option<(String, u64, u64)> {
         eprintln!("SKIPPED: {what} refused (not root)");
         return None;
     }
+    Some((child, ready))
+}
+
+/// Runs `script` with `args`, then whoport; the reason given for the script's listener, the
+/// sender's and the receiver's PIDs.
+fn reason_for(script: &str, args: &[&str]) -> Option<(String, u64, u64)> {
+    let (child, ready) = started(script, args)?;
     let port = ready["port"].as_u64().expect("port");
     let reason = reason_both_ways(port);
     drop(child);

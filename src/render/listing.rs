@@ -562,7 +562,8 @@ fn socket_lines(
             reason.push_str("; ");
             reason.push_str(crate::model::SLEEPERS_CUT);
         }
-        writeln!(w, "    owner {who}; process hidden: {reason}")?;
+        // The reason may name processes, whose names their owners choose.
+        writeln!(w, "    owner {who}; process hidden: {}", sanitize(&reason))?;
         return Ok(());
     }
     // Held without a descriptor of the main table: how (a mapping, io_uring, a thread).
@@ -574,7 +575,7 @@ fn socket_lines(
             if l.blocked_calls_cut {
                 threads.push(crate::model::SLEEPERS_CUT.to_string());
             }
-            writeln!(w, "    {how}: {}", threads.join("; "))?;
+            writeln!(w, "    {how}: {}", sanitize(&threads.join("; ")))?;
         }
     }
     for p in l.owners.iter().filter_map(|pid| snap.processes.get(pid)) {
