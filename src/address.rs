@@ -448,6 +448,7 @@ pub(crate) mod tests {
             held_through: None,
             blocked_calls: Vec::new(),
             blocked_calls_cut: false,
+            blocked_calls_unread: None,
             v6only,
             known_use: None,
             socket,

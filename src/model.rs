@@ -567,6 +567,40 @@ impl BlockedCall {
 /// (its input) and writes the other.
 pub const TWO_FILES: &[&str] = &["splice", "sendfile"];
 
+/// The processes whose descriptors could not be read, beside threads named asleep on a
+/// socket: each thread's process holds it, and one of these may hold it too (a descriptor
+/// table that was not read), which nothing established either way.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UnreadHolders {
+    /// Some of their PIDs (at most as many as whoport names).
+    pub pids: Vec<u32>,
+    /// How many.
+    pub count: usize,
+    /// Why they could not be read.
+    pub why: String,
+}
+
+impl UnreadHolders {
+    /// "1 process's descriptors could not be read (why): PID 1, which may hold it too".
+    pub fn words(&self) -> String {
+        let named: Vec<String> = self.pids.iter().map(u32::to_string).collect();
+        let (whose, which) = if self.count == 1 {
+            ("1 process's".to_string(), "which may hold it too")
+        } else {
+            (
+                format!("{} processes'", self.count),
+                "one of which may hold it too",
+            )
+        };
+        let pid = if named.len() == 1 { "PID" } else { "PIDs" };
+        format!(
+            "{whose} descriptors could not be read ({}): {pid} {}, {which}",
+            self.why,
+            named.join(", ")
+        )
+    }
+}
+
 /// Said of a socket whose wait queue was not read to its end.
 pub const SLEEPERS_CUT: &str = "its wait queue was read only to its first 64 entries (as many as \
                                 whoport reads of one queue): more threads may be asleep on it, \
@@ -594,6 +628,9 @@ pub struct Listener {
     /// The socket's wait queue was not read to its end (more entries than whoport reads):
     /// more threads than `blocked_calls` may be asleep on it, and none is ruled out.
     pub blocked_calls_cut: bool,
+    /// Beside the threads of `blocked_calls`: the processes whose descriptors could not be
+    /// read, one of which may hold the socket too.
+    pub blocked_calls_unread: Option<UnreadHolders>,
     /// For IPv6 listeners: the kernel's IPV6_V6ONLY (`Some(false)`: it takes IPv4 too);
     /// `None` when it was not reported (`/proc/net`, other systems).
     pub v6only: Option<bool>,

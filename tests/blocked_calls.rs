@@ -24,11 +24,12 @@ impl Drop for KillOnDrop {
 }
 
 /// A TCP (or, with "udp", UDP) socket on 127.0.0.1 port 0, a thread of the helper asleep in
-/// accept() (recv()) on it; with "reuse", its descriptor is then closed and its number taken
-/// at once by a new socket of the same kind. Prints "ready PID TID FD PORT NEWFD".
+/// accept() (recv()) on it; with "close", its descriptor is then closed; with "reuse", closed
+/// and its number taken at once by a new socket of the same kind. Prints "ready PID TID FD
+/// PORT NEWFD".
 const SLEEPER: &str = r#"
 import os, socket, sys, threading, time
-kind, reuse = sys.argv[1], sys.argv[2] == "reuse"
+kind, mode = sys.argv[1], sys.argv[2]
 family = socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM
 def bound():
     s = socket.socket(socket.AF_INET, family)
@@ -56,17 +57,19 @@ while True:
         sys.exit("the thread never slept on its socket")
     time.sleep(0.01)
 newfd = -1
-if reuse:
+if mode in ("close", "reuse"):
     s.detach()
     os.close(fd)
+if mode == "reuse":
     n = bound()
     newfd = n.fileno()
 print("ready", pid, tids[0], fd, port, newfd, flush=True)
 time.sleep(600)
 "#;
 
-/// The sleeper started (as `user` when given): (guard, pid, tid, fd, port, new fd).
-fn sleeper(kind: &str, reuse: bool, user: Option<&str>) -> (KillOnDrop, u32, u32, u32, u16, i64) {
+/// The sleeper started (as `user` when given; `mode` "keep", "close" or "reuse"): (guard,
+/// pid, tid, fd, port, new fd).
+fn sleeper(kind: &str, mode: &str, user: Option<&str>) -> (KillOnDrop, u32, u32, u32, u16, i64) {
     let py = python().expect("python3");
     let mut cmd = match user {
         Some(u) => {
@@ -78,7 +81,7 @@ fn sleeper(kind: &str, reuse: bool, user: Option<&str>) -> (KillOnDrop, u32, u32
         None => Command::new(&py),
     };
     let mut child = cmd
-        .args(["-c", SLEEPER, kind, if reuse { "reuse" } else { "keep" }])
+        .args(["-c", SLEEPER, kind, mode])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()
@@ -129,7 +132,7 @@ fn a_descriptor_number_taken_by_a_new_socket_is_not_said_closed() {
         return;
     }
     for kind in ["tcp", "udp"] {
-        let (_guard, pid, tid, fd, port, newfd) = sleeper(kind, true, None);
+        let (_guard, pid, tid, fd, port, newfd) = sleeper(kind, "reuse", None);
         assert_eq!(
             newfd,
             i64::from(fd),
@@ -199,7 +202,7 @@ fn a_server_in_accept_on_its_open_listener_is_not_said_held_by_the_call() {
     {
         return;
     }
-    let (_guard, pid, _tid, _fd, port, _) = sleeper("tcp", false, Some("nobody"));
+    let (_guard, pid, _tid, _fd, port, _) = sleeper("tcp", "keep", Some("nobody"));
     for lookup in ["bpf", "procfs"] {
         let home = common::shared_tempdir();
         let out = common::command(home.path(), std::path::Path::new("setpriv"))
@@ -413,5 +416,104 @@ fn a_wait_queue_longer_than_whoport_reads_is_said_incomplete() {
             seen.push((pids(r), calls.len()));
         }
         assert_eq!(seen[0], seen[1], "both lookups agree");
+    }
+}
+
+/// A thread asleep in accept() on a listener whose descriptor was closed, while a process is
+/// read neither by `/proc` nor by the kernel's task iterator (PID 1 on machines whose PID 1
+/// refuses its table to root, and which the iterator never visits): the sleeper's process is
+/// named the holder, and beside it the process not read, which may hold the socket too, in
+/// the card, a note and --json; with both lookups, as root and as nobody with CAP_BPF and
+/// CAP_PERFMON. Where every process was read, nothing is said beside it.
+#[test]
+fn a_sleeper_named_beside_a_process_not_read_says_it_may_hold_it_too() {
+    if python().is_none()
+        || !have("setpriv", "apt-get install -y util-linux")
+        || !common::root_or_skip("reading sockets' wait queues")
+    {
+        return;
+    }
+    let pid1_unread = std::fs::read_dir("/proc/1/fd").is_err();
+    let (_guard, pid, tid, _fd, port, _) = sleeper("tcp", "close", None);
+    let home = common::shared_tempdir();
+    let mut seen = Vec::new();
+    for nobody in [false, true] {
+        for lookup in ["bpf", "procfs"] {
+            let what = format!("nobody {nobody}, {lookup}");
+            let run = |args: &[&str]| {
+                let mut cmd = if nobody {
+                    let mut c = common::command(home.path(), std::path::Path::new("setpriv"));
+                    c.args([
+                        "--reuid=65534",
+                        "--regid=65534",
+                        "--clear-groups",
+                        "--inh-caps=+bpf,+perfmon",
+                        "--ambient-caps=+bpf,+perfmon",
+                    ])
+                    .arg(common::bin());
+                    c
+                } else {
+                    common::whoport(home.path())
+                };
+                let out = cmd
+                    .env("WHOPORT_OWNER_LOOKUP", lookup)
+                    .args(args)
+                    .arg(port.to_string())
+                    .output()
+                    .expect("whoport runs");
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            };
+            let out = run(&["--json"]);
+            let Ok(doc) = serde_json::from_str::<Value>(&out) else {
+                assert!(nobody, "{what}: {out}");
+                eprintln!("SKIPPED: nobody with CAP_BPF and CAP_PERFMON could not run whoport");
+                continue;
+            };
+            let r = row(&doc, "tcp", port, &what);
+            assert_eq!(pids(r), vec![u64::from(pid)], "{what}: {r}");
+            assert_eq!(
+                r["held_through"], "held by a system call in progress",
+                "{what}: {r}"
+            );
+            assert_eq!(r["blocked_calls"][0]["tid"], tid, "{what}: {r}");
+            let unread = &r["holders_unread"];
+            let note = format!("tcp 127.0.0.1:{port} is held by a system call in progress");
+            let noted = doc["notes"]
+                .as_array()
+                .expect("notes")
+                .iter()
+                .filter_map(Value::as_str)
+                .find(|n| n.contains(&note));
+            let card = run(&[]);
+            let held = card
+                .lines()
+                .find(|l| l.contains("held by a system call in progress:"))
+                .unwrap_or_else(|| panic!("{what}: {card}"));
+            if pid1_unread {
+                let named = unread["pids"].as_array().expect("PIDs not read");
+                assert!(named.contains(&Value::from(1)), "{what}: {r}");
+                let why = unread["why"].as_str().expect("why");
+                assert!(
+                    why.contains("could not")
+                        || why.contains("refused")
+                        || why.contains("does not show"),
+                    "{what}: {why}"
+                );
+                let noted = noted.unwrap_or_else(|| panic!("{what}: a note: {doc}"));
+                assert!(noted.contains("may hold it too"), "{what}: {noted}");
+                assert!(
+                    held.contains("descriptors could not be read (")
+                        && held.contains("which may hold it too"),
+                    "{what}: {held}"
+                );
+            } else if unread.is_null() {
+                assert!(noted.is_none(), "{what}: {doc}");
+                assert!(!held.contains("may hold it too"), "{what}: {held}");
+            }
+            seen.push((nobody, pids(r), unread["pids"].clone()));
+        }
+    }
+    for pair in seen.chunks(2) {
+        assert_eq!(pair[0], pair[1], "both lookups agree: {seen:?}");
     }
 }

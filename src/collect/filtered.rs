@@ -275,6 +275,7 @@ mod tests {
             held_through: None,
             blocked_calls: Vec::new(),
             blocked_calls_cut: false,
+            blocked_calls_unread: None,
             v6only: None,
             known_use: None,
             socket,

@@ -468,6 +468,10 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
             blocked_calls_cut: owners.blocked_cut.contains(&socket.inode),
             #[cfg(not(target_os = "linux"))]
             blocked_calls_cut: false,
+            #[cfg(target_os = "linux")]
+            blocked_calls_unread: owners.blocked_unread.remove(&socket.inode),
+            #[cfg(not(target_os = "linux"))]
+            blocked_calls_unread: None,
             v6only: socket.v6only,
             known_use: None,
             socket,
@@ -767,6 +771,10 @@ struct Owners {
     blocked: HashMap<u32, Vec<crate::model::BlockedCall>>,
     /// The sockets whose wait queue was not read to its end.
     blocked_cut: HashSet<u32>,
+    /// Beside the threads holding sockets by a system call in progress: the processes whose
+    /// descriptors could not be read, one of which may hold the socket too.
+    #[cfg(target_os = "linux")]
+    blocked_unread: HashMap<u32, crate::model::UnreadHolders>,
     /// What the walk noted for the second look.
     #[cfg(target_os = "linux")]
     seen: linux::Seen,
@@ -836,6 +844,7 @@ fn find_owners(candidates: &[(Socket, Vec<u32>)], walk: Walk) -> Owners {
             starts: walk.starts,
             blocked: HashMap::new(),
             blocked_cut: HashSet::new(),
+            blocked_unread: HashMap::new(),
             seen: walk.seen,
             failure: None,
         },
@@ -849,6 +858,7 @@ fn find_owners(candidates: &[(Socket, Vec<u32>)], walk: Walk) -> Owners {
             starts: HashMap::new(),
             blocked: HashMap::new(),
             blocked_cut: HashSet::new(),
+            blocked_unread: HashMap::new(),
             seen: linux::Seen::default(),
             failure: Some(e),
         },

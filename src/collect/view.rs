@@ -2,7 +2,7 @@
 //! processes it could not read), read once, and the reason it gives a socket no process holds
 //! after the second look: the first fact that explains it, in the order of certainty.
 
-use crate::model::{Hidden, NOT_SHOWN_TO_USER, USER_NAMESPACE_NOT_ROOT};
+use crate::model::{Hidden, UnreadHolders, NOT_SHOWN_TO_USER, USER_NAMESPACE_NOT_ROOT};
 
 /// What whoport knows about its own view, read once, to say why a socket has no owner.
 #[derive(Debug, Clone, Default)]
@@ -113,24 +113,11 @@ impl View {
                     ruled: None,
                 };
             }
-        } else if self.unreadable > 0 {
-            let why = if !self.initial_user_namespace {
-                "whoport runs in a user namespace whose root is not the machine's root"
-            } else if !self.can_ptrace || !self.can_read_search {
-                "whoport lacks CAP_SYS_PTRACE or CAP_DAC_READ_SEARCH"
-            } else {
-                "refused to root with every capability: a security module (LSM) or a \
-                 process in another user namespace"
-            };
-            let skipped = if self.iterator_skipped {
-                iterator_skipped(self.unreadable)
-            } else {
-                ""
-            };
+        } else if let Some(unread) = self.not_read() {
             return Hidden::Unreadable {
-                pids: self.unreadable_pids.clone(),
-                count: self.unreadable,
-                why: format!("{why}{skipped}"),
+                pids: unread.pids,
+                count: unread.count,
+                why: unread.why,
                 ruled: None,
             };
         }
@@ -142,6 +129,41 @@ impl View {
         } else {
             Hidden::NotFoundForUser(Default::default())
         }
+    }
+}
+
+impl View {
+    /// The processes whose descriptors could not be read, and why, as the reasons name them.
+    pub fn not_read(&self) -> Option<UnreadHolders> {
+        if self.unreadable == 0 {
+            return None;
+        }
+        let skipped = if self.iterator_skipped {
+            iterator_skipped(self.unreadable)
+        } else {
+            ""
+        };
+        let why = if !self.root {
+            if self.initial_user_namespace {
+                let them = if self.unreadable == 1 { "it" } else { "them" };
+                format!("{NOT_SHOWN_TO_USER} {them} to this user")
+            } else {
+                USER_NAMESPACE_NOT_ROOT.to_string()
+            }
+        } else if !self.initial_user_namespace {
+            "whoport runs in a user namespace whose root is not the machine's root".to_string()
+        } else if !self.can_ptrace || !self.can_read_search {
+            "whoport lacks CAP_SYS_PTRACE or CAP_DAC_READ_SEARCH".to_string()
+        } else {
+            "refused to root with every capability: a security module (LSM) or a process in \
+             another user namespace"
+                .to_string()
+        };
+        Some(UnreadHolders {
+            pids: self.unreadable_pids.clone(),
+            count: self.unreadable,
+            why: format!("{why}{skipped}"),
+        })
     }
 }
 

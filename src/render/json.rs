@@ -596,6 +596,9 @@ pub struct ListenerDoc<'a> {
     /// The socket's wait queue was not read to its end: `blocked_calls` may not list every
     /// thread asleep on it.
     pub blocked_calls_incomplete: bool,
+    /// Beside `blocked_calls`: the processes whose descriptors could not be read (some PIDs,
+    /// how many, why), one of which may hold the socket too; null otherwise.
+    pub holders_unread: Option<&'a crate::model::UnreadHolders>,
 }
 
 /// An owner in a listener's object: its document, or the same document already written as
@@ -666,6 +669,7 @@ impl<'a> ListenerDoc<'a> {
             closed_during_scan: l.closed_during_scan(),
             blocked_calls: &l.blocked_calls,
             blocked_calls_incomplete: l.blocked_calls_cut,
+            holders_unread: l.blocked_calls_unread.as_ref(),
         }
     }
 }

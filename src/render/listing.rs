@@ -575,6 +575,9 @@ fn socket_lines(
             if l.blocked_calls_cut {
                 threads.push(crate::model::SLEEPERS_CUT.to_string());
             }
+            if let Some(unread) = &l.blocked_calls_unread {
+                threads.push(unread.words());
+            }
             writeln!(w, "    {how}: {}", sanitize(&threads.join("; ")))?;
         }
     }

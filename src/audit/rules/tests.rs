@@ -40,6 +40,7 @@ fn snapshot(addr: &str, port: u16, procs: Vec<Process>, root: bool) -> Snapshot 
         held_through: None,
         blocked_calls: Vec::new(),
         blocked_calls_cut: false,
+        blocked_calls_unread: None,
         v6only: None,
         known_use: None,
     };
