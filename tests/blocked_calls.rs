@@ -517,3 +517,69 @@ fn a_sleeper_named_beside_a_process_not_read_says_it_may_hold_it_too() {
         assert_eq!(pair[0], pair[1], "both lookups agree: {seen:?}");
     }
 }
+
+/// whoport in a PID namespace of its own but with the host's /proc (`unshare -p -f` without
+/// `--mount-proc`): /proc numbers processes as the kernel's first namespace does (it shows
+/// kthreadd as PID 2), so the thread asleep in accept() on a listener whose descriptor was
+/// closed is named, by the number /proc shows, with both lookups, as root and as nobody with
+/// CAP_BPF and CAP_PERFMON; the reason never says it is held outside this PID namespace.
+#[test]
+fn a_sleeper_is_named_from_a_pid_namespace_that_sees_the_hosts_proc() {
+    if python().is_none()
+        || !have("unshare", "apt-get install -y util-linux")
+        || !have("setpriv", "apt-get install -y util-linux")
+        || !common::root_or_skip("PID namespaces")
+    {
+        return;
+    }
+    let (_guard, pid, tid, _fd, port, _) = sleeper("tcp", "close", None);
+    let dir = tempdir();
+    let home = common::shared_tempdir();
+    let script = r#"
+set -e
+for lk in bpf procfs; do
+  WHOPORT_OWNER_LOOKUP=$lk "$WHOPORT" --json "$PORT" > "$DIR/root-$lk.json" || [ $? -eq 1 ]
+  WHOPORT_OWNER_LOOKUP=$lk setpriv --reuid=65534 --regid=65534 --clear-groups \
+    --inh-caps=+bpf,+perfmon --ambient-caps=+bpf,+perfmon \
+    env XDG_DATA_HOME="$SHARED" XDG_CONFIG_HOME="$SHARED" "$WHOPORT" --json "$PORT" \
+    > "$DIR/nobody-$lk.json" || true
+done
+"#;
+    let (status, _, err) = common::sh_within(
+        &format!(
+            "export DIR='{dir}' SHARED='{shared}' PORT={port}; \
+             exec unshare --kill-child -p -f sh -c '{script}'",
+            dir = dir.path().display(),
+            shared = home.path().display(),
+            script = script.replace('\'', "'\\''"),
+        ),
+        Duration::from_secs(120),
+    );
+    assert_eq!(status, 0, "the staging ran: {err}");
+    let mut seen = Vec::new();
+    for who in ["root", "nobody"] {
+        for lookup in ["bpf", "procfs"] {
+            let what = format!("{who} {lookup}");
+            let path = dir.path().join(format!("{who}-{lookup}.json"));
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{what}: {e}"));
+            let Ok(doc) = serde_json::from_str::<Value>(&text) else {
+                assert_eq!(who, "nobody", "{what}: {text}");
+                eprintln!("SKIPPED: nobody with CAP_BPF and CAP_PERFMON could not run whoport");
+                continue;
+            };
+            let r = row(&doc, "tcp", port, &what);
+            assert_eq!(pids(r), vec![u64::from(pid)], "{what}: {r}");
+            assert_eq!(
+                r["held_through"], "held by a system call in progress",
+                "{what}: {r}"
+            );
+            let calls = r["blocked_calls"].as_array().expect("blocked_calls");
+            assert_eq!(calls.len(), 1, "{what}: {r}");
+            assert_eq!(calls[0]["tid"], tid, "{what}: {r}");
+            seen.push((who, pids(r), calls.clone()));
+        }
+    }
+    for pair in seen.chunks(2) {
+        assert_eq!(pair[0], pair[1], "both lookups agree");
+    }
+}

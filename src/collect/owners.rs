@@ -218,12 +218,32 @@ pub fn has_bpf_caps(caps: u64) -> bool {
 }
 
 /// The iterators name a process by `task->tgid`, its PID in the initial PID namespace. Those
-/// are the PIDs whoport reads in `/proc` only when whoport itself runs in the initial PID
+/// are the PIDs whoport reads in `/proc` when whoport itself runs in the initial PID
 /// namespace (its `ns/pid` link is the kernel's fixed `PROC_PID_INIT_INO`) and its `/proc`
 /// numbers processes the same way (`NSpid` lists one PID: the `/proc` mount's namespace is
-/// whoport's own). Inside a container's PID namespace, even with a `/proc` of that namespace
-/// that shows one `NSpid`, a host PID names nothing or another process: `Err` says why.
+/// whoport's own), and also whenever `/proc` shows kthreadd as PID 2: kernel threads live only
+/// in the initial PID namespace, so that `/proc` is the initial namespace's, whatever
+/// namespace whoport runs in (`unshare -p -f` without `--mount-proc`). Inside a container's
+/// PID namespace with a `/proc` of its own, even one that shows one `NSpid`, a host PID names
+/// nothing or another process: `Err` says why.
 pub fn pids_as_proc_numbers_them() -> Result<(), String> {
+    own_pid_namespace_is_procs().or_else(|why| {
+        if proc_is_the_initial_namespaces() {
+            Ok(())
+        } else {
+            Err(why)
+        }
+    })
+}
+
+/// `/proc` shows a kernel thread as PID 2 (kthreadd): it numbers processes as the initial PID
+/// namespace does (no other namespace has kernel threads).
+pub fn proc_is_the_initial_namespaces() -> bool {
+    super::unvisited::kernel_thread(2)
+}
+
+/// Whoport runs in the initial PID namespace, and its `/proc` is that namespace's.
+fn own_pid_namespace_is_procs() -> Result<(), String> {
     /// include/linux/proc_ns.h: the initial PID namespace's inode, the same on every boot.
     const INITIAL_PID_NAMESPACE: &str = "pid:[4026531836]";
     let link = std::fs::read_link("/proc/self/ns/pid")

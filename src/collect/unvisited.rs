@@ -88,6 +88,15 @@ pub(super) fn holds_no_files(pid: u32) -> bool {
     !may_hold_files(pid, None) || without_descriptors(pid)
 }
 
+/// Whether `/proc` shows process `pid` as a kernel thread (`PF_KTHREAD`): kernel threads
+/// live only in the machine's first PID namespace, so a `/proc` that shows one numbers
+/// processes as that namespace does.
+pub(super) fn kernel_thread(pid: u32) -> bool {
+    super::proc_dir::read_path(&format!("/proc/{pid}/stat"))
+        .and_then(|(stat, _)| parse_stat(&stat))
+        .is_some_and(|s| s.flags & PF_KTHREAD != 0)
+}
+
 /// Whether process `pid` has no descriptor open: the size of its `/proc/PID/fd`, which any
 /// user may see, counts them where the kernel says so (Linux 6.2+, where whoport's own is
 /// never 0; before, every such size is 0 and says nothing). The task iterator visits no

@@ -9,7 +9,8 @@ use crate::model::{Hidden, UnreadHolders, NOT_SHOWN_TO_USER, USER_NAMESPACE_NOT_
 pub struct View {
     pub root: bool,
     pub uid: Option<u32>,
-    /// whoport's PID namespace is the machine's first one: no process is out of its sight.
+    /// whoport's PID namespace is the machine's first one, or its `/proc` is that
+    /// namespace's: no process is out of its sight.
     pub initial_pid_namespace: bool,
     /// whoport's user namespace is the machine's first one.
     pub initial_user_namespace: bool,
@@ -64,7 +65,9 @@ impl View {
         View {
             root,
             uid,
-            initial_pid_namespace: is(ns("pid"), PROC_PID_INIT_INO),
+            // Or a /proc of the initial namespace: every process is in its sight.
+            initial_pid_namespace: is(ns("pid"), PROC_PID_INIT_INO)
+                || super::owners::proc_is_the_initial_namespaces(),
             initial_user_namespace: is(ns("user"), PROC_USER_INIT_INO),
             can_ptrace: caps & (1 << CAP_SYS_PTRACE) != 0,
             can_read_search: caps & (1 << CAP_DAC_READ_SEARCH) != 0,
