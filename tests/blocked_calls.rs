@@ -464,19 +464,11 @@ fn a_sleeper_named_beside_a_process_not_read_says_it_may_hold_it_too() {
                     .expect("whoport runs");
                 String::from_utf8_lossy(&out.stdout).into_owned()
             };
-            let out = run(&["--json"]);
-            let Ok(doc) = serde_json::from_str::<Value>(&out) else {
-                assert!(nobody, "{what}: {out}");
-                eprintln!("SKIPPED: nobody with CAP_BPF and CAP_PERFMON could not run whoport");
+            let Some(doc) = sleeper_named(&run(&["--json"]), nobody, (pid, tid, port), &what)
+            else {
                 continue;
             };
             let r = row(&doc, "tcp", port, &what);
-            assert_eq!(pids(r), vec![u64::from(pid)], "{what}: {r}");
-            assert_eq!(
-                r["held_through"], "held by a system call in progress",
-                "{what}: {r}"
-            );
-            assert_eq!(r["blocked_calls"][0]["tid"], tid, "{what}: {r}");
             let unread = &r["holders_unread"];
             let note = format!("tcp 127.0.0.1:{port} is held by a system call in progress");
             let noted = doc["notes"]
@@ -561,24 +553,40 @@ done
             let what = format!("{who} {lookup}");
             let path = dir.path().join(format!("{who}-{lookup}.json"));
             let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{what}: {e}"));
-            let Ok(doc) = serde_json::from_str::<Value>(&text) else {
-                assert_eq!(who, "nobody", "{what}: {text}");
-                eprintln!("SKIPPED: nobody with CAP_BPF and CAP_PERFMON could not run whoport");
+            let Some(doc) = sleeper_named(&text, who == "nobody", (pid, tid, port), &what) else {
                 continue;
             };
             let r = row(&doc, "tcp", port, &what);
-            assert_eq!(pids(r), vec![u64::from(pid)], "{what}: {r}");
-            assert_eq!(
-                r["held_through"], "held by a system call in progress",
-                "{what}: {r}"
-            );
-            let calls = r["blocked_calls"].as_array().expect("blocked_calls");
-            assert_eq!(calls.len(), 1, "{what}: {r}");
-            assert_eq!(calls[0]["tid"], tid, "{what}: {r}");
-            seen.push((who, pids(r), calls.clone()));
+            seen.push((who, pids(r), r["blocked_calls"].clone()));
         }
     }
     for pair in seen.chunks(2) {
         assert_eq!(pair[0], pair[1], "both lookups agree");
     }
+}
+
+/// whoport's JSON `text`, checked to name thread `tid` of `pid`, alone, as holding the TCP
+/// listener on `port` by a system call in progress; `None` (after a SKIPPED line) where
+/// `nobody` with CAP_BPF and CAP_PERFMON could not run whoport.
+fn sleeper_named(
+    text: &str,
+    nobody: bool,
+    (pid, tid, port): (u32, u32, u16),
+    what: &str,
+) -> Option<Value> {
+    let Ok(doc) = serde_json::from_str::<Value>(text) else {
+        assert!(nobody, "{what}: {text}");
+        eprintln!("SKIPPED: nobody with CAP_BPF and CAP_PERFMON could not run whoport");
+        return None;
+    };
+    let r = row(&doc, "tcp", port, what);
+    assert_eq!(pids(r), vec![u64::from(pid)], "{what}: {r}");
+    assert_eq!(
+        r["held_through"], "held by a system call in progress",
+        "{what}: {r}"
+    );
+    let calls = r["blocked_calls"].as_array().expect("blocked_calls");
+    assert_eq!(calls.len(), 1, "{what}: {r}");
+    assert_eq!(calls[0]["tid"], tid, "{what}: {r}");
+    Some(doc)
 }
