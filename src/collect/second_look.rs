@@ -186,33 +186,12 @@ pub(super) fn second_look(
         })
         .collect();
     adopt(candidates, owners, &mut held, &by_calls);
-    // Each sleeper's process holds the socket; a process whose table was not read (not
-    // visited by the kernel's iterator, nor shown by /proc) may hold it too: said beside it.
-    for inode in by_calls.keys() {
-        let view = if in_no_table.contains(inode) {
-            &read_in_kernel
-        } else {
-            &view
-        };
-        if let Some(unread) = view.not_read() {
-            let named: Vec<String> = unread.pids.iter().map(u32::to_string).collect();
-            let who = if unread.count == 1 {
-                format!("PID {}", named.join(", "))
-            } else {
-                format!(
-                    "one of {} processes (PIDs {})",
-                    unread.count,
-                    named.join(", ")
-                )
-            };
-            notes.push(format!(
-                "{} is held by a system call in progress, and {who}, whose descriptors could \
-                 not be read, may hold it too",
-                endpoint(candidates, *inode),
-            ));
-            owners.blocked_unread.insert(*inode, unread);
-        }
-    }
+    owners.blocked_unread.extend(unread_beside(
+        candidates,
+        &by_calls,
+        (&in_no_table, &read_in_kernel, &view),
+        notes,
+    ));
     owners.blocked.extend(calls);
     owners.blocked_cut.extend(sleepers_cut.iter().copied());
     // Looked for in the unix socket queues, and again in the tables and the queues in turn
@@ -380,21 +359,48 @@ fn adopt(
     }
 }
 
-/// "tcp 127.0.0.1:8080", the socket `inode` of the candidates, for a note.
-fn endpoint(candidates: &[(Socket, Vec<u32>)], inode: u32) -> String {
-    candidates
-        .iter()
-        .find(|(s, _)| s.inode == inode)
-        .map_or_else(
-            || format!("with inode {inode}"),
-            |(s, _)| {
-                format!(
-                    "{} {}",
-                    s.protocol,
-                    crate::address::endpoint(s.address, None, s.port)
-                )
-            },
-        )
+/// Each sleeper's process holds its socket; a process whose table was not read (not visited
+/// by the kernel's iterator, nor shown by /proc) may hold it too: for each socket of
+/// `by_calls`, those processes (as `read_in_kernel` says for the sockets whose tables were
+/// read again in the kernel, `in_no_table`; as `view` says otherwise), each with a note.
+fn unread_beside(
+    candidates: &[(Socket, Vec<u32>)],
+    by_calls: &HashMap<u32, (Vec<u32>, ownerless::Holding)>,
+    (in_no_table, read_in_kernel, view): (&HashSet<u32>, &ownerless::View, &ownerless::View),
+    notes: &mut Vec<String>,
+) -> HashMap<u32, crate::model::UnreadHolders> {
+    let mut beside = HashMap::new();
+    for (s, _) in candidates {
+        let (inode, Some((_, how))) = (&s.inode, by_calls.get(&s.inode)) else {
+            continue;
+        };
+        let view = if in_no_table.contains(inode) {
+            read_in_kernel
+        } else {
+            view
+        };
+        let Some(unread) = view.not_read() else {
+            continue;
+        };
+        let named: Vec<String> = unread.pids.iter().map(u32::to_string).collect();
+        let who = if unread.count == 1 {
+            format!("PID {}", named.join(", "))
+        } else {
+            format!(
+                "one of {} processes (PIDs {})",
+                unread.count,
+                named.join(", ")
+            )
+        };
+        notes.push(format!(
+            "{} {} is {}, and {who}, whose descriptors could not be read, may hold it too",
+            s.protocol,
+            crate::address::endpoint(s.address, None, s.port),
+            how.words().unwrap_or("held by a system call in progress"),
+        ));
+        beside.insert(*inode, unread);
+    }
+    beside
 }
 
 /// The processes whose memory mappings were not read in time, each named.
