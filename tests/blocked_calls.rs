@@ -501,7 +501,19 @@ fn a_sleeper_named_beside_a_process_not_read_says_it_may_hold_it_too() {
                 assert!(noted.is_none(), "{what}: {doc}");
                 assert!(!held.contains("may hold it too"), "{what}: {held}");
             }
-            seen.push((nobody, pids(r), unread["pids"].clone()));
+            // Each run also names the processes that were passing through exec() or exit()
+            // when it read (not read either), which two runs cannot share: the lookups agree
+            // on the holder and on whether, and which of the processes never read, are named.
+            let never_read: Vec<&Value> = unread["pids"]
+                .as_array()
+                .map(|named| {
+                    named
+                        .iter()
+                        .filter(|p| unseen.iter().any(|u| *p == u))
+                        .collect()
+                })
+                .unwrap_or_default();
+            seen.push((nobody, pids(r), unread.is_null(), format!("{never_read:?}")));
         }
     }
     for pair in seen.chunks(2) {
