@@ -194,6 +194,54 @@ pub fn unmapped_uid() -> Option<u32> {
 mod tests {
     use super::*;
 
+    /// The processes not read beside a sleeper: named with the reasons' why, for root and for
+    /// another user; nothing where every process was read.
+    #[test]
+    fn the_processes_not_read_are_named_with_why() {
+        let root = View {
+            root: true,
+            initial_pid_namespace: true,
+            initial_user_namespace: true,
+            can_ptrace: true,
+            can_read_search: true,
+            ..View::default()
+        };
+        assert_eq!(root.not_read(), None);
+        let skipped = View {
+            unreadable_pids: vec![1],
+            unreadable: 1,
+            iterator_skipped: true,
+            ..root.clone()
+        };
+        let unread = skipped.not_read().expect("named");
+        assert_eq!((unread.pids.as_slice(), unread.count), ([1].as_slice(), 1));
+        assert_eq!(
+            unread.words(),
+            "1 process's descriptors could not be read (refused to root with every capability: \
+             a security module (LSM) or a process in another user namespace; the kernel's task \
+             iterator did not visit it either): PID 1, which may hold it too"
+        );
+        match skipped.reason(Some(0), true) {
+            Hidden::Unreadable { why, .. } => assert_eq!(why, unread.why),
+            other => panic!("{other:?}"),
+        }
+        let user = View {
+            root: false,
+            unreadable_pids: vec![1, 7],
+            unreadable: 2,
+            ..skipped
+        };
+        let words = user.not_read().expect("named").words();
+        assert!(
+            words.starts_with(
+                "2 processes' descriptors could not be read (/proc does not show them to this \
+                 user; the kernel's task iterator did not visit them either): PIDs 1, 7, one of \
+                 which may hold it too"
+            ),
+            "{words}"
+        );
+    }
+
     #[test]
     fn reasons_follow_what_was_established() {
         let root = View {
