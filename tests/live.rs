@@ -55,6 +55,8 @@ struct ListenerJson {
     blocked_calls: Vec<serde_json::Value>,
     /// Its wait queue was read only to its first entries: more threads may hold it.
     blocked_calls_incomplete: bool,
+    /// Beside the threads: the processes not read, which may hold it too.
+    holders_unread: Option<serde_json::Value>,
     closed_during_scan: bool,
 }
 
