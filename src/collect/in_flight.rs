@@ -418,7 +418,11 @@ pub fn reasons(
         .collect();
     let queues: HashSet<u32> = waiting.iter().flat_map(|&i| relays(i, &graph)).collect();
     // Who holds the queues is not known: nothing is said of who it waits for (no look).
-    let (holders, by_ring) = queue_holders(&queues, via_iterator.then_some(loaded))?;
+    let (holders, by_ring) = if via_iterator {
+        queue_holders(&queues, Some(loaded))?
+    } else {
+        walked_queue_holders(&queues, unreadable > 0, loaded)
+    };
     for inode in waiting {
         let (pids, relay, held) = follow_to(inode, &graph, &holders);
         // No receiver found: a unix socket on its way may wait where a queue was cut.
@@ -454,6 +458,37 @@ pub fn reasons(
         );
     }
     Ok(Queued { reasons, unread })
+}
+
+/// [`queue_holders`] after the walk: where it could not read some processes' tables
+/// (`unread_tables`) and the kernel may be asked, the tables are read there, as the iterator
+/// reads them (a process the kernel's iterator does not visit through /proc), so that the
+/// holders named are those the iterator names; otherwise, or if that read fails, the walk's.
+#[allow(clippy::type_complexity)]
+fn walked_queue_holders(
+    queues: &HashSet<u32>,
+    unread_tables: bool,
+    loaded: &mut Shared,
+) -> (HashMap<u32, Vec<u32>>, HashSet<u32>) {
+    if unread_tables
+        && !queues.is_empty()
+        && super::owners::kernel_may_be_asked("reading descriptor tables").is_ok()
+    {
+        let began = super::unvisited::boot_ticks();
+        if let Ok((mut holders, by_ring)) = queue_holders(queues, Some(&mut *loaded)) {
+            if let Ok(l) = loaded.get() {
+                let skipped = super::unvisited::read(&l.visited, began, Some(queues));
+                for (queue, pids) in skipped.pids {
+                    let held = holders.entry(queue).or_default();
+                    held.extend(pids);
+                    held.sort_unstable();
+                    held.dedup();
+                }
+            }
+            return (holders, by_ring);
+        }
+    }
+    queue_holders(queues, None).unwrap_or_default()
 }
 
 /// Who holds each of these unix sockets: inode -> PIDs, found in descriptor tables (the

@@ -203,9 +203,16 @@ pub(super) fn second_look(
         .filter(|i| !by_calls.contains_key(i))
         .copied()
         .collect();
+    // Where the tables the walk could not read were read in the kernel, the processes not
+    // read are only those neither the kernel's iterator nor /proc showed, as with the iterator.
+    let not_read = if tables.is_some() {
+        (skipped.unreadable, skipped.unreadable_pids.as_slice())
+    } else {
+        (unreadable, unreadable_pids.as_slice())
+    };
     let followed = moving::follow(
         &movable,
-        (unreadable, &unreadable_pids),
+        not_read,
         (shared, via_iterator),
         activity,
         deadline,
