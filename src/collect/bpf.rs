@@ -670,17 +670,26 @@ mod tests {
     use super::*;
     use std::io::Read;
 
-    /// The raw reads of one pass of the owner iterator, as a 64 KiB reader gets them.
-    fn raw_reads(loaded: &mut Loaded) -> Vec<Vec<u8>> {
+    /// The raw reads of one pass of the owner iterator, and how many of them came first, 16
+    /// bytes at a time, until a record of `anchor` was read; after that, as a 64 KiB reader
+    /// gets them. (Each small read makes the kernel start the next one at a call's output, so
+    /// the reads that follow split the rest of the pass as if it began at `anchor`.)
+    fn raw_reads(loaded: &mut Loaded, anchor: u32) -> (Vec<Vec<u8>>, usize) {
         let mut file = iterator(&mut loaded.ebpf, PROGRAM.name).expect("attach");
         let mut buffer = vec![0u8; 1 << 16];
         let mut reads = Vec::new();
+        let mut small = None;
         loop {
-            let n = file.read(&mut buffer).expect("read");
+            let size = if small.is_some() { buffer.len() } else { 16 };
+            let n = file.read(&mut buffer[..size]).expect("read");
             if n == 0 {
-                return reads;
+                let small = small.unwrap_or(reads.len());
+                return (reads, small);
             }
             reads.push(buffer[..n].to_vec());
+            if small.is_none() && first_record(&reads[reads.len() - 1..], anchor).is_some() {
+                small = Some(reads.len());
+            }
         }
     }
 
@@ -693,23 +702,19 @@ mod tests {
         })
     }
 
-    /// A seq_file buffer holds 32,768 bytes and takes a write only while it stays below
-    /// that: a read of the iterator ends after 32,752 bytes of 16-byte records, or earlier
-    /// when the next call's output does not fit; the kernel then discards that output and
-    /// calls the program again for the same file at the next read. A task's first call
-    /// writes its header (network namespace, start time) before its record: shown again, it
-    /// must write the header again. Staged: a process holding one socket as its only
-    /// descriptor (its first call writes 48 bytes), after a process holding thousands of
-    /// copies of it (16 bytes each, so reads end inside them); copies are added until the
-    /// first process's call falls at a read's end, and its header must open the next read.
-    #[test]
-    fn a_tasks_header_is_written_again_when_the_kernel_shows_its_first_file_again() {
-        let root = rustix::process::geteuid().is_root();
-        if !root || !std::path::Path::new(KERNEL_BTF).exists() {
-            eprintln!("SKIPPED: needs root and BTF");
-            return;
-        }
-        let script = "import json, os, resource, socket, subprocess, sys\n\
+    /// A process holding a listening TCP socket and, on request, more and more copies of it,
+    /// and its child, which holds the socket as its first descriptor (its standard input).
+    /// Both are killed when it is dropped.
+    struct Holder {
+        process: std::process::Child,
+        to: Option<std::process::ChildStdin>,
+        from: std::io::BufReader<std::process::ChildStdout>,
+        /// The holder's PID, its child's, and the socket's inode.
+        started: Option<(u32, u32, u64)>,
+    }
+
+    impl Holder {
+        const SCRIPT: &str = "import json, os, resource, socket, subprocess, sys\n\
             soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n\
             try: resource.setrlimit(resource.RLIMIT_NOFILE, (100000, max(hard, 100000)))\n\
             except (OSError, ValueError): resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))\n\
@@ -722,73 +727,129 @@ mod tests {
             \x20   copies += [os.dup(s.fileno()) for _ in range(int(line))]\n\
             \x20   print('ok', flush=True)\n\
             child.kill()\n";
-        let Ok(mut helper) = std::process::Command::new("python3")
-            .args(["-c", script])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-        else {
-            eprintln!("SKIPPED: no python3");
-            return;
-        };
-        let mut to = helper.stdin.take().expect("stdin");
-        let mut from = std::io::BufReader::new(helper.stdout.take().expect("stdout"));
-        let mut line = String::new();
-        let _ = std::io::BufRead::read_line(&mut from, &mut line);
-        let started: Option<(u32, u32, u64)> = serde_json::from_str(&line).ok();
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let (_, child, inode) = started.expect("the helper starts");
-            let mut loaded = Loaded::open().expect("the object loads as root with BTF");
-            loaded
-                .ready(PROGRAM, "5.8")
-                .expect("task_file iterator, verified");
-            // Other processes come and go between passes: try again until one pass shows
-            // the case (each try adds at most 2,046 copies).
-            for _ in 0..40 {
-                let reads = raw_reads(&mut loaded);
-                let (read, at) = first_record(&reads, child).expect("the child is visited");
-                if read > 0 && at == 0 {
-                    let records: Vec<(u32, u32, u64)> = reads[read]
-                        .chunks_exact(16)
-                        .take(3)
-                        .map(records::tests_fields)
-                        .collect();
-                    assert_eq!(
-                        records,
-                        vec![
-                            (child, records::NETNS_RECORD, records[0].2),
-                            (child, records::START_RECORD, records[1].2),
-                            (child, 0, u64::from(inode as u32)),
-                        ],
-                        "shown again, the task's header opens the next read"
-                    );
-                    let found =
-                        records::read_owners(&mut &reads.concat()[..], None, 100).expect("parse");
-                    assert!(found.owners.starts.contains_key(&child));
-                    return;
-                }
-                // Copies that move the child's call to 32 bytes before the end of a read
-                // (reads inside the copies hold 2,047 records).
-                let more = ((32_736 + 32_752 - at) / 16) % 2047;
-                std::io::Write::write_all(&mut to, format!("{}\n", more.max(1)).as_bytes())
-                    .expect("ask for copies");
-                line.clear();
-                let _ = std::io::BufRead::read_line(&mut from, &mut line);
-                assert_eq!(line.trim(), "ok");
+
+        /// `None` when python3 cannot be run.
+        fn start() -> Option<Holder> {
+            let mut process = std::process::Command::new("python3")
+                .args(["-c", Self::SCRIPT])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .ok()?;
+            let to = process.stdin.take();
+            let from = std::io::BufReader::new(process.stdout.take().expect("stdout"));
+            let mut holder = Holder {
+                process,
+                to,
+                from,
+                started: None,
+            };
+            holder.started = serde_json::from_str(&holder.answer()).ok();
+            Some(holder)
+        }
+
+        fn answer(&mut self) -> String {
+            let mut line = String::new();
+            let _ = std::io::BufRead::read_line(&mut self.from, &mut line);
+            line
+        }
+
+        fn add_copies(&mut self, more: usize) {
+            let to = self.to.as_mut().expect("stdin");
+            std::io::Write::write_all(to, format!("{more}\n").as_bytes()).expect("ask for copies");
+            assert_eq!(self.answer().trim(), "ok");
+        }
+    }
+
+    impl Drop for Holder {
+        /// The child, by PID while its parent has not reaped it (the PID cannot be reused
+        /// yet); then the holder, which ends with its input.
+        fn drop(&mut self) {
+            let child = self
+                .started
+                .and_then(|(_, child, _)| i32::try_from(child).ok());
+            if let Some(pid) = child.and_then(rustix::process::Pid::from_raw) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
             }
-            panic!("no pass put the child's first call at the end of a read");
-        }));
-        // The child, by PID while its parent has not reaped it (the PID cannot be reused
-        // yet); then the helper, which ends with its input.
-        let child = started.and_then(|(_, child, _)| i32::try_from(child).ok());
-        if let Some(pid) = child.and_then(rustix::process::Pid::from_raw) {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            drop(self.to.take());
+            let _ = self.process.wait();
         }
-        drop(to);
-        let _ = helper.wait();
-        if let Err(e) = outcome {
-            std::panic::resume_unwind(e);
+    }
+
+    /// A seq_file buffer holds 32,768 bytes and takes a write only while it stays below
+    /// that: a read of the iterator ends after 32,752 bytes of 16-byte records, or earlier
+    /// when the next call's output does not fit; the kernel then discards that output and
+    /// calls the program again for the same file at the next read. A task's first call
+    /// writes its header (network namespace, start time) before its record: shown again, it
+    /// must write the header again. Staged: a process holding one socket as its only
+    /// descriptor (its first call writes 48 bytes), after a process holding thousands of
+    /// copies of it (16 bytes each, so reads end inside them); copies are added until the
+    /// first process's call falls at a read's end, and its header must open the next read.
+    /// Where reads end inside the copies does not depend on the processes visited before
+    /// them (others come and go between passes): the reads before the holder's first record
+    /// are small (see `raw_reads`).
+    #[test]
+    fn a_tasks_header_is_written_again_when_the_kernel_shows_its_first_file_again() {
+        let root = rustix::process::geteuid().is_root();
+        if !root || !std::path::Path::new(KERNEL_BTF).exists() {
+            eprintln!("SKIPPED: needs root and BTF");
+            return;
         }
+        // The iterator visits tasks in the order of their PIDs: the child must come after
+        // the holder (PIDs may wrap between the two).
+        let mut holder = None;
+        for _ in 0..3 {
+            let Some(started) = Holder::start() else {
+                eprintln!("SKIPPED: no python3");
+                return;
+            };
+            let (pid, child, _) = started.started.expect("the helper starts");
+            holder = Some(started);
+            if child > pid {
+                break;
+            }
+        }
+        let mut holder = holder.expect("started");
+        let (pid, child, inode) = holder.started.expect("the helper starts");
+        assert!(
+            child > pid,
+            "PIDs wrapped three times between a process and its child"
+        );
+        let mut loaded = Loaded::open().expect("the object loads as root with BTF");
+        loaded
+            .ready(PROGRAM, "5.8")
+            .expect("task_file iterator, verified");
+        // Processes with PIDs between the holder's and the child's may come and go between
+        // passes: try again until one pass shows the case (each try adds at most 2,046
+        // copies).
+        for _ in 0..40 {
+            let (reads, small) = raw_reads(&mut loaded, pid);
+            let (read, at) = first_record(&reads, child).expect("the child is visited");
+            if read > small && at == 0 {
+                let records: Vec<(u32, u32, u64)> = reads[read]
+                    .chunks_exact(16)
+                    .take(3)
+                    .map(records::tests_fields)
+                    .collect();
+                assert_eq!(
+                    records,
+                    vec![
+                        (child, records::NETNS_RECORD, records[0].2),
+                        (child, records::START_RECORD, records[1].2),
+                        (child, 0, u64::from(inode as u32)),
+                    ],
+                    "shown again, the task's header opens the next read"
+                );
+                let found =
+                    records::read_owners(&mut &reads.concat()[..], None, 100).expect("parse");
+                assert!(found.owners.starts.contains_key(&child));
+                return;
+            }
+            // Copies that move the child's call to 32 bytes before the end of a read
+            // (reads inside the copies hold 2,047 records).
+            holder.add_copies((((32_736 + 32_752 - at) / 16) % 2047).max(1));
+        }
+        panic!("no pass put the child's first call at the end of a read");
     }
 
     #[test]
