@@ -29,7 +29,11 @@
 //   holds no reference to the file either).
 // - whoport_foreign_queues, a task_file iterator, read only for sockets still ownerless after
 //   that, that does the same for the unix sockets of other network namespaces held in
-//   descriptor tables (the unix iterator sees only the reader's namespace).
+//   descriptor tables (the unix iterator sees only the reader's namespace);
+// - whoport_owners_queues, a task_file iterator, whoport_owners and whoport_foreign_queues in
+//   one pass: read when the owner lookup ran in the kernel, for sockets still ownerless, to
+//   look at every descriptor table and at the other namespaces' queues with one pass over
+//   every descriptor of the machine instead of two.
 //
 // Records of whoport_owners and whoport_mappings (native endian): { u32 tgid; u32 fd; u64 value; }
 //   fd < 0xfffffffd: value is the inode of a socket the task holds at descriptor fd, or
@@ -49,6 +53,9 @@
 //   fd = 0xfffffffb: value is the start address of a mapping of an io_uring instance
 //                    (task_vma), followed by
 //   fd = 0xfffffffa: value is that io_uring instance's inode
+//   fd = 0xfffffff9: (whoport_owners_queues only) a record of whoport_foreign_queues, right
+//                    after the record of the unix socket whose queue holds it: tgid is that
+//                    socket's inode (receiver), value is carried
 //
 // Records of whoport_in_flight and whoport_foreign_queues (native endian):
 // { u64 receiver; u64 carried; }
@@ -281,6 +288,7 @@ static long (*bpf_loop)(__u32 nr_loops, void *callback_fn, void *callback_ctx, _
 #define SOCKET_NETNS_RECORD 0xfffffffcu
 #define RING_MAPPING_RECORD 0xfffffffbu
 #define RING_INODE_RECORD 0xfffffffau
+#define QUEUE_RECORD 0xfffffff9u
 #define RING_RECORD 0xffffffff00000000ull
 // An io_uring instance is an anonymous inode file named "[io_uring]" (its link reads
 // "anon_inode:[io_uring]").
@@ -328,8 +336,8 @@ static __u32 socket_netns(struct file *file)
 	return inum;
 }
 
-SEC("iter/task_file")
-int whoport_owners(struct bpf_iter__task_file *ctx)
+// The records of one descriptor (and the task's header records before its first).
+static void owner_records(struct bpf_iter__task_file *ctx)
 {
 	struct seq_file *seq = ctx->meta->seq;
 	struct task_struct *task = ctx->task;
@@ -337,7 +345,7 @@ int whoport_owners(struct bpf_iter__task_file *ctx)
 	struct record r;
 
 	if (!task || !file)
-		return 0;
+		return;
 	__u64 session = ctx->meta->session_id;
 	if (session != last_session) {
 		last_session = session;
@@ -369,7 +377,7 @@ int whoport_owners(struct bpf_iter__task_file *ctx)
 	}
 	struct inode *inode = file->f_inode;
 	if (!inode)
-		return 0;
+		return;
 	r.fd = ctx->fd;
 	if ((inode->i_mode & S_IFMT) == S_IFSOCK) {
 		r.value = inode->i_ino;
@@ -380,19 +388,25 @@ int whoport_owners(struct bpf_iter__task_file *ctx)
 			r.value = ((__u64)netns << 32) | (__u32)inode->i_ino;
 			bpf_seq_write(seq, &r, sizeof(r));
 		}
-		return 0;
+		return;
 	}
 	struct dentry *dentry = file->f_path.dentry;
 	if (!dentry || dentry->d_name.len != RING_NAME_LEN)
-		return 0;
+		return;
 	char name[RING_NAME_LEN];
 	if (bpf_probe_read_kernel(name, sizeof(name), dentry->d_name.name))
-		return 0;
+		return;
 	for (int i = 0; i < RING_NAME_LEN; i++)
 		if (name[i] != RING_NAME[i])
-			return 0;
+			return;
 	r.value = RING_RECORD | (__u32)task->pid;
 	bpf_seq_write(seq, &r, sizeof(r));
+}
+
+SEC("iter/task_file")
+int whoport_owners(struct bpf_iter__task_file *ctx)
+{
+	owner_records(ctx);
 	return 0;
 }
 
@@ -770,34 +784,57 @@ int whoport_sleepers_udp(struct bpf_iter__udp *ctx)
 // made in another namespace (then passed, or kept across setns) is reached from the
 // descriptor tables instead. For every unix socket held in one whose namespace is not the
 // reader's, with something queued: the same walk and records as whoport_in_flight.
-SEC("iter/task_file")
-int whoport_foreign_queues(struct bpf_iter__task_file *ctx)
+// `marked`: the records are read with the owner records (whoport_owners_queues), each
+// receiver written as the first half of a struct record whose fd is QUEUE_RECORD.
+static void foreign_queue(struct bpf_iter__task_file *ctx, int marked)
 {
 	struct file *file = ctx->file;
 	struct queue_walk w = {};
 
 	if (!ctx->task || !file)
-		return 0;
+		return;
 	struct socket *sock = bpf_sock_from_file(file);
 	if (!sock)
-		return 0;
+		return;
 	struct sock *sk = sock->sk;
 	if (!sk || sk->__sk_common.skc_family != AF_UNIX)
-		return 0;
+		return;
 	struct net *net = sk->__sk_common.skc_net.net;
 	struct task_struct *me = bpf_get_current_task_btf();
 	struct nsproxy *ns = me->nsproxy;
 	if (!net || !ns || net->ns.inum == ns->net_ns->ns.inum)
-		return 0;
+		return;
 	w.left = sk->sk_receive_queue.qlen;
 	if (!w.left)
-		return 0;
+		return;
 	w.seq = ctx->meta->seq;
 	struct inode *inode = file->f_inode;
 	if (inode)
 		w.r.receiver = inode->i_ino;
+	if (marked) {
+		// { u32 tgid; u32 fd; } in memory: the receiver's inode, then QUEUE_RECORD.
+		struct record m = { .tgid = (__u32)w.r.receiver, .fd = QUEUE_RECORD };
+		__builtin_memcpy(&w.r.receiver, &m, sizeof(w.r.receiver));
+	}
 	w.next = sk->sk_receive_queue.next;
 	walk_queue(&w);
+}
+
+SEC("iter/task_file")
+int whoport_foreign_queues(struct bpf_iter__task_file *ctx)
+{
+	foreign_queue(ctx, 0);
+	return 0;
+}
+
+// One pass for both: each descriptor's owner records, then (a unix socket of another
+// namespace with something queued) what its queue carries. Everything one call writes is
+// kept or discarded together, so the owner program's state is kept as for whoport_owners.
+SEC("iter/task_file")
+int whoport_owners_queues(struct bpf_iter__task_file *ctx)
+{
+	owner_records(ctx);
+	foreign_queue(ctx, 1);
 	return 0;
 }
 

@@ -7,9 +7,11 @@ mod common;
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use common::listener::{python, Listener};
+use common::netns::NetNs;
 use common::{have, is_root, root_or_skip, tempdir};
 
 /// More than the walk's bound (16,000 descriptors) between them: each of four processes
@@ -222,4 +224,122 @@ fn many_copies_of_one_socket_name_each_holder_once_both_ways() {
         found.push((pids, row[0]["owner_hidden_reason"].clone()));
     }
     assert_eq!(found[0], found[1], "the iterator and the walk disagree");
+}
+
+/// The passes over every descriptor table of the machine (task_file iterators of the owner
+/// lookup's object) that a run of the real binary made, by program, as strace shows them:
+/// each pass attaches its program (`bpf(BPF_LINK_CREATE)`), named by its load.
+fn task_file_passes(trace: &str) -> Vec<String> {
+    const TASK_FILE: [&str; 3] = ["whoport_owners", "whoport_owners_", "whoport_foreign"];
+    let mut names: std::collections::HashMap<String, String> = Default::default();
+    // A call another thread's call cut in two: its name, until its result.
+    let mut unfinished: std::collections::HashMap<String, String> = Default::default();
+    let mut passes = Vec::new();
+    for line in trace.lines() {
+        let (pid, call) = line.split_once(' ').unwrap_or(("", line));
+        let result = line.rsplit_once(") = ").map(|(_, fd)| fd.trim().to_string());
+        let name = call
+            .split_once("prog_name=\"")
+            .and_then(|(_, rest)| rest.split_once('"'))
+            .map(|(name, _)| name.to_string());
+        if call.contains("BPF_PROG_LOAD") {
+            match (name, result) {
+                (Some(name), Some(fd)) => drop(names.insert(fd, name)),
+                (Some(name), None) => drop(unfinished.insert(pid.to_string(), name)),
+                _ => {}
+            }
+        } else if call.contains("<... bpf resumed>") {
+            if let (Some(name), Some(fd)) = (unfinished.remove(pid), result) {
+                names.insert(fd, name);
+            }
+        }
+        let prog = call
+            .split_once("BPF_LINK_CREATE, {link_create={prog_fd=")
+            .and_then(|(_, rest)| rest.split(|c: char| !c.is_ascii_digit()).next());
+        if let Some(name) = prog.and_then(|fd| names.get(fd)) {
+            if TASK_FILE.contains(&name.as_str()) {
+                passes.push(name.clone());
+            }
+        }
+    }
+    passes
+}
+
+/// A listener no look finds anywhere (kept open only by a Linux AIO poll) is followed through
+/// two rounds of looks at the unix socket queues and the descriptor tables. Where the owner
+/// lookup ran in the kernel, each round reads every descriptor of the machine once, the
+/// tables and the other network namespaces' queues in the same pass: three passes in all with
+/// the lookup's own (five when each round read them apart). Counted from the real binary's
+/// system calls, in a private network namespace.
+#[test]
+fn each_round_of_looks_is_one_pass_over_every_descriptor() {
+    if !is_root() || !Path::new("/sys/kernel/btf/vmlinux").exists() {
+        eprintln!("SKIPPED: the in-kernel owner lookup needs root and the kernel's BTF");
+        return;
+    }
+    if !have("strace", "apt-get install -y strace") {
+        return;
+    }
+    let dir = tempdir();
+    let Some(helper) = common::compile_fixture(dir.path(), "closed_holders") else {
+        return;
+    };
+    let Some(ns) = NetNs::new() else {
+        return;
+    };
+    /// The fixture, killed (by PID) however the test ends.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut aio = Killed(
+        ns.command(&helper)
+            .arg("aio")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the helper runs"),
+    );
+    let line = common::ready_line(&mut aio.0, Duration::from_secs(30));
+    let port: Option<u64> = line.split_whitespace().next().and_then(|p| p.parse().ok());
+    let home = tempdir();
+    let trace = home.path().join("bpf.trace");
+    let out = common::command(home.path(), Path::new("nsenter"))
+        .args(["-t", &ns.pid.to_string(), "-n", "--"])
+        .args(["strace", "-f", "-qq", "-e", "trace=bpf", "-o"])
+        .arg(&trace)
+        .arg(common::bin())
+        .arg("--json")
+        .env("WHOPORT_OWNER_LOOKUP", "bpf")
+        .output()
+        .expect("strace runs");
+    drop(aio);
+    let Some(port) = port.filter(|&p| p != 0) else {
+        eprintln!("SKIPPED: the kernel refused a Linux AIO poll here ({line:?})");
+        return;
+    };
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(doc["owner_lookup"], "bpf", "{doc}");
+    let row = doc["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .find(|l| l["protocol"] == "tcp" && l["port"] == port)
+        .expect("the listener")
+        .clone();
+    // Both rounds were made: the last look saw it in no queue and in no table.
+    let why = row["owner_hidden_reason"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("no unix socket message in transit carries it"),
+        "{row}"
+    );
+    let passes = task_file_passes(&std::fs::read_to_string(&trace).expect("the trace"));
+    assert_eq!(
+        passes,
+        ["whoport_owners", "whoport_owners_", "whoport_owners_"],
+        "the lookup's pass, then one per round"
+    );
 }

@@ -83,6 +83,14 @@ const FOREIGN_QUEUES: Program = Program {
     iter: "task_file",
 };
 
+/// The owner program and the other namespaces' unix queues in one pass over every
+/// descriptor table (the second look's looks at the tables again, after the owner lookup ran
+/// in the kernel).
+const OWNERS_QUEUES: Program = Program {
+    name: "whoport_owners_queues",
+    iter: "task_file",
+};
+
 /// A program of one of the objects, and the kernel's name of what it iterates over.
 #[derive(Debug, Clone, Copy)]
 pub struct Program {
@@ -159,6 +167,9 @@ pub struct Loaded {
     /// Whether the program reading the other namespaces' unix queues was verified: `None`
     /// until it is first needed.
     foreign_queues: Option<bool>,
+    /// Whether the program reading the tables and those queues in one pass was verified:
+    /// `None` until it is first needed.
+    owners_queues: Option<bool>,
     /// Whether the programs finding threads asleep on sockets were verified: `None` until
     /// they are first needed.
     sleepers: Option<bool>,
@@ -247,6 +258,7 @@ impl Loaded {
             in_flight: None,
             kernel: None,
             foreign_queues: None,
+            owners_queues: None,
             sleepers: None,
         })
     }
@@ -431,8 +443,34 @@ impl Loaded {
     /// passed since the first read), and the io_uring instances seen meanwhile.
     /// Verified on its first use when the owner lookup did not run in the kernel.
     pub fn again(&mut self, wanted: &HashSet<u32>) -> Result<HashMap<u32, Vec<u32>>, BpfError> {
-        let mut file = self.pass(PROGRAM, "5.8")?;
-        let (pids, rings, visited) = records::read_wanted(&mut file, wanted)?;
+        self.read_again((PROGRAM, "5.8"), wanted, &mut |_, _| {})
+    }
+
+    /// [`Loaded::again`] and [`Loaded::foreign_queues`] in one pass over every descriptor
+    /// table (bpf/owners.bpf.c, `whoport_owners_queues`), verified on its first use: the
+    /// owners of the `wanted` inodes now, and each record of the other network namespaces'
+    /// unix socket queues handed to `queued` as (receiver, carried) as it streams.
+    pub fn again_with_queues(
+        &mut self,
+        wanted: &HashSet<u32>,
+        queued: &mut dyn FnMut(u64, u64),
+    ) -> Result<HashMap<u32, Vec<u32>>, BpfError> {
+        let (state, verified) = self.verified_once(self.owners_queues, &[OWNERS_QUEUES], "5.11");
+        self.owners_queues = state;
+        verified?;
+        self.read_again((OWNERS_QUEUES, "5.11"), wanted, queued)
+    }
+
+    /// One pass of `program` (the owner program, or the owner and queue program) read as
+    /// [`Loaded::again`] says.
+    fn read_again(
+        &mut self,
+        (program, since): (Program, &'static str),
+        wanted: &HashSet<u32>,
+        queued: &mut dyn FnMut(u64, u64),
+    ) -> Result<HashMap<u32, Vec<u32>>, BpfError> {
+        let mut file = self.pass(program, since)?;
+        let (pids, rings, visited) = records::read_wanted(&mut file, wanted, queued)?;
         self.visited = visited;
         for ring in rings {
             if !self.rings.contains(&ring) {

@@ -123,8 +123,12 @@ pub fn carried_elsewhere(loaded: &mut Shared) -> Result<Carried, String> {
     Ok(found)
 }
 
+/// A look into the other network namespaces' unix socket queues: [`carried_elsewhere`], or
+/// one that reads them with something else in the same pass.
+pub type Elsewhere<'a> = &'a mut dyn FnMut(&mut Shared) -> Result<Carried, String>;
+
 /// Whether the queues may be looked into here; why not otherwise.
-fn may_look() -> Result<(), String> {
+pub fn may_look() -> Result<(), String> {
     super::owners::kernel_may_be_asked("that")?;
     if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
         return Err("the kernel has no BTF (/sys/kernel/btf/vmlinux)".to_string());
@@ -242,8 +246,11 @@ fn add(found: &mut Carried, record: &[u8]) {
     let mut carried = [0u8; 8];
     receiver.copy_from_slice(&record[..8]);
     carried.copy_from_slice(&record[8..RECORD_LEN]);
-    let receiver = u64::from_ne_bytes(receiver);
-    let carried = u64::from_ne_bytes(carried);
+    add_pair(found, u64::from_ne_bytes(receiver), u64::from_ne_bytes(carried));
+}
+
+/// One record's (receiver, carried) into `found`, as [`add`].
+pub fn add_pair(found: &mut Carried, receiver: u64, carried: u64) {
     if carried & CUT_MARK == CUT_MARK {
         let cut = (receiver, carried & !CUT_MARK);
         if !found.cut.contains(&cut) {
@@ -378,12 +385,14 @@ pub struct Queued {
 /// why: then the reasons say what remains possible. `via_iterator`: the owner lookup ran in
 /// the kernel (`loaded` holds its object), so the holders of the queues are read by the
 /// iterator again, which sees every task's table; otherwise by the walk, whose `unreadable`
-/// processes are named in the reasons.
+/// processes are named in the reasons. `elsewhere` reads the other network namespaces' queues
+/// ([`carried_elsewhere`], or a pass that reads the tables too), asked only for sockets
+/// missing from this namespace's queues.
 pub fn reasons(
     waiting: &HashSet<u32>,
     (unreadable, unreadable_pids): (usize, &[u32]),
     via_iterator: bool,
-    loaded: &mut Shared,
+    (loaded, elsewhere): (&mut Shared, Elsewhere),
 ) -> Result<Queued, String> {
     let mut reasons = HashMap::new();
     if waiting.is_empty() {
@@ -396,7 +405,7 @@ pub fn reasons(
     let mut elsewhere_unread = None;
     // Not in this namespace's queues: perhaps in another namespace's unix socket, held here.
     if waiting.iter().any(|i| !carried.found.contains_key(i)) {
-        match carried_elsewhere(loaded) {
+        match elsewhere(loaded) {
             Ok(elsewhere) => carried.merge(elsewhere),
             Err(why) => {
                 elsewhere_unread = Some(QueuesUnread::NotLookedInto(format!(

@@ -48,7 +48,9 @@ pub struct Followed {
 /// are looked into (where BPF may be used, from the objects the second look shares), and when
 /// `look_again` (whoport can read every table: root, or the iterator) the tables again, in
 /// turn, within `deadline`. `via_iterator`: the shared objects are the owner lookup's, whose
-/// owner program reads the tables again (otherwise the walk does).
+/// owner program reads the tables again (otherwise the walk does); then, when the other
+/// network namespaces' queues are looked into, one pass over every descriptor of the machine
+/// reads them and the tables (this namespace's queues are read by the unix iterator first).
 pub fn follow(
     waiting: &HashSet<u32>,
     unreadable: (usize, &[u32]),
@@ -65,9 +67,35 @@ pub fn follow(
         if pending.is_empty() {
             break;
         }
+        // Where the owner lookup ran in the kernel and the tables are looked at after the
+        // queues, the other network namespaces' queues (when they are looked into) and the
+        // tables are read by one pass over every descriptor of the machine: `tables` then
+        // holds what it found of the tables.
+        let with_tables = owner_program && look_again;
+        let mut tables: Option<ownerless::Again> = None;
+        let mut elsewhere = |loaded: &mut Shared| {
+            if !with_tables || !matches!(loaded, Shared::Loaded(_)) {
+                return in_flight::carried_elsewhere(loaded);
+            }
+            in_flight::may_look()?;
+            let iterator = std::mem::replace(loaded, Shared::NotYet).into_loaded();
+            let again = again(&pending, (iterator, true), &activity, deadline);
+            let queues = again.queues.clone();
+            *loaded = Shared::new(again.iterator);
+            tables = Some(ownerless::Again {
+                iterator: None,
+                ..again
+            });
+            queues.unwrap_or_else(|| Err(NOT_IN_TIME.to_string()))
+        };
         // A look that could not be made (no BPF here, or refused this time) saw nothing:
         // nothing is noted, and the queues are not looked into again.
-        let looked = in_flight::reasons(&pending, unreadable, owner_program, &mut shared);
+        let looked = in_flight::reasons(
+            &pending,
+            unreadable,
+            owner_program,
+            (&mut shared, &mut elsewhere),
+        );
         match &looked {
             Ok(queued) => {
                 note_look(&mut seen, &pending, queued);
@@ -80,20 +108,18 @@ pub fn follow(
         if pending.is_empty() || !look_again {
             break;
         }
-        // Read again only when the owner lookup ran in the kernel (a load made for the
-        // queues has not verified the owner program): then the objects go with the look and
-        // come back with it (not when it did not end in time: a later look loads again).
-        let iterator = if owner_program {
-            std::mem::replace(&mut shared, Shared::NotYet).into_loaded()
-        } else {
-            None
+        let found = match tables {
+            // Read with the other namespaces' queues: the objects came back with that look
+            // (not when it did not end in time: a later look loads again).
+            Some(again) => {
+                owner_program = matches!(shared, Shared::Loaded(_));
+                again.found
+            }
+            None => {
+                let iterator = (&mut shared, &mut owner_program);
+                tables_again(&pending, iterator, &activity, deadline)
+            }
         };
-        let (found, back) =
-            ownerless::look_again(pending.clone(), iterator, activity.clone(), deadline);
-        if owner_program {
-            owner_program = back.is_some();
-            shared = Shared::new(back);
-        }
         let Some(found) = found else {
             tables_not_looked_at(&mut seen);
             break;
@@ -119,6 +145,45 @@ pub fn follow(
         }
     }
     followed
+}
+
+/// Why the other network namespaces' queues, read with the tables, were not read: that pass
+/// did not end in time.
+const NOT_IN_TIME: &str = "the pass that reads them did not finish in time";
+
+/// The owners of the `pending` sockets in the tables now (`None`: no look could be made in
+/// time). Read again by the owner program only when the owner lookup ran in the kernel
+/// (`owner_program`; a load made for the queues has not verified it): then the objects go
+/// with the look and come back with it (not when it did not end in time: a later look loads
+/// again). Otherwise the walk of the processes that ran since.
+#[allow(clippy::type_complexity)]
+fn tables_again(
+    pending: &HashSet<u32>,
+    (shared, owner_program): (&mut Shared, &mut bool),
+    activity: &HashMap<u32, Activity>,
+    deadline: Deadline,
+) -> Option<HashMap<u32, (Vec<u32>, ownerless::Holding)>> {
+    let iterator = if *owner_program {
+        std::mem::replace(shared, Shared::NotYet).into_loaded()
+    } else {
+        None
+    };
+    let again = again(pending, (iterator, false), activity, deadline);
+    if *owner_program {
+        *owner_program = again.iterator.is_some();
+        *shared = Shared::new(again.iterator);
+    }
+    again.found
+}
+
+/// [`ownerless::look_again`] for the `pending` sockets.
+fn again(
+    pending: &HashSet<u32>,
+    iterator: (Option<super::bpf::Loaded>, bool),
+    activity: &HashMap<u32, Activity>,
+    deadline: Deadline,
+) -> ownerless::Again {
+    ownerless::look_again(pending.clone(), iterator, activity.clone(), deadline)
 }
 
 /// Notes what one look into the queues saw of each `pending` socket. A socket in no queue

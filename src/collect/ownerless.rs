@@ -329,42 +329,59 @@ pub fn find_after_iterator(
     (search.found, clues)
 }
 
+/// What [`look_again`] found: the owners of the sockets looked for (`None` when no look could
+/// be made: not in time, or the walk failed), the loaded objects back from the look (none
+/// when it did not end in time), and what the other network namespaces' unix socket queues
+/// held when they were read in the same pass (`None`: not asked for, or not in time).
+pub struct Again {
+    pub found: Option<HashMap<u32, (Vec<u32>, Holding)>>,
+    pub iterator: Option<super::bpf::Loaded>,
+    pub queues: Option<Result<super::in_flight::Carried, String>>,
+}
+
 /// The owners of `inodes` now, looked for once more under the deadline: the iterator read
 /// again, or the walk of the processes that ran since the first one (`activity`). For
 /// sockets that were in no table at the second look and in no unix socket queue after it:
 /// received in between, they are in their receiver's table. After the iterator this is also
 /// the look for descriptors created or passed during the scan (one read again serves both).
-/// `None` when no look could be made (not in time, or the walk failed): then nothing is
-/// known of the tables.
-#[allow(clippy::type_complexity)]
+/// With `queues`, the iterator's pass reads the other network namespaces' unix socket queues
+/// too (one pass over every descriptor of the machine for both looks).
 pub fn look_again(
     inodes: HashSet<u32>,
-    iterator: Option<super::bpf::Loaded>,
+    (iterator, queues): (Option<super::bpf::Loaded>, bool),
     activity: HashMap<u32, super::activity::Activity>,
     deadline: super::deadline::Deadline,
-) -> (
-    Option<HashMap<u32, (Vec<u32>, Holding)>>,
-    Option<super::bpf::Loaded>,
-) {
+) -> Again {
     static AGAIN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-    if inodes.is_empty() {
-        return (Some(HashMap::new()), iterator);
+    if inodes.is_empty() && !queues {
+        return Again {
+            found: Some(HashMap::new()),
+            iterator,
+            queues: None,
+        };
     }
     let looked = deadline.run_alone(&AGAIN, move || {
         let mut iterator = iterator;
+        let (read, carried) = match iterator.as_mut() {
+            Some(iterator) => read_again(iterator, &inodes, queues),
+            None => (None, None),
+        };
         // The walk answers when the iterator cannot be read (its programs held by a read that
         // did not end in time).
-        let found = match iterator.as_mut().map(|iterator| iterator.again(&inodes)) {
-            Some(Ok(found)) => Some(found),
-            _ => linux::walk_fds_since(Some(&inodes), linux::Since::Skip(&activity))
+        let found = read.or_else(|| {
+            linux::walk_fds_since(Some(&inodes), linux::Since::Skip(&activity))
                 .ok()
-                .map(|w| w.pids),
-        };
-        (found, iterator)
+                .map(|w| w.pids)
+        });
+        (found, iterator, carried)
     });
     // Not in time: the iterator stays with the look that did not end.
-    let Some((found, iterator)) = looked else {
-        return (None, None);
+    let Some((found, iterator, queues)) = looked else {
+        return Again {
+            found: None,
+            iterator: None,
+            queues: None,
+        };
     };
     let found = found.map(|found| {
         found
@@ -373,7 +390,37 @@ pub fn look_again(
             .map(|(inode, pids)| (inode, (pids, Holding::LateDescriptor)))
             .collect()
     });
-    (found, iterator)
+    Again {
+        found,
+        iterator,
+        queues,
+    }
+}
+
+/// The iterator read again for `inodes` (`None`: it could not be read); with `queues`, by the
+/// program that reads the other network namespaces' unix socket queues in the same pass, with
+/// what they hold, or why they could not be read (then the owner program is read alone).
+#[allow(clippy::type_complexity)]
+fn read_again(
+    iterator: &mut super::bpf::Loaded,
+    inodes: &HashSet<u32>,
+    queues: bool,
+) -> (
+    Option<HashMap<u32, Vec<u32>>>,
+    Option<Result<super::in_flight::Carried, String>>,
+) {
+    let mut carried = None;
+    if queues {
+        let mut found = super::in_flight::Carried::default();
+        let read = iterator.again_with_queues(inodes, &mut |receiver, what| {
+            super::in_flight::add_pair(&mut found, receiver, what);
+        });
+        match read {
+            Ok(tables) => return (Some(tables), Some(Ok(found))),
+            Err(e) => carried = Some(Err(super::bpf::explain(&e))),
+        }
+    }
+    (iterator.again(inodes).ok(), carried)
 }
 
 /// Which of these sockets (protocol, local port, inode) the kernel still has: asked again

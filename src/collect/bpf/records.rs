@@ -21,6 +21,9 @@ pub(super) const SOCKET_NETNS_RECORD: u32 = 0xffff_fffc;
 /// (`RING_INODE_RECORD`) gives.
 pub(super) const RING_MAPPING_RECORD: u32 = 0xffff_fffb;
 pub(super) const RING_INODE_RECORD: u32 = 0xffff_fffa;
+/// (The owner and queue program only.) A record of the other namespaces' queues: `tgid` is
+/// the inode of the unix socket whose queue holds it, `value` what it carries.
+pub(super) const QUEUE_RECORD: u32 = 0xffff_fff9;
 /// The high 32 bits of the `value` of a record whose descriptor is an io_uring instance (the
 /// low 32 bits are the thread whose table holds it; socket inodes never reach them).
 pub(super) const RING_RECORD: u64 = 0xffff_ffff_0000_0000;
@@ -196,10 +199,13 @@ pub type Holders = HashMap<u32, Vec<u32>>;
 
 /// What [`read_owners`] would give for the `wanted` inodes (their holders), the io_uring
 /// instances and the PIDs of the tasks visited, without the maps of every socket, task and start time a read again does not use
-/// (at 10,000 sockets those cost more than the few wanted).
+/// (at 10,000 sockets those cost more than the few wanted). Each record of the other
+/// namespaces' queues the pass holds (the owner and queue program's) goes to `queued` as
+/// (receiver, carried).
 pub(super) fn read_wanted(
     input: &mut impl Read,
     wanted: &HashSet<u32>,
+    queued: &mut dyn FnMut(u64, u64),
 ) -> Result<(Holders, Vec<Ring>, HashSet<u32>), BpfError> {
     let mut pids = Holders::new();
     let mut rings: Vec<Ring> = Vec::new();
@@ -210,6 +216,7 @@ pub(super) fn read_wanted(
             NETNS_RECORD => {
                 visited.insert(tgid);
             }
+            QUEUE_RECORD => queued(u64::from(tgid), value),
             START_RECORD | SOCKET_NETNS_RECORD => {}
             _ if value & RING_RECORD == RING_RECORD => {
                 let ring = Ring {
@@ -399,6 +406,34 @@ pub(crate) mod tests {
         );
     }
 
+    /// A pass of the owner and queue program: the queue records go to the caller as they
+    /// come (a cut mark, whose high bits are those of a ring record, too), never among the
+    /// holders or the rings.
+    #[test]
+    fn queue_records_read_with_the_owners_are_told_apart() {
+        let cut = 0xffff_ffff_0000_0001;
+        let bytes: Vec<u8> = [
+            record(10, NETNS_RECORD, 7),
+            record(10, START_RECORD, 1),
+            record(10, 3, 500),
+            record(500, QUEUE_RECORD, 100),
+            record(500, QUEUE_RECORD, cut),
+            record(10, 4, 100),
+        ]
+        .concat();
+        let mut queued = Vec::new();
+        let (pids, rings, visited) = read_wanted(
+            &mut &bytes[..],
+            &HashSet::from([100, 500]),
+            &mut |receiver, carried| queued.push((receiver, carried)),
+        )
+        .expect("read_wanted");
+        assert_eq!(queued, vec![(500, 100), (500, cut)]);
+        assert_eq!(pids, HashMap::from([(100, vec![10]), (500, vec![10])]));
+        assert!(rings.is_empty());
+        assert_eq!(visited, HashSet::from([10]));
+    }
+
     #[test]
     fn records_become_the_walks_answer() {
         let bytes: Vec<u8> = [
@@ -448,7 +483,7 @@ pub(crate) mod tests {
         // A read again keeps, of the same records, the wanted inodes' holders and every ring.
         let wanted = HashSet::from([100, 300]);
         let (pids, again_rings, visited) =
-            read_wanted(&mut &bytes[..], &wanted).expect("read_wanted");
+            read_wanted(&mut &bytes[..], &wanted, &mut |_, _| {}).expect("read_wanted");
         let mut expected = owners.pids.clone();
         expected.retain(|inode, _| wanted.contains(inode));
         assert_eq!(pids, expected);
@@ -457,7 +492,7 @@ pub(crate) mod tests {
         assert_eq!(visited, owners.visited);
         assert_eq!(visited, HashSet::from([10, 11, 12]));
         assert!(matches!(
-            read_wanted(&mut &bytes[..20], &wanted),
+            read_wanted(&mut &bytes[..20], &wanted, &mut |_, _| {}),
             Err(BpfError::Malformed(20))
         ));
     }
@@ -611,7 +646,7 @@ pub(crate) mod tests {
             copies: 500_000,
             next: (100, 0),
         };
-        let (pids, _, _) = read_wanted(&mut dups, &HashSet::from([4242])).expect("again");
+        let (pids, _, _) = read_wanted(&mut dups, &HashSet::from([4242]), &mut |_, _| {}).expect("again");
         assert_eq!(pids[&4242], vec![100, 101]);
         assert!(pids[&4242].capacity() < 16);
     }
