@@ -237,7 +237,9 @@ fn task_file_passes(trace: &str) -> Vec<String> {
     let mut passes = Vec::new();
     for line in trace.lines() {
         let (pid, call) = line.split_once(' ').unwrap_or(("", line));
-        let result = line.rsplit_once(") = ").map(|(_, fd)| fd.trim().to_string());
+        let result = line
+            .rsplit_once(") = ")
+            .map(|(_, fd)| fd.trim().to_string());
         let name = call
             .split_once("prog_name=\"")
             .and_then(|(_, rest)| rest.split_once('"'))

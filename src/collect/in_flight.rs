@@ -246,7 +246,11 @@ fn add(found: &mut Carried, record: &[u8]) {
     let mut carried = [0u8; 8];
     receiver.copy_from_slice(&record[..8]);
     carried.copy_from_slice(&record[8..RECORD_LEN]);
-    add_pair(found, u64::from_ne_bytes(receiver), u64::from_ne_bytes(carried));
+    add_pair(
+        found,
+        u64::from_ne_bytes(receiver),
+        u64::from_ne_bytes(carried),
+    );
 }
 
 /// One record's (receiver, carried) into `found`, as [`add`].

@@ -646,7 +646,8 @@ pub(crate) mod tests {
             copies: 500_000,
             next: (100, 0),
         };
-        let (pids, _, _) = read_wanted(&mut dups, &HashSet::from([4242]), &mut |_, _| {}).expect("again");
+        let (pids, _, _) =
+            read_wanted(&mut dups, &HashSet::from([4242]), &mut |_, _| {}).expect("again");
         assert_eq!(pids[&4242], vec![100, 101]);
         assert!(pids[&4242].capacity() < 16);
     }
