@@ -234,23 +234,13 @@ fn as_nobody_the_kernels_socket_says_run_as_root() {
 /// them), each as its type, sizes and name: an object's maps are made each time it is loaded.
 fn maps_created(ns: &NetNs, lookup: &str) -> Vec<String> {
     let home = tempdir();
-    let trace = home.path().join("bpf.trace");
-    let out = common::command(home.path(), Path::new("nsenter"))
-        .args(["-t", &ns.pid.to_string(), "-n", "--"])
-        .args(["strace", "-f", "-qq", "-e", "trace=bpf", "-o"])
-        .arg(&trace)
-        .arg(bin())
-        .arg("--json")
-        .env("WHOPORT_OWNER_LOOKUP", lookup)
-        .output()
-        .expect("strace runs");
+    let (out, text) = ns.whoport_bpf_traced(home.path(), lookup);
     let status = out.status.code().unwrap_or(-1);
     assert!(
         status == 0 || status == 1,
         "{lookup}: {status}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = std::fs::read_to_string(&trace).expect("the trace");
     text.lines()
         .filter(|l| l.contains("bpf(BPF_MAP_CREATE, {"))
         .map(|l| {

@@ -308,16 +308,7 @@ fn each_round_of_looks_is_one_pass_over_every_descriptor() {
     let line = common::ready_line(&mut aio.0, Duration::from_secs(30));
     let port: Option<u64> = line.split_whitespace().next().and_then(|p| p.parse().ok());
     let home = tempdir();
-    let trace = home.path().join("bpf.trace");
-    let out = common::command(home.path(), Path::new("nsenter"))
-        .args(["-t", &ns.pid.to_string(), "-n", "--"])
-        .args(["strace", "-f", "-qq", "-e", "trace=bpf", "-o"])
-        .arg(&trace)
-        .arg(common::bin())
-        .arg("--json")
-        .env("WHOPORT_OWNER_LOOKUP", "bpf")
-        .output()
-        .expect("strace runs");
+    let (out, trace) = ns.whoport_bpf_traced(home.path(), "bpf");
     drop(aio);
     let Some(port) = port.filter(|&p| p != 0) else {
         eprintln!("SKIPPED: the kernel refused a Linux AIO poll here ({line:?})");
@@ -338,7 +329,7 @@ fn each_round_of_looks_is_one_pass_over_every_descriptor() {
         why.contains("no unix socket message in transit carries it"),
         "{row}"
     );
-    let passes = task_file_passes(&std::fs::read_to_string(&trace).expect("the trace"));
+    let passes = task_file_passes(&trace);
     assert_eq!(
         passes,
         ["whoport_owners", "whoport_owners_", "whoport_owners_"],

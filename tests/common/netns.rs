@@ -153,6 +153,25 @@ impl NetNs {
     }
 }
 
+impl NetNs {
+    /// `whoport --json` inside the namespace with the `lookup` owner lookup, its `bpf()` calls
+    /// traced (`strace -f`, one file in `home`): its output and the trace.
+    pub fn whoport_bpf_traced(&self, home: &Path, lookup: &str) -> (std::process::Output, String) {
+        let trace = home.join("bpf.trace");
+        let out = super::command(home, Path::new("nsenter"))
+            .args(["-t", &self.pid.to_string(), "-n", "--"])
+            .args(["strace", "-f", "-qq", "-e", "trace=bpf", "-o"])
+            .arg(&trace)
+            .arg(bin())
+            .arg("--json")
+            .env("WHOPORT_OWNER_LOOKUP", lookup)
+            .output()
+            .expect("strace runs");
+        let text = std::fs::read_to_string(&trace).expect("the trace");
+        (out, text)
+    }
+}
+
 impl Drop for NetNs {
     fn drop(&mut self) {
         let _ = self.holder.kill();
