@@ -79,29 +79,13 @@ sys.stdin.read()
 os.kill(child, 9)
 "#;
 
-/// The row of the 127.0.0.1 TCP listener on `port` in `doc`.
-fn row<'a>(doc: &'a Value, port: u64, lookup: &str) -> &'a Value {
-    let rows: Vec<&Value> = doc["listeners"]
-        .as_array()
-        .expect("listeners")
-        .iter()
-        .filter(|l| l["port"] == port && l["address"] == "127.0.0.1" && l["protocol"] == "tcp")
-        .collect();
-    assert_eq!(rows.len(), 1, "{lookup}: the listener on {port} is listed");
-    rows[0]
-}
-
-/// The reason of an ownerless row, without what the walk adds on processes it could not
-/// read (the iterator reads every table).
-fn reason(row: &Value, lookup: &str) -> String {
-    assert!(
-        row["owners"].as_array().is_some_and(Vec::is_empty),
-        "{lookup}: {row:?}"
-    );
-    let reason = row["owner_hidden_reason"].as_str().expect("reason");
+/// The reason of the ownerless 127.0.0.1 TCP listener on `port`, without what the walk adds
+/// on processes it could not read (the iterator reads every table).
+fn reason(doc: &Value, port: u64, lookup: &str) -> String {
+    let reason = common::ownerless_reason(doc, port, lookup);
     match reason.find("; the descriptors of ") {
         Some(at) if reason.ends_with("may hold it too") => reason[..at].to_string(),
-        _ => reason.to_string(),
+        _ => reason,
     }
 }
 
@@ -135,12 +119,12 @@ fn a_queue_too_full_to_read_whole_blinds_no_other_queue() {
         assert!(status == 0 || status == 1, "{lookup}: {stderr}");
         let doc: Value = serde_json::from_str(&stdout).expect("JSON");
         // The listener the script keeps is its own, as ever.
-        let kept = row(&doc, port("kept"), lookup);
+        let kept = common::loopback_tcp_row(&doc, port("kept"), lookup);
         assert_eq!(kept["owners"][0]["pid"], sender, "{lookup}: {kept:?}");
-        let front = reason(row(&doc, port("front"), lookup), lookup);
-        let elsewhere = reason(row(&doc, port("elsewhere"), lookup), lookup);
-        let beyond = reason(row(&doc, port("beyond"), lookup), lookup);
-        let chained = reason(row(&doc, port("chained"), lookup), lookup);
+        let front = reason(&doc, port("front"), lookup);
+        let elsewhere = reason(&doc, port("elsewhere"), lookup);
+        let beyond = reason(&doc, port("beyond"), lookup);
+        let chained = reason(&doc, port("chained"), lookup);
         if established {
             // The other queue was read, and the full one up to where it was cut: the
             // listeners there wait for the child.

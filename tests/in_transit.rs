@@ -64,24 +64,7 @@ fn reason_both_ways(port: u64) -> String {
         .into_iter()
         .map(|lookup| {
             let (_, doc) = json_settled(lookup, &[]);
-            let rows: Vec<&Value> = doc["listeners"]
-                .as_array()
-                .expect("listeners")
-                .iter()
-                .filter(|l| {
-                    l["port"] == port && l["address"] == "127.0.0.1" && l["protocol"] == "tcp"
-                })
-                .collect();
-            assert_eq!(rows.len(), 1, "{lookup}: the listener is still listed");
-            assert!(
-                rows[0]["owners"].as_array().is_some_and(Vec::is_empty),
-                "{lookup}: {:?}",
-                rows[0]
-            );
-            rows[0]["owner_hidden_reason"]
-                .as_str()
-                .expect("reason")
-                .to_string()
+            common::ownerless_reason(&doc, port, lookup)
         })
         .collect();
     // The iterator reads every task's table it visits: it says some could not be read only of
@@ -397,17 +380,8 @@ fn a_listener_in_transit_to_an_io_uring_registered_file_names_the_rings_holder()
             .output()
             .expect("whoport runs");
         let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
-        let rows: Vec<Value> = doc["listeners"]
-            .as_array()
-            .expect("listeners")
-            .iter()
-            .filter(|l| l["port"] == port && l["address"] == "127.0.0.1" && l["protocol"] == "tcp")
-            .cloned()
-            .collect();
-        assert_eq!(rows.len(), 1, "{lookup}: the listener is still listed");
-        assert!(rows[0]["owners"].as_array().is_some_and(Vec::is_empty));
-        let reason = rows[0]["owner_hidden_reason"].as_str().expect("reason");
-        reasons.push((lookup, reason.to_string()));
+        let reason = common::ownerless_reason(&doc, port, lookup);
+        reasons.push((lookup, reason));
     }
     drop(child.stdin.take());
     let _ = child.kill();

@@ -12,6 +12,36 @@ use std::path::{Path, PathBuf};
 
 pub use bounded::Run;
 
+/// The one row of `doc` for the TCP listener on 127.0.0.1:`port` (`lookup` names the run in
+/// the failure).
+pub fn loopback_tcp_row<'a>(
+    doc: &'a serde_json::Value,
+    port: u64,
+    lookup: &str,
+) -> &'a serde_json::Value {
+    let rows: Vec<&serde_json::Value> = doc["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .filter(|l| l["port"] == port && l["address"] == "127.0.0.1" && l["protocol"] == "tcp")
+        .collect();
+    assert_eq!(rows.len(), 1, "{lookup}: the listener on {port} is listed");
+    rows[0]
+}
+
+/// The reason of the TCP listener on 127.0.0.1:`port`, which has no owner.
+pub fn ownerless_reason(doc: &serde_json::Value, port: u64, lookup: &str) -> String {
+    let row = loopback_tcp_row(doc, port, lookup);
+    assert!(
+        row["owners"].as_array().is_some_and(Vec::is_empty),
+        "{lookup}: {row:?}"
+    );
+    row["owner_hidden_reason"]
+        .as_str()
+        .expect("reason")
+        .to_string()
+}
+
 /// The path of the binary under test (for shell lines; run it through [`whoport`] or [`sh`]).
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_whoport"))
