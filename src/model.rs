@@ -332,21 +332,19 @@ impl Hidden {
                 why,
                 ruled,
             } => {
-                let named: Vec<String> = pids.iter().map(u32::to_string).collect();
                 let whose = if *count == 1 {
                     "1 process's".to_string()
                 } else {
                     format!("{count} processes'")
                 };
-                let pid = if named.len() == 1 { "PID" } else { "PIDs" };
+                let named = unreadable_pid_list(pids, *count);
                 let ruled = ruled
                     .as_ref()
                     .map(|r| r.words_beside_unread(*count))
                     .unwrap_or_default();
                 format!(
                     "held by no process whose descriptors could be read; {whose} could not \
-                     ({why}): {pid} {}{ruled}",
-                    named.join(", ")
+                     ({why}): {named}{ruled}"
                 )
             }
             Hidden::Late(what) => format!(
@@ -367,18 +365,16 @@ impl Hidden {
                         "; but {what}, and a unix socket on its way may wait there"
                     ));
                 }
-                let pids: Vec<String> = unreadable_pids.iter().map(u32::to_string).collect();
+                let pids = unreadable_pid_list(unreadable_pids, *unreadable);
                 let also = match unreadable {
                     0 => String::new(),
                     1 => format!(
-                        "; the descriptors of 1 process could not be read (PID {}), and it may \
-                         hold it too",
-                        pids.join(", ")
+                        "; the descriptors of 1 process could not be read ({pids}), and it may \
+                         hold it too"
                     ),
                     n => format!(
-                        "; the descriptors of {n} processes could not be read (PIDs {}), and one \
-                         of them may hold it too",
-                        pids.join(", ")
+                        "; the descriptors of {n} processes could not be read ({pids}), and one \
+                         of them may hold it too"
                     ),
                 };
                 format!(
@@ -678,6 +674,19 @@ impl Listener {
 }
 
 /// What is shown for a process whose kernel name is empty (`prctl(PR_SET_NAME, "")`).
+/// The PIDs of `count` processes whose descriptors could not be read, of which only `pids` were
+/// kept: "PID 1", "PIDs 1, 2", or "PIDs 1, 2 and 81 more" when the list is a part.
+pub fn unreadable_pid_list(pids: &[u32], count: usize) -> String {
+    let named: Vec<String> = pids.iter().map(u32::to_string).collect();
+    let word = if named.len() == 1 { "PID" } else { "PIDs" };
+    let more = count.saturating_sub(named.len());
+    match (named.is_empty(), more) {
+        (_, 0) => format!("{word} {}", named.join(", ")),
+        (true, _) => "PIDs not kept".to_string(),
+        (false, _) => format!("{word} {} and {more} more", named.join(", ")),
+    }
+}
+
 pub const EMPTY_NAME: &str = "(empty name)";
 
 /// The sanitized-free, full name of a process: the kernel's `comm` is cut at 15 bytes, so
@@ -899,6 +908,23 @@ mod tests {
         assert!(two
             .long()
             .contains("2 processes' could not (a sandbox): PIDs 1, 2"));
+    }
+
+    #[test]
+    fn a_cut_list_of_unreadable_processes_says_how_many_more() {
+        assert_eq!(unreadable_pid_list(&[1], 1), "PID 1");
+        assert_eq!(unreadable_pid_list(&[1, 2], 2), "PIDs 1, 2");
+        assert_eq!(unreadable_pid_list(&[1, 2], 83), "PIDs 1, 2 and 81 more");
+        assert_eq!(unreadable_pid_list(&[], 3), "PIDs not kept");
+        let cut = Hidden::Unreadable {
+            pids: vec![1, 2],
+            count: 83,
+            why: "a sandbox".into(),
+            ruled: None,
+        };
+        assert!(cut
+            .long()
+            .contains("83 processes' could not (a sandbox): PIDs 1, 2 and 81 more"));
     }
 
     #[test]

@@ -742,6 +742,27 @@ fn the_committed_io_uring_object_is_built_from_its_source() {
     );
 }
 
+/// whoport's JSON as root without CAP_SYS_PTRACE, with the given owner lookup ("none": no BPF
+/// at all, the walk alone).
+fn without_ptrace(lookup: &str, args: &[&str]) -> Value {
+    let home = tempdir();
+    let out = common::command(home.path(), std::path::Path::new("setpriv"))
+        .args(["--inh-caps=-sys_ptrace", "--bounding-set=-sys_ptrace"])
+        .arg(common::bin())
+        .env(
+            if lookup == "none" {
+                "WHOPORT_NO_BPF"
+            } else {
+                "WHOPORT_OWNER_LOOKUP"
+            },
+            if lookup == "none" { "1" } else { lookup },
+        )
+        .args(args)
+        .output()
+        .expect("whoport runs");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"))
+}
+
 /// A socket a ring may hold (the last of 10,000 registered files of a ring only the
 /// registered ring table reaches: not walked to the end), its holder run as nobody, whoport
 /// as root without CAP_SYS_PTRACE: the walk cannot read the holder's descriptors, but the
@@ -775,15 +796,7 @@ fn the_otherwise_part_never_names_processes_the_kernel_read() {
     let (port, pid) = (ready["port"].clone(), ready["pid"].clone());
     let mut reasons = Vec::new();
     for lookup in ["procfs", "bpf"] {
-        let home = tempdir();
-        let out = common::command(home.path(), std::path::Path::new("setpriv"))
-            .args(["--inh-caps=-sys_ptrace", "--bounding-set=-sys_ptrace"])
-            .arg(common::bin())
-            .env("WHOPORT_OWNER_LOOKUP", lookup)
-            .args(["--json", &port.to_string()])
-            .output()
-            .expect("whoport runs");
-        let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"));
+        let doc = without_ptrace(lookup, &["--json", &port.to_string()]);
         let rows: Vec<&Value> = doc["listeners"]
             .as_array()
             .expect("listeners")
@@ -835,4 +848,86 @@ fn the_otherwise_part_never_names_processes_the_kernel_read() {
         otherwise_parts.push(otherwise.to_string());
     }
     assert_eq!(otherwise_parts[0], otherwise_parts[1], "{reasons:?}");
+}
+
+/// Root without CAP_SYS_PTRACE cannot read the descriptors of processes with capabilities it
+/// lacks: more of them than whoport names (a python listener and twelve more processes). The walk's
+/// reason and the audit's fix say the named PIDs are a part ("and N more", N the ones not
+/// named), without BPF (which would read them in the kernel); the in-kernel lookup reads every
+/// table and names the holder.
+#[test]
+fn a_cut_list_of_unreadable_processes_says_how_many_more() {
+    if !have("setpriv", "apt-get install -y util-linux") || !common::is_root() {
+        return;
+    }
+    let Some(python) = common::listener::python() else {
+        return;
+    };
+    let mut others: Vec<std::process::Child> = (0..12)
+        .map(|_| {
+            Command::new("sleep")
+                .arg("120")
+                .stdin(Stdio::null())
+                .spawn()
+                .expect("sleep")
+        })
+        .collect();
+    let mut child = common::listener::spawn_retrying(
+        Command::new(python)
+            .args(["-c", LISTEN])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped()),
+    );
+    let ready: Value = serde_json::from_str(&common::ready_line(
+        &mut child,
+        std::time::Duration::from_secs(60),
+    ))
+    .expect("python reports");
+    let port = ready["port"].to_string();
+    let walked = without_ptrace("none", &["--json", &port]);
+    let audit = without_ptrace("none", &["audit", "--json"]);
+    let by_kernel = can_look_into_rings().then(|| without_ptrace("bpf", &["--json", &port]));
+    for c in others.iter_mut().chain(std::iter::once(&mut child)) {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    let row = &walked["listeners"][0];
+    let reason = row["owner_hidden_reason"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{walked}"));
+    let (count, named, more) = cut_list(reason, " processes' could not (").expect(reason);
+    assert!(
+        count >= 13 && named == 8 && named + more == count,
+        "{reason}"
+    );
+    let hint = audit["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["id"] == "hidden-owner" && f["listener"]["port"] == ready["port"])
+        .and_then(|f| f["hint"].as_str())
+        .unwrap_or_else(|| panic!("{audit}"));
+    assert!(hint.contains(&format!(" and {more} more:")), "{hint}");
+    if let Some(doc) = by_kernel {
+        assert_eq!(
+            doc["listeners"][0]["owners"][0]["pid"], ready["pid"],
+            "{doc}"
+        );
+    }
+}
+
+/// A python listener on loopback that reports its port and PID as JSON.
+const LISTEN: &str = "import socket, os, json, time
+s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()
+print(json.dumps({'port': s.getsockname()[1], 'pid': os.getpid()}), flush=True)
+time.sleep(120)";
+
+/// From "N processes' could not (...): PIDs a, b and M more": (N, the PIDs named, M).
+fn cut_list(reason: &str, after_count: &str) -> Option<(usize, usize, usize)> {
+    let (head, tail) = reason.split_once(after_count)?;
+    let count = head.rsplit(' ').next()?.parse().ok()?;
+    let list = tail.split_once("): PIDs ")?.1.split(';').next()?;
+    let (pids, more) = list.split_once(" and ")?;
+    let more = more.strip_suffix(" more")?.parse().ok()?;
+    Some((count, pids.split(", ").count(), more))
 }

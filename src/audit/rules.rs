@@ -5,7 +5,7 @@ use crate::audit::classify::{self, Class, Exposure, Facts};
 use crate::audit::design;
 use crate::audit::group::{self, endpoints, who};
 use crate::audit::{Finding, Severity};
-use crate::model::{Hidden, Listener, Process, Scope, Snapshot, WaitQueue};
+use crate::model::{unreadable_pid_list, Hidden, Listener, Process, Scope, Snapshot, WaitQueue};
 use crate::port::{EphemeralRange, ReservedPorts};
 use crate::registry::iana::Status;
 use crate::registry::{unofficial, Knowledge};
@@ -678,25 +678,19 @@ pub fn hidden_owner(c: &Ctx<'_>) -> Option<Finding> {
                  nsenter -t CONTAINER_PID -p -m whoport"
                     .to_string()
             }
-            Some(Hidden::Unreadable { pids, why, .. })
-                if why.contains("user namespace whose root") =>
-            {
-                let named: Vec<String> = pids.iter().map(u32::to_string).collect();
-                format!(
-                    "whoport is root only in its user namespace, which cannot read other \
-                     users' descriptors (PID {}): run it as root on the host",
-                    named.join(", ")
-                )
-            }
-            Some(Hidden::Unreadable { pids, .. }) => {
-                let named: Vec<String> = pids.iter().map(u32::to_string).collect();
-                format!(
-                    "root could not read the descriptors of PID {}: see what keeps them \
-                     closed (a security module, a sandbox, or whoport running in a user \
-                     namespace), or run whoport where it can read them",
-                    named.join(", ")
-                )
-            }
+            Some(Hidden::Unreadable {
+                pids, count, why, ..
+            }) if why.contains("user namespace whose root") => format!(
+                "whoport is root only in its user namespace, which cannot read other users' \
+                 descriptors ({}): run it as root on the host",
+                unreadable_pid_list(pids, *count)
+            ),
+            Some(Hidden::Unreadable { pids, count, .. }) => format!(
+                "root could not read the descriptors of {}: see what keeps them closed (a \
+                 security module, a sandbox, or whoport running in a user namespace), or run \
+                 whoport where it can read them",
+                unreadable_pid_list(pids, *count)
+            ),
             Some(Hidden::NotVisibleToRoot(ruled)) => {
                 // Never what the look at its wait queue ruled out: only what is left, as
                 // examples.
@@ -761,21 +755,22 @@ pub fn hidden_owner(c: &Ctx<'_>) -> Option<Finding> {
             )
         };
         (Severity::Info, hint)
-    } else if let Some(Hidden::Unreadable { pids, why, .. }) = &l.hidden_reason {
-        let named: Vec<String> = pids.iter().map(u32::to_string).collect();
+    } else if let Some(Hidden::Unreadable {
+        pids, count, why, ..
+    }) = &l.hidden_reason
+    {
+        let named = unreadable_pid_list(pids, *count);
         let hint = if why.starts_with(crate::model::NOT_SHOWN_TO_USER) {
             // Every other table was read in the kernel: only these processes are left, and
             // root may read them through /proc (or be refused too).
             format!(
-                "this user could not read the descriptors of PID {}, which the kernel's task \
-                 iterator did not visit: as root (sudo whoport audit), /proc may show them",
-                named.join(", ")
+                "this user could not read the descriptors of {named}, which the kernel's task \
+                 iterator did not visit: as root (sudo whoport audit), /proc may show them"
             )
         } else {
             format!(
-                "this user could not read the descriptors of PID {}: run as root (sudo \
-                 whoport audit) to see its process",
-                named.join(", ")
+                "this user could not read the descriptors of {named}: run as root (sudo \
+                 whoport audit) to see its process"
             )
         };
         (Severity::Info, hint)
