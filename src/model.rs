@@ -579,7 +579,7 @@ pub struct UnreadHolders {
 impl UnreadHolders {
     /// "1 process's descriptors could not be read (why): PID 1, which may hold it too".
     pub fn words(&self) -> String {
-        let named: Vec<String> = self.pids.iter().map(u32::to_string).collect();
+        let named = unreadable_pid_list(&self.pids, self.count);
         let (whose, which) = if self.count == 1 {
             ("1 process's".to_string(), "which may hold it too")
         } else {
@@ -588,11 +588,9 @@ impl UnreadHolders {
                 "one of which may hold it too",
             )
         };
-        let pid = if named.len() == 1 { "PID" } else { "PIDs" };
         format!(
-            "{whose} descriptors could not be read ({}): {pid} {}, {which}",
-            self.why,
-            named.join(", ")
+            "{whose} descriptors could not be read ({}): {named}, {which}",
+            self.why
         )
     }
 }

@@ -389,15 +389,11 @@ fn unread_beside(
         let Some(unread) = view.not_read() else {
             continue;
         };
-        let named: Vec<String> = unread.pids.iter().map(u32::to_string).collect();
+        let named = crate::model::unreadable_pid_list(&unread.pids, unread.count);
         let who = if unread.count == 1 {
-            format!("PID {}", named.join(", "))
+            named
         } else {
-            format!(
-                "one of {} processes (PIDs {})",
-                unread.count,
-                named.join(", ")
-            )
+            format!("one of {} processes ({named})", unread.count)
         };
         notes.push(format!(
             "{} {} is {}, and {who}, whose descriptors could not be read, may hold it too",
