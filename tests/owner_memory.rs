@@ -222,14 +222,7 @@ fn millions_of_descriptors_in_transit_are_read_as_they_stream() {
             "--json with 3 million descriptors in transit peaked at {peak} KiB"
         );
     });
-    drop(queuer.stdin.take());
-    if let Some(pid) = rustix::process::Pid::from_raw(queuer.id() as i32) {
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-    }
-    let _ = queuer.wait();
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e);
-    }
+    ended(queuer, outcome);
 }
 
 /// Opens a TCP listener on 127.0.0.1 and `connections` connections to it, each held at both
@@ -346,11 +339,17 @@ fn connections_cost_a_listing_only_their_count() {
             );
         }
     });
-    drop(opener.stdin.take());
-    if let Some(pid) = rustix::process::Pid::from_raw(opener.id() as i32) {
+    ended(opener, outcome);
+}
+
+/// Ends a staging script (its input closed, then killed by PID), then lets a failed check
+/// fail the test.
+fn ended(mut script: std::process::Child, outcome: std::thread::Result<()>) {
+    drop(script.stdin.take());
+    if let Some(pid) = rustix::process::Pid::from_raw(script.id() as i32) {
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
     }
-    let _ = opener.wait();
+    let _ = script.wait();
     if let Err(e) = outcome {
         std::panic::resume_unwind(e);
     }

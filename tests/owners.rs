@@ -393,7 +393,8 @@ fn a_splice_reading_a_udp_socket_in_an_io_wq_worker_names_its_process() {
         .find(|l| l.contains("held by io_uring (a request in flight): io_uring worker thread "))
         .unwrap_or_else(|| panic!("{card}"));
     // (Followed, where a process was not read, by the processes that may hold it too.)
-    let words = " (iou-wrk) running a request that reads this socket, asleep waiting for a datagram";
+    let words =
+        " (iou-wrk) running a request that reads this socket, asleep waiting for a datagram";
     assert!(
         line.ends_with(words) || line.contains(&format!("{words}; ")),
         "{line}"
