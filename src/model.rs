@@ -111,6 +111,8 @@ pub struct ExeState {
     /// Deleted by the kernel's mark alone: what stands at its path now was not looked at (the
     /// way to it crosses a filesystem that may not answer), so `replaced` is not known.
     pub path_unchecked: bool,
+    /// Its path is longer than the kernel gives through `/proc/PID/exe` (PATH_MAX): not read.
+    pub path_too_long: bool,
 }
 
 /// What is known about one process that holds a socket.

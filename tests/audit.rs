@@ -4,7 +4,8 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::listener::{hex, python, python_prefix, Listener};
@@ -620,4 +621,82 @@ mv /usr/local/sbin/sshd.dpkg-new /usr/local/sbin/sshd
     let card = read("card.txt");
     assert!(card.contains("restart"), "{card}");
     assert!(!card.contains("root-exposed"), "{card}");
+}
+
+#[test]
+fn a_deleted_executable_whose_path_is_longer_than_path_max_is_still_flagged() {
+    let dir = tempdir();
+    let Some(bin) = common::compile_fixture(dir.path(), "hold") else {
+        return;
+    };
+    // 26 directories of 200 characters, walked one at a time: the copy's path is longer than
+    // PATH_MAX, so /proc/PID/exe cannot be read (ENAMETOOLONG).
+    let walk = format!(
+        "import os, sys\nos.chdir({:?})\nfor _ in range(26):\n    os.makedirs('d' * 200, exist_ok=True)\n    os.chdir('d' * 200)\n",
+        dir.path().display().to_string()
+    );
+    let copy = format!(
+        "{walk}import shutil\nshutil.copy({:?}, 'wpa-longpath')\n",
+        bin.display().to_string()
+    );
+    assert!(Command::new("python3")
+        .args(["-c", &copy])
+        .status()
+        .expect("python3")
+        .success());
+    let mut child = common::listener::spawn_retrying(
+        Command::new("python3")
+            .args([
+                "-c",
+                &format!("{walk}os.execv('./wpa-longpath', ['wpa-longpath', 'thread-table'])"),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped()),
+    );
+    let mut line = String::new();
+    BufRead::read_line(
+        &mut BufReader::new(child.stdout.take().expect("stdout")),
+        &mut line,
+    )
+    .expect("reports");
+    let port = serde_json::from_str::<Value>(&line).expect("ready")["port"]
+        .as_u64()
+        .expect("port") as u16;
+    let unlink = format!("{walk}os.unlink('wpa-longpath')\n");
+    assert!(Command::new("python3")
+        .args(["-c", &unlink])
+        .status()
+        .expect("python3")
+        .success());
+    for lookup in ["procfs", common::owner_lookup()] {
+        let home = tempdir();
+        let out = common::whoport(home.path())
+            .env("WHOPORT_OWNER_LOOKUP", lookup)
+            .args(["audit", "--json", "--process", "wpa-longpath"])
+            .output()
+            .expect("runs");
+        let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+        let f = one(&doc, "deleted-executable", port);
+        assert_eq!(f["severity"], "high", "{lookup}");
+        let m = f["message"].as_str().expect("message");
+        assert!(
+            m.contains("longer than the kernel gives"),
+            "{lookup}: says the path was not read: {m}"
+        );
+        let owner = &f["listener"]["owners"][0];
+        assert_eq!(owner["exe"], Value::Null, "{lookup}: {owner}");
+        assert_eq!(owner["exe_deleted"], true, "{lookup}: {owner}");
+        let card = common::whoport(home.path())
+            .env("WHOPORT_OWNER_LOOKUP", lookup)
+            .args(["--wide", &port.to_string()])
+            .output()
+            .expect("runs");
+        let card = String::from_utf8_lossy(&card.stdout);
+        assert!(
+            card.contains("[path longer than the kernel gives: not read] (deleted)"),
+            "{lookup}: {card}"
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }

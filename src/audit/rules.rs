@@ -493,6 +493,10 @@ pub fn deleted_executable(c: &Ctx<'_>) -> Option<Finding> {
     let exe = sanitize(p.display_exe().unwrap_or("?")).into_owned();
     let how = if p.exe_state.memory_only {
         "runs from memory, with no file at all".to_string()
+    } else if p.exe_state.path_too_long {
+        "runs an executable that was deleted since it started (its path is longer than the \
+         kernel gives, so not read); what stands at its path now was not looked at"
+            .to_string()
     } else if p.exe_state.path_unchecked {
         // Only the kernel's mark was read: the path itself was not looked at.
         format!(

@@ -28,8 +28,10 @@ pub fn exe(pid: u32) -> (Option<Vec<u8>>, ExeState) {
 /// `/proc/PID/task/TID` for a live thread of a process whose main thread exited).
 pub fn exe_in(dir: &str) -> (Option<Vec<u8>>, ExeState) {
     let base = format!("{dir}/exe");
-    let Ok(link) = rustix::fs::readlink(base.as_str(), Vec::new()) else {
-        return (None, ExeState::default());
+    let link = match rustix::fs::readlink(base.as_str(), Vec::new()) {
+        Ok(link) => link,
+        Err(rustix::io::Errno::NAMETOOLONG) => return (None, too_long(dir)),
+        Err(_) => return (None, ExeState::default()),
     };
     let link = link.into_bytes();
     if link.starts_with(b"/memfd:") {
@@ -38,6 +40,7 @@ pub fn exe_in(dir: &str) -> (Option<Vec<u8>>, ExeState) {
             replaced: false,
             memory_only: true,
             path_unchecked: false,
+            path_too_long: false,
         };
         return (Some(link), state);
     }
@@ -60,6 +63,7 @@ pub fn exe_in(dir: &str) -> (Option<Vec<u8>>, ExeState) {
             replaced: false,
             memory_only: false,
             path_unchecked: true,
+            path_too_long: false,
         };
         return (Some(stripped), state);
     }
@@ -82,8 +86,107 @@ pub fn exe_in(dir: &str) -> (Option<Vec<u8>>, ExeState) {
         replaced,
         memory_only: false,
         path_unchecked: false,
+        path_too_long: false,
     };
     (Some(stripped), state)
+}
+
+/// The state of an executable whose path is longer than the link gives (PATH_MAX): the path
+/// stays unread, but whether the file is gone is still established. The mapping that holds the
+/// start of the process's code (`start_code` in `/proc/PID/stat`) carries the kernel's
+/// " (deleted)" mark; on a filesystem that answers from memory the running file's own link
+/// count says it too (no name left: 0). What stands at the path now is never looked at.
+fn too_long(dir: &str) -> ExeState {
+    let mut state = ExeState {
+        path_too_long: true,
+        ..ExeState::default()
+    };
+    let Some(code) = std::fs::read(format!("{dir}/stat"))
+        .ok()
+        .and_then(|stat| start_code(&stat))
+    else {
+        return state;
+    };
+    let Some((name, (major, minor), inode)) = mapping_at(dir, code) else {
+        return state;
+    };
+    let local = mounts()
+        .iter()
+        .any(|m| m.major == major && m.minor == minor && answers_from_memory(&m.fstype));
+    let unlinked = local
+        && statat(rustix::fs::CWD, format!("{dir}/exe"), AtFlags::empty())
+            .is_ok_and(|st| st.st_ino == inode && st.st_nlink == 0);
+    state.deleted = unlinked || name.ends_with(DELETED);
+    state.path_unchecked = state.deleted;
+    state
+}
+
+/// `start_code`, the 26th field of `/proc/PID/stat` (0 when the reader may not see it).
+pub fn start_code(stat: &[u8]) -> Option<u64> {
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let field = stat[close + 1..]
+        .split(u8::is_ascii_whitespace)
+        .filter(|f| !f.is_empty())
+        .nth(23)?;
+    let code: u64 = std::str::from_utf8(field).ok()?.parse().ok()?;
+    (code != 0).then_some(code)
+}
+
+/// The name, device and inode of the file mapped at `addr` in `/proc/PID/maps`.
+fn mapping_at(dir: &str, addr: u64) -> Option<(Vec<u8>, (u32, u32), u64)> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(format!("{dir}/maps")).ok()?;
+    let mut reader = std::io::BufReader::new(file);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).ok()? == 0 {
+            return None;
+        }
+        if let Some(found) = maps_entry(&line).filter(|e| e.range.contains(&addr)) {
+            return Some((found.name.to_vec(), found.device, found.inode));
+        }
+    }
+}
+
+/// One line of `/proc/PID/maps`.
+pub struct MapsEntry<'a> {
+    pub range: std::ops::Range<u64>,
+    pub device: (u32, u32),
+    pub inode: u64,
+    pub name: &'a [u8],
+}
+
+/// `start-end perms offset MAJ:MIN inode      path`, split into its fields.
+pub fn maps_entry(line: &[u8]) -> Option<MapsEntry<'_>> {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let mut rest = line;
+    let mut fields = [&b""[..]; 5];
+    for field in &mut fields {
+        let start = rest.iter().position(|&b| b != b' ')?;
+        rest = &rest[start..];
+        let end = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
+        *field = &rest[..end];
+        rest = &rest[end..];
+    }
+    let name = &rest[rest.iter().position(|&b| b != b' ')?..];
+    let (start, end) = hex_pair(fields[0], '-')?;
+    let (major, minor) = hex_pair(fields[3], ':')?;
+    Some(MapsEntry {
+        range: start..end,
+        device: (u32::try_from(major).ok()?, u32::try_from(minor).ok()?),
+        inode: std::str::from_utf8(fields[4]).ok()?.parse().ok()?,
+        name,
+    })
+}
+
+/// `a<sep>b`, both hexadecimal.
+fn hex_pair(field: &[u8], sep: char) -> Option<(u64, u64)> {
+    let (a, b) = std::str::from_utf8(field).ok()?.split_once(sep)?;
+    Some((
+        u64::from_str_radix(a, 16).ok()?,
+        u64::from_str_radix(b, 16).ok()?,
+    ))
 }
 
 /// Device and inode of whatever stands at `path` now, looked up without following any
@@ -121,25 +224,9 @@ fn mapped_device(dir: &str, path: &[u8]) -> Option<(u32, u32)> {
 
 /// `start-end perms offset MAJ:MIN inode      path` -> (MAJ, MIN) when the path is `path`.
 pub fn maps_device(line: &[u8], path: &[u8]) -> Option<(u32, u32)> {
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    let mut rest = line;
-    let mut fields = [&b""[..]; 5];
-    for field in &mut fields {
-        let start = rest.iter().position(|&b| b != b' ')?;
-        rest = &rest[start..];
-        let end = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
-        *field = &rest[..end];
-        rest = &rest[end..];
-    }
-    let name = &rest[rest.iter().position(|&b| b != b' ')?..];
-    if name != path {
-        return None;
-    }
-    let (major, minor) = std::str::from_utf8(fields[3]).ok()?.split_once(':')?;
-    Some((
-        u32::from_str_radix(major, 16).ok()?,
-        u32::from_str_radix(minor, 16).ok()?,
-    ))
+    maps_entry(line)
+        .filter(|e| e.name == path)
+        .map(|e| e.device)
 }
 
 /// One line of `/proc/self/mountinfo`: the device, where it is mounted (unescaped) and the
@@ -261,6 +348,24 @@ mod tests {
         assert_eq!(maps_device(spaced, b"/mnt/a  b (deleted)"), Some((0, 0x3a)));
         assert_eq!(maps_device(b"7f00-7f01 rw-p 00000000 00:00 0 ", b""), None);
         assert_eq!(maps_device(b"garbage", b"garbage"), None);
+    }
+
+    #[test]
+    fn the_mapping_of_the_code_and_its_start() {
+        let stat = b"42 (a) b) S 1 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 99 1 2 3 \
+                     94000 94100 5 6 7";
+        assert_eq!(start_code(stat), Some(94000), "after the last parenthesis");
+        assert_eq!(
+            start_code(b"1 (k) S 0 0 0 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 9 0 0 0 0 0"),
+            None
+        );
+        let line = b"5570eb08e000-5570eb08f000 r--p 00000000 fe:00 10019633   /d/x (deleted)\n";
+        let e = maps_entry(line).expect("parsed");
+        assert!(e.range.contains(&0x5570_eb08_e000) && !e.range.contains(&0x5570_eb08_f000));
+        assert_eq!(
+            (e.device, e.inode, e.name),
+            ((254, 0), 10_019_633, &b"/d/x (deleted)"[..])
+        );
     }
 
     #[test]

@@ -122,10 +122,11 @@ fn owner_lines(l: &Listener, snap: &Snapshot, f: impl Fn(&Process) -> String) ->
 }
 
 fn exe_text(p: &Process) -> String {
-    let exe = p
-        .exe
-        .as_deref()
-        .map_or_else(|| "-".to_string(), |e| sanitize(e).into_owned());
+    let exe = match p.exe.as_deref() {
+        Some(e) => sanitize(e).into_owned(),
+        None if p.exe_state.path_too_long => "[path longer than the kernel gives: not read]".into(),
+        None => "-".to_string(),
+    };
     if p.exe_state.memory_only {
         format!("{exe} (running from memory)")
     } else if p.exe_state.replaced {

@@ -481,6 +481,7 @@ fn mismatch_root_shell_deleted_hidden() {
         replaced: false,
         memory_only: false,
         path_unchecked: false,
+        path_too_long: false,
     };
     let f = findings(&snapshot("127.0.0.1", 8011, vec![gone.clone()], true));
     assert!(f.contains(&("deleted-executable", Severity::High)));
@@ -498,6 +499,14 @@ fn mismatch_root_shell_deleted_hidden() {
     let message = said(gone.clone());
     assert!(!message.contains("nothing stands"), "{message}");
     assert!(message.contains("was not looked at"), "{message}");
+    // A path longer than the kernel gives: said not read, not an empty pair of parentheses.
+    gone.exe = None;
+    gone.exe_state.path_too_long = true;
+    let message = said(gone.clone());
+    assert!(
+        message.contains("longer than the kernel gives"),
+        "{message}"
+    );
     // Upgraded is not deleted: another file at the path is a pending restart, for every
     // process that runs the old one.
     let mut upgraded = vec![process(3, "nginx", 0), process(4, "nginx", 33)];
@@ -508,6 +517,7 @@ fn mismatch_root_shell_deleted_hidden() {
             replaced: true,
             memory_only: false,
             path_unchecked: false,
+            path_too_long: false,
         };
     }
     let snap = snapshot("127.0.0.1", 8011, upgraded, true);
@@ -524,6 +534,7 @@ fn mismatch_root_shell_deleted_hidden() {
         replaced: false,
         memory_only: true,
         path_unchecked: false,
+        path_too_long: false,
     };
     assert!(findings(&snapshot("127.0.0.1", 8011, vec![memfd], true))
         .contains(&("deleted-executable", Severity::High)));
