@@ -134,6 +134,15 @@ pub fn start_code(stat: &[u8]) -> Option<u64> {
 
 /// The name, device and inode of the file mapped at `addr` in `/proc/PID/maps`.
 fn mapping_at(dir: &str, addr: u64) -> Option<(Vec<u8>, (u32, u32), u64)> {
+    first_mapping(dir, |line| {
+        maps_entry(line)
+            .filter(|e| e.range.contains(&addr))
+            .map(|e| (e.name.to_vec(), e.device, e.inode))
+    })
+}
+
+/// The first answer `find` gives for a line of `/proc/PID/maps`, read one line at a time.
+fn first_mapping<T>(dir: &str, find: impl Fn(&[u8]) -> Option<T>) -> Option<T> {
     use std::io::BufRead;
     let file = std::fs::File::open(format!("{dir}/maps")).ok()?;
     let mut reader = std::io::BufReader::new(file);
@@ -143,8 +152,8 @@ fn mapping_at(dir: &str, addr: u64) -> Option<(Vec<u8>, (u32, u32), u64)> {
         if reader.read_until(b'\n', &mut line).ok()? == 0 {
             return None;
         }
-        if let Some(found) = maps_entry(&line).filter(|e| e.range.contains(&addr)) {
-            return Some((found.name.to_vec(), found.device, found.inode));
+        if let Some(found) = find(&line) {
+            return Some(found);
         }
     }
 }
@@ -207,19 +216,7 @@ fn identity_at(path: &[u8]) -> Option<(u64, u64)> {
 /// The device (major, minor) of the mapping of `path` in `/proc/PID/maps`: the executable's
 /// own mapping carries the same text as the link, " (deleted)" included.
 fn mapped_device(dir: &str, path: &[u8]) -> Option<(u32, u32)> {
-    use std::io::BufRead;
-    let file = std::fs::File::open(format!("{dir}/maps")).ok()?;
-    let mut reader = std::io::BufReader::new(file);
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line).ok()? == 0 {
-            return None;
-        }
-        if let Some(dev) = maps_device(&line, path) {
-            return Some(dev);
-        }
-    }
+    first_mapping(dir, |line| maps_device(line, path))
 }
 
 /// `start-end perms offset MAJ:MIN inode      path` -> (MAJ, MIN) when the path is `path`.
