@@ -932,3 +932,48 @@ fn cut_list(reason: &str, after_count: &str) -> Option<(usize, usize, usize)> {
     let more = more.strip_suffix(" more")?.parse().ok()?;
     Some((count, pids.split(", ").count(), more))
 }
+
+/// An accept in flight in a ring whose descriptor stays open, whoport as root without
+/// CAP_SYS_PTRACE: the walk cannot read the holder's descriptors, so whether the ring it maps
+/// has an open descriptor is not known, and it is said so, never "whose descriptor is closed"
+/// (without BPF, where the kernel is not looked into); the in-kernel lookup names the holder.
+#[test]
+fn a_mapped_ring_of_a_process_whose_descriptors_were_not_read_is_not_called_closed() {
+    if !have("setpriv", "apt-get install -y util-linux") || !common::is_root() {
+        return;
+    }
+    let dir = tempdir();
+    let Some(bin) = build(dir.path()) else { return };
+    let mut child = common::listener::spawn_retrying(
+        Command::new(&bin)
+            .arg("io-uring-accept")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped()),
+    );
+    let line = common::ready_line(&mut child, std::time::Duration::from_secs(60));
+    let Ok(ready) = serde_json::from_str::<Value>(&line) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        eprintln!("SKIPPED: the kernel refused 'io-uring-accept' here");
+        return;
+    };
+    let port = ready["port"].to_string();
+    let walked = without_ptrace("none", &["--json", &port]);
+    let by_kernel = can_look_into_rings().then(|| without_ptrace("bpf", &["--json", &port]));
+    let _ = child.kill();
+    let _ = child.wait();
+    let reason = walked["listeners"][0]["owner_hidden_reason"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{walked}"));
+    let pid = &ready["pid"];
+    assert!(
+        reason.contains(&format!(
+            "pid {pid} (hold) maps an io_uring; its descriptors could not be read"
+        )),
+        "{reason}"
+    );
+    assert!(!reason.contains("whose descriptor is closed"), "{reason}");
+    if let Some(doc) = by_kernel {
+        assert_eq!(doc["listeners"][0]["owners"][0]["pid"], *pid, "{doc}");
+    }
+}

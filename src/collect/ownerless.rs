@@ -190,10 +190,12 @@ fn inside_rings(
                 let mut pids: Vec<u32> = closed.iter().map(|m| m.pid).collect();
                 pids.sort_unstable();
                 pids.dedup();
+                let (closed, tables_unread) = super::ring_clues::split_unread_tables(pids);
                 RingClues {
                     not_looked: Some(why),
                     requests,
-                    closed: pids,
+                    closed,
+                    tables_unread,
                     workers: blocked_workers(rings_seen),
                     ..RingClues::default()
                 }

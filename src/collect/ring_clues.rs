@@ -23,6 +23,9 @@ pub struct RingClues {
     /// Processes mapping an io_uring instance that no descriptor table holds (its
     /// descriptor closed): its registered files have no fdinfo to be read from.
     pub closed: Vec<u32>,
+    /// Processes mapping an io_uring instance whose descriptor table could not be read:
+    /// whether a descriptor of it is open is not known, nor what the ring holds.
+    pub tables_unread: Vec<u32>,
     /// Processes mapping such a ring that the in-kernel look could not read: their memory-map
     /// lock was held when it looked (or more rings were mapped than whoport looks at).
     pub mapped_unread: Vec<u32>,
@@ -54,6 +57,7 @@ impl RingClues {
     pub fn is_empty(&self) -> bool {
         self.requests.is_empty()
             && self.closed.is_empty()
+            && self.tables_unread.is_empty()
             && self.mapped_unread.is_empty()
             && self.truncated.is_empty()
             && self.cut.is_empty()
@@ -62,6 +66,22 @@ impl RingClues {
             && self.workers.is_empty()
     }
 }
+/// Of the processes mapping a ring no read descriptor reaches, those whose descriptor table
+/// cannot be read (a descriptor of the ring may be open there): `/proc/PID/fd` lists
+/// descriptors whose links this user may not read. The others' rings are closed.
+pub(super) fn split_unread_tables(pids: Vec<u32>) -> (Vec<u32>, Vec<u32>) {
+    pids.into_iter().partition(|&pid| {
+        let links = std::fs::read_dir(format!("/proc/{pid}/fd"));
+        let first = links.map(|mut d| d.find_map(Result::ok));
+        match first {
+            Ok(Some(entry)) => std::fs::read_link(entry.path()).is_ok(),
+            // An empty table holds no ring; a process gone is not said here.
+            Ok(None) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        }
+    })
+}
+
 /// An io-wq worker asleep inside a request: its process, and where it sleeps (its wait
 /// channel, the kernel function it waits in).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -148,6 +168,15 @@ pub fn maybe_io_uring(reason: Hidden, socket: &Socket, clues: &RingClues) -> Hid
             name(*pid),
             "maps an io_uring whose descriptor is closed (its registered files have no fdinfo \
              to be read from)"
+                .to_string(),
+        ));
+    }
+    for pid in &clues.tables_unread {
+        rings.push((
+            *pid,
+            name(*pid),
+            "maps an io_uring; its descriptors could not be read (whether one of them is the \
+             ring's, and what the ring holds, is not known)"
                 .to_string(),
         ));
     }
