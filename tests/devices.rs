@@ -180,6 +180,40 @@ fn without_netlink_a_wildcard_is_never_called_all_interfaces_as_a_fact() {
     }
 }
 
+/// `0.0.0.0:P` and a v6-only `[::]:P` of one process, read from `/proc/net` (netlink refused):
+/// the audit's group listens on both families, unless bound to a device, never "IPv4" alone.
+#[test]
+fn without_netlink_a_group_of_both_families_keeps_its_ipv6_side() {
+    let Some(ns) = NetNs::new() else {
+        return;
+    };
+    let dir = tempdir();
+    let Some(shim) = common::no_netlink_shim(dir.path()) else {
+        return;
+    };
+    let shim = shim.to_str().expect("utf8").to_string();
+    let helper = ns.listener(&["--exit-after", "30", "tcp6-any-v6only", "tcp4-any:same"]);
+    let port = helper.port(0);
+    let env = [("LD_PRELOAD", shim.as_str())];
+    let (_, out, _) = ns.whoport_with(dir.path(), &env, &["audit", "--json"]);
+    let audit: Value = serde_json::from_str(&out).expect("json");
+    let messages: Vec<&str> = audit["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["message"].as_str())
+        .filter(|m| m.contains(&format!("0.0.0.0:{port} and [::]:{port}")))
+        .collect();
+    assert!(!messages.is_empty(), "{audit}");
+    for message in messages {
+        assert!(
+            message
+                .contains("all interfaces, IPv4 and IPv6, unless bound to a device (not reported)"),
+            "{message}"
+        );
+    }
+}
+
 fn notes(doc: &Value) -> Vec<String> {
     doc["notes"]
         .as_array()

@@ -124,13 +124,26 @@ impl Ctx<'_> {
             .filter(|(i, l)| wanted.contains(i) && l.scope == Scope::All)
             .map(|(_, l)| l.reach())
             .collect();
-        let v4 = reaches.contains(&Reach::AllIpv4);
+        // A reach whose device binding was not reported (`/proc/net`) still says its family.
+        let bare = |r: &Reach| match r {
+            Reach::DeviceUnreported(inner) => (**inner).clone(),
+            r => r.clone(),
+        };
+        let v4 = reaches.iter().any(|r| bare(r) == Reach::AllIpv4);
         let v6 = reaches.iter().any(|r| {
             matches!(
-                r,
+                bare(r),
                 Reach::AllIpv6Only | Reach::AllIpv6Unknown | Reach::AllDualStack
             )
         });
+        let both = if reaches
+            .iter()
+            .any(|r| matches!(r, Reach::DeviceUnreported(_)))
+        {
+            Reach::DeviceUnreported(Box::new(Reach::AllDualStack))
+        } else {
+            Reach::AllDualStack
+        };
         let unreported = self
             .members
             .iter()
@@ -156,7 +169,7 @@ impl Ctx<'_> {
                 }
                 (None, _) => "on a non-loopback address".to_string(),
             },
-            Some(_) if v4 && v6 => format!("on {}", Reach::AllDualStack.long()),
+            Some(_) if v4 && v6 => format!("on {}", both.long()),
             Some(r) => format!("on {}", r.long()),
         }
     }
