@@ -114,16 +114,21 @@ fn a_listener_whose_device_was_deleted_is_not_exposed_and_says_the_device_is_gon
     assert!(!card.contains("all interfaces"), "{card}");
 }
 
+/// A private network namespace, a temporary directory and the path of the shim that refuses
+/// netlink there (for `LD_PRELOAD`); `None` (said skipped) when either cannot be had.
+fn without_netlink() -> Option<(NetNs, tempfile::TempDir, String)> {
+    let ns = NetNs::new()?;
+    let dir = tempdir();
+    let shim = common::no_netlink_shim(dir.path())?;
+    let shim = shim.to_str().expect("utf8").to_string();
+    Some((ns, dir, shim))
+}
+
 #[test]
 fn without_netlink_a_wildcard_is_never_called_all_interfaces_as_a_fact() {
-    let Some(ns) = NetNs::new() else {
+    let Some((ns, dir, shim)) = without_netlink() else {
         return;
     };
-    let dir = tempdir();
-    let Some(shim) = common::no_netlink_shim(dir.path()) else {
-        return;
-    };
-    let shim = shim.to_str().expect("utf8").to_string();
     // Bound to lo (loopback only), and not bound at all: /proc/net cannot tell them apart.
     let helper = ns.listener(&[
         "--exit-after",
@@ -184,14 +189,9 @@ fn without_netlink_a_wildcard_is_never_called_all_interfaces_as_a_fact() {
 /// the audit's group listens on both families, unless bound to a device, never "IPv4" alone.
 #[test]
 fn without_netlink_a_group_of_both_families_keeps_its_ipv6_side() {
-    let Some(ns) = NetNs::new() else {
+    let Some((ns, dir, shim)) = without_netlink() else {
         return;
     };
-    let dir = tempdir();
-    let Some(shim) = common::no_netlink_shim(dir.path()) else {
-        return;
-    };
-    let shim = shim.to_str().expect("utf8").to_string();
     let helper = ns.listener(&["--exit-after", "30", "tcp6-any-v6only", "tcp4-any:same"]);
     let port = helper.port(0);
     let env = [("LD_PRELOAD", shim.as_str())];
@@ -225,14 +225,9 @@ fn notes(doc: &Value) -> Vec<String> {
 
 #[test]
 fn without_netlink_a_device_binding_is_never_guessed_for_loopback_link_local_or_pasted_forms() {
-    let Some(ns) = NetNs::new() else {
+    let Some((ns, dir, shim)) = without_netlink() else {
         return;
     };
-    let dir = tempdir();
-    let Some(shim) = common::no_netlink_shim(dir.path()) else {
-        return;
-    };
-    let shim = shim.to_str().expect("utf8").to_string();
     let ip = |args: &[&str]| ns.ip(args);
     ip(&[
         "link", "add", "wpf0", "type", "veth", "peer", "name", "wpf1",
