@@ -296,17 +296,17 @@ fn thread_tables(
     (found, rings): (&mut Vec<(u32, u32)>, &mut Vec<Ring>),
     link: &mut [u8; 64],
     meter: &mut Meter,
-) -> usize {
-    let mut listed = 0;
+) -> Tables {
+    let mut tables = Tables::default();
     if threads_of(proc_fd, pid) < 2 {
-        return listed;
+        return tables;
     }
     let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
     let Ok(task_fd) = openat(proc_fd, format!("{pid}/task"), dir_flags, Mode::empty()) else {
-        return listed;
+        return tables;
     };
     let Ok(tasks) = Dir::read_from(&task_fd) else {
-        return listed;
+        return tables;
     };
     let tids: Vec<u32> = tasks
         .filter_map(Result::ok)
@@ -320,23 +320,31 @@ fn thread_tables(
         if !read.insert(tid) {
             continue;
         }
-        let Ok(fd_dir) = openat(&task_fd, format!("{tid}/fd"), dir_flags, Mode::empty()) else {
-            continue;
+        let fd_dir = match openat(&task_fd, format!("{tid}/fd"), dir_flags, Mode::empty()) {
+            Ok(fd_dir) => fd_dir,
+            // Refused: not read, unless it counts no descriptor (nothing to read).
+            Err(Errno::ACCESS | Errno::PERM) => {
+                tables.refused |=
+                    !super::unvisited::counts_no_descriptor(&format!("/proc/{pid}/task/{tid}/fd"));
+                continue;
+            }
+            Err(_) => continue,
         };
         let Ok(dir) = Dir::read_from(&fd_dir) else {
             continue;
         };
-        listed += 1;
+        tables.read += 1;
         for entry in dir.filter_map(Result::ok) {
             if !meter.tick() {
-                return listed;
+                return tables;
             }
             let name: &CStr = entry.file_name();
             let n = match readlinkat_raw(&fd_dir, name, &mut link[..]) {
                 Ok(n) => n,
                 // One link refused, every link of this table is: not read.
                 Err(Errno::ACCESS | Errno::PERM) => {
-                    listed -= 1;
+                    tables.read -= 1;
+                    tables.refused = true;
                     break;
                 }
                 Err(_) => continue,
@@ -352,7 +360,17 @@ fn thread_tables(
             }
         }
     }
-    listed
+    tables
+}
+
+/// What [`thread_tables`] read of a process's threads' own tables.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tables {
+    /// Tables read.
+    read: usize,
+    /// Some thread's table that counts descriptors was refused: the process was not read
+    /// whole.
+    refused: bool,
 }
 
 /// How many threads a process has (field 20 of `/proc/PID/stat`).
@@ -393,6 +411,45 @@ struct Part {
     walked: usize,
     other_netns: usize,
     other_netns_pid: Option<u32>,
+}
+
+impl Part {
+    /// A process whose own table was refused. One whose main thread exited keeps it closed
+    /// even to its user (no memory left to check the access against): its live threads'
+    /// tables are read instead. Not read when a table that counts descriptors was refused,
+    /// or none could be read and it may hold files.
+    fn main_table_refused(
+        &mut self,
+        proc_fd: &OwnedFd,
+        pid: u32,
+        wanted: Option<&HashSet<u32>>,
+        link: &mut [u8; 64],
+        meter: &mut Meter,
+    ) {
+        let found_before = self.found.len();
+        let into = (&mut self.found, &mut self.rings);
+        let tables = thread_tables(proc_fd, pid, wanted, into, link, meter);
+        if self.found.len() > found_before {
+            if let Some(start) = start_ticks(pid) {
+                self.starts.push((pid, start));
+            }
+        }
+        if tables.read > 0 && !tables.refused {
+            self.walked += 1;
+        } else if tables.refused || !super::unvisited::holds_no_files(pid) {
+            // (A kernel thread, or a reaped zombie, holds nothing to read.)
+            self.not_read(pid);
+        }
+    }
+
+    /// Counts `pid` among the processes whose descriptors could not be read (and names it
+    /// while there is room).
+    fn not_read(&mut self, pid: u32) {
+        self.unreadable += 1;
+        if self.unreadable_pids.len() < NAMED_UNREADABLE {
+            self.unreadable_pids.push(pid);
+        }
+    }
 }
 
 fn list_pids(proc_fd: &OwnedFd) -> std::io::Result<Vec<u32>> {
@@ -436,28 +493,7 @@ fn walk_part(
         ) {
             Ok(fd) => fd,
             Err(Errno::ACCESS | Errno::PERM) => {
-                // A process whose main thread exited keeps its own table closed even to its
-                // user (no memory left to check the access against): its live threads'
-                // tables are read instead.
-                let found_before = part.found.len();
-                let tables = (&mut part.found, &mut part.rings);
-                if thread_tables(proc_fd, pid, wanted, tables, &mut link, &mut meter) > 0 {
-                    part.walked += 1;
-                    if part.found.len() > found_before {
-                        if let Some(start) = start_ticks(pid) {
-                            part.starts.push((pid, start));
-                        }
-                    }
-                    continue;
-                }
-                // A kernel thread (or a reaped zombie) holds nothing to read.
-                if super::unvisited::holds_no_files(pid) {
-                    continue;
-                }
-                part.unreadable += 1;
-                if part.unreadable_pids.len() < NAMED_UNREADABLE {
-                    part.unreadable_pids.push(pid);
-                }
+                part.main_table_refused(proc_fd, pid, wanted, &mut link, &mut meter);
                 continue;
             }
             Err(_) => {
@@ -526,14 +562,12 @@ fn walk_part(
         }
         if denied {
             part.walked -= 1;
-            part.unreadable += 1;
-            if part.unreadable_pids.len() < NAMED_UNREADABLE {
-                part.unreadable_pids.push(pid);
-            }
+            part.not_read(pid);
             continue;
         }
-        // Threads with a table of their own hold descriptors of the process too.
-        thread_tables(
+        // Threads with a table of their own hold descriptors of the process too (and, once
+        // the main thread has exited, its only table).
+        let tables = thread_tables(
             proc_fd,
             pid,
             wanted,
@@ -541,6 +575,10 @@ fn walk_part(
             &mut link,
             &mut meter,
         );
+        if tables.refused {
+            part.walked -= 1;
+            part.not_read(pid);
+        }
         if let Some(activity) = activity {
             part.activity.push((pid, activity));
         }

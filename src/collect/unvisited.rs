@@ -101,11 +101,45 @@ pub(super) fn kernel_thread(pid: u32) -> bool {
 /// user may see, counts them where the kernel says so (Linux 6.2+, where whoport's own is
 /// never 0; before, every such size is 0 and says nothing). The task iterator visits no
 /// process without descriptors, and `/proc` refuses their tables to other users all the same.
+///
+/// `/proc/PID/fd` counts the main thread's table only: once that thread has exited
+/// (`pthread_exit`) it counts none while the other threads hold the process's table. So a
+/// process with other threads has none only when none of them counts one either (each
+/// thread's `/proc/PID/task/TID/fd`, which any user may stat too).
 fn without_descriptors(pid: u32) -> bool {
-    let size = |path: &str| std::fs::metadata(path).map(|m| m.len()).ok();
+    counts_no_descriptor(&format!("/proc/{pid}/fd")) && threads_without_descriptors(pid)
+}
+
+/// Whether the `/proc` `fd` directory at `path` counts no descriptor (its size, on a kernel
+/// that counts them: see [`without_descriptors`]).
+pub(super) fn counts_no_descriptor(path: &str) -> bool {
     static COUNTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *COUNTED.get_or_init(|| size("/proc/self/fd").is_some_and(|n| n > 0))
-        && size(&format!("/proc/{pid}/fd")) == Some(0)
+    *COUNTED.get_or_init(|| fd_count("/proc/self/fd").is_some_and(|n| n > 0))
+        && fd_count(path) == Some(0)
+}
+
+/// The threads' tables a process is checked for at most: past that many threads it is not
+/// said to have no descriptor (it is then named among the processes not read, if its table
+/// is refused).
+const MAX_THREADS_COUNTED: usize = 4096;
+
+/// The number of descriptors a `/proc` `fd` directory counts (its size).
+fn fd_count(path: &str) -> Option<u64> {
+    std::fs::metadata(path).map(|m| m.len()).ok()
+}
+
+/// Whether no thread of `pid` other than the main one counts a descriptor in its table; a
+/// thread that exited meanwhile counts none. One `stat` of the process when it has a single
+/// thread.
+fn threads_without_descriptors(pid: u32) -> bool {
+    if linux::thread_count(pid).is_some_and(|n| n <= 1) {
+        return true;
+    }
+    let threads = linux::other_threads(pid);
+    threads.len() <= MAX_THREADS_COUNTED
+        && threads
+            .iter()
+            .all(|tid| fd_count(&format!("/proc/{pid}/task/{tid}/fd")).is_none_or(|n| n == 0))
 }
 
 /// Whether the process may hold descriptors it held when the read began (`began`): not a
@@ -215,6 +249,35 @@ mod tests {
         }
         let _ = bare.kill();
         let _ = bare.wait();
+        // A process whose main thread exited (its /proc/PID/fd counts nothing) while another
+        // thread holds its table has descriptors.
+        if size_counts() {
+            let script = "import ctypes, threading, time\n\
+                          threading.Thread(target=time.sleep, args=(30,)).start()\n\
+                          ctypes.CDLL(None).pthread_exit(None)\n";
+            let Ok(mut leaderless) = std::process::Command::new("python3")
+                .args(["-c", script])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+            else {
+                eprintln!("SKIPPED (a main thread that exits): no python3");
+                return;
+            };
+            let pid = leaderless.id();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            while fd_count(&format!("/proc/{pid}/fd")) != Some(0) {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the main thread did not exit"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            assert!(!without_descriptors(pid));
+            let _ = leaderless.kill();
+            let _ = leaderless.wait();
+        }
         // Started after the read began: not there to be visited, not read.
         assert!(read(&others, Some(0), Some(&wanted)).pids.is_empty());
         drop(listener);
