@@ -743,6 +743,23 @@ fn the_committed_io_uring_object_is_built_from_its_source() {
     );
 }
 
+/// `hold MODE` started by `cmd` (the helper, or a wrapper given the helper's path), and what it
+/// reported once ready; `None` (said skipped, the helper ended) when the kernel refused the mode.
+fn started(mut cmd: Command, mode: &str) -> Option<(std::process::Child, Value)> {
+    let mut child =
+        common::listener::spawn_retrying(cmd.arg(mode).stdin(Stdio::null()).stdout(Stdio::piped()));
+    let line = common::ready_line(&mut child, std::time::Duration::from_secs(60));
+    match serde_json::from_str::<Value>(&line) {
+        Ok(ready) => Some((child, ready)),
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            eprintln!("SKIPPED: the kernel refused '{mode}' here");
+            None
+        }
+    }
+}
+
 /// whoport's JSON as root without CAP_SYS_PTRACE, with the given owner lookup ("none": no BPF
 /// at all, the walk alone).
 fn without_ptrace(lookup: &str, args: &[&str]) -> Value {
@@ -779,19 +796,11 @@ fn the_otherwise_part_never_names_processes_the_kernel_read() {
     let Some(bin) = build(dir.path()) else { return };
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let mut child = common::listener::spawn_retrying(
-        Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(&bin)
-            .arg("io-uring-ring-fd-many")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped()),
-    );
-    let line = common::ready_line(&mut child, std::time::Duration::from_secs(60));
-    let Ok(ready) = serde_json::from_str::<Value>(&line) else {
-        let _ = child.kill();
-        let _ = child.wait();
-        eprintln!("SKIPPED: the kernel refused 'io-uring-ring-fd-many' to nobody here");
+    let mut as_nobody = Command::new("setpriv");
+    as_nobody
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&bin);
+    let Some((mut child, ready)) = started(as_nobody, "io-uring-ring-fd-many") else {
         return;
     };
     let (port, pid) = (ready["port"].clone(), ready["pid"].clone());
@@ -941,17 +950,7 @@ fn a_mapped_ring_of_a_process_whose_descriptors_were_not_read_is_not_called_clos
     }
     let dir = tempdir();
     let Some(bin) = build(dir.path()) else { return };
-    let mut child = common::listener::spawn_retrying(
-        Command::new(&bin)
-            .arg("io-uring-accept")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped()),
-    );
-    let line = common::ready_line(&mut child, std::time::Duration::from_secs(60));
-    let Ok(ready) = serde_json::from_str::<Value>(&line) else {
-        let _ = child.kill();
-        let _ = child.wait();
-        eprintln!("SKIPPED: the kernel refused 'io-uring-accept' here");
+    let Some((mut child, ready)) = started(Command::new(&bin), "io-uring-accept") else {
         return;
     };
     let port = ready["port"].to_string();
