@@ -6,6 +6,7 @@
 mod common;
 
 use std::os::unix::fs::{chown, PermissionsExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
 use common::{bin, fixture, have, is_root, outcome, tempdir, Run};
@@ -300,4 +301,64 @@ fn the_run_as_root_hint_follows_the_reason_established() {
             );
         }
     }
+}
+
+#[test]
+fn a_users_own_process_that_is_not_dumpable_is_named_as_not_read_not_ruled_out() {
+    if !is_root() {
+        eprintln!("SKIPPED: starting a process as nobody needs root");
+        return;
+    }
+    if !have("python3", "apt-get install -y python3") {
+        return;
+    }
+    // nobody's listener, then made not dumpable, as a daemon that changed its credentials
+    // is: /proc gives its descriptors to root alone.
+    let script = "import socket, os, sys, ctypes\n\
+                  l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen()\n\
+                  ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)\n\
+                  print(os.getpid(), l.getsockname()[1], flush=True); sys.stdin.read()\n";
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .uid(65534)
+        .gid(65534)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+        &mut line,
+    )
+    .expect("reports");
+    let (pid, port) = line.trim().split_once(' ').expect("pid port");
+    for lookup in ["procfs", common::owner_lookup()] {
+        let home = tempdir();
+        let (_, out, err) = outcome(
+            common::whoport_as_nobody(home.path())
+                .env("WHOPORT_OWNER_LOOKUP", lookup)
+                .args(["--json", port]),
+        );
+        let doc: serde_json::Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+        let row = doc["listeners"]
+            .as_array()
+            .expect("listeners")
+            .iter()
+            .find(|l| l["address"] == "127.0.0.1" && l["protocol"] == "tcp")
+            .unwrap_or_else(|| panic!("{lookup}: {doc}"))
+            .clone();
+        let reason = row["owner_hidden_reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.contains("this user's: not dumpable") && reason.contains(pid),
+            "{lookup}: names the process not read: {reason}"
+        );
+        assert!(
+            !reason.contains("no process of this user"),
+            "{lookup}: {reason}"
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }

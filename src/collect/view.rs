@@ -37,6 +37,42 @@ fn iterator_skipped(count: usize) -> &'static str {
     }
 }
 
+/// Why this user's own `count` processes could not be read.
+fn own_not_dumpable(count: usize) -> String {
+    let (them, they) = if count == 1 {
+        ("it", "it is")
+    } else {
+        ("them", "they are")
+    };
+    format!(
+        "{NOT_SHOWN_TO_USER} {them} to this user, though {they} this user's: not dumpable (as \
+         a process that changed its credentials is); root reads {them}"
+    )
+}
+
+/// This user's processes whose descriptors `/proc` refuses to this user (some of their PIDs,
+/// and how many): those that are not dumpable.
+fn own_unreadable(uid: u32) -> (Vec<u32>, usize) {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return (Vec::new(), 0);
+    };
+    let mut pids: Vec<u32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/status"))
+                .ok()
+                .and_then(|status| super::linux::parse_status_uid(&status))
+                == Some(uid)
+                && std::fs::read_dir(format!("/proc/{pid}/fd"))
+                    .is_err_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied)
+        })
+        .collect();
+    pids.sort_unstable();
+    let count = pids.len();
+    pids.truncate(super::linux::NAMED_UNREADABLE);
+    (pids, count)
+}
+
 /// The inode numbers the kernel gives its first namespaces (include/linux/proc_ns.h).
 const PROC_USER_INIT_INO: &[u8] = b"user:[4026531837]";
 const PROC_PID_INIT_INO: &[u8] = b"pid:[4026531836]";
@@ -115,6 +151,20 @@ impl View {
                     why: USER_NAMESPACE_NOT_ROOT.to_string(),
                     ruled: None,
                 };
+            }
+            // This user's own processes that are not dumpable (a daemon that changed its
+            // credentials, an ssh privilege-separation child): /proc gives their descriptors
+            // to root alone, so "no process of this user holds it" was not established.
+            if let Some(uid) = self.uid.filter(|_| self.unreadable > 0) {
+                let (pids, count) = own_unreadable(uid);
+                if count > 0 {
+                    return Hidden::Unreadable {
+                        pids,
+                        count,
+                        why: own_not_dumpable(count),
+                        ruled: None,
+                    };
+                }
             }
         } else if let Some(unread) = self.not_read() {
             return Hidden::Unreadable {
