@@ -66,19 +66,24 @@ impl RingClues {
             && self.workers.is_empty()
     }
 }
-/// Of the processes mapping a ring no read descriptor reaches, those whose descriptor table
-/// cannot be read (a descriptor of the ring may be open there): `/proc/PID/fd` lists
+/// Of the processes mapping a ring no read descriptor reaches, those with a descriptor table
+/// that cannot be read (a descriptor of the ring may be open there): the table of one of
+/// their threads (`/proc/PID/task/TID/fd`, the leader's being empty once it exited) lists
 /// descriptors whose links this user may not read. The others' rings are closed.
 pub(super) fn split_unread_tables(pids: Vec<u32>) -> (Vec<u32>, Vec<u32>) {
-    pids.into_iter().partition(|&pid| {
-        let links = std::fs::read_dir(format!("/proc/{pid}/fd"));
-        let first = links.map(|mut d| d.find_map(Result::ok));
-        match first {
+    let readable = |dir: std::path::PathBuf| {
+        let links = std::fs::read_dir(dir.join("fd"));
+        match links.map(|mut d| d.find_map(Result::ok)) {
             Ok(Some(entry)) => std::fs::read_link(entry.path()).is_ok(),
-            // An empty table holds no ring; a process gone is not said here.
+            // An empty table holds no ring; a thread gone is not said here.
             Ok(None) => true,
             Err(e) => e.kind() == std::io::ErrorKind::NotFound,
         }
+    };
+    pids.into_iter().partition(|&pid| {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .map(|tasks| tasks.flatten().all(|task| readable(task.path())))
+            .unwrap_or_else(|e| e.kind() == std::io::ErrorKind::NotFound)
     })
 }
 
