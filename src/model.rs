@@ -737,6 +737,16 @@ impl Process {
         self.cmdline_escaped.as_deref().unwrap_or(&self.cmdline)
     }
 
+    /// A PID whose `/proc` directory shows another process: a directory was mounted over it
+    /// (a way to hide a process), and nothing read there is this process's.
+    pub fn covered(pid: u32) -> Process {
+        Process {
+            pid,
+            name: format!("[/proc/{pid} covered by a mount]"),
+            ..Process::default()
+        }
+    }
+
     /// A PID that now belongs to another process than the one holding the socket.
     pub fn changed(pid: u32) -> Process {
         Process {

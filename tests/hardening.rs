@@ -684,3 +684,50 @@ fn root_of_a_user_namespace_does_not_claim_it_read_every_process() {
         "{reason}"
     );
 }
+
+/// A directory mounted over a process's `/proc/PID` (another process's, or an empty one: a
+/// way to hide a process) never lends the owner its name or details: where the kernel's
+/// iterator names the holder, it is said to be covered by a mount, never the decoy, never
+/// "exited", and its verdict is not "fine".
+#[test]
+fn a_mount_over_a_processs_proc_directory_never_names_the_decoy() {
+    if !common::root_or_skip("a private mount namespace")
+        || !std::path::Path::new("/sys/kernel/btf/vmlinux").exists()
+        || python().is_none()
+    {
+        return;
+    }
+    let l = Listener::start(&["tcp4"]);
+    let (pid, port) = (l.pid, l.port(0));
+    let mut decoy = Command::new("sleep")
+        .arg("120")
+        .spawn()
+        .expect("sleep starts");
+    let dir = tempdir();
+    for cover in [
+        format!("/proc/{}", decoy.id()),
+        dir.path().display().to_string(),
+    ] {
+        let (status, out, err) = common::sh_within(
+            &format!(
+                "exec unshare -m --propagation private sh -c \
+                 'mount --bind {cover} /proc/{pid} && \
+                  WHOPORT_OWNER_LOOKUP=bpf exec \"$WHOPORT\" --json {port}'"
+            ),
+            std::time::Duration::from_secs(60),
+        );
+        assert_eq!(status, 0, "{cover}: {err}");
+        let doc: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+        let owner = doc["listeners"][0]["owners"][0].clone();
+        assert_eq!(owner["pid"], pid, "{cover}: {out}");
+        assert_eq!(
+            owner["name"],
+            format!("[/proc/{pid} covered by a mount]"),
+            "{cover}: {out}"
+        );
+        let verdict = &doc["verdicts"][0];
+        assert_ne!(verdict["verdict"], "fine", "{cover}: {out}");
+    }
+    let _ = decoy.kill();
+    let _ = decoy.wait();
+}

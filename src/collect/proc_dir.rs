@@ -32,6 +32,13 @@ impl ProcDir {
         Some(ProcDir { dir })
     }
 
+    /// Whether the directory held open is procfs's (not another filesystem's directory
+    /// mounted over `/proc/PID`); true when the kernel does not say.
+    pub fn on_procfs(&self) -> bool {
+        const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+        rustix::fs::fstatfs(&self.dir).map_or(true, |s| s.f_type == PROC_SUPER_MAGIC)
+    }
+
     /// A path to the directory held open (`/proc/self/fd/N`), for code that reads it by
     /// path: what it reaches through it is still this process's.
     pub fn path(&self) -> String {
@@ -109,6 +116,9 @@ pub fn read_fd_at_most(
 /// after boot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stat {
+    /// The PID the file gives (its first field): the directory's own number, unless another
+    /// directory was mounted over it.
+    pub pid: Option<u32>,
     pub name: Vec<u8>,
     pub parent_pid: Option<u32>,
     pub start_ticks: Option<u64>,
@@ -118,6 +128,10 @@ pub fn parse_stat(stat: &[u8]) -> Option<Stat> {
     let open = stat.iter().position(|&b| b == b'(')?;
     let close = stat.iter().rposition(|&b| b == b')')?;
     let name = stat.get(open + 1..close)?.to_vec();
+    let pid = stat
+        .get(..open)
+        .and_then(|f| number(f.trim_ascii()))
+        .and_then(|n| u32::try_from(n).ok());
     let mut fields = stat[close + 1..]
         .split(u8::is_ascii_whitespace)
         .filter(|f| !f.is_empty());
@@ -125,6 +139,7 @@ pub fn parse_stat(stat: &[u8]) -> Option<Stat> {
     let parent_pid = fields.nth(1).and_then(number).map(|n| n as u32);
     let start_ticks = fields.nth(17).and_then(number);
     Some(Stat {
+        pid,
         name,
         parent_pid,
         start_ticks,
@@ -171,6 +186,7 @@ mod tests {
         assert_eq!(
             parse_stat(line),
             Some(Stat {
+                pid: Some(4242),
                 name: b"a) b (c) ".to_vec(),
                 parent_pid: Some(17),
                 start_ticks: Some(987_654),
@@ -179,6 +195,8 @@ mod tests {
         assert_eq!(parse_stat(b"4242 no name here"), None);
         let short = parse_stat(b"1 (init) S 0").expect("parsed");
         assert_eq!((short.parent_pid, short.start_ticks), (Some(0), None));
+        assert_eq!(short.pid, Some(1));
+        assert_eq!(parse_stat(b"x (init) S 0").expect("parsed").pid, None);
     }
 
     /// A file longer than the bound is cut there and said to be; one exactly as long, or

@@ -342,9 +342,15 @@ fn read_one(buf: &mut Vec<u8>, pid: u32, starts: &HashMap<u32, u64>) -> Option<P
     use super::proc_dir::{self, ProcDir};
     let dir = ProcDir::open(pid)?;
     if !dir.read("stat", buf) {
-        return None;
+        // Gone, unless another filesystem's directory was mounted over /proc/PID.
+        return (!dir.on_procfs()).then(|| Process::covered(pid));
     }
     let stat = proc_dir::parse_stat(buf)?;
+    // A directory mounted over /proc/PID (another process's /proc directory, bound there to
+    // hide this one) gives another PID: nothing in it is this process's.
+    if stat.pid.is_some_and(|p| p != pid) {
+        return Some(Process::covered(pid));
+    }
     // Everything below is read through the same directory, so from this very process.
     if reused(starts.get(&pid).copied(), stat.start_ticks) {
         return Some(Process::changed(pid));
