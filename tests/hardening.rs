@@ -688,7 +688,8 @@ fn root_of_a_user_namespace_does_not_claim_it_read_every_process() {
 /// A directory mounted over a process's `/proc/PID` (another process's, or an empty one: a
 /// way to hide a process) never lends the owner its name or details: where the kernel's
 /// iterator names the holder, it is said to be covered by a mount, never the decoy, never
-/// "exited", and its verdict is not "fine".
+/// "exited", and its verdict is not "fine"; the `/proc` walk reads no descriptor through the
+/// mount, and names the process among those not read, with the mount.
 #[test]
 fn a_mount_over_a_processs_proc_directory_never_names_the_decoy() {
     if !common::root_or_skip("a private mount namespace")
@@ -727,6 +728,23 @@ fn a_mount_over_a_processs_proc_directory_never_names_the_decoy() {
         );
         let verdict = &doc["verdicts"][0];
         assert_ne!(verdict["verdict"], "fine", "{cover}: {out}");
+        let (status, out, err) = common::sh_within(
+            &format!(
+                "exec unshare -m --propagation private sh -c \
+                 'mount --bind {cover} /proc/{pid} && \
+                  WHOPORT_NO_BPF=1 exec \"$WHOPORT\" --json {port}'"
+            ),
+            std::time::Duration::from_secs(60),
+        );
+        assert_eq!(status, 0, "walk, {cover}: {err}");
+        let doc: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+        let reason = doc["listeners"][0]["owner_hidden_reason"]
+            .as_str()
+            .unwrap_or_else(|| panic!("walk, {cover}: no owner is named: {out}"));
+        assert!(
+            reason.contains(&format!("a directory is mounted over /proc/{pid} ")),
+            "walk, {cover}: {reason}"
+        );
     }
     let _ = decoy.kill();
     let _ = decoy.wait();

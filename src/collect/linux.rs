@@ -88,6 +88,40 @@ pub fn walk_pids(pids: Vec<u32>, wanted: Option<&HashSet<u32>>) -> std::io::Resu
     walk(wanted, Since::Ignore, None, Some(pids))
 }
 
+/// Opens the directory `path` below `/proc` (`proc_fd`) without crossing a mount: a directory
+/// mounted over `/proc/PID` (another process's, or any other, to hide that process) is
+/// `EXDEV`. On a kernel without `openat2` (before 5.6), a plain open.
+fn open_unmounted<P: rustix::path::Arg + Copy>(
+    proc_fd: &OwnedFd,
+    path: P,
+) -> rustix::io::Result<OwnedFd> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    match rustix::fs::openat2(
+        proc_fd,
+        path,
+        flags,
+        Mode::empty(),
+        rustix::fs::ResolveFlags::NO_XDEV,
+    ) {
+        Err(Errno::NOSYS) => openat(proc_fd, path, flags, Mode::empty()),
+        other => other,
+    }
+}
+
+/// Whether a directory is mounted over `/proc/PID` (see [`open_unmounted`]).
+pub fn proc_entry_covered(pid: u32) -> bool {
+    let Ok(proc_fd) = openat(
+        rustix::fs::CWD,
+        "/proc",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return false;
+    };
+    let name = pid.to_string();
+    matches!(open_unmounted(&proc_fd, name.as_str()), Err(Errno::XDEV))
+}
+
 /// The PIDs `/proc` lists.
 pub fn proc_pids() -> std::io::Result<Vec<u32>> {
     let proc_fd = openat(
@@ -485,13 +519,13 @@ fn walk_part(
                 continue;
             }
         }
-        let fd_dir = match openat(
-            proc_fd,
-            path.fd_dir(pid),
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) {
+        let fd_dir = match open_unmounted(proc_fd, path.fd_dir(pid)) {
             Ok(fd) => fd,
+            // A directory mounted over /proc/PID (or its fd directory) is another's: not read.
+            Err(Errno::XDEV) => {
+                part.not_read(pid);
+                continue;
+            }
             Err(Errno::ACCESS | Errno::PERM) => {
                 part.main_table_refused(proc_fd, pid, wanted, &mut link, &mut meter);
                 continue;

@@ -212,6 +212,23 @@ impl View {
              another user namespace"
                 .to_string()
         };
+        // Those whose /proc directory another was mounted over: whoport does not read through
+        // such a mount (the walk opens no directory across one).
+        let covered: Vec<String> = self
+            .unreadable_pids
+            .iter()
+            .filter(|&&pid| super::linux::proc_entry_covered(pid))
+            .map(|pid| format!("/proc/{pid}"))
+            .collect();
+        let why = if covered.is_empty() {
+            why
+        } else {
+            format!(
+                "{why}; a directory is mounted over {} (a way to hide a process), which whoport \
+                 does not read through",
+                covered.join(", ")
+            )
+        };
         Some(UnreadHolders {
             pids: self.unreadable_pids.clone(),
             count: self.unreadable,
