@@ -177,7 +177,9 @@ pub enum Hidden {
     Kernel,
     /// whoport runs in a PID namespace that is not the machine's first: processes outside it
     /// are out of its sight.
-    OtherPidNamespace,
+    /// No process of whoport's PID namespace (not the machine's first) whose descriptors were
+    /// read holds it; one outside may, among what the looks did not rule out.
+    OtherPidNamespace(RuledOut),
     /// Some processes' descriptors could not be read: some of their PIDs, how many, and why;
     /// and what the other looks ruled out, when they ran.
     Unreadable {
@@ -256,7 +258,7 @@ impl Hidden {
             Hidden::NoDescriptor => "no descriptor: not yet accepted, or closing",
             Hidden::ClosedDuringScan => "closed during the scan",
             Hidden::Kernel => "held by the kernel (no process has it open)",
-            Hidden::OtherPidNamespace => "held outside this PID namespace",
+            Hidden::OtherPidNamespace(_) => "perhaps held outside this PID namespace",
             // Root of a user namespace is root only there.
             Hidden::Unreadable { why, .. } if why.contains("user namespace whose root") => {
                 "in processes of other users, whose descriptors the root of a user namespace \
@@ -324,10 +326,10 @@ impl Hidden {
                  this socket for itself and it has no file (a vxlan or geneve device, \
                  WireGuard, nfsd...); ip -d link shows which device uses the port"
                 .to_string(),
-            Hidden::OtherPidNamespace => "held by a process outside this PID namespace: whoport \
-                 runs in a PID namespace that is not the machine's first (run it on the host, \
-                 or with nsenter -p -t 1)"
-                .to_string(),
+            Hidden::OtherPidNamespace(ruled) => format!(
+                "held by no process of this PID namespace whose descriptors were read{}",
+                ruled.words(false)
+            ),
             Hidden::Unreadable {
                 pids,
                 count,

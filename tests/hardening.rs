@@ -195,6 +195,51 @@ fn a_listener_outside_our_pid_namespace_is_kept_with_its_reason() {
     assert!(reason.contains("PID namespace"), "{reason}");
 }
 
+/// Inside a PID namespace of its own, a listener no process of the namespace holds is not said
+/// to be held outside it as a fact: here it is kept open only by a Linux AIO poll of a
+/// process inside the namespace. A process outside is the first possibility, beside what the
+/// looks did not rule out.
+#[test]
+fn inside_a_pid_namespace_outside_is_a_possibility_not_a_fact() {
+    if !have("unshare", "apt-get install -y util-linux") || !common::root_or_skip("unshare -p") {
+        return;
+    }
+    let dir = common::shared_tempdir();
+    let Some(holder) = common::compile_fixture(dir.path(), "closed_holders") else {
+        return;
+    };
+    let out = dir.path().join("out.json");
+    let (status, _, err) = common::sh_within(
+        &format!(
+            "exec unshare -p -f --mount-proc sh -c '\
+             {holder} aio > {ports} & \
+             while [ ! -s {ports} ]; do sleep 0.05; done; \
+             read TCP UDP < {ports}; \
+             \"$WHOPORT\" --json $TCP > {out}; kill %1'",
+            holder = holder.display(),
+            ports = dir.path().join("ports").display(),
+            out = out.display(),
+        ),
+        std::time::Duration::from_secs(60),
+    );
+    assert!(status == 0 || status == 1, "{err}");
+    let text = std::fs::read_to_string(&out).expect("output");
+    let doc: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let reason = doc["listeners"][0]["owner_hidden_reason"]
+        .as_str()
+        .unwrap_or_else(|| panic!("ownerless: {text}"));
+    assert!(
+        !reason.starts_with("held by a process outside this PID namespace"),
+        "{reason}"
+    );
+    assert!(
+        reason.starts_with("held by no process of this PID namespace whose descriptors were read")
+            && reason.contains("a process outside this PID namespace may hold it")
+            && reason.contains("a Linux AIO request"),
+        "{reason}"
+    );
+}
+
 #[test]
 fn a_descriptor_in_flight_is_kept_with_its_reason() {
     let Some(py) = python() else { return };

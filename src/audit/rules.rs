@@ -690,8 +690,9 @@ pub fn hidden_owner(c: &Ctx<'_>) -> Option<Finding> {
     } else if c.root {
         // The fix follows the reason whoport established, never a guess from a list.
         let hint = match &l.hidden_reason {
-            Some(Hidden::OtherPidNamespace) => {
-                "it is held in another PID namespace (a container?): run whoport inside it, or \
+            Some(Hidden::OtherPidNamespace(_)) => {
+                "no process of whoport's PID namespace was seen holding it, and one outside may \
+                 (a container?): run whoport on the host, or inside that namespace with \
                  nsenter -t CONTAINER_PID -p -m whoport"
                     .to_string()
             }

@@ -283,6 +283,7 @@ pub(super) fn second_look(
                         ),
                         // Read in the kernel, or every process's /proc/PID/maps answered.
                         every_mapping: clues.maps_unread.refused == 0,
+                        outside_pid_namespace: !view.initial_pid_namespace,
                     };
                     let reason =
                         ruled_out(view.reason(s.uid, there_still.contains(&s.inode)), ruled);
@@ -329,6 +330,7 @@ fn wait_queue(
 fn ruled_out(reason: Hidden, ruled: crate::model::RuledOut) -> Hidden {
     match reason {
         Hidden::NotVisibleToRoot(_) => Hidden::NotVisibleToRoot(ruled),
+        Hidden::OtherPidNamespace(_) => Hidden::OtherPidNamespace(ruled),
         Hidden::NotFoundForUser(_) => Hidden::NotFoundForUser(ruled),
         Hidden::NotFoundForOtherUser(_) => Hidden::NotFoundForOtherUser(ruled),
         Hidden::Unreadable {

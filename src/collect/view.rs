@@ -175,7 +175,10 @@ impl View {
             };
         }
         if !self.initial_pid_namespace {
-            return Hidden::OtherPidNamespace;
+            return Hidden::OtherPidNamespace(crate::model::RuledOut {
+                outside_pid_namespace: true,
+                ..Default::default()
+            });
         }
         if self.root {
             Hidden::NotVisibleToRoot(Default::default())
@@ -329,7 +332,10 @@ mod tests {
             initial_pid_namespace: false,
             ..root.clone()
         };
-        assert_eq!(contained.reason(Some(0), true), Hidden::OtherPidNamespace);
+        assert!(matches!(
+            contained.reason(Some(0), true),
+            Hidden::OtherPidNamespace(ruled) if ruled.outside_pid_namespace
+        ));
         let lsm = View {
             unreadable_pids: vec![42],
             unreadable: 1,

@@ -35,6 +35,9 @@ pub struct RuledOut {
     pub every_mapping: bool,
     /// What the look at the socket's wait queue established.
     pub wait_queue: WaitQueue,
+    /// whoport runs in a PID namespace that is not the machine's first: a process outside it,
+    /// which whoport cannot see, may hold the socket (the first possibility).
+    pub outside_pid_namespace: bool,
 }
 
 /// The look at a socket's wait queue, for the threads asleep in a call on it (a thread
@@ -88,6 +91,13 @@ impl RuledOut {
     }
 
     fn words_with(&self, for_user: bool, maybe: &str) -> String {
+        let outside = if self.outside_pid_namespace {
+            "a process outside this PID namespace may hold it (whoport runs in one that is not \
+             the machine's first: run it on the host, or with nsenter -p -t 1), or "
+        } else {
+            ""
+        };
+        let maybe = format!("{maybe}{outside}");
         let mut established = String::new();
         if for_user && self.every_table {
             established.push_str(

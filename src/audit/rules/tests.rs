@@ -235,7 +235,7 @@ fn the_fix_for_a_hidden_owner_follows_its_established_reason() {
     });
     assert!(unreadable.contains("PID 1"), "{unreadable}");
     assert!(!unreadable.contains("PID namespace"), "{unreadable}");
-    assert!(hint(Hidden::OtherPidNamespace).contains("PID namespace"));
+    assert!(hint(Hidden::OtherPidNamespace(Default::default())).contains("PID namespace"));
     let ring = hint(Hidden::MaybeIoUring {
         rings: vec![(42, "hold".into(), "has an io_uring".into())],
         why: None,
