@@ -417,6 +417,62 @@ fn a_socket_held_by_a_thread_in_poll_or_select_names_the_thread() {
     in_text(&ns, tcp, pids[0], &asleep_in(polling, POLL));
 }
 
+/// As root, both lookups: a thread in splice() or sendfile() reading a UDP socket (waiting for
+/// a datagram, on its wait queue) is named with the call and the descriptor it reads; one in
+/// splice() waiting for room in a full pipe is not on the socket's queue, and the reason says
+/// a call not asleep on it remains possible.
+#[test]
+fn a_thread_in_splice_or_sendfile_reading_the_socket_names_the_thread() {
+    if !iterator_possible() {
+        return;
+    }
+    for (mode, call) in [
+        ("spliced", "splice"),
+        ("sendfile", "sendfile"),
+        ("spliced-full", ""),
+    ] {
+        let Some(Stage { _dir, helper, ns }) = stage() else {
+            return;
+        };
+        let Some((_child, _, udp)) = start(&ns, &helper, mode, false) else {
+            return;
+        };
+        let [_, thread] = THREADS.with(std::cell::Cell::get);
+        let mut said = Vec::new();
+        for lookup in ["bpf", "procfs"] {
+            let doc = json(&ns, &[("WHOPORT_OWNER_LOOKUP", lookup)], &["--json"]);
+            if call.is_empty() {
+                let why = reason(&doc, "udp", udp);
+                wait_queue_said(&why, Ok(()), mode);
+                said.push(why);
+                continue;
+            }
+            named(&doc, "udp", udp, thread, &[call]);
+            let row = &doc["listeners"]
+                .as_array()
+                .expect("listeners")
+                .iter()
+                .find(|l| l["protocol"] == "udp" && l["port"] == udp)
+                .expect("ours")["blocked_calls"][0];
+            assert_eq!(row["reading"], true, "{mode}: {row}");
+            assert_eq!(row["io_uring_worker"], false, "{mode}: {row}");
+            said.push(row.to_string());
+        }
+        assert_eq!(said[0], said[1], "{mode}: the lookups disagree");
+        if !call.is_empty() {
+            let home = tempdir();
+            let (status, card, err) = ns.whoport_with(home.path(), &[], &[&udp.to_string()]);
+            assert_eq!(status, 0, "{err}");
+            let wanted = format!(
+                "held by a system call in progress: thread {thread} blocked in {call}() reading \
+                 this socket from descriptor "
+            );
+            assert!(card.contains(&wanted), "{wanted}: {card}");
+            assert!(card.contains("which it no longer has open"), "{card}");
+        }
+    }
+}
+
 /// Nobody's own listener and UDP socket held by threads in poll() and select(), and its UDP
 /// socket read by a thread in splice(), seen by nobody with CAP_BPF and CAP_PERFMON: named as
 /// root sees them, with either lookup. Without the capabilities, the splice's socket's wait
