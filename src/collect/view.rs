@@ -26,6 +26,9 @@ pub struct View {
     /// The kernel's iterator read the tables but did not visit the `unreadable` processes,
     /// and /proc did not show them either.
     pub iterator_skipped: bool,
+    /// This user's own processes `/proc` refuses to it ([`own_unreadable`]), looked for once
+    /// per look at the machine (the views of its sockets share it), not once per socket.
+    pub own_unread: std::sync::Arc<std::sync::OnceLock<(Vec<u32>, usize)>>,
 }
 
 /// Said of the `count` processes neither `/proc` nor the kernel's task iterator showed.
@@ -111,6 +114,7 @@ impl View {
             unreadable,
             every_table: false,
             iterator_skipped: false,
+            own_unread: Default::default(),
         }
     }
 
@@ -156,7 +160,7 @@ impl View {
             // credentials, an ssh privilege-separation child): /proc gives their descriptors
             // to root alone, so "no process of this user holds it" was not established.
             if let Some(uid) = self.uid.filter(|_| self.unreadable > 0) {
-                let (pids, count) = own_unreadable(uid);
+                let (pids, count) = self.own_unread.get_or_init(|| own_unreadable(uid)).clone();
                 if count > 0 {
                     return Hidden::Unreadable {
                         pids,
