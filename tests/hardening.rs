@@ -794,3 +794,102 @@ fn a_mount_over_a_processs_proc_directory_never_names_the_decoy() {
     let _ = decoy.kill();
     let _ = decoy.wait();
 }
+
+/// Processes killed (and reaped) when the test ends, whether it passes or not.
+struct Reaped(Vec<std::process::Child>);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Root without CAP_SYS_PTRACE cannot read the descriptors of processes with capabilities it
+/// lacks: more of them than whoport names, with lower PIDs than a listener whose `/proc/PID`
+/// (or its fd directory) has another process's directory mounted over it. The walk still
+/// names the covered process, with the mount, past the lowest PIDs it names; the in-kernel
+/// lookup names the holder (as covered, when its `/proc/PID` is).
+#[test]
+fn a_covered_process_is_named_past_the_cut_list_of_processes_not_read() {
+    if !common::root_or_skip("a private mount namespace, and dropping CAP_SYS_PTRACE")
+        || !have("setpriv", "apt-get install -y util-linux")
+        || python().is_none()
+    {
+        return;
+    }
+    let spawn = || {
+        Command::new("sleep")
+            .arg("120")
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("sleep starts")
+    };
+    let mut others = Reaped((0..12).map(|_| spawn()).collect());
+    let l = Listener::start(&["tcp4"]);
+    let (pid, port) = (l.pid, l.port(0));
+    let decoy = spawn();
+    let decoy_pid = decoy.id();
+    others.0.push(decoy);
+    if others.0.iter().filter(|c| c.id() < pid).count() < 12 {
+        eprintln!("SKIPPED: PIDs wrapped around while the processes started");
+        return;
+    }
+    for (covered, lookup) in [
+        ("", "WHOPORT_NO_BPF=1"),
+        ("", "WHOPORT_OWNER_LOOKUP=bpf"),
+        ("/fd", "WHOPORT_NO_BPF=1"),
+        ("/fd", "WHOPORT_OWNER_LOOKUP=bpf"),
+    ] {
+        let (status, out, err) = common::sh_within(
+            &format!(
+                "exec unshare -m --propagation private sh -c \
+                 'mount --bind /proc/{decoy_pid}{covered} /proc/{pid}{covered} && {lookup} exec \
+                  setpriv --inh-caps=-sys_ptrace --bounding-set=-sys_ptrace \"$WHOPORT\" \
+                  --json {port}'"
+            ),
+            std::time::Duration::from_secs(60),
+        );
+        let case = format!("/proc/{pid}{covered}, {lookup}");
+        assert_eq!(status, 0, "{case}: {err}");
+        let doc: Value = serde_json::from_str(&out).expect("JSON");
+        let row = &doc["listeners"][0];
+        if lookup.contains("bpf") {
+            let owner = &row["owners"][0];
+            assert_eq!(owner["pid"], pid, "{case}: {out}");
+            if covered.is_empty() {
+                assert_eq!(
+                    owner["name"],
+                    format!("[/proc/{pid} covered by a mount]"),
+                    "{case}: {out}"
+                );
+            }
+            continue;
+        }
+        let reason = row["owner_hidden_reason"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{case}: no owner is named: {out}"));
+        assert!(
+            reason.contains(&format!(
+                "a directory is mounted over /proc/{pid}{covered} ("
+            )),
+            "{case}: {reason}"
+        );
+        let (_, list) = reason.split_once("): PIDs ").expect(reason);
+        let (named, more) = list.split_once(" and ").expect(reason);
+        let named: Vec<&str> = named.split(", ").collect();
+        assert!(
+            named.contains(&pid.to_string().as_str()),
+            "{case}: {reason}"
+        );
+        assert!(
+            named.len() > 8
+                && more
+                    .split_once(" more")
+                    .is_some_and(|(n, _)| n.parse::<usize>().is_ok()),
+            "{case}: {reason}"
+        );
+    }
+}

@@ -19,8 +19,12 @@ pub struct InodeOwners {
     pub pids: HashMap<u32, Vec<u32>>,
     /// Processes whose descriptors could not be read (permission).
     pub unreadable: usize,
-    /// Some of their PIDs (at most [`NAMED_UNREADABLE`]), to name them.
+    /// Some of their PIDs, to name them: the lowest [`NAMED_UNREADABLE`], and every one in
+    /// `covered` (see [`InodeOwners::keep_named`]).
     pub unreadable_pids: Vec<u32>,
+    /// Those of them whose `/proc/PID` (or its fd directory) has a directory mounted over it
+    /// (a way to hide a process): never cut from the PIDs named, whatever their number.
+    pub covered: Vec<u32>,
     /// Processes that exited during the walk.
     pub vanished: usize,
     /// Processes walked.
@@ -42,6 +46,26 @@ pub struct InodeOwners {
     /// The PIDs of the tasks the in-kernel iterator visited (empty for the walk): a process
     /// it did not visit was not read.
     pub visited: HashSet<u32>,
+}
+
+impl InodeOwners {
+    /// Keeps, of the PIDs of processes not read, the lowest [`NAMED_UNREADABLE`] and every
+    /// covered one (a process hidden under a mount is named as such wherever its PID falls),
+    /// sorted.
+    pub fn keep_named(&mut self) {
+        self.covered.sort_unstable();
+        self.covered.dedup();
+        self.unreadable_pids.extend(&self.covered);
+        self.unreadable_pids.sort_unstable();
+        self.unreadable_pids.dedup();
+        let (covered, mut others) = (&self.covered, 0);
+        self.unreadable_pids.retain(|pid| {
+            covered.binary_search(pid).is_ok() || {
+                others += 1;
+                others <= NAMED_UNREADABLE
+            }
+        });
+    }
 }
 
 /// Facts the full walk gathers on its way for the second look.
@@ -108,18 +132,20 @@ fn open_unmounted<P: rustix::path::Arg + Copy>(
     }
 }
 
-/// Whether a directory is mounted over `/proc/PID` (see [`open_unmounted`]).
-pub fn proc_entry_covered(pid: u32) -> bool {
-    let Ok(proc_fd) = openat(
+/// Where a directory is mounted over `/proc/PID` or its fd directory (see [`open_unmounted`]):
+/// `/proc/PID` or `/proc/PID/fd`.
+pub fn covered_proc_entry(pid: u32) -> Option<String> {
+    let proc_fd = openat(
         rustix::fs::CWD,
         "/proc",
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
-    ) else {
-        return false;
-    };
-    let name = pid.to_string();
-    matches!(open_unmounted(&proc_fd, name.as_str()), Err(Errno::XDEV))
+    )
+    .ok()?;
+    [pid.to_string(), format!("{pid}/fd")]
+        .into_iter()
+        .find(|name| matches!(open_unmounted(&proc_fd, name.as_str()), Err(Errno::XDEV)))
+        .map(|name| format!("/proc/{name}"))
 }
 
 /// The PIDs `/proc` lists.
@@ -262,6 +288,7 @@ fn walk(
     for part in parts {
         owners.unreadable += part.unreadable;
         owners.unreadable_pids.extend(part.unreadable_pids);
+        owners.covered.extend(part.covered);
         owners.vanished += part.vanished;
         owners.walked += part.walked;
         owners.other_netns += part.other_netns;
@@ -280,8 +307,7 @@ fn walk(
         pids.sort_unstable();
         pids.dedup();
     }
-    owners.unreadable_pids.sort_unstable();
-    owners.unreadable_pids.truncate(NAMED_UNREADABLE);
+    owners.keep_named();
     Ok(owners)
 }
 
@@ -441,6 +467,7 @@ struct Part {
     activity: Vec<(u32, Activity)>,
     unreadable: usize,
     unreadable_pids: Vec<u32>,
+    covered: Vec<u32>,
     vanished: usize,
     walked: usize,
     other_netns: usize,
@@ -524,6 +551,7 @@ fn walk_part(
             // A directory mounted over /proc/PID (or its fd directory) is another's: not read.
             Err(Errno::XDEV) => {
                 part.not_read(pid);
+                part.covered.push(pid);
                 continue;
             }
             Err(Errno::ACCESS | Errno::PERM) => {
@@ -911,6 +939,21 @@ mod tests {
             assert_eq!(u.as_deref(), unit, "{text}");
             assert_eq!(k, container, "{text}");
         }
+    }
+
+    #[test]
+    fn covered_processes_are_never_cut_from_those_named() {
+        let mut owners = InodeOwners {
+            unreadable: 40,
+            unreadable_pids: (1..=8).rev().chain([9, 3]).collect(),
+            covered: vec![500, 3, 90, 500],
+            ..InodeOwners::default()
+        };
+        owners.keep_named();
+        assert_eq!(owners.unreadable_pids, [1, 2, 3, 4, 5, 6, 7, 8, 9, 90, 500]);
+        owners.covered.clear();
+        owners.keep_named();
+        assert_eq!(owners.unreadable_pids, [1, 2, 3, 4, 5, 6, 7, 8]);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use std::collections::HashSet;
 
-use super::linux::{self, InodeOwners, NAMED_UNREADABLE};
+use super::linux::{self, InodeOwners};
 
 /// `PF_KTHREAD` in the flags of `/proc/PID/stat` (include/linux/sched.h).
 const PF_KTHREAD: u64 = 0x0020_0000;
@@ -59,9 +59,8 @@ pub fn absorb(owners: &mut InodeOwners, more: InodeOwners) {
     owners.starts.extend(more.starts);
     owners.unreadable += more.unreadable;
     owners.unreadable_pids.extend(more.unreadable_pids);
-    owners.unreadable_pids.sort_unstable();
-    owners.unreadable_pids.dedup();
-    owners.unreadable_pids.truncate(NAMED_UNREADABLE);
+    owners.covered.extend(more.covered);
+    owners.keep_named();
     owners.vanished += more.vanished;
     owners.walked += more.walked;
     owners.other_netns += more.other_netns;

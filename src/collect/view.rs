@@ -219,13 +219,12 @@ impl View {
              another user namespace"
                 .to_string()
         };
-        // Those whose /proc directory another was mounted over: whoport does not read through
-        // such a mount (the walk opens no directory across one).
+        // Those whose /proc directory (or its fd directory) another was mounted over: whoport
+        // does not read through such a mount (the walk opens no directory across one).
         let covered: Vec<String> = self
             .unreadable_pids
             .iter()
-            .filter(|&&pid| super::linux::proc_entry_covered(pid))
-            .map(|pid| format!("/proc/{pid}"))
+            .filter_map(|&pid| super::linux::covered_proc_entry(pid))
             .collect();
         let why = if covered.is_empty() {
             why
