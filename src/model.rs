@@ -691,6 +691,9 @@ pub fn unreadable_pid_list(pids: &[u32], count: usize) -> String {
 
 pub const EMPTY_NAME: &str = "(empty name)";
 
+/// Shown for an executable whose path is longer than the kernel gives (PATH_MAX).
+pub const EXE_TOO_LONG: &str = "[path longer than the kernel gives: not read]";
+
 /// The sanitized-free, full name of a process: the kernel's `comm` is cut at 15 bytes, so
 /// when it is a prefix of the executable's or `argv[0]`'s base name, that longer name wins.
 pub fn full_name(comm: &str, exe: Option<&str>, argv0: Option<&str>) -> String {
@@ -732,6 +735,12 @@ impl Process {
     /// The executable to show a person, likewise.
     pub fn display_exe(&self) -> Option<&str> {
         self.exe_escaped.as_deref().or(self.exe.as_deref())
+    }
+
+    /// [`Process::display_exe`], or what stands for a path longer than the kernel gives.
+    pub fn exe_words(&self) -> Option<&str> {
+        self.display_exe()
+            .or(self.exe_state.path_too_long.then_some(EXE_TOO_LONG))
     }
 
     /// The command line to show a person, likewise.

@@ -623,28 +623,28 @@ mv /usr/local/sbin/sshd.dpkg-new /usr/local/sbin/sshd
     assert!(!card.contains("root-exposed"), "{card}");
 }
 
-#[test]
-fn a_deleted_executable_whose_path_is_longer_than_path_max_is_still_flagged() {
-    let dir = tempdir();
-    let Some(bin) = common::compile_fixture(dir.path(), "hold") else {
-        return;
-    };
-    // 26 directories of 200 characters, walked one at a time: the copy's path is longer than
-    // PATH_MAX, so /proc/PID/exe cannot be read (ENAMETOOLONG).
+/// The `hold` fixture run from a copy whose path is longer than PATH_MAX (26 directories of
+/// 200 characters, walked one at a time: /proc/PID/exe cannot be read, ENAMETOOLONG), holding
+/// a listener: the process and its port once it listens. `then` (python, run in the copy's
+/// directory) changes the copy while the process runs. `None` without a C compiler.
+fn held_from_a_long_path(dir: &std::path::Path, then: &str) -> Option<(Reaped, u16)> {
+    let bin = common::compile_fixture(dir, "hold")?;
     let walk = format!(
         "import os, sys\nos.chdir({:?})\nfor _ in range(26):\n    os.makedirs('d' * 200, exist_ok=True)\n    os.chdir('d' * 200)\n",
-        dir.path().display().to_string()
+        dir.display().to_string()
     );
-    let copy = format!(
+    let python = |script: String| {
+        assert!(Command::new("python3")
+            .args(["-c", &script])
+            .status()
+            .expect("python3")
+            .success());
+    };
+    python(format!(
         "{walk}import shutil\nshutil.copy({:?}, 'wpa-longpath')\n",
         bin.display().to_string()
-    );
-    assert!(Command::new("python3")
-        .args(["-c", &copy])
-        .status()
-        .expect("python3")
-        .success());
-    let mut child = common::listener::spawn_retrying(
+    ));
+    let mut child = Reaped(common::listener::spawn_retrying(
         Command::new("python3")
             .args([
                 "-c",
@@ -652,30 +652,57 @@ fn a_deleted_executable_whose_path_is_longer_than_path_max_is_still_flagged() {
             ])
             .stdin(Stdio::null())
             .stdout(Stdio::piped()),
-    );
+    ));
     let mut line = String::new();
     BufRead::read_line(
-        &mut BufReader::new(child.stdout.take().expect("stdout")),
+        &mut BufReader::new(child.0.stdout.take().expect("stdout")),
         &mut line,
     )
     .expect("reports");
     let port = serde_json::from_str::<Value>(&line).expect("ready")["port"]
         .as_u64()
         .expect("port") as u16;
-    let unlink = format!("{walk}os.unlink('wpa-longpath')\n");
-    assert!(Command::new("python3")
-        .args(["-c", &unlink])
-        .status()
-        .expect("python3")
-        .success());
+    python(format!("{walk}{then}"));
+    Some((child, port))
+}
+
+/// A process killed (and reaped) when the test ends, whether it passes or not.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `whoport audit --json --process wpa-longpath` and the wide port card, with this owner
+/// lookup.
+fn long_path_views(lookup: &str, port: u16) -> (Value, String) {
+    let home = tempdir();
+    let out = common::whoport(home.path())
+        .env("WHOPORT_OWNER_LOOKUP", lookup)
+        .args(["audit", "--json", "--process", "wpa-longpath"])
+        .output()
+        .expect("runs");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let card = common::whoport(home.path())
+        .env("WHOPORT_OWNER_LOOKUP", lookup)
+        .args(["--wide", &port.to_string()])
+        .output()
+        .expect("runs");
+    (doc, String::from_utf8_lossy(&card.stdout).into_owned())
+}
+
+#[test]
+fn a_deleted_executable_whose_path_is_longer_than_path_max_is_still_flagged() {
+    let dir = tempdir();
+    let Some((_child, port)) = held_from_a_long_path(dir.path(), "os.unlink('wpa-longpath')\n")
+    else {
+        return;
+    };
     for lookup in ["procfs", common::owner_lookup()] {
-        let home = tempdir();
-        let out = common::whoport(home.path())
-            .env("WHOPORT_OWNER_LOOKUP", lookup)
-            .args(["audit", "--json", "--process", "wpa-longpath"])
-            .output()
-            .expect("runs");
-        let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+        let (doc, card) = long_path_views(lookup, port);
         let f = one(&doc, "deleted-executable", port);
         assert_eq!(f["severity"], "high", "{lookup}");
         let m = f["message"].as_str().expect("message");
@@ -686,17 +713,45 @@ fn a_deleted_executable_whose_path_is_longer_than_path_max_is_still_flagged() {
         let owner = &f["listener"]["owners"][0];
         assert_eq!(owner["exe"], Value::Null, "{lookup}: {owner}");
         assert_eq!(owner["exe_deleted"], true, "{lookup}: {owner}");
-        let card = common::whoport(home.path())
-            .env("WHOPORT_OWNER_LOOKUP", lookup)
-            .args(["--wide", &port.to_string()])
-            .output()
-            .expect("runs");
-        let card = String::from_utf8_lossy(&card.stdout);
         assert!(
             card.contains("[path longer than the kernel gives: not read] (deleted)"),
             "{lookup}: {card}"
         );
     }
-    let _ = child.kill();
-    let _ = child.wait();
+}
+
+/// An executable whose path is longer than PATH_MAX, replaced while it runs by a new file
+/// renamed over it (as a package upgrade does): a pending restart, as for a short path (its
+/// path is read from the mapping of its code, and what stands there now looked at), never a
+/// deleted executable.
+#[test]
+fn a_replaced_executable_whose_path_is_longer_than_path_max_is_a_pending_restart() {
+    let dir = tempdir();
+    let replace = "import shutil\nshutil.copy('wpa-longpath', 'wpa-longpath.new')\n\
+                   os.rename('wpa-longpath.new', 'wpa-longpath')\n";
+    let Some((_child, port)) = held_from_a_long_path(dir.path(), replace) else {
+        return;
+    };
+    for lookup in ["procfs", common::owner_lookup()] {
+        let (doc, card) = long_path_views(lookup, port);
+        assert!(
+            findings(&doc, "findings", "deleted-executable", port).is_empty(),
+            "{lookup}: {doc}"
+        );
+        let f = one(&doc, "restart-pending", port);
+        assert_eq!(f["severity"], "low", "{lookup}");
+        let m = f["message"].as_str().expect("message");
+        assert!(
+            m.contains("the old [path longer than the kernel gives: not read]"),
+            "{lookup}: {m}"
+        );
+        let owner = &f["listener"]["owners"][0];
+        assert_eq!(owner["exe"], Value::Null, "{lookup}: {owner}");
+        assert_eq!(owner["exe_deleted"], true, "{lookup}: {owner}");
+        assert_eq!(owner["exe_replaced"], true, "{lookup}: {owner}");
+        assert!(
+            card.contains("[path longer than the kernel gives: not read] (replaced since start)"),
+            "{lookup}: {card}"
+        );
+    }
 }

@@ -506,9 +506,14 @@ pub fn deleted_executable(c: &Ctx<'_>) -> Option<Finding> {
     let exe = sanitize(p.display_exe().unwrap_or("?")).into_owned();
     let how = if p.exe_state.memory_only {
         "runs from memory, with no file at all".to_string()
-    } else if p.exe_state.path_too_long {
+    } else if p.exe_state.path_too_long && p.exe_state.path_unchecked {
         "runs an executable that was deleted since it started (its path is longer than the \
          kernel gives, so not read); what stands at its path now was not looked at"
+            .to_string()
+    } else if p.exe_state.path_too_long {
+        // Its path was read from the mapping of its code, and looked at.
+        "runs an executable that was deleted since it started (its path is longer than the \
+         kernel gives, so not shown), and nothing stands at its path now"
             .to_string()
     } else if p.exe_state.path_unchecked {
         // Only the kernel's mark was read: the path itself was not looked at.
@@ -549,7 +554,7 @@ pub fn restart_pending(c: &Ctx<'_>) -> Option<Finding> {
         .filter(|p| p.exe_state.replaced && !p.exe_state.memory_only)
         .collect();
     let p = old.first()?;
-    let exe = sanitize(p.display_exe().unwrap_or("?")).into_owned();
+    let exe = sanitize(p.exe_words().unwrap_or("?")).into_owned();
     let units: Vec<String> = old
         .iter()
         .filter_map(|p| p.unit.as_deref())

@@ -68,21 +68,15 @@ pub fn exe_in(dir: &str) -> (Option<Vec<u8>>, ExeState) {
         return (Some(stripped), state);
     }
     // A local filesystem: the running file itself (through the magic link) answers from
-    // memory. The kernel marks the path " (deleted)" once that name is unlinked, even when
-    // another hard link keeps the file alive: deleted, unless a file literally named so
-    // stands at that very path and is the running file.
+    // memory.
     let Ok(running) = statat(rustix::fs::CWD, base.as_str(), AtFlags::empty()) else {
         return (Some(link), ExeState::default());
     };
-    let same = |(dev, ino): (u64, u64)| ino == running.st_ino && dev == running.st_dev;
-    let literal = identity_at(&link).is_some_and(same);
-    let deleted = running.st_nlink == 0 || !literal;
-    if !deleted {
+    let Some(replaced) = gone_from(&running, &link, &stripped) else {
         return (Some(link), ExeState::default());
-    }
-    let replaced = identity_at(&stripped).is_some_and(|id| !same(id));
+    };
     let state = ExeState {
-        deleted,
+        deleted: true,
         replaced,
         memory_only: false,
         path_unchecked: false,
@@ -91,11 +85,28 @@ pub fn exe_in(dir: &str) -> (Option<Vec<u8>>, ExeState) {
     (Some(stripped), state)
 }
 
-/// The state of an executable whose path is longer than the link gives (PATH_MAX): the path
+/// Whether the `running` file is gone from its path, told from the path the kernel gives it
+/// (`marked`, " (deleted)" at its end) and what stands at that path without the mark
+/// (`path`), both looked at: `None` when it is not gone, else whether a different file stands
+/// at its path (replaced). The kernel marks the path once that name is unlinked, even when
+/// another hard link keeps the file alive: gone, unless a file literally named so stands at
+/// that very path and is the running file.
+fn gone_from(running: &rustix::fs::Stat, marked: &[u8], path: &[u8]) -> Option<bool> {
+    let same = |(dev, ino): (u64, u64)| ino == running.st_ino && dev == running.st_dev;
+    let literal = identity_at(marked).is_some_and(same);
+    if running.st_nlink != 0 && literal {
+        return None;
+    }
+    Some(identity_at(path).is_some_and(|id| !same(id)))
+}
+
+/// The state of an executable whose path is longer than the link gives (PATH_MAX): the link
 /// stays unread, but whether the file is gone is still established. The mapping that holds the
-/// start of the process's code (`start_code` in `/proc/PID/stat`) carries the kernel's
-/// " (deleted)" mark; on a filesystem that answers from memory the running file's own link
-/// count says it too (no name left: 0). What stands at the path now is never looked at.
+/// start of the process's code (`start_code` in `/proc/PID/stat`) gives the path, with the
+/// kernel's " (deleted)" mark; on a filesystem that answers from memory, and a way to it that
+/// crosses none that may not, what stands at that path is looked at as for a shorter path. A
+/// path with a backslash is not looked at: the mapping shows a newline as `\012`, as it shows
+/// a name that holds those characters.
 fn too_long(dir: &str) -> ExeState {
     let mut state = ExeState {
         path_too_long: true,
@@ -110,14 +121,25 @@ fn too_long(dir: &str) -> ExeState {
     let Some((name, (major, minor), inode)) = mapping_at(dir, code) else {
         return state;
     };
+    let Some(path) = name.strip_suffix(DELETED) else {
+        return state;
+    };
     let local = mounts()
         .iter()
         .any(|m| m.major == major && m.minor == minor && answers_from_memory(&m.fstype));
-    let unlinked = local
-        && statat(rustix::fs::CWD, format!("{dir}/exe"), AtFlags::empty())
-            .is_ok_and(|st| st.st_ino == inode && st.st_nlink == 0);
-    state.deleted = unlinked || name.ends_with(DELETED);
-    state.path_unchecked = state.deleted;
+    let running = statat(rustix::fs::CWD, format!("{dir}/exe"), AtFlags::empty())
+        .ok()
+        .filter(|st| st.st_ino == inode);
+    match running {
+        Some(running) if local && !name.contains(&b'\\') && !walk_may_wait(mounts(), path) => {
+            let gone = gone_from(&running, &name, path);
+            (state.deleted, state.replaced) = (gone.is_some(), gone.unwrap_or(false));
+        }
+        _ => {
+            state.deleted = true;
+            state.path_unchecked = true;
+        }
+    }
     state
 }
 
@@ -200,17 +222,44 @@ fn hex_pair(field: &[u8], sep: char) -> Option<(u64, u64)> {
 
 /// Device and inode of whatever stands at `path` now, looked up without following any
 /// symbolic link (a link planted there could lead into a filesystem that does not answer).
+/// A path longer than PATH_MAX is opened in parts, each from the directory the one before
+/// reached.
 fn identity_at(path: &[u8]) -> Option<(u64, u64)> {
-    let fd = openat2(
-        rustix::fs::CWD,
-        OsStr::from_bytes(path),
-        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-        ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
-    )
-    .ok()?;
-    let st = rustix::fs::fstat(&fd).ok()?;
-    Some((st.st_dev, st.st_ino))
+    /// The longest part opened at once, well below PATH_MAX (4096).
+    const PART: usize = 2048;
+    let mut at: Option<rustix::fd::OwnedFd> = None;
+    let mut rest = path;
+    loop {
+        let (part, after) = if rest.len() <= PART {
+            (rest, None)
+        } else {
+            let cut = rest[..PART]
+                .iter()
+                .rposition(|&b| b == b'/')
+                .filter(|&i| i > 0)?;
+            // (Never an absolute part after the first, which would be opened from `/`.)
+            let after = rest[cut..]
+                .strip_prefix(b"/")
+                .filter(|a| !a.starts_with(b"/"))?;
+            (&rest[..cut], Some(after))
+        };
+        let from = at.as_ref().map_or(rustix::fs::CWD, rustix::fd::AsFd::as_fd);
+        let fd = openat2(
+            from,
+            OsStr::from_bytes(part),
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+        )
+        .ok()?;
+        match after {
+            Some(after) => (at, rest) = (Some(fd), after),
+            None => {
+                let st = rustix::fs::fstat(&fd).ok()?;
+                return Some((st.st_dev, st.st_ino));
+            }
+        }
+    }
 }
 
 /// The device (major, minor) of the mapping of `path` in `/proc/PID/maps`: the executable's

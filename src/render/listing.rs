@@ -124,7 +124,7 @@ fn owner_lines(l: &Listener, snap: &Snapshot, f: impl Fn(&Process) -> String) ->
 fn exe_text(p: &Process) -> String {
     let exe = match p.exe.as_deref() {
         Some(e) => sanitize(e).into_owned(),
-        None if p.exe_state.path_too_long => "[path longer than the kernel gives: not read]".into(),
+        None if p.exe_state.path_too_long => crate::model::EXE_TOO_LONG.into(),
         None => "-".to_string(),
     };
     if p.exe_state.memory_only {

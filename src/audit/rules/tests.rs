@@ -507,6 +507,13 @@ fn mismatch_root_shell_deleted_hidden() {
         message.contains("longer than the kernel gives"),
         "{message}"
     );
+    // Its path read from the mapping of its code, and looked at: nothing stands there.
+    gone.exe_state.path_unchecked = false;
+    let message = said(gone.clone());
+    assert!(
+        message.contains("so not shown), and nothing stands at its path now"),
+        "{message}"
+    );
     // Upgraded is not deleted: another file at the path is a pending restart, for every
     // process that runs the old one.
     let mut upgraded = vec![process(3, "nginx", 0), process(4, "nginx", 33)];
@@ -528,6 +535,27 @@ fn mismatch_root_shell_deleted_hidden() {
     assert!(pending[0].message.contains("pid 3 master") && pending[0].message.contains("4 worker"));
     assert!(pending[0].hint.contains("restart the service"));
     assert!(!f.iter().any(|x| x.id == "deleted-executable"));
+    // Its path longer than the kernel gives: said so, never "?".
+    let mut long = process(6, "daemon", 0);
+    long.exe = None;
+    long.exe_state = ExeState {
+        deleted: true,
+        replaced: true,
+        path_too_long: true,
+        ..ExeState::default()
+    };
+    let f = full(&snapshot("127.0.0.1", 8011, vec![long], true));
+    let pending = f
+        .iter()
+        .find(|x| x.id == "restart-pending")
+        .expect("pending");
+    assert!(
+        pending
+            .message
+            .contains("the old [path longer than the kernel gives: not read]"),
+        "{}",
+        pending.message
+    );
     let mut memfd = process(5, "x", 1000);
     memfd.exe_state = ExeState {
         deleted: true,
