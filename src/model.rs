@@ -581,6 +581,16 @@ pub struct UnreadHolders {
 }
 
 impl UnreadHolders {
+    /// The reason of a socket no process read holds: these processes were not read.
+    pub fn hidden(self) -> Hidden {
+        Hidden::Unreadable {
+            pids: self.pids,
+            count: self.count,
+            why: self.why,
+            ruled: None,
+        }
+    }
+
     /// "1 process's descriptors could not be read (why): PID 1, which may hold it too".
     pub fn words(&self) -> String {
         let named = unreadable_pid_list(&self.pids, self.count);

@@ -131,16 +131,8 @@ impl View {
                 return if self.every_table && self.initial_pid_namespace {
                     Hidden::NotFoundForOtherUser(Default::default())
                 } else if self.iterator_skipped && self.initial_pid_namespace {
-                    Hidden::Unreadable {
-                        pids: self.unreadable_pids.clone(),
-                        count: self.unreadable,
-                        why: format!(
-                            "{NOT_SHOWN_TO_USER} {} to this user{}",
-                            if self.unreadable == 1 { "it" } else { "them" },
-                            iterator_skipped(self.unreadable)
-                        ),
-                        ruled: None,
-                    }
+                    self.not_read()
+                        .map_or(Hidden::NotRoot, UnreadHolders::hidden)
                 } else {
                     Hidden::NotRoot
                 };
@@ -148,13 +140,8 @@ impl View {
             // Our own processes are readable to us, but not from a user namespace: there the
             // kernel keeps the descriptors of every process outside it, even this user's, so
             // "no process of this user holds it" was not established.
-            if !self.initial_user_namespace && self.unreadable > 0 {
-                return Hidden::Unreadable {
-                    pids: self.unreadable_pids.clone(),
-                    count: self.unreadable,
-                    why: USER_NAMESPACE_NOT_ROOT.to_string(),
-                    ruled: None,
-                };
+            if let Some(unread) = self.not_read().filter(|_| !self.initial_user_namespace) {
+                return unread.hidden();
             }
             // This user's own processes that are not dumpable (a daemon that changed its
             // credentials, an ssh privilege-separation child): /proc gives their descriptors
@@ -171,12 +158,7 @@ impl View {
                 }
             }
         } else if let Some(unread) = self.not_read() {
-            return Hidden::Unreadable {
-                pids: unread.pids,
-                count: unread.count,
-                why: unread.why,
-                ruled: None,
-            };
+            return unread.hidden();
         }
         if !self.initial_pid_namespace {
             return Hidden::OtherPidNamespace(crate::model::RuledOut {
@@ -304,6 +286,11 @@ mod tests {
             unreadable: 2,
             ..skipped
         };
+        // Another user's socket names them with the same words.
+        match user.reason(Some(1000), true) {
+            Hidden::Unreadable { why, .. } => assert_eq!(why, user.not_read().expect("named").why),
+            other => panic!("{other:?}"),
+        }
         let words = user.not_read().expect("named").words();
         assert!(
             words.starts_with(
