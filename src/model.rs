@@ -252,6 +252,9 @@ impl Hidden {
             Hidden::NotRoot => "run as root to see it",
             Hidden::NotFoundForUser(_) => "no visible process holds it",
             Hidden::NotFoundForOtherUser(_) => "no process holds a descriptor",
+            Hidden::NotVisibleToRoot(r) if r.churned > 0 => {
+                "perhaps handed between processes that exited during the scan"
+            }
             Hidden::NotVisibleToRoot(_) => "no process holds a descriptor",
             Hidden::ProcUnreadable(_) => "unavailable: /proc not readable",
             Hidden::NotReported => "not reported by the system",
@@ -269,6 +272,10 @@ impl Hidden {
             }
             Hidden::Unreadable { why, .. } if why.starts_with(NOT_SHOWN_TO_USER) => {
                 "in processes whose descriptors this user cannot read"
+            }
+            Hidden::Unreadable { ruled: Some(r), .. } if r.churned > 0 => {
+                "perhaps handed between processes that exited during the scan, or in processes \
+                 whose descriptors root cannot read"
             }
             Hidden::Unreadable { .. } => "in processes whose descriptors root cannot read",
             Hidden::Late(_) => "not looked up in time (--timeout)",
@@ -305,6 +312,12 @@ impl Hidden {
                     ruled.words(true)
                 )
             }
+            Hidden::NotVisibleToRoot(ruled) if ruled.churned > 0 => format!(
+                "no process that whoport could read holds a descriptor for it: every process \
+                 that had not exited was read, in the machine's first PID namespace, again \
+                 after the scan, with its threads, memory mappings and io_uring files{}",
+                ruled.words(false)
+            ),
             Hidden::NotVisibleToRoot(ruled) => format!(
                 "no process holds a descriptor for it: every process was read, in the \
                  machine's first PID namespace, again after the scan, with its threads, memory \
@@ -917,6 +930,44 @@ mod tests {
             assert!(reason(RuledOut::default()).long().contains(unreached));
             assert!(!reason(looked.clone()).long().contains(unreached));
         }
+    }
+
+    /// With processes that exited before the walk could read them, "every process was read"
+    /// would be false: the reason says which were, and the short words offer the chain.
+    #[test]
+    fn processes_that_exited_unread_are_not_said_read() {
+        let churned = RuledOut {
+            churned: 2,
+            ..RuledOut::default()
+        };
+        let long = Hidden::NotVisibleToRoot(churned.clone()).long();
+        assert!(
+            long.starts_with(
+                "no process that whoport could read holds a descriptor for it: every process \
+                 that had not exited was read"
+            ),
+            "{long}"
+        );
+        assert!(!long.contains("every process was read"), "{long}");
+        assert!(long.contains("; 2 processes started and exited"), "{long}");
+        let chain = "perhaps handed between processes that exited during the scan";
+        assert_eq!(Hidden::NotVisibleToRoot(churned.clone()).short(), chain);
+        let unread = Hidden::Unreadable {
+            pids: vec![1],
+            count: 1,
+            why: "refused".to_string(),
+            ruled: Some(churned),
+        };
+        assert!(unread.short().starts_with(chain), "{}", unread.short());
+        assert!(
+            unread.short().contains("root cannot read"),
+            "{}",
+            unread.short()
+        );
+        assert_eq!(
+            Hidden::NotVisibleToRoot(RuledOut::default()).short(),
+            "no process holds a descriptor"
+        );
     }
 
     #[test]

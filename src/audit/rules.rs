@@ -759,7 +759,10 @@ pub fn hidden_owner(c: &Ctx<'_>) -> Option<Finding> {
             _ => "find out what holds it: run whoport again, with ss -tlnp for comparison"
                 .to_string(),
         };
-        (Severity::Medium, hint)
+        (
+            Severity::Medium,
+            churn_first(l.hidden_reason.as_ref(), hint),
+        )
     } else if let Some(Hidden::NotFoundForOtherUser(ruled)) = &l.hidden_reason {
         // Every table was read in the kernel: no process to see, only what this user
         // could not read is left for root to look into.
@@ -819,6 +822,27 @@ pub fn hidden_owner(c: &Ctx<'_>) -> Option<Finding> {
         ),
         hint,
     ))
+}
+
+/// The fix for a socket that may be handed between processes that exited during the walk:
+/// finding them comes first, then `hint` (what else the reason left possible).
+fn churn_first(reason: Option<&Hidden>, hint: String) -> String {
+    let churned = match reason {
+        Some(Hidden::NotVisibleToRoot(ruled))
+        | Some(Hidden::Unreadable {
+            ruled: Some(ruled), ..
+        }) => ruled.churned,
+        _ => 0,
+    };
+    if churned == 0 {
+        return hint;
+    }
+    format!(
+        "it may be handed between processes that start and exit faster than whoport reads \
+         /proc ({churned} exited before whoport could read them): see which keeps forking \
+         (ps -eo pid,ppid,lstart,comm --sort=start_time | tail), and run whoport again where \
+         its kernel iterator loads (root, BPF), which follows them; or {hint}"
+    )
 }
 
 /// The fix for a socket perhaps held inside io_uring instances: only what the user can still

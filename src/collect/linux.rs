@@ -46,6 +46,9 @@ pub struct InodeOwners {
     /// The PIDs of the tasks the in-kernel iterator visited (empty for the walk): a process
     /// it did not visit was not read.
     pub visited: HashSet<u32>,
+    /// The PIDs the walk set out to read (as `/proc` listed them): a process not among them
+    /// started after the listing.
+    pub listed: Vec<u32>,
 }
 
 impl InodeOwners {
@@ -308,6 +311,7 @@ fn walk(
         pids.dedup();
     }
     owners.keep_named();
+    owners.listed = pids;
     Ok(owners)
 }
 

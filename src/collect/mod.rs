@@ -10,6 +10,8 @@ pub mod bpf;
 pub mod btf;
 #[cfg(target_os = "linux")]
 mod btf_file;
+#[cfg(target_os = "linux")]
+mod churn;
 pub mod deadline;
 #[cfg(target_os = "linux")]
 pub mod diag;

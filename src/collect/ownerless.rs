@@ -89,9 +89,16 @@ pub fn find(
     // Created or passed during the scan: walked again, only these inodes, in the processes
     // that ran since (the io_uring instances created meanwhile are noted on the way).
     let since = linux::Since::Skip(&seen.activity);
+    let mut churned = 0;
     if let Ok(again) = linux::walk_fds_since(Some(&search.left), since) {
         search.keep(again.pids, Holding::LateDescriptor);
         rings.extend(again.seen.rings);
+        // Held, all along, by processes that started after that listing: read in turn.
+        if !search.left.is_empty() {
+            let caught = super::churn::catch_up(&search.left, &again.listed);
+            search.keep(caught.found, Holding::LateDescriptor);
+            churned = caught.churned;
+        }
     }
     let mut clues = RingClues::default();
     if !search.left.is_empty() {
@@ -123,6 +130,7 @@ pub fn find(
         );
         clues.maps_unread = maps_unread;
     }
+    clues.churned = churned;
     (search.found, clues)
 }
 

@@ -51,6 +51,9 @@ pub struct RingClues {
     /// Processes whose memory mappings were not read in time (not a matter of rings: a
     /// socket or a ring they map is not known).
     pub maps_unread: super::maps::Unread,
+    /// Processes that started during the scan and exited before the walk could read them,
+    /// up to its last look (not a matter of rings either: see [`super::churn`]).
+    pub churned: usize,
 }
 
 impl RingClues {

@@ -284,6 +284,7 @@ pub(super) fn second_look(
                         // Read in the kernel, or every process's /proc/PID/maps answered.
                         every_mapping: clues.maps_unread.refused == 0,
                         outside_pid_namespace: !view.initial_pid_namespace,
+                        churned: clues.churned,
                     };
                     let reason =
                         ruled_out(view.reason(s.uid, there_still.contains(&s.inode)), ruled);

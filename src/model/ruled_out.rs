@@ -38,6 +38,11 @@ pub struct RuledOut {
     /// whoport runs in a PID namespace that is not the machine's first: a process outside it,
     /// which whoport cannot see, may hold the socket (the first possibility).
     pub outside_pid_namespace: bool,
+    /// How many processes started while the walk read `/proc` and exited before it could read
+    /// them, some still at its last look (0: none then): the socket may be handed from one to
+    /// the next (each forking and exiting in turn) faster than a walk reads them (a
+    /// possibility, offered first).
+    pub churned: usize,
 }
 
 /// The look at a socket's wait queue, for the threads asleep in a call on it (a thread
@@ -72,6 +77,20 @@ impl RuledOut {
         unread
     }
 
+    /// The processes that started and exited during the walk, as established (empty: none).
+    fn churn_words(&self) -> String {
+        match self.churned {
+            0 => String::new(),
+            1 => "; 1 process started and exited while whoport read /proc, before whoport could \
+                  read its descriptors (at its last look)"
+                .to_string(),
+            n => format!(
+                "; {n} processes started and exited while whoport read /proc, before whoport \
+                 could read their descriptors (some at its last look)"
+            ),
+        }
+    }
+
     /// What was established beyond the descriptor tables, then what keeps it open: examples
     /// of what whoport does not look into (never a complete list), and each alternative it
     /// could not rule out.
@@ -82,10 +101,12 @@ impl RuledOut {
     /// [`RuledOut::words`] after the `count` processes whose descriptors could not be read
     /// were named: they are the first possibility.
     pub(super) fn words_beside_unread(&self, count: usize) -> String {
-        let maybe = if count == 1 {
-            "that process may hold it, or "
-        } else {
-            "one of those processes may hold it, or "
+        // After the processes that exited, "that process" would be ambiguous.
+        let maybe = match (count, self.churned) {
+            (1, 0) => "that process may hold it, or ",
+            (_, 0) => "one of those processes may hold it, or ",
+            (1, _) => "the process whose descriptors could not be read may hold it, or ",
+            _ => "one of the processes whose descriptors could not be read may hold it, or ",
         };
         self.words_with(false, maybe)
     }
@@ -97,7 +118,13 @@ impl RuledOut {
         } else {
             ""
         };
-        let maybe = format!("{maybe}{outside}");
+        let churn = if self.churned > 0 {
+            "it may be handed down between such processes (each forking, then exiting, faster \
+             than whoport reads /proc), or "
+        } else {
+            ""
+        };
+        let maybe = format!("{churn}{maybe}{outside}");
         let mut established = String::new();
         if for_user && self.every_table {
             established.push_str(
@@ -117,6 +144,7 @@ impl RuledOut {
         if asleep_read {
             established.push_str("; no thread is asleep on its wait queue (read in the kernel)");
         }
+        established.push_str(&self.churn_words());
         let mut unseen = vec![
             "a Linux AIO request (io_submit)",
             if asleep_read {
@@ -256,6 +284,58 @@ mod tests {
                 assert!(!words.contains("; or it is"), "nothing unchecked: {words}");
             }
         }
+    }
+
+    /// Processes that started and exited unread during the walk: said as established, then
+    /// offered first, and "that process" never stands for the one not read after them.
+    #[test]
+    fn processes_exiting_in_turn_are_established_then_offered_first() {
+        let churned = RuledOut {
+            churned: 3,
+            ..RuledOut::default()
+        };
+        let words = churned.words_beside_unread(1);
+        let fact = words
+            .find(
+                "; 3 processes started and exited while whoport read /proc, before whoport \
+                 could read their descriptors (some at its last look); so it may be handed down \
+                 between such processes (each forking, then exiting, faster than whoport reads \
+                 /proc), or the process whose descriptors could not be read may hold it, or \
+                 something whoport does not look into",
+            )
+            .unwrap_or_else(|| panic!("{words}"));
+        assert_eq!(fact, 0, "{words}");
+        assert!(!words.contains("that process may"), "{words}");
+        let many = churned.words_beside_unread(2);
+        assert!(
+            many.contains(
+                "or one of the processes whose descriptors could not be read may hold it, or"
+            ),
+            "{many}"
+        );
+        let one = RuledOut {
+            churned: 1,
+            ..RuledOut::default()
+        }
+        .words(false);
+        assert!(
+            one.starts_with(
+                "; 1 process started and exited while whoport read /proc, before whoport could \
+                 read its descriptors (at its last look); so it may be handed down"
+            ),
+            "{one}"
+        );
+        // None seen: never offered.
+        for words in [
+            RuledOut::default().words(false),
+            RuledOut::default().words_beside_unread(1),
+        ] {
+            assert!(!words.contains("started and exited"), "{words}");
+            assert!(!words.contains("handed down"), "{words}");
+        }
+        assert!(RuledOut::default()
+            .words_beside_unread(1)
+            .contains("; so that process may hold it, or"));
     }
 
     /// Not read: the blocked call is offered, with why it was not checked.

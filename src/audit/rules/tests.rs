@@ -327,6 +327,49 @@ fn the_fix_offers_a_blocked_call_only_where_the_wait_queue_was_not_read() {
     );
 }
 
+/// Processes that exited before the walk could read them, up to its last look: the fix looks
+/// for them first, then for what else the reason left possible (never PID 1 alone).
+#[test]
+fn the_fix_looks_for_processes_that_exit_in_turn_first() {
+    use crate::model::RuledOut;
+    let hint = |reason: Hidden| {
+        let mut snap = snapshot("127.0.0.1", 41998, vec![], true);
+        snap.listeners[0].hidden_reason = Some(reason);
+        full(&snap)
+            .into_iter()
+            .find(|f| f.id == "hidden-owner")
+            .expect("hidden-owner")
+            .hint
+    };
+    let churned = RuledOut {
+        churned: 37,
+        ..RuledOut::default()
+    };
+    let unread = |ruled: RuledOut| Hidden::Unreadable {
+        pids: vec![1],
+        count: 1,
+        why: "refused to root".to_string(),
+        ruled: Some(ruled),
+    };
+    let first = "it may be handed between processes that start and exit faster than whoport \
+                 reads /proc (37 exited before whoport could read them): see which keeps forking";
+    let both = hint(unread(churned.clone()));
+    assert!(both.starts_with(first), "{both}");
+    assert!(
+        both.contains("; or root could not read the descriptors of PID 1"),
+        "{both}"
+    );
+    let all_read = hint(Hidden::NotVisibleToRoot(churned));
+    assert!(all_read.starts_with(first), "{all_read}");
+    assert!(all_read.contains("; or no process holds"), "{all_read}");
+    for none in [
+        hint(unread(RuledOut::default())),
+        hint(Hidden::NotVisibleToRoot(RuledOut::default())),
+    ] {
+        assert!(!none.contains("start and exit"), "{none}");
+    }
+}
+
 /// Another user's socket that no table holds, seen by a user whose looks read every table in
 /// the kernel: root is sent for only to read what this user could not.
 #[test]
