@@ -10,15 +10,13 @@ use std::time::{Duration, Instant};
 
 use super::linux;
 
-/// At most this many listings of `/proc`.
+/// At most this many listings of `/proc`; processes that exit unread are offered as a
+/// possibility only when they kept exiting in every one of them: a chain handing a socket on
+/// goes on, while a machine's ordinary short-lived processes seldom exit between a listing and
+/// the read that follows it (a few microseconds), round after round.
 const ROUNDS: usize = 16;
-/// Nor for longer than this.
-const BUDGET: Duration = Duration::from_millis(250);
-/// Processes that exit unread are offered as a possibility only when they kept exiting for at
-/// least this many rounds in a row, up to the last: a chain handing a socket on goes on, while
-/// a machine's ordinary short-lived processes seldom exit within a round's few microseconds
-/// between listing and reading them, round after round.
-const MIN_ROUNDS: usize = 3;
+/// Nor for longer than this (then nothing is offered).
+const BUDGET: Duration = Duration::from_secs(1);
 
 /// What the catch-up found.
 #[derive(Debug, Default)]
@@ -26,16 +24,15 @@ pub struct CatchUp {
     /// inode -> PIDs of the processes that started during the scan and hold it.
     pub found: HashMap<u32, Vec<u32>>,
     /// How many processes started during the scan and exited before the catch-up could read
-    /// them, or while it did: counted only when every round saw one, up to the catch-up's
-    /// bound, and at least [`MIN_ROUNDS`] rounds ran (a round in which all the new processes
-    /// were read alive, none holding the sockets, leaves no chain of such processes holding
-    /// them). 0 otherwise.
+    /// them, or while it did: counted only when every one of its [`ROUNDS`] saw one (a round
+    /// in which all the new processes were read alive, none holding the sockets, leaves no
+    /// chain of such processes holding them). 0 otherwise.
     pub churned: usize,
 }
 
 /// Reads the processes that started since `listed` was listed, for the `wanted` sockets, in
 /// rounds: each lists `/proc` and reads the PIDs the previous listing did not have. It stops
-/// when every socket is found, when a round sees no such process exit, or at its bound
+/// when every socket is found, when a round sees no new process exit, or at its bound
 /// ([`ROUNDS`], [`BUDGET`]).
 pub fn catch_up(wanted: &HashSet<u32>, listed: &[u32]) -> CatchUp {
     let began = Instant::now();
@@ -75,7 +72,7 @@ pub fn catch_up(wanted: &HashSet<u32>, listed: &[u32]) -> CatchUp {
             break;
         }
     }
-    if !exited_last || rounds < MIN_ROUNDS {
+    if !exited_last || rounds < ROUNDS {
         caught.churned = 0;
     }
     caught
