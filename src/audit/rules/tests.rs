@@ -216,17 +216,20 @@ fn the_fix_of_an_unassigned_port_agrees_with_its_owners() {
     assert!(f.hint.contains(") listen here"), "{}", f.hint);
 }
 
+/// The fix of the hidden-owner finding, as root, for a socket with this reason.
+fn hidden_owner_hint(reason: Hidden) -> String {
+    let mut snap = snapshot("0.0.0.0", 41999, vec![], true);
+    snap.listeners[0].hidden_reason = Some(reason);
+    full(&snap)
+        .into_iter()
+        .find(|f| f.id == "hidden-owner")
+        .expect("hidden-owner")
+        .hint
+}
+
 #[test]
 fn the_fix_for_a_hidden_owner_follows_its_established_reason() {
-    let hint = |reason: Hidden| {
-        let mut snap = snapshot("0.0.0.0", 41999, vec![], true);
-        snap.listeners[0].hidden_reason = Some(reason);
-        full(&snap)
-            .into_iter()
-            .find(|f| f.id == "hidden-owner")
-            .expect("hidden-owner")
-            .hint
-    };
+    let hint = hidden_owner_hint;
     let unreadable = hint(Hidden::Unreadable {
         pids: vec![1],
         count: 1,
@@ -332,15 +335,7 @@ fn the_fix_offers_a_blocked_call_only_where_the_wait_queue_was_not_read() {
 #[test]
 fn the_fix_looks_for_processes_that_exit_in_turn_first() {
     use crate::model::RuledOut;
-    let hint = |reason: Hidden| {
-        let mut snap = snapshot("127.0.0.1", 41998, vec![], true);
-        snap.listeners[0].hidden_reason = Some(reason);
-        full(&snap)
-            .into_iter()
-            .find(|f| f.id == "hidden-owner")
-            .expect("hidden-owner")
-            .hint
-    };
+    let hint = hidden_owner_hint;
     let churned = RuledOut {
         churned: 37,
         ..RuledOut::default()
