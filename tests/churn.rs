@@ -63,8 +63,11 @@ fn judged(doc: &Value, port: u64, first: u32, lookup: &str) -> bool {
     assert!(!why.contains("that process may hold it"), "{lookup}: {why}");
     let verdict = verdict(doc, port);
     let who = verdict["who"].as_str().expect("who");
+    // (Where the machine has io_uring instances or memory maps whoport could not look into,
+    // the reason and the table say those first.)
     assert!(
-        who.contains("perhaps handed between processes that exited during the scan"),
+        who.contains("perhaps handed between processes that exited during the scan")
+            || why.starts_with("perhaps "),
         "{lookup}: {who}"
     );
     let hidden = verdict["findings"]

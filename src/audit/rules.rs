@@ -827,13 +827,7 @@ pub fn hidden_owner(c: &Ctx<'_>) -> Option<Finding> {
 /// The fix for a socket that may be handed between processes that exited during the walk:
 /// finding them comes first, then `hint` (what else the reason left possible).
 fn churn_first(reason: Option<&Hidden>, hint: String) -> String {
-    let churned = match reason {
-        Some(Hidden::NotVisibleToRoot(ruled))
-        | Some(Hidden::Unreadable {
-            ruled: Some(ruled), ..
-        }) => ruled.churned,
-        _ => 0,
-    };
+    let churned = reason.map_or(0, churned);
     if churned == 0 {
         return hint;
     }
@@ -843,6 +837,22 @@ fn churn_first(reason: Option<&Hidden>, hint: String) -> String {
          (ps -eo pid,ppid,lstart,comm --sort=start_time | tail), and run whoport again where \
          its kernel iterator loads (root, BPF), which follows them; or {hint}"
     )
+}
+
+/// How many processes exited before the walk could read them, where the reason offers them
+/// (beneath what it says of io_uring instances or memory maps too).
+fn churned(reason: &Hidden) -> usize {
+    match reason {
+        Hidden::NotVisibleToRoot(ruled)
+        | Hidden::OtherPidNamespace(ruled)
+        | Hidden::Unreadable {
+            ruled: Some(ruled), ..
+        } => ruled.churned,
+        Hidden::MaybeIoUring { otherwise, .. } | Hidden::MapsUnread { otherwise, .. } => {
+            churned(otherwise)
+        }
+        _ => 0,
+    }
 }
 
 /// The fix for a socket perhaps held inside io_uring instances: only what the user can still
