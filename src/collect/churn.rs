@@ -80,9 +80,20 @@ pub fn catch_up(wanted: &HashSet<u32>, listed: &[u32]) -> CatchUp {
 
 /// Whether process `pid` has exited: gone from `/proc`, or a zombie (its files closed) with
 /// no thread left (a main thread that exited alone shows as a zombie while the others run).
+/// A `stat` this user may not open (`/proc` mounted with `hidepid=1`) says nothing: not
+/// counted.
 fn exited(pid: u32) -> bool {
-    super::proc_dir::read_path(&format!("/proc/{pid}/stat"))
-        .is_none_or(|(stat, _)| zombie_without_threads(&stat))
+    let file = match std::fs::File::open(format!("/proc/{pid}/stat")) {
+        Ok(file) => file,
+        Err(e) => {
+            return e.kind() == std::io::ErrorKind::NotFound
+                || e.raw_os_error() == Some(rustix::io::Errno::SRCH.raw_os_error());
+        }
+    };
+    let mut stat = Vec::new();
+    // Opened, then unreadable: the process went away in between.
+    super::proc_dir::read_fd_at_most(&file, &mut stat, 4096)
+        .is_none_or(|_| zombie_without_threads(&stat))
 }
 
 /// `/proc/PID/stat` of a zombie (`Z`) or a dead task (`X`) that counts one thread (itself).
@@ -114,6 +125,22 @@ mod tests {
         assert!(!zombie_without_threads(stat("S", 1).as_bytes()));
         assert!(!zombie_without_threads(b"garbage"));
         assert!(!exited(std::process::id()));
+    }
+
+    #[test]
+    fn a_zombie_and_a_reaped_process_have_exited() {
+        let mut child = std::process::Command::new("true").spawn().expect("true");
+        let pid = child.id();
+        // Not reaped yet: a zombie once it has exited.
+        let until = Instant::now() + Duration::from_secs(20);
+        while !exited(pid) {
+            assert!(Instant::now() < until, "pid {pid} never exited");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let stat = std::fs::read(format!("/proc/{pid}/stat")).expect("a zombie's stat");
+        assert!(zombie_without_threads(&stat));
+        child.wait().expect("reaped");
+        assert!(exited(pid));
     }
 
     #[test]
