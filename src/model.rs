@@ -146,6 +146,10 @@ pub struct Process {
 /// in-kernel lookup read every other table: the kernel's task iterator did not visit them.
 pub const NOT_SHOWN_TO_USER: &str = "/proc does not show";
 
+/// Said of a process whose threads hold more descriptor tables of their own than the `/proc`
+/// walk reads: "pid N: the descriptor tables of M of its threads were not read".
+pub const THREAD_TABLES_NOT_READ: &str = "of its threads were not read";
+
 /// Why descriptors went unread when whoport, not root, runs in a user namespace.
 pub const USER_NAMESPACE_NOT_ROOT: &str = "whoport runs in a user namespace, and the kernel \
      lets it read the descriptors of no process outside it, even of its own user";

@@ -723,3 +723,55 @@ fn a_deleted_executable_below_a_stalled_fuse_directory_is_judged_without_waiting
         );
     }
 }
+
+/// A `/proc` walk that cannot finish in time (a process and 60 children with 19,000 copies of
+/// one socket each: more links than it reads in a few seconds) stops before the deadline and keeps
+/// the owners it found: root's own listener, whose process comes before them, keeps its owner;
+/// a note, and the reason of each socket still without an owner, say the walk did not finish
+/// and how many processes it did not read (to the end). Before, every owner the walk had found
+/// was dropped with it. (The in-kernel iterator is not a walk: it does not stop.)
+#[test]
+fn a_walk_out_of_time_keeps_the_owners_it_found() {
+    let Some(ns) = NetNs::new() else {
+        return;
+    };
+    let own = ns.listener(&["tcp4"]);
+    let Some(dups) = common::listener::dups_allowed(10_000) else {
+        eprintln!("SKIPPED: the hard limit on open descriptors is too low");
+        return;
+    };
+    let forks = (1_200_000 / dups).to_string();
+    let copies = ns.listener(&["--dups", &dups.to_string(), "--forks", &forks, "tcp4"]);
+    let home = tempdir();
+    let (status, stdout, stderr) = ns.whoport_with(
+        home.path(),
+        &[("WHOPORT_NO_BPF", "1")],
+        &["--json", "--timeout", "3s"],
+    );
+    assert!(status == 0 || status == 1, "({status}) {stderr}");
+    let doc: Value = serde_json::from_str(&stdout).expect("JSON");
+    let said = "the owner lookup did not finish within 3s: the /proc walk stopped with the \
+                descriptors of ";
+    let notes = notes(&doc);
+    assert!(notes.iter().any(|n| n.starts_with(said)), "{notes:?}");
+    let port = own.sockets[0].port;
+    assert_eq!(
+        owner_of(&doc, port)["pid"],
+        own.pid,
+        "{}",
+        loopback_row(&doc, port, "walk")
+    );
+    // Those of the copies' holders read before the walk stopped.
+    let row = loopback_row(&doc, copies.sockets[0].port, "walk");
+    let holders = common::listener::owner_pids(&row);
+    assert!(holders.len() <= copies.children.len(), "{row}");
+    if holders.is_empty() {
+        let why = row["owner_hidden_reason"].as_str().unwrap_or_default();
+        assert!(why.starts_with(&format!("unknown: {said}")), "{row}");
+    }
+    let all: Vec<u64> = std::iter::once(copies.pid)
+        .chain(copies.children.iter().copied())
+        .map(u64::from)
+        .collect();
+    assert!(holders.iter().all(|p| all.contains(p)), "{row}");
+}

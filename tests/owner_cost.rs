@@ -169,13 +169,6 @@ fn threads_with_tables_of_their_own_do_not_make_the_walk_read_a_shared_table_per
     );
 }
 
-/// As many copies of one socket as this test may hold in one process (the hard limit on
-/// open descriptors), at most 19,000.
-fn dups_allowed() -> Option<u64> {
-    let hard = rustix::process::getrlimit(rustix::process::Resource::Nofile).maximum?;
-    Some(hard.saturating_sub(200).min(19_000)).filter(|&n| n >= 2_000)
-}
-
 /// Tens of thousands of descriptors of one socket, in a process and its child: each lookup
 /// names the two holders once each (the iterator's records are read as they stream and kept
 /// per holder, not per descriptor), and the two lookups agree.
@@ -184,7 +177,7 @@ fn many_copies_of_one_socket_name_each_holder_once_both_ways() {
     if python().is_none() {
         return;
     }
-    let Some(dups) = dups_allowed() else {
+    let Some(dups) = common::listener::dups_allowed(2_000) else {
         eprintln!("SKIPPED: the limit on open descriptors is too low to stage the copies");
         return;
     };
@@ -335,4 +328,95 @@ fn each_round_of_looks_is_one_pass_over_every_descriptor() {
         ["whoport_owners", "whoport_owners_", "whoport_owners_"],
         "the lookup's pass, then one per round"
     );
+}
+
+/// Any user can give each thread of a process a copy of a large descriptor table
+/// (`unshare(CLONE_FILES)` after making the copies): 500 threads with 2,000 descriptors each
+/// are a million links, more than the walk reads within a few seconds, and before it was
+/// bounded such a process left every socket of the machine without an owner ("the owner
+/// lookup did not finish"). The walk reads at most 64 of a process's threads' tables (16,384
+/// descriptors in all): root's own listener keeps its owner within a short deadline, the
+/// process is named as one whose threads' tables were not all read, and a listener only its
+/// last thread's table holds is said to be perhaps held by it. Where the kernel may be asked,
+/// the tables the walk did not read are read there, and the iterator reads them all: both
+/// name its holder.
+#[test]
+fn copies_of_a_large_table_in_every_thread_cost_the_walk_a_bounded_read() {
+    if !root_or_skip("a process of nobody's beside root's own listener") {
+        return;
+    }
+    let system_python = Path::new("/usr/bin/python3");
+    if python().is_none() || !system_python.exists() {
+        eprintln!("SKIPPED: no /usr/bin/python3 for a process of nobody's");
+        return;
+    }
+    if !have("setpriv", "apt-get install -y util-linux") {
+        return;
+    }
+    // In a network namespace of their own: the sockets of the rest of the machine, whose
+    // second look could take longer than the short deadline, are not listed.
+    let Some(ns) = NetNs::new() else {
+        return;
+    };
+    let mut cmd = ns.command(Path::new("setpriv"));
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(system_python)
+        .arg(common::fixture("listen.py"))
+        .args(["--dups", "2000", "--copied-tables", "500", "tcp4"]);
+    let threads = Listener::start_command(cmd);
+    let (main, last) = (&threads.sockets[0], &threads.sockets[1]);
+    let own = ns.listener(&["tcp4"]);
+    let cut = format!("pid {}: the descriptor tables of ", threads.pid);
+    let btf = Path::new("/sys/kernel/btf/vmlinux").exists();
+    let lookups: [(&str, &str, &str); 3] = [
+        ("WHOPORT_NO_BPF", "1", "the walk"),
+        (
+            "WHOPORT_OWNER_LOOKUP",
+            "procfs",
+            "the walk, the kernel asked",
+        ),
+        ("WHOPORT_OWNER_LOOKUP", "bpf", "the iterator"),
+    ];
+    for (key, value, what) in lookups {
+        if !btf && value != "1" {
+            eprintln!("SKIPPED {what}: the kernel has no BTF");
+            continue;
+        }
+        // The walk alone within a short deadline (the million links took it tens of seconds);
+        // the other lookups, which read every table in the kernel, within the tests' own.
+        let timeout = if value == "1" { "5s" } else { common::TIMEOUT };
+        let home = tempdir();
+        let (status, stdout, stderr) = ns.whoport_with(
+            home.path(),
+            &[(key, value)],
+            &["--json", "--timeout", timeout],
+        );
+        assert!(status == 0 || status == 1, "{what}: ({status}) {stderr}");
+        let doc: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+        let notes = doc["notes"].to_string();
+        assert!(!notes.contains("did not finish"), "{what}: {notes}");
+        let owners = |socket| {
+            let row = common::listener::rows(&doc, socket);
+            assert_eq!(row.len(), 1, "{what}: {socket:?} listed once");
+            let pids = common::listener::owner_pids(row[0]);
+            (pids, row[0]["owner_hidden_reason"].to_string())
+        };
+        assert_eq!(owners(&own.sockets[0]).0, [u64::from(own.pid)], "{what}");
+        assert_eq!(owners(main).0, [u64::from(threads.pid)], "{what}");
+        let (holders, why) = owners(last);
+        if value == "1" {
+            assert!(notes.contains(&cut), "{what}: {notes}");
+            assert!(holders.is_empty(), "{what}: {holders:?}");
+            assert!(
+                why.contains("held by no process whose descriptors could be read")
+                    && why.contains(&cut),
+                "{what}: {why}"
+            );
+        } else {
+            assert_eq!(holders, [u64::from(threads.pid)], "{what}: {why}");
+        }
+        if value == "bpf" {
+            assert!(!notes.contains(&cut), "{what}: {notes}");
+        }
+    }
 }

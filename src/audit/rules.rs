@@ -708,6 +708,15 @@ pub fn hidden_owner(c: &Ctx<'_>) -> Option<Finding> {
                  descriptors ({}): run it as root on the host",
                 unreadable_pid_list(pids, *count)
             ),
+            Some(Hidden::Unreadable {
+                pids, count, why, ..
+            }) if why.contains(crate::model::THREAD_TABLES_NOT_READ) => format!(
+                "the descriptors of {} were not all read: the /proc walk reads only so many of \
+                 the tables a process's threads hold of their own (the reason says which \
+                 process), and the in-kernel owner lookup reads them all: run whoport as root \
+                 on a kernel with BTF, without WHOPORT_NO_BPF",
+                unreadable_pid_list(pids, *count)
+            ),
             Some(Hidden::Unreadable { pids, count, .. }) => format!(
                 "root could not read the descriptors of {}: see what keeps them closed (a \
                  security module, a sandbox, or whoport running in a user namespace), or run \

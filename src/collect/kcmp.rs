@@ -80,8 +80,29 @@ impl ReadTables {
     /// Adds `tid`'s table unless a table already read is the same one; `false` when it is.
     /// A table the kernel cannot compare (no access to `tid`) is added, to be read.
     pub fn insert(&mut self, tid: u32) -> bool {
+        match self.find(tid) {
+            Place::Same => false,
+            Place::Unknown => true,
+            Place::Unordered => {
+                self.unordered.push(tid);
+                true
+            }
+            Place::At(at) => {
+                self.sorted.insert(at, tid);
+                true
+            }
+        }
+    }
+
+    /// Whether `tid`'s table is one of those kept, without keeping it when it is not.
+    pub fn has(&mut self, tid: u32) -> bool {
+        matches!(self.find(tid), Place::Same)
+    }
+
+    /// Where `tid`'s table stands among the tables kept.
+    fn find(&mut self, tid: u32) -> Place {
         if compare_files(tid, tid).is_none() {
-            return true;
+            return Place::Unknown;
         }
         if self
             .unordered
@@ -89,19 +110,16 @@ impl ReadTables {
             .take(Self::UNORDERED)
             .any(|&r| compare_files(tid, r) == Some(Order::Same))
         {
-            return false;
+            return Place::Same;
         }
         let (mut lo, mut hi) = (0, self.sorted.len());
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             match compare_files(tid, self.sorted[mid]) {
-                Some(Order::Same) => return false,
+                Some(Order::Same) => return Place::Same,
                 Some(Order::Less) => hi = mid,
                 Some(Order::Greater) => lo = mid + 1,
-                Some(Order::Differ) => {
-                    self.unordered.push(tid);
-                    return true;
-                }
+                Some(Order::Differ) => return Place::Unordered,
                 // The thread that stood for this table is gone (its table with it, unless
                 // another thread shares it, which is then read again: never missed).
                 None => {
@@ -111,9 +129,20 @@ impl ReadTables {
                 }
             }
         }
-        self.sorted.insert(lo, tid);
-        true
+        Place::At(lo)
     }
+}
+
+/// Where a thread's table stands among the tables of [`ReadTables`].
+enum Place {
+    /// One kept is the same table.
+    Same,
+    /// The kernel does not say (no access to the thread, or it exited).
+    Unknown,
+    /// The kernel gives no order for it.
+    Unordered,
+    /// Not kept; its place in the order.
+    At(usize),
 }
 
 #[cfg(test)]
@@ -191,7 +220,9 @@ mod tests {
         let me = std::process::id();
         let (mine, shared, handles, end) = threads(40, 60);
         let mut read = ReadTables::new(me);
+        let known_before: Vec<bool> = mine.iter().map(|&t| read.has(t)).collect();
         let new_own: Vec<bool> = mine.iter().map(|&t| read.insert(t)).collect();
+        let known_after: Vec<bool> = mine.iter().map(|&t| read.has(t)).collect();
         let new_shared: Vec<bool> = shared.iter().map(|&t| read.insert(t)).collect();
         let own_again: Vec<bool> = mine.iter().map(|&t| read.insert(t)).collect();
         for _ in &handles {
@@ -211,6 +242,10 @@ mod tests {
         assert!(
             own_again.iter().all(|&n| !n),
             "each own table was read: {own_again:?}"
+        );
+        assert!(
+            known_before.iter().all(|&k| !k) && known_after.iter().all(|&k| k),
+            "has() finds the tables kept, and keeps none: {known_before:?} {known_after:?}"
         );
         assert_eq!(read.sorted.len(), 41);
         assert!(read.unordered.is_empty());

@@ -10,6 +10,7 @@ use rustix::fs::{openat, readlinkat_raw, statat, AtFlags, Dir, Mode, OFlags};
 use rustix::io::Errno;
 
 use super::activity::{self, Activity};
+use super::deadline::Deadline;
 use crate::model::Container;
 
 /// Which processes hold which socket inodes, and what could not be looked at.
@@ -29,6 +30,12 @@ pub struct InodeOwners {
     pub vanished: usize,
     /// Processes walked.
     pub walked: usize,
+    /// Processes not read, or not to the end, because the walk stopped at its deadline
+    /// ([`walk_fds_until`]).
+    pub late: usize,
+    /// Processes whose threads' own descriptor tables were not all read (past the bound of
+    /// [`super::own_tables`]); counted in `unreadable` too.
+    pub cut: super::own_tables::Cut,
     /// Processes in another network namespace than whoport's (their sockets are not listed)
     /// that hold at least one descriptor, and the lowest of their PIDs. Kernel threads hold
     /// none: they are never counted, by the walk or the in-kernel lookup (whose iterator
@@ -165,11 +172,13 @@ pub fn proc_pids() -> std::io::Result<Vec<u32>> {
 /// A bound on how many descriptors a walk lists before it gives up, shared by its threads.
 /// Open files (`/proc/sys/fs/file-nr`) do not bound a walk's cost: one file can stand behind
 /// any number of descriptors (`dup`), and every descriptor costs the walk one `readlinkat`.
+/// A walk may also be given a time to stop at, checked at the same steps.
 #[derive(Debug)]
 pub struct Budget {
     limit: u64,
     listed: AtomicU64,
     spent: AtomicBool,
+    stop: Deadline,
 }
 
 impl Budget {
@@ -178,6 +187,15 @@ impl Budget {
             limit: descriptors,
             listed: AtomicU64::new(0),
             spent: AtomicBool::new(false),
+            stop: Deadline::never(),
+        }
+    }
+
+    /// As many descriptors as there are, until `stop`.
+    pub fn until(stop: Deadline) -> Budget {
+        Budget {
+            stop,
+            ..Budget::new(u64::MAX)
         }
     }
 
@@ -193,19 +211,24 @@ impl Budget {
 }
 
 /// One thread's count of the descriptors it lists, added to the shared [`Budget`] in steps.
-struct Meter<'a> {
+pub(super) struct Meter<'a> {
     budget: Option<&'a Budget>,
     pending: u64,
+    /// The budget was found spent while a process was being read (it was not read to the end).
+    stopped: bool,
 }
 
 impl Meter<'_> {
     const STEP: u64 = 256;
 
     /// Counts one descriptor; `false` once the budget is spent (by this thread or another).
-    fn tick(&mut self) -> bool {
+    pub(super) fn tick(&mut self) -> bool {
         let Some(budget) = self.budget else {
             return true;
         };
+        if self.stopped {
+            return false;
+        }
         self.pending += 1;
         if self.pending < Self::STEP {
             return true;
@@ -221,11 +244,34 @@ impl Meter<'_> {
     fn flush(&mut self, budget: &Budget) -> bool {
         let listed = budget.listed.fetch_add(self.pending, Ordering::Relaxed) + self.pending;
         self.pending = 0;
-        if listed > budget.limit {
+        if listed > budget.limit || budget.stop.passed() {
             budget.spent.store(true, Ordering::Relaxed);
         }
-        !budget.spent()
+        self.stopped |= budget.spent();
+        !self.stopped
     }
+}
+
+/// A full walk ([`Since::Record`]) that stops at `stop`: the owners found by then, and how many
+/// processes it did not read, or not to the end (`late`).
+pub fn walk_fds_until(stop: Deadline) -> std::io::Result<InodeOwners> {
+    walk(None, Since::Record, Some(&Budget::until(stop)), None)
+}
+
+/// What a walk that stopped at its deadline with `late` processes not read (or not to the
+/// end) did not do; `None` when it finished.
+pub fn stopped_words(late: usize, limit: &super::deadline::Limit) -> Option<String> {
+    let processes = match late {
+        0 => return None,
+        1 => "1 process".to_string(),
+        n => format!("{n} processes"),
+    };
+    Some(format!(
+        "the owner lookup did not finish within {}: the /proc walk stopped with the \
+         descriptors of {processes} not read, or not to the end (the owners shown were found; \
+         those processes may hold sockets too)",
+        limit.text
+    ))
 }
 
 /// A full walk ([`Since::Record`]) that stops once it has listed more descriptors than
@@ -277,7 +323,11 @@ fn walk(
             .map(|_| {
                 let (proc_fd, pids, next) = (&proc_fd, &pids, &next);
                 s.spawn(move || {
-                    let meter = Meter { budget, pending: 0 };
+                    let meter = Meter {
+                        budget,
+                        pending: 0,
+                        stopped: false,
+                    };
                     walk_part(proc_fd, pids, next, (wanted, since, meter), own_netns)
                 })
             })
@@ -287,13 +337,18 @@ fn walk(
             .map(|h| h.join().unwrap_or_default())
             .collect()
     });
-    let mut owners = InodeOwners::default();
+    let mut owners = InodeOwners {
+        late: pids.len().saturating_sub(next.into_inner()),
+        ..InodeOwners::default()
+    };
     for part in parts {
         owners.unreadable += part.unreadable;
         owners.unreadable_pids.extend(part.unreadable_pids);
         owners.covered.extend(part.covered);
         owners.vanished += part.vanished;
         owners.walked += part.walked;
+        owners.late += part.late;
+        owners.cut.extend(part.cut);
         owners.other_netns += part.other_netns;
         owners.other_netns_pid = match (owners.other_netns_pid, part.other_netns_pid) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -340,103 +395,6 @@ impl Ring {
 /// A descriptor link's text for an io_uring instance.
 pub const RING_LINK: &[u8] = b"anon_inode:[io_uring]";
 
-/// How many threads `pid` has, from one `stat` of `/proc/PID/task` (the kernel counts them
-/// into its link count, after `.` and `..`).
-#[allow(clippy::unnecessary_cast)] // `st_nlink` is not a u64 on every target
-fn threads_of(proc_fd: &OwnedFd, pid: u32) -> u64 {
-    statat(proc_fd, format!("{pid}/task"), AtFlags::empty())
-        .map_or(0, |st| (st.st_nlink as u64).saturating_sub(2))
-}
-
-/// Reads the descriptor tables of `pid`'s threads other than the main one that the main
-/// thread does not share, nor another thread already read (`kcmp`; when the kernel cannot
-/// say, the table is read): the sockets found (only the `wanted` ones when given) as
-/// (inode, pid), and the io_uring instances in them. A process with one thread costs one
-/// `stat`. What the in-kernel iterator visits: every task whose table is not its leader's.
-fn thread_tables(
-    proc_fd: &OwnedFd,
-    pid: u32,
-    wanted: Option<&HashSet<u32>>,
-    (found, rings): (&mut Vec<(u32, u32)>, &mut Vec<Ring>),
-    link: &mut [u8; 64],
-    meter: &mut Meter,
-) -> Tables {
-    let mut tables = Tables::default();
-    if threads_of(proc_fd, pid) < 2 {
-        return tables;
-    }
-    let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-    let Ok(task_fd) = openat(proc_fd, format!("{pid}/task"), dir_flags, Mode::empty()) else {
-        return tables;
-    };
-    let Ok(tasks) = Dir::read_from(&task_fd) else {
-        return tables;
-    };
-    let tids: Vec<u32> = tasks
-        .filter_map(Result::ok)
-        .filter_map(|e| parse_u32(e.file_name().to_bytes()))
-        .filter(|&tid| tid != pid)
-        .collect();
-    // The tables read so far, by a thread that uses each (the main thread's, unless it has
-    // exited: then its table is gone and no thread shares it).
-    let mut read = super::kcmp::ReadTables::new(pid);
-    for tid in tids {
-        if !read.insert(tid) {
-            continue;
-        }
-        let fd_dir = match openat(&task_fd, format!("{tid}/fd"), dir_flags, Mode::empty()) {
-            Ok(fd_dir) => fd_dir,
-            // Refused: not read, unless it counts no descriptor (nothing to read).
-            Err(Errno::ACCESS | Errno::PERM) => {
-                tables.refused |=
-                    !super::unvisited::counts_no_descriptor(&format!("/proc/{pid}/task/{tid}/fd"));
-                continue;
-            }
-            Err(_) => continue,
-        };
-        let Ok(dir) = Dir::read_from(&fd_dir) else {
-            continue;
-        };
-        tables.read += 1;
-        for entry in dir.filter_map(Result::ok) {
-            if !meter.tick() {
-                return tables;
-            }
-            let name: &CStr = entry.file_name();
-            let n = match readlinkat_raw(&fd_dir, name, &mut link[..]) {
-                Ok(n) => n,
-                // One link refused, every link of this table is: not read.
-                Err(Errno::ACCESS | Errno::PERM) => {
-                    tables.read -= 1;
-                    tables.refused = true;
-                    break;
-                }
-                Err(_) => continue,
-            };
-            if let Some(inode) = socket_inode(&link[..n]) {
-                if wanted.is_none_or(|w| w.contains(&inode)) {
-                    found.push((inode, pid));
-                }
-            } else if &link[..n] == RING_LINK {
-                if let Some(fd) = parse_u32(name.to_bytes()) {
-                    rings.push(Ring { pid, tid, fd });
-                }
-            }
-        }
-    }
-    tables
-}
-
-/// What [`thread_tables`] read of a process's threads' own tables.
-#[derive(Debug, Default, Clone, Copy)]
-struct Tables {
-    /// Tables read.
-    read: usize,
-    /// Some thread's table that counts descriptors was refused: the process was not read
-    /// whole.
-    refused: bool,
-}
-
 /// How many threads a process has (field 20 of `/proc/PID/stat`).
 pub fn thread_count(pid: u32) -> Option<u32> {
     parse_thread_count(&super::proc_dir::read_path(&format!("/proc/{pid}/stat"))?.0)
@@ -474,8 +432,11 @@ struct Part {
     covered: Vec<u32>,
     vanished: usize,
     walked: usize,
+    /// Processes not read to the end: the budget was spent meanwhile.
+    late: usize,
     other_netns: usize,
     other_netns_pid: Option<u32>,
+    cut: super::own_tables::Cut,
 }
 
 impl Part {
@@ -493,15 +454,20 @@ impl Part {
     ) {
         let found_before = self.found.len();
         let into = (&mut self.found, &mut self.rings);
-        let tables = thread_tables(proc_fd, pid, wanted, into, link, meter);
+        let tables = super::own_tables::thread_tables(proc_fd, pid, wanted, into, link, meter);
         if self.found.len() > found_before {
             if let Some(start) = start_ticks(pid) {
                 self.starts.push((pid, start));
             }
         }
-        if tables.read > 0 && !tables.refused {
+        if tables.refused || tables.unread > 0 {
+            if !tables.refused {
+                self.cut.push(pid, tables.unread);
+            }
+            self.not_read(pid);
+        } else if tables.read > 0 {
             self.walked += 1;
-        } else if tables.refused || !super::unvisited::holds_no_files(pid) {
+        } else if !super::unvisited::holds_no_files(pid) {
             // (A kernel thread, or a reaped zombie, holds nothing to read.)
             self.not_read(pid);
         }
@@ -539,6 +505,11 @@ fn walk_part(
     let mut path = itoa_path::PidPath::new();
     let mut link = [0u8; 64];
     loop {
+        if meter.stopped {
+            // The process read last was cut short.
+            part.late += 1;
+            break;
+        }
         if !meter.within() {
             break;
         }
@@ -633,7 +604,7 @@ fn walk_part(
         }
         // Threads with a table of their own hold descriptors of the process too (and, once
         // the main thread has exited, its only table).
-        let tables = thread_tables(
+        let tables = super::own_tables::thread_tables(
             proc_fd,
             pid,
             wanted,
@@ -643,6 +614,9 @@ fn walk_part(
         );
         if tables.refused {
             part.walked -= 1;
+            part.not_read(pid);
+        } else if tables.unread > 0 {
+            part.cut.push(pid, tables.unread);
             part.not_read(pid);
         }
         if let Some(activity) = activity {
@@ -705,7 +679,7 @@ pub fn socket_inode(link: &[u8]) -> Option<u32> {
     parse_u32(digits)
 }
 
-fn parse_u32(bytes: &[u8]) -> Option<u32> {
+pub(super) fn parse_u32(bytes: &[u8]) -> Option<u32> {
     if bytes.is_empty() || bytes.len() > 10 || !bytes.iter().all(u8::is_ascii_digit) {
         return None;
     }
@@ -974,12 +948,18 @@ mod tests {
         }
     }
 
-    #[test]
-    fn walk_finds_our_own_socket() {
+    /// A listener of this process, and its socket's inode.
+    fn own_listener() -> (std::net::TcpListener, u32) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let fd = std::os::fd::AsRawFd::as_raw_fd(&listener);
         let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).expect("link");
         let inode = socket_inode(link.to_string_lossy().as_bytes()).expect("socket link");
+        (listener, inode)
+    }
+
+    #[test]
+    fn walk_finds_our_own_socket() {
+        let (_listener, inode) = own_listener();
         let owners = walk_fds(Some(&HashSet::from([inode]))).expect("walk");
         assert_eq!(owners.pids.get(&inode), Some(&vec![std::process::id()]));
         assert_eq!(owners.pids.len(), 1, "only the wanted inode");
@@ -989,11 +969,18 @@ mod tests {
     }
 
     #[test]
+    fn a_walk_out_of_time_stops_with_what_it_found() {
+        let (_listener, inode) = own_listener();
+        let late = walk_fds_until(Deadline::after(std::time::Duration::ZERO)).expect("walk");
+        assert!(late.late > 0 && late.walked == 0, "{late:?}");
+        let done = walk_fds_until(Deadline::never()).expect("walk");
+        assert_eq!(done.late, 0);
+        assert_eq!(done.pids.get(&inode), Some(&vec![std::process::id()]));
+    }
+
+    #[test]
     fn a_walk_past_its_budget_gives_up() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let fd = std::os::fd::AsRawFd::as_raw_fd(&listener);
-        let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).expect("link");
-        let inode = socket_inode(link.to_string_lossy().as_bytes()).expect("socket link");
+        let (listener, inode) = own_listener();
         // Copies of one socket: one open file, as many descriptors as made.
         let copies: Vec<_> = (0..2 * Meter::STEP)
             .map(|_| listener.try_clone().expect("dup"))

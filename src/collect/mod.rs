@@ -36,6 +36,8 @@ pub mod moving;
 #[cfg(target_os = "linux")]
 pub mod netns;
 #[cfg(target_os = "linux")]
+mod own_tables;
+#[cfg(target_os = "linux")]
 pub mod ownerless;
 #[cfg(target_os = "linux")]
 pub mod owners;
@@ -229,7 +231,10 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     // The descriptor walk does not need to know which sockets there are: it runs while the
     // kernel dumps the socket tables.
     static WALKING: AtomicBool = AtomicBool::new(false);
-    let walk = deadline::Pending::start(Some(&WALKING), lookup_owners);
+    // A walk stops at three quarters of the time with the owners it found (facts, kept): the
+    // rest of the time is for the processes' details.
+    let stop = Deadline::after(limit.duration - limit.duration / 4);
+    let walk = deadline::Pending::start(Some(&WALKING), move || lookup_owners(stop));
     // Connections are counted, not kept, unless they are asked for.
     let keep = if filter.all_states {
         sockets::Keep::All
@@ -251,6 +256,14 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     });
     notes.extend(lookup.note.clone());
     let walk = lookup.owners;
+    #[cfg(target_os = "linux")]
+    if let Ok(held) = &walk {
+        notes.extend(held.cut.words());
+        if let Some(late) = linux::stopped_words(held.late, limit) {
+            notes.push(late.clone());
+            late_lookup = Some(late);
+        }
+    }
     // One load of the BPF objects for every in-kernel look after the owner lookup: its own
     // when it ran in the kernel, otherwise made by the first look that needs it.
     #[cfg(target_os = "linux")]
@@ -302,6 +315,10 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
         .collect();
     #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
     let mut owners = find_owners(&candidates, walk);
+    // A walk cut short keeps the owners it found; the others are not looked for again.
+    if owners.failure.is_none() {
+        owners.failure.clone_from(&late_lookup);
+    }
     let root = is_root();
     let me = current_uid();
     let users = std::sync::Arc::new(UserNames::load());
@@ -513,13 +530,17 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
         .into_iter()
         .partition(Listener::closed_during_scan);
     let hidden = listeners.iter().filter(|l| l.owners.is_empty()).count();
-    if owners.unreadable > 0 && hidden > 0 {
+    #[cfg(target_os = "linux")]
+    let refused = owners.unreadable.saturating_sub(owners.cut.count);
+    #[cfg(not(target_os = "linux"))]
+    let refused = owners.unreadable;
+    if refused > 0 && hidden > 0 {
         notes.push(format!(
             "the descriptors of {} could not be read (permission){}",
-            if owners.unreadable == 1 {
+            if refused == 1 {
                 "1 process".to_string()
             } else {
-                format!("{} processes", owners.unreadable)
+                format!("{refused} processes")
             },
             if root {
                 ""
@@ -780,6 +801,9 @@ struct Owners {
     /// What the walk noted for the second look.
     #[cfg(target_os = "linux")]
     seen: linux::Seen,
+    /// The processes whose threads' own tables were not all read (among `unreadable`).
+    #[cfg(target_os = "linux")]
+    cut: own_tables::Cut,
     failure: Option<String>,
 }
 
@@ -800,13 +824,14 @@ struct Lookup {
 }
 
 /// Every socket descriptor of every visible process, by the method chosen for this machine.
-fn lookup_owners() -> Lookup {
+fn lookup_owners(stop: Deadline) -> Lookup {
     #[cfg(target_os = "linux")]
     {
-        owners::lookup()
+        owners::lookup(stop)
     }
     #[cfg(not(target_os = "linux"))]
     {
+        let _ = stop;
         Lookup {
             owners: Ok(()),
             method: "system",
@@ -848,6 +873,7 @@ fn find_owners(candidates: &[(Socket, Vec<u32>)], walk: Walk) -> Owners {
             blocked_cut: HashSet::new(),
             blocked_unread: HashMap::new(),
             seen: walk.seen,
+            cut: walk.cut,
             failure: None,
         },
         Err(e) => Owners {
@@ -862,6 +888,7 @@ fn find_owners(candidates: &[(Socket, Vec<u32>)], walk: Walk) -> Owners {
             blocked_cut: HashSet::new(),
             blocked_unread: HashMap::new(),
             seen: linux::Seen::default(),
+            cut: own_tables::Cut::default(),
             failure: Some(e),
         },
     }

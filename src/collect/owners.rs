@@ -3,6 +3,7 @@
 //! reason in the snapshot.
 
 use super::bpf;
+use super::deadline::Deadline;
 use super::linux::{self, InodeOwners};
 
 /// The owner lookup's answer, how it was found, and why not the other way when that was tried.
@@ -75,16 +76,18 @@ fn overruled() -> Option<String> {
 /// By cost, where the iterator cannot work (no privilege, no BTF) it is not tried and nothing
 /// is said; asked for (`WHOPORT_OWNER_LOOKUP=bpf`), it is tried whatever whoport's privileges,
 /// and the note says why it could not be used, with the kernel's errno.
-pub fn lookup() -> Lookup {
+///
+/// A walk stops at `stop` and answers with the owners it found by then.
+pub fn lookup(stop: Deadline) -> Lookup {
     let preference = Preference::from_env();
     if preference == Preference::Procfs {
         return Lookup {
             note: overruled(),
-            ..walk()
+            ..walk(stop)
         };
     }
     if preference == Preference::Auto && !iterator_permitted() {
-        return walk();
+        return walk(stop);
     }
     if let Err(e) = std::fs::metadata(KERNEL_BTF) {
         return Lookup {
@@ -94,20 +97,20 @@ pub fn lookup() -> Lookup {
                  /proc instead",
                 bpf::errno_text(&e)
             )),
-            ..walk()
+            ..walk(stop)
         };
     }
     let small = open_files().is_none_or(|n| n < CROSSOVER_FILES);
     if let Err(why) = pids_as_proc_numbers_them() {
         if preference == Preference::Auto && small {
-            return walk();
+            return walk(stop);
         }
         return Lookup {
             note: Some(format!(
                 "the in-kernel owner lookup was not used ({why}); processes were found \
                  through /proc instead"
             )),
-            ..walk()
+            ..walk(stop)
         };
     }
     if preference == Preference::Auto && small {
@@ -146,7 +149,7 @@ pub fn lookup() -> Lookup {
                      found through /proc instead",
                     bpf::explain(&e)
                 )),
-                ..walk()
+                ..walk(stop)
             }
         }
     }
@@ -155,8 +158,10 @@ pub fn lookup() -> Lookup {
 /// The kernel's BTF, which the iterator needs.
 const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 
-fn walk() -> Lookup {
-    walked(linux::walk_fds_since(None, linux::Since::Record).map_err(|e| e.to_string()))
+/// The full walk, which stops at `stop` with what it found by then (see
+/// [`linux::walk_fds_until`]).
+fn walk(stop: Deadline) -> Lookup {
+    walked(linux::walk_fds_until(stop).map_err(|e| e.to_string()))
 }
 
 fn walked(owners: Result<InodeOwners, String>) -> Lookup {

@@ -86,6 +86,7 @@ pub(super) fn second_look(
     let view = ownerless::View {
         every_table: via_iterator && unreadable == 0,
         iterator_skipped: via_iterator && unreadable > 0,
+        cut: owners.cut.clone(),
         ..ownerless::View::read(root, me, unreadable_pids.clone(), unreadable)
     };
     let waiting: HashSet<u32> = left
@@ -144,6 +145,7 @@ pub(super) fn second_look(
         unreadable_pids: skipped.unreadable_pids.clone(),
         every_table: skipped.unreadable == 0,
         iterator_skipped: skipped.unreadable > 0,
+        cut: Default::default(),
         ..view.clone()
     };
     // A socket without a file is the kernel's own: established before anything else that

@@ -61,6 +61,7 @@ pub fn absorb(owners: &mut InodeOwners, more: InodeOwners) {
     owners.unreadable_pids.extend(more.unreadable_pids);
     owners.covered.extend(more.covered);
     owners.keep_named();
+    owners.cut.extend(more.cut);
     owners.vanished += more.vanished;
     owners.walked += more.walked;
     owners.other_netns += more.other_netns;

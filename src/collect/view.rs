@@ -29,6 +29,8 @@ pub struct View {
     /// This user's own processes `/proc` refuses to it ([`own_unreadable`]), looked for once
     /// per look at the machine (the views of its sockets share it), not once per socket.
     pub own_unread: std::sync::Arc<std::sync::OnceLock<(Vec<u32>, usize)>>,
+    /// Among the `unreadable`: the processes whose threads' own tables were not all read.
+    pub cut: super::own_tables::Cut,
 }
 
 /// Said of the `count` processes neither `/proc` nor the kernel's task iterator showed.
@@ -115,6 +117,7 @@ impl View {
             every_table: false,
             iterator_skipped: false,
             own_unread: Default::default(),
+            cut: Default::default(),
         }
     }
 
@@ -156,6 +159,14 @@ impl View {
                         ruled: None,
                     };
                 }
+            }
+            if let Some(why) = self.cut.words() {
+                return Hidden::Unreadable {
+                    pids: self.cut.pids(),
+                    count: self.cut.count,
+                    why,
+                    ruled: None,
+                };
             }
         } else if let Some(unread) = self.not_read() {
             return unread.hidden();
@@ -216,6 +227,12 @@ impl View {
                  does not read through",
                 covered.join(", ")
             )
+        };
+        // Those whose threads' tables were not all read are not refused: said apart.
+        let why = match self.cut.words() {
+            Some(cut) if self.unreadable <= self.cut.count => cut,
+            Some(cut) => format!("{why}; {cut}"),
+            None => why,
         };
         Some(UnreadHolders {
             pids: self.unreadable_pids.clone(),

@@ -91,6 +91,23 @@ pub fn rows<'a>(doc: &'a serde_json::Value, socket: &Bound) -> Vec<&'a serde_jso
         .collect()
 }
 
+/// The PIDs of a listener object's owners, in its order.
+pub fn owner_pids(row: &serde_json::Value) -> Vec<u64> {
+    row["owners"]
+        .as_array()
+        .expect("owners")
+        .iter()
+        .filter_map(|o| o["pid"].as_u64())
+        .collect()
+}
+
+/// As many copies of one descriptor as a test's process may hold (the hard limit on open
+/// descriptors, less 200), at most 19,000; `None` when that is fewer than `least`.
+pub fn dups_allowed(least: u64) -> Option<u64> {
+    let hard = rustix::process::getrlimit(rustix::process::Resource::Nofile).maximum?;
+    Some(hard.saturating_sub(200).min(19_000)).filter(|&n| n >= least)
+}
+
 /// A child process holding sockets until it is dropped.
 pub struct Listener {
     child: Child,

@@ -238,6 +238,18 @@ fn the_fix_for_a_hidden_owner_follows_its_established_reason() {
     });
     assert!(unreadable.contains("PID 1"), "{unreadable}");
     assert!(!unreadable.contains("PID namespace"), "{unreadable}");
+    // A process whose threads' own tables the walk did not all read was not refused.
+    let cut = hint(Hidden::Unreadable {
+        pids: vec![5000],
+        count: 1,
+        why: "pid 5000: the descriptor tables of 1436 of its threads were not read: ...".into(),
+        ruled: None,
+    });
+    assert!(
+        cut.contains("PID 5000 were not all read") && cut.contains("in-kernel owner lookup"),
+        "{cut}"
+    );
+    assert!(!cut.contains("root could not read"), "{cut}");
     assert!(hint(Hidden::OtherPidNamespace(Default::default())).contains("PID namespace"));
     let ring = hint(Hidden::MaybeIoUring {
         rings: vec![(42, "hold".into(), "has an io_uring".into())],
