@@ -60,11 +60,12 @@ impl Jammed {
 
     /// `listen.py` with these options and sockets (the first one's port is kept).
     fn start_with(options: &[&str], specs: &[&str]) -> Option<Jammed> {
-        Jammed::start_fixture("--exe-outside", options, specs)
+        Jammed::start_fixture(&["--exe-outside"], options, specs)
     }
 
-    /// [`Jammed::start_with`], with `stalled_fuse.py`'s `--exe-outside` or `--exe-below`.
-    fn start_fixture(exe: &str, options: &[&str], specs: &[&str]) -> Option<Jammed> {
+    /// [`Jammed::start_with`], with `stalled_fuse.py`'s `--exe-outside`, `--exe-below` or
+    /// `--exe-long HOLD`.
+    fn start_fixture(exe: &[&str], options: &[&str], specs: &[&str]) -> Option<Jammed> {
         if !common::root_or_skip("a FUSE mount in a private mount namespace") {
             return None;
         }
@@ -83,7 +84,7 @@ impl Jammed {
         fixture
             .args(["--mount", "--propagation", "private", "/usr/bin/python3"])
             .arg(common::fixture("stalled_fuse.py"))
-            .arg(exe)
+            .args(exe)
             .arg(&backing)
             .arg(&mnt)
             .arg(common::fixture("listen.py"))
@@ -677,36 +678,43 @@ fn a_socket_mapped_by_the_jammed_process_itself_gets_the_same_answer_from_both_l
     assert_eq!(answers[0].1, answers[1].1, "{answers:?}");
 }
 
+/// `whoport audit --pid` of the jammed listener with this owner lookup, its FUSE daemon
+/// stopped: no deadline was needed, and the one `deleted-executable` finding (high) is about
+/// its port; its message.
+fn deleted_at_once(jam: &Jammed, home: &Path, lookup: &str) -> String {
+    let pid = jam.listener.to_string();
+    let args = ["audit", "--timeout", "20s", "--json", "--pid", &pid];
+    let (status, out, err) = jam.whoport_among_its_mounts(home, lookup, &args);
+    assert!(matches!(status, 0 | 1), "{lookup}: {err}");
+    let doc: Value = serde_json::from_str(&out).expect("json");
+    assert!(
+        !notes(&doc).iter().any(|n| n.contains("within")),
+        "{lookup}: no deadline was needed: {:?}",
+        notes(&doc)
+    );
+    let deleted: Vec<&Value> = doc["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["id"] == "deleted-executable" && f["listener"]["port"] == jam.port)
+        .collect();
+    assert_eq!(deleted.len(), 1, "{lookup}: {doc}");
+    assert_eq!(deleted[0]["severity"], "high", "{lookup}: {}", deleted[0]);
+    deleted[0]["message"].as_str().expect("message").to_string()
+}
+
 #[test]
 fn a_deleted_executable_below_a_stalled_fuse_directory_is_judged_without_waiting() {
     // The executable lives on a tmpfs (it answers from memory) mounted below the FUSE
     // directory: walking its path would ask the stopped daemon about that directory.
-    let Some(jam) = Jammed::start_fixture("--exe-below", &[], &["tcp4"]) else {
+    let Some(jam) = Jammed::start_fixture(&["--exe-below"], &[], &["tcp4"]) else {
         return;
     };
     common::stop(jam.daemon);
     let home = tempdir();
-    let pid = jam.listener.to_string();
     for lookup in ["bpf", "procfs"] {
-        let args = ["audit", "--timeout", "20s", "--json", "--pid", &pid];
-        let (status, out, err) = jam.whoport_among_its_mounts(home.path(), lookup, &args);
-        assert!(matches!(status, 0 | 1), "{lookup}: {err}");
-        let doc: Value = serde_json::from_str(&out).expect("json");
-        assert!(
-            !notes(&doc).iter().any(|n| n.contains("within")),
-            "{lookup}: no deadline was needed: {:?}",
-            notes(&doc)
-        );
-        let deleted: Vec<&Value> = doc["findings"]
-            .as_array()
-            .expect("findings")
-            .iter()
-            .filter(|f| f["id"] == "deleted-executable" && f["listener"]["port"] == jam.port)
-            .collect();
-        assert_eq!(deleted.len(), 1, "{lookup}: {doc}");
-        assert_eq!(deleted[0]["severity"], "high", "{lookup}: {}", deleted[0]);
         // Only the kernel's mark was read: nothing is claimed about the path.
-        let message = deleted[0]["message"].as_str().expect("message");
+        let message = deleted_at_once(&jam, home.path(), lookup);
         assert!(!message.contains("nothing stands"), "{lookup}: {message}");
         assert!(message.contains("was not looked at"), "{lookup}: {message}");
         let (_, out, err) =
@@ -774,4 +782,28 @@ fn a_walk_out_of_time_keeps_the_owners_it_found() {
         .map(u64::from)
         .collect();
     assert!(holders.iter().all(|p| all.contains(p)), "{row}");
+}
+
+/// A deleted executable whose path, longer than PATH_MAX, is on a FUSE filesystem whose daemon
+/// is stopped: judged by the kernel's mark alone, without waiting (the running file itself is
+/// never asked: its filesystem may not answer).
+#[test]
+fn a_deleted_executable_with_a_long_path_on_a_stalled_fuse_mount_is_judged_without_waiting() {
+    let dir = tempdir();
+    let Some(hold) = common::compile_fixture(dir.path(), "hold") else {
+        return;
+    };
+    let hold = hold.to_string_lossy();
+    let Some(jam) = Jammed::start_fixture(&["--exe-long", &hold], &[], &["tcp4"]) else {
+        return;
+    };
+    common::stop(jam.daemon);
+    let home = tempdir();
+    for lookup in ["bpf", "procfs"] {
+        let message = deleted_at_once(&jam, home.path(), lookup);
+        assert!(
+            message.contains("longer than the kernel gives") && message.contains("not looked at"),
+            "{lookup}: {message}"
+        );
+    }
 }

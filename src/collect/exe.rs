@@ -127,19 +127,19 @@ fn too_long(dir: &str) -> ExeState {
     let local = mounts()
         .iter()
         .any(|m| m.major == major && m.minor == minor && answers_from_memory(&m.fstype));
-    let running = statat(rustix::fs::CWD, format!("{dir}/exe"), AtFlags::empty())
-        .ok()
+    // (The running file itself is asked only on a filesystem that answers from memory.)
+    let looked = local && !name.contains(&b'\\') && !walk_may_wait(mounts(), path);
+    let running = looked
+        .then(|| statat(rustix::fs::CWD, format!("{dir}/exe"), AtFlags::empty()).ok())
+        .flatten()
         .filter(|st| st.st_ino == inode);
-    match running {
-        Some(running) if local && !name.contains(&b'\\') && !walk_may_wait(mounts(), path) => {
-            let gone = gone_from(&running, &name, path);
-            (state.deleted, state.replaced) = (gone.is_some(), gone.unwrap_or(false));
-        }
-        _ => {
-            state.deleted = true;
-            state.path_unchecked = true;
-        }
-    }
+    let Some(running) = running else {
+        state.deleted = true;
+        state.path_unchecked = true;
+        return state;
+    };
+    let gone = gone_from(&running, &name, path);
+    (state.deleted, state.replaced) = (gone.is_some(), gone.unwrap_or(false));
     state
 }
 
