@@ -834,11 +834,17 @@ fn check_audit_targets(a: &AuditArgs) -> Result<()> {
             let Some(p) = p.filter(|p| !stdout(p)) else {
                 continue;
             };
-            let same = std::fs::symlink_metadata(p).is_ok_and(|m| {
+            if !(regular && (report_on_stdout || baseline_on_stdout)) {
+                continue;
+            }
+            let file = crate::input_file::bounded(p, std::time::Duration::ZERO, |p| {
                 use std::os::unix::fs::MetadataExt;
-                m.dev() == out.st_dev && m.ino() == out.st_ino
-            });
-            if regular && (report_on_stdout || baseline_on_stdout) && same {
+                std::fs::symlink_metadata(p)
+                    .ok()
+                    .map(|m| (m.dev(), m.ino()))
+            })
+            .ok_or_else(|| cannot_tell(option, p))?;
+            if file == Some((out.st_dev, out.st_ino)) {
                 return Err(UsageError(format!(
                     "standard output is the file '{option}' names ('{}'): one would replace \
                      the other",
@@ -856,7 +862,7 @@ fn check_audit_targets(a: &AuditArgs) -> Result<()> {
             if *first == "--baseline" && (*second == "--save-baseline" || p.as_os_str() == "-") {
                 continue;
             }
-            if crate::same_file::same(p, q) {
+            if crate::same_file::same(p, q).ok_or_else(|| cannot_tell(first, p))? {
                 let what = if Target::of(p) == Target::Stdout {
                     "standard output".to_string()
                 } else {
@@ -870,6 +876,18 @@ fn check_audit_targets(a: &AuditArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A file named for the audit that the filesystem did not let whoport look at in time: whether
+/// one output would replace another cannot be told, so nothing is written.
+fn cannot_tell(option: &str, path: &Path) -> anyhow::Error {
+    anyhow::anyhow!(
+        "cannot check the file '{option}' names ('{}'): {} {} (--timeout): {}",
+        sanitize(&path.display().to_string()),
+        crate::input_file::STALLED,
+        crate::collect::deadline::limit().text,
+        crate::input_file::STALLED_WHY
+    )
 }
 
 /// The baseline to compare with. A missing file that this run is about to save (the cron
@@ -897,7 +915,7 @@ fn read_baseline(
         }
         Err(audit::baseline::BaselineError::Read { source, .. })
             if source.is_not_found()
-                && save_to.is_some_and(|s| crate::same_file::same(s, path)) =>
+                && save_to.is_some_and(|s| crate::same_file::same(s, path) == Some(true)) =>
         {
             crate::stderr::line(format_args!(
                 "whoport: no baseline at '{}' yet: saving the first one, nothing to compare with",

@@ -95,6 +95,12 @@ pub enum WriteError {
         path: String,
         source: std::io::Error,
     },
+    #[error(
+        "cannot write '{path}': {} {given} (--timeout): {}",
+        crate::input_file::STALLED,
+        crate::input_file::STALLED_WHY
+    )]
+    Stalled { path: String, given: String },
 }
 
 #[cfg(unix)]
@@ -125,13 +131,28 @@ pub fn write_to(target: Target<'_>, contents: &[u8], stdout: &mut dyn Write) -> 
 
 /// Replaces `path` with `contents` atomically; its directory must exist.
 pub fn write(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
-    write_file(path, contents, false)
+    write_bounded(path, contents, false)
 }
 
 /// Like [`write`], creating missing parent directories: only for whoport's own data
 /// directory.
 pub fn write_creating_dir(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
-    write_file(path, contents, true)
+    write_bounded(path, contents, true)
+}
+
+/// [`write_file`] for at most this run's `--timeout`: a directory on a filesystem that
+/// stopped answering is an error then, never a hang (the target is only ever replaced
+/// whole, by a rename).
+fn write_bounded(path: &Path, contents: &[u8], create: bool) -> Result<(), WriteError> {
+    let contents = contents.to_vec();
+    let zero = std::time::Duration::ZERO;
+    crate::input_file::bounded(path, zero, move |path| write_file(path, &contents, create))
+        .unwrap_or_else(|| {
+            Err(WriteError::Stalled {
+                path: shown(path),
+                given: crate::collect::deadline::limit().text.clone(),
+            })
+        })
 }
 
 fn shown(path: &Path) -> String {

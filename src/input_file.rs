@@ -51,6 +51,28 @@ pub enum ReadError {
     Untrusted { reason: String },
     #[error("it is a pipe or FIFO, and its data did not end within {given} (--timeout)")]
     Late { given: String },
+    #[error("{STALLED} {given} (--timeout): {STALLED_WHY}")]
+    Stalled { given: String },
+}
+
+/// How a file that did not answer in time is told: the words of [`ReadError::Stalled`], shared
+/// with the files whoport writes.
+pub const STALLED: &str = "it did not answer within";
+pub const STALLED_WHY: &str =
+    "the filesystem it is on may have stopped answering (an NFS server gone, a FUSE daemon stuck)";
+
+/// Runs `work` on the file at `path` on a thread of its own, for at most this run's
+/// `--timeout` (and `extra`): a file on a filesystem that stopped answering costs that long,
+/// never a hang. `None` when it did not answer in time (the thread ends with whoport).
+pub fn bounded<T, F>(path: &Path, extra: std::time::Duration, work: F) -> Option<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&Path) -> T + Send + 'static,
+{
+    use crate::collect::deadline::{self, Deadline};
+    let owned = path.to_path_buf();
+    let wait = deadline::limit().duration.saturating_add(extra);
+    Deadline::after(wait).run(move || work(&owned))
 }
 
 impl ReadError {
@@ -61,8 +83,19 @@ impl ReadError {
 
 /// Reads the whole file at `path`, at most `limit` bytes. Named on the command line, `-` is
 /// standard input, and a pipe or FIFO is waited for at most `--timeout` (a FIFO nobody
-/// writes to never stalls whoport).
+/// writes to never stalls whoport). A file on a filesystem that stopped answering is given
+/// up after `--timeout` too ([`ReadError::Stalled`]).
 pub fn read(path: &Path, limit: u64, found: Found) -> Result<Vec<u8>, ReadError> {
+    // A pipe's own wait ends first and says so; this bound is for what blocks in the kernel.
+    let grace = std::time::Duration::from_millis(250);
+    bounded(path, grace, move |path| read_now(path, limit, found)).unwrap_or_else(|| {
+        Err(ReadError::Stalled {
+            given: crate::collect::deadline::limit().text.clone(),
+        })
+    })
+}
+
+fn read_now(path: &Path, limit: u64, found: Found) -> Result<Vec<u8>, ReadError> {
     // As root, whether a file found through the environment may be trusted is decided first:
     // another user's oversize file, or their symbolic link loop, is untrusted (a warning),
     // not an error that stops the command.

@@ -5,10 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
-/// True when `a` and `b` name the same file. Files that exist are compared by device and
+/// Whether `a` and `b` name the same file. Files that exist are compared by device and
 /// inode (unix) or by canonical path; a file that does not exist yet by its canonical
-/// directory and its name. Two `-` are the same (standard output).
-pub fn same(a: &Path, b: &Path) -> bool {
+/// directory and its name. Two `-` are the same (standard output). `None` when the
+/// filesystem did not answer within `--timeout`: whoport cannot tell.
+pub fn same(a: &Path, b: &Path) -> Option<bool> {
     // `/dev/stdout` and its spellings are standard output, as `-` is.
     let stdout = Path::new("-");
     let a = if crate::atomic_file::Target::of(a) == crate::atomic_file::Target::Stdout {
@@ -22,11 +23,17 @@ pub fn same(a: &Path, b: &Path) -> bool {
         b
     };
     if a == b {
-        return true;
+        return Some(true);
     }
     if a.as_os_str() == "-" || b.as_os_str() == "-" {
-        return false;
+        return Some(false);
     }
+    let b = b.to_path_buf();
+    crate::input_file::bounded(a, std::time::Duration::ZERO, move |a| on_disk(a, &b))
+}
+
+/// [`same`] for two files, asking the filesystem.
+fn on_disk(a: &Path, b: &Path) -> bool {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
@@ -60,8 +67,11 @@ mod tests {
 
     #[test]
     fn dev_stdout_is_standard_output() {
-        assert!(same(Path::new("-"), Path::new("/dev/stdout")));
-        assert!(same(Path::new("/proc/self/fd/1"), Path::new("-")));
+        assert_eq!(same(Path::new("-"), Path::new("/dev/stdout")), Some(true));
+        assert_eq!(
+            same(Path::new("/proc/self/fd/1"), Path::new("-")),
+            Some(true)
+        );
     }
 
     #[test]
@@ -72,19 +82,19 @@ mod tests {
         let via_parent = dir.path().join("sub").join("..").join("b.json");
         std::fs::create_dir(dir.path().join("sub")).unwrap();
         // Not there yet: the canonical directory and the name decide.
-        assert!(same(&abs, &dotted));
-        assert!(same(&abs, &via_parent));
-        assert!(!same(&abs, &dir.path().join("c.json")));
+        assert_eq!(same(&abs, &dotted), Some(true));
+        assert_eq!(same(&abs, &via_parent), Some(true));
+        assert_eq!(same(&abs, &dir.path().join("c.json")), Some(false));
         std::fs::write(&abs, "{}").unwrap();
-        assert!(same(&abs, &dotted));
+        assert_eq!(same(&abs, &dotted), Some(true));
         #[cfg(unix)]
         {
             let link = dir.path().join("link");
             std::os::unix::fs::symlink(&abs, &link).unwrap();
-            assert!(same(&abs, &link));
+            assert_eq!(same(&abs, &link), Some(true));
         }
-        assert!(!same(&abs, &dir.path().join("c.json")));
-        assert!(same(Path::new("-"), Path::new("-")));
-        assert!(!same(Path::new("-"), &abs));
+        assert_eq!(same(&abs, &dir.path().join("c.json")), Some(false));
+        assert_eq!(same(Path::new("-"), Path::new("-")), Some(true));
+        assert_eq!(same(Path::new("-"), &abs), Some(false));
     }
 }

@@ -21,11 +21,17 @@ struct StalledFuse {
     daemon: u32,
     listener: u32,
     port: u16,
+    mnt: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl StalledFuse {
     fn start(specs: &[&str]) -> Option<StalledFuse> {
+        StalledFuse::start_with(&[], specs)
+    }
+
+    /// With the fixture's own `flags` (`--exe-outside`) before its directories.
+    fn start_with(flags: &[&str], specs: &[&str]) -> Option<StalledFuse> {
         if !common::root_or_skip("a FUSE mount in a private mount namespace") {
             return None;
         }
@@ -41,6 +47,7 @@ impl StalledFuse {
         let mut fixture = Command::new("unshare")
             .args(["--mount", "--propagation", "private", "/usr/bin/python3"])
             .arg(common::fixture("stalled_fuse.py"))
+            .args(flags)
             .arg(&backing)
             .arg(&mnt)
             .arg(common::fixture("listen.py"))
@@ -58,6 +65,7 @@ impl StalledFuse {
             listener: pid(&ready["listener"]["pid"]),
             port: ready["listener"]["sockets"][0][2].as_u64().expect("port") as u16,
             fixture,
+            mnt,
             _dir: dir,
         })
     }
@@ -165,6 +173,88 @@ fn a_stalled_fuse_filesystem_never_stalls_a_command() {
             .as_str()
             .is_some_and(|e| e.ends_with("/mnt/wph-fuse-py")),
         "{owner}"
+    );
+}
+
+/// The files whoport reads and writes on its own account (`--config`, `--baseline`,
+/// `--registry`, `--save-baseline`, `--output`, and the config and installed registry found
+/// through `XDG_*`/`HOME`) on a filesystem that stopped answering: each costs `--timeout`,
+/// then an error (or, for a file found on its own, a warning) says so. Before, every one of
+/// these runs hung until killed.
+#[test]
+fn files_whoport_reads_or_writes_on_a_stalled_filesystem_cost_only_the_timeout() {
+    let Some(fuse) = StalledFuse::start_with(&["--exe-outside"], &["tcp4"]) else {
+        return;
+    };
+    if !have("nsenter", "apt-get install -y util-linux") {
+        return;
+    }
+    common::stop(fuse.daemon);
+    let on_mount = |name: &str| fuse.mnt.join(name).display().to_string();
+    let daemon = fuse.daemon.to_string();
+    // whoport in the fixture's mount namespace, where the mount is, with its data and config
+    // directories (`XDG_DATA_HOME`, `XDG_CONFIG_HOME`) in `home`.
+    let elsewhere = tempdir();
+    let run = |home: &std::path::Path, args: &[&str]| {
+        let started = std::time::Instant::now();
+        let out = common::command(home, std::path::Path::new("nsenter"))
+            .args(["-m", "-t", &daemon, "--"])
+            .arg(common::bin())
+            .args(["--timeout", "2s"])
+            .args(args)
+            .limit(QUICK)
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), err, started.elapsed())
+    };
+    let port = fuse.port.to_string();
+    let named: [(&[&str], &str); 5] = [
+        (
+            &["audit", "--config", &on_mount("audit.toml")],
+            "cannot read config",
+        ),
+        (
+            &["audit", "--baseline", &on_mount("base.json")],
+            "cannot read baseline",
+        ),
+        (&["--registry", &on_mount("x.csv"), &port], "cannot read"),
+        (
+            &["audit", "--save-baseline", &on_mount("new.json")],
+            "cannot write",
+        ),
+        (
+            &[
+                "audit",
+                "--save-baseline",
+                &on_mount("b.json"),
+                "--output",
+                &on_mount("r.txt"),
+            ],
+            "cannot check the file",
+        ),
+    ];
+    let said = "did not answer within 2s (--timeout): the filesystem it is on may have stopped";
+    for (args, what) in named {
+        let (code, err, took) = run(elsewhere.path(), args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(err.contains(what) && err.contains(said), "{args:?}: {err}");
+        assert!(took < Duration::from_secs(20), "{args:?} took {took:?}");
+    }
+    // The data and config directories on the mount: the installed registry is a warning and
+    // the card comes as usual; the audit's default config is an error, as any other that
+    // cannot be read.
+    let (code, err, _) = run(&fuse.mnt, &[&port]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("cannot read the installed registry") && err.contains(said),
+        "{err}"
+    );
+    let (code, err, _) = run(&fuse.mnt, &["audit"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("cannot read config") && err.contains(said),
+        "{err}"
     );
 }
 
