@@ -269,15 +269,48 @@ fn is_link_local(address: IpAddr) -> bool {
     }
 }
 
-/// This machine's own addresses, from its interfaces (`getifaddrs`; no name is resolved).
+#[cfg(target_os = "linux")]
+mod route;
+
+/// This machine's own addresses: the kernel's routes (Linux), its interfaces (`getifaddrs`,
+/// elsewhere or when the kernel cannot be asked; no name is resolved).
 pub(crate) mod local {
     use std::net::IpAddr;
 
-    /// Is `address` one of this machine's: loopback (127.0.0.0/8, ::1), or on an interface
-    /// (that one, when a device index is given)?
+    /// What the kernel says of `address` (its route's type), where it can be asked.
+    #[cfg(target_os = "linux")]
+    fn route(address: IpAddr) -> Option<super::route::Kind> {
+        super::route::kind(address)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn route(_address: IpAddr) -> Option<Kind> {
+        None
+    }
+
+    #[cfg(target_os = "linux")]
+    use super::route::Kind;
+
+    /// Never made where the kernel is not asked.
+    #[cfg(not(target_os = "linux"))]
+    #[allow(dead_code)]
+    #[derive(PartialEq)]
+    enum Kind {
+        Local,
+        Broadcast,
+    }
+
+    /// Is `address` one of this machine's: loopback (127.0.0.0/8, ::1), local to the kernel
+    /// (an interface's address, or in a range a `local` route makes this machine's, as
+    /// AnyIP setups do), or, with a device index, on that interface?
     pub fn is_local(address: IpAddr, device: Option<u32>) -> bool {
         if address.is_loopback() && device.is_none() {
             return true;
+        }
+        if device.is_none() {
+            if let Some(kind) = route(address) {
+                return kind == Kind::Local;
+            }
         }
         on_interface(address, device)
     }
@@ -308,36 +341,44 @@ pub(crate) mod local {
         false
     }
 
-    /// Is `address` the broadcast address of one of this machine's interfaces
-    /// (`10.9.9.255` of `10.9.9.9/24`)? Never an interface's own address: an address added
-    /// without a broadcast address (`ip addr add 10.9.9.9/24 dev eth0`) is reported by
-    /// getifaddrs with its own address in the broadcast slot, and the kernel delivers to it as
-    /// to any local address.
-    #[cfg(unix)]
+    /// Is `address` the broadcast address of one of this machine's networks (`10.9.9.255`
+    /// of `10.9.9.9/24`), as the kernel's route for it says? Never an interface's own
+    /// address, nor the peer of a point-to-point address (`ip addr add 10.9.9.1 peer
+    /// 10.9.9.2 dev v0`): getifaddrs reports either in its broadcast slot, so where the
+    /// kernel cannot be asked, the slot counts only when it is the interface's own address
+    /// with every host bit set.
     pub fn is_broadcast(address: std::net::Ipv4Addr) -> bool {
+        match route(IpAddr::V4(address)) {
+            Some(kind) => kind == Kind::Broadcast,
+            None => in_broadcast_slot(address),
+        }
+    }
+
+    #[cfg(unix)]
+    fn in_broadcast_slot(address: std::net::Ipv4Addr) -> bool {
         let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
             return false;
+        };
+        let v4 = |s: Option<&nix::sys::socket::SockaddrStorage>| {
+            s.and_then(|s| s.as_sockaddr_in()).map(|s| s.ip())
         };
         let mut own = false;
         let mut broadcast = false;
         for a in addrs {
-            let here = a
-                .address
-                .as_ref()
-                .and_then(|s| s.as_sockaddr_in())
-                .map(|s| s.ip());
+            let here = v4(a.address.as_ref());
             own |= here == Some(address);
-            broadcast |= a
-                .broadcast
-                .as_ref()
-                .and_then(|b| b.as_sockaddr_in())
-                .is_some_and(|b| b.ip() == address && here != Some(address));
+            let highest = here
+                .zip(v4(a.netmask.as_ref()))
+                .map(|(h, m)| std::net::Ipv4Addr::from(h.to_bits() | !m.to_bits()));
+            broadcast |= v4(a.broadcast.as_ref()) == Some(address)
+                && highest == Some(address)
+                && here != Some(address);
         }
         broadcast && !own
     }
 
     #[cfg(not(unix))]
-    pub fn is_broadcast(_address: std::net::Ipv4Addr) -> bool {
+    fn in_broadcast_slot(_address: std::net::Ipv4Addr) -> bool {
         false
     }
 

@@ -848,3 +848,84 @@ fn an_address_added_without_a_broadcast_address_is_not_called_one() {
         assert!(!doc["notes"].to_string().contains("broadcast"), "{doc}");
     }
 }
+
+/// An address made this machine's by a `local` route rather than an interface (AnyIP:
+/// `ip route add local 10.77.0.0/16 dev lo`, as transparent proxies and anycast services
+/// set up): the kernel hands connections to any address of the range to the wildcard
+/// listeners, so pasted, such an address finds them, as the kernel's own route says.
+#[test]
+fn an_address_made_local_by_a_route_is_served_by_the_wildcards() {
+    let Some(s) = staged_after(
+        &[
+            &["route", "add", "local", "10.77.0.0/16", "dev", "lo"],
+            &[
+                "-6",
+                "route",
+                "add",
+                "local",
+                "2001:db8:77::/64",
+                "dev",
+                "lo",
+            ],
+        ],
+        &["tcp4-any", "tcp6-any-v6only:same"],
+        &[
+            "--json 10.77.3.4:{P0}",
+            "--json [2001:db8:77::5]:{P0}",
+            &connect("10.77.3.4", "{P0}"),
+            "--json 10.78.3.4:{P0}",
+        ],
+    ) else {
+        return;
+    };
+    assert_eq!(s.runs[2], "connected", "the kernel accepts a connection");
+    let p = s.port(0);
+    for (run, want) in [(0, format!("0.0.0.0:{p}")), (1, format!("[::]:{p}"))] {
+        let doc = s.json(run);
+        assert_eq!(s.statuses[run], 0, "{doc}");
+        assert_eq!(endpoints(&doc), vec![want], "{doc}");
+    }
+    // Outside the range, nothing of this machine's: nothing serves it.
+    assert_eq!(s.statuses[3], 1, "{}", s.runs[3]);
+    assert!(endpoints(&s.json(3)).is_empty(), "{}", s.runs[3]);
+}
+
+/// The peer of a point-to-point address (`ip addr add 10.99.5.1 peer 10.99.5.2/32 dev d0`, as
+/// VPN, PPP and GRE links are addressed) is the other machine's address, which getifaddrs
+/// reports in its broadcast slot: it is never called a broadcast address of this machine,
+/// and no socket here serves it; a broadcast address the kernel has (`brd +`) still is one.
+#[test]
+fn the_peer_of_a_point_to_point_address_is_not_a_broadcast_address() {
+    let Some(s) = staged_after(
+        &[
+            &["link", "add", "d0", "type", "veth", "peer", "name", "d1"],
+            &["link", "set", "d0", "up"],
+            &["link", "set", "d1", "up"],
+            &[
+                "addr",
+                "add",
+                "10.99.5.1",
+                "peer",
+                "10.99.5.2/32",
+                "dev",
+                "d0",
+            ],
+            &["addr", "add", "10.99.6.1/24", "brd", "+", "dev", "d0"],
+        ],
+        &["tcp4-any", "udp4-any:same"],
+        &["--json 10.99.5.2:{P0}", "--json 10.99.6.255:{P0}"],
+    ) else {
+        return;
+    };
+    let doc = s.json(0);
+    assert_eq!(s.statuses[0], 1, "{doc}");
+    assert!(endpoints(&doc).is_empty(), "{doc}");
+    assert!(!doc["notes"].to_string().contains("broadcast"), "{doc}");
+    let doc = s.json(1);
+    assert_eq!(s.statuses[1], 0, "{doc}");
+    assert_eq!(endpoints(&doc), vec![format!("0.0.0.0:{}", s.port(0))]);
+    assert!(
+        doc["notes"].to_string().contains("is a broadcast address"),
+        "{doc}"
+    );
+}

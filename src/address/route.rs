@@ -1,0 +1,121 @@
+//! What the kernel of this network namespace does with a packet to one address: the type of
+//! the route it finds for it (rtnetlink `RTM_GETROUTE`, one request, one answer). `local`
+//! means this machine's own address, whether an interface carries it or a route makes it
+//! local (`ip route add local 10.77.0.0/16 dev lo`, "AnyIP"); `broadcast` a broadcast address
+//! of one of its networks. An interface's list of addresses answers neither: a route can make
+//! a whole range local, and the peer of a point-to-point address sits where a broadcast
+//! address would.
+
+use std::net::IpAddr;
+
+use netlink_sys::protocols::NETLINK_ROUTE;
+use netlink_sys::{Socket, SocketAddr};
+
+/// The type of the route the kernel finds for an address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `RTN_LOCAL`: delivered to this machine.
+    Local,
+    /// `RTN_BROADCAST`: a broadcast address of one of this machine's networks.
+    Broadcast,
+    /// Any other route (sent on to another machine, or refused), or none at all.
+    Elsewhere,
+}
+
+const RTM_NEWROUTE: u16 = 24;
+const RTM_GETROUTE: u16 = 26;
+const NLM_F_REQUEST: u16 = 1;
+const NLMSG_ERROR: u16 = 2;
+const RTA_DST: u16 = 1;
+const RTN_LOCAL: u8 = 2;
+const RTN_BROADCAST: u8 = 3;
+const AF_INET: u8 = 2;
+const AF_INET6: u8 = 10;
+
+/// The kind of route the kernel finds for `address` (an IPv4-mapped IPv6 address is asked as
+/// the IPv4 address it is), or `None` when it could not be asked or did not answer: a caller
+/// then falls back on what it can read elsewhere, never on a guess. No name is resolved; the
+/// answer is waited for at most one second.
+pub fn kind(address: IpAddr) -> Option<Kind> {
+    let socket = Socket::new(NETLINK_ROUTE).ok()?;
+    socket.connect(&SocketAddr::new(0, 0)).ok()?;
+    let timeout = Some(std::time::Duration::from_secs(1));
+    rustix::net::sockopt::set_socket_timeout(&socket, rustix::net::sockopt::Timeout::Recv, timeout)
+        .ok()?;
+    socket.send(&request(address.to_canonical()), 0).ok()?;
+    let mut buf = vec![0u8; 4096];
+    let size = socket.recv(&mut &mut buf[..], 0).ok()?;
+    answer(buf.get(..size)?)
+}
+
+/// `struct nlmsghdr`, `struct rtmsg` (family and the destination's prefix length), then the
+/// `RTA_DST` attribute: the address.
+fn request(address: IpAddr) -> Vec<u8> {
+    let (family, bytes) = match address {
+        IpAddr::V4(a) => (AF_INET, a.octets().to_vec()),
+        IpAddr::V6(a) => (AF_INET6, a.octets().to_vec()),
+    };
+    let attr_len = 4 + bytes.len();
+    let total = 16 + 12 + attr_len;
+    let mut out = Vec::with_capacity(total);
+    out.extend_from_slice(&(total as u32).to_ne_bytes());
+    out.extend_from_slice(&RTM_GETROUTE.to_ne_bytes());
+    out.extend_from_slice(&NLM_F_REQUEST.to_ne_bytes());
+    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&[family, (bytes.len() * 8) as u8, 0, 0, 0, 0, 0, 0]);
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&(attr_len as u16).to_ne_bytes());
+    out.extend_from_slice(&RTA_DST.to_ne_bytes());
+    out.extend_from_slice(&bytes);
+    out
+}
+
+/// The route's type from the kernel's answer. An error that says there is no route
+/// (`ENETUNREACH`, `EHOSTUNREACH`) or that it is refused (`EACCES`, a `prohibit` route) is
+/// an answer: the kernel looks in its table of local routes first, so the address is not
+/// this machine's. Any other error, or a message not understood, is no answer.
+fn answer(buf: &[u8]) -> Option<Kind> {
+    let kind = u16::from_ne_bytes([*buf.get(4)?, *buf.get(5)?]);
+    match kind {
+        RTM_NEWROUTE => Some(match *buf.get(16 + 7)? {
+            RTN_LOCAL => Kind::Local,
+            RTN_BROADCAST => Kind::Broadcast,
+            _ => Kind::Elsewhere,
+        }),
+        NLMSG_ERROR => {
+            let code = i32::from_ne_bytes(buf.get(16..20)?.try_into().ok()?);
+            let no_route = [libc::ENETUNREACH, libc::EHOSTUNREACH, libc::EACCES];
+            no_route.contains(&-code).then_some(Kind::Elsewhere)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_addresses_are_local_and_a_documentation_address_is_not() {
+        // Every network namespace with lo up has these; a test run with lo down is not one.
+        assert_eq!(kind("127.0.0.1".parse().expect("ip")), Some(Kind::Local));
+        assert_eq!(kind("127.9.8.7".parse().expect("ip")), Some(Kind::Local));
+        assert_eq!(
+            kind("::ffff:127.0.0.1".parse().expect("ip")),
+            Some(Kind::Local)
+        );
+        assert_ne!(kind("192.0.2.1".parse().expect("ip")), Some(Kind::Local));
+    }
+
+    #[test]
+    fn an_answer_not_understood_is_no_answer() {
+        assert_eq!(answer(&[]), None);
+        assert_eq!(answer(&[0; 8]), None);
+        let mut error = vec![0u8; 20];
+        error[4..6].copy_from_slice(&NLMSG_ERROR.to_ne_bytes());
+        error[16..20].copy_from_slice(&(-libc::ENOBUFS).to_ne_bytes());
+        assert_eq!(answer(&error), None);
+        error[16..20].copy_from_slice(&(-libc::ENETUNREACH).to_ne_bytes());
+        assert_eq!(answer(&error), Some(Kind::Elsewhere));
+    }
+}
