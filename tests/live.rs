@@ -569,6 +569,38 @@ fn nothing_on_udp_at_a_tcp_only_port_is_said_plainly() {
     assert_eq!(status, 0, "{out}{err}");
 }
 
+/// A range asked for with a protocol flag (`--udp`, `--udplite`, `--tcp`) does not say the
+/// protocol back: a listener of another protocol in the range is counted and the flag named,
+/// never "Nothing is listening".
+#[test]
+fn a_range_with_a_protocol_flag_names_what_the_flag_hid() {
+    let Some(ns) = NetNs::new() else { return };
+    let tcp = ns.listener(&["tcp4"]);
+    let udp = ns.listener(&["udp4"]);
+    let home = tempdir();
+    for (l, flags, hidden) in [
+        (&tcp, &["--udp"][..], "--udp"),
+        (&tcp, &["--udplite"], "--udplite"),
+        (&tcp, &["--udp", "--exposed"], "--exposed, --udp"),
+        (&udp, &["--tcp"], "--tcp"),
+    ] {
+        let port = l.port(0);
+        let range = format!("{}-{port}", port - 1);
+        let mut args = vec![range.as_str()];
+        args.extend(flags);
+        let (status, out, err) = ns.whoport(home.path(), &args);
+        assert_eq!(status, 1, "{args:?}: {out}{err}");
+        assert!(!out.contains("Nothing is listening"), "{args:?}: {out}");
+        assert!(
+            out.contains(&format!(
+                "Nothing that matches {hidden} is listening on {range}; 1 listener hidden by {hidden}:"
+            )),
+            "{args:?}: {out}"
+        );
+        assert!(out.contains(&format!("(pid {})", l.pid)), "{args:?}: {out}");
+    }
+}
+
 #[test]
 fn a_service_name_finds_its_listener() {
     // 2668/tcp is IANA's alarm-clock-c; a fixed port, so in a network namespace of the test's

@@ -36,14 +36,17 @@ fn unfiltered(filter: &Filter, protocol: Option<&'static str>) -> Filter {
 }
 
 /// Whether the protocol typed counts as a filter that hides listeners: for a program
-/// (`nginx/udp`) and for one port (`53/udp` with only TCP on 53), not over a range. A port
-/// asked for on a protocol whoport does not read (`22/sctp`) has a note saying so instead:
-/// nothing is claimed about what listens there.
+/// (`nginx/udp`), for one port (`53/udp` with only TCP on 53) and as a flag (`--udp`), which
+/// the answer for a range does not say back. A range typed with its protocol
+/// (`49900-49910/udp`) is answered for that protocol as typed. A port asked for on a protocol
+/// whoport does not read (`22/sctp`) has a note saying so instead: nothing is claimed about
+/// what listens there.
 fn protocol_hides(filter: &Filter, protocol: Option<&'static str>) -> bool {
     let Some(typed) = protocol else {
         return false;
     };
     filter.program.is_some()
+        || typed.starts_with("--")
         || (!matches!(typed, "/sctp" | "/dccp")
             && filter
                 .ports
