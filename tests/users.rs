@@ -165,3 +165,33 @@ fn a_process_is_the_user_it_acts_as_not_its_real_uid() {
         "{nobody}"
     );
 }
+
+/// A uid written with leading zeros (`--user 00`, `--user 0065534`) is that uid, as `chown`
+/// and `find -uid` read it: the listener of this user is shown on the card and in the listing,
+/// never "hidden by --user".
+#[test]
+fn a_uid_with_leading_zeros_is_that_uid() {
+    if common::listener::python().is_none() {
+        return;
+    }
+    let l = Listener::start(&["tcp4"]);
+    let port = l.port(0).to_string();
+    let uid = nix::unistd::geteuid().as_raw();
+    let typed = format!("00{uid}");
+    let (status, out, err) = common::run(&[&port, "--user", &typed]);
+    assert_eq!(status, 0, "--user {typed}: {out}{err}");
+    assert!(!out.contains("hidden by --user"), "{out}");
+    assert!(
+        out.contains(&format!("(pid {})", l.pid)) || out.contains(&format!("pid {}", l.pid)),
+        "{out}"
+    );
+    let doc = common::json(&["--json", "--user", &typed]);
+    assert!(
+        doc["listeners"]
+            .as_array()
+            .expect("listeners")
+            .iter()
+            .any(|r: &Value| l.sockets[0].is(r)),
+        "--user {typed}: {doc}"
+    );
+}

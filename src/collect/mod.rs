@@ -177,8 +177,9 @@ impl Filter {
             }
         }
         if let Some(user) = &self.user {
+            let typed = process::uid_typed(user).flatten();
             let matches = |name: Option<&String>, uid: Option<u32>| {
-                name.is_some_and(|n| n == user) || uid.is_some_and(|u| u.to_string() == *user)
+                name.is_some_and(|n| n == user) || (uid.is_some() && uid == typed)
             };
             let hit = owners().any(|p| matches(p.user.as_ref(), p.uid))
                 || (l.owners.is_empty() && matches(l.user.as_ref(), l.socket.uid));

@@ -116,12 +116,18 @@ fn user_name(uid: u32) -> Option<String> {
         .map(|u| u.name().to_string())
 }
 
+/// `--user` text that is all digits is a uid, as `chown`, `find -uid` and `ps -u` read it:
+/// `00` and `0` are root. `Some(None)`: digits, but no 32-bit number; `None`: a name.
+pub fn uid_typed(user: &str) -> Option<Option<u32>> {
+    (!user.is_empty() && user.bytes().all(|b| b.is_ascii_digit())).then(|| user.parse().ok())
+}
+
 /// Does the system user database know this user (a name, or any uid)? `--user` refuses a
 /// name it does not know rather than matching nothing.
 pub fn user_exists(user: &str) -> bool {
-    if !user.is_empty() && user.bytes().all(|b| b.is_ascii_digit()) {
+    if let Some(digits) = uid_typed(user) {
         // Any uid the kernel can give a process; 4294967295 is (uid_t)-1, "no uid".
-        return user.parse::<u32>().is_ok_and(|uid| uid != u32::MAX);
+        return digits.is_some_and(|uid| uid != u32::MAX);
     }
     #[cfg(unix)]
     {
