@@ -785,6 +785,17 @@ impl Process {
         }
     }
 
+    /// A PID whose `/proc/PID/FILE` (`stat`, `status`, `cmdline`, `cgroup`) has a file
+    /// mounted over it: what it holds is whoever mounted it's, and nothing read of the
+    /// process is believed.
+    pub fn covered_file(pid: u32, file: &str) -> Process {
+        Process {
+            pid,
+            name: format!("[/proc/{pid}/{file} covered by a mount]"),
+            ..Process::default()
+        }
+    }
+
     /// A PID that now belongs to another process than the one holding the socket.
     pub fn changed(pid: u32) -> Process {
         Process {

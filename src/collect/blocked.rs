@@ -106,7 +106,7 @@ pub const DATAGRAM_WAIT: &str = "__skb_wait_for_more_packets";
 /// bytes; empty when unreadable, `0` when the kernel does not tell this user).
 pub fn waits_in(pid: u32, tid: u32) -> String {
     let mut text = String::new();
-    std::fs::File::open(format!("/proc/{pid}/task/{tid}/wchan"))
+    super::proc_dir::open_file(&format!("/proc/{pid}/task/{tid}/wchan"))
         .and_then(|f| f.take(64).read_to_string(&mut text))
         .map(|_| text.trim().to_string())
         .unwrap_or_default()
@@ -127,7 +127,7 @@ fn closed(pid: u32, fd: u32) -> bool {
 /// unreadable, running, or a call whoport does not know by number).
 fn system_call(pid: u32, tid: u32) -> (Option<&'static str>, Option<u32>) {
     let mut text = Vec::new();
-    let read = std::fs::File::open(format!("/proc/{pid}/task/{tid}/syscall"))
+    let read = super::proc_dir::open_file(&format!("/proc/{pid}/task/{tid}/syscall"))
         .and_then(|f| f.take(256).read_to_end(&mut text));
     if read.is_err() {
         return (None, None);

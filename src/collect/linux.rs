@@ -125,21 +125,9 @@ pub fn walk_pids(pids: Vec<u32>, wanted: Option<&HashSet<u32>>) -> std::io::Resu
 /// Opens the directory `path` below `/proc` (`proc_fd`) without crossing a mount: a directory
 /// mounted over `/proc/PID` (another process's, or any other, to hide that process) is
 /// `EXDEV`. On a kernel without `openat2` (before 5.6), a plain open.
-fn open_unmounted<P: rustix::path::Arg + Copy>(
-    proc_fd: &OwnedFd,
-    path: P,
-) -> rustix::io::Result<OwnedFd> {
+fn open_unmounted(proc_fd: &OwnedFd, path: &str) -> rustix::io::Result<OwnedFd> {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-    match rustix::fs::openat2(
-        proc_fd,
-        path,
-        flags,
-        Mode::empty(),
-        rustix::fs::ResolveFlags::NO_XDEV,
-    ) {
-        Err(Errno::NOSYS) => openat(proc_fd, path, flags, Mode::empty()),
-        other => other,
-    }
+    super::proc_dir::open_below(proc_fd, path, flags)
 }
 
 /// Where a directory is mounted over `/proc/PID` or its fd directory (see [`open_unmounted`]):

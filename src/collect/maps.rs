@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::linux;
-use super::ring_fdinfo::read_proc;
+use super::ring_fdinfo::{read_proc, read_proc_file};
 
 /// How long one process's memory mappings may take. A normal read takes well under a
 /// millisecond (a few milliseconds for a process with tens of thousands of mappings).
@@ -47,11 +47,14 @@ pub struct Unread {
     /// only when whoport is not root: how many. Not named (their mappings are not a matter
     /// of time): a socket no mapping was found for may be mapped there.
     pub refused: usize,
+    /// Not read because a file is mounted over their `/proc/PID/maps` (it holds what whoever
+    /// mounted it wrote, perhaps a socket that process never mapped): PIDs.
+    pub covered: Vec<u32>,
 }
 
 impl Unread {
     pub fn is_empty(&self) -> bool {
-        self.jammed.is_empty() && self.skipped == 0
+        self.jammed.is_empty() && self.skipped == 0 && self.covered.is_empty()
     }
 }
 
@@ -73,12 +76,20 @@ pub fn read_all(wanted: &HashSet<u32>) -> Read {
     // whose mappings were read).
     let refused = Arc::new(AtomicUsize::new(0));
     let count = (!super::is_root()).then(|| Arc::clone(&refused));
+    let covered = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let its_covered = Arc::clone(&covered);
     let mut read = read_within(
         &pids,
         Arc::new(wanted.clone()),
         PER_PROCESS,
         move |pid, wanted: &HashSet<u32>| {
-            let one = mapped_by(pid, wanted);
+            let (sockets, rings, mounted_over) = mapped_by(pid, wanted);
+            if mounted_over {
+                if let Ok(mut covered) = its_covered.lock() {
+                    covered.push(pid);
+                }
+            }
+            let one = (sockets, rings);
             if let Some(count) = &count {
                 if one.0.is_empty() && one.1.is_empty() && refused_to_this_user(pid) {
                     count.fetch_add(1, Ordering::Relaxed);
@@ -88,6 +99,8 @@ pub fn read_all(wanted: &HashSet<u32>) -> Read {
         },
     );
     read.unread.refused = refused.load(Ordering::Relaxed);
+    read.unread.covered = covered.lock().map(|c| c.clone()).unwrap_or_default();
+    read.unread.covered.sort_unstable();
     read
 }
 
@@ -169,6 +182,7 @@ where
         jammed,
         skipped: pids.len() - next,
         refused: 0,
+        covered: Vec::new(),
     };
     found
 }
@@ -214,11 +228,16 @@ fn mapped_ring(line: &[u8]) -> Option<(u64, u64)> {
 /// The `wanted` sockets in one process's memory mappings, and the rings it maps. A process
 /// whose main thread exited (or is exiting) shows empty maps there: when it has other
 /// threads, a live thread's are read instead (they share them), the first that answers. A
-/// kernel thread (empty maps, one thread) costs one more small read.
-pub fn mapped_by(pid: u32, wanted: &HashSet<u32>) -> (Vec<u32>, Vec<(u64, u64)>) {
+/// kernel thread (empty maps, one thread) costs one more small read. Last, whether a file is
+/// mounted over its maps (not read through).
+pub fn mapped_by(pid: u32, wanted: &HashSet<u32>) -> (Vec<u32>, Vec<(u64, u64)>, bool) {
     let mut sockets = Vec::new();
     let mut rings: Vec<(u64, u64)> = Vec::new();
-    let mut text = read_proc(&format!("/proc/{pid}/maps"));
+    let read = read_proc_file(&format!("/proc/{pid}/maps"));
+    let covered = read
+        .as_ref()
+        .is_err_and(|e| e.raw_os_error() == Some(rustix::io::Errno::XDEV.raw_os_error()));
+    let mut text = read.ok();
     if text.as_ref().is_some_and(Vec::is_empty) && linux::thread_count(pid).is_some_and(|n| n > 1) {
         text = linux::other_threads(pid).into_iter().find_map(|tid| {
             read_proc(&format!("/proc/{pid}/task/{tid}/maps")).filter(|t| !t.is_empty())
@@ -237,7 +256,7 @@ pub fn mapped_by(pid: u32, wanted: &HashSet<u32>) -> (Vec<u32>, Vec<(u64, u64)>)
             }
         }
     }
-    (sockets, rings)
+    (sockets, rings, covered)
 }
 
 #[cfg(test)]
@@ -273,7 +292,8 @@ mod tests {
             Unread {
                 jammed: vec![3, 5],
                 skipped: 0,
-                refused: 0
+                refused: 0,
+                covered: Vec::new(),
             }
         );
         let mut mapped: Vec<u32> = found.sockets.keys().copied().collect();

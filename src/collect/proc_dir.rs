@@ -8,15 +8,58 @@
 //! reads through it fail, even after another process takes the same PID. So a start time read
 //! through it that matches the one seen by the owner lookup vouches for everything else read
 //! through it.
+//!
+//! No file below `/proc` is opened across a mount: a file mounted over `/proc/PID/stat`,
+//! `status`, `cmdline`, `cgroup` or `maps` (in a mount namespace whoport runs in) holds what
+//! whoever mounted it wrote, not what the kernel says of that process.
 
-use std::os::fd::OwnedFd;
+use std::cell::Cell;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::OnceLock;
 
-use rustix::fs::{openat, Mode, OFlags, CWD};
+use rustix::fs::{openat, openat2, Mode, OFlags, ResolveFlags, CWD};
+use rustix::io::Errno;
 
 /// A process's `/proc` directory, held open.
 pub struct ProcDir {
     dir: OwnedFd,
+    /// The first of its files found covered by a mount (see [`ProcDir::covered`]).
+    covered: Cell<Option<&'static str>>,
+}
+
+/// How a file below `/proc` is opened for reading.
+const FILE: OFlags = OFlags::RDONLY
+    .union(OFlags::CLOEXEC)
+    .union(OFlags::NOCTTY);
+
+/// Opens `path` below the directory `dir` without crossing a mount: something mounted on
+/// the way (a directory over `/proc/PID`, a file over `/proc/PID/stat`: a way to hide a
+/// process or to lend it another's details) is `EXDEV`. On a kernel without `openat2`
+/// (before 5.6), a plain open.
+pub fn open_below(dir: impl AsFd, path: &str, flags: OFlags) -> rustix::io::Result<OwnedFd> {
+    match openat2(&dir, path, flags, Mode::empty(), ResolveFlags::NO_XDEV) {
+        Err(Errno::NOSYS) => openat(&dir, path, flags, Mode::empty()),
+        other => other,
+    }
+}
+
+/// `/proc`, held open for the whole run; `None` when it cannot be opened.
+fn proc_root() -> Option<&'static OwnedFd> {
+    static ROOT: OnceLock<Option<OwnedFd>> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        openat(CWD, "/proc", flags, Mode::empty()).ok()
+    })
+    .as_ref()
+}
+
+/// Opens the file at `path` for reading; one below `/proc/` without crossing a mount below
+/// `/proc` (see [`open_below`]): `EXDEV` when something is mounted on the way.
+pub fn open_file(path: &str) -> std::io::Result<std::fs::File> {
+    match (path.strip_prefix("/proc/"), proc_root()) {
+        (Some(rest), Some(root)) => Ok(open_below(root, rest, FILE)?.into()),
+        _ => std::fs::File::open(path),
+    }
 }
 
 impl ProcDir {
@@ -29,7 +72,16 @@ impl ProcDir {
             Mode::empty(),
         )
         .ok()?;
-        Some(ProcDir { dir })
+        Some(ProcDir {
+            dir,
+            covered: Cell::new(None),
+        })
+    }
+
+    /// The first file of the directory that could not be read because something is mounted
+    /// over it (what it holds is not what the kernel says of this process).
+    pub fn covered(&self) -> Option<&'static str> {
+        self.covered.get()
     }
 
     /// Whether the directory held open is procfs's (not another filesystem's directory
@@ -48,21 +100,28 @@ impl ProcDir {
 
     /// The file `name` in `buf` (replacing what it held), at most [`MAX_FILE`] bytes of it;
     /// false when it cannot be opened or read (the process exited, permission).
-    pub fn read(&self, name: &str, buf: &mut Vec<u8>) -> bool {
+    pub fn read(&self, name: &'static str, buf: &mut Vec<u8>) -> bool {
         self.read_at_most(name, buf, MAX_FILE).is_some()
     }
 
     /// The first `limit` bytes of the file `name` in `buf` (replacing what it held):
     /// `Some(true)` when the file holds more (cut there), `Some(false)` when `buf` holds all
-    /// of it, `None` when it cannot be opened or read.
-    pub fn read_at_most(&self, name: &str, buf: &mut Vec<u8>, limit: usize) -> Option<bool> {
-        let file = openat(
-            &self.dir,
-            name,
-            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY,
-            Mode::empty(),
-        )
-        .ok()?;
+    /// of it, `None` when it cannot be opened or read (and never through a mount over it:
+    /// see [`ProcDir::covered`]).
+    pub fn read_at_most(
+        &self,
+        name: &'static str,
+        buf: &mut Vec<u8>,
+        limit: usize,
+    ) -> Option<bool> {
+        let file = match open_below(&self.dir, name, FILE) {
+            Ok(file) => file,
+            Err(Errno::XDEV) => {
+                self.covered.set(self.covered.get().or(Some(name)));
+                return None;
+            }
+            Err(_) => return None,
+        };
         read_fd_at_most(&file, buf, limit)
     }
 }
@@ -79,7 +138,7 @@ pub const MAX_CMDLINE: usize = 64 * 1024;
 /// The first [`MAX_FILE`] bytes of the file at `path`, and whether it held more; `None` when
 /// it cannot be opened or read.
 pub fn read_path(path: &str) -> Option<(Vec<u8>, bool)> {
-    let file = std::fs::File::open(path).ok()?;
+    let file = open_file(path).ok()?;
     let mut buf = Vec::new();
     let cut = read_fd_at_most(&file, &mut buf, MAX_FILE)?;
     Some((buf, cut))

@@ -327,7 +327,7 @@ fn live_thread_details(pid: u32) -> Option<(Vec<u8>, crate::model::ExeState, Arg
         .find_map(|tid| {
             let dir = format!("/proc/{pid}/task/{tid}");
             let (exe, state) = super::exe::exe_in(&dir);
-            let file = std::fs::File::open(format!("{dir}/cmdline")).ok()?;
+            let file = super::proc_dir::open_file(&format!("{dir}/cmdline")).ok()?;
             let mut text = Vec::new();
             let cut = super::proc_dir::read_fd_at_most(&file, &mut text, MAX_CMDLINE)?;
             let args = text
@@ -348,7 +348,11 @@ fn read_one(buf: &mut Vec<u8>, pid: u32, starts: &HashMap<u32, u64>) -> Option<P
     use super::proc_dir::{self, ProcDir};
     let dir = ProcDir::open(pid)?;
     if !dir.read("stat", buf) {
-        // Gone, unless another filesystem's directory was mounted over /proc/PID.
+        // Gone, unless another filesystem's directory was mounted over /proc/PID, or a file
+        // over its stat.
+        if let Some(file) = dir.covered() {
+            return Some(Process::covered_file(pid, file));
+        }
         return (!dir.on_procfs()).then(|| Process::covered(pid));
     }
     let stat = proc_dir::parse_stat(buf)?;
@@ -391,6 +395,11 @@ fn read_one(buf: &mut Vec<u8>, pid: u32, starts: &HashMap<u32, u64>) -> Option<P
         Ok(text) if read => super::linux::parse_cgroup(text),
         _ => (None, None),
     };
+    // A file mounted over one of them holds what whoever mounted it wrote: nothing read of
+    // the process is believed.
+    if let Some(file) = dir.covered() {
+        return Some(Process::covered_file(pid, file));
+    }
     let parent_pid = stat.parent_pid.filter(|&pp| pp != 0);
     // The parent: only its name.
     let parent_name = parent_pid.and_then(|pp| {

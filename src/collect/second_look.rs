@@ -422,6 +422,9 @@ fn unread_maps_words(unread: &maps::Unread) -> Vec<String> {
             format!("the memory map of pid {pid} ({name}) could not be read within {within}s")
         })
         .collect();
+    words.extend(unread.covered.iter().map(|pid| {
+        format!("a file is mounted over /proc/{pid}/maps, which whoport does not read through")
+    }));
     if unread.skipped > 0 {
         words.push(format!(
             "the memory maps of {} more processes were not read (after {} that did not answer)",
