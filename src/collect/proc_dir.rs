@@ -28,9 +28,7 @@ pub struct ProcDir {
 }
 
 /// How a file below `/proc` is opened for reading.
-const FILE: OFlags = OFlags::RDONLY
-    .union(OFlags::CLOEXEC)
-    .union(OFlags::NOCTTY);
+const FILE: OFlags = OFlags::RDONLY.union(OFlags::CLOEXEC).union(OFlags::NOCTTY);
 
 /// Opens `path` below the directory `dir` without crossing a mount: something mounted on
 /// the way (a directory over `/proc/PID`, a file over `/proc/PID/stat`: a way to hide a

@@ -64,8 +64,7 @@ fn own_unreadable(uid: u32) -> (Vec<u32>, usize) {
     let mut pids: Vec<u32> = dir
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
         .filter(|pid| {
-            super::linux::status_uid(*pid)
-                == Some(uid)
+            super::linux::status_uid(*pid) == Some(uid)
                 && std::fs::read_dir(format!("/proc/{pid}/fd"))
                     .is_err_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied)
         })

@@ -1,0 +1,180 @@
+//! What whoport reads of a process comes from the kernel's `/proc`, never from a file someone
+//! mounted over it: a file bound over `/proc/PID/stat`, `status`, `cmdline`, `cgroup` or
+//! `maps` in a mount namespace whoport runs in holds what whoever mounted it wrote.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::listener::{python, Listener};
+use common::tempdir;
+use serde_json::Value;
+
+/// The two owner lookups, as the environment chooses them.
+const LOOKUPS: [&str; 2] = ["WHOPORT_OWNER_LOOKUP=bpf", "WHOPORT_NO_BPF=1"];
+
+/// `whoport --json PORT` with `lookup`, in a private mount namespace where each `(file,
+/// target)` of `binds` is bound over `target`: the document.
+fn json_with_binds(binds: &[(String, String)], lookup: &str, port: u16) -> Value {
+    let mounts: String = binds
+        .iter()
+        .map(|(file, target)| format!("mount --bind {file} {target} && "))
+        .collect();
+    let (status, out, err) = common::sh_within(
+        &format!(
+            "exec unshare -m --propagation private sh -c \
+             '{mounts}{lookup} exec \"$WHOPORT\" --json {port}'"
+        ),
+        std::time::Duration::from_secs(60),
+    );
+    assert!(status == 0 || status == 1, "{lookup}: {status} {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{lookup}: {e}: {out}"))
+}
+
+/// A forged copy of `file` of process `pid`: another program's name, user, command line and
+/// unit (a `stat` keeps its PID and start time, so it passes every check of its content).
+fn forged(pid: u32, file: &str) -> Vec<u8> {
+    let real = std::fs::read_to_string(format!("/proc/{pid}/{file}")).expect("readable");
+    match file {
+        "stat" => {
+            let close = real.rfind(')').expect("a name");
+            format!("{pid} (sshd{}", &real[close..]).into_bytes()
+        }
+        "status" => real
+            .lines()
+            .map(|l| match l.split_once(':') {
+                Some(("Name", _)) => "Name:\tsshd".to_string(),
+                Some(("Uid", _)) => "Uid:\t74\t74\t74\t74".to_string(),
+                _ => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            .into_bytes(),
+        "cmdline" => b"/usr/sbin/sshd\0-D\0".to_vec(),
+        _ => b"0::/system.slice/sshd.service\n".to_vec(),
+    }
+}
+
+/// A file mounted over one of a listener's `/proc/PID/stat`, `status`, `cmdline`, `cgroup`
+/// never lends it a name, user, command line or unit: both lookups name the owner by its PID
+/// as "[/proc/PID/FILE covered by a mount]", with nothing else read of it.
+#[test]
+fn a_file_mounted_over_a_processs_details_is_never_read_as_them() {
+    if !common::root_or_skip("a private mount namespace")
+        || !std::path::Path::new("/sys/kernel/btf/vmlinux").exists()
+        || python().is_none()
+    {
+        return;
+    }
+    let l = Listener::start(&["tcp4"]);
+    let (pid, port) = (l.pid, l.port(0));
+    let dir = tempdir();
+    for file in ["stat", "status", "cmdline", "cgroup"] {
+        let copy = dir.path().join(file);
+        std::fs::write(&copy, forged(pid, file)).expect("written");
+        let binds = [(copy.display().to_string(), format!("/proc/{pid}/{file}"))];
+        for lookup in LOOKUPS {
+            let doc = json_with_binds(&binds, lookup, port);
+            let case = format!("{file}, {lookup}: {doc}");
+            let owners = doc["listeners"][0]["owners"].as_array().expect(&case);
+            assert_eq!(owners.len(), 1, "{case}");
+            let owner = &owners[0];
+            assert_eq!(owner["pid"], pid, "{case}");
+            assert_eq!(
+                owner["name"],
+                format!("[/proc/{pid}/{file} covered by a mount]"),
+                "{case}"
+            );
+            for field in ["uid", "unit", "exe"] {
+                assert!(owner[field].is_null(), "{field}: {case}");
+            }
+            assert_eq!(owner["cmdline"], serde_json::json!([]), "{case}");
+            assert!(!doc.to_string().contains("sshd"), "{case}");
+        }
+    }
+}
+
+/// A listener whose only reference is a message in transit over a unix socket (so the walk
+/// looks for it in memory mappings too), and an innocent process: `(port, inode, sender)`.
+const IN_TRANSIT: &str = r#"
+import array, json, os, socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+port, inode = s.getsockname()[1], os.fstat(s.fileno()).st_ino
+a, b = socket.socketpair()
+a.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [s.fileno()]))])
+s.close()
+print(json.dumps({"port": port, "inode": inode, "sender": os.getpid()}), flush=True)
+sys.stdin.read()
+"#;
+
+/// Kills and reaps a child when dropped.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        drop(self.0.stdin.take());
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A forged `/proc/PID/maps` mounted over an innocent process's, with one line mapping a
+/// listener's socket, never makes that process the holder: neither lookup names it, and the
+/// walk's reason says that process's maps are covered by a mount and were not read.
+#[test]
+fn a_file_mounted_over_a_processs_maps_never_frames_it_as_a_holder() {
+    if !common::root_or_skip("a private mount namespace")
+        || !std::path::Path::new("/sys/kernel/btf/vmlinux").exists()
+    {
+        return;
+    }
+    let Some(py) = python() else { return };
+    let mut script = Reaped(common::listener::spawn_retrying(
+        Command::new(py)
+            .args(["-c", IN_TRANSIT])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped()),
+    ));
+    let line = common::ready_line(&mut script.0, std::time::Duration::from_secs(20));
+    let ready: Value = serde_json::from_str(&line).expect("JSON");
+    let innocent = Reaped(
+        Command::new("sleep")
+            .arg("120")
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("sleep starts"),
+    );
+    let innocent_pid = innocent.0.id();
+    let (port, inode) = (ready["port"].as_u64().expect("port"), &ready["inode"]);
+    let dir = tempdir();
+    let maps = dir.path().join("maps");
+    let mut forged = std::fs::read(format!("/proc/{innocent_pid}/maps")).expect("maps");
+    forged.extend(
+        format!("7f0000000000-7f0000001000 rw-s 00000000 00:08 {inode}      socket:[{inode}]\n")
+            .bytes(),
+    );
+    std::fs::write(&maps, forged).expect("written");
+    let binds = [(
+        maps.display().to_string(),
+        format!("/proc/{innocent_pid}/maps"),
+    )];
+    for lookup in LOOKUPS {
+        let doc = json_with_binds(&binds, lookup, u16::try_from(port).expect("port"));
+        let row = &doc["listeners"][0];
+        let owners = row["owners"].as_array().expect("owners");
+        assert!(
+            owners.iter().all(|o| o["pid"] != innocent_pid),
+            "{lookup}: {doc}"
+        );
+        if lookup.contains("NO_BPF") {
+            let reason = row["owner_hidden_reason"].as_str().expect("a reason");
+            assert!(
+                reason.contains(&format!(
+                    "a file is mounted over /proc/{innocent_pid}/maps, which whoport does not \
+                     read through"
+                )),
+                "{reason}"
+            );
+        }
+    }
+}
