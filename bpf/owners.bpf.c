@@ -5,7 +5,8 @@
 // when it is needed:
 // - whoport_owners, a task_file iterator that writes one 16-byte record per socket descriptor
 //   on the machine, and two per task it visits (network namespace and start time), so that
-//   user space can map socket inodes to processes without reading /proc/*/fd;
+//   user space can map socket inodes to processes without reading /proc/*/fd (Linux 5.11+;
+//   whoport_legacy_owners, the same for Linux 5.8 to 5.10);
 // - whoport_mappings, a task_vma iterator, read only for sockets no descriptor holds, that
 //   writes one record per memory mapping of a socket, instead of reading every /proc/PID/maps;
 // - whoport_in_flight, a unix iterator, read only for sockets still ownerless after that, that
@@ -318,14 +319,26 @@ __u32 netns_before = 0;
 // look reads the same program again: nothing of the last pass's state carries over.
 __u64 last_session = 0;
 
-// The inode of a socket file's network namespace, or 0 when it cannot be read.
-static __u32 socket_netns(struct file *file)
+// The inode of a socket file's network namespace, or 0 when it cannot be read. This runs for
+// every socket descriptor of the machine: the socket comes from bpf_sock_from_file (Linux
+// 5.11+; NULL unless the file is a socket's own), whose pointers are followed with plain loads
+// (each made a load that cannot fault by the kernel), not a helper call per pointer. `probed`:
+// for kernels without that helper, the socket is the file's private data, read with probe
+// reads.
+static __attribute__((always_inline)) __u32 socket_netns(struct file *file, int probed)
 {
-	struct socket *sock = file->private_data;
+	struct socket *sock = 0;
 	struct sock *sk = 0;
 	struct net *net = 0;
 	__u32 inum = 0;
 
+	if (!probed) {
+		sock = bpf_sock_from_file(file);
+		sk = sock ? sock->sk : 0;
+		net = sk ? sk->__sk_common.skc_net.net : 0;
+		return net ? net->ns.inum : 0;
+	}
+	sock = file->private_data;
 	if (!sock || bpf_probe_read_kernel(&sk, sizeof(sk), __builtin_preserve_access_index(&sock->sk)) || !sk)
 		return 0;
 	if (bpf_probe_read_kernel(&net, sizeof(net),
@@ -336,8 +349,9 @@ static __u32 socket_netns(struct file *file)
 	return inum;
 }
 
-// The records of one descriptor (and the task's header records before its first).
-static void owner_records(struct bpf_iter__task_file *ctx)
+// The records of one descriptor (and the task's header records before its first); `probed`
+// as for socket_netns (each program has its own copy).
+static __attribute__((always_inline)) void owner_records(struct bpf_iter__task_file *ctx, int probed)
 {
 	struct seq_file *seq = ctx->meta->seq;
 	struct task_struct *task = ctx->task;
@@ -382,7 +396,7 @@ static void owner_records(struct bpf_iter__task_file *ctx)
 	if ((inode->i_mode & S_IFMT) == S_IFSOCK) {
 		r.value = inode->i_ino;
 		bpf_seq_write(seq, &r, sizeof(r));
-		__u32 netns = socket_netns(file);
+		__u32 netns = socket_netns(file, probed);
 		if (netns && netns != last_task_netns) {
 			r.fd = SOCKET_NETNS_RECORD;
 			r.value = ((__u64)netns << 32) | (__u32)inode->i_ino;
@@ -406,7 +420,15 @@ static void owner_records(struct bpf_iter__task_file *ctx)
 SEC("iter/task_file")
 int whoport_owners(struct bpf_iter__task_file *ctx)
 {
-	owner_records(ctx);
+	owner_records(ctx, 0);
+	return 0;
+}
+
+// whoport_owners for Linux 5.8 to 5.10, which lack bpf_sock_from_file.
+SEC("iter/task_file")
+int whoport_legacy_owners(struct bpf_iter__task_file *ctx)
+{
+	owner_records(ctx, 1);
 	return 0;
 }
 
@@ -833,7 +855,7 @@ int whoport_foreign_queues(struct bpf_iter__task_file *ctx)
 SEC("iter/task_file")
 int whoport_owners_queues(struct bpf_iter__task_file *ctx)
 {
-	owner_records(ctx);
+	owner_records(ctx, 0);
 	foreign_queue(ctx, 1);
 	return 0;
 }

@@ -38,9 +38,16 @@ const OWNERS_OBJECT: usize = 0;
 const IO_URING_OBJECT: usize = 1;
 
 /// The programs in the objects, each with the kernel's name for what it iterates over (the
-/// iterator's attach function is `bpf_iter_` followed by it).
+/// iterator's attach function is `bpf_iter_` followed by it). The owner program follows each
+/// socket's pointers with bpf_sock_from_file (Linux 5.11+).
 const PROGRAM: Program = Program {
     name: "whoport_owners",
+    iter: "task_file",
+};
+/// The owner program for Linux 5.8 to 5.10: the same records, each socket's pointers read with
+/// a probe read each.
+const LEGACY_OWNERS: Program = Program {
+    name: "whoport_legacy_owners",
     iter: "task_file",
 };
 /// Memory mappings of sockets (Linux 5.12+).
@@ -173,6 +180,9 @@ pub struct Loaded {
     /// Whether the programs finding threads asleep on sockets were verified: `None` until
     /// they are first needed.
     sleepers: Option<bool>,
+    /// The owner program verified ([`PROGRAM`], or [`LEGACY_OWNERS`] on a kernel that refuses
+    /// it): `None` until it is first needed.
+    owner: Option<Program>,
 }
 
 type KernelBtf = (Btf, HashMap<&'static str, u32>);
@@ -260,6 +270,7 @@ impl Loaded {
             foreign_queues: None,
             owners_queues: None,
             sleepers: None,
+            owner: None,
         })
     }
 
@@ -340,16 +351,30 @@ impl Loaded {
     /// iterator) and reads it once: every socket inode's owners, as the `/proc` walk finds
     /// them.
     fn owners(&mut self) -> Result<InodeOwners, BpfError> {
-        self.ready(PROGRAM, "5.8")?;
+        let program = self.owner_program()?;
         // Without it (before Linux 5.12, or refused) the second look reads /proc/PID/maps.
         self.mappings = self.ready(MAPPINGS, "5.12").is_ok();
         // Not kept beside the read and what is made of it: a second look that verifies more
         // programs makes it again, once.
         self.attach = None;
-        let mut file = iterator(&mut self.ebpf, PROGRAM.name)?;
+        let mut file = iterator(&mut self.ebpf, program.name)?;
         let found = records::read_owners(&mut file, own_netns(), clock_ticks())?;
         self.rings = found.rings;
         Ok(found.owners)
+    }
+
+    /// The owner program, verified on its first use: [`PROGRAM`], or where the kernel refuses
+    /// it (before Linux 5.11) [`LEGACY_OWNERS`].
+    fn owner_program(&mut self) -> Result<Program, BpfError> {
+        if let Some(program) = self.owner {
+            return Ok(program);
+        }
+        let program = match self.ready(PROGRAM, "5.11") {
+            Ok(_) => PROGRAM,
+            Err(_) => self.ready(LEGACY_OWNERS, "5.8").map(|_| LEGACY_OWNERS)?,
+        };
+        self.owner = Some(program);
+        Ok(program)
     }
 
     /// Verifies `programs` the first time they are asked for, never again: `state` is what an
@@ -433,7 +458,8 @@ impl Loaded {
     /// namespace inode), from one read of the owner program, verified on its first use (the
     /// walk asks this of the sockets it could place in no table: `socket_netns.rs`).
     pub fn socket_namespaces(&mut self) -> Result<HashMap<u32, u64>, BpfError> {
-        let mut file = self.pass(PROGRAM, "5.8")?;
+        let program = self.owner_program()?;
+        let mut file = self.pass(program, "5.8")?;
         Ok(records::read_owners(&mut file, own_netns(), clock_ticks())?
             .owners
             .socket_netns)
@@ -443,7 +469,8 @@ impl Loaded {
     /// passed since the first read), and the io_uring instances seen meanwhile.
     /// Verified on its first use when the owner lookup did not run in the kernel.
     pub fn again(&mut self, wanted: &HashSet<u32>) -> Result<HashMap<u32, Vec<u32>>, BpfError> {
-        self.read_again((PROGRAM, "5.8"), wanted, &mut |_, _| {})
+        let program = self.owner_program()?;
+        self.read_again((program, "5.8"), wanted, &mut |_, _| {})
     }
 
     /// [`Loaded::again`] and [`Loaded::foreign_queues`] in one pass over every descriptor
@@ -888,6 +915,49 @@ mod tests {
             holder.add_copies((((32_736 + 32_752 - at) / 16) % 2047).max(1));
         }
         panic!("no pass put the child's first call at the end of a read");
+    }
+
+    /// Both owner programs (the one for Linux 5.11+, which follows each socket's pointers with
+    /// plain loads, and the one for older kernels, with probe reads) read the same: a socket
+    /// of this process's network namespace, and one made in another namespace (by a thread of
+    /// this process that entered a namespace of its own), with that namespace.
+    #[test]
+    fn both_owner_programs_read_the_same() {
+        use std::os::fd::AsFd;
+        let root = rustix::process::geteuid().is_root();
+        if !root || !std::path::Path::new(KERNEL_BTF).exists() {
+            eprintln!("SKIPPED: needs root and BTF");
+            return;
+        }
+        let inode = |fd: std::os::fd::BorrowedFd| {
+            u32::try_from(rustix::fs::fstat(fd).expect("fstat").st_ino).expect("u32")
+        };
+        let here = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let (elsewhere, netns) = std::thread::spawn(|| {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("a new namespace");
+            let netns = rustix::fs::stat("/proc/thread-self/ns/net")
+                .expect("its inode")
+                .st_ino;
+            let socket = std::net::UdpSocket::bind("0.0.0.0:0").expect("bind there");
+            (socket, netns)
+        })
+        .join()
+        .expect("the thread");
+        let (here, elsewhere) = (inode(here.as_fd()), inode(elsewhere.as_fd()));
+        let me = std::process::id();
+        let mut loaded = Loaded::open().expect("the object loads as root with BTF");
+        for program in [PROGRAM, LEGACY_OWNERS] {
+            loaded.ready(program, "5.8").expect("verified");
+            let mut file = iterator(&mut loaded.ebpf, program.name).expect("attach");
+            let owners = records::read_owners(&mut file, own_netns(), clock_ticks())
+                .expect("read")
+                .owners;
+            let name = program.name;
+            assert_eq!(owners.pids.get(&here), Some(&vec![me]), "{name}");
+            assert_eq!(owners.pids.get(&elsewhere), Some(&vec![me]), "{name}");
+            assert_eq!(owners.socket_netns.get(&here), None, "{name}");
+            assert_eq!(owners.socket_netns.get(&elsewhere), Some(&netns), "{name}");
+        }
     }
 
     #[test]
