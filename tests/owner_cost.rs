@@ -260,36 +260,34 @@ fn task_file_passes(trace: &str) -> Vec<String> {
     passes
 }
 
-/// A listener no look finds anywhere (kept open only by a Linux AIO poll) is followed through
-/// two rounds of looks at the unix socket queues and the descriptor tables. Where the owner
-/// lookup ran in the kernel, each round reads every descriptor of the machine once, the
-/// tables and the other network namespaces' queues in the same pass: three passes in all with
-/// the lookup's own (five when each round read them apart). Counted from the real binary's
-/// system calls, in a private network namespace.
-#[test]
-fn each_round_of_looks_is_one_pass_over_every_descriptor() {
+/// A child process, killed (by PID) and waited for however the test ends.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Stages in a private network namespace a listener no look finds anywhere (kept open only by
+/// a Linux AIO poll) and, with `in_transit`, a listener carried in a unix socket message that
+/// the process holding both ends of the socket pair never receives; runs whoport there with
+/// the in-kernel owner lookup under strace. Gives the document, the task_file passes, the
+/// AIO listener's port and the PID holding the queue (0 without `in_transit`); `None` (the
+/// test is skipped, and says why) where that cannot be staged here.
+fn passes_staged(in_transit: bool) -> Option<(serde_json::Value, Vec<String>, u64, u64)> {
     if !is_root() || !Path::new("/sys/kernel/btf/vmlinux").exists() {
         eprintln!("SKIPPED: the in-kernel owner lookup needs root and the kernel's BTF");
-        return;
+        return None;
     }
     if !have("strace", "apt-get install -y strace") {
-        return;
+        return None;
     }
+    let python = if in_transit { Some(python()?) } else { None };
     let dir = tempdir();
-    let Some(helper) = common::compile_fixture(dir.path(), "closed_holders") else {
-        return;
-    };
-    let Some(ns) = NetNs::new() else {
-        return;
-    };
-    /// The fixture, killed (by PID) however the test ends.
-    struct Killed(std::process::Child);
-    impl Drop for Killed {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
+    let helper = common::compile_fixture(dir.path(), "closed_holders")?;
+    let ns = NetNs::new()?;
     let mut aio = Killed(
         ns.command(&helper)
             .arg("aio")
@@ -300,29 +298,108 @@ fn each_round_of_looks_is_one_pass_over_every_descriptor() {
     );
     let line = common::ready_line(&mut aio.0, Duration::from_secs(30));
     let port: Option<u64> = line.split_whitespace().next().and_then(|p| p.parse().ok());
+    let sender = python.map(|python| {
+        let script = "import array, socket, sys, time\n\
+            a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)\n\
+            s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(1)\n\
+            a.sendmsg([b'x'], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array('i', [s.fileno()]))])\n\
+            s.close(); print('ready', flush=True); time.sleep(600)\n";
+        let mut sender = Killed(
+            ns.command(&python)
+                .args(["-c", script])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("python3 runs"),
+        );
+        let line = common::ready_line(&mut sender.0, Duration::from_secs(30));
+        assert_eq!(line.trim(), "ready", "the sender could not stage its message");
+        sender
+    });
     let home = tempdir();
     let (out, trace) = ns.whoport_bpf_traced(home.path(), "bpf");
-    drop(aio);
+    let holder = sender.as_ref().map_or(0, |s| u64::from(s.0.id()));
+    drop((aio, sender));
     let Some(port) = port.filter(|&p| p != 0) else {
         eprintln!("SKIPPED: the kernel refused a Linux AIO poll here ({line:?})");
-        return;
+        return None;
     };
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(doc["owner_lookup"], "bpf", "{doc}");
-    let row = doc["listeners"]
+    Some((doc, task_file_passes(&trace), port, holder))
+}
+
+/// The ownerless TCP listeners of `doc`: (port, reason).
+fn ownerless_tcp(doc: &serde_json::Value) -> Vec<(u64, String)> {
+    doc["listeners"]
         .as_array()
         .expect("listeners")
         .iter()
-        .find(|l| l["protocol"] == "tcp" && l["port"] == port)
-        .expect("the listener")
-        .clone();
+        .filter(|l| l["protocol"] == "tcp" && l["owners"].as_array().is_none_or(Vec::is_empty))
+        .map(|l| {
+            let why = l["owner_hidden_reason"].as_str().unwrap_or_default();
+            (l["port"].as_u64().unwrap_or_default(), why.to_string())
+        })
+        .collect()
+}
+
+/// The reason of the ownerless TCP listener on `port`.
+fn reason_of(doc: &serde_json::Value, port: u64) -> String {
+    ownerless_tcp(doc)
+        .into_iter()
+        .find(|(p, _)| *p == port)
+        .map(|(_, why)| why)
+        .unwrap_or_else(|| panic!("no ownerless listener on {port}: {doc}"))
+}
+
+/// A listener no look finds anywhere (kept open only by a Linux AIO poll) is followed through
+/// two rounds of looks at the unix socket queues and the descriptor tables. Where the owner
+/// lookup ran in the kernel, each round reads every descriptor of the machine once, the
+/// tables and the other network namespaces' queues in the same pass: three passes in all with
+/// the lookup's own (five when each round read them apart). Counted from the real binary's
+/// system calls, in a private network namespace.
+#[test]
+fn each_round_of_looks_is_one_pass_over_every_descriptor() {
+    let Some((doc, passes, port, _)) = passes_staged(false) else {
+        return;
+    };
     // Both rounds were made: the last look saw it in no queue and in no table.
-    let why = row["owner_hidden_reason"].as_str().unwrap_or_default();
+    let why = reason_of(&doc, port);
     assert!(
         why.contains("no unix socket message in transit carries it"),
-        "{row}"
+        "{why}"
     );
-    let passes = task_file_passes(&trace);
+    assert_eq!(
+        passes,
+        ["whoport_owners", "whoport_owners_", "whoport_owners_"],
+        "the lookup's pass, then one per round"
+    );
+}
+
+/// Beside it, a listener in transit in a unix socket message: the holders of the unix socket
+/// it waits in are read in the pass that reads the tables and the other namespaces' queues,
+/// not in a pass of their own each round (five passes in all before). The reason still names
+/// the process holding the receiving end.
+#[test]
+fn the_holders_of_a_queue_cost_no_pass_of_their_own() {
+    let Some((doc, passes, port, holder)) = passes_staged(true) else {
+        return;
+    };
+    let why = reason_of(&doc, port);
+    assert!(
+        why.contains("no unix socket message in transit carries it"),
+        "{why}"
+    );
+    let transit: Vec<String> = ownerless_tcp(&doc)
+        .into_iter()
+        .map(|(_, why)| why)
+        .filter(|why| why.starts_with("in transit"))
+        .collect();
+    assert!(
+        transit.len() == 1
+            && transit[0].contains(&format!("queued to a unix socket held by pid {holder} ")),
+        "{transit:?}"
+    );
     assert_eq!(
         passes,
         ["whoport_owners", "whoport_owners_", "whoport_owners_"],

@@ -124,8 +124,14 @@ pub fn carried_elsewhere(loaded: &mut Shared) -> Result<Carried, String> {
 }
 
 /// A look into the other network namespaces' unix socket queues: [`carried_elsewhere`], or
-/// one that reads them with something else in the same pass.
-pub type Elsewhere<'a> = &'a mut dyn FnMut(&mut Shared) -> Result<Carried, String>;
+/// one that reads them with something else in the same pass. It is given the unix sockets
+/// whose holders are wanted too: a pass that reads the descriptor tables as well gives their
+/// holders (inode -> PIDs, those no table holds absent), read in that same pass.
+pub type Elsewhere<'a> =
+    &'a mut dyn FnMut(
+        &mut Shared,
+        &HashSet<u32>,
+    ) -> Result<(Carried, Option<HashMap<u32, Vec<u32>>>), String>;
 
 /// Whether the queues may be looked into here; why not otherwise.
 pub fn may_look() -> Result<(), String> {
@@ -407,10 +413,21 @@ pub fn reasons(
     }
     let mut carried = carried(loaded)?;
     let mut elsewhere_unread = None;
+    // The holders of the unix sockets asked for, read with the other namespaces' queues.
+    let mut read_with_queues = None;
     // Not in this namespace's queues: perhaps in another namespace's unix socket, held here.
     if waiting.iter().any(|i| !carried.found.contains_key(i)) {
-        match elsewhere(loaded) {
-            Ok(elsewhere) => carried.merge(elsewhere),
+        // The unix sockets this namespace's queues put on the way of the waiting sockets:
+        // their holders are read in the same pass when it reads the tables too.
+        let asked: HashSet<u32> = waiting
+            .iter()
+            .flat_map(|&i| relays(i, &carried.found))
+            .collect();
+        match elsewhere(loaded, &asked) {
+            Ok((elsewhere, holders)) => {
+                carried.merge(elsewhere);
+                read_with_queues = holders.map(|holders| (asked, holders));
+            }
             Err(why) => {
                 elsewhere_unread = Some(QueuesUnread::NotLookedInto(format!(
                     "those of unix sockets of other network namespaces: {why}"
@@ -431,7 +448,13 @@ pub fn reasons(
         .collect();
     let queues: HashSet<u32> = waiting.iter().flat_map(|&i| relays(i, &graph)).collect();
     // Who holds the queues is not known: nothing is said of who it waits for (no look).
-    let (holders, by_ring) = if via_iterator {
+    // Where the pass that read the other namespaces' queues read the holders of every unix
+    // socket on the way, those are the holders (no pass more).
+    let read_with_queues = read_with_queues.filter(|(asked, _)| queues.is_subset(asked));
+    let (holders, by_ring) = if let (true, Some((_, holders))) = (via_iterator, read_with_queues) {
+        let rings = loaded.get().map(|l| l.rings.clone()).unwrap_or_default();
+        or_registered(&queues, holders, &rings)
+    } else if via_iterator {
         queue_holders(&queues, Some(loaded))?
     } else {
         walked_queue_holders(&queues, unreadable > 0, loaded)
@@ -521,7 +544,7 @@ fn queue_holders(
     let not_read = |why: String| {
         format!("the holders of the unix sockets that queues hold it in could not be read ({why})")
     };
-    let (mut holders, rings) = match iterator {
+    let (holders, rings) = match iterator {
         Some(shared) => {
             let loaded = shared.get().map_err(not_read)?;
             let again = loaded
@@ -534,23 +557,32 @@ fn queue_holders(
             Err(_) => (HashMap::new(), Vec::new()),
         },
     };
-    let unheld = |holders: &HashMap<u32, Vec<u32>>| -> HashSet<u32> {
-        queues
-            .iter()
-            .copied()
-            .filter(|q| !holders.contains_key(q))
-            .collect()
-    };
+    Ok(or_registered(queues, holders, &rings))
+}
+
+/// The `holders` found in descriptor tables of each of the `queues` unix sockets, with, for
+/// those no descriptor holds, the processes whose io_uring instances (`rings`) hold them as a
+/// registered file; and the unix sockets held only that way.
+#[allow(clippy::type_complexity)]
+fn or_registered(
+    queues: &HashSet<u32>,
+    mut holders: HashMap<u32, Vec<u32>>,
+    rings: &[super::linux::Ring],
+) -> (HashMap<u32, Vec<u32>>, HashSet<u32>) {
     // Or as an io_uring registered file, its descriptor closed.
-    let left = unheld(&holders);
+    let left: HashSet<u32> = queues
+        .iter()
+        .copied()
+        .filter(|q| !holders.contains_key(q))
+        .collect();
     let mut by_ring = HashSet::new();
     if !left.is_empty() && !rings.is_empty() {
-        for (queue, pids) in super::ownerless::registered_in(&rings, &left) {
+        for (queue, pids) in super::ownerless::registered_in(rings, &left) {
             by_ring.insert(queue);
             holders.insert(queue, pids);
         }
     }
-    Ok((holders, by_ring))
+    (holders, by_ring)
 }
 
 #[cfg(test)]

@@ -50,7 +50,8 @@ pub struct Followed {
 /// turn, within `deadline`. `via_iterator`: the shared objects are the owner lookup's, whose
 /// owner program reads the tables again (otherwise the walk does); then, when the other
 /// network namespaces' queues are looked into, one pass over every descriptor of the machine
-/// reads them and the tables (this namespace's queues are read by the unix iterator first).
+/// reads them and the tables (this namespace's queues are read by the unix iterator first),
+/// with the holders of the unix sockets those queues put on the way of the sockets followed.
 pub fn follow(
     waiting: &HashSet<u32>,
     unreadable: (usize, &[u32]),
@@ -73,20 +74,26 @@ pub fn follow(
         // holds what it found of the tables.
         let with_tables = owner_program && look_again;
         let mut tables: Option<ownerless::Again> = None;
-        let mut elsewhere = |loaded: &mut Shared| {
+        // That pass also reads the holders of the unix sockets the look asks about.
+        let mut elsewhere = |loaded: &mut Shared, asked: &HashSet<u32>| {
             if !with_tables || !matches!(loaded, Shared::Loaded(_)) {
-                return in_flight::carried_elsewhere(loaded);
+                return in_flight::carried_elsewhere(loaded).map(|carried| (carried, None));
             }
             in_flight::may_look()?;
             let iterator = std::mem::replace(loaded, Shared::NotYet).into_loaded();
-            let again = again(&pending, (iterator, true), &activity, deadline);
-            let queues = again.queues.clone();
+            let wanted = pending.union(asked).copied().collect();
+            let again = again(&wanted, (iterator, true), &activity, deadline);
             *loaded = Shared::new(again.iterator);
+            let (found, holders) = split_found(again.found, &pending);
             tables = Some(ownerless::Again {
+                found,
                 iterator: None,
-                ..again
+                queues: None,
             });
-            queues.unwrap_or_else(|| Err(NOT_IN_TIME.to_string()))
+            let carried = again
+                .queues
+                .unwrap_or_else(|| Err(NOT_IN_TIME.to_string()))?;
+            Ok((carried, holders))
         };
         // A look that could not be made (no BPF here, or refused this time) saw nothing:
         // nothing is noted, and the queues are not looked into again.
@@ -174,6 +181,30 @@ fn tables_again(
         *shared = Shared::new(again.iterator);
     }
     again.found
+}
+
+/// What one pass read of the tables for the `pending` sockets and for other sockets asked
+/// with them: the former's owners (as [`ownerless::look_again`] gives them), and the others'
+/// holders (PIDs). `None` when no look could be made in time.
+#[allow(clippy::type_complexity)]
+fn split_found(
+    found: Option<HashMap<u32, (Vec<u32>, ownerless::Holding)>>,
+    pending: &HashSet<u32>,
+) -> (
+    Option<HashMap<u32, (Vec<u32>, ownerless::Holding)>>,
+    Option<HashMap<u32, Vec<u32>>>,
+) {
+    let Some(found) = found else {
+        return (None, None);
+    };
+    let (owners, others): (HashMap<_, _>, HashMap<_, _>) = found
+        .into_iter()
+        .partition(|(inode, _)| pending.contains(inode));
+    let others = others
+        .into_iter()
+        .map(|(inode, (pids, _))| (inode, pids))
+        .collect();
+    (Some(owners), Some(others))
 }
 
 /// [`ownerless::look_again`] for the `pending` sockets.
