@@ -758,6 +758,17 @@ mod tests {
         }
     }
 
+    /// Whether the in-kernel programs may be loaded here (root, the kernel's BTF); says the
+    /// test is skipped otherwise.
+    fn root_with_btf() -> bool {
+        let root = rustix::process::geteuid().is_root();
+        if !root || !std::path::Path::new(KERNEL_BTF).exists() {
+            eprintln!("SKIPPED: needs root and BTF");
+            return false;
+        }
+        true
+    }
+
     /// Where the first record of `tgid` is: (read, byte offset in it).
     fn first_record(reads: &[Vec<u8>], tgid: u32) -> Option<(usize, usize)> {
         reads.iter().enumerate().find_map(|(i, read)| {
@@ -855,9 +866,7 @@ mod tests {
     /// are small (see `raw_reads`).
     #[test]
     fn a_tasks_header_is_written_again_when_the_kernel_shows_its_first_file_again() {
-        let root = rustix::process::geteuid().is_root();
-        if !root || !std::path::Path::new(KERNEL_BTF).exists() {
-            eprintln!("SKIPPED: needs root and BTF");
+        if !root_with_btf() {
             return;
         }
         // The iterator visits tasks in the order of their PIDs: the child must come after
@@ -924,9 +933,7 @@ mod tests {
     #[test]
     fn both_owner_programs_read_the_same() {
         use std::os::fd::AsFd;
-        let root = rustix::process::geteuid().is_root();
-        if !root || !std::path::Path::new(KERNEL_BTF).exists() {
-            eprintln!("SKIPPED: needs root and BTF");
+        if !root_with_btf() {
             return;
         }
         let inode = |fd: std::os::fd::BorrowedFd| {
@@ -1033,9 +1040,7 @@ mod tests {
     /// `/proc/PID/maps` is read here).
     #[test]
     fn the_mappings_iterator_finds_a_socket_held_only_through_a_mapping() {
-        let root = rustix::process::geteuid().is_root();
-        if !root || !std::path::Path::new(KERNEL_BTF).exists() {
-            eprintln!("SKIPPED: needs root and BTF");
+        if !root_with_btf() {
             return;
         }
         let script = "import mmap, os, socket, sys\n\
