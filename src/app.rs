@@ -165,6 +165,7 @@ fn run_free(cli: &Cli, a: &FreeArgs, out: &Output, w: &mut dyn Write) -> Result<
     };
     udplite_or_bail(&protocols)?;
     let k = load(cli)?;
+    free::settings_read(&k)?;
     let found = free::free(&k, &protocols, range, usize::from(a.count), a.first);
     if out.json {
         render::free::json(w, out.pretty_json, &found, &k)?;

@@ -52,6 +52,24 @@ pub fn parse_range(text: &str) -> Result<PortRange, PortArgError> {
     Ok(PortRange { start, end })
 }
 
+/// `free` hands out no port it could not check against this machine's ephemeral range and
+/// reserved ports: an error (exit status 2) naming the settings not read.
+pub fn settings_read(k: &Knowledge) -> anyhow::Result<()> {
+    let unread: Vec<String> = [k.ephemeral.unread, k.reserved.unread]
+        .into_iter()
+        .flatten()
+        .map(|u| u.to_string())
+        .collect();
+    if unread.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{}; whoport free offers no port it could not check against this machine's ephemeral \
+         range and reserved ports",
+        unread.join("; ")
+    )
+}
+
 /// The rule a port fails, if any (the test binds aside).
 fn excluded_by(
     port: u16,
@@ -183,10 +201,12 @@ mod tests {
             start: 40000,
             end: 40100,
             source: "test",
+            unread: None,
         };
         let reserved = ReservedPorts {
             ranges: vec![PortRange::single(46100)],
             source: None,
+            unread: None,
         };
         let used: HashSet<u16> = [46101].into_iter().collect();
         let rule = |port| {

@@ -520,6 +520,47 @@ fn is_zone(z: &str) -> bool {
             .all(|b| b.is_ascii_graphic() && !matches!(b, b'/' | b':' | b'%'))
 }
 
+/// A setting of this machine that could not be read: the file, and the error (`None`: the
+/// file was read but its text is not what the kernel writes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unread {
+    pub path: &'static str,
+    pub errno: Option<i32>,
+}
+
+impl std::fmt::Display for Unread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.errno {
+            Some(n) => write!(
+                f,
+                "{} could not be read: {}",
+                self.path,
+                std::io::Error::from_raw_os_error(n)
+            )?,
+            None => write!(f, "{} is not in the form the kernel writes", self.path)?,
+        }
+        if self.errno == Some(2) && self.path.starts_with("/proc/sys/") {
+            // ENOENT under /proc/sys: what a service with systemd's ProcSubset=pid sees.
+            write!(
+                f,
+                " (a /proc mounted with subset=pid, as systemd's ProcSubset=pid gives, has no \
+                 /proc/sys)"
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// This machine's setting at `path`, parsed, or why it could not be.
+#[cfg(target_os = "linux")]
+fn read_setting<T>(path: &'static str, parse: fn(&str) -> Option<T>) -> Result<T, Unread> {
+    let text = std::fs::read_to_string(path).map_err(|e| Unread {
+        path,
+        errno: e.raw_os_error(),
+    })?;
+    parse(&text).ok_or(Unread { path, errno: None })
+}
+
 /// Where outgoing connections take their local ports on this machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct EphemeralRange {
@@ -527,6 +568,10 @@ pub struct EphemeralRange {
     pub end: u16,
     /// Where the bounds came from: a file read on this machine, or the platform's default.
     pub source: &'static str,
+    /// Set when this machine's setting could not be read: the bounds are then the platform's
+    /// default, not what this machine uses.
+    #[serde(skip)]
+    pub unread: Option<Unread>,
 }
 
 impl EphemeralRange {
@@ -534,25 +579,29 @@ impl EphemeralRange {
         self.start <= port && port <= self.end
     }
 
+    /// Whether `port` is in this machine's range, when that is known.
+    pub fn holds(self, port: u16) -> Option<bool> {
+        self.unread.is_none().then(|| self.contains(port))
+    }
+
     /// Reads this machine's range (Linux: `ip_local_port_range`), or the platform default.
     pub fn of_this_machine() -> EphemeralRange {
         #[cfg(target_os = "linux")]
         {
             const PATH: &str = "/proc/sys/net/ipv4/ip_local_port_range";
-            if let Some((start, end)) = std::fs::read_to_string(PATH)
-                .ok()
-                .and_then(|text| parse_ephemeral(&text))
-            {
-                return EphemeralRange {
+            match read_setting(PATH, parse_ephemeral) {
+                Ok((start, end)) => EphemeralRange {
                     start,
                     end,
                     source: PATH,
-                };
-            }
-            EphemeralRange {
-                start: 32768,
-                end: 60999,
-                source: "Linux default",
+                    unread: None,
+                },
+                Err(unread) => EphemeralRange {
+                    start: 32768,
+                    end: 60999,
+                    source: "Linux default",
+                    unread: Some(unread),
+                },
             }
         }
         #[cfg(not(target_os = "linux"))]
@@ -562,6 +611,7 @@ impl EphemeralRange {
                 start: DYNAMIC_START,
                 end: u16::MAX,
                 source: "platform default",
+                unread: None,
             }
         }
     }
@@ -582,6 +632,8 @@ pub struct ReservedPorts {
     pub ranges: Vec<PortRange>,
     /// The file read; `None` when there is none on this platform or it could not be read.
     pub source: Option<&'static str>,
+    /// Set when this machine's list could not be read: which ports are reserved is not known.
+    pub unread: Option<Unread>,
 }
 
 impl ReservedPorts {
@@ -589,21 +641,29 @@ impl ReservedPorts {
         self.ranges.iter().any(|r| r.contains(port))
     }
 
+    /// Whether `port` is reserved, when that is known.
+    pub fn holds(&self, port: u16) -> Option<bool> {
+        self.unread.is_none().then(|| self.contains(port))
+    }
+
     /// Reads this machine's list (Linux), or nothing.
     pub fn of_this_machine() -> ReservedPorts {
         #[cfg(target_os = "linux")]
         {
             const PATH: &str = "/proc/sys/net/ipv4/ip_local_reserved_ports";
-            if let Some(ranges) = std::fs::read_to_string(PATH)
-                .ok()
-                .and_then(|text| parse_reserved(&text))
-            {
-                return ReservedPorts {
+            match read_setting(PATH, parse_reserved) {
+                Ok(ranges) => ReservedPorts {
                     ranges,
                     source: Some(PATH),
-                };
+                    unread: None,
+                },
+                Err(unread) => ReservedPorts {
+                    unread: Some(unread),
+                    ..ReservedPorts::default()
+                },
             }
         }
+        #[cfg(not(target_os = "linux"))]
         ReservedPorts::default()
     }
 
@@ -1063,6 +1123,7 @@ mod tests {
         let reserved = ReservedPorts {
             ranges: vec![r(8080, 8080), r(40000, 40010)],
             source: None,
+            unread: None,
         };
         assert!(reserved.contains(40005) && !reserved.contains(40011));
         assert_eq!(reserved.with(41000), "8080,40000-40010,41000");

@@ -202,3 +202,59 @@ fn a_custom_ephemeral_range_and_reserved_ports_are_honoured() {
     assert_eq!(status, 0);
     assert_eq!(out.trim(), b.to_string());
 }
+
+/// Under a `/proc` without `/proc/sys` (mounted with `subset=pid`, as systemd's
+/// `ProcSubset=pid` gives a service), the ephemeral range and reserved ports cannot be read:
+/// `free` offers no port (exit status 2, naming the settings not read), and the card says the
+/// range is not known instead of calling Linux's default this machine's.
+#[test]
+fn unreadable_port_settings_are_said_unread_and_free_offers_nothing() {
+    let Some(ns) = NetNs::new() else { return };
+    set_in(&ns, "ip_local_port_range", "1024 9999");
+    set_in(&ns, "ip_local_reserved_ports", "1024-1200");
+    let home = tempdir();
+    let subset = [
+        "unshare",
+        "-m",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        "mount -t proc -o subset=pid proc /proc && exec \"$0\" \"$@\"",
+    ];
+    let (status, out, err) =
+        ns.whoport_wrapped(home.path(), &[], &subset, &["free", "--first", "--json"]);
+    assert_eq!(status, 2, "{out}{err}");
+    assert!(out.is_empty(), "no port offered: {out}");
+    for setting in ["ip_local_port_range", "ip_local_reserved_ports"] {
+        assert!(
+            err.contains(&format!("/proc/sys/net/ipv4/{setting} could not be read")),
+            "{err}"
+        );
+    }
+    let (_, out, err) = ns.whoport_wrapped(home.path(), &[], &subset, &["1100"]);
+    assert!(
+        out.contains("Whether outgoing connections may take 1100 is not known: this machine's ephemeral range is not known (/proc/sys/net/ipv4/ip_local_port_range could not be read"),
+        "{out}{err}"
+    );
+    assert!(
+        !out.contains("this machine's ephemeral range 32768"),
+        "{out}"
+    );
+    let (_, out, err) = ns.whoport_wrapped(home.path(), &[], &subset, &["1100", "--json"]);
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    assert_eq!(doc["ephemeral"], Value::Null, "{doc}");
+    assert_eq!(doc["reserved_from_ephemeral"], Value::Null, "{doc}");
+    assert!(doc["ephemeral_range"]["unread"].is_string(), "{doc}");
+    // Read, the same settings are honoured.
+    let (status, out, err) = ns.whoport(home.path(), &["free", "--first", "--range", "1024-1300"]);
+    assert_eq!(
+        status, 1,
+        "every port of 1024-1300 is ephemeral: {out}{err}"
+    );
+    let (_, out, _) = ns.whoport(home.path(), &["1100", "--json"]);
+    let doc: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(doc["ephemeral"], true, "{doc}");
+    assert_eq!(doc["reserved_from_ephemeral"], true, "{doc}");
+    assert_eq!(doc["ephemeral_range"]["unread"], Value::Null, "{doc}");
+}

@@ -468,7 +468,8 @@ pub fn service_mismatch(c: &Ctx<'_>) -> Option<Finding> {
 pub fn ephemeral_range(c: &Ctx<'_>) -> Option<Finding> {
     let port = c.first().socket.port;
     // A reserved port is never handed out to outgoing connections: nothing to collide with.
-    if !c.ephemeral.contains(port) || c.reserved.contains(port) {
+    // Only where this machine's settings were read: a default is no fact about it.
+    if c.ephemeral.holds(port) != Some(true) || c.reserved.holds(port) != Some(false) {
         return None;
     }
     let e = c.ephemeral;

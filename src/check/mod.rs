@@ -262,10 +262,11 @@ fn advice(
     unprivileged_start: u16,
 ) -> Vec<Advice> {
     let mut advice = Vec::new();
-    if k.ephemeral.contains(port) {
+    // Only where this machine's settings were read: a default is no fact about it.
+    if let (Some(true), Some(reserved)) = (k.ephemeral.holds(port), k.reserved.holds(port)) {
         advice.push(Advice::Ephemeral {
             range: k.ephemeral,
-            reserved: k.reserved.contains(port),
+            reserved,
             reserve_with: k.reserved.with(port),
         });
     }

@@ -70,8 +70,8 @@ impl Knowledge {
             port,
             span: PortRange::single(port),
             tier: Tier::of(port),
-            ephemeral: self.ephemeral.contains(port),
-            reserved_from_ephemeral: self.reserved.contains(port),
+            ephemeral: self.ephemeral.holds(port),
+            reserved_from_ephemeral: self.reserved.holds(port),
             registry: protocols
                 .into_iter()
                 .map(|p| self.iana.status(port, p))
@@ -93,8 +93,14 @@ impl Knowledge {
             ports.is_some_and(|p| p.start <= range.start && range.end <= p.end)
         };
         r.span = range;
-        r.ephemeral = self.ephemeral.contains(range.start) && self.ephemeral.contains(range.end);
-        r.reserved_from_ephemeral = range.ports().all(|p| self.reserved.contains(p));
+        r.ephemeral = self
+            .ephemeral
+            .holds(range.start)
+            .map(|start| start && self.ephemeral.contains(range.end));
+        r.reserved_from_ephemeral = self
+            .reserved
+            .holds(range.start)
+            .map(|_| range.ports().all(|p| self.reserved.contains(p)));
         for status in &mut r.registry {
             status.services.retain(|e| covers(e.ports));
             status.remarks.retain(|e| covers(e.ports));
@@ -476,9 +482,11 @@ fn load_installed(warnings: &mut Vec<String>) -> Option<IanaTable> {
 pub struct PortReport<'a> {
     pub port: u16,
     pub tier: Tier,
-    pub ephemeral: bool,
-    /// Listed in `ip_local_reserved_ports`: never handed out to outgoing connections.
-    pub reserved_from_ephemeral: bool,
+    /// In this machine's ephemeral range; `None` when the range could not be read.
+    pub ephemeral: Option<bool>,
+    /// Listed in `ip_local_reserved_ports`: never handed out to outgoing connections; `None`
+    /// when the list could not be read.
+    pub reserved_from_ephemeral: Option<bool>,
     /// The ports this report is about: `port` alone, or a whole range shown once.
     pub span: PortRange,
     pub registry: Vec<PortStatus<'a>>,

@@ -166,9 +166,10 @@ pub struct PortDoc {
     /// and the rest says only what covers every port of it.
     pub port_range: Option<String>,
     pub range: Tier,
-    pub ephemeral: bool,
-    /// In `ip_local_reserved_ports`: outgoing connections never take it.
-    pub reserved_from_ephemeral: bool,
+    /// `None` (null) when this machine's range could not be read.
+    pub ephemeral: Option<bool>,
+    /// In `ip_local_reserved_ports`: outgoing connections never take it (null: not read).
+    pub reserved_from_ephemeral: Option<bool>,
     pub registry: Vec<RegistryDoc>,
     pub local_services: Vec<LocalServiceDoc>,
     pub unofficial: Vec<UnofficialDoc>,
@@ -202,6 +203,9 @@ pub struct EphemeralDoc {
     pub start: u16,
     pub end: u16,
     pub source: &'static str,
+    /// Why this machine's range could not be read (then `start` and `end` are the default,
+    /// not this machine's); null when it was read.
+    pub unread: Option<String>,
 }
 
 impl From<EphemeralRange> for EphemeralDoc {
@@ -210,6 +214,7 @@ impl From<EphemeralRange> for EphemeralDoc {
             start: e.start,
             end: e.end,
             source: e.source,
+            unread: e.unread.map(|u| u.to_string()),
         }
     }
 }

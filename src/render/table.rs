@@ -365,9 +365,21 @@ fn unofficial_section(w: &mut dyn Write, out: &Output, r: &PortReport<'_>) -> io
     writeln!(w, "{t}")
 }
 
-/// "inside/outside this machine's ephemeral range".
-pub fn ephemeral_text(port: u16, e: EphemeralRange, reserved: bool) -> String {
-    if e.contains(port) && reserved {
+/// "inside/outside this machine's ephemeral range", or why that is not known. `reserved`:
+/// whether `ip_local_reserved_ports` lists the port, when it could be read.
+pub fn ephemeral_text(port: u16, e: EphemeralRange, reserved: Option<bool>) -> String {
+    if let Some(unread) = e.unread {
+        return format!(
+            "Whether outgoing connections may take {port} is not known: this machine's \
+             ephemeral range is not known ({unread})."
+        );
+    }
+    if e.contains(port) && reserved.is_none() {
+        format!(
+            "{port} is inside this machine's ephemeral range {}-{} ({}): outgoing connections may take it unless it is reserved, which is not known (net.ipv4.ip_local_reserved_ports could not be read).",
+            e.start, e.end, e.source
+        )
+    } else if e.contains(port) && reserved == Some(true) {
         format!(
             "{port} is inside this machine's ephemeral range {}-{} ({}), but reserved (ip_local_reserved_ports): outgoing connections never take it.",
             e.start, e.end, e.source

@@ -90,7 +90,19 @@ impl NetNs {
         env: &[(&str, &str)],
         args: &[&str],
     ) -> (i32, String, String) {
-        let out = self.run(data_home, env, &[], args);
+        self.whoport_wrapped(data_home, env, &[], args)
+    }
+
+    /// [`NetNs::whoport_with`] run through `wrapper`: a program and its arguments that run the
+    /// binary given after them (a private mount namespace, say).
+    pub fn whoport_wrapped(
+        &self,
+        data_home: &Path,
+        env: &[(&str, &str)],
+        wrapper: &[&str],
+        args: &[&str],
+    ) -> (i32, String, String) {
+        let out = self.run(data_home, env, wrapper, args);
         (
             out.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&out.stdout).into_owned(),

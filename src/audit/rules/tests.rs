@@ -61,6 +61,7 @@ fn knowledge() -> Knowledge {
         start: 32768,
         end: 60999,
         source: "test",
+        unread: None,
     };
     k
 }
