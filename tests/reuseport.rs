@@ -77,6 +77,42 @@ fn a_churning_groups_sockets_get_only_reasons_a_look_established() {
     drop(churn);
 }
 
+/// With the netlink interface refused (sockets read from `/proc/net`, as on gVisor, WSL1 or
+/// under a seccomp filter), whose tables the kernel also resumes by position within a hash
+/// bucket: in every run, with both owner lookups, the steady listener of a churning group is
+/// listed once, with its process.
+#[test]
+fn read_from_proc_net_a_churning_groups_steady_listener_is_listed_once() {
+    let Some(py) = python() else { return };
+    let Some(ns) = NetNs::new() else { return };
+    let home = tempdir();
+    let Some(shim) = common::no_netlink_shim(home.path()) else {
+        return;
+    };
+    let shim = shim.to_str().expect("a UTF-8 path");
+    let mut cmd = ns.command(&py);
+    cmd.arg(common::fixture("reuseport_churn.py"));
+    let churn = Listener::start_command(cmd);
+    let (steady, port) = (churn.pid, churn.port(0));
+    let port_text = port.to_string();
+    for lookup in ["procfs", "bpf"] {
+        for run in 0..10 {
+            let env = [("WHOPORT_OWNER_LOOKUP", lookup), ("LD_PRELOAD", shim)];
+            let (status, out, err) = ns.whoport_with(home.path(), &env, &["--json", &port_text]);
+            assert_eq!(status, 0, "{lookup} {run}: {err}");
+            let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+            assert_eq!(doc["source"], "/proc/net", "{lookup} {run}: {doc}");
+            let (_, steady_rows) = reasons_on(&doc, port, steady);
+            assert_eq!(
+                steady_rows, 1,
+                "{lookup} {run}: the steady listener once: {}",
+                doc["notes"]
+            );
+        }
+    }
+    drop(churn);
+}
+
 /// Listeners on 40 ports, each living a few milliseconds (more ports than one asking again
 /// used to cover): with both owner lookups, every one whoport lists without an owner has a
 /// reason some look established ("closed during the scan" above all), never that something

@@ -665,6 +665,12 @@ fn from_best_source(
                         table.malformed
                     ));
                 }
+                for path in &table.unsettled {
+                    notes.push(format!(
+                        "the listeners of {path} were still opening and closing when it was \
+                         last read again: a listener that stayed open may be missing"
+                    ));
+                }
                 let listing = sockets::Listing {
                     found: table.sockets.into_iter().map(|s| (s, Vec::new())).collect(),
                     skipped: 0,

@@ -18,6 +18,20 @@ pub struct Parsed {
     pub malformed: usize,
     /// What is kept of every socket listed.
     pub seen: Seen,
+    /// The tables whose listeners were still changing when the last read again ended on one
+    /// (a listener that stayed open may be missing from them).
+    pub unsettled: Vec<&'static str>,
+}
+
+/// Reads of a table again, after the first, while a read ended on a listener and the last
+/// one found new listeners.
+const PASSES: usize = 8;
+
+/// How a table is read: whole the first time; again, only its listeners, only the new ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    First,
+    Again,
 }
 
 /// TCP states as the kernel numbers them (include/net/tcp_states.h).
@@ -89,50 +103,122 @@ pub fn parse_line(line: &str, protocol: Protocol) -> Option<Socket> {
 pub fn parse(text: &str, protocol: Protocol) -> Parsed {
     let mut out = Parsed::default();
     for line in text.lines().skip(1) {
-        out.add(line, protocol, Keep::All);
+        out.add(line, (protocol, Keep::All, Pass::First));
     }
     out
 }
 
+/// A listening TCP socket or any UDP or UDP-Lite one: the sockets the kernel lists by the
+/// bucket of their local port.
+fn listens(s: &Socket) -> bool {
+    s.protocol.is_datagram() || s.state == Some("listen")
+}
+
 impl Parsed {
-    /// One line of a table (not its header), kept whole if `keep` says so.
-    fn add(&mut self, line: &str, protocol: Protocol, keep: Keep) {
+    /// One line of a table (not its header), kept whole if `keep` says so (read again, only
+    /// a listener not seen yet); whether it lists a listener, when it lists a socket.
+    fn add(&mut self, line: &str, (protocol, keep, pass): (Protocol, Keep, Pass)) -> Option<bool> {
         if line.trim().is_empty() {
-            return;
+            return None;
         }
-        match parse_line(line, protocol) {
-            Some(s) => {
-                if self.seen.note(&s) && keep.keeps(&s) {
-                    self.sockets.push(s);
-                }
-            }
-            None => self.malformed += 1,
+        let Some(s) = parse_line(line, protocol) else {
+            self.malformed += usize::from(pass == Pass::First);
+            return None;
+        };
+        let listener = listens(&s);
+        if (pass == Pass::First || listener) && self.seen.note(&s) && keep.keeps(&s) {
+            self.sockets.push(s);
         }
+        Some(listener)
     }
 }
 
 /// Reads one table line by line, each parsed as it comes: the tables hold every socket of
 /// the namespace (connections too, which any user can open by the hundred thousand), and only
-/// what `keep` keeps of them is kept whole.
+/// what `keep` keeps of them is kept whole. Read again, a TCP table is read up to its first
+/// connection: the kernel lists the listening sockets first.
+///
+/// Returns whether a read ended on a listener: the kernel fills each read with whole lines
+/// (a page at most) and resumes the next by *position* within that socket's hash bucket, so
+/// sockets of the bucket closing in between make it skip as many others (an `SO_REUSEPORT`
+/// group churning), as in a netlink dump.
 #[cfg(target_os = "linux")]
 fn read_table(
-    file: std::fs::File,
+    mut file: std::fs::File,
+    how: (Protocol, Keep, Pass),
+    out: &mut Parsed,
+) -> std::io::Result<bool> {
+    use std::io::Read;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut pending: Vec<u8> = Vec::new();
+    let mut header = true;
+    let mut ended_on_listener = false;
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        pending.extend_from_slice(buf.get(..n).unwrap_or_default());
+        let mut last = None;
+        let mut done = 0;
+        while let Some(i) = pending
+            .get(done..)
+            .and_then(|p| p.iter().position(|&b| b == b'\n'))
+        {
+            let line = String::from_utf8_lossy(pending.get(done..done + i).unwrap_or_default());
+            done += i + 1;
+            if !std::mem::take(&mut header) {
+                last = out.add(&line, how).or(last);
+                if how.2 == Pass::Again && last == Some(false) {
+                    return Ok(ended_on_listener);
+                }
+            }
+        }
+        pending.drain(..done);
+        ended_on_listener |= pending.is_empty() && last == Some(true);
+    }
+    if !header && !pending.is_empty() {
+        out.add(&String::from_utf8_lossy(&pending), how);
+    }
+    Ok(ended_on_listener)
+}
+
+/// One table, then again (the listeners alone) while a read ended on a listener and the read
+/// before found listeners not seen yet; a table whose listeners still changed on the last read
+/// is said to be unsettled.
+#[cfg(target_os = "linux")]
+fn table(
+    path: &'static str,
     (protocol, keep): (Protocol, Keep),
     out: &mut Parsed,
 ) -> std::io::Result<()> {
-    use std::io::BufRead;
-    let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
-    let mut line = String::new();
-    let mut header = true;
-    loop {
-        line.clear();
-        if reader.read_line(&mut line)? == 0 {
+    let mut again = read_table(
+        std::fs::File::open(path)?,
+        (protocol, keep, Pass::First),
+        out,
+    )?;
+    for _ in 0..PASSES {
+        if !again {
             return Ok(());
         }
-        if !std::mem::take(&mut header) {
-            out.add(line.trim_end_matches('\n'), protocol, keep);
+        let before = out.seen.inodes.len();
+        // What the first read found stands even if reading again fails.
+        let Ok(ended) = std::fs::File::open(path)
+            .and_then(|file| read_table(file, (protocol, keep, Pass::Again), out))
+        else {
+            return Ok(());
+        };
+        if out.seen.inodes.len() == before {
+            return Ok(());
         }
+        again = ended;
     }
+    if again {
+        out.unsettled.push(path);
+    }
+    Ok(())
 }
 
 /// Reads the tables for the wanted protocols and families, keeping whole what `keep` keeps.
@@ -156,9 +242,7 @@ pub fn read(want: super::sockets::Want, keep: Keep) -> std::io::Result<Parsed> {
         if !wanted {
             continue;
         }
-        match std::fs::File::open(path)
-            .and_then(|file| read_table(file, (protocol, keep), &mut out))
-        {
+        match table(path, (protocol, keep), &mut out) {
             Ok(()) => {}
             // A kernel without IPv6 has no tcp6/udp6 table, one without UDP-Lite no udplite
             // table: nothing to list there.
@@ -208,12 +292,15 @@ mod tests {
             let path = dir.path().join("table");
             std::fs::write(&path, text).expect("written");
             let mut read = Parsed::default();
-            read_table(
+            let ended = read_table(
                 std::fs::File::open(&path).expect("opened"),
-                (protocol, Keep::All),
+                (protocol, Keep::All, Pass::First),
                 &mut read,
             )
             .expect("read");
+            // A file is read in one piece, which ends on the table's last socket: a connection
+            // in the TCP table, a listener in the others.
+            assert_eq!(ended, text != TCP);
             assert_eq!(read, parse(text, protocol));
             assert!(!read.sockets.is_empty());
         }
@@ -272,7 +359,12 @@ mod tests {
         std::fs::write(&path, TCP).expect("written");
         let mut read = Parsed::default();
         let file = std::fs::File::open(&path).expect("opened");
-        read_table(file, (Protocol::Tcp, Keep::Listeners), &mut read).expect("read");
+        read_table(
+            file,
+            (Protocol::Tcp, Keep::Listeners, Pass::First),
+            &mut read,
+        )
+        .expect("read");
         assert!(read.sockets.iter().all(|s| s.state == Some("listen")));
         assert_eq!(read.sockets.len(), 2);
         assert_eq!(read.seen.established.get(&0xA2B4), Some(&1));
