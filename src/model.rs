@@ -796,6 +796,16 @@ impl Process {
         }
     }
 
+    /// A live process whose `/proc` directory or files `/proc` does not show this user
+    /// (mounted with `hidepid=HOW`): nothing of it is read.
+    pub fn hidden(pid: u32, how: &str) -> Process {
+        Process {
+            pid,
+            name: format!("[/proc/{pid} hidden from this user (hidepid={how})]"),
+            ..Process::default()
+        }
+    }
+
     /// A PID that now belongs to another process than the one holding the socket.
     pub fn changed(pid: u32) -> Process {
         Process {

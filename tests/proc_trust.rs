@@ -178,3 +178,49 @@ fn a_file_mounted_over_a_processs_maps_never_frames_it_as_a_holder() {
         }
     }
 }
+
+/// `/proc` mounted `hidepid=invisible` (a new proc instance in a private mount namespace, a
+/// common hardening) hides root's listener's process from nobody with CAP_BPF and
+/// CAP_PERFMON: the kernel's iterator names it, as hidden from this user by hidepid, never
+/// as having exited; the `/proc` walk, which cannot see it, never says it exited either.
+#[test]
+fn a_process_proc_hides_from_this_user_never_exited() {
+    if !common::root_or_skip("a private mount namespace and a new /proc")
+        || !std::path::Path::new("/sys/kernel/btf/vmlinux").exists()
+        || !common::have("setpriv", "apt-get install -y util-linux")
+        || python().is_none()
+    {
+        return;
+    }
+    let l = Listener::start(&["tcp4"]);
+    let (pid, port) = (l.pid, l.port(0));
+    let home = common::shared_tempdir();
+    for lookup in ["bpf", "procfs"] {
+        let (status, out, err) = common::sh_within(
+            &format!(
+                "exec unshare -m --propagation private sh -c \
+                 'mount -t proc -o hidepid=invisible proc /proc && \
+                  WHOPORT_OWNER_LOOKUP={lookup} exec setpriv --reuid=65534 --regid=65534 \
+                  --clear-groups --inh-caps=+bpf,+perfmon --ambient-caps=+bpf,+perfmon \
+                  env XDG_DATA_HOME={home} XDG_CONFIG_HOME={home} \"$WHOPORT\" --json {port}'",
+                home = home.path().display(),
+            ),
+            std::time::Duration::from_secs(60),
+        );
+        assert!(status == 0 || status == 1, "{lookup}: {status} {err}");
+        assert!(!out.contains("exited"), "{lookup}: {out}");
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        let row = &doc["listeners"][0];
+        if lookup == "bpf" {
+            let owner = &row["owners"][0];
+            assert_eq!(owner["pid"], pid, "{out}");
+            assert_eq!(
+                owner["name"],
+                format!("[/proc/{pid} hidden from this user (hidepid=invisible)]"),
+                "{out}"
+            );
+        } else {
+            assert!(row["owner_hidden_reason"].is_string(), "{out}");
+        }
+    }
+}

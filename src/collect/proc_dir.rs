@@ -124,6 +124,44 @@ impl ProcDir {
     }
 }
 
+/// The `hidepid=` option of the `/proc` mounted at `/proc` (`invisible`, `noaccess`,
+/// `ptraceable`, or `2`, `1`), from `/proc/self/mountinfo`, read once; `None` without one.
+pub fn hidepid() -> Option<&'static str> {
+    static HIDEPID: OnceLock<Option<String>> = OnceLock::new();
+    HIDEPID
+        .get_or_init(|| parse_hidepid(&std::fs::read("/proc/self/mountinfo").ok()?))
+        .as_deref()
+}
+
+/// The `hidepid=` option of the last `proc` filesystem mounted at `/proc` in a mountinfo text
+/// (the one on top); `None` when it has none, or `0`/`off`.
+fn parse_hidepid(mountinfo: &[u8]) -> Option<String> {
+    std::str::from_utf8(mountinfo)
+        .ok()?
+        .lines()
+        .rev()
+        .filter(|l| l.split(' ').nth(4) == Some("/proc"))
+        .filter_map(|l| {
+            let mut fields = l.split_once(" - ")?.1.split(' ');
+            (fields.next()? == "proc").then(|| fields.nth(1))?
+        })
+        .next()?
+        .split(',')
+        .find_map(|o| o.strip_prefix("hidepid="))
+        .filter(|v| !matches!(*v, "0" | "off"))
+        .map(str::to_string)
+}
+
+/// Whether the process `pid`, whose `/proc` directory or `stat` this user could not open, is
+/// alive and hidden from this user by `/proc`'s `hidepid=` option (returned): `/proc` is
+/// mounted with it and the kernel opens a pidfd for that PID (no signal, no trace).
+pub fn hidden_by_hidepid(pid: u32) -> Option<&'static str> {
+    let how = hidepid()?;
+    let pid = rustix::process::Pid::from_raw(i32::try_from(pid).ok()?)?;
+    rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()?;
+    Some(how)
+}
+
 /// The most of any `/proc/PID` file read for a process's details (`stat`, `status`,
 /// `cgroup`): more than the kernel writes in `stat` or `status`; a cgroup path longer than
 /// that is not believed (its unit and container are not known).
@@ -285,6 +323,23 @@ mod tests {
         assert_eq!(me.read_at_most("cmdline", &mut buf, 3), Some(true));
         assert_eq!(buf.len(), 3);
         assert_eq!(me.read_at_most("no-such-file", &mut buf, 3), None);
+    }
+
+    #[test]
+    fn the_hidepid_option_of_the_proc_on_top() {
+        let mounts = b"22 1 0:5 / /proc rw,nosuid - proc proc rw\n\
+                       90 22 0:44 / /proc/sys/fs/binfmt_misc rw - binfmt_misc x rw\n\
+                       91 22 0:45 / /proc rw - proc proc rw,hidepid=invisible\n";
+        assert_eq!(parse_hidepid(mounts).as_deref(), Some("invisible"));
+        assert_eq!(parse_hidepid(b"22 1 0:5 / /proc rw - proc proc rw\n"), None);
+        assert_eq!(
+            parse_hidepid(b"22 1 0:5 / /proc rw - proc proc rw,hidepid=2,gid=4\n").as_deref(),
+            Some("2")
+        );
+        assert_eq!(
+            parse_hidepid(b"22 1 0:5 / /proc rw - proc proc rw,hidepid=0\n"),
+            None
+        );
     }
 
     #[test]

@@ -346,12 +346,18 @@ fn live_thread_details(pid: u32) -> Option<(Vec<u8>, crate::model::ExeState, Arg
 #[cfg(target_os = "linux")]
 fn read_one(buf: &mut Vec<u8>, pid: u32, starts: &HashMap<u32, u64>) -> Option<Process> {
     use super::proc_dir::{self, ProcDir};
-    let dir = ProcDir::open(pid)?;
+    let Some(dir) = ProcDir::open(pid) else {
+        // Gone, unless /proc hides it from this user (hidepid).
+        return proc_dir::hidden_by_hidepid(pid).map(|how| Process::hidden(pid, how));
+    };
     if !dir.read("stat", buf) {
         // Gone, unless another filesystem's directory was mounted over /proc/PID, or a file
         // over its stat.
         if let Some(file) = dir.covered() {
             return Some(Process::covered_file(pid, file));
+        }
+        if let Some(how) = proc_dir::hidden_by_hidepid(pid) {
+            return Some(Process::hidden(pid, how));
         }
         return (!dir.on_procfs()).then(|| Process::covered(pid));
     }
