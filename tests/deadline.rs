@@ -734,23 +734,25 @@ fn a_deleted_executable_below_a_stalled_fuse_directory_is_judged_without_waiting
 
 /// A `/proc` walk that cannot finish in time (a process and about 130 children with 19,000
 /// copies of one socket each: more links than it reads in tens of seconds) stops before the
-/// deadline and keeps the owners it found: root's own listener, whose process comes before
-/// them, keeps its owner; a note, and the reason of each socket still without an owner, say
-/// the walk did not finish and how many processes it did not read (to the end). Before, every
-/// owner the walk had found was dropped with it. (The in-kernel iterator is not a walk: it
-/// does not stop.)
+/// deadline and keeps the owners it found: root's own listener, started after them, keeps its
+/// owner (the walk reads the processes with large tables last, whatever their PIDs); a note,
+/// and the reason of each socket still without an owner, say the walk did not finish and how
+/// many processes it did not read (to the end). Before, every owner the walk had found was
+/// dropped with it. (The in-kernel iterator is not a walk: it does not stop.)
 #[test]
 fn a_walk_out_of_time_keeps_the_owners_it_found() {
     let Some(ns) = NetNs::new() else {
         return;
     };
-    let own = ns.listener(&["tcp4"]);
     let Some(dups) = common::listener::dups_allowed(10_000) else {
         eprintln!("SKIPPED: the hard limit on open descriptors is too low");
         return;
     };
     let forks = (2_400_000 / dups).to_string();
     let copies = ns.listener(&["--dups", &dups.to_string(), "--forks", &forks, "tcp4"]);
+    // After them: lower PIDs do not put it behind them (processes with large tables are read
+    // last).
+    let own = ns.listener(&["tcp4"]);
     let home = tempdir();
     let (status, stdout, stderr) = ns.whoport_with(
         home.path(),
