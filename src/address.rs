@@ -81,8 +81,10 @@ pub enum Reach {
     AllIpv6Unknown,
     /// Loopback addresses, or bound to the loopback device.
     Loopback,
-    /// A wildcard bound to one device.
-    Device(String),
+    /// A wildcard bound to one device, and the family it takes (the reach it would have
+    /// unbound: [`Reach::AllIpv4`], [`Reach::AllDualStack`], [`Reach::AllIpv6Only`] or
+    /// [`Reach::AllIpv6Unknown`]).
+    Device(String, Box<Reach>),
     /// A loopback address bound to another device (named, or its index when it has no name
     /// any more): loopback traffic does not reach it; `localnet` when that device accepts
     /// packets to loopback addresses from its network (`route_localnet`).
@@ -107,7 +109,11 @@ impl Reach {
             Reach::AllIpv6Only => "all, IPv6 only".to_string(),
             Reach::AllIpv6Unknown => "all, IPv6".to_string(),
             Reach::Loopback => "loopback".to_string(),
-            Reach::Device(d) => format!("{} only", device_words(d)),
+            Reach::Device(d, family) => format!(
+                "{} only, {}",
+                device_words(d),
+                family.short().trim_start_matches("all, ")
+            ),
             Reach::LoopbackOnDevice { device, .. } => {
                 format!("{} only, not loopback", device_words(device))
             }
@@ -130,9 +136,10 @@ impl Reach {
                 "all interfaces, IPv6 (whether IPv4 too was not reported)".to_string()
             }
             Reach::Loopback => "loopback only".to_string(),
-            Reach::Device(d) => format!(
-                "what arrives through {}, to any of this machine's addresses",
-                device_words(d)
+            Reach::Device(d, family) => format!(
+                "what arrives through {}, {}",
+                device_words(d),
+                family.to_any_address()
             ),
             Reach::LoopbackOnDevice {
                 device,
@@ -165,6 +172,19 @@ impl Reach {
                 }
                 _ => format!("{}, unless bound to a device (not reported)", r.long()),
             },
+        }
+    }
+}
+
+impl Reach {
+    /// Which of this machine's addresses a wildcard of this reach takes what is sent to:
+    /// "to any of this machine's IPv4 addresses".
+    pub fn to_any_address(&self) -> &'static str {
+        match self {
+            Reach::AllIpv4 => "to any of this machine's IPv4 addresses",
+            Reach::AllDualStack => "to any of this machine's addresses, IPv4 and IPv6",
+            Reach::AllIpv6Only => "to any of this machine's IPv6 addresses, IPv6 only",
+            _ => "to any of this machine's IPv6 addresses (whether IPv4 too was not reported)",
         }
     }
 }
@@ -232,25 +252,27 @@ impl Listener {
                 }
             }
             Scope::Specific => match (&self.device, self.socket.address.is_unspecified()) {
-                (Some(d), true) => Reach::Device(d.clone()),
+                (Some(d), true) => Reach::Device(d.clone(), Box::new(self.wildcard_family())),
                 // A link-local IPv6 address is bound with its zone, to one device.
                 (None, false) if is_link_local(self.socket.address) => {
                     unreported(Reach::OneAddress)
                 }
                 _ => Reach::OneAddress,
             },
-            Scope::All => {
-                let reach = match self.socket.address {
-                    IpAddr::V4(_) => Reach::AllIpv4,
-                    IpAddr::V6(a) if a.to_ipv4_mapped().is_some() => Reach::AllIpv4,
-                    IpAddr::V6(_) => match self.v6only {
-                        Some(true) => Reach::AllIpv6Only,
-                        Some(false) => Reach::AllDualStack,
-                        None => Reach::AllIpv6Unknown,
-                    },
-                };
-                unreported(reach)
-            }
+            Scope::All => unreported(self.wildcard_family()),
+        }
+    }
+
+    /// The reach of a wildcard on every interface: its family, as the kernel said it.
+    fn wildcard_family(&self) -> Reach {
+        match self.socket.address {
+            IpAddr::V4(_) => Reach::AllIpv4,
+            IpAddr::V6(a) if a.to_ipv4_mapped().is_some() => Reach::AllIpv4,
+            IpAddr::V6(_) => match self.v6only {
+                Some(true) => Reach::AllIpv6Only,
+                Some(false) => Reach::AllDualStack,
+                None => Reach::AllIpv6Unknown,
+            },
         }
     }
 
@@ -557,7 +579,7 @@ pub(crate) mod tests {
                 3,
                 Some("eth0"),
                 None,
-                Reach::Device("eth0".to_string()),
+                Reach::Device("eth0".to_string(), Box::new(Reach::AllIpv4)),
                 Scope::Specific,
             ),
             (

@@ -538,22 +538,30 @@ fn a_pasted_ipv4_address_finds_the_dual_stack_listener_that_serves_it() {
 /// listing, the card, JSON, `--exposed` and the audit (no exposure finding); `localhost`
 /// does not find it, the device is named in its address.
 /// A wildcard bound to another device than `lo` receives what arrives through that device,
-/// whichever of this machine's addresses it is sent to (Linux's weak host model): its reach
-/// never says "every address of d0", and the audit says the same as the card. An IPv6
-/// wildcard bound to it is written as `ss` writes it, the device after the brackets.
+/// whichever of this machine's addresses of its family it is sent to (Linux's weak host
+/// model): its reach never says "every address of d0", says the family (IPv4, IPv6 only, or
+/// both), and the audit says the same as the card. An IPv6 wildcard bound to it is written as
+/// `ss` writes it, the device after the brackets.
 #[test]
 fn a_wildcard_bound_to_a_device_receives_what_arrives_through_it_to_any_address() {
     let Some(s) = staged(
         &["link", "add", "d0", "type", "veth", "peer", "name", "d1"],
-        &["tcp4-any@d0", "tcp6-any@d0"],
-        &["--json {P0}", "{P0}", "audit --json", "--json {P1}"],
+        &["tcp4-any@d0", "tcp6-any@d0", "tcp6-any-v6only@d0"],
+        &[
+            "--json {P0}",
+            "{P0}",
+            "audit --json",
+            "--json {P1}",
+            "--json {P2}",
+            "",
+        ],
     ) else {
         return;
     };
     let port = s.port(0);
     let r = row(&s.json(0), "tcp", "0.0.0.0", port);
     assert_eq!(r["endpoint"], format!("0.0.0.0%d0:{port}"), "{r}");
-    let reach = "what arrives through d0, to any of this machine's addresses";
+    let reach = "what arrives through d0, to any of this machine's IPv4 addresses";
     assert_eq!(r["reach"], reach, "{r}");
     assert!(s.runs[1].contains(reach), "card: {}", s.runs[1]);
     let audit = s.json(2);
@@ -566,14 +574,38 @@ fn a_wildcard_bound_to_a_device_receives_what_arrives_through_it_to_any_address(
         .map(str::to_string)
         .collect();
     assert!(
-        exposure.iter().any(
-            |m| m.contains("through d0 only, to any of this machine's addresses")
-                && !m.contains("non-loopback address")
-        ),
+        exposure.iter().any(|m| m
+            .contains("through d0 only, to any of this machine's IPv4 addresses")
+            && !m.contains("non-loopback address")),
         "audit: {exposure:?}"
     );
     let v6 = row(&s.json(3), "tcp", "::", s.port(1));
     assert_eq!(v6["endpoint"], format!("[::]%d0:{}", s.port(1)), "{v6}");
+    assert_eq!(
+        v6["reach"], "what arrives through d0, to any of this machine's addresses, IPv4 and IPv6",
+        "{v6}"
+    );
+    let v6only = row(&s.json(4), "tcp", "::", s.port(2));
+    assert_eq!(
+        v6only["reach"],
+        "what arrives through d0, to any of this machine's IPv6 addresses, IPv6 only",
+        "{v6only}"
+    );
+    // The listing's short words say the family too.
+    for (host, port, family) in [
+        ("0.0.0.0%d0", port, "IPv4"),
+        ("[::]%d0", s.port(1), "IPv4+IPv6"),
+        ("[::]%d0", s.port(2), "IPv6 only"),
+    ] {
+        let line = s.runs[5]
+            .lines()
+            .find(|l| l.contains(&format!(" {port} ")) || l.contains(&format!(":{port}")))
+            .unwrap_or_else(|| panic!("{port} listed: {}", s.runs[5]));
+        assert!(
+            line.contains(&format!("{host} (d0 only, {family})")),
+            "{line}"
+        );
+    }
 }
 
 #[test]

@@ -150,23 +150,37 @@ impl Ctx<'_> {
             .zip(&self.listeners)
             .find(|(i, l)| wanted.contains(i) && l.device_unknown())
             .map(|(_, l)| l.reach());
-        // A wildcard bound to one device: what arrives through it.
-        let device = self
+        // Wildcards bound to one device: what arrives through it, of their families.
+        let devices: Vec<(String, Reach)> = self
             .members
             .iter()
             .zip(&self.listeners)
             .filter(|(i, _)| wanted.contains(i))
-            .map(|(_, l)| l.reach())
-            .find(|r| matches!(r, Reach::Device(_)));
+            .filter_map(|(_, l)| match l.reach() {
+                Reach::Device(d, family) => Some((d, *family)),
+                _ => None,
+            })
+            .collect();
+        let device = devices.first().map(|(d, family)| {
+            let v4 = devices.iter().any(|(e, f)| e == d && *f == Reach::AllIpv4);
+            let v6 = devices.iter().any(|(e, f)| e == d && *f != Reach::AllIpv4);
+            (
+                d,
+                if v4 && v6 {
+                    &Reach::AllDualStack
+                } else {
+                    family
+                },
+            )
+        });
         match reaches.first() {
             None => match (unreported, device) {
                 (Some(r), _) => format!("on {}", r.long()),
-                (None, Some(Reach::Device(d))) => {
-                    format!(
-                        "through {} only, to any of this machine's addresses",
-                        crate::address::device_words(&d)
-                    )
-                }
+                (None, Some((d, family))) => format!(
+                    "through {} only, {}",
+                    crate::address::device_words(d),
+                    family.to_any_address()
+                ),
                 (None, _) => "on a non-loopback address".to_string(),
             },
             Some(_) if v4 && v6 => format!("on {}", both.long()),
