@@ -263,29 +263,61 @@ INLINE __u64 socket_inode(struct file *f)
 	return ino;
 }
 
-// Is this file an io_uring instance (an anonymous inode file named "[io_uring]")?
+// A task's io_uring context (NULL: none), read with a probe read: a direct load of a pointer
+// from the task (a pointer the kernel trusts) makes the verifier look up by name, in the
+// whole of the kernel's BTF, whether the pointer loaded may be trusted too, several times at
+// each load it checks.
+INLINE struct io_uring_task *io_uring_of(struct task_struct *task)
+{
+	struct io_uring_task *tctx = 0;
+
+	bpf_probe_read_kernel(&tctx, sizeof(tctx), &task->io_uring);
+	return tctx;
+}
+
+// Is this dentry name (`len` bytes at `name`) the one of an io_uring instance's file (an
+// anonymous inode file named "[io_uring]")?
+INLINE int ring_named(__u32 len, const unsigned char *name)
+{
+	const char ring[RING_NAME_LEN] = RING_NAME;
+	__u64 head = 0, want_head;
+	__u16 tail = 0, want_tail;
+
+	if (len != RING_NAME_LEN || !name)
+		return 0;
+	// Compared as two numbers, not byte by byte: the verifier walks every loop.
+	if (bpf_probe_read_kernel(&head, sizeof(head), name) ||
+	    bpf_probe_read_kernel(&tail, sizeof(tail), name + sizeof(head)))
+		return 0;
+	__builtin_memcpy(&want_head, ring, sizeof(want_head));
+	__builtin_memcpy(&want_tail, ring + sizeof(want_head), sizeof(want_tail));
+	return head == want_head && tail == want_tail;
+}
+
+// Is this file an io_uring instance? (A file read with probe reads: its pointers too.)
 INLINE int is_ring(struct file *file)
 {
 	struct dentry *dentry = 0;
 	struct qstr name = {};
-	const char ring[RING_NAME_LEN] = RING_NAME;
-	__u64 head = 0, want_head;
-	__u16 tail = 0, want_tail;
 
 	bpf_probe_read_kernel(&dentry, sizeof(dentry), &file->f_path.dentry);
 	if (!dentry)
 		return 0;
 	bpf_probe_read_kernel(&name.len, sizeof(name.len), &dentry->d_name.len);
 	bpf_probe_read_kernel(&name.name, sizeof(name.name), &dentry->d_name.name);
-	if (name.len != RING_NAME_LEN || !name.name)
+	return ring_named(name.len, name.name);
+}
+
+// is_ring for the file the task_file iterator hands (a pointer the kernel trusts), which
+// runs for every descriptor of the machine: its dentry and name followed with plain loads
+// (each made a load that cannot fault by the kernel), not a probe read each.
+INLINE int is_ring_here(struct file *file)
+{
+	struct dentry *dentry = file->f_path.dentry;
+
+	if (!dentry)
 		return 0;
-	// Compared as two numbers, not byte by byte: the verifier walks every loop.
-	if (bpf_probe_read_kernel(&head, sizeof(head), name.name) ||
-	    bpf_probe_read_kernel(&tail, sizeof(tail), name.name + sizeof(head)))
-		return 0;
-	__builtin_memcpy(&want_head, ring, sizeof(want_head));
-	__builtin_memcpy(&want_tail, ring + sizeof(want_head), sizeof(want_tail));
-	return head == want_head && tail == want_tail;
+	return ring_named(dentry->d_name.len, dentry->d_name.name);
 }
 
 // Where the walk of a task's rings stands: ring by ring, its registered files (unless only
@@ -503,7 +535,7 @@ INLINE int table_ring(struct bpf_iter__task_file *ctx, __u32 with_files)
 	struct file *file = ctx->file;
 	struct walk w = {};
 
-	if (!task || !file || !is_ring(file))
+	if (!task || !file || !is_ring_here(file))
 		return 0;
 	w.seq = ctx->meta->seq;
 	w.tgid = task->tgid;
@@ -564,11 +596,13 @@ int whoport_registered_tasks(struct bpf_iter__task *ctx)
 		return 0;
 	if (task->flags & PF_IO_WORKER)
 		worker_request(ctx->meta->seq, task);
-	struct io_uring_task *tctx = task->io_uring;
+	struct io_uring_task *tctx = io_uring_of(task);
 	if (!tctx)
 		return 0;
 	// One record per task with rings in use (its context's xarray of the rings it used).
-	if (tctx->xa.xa_head)
+	void *xa_head = 0;
+	bpf_probe_read_kernel(&xa_head, sizeof(xa_head), &tctx->xa.xa_head);
+	if (xa_head)
 		emit(ctx->meta->seq, task->tgid, USES, 0);
 	bpf_probe_read_kernel(rings, sizeof(rings), &tctx->registered_rings);
 	for (int slot = 0; slot < MAX_RINGS; slot++) {
@@ -589,7 +623,7 @@ int whoport_registered_rings(struct bpf_iter__task *ctx)
 
 	if (!task)
 		return 0;
-	struct io_uring_task *tctx = task->io_uring;
+	struct io_uring_task *tctx = io_uring_of(task);
 	if (!tctx)
 		return 0;
 	// Every slot, the empty ones passed over in one step each.
@@ -613,7 +647,7 @@ int whoport_used_rings(struct bpf_iter__task *ctx)
 
 	if (!task)
 		return 0;
-	struct io_uring_task *tctx = task->io_uring;
+	struct io_uring_task *tctx = io_uring_of(task);
 	if (!tctx)
 		return 0;
 	bpf_probe_read_kernel(&head, sizeof(head), &tctx->xa.xa_head);

@@ -349,6 +349,37 @@ static __attribute__((always_inline)) __u32 socket_netns(struct file *file, int 
 	return inum;
 }
 
+// The inode of a task's network namespace (0 when it has none left: an exiting task). Read
+// with probe reads, as the leader's start time below: where a program loads a pointer
+// directly from a pointer the kernel trusts (a task), the verifier looks up by name, in the
+// whole of the kernel's BTF, whether the pointer loaded may be trusted too (several linear
+// searches at each load it checks); these reads are made once per task.
+static __attribute__((always_inline)) __u32 task_netns(struct task_struct *task)
+{
+	struct nsproxy *ns = 0;
+	struct net *net = 0;
+	__u32 inum = 0;
+
+	if (bpf_probe_read_kernel(&ns, sizeof(ns), __builtin_preserve_access_index(&task->nsproxy)) || !ns ||
+	    bpf_probe_read_kernel(&net, sizeof(net), __builtin_preserve_access_index(&ns->net_ns)) || !net ||
+	    bpf_probe_read_kernel(&inum, sizeof(inum), __builtin_preserve_access_index(&net->ns.inum)))
+		return 0;
+	return inum;
+}
+
+// The start time of a task's thread group leader (ns after boot; 0 when it cannot be read).
+static __attribute__((always_inline)) __u64 leader_start(struct task_struct *task)
+{
+	struct task_struct *leader = 0;
+	__u64 start = 0;
+
+	if (bpf_probe_read_kernel(&leader, sizeof(leader), __builtin_preserve_access_index(&task->group_leader)) ||
+	    !leader ||
+	    bpf_probe_read_kernel(&start, sizeof(start), __builtin_preserve_access_index(&leader->start_boottime)))
+		return 0;
+	return start;
+}
+
 // The records of one descriptor (and the task's header records before its first); `probed`
 // as for socket_netns (each program has its own copy).
 static __attribute__((always_inline)) void owner_records(struct bpf_iter__task_file *ctx, int probed)
@@ -380,13 +411,12 @@ static __attribute__((always_inline)) void owner_records(struct bpf_iter__task_f
 	r.tgid = task->tgid;
 	if (last_task_addr != (__u64)task) {
 		last_task_addr = (__u64)task;
-		struct nsproxy *ns = task->nsproxy;
 		r.fd = NETNS_RECORD;
-		r.value = ns ? ns->net_ns->ns.inum : 0;
+		r.value = task_netns(task);
 		last_task_netns = r.value;
 		bpf_seq_write(seq, &r, sizeof(r));
 		r.fd = START_RECORD;
-		r.value = task->group_leader->start_boottime;
+		r.value = leader_start(task);
 		bpf_seq_write(seq, &r, sizeof(r));
 	}
 	struct inode *inode = file->f_inode;
@@ -822,9 +852,8 @@ static void foreign_queue(struct bpf_iter__task_file *ctx, int marked)
 	if (!sk || sk->__sk_common.skc_family != AF_UNIX)
 		return;
 	struct net *net = sk->__sk_common.skc_net.net;
-	struct task_struct *me = bpf_get_current_task_btf();
-	struct nsproxy *ns = me->nsproxy;
-	if (!net || !ns || net->ns.inum == ns->net_ns->ns.inum)
+	__u32 mine = task_netns(bpf_get_current_task_btf());
+	if (!net || !mine || net->ns.inum == mine)
 		return;
 	w.left = sk->sk_receive_queue.qlen;
 	if (!w.left)
