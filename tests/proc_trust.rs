@@ -224,3 +224,54 @@ fn a_process_proc_hides_from_this_user_never_exited() {
         }
     }
 }
+
+/// whoport in a container's mount namespace only (`nsenter -m -t CONTAINER`), whose `/proc` is
+/// the container's PID namespace's: it lists processes but not whoport. The reason says so,
+/// with both lookups, never that `/proc` is not mounted.
+#[test]
+fn another_pid_namespaces_proc_is_said_to_be_so() {
+    if !common::root_or_skip("a PID namespace with its own /proc")
+        || !common::have("nsenter", "apt-get install -y util-linux")
+        || python().is_none()
+    {
+        return;
+    }
+    let l = Listener::start(&["tcp4"]);
+    let port = l.port(0);
+    let container = Reaped(
+        Command::new("unshare")
+            .args(["--kill-child", "-p", "-f", "--mount-proc", "sleep", "120"])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("unshare starts"),
+    );
+    let id = container.0.id();
+    let children = format!("/proc/{id}/task/{id}/children");
+    let mut inside = None;
+    for _ in 0..100 {
+        inside = std::fs::read_to_string(&children)
+            .ok()
+            .and_then(|c| c.split_whitespace().next().map(str::to_string));
+        if inside.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let inside = inside.expect("the container's process started");
+    for lookup in LOOKUPS {
+        let (status, out, err) = common::sh_within(
+            &format!("{lookup} exec nsenter -m -t {inside} \"$WHOPORT\" --json {port}"),
+            std::time::Duration::from_secs(60),
+        );
+        assert!(status == 0 || status == 1, "{lookup}: {status} {err}");
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        let reason = doc["listeners"][0]["owner_hidden_reason"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{lookup}: {out}"));
+        assert!(
+            reason.contains("/proc belongs to another PID namespace"),
+            "{lookup}: {reason}"
+        );
+        assert!(!reason.contains("not mounted"), "{lookup}: {reason}");
+    }
+}

@@ -283,12 +283,7 @@ fn walk(
     )?;
     // An empty /proc (not mounted, or a tmpfs over it) would look like "no process holds
     // anything": say it is unreadable instead.
-    statat(&proc_fd, "self/fd", AtFlags::empty()).map_err(|e| {
-        std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!("/proc is not mounted or not readable ({e})"),
-        )
-    })?;
+    statat(&proc_fd, "self/fd", AtFlags::empty()).map_err(|e| unreadable_proc(&proc_fd, e))?;
     let pids = match only {
         Some(pids) => pids,
         None => list_pids(&proc_fd)?,
@@ -469,6 +464,24 @@ impl Part {
             self.unreadable_pids.push(pid);
         }
     }
+}
+
+/// Why `/proc` cannot be walked when its `self/fd` is not there (`e`): a `/proc` that lists
+/// processes but has no `self` is another PID namespace's (whoport entered a container's
+/// mount namespace only): its PIDs are not this process's.
+fn unreadable_proc(proc_fd: &OwnedFd, e: Errno) -> std::io::Error {
+    let why = if e == Errno::NOENT
+        && rustix::fs::readlinkat(proc_fd, "self", Vec::new()).is_err()
+        && list_pids(proc_fd).is_ok_and(|pids| !pids.is_empty())
+    {
+        "/proc belongs to another PID namespace (it lists processes, but not whoport: no \
+         /proc/self), so its PIDs are not this process's; run whoport with this namespace's \
+         /proc, or enter that PID namespace too (nsenter -p -m)"
+            .to_string()
+    } else {
+        format!("/proc is not mounted or not readable ({e})")
+    };
+    std::io::Error::new(std::io::ErrorKind::NotFound, why)
 }
 
 fn list_pids(proc_fd: &OwnedFd) -> std::io::Result<Vec<u32>> {
