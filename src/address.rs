@@ -37,13 +37,22 @@ impl Scope {
     /// bound to a device only what arrives through that device, and loopback traffic
     /// arrives through `lo` (a connection from this machine to `127.0.0.1%d0` is refused).
     /// Other machines' packets to a loopback address are dropped, unless `route_localnet`
-    /// is on for that device (IPv4): then it is one address on that device, exposed to it.
+    /// is on for that device (IPv4): then it is one address on that device, exposed to it;
+    /// bound to no device, it is exposed to every device where `route_localnet` is on.
     pub fn of_socket(s: &Socket) -> Scope {
         if s.ifindex == LOOPBACK_IFINDEX {
             return Scope::Loopback;
         }
         match Scope::of(s.address) {
             Scope::All if s.ifindex != 0 => Scope::Specific,
+            // Bound to no device: every device where route_localnet is on lets it in.
+            Scope::Loopback
+                if s.ifindex == 0
+                    && s.address.to_canonical().is_ipv4()
+                    && matches!(local::localnet(), local::Localnet::On(_)) =>
+            {
+                Scope::Specific
+            }
             Scope::Loopback if s.ifindex != 0 => {
                 if s.address.to_canonical().is_ipv4() && local::route_localnet(s.ifindex) {
                     Scope::Specific
@@ -89,6 +98,11 @@ pub enum Reach {
     /// any more): loopback traffic does not reach it; `localnet` when that device accepts
     /// packets to loopback addresses from its network (`route_localnet`).
     LoopbackOnDevice { device: String, localnet: bool },
+    /// An IPv4 loopback address bound to no device, with `route_localnet` on for these
+    /// devices (`all`: every device): packets to it from their networks are accepted.
+    LoopbackLocalnet(Vec<String>),
+    /// An IPv4 loopback address bound to no device, where `route_localnet` could not be read.
+    LoopbackLocalnetUnread,
     /// One address (a link-local one names its device).
     OneAddress,
     /// Bound to a device that no longer exists (its index): nothing reaches it.
@@ -117,6 +131,8 @@ impl Reach {
             Reach::LoopbackOnDevice { device, .. } => {
                 format!("{} only, not loopback", device_words(device))
             }
+            Reach::LoopbackLocalnet(_) => "loopback + route_localnet".to_string(),
+            Reach::LoopbackLocalnetUnread => "loopback, route_localnet unread".to_string(),
             Reach::OneAddress => "one address".to_string(),
             Reach::GoneDevice(d) => format!("{}, gone", device_words(d)),
             Reach::DeviceUnreported(r) if **r == Reach::OneAddress => {
@@ -157,6 +173,10 @@ impl Reach {
                 device_words(device),
                 device_words(device)
             ),
+            Reach::LoopbackLocalnet(devices) => localnet_words(devices),
+            Reach::LoopbackLocalnetUnread => "loopback only, unless route_localnet is on for a \
+                 device (it could not be read): then that device's network reaches it too"
+                .to_string(),
             Reach::OneAddress => "one address".to_string(),
             Reach::GoneDevice(d) => format!(
                 "bound to {}, which no longer exists: nothing reaches it (unless a new device \
@@ -187,6 +207,24 @@ impl Reach {
             _ => "to any of this machine's IPv6 addresses (whether IPv4 too was not reported)",
         }
     }
+}
+
+/// "loopback, but route_localnet is on for d0: reachable from that link".
+fn localnet_words(devices: &[String]) -> String {
+    if devices.iter().any(|d| d == "all") {
+        return "loopback, but route_localnet is on for all devices: reachable from every link"
+            .to_string();
+    }
+    let names: Vec<String> = devices.iter().map(|d| device_words(d)).collect();
+    let (which, link) = if names.len() == 1 {
+        ("", "that link")
+    } else {
+        ("s", "those links")
+    };
+    format!(
+        "loopback, but route_localnet is on for device{which} {}: reachable from {link}",
+        names.join(", ")
+    )
 }
 
 /// A device by its name (`eth0`), or `device 7` for an index that no longer has one (the
@@ -221,8 +259,16 @@ impl Listener {
             .unwrap_or_else(|| self.socket.ifindex.to_string())
     }
 
+    /// An IPv4 loopback address bound to no device (or to one not reported): where
+    /// `route_localnet` lets other machines' packets in, they reach it.
+    fn localnet_applies(&self) -> bool {
+        let a = self.socket.address.to_canonical();
+        self.socket.ifindex == 0 && a.is_ipv4() && a.is_loopback()
+    }
+
     /// Where it can be reached from, from the facts collected (scope, v6only, device).
     pub fn reach(&self) -> Reach {
+        use local::Localnet::{Off, On, Unread};
         let unreported = |reach: Reach| {
             if self.socket.device_reported {
                 reach
@@ -233,6 +279,9 @@ impl Listener {
         match self.scope {
             // Bound to lo (a device reported), or at a loopback address.
             Scope::Loopback if self.socket.ifindex == LOOPBACK_IFINDEX => Reach::Loopback,
+            Scope::Loopback if self.localnet_applies() && local::localnet() == Unread => {
+                unreported(Reach::LoopbackLocalnetUnread)
+            }
             Scope::Loopback => unreported(Reach::Loopback),
             // Its device had no name when it was read: is there still one of that index?
             Scope::Device
@@ -244,6 +293,12 @@ impl Listener {
             Scope::Device => Reach::LoopbackOnDevice {
                 device: self.device_name(),
                 localnet: false,
+            },
+            Scope::Specific if self.localnet_applies() => match local::localnet() {
+                On(devices) => unreported(Reach::LoopbackLocalnet(devices)),
+                // Turned off since the socket was read: what it is now.
+                Off => unreported(Reach::Loopback),
+                Unread => unreported(Reach::LoopbackLocalnetUnread),
             },
             Scope::Specific if self.socket.address.to_canonical().is_loopback() => {
                 Reach::LoopbackOnDevice {
@@ -443,6 +498,58 @@ pub(crate) mod local {
         // A name is never a path: `all`, `default` and names with `/` or dots are not read.
         let plain = !name.contains('/') && name != "." && name != "..";
         on("all") || (plain && on(&name))
+    }
+
+    /// Which devices accept IPv4 packets to loopback addresses from their networks
+    /// (`route_localnet`, this network namespace's), for a socket bound to no device.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum Localnet {
+        /// Off for every device (`all` and each device read as 0).
+        Off,
+        /// On: for `all` (every device), or for these devices.
+        On(Vec<String>),
+        /// A setting that could not be read: never taken as off.
+        Unread,
+    }
+
+    /// [`Localnet`] as it is now: `all` first (on for it is on for every device), then each
+    /// device but `lo` (what arrives through `lo` is this machine's own traffic).
+    pub fn localnet() -> Localnet {
+        const CONF: &str = "/proc/sys/net/ipv4/conf";
+        let read = |conf: &str| {
+            std::fs::read_to_string(format!("{CONF}/{conf}/route_localnet"))
+                .ok()
+                .map(|v| v.trim() == "1")
+        };
+        match read("all") {
+            None => return Localnet::Unread,
+            Some(true) => return Localnet::On(vec!["all".to_string()]),
+            Some(false) => {}
+        }
+        let Ok(dir) = std::fs::read_dir(CONF) else {
+            return Localnet::Unread;
+        };
+        let mut on = Vec::new();
+        for entry in dir {
+            let Ok(entry) = entry else {
+                return Localnet::Unread;
+            };
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if ["all", "default", "lo"].contains(&name.as_str()) {
+                continue;
+            }
+            match read(&name) {
+                None => return Localnet::Unread,
+                Some(true) => on.push(name),
+                Some(false) => {}
+            }
+        }
+        on.sort();
+        if on.is_empty() {
+            Localnet::Off
+        } else {
+            Localnet::On(on)
+        }
     }
 }
 

@@ -137,7 +137,9 @@ impl AddressPattern {
                 })
             .then_some(Serves::Exactly),
             AddressPattern::Loopback => {
-                if l.scope == Scope::Loopback {
+                // Bound to no device, a loopback address is served from this machine whatever
+                // route_localnet lets in besides.
+                if l.scope == Scope::Loopback || (l.socket.ifindex == 0 && address.is_loopback()) {
                     return Some(Serves::Exactly);
                 }
                 let v4 = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);

@@ -65,6 +65,15 @@ impl Ctx<'_> {
     }
 
     /// The members reachable from other machines.
+    /// Are these members exposed only through route_localnet (loopback addresses)?
+    fn only_through_localnet(&self, members: &[usize]) -> bool {
+        self.members
+            .iter()
+            .zip(&self.listeners)
+            .filter(|(i, _)| members.contains(i))
+            .all(|(_, l)| matches!(l.reach(), crate::address::Reach::LoopbackLocalnet(_)))
+    }
+
     fn exposed_members(&self) -> Vec<usize> {
         self.members
             .iter()
@@ -173,7 +182,21 @@ impl Ctx<'_> {
                 },
             )
         });
+        // A loopback address other machines reach through route_localnet.
+        let localnet = self
+            .members
+            .iter()
+            .zip(&self.listeners)
+            .filter(|(i, _)| wanted.contains(i))
+            .map(|(_, l)| l.reach())
+            .find(|r| matches!(r, Reach::LoopbackLocalnet(_)));
         match reaches.first() {
+            None if unreported.is_none() && localnet.is_some() => {
+                format!(
+                    "from other machines: {}",
+                    localnet.map(|r| r.long()).unwrap_or_default()
+                )
+            }
             None => match (unreported, device) {
                 (Some(r), _) => format!("on {}", r.long()),
                 (None, Some((d, family))) => format!(
@@ -254,20 +277,39 @@ pub fn check(members: &[usize], snap: &Snapshot, k: &Knowledge) -> Vec<Finding> 
         return Vec::new();
     }
     let ctx = context(members, snap, k);
-    [
+    let exposure = [
         shell_listener(&ctx),
         exposed_all_interfaces(&ctx),
         root_exposed(&ctx),
-        unassigned_port(&ctx),
-        service_mismatch(&ctx),
-        ephemeral_range(&ctx),
-        deleted_executable(&ctx),
-        restart_pending(&ctx),
-        hidden_owner(&ctx),
     ]
     .into_iter()
     .flatten()
-    .collect()
+    .map(|mut f| {
+        // Already on a loopback address: what exposes it is route_localnet.
+        if !f.listeners.is_empty() && ctx.only_through_localnet(&f.listeners) {
+            f.hint = match f.id {
+                "shell-listener" => {
+                    format!("stop it unless you started it on purpose; if you did, {LOCALNET_HINT}")
+                }
+                _ => LOCALNET_HINT.to_string(),
+            };
+        }
+        f
+    });
+    exposure
+        .chain(
+            [
+                unassigned_port(&ctx),
+                service_mismatch(&ctx),
+                ephemeral_range(&ctx),
+                deleted_executable(&ctx),
+                restart_pending(&ctx),
+                hidden_owner(&ctx),
+            ]
+            .into_iter()
+            .flatten(),
+        )
+        .collect()
 }
 
 /// The ids of the exposure concern, the more specific first.
@@ -368,6 +410,12 @@ pub fn exposed_all_interfaces(c: &Ctx<'_>) -> Option<Finding> {
     f.design = design::standard_design(&c.owners);
     Some(f)
 }
+
+/// What to do about a loopback address that route_localnet exposes.
+const LOCALNET_HINT: &str = "turn route_localnet off where nothing needs it (sysctl -w \
+     net.ipv4.conf.all.route_localnet=0, and for each device named; kube-proxy turns it on for \
+     NodePorts on 127.0.0.1), or drop what arrives for 127.0.0.0/8 through other devices than lo \
+     (iptables -t raw -I PREROUTING ! -i lo -d 127.0.0.0/8 -j DROP)";
 
 /// "a database", "an rsync daemon", "an in-memory data grid", "an SMTP relay": the article
 /// follows the sound, and names spelled letter by letter start with a vowel sound.

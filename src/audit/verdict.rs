@@ -72,10 +72,17 @@ pub fn verdicts(snap: &Snapshot, k: &Knowledge) -> Vec<Verdict> {
             crate::audit::sort(&mut all, snap);
             let mut reasons = Vec::new();
             if c.listeners.iter().all(|l| l.scope == Scope::Loopback) {
-                // From /proc/net the device is not known: say what the reach says.
-                match c.listeners.iter().find(|l| l.device_unknown()) {
-                    Some(l) => reasons.push(l.reach().long()),
-                    None => reasons.push("loopback only".to_string()),
+                // From /proc/net the device is not known, route_localnet may be unread: say
+                // what the reach says.
+                let loopback = crate::address::Reach::Loopback;
+                match c
+                    .listeners
+                    .iter()
+                    .map(|l| l.reach())
+                    .find(|r| *r != loopback)
+                {
+                    Some(r) => reasons.push(r.long()),
+                    None => reasons.push(loopback.long()),
                 }
             } else if c.listeners.iter().all(|l| !l.scope.is_exposed()) {
                 reasons.push("not reachable from other machines".to_string());
@@ -119,6 +126,17 @@ pub fn verdicts(snap: &Snapshot, k: &Knowledge) -> Vec<Verdict> {
                     "cannot judge what serves it: the details of pid {} were not read",
                     unread.join(", ")
                 ))
+            } else if c
+                .listeners
+                .iter()
+                .any(|l| l.reach() == crate::address::Reach::LoopbackLocalnetUnread)
+            {
+                // Who reaches it is not established: "fine" would rest on a setting not read.
+                Some(
+                    "cannot judge who reaches it: route_localnet could not be read (where it \
+                     is on, a device's network reaches loopback addresses)"
+                        .to_string(),
+                )
             } else {
                 None
             };

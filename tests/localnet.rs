@@ -1,0 +1,125 @@
+//! `route_localnet` (what kube-proxy turns on; CVE-2020-8558): with it on for a device, the
+//! kernel accepts packets to 127.0.0.0/8 that arrive through that device, so a socket on
+//! 127.0.0.1 bound to no device is reachable from that device's network. Staged for real in a
+//! private network namespace with a veth device.
+
+mod common;
+
+use std::path::Path;
+
+use common::netns::NetNs;
+use common::tempdir;
+use serde_json::Value;
+
+fn sysctl(ns: &NetNs, setting: &str) {
+    let status = ns
+        .command(Path::new("sysctl"))
+        .args(["-qw", setting])
+        .status()
+        .expect("sysctl runs");
+    assert!(status.success(), "sysctl {setting}");
+}
+
+/// The listing's row of the socket on 127.0.0.1:`port` of `protocol`.
+fn row(doc: &Value, protocol: &str, port: u16) -> Value {
+    doc["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .find(|l| l["protocol"] == protocol && l["address"] == "127.0.0.1" && l["port"] == port)
+        .cloned()
+        .unwrap_or_else(|| panic!("{protocol} 127.0.0.1:{port} not in {doc}"))
+}
+
+#[test]
+fn a_loopback_address_is_reachable_from_a_link_where_route_localnet_is_on() {
+    let Some(ns) = NetNs::new() else {
+        return;
+    };
+    ns.ip(&["link", "add", "d0", "type", "veth", "peer", "name", "d1"]);
+    ns.ip(&["link", "set", "d0", "up"]);
+    ns.ip(&["link", "set", "d1", "up"]);
+    let helper = ns.listener(&["--exit-after", "600", "udp4", "tcp4"]);
+    let (udp, tcp) = (helper.port(0), helper.port(1));
+    let home = tempdir();
+    let json = |args: &[&str]| {
+        let (status, out, err) = ns.whoport(home.path(), args);
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+        (status, doc)
+    };
+
+    // Off everywhere: loopback only, not exposed.
+    let (_, doc) = json(&["--json"]);
+    assert_eq!(row(&doc, "udp", udp)["scope"], "loopback", "{doc}");
+    assert_eq!(json(&["--exposed", "--json"]).0, 1);
+
+    sysctl(&ns, "net.ipv4.conf.d0.route_localnet=1");
+    let (_, doc) = json(&["--json"]);
+    for (protocol, port) in [("udp", udp), ("tcp", tcp)] {
+        let r = row(&doc, protocol, port);
+        assert_eq!(r["scope"], "specific", "{r}");
+        assert_eq!(
+            r["reach"],
+            "loopback, but route_localnet is on for device d0: reachable from that link",
+            "{r}"
+        );
+    }
+    // From this machine it is still served at localhost.
+    let (status, local) = json(&["--json", &format!("localhost:{udp}")]);
+    assert_eq!(status, 0, "{local}");
+    row(&local, "udp", udp);
+    let (status, exposed) = json(&["--exposed", "--json"]);
+    assert_eq!(status, 0, "{exposed}");
+    row(&exposed, "udp", udp);
+    let (_, audit) = json(&["audit", "--json"]);
+    let findings = audit["findings"].to_string();
+    assert!(
+        findings.contains(&format!("udp 127.0.0.1:{udp}"))
+            && findings.contains("route_localnet is on for device d0")
+            && findings.contains("turn route_localnet off"),
+        "{audit}"
+    );
+    let (_, card, _) = ns.whoport(home.path(), &["--color", "never", &udp.to_string()]);
+    assert!(!card.contains("fine"), "{card}");
+    assert!(
+        card.contains("route_localnet is on for device d0"),
+        "{card}"
+    );
+
+    // On for `all`: every device.
+    sysctl(&ns, "net.ipv4.conf.d0.route_localnet=0");
+    sysctl(&ns, "net.ipv4.conf.all.route_localnet=1");
+    let (_, doc) = json(&["--json"]);
+    assert_eq!(
+        row(&doc, "udp", udp)["reach"],
+        "loopback, but route_localnet is on for all devices: reachable from every link",
+        "{doc}"
+    );
+
+    // Unreadable (a file system mounted over the settings): said unread, never taken as off.
+    let (status, out, err) = ns.whoport_wrapped(
+        home.path(),
+        &[],
+        &[
+            "unshare",
+            "-m",
+            "sh",
+            "-c",
+            "mount -t tmpfs none /proc/sys/net/ipv4/conf && exec \"$0\" \"$@\"",
+        ],
+        &["--color", "never", &udp.to_string()],
+    );
+    assert_eq!(status, 0, "{out}{err}");
+    assert!(!out.contains("fine"), "{out}");
+    assert!(out.contains("route_localnet could not be read"), "{out}");
+    assert!(
+        out.contains("unless route_localnet is on for a device (it could not be read)"),
+        "{out}"
+    );
+
+    // Off again: loopback only.
+    sysctl(&ns, "net.ipv4.conf.all.route_localnet=0");
+    let (_, doc) = json(&["--json"]);
+    assert_eq!(row(&doc, "udp", udp)["reach"], "loopback only", "{doc}");
+    drop(helper);
+}
