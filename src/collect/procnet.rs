@@ -21,10 +21,12 @@ pub struct Parsed {
     /// The tables whose listeners were still changing when the last read again ended on one
     /// (a listener that stayed open may be missing from them).
     pub unsettled: Vec<&'static str>,
+    /// The inodes of the listeners the latest read of a table listed.
+    listed: std::collections::HashSet<u32>,
 }
 
-/// Reads of a table again, after the first, while a read ended on a listener and the last
-/// one found new listeners.
+/// Reads of a table again, after the first, while a read ended on a listener and two reads
+/// in a row did not list the same listeners.
 const PASSES: usize = 8;
 
 /// How a table is read: whole the first time; again, only its listeners, only the new ones.
@@ -126,6 +128,9 @@ impl Parsed {
             return None;
         };
         let listener = listens(&s);
+        if listener {
+            self.listed.insert(s.inode);
+        }
         if (pass == Pass::First || listener) && self.seen.note(&s) && keep.keeps(&s) {
             self.sockets.push(s);
         }
@@ -185,15 +190,17 @@ fn read_table(
     Ok(ended_on_listener)
 }
 
-/// One table, then again (the listeners alone) while a read ended on a listener and the read
-/// before found listeners not seen yet; a table whose listeners still changed on the last read
-/// is said to be unsettled.
+/// One table, then again (the listeners alone) while a read ended on a listener and it did
+/// not list the same listeners as the read before (sockets opened or closed in between, so it
+/// may have skipped some); a table whose listeners still changed on the last read is said to
+/// be unsettled.
 #[cfg(target_os = "linux")]
 fn table(
     path: &'static str,
     (protocol, keep): (Protocol, Keep),
     out: &mut Parsed,
 ) -> std::io::Result<()> {
+    out.listed.clear();
     let mut again = read_table(
         std::fs::File::open(path)?,
         (protocol, keep, Pass::First),
@@ -203,14 +210,14 @@ fn table(
         if !again {
             return Ok(());
         }
-        let before = out.seen.inodes.len();
+        let before = std::mem::take(&mut out.listed);
         // What the first read found stands even if reading again fails.
         let Ok(ended) = std::fs::File::open(path)
             .and_then(|file| read_table(file, (protocol, keep, Pass::Again), out))
         else {
             return Ok(());
         };
-        if out.seen.inodes.len() == before {
+        if out.listed == before {
             return Ok(());
         }
         again = ended;
