@@ -109,8 +109,12 @@ pub struct ExeState {
     /// It runs from memory (`memfd:`), with no file at all.
     pub memory_only: bool,
     /// Deleted by the kernel's mark alone: what stands at its path now was not looked at (the
-    /// way to it crosses a filesystem that may not answer), so `replaced` is not known.
+    /// way to it crosses a filesystem that may not answer, or see `other_mount_ns`), so
+    /// `replaced` is not known.
     pub path_unchecked: bool,
+    /// With `path_unchecked`: the process runs in another mount namespace, whose root or mount
+    /// table could not be read, so its path there was not looked at.
+    pub other_mount_ns: bool,
     /// Its path is longer than the kernel gives through `/proc/PID/exe` (PATH_MAX): not read.
     pub path_too_long: bool,
 }

@@ -755,3 +755,107 @@ fn a_replaced_executable_whose_path_is_longer_than_path_max_is_a_pending_restart
         );
     }
 }
+
+/// Two "containers" (private mount namespaces, each binding a directory of a tmpfs over a
+/// directory of whoport's view) run a listener from a copy of the interpreter there: in the
+/// first the copy is then deleted, while in whoport's view an unrelated file stands at that
+/// path; in the second it is replaced by a new copy renamed over it (as dpkg does), while
+/// nothing stands at that path in whoport's view; the third does as the second, chrooted in its
+/// namespace. What stands at the path is looked at in the process's own mount namespace, from
+/// its root: a deleted executable (high) in the first, a pending restart (low) in the others,
+/// with both owner lookups.
+#[test]
+fn a_containers_executable_is_judged_in_its_own_mount_namespace() {
+    if !common::root_or_skip("containers in private mount namespaces") {
+        return;
+    }
+    let Some(py) = python() else { return };
+    if !have("unshare", "apt-get install -y util-linux") {
+        return;
+    }
+    let dir = tempdir();
+    let d = dir.path().display();
+    let write = |name: &str, text: String| std::fs::write(dir.path().join(name), text).expect(name);
+    write(
+        "listen.py",
+        "import socket, sys, time\ns = socket.socket()\ns.bind(('127.0.0.1', int(sys.argv[1])))\n\
+         s.listen()\nopen(sys.argv[2], 'w').close()\ntime.sleep(120)\n"
+            .into(),
+    );
+    // ctr.sh SOURCE MOUNTPOINT PORT MODE, in a mount namespace of its own; with MODE chroot,
+    // the copy runs chrooted at MOUNTPOINT (from its /srv, with /usr, the interpreter's prefix
+    // and this directory).
+    write(
+        "ctr.sh",
+        format!(
+            r#"set -e
+mount --bind "$1" "$2"
+at="$2"; root=/; exe="$2/wpa-ctr"
+if [ "$4" = chroot ]; then
+  mkdir -p "$2/usr" "$2/srv" "$2{d}" "$2{prefix}"
+  mount --bind /usr "$2/usr"; mount --bind {d} "$2{d}"; mount --bind {prefix} "$2{prefix}"
+  for x in lib lib64 bin; do
+    if [ -L /$x ]; then ln -s "$(readlink /$x)" "$2/$x"
+    elif [ -d /$x ]; then mkdir "$2/$x"; mount --bind /$x "$2/$x"; fi
+  done
+  at="$2/srv"; root="$2"; exe=/srv/wpa-ctr
+fi
+cp {py} "$at/wpa-ctr"
+PYTHONHOME={prefix} chroot "$root" "$exe" {d}/listen.py $3 {d}/ready.$3 & echo $! >{d}/pid.$3
+i=0; until [ -e {d}/ready.$3 ]; do i=$((i+1)); [ $i -lt 600 ]; sleep 0.1; done
+rm "$at/wpa-ctr"
+if [ "$4" != delete ]; then cp {py} "$at/wpa-ctr.new"; mv "$at/wpa-ctr.new" "$at/wpa-ctr"; fi
+touch {d}/done.$3
+wait
+"#,
+            py = py.display(),
+            prefix = python_prefix(),
+        ),
+    );
+    let (status, _, err) = common::sh_within(
+        &format!(
+            r##"exec unshare -n -m --propagation private sh -c '
+set -e
+ip link set lo up
+mkdir {d}/t {d}/deleted {d}/upgraded {d}/jail
+mount -t tmpfs -o mode=0755 tmpfs {d}/t; mkdir {d}/t/a {d}/t/b {d}/t/c
+printf "#!/bin/sh\n" >{d}/deleted/wpa-ctr; chmod 755 {d}/deleted/wpa-ctr
+trap "kill \$(cat {d}/pid.*)" EXIT
+unshare -m --propagation private sh {d}/ctr.sh {d}/t/a {d}/deleted 54001 delete &
+unshare -m --propagation private sh {d}/ctr.sh {d}/t/b {d}/upgraded 54002 upgrade &
+unshare -m --propagation private sh {d}/ctr.sh {d}/t/c {d}/jail 54003 chroot &
+i=0; until [ -e {d}/done.54001 ] && [ -e {d}/done.54002 ] && [ -e {d}/done.54003 ]; do i=$((i+1)); [ $i -lt 600 ]; sleep 0.1; done
+WHOPORT_OWNER_LOOKUP=procfs "$WHOPORT" audit --json --process wpa-ctr >{d}/procfs.json || true
+"$WHOPORT" audit --json --process wpa-ctr >{d}/default.json || true
+'"##
+        ),
+        Duration::from_secs(240),
+    );
+    assert_eq!(status, 0, "{err}");
+    for lookup in ["procfs", "default"] {
+        let text =
+            std::fs::read_to_string(dir.path().join(format!("{lookup}.json"))).unwrap_or_default();
+        let doc: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{lookup}: {e}"));
+        let f = one(&doc, "deleted-executable", 54001);
+        assert_eq!(f["severity"], "high", "{lookup}: {f}");
+        assert!(
+            f["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("nothing stands at its path now")),
+            "{lookup}: {f}"
+        );
+        assert!(
+            findings(&doc, "findings", "restart-pending", 54001).is_empty(),
+            "{lookup}: an unrelated file in whoport's view replaces nothing: {doc}"
+        );
+        // (The third one runs chrooted in its namespace: its path is looked at from its root.)
+        for port in [54002, 54003] {
+            let f = one(&doc, "restart-pending", port);
+            assert_eq!(f["listener"]["owners"][0]["exe_replaced"], true, "{lookup}");
+            assert!(
+                findings(&doc, "findings", "deleted-executable", port).is_empty(),
+                "{lookup}: replaced in its own mount namespace: {doc}"
+            );
+        }
+    }
+}

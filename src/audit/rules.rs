@@ -557,6 +557,11 @@ pub fn ephemeral_range(c: &Ctx<'_>) -> Option<Finding> {
     ))
 }
 
+/// Why the path of a deleted executable was not looked at, for a process in another mount
+/// namespace.
+const OTHER_MOUNT_NS: &str =
+    "it runs in another mount namespace, whose root or mount table whoport could not read";
+
 /// `deleted-executable`: a process runs a file that is gone from its path, or no file at all.
 pub fn deleted_executable(c: &Ctx<'_>) -> Option<Finding> {
     let gone: Vec<&Process> = c
@@ -570,9 +575,15 @@ pub fn deleted_executable(c: &Ctx<'_>) -> Option<Finding> {
     let how = if p.exe_state.memory_only {
         "runs from memory, with no file at all".to_string()
     } else if p.exe_state.path_too_long && p.exe_state.path_unchecked {
-        "runs an executable that was deleted since it started (its path is longer than the \
-         kernel gives, so not read); what stands at its path now was not looked at"
-            .to_string()
+        format!(
+            "runs an executable that was deleted since it started (its path is longer than the \
+             kernel gives, so not read); what stands at its path now was not looked at{}",
+            if p.exe_state.other_mount_ns {
+                format!(" ({OTHER_MOUNT_NS})")
+            } else {
+                String::new()
+            }
+        )
     } else if p.exe_state.path_too_long {
         // Its path was read from the mapping of its code, and looked at.
         "runs an executable that was deleted since it started (its path is longer than the \
@@ -580,9 +591,14 @@ pub fn deleted_executable(c: &Ctx<'_>) -> Option<Finding> {
             .to_string()
     } else if p.exe_state.path_unchecked {
         // Only the kernel's mark was read: the path itself was not looked at.
+        let why = if p.exe_state.other_mount_ns {
+            OTHER_MOUNT_NS
+        } else {
+            "the way to it crosses a filesystem that may not answer"
+        };
         format!(
             "runs an executable that was deleted since it started ({exe}); what stands at its \
-             path now was not looked at (the way to it crosses a filesystem that may not answer)"
+             path now was not looked at ({why})"
         )
     } else {
         format!("runs an executable that was deleted since it started ({exe}), and nothing stands at its path now")

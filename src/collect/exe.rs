@@ -6,6 +6,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::sync::OnceLock;
 
+use rustix::fd::AsFd;
 use rustix::fs::{openat2, statat, AtFlags, Mode, OFlags, ResolveFlags};
 
 use crate::model::ExeState;
@@ -39,65 +40,141 @@ pub fn exe_in(dir: &str) -> (Option<Vec<u8>>, ExeState) {
             deleted: true,
             replaced: false,
             memory_only: true,
-            path_unchecked: false,
-            path_too_long: false,
+            ..ExeState::default()
         };
         return (Some(link), state);
     }
     let Some(stripped) = link.strip_suffix(DELETED).map(<[u8]>::to_vec) else {
         return (Some(link), ExeState::default());
     };
-    let local = mapped_device(dir, &link).is_some_and(|(major, minor)| {
-        mounts()
-            .iter()
-            .any(|m| m.major == major && m.minor == minor && answers_from_memory(&m.fstype))
-    });
-    // Looking at the path walks every directory above it: a tmpfs mounted below a FUSE
-    // directory answers from memory, but the walk to it asks the FUSE daemon first.
-    if !local || walk_may_wait(mounts(), &link) {
-        // The filesystem, or one the path crosses, may not answer: the kernel's mark is all
-        // that is read. A file literally named "... (deleted)" there is counted as deleted
-        // (see docs/reliability.md).
-        let state = ExeState {
-            deleted: true,
-            replaced: false,
-            memory_only: false,
-            path_unchecked: true,
-            path_too_long: false,
-        };
-        return (Some(stripped), state);
-    }
+    let view = match view_of(dir, mapped_device(dir, &link), &link) {
+        Ok(view) => view,
+        Err(unlooked) => {
+            // The kernel's mark is all that is read. A file literally named "... (deleted)"
+            // there is counted as deleted (see docs/reliability.md).
+            let state = ExeState {
+                deleted: true,
+                path_unchecked: true,
+                other_mount_ns: unlooked == Unlooked::OtherMountNs,
+                ..ExeState::default()
+            };
+            return (Some(stripped), state);
+        }
+    };
     // A local filesystem: the running file itself (through the magic link) answers from
     // memory.
     let Ok(running) = statat(rustix::fs::CWD, base.as_str(), AtFlags::empty()) else {
         return (Some(link), ExeState::default());
     };
-    let Some(replaced) = gone_from(&running, &link, &stripped) else {
+    let Some(replaced) = gone_from(&running, &link, &stripped, view.as_ref()) else {
         return (Some(link), ExeState::default());
     };
     let state = ExeState {
         deleted: true,
         replaced,
-        memory_only: false,
-        path_unchecked: false,
-        path_too_long: false,
+        ..ExeState::default()
     };
     (Some(stripped), state)
+}
+
+/// Why the path of a deleted executable is not looked at.
+#[derive(Debug, PartialEq, Eq)]
+enum Unlooked {
+    /// Its filesystem, or one the way to it crosses, may not answer (or is not known).
+    MayWait,
+    /// The process runs in another mount namespace, whose root or mount table could not be
+    /// read: what stands at that path there cannot be tied to the process.
+    OtherMountNs,
+}
+
+/// The root of a task in another mount namespace, from which the paths of its files are
+/// looked at. The kernel gives those paths (and the root's own) from the top of the task's
+/// mount namespace, which whoport cannot reach: a task chrooted below that top has the path of
+/// its root, `skip` bytes, at the start of theirs.
+struct Root {
+    fd: rustix::fd::OwnedFd,
+    skip: usize,
+}
+
+/// Where the path of the deleted executable of the task at `dir`, on `device`, is looked at:
+/// `None` for whoport's own mount namespace, which the task shares, else the task's root
+/// (`/proc/PID/root`), whichever namespace whoport runs in. The path is only looked at when
+/// its filesystem answers from memory and the walk to it, in the task's own mount table,
+/// crosses none that may not: looking at a path walks every directory above it, and a tmpfs
+/// below a FUSE directory is reached by asking the FUSE daemon first.
+fn view_of(dir: &str, device: Option<(u32, u32)>, path: &[u8]) -> Result<Option<Root>, Unlooked> {
+    let theirs = if same_mount_ns(dir).ok_or(Unlooked::OtherMountNs)? {
+        None
+    } else {
+        let text = std::fs::read(format!("{dir}/mountinfo")).map_err(|_| Unlooked::OtherMountNs)?;
+        let root = rustix::fs::readlink(format!("{dir}/root"), Vec::new())
+            .map_err(|_| Unlooked::OtherMountNs)?
+            .into_bytes();
+        // A path outside the task's root cannot be tied to what the task sees.
+        let skip = match path.strip_prefix(root.as_slice()) {
+            _ if root == b"/" => 0,
+            Some(rest) if rest.starts_with(b"/") => root.len(),
+            _ => return Err(Unlooked::OtherMountNs),
+        };
+        Some((parse_mountinfo(&String::from_utf8_lossy(&text)), skip))
+    };
+    let (table, skip) = theirs
+        .as_ref()
+        .map_or((mounts(), 0), |(table, skip)| (table.as_slice(), *skip));
+    let path = &path[skip..];
+    let local = device.is_some_and(|(major, minor)| {
+        table
+            .iter()
+            .any(|m| m.major == major && m.minor == minor && answers_from_memory(&m.fstype))
+    });
+    if !local || walk_may_wait(table, path) {
+        return Err(Unlooked::MayWait);
+    }
+    if theirs.is_none() {
+        return Ok(None);
+    }
+    // (The magic link is followed to the task's root without asking its filesystem.)
+    rustix::fs::open(
+        format!("{dir}/root"),
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map(|fd| Some(Root { fd, skip }))
+    .map_err(|_| Unlooked::OtherMountNs)
+}
+
+/// Whether the task at `dir` runs in whoport's own mount namespace (`None`: not known).
+fn same_mount_ns(dir: &str) -> Option<bool> {
+    static OURS: OnceLock<Option<(u64, u64)>> = OnceLock::new();
+    let id = |path: &str| {
+        statat(rustix::fs::CWD, path, AtFlags::empty())
+            .ok()
+            .map(|st| (st.st_dev, st.st_ino))
+    };
+    let ours = (*OURS.get_or_init(|| id("/proc/self/ns/mnt")))?;
+    Some(id(&format!("{dir}/ns/mnt"))? == ours)
 }
 
 /// Whether the `running` file is gone from its path, told from the path the kernel gives it
 /// (`marked`, " (deleted)" at its end) and what stands at that path without the mark
 /// (`path`), both looked at: `None` when it is not gone, else whether a different file stands
-/// at its path (replaced). The kernel marks the path once that name is unlinked, even when
-/// another hard link keeps the file alive: gone, unless a file literally named so stands at
-/// that very path and is the running file.
-fn gone_from(running: &rustix::fs::Stat, marked: &[u8], path: &[u8]) -> Option<bool> {
+/// at its path (replaced), both resolved from `root` when given (the process's own). The
+/// kernel marks the path once that name is unlinked, even when another hard link keeps the
+/// file alive: gone, unless a file literally named so stands at that very path and is the
+/// running file.
+fn gone_from(
+    running: &rustix::fs::Stat,
+    marked: &[u8],
+    path: &[u8],
+    root: Option<&Root>,
+) -> Option<bool> {
     let same = |(dev, ino): (u64, u64)| ino == running.st_ino && dev == running.st_dev;
-    let literal = identity_at(marked).is_some_and(same);
+    let (at, skip) = root.map_or((None, 0), |r| (Some(&r.fd), r.skip));
+    let literal = identity_at(at, marked.get(skip..)?).is_some_and(same);
     if running.st_nlink != 0 && literal {
         return None;
     }
-    Some(identity_at(path).is_some_and(|id| !same(id)))
+    Some(identity_at(at, path.get(skip..)?).is_some_and(|id| !same(id)))
 }
 
 /// The state of an executable whose path is longer than the link gives (PATH_MAX): the link
@@ -124,21 +201,24 @@ fn too_long(dir: &str) -> ExeState {
     let Some(path) = name.strip_suffix(DELETED) else {
         return state;
     };
-    let local = mounts()
-        .iter()
-        .any(|m| m.major == major && m.minor == minor && answers_from_memory(&m.fstype));
+    let view = if name.contains(&b'\\') {
+        Err(Unlooked::MayWait)
+    } else {
+        view_of(dir, Some((major, minor)), path)
+    };
+    state.other_mount_ns = view.as_ref().err() == Some(&Unlooked::OtherMountNs);
     // (The running file itself is asked only on a filesystem that answers from memory.)
-    let looked = local && !name.contains(&b'\\') && !walk_may_wait(mounts(), path);
-    let running = looked
-        .then(|| statat(rustix::fs::CWD, format!("{dir}/exe"), AtFlags::empty()).ok())
-        .flatten()
-        .filter(|st| st.st_ino == inode);
-    let Some(running) = running else {
+    let Some((view, running)) = view.ok().and_then(|view| {
+        statat(rustix::fs::CWD, format!("{dir}/exe"), AtFlags::empty())
+            .ok()
+            .filter(|st| st.st_ino == inode)
+            .map(|st| (view, st))
+    }) else {
         state.deleted = true;
         state.path_unchecked = true;
         return state;
     };
-    let gone = gone_from(&running, &name, path);
+    let gone = gone_from(&running, &name, path, view.as_ref());
     (state.deleted, state.replaced) = (gone.is_some(), gone.unwrap_or(false));
     state
 }
@@ -220,11 +300,12 @@ fn hex_pair(field: &[u8], sep: char) -> Option<(u64, u64)> {
     ))
 }
 
-/// Device and inode of whatever stands at `path` now, looked up without following any
+/// Device and inode of whatever stands at `path` now (from `root` when given, else from
+/// whoport's own root), looked up without following any
 /// symbolic link (a link planted there could lead into a filesystem that does not answer).
 /// A path longer than PATH_MAX is opened in parts, each from the directory the one before
 /// reached.
-fn identity_at(path: &[u8]) -> Option<(u64, u64)> {
+fn identity_at(root: Option<&rustix::fd::OwnedFd>, path: &[u8]) -> Option<(u64, u64)> {
     /// The longest part opened at once, well below PATH_MAX (4096).
     const PART: usize = 2048;
     let mut at: Option<rustix::fd::OwnedFd> = None;
@@ -243,13 +324,18 @@ fn identity_at(path: &[u8]) -> Option<(u64, u64)> {
                 .filter(|a| !a.starts_with(b"/"))?;
             (&rest[..cut], Some(after))
         };
-        let from = at.as_ref().map_or(rustix::fs::CWD, rustix::fd::AsFd::as_fd);
+        // The first part from the process's root when given, as if it were `/`.
+        let (from, in_root) = match (&at, root) {
+            (Some(dir), _) => (dir.as_fd(), ResolveFlags::empty()),
+            (None, Some(root)) => (root.as_fd(), ResolveFlags::IN_ROOT),
+            (None, None) => (rustix::fs::CWD, ResolveFlags::empty()),
+        };
         let fd = openat2(
             from,
             OsStr::from_bytes(part),
             OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::empty(),
-            ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+            ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS | in_root,
         )
         .ok()?;
         match after {

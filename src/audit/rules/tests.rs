@@ -539,6 +539,7 @@ fn mismatch_root_shell_deleted_hidden() {
         replaced: false,
         memory_only: false,
         path_unchecked: false,
+        other_mount_ns: false,
         path_too_long: false,
     };
     let f = findings(&snapshot("127.0.0.1", 8011, vec![gone.clone()], true));
@@ -557,6 +558,20 @@ fn mismatch_root_shell_deleted_hidden() {
     let message = said(gone.clone());
     assert!(!message.contains("nothing stands"), "{message}");
     assert!(message.contains("was not looked at"), "{message}");
+    assert!(message.contains("may not answer"), "{message}");
+    // In another mount namespace whose root could not be used: said so, and nothing else.
+    let mut elsewhere = gone.clone();
+    elsewhere.exe_state.other_mount_ns = true;
+    let message = said(elsewhere.clone());
+    assert!(
+        message.contains("not looked at (it runs in another mount namespace"),
+        "{message}"
+    );
+    assert!(!message.contains("may not answer"), "{message}");
+    elsewhere.exe = None;
+    elsewhere.exe_state.path_too_long = true;
+    let message = said(elsewhere);
+    assert!(message.contains("another mount namespace"), "{message}");
     // A path longer than the kernel gives: said not read, not an empty pair of parentheses.
     gone.exe = None;
     gone.exe_state.path_too_long = true;
@@ -582,6 +597,7 @@ fn mismatch_root_shell_deleted_hidden() {
             replaced: true,
             memory_only: false,
             path_unchecked: false,
+            other_mount_ns: false,
             path_too_long: false,
         };
     }
@@ -620,6 +636,7 @@ fn mismatch_root_shell_deleted_hidden() {
         replaced: false,
         memory_only: true,
         path_unchecked: false,
+        other_mount_ns: false,
         path_too_long: false,
     };
     assert!(findings(&snapshot("127.0.0.1", 8011, vec![memfd], true))
