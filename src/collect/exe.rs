@@ -106,7 +106,13 @@ fn view_of(dir: &str, device: Option<(u32, u32)>, path: &[u8]) -> Result<Option<
     let theirs = if same_mount_ns(dir).ok_or(Unlooked::OtherMountNs)? {
         None
     } else {
-        let text = std::fs::read(format!("{dir}/mountinfo")).map_err(|_| Unlooked::OtherMountNs)?;
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(
+            &mut super::proc_dir::open_file(&format!("{dir}/mountinfo"))
+                .map_err(|_| Unlooked::OtherMountNs)?,
+            &mut text,
+        )
+        .map_err(|_| Unlooked::OtherMountNs)?;
         let root = rustix::fs::readlink(format!("{dir}/root"), Vec::new())
             .map_err(|_| Unlooked::OtherMountNs)?
             .into_bytes();
