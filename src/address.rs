@@ -233,7 +233,9 @@ pub fn device_words(d: &str) -> String {
     if d.bytes().all(|b| b.is_ascii_digit()) {
         format!("device {d}")
     } else {
-        d.to_string()
+        // Any user may name a device in a network namespace of their own: escaped here, so
+        // that no sentence built from it carries a control character to a terminal.
+        crate::render::sanitize::sanitize(d).into_owned()
     }
 }
 

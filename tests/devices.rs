@@ -341,3 +341,49 @@ fn without_netlink_a_device_binding_is_never_guessed_for_loopback_link_local_or_
         "{doc}"
     );
 }
+
+/// Any user may name a device in a network namespace of their own, with any byte but `/`,
+/// `:` and whitespace: a name holding ESC reaches no terminal raw, on the card (its reach
+/// words, the "hidden by" lines), in `check`, the listing, the audit.
+#[test]
+fn a_device_name_with_control_bytes_is_escaped_in_every_output() {
+    let Some(ns) = NetNs::new() else {
+        return;
+    };
+    let device = "e\x1b[31m\x07";
+    ns.ip(&[
+        "link", "add", device, "type", "veth", "peer", "name", "wpe1",
+    ]);
+    ns.ip(&["link", "set", device, "up"]);
+    let helper = ns.listener(&["--exit-after", "30", &format!("tcp4-any@{device}")]);
+    let port = helper.port(0).to_string();
+    let home = tempdir();
+    let pasted = format!("127.0.0.1:{port}");
+    let runs: [Vec<&str>; 11] = [
+        vec![&port],
+        vec![&port, "--wide"],
+        vec![&pasted],
+        vec![&port, "-6"],
+        vec![&port, "--process", "no-such-program"],
+        vec!["check", &port],
+        vec![],
+        vec!["--wide"],
+        vec!["audit"],
+        vec!["audit", "--json"],
+        vec!["--json"],
+    ];
+    for args in runs {
+        let (_, out, err) = ns.whoport(home.path(), &args);
+        for text in [&out, &err] {
+            assert!(!text.contains(['\x1b', '\x07']), "{args:?}: raw {text:?}");
+        }
+        if args.first() == Some(&port.as_str()) || args.first() == Some(&"check") {
+            assert!(out.contains("e\\e[31m\\x07"), "{args:?}: {out}");
+        }
+    }
+    let (_, card, _) = ns.whoport(home.path(), &[&port]);
+    assert!(
+        card.contains("what arrives through e\\e[31m\\x07, to any"),
+        "{card}"
+    );
+}

@@ -68,7 +68,7 @@ fn blocker_lines(a: &Attempt, snap: &Snapshot, port: u16) -> Vec<String> {
     let reuse_passed = a.probe.reuseaddr.is_ok();
     for b in &a.blockers {
         let l = &snap.listeners[b.socket];
-        let at = l.endpoint();
+        let at = sanitize(&l.endpoint()).into_owned();
         let proto = l.socket.protocol;
         match b.kind {
             Kind::Listener | Kind::Bound => {
