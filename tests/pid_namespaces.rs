@@ -173,3 +173,52 @@ os.execvp("unshare", ["unshare", "-p", "-f", sys.argv[1], "--json"])
         "{notes:?}"
     );
 }
+
+/// whoport in a time namespace whose boot-time clock is shifted (`unshare -T --boottime`: a
+/// restored or containerised system): `/proc/PID/stat` gives it start times on that clock, the
+/// in-kernel iterator the kernel's own. Both lookups name the listener's process, never
+/// "[process changed during scan]", with the start time `/proc` gives.
+#[test]
+fn in_a_time_namespace_with_a_boot_time_offset_both_lookups_name_the_owner() {
+    if python().is_none()
+        || !have("unshare", "apt-get install -y util-linux")
+        || !common::root_or_skip("unshare -T")
+    {
+        return;
+    }
+    let (probe, _, _) = common::sh("unshare -T --boottime 1000 -f true");
+    if probe != 0 {
+        eprintln!("SKIPPED: no time namespaces (Linux 5.6+, CONFIG_TIME_NS)");
+        return;
+    }
+    let helper = common::listener::Listener::start(&["--exit-after", "60", "tcp4"]);
+    let port = helper.port(0);
+    let home = common::tempdir();
+    let mut seen = Vec::new();
+    for lookup in ["bpf", "procfs"] {
+        let out = common::command(home.path(), std::path::Path::new("unshare"))
+            .args(["-T", "--boottime", "100000", "-f"])
+            .arg(common::bin())
+            .args(["--json", &port.to_string()])
+            .env("WHOPORT_OWNER_LOOKUP", lookup)
+            .output()
+            .expect("whoport runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let doc: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        let process = doc["listeners"]
+            .as_array()
+            .expect("listeners")
+            .iter()
+            .flat_map(|l| l["owners"].as_array().expect("owners"))
+            .find(|p| p["pid"] == helper.pid)
+            .unwrap_or_else(|| panic!("{lookup}: no process {}: {doc}", helper.pid))
+            .clone();
+        assert_ne!(
+            process["name"], "[process changed during scan]",
+            "{lookup}: {doc}"
+        );
+        assert!(process["start_time"].is_string(), "{lookup}: {process}");
+        seen.push((process["name"].clone(), process["start_time"].clone()));
+    }
+    assert_eq!(seen[0], seen[1], "both lookups: {seen:?}");
+}

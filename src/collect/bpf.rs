@@ -726,9 +726,14 @@ fn own_netns() -> Option<u64> {
     rustix::fs::stat("/proc/self/ns/net").ok().map(|s| s.st_ino)
 }
 
-/// USER_HZ, the unit of start times in `/proc/PID/stat`.
-fn clock_ticks() -> u64 {
-    rustix::param::clock_ticks_per_second().max(1)
+/// USER_HZ, the unit of start times in `/proc/PID/stat`, and the boot-time offset of
+/// whoport's time namespace, which shifts them.
+fn clock_ticks() -> records::StatClock {
+    records::StatClock {
+        ticks: rustix::param::clock_ticks_per_second().max(1),
+        boottime_offset_ns: super::proc_dir::read_path("/proc/self/timens_offsets")
+            .map_or(0, |(text, _)| records::parse_boottime_offset(&text)),
+    }
 }
 #[cfg(test)]
 mod tests {

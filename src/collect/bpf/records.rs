@@ -82,14 +82,61 @@ pub struct Found {
     pub rings: Vec<Ring>,
 }
 
+/// How `/proc/PID/stat` gives whoport a process's start time: clock ticks (USER_HZ) after
+/// boot, on the boot-time clock of whoport's time namespace, which may be shifted from the
+/// kernel's own (`unshare -T --boottime`, a restored or containerised system): the iterator
+/// reads the kernel's.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct StatClock {
+    pub ticks: u64,
+    /// The boot-time offset of whoport's time namespace, in nanoseconds.
+    pub boottime_offset_ns: i64,
+}
+
+impl StatClock {
+    /// A start on the kernel's boot-time clock, in nanoseconds, as `/proc/PID/stat` gives it
+    /// to whoport: shifted by the offset, then in clock ticks (a difference between two
+    /// starts stays one: a reused PID is still told apart).
+    fn stat_ticks(self, start_ns: u64) -> u64 {
+        let ns_per_tick = (1_000_000_000 / self.ticks.max(1)).max(1);
+        let shifted = i128::from(start_ns) + i128::from(self.boottime_offset_ns);
+        u64::try_from(shifted.max(0)).unwrap_or(u64::MAX) / ns_per_tick
+    }
+}
+
+/// Clock ticks on the kernel's own boot-time clock (no time namespace shifts it).
+impl From<u64> for StatClock {
+    fn from(ticks: u64) -> StatClock {
+        StatClock {
+            ticks,
+            boottime_offset_ns: 0,
+        }
+    }
+}
+
+/// The boot-time offset in `/proc/self/timens_offsets` (`boottime <seconds> <nanoseconds>`),
+/// in nanoseconds; 0 without the line (no time namespaces).
+pub(super) fn parse_boottime_offset(text: &[u8]) -> i64 {
+    let text = String::from_utf8_lossy(text);
+    text.lines()
+        .map(|l| l.split_ascii_whitespace().collect::<Vec<_>>())
+        .find(|f| f.len() == 3 && (f[0] == "boottime" || f[0] == "7"))
+        .and_then(|f| {
+            let seconds: i64 = f[1].parse().ok()?;
+            let nanoseconds: i64 = f[2].parse().ok()?;
+            seconds.checked_mul(1_000_000_000)?.checked_add(nanoseconds)
+        })
+        .unwrap_or(0)
+}
+
 /// Reads one pass of the owner iterator into the walk's answer. Start times are converted to
-/// the clock ticks of `/proc/PID/stat` and kept only for processes holding sockets.
+/// `/proc/PID/stat`'s (see [`StatClock`]) and kept only for processes holding sockets.
 pub(super) fn read_owners(
     input: &mut impl Read,
     own_netns: Option<u64>,
-    ticks: u64,
+    clock: impl Into<StatClock>,
 ) -> Result<Found, BpfError> {
-    let mut parser = Owners::new(own_netns, ticks);
+    let mut parser = Owners::new(own_netns, clock.into());
     each_record(input, RECORD_LEN, |r| parser.record(r))?;
     Ok(parser.finish())
 }
@@ -97,7 +144,7 @@ pub(super) fn read_owners(
 /// The owner iterator's records, one at a time, into the walk's answer.
 struct Owners {
     own_netns: Option<u64>,
-    ns_per_tick: u64,
+    clock: StatClock,
     owners: InodeOwners,
     rings: Vec<Ring>,
     tasks: HashSet<u32>,
@@ -107,10 +154,10 @@ struct Owners {
 }
 
 impl Owners {
-    fn new(own_netns: Option<u64>, ticks: u64) -> Owners {
+    fn new(own_netns: Option<u64>, clock: StatClock) -> Owners {
         Owners {
             own_netns,
-            ns_per_tick: (1_000_000_000 / ticks.max(1)).max(1),
+            clock,
             owners: InodeOwners::default(),
             rings: Vec::new(),
             tasks: HashSet::new(),
@@ -130,7 +177,7 @@ impl Owners {
                 }
             }
             START_RECORD => {
-                self.starts.insert(tgid, value / self.ns_per_tick);
+                self.starts.insert(tgid, self.clock.stat_ticks(value));
             }
             SOCKET_NETNS_RECORD => {
                 self.owners.socket_netns.insert(value as u32, value >> 32);
@@ -374,6 +421,33 @@ pub(crate) mod tests {
 
     fn parse(bytes: &[u8], own_netns: Option<u64>, ticks: u64) -> Result<Found, BpfError> {
         read_owners(&mut &bytes[..], own_netns, ticks)
+    }
+
+    #[test]
+    fn start_times_on_the_clock_of_whoports_time_namespace() {
+        let offsets = b"monotonic           0         0\nboottime       100000         5\n";
+        let offset = parse_boottime_offset(offsets);
+        assert_eq!(offset, 100_000_000_000_005);
+        assert_eq!(parse_boottime_offset(b"boottime -7 0\n"), -7_000_000_000);
+        assert_eq!(parse_boottime_offset(b""), 0);
+        assert_eq!(parse_boottime_offset(b"boottime x 0\n"), 0);
+        let clock = StatClock {
+            ticks: 100,
+            boottime_offset_ns: offset,
+        };
+        // Started 5 s after the kernel's boot: /proc/PID/stat says 100005 s in the namespace.
+        assert_eq!(clock.stat_ticks(5_000_000_000), 10_000_500);
+        // Another process on the same PID, started a tick later, is still another.
+        assert_ne!(
+            clock.stat_ticks(5_010_000_000),
+            clock.stat_ticks(5_000_000_000)
+        );
+        let back = StatClock {
+            ticks: 100,
+            boottime_offset_ns: -10_000_000_000,
+        };
+        assert_eq!(back.stat_ticks(5_000_000_000), 0);
+        assert_eq!(back.stat_ticks(15_000_000_000), 500);
     }
 
     fn record(tgid: u32, fd: u32, value: u64) -> Vec<u8> {
