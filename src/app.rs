@@ -748,7 +748,11 @@ fn run_audit(cli: &Cli, a: &AuditArgs, out: &Output, w: &mut dyn Write) -> Resul
     let k = load(cli)?;
     // The audit is about listeners: connections are not findings.
     let filter = filter_for(&a.filters, false, None, None);
-    let snap = collect::collect(&filter)?;
+    let mut snap = collect::collect(&filter)?;
+    if let Some(b) = baseline.as_ref() {
+        let note = audit::not_compared_note(&snap, b, &filter);
+        snap.notes.extend(note);
+    }
     let fail_on = match a.fail_on {
         SeverityArg::High => Severity::High,
         SeverityArg::Medium => Severity::Medium,

@@ -144,6 +144,10 @@ pub struct Process {
     /// The command line is longer than whoport reads of it (64 KiB): `cmdline` holds its
     /// start, its last argument possibly cut.
     pub cmdline_truncated: bool,
+    /// Not read: it exited, another process took its PID or its `/proc` directory was
+    /// covered during the scan (its name says which), or its details did not come in time
+    /// (the kernel's name alone): what it runs is not known.
+    pub not_read: bool,
 }
 
 /// The start of the reason why processes went unread by a user other than root whose
@@ -785,6 +789,7 @@ impl Process {
         Process {
             pid,
             name: format!("[/proc/{pid} covered by a mount]"),
+            not_read: true,
             ..Process::default()
         }
     }
@@ -815,6 +820,7 @@ impl Process {
         Process {
             pid,
             name: "[process changed during scan]".to_string(),
+            not_read: true,
             ..Process::default()
         }
     }

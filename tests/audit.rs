@@ -857,5 +857,75 @@ WHOPORT_OWNER_LOOKUP=procfs "$WHOPORT" audit --json --process wpa-ctr >{d}/procf
                 "{lookup}: replaced in its own mount namespace: {doc}"
             );
         }
+/// A baseline saved by root and compared by `nobody`, and one saved by `nobody` and compared by
+/// root (a cron job running unprivileged, an admin with sudo): root's listener is seen by one
+/// run only. Its owner is not compared (a note says so), never "owner-changed" with an empty
+/// name, and a baseline stores an owner not seen with no name.
+#[test]
+fn an_owner_one_run_could_not_see_is_not_compared_with_the_baseline() {
+    if python().is_none() || !common::root_or_skip("a baseline compared as nobody") {
+        return;
+    }
+    let l = Listener::start(&["--comm-hex", &hex(b"wpa-unseen"), "tcp4"]);
+    let port = l.port(0);
+    let home = common::shared_tempdir();
+    // Root writes only into a directory no other user can change.
+    let own = tempdir();
+    let mode = |p: &std::path::Path, m: u32| {
+        std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(m)).expect("chmod")
+    };
+    mode(own.path(), 0o755);
+    let as_root = own.path().join("root.json");
+    let as_nobody = home.path().join("nobody.json");
+    let path = |p: &std::path::Path| p.to_str().expect("utf8").to_string();
+    let audit_as = |nobody: bool, args: &[&str]| {
+        let mut cmd = if nobody {
+            common::whoport_as_nobody(home.path())
+        } else {
+            common::whoport(home.path())
+        };
+        let out = cmd
+            .args(["audit", "--json"])
+            .args(args)
+            .output()
+            .expect("whoport runs");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let doc: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        doc
+    };
+    audit_as(false, &["--save-baseline", &path(&as_root)]);
+    mode(&as_root, 0o644);
+    audit_as(true, &["--save-baseline", &path(&as_nobody)]);
+    let saved: Value =
+        serde_json::from_slice(&std::fs::read(&as_nobody).expect("saved")).expect("json");
+    let entry = saved["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .find(|e| e["port"] == port && e["address"] == "127.0.0.1")
+        .unwrap_or_else(|| panic!("{saved}"));
+    assert_eq!(entry["names"], serde_json::json!([]), "{entry}");
+    for (nobody, baseline) in [(true, &as_root), (false, &as_nobody)] {
+        let doc = audit_as(nobody, &["--baseline", &path(baseline)]);
+        let about: Vec<&Value> = doc["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .filter(|f| {
+                let m = f["message"].as_str().expect("message");
+                m.contains(&format!(":{port} ")) || m.contains("held by  as")
+            })
+            .collect();
+        assert!(
+            about.iter().all(|f| f["id"] != "owner-changed"),
+            "nobody {nobody}: {about:?}"
+        );
+        assert!(
+            doc["notes"].as_array().expect("notes").iter().any(|n| n
+                .as_str()
+                .is_some_and(|n| n.contains("who holds them was not compared"))),
+            "nobody {nobody}: {}",
+            doc["notes"]
+        );
     }
 }

@@ -39,23 +39,42 @@ pub struct Entry {
     pub port: u16,
     /// Executables of the owning processes (sorted; empty when hidden).
     pub exes: Vec<String>,
-    /// Names of the owning processes (sorted).
+    /// Names of the owning processes (sorted; empty when any owner was not seen: see
+    /// [`Entry::seen`]).
     pub names: Vec<String>,
     /// Users of the owning processes, or the socket's user when hidden (sorted).
     pub users: Vec<String>,
 }
+
+/// The names a baseline written before owners not seen were stored as such gives them.
+const PLACEHOLDERS: [&str; 2] = ["[exited during scan]", "[process changed during scan]"];
 
 impl Entry {
     pub fn key(&self) -> (Protocol, &str, u16) {
         (self.protocol, &self.address, self.port)
     }
 
+    /// Were its owners seen, every one of them read? Not when the socket's owner was hidden,
+    /// or an owner exited, was replaced or covered during the scan, or was not read in time:
+    /// stored with no name (older baselines stored the placeholder's name).
+    pub fn seen(&self) -> bool {
+        !self.names.is_empty()
+            && !self.names.iter().any(|n| {
+                PLACEHOLDERS.contains(&n.as_str())
+                    || (n.starts_with("[/proc/") && n.ends_with(" covered by a mount]"))
+            })
+    }
+
     pub fn of(l: &Listener, snap: &Snapshot) -> Entry {
-        let owners: Vec<_> = l
+        let mut owners: Vec<_> = l
             .owners
             .iter()
             .filter_map(|p| snap.processes.get(p))
             .collect();
+        if owners.len() < l.owners.len() || owners.iter().any(|p| p.not_read) {
+            // What one owner runs is not known: none is remembered, as for a hidden owner.
+            owners.clear();
+        }
         let mut exes: Vec<String> = owners.iter().filter_map(|p| p.exe.clone()).collect();
         let mut names: Vec<String> = owners.iter().map(|p| p.name.clone()).collect();
         let mut users: Vec<String> = owners
@@ -186,10 +205,25 @@ pub enum Change {
     },
 }
 
+fn by_key(baseline: &[Entry]) -> BTreeMap<(Protocol, &str, u16), &Entry> {
+    baseline.iter().map(|e| (e.key(), e)).collect()
+}
+
+/// The listeners here and in the baseline whose owners were not seen in one of the two runs,
+/// so not compared (`current[i]` describes listener `i`): their indices.
+pub fn not_compared(baseline: &[Entry], current: &[Entry]) -> Vec<usize> {
+    let before = by_key(baseline);
+    current
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| before.get(&e.key()).is_some_and(|b| !b.seen() || !e.seen()))
+        .map(|(i, _)| i)
+        .collect()
+}
+
 /// Compares the current listeners (`current[i]` describes listener `i`) with a baseline.
 pub fn diff(baseline: &[Entry], current: &[Entry]) -> Vec<Change> {
-    let before: BTreeMap<(Protocol, &str, u16), &Entry> =
-        baseline.iter().map(|e| (e.key(), e)).collect();
+    let before = by_key(baseline);
     let now: BTreeMap<(Protocol, &str, u16), usize> = current
         .iter()
         .enumerate()
@@ -199,6 +233,8 @@ pub fn diff(baseline: &[Entry], current: &[Entry]) -> Vec<Change> {
     for (i, e) in current.iter().enumerate() {
         match before.get(&e.key()) {
             None => changes.push(Change::New(i)),
+            // An owner not seen in either run is not compared (see `not_compared`).
+            Some(b) if !b.seen() || !e.seen() => {}
             Some(b) if b.exes != e.exes || b.names != e.names || b.users != e.users => {
                 changes.push(Change::OwnerChanged {
                     index: i,
@@ -266,6 +302,41 @@ mod tests {
         )));
         let gone = diff(&now, &base);
         assert!(gone.contains(&Change::Gone(entry(8080, "/usr/bin/java", "app"))));
+    }
+
+    #[test]
+    fn an_owner_not_seen_in_either_run_is_not_compared() {
+        let seen = entry(22, "/usr/sbin/sshd", "root");
+        let hidden = Entry {
+            exes: Vec::new(),
+            names: Vec::new(),
+            ..seen.clone()
+        };
+        // As older baselines stored an owner that exited or was replaced during the scan.
+        let placeholder = |name: &str| Entry {
+            exes: Vec::new(),
+            names: vec![name.to_string()],
+            users: Vec::new(),
+            ..seen.clone()
+        };
+        let unseen = [
+            hidden,
+            placeholder("[exited during scan]"),
+            placeholder("[process changed during scan]"),
+            placeholder("[/proc/4242 covered by a mount]"),
+        ];
+        for other in unseen {
+            assert!(!other.seen(), "{other:?}");
+            let pair = [seen.clone()];
+            let others = [other.clone()];
+            assert_eq!(diff(&pair, &others), Vec::new(), "{other:?}");
+            assert_eq!(diff(&others, &pair), Vec::new(), "{other:?}");
+            assert_eq!(not_compared(&pair, &others), vec![0]);
+            assert_eq!(not_compared(&others, &pair), vec![0]);
+        }
+        assert!(seen.seen());
+        let one = std::slice::from_ref(&seen);
+        assert_eq!(not_compared(one, one), Vec::<usize>::new());
     }
 
     #[test]

@@ -56,7 +56,9 @@ pub fn change(change: Change, snap: &Snapshot, b: &Baseline) -> Finding {
             let what = |e: &Entry| {
                 sanitize(&format!(
                     "{} as {}",
-                    if e.exes.is_empty() {
+                    if e.exes.is_empty() && e.names.is_empty() {
+                        "an owner not seen".to_string()
+                    } else if e.exes.is_empty() {
                         e.names.join(", ")
                     } else {
                         e.exes.join(", ")

@@ -134,24 +134,59 @@ pub fn audit(
         .flat_map(|members| rules::check(members, snap, k))
         .collect();
     if let Some(b) = baseline {
-        let current: Vec<Entry> = snap.listeners.iter().map(|l| Entry::of(l, snap)).collect();
-        // A baseline has no PIDs: with --pid, what the baseline says about the listeners
-        // shown is compared (nothing is called new or gone for want of a PID).
-        let shown: std::collections::HashSet<_> = current.iter().map(Entry::key).collect();
-        let remembered: Vec<Entry> = b
-            .listeners
-            .iter()
-            .filter(|e| {
-                wants_entry(filter, e) || (filter.pid.is_some() && shown.contains(&e.key()))
-            })
-            .cloned()
-            .collect();
+        let (remembered, current) = compared(snap, b, filter);
         for change in baseline::diff(&remembered, &current) {
             findings.push(changes::change(change, snap, b));
         }
     }
     sort(&mut findings, snap);
     findings
+}
+
+/// What is compared with a baseline: its entries under the filters, and the current
+/// listeners' (`current[i]` describes listener `i`).
+fn compared(snap: &Snapshot, b: &Baseline, filter: &Filter) -> (Vec<Entry>, Vec<Entry>) {
+    let current: Vec<Entry> = snap.listeners.iter().map(|l| Entry::of(l, snap)).collect();
+    // A baseline has no PIDs: with --pid, what the baseline says about the listeners
+    // shown is compared (nothing is called new or gone for want of a PID).
+    let shown: std::collections::HashSet<_> = current.iter().map(Entry::key).collect();
+    let remembered: Vec<Entry> = b
+        .listeners
+        .iter()
+        .filter(|e| wants_entry(filter, e) || (filter.pid.is_some() && shown.contains(&e.key())))
+        .cloned()
+        .collect();
+    (remembered, current)
+}
+
+/// A note on the listeners here and in the baseline whose owners one of the two runs did not
+/// see (another user's, as a user other than root; exited, replaced or covered during the
+/// scan; not read in time): what holds them was not compared, neither called changed nor
+/// the same.
+pub fn not_compared_note(snap: &Snapshot, b: &Baseline, filter: &Filter) -> Option<String> {
+    let (remembered, current) = compared(snap, b, filter);
+    let unseen = baseline::not_compared(&remembered, &current);
+    if unseen.is_empty() {
+        return None;
+    }
+    let named: Vec<String> = unseen
+        .iter()
+        .take(8)
+        .filter_map(|&i| snap.listeners.get(i))
+        .map(|l| format!("{} {}", l.socket.protocol, l.endpoint()))
+        .collect();
+    let more = match unseen.len().saturating_sub(named.len()) {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    Some(format!(
+        "the owners of {} listener{} ({}{more}) were not seen in this run or in the baseline \
+         (another user's process as a user other than root, or one that exited, changed or \
+         was not read in time during the scan): who holds them was not compared",
+        unseen.len(),
+        if unseen.len() == 1 { "" } else { "s" },
+        named.join(", "),
+    ))
 }
 
 /// Most severe first, then by port and id.

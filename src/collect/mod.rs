@@ -379,6 +379,7 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
             Process {
                 pid,
                 name: name.unwrap_or_else(|| "[unknown]".to_string()),
+                not_read: true,
                 ..Process::default()
             },
         );
@@ -458,6 +459,7 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
             processes.entry(pid).or_insert_with(|| Process {
                 pid,
                 name: "[exited during scan]".to_string(),
+                not_read: true,
                 ..Process::default()
             });
         }

@@ -493,6 +493,7 @@ fn described(
         exe_escaped,
         cmdline_escaped,
         cmdline_truncated,
+        not_read: false,
     }
 }
 
