@@ -857,6 +857,9 @@ WHOPORT_OWNER_LOOKUP=procfs "$WHOPORT" audit --json --process wpa-ctr >{d}/procf
                 "{lookup}: replaced in its own mount namespace: {doc}"
             );
         }
+    }
+}
+
 /// A baseline saved by root and compared by `nobody`, and one saved by `nobody` and compared by
 /// root (a cron job running unprivileged, an admin with sudo): root's listener is seen by one
 /// run only. Its owner is not compared (a note says so), never "owner-changed" with an empty
