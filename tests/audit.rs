@@ -351,6 +351,47 @@ fn suppressions_are_counted_and_exit_statuses_follow_fail_on() {
     assert!(err.contains("'no-such-id'"), "{err}");
 }
 
+/// A listener whose reach widened since the baseline (`0.0.0.0%lo` → `0.0.0.0`: loopback only
+/// to every interface; `[::]` IPv6 only → IPv4 and IPv6) is new, and the one remembered gone,
+/// each written as everywhere else (`0.0.0.0%lo:P`, `[::1]%lo:P`). Before, the baseline kept
+/// neither the device nor IPV6_V6ONLY and the audit said nothing.
+#[test]
+fn a_listener_whose_device_or_v6only_changed_since_the_baseline_is_new() {
+    let Some(ns) = NetNs::new() else { return };
+    let home = tempdir();
+    let base = home.path().join("b.json");
+    let base_arg = base.to_str().expect("utf-8");
+    let before = ns.listener(&["tcp4-any@lo", "tcp6-any-v6only"]);
+    let (p, q) = (before.port(0), before.port(1));
+    let (code, _, err) = ns.whoport(home.path(), &["audit", "--save-baseline", base_arg]);
+    assert!(matches!(code, 0 | 1), "{err}");
+    let saved = std::fs::read_to_string(&base).expect("saved");
+    assert!(
+        saved.contains("\"device\": \"lo\"") && saved.contains("\"v6only\": true"),
+        "{saved}"
+    );
+    drop(before);
+    let (p_now, q_now) = (format!("tcp4-any:{p}"), format!("tcp6-any:{q}"));
+    let _after = ns.listener(&[&p_now, &q_now, "udp6@lo"]);
+    let (_, out, err) = ns.whoport(
+        home.path(),
+        &["audit", "--color", "never", "--baseline", base_arg],
+    );
+    let line = |id: &str, what: &str| out.lines().any(|l| l.contains(id) && l.contains(what));
+    for (id, what) in [
+        ("new-listener", format!("tcp 0.0.0.0:{p} (python")),
+        ("gone-listener", format!("tcp 0.0.0.0%lo:{p} (python")),
+        (
+            "new-listener",
+            format!("tcp [::]:{q}, IPv4 and IPv6 (python"),
+        ),
+        ("gone-listener", format!("tcp [::]:{q}, IPv6 only (python")),
+        ("new-listener", "udp [::1]%lo:".to_string()),
+    ] {
+        assert!(line(id, &what), "{id} {what} in:\n{out}{err}");
+    }
+}
+
 #[test]
 fn bad_baseline_and_config_files_are_refused_and_left_untouched() {
     let dir = tempdir();

@@ -12,7 +12,10 @@ use crate::port::Protocol;
 
 /// What a baseline file says about itself.
 pub const KIND: &str = "whoport-baseline";
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
+/// The version before the bound device and IPV6_V6ONLY were remembered: still read, and
+/// compared without them.
+pub const VERSION_WITHOUT_REACH: u32 = 1;
 
 /// A baseline file that cannot be used.
 #[derive(Debug, Error)]
@@ -26,7 +29,7 @@ pub enum BaselineError {
     Empty { path: String },
     #[error("baseline '{path}' is not valid JSON (truncated or corrupt?): {reason}")]
     Corrupt { path: String, reason: String },
-    #[error("'{path}' is not a whoport baseline (expected \"kind\": \"{KIND}\", \"schema_version\": {VERSION})")]
+    #[error("'{path}' is not a whoport baseline (expected \"kind\": \"{KIND}\", \"schema_version\": {VERSION_WITHOUT_REACH} or {VERSION})")]
     Foreign { path: String },
 }
 
@@ -37,6 +40,14 @@ pub struct Entry {
     pub protocol: Protocol,
     pub address: String,
     pub port: u16,
+    /// The device the socket is bound to (`SO_BINDTODEVICE`); absent when it is bound to none,
+    /// and in a version 1 baseline, which did not remember it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// An IPv6 listener's IPV6_V6ONLY (`false`: it takes IPv4 too); absent when not reported
+    /// (sockets read from `/proc/net`), and in a version 1 baseline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub v6only: Option<bool>,
     /// Executables of the owning processes (sorted; empty when hidden).
     pub exes: Vec<String>,
     /// Names of the owning processes (sorted; empty when any owner was not seen: see
@@ -96,6 +107,8 @@ impl Entry {
             protocol: l.socket.protocol,
             address: l.socket.address.to_string(),
             port: l.socket.port,
+            device: l.device.clone(),
+            v6only: l.v6only,
             exes,
             names,
             users,
@@ -178,12 +191,18 @@ impl Baseline {
                 corrupt(e)
             }
         })?;
+        let version = header.schema_version.as_ref().and_then(|v| v.as_u64());
         if header.kind.as_ref().and_then(|k| k.as_str()) != Some(KIND)
-            || header.schema_version.as_ref().and_then(|v| v.as_u64()) != Some(u64::from(VERSION))
+            || !matches!(version, Some(v) if v == u64::from(VERSION) || v == u64::from(VERSION_WITHOUT_REACH))
         {
             return Err(foreign());
         }
         serde_json::from_slice(bytes).map_err(corrupt)
+    }
+
+    /// Whether it remembers each listener's bound device and IPV6_V6ONLY (not version 1).
+    pub fn remembers_reach(&self) -> bool {
+        self.schema_version != VERSION_WITHOUT_REACH
     }
 
     pub fn to_json(&self) -> String {
@@ -205,48 +224,73 @@ pub enum Change {
     },
 }
 
-fn by_key(baseline: &[Entry]) -> BTreeMap<(Protocol, &str, u16), &Entry> {
-    baseline.iter().map(|e| (e.key(), e)).collect()
+/// For each current listener (`current[i]` describes listener `i`), the index of the one
+/// remembered that it is: the same protocol, address and port, and (where the baseline
+/// remembers them, `reach`) the same bound device and, where both runs read it, the same
+/// IPV6_V6ONLY. A listener that went from `0.0.0.0%lo` to `0.0.0.0`, or from IPv6 only to IPv4
+/// and IPv6, is then none of those remembered.
+fn matching(baseline: &[Entry], current: &[Entry], reach: bool) -> Vec<Option<usize>> {
+    let mut before: BTreeMap<(Protocol, &str, u16), Vec<usize>> = BTreeMap::new();
+    for (j, e) in baseline.iter().enumerate() {
+        before.entry(e.key()).or_default().push(j);
+    }
+    current
+        .iter()
+        .map(|e| {
+            before.get(&e.key()).and_then(|candidates| {
+                candidates
+                    .iter()
+                    .copied()
+                    .find(|&j| !reach || same_reach(&baseline[j], e))
+            })
+        })
+        .collect()
+}
+
+/// The same bound device, and the same IPV6_V6ONLY where both runs read it.
+fn same_reach(before: &Entry, now: &Entry) -> bool {
+    before.device == now.device
+        && (before.v6only.is_none() || now.v6only.is_none() || before.v6only == now.v6only)
 }
 
 /// The listeners here and in the baseline whose owners were not seen in one of the two runs,
 /// so not compared (`current[i]` describes listener `i`): their indices.
-pub fn not_compared(baseline: &[Entry], current: &[Entry]) -> Vec<usize> {
-    let before = by_key(baseline);
-    current
-        .iter()
+pub fn not_compared(baseline: &[Entry], current: &[Entry], reach: bool) -> Vec<usize> {
+    matching(baseline, current, reach)
+        .into_iter()
         .enumerate()
-        .filter(|(_, e)| before.get(&e.key()).is_some_and(|b| !b.seen() || !e.seen()))
+        .filter(|&(i, j)| j.is_some_and(|j| !baseline[j].seen() || !current[i].seen()))
         .map(|(i, _)| i)
         .collect()
 }
 
-/// Compares the current listeners (`current[i]` describes listener `i`) with a baseline.
-pub fn diff(baseline: &[Entry], current: &[Entry]) -> Vec<Change> {
-    let before = by_key(baseline);
-    let now: BTreeMap<(Protocol, &str, u16), usize> = current
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (e.key(), i))
-        .collect();
+/// Compares the current listeners (`current[i]` describes listener `i`) with a baseline
+/// (see [`matching`] for which listener is which).
+pub fn diff(baseline: &[Entry], current: &[Entry], reach: bool) -> Vec<Change> {
+    let mut matched = vec![false; baseline.len()];
     let mut changes = Vec::new();
-    for (i, e) in current.iter().enumerate() {
-        match before.get(&e.key()) {
-            None => changes.push(Change::New(i)),
-            // An owner not seen in either run is not compared (see `not_compared`).
-            Some(b) if !b.seen() || !e.seen() => {}
-            Some(b) if b.exes != e.exes || b.names != e.names || b.users != e.users => {
-                changes.push(Change::OwnerChanged {
-                    index: i,
-                    before: (*b).clone(),
-                    exe_changed: b.exes != e.exes,
-                });
-            }
-            Some(_) => {}
+    for (i, (e, j)) in current
+        .iter()
+        .zip(matching(baseline, current, reach))
+        .enumerate()
+    {
+        let Some(j) = j else {
+            changes.push(Change::New(i));
+            continue;
+        };
+        matched[j] = true;
+        let b = &baseline[j];
+        // An owner not seen in either run is not compared (see `not_compared`).
+        if b.seen() && e.seen() && (b.exes != e.exes || b.names != e.names || b.users != e.users) {
+            changes.push(Change::OwnerChanged {
+                index: i,
+                before: b.clone(),
+                exe_changed: b.exes != e.exes,
+            });
         }
     }
-    for e in baseline {
-        if !now.contains_key(&e.key()) {
+    for (j, e) in baseline.iter().enumerate() {
+        if !matched[j] {
             changes.push(Change::Gone(e.clone()));
         }
     }
@@ -262,6 +306,8 @@ mod tests {
             protocol: Protocol::Tcp,
             address: "127.0.0.1".into(),
             port,
+            device: None,
+            v6only: None,
             exes: vec![exe.into()],
             names: vec![exe.rsplit('/').next().unwrap_or(exe).into()],
             users: vec![user.into()],
@@ -281,7 +327,7 @@ mod tests {
             entry(5432, "/usr/bin/postgres", "nobody"),
             entry(8080, "/usr/bin/java", "app"),
         ];
-        let changes = diff(&base, &now);
+        let changes = diff(&base, &now, true);
         assert_eq!(changes.len(), 3);
         assert!(changes.contains(&Change::New(3)));
         assert!(changes.iter().any(|c| matches!(
@@ -300,7 +346,7 @@ mod tests {
                 ..
             }
         )));
-        let gone = diff(&now, &base);
+        let gone = diff(&now, &base, true);
         assert!(gone.contains(&Change::Gone(entry(8080, "/usr/bin/java", "app"))));
     }
 
@@ -329,14 +375,39 @@ mod tests {
             assert!(!other.seen(), "{other:?}");
             let pair = [seen.clone()];
             let others = [other.clone()];
-            assert_eq!(diff(&pair, &others), Vec::new(), "{other:?}");
-            assert_eq!(diff(&others, &pair), Vec::new(), "{other:?}");
-            assert_eq!(not_compared(&pair, &others), vec![0]);
-            assert_eq!(not_compared(&others, &pair), vec![0]);
+            assert_eq!(diff(&pair, &others, true), Vec::new(), "{other:?}");
+            assert_eq!(diff(&others, &pair, true), Vec::new(), "{other:?}");
+            assert_eq!(not_compared(&pair, &others, true), vec![0]);
+            assert_eq!(not_compared(&others, &pair, true), vec![0]);
         }
         assert!(seen.seen());
         let one = std::slice::from_ref(&seen);
-        assert_eq!(not_compared(one, one), Vec::<usize>::new());
+        assert_eq!(not_compared(one, one, true), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn a_listener_whose_device_or_v6only_changed_is_new_where_the_baseline_remembers_them() {
+        let bound = |device: Option<&str>, v6only: Option<bool>| Entry {
+            device: device.map(String::from),
+            v6only,
+            ..entry(80, "/usr/sbin/nginx", "root")
+        };
+        let news = |base: &Entry, now: &Entry, reach| {
+            let changes = diff(std::slice::from_ref(base), std::slice::from_ref(now), reach);
+            (
+                changes.contains(&Change::New(0)),
+                changes.contains(&Change::Gone(base.clone())),
+            )
+        };
+        let lo = bound(Some("lo"), None);
+        assert_eq!(news(&lo, &bound(None, None), true), (true, true));
+        assert_eq!(news(&lo, &bound(Some("lo"), None), true), (false, false));
+        // A version 1 baseline did not remember the device: nothing is said of it.
+        assert_eq!(news(&bound(None, None), &lo, false), (false, false));
+        let v6only = bound(None, Some(true));
+        assert_eq!(news(&v6only, &bound(None, Some(false)), true), (true, true));
+        // IPV6_V6ONLY not read in one of the runs (/proc/net): not compared.
+        assert_eq!(news(&v6only, &bound(None, None), true), (false, false));
     }
 
     #[test]
@@ -359,8 +430,12 @@ mod tests {
             let err = Baseline::parse(bytes, "b.json").expect_err("refused");
             assert!(err.to_string().contains(want), "{err}");
         }
-        let newer = br#"{"kind": "whoport-baseline", "schema_version": 2, "created": "", "host": null, "listeners": []}"#;
+        let newer = br#"{"kind": "whoport-baseline", "schema_version": 3, "created": "", "host": null, "listeners": []}"#;
         assert!(Baseline::parse(newer, "b.json").is_err());
+        let older = br#"{"kind": "whoport-baseline", "schema_version": 1, "created": "", "host": null, "listeners": []}"#;
+        assert!(!Baseline::parse(older, "b.json")
+            .expect("read")
+            .remembers_reach());
     }
 
     #[test]

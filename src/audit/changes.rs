@@ -6,16 +6,28 @@ use crate::model::Snapshot;
 use crate::render::sanitize::sanitize;
 
 fn entry_text(e: &Entry) -> String {
-    let addr = match e.address.parse::<std::net::IpAddr>() {
-        Ok(ip) => crate::address::host(ip, None),
-        Err(_) => e.address.clone(),
+    let (addr, family) = match e.address.parse::<std::net::IpAddr>() {
+        // An IPv6 wildcard says which families it takes, where that was read.
+        Ok(ip) => (
+            crate::address::host(ip, e.device.as_deref()),
+            match (ip.is_ipv6() && ip.is_unspecified(), e.v6only) {
+                (true, Some(true)) => ", IPv6 only",
+                (true, Some(false)) => ", IPv4 and IPv6",
+                _ => "",
+            },
+        ),
+        Err(_) => (e.address.clone(), ""),
     };
     let names = if e.names.is_empty() {
         "no process seen".to_string()
     } else {
         e.names.join(", ")
     };
-    sanitize(&format!("{} {addr}:{} ({names})", e.protocol, e.port)).into_owned()
+    sanitize(&format!(
+        "{} {addr}:{}{family} ({names})",
+        e.protocol, e.port
+    ))
+    .into_owned()
 }
 
 /// `new-listener`, `gone-listener`, `owner-changed`: what changed since the baseline.

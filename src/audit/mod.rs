@@ -135,7 +135,7 @@ pub fn audit(
         .collect();
     if let Some(b) = baseline {
         let (remembered, current) = compared(snap, b, filter);
-        for change in baseline::diff(&remembered, &current) {
+        for change in baseline::diff(&remembered, &current, b.remembers_reach()) {
             findings.push(changes::change(change, snap, b));
         }
     }
@@ -165,7 +165,7 @@ fn compared(snap: &Snapshot, b: &Baseline, filter: &Filter) -> (Vec<Entry>, Vec<
 /// the same.
 pub fn not_compared_note(snap: &Snapshot, b: &Baseline, filter: &Filter) -> Option<String> {
     let (remembered, current) = compared(snap, b, filter);
-    let unseen = baseline::not_compared(&remembered, &current);
+    let unseen = baseline::not_compared(&remembered, &current, b.remembers_reach());
     if unseen.is_empty() {
         return None;
     }
