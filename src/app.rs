@@ -52,10 +52,6 @@ pub fn run(cli: &Cli) -> Result<u8> {
         w.flush()?;
         return Ok(EXIT_OK);
     }
-    check_user(&cli.filters)?;
-    if let Some(Command::Audit(args)) = &cli.command {
-        check_user(&args.filters)?;
-    }
     let audit_timeout = match &cli.command {
         Some(Command::Audit(args)) => args.timeout.clone(),
         _ => None,
@@ -72,6 +68,11 @@ pub fn run(cli: &Cli) -> Result<u8> {
             )
         })?;
         collect::deadline::set(limit);
+    }
+    // After the deadline is set: a user name is looked up within it.
+    check_user(&cli.filters)?;
+    if let Some(Command::Audit(args)) = &cli.command {
+        check_user(&args.filters)?;
     }
     let status = match &cli.command {
         Some(Command::Registry { action }) => {
@@ -340,7 +341,16 @@ fn protocol_typed(query: &Query, filters: &FilterArgs) -> Option<&'static str> {
 /// "nothing matches".
 fn check_user(filters: &FilterArgs) -> Result<()> {
     if let Some(user) = &filters.user {
-        if !collect::process::user_exists(user) {
+        let Some(exists) = collect::process::user_exists(user) else {
+            anyhow::bail!(
+                "cannot look up --user '{}': the system user database did not answer within {} \
+                 (--timeout) (a name service whose server is gone, or a file on a filesystem \
+                 that stopped answering); a uid (--user 0) needs no lookup",
+                sanitize(user),
+                collect::deadline::limit().text
+            );
+        };
+        if !exists {
             anyhow::bail!(
                 "no user '{}' in the system user database (see: getent passwd); --user takes a user name or a uid (0 to 4294967294)",
                 sanitize(user)

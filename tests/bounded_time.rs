@@ -258,6 +258,64 @@ fn files_whoport_reads_or_writes_on_a_stalled_filesystem_cost_only_the_timeout()
     );
 }
 
+/// `--user NAME` looked up in a user database that stopped answering (`/etc/passwd` a file of
+/// a filesystem whose daemon is stopped, as an NSS server gone away): the lookup costs
+/// `--timeout`, then an error says so (exit 2); a uid needs no lookup. Before, whoport hung.
+#[test]
+fn a_user_name_looked_up_in_a_database_that_stopped_answering_costs_only_the_timeout() {
+    let Some(fuse) = StalledFuse::start_with(&["--exe-outside"], &["tcp4"]) else {
+        return;
+    };
+    if !have("nsenter", "apt-get install -y util-linux") {
+        return;
+    }
+    let daemon = fuse.daemon.to_string();
+    let backing = fuse
+        .mnt
+        .parent()
+        .expect("dir")
+        .join("backing")
+        .join("passwd");
+    std::fs::copy("/etc/passwd", &backing).expect("copy passwd");
+    let bound = Command::new("nsenter")
+        .args(["-m", "-t", &daemon, "mount", "--bind"])
+        .arg(fuse.mnt.join("passwd"))
+        .arg("/etc/passwd")
+        .status()
+        .expect("nsenter runs");
+    assert!(
+        bound.success(),
+        "passwd bound in the fixture's mount namespace"
+    );
+    common::stop(fuse.daemon);
+    let home = tempdir();
+    let port = fuse.port.to_string();
+    let run = |user: &str| {
+        let started = std::time::Instant::now();
+        let out = common::command(home.path(), std::path::Path::new("nsenter"))
+            .args(["-m", "-t", &daemon, "--"])
+            .arg(common::bin())
+            .args(["--timeout", "2s", "--user", user, &port])
+            .limit(QUICK)
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), err, started.elapsed())
+    };
+    let (code, err, took) = run("root");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(
+            "cannot look up --user 'root': the system user database did not answer within 2s"
+        ),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    // A uid is not looked up: the card as usual (the owner is root's).
+    let (code, err, _) = run("0");
+    assert_eq!(code, Some(0), "{err}");
+}
+
 #[test]
 fn a_huge_unknown_service_name_is_refused_at_once_and_quoted_short() {
     let name = "a".repeat(120_000);

@@ -124,20 +124,26 @@ pub fn uid_typed(user: &str) -> Option<Option<u32>> {
 
 /// Does the system user database know this user (a name, or any uid)? `--user` refuses a
 /// name it does not know rather than matching nothing.
-pub fn user_exists(user: &str) -> bool {
+/// `None` when the user database did not answer by this run's deadline (`--timeout`): a name
+/// is looked up on a thread of its own, as owners' names are (an NSS source whose server is
+/// gone, an `/etc/passwd` on a filesystem that stopped answering).
+pub fn user_exists(user: &str) -> Option<bool> {
     if let Some(digits) = uid_typed(user) {
         // Any uid the kernel can give a process; 4294967295 is (uid_t)-1, "no uid".
-        return digits.is_some_and(|uid| uid != u32::MAX);
+        return Some(digits.is_some_and(|uid| uid != u32::MAX));
     }
     #[cfg(unix)]
     {
-        matches!(nix::unistd::User::from_name(user), Ok(Some(_)))
+        let name = user.to_string();
+        Deadline::start().run(move || matches!(nix::unistd::User::from_name(&name), Ok(Some(_))))
     }
     #[cfg(not(unix))]
     {
-        sysinfo::Users::new_with_refreshed_list()
-            .ok()
-            .is_some_and(|users| users.iter().any(|u| u.name() == user))
+        Some(
+            sysinfo::Users::new_with_refreshed_list()
+                .ok()
+                .is_some_and(|users| users.iter().any(|u| u.name() == user)),
+        )
     }
 }
 
@@ -621,9 +627,10 @@ mod tests {
             assert_eq!(users.name(daemon.uid.as_raw()).as_deref(), Some("daemon"));
         }
         assert_eq!(users.name(4_000_000_001), None);
-        assert!(user_exists("root") && user_exists("12345"));
-        assert!(!user_exists("no-such-user-on-this-system"));
-        assert!(!user_exists(""));
+        assert_eq!(user_exists("root"), Some(true));
+        assert_eq!(user_exists("12345"), Some(true));
+        assert_eq!(user_exists("no-such-user-on-this-system"), Some(false));
+        assert_eq!(user_exists(""), Some(false));
     }
 
     #[test]
