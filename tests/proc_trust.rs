@@ -275,3 +275,45 @@ fn another_pid_namespaces_proc_is_said_to_be_so() {
         assert!(!reason.contains("not mounted"), "{lookup}: {reason}");
     }
 }
+
+/// A seccomp filter that refuses `openat2` with `EPERM` (as container runtimes' and service
+/// managers' filters answer calls they do not know): every file below `/proc` is opened
+/// plainly, as on a kernel without `openat2`, and the owner is named. Before, each of those
+/// opens was refused: the iterator called every live owner "[exited during scan]" and the
+/// walk blamed a security module for every process.
+#[test]
+fn openat2_refused_by_a_filter_costs_no_owner() {
+    let Some(py) = python() else { return };
+    let dir = tempdir();
+    let Some(no_bpf) = common::compile_fixture(dir.path(), "no_bpf") else {
+        return;
+    };
+    let listener = Listener::start_with(&py, &["tcp4"]);
+    let port = listener.port(0);
+    let home = tempdir();
+    let out = common::command(home.path(), &no_bpf)
+        .args(["--openat2", "1"])
+        .arg(common::bin())
+        .args(["--json", &port.to_string()])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let lookup = common::owner_lookup();
+    let row = common::loopback_tcp_row(&doc, u64::from(port), lookup);
+    assert_eq!(
+        common::listener::owner_pids(row),
+        vec![u64::from(listener.pid)],
+        "{lookup}: {row}"
+    );
+    let owner = doc["processes"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["pid"] == listener.pid))
+        .or_else(|| row["owners"].as_array().and_then(|o| o.first()))
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        owner.to_string().contains("python3"),
+        "{lookup}: the owner's name: {owner} in {doc}"
+    );
+}

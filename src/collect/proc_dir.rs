@@ -32,13 +32,32 @@ const FILE: OFlags = OFlags::RDONLY.union(OFlags::CLOEXEC).union(OFlags::NOCTTY)
 
 /// Opens `path` below the directory `dir` without crossing a mount: something mounted on
 /// the way (a directory over `/proc/PID`, a file over `/proc/PID/stat`: a way to hide a
-/// process or to lend it another's details) is `EXDEV`. On a kernel without `openat2`
-/// (before 5.6), a plain open.
+/// process or to lend it another's details) is `EXDEV`. Where `openat2` cannot be used (a
+/// kernel before 5.6, or a seccomp filter that refuses it), a plain open.
 pub fn open_below(dir: impl AsFd, path: &str, flags: OFlags) -> rustix::io::Result<OwnedFd> {
+    if !openat2_works() {
+        return openat(&dir, path, flags, Mode::empty());
+    }
     match openat2(&dir, path, flags, Mode::empty(), ResolveFlags::NO_XDEV) {
         Err(Errno::NOSYS) => openat(&dir, path, flags, Mode::empty()),
         other => other,
     }
+}
+
+/// Whether this process may call `openat2`, asked once of `/` (which any process may open):
+/// a kernel before 5.6 answers `ENOSYS`, and a container runtime's or service manager's
+/// seccomp filter that does not know the call often `EPERM`. Then every open below `/proc`
+/// is a plain one, as on such a kernel, instead of each file refused and its process taken
+/// for one that exited or that a security module hides.
+fn openat2_works() -> bool {
+    static WORKS: OnceLock<bool> = OnceLock::new();
+    *WORKS.get_or_init(|| {
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        !matches!(
+            openat2(CWD, "/", flags, Mode::empty(), ResolveFlags::NO_XDEV),
+            Err(Errno::NOSYS | Errno::PERM)
+        )
+    })
 }
 
 /// `/proc`, held open for the whole run; `None` when it cannot be opened.
