@@ -116,6 +116,32 @@ fn a_loopback_address_is_reachable_from_a_link_where_route_localnet_is_on() {
         out.contains("unless route_localnet is on for a device (it could not be read)"),
         "{out}"
     );
+    // --exposed and the audit, which take it as loopback only, say they do not know.
+    let unread = "net.ipv4.conf.*.route_localnet could not be read: whether other machines reach";
+    for args in [
+        &["--exposed", "--json"][..],
+        &["audit", "--format", "json"][..],
+    ] {
+        let (_, out, err) = ns.whoport_wrapped(
+            home.path(),
+            &[],
+            &[
+                "unshare",
+                "-m",
+                "sh",
+                "-c",
+                "mount -t tmpfs none /proc/sys/net/ipv4/conf && exec \"$0\" \"$@\"",
+            ],
+            args,
+        );
+        let doc: serde_json::Value = serde_json::from_str(&out).expect("json");
+        assert!(
+            doc["notes"].as_array().is_some_and(|n| n
+                .iter()
+                .any(|n| n.as_str().is_some_and(|n| n.starts_with(unread)))),
+            "{args:?}: {out}{err}"
+        );
+    }
 
     // Off again: loopback only.
     sysctl(&ns, "net.ipv4.conf.all.route_localnet=0");

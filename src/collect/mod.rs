@@ -503,6 +503,7 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
         notes.extend(address.unreported(&listeners));
     }
     let unattributed = unattributed(filter, &listeners, &processes);
+    notes.extend(localnet_unread(&listeners, filter.exposed));
     listeners.retain(|l| filter.wants_listener(l, &processes));
     if let Some(address) = &filter.address {
         notes.extend(address.narrow(&mut listeners));
@@ -586,6 +587,34 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
         other_netns: owners.other_netns,
         unattributed,
         closed,
+    })
+}
+
+/// A note when whether other machines reach loopback sockets is not known (`route_localnet`
+/// could not be read): `--exposed` (which leaves them out before they are listed) and the
+/// audit's exposure findings take them as loopback only, and the note says so.
+fn localnet_unread(listeners: &[Listener], exposed: bool) -> Option<String> {
+    let n = listeners
+        .iter()
+        .filter(|l| l.reach() == crate::address::Reach::LoopbackLocalnetUnread)
+        .count();
+    let unread = n > 0
+        || (exposed
+            && matches!(
+                crate::address::local::localnet(),
+                crate::address::local::Localnet::Unread
+            ));
+    unread.then(|| {
+        let which = match n {
+            0 => "sockets".to_string(),
+            1 => "1 socket".to_string(),
+            n => format!("{n} sockets"),
+        };
+        format!(
+            "net.ipv4.conf.*.route_localnet could not be read: whether other machines reach \
+             the {which} on an IPv4 loopback address is not known (--exposed and the audit's \
+             exposure findings take them as loopback only)"
+        )
     })
 }
 
