@@ -194,31 +194,41 @@ fn in_a_time_namespace_with_a_boot_time_offset_both_lookups_name_the_owner() {
     let helper = common::listener::Listener::start(&["--exit-after", "60", "tcp4"]);
     let port = helper.port(0);
     let home = common::tempdir();
-    let mut seen = Vec::new();
-    for lookup in ["bpf", "procfs"] {
-        let out = common::command(home.path(), std::path::Path::new("unshare"))
-            .args(["-T", "--boottime", "100000", "-f"])
-            .arg(common::bin())
-            .args(["--json", &port.to_string()])
-            .env("WHOPORT_OWNER_LOOKUP", lookup)
-            .output()
-            .expect("whoport runs");
-        let text = String::from_utf8_lossy(&out.stdout);
-        let doc: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
-        let process = doc["listeners"]
-            .as_array()
-            .expect("listeners")
-            .iter()
-            .flat_map(|l| l["owners"].as_array().expect("owners"))
-            .find(|p| p["pid"] == helper.pid)
-            .unwrap_or_else(|| panic!("{lookup}: no process {}: {doc}", helper.pid))
-            .clone();
-        assert_ne!(
-            process["name"], "[process changed during scan]",
-            "{lookup}: {doc}"
-        );
-        assert!(process["start_time"].is_string(), "{lookup}: {process}");
-        seen.push((process["name"].clone(), process["start_time"].clone()));
+    // Ahead, and set back so far that the namespace booted after the listener started (its
+    // start there is "before boot": the kernel's unsigned sum wraps in /proc/PID/stat).
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let uptime: u64 = std::fs::read_to_string("/proc/uptime")
+        .ok()
+        .and_then(|u| u.split('.').next()?.parse().ok())
+        .expect("uptime");
+    let back = format!("-{uptime}");
+    for offset in ["100000", back.as_str()] {
+        let mut seen = Vec::new();
+        for lookup in ["bpf", "procfs"] {
+            let out = common::command(home.path(), std::path::Path::new("unshare"))
+                .args(["-T", "--boottime", offset, "-f"])
+                .arg(common::bin())
+                .args(["--json", &port.to_string()])
+                .env("WHOPORT_OWNER_LOOKUP", lookup)
+                .output()
+                .expect("whoport runs");
+            let text = String::from_utf8_lossy(&out.stdout);
+            let doc: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+            let process = doc["listeners"]
+                .as_array()
+                .expect("listeners")
+                .iter()
+                .flat_map(|l| l["owners"].as_array().expect("owners"))
+                .find(|p| p["pid"] == helper.pid)
+                .unwrap_or_else(|| panic!("{lookup}: no process {}: {doc}", helper.pid))
+                .clone();
+            assert_ne!(
+                process["name"], "[process changed during scan]",
+                "{lookup} {offset}: {doc}"
+            );
+            assert!(process["start_time"].is_string(), "{lookup}: {process}");
+            seen.push((process["name"].clone(), process["start_time"].clone()));
+        }
+        assert_eq!(seen[0], seen[1], "both lookups, offset {offset}: {seen:?}");
     }
-    assert_eq!(seen[0], seen[1], "both lookups: {seen:?}");
 }

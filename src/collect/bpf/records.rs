@@ -99,8 +99,9 @@ impl StatClock {
     /// starts stays one: a reused PID is still told apart).
     fn stat_ticks(self, start_ns: u64) -> u64 {
         let ns_per_tick = (1_000_000_000 / self.ticks.max(1)).max(1);
-        let shifted = i128::from(start_ns) + i128::from(self.boottime_offset_ns);
-        u64::try_from(shifted.max(0)).unwrap_or(u64::MAX) / ns_per_tick
+        // As the kernel shifts it: unsigned, so a process started before the namespace's
+        // shifted boot wraps around (`/proc/PID/stat` then gives a start near 2^64 ns).
+        start_ns.wrapping_add_signed(self.boottime_offset_ns) / ns_per_tick
     }
 }
 
@@ -446,7 +447,12 @@ pub(crate) mod tests {
             ticks: 100,
             boottime_offset_ns: -10_000_000_000,
         };
-        assert_eq!(back.stat_ticks(5_000_000_000), 0);
+        // Started before the namespace's shifted boot: the kernel's unsigned sum wraps, as
+        // /proc/PID/stat shows it (near 2^64 ns, not 0).
+        assert_eq!(
+            back.stat_ticks(5_000_000_000),
+            (u64::MAX - 5_000_000_000 + 1) / 10_000_000
+        );
         assert_eq!(back.stat_ticks(15_000_000_000), 500);
     }
 
