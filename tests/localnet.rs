@@ -31,6 +31,16 @@ fn row(doc: &Value, protocol: &str, port: u16) -> Value {
         .unwrap_or_else(|| panic!("{protocol} 127.0.0.1:{port} not in {doc}"))
 }
 
+/// Runs the binary given after it with `route_localnet` unreadable: a file system mounted over
+/// the settings in a mount namespace of its own.
+const UNREADABLE: [&str; 5] = [
+    "unshare",
+    "-m",
+    "sh",
+    "-c",
+    "mount -t tmpfs none /proc/sys/net/ipv4/conf && exec \"$0\" \"$@\"",
+];
+
 #[test]
 fn a_loopback_address_is_reachable_from_a_link_where_route_localnet_is_on() {
     let Some(ns) = NetNs::new() else {
@@ -100,13 +110,7 @@ fn a_loopback_address_is_reachable_from_a_link_where_route_localnet_is_on() {
     let (status, out, err) = ns.whoport_wrapped(
         home.path(),
         &[],
-        &[
-            "unshare",
-            "-m",
-            "sh",
-            "-c",
-            "mount -t tmpfs none /proc/sys/net/ipv4/conf && exec \"$0\" \"$@\"",
-        ],
+        &UNREADABLE,
         &["--color", "never", &udp.to_string()],
     );
     assert_eq!(status, 0, "{out}{err}");
@@ -122,18 +126,7 @@ fn a_loopback_address_is_reachable_from_a_link_where_route_localnet_is_on() {
         &["--exposed", "--json"][..],
         &["audit", "--format", "json"][..],
     ] {
-        let (_, out, err) = ns.whoport_wrapped(
-            home.path(),
-            &[],
-            &[
-                "unshare",
-                "-m",
-                "sh",
-                "-c",
-                "mount -t tmpfs none /proc/sys/net/ipv4/conf && exec \"$0\" \"$@\"",
-            ],
-            args,
-        );
+        let (_, out, err) = ns.whoport_wrapped(home.path(), &[], &UNREADABLE, args);
         let doc: serde_json::Value = serde_json::from_str(&out).expect("json");
         assert!(
             doc["notes"].as_array().is_some_and(|n| n
