@@ -157,6 +157,8 @@ pub const NOT_SHOWN_TO_USER: &str = "/proc does not show";
 /// Said of a process whose threads hold more descriptor tables of their own than the `/proc`
 /// walk reads: "pid N: the descriptor tables of M of its threads were not read".
 pub const THREAD_TABLES_NOT_READ: &str = "of its threads were not read";
+/// How a `/proc` of another PID namespace (it lists processes, but not whoport) is told.
+pub const OTHER_PID_NAMESPACES_PROC: &str = "/proc belongs to another PID namespace";
 
 /// Why descriptors went unread when whoport, not root, runs in a user namespace.
 pub const USER_NAMESPACE_NOT_ROOT: &str = "whoport runs in a user namespace, and the kernel \
@@ -268,6 +270,9 @@ impl Hidden {
                 "perhaps handed between processes that exited during the scan"
             }
             Hidden::NotVisibleToRoot(_) => "no process holds a descriptor",
+            Hidden::ProcUnreadable(e) if e.contains(OTHER_PID_NAMESPACES_PROC) => {
+                "unavailable: /proc is another PID namespace's"
+            }
             Hidden::ProcUnreadable(_) => "unavailable: /proc not readable",
             Hidden::NotReported => "not reported by the system",
             Hidden::NoDescriptor => "no descriptor: not yet accepted, or closing",
@@ -288,6 +293,11 @@ impl Hidden {
             Hidden::Unreadable { ruled: Some(r), .. } if r.churned > 0 => {
                 "perhaps handed between processes that exited during the scan, or in processes \
                  whose descriptors root cannot read"
+            }
+            // Some tables left unread by choice (a process's many threads), beside or instead
+            // of tables refused.
+            Hidden::Unreadable { why, .. } if why.contains(THREAD_TABLES_NOT_READ) => {
+                "in processes whose descriptors whoport did not all read"
             }
             Hidden::Unreadable { .. } => "in processes whose descriptors root cannot read",
             Hidden::Late(_) => "not looked up in time (--timeout)",
@@ -336,6 +346,9 @@ impl Hidden {
                  mappings and io_uring files{}",
                 ruled.words(false)
             ),
+            Hidden::ProcUnreadable(e) if e.contains(OTHER_PID_NAMESPACES_PROC) => {
+                format!("unavailable: {e}")
+            }
             Hidden::ProcUnreadable(e) => format!("unavailable: /proc not readable ({e})"),
             Hidden::NotReported => {
                 "the operating system reported no process; run as administrator to see it"
@@ -1003,6 +1016,25 @@ mod tests {
             Hidden::NotVisibleToRoot(RuledOut::default()).short(),
             "no process holds a descriptor"
         );
+        // Tables left unread by whoport's own bound are not said refused to root.
+        let limited = Hidden::Unreadable {
+            pids: vec![1, 4242],
+            count: 2,
+            why: format!("refused; pid 4242: the descriptor tables of 36 {THREAD_TABLES_NOT_READ}"),
+            ruled: None,
+        };
+        assert!(
+            !limited.short().contains("root cannot read"),
+            "{}",
+            limited.short()
+        );
+        // Another PID namespace's /proc is not called unreadable.
+        let other = Hidden::ProcUnreadable(format!("{OTHER_PID_NAMESPACES_PROC} (no /proc/self)"));
+        assert_eq!(
+            other.short(),
+            "unavailable: /proc is another PID namespace's"
+        );
+        assert!(!other.long().contains("not readable"), "{}", other.long());
     }
 
     #[test]

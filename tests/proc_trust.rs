@@ -273,7 +273,17 @@ fn another_pid_namespaces_proc_is_said_to_be_so() {
             "{lookup}: {reason}"
         );
         assert!(!reason.contains("not mounted"), "{lookup}: {reason}");
+        assert!(!reason.contains("not readable"), "{lookup}: {reason}");
     }
+    // The listing's few words say it too.
+    let (_, out, _) = common::sh_within(
+        &format!("exec nsenter -m -t {inside} \"$WHOPORT\" --color never {port}"),
+        std::time::Duration::from_secs(60),
+    );
+    assert!(
+        out.contains("unavailable: /proc is another PID namespace's"),
+        "{out}"
+    );
 }
 
 /// A seccomp filter that refuses `openat2` with `EPERM` (as container runtimes' and service

@@ -474,10 +474,12 @@ fn unreadable_proc(proc_fd: &OwnedFd, e: Errno) -> std::io::Error {
         && rustix::fs::readlinkat(proc_fd, "self", Vec::new()).is_err()
         && list_pids(proc_fd).is_ok_and(|pids| !pids.is_empty())
     {
-        "/proc belongs to another PID namespace (it lists processes, but not whoport: no \
-         /proc/self), so its PIDs are not this process's; run whoport with this namespace's \
-         /proc, or enter that PID namespace too (nsenter -p -m)"
-            .to_string()
+        format!(
+            "{} (it lists processes, but not whoport: no /proc/self), so its PIDs are not \
+             this process's; run whoport with this namespace's /proc, or enter that PID \
+             namespace too (nsenter -p -m)",
+            crate::model::OTHER_PID_NAMESPACES_PROC
+        )
     } else {
         format!("/proc is not mounted or not readable ({e})")
     };
