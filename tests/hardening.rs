@@ -737,10 +737,7 @@ fn root_of_a_user_namespace_does_not_claim_it_read_every_process() {
 /// mount, and names the process among those not read, with the mount.
 #[test]
 fn a_mount_over_a_processs_proc_directory_never_names_the_decoy() {
-    if !common::root_or_skip("a private mount namespace")
-        || !std::path::Path::new("/sys/kernel/btf/vmlinux").exists()
-        || python().is_none()
-    {
+    if !common::mount_namespace_with_btf_or_skip() || python().is_none() {
         return;
     }
     let l = Listener::start(&["tcp4"]);

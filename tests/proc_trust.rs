@@ -60,10 +60,7 @@ fn forged(pid: u32, file: &str) -> Vec<u8> {
 /// as "[/proc/PID/FILE covered by a mount]", with nothing else read of it.
 #[test]
 fn a_file_mounted_over_a_processs_details_is_never_read_as_them() {
-    if !common::root_or_skip("a private mount namespace")
-        || !std::path::Path::new("/sys/kernel/btf/vmlinux").exists()
-        || python().is_none()
-    {
+    if !common::mount_namespace_with_btf_or_skip() || python().is_none() {
         return;
     }
     let l = Listener::start(&["tcp4"]);
@@ -123,9 +120,7 @@ impl Drop for Reaped {
 /// walk's reason says that process's maps are covered by a mount and were not read.
 #[test]
 fn a_file_mounted_over_a_processs_maps_never_frames_it_as_a_holder() {
-    if !common::root_or_skip("a private mount namespace")
-        || !std::path::Path::new("/sys/kernel/btf/vmlinux").exists()
-    {
+    if !common::mount_namespace_with_btf_or_skip() {
         return;
     }
     let Some(py) = python() else { return };

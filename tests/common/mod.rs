@@ -237,6 +237,20 @@ pub fn root_or_skip(why: &str) -> bool {
     false
 }
 
+/// Root, in a private mount namespace, with the kernel's BTF (both owner lookups can run):
+/// `false` after a SKIPPED line otherwise.
+pub fn mount_namespace_with_btf_or_skip() -> bool {
+    if !root_or_skip("a private mount namespace") {
+        return false;
+    }
+    if !Path::new("/sys/kernel/btf/vmlinux").exists() {
+        eprintln!("SKIPPED: the in-kernel lookup needs the kernel's BTF");
+        prerequisites::record_skip("BTF");
+        return false;
+    }
+    true
+}
+
 /// Runs whoport with `args` and parses stdout as JSON, returning the status too.
 pub fn json_status(args: &[&str]) -> (i32, serde_json::Value) {
     let (status, stdout, stderr) = run(args);
