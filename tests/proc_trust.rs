@@ -174,6 +174,28 @@ fn a_file_mounted_over_a_processs_maps_never_frames_it_as_a_holder() {
     }
 }
 
+/// `whoport --json PORT` as nobody with CAP_BPF and CAP_PERFMON, the owner lookup `lookup`
+/// asked for, in a private mount namespace where `/proc` is a new instance mounted with
+/// `hidepid=HIDEPID`: (status, stdout, stderr).
+fn as_nobody_with_bpf_under_hidepid(
+    hidepid: &str,
+    lookup: &str,
+    port: u16,
+) -> (i32, String, String) {
+    let home = common::shared_tempdir();
+    common::sh_within(
+        &format!(
+            "exec unshare -m --propagation private sh -c \
+             'mount -t proc -o hidepid={hidepid} proc /proc && \
+              WHOPORT_OWNER_LOOKUP={lookup} exec setpriv --reuid=65534 --regid=65534 \
+              --clear-groups --inh-caps=+bpf,+perfmon --ambient-caps=+bpf,+perfmon \
+              env XDG_DATA_HOME={home} XDG_CONFIG_HOME={home} \"$WHOPORT\" --json {port}'",
+            home = home.path().display(),
+        ),
+        std::time::Duration::from_secs(60),
+    )
+}
+
 /// `/proc` mounted `hidepid=invisible` (a new proc instance in a private mount namespace, a
 /// common hardening) hides root's listener's process from nobody with CAP_BPF and
 /// CAP_PERFMON: the kernel's iterator names it, as hidden from this user by hidepid, never
@@ -189,19 +211,8 @@ fn a_process_proc_hides_from_this_user_never_exited() {
     }
     let l = Listener::start(&["tcp4"]);
     let (pid, port) = (l.pid, l.port(0));
-    let home = common::shared_tempdir();
     for lookup in ["bpf", "procfs"] {
-        let (status, out, err) = common::sh_within(
-            &format!(
-                "exec unshare -m --propagation private sh -c \
-                 'mount -t proc -o hidepid=invisible proc /proc && \
-                  WHOPORT_OWNER_LOOKUP={lookup} exec setpriv --reuid=65534 --regid=65534 \
-                  --clear-groups --inh-caps=+bpf,+perfmon --ambient-caps=+bpf,+perfmon \
-                  env XDG_DATA_HOME={home} XDG_CONFIG_HOME={home} \"$WHOPORT\" --json {port}'",
-                home = home.path().display(),
-            ),
-            std::time::Duration::from_secs(60),
-        );
+        let (status, out, err) = as_nobody_with_bpf_under_hidepid("invisible", lookup, port);
         assert!(status == 0 || status == 1, "{lookup}: {status} {err}");
         assert!(!out.contains("exited"), "{lookup}: {out}");
         let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
@@ -321,4 +332,107 @@ fn openat2_refused_by_a_filter_costs_no_owner() {
         owner.to_string().contains("python3"),
         "{lookup}: the owner's name: {owner} in {doc}"
     );
+}
+
+/// `tests/fixtures/hold.c` in `mapping` mode, compiled into `dir` and started: a listener on
+/// 127.0.0.1 held only through a memory mapping (its descriptor closed), with its port and the
+/// holder's PID; `None` (said skipped) where it cannot be built or the kernel refuses the
+/// mapping.
+fn mapping_holder(dir: &std::path::Path) -> Option<(Reaped, u16, u32)> {
+    let bin = common::compile_fixture(dir, "hold")?;
+    let mut holder = Reaped(common::listener::spawn_retrying(
+        Command::new(bin)
+            .arg("mapping")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped()),
+    ));
+    let line = common::ready_line(&mut holder.0, std::time::Duration::from_secs(20));
+    let Ok(ready) = serde_json::from_str::<Value>(&line) else {
+        eprintln!("SKIPPED: the kernel refused a memory mapping of a socket here: {line}");
+        return None;
+    };
+    let port = ready["port"].as_u64().and_then(|p| u16::try_from(p).ok());
+    let pid = ready["pid"].as_u64().and_then(|p| u32::try_from(p).ok());
+    Some((holder, port.expect("port"), pid.expect("pid")))
+}
+
+/// The one owner of the listener on 127.0.0.1:`port` in `doc` and how it holds it.
+fn owner_and_holding(doc: &Value, port: u16, lookup: &str) -> (Vec<u64>, Value) {
+    let row = common::loopback_tcp_row(doc, u64::from(port), lookup);
+    (
+        common::listener::owner_pids(row),
+        row["held_through"].clone(),
+    )
+}
+
+/// A process that holds a listener only through a memory mapping, whose `/proc/PID/maps` is
+/// covered by a file mounted over it (which whoport does not read through): its mappings are
+/// read in the kernel, by the `/proc` walk as after the iterator, and both lookups name it.
+/// Before, the walk said the mapping could not be read (its kernel look was never made).
+#[test]
+fn a_mapping_behind_a_file_mounted_over_its_maps_is_read_in_the_kernel() {
+    if !common::mount_namespace_with_btf_or_skip() {
+        return;
+    }
+    let dir = tempdir();
+    let Some((_holder, port, pid)) = mapping_holder(dir.path()) else {
+        return;
+    };
+    let real = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("maps");
+    assert!(real.contains("socket:["), "the socket is mapped: {real}");
+    let without: String = real
+        .lines()
+        .filter(|l| !l.contains("socket:["))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let maps = dir.path().join("maps");
+    std::fs::write(&maps, without).expect("written");
+    let binds = [(maps.display().to_string(), format!("/proc/{pid}/maps"))];
+    for lookup in ["WHOPORT_OWNER_LOOKUP=bpf", "WHOPORT_OWNER_LOOKUP=procfs"] {
+        let doc = json_with_binds(&binds, lookup, port);
+        assert_eq!(
+            owner_and_holding(&doc, port, lookup),
+            (
+                vec![u64::from(pid)],
+                Value::from("held through a memory mapping")
+            ),
+            "{lookup}: {doc}"
+        );
+        assert!(
+            !doc["notes"].to_string().contains("mounted over"),
+            "{lookup}: {doc}"
+        );
+    }
+}
+
+/// A root process that holds a listener only through a memory mapping, seen by nobody with
+/// CAP_BPF and CAP_PERFMON through a `/proc` mounted `hidepid=noaccess`, which refuses its
+/// `/proc/PID/maps` to that user: both lookups read its mappings in the kernel and name it.
+/// Before, the walk loaded the programs for its second look without verifying the one that
+/// reads mappings, so that look never happened and the socket was called ownerless.
+#[test]
+fn a_mapping_whose_maps_proc_refuses_is_read_in_the_kernel_by_both_lookups() {
+    if !common::mount_namespace_with_btf_or_skip()
+        || !common::have("setpriv", "apt-get install -y util-linux")
+    {
+        return;
+    }
+    let dir = tempdir();
+    let Some((_holder, port, pid)) = mapping_holder(dir.path()) else {
+        return;
+    };
+    for lookup in ["bpf", "procfs"] {
+        let (status, out, err) = as_nobody_with_bpf_under_hidepid("noaccess", lookup, port);
+        assert!(status == 0 || status == 1, "{lookup}: {status} {err}");
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        assert_eq!(doc["owner_lookup"], lookup, "{out}");
+        assert_eq!(
+            owner_and_holding(&doc, port, lookup),
+            (
+                vec![u64::from(pid)],
+                Value::from("held through a memory mapping")
+            ),
+            "{lookup}: {out}"
+        );
+    }
 }

@@ -164,8 +164,10 @@ pub struct Loaded {
     /// The kernel's type ids of the iterators' attach functions (absent: the kernel has no
     /// such iterator).
     ids: HashMap<&'static str, u32>,
-    /// The mappings program loaded too (the kernel has the task_vma iterator).
-    mappings: bool,
+    /// Whether the mappings program was verified (the kernel has the task_vma iterator):
+    /// `None` until it is first needed (with the owner program, or by the first look at
+    /// mappings when the owners were found through `/proc`).
+    mappings: Option<bool>,
     /// Whether the unix-queue program was verified: `None` until it is first needed.
     in_flight: Option<bool>,
     /// Whether the programs finding the kernel's own sockets were verified: `None` until they
@@ -264,7 +266,7 @@ impl Loaded {
             rings: Vec::new(),
             visited: HashSet::new(),
             ids: ids.clone(),
-            mappings: false,
+            mappings: None,
             in_flight: None,
             kernel: None,
             foreign_queues: None,
@@ -353,7 +355,7 @@ impl Loaded {
     fn owners(&mut self) -> Result<InodeOwners, BpfError> {
         let program = self.owner_program()?;
         // Without it (before Linux 5.12, or refused) the second look reads /proc/PID/maps.
-        self.mappings = self.ready(MAPPINGS, "5.12").is_ok();
+        self.mappings_verified();
         // Not kept beside the read and what is made of it: a second look that verifies more
         // programs makes it again, once.
         self.attach = None;
@@ -507,10 +509,17 @@ impl Loaded {
         Ok(pids)
     }
 
+    /// Whether the mappings program is verified: verified on the first ask, never again.
+    fn mappings_verified(&mut self) -> bool {
+        let (state, verified) = self.verified_once(self.mappings, &[MAPPINGS], "5.12");
+        self.mappings = state;
+        verified.is_ok()
+    }
+
     /// The processes that map each of the `wanted` socket inodes into memory, and the io_uring
-    /// instances each process maps, from the task_vma iterator, if its read ends within
-    /// `budget`; `None` when that program did not
-    /// load or its read did not end in time (then `/proc/PID/maps` tells). The kernel takes
+    /// instances each process maps, from the task_vma iterator (its program verified on the
+    /// first ask), if its read ends within `budget`; `None` when that program was refused or
+    /// its read did not end in time (then `/proc/PID/maps` tells). The kernel takes
     /// each process's memory-map lock for that iterator, and a process stuck on a filesystem
     /// that does not answer holds it indefinitely: the read runs on a thread of its own, with
     /// only the iterator's descriptor (the loaded programs stay here, for the other reads), and
@@ -520,7 +529,7 @@ impl Loaded {
         wanted: &HashSet<u32>,
         budget: std::time::Duration,
     ) -> Option<Mapped> {
-        if !self.mappings {
+        if !self.mappings_verified() {
             return None;
         }
         let mut file = iterator(&mut self.ebpf, MAPPINGS.name).ok()?;

@@ -103,9 +103,11 @@ pub fn find(
     let mut clues = RingClues::default();
     if !search.left.is_empty() {
         let (mut maps, mut mapped_rings, mut maps_unread) = mappings(&search.left);
-        // Some processes' /proc/PID/maps refused this user: read in the kernel instead where
-        // it may be asked (as after the iterator), so that both lookups read the same.
-        if maps_unread.refused > 0 && kernel_may_be_asked() {
+        // Some processes' /proc/PID/maps refused this user, or a file is mounted over them
+        // (not read through): read in the kernel instead where it may be asked (as after the
+        // iterator), so that both lookups read the same.
+        let not_read = maps_unread.refused > 0 || !maps_unread.covered.is_empty();
+        if not_read && kernel_may_be_asked() {
             if let Some(found) = loaded
                 .get()
                 .ok()
