@@ -743,3 +743,50 @@ fn no_bpf_beside_an_asked_for_iterator_says_the_walk_was_used() {
         "{stdout}{stderr}"
     );
 }
+
+/// Whatever is mounted over the kernel's BTF (a file with bytes of its own, `/dev/zero`, a FIFO
+/// no one writes to; in a private mount namespace) is refused for what it is, never read nor
+/// waited for: the walk answers, names the owner, and `notes` says why the in-kernel lookup
+/// was not used.
+#[test]
+fn a_file_mounted_over_the_kernels_btf_is_refused_and_the_walk_answers() {
+    if !common::root_or_skip("a private mount namespace")
+        || !std::path::Path::new("/sys/kernel/btf/vmlinux").exists()
+        || !have("unshare", "apt-get install -y util-linux")
+        || python().is_none()
+    {
+        return;
+    }
+    let l = Listener::start(&["tcp4"]);
+    let port = l.port(0);
+    let dir = tempdir();
+    let (garbage, fifo) = (dir.path().join("garbage"), dir.path().join("fifo"));
+    std::fs::write(&garbage, [0x9f_u8, 0xeb, 1, 0, 24, 0, 0, 0].repeat(100)).expect("written");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+    assert!(made.success());
+    for (over, why) in [
+        (garbage.as_path(), "it is not on sysfs"),
+        (Path::new("/dev/zero"), "it is not a regular file"),
+        (fifo.as_path(), "it is not a regular file"),
+    ] {
+        let script = format!(
+            "mount --bind {} /sys/kernel/btf/vmlinux && WHOPORT_OWNER_LOOKUP=bpf exec \
+             \"$WHOPORT\" {port} --json",
+            over.display()
+        );
+        let (status, stdout, stderr) = common::sh(&format!("exec unshare -m sh -c '{script}'"));
+        assert_eq!(status, 0, "{} ({status}): {stderr}", over.display());
+        let doc: Value = serde_json::from_str(&stdout).expect("JSON");
+        assert_eq!(doc["owner_lookup"], "procfs", "{}: {doc}", over.display());
+        let row = common::listener::rows(&doc, &l.sockets[0]);
+        assert_eq!(row[0]["owners"][0]["pid"], l.pid, "{}: {}", over.display(), row[0]);
+        let said: Vec<String> = notes(&doc)
+            .into_iter()
+            .filter(|n| n.contains("owner lookup"))
+            .collect();
+        assert_eq!(said.len(), 1, "{}: {said:?}", over.display());
+        for part in ["/sys/kernel/btf/vmlinux: ", why, "through /proc instead"] {
+            assert!(said[0].contains(part), "{part:?} in {said:?}");
+        }
+    }
+}

@@ -113,7 +113,7 @@ impl Program {
     }
 }
 
-const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
+const KERNEL_BTF: &str = super::btf_file::PATH;
 /// The directory of the kernel's BTF (and its modules'): kernel-made files only.
 const KERNEL_BTF_DIR: &str = "/sys/kernel/btf";
 

@@ -7,15 +7,65 @@
 //! write and which lives as long as the kernel, and nothing is copied. Where the mapping is
 //! refused (older kernels, another filesystem at that path) the file is read as before.
 //!
+//! Whatever stands at that path is checked before it is used: only a regular file on sysfs
+//! (a file bind-mounted there, `/dev/zero`, a FIFO, is refused, never read: whoport does not
+//! take relocations from a file anyone but the kernel wrote), at most [`LIMIT`] bytes, opened
+//! without blocking, and looked at on a thread of its own for at most [`BUDGET`] (a filesystem
+//! mounted there that stopped answering costs that, once, then the `/proc` walk answers).
+//!
 //! One of whoport's three `unsafe` blocks (the others: src/collect/kcmp.rs, src/allocator.rs):
 //! neither rustix (without a feature of its own for it) nor std maps a file; `libc::mmap` is
 //! called once, read-only and private, on a file checked to be sysfs's, and unmapped in `Drop`.
 #![allow(unsafe_code)]
 
+use std::io;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use super::deadline::Deadline;
+
+/// Where the kernel shows its BTF.
+pub const PATH: &str = "/sys/kernel/btf/vmlinux";
 
 /// sysfs's magic number (include/uapi/linux/magic.h).
 const SYSFS_MAGIC: i64 = 0x6265_6572;
+
+/// The most whoport reads of it: the kernel's is 5–6 MB (more with debugging options).
+const LIMIT: u64 = 64 * 1024 * 1024;
+
+/// How long the file may take to answer: sysfs answers in milliseconds.
+pub const BUDGET: Duration = Duration::from_secs(1);
+
+/// Whether the kernel's BTF is there, asked once per run within [`BUDGET`]: why not
+/// otherwise (the errno's name, or that it did not answer in time).
+pub fn present() -> Result<(), String> {
+    static PRESENT: OnceLock<Result<(), String>> = OnceLock::new();
+    PRESENT
+        .get_or_init(|| {
+            bounded(|| std::fs::metadata(PATH))
+                .map(drop)
+                .map_err(|e| super::bpf::errno_text(&e))
+        })
+        .clone()
+}
+
+/// `work` on a thread of its own, for at most [`BUDGET`].
+fn bounded<T: Send + 'static>(
+    work: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    Deadline::after(BUDGET).run(work).unwrap_or_else(|| {
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "it did not answer within {} s (the filesystem mounted there may have stopped \
+                 answering)",
+                BUDGET.as_secs()
+            ),
+        ))
+    })
+}
 
 /// The kernel's BTF, mapped or read.
 pub enum BtfFile {
@@ -35,9 +85,29 @@ unsafe impl Send for BtfFile {}
 unsafe impl Sync for BtfFile {}
 
 impl BtfFile {
-    /// The file at `path` mapped if it is sysfs's and the kernel maps it, read otherwise.
-    pub fn open(path: &str) -> std::io::Result<BtfFile> {
-        let file = std::fs::File::open(path)?;
+    /// The file at `path`, if it is a regular file on sysfs: mapped where the kernel maps it,
+    /// read otherwise; within [`BUDGET`].
+    pub fn open(path: &str) -> io::Result<BtfFile> {
+        let path = path.to_owned();
+        bounded(move || BtfFile::open_now(&path))
+    }
+
+    fn open_now(path: &str) -> io::Result<BtfFile> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path)?;
+        if !file.metadata()?.file_type().is_file() {
+            return Err(io::Error::other("it is not a regular file"));
+        }
+        let on = rustix::fs::fstatfs(&file)?;
+        // `f_type`'s type differs between architectures (i64 on x86_64).
+        #[allow(clippy::useless_conversion)]
+        if i64::from(on.f_type) != SYSFS_MAGIC {
+            return Err(io::Error::other(
+                "it is not on sysfs, so not the kernel's own BTF (a file mounted over it)",
+            ));
+        }
         Ok(match mapped(&file) {
             Some(btf) => btf,
             None => BtfFile::Read(read(file)?),
@@ -51,24 +121,22 @@ impl BtfFile {
     }
 }
 
-fn read(mut file: std::fs::File) -> std::io::Result<Vec<u8>> {
+fn read(file: std::fs::File) -> io::Result<Vec<u8>> {
     use std::io::Read;
     let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)?;
+    file.take(LIMIT + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > LIMIT {
+        return Err(io::Error::other(format!(
+            "it is larger than {LIMIT} bytes, more than any kernel's BTF"
+        )));
+    }
     Ok(bytes)
 }
 
-/// `file` mapped read-only, if it is a sysfs file of a size the kernel reports and the
-/// kernel maps it.
+/// `file`, a sysfs file (checked by the caller: its content is the kernel's and cannot shrink
+/// under the mapping, which would make a read of the mapping fault), mapped read-only if the
+/// kernel reports its size and maps it.
 fn mapped(file: &std::fs::File) -> Option<BtfFile> {
-    let on = rustix::fs::fstatfs(file).ok()?;
-    // Only sysfs's file: its content is the kernel's and cannot shrink under the mapping (a
-    // file that could would make a read of the mapping fault).
-    // `f_type`'s type differs between architectures (i64 on x86_64).
-    #[allow(clippy::useless_conversion)]
-    if i64::from(on.f_type) != SYSFS_MAGIC {
-        return None;
-    }
     let len = usize::try_from(file.metadata().ok()?.len()).ok()?;
     if len == 0 {
         return None;
@@ -142,14 +210,41 @@ mod tests {
         }
     }
 
-    /// A file that is not sysfs's is read, not mapped.
+    fn refusal(path: &str) -> String {
+        match BtfFile::open(path) {
+            Ok(_) => panic!("{path} was used as the kernel's BTF"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// A regular file that is not sysfs's is refused, never read.
     #[test]
-    fn another_file_is_read() {
+    fn a_file_not_on_sysfs_is_refused() {
         let dir = tempfile::tempdir().expect("temporary directory");
         let path = dir.path().join("btf");
         std::fs::write(&path, b"not BTF, and not sysfs").expect("written");
-        let btf = BtfFile::open(path.to_str().expect("UTF-8 path")).expect("opened");
-        assert!(!btf.is_mapped());
-        assert_eq!(&*btf, b"not BTF, and not sysfs");
+        let said = refusal(path.to_str().expect("UTF-8 path"));
+        assert!(said.contains("not on sysfs"), "{said}");
+    }
+
+    /// A device that never ends and a FIFO no one writes to are refused at once: not read to
+    /// the end of memory, not waited for.
+    #[test]
+    fn an_endless_device_or_a_fifo_is_refused_at_once() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let fifo = dir.path().join("fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .expect("FIFO made");
+        for path in ["/dev/zero", fifo.to_str().expect("UTF-8 path")] {
+            // Refused for what it is, not after the time allowed ran out.
+            let said = refusal(path);
+            assert!(said.contains("not a regular file"), "{path}: {said}");
+        }
     }
 }

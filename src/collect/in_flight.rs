@@ -136,7 +136,7 @@ pub type Elsewhere<'a> =
 /// Whether the queues may be looked into here; why not otherwise.
 pub fn may_look() -> Result<(), String> {
     super::owners::kernel_may_be_asked("that")?;
-    if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
+    if super::btf_file::present().is_err() {
         return Err("the kernel has no BTF (/sys/kernel/btf/vmlinux)".to_string());
     }
     Ok(())

@@ -53,7 +53,7 @@ pub const MAX_MAPPED: usize = 32;
 /// The bound of the in-kernel walk of one task's rings, in steps (bpf/io_uring.bpf.c
 /// `MAX_STEPS`): a registered file, a request, a hash bucket, a ring or a slot each.
 pub const MAX_STEPS: usize = 8192;
-const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
+const KERNEL_BTF: &str = super::btf_file::PATH;
 
 const RECORD_LEN: usize = 16;
 const REQUEST: u32 = 1;
@@ -114,7 +114,7 @@ pub fn look(
     // Root without the capabilities (a container, a dropped bounding set) is told what it
     // lacks, not to run as root.
     super::owners::kernel_may_be_asked("looking into io_uring requests")?;
-    if !std::path::Path::new(KERNEL_BTF).exists() {
+    if super::btf_file::present().is_err() {
         return Err(format!(
             "the kernel has no BTF ({KERNEL_BTF}) to look into io_uring requests"
         ));

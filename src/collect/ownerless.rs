@@ -283,7 +283,7 @@ fn kernel_may_be_asked() -> bool {
     (no_bpf.is_empty() || no_bpf == "0")
         && super::owners::may_use_bpf()
         && super::owners::pids_as_proc_numbers_them().is_ok()
-        && std::path::Path::new("/sys/kernel/btf/vmlinux").exists()
+        && super::btf_file::present().is_ok()
 }
 
 /// How long the second look waits for the kernel's task_vma iterator before it reads

@@ -89,13 +89,12 @@ pub fn lookup(stop: Deadline) -> Lookup {
     if preference == Preference::Auto && !iterator_permitted() {
         return walk(stop);
     }
-    if let Err(e) = std::fs::metadata(KERNEL_BTF) {
+    if let Err(why) = super::btf_file::present() {
         return Lookup {
             note: Some(format!(
                 "the in-kernel owner lookup asked for (WHOPORT_OWNER_LOOKUP=bpf) could not be \
-                 used: the kernel has no BTF ({KERNEL_BTF}: {}); processes were found through \
-                 /proc instead",
-                bpf::errno_text(&e)
+                 used: the kernel has no BTF ({KERNEL_BTF}: {why}); processes were found through \
+                 /proc instead"
             )),
             ..walk(stop)
         };
@@ -156,7 +155,7 @@ pub fn lookup(stop: Deadline) -> Lookup {
 }
 
 /// The kernel's BTF, which the iterator needs.
-const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
+const KERNEL_BTF: &str = super::btf_file::PATH;
 
 /// The full walk, which stops at `stop` with what it found by then (see
 /// [`linux::walk_fds_until`]).
@@ -176,7 +175,7 @@ fn walked(owners: Result<InodeOwners, String>) -> Lookup {
 /// Whether the iterator can work here; everything checked is one small read, and none of it
 /// is a refusal worth a note.
 fn iterator_permitted() -> bool {
-    may_use_bpf() && std::path::Path::new(KERNEL_BTF).exists()
+    may_use_bpf() && super::btf_file::present().is_ok()
 }
 
 /// Allocated file handles on the machine: what the walk's cost grows with.
