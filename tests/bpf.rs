@@ -750,8 +750,7 @@ fn no_bpf_beside_an_asked_for_iterator_says_the_walk_was_used() {
 /// was not used.
 #[test]
 fn a_file_mounted_over_the_kernels_btf_is_refused_and_the_walk_answers() {
-    if !common::root_or_skip("a private mount namespace")
-        || !std::path::Path::new("/sys/kernel/btf/vmlinux").exists()
+    if !common::mount_namespace_with_btf_or_skip()
         || !have("unshare", "apt-get install -y util-linux")
         || python().is_none()
     {
@@ -762,7 +761,10 @@ fn a_file_mounted_over_the_kernels_btf_is_refused_and_the_walk_answers() {
     let dir = tempdir();
     let (garbage, fifo) = (dir.path().join("garbage"), dir.path().join("fifo"));
     std::fs::write(&garbage, [0x9f_u8, 0xeb, 1, 0, 24, 0, 0, 0].repeat(100)).expect("written");
-    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+    let made = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
     assert!(made.success());
     for (over, why) in [
         (garbage.as_path(), "it is not on sysfs"),
@@ -779,7 +781,13 @@ fn a_file_mounted_over_the_kernels_btf_is_refused_and_the_walk_answers() {
         let doc: Value = serde_json::from_str(&stdout).expect("JSON");
         assert_eq!(doc["owner_lookup"], "procfs", "{}: {doc}", over.display());
         let row = common::listener::rows(&doc, &l.sockets[0]);
-        assert_eq!(row[0]["owners"][0]["pid"], l.pid, "{}: {}", over.display(), row[0]);
+        assert_eq!(
+            row[0]["owners"][0]["pid"],
+            l.pid,
+            "{}: {}",
+            over.display(),
+            row[0]
+        );
         let said: Vec<String> = notes(&doc)
             .into_iter()
             .filter(|n| n.contains("owner lookup"))
