@@ -115,6 +115,9 @@ pub struct ExeState {
     /// With `path_unchecked`: the process runs in another mount namespace, whose root or mount
     /// table could not be read, so its path there was not looked at.
     pub other_mount_ns: bool,
+    /// With `path_unchecked`: the link (`ns/mnt` or `root`) of its `/proc/PID` that something
+    /// is mounted over (not read through), so where its path is was not known.
+    pub proc_covered: Option<&'static str>,
     /// Its path is longer than the kernel gives through `/proc/PID/exe` (PATH_MAX): not read.
     pub path_too_long: bool,
 }

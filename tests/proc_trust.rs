@@ -115,15 +115,9 @@ impl Drop for Reaped {
     }
 }
 
-/// A forged `/proc/PID/maps` mounted over an innocent process's, with one line mapping a
-/// listener's socket, never makes that process the holder: neither lookup names it, and the
-/// walk's reason says that process's maps are covered by a mount and were not read.
-#[test]
-fn a_file_mounted_over_a_processs_maps_never_frames_it_as_a_holder() {
-    if !common::mount_namespace_with_btf_or_skip() {
-        return;
-    }
-    let Some(py) = python() else { return };
+/// The listener of [`IN_TRANSIT`] and an innocent `sleep`: `(script, innocent, port, inode)`.
+fn in_transit_and_innocent() -> Option<(Reaped, Reaped, u16, u64)> {
+    let py = python()?;
     let mut script = Reaped(common::listener::spawn_retrying(
         Command::new(py)
             .args(["-c", IN_TRANSIT])
@@ -139,8 +133,45 @@ fn a_file_mounted_over_a_processs_maps_never_frames_it_as_a_holder() {
             .spawn()
             .expect("sleep starts"),
     );
+    let port = u16::try_from(ready["port"].as_u64().expect("port")).expect("port");
+    let inode = ready["inode"].as_u64().expect("inode");
+    Some((script, innocent, port, inode))
+}
+
+/// With each of `binds` in turn, neither lookup names `innocent` among the owners of `port`,
+/// and the walk's reason holds `words` (with the bind's target for `{target}`).
+fn never_framed(binds: &[(String, String)], port: u16, innocent: u32, words: &str) {
+    for bind in binds {
+        for lookup in LOOKUPS {
+            let doc = json_with_binds(std::slice::from_ref(bind), lookup, port);
+            let row = &doc["listeners"][0];
+            let owners = row["owners"].as_array().expect("owners");
+            assert!(
+                owners.iter().all(|o| o["pid"] != innocent),
+                "{}, {lookup}: {doc}",
+                bind.1
+            );
+            if lookup.contains("NO_BPF") {
+                let reason = row["owner_hidden_reason"].as_str().expect("a reason");
+                let words = words.replace("{target}", &bind.1);
+                assert!(reason.contains(&words), "{words}: {reason}");
+            }
+        }
+    }
+}
+
+/// A forged `/proc/PID/maps` mounted over an innocent process's, with one line mapping a
+/// listener's socket, never makes that process the holder: neither lookup names it, and the
+/// walk's reason says that process's maps are covered by a mount and were not read.
+#[test]
+fn a_file_mounted_over_a_processs_maps_never_frames_it_as_a_holder() {
+    if !common::mount_namespace_with_btf_or_skip() {
+        return;
+    }
+    let Some((_script, innocent, port, inode)) = in_transit_and_innocent() else {
+        return;
+    };
     let innocent_pid = innocent.0.id();
-    let (port, inode) = (ready["port"].as_u64().expect("port"), &ready["inode"]);
     let dir = tempdir();
     let maps = dir.path().join("maps");
     let mut forged = std::fs::read(format!("/proc/{innocent_pid}/maps")).expect("maps");
@@ -153,25 +184,47 @@ fn a_file_mounted_over_a_processs_maps_never_frames_it_as_a_holder() {
         maps.display().to_string(),
         format!("/proc/{innocent_pid}/maps"),
     )];
-    for lookup in LOOKUPS {
-        let doc = json_with_binds(&binds, lookup, u16::try_from(port).expect("port"));
-        let row = &doc["listeners"][0];
-        let owners = row["owners"].as_array().expect("owners");
-        assert!(
-            owners.iter().all(|o| o["pid"] != innocent_pid),
-            "{lookup}: {doc}"
-        );
-        if lookup.contains("NO_BPF") {
-            let reason = row["owner_hidden_reason"].as_str().expect("a reason");
-            assert!(
-                reason.contains(&format!(
-                    "a file is mounted over /proc/{innocent_pid}/maps, which whoport does not \
-                     read through"
-                )),
-                "{reason}"
-            );
-        }
+    never_framed(
+        &binds,
+        port,
+        innocent_pid,
+        "a file is mounted over {target}, which whoport does not read through",
+    );
+}
+
+/// A crafted directory mounted over an innocent process's `/proc/PID/fd` (a link `3 ->
+/// socket:[INODE]` to a listener's socket in it) or over its `/proc/PID/task` (two "threads",
+/// one with such a link in its `fd`), never makes that process the holder: neither lookup
+/// names it, and the walk's reason says the directory is mounted over and was not read
+/// through. The walk used to read the crafted thread table as the process's own.
+#[test]
+fn a_directory_mounted_over_a_processs_descriptors_never_frames_it_as_a_holder() {
+    if !common::mount_namespace_with_btf_or_skip() {
+        return;
     }
+    let Some((_script, innocent, port, inode)) = in_transit_and_innocent() else {
+        return;
+    };
+    let pid = innocent.0.id();
+    let dir = tempdir();
+    let (fd, task) = (dir.path().join("fd"), dir.path().join("task"));
+    let thread_fd = task.join("4000000/fd");
+    for made in [&fd, &task.join("1"), &thread_fd] {
+        std::fs::create_dir_all(made).expect("made");
+        let link = made.join("3");
+        std::os::unix::fs::symlink(format!("socket:[{inode}]"), link).expect("a link");
+    }
+    let binds = [
+        (fd.display().to_string(), format!("/proc/{pid}/fd")),
+        (task.display().to_string(), format!("/proc/{pid}/task")),
+    ];
+    never_framed(
+        &binds,
+        port,
+        pid,
+        "a directory is mounted over {target} (a way to hide a process), which whoport does \
+         not read through",
+    );
 }
 
 /// `whoport --json PORT` as nobody with CAP_BPF and CAP_PERFMON, the owner lookup `lookup`
@@ -434,5 +487,106 @@ fn a_mapping_whose_maps_proc_refuses_is_read_in_the_kernel_by_both_lookups() {
             ),
             "{lookup}: {out}"
         );
+    }
+}
+
+/// Two "containers" (private mount namespaces, each binding a tmpfs directory over a directory
+/// of whoport's view) run a listener from a copy of the interpreter there, deleted since;
+/// in whoport's view another file stands at that path. A symbolic link mounted over the
+/// first's `/proc/PID/root` (`/`, whoport's own root) and one over the second's
+/// `/proc/PID/ns/mnt` (`/proc/self/ns/mnt`, whoport's own namespace) used to be followed:
+/// the path was looked at in whoport's view, and each deleted executable became a "restart
+/// pending". Neither link is read across the mount: both stay `high deleted-executable`,
+/// saying what is mounted over, with both owner lookups.
+#[test]
+fn a_link_mounted_over_a_containers_root_or_namespace_is_never_followed() {
+    if !common::root_or_skip("containers in private mount namespaces") {
+        return;
+    }
+    let Some(py) = python() else { return };
+    let dir = tempdir();
+    let Some(mount_on_link) = common::compile_fixture(dir.path(), "mount_on_link") else {
+        return;
+    };
+    let d = dir.path().display();
+    let write = |name: &str, text: String| std::fs::write(dir.path().join(name), text).expect(name);
+    write(
+        "listen.py",
+        "import socket, sys, time\ns = socket.socket()\ns.bind(('127.0.0.1', int(sys.argv[1])))\n\
+         s.listen()\nopen(sys.argv[2], 'w').close()\ntime.sleep(120)\n"
+            .into(),
+    );
+    // ctr.sh SOURCE MOUNTPOINT PORT, in a mount namespace of its own.
+    write(
+        "ctr.sh",
+        format!(
+            r#"set -e
+mount --bind "$1" "$2"
+cp {py} "$2/wpa-lnk"
+PYTHONHOME={prefix} "$2/wpa-lnk" {d}/listen.py $3 {d}/ready.$3 & echo $! >{d}/pid.$3
+i=0; until [ -e {d}/ready.$3 ]; do i=$((i+1)); [ $i -lt 600 ]; sleep 0.1; done
+rm "$2/wpa-lnk"
+touch {d}/done.$3
+wait
+"#,
+            py = py.display(),
+            prefix = common::listener::python_prefix(),
+        ),
+    );
+    let (status, _, err) = common::sh_within(
+        &format!(
+            r##"exec unshare -n -m --propagation private sh -c '
+set -e
+ip link set lo up
+mkdir {d}/t {d}/ctr
+mount -t tmpfs -o mode=0755 tmpfs {d}/t; mkdir {d}/t/a {d}/t/b
+printf "#!/bin/sh\n" >{d}/ctr/wpa-lnk; chmod 755 {d}/ctr/wpa-lnk
+ln -s / {d}/slash; ln -s /proc/self/ns/mnt {d}/ours
+trap "kill \$(cat {d}/pid.*)" EXIT
+unshare -m --propagation private sh {d}/ctr.sh {d}/t/a {d}/ctr 51501 &
+unshare -m --propagation private sh {d}/ctr.sh {d}/t/b {d}/ctr 51502 &
+i=0; until [ -e {d}/done.51501 ] && [ -e {d}/done.51502 ]; do i=$((i+1)); [ $i -lt 600 ]; sleep 0.1; done
+{mount_on_link} {d}/slash /proc/$(cat {d}/pid.51501)/root
+{mount_on_link} {d}/ours /proc/$(cat {d}/pid.51502)/ns/mnt
+WHOPORT_OWNER_LOOKUP=procfs "$WHOPORT" audit --json --process wpa-lnk >{d}/procfs.json || true
+"$WHOPORT" audit --json --process wpa-lnk >{d}/default.json || true
+'"##,
+            mount_on_link = mount_on_link.display(),
+        ),
+        std::time::Duration::from_secs(240),
+    );
+    assert_eq!(status, 0, "{err}");
+    let pid =
+        |port: u16| std::fs::read_to_string(dir.path().join(format!("pid.{port}"))).expect("pid");
+    for lookup in ["procfs", "default"] {
+        let text =
+            std::fs::read_to_string(dir.path().join(format!("{lookup}.json"))).unwrap_or_default();
+        let doc: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{lookup}: {e}"));
+        for (port, link) in [(51501, "root"), (51502, "ns/mnt")] {
+            let of = |id: &str| -> Vec<Value> {
+                doc["findings"]
+                    .as_array()
+                    .expect("findings")
+                    .iter()
+                    .filter(|f| f["id"] == id && f["listener"]["port"] == port)
+                    .cloned()
+                    .collect()
+            };
+            assert!(of("restart-pending").is_empty(), "{lookup}, {link}: {doc}");
+            let gone = of("deleted-executable");
+            assert_eq!(gone.len(), 1, "{lookup}, {link}: {doc}");
+            assert_eq!(gone[0]["severity"], "high", "{lookup}, {link}: {doc}");
+            let words = format!(
+                "something is mounted over /proc/{}/{link}, which whoport does not read through",
+                pid(port).trim()
+            );
+            assert!(
+                gone[0]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(&words)),
+                "{lookup}, {link}: {words}: {}",
+                gone[0]
+            );
+        }
     }
 }

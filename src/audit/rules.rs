@@ -562,6 +562,21 @@ pub fn ephemeral_range(c: &Ctx<'_>) -> Option<Finding> {
 const OTHER_MOUNT_NS: &str =
     "it runs in another mount namespace, whose root or mount table whoport could not read";
 
+/// Why the path of `p`'s deleted executable was not looked at, when its mount namespace is
+/// the cause (not the way to the path).
+fn unlooked_why(p: &Process) -> Option<String> {
+    match p.exe_state.proc_covered {
+        Some(link) => Some(format!(
+            "something is mounted over /proc/{}/{link}, which whoport does not read through",
+            p.pid
+        )),
+        None => p
+            .exe_state
+            .other_mount_ns
+            .then(|| OTHER_MOUNT_NS.to_string()),
+    }
+}
+
 /// `deleted-executable`: a process runs a file that is gone from its path, or no file at all.
 pub fn deleted_executable(c: &Ctx<'_>) -> Option<Finding> {
     let gone: Vec<&Process> = c
@@ -578,11 +593,7 @@ pub fn deleted_executable(c: &Ctx<'_>) -> Option<Finding> {
         format!(
             "runs an executable that was deleted since it started (its path is longer than the \
              kernel gives, so not read); what stands at its path now was not looked at{}",
-            if p.exe_state.other_mount_ns {
-                format!(" ({OTHER_MOUNT_NS})")
-            } else {
-                String::new()
-            }
+            unlooked_why(p).map_or(String::new(), |why| format!(" ({why})"))
         )
     } else if p.exe_state.path_too_long {
         // Its path was read from the mapping of its code, and looked at.
@@ -591,11 +602,9 @@ pub fn deleted_executable(c: &Ctx<'_>) -> Option<Finding> {
             .to_string()
     } else if p.exe_state.path_unchecked {
         // Only the kernel's mark was read: the path itself was not looked at.
-        let why = if p.exe_state.other_mount_ns {
-            OTHER_MOUNT_NS
-        } else {
-            "the way to it crosses a filesystem that may not answer"
-        };
+        let why = unlooked_why(p).unwrap_or_else(|| {
+            "the way to it crosses a filesystem that may not answer".to_string()
+        });
         format!(
             "runs an executable that was deleted since it started ({exe}); what stands at its \
              path now was not looked at ({why})"

@@ -29,12 +29,12 @@ pub fn exe(pid: u32) -> (Option<Vec<u8>>, ExeState) {
 /// `/proc/PID/task/TID` for a live thread of a process whose main thread exited).
 pub fn exe_in(dir: &str) -> (Option<Vec<u8>>, ExeState) {
     let base = format!("{dir}/exe");
-    let link = match rustix::fs::readlink(base.as_str(), Vec::new()) {
+    // Never read across a mount: a link mounted over `/proc/PID/exe` is not the process's.
+    let link = match super::proc_dir::read_link(&base) {
         Ok(link) => link,
         Err(rustix::io::Errno::NAMETOOLONG) => return (None, too_long(dir)),
         Err(_) => return (None, ExeState::default()),
     };
-    let link = link.into_bytes();
     if link.starts_with(b"/memfd:") {
         let state = ExeState {
             deleted: true,
@@ -56,6 +56,7 @@ pub fn exe_in(dir: &str) -> (Option<Vec<u8>>, ExeState) {
                 deleted: true,
                 path_unchecked: true,
                 other_mount_ns: unlooked == Unlooked::OtherMountNs,
+                proc_covered: covered(&unlooked),
                 ..ExeState::default()
             };
             return (Some(stripped), state);
@@ -85,6 +86,9 @@ enum Unlooked {
     /// The process runs in another mount namespace, whose root or mount table could not be
     /// read: what stands at that path there cannot be tied to the process.
     OtherMountNs,
+    /// Something is mounted over the task's `ns/mnt` or `root` (named) in `/proc`: not the
+    /// task's own.
+    Covered(&'static str),
 }
 
 /// The root of a task in another mount namespace, from which the paths of its files are
@@ -103,7 +107,7 @@ struct Root {
 /// crosses none that may not: looking at a path walks every directory above it, and a tmpfs
 /// below a FUSE directory is reached by asking the FUSE daemon first.
 fn view_of(dir: &str, device: Option<(u32, u32)>, path: &[u8]) -> Result<Option<Root>, Unlooked> {
-    let theirs = if same_mount_ns(dir).ok_or(Unlooked::OtherMountNs)? {
+    let theirs = if same_mount_ns(dir)? {
         None
     } else {
         let mut text = Vec::new();
@@ -113,9 +117,8 @@ fn view_of(dir: &str, device: Option<(u32, u32)>, path: &[u8]) -> Result<Option<
             &mut text,
         )
         .map_err(|_| Unlooked::OtherMountNs)?;
-        let root = rustix::fs::readlink(format!("{dir}/root"), Vec::new())
-            .map_err(|_| Unlooked::OtherMountNs)?
-            .into_bytes();
+        // (Read, never across a mount, before the link is followed below.)
+        let root = super::proc_dir::read_link(&format!("{dir}/root")).map_err(unlooked("root"))?;
         // A path outside the task's root cannot be tied to what the task sees.
         let skip = match path.strip_prefix(root.as_slice()) {
             _ if root == b"/" => 0,
@@ -149,16 +152,35 @@ fn view_of(dir: &str, device: Option<(u32, u32)>, path: &[u8]) -> Result<Option<
     .map_err(|_| Unlooked::OtherMountNs)
 }
 
-/// Whether the task at `dir` runs in whoport's own mount namespace (`None`: not known).
-fn same_mount_ns(dir: &str) -> Option<bool> {
-    static OURS: OnceLock<Option<(u64, u64)>> = OnceLock::new();
-    let id = |path: &str| {
-        statat(rustix::fs::CWD, path, AtFlags::empty())
-            .ok()
-            .map(|st| (st.st_dev, st.st_ino))
-    };
-    let ours = (*OURS.get_or_init(|| id("/proc/self/ns/mnt")))?;
-    Some(id(&format!("{dir}/ns/mnt"))? == ours)
+/// Whether the task at `dir` runs in whoport's own mount namespace, from the text of the
+/// links (`mnt:[INODE]`), never read across a mount.
+fn same_mount_ns(dir: &str) -> Result<bool, Unlooked> {
+    static OURS: OnceLock<Option<Vec<u8>>> = OnceLock::new();
+    let ours = OURS
+        .get_or_init(|| super::proc_dir::read_link("/proc/self/ns/mnt").ok())
+        .as_ref()
+        .ok_or(Unlooked::OtherMountNs)?;
+    Ok(super::proc_dir::read_link(&format!("{dir}/ns/mnt")).map_err(unlooked("ns/mnt"))? == *ours)
+}
+
+/// Why the link `name` of another mount namespace's task could not be read: `EXDEV` when
+/// something is mounted over it.
+fn unlooked(name: &'static str) -> impl Fn(rustix::io::Errno) -> Unlooked {
+    move |e| {
+        if e == rustix::io::Errno::XDEV {
+            Unlooked::Covered(name)
+        } else {
+            Unlooked::OtherMountNs
+        }
+    }
+}
+
+/// The link something is mounted over, when that is why a path was not looked at.
+fn covered(unlooked: &Unlooked) -> Option<&'static str> {
+    match unlooked {
+        Unlooked::Covered(name) => Some(name),
+        _ => None,
+    }
 }
 
 /// Whether the `running` file is gone from its path, told from the path the kernel gives it
@@ -195,9 +217,8 @@ fn too_long(dir: &str) -> ExeState {
         path_too_long: true,
         ..ExeState::default()
     };
-    let Some(code) = std::fs::read(format!("{dir}/stat"))
-        .ok()
-        .and_then(|stat| start_code(&stat))
+    let Some(code) =
+        super::proc_dir::read_path(&format!("{dir}/stat")).and_then(|(stat, _)| start_code(&stat))
     else {
         return state;
     };
@@ -213,6 +234,7 @@ fn too_long(dir: &str) -> ExeState {
         view_of(dir, Some((major, minor)), path)
     };
     state.other_mount_ns = view.as_ref().err() == Some(&Unlooked::OtherMountNs);
+    state.proc_covered = view.as_ref().err().and_then(covered);
     // (The running file itself is asked only on a filesystem that answers from memory.)
     let Some((view, running)) = view.ok().and_then(|view| {
         statat(rustix::fs::CWD, format!("{dir}/exe"), AtFlags::empty())

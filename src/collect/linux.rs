@@ -130,8 +130,9 @@ fn open_unmounted(proc_fd: &OwnedFd, path: &str) -> rustix::io::Result<OwnedFd> 
     super::proc_dir::open_below(proc_fd, path, flags)
 }
 
-/// Where a directory is mounted over `/proc/PID` or its fd directory (see [`open_unmounted`]):
-/// `/proc/PID` or `/proc/PID/fd`.
+/// Where a directory is mounted over `/proc/PID`, its fd or task directory or a thread's fd
+/// directory (see [`open_unmounted`]): `/proc/PID`, `/proc/PID/fd`, `/proc/PID/task` or
+/// `/proc/PID/task/TID/fd`.
 pub fn covered_proc_entry(pid: u32) -> Option<String> {
     let proc_fd = openat(
         rustix::fs::CWD,
@@ -140,9 +141,16 @@ pub fn covered_proc_entry(pid: u32) -> Option<String> {
         Mode::empty(),
     )
     .ok()?;
-    [pid.to_string(), format!("{pid}/fd")]
+    let covered = |name: &String| matches!(open_unmounted(&proc_fd, name), Err(Errno::XDEV));
+    let tasks = || {
+        other_threads(pid)
+            .into_iter()
+            .map(|tid| format!("{pid}/task/{tid}/fd"))
+    };
+    [pid.to_string(), format!("{pid}/fd"), format!("{pid}/task")]
         .into_iter()
-        .find(|name| matches!(open_unmounted(&proc_fd, name.as_str()), Err(Errno::XDEV)))
+        .find(covered)
+        .or_else(|| tasks().find(covered))
         .map(|name| format!("/proc/{name}"))
 }
 
@@ -297,7 +305,7 @@ fn walk(
         .min(pids.len().div_ceil(16).max(1));
     let next = std::sync::atomic::AtomicUsize::new(0);
     let mut own = [0u8; 64];
-    let own_netns = readlinkat_raw(&proc_fd, "self/ns/net", &mut own[..])
+    let own_netns = super::proc_dir::read_link_below(&proc_fd, "self/ns/net", &mut own[..])
         .ok()
         .map(|n| own[..n].to_vec());
     let own_netns = own_netns.as_deref();
@@ -394,12 +402,15 @@ fn parse_thread_count(stat: &[u8]) -> Option<u32> {
 
 /// The threads of a process other than the main one (`/proc/PID/task`).
 pub fn other_threads(pid: u32) -> Vec<u32> {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+    let Some(tasks) = super::proc_dir::open_dir(&format!("/proc/{pid}/task"))
+        .ok()
+        .and_then(|fd| Dir::read_from(fd).ok())
+    else {
         return Vec::new();
     };
     tasks
         .filter_map(Result::ok)
-        .filter_map(|e| parse_u32(e.file_name().as_encoded_bytes()))
+        .filter_map(|e| parse_u32(e.file_name().to_bytes()))
         .filter(|&tid| tid != pid)
         .collect()
 }
@@ -565,7 +576,7 @@ fn walk_part(
         }
         part.walked += 1;
         let foreign = own_netns.is_some_and(|own| {
-            readlinkat_raw(proc_fd, path.ns_net(pid), &mut link[..])
+            super::proc_dir::read_link_below(proc_fd, path.ns_net(pid), &mut link[..])
                 .is_ok_and(|n| &link[..n] != own)
         });
         // Counted only with at least one descriptor, as the in-kernel lookup sees tasks:
@@ -637,9 +648,12 @@ fn walk_part(
             &mut link,
             &mut meter,
         );
-        if tables.refused {
+        if tables.refused || tables.covered {
             part.walked -= 1;
             part.not_read(pid);
+            if tables.covered {
+                part.covered.push(pid);
+            }
         } else if tables.unread > 0 {
             part.cut.push(pid, tables.unread);
             part.not_read(pid);

@@ -27,7 +27,7 @@ use std::io::BufRead;
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 
-use rustix::fs::{openat, readlinkat_raw, Dir, Mode, OFlags};
+use rustix::fs::{openat, Dir, Mode, OFlags};
 
 use super::linux;
 use crate::port::Protocol;
@@ -124,10 +124,11 @@ pub fn look(
 ) -> Findings {
     let mut findings = Findings::default();
     let me = super::linux::own_pid();
-    let Ok(own_netns) = std::fs::read_link("/proc/self/ns/net") else {
+    // Never read across a mount: a link mounted over `/proc/PID/ns/net` is not its own.
+    let Ok(own_netns) = super::proc_dir::read_link("/proc/self/ns/net") else {
         return findings;
     };
-    let own_inum = netns_inum(own_netns.as_os_str().as_encoded_bytes());
+    let own_inum = netns_inum(&own_netns);
     // Processes of other namespaces hold their own namespace's sockets (said elsewhere), and
     // whoport's own dump sockets are closed by now: only the other processes of this
     // namespace count, each asked once for its namespace.
@@ -138,7 +139,7 @@ pub fn look(
         .filter(|&pid| pid != me)
         .collect();
     holders.retain(|pid| {
-        std::fs::read_link(format!("/proc/{pid}/ns/net")).is_ok_and(|ns| ns == own_netns)
+        super::proc_dir::read_link(&format!("/proc/{pid}/ns/net")).is_ok_and(|ns| ns == own_netns)
     });
     let mut left: HashSet<u32> = held
         .iter()
@@ -182,8 +183,7 @@ pub fn look(
     }
     let mut pids: Vec<u32> = by_pid.keys().copied().collect();
     pids.sort_unstable();
-    let (foreign, read, complete) =
-        in_other_tables(&left, &pids, own_netns.as_os_str().as_encoded_bytes());
+    let (foreign, read, complete) = in_other_tables(&left, &pids, &own_netns);
     findings.every_process_seen = complete;
     if socket_netns.is_none() {
         // The walk's: what no table lists, the kernel is asked about (where it may be).
@@ -241,11 +241,8 @@ fn tasks_elsewhere(holders: &[u32], own: &[u8]) -> (Vec<(String, Option<u64>)>, 
     let mut out = Vec::new();
     let mut link = [0u8; 64];
     let mut consider = |base: String, out: &mut Vec<(String, Option<u64>)>| {
-        let Ok(n) = readlinkat_raw(
-            rustix::fs::CWD,
-            format!("/proc/{base}/ns/net"),
-            &mut link[..],
-        ) else {
+        let Ok(n) = super::proc_dir::read_link_into(&format!("/proc/{base}/ns/net"), &mut link)
+        else {
             return;
         };
         if &link[..n] != own && seen.insert(link[..n].to_vec()) {
@@ -253,16 +250,11 @@ fn tasks_elsewhere(holders: &[u32], own: &[u8]) -> (Vec<(String, Option<u64>)>, 
         }
     };
     for &pid in holders {
-        let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-            continue;
-        };
-        for tid in dir.filter_map(Result::ok) {
+        for tid in std::iter::once(pid).chain(super::linux::other_threads(pid)) {
             if out.len() >= MAX_NAMESPACES {
                 return (out, false);
             }
-            if let Some(tid) = tid.file_name().to_str() {
-                consider(format!("{pid}/task/{tid}"), &mut out);
-            }
+            consider(format!("{pid}/task/{tid}"), &mut out);
         }
     }
     let Ok(proc_dir) = openat(
@@ -366,23 +358,15 @@ pub(super) const TABLES: [(&str, Protocol); 6] = [
 /// The network namespace a task (`PID` or `PID/task/TID`) lives in.
 fn ns_of(base: &str) -> Option<u64> {
     let mut link = [0u8; 64];
-    let n = readlinkat_raw(
-        rustix::fs::CWD,
-        format!("/proc/{base}/ns/net"),
-        &mut link[..],
-    )
-    .ok()?;
+    let n = super::proc_dir::read_link_into(&format!("/proc/{base}/ns/net"), &mut link).ok()?;
     netns_inum(&link[..n])
 }
 
 pub(super) fn open_table(base: &str, name: &str) -> Option<OwnedFd> {
-    openat(
-        rustix::fs::CWD,
-        format!("/proc/{base}/net/{name}"),
-        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
-        Mode::empty(),
-    )
-    .ok()
+    // Never across a mount: a directory mounted over `/proc/PID/net` holds forged tables.
+    super::proc_dir::open_file(&format!("/proc/{base}/net/{name}"))
+        .ok()
+        .map(OwnedFd::from)
 }
 
 /// The wanted sockets of one table, line by line (a table can be large; nothing else is

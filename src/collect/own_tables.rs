@@ -15,10 +15,11 @@ use std::collections::HashSet;
 use std::ffi::CStr;
 use std::os::fd::OwnedFd;
 
-use rustix::fs::{openat, readlinkat_raw, statat, AtFlags, Dir, Mode, OFlags};
+use rustix::fs::{readlinkat_raw, statat, AtFlags, Dir, OFlags};
 use rustix::io::Errno;
 
 use super::linux::{parse_u32, socket_inode, Meter, Ring, RING_LINK};
+use super::proc_dir::open_below;
 use crate::model::THREAD_TABLES_NOT_READ;
 
 /// Tables of a process's threads read beyond the main thread's.
@@ -152,9 +153,15 @@ pub(super) fn thread_tables(
     if threads_of(proc_fd, pid) < 2 {
         return tables;
     }
+    // Never across a mount: a directory mounted over `/proc/PID/task` or a thread's fd
+    // directory lists what whoever mounted it wrote (sockets to frame the process with).
     let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-    let Ok(task_fd) = openat(proc_fd, format!("{pid}/task"), dir_flags, Mode::empty()) else {
-        return tables;
+    let task_fd = match open_below(proc_fd, &format!("{pid}/task"), dir_flags) {
+        Ok(task_fd) => task_fd,
+        Err(e) => {
+            tables.covered = e == Errno::XDEV;
+            return tables;
+        }
     };
     let Ok(tasks) = Dir::read_from(&task_fd) else {
         return tables;
@@ -176,8 +183,12 @@ pub(super) fn thread_tables(
             tables.unread = 1 + unread_tables(&mut read, &tids[i + 1..]);
             return tables;
         }
-        let fd_dir = match openat(&task_fd, format!("{tid}/fd"), dir_flags, Mode::empty()) {
+        let fd_dir = match open_below(&task_fd, &format!("{tid}/fd"), dir_flags) {
             Ok(fd_dir) => fd_dir,
+            Err(Errno::XDEV) => {
+                tables.covered = true;
+                continue;
+            }
             // Refused: not read, unless it counts no descriptor (nothing to read).
             Err(Errno::ACCESS | Errno::PERM) => {
                 tables.refused |=
@@ -241,6 +252,9 @@ pub(super) struct Tables {
     /// Some thread's table that counts descriptors was refused: the process was not read
     /// whole.
     pub refused: bool,
+    /// A directory is mounted over `/proc/PID/task` or a thread's fd directory: not read
+    /// through, the process was not read whole.
+    pub covered: bool,
 }
 
 #[cfg(test)]

@@ -79,6 +79,47 @@ pub fn open_file(path: &str) -> std::io::Result<std::fs::File> {
     }
 }
 
+/// Opens the directory at `path` (below `/proc/`) for listing, without crossing a mount below
+/// `/proc`: `EXDEV` when a directory is mounted over it or on the way (a crafted `fd` or
+/// `task` directory lists whatever whoever mounted it wrote).
+pub fn open_dir(path: &str) -> rustix::io::Result<OwnedFd> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    match (path.strip_prefix("/proc/"), proc_root()) {
+        (Some(rest), Some(root)) => open_below(root, rest, flags),
+        _ => openat(CWD, path, flags, Mode::empty()),
+    }
+}
+
+/// The text of the symbolic link `path` below the directory `dir`, in `buf` (its length),
+/// never read across a mount: a symbolic link or file mounted over `/proc/PID/ns/net`,
+/// `exe` or `root` (the new mount API mounts one on a link) is `EXDEV`, not its text.
+pub fn read_link_below(dir: impl AsFd, path: &str, buf: &mut [u8]) -> rustix::io::Result<usize> {
+    let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let link = open_below(dir, path, flags)?;
+    rustix::fs::readlinkat_raw(&link, "", buf)
+}
+
+/// The text of the symbolic link at `path` (below `/proc/`) in `buf` (its length), never read
+/// across a mount (see [`read_link_below`]).
+pub fn read_link_into(path: &str, buf: &mut [u8]) -> rustix::io::Result<usize> {
+    match (path.strip_prefix("/proc/"), proc_root()) {
+        (Some(rest), Some(root)) => read_link_below(root, rest, buf),
+        _ => read_link_below(CWD, path, buf),
+    }
+}
+
+/// The text of the symbolic link at `path` (below `/proc/`), never read across a mount (see
+/// [`read_link_below`]); `ENAMETOOLONG` beyond 4096 bytes.
+pub fn read_link(path: &str) -> rustix::io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; 4097];
+    let n = read_link_into(path, &mut buf)?;
+    if n >= buf.len() {
+        return Err(Errno::NAMETOOLONG);
+    }
+    buf.truncate(n);
+    Ok(buf)
+}
+
 impl ProcDir {
     /// `None` when the process is gone (or `/proc` is not there).
     pub fn open(pid: u32) -> Option<ProcDir> {

@@ -540,6 +540,7 @@ fn mismatch_root_shell_deleted_hidden() {
         memory_only: false,
         path_unchecked: false,
         other_mount_ns: false,
+        proc_covered: None,
         path_too_long: false,
     };
     let f = findings(&snapshot("127.0.0.1", 8011, vec![gone.clone()], true));
@@ -568,6 +569,19 @@ fn mismatch_root_shell_deleted_hidden() {
         "{message}"
     );
     assert!(!message.contains("may not answer"), "{message}");
+    // Something mounted over its mount namespace's link or root: said so, not "another
+    // mount namespace" (which was not established).
+    let mut covered = elsewhere.clone();
+    covered.exe_state.proc_covered = Some("root");
+    let message = said(covered);
+    assert!(
+        message.contains(&format!(
+            "not looked at (something is mounted over /proc/{}/root, which whoport does not \
+             read through)",
+            gone.pid
+        )),
+        "{message}"
+    );
     elsewhere.exe = None;
     elsewhere.exe_state.path_too_long = true;
     let message = said(elsewhere);
@@ -598,6 +612,7 @@ fn mismatch_root_shell_deleted_hidden() {
             memory_only: false,
             path_unchecked: false,
             other_mount_ns: false,
+            proc_covered: None,
             path_too_long: false,
         };
     }
@@ -637,6 +652,7 @@ fn mismatch_root_shell_deleted_hidden() {
         memory_only: true,
         path_unchecked: false,
         other_mount_ns: false,
+        proc_covered: None,
         path_too_long: false,
     };
     assert!(findings(&snapshot("127.0.0.1", 8011, vec![memfd], true))
