@@ -13,7 +13,9 @@
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
-use rustix::fs::{openat, Dir, Mode, OFlags};
+use rustix::fs::{Dir, OFlags};
+
+use super::proc_dir::open_below;
 
 /// Processes with fewer open descriptors than this are simply read again.
 pub const MIN_FDS: u64 = 32;
@@ -38,7 +40,8 @@ impl Activity {
     pub fn read(proc_fd: &OwnedFd, pid: u32) -> Option<Activity> {
         let at = Instant::now();
         let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-        let task_fd = openat(proc_fd, format!("{pid}/task"), dir_flags, Mode::empty()).ok()?;
+        // (Never across a mount: a crafted task directory could say "did not run" forever.)
+        let task_fd = open_below(proc_fd, &format!("{pid}/task"), dir_flags).ok()?;
         let mut tids = Vec::new();
         for entry in Dir::read_from(&task_fd).ok()? {
             let entry = entry.ok()?;
@@ -54,11 +57,10 @@ impl Activity {
         tids.sort_unstable();
         let mut threads = Vec::with_capacity(tids.len());
         for tid in tids {
-            let file = openat(
+            let file = open_below(
                 &task_fd,
-                format!("{tid}/schedstat"),
+                &format!("{tid}/schedstat"),
                 OFlags::RDONLY | OFlags::CLOEXEC,
-                Mode::empty(),
             )
             .ok()?;
             let mut line = [0u8; 64];
@@ -85,11 +87,11 @@ mod tests {
     use super::*;
 
     fn proc_fd() -> OwnedFd {
-        openat(
+        rustix::fs::openat(
             rustix::fs::CWD,
             "/proc",
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
+            rustix::fs::Mode::empty(),
         )
         .expect("/proc")
     }

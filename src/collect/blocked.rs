@@ -50,7 +50,7 @@ pub fn blocked_calls(wanted: &HashSet<u32>, loaded: &mut Shared) -> Result<Sleep
             continue;
         }
         // The thread is still one of that process's (it may have exited since).
-        if std::fs::symlink_metadata(format!("/proc/{pid}/task/{tid}")).is_err() {
+        if super::proc_dir::open_proc(&format!("/proc/{pid}/task/{tid}"), PATH_DIR).is_err() {
             continue;
         }
         found
@@ -115,12 +115,19 @@ pub fn waits_in(pid: u32, tid: u32) -> String {
 /// Whether process `pid`'s descriptor table shows `fd` closed (its `/proc` link does not
 /// exist). Not when the link is there (the number was taken by another file since) or cannot
 /// be read: the table does not say it is closed.
+/// (Never across a mount: a directory mounted over `/proc/PID/fd` that lacks the link says
+/// nothing of the process's table.)
 fn closed(pid: u32, fd: u32) -> bool {
-    matches!(
-        std::fs::symlink_metadata(format!("/proc/{pid}/fd/{fd}")),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound
-    ) && std::fs::symlink_metadata(format!("/proc/{pid}/fd")).is_ok()
+    super::proc_dir::open_proc(&format!("/proc/{pid}/fd"), PATH_DIR).is_ok_and(|dir| {
+        let link = rustix::fs::statat(&dir, fd.to_string(), rustix::fs::AtFlags::SYMLINK_NOFOLLOW);
+        link.err() == Some(rustix::io::Errno::NOENT)
+    })
 }
+
+/// How a directory below `/proc` is opened only to be looked into.
+const PATH_DIR: rustix::fs::OFlags = rustix::fs::OFlags::PATH
+    .union(rustix::fs::OFlags::DIRECTORY)
+    .union(rustix::fs::OFlags::CLOEXEC);
 
 /// The system call thread `tid` sleeps in, with its descriptor for a call whose first
 /// argument is one, from `/proc/PID/task/TID/syscall` (read at most 256 bytes; nothing when

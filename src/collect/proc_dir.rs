@@ -79,15 +79,20 @@ pub fn open_file(path: &str) -> std::io::Result<std::fs::File> {
     }
 }
 
-/// Opens the directory at `path` (below `/proc/`) for listing, without crossing a mount below
-/// `/proc`: `EXDEV` when a directory is mounted over it or on the way (a crafted `fd` or
-/// `task` directory lists whatever whoever mounted it wrote).
-pub fn open_dir(path: &str) -> rustix::io::Result<OwnedFd> {
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+/// Opens `path` (below `/proc/`) with `flags` without crossing a mount below `/proc` (see
+/// [`open_below`]): `EXDEV` when something is mounted over it or on the way.
+pub fn open_proc(path: &str, flags: OFlags) -> rustix::io::Result<OwnedFd> {
     match (path.strip_prefix("/proc/"), proc_root()) {
         (Some(rest), Some(root)) => open_below(root, rest, flags),
         _ => openat(CWD, path, flags, Mode::empty()),
     }
+}
+
+/// Opens the directory at `path` (below `/proc/`) for listing, without crossing a mount below
+/// `/proc`: `EXDEV` when a directory is mounted over it or on the way (a crafted `fd` or
+/// `task` directory lists whatever whoever mounted it wrote).
+pub fn open_dir(path: &str) -> rustix::io::Result<OwnedFd> {
+    open_proc(path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC)
 }
 
 /// The text of the symbolic link `path` below the directory `dir`, in `buf` (its length),
