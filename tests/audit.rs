@@ -817,12 +817,7 @@ fn a_containers_executable_is_judged_in_its_own_mount_namespace() {
     let dir = tempdir();
     let d = dir.path().display();
     let write = |name: &str, text: String| std::fs::write(dir.path().join(name), text).expect(name);
-    write(
-        "listen.py",
-        "import socket, sys, time\ns = socket.socket()\ns.bind(('127.0.0.1', int(sys.argv[1])))\n\
-         s.listen()\nopen(sys.argv[2], 'w').close()\ntime.sleep(120)\n"
-            .into(),
-    );
+    write("listen.py", common::listener::LISTEN_AND_SIGNAL.into());
     // ctr.sh SOURCE MOUNTPOINT PORT MODE, in a mount namespace of its own; with MODE chroot,
     // the copy runs chrooted at MOUNTPOINT (from its /srv, with /usr, the interpreter's prefix
     // and this directory).

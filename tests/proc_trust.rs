@@ -510,12 +510,7 @@ fn a_link_mounted_over_a_containers_root_or_namespace_is_never_followed() {
     };
     let d = dir.path().display();
     let write = |name: &str, text: String| std::fs::write(dir.path().join(name), text).expect(name);
-    write(
-        "listen.py",
-        "import socket, sys, time\ns = socket.socket()\ns.bind(('127.0.0.1', int(sys.argv[1])))\n\
-         s.listen()\nopen(sys.argv[2], 'w').close()\ntime.sleep(120)\n"
-            .into(),
-    );
+    write("listen.py", common::listener::LISTEN_AND_SIGNAL.into());
     // ctr.sh SOURCE MOUNTPOINT PORT, in a mount namespace of its own.
     write(
         "ctr.sh",

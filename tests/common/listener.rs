@@ -26,6 +26,12 @@ pub fn python() -> Option<PathBuf> {
         .clone()
 }
 
+/// A Python script that listens on 127.0.0.1, port `argv[1]`, creates the file `argv[2]` once
+/// it does, and sleeps 120 s: the program a test's "container" runs from a copy.
+pub const LISTEN_AND_SIGNAL: &str = "import socket, sys, time\ns = socket.socket()\n\
+    s.bind(('127.0.0.1', int(sys.argv[1])))\ns.listen()\nopen(sys.argv[2], 'w').close()\n\
+    time.sleep(120)\n";
+
 /// The interpreter's installation prefix: a copy of the interpreter elsewhere needs it as
 /// PYTHONHOME.
 pub fn python_prefix() -> String {
