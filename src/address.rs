@@ -514,9 +514,29 @@ pub(crate) mod local {
         Unread,
     }
 
+    /// The settings [`localnet`] read for this listing, until [`read_localnet_again`].
+    static LOCALNET: std::sync::Mutex<Option<Localnet>> = std::sync::Mutex::new(None);
+
+    /// [`Localnet`] as it was read for this listing: read on first use, then the same answer
+    /// for every socket of it (the settings are one directory of files per device, and a
+    /// listing asks about each IPv4 loopback socket several times).
+    pub fn localnet() -> Localnet {
+        let mut kept = LOCALNET
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        kept.get_or_insert_with(read_localnet).clone()
+    }
+
+    /// Forgets the settings [`localnet`] read: a new listing reads them again.
+    pub fn read_localnet_again() {
+        *LOCALNET
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+
     /// [`Localnet`] as it is now: `all` first (on for it is on for every device), then each
     /// device but `lo` (what arrives through `lo` is this machine's own traffic).
-    pub fn localnet() -> Localnet {
+    fn read_localnet() -> Localnet {
         const CONF: &str = "/proc/sys/net/ipv4/conf";
         let read = |conf: &str| {
             std::fs::read_to_string(format!("{CONF}/{conf}/route_localnet"))

@@ -142,3 +142,58 @@ fn a_loopback_address_is_reachable_from_a_link_where_route_localnet_is_on() {
     assert_eq!(row(&doc, "udp", udp)["reach"], "loopback only", "{doc}");
     drop(helper);
 }
+
+/// The `route_localnet` settings are read once for a listing, not once per socket: with many
+/// sockets on 127.0.0.1, whoport opens each device's setting at most once (as strace shows),
+/// whichever owner lookup runs, and still says what they are.
+#[test]
+fn the_settings_are_read_once_per_listing_not_per_socket() {
+    if !common::have("strace", "apt-get install -y strace") {
+        return;
+    }
+    let Some(ns) = NetNs::new() else {
+        return;
+    };
+    ns.ip(&["link", "add", "d0", "type", "veth", "peer", "name", "d1"]);
+    sysctl(&ns, "net.ipv4.conf.d0.route_localnet=1");
+    let specs = ["tcp4"; 40];
+    let mut args = vec!["--exit-after", "600"];
+    args.extend(specs);
+    let helper = ns.listener(&args);
+    let port = helper.port(39);
+    let home = tempdir();
+    let trace = home.path().join("openat.trace");
+    let trace_arg = trace.to_string_lossy().into_owned();
+    let strace = [
+        "strace",
+        "-f",
+        "-qq",
+        "-e",
+        "trace=openat",
+        "-o",
+        &trace_arg,
+    ];
+    for lookup in ["bpf", "procfs"] {
+        let env = [("WHOPORT_OWNER_LOOKUP", lookup)];
+        let (_, out, err) = ns.whoport_wrapped(home.path(), &env, &strace, &["--json"]);
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+        assert_eq!(
+            row(&doc, "tcp", port)["reach"],
+            "loopback, but route_localnet is on for device d0: reachable from that link",
+            "{lookup}: {doc}"
+        );
+        let text = std::fs::read_to_string(&trace).expect("the trace");
+        let opened: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("/route_localnet\""))
+            .collect();
+        // `all`, d0 and d1: once each.
+        assert!(
+            opened.len() <= 3,
+            "{lookup}: {} opens of route_localnet for 40 sockets:\n{}",
+            opened.len(),
+            opened.join("\n")
+        );
+    }
+    drop(helper);
+}
