@@ -585,3 +585,55 @@ WHOPORT_OWNER_LOOKUP=procfs "$WHOPORT" audit --json --process wpa-lnk >{d}/procf
         }
     }
 }
+
+/// A process living in a network namespace of its own, with a listener there, whose
+/// `/proc/PID/ns/net` is covered by a symbolic link naming whoport's own namespace (mounted on
+/// the link itself): the walk took it for a process of whoport's namespace and said it "holds
+/// a socket of another network namespace". The link is not read across the mount: neither
+/// lookup says so.
+#[test]
+fn a_link_mounted_over_a_processs_network_namespace_is_never_read() {
+    if !common::mount_namespace_with_btf_or_skip() {
+        return;
+    }
+    let Some(py) = python() else { return };
+    let dir = tempdir();
+    let Some(mount_on_link) = common::compile_fixture(dir.path(), "mount_on_link") else {
+        return;
+    };
+    let mut elsewhere = Reaped(common::listener::spawn_retrying(
+        Command::new("unshare")
+            .arg("-n")
+            .arg(py)
+            .args([
+                "-c",
+                "import socket, sys\ns = socket.socket(); s.bind(('127.0.0.1', 0)); \
+                 s.listen()\nprint('ready', flush=True)\nsys.stdin.read()\n",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped()),
+    ));
+    common::ready_line(&mut elsewhere.0, std::time::Duration::from_secs(20));
+    let pid = elsewhere.0.id();
+    let ours = dir.path().join("ours");
+    let own = std::fs::read_link("/proc/self/ns/net").expect("own namespace");
+    std::os::unix::fs::symlink(own, &ours).expect("a link");
+    for lookup in LOOKUPS {
+        let (status, out, err) = common::sh_within(
+            &format!(
+                "exec unshare -m --propagation private sh -c '{} {} /proc/{pid}/ns/net && \
+                 {lookup} exec \"$WHOPORT\" --json'",
+                mount_on_link.display(),
+                ours.display()
+            ),
+            std::time::Duration::from_secs(60),
+        );
+        assert!(status == 0 || status == 1, "{lookup}: {status} {err}");
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        let notes = doc["notes"].to_string();
+        assert!(
+            !notes.contains(&format!("pid {pid} (")),
+            "{lookup}: {notes}"
+        );
+    }
+}
