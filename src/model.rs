@@ -9,7 +9,9 @@ use serde::Serialize;
 use crate::port::Protocol;
 
 mod ruled_out;
+pub mod unread;
 pub use ruled_out::{QueuesUnread, RuledOut, WaitQueue};
+pub use unread::UnreadCause;
 
 /// Where a socket is reachable from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -197,12 +199,10 @@ pub enum Hidden {
     /// No process of whoport's PID namespace (not the machine's first) whose descriptors were
     /// read holds it; one outside may, among what the looks did not rule out.
     OtherPidNamespace(RuledOut),
-    /// Some processes' descriptors could not be read: some of their PIDs, how many, and why;
-    /// and what the other looks ruled out, when they ran.
+    /// Some processes' descriptors could not be read: some of their PIDs and how many, grouped
+    /// by why; and what the other looks ruled out, when they ran.
     Unreadable {
-        pids: Vec<u32>,
-        count: usize,
-        why: String,
+        causes: Vec<UnreadCause>,
         ruled: Option<RuledOut>,
     },
     /// The look for owners did not end before the collection deadline (`--timeout`); what
@@ -283,14 +283,20 @@ impl Hidden {
             Hidden::Kernel => "held by the kernel (no process has it open)",
             Hidden::OtherPidNamespace(_) => "perhaps held outside this PID namespace",
             // Root of a user namespace is root only there.
-            Hidden::Unreadable { why, .. } if why.contains("user namespace whose root") => {
+            Hidden::Unreadable { causes, .. }
+                if unread::any_why(causes, |w| w.contains("user namespace whose root")) =>
+            {
                 "in processes of other users, whose descriptors the root of a user namespace \
                  cannot read"
             }
-            Hidden::Unreadable { why, .. } if why == USER_NAMESPACE_NOT_ROOT => {
+            Hidden::Unreadable { causes, .. }
+                if unread::any_why(causes, |w| w == USER_NAMESPACE_NOT_ROOT) =>
+            {
                 "in processes outside this user namespace, whose descriptors it cannot read"
             }
-            Hidden::Unreadable { why, .. } if why.starts_with(NOT_SHOWN_TO_USER) => {
+            Hidden::Unreadable { causes, .. }
+                if unread::any_why(causes, |w| w.starts_with(NOT_SHOWN_TO_USER)) =>
+            {
                 "in processes whose descriptors this user cannot read"
             }
             Hidden::Unreadable { ruled: Some(r), .. } if r.churned > 0 => {
@@ -299,7 +305,9 @@ impl Hidden {
             }
             // Some tables left unread by choice (a process's many threads), beside or instead
             // of tables refused.
-            Hidden::Unreadable { why, .. } if why.contains(THREAD_TABLES_NOT_READ) => {
+            Hidden::Unreadable { causes, .. }
+                if unread::any_why(causes, |w| w.contains(THREAD_TABLES_NOT_READ)) =>
+            {
                 "in processes whose descriptors whoport did not all read"
             }
             Hidden::Unreadable { .. } => "in processes whose descriptors root cannot read",
@@ -371,25 +379,21 @@ impl Hidden {
                 "held by no process of this PID namespace whose descriptors were read{}",
                 ruled.words(false)
             ),
-            Hidden::Unreadable {
-                pids,
-                count,
-                why,
-                ruled,
-            } => {
-                let whose = if *count == 1 {
+            Hidden::Unreadable { causes, ruled } => {
+                let count = unread::total(causes);
+                let whose = if count == 1 {
                     "1 process's".to_string()
                 } else {
                     format!("{count} processes'")
                 };
-                let named = unreadable_pid_list(pids, *count);
+                let who = unread::why_and_who(causes);
                 let ruled = ruled
                     .as_ref()
-                    .map(|r| r.words_beside_unread(*count))
+                    .map(|r| r.words_beside_unread(count))
                     .unwrap_or_default();
                 format!(
-                    "held by no process whose descriptors could be read; {whose} could not \
-                     ({why}): {named}{ruled}"
+                    "held by no process whose descriptors could be read; {whose} could \
+                     not{who}{ruled}"
                 )
             }
             Hidden::Late(what) => format!(
@@ -617,24 +621,38 @@ pub struct UnreadHolders {
     pub pids: Vec<u32>,
     /// How many.
     pub count: usize,
-    /// Why they could not be read.
+    /// Why they could not be read: with more than one cause, each group's PIDs beside its
+    /// own ("PID 1: refused …; PID 7: …").
     pub why: String,
+    /// The same processes, grouped by the cause established for each.
+    pub causes: Vec<UnreadCause>,
 }
 
 impl UnreadHolders {
+    pub fn of(causes: Vec<UnreadCause>) -> UnreadHolders {
+        let why = match causes.as_slice() {
+            [one] => one.why.clone(),
+            _ => unread::grouped(&causes),
+        };
+        UnreadHolders {
+            pids: unread::all_pids(&causes),
+            count: unread::total(&causes),
+            why,
+            causes,
+        }
+    }
+
     /// The reason of a socket no process read holds: these processes were not read.
     pub fn hidden(self) -> Hidden {
         Hidden::Unreadable {
-            pids: self.pids,
-            count: self.count,
-            why: self.why,
+            causes: self.causes,
             ruled: None,
         }
     }
 
-    /// "1 process's descriptors could not be read (why): PID 1, which may hold it too".
+    /// "1 process's descriptors could not be read (why): PID 1, which may hold it too"; with
+    /// more than one cause, each group's PIDs beside its own.
     pub fn words(&self) -> String {
-        let named = unreadable_pid_list(&self.pids, self.count);
         let (whose, which) = if self.count == 1 {
             ("1 process's".to_string(), "which may hold it too")
         } else {
@@ -643,10 +661,11 @@ impl UnreadHolders {
                 "one of which may hold it too",
             )
         };
-        format!(
-            "{whose} descriptors could not be read ({}): {named}, {which}",
-            self.why
-        )
+        let who = match self.causes.as_slice() {
+            [one] => format!("({}): {}", one.why, one.named()),
+            _ => format!("({})", self.why),
+        };
+        format!("{whose} descriptors could not be read {who}, {which}")
     }
 }
 

@@ -5,7 +5,7 @@ use crate::audit::classify::{self, Class, Exposure, Facts};
 use crate::audit::design;
 use crate::audit::group::{self, endpoints, who};
 use crate::audit::{Finding, Severity};
-use crate::model::{unreadable_pid_list, Hidden, Listener, Process, Scope, Snapshot, WaitQueue};
+use crate::model::{Hidden, Listener, Process, Scope, Snapshot, UnreadCause, WaitQueue};
 use crate::port::{EphemeralRange, ReservedPorts};
 use crate::registry::iana::Status;
 use crate::registry::{unofficial, Knowledge};
@@ -789,28 +789,11 @@ pub fn hidden_owner(c: &Ctx<'_>) -> Option<Finding> {
                  nsenter -t CONTAINER_PID -p -m whoport"
                     .to_string()
             }
-            Some(Hidden::Unreadable {
-                pids, count, why, ..
-            }) if why.contains("user namespace whose root") => format!(
-                "whoport is root only in its user namespace, which cannot read other users' \
-                 descriptors ({}): run it as root on the host",
-                unreadable_pid_list(pids, *count)
-            ),
-            Some(Hidden::Unreadable {
-                pids, count, why, ..
-            }) if why.contains(crate::model::THREAD_TABLES_NOT_READ) => format!(
-                "the descriptors of {} were not all read: the /proc walk reads only so many of \
-                 the tables a process's threads hold of their own (the reason says which \
-                 process), and the in-kernel owner lookup reads them all: run whoport as root \
-                 on a kernel with BTF, without WHOPORT_NO_BPF",
-                unreadable_pid_list(pids, *count)
-            ),
-            Some(Hidden::Unreadable { pids, count, .. }) => format!(
-                "root could not read the descriptors of {}: see what keeps them closed (a \
-                 security module, a sandbox, or whoport running in a user namespace), or run \
-                 whoport where it can read them",
-                unreadable_pid_list(pids, *count)
-            ),
+            Some(Hidden::Unreadable { causes, .. }) => causes
+                .iter()
+                .map(unread_fix_as_root)
+                .collect::<Vec<_>>()
+                .join("; "),
             Some(Hidden::NotVisibleToRoot(ruled)) => {
                 // Never what the look at its wait queue ruled out: only what is left, as
                 // examples.
@@ -878,24 +861,12 @@ pub fn hidden_owner(c: &Ctx<'_>) -> Option<Finding> {
             )
         };
         (Severity::Info, hint)
-    } else if let Some(Hidden::Unreadable {
-        pids, count, why, ..
-    }) = &l.hidden_reason
-    {
-        let named = unreadable_pid_list(pids, *count);
-        let hint = if why.starts_with(crate::model::NOT_SHOWN_TO_USER) {
-            // Every other table was read in the kernel: only these processes are left, and
-            // root may read them through /proc (or be refused too).
-            format!(
-                "this user could not read the descriptors of {named}, which the kernel's task \
-                 iterator did not visit: as root (sudo whoport audit), /proc may show them"
-            )
-        } else {
-            format!(
-                "this user could not read the descriptors of {named}: run as root (sudo \
-                 whoport audit) to see its process"
-            )
-        };
+    } else if let Some(Hidden::Unreadable { causes, .. }) = &l.hidden_reason {
+        let hint = causes
+            .iter()
+            .map(unread_fix_as_user)
+            .collect::<Vec<_>>()
+            .join("; ");
         (Severity::Info, hint)
     } else {
         (
@@ -919,6 +890,50 @@ pub fn hidden_owner(c: &Ctx<'_>) -> Option<Finding> {
         ),
         hint,
     ))
+}
+
+/// The fix, as root, for one group of processes whose descriptors were not read: it follows
+/// the cause established for that group, never another group's.
+fn unread_fix_as_root(cause: &UnreadCause) -> String {
+    let named = cause.named();
+    if cause.why.contains("user namespace whose root") {
+        format!(
+            "whoport is root only in its user namespace, which cannot read other users' \
+             descriptors ({named}): run it as root on the host"
+        )
+    } else if cause.why.contains(crate::model::THREAD_TABLES_NOT_READ) {
+        format!(
+            "the descriptors of {named} were not all read: the /proc walk reads only so many of \
+             the tables a process's threads hold of their own (the reason says which \
+             process), and the in-kernel owner lookup reads them all: run whoport as root \
+             on a kernel with BTF, without WHOPORT_NO_BPF"
+        )
+    } else {
+        format!(
+            "root could not read the descriptors of {named}: see what keeps them closed (a \
+             security module, a sandbox, or whoport running in a user namespace), or run \
+             whoport where it can read them"
+        )
+    }
+}
+
+/// The fix, for a user other than root, for one group of processes whose descriptors were
+/// not read.
+fn unread_fix_as_user(cause: &UnreadCause) -> String {
+    let named = cause.named();
+    if cause.why.starts_with(crate::model::NOT_SHOWN_TO_USER) {
+        // Every other table was read in the kernel: only these processes are left, and
+        // root may read them through /proc (or be refused too).
+        format!(
+            "this user could not read the descriptors of {named}, which the kernel's task \
+             iterator did not visit: as root (sudo whoport audit), /proc may show them"
+        )
+    } else {
+        format!(
+            "this user could not read the descriptors of {named}: run as root (sudo whoport \
+             audit) to see its process"
+        )
+    }
 }
 
 /// The fix for a socket that may be handed between processes that exited during the walk:

@@ -261,7 +261,6 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     let walk = lookup.owners;
     #[cfg(target_os = "linux")]
     if let Ok(held) = &walk {
-        notes.extend(held.cut.words());
         if let Some(late) = linux::stopped_words(held.late, limit) {
             notes.push(late.clone());
             late_lookup = Some(late);
@@ -347,6 +346,8 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
         deadline,
         &mut notes,
     );
+    #[cfg(target_os = "linux")]
+    notes.extend(owners.cut.note(owners.cut_read_in_kernel));
     let mut devices = DeviceNames::default();
     let pids = owning_pids(&owners.by_socket);
     // details_within returns by the deadline (and the user database's second after it).
@@ -844,6 +845,10 @@ struct Owners {
     /// The processes whose threads' own tables were not all read (among `unreadable`).
     #[cfg(target_os = "linux")]
     cut: own_tables::Cut,
+    /// Whether the second look read every table in the kernel for the sockets the walk found
+    /// no owner of (those of the processes `cut` too).
+    #[cfg(target_os = "linux")]
+    cut_read_in_kernel: bool,
     failure: Option<String>,
 }
 
@@ -914,6 +919,7 @@ fn find_owners(candidates: &[(Socket, Vec<u32>)], walk: Walk) -> Owners {
             blocked_unread: HashMap::new(),
             seen: walk.seen,
             cut: walk.cut,
+            cut_read_in_kernel: false,
             failure: None,
         },
         Err(e) => Owners {
@@ -929,6 +935,7 @@ fn find_owners(candidates: &[(Socket, Vec<u32>)], walk: Walk) -> Owners {
             blocked_unread: HashMap::new(),
             seen: linux::Seen::default(),
             cut: own_tables::Cut::default(),
+            cut_read_in_kernel: false,
             failure: Some(e),
         },
     }

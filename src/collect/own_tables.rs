@@ -126,6 +126,49 @@ impl Cut {
             each.join("; ")
         ))
     }
+
+    /// The note on the processes cut: [`Cut::words`], and where the second look read every
+    /// table in the kernel for the sockets the walk found no owner of (`read_in_kernel`), that
+    /// too: their owners were looked for in those tables, and not only the walk's answer.
+    pub fn note(&self, read_in_kernel: bool) -> Option<String> {
+        let words = self.words()?;
+        Some(if read_in_kernel {
+            format!(
+                "{words}; the kernel read them for the sockets the /proc walk found no owner \
+                 of (only those)"
+            )
+        } else {
+            words
+        })
+    }
+
+    /// The processes whose threads' tables were not all read, as one group of the processes
+    /// not read: "the descriptor tables of 36 of its threads were not read (whoport reads …)",
+    /// or for more than one, how many of each one's.
+    pub fn cause(&self) -> Option<crate::model::UnreadCause> {
+        let bound = format!(
+            "whoport reads at most {TABLES} tables of a process's threads beside its own, \
+             {DESCRIPTORS} descriptors in all"
+        );
+        let why = match self.named.as_slice() {
+            [] => return None,
+            [(_, threads)] if self.count == 1 => {
+                format!("the descriptor tables of {threads} {THREAD_TABLES_NOT_READ} ({bound})")
+            }
+            named => {
+                let each: Vec<String> = named
+                    .iter()
+                    .map(|(pid, threads)| format!("pid {pid}: {threads}"))
+                    .collect();
+                format!(
+                    "in each, the descriptor tables of some {THREAD_TABLES_NOT_READ} ({}; \
+                     {bound})",
+                    each.join(", ")
+                )
+            }
+        };
+        Some(crate::model::UnreadCause::new(self.pids(), self.count, why))
+    }
 }
 
 /// How many threads `pid` has, from one `stat` of `/proc/PID/task` (the kernel counts them
@@ -277,7 +320,16 @@ mod tests {
     fn the_processes_cut_are_named_with_their_threads() {
         let mut cut = Cut::default();
         assert_eq!(cut.words(), None);
+        assert_eq!(cut.cause(), None);
         cut.push(5000, 1436);
+        let one = cut.cause().expect("a cause");
+        assert_eq!((one.pids.as_slice(), one.count), ([5000].as_slice(), 1));
+        assert!(
+            one.why
+                .starts_with("the descriptor tables of 1436 of its threads were not read (whoport"),
+            "{}",
+            one.why
+        );
         assert_eq!(
             cut.words().as_deref(),
             Some(

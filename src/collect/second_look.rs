@@ -131,6 +131,7 @@ pub(super) fn second_look(
         }
     }
     adopt(candidates, owners, &mut held, &by_tables);
+    owners.cut_read_in_kernel = tables.is_some();
     let waiting: HashSet<u32> = waiting
         .into_iter()
         .filter(|i| !by_tables.contains_key(i))
@@ -336,12 +337,8 @@ fn ruled_out(reason: Hidden, ruled: crate::model::RuledOut) -> Hidden {
         Hidden::OtherPidNamespace(_) => Hidden::OtherPidNamespace(ruled),
         Hidden::NotFoundForUser(_) => Hidden::NotFoundForUser(ruled),
         Hidden::NotFoundForOtherUser(_) => Hidden::NotFoundForOtherUser(ruled),
-        Hidden::Unreadable {
-            pids, count, why, ..
-        } => Hidden::Unreadable {
-            pids,
-            count,
-            why,
+        Hidden::Unreadable { causes, .. } => Hidden::Unreadable {
+            causes,
             ruled: Some(ruled),
         },
         other => other,

@@ -2,7 +2,9 @@
 //! processes it could not read), read once, and the reason it gives a socket no process holds
 //! after the second look: the first fact that explains it, in the order of certainty.
 
-use crate::model::{Hidden, UnreadHolders, NOT_SHOWN_TO_USER, USER_NAMESPACE_NOT_ROOT};
+use crate::model::{
+    Hidden, UnreadCause, UnreadHolders, NOT_SHOWN_TO_USER, USER_NAMESPACE_NOT_ROOT,
+};
 
 /// What whoport knows about its own view, read once, to say why a socket has no owner.
 #[derive(Debug, Clone, Default)]
@@ -150,18 +152,14 @@ impl View {
                 let (pids, count) = self.own_unread.get_or_init(|| own_unreadable(uid)).clone();
                 if count > 0 {
                     return Hidden::Unreadable {
-                        pids,
-                        count,
-                        why: own_not_dumpable(count),
+                        causes: vec![UnreadCause::new(pids, count, own_not_dumpable(count))],
                         ruled: None,
                     };
                 }
             }
-            if let Some(why) = self.cut.words() {
+            if let Some(cut) = self.cut.cause() {
                 return Hidden::Unreadable {
-                    pids: self.cut.pids(),
-                    count: self.cut.count,
-                    why,
+                    causes: vec![cut],
                     ruled: None,
                 };
             }
@@ -188,14 +186,14 @@ impl View {
         if self.unreadable == 0 {
             return None;
         }
-        let skipped = if self.iterator_skipped {
-            iterator_skipped(self.unreadable)
-        } else {
-            ""
-        };
-        let why = if !self.root {
+        Some(UnreadHolders::of(self.causes()))
+    }
+
+    /// Why `count` processes not read otherwise (not cut, not covered) were not read.
+    fn refused(&self, count: usize) -> String {
+        if !self.root {
             if self.initial_user_namespace {
-                let them = if self.unreadable == 1 { "it" } else { "them" };
+                let them = if count == 1 { "it" } else { "them" };
                 format!("{NOT_SHOWN_TO_USER} {them} to this user")
             } else {
                 USER_NAMESPACE_NOT_ROOT.to_string()
@@ -208,34 +206,53 @@ impl View {
             "refused to root with every capability: a security module (LSM) or a process in \
              another user namespace"
                 .to_string()
-        };
-        // Those whose /proc directory (or its fd directory) another was mounted over: whoport
-        // does not read through such a mount (the walk opens no directory across one).
-        let covered: Vec<String> = self
+        }
+    }
+
+    /// The processes not read, grouped by the cause established for each: those whose
+    /// threads' tables whoport did not all read, those whose /proc directory (or its fd
+    /// directory) another was mounted over, and the rest ([`View::refused`]).
+    fn causes(&self) -> Vec<UnreadCause> {
+        let cut = self.cut.pids();
+        // Whoport does not read through such a mount (the walk opens no directory across one).
+        let covered: Vec<(u32, String)> = self
             .unreadable_pids
             .iter()
-            .filter_map(|&pid| super::linux::covered_proc_entry(pid))
+            .filter(|pid| !cut.contains(pid))
+            .filter_map(|&pid| Some((pid, super::linux::covered_proc_entry(pid)?)))
             .collect();
-        let why = if covered.is_empty() {
-            why
-        } else {
-            format!(
-                "{why}; a directory is mounted over {} (a way to hide a process), which whoport \
-                 does not read through",
-                covered.join(", ")
-            )
-        };
-        // Those whose threads' tables were not all read are not refused: said apart.
-        let why = match self.cut.words() {
-            Some(cut) if self.unreadable <= self.cut.count => cut,
-            Some(cut) => format!("{why}; {cut}"),
-            None => why,
-        };
-        Some(UnreadHolders {
-            pids: self.unreadable_pids.clone(),
-            count: self.unreadable,
-            why: format!("{why}{skipped}"),
-        })
+        let others: Vec<u32> = self
+            .unreadable_pids
+            .iter()
+            .copied()
+            .filter(|pid| !cut.contains(pid) && !covered.iter().any(|(c, _)| c == pid))
+            .collect();
+        let left = self
+            .unreadable
+            .saturating_sub(self.cut.count + covered.len())
+            .max(others.len());
+        let mut causes = Vec::new();
+        if left > 0 {
+            causes.push(UnreadCause::new(others, left, self.refused(left)));
+        }
+        if !covered.is_empty() {
+            let (pids, paths): (Vec<u32>, Vec<String>) = covered.into_iter().unzip();
+            let count = pids.len();
+            causes.push(UnreadCause::new(
+                pids,
+                count,
+                format!(
+                    "a directory is mounted over {} (a way to hide a process), which whoport \
+                     does not read through",
+                    paths.join(", ")
+                ),
+            ));
+        }
+        causes.extend(self.cut.cause());
+        for cause in causes.iter_mut().filter(|_| self.iterator_skipped) {
+            cause.why.push_str(iterator_skipped(cause.count));
+        }
+        causes
     }
 }
 
@@ -291,7 +308,7 @@ mod tests {
              iterator did not visit it either): PID 1, which may hold it too"
         );
         match skipped.reason(Some(0), true) {
-            Hidden::Unreadable { why, .. } => assert_eq!(why, unread.why),
+            Hidden::Unreadable { causes, .. } => assert_eq!(causes, unread.causes),
             other => panic!("{other:?}"),
         }
         let user = View {
@@ -302,7 +319,9 @@ mod tests {
         };
         // Another user's socket names them with the same words.
         match user.reason(Some(1000), true) {
-            Hidden::Unreadable { why, .. } => assert_eq!(why, user.not_read().expect("named").why),
+            Hidden::Unreadable { causes, .. } => {
+                assert_eq!(causes, user.not_read().expect("named").causes)
+            }
             other => panic!("{other:?}"),
         }
         let words = user.not_read().expect("named").words();
@@ -313,6 +332,45 @@ mod tests {
                  which may hold it too"
             ),
             "{words}"
+        );
+    }
+
+    /// A process refused and one whose threads' tables were not all read are each named
+    /// beside its own cause, never both under one.
+    #[test]
+    fn each_process_not_read_is_named_beside_its_own_cause() {
+        let mut cut = super::super::own_tables::Cut::default();
+        cut.push(4242, 36);
+        let both = View {
+            root: true,
+            initial_pid_namespace: true,
+            initial_user_namespace: true,
+            can_ptrace: true,
+            can_read_search: true,
+            unreadable_pids: vec![1, 4242],
+            unreadable: 2,
+            cut,
+            ..View::default()
+        };
+        let unread = both.not_read().expect("named");
+        assert_eq!(unread.causes.len(), 2, "{unread:?}");
+        assert_eq!(
+            (unread.causes[0].pids.as_slice(), unread.causes[0].count),
+            ([1].as_slice(), 1)
+        );
+        assert!(
+            unread.causes[0].why.starts_with("refused to root"),
+            "{unread:?}"
+        );
+        assert_eq!(unread.causes[1].pids, [4242]);
+        let long = unread.hidden().long();
+        assert!(
+            long.contains(
+                "2 processes' could not: PID 1: refused to root with every capability: a \
+                 security module (LSM) or a process in another user namespace; PID 4242: the \
+                 descriptor tables of 36 of its threads were not read (whoport reads at most 64"
+            ),
+            "{long}"
         );
     }
 
@@ -346,9 +404,10 @@ mod tests {
             ..root.clone()
         };
         match lsm.reason(Some(0), true) {
-            Hidden::Unreadable { pids, why, .. } => {
-                assert_eq!(pids, vec![42]);
-                assert!(why.contains("LSM"), "{why}");
+            Hidden::Unreadable { causes, .. } => {
+                assert_eq!(causes.len(), 1);
+                assert_eq!(causes[0].pids, vec![42]);
+                assert!(causes[0].why.contains("LSM"), "{causes:?}");
             }
             other => panic!("{other:?}"),
         }
@@ -358,7 +417,7 @@ mod tests {
         };
         assert!(matches!(
             userns.reason(Some(0), true),
-            Hidden::Unreadable { why, .. } if why.contains("user namespace")
+            Hidden::Unreadable { causes, .. } if causes[0].why.contains("user namespace")
         ));
         let user = View {
             root: false,
@@ -380,7 +439,7 @@ mod tests {
         };
         assert!(matches!(
             user_in_userns.reason(Some(1000), true),
-            Hidden::Unreadable { why, .. } if why == USER_NAMESPACE_NOT_ROOT
+            Hidden::Unreadable { causes, .. } if causes[0].why == USER_NAMESPACE_NOT_ROOT
         ));
         assert_eq!(user_in_userns.reason(Some(0), true), Hidden::NotRoot);
         let nothing_unread = View {

@@ -108,9 +108,7 @@ fn processes_that_exited_unread_are_not_said_read() {
     let chain = "perhaps handed between processes that exited during the scan";
     assert_eq!(Hidden::NotVisibleToRoot(churned.clone()).short(), chain);
     let unread = Hidden::Unreadable {
-        pids: vec![1],
-        count: 1,
-        why: "refused".to_string(),
+        causes: vec![UnreadCause::new(vec![1], 1, "refused")],
         ruled: Some(churned),
     };
     assert!(unread.short().starts_with(chain), "{}", unread.short());
@@ -125,9 +123,14 @@ fn processes_that_exited_unread_are_not_said_read() {
     );
     // Tables left unread by whoport's own bound are not said refused to root.
     let limited = Hidden::Unreadable {
-        pids: vec![1, 4242],
-        count: 2,
-        why: format!("refused; pid 4242: the descriptor tables of 36 {THREAD_TABLES_NOT_READ}"),
+        causes: vec![
+            UnreadCause::new(vec![1], 1, "refused"),
+            UnreadCause::new(
+                vec![4242],
+                1,
+                format!("the descriptor tables of 36 {THREAD_TABLES_NOT_READ}"),
+            ),
+        ],
         ruled: None,
     };
     assert!(
@@ -147,18 +150,14 @@ fn processes_that_exited_unread_are_not_said_read() {
 #[test]
 fn unreadable_reasons_count_right() {
     let one = Hidden::Unreadable {
-        pids: vec![1],
-        count: 1,
-        why: "a sandbox".into(),
+        causes: vec![UnreadCause::new(vec![1], 1, "a sandbox")],
         ruled: None,
     };
     assert!(one
         .long()
         .contains("1 process's could not (a sandbox): PID 1"));
     let two = Hidden::Unreadable {
-        pids: vec![1, 2],
-        count: 2,
-        why: "a sandbox".into(),
+        causes: vec![UnreadCause::new(vec![1, 2], 2, "a sandbox")],
         ruled: None,
     };
     assert!(two
@@ -173,9 +172,7 @@ fn a_cut_list_of_unreadable_processes_says_how_many_more() {
     assert_eq!(unreadable_pid_list(&[1, 2], 83), "PIDs 1, 2 and 81 more");
     assert_eq!(unreadable_pid_list(&[], 3), "PIDs not kept");
     let cut = Hidden::Unreadable {
-        pids: vec![1, 2],
-        count: 83,
-        why: "a sandbox".into(),
+        causes: vec![UnreadCause::new(vec![1, 2], 83, "a sandbox")],
         ruled: None,
     };
     assert!(cut

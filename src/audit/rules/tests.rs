@@ -1,5 +1,5 @@
 use super::*;
-use crate::model::{ExeState, Socket};
+use crate::model::{ExeState, Socket, UnreadCause};
 use crate::port::Protocol;
 
 fn process(pid: u32, name: &str, uid: u32) -> Process {
@@ -232,18 +232,18 @@ fn hidden_owner_hint(reason: Hidden) -> String {
 fn the_fix_for_a_hidden_owner_follows_its_established_reason() {
     let hint = hidden_owner_hint;
     let unreadable = hint(Hidden::Unreadable {
-        pids: vec![1],
-        count: 1,
-        why: "a sandbox".into(),
+        causes: vec![UnreadCause::new(vec![1], 1, "a sandbox")],
         ruled: None,
     });
     assert!(unreadable.contains("PID 1"), "{unreadable}");
     assert!(!unreadable.contains("PID namespace"), "{unreadable}");
     // A process whose threads' own tables the walk did not all read was not refused.
     let cut = hint(Hidden::Unreadable {
-        pids: vec![5000],
-        count: 1,
-        why: "pid 5000: the descriptor tables of 1436 of its threads were not read: ...".into(),
+        causes: vec![UnreadCause::new(
+            vec![5000],
+            1,
+            "pid 5000: the descriptor tables of 1436 of its threads were not read: ...",
+        )],
         ruled: None,
     });
     assert!(
@@ -354,9 +354,7 @@ fn the_fix_looks_for_processes_that_exit_in_turn_first() {
         ..RuledOut::default()
     };
     let unread = |ruled: RuledOut| Hidden::Unreadable {
-        pids: vec![1],
-        count: 1,
-        why: "refused to root".to_string(),
+        causes: vec![UnreadCause::new(vec![1], 1, "refused to root")],
         ruled: Some(ruled),
     };
     let first = "it may be handed between processes that start and exit faster than whoport \
