@@ -349,76 +349,18 @@ fn is_link_local(address: IpAddr) -> bool {
 }
 
 #[cfg(target_os = "linux")]
+mod proc_routes;
+#[cfg(target_os = "linux")]
 mod route;
 
-/// This machine's own addresses: the kernel's routes (Linux), its interfaces (`getifaddrs`,
-/// elsewhere or when the kernel cannot be asked; no name is resolved).
+mod mine;
+
+/// This machine's own addresses: the kernel's routes (Linux: asked over rtnetlink, else read
+/// from `/proc/net`), its interfaces (`getifaddrs`, elsewhere or when the routes cannot be
+/// read; no name is resolved).
 pub(crate) mod local {
-    use std::net::IpAddr;
-
-    /// What the kernel says of `address` (its route's type), where it can be asked.
-    #[cfg(target_os = "linux")]
-    fn route(address: IpAddr) -> Option<super::route::Kind> {
-        super::route::kind(address)
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    fn route(_address: IpAddr) -> Option<Kind> {
-        None
-    }
-
-    #[cfg(target_os = "linux")]
-    use super::route::Kind;
-
-    /// Never made where the kernel is not asked.
-    #[cfg(not(target_os = "linux"))]
-    #[allow(dead_code)]
-    #[derive(PartialEq)]
-    enum Kind {
-        Local,
-        Broadcast,
-    }
-
-    /// Is `address` one of this machine's: loopback (127.0.0.0/8, ::1), local to the kernel
-    /// (an interface's address, or in a range a `local` route makes this machine's, as
-    /// AnyIP setups do), or, with a device index, on that interface?
-    pub fn is_local(address: IpAddr, device: Option<u32>) -> bool {
-        if address.is_loopback() && device.is_none() {
-            return true;
-        }
-        if device.is_none() {
-            if let Some(kind) = route(address) {
-                return kind == Kind::Local;
-            }
-        }
-        on_interface(address, device)
-    }
-
-    #[cfg(unix)]
-    fn on_interface(address: IpAddr, device: Option<u32>) -> bool {
-        let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
-            return false;
-        };
-        addrs.into_iter().any(|a| {
-            let Some(storage) = a.address else {
-                return false;
-            };
-            let here = match (storage.as_sockaddr_in(), storage.as_sockaddr_in6()) {
-                (Some(v4), _) => IpAddr::V4(v4.ip()),
-                (_, Some(v6)) => IpAddr::V6(v6.ip()),
-                _ => return false,
-            };
-            here == address
-                && device.is_none_or(|i| {
-                    nix::net::if_::if_nametoindex(a.interface_name.as_str()).is_ok_and(|n| n == i)
-                })
-        })
-    }
-
-    #[cfg(not(unix))]
-    fn on_interface(_address: IpAddr, _device: Option<u32>) -> bool {
-        false
-    }
+    pub use super::mine::{is_local, Mine};
+    use super::mine::{route, Kind};
 
     /// Is `address` the broadcast address of one of this machine's networks (`10.9.9.255`
     /// of `10.9.9.9/24`), as the kernel's route for it says? Never an interface's own
@@ -427,9 +369,9 @@ pub(crate) mod local {
     /// kernel cannot be asked, the slot counts only when it is the interface's own address
     /// with every host bit set.
     pub fn is_broadcast(address: std::net::Ipv4Addr) -> bool {
-        match route(IpAddr::V4(address)) {
-            Some(kind) => kind == Kind::Broadcast,
-            None => in_broadcast_slot(address),
+        match route(std::net::IpAddr::V4(address)) {
+            Ok(r) => r.kind == Kind::Broadcast,
+            Err(_) => in_broadcast_slot(address),
         }
     }
 

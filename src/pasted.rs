@@ -26,6 +26,20 @@ pub enum Serves {
     /// socket gets a copy (none outranks another), if it joined the group (whoport cannot see
     /// memberships) or, for a broadcast, if the datagram arrives on its device.
     MayReceive,
+    /// A wildcard that takes connections to the pasted address if it is this machine's (on
+    /// its device, for one bound to a device), which could not be established (why): shown,
+    /// with a note saying so, never said to serve it nor hidden as if nothing did.
+    IfMine(&'static str),
+}
+
+/// How a wildcard serves an address, from whether that address is this machine's (on its
+/// device).
+fn as_wildcard(mine: local::Mine) -> Option<Serves> {
+    match mine {
+        local::Mine::Yes => Some(Serves::AsWildcard),
+        local::Mine::No => None,
+        local::Mine::Unknown(why) => Some(Serves::IfMine(why)),
+    }
 }
 
 /// A pasted address that many sockets receive at once: multicast, or a broadcast (the
@@ -144,8 +158,16 @@ impl AddressPattern {
                 }
                 let v4 = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
                 let v6 = IpAddr::V6(std::net::Ipv6Addr::LOCALHOST);
-                (takes_as_wildcard(l, v4, None) || takes_as_wildcard(l, v6, None))
-                    .then_some(Serves::AsWildcard)
+                match (
+                    takes_as_wildcard(l, v4, None),
+                    takes_as_wildcard(l, v6, None),
+                ) {
+                    (local::Mine::Yes, _) | (_, local::Mine::Yes) => Some(Serves::AsWildcard),
+                    (local::Mine::Unknown(why), _) | (_, local::Mine::Unknown(why)) => {
+                        Some(Serves::IfMine(why))
+                    }
+                    _ => None,
+                }
             }
             AddressPattern::Exact {
                 address: want,
@@ -161,7 +183,7 @@ impl AddressPattern {
                         .is_none_or(|z| on_device(l, z))
                         .then_some(Serves::Exactly);
                 }
-                takes_as_wildcard(l, want, zone.as_deref()).then_some(Serves::AsWildcard)
+                as_wildcard(takes_as_wildcard(l, want, zone.as_deref()))
             }
         }
     }
@@ -192,6 +214,21 @@ impl AddressPattern {
                 kept
             }
             Some(Serves::MayReceive) => true,
+            Some(Serves::IfMine(why)) => {
+                let kept = !exact.contains(&l.socket.protocol);
+                if kept {
+                    notes.push(format!(
+                        "{} may be served by {} {} ({}): whether it takes connections to {} is \
+                         not known: {why}",
+                        self.text(l.socket.port),
+                        l.socket.protocol,
+                        l.endpoint(),
+                        l.reach().long(),
+                        self.host_text(),
+                    ));
+                }
+                kept
+            }
             Some(Serves::Unverified) => {
                 notes.push(format!(
                     "{} cannot be checked without the netlink socket diagnostics: {} {} serves \
@@ -296,7 +333,7 @@ impl AddressPattern {
                         },
                         want,
                         zone.as_deref(),
-                    )
+                    ) != local::Mine::No
             })
             .map(|l| {
                 format!(
@@ -307,6 +344,17 @@ impl AddressPattern {
                 )
             })
             .collect()
+    }
+
+    /// The pasted address without its port: `10.77.3.4`, `[2001:db8::5]`, `localhost`.
+    fn host_text(&self) -> String {
+        match self {
+            AddressPattern::Exact { address, zone } => {
+                crate::address::host(*address, zone.as_deref())
+            }
+            AddressPattern::Loopback => "localhost".to_string(),
+            AddressPattern::Wildcard { .. } => "*".to_string(),
+        }
     }
 
     /// The pasted address with a port, in the one notation: `127.0.0.1:5432`,
@@ -329,9 +377,13 @@ fn on_device(l: &Listener, zone: &str) -> bool {
 /// Is `l` a wildcard that takes connections to `want` (a specific address, or the
 /// unspecified address of a family as `ss` prints a wildcard socket)? Never a guess: a `::`
 /// takes IPv4 only when the kernel says it is not v6-only; a specific address must be one of
-/// this machine's (loopback, or on an interface), on the device a wildcard is bound to (a
-/// wildcard bound to another device than `lo` does not take loopback traffic).
-fn takes_as_wildcard(l: &Listener, want: IpAddr, zone: Option<&str>) -> bool {
+/// this machine's as the kernel's routes say (not as a rule: `127.0.0.2` is not one when no
+/// route makes it local), and for a wildcard bound to a device, one whose `local` route is on
+/// that device: a connection from this machine to it arrives through that device (a wildcard
+/// bound to another device than `lo` does not take loopback traffic, and one bound to `d0`
+/// takes what an AnyIP route on `d0` makes local).
+fn takes_as_wildcard(l: &Listener, want: IpAddr, zone: Option<&str>) -> local::Mine {
+    use local::Mine;
     let family = match l.socket.address {
         IpAddr::V4(a) if a.is_unspecified() => Family::V4,
         IpAddr::V6(a) if a.to_ipv4_mapped().is_some_and(|v4| v4.is_unspecified()) => Family::V4,
@@ -339,38 +391,34 @@ fn takes_as_wildcard(l: &Listener, want: IpAddr, zone: Option<&str>) -> bool {
             Some(false) => Family::Both,
             _ => Family::V6,
         },
-        _ => return false,
+        _ => return Mine::No,
     };
     let family_ok = match want {
         IpAddr::V4(_) => family != Family::V6,
         IpAddr::V6(_) => family != Family::V4,
     };
     if !family_ok {
-        return false;
+        return Mine::No;
     }
     if want.is_unspecified() {
         // `0.0.0.0:22` pasted: the sockets that take that family on every address (of the
         // same device, `0.0.0.0%lo:22`).
-        return match zone {
+        return Mine::from(match zone {
             None => l.socket.ifindex == 0,
             Some(z) => on_device(l, z),
-        };
+        });
     }
     let device = match (l.socket.ifindex, zone) {
         (0, None) => None,
         (0, Some(z)) => match zone_index(z) {
             Some(i) => Some(i),
-            None => return false,
+            None => return Mine::No,
         },
         (i, None) => Some(i),
         (i, Some(z)) if on_device(l, z) => Some(i),
-        _ => return false,
+        _ => return Mine::No,
     };
-    match device {
-        None => local::is_local(want, None),
-        Some(LOOPBACK_IFINDEX) => want.is_loopback() || local::is_local(want, device),
-        Some(_) => local::is_local(want, device),
-    }
+    local::is_local(want, device)
 }
 
 impl AddressPattern {

@@ -4,12 +4,24 @@
 //! local (`ip route add local 10.77.0.0/16 dev lo`, "AnyIP"); `broadcast` a broadcast address
 //! of one of its networks. An interface's list of addresses answers neither: a route can make
 //! a whole range local, and the peer of a point-to-point address sits where a broadcast
-//! address would.
+//! address would. The route asked for is the one the address matches in the table
+//! (`RTM_F_FIB_MATCH`), with its device: a connection from this machine to a local address
+//! arrives as through the device of its `local` route.
 
 use std::net::IpAddr;
 
 use netlink_sys::protocols::NETLINK_ROUTE;
 use netlink_sys::{Socket, SocketAddr};
+
+/// What the kernel's routes say of an address: the route's type, and the device of the route
+/// it matched, where that is known (a `local` route's device is where a connection from this
+/// machine to the address arrives: a socket bound to that device takes it, one bound to
+/// another does not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub kind: Kind,
+    pub device: Option<u32>,
+}
 
 /// The type of the route the kernel finds for an address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,16 +39,21 @@ const RTM_GETROUTE: u16 = 26;
 const NLM_F_REQUEST: u16 = 1;
 const NLMSG_ERROR: u16 = 2;
 const RTA_DST: u16 = 1;
+const RTA_OIF: u16 = 4;
+/// `RTM_F_FIB_MATCH` (Linux 4.13): the answer is the route the address matched in the
+/// table (`ip route get fibmatch`), with that route's device, not the route a packet would be
+/// sent by (whose device is `lo` for every local address).
+const RTM_F_FIB_MATCH: u32 = 0x2000;
 const RTN_LOCAL: u8 = 2;
 const RTN_BROADCAST: u8 = 3;
 const AF_INET: u8 = 2;
 const AF_INET6: u8 = 10;
 
-/// The kind of route the kernel finds for `address` (an IPv4-mapped IPv6 address is asked as
-/// the IPv4 address it is), or `None` when it could not be asked or did not answer: a caller
+/// The route the kernel finds for `address` (an IPv4-mapped IPv6 address is asked as the
+/// IPv4 address it is), or `None` when it could not be asked or did not answer: a caller
 /// then falls back on what it can read elsewhere, never on a guess. No name is resolved; the
 /// answer is waited for at most one second.
-pub fn kind(address: IpAddr) -> Option<Kind> {
+pub fn route(address: IpAddr) -> Option<Route> {
     let socket = Socket::new(NETLINK_ROUTE).ok()?;
     socket.connect(&SocketAddr::new(0, 0)).ok()?;
     let timeout = Some(std::time::Duration::from_secs(1));
@@ -48,8 +65,8 @@ pub fn kind(address: IpAddr) -> Option<Kind> {
     answer(buf.get(..size)?)
 }
 
-/// `struct nlmsghdr`, `struct rtmsg` (family and the destination's prefix length), then the
-/// `RTA_DST` attribute: the address.
+/// `struct nlmsghdr`, `struct rtmsg` (family, the destination's prefix length and
+/// `RTM_F_FIB_MATCH`), then the `RTA_DST` attribute: the address.
 fn request(address: IpAddr) -> Vec<u8> {
     let (family, bytes) = match address {
         IpAddr::V4(a) => (AF_INET, a.octets().to_vec()),
@@ -63,32 +80,59 @@ fn request(address: IpAddr) -> Vec<u8> {
     out.extend_from_slice(&NLM_F_REQUEST.to_ne_bytes());
     out.extend_from_slice(&[0; 8]);
     out.extend_from_slice(&[family, (bytes.len() * 8) as u8, 0, 0, 0, 0, 0, 0]);
-    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&RTM_F_FIB_MATCH.to_ne_bytes());
     out.extend_from_slice(&(attr_len as u16).to_ne_bytes());
     out.extend_from_slice(&RTA_DST.to_ne_bytes());
     out.extend_from_slice(&bytes);
     out
 }
 
-/// The route's type from the kernel's answer. An error that says there is no route
+/// The route from the kernel's answer. An error that says there is no route
 /// (`ENETUNREACH`, `EHOSTUNREACH`) or that it is refused (`EACCES`, a `prohibit` route) is
 /// an answer: the kernel looks in its table of local routes first, so the address is not
 /// this machine's. Any other error, or a message not understood, is no answer.
-fn answer(buf: &[u8]) -> Option<Kind> {
+fn answer(buf: &[u8]) -> Option<Route> {
     let kind = u16::from_ne_bytes([*buf.get(4)?, *buf.get(5)?]);
     match kind {
-        RTM_NEWROUTE => Some(match *buf.get(16 + 7)? {
-            RTN_LOCAL => Kind::Local,
-            RTN_BROADCAST => Kind::Broadcast,
-            _ => Kind::Elsewhere,
+        RTM_NEWROUTE => Some(Route {
+            kind: match *buf.get(16 + 7)? {
+                RTN_LOCAL => Kind::Local,
+                RTN_BROADCAST => Kind::Broadcast,
+                _ => Kind::Elsewhere,
+            },
+            device: attribute(buf, RTA_OIF)
+                .and_then(|v| Some(u32::from_ne_bytes(v.get(..4)?.try_into().ok()?)))
+                .filter(|&i| i != 0),
         }),
         NLMSG_ERROR => {
             let code = i32::from_ne_bytes(buf.get(16..20)?.try_into().ok()?);
             let no_route = [libc::ENETUNREACH, libc::EHOSTUNREACH, libc::EACCES];
-            no_route.contains(&-code).then_some(Kind::Elsewhere)
+            no_route.contains(&-code).then_some(Route {
+                kind: Kind::Elsewhere,
+                device: None,
+            })
         }
         _ => None,
     }
+}
+
+/// The value of the first attribute of this type after the `struct rtmsg` of an answer (as
+/// long as the message says it is), if any.
+fn attribute(buf: &[u8], wanted: u16) -> Option<&[u8]> {
+    let total = (u32::from_ne_bytes(buf.get(..4)?.try_into().ok()?) as usize).min(buf.len());
+    let mut at = 16 + 12;
+    while at + 4 <= total {
+        let len = usize::from(u16::from_ne_bytes([buf[at], buf[at + 1]]));
+        let kind = u16::from_ne_bytes([buf[at + 2], buf[at + 3]]);
+        if len < 4 || at + len > total {
+            return None;
+        }
+        if kind == wanted {
+            return buf.get(at + 4..at + len);
+        }
+        at += (len + 3) & !3;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -96,15 +140,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn loopback_addresses_are_local_and_a_documentation_address_is_not() {
+    fn loopback_addresses_are_local_on_lo_and_a_documentation_address_is_not() {
         // Every network namespace with lo up has these; a test run with lo down is not one.
-        assert_eq!(kind("127.0.0.1".parse().expect("ip")), Some(Kind::Local));
-        assert_eq!(kind("127.9.8.7".parse().expect("ip")), Some(Kind::Local));
+        let kind = |a: &str| route(a.parse().expect("ip")).map(|r| r.kind);
+        assert_eq!(kind("127.0.0.1"), Some(Kind::Local));
+        assert_eq!(kind("127.9.8.7"), Some(Kind::Local));
+        assert_eq!(kind("::ffff:127.0.0.1"), Some(Kind::Local));
+        assert_ne!(kind("192.0.2.1"), Some(Kind::Local));
+        let lo = Some(crate::address::LOOPBACK_IFINDEX);
         assert_eq!(
-            kind("::ffff:127.0.0.1".parse().expect("ip")),
-            Some(Kind::Local)
+            route("127.9.8.7".parse().expect("ip")).map(|r| r.device),
+            Some(lo)
         );
-        assert_ne!(kind("192.0.2.1".parse().expect("ip")), Some(Kind::Local));
+        assert_eq!(
+            route("::1".parse().expect("ip")).map(|r| r.device),
+            Some(lo)
+        );
     }
 
     #[test]
@@ -116,6 +167,18 @@ mod tests {
         error[16..20].copy_from_slice(&(-libc::ENOBUFS).to_ne_bytes());
         assert_eq!(answer(&error), None);
         error[16..20].copy_from_slice(&(-libc::ENETUNREACH).to_ne_bytes());
-        assert_eq!(answer(&error), Some(Kind::Elsewhere));
+        assert_eq!(answer(&error).map(|r| r.kind), Some(Kind::Elsewhere));
+        // A route whose attributes run past the message: its type, no device.
+        let mut local = vec![0u8; 16 + 12 + 8];
+        local[..4].copy_from_slice(&(36u32).to_ne_bytes());
+        local[4..6].copy_from_slice(&RTM_NEWROUTE.to_ne_bytes());
+        local[16 + 7] = RTN_LOCAL;
+        local[28..30].copy_from_slice(&(200u16).to_ne_bytes());
+        local[30..32].copy_from_slice(&RTA_OIF.to_ne_bytes());
+        let cut = answer(&local).expect("an answer");
+        assert_eq!((cut.kind, cut.device), (Kind::Local, None));
+        local[28..30].copy_from_slice(&(8u16).to_ne_bytes());
+        local[32..36].copy_from_slice(&7u32.to_ne_bytes());
+        assert_eq!(answer(&local).and_then(|r| r.device), Some(7));
     }
 }

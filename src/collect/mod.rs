@@ -43,7 +43,7 @@ pub mod ownerless;
 pub mod owners;
 pub mod port_table;
 #[cfg(target_os = "linux")]
-mod proc_dir;
+pub(crate) mod proc_dir;
 pub mod process;
 pub mod procnet;
 #[cfg(target_os = "linux")]
