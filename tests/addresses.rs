@@ -6,7 +6,7 @@
 mod common;
 
 use common::netns::NetNs;
-use common::tempdir;
+use common::{endpoints, tempdir};
 use serde_json::Value;
 
 /// What one staging produced: the helper's sockets and the output of each whoport run.
@@ -253,18 +253,6 @@ fn a_link_local_address_keeps_its_zone() {
         "{}",
         s.runs[3]
     );
-}
-
-/// The addresses of the listeners a run shows, as `endpoint`s.
-fn endpoints(doc: &Value) -> Vec<String> {
-    let mut out: Vec<String> = doc["listeners"]
-        .as_array()
-        .expect("listeners")
-        .iter()
-        .map(|l| l["endpoint"].as_str().expect("endpoint").to_string())
-        .collect();
-    out.sort();
-    out
 }
 
 #[test]

@@ -8,7 +8,7 @@
 mod common;
 
 use common::netns::NetNs;
-use common::tempdir;
+use common::{endpoints, tempdir};
 use serde_json::Value;
 
 /// A private network namespace after `setups` (arguments of `ip`), with `listen.py SPECS`
@@ -79,18 +79,6 @@ impl Stage {
         }
         (status, doc)
     }
-}
-
-/// The addresses of the listeners a run shows, as `endpoint`s.
-fn endpoints(doc: &Value) -> Vec<String> {
-    let mut out: Vec<String> = doc["listeners"]
-        .as_array()
-        .expect("listeners")
-        .iter()
-        .map(|l| l["endpoint"].as_str().expect("endpoint").to_string())
-        .collect();
-    out.sort();
-    out
 }
 
 fn notes(doc: &Value) -> String {

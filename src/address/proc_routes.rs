@@ -238,9 +238,11 @@ mod tests {
         text.lines().map(|l| format!("{l}\n"))
     }
 
-    const FIB_TRIE: &str = "\
-Main:
-  +-- 0.0.0.0/1 2 0 2
+    /// A table as a merged trie prints it (the local and main tables are one until a rule
+    /// of the administrator's is added: each heading prints all of it).
+    macro_rules! trie {
+        () => {
+            "  +-- 0.0.0.0/1 2 0 2
      +-- 10.76.0.0/14 2 0 2
         |-- 10.77.0.0
            /16 host LOCAL
@@ -248,18 +250,17 @@ Main:
            /24 link UNICAST
      |-- 10.99.0.255
         /32 link BROADCAST
-Local:
-  +-- 0.0.0.0/1 2 0 2
-     +-- 10.76.0.0/14 2 0 2
-        |-- 10.77.0.0
-           /16 host LOCAL
-        |-- 10.77.9.0
-           /24 link UNICAST
-     |-- 10.99.0.255
-        /32 link BROADCAST
-     |-- 10.98.0.0
-        /16 host LOCAL tos=4
-";
+"
+        };
+    }
+
+    const FIB_TRIE: &str = concat!(
+        "Main:\n",
+        trie!(),
+        "Local:\n",
+        trie!(),
+        "     |-- 10.98.0.0\n        /16 host LOCAL tos=4\n"
+    );
 
     fn v4(text: &str, address: &str) -> Result<Kind, &'static str> {
         parse_fib_trie(&mut lines(text), address.parse().expect("ip")).map(|r| r.kind)

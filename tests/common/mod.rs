@@ -533,3 +533,15 @@ pub fn threads(pid: u32) -> String {
         })
         .collect()
 }
+
+/// The addresses of the listeners a `--json` run shows, as `endpoint`s, sorted.
+pub fn endpoints(doc: &serde_json::Value) -> Vec<String> {
+    let mut out: Vec<String> = doc["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .map(|l| l["endpoint"].as_str().expect("endpoint").to_string())
+        .collect();
+    out.sort();
+    out
+}
