@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::netns::NetNs;
+use common::netns::{NetNs, ANYIP_V4, ANYIP_V6};
 use common::{endpoints, tempdir};
 use serde_json::Value;
 
@@ -39,10 +39,7 @@ fn staged(setup: &[&str], specs: &[&str], runs: &[&str]) -> Option<Staged> {
 
 /// [`staged`] with several `ip` commands run first, in order.
 fn staged_after(setups: &[&[&str]], specs: &[&str], runs: &[&str]) -> Option<Staged> {
-    let ns = NetNs::new()?;
-    for setup in setups {
-        ns.ip(setup);
-    }
+    let ns = NetNs::set_up(setups)?;
     let mut args = vec!["--exit-after", "600"];
     args.extend_from_slice(specs);
     let helper = ns.listener(&args);
@@ -876,18 +873,7 @@ fn an_address_added_without_a_broadcast_address_is_not_called_one() {
 #[test]
 fn an_address_made_local_by_a_route_is_served_by_the_wildcards() {
     let Some(s) = staged_after(
-        &[
-            &["route", "add", "local", "10.77.0.0/16", "dev", "lo"],
-            &[
-                "-6",
-                "route",
-                "add",
-                "local",
-                "2001:db8:77::/64",
-                "dev",
-                "lo",
-            ],
-        ],
+        &[ANYIP_V4, ANYIP_V6],
         &["tcp4-any", "tcp6-any-v6only:same"],
         &[
             "--json 10.77.3.4:{P0}",

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::netns::NetNs;
+use common::netns::{NetNs, ANYIP_V4, ANYIP_V6};
 use common::{endpoints, tempdir};
 use serde_json::Value;
 
@@ -23,10 +23,7 @@ struct Stage {
 
 impl Stage {
     fn new(setups: &[&[&str]], specs: &[&str]) -> Option<Stage> {
-        let ns = NetNs::new()?;
-        for setup in setups {
-            ns.ip(setup);
-        }
+        let ns = NetNs::set_up(setups)?;
         let mut args = vec!["--exit-after", "300"];
         args.extend_from_slice(specs);
         let helper = ns.listener(&args);
@@ -84,17 +81,6 @@ impl Stage {
 fn notes(doc: &Value) -> String {
     doc["notes"].to_string()
 }
-
-const ANYIP_V4: &[&str] = &["route", "add", "local", "10.77.0.0/16", "dev", "lo"];
-const ANYIP_V6: &[&str] = &[
-    "-6",
-    "route",
-    "add",
-    "local",
-    "2001:db8:77::/64",
-    "dev",
-    "lo",
-];
 
 /// With rtnetlink refused (seccomp, gVisor, WSL1), an AnyIP address is this machine's as
 /// `/proc/net/fib_trie` (`LOCAL`) and `/proc/net/ipv6_route` (`RTF_LOCAL`) say: served by the

@@ -8,6 +8,19 @@ use super::bounded::Run;
 use super::listener::{python, Listener};
 use super::{bin, fixture, have};
 
+/// `ip` arguments that make a range this machine's by a route, not an interface ("AnyIP", as
+/// transparent proxies and anycast services set up): IPv4 and IPv6.
+pub const ANYIP_V4: &[&str] = &["route", "add", "local", "10.77.0.0/16", "dev", "lo"];
+pub const ANYIP_V6: &[&str] = &[
+    "-6",
+    "route",
+    "add",
+    "local",
+    "2001:db8:77::/64",
+    "dev",
+    "lo",
+];
+
 /// A network namespace with only loopback up, alive until dropped (its holder is killed by
 /// PID).
 pub struct NetNs {
@@ -46,6 +59,16 @@ impl NetNs {
         assert_eq!(line.trim(), "up", "loopback up in the namespace");
         let pid = holder.id();
         Some(NetNs { holder, pid })
+    }
+
+    /// [`NetNs::new`], then `ip ARGS` for each of `setups`, in order (devices, addresses,
+    /// routes).
+    pub fn set_up(setups: &[&[&str]]) -> Option<NetNs> {
+        let ns = NetNs::new()?;
+        for setup in setups {
+            ns.ip(setup);
+        }
+        Some(ns)
     }
 
     /// A command that runs `program` inside the namespace.
