@@ -637,3 +637,33 @@ fn a_link_mounted_over_a_processs_network_namespace_is_never_read() {
         );
     }
 }
+
+/// A crafted directory mounted over `/proc` itself, with a `self/fd` and an innocent process's
+/// `PID/fd/3 -> socket:[INODE]` (a listener's socket, in transit): both lookups named that
+/// process the owner. `/proc` that is not procfs is not read: neither lookup names it, and
+/// the reason says why.
+#[test]
+fn a_directory_mounted_over_proc_itself_never_frames_a_process() {
+    if !common::mount_namespace_with_btf_or_skip() {
+        return;
+    }
+    let Some((_script, innocent, port, inode)) = in_transit_and_innocent() else {
+        return;
+    };
+    let pid = innocent.0.id();
+    let dir = tempdir();
+    let fake = dir.path().join("proc");
+    std::fs::create_dir_all(fake.join("self/fd")).expect("made");
+    std::fs::create_dir_all(fake.join(format!("{pid}/fd"))).expect("made");
+    let link = fake.join(format!("{pid}/fd/3"));
+    std::os::unix::fs::symlink(format!("socket:[{inode}]"), link).expect("a link");
+    let binds = [(fake.display().to_string(), "/proc".to_string())];
+    for lookup in LOOKUPS {
+        let doc = json_with_binds(&binds, lookup, port);
+        let row = &doc["listeners"][0];
+        let owners = row["owners"].as_array().expect("owners");
+        assert!(owners.iter().all(|o| o["pid"] != pid), "{lookup}: {doc}");
+        let reason = row["owner_hidden_reason"].as_str().expect("a reason");
+        assert!(reason.contains("/proc is not procfs"), "{lookup}: {reason}");
+    }
+}

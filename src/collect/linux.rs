@@ -292,6 +292,13 @@ fn walk(
     // An empty /proc (not mounted, or a tmpfs over it) would look like "no process holds
     // anything": say it is unreadable instead.
     statat(&proc_fd, "self/fd", AtFlags::empty()).map_err(|e| unreadable_proc(&proc_fd, e))?;
+    if !super::proc_dir::is_procfs(&proc_fd) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "/proc is not procfs (a directory of another filesystem stands there, with a \
+             self/fd in it: a way to forge processes), which whoport does not read",
+        ));
+    }
     let pids = match only {
         Some(pids) => pids,
         None => list_pids(&proc_fd)?,

@@ -60,14 +60,23 @@ fn openat2_works() -> bool {
     })
 }
 
-/// `/proc`, held open for the whole run; `None` when it cannot be opened.
+/// `/proc`, held open for the whole run; `None` when it cannot be opened, or is not procfs
+/// (another filesystem's directory there holds whatever whoever put it there wrote).
 fn proc_root() -> Option<&'static OwnedFd> {
     static ROOT: OnceLock<Option<OwnedFd>> = OnceLock::new();
     ROOT.get_or_init(|| {
         let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-        openat(CWD, "/proc", flags, Mode::empty()).ok()
+        openat(CWD, "/proc", flags, Mode::empty())
+            .ok()
+            .filter(|fd| is_procfs(fd))
     })
     .as_ref()
+}
+
+/// Whether the directory `dir` is procfs's (true when the kernel does not say).
+pub fn is_procfs(dir: impl AsFd) -> bool {
+    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+    rustix::fs::fstatfs(dir).map_or(true, |s| s.f_type == PROC_SUPER_MAGIC)
 }
 
 /// Opens the file at `path` for reading; one below `/proc/` without crossing a mount below
@@ -75,6 +84,7 @@ fn proc_root() -> Option<&'static OwnedFd> {
 pub fn open_file(path: &str) -> std::io::Result<std::fs::File> {
     match (path.strip_prefix("/proc/"), proc_root()) {
         (Some(rest), Some(root)) => Ok(open_below(root, rest, FILE)?.into()),
+        (Some(_), None) => Err(Errno::NOENT.into()),
         _ => std::fs::File::open(path),
     }
 }
@@ -84,6 +94,7 @@ pub fn open_file(path: &str) -> std::io::Result<std::fs::File> {
 pub fn open_proc(path: &str, flags: OFlags) -> rustix::io::Result<OwnedFd> {
     match (path.strip_prefix("/proc/"), proc_root()) {
         (Some(rest), Some(root)) => open_below(root, rest, flags),
+        (Some(_), None) => Err(Errno::NOENT),
         _ => openat(CWD, path, flags, Mode::empty()),
     }
 }
@@ -109,6 +120,7 @@ pub fn read_link_below(dir: impl AsFd, path: &str, buf: &mut [u8]) -> rustix::io
 pub fn read_link_into(path: &str, buf: &mut [u8]) -> rustix::io::Result<usize> {
     match (path.strip_prefix("/proc/"), proc_root()) {
         (Some(rest), Some(root)) => read_link_below(root, rest, buf),
+        (Some(_), None) => Err(Errno::NOENT),
         _ => read_link_below(CWD, path, buf),
     }
 }
@@ -150,8 +162,7 @@ impl ProcDir {
     /// Whether the directory held open is procfs's (not another filesystem's directory
     /// mounted over `/proc/PID`); true when the kernel does not say.
     pub fn on_procfs(&self) -> bool {
-        const PROC_SUPER_MAGIC: i64 = 0x9fa0;
-        rustix::fs::fstatfs(&self.dir).map_or(true, |s| s.f_type == PROC_SUPER_MAGIC)
+        is_procfs(&self.dir)
     }
 
     /// A path to the directory held open (`/proc/self/fd/N`), for code that reads it by
