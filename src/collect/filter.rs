@@ -1,0 +1,153 @@
+//! What to show: the command line's filters, judged of a socket before owners are looked up
+//! and of a listener after.
+
+use std::collections::HashMap;
+
+use super::process;
+use crate::model::{Listener, Process, Scope, Socket};
+use crate::port::{AddressPattern, PortRange, Protocol};
+
+/// What to show. Socket-level filters are applied before owners are looked up.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub tcp: bool,
+    pub udp: bool,
+    /// UDP-Lite (RFC 3828): a protocol of its own, not included in `udp`.
+    pub udplite: bool,
+    pub ipv4: bool,
+    pub ipv6: bool,
+    /// Also TCP sockets that are not listening (established, time-wait...).
+    pub all_states: bool,
+    pub ports: Option<Vec<PortRange>>,
+    pub pid: Option<u32>,
+    /// Case-insensitive substring of the process name.
+    pub process: Option<String>,
+    /// User name or uid of the owning process (or of the socket, when hidden).
+    pub user: Option<String>,
+    /// Only sockets that are not loopback-only.
+    pub exposed: bool,
+    /// Only sockets at this pasted address (`0.0.0.0:22`, `[::1]:8080`).
+    pub address: Option<AddressPattern>,
+    /// Sockets on `ports` and also, whatever their port, those held by a process with
+    /// exactly this name (`whoport nginx`); alone, only those.
+    pub program: Option<String>,
+}
+
+impl Filter {
+    /// TCP, UDP and UDP-Lite, IPv4 and IPv6, listeners only, no other restriction.
+    pub fn everything() -> Filter {
+        Filter {
+            tcp: true,
+            udp: true,
+            udplite: true,
+            ipv4: true,
+            ipv6: true,
+            ..Filter::default()
+        }
+    }
+
+    pub(super) fn wants_socket(&self, s: &Socket) -> bool {
+        (self.all_states || s.is_listener())
+            && (self.program.is_some() || self.wants_port(s.port))
+            && (!self.exposed || Scope::on_this_machine(s).is_exposed())
+    }
+
+    /// Would this filter keep this listener (socket-level and owner-level criteria)?
+    pub fn keeps(&self, l: &Listener, processes: &HashMap<u32, Process>) -> bool {
+        let family = match l.socket.address {
+            std::net::IpAddr::V4(_) => self.ipv4,
+            std::net::IpAddr::V6(_) => self.ipv6,
+        };
+        let protocol = match l.socket.protocol {
+            Protocol::Tcp => self.tcp,
+            Protocol::Udp => self.udp,
+            Protocol::Udplite => self.udplite,
+            Protocol::Sctp | Protocol::Dccp => false,
+        };
+        family && protocol && self.wants_socket(&l.socket) && self.wants_listener(l, processes)
+    }
+
+    /// This filter without the criteria about the owner (program, `--pid`, `--process`) and
+    /// without ports: what can be judged of a socket whose owner is unknown (`--user` is
+    /// then the socket's user).
+    pub(crate) fn about_the_socket(&self) -> Filter {
+        Filter {
+            program: None,
+            ports: None,
+            pid: None,
+            process: None,
+            ..self.clone()
+        }
+    }
+
+    fn wants_port(&self, port: u16) -> bool {
+        self.ports
+            .as_ref()
+            .is_none_or(|ranges| ranges.iter().any(|r| r.contains(port)))
+    }
+
+    pub(super) fn wants_listener(&self, l: &Listener, processes: &HashMap<u32, Process>) -> bool {
+        let owners = || l.owners.iter().filter_map(|p| processes.get(p));
+        if let Some(program) = &self.program {
+            let on_port = self.ports.is_some() && self.wants_port(l.socket.port);
+            if !on_port && !owners().any(|p| is_program(p, program)) {
+                return false;
+            }
+        }
+        if let Some(address) = &self.address {
+            if !address.matches(l) {
+                return false;
+            }
+        }
+        if let Some(pid) = self.pid {
+            if !l.owners.contains(&pid) {
+                return false;
+            }
+        }
+        if let Some(name) = &self.process {
+            let name = name.to_lowercase();
+            if !owners().any(|p| p.name.to_lowercase().contains(&name)) {
+                return false;
+            }
+        }
+        if let Some(user) = &self.user {
+            let typed = process::uid_typed(user).flatten();
+            let matches = |name: Option<&String>, uid: Option<u32>| {
+                name.is_some_and(|n| n == user) || (uid.is_some() && uid == typed)
+            };
+            let hit = owners().any(|p| matches(p.user.as_ref(), p.uid))
+                || (l.owners.is_empty() && matches(l.user.as_ref(), l.socket.uid));
+            if !hit {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// Is this process the program `name` (case ignored)? Its full name, its executable's file
+/// name or `argv[0]`'s; or the kernel's name for it (`comm`, cut at 15 bytes:
+/// `my-very-long-da` for `my-very-long-daemon`); or, when the kernel's name is such a cut,
+/// a longer name that begins with it and is the file name of one of the first two arguments
+/// (a script: `python3 /usr/sbin/my-very-long-daemon`). Whole names only: `nginx` is not
+/// `nginx-exporter`.
+pub fn is_program(p: &Process, name: &str) -> bool {
+    let base = |path: &str| path.rsplit('/').next().unwrap_or(path).to_string();
+    let same = |other: &str| other.eq_ignore_ascii_case(name);
+    if same(&p.name)
+        || p.exe.as_deref().map(base).is_some_and(|b| same(&b))
+        || p.cmdline.first().map(|a| base(a)).is_some_and(|b| same(&b))
+    {
+        return true;
+    }
+    // The kernel cuts its name at TASK_COMM_LEN - 1 bytes: a longer full name begins with it.
+    const COMM: usize = 15;
+    let (full, asked) = (p.name.as_bytes(), name.as_bytes());
+    if asked.len() == COMM && full.len() > COMM && full[..COMM].eq_ignore_ascii_case(asked) {
+        return true;
+    }
+    full.len() == COMM
+        && asked.len() > COMM
+        && asked[..COMM].eq_ignore_ascii_case(full)
+        && p.cmdline.iter().take(2).any(|a| same(&base(a)))
+}
