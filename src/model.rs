@@ -722,8 +722,9 @@ pub struct Snapshot {
     /// /proc/net).
     pub source: &'static str,
     /// How socket owners were found: "bpf" (the in-kernel iterator), "procfs" (the /proc
-    /// walk), or "system" where the socket listing names them.
-    pub owner_lookup: &'static str,
+    /// walk), or "system" where the socket listing names them; a lookup that did not answer
+    /// in time, the method it was using then (`None`: it had begun none).
+    pub owner_lookup: Option<&'static str>,
     /// What whoport could not see, or did differently, said once.
     pub notes: Vec<String>,
     /// Processes seen in other network namespaces (which have ports of their own).

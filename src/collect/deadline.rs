@@ -91,6 +91,22 @@ impl Deadline {
     }
 }
 
+/// What a pending work is doing, set as it begins each step (a later step replaces an
+/// earlier one): what is said of a work that did not answer in time.
+#[derive(Debug, Default)]
+pub struct UnderWay(Mutex<Option<&'static str>>);
+
+impl UnderWay {
+    pub fn begin(&self, step: &'static str) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(step);
+    }
+
+    /// The step begun last; `None` when none was begun.
+    pub fn step(&self) -> Option<&'static str> {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// Work started on a thread of its own, to be waited for with a deadline.
 pub struct Pending<T> {
     answer: Answer<T>,

@@ -71,7 +71,7 @@ use crate::error::CollectError;
 use crate::model::{Hidden, Listener, Process, Scope, Snapshot, Socket};
 use crate::port::Protocol;
 use crate::registry::known;
-use deadline::Deadline;
+use deadline::{Deadline, UnderWay};
 pub use filter::{is_program, Filter};
 use process::UserNames;
 
@@ -94,7 +94,10 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     // A walk stops at three quarters of the time with the owners it found (facts, kept): the
     // rest of the time is for the processes' details.
     let stop = Deadline::after(limit.duration - limit.duration / 4);
-    let walk = deadline::Pending::start(Some(&WALKING), move || lookup_owners(stop));
+    // Which method the lookup is using, for what is said when it does not answer in time.
+    let under_way = std::sync::Arc::new(UnderWay::default());
+    let running = std::sync::Arc::clone(&under_way);
+    let walk = deadline::Pending::start(Some(&WALKING), move || lookup_owners(stop, &running));
     // Connections are counted, not kept, unless they are asked for.
     let keep = if filter.all_states {
         sockets::Keep::All
@@ -105,15 +108,20 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     let answered = walk.wait(deadline);
     let mut notes = Vec::new();
     let mut late_lookup = None;
+    // A lookup that did not answer in time is said to be the method it was using then (none
+    // when it had begun none).
+    let mut late_method = None;
     let lookup = answered.unwrap_or_else(|| {
         let late = format!("the owner lookup did not finish within {}", limit.text);
         notes.push(late.clone());
         late_lookup = Some(late.clone());
+        late_method = Some(under_way.step());
         Lookup {
             owners: Err(late),
             ..failed_lookup()
         }
     });
+    let owner_lookup = late_method.unwrap_or(Some(lookup.method));
     notes.extend(lookup.note.clone());
     let walk = lookup.owners;
     #[cfg(target_os = "linux")]
@@ -442,7 +450,7 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
         hidden,
         root,
         source,
-        owner_lookup: lookup.method,
+        owner_lookup,
         notes,
         other_netns: owners.other_netns,
         unattributed,
@@ -726,14 +734,15 @@ struct Lookup {
 }
 
 /// Every socket descriptor of every visible process, by the method chosen for this machine.
-fn lookup_owners(stop: Deadline) -> Lookup {
+fn lookup_owners(stop: Deadline, under_way: &UnderWay) -> Lookup {
     #[cfg(target_os = "linux")]
     {
-        owners::lookup(stop)
+        owners::lookup(stop, under_way)
     }
     #[cfg(not(target_os = "linux"))]
     {
         let _ = stop;
+        under_way.begin("system");
         Lookup {
             owners: Ok(()),
             method: "system",

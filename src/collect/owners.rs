@@ -3,7 +3,7 @@
 //! reason in the snapshot.
 
 use super::bpf;
-use super::deadline::Deadline;
+use super::deadline::{Deadline, UnderWay};
 use super::linux::{self, InodeOwners};
 
 /// The owner lookup's answer, how it was found, and why not the other way when that was tried.
@@ -77,8 +77,13 @@ fn overruled() -> Option<String> {
 /// is said; asked for (`WHOPORT_OWNER_LOOKUP=bpf`), it is tried whatever whoport's privileges,
 /// and the note says why it could not be used, with the kernel's errno.
 ///
-/// A walk stops at `stop` and answers with the owners it found by then.
-pub fn lookup(stop: Deadline) -> Lookup {
+/// A walk stops at `stop` and answers with the owners it found by then. `under_way` says
+/// which method is running.
+pub fn lookup(stop: Deadline, under_way: &UnderWay) -> Lookup {
+    let walk = |stop| {
+        under_way.begin("procfs");
+        walk(stop)
+    };
     let preference = Preference::from_env();
     if preference == Preference::Procfs {
         return Lookup {
@@ -113,6 +118,7 @@ pub fn lookup(stop: Deadline) -> Lookup {
         };
     }
     if preference == Preference::Auto && small {
+        under_way.begin("procfs");
         match linux::walk_fds_within(&linux::Budget::new(CROSSOVER_DESCRIPTORS)) {
             Ok(Some(owners)) => return walked(Ok(owners)),
             Err(e) => return walked(Err(e.to_string())),
@@ -121,6 +127,7 @@ pub fn lookup(stop: Deadline) -> Lookup {
         }
     }
     let began = super::unvisited::boot_ticks();
+    under_way.begin("bpf");
     match bpf::socket_owners() {
         Ok((mut owners, iterator)) => {
             // What the iterator did not visit was not read: read through /proc instead, or

@@ -236,7 +236,7 @@ pub struct PortCardDoc<'a> {
     pub established_connections: usize,
     pub source: &'static str,
     /// How owners were found: "bpf" or "procfs" ("system" outside Linux).
-    pub owner_lookup: &'static str,
+    pub owner_lookup: Option<&'static str>,
     pub notes: &'a [String],
     pub ephemeral_range: EphemeralDoc,
     pub registry_snapshot: String,
@@ -312,7 +312,7 @@ pub struct PortListDoc<'a> {
     pub unattributed: Vec<UnattributedDoc>,
     pub source: &'static str,
     /// How owners were found: "bpf" or "procfs" ("system" outside Linux).
-    pub owner_lookup: &'static str,
+    pub owner_lookup: Option<&'static str>,
     pub notes: &'a [String],
     pub ports: Vec<PortDoc>,
     /// For a service name: IANA rows with that name but no port.
@@ -771,7 +771,7 @@ pub struct ListingDoc<'a> {
     /// Where the sockets came from: "netlink", "/proc/net" or "netlink+/proc/net".
     pub source: &'static str,
     /// How owners were found: "bpf" (in-kernel iterator) or "procfs" ("system" outside Linux).
-    pub owner_lookup: &'static str,
+    pub owner_lookup: Option<&'static str>,
     /// What whoport could not see or did differently (fallbacks, unreadable processes...).
     pub notes: &'a [String],
 }
