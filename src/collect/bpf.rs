@@ -14,6 +14,7 @@
 //! killed).
 
 mod records;
+mod refusal;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
@@ -120,8 +121,10 @@ const KERNEL_BTF_DIR: &str = "/sys/kernel/btf";
 /// Why the iterator could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum BpfError {
-    #[error("the kernel refuses bpf() to this process (the probe's minimal BTF blob does not load; {0})")]
-    Refused(String),
+    #[error("{0}")]
+    Refused(refusal::Refusals),
+    #[error("aya's probe of the kernel found no {0}, though a minimal BTF blob, array map and program load when asked again")]
+    Unprobed(&'static str),
     #[error("reading the kernel's BTF: {0}")]
     Btf(#[from] aya::BtfError),
     #[error("reading the kernel's BTF: {0}")]
@@ -247,12 +250,26 @@ impl Loaded {
     /// Loads the owner lookup's object: relocated against the part of the kernel's BTF it
     /// uses; no program is verified yet.
     pub fn open() -> Result<Loaded, BpfError> {
-        // aya probes what the kernel supports (once, by loading tiny programs and BTF blobs);
-        // a kernel that has BTF but loads none for us refuses bpf() (no CAP_BPF in the initial
-        // user namespace, lockdown, seccomp, an LSM): say so instead of the relocation error
-        // it causes.
-        if aya::features().btf().is_none() {
-            return Err(BpfError::Refused(refusal()));
+        // aya probes what the kernel supports (once, by loading tiny programs, maps and BTF
+        // blobs); a kernel that has BTF but loads none for us refuses bpf() (no CAP_BPF in the
+        // initial user namespace, lockdown, seccomp, an LSM), or some of its commands (a policy
+        // refusing program loads or map creation): say which, with the kernel's errno, instead
+        // of the relocation error it causes.
+        let features = aya::features();
+        let missing = if features.btf().is_none() {
+            Some("BTF support")
+        } else if !features.bpf_global_data() {
+            Some("global data support")
+        } else {
+            None
+        };
+        if let Some(missing) = missing {
+            let answers = refusal::ask();
+            return Err(if answers.refused.is_empty() {
+                BpfError::Unprobed(missing)
+            } else {
+                BpfError::Refused(answers)
+            });
         }
         let mut loader = loader_without_kernel_btf();
         let (subset, ids) = kernel_btf()?;
@@ -609,30 +626,6 @@ pub fn socket_owners() -> Result<(InodeOwners, Loaded), BpfError> {
     let mut loaded = Loaded::open()?;
     let owners = loaded.owners()?;
     Ok((owners, loaded))
-}
-
-/// What the kernel answers the load of a minimal program that needs privilege (a kprobe
-/// program: CAP_BPF with CAP_PERFMON, or CAP_SYS_ADMIN), with its errno: aya's probes say only
-/// that no BTF loads, not what the kernel answered, and the same refusal (no privilege in the
-/// initial user namespace, seccomp, an LSM) answers every bpf() command alike.
-fn refusal() -> String {
-    use aya::programs::{ProgramError, ProgramType};
-    match aya::sys::is_program_supported(ProgramType::KProbe) {
-        Err(ProgramError::SyscallError(e)) => {
-            format!("a minimal program's load: {}", errno_text(&e.io_error))
-        }
-        Err(e) => format!(
-            "a minimal program's load: {}",
-            with_errno_names(&e.to_string())
-        ),
-        Ok(true) => "a minimal program loads".to_string(),
-        // aya reads EINVAL and E2BIG as "not supported": which one is not kept, and a
-        // filter on bpf() (seccomp, a security module) answers them as readily as a kernel
-        // without kprobe programs.
-        Ok(false) => "a minimal program's load: EINVAL or E2BIG (refused as invalid: a filter \
-                      on bpf(), or a kernel without kprobe programs)"
-            .to_string(),
-    }
 }
 
 /// An I/O error as `ENAME: description` when it carries an errno.

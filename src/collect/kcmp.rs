@@ -8,8 +8,8 @@
 //! `kcmp` also orders the tables (a fixed order until reboot), so the tables of a process read
 //! so far are kept sorted and a thread's table is found among them in a few calls.
 //!
-//! One of whoport's three `unsafe` blocks (the others: src/allocator.rs,
-//! src/collect/btf_file.rs): neither rustix nor nix wraps `kcmp`, and the call takes integer arguments only (no pointer is passed, nothing is written), so it cannot
+//! One of whoport's few `unsafe` blocks (the others: src/allocator.rs,
+//! src/collect/btf_file.rs, src/collect/bpf/refusal.rs): neither rustix nor nix wraps `kcmp`, and the call takes integer arguments only (no pointer is passed, nothing is written), so it cannot
 //! touch whoport's memory.
 #![allow(unsafe_code)]
 
