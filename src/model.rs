@@ -122,6 +122,35 @@ pub struct ExeState {
     pub proc_covered: Option<&'static str>,
     /// Its path is longer than the kernel gives through `/proc/PID/exe` (PATH_MAX): not read.
     pub path_too_long: bool,
+    /// With `deleted`: what stands at its path now was looked up, and the lookup failed for
+    /// another reason than that nothing is there (this errno: a directory on the way replaced
+    /// by a symbolic link, one this user may not search...), so `replaced` is not known.
+    pub path_lookup_failed: Option<i32>,
+}
+
+/// Why the path of a deleted executable was not looked at, for a process in another mount
+/// namespace.
+const OTHER_MOUNT_NS: &str =
+    "it runs in another mount namespace, whose root or mount table whoport could not read";
+
+/// Why looking up what stands at a path failed, in words, with the errno.
+fn lookup_failure(errno: i32) -> String {
+    const EACCES: i32 = 13;
+    const ELOOP: i32 = 40;
+    match errno {
+        ELOOP => "a directory on the way to it is a symbolic link now, which whoport does not \
+                  follow (ELOOP)"
+            .to_string(),
+        EACCES => "this user may not search a directory on the way to it (EACCES)".to_string(),
+        n => format!(
+            "{} (errno {n})",
+            std::io::Error::from_raw_os_error(n)
+                .to_string()
+                .split(" (os error")
+                .next()
+                .unwrap_or_default()
+        ),
+    }
 }
 
 /// What is known about one process that holds a socket.
@@ -812,6 +841,36 @@ impl Process {
     pub fn exe_words(&self) -> Option<&str> {
         self.display_exe()
             .or(self.exe_state.path_too_long.then_some(EXE_TOO_LONG))
+    }
+
+    /// Why what stands at the path of its deleted executable now is not known, when it is
+    /// not: "was not looked at (...)" or "could not be looked at: ...".
+    pub fn exe_path_unknown(&self) -> Option<String> {
+        let s = &self.exe_state;
+        if !s.deleted || s.replaced || s.memory_only {
+            return None;
+        }
+        if s.path_unchecked {
+            // Its mount namespace as the cause, when it is (not the way to the path).
+            let why = match s.proc_covered {
+                Some(link) => Some(format!(
+                    "something is mounted over /proc/{}/{link}, which whoport does not read \
+                     through",
+                    self.pid
+                )),
+                None => s.other_mount_ns.then(|| OTHER_MOUNT_NS.to_string()),
+            };
+            return Some(match why {
+                Some(why) => format!("was not looked at ({why})"),
+                // Its path, from the mapping of its code, may not have been read whole.
+                None if s.path_too_long => "was not looked at".to_string(),
+                None => "was not looked at (the way to it crosses a filesystem that may not \
+                         answer)"
+                    .to_string(),
+            });
+        }
+        let errno = s.path_lookup_failed?;
+        Some(format!("could not be looked at: {}", lookup_failure(errno)))
     }
 
     /// The command line to show a person, likewise.

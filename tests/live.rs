@@ -90,6 +90,7 @@ struct OwnerJson {
     exe_deleted: bool,
     exe_replaced: bool,
     exe_memory_only: bool,
+    exe_path_unknown: Option<String>,
     name_escaped: Option<String>,
     exe_escaped: Option<String>,
     cmdline_escaped: Option<Vec<String>>,
@@ -876,4 +877,143 @@ fn a_deleted_executable_is_flagged_even_when_another_hard_link_survives() {
         copy.to_str(),
         "the path, without the kernel's suffix"
     );
+}
+
+/// The views of a deleted executable whose path could not be looked up (`lookup` of the
+/// owners; `as_nobody` runs whoport as `nobody`): the listing's owner, the audit's
+/// `deleted-executable` finding and the wide card.
+fn unlooked_views(
+    lookup: &str,
+    as_nobody: bool,
+    name: &str,
+    port: u16,
+) -> (serde_json::Value, serde_json::Value, String) {
+    let home = common::shared_tempdir();
+    let run = |args: &[&str]| {
+        let mut cmd = if as_nobody {
+            common::whoport_as_nobody(home.path())
+        } else {
+            whoport(home.path())
+        };
+        let out = cmd
+            .env("WHOPORT_OWNER_LOOKUP", lookup)
+            .args(args)
+            .output()
+            .expect("runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let json = |args: &[&str]| -> serde_json::Value {
+        let out = run(args);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{lookup}: {e}: {out}"))
+    };
+    let port_text = port.to_string();
+    let doc = json(&["--json", &port_text]);
+    let owner = doc["listeners"][0]["owners"][0].clone();
+    let audit = json(&["audit", "--json", "--process", name]);
+    let finding = audit["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["id"] == "deleted-executable" && f["listener"]["port"] == port)
+        .cloned()
+        .unwrap_or_else(|| panic!("{lookup}: no deleted-executable: {audit}"));
+    (owner, finding, run(&["--wide", &port_text]))
+}
+
+/// Asserts that what stands at the path of a deleted executable is said not known, with
+/// `why`, in the listing's JSON, the audit's finding and fix, and the card: never "nothing
+/// stands at its path now", never a pending restart.
+fn assert_said_unlooked(views: &(serde_json::Value, serde_json::Value, String), why: &str) {
+    let (owner, finding, card) = views;
+    assert_eq!(owner["exe_deleted"], true, "{owner}");
+    assert_eq!(owner["exe_replaced"], false, "{owner}");
+    let unknown = owner["exe_path_unknown"].as_str().unwrap_or_default();
+    assert!(
+        unknown.starts_with("could not be looked at: ") && unknown.contains(why),
+        "{owner}"
+    );
+    assert_eq!(finding["severity"], "high", "{finding}");
+    let message = finding["message"].as_str().expect("message");
+    assert!(!message.contains("nothing stands"), "{message}");
+    assert!(
+        message.contains(&format!("what stands at its path now {unknown}")),
+        "{message}"
+    );
+    assert!(
+        finding["hint"]
+            .as_str()
+            .is_some_and(|h| h.contains("what stands at its path now is not known")),
+        "{finding}"
+    );
+    assert!(
+        card.contains(&format!("what stands at its path now {unknown}")),
+        "{card}"
+    );
+}
+
+/// A program run from `d/`, deleted, then `d` replaced by a symbolic link to a directory
+/// holding another file of that name (as merging `/bin` into `/usr/bin` does): what stands at its path now is not looked up through
+/// the link (ELOOP), so it is not known, never "nothing"; as `nobody`, a directory of the way
+/// this user may not search (EACCES) likewise. Both owner lookups.
+#[test]
+fn what_stands_at_a_deleted_executables_path_is_said_unknown_when_it_cannot_be_looked_up() {
+    let Some(py) = python() else { return };
+    let prefix = python_prefix();
+    let dir = common::shared_tempdir();
+    let d = dir.path().join("d");
+    std::fs::create_dir(&d).expect("mkdir");
+    let copy = d.join("wpsym-python");
+    std::fs::copy(&py, &copy).expect("copy python");
+    let l = Listener::start_env(&copy, &[("PYTHONHOME", prefix.as_str())], &["tcp4"]);
+    std::fs::remove_file(&copy).expect("delete");
+    // (Removed, not renamed: the kernel's path of the running file would follow a rename.)
+    std::fs::remove_dir(&d).expect("rmdir");
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).expect("mkdir");
+    std::fs::copy(&py, other.join("wpsym-python")).expect("copy python");
+    std::os::unix::fs::symlink(&other, &d).expect("symlink");
+    for lookup in ["procfs", common::owner_lookup()] {
+        let views = unlooked_views(lookup, false, "wpsym-python", l.port(0));
+        assert_said_unlooked(&views, "symbolic link");
+    }
+    if !common::is_root() {
+        return;
+    }
+    // As nobody: nobody's own program, in a directory root then closes to others.
+    let Some(hold) = common::compile_fixture(dir.path(), "hold") else {
+        return;
+    };
+    let closed = dir.path().join("closed");
+    std::fs::create_dir(&closed).expect("mkdir");
+    let copy = closed.join("wpacc-hold");
+    std::fs::copy(&hold, &copy).expect("copy");
+    let mut cmd = std::process::Command::new(&copy);
+    std::os::unix::process::CommandExt::uid(&mut cmd, 65534);
+    std::os::unix::process::CommandExt::gid(&mut cmd, 65534);
+    let mut child = Killed(common::listener::spawn_retrying(
+        cmd.arg("plain")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped()),
+    ));
+    let line = common::ready_line(&mut child.0, std::time::Duration::from_secs(60));
+    let port = serde_json::from_str::<serde_json::Value>(&line).expect("ready")["port"]
+        .as_u64()
+        .expect("port") as u16;
+    std::fs::remove_file(&copy).expect("delete");
+    let mode = std::os::unix::fs::PermissionsExt::from_mode(0o700);
+    std::fs::set_permissions(&closed, mode).expect("chmod");
+    for lookup in ["procfs", common::owner_lookup()] {
+        let views = unlooked_views(lookup, true, "wpacc-hold", port);
+        assert_said_unlooked(&views, "may not search");
+    }
+}
+
+/// A helper process killed (and reaped) when the test ends, whether it passes or not.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

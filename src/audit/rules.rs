@@ -557,26 +557,6 @@ pub fn ephemeral_range(c: &Ctx<'_>) -> Option<Finding> {
     ))
 }
 
-/// Why the path of a deleted executable was not looked at, for a process in another mount
-/// namespace.
-const OTHER_MOUNT_NS: &str =
-    "it runs in another mount namespace, whose root or mount table whoport could not read";
-
-/// Why the path of `p`'s deleted executable was not looked at, when its mount namespace is
-/// the cause (not the way to the path).
-fn unlooked_why(p: &Process) -> Option<String> {
-    match p.exe_state.proc_covered {
-        Some(link) => Some(format!(
-            "something is mounted over /proc/{}/{link}, which whoport does not read through",
-            p.pid
-        )),
-        None => p
-            .exe_state
-            .other_mount_ns
-            .then(|| OTHER_MOUNT_NS.to_string()),
-    }
-}
-
 /// `deleted-executable`: a process runs a file that is gone from its path, or no file at all.
 pub fn deleted_executable(c: &Ctx<'_>) -> Option<Finding> {
     let gone: Vec<&Process> = c
@@ -587,30 +567,26 @@ pub fn deleted_executable(c: &Ctx<'_>) -> Option<Finding> {
         .collect();
     let p = gone.first()?;
     let exe = sanitize(p.display_exe().unwrap_or("?")).into_owned();
+    // What stands at its path now, when that is not known: never "nothing".
+    let unknown = p.exe_path_unknown();
+    let now = unknown.as_ref().map_or_else(
+        || ", and nothing stands at its path now".to_string(),
+        |why| format!("; what stands at its path now {why}"),
+    );
     let how = if p.exe_state.memory_only {
         "runs from memory, with no file at all".to_string()
-    } else if p.exe_state.path_too_long && p.exe_state.path_unchecked {
+    } else if p.exe_state.path_too_long {
         format!(
             "runs an executable that was deleted since it started (its path is longer than the \
-             kernel gives, so not read); what stands at its path now was not looked at{}",
-            unlooked_why(p).map_or(String::new(), |why| format!(" ({why})"))
-        )
-    } else if p.exe_state.path_too_long {
-        // Its path was read from the mapping of its code, and looked at.
-        "runs an executable that was deleted since it started (its path is longer than the \
-         kernel gives, so not shown), and nothing stands at its path now"
-            .to_string()
-    } else if p.exe_state.path_unchecked {
-        // Only the kernel's mark was read: the path itself was not looked at.
-        let why = unlooked_why(p).unwrap_or_else(|| {
-            "the way to it crosses a filesystem that may not answer".to_string()
-        });
-        format!(
-            "runs an executable that was deleted since it started ({exe}); what stands at its \
-             path now was not looked at ({why})"
+             kernel gives, so {}){now}",
+            if p.exe_state.path_unchecked {
+                "not read"
+            } else {
+                "not shown"
+            }
         )
     } else {
-        format!("runs an executable that was deleted since it started ({exe}), and nothing stands at its path now")
+        format!("runs an executable that was deleted since it started ({exe}){now}")
     };
     let keep: Vec<String> = gone
         .iter()
@@ -626,8 +602,14 @@ pub fn deleted_executable(c: &Ctx<'_>) -> Option<Finding> {
             c.sockets(&c.members)
         ),
         format!(
-            "investigate what it is before stopping it, and keep a copy first: {}",
-            keep.join("; ")
+            "investigate what it is before stopping it, and keep a copy first: {}{}",
+            keep.join("; "),
+            if unknown.is_some() {
+                "; what stands at its path now is not known: if a newer version was installed \
+                 there, a restart is all it needs"
+            } else {
+                ""
+            }
         ),
     ))
 }

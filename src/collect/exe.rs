@@ -67,12 +67,13 @@ pub fn exe_in(dir: &str) -> (Option<Vec<u8>>, ExeState) {
     let Ok(running) = statat(rustix::fs::CWD, base.as_str(), AtFlags::empty()) else {
         return (Some(link), ExeState::default());
     };
-    let Some(replaced) = gone_from(&running, &link, &stripped, view.as_ref()) else {
+    let Some(now) = gone_from(&running, &link, &stripped, view.as_ref()) else {
         return (Some(link), ExeState::default());
     };
     let state = ExeState {
         deleted: true,
-        replaced,
+        replaced: now == Ok(true),
+        path_lookup_failed: now.err(),
         ..ExeState::default()
     };
     (Some(stripped), state)
@@ -189,20 +190,26 @@ fn covered(unlooked: &Unlooked) -> Option<&'static str> {
 /// at its path (replaced), both resolved from `root` when given (the process's own). The
 /// kernel marks the path once that name is unlinked, even when another hard link keeps the
 /// file alive: gone, unless a file literally named so stands at that very path and is the
-/// running file.
+/// running file. What stands at its path is `Err(errno)` when the lookup failed for another
+/// reason than that nothing is there (`ENOENT`, or `ENOTDIR`: a file where a directory of the
+/// way was): not known then.
 fn gone_from(
     running: &rustix::fs::Stat,
     marked: &[u8],
     path: &[u8],
     root: Option<&Root>,
-) -> Option<bool> {
+) -> Option<Result<bool, i32>> {
     let same = |(dev, ino): (u64, u64)| ino == running.st_ino && dev == running.st_dev;
     let (at, skip) = root.map_or((None, 0), |r| (Some(&r.fd), r.skip));
-    let literal = identity_at(at, marked.get(skip..)?).is_some_and(same);
+    let literal = identity_at(at, marked.get(skip..)?).is_ok_and(same);
     if running.st_nlink != 0 && literal {
         return None;
     }
-    Some(identity_at(at, path.get(skip..)?).is_some_and(|id| !same(id)))
+    Some(match identity_at(at, path.get(skip..)?) {
+        Ok(id) => Ok(!same(id)),
+        Err(rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR) => Ok(false),
+        Err(e) => Err(e.raw_os_error()),
+    })
 }
 
 /// The state of an executable whose path is longer than the link gives (PATH_MAX): the link
@@ -247,7 +254,8 @@ fn too_long(dir: &str) -> ExeState {
         return state;
     };
     let gone = gone_from(&running, &name, path, view.as_ref());
-    (state.deleted, state.replaced) = (gone.is_some(), gone.unwrap_or(false));
+    (state.deleted, state.replaced) = (gone.is_some(), gone == Some(Ok(true)));
+    state.path_lookup_failed = gone.and_then(Result::err);
     state
 }
 
@@ -332,8 +340,11 @@ fn hex_pair(field: &[u8], sep: char) -> Option<(u64, u64)> {
 /// whoport's own root), looked up without following any
 /// symbolic link (a link planted there could lead into a filesystem that does not answer).
 /// A path longer than PATH_MAX is opened in parts, each from the directory the one before
-/// reached.
-fn identity_at(root: Option<&rustix::fd::OwnedFd>, path: &[u8]) -> Option<(u64, u64)> {
+/// reached (one that cannot be cut so: `ENAMETOOLONG`). Why it could not be looked up, else.
+fn identity_at(
+    root: Option<&rustix::fd::OwnedFd>,
+    path: &[u8],
+) -> Result<(u64, u64), rustix::io::Errno> {
     /// The longest part opened at once, well below PATH_MAX (4096).
     const PART: usize = 2048;
     let mut at: Option<rustix::fd::OwnedFd> = None;
@@ -345,11 +356,13 @@ fn identity_at(root: Option<&rustix::fd::OwnedFd>, path: &[u8]) -> Option<(u64, 
             let cut = rest[..PART]
                 .iter()
                 .rposition(|&b| b == b'/')
-                .filter(|&i| i > 0)?;
+                .filter(|&i| i > 0)
+                .ok_or(rustix::io::Errno::NAMETOOLONG)?;
             // (Never an absolute part after the first, which would be opened from `/`.)
             let after = rest[cut..]
                 .strip_prefix(b"/")
-                .filter(|a| !a.starts_with(b"/"))?;
+                .filter(|a| !a.starts_with(b"/"))
+                .ok_or(rustix::io::Errno::NAMETOOLONG)?;
             (&rest[..cut], Some(after))
         };
         // The first part from the process's root when given, as if it were `/`.
@@ -364,13 +377,12 @@ fn identity_at(root: Option<&rustix::fd::OwnedFd>, path: &[u8]) -> Option<(u64, 
             OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::empty(),
             ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS | in_root,
-        )
-        .ok()?;
+        )?;
         match after {
             Some(after) => (at, rest) = (Some(fd), after),
             None => {
-                let st = rustix::fs::fstat(&fd).ok()?;
-                return Some((st.st_dev, st.st_ino));
+                let st = rustix::fs::fstat(&fd)?;
+                return Ok((st.st_dev, st.st_ino));
             }
         }
     }

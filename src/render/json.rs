@@ -517,6 +517,9 @@ pub struct OwnerDoc<'a> {
     pub exe_deleted: bool,
     pub exe_replaced: bool,
     pub exe_memory_only: bool,
+    /// With `exe_deleted` and not `exe_replaced`: why what stands at its path now is not
+    /// known ("could not be looked at: ..."); `null` when it was looked at.
+    pub exe_path_unknown: Option<String>,
     /// Exact escaped forms, only when the raw bytes are not UTF-8 (then `name`, `exe` or
     /// `cmdline` hold U+FFFD in their place).
     pub name_escaped: Option<&'a str>,
@@ -543,6 +546,7 @@ impl<'a> OwnerDoc<'a> {
             exe_deleted: p.exe_state.deleted,
             exe_replaced: p.exe_state.replaced,
             exe_memory_only: p.exe_state.memory_only,
+            exe_path_unknown: p.exe_path_unknown(),
             name_escaped: p.name_escaped.as_deref(),
             exe_escaped: p.exe_escaped.as_deref(),
             cmdline_escaped: p.cmdline_escaped.as_deref(),

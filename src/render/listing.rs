@@ -606,6 +606,9 @@ fn socket_lines(
             _ => text,
         };
         writeln!(w, "      exe       {}", fit(exe_text(p)))?;
+        if let Some(why) = p.exe_path_unknown() {
+            writeln!(w, "      now       what stands at its path now {why}")?;
+        }
         writeln!(w, "      command   {}", fit(command_text(p)))?;
         if let Some(t) = p.start_time {
             writeln!(

@@ -540,6 +540,7 @@ fn mismatch_root_shell_deleted_hidden() {
         other_mount_ns: false,
         proc_covered: None,
         path_too_long: false,
+        path_lookup_failed: None,
     };
     let f = findings(&snapshot("127.0.0.1", 8011, vec![gone.clone()], true));
     assert!(f.contains(&("deleted-executable", Severity::High)));
@@ -552,6 +553,25 @@ fn mismatch_root_shell_deleted_hidden() {
             .message
     };
     assert!(said(gone.clone()).contains("nothing stands at its path now"));
+    // Looked up, and the lookup failed: not known, and why.
+    let mut unlooked = gone.clone();
+    for (errno, why) in [
+        (40, "a directory on the way to it is a symbolic link now"),
+        (
+            13,
+            "this user may not search a directory on the way to it (EACCES)",
+        ),
+        (18, "(errno 18)"),
+    ] {
+        unlooked.exe_state.path_lookup_failed = Some(errno);
+        let message = said(unlooked.clone());
+        assert!(!message.contains("nothing stands"), "{message}");
+        assert!(
+            message.contains("; what stands at its path now could not be looked at: ")
+                && message.contains(why),
+            "{message}"
+        );
+    }
     // Judged by the kernel's mark alone: the path was not looked at, so nothing is said of it.
     gone.exe_state.path_unchecked = true;
     let message = said(gone.clone());
@@ -612,6 +632,7 @@ fn mismatch_root_shell_deleted_hidden() {
             other_mount_ns: false,
             proc_covered: None,
             path_too_long: false,
+            path_lookup_failed: None,
         };
     }
     let snap = snapshot("127.0.0.1", 8011, upgraded, true);
@@ -652,6 +673,7 @@ fn mismatch_root_shell_deleted_hidden() {
         other_mount_ns: false,
         proc_covered: None,
         path_too_long: false,
+        path_lookup_failed: None,
     };
     assert!(findings(&snapshot("127.0.0.1", 8011, vec![memfd], true))
         .contains(&("deleted-executable", Severity::High)));
