@@ -769,6 +769,9 @@ fn run_audit(cli: &Cli, a: &AuditArgs, out: &Output, w: &mut dyn Write) -> Resul
         SeverityArg::Low => Severity::Low,
         SeverityArg::Info => Severity::Info,
     };
+    let unjudged = audit::unjudged(&snap, &k);
+    snap.notes
+        .extend(unjudged.into_iter().filter_map(|u| u.note));
     let findings = audit::audit(&snap, &k, baseline.as_ref(), &filter);
     let report = audit::suppress(findings, &a.ignore, &config, &config_name, &snap, fail_on);
     let now = std::time::SystemTime::now()

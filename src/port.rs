@@ -617,6 +617,23 @@ impl EphemeralRange {
     }
 }
 
+/// Why whether outgoing connections may take `port` is not known, when it is not: this
+/// machine's ephemeral range could not be read, or the port is inside it and the reserved
+/// ports could not be read.
+pub fn ephemeral_unknown(port: u16, e: EphemeralRange, reserved: &ReservedPorts) -> Option<String> {
+    if let Some(unread) = e.unread {
+        return Some(format!(
+            "this machine's ephemeral range is not known ({unread})"
+        ));
+    }
+    let unread = reserved.unread.filter(|_| e.contains(port))?;
+    Some(format!(
+        "{port} is inside this machine's ephemeral range {}-{} ({}), and whether \
+         net.ipv4.ip_local_reserved_ports reserves it is not known ({unread})",
+        e.start, e.end, e.source
+    ))
+}
+
 /// Parses the two numbers of `ip_local_port_range`.
 pub fn parse_ephemeral(text: &str) -> Option<(u16, u16)> {
     let mut numbers = text.split_ascii_whitespace().map(str::parse::<u16>);

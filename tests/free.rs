@@ -258,3 +258,97 @@ fn unreadable_port_settings_are_said_unread_and_free_offers_nothing() {
     assert_eq!(doc["reserved_from_ephemeral"], true, "{doc}");
     assert_eq!(doc["ephemeral_range"]["unread"], Value::Null, "{doc}");
 }
+
+/// The settings of [`unreadable_port_settings_are_said_unread_and_free_offers_nothing`], and a
+/// loopback listener on 1100 (inside that range, reserved): where the settings cannot be read,
+/// `check` and the audit say that they did not judge the port against them (a note in text
+/// and JSON, and a series for Prometheus), and raise no `ephemeral-range`; with the reserved
+/// ports alone unreadable (a file of another form bound over them), likewise for a port inside
+/// the range.
+#[test]
+fn unreadable_port_settings_are_said_unjudged_by_check_and_the_audit() {
+    let Some(ns) = NetNs::new() else { return };
+    set_in(&ns, "ip_local_port_range", "1024 9999");
+    set_in(&ns, "ip_local_reserved_ports", "1024-1200");
+    let _listener = ns.listener(&["tcp4:1100"]);
+    let home = tempdir();
+    let bad = home.path().join("not-a-list");
+    std::fs::write(&bad, "x\n").expect("write");
+    let subset = "mount -t proc -o subset=pid proc /proc".to_string();
+    let reserved = format!(
+        "mount --bind {} /proc/sys/net/ipv4/ip_local_reserved_ports",
+        bad.display()
+    );
+    for (hide, range_read) in [(subset, false), (reserved, true)] {
+        let script = format!("{hide} && exec \"$0\" \"$@\"");
+        let wrapper = [
+            "unshare",
+            "-m",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            &script,
+        ];
+        let run = |args: &[&str]| ns.whoport_wrapped(home.path(), &[], &wrapper, args);
+        let (check_said, audit_said) = if range_read {
+            (
+                "whether outgoing connections may take 1150 is not known: 1150 is inside this \
+                 machine's ephemeral range 1024-9999 (/proc/sys/net/ipv4/ip_local_port_range), \
+                 and whether net.ipv4.ip_local_reserved_ports reserves it is not known \
+                 (/proc/sys/net/ipv4/ip_local_reserved_ports is not in the form the kernel \
+                 writes)",
+                "ephemeral-range was not judged for port 1100 inside this machine's ephemeral \
+                 range 1024-9999",
+            )
+        } else {
+            (
+                "whether outgoing connections may take 1150 is not known: this machine's \
+                 ephemeral range is not known (/proc/sys/net/ipv4/ip_local_port_range could \
+                 not be read",
+                "ephemeral-range was not judged: this machine's ephemeral range is not known \
+                 (/proc/sys/net/ipv4/ip_local_port_range could not be read",
+            )
+        };
+        let (_, out, err) = run(&["check", "1150"]);
+        assert!(out.contains(&format!("note: {check_said}")), "{out}{err}");
+        let (_, out, err) = run(&["check", "1150", "--json"]);
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+        let said = |doc: &Value, text: &str| {
+            doc["notes"]
+                .as_array()
+                .expect("notes")
+                .iter()
+                .any(|n| n.as_str().is_some_and(|n| n.starts_with(text)))
+        };
+        assert!(said(&doc, check_said), "{doc}");
+        let (_, out, err) = run(&["audit", "--json"]);
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+        assert!(said(&doc, audit_said), "{doc}");
+        assert!(
+            !doc["findings"]
+                .as_array()
+                .expect("findings")
+                .iter()
+                .any(|f| f["id"] == "ephemeral-range"),
+            "{doc}"
+        );
+        let (_, out, err) = run(&["audit"]);
+        assert!(out.contains(audit_said), "{out}{err}");
+        let (_, out, err) = run(&["audit", "--format", "prometheus"]);
+        assert!(
+            out.contains("whoport_findings_not_judged{id=\"ephemeral-range\"} 1\n"),
+            "{out}{err}"
+        );
+        assert!(
+            out.contains("whoport_findings_not_judged{id=\"deleted-executable\"} 0\n"),
+            "{out}"
+        );
+    }
+    // Read, the port is judged, and nothing is said.
+    let (_, out, err) = ns.whoport(home.path(), &["audit", "--format", "prometheus"]);
+    assert!(
+        out.contains("whoport_findings_not_judged{id=\"ephemeral-range\"} 0\n"),
+        "{out}{err}"
+    );
+}

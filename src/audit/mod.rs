@@ -189,6 +189,67 @@ pub fn not_compared_note(snap: &Snapshot, b: &Baseline, filter: &Filter) -> Opti
     ))
 }
 
+/// A rule that was not judged for some listeners: a setting it needs could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unjudged {
+    pub id: &'static str,
+    /// What to tell, when no note says it yet.
+    pub note: Option<String>,
+}
+
+/// The rules not judged for some of the snapshot's listeners: `ephemeral-range` where this
+/// machine's ephemeral range, or the reserved ports a listener's port would need, could not
+/// be read; `exposed-all-interfaces` for a socket on a loopback address where `route_localnet`
+/// could not be read (the snapshot's notes say so already).
+pub fn unjudged(snap: &Snapshot, k: &Knowledge) -> Vec<Unjudged> {
+    let mut out = Vec::new();
+    let mut ports: Vec<u16> = snap
+        .listeners
+        .iter()
+        .map(|l| l.socket.port)
+        .filter(|&p| crate::port::ephemeral_unknown(p, k.ephemeral, &k.reserved).is_some())
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    if let Some(&first) = ports.first() {
+        let note = match k.ephemeral.unread {
+            Some(unread) => format!(
+                "ephemeral-range was not judged: this machine's ephemeral range is not known \
+                 ({unread})"
+            ),
+            None => format!(
+                "ephemeral-range was not judged for {} inside this machine's ephemeral range \
+                 {}-{} ({}): whether net.ipv4.ip_local_reserved_ports reserves {} is not known \
+                 ({})",
+                match ports.len() {
+                    1 => format!("port {first}"),
+                    n => format!("{n} ports"),
+                },
+                k.ephemeral.start,
+                k.ephemeral.end,
+                k.ephemeral.source,
+                if ports.len() == 1 { "it" } else { "them" },
+                k.reserved.unread.map(|u| u.to_string()).unwrap_or_default()
+            ),
+        };
+        out.push(Unjudged {
+            id: "ephemeral-range",
+            note: Some(note),
+        });
+    }
+    if snap
+        .listeners
+        .iter()
+        .any(|l| l.reach() == crate::address::Reach::LoopbackLocalnetUnread)
+    {
+        out.push(Unjudged {
+            id: "exposed-all-interfaces",
+            note: None,
+        });
+    }
+    out
+}
+
 /// Most severe first, then by port and id.
 pub fn sort(findings: &mut [Finding], snap: &Snapshot) {
     crate::model::sort_stable_by(findings, |a, b| {

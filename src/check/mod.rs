@@ -171,7 +171,7 @@ pub fn check(
 ) -> Result<Report, CollectError> {
     let targets = address.map_or_else(Target::wildcards, Target::for_address);
     let probes = probe(port, protocol, &targets);
-    let snapshot = collect::collect(&Filter {
+    let mut snapshot = collect::collect(&Filter {
         tcp: protocol == Protocol::Tcp,
         udp: protocol == Protocol::Udp,
         udplite: protocol == Protocol::Udplite,
@@ -187,6 +187,12 @@ pub fn check(
         .map(|p| explain(p, &snapshot, port, start))
         .collect();
     let advice = advice(port, protocol, k, &snapshot, start);
+    // Not judged where this machine's settings could not be read: said so.
+    if let Some(why) = crate::port::ephemeral_unknown(port, k.ephemeral, &k.reserved) {
+        snapshot.notes.push(format!(
+            "whether outgoing connections may take {port} is not known: {why}"
+        ));
+    }
     Ok(Report {
         port,
         protocol,

@@ -323,6 +323,22 @@ pub fn prometheus(
 
     writeln!(
         w,
+        "# HELP whoport_findings_not_judged 1 when a rule was not judged for some listener: a \
+         setting it needs could not be read."
+    )?;
+    writeln!(w, "# TYPE whoport_findings_not_judged gauge")?;
+    let unjudged = crate::audit::unjudged(snap, k);
+    for id in IDS {
+        let n = u8::from(unjudged.iter().any(|u| u.id == *id));
+        writeln!(
+            w,
+            "whoport_findings_not_judged{} {n}",
+            labels(&[("id", id)])
+        )?;
+    }
+
+    writeln!(
+        w,
         "# HELP whoport_audit_failed 1 when an unsuppressed finding reached --fail-on."
     )?;
     writeln!(w, "# TYPE whoport_audit_failed gauge")?;
