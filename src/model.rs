@@ -128,6 +128,11 @@ pub struct ExeState {
     pub path_lookup_failed: Option<i32>,
 }
 
+/// How `/proc` mounted with `hidepid=HOW` is said to hide other users' processes.
+pub fn hidden_by_proc(how: &str) -> String {
+    format!("/proc hides other users' processes from this user (hidepid={how})")
+}
+
 /// Why the path of a deleted executable was not looked at, for a process in another mount
 /// namespace.
 const OTHER_MOUNT_NS: &str =
@@ -201,8 +206,9 @@ pub const USER_NAMESPACE_NOT_ROOT: &str = "whoport runs in a user namespace, and
 /// Why the process holding a socket cannot be seen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Hidden {
-    /// whoport is not root and the socket belongs to another user.
-    NotRoot,
+    /// whoport is not root and the socket belongs to another user; with `hidepid`, `/proc` is
+    /// mounted with that option, which hides other users' processes from this user.
+    NotRoot { hidepid: Option<&'static str> },
     /// The socket belongs to this user, but no visible process holds it; what the looks
     /// ruled out.
     NotFoundForUser(RuledOut),
@@ -295,7 +301,8 @@ impl Hidden {
     /// A few words, for table cells.
     pub fn short(&self) -> &'static str {
         match self {
-            Hidden::NotRoot => "run as root to see it",
+            Hidden::NotRoot { hidepid: None } => "run as root to see it",
+            Hidden::NotRoot { .. } => "/proc hides other users' processes (hidepid): run as root",
             Hidden::NotFoundForUser(_) => "no visible process holds it",
             Hidden::NotFoundForOtherUser(_) => "no process holds a descriptor",
             Hidden::NotVisibleToRoot(r) if r.churned > 0 => {
@@ -351,12 +358,14 @@ impl Hidden {
     /// The whole reason, with what to do about it.
     pub fn long(&self) -> String {
         match self {
-            Hidden::NotRoot => {
-                "another user's socket, and whoport is not root: it cannot see which process \
+            Hidden::NotRoot { hidepid } => format!(
+                "another user's socket, and whoport is not root{}: it cannot see which process \
                  holds it, nor tell a socket the kernel made for itself: run as root (sudo \
-                 whoport) to see it"
-                    .to_string()
-            }
+                 whoport) to see it",
+                hidepid
+                    .map(|how| format!(", and {}", hidden_by_proc(how)))
+                    .unwrap_or_default()
+            ),
             Hidden::NotFoundForUser(ruled) => format!(
                 "owned by this user, but no process of this user holds a descriptor for it, \
                  even read again after the scan{}",

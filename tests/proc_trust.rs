@@ -235,6 +235,15 @@ fn as_nobody_with_bpf_under_hidepid(
     lookup: &str,
     port: u16,
 ) -> (i32, String, String) {
+    as_nobody_with_bpf_under_hidepid_run(hidepid, lookup, &format!("--json {port}"))
+}
+
+/// [`as_nobody_with_bpf_under_hidepid`] with these arguments.
+fn as_nobody_with_bpf_under_hidepid_run(
+    hidepid: &str,
+    lookup: &str,
+    args: &str,
+) -> (i32, String, String) {
     let home = common::shared_tempdir();
     common::sh_within(
         &format!(
@@ -242,7 +251,7 @@ fn as_nobody_with_bpf_under_hidepid(
              'mount -t proc -o hidepid={hidepid} proc /proc && \
               WHOPORT_OWNER_LOOKUP={lookup} exec setpriv --reuid=65534 --regid=65534 \
               --clear-groups --inh-caps=+bpf,+perfmon --ambient-caps=+bpf,+perfmon \
-              env XDG_DATA_HOME={home} XDG_CONFIG_HOME={home} \"$WHOPORT\" --json {port}'",
+              env XDG_DATA_HOME={home} XDG_CONFIG_HOME={home} \"$WHOPORT\" {args}'",
             home = home.path().display(),
         ),
         std::time::Duration::from_secs(60),
@@ -252,7 +261,9 @@ fn as_nobody_with_bpf_under_hidepid(
 /// `/proc` mounted `hidepid=invisible` (a new proc instance in a private mount namespace, a
 /// common hardening) hides root's listener's process from nobody with CAP_BPF and
 /// CAP_PERFMON: the kernel's iterator names it, as hidden from this user by hidepid, never
-/// as having exited; the `/proc` walk, which cannot see it, never says it exited either.
+/// as having exited; the `/proc` walk, which cannot see it, never says it exited either, and
+/// its reason (and the audit's fix) says that `/proc` hides other users' processes from this
+/// user, with the option (`invisible`, and `ptraceable`, which hides what it may not trace).
 #[test]
 fn a_process_proc_hides_from_this_user_never_exited() {
     if !common::root_or_skip("a private mount namespace and a new /proc")
@@ -264,23 +275,44 @@ fn a_process_proc_hides_from_this_user_never_exited() {
     }
     let l = Listener::start(&["tcp4"]);
     let (pid, port) = (l.pid, l.port(0));
-    for lookup in ["bpf", "procfs"] {
-        let (status, out, err) = as_nobody_with_bpf_under_hidepid("invisible", lookup, port);
-        assert!(status == 0 || status == 1, "{lookup}: {status} {err}");
-        assert!(!out.contains("exited"), "{lookup}: {out}");
-        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    for (how, lookup) in [
+        ("invisible", "bpf"),
+        ("invisible", "procfs"),
+        ("ptraceable", "procfs"),
+    ] {
+        let as_nobody = |args: &str| {
+            let (status, out, err) = as_nobody_with_bpf_under_hidepid_run(how, lookup, args);
+            assert!(status == 0 || status == 1, "{how} {lookup}: {status} {err}");
+            assert!(!out.contains("exited"), "{how} {lookup}: {out}");
+            let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+            doc
+        };
+        let doc = as_nobody(&format!("--json {port}"));
         let row = &doc["listeners"][0];
         if lookup == "bpf" {
             let owner = &row["owners"][0];
-            assert_eq!(owner["pid"], pid, "{out}");
+            assert_eq!(owner["pid"], pid, "{doc}");
             assert_eq!(
                 owner["name"],
                 format!("[/proc/{pid} hidden from this user (hidepid=invisible)]"),
-                "{out}"
+                "{doc}"
             );
-        } else {
-            assert!(row["owner_hidden_reason"].is_string(), "{out}");
+            continue;
         }
+        let said = format!("/proc hides other users' processes from this user (hidepid={how})");
+        let reason = row["owner_hidden_reason"].as_str().unwrap_or_default();
+        assert!(reason.contains(&said), "{how}: {doc}");
+        let audit = as_nobody("audit --json --user root -4 -t");
+        let hidden = audit["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .find(|f| f["id"] == "hidden-owner" && f["listener"]["port"] == port)
+            .unwrap_or_else(|| panic!("{how}: {audit}"));
+        assert!(
+            hidden["hint"].as_str().is_some_and(|h| h.contains(&said)),
+            "{how}: {hidden}"
+        );
     }
 }
 

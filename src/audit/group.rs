@@ -147,7 +147,13 @@ pub fn unseen(reason: Option<&Hidden>) -> String {
     match reason {
         Some(Hidden::Kernel) => "the kernel (no process has it open)".to_string(),
         // Not root: neither a process nor the kernel's own socket can be told.
-        Some(Hidden::NotRoot) => "an owner not seen (run as root to see it)".to_string(),
+        Some(Hidden::NotRoot { hidepid: None }) => {
+            "an owner not seen (run as root to see it)".to_string()
+        }
+        Some(Hidden::NotRoot { hidepid: Some(how) }) => format!(
+            "an owner not seen ({}: run as root to see it)",
+            crate::model::hidden_by_proc(how)
+        ),
         None => "an owner not seen".to_string(),
         Some(r) => format!("an owner not seen ({})", r.short()),
     }

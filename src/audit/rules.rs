@@ -850,6 +850,14 @@ pub fn hidden_owner(c: &Ctx<'_>) -> Option<Finding> {
             .collect::<Vec<_>>()
             .join("; ");
         (Severity::Info, hint)
+    } else if let Some(Hidden::NotRoot { hidepid: Some(how) }) = &l.hidden_reason {
+        (
+            Severity::Info,
+            format!(
+                "{}: run as root (sudo whoport audit) to see its process",
+                crate::model::hidden_by_proc(how)
+            ),
+        )
     } else {
         (
             Severity::Info,

@@ -922,7 +922,9 @@ pub fn hidden_reason(
     } else if socket.uid.is_some() && socket.uid == me {
         Hidden::NotFoundForUser(Default::default())
     } else {
-        Hidden::NotRoot
+        Hidden::NotRoot {
+            hidepid: proc_dir::hides_other_users(),
+        }
     }
 }
 

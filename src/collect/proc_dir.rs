@@ -212,6 +212,12 @@ pub fn hidepid() -> Option<&'static str> {
 /// The `hidepid=` option of the last `proc` filesystem mounted at `/proc` in a mountinfo text
 /// (the one on top); `None` when it has none, or `0`/`off`.
 fn parse_hidepid(mountinfo: &[u8]) -> Option<String> {
+    proc_option(mountinfo, "hidepid").filter(|v| !matches!(v.as_str(), "0" | "off"))
+}
+
+/// The value of the option `name=` of the last `proc` filesystem mounted at `/proc` in a
+/// mountinfo text.
+fn proc_option(mountinfo: &[u8], name: &str) -> Option<String> {
     std::str::from_utf8(mountinfo)
         .ok()?
         .lines()
@@ -223,9 +229,36 @@ fn parse_hidepid(mountinfo: &[u8]) -> Option<String> {
         })
         .next()?
         .split(',')
-        .find_map(|o| o.strip_prefix("hidepid="))
-        .filter(|v| !matches!(*v, "0" | "off"))
+        .find_map(|o| o.strip_prefix(name)?.strip_prefix('='))
         .map(str::to_string)
+}
+
+/// The `hidepid=` option of `/proc` when it hides other users' processes from whoport, not
+/// root: `/proc` is mounted with it, whoport has no CAP_SYS_PTRACE (which sees through it) and
+/// is not in the group its `gid=` option exempts (the effective or a supplementary group), as
+/// `/proc/self/status` says (one that cannot be read proves nothing).
+pub fn hides_other_users() -> Option<&'static str> {
+    /// The bit of CAP_SYS_PTRACE in `CapEff`.
+    const CAP_SYS_PTRACE: u64 = 1 << 19;
+    let how = hidepid()?;
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .map(|rest| rest.split_whitespace().collect::<Vec<_>>())
+    };
+    let caps = u64::from_str_radix(field("CapEff:")?.first()?, 16).ok()?;
+    if caps & CAP_SYS_PTRACE != 0 {
+        return None;
+    }
+    let mountinfo = std::fs::read("/proc/self/mountinfo").ok()?;
+    let Some(exempt) = proc_option(&mountinfo, "gid") else {
+        return Some(how);
+    };
+    let exempt = exempt.as_str();
+    let exempted = field("Gid:")?.get(1) == Some(&exempt) || field("Groups:")?.contains(&exempt);
+    (!exempted).then_some(how)
 }
 
 /// Whether the process `pid`, whose `/proc` directory or `stat` this user could not open, is
@@ -399,6 +432,17 @@ mod tests {
         assert_eq!(me.read_at_most("cmdline", &mut buf, 3), Some(true));
         assert_eq!(buf.len(), 3);
         assert_eq!(me.read_at_most("no-such-file", &mut buf, 3), None);
+    }
+
+    #[test]
+    fn the_options_of_the_proc_on_top() {
+        let mounts = b"22 1 0:5 / /proc rw - proc proc rw,hidepid=2,gid=4\n";
+        assert_eq!(proc_option(mounts, "gid").as_deref(), Some("4"));
+        assert_eq!(proc_option(mounts, "gi"), None, "the whole name");
+        assert_eq!(
+            proc_option(b"22 1 0:5 / /proc rw - proc proc rw\n", "gid"),
+            None
+        );
     }
 
     #[test]

@@ -149,7 +149,7 @@ fn worker_is_busy(wchan: &str) -> bool {
 /// out for this socket (only rings whose requests in flight cannot wait on a socket of its
 /// kind were seen, or io-wq workers whose wait rules it out: [`Worker::may_hold`]).
 pub fn maybe_io_uring(reason: Hidden, socket: &Socket, clues: &RingClues) -> Hidden {
-    if clues.is_empty() || matches!(reason, Hidden::ClosedDuringScan | Hidden::NotRoot) {
+    if clues.is_empty() || matches!(reason, Hidden::ClosedDuringScan | Hidden::NotRoot { .. }) {
         return reason;
     }
     let name = |pid: u32| super::kernel_name(pid).unwrap_or_else(|| "exited".to_string());
@@ -321,7 +321,7 @@ mod tests {
             "{rings:?}"
         );
         // Gone, or another user's: never.
-        for reason in [Hidden::ClosedDuringScan, Hidden::NotRoot] {
+        for reason in [Hidden::ClosedDuringScan, Hidden::NotRoot { hidepid: None }] {
             assert_eq!(
                 maybe_io_uring(reason.clone(), &socket(Some(0)), &accepting),
                 reason

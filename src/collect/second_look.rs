@@ -445,7 +445,7 @@ fn unread_maps_notes(unread: &maps::Unread) -> Vec<String> {
 /// read in time (one may hold it through a mapping). Not for a socket that is gone, nor for
 /// another user's.
 fn maybe_mapped(reason: Hidden, unread: &maps::Unread) -> Hidden {
-    if unread.is_empty() || matches!(reason, Hidden::ClosedDuringScan | Hidden::NotRoot) {
+    if unread.is_empty() || matches!(reason, Hidden::ClosedDuringScan | Hidden::NotRoot { .. }) {
         return reason;
     }
     Hidden::MapsUnread {

@@ -80,7 +80,10 @@ fn a_program_is_its_full_name_its_kernel_name_or_its_scripts_name() {
 #[cfg(target_os = "linux")]
 fn hidden_reasons() {
     let s = socket(Some(0));
-    assert_eq!(hidden_reason(&s, false, Some(1000), None), Hidden::NotRoot);
+    assert!(matches!(
+        hidden_reason(&s, false, Some(1000), None),
+        Hidden::NotRoot { .. }
+    ));
     assert_eq!(
         hidden_reason(&s, true, Some(0), None),
         Hidden::NotVisibleToRoot(Default::default())
@@ -93,7 +96,9 @@ fn hidden_reasons() {
         hidden_reason(&s, true, Some(0), Some("EACCES")),
         Hidden::ProcUnreadable(_)
     ));
-    assert!(Hidden::NotRoot.long().contains("run as root"));
+    assert!(Hidden::NotRoot { hidepid: None }
+        .long()
+        .contains("run as root"));
     // Inode 0: no struct socket. A listener so is the kernel's, as root or not; a
     // connection is one not yet accepted, or closing.
     let kernels = Socket {

@@ -134,9 +134,9 @@ impl View {
                     Hidden::NotFoundForOtherUser(Default::default())
                 } else if self.iterator_skipped && self.initial_pid_namespace {
                     self.not_read()
-                        .map_or(Hidden::NotRoot, UnreadHolders::hidden)
+                        .map_or_else(|| self.not_root(), UnreadHolders::hidden)
                 } else {
-                    Hidden::NotRoot
+                    self.not_root()
                 };
             }
             // Our own processes are readable to us, but not from a user namespace: there the
@@ -181,6 +181,14 @@ impl View {
 }
 
 impl View {
+    /// Another user's socket, whoport not root: with whether `/proc` hides other users'
+    /// processes from this user (`hidepid=`).
+    fn not_root(&self) -> Hidden {
+        Hidden::NotRoot {
+            hidepid: super::proc_dir::hides_other_users(),
+        }
+    }
+
     /// The processes whose descriptors could not be read, and why, as the reasons name them.
     pub fn not_read(&self) -> Option<UnreadHolders> {
         if self.unreadable == 0 {
@@ -424,7 +432,10 @@ mod tests {
             uid: Some(1000),
             ..root.clone()
         };
-        assert_eq!(user.reason(Some(0), true), Hidden::NotRoot);
+        assert_eq!(
+            user.reason(Some(0), true),
+            Hidden::NotRoot { hidepid: None }
+        );
         assert_eq!(
             user.reason(Some(1000), true),
             Hidden::NotFoundForUser(Default::default())
@@ -441,7 +452,10 @@ mod tests {
             user_in_userns.reason(Some(1000), true),
             Hidden::Unreadable { causes, .. } if causes[0].why == USER_NAMESPACE_NOT_ROOT
         ));
-        assert_eq!(user_in_userns.reason(Some(0), true), Hidden::NotRoot);
+        assert_eq!(
+            user_in_userns.reason(Some(0), true),
+            Hidden::NotRoot { hidepid: None }
+        );
         let nothing_unread = View {
             unreadable: 0,
             unreadable_pids: Vec::new(),

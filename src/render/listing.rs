@@ -427,7 +427,7 @@ pub fn root_hint(snap: &Snapshot) -> Option<String> {
     let hidden = snap
         .listeners
         .iter()
-        .filter(|l| l.owners.is_empty() && l.hidden_reason == Some(Hidden::NotRoot))
+        .filter(|l| l.owners.is_empty() && matches!(l.hidden_reason, Some(Hidden::NotRoot { .. })))
         .count();
     if hidden == 0 {
         return None;

@@ -36,7 +36,9 @@ fn snapshot(addr: &str, port: u16, procs: Vec<Process>, root: bool) -> Snapshot 
         device: None,
         user: Some("root".into()),
         owners: procs.iter().map(|p| p.pid).collect(),
-        hidden_reason: procs.is_empty().then_some(Hidden::NotRoot),
+        hidden_reason: procs
+            .is_empty()
+            .then_some(Hidden::NotRoot { hidepid: None }),
         held_through: None,
         blocked_calls: Vec::new(),
         blocked_calls_cut: false,

@@ -221,7 +221,9 @@ fn varied_snapshot(rng: &mut fastrand::Rng) -> Snapshot {
                 scope: Scope::of(address),
                 device: None,
                 user: rng.bool().then(|| pick(rng)),
-                hidden_reason: owners.is_empty().then_some(Hidden::NotRoot),
+                hidden_reason: owners
+                    .is_empty()
+                    .then_some(Hidden::NotRoot { hidepid: None }),
                 held_through: None,
                 blocked_calls: Vec::new(),
                 blocked_calls_cut: false,
