@@ -138,6 +138,20 @@ fn two_unknown_ports(k: &Knowledge) -> (u16, u16) {
         .expect("two unassigned neighbours")
 }
 
+/// A wrapper that runs `script` (which then runs the binary: `exec "$0" "$@"`) in a private
+/// mount namespace.
+fn in_private_mount_ns(script: &str) -> [&str; 7] {
+    [
+        "unshare",
+        "-m",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        script,
+    ]
+}
+
 fn set_in(ns: &NetNs, sysctl: &str, value: &str) {
     let status = ns
         .command(Path::new("/bin/sh"))
@@ -213,15 +227,8 @@ fn unreadable_port_settings_are_said_unread_and_free_offers_nothing() {
     set_in(&ns, "ip_local_port_range", "1024 9999");
     set_in(&ns, "ip_local_reserved_ports", "1024-1200");
     let home = tempdir();
-    let subset = [
-        "unshare",
-        "-m",
-        "--propagation",
-        "private",
-        "sh",
-        "-c",
-        "mount -t proc -o subset=pid proc /proc && exec \"$0\" \"$@\"",
-    ];
+    let subset =
+        in_private_mount_ns("mount -t proc -o subset=pid proc /proc && exec \"$0\" \"$@\"");
     let (status, out, err) =
         ns.whoport_wrapped(home.path(), &[], &subset, &["free", "--first", "--json"]);
     assert_eq!(status, 2, "{out}{err}");
@@ -281,15 +288,7 @@ fn unreadable_port_settings_are_said_unjudged_by_check_and_the_audit() {
     );
     for (hide, range_read) in [(subset, false), (reserved, true)] {
         let script = format!("{hide} && exec \"$0\" \"$@\"");
-        let wrapper = [
-            "unshare",
-            "-m",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            &script,
-        ];
+        let wrapper = in_private_mount_ns(&script);
         let run = |args: &[&str]| ns.whoport_wrapped(home.path(), &[], &wrapper, args);
         let (check_said, audit_said) = if range_read {
             (
