@@ -351,9 +351,10 @@ static __attribute__((always_inline)) __u32 socket_netns(struct file *file, int 
 
 // The inode of a task's network namespace (0 when it has none left: an exiting task). Read
 // with probe reads, as the leader's start time below: where a program loads a pointer
-// directly from a pointer the kernel trusts (a task), the verifier looks up by name, in the
-// whole of the kernel's BTF, whether the pointer loaded may be trusted too (several linear
-// searches at each load it checks); these reads are made once per task.
+// directly from a pointer the kernel trusts (the task bpf_get_current_task_btf gives, or a
+// task iterator's on recent kernels), the verifier looks up by name, in the whole of the
+// kernel's BTF, whether the pointer loaded may be trusted too (several linear searches at
+// each load it checks); these reads are made once per task.
 static __attribute__((always_inline)) __u32 task_netns(struct task_struct *task)
 {
 	struct nsproxy *ns = 0;
@@ -381,7 +382,11 @@ static __attribute__((always_inline)) __u64 leader_start(struct task_struct *tas
 }
 
 // The records of one descriptor (and the task's header records before its first); `probed`
-// as for socket_netns (each program has its own copy).
+// as for socket_netns (each program has its own copy). The task and file the task_file
+// iterator hands are not pointers the kernel trusts (PTR_TO_BTF_ID_OR_NULL, on every kernel
+// since Linux 5.8; `f_path.dentry` even reads as an untrusted one where f_path is in a union,
+// 6.18): the verifier makes every plain load through them, and through what they lead to, a
+// load that cannot fault (BPF_PROBE_MEM: a fault reads 0), as safe as a probe read.
 static __attribute__((always_inline)) void owner_records(struct bpf_iter__task_file *ctx, int probed)
 {
 	struct seq_file *seq = ctx->meta->seq;
