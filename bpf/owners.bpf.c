@@ -113,8 +113,13 @@ struct task_struct {
 	struct nsproxy *nsproxy;
 } CORE;
 
+struct super_block {
+	unsigned long s_magic;
+} CORE;
+
 struct inode {
 	__u16 i_mode;
+	struct super_block *i_sb;
 	unsigned long i_ino;
 } CORE;
 
@@ -283,6 +288,8 @@ static long (*bpf_loop)(__u32 nr_loops, void *callback_fn, void *callback_ctx, _
 
 #define S_IFMT 0170000
 #define S_IFSOCK 0140000
+// The magic number of sockfs, the filesystem of every socket's inode (include/uapi/linux/magic.h).
+#define SOCKFS_MAGIC 0x534F434Bul
 #define NETNS_RECORD 0xffffffffu
 #define START_RECORD 0xfffffffeu
 #define MAPPING_RECORD 0xfffffffdu
@@ -381,6 +388,21 @@ static __attribute__((always_inline)) __u64 leader_start(struct task_struct *tas
 	return start;
 }
 
+// Is this the inode of a socket? Its mode says so, and its filesystem must be sockfs: a
+// filesystem's socket node (what bind() of a unix socket, or mknod(S_IFSOCK), leaves in a
+// directory) has a socket's mode too, and anyone may hold one open (O_PATH) or pass it in a
+// unix socket message, but its inode number is its filesystem's, which whoever made it may
+// choose (a FUSE server says what it is): taken for a socket, it would name that user's
+// process as the holder of any listener whose socket has that number. Plain loads, as in
+// owner_records.
+static __attribute__((always_inline)) int is_socket(struct inode *inode)
+{
+	if ((inode->i_mode & S_IFMT) != S_IFSOCK)
+		return 0;
+	struct super_block *sb = inode->i_sb;
+	return sb && sb->s_magic == SOCKFS_MAGIC;
+}
+
 // The records of one descriptor (and the task's header records before its first); `probed`
 // as for socket_netns (each program has its own copy). The task and file the task_file
 // iterator hands are not pointers the kernel trusts (PTR_TO_BTF_ID_OR_NULL, on every kernel
@@ -428,7 +450,7 @@ static __attribute__((always_inline)) void owner_records(struct bpf_iter__task_f
 	if (!inode)
 		return;
 	r.fd = ctx->fd;
-	if ((inode->i_mode & S_IFMT) == S_IFSOCK) {
+	if (is_socket(inode)) {
 		r.value = inode->i_ino;
 		bpf_seq_write(seq, &r, sizeof(r));
 		__u32 netns = socket_netns(file, probed);
@@ -483,7 +505,7 @@ int whoport_mappings(struct bpf_iter__task_vma *ctx)
 	if (!inode)
 		return 0;
 	r.tgid = task->tgid;
-	if ((inode->i_mode & S_IFMT) == S_IFSOCK) {
+	if (is_socket(inode)) {
 		r.fd = MAPPING_RECORD;
 		r.value = inode->i_ino;
 		bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
@@ -561,9 +583,16 @@ static long one_step(__u32 step, struct queue_walk *w)
 		w->fd++;
 		if (f)
 			bpf_probe_read_kernel(&inode, sizeof(inode), &f->f_inode);
-		if (inode)
+		struct super_block *sb = 0;
+		unsigned long magic = 0;
+		if (inode) {
 			bpf_probe_read_kernel(&mode, sizeof(mode), &inode->i_mode);
-		if ((mode & S_IFMT) != S_IFSOCK)
+			bpf_probe_read_kernel(&sb, sizeof(sb), &inode->i_sb);
+		}
+		if (sb)
+			bpf_probe_read_kernel(&magic, sizeof(magic), &sb->s_magic);
+		// A socket's own inode only (see is_socket).
+		if ((mode & S_IFMT) != S_IFSOCK || magic != SOCKFS_MAGIC)
 			return 0;
 		if (w->written >= MAX_RECORDS) {
 			cut(w, CUT_RECORDS);

@@ -846,3 +846,114 @@ fn a_file_mounted_over_the_kernels_btf_is_refused_and_the_walk_answers() {
         }
     }
 }
+
+/// The inode of the TCP listener on 127.0.0.1:`port`, from the kernel's socket dump.
+fn listener_inode(port: u16) -> u32 {
+    use whoport::collect::port_table::{on_port, States};
+    let found = on_port(port, whoport::port::Protocol::Tcp, States::Listeners).expect("dump");
+    let ours: Vec<u32> = found
+        .iter()
+        .filter(|s| s.address.to_string() == "127.0.0.1")
+        .map(|s| s.inode)
+        .collect();
+    assert_eq!(ours.len(), 1, "{found:?}");
+    ours[0]
+}
+
+/// `tests/fixtures/socket_node.py` started in a private mount namespace: a FUSE socket node
+/// whose inode number is `inode`, held open with O_PATH (`hold`) or sent in a unix socket
+/// message never received (`send`), with the PID of the process that did it; `None` (said
+/// skipped) without root, unshare or fusepy. The process and its FUSE server end when it is
+/// dropped.
+fn socket_node(inode: u32, how: &str) -> Option<(common::Reaped, u32, tempfile::TempDir)> {
+    if !common::root_or_skip("a FUSE mount in a private mount namespace")
+        || !have("unshare", "apt-get install -y util-linux")
+        || !common::have_python_module("fusepy", "apt-get install -y python3-fusepy")
+    {
+        return None;
+    }
+    let dir = tempdir();
+    let mut node = common::Reaped(
+        Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "/usr/bin/python3"])
+            .arg(common::fixture("socket_node.py"))
+            .arg(dir.path())
+            .args([&inode.to_string(), how])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("unshare starts"),
+    );
+    let line = common::ready_line(&mut node.0, Duration::from_secs(30));
+    let ready: Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("socket_node.py said {line:?}: {e}"));
+    let pid = ready["pid"].as_u64().and_then(|p| u32::try_from(p).ok());
+    Some((node, pid.expect("pid"), dir))
+}
+
+/// A filesystem's socket node (mode S_IFSOCK: what `bind()` of a unix socket or `mknod`
+/// leaves in a directory) is no socket, though anyone may hold one open (O_PATH) and whoever
+/// makes it may choose its inode number (a FUSE server says what it is): one numbered as a
+/// listener's socket, held by another process, never makes that process the listener's
+/// owner. Before, the in-kernel lookup took every descriptor with a socket's mode for a
+/// socket, so any user could pose as the owner of any listener (the walk, which reads the
+/// descriptor's link, never did).
+#[test]
+fn a_socket_node_numbered_as_a_listeners_socket_is_not_that_socket() {
+    if !iterator_possible() {
+        eprintln!("SKIPPED: needs root and a kernel with BTF");
+        return;
+    }
+    let Some(py) = python() else { return };
+    let listener = Listener::start_with(&py, &["tcp4"]);
+    let port = listener.port(0);
+    let Some((_node, poser, _dir)) = socket_node(listener_inode(port), "hold") else {
+        return;
+    };
+    for lookup in ["bpf", "procfs"] {
+        let doc = json_with(&[("WHOPORT_OWNER_LOOKUP", lookup)], &[&port.to_string()]);
+        assert_eq!(doc["owner_lookup"], lookup, "{doc}");
+        let row = common::loopback_tcp_row(&doc, u64::from(port), lookup);
+        assert_eq!(
+            common::listener::owner_pids(row),
+            vec![u64::from(listener.pid)],
+            "{lookup}: not {poser}: {row}"
+        );
+    }
+}
+
+/// The same socket node sent in a unix socket message that is never received, the real
+/// listener in transit in another: the reason names the receiver of the listener's message
+/// only, never the queue that holds the node (the unix-queue look, in the kernel, took every
+/// descriptor with a socket's mode for a socket too).
+#[test]
+fn a_socket_node_in_transit_is_not_the_listener_in_transit() {
+    if !iterator_possible() {
+        eprintln!("SKIPPED: needs root and a kernel with BTF");
+        return;
+    }
+    let Some(py) = python() else { return };
+    let mut child = common::Reaped(
+        Command::new(py)
+            .args(["-c", common::listener::IN_TRANSIT])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python starts"),
+    );
+    let line = common::ready_line(&mut child.0, Duration::from_secs(30));
+    let port: u16 = line.trim().parse().expect("port");
+    let Some((_node, poser, _dir)) = socket_node(listener_inode(port), "send") else {
+        return;
+    };
+    let receiver = format!("held by pid {} ", child.0.id());
+    for lookup in ["bpf", "procfs"] {
+        let (reason, method) = in_transit_reason(&[], lookup, port);
+        assert_eq!(method, lookup);
+        assert!(reason.contains(&receiver), "{lookup}: {reason}");
+        assert!(
+            !reason.contains(&format!("pid {poser} ")),
+            "{lookup}: {reason}"
+        );
+    }
+}

@@ -7,7 +7,7 @@ mod common;
 use std::process::{Command, Stdio};
 
 use common::listener::{python, Listener};
-use common::tempdir;
+use common::{tempdir, Reaped};
 use serde_json::Value;
 
 /// The two owner lookups, as the environment chooses them.
@@ -103,17 +103,6 @@ s.close()
 print(json.dumps({"port": port, "inode": inode, "sender": os.getpid()}), flush=True)
 sys.stdin.read()
 "#;
-
-/// Kills and reaps a child when dropped.
-struct Reaped(std::process::Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        drop(self.0.stdin.take());
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The listener of [`IN_TRANSIT`] and an innocent `sleep`: `(script, innocent, port, inode)`.
 fn in_transit_and_innocent() -> Option<(Reaped, Reaped, u16, u64)> {

@@ -545,3 +545,15 @@ pub fn endpoints(doc: &serde_json::Value) -> Vec<String> {
     out.sort();
     out
 }
+
+/// A child process closed (its standard input), killed and reaped when dropped, whether the
+/// test passes or not.
+pub struct Reaped(pub std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        drop(self.0.stdin.take());
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
