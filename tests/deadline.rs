@@ -787,6 +787,67 @@ fn a_walk_out_of_time_keeps_the_owners_it_found() {
     assert!(holders.iter().all(|p| all.contains(p)), "{row}");
 }
 
+/// Many mid-size descriptor tables at PIDs lower than root's listener: 301 processes with 4,000
+/// descriptors each (1.2 million links, under any fixed threshold of "large"), the walk with
+/// `--timeout 3s`. It reads the smallest tables first, so the listener's owner is named whether
+/// or not the walk finished; where it stopped, its note names the largest processes it left,
+/// all of them the copies' holders. (Before, the walk read them in PID order and stopped
+/// before the listener.)
+#[test]
+fn a_walk_out_of_time_reads_the_smallest_tables_first() {
+    let Some(ns) = NetNs::new() else {
+        return;
+    };
+    if common::listener::dups_allowed(4_000).is_none() {
+        eprintln!("SKIPPED: the hard limit on open descriptors is too low");
+        return;
+    }
+    let copies = ns.listener(&["--dups", "4000", "--forks", "300", "tcp4"]);
+    let own = ns.listener(&["tcp4"]);
+    let home = tempdir();
+    let (status, stdout, stderr) = ns.whoport_with(
+        home.path(),
+        &[("WHOPORT_NO_BPF", "1")],
+        &["--json", "--timeout", "3s"],
+    );
+    assert!(status == 0 || status == 1, "({status}) {stderr}");
+    let doc: Value = serde_json::from_str(&stdout).expect("JSON");
+    let port = own.sockets[0].port;
+    assert_eq!(
+        owner_of(&doc, port)["pid"],
+        own.pid,
+        "{}",
+        loopback_row(&doc, port, "walk")
+    );
+    let notes = notes(&doc);
+    let said = "the owner lookup did not finish within 3s: the /proc walk stopped";
+    let Some(stopped) = notes.iter().find(|n| n.starts_with(said)) else {
+        eprintln!("the walk finished within 3s: nothing left to name");
+        return;
+    };
+    // Every process was taken, the last ones cut short in their tables: none left unread.
+    let Some((_, named)) = stopped.split_once("the largest of those not read: ") else {
+        eprintln!("every process was reached: {stopped}");
+        return;
+    };
+    // The largest first: the copies' 4,000, or larger tables of the machine's.
+    let sizes: Vec<u64> = named
+        .split(", ")
+        .filter_map(|each| {
+            each.split_once(" (")?
+                .1
+                .strip_suffix(" descriptors)")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert!(
+        sizes.first().is_some_and(|&n| n >= 4_000) && sizes.windows(2).all(|w| w[0] >= w[1]),
+        "{stopped}"
+    );
+    drop(copies);
+}
+
 /// A deleted executable whose path, longer than PATH_MAX, is on a FUSE filesystem whose daemon
 /// is stopped: judged by the kernel's mark alone, without waiting (the running file itself is
 /// never asked: its filesystem may not answer).

@@ -33,6 +33,9 @@ pub struct InodeOwners {
     /// Processes not read, or not to the end, because the walk stopped at its deadline
     /// ([`walk_fds_until`]).
     pub late: usize,
+    /// The largest of the processes it did not reach, with their number of descriptors (see
+    /// [`super::walk_order`]).
+    pub late_named: Vec<(u32, u64)>,
     /// Processes whose threads' own descriptor tables were not all read (past the bound of
     /// [`super::own_tables`]); counted in `unreadable` too.
     pub cut: super::own_tables::Cut,
@@ -256,16 +259,19 @@ pub fn walk_fds_until(stop: Deadline) -> std::io::Result<InodeOwners> {
 
 /// What a walk that stopped at its deadline with `late` processes not read (or not to the
 /// end) did not do; `None` when it finished.
-pub fn stopped_words(late: usize, limit: &super::deadline::Limit) -> Option<String> {
-    let processes = match late {
+pub fn stopped_words(walk: &InodeOwners, limit: &super::deadline::Limit) -> Option<String> {
+    let processes = match walk.late {
         0 => return None,
         1 => "1 process".to_string(),
         n => format!("{n} processes"),
     };
+    let largest = super::walk_order::words(&walk.late_named)
+        .map(|w| format!("; {w}"))
+        .unwrap_or_default();
     Some(format!(
         "the owner lookup did not finish within {}: the /proc walk stopped with the \
          descriptors of {processes} not read, or not to the end (the owners shown were found; \
-         those processes may hold sockets too)",
+         those processes may hold sockets too){largest}",
         limit.text
     ))
 }
@@ -306,6 +312,13 @@ fn walk(
     if wanted.is_some_and(HashSet::is_empty) || pids.is_empty() {
         return Ok(InodeOwners::default());
     }
+    // A walk that may stop reads the smallest tables first: those left are the largest.
+    let sized = if budget.is_some() {
+        super::walk_order::smallest_first(&proc_fd, pids)
+    } else {
+        pids.into_iter().map(|pid| (pid, 0)).collect()
+    };
+    let pids: Vec<u32> = sized.iter().map(|&(pid, _)| pid).collect();
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZero::get)
         .clamp(1, 8)
@@ -335,8 +348,10 @@ fn walk(
             .map(|h| h.join().unwrap_or_default())
             .collect()
     });
+    let reached = next.into_inner().min(pids.len());
     let mut owners = InodeOwners {
-        late: pids.len().saturating_sub(next.into_inner()),
+        late: pids.len() - reached,
+        late_named: super::walk_order::largest(&sized[reached..]),
         ..InodeOwners::default()
     };
     for part in parts {
@@ -515,15 +530,6 @@ fn list_pids(proc_fd: &OwnedFd) -> std::io::Result<Vec<u32>> {
     Ok(pids)
 }
 
-/// A process with at least this many descriptors is read after every other (the size of its fd
-/// directory, Linux 6.2+; before, nothing is put off): one user's processes with large tables,
-/// whatever their PIDs, cannot make the walk spend its time on them before it reaches the rest.
-const LARGE_TABLE: u64 = 4_096;
-
-fn large_table(fd_dir: &OwnedFd) -> bool {
-    rustix::fs::fstat(fd_dir).is_ok_and(|st| st.st_size as u64 >= LARGE_TABLE)
-}
-
 fn walk_part(
     proc_fd: &OwnedFd,
     pids: &[u32],
@@ -534,24 +540,17 @@ fn walk_part(
     let mut part = Part::default();
     let mut path = itoa_path::PidPath::new();
     let mut link = [0u8; 64];
-    // The processes with large tables this thread met, read once every other was taken.
-    let mut large = Vec::new();
     loop {
         if meter.stopped {
             // The process read last was cut short.
-            part.late += 1 + large.len();
+            part.late += 1;
             break;
         }
         if !meter.within() {
-            part.late += large.len();
             break;
         }
         let i = next.fetch_add(1, Ordering::Relaxed);
-        let next_pid = match pids.get(i) {
-            Some(&pid) => Some((pid, false)),
-            None => large.pop().map(|pid| (pid, true)),
-        };
-        let Some((pid, deferred)) = next_pid else {
+        let Some(&pid) = pids.get(i) else {
             break;
         };
         if let Since::Skip(before) = since {
@@ -577,10 +576,6 @@ fn walk_part(
                 continue;
             }
         };
-        if !deferred && large_table(&fd_dir) {
-            large.push(pid);
-            continue;
-        }
         part.walked += 1;
         let foreign = own_netns.is_some_and(|own| {
             super::proc_dir::read_link_below(proc_fd, path.ns_net(pid), &mut link[..])

@@ -62,6 +62,7 @@ mod unvisited;
 pub mod userns;
 #[cfg(target_os = "linux")]
 mod view;
+mod walk_order;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicBool;
@@ -126,7 +127,7 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     let walk = lookup.owners;
     #[cfg(target_os = "linux")]
     if let Ok(held) = &walk {
-        if let Some(late) = linux::stopped_words(held.late, limit) {
+        if let Some(late) = linux::stopped_words(held, limit) {
             notes.push(late.clone());
             late_lookup = Some(late);
         }
