@@ -750,28 +750,14 @@ fn a_walk_out_of_time_keeps_the_owners_it_found() {
     };
     let forks = (2_400_000 / dups).to_string();
     let copies = ns.listener(&["--dups", &dups.to_string(), "--forks", &forks, "tcp4"]);
-    // After them: lower PIDs do not put it behind them (processes with large tables are read
-    // last).
+    // After them: lower PIDs do not put it behind them (the smallest tables are read first).
     let own = ns.listener(&["tcp4"]);
-    let home = tempdir();
-    let (status, stdout, stderr) = ns.whoport_with(
-        home.path(),
-        &[("WHOPORT_NO_BPF", "1")],
-        &["--json", "--timeout", "8s"],
-    );
-    assert!(status == 0 || status == 1, "({status}) {stderr}");
-    let doc: Value = serde_json::from_str(&stdout).expect("JSON");
+    let doc = walk_within(&ns, "8s");
     let said = "the owner lookup did not finish within 8s: the /proc walk stopped with the \
                 descriptors of ";
     let notes = notes(&doc);
     assert!(notes.iter().any(|n| n.starts_with(said)), "{notes:?}");
-    let port = own.sockets[0].port;
-    assert_eq!(
-        owner_of(&doc, port)["pid"],
-        own.pid,
-        "{}",
-        loopback_row(&doc, port, "walk")
-    );
+    assert_walk_named(&doc, &own);
     // Those of the copies' holders read before the walk stopped.
     let row = loopback_row(&doc, copies.sockets[0].port, "walk");
     let holders = common::listener::owner_pids(&row);
@@ -785,6 +771,29 @@ fn a_walk_out_of_time_keeps_the_owners_it_found() {
         .map(u64::from)
         .collect();
     assert!(holders.iter().all(|p| all.contains(p)), "{row}");
+}
+
+/// The forced walk in `ns` within `--timeout` `timeout`: its JSON.
+fn walk_within(ns: &NetNs, timeout: &str) -> Value {
+    let home = tempdir();
+    let (status, stdout, stderr) = ns.whoport_with(
+        home.path(),
+        &[("WHOPORT_NO_BPF", "1")],
+        &["--json", "--timeout", timeout],
+    );
+    assert!(status == 0 || status == 1, "({status}) {stderr}");
+    serde_json::from_str(&stdout).expect("JSON")
+}
+
+/// `own`'s listener is named with its owner.
+fn assert_walk_named(doc: &Value, own: &common::listener::Listener) {
+    let port = own.sockets[0].port;
+    assert_eq!(
+        owner_of(doc, port)["pid"],
+        own.pid,
+        "{}",
+        loopback_row(doc, port, "walk")
+    );
 }
 
 /// Many mid-size descriptor tables at PIDs lower than root's listener: 301 processes with 4,000
@@ -804,21 +813,8 @@ fn a_walk_out_of_time_reads_the_smallest_tables_first() {
     }
     let copies = ns.listener(&["--dups", "4000", "--forks", "300", "tcp4"]);
     let own = ns.listener(&["tcp4"]);
-    let home = tempdir();
-    let (status, stdout, stderr) = ns.whoport_with(
-        home.path(),
-        &[("WHOPORT_NO_BPF", "1")],
-        &["--json", "--timeout", "3s"],
-    );
-    assert!(status == 0 || status == 1, "({status}) {stderr}");
-    let doc: Value = serde_json::from_str(&stdout).expect("JSON");
-    let port = own.sockets[0].port;
-    assert_eq!(
-        owner_of(&doc, port)["pid"],
-        own.pid,
-        "{}",
-        loopback_row(&doc, port, "walk")
-    );
+    let doc = walk_within(&ns, "3s");
+    assert_walk_named(&doc, &own);
     let notes = notes(&doc);
     let said = "the owner lookup did not finish within 3s: the /proc walk stopped";
     let Some(stopped) = notes.iter().find(|n| n.starts_with(said)) else {
