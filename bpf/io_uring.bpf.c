@@ -176,7 +176,10 @@ struct task_struct {
 	void *worker_private;
 } CORE;
 
-struct seq_file;
+// The iterator's own file (an anonymous inode file, "bpf_iter").
+struct seq_file {
+	struct file *file;
+} CORE;
 
 struct bpf_iter_meta {
 	struct seq_file *seq;
@@ -308,8 +311,38 @@ INLINE int ring_named(__u32 len, const unsigned char *name)
 	return head == want_head && tail == want_tail;
 }
 
-// Is this file an io_uring instance? (A file read with probe reads: its pointers too.)
-INLINE int is_ring(struct file *file)
+// The superblock of anonymous inode files (the iterator's own file is one), as a number; 0
+// when it cannot be read. A name says a file is an io_uring instance only there, where only
+// the kernel names files: a file anywhere else may have any name.
+INLINE __u64 anon_sb(struct seq_file *seq)
+{
+	struct file *own = 0;
+	struct inode *inode = 0;
+	__u64 sb = 0;
+
+	bpf_probe_read_kernel(&own, sizeof(own), &seq->file);
+	if (own)
+		bpf_probe_read_kernel(&inode, sizeof(inode), &own->f_inode);
+	if (inode)
+		bpf_probe_read_kernel(&sb, sizeof(sb), &inode->i_sb);
+	return sb;
+}
+
+// Is this file on the superblock `sb` (anon_sb's)?
+INLINE int on_sb(struct file *file, __u64 sb)
+{
+	struct inode *inode = 0;
+	__u64 its = 0;
+
+	bpf_probe_read_kernel(&inode, sizeof(inode), &file->f_inode);
+	if (inode)
+		bpf_probe_read_kernel(&its, sizeof(its), &inode->i_sb);
+	return sb && its == sb;
+}
+
+// Is this file an io_uring instance? (A file read with probe reads: its pointers too.) `sb`:
+// anon_sb's.
+INLINE int is_ring(struct file *file, __u64 sb)
 {
 	struct dentry *dentry = 0;
 	struct qstr name = {};
@@ -319,7 +352,7 @@ INLINE int is_ring(struct file *file)
 		return 0;
 	bpf_probe_read_kernel(&name.len, sizeof(name.len), &dentry->d_name.len);
 	bpf_probe_read_kernel(&name.name, sizeof(name.name), &dentry->d_name.name);
-	return ring_named(name.len, name.name);
+	return ring_named(name.len, name.name) && on_sb(file, sb);
 }
 
 // is_ring for the file the task_file iterator hands, which runs for every descriptor of the
@@ -328,13 +361,13 @@ INLINE int is_ring(struct file *file)
 // every kernel since Linux 5.8), so the verifier looks nothing up by name for these loads, and
 // it makes each of them a load that cannot fault (BPF_PROBE_MEM: a fault reads 0), as safe as
 // a probe read on every kernel the program loads on.
-INLINE int is_ring_here(struct file *file)
+INLINE int is_ring_here(struct seq_file *seq, struct file *file)
 {
 	struct dentry *dentry = file->f_path.dentry;
 
 	if (!dentry)
 		return 0;
-	return ring_named(dentry->d_name.len, dentry->d_name.name);
+	return ring_named(dentry->d_name.len, dentry->d_name.name) && on_sb(file, anon_sb(seq));
 }
 
 // Where the walk of a task's rings stands: ring by ring, its registered files (unless only
@@ -514,7 +547,7 @@ static long step(__u32 i, struct walk *w)
 	__u64 ino = socket_inode(f);
 	if (ino)
 		emit(w->seq, w->tgid, REQUEST, ino);
-	else if (f && !w->from_xa && is_ring(f))
+	else if (f && !w->from_xa && is_ring(f, anon_sb(w->seq)))
 		emit(w->seq, w->tgid, NESTED, 0);
 	struct hlist_node *next = 0;
 	bpf_probe_read_kernel(&next, sizeof(next), &w->node->next);
@@ -552,7 +585,7 @@ INLINE int table_ring(struct bpf_iter__task_file *ctx, __u32 with_files)
 	struct file *file = ctx->file;
 	struct walk w = {};
 
-	if (!task || !file || !is_ring_here(file))
+	if (!task || !file || !is_ring_here(ctx->meta->seq, file))
 		return 0;
 	w.seq = ctx->meta->seq;
 	w.tgid = task->tgid;
@@ -725,7 +758,7 @@ int whoport_mapped_rings(struct bpf_iter__task *ctx)
 		return 0;
 	}
 	target.looked = 1;
-	if (err || !found.file || !is_ring(found.file)) {
+	if (err || !found.file || !is_ring(found.file, anon_sb(ctx->meta->seq))) {
 		emit(ctx->meta->seq, tgid, GONE, target.address);
 		return 0;
 	}

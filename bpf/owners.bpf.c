@@ -195,8 +195,10 @@ struct sock_common {
 	possible_net_t skc_net;
 } CORE;
 
-
-struct seq_file;
+// The iterator's own file (an anonymous inode file, "bpf_iter").
+struct seq_file {
+	struct file *file;
+} CORE;
 
 struct bpf_iter_meta {
 	struct seq_file *seq;
@@ -403,6 +405,17 @@ static __attribute__((always_inline)) int is_socket(struct inode *inode)
 	return sb && sb->s_magic == SOCKFS_MAGIC;
 }
 
+// Is `file` on the anonymous inodes' filesystem, where the iterator's own file is? A name
+// says a file is an io_uring instance only there, where only the kernel names files: a file
+// anywhere else may have any name.
+static __attribute__((always_inline)) int anon_file(struct seq_file *seq, struct file *file)
+{
+	struct file *own = seq->file;
+	struct inode *own_inode = own ? own->f_inode : 0;
+	struct inode *inode = file->f_inode;
+	return own_inode && inode && own_inode->i_sb == inode->i_sb;
+}
+
 // The records of one descriptor (and the task's header records before its first); `probed`
 // as for socket_netns (each program has its own copy). The task and file the task_file
 // iterator hands are not pointers the kernel trusts (PTR_TO_BTF_ID_OR_NULL, on every kernel
@@ -470,6 +483,8 @@ static __attribute__((always_inline)) void owner_records(struct bpf_iter__task_f
 	for (int i = 0; i < RING_NAME_LEN; i++)
 		if (name[i] != RING_NAME[i])
 			return;
+	if (!anon_file(seq, file))
+		return;
 	r.value = RING_RECORD | (__u32)task->pid;
 	bpf_seq_write(seq, &r, sizeof(r));
 }
@@ -521,6 +536,8 @@ int whoport_mappings(struct bpf_iter__task_vma *ctx)
 	for (int i = 0; i < RING_NAME_LEN; i++)
 		if (name[i] != RING_NAME[i])
 			return 0;
+	if (!anon_file(ctx->meta->seq, file))
+		return 0;
 	r.fd = RING_MAPPING_RECORD;
 	r.value = vma->vm_start;
 	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));

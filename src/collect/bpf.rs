@@ -518,11 +518,10 @@ impl Loaded {
         let mut file = self.pass(program, since)?;
         let (pids, rings, visited) = records::read_wanted(&mut file, wanted, queued)?;
         self.visited = visited;
-        for ring in rings {
-            if !self.rings.contains(&ring) {
-                self.rings.push(ring);
-            }
-        }
+        // A set: one process may hold thousands of descriptors of rings.
+        let mut known: HashSet<Ring> = self.rings.iter().copied().collect();
+        self.rings
+            .extend(rings.into_iter().filter(|ring| known.insert(*ring)));
         Ok(pids)
     }
 

@@ -1,0 +1,128 @@
+//! Files named as io_uring instances' files ("[io_uring]") that are no io_uring instances:
+//! the in-kernel looks take a file for a ring only on the anonymous inodes' filesystem, where
+//! only the kernel names files; both owner lookups agree.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::listener::python;
+use serde_json::Value;
+
+/// The staging script's process: its stdin closed, killed and waited for when dropped.
+struct Script(std::process::Child);
+
+impl Drop for Script {
+    fn drop(&mut self) {
+        drop(self.0.stdin.take());
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `whoport --json PORT` with the `lookup` owner lookup: the row of 127.0.0.1:`port`.
+fn row(lookup: &str, port: u16) -> Value {
+    let home = common::tempdir();
+    let (status, stdout, stderr) = common::outcome(
+        common::whoport(home.path())
+            .env("WHOPORT_OWNER_LOOKUP", lookup)
+            .args(["--json", &port.to_string()]),
+    );
+    assert!(status == 0 || status == 1, "{lookup}: {stderr}");
+    let doc: Value = serde_json::from_str(&stdout).expect("JSON");
+    common::loopback_tcp_row(&doc, u64::from(port), lookup).clone()
+}
+
+/// Sends a listener on 127.0.0.1:argv[1] to itself in a unix socket message and closes it,
+/// then holds argv[2] descriptors of a FIFO named as an io_uring instance's file ("[io_uring]",
+/// made in directory argv[3]). Prints its PID, then waits for stdin to close.
+const RING_NAMED: &str = r#"
+import array, json, os, resource, socket, sys
+port, n, d, name = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", port))
+s.listen()
+a, b = socket.socketpair()
+a.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [s.fileno()]))])
+s.close()
+p = os.path.join(d, name)
+os.mkfifo(p, 0o600)
+fd = os.open(p, os.O_RDWR | os.O_NONBLOCK)
+for _ in range(n - 1):
+    os.dup(fd)
+print(json.dumps({"pid": os.getpid()}), flush=True)
+sys.stdin.read()
+"#;
+
+/// Thousands of descriptors of a FIFO named "[io_uring]": no io_uring instance (only the
+/// kernel names a file on the anonymous inodes' filesystem), so the in-kernel looks do not
+/// take them for rings, and the run is not pushed to its deadline (each was looked into as a
+/// ring, and merged with the others one by one): the reason for a listener in transit is
+/// whole both ways.
+#[test]
+fn files_named_as_io_uring_instances_are_not_taken_for_rings() {
+    let Some(plain) = looked_with("fifo", 53013) else {
+        return;
+    };
+    let Some(named) = looked_with("[io_uring]", 53014) else {
+        return;
+    };
+    // Each descriptor was taken for a ring and looked into (seconds at 19,000): the same
+    // FIFO costs the same whatever its name.
+    assert!(
+        named <= plain * 3 + Duration::from_secs(2),
+        "named [io_uring]: {named:?}; named plainly: {plain:?}"
+    );
+}
+
+/// Stages RING_NAMED with the FIFO named `name` and the listener on `port`, checks the reason
+/// both ways; how long the two runs took.
+fn looked_with(name: &str, port: u16) -> Option<Duration> {
+    let py = python()?;
+    let Some(dups) = common::listener::dups_allowed(2_000) else {
+        eprintln!("SKIPPED: the limit on open descriptors is too low to stage the copies");
+        return None;
+    };
+    if !common::is_root() {
+        eprintln!("SKIPPED: only root may look into unix socket queues");
+        return None;
+    }
+    let dir = common::tempdir();
+    let dir_arg = dir.path().to_str().expect("UTF-8 path");
+    let mut child = Script(common::listener::spawn_retrying(
+        Command::new(py)
+            .args([
+                "-c",
+                RING_NAMED,
+                &port.to_string(),
+                &dups.to_string(),
+                dir_arg,
+                name,
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped()),
+    ));
+    let line = common::ready_line(&mut child.0, Duration::from_secs(20));
+    let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    let pid = ready["pid"].as_u64().expect("pid");
+    let mut took = Vec::new();
+    for lookup in ["bpf", "procfs"] {
+        let started = std::time::Instant::now();
+        let row = row(lookup, port);
+        took.push(started.elapsed());
+        eprintln!("{lookup}: {:?}", started.elapsed());
+        let reason = row["owner_hidden_reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.starts_with(&format!(
+                "in transit: carried in a unix socket message (SCM_RIGHTS) not yet received, queued to a unix socket held by pid {pid} "
+            )) && !reason.contains("in time"),
+            "{lookup}: {row}"
+        );
+    }
+    drop(child);
+    Some(took.into_iter().sum())
+}
