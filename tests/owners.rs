@@ -1054,3 +1054,46 @@ done
     }
     assert_eq!(reasons[0], reasons[1], "the lookups disagree");
 }
+
+/// A process that holds another's listener only through an `O_PATH` descriptor, opened on the
+/// holder's `/proc/PID/fd/N` link, can neither use the socket nor keep it open: it is not an
+/// owner, with either lookup (its link reads `socket:[N]` all the same).
+#[test]
+fn an_o_path_handle_on_anothers_listener_is_not_an_owner() {
+    let Some(python) = common::listener::python() else {
+        return;
+    };
+    let l = common::listener::Listener::start(&["tcp4"]);
+    let script = "import os, sys, time\n\
+        d = '/proc/%s/fd' % sys.argv[1]\n\
+        held = [os.open(d + '/' + n, os.O_PATH) for n in os.listdir(d)\n\
+                if os.readlink(d + '/' + n).startswith('socket:')]\n\
+        print(len(held), flush=True)\n\
+        time.sleep(120)\n";
+    let mut handle = Command::new(python)
+        .args(["-c", script, &l.pid.to_string()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let held = common::ready_line(&mut handle, std::time::Duration::from_secs(30));
+    assert_ne!(held.trim(), "0", "the handles were opened");
+    let home = tempdir();
+    let mut docs = Vec::new();
+    for lookup in ["procfs", "bpf"] {
+        let out = common::whoport(home.path())
+            .env("WHOPORT_OWNER_LOOKUP", lookup)
+            .args(["--json", &l.port(0).to_string()])
+            .output()
+            .expect("whoport runs");
+        docs.push((lookup, out.stdout));
+    }
+    let _ = handle.kill();
+    let _ = handle.wait();
+    for (lookup, out) in docs {
+        let doc: Value = serde_json::from_slice(&out).expect("json");
+        let rows = common::listener::rows(&doc, &l.sockets[0]);
+        assert_eq!(rows.len(), 1, "{lookup}: {doc}");
+        let owners = common::listener::owner_pids(rows[0]);
+        assert_eq!(owners, vec![u64::from(l.pid)], "{lookup}: {}", rows[0]);
+    }
+}

@@ -622,7 +622,7 @@ fn walk_part(
                 Err(_) => continue,
             };
             if let Some(inode) = socket_inode(&link[..n]) {
-                if wanted.is_none_or(|w| w.contains(&inode)) {
+                if wanted.is_none_or(|w| w.contains(&inode)) && open_for_use(&fd_dir, name) {
                     part.found.push((inode, pid));
                 }
             } else if &link[..n] == RING_LINK {
@@ -712,6 +712,16 @@ pub fn parse_start_ticks(stat: &[u8]) -> Option<u64> {
     let close = stat.iter().rposition(|&b| b == b')')?;
     let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
     rest.split_ascii_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether the descriptor `name` of the table `fd_dir`, whose link names a socket, has the
+/// socket open, not an `O_PATH` handle on it (`open("/proc/PID/fd/N", O_PATH)` on another
+/// process's socket: its link reads `socket:[N]` too, yet it can neither use the socket nor keep
+/// it open). The kernel gives a descriptor's link the access its file was opened with: none for
+/// `O_PATH`, and a socket is always open for reading and writing. A descriptor closed since its
+/// link was read is taken as it was read.
+pub(super) fn open_for_use(fd_dir: &OwnedFd, name: &CStr) -> bool {
+    statat(fd_dir, name, AtFlags::SYMLINK_NOFOLLOW).map_or(true, |st| st.st_mode & 0o777 != 0)
 }
 
 /// `socket:[12345]` -> 12345.

@@ -18,7 +18,7 @@ use std::os::fd::OwnedFd;
 use rustix::fs::{readlinkat_raw, statat, AtFlags, Dir, OFlags};
 use rustix::io::Errno;
 
-use super::linux::{parse_u32, socket_inode, Meter, Ring, RING_LINK};
+use super::linux::{open_for_use, parse_u32, socket_inode, Meter, Ring, RING_LINK};
 use super::proc_dir::open_below;
 use crate::model::THREAD_TABLES_NOT_READ;
 
@@ -265,7 +265,7 @@ pub(super) fn thread_tables(
                 Err(_) => continue,
             };
             if let Some(inode) = socket_inode(&link[..n]) {
-                if wanted.is_none_or(|w| w.contains(&inode)) {
+                if wanted.is_none_or(|w| w.contains(&inode)) && open_for_use(&fd_dir, name) {
                     found.push((inode, pid));
                 }
             } else if &link[..n] == RING_LINK {
