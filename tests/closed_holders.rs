@@ -479,6 +479,7 @@ fn a_thread_in_splice_or_sendfile_reading_the_socket_names_the_thread() {
 /// queue is not said read, and the blocked call is offered with why.
 #[test]
 fn as_nobody_with_bpf_a_thread_in_poll_or_splice_is_named() {
+    let _alone = nobody_alone();
     if !iterator_possible() || !have("setpriv", "apt-get install -y util-linux") {
         return;
     }
@@ -513,6 +514,17 @@ fn as_nobody_with_bpf_a_thread_in_poll_or_splice_is_named() {
 #[test]
 fn a_socket_held_by_a_linux_aio_poll_is_not_called_in_transit_or_the_kernels() {
     as_root("aio");
+}
+
+/// Held by each test that runs processes as nobody, for its whole length: as nobody, whoport
+/// cannot read another test's nobody processes that are not dumpable (a process whose
+/// credentials changed, or that runs a program nobody cannot read), and would rightly name them
+/// among the processes that may hold a socket.
+fn nobody_alone() -> std::sync::MutexGuard<'static, ()> {
+    static NOBODY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    NOBODY
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// whoport as nobody inside `ns` (with CAP_BPF and CAP_PERFMON when `with_caps`), with
@@ -576,6 +588,7 @@ fn as_nobody_with(
 /// with either lookup; the audit's fix says what is left for root to look into.
 #[test]
 fn as_nobody_with_bpf_roots_socket_is_said_held_by_no_table() {
+    let _alone = nobody_alone();
     if !iterator_possible() || !have("setpriv", "apt-get install -y util-linux") {
         return;
     }
@@ -723,6 +736,7 @@ fn a_process_neither_proc_nor_the_iterator_shows_is_named_as_not_read() {
 /// counts no descriptor.
 #[test]
 fn as_nobody_with_bpf_a_process_without_descriptors_is_not_named_as_not_read() {
+    let _alone = nobody_alone();
     if !iterator_possible() || !have("setpriv", "apt-get install -y util-linux") {
         return;
     }
@@ -789,6 +803,7 @@ impl Drop for KillOnDrop {
 /// that a look ruled out is named.
 #[test]
 fn as_nobody_no_ruled_out_alternative_is_named() {
+    let _alone = nobody_alone();
     if !have("setpriv", "apt-get install -y util-linux") {
         return;
     }
@@ -1007,6 +1022,7 @@ fn a_listener_whose_wait_queue_was_read_is_not_said_held_by_a_blocked_call() {
 /// offered. Both lookups, the same words.
 #[test]
 fn as_nobody_a_blocked_call_is_offered_only_where_the_wait_queue_was_not_read() {
+    let _alone = nobody_alone();
     if !have("setpriv", "apt-get install -y util-linux") {
         return;
     }
