@@ -140,8 +140,13 @@ struct path {
 struct file {
 	struct path f_path;
 	struct inode *f_inode;
+	unsigned int f_mode;
 	void *private_data;
 } CORE;
+
+// An O_PATH handle (`open("/proc/PID/fd/N", O_PATH)` on another's socket): it has the socket's
+// inode but can neither use the socket nor keep it open (include/linux/fs.h).
+#define FMODE_PATH 0x4000u
 
 // A socket file's private data is its struct socket; the socket's namespace is
 // sk->__sk_common.skc_net.net.
@@ -463,7 +468,7 @@ static __attribute__((always_inline)) void owner_records(struct bpf_iter__task_f
 	if (!inode)
 		return;
 	r.fd = ctx->fd;
-	if (is_socket(inode)) {
+	if (is_socket(inode) && !(file->f_mode & FMODE_PATH)) {
 		r.value = inode->i_ino;
 		bpf_seq_write(seq, &r, sizeof(r));
 		__u32 netns = socket_netns(file, probed);
@@ -595,11 +600,17 @@ static long one_step(__u32 step, struct queue_walk *w)
 		struct file *f = 0;
 		struct inode *inode = 0;
 		__u16 mode = 0;
+		unsigned int f_mode = 0;
 		unsigned long ino = 0;
 		bpf_probe_read_kernel(&f, sizeof(f), &w->fpl->fp[w->fd]);
 		w->fd++;
-		if (f)
+		if (f) {
 			bpf_probe_read_kernel(&inode, sizeof(inode), &f->f_inode);
+			bpf_probe_read_kernel(&f_mode, sizeof(f_mode), &f->f_mode);
+		}
+		// An O_PATH handle in a message does not keep the socket open.
+		if (f_mode & FMODE_PATH)
+			return 0;
 		struct super_block *sb = 0;
 		unsigned long magic = 0;
 		if (inode) {
