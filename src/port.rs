@@ -553,7 +553,10 @@ impl std::fmt::Display for Unread {
 
 /// This machine's setting at `path`, parsed, or why it could not be.
 #[cfg(target_os = "linux")]
-fn read_setting<T>(path: &'static str, parse: fn(&str) -> Option<T>) -> Result<T, Unread> {
+pub(crate) fn read_setting<T>(
+    path: &'static str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<T, Unread> {
     let text = std::fs::read_to_string(path).map_err(|e| Unread {
         path,
         errno: e.raw_os_error(),

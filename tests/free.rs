@@ -351,3 +351,56 @@ fn unreadable_port_settings_are_said_unjudged_by_check_and_the_audit() {
         "{out}{err}"
     );
 }
+
+/// With `/proc/sys` unreadable (`subset=pid`), `check` does not take 1024 for this machine's
+/// first unprivileged port: as `nobody`, a refused bind on port 80 is said to need privilege or
+/// to be refused by a policy (whoport cannot tell which), never "below
+/// net.ipv4.ip_unprivileged_port_start (1024)"; as root, a note says whether it needs privilege
+/// is not known, instead of advice built on the default.
+#[test]
+fn an_unread_first_unprivileged_port_is_not_taken_for_1024() {
+    if !common::have("setpriv", "apt-get install -y util-linux") {
+        return;
+    }
+    let Some(ns) = NetNs::new() else { return };
+    let home = common::shared_tempdir();
+    let note = "whether binding 80 needs root or CAP_NET_BIND_SERVICE is not known: \
+                net.ipv4.ip_unprivileged_port_start was not read \
+                (/proc/sys/net/ipv4/ip_unprivileged_port_start could not be read";
+    for nobody in [false, true] {
+        let drop_to = if nobody {
+            "setpriv --reuid=65534 --regid=65534 --clear-groups "
+        } else {
+            ""
+        };
+        let script =
+            format!("mount -t proc -o subset=pid proc /proc && exec {drop_to}\"$0\" \"$@\"");
+        let wrapper = in_private_mount_ns(&script);
+        let (_, out, err) =
+            ns.whoport_wrapped(home.path(), &[], &wrapper, &["check", "80", "--json"]);
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+        let text = doc.to_string();
+        assert!(!text.contains("(1024)"), "nobody {nobody}: {doc}");
+        let notes = doc["notes"].as_array().expect("notes");
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.as_str().is_some_and(|n| n.starts_with(note))),
+            "nobody {nobody}: {doc}"
+        );
+        let kinds: Vec<&str> = doc["attempts"]
+            .as_array()
+            .expect("attempts")
+            .iter()
+            .flat_map(|t| t["obstacles"].as_array().expect("obstacles"))
+            .map(|o| o["kind"].as_str().expect("kind"))
+            .collect();
+        if nobody {
+            assert!(kinds.contains(&"denied"), "{doc}");
+            assert!(!kinds.contains(&"denied-by-policy"), "{doc}");
+            assert!(!kinds.contains(&"privileged-port"), "{doc}");
+        } else {
+            assert!(kinds.is_empty(), "root binds 80: {doc}");
+        }
+    }
+}

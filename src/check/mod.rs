@@ -74,6 +74,9 @@ pub enum Obstacle {
     /// EACCES on a port that needs no privilege: a security policy (SELinux, AppArmor,
     /// seccomp, a BPF program) refused it.
     Denied,
+    /// EACCES where net.ipv4.ip_unprivileged_port_start could not be read: the port may need
+    /// privilege, or a security policy refused it.
+    DeniedUnjudged,
     /// The address is not one of this machine's.
     NotLocal,
     /// No IPv6 (or IPv4) on this machine.
@@ -89,6 +92,7 @@ impl Obstacle {
         match self {
             Obstacle::Privileged { .. } => "privileged-port",
             Obstacle::Denied => "denied-by-policy",
+            Obstacle::DeniedUnjudged => "denied",
             Obstacle::NotLocal => "address-not-local",
             Obstacle::FamilyUnavailable => "address-family-unavailable",
             Obstacle::Unexplained => "unexplained",
@@ -181,12 +185,19 @@ pub fn check(
         ports: Some(vec![PortRange::single(port)]),
         ..Filter::default()
     })?;
-    let start = sysctl::unprivileged_port_start();
+    let read = sysctl::unprivileged_port_start();
+    let start = read.ok();
     let attempts = probes
         .into_iter()
         .map(|p| explain(p, &snapshot, port, start))
         .collect();
     let advice = advice(port, protocol, k, &snapshot, start);
+    if let Err(why) = read {
+        snapshot.notes.push(format!(
+            "whether binding {port} needs root or CAP_NET_BIND_SERVICE is not known: \
+             net.ipv4.ip_unprivileged_port_start was not read ({why})"
+        ));
+    }
     // Not judged where this machine's settings could not be read: said so.
     if let Some(why) = crate::port::ephemeral_unknown(port, k.ephemeral, &k.reserved) {
         snapshot.notes.push(format!(
@@ -204,7 +215,13 @@ pub fn check(
 }
 
 /// Names the causes of a failed probe from the sockets on the port.
-pub fn explain(probe: Probe, snapshot: &Snapshot, port: u16, unprivileged_start: u16) -> Attempt {
+/// `unprivileged_start`: `None` where net.ipv4.ip_unprivileged_port_start could not be read.
+pub fn explain(
+    probe: Probe,
+    snapshot: &Snapshot,
+    port: u16,
+    unprivileged_start: Option<u16>,
+) -> Attempt {
     let errors: Vec<BindError> = [probe.plain, probe.reuseaddr]
         .into_iter()
         .filter_map(Result::err)
@@ -230,10 +247,11 @@ pub fn explain(probe: Probe, snapshot: &Snapshot, port: u16, unprivileged_start:
     }
     for e in errors {
         let obstacle = match e {
-            BindError::Denied if port < unprivileged_start => Obstacle::Privileged {
-                start: unprivileged_start,
+            BindError::Denied => match unprivileged_start {
+                Some(start) if port < start => Obstacle::Privileged { start },
+                Some(_) => Obstacle::Denied,
+                None => Obstacle::DeniedUnjudged,
             },
-            BindError::Denied => Obstacle::Denied,
             BindError::InUse if blockers.is_empty() => Obstacle::Unexplained,
             BindError::InUse => continue,
             BindError::NotLocal => Obstacle::NotLocal,
@@ -265,7 +283,7 @@ fn advice(
     protocol: Protocol,
     k: &Knowledge,
     snapshot: &Snapshot,
-    unprivileged_start: u16,
+    unprivileged_start: Option<u16>,
 ) -> Vec<Advice> {
     let mut advice = Vec::new();
     // Only where this machine's settings were read: a default is no fact about it.
@@ -294,10 +312,8 @@ fn advice(
     if !programs.is_empty() {
         advice.push(Advice::Conventional { programs });
     }
-    if port < unprivileged_start && snapshot.root {
-        advice.push(Advice::NeedsPrivilege {
-            start: unprivileged_start,
-        });
+    if let Some(start) = unprivileged_start.filter(|&start| port < start && snapshot.root) {
+        advice.push(Advice::NeedsPrivilege { start });
     }
     if snapshot.other_netns > 0 {
         advice.push(Advice::OtherNamespaces {

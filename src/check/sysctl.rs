@@ -1,17 +1,20 @@
 //! The kernel's first unprivileged port: binding below it needs root or
 //! CAP_NET_BIND_SERVICE (a Linux sysctl; 1024 elsewhere).
 
-/// `net.ipv4.ip_unprivileged_port_start`: ports below it need root or CAP_NET_BIND_SERVICE.
-pub fn unprivileged_port_start() -> u16 {
+use crate::port::Unread;
+
+/// `net.ipv4.ip_unprivileged_port_start`: ports below it need root or CAP_NET_BIND_SERVICE;
+/// why it is not known where it could not be read (a `/proc` without `/proc/sys`): no default
+/// stands in for this machine's setting.
+pub fn unprivileged_port_start() -> Result<u16, Unread> {
     #[cfg(target_os = "linux")]
     {
-        std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
-            .ok()
-            .and_then(|t| t.trim().parse().ok())
-            .unwrap_or(1024)
+        crate::port::read_setting("/proc/sys/net/ipv4/ip_unprivileged_port_start", |t| {
+            t.trim().parse().ok()
+        })
     }
     #[cfg(not(target_os = "linux"))]
     {
-        1024
+        Ok(1024)
     }
 }

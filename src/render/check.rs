@@ -147,6 +147,12 @@ fn obstacle_text(o: Obstacle, port: u16) -> String {
              (SELinux, AppArmor, seccomp or a BPF program) refused the bind"
                 .to_string()
         }
+        Obstacle::DeniedUnjudged => {
+            "permission denied: either the port needs root or CAP_NET_BIND_SERVICE \
+             (net.ipv4.ip_unprivileged_port_start could not be read, so whoport cannot tell), \
+             or a security policy (SELinux, AppArmor, seccomp or a BPF program) refused the bind"
+                .to_string()
+        }
         Obstacle::NotLocal => "this address is not one of this machine's".to_string(),
         Obstacle::FamilyUnavailable => {
             "this address family is not available on this machine (IPv6 disabled?)".to_string()
