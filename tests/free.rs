@@ -399,6 +399,15 @@ fn an_unread_first_unprivileged_port_is_not_taken_for_1024() {
             assert!(kinds.contains(&"denied"), "{doc}");
             assert!(!kinds.contains(&"denied-by-policy"), "{doc}");
             assert!(!kinds.contains(&"privileged-port"), "{doc}");
+            // `wait --free` is not refused on the default's word: it waits, until --timeout.
+            let (status, out, err) = ns.whoport_wrapped(
+                home.path(),
+                &[],
+                &wrapper,
+                &["wait", "80", "--free", "--timeout", "1s"],
+            );
+            assert!(!err.contains("(1024)"), "{status}: {out}{err}");
+            assert_eq!(status, 1, "timed out: {out}{err}");
         } else {
             assert!(kinds.is_empty(), "root binds 80: {doc}");
         }
