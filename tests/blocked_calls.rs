@@ -487,7 +487,7 @@ fn a_sleeper_named_beside_a_process_not_read_says_it_may_hold_it_too() {
                 assert!(named.contains(&Value::from(first)), "{what}: {r}");
                 let why = unread["why"].as_str().expect("why");
                 assert!(
-                    why.contains("the kernel's task iterator did not visit"),
+                    why.contains("the kernel's task iterator found no"),
                     "{what}: {why}"
                 );
                 let noted = noted.unwrap_or_else(|| panic!("{what}: a note: {doc}"));

@@ -30,7 +30,7 @@ const BLOCKED_UNREAD: &str = "held by a thread blocked in accept() or recv() on 
 /// The start of the reason of a socket that processes not read may hold, and what it says
 /// of those the kernel's task iterator did not visit.
 const UNREAD: &str = "held by no process whose descriptors could be read";
-const SKIPPED: &str = "the kernel's task iterator did not visit it";
+const SKIPPED: &str = "the kernel's task iterator found no descriptor of it";
 
 /// The PIDs a reason names as not read ("...: PID 1" or "...: PIDs 1, 7").
 fn unread_pids(why: &str) -> Vec<u32> {
@@ -656,7 +656,7 @@ fn as_nobody_with_bpf_roots_socket_is_said_held_by_no_table() {
             assert_eq!(maps_unread, fix.contains("run as root"), "{lookup}: {fix}");
         } else {
             assert!(
-                fix.contains("which the kernel's task iterator did not visit")
+                fix.contains("of which the kernel's task iterator found no descriptor")
                     && fix.contains(&format!("PID {}", unseen[0])),
                 "{lookup}: {fix}"
             );

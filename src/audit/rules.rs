@@ -915,8 +915,8 @@ fn unread_fix_as_user(cause: &UnreadCause) -> String {
         // Every other table was read in the kernel: only these processes are left, and
         // root may read them through /proc (or be refused too).
         format!(
-            "this user could not read the descriptors of {named}, which the kernel's task \
-             iterator did not visit: as root (sudo whoport audit), /proc may show them"
+            "this user could not read the descriptors of {named}, of which the kernel's task \
+             iterator found no descriptor either: as root (sudo whoport audit), /proc may show them"
         )
     } else {
         format!(

@@ -38,9 +38,9 @@ pub struct View {
 /// Said of the `count` processes neither `/proc` nor the kernel's task iterator showed.
 fn iterator_skipped(count: usize) -> &'static str {
     if count == 1 {
-        "; the kernel's task iterator did not visit it either"
+        "; the kernel's task iterator found no descriptor of it either"
     } else {
-        "; the kernel's task iterator did not visit them either"
+        "; the kernel's task iterator found none of theirs either"
     }
 }
 
@@ -313,7 +313,7 @@ mod tests {
             unread.words(),
             "1 process's descriptors could not be read (refused to root with every capability: \
              a security module (LSM) or a process in another user namespace; the kernel's task \
-             iterator did not visit it either): PID 1, which may hold it too"
+             iterator found no descriptor of it either): PID 1, which may hold it too"
         );
         match skipped.reason(Some(0), true) {
             Hidden::Unreadable { causes, .. } => assert_eq!(causes, unread.causes),
@@ -336,7 +336,7 @@ mod tests {
         assert!(
             words.starts_with(
                 "2 processes' descriptors could not be read (/proc does not show them to this \
-                 user; the kernel's task iterator did not visit them either): PIDs 1, 7, one of \
+                 user; the kernel's task iterator found none of theirs either): PIDs 1, 7, one of \
                  which may hold it too"
             ),
             "{words}"
