@@ -13,18 +13,6 @@ use std::process::{Command, Stdio};
 use common::listener::python;
 use serde_json::Value;
 
-/// Kills the script (its stdin closed first: its forked child exits then too) however the
-/// test ends.
-struct Script(std::process::Child);
-
-impl Drop for Script {
-    fn drop(&mut self) {
-        drop(self.0.stdin.take());
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Raises its descriptor limit (the soft one up to the hard one: any user may), makes two
 /// socket pairs and forks a child that holds both receiving ends and never reads. Queues in
 /// the first pair a listener (`front`), FILLERS unbound UDP sockets (253 to a message), then a
@@ -92,7 +80,7 @@ fn reason(doc: &Value, port: u64, lookup: &str) -> String {
 #[test]
 fn a_queue_too_full_to_read_whole_blinds_no_other_queue() {
     let Some(py) = python() else { return };
-    let mut script = Script(common::listener::spawn_retrying(
+    let mut script = common::Reaped(common::listener::spawn_retrying(
         Command::new(py)
             .args(["-c", FULL])
             .stdin(Stdio::piped())

@@ -12,18 +12,6 @@ use std::process::{Command, Stdio};
 use common::listener::python;
 use serde_json::Value;
 
-/// The script's process: its stdin closed (its forked child exits then too), killed and
-/// waited for when dropped, whatever an assertion did before.
-struct Script(std::process::Child);
-
-impl Drop for Script {
-    fn drop(&mut self) {
-        drop(self.0.stdin.take());
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `whoport --json ARGS` with the `lookup` owner lookup: its exit status and document. Run
 /// again (three runs at most) while whoport says its second look did not finish in time: a
 /// process elsewhere on the machine whose memory-map lock is held (another test's stalled
@@ -264,9 +252,9 @@ os.kill(child, 9)
 
 /// Runs `script` with `args`: the running script and what it printed once ready, or `None`
 /// after a SKIPPED line where the kernel refused what it needs.
-fn started(script: &str, args: &[&str]) -> Option<(Script, Value)> {
+fn started(script: &str, args: &[&str]) -> Option<(common::Reaped, Value)> {
     let py = python()?;
-    let mut child = Script(common::listener::spawn_retrying(
+    let mut child = common::Reaped(common::listener::spawn_retrying(
         Command::new(py)
             .args(["-c", script])
             .args(args)
@@ -596,7 +584,7 @@ fn a_listener_passed_back_and_forth_gets_only_what_a_look_saw() {
     let Some(py) = python() else {
         return;
     };
-    let mut child = Script(common::listener::spawn_retrying(
+    let mut child = common::Reaped(common::listener::spawn_retrying(
         Command::new(py)
             .args(["-c", PING_PONG])
             .stdin(Stdio::piped())

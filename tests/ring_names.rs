@@ -10,17 +10,6 @@ use std::time::Duration;
 use common::listener::python;
 use serde_json::Value;
 
-/// The staging script's process: its stdin closed, killed and waited for when dropped.
-struct Script(std::process::Child);
-
-impl Drop for Script {
-    fn drop(&mut self) {
-        drop(self.0.stdin.take());
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `whoport --json PORT` with the `lookup` owner lookup: the row of 127.0.0.1:`port`.
 /// The runs' `--timeout`: ample for the looks into the listener's queue and the copies of a
 /// FIFO (under a second here), far less than looking into each copy as a ring took.
@@ -90,7 +79,7 @@ fn looked_with(name: &str, port: u16) -> Option<()> {
     }
     let dir = common::tempdir();
     let dir_arg = dir.path().to_str().expect("UTF-8 path");
-    let mut child = Script(common::listener::spawn_retrying(
+    let mut child = common::Reaped(common::listener::spawn_retrying(
         Command::new(py)
             .args([
                 "-c",
