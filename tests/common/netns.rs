@@ -68,7 +68,25 @@ impl NetNs {
         for setup in setups {
             ns.ip(setup);
         }
+        ns.settled();
         Some(ns)
+    }
+
+    /// Waits (at most 10 s) until no IPv6 address of the namespace is tentative: until a new
+    /// device's duplicate address detection ends, IPv6 packets through it are dropped, and a
+    /// test's own connection would time out on a quick machine.
+    fn settled(&self) {
+        for _ in 0..100 {
+            let out = self
+                .command(Path::new("ip"))
+                .args(["-6", "addr", "show", "tentative"])
+                .output()
+                .expect("ip runs");
+            if out.stdout.is_empty() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     }
 
     /// A command that runs `program` inside the namespace.
