@@ -413,10 +413,15 @@ fn openat2_refused_by_a_filter_costs_no_owner() {
 /// holder's PID; `None` (said skipped) where it cannot be built or the kernel refuses the
 /// mapping.
 fn mapping_holder(dir: &std::path::Path) -> Option<(Reaped, u16, u32)> {
+    holder_in_mode(dir, "mapping")
+}
+
+/// [`mapping_holder`] in any mode of `tests/fixtures/hold.c` that maps the socket.
+fn holder_in_mode(dir: &std::path::Path, mode: &str) -> Option<(Reaped, u16, u32)> {
     let bin = common::compile_fixture(dir, "hold")?;
     let mut holder = Reaped(common::listener::spawn_retrying(
         Command::new(bin)
-            .arg("mapping")
+            .arg(mode)
             .stdin(Stdio::null())
             .stdout(Stdio::piped()),
     ));
@@ -506,6 +511,36 @@ fn a_mapping_whose_maps_proc_refuses_is_read_in_the_kernel_by_both_lookups() {
                 vec![u64::from(pid)],
                 Value::from("held through a memory mapping")
             ),
+            "{lookup}: {out}"
+        );
+    }
+}
+
+/// A root process that maps its listener and keeps its descriptor open, seen by nobody with
+/// CAP_BPF and CAP_PERFMON (who may read neither its descriptors nor its `/proc/PID/maps`):
+/// the in-kernel lookup names it by its descriptor, and so does the `/proc` walk, whose second
+/// look reads in the kernel the tables it could not read before saying how the socket is
+/// held. Before, the walk said "held through a memory mapping", which states that no
+/// descriptor holds it: the two lookups disagreed.
+#[test]
+fn a_mapped_socket_whose_descriptor_is_open_is_held_by_that_descriptor_with_both_lookups() {
+    if !common::mount_namespace_with_btf_or_skip()
+        || !common::have("setpriv", "apt-get install -y util-linux")
+    {
+        return;
+    }
+    let dir = tempdir();
+    let Some((_holder, port, pid)) = holder_in_mode(dir.path(), "mapping-and-descriptor") else {
+        return;
+    };
+    for lookup in ["bpf", "procfs"] {
+        let (status, out, err) = as_nobody_with_bpf_under_hidepid("off", lookup, port);
+        assert!(status == 0 || status == 1, "{lookup}: {status} {err}");
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        assert_eq!(doc["owner_lookup"], lookup, "{out}");
+        assert_eq!(
+            owner_and_holding(&doc, port, lookup),
+            (vec![u64::from(pid)], Value::Null),
             "{lookup}: {out}"
         );
     }

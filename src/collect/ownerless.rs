@@ -118,6 +118,10 @@ pub fn find(
             }
         }
         let read = read_rings(&rings, &search.left);
+        if tables_unread {
+            let described = in_unread_tables([&maps, &read.registered], loaded);
+            search.keep(described, Holding::LateDescriptor);
+        }
         search.keep(maps, Holding::Mapping);
         search.keep(read.registered, Holding::IoUring);
         let closed = closed_rings(&mapped_rings, &read.inodes);
@@ -278,6 +282,25 @@ fn mappings(wanted: &HashSet<u32>) -> (HashMap<u32, Vec<u32>>, MappedRings, supe
 
 /// The in-kernel looks may run here: not turned off, the capabilities held, PIDs as `/proc`
 /// numbers them, and the kernel's BTF.
+/// Where the walk could not read some descriptor tables, the holders by descriptor of the
+/// sockets `found` held otherwise (a mapping, a ring's registered files), read in the kernel
+/// where it may be asked: a table the walk could not read may hold one too, and the in-kernel
+/// lookup would name its holders, by descriptor. Empty where the kernel may not be asked.
+fn in_unread_tables<const N: usize>(
+    found: [&HashMap<u32, Vec<u32>>; N],
+    loaded: &mut super::bpf::Shared,
+) -> HashMap<u32, Vec<u32>> {
+    let wanted: HashSet<u32> = found.iter().flat_map(|f| f.keys()).copied().collect();
+    if wanted.is_empty() || !kernel_may_be_asked() {
+        return HashMap::new();
+    }
+    loaded
+        .get()
+        .ok()
+        .and_then(|l| l.again(&wanted).ok())
+        .unwrap_or_default()
+}
+
 fn kernel_may_be_asked() -> bool {
     let no_bpf = std::env::var("WHOPORT_NO_BPF").unwrap_or_default();
     (no_bpf.is_empty() || no_bpf == "0")
