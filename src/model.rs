@@ -120,6 +120,10 @@ pub struct ExeState {
     /// With `path_unchecked`: the link (`ns/mnt` or `root`) of its `/proc/PID` that something
     /// is mounted over (not read through), so where its path is was not known.
     pub proc_covered: Option<&'static str>,
+    /// With `path_unchecked`: the link (`exe` or `root`) of its `/proc/PID` that whoport could
+    /// not make sure nothing was mounted over while it followed it (mounts were made or removed
+    /// in whoport's mount namespace during every try), so what it reached was not used.
+    pub follow_unsure: Option<&'static str>,
     /// Its path is longer than the kernel gives through `/proc/PID/exe` (PATH_MAX): not read.
     pub path_too_long: bool,
     /// With `deleted`: what stands at its path now was looked up, and the lookup failed for
@@ -861,13 +865,18 @@ impl Process {
         }
         if s.path_unchecked {
             // Its mount namespace as the cause, when it is (not the way to the path).
-            let why = match s.proc_covered {
-                Some(link) => Some(format!(
+            let why = match (s.proc_covered, s.follow_unsure) {
+                (Some(link), _) => Some(format!(
                     "something is mounted over /proc/{}/{link}, which whoport does not read \
                      through",
                     self.pid
                 )),
-                None => s.other_mount_ns.then(|| OTHER_MOUNT_NS.to_string()),
+                (None, Some(link)) => Some(format!(
+                    "whoport could not make sure that nothing was mounted over /proc/{}/{link} \
+                     when it followed it",
+                    self.pid
+                )),
+                (None, None) => s.other_mount_ns.then(|| OTHER_MOUNT_NS.to_string()),
             };
             return Some(match why {
                 Some(why) => format!("was not looked at ({why})"),

@@ -47,25 +47,18 @@ pub fn exe_in(dir: &str) -> (Option<Vec<u8>>, ExeState) {
     let Some(stripped) = link.strip_suffix(DELETED).map(<[u8]>::to_vec) else {
         return (Some(link), ExeState::default());
     };
+    // The kernel's mark is all that is read when the path is not looked at. A file
+    // literally named "... (deleted)" there is counted as deleted (see docs/reliability.md).
     let view = match view_of(dir, mapped_device(dir, &link), &link) {
         Ok(view) => view,
-        Err(unlooked) => {
-            // The kernel's mark is all that is read. A file literally named "... (deleted)"
-            // there is counted as deleted (see docs/reliability.md).
-            let state = ExeState {
-                deleted: true,
-                path_unchecked: true,
-                other_mount_ns: unlooked == Unlooked::OtherMountNs,
-                proc_covered: covered(&unlooked),
-                ..ExeState::default()
-            };
-            return (Some(stripped), state);
-        }
+        Err(unlooked) => return (Some(stripped), unchecked(&unlooked)),
     };
-    // A local filesystem: the running file itself (through the magic link) answers from
-    // memory.
-    let Ok(running) = statat(rustix::fs::CWD, base.as_str(), AtFlags::empty()) else {
-        return (Some(link), ExeState::default());
+    // A local filesystem: the running file itself (through the magic link, never into a
+    // mount made over it) answers from memory.
+    let running = match running_file(dir) {
+        Ok(running) => running,
+        Err(Some(unlooked)) => return (Some(stripped), unchecked(&unlooked)),
+        Err(None) => return (Some(link), ExeState::default()),
     };
     let Some(now) = gone_from(&running, &link, &stripped, view.as_ref()) else {
         return (Some(link), ExeState::default());
@@ -79,6 +72,34 @@ pub fn exe_in(dir: &str) -> (Option<Vec<u8>>, ExeState) {
     (Some(stripped), state)
 }
 
+/// The state of an executable deleted by the kernel's mark alone, whose path was not looked
+/// at (`unlooked` says why).
+fn unchecked(unlooked: &Unlooked) -> ExeState {
+    ExeState {
+        deleted: true,
+        path_unchecked: true,
+        other_mount_ns: *unlooked == Unlooked::OtherMountNs,
+        proc_covered: covered(unlooked),
+        follow_unsure: match unlooked {
+            Unlooked::Unsure(name) => Some(name),
+            _ => None,
+        },
+        ..ExeState::default()
+    }
+}
+
+/// The running file of the task at `dir`, reached through its `exe` link, never into a
+/// mount made over the link (see [`super::proc_dir::follow_link`]): why not, when that is
+/// the cause (`None` for another failure: the task exited).
+fn running_file(dir: &str) -> Result<rustix::fs::Stat, Option<Unlooked>> {
+    super::proc_dir::follow_link(&format!("{dir}/exe"), |p| {
+        statat(rustix::fs::CWD, p, AtFlags::empty())
+    })
+    .map_err(|e| {
+        matches!(e, rustix::io::Errno::XDEV | rustix::io::Errno::AGAIN).then(|| unlooked("exe")(e))
+    })
+}
+
 /// Why the path of a deleted executable is not looked at.
 #[derive(Debug, PartialEq, Eq)]
 enum Unlooked {
@@ -90,6 +111,9 @@ enum Unlooked {
     /// Something is mounted over the task's `ns/mnt` or `root` (named) in `/proc`: not the
     /// task's own.
     Covered(&'static str),
+    /// Mounts changed in whoport's mount namespace each time the task's `exe` or `root`
+    /// (named) was followed: whether the follow crossed one made over it is not known.
+    Unsure(&'static str),
 }
 
 /// The root of a task in another mount namespace, from which the paths of its files are
@@ -143,14 +167,17 @@ fn view_of(dir: &str, device: Option<(u32, u32)>, path: &[u8]) -> Result<Option<
     if theirs.is_none() {
         return Ok(None);
     }
-    // (The magic link is followed to the task's root without asking its filesystem.)
-    rustix::fs::open(
-        format!("{dir}/root"),
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
+    // (The magic link is followed to the task's root without asking its filesystem, and
+    // never into a mount made over the link since its text was read.)
+    super::proc_dir::follow_link(&format!("{dir}/root"), |p| {
+        rustix::fs::open(
+            p,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+    })
     .map(|fd| Some(Root { fd, skip }))
-    .map_err(|_| Unlooked::OtherMountNs)
+    .map_err(unlooked("root"))
 }
 
 /// Whether the task at `dir` runs in whoport's own mount namespace, from the text of the
@@ -164,15 +191,13 @@ fn same_mount_ns(dir: &str) -> Result<bool, Unlooked> {
     Ok(super::proc_dir::read_link(&format!("{dir}/ns/mnt")).map_err(unlooked("ns/mnt"))? == *ours)
 }
 
-/// Why the link `name` of another mount namespace's task could not be read: `EXDEV` when
-/// something is mounted over it.
+/// Why the link `name` of a task could not be read or followed: `EXDEV` when something is
+/// mounted over it, `EAGAIN` when mounts changed during every follow.
 fn unlooked(name: &'static str) -> impl Fn(rustix::io::Errno) -> Unlooked {
-    move |e| {
-        if e == rustix::io::Errno::XDEV {
-            Unlooked::Covered(name)
-        } else {
-            Unlooked::OtherMountNs
-        }
+    move |e| match e {
+        rustix::io::Errno::XDEV => Unlooked::Covered(name),
+        rustix::io::Errno::AGAIN => Unlooked::Unsure(name),
+        _ => Unlooked::OtherMountNs,
     }
 }
 
@@ -240,20 +265,24 @@ fn too_long(dir: &str) -> ExeState {
     } else {
         view_of(dir, Some((major, minor)), path)
     };
-    state.other_mount_ns = view.as_ref().err() == Some(&Unlooked::OtherMountNs);
-    state.proc_covered = view.as_ref().err().and_then(covered);
     // (The running file itself is asked only on a filesystem that answers from memory.)
-    let Some((view, running)) = view.ok().and_then(|view| {
-        statat(rustix::fs::CWD, format!("{dir}/exe"), AtFlags::empty())
-            .ok()
-            .filter(|st| st.st_ino == inode)
-            .map(|st| (view, st))
-    }) else {
-        state.deleted = true;
-        state.path_unchecked = true;
-        return state;
+    let view = view.and_then(|view| match running_file(dir) {
+        Ok(st) => Ok((view, st)),
+        Err(unlooked) => Err(unlooked.unwrap_or(Unlooked::MayWait)),
+    });
+    let Some((view, running)) = view
+        .as_ref()
+        .ok()
+        .filter(|(_, st)| st.st_ino == inode)
+        .map(|(view, st)| (view.as_ref(), st))
+    else {
+        let unlooked = view.err().unwrap_or(Unlooked::MayWait);
+        return ExeState {
+            path_too_long: true,
+            ..unchecked(&unlooked)
+        };
     };
-    let gone = gone_from(&running, &name, path, view.as_ref());
+    let gone = gone_from(running, &name, path, view);
     (state.deleted, state.replaced) = (gone.is_some(), gone == Some(Ok(true)));
     state.path_lookup_failed = gone.and_then(Result::err);
     state
@@ -282,7 +311,8 @@ fn mapping_at(dir: &str, addr: u64) -> Option<(Vec<u8>, (u32, u32), u64)> {
 /// The first answer `find` gives for a line of `/proc/PID/maps`, read one line at a time.
 fn first_mapping<T>(dir: &str, find: impl Fn(&[u8]) -> Option<T>) -> Option<T> {
     use std::io::BufRead;
-    let file = std::fs::File::open(format!("{dir}/maps")).ok()?;
+    // (Never a file mounted over it.)
+    let file = super::proc_dir::open_file(&format!("{dir}/maps")).ok()?;
     let mut reader = std::io::BufReader::new(file);
     let mut line = Vec::new();
     loop {

@@ -137,6 +137,50 @@ pub fn read_link(path: &str) -> rustix::io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// How many times a link is followed while mounts change (see [`follow_link`]).
+const FOLLOW_TRIES: usize = 3;
+
+/// What `follow` gives for the magic link at `path` (below `/proc/`: a process's `exe` or
+/// `root`), which it follows by path, and only when that follow crossed no mount: the link
+/// itself is first opened without crossing one (`EXDEV` when something is mounted over it or
+/// on the way), and the calling thread's mount namespace, watched from before that open (a
+/// poll of its `mountinfo`, which the kernel marks at every mount and unmount), must have seen
+/// no mount made or removed by the time the follow returned. A mount made over the link after
+/// the check, which the follow would cross into whatever its maker chose, is such a change:
+/// the answer is dropped and the link tried again. `EAGAIN` when mounts changed during every
+/// try, or the namespace could not be watched (nothing is then made sure of).
+pub fn follow_link<T>(
+    path: &str,
+    mut follow: impl FnMut(&str) -> rustix::io::Result<T>,
+) -> rustix::io::Result<T> {
+    for _ in 0..FOLLOW_TRIES {
+        let watch = open_proc("/proc/thread-self/mountinfo", FILE).map_err(|_| Errno::AGAIN)?;
+        open_proc(path, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC)?;
+        let followed = follow(path);
+        if !mounts_changed(&watch) {
+            return followed;
+        }
+    }
+    Err(Errno::AGAIN)
+}
+
+/// Whether a mount was made or removed in the mount namespace whose `mountinfo` is `watch`
+/// since it was opened (true when the kernel does not answer).
+fn mounts_changed(watch: &OwnedFd) -> bool {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let now = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    let mut fds = [PollFd::new(watch, PollFlags::PRI)];
+    match poll(&mut fds, Some(&now)) {
+        Ok(_) => fds[0]
+            .revents()
+            .intersects(PollFlags::PRI | PollFlags::ERR | PollFlags::NVAL),
+        Err(_) => true,
+    }
+}
+
 impl ProcDir {
     /// `None` when the process is gone (or `/proc` is not there).
     pub fn open(pid: u32) -> Option<ProcDir> {
@@ -432,6 +476,109 @@ mod tests {
         assert_eq!(me.read_at_most("cmdline", &mut buf, 3), Some(true));
         assert_eq!(buf.len(), 3);
         assert_eq!(me.read_at_most("no-such-file", &mut buf, 3), None);
+    }
+
+    /// The magic link of a process is followed only when no mount was made over it, or on the
+    /// way to it, between its check and its follow: run again in a mount namespace of its own
+    /// (`unshare -m`, mounts private), as root.
+    #[test]
+    fn a_link_is_never_followed_into_a_mount_made_after_its_check() {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("SKIPPED: a private mount namespace needs root");
+            return;
+        }
+        let me = std::env::current_exe().expect("the test binary");
+        let out = std::process::Command::new("timeout")
+            .args(["60", "unshare", "-m", "--propagation", "private"])
+            .arg(me)
+            .args(["--exact", "--ignored", "--nocapture", "--test-threads=1"])
+            .arg("collect::proc_dir::tests::follow_in_a_mount_namespace_of_its_own")
+            .env("WHOPORT_TEST_OWN_MOUNT_NS", "1")
+            .output()
+            .expect("unshare");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("1 passed"),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// (In a mount namespace of its own.) A directory mounted over a `sleep`'s `/proc/PID`
+    /// after the check of its `exe` and before its follow (as a racing mount would be) is
+    /// never what the follow gives, though a plain follow crosses it; mounts changing during
+    /// every follow give `EAGAIN`.
+    #[test]
+    #[ignore = "run by a_link_is_never_followed_into_a_mount_made_after_its_check"]
+    fn follow_in_a_mount_namespace_of_its_own() {
+        use std::process::Command;
+        if std::env::var_os("WHOPORT_TEST_OWN_MOUNT_NS").is_none() {
+            return;
+        }
+        let mount = |args: &[&str]| {
+            let status = Command::new("mount").args(args).status().expect("mount");
+            assert!(status.success(), "mount {args:?}");
+        };
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let forged = dir.path().join("exe");
+        std::fs::write(&forged, b"not the running file").expect("written");
+        /// A child killed (by its PID) and reaped however the test ends.
+        struct Reaped(std::process::Child);
+        impl Drop for Reaped {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+        let sleep = Command::new("sleep")
+            .arg("60")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("sleep");
+        let sleep = Reaped(sleep);
+        let pid = sleep.0.id();
+        let link = format!("/proc/{pid}/exe");
+        let id = |st: rustix::fs::Stat| (st.st_dev, st.st_ino);
+        let follow = |p: &str| rustix::fs::statat(CWD, p, rustix::fs::AtFlags::empty()).map(id);
+        let running = follow(&link).expect("the running file");
+        let planted = id(rustix::fs::stat(&forged).expect("the forged file"));
+        assert_eq!(follow_link(&link, follow), Ok(running));
+
+        let mut tries = 0;
+        let raced = follow_link(&link, |p| {
+            tries += 1;
+            if tries == 1 {
+                mount(&[
+                    "--bind",
+                    &dir.path().to_string_lossy(),
+                    &format!("/proc/{pid}"),
+                ]);
+            }
+            follow(p)
+        });
+        assert_eq!(
+            follow(&link),
+            Ok(planted),
+            "a plain follow crosses the mount"
+        );
+        assert_eq!((raced, tries), (Err(Errno::XDEV), 1));
+        let status = Command::new("umount").arg(format!("/proc/{pid}")).status();
+        assert!(status.is_ok_and(|s| s.success()), "umount");
+        assert_eq!(follow_link(&link, follow), Ok(running));
+
+        let moving = tempfile::tempdir().expect("temporary directory");
+        let at = moving.path().to_string_lossy().to_string();
+        let mut tries = 0;
+        let churned = follow_link(&link, |p| {
+            tries += 1;
+            mount(&["-t", "tmpfs", "none", &at]);
+            let status = Command::new("umount").arg(&at).status();
+            assert!(status.is_ok_and(|s| s.success()), "umount");
+            follow(p)
+        });
+        assert_eq!((churned, tries), (Err(Errno::AGAIN), FOLLOW_TRIES));
+        drop(sleep);
     }
 
     #[test]

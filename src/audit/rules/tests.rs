@@ -541,6 +541,7 @@ fn mismatch_root_shell_deleted_hidden() {
         path_unchecked: false,
         other_mount_ns: false,
         proc_covered: None,
+        follow_unsure: None,
         path_too_long: false,
         path_lookup_failed: None,
     };
@@ -602,6 +603,19 @@ fn mismatch_root_shell_deleted_hidden() {
         )),
         "{message}"
     );
+    // Mounts changing while its `exe` link was followed: that is said, nothing else.
+    let mut unsure = gone.clone();
+    unsure.exe_state.path_unchecked = true;
+    unsure.exe_state.follow_unsure = Some("exe");
+    let message = said(unsure);
+    assert!(
+        message.contains(&format!(
+            "not looked at (whoport could not make sure that nothing was mounted over \
+             /proc/{}/exe when it followed it)",
+            gone.pid
+        )),
+        "{message}"
+    );
     elsewhere.exe = None;
     elsewhere.exe_state.path_too_long = true;
     let message = said(elsewhere);
@@ -633,6 +647,7 @@ fn mismatch_root_shell_deleted_hidden() {
             path_unchecked: false,
             other_mount_ns: false,
             proc_covered: None,
+            follow_unsure: None,
             path_too_long: false,
             path_lookup_failed: None,
         };
@@ -674,6 +689,7 @@ fn mismatch_root_shell_deleted_hidden() {
         path_unchecked: false,
         other_mount_ns: false,
         proc_covered: None,
+        follow_unsure: None,
         path_too_long: false,
         path_lookup_failed: None,
     };
