@@ -469,12 +469,7 @@ fn a_pasted_ipv4_address_finds_the_dual_stack_listener_that_serves_it() {
     );
     // ... so pasting its IPv4 forms finds it, and says which socket serves the address.
     let doc = found(0, std::slice::from_ref(&dual_end));
-    let notes: Vec<&str> = doc["notes"]
-        .as_array()
-        .expect("notes")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let notes = common::notes(&doc);
     let served =
         format!("127.0.0.1:{dual} is served by tcp {dual_end}: all interfaces, IPv4 and IPv6");
     assert!(notes.contains(&served.as_str()), "{notes:?}");

@@ -305,12 +305,7 @@ fn processes_in_other_network_namespaces_are_counted() {
     let (_, doc) = common::json_status(&["--json"]);
     let _ = other.kill();
     let _ = other.wait();
-    let notes: Vec<&str> = doc["notes"]
-        .as_array()
-        .expect("notes")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let notes = common::notes(&doc);
     assert!(
         notes
             .iter()

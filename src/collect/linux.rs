@@ -45,6 +45,10 @@ pub struct InodeOwners {
     /// visits only tasks with descriptors).
     pub other_netns: usize,
     pub other_netns_pid: Option<u32>,
+    /// Processes with descriptors whose `/proc/PID/ns/net` has something mounted over it:
+    /// their network namespace was not read, so they are not among `other_netns` (the walk's;
+    /// the in-kernel lookup reads every task's namespace in the kernel).
+    pub netns_covered: Vec<u32>,
     /// Start time (clock ticks after boot) of each process that holds a socket, read during
     /// the walk: details are attached later only if it still matches (PID reuse).
     pub starts: HashMap<u32, u64>,
@@ -363,6 +367,7 @@ fn walk(
         owners.late += part.late;
         owners.cut.extend(part.cut);
         owners.other_netns += part.other_netns;
+        owners.netns_covered.extend(part.netns_covered);
         owners.other_netns_pid = match (owners.other_netns_pid, part.other_netns_pid) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -452,6 +457,7 @@ struct Part {
     late: usize,
     other_netns: usize,
     other_netns_pid: Option<u32>,
+    netns_covered: Vec<u32>,
     cut: super::own_tables::Cut,
 }
 
@@ -577,10 +583,12 @@ fn walk_part(
             }
         };
         part.walked += 1;
-        let foreign = own_netns.is_some_and(|own| {
+        // Never read across a mount: a link mounted over `ns/net` is not the process's.
+        let netns = own_netns.map(|own| {
             super::proc_dir::read_link_below(proc_fd, path.ns_net(pid), &mut link[..])
-                .is_ok_and(|n| &link[..n] != own)
+                .map(|n| &link[..n] != own)
         });
+        let foreign = matches!(netns, Some(Ok(true)));
         // Counted only with at least one descriptor, as the in-kernel lookup sees tasks:
         // a kernel thread (or a process without descriptors) holds no socket worth naming.
         let mut descriptors = false;
@@ -634,6 +642,9 @@ fn walk_part(
         if foreign && descriptors {
             part.other_netns += 1;
             part.other_netns_pid = Some(part.other_netns_pid.map_or(pid, |p| p.min(pid)));
+        }
+        if matches!(netns, Some(Err(Errno::XDEV))) && descriptors {
+            part.netns_covered.push(pid);
         }
         if denied {
             part.walked -= 1;

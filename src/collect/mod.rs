@@ -176,6 +176,10 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
             filter,
         ));
     }
+    #[cfg(target_os = "linux")]
+    if let Ok(held) = &walk {
+        notes.extend(netns::covered_note(&held.netns_covered));
+    }
     let established = seen.established;
     let mut candidates: Vec<(Socket, Vec<u32>)> = found
         .into_iter()

@@ -569,6 +569,28 @@ pub fn notes(findings: &Findings) -> Vec<String> {
     notes
 }
 
+/// The note on the processes whose network namespace the walk did not read, because
+/// something is mounted over their `/proc/PID/ns/net` (`pids`: in any order, repeated).
+pub fn covered_note(pids: &[u32]) -> Option<String> {
+    let mut pids = pids.to_vec();
+    pids.sort_unstable();
+    pids.dedup();
+    let who = super::socket_netns::processes(&pids, named);
+    match pids.as_slice() {
+        [] => None,
+        [pid] => Some(format!(
+            "the network namespace of {who} was not read: something is mounted over \
+             /proc/{pid}/ns/net, which whoport does not read through (it is not counted among \
+             the processes living in other network namespaces)"
+        )),
+        _ => Some(format!(
+            "the network namespaces of {who} were not read: something is mounted over their \
+             /proc/PID/ns/net, which whoport does not read through (they are not counted \
+             among the processes living in other network namespaces)"
+        )),
+    }
+}
+
 /// `pid 42 (nginx)`.
 fn named(pid: u32) -> String {
     match linux::comm(pid) {
@@ -785,6 +807,18 @@ mod tests {
             "{}",
             notes[2]
         );
+        let covered = covered_note(&[me, 1, me]).expect("a note");
+        assert!(
+            covered.starts_with("the network namespaces of pid 1")
+                && covered.contains(&format!(" and pid {me} ("))
+                && covered.ends_with(
+                    "were not read: something is mounted over their /proc/PID/ns/net, which \
+                     whoport does not read through (they are not counted among the processes \
+                     living in other network namespaces)"
+                ),
+            "{covered}"
+        );
+        assert_eq!(covered_note(&[]), None);
         let cut_short = Findings {
             every_process_seen: false,
             ..findings

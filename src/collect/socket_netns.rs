@@ -97,19 +97,7 @@ pub fn note(unplaced: &Unplaced, named: impl Fn(u32) -> String) -> Option<String
     if unplaced.sockets == 0 {
         return None;
     }
-    let mut who: Vec<String> = unplaced
-        .pids
-        .iter()
-        .take(NAMED)
-        .map(|&p| named(p))
-        .collect();
-    if unplaced.pids.len() > NAMED {
-        who.push(format!("{} more processes", unplaced.pids.len() - NAMED));
-    }
-    let who = match who.split_last() {
-        Some((last, first)) if !first.is_empty() => format!("{} and {last}", first.join(", ")),
-        _ => who.join(""),
-    };
+    let who = processes(&unplaced.pids, named);
     let (count, verb) = match unplaced.sockets {
         1 => ("a socket".to_string(), "is"),
         n => (format!("{n} sockets"), "are"),
@@ -126,6 +114,19 @@ pub fn note(unplaced: &Unplaced, named: impl Fn(u32) -> String) -> Option<String
         },
         unplaced.why
     ))
+}
+
+/// `pid 1 (a), pid 2 (b) and 3 more processes`: the first [`NAMED`] of `pids`, `named` gives
+/// `pid 42 (nginx)`.
+pub fn processes(pids: &[u32], named: impl Fn(u32) -> String) -> String {
+    let mut who: Vec<String> = pids.iter().take(NAMED).map(|&p| named(p)).collect();
+    if pids.len() > NAMED {
+        who.push(format!("{} more processes", pids.len() - NAMED));
+    }
+    match who.split_last() {
+        Some((last, first)) if !first.is_empty() => format!("{} and {last}", first.join(", ")),
+        _ => who.join(""),
+    }
 }
 
 #[cfg(test)]

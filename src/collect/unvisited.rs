@@ -65,6 +65,7 @@ pub fn absorb(owners: &mut InodeOwners, more: InodeOwners) {
     owners.vanished += more.vanished;
     owners.walked += more.walked;
     owners.other_netns += more.other_netns;
+    owners.netns_covered.extend(more.netns_covered);
     owners.other_netns_pid = match (owners.other_netns_pid, more.other_netns_pid) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),

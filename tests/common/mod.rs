@@ -42,6 +42,16 @@ pub fn ownerless_reason(doc: &serde_json::Value, port: u64, lookup: &str) -> Str
         .to_string()
 }
 
+/// The notes of a `--json` document.
+pub fn notes(doc: &serde_json::Value) -> Vec<&str> {
+    doc["notes"]
+        .as_array()
+        .expect("notes")
+        .iter()
+        .filter_map(serde_json::Value::as_str)
+        .collect()
+}
+
 /// The path of the binary under test (for shell lines; run it through [`whoport`] or [`sh`]).
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_whoport"))
