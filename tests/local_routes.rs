@@ -228,6 +228,69 @@ fn a_wildcard_bound_to_a_device_takes_what_a_local_route_on_that_device_makes_lo
     }
 }
 
+/// A kernel older than Linux 4.13 ignores `RTM_F_FIB_MATCH` and answers with the route a
+/// packet would be sent by, whose device is `lo` for every local address. Where its release
+/// says so (staged with `setarch --uname-2.6`, which makes the kernel report a 2.6 release to
+/// whoport), a route's device is not taken from rtnetlink: an address of an interface is
+/// served by the wildcard bound to that interface (the interface says so), and one only an
+/// AnyIP route on a device makes local may be served (not known, and why: the wildcard is
+/// shown, exit 0), never "nothing listens". Before, the route's device was taken whatever
+/// the kernel, so on such a kernel an AnyIP range on `d0` was said served by `0.0.0.0%lo`
+/// and hidden from `0.0.0.0%d0`.
+#[test]
+fn where_the_kernel_is_too_old_to_name_a_routes_device_it_is_not_taken_from_it() {
+    if !common::have("setarch", "apt-get install -y util-linux") {
+        return;
+    }
+    let Some(s) = Stage::new(
+        &[
+            &["link", "add", "d0", "type", "veth", "peer", "name", "d1"],
+            &["link", "set", "d0", "up"],
+            &["link", "set", "d1", "up"],
+            &["addr", "add", "10.79.0.1/24", "dev", "d0"],
+            &["route", "add", "local", "10.78.0.0/16", "dev", "d0"],
+        ],
+        &["tcp4-any@d0", "tcp4-any-lo"],
+    ) else {
+        return;
+    };
+    let (on_d0, on_lo) = (s.ports[0], s.ports[1]);
+    assert_eq!(s.connect("10.78.3.4", on_d0), "connected");
+    assert_eq!(s.connect("10.79.0.1", on_d0), "connected");
+    let old = ["setarch", std::env::consts::ARCH, "--uname-2.6"];
+    let pasted = |address: &str, port: u16| {
+        let pasted = format!("{address}:{port}");
+        let (status, out, err) =
+            s.ns.whoport_wrapped(s.dir.path(), &[], &old, &["--json", &pasted]);
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {err}"));
+        (status, doc)
+    };
+    let (status, doc) = pasted("10.79.0.1", on_d0);
+    assert_eq!(
+        (status, endpoints(&doc)),
+        (0, vec![format!("0.0.0.0%d0:{on_d0}")]),
+        "{doc}"
+    );
+    let (status, doc) = pasted("10.79.0.1", on_lo);
+    assert_eq!(
+        (status, endpoints(&doc)),
+        (1, Vec::<String>::new()),
+        "{doc}"
+    );
+    for port in [on_d0, on_lo] {
+        let (status, doc) = pasted("10.78.3.4", port);
+        let device = if port == on_d0 { "d0" } else { "lo" };
+        let want = format!("0.0.0.0%{device}:{port}");
+        assert_eq!((status, endpoints(&doc)), (0, vec![want.clone()]), "{doc}");
+        let notes = notes(&doc);
+        assert!(
+            notes.contains(&format!("10.78.3.4:{port} may be served by tcp {want}"))
+                && notes.contains("older than Linux 4.13"),
+            "{notes}"
+        );
+    }
+}
+
 /// An address of 127.0.0.0/8 is this machine's only while a route makes it local: with the
 /// `local 127.0.0.0/8` route deleted (only `127.0.0.1` left), a connection to `127.0.0.2` finds
 /// no route, and nothing serves it; `127.0.0.1` and `localhost` still are served.

@@ -68,6 +68,15 @@ pub fn route(address: IpAddr) -> Result<Route, &'static str> {
     answer
 }
 
+#[cfg(target_os = "linux")]
+use super::route::answers_fib_match;
+
+/// Never asked where the kernel's routes are not.
+#[cfg(not(target_os = "linux"))]
+fn answers_fib_match() -> bool {
+    true
+}
+
 #[cfg(not(target_os = "linux"))]
 pub fn route(_address: IpAddr) -> Result<Route, &'static str> {
     Err("whoport does not read this system's routes, and no interface has it")
@@ -125,6 +134,11 @@ pub fn is_local(address: IpAddr, device: Option<u32>) -> Mine {
         ) => Mine::from(d == i),
         (Ok(_), Some(i)) => match on() {
             Some(v) if !v.is_empty() => Mine::from(v.contains(&i)),
+            _ if !answers_fib_match() => Mine::Unknown(
+                "it is this machine's, but this kernel (its release is older than Linux 4.13) \
+                 does not say which route an address matched, whose device is where a \
+                 connection from this machine to it arrives, and no interface has it",
+            ),
             _ => Mine::Unknown(
                 "it is this machine's, but /proc/net/fib_trie does not say the device of its \
                  route, which is where a connection from this machine to it arrives (the \

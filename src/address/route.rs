@@ -87,6 +87,31 @@ fn request(address: IpAddr) -> Vec<u8> {
     out
 }
 
+/// Whether this kernel answers `RTM_F_FIB_MATCH` (Linux 4.13 and later, as its release
+/// says). An older one ignores the flag and answers with the route a packet would be sent by,
+/// whose device is `lo` for every local address: its device says nothing of the `local`
+/// route's, and is not taken. A release not understood is taken for an older one.
+pub fn answers_fib_match() -> bool {
+    static ANSWERS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ANSWERS.get_or_init(|| {
+        release_at_least(
+            &rustix::system::uname().release().to_string_lossy(),
+            (4, 13),
+        )
+    })
+}
+
+/// Whether a kernel release (`6.1.0-13-amd64`, `3.10.0-1160.el7.x86_64`) is at least
+/// `major.minor`; `false` when it does not begin with both numbers.
+fn release_at_least(release: &str, (major, minor): (u32, u32)) -> bool {
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    let number = |p: Option<&str>| p.and_then(|p| p.parse::<u32>().ok());
+    match (number(parts.next()), number(parts.next())) {
+        (Some(a), Some(b)) => (a, b) >= (major, minor),
+        _ => false,
+    }
+}
+
 /// The route from the kernel's answer. An error that says there is no route
 /// (`ENETUNREACH`, `EHOSTUNREACH`) or that it is refused (`EACCES`, a `prohibit` route) is
 /// an answer: the kernel looks in its table of local routes first, so the address is not
@@ -102,7 +127,7 @@ fn answer(buf: &[u8]) -> Option<Route> {
             },
             device: attribute(buf, RTA_OIF)
                 .and_then(|v| Some(u32::from_ne_bytes(v.get(..4)?.try_into().ok()?)))
-                .filter(|&i| i != 0),
+                .filter(|&i| i != 0 && answers_fib_match()),
         }),
         NLMSG_ERROR => {
             let code = i32::from_ne_bytes(buf.get(16..20)?.try_into().ok()?);
@@ -156,6 +181,19 @@ mod tests {
             route("::1".parse().expect("ip")).map(|r| r.device),
             Some(lo)
         );
+    }
+
+    #[test]
+    fn kernel_releases_before_4_13_do_not_answer_fib_matches() {
+        assert!(release_at_least("6.18.0-1-amd64", (4, 13)));
+        assert!(release_at_least("4.13.0", (4, 13)));
+        assert!(release_at_least("10.0", (4, 13)));
+        assert!(!release_at_least("4.12.14-lp150.12-default", (4, 13)));
+        assert!(!release_at_least("3.10.0-1160.el7.x86_64", (4, 13)));
+        assert!(!release_at_least("2.6.78-fc-v857", (4, 13)));
+        assert!(!release_at_least("", (4, 13)));
+        assert!(!release_at_least("v6.1", (4, 13)));
+        assert!(!release_at_least("6", (4, 13)));
     }
 
     #[test]

@@ -104,6 +104,11 @@ pub const PREREQUISITES: &[Prerequisite] = &[
         "checking nothing of whoport's stays in the kernel",
     ),
     program("setpriv", "util-linux", "daemons started as other users"),
+    program(
+        "setarch",
+        "util-linux",
+        "a kernel release older than Linux 4.13, as whoport sees it",
+    ),
     program("ssh-keygen", "openssh-client", "host keys for a real sshd"),
     program("sshd", "openssh-server", "a real sshd for the audit"),
     program("nginx", "nginx", "a real nginx with workers for the audit"),
