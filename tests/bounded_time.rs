@@ -497,3 +497,48 @@ fn the_port_card_in_a_pipe_cuts_a_long_command_line_too() {
     let doc = common::json(&[&port, "--json"]);
     json_keeps_the_start_and_says_it_was_cut(&doc, l.pid, &word);
 }
+
+/// A deleted executable on a tmpfs, with a FUSE filesystem whose daemon is stopped mounted at
+/// its path (a directory made where the file was): the kernel gives the path with " (deleted)"
+/// at its end, a mount at the path without the mark was not on the way whoport checked, and
+/// looking at what stands there waited on the daemon until the deadline, losing the process's
+/// details (its executable, its user, `high deleted-executable`). Both paths are checked: it
+/// is not looked at, and says why.
+#[test]
+fn a_stalled_mount_at_a_deleted_executables_path_is_never_walked_into() {
+    let Some(fuse) = StalledFuse::start_with(&["--exe-covered"], &["tcp4"]) else {
+        return;
+    };
+    common::stop(fuse.daemon);
+    let home = tempdir();
+    let port = fuse.port.to_string();
+    for lookup in ["WHOPORT_OWNER_LOOKUP=bpf", "WHOPORT_NO_BPF=1"] {
+        let (key, value) = lookup.split_once('=').expect("a variable");
+        let out = whoport(home.path())
+            .env(key, value)
+            .args([&port, "--json"])
+            .limit(QUICK)
+            .output()
+            .expect("runs");
+        let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+        let notes = common::notes(&doc);
+        assert!(
+            !notes.iter().any(|n| n.contains("not read within")),
+            "{lookup}: {notes:?}"
+        );
+        let owner = &row(&doc, fuse.port)["owners"][0];
+        assert_eq!(owner["pid"], fuse.listener, "{lookup}: {owner}");
+        assert!(
+            owner["exe"]
+                .as_str()
+                .is_some_and(|e| e.ends_with("/mnt/wph-covered-py")),
+            "{lookup}: {owner}"
+        );
+        assert_eq!(owner["exe_deleted"], true, "{lookup}: {owner}");
+        assert_eq!(
+            owner["exe_path_unknown"],
+            "was not looked at (the way to it crosses a filesystem that may not answer)",
+            "{lookup}: {owner}"
+        );
+    }
+}

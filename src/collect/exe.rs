@@ -161,7 +161,7 @@ fn view_of(dir: &str, device: Option<(u32, u32)>, path: &[u8]) -> Result<Option<
             .iter()
             .any(|m| m.major == major && m.minor == minor && answers_from_memory(&m.fstype))
     });
-    if !local || walk_may_wait(table, path) {
+    if !local || way_may_wait(table, path) {
         return Err(Unlooked::MayWait);
     }
     if theirs.is_none() {
@@ -371,6 +371,15 @@ fn hex_pair(field: &[u8], sep: char) -> Option<(u64, u64)> {
 /// symbolic link (a link planted there could lead into a filesystem that does not answer).
 /// A path longer than PATH_MAX is opened in parts, each from the directory the one before
 /// reached (one that cannot be cut so: `ENAMETOOLONG`). Why it could not be looked up, else.
+///
+/// It has no time bound of its own: it is called only by [`gone_from`], for both of the paths
+/// of a deleted executable (with and without the kernel's mark), and [`gone_from`] only after
+/// [`view_of`] found the executable on a filesystem that answers from memory and neither path's
+/// way, in the mount table of the namespace it is looked at in, crossing one that may not
+/// ([`way_may_wait`]): from [`exe_in`] and from [`too_long`], its only callers. A mount made
+/// after that table was read (whoport's own is read once a run) is not known to it: a lookup
+/// crossing such a filesystem that does not answer then holds the process's details until the
+/// deadline (`--timeout`), which bounds the run.
 fn identity_at(
     root: Option<&rustix::fd::OwnedFd>,
     path: &[u8],
@@ -439,6 +448,14 @@ pub struct Mount {
     pub minor: u32,
     pub point: Vec<u8>,
     pub fstype: String,
+}
+
+/// Whether either path [`gone_from`] looks at for the deleted executable at `path` (with or
+/// without the kernel's " (deleted)" mark: the same directory, but a mount at one is not on
+/// the way to the other) crosses a mount that may not answer (see [`walk_may_wait`]).
+fn way_may_wait(mounts: &[Mount], path: &[u8]) -> bool {
+    let unmarked = path.strip_suffix(DELETED).unwrap_or(path);
+    walk_may_wait(mounts, unmarked) || walk_may_wait(mounts, &[unmarked, DELETED].concat())
 }
 
 /// Whether walking `path` (as whoport would, in its own mount namespace) crosses a mount that
@@ -614,6 +631,14 @@ mod tests {
         assert!(!walk_may_wait(&m, b"/mnt/a b/h (deleted)"));
         assert!(!walk_may_wait(&m, b"/usr/bin/h"));
         assert!(walk_may_wait(&[], b"/usr/bin/h"), "no table: it may wait");
+        // A mount at the path without the kernel's mark, or with it: both are looked at.
+        assert!(!walk_may_wait(&m, b"/srv/file (deleted)"));
+        assert!(way_may_wait(&m, b"/srv/file (deleted)"), "marked");
+        assert!(way_may_wait(&m, b"/srv/file"), "unmarked");
+        let marked = parse_mountinfo("93 27 0:55 / /srv/f\\040(deleted) rw - fuse f rw\n");
+        assert!(!walk_may_wait(&marked, b"/srv/f"));
+        assert!(way_may_wait(&marked, b"/srv/f"));
+        assert!(!way_may_wait(&m, b"/mnt/a b/h (deleted)"));
     }
 
     #[test]
