@@ -233,17 +233,11 @@ fn as_nobody_with_bpf_under_hidepid_run(
     lookup: &str,
     args: &str,
 ) -> (i32, String, String) {
-    let home = common::shared_tempdir();
-    common::sh_within(
-        &format!(
-            "exec unshare -m --propagation private sh -c \
-             'mount -t proc -o hidepid={hidepid} proc /proc && \
-              WHOPORT_OWNER_LOOKUP={lookup} exec setpriv --reuid=65534 --regid=65534 \
-              --clear-groups --inh-caps=+bpf,+perfmon --ambient-caps=+bpf,+perfmon \
-              env XDG_DATA_HOME={home} XDG_CONFIG_HOME={home} \"$WHOPORT\" {args}'",
-            home = home.path().display(),
-        ),
-        std::time::Duration::from_secs(60),
+    as_nobody_after(
+        &format!("mount -t proc -o hidepid={hidepid} proc /proc"),
+        &format!("WHOPORT_OWNER_LOOKUP={lookup}"),
+        "--inh-caps=+bpf,+perfmon --ambient-caps=+bpf,+perfmon",
+        args,
     )
 }
 
@@ -750,5 +744,121 @@ fn a_directory_mounted_over_proc_itself_never_frames_a_process() {
         assert!(owners.iter().all(|o| o["pid"] != pid), "{lookup}: {doc}");
         let reason = row["owner_hidden_reason"].as_str().expect("a reason");
         assert!(reason.contains("/proc is not procfs"), "{lookup}: {reason}");
+    }
+}
+
+/// `whoport ARGS` as `nobody` with the capabilities `caps` gives (`setpriv`'s options), the
+/// environment `env` (`NAME=VALUE`) set, in a private mount namespace where root first ran
+/// `mount` (a shell line): (status, stdout, stderr).
+fn as_nobody_after(mount: &str, env: &str, caps: &str, args: &str) -> (i32, String, String) {
+    let home = common::shared_tempdir();
+    common::sh_within(
+        &format!(
+            "exec unshare -m --propagation private sh -c \
+             '{mount} && {env} exec setpriv --reuid=65534 --regid=65534 --clear-groups {caps} \
+              env XDG_DATA_HOME={home} XDG_CONFIG_HOME={home} \"$WHOPORT\" {args}'",
+            home = home.path().display(),
+        ),
+        std::time::Duration::from_secs(60),
+    )
+}
+
+/// A directory of mode 000 mounted (by root, in a mount namespace whoport runs in) over the
+/// `/proc/PID/fd` of `nobody`'s own listener: whoport as `nobody` said the process was "not
+/// dumpable" (the mounted directory refused it, not the kernel). The reason names it beside
+/// what is mounted over, never as not dumpable or refused.
+#[test]
+fn a_directory_mounted_over_an_own_processs_descriptors_is_never_said_refused() {
+    if !common::root_or_skip("a private mount namespace")
+        || !common::have("setpriv", "apt-get install -y util-linux")
+    {
+        return;
+    }
+    let Some(py) = python() else { return };
+    let port: u16 = 43111;
+    let mut own = Reaped(common::listener::spawn_retrying(
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(py)
+            .args([
+                "-c",
+                &format!(
+                    "import socket, sys\ns = socket.socket()\n\
+                     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+                     s.bind(('127.0.0.1', {port})); s.listen()\n\
+                     print('ready', flush=True)\nsys.stdin.read()\n"
+                ),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped()),
+    ));
+    common::ready_line(&mut own.0, std::time::Duration::from_secs(20));
+    let pid = own.0.id();
+    let mount = format!("mount -t tmpfs -o mode=000 none /proc/{pid}/fd");
+    for lookup in ["WHOPORT_NO_BPF=1", ""] {
+        let (status, out, err) = as_nobody_after(&mount, lookup, "", &format!("--json {port}"));
+        assert!(status == 0 || status == 1, "{lookup}: {status} {err}");
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        let reason = common::ownerless_reason(&doc, port.into(), lookup);
+        // Named beside its own cause (the only one, or one group of several: the machine's
+        // other processes of nobody's may be not dumpable).
+        let covered = format!("a directory is mounted over /proc/{pid}/fd");
+        assert!(
+            reason.contains(&format!("PID {pid}: {covered}"))
+                || reason.contains(&format!("1 process's could not ({covered}")),
+            "{lookup}: {reason}"
+        );
+    }
+}
+
+/// With netlink refused (sockets read from `/proc/net`), a symbolic link to a crafted
+/// directory mounted over `/proc/net` (in a mount namespace whoport runs in) lent whoport a
+/// forged TCP table: a listener no socket is was listed. Nothing is read across the mount:
+/// the sockets could not be listed, and the error says why (exit 2).
+#[test]
+fn a_table_mounted_over_proc_net_is_never_read_as_the_kernels() {
+    if !common::root_or_skip("a private mount namespace") {
+        return;
+    }
+    let dir = tempdir();
+    let (Some(shim), Some(mount_on_link)) = (
+        common::no_netlink_shim(dir.path()),
+        common::compile_fixture(dir.path(), "mount_on_link"),
+    ) else {
+        return;
+    };
+    let port: u16 = 43112;
+    let forged = dir.path().join("forged");
+    std::fs::create_dir(&forged).expect("a directory");
+    let header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   \
+                  uid  timeout inode\n";
+    let line = format!(
+        "   0: 0100007F:{port:04X} 00000000:0000 0A 00000000:00000000 00:00000000 00000000     \
+         0        0 4242 1 0000000000000000 100 0 0 10 0\n"
+    );
+    std::fs::write(forged.join("tcp"), format!("{header}{line}")).expect("tcp");
+    std::fs::write(forged.join("udp"), header).expect("udp");
+    let link = dir.path().join("net");
+    std::os::unix::fs::symlink(&forged, &link).expect("a link");
+    for lookup in LOOKUPS {
+        let (status, out, err) = common::sh_within(
+            &format!(
+                "exec unshare -m --propagation private sh -c '{} {} /proc/net && \
+                 LD_PRELOAD={} {lookup} exec \"$WHOPORT\" --json {port}'",
+                mount_on_link.display(),
+                link.display(),
+                shim.display(),
+            ),
+            std::time::Duration::from_secs(60),
+        );
+        assert!(!out.contains("4242"), "{lookup}: {out}");
+        assert_eq!(status, 2, "{lookup}: {out} {err}");
+        assert!(
+            err.contains(
+                "something is mounted over /proc/net/tcp or on the way to it, which whoport \
+                 does not read through"
+            ),
+            "{lookup}: {err}"
+        );
     }
 }

@@ -91,7 +91,8 @@ pub fn read_all(wanted: &HashSet<u32>) -> Read {
             }
             let one = (sockets, rings);
             if let Some(count) = &count {
-                if one.0.is_empty() && one.1.is_empty() && refused_to_this_user(pid) {
+                let none = one.0.is_empty() && one.1.is_empty();
+                if none && !mounted_over && refused_to_this_user(pid) {
                     count.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -106,10 +107,11 @@ pub fn read_all(wanted: &HashSet<u32>) -> Read {
 
 /// Does `/proc/PID/maps` refuse this user (permission denied at open, as for another
 /// user's process without CAP_SYS_PTRACE or CAP_PERFMON, or a process that is not
-/// dumpable)? A process that exited is not refused.
+/// dumpable)? A process that exited is not refused, nor one whose maps (or `/proc`
+/// directory) something is mounted over: what refuses there is not the kernel's entry.
 fn refused_to_this_user(pid: u32) -> bool {
     matches!(
-        std::fs::File::open(format!("/proc/{pid}/maps")),
+        super::proc_dir::open_file(&format!("/proc/{pid}/maps")),
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied
     )
 }

@@ -202,7 +202,7 @@ fn table(
 ) -> std::io::Result<()> {
     out.listed.clear();
     let mut again = read_table(
-        std::fs::File::open(path)?,
+        super::proc_dir::open_file(path).map_err(covered(path))?,
         (protocol, keep, Pass::First),
         out,
     )?;
@@ -212,7 +212,7 @@ fn table(
         }
         let before = std::mem::take(&mut out.listed);
         // What the first read found stands even if reading again fails.
-        let Ok(ended) = std::fs::File::open(path)
+        let Ok(ended) = super::proc_dir::open_file(path)
             .and_then(|file| read_table(file, (protocol, keep, Pass::Again), out))
         else {
             return Ok(());
@@ -226,6 +226,23 @@ fn table(
         out.unsettled.push(path);
     }
     Ok(())
+}
+
+/// A table that could not be opened because something is mounted over it or on the way to it
+/// (`EXDEV`, see [`super::proc_dir::open_file`]) is said so: what is there is not the
+/// kernel's table, and is not read.
+#[cfg(target_os = "linux")]
+fn covered(path: &'static str) -> impl Fn(std::io::Error) -> std::io::Error {
+    move |e| {
+        if e.raw_os_error() == Some(rustix::io::Errno::XDEV.raw_os_error()) {
+            std::io::Error::other(format!(
+                "something is mounted over {path} or on the way to it, which whoport does not \
+                 read through"
+            ))
+        } else {
+            e
+        }
+    }
 }
 
 /// Reads the tables for the wanted protocols and families, keeping whole what `keep` keeps.

@@ -223,10 +223,8 @@ fn read_ring(ring: &linux::Ring) -> Option<(Vec<u8>, bool)> {
 
 /// Is this descriptor (still) an io_uring instance?
 fn is_ring_link(ring: &linux::Ring) -> bool {
-    std::fs::read_link(ring.link()).is_ok_and(|l| {
-        use std::os::unix::ffi::OsStrExt;
-        l.as_os_str().as_bytes() == linux::RING_LINK
-    })
+    // (Never a link mounted over it.)
+    super::proc_dir::read_link(&ring.link()).is_ok_and(|l| l == linux::RING_LINK)
 }
 
 fn push(map: &mut HashMap<u32, Vec<u32>>, inode: u32, pid: u32) {

@@ -58,7 +58,8 @@ fn own_not_dumpable(count: usize) -> String {
 }
 
 /// This user's processes whose descriptors `/proc` refuses to this user (some of their PIDs,
-/// and how many): those that are not dumpable.
+/// and how many): those that are not dumpable. A directory mounted over one's `/proc/PID` or
+/// its `fd` (refusing or not) is not the kernel's refusal: not counted (see [`View::covered`]).
 fn own_unreadable(uid: u32) -> (Vec<u32>, usize) {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return (Vec::new(), 0);
@@ -67,8 +68,8 @@ fn own_unreadable(uid: u32) -> (Vec<u32>, usize) {
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
         .filter(|pid| {
             super::linux::status_uid(*pid) == Some(uid)
-                && std::fs::read_dir(format!("/proc/{pid}/fd"))
-                    .is_err_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied)
+                && super::proc_dir::open_dir(&format!("/proc/{pid}/fd"))
+                    .is_err_and(|e| e == rustix::io::Errno::ACCESS)
         })
         .collect();
     pids.sort_unstable();
@@ -148,11 +149,17 @@ impl View {
             // This user's own processes that are not dumpable (a daemon that changed its
             // credentials, an ssh privilege-separation child): /proc gives their descriptors
             // to root alone, so "no process of this user holds it" was not established.
+            // Or whose `/proc` entries a directory is mounted over: not read either.
             if let Some(uid) = self.uid.filter(|_| self.unreadable > 0) {
                 let (pids, count) = self.own_unread.get_or_init(|| own_unreadable(uid)).clone();
+                let mut causes = Vec::new();
                 if count > 0 {
+                    causes.push(UnreadCause::new(pids, count, own_not_dumpable(count)));
+                }
+                causes.extend(self.covered(&self.cut.pids()));
+                if !causes.is_empty() {
                     return Hidden::Unreadable {
-                        causes: vec![UnreadCause::new(pids, count, own_not_dumpable(count))],
+                        causes,
                         ruled: None,
                     };
                 }
@@ -222,31 +229,43 @@ impl View {
     /// directory) another was mounted over, and the rest ([`View::refused`]).
     fn causes(&self) -> Vec<UnreadCause> {
         let cut = self.cut.pids();
-        // Whoport does not read through such a mount (the walk opens no directory across one).
-        let covered: Vec<(u32, String)> = self
-            .unreadable_pids
-            .iter()
-            .filter(|pid| !cut.contains(pid))
-            .filter_map(|&pid| Some((pid, super::linux::covered_proc_entry(pid)?)))
-            .collect();
+        let covered = self.covered(&cut);
+        let named = covered.as_ref().map_or(&[][..], |c| c.pids.as_slice());
         let others: Vec<u32> = self
             .unreadable_pids
             .iter()
             .copied()
-            .filter(|pid| !cut.contains(pid) && !covered.iter().any(|(c, _)| c == pid))
+            .filter(|pid| !cut.contains(pid) && !named.contains(pid))
             .collect();
         let left = self
             .unreadable
-            .saturating_sub(self.cut.count + covered.len())
+            .saturating_sub(self.cut.count + named.len())
             .max(others.len());
         let mut causes = Vec::new();
         if left > 0 {
             causes.push(UnreadCause::new(others, left, self.refused(left)));
         }
-        if !covered.is_empty() {
-            let (pids, paths): (Vec<u32>, Vec<String>) = covered.into_iter().unzip();
-            let count = pids.len();
-            causes.push(UnreadCause::new(
+        causes.extend(covered);
+        causes.extend(self.cut.cause());
+        for cause in causes.iter_mut().filter(|_| self.iterator_skipped) {
+            cause.why.push_str(iterator_skipped(cause.count));
+        }
+        causes
+    }
+
+    /// The processes not read (beside the `cut` ones) whose `/proc/PID` directory, or its fd
+    /// or task directory, another is mounted over: whoport does not read through such a mount
+    /// (the walk opens no directory across one).
+    fn covered(&self, cut: &[u32]) -> Option<UnreadCause> {
+        let (pids, paths): (Vec<u32>, Vec<String>) = self
+            .unreadable_pids
+            .iter()
+            .filter(|pid| !cut.contains(pid))
+            .filter_map(|&pid| Some((pid, super::linux::covered_proc_entry(pid)?)))
+            .unzip();
+        let count = pids.len();
+        (count > 0).then(|| {
+            UnreadCause::new(
                 pids,
                 count,
                 format!(
@@ -254,13 +273,8 @@ impl View {
                      does not read through",
                     paths.join(", ")
                 ),
-            ));
-        }
-        causes.extend(self.cut.cause());
-        for cause in causes.iter_mut().filter(|_| self.iterator_skipped) {
-            cause.why.push_str(iterator_skipped(cause.count));
-        }
-        causes
+            )
+        })
     }
 }
 
