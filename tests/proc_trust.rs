@@ -299,6 +299,69 @@ fn a_process_proc_hides_from_this_user_never_exited() {
     }
 }
 
+/// `/proc` mounted `hidepid=noaccess` (every process listed, another user's files closed),
+/// whoport as `nobody` without capabilities: root's listener's process cannot be read. Its
+/// reason, the card's verdict and every audit finding that says who holds the socket name
+/// that cause ("an owner not seen (/proc hides other users' processes from this user
+/// (hidepid=noaccess): run as root to see it)"), and no other, with both lookups asked for
+/// (the in-kernel one is not this user's to use).
+#[test]
+fn who_holds_a_socket_proc_hides_with_noaccess_is_said_so() {
+    if !common::root_or_skip("a private mount namespace and a new /proc")
+        || !common::have("setpriv", "apt-get install -y util-linux")
+        || python().is_none()
+    {
+        return;
+    }
+    let l = Listener::start(&["tcp4"]);
+    let port = l.port(0);
+    let said = "/proc hides other users' processes from this user (hidepid=noaccess)";
+    let who = format!("an owner not seen ({said}: run as root to see it)");
+    for lookup in ["bpf", "procfs"] {
+        let json = |args: &str| {
+            let (status, out, err) = as_nobody_after(
+                "mount -t proc -o hidepid=noaccess proc /proc",
+                &format!("WHOPORT_OWNER_LOOKUP={lookup}"),
+                "",
+                args,
+            );
+            assert!(status == 0 || status == 1, "{lookup}: {status} {err}");
+            serde_json::from_str::<Value>(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+        };
+        let card = json(&format!("--json {port}"));
+        let reason = card["listeners"][0]["owner_hidden_reason"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(reason.contains(said), "{lookup}: {card}");
+        assert_eq!(card["verdicts"][0]["who"], who, "{lookup}: {card}");
+        let audit = json("audit --json --user root -4 -t");
+        let ours: Vec<&Value> = audit["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .filter(|f| f["listener"]["port"] == port)
+            .collect();
+        let hidden = ours
+            .iter()
+            .find(|f| f["id"] == "hidden-owner")
+            .unwrap_or_else(|| panic!("{lookup}: {audit}"));
+        assert_eq!(
+            hidden["hint"],
+            format!("{said}: run as root (sudo whoport audit) to see its process"),
+            "{lookup}: {hidden}"
+        );
+        for finding in ours {
+            for text in [&finding["message"], &finding["hint"]] {
+                let text = text.as_str().unwrap_or_default();
+                assert!(
+                    !text.contains("an owner not seen") || text.contains(&who),
+                    "{lookup}: {finding}"
+                );
+            }
+        }
+    }
+}
+
 /// whoport in a container's mount namespace only (`nsenter -m -t CONTAINER`), whose `/proc` is
 /// the container's PID namespace's: it lists processes but not whoport. The reason says so,
 /// with both lookups, never that `/proc` is not mounted.
