@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use crate::check::{self, cause::Target};
+use crate::collect::deadline::Deadline;
 use crate::collect::{self, port_table, port_table::States, Filter};
 use crate::error::CollectError;
 use crate::port::{PortRange, Protocol};
@@ -29,12 +30,35 @@ pub enum Condition {
 }
 
 /// How the wait ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     pub met: bool,
     /// Looks at the tables.
     pub looks: u64,
     pub waited: Duration,
+    /// Why the condition did not hold at the last look (`None` when it held).
+    pub unmet: Option<Unmet>,
+}
+
+/// What the last look saw when the condition did not hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unmet {
+    /// No listener on the port (`--listening`), or it could not be taken (`--free`).
+    Not,
+    /// Listeners, none held by the process asked for.
+    OtherHolders,
+    /// Listeners, none seen held by the process asked for, and some whose owners could not
+    /// be seen (another user's, as non-root): any may be that process's.
+    OwnersUnseen,
+    /// Listeners whose owners were not established before the wait's time ran out: the
+    /// owner lookup was still running.
+    OwnersNotRead,
+}
+
+/// What one look found.
+enum Look {
+    Met,
+    Unmet(Unmet),
 }
 
 /// The next pause: half as long again, capped.
@@ -54,31 +78,34 @@ pub fn wait(
     let deadline = timeout.and_then(|t| started.checked_add(t));
     let mut interval = FIRST_INTERVAL;
     let mut looks = 0;
-    let mut owner_cache: Option<(Vec<u32>, bool)> = None;
+    let mut owner_cache: Option<(Vec<u32>, Option<Unmet>)> = None;
     loop {
         looks += 1;
-        let met = match condition {
-            Condition::Listening { pid, process } => {
-                listening(port, protocol, *pid, process.as_deref(), &mut owner_cache)?
-            }
-            Condition::Free => free(port, protocol)?,
+        let look = match condition {
+            Condition::Listening { pid, process } => listening(
+                (port, protocol),
+                (*pid, process.as_deref()),
+                deadline,
+                &mut owner_cache,
+            )?,
+            Condition::Free if free(port, protocol)? => Look::Met,
+            Condition::Free => Look::Unmet(Unmet::Not),
         };
         let now = Instant::now();
-        if met {
+        let unmet = match look {
+            Look::Met => None,
+            Look::Unmet(why) => Some(why),
+        };
+        let ended = deadline.is_some_and(|d| now >= d);
+        if unmet.is_none() || ended {
             return Ok(Outcome {
-                met,
+                met: unmet.is_none(),
                 looks,
                 waited: now - started,
+                unmet,
             });
         }
         if let Some(deadline) = deadline {
-            if now >= deadline {
-                return Ok(Outcome {
-                    met,
-                    looks,
-                    waited: now - started,
-                });
-            }
             std::thread::sleep(interval.min(deadline - now));
         } else {
             std::thread::sleep(interval);
@@ -88,14 +115,15 @@ pub fn wait(
 }
 
 /// Is there a listener on the port (held by the PID or process asked for)? The owner lookup
-/// runs again only when the set of listening sockets changed.
+/// runs again only when the set of listening sockets changed, and waits for its answer no
+/// longer than the wait's `deadline`: one that has not answered then (a process or a user
+/// database that does not answer) leaves the owners not established.
 fn listening(
-    port: u16,
-    protocol: Protocol,
-    pid: Option<u32>,
-    process: Option<&str>,
-    cache: &mut Option<(Vec<u32>, bool)>,
-) -> Result<bool, CollectError> {
+    (port, protocol): (u16, Protocol),
+    (pid, process): (Option<u32>, Option<&str>),
+    deadline: Option<Instant>,
+    cache: &mut Option<(Vec<u32>, Option<Unmet>)>,
+) -> Result<Look, CollectError> {
     let found = port_table::on_port(port, protocol, States::Listeners)?;
     let mut inodes: Vec<u32> = found
         .iter()
@@ -103,31 +131,49 @@ fn listening(
         .map(|s| s.inode)
         .collect();
     if inodes.is_empty() {
-        return Ok(false);
+        return Ok(Look::Unmet(Unmet::Not));
     }
     if pid.is_none() && process.is_none() {
-        return Ok(true);
+        return Ok(Look::Met);
     }
     inodes.sort_unstable();
-    if let Some((seen, answer)) = cache {
-        if *seen == inodes {
-            return Ok(*answer);
+    let answer = match cache {
+        Some((seen, answer)) if *seen == inodes => answer.clone(),
+        _ => {
+            let filter = Filter {
+                tcp: protocol == Protocol::Tcp,
+                udp: protocol == Protocol::Udp,
+                udplite: protocol == Protocol::Udplite,
+                ipv4: true,
+                ipv6: true,
+                ports: Some(vec![PortRange::single(port)]),
+                pid,
+                process: process.map(str::to_string),
+                ..Filter::default()
+            };
+            let within = match deadline {
+                Some(at) => Deadline::after(at.saturating_duration_since(Instant::now())),
+                None => Deadline::never(),
+            };
+            let Some(snap) = within.run(move || collect::collect(&filter)) else {
+                return Ok(Look::Unmet(Unmet::OwnersNotRead));
+            };
+            let snap = snap?;
+            let answer = if !snap.listeners.is_empty() {
+                None
+            } else if snap.hidden > 0 || !snap.unattributed.is_empty() {
+                Some(Unmet::OwnersUnseen)
+            } else {
+                Some(Unmet::OtherHolders)
+            };
+            *cache = Some((inodes, answer.clone()));
+            answer
         }
-    }
-    let snap = collect::collect(&Filter {
-        tcp: protocol == Protocol::Tcp,
-        udp: protocol == Protocol::Udp,
-        udplite: protocol == Protocol::Udplite,
-        ipv4: true,
-        ipv6: true,
-        ports: Some(vec![PortRange::single(port)]),
-        pid,
-        process: process.map(str::to_string),
-        ..Filter::default()
-    })?;
-    let answer = !snap.listeners.is_empty();
-    *cache = Some((inodes, answer));
-    Ok(answer)
+    };
+    Ok(match answer {
+        None => Look::Met,
+        Some(why) => Look::Unmet(why),
+    })
 }
 
 /// Could a server listen on the port? A listener in the table says no at once; otherwise the

@@ -569,6 +569,45 @@ fn a_user_database_that_never_answers_costs_only_the_deadline() {
     );
 }
 
+/// `wait --listening --pid/--process --timeout 2s` where the owner lookup does not answer
+/// (the jammed process's details, and a user database that never answers): the wait ends at
+/// its own timeout, and says that the port had listeners whose owners were not established,
+/// never "was not listening". Before, the look ran under the run's collection limit (here
+/// `WHOPORT_TIMEOUT=45s`), far past the wait's.
+#[test]
+fn a_wait_for_a_listeners_owner_ends_at_its_own_timeout() {
+    let Some(jam) = Jammed::start() else {
+        return;
+    };
+    let home = tempdir();
+    let in_its_namespaces = stalled_user_database(&jam, home.path());
+    let bin = common::bin();
+    let bin = bin.to_str().expect("utf8");
+    let (port, pid) = (jam.port.to_string(), jam.listener.to_string());
+    for (by, who) in [("--pid", pid.as_str()), ("--process", "python")] {
+        let started = std::time::Instant::now();
+        let (status, _, err) = in_its_namespaces(&[
+            bin,
+            "wait",
+            &port,
+            "--listening",
+            by,
+            who,
+            "--timeout",
+            "2s",
+        ]);
+        let took = started.elapsed();
+        assert_eq!(status, 1, "{by}: {err}");
+        assert!(
+            err.contains(&format!("{port}/tcp had listeners after 2."))
+                && err.contains("whose owners were not established"),
+            "{by}: {err}"
+        );
+        // The wait's 2 s and the start of whoport, far less than the 45 s of the run's limit.
+        assert!(took < Duration::from_secs(20), "{by}: {took:?}");
+    }
+}
+
 /// Runs `argv[1:]` in a new user namespace where the caller's uid and gid (root's) are 1000.
 const USER_NAMESPACE: &str = r#"
 import ctypes, os, sys

@@ -192,16 +192,51 @@ fn pid_and_process_narrow_whose_listener_counts() {
         "1s",
     ]);
     assert_eq!(status, 1, "PID 1 does not hold our socket");
-    let (status, _, _) = run(&[
+    let (status, _, err) = run(&[
         "wait",
         &port,
         "--listening",
         "--process",
         "no-such-program-name",
         "--timeout",
-        "1s",
+        "8s",
     ]);
     assert_eq!(status, 1);
+    // The port was listening all along: it is not said to be "not listening". (The wait's
+    // time is long enough for a look at the owners on a loaded machine: a look that has not
+    // answered when it ends says so instead.)
+    assert!(
+        err.contains(&format!("{port}/tcp had listeners after 8."))
+            && err.contains("none held by the process asked for"),
+        "{err}"
+    );
+    let (status, out, _) = run(&[
+        "wait",
+        &port,
+        "--listening",
+        "--pid",
+        "1",
+        "--timeout",
+        "8s",
+        "--json",
+    ]);
+    let doc: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(
+        (status, &doc["unmet"]),
+        (1, &Value::from("other_holders")),
+        "{doc}"
+    );
+    let free = bound_tcp();
+    let (_, out, _) = run(&[
+        "wait",
+        &free.1.to_string(),
+        "--listening",
+        "--timeout",
+        "0s",
+        "--json",
+    ]);
+    let doc: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(doc["unmet"], "not", "{doc}");
     // --pid is for --listening only; one condition is required.
     assert_eq!(run(&["wait", &port, "--free", "--pid", &pid]).0, 2);
     assert_eq!(run(&["wait", &port]).0, 2);
