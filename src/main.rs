@@ -58,8 +58,32 @@ fn parse() -> Result<Cli, clap::Error> {
     if let Some(choice) = choice {
         cmd = cmd.color(choice);
     }
-    let matches = cmd.try_get_matches()?;
+    let matches = cmd.clone().try_get_matches().map_err(|e| escaped(e, cmd))?;
     Cli::from_arg_matches(&matches)
+}
+
+/// A usage error quotes the value it refused as given, where an escape sequence or a carriage
+/// return would reach the terminal raw (clap writes it as it is). The command line is parsed
+/// again with every argument escaped as whoport escapes any text it did not write: the same
+/// error, its values escaped, in clap's own words and colours. Where that parse does not give
+/// the same kind of error, the error is written as plain text, each line escaped.
+fn escaped(e: clap::Error, cmd: clap::Command) -> clap::Error {
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if !e.use_stderr() || args.iter().all(|a| sanitize(a) == *a) {
+        return e;
+    }
+    let again = cmd.try_get_matches_from(args.iter().map(|a| sanitize(a).into_owned()));
+    match again {
+        Err(again) if again.kind() == e.kind() => again,
+        _ => {
+            let plain = e.render().to_string();
+            let plain = plain.strip_prefix("error: ").unwrap_or(&plain);
+            let lines: Vec<String> = plain.lines().map(|l| sanitize(l).into_owned()).collect();
+            clap::Error::raw(e.kind(), format!("{}\n", lines.join("\n")))
+        }
+    }
 }
 
 /// `-1` reaches clap as an unknown flag (`-4` and `-6` are flags); say what it is, on one

@@ -187,3 +187,42 @@ fn color_never_holds_for_help_and_usage_errors_on_a_terminal() {
         assert!(text.contains("Usage"), "{args:?}: {text}");
     }
 }
+
+/// A usage error quotes the value it refused: one with an escape sequence (a window title, a
+/// colour), a bell and a carriage return is written escaped, on a terminal (in clap's colours)
+/// and in a pipe alike, as whoport escapes any text it did not write. Before, clap wrote the
+/// value raw: on a terminal the title was set and the rest of the line coloured.
+#[test]
+fn a_usage_errors_quoted_value_is_escaped() {
+    let Some(_) = python() else { return };
+    let value = "\u{1b}]0;pwned\u{7}\u{1b}[31mRED\r";
+    let escaped = "\\e]0;pwned\\x07\\e[31mRED\\r";
+    for args in [
+        vec![format!("--pid={value}")],
+        vec!["audit".to_string(), format!("--format={value}")],
+        vec![
+            "wait".to_string(),
+            "--listening".to_string(),
+            format!("--timeout={value}"),
+            "80".to_string(),
+        ],
+        vec![format!("--{value}")],
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (status, out, err) = run(&args);
+        assert_eq!(status, 2, "{args:?}: {out}");
+        assert!(err.contains(escaped), "{args:?}: {err:?}");
+        assert!(
+            !err.chars().any(|c| c.is_control() && c != '\n'),
+            "{args:?}: {err:?}"
+        );
+        let text = on_terminal(80, &args);
+        assert!(text.contains(escaped), "{args:?}: {text:?}");
+        // clap's own colours stay; nothing of the value is acted on.
+        assert!(text.contains("\u{1b}["), "{args:?}: {text:?}");
+        assert!(
+            !text.contains('\u{7}') && !text.contains("\u{1b}]") && !text.contains("\u{1b}[31mRED"),
+            "{args:?}: {text:?}"
+        );
+    }
+}
