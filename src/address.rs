@@ -435,10 +435,7 @@ pub(crate) mod local {
         let Some(name) = super::device_name(ifindex) else {
             return false;
         };
-        let on = |conf: &str| {
-            std::fs::read_to_string(format!("/proc/sys/net/ipv4/conf/{conf}/route_localnet"))
-                .is_ok_and(|v| v.trim() == "1")
-        };
+        let on = |conf: &str| localnet_setting(conf) == Some(true);
         // A name is never a path: `all`, `default` and names with `/` or dots are not read.
         let plain = !name.contains('/') && name != "." && name != "..";
         on("all") || (plain && on(&name))
@@ -476,21 +473,36 @@ pub(crate) mod local {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 
+    /// The directory of the devices' IPv4 settings, this network namespace's.
+    const CONF: &str = "/proc/sys/net/ipv4/conf";
+
+    /// Whether `route_localnet` is on for `conf` (`all` or a device); `None` when it cannot be
+    /// read, or something is mounted over it or on the way to it (what is there is not the
+    /// kernel's setting: see `collect::proc_dir::open_file`).
+    fn localnet_setting(conf: &str) -> Option<bool> {
+        use std::io::Read;
+        let mut text = String::new();
+        crate::collect::proc_dir::open_file(&format!("{CONF}/{conf}/route_localnet"))
+            .ok()?
+            .take(64)
+            .read_to_string(&mut text)
+            .ok()?;
+        Some(text.trim() == "1")
+    }
+
     /// [`Localnet`] as it is now: `all` first (on for it is on for every device), then each
-    /// device but `lo` (what arrives through `lo` is this machine's own traffic).
+    /// device but `lo` (what arrives through `lo` is this machine's own traffic). Nothing is
+    /// read across a mount.
     fn read_localnet() -> Localnet {
-        const CONF: &str = "/proc/sys/net/ipv4/conf";
-        let read = |conf: &str| {
-            std::fs::read_to_string(format!("{CONF}/{conf}/route_localnet"))
-                .ok()
-                .map(|v| v.trim() == "1")
-        };
-        match read("all") {
+        match localnet_setting("all") {
             None => return Localnet::Unread,
             Some(true) => return Localnet::On(vec!["all".to_string()]),
             Some(false) => {}
         }
-        let Ok(dir) = std::fs::read_dir(CONF) else {
+        let Some(dir) = crate::collect::proc_dir::open_dir(CONF)
+            .ok()
+            .and_then(|fd| rustix::fs::Dir::read_from(fd).ok())
+        else {
             return Localnet::Unread;
         };
         let mut on = Vec::new();
@@ -499,10 +511,13 @@ pub(crate) mod local {
                 return Localnet::Unread;
             };
             let name = entry.file_name().to_string_lossy().into_owned();
+            if name == "." || name == ".." {
+                continue;
+            }
             if ["all", "default", "lo"].contains(&name.as_str()) {
                 continue;
             }
-            match read(&name) {
+            match localnet_setting(&name) {
                 None => return Localnet::Unread,
                 Some(true) => on.push(name),
                 Some(false) => {}

@@ -531,6 +531,13 @@ pub struct Unread {
 impl std::fmt::Display for Unread {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.errno {
+            // EXDEV: not opened across a mount (see `collect::proc_dir::open_file`).
+            Some(18) => write!(
+                f,
+                "{} was not read: something is mounted over it or on the way to it, which \
+                 whoport does not read through",
+                self.path
+            )?,
             Some(n) => write!(
                 f,
                 "{} could not be read: {}",
@@ -557,10 +564,18 @@ pub(crate) fn read_setting<T>(
     path: &'static str,
     parse: fn(&str) -> Option<T>,
 ) -> Result<T, Unread> {
-    let text = std::fs::read_to_string(path).map_err(|e| Unread {
+    use std::io::Read;
+    let unread = |e: std::io::Error| Unread {
         path,
         errno: e.raw_os_error(),
-    })?;
+    };
+    // Never a file mounted over the kernel's, nor more of one than a setting holds.
+    let mut text = String::new();
+    crate::collect::proc_dir::open_file(path)
+        .map_err(unread)?
+        .take(crate::collect::proc_dir::MAX_FILE as u64)
+        .read_to_string(&mut text)
+        .map_err(unread)?;
     parse(&text).ok_or(Unread { path, errno: None })
 }
 

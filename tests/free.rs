@@ -270,7 +270,7 @@ fn unreadable_port_settings_are_said_unread_and_free_offers_nothing() {
 /// loopback listener on 1100 (inside that range, reserved): where the settings cannot be read,
 /// `check` and the audit say that they did not judge the port against them (a note in text
 /// and JSON, and a series for Prometheus), and raise no `ephemeral-range`; with the reserved
-/// ports alone unreadable (a file of another form bound over them), likewise for a port inside
+/// ports alone unread (a file bound over them, which is not read), likewise for a port inside
 /// the range.
 #[test]
 fn unreadable_port_settings_are_said_unjudged_by_check_and_the_audit() {
@@ -295,8 +295,8 @@ fn unreadable_port_settings_are_said_unjudged_by_check_and_the_audit() {
                 "whether outgoing connections may take 1150 is not known: 1150 is inside this \
                  machine's ephemeral range 1024-9999 (/proc/sys/net/ipv4/ip_local_port_range), \
                  and whether net.ipv4.ip_local_reserved_ports reserves it is not known \
-                 (/proc/sys/net/ipv4/ip_local_reserved_ports is not in the form the kernel \
-                 writes)",
+                 (/proc/sys/net/ipv4/ip_local_reserved_ports was not read: something is \
+                 mounted over it or on the way to it, which whoport does not read through)",
                 "ephemeral-range was not judged for port 1100 inside this machine's ephemeral \
                  range 1024-9999",
             )
@@ -412,4 +412,40 @@ fn an_unread_first_unprivileged_port_is_not_taken_for_1024() {
             assert!(kinds.is_empty(), "root binds 80: {doc}");
         }
     }
+}
+
+/// A file bound over `/proc/sys/net/ipv4/ip_local_port_range` (in a mount namespace whoport
+/// runs in) lent whoport a forged range, `1024 1100`, said to be this machine's (the card's
+/// `ephemeral_range`, and the range `free` kept out of its offers). No setting is read across
+/// a mount: the range is said unread, and why, and `free` offers nothing it could not check.
+#[test]
+fn a_setting_mounted_over_is_never_read_as_the_machines() {
+    if !common::root_or_skip("a private mount namespace") {
+        return;
+    }
+    let dir = tempdir();
+    let forged = dir.path().join("range");
+    std::fs::write(&forged, "1024\t1100\n").expect("written");
+    let within = |args: &str| {
+        common::sh_within(
+            &format!(
+                "exec unshare -m --propagation private sh -c 'mount --bind {} \
+                 /proc/sys/net/ipv4/ip_local_port_range && exec \"$WHOPORT\" {args}'",
+                forged.display()
+            ),
+            std::time::Duration::from_secs(60),
+        )
+    };
+    let words = "/proc/sys/net/ipv4/ip_local_port_range was not read: something is mounted \
+                 over it or on the way to it, which whoport does not read through";
+    let (_, out, err) = within("--json 43113");
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    assert_ne!(doc["ephemeral_range"]["start"], 1024, "{doc}");
+    let unread = doc["ephemeral_range"]["unread"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(unread.contains(words), "{doc}");
+    let (status, out, err) = within("free");
+    assert_eq!((status, out.as_str()), (2, ""), "{err}");
+    assert!(err.contains(words), "{err}");
 }

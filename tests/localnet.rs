@@ -197,3 +197,30 @@ fn the_settings_are_read_once_per_listing_not_per_socket() {
     }
     drop(helper);
 }
+
+/// A file holding `1` bound over `net.ipv4.conf.all.route_localnet` (whose setting is 0), in
+/// a mount namespace whoport runs in, made a loopback socket "reachable from every link". No
+/// setting is read across a mount: it is said unread, never on (nor off).
+#[test]
+fn a_file_mounted_over_route_localnet_is_never_read_as_the_setting() {
+    let Some(ns) = NetNs::new() else {
+        return;
+    };
+    let helper = ns.listener(&["--exit-after", "600", "udp4"]);
+    let udp = helper.port(0);
+    sysctl(&ns, "net.ipv4.conf.all.route_localnet=0");
+    let home = tempdir();
+    let forged = home.path().join("on");
+    std::fs::write(&forged, "1\n").expect("written");
+    let script = format!(
+        "mount --bind {} /proc/sys/net/ipv4/conf/all/route_localnet && exec \"$0\" \"$@\"",
+        forged.display()
+    );
+    let wrapper = ["unshare", "-m", "sh", "-c", script.as_str()];
+    let (_, out, err) = ns.whoport_wrapped(home.path(), &[], &wrapper, &["--json"]);
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    let reach = row(&doc, "udp", udp)["reach"].to_string();
+    assert!(!reach.contains("but route_localnet is on"), "{reach}");
+    assert!(reach.contains("it could not be read"), "{reach}");
+    drop(helper);
+}
