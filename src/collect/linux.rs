@@ -36,6 +36,9 @@ pub struct InodeOwners {
     /// The largest of the processes it did not reach, with their number of descriptors (see
     /// [`super::walk_order`]).
     pub late_named: Vec<(u32, u64)>,
+    /// Of them, the processes whose descriptors were being read when the time ran out (one
+    /// at most per thread of the walk).
+    pub late_reading: Vec<u32>,
     /// Processes whose threads' own descriptor tables were not all read (past the bound of
     /// [`super::own_tables`]); counted in `unreadable` too.
     pub cut: super::own_tables::Cut,
@@ -275,8 +278,9 @@ pub fn stopped_words(walk: &InodeOwners, limit: &super::deadline::Limit) -> Opti
     Some(format!(
         "the owner lookup did not finish within {}: the /proc walk stopped with the \
          descriptors of {processes} not read, or not to the end (the owners shown were found; \
-         those processes may hold sockets too){largest}",
-        limit.text
+         those processes may hold sockets too){}{largest}",
+        limit.text,
+        super::walk_order::being_read(&walk.late_reading)
     ))
 }
 
@@ -365,6 +369,7 @@ fn walk(
         owners.vanished += part.vanished;
         owners.walked += part.walked;
         owners.late += part.late;
+        owners.late_reading.extend(part.cut_short);
         owners.cut.extend(part.cut);
         owners.other_netns += part.other_netns;
         owners.netns_covered.extend(part.netns_covered);
@@ -455,6 +460,8 @@ struct Part {
     walked: usize,
     /// Processes not read to the end: the budget was spent meanwhile.
     late: usize,
+    /// The process whose descriptors were being read when the budget was spent.
+    cut_short: Option<u32>,
     other_netns: usize,
     other_netns_pid: Option<u32>,
     netns_covered: Vec<u32>,
@@ -546,10 +553,12 @@ fn walk_part(
     let mut part = Part::default();
     let mut path = itoa_path::PidPath::new();
     let mut link = [0u8; 64];
+    let mut reading = None;
     loop {
         if meter.stopped {
             // The process read last was cut short.
             part.late += 1;
+            part.cut_short = reading;
             break;
         }
         if !meter.within() {
@@ -559,6 +568,7 @@ fn walk_part(
         let Some(&pid) = pids.get(i) else {
             break;
         };
+        reading = Some(pid);
         if let Since::Skip(before) = since {
             if before.get(&pid).is_some_and(|a| a.still(proc_fd, pid)) {
                 part.walked += 1;

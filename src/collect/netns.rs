@@ -592,7 +592,7 @@ pub fn covered_note(pids: &[u32]) -> Option<String> {
 }
 
 /// `pid 42 (nginx)`.
-fn named(pid: u32) -> String {
+pub(super) fn named(pid: u32) -> String {
     match linux::comm(pid) {
         Some(comm) => format!("pid {pid} ({})", String::from_utf8_lossy(&comm)),
         None => format!("pid {pid}"),

@@ -52,6 +52,23 @@ pub fn words(largest: &[(u32, u64)]) -> Option<String> {
     ))
 }
 
+/// "; not to the end: pid 42 (nginx), whose descriptors were being read when the time ran
+/// out" for the processes a walk out of time was reading (`pids`); empty for none.
+pub fn being_read(pids: &[u32]) -> String {
+    let mut pids = pids.to_vec();
+    pids.sort_unstable();
+    pids.dedup();
+    let whose = match pids.len() {
+        0 => return String::new(),
+        1 => "whose descriptors were",
+        _ => "whose descriptors were each",
+    };
+    format!(
+        "; not to the end: {}, {whose} being read when the time ran out",
+        super::socket_netns::processes(&pids, super::netns::named)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,6 +88,33 @@ mod tests {
             )
         );
         assert_eq!(words(&[(5, 0)]), None);
+    }
+
+    #[test]
+    fn the_processes_being_read_are_named_once_each() {
+        assert_eq!(being_read(&[]), "");
+        let me = std::process::id();
+        let one = being_read(&[me, me]);
+        assert!(
+            one.starts_with(&format!("; not to the end: pid {me} (")),
+            "{one}"
+        );
+        assert!(
+            one.ends_with("), whose descriptors were being read when the time ran out"),
+            "{one}"
+        );
+        let two = being_read(&[u32::MAX, me]);
+        assert!(
+            two.starts_with(&format!("; not to the end: pid {me} (")),
+            "{two}"
+        );
+        assert!(
+            two.ends_with(&format!(
+                " and pid {}, whose descriptors were each being read when the time ran out",
+                u32::MAX
+            )),
+            "{two}"
+        );
     }
 
     #[test]
