@@ -542,3 +542,80 @@ fn a_stalled_mount_at_a_deleted_executables_path_is_never_walked_into() {
         );
     }
 }
+
+/// Binds argv[1] UDP sockets on 127.x.y.z addresses (any user may: no privilege, no port
+/// range limits them), in processes of at most 19,000 descriptors each (the machine's limit
+/// may be 20,000 even for root), prints "ready" and waits for stdin to close; the other
+/// processes end with it.
+const MANY_UDP: &str = r#"
+import os, resource, socket, sys
+n, per = int(sys.argv[1]), 19000
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+per = min(per, hard - 64)
+lifeline_r, lifeline_w = os.pipe()
+ready_r, ready_w = os.pipe()
+def bind(first, count):
+    keep = []
+    for i in range(first, first + count):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        j = 256 + i
+        s.bind(("127.%d.%d.%d" % ((j >> 16) & 255, (j >> 8) & 255, (j & 255) or 1), 0))
+        keep.append(s)
+    return keep
+starts = list(range(0, n, per))
+for first in starts[1:]:
+    if os.fork() == 0:
+        os.close(lifeline_w)
+        keep = bind(first, min(per, n - first))
+        os.write(ready_w, b"x")
+        os.read(lifeline_r, 1)
+        os._exit(0)
+keep = bind(0, min(per, n))
+for _ in starts[1:]:
+    os.read(ready_r, 1)
+print("ready", flush=True)
+sys.stdin.read()
+"#;
+
+/// 90,000 bound UDP sockets in a network namespace: the kernel reads `/proc/net/udp` from its
+/// first hash bucket again at every read, so reading it takes time that grows with the square
+/// of its sockets (here, 57,000 took 11 s to `cat`, 90,000 about 30 s), where the netlink dump
+/// takes half a second. whoport read it on every run that shows UDP (to mark connected sockets,
+/// which the dump says itself), outside any deadline, up to twice: `whoport 53 --timeout 2s`
+/// took 42 s at 57,000. It reads it now only where the netlink dump listed no UDP socket.
+#[test]
+fn many_udp_sockets_cost_a_run_no_read_of_proc_net_udp() {
+    if !common::root_or_skip("a network namespace and 90,000 descriptors") {
+        return;
+    }
+    let Some(python) = common::listener::python() else {
+        return;
+    };
+    let Some(ns) = common::netns::NetNs::set_up(&[]) else {
+        return;
+    };
+    // Its other processes end with it (they wait on a pipe only it holds open).
+    let mut holder = common::Reaped(
+        ns.command(&python)
+            .args(["-c", MANY_UDP, "90000"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python starts"),
+    );
+    let line = common::ready_line(&mut holder.0, Duration::from_secs(120));
+    assert_eq!(line.trim(), "ready", "{line}");
+    let home = tempdir();
+    for args in [
+        &["53", "--timeout", "2s"][..],
+        &["53/udp", "--timeout", "2s", "--json"],
+    ] {
+        let started = std::time::Instant::now();
+        let (status, out, err) = ns.whoport_with(home.path(), &[], args);
+        let took = started.elapsed();
+        assert_eq!(status, 1, "{args:?}: {out} {err}");
+        // The run's own work and the machine's load; a read of /proc/net/udp alone is ~30 s.
+        assert!(took < QUICK / 2, "{args:?}: {took:?}");
+    }
+}
