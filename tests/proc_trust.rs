@@ -826,6 +826,27 @@ fn as_nobody_after(mount: &str, env: &str, caps: &str, args: &str) -> (i32, Stri
     )
 }
 
+/// `python` (a command that runs the interpreter, `-c` to follow) listening on
+/// 127.0.0.1:`port` until its standard input closes, once it listens.
+fn listening_on(mut python: Command, port: u16) -> Reaped {
+    let mut child = Reaped(common::listener::spawn_retrying(
+        python
+            .args([
+                "-c",
+                &format!(
+                    "import socket, sys\ns = socket.socket()\n\
+                     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+                     s.bind(('127.0.0.1', {port})); s.listen()\n\
+                     print('ready', flush=True)\nsys.stdin.read()\n"
+                ),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped()),
+    ));
+    common::ready_line(&mut child.0, std::time::Duration::from_secs(20));
+    child
+}
+
 /// A directory of mode 000 mounted (by root, in a mount namespace whoport runs in) over the
 /// `/proc/PID/fd` of `nobody`'s own listener: whoport as `nobody` said the process was "not
 /// dumpable" (the mounted directory refused it, not the kernel). The reason names it beside
@@ -839,23 +860,11 @@ fn a_directory_mounted_over_an_own_processs_descriptors_is_never_said_refused() 
     }
     let Some(py) = python() else { return };
     let port: u16 = 43111;
-    let mut own = Reaped(common::listener::spawn_retrying(
-        Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(py)
-            .args([
-                "-c",
-                &format!(
-                    "import socket, sys\ns = socket.socket()\n\
-                     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
-                     s.bind(('127.0.0.1', {port})); s.listen()\n\
-                     print('ready', flush=True)\nsys.stdin.read()\n"
-                ),
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped()),
-    ));
-    common::ready_line(&mut own.0, std::time::Duration::from_secs(20));
+    let mut setpriv = Command::new("setpriv");
+    setpriv
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(py);
+    let own = listening_on(setpriv, port);
     let pid = own.0.id();
     let mount = format!("mount -t tmpfs -o mode=000 none /proc/{pid}/fd");
     for lookup in ["WHOPORT_NO_BPF=1", ""] {
@@ -923,5 +932,41 @@ fn a_table_mounted_over_proc_net_is_never_read_as_the_kernels() {
             ),
             "{lookup}: {err}"
         );
+    }
+}
+
+/// A forged mount table bound over whoport's own `/proc/self/mountinfo` (the shell that
+/// mounts it becomes whoport: `exec` keeps its PID), saying `/proc` is mounted
+/// `hidepid=invisible`: whoport as `nobody` said of root's listener that "/proc hides other
+/// users' processes from this user". Whoport's own files are not read across a mount: that is
+/// never said.
+#[test]
+fn a_forged_mount_table_of_whoports_own_never_lends_proc_an_option() {
+    if !common::root_or_skip("a private mount namespace")
+        || !common::have("setpriv", "apt-get install -y util-linux")
+    {
+        return;
+    }
+    let Some(py) = python() else { return };
+    let port: u16 = 43114;
+    let _roots = listening_on(Command::new(py), port);
+    let dir = common::shared_tempdir();
+    let forged = dir.path().join("mountinfo");
+    let mut table = std::fs::read_to_string("/proc/self/mountinfo").expect("own mount table");
+    table.push_str("999 1 0:5 / /proc rw,nosuid - proc proc rw,hidepid=invisible\n");
+    std::fs::write(&forged, table).expect("written");
+    std::fs::set_permissions(&forged, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .expect("chmod");
+    let mount = format!("mount --bind {} /proc/$$/mountinfo", forged.display());
+    for lookup in ["WHOPORT_NO_BPF=1", ""] {
+        let (status, out, err) = as_nobody_after(&mount, lookup, "", &format!("--json {port}"));
+        assert!(status == 0 || status == 1, "{lookup}: {status} {err}");
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        let reason = common::ownerless_reason(&doc, port.into(), lookup);
+        assert!(
+            reason.starts_with("another user's socket, and whoport is not root"),
+            "{lookup}: {reason}"
+        );
+        assert!(!reason.contains("hidepid"), "{lookup}: {reason}");
     }
 }

@@ -500,7 +500,7 @@ fn unescape(field: &str) -> Vec<u8> {
 fn mounts() -> &'static [Mount] {
     static MOUNTS: OnceLock<Vec<Mount>> = OnceLock::new();
     MOUNTS.get_or_init(|| {
-        std::fs::read("/proc/self/mountinfo")
+        super::proc_dir::read_whole("/proc/self/mountinfo")
             .map(|text| parse_mountinfo(&String::from_utf8_lossy(&text)))
             .unwrap_or_default()
     })

@@ -25,7 +25,8 @@ pub const IN_ALL: Duration = Duration::from_secs(2);
 /// point, at most `limit`, none under a FUSE mount (which may never answer). From
 /// `/proc/self/mountinfo`, read a line at a time.
 pub fn mounted(limit: usize) -> Vec<(u64, PathBuf)> {
-    let Ok(file) = std::fs::File::open("/proc/self/mountinfo") else {
+    // (Never a file mounted over it.)
+    let Ok(file) = super::proc_dir::open_file("/proc/self/mountinfo") else {
         return Vec::new();
     };
     let mut namespaces = Vec::new();

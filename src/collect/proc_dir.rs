@@ -244,12 +244,30 @@ impl ProcDir {
     }
 }
 
+/// The most of a file of whoport's own `/proc/self` read whole (a mount table).
+const MAX_OWN_FILE: u64 = 64 * 1024 * 1024;
+
+/// The file at `path` (below `/proc/`, as [`open_file`] opens it: never across a mount), whole
+/// up to 64 MiB; `None` when it cannot be opened or read. For whoport's own files
+/// (`/proc/self/mountinfo`, `status`): a file mounted over one (or a link over `/proc/self`)
+/// holds what whoever mounted it wrote, not whoport's own mount table or capabilities.
+pub fn read_whole(path: &str) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    open_file(path)
+        .ok()?
+        .take(MAX_OWN_FILE)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    Some(bytes)
+}
+
 /// The `hidepid=` option of the `/proc` mounted at `/proc` (`invisible`, `noaccess`,
 /// `ptraceable`, or `2`, `1`), from `/proc/self/mountinfo`, read once; `None` without one.
 pub fn hidepid() -> Option<&'static str> {
     static HIDEPID: OnceLock<Option<String>> = OnceLock::new();
     HIDEPID
-        .get_or_init(|| parse_hidepid(&std::fs::read("/proc/self/mountinfo").ok()?))
+        .get_or_init(|| parse_hidepid(&read_whole("/proc/self/mountinfo")?))
         .as_deref()
 }
 
@@ -285,7 +303,7 @@ pub fn hides_other_users() -> Option<&'static str> {
     /// The bit of CAP_SYS_PTRACE in `CapEff`.
     const CAP_SYS_PTRACE: u64 = 1 << 19;
     let how = hidepid()?;
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let status = String::from_utf8(read_whole("/proc/self/status")?).ok()?;
     let field = |key: &str| {
         status
             .lines()
@@ -296,7 +314,7 @@ pub fn hides_other_users() -> Option<&'static str> {
     if caps & CAP_SYS_PTRACE != 0 {
         return None;
     }
-    let mountinfo = std::fs::read("/proc/self/mountinfo").ok()?;
+    let mountinfo = read_whole("/proc/self/mountinfo")?;
     let Some(exempt) = proc_option(&mountinfo, "gid") else {
         return Some(how);
     };
