@@ -968,3 +968,69 @@ fn an_owner_one_run_could_not_see_is_not_compared_with_the_baseline() {
         );
     }
 }
+
+/// The findings of `list` ("findings" or "suppressed") about the listener on `port`, any id.
+fn about_port<'a>(doc: &'a Value, list: &str, port: u16) -> Vec<&'a Value> {
+    doc[list]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["listener"]["port"] == port)
+        .collect()
+}
+
+/// A suppression's `address` is read in whoport's notation, as the listing, the audit and
+/// Prometheus write it: `[::]` accepts the `[::]` listener, `0.0.0.0%lo` the one bound to
+/// `lo`, and `0.0.0.0` (all interfaces) not the one bound to `lo`; an address in no such
+/// notation is refused, naming its line. Before, `[::]` and `0.0.0.0%lo` never matched (the
+/// address was compared as Rust writes it: `::`, no device) and `0.0.0.0` matched `0.0.0.0%lo`.
+#[test]
+fn a_suppressions_address_is_read_in_whoports_notation() {
+    let Some(ns) = NetNs::new() else { return };
+    let home = tempdir();
+    let l = ns.listener(&["tcp6-any", "tcp4-any@lo"]);
+    let (v6, lo) = (l.port(0), l.port(1));
+    let config = home.path().join("audit.toml");
+    let c = config.to_str().expect("utf-8").to_string();
+    let audit_with = |accepts: String| -> (i32, String, String) {
+        std::fs::write(&config, accepts).expect("write");
+        ns.whoport(home.path(), &["audit", "--json", "--config", &c])
+    };
+    let accept = |address: &str, port: u16| {
+        format!("[[accept]]\nid = \"*\"\nport = {port}\naddress = \"{address}\"\nreason = \"r\"\n")
+    };
+    let (code, out, err) = audit_with(String::new());
+    assert!(matches!(code, 0 | 1), "{err}");
+    let plain: Value = serde_json::from_str(&out).expect("json");
+    let (v6_findings, lo_findings) = (
+        about_port(&plain, "findings", v6).len(),
+        about_port(&plain, "findings", lo).len(),
+    );
+    assert!(v6_findings > 0 && lo_findings > 0, "{plain}");
+    for (accepts, port, suppressed) in [
+        (accept("[::]", v6), v6, true),
+        (accept("::", v6), v6, true),
+        (accept("0.0.0.0%lo", lo), lo, true),
+        (accept("0.0.0.0", lo), lo, false),
+        (accept("127.0.0.1", lo), lo, false),
+    ] {
+        let (code, out, err) = audit_with(accepts.clone());
+        assert!(matches!(code, 0 | 1), "{accepts}: {err}");
+        let doc: Value = serde_json::from_str(&out).expect("json");
+        let left = about_port(&doc, "findings", port).len();
+        let gone = about_port(&doc, "suppressed", port).len();
+        if suppressed {
+            assert_eq!((left, gone > 0), (0, true), "{accepts}: {doc}");
+        } else {
+            assert_eq!(gone, 0, "{accepts}: {doc}");
+        }
+    }
+    for bad in ["localhost", "0.0.0.0:22", "[::]:22", "0.0.0.0%"] {
+        let (code, _, err) = audit_with(format!("[[accept]]\nid = \"*\"\n\naddress = \"{bad}\"\n"));
+        assert_eq!(code, 2, "{bad}: {err}");
+        assert!(
+            err.contains("line 4") && err.contains("is not an address as whoport writes one"),
+            "{bad}: {err}"
+        );
+    }
+}

@@ -7,6 +7,9 @@ use serde::Deserialize;
 use thiserror::Error;
 use toml::Spanned;
 
+use std::net::IpAddr;
+
+use crate::address::host;
 use crate::audit::{Finding, IDS};
 use crate::input_file::{self, Found, ReadError};
 use crate::model::Snapshot;
@@ -42,7 +45,9 @@ pub struct Accept {
     pub protocol: Option<Protocol>,
     pub process: Option<String>,
     pub exe: Option<String>,
-    pub address: Option<String>,
+    /// A host in whoport's notation (`0.0.0.0`, `[::]`, `0.0.0.0%lo`, `[fe80::1%lo]`; IPv6
+    /// without brackets too), checked when the file is read.
+    pub address: Option<Spanned<String>>,
     pub user: Option<String>,
     pub reason: Option<String>,
 }
@@ -94,6 +99,18 @@ impl Config {
             invalid(line, e.message().trim().replace('\n', " "))
         })?;
         for a in &config.accept {
+            if let Some(address) = &a.address {
+                if host_notation(address.get_ref()).is_none() {
+                    return Err(invalid(
+                        line_of(text, address.span().start),
+                        format!(
+                            "address '{}' is not an address as whoport writes one (0.0.0.0, \
+                             [::], 127.0.0.1, 0.0.0.0%lo, [fe80::1%lo]; the port is `port`)",
+                            crate::render::sanitize::sanitize(address.get_ref())
+                        ),
+                    ));
+                }
+            }
             let id = a.id.get_ref();
             if id != "*" && !IDS.contains(&id.as_str()) {
                 return Err(invalid(
@@ -122,7 +139,11 @@ impl Accept {
             return f.gone.as_ref().is_some_and(|g| {
                 self.port.is_none_or(|p| p == g.port)
                     && self.protocol.is_none_or(|p| p == g.protocol)
-                    && self.address.as_ref().is_none_or(|a| *a == g.address)
+                    && self.address.as_ref().is_none_or(|a| {
+                        let remembered = g.address.parse().ok();
+                        let remembered = remembered.map(|ip| host(ip, g.device.as_deref()));
+                        remembered.is_some() && remembered == host_notation(a.get_ref())
+                    })
                     && self.process.as_ref().is_none_or(|n| g.names.contains(n))
                     && self.exe.as_ref().is_none_or(|e| g.exes.contains(e))
                     && self.user.as_ref().is_none_or(|u| g.users.contains(u))
@@ -144,7 +165,7 @@ impl Accept {
             && self
                 .address
                 .as_ref()
-                .is_none_or(|a| *a == l.socket.address.to_string())
+                .is_none_or(|a| host_notation(a.get_ref()) == Some(l.host()))
             && self
                 .process
                 .as_ref()
@@ -158,6 +179,39 @@ impl Accept {
                     || (owners.is_empty() && l.user.as_deref() == Some(u.as_str()))
             })
     }
+}
+
+/// A host as whoport writes one (`0.0.0.0`, `[::]`, `127.0.0.1`, `0.0.0.0%lo`, `[::]%lo`,
+/// `[fe80::1%lo]`), or an IPv6 address without brackets (`::`, `fe80::1%lo`), in whoport's
+/// notation: what [`crate::model::Listener::host`] prints for a socket on it. `None` for
+/// anything else (a name, a port, an empty device).
+fn host_notation(text: &str) -> Option<String> {
+    let (address, device) = match text.strip_prefix('[') {
+        Some(rest) => {
+            let (inside, after) = rest.split_once(']')?;
+            let (address, zone) = match inside.split_once('%') {
+                Some((a, zone)) => (a, Some(zone)),
+                None => (inside, None),
+            };
+            let after = match after {
+                "" => None,
+                device => Some(device.strip_prefix('%')?),
+            };
+            if zone.is_some() && after.is_some() {
+                return None;
+            }
+            let address: std::net::Ipv6Addr = address.parse().ok()?;
+            (IpAddr::V6(address), zone.or(after))
+        }
+        None => match text.split_once('%') {
+            Some((address, device)) => (address.parse().ok()?, Some(device)),
+            None => (text.parse().ok()?, None),
+        },
+    };
+    if device.is_some_and(|d| d.is_empty() || d.contains(['%', '[', ']'])) {
+        return None;
+    }
+    Some(host(address, device))
 }
 
 #[cfg(test)]
@@ -175,6 +229,35 @@ mod tests {
             .expect("empty is fine")
             .accept
             .is_empty());
+    }
+
+    #[test]
+    fn addresses_are_read_in_whoports_notation() {
+        for (text, want) in [
+            ("0.0.0.0", "0.0.0.0"),
+            ("[::]", "[::]"),
+            ("::", "[::]"),
+            ("127.0.0.1", "127.0.0.1"),
+            ("0.0.0.0%lo", "0.0.0.0%lo"),
+            ("[::]%lo", "[::]%lo"),
+            ("[fe80::1%lo]", "[fe80::1%lo]"),
+            ("fe80::1%lo", "[fe80::1%lo]"),
+            ("[::ffff:0.0.0.0]", "[::ffff:0.0.0.0]"),
+        ] {
+            assert_eq!(host_notation(text).as_deref(), Some(want), "{text}");
+        }
+        for bad in [
+            "",
+            "localhost",
+            "0.0.0.0:22",
+            "[::]:22",
+            "[::",
+            "0.0.0.0%",
+            "[fe80::1%lo]%eth0",
+            "1.2.3",
+        ] {
+            assert_eq!(host_notation(bad), None, "{bad}");
+        }
     }
 
     #[test]
