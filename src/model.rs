@@ -146,7 +146,10 @@ const OTHER_MOUNT_NS: &str =
 fn lookup_failure(errno: i32) -> String {
     const EACCES: i32 = 13;
     const ELOOP: i32 = 40;
+    const ETIMEDOUT: i32 = 110;
     match errno {
+        // Given up after `collect::exe::LOOKUP_WAIT`.
+        ETIMEDOUT => "the lookup did not answer within 1 s (ETIMEDOUT)".to_string(),
         ELOOP => "a directory on the way to it is a symbolic link now, which whoport does not \
                   follow (ELOOP)"
             .to_string(),

@@ -226,11 +226,14 @@ fn gone_from(
 ) -> Option<Result<bool, i32>> {
     let same = |(dev, ino): (u64, u64)| ino == running.st_ino && dev == running.st_dev;
     let (at, skip) = root.map_or((None, 0), |r| (Some(&r.fd), r.skip));
-    let literal = identity_at(at, marked.get(skip..)?).is_ok_and(same);
-    if running.st_nlink != 0 && literal {
+    let [literal, now] = match identities_within(at, [marked.get(skip..)?, path.get(skip..)?]) {
+        Ok(both) => both,
+        Err(e) => return Some(Err(e.raw_os_error())),
+    };
+    if running.st_nlink != 0 && literal.is_ok_and(same) {
         return None;
     }
-    Some(match identity_at(at, path.get(skip..)?) {
+    Some(match now {
         Ok(id) => Ok(!same(id)),
         Err(rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR) => Ok(false),
         Err(e) => Err(e.raw_os_error()),
@@ -366,6 +369,30 @@ fn hex_pair(field: &[u8], sep: char) -> Option<(u64, u64)> {
     ))
 }
 
+/// How long the two lookups of [`gone_from`] may take together.
+pub const LOOKUP_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// [`identity_at`] of both `paths`, on a thread of its own for at most [`LOOKUP_WAIT`]:
+/// `ETIMEDOUT` when it did not answer by then (a filesystem mounted on the way after the mount
+/// table was read, that does not answer: the thread is left behind, never waited for), or
+/// `EMFILE` when `root` could not be duplicated for it.
+fn identities_within(
+    root: Option<&rustix::fd::OwnedFd>,
+    paths: [&[u8]; 2],
+) -> Result<[Lookup; 2], rustix::io::Errno> {
+    let root = root
+        .map(rustix::io::dup)
+        .transpose()
+        .map_err(|_| rustix::io::Errno::MFILE)?;
+    let paths = paths.map(<[u8]>::to_vec);
+    super::deadline::Deadline::after(LOOKUP_WAIT)
+        .run(move || paths.map(|p| identity_at(root.as_ref(), &p)))
+        .ok_or(rustix::io::Errno::TIMEDOUT)
+}
+
+/// What [`identity_at`] answers.
+type Lookup = Result<(u64, u64), rustix::io::Errno>;
+
 /// Device and inode of whatever stands at `path` now (from `root` when given, else from
 /// whoport's own root), looked up without following any
 /// symbolic link (a link planted there could lead into a filesystem that does not answer).
@@ -377,9 +404,8 @@ fn hex_pair(field: &[u8], sep: char) -> Option<(u64, u64)> {
 /// [`view_of`] found the executable on a filesystem that answers from memory and neither path's
 /// way, in the mount table of the namespace it is looked at in, crossing one that may not
 /// ([`way_may_wait`]): from [`exe_in`] and from [`too_long`], its only callers. A mount made
-/// after that table was read (whoport's own is read once a run) is not known to it: a lookup
-/// crossing such a filesystem that does not answer then holds the process's details until the
-/// deadline (`--timeout`), which bounds the run.
+/// after that table was read (whoport's own is read once a run) is not known to it: the two
+/// lookups are given up after [`LOOKUP_WAIT`] ([`identities_within`]).
 fn identity_at(
     root: Option<&rustix::fd::OwnedFd>,
     path: &[u8],
@@ -557,6 +583,84 @@ pub fn answers_from_memory(fstype: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A FUSE filesystem whose daemon is stopped, mounted at a deleted executable's path
+    /// after the mount table was read (`stalled_fuse.py --exe-covered`, in a private mount
+    /// namespace reached through its root): the lookups are given up after [`LOOKUP_WAIT`].
+    /// Before, they waited on the daemon for as long as it was stopped.
+    #[test]
+    fn a_lookup_that_does_not_answer_is_given_up() {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        let fusepy = Command::new("/usr/bin/python3")
+            .args(["-c", "import fusepy"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !rustix::process::geteuid().is_root() || !fusepy {
+            return;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (backing, mnt) = (dir.path().join("backing"), dir.path().join("mnt"));
+        std::fs::create_dir(&backing).expect("mkdir");
+        std::fs::create_dir(&mnt).expect("mkdir");
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let mut fixture = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "/usr/bin/python3"])
+            .arg(fixtures.join("stalled_fuse.py"))
+            .arg("--exe-covered")
+            .args([&backing, &mnt, &fixtures.join("listen.py")])
+            .arg("tcp4")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("unshare starts");
+        let mut line = String::new();
+        let out = fixture.stdout.take().expect("stdout");
+        std::io::BufReader::new(out)
+            .read_line(&mut line)
+            .expect("ready");
+        let daemon: i32 = line
+            .split_once("\"daemon\": ")
+            .and_then(|(_, rest)| rest.split(',').next()?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("fixture said {line:?}"));
+        let daemon = rustix::process::Pid::from_raw(daemon).expect("pid");
+        rustix::process::kill_process(daemon, rustix::process::Signal::STOP).expect("stop");
+        // Every thread of the daemon stopped (one still running may answer).
+        let stopped = || {
+            std::fs::read_dir(format!("/proc/{}/task", daemon.as_raw_nonzero()))
+                .expect("its threads")
+                .filter_map(Result::ok)
+                .all(|t| {
+                    let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+                    stat.rsplit_once(") ")
+                        .is_some_and(|(_, r)| r.starts_with('T'))
+                })
+        };
+        for _ in 0..3000 {
+            if stopped() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let root = rustix::fs::open(
+            format!("/proc/{}/root", fixture.id()),
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .expect("its root");
+        let path = mnt.join("wph-covered-py");
+        let marked = mnt.join("wph-covered-py (deleted)");
+        let paths = [marked.as_os_str().as_bytes(), path.as_os_str().as_bytes()];
+        let looked = identities_within(Some(&root), paths);
+        rustix::process::kill_process(daemon, rustix::process::Signal::CONT).expect("continue");
+        drop(fixture.stdin.take());
+        let _ = fixture.wait();
+        assert_eq!(
+            looked.as_ref().err(),
+            Some(&rustix::io::Errno::TIMEDOUT),
+            "{looked:?}"
+        );
+    }
 
     #[test]
     fn maps_lines() {

@@ -565,6 +565,7 @@ fn mismatch_root_shell_deleted_hidden() {
             "this user may not search a directory on the way to it (EACCES)",
         ),
         (18, "(errno 18)"),
+        (110, "the lookup did not answer within 1 s (ETIMEDOUT)"),
     ] {
         unlooked.exe_state.path_lookup_failed = Some(errno);
         let message = said(unlooked.clone());
