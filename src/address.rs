@@ -112,6 +112,10 @@ pub enum Reach {
     /// unless bound to another device than `lo`), or a link-local IPv6 address (always bound
     /// to one device, not named).
     DeviceUnreported(Box<Reach>),
+    /// A reach other machines have no way into by the bind address, in a network namespace
+    /// where an sk_lookup BPF program may hand any connection to any socket
+    /// (collect/steering.rs): the bind address's reach, not established as who reaches it.
+    Steerable(Box<Reach>),
 }
 
 impl Reach {
@@ -139,6 +143,7 @@ impl Reach {
                 "one address, device not reported".to_string()
             }
             Reach::DeviceUnreported(r) => format!("{}, unless device-bound", r.short()),
+            Reach::Steerable(r) => format!("{} by address, sk_lookup may steer", r.short()),
         }
     }
 
@@ -192,11 +197,24 @@ impl Reach {
                 }
                 _ => format!("{}, unless bound to a device (not reported)", r.long()),
             },
+            Reach::Steerable(r) => format!(
+                "{} by its bind address, but an sk_lookup BPF program attached to this network \
+                 namespace may hand it connections to any address and port",
+                r.long()
+            ),
         }
     }
 }
 
 impl Reach {
+    /// The reach of the bind address, whether or not an sk_lookup program may steer.
+    pub fn unsteered(&self) -> &Reach {
+        match self {
+            Reach::Steerable(r) => r,
+            r => r,
+        }
+    }
+
     /// Which of this machine's addresses a wildcard of this reach takes what is sent to:
     /// "to any of this machine's IPv4 addresses".
     pub fn to_any_address(&self) -> &'static str {
@@ -268,8 +286,19 @@ impl Listener {
         self.socket.ifindex == 0 && a.is_ipv4() && a.is_loopback()
     }
 
-    /// Where it can be reached from, from the facts collected (scope, v6only, device).
+    /// Where it can be reached from, from the facts collected (scope, v6only, device): a
+    /// socket other machines do not reach by its bind address is [`Reach::Steerable`] where
+    /// an sk_lookup program is attached to the network namespace.
     pub fn reach(&self) -> Reach {
+        let bound = self.bound_reach();
+        if !self.scope.is_exposed() && crate::collect::steering::steering().is_some() {
+            return Reach::Steerable(Box::new(bound));
+        }
+        bound
+    }
+
+    /// Where its bind address (and device) can be reached from.
+    fn bound_reach(&self) -> Reach {
         use local::Localnet::{Off, On, Unread};
         let unreported = |reach: Reach| {
             if self.socket.device_reported {
@@ -333,10 +362,16 @@ impl Listener {
         }
     }
 
+    /// An IPv4 loopback address bound to no device where `route_localnet` could not be read
+    /// ([`Reach::LoopbackLocalnetUnread`], whether or not an sk_lookup program may steer).
+    pub fn localnet_unread(&self) -> bool {
+        *self.reach().unsteered() == Reach::LoopbackLocalnetUnread
+    }
+
     /// Did the source leave out a device binding that would change where it can be reached
     /// from (a wildcard, a loopback or a link-local address read from `/proc/net`)?
     pub fn device_unknown(&self) -> bool {
-        matches!(self.reach(), Reach::DeviceUnreported(_))
+        matches!(self.reach().unsteered(), Reach::DeviceUnreported(_))
     }
 }
 

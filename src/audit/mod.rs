@@ -237,15 +237,32 @@ pub fn unjudged(snap: &Snapshot, k: &Knowledge) -> Vec<Unjudged> {
             note: Some(note),
         });
     }
-    if snap
-        .listeners
-        .iter()
-        .any(|l| l.reach() == crate::address::Reach::LoopbackLocalnetUnread)
-    {
+    if snap.listeners.iter().any(|l| l.localnet_unread()) {
         out.push(Unjudged {
             id: "exposed-all-interfaces",
             note: None,
         });
+    }
+    if let Some(s) = crate::collect::steering::steering().filter(|_| {
+        snap.listeners
+            .iter()
+            .any(|l| matches!(l.reach(), crate::address::Reach::Steerable(_)))
+    }) {
+        // Its note says which listeners: those other machines do not reach by address.
+        let id = "exposed-all-interfaces";
+        let note = format!(
+            "{id} was not judged for the listeners other machines do not reach by their bind \
+             addresses: {} attached to this network namespace may hand them connections to \
+             any address and port",
+            s.words()
+        );
+        match out.iter_mut().find(|u| u.id == id) {
+            Some(u) => u.note = Some(note),
+            None => out.push(Unjudged {
+                id,
+                note: Some(note),
+            }),
+        }
     }
     out
 }

@@ -49,6 +49,26 @@ impl Verdict {
     }
 }
 
+/// The first reach of these listeners that an sk_lookup program may steer connections to.
+fn steered(listeners: &[&crate::model::Listener]) -> Option<crate::address::Reach> {
+    listeners
+        .iter()
+        .map(|l| l.reach())
+        .find(|r| matches!(r, crate::address::Reach::Steerable(_)))
+}
+
+/// Why who reaches these listeners cannot be judged, where an sk_lookup program may steer
+/// connections to them: "fine" would rest on their bind addresses alone.
+fn steered_unknown(listeners: &[&crate::model::Listener]) -> Option<String> {
+    steered(listeners)?;
+    let s = crate::collect::steering::steering()?;
+    Some(format!(
+        "cannot judge who reaches it: {} attached to this network namespace may hand it \
+         connections to any address and port",
+        s.words()
+    ))
+}
+
 /// The program of the port, in words, when the owners are it.
 fn assigned(c: &Ctx<'_>) -> Option<String> {
     if let Some(u) = c.listeners[0].known_use {
@@ -85,7 +105,10 @@ pub fn verdicts(snap: &Snapshot, k: &Knowledge) -> Vec<Verdict> {
                     None => reasons.push(loopback.long()),
                 }
             } else if c.listeners.iter().all(|l| !l.scope.is_exposed()) {
-                reasons.push("not reachable from other machines".to_string());
+                reasons.push(steered(&c.listeners).map_or_else(
+                    || "not reachable from other machines".to_string(),
+                    |r| r.long(),
+                ));
             }
             if let Some(a) = assigned(&c) {
                 reasons.push(a);
@@ -126,11 +149,7 @@ pub fn verdicts(snap: &Snapshot, k: &Knowledge) -> Vec<Verdict> {
                     "cannot judge what serves it: the details of pid {} were not read",
                     unread.join(", ")
                 ))
-            } else if c
-                .listeners
-                .iter()
-                .any(|l| l.reach() == crate::address::Reach::LoopbackLocalnetUnread)
-            {
+            } else if c.listeners.iter().any(|l| l.localnet_unread()) {
                 // Who reaches it is not established: "fine" would rest on a setting not read.
                 Some(
                     "cannot judge who reaches it: route_localnet could not be read (where it \
@@ -138,7 +157,7 @@ pub fn verdicts(snap: &Snapshot, k: &Knowledge) -> Vec<Verdict> {
                         .to_string(),
                 )
             } else {
-                None
+                steered_unknown(&c.listeners)
             };
             Verdict {
                 protocol: c.listeners[0].socket.protocol,

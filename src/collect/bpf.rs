@@ -15,6 +15,7 @@
 
 mod records;
 mod refusal;
+pub mod sk_lookup;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;

@@ -56,6 +56,7 @@ mod second_look;
 #[cfg(target_os = "linux")]
 mod socket_netns;
 pub mod sockets;
+pub mod steering;
 #[cfg(target_os = "linux")]
 mod unvisited;
 #[cfg(target_os = "linux")]
@@ -89,6 +90,7 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     let limit = deadline::limit();
     // The route_localnet settings are read once for this listing, on first use.
     crate::address::local::read_localnet_again();
+    steering::read_again();
     // The descriptor walk does not need to know which sockets there are: it runs while the
     // kernel dumps the socket tables.
     static WALKING: AtomicBool = AtomicBool::new(false);
@@ -377,6 +379,7 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     }
     let unattributed = unattributed(filter, &listeners, &processes);
     notes.extend(localnet_unread(&listeners, filter.exposed));
+    notes.extend(steering::note());
     listeners.retain(|l| filter.wants_listener(l, &processes));
     if let Some(address) = &filter.address {
         notes.extend(address.narrow(&mut listeners));
@@ -467,10 +470,7 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
 /// could not be read): `--exposed` (which leaves them out before they are listed) and the
 /// audit's exposure findings take them as loopback only, and the note says so.
 fn localnet_unread(listeners: &[Listener], exposed: bool) -> Option<String> {
-    let n = listeners
-        .iter()
-        .filter(|l| l.reach() == crate::address::Reach::LoopbackLocalnetUnread)
-        .count();
+    let n = listeners.iter().filter(|l| l.localnet_unread()).count();
     let unread = n > 0
         || (exposed
             && matches!(

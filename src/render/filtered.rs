@@ -189,8 +189,8 @@ fn hidden_section(
         if shown == 0 && nothing_else {
             writeln!(
                 w,
-                "Nothing is listening on {} in this network namespace.",
-                sanitize(query)
+                "{}",
+                crate::collect::steering::nothing_listening(&sanitize(query))
             )?;
         }
         return Ok(());

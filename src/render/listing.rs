@@ -365,6 +365,9 @@ pub fn summary(snap: &Snapshot) -> String {
     let n = snap.listeners.len();
     let mut text = format!("{n} socket{}", if n == 1 { "" } else { "s" });
     text.push_str(&format!(", {exposed} reachable from other machines"));
+    if crate::collect::steering::steering().is_some() {
+        text.push_str(" by their bind addresses (an sk_lookup BPF program may steer to any)");
+    }
     if unsure > 0 && unsure == exposed {
         text.push_str(" unless bound to a device (not reported)");
     } else if unsure > 0 {
@@ -478,10 +481,8 @@ pub fn live_section(
             .map(|p| format!("{port}/{p}"))
             .collect();
         if !what.is_empty() {
-            let text = format!(
-                "Nothing is listening on {} in this network namespace.",
-                crate::audit::group::or_list(&what)
-            );
+            let text =
+                crate::collect::steering::nothing_listening(&crate::audit::group::or_list(&what));
             writeln!(w, "\n{}", paint(out, &text, "1"))?;
         }
         if let Some(closed) = &closed {
