@@ -60,6 +60,17 @@ fn text(ns: &NetNs, home: &Path, lookup: &str, args: &[&str]) -> String {
     format!("{out}{err}")
 }
 
+/// The audit's Prometheus value of `whoport_findings_not_judged{id="exposed-all-interfaces"}`.
+fn exposure_not_judged(ns: &NetNs, home: &Path, lookup: &str) -> String {
+    let metrics = text(ns, home, lookup, &["audit", "--format", "prometheus"]);
+    let series = "whoport_findings_not_judged{id=\"exposed-all-interfaces\"} ";
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series))
+        .unwrap_or_else(|| panic!("{lookup}: no {series}in {metrics}"))
+        .to_string()
+}
+
 fn row(doc: &Value, port: u16) -> &Value {
     doc["listeners"]
         .as_array()
@@ -148,15 +159,10 @@ fn a_loopback_listener_an_sk_lookup_program_steers_to_is_never_said_loopback_onl
                 ),
             "{lookup}: {audit}"
         );
-        let metrics = text(
-            &server,
-            home.path(),
-            lookup,
-            &["audit", "--format", "prometheus"],
-        );
-        assert!(
-            metrics.contains("whoport_findings_not_judged{id=\"exposed-all-interfaces\"} 1"),
-            "{lookup}: {metrics}"
+        assert_eq!(
+            exposure_not_judged(&server, home.path(), lookup),
+            "1",
+            "{lookup}"
         );
     }
 }
@@ -187,15 +193,10 @@ fn a_namespace_without_an_sk_lookup_program_says_nothing_of_one() {
         );
         let audit = text(&server, home.path(), lookup, &["audit"]);
         assert!(!audit.contains("sk_lookup BPF"), "{lookup}: {audit}");
-        let metrics = text(
-            &server,
-            home.path(),
-            lookup,
-            &["audit", "--format", "prometheus"],
-        );
-        assert!(
-            metrics.contains("whoport_findings_not_judged{id=\"exposed-all-interfaces\"} 0"),
-            "{lookup}: {metrics}"
+        assert_eq!(
+            exposure_not_judged(&server, home.path(), lookup),
+            "0",
+            "{lookup}"
         );
     }
 }
