@@ -123,3 +123,41 @@ pub fn nothing_listening(what: &str) -> String {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Program, Steering};
+
+    #[test]
+    fn programs_are_named_by_id_and_name_escaped_and_the_kernels_count_kept() {
+        let one = Steering {
+            count: 1,
+            programs: vec![Program {
+                id: 7,
+                name: Ok("st\u{1b}[31m".to_string()),
+            }],
+        };
+        assert_eq!(
+            one.words(),
+            "an sk_lookup BPF program (id 7, named st\\e[31m)"
+        );
+        let more = Steering {
+            count: 20,
+            programs: vec![
+                Program {
+                    id: 1,
+                    name: Ok(String::new()),
+                },
+                Program {
+                    id: 2,
+                    name: Err("EPERM: Operation not permitted".to_string()),
+                },
+            ],
+        };
+        assert_eq!(
+            more.words(),
+            "20 sk_lookup BPF programs (id 1, no name; id 2, name not read: EPERM: Operation \
+             not permitted and 18 more)"
+        );
+    }
+}
