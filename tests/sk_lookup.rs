@@ -48,15 +48,27 @@ fn connect(client: &NetNs, port: u16) -> String {
     )
 }
 
+/// The runs compared: each owner lookup, and `WHOPORT_NO_BPF=1` (the query of the namespace's
+/// programs loads nothing: it is made all the same).
+const LOOKUPS: [&str; 3] = ["bpf", "procfs", "WHOPORT_NO_BPF=1"];
+
+/// The environment of a run of [`LOOKUPS`].
+fn lookup_env(lookup: &str) -> [(&str, &str); 1] {
+    match lookup.split_once('=') {
+        Some(pair) => [pair],
+        None => [("WHOPORT_OWNER_LOOKUP", lookup)],
+    }
+}
+
 fn json(ns: &NetNs, home: &Path, lookup: &str, args: &[&str]) -> Value {
-    let (_, out, err) = ns.whoport_with(home, &[("WHOPORT_OWNER_LOOKUP", lookup)], args);
+    let (_, out, err) = ns.whoport_with(home, &lookup_env(lookup), args);
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{lookup} {args:?}: {e}: {out}{err}"))
 }
 
 fn text(ns: &NetNs, home: &Path, lookup: &str, args: &[&str]) -> String {
     let mut all = vec!["--color", "never"];
     all.extend_from_slice(args);
-    let (_, out, err) = ns.whoport_with(home, &[("WHOPORT_OWNER_LOOKUP", lookup)], &all);
+    let (_, out, err) = ns.whoport_with(home, &lookup_env(lookup), &all);
     format!("{out}{err}")
 }
 
@@ -105,7 +117,7 @@ fn a_loopback_listener_an_sk_lookup_program_steers_to_is_never_said_loopback_onl
     );
     let home = tempdir();
     let named = "an sk_lookup BPF program (id ";
-    for lookup in ["bpf", "procfs"] {
+    for lookup in LOOKUPS {
         let doc = json(&server, home.path(), lookup, &["--json"]);
         let r = row(&doc, port);
         assert_eq!(r["scope"], "loopback", "{lookup}: the bind address's: {r}");
@@ -149,6 +161,18 @@ fn a_loopback_listener_an_sk_lookup_program_steers_to_is_never_said_loopback_onl
                 "{lookup} {query}: {out}"
             );
         }
+        // Not asked as nobody (the kernel refuses the question): nothing said, no "none".
+        let wrapper = ["runuser", "-u", "nobody", "--"];
+        let (_, out, err) =
+            server.whoport_wrapped(home.path(), &lookup_env(lookup), &wrapper, &["--json"]);
+        let unprivileged: Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+        assert_eq!(
+            row(&unprivileged, port)["reach"],
+            "loopback only",
+            "{lookup}"
+        );
+        assert!(!out.contains("sk_lookup BPF"), "{lookup}: {out}");
         let audit = json(&server, home.path(), lookup, &["audit", "--format", "json"]);
         assert!(
             has_note(&audit, NOTE)
@@ -177,7 +201,7 @@ fn a_namespace_without_an_sk_lookup_program_says_nothing_of_one() {
     let refused = connect(&client, STEERED);
     assert!(refused.contains("ConnectionRefused"), "{refused}");
     let home = tempdir();
-    for lookup in ["bpf", "procfs"] {
+    for lookup in LOOKUPS {
         let doc = json(&server, home.path(), lookup, &["--json"]);
         assert_eq!(row(&doc, port)["reach"], "loopback only", "{lookup}: {doc}");
         assert!(

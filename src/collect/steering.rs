@@ -7,7 +7,9 @@
 //! Only what the kernel said is told: where it refuses the question (whoport without
 //! CAP_NET_ADMIN, a kernel older than Linux 5.9), nothing is said, as for a namespace with
 //! none (such a program is attached only with CAP_BPF and CAP_NET_ADMIN, and an unprivileged
-//! run would otherwise carry a note on every run).
+//! run would otherwise carry a note on every run). The question is asked whatever
+//! `WHOPORT_NO_BPF` says: it loads and attaches nothing, and without its answer the scopes
+//! would be stated as facts.
 
 /// One program attached: its id, and its name where the kernel gave it.
 #[derive(Debug, Clone, PartialEq, Eq)]
