@@ -37,7 +37,9 @@ fn connect(client: &NetNs, port: u16) -> String {
          print(s.recv(200).decode().strip())"
     );
     let out = client
-        .command(&python().expect("python3"))
+        .command(Path::new("timeout"))
+        .arg("30")
+        .arg(python().expect("python3"))
         .args(["-c", &code])
         .output()
         .expect("python3 runs");
