@@ -180,6 +180,9 @@ pub struct Process {
     pub parent_pid: Option<u32>,
     pub parent_name: Option<String>,
     pub unit: Option<String>,
+    /// The user manager (`user@1000.service`) whose unit `unit` is; `None` for a unit of the
+    /// system's manager. A user names their own units as they like (`sshd.service`).
+    pub unit_manager: Option<String>,
     pub container: Option<Container>,
     pub exe_state: ExeState,
     /// Exact escaped forms (`\xNN` for bytes that are not UTF-8, `\\` for a backslash),

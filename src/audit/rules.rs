@@ -625,8 +625,11 @@ pub fn restart_pending(c: &Ctx<'_>) -> Option<Finding> {
         .collect();
     let p = old.first()?;
     let exe = sanitize(p.exe_words().unwrap_or("?")).into_owned();
+    // Only the system's units: `systemctl restart` of a user's own unit's name restarts the
+    // system's unit of that name, if any.
     let units: Vec<String> = old
         .iter()
+        .filter(|p| p.unit_manager.is_none())
         .filter_map(|p| p.unit.as_deref())
         .map(|u| sanitize(u).into_owned())
         .collect::<std::collections::BTreeSet<_>>()

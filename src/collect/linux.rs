@@ -813,13 +813,24 @@ pub fn parse_cgroup(text: &str) -> (Option<String>, Option<Container>) {
 fn unit_of(path: &str) -> Option<String> {
     // The innermost service, socket or scope that is not a container's own scope;
     // user sessions: "session-3.scope"; user services: "app.slice/foo.service".
-    path.split('/')
-        .rev()
-        .find(|c| {
-            (c.ends_with(".service") || c.ends_with(".scope") || c.ends_with(".socket"))
-                && container_scope(c).is_none()
-        })
-        .map(str::to_string)
+    let components: Vec<&str> = path.split('/').collect();
+    let at = components.iter().rposition(|c| {
+        (c.ends_with(".service") || c.ends_with(".scope") || c.ends_with(".socket"))
+            && container_scope(c).is_none()
+    })?;
+    let unit = components.get(at)?;
+    // A unit of a user's own manager (`user@1000.service/app.slice/foo.service`), which that
+    // user names as they like: said with its manager, `user@1000.service/foo.service`
+    // (`process::split_unit`).
+    let manager = components.get(..at)?.iter().rev().find(|c| {
+        c.strip_prefix("user@")
+            .and_then(|c| c.strip_suffix(".service"))
+            .is_some_and(|uid| !uid.is_empty() && uid.bytes().all(|b| b.is_ascii_digit()))
+    });
+    Some(match manager {
+        Some(m) => format!("{m}/{unit}"),
+        None => (*unit).to_string(),
+    })
 }
 
 /// `docker-<id>.scope`, `libpod-<id>.scope`, `cri-containerd-<id>.scope`, `crio-<id>.scope`.

@@ -437,6 +437,16 @@ fn read_one(buf: &mut Vec<u8>, pid: u32, starts: &HashMap<u32, u64>) -> Option<P
 /// A process from what was read of it: names made readable, and escaped where they are not
 /// UTF-8. `comm_bytes`: the kernel's name as read (`None`: not read; `comm` is then the best
 /// name known).
+/// A unit as the cgroup parser gives it: its name, and the user manager whose unit it is
+/// (`user@1000.service/foo.service`: `user@1000.service`), `None` for a unit of the system's
+/// manager.
+fn split_unit(unit: String) -> (String, Option<String>) {
+    match unit.split_once('/') {
+        Some((manager, name)) => (name.to_string(), Some(manager.to_string())),
+        None => (unit, None),
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn described(
     pid: u32,
@@ -482,6 +492,10 @@ fn described(
         .iter()
         .any(|a| std::str::from_utf8(a).is_err())
         .then(|| args.iter().map(|a| escape_bytes(a)).collect());
+    let (unit, unit_manager) = match unit.map(split_unit) {
+        Some((unit, manager)) => (Some(unit), manager),
+        None => (None, None),
+    };
     Process {
         pid,
         name,
@@ -493,6 +507,7 @@ fn described(
         parent_pid,
         parent_name,
         unit,
+        unit_manager,
         container,
         exe_state,
         name_escaped,

@@ -162,7 +162,11 @@ fn unit_text(p: &Process) -> String {
             let short: String = c.id.chars().take(12).collect();
             sanitize(&format!("{} {short}", c.runtime)).into_owned()
         }
-        (Some(u), None) => sanitize(u).into_owned(),
+        // A user's own unit, with its manager: it may borrow any system unit's name.
+        (Some(u), None) => match &p.unit_manager {
+            Some(m) => sanitize(&format!("{u} ({m})")).into_owned(),
+            None => sanitize(u).into_owned(),
+        },
         (None, None) => "-".to_string(),
     }
 }

@@ -60,7 +60,13 @@ fn cgroups() {
         ("0::/system.slice/nginx.service\n".into(), Some("nginx.service"), None),
         (
             "0::/user.slice/user-1000.slice/user@1000.service/app.slice/vite.service\n".into(),
-            Some("vite.service"),
+            Some("user@1000.service/vite.service"),
+            None,
+        ),
+        (
+            // Not a user manager: no number.
+            "0::/system.slice/user@x.service/sshd.service\n".into(),
+            Some("sshd.service"),
             None,
         ),
         (
