@@ -182,16 +182,6 @@ fn pid_and_process_narrow_whose_listener_counts() {
         "10s",
     ]);
     assert_eq!(status, 0, "{err}");
-    let (status, _, _) = run(&[
-        "wait",
-        &port,
-        "--listening",
-        "--pid",
-        "1",
-        "--timeout",
-        "1s",
-    ]);
-    assert_eq!(status, 1, "PID 1 does not hold our socket");
     let (status, _, err) = run(&[
         "wait",
         &port,
@@ -221,6 +211,7 @@ fn pid_and_process_narrow_whose_listener_counts() {
         "--json",
     ]);
     let doc: Value = serde_json::from_str(&out).expect("json");
+    // PID 1 does not hold our socket.
     assert_eq!(
         (status, &doc["unmet"]),
         (1, &Value::from("other_holders")),
