@@ -970,3 +970,40 @@ fn a_forged_mount_table_of_whoports_own_never_lends_proc_an_option() {
         assert!(!reason.contains("hidepid"), "{lookup}: {reason}");
     }
 }
+
+/// A forged `/proc/self/status` bound over whoport's own (the shell that mounts it `exec`s
+/// whoport), as root, saying it has no capability (`CapEff: 0`): the in-kernel lookup asked
+/// for was refused, "which whoport lacks although it runs as root", and the `/proc` walk ran
+/// instead. Whoport's capabilities are asked of the kernel (`capget`), never read from a file.
+#[test]
+fn a_forged_status_of_whoports_own_never_takes_its_capabilities() {
+    if !common::mount_namespace_with_btf_or_skip() {
+        return;
+    }
+    let Some(py) = python() else { return };
+    let port: u16 = 43115;
+    let _roots = listening_on(Command::new(py), port);
+    let dir = tempdir();
+    let forged = dir.path().join("status");
+    let status: String = std::fs::read_to_string("/proc/self/status")
+        .expect("own status")
+        .lines()
+        .map(|l| match l.split_once(':') {
+            Some(("CapEff", _)) => "CapEff:\t0000000000000000\n".to_string(),
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    std::fs::write(&forged, status).expect("written");
+    let (status, out, err) = common::sh_within(
+        &format!(
+            "exec unshare -m --propagation private sh -c 'mount --bind {} /proc/$$/status && \
+             WHOPORT_OWNER_LOOKUP=bpf exec \"$WHOPORT\" --json {port}'",
+            forged.display()
+        ),
+        std::time::Duration::from_secs(60),
+    );
+    assert!(status == 0 || status == 1, "{status} {err}");
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(doc["owner_lookup"], "bpf", "{doc}");
+    assert!(!doc.to_string().contains("which whoport lacks"), "{doc}");
+}

@@ -212,13 +212,16 @@ pub fn kernel_may_be_asked(what: &str) -> Result<(), String> {
 
 /// The effective capabilities an iterator needs: CAP_SYS_ADMIN, or CAP_BPF with CAP_PERFMON.
 pub fn may_use_bpf() -> bool {
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
-        return false;
-    };
-    let Some(caps) = field(&status, "CapEff:").and_then(|v| u64::from_str_radix(v, 16).ok()) else {
-        return false;
-    };
-    has_bpf_caps(caps)
+    own_capabilities().is_some_and(has_bpf_caps)
+}
+
+/// Whoport's own effective capabilities (bit N for capability N, as `CapEff` shows them),
+/// asked of the kernel (`capget`), never read from a file below `/proc` that a mount may
+/// cover.
+pub fn own_capabilities() -> Option<u64> {
+    rustix::thread::capabilities(None)
+        .ok()
+        .map(|sets| sets.effective.bits())
 }
 
 pub fn has_bpf_caps(caps: u64) -> bool {

@@ -94,13 +94,7 @@ impl View {
             use std::os::unix::ffi::OsStrExt;
             link.is_some_and(|l| l.as_os_str().as_bytes() == init)
         };
-        let caps = std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|s| {
-                let line = s.lines().find(|l| l.starts_with("CapEff:"))?.to_string();
-                u64::from_str_radix(line.trim_start_matches("CapEff:").trim(), 16).ok()
-            })
-            .unwrap_or(0);
+        let caps = super::owners::own_capabilities().unwrap_or(0);
         const CAP_DAC_READ_SEARCH: u32 = 2;
         const CAP_SYS_PTRACE: u32 = 19;
         View {
