@@ -325,16 +325,27 @@ fn trusted_place(_path: &Path) -> Result<(), ReadError> {
 #[cfg(unix)]
 fn trusted(path: &Path, meta: &Metadata) -> Result<(), String> {
     use std::os::unix::fs::MetadataExt;
-    if meta.uid() != 0 {
-        return Err(format!("owned by uid {}, not root", meta.uid()));
-    }
-    if meta.mode() & 0o022 != 0 {
-        return Err(format!(
-            "writable by its group or by others (mode {:o})",
-            meta.mode() & 0o777
-        ));
+    if let Some(why) = who_else_writes(meta.uid(), meta.mode(), false) {
+        return Err(why);
     }
     trusted_dirs(path)
+}
+
+/// Why a user other than root may write a file (`dir` false) or a directory with this owner
+/// and mode: `None` when only root may. A sticky directory may be writable by others: no one
+/// else can rename or remove what root owns in it.
+pub fn who_else_writes(uid: u32, mode: u32, dir: bool) -> Option<String> {
+    let sticky = dir && mode & 0o1000 != 0;
+    if uid != 0 {
+        Some(format!("owned by uid {uid}, not root"))
+    } else if mode & 0o022 != 0 && !sticky {
+        Some(format!(
+            "writable by its group or by others (mode {:o})",
+            mode & 0o777
+        ))
+    } else {
+        None
+    }
 }
 
 /// Every directory above `path` owned by root and writable by no one else (sticky ones
@@ -353,20 +364,8 @@ fn trusted_dirs(path: &Path) -> Result<(), String> {
     for dir in absolute.ancestors().skip(1) {
         let d =
             std::fs::metadata(dir).map_err(|e| format!("cannot check '{}': {e}", shown(dir)))?;
-        if d.uid() != 0 {
-            return Err(format!(
-                "its directory '{}' is owned by uid {}, not root",
-                shown(dir),
-                d.uid()
-            ));
-        }
-        let sticky = d.mode() & 0o1000 != 0;
-        if d.mode() & 0o022 != 0 && !sticky {
-            return Err(format!(
-                "its directory '{}' is writable by its group or by others (mode {:o})",
-                shown(dir),
-                d.mode() & 0o777
-            ));
+        if let Some(why) = who_else_writes(d.uid(), d.mode(), true) {
+            return Err(format!("its directory '{}' is {why}", shown(dir)));
         }
     }
     Ok(())

@@ -106,8 +106,15 @@ pub struct Container {
 pub struct ExeState {
     /// The file it started from is gone (deleted, or replaced by a new file).
     pub deleted: bool,
-    /// A different file now stands at its path (an upgrade awaiting a restart).
+    /// A different file now stands at its path (an upgrade awaiting a restart only when root
+    /// alone could have put it there: see `replaced_root_only`).
     pub replaced: bool,
+    /// With `replaced`: the owner (uid) of the file that stands at its path now, when read.
+    pub replaced_owner: Option<u32>,
+    /// With `replaced`: that file and every directory on the way to it (from the process's
+    /// root) are root's and writable by no one else (sticky directories excepted), so only root
+    /// could have put it there.
+    pub replaced_root_only: bool,
     /// It runs from memory (`memfd:`), with no file at all.
     pub memory_only: bool,
     /// Deleted by the kernel's mark alone: what stands at its path now was not looked at (the

@@ -171,8 +171,10 @@ fn each_rule_is_staged_on_its_own_listener() {
     );
     assert!(findings(&doc, "findings", "restart-pending", deleted.port(0)).is_empty());
     assert_eq!(status, 1, "a high finding fails the default --fail-on high");
-    // Upgraded is not deleted: another file at the same path (a new copy renamed over it, as
-    // dpkg does) is a pending restart, low, for every process holding the socket.
+    // Another file at the same path (a new copy renamed over it, as dpkg does) outside the
+    // system's directories: anyone who may write there may have put it, so it is no upgrade
+    // (tests/audit.rs's sshd is one): still deleted, with whose the file is, for every process
+    // holding the socket.
     let path = dir.path().join("wpa-upgraded");
     std::fs::copy(&py, &path).expect("copy");
     let upgraded = Listener::start_env(
@@ -184,14 +186,21 @@ fn each_rule_is_staged_on_its_own_listener() {
     std::fs::copy(&py, &new).expect("copy");
     std::fs::rename(&new, &path).expect("replace");
     let (_, doc) = audit(&["--process", "wpa-upgraded"]);
-    let f = one(&doc, "restart-pending", upgraded.port(0));
-    assert_eq!(f["severity"], "low");
+    let f = one(&doc, "deleted-executable", upgraded.port(0));
+    assert_eq!(f["severity"], "high");
     let m = f["message"].as_str().expect("message");
     for pid in std::iter::once(upgraded.pid).chain(upgraded.children.iter().copied()) {
         assert!(m.contains(&pid.to_string()), "lists pid {pid}: {m}");
     }
-    assert!(f["hint"].as_str().is_some_and(|h| h.contains("restart")));
-    assert!(findings(&doc, "findings", "deleted-executable", upgraded.port(0)).is_empty());
+    let me = rustix::process::geteuid().as_raw();
+    assert!(
+        m.contains(&format!(
+            "a different file stands at its path now, owned by uid {me}, and is not known to be \
+             an upgrade"
+        )),
+        "{m}"
+    );
+    assert!(findings(&doc, "findings", "restart-pending", upgraded.port(0)).is_empty());
 }
 
 #[test]
@@ -762,11 +771,12 @@ fn a_deleted_executable_whose_path_is_longer_than_path_max_is_still_flagged() {
 }
 
 /// An executable whose path is longer than PATH_MAX, replaced while it runs by a new file
-/// renamed over it (as a package upgrade does): a pending restart, as for a short path (its
-/// path is read from the mapping of its code, and what stands there now looked at), never a
-/// deleted executable.
+/// renamed over it (as a package upgrade does): replaced, as for a short path (its path is
+/// read from the mapping of its code, and what stands there now looked at), but its path is
+/// not read, so not known to be a system path: still a deleted executable, never a pending
+/// restart.
 #[test]
-fn a_replaced_executable_whose_path_is_longer_than_path_max_is_a_pending_restart() {
+fn a_replaced_executable_whose_path_is_longer_than_path_max_is_not_known_to_be_upgraded() {
     let dir = tempdir();
     let replace = "import shutil\nshutil.copy('wpa-longpath', 'wpa-longpath.new')\n\
                    os.rename('wpa-longpath.new', 'wpa-longpath')\n";
@@ -776,14 +786,15 @@ fn a_replaced_executable_whose_path_is_longer_than_path_max_is_a_pending_restart
     for lookup in ["procfs", common::owner_lookup()] {
         let (doc, card) = long_path_views(lookup, port);
         assert!(
-            findings(&doc, "findings", "deleted-executable", port).is_empty(),
+            findings(&doc, "findings", "restart-pending", port).is_empty(),
             "{lookup}: {doc}"
         );
-        let f = one(&doc, "restart-pending", port);
-        assert_eq!(f["severity"], "low", "{lookup}");
+        let f = one(&doc, "deleted-executable", port);
+        assert_eq!(f["severity"], "high", "{lookup}");
         let m = f["message"].as_str().expect("message");
         assert!(
-            m.contains("the old [path longer than the kernel gives: not read]"),
+            m.contains("so not shown); a different file stands at its path now, owned by uid ")
+                && m.contains("not known to be an upgrade, as its path was not read"),
             "{lookup}: {m}"
         );
         let owner = &f["listener"]["owners"][0];
@@ -803,8 +814,9 @@ fn a_replaced_executable_whose_path_is_longer_than_path_max_is_a_pending_restart
 /// path; in the second it is replaced by a new copy renamed over it (as dpkg does), while
 /// nothing stands at that path in whoport's view; the third does as the second, chrooted in its
 /// namespace. What stands at the path is looked at in the process's own mount namespace, from
-/// its root: a deleted executable (high) in the first, a pending restart (low) in the others,
-/// with both owner lookups.
+/// its root: nothing in the first, a different file in the others (outside the system's
+/// directories, so still deleted executables, never pending restarts), with both owner
+/// lookups.
 #[test]
 fn a_containers_executable_is_judged_in_its_own_mount_namespace() {
     if !common::root_or_skip("containers in private mount namespaces") {
@@ -886,11 +898,17 @@ WHOPORT_OWNER_LOOKUP=procfs "$WHOPORT" audit --json --process wpa-ctr >{d}/procf
         );
         // (The third one runs chrooted in its namespace: its path is looked at from its root.)
         for port in [54002, 54003] {
-            let f = one(&doc, "restart-pending", port);
+            let f = one(&doc, "deleted-executable", port);
             assert_eq!(f["listener"]["owners"][0]["exe_replaced"], true, "{lookup}");
             assert!(
-                findings(&doc, "findings", "deleted-executable", port).is_empty(),
-                "{lookup}: replaced in its own mount namespace: {doc}"
+                f["message"].as_str().is_some_and(
+                    |m| m.contains("a different file stands at its path now, owned by uid 0")
+                ),
+                "{lookup}: replaced in its own mount namespace: {f}"
+            );
+            assert!(
+                findings(&doc, "findings", "restart-pending", port).is_empty(),
+                "{lookup}: {doc}"
             );
         }
     }

@@ -89,6 +89,7 @@ struct OwnerJson {
     container: Option<ContainerJson>,
     exe_deleted: bool,
     exe_replaced: bool,
+    exe_replaced_owner: Option<u32>,
     exe_memory_only: bool,
     exe_path_unknown: Option<String>,
     name_escaped: Option<String>,
@@ -844,6 +845,13 @@ fn a_deleted_or_replaced_executable_is_flagged() {
     assert!(d.exe_deleted && !d.exe_replaced, "{d:?}");
     let r = owner(&replaced);
     assert!(r.exe_deleted && r.exe_replaced, "{r:?}");
+    let me = rustix::process::geteuid().as_raw();
+    assert_eq!(
+        r.exe_replaced_owner,
+        Some(me),
+        "the new file's owner: {r:?}"
+    );
+    assert_eq!(d.exe_replaced_owner, None, "{d:?}");
     let c = owner(&control);
     assert!(
         !c.exe_deleted && !c.exe_replaced && !c.exe_memory_only,

@@ -23,19 +23,34 @@ const PRIVILEGE_SEPARATED: &[(&str, &str)] = &[
     ),
 ];
 
+/// The system's directories, where only executables installed by the system are.
+pub const SYSTEM_DIRS: &str = "/usr, /bin, /sbin, /lib, /lib64";
+
 /// Only executables installed by the system count: a copy elsewhere named sshd proves nothing.
-fn system_path(exe: &str) -> bool {
+pub fn system_path(exe: &str) -> bool {
     ["/usr/", "/bin/", "/sbin/", "/lib/", "/lib64/"]
         .iter()
         .any(|d| exe.starts_with(d))
 }
 
+/// Whether the different file at the path of a process's deleted executable is the system's
+/// own new version (a package upgrade awaiting a restart): a system path, where that file and
+/// every directory on the way to it only root may write. Anything else (a file any user put
+/// at a path of theirs) proves nothing about the file that was deleted.
+pub fn upgraded(p: &Process) -> bool {
+    let s = &p.exe_state;
+    s.replaced
+        && !s.memory_only
+        && s.replaced_root_only
+        && p.exe.as_deref().is_some_and(system_path)
+}
+
 fn builtin(p: &Process) -> Option<&'static str> {
     let exe = p.exe.as_deref().filter(|e| system_path(e))?;
     // A file gone from its path proves nothing about what runs; one replaced by a new file
-    // at the same system path is a package upgrade awaiting a restart (`restart-pending`),
-    // still the same daemon with the same design.
-    if p.exe_state.memory_only || (p.exe_state.deleted && !p.exe_state.replaced) {
+    // only root could put at the same system path is a package upgrade awaiting a restart
+    // (`restart-pending`), still the same daemon with the same design.
+    if p.exe_state.memory_only || (p.exe_state.deleted && !upgraded(p)) {
         return None;
     }
     let base = exe.rsplit('/').next().unwrap_or(exe);
@@ -112,6 +127,12 @@ mod tests {
         let mut gone = sshd.clone();
         gone.exe_state.deleted = true;
         assert_eq!(standard_design(&[&gone]), None);
+        // Replaced by a new file: the same daemon only when root alone could have put it there.
+        gone.exe_state.replaced = true;
+        gone.exe_state.replaced_owner = Some(65534);
+        assert_eq!(standard_design(&[&gone]), None);
+        gone.exe_state.replaced_root_only = true;
+        assert!(standard_design(&[&gone]).is_some());
         // nginx: judged by its workers.
         let master = p(812, "/usr/sbin/nginx", 0, 1);
         let worker = p(813, "/usr/sbin/nginx", 33, 812);

@@ -563,16 +563,17 @@ pub fn deleted_executable(c: &Ctx<'_>) -> Option<Finding> {
         .owners
         .iter()
         .copied()
-        .filter(|p| p.exe_state.memory_only || (p.exe_state.deleted && !p.exe_state.replaced))
+        .filter(|p| p.exe_state.memory_only || (p.exe_state.deleted && !design::upgraded(p)))
         .collect();
     let p = gone.first()?;
     let exe = sanitize(p.display_exe().unwrap_or("?")).into_owned();
     // What stands at its path now, when that is not known: never "nothing".
     let unknown = p.exe_path_unknown();
-    let now = unknown.as_ref().map_or_else(
-        || ", and nothing stands at its path now".to_string(),
-        |why| format!("; what stands at its path now {why}"),
-    );
+    let now = match &unknown {
+        _ if p.exe_state.replaced => standing_now(p),
+        Some(why) => format!("; what stands at its path now {why}"),
+        None => ", and nothing stands at its path now".to_string(),
+    };
     let how = if p.exe_state.memory_only {
         "runs from memory, with no file at all".to_string()
     } else if p.exe_state.path_too_long {
@@ -614,14 +615,37 @@ pub fn deleted_executable(c: &Ctx<'_>) -> Option<Finding> {
     ))
 }
 
-/// `restart-pending`: the executable's path holds a different file now (a package upgrade
-/// replaced it): the processes still run the old one.
+/// The different file at the path of a deleted executable that is not known to be an upgrade
+/// ([`design::upgraded`]): whose it is, and why it proves nothing.
+fn standing_now(p: &Process) -> String {
+    let owner = p.exe_state.replaced_owner.map_or_else(
+        || "whose owner could not be read".to_string(),
+        |u| format!("owned by uid {u}"),
+    );
+    let why = match p.exe.as_deref() {
+        None => "its path was not read".to_string(),
+        Some(exe) if !design::system_path(exe) => format!(
+            "its path is outside the system's directories ({})",
+            design::SYSTEM_DIRS
+        ),
+        Some(_) => {
+            "a user other than root may write that file or a directory on the way to it".to_string()
+        }
+    };
+    format!(
+        "; a different file stands at its path now, {owner}, and is not known to be an upgrade, \
+         as {why}"
+    )
+}
+
+/// `restart-pending`: the executable's system path holds a different file now, that only root
+/// could have put there (a package upgrade replaced it): the processes still run the old one.
 pub fn restart_pending(c: &Ctx<'_>) -> Option<Finding> {
     let old: Vec<&Process> = c
         .owners
         .iter()
         .copied()
-        .filter(|p| p.exe_state.replaced && !p.exe_state.memory_only)
+        .filter(|p| design::upgraded(p))
         .collect();
     let p = old.first()?;
     let exe = sanitize(p.exe_words().unwrap_or("?")).into_owned();

@@ -63,13 +63,76 @@ pub fn exe_in(dir: &str) -> (Option<Vec<u8>>, ExeState) {
     let Some(now) = gone_from(&running, &link, &stripped, view.as_ref()) else {
         return (Some(link), ExeState::default());
     };
-    let state = ExeState {
+    let mut state = ExeState {
         deleted: true,
         replaced: now == Ok(true),
         path_lookup_failed: now.err(),
         ..ExeState::default()
     };
+    put_there(&mut state, view.as_ref(), &stripped);
     (Some(stripped), state)
+}
+
+/// With `replaced`: who owns the file at the path of a deleted executable now, and whether
+/// only root could have put it there (see [`standing`]).
+fn put_there(state: &mut ExeState, root: Option<&Root>, path: &[u8]) {
+    if state.replaced {
+        if let Some((owner, root_only)) = standing(root, path) {
+            (state.replaced_owner, state.replaced_root_only) = (Some(owner), root_only);
+        }
+    }
+}
+
+/// The owner of the file at `path` now (from `root` when given, else from whoport's own
+/// root), and whether only root may have put it there: it and every directory on the way to
+/// it, the root included, are root's and writable by no one else (sticky directories
+/// excepted: [`crate::input_file::who_else_writes`]). Opened one directory at a time, never
+/// through a symbolic link, `..` or a magic link; `None` when a part could not be opened. Its
+/// only caller looks at a path [`identity_at`] reached just before, on a way [`view_of`]
+/// found answering from memory.
+fn standing(root: Option<&Root>, path: &[u8]) -> Option<(u32, bool)> {
+    use crate::input_file::who_else_writes;
+    let (mut dir, skip) = match root {
+        Some(r) => (rustix::io::fcntl_dupfd_cloexec(&r.fd, 0).ok()?, r.skip),
+        None => (
+            rustix::fs::open(
+                "/",
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .ok()?,
+            0,
+        ),
+    };
+    let mut root_only = true;
+    let mut parts = path
+        .get(skip..)?
+        .split(|&b| b == b'/')
+        .filter(|p| !p.is_empty());
+    let mut part = parts.next()?;
+    loop {
+        let st = rustix::fs::fstat(&dir).ok()?;
+        root_only &= who_else_writes(st.st_uid, st.st_mode, true).is_none();
+        if part == b".." {
+            return None;
+        }
+        let next = openat2(
+            &dir,
+            OsStr::from_bytes(part),
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS | ResolveFlags::BENEATH,
+        )
+        .ok()?;
+        match parts.next() {
+            Some(after) => (dir, part) = (next, after),
+            None => {
+                let st = rustix::fs::fstat(&next).ok()?;
+                let file = who_else_writes(st.st_uid, st.st_mode, false).is_none();
+                return Some((st.st_uid, root_only && file));
+            }
+        }
+    }
 }
 
 /// The state of an executable deleted by the kernel's mark alone, whose path was not looked
@@ -288,6 +351,7 @@ fn too_long(dir: &str) -> ExeState {
     let gone = gone_from(running, &name, path, view);
     (state.deleted, state.replaced) = (gone.is_some(), gone == Some(Ok(true)));
     state.path_lookup_failed = gone.and_then(Result::err);
+    put_there(&mut state, view, path);
     state
 }
 

@@ -517,6 +517,8 @@ pub struct OwnerDoc<'a> {
     pub container: Option<&'a Container>,
     pub exe_deleted: bool,
     pub exe_replaced: bool,
+    /// With `exe_replaced`: the owner (uid) of the file that stands at its path now.
+    pub exe_replaced_owner: Option<u32>,
     pub exe_memory_only: bool,
     /// With `exe_deleted` and not `exe_replaced`: why what stands at its path now is not
     /// known ("could not be looked at: ..."); `null` when it was looked at.
@@ -547,6 +549,7 @@ impl<'a> OwnerDoc<'a> {
             container: p.container.as_ref(),
             exe_deleted: p.exe_state.deleted,
             exe_replaced: p.exe_state.replaced,
+            exe_replaced_owner: p.exe_state.replaced_owner,
             exe_memory_only: p.exe_state.memory_only,
             exe_path_unknown: p.exe_path_unknown(),
             name_escaped: p.name_escaped.as_deref(),

@@ -536,14 +536,7 @@ fn mismatch_root_shell_deleted_hidden() {
     let mut gone = process(2, "daemon", 1000);
     gone.exe_state = ExeState {
         deleted: true,
-        replaced: false,
-        memory_only: false,
-        path_unchecked: false,
-        other_mount_ns: false,
-        proc_covered: None,
-        follow_unsure: None,
-        path_too_long: false,
-        path_lookup_failed: None,
+        ..ExeState::default()
     };
     let f = findings(&snapshot("127.0.0.1", 8011, vec![gone.clone()], true));
     assert!(f.contains(&("deleted-executable", Severity::High)));
@@ -644,13 +637,9 @@ fn mismatch_root_shell_deleted_hidden() {
         p.exe_state = ExeState {
             deleted: true,
             replaced: true,
-            memory_only: false,
-            path_unchecked: false,
-            other_mount_ns: false,
-            proc_covered: None,
-            follow_unsure: None,
-            path_too_long: false,
-            path_lookup_failed: None,
+            replaced_owner: Some(0),
+            replaced_root_only: true,
+            ..ExeState::default()
         };
     }
     let snap = snapshot("127.0.0.1", 8011, upgraded, true);
@@ -661,38 +650,60 @@ fn mismatch_root_shell_deleted_hidden() {
     assert!(pending[0].message.contains("pid 3 master") && pending[0].message.contains("4 worker"));
     assert!(pending[0].hint.contains("restart the service"));
     assert!(!f.iter().any(|x| x.id == "deleted-executable"));
-    // Its path longer than the kernel gives: said so, never "?".
-    let mut long = process(6, "daemon", 0);
-    long.exe = None;
-    long.exe_state = ExeState {
-        deleted: true,
-        replaced: true,
-        path_too_long: true,
-        ..ExeState::default()
+    // A different file any user may have put there proves nothing: still deleted, and whose
+    // the file standing there is, and why it is not an upgrade.
+    let replaced = |exe: Option<&str>, owner: Option<u32>, root_only: bool| {
+        let mut p = process(6, "daemon", 65534);
+        p.exe = exe.map(str::to_string);
+        p.exe_state = ExeState {
+            deleted: true,
+            replaced: true,
+            replaced_owner: owner,
+            replaced_root_only: root_only,
+            path_too_long: exe.is_none(),
+            ..ExeState::default()
+        };
+        let f = full(&snapshot("127.0.0.1", 8011, vec![p], true));
+        assert!(!f.iter().any(|x| x.id == "restart-pending"), "{f:?}");
+        let d = f
+            .iter()
+            .find(|x| x.id == "deleted-executable")
+            .expect("deleted");
+        assert_eq!(d.severity, Severity::High);
+        assert!(!d.message.contains("nothing stands"), "{}", d.message);
+        d.message.clone()
     };
-    let f = full(&snapshot("127.0.0.1", 8011, vec![long], true));
-    let pending = f
-        .iter()
-        .find(|x| x.id == "restart-pending")
-        .expect("pending");
+    let m = replaced(Some("/tmp/d/implant"), Some(65534), false);
     assert!(
-        pending
-            .message
-            .contains("the old [path longer than the kernel gives: not read]"),
-        "{}",
-        pending.message
+        m.contains(
+            "(/tmp/d/implant); a different file stands at its path now, owned by uid \
+                    65534, and is not known to be an upgrade, as its path is outside the system's \
+                    directories (/usr, /bin, /sbin, /lib, /lib64)"
+        ),
+        "{m}"
     );
+    // (Root's file in a directory of root's alone, outside the system's: still not known.)
+    let m = replaced(Some("/opt/d/implant"), Some(0), true);
+    assert!(m.contains("owned by uid 0, and is not known"), "{m}");
+    let m = replaced(Some("/usr/local/bin/implant"), Some(0), false);
+    assert!(
+        m.contains("as a user other than root may write that file or a directory on the way"),
+        "{m}"
+    );
+    let m = replaced(Some("/usr/local/bin/implant"), None, false);
+    assert!(m.contains("now, whose owner could not be read, and"), "{m}");
+    // Its path longer than the kernel gives: not read, so never a system path.
+    let m = replaced(None, Some(0), true);
+    assert!(
+        m.contains("(its path is longer than the kernel gives, so not shown); a different file"),
+        "{m}"
+    );
+    assert!(m.contains("as its path was not read"), "{m}");
     let mut memfd = process(5, "x", 1000);
     memfd.exe_state = ExeState {
         deleted: true,
-        replaced: false,
         memory_only: true,
-        path_unchecked: false,
-        other_mount_ns: false,
-        proc_covered: None,
-        follow_unsure: None,
-        path_too_long: false,
-        path_lookup_failed: None,
+        ..ExeState::default()
     };
     assert!(findings(&snapshot("127.0.0.1", 8011, vec![memfd], true))
         .contains(&("deleted-executable", Severity::High)));

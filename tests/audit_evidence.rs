@@ -1,0 +1,138 @@
+//! What the audit infers about a listener's owners, staged for real in a network namespace of
+//! the test's own: a file put at the path of a deleted executable, a root process with an
+//! unprivileged child holding its socket, a process whose threads do not share its
+//! credentials or that holds root's capabilities under another uid. Each judged with both
+//! owner lookups.
+
+mod common;
+
+use std::time::Duration;
+
+use common::listener::LISTEN_AND_SIGNAL;
+use common::{have, tempdir};
+use serde_json::Value;
+
+/// How long a script that starts a listener and runs whoport four times may take.
+const SCRIPT_LIMIT: Duration = Duration::from_secs(240);
+
+/// Findings with this id about this port.
+fn findings<'a>(doc: &'a Value, id: &str, port: u16) -> Vec<&'a Value> {
+    doc["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["id"] == id && f["listener"]["port"] == port)
+        .collect()
+}
+
+fn one<'a>(doc: &'a Value, id: &str, port: u16) -> &'a Value {
+    let all = findings(doc, id, port);
+    assert_eq!(all.len(), 1, "one {id} on {port}: {doc:#}");
+    all[0]
+}
+
+/// Runs `stage` (shell, in a private network namespace with loopback up, `$D` the test's
+/// directory, which every user may enter) and then `whoport audit --json` and `whoport PORT
+/// --json` with each owner lookup; the documents by lookup (`procfs`, `default`): (audit,
+/// card). `stage` starts the listener in the background (its output to a file), sets `pid` to its
+/// process (killed at the end), and waits until it listens. `None` without root or the tools.
+fn staged(dir: &std::path::Path, port: u16, stage: &str) -> Option<Vec<(String, Value, Value)>> {
+    if !common::root_or_skip("a listener staged in a private network namespace") {
+        return None;
+    }
+    // (The system's interpreter: every user may read its files.)
+    if !std::path::Path::new("/usr/bin/python3").exists() {
+        eprintln!("SKIPPED: /usr/bin/python3 (apt-get install -y python3)");
+        return None;
+    }
+    for (program, package) in [("unshare", "util-linux"), ("setpriv", "util-linux")] {
+        if !have(program, &format!("apt-get install -y {package}")) {
+            return None;
+        }
+    }
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    std::fs::write(
+        dir.join("listen.py"),
+        LISTEN_AND_SIGNAL.replace("127.0.0.1", "0.0.0.0"),
+    )
+    .expect("listen.py");
+    let d = dir.display();
+    let script = format!(
+        r#"exec unshare -n sh -c '
+set -e
+ip link set lo up
+D={d}; PY=$(readlink -f /usr/bin/python3)
+{stage}
+trap "kill $pid" EXIT
+for lookup in procfs default; do
+  [ $lookup = procfs ] && export WHOPORT_OWNER_LOOKUP=procfs || export WHOPORT_OWNER_LOOKUP="$DEFAULT"
+  "$WHOPORT" audit --json >$D/audit.$lookup.json || true
+  "$WHOPORT" {port} --json >$D/card.$lookup.json || true
+done
+'"#,
+    );
+    let (status, _, err) = common::sh_within(
+        &format!("DEFAULT=$WHOPORT_OWNER_LOOKUP; export DEFAULT; {script}"),
+        SCRIPT_LIMIT,
+    );
+    assert_eq!(status, 0, "{err}");
+    let read = |name: String| -> Value {
+        let text = std::fs::read_to_string(dir.join(&name)).unwrap_or_default();
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}: {text}"))
+    };
+    Some(
+        ["procfs", "default"]
+            .iter()
+            .map(|l| {
+                (
+                    l.to_string(),
+                    read(format!("audit.{l}.json")),
+                    read(format!("card.{l}.json")),
+                )
+            })
+            .collect(),
+    )
+}
+
+/// `nobody` deletes the copy of the interpreter its listener runs from, in a directory of its
+/// own, then copies another program to that path: the path holds a different file, which no
+/// package manager put there. It stays a deleted executable (high), with whose the new file
+/// is, never "a package upgrade?" (`restart-pending`, low).
+#[test]
+fn a_file_any_user_put_at_a_deleted_executables_path_is_no_upgrade() {
+    let dir = tempdir();
+    let port = 43601;
+    let stage = format!(
+        "mkdir $D/own; cp $PY $D/own/implant; chown -R nobody $D/own
+as_nobody() {{ setpriv --reuid=65534 --regid=65534 --clear-groups \"$@\"; }}
+setpriv --reuid=65534 --regid=65534 --clear-groups $D/own/implant $D/listen.py {port} $D/own/ready >$D/log 2>&1 & pid=$!
+i=0; until [ -e $D/own/ready ]; do i=$((i+1)); [ $i -lt 300 ]; sleep 0.1; done
+as_nobody rm $D/own/implant
+as_nobody cp /bin/true $D/own/implant"
+    );
+    let Some(docs) = staged(dir.path(), port, &stage) else {
+        return;
+    };
+    for (lookup, audit, card) in docs {
+        assert!(
+            findings(&audit, "restart-pending", port).is_empty(),
+            "{lookup}: {audit:#}"
+        );
+        let f = one(&audit, "deleted-executable", port);
+        assert_eq!(f["severity"], "high", "{lookup}");
+        let m = f["message"].as_str().expect("message");
+        assert!(
+            m.contains(
+                "/own/implant); a different file stands at its path now, owned by uid 65534, \
+                 and is not known to be an upgrade, as its path is outside the system's \
+                 directories"
+            ),
+            "{lookup}: {m}"
+        );
+        assert!(!m.contains("upgrade?"), "{lookup}: {m}");
+        let owner = &card["listeners"][0]["owners"][0];
+        assert_eq!(owner["exe_replaced"], true, "{lookup}: {card:#}");
+        assert_eq!(owner["exe_replaced_owner"], 65534, "{lookup}: {card:#}");
+    }
+}
