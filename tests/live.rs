@@ -86,6 +86,7 @@ struct OwnerJson {
     parent_pid: Option<u32>,
     parent_name: Option<String>,
     unit: Option<String>,
+    unit_manager: Option<String>,
     container: Option<ContainerJson>,
     exe_deleted: bool,
     exe_replaced: bool,

@@ -74,12 +74,23 @@ pub fn exe_in(dir: &str) -> (Option<Vec<u8>>, ExeState) {
 }
 
 /// With `replaced`: who owns the file at the path of a deleted executable now, and whether
-/// only root could have put it there (see [`standing`]).
+/// only root could have put it there (see [`standing`]), looked at on a thread of its own for
+/// at most [`LOOKUP_WAIT`], as [`gone_from`]'s lookups are (not known, when it did not answer).
 fn put_there(state: &mut ExeState, root: Option<&Root>, path: &[u8]) {
-    if state.replaced {
-        if let Some((owner, root_only)) = standing(root, path) {
-            (state.replaced_owner, state.replaced_root_only) = (Some(owner), root_only);
-        }
+    if !state.replaced {
+        return;
+    }
+    let Ok(at) = root.map(|r| rustix::io::dup(&r.fd)).transpose() else {
+        return;
+    };
+    let Some(path) = path.get(root.map_or(0, |r| r.skip)..).map(<[u8]>::to_vec) else {
+        return;
+    };
+    let looked = super::deadline::Deadline::after(LOOKUP_WAIT)
+        .run(move || standing(at.as_ref(), &path))
+        .flatten();
+    if let Some((owner, root_only)) = looked {
+        (state.replaced_owner, state.replaced_root_only) = (Some(owner), root_only);
     }
 }
 
@@ -89,26 +100,20 @@ fn put_there(state: &mut ExeState, root: Option<&Root>, path: &[u8]) {
 /// excepted: [`crate::input_file::who_else_writes`]). Opened one directory at a time, never
 /// through a symbolic link, `..` or a magic link; `None` when a part could not be opened. Its
 /// only caller looks at a path [`identity_at`] reached just before, on a way [`view_of`]
-/// found answering from memory.
-fn standing(root: Option<&Root>, path: &[u8]) -> Option<(u32, bool)> {
+/// found answering from memory, and within [`LOOKUP_WAIT`].
+fn standing(root: Option<&rustix::fd::OwnedFd>, path: &[u8]) -> Option<(u32, bool)> {
     use crate::input_file::who_else_writes;
-    let (mut dir, skip) = match root {
-        Some(r) => (rustix::io::fcntl_dupfd_cloexec(&r.fd, 0).ok()?, r.skip),
-        None => (
-            rustix::fs::open(
-                "/",
-                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .ok()?,
-            0,
-        ),
+    let mut dir = match root {
+        Some(fd) => rustix::io::fcntl_dupfd_cloexec(fd, 0).ok()?,
+        None => rustix::fs::open(
+            "/",
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()?,
     };
     let mut root_only = true;
-    let mut parts = path
-        .get(skip..)?
-        .split(|&b| b == b'/')
-        .filter(|p| !p.is_empty());
+    let mut parts = path.split(|&b| b == b'/').filter(|p| !p.is_empty());
     let mut part = parts.next()?;
     loop {
         let st = rustix::fs::fstat(&dir).ok()?;
