@@ -137,6 +137,16 @@ pub struct ExeState {
     /// another reason than that nothing is there (this errno: a directory on the way replaced
     /// by a symbolic link, one this user may not search...), so `replaced` is not known.
     pub path_lookup_failed: Option<i32>,
+    /// It runs in another mount namespace than whoport: its executable's path is one of that
+    /// namespace, and may name another file (or none) in whoport's.
+    pub own_mount_ns: bool,
+    /// Whether the file at its executable's path in whoport's view is the running file (same
+    /// device and inode); `None` when not looked at (deleted, a filesystem that may not
+    /// answer, or the running file could not be looked at).
+    pub same_here: Option<bool>,
+    /// The system's shell or interpreter (its name in the audit's list) the running file is,
+    /// the same file or a copy byte for byte; run through the dynamic loader, the one it maps.
+    pub interpreter: Option<&'static str>,
 }
 
 /// How `/proc` mounted with `hidepid=HOW` is said to hide other users' processes.

@@ -45,14 +45,22 @@ pub fn upgraded(p: &Process) -> bool {
         && p.exe.as_deref().is_some_and(system_path)
 }
 
-fn builtin(p: &Process) -> Option<&'static str> {
+/// The executable's path when it establishes what the process runs: a system path whose file
+/// in whoport's view is the running file (same device and inode), whatever mount namespace
+/// the process runs in. A copy elsewhere, a file only the process's own mount namespace has at
+/// that path, or one not looked at proves nothing. A file gone from its path proves nothing
+/// either, unless it was upgraded in place ([`upgraded`]) at a path of whoport's own mount
+/// namespace: still the same daemon, awaiting a restart (`restart-pending`).
+pub fn established_exe(p: &Process) -> Option<&str> {
     let exe = p.exe.as_deref().filter(|e| system_path(e))?;
-    // A file gone from its path proves nothing about what runs; one replaced by a new file
-    // only root could put at the same system path is a package upgrade awaiting a restart
-    // (`restart-pending`), still the same daemon with the same design.
-    if p.exe_state.memory_only || (p.exe_state.deleted && !upgraded(p)) {
-        return None;
-    }
+    let s = &p.exe_state;
+    let in_place = s.deleted && upgraded(p) && !s.own_mount_ns;
+    (!s.memory_only && (in_place || (!s.deleted && s.same_here == Some(true)))).then_some(exe)
+}
+
+fn builtin(p: &Process) -> Option<&'static str> {
+    // An upgraded daemon keeps its design.
+    let exe = established_exe(p)?;
     let base = exe.rsplit('/').next().unwrap_or(exe);
     let (_, why) = PRIVILEGE_SEPARATED.iter().find(|(name, _)| *name == base)?;
     // Postfix's "master" is only Postfix's in a postfix directory.
@@ -110,6 +118,10 @@ mod tests {
             pid,
             name: exe.rsplit('/').next().unwrap_or(exe).into(),
             exe: Some(exe.into()),
+            exe_state: crate::model::ExeState {
+                same_here: Some(true),
+                ..Default::default()
+            },
             uid: Some(uid),
             user: Some(if uid == 0 { "root" } else { "www-data" }.into()),
             parent_pid: Some(parent),

@@ -52,6 +52,8 @@ pub struct Ctx<'a> {
     pub listeners: Vec<&'a Listener>,
     pub owners: Vec<&'a Process>,
     pub facts: Facts<'a>,
+    /// Every name the owners go by (see [`seen_names`]), established or not.
+    pub seen: Vec<String>,
     pub status: Status,
     pub has_unofficial: bool,
     pub ephemeral: EphemeralRange,
@@ -216,22 +218,117 @@ fn owners_text(owners: &[&Process]) -> String {
     who(owners)
 }
 
-/// Normalised names of the owners: their names and executables' base names.
-fn process_names(owners: &[&Process]) -> Vec<String> {
+/// Normalised names of what the owners are established to be: the base name of an
+/// executable established as the system's file (never the dynamic loader's) and the shell or
+/// interpreter the running file is. A process's name and an executable's base name alone
+/// establish nothing (a copy of python named nginx, a name set by prctl).
+pub fn process_names(owners: &[&Process]) -> Vec<String> {
     let mut names: Vec<String> = owners
         .iter()
         .flat_map(|p| {
-            let exe = p
-                .exe
-                .as_deref()
-                .map(|e| e.rsplit('/').next().unwrap_or(e).to_string());
-            std::iter::once(p.name.clone()).chain(exe)
+            let exe = design::established_exe(p)
+                .map(|e| e.rsplit('/').next().unwrap_or(e))
+                .filter(|b| !crate::registry::known::is_loader(b));
+            exe.into_iter().chain(p.exe_state.interpreter)
         })
-        .map(|n| classify::normalise(&n))
+        .map(classify::normalise)
         .collect();
     names.sort();
     names.dedup();
     names
+}
+
+/// Normalised names the owners go by, established or not: their names, executables' base
+/// names and the program the dynamic loader runs. A shell's name is reason enough to look.
+fn seen_names(owners: &[&Process]) -> Vec<String> {
+    let mut names: Vec<String> = owners
+        .iter()
+        .flat_map(|p| {
+            let exe = p.exe.as_deref().map(|e| e.rsplit('/').next().unwrap_or(e));
+            let run = exe
+                .filter(|b| crate::registry::known::is_loader(b))
+                .and_then(|_| crate::registry::known::loader_program(&p.cmdline))
+                .map(|r| r.rsplit('/').next().unwrap_or(r));
+            std::iter::once(p.name.as_str()).chain(exe).chain(run)
+        })
+        .map(classify::normalise)
+        .chain(process_names(owners))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// What a name alone would make of an owner that is not established to be it, in words:
+/// "named nginx; its executable /tmp/x/nginx is not the system's nginx".
+pub fn name_only(c: &Ctx<'_>) -> Option<String> {
+    let protocol = c.first().socket.protocol;
+    let names = |n: &str| {
+        let known = crate::registry::known::known_use(
+            c.facts.port,
+            protocol,
+            &[crate::registry::known::Evidence {
+                name: n,
+                exe: Some(n),
+                cmdline: &[],
+                established: true,
+                interpreter: None,
+            }],
+        )
+        .is_some();
+        let normal = vec![classify::normalise(n)];
+        let facts = Facts {
+            processes: normal.clone(),
+            ..c.facts.clone()
+        };
+        let class = classify::classify(&facts).is_some_and(|cl| cl.implemented_by(&normal));
+        !c.facts.processes.contains(&normal[0]) && (known || class)
+    };
+    c.owners.iter().find_map(|p| {
+        let base = p.exe.as_deref().map(|e| e.rsplit('/').next().unwrap_or(e));
+        let name = [Some(p.name.as_str()), base]
+            .into_iter()
+            .flatten()
+            .find(|n| !n.is_empty() && names(n))?;
+        Some(format!(
+            "named {}; {}",
+            sanitize(&p.name),
+            not_established(p, name)
+        ))
+    })
+}
+
+/// Why the executable of `p` does not establish that it is `name`.
+fn not_established(p: &Process, name: &str) -> String {
+    let Some(exe) = p.exe.as_deref() else {
+        return "its executable was not read".to_string();
+    };
+    let s = &p.exe_state;
+    let base = exe.rsplit('/').next().unwrap_or(exe);
+    let exe_text = sanitize(exe);
+    if crate::registry::known::is_loader(base) {
+        let runs = crate::registry::known::loader_program(&p.cmdline)
+            .map(|r| format!(", running {}", sanitize(r)))
+            .unwrap_or_default();
+        return format!("its executable is the dynamic loader ({exe_text}){runs}");
+    }
+    if s.memory_only || s.deleted {
+        return format!("its executable {exe_text} is no longer the file at that path");
+    }
+    if !design::system_path(exe) {
+        return format!(
+            "its executable {exe_text} is not the system's {}",
+            sanitize(name)
+        );
+    }
+    match (s.own_mount_ns, s.same_here) {
+        (true, _) => format!(
+            "its executable {exe_text} is a path of its own mount namespace, and not that file \
+             in whoport's"
+        ),
+        (false, None) => format!("its executable {exe_text} could not be compared with that file"),
+        (false, _) => format!("its executable {exe_text} is not the file at that path"),
+    }
 }
 
 /// The context of one group (`members`: indexes into the snapshot's listeners, non-empty).
@@ -260,6 +357,7 @@ pub fn context<'a>(members: &[usize], snap: &'a Snapshot, k: &'a Knowledge) -> C
             unofficial: uses.iter().map(|u| u.program).collect(),
             processes: process_names(&owners),
         },
+        seen: seen_names(&owners),
         owners,
         status: registry.status,
         has_unofficial: !uses.is_empty(),
@@ -719,11 +817,7 @@ pub fn shell_listener(c: &Ctx<'_>) -> Option<Finding> {
     if members.is_empty() {
         return None;
     }
-    let shell = c
-        .facts
-        .processes
-        .iter()
-        .find(|n| SHELLS.contains(&n.as_str()))?;
+    let shell = c.seen.iter().find(|n| SHELLS.contains(&n.as_str()))?;
     Some(c.finding(
         "shell-listener",
         Severity::High,

@@ -30,6 +30,9 @@ pub struct Verdict {
     /// Why no judgement can be made: the owner is hidden, so whoport cannot tell what
     /// serves the port (only its address and number are known).
     pub unknown: Option<String>,
+    /// What an owner's name alone would have made of it, and why that is not established
+    /// ("named nginx; its executable /tmp/x/nginx is not the system's nginx").
+    pub named: Option<String>,
 }
 
 impl Verdict {
@@ -169,6 +172,11 @@ pub fn verdicts(snap: &Snapshot, k: &Knowledge) -> Vec<Verdict> {
                     .filter(|f| f.severity > Severity::Info)
                     .collect(),
                 listeners: members,
+                named: if assigned(&c).is_none() {
+                    rules::name_only(&c)
+                } else {
+                    None
+                },
                 reasons,
                 unknown,
             }

@@ -259,6 +259,11 @@ fn same_mount_ns(dir: &str) -> Result<bool, Unlooked> {
     Ok(super::proc_dir::read_link(&format!("{dir}/ns/mnt")).map_err(unlooked("ns/mnt"))? == *ours)
 }
 
+/// [`same_mount_ns`], `None` when not known.
+pub(super) fn in_same_mount_ns(dir: &str) -> Option<bool> {
+    same_mount_ns(dir).ok()
+}
+
 /// Why the link `name` of a task could not be read or followed: `EXDEV` when something is
 /// mounted over it, `EAGAIN` when mounts changed during every follow.
 fn unlooked(name: &'static str) -> impl Fn(rustix::io::Errno) -> Unlooked {
@@ -381,7 +386,7 @@ fn mapping_at(dir: &str, addr: u64) -> Option<(Vec<u8>, (u32, u32), u64)> {
 }
 
 /// The first answer `find` gives for a line of `/proc/PID/maps`, read one line at a time.
-fn first_mapping<T>(dir: &str, find: impl Fn(&[u8]) -> Option<T>) -> Option<T> {
+pub(super) fn first_mapping<T>(dir: &str, find: impl Fn(&[u8]) -> Option<T>) -> Option<T> {
     use std::io::BufRead;
     // (Never a file mounted over it.)
     let file = super::proc_dir::open_file(&format!("{dir}/maps")).ok()?;
@@ -524,7 +529,7 @@ fn identity_at(
 
 /// The device (major, minor) of the mapping of `path` in `/proc/PID/maps`: the executable's
 /// own mapping carries the same text as the link, " (deleted)" included.
-fn mapped_device(dir: &str, path: &[u8]) -> Option<(u32, u32)> {
+pub(super) fn mapped_device(dir: &str, path: &[u8]) -> Option<(u32, u32)> {
     first_mapping(dir, |line| maps_device(line, path))
 }
 
@@ -592,7 +597,8 @@ fn unescape(field: &str) -> Vec<u8> {
     out
 }
 
-fn mounts() -> &'static [Mount] {
+/// whoport's own mount table, read once a run.
+pub(super) fn mounts() -> &'static [Mount] {
     static MOUNTS: OnceLock<Vec<Mount>> = OnceLock::new();
     MOUNTS.get_or_init(|| {
         super::proc_dir::read_whole("/proc/self/mountinfo")

@@ -20,6 +20,8 @@ pub mod exe;
 mod filter;
 pub mod filtered;
 #[cfg(target_os = "linux")]
+mod identity;
+#[cfg(target_os = "linux")]
 pub mod in_flight;
 #[cfg(target_os = "linux")]
 pub mod io_uring;
@@ -527,6 +529,8 @@ fn mark_known_uses(listeners: &mut [Listener], processes: &HashMap<u32, Process>
                 name: &p.name,
                 exe: p.exe.as_deref(),
                 cmdline: &p.cmdline,
+                established: crate::audit::design::established_exe(p).is_some(),
+                interpreter: p.exe_state.interpreter,
             })
             .collect();
         l.known_use = known::known_use(l.socket.port, l.socket.protocol, &evidence);
@@ -848,7 +852,11 @@ fn late_facts(pids: &[u32]) -> Vec<(u32, Option<u32>, (Option<Vec<u8>>, crate::m
     Deadline::after(std::time::Duration::from_secs(1))
         .run(move || {
             pids.into_iter()
-                .map(|pid| (pid, linux::status_uid(pid), exe::exe(pid)))
+                .map(|pid| {
+                    let (path, mut state) = exe::exe(pid);
+                    identity::judge(&format!("/proc/{pid}"), path.as_deref(), &mut state, &[]);
+                    (pid, linux::status_uid(pid), (path, state))
+                })
                 .collect()
         })
         .unwrap_or_default()

@@ -20,12 +20,19 @@ pub struct Recognition {
     pub markers: Vec<&'static str>,
 }
 
-/// What is known of one owning process.
+/// What is known of one owning process. Its name (`comm`, which any process sets) and
+/// `argv[0]` say nothing of what it is: only an executable established as the system's file
+/// does, or the shell or interpreter the running file is.
 #[derive(Debug, Clone, Copy)]
 pub struct Evidence<'a> {
     pub name: &'a str,
     pub exe: Option<&'a str>,
     pub cmdline: &'a [String],
+    /// The executable is a file the system installed, the very file at that path in
+    /// whoport's view (see `audit::design::established_exe`).
+    pub established: bool,
+    /// The system's shell or interpreter the running file is (by the file, not the name).
+    pub interpreter: Option<&'a str>,
 }
 
 /// Interpreters and runtimes: their own name says nothing, the script they run does.
@@ -99,17 +106,69 @@ fn default_names(program: &str) -> Vec<String> {
         .collect()
 }
 
-/// The normalised names one process is known by: its name, its executable's base name,
-/// `argv[0]`'s base name and, for an interpreter, the script or module it runs.
-fn process_names(e: &Evidence<'_>) -> Vec<String> {
-    let mut names = vec![normalise(e.name)];
-    names.extend(e.exe.map(|x| normalise(base(x))));
-    if let Some(argv0) = e.cmdline.first() {
-        names.push(normalise(base(argv0)));
+/// Options of the dynamic loader (`ld.so --help`) followed by a value.
+const LOADER_OPTIONS: &[&str] = &[
+    "--library-path",
+    "--inhibit-rpath",
+    "--audit",
+    "--preload",
+    "--argv0",
+    "--glibc-hwcaps-prepend",
+    "--glibc-hwcaps-mask",
+];
+
+/// Whether an executable's base name is the dynamic loader's (`ld-linux-x86-64.so.2`,
+/// `ld-musl-x86_64.so.1`, `ld.so`): run as a program, it runs the program its command line
+/// names.
+pub fn is_loader(base: &str) -> bool {
+    base == "ld.so" || (base.starts_with("ld-") && base.contains(".so"))
+}
+
+/// The index in `cmdline` of the program the dynamic loader runs: its first argument that is
+/// neither an option of the loader nor an option's value.
+fn loader_program_at(cmdline: &[String]) -> Option<usize> {
+    let mut i = 1;
+    while let Some(a) = cmdline.get(i) {
+        if !a.starts_with("--") {
+            return Some(i);
+        }
+        i += if LOADER_OPTIONS.contains(&a.as_str()) {
+            2
+        } else {
+            1
+        };
     }
+    None
+}
+
+/// The program the dynamic loader runs, from its command line (see [`loader_program_at`]).
+pub fn loader_program(cmdline: &[String]) -> Option<&str> {
+    loader_program_at(cmdline).map(|i| cmdline[i].as_str())
+}
+
+/// The command line of what runs: from the program the dynamic loader runs when the
+/// executable is the loader.
+fn run_args<'a>(e: &Evidence<'a>) -> &'a [String] {
+    match e.exe.map(base) {
+        Some(b) if is_loader(b) => loader_program_at(e.cmdline).map_or(&[], |i| &e.cmdline[i..]),
+        _ => e.cmdline,
+    }
+}
+
+/// The normalised names one process is known by: its executable's base name when the
+/// executable is established (never the loader's), the shell or interpreter the running file
+/// is and, for an interpreter, the script or module it runs.
+fn process_names(e: &Evidence<'_>) -> Vec<String> {
+    let mut names: Vec<String> = e
+        .exe
+        .map(base)
+        .filter(|b| e.established && !is_loader(b))
+        .map(normalise)
+        .into_iter()
+        .chain(e.interpreter.map(normalise))
+        .collect();
     if names.iter().any(|n| INTERPRETERS.contains(&n.as_str())) {
-        let script = e
-            .cmdline
+        let script = run_args(e)
             .iter()
             .skip(1)
             .find(|a| !a.starts_with('-'))
@@ -158,7 +217,8 @@ fn shows_marker(marker: &str, e: &Evidence<'_>) -> bool {
     if marker.starts_with('-') {
         return e.cmdline.iter().skip(1).any(|a| a.starts_with(marker));
     }
-    e.exe.is_some_and(|x| x.contains(marker)) || program_args(e.cmdline).any(|a| a.contains(marker))
+    e.exe.is_some_and(|x| x.contains(marker))
+        || program_args(run_args(e)).any(|a| a.contains(marker))
 }
 
 /// How strongly the process described by `e` shows that it is this program: 2 by one of its
@@ -223,7 +283,13 @@ mod tests {
     use super::*;
 
     fn ev<'a>(name: &'a str, exe: Option<&'a str>, cmdline: &'a [String]) -> Evidence<'a> {
-        Evidence { name, exe, cmdline }
+        Evidence {
+            name,
+            exe,
+            cmdline,
+            established: exe.is_some(),
+            interpreter: None,
+        }
     }
 
     fn args(a: &[&str]) -> Vec<String> {
@@ -270,8 +336,34 @@ mod tests {
             known_use(3000, Protocol::Tcp, &[grafana]).map(|u| u.program),
             Some("Grafana")
         );
-        let server = ev("grafana-server", None, &none);
+        let server = ev("grafana-server", Some("/usr/sbin/grafana-server"), &none);
         assert!(is_program("Grafana", &server));
+        // A name, or an executable not established as the system's file, is no evidence.
+        let named = ev("grafana-server", None, &none);
+        assert!(!is_program("Grafana", &named));
+        let copy = Evidence {
+            established: false,
+            ..server
+        };
+        assert!(!is_program("Grafana", &copy));
+        // Through the dynamic loader: the program it runs, never the loader.
+        let loaded = args(&[
+            "/lib64/ld-linux-x86-64.so.2",
+            "--argv0",
+            "x",
+            "/usr/bin/node",
+            "/app/node_modules/.bin/next",
+        ]);
+        let node = Evidence {
+            interpreter: None,
+            ..ev(
+                "node",
+                Some("/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"),
+                &loaded,
+            )
+        };
+        assert_eq!(loader_program(&loaded), Some("/usr/bin/node"));
+        assert!(!is_program("Next.js", &node), "node is not established");
         // A Java program recognised by its main class.
         let es = args(&[
             "/usr/share/elasticsearch/jdk/bin/java",
@@ -383,12 +475,12 @@ mod tests {
         // Two owners of one port, each another program listed for it, both by marker.
         let jenkins = args(&["java", "-jar", "/usr/share/java/jenkins.war"]);
         let spring = args(&["java", "org.springframework.boot.loader.launch.JarLauncher"]);
-        let a = ev("java", None, &jenkins);
-        let b = ev("java", None, &spring);
+        let a = ev("java", Some("/usr/bin/java"), &jenkins);
+        let b = ev("java", Some("/usr/bin/java"), &spring);
         assert_eq!(known_use(8080, Protocol::Tcp, &[a, b]), None);
         // A name beats a marker: a process named jenkins beats a Spring Boot main class.
         let none: Vec<String> = Vec::new();
-        let named = ev("jenkins", None, &none);
+        let named = ev("jenkins", Some("/usr/bin/jenkins"), &none);
         assert_eq!(
             known_use(8080, Protocol::Tcp, &[named, b]).map(|u| u.program),
             Some("Jenkins")

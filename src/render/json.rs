@@ -523,6 +523,14 @@ pub struct OwnerDoc<'a> {
     /// With `exe_deleted` and not `exe_replaced`: why what stands at its path now is not
     /// known ("could not be looked at: ..."); `null` when it was looked at.
     pub exe_path_unknown: Option<String>,
+    /// It runs in another mount namespace than whoport: `exe` is a path of that namespace.
+    pub exe_own_mount_ns: bool,
+    /// Whether the file at `exe` in whoport's view is the running file (same device and
+    /// inode); `null` when not looked at.
+    pub exe_same_here: Option<bool>,
+    /// The system's shell or interpreter the running file is (the same file or a copy byte
+    /// for byte; through the dynamic loader, the one it runs), by the file, never the name.
+    pub interpreter: Option<&'static str>,
     /// Exact escaped forms, only when the raw bytes are not UTF-8 (then `name`, `exe` or
     /// `cmdline` hold U+FFFD in their place).
     pub name_escaped: Option<&'a str>,
@@ -552,6 +560,9 @@ impl<'a> OwnerDoc<'a> {
             exe_replaced_owner: p.exe_state.replaced_owner,
             exe_memory_only: p.exe_state.memory_only,
             exe_path_unknown: p.exe_path_unknown(),
+            exe_own_mount_ns: p.exe_state.own_mount_ns,
+            exe_same_here: p.exe_state.same_here,
+            interpreter: p.exe_state.interpreter,
             name_escaped: p.name_escaped.as_deref(),
             exe_escaped: p.exe_escaped.as_deref(),
             cmdline_escaped: p.cmdline_escaped.as_deref(),

@@ -127,6 +127,11 @@ fn exe_text(p: &Process) -> String {
         None if p.exe_state.path_too_long => crate::model::EXE_TOO_LONG.into(),
         None => "-".to_string(),
     };
+    let exe = if p.exe_state.own_mount_ns && p.exe.is_some() {
+        format!("{exe} (in its own mount namespace)")
+    } else {
+        exe
+    };
     if p.exe_state.memory_only {
         format!("{exe} (running from memory)")
     } else if p.exe_state.replaced {

@@ -59,6 +59,9 @@ pub fn text(w: &mut dyn Write, out: &Output, verdicts: &[Verdict]) -> io::Result
         if !v.fine() && !v.reasons.is_empty() {
             writeln!(w, "  in its favour: {}", sanitize(&v.reasons.join("; ")))?;
         }
+        if let Some(named) = &v.named {
+            writeln!(w, "  not established: {}", sanitize(named))?;
+        }
     }
     Ok(())
 }
@@ -91,6 +94,9 @@ pub struct VerdictDoc<'a> {
     pub unknown: Option<&'a str>,
     /// Why it is fine, or what speaks for it.
     pub reasons: &'a [String],
+    /// What an owner's name alone would have made of it, and why that is not established;
+    /// or null.
+    pub named: Option<&'a str>,
     /// The audit's findings about the group, low and above.
     pub findings: Vec<VerdictFindingDoc<'a>>,
 }
@@ -106,6 +112,7 @@ impl<'a> VerdictDoc<'a> {
             verdict: v.word(),
             unknown: v.unknown.as_deref(),
             reasons: &v.reasons,
+            named: v.named.as_deref(),
             findings: v
                 .findings
                 .iter()

@@ -7,6 +7,11 @@ fn process(pid: u32, name: &str, uid: u32) -> Process {
         pid,
         name: name.to_string(),
         exe: Some(format!("/usr/bin/{name}")),
+        // The file at that path here is the running file: it is what its name says.
+        exe_state: ExeState {
+            same_here: Some(true),
+            ..ExeState::default()
+        },
         uid: Some(uid),
         user: Some(if uid == 0 {
             "root".into()

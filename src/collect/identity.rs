@@ -1,0 +1,253 @@
+//! What a process's executable is established to be, from the file and never from a name:
+//! whether its path is one of whoport's mount namespace, whether the file at that path in
+//! whoport's view is the running file (same device and inode), and whether the running file
+//! is one of the system's shells or interpreters (the same file, or a copy byte for byte), or,
+//! run through the dynamic loader, maps one.
+//!
+//! Nothing here waits on a filesystem that may not answer: the running file is looked at only
+//! when its device is one of whoport's mount table that answers from memory, and a path only
+//! when the way to it, in whoport's mount table, crosses none that may not.
+
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::sync::OnceLock;
+
+use rustix::fs::{AtFlags, Mode, OFlags};
+
+use crate::model::ExeState;
+
+/// Directories whose shells and interpreters are the system's (one that is a symbolic link,
+/// `/bin` on a merged `/usr`, is the directory it leads to, listed too).
+const SYSTEM_BIN: &[&str] = &["/usr/bin", "/usr/sbin", "/bin", "/sbin", "/usr/local/bin"];
+
+/// The largest file compared byte for byte with a system interpreter of the same size.
+const MAX_COMPARED: u64 = 64 << 20;
+
+/// A file: device, inode, size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId {
+    dev: u64,
+    ino: u64,
+    size: u64,
+}
+
+impl FileId {
+    fn of(st: &rustix::fs::Stat) -> FileId {
+        FileId {
+            dev: st.st_dev,
+            ino: st.st_ino,
+            size: u64::try_from(st.st_size).unwrap_or(0),
+        }
+    }
+
+    fn same(&self, other: &FileId) -> bool {
+        self.dev == other.dev && self.ino == other.ino
+    }
+}
+
+/// One shell or interpreter of the system: its file, path and name (of the audit's list).
+struct Interpreter {
+    id: FileId,
+    path: std::path::PathBuf,
+    name: &'static str,
+}
+
+/// Sets what is established of the executable of the task at `dir` (`/proc/PID`), whose link
+/// reads `exe`, on `state`; `cmdline` names the program the dynamic loader runs.
+pub fn judge(dir: &str, exe: Option<&[u8]>, state: &mut ExeState, cmdline: &[Vec<u8>]) {
+    let Some(exe) = exe else { return };
+    if let Some(same_ns) = super::exe::in_same_mount_ns(dir) {
+        state.own_mount_ns = !same_ns;
+    }
+    if state.deleted || state.memory_only || !exe.starts_with(b"/") {
+        return;
+    }
+    let Some(running) = running(dir, exe) else {
+        return;
+    };
+    state.same_here = here(exe).map(|h| h.is_ok_and(|id| id.same(&running)));
+    interpreter_of(dir, exe, running, state, cmdline);
+}
+
+/// The shell or interpreter the running file is, or, when it is the dynamic loader, the one
+/// it maps.
+fn interpreter_of(
+    dir: &str,
+    exe: &[u8],
+    running: FileId,
+    state: &mut ExeState,
+    cmdline: &[Vec<u8>],
+) {
+    state.interpreter = interpreters()
+        .iter()
+        .find(|i| i.id.same(&running) || same_bytes(dir, running, i))
+        .map(|i| i.name);
+    let base = exe.rsplit(|&b| b == b'/').next().unwrap_or(exe);
+    if state.interpreter.is_none()
+        && crate::registry::known::is_loader(&String::from_utf8_lossy(base))
+    {
+        state.interpreter = mapped_interpreter(dir, cmdline);
+    }
+}
+
+/// The running file of the task at `dir`, when its device (in `/proc/PID/maps`) is one of
+/// whoport's mount table whose filesystem answers from memory.
+fn running(dir: &str, exe: &[u8]) -> Option<FileId> {
+    let (major, minor) = super::exe::mapped_device(dir, exe)?;
+    let local = super::exe::mounts().iter().any(|m| {
+        m.major == major && m.minor == minor && super::exe::answers_from_memory(&m.fstype)
+    });
+    if !local {
+        return None;
+    }
+    super::proc_dir::follow_link(&format!("{dir}/exe"), |p| {
+        rustix::fs::statat(rustix::fs::CWD, p, AtFlags::empty())
+    })
+    .ok()
+    .map(|st| FileId::of(&st))
+}
+
+/// The file at `path` in whoport's own view, never through a symbolic link: `None` when the
+/// way to it crosses a filesystem that may not answer, `Err` when nothing (or a link) is there.
+fn here(path: &[u8]) -> Option<Result<FileId, ()>> {
+    if super::exe::walk_may_wait(super::exe::mounts(), path) {
+        return None;
+    }
+    let fd = rustix::fs::openat2(
+        rustix::fs::CWD,
+        std::ffi::OsStr::from_bytes(path),
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+        rustix::fs::ResolveFlags::NO_SYMLINKS | rustix::fs::ResolveFlags::NO_MAGICLINKS,
+    );
+    Some(
+        fd.and_then(|fd| rustix::fs::fstat(&fd))
+            .ok()
+            .filter(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_file())
+            .map(|st| FileId::of(&st))
+            .ok_or(()),
+    )
+}
+
+/// Whether the running file (of the task at `dir`), not the interpreter's own, is a copy of
+/// it byte for byte (the same size first).
+fn same_bytes(dir: &str, running: FileId, interpreter: &Interpreter) -> bool {
+    if running.size != interpreter.id.size || running.size > MAX_COMPARED {
+        return false;
+    }
+    let Ok(theirs) = super::proc_dir::follow_link(&format!("{dir}/exe"), |p| {
+        rustix::fs::open(p, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+    }) else {
+        return false;
+    };
+    let Ok(ours) = std::fs::File::open(&interpreter.path) else {
+        return false;
+    };
+    same_content(std::fs::File::from(theirs), ours)
+}
+
+/// Whether two readers give the same bytes.
+fn same_content(mut a: impl Read, mut b: impl Read) -> bool {
+    let (mut x, mut y) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+    loop {
+        let Ok(n) = a.read(&mut x) else { return false };
+        if n == 0 {
+            return matches!(b.read(&mut y[..1]), Ok(0));
+        }
+        if b.read_exact(&mut y[..n]).is_err() || x[..n] != y[..n] {
+            return false;
+        }
+    }
+}
+
+/// The system interpreter the task at `dir` maps (the program the dynamic loader runs, or a
+/// library's file would not be an interpreter's executable): by device and inode in
+/// `/proc/PID/maps`; else, by name, the program its command line gives the loader when that
+/// file in whoport's view is one (same device and inode).
+fn mapped_interpreter(dir: &str, cmdline: &[Vec<u8>]) -> Option<&'static str> {
+    let mapped = super::exe::first_mapping(dir, |line| {
+        let e = super::exe::maps_entry(line)?;
+        let dev = rustix::fs::makedev(e.device.0, e.device.1);
+        interpreters()
+            .iter()
+            .find(|i| i.id.dev == dev && i.id.ino == e.inode)
+            .map(|i| i.name)
+    });
+    mapped.or_else(|| {
+        let args: Vec<String> = cmdline
+            .iter()
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let program = crate::registry::known::loader_program(&args)?;
+        let st = std::fs::metadata(program).ok()?;
+        use std::os::unix::fs::MetadataExt;
+        interpreters()
+            .iter()
+            .find(|i| i.id.dev == st.dev() && i.id.ino == st.ino())
+            .map(|i| i.name)
+    })
+}
+
+/// The system's shells and interpreters (see [`SYSTEM_BIN`]), found once a run: regular files
+/// whose normalised name is one of the audit's list.
+fn interpreters() -> &'static [Interpreter] {
+    static FOUND: OnceLock<Vec<Interpreter>> = OnceLock::new();
+    FOUND.get_or_init(|| {
+        let mut found: Vec<Interpreter> = Vec::new();
+        for dir in SYSTEM_BIN {
+            let is_dir = std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir());
+            if !is_dir || super::exe::walk_may_wait(super::exe::mounts(), dir.as_bytes()) {
+                continue;
+            }
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let normal = crate::registry::known::normalise(&name.to_string_lossy());
+                let Some(&listed) = crate::audit::rules::SHELLS.iter().find(|s| **s == normal)
+                else {
+                    continue;
+                };
+                if !entry.file_type().is_ok_and(|t| t.is_file()) {
+                    continue;
+                }
+                let Some(Ok(id)) = here(entry.path().as_os_str().as_bytes()) else {
+                    continue;
+                };
+                if !found.iter().any(|i| i.id.same(&id)) {
+                    found.push(Interpreter {
+                        id,
+                        path: entry.path(),
+                        name: listed,
+                    });
+                }
+            }
+        }
+        found
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contents_compared_whole() {
+        assert!(same_content(&b"abc"[..], &b"abc"[..]));
+        assert!(!same_content(&b"abc"[..], &b"abd"[..]));
+        assert!(!same_content(&b"abc"[..], &b"abcd"[..]), "longer");
+        assert!(!same_content(&b"abcd"[..], &b"abc"[..]), "shorter");
+        assert!(same_content(&b""[..], &b""[..]));
+    }
+
+    #[test]
+    fn our_own_executable_is_the_file_at_its_path() {
+        let dir = format!("/proc/{}", std::process::id());
+        let (exe, mut state) = super::super::exe::exe_in(&dir);
+        judge(&dir, exe.as_deref(), &mut state, &[]);
+        assert!(!state.own_mount_ns);
+        assert_eq!(state.same_here, Some(true), "{state:?}");
+        assert_eq!(state.interpreter, None);
+    }
+}

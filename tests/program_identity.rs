@@ -1,0 +1,196 @@
+//! What a program is, established by its file and never by a name: a copy of the system's
+//! python named nginx, python bound over `/usr/sbin/nginx` in a mount namespace of its own, and
+//! python run through the dynamic loader under the name nginx are each judged as python (a
+//! shell or interpreter facing the network), never "fine" as nginx; and the card says what the
+//! name alone would have made of them, and why that is not established. Each is a real bind
+//! of a python listener inside a private network namespace, seen by both owner lookups.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use common::listener::{hex, python, Listener};
+use common::netns::NetNs;
+use common::tempdir;
+use serde_json::Value;
+
+/// The two owner lookups, as environment variables.
+const LOOKUPS: [(&str, &str); 2] = [("WHOPORT_OWNER_LOOKUP", "bpf"), ("WHOPORT_NO_BPF", "1")];
+
+/// The system's python, its links resolved (`/usr/bin/python3.11`): one installed by the
+/// system, which nobody may run.
+fn real_python() -> Option<PathBuf> {
+    python()?;
+    let found = std::fs::canonicalize("/usr/bin/python3").ok();
+    if found.is_none() {
+        eprintln!("SKIPPED: no /usr/bin/python3");
+    }
+    found
+}
+
+/// The card of `port` in JSON and in text, with `lookup`, inside `ns`.
+fn card(ns: &NetNs, home: &Path, lookup: (&str, &str), port: u16) -> (Value, String) {
+    let port = port.to_string();
+    let (status, out, err) = ns.whoport_with(home, &[lookup], &["--json", &port]);
+    assert!(status == 0 || status == 1, "{lookup:?}: {status} {err}");
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let (_, text, _) = ns.whoport_with(home, &[lookup], &["--color", "never", &port]);
+    (doc, text)
+}
+
+/// The one owner of the card's first listener, and its first verdict.
+fn owner_and_verdict(doc: &Value) -> (&Value, &Value) {
+    let owner = &doc["listeners"][0]["owners"][0];
+    let verdict = &doc["verdicts"][0];
+    (owner, verdict)
+}
+
+fn finding_ids(verdict: &Value) -> Vec<&str> {
+    verdict["findings"]
+        .as_array()
+        .map(|f| f.iter().filter_map(|x| x["id"].as_str()).collect())
+        .unwrap_or_default()
+}
+
+/// A listener started by `cmd` (a command line that ends up running listen.py), with stdin
+/// and stdout as [`Listener`] wants them.
+fn start(cmd: std::process::Command) -> Listener {
+    Listener::start_command(cmd)
+}
+
+/// The checks every case shares: a shell listener, not fine, nothing known of the port by a
+/// name, the interpreter named by its file, and the name said not to be established.
+fn judged_as_python(doc: &Value, text: &str, case: &str, why: &str) {
+    let (owner, verdict) = owner_and_verdict(doc);
+    assert_eq!(owner["interpreter"], "python", "{case}: {doc}");
+    assert!(doc["listeners"][0]["known_use"].is_null(), "{case}: {doc}");
+    assert_eq!(verdict["fine"], false, "{case}: {doc}");
+    assert!(
+        finding_ids(verdict).contains(&"shell-listener"),
+        "{case}: {doc}"
+    );
+    let named = verdict["named"].as_str().unwrap_or_default();
+    assert!(
+        named.starts_with("named nginx; ") && named.contains(why),
+        "{case}: {named}: {doc}"
+    );
+    assert!(
+        text.contains("not established: named nginx; "),
+        "{case}: {text}"
+    );
+    assert!(!text.contains(": fine"), "{case}: {text}");
+    assert!(!text.contains("as a web server"), "{case}: {text}");
+}
+
+#[test]
+fn a_copy_of_python_named_nginx_is_python_not_nginx() {
+    let Some(ns) = NetNs::new() else { return };
+    let Some(real) = real_python() else { return };
+    let home = tempdir();
+    let dir = tempdir();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let copy = dir.path().join("nginx");
+    std::fs::copy(&real, &copy).expect("a copy of python");
+    let mut cmd = ns.command(&copy);
+    cmd.arg(common::fixture("listen.py")).arg("tcp4-any:80");
+    let l = start(cmd);
+    for lookup in LOOKUPS {
+        let (doc, text) = card(&ns, home.path(), lookup, 80);
+        let case = format!("{lookup:?}");
+        let (owner, _) = owner_and_verdict(&doc);
+        assert_eq!(owner["pid"], l.pid, "{case}: {doc}");
+        assert_eq!(owner["exe_same_here"], true, "{case}: {doc}");
+        assert_eq!(owner["exe_own_mount_ns"], false, "{case}: {doc}");
+        let why = format!(
+            "its executable {} is not the system's nginx",
+            copy.display()
+        );
+        judged_as_python(&doc, &text, &case, &why);
+    }
+}
+
+#[test]
+fn a_system_path_of_a_mount_namespace_of_its_own_is_said_and_proves_nothing() {
+    let Some(ns) = NetNs::new() else { return };
+    let Some(real) = real_python() else { return };
+    let target = Path::new("/usr/sbin/nginx");
+    if !target.is_file() || !common::have("setpriv", "apt-get install -y util-linux") {
+        eprintln!("SKIPPED: needs a file at /usr/sbin/nginx and setpriv");
+        return;
+    }
+    let home = tempdir();
+    // nobody, in a user and mount namespace of its own, binds python over /usr/sbin/nginx
+    // there and runs it: the path is true only in that namespace.
+    let listen = common::fixture("listen.py");
+    let mut cmd = ns.command(Path::new("setpriv"));
+    cmd.args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "unshare",
+        "-U",
+        "-r",
+    ])
+    .args(["-m", "sh", "-c"])
+    .arg(format!(
+        "mount --bind {} /usr/sbin/nginx && exec /usr/sbin/nginx {} tcp4-any:43480",
+        real.display(),
+        listen.display()
+    ));
+    let l = start(cmd);
+    for lookup in LOOKUPS {
+        let (doc, text) = card(&ns, home.path(), lookup, 43480);
+        let case = format!("{lookup:?}");
+        let (owner, _) = owner_and_verdict(&doc);
+        assert_eq!(owner["pid"], l.pid, "{case}: {doc}");
+        assert_eq!(owner["exe"], "/usr/sbin/nginx", "{case}: {doc}");
+        assert_eq!(owner["exe_own_mount_ns"], true, "{case}: {doc}");
+        assert_eq!(owner["exe_same_here"], false, "{case}: {doc}");
+        assert!(
+            text.contains("exe       /usr/sbin/nginx (in its own mount namespace)"),
+            "{case}: {text}"
+        );
+        judged_as_python(&doc, &text, &case, "a path of its own mount namespace");
+    }
+}
+
+/// The dynamic loader of the system's python (its `PT_INTERP`), when it is at a usual path.
+fn loader() -> Option<&'static str> {
+    [
+        "/lib64/ld-linux-x86-64.so.2",
+        "/lib/ld-linux-aarch64.so.1",
+        "/lib/ld-linux-x86-64.so.2",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).exists())
+}
+
+#[test]
+fn python_run_through_the_dynamic_loader_and_named_nginx_is_python() {
+    let Some(ns) = NetNs::new() else { return };
+    let (Some(real), Some(ld)) = (real_python(), loader()) else {
+        eprintln!("SKIPPED: no python or dynamic loader at a usual path");
+        return;
+    };
+    let home = tempdir();
+    let mut cmd = ns.command(Path::new("setpriv"));
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", ld])
+        .arg(&real)
+        .arg(common::fixture("listen.py"))
+        .args(["--comm-hex", &hex(b"nginx"), "tcp4-any:43481"]);
+    let l = start(cmd);
+    for lookup in LOOKUPS {
+        let (doc, text) = card(&ns, home.path(), lookup, 43481);
+        let case = format!("{lookup:?}");
+        let (owner, _) = owner_and_verdict(&doc);
+        assert_eq!(owner["pid"], l.pid, "{case}: {doc}");
+        assert_eq!(owner["name"], "nginx", "{case}: {doc}");
+        judged_as_python(&doc, &text, &case, "its executable is the dynamic loader (");
+        let named = doc["verdicts"][0]["named"].as_str().unwrap_or_default();
+        assert!(
+            named.ends_with(&format!("running {}", real.display())),
+            "{case}: {named}"
+        );
+    }
+}
