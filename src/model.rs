@@ -147,6 +147,11 @@ pub struct ExeState {
     /// The system's shell or interpreter (its name in the audit's list) the running file is,
     /// the same file or a copy byte for byte; run through the dynamic loader, the one it maps.
     pub interpreter: Option<&'static str>,
+    /// A system directory has the process's name (`comm`) for the running file: the file, or
+    /// a link to it (`/usr/bin/redis-server`, a link to `redis-check-rdb`).
+    pub comm_here: bool,
+    /// The same for the base name of its `argv[0]`.
+    pub argv0_here: bool,
 }
 
 /// How `/proc` mounted with `hidepid=HOW` is said to hide other users' processes.

@@ -23,8 +23,13 @@ fn row(doc: &Value, port: u16) -> &Value {
 fn a_known_program_on_its_port_is_named_and_marked() {
     let Some(ns) = NetNs::new() else { return };
     let home = tempdir();
-    // Named like Grafana's binary; run with Elasticsearch's main class; plain Python.
-    let _grafana = ns.listener(&["--comm-hex", &hex(b"grafana-server"), "tcp4:3000"]);
+    // Grafana's binary (a program installed at a system path under that name); run with
+    // Elasticsearch's main class; plain Python.
+    let Some(grafana) = ns.installed("grafana-server", &["tcp4:3000"]) else {
+        return;
+    };
+    let w = NetNs::in_mounts_of(&grafana);
+    let w: Vec<&str> = w.iter().map(String::as_str).collect();
     let _es = ns.listener(&[
         "tcp4:9200",
         "--",
@@ -32,7 +37,7 @@ fn a_known_program_on_its_port_is_named_and_marked() {
     ]);
     let _plain = ns.listener(&["tcp4:5000"]);
 
-    let (status, out, err) = ns.whoport(home.path(), &["--json"]);
+    let (status, out, err) = ns.whoport_wrapped(home.path(), &[], &w, &["--json"]);
     assert_eq!(status, 0, "{err}");
     let doc: Value = serde_json::from_str(&out).expect("json");
     let grafana = row(&doc, 3000);
@@ -49,7 +54,7 @@ fn a_known_program_on_its_port_is_named_and_marked() {
     // Python on 5000 is none of Kestrel, Flask, MLflow... as far as anyone can tell.
     assert!(row(&doc, 5000)["known_use"].is_null(), "{doc}");
 
-    let (_, table, _) = ns.whoport(home.path(), &["--color", "never"]);
+    let (_, table, _) = ns.whoport_wrapped(home.path(), &[], &w, &["--color", "never"]);
     let line = |port: &str| {
         table
             .lines()
@@ -66,7 +71,7 @@ fn a_known_program_on_its_port_is_named_and_marked() {
         "legend: {table}"
     );
 
-    let (_, card, _) = ns.whoport(home.path(), &["--color", "never", "3000"]);
+    let (_, card, _) = ns.whoport_wrapped(home.path(), &[], &w, &["--color", "never", "3000"]);
     let headline = card.lines().next().unwrap_or("");
     assert!(headline.contains("Grafana*"), "{card}");
     assert!(
@@ -80,14 +85,18 @@ fn the_card_names_a_program_only_when_it_holds_every_listener() {
     let Some(ns) = NetNs::new() else { return };
     let home = tempdir();
     // Grafana on 127.0.0.1:3000, something else on [::1]:3000.
-    let _grafana = ns.listener(&["--comm-hex", &hex(b"grafana-server"), "tcp4:3000"]);
+    let Some(grafana) = ns.installed("grafana-server", &["tcp4:3000"]) else {
+        return;
+    };
+    let w = NetNs::in_mounts_of(&grafana);
+    let w: Vec<&str> = w.iter().map(String::as_str).collect();
     let _other = ns.listener(&["tcp6:3000"]);
-    let (_, card, _) = ns.whoport(home.path(), &["--color", "never", "3000"]);
+    let (_, card, _) = ns.whoport_wrapped(home.path(), &[], &w, &["--color", "never", "3000"]);
     let headline = card.lines().next().unwrap_or("");
     assert!(!headline.contains("Grafana"), "{card}");
     assert!(!card.contains("* a known program"), "{card}");
     // The listing still marks Grafana's own socket.
-    let (_, out, _) = ns.whoport(home.path(), &["--json", "3000"]);
+    let (_, out, _) = ns.whoport_wrapped(home.path(), &[], &w, &["--json", "3000"]);
     let doc: Value = serde_json::from_str(&out).expect("json");
     let programs: Vec<&Value> = doc["listeners"]
         .as_array()
@@ -141,9 +150,16 @@ fn service_mismatch_uses_the_same_matcher() {
 /// The audit's exposure finding for `pid`'s listener (the shell finding set aside: the test
 /// listener is Python).
 fn exposure(ns: &NetNs, pid: u32) -> Value {
+    exposure_within(ns, &[], pid)
+}
+
+/// [`exposure`], whoport run through `wrapper`.
+fn exposure_within(ns: &NetNs, wrapper: &[&str], pid: u32) -> Value {
     let home = tempdir();
-    let (_, out, err) = ns.whoport(
+    let (_, out, err) = ns.whoport_wrapped(
         home.path(),
+        &[],
+        wrapper,
         &[
             "audit",
             "--json",
@@ -187,9 +203,14 @@ fn the_kubelet_read_only_port_is_sensitive_by_its_port_alone() {
         "{f:#}"
     );
     drop(api);
-    // Named kubelet: recognised by its name, so the message does not lean on the port.
-    let named = ns.listener(&["--comm-hex", &hex(b"kubelet"), "tcp4-any:10255"]);
-    let f = exposure(&ns, named.pid);
+    // The kubelet's binary (installed at a system path): recognised by its file's name, so
+    // the message does not lean on the port.
+    let Some(named) = ns.installed("kubelet", &["tcp4-any:10255"]) else {
+        return;
+    };
+    let w = NetNs::in_mounts_of(&named);
+    let w: Vec<&str> = w.iter().map(String::as_str).collect();
+    let f = exposure_within(&ns, &w, named.pid);
     assert_eq!(f["severity"], "high", "{f:#}");
     let m = f["message"].as_str().expect("message");
     assert!(

@@ -219,8 +219,9 @@ fn owners_text(owners: &[&Process]) -> String {
 }
 
 /// Normalised names of what the owners are established to be: the base name of an
-/// executable established as the system's file (never the dynamic loader's) and the shell or
-/// interpreter the running file is. A process's name and an executable's base name alone
+/// executable established as the system's file (never the dynamic loader's), the shell or
+/// interpreter the running file is, and a name or `argv[0]` that a system directory has for
+/// the running file. A process's name and an executable's base name alone
 /// establish nothing (a copy of python named nginx, a name set by prctl).
 pub fn process_names(owners: &[&Process]) -> Vec<String> {
     let mut names: Vec<String> = owners
@@ -229,7 +230,16 @@ pub fn process_names(owners: &[&Process]) -> Vec<String> {
             let exe = design::established_exe(p)
                 .map(|e| e.rsplit('/').next().unwrap_or(e))
                 .filter(|b| !crate::registry::known::is_loader(b));
-            exe.into_iter().chain(p.exe_state.interpreter)
+            let argv0 = p
+                .cmdline
+                .first()
+                .filter(|_| p.exe_state.argv0_here)
+                .map(|a| a.rsplit('/').next().unwrap_or(a));
+            let name = Some(p.name.as_str()).filter(|_| p.exe_state.comm_here);
+            exe.into_iter()
+                .chain(p.exe_state.interpreter)
+                .chain(name)
+                .chain(argv0)
         })
         .map(classify::normalise)
         .collect();
@@ -259,37 +269,57 @@ fn seen_names(owners: &[&Process]) -> Vec<String> {
     names
 }
 
+/// Whether the name `n` alone (a process's name, an executable's base name) would make an
+/// owner a known program of this port.
+fn known_by_name(c: &Ctx<'_>, n: &str) -> bool {
+    crate::registry::known::known_use(
+        c.facts.port,
+        c.first().socket.protocol,
+        &[crate::registry::known::Evidence {
+            name: n,
+            exe: Some(n),
+            cmdline: &[],
+            established: true,
+            interpreter: None,
+            names_here: (false, false),
+        }],
+    )
+    .is_some()
+}
+
+/// Whether the name `n` alone would say what the listener is (an implementation of its
+/// class), when that is not established of the owners.
+fn classed_by_name(c: &Ctx<'_>, n: &str) -> bool {
+    let normal = vec![classify::normalise(n)];
+    // A shell or interpreter is judged by the shell rule, not by what it might run.
+    if SHELLS.contains(&normal[0].as_str()) {
+        return false;
+    }
+    let facts = Facts {
+        processes: normal.clone(),
+        ..c.facts.clone()
+    };
+    !c.facts.processes.contains(&normal[0])
+        && classify::classify(&facts).is_some_and(|cl| cl.implemented_by(&normal))
+}
+
+/// The names an owner goes by: its name and its executable's base name.
+fn plain_names(p: &Process) -> impl Iterator<Item = &str> {
+    let base = p.exe.as_deref().map(|e| e.rsplit('/').next().unwrap_or(e));
+    [Some(p.name.as_str()), base]
+        .into_iter()
+        .flatten()
+        .filter(|n| !n.is_empty())
+}
+
 /// What a name alone would make of an owner that is not established to be it, in words:
 /// "named nginx; its executable /tmp/x/nginx is not the system's nginx".
 pub fn name_only(c: &Ctx<'_>) -> Option<String> {
-    let protocol = c.first().socket.protocol;
-    let names = |n: &str| {
-        let known = crate::registry::known::known_use(
-            c.facts.port,
-            protocol,
-            &[crate::registry::known::Evidence {
-                name: n,
-                exe: Some(n),
-                cmdline: &[],
-                established: true,
-                interpreter: None,
-            }],
-        )
-        .is_some();
-        let normal = vec![classify::normalise(n)];
-        let facts = Facts {
-            processes: normal.clone(),
-            ..c.facts.clone()
-        };
-        let class = classify::classify(&facts).is_some_and(|cl| cl.implemented_by(&normal));
-        !c.facts.processes.contains(&normal[0]) && (known || class)
-    };
     c.owners.iter().find_map(|p| {
-        let base = p.exe.as_deref().map(|e| e.rsplit('/').next().unwrap_or(e));
-        let name = [Some(p.name.as_str()), base]
-            .into_iter()
-            .flatten()
-            .find(|n| !n.is_empty() && names(n))?;
+        let name = plain_names(p).find(|n| {
+            !c.facts.processes.contains(&classify::normalise(n))
+                && (known_by_name(c, n) || classed_by_name(c, n))
+        })?;
         Some(format!(
             "named {}; {}",
             sanitize(&p.name),
@@ -322,12 +352,15 @@ fn not_established(p: &Process, name: &str) -> String {
         );
     }
     match (s.own_mount_ns, s.same_here) {
+        (_, Some(true)) => {
+            format!("no system directory has that name for its executable {exe_text}")
+        }
         (true, _) => format!(
             "its executable {exe_text} is a path of its own mount namespace, and not that file \
              in whoport's"
         ),
         (false, None) => format!("its executable {exe_text} could not be compared with that file"),
-        (false, _) => format!("its executable {exe_text} is not the file at that path"),
+        (false, Some(false)) => format!("its executable {exe_text} is not the file at that path"),
     }
 }
 
@@ -601,7 +634,27 @@ pub fn service_mismatch(c: &Ctx<'_>) -> Option<Finding> {
     if c.first().known_use.is_some() {
         return None;
     }
-    let class = classify::mismatch(&c.facts)?;
+    // Nothing established of the owners: the names they go by, none of which is an
+    // implementation, still show a mismatch (and one that is, such as a daemon in a mount
+    // namespace of its own, makes no claim).
+    let seen;
+    let facts = if c.facts.processes.is_empty() {
+        // A name that would make it a known program of this port makes no claim either.
+        if c.owners
+            .iter()
+            .any(|p| plain_names(p).any(|n| known_by_name(c, n)))
+        {
+            return None;
+        }
+        seen = Facts {
+            processes: c.seen.clone(),
+            ..c.facts.clone()
+        };
+        &seen
+    } else {
+        &c.facts
+    };
+    let class = classify::mismatch(facts)?;
     let s = &c.first().socket;
     Some(
         c.finding(

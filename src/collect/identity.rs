@@ -54,7 +54,15 @@ struct Interpreter {
 
 /// Sets what is established of the executable of the task at `dir` (`/proc/PID`), whose link
 /// reads `exe`, on `state`; `cmdline` names the program the dynamic loader runs.
-pub fn judge(dir: &str, exe: Option<&[u8]>, state: &mut ExeState, cmdline: &[Vec<u8>]) {
+/// `comm`: the kernel's name of the task, established as a name of the running file when a
+/// system directory has that name for it (`redis-server`, a link to `redis-check-rdb`), as is
+/// the base name of `argv[0]`.
+pub fn judge(
+    dir: &str,
+    (exe, comm): (Option<&[u8]>, &[u8]),
+    state: &mut ExeState,
+    cmdline: &[Vec<u8>],
+) {
     let Some(exe) = exe else { return };
     if let Some(same_ns) = super::exe::in_same_mount_ns(dir) {
         state.own_mount_ns = !same_ns;
@@ -66,7 +74,62 @@ pub fn judge(dir: &str, exe: Option<&[u8]>, state: &mut ExeState, cmdline: &[Vec
         return;
     };
     state.same_here = here(exe).map(|h| h.is_ok_and(|id| id.same(&running)));
+    state.comm_here = names_running(comm, running);
+    state.argv0_here = cmdline
+        .first()
+        .is_some_and(|a| names_running(a.rsplit(|&b| b == b'/').next().unwrap_or(a), running));
     interpreter_of(dir, exe, running, state, cmdline);
+}
+
+/// Whether a system directory ([`SYSTEM_BIN`]) has `name` for the running file: the file
+/// itself, or a symbolic link that leads to it (a few links at most, each looked at as
+/// [`here`] looks).
+fn names_running(name: &[u8], running: FileId) -> bool {
+    if name.is_empty() || name.contains(&b'/') || name == b"." || name == b".." {
+        return false;
+    }
+    SYSTEM_BIN.iter().any(|dir| {
+        let mut path = [dir.as_bytes(), b"/", name].concat();
+        for _ in 0..4 {
+            match here_or_link(&path) {
+                Some(Ok(id)) => return id.same(&running),
+                Some(Err(Some(target))) if target.starts_with(b"/") => path = target,
+                Some(Err(Some(target))) => {
+                    let cut = path.iter().rposition(|&b| b == b'/').unwrap_or(0);
+                    path = [&path[..=cut], target.as_slice()].concat();
+                }
+                _ => return false,
+            }
+        }
+        false
+    })
+}
+
+/// [`here`], but a symbolic link at `path` (its last part) gives its text.
+fn here_or_link(path: &[u8]) -> Option<Result<FileId, Option<Vec<u8>>>> {
+    if super::exe::walk_may_wait(super::exe::mounts(), path) {
+        return None;
+    }
+    let fd = rustix::fs::openat2(
+        rustix::fs::CWD,
+        std::ffi::OsStr::from_bytes(path),
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+        rustix::fs::ResolveFlags::NO_SYMLINKS | rustix::fs::ResolveFlags::NO_MAGICLINKS,
+    );
+    let Ok(fd) = fd else {
+        return Some(Err(None));
+    };
+    let Ok(st) = rustix::fs::fstat(&fd) else {
+        return Some(Err(None));
+    };
+    Some(match rustix::fs::FileType::from_raw_mode(st.st_mode) {
+        rustix::fs::FileType::RegularFile => Ok(FileId::of(&st)),
+        rustix::fs::FileType::Symlink => Err(rustix::fs::readlinkat(&fd, "", Vec::new())
+            .ok()
+            .map(|t| t.into_bytes())),
+        _ => Err(None),
+    })
 }
 
 /// The shell or interpreter the running file is, or, when it is the dynamic loader, the one
@@ -245,7 +308,7 @@ mod tests {
     fn our_own_executable_is_the_file_at_its_path() {
         let dir = format!("/proc/{}", std::process::id());
         let (exe, mut state) = super::super::exe::exe_in(&dir);
-        judge(&dir, exe.as_deref(), &mut state, &[]);
+        judge(&dir, (exe.as_deref(), b""), &mut state, &[]);
         assert!(!state.own_mount_ns);
         assert_eq!(state.same_here, Some(true), "{state:?}");
         assert_eq!(state.interpreter, None);

@@ -531,6 +531,7 @@ fn mark_known_uses(listeners: &mut [Listener], processes: &HashMap<u32, Process>
                 cmdline: &p.cmdline,
                 established: crate::audit::design::established_exe(p).is_some(),
                 interpreter: p.exe_state.interpreter,
+                names_here: (p.exe_state.comm_here, p.exe_state.argv0_here),
             })
             .collect();
         l.known_use = known::known_use(l.socket.port, l.socket.protocol, &evidence);
@@ -854,7 +855,12 @@ fn late_facts(pids: &[u32]) -> Vec<(u32, Option<u32>, (Option<Vec<u8>>, crate::m
             pids.into_iter()
                 .map(|pid| {
                     let (path, mut state) = exe::exe(pid);
-                    identity::judge(&format!("/proc/{pid}"), path.as_deref(), &mut state, &[]);
+                    identity::judge(
+                        &format!("/proc/{pid}"),
+                        (path.as_deref(), b""),
+                        &mut state,
+                        &[],
+                    );
                     (pid, linux::status_uid(pid), (path, state))
                 })
                 .collect()

@@ -389,7 +389,12 @@ fn read_one(buf: &mut Vec<u8>, pid: u32, starts: &HashMap<u32, u64>) -> Option<P
             (exe_bytes, exe_state, args) = (Some(bytes), state, thread_args);
         }
     }
-    super::identity::judge(&dir.path(), exe_bytes.as_deref(), &mut exe_state, &args.0);
+    super::identity::judge(
+        &dir.path(),
+        (exe_bytes.as_deref(), &stat.name),
+        &mut exe_state,
+        &args.0,
+    );
     // The kernel's name: `stat` holds it exactly as `comm` does (both print task->comm as
     // set, unescaped), so it is not read twice.
     let comm = String::from_utf8_lossy(&stat.name).into_owned();

@@ -33,6 +33,8 @@ pub struct Evidence<'a> {
     pub established: bool,
     /// The system's shell or interpreter the running file is (by the file, not the name).
     pub interpreter: Option<&'a str>,
+    /// A system directory has `name`, and the base name of `argv[0]`, for the running file.
+    pub names_here: (bool, bool),
 }
 
 /// Interpreters and runtimes: their own name says nothing, the script they run does.
@@ -166,6 +168,13 @@ fn process_names(e: &Evidence<'_>) -> Vec<String> {
         .map(normalise)
         .into_iter()
         .chain(e.interpreter.map(normalise))
+        .chain(Some(normalise(e.name)).filter(|_| e.names_here.0))
+        .chain(
+            e.cmdline
+                .first()
+                .filter(|_| e.names_here.1)
+                .map(|a| normalise(base(a))),
+        )
         .collect();
     if names.iter().any(|n| INTERPRETERS.contains(&n.as_str())) {
         let script = run_args(e)
@@ -289,6 +298,7 @@ mod tests {
             cmdline,
             established: exe.is_some(),
             interpreter: None,
+            names_here: (false, false),
         }
     }
 

@@ -117,6 +117,36 @@ impl NetNs {
         Listener::start_command(cmd)
     }
 
+    /// `listen.py ARGS` run by a copy of the system's python installed as
+    /// `/usr/local/bin/NAME` (a system path) on a tmpfs of a private mount namespace of its own:
+    /// a program whose name its file establishes. `None` (after a SKIPPED line) without a
+    /// system python. Run whoport in that mount namespace ([`NetNs::in_mounts_of`]) to see the
+    /// file at that path.
+    pub fn installed(&self, name: &str, args: &[&str]) -> Option<Listener> {
+        let Ok(python) = std::fs::canonicalize("/usr/bin/python3") else {
+            eprintln!("SKIPPED: no /usr/bin/python3");
+            return None;
+        };
+        let mut cmd = self.command(Path::new("unshare"));
+        cmd.args(["-m", "--propagation", "private", "sh", "-c"])
+            .arg(format!(
+                "mount -t tmpfs -o mode=0755 tmpfs /usr/local/bin && cp {} /usr/local/bin/{name} \
+                 && exec /usr/local/bin/{name} \"$@\"",
+                python.display()
+            ))
+            .arg("sh")
+            .arg(fixture("listen.py"))
+            .args(args);
+        Some(Listener::start_command(cmd))
+    }
+
+    /// The wrapper that runs whoport in the mount namespace of `l` ([`NetNs::whoport_wrapped`]).
+    pub fn in_mounts_of(l: &Listener) -> Vec<String> {
+        ["nsenter", "-m", "-t", &l.pid.to_string(), "--"]
+            .map(String::from)
+            .to_vec()
+    }
+
     /// The real binary inside the namespace, with a clean environment and the shared time
     /// limit; (status, stdout, stderr).
     pub fn whoport(&self, data_home: &Path, args: &[&str]) -> (i32, String, String) {
