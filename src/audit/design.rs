@@ -145,6 +145,21 @@ mod tests {
         assert_eq!(standard_design(&[&gone]), None);
         gone.exe_state.replaced_root_only = true;
         assert!(standard_design(&[&gone]).is_some());
+        // A path of its own mount namespace, another file (or not looked at) in whoport's.
+        let mut elsewhere = sshd.clone();
+        elsewhere.exe_state.own_mount_ns = true;
+        elsewhere.exe_state.same_here = Some(false);
+        assert_eq!(standard_design(&[&elsewhere]), None);
+        elsewhere.exe_state.same_here = None;
+        assert_eq!(standard_design(&[&elsewhere]), None);
+        // Upgraded in place (replaced at its system path): still sshd; not in another
+        // namespace, whose path whoport did not see replaced.
+        let mut upgraded = sshd.clone();
+        (upgraded.exe_state.deleted, upgraded.exe_state.replaced) = (true, true);
+        upgraded.exe_state.replaced_root_only = true;
+        assert!(standard_design(&[&upgraded]).is_some());
+        upgraded.exe_state.own_mount_ns = true;
+        assert_eq!(standard_design(&[&upgraded]), None);
         // nginx: judged by its workers.
         let master = p(812, "/usr/sbin/nginx", 0, 1);
         let worker = p(813, "/usr/sbin/nginx", 33, 812);
