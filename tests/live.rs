@@ -149,6 +149,7 @@ struct VerdictJson {
     verdict: String,
     unknown: Option<String>,
     reasons: Vec<String>,
+    named: Option<String>,
     findings: Vec<VerdictFindingJson>,
 }
 

@@ -91,7 +91,14 @@ fn a_copy_of_python_named_nginx_is_python_not_nginx() {
     let dir = tempdir();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let copy = dir.path().join("nginx");
-    std::fs::copy(&real, &copy).expect("a copy of python");
+    // Copied by another process: a descriptor of the copy open for writing here could be
+    // inherited by another test thread's fork, and the copy be "busy" (ETXTBSY).
+    let copied = std::process::Command::new("cp")
+        .arg(&real)
+        .arg(&copy)
+        .status()
+        .expect("cp runs");
+    assert!(copied.success(), "a copy of python");
     let mut cmd = ns.command(&copy);
     cmd.arg(common::fixture("listen.py")).arg("tcp4-any:80");
     let l = start(cmd);

@@ -173,23 +173,7 @@ fn running(dir: &str, exe: &[u8]) -> Option<FileId> {
 /// The file at `path` in whoport's own view, never through a symbolic link: `None` when the
 /// way to it crosses a filesystem that may not answer, `Err` when nothing (or a link) is there.
 fn here(path: &[u8]) -> Option<Result<FileId, ()>> {
-    if super::exe::walk_may_wait(super::exe::mounts(), path) {
-        return None;
-    }
-    let fd = rustix::fs::openat2(
-        rustix::fs::CWD,
-        std::ffi::OsStr::from_bytes(path),
-        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-        rustix::fs::ResolveFlags::NO_SYMLINKS | rustix::fs::ResolveFlags::NO_MAGICLINKS,
-    );
-    Some(
-        fd.and_then(|fd| rustix::fs::fstat(&fd))
-            .ok()
-            .filter(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_file())
-            .map(|st| FileId::of(&st))
-            .ok_or(()),
-    )
+    here_or_link(path).map(|found| found.map_err(|_| ()))
 }
 
 /// Whether the running file (of the task at `dir`), not the interpreter's own, is a copy of
