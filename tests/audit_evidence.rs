@@ -63,8 +63,8 @@ fn staged(dir: &std::path::Path, port: u16, stage: &str) -> Option<Vec<(String, 
 set -e
 ip link set lo up
 D={d}; PY=$(readlink -f /usr/bin/python3)
+pid=; trap "kill \$pid 2>/dev/null" EXIT
 {stage}
-trap "kill $pid" EXIT
 for lookup in procfs default; do
   [ $lookup = procfs ] && export WHOPORT_OWNER_LOOKUP=procfs || export WHOPORT_OWNER_LOOKUP="$DEFAULT"
   "$WHOPORT" audit --json >$D/audit.$lookup.json || true
@@ -134,5 +134,104 @@ as_nobody cp /bin/true $D/own/implant"
         let owner = &card["listeners"][0]["owners"][0];
         assert_eq!(owner["exe_replaced"], true, "{lookup}: {card:#}");
         assert_eq!(owner["exe_replaced_owner"], 65534, "{lookup}: {card:#}");
+    }
+}
+
+/// Every text the audit said about `port` with this finding id: the findings' messages, and
+/// the reasons folded into another finding (`root-exposed: ...`).
+fn said<'a>(doc: &'a Value, id: &str, port: u16) -> Vec<&'a str> {
+    let about = doc["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["listener"]["port"] == port);
+    about
+        .flat_map(|f| {
+            let own = (f["id"] == id).then(|| f["message"].as_str().unwrap_or_default());
+            let folded = f["reasons"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .filter_map(|r| r.strip_prefix(id)?.strip_prefix(": "));
+            own.into_iter().chain(folded)
+        })
+        .collect()
+}
+
+/// A root process that accepts and serves every connection itself, with a child that dropped
+/// to `nobody` and only inherited the socket: no design was established (the child never
+/// serves), so it stays `root-exposed`, said as seen, never "the master only binds the port".
+#[test]
+fn a_root_process_with_an_unprivileged_child_holding_its_socket_stays_root_exposed() {
+    let dir = tempdir();
+    let port = 43602;
+    std::fs::write(
+        dir.path().join("serves.py"),
+        "import ctypes, os, socket, sys, time\n\
+         s = socket.socket(); s.bind(('0.0.0.0', int(sys.argv[1]))); s.listen(5)\n\
+         child = os.fork()\n\
+         if child == 0:\n    ctypes.CDLL(None).prctl(1, 9)\n    \
+         os.setgroups([]); os.setgid(65534); os.setuid(65534)\n    \
+         while True: time.sleep(1)\n\
+         open(sys.argv[2] + '.child', 'w').write(str(child))\n\
+         while 'Uid:\\t65534' not in open('/proc/%d/status' % child).read(): time.sleep(0.05)\n\
+         open(sys.argv[2], 'w').close()\n\
+         while True:\n    c, a = s.accept(); c.sendall(b'served by uid %d' % os.geteuid()); c.close()\n",
+    )
+    .expect("serves.py");
+    std::fs::write(
+        dir.path().join("client.py"),
+        "import socket, sys\n\
+         print(socket.create_connection(('127.0.0.1', int(sys.argv[1])), 5).recv(99))\n",
+    )
+    .expect("client.py");
+    let stage = format!(
+        "cp $PY $D/mydaemon
+$D/mydaemon $D/serves.py {port} $D/ready >$D/log 2>&1 & pid=$!
+i=0; until [ -e $D/ready ]; do i=$((i+1)); [ $i -lt 300 ]; sleep 0.1; done
+pid=\"$pid $(cat $D/ready.child)\"
+$PY $D/client.py {port} >$D/client"
+    );
+    let Some(docs) = staged(dir.path(), port, &stage) else {
+        return;
+    };
+    let client = std::fs::read_to_string(dir.path().join("client")).unwrap_or_default();
+    assert!(client.contains("served by uid 0"), "{client}");
+    for (lookup, audit, card) in docs {
+        let root = said(&audit, "root-exposed", port);
+        assert_eq!(root.len(), 1, "{lookup}: {audit:#}");
+        assert!(
+            root[0].contains("is held as root on all interfaces")
+                && root[0].contains("and by unprivileged children (mydaemon (pid ")
+                && root[0].contains(
+                    "whether the root process serves connections itself was not established"
+                ),
+            "{lookup}: {}",
+            root[0]
+        );
+        let about: Vec<&Value> = audit["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .filter(|f| f["listener"]["port"] == port)
+            .collect();
+        assert!(
+            about.iter().all(|f| f["standard_design"].is_null()),
+            "{lookup}: {about:#?}"
+        );
+        assert!(
+            about.iter().any(|f| f["severity"] == "medium"),
+            "{lookup}: {about:#?}"
+        );
+        assert!(
+            !audit.to_string().contains("only binds the port"),
+            "{lookup}: {audit:#}"
+        );
+        assert_eq!(card["verdicts"][0]["fine"], false, "{lookup}: {card:#}");
+        assert!(
+            !card.to_string().contains("root by design"),
+            "{lookup}: {card:#}"
+        );
     }
 }

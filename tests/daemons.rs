@@ -318,7 +318,7 @@ fn real_postfix_dovecot_and_apache_are_standard_designs_and_a_lone_root_server_i
         (41143, "Dovecot's master", "imap-login (pid "),
         (
             41481,
-            "a root master with unprivileged workers",
+            "Apache's parent process runs as root only to bind ports",
             "workers as www-data",
         ),
     ];

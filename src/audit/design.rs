@@ -1,5 +1,6 @@
 //! Standard designs that run as root without being `root-exposed`: daemons that separate
-//! privileges by design, and a root master whose workers serve as an unprivileged user.
+//! privileges by design, and the root master of a program known to serve only from its
+//! workers, whose workers serve as an unprivileged user.
 
 use crate::model::Process;
 
@@ -58,18 +59,56 @@ pub fn established_exe(p: &Process) -> Option<&str> {
     (!s.memory_only && (in_place || (!s.deleted && s.same_here == Some(true)))).then_some(exe)
 }
 
+/// Programs whose root process, by design and always, only binds the port and manages workers
+/// that serve the connections, when it has such workers among the socket's holders: executable
+/// base name, and why. Any other root process with unprivileged children holding its socket may
+/// serve connections itself: that is not established, and stays `root-exposed`.
+const MASTER_WORKERS: &[(&str, &str)] = &[
+    (
+        "nginx",
+        "nginx's master process runs as root only to bind ports and manage its workers (it \
+         never accepts a connection itself)",
+    ),
+    (
+        "apache2",
+        "Apache's parent process runs as root only to bind ports and manage its children (it \
+         never serves a request itself)",
+    ),
+    (
+        "httpd",
+        "Apache's parent process runs as root only to bind ports and manage its children (it \
+         never serves a request itself)",
+    ),
+];
+
 fn builtin(p: &Process) -> Option<&'static str> {
+    known(p, PRIVILEGE_SEPARATED)
+}
+
+/// The reason of `table` for the program `p` runs: only an executable that establishes what
+/// it runs ([`established_exe`]).
+fn known(p: &Process, table: &'static [(&str, &str)]) -> Option<&'static str> {
     // An upgraded daemon keeps its design.
     let exe = established_exe(p)?;
     let base = exe.rsplit('/').next().unwrap_or(exe);
-    let (_, why) = PRIVILEGE_SEPARATED.iter().find(|(name, _)| *name == base)?;
+    let (_, why) = table.iter().find(|(name, _)| *name == base)?;
     // Postfix's "master" is only Postfix's in a postfix directory.
     (base != "master" || exe.contains("/postfix/")).then_some(*why)
 }
 
+/// The unprivileged children of `root` among the `owners` of a socket.
+pub fn unprivileged_children<'a>(root: &Process, owners: &[&'a Process]) -> Vec<&'a Process> {
+    owners
+        .iter()
+        .copied()
+        .filter(|w| w.parent_pid == Some(root.pid) && w.uid.is_some_and(|u| u != 0))
+        .collect()
+}
+
 /// Why the root owners of a group are a standard design, when every one of them is: either
-/// a daemon that separates privileges by design, or a master with at least one unprivileged
-/// worker (its child) among the owners. `None` when any root owner serves on its own.
+/// a daemon that separates privileges by design, or the master of a program known to serve
+/// only from its workers ([`MASTER_WORKERS`]) with at least one unprivileged worker (its child)
+/// among the owners. `None` when any root owner may serve on its own.
 pub fn standard_design(owners: &[&Process]) -> Option<String> {
     let roots: Vec<&Process> = owners
         .iter()
@@ -81,24 +120,16 @@ pub fn standard_design(owners: &[&Process]) -> Option<String> {
     }
     let mut reasons: Vec<String> = Vec::new();
     for root in &roots {
-        let workers: Vec<&Process> = owners
-            .iter()
-            .copied()
-            .filter(|w| w.parent_pid == Some(root.pid) && w.uid.is_some_and(|u| u != 0))
-            .collect();
+        let workers = unprivileged_children(root, owners);
         let why = if let Some(why) = builtin(root) {
             why.to_string()
-        } else if let Some(first) = workers.first() {
+        } else if let (Some(first), Some(why)) = (workers.first(), known(root, MASTER_WORKERS)) {
             let user = first
                 .user
                 .clone()
                 .or_else(|| first.uid.map(|u| format!("uid {u}")))
                 .unwrap_or_default();
-            format!(
-                "a root master with unprivileged workers: the master (pid {}) only binds the \
-                 port and manages the workers, which serve the connections as {user}",
-                root.pid
-            )
+            format!("{why}, which serve the connections as {user}")
         } else {
             return None;
         };
@@ -201,5 +232,20 @@ mod tests {
         assert_eq!(standard_design(&[&dovecot, &root_login]), None);
         // Nothing as root: nothing to explain.
         assert_eq!(standard_design(&[&worker]), None);
+        // Apache's parent and its children.
+        let apache = p(400, "/usr/sbin/apache2", 0, 1);
+        let child = p(401, "/usr/sbin/apache2", 33, 400);
+        assert!(standard_design(&[&apache, &child]).is_some_and(|w| w.contains("Apache's")));
+        // Any other root process with an unprivileged child holding its socket may serve
+        // connections itself: not a design that was established.
+        for exe in [
+            "/usr/local/bin/mydaemon",
+            "/usr/bin/python3.11",
+            "/tmp/nginx",
+        ] {
+            let master = p(300, exe, 0, 1);
+            let child = p(301, exe, 65534, 300);
+            assert_eq!(standard_design(&[&master, &child]), None, "{exe}");
+        }
     }
 }

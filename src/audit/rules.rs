@@ -846,17 +846,28 @@ pub fn root_exposed(c: &Ctx<'_>) -> Option<Finding> {
     if roots.is_empty() || design::standard_design(&c.owners).is_some() {
         return None;
     }
+    let children: Vec<&Process> = roots
+        .iter()
+        .flat_map(|r| design::unprivileged_children(r, &c.owners))
+        .collect();
+    let place = c.where_text(&members);
+    // Children holding the socket prove nothing about who serves: said as seen.
+    let how = if children.is_empty() {
+        format!("is served as root {place}, with no unprivileged worker")
+    } else {
+        format!(
+            "is held as root {place}, and by unprivileged children ({}): whether the root \
+             process serves connections itself was not established (only programs known to \
+             serve from their workers alone are taken for it)",
+            owners_text(&children)
+        )
+    };
     Some(
         c.finding(
             "root-exposed",
             Severity::Medium,
             members.clone(),
-            format!(
-                "{} of {} is served as root {}, with no unprivileged worker",
-                c.sockets(&members),
-                owners_text(&roots),
-                c.where_text(&members)
-            ),
+            format!("{} of {} {how}", c.sockets(&members), owners_text(&roots)),
             "drop privileges after binding: a dedicated user (systemd User=), or \
          CAP_NET_BIND_SERVICE for ports below 1024"
                 .to_string(),

@@ -174,6 +174,31 @@ fn standard_designs_are_not_root_exposed() {
     // Without workers, the root master serves itself.
     let f = findings(&snapshot("0.0.0.0", 80, vec![master], true));
     assert!(f.contains(&("root-exposed", Severity::Medium)), "{f:?}");
+    // A program not known to serve from its workers alone: its unprivileged child proves
+    // nothing about who serves, and that is what is said.
+    let mut root = process(900, "mydaemon", 0);
+    root.exe = Some("/usr/local/bin/mydaemon".into());
+    let mut child = root.clone();
+    (child.pid, child.uid, child.user) = (901, Some(65534), Some("nobody".into()));
+    child.parent_pid = Some(900);
+    let f = full(&snapshot("0.0.0.0", 8080, vec![root, child], true));
+    // (Folded into the exposure finding, as one of its reasons.)
+    let said = f
+        .iter()
+        .flat_map(|x| std::iter::once(&x.message).chain(&x.reasons))
+        .find(|m| m.starts_with("root-exposed: "))
+        .unwrap_or_else(|| panic!("{f:#?}"));
+    assert!(
+        said.contains(
+            "is held as root on all interfaces, IPv4, and by unprivileged children (mydaemon \
+             (pid 901 as nobody)): whether the root process serves connections itself was not \
+             established"
+        ),
+        "{said}"
+    );
+    assert!(!said.contains("no unprivileged worker"), "{said}");
+    assert!(f.iter().any(|x| x.severity == Severity::Medium), "{f:?}");
+    assert!(f.iter().all(|x| x.design.is_none()), "{f:?}");
 }
 
 #[test]
