@@ -8,8 +8,10 @@ use serde::Serialize;
 
 use crate::port::Protocol;
 
+mod credentials;
 mod ruled_out;
 pub mod unread;
+pub use credentials::Credentials;
 pub use ruled_out::{QueuesUnread, RuledOut, WaitQueue};
 pub use unread::UnreadCause;
 
@@ -197,6 +199,8 @@ pub struct Process {
     pub cmdline: Vec<String>,
     pub uid: Option<u32>,
     pub user: Option<String>,
+    /// What it acts with beyond `uid` (other threads' uids, effective capabilities).
+    pub credentials: Credentials,
     /// Seconds since the Unix epoch.
     pub start_time: Option<u64>,
     pub parent_pid: Option<u32>,

@@ -239,3 +239,94 @@ $PY $D/client.py {port} >$D/client"
         );
     }
 }
+
+/// Every message and reason the audit gave about `port`, as one text.
+fn all_said(doc: &Value, port: u16) -> String {
+    doc["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["listener"]["port"] == port)
+        .map(|f| f.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A root process whose main thread alone switched to `nobody` (raw `setresuid`, which changes
+/// only the calling thread) while the thread that stayed root serves the listener: said
+/// beside the user ("as nobody (other threads as uid 0)"), and `root-exposed`.
+#[test]
+fn a_process_whose_other_threads_act_as_root_is_root_exposed() {
+    let dir = tempdir();
+    let port = 43603;
+    std::fs::write(
+        dir.path().join("threads.py"),
+        "import ctypes, os, socket, sys, threading, time\n\
+         libc = ctypes.CDLL(None, use_errno=True)\n\
+         s = socket.socket(); s.bind(('0.0.0.0', int(sys.argv[1]))); s.listen(5)\n\
+         def serve():\n    while True:\n        c, a = s.accept(); c.close()\n\
+         threading.Thread(target=serve, daemon=True).start()\n\
+         assert libc.syscall(119, 65534, 65534, 65534) == 0\n\
+         assert libc.syscall(117, 65534, 65534, 65534) == 0\n\
+         open(sys.argv[2], 'w').close()\n\
+         while True: time.sleep(1)\n",
+    )
+    .expect("threads.py");
+    let stage = format!(
+        "cp $PY $D/mydaemon; mkdir $D/own; chown nobody $D/own
+$D/mydaemon $D/threads.py {port} $D/own/ready >$D/log 2>&1 & pid=$!
+i=0; until [ -e $D/own/ready ]; do i=$((i+1)); [ $i -lt 300 ]; sleep 0.1; done"
+    );
+    let Some(docs) = staged(dir.path(), port, &stage) else {
+        return;
+    };
+    for (lookup, audit, card) in docs {
+        let text = all_said(&audit, port);
+        assert!(
+            text.contains("as nobody (other threads as uid 0)"),
+            "{lookup}: {text}"
+        );
+        let root = said(&audit, "root-exposed", port);
+        assert!(
+            root.iter()
+                .any(|r| r.contains("is served with root's powers")),
+            "{lookup}: {text}"
+        );
+        assert!(
+            card.to_string()
+                .contains("as nobody (other threads as uid 0)"),
+            "{lookup}: {card:#}"
+        );
+    }
+}
+
+/// A listener of uid `nobody` holding root's capabilities as ambient capabilities (what
+/// systemd's `AmbientCapabilities=` gives): said beside the user, and `root-exposed`.
+#[test]
+fn a_process_of_another_uid_with_roots_capabilities_is_root_exposed() {
+    let dir = tempdir();
+    let port = 43604;
+    let caps = "+dac_override,+sys_admin";
+    let stage = format!(
+        "cp $PY $D/mydaemon; mkdir $D/own; chown nobody $D/own
+setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps={caps} --ambient-caps={caps} \
+$D/mydaemon $D/listen.py {port} $D/own/ready >$D/log 2>&1 & pid=$!
+i=0; until [ -e $D/own/ready ]; do i=$((i+1)); [ $i -lt 300 ]; sleep 0.1; done"
+    );
+    let Some(docs) = staged(dir.path(), port, &stage) else {
+        return;
+    };
+    for (lookup, audit, _) in docs {
+        let text = all_said(&audit, port);
+        assert!(
+            text.contains("as nobody (effective capabilities CAP_DAC_OVERRIDE, CAP_SYS_ADMIN)"),
+            "{lookup}: {text}"
+        );
+        let root = said(&audit, "root-exposed", port);
+        assert!(
+            root.iter()
+                .any(|r| r.contains("is served with root's powers")),
+            "{lookup}: {text}"
+        );
+    }
+}

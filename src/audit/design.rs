@@ -101,7 +101,7 @@ pub fn unprivileged_children<'a>(root: &Process, owners: &[&'a Process]) -> Vec<
     owners
         .iter()
         .copied()
-        .filter(|w| w.parent_pid == Some(root.pid) && w.uid.is_some_and(|u| u != 0))
+        .filter(|w| w.parent_pid == Some(root.pid) && w.uid.is_some() && !w.acts_as_root())
         .collect()
 }
 
@@ -113,7 +113,7 @@ pub fn standard_design(owners: &[&Process]) -> Option<String> {
     let roots: Vec<&Process> = owners
         .iter()
         .copied()
-        .filter(|p| p.uid == Some(0))
+        .filter(|p| p.acts_as_root())
         .collect();
     if roots.is_empty() {
         return None;

@@ -100,11 +100,17 @@ pub fn or_list(items: &[String]) -> String {
     }
 }
 
+/// The user it runs as, with what it acts with beyond that user (other threads' uids,
+/// effective capabilities) when anything: `nobody (effective capabilities CAP_SYS_ADMIN)`.
 fn user_of(p: &Process) -> String {
-    match (&p.user, p.uid) {
+    let user = match (&p.user, p.uid) {
         (Some(u), _) => sanitize(u).into_owned(),
         (None, Some(uid)) => format!("uid {uid}"),
         (None, None) => "an unknown user".to_string(),
+    };
+    match p.credentials.words() {
+        Some(beyond) => format!("{user} ({beyond})"),
+        None => user,
     }
 }
 

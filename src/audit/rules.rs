@@ -837,15 +837,22 @@ pub fn root_exposed(c: &Ctx<'_>) -> Option<Finding> {
     if members.is_empty() {
         return None;
     }
+    // Root's uid, or credentials beyond its uid that amount to root (a thread as uid 0,
+    // root's capabilities).
     let roots: Vec<&Process> = c
         .owners
         .iter()
         .copied()
-        .filter(|p| p.uid == Some(0))
+        .filter(|p| p.acts_as_root())
         .collect();
     if roots.is_empty() || design::standard_design(&c.owners).is_some() {
         return None;
     }
+    let as_root = if roots.iter().all(|p| p.uid == Some(0)) {
+        "as root"
+    } else {
+        "with root's powers"
+    };
     let children: Vec<&Process> = roots
         .iter()
         .flat_map(|r| design::unprivileged_children(r, &c.owners))
@@ -853,10 +860,10 @@ pub fn root_exposed(c: &Ctx<'_>) -> Option<Finding> {
     let place = c.where_text(&members);
     // Children holding the socket prove nothing about who serves: said as seen.
     let how = if children.is_empty() {
-        format!("is served as root {place}, with no unprivileged worker")
+        format!("is served {as_root} {place}, with no unprivileged worker")
     } else {
         format!(
-            "is held as root {place}, and by unprivileged children ({}): whether the root \
+            "is held {as_root} {place}, and by unprivileged children ({}): whether the root \
              process serves connections itself was not established (only programs known to \
              serve from their workers alone are taken for it)",
             owners_text(&children)

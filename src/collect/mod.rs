@@ -12,6 +12,8 @@ pub mod btf;
 mod btf_file;
 #[cfg(target_os = "linux")]
 mod churn;
+#[cfg(target_os = "linux")]
+mod credentials;
 pub mod deadline;
 #[cfg(target_os = "linux")]
 pub mod diag;

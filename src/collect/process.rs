@@ -401,10 +401,11 @@ fn read_one(buf: &mut Vec<u8>, pid: u32, starts: &HashMap<u32, u64>) -> Option<P
     let comm_bytes = Some(stat.name);
     // The effective uid, as `ps -o user` shows: the one the process acts with (a process with
     // real uid nobody and effective uid root is root's).
-    let uid = if dir.read("status", buf) {
-        super::linux::parse_status_uid(buf)
+    let (uid, credentials) = if dir.read("status", buf) {
+        let uid = super::linux::parse_status_uid(buf);
+        (uid, super::credentials::of(pid, buf, uid))
     } else {
-        None
+        (None, crate::model::Credentials::default())
     };
     // A cgroup path cut at the bound is not believed: its last part would name a unit or
     // container that is not the process's.
@@ -428,7 +429,7 @@ fn read_one(buf: &mut Vec<u8>, pid: u32, starts: &HashMap<u32, u64>) -> Option<P
         })?;
         Some(String::from_utf8_lossy(&name).into_owned())
     });
-    Some(described(
+    let mut p = described(
         pid,
         (comm_bytes, comm),
         (exe_bytes, exe_state),
@@ -437,7 +438,9 @@ fn read_one(buf: &mut Vec<u8>, pid: u32, starts: &HashMap<u32, u64>) -> Option<P
         stat.start_ticks.and_then(proc_dir::start_time),
         (parent_pid, parent_name),
         (unit, container),
-    ))
+    );
+    p.credentials = credentials;
+    Some(p)
 }
 
 /// A process from what was read of it: names made readable, and escaped where they are not
@@ -509,6 +512,7 @@ fn described(
         cmdline,
         uid,
         user: None,
+        credentials: crate::model::Credentials::default(),
         start_time,
         parent_pid,
         parent_name,

@@ -593,10 +593,13 @@ fn socket_lines(
         }
     }
     for p in l.owners.iter().filter_map(|pid| snap.processes.get(pid)) {
-        let user = p.user.as_deref().map_or_else(
+        let mut user = p.user.as_deref().map_or_else(
             || p.uid.map_or("-".to_string(), |u| u.to_string()),
             |u| sanitize(u).into_owned(),
         );
+        if let Some(beyond) = p.credentials.words() {
+            user = format!("{user} ({beyond})");
+        }
         writeln!(
             w,
             "    pid {}  {}  user {user}",

@@ -1,0 +1,72 @@
+//! What a process acts with beyond the effective uid of its main thread, from the `status`
+//! files of its threads (see `model::Credentials`): credentials are per thread, and
+//! capabilities count beside the uid.
+
+use crate::model::Credentials;
+
+/// At most this many other threads' `status` files are read for one process.
+pub const MAX_THREADS: usize = 1024;
+
+/// The credentials of process `pid` beyond `uid`, the effective uid in `main`, its main
+/// thread's `status` (already read). Its other threads are read only when `main` says it has
+/// any.
+pub fn of(pid: u32, main: &[u8], uid: Option<u32>) -> Credentials {
+    let mut c = Credentials::default();
+    if uid != Some(0) {
+        c.capabilities |= field(main, b"CapEff:", 16).unwrap_or(0);
+    }
+    if field(main, b"Threads:", 10).unwrap_or(1) < 2 {
+        return c;
+    }
+    let tids = super::linux::other_threads(pid);
+    if tids.len() > MAX_THREADS {
+        c.threads_cut = Some(MAX_THREADS);
+    }
+    for tid in tids.into_iter().take(MAX_THREADS) {
+        // (A thread that exited since is left out.)
+        let Some((status, _)) =
+            super::proc_dir::read_path(&format!("/proc/{pid}/task/{tid}/status"))
+        else {
+            continue;
+        };
+        let Some(euid) = super::linux::parse_status_uid(&status) else {
+            continue;
+        };
+        if Some(euid) != uid && !c.thread_uids.contains(&euid) {
+            c.thread_uids.push(euid);
+        }
+        if euid != 0 {
+            c.capabilities |= field(&status, b"CapEff:", 16).unwrap_or(0);
+        }
+    }
+    c.thread_uids.sort_unstable();
+    c
+}
+
+/// The number after `name` in a `status` file, in this radix.
+fn field(status: &[u8], name: &[u8], radix: u32) -> Option<u64> {
+    let line = status
+        .split(|&b| b == b'\n')
+        .find(|l| l.starts_with(name))?;
+    let text = std::str::from_utf8(&line[name.len()..]).ok()?.trim();
+    u64::from_str_radix(text, radix).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_fields() {
+        let status = b"Name:\tx\nThreads:\t3\nCapEff:\t00000000002814ef\n";
+        assert_eq!(field(status, b"CapEff:", 16), Some(0x2814ef));
+        assert_eq!(field(status, b"Threads:", 10), Some(3));
+        assert_eq!(field(status, b"CapBnd:", 16), None);
+        // A process of one thread: its own capabilities only, nothing read beyond.
+        let one = b"Uid:\t65534\t65534\t65534\t65534\nThreads:\t1\nCapEff:\t0000000000000400\n";
+        let c = of(u32::MAX, one, Some(65534));
+        assert_eq!((c.capabilities, c.thread_uids.len()), (1 << 10, 0));
+        // Root's own capabilities are root's: not counted beside it.
+        assert_eq!(of(u32::MAX, status, Some(0)).capabilities, 0);
+    }
+}
