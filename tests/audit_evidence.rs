@@ -280,24 +280,7 @@ i=0; until [ -e $D/own/ready ]; do i=$((i+1)); [ $i -lt 300 ]; sleep 0.1; done"
     let Some(docs) = staged(dir.path(), port, &stage) else {
         return;
     };
-    for (lookup, audit, card) in docs {
-        let text = all_said(&audit, port);
-        assert!(
-            text.contains("as nobody (other threads as uid 0)"),
-            "{lookup}: {text}"
-        );
-        let root = said(&audit, "root-exposed", port);
-        assert!(
-            root.iter()
-                .any(|r| r.contains("is served with root's powers")),
-            "{lookup}: {text}"
-        );
-        assert!(
-            card.to_string()
-                .contains("as nobody (other threads as uid 0)"),
-            "{lookup}: {card:#}"
-        );
-    }
+    served_with_roots_powers(&docs, port, "as nobody (other threads as uid 0)");
 }
 
 /// A listener of uid `nobody` holding root's capabilities as ambient capabilities (what
@@ -316,17 +299,25 @@ i=0; until [ -e $D/own/ready ]; do i=$((i+1)); [ $i -lt 300 ]; sleep 0.1; done"
     let Some(docs) = staged(dir.path(), port, &stage) else {
         return;
     };
-    for (lookup, audit, _) in docs {
-        let text = all_said(&audit, port);
-        assert!(
-            text.contains("as nobody (effective capabilities CAP_DAC_OVERRIDE, CAP_SYS_ADMIN)"),
-            "{lookup}: {text}"
-        );
-        let root = said(&audit, "root-exposed", port);
+    served_with_roots_powers(
+        &docs,
+        port,
+        "as nobody (effective capabilities CAP_DAC_OVERRIDE, CAP_SYS_ADMIN)",
+    );
+}
+
+/// With each owner lookup: the audit and the card say `who` beside the owner, and the audit
+/// finds `port` root-exposed, served with root's powers.
+fn served_with_roots_powers(docs: &[(String, Value, Value)], port: u16, who: &str) {
+    for (lookup, audit, card) in docs {
+        let text = all_said(audit, port);
+        assert!(text.contains(who), "{lookup}: {text}");
+        let root = said(audit, "root-exposed", port);
         assert!(
             root.iter()
                 .any(|r| r.contains("is served with root's powers")),
             "{lookup}: {text}"
         );
+        assert!(card.to_string().contains(who), "{lookup}: {card:#}");
     }
 }
