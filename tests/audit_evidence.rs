@@ -280,7 +280,8 @@ i=0; until [ -e $D/own/ready ]; do i=$((i+1)); [ $i -lt 300 ]; sleep 0.1; done"
     let Some(docs) = staged(dir.path(), port, &stage) else {
         return;
     };
-    served_with_roots_powers(&docs, port, "as nobody (other threads as uid 0)");
+    let json = ("thread_uids", serde_json::json!([0]));
+    served_with_roots_powers(&docs, port, "as nobody (other threads as uid 0)", json);
 }
 
 /// A listener of uid `nobody` holding root's capabilities as ambient capabilities (what
@@ -303,13 +304,25 @@ i=0; until [ -e $D/own/ready ]; do i=$((i+1)); [ $i -lt 300 ]; sleep 0.1; done"
         &docs,
         port,
         "as nobody (effective capabilities CAP_DAC_OVERRIDE, CAP_SYS_ADMIN)",
+        (
+            "capabilities",
+            serde_json::json!(["CAP_DAC_OVERRIDE", "CAP_SYS_ADMIN"]),
+        ),
     );
 }
 
-/// With each owner lookup: the audit and the card say `who` beside the owner, and the audit
-/// finds `port` root-exposed, served with root's powers.
-fn served_with_roots_powers(docs: &[(String, Value, Value)], port: u16, who: &str) {
+/// With each owner lookup: the audit and the card say `who` beside the owner, the card's JSON
+/// gives the owner the `field` and value, and the audit finds `port` root-exposed, served with
+/// root's powers.
+fn served_with_roots_powers(
+    docs: &[(String, Value, Value)],
+    port: u16,
+    who: &str,
+    field: (&str, Value),
+) {
     for (lookup, audit, card) in docs {
+        let owner = &card["listeners"][0]["owners"][0];
+        assert_eq!(owner[field.0], field.1, "{lookup}: {owner:#}");
         let text = all_said(audit, port);
         assert!(text.contains(who), "{lookup}: {text}");
         let root = said(audit, "root-exposed", port);

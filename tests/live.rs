@@ -82,6 +82,8 @@ struct OwnerJson {
     cmdline: Vec<String>,
     uid: Option<u32>,
     user: Option<String>,
+    thread_uids: Vec<u32>,
+    capabilities: Vec<String>,
     start_time: Option<String>,
     parent_pid: Option<u32>,
     parent_name: Option<String>,

@@ -508,6 +508,11 @@ pub struct OwnerDoc<'a> {
     pub cmdline: &'a [String],
     pub uid: Option<u32>,
     pub user: Option<&'a str>,
+    /// Effective uids of its other threads that differ from `uid` (credentials are per
+    /// thread).
+    pub thread_uids: &'a [u32],
+    /// Effective capabilities of its threads that do not act as uid 0, by name.
+    pub capabilities: Vec<String>,
     /// RFC 3339, UTC.
     pub start_time: Option<String>,
     pub parent_pid: Option<u32>,
@@ -549,6 +554,8 @@ impl<'a> OwnerDoc<'a> {
             cmdline: &p.cmdline,
             uid: p.uid,
             user: p.user.as_deref(),
+            thread_uids: &p.credentials.thread_uids,
+            capabilities: p.credentials.capability_names(),
             start_time: p.start_time.map(rfc3339),
             parent_pid: p.parent_pid,
             parent_name: p.parent_name.as_deref(),
