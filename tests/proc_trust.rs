@@ -280,6 +280,15 @@ fn a_process_proc_hides_from_this_user_never_exited() {
                 format!("[/proc/{pid} hidden from this user (hidepid=invisible)]"),
                 "{doc}"
             );
+            // Its owner's user is not known: the socket's own (root's) is what `--user` has.
+            let root = as_nobody("--json --user root -4 -t");
+            let ports: Vec<&Value> = root["listeners"]
+                .as_array()
+                .expect("listeners")
+                .iter()
+                .map(|l| &l["port"])
+                .collect();
+            assert!(ports.contains(&&Value::from(port)), "{root}");
             continue;
         }
         let said = format!("/proc hides other users' processes from this user (hidepid={how})");

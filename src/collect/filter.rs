@@ -115,8 +115,10 @@ impl Filter {
             let matches = |name: Option<&String>, uid: Option<u32>| {
                 name.is_some_and(|n| n == user) || (uid.is_some() && uid == typed)
             };
+            // Where no owner's user is known (none seen, or their details hidden: hidepid),
+            // the socket's own user is what is known of whose it is.
             let hit = owners().any(|p| matches(p.user.as_ref(), p.uid))
-                || (l.owners.is_empty() && matches(l.user.as_ref(), l.socket.uid));
+                || (!owners().any(|p| p.uid.is_some()) && matches(l.user.as_ref(), l.socket.uid));
             if !hit {
                 return false;
             }
