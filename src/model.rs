@@ -229,6 +229,10 @@ pub struct Process {
 /// in-kernel lookup read every other table: the kernel's task iterator did not visit them.
 pub const NOT_SHOWN_TO_USER: &str = "/proc does not show";
 
+/// Said of a process whose `/proc` directory, or its `fd` or `task` directory, something is
+/// mounted over: "a directory is mounted over /proc/N/task (a way to hide a process), …".
+pub const HIDING_MOUNT: &str = "a way to hide a process";
+
 /// Said of a process whose threads hold more descriptor tables of their own than the `/proc`
 /// walk reads: "pid N: the descriptor tables of M of its threads were not read".
 pub const THREAD_TABLES_NOT_READ: &str = "of its threads were not read";

@@ -10,10 +10,19 @@ const AT_SECURE: u64 = 23;
 /// process the kernel made non-dumpable (as it does for every secure execution, and which
 /// is also why a process that gained capabilities may not open its own auxv).
 pub fn secure_execution() -> bool {
-    match std::fs::read("/proc/self/auxv") {
-        Ok(bytes) => auxv_secure(&bytes).unwrap_or(true),
-        Err(_) => fallback(),
+    match own_auxv() {
+        Some(bytes) => auxv_secure(&bytes).unwrap_or(true),
+        None => fallback(),
     }
+}
+
+/// whoport's own auxiliary vector; on Linux never read across a mount (a file mounted over
+/// `/proc/self/auxv` holds what whoever mounted it wrote).
+fn own_auxv() -> Option<Vec<u8>> {
+    #[cfg(target_os = "linux")]
+    return crate::collect::proc_dir::read_whole("/proc/self/auxv");
+    #[cfg(not(target_os = "linux"))]
+    return std::fs::read("/proc/self/auxv").ok();
 }
 
 /// The value of `AT_SECURE` in an auxiliary vector (pairs of native words), if present.

@@ -1090,6 +1090,8 @@ fn unread_fix_as_root(cause: &UnreadCause) -> String {
              process), and the in-kernel owner lookup reads them all: run whoport as root \
              on a kernel with BTF, without WHOPORT_NO_BPF"
         )
+    } else if cause.why.contains(crate::model::HIDING_MOUNT) {
+        covered_fix(&named)
     } else {
         format!(
             "root could not read the descriptors of {named}: see what keeps them closed (a \
@@ -1099,11 +1101,23 @@ fn unread_fix_as_root(cause: &UnreadCause) -> String {
     }
 }
 
+/// The fix for processes whose `/proc` entries something is mounted over (for root and for
+/// any user alike: no privilege reads through the mount).
+fn covered_fix(named: &str) -> String {
+    format!(
+        "something is mounted over /proc entries of {named} in whoport's mount namespace (a way \
+         to hide a process): see who mounted it there and why (findmnt -R /proc); once it is \
+         unmounted, whoport reads the process"
+    )
+}
+
 /// The fix, for a user other than root, for one group of processes whose descriptors were
 /// not read.
 fn unread_fix_as_user(cause: &UnreadCause) -> String {
     let named = cause.named();
-    if cause.why.starts_with(crate::model::NOT_SHOWN_TO_USER) {
+    if cause.why.contains(crate::model::HIDING_MOUNT) {
+        covered_fix(&named)
+    } else if cause.why.starts_with(crate::model::NOT_SHOWN_TO_USER) {
         // Every other table was read in the kernel: only these processes are left, and
         // root may read them through /proc (or be refused too).
         format!(

@@ -725,7 +725,9 @@ fn func_id(btf: &[u8], name: &[u8]) -> Option<u32> {
 
 /// The inode of whoport's own network namespace.
 fn own_netns() -> Option<u64> {
-    rustix::fs::stat("/proc/self/ns/net").ok().map(|s| s.st_ino)
+    // The link's text (`net:[INODE]`), never read across a mount (see
+    // `proc_dir::read_link`): a link mounted over whoport's own names another namespace.
+    super::netns::netns_inum(&super::proc_dir::read_link("/proc/self/ns/net").ok()?)
 }
 
 /// USER_HZ, the unit of start times in `/proc/PID/stat`, and the boot-time offset of

@@ -83,7 +83,8 @@ pub fn catch_up(wanted: &HashSet<u32>, listed: &[u32]) -> CatchUp {
 /// A `stat` this user may not open (`/proc` mounted with `hidepid=1`) says nothing: not
 /// counted.
 fn exited(pid: u32) -> bool {
-    let file = match std::fs::File::open(format!("/proc/{pid}/stat")) {
+    // Never across a mount: a file mounted over it (EXDEV) says nothing either.
+    let file = match super::proc_dir::open_file(&format!("/proc/{pid}/stat")) {
         Ok(file) => file,
         Err(e) => {
             return e.kind() == std::io::ErrorKind::NotFound

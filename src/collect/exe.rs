@@ -33,6 +33,14 @@ pub fn exe_in(dir: &str) -> (Option<Vec<u8>>, ExeState) {
     let link = match super::proc_dir::read_link(&base) {
         Ok(link) => link,
         Err(rustix::io::Errno::NAMETOOLONG) => return (None, too_long(dir)),
+        // Something mounted over the link itself: said, never read through.
+        Err(rustix::io::Errno::XDEV) => {
+            let state = ExeState {
+                proc_covered: Some("exe"),
+                ..ExeState::default()
+            };
+            return (None, state);
+        }
         Err(_) => return (None, ExeState::default()),
     };
     if link.starts_with(b"/memfd:") {

@@ -115,9 +115,17 @@ impl Filter {
             let matches = |name: Option<&String>, uid: Option<u32>| {
                 name.is_some_and(|n| n == user) || (uid.is_some() && uid == typed)
             };
+            // A thread other than the main one acting as that user (credentials are per
+            // thread) is that user's process too: root's thread in a process whose main
+            // thread is nobody's. (Capabilities are no user: `root-exposed` says those.)
+            let thread_uid = || typed.or_else(|| process::uid_of_name(user));
+            let by_thread = |p: &crate::model::Process| {
+                !p.credentials.thread_uids.is_empty()
+                    && thread_uid().is_some_and(|u| p.credentials.thread_uids.contains(&u))
+            };
             // Where no owner's user is known (none seen, or their details hidden: hidepid),
             // the socket's own user is what is known of whose it is.
-            let hit = owners().any(|p| matches(p.user.as_ref(), p.uid))
+            let hit = owners().any(|p| matches(p.user.as_ref(), p.uid) || by_thread(p))
                 || (!owners().any(|p| p.uid.is_some()) && matches(l.user.as_ref(), l.socket.uid));
             if !hit {
                 return false;

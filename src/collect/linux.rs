@@ -489,7 +489,9 @@ impl Part {
                 self.starts.push((pid, start));
             }
         }
-        if tables.refused || tables.unread > 0 {
+        if tables.covered {
+            self.covered(pid);
+        } else if tables.refused || tables.unread > 0 {
             if !tables.refused {
                 self.cut.push(pid, tables.unread);
             }
@@ -509,6 +511,14 @@ impl Part {
         if self.unreadable_pids.len() < NAMED_UNREADABLE {
             self.unreadable_pids.push(pid);
         }
+    }
+
+    /// A process not read because something is mounted over its `/proc` entries: counted, and
+    /// always named (see [`InodeOwners::keep_named`]), without taking the place of one of the
+    /// other processes named (a walk that met it first named one process fewer).
+    fn covered(&mut self, pid: u32) {
+        self.unreadable += 1;
+        self.covered.push(pid);
     }
 }
 
@@ -579,8 +589,7 @@ fn walk_part(
             Ok(fd) => fd,
             // A directory mounted over /proc/PID (or its fd directory) is another's: not read.
             Err(Errno::XDEV) => {
-                part.not_read(pid);
-                part.covered.push(pid);
+                part.covered(pid);
                 continue;
             }
             Err(Errno::ACCESS | Errno::PERM) => {
@@ -671,12 +680,12 @@ fn walk_part(
             &mut link,
             &mut meter,
         );
-        if tables.refused || tables.covered {
+        if tables.covered {
+            part.walked -= 1;
+            part.covered(pid);
+        } else if tables.refused {
             part.walked -= 1;
             part.not_read(pid);
-            if tables.covered {
-                part.covered.push(pid);
-            }
         } else if tables.unread > 0 {
             part.cut.push(pid, tables.unread);
             part.not_read(pid);
@@ -701,9 +710,10 @@ pub fn start_ticks(pid: u32) -> Option<u64> {
 /// whoport's own PID as `/proc` numbers processes (`/proc/self`): in a PID namespace of its own
 /// that kept the machine's `/proc`, its PID there, not the namespace's number.
 pub fn own_pid() -> u32 {
-    std::fs::read_link("/proc/self")
+    // Never across a mount: a link mounted over `/proc/self` would name another process.
+    super::proc_dir::read_link("/proc/self")
         .ok()
-        .and_then(|p| p.to_str().and_then(|s| s.parse().ok()))
+        .and_then(|p| std::str::from_utf8(&p).ok()?.parse().ok())
         .unwrap_or_else(std::process::id)
 }
 

@@ -64,13 +64,8 @@ type One = (Vec<u32>, Vec<(u64, u64)>);
 /// The `wanted` sockets in the memory mappings of every visible process, and the io_uring
 /// instances each maps, each process within [`PER_PROCESS`].
 pub fn read_all(wanted: &HashSet<u32>) -> Read {
-    let pids: Vec<u32> = std::fs::read_dir("/proc")
-        .map(|dir| {
-            dir.filter_map(Result::ok)
-                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-                .collect()
-        })
-        .unwrap_or_default();
+    // Listed without crossing a mount (see `proc_dir::numbered_entries`).
+    let pids: Vec<u32> = super::proc_dir::numbered_entries("/proc").unwrap_or_default();
     // A process whose maps showed nothing is asked whether it refused them: only when not
     // root (root is refused only by a security module, and root's reasons do not say
     // whose mappings were read).

@@ -142,8 +142,7 @@ fn enter_and_read(
     )
     .ok()?;
     let mut link = [0u8; 64];
-    let n = rustix::fs::readlinkat_raw(rustix::fs::CWD, "/proc/thread-self/ns/net", &mut link[..])
-        .ok()?;
+    let n = super::proc_dir::read_link_into("/proc/thread-self/ns/net", &mut link[..]).ok()?;
     if netns_inum(&link[..n]) != Some(inum) {
         return None;
     }

@@ -295,7 +295,7 @@ fn in_other_tables(
     let ours: Vec<Option<u64>> = tables
         .iter()
         .map(|(name, _)| {
-            rustix::fs::stat(format!("/proc/self/net/{name}"))
+            super::proc_dir::stat_proc(&format!("/proc/self/net/{name}"))
                 .ok()
                 .map(|st| st.st_ino)
         })

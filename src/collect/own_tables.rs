@@ -15,7 +15,7 @@ use std::collections::HashSet;
 use std::ffi::CStr;
 use std::os::fd::OwnedFd;
 
-use rustix::fs::{readlinkat_raw, statat, AtFlags, Dir, OFlags};
+use rustix::fs::{readlinkat_raw, Dir, OFlags};
 use rustix::io::Errno;
 
 use super::linux::{open_for_use, parse_u32, socket_inode, Meter, Ring, RING_LINK};
@@ -172,11 +172,16 @@ impl Cut {
 }
 
 /// How many threads `pid` has, from one `stat` of `/proc/PID/task` (the kernel counts them
-/// into its link count, after `.` and `..`).
+/// into its link count, after `.` and `..`); never across a mount: a directory mounted over it
+/// gives `u64::MAX` (its own count says nothing), so that its tables are looked for and the
+/// cover found.
 #[allow(clippy::unnecessary_cast)] // `st_nlink` is not a u64 on every target
 fn threads_of(proc_fd: &OwnedFd, pid: u32) -> u64 {
-    statat(proc_fd, format!("{pid}/task"), AtFlags::empty())
-        .map_or(0, |st| (st.st_nlink as u64).saturating_sub(2))
+    match super::proc_dir::stat_below(proc_fd, &format!("{pid}/task")) {
+        Ok(st) => (st.st_nlink as u64).saturating_sub(2),
+        Err(Errno::XDEV) => u64::MAX,
+        Err(_) => 0,
+    }
 }
 
 /// Reads the descriptor tables of `pid`'s threads other than the main one that the main

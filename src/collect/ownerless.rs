@@ -239,7 +239,7 @@ fn rings_read(
         .filter(|&pid| {
             tables_read
                 || in_tables.iter().any(|r| r.pid == pid)
-                || std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok()
+                || super::proc_dir::open_dir(&format!("/proc/{pid}/fd")).is_ok()
         })
         .collect()
 }

@@ -187,7 +187,7 @@ fn iterator_permitted() -> bool {
 
 /// Allocated file handles on the machine: what the walk's cost grows with.
 fn open_files() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/sys/fs/file-nr").ok()?;
+    let text = String::from_utf8(super::proc_dir::read_whole("/proc/sys/fs/file-nr")?).ok()?;
     text.split_ascii_whitespace().next()?.parse().ok()
 }
 
@@ -260,17 +260,24 @@ pub fn proc_is_the_initial_namespaces() -> bool {
 fn own_pid_namespace_is_procs() -> Result<(), String> {
     /// include/linux/proc_ns.h: the initial PID namespace's inode, the same on every boot.
     const INITIAL_PID_NAMESPACE: &str = "pid:[4026531836]";
-    let link = std::fs::read_link("/proc/self/ns/pid")
-        .map_err(|e| format!("whoport's PID namespace could not be read: {e}"))?;
-    let link = link.to_string_lossy();
+    // Never across a mount (see `proc_dir::read_link`): a link or file mounted over whoport's
+    // own is not its namespace.
+    let link = super::proc_dir::read_link("/proc/self/ns/pid").map_err(|e| {
+        format!(
+            "whoport's PID namespace could not be read: {}",
+            std::io::Error::from(e)
+        )
+    })?;
+    let link = String::from_utf8_lossy(&link);
     if link != INITIAL_PID_NAMESPACE {
         return Err(format!(
             "whoport runs inside a PID namespace ({link}), and the kernel names processes \
              by their PIDs outside it"
         ));
     }
-    let status = std::fs::read_to_string("/proc/self/status")
-        .map_err(|e| format!("/proc/self/status could not be read: {e}"))?;
+    let status = super::proc_dir::read_whole("/proc/self/status")
+        .and_then(|s| String::from_utf8(s).ok())
+        .ok_or("/proc/self/status could not be read (or something is mounted over it)")?;
     match field(&status, "NSpid:").map(|v| v.split_ascii_whitespace().count()) {
         Some(1) => Ok(()),
         _ => Err("/proc numbers processes in another PID namespace than whoport's".to_string()),

@@ -137,6 +137,55 @@ pub fn read_link(path: &str) -> rustix::io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// The status of the file at `path` (below `/proc/`; of the link itself when it is one), never
+/// across a mount below `/proc` (see [`open_below`]): `EXDEV` when something is mounted over
+/// it or on the way (a file's size, an `fd` directory's count of descriptors, its owner are
+/// then whatever whoever mounted it chose).
+pub fn stat_proc(path: &str) -> rustix::io::Result<rustix::fs::Stat> {
+    rustix::fs::fstat(open_proc(
+        path,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+    )?)
+}
+
+/// The status of the file at `path` below the directory `dir` (see [`stat_proc`]).
+pub fn stat_below(dir: impl AsFd, path: &str) -> rustix::io::Result<rustix::fs::Stat> {
+    rustix::fs::fstat(open_below(
+        dir,
+        path,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+    )?)
+}
+
+/// The numbered entries (PIDs, threads) of the directory at `path` (below `/proc/`), listed
+/// without crossing a mount below `/proc` (see [`open_dir`]): `EXDEV` when a directory is
+/// mounted over it or on the way; a crafted `/proc` or `task` directory lists whatever whoever
+/// mounted it wrote.
+pub fn numbered_entries(path: &str) -> rustix::io::Result<Vec<u32>> {
+    let dir = open_dir(path)?;
+    let mut numbers = Vec::new();
+    for entry in rustix::fs::Dir::read_from(&dir)? {
+        if let Some(n) = number(entry?.file_name().to_bytes()).and_then(|n| u32::try_from(n).ok()) {
+            numbers.push(n);
+        }
+    }
+    Ok(numbers)
+}
+
+/// The name of one entry of the directory at `path` (below `/proc/`) other than `.` and `..`,
+/// read without crossing a mount (see [`open_dir`]); `None` when it is empty.
+pub fn any_entry(path: &str) -> rustix::io::Result<Option<String>> {
+    let dir = open_dir(path)?;
+    for entry in rustix::fs::Dir::read_from(&dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
+        if name != b"." && name != b".." {
+            return Ok(Some(String::from_utf8_lossy(name).into_owned()));
+        }
+    }
+    Ok(None)
+}
+
 /// How many times a link is followed while mounts change (see [`follow_link`]).
 const FOLLOW_TRIES: usize = 3;
 
@@ -429,7 +478,7 @@ pub fn parse_cmdline(cmdline: &[u8]) -> Vec<Vec<u8>> {
 /// `/proc/stat`, read once) plus its start in clock ticks after boot, whole seconds.
 pub fn start_time(start_ticks: u64) -> Option<u64> {
     static BOOT: OnceLock<Option<u64>> = OnceLock::new();
-    let boot = (*BOOT.get_or_init(|| parse_btime(&std::fs::read("/proc/stat").ok()?)))?;
+    let boot = (*BOOT.get_or_init(|| parse_btime(&read_whole("/proc/stat")?)))?;
     let ticks = rustix::param::clock_ticks_per_second().max(1);
     Some(boot.saturating_add(start_ticks / ticks)).filter(|&t| t > 0)
 }

@@ -122,6 +122,37 @@ pub fn uid_typed(user: &str) -> Option<Option<u32>> {
     (!user.is_empty() && user.bytes().all(|b| b.is_ascii_digit())).then(|| user.parse().ok())
 }
 
+/// The uid of the user named `name` in the system user database, looked up once a run on a
+/// thread of its own within this run's deadline (as [`user_exists`]); `None` when unknown or
+/// when the database did not answer.
+pub fn uid_of_name(name: &str) -> Option<u32> {
+    static UIDS: std::sync::Mutex<Option<(String, Option<u32>)>> = std::sync::Mutex::new(None);
+    let mut cached = UIDS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((n, uid)) = cached.as_ref() {
+        if n == name {
+            return *uid;
+        }
+    }
+    #[cfg(unix)]
+    let uid = {
+        let owned = name.to_string();
+        Deadline::start()
+            .run(move || {
+                nix::unistd::User::from_name(&owned)
+                    .ok()
+                    .flatten()
+                    .map(|u| u.uid.as_raw())
+            })
+            .flatten()
+    };
+    #[cfg(not(unix))]
+    let uid = None;
+    *cached = Some((name.to_string(), uid));
+    uid
+}
+
 /// Does the system user database know this user (a name, or any uid)? `--user` refuses a
 /// name it does not know rather than matching nothing.
 /// `None` when the user database did not answer by this run's deadline (`--timeout`): a name
@@ -378,6 +409,11 @@ fn read_one(buf: &mut Vec<u8>, pid: u32, starts: &HashMap<u32, u64>) -> Option<P
         return Some(Process::changed(pid));
     }
     let (mut exe_bytes, mut exe_state) = super::exe::exe_in(&dir.path());
+    // A link or file mounted over `/proc/PID/exe` (the new mount API mounts on a link): as for
+    // the process's other files, nothing read of it is believed.
+    if exe_bytes.is_none() && exe_state.proc_covered == Some("exe") {
+        return Some(Process::covered_file(pid, "exe"));
+    }
     let mut args = match dir.read_at_most("cmdline", buf, MAX_CMDLINE) {
         Some(cut) => (proc_dir::parse_cmdline(buf), cut),
         None => (Vec::new(), false),

@@ -74,19 +74,22 @@ impl RingClues {
 /// their threads (`/proc/PID/task/TID/fd`, the leader's being empty once it exited) lists
 /// descriptors whose links this user may not read. The others' rings are closed.
 pub(super) fn split_unread_tables(pids: Vec<u32>) -> (Vec<u32>, Vec<u32>) {
-    let readable = |dir: std::path::PathBuf| {
-        let links = std::fs::read_dir(dir.join("fd"));
-        match links.map(|mut d| d.find_map(Result::ok)) {
-            Ok(Some(entry)) => std::fs::read_link(entry.path()).is_ok(),
+    use super::proc_dir::{any_entry, numbered_entries, read_link};
+    // Never across a mount: a directory mounted over a `task` or `fd` directory lists what
+    // whoever mounted it wrote, and a table hidden that way is not said read.
+    let readable = |pid: u32, tid: u32| {
+        let dir = format!("/proc/{pid}/task/{tid}/fd");
+        match any_entry(&dir) {
+            Ok(Some(fd)) => read_link(&format!("{dir}/{fd}")).is_ok(),
             // An empty table holds no ring; a thread gone is not said here.
             Ok(None) => true,
-            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+            Err(e) => e == rustix::io::Errno::NOENT,
         }
     };
     pids.into_iter().partition(|&pid| {
-        std::fs::read_dir(format!("/proc/{pid}/task"))
-            .map(|tasks| tasks.flatten().all(|task| readable(task.path())))
-            .unwrap_or_else(|e| e.kind() == std::io::ErrorKind::NotFound)
+        numbered_entries(&format!("/proc/{pid}/task"))
+            .map(|tasks| tasks.into_iter().all(|tid| readable(pid, tid)))
+            .unwrap_or_else(|e| e == rustix::io::Errno::NOENT)
     })
 }
 
@@ -115,21 +118,20 @@ pub(super) fn blocked_workers(pids: &HashSet<u32>) -> Vec<Worker> {
     let mut blocked: Vec<Worker> = pids
         .iter()
         .flat_map(|&pid| {
-            let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).into_iter();
-            tasks
-                .flat_map(|tasks| tasks.flatten())
-                .filter_map(move |task| {
-                    let read = |name: &str| {
-                        let mut text = String::new();
-                        std::fs::File::open(task.path().join(name))
-                            .and_then(|f| f.take(64).read_to_string(&mut text))
-                            .map(|_| text.trim().to_string())
-                            .unwrap_or_default()
-                    };
-                    let waits_in = read("wchan");
-                    (read("comm").starts_with("iou-wrk-") && worker_is_busy(&waits_in))
-                        .then_some(Worker { pid, waits_in })
-                })
+            let tasks = super::proc_dir::numbered_entries(&format!("/proc/{pid}/task"));
+            tasks.into_iter().flatten().filter_map(move |tid| {
+                // Never across a mount (see `proc_dir::open_file`).
+                let read = |name: &str| {
+                    let mut text = String::new();
+                    super::proc_dir::open_file(&format!("/proc/{pid}/task/{tid}/{name}"))
+                        .and_then(|f| f.take(64).read_to_string(&mut text))
+                        .map(|_| text.trim().to_string())
+                        .unwrap_or_default()
+                };
+                let waits_in = read("wchan");
+                (read("comm").starts_with("iou-wrk-") && worker_is_busy(&waits_in))
+                    .then_some(Worker { pid, waits_in })
+            })
         })
         .collect();
     blocked.sort_unstable();

@@ -124,9 +124,13 @@ pub(super) fn counts_no_descriptor(path: &str) -> bool {
 /// is refused).
 const MAX_THREADS_COUNTED: usize = 4096;
 
-/// The number of descriptors a `/proc` `fd` directory counts (its size).
+/// The number of descriptors a `/proc` `fd` directory counts (its size); `None` when
+/// something is mounted over it (an empty directory or file there counts none, whatever the
+/// process holds).
 fn fd_count(path: &str) -> Option<u64> {
-    std::fs::metadata(path).map(|m| m.len()).ok()
+    super::proc_dir::stat_proc(path)
+        .ok()
+        .and_then(|st| u64::try_from(st.st_size).ok())
 }
 
 /// Whether no thread of `pid` other than the main one counts a descriptor in its table; a

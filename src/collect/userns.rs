@@ -14,7 +14,8 @@ impl UidMap {
     /// This process's map, or `None` when it is the identity (the machine's own namespace:
     /// `0 0 4294967295`) or cannot be read.
     pub fn of_self() -> Option<UidMap> {
-        UidMap::parse(&std::fs::read_to_string("/proc/self/uid_map").ok()?)
+        // Never across a mount: a map mounted over whoport's own says what its maker chose.
+        UidMap::parse(&String::from_utf8(super::proc_dir::read_whole("/proc/self/uid_map")?).ok()?)
     }
 
     /// `None` for the identity map or text that is no map.

@@ -61,11 +61,11 @@ fn own_not_dumpable(count: usize) -> String {
 /// and how many): those that are not dumpable. A directory mounted over one's `/proc/PID` or
 /// its `fd` (refusing or not) is not the kernel's refusal: not counted (see [`View::covered`]).
 fn own_unreadable(uid: u32) -> (Vec<u32>, usize) {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
+    let Ok(pids) = super::proc_dir::numbered_entries("/proc") else {
         return (Vec::new(), 0);
     };
-    let mut pids: Vec<u32> = dir
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+    let mut pids: Vec<u32> = pids
+        .into_iter()
         .filter(|pid| {
             super::linux::status_uid(*pid) == Some(uid)
                 && super::proc_dir::open_dir(&format!("/proc/{pid}/fd"))
@@ -89,11 +89,10 @@ impl View {
         unreadable_pids: Vec<u32>,
         unreadable: usize,
     ) -> View {
-        let ns = |name: &str| std::fs::read_link(format!("/proc/self/ns/{name}")).ok();
-        let is = |link: Option<std::path::PathBuf>, init: &[u8]| {
-            use std::os::unix::ffi::OsStrExt;
-            link.is_some_and(|l| l.as_os_str().as_bytes() == init)
-        };
+        // Never across a mount: a link mounted over one of whoport's own says what whoever
+        // mounted it chose (see `proc_dir::read_link`).
+        let ns = |name: &str| super::proc_dir::read_link(&format!("/proc/self/ns/{name}")).ok();
+        let is = |link: Option<Vec<u8>>, init: &[u8]| link.is_some_and(|l| l == init);
         let caps = super::owners::own_capabilities().unwrap_or(0);
         const CAP_DAC_READ_SEARCH: u32 = 2;
         const CAP_SYS_PTRACE: u32 = 19;
@@ -263,9 +262,9 @@ impl View {
                 pids,
                 count,
                 format!(
-                    "a directory is mounted over {} (a way to hide a process), which whoport \
-                     does not read through",
-                    paths.join(", ")
+                    "a directory is mounted over {} ({}), which whoport does not read through",
+                    paths.join(", "),
+                    crate::model::HIDING_MOUNT
                 ),
             )
         })
@@ -276,12 +275,13 @@ impl View {
 /// (`/proc/sys/kernel/overflowuid`), when whoport's namespace does not map it: then a socket
 /// or process uid equal to it is unknown, not that user's.
 pub fn unmapped_uid() -> Option<u32> {
-    let overflow: u32 = std::fs::read_to_string("/proc/sys/kernel/overflowuid")
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    let map = std::fs::read_to_string("/proc/self/uid_map").ok()?;
+    let overflow: u32 =
+        String::from_utf8(super::proc_dir::read_whole("/proc/sys/kernel/overflowuid")?)
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+    let map = String::from_utf8(super::proc_dir::read_whole("/proc/self/uid_map")?).ok()?;
     let mapped = map.lines().any(|l| {
         let f: Vec<u64> = l
             .split_ascii_whitespace()

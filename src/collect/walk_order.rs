@@ -8,8 +8,6 @@
 
 use std::os::fd::OwnedFd;
 
-use rustix::fs::{statat, AtFlags};
-
 /// How many of the processes left unread are named.
 pub const NAMED: usize = 8;
 
@@ -21,7 +19,9 @@ pub fn smallest_first(proc_fd: &OwnedFd, pids: Vec<u32>) -> Vec<(u32, u64)> {
     let mut sized: Vec<(u32, u64)> = pids
         .into_iter()
         .map(|pid| {
-            let size = statat(proc_fd, format!("{pid}/fd"), AtFlags::empty())
+            // Never across a mount: a file mounted over `/proc/PID/fd` has the size its
+            // maker chose (the walk finds the cover when it reads the table).
+            let size = super::proc_dir::stat_below(proc_fd, &format!("{pid}/fd"))
                 .map_or(0, |st| st.st_size.max(0) as u64);
             (pid, size)
         })
