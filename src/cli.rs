@@ -141,7 +141,8 @@ pub struct FilterArgs {
     #[arg(long, value_name = "NAME")]
     pub process: Option<String>,
 
-    /// Only sockets of this user (name or uid)
+    /// Only sockets of this user (name or uid): held by a process with a thread acting as that
+    /// user (credentials are per thread), or, where no owner's user is known, the socket's
     #[arg(long, value_name = "USER")]
     pub user: Option<String>,
 

@@ -254,7 +254,8 @@ fn all_said(doc: &Value, port: u16) -> String {
 
 /// A root process whose main thread alone switched to `nobody` (raw `setresuid`, which changes
 /// only the calling thread) while the thread that stayed root serves the listener: said
-/// beside the user ("as nobody (other threads as uid 0)"), and `root-exposed`.
+/// beside the user ("as nobody (other threads as uid 0)"), and `root-exposed`; and `--user
+/// root` (or `--user 0`) keeps it, as `--user nobody` does (it dropped it).
 #[test]
 fn a_process_whose_other_threads_act_as_root_is_root_exposed() {
     let dir = tempdir();
@@ -275,11 +276,31 @@ fn a_process_whose_other_threads_act_as_root_is_root_exposed() {
     let stage = format!(
         "cp $PY $D/mydaemon; mkdir $D/own; chown nobody $D/own
 $D/mydaemon $D/threads.py {port} $D/own/ready >$D/log 2>&1 & pid=$!
-i=0; until [ -e $D/own/ready ]; do i=$((i+1)); [ $i -lt 300 ]; sleep 0.1; done"
+i=0; until [ -e $D/own/ready ]; do i=$((i+1)); [ $i -lt 300 ]; sleep 0.1; done
+for u in root 0 nobody; do
+  WHOPORT_OWNER_LOOKUP=procfs \"$WHOPORT\" --json --user $u >$D/user.$u.procfs.json || true
+  \"$WHOPORT\" --json --user $u >$D/user.$u.default.json || true
+done"
     );
     let Some(docs) = staged(dir.path(), port, &stage) else {
         return;
     };
+    for user in ["root", "0", "nobody"] {
+        for lookup in ["procfs", "default"] {
+            let name = format!("user.{user}.{lookup}.json");
+            let text = std::fs::read_to_string(dir.path().join(&name)).unwrap_or_default();
+            let doc: Value =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}: {text}"));
+            assert!(
+                doc["listeners"]
+                    .as_array()
+                    .expect("listeners")
+                    .iter()
+                    .any(|l| l["port"] == port),
+                "--user {user}, {lookup}: {doc:#}"
+            );
+        }
+    }
     let json = ("thread_uids", serde_json::json!([0]));
     served_with_roots_powers(&docs, port, "as nobody (other threads as uid 0)", json);
 }

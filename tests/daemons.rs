@@ -142,7 +142,7 @@ fn real_daemons_stock_server_is_quiet_and_exposures_are_said_once() {
         .and_then(|f| f["message"].as_str())
         .expect("message");
     assert!(
-        m.contains("master as root;") && m.contains("workers as www-data"),
+        m.contains("parent as root;") && m.contains("children as www-data"),
         "{m}"
     );
     // redis and memcached on all interfaces: exactly one high finding each, naming both
@@ -208,8 +208,8 @@ fn real_daemons_card_opens_with_the_verdict() {
     let verdict = lines.get(1..4).map(|l| l.join("\n")).unwrap_or_default();
     assert!(
         verdict.contains("nginx (pid ")
-            && verdict.contains("master as root;")
-            && verdict.contains("workers as www-data)"),
+            && verdict.contains("parent as root;")
+            && verdict.contains("children as www-data)"),
         "{}",
         run.card_text
     );
@@ -319,7 +319,7 @@ fn real_postfix_dovecot_and_apache_are_standard_designs_and_a_lone_root_server_i
         (
             41481,
             "Apache's parent process runs as root only to bind ports",
-            "workers as www-data",
+            "children as www-data",
         ),
     ];
     for (port, why, helper) in designs {

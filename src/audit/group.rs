@@ -115,7 +115,7 @@ fn user_of(p: &Process) -> String {
 }
 
 /// PIDs with the user they run as, users in order of first appearance:
-/// `813, 814 workers as www-data` (with `role` "worker").
+/// `813, 814 children as www-data` (with `role` "child").
 fn pids_by_user(procs: &[&Process], role: Option<(&str, &str)>) -> Vec<String> {
     let mut users: Vec<(String, Vec<u32>)> = Vec::new();
     for p in procs {
@@ -165,7 +165,7 @@ pub fn unseen(reason: Option<&Hidden>) -> String {
     }
 }
 
-/// Each process once, by name: `nginx (pid 812 master as root; 813, 814 workers as www-data)`,
+/// Each process once, by name: `nginx (pid 812 parent as root; 813, 814 children as www-data)`,
 /// `sshd (pid 700 as root)`, `app (pids 5, 6 as app)`; when none is seen, [`unseen`] with the
 /// first reason of `listeners`.
 pub fn who_of(owners: &[&Process], listeners: &[&Listener]) -> String {
@@ -175,7 +175,7 @@ pub fn who_of(owners: &[&Process], listeners: &[&Listener]) -> String {
     who(owners)
 }
 
-/// Each process once, by name: `nginx (pid 812 master as root; 813, 814 workers as www-data)`,
+/// Each process once, by name: `nginx (pid 812 parent as root; 813, 814 children as www-data)`,
 /// `sshd (pid 700 as root)`, `app (pids 5, 6 as app)`; `an owner not seen` when none is seen
 /// ([`who_of`] says why).
 pub fn who(owners: &[&Process]) -> String {
@@ -194,22 +194,20 @@ pub fn who(owners: &[&Process]) -> String {
         .into_iter()
         .map(|(name, procs)| {
             let pids: Vec<u32> = procs.iter().map(|p| p.pid).collect();
-            let (masters, workers): (Vec<&Process>, Vec<&Process>) = procs
+            // Parent and children by the parent PID each process's `stat` gives: what that
+            // relation is (a master that only manages, or a process that serves too) is
+            // not said.
+            let (parents, children): (Vec<&Process>, Vec<&Process>) = procs
                 .iter()
                 .partition(|p| !p.parent_pid.is_some_and(|pp| pids.contains(&pp)));
-            let prefix = if pids.len() == 1 { "pid" } else { "pids" };
-            let body = if workers.is_empty() {
-                pids_by_user(&masters, None).join("; ")
+            let (prefix, body) = if children.is_empty() {
+                let prefix = if pids.len() == 1 { "pid" } else { "pids" };
+                (prefix, pids_by_user(&parents, None).join("; "))
             } else {
-                let masters = pids_by_user(&masters, Some(("master", "masters")));
-                let workers = pids_by_user(&workers, Some(("worker", "workers")));
-                let all: Vec<String> = masters.into_iter().chain(workers).collect();
-                all.join("; ")
-            };
-            let prefix = if prefix == "pids" && body.contains("master") {
-                "pid"
-            } else {
-                prefix
+                let parents = pids_by_user(&parents, Some(("parent", "parents")));
+                let children = pids_by_user(&children, Some(("child", "children")));
+                let all: Vec<String> = parents.into_iter().chain(children).collect();
+                ("pid", all.join("; "))
             };
             format!("{name} ({prefix} {body})")
         })
@@ -239,11 +237,11 @@ mod tests {
         let w2 = p(814, "nginx", "www-data", Some(812));
         assert_eq!(
             who(&[&master, &w1, &w2]),
-            "nginx (pid 812 master as root; 813, 814 workers as www-data)"
+            "nginx (pid 812 parent as root; 813, 814 children as www-data)"
         );
         assert_eq!(
             who(&[&master, &w1]),
-            "nginx (pid 812 master as root; 813 worker as www-data)"
+            "nginx (pid 812 parent as root; 813 child as www-data)"
         );
         let sshd = p(700, "sshd", "root", Some(1));
         assert_eq!(who(&[&sshd]), "sshd (pid 700 as root)");

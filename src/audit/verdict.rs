@@ -16,7 +16,7 @@ pub struct Verdict {
     /// Indexes of the group's listeners in the snapshot.
     pub listeners: Vec<usize>,
     pub protocol: Protocol,
-    /// Each process once: `nginx (pid 812 master as root; 813, 814 workers as www-data)`.
+    /// Each process once: `nginx (pid 812 parent as root; 813, 814 children as www-data)`.
     pub who: String,
     /// `0.0.0.0:80`, `[::]:80`.
     pub addresses: Vec<String>,

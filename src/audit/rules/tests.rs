@@ -167,7 +167,7 @@ fn standard_designs_are_not_root_exposed() {
     assert!(f.iter().all(|x| x.severity < Severity::Medium), "{f:?}");
     assert!(
         f[0].message
-            .contains("pid 812 master as root; 813 worker as app"),
+            .contains("pid 812 parent as root; 813 child as app"),
         "{}",
         f[0].message
     );
@@ -677,7 +677,7 @@ fn mismatch_root_shell_deleted_hidden() {
     let pending: Vec<&Finding> = f.iter().filter(|x| x.id == "restart-pending").collect();
     assert_eq!(pending.len(), 1, "{f:?}");
     assert_eq!(pending[0].severity, Severity::Low);
-    assert!(pending[0].message.contains("pid 3 master") && pending[0].message.contains("4 worker"));
+    assert!(pending[0].message.contains("pid 3 parent") && pending[0].message.contains("4 child"));
     assert!(pending[0].hint.contains("restart the service"));
     assert!(!f.iter().any(|x| x.id == "deleted-executable"));
     // A different file any user may have put there proves nothing: still deleted, and whose
