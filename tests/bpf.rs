@@ -484,23 +484,6 @@ fn nothing_stays_in_the_kernel_after_whoport_is_killed_mid_run() {
     assert!(pinned_by_whoport().is_empty(), "{:?}", pinned_by_whoport());
 }
 
-/// A thread that unshares its descriptor table (CLONE_FILES) and is the only holder of a
-/// listening socket: `/proc/PID/fd` (the leader's table) does not show it.
-const OWN_TABLE_THREAD: &str = r#"
-import ctypes, os, socket, sys, threading
-libc = ctypes.CDLL(None, use_errno=True)
-ready, port = threading.Event(), []
-def run():
-    if libc.unshare(0x400) != 0:  # CLONE_FILES
-        print("unshare failed", flush=True); os._exit(1)
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
-    port.append(s.getsockname()[1]); ready.set()
-    threading.Event().wait()
-threading.Thread(target=run, daemon=True).start(); ready.wait()
-print(os.getpid(), port[0], flush=True)
-sys.stdin.read()
-"#;
-
 #[test]
 fn the_iterator_sees_threads_with_their_own_descriptor_table() {
     let Some(py) = python() else { return };
@@ -509,7 +492,7 @@ fn the_iterator_sees_threads_with_their_own_descriptor_table() {
         return;
     }
     let mut child = Command::new(py)
-        .args(["-c", OWN_TABLE_THREAD])
+        .args(["-c", common::listener::OWN_TABLE_THREAD])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()

@@ -1120,23 +1120,6 @@ fn a_map_mounted_over_whoports_own_uid_map_changes_no_user() {
     }
 }
 
-/// A process whose only listener is held in the descriptor table one of its threads made its
-/// own (`unshare(CLONE_FILES)`).
-const OWN_TABLE_THREAD: &str = r#"
-import ctypes, os, socket, sys, threading
-libc = ctypes.CDLL(None, use_errno=True)
-ready, port = threading.Event(), []
-def run():
-    if libc.unshare(0x400) != 0:  # CLONE_FILES
-        print("unshare failed", flush=True); os._exit(1)
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
-    port.append(s.getsockname()[1]); ready.set()
-    threading.Event().wait()
-threading.Thread(target=run, daemon=True).start(); ready.wait()
-print(os.getpid(), port[0], flush=True)
-sys.stdin.read()
-"#;
-
 /// An empty directory mounted over `/proc/PID/task` of a process whose listener only a
 /// thread's own descriptor table holds: the `/proc` walk counted the threads through the
 /// mount (none), read no thread's table, and left the process out of the reason ("1 process's
@@ -1150,7 +1133,7 @@ fn a_directory_mounted_over_a_processs_task_directory_is_named_not_passed_over()
     let Some(py) = python() else { return };
     let mut child = Reaped(
         Command::new(py)
-            .args(["-c", OWN_TABLE_THREAD])
+            .args(["-c", common::listener::OWN_TABLE_THREAD])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()

@@ -249,3 +249,21 @@ s.close()
 print(port, flush=True)
 sys.stdin.read()
 "#;
+
+/// A thread that unshares its descriptor table (CLONE_FILES) and is the only holder of a
+/// listening socket: `/proc/PID/fd` (the leader's table) does not show it. It prints its PID
+/// and the port, then holds the socket until its standard input closes.
+pub const OWN_TABLE_THREAD: &str = r#"
+import ctypes, os, socket, sys, threading
+libc = ctypes.CDLL(None, use_errno=True)
+ready, port = threading.Event(), []
+def run():
+    if libc.unshare(0x400) != 0:  # CLONE_FILES
+        print("unshare failed", flush=True); os._exit(1)
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+    port.append(s.getsockname()[1]); ready.set()
+    threading.Event().wait()
+threading.Thread(target=run, daemon=True).start(); ready.wait()
+print(os.getpid(), port[0], flush=True)
+sys.stdin.read()
+"#;
