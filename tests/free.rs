@@ -449,3 +449,48 @@ fn a_setting_mounted_over_is_never_read_as_the_machines() {
     assert_eq!((status, out.as_str()), (2, ""), "{err}");
     assert!(err.contains(words), "{err}");
 }
+
+/// `/proc/sys` bound read-only over itself, as Docker, podman, runc and systemd's
+/// `ProtectKernelTunables=` make it: every setting below it was "not read: something is
+/// mounted over it", `free` failed (exit 2) and the range was the platform's default. A bind
+/// of procfs's own `/proc/sys` onto its own place is read through; another setting's file
+/// bound over one (procfs too) still is not.
+#[test]
+fn a_read_only_bind_of_proc_sys_over_itself_is_read_through() {
+    if !common::root_or_skip("a private mount namespace") {
+        return;
+    }
+    let within = |mounts: &str, args: &str| {
+        common::sh_within(
+            &format!(
+                "exec unshare -m --propagation private sh -c '{mounts} && exec \"$WHOPORT\" \
+                 {args}'"
+            ),
+            std::time::Duration::from_secs(60),
+        )
+    };
+    let self_bind = "mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys";
+    let real: Vec<u64> = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .expect("the range")
+        .split_whitespace()
+        .map(|n| n.parse().expect("a number"))
+        .collect();
+    let (_, out, err) = within(self_bind, "--json 43116");
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    assert!(doc["ephemeral_range"]["unread"].is_null(), "{doc}");
+    assert_eq!(doc["ephemeral_range"]["start"], real[0], "{doc}");
+    assert_eq!(doc["ephemeral_range"]["end"], real[1], "{doc}");
+    let (status, out, err) = within(self_bind, "free -n 2");
+    assert_eq!(status, 0, "{out} {err}");
+    assert!(!out.trim().is_empty(), "{err}");
+    let other = format!(
+        "{self_bind} && mount --bind /proc/sys/net/ipv4/ip_local_reserved_ports \
+         /proc/sys/net/ipv4/ip_local_port_range"
+    );
+    let (_, out, err) = within(&other, "--json 43116");
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    let unread = doc["ephemeral_range"]["unread"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(unread.contains("something is mounted"), "{doc}");
+}

@@ -82,10 +82,9 @@ pub fn is_procfs(dir: impl AsFd) -> bool {
 /// Opens the file at `path` for reading; one below `/proc/` without crossing a mount below
 /// `/proc` (see [`open_below`]): `EXDEV` when something is mounted on the way.
 pub fn open_file(path: &str) -> std::io::Result<std::fs::File> {
-    match (path.strip_prefix("/proc/"), proc_root()) {
-        (Some(rest), Some(root)) => Ok(open_below(root, rest, FILE)?.into()),
-        (Some(_), None) => Err(Errno::NOENT.into()),
-        _ => std::fs::File::open(path),
+    match path.strip_prefix("/proc/") {
+        Some(_) => Ok(open_proc(path, FILE)?.into()),
+        None => std::fs::File::open(path),
     }
 }
 
@@ -93,10 +92,63 @@ pub fn open_file(path: &str) -> std::io::Result<std::fs::File> {
 /// [`open_below`]): `EXDEV` when something is mounted over it or on the way.
 pub fn open_proc(path: &str, flags: OFlags) -> rustix::io::Result<OwnedFd> {
     match (path.strip_prefix("/proc/"), proc_root()) {
-        (Some(rest), Some(root)) => open_below(root, rest, flags),
+        (Some(rest), Some(root)) => match open_below(root, rest, flags) {
+            Err(Errno::XDEV) if rest.starts_with("sys/") => open_across_self_binds(path, flags),
+            other => other,
+        },
         (Some(_), None) => Err(Errno::NOENT),
         _ => openat(CWD, path, flags, Mode::empty()),
     }
+}
+
+/// Opens `path` below `/proc/sys/` across the mounts on the way to it when each of them only
+/// binds procfs's own `/proc/sys` (or a part of it) onto its own place, as container runtimes
+/// (Docker, podman, runc) and systemd's `ProtectKernelTunables=` do to make it read-only:
+/// what is read there is still the kernel's setting. Anything else mounted on the way (a file,
+/// another filesystem, another setting's file bound over this one) stays `EXDEV`. The mount
+/// table is read from this thread's `mountinfo`, which is watched until the open is done
+/// (see [`follow_link`]): a mount made meanwhile makes it try again.
+fn open_across_self_binds(path: &str, flags: OFlags) -> rustix::io::Result<OwnedFd> {
+    for _ in 0..FOLLOW_TRIES {
+        let watch = open_proc("/proc/thread-self/mountinfo", FILE).map_err(|_| Errno::XDEV)?;
+        let mut table = Vec::new();
+        read_fd_at_most(&watch, &mut table, MAX_OWN_FILE as usize)
+            .filter(|cut| !cut)
+            .ok_or(Errno::XDEV)?;
+        if !only_self_binds(&table, path) {
+            return Err(Errno::XDEV);
+        }
+        let fd = openat(CWD, path, flags, Mode::empty())?;
+        if !is_procfs(&fd) {
+            return Err(Errno::XDEV);
+        }
+        if !mounts_changed(&watch) {
+            return Ok(fd);
+        }
+    }
+    Err(Errno::XDEV)
+}
+
+/// Whether every mount below `/proc` on the way to `path` in a `mountinfo` text is procfs
+/// whose root is the very path it is mounted on (`/sys` on `/proc/sys`: a bind of itself).
+fn only_self_binds(mountinfo: &[u8], path: &str) -> bool {
+    let Ok(text) = std::str::from_utf8(mountinfo) else {
+        return false;
+    };
+    text.lines().all(|line| {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let (Some(root), Some(at)) = (fields.get(3), fields.get(4)) else {
+            return false;
+        };
+        let on_the_way = path == *at || path.starts_with(&format!("{at}/"));
+        let Some(inside) = at.strip_prefix("/proc").filter(|i| i.starts_with('/')) else {
+            return true;
+        };
+        let fstype = line
+            .split_once(" - ")
+            .and_then(|(_, rest)| rest.split(' ').next());
+        !on_the_way || (fstype == Some("proc") && *root == inside)
+    })
 }
 
 /// Opens the directory at `path` (below `/proc/`) for listing, without crossing a mount below
@@ -493,6 +545,32 @@ fn parse_btime(stat: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_binds_of_proc_sys_onto_its_own_place_are_read_through() {
+        let proc = "22 1 0:21 / /proc rw - proc proc rw\n";
+        let own = "30 22 0:21 /sys /proc/sys ro - proc proc rw\n";
+        let path = "/proc/sys/net/ipv4/ip_local_port_range";
+        assert!(only_self_binds(format!("{proc}{own}").as_bytes(), path));
+        assert!(only_self_binds(
+            format!("{proc}{own}31 30 0:21 /sys/net /proc/sys/net ro - proc proc rw\n").as_bytes(),
+            path
+        ));
+        // Another setting's file, another filesystem, another part of /proc/sys.
+        for other in [
+            "31 30 0:21 /sys/net/ipv4/ip_local_reserved_ports /proc/sys/net/ipv4/ip_local_port_range ro - proc proc rw\n",
+            "31 30 0:45 / /proc/sys/net tmpfs ro - tmpfs none rw\n",
+            "31 30 0:21 /sys/kernel /proc/sys/net ro - proc proc rw\n",
+        ] {
+            assert!(!only_self_binds(format!("{proc}{own}{other}").as_bytes(), path), "{other}");
+        }
+        // A mount elsewhere below /proc is not on the way.
+        let elsewhere = "31 22 0:45 / /proc/kcore ro - tmpfs none rw\n";
+        assert!(only_self_binds(
+            format!("{proc}{own}{elsewhere}").as_bytes(),
+            path
+        ));
+    }
 
     #[test]
     fn a_stat_line_with_a_hostile_name() {
