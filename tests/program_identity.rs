@@ -127,24 +127,17 @@ fn a_system_path_of_a_mount_namespace_of_its_own_is_said_and_proves_nothing() {
         return;
     }
     let home = tempdir();
-    // nobody, in a user and mount namespace of its own, binds python over /usr/sbin/nginx
-    // there and runs it: the path is true only in that namespace.
+    // In a mount namespace of its own (a container's, made by root), python bound over
+    // /usr/sbin/nginx there runs as nobody: the path is true only in that namespace.
     let listen = common::fixture("listen.py");
-    let mut cmd = ns.command(Path::new("setpriv"));
-    cmd.args([
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        "unshare",
-        "-U",
-        "-r",
-    ])
-    .args(["-m", "sh", "-c"])
-    .arg(format!(
-        "mount --bind {} /usr/sbin/nginx && exec /usr/sbin/nginx {} tcp4-any:43480",
-        real.display(),
-        listen.display()
-    ));
+    let mut cmd = ns.command(Path::new("unshare"));
+    cmd.args(["-m", "--propagation", "private", "sh", "-c"])
+        .arg(format!(
+            "mount --bind {} /usr/sbin/nginx && exec setpriv --reuid=65534 --regid=65534 \
+             --clear-groups /usr/sbin/nginx {} tcp4-any:43480",
+            real.display(),
+            listen.display()
+        ));
     let l = start(cmd);
     for lookup in LOOKUPS {
         let (doc, text) = card(&ns, home.path(), lookup, 43480);
@@ -159,6 +152,51 @@ fn a_system_path_of_a_mount_namespace_of_its_own_is_said_and_proves_nothing() {
             "{case}: {text}"
         );
         judged_as_python(&doc, &text, &case, "a path of its own mount namespace");
+    }
+}
+
+/// nobody's listener in a user namespace of its own (`unshare -U -r`, no privilege needed):
+/// there a process may point its own executable link at any file it can open
+/// (`PR_SET_MM_EXE_FILE`), a system daemon's among them, so the link establishes nothing
+/// (`exe_own_user_ns`, no `exe_same_here`); and the capabilities its namespace's root holds
+/// are over that namespace only: said so, never `root-exposed` ("served with root's powers").
+/// A shell or interpreter found at the link is still one (`shell-listener`).
+#[test]
+fn a_process_in_a_user_namespace_of_its_own_proves_nothing_by_its_link_and_has_no_roots_powers() {
+    let Some(ns) = NetNs::new() else { return };
+    let Some(real) = real_python() else { return };
+    if !common::have("setpriv", "apt-get install -y util-linux") {
+        return;
+    }
+    let home = tempdir();
+    let mut cmd = ns.command(Path::new("setpriv"));
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .args(["unshare", "-U", "-r"])
+        .arg(&real)
+        .arg(common::fixture("listen.py"))
+        .arg("tcp4-any:43482");
+    let l = start(cmd);
+    for lookup in LOOKUPS {
+        let (doc, text) = card(&ns, home.path(), lookup, 43482);
+        let case = format!("{lookup:?}");
+        let (owner, verdict) = owner_and_verdict(&doc);
+        assert_eq!(owner["pid"], l.pid, "{case}: {doc}");
+        assert_eq!(owner["exe_own_user_ns"], true, "{case}: {doc}");
+        assert!(owner["exe_same_here"].is_null(), "{case}: {doc}");
+        assert_eq!(owner["interpreter"], "python", "{case}: {doc}");
+        assert!(
+            owner["capabilities"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|c| c == "CAP_SYS_ADMIN")),
+            "{case}: {doc}"
+        );
+        let ids = finding_ids(verdict);
+        assert!(ids.contains(&"shell-listener"), "{case}: {doc}");
+        assert!(!doc.to_string().contains("root's powers"), "{case}: {doc}");
+        assert!(
+            text.contains("as nobody (capabilities over its own user namespace only)"),
+            "{case}: {text}"
+        );
     }
 }
 

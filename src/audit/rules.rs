@@ -351,6 +351,13 @@ fn not_established(p: &Process, name: &str) -> String {
             sanitize(name)
         );
     }
+    if s.own_user_ns {
+        return format!(
+            "its executable link {exe_text} may have been set by the process itself: it runs in \
+             a user namespace of its own, where a process may point that link at any file it \
+             can open (PR_SET_MM_EXE_FILE)"
+        );
+    }
     match (s.own_mount_ns, s.same_here) {
         (_, Some(true)) => {
             format!("no system directory has that name for its executable {exe_text}")

@@ -10,8 +10,11 @@ pub const MAX_THREADS: usize = 1024;
 /// The credentials of process `pid` beyond `uid`, the effective uid in `main`, its main
 /// thread's `status` (already read). Its other threads are read only when `main` says it has
 /// any.
-pub fn of(pid: u32, main: &[u8], uid: Option<u32>) -> Credentials {
-    let mut c = Credentials::default();
+pub fn of(pid: u32, main: &[u8], uid: Option<u32>, own_user_ns: bool) -> Credentials {
+    let mut c = Credentials {
+        own_user_ns,
+        ..Credentials::default()
+    };
     if uid != Some(0) {
         c.capabilities |= field(main, b"CapEff:", 16).unwrap_or(0);
     }
@@ -64,9 +67,11 @@ mod tests {
         assert_eq!(field(status, b"CapBnd:", 16), None);
         // A process of one thread: its own capabilities only, nothing read beyond.
         let one = b"Uid:\t65534\t65534\t65534\t65534\nThreads:\t1\nCapEff:\t0000000000000400\n";
-        let c = of(u32::MAX, one, Some(65534));
+        let c = of(u32::MAX, one, Some(65534), false);
         assert_eq!((c.capabilities, c.thread_uids.len()), (1 << 10, 0));
         // Root's own capabilities are root's: not counted beside it.
-        assert_eq!(of(u32::MAX, status, Some(0)).capabilities, 0);
+        assert_eq!(of(u32::MAX, status, Some(0), false).capabilities, 0);
+        // In a user namespace of its own they are over that namespace only.
+        assert!(!of(u32::MAX, b"CapEff:\t000001ffffffffff\n", Some(65534), true).root_equivalent());
     }
 }

@@ -272,6 +272,18 @@ pub(super) fn in_same_mount_ns(dir: &str) -> Option<bool> {
     same_mount_ns(dir).ok()
 }
 
+/// Whether the task whose `/proc` directory is `dir` runs in whoport's own user namespace
+/// (both links read, never across a mount); `None` when not known. In a user namespace of its
+/// own a process holds capabilities over that namespace only, and may set its own executable
+/// link (`PR_SET_MM_EXE_FILE`, `PR_SET_MM_MAP`) to any file it can open.
+pub(super) fn in_same_user_ns(dir: &str) -> Option<bool> {
+    static OURS: OnceLock<Option<Vec<u8>>> = OnceLock::new();
+    let ours = OURS
+        .get_or_init(|| super::proc_dir::read_link("/proc/self/ns/user").ok())
+        .as_ref()?;
+    Some(super::proc_dir::read_link(&format!("{dir}/ns/user")).ok()? == *ours)
+}
+
 /// Why the link `name` of a task could not be read or followed: `EXDEV` when something is
 /// mounted over it, `EAGAIN` when mounts changed during every follow.
 fn unlooked(name: &'static str) -> impl Fn(rustix::io::Errno) -> Unlooked {

@@ -67,17 +67,23 @@ pub fn judge(
     if let Some(same_ns) = super::exe::in_same_mount_ns(dir) {
         state.own_mount_ns = !same_ns;
     }
+    // In a user namespace of its own, a process may have set its executable link to any file
+    // it can open (a system daemon's among them): the link establishes nothing.
+    state.own_user_ns = super::exe::in_same_user_ns(dir) == Some(false);
     if state.deleted || state.memory_only || !exe.starts_with(b"/") {
         return;
     }
     let Some(running) = running(dir, exe) else {
         return;
     };
-    state.same_here = here(exe).map(|h| h.is_ok_and(|id| id.same(&running)));
-    state.comm_here = names_running(comm, running);
-    state.argv0_here = cmdline
-        .first()
-        .is_some_and(|a| names_running(a.rsplit(|&b| b == b'/').next().unwrap_or(a), running));
+    if !state.own_user_ns {
+        state.same_here = here(exe).map(|h| h.is_ok_and(|id| id.same(&running)));
+        state.comm_here = names_running(comm, running);
+        state.argv0_here = cmdline
+            .first()
+            .is_some_and(|a| names_running(a.rsplit(|&b| b == b'/').next().unwrap_or(a), running));
+    }
+    // (A shell or interpreter found there is one whatever the link: that only adds doubt.)
     interpreter_of(dir, exe, running, state, cmdline);
 }
 

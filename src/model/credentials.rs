@@ -13,6 +13,9 @@ pub struct Credentials {
     pub thread_uids: Vec<u32>,
     /// Effective capabilities (CapEff) of its threads that do not act as uid 0, together.
     pub capabilities: u64,
+    /// It runs in another user namespace than whoport: its capabilities are over that
+    /// namespace only, not over the machine (a rootless container's root holds them all).
+    pub own_user_ns: bool,
     /// It has more threads than whoport reads (`collect::credentials::MAX_THREADS`): the
     /// credentials of the others were not read.
     pub threads_cut: Option<usize>,
@@ -84,7 +87,8 @@ impl Credentials {
     /// Whether these credentials give root's powers: a thread acting as uid 0, or a
     /// capability that amounts to root.
     pub fn root_equivalent(&self) -> bool {
-        self.thread_uids.contains(&0) || self.capabilities & ROOT_EQUIVALENT != 0
+        self.thread_uids.contains(&0)
+            || (!self.own_user_ns && self.capabilities & ROOT_EQUIVALENT != 0)
     }
 
     /// The names of the effective capabilities, in the kernel's order.
@@ -111,7 +115,10 @@ impl Credentials {
                 .collect();
             parts.push(format!("other threads as {}", uids.join(", ")));
         }
-        if self.capabilities != 0 {
+        if self.capabilities != 0 && self.own_user_ns {
+            // (Not named: a namespace's root holds them all, over that namespace only.)
+            parts.push("capabilities over its own user namespace only".to_string());
+        } else if self.capabilities != 0 {
             parts.push(format!(
                 "effective capabilities {}",
                 self.capability_names().join(", ")

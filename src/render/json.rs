@@ -530,6 +530,7 @@ pub struct OwnerDoc<'a> {
     pub exe_path_unknown: Option<String>,
     /// It runs in another mount namespace than whoport: `exe` is a path of that namespace.
     pub exe_own_mount_ns: bool,
+    pub exe_own_user_ns: bool,
     /// Whether the file at `exe` in whoport's view is the running file (same device and
     /// inode); `null` when not looked at.
     pub exe_same_here: Option<bool>,
@@ -568,6 +569,7 @@ impl<'a> OwnerDoc<'a> {
             exe_memory_only: p.exe_state.memory_only,
             exe_path_unknown: p.exe_path_unknown(),
             exe_own_mount_ns: p.exe_state.own_mount_ns,
+            exe_own_user_ns: p.exe_state.own_user_ns,
             exe_same_here: p.exe_state.same_here,
             interpreter: p.exe_state.interpreter,
             name_escaped: p.name_escaped.as_deref(),
