@@ -619,3 +619,63 @@ fn many_udp_sockets_cost_a_run_no_read_of_proc_net_udp() {
         assert!(took < QUICK / 2, "{args:?}: {took:?}");
     }
 }
+
+/// A FUSE filesystem whose daemon never answers (not even its first request) mounted over a
+/// listener's `/proc/PID` in the mount namespace whoport runs in: every run waited its whole
+/// `--timeout` on that process's details and then said they did not come, never why. The
+/// directory is not opened across the mount: the owner is named "[/proc/PID covered by a
+/// mount]" at once, with both lookups, in the card, the listing and the audit.
+#[test]
+fn a_dead_filesystem_mounted_over_a_processs_proc_directory_is_named_at_once() {
+    if !common::root_or_skip("a FUSE mount in a private mount namespace")
+        || !std::path::Path::new("/dev/fuse").exists()
+    {
+        return;
+    }
+    let Some(py) = common::listener::python() else {
+        return;
+    };
+    let l = common::listener::Listener::start(&["tcp4"]);
+    let (pid, port) = (l.pid, l.port(0));
+    // Mounted by a process that opens /dev/fuse and never reads it.
+    let dead = "import ctypes, os, sys, time\n\
+                fd = os.open('/dev/fuse', os.O_RDWR)\n\
+                opts = b'fd=%d,rootmode=40000,user_id=0,group_id=0' % fd\n\
+                ok = ctypes.CDLL(None).mount(b'dead', sys.argv[1].encode(), b'fuse', 0, opts) == 0\n\
+                print('mounted' if ok else 'failed', flush=True)\n\
+                time.sleep(100)\n";
+    let dir = tempdir();
+    std::fs::write(dir.path().join("dead.py"), dead).expect("dead.py");
+    let d = dir.path().display();
+    let (status, out, err) = common::sh_within(
+        &format!(
+            "exec unshare -m --propagation private sh -c '
+{py} {d}/dead.py /proc/{pid} >{d}/mounted & f=$!
+i=0; until [ -s {d}/mounted ]; do i=$((i+1)); [ $i -lt 100 ] || exit 9; sleep 0.1; done
+for l in bpf procfs; do
+  for args in \"--json {port}\" \"--json\" \"audit --json\"; do
+    WHOPORT_OWNER_LOOKUP=$l \"$WHOPORT\" $args --timeout 20s; echo \"=== $?\"
+  done
+done
+kill $f; umount -l /proc/{pid}'",
+            py = py.display()
+        ),
+        std::time::Duration::from_secs(30),
+    );
+    assert!(
+        std::fs::read_to_string(dir.path().join("mounted")).is_ok_and(|m| m.contains("mounted")),
+        "{status} {err}"
+    );
+    let docs: Vec<&str> = out.split("=== ").collect();
+    assert_eq!(docs.len(), 7, "{status}: {out} {err}");
+    let name = format!("[/proc/{pid} covered by a mount]");
+    for (i, doc) in docs[..6].iter().enumerate() {
+        // (Each after the first follows the status of the one before.)
+        let json = match doc.split_once('\n') {
+            Some((_, rest)) if i > 0 => rest,
+            _ => doc,
+        };
+        assert!(json.contains(&name), "{json} {err}");
+        assert!(!json.contains("not read within"), "{json}");
+    }
+}

@@ -283,16 +283,14 @@ fn mounts_changed(watch: &OwnedFd) -> bool {
 }
 
 impl ProcDir {
-    /// `None` when the process is gone (or `/proc` is not there).
-    pub fn open(pid: u32) -> Option<ProcDir> {
-        let dir = openat(
-            CWD,
-            format!("/proc/{pid}"),
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .ok()?;
-        Some(ProcDir {
+    /// Opens `/proc/PID`, never across a mount: `EXDEV` when a directory is mounted over it (a
+    /// way to hide a process; nothing there is read, and a filesystem that stopped answering
+    /// holds nothing up); `ENOENT` when the process is gone (or `/proc` is not there).
+    pub fn open(pid: u32) -> rustix::io::Result<ProcDir> {
+        let root = proc_root().ok_or(Errno::NOENT)?;
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let dir = open_below(root, &pid.to_string(), flags)?;
+        Ok(ProcDir {
             dir,
             covered: Cell::new(None),
         })

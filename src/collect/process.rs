@@ -383,9 +383,15 @@ fn live_thread_details(pid: u32) -> Option<(Vec<u8>, crate::model::ExeState, Arg
 #[cfg(target_os = "linux")]
 fn read_one(buf: &mut Vec<u8>, pid: u32, starts: &HashMap<u32, u64>) -> Option<Process> {
     use super::proc_dir::{self, ProcDir};
-    let Some(dir) = ProcDir::open(pid) else {
-        // Gone, unless /proc hides it from this user (hidepid).
-        return proc_dir::hidden_by_hidepid(pid).map(|how| Process::hidden(pid, how));
+    let dir = match ProcDir::open(pid) {
+        Ok(dir) => dir,
+        // Another directory mounted over /proc/PID: not read through (it may be a filesystem
+        // that does not answer).
+        Err(rustix::io::Errno::XDEV) => return Some(Process::covered(pid)),
+        Err(_) => {
+            // Gone, unless /proc hides it from this user (hidepid).
+            return proc_dir::hidden_by_hidepid(pid).map(|how| Process::hidden(pid, how));
+        }
     };
     if !dir.read("stat", buf) {
         // Gone, unless another filesystem's directory was mounted over /proc/PID, or a file
@@ -460,7 +466,7 @@ fn read_one(buf: &mut Vec<u8>, pid: u32, starts: &HashMap<u32, u64>) -> Option<P
     // The parent: only its name.
     let parent_name = parent_pid.and_then(|pp| {
         let name = kernel_name(pp).or_else(|| {
-            let dir = ProcDir::open(pp)?;
+            let dir = ProcDir::open(pp).ok()?;
             dir.read("stat", buf).then_some(())?;
             Some(proc_dir::parse_stat(buf)?.name)
         })?;
