@@ -252,6 +252,78 @@ fn all_said(doc: &Value, port: u16) -> String {
         .join("\n")
 }
 
+/// A root process whose main thread alone switches to `nobody` (raw `setresuid`, which changes
+/// only the calling thread) while a thread that stays root serves the listener.
+const ROOT_THREAD: &str = "import ctypes, os, socket, sys, threading, time\n\
+     libc = ctypes.CDLL(None, use_errno=True)\n\
+     s = socket.socket(); s.bind(('0.0.0.0', int(sys.argv[1]))); s.listen(5)\n\
+     def serve():\n    while True:\n        c, a = s.accept(); c.close()\n\
+     threading.Thread(target=serve, daemon=True).start()\n\
+     assert libc.syscall(119, 65534, 65534, 65534) == 0\n\
+     assert libc.syscall(117, 65534, 65534, 65534) == 0\n\
+     open(sys.argv[2], 'w').close()\n\
+     while True: time.sleep(1)\n";
+
+/// [`ROOT_THREAD`] with a file mounted over its root thread's `/proc/PID/task/TID/status` (in
+/// the mount namespace whoport runs in; and, with the in-kernel lookup, a directory over its
+/// whole `task`): the root thread's uid vanished and the process was "as nobody", with nothing
+/// said. The credentials not read are said beside the user, and JSON
+/// `thread_credentials_covered` names what is mounted over.
+#[test]
+fn a_thread_whose_credentials_are_covered_is_said_not_read() {
+    if !common::root_or_skip("a private mount namespace")
+        || !std::path::Path::new("/usr/bin/python3").exists()
+    {
+        return;
+    }
+    let dir = tempdir();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    std::fs::write(dir.path().join("threads.py"), ROOT_THREAD).expect("threads.py");
+    let port = 43605;
+    let d = dir.path().display();
+    let (status, _, err) = common::sh_within(
+        &format!(
+            r#"exec unshare -n -m --propagation private sh -c '
+set -e
+ip link set lo up
+mkdir {d}/own; chown nobody {d}/own
+/usr/bin/python3 {d}/threads.py {port} {d}/own/ready >{d}/log 2>&1 & pid=$!
+trap "kill $pid" EXIT
+i=0; until [ -e {d}/own/ready ]; do i=$((i+1)); [ $i -lt 300 ]; sleep 0.1; done
+tid=$(ls /proc/$pid/task | grep -vx $pid | head -1)
+echo $pid $tid >{d}/ids
+mount --bind /dev/null /proc/$pid/task/$tid/status
+for l in procfs bpf; do WHOPORT_OWNER_LOOKUP=$l "$WHOPORT" --json {port} >{d}/status.$l.json; done
+mount -t tmpfs none /proc/$pid/task
+WHOPORT_OWNER_LOOKUP=bpf "$WHOPORT" --json {port} >{d}/task.bpf.json
+'"#
+        ),
+        SCRIPT_LIMIT,
+    );
+    assert_eq!(status, 0, "{err}");
+    let ids = std::fs::read_to_string(dir.path().join("ids")).expect("ids");
+    let (pid, tid) = ids.trim().split_once(' ').expect("pid and tid");
+    for (name, covered) in [
+        ("status.procfs", format!("/proc/{pid}/task/{tid}/status")),
+        ("status.bpf", format!("/proc/{pid}/task/{tid}/status")),
+        ("task.bpf", format!("/proc/{pid}/task")),
+    ] {
+        let text =
+            std::fs::read_to_string(dir.path().join(format!("{name}.json"))).unwrap_or_default();
+        let doc: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let owner = &doc["listeners"][0]["owners"][0];
+        assert_eq!(owner["pid"].to_string(), pid, "{name}: {doc}");
+        assert_eq!(
+            owner["thread_credentials_covered"], covered,
+            "{name}: {doc}"
+        );
+    }
+}
+
 /// A root process whose main thread alone switched to `nobody` (raw `setresuid`, which changes
 /// only the calling thread) while the thread that stayed root serves the listener: said
 /// beside the user ("as nobody (other threads as uid 0)"), and `root-exposed`; and `--user
@@ -260,19 +332,7 @@ fn all_said(doc: &Value, port: u16) -> String {
 fn a_process_whose_other_threads_act_as_root_is_root_exposed() {
     let dir = tempdir();
     let port = 43603;
-    std::fs::write(
-        dir.path().join("threads.py"),
-        "import ctypes, os, socket, sys, threading, time\n\
-         libc = ctypes.CDLL(None, use_errno=True)\n\
-         s = socket.socket(); s.bind(('0.0.0.0', int(sys.argv[1]))); s.listen(5)\n\
-         def serve():\n    while True:\n        c, a = s.accept(); c.close()\n\
-         threading.Thread(target=serve, daemon=True).start()\n\
-         assert libc.syscall(119, 65534, 65534, 65534) == 0\n\
-         assert libc.syscall(117, 65534, 65534, 65534) == 0\n\
-         open(sys.argv[2], 'w').close()\n\
-         while True: time.sleep(1)\n",
-    )
-    .expect("threads.py");
+    std::fs::write(dir.path().join("threads.py"), ROOT_THREAD).expect("threads.py");
     let stage = format!(
         "cp $PY $D/mydaemon; mkdir $D/own; chown nobody $D/own
 $D/mydaemon $D/threads.py {port} $D/own/ready >$D/log 2>&1 & pid=$!

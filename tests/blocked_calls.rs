@@ -602,3 +602,40 @@ fn sleeper_named(
     assert_eq!(calls[0]["tid"], tid, "{what}: {r}");
     Some(doc)
 }
+
+/// A thread asleep in accept() on a listener whose descriptor was closed, with a directory
+/// mounted over its `/proc/PID/task/TID` (in the mount namespace whoport runs in): the sleeper
+/// the kernel found on the wait queue was dropped as a thread that had exited, and the
+/// reason said "no thread is asleep on its wait queue". It is named, held by a system call in
+/// progress, with what the covered directory would show left unread, with either lookup.
+#[test]
+fn a_sleeper_whose_proc_directory_is_covered_is_still_named() {
+    if python().is_none() || !common::root_or_skip("reading sockets' wait queues") {
+        return;
+    }
+    let (_guard, pid, tid, _fd, port, _) = sleeper("tcp", "close", None);
+    for lookup in ["bpf", "procfs"] {
+        let (status, out, err) = common::sh_within(
+            &format!(
+                "exec unshare -m --propagation private sh -c 'mount -t tmpfs none \
+                 /proc/{pid}/task/{tid} && WHOPORT_OWNER_LOOKUP={lookup} exec \"$WHOPORT\" \
+                 --json {port}'"
+            ),
+            Duration::from_secs(60),
+        );
+        let doc: Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{lookup}: {status} {e}: {err}"));
+        let r = row(&doc, "tcp", port, lookup);
+        assert_eq!(pids(r), vec![u64::from(pid)], "{lookup}: {r}");
+        assert_eq!(
+            r["held_through"], "held by a system call in progress",
+            "{r}"
+        );
+        let calls = r["blocked_calls"].as_array().expect("blocked_calls");
+        assert!(calls.iter().any(|c| c["tid"] == tid), "{lookup}: {r}");
+        assert!(
+            !doc.to_string().contains("no thread is asleep"),
+            "{lookup}: {doc}"
+        );
+    }
+}

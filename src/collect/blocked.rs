@@ -49,8 +49,12 @@ pub fn blocked_calls(wanted: &HashSet<u32>, loaded: &mut Shared) -> Result<Sleep
         if !wanted.contains(&inode) || !seen.insert((inode, tid)) {
             continue;
         }
-        // The thread is still one of that process's (it may have exited since).
-        if super::proc_dir::open_proc(&format!("/proc/{pid}/task/{tid}"), PATH_DIR).is_err() {
+        // The thread is still one of that process's (it may have exited since). One whose
+        // `/proc` directory something is mounted over is there all the same, as the kernel
+        // said: kept, with what `/proc` shows of it left unread.
+        if let Err(rustix::io::Errno::NOENT | rustix::io::Errno::SRCH) =
+            super::proc_dir::open_proc(&format!("/proc/{pid}/task/{tid}"), PATH_DIR)
+        {
             continue;
         }
         found

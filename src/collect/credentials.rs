@@ -21,16 +21,33 @@ pub fn of(pid: u32, main: &[u8], uid: Option<u32>, own_user_ns: bool) -> Credent
     if field(main, b"Threads:", 10).unwrap_or(1) < 2 {
         return c;
     }
-    let tids = super::linux::other_threads(pid);
+    let task = format!("/proc/{pid}/task");
+    let tids = match super::proc_dir::numbered_entries(&task) {
+        Ok(tids) => tids.into_iter().filter(|&t| t != pid).collect(),
+        Err(rustix::io::Errno::XDEV) => {
+            c.covered = Some(task);
+            return c;
+        }
+        Err(_) => Vec::new(),
+    };
     if tids.len() > MAX_THREADS {
         c.threads_cut = Some(MAX_THREADS);
     }
     for tid in tids.into_iter().take(MAX_THREADS) {
-        // (A thread that exited since is left out.)
-        let Some((status, _)) =
-            super::proc_dir::read_path(&format!("/proc/{pid}/task/{tid}/status"))
-        else {
-            continue;
+        let path = format!("/proc/{pid}/task/{tid}/status");
+        let status = match super::proc_dir::open_file(&path) {
+            Ok(file) => {
+                let mut status = Vec::new();
+                super::proc_dir::read_fd_at_most(&file, &mut status, super::proc_dir::MAX_FILE);
+                status
+            }
+            // Something mounted over it: that thread's credentials are not known.
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::XDEV.raw_os_error()) => {
+                c.covered.get_or_insert(path);
+                continue;
+            }
+            // (A thread that exited since is left out.)
+            Err(_) => continue,
         };
         let Some(euid) = super::linux::parse_status_uid(&status) else {
             continue;

@@ -16,6 +16,9 @@ pub struct Credentials {
     /// It runs in another user namespace than whoport: its capabilities are over that
     /// namespace only, not over the machine (a rootless container's root holds them all).
     pub own_user_ns: bool,
+    /// Something is mounted over its `/proc/PID/task` or a thread's `status` (this path): the
+    /// credentials of some of its threads were not read.
+    pub covered: Option<String>,
     /// It has more threads than whoport reads (`collect::credentials::MAX_THREADS`): the
     /// credentials of the others were not read.
     pub threads_cut: Option<usize>,
@@ -122,6 +125,11 @@ impl Credentials {
             parts.push(format!(
                 "effective capabilities {}",
                 self.capability_names().join(", ")
+            ));
+        }
+        if let Some(path) = &self.covered {
+            parts.push(format!(
+                "the credentials of other threads not read: something is mounted over {path}"
             ));
         }
         if let Some(read) = self.threads_cut {

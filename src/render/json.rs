@@ -511,6 +511,7 @@ pub struct OwnerDoc<'a> {
     /// Effective uids of its other threads that differ from `uid` (credentials are per
     /// thread).
     pub thread_uids: &'a [u32],
+    pub thread_credentials_covered: Option<&'a str>,
     /// Effective capabilities of its threads that do not act as uid 0, by name.
     pub capabilities: Vec<String>,
     /// RFC 3339, UTC.
@@ -556,6 +557,7 @@ impl<'a> OwnerDoc<'a> {
             uid: p.uid,
             user: p.user.as_deref(),
             thread_uids: &p.credentials.thread_uids,
+            thread_credentials_covered: p.credentials.covered.as_deref(),
             capabilities: p.credentials.capability_names(),
             start_time: p.start_time.map(rfc3339),
             parent_pid: p.parent_pid,
