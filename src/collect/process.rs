@@ -122,35 +122,40 @@ pub fn uid_typed(user: &str) -> Option<Option<u32>> {
     (!user.is_empty() && user.bytes().all(|b| b.is_ascii_digit())).then(|| user.parse().ok())
 }
 
-/// The uid of the user named `name` in the system user database, looked up once a run on a
-/// thread of its own within this run's deadline (as [`user_exists`]); `None` when unknown or
-/// when the database did not answer.
-pub fn uid_of_name(name: &str) -> Option<u32> {
-    static UIDS: std::sync::Mutex<Option<(String, Option<u32>)>> = std::sync::Mutex::new(None);
-    let mut cached = UIDS
+/// The user named `name` in the system user database, looked up once a run (whatever asks:
+/// `--user` checked, then matched) on a thread of its own within this run's deadline:
+/// `None` when the database did not answer by then, `Some(None)` when it does not know the
+/// name, else its uid.
+#[cfg(unix)]
+fn looked_up(name: &str) -> Option<Option<u32>> {
+    type Cache = Option<(String, Option<Option<u32>>)>;
+    static NAMES: std::sync::Mutex<Cache> = std::sync::Mutex::new(None);
+    let mut cached = NAMES
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some((n, uid)) = cached.as_ref() {
+    if let Some((n, answer)) = cached.as_ref() {
         if n == name {
-            return *uid;
+            return *answer;
         }
     }
-    #[cfg(unix)]
-    let uid = {
-        let owned = name.to_string();
-        Deadline::start()
-            .run(move || {
-                nix::unistd::User::from_name(&owned)
-                    .ok()
-                    .flatten()
-                    .map(|u| u.uid.as_raw())
-            })
+    let owned = name.to_string();
+    let answer = Deadline::start().run(move || {
+        nix::unistd::User::from_name(&owned)
+            .ok()
             .flatten()
-    };
+            .map(|u| u.uid.as_raw())
+    });
+    *cached = Some((name.to_string(), answer));
+    answer
+}
+
+/// The uid of the user named `name` (see [`looked_up`]); `None` when unknown or when the
+/// database did not answer.
+pub fn uid_of_name(name: &str) -> Option<u32> {
+    #[cfg(unix)]
+    return looked_up(name).flatten();
     #[cfg(not(unix))]
-    let uid = None;
-    *cached = Some((name.to_string(), uid));
-    uid
+    return None;
 }
 
 /// Does the system user database know this user (a name, or any uid)? `--user` refuses a
@@ -165,8 +170,7 @@ pub fn user_exists(user: &str) -> Option<bool> {
     }
     #[cfg(unix)]
     {
-        let name = user.to_string();
-        Deadline::start().run(move || matches!(nix::unistd::User::from_name(&name), Ok(Some(_))))
+        looked_up(user).map(|uid| uid.is_some())
     }
     #[cfg(not(unix))]
     {
