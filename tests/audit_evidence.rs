@@ -392,6 +392,39 @@ i=0; until [ -e $D/own/ready ]; do i=$((i+1)); [ $i -lt 300 ]; sleep 0.1; done"
     );
 }
 
+/// A root process that dropped only its effective uid (`seteuid(65534)`: its real and saved
+/// uid stay 0, and one `seteuid(0)` makes it root again without privilege): it was "as
+/// nobody" and never `root-exposed`. Said beside the user, and `root-exposed`.
+#[test]
+fn a_process_that_kept_root_as_its_saved_uid_is_root_exposed() {
+    let dir = tempdir();
+    let port = 43606;
+    std::fs::write(
+        dir.path().join("seteuid.py"),
+        "import os, socket, sys, time\n\
+         s = socket.socket(); s.bind(('0.0.0.0', int(sys.argv[1]))); s.listen(5)\n\
+         os.setegid(65534); os.seteuid(65534)\n\
+         open(sys.argv[2], 'w').close()\n\
+         while True: time.sleep(1)\n",
+    )
+    .expect("seteuid.py");
+    let stage = format!(
+        "cp $PY $D/mydaemon; mkdir $D/own; chown nobody $D/own
+$D/mydaemon $D/seteuid.py {port} $D/own/ready >$D/log 2>&1 & pid=$!
+i=0; until [ -e $D/own/ready ]; do i=$((i+1)); [ $i -lt 300 ]; sleep 0.1; done"
+    );
+    let Some(docs) = staged(dir.path(), port, &stage) else {
+        return;
+    };
+    let json = ("root_kept", serde_json::json!(true));
+    served_with_roots_powers(
+        &docs,
+        port,
+        "as nobody (real or saved uid 0: may act as root again)",
+        json,
+    );
+}
+
 /// With each owner lookup: the audit and the card say `who` beside the owner, the card's JSON
 /// gives the owner the `field` and value, and the audit finds `port` root-exposed, served with
 /// root's powers.

@@ -195,3 +195,38 @@ fn a_uid_with_leading_zeros_is_that_uid() {
         "--user {typed}: {doc}"
     );
 }
+
+/// A second name for a uid (`toor`, uid 0, beside `root`): `--user toor` matched only a
+/// process whose other thread acts as root, never root's own listener (its user is named
+/// `root`). A name is the uid the user database gives it.
+#[test]
+fn a_second_name_for_a_uid_matches_that_uids_sockets() {
+    if !common::root_or_skip("a user database of its own in a private mount namespace")
+        || common::listener::python().is_none()
+    {
+        return;
+    }
+    let l = Listener::start(&["tcp4"]);
+    let port = l.port(0);
+    let dir = common::tempdir();
+    let passwd = dir.path().join("passwd");
+    let mut text = std::fs::read_to_string("/etc/passwd").expect("passwd");
+    text.push_str("toor:x:0:0:root:/root:/bin/sh\n");
+    std::fs::write(&passwd, text).expect("written");
+    let (status, out, err) = common::sh_within(
+        &format!(
+            "exec unshare -m --propagation private sh -c 'mount --bind {} /etc/passwd && \
+             exec \"$WHOPORT\" --json --user toor'",
+            passwd.display()
+        ),
+        std::time::Duration::from_secs(60),
+    );
+    assert!(status == 0 || status == 1, "{status} {err}");
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    let listed = doc["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .any(|r| r["port"] == port && r["owners"][0]["pid"] == l.pid);
+    assert!(listed, "{doc}");
+}

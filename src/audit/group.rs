@@ -197,16 +197,21 @@ pub fn who(owners: &[&Process]) -> String {
             // Parent and children by the parent PID each process's `stat` gives: what that
             // relation is (a master that only manages, or a process that serves too) is
             // not said.
-            let (parents, children): (Vec<&Process>, Vec<&Process>) = procs
-                .iter()
-                .partition(|p| !p.parent_pid.is_some_and(|pp| pids.contains(&pp)));
+            let child_of_one = |p: &&Process| p.parent_pid.is_some_and(|pp| pids.contains(&pp));
+            let (children, rest): (Vec<&Process>, Vec<&Process>) =
+                procs.iter().copied().partition(child_of_one);
+            // A parent is one with a child among them; one with neither is given no role.
+            let (parents, others): (Vec<&Process>, Vec<&Process>) = rest
+                .into_iter()
+                .partition(|p| children.iter().any(|c| c.parent_pid == Some(p.pid)));
             let (prefix, body) = if children.is_empty() {
                 let prefix = if pids.len() == 1 { "pid" } else { "pids" };
-                (prefix, pids_by_user(&parents, None).join("; "))
+                (prefix, pids_by_user(&others, None).join("; "))
             } else {
                 let parents = pids_by_user(&parents, Some(("parent", "parents")));
                 let children = pids_by_user(&children, Some(("child", "children")));
-                let all: Vec<String> = parents.into_iter().chain(children).collect();
+                let others = pids_by_user(&others, None);
+                let all: Vec<String> = parents.into_iter().chain(children).chain(others).collect();
                 ("pid", all.join("; "))
             };
             format!("{name} ({prefix} {body})")
@@ -242,6 +247,13 @@ mod tests {
         assert_eq!(
             who(&[&master, &w1]),
             "nginx (pid 812 parent as root; 813 child as www-data)"
+        );
+        // A grandchild is a child; one with neither parent nor child among them has no role.
+        let grand = p(900, "nginx", "www-data", Some(813));
+        let stray = p(950, "nginx", "root", Some(1));
+        assert_eq!(
+            who(&[&master, &w1, &grand, &stray]),
+            "nginx (pid 812 parent as root; 813, 900 children as www-data; 950 as root)"
         );
         let sshd = p(700, "sshd", "root", Some(1));
         assert_eq!(who(&[&sshd]), "sshd (pid 700 as root)");

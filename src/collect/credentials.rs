@@ -15,6 +15,7 @@ pub fn of(pid: u32, main: &[u8], uid: Option<u32>, own_user_ns: bool) -> Credent
         own_user_ns,
         ..Credentials::default()
     };
+    c.root_kept |= keeps_root(main);
     if uid != Some(0) {
         c.capabilities |= field(main, b"CapEff:", 16).unwrap_or(0);
     }
@@ -52,6 +53,7 @@ pub fn of(pid: u32, main: &[u8], uid: Option<u32>, own_user_ns: bool) -> Credent
         let Some(euid) = super::linux::parse_status_uid(&status) else {
             continue;
         };
+        c.root_kept |= keeps_root(&status);
         if Some(euid) != uid && !c.thread_uids.contains(&euid) {
             c.thread_uids.push(euid);
         }
@@ -61,6 +63,22 @@ pub fn of(pid: u32, main: &[u8], uid: Option<u32>, own_user_ns: bool) -> Credent
     }
     c.thread_uids.sort_unstable();
     c
+}
+
+/// Whether a `status` file's task acts as another uid than 0 while its real or saved uid is
+/// 0: one `seteuid(0)`, which needs no privilege then, makes it root again.
+fn keeps_root(status: &[u8]) -> bool {
+    let Some(line) = status
+        .split(|&b| b == b'\n')
+        .find(|l| l.starts_with(b"Uid:"))
+    else {
+        return false;
+    };
+    let ids: Vec<&str> = std::str::from_utf8(&line[4..])
+        .unwrap_or_default()
+        .split_ascii_whitespace()
+        .collect();
+    matches!(ids.as_slice(), [real, effective, saved, ..] if *effective != "0" && (*real == "0" || *saved == "0"))
 }
 
 /// The number after `name` in a `status` file, in this radix.

@@ -112,13 +112,14 @@ impl Filter {
         }
         if let Some(user) = &self.user {
             let typed = process::uid_typed(user).flatten();
+            // A name is its uid (looked up once): `toor`, a second name for uid 0, is root.
+            let thread_uid = || typed.or_else(|| process::uid_of_name(user));
             let matches = |name: Option<&String>, uid: Option<u32>| {
-                name.is_some_and(|n| n == user) || (uid.is_some() && uid == typed)
+                name.is_some_and(|n| n == user) || (uid.is_some() && uid == thread_uid())
             };
             // A thread other than the main one acting as that user (credentials are per
             // thread) is that user's process too: root's thread in a process whose main
             // thread is nobody's. (Capabilities are no user: `root-exposed` says those.)
-            let thread_uid = || typed.or_else(|| process::uid_of_name(user));
             let by_thread = |p: &crate::model::Process| {
                 !p.credentials.thread_uids.is_empty()
                     && thread_uid().is_some_and(|u| p.credentials.thread_uids.contains(&u))

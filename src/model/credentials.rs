@@ -16,6 +16,9 @@ pub struct Credentials {
     /// It runs in another user namespace than whoport: its capabilities are over that
     /// namespace only, not over the machine (a rootless container's root holds them all).
     pub own_user_ns: bool,
+    /// A thread acting as another uid keeps 0 as its real or saved uid (`seteuid`): it may act
+    /// as root again at any time, without privilege.
+    pub root_kept: bool,
     /// Something is mounted over its `/proc/PID/task` or a thread's `status` (this path): the
     /// credentials of some of its threads were not read.
     pub covered: Option<String>,
@@ -91,6 +94,7 @@ impl Credentials {
     /// capability that amounts to root.
     pub fn root_equivalent(&self) -> bool {
         self.thread_uids.contains(&0)
+            || self.root_kept
             || (!self.own_user_ns && self.capabilities & ROOT_EQUIVALENT != 0)
     }
 
@@ -110,6 +114,9 @@ impl Credentials {
     /// effective capabilities CAP_DAC_OVERRIDE, CAP_SYS_ADMIN`; `None` when nothing.
     pub fn words(&self) -> Option<String> {
         let mut parts = Vec::new();
+        if self.root_kept {
+            parts.push("real or saved uid 0: may act as root again".to_string());
+        }
         if !self.thread_uids.is_empty() {
             let uids: Vec<String> = self
                 .thread_uids

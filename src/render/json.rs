@@ -512,6 +512,7 @@ pub struct OwnerDoc<'a> {
     /// thread).
     pub thread_uids: &'a [u32],
     pub thread_credentials_covered: Option<&'a str>,
+    pub root_kept: bool,
     /// Effective capabilities of its threads that do not act as uid 0, by name.
     pub capabilities: Vec<String>,
     /// RFC 3339, UTC.
@@ -558,6 +559,7 @@ impl<'a> OwnerDoc<'a> {
             user: p.user.as_deref(),
             thread_uids: &p.credentials.thread_uids,
             thread_credentials_covered: p.credentials.covered.as_deref(),
+            root_kept: p.credentials.root_kept,
             capabilities: p.credentials.capability_names(),
             start_time: p.start_time.map(rfc3339),
             parent_pid: p.parent_pid,
