@@ -1173,3 +1173,34 @@ fn a_directory_mounted_over_a_processs_task_directory_is_named_not_passed_over()
         "{card}"
     );
 }
+
+/// A directory mounted over whoport's own `/proc/self/fd` (in a mount namespace it runs in):
+/// every owner was said "[/proc/PID/exe covered by a mount]", though nothing is mounted below
+/// any listener's `/proc/PID` (its links were read through whoport's own descriptor
+/// directory). The owner and its executable are read, with both lookups.
+#[test]
+fn a_directory_mounted_over_whoports_own_descriptors_covers_no_owner() {
+    if !common::root_or_skip("a private mount namespace") || python().is_none() {
+        return;
+    }
+    let l = Listener::start(&["tcp4"]);
+    let (pid, port) = (l.pid, l.port(0));
+    for lookup in LOOKUPS {
+        let (status, out, err) = common::sh_within(
+            &format!(
+                "exec unshare -m --propagation private sh -c 'mount -t tmpfs none /proc/$$/fd \
+                 && {lookup} exec \"$WHOPORT\" --json {port}'"
+            ),
+            std::time::Duration::from_secs(60),
+        );
+        assert!(status == 0 || status == 1, "{lookup}: {status} {err}");
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        let owner = &doc["listeners"][0]["owners"][0];
+        assert_eq!(owner["pid"], pid, "{lookup}: {doc}");
+        assert!(
+            !doc.to_string().contains("covered by a mount"),
+            "{lookup}: {doc}"
+        );
+        assert!(owner["exe"].is_string(), "{lookup}: {doc}");
+    }
+}

@@ -23,6 +23,7 @@ use rustix::io::Errno;
 /// A process's `/proc` directory, held open.
 pub struct ProcDir {
     dir: OwnedFd,
+    pid: u32,
     /// The first of its files found covered by a mount (see [`ProcDir::covered`]).
     covered: Cell<Option<&'static str>>,
 }
@@ -238,6 +239,12 @@ pub fn any_entry(path: &str) -> rustix::io::Result<Option<String>> {
     Ok(None)
 }
 
+/// Whether something is mounted over whoport's own `/proc/self/fd` (asked once).
+fn own_fds_covered() -> bool {
+    static COVERED: OnceLock<bool> = OnceLock::new();
+    *COVERED.get_or_init(|| open_dir("/proc/self/fd").is_err_and(|e| e == Errno::XDEV))
+}
+
 /// How many times a link is followed while mounts change (see [`follow_link`]).
 const FOLLOW_TRIES: usize = 3;
 
@@ -292,6 +299,7 @@ impl ProcDir {
         let dir = open_below(root, &pid.to_string(), flags)?;
         Ok(ProcDir {
             dir,
+            pid,
             covered: Cell::new(None),
         })
     }
@@ -309,9 +317,15 @@ impl ProcDir {
     }
 
     /// A path to the directory held open (`/proc/self/fd/N`), for code that reads it by
-    /// path: what it reaches through it is still this process's.
+    /// path: what it reaches through it is still this process's. Where something is mounted
+    /// over whoport's own descriptor directory (nothing below it could then be read without
+    /// crossing that mount), `/proc/PID`: the start time checked through the directory held
+    /// open vouches that it is the same process.
     pub fn path(&self) -> String {
         use std::os::fd::AsRawFd;
+        if own_fds_covered() {
+            return format!("/proc/{}", self.pid);
+        }
         format!("/proc/self/fd/{}", self.dir.as_raw_fd())
     }
 
