@@ -1204,3 +1204,72 @@ fn a_directory_mounted_over_whoports_own_descriptors_covers_no_owner() {
         assert!(owner["exe"].is_string(), "{lookup}: {doc}");
     }
 }
+
+/// A process whose main thread exited (`pthread_exit`): its executable and command line are
+/// read from a live thread's `/proc/PID/task/TID`. A link mounted over that thread's `exe`
+/// made them vanish (`exe` and `command` empty), with nothing said. The owner is named
+/// "[/proc/PID/task/TID/exe covered by a mount]", with both lookups.
+#[test]
+fn a_link_mounted_over_a_live_threads_executable_link_is_said_covered() {
+    if !common::mount_namespace_with_btf_or_skip() {
+        return;
+    }
+    let Some(py) = python() else { return };
+    let dir = tempdir();
+    let Some(mount_on_link) = common::compile_fixture(dir.path(), "mount_on_link") else {
+        return;
+    };
+    let mut child = Reaped(common::listener::spawn_retrying(
+        Command::new(py)
+            .args([
+                "-c",
+                "import ctypes, os, socket, sys, threading, time\n\
+                 s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+                 def serve():\n    print(os.getpid(), s.getsockname()[1], \
+                 threading.get_native_id(), flush=True); sys.stdin.read()\n\
+                 threading.Thread(target=serve).start()\n\
+                 time.sleep(0.3)\nctypes.CDLL(None).pthread_exit(None)\n",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped()),
+    ));
+    let line = common::ready_line(&mut child.0, std::time::Duration::from_secs(20));
+    let ids: Vec<u32> = line
+        .split_whitespace()
+        .map(|w| w.parse().expect("a number"))
+        .collect();
+    let (pid, port, tid) = (ids[0], ids[1], ids[2]);
+    // Until the main thread has exited, its own link is read.
+    let main_gone = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .is_ok_and(|s| s.contains("State:\tZ"))
+    };
+    let mut waited = 0;
+    while !main_gone(pid) && waited < 200 {
+        std::thread::sleep(std::time::Duration::from_millis(25));
+        waited += 1;
+    }
+    let decoy = dir.path().join("decoy");
+    std::os::unix::fs::symlink("/usr/sbin/sshd", &decoy).expect("a link");
+    for lookup in LOOKUPS {
+        let (status, out, err) = common::sh_within(
+            &format!(
+                "exec unshare -m --propagation private sh -c '{} {} /proc/{pid}/task/{tid}/exe \
+                 && {lookup} exec \"$WHOPORT\" --json {port}'",
+                mount_on_link.display(),
+                decoy.display()
+            ),
+            std::time::Duration::from_secs(60),
+        );
+        assert!(status == 0 || status == 1, "{lookup}: {status} {err}");
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        let owner = &doc["listeners"][0]["owners"][0];
+        assert_eq!(owner["pid"], pid, "{lookup}: {doc}");
+        assert_eq!(
+            owner["name"],
+            format!("[/proc/{pid}/task/{tid}/exe covered by a mount]"),
+            "{lookup}: {doc}"
+        );
+        assert!(!doc.to_string().contains("sshd"), "{lookup}: {doc}");
+    }
+}

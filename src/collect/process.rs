@@ -356,10 +356,19 @@ fn read_queue(queue: &Queue, mut answer: impl FnMut(u32, Option<Process>) -> boo
 #[cfg(target_os = "linux")]
 type Args = (Vec<Vec<u8>>, bool);
 
+/// What a live thread other than the main one shows of a process whose main thread exited.
+#[cfg(target_os = "linux")]
+enum LiveThread {
+    /// Its executable and command line.
+    Details(Vec<u8>, crate::model::ExeState, Args),
+    /// Something is mounted over its executable link (this path below `/proc/PID`).
+    Covered(String),
+}
+
 /// The executable and command line of a live thread other than the main one, for a process
 /// whose main thread exited; `None` when it has no other thread or none answers.
 #[cfg(target_os = "linux")]
-fn live_thread_details(pid: u32) -> Option<(Vec<u8>, crate::model::ExeState, Args)> {
+fn live_thread_details(pid: u32) -> Option<LiveThread> {
     if super::linux::thread_count(pid)? < 2 {
         return None;
     }
@@ -368,6 +377,9 @@ fn live_thread_details(pid: u32) -> Option<(Vec<u8>, crate::model::ExeState, Arg
         .find_map(|tid| {
             let dir = format!("/proc/{pid}/task/{tid}");
             let (exe, state) = super::exe::exe_in(&dir);
+            if exe.is_none() && state.proc_covered == Some("exe") {
+                return Some(LiveThread::Covered(format!("task/{tid}/exe")));
+            }
             let file = super::proc_dir::open_file(&format!("{dir}/cmdline")).ok()?;
             let mut text = Vec::new();
             let cut = super::proc_dir::read_fd_at_most(&file, &mut text, MAX_CMDLINE)?;
@@ -378,7 +390,7 @@ fn live_thread_details(pid: u32) -> Option<(Vec<u8>, crate::model::ExeState, Arg
                 .filter(|_| !text.is_empty())
                 .map(<[u8]>::to_vec)
                 .collect();
-            Some((exe?, state, (args, cut)))
+            Some(LiveThread::Details(exe?, state, (args, cut)))
         })
 }
 
@@ -431,8 +443,12 @@ fn read_one(buf: &mut Vec<u8>, pid: u32, starts: &HashMap<u32, u64>) -> Option<P
     // A process whose main thread exited (pthread_exit) while others run: its own executable
     // link and command line read empty, a live thread's are the process's.
     if exe_bytes.is_none() && args.0.is_empty() {
-        if let Some((bytes, state, thread_args)) = live_thread_details(pid) {
-            (exe_bytes, exe_state, args) = (Some(bytes), state, thread_args);
+        match live_thread_details(pid) {
+            Some(LiveThread::Details(bytes, state, thread_args)) => {
+                (exe_bytes, exe_state, args) = (Some(bytes), state, thread_args);
+            }
+            Some(LiveThread::Covered(file)) => return Some(Process::covered_file(pid, &file)),
+            None => {}
         }
     }
     super::identity::judge(
