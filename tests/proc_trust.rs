@@ -1273,3 +1273,47 @@ fn a_link_mounted_over_a_live_threads_executable_link_is_said_covered() {
         assert!(!doc.to_string().contains("sshd"), "{lookup}: {doc}");
     }
 }
+
+/// A directory mounted over whoport's own `/proc/self/ns` (in a mount namespace it runs in),
+/// with a process living in a network namespace of its own: whoport could not read its own
+/// namespace's link, so it compared no process's with it and dropped the note on processes
+/// living in other network namespaces. Its own namespace is asked of the kernel instead, and
+/// the note names that process's namespace, with both lookups.
+#[test]
+fn a_directory_mounted_over_whoports_own_namespaces_keeps_the_other_namespaces_note() {
+    if !common::root_or_skip("a private mount namespace") {
+        return;
+    }
+    let Some(py) = python() else { return };
+    let mut elsewhere = Reaped(common::listener::spawn_retrying(
+        Command::new("unshare")
+            .arg("-n")
+            .arg(py)
+            .args([
+                "-c",
+                "import socket, sys\ns = socket.socket(); s.bind(('127.0.0.1', 0)); \
+                 s.listen()\nprint('ready', flush=True)\nsys.stdin.read()\n",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped()),
+    ));
+    common::ready_line(&mut elsewhere.0, std::time::Duration::from_secs(20));
+    for lookup in LOOKUPS {
+        let (status, out, err) = common::sh_within(
+            &format!(
+                "exec unshare -m --propagation private sh -c 'mount -t tmpfs none /proc/$$/ns \
+                 && {lookup} exec \"$WHOPORT\" --json'"
+            ),
+            std::time::Duration::from_secs(60),
+        );
+        assert!(status == 0 || status == 1, "{lookup}: {status} {err}");
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        assert!(
+            common::notes(&doc)
+                .iter()
+                .any(|n| n.contains("in other network namespaces: their sockets are not")),
+            "{lookup}: {:?}",
+            common::notes(&doc)
+        );
+    }
+}

@@ -727,7 +727,7 @@ fn func_id(btf: &[u8], name: &[u8]) -> Option<u32> {
 fn own_netns() -> Option<u64> {
     // The link's text (`net:[INODE]`), never read across a mount (see
     // `proc_dir::read_link`): a link mounted over whoport's own names another namespace.
-    super::netns::netns_inum(&super::proc_dir::read_link("/proc/self/ns/net").ok()?)
+    super::netns::netns_inum(&super::netns::own_netns_link()?)
 }
 
 /// USER_HZ, the unit of start times in `/proc/PID/stat`, and the boot-time offset of

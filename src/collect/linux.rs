@@ -333,9 +333,11 @@ fn walk(
         .min(pids.len().div_ceil(16).max(1));
     let next = std::sync::atomic::AtomicUsize::new(0);
     let mut own = [0u8; 64];
+    // (Where something is mounted over whoport's own link, asked of the kernel.)
     let own_netns = super::proc_dir::read_link_below(&proc_fd, "self/ns/net", &mut own[..])
         .ok()
-        .map(|n| own[..n].to_vec());
+        .map(|n| own[..n].to_vec())
+        .or_else(super::bpf::sk_lookup::own_netns_link);
     let own_netns = own_netns.as_deref();
     let parts: Vec<Part> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)

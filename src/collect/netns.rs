@@ -115,6 +115,14 @@ pub fn notes_for(
     }
 }
 
+/// The text of whoport's own `ns/net` link (`net:[INODE]`), never read across a mount: where
+/// something is mounted over it, asked of the kernel through a socket of its own.
+pub fn own_netns_link() -> Option<Vec<u8>> {
+    super::proc_dir::read_link("/proc/self/ns/net")
+        .ok()
+        .or_else(super::bpf::sk_lookup::own_netns_link)
+}
+
 /// `held`: inode -> PIDs from the walk; `dumped`: every inode the TCP/UDP dumps of this
 /// namespace returned (all states, both families).
 pub fn look(
@@ -125,7 +133,7 @@ pub fn look(
     let mut findings = Findings::default();
     let me = super::linux::own_pid();
     // Never read across a mount: a link mounted over `/proc/PID/ns/net` is not its own.
-    let Ok(own_netns) = super::proc_dir::read_link("/proc/self/ns/net") else {
+    let Some(own_netns) = own_netns_link() else {
         return findings;
     };
     let own_inum = netns_inum(&own_netns);

@@ -97,6 +97,13 @@ pub fn name(id: u32) -> io::Result<String> {
     Ok(String::from_utf8_lossy(&name[..end]).into_owned())
 }
 
+/// The text of whoport's own `/proc/self/ns/net` link (`net:[INODE]`), asked of the kernel
+/// without `/proc`: for where something is mounted over that link.
+pub fn own_netns_link() -> Option<Vec<u8>> {
+    let inode = rustix::fs::fstat(own_netns().ok()?).ok()?.st_ino;
+    Some(format!("net:[{inode}]").into_bytes())
+}
+
 /// A descriptor of the network namespace of whoport's sockets.
 fn own_netns() -> io::Result<OwnedFd> {
     let socket = rustix::net::socket(
