@@ -1317,3 +1317,36 @@ fn a_directory_mounted_over_whoports_own_namespaces_keeps_the_other_namespaces_n
         );
     }
 }
+
+/// A file mounted over `/proc/stat` (as LXC's lxcfs does in a container, with its own
+/// counters): the machine's boot time was not read, and every owner's start time was null,
+/// with nothing said. It is then asked of the kernel's clocks: start times are given, and
+/// the same as without the mount, with both lookups.
+#[test]
+fn a_file_mounted_over_proc_stat_keeps_start_times() {
+    if !common::root_or_skip("a private mount namespace") || python().is_none() {
+        return;
+    }
+    let l = Listener::start(&["tcp4"]);
+    let port = l.port(0);
+    let dir = tempdir();
+    let stat = dir.path().join("stat");
+    std::fs::write(&stat, "cpu  1 2 3 4\nbtime 1000\n").expect("written");
+    let binds = [(stat.display().to_string(), "/proc/stat".to_string())];
+    for lookup in LOOKUPS {
+        let plain = json_with_binds(&[], lookup, port);
+        let covered = json_with_binds(&binds, lookup, port);
+        // (The clocks and `btime` may round the boot to seconds a second apart.)
+        let started = |doc: &Value| {
+            let text = doc["listeners"][0]["owners"][0]["start_time"].as_str()?;
+            let at = humantime::parse_rfc3339(text).ok()?;
+            Some(at.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs())
+        };
+        let (a, b) = (started(&plain), started(&covered));
+        assert!(a.is_some(), "{lookup}: {plain}");
+        assert!(
+            b.is_some_and(|b| a.is_some_and(|a| a.abs_diff(b) <= 1)),
+            "{lookup}: {covered}"
+        );
+    }
+}

@@ -539,12 +539,29 @@ pub fn parse_cmdline(cmdline: &[u8]) -> Vec<Vec<u8>> {
 }
 
 /// When a process started, in seconds since the epoch: the machine's boot time (`btime` of
-/// `/proc/stat`, read once) plus its start in clock ticks after boot, whole seconds.
+/// `/proc/stat`, read once; where something is mounted over it, as LXC's lxcfs does in a
+/// container, the same asked of the kernel's clocks) plus its start in clock ticks after
+/// boot, whole seconds.
 pub fn start_time(start_ticks: u64) -> Option<u64> {
     static BOOT: OnceLock<Option<u64>> = OnceLock::new();
-    let boot = (*BOOT.get_or_init(|| parse_btime(&read_whole("/proc/stat")?)))?;
+    let boot = (*BOOT.get_or_init(|| {
+        read_whole("/proc/stat")
+            .and_then(|stat| parse_btime(&stat))
+            .or_else(boot_from_clocks)
+    }))?;
     let ticks = rustix::param::clock_ticks_per_second().max(1);
     Some(boot.saturating_add(start_ticks / ticks)).filter(|&t| t > 0)
+}
+
+/// The boot time in whole seconds since the epoch, as the kernel computes `btime`: the wall
+/// clock less the time since boot (both of this time namespace, as start times are).
+fn boot_from_clocks() -> Option<u64> {
+    use rustix::time::{clock_gettime, ClockId};
+    let ns =
+        |t: rustix::time::Timespec| i128::from(t.tv_sec) * 1_000_000_000 + i128::from(t.tv_nsec);
+    let since_boot = ns(clock_gettime(ClockId::Boottime));
+    let now = ns(clock_gettime(ClockId::Realtime));
+    u64::try_from((now - since_boot).div_euclid(1_000_000_000)).ok()
 }
 
 fn parse_btime(stat: &[u8]) -> Option<u64> {
@@ -777,6 +794,13 @@ mod tests {
             parse_cmdline(b"nginx: master"),
             vec![b"nginx: master".to_vec()]
         );
+    }
+
+    #[test]
+    fn the_boot_time_of_the_clocks_is_the_kernels_btime() {
+        let btime = parse_btime(&std::fs::read("/proc/stat").expect("/proc/stat")).expect("btime");
+        let clocks = boot_from_clocks().expect("the clocks");
+        assert!(clocks.abs_diff(btime) <= 1, "{clocks} against {btime}");
     }
 
     #[test]
