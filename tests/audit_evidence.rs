@@ -340,7 +340,8 @@ i=0; until [ -e $D/own/ready ]; do i=$((i+1)); [ $i -lt 300 ]; sleep 0.1; done
 for u in root 0 nobody; do
   WHOPORT_OWNER_LOOKUP=procfs \"$WHOPORT\" --json --user $u >$D/user.$u.procfs.json || true
   \"$WHOPORT\" --json --user $u >$D/user.$u.default.json || true
-done"
+done
+\"$WHOPORT\" --color never --user root >$D/table.txt || true"
     );
     let Some(docs) = staged(dir.path(), port, &stage) else {
         return;
@@ -361,6 +362,14 @@ done"
             );
         }
     }
+    // The listing's user cell says it too.
+    let table = std::fs::read_to_string(dir.path().join("table.txt")).unwrap_or_default();
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains(&port.to_string()) && l.contains("nobody (root's powers)")),
+        "{table}"
+    );
     let json = ("thread_uids", serde_json::json!([0]));
     served_with_roots_powers(&docs, port, "as nobody (other threads as uid 0)", json);
 }

@@ -219,10 +219,19 @@ fn cell(l: &Listener, snap: &Snapshot, k: &Knowledge, c: Column, now: u64) -> Te
                 };
                 Text::plain(who)
             } else {
-                Text::plain(owner_lines(l, snap, |p| match (&p.user, p.uid) {
-                    (Some(u), _) => sanitize(u).into_owned(),
-                    (None, Some(uid)) => uid.to_string(),
-                    (None, None) => "-".to_string(),
+                Text::plain(owner_lines(l, snap, |p| {
+                    let user = match (&p.user, p.uid) {
+                        (Some(u), _) => sanitize(u).into_owned(),
+                        (None, Some(uid)) => uid.to_string(),
+                        (None, None) => "-".to_string(),
+                    };
+                    // Another thread as root, root kept as a saved uid, or root's capabilities:
+                    // the card says which.
+                    if p.uid != Some(0) && p.credentials.root_equivalent() {
+                        format!("{user} (root's powers)")
+                    } else {
+                        user
+                    }
                 }))
             }
         }
