@@ -209,8 +209,9 @@ pub fn port_filter(port: u16) -> [u8; 16] {
 ///
 /// With `ports`, only sockets on those local ports (a filter the kernel runs). Each socket is
 /// pushed onto `out` when `keep` says so (it sees every one). Returns the index in `out` of
-/// the last socket of every chunk but the final one (one receive is one chunk), when that
-/// socket was kept.
+/// the last socket of every chunk that another chunk of sockets follows (one receive is one
+/// chunk; the kernel resumed the dump after it), when that socket was kept. The end of the
+/// dump (`NLMSG_DONE`, often a receive of its own) resumes nothing.
 fn dump(
     family: u8,
     protocol: u8,
@@ -261,6 +262,8 @@ fn dump(
     }
     socket.send(&request, 0)?;
     let mut chunk_ends = Vec::new();
+    // The end of the last chunk read, until a chunk of sockets follows it.
+    let mut pending = None;
     let protocol = protocol_of(protocol);
     let mut buf = vec![0u8; 1 << 16];
     loop {
@@ -277,6 +280,7 @@ fn dump(
             let length = message.header.length as usize;
             match message.payload {
                 NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => {
+                    chunk_ends.extend(pending.take());
                     let s = socket_of(&r, protocol);
                     last_kept = keep(&s);
                     if last_kept {
@@ -297,9 +301,7 @@ fn dump(
             }
             offset += length;
         }
-        if last_kept {
-            chunk_ends.push(out.len() - 1);
-        }
+        pending = last_kept.then(|| out.len() - 1);
     }
 }
 
