@@ -460,23 +460,47 @@ fn read_again(
 
 /// Which of these sockets (protocol, local port, inode) the kernel still has: asked again
 /// with one kernel-filtered dump per protocol (its ports in one filter, in chunks of
-/// [`super::diag::MAX_FILTERED_PORTS`]), however many ports are asked about. A dump that
-/// fails establishes nothing: then every socket counts as still there.
+/// [`super::diag::MAX_FILTERED_PORTS`]), however many ports are asked about. TCP is asked
+/// first for listeners alone, which the kernel answers from its listening table without
+/// walking every connection of the machine; only ports with a socket not found there are
+/// asked again in every state (a listener shut down is still open). A dump that fails
+/// establishes nothing: then every socket counts as still there.
 pub fn still_there(sockets: &[(crate::port::Protocol, u16, u32)]) -> HashSet<u32> {
-    let mut ports: Vec<(crate::port::Protocol, u16)> =
-        sockets.iter().map(|&(p, port, _)| (p, port)).collect();
-    ports.sort_unstable();
-    ports.dedup();
+    use crate::port::Protocol;
+    /// The kernel's TCP_LISTEN state, as a mask.
+    const LISTENING: u32 = 1 << 10;
     let all = || sockets.iter().map(|s| s.2).collect();
     let mut there = HashSet::new();
-    for same in ports.chunk_by(|a, b| a.0 == b.0) {
-        let protocol = same[0].0;
+    let ask = |protocol: Protocol, states: u32, ports: &[u16], there: &mut HashSet<u32>| {
+        for chunk in ports.chunks(super::diag::MAX_FILTERED_PORTS) {
+            let found = super::diag::dump_ports(protocol, states, chunk).map_err(|_| ())?;
+            there.extend(found.into_iter().map(|s| s.inode));
+        }
+        Ok::<(), ()>(())
+    };
+    let ports_of = |wanted: &dyn Fn(&(Protocol, u16, u32)) -> bool| {
+        let mut ports: Vec<(Protocol, u16)> = sockets
+            .iter()
+            .filter(|s| wanted(s))
+            .map(|&(p, port, _)| (p, port))
+            .collect();
+        ports.sort_unstable();
+        ports.dedup();
+        ports
+    };
+    let listening: Vec<u16> = ports_of(&|s| s.0 == Protocol::Tcp)
+        .into_iter()
+        .map(|(_, port)| port)
+        .collect();
+    if !listening.is_empty() && ask(Protocol::Tcp, LISTENING, &listening, &mut there).is_err() {
+        return all();
+    }
+    // Sockets not found among listeners, and every other protocol: every state.
+    let rest = ports_of(&|s| !there.contains(&s.2));
+    for same in rest.chunk_by(|a, b| a.0 == b.0) {
         let numbers: Vec<u16> = same.iter().map(|&(_, port)| port).collect();
-        for chunk in numbers.chunks(super::diag::MAX_FILTERED_PORTS) {
-            match super::diag::dump_ports(protocol, !1, chunk) {
-                Ok(found) => there.extend(found.into_iter().map(|s| s.inode)),
-                Err(_) => return all(),
-            }
+        if ask(same[0].0, !1, &numbers, &mut there).is_err() {
+            return all();
         }
     }
     there
@@ -485,6 +509,29 @@ pub fn still_there(sockets: &[(crate::port::Protocol, u16, u32)]) -> HashSet<u32
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A real listener: still there while it listens, still there once shut down (open, no
+    /// longer listening: found by the second ask in every state), gone once closed.
+    #[test]
+    fn a_listener_is_still_there_until_it_is_closed() {
+        use std::os::fd::AsRawFd;
+        // A port asked for by number: one the kernel chose is given back when the listener
+        // is shut down (the socket is then in no table at all).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind");
+        let inode = u32::try_from(rustix::fs::fstat(&listener).expect("fstat").st_ino)
+            .expect("an inode");
+        let asked = [(crate::port::Protocol::Tcp, port, inode)];
+        assert!(still_there(&asked).contains(&inode));
+        let socket = socket2::SockRef::from(&listener);
+        socket.shutdown(std::net::Shutdown::Read).expect("shut down");
+        assert!(still_there(&asked).contains(&inode), "{}", listener.as_raw_fd());
+        drop(listener);
+        assert!(!still_there(&asked).contains(&inode));
+    }
 
     #[test]
     fn rings_mapped_without_a_descriptor_are_the_closed_ones() {
