@@ -522,13 +522,19 @@ mod tests {
             .expect("a free port")
             .port();
         let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind");
-        let inode = u32::try_from(rustix::fs::fstat(&listener).expect("fstat").st_ino)
-            .expect("an inode");
+        let inode =
+            u32::try_from(rustix::fs::fstat(&listener).expect("fstat").st_ino).expect("an inode");
         let asked = [(crate::port::Protocol::Tcp, port, inode)];
         assert!(still_there(&asked).contains(&inode));
         let socket = socket2::SockRef::from(&listener);
-        socket.shutdown(std::net::Shutdown::Read).expect("shut down");
-        assert!(still_there(&asked).contains(&inode), "{}", listener.as_raw_fd());
+        socket
+            .shutdown(std::net::Shutdown::Read)
+            .expect("shut down");
+        assert!(
+            still_there(&asked).contains(&inode),
+            "{}",
+            listener.as_raw_fd()
+        );
         drop(listener);
         assert!(!still_there(&asked).contains(&inode));
     }
