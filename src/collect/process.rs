@@ -465,7 +465,12 @@ fn read_one(buf: &mut Vec<u8>, pid: u32, starts: &HashMap<u32, u64>) -> Option<P
     // real uid nobody and effective uid root is root's).
     let (uid, credentials) = if dir.read("status", buf) {
         let uid = super::linux::parse_status_uid(buf);
-        let own_user_ns = super::exe::in_same_user_ns(&dir.path()) == Some(false);
+        // (Read by the judgement of its executable, when it has one.)
+        let own_user_ns = if exe_bytes.is_some() {
+            exe_state.own_user_ns
+        } else {
+            super::exe::in_same_user_ns(&dir.path()) == Some(false)
+        };
         (uid, super::credentials::of(pid, buf, uid, own_user_ns))
     } else {
         (None, crate::model::Credentials::default())
