@@ -271,9 +271,7 @@ const ROOT_THREAD: &str = "import ctypes, os, socket, sys, threading, time\n\
 /// `thread_credentials_covered` names what is mounted over.
 #[test]
 fn a_thread_whose_credentials_are_covered_is_said_not_read() {
-    if !common::root_or_skip("a private mount namespace")
-        || !std::path::Path::new("/usr/bin/python3").exists()
-    {
+    if !common::root_or_skip("a private mount namespace") || !common::need("python3") {
         return;
     }
     let dir = tempdir();
