@@ -145,6 +145,9 @@ pub struct ExeState {
     /// It runs in another user namespace than whoport: it may have set its executable link
     /// itself (`PR_SET_MM_EXE_FILE`), so the link does not establish what it runs.
     pub own_user_ns: bool,
+    /// Its user namespace could not be read (nor, then, whether it set its executable link
+    /// itself): the link establishes nothing either.
+    pub user_ns_unread: bool,
     /// Whether the file at its executable's path in whoport's view is the running file (same
     /// device and inode); `None` when not looked at (deleted, a filesystem that may not
     /// answer, or the running file could not be looked at).

@@ -427,7 +427,7 @@ i=0; until [ -e $D/own/ready ]; do i=$((i+1)); [ $i -lt 300 ]; sleep 0.1; done"
     served_with_roots_powers(
         &docs,
         port,
-        "as nobody (real or saved uid 0: may act as root again)",
+        "as nobody (real, saved or filesystem uid 0: may act as root)",
         json,
     );
 }

@@ -239,3 +239,50 @@ fn python_run_through_the_dynamic_loader_and_named_nginx_is_python() {
         );
     }
 }
+
+/// The same listener, seen by root without CAP_SYS_PTRACE, which cannot read its
+/// `ns/user` link: "not read" was taken for "whoport's own namespace", and the capabilities its
+/// namespace's root holds were "root's powers" (`root-exposed`). Whether they are over the
+/// machine is said not to be known, and no root's powers are claimed.
+#[test]
+fn capabilities_of_a_process_whose_user_namespace_was_not_read_are_no_roots_powers() {
+    let Some(ns) = NetNs::new() else { return };
+    let Some(real) = real_python() else { return };
+    if !common::have("setpriv", "apt-get install -y util-linux") {
+        return;
+    }
+    let home = tempdir();
+    let mut cmd = ns.command(Path::new("setpriv"));
+    cmd.args(["--reuid=1", "--regid=1", "--clear-groups"])
+        .args(["unshare", "-U", "-r"])
+        .arg(&real)
+        .arg(common::fixture("listen.py"))
+        .arg("tcp4-any:43483");
+    let l = start(cmd);
+    let wrapper = [
+        "setpriv",
+        "--inh-caps=-sys_ptrace",
+        "--bounding-set=-sys_ptrace",
+    ];
+    // (With the /proc walk the kernel reads again the tables root could not: both name it.)
+    for lookup in [
+        ("WHOPORT_OWNER_LOOKUP", "bpf"),
+        ("WHOPORT_OWNER_LOOKUP", "procfs"),
+    ] {
+        let (status, out, err) =
+            ns.whoport_wrapped(home.path(), &[lookup], &wrapper, &["--json", "43483"]);
+        assert!(status == 0 || status == 1, "{lookup:?}: {status} {err}");
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        let (owner, _) = owner_and_verdict(&doc);
+        assert_eq!(owner["pid"], l.pid, "{lookup:?}: {doc}");
+        assert!(
+            !doc.to_string().contains("root's powers"),
+            "{lookup:?}: {doc}"
+        );
+        let (_, text, _) = ns.whoport_wrapped(home.path(), &[lookup], &wrapper, &["43483"]);
+        assert!(
+            text.contains("whether they are over the machine is not known"),
+            "{lookup:?}: {text}"
+        );
+    }
+}

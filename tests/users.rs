@@ -230,3 +230,53 @@ fn a_second_name_for_a_uid_matches_that_uids_sockets() {
         .any(|r| r["port"] == port && r["owners"][0]["pid"] == l.pid);
     assert!(listed, "{doc}");
 }
+
+/// Digits are a uid, never a name: with a user named `0` (uid 4242) in the user database,
+/// `--user 0` listed that user's listener beside root's.
+#[test]
+fn digits_are_a_uid_even_where_a_user_has_them_as_name() {
+    if !common::root_or_skip("a user database of its own in a private mount namespace")
+        || !have("setpriv", "apt-get install -y util-linux")
+        || common::listener::python().is_none()
+    {
+        return;
+    }
+    let py = common::listener::python().expect("python");
+    let mut child = common::Reaped(common::listener::spawn_retrying(
+        Command::new("setpriv")
+            .args(["--reuid=4242", "--regid=4242", "--clear-groups"])
+            .arg(py)
+            .args([
+                "-c",
+                "import socket, sys\ns = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+                 print(s.getsockname()[1], flush=True)\nsys.stdin.read()\n",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped()),
+    ));
+    let port: u16 = common::ready_line(&mut child.0, std::time::Duration::from_secs(20))
+        .trim()
+        .parse()
+        .expect("a port");
+    let dir = common::tempdir();
+    let passwd = dir.path().join("passwd");
+    let mut text = std::fs::read_to_string("/etc/passwd").expect("passwd");
+    text.push_str("0:x:4242:4242:digits:/nonexistent:/bin/false\n");
+    std::fs::write(&passwd, text).expect("written");
+    let (status, out, err) = common::sh_within(
+        &format!(
+            "exec unshare -m --propagation private sh -c 'mount --bind {} /etc/passwd && \
+             exec \"$WHOPORT\" --json --user 0'",
+            passwd.display()
+        ),
+        std::time::Duration::from_secs(60),
+    );
+    assert!(status == 0 || status == 1, "{status} {err}");
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    let listed = doc["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .any(|r| r["port"] == port);
+    assert!(!listed, "{doc}");
+}

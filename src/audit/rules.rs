@@ -351,11 +351,15 @@ fn not_established(p: &Process, name: &str) -> String {
             sanitize(name)
         );
     }
-    if s.own_user_ns {
+    if s.own_user_ns || s.user_ns_unread {
+        let why = if s.own_user_ns {
+            "it runs in a user namespace of its own"
+        } else {
+            "its user namespace could not be read, and it may run in one of its own"
+        };
         return format!(
-            "its executable link {exe_text} may have been set by the process itself: it runs in \
-             a user namespace of its own, where a process may point that link at any file it \
-             can open (PR_SET_MM_EXE_FILE)"
+            "its executable link {exe_text} may have been set by the process itself: {why}, \
+             where a process may point that link at any file it can open (PR_SET_MM_EXE_FILE)"
         );
     }
     match (s.own_mount_ns, s.same_here) {

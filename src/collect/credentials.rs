@@ -10,9 +10,9 @@ pub const MAX_THREADS: usize = 1024;
 /// The credentials of process `pid` beyond `uid`, the effective uid in `main`, its main
 /// thread's `status` (already read). Its other threads are read only when `main` says it has
 /// any.
-pub fn of(pid: u32, main: &[u8], uid: Option<u32>, own_user_ns: bool) -> Credentials {
+pub fn of(pid: u32, main: &[u8], uid: Option<u32>, same_user_ns: Option<bool>) -> Credentials {
     let mut c = Credentials {
-        own_user_ns,
+        same_user_ns,
         ..Credentials::default()
     };
     c.root_kept |= keeps_root(main);
@@ -65,8 +65,9 @@ pub fn of(pid: u32, main: &[u8], uid: Option<u32>, own_user_ns: bool) -> Credent
     c
 }
 
-/// Whether a `status` file's task acts as another uid than 0 while its real or saved uid is
-/// 0: one `seteuid(0)`, which needs no privilege then, makes it root again.
+/// Whether a `status` file's task acts as another uid than 0 while its real, saved or
+/// filesystem uid is 0: one `seteuid(0)`, which needs no privilege then, makes it root again,
+/// and a filesystem uid 0 reads and writes files as root already.
 fn keeps_root(status: &[u8]) -> bool {
     let Some(line) = status
         .split(|&b| b == b'\n')
@@ -78,7 +79,11 @@ fn keeps_root(status: &[u8]) -> bool {
         .unwrap_or_default()
         .split_ascii_whitespace()
         .collect();
-    matches!(ids.as_slice(), [real, effective, saved, ..] if *effective != "0" && (*real == "0" || *saved == "0"))
+    matches!(
+        ids.as_slice(),
+        [real, effective, saved, fs, ..]
+            if *effective != "0" && (*real == "0" || *saved == "0" || *fs == "0")
+    )
 }
 
 /// The number after `name` in a `status` file, in this radix.
@@ -102,11 +107,28 @@ mod tests {
         assert_eq!(field(status, b"CapBnd:", 16), None);
         // A process of one thread: its own capabilities only, nothing read beyond.
         let one = b"Uid:\t65534\t65534\t65534\t65534\nThreads:\t1\nCapEff:\t0000000000000400\n";
-        let c = of(u32::MAX, one, Some(65534), false);
+        let c = of(u32::MAX, one, Some(65534), Some(true));
         assert_eq!((c.capabilities, c.thread_uids.len()), (1 << 10, 0));
         // Root's own capabilities are root's: not counted beside it.
-        assert_eq!(of(u32::MAX, status, Some(0), false).capabilities, 0);
-        // In a user namespace of its own they are over that namespace only.
-        assert!(!of(u32::MAX, b"CapEff:\t000001ffffffffff\n", Some(65534), true).root_equivalent());
+        assert_eq!(of(u32::MAX, status, Some(0), Some(true)).capabilities, 0);
+        // In a user namespace of its own they are over that namespace only; in one not read,
+        // they are not known to be root's powers.
+        let all = b"CapEff:\t000001ffffffffff\n";
+        assert!(of(u32::MAX, all, Some(65534), Some(true)).root_equivalent());
+        assert!(!of(u32::MAX, all, Some(65534), Some(false)).root_equivalent());
+        assert!(!of(u32::MAX, all, Some(65534), None).root_equivalent());
+        // Root kept as the real, saved or filesystem uid; none kept.
+        for uids in [
+            "0\t65534\t65534\t65534",
+            "65534\t65534\t0\t65534",
+            "65534\t65534\t65534\t0",
+        ] {
+            assert!(keeps_root(format!("Uid:\t{uids}\n").as_bytes()), "{uids}");
+        }
+        assert!(!keeps_root(b"Uid:\t65534\t65534\t65534\t65534\n"));
+        assert!(
+            !keeps_root(b"Uid:\t0\t0\t0\t0\n"),
+            "root itself is root, not kept"
+        );
     }
 }

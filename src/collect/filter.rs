@@ -114,8 +114,11 @@ impl Filter {
             let typed = process::uid_typed(user).flatten();
             // A name is its uid (looked up once): `toor`, a second name for uid 0, is root.
             let thread_uid = || typed.or_else(|| process::uid_of_name(user));
+            // Digits are a uid, never a name (a user named `0` is not `--user 0`).
+            let by_name = process::uid_typed(user).is_none();
             let matches = |name: Option<&String>, uid: Option<u32>| {
-                name.is_some_and(|n| n == user) || (uid.is_some() && uid == thread_uid())
+                (by_name && name.is_some_and(|n| n == user))
+                    || (uid.is_some() && uid == thread_uid())
             };
             // A thread other than the main one acting as that user (credentials are per
             // thread) is that user's process too: root's thread in a process whose main

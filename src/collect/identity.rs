@@ -69,14 +69,16 @@ pub fn judge(
     }
     // In a user namespace of its own, a process may have set its executable link to any file
     // it can open (a system daemon's among them): the link establishes nothing.
-    state.own_user_ns = super::exe::in_same_user_ns(dir) == Some(false);
+    let same_user_ns = super::exe::in_same_user_ns(dir);
+    state.own_user_ns = same_user_ns == Some(false);
+    state.user_ns_unread = same_user_ns.is_none();
     if state.deleted || state.memory_only || !exe.starts_with(b"/") {
         return;
     }
     let Some(running) = running(dir, exe) else {
         return;
     };
-    if !state.own_user_ns {
+    if same_user_ns == Some(true) {
         state.same_here = here(exe).map(|h| h.is_ok_and(|id| id.same(&running)));
         state.comm_here = names_running(comm, running);
         state.argv0_here = cmdline

@@ -291,9 +291,20 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     // `unshare -U -r`, is uid 0 there): each is given the machine's number and user instead.
     #[cfg(target_os = "linux")]
     let uid_map = userns::UidMap::of_self();
+    // Whoport's own map not read: no uid it sees is known to be the machine's.
+    #[cfg(target_os = "linux")]
+    if uid_map.is_none() {
+        notes.push(
+            "whoport's own uid map (/proc/self/uid_map) could not be read (something may be \
+             mounted over it): whoport may run in a user namespace whose uids are not the \
+             machine's, so no user is said"
+                .to_string(),
+        );
+    }
     #[cfg(target_os = "linux")]
     let outside = |uid: Option<u32>| match (&uid_map, uid) {
-        (Some(map), Some(u)) if Some(u) != unmapped => map.outside(u),
+        (None, _) => None,
+        (Some(Some(map)), Some(u)) if Some(u) != unmapped => map.outside(u),
         _ => uid,
     };
     #[cfg(not(target_os = "linux"))]
@@ -315,6 +326,15 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
             p.uid = outside(p.uid);
             p.user = p.uid.and_then(|u| users.name(u));
         }
+        // Its other threads' uids, and a uid 0 it kept, are this namespace's too: root's
+        // powers only where this namespace's 0 is the machine's.
+        let c = &mut p.credentials;
+        c.thread_uids = c
+            .thread_uids
+            .iter()
+            .filter_map(|&u| outside(Some(u)))
+            .collect();
+        c.root_kept &= outside(Some(0)) == Some(0);
     }
     for (socket, _) in candidates.iter_mut() {
         socket.uid = if unmapped.is_some() && socket.uid == unmapped {

@@ -466,12 +466,15 @@ fn read_one(buf: &mut Vec<u8>, pid: u32, starts: &HashMap<u32, u64>) -> Option<P
     let (uid, credentials) = if dir.read("status", buf) {
         let uid = super::linux::parse_status_uid(buf);
         // (Read by the judgement of its executable, when it has one.)
-        let own_user_ns = if exe_bytes.is_some() {
-            exe_state.own_user_ns
+        let same_user_ns = if exe_bytes.is_some() {
+            match (exe_state.own_user_ns, exe_state.user_ns_unread) {
+                (_, true) => None,
+                (own, false) => Some(!own),
+            }
         } else {
-            super::exe::in_same_user_ns(&dir.path()) == Some(false)
+            super::exe::in_same_user_ns(&dir.path())
         };
-        (uid, super::credentials::of(pid, buf, uid, own_user_ns))
+        (uid, super::credentials::of(pid, buf, uid, same_user_ns))
     } else {
         (None, crate::model::Credentials::default())
     };

@@ -11,11 +11,20 @@ pub struct UidMap {
 }
 
 impl UidMap {
-    /// This process's map, or `None` when it is the identity (the machine's own namespace:
-    /// `0 0 4294967295`) or cannot be read.
-    pub fn of_self() -> Option<UidMap> {
-        // Never across a mount: a map mounted over whoport's own says what its maker chose.
-        UidMap::parse(&String::from_utf8(super::proc_dir::read_whole("/proc/self/uid_map")?).ok()?)
+    /// This process's map, `Some(None)` when it is the identity (the machine's own namespace:
+    /// `0 0 4294967295`); `None` when it cannot be read (never across a mount: a map mounted
+    /// over whoport's own says what its maker chose), and whoport may then run in a user
+    /// namespace whose uids are not the machine's.
+    /// The machine's own user namespace maps every uid to itself: where whoport's own
+    /// `ns/user` link (read never across a mount either) names it, the map is the identity.
+    pub fn of_self() -> Option<Option<UidMap>> {
+        /// include/linux/proc_ns.h: the initial user namespace's inode.
+        const INITIAL: &[u8] = b"user:[4026531837]";
+        let Some(text) = super::proc_dir::read_whole("/proc/self/uid_map") else {
+            let own = super::proc_dir::read_link("/proc/self/ns/user").ok()?;
+            return (own == INITIAL).then_some(None);
+        };
+        Some(UidMap::parse(&String::from_utf8(text).ok()?))
     }
 
     /// `None` for the identity map or text that is no map.

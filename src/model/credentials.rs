@@ -13,11 +13,12 @@ pub struct Credentials {
     pub thread_uids: Vec<u32>,
     /// Effective capabilities (CapEff) of its threads that do not act as uid 0, together.
     pub capabilities: u64,
-    /// It runs in another user namespace than whoport: its capabilities are over that
-    /// namespace only, not over the machine (a rootless container's root holds them all).
-    pub own_user_ns: bool,
-    /// A thread acting as another uid keeps 0 as its real or saved uid (`seteuid`): it may act
-    /// as root again at any time, without privilege.
+    /// Whether it runs in whoport's user namespace (`None`: not read). In another, its
+    /// capabilities are over that namespace only, not over the machine (a rootless
+    /// container's root holds them all); where not read, that is not known.
+    pub same_user_ns: Option<bool>,
+    /// A thread acting as another uid keeps 0 as its real, saved or filesystem uid (`seteuid`,
+    /// `setfsuid`): it may act as root at any time, without privilege (files, at once).
     pub root_kept: bool,
     /// Something is mounted over its `/proc/PID/task` or a thread's `status` (this path): the
     /// credentials of some of its threads were not read.
@@ -95,7 +96,7 @@ impl Credentials {
     pub fn root_equivalent(&self) -> bool {
         self.thread_uids.contains(&0)
             || self.root_kept
-            || (!self.own_user_ns && self.capabilities & ROOT_EQUIVALENT != 0)
+            || (self.same_user_ns == Some(true) && self.capabilities & ROOT_EQUIVALENT != 0)
     }
 
     /// The names of the effective capabilities, in the kernel's order.
@@ -115,7 +116,7 @@ impl Credentials {
     pub fn words(&self) -> Option<String> {
         let mut parts = Vec::new();
         if self.root_kept {
-            parts.push("real or saved uid 0: may act as root again".to_string());
+            parts.push("real, saved or filesystem uid 0: may act as root".to_string());
         }
         if !self.thread_uids.is_empty() {
             let uids: Vec<String> = self
@@ -125,14 +126,19 @@ impl Credentials {
                 .collect();
             parts.push(format!("other threads as {}", uids.join(", ")));
         }
-        if self.capabilities != 0 && self.own_user_ns {
+        match self.same_user_ns {
+            _ if self.capabilities == 0 => {}
             // (Not named: a namespace's root holds them all, over that namespace only.)
-            parts.push("capabilities over its own user namespace only".to_string());
-        } else if self.capabilities != 0 {
-            parts.push(format!(
+            Some(false) => parts.push("capabilities over its own user namespace only".to_string()),
+            Some(true) => parts.push(format!(
                 "effective capabilities {}",
                 self.capability_names().join(", ")
-            ));
+            )),
+            None => parts.push(format!(
+                "effective capabilities {} (its user namespace not read: whether they are over \
+                 the machine is not known)",
+                self.capability_names().join(", ")
+            )),
         }
         if let Some(path) = &self.covered {
             parts.push(format!(
@@ -167,6 +173,7 @@ mod tests {
         assert!(!none.root_equivalent());
         let bind = Credentials {
             capabilities: 1 << 10,
+            same_user_ns: Some(true),
             ..Credentials::default()
         };
         assert_eq!(
@@ -176,6 +183,7 @@ mod tests {
         assert!(!bind.root_equivalent(), "the usual way not to run as root");
         let powers = Credentials {
             capabilities: 0x2814ef,
+            same_user_ns: Some(true),
             ..Credentials::default()
         };
         assert!(powers.root_equivalent());
