@@ -761,6 +761,25 @@ WHOPORT_OWNER_LOOKUP=procfs "$WHOPORT" audit --json --process wpa-lnk >{d}/procf
     }
 }
 
+/// `python` listening on 127.0.0.1 in a network namespace of its own (`unshare -n`), once it
+/// listens, until its standard input closes.
+fn listening_in_a_network_namespace_of_its_own(python: std::path::PathBuf) -> Reaped {
+    let mut elsewhere = Reaped(common::listener::spawn_retrying(
+        Command::new("unshare")
+            .arg("-n")
+            .arg(python)
+            .args([
+                "-c",
+                "import socket, sys\ns = socket.socket(); s.bind(('127.0.0.1', 0)); \
+                 s.listen()\nprint('ready', flush=True)\nsys.stdin.read()\n",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped()),
+    ));
+    common::ready_line(&mut elsewhere.0, std::time::Duration::from_secs(20));
+    elsewhere
+}
+
 /// A process living in a network namespace of its own, with a listener there, whose
 /// `/proc/PID/ns/net` is covered by a symbolic link naming whoport's own namespace (mounted on
 /// the link itself): the walk took it for a process of whoport's namespace and said it "holds
@@ -778,19 +797,7 @@ fn a_link_mounted_over_a_processs_network_namespace_is_never_read() {
     let Some(mount_on_link) = common::compile_fixture(dir.path(), "mount_on_link") else {
         return;
     };
-    let mut elsewhere = Reaped(common::listener::spawn_retrying(
-        Command::new("unshare")
-            .arg("-n")
-            .arg(py)
-            .args([
-                "-c",
-                "import socket, sys\ns = socket.socket(); s.bind(('127.0.0.1', 0)); \
-                 s.listen()\nprint('ready', flush=True)\nsys.stdin.read()\n",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped()),
-    ));
-    common::ready_line(&mut elsewhere.0, std::time::Duration::from_secs(20));
+    let elsewhere = listening_in_a_network_namespace_of_its_own(py);
     let pid = elsewhere.0.id();
     let ours = dir.path().join("ours");
     let own = std::fs::read_link("/proc/self/ns/net").expect("own namespace");
@@ -1283,19 +1290,7 @@ fn a_directory_mounted_over_whoports_own_namespaces_keeps_the_other_namespaces_n
         return;
     }
     let Some(py) = python() else { return };
-    let mut elsewhere = Reaped(common::listener::spawn_retrying(
-        Command::new("unshare")
-            .arg("-n")
-            .arg(py)
-            .args([
-                "-c",
-                "import socket, sys\ns = socket.socket(); s.bind(('127.0.0.1', 0)); \
-                 s.listen()\nprint('ready', flush=True)\nsys.stdin.read()\n",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped()),
-    ));
-    common::ready_line(&mut elsewhere.0, std::time::Duration::from_secs(20));
+    let _elsewhere = listening_in_a_network_namespace_of_its_own(py);
     for lookup in LOOKUPS {
         let (status, out, err) = common::sh_within(
             &format!(

@@ -155,6 +155,28 @@ fn a_system_path_of_a_mount_namespace_of_its_own_is_said_and_proves_nothing() {
     }
 }
 
+/// The system's python listening on `0.0.0.0:port` as `uid`, in a user namespace of its own
+/// (`unshare -U -r`, no privilege needed), inside a network namespace of the test's own.
+fn in_a_user_namespace_of_its_own(uid: u32, port: u16) -> Option<(NetNs, Listener)> {
+    let ns = NetNs::new()?;
+    let real = real_python()?;
+    if !common::have("setpriv", "apt-get install -y util-linux") {
+        return None;
+    }
+    let mut cmd = ns.command(Path::new("setpriv"));
+    cmd.args([
+        &format!("--reuid={uid}"),
+        &format!("--regid={uid}"),
+        "--clear-groups",
+    ])
+    .args(["unshare", "-U", "-r"])
+    .arg(&real)
+    .arg(common::fixture("listen.py"))
+    .arg(format!("tcp4-any:{port}"));
+    let l = start(cmd);
+    Some((ns, l))
+}
+
 /// nobody's listener in a user namespace of its own (`unshare -U -r`, no privilege needed):
 /// there a process may point its own executable link at any file it can open
 /// (`PR_SET_MM_EXE_FILE`), a system daemon's among them, so the link establishes nothing
@@ -163,19 +185,10 @@ fn a_system_path_of_a_mount_namespace_of_its_own_is_said_and_proves_nothing() {
 /// A shell or interpreter found at the link is still one (`shell-listener`).
 #[test]
 fn a_process_in_a_user_namespace_of_its_own_proves_nothing_by_its_link_and_has_no_roots_powers() {
-    let Some(ns) = NetNs::new() else { return };
-    let Some(real) = real_python() else { return };
-    if !common::have("setpriv", "apt-get install -y util-linux") {
+    let Some((ns, l)) = in_a_user_namespace_of_its_own(65534, 43482) else {
         return;
-    }
+    };
     let home = tempdir();
-    let mut cmd = ns.command(Path::new("setpriv"));
-    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .args(["unshare", "-U", "-r"])
-        .arg(&real)
-        .arg(common::fixture("listen.py"))
-        .arg("tcp4-any:43482");
-    let l = start(cmd);
     for lookup in LOOKUPS {
         let (doc, text) = card(&ns, home.path(), lookup, 43482);
         let case = format!("{lookup:?}");
@@ -246,19 +259,10 @@ fn python_run_through_the_dynamic_loader_and_named_nginx_is_python() {
 /// machine is said not to be known, and no root's powers are claimed.
 #[test]
 fn capabilities_of_a_process_whose_user_namespace_was_not_read_are_no_roots_powers() {
-    let Some(ns) = NetNs::new() else { return };
-    let Some(real) = real_python() else { return };
-    if !common::have("setpriv", "apt-get install -y util-linux") {
+    let Some((ns, l)) = in_a_user_namespace_of_its_own(1, 43483) else {
         return;
-    }
+    };
     let home = tempdir();
-    let mut cmd = ns.command(Path::new("setpriv"));
-    cmd.args(["--reuid=1", "--regid=1", "--clear-groups"])
-        .args(["unshare", "-U", "-r"])
-        .arg(&real)
-        .arg(common::fixture("listen.py"))
-        .arg("tcp4-any:43483");
-    let l = start(cmd);
     let wrapper = [
         "setpriv",
         "--inh-caps=-sys_ptrace",

@@ -196,6 +196,37 @@ fn a_uid_with_leading_zeros_is_that_uid() {
     );
 }
 
+/// `whoport --json --user USER` in a private mount namespace whose `/etc/passwd` has `line`
+/// added: the ports listed, with their first owners' PIDs.
+fn listed_with_passwd_line(line: &str, user: &str) -> Vec<(u64, Value)> {
+    let dir = common::tempdir();
+    let passwd = dir.path().join("passwd");
+    let mut text = std::fs::read_to_string("/etc/passwd").expect("passwd");
+    text.push_str(line);
+    std::fs::write(&passwd, text).expect("written");
+    let (status, out, err) = common::sh_within(
+        &format!(
+            "exec unshare -m --propagation private sh -c 'mount --bind {} /etc/passwd && \
+             exec \"$WHOPORT\" --json --user {user}'",
+            passwd.display()
+        ),
+        std::time::Duration::from_secs(60),
+    );
+    assert!(status == 0 || status == 1, "{status} {err}");
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    doc["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .map(|r| {
+            (
+                r["port"].as_u64().unwrap_or(0),
+                r["owners"][0]["pid"].clone(),
+            )
+        })
+        .collect()
+}
+
 /// A second name for a uid (`toor`, uid 0, beside `root`): `--user toor` matched only a
 /// process whose other thread acts as root, never root's own listener (its user is named
 /// `root`). A name is the uid the user database gives it.
@@ -207,28 +238,9 @@ fn a_second_name_for_a_uid_matches_that_uids_sockets() {
         return;
     }
     let l = Listener::start(&["tcp4"]);
-    let port = l.port(0);
-    let dir = common::tempdir();
-    let passwd = dir.path().join("passwd");
-    let mut text = std::fs::read_to_string("/etc/passwd").expect("passwd");
-    text.push_str("toor:x:0:0:root:/root:/bin/sh\n");
-    std::fs::write(&passwd, text).expect("written");
-    let (status, out, err) = common::sh_within(
-        &format!(
-            "exec unshare -m --propagation private sh -c 'mount --bind {} /etc/passwd && \
-             exec \"$WHOPORT\" --json --user toor'",
-            passwd.display()
-        ),
-        std::time::Duration::from_secs(60),
-    );
-    assert!(status == 0 || status == 1, "{status} {err}");
-    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
-    let listed = doc["listeners"]
-        .as_array()
-        .expect("listeners")
-        .iter()
-        .any(|r| r["port"] == port && r["owners"][0]["pid"] == l.pid);
-    assert!(listed, "{doc}");
+    let port = u64::from(l.port(0));
+    let listed = listed_with_passwd_line("toor:x:0:0:root:/root:/bin/sh\n", "toor");
+    assert!(listed.contains(&(port, Value::from(l.pid))), "{listed:?}");
 }
 
 /// Digits are a uid, never a name: with a user named `0` (uid 4242) in the user database,
@@ -254,29 +266,10 @@ fn digits_are_a_uid_even_where_a_user_has_them_as_name() {
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped()),
     ));
-    let port: u16 = common::ready_line(&mut child.0, std::time::Duration::from_secs(20))
+    let port: u64 = common::ready_line(&mut child.0, std::time::Duration::from_secs(20))
         .trim()
         .parse()
         .expect("a port");
-    let dir = common::tempdir();
-    let passwd = dir.path().join("passwd");
-    let mut text = std::fs::read_to_string("/etc/passwd").expect("passwd");
-    text.push_str("0:x:4242:4242:digits:/nonexistent:/bin/false\n");
-    std::fs::write(&passwd, text).expect("written");
-    let (status, out, err) = common::sh_within(
-        &format!(
-            "exec unshare -m --propagation private sh -c 'mount --bind {} /etc/passwd && \
-             exec \"$WHOPORT\" --json --user 0'",
-            passwd.display()
-        ),
-        std::time::Duration::from_secs(60),
-    );
-    assert!(status == 0 || status == 1, "{status} {err}");
-    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
-    let listed = doc["listeners"]
-        .as_array()
-        .expect("listeners")
-        .iter()
-        .any(|r| r["port"] == port);
-    assert!(!listed, "{doc}");
+    let listed = listed_with_passwd_line("0:x:4242:4242:digits:/nonexistent:/bin/false\n", "0");
+    assert!(listed.iter().all(|(p, _)| *p != port), "{listed:?}");
 }
