@@ -120,6 +120,28 @@ fn processes_holding_sockets_of_another_network_namespace_are_named() {
             !notes.iter().any(|n| n.contains(&ordinary.pid.to_string())),
             "{lookup}: {notes:#?}"
         );
+        // A port's card, for which the kernel is asked about that port's sockets only, names
+        // the same processes with the same sockets, and still not the ordinary helper.
+        let port = tcp.to_string();
+        let (code, card) = whoport_in(&ns, lookup, &[port.as_str(), "--json"]);
+        assert!(code == 0 || code == 1, "{lookup}: exit {code}: {card}");
+        let on_card = crate::notes(&card);
+        assert_eq!(
+            named(&on_card, foreign.pid),
+            about,
+            "{lookup}: {on_card:#?}"
+        );
+        assert_eq!(
+            named(&on_card, connected.pid),
+            pair,
+            "{lookup}: {on_card:#?}"
+        );
+        assert!(
+            !on_card
+                .iter()
+                .any(|n| n.contains(&ordinary.pid.to_string())),
+            "{lookup}: {on_card:#?}"
+        );
         // Nothing in this namespace listens on that port: the listing does not show it.
         let v: Value = serde_json::from_str(&out).expect("json");
         assert!(
@@ -131,6 +153,29 @@ fn processes_holding_sockets_of_another_network_namespace_are_named() {
             "{lookup}: {out}"
         );
     }
+    // Without BPF the kernel cannot be asked where a socket no table lists is: a port's card
+    // checks the walk's sockets against every table of this namespace, not only the port's,
+    // so it says what the listing says of other namespaces, and nothing of the ordinary
+    // helper's sockets on other ports beyond the listing's count of unlisted sockets.
+    let home = tempdir();
+    let port = tcp.to_string();
+    let env = [("WHOPORT_NO_BPF", "1"), ("COLUMNS", "300")];
+    let about_namespaces = |args: &[&str]| {
+        let (code, out, _) = ns.whoport_with(home.path(), &env, args);
+        assert!(code == 0 || code == 1, "{args:?}: exit {code}: {out}");
+        notes(&out)
+            .into_iter()
+            .filter(|n| n.contains("network namespace"))
+            .collect::<Vec<_>>()
+    };
+    let listed = about_namespaces(&["--json"]);
+    assert!(
+        listed
+            .iter()
+            .any(|n| n.starts_with(&format!("pid {} (", foreign.pid))),
+        "{listed:#?}"
+    );
+    assert_eq!(about_namespaces(&[port.as_str(), "--json"]), listed);
     // The listing, the port's card and the audit say it in words too.
     let text = format!("{udp}");
     for args in [vec![], vec![text.as_str()], vec!["audit"]] {

@@ -63,9 +63,14 @@ fn protocol_of(number: u8) -> Protocol {
 }
 
 /// Every socket of the wanted families and protocols, each once; sockets `keep` does not keep
-/// whole leave only their inode and count.
-pub fn dump_all(want: super::sockets::Want, keep: Keep) -> std::io::Result<Listing> {
-    let mut out = Listing::default();
+/// whole leave only their inode and count. With `ports`, only the sockets on those local ports
+/// (the kernel filters them: a query for one port is not given every socket of the machine),
+/// and the listing says so (`narrowed`).
+pub fn dump_all(want: super::sockets::Want, keep: Keep, ports: &[u16]) -> std::io::Result<Listing> {
+    let mut out = Listing {
+        narrowed: !ports.is_empty(),
+        ..Listing::default()
+    };
     for (family, family_wanted) in [(AF_INET, want.ipv4), (AF_INET6, want.ipv6)] {
         for (protocol, protocol_wanted) in [
             (IPPROTO_TCP, want.tcp),
@@ -73,17 +78,24 @@ pub fn dump_all(want: super::sockets::Want, keep: Keep) -> std::io::Result<Listi
             (IPPROTO_UDPLITE, want.udplite),
         ] {
             if family_wanted && protocol_wanted {
-                table(family, protocol, keep, &mut out)?;
+                table((family, protocol), keep, ports, &mut out)?;
             }
         }
     }
     Ok(out)
 }
 
-/// One table, then the recovery passes over the ports where its chunks ended.
-fn table(family: u8, protocol: u8, keep: Keep, out: &mut Listing) -> std::io::Result<()> {
+/// One table (of `ports` only, when some are given), then the recovery passes over the ports
+/// where its chunks ended.
+fn table(
+    (family, protocol): (u8, u8),
+    keep: Keep,
+    ports: &[u16],
+    out: &mut Listing,
+) -> std::io::Result<()> {
     let mut dumped = Vec::new();
-    let ends = dump(family, protocol, STATES, &[], &mut dumped, &mut |s| {
+    let asked = Asked::Table(ports);
+    let ends = dump(family, protocol, STATES, asked, &mut dumped, &mut |s| {
         if keep.keeps(s) {
             return true;
         }
@@ -104,7 +116,8 @@ fn table(family: u8, protocol: u8, keep: Keep, out: &mut Listing) -> std::io::Re
         }
         let mut again = Vec::new();
         // What the first dump found stands even if asking again fails.
-        let Ok(ends) = dump(family, protocol, states, &ports, &mut again, &mut |s| {
+        let asked = Asked::Ports(&ports);
+        let Ok(ends) = dump(family, protocol, states, asked, &mut again, &mut |s| {
             keep.keeps(s)
         }) else {
             break;
@@ -148,7 +161,7 @@ pub fn bound_inactive(ipv4: bool, ipv6: bool) -> std::io::Result<Vec<Socket>> {
                 family,
                 IPPROTO_TCP,
                 1 << TCP_BOUND_INACTIVE,
-                &[],
+                Asked::Table(&[]),
                 &mut out,
                 &mut |_| true,
             )?;
@@ -176,7 +189,14 @@ pub fn dump_ports(protocol: Protocol, states: u32, ports: &[u16]) -> std::io::Re
         return Ok(out);
     }
     for family in [AF_INET, AF_INET6] {
-        dump(family, protocol, states, ports, &mut out, &mut |_| true)?;
+        dump(
+            family,
+            protocol,
+            states,
+            Asked::Ports(ports),
+            &mut out,
+            &mut |_| true,
+        )?;
     }
     Ok(out)
 }
@@ -203,11 +223,19 @@ pub fn port_filter(port: u16) -> [u8; 16] {
     bc
 }
 
-/// One dump, of every port or (with `port`) of one. Without a port, an error message inside
-/// the dump ends it, as netstat2 did: a kernel without the UDP diag handler answers that way,
-/// and the caller checks an empty UDP table against /proc/net.
-///
-/// With `ports`, only sockets on those local ports (a filter the kernel runs). Each socket is
+/// What one dump asks for.
+#[derive(Debug, Clone, Copy)]
+enum Asked<'a> {
+    /// A table (of these local ports only, when some are given): an error message inside the
+    /// dump ends it, as netstat2 did (a kernel without the UDP diag handler answers that way,
+    /// and the caller checks an empty UDP table against /proc/net).
+    Table(&'a [u16]),
+    /// The sockets on these local ports (none: nothing is asked): errors are errors.
+    Ports(&'a [u16]),
+}
+
+/// One dump, of every port or only of some. With ports, only sockets on those local ports (a
+/// filter the kernel runs). Each socket is
 /// pushed onto `out` when `keep` says so (it sees every one). Returns the index in `out` of
 /// the last socket of every chunk that another chunk of sockets follows (one receive is one
 /// chunk; the kernel resumed the dump after it), when that socket was kept. The end of the
@@ -216,10 +244,14 @@ fn dump(
     family: u8,
     protocol: u8,
     states: u32,
-    ports: &[u16],
+    asked: Asked<'_>,
     out: &mut Vec<Socket>,
     keep: &mut dyn FnMut(&Socket) -> bool,
 ) -> std::io::Result<Vec<usize>> {
+    let (ports, strict) = match asked {
+        Asked::Table(ports) => (ports, false),
+        Asked::Ports(ports) => (ports, true),
+    };
     let mut socket = NetlinkSocket::new(NETLINK_SOCK_DIAG)?;
     socket.bind_auto()?;
     socket.connect(&SocketAddr::new(0, 0))?;
@@ -287,7 +319,7 @@ fn dump(
                         out.push(s);
                     }
                 }
-                NetlinkPayload::Error(e) if !ports.is_empty() => {
+                NetlinkPayload::Error(e) if strict => {
                     return Err(match e.code {
                         Some(code) => std::io::Error::from_raw_os_error(-code.get()),
                         None => std::io::Error::other("sock_diag error"),
@@ -435,7 +467,7 @@ mod tests {
             return; // no IPv6 on this machine
         };
         let port = socket.local_addr().expect("address").port();
-        let found = dump_all(want(false, true, false, true), Keep::All).expect("dump");
+        let found = dump_all(want(false, true, false, true), Keep::All, &[]).expect("dump");
         let me = &found
             .found
             .iter()
@@ -522,7 +554,8 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = l.local_addr().expect("addr").port();
         let other = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let all = dump_all(want(true, false, true, false), Keep::All).expect("dump");
+        let all = dump_all(want(true, false, true, false), Keep::All, &[]).expect("dump");
+        assert!(!all.narrowed);
         assert_eq!(all.found.iter().filter(|(s, _)| s.port == port).count(), 1);
         let mut inodes: Vec<u32> = all
             .found
@@ -539,7 +572,7 @@ mod tests {
             AF_INET,
             IPPROTO_TCP,
             LISTEN,
-            &[port],
+            Asked::Ports(&[port]),
             &mut targeted,
             &mut |_| true,
         )
@@ -547,6 +580,26 @@ mod tests {
         assert_eq!(targeted.len(), 1, "only the asked port: {targeted:?}");
         assert_eq!(targeted[0].port, port);
         assert_eq!(targeted[0].state, Some("listen"));
-        drop(other);
+        // A table of one port: that port's sockets only, the listing said to be narrowed, and
+        // nothing seen of the others.
+        let client = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let (_served, _) = l.accept().expect("accept");
+        let one = dump_all(want(true, false, true, false), Keep::Listeners, &[port]).expect("dump");
+        assert!(one.narrowed);
+        assert!(
+            one.found.iter().all(|(s, _)| s.port == port),
+            "{:?}",
+            one.found
+        );
+        assert_eq!(one.found.len(), 1, "the listener: {:?}", one.found);
+        let other_inode = all
+            .found
+            .iter()
+            .find(|(s, _)| s.port == other.local_addr().expect("addr").port())
+            .map(|(s, _)| s.inode)
+            .expect("the other listener");
+        assert!(!one.seen.inodes.contains(&other_inode));
+        assert_eq!(one.seen.established.get(&port), Some(&1), "{:?}", one.seen);
+        drop((other, client));
     }
 }

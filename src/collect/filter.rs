@@ -33,6 +33,10 @@ pub struct Filter {
     pub program: Option<String>,
 }
 
+/// The most ports a listing asks the kernel for alone: its filter runs once per socket of
+/// the machine, a few operations per port.
+pub const MAX_ASKED_PORTS: usize = 16;
+
 impl Filter {
     /// TCP, UDP and UDP-Lite, IPv4 and IPv6, listeners only, no other restriction.
     pub fn everything() -> Filter {
@@ -44,6 +48,26 @@ impl Filter {
             ipv6: true,
             ..Filter::default()
         }
+    }
+
+    /// The only local ports whose sockets this filter may keep, when they are few enough to
+    /// ask the kernel for them alone (at most [`MAX_ASKED_PORTS`]); empty when every port
+    /// may be wanted (no ports, a wide range, or a program's sockets on any port).
+    pub(super) fn asked_ports(&self) -> Vec<u16> {
+        let Some(ranges) = self.ports.as_ref().filter(|_| self.program.is_none()) else {
+            return Vec::new();
+        };
+        let count: usize = ranges
+            .iter()
+            .map(|r| usize::from(r.end.saturating_sub(r.start)) + 1)
+            .sum();
+        if ranges.is_empty() || count > MAX_ASKED_PORTS {
+            return Vec::new();
+        }
+        let mut ports: Vec<u16> = ranges.iter().flat_map(|r| r.start..=r.end).collect();
+        ports.sort_unstable();
+        ports.dedup();
+        ports
     }
 
     pub(super) fn wants_socket(&self, s: &Socket) -> bool {

@@ -111,7 +111,8 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     } else {
         sockets::Keep::Listeners
     };
-    let found = sockets::enumerate_counting(want, keep);
+    // A query for a few ports is given only their sockets.
+    let found = sockets::enumerate_counting(want, keep, &filter.asked_ports());
     let answered = walk.wait(deadline);
     let mut notes = Vec::new();
     let mut late_lookup = None;
@@ -154,8 +155,13 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
     let (listing, source) = from_best_source(found, (filter, keep), &mut notes)?;
     let sockets::Listing {
-        mut found, seen, ..
+        mut found,
+        seen,
+        narrowed,
+        ..
     } = listing;
+    #[cfg(not(target_os = "linux"))]
+    let _ = narrowed;
     #[cfg(target_os = "linux")]
     if filter.all_states && filter.tcp {
         match diag::bound_inactive(filter.ipv4, filter.ipv6) {
@@ -178,7 +184,7 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
         notes.extend(netns::notes_for(
             &held.pids,
             (socket_netns, &mut shared),
-            &seen.inodes,
+            (&seen.inodes, narrowed),
             filter,
         ));
     }
@@ -606,6 +612,7 @@ fn from_best_source(
                     found: table.sockets.into_iter().map(|s| (s, Vec::new())).collect(),
                     skipped: 0,
                     seen: table.seen,
+                    narrowed: false,
                 };
                 return Ok((listing, "/proc/net"));
             }

@@ -89,14 +89,19 @@ pub struct Holder {
 /// `held`: inode -> PIDs from the walk; `socket_netns`: inode -> network namespace inode,
 /// from the in-kernel lookup, for the sockets whose namespace is not their holder's (`None`
 /// from the walk, which cannot see a socket's namespace: the kernel is asked, where it may be,
-/// about the candidates no table places).
+/// about the candidates no table places). `listed`: the inodes the listing's dumps returned,
+/// and whether they were of some ports only. With the in-kernel lookup's namespaces no dump
+/// is needed; the walk's are checked against every socket of this namespace, dumped again
+/// here when the listing's were not all of them.
 pub fn notes_for(
     held: &HashMap<u32, Vec<u32>>,
     (socket_netns, shared): (Option<&HashMap<u32, u64>>, &mut super::bpf::Shared),
-    listed: &HashSet<u32>,
+    (listed, narrowed): (&HashSet<u32>, bool),
     filter: &super::Filter,
 ) -> Vec<String> {
-    if filter.tcp && filter.udp && filter.udplite && filter.ipv4 && filter.ipv6 {
+    let every_table =
+        filter.tcp && filter.udp && filter.udplite && filter.ipv4 && filter.ipv6 && !narrowed;
+    if every_table || socket_netns.is_some() {
         return notes(&look(held, (socket_netns, shared), listed));
     }
     let every = super::sockets::Want {
@@ -106,7 +111,7 @@ pub fn notes_for(
         ipv4: true,
         ipv6: true,
     };
-    match super::diag::dump_all(every, super::sockets::Keep::Listeners) {
+    match super::diag::dump_all(every, super::sockets::Keep::Listeners, &[]) {
         Ok(all) => {
             let dumped: HashSet<u32> = listed.union(&all.seen.inodes).copied().collect();
             notes(&look(held, (socket_netns, shared), &dumped))
@@ -124,7 +129,8 @@ pub fn own_netns_link() -> Option<Vec<u8>> {
 }
 
 /// `held`: inode -> PIDs from the walk; `dumped`: every inode the TCP/UDP dumps of this
-/// namespace returned (all states, both families).
+/// namespace returned (all states, both families), or with `socket_netns` any of them (the
+/// in-kernel lookup's namespaces of the sockets say which are of another namespace).
 pub fn look(
     held: &HashMap<u32, Vec<u32>>,
     (socket_netns, shared): (Option<&HashMap<u32, u64>>, &mut super::bpf::Shared),
@@ -140,9 +146,18 @@ pub fn look(
     // Processes of other namespaces hold their own namespace's sockets (said elsewhere), and
     // whoport's own dump sockets are closed by now: only the other processes of this
     // namespace count, each asked once for its namespace.
+    // With the in-kernel lookup, a socket the iterator did not report in another namespace
+    // than its holder's is in its holder's: exact, whatever the dumps missed or were not
+    // asked for.
+    let elsewhere_by_kernel = |inode: &u32| {
+        socket_netns.is_none_or(|map| {
+            map.get(inode)
+                .is_some_and(|&ns| ns != 0 && Some(ns) != own_inum)
+        })
+    };
     let mut holders: HashSet<u32> = held
         .iter()
-        .filter(|(inode, _)| !dumped.contains(inode))
+        .filter(|(inode, _)| !dumped.contains(inode) && elsewhere_by_kernel(inode))
         .flat_map(|(_, pids)| pids.iter().copied())
         .filter(|&pid| pid != me)
         .collect();
@@ -151,19 +166,15 @@ pub fn look(
     });
     let mut left: HashSet<u32> = held
         .iter()
-        .filter(|(inode, pids)| !dumped.contains(inode) && pids.iter().any(|p| holders.contains(p)))
+        .filter(|(inode, pids)| {
+            !dumped.contains(inode)
+                && elsewhere_by_kernel(inode)
+                && pids.iter().any(|p| holders.contains(p))
+        })
         .map(|(&inode, _)| inode)
         .collect();
-    // With the in-kernel lookup, a socket the iterator did not report in another namespace
-    // than its holder's is in its holder's, this one: exact, whatever the dumps missed.
     let mut elsewhere: HashMap<u32, u64> = match socket_netns {
-        Some(map) => {
-            left.retain(|inode| {
-                map.get(inode)
-                    .is_some_and(|&ns| ns != 0 && Some(ns) != own_inum)
-            });
-            left.iter().map(|i| (*i, map[i])).collect()
-        }
+        Some(map) => left.iter().map(|i| (*i, map[i])).collect(),
         None => HashMap::new(),
     };
     for (family, protocol, inode_at) in [
