@@ -169,8 +169,7 @@ pub struct Loaded {
     /// such iterator).
     ids: HashMap<&'static str, u32>,
     /// Whether the mappings program was verified (the kernel has the task_vma iterator):
-    /// `None` until it is first needed (with the owner program, or by the first look at
-    /// mappings when the owners were found through `/proc`).
+    /// `None` until the first look at mappings needs it.
     mappings: Option<bool>,
     /// Whether the unix-queue program was verified: `None` until it is first needed.
     in_flight: Option<bool>,
@@ -372,8 +371,8 @@ impl Loaded {
     /// them.
     fn owners(&mut self) -> Result<InodeOwners, BpfError> {
         let program = self.owner_program()?;
-        // Without it (before Linux 5.12, or refused) the second look reads /proc/PID/maps.
-        self.mappings_verified();
+        // (The mappings program is verified when a second look first needs it: most runs
+        // never do.)
         // Not kept beside the read and what is made of it: a second look that verifies more
         // programs makes it again, once.
         self.attach = None;

@@ -405,12 +405,14 @@ fn mapping_at(dir: &str, addr: u64) -> Option<(Vec<u8>, (u32, u32), u64)> {
     })
 }
 
-/// The first answer `find` gives for a line of `/proc/PID/maps`, read one line at a time.
+/// The first answer `find` gives for a line of `/proc/PID/maps`, read one line at a time, a
+/// few lines a read: the kernel writes out only the mappings each read asks for, and the
+/// answer is most often in the first (the executable is mapped first).
 pub(super) fn first_mapping<T>(dir: &str, find: impl Fn(&[u8]) -> Option<T>) -> Option<T> {
     use std::io::BufRead;
     // (Never a file mounted over it.)
     let file = super::proc_dir::open_file(&format!("{dir}/maps")).ok()?;
-    let mut reader = std::io::BufReader::new(file);
+    let mut reader = std::io::BufReader::with_capacity(1024, file);
     let mut line = Vec::new();
     loop {
         line.clear();

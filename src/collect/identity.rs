@@ -89,13 +89,65 @@ pub fn judge(
     interpreter_of(dir, exe, running, state, cmdline);
 }
 
+/// What the path lookups of this listing found, until [`read_again`]: many processes run one
+/// file (a pool of workers), and the answers are the same for each of them.
+#[derive(Default)]
+struct Looked {
+    /// Path -> [`here`]'s answer.
+    here: std::collections::HashMap<Vec<u8>, Option<Result<FileId, ()>>>,
+    /// (Name, running file's device and inode) -> [`names_running`]'s answer.
+    names: std::collections::HashMap<(Vec<u8>, u64, u64), bool>,
+}
+
+static LOOKED: std::sync::Mutex<Option<Looked>> = std::sync::Mutex::new(None);
+
+/// `answer` of what this listing looked up before, else `look`'s, kept.
+fn looked_up<T: Clone>(
+    answer: impl FnOnce(&mut Looked) -> Option<T>,
+    keep: impl FnOnce(&mut Looked, T),
+    look: impl FnOnce() -> T,
+) -> T {
+    let lock = || {
+        LOOKED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    if let Some(found) = answer(lock().get_or_insert_with(Looked::default)) {
+        return found;
+    }
+    // Looked up without the lock held: another thread's lookups go on meanwhile.
+    let found = look();
+    keep(lock().get_or_insert_with(Looked::default), found.clone());
+    found
+}
+
+/// Forgets what the path lookups found: a new listing looks again.
+pub fn read_again() {
+    *LOOKED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+}
+
 /// Whether a system directory ([`SYSTEM_BIN`]) has `name` for the running file: the file
 /// itself, or a symbolic link that leads to it (a few links at most, each looked at as
-/// [`here`] looks).
+/// [`here`] looks). Looked up once a listing for each name and file.
 fn names_running(name: &[u8], running: FileId) -> bool {
     if name.is_empty() || name.contains(&b'/') || name == b"." || name == b".." {
         return false;
     }
+    let key = (name.to_vec(), running.dev, running.ino);
+    let kept = key.clone();
+    looked_up(
+        |l| l.names.get(&key).copied(),
+        |l, found| {
+            l.names.insert(kept, found);
+        },
+        || system_name_of(name, running),
+    )
+}
+
+/// [`names_running`], looked up now.
+fn system_name_of(name: &[u8], running: FileId) -> bool {
     SYSTEM_BIN.iter().any(|dir| {
         let mut path = [dir.as_bytes(), b"/", name].concat();
         for _ in 0..4 {
@@ -180,8 +232,15 @@ fn running(dir: &str, exe: &[u8]) -> Option<FileId> {
 
 /// The file at `path` in whoport's own view, never through a symbolic link: `None` when the
 /// way to it crosses a filesystem that may not answer, `Err` when nothing (or a link) is there.
+/// Looked up once a listing for each path.
 fn here(path: &[u8]) -> Option<Result<FileId, ()>> {
-    here_or_link(path).map(|found| found.map_err(|_| ()))
+    looked_up(
+        |l| l.here.get(path).copied(),
+        |l, found| {
+            l.here.insert(path.to_vec(), found);
+        },
+        || here_or_link(path).map(|found| found.map_err(|_| ())),
+    )
 }
 
 /// Whether the running file (of the task at `dir`), not the interpreter's own, is a copy of

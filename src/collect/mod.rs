@@ -95,6 +95,8 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     // The route_localnet settings are read once for this listing, on first use.
     crate::address::local::read_localnet_again();
     steering::read_again();
+    #[cfg(target_os = "linux")]
+    identity::read_again();
     // The descriptor walk does not need to know which sockets there are: it runs while the
     // kernel dumps the socket tables.
     static WALKING: AtomicBool = AtomicBool::new(false);
