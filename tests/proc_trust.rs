@@ -1391,3 +1391,49 @@ kill $p'"#,
         "{doc}"
     );
 }
+
+/// A listener held only as a registered file of a ring, the ring only in the descriptor
+/// table of a process whose main thread exited (its io_uring context, which listed the ring,
+/// went with it), and a directory mounted over that process's `/proc/PID/task`: the walk
+/// reads no table of it, the kernel's task iterator does. The ring's registered files are
+/// read in the kernel because a process whose table the walk could not read is one the
+/// iterator visits (that read is skipped only where none is), so both lookups name it.
+#[test]
+fn a_ring_in_a_table_only_the_kernel_reads_names_its_holder_both_ways() {
+    if !common::root_or_skip("a private mount namespace")
+        || !std::path::Path::new("/sys/kernel/btf/vmlinux").exists()
+    {
+        return;
+    }
+    let dir = common::tempdir();
+    let Some((_holder, port, pid)) = holder_in_mode(dir.path(), "io-uring-leader-exit") else {
+        return;
+    };
+    // The main thread exits after saying it is ready.
+    let stat = format!("/proc/{pid}/stat");
+    let exited = (0..500).any(|_| {
+        let state = std::fs::read_to_string(&stat).unwrap_or_default();
+        let zombie = state
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z'));
+        if !zombie {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        zombie
+    });
+    assert!(exited, "the helper's main thread did not exit");
+    for lookup in ["WHOPORT_OWNER_LOOKUP=procfs", "WHOPORT_OWNER_LOOKUP=bpf"] {
+        let (status, out, err) = common::sh_within(
+            &format!(
+                "exec unshare -m --propagation private sh -c 'mount -t tmpfs none \
+                 /proc/{pid}/task && {lookup} exec \"$WHOPORT\" --json {port}'"
+            ),
+            std::time::Duration::from_secs(60),
+        );
+        assert!(status == 0 || status == 1, "{lookup}: {status} {err}");
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        let (owners, holding) = owner_and_holding(&doc, port, lookup);
+        assert_eq!(owners, vec![u64::from(pid)], "{lookup}: {doc}");
+        assert_eq!(holding, "held by io_uring", "{lookup}: {doc}");
+    }
+}

@@ -76,11 +76,14 @@ impl Search {
 /// for processes with many descriptors, what the scheduler had counted for their threads, so
 /// that only the tables of processes that ran since are read again. Both walks read the
 /// tables of threads that do not share their process's (as the in-kernel iterator does).
+/// `unread_tables`: how many processes' descriptor tables the walk could not read, and some
+/// of their PIDs.
 pub fn find(
     ownerless: &HashSet<u32>,
-    (seen, tables_unread): (linux::Seen, bool),
+    (seen, unread_tables): (linux::Seen, (usize, &[u32])),
     loaded: &mut super::bpf::Shared,
 ) -> (HashMap<u32, (Vec<u32>, Holding)>, RingClues) {
+    let tables_unread = unread_tables.0 > 0;
     let mut search = Search::of(ownerless);
     if search.left.is_empty() {
         return (search.found, RingClues::default());
@@ -127,7 +130,8 @@ pub fn find(
         let closed = closed_rings(&mapped_rings, &read.inodes);
         let seen = pids_with_rings(&rings, &mapped_rings);
         let read_all = rings_read(&seen, &rings, (&read.unread, &read.cut), false);
-        let unread = tables_unread || !read.unread.is_empty();
+        let unread = !read.unread.is_empty()
+            || (tables_unread && kernel_visits_unread(&mut search, unread_tables, loaded));
         clues = inside_rings(
             &mut search,
             (!rings.is_empty(), unread, (&seen, &read_all), loaded),
@@ -301,6 +305,32 @@ fn in_unread_tables<const N: usize>(
         .unwrap_or_default()
 }
 
+/// Whether the kernel's task iterators visit some process whose descriptor table the walk
+/// could not read (`unread`: how many, and some of their PIDs), so that the registered files
+/// of the rings in those tables are worth reading in the kernel: a process they never visit
+/// (a sandbox's PID 1, on some machines) has its table read nowhere, and verifying that
+/// program costs tens of milliseconds. Told by one pass of the owner program for the sockets
+/// still looked for, whose holders by descriptor it finds are kept. True wherever that cannot
+/// be told: not every such PID is known, or the kernel may not be asked.
+fn kernel_visits_unread(
+    search: &mut Search,
+    (count, pids): (usize, &[u32]),
+    loaded: &mut super::bpf::Shared,
+) -> bool {
+    if pids.len() < count || search.left.is_empty() || !kernel_may_be_asked() {
+        return true;
+    }
+    let Ok(iterator) = loaded.get() else {
+        return true;
+    };
+    let Ok(found) = iterator.again(&search.left) else {
+        return true;
+    };
+    let visited = std::mem::take(&mut iterator.visited);
+    search.keep(found, Holding::LateDescriptor);
+    pids.iter().any(|pid| visited.contains(pid))
+}
+
 fn kernel_may_be_asked() -> bool {
     let no_bpf = std::env::var("WHOPORT_NO_BPF").unwrap_or_default();
     (no_bpf.is_empty() || no_bpf == "0")
@@ -335,7 +365,7 @@ pub fn find_after_iterator(
         return (search.found, RingClues::default());
     }
     let Ok(iterator) = shared.get() else {
-        return find(ownerless, (linux::Seen::default(), false), shared);
+        return find(ownerless, (linux::Seen::default(), (0, &[])), shared);
     };
     let (maps, mapped_rings, maps_unread) =
         match iterator.mappings_within(&search.left, MAPPINGS_BUDGET) {

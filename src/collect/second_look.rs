@@ -42,7 +42,7 @@ pub(super) fn second_look(
     static LOOKING: AtomicBool = AtomicBool::new(false);
     let wanted = ownerless.clone();
     let seen = std::mem::take(&mut owners.seen);
-    let tables_unread = owners.unreadable > 0;
+    let unread_tables = (owners.unreadable, owners.unreadable_pids.clone());
     let activity = seen.activity.clone();
     let looked = deadline.run_alone(&LOOKING, move || {
         // One load for every in-kernel check below: the owner lookup's, or made by the first
@@ -51,7 +51,11 @@ pub(super) fn second_look(
         let found = if via_iterator {
             ownerless::find_after_iterator(&wanted, &mut shared)
         } else {
-            ownerless::find(&wanted, (seen, tables_unread), &mut shared)
+            ownerless::find(
+                &wanted,
+                (seen, (unread_tables.0, &unread_tables.1)),
+                &mut shared,
+            )
         };
         (found, shared)
     });
