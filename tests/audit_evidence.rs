@@ -455,3 +455,82 @@ fn served_with_roots_powers(
         assert!(card.to_string().contains(who), "{lookup}: {card:#}");
     }
 }
+
+/// A root process whose main thread and its first 1,100 other threads switched to `nobody`
+/// (raw `setresuid`), while the thread made last, beyond the threads whoport reads, stays
+/// root. `--user root` cannot tell whether that process serves as root: it leaves the
+/// listener out, and says so, naming the process and why; `--user nobody` keeps it.
+#[test]
+fn a_user_filter_says_which_processes_threads_it_could_not_all_read() {
+    let dir = tempdir();
+    let port = 43607;
+    std::fs::write(
+        dir.path().join("many.py"),
+        "import ctypes, socket, sys, threading, time\n\
+         libc = ctypes.CDLL(None, use_errno=True)\n\
+         s = socket.socket(); s.bind(('0.0.0.0', int(sys.argv[1]))); s.listen(5)\n\
+         threading.stack_size(65536)\n\
+         def drop():\n    assert libc.syscall(119, 65534, 65534, 65534) == 0\n\
+         \x20   assert libc.syscall(117, 65534, 65534, 65534) == 0\n\
+         \x20   time.sleep(3600)\n\
+         for _ in range(1100):\n    threading.Thread(target=drop, daemon=True).start()\n\
+         threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()\n\
+         time.sleep(1)\n\
+         assert libc.syscall(119, 65534, 65534, 65534) == 0\n\
+         assert libc.syscall(117, 65534, 65534, 65534) == 0\n\
+         open(sys.argv[2], 'w').close()\n\
+         while True: time.sleep(1)\n",
+    )
+    .expect("many.py");
+    let stage = format!(
+        "cp $PY $D/mydaemon; mkdir $D/own; chown nobody $D/own
+$D/mydaemon $D/many.py {port} $D/own/ready >$D/log 2>&1 & pid=$!
+i=0; until [ -e $D/own/ready ]; do i=$((i+1)); [ $i -lt 300 ]; sleep 0.1; done
+echo $pid >$D/pid
+for u in root nobody; do
+  for lookup in procfs bpf; do
+    WHOPORT_OWNER_LOOKUP=$lookup \"$WHOPORT\" --json --user $u >$D/user.$u.$lookup.json || true
+  done
+done"
+    );
+    if staged(dir.path(), port, &stage).is_none() {
+        return;
+    }
+    let pid = std::fs::read_to_string(dir.path().join("pid")).expect("pid");
+    let said = format!(
+        "--user root may leave out listeners of processes whose threads' credentials were not \
+         all read, one of which may act as that user: pid {} (mydaemon): only the first 1024 \
+         were read",
+        pid.trim()
+    );
+    for lookup in ["procfs", "bpf"] {
+        let doc = |user: &str| -> Value {
+            let name = format!("user.{user}.{lookup}.json");
+            let text = std::fs::read_to_string(dir.path().join(&name)).unwrap_or_default();
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}: {text}"))
+        };
+        let ours = |doc: &Value| {
+            doc["listeners"]
+                .as_array()
+                .expect("listeners")
+                .iter()
+                .any(|l| l["port"] == port)
+        };
+        let (root, nobody) = (doc("root"), doc("nobody"));
+        assert!(!ours(&root), "{lookup}: {root:#}");
+        assert!(
+            root["notes"]
+                .as_array()
+                .expect("notes")
+                .iter()
+                .any(|n| n == &Value::from(said.as_str())),
+            "{lookup}: {said}: {:#}",
+            root["notes"]
+        );
+        assert!(ours(&nobody), "{lookup}: {nobody:#}");
+        assert!(
+            !nobody.to_string().contains("may leave out"),
+            "{lookup}: {nobody:#}"
+        );
+    }
+}

@@ -163,6 +163,51 @@ impl Filter {
     }
 }
 
+impl Filter {
+    /// With `--user`, a note naming the processes whose listeners it leaves out although some
+    /// of their threads' credentials were not read (beyond the threads whoport reads, or
+    /// covered by a mount): one of those threads may act as that user.
+    pub(super) fn user_unsure(
+        &self,
+        listeners: &[Listener],
+        processes: &HashMap<u32, Process>,
+    ) -> Option<String> {
+        let user = self.user.as_ref()?;
+        let others = Filter {
+            user: None,
+            ..self.clone()
+        };
+        let mut unsure: Vec<&Process> = listeners
+            .iter()
+            .filter(|l| !self.wants_listener(l, processes) && others.wants_listener(l, processes))
+            .flat_map(|l| l.owners.iter().filter_map(|pid| processes.get(pid)))
+            .filter(|p| p.credentials.threads_cut.is_some() || p.credentials.covered.is_some())
+            .collect();
+        unsure.sort_unstable_by_key(|p| p.pid);
+        unsure.dedup_by_key(|p| p.pid);
+        if unsure.is_empty() {
+            return None;
+        }
+        let named: Vec<String> = unsure
+            .iter()
+            .map(|p| {
+                let why = match (&p.credentials.covered, p.credentials.threads_cut) {
+                    (Some(path), _) => format!("something is mounted over {path}"),
+                    (None, Some(read)) => format!("only the first {read} were read"),
+                    (None, None) => String::new(),
+                };
+                format!("pid {} ({}): {why}", p.pid, p.name)
+            })
+            .collect();
+        Some(format!(
+            "--user {} may leave out listeners of processes whose threads' credentials were not \
+             all read, one of which may act as that user: {}",
+            user,
+            named.join("; ")
+        ))
+    }
+}
+
 /// Is this process the program `name` (case ignored)? Its full name, its executable's file
 /// name or `argv[0]`'s; or the kernel's name for it (`comm`, cut at 15 bytes:
 /// `my-very-long-da` for `my-very-long-daemon`); or, when the kernel's name is such a cut,

@@ -412,6 +412,7 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     let unattributed = unattributed(filter, &listeners, &processes);
     notes.extend(localnet_unread(&listeners, filter.exposed));
     notes.extend(steering::note());
+    notes.extend(filter.user_unsure(&listeners, &processes));
     listeners.retain(|l| filter.wants_listener(l, &processes));
     if let Some(address) = &filter.address {
         notes.extend(address.narrow(&mut listeners));
