@@ -65,12 +65,11 @@ fn protocol_of(number: u8) -> Protocol {
 /// Every socket of the wanted families and protocols, each once; sockets `keep` does not keep
 /// whole leave only their inode and count. With `ports`, only the sockets on those local ports
 /// (the kernel filters them: a query for one port is not given every socket of the machine),
-/// and the listing says so (`narrowed`).
+/// and the listing says which protocols' tables were filtered (`filtered`); a table whose
+/// filtered dump the kernel answered with an error (no handler for it, or a filter it
+/// refuses) is dumped whole instead, as without ports.
 pub fn dump_all(want: super::sockets::Want, keep: Keep, ports: &[u16]) -> std::io::Result<Listing> {
-    let mut out = Listing {
-        narrowed: !ports.is_empty(),
-        ..Listing::default()
-    };
+    let mut out = Listing::default();
     for (family, family_wanted) in [(AF_INET, want.ipv4), (AF_INET6, want.ipv6)] {
         for (protocol, protocol_wanted) in [
             (IPPROTO_TCP, want.tcp),
@@ -94,14 +93,43 @@ fn table(
     out: &mut Listing,
 ) -> std::io::Result<()> {
     let mut dumped = Vec::new();
-    let asked = Asked::Table(ports);
-    let ends = dump(family, protocol, STATES, asked, &mut dumped, &mut |s| {
+    let mut note_others = |s: &Socket| {
         if keep.keeps(s) {
             return true;
         }
         out.seen.note(s);
         false
-    })?;
+    };
+    let on_ports = (!ports.is_empty())
+        .then(|| {
+            dump(
+                family,
+                protocol,
+                STATES,
+                Asked::Ports(ports),
+                &mut dumped,
+                &mut note_others,
+            )
+        })
+        .and_then(Result::ok);
+    let filtered = on_ports.is_some();
+    let ends = match on_ports {
+        Some(ends) => ends,
+        None => {
+            dumped.clear();
+            dump(
+                family,
+                protocol,
+                STATES,
+                Asked::Table,
+                &mut dumped,
+                &mut note_others,
+            )?
+        }
+    };
+    if filtered && !out.filtered.contains(&protocol_of(protocol)) {
+        out.filtered.push(protocol_of(protocol));
+    }
     let mut ports = keep_new(dumped, &ends, out);
     // Listening TCP sockets of a port share a bucket; so do a port's UDP sockets, connected
     // or not.
@@ -161,7 +189,7 @@ pub fn bound_inactive(ipv4: bool, ipv6: bool) -> std::io::Result<Vec<Socket>> {
                 family,
                 IPPROTO_TCP,
                 1 << TCP_BOUND_INACTIVE,
-                Asked::Table(&[]),
+                Asked::Table,
                 &mut out,
                 &mut |_| true,
             )?;
@@ -226,10 +254,10 @@ pub fn port_filter(port: u16) -> [u8; 16] {
 /// What one dump asks for.
 #[derive(Debug, Clone, Copy)]
 enum Asked<'a> {
-    /// A table (of these local ports only, when some are given): an error message inside the
-    /// dump ends it, as netstat2 did (a kernel without the UDP diag handler answers that way,
-    /// and the caller checks an empty UDP table against /proc/net).
-    Table(&'a [u16]),
+    /// A whole table: an error message inside the dump ends it, as netstat2 did (a kernel
+    /// without the UDP diag handler answers that way, and the caller checks an empty UDP
+    /// table against /proc/net).
+    Table,
     /// The sockets on these local ports (none: nothing is asked): errors are errors.
     Ports(&'a [u16]),
 }
@@ -249,7 +277,7 @@ fn dump(
     keep: &mut dyn FnMut(&Socket) -> bool,
 ) -> std::io::Result<Vec<usize>> {
     let (ports, strict) = match asked {
-        Asked::Table(ports) => (ports, false),
+        Asked::Table => (&[][..], false),
         Asked::Ports(ports) => (ports, true),
     };
     let mut socket = NetlinkSocket::new(NETLINK_SOCK_DIAG)?;
@@ -555,7 +583,7 @@ mod tests {
         let port = l.local_addr().expect("addr").port();
         let other = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let all = dump_all(want(true, false, true, false), Keep::All, &[]).expect("dump");
-        assert!(!all.narrowed);
+        assert!(all.filtered.is_empty());
         assert_eq!(all.found.iter().filter(|(s, _)| s.port == port).count(), 1);
         let mut inodes: Vec<u32> = all
             .found
@@ -585,7 +613,7 @@ mod tests {
         let client = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
         let (_served, _) = l.accept().expect("accept");
         let one = dump_all(want(true, false, true, false), Keep::Listeners, &[port]).expect("dump");
-        assert!(one.narrowed);
+        assert_eq!(one.filtered, [Protocol::Tcp]);
         assert!(
             one.found.iter().all(|(s, _)| s.port == port),
             "{:?}",

@@ -156,14 +156,12 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     }
     #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
     let (listing, source) = from_best_source(found, (filter, keep), &mut notes)?;
-    let sockets::Listing {
-        mut found,
-        seen,
-        narrowed,
-        ..
-    } = listing;
+    let narrowed = listing.narrowed();
     #[cfg(not(target_os = "linux"))]
     let _ = narrowed;
+    let sockets::Listing {
+        mut found, seen, ..
+    } = listing;
     #[cfg(target_os = "linux")]
     if filter.all_states && filter.tcp {
         match diag::bound_inactive(filter.ipv4, filter.ipv6) {
@@ -615,7 +613,7 @@ fn from_best_source(
                     found: table.sockets.into_iter().map(|s| (s, Vec::new())).collect(),
                     skipped: 0,
                     seen: table.seen,
-                    narrowed: false,
+                    filtered: Vec::new(),
                 };
                 return Ok((listing, "/proc/net"));
             }
@@ -655,7 +653,9 @@ fn datagram_table(
         .iter()
         .filter(|(s, _)| s.protocol == protocol)
         .count();
-    if from_netlink > 0 {
+    // A dump filtered by port that the kernel answered comes from its handler for the
+    // protocol: empty, there is nothing on those ports.
+    if from_netlink > 0 || listing.filtered.contains(&protocol) {
         return false;
     }
     let only = sockets::Want {

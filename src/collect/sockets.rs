@@ -76,12 +76,19 @@ pub struct Listing {
     pub skipped: usize,
     /// What is kept of every socket listed.
     pub seen: Seen,
-    /// Whether the kernel was asked for some ports only: `seen` then knows nothing of the
-    /// sockets on other ports.
-    pub narrowed: bool,
+    /// The protocols whose tables the kernel was asked for some ports only, and answered (so
+    /// that it has a handler for them: none of their sockets on those ports is no sign of a
+    /// handler missing); `seen` then knows nothing of their sockets on other ports.
+    pub filtered: Vec<Protocol>,
 }
 
 impl Listing {
+    /// Whether `seen` may not know every socket of the tables (some were asked for some ports
+    /// only).
+    pub fn narrowed(&self) -> bool {
+        !self.filtered.is_empty()
+    }
+
     /// Keeps a socket as `keep` says, once.
     pub fn add(&mut self, found: Found, keep: Keep) {
         if self.seen.note(&found.0) && keep.keeps(&found.0) {
