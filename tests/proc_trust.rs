@@ -1392,24 +1392,8 @@ kill $p'"#,
     );
 }
 
-/// A listener held only as a registered file of a ring, the ring only in the descriptor
-/// table of a process whose main thread exited (its io_uring context, which listed the ring,
-/// went with it), and a directory mounted over that process's `/proc/PID/task`: the walk
-/// reads no table of it, the kernel's task iterator does. The ring's registered files are
-/// read in the kernel because a process whose table the walk could not read is one the
-/// iterator visits (that read is skipped only where none is), so both lookups name it.
-#[test]
-fn a_ring_in_a_table_only_the_kernel_reads_names_its_holder_both_ways() {
-    if !common::root_or_skip("a private mount namespace")
-        || !std::path::Path::new("/sys/kernel/btf/vmlinux").exists()
-    {
-        return;
-    }
-    let dir = common::tempdir();
-    let Some((_holder, port, pid)) = holder_in_mode(dir.path(), "io-uring-leader-exit") else {
-        return;
-    };
-    // The main thread exits after saying it is ready.
+/// Waits until the main thread of `pid` has exited (a zombie while its other threads run).
+fn leader_exited(pid: u32) {
     let stat = format!("/proc/{pid}/stat");
     let exited = (0..500).any(|_| {
         let state = std::fs::read_to_string(&stat).unwrap_or_default();
@@ -1421,8 +1405,23 @@ fn a_ring_in_a_table_only_the_kernel_reads_names_its_holder_both_ways() {
         }
         zombie
     });
-    assert!(exited, "the helper's main thread did not exit");
-    for lookup in ["WHOPORT_OWNER_LOOKUP=procfs", "WHOPORT_OWNER_LOOKUP=bpf"] {
+    assert!(exited, "the main thread of {pid} did not exit");
+}
+
+/// `hold MODE` (whose main thread exits once it is ready), and whoport's card for its
+/// listener with each owner lookup, a directory mounted over the holder's `/proc/PID/task`
+/// (the walk then reads no thread of it; the kernel's task iterators do): the owners and how
+/// they hold it, with each lookup.
+fn covered_leader_exit(mode: &str) -> Option<(u32, [Found; 2])> {
+    if !common::root_or_skip("a private mount namespace")
+        || !std::path::Path::new("/sys/kernel/btf/vmlinux").exists()
+    {
+        return None;
+    }
+    let dir = common::tempdir();
+    let (_holder, port, pid) = holder_in_mode(dir.path(), mode)?;
+    leader_exited(pid);
+    let found = ["WHOPORT_OWNER_LOOKUP=procfs", "WHOPORT_OWNER_LOOKUP=bpf"].map(|lookup| {
         let (status, out, err) = common::sh_within(
             &format!(
                 "exec unshare -m --propagation private sh -c 'mount -t tmpfs none \
@@ -1432,8 +1431,43 @@ fn a_ring_in_a_table_only_the_kernel_reads_names_its_holder_both_ways() {
         );
         assert!(status == 0 || status == 1, "{lookup}: {status} {err}");
         let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
-        let (owners, holding) = owner_and_holding(&doc, port, lookup);
-        assert_eq!(owners, vec![u64::from(pid)], "{lookup}: {doc}");
-        assert_eq!(holding, "held by io_uring", "{lookup}: {doc}");
+        owner_and_holding(&doc, port, lookup)
+    });
+    Some((pid, found))
+}
+
+/// A listener's owners and how they hold it ([`owner_and_holding`]).
+type Found = (Vec<u64>, Value);
+
+/// A listener held only as a registered file of a ring, the ring only in the descriptor
+/// table of a process whose main thread exited (its io_uring context, which listed the ring,
+/// went with it), and a directory mounted over that process's `/proc/PID/task`: the walk
+/// reads no table of it, the kernel's task iterator does. The ring's registered files are
+/// read in the kernel because a process whose table the walk could not read is one the
+/// iterator visits (that read is skipped only where none is), so both lookups name it.
+#[test]
+fn a_ring_in_a_table_only_the_kernel_reads_names_its_holder_both_ways() {
+    let Some((pid, found)) = covered_leader_exit("io-uring-leader-exit") else {
+        return;
+    };
+    for (owners, holding) in found {
+        assert_eq!(owners, vec![u64::from(pid)], "{holding}");
+        assert_eq!(holding, "held by io_uring");
+    }
+}
+
+/// The same with the listener held only through a memory mapping (`mapping-leader-exit`):
+/// the exited main thread's maps read empty, and the live threads' were behind the mount, so
+/// the walk counted that process's mappings as read (nothing there), never asked the kernel,
+/// and blamed PID 1 ("refused to root ... a security module"). The mount over the thread
+/// directory makes its mappings unread: read in the kernel, both lookups name the holder.
+#[test]
+fn a_mapping_behind_a_covered_thread_directory_is_read_in_the_kernel_both_ways() {
+    let Some((pid, found)) = covered_leader_exit("mapping-leader-exit") else {
+        return;
+    };
+    for (owners, holding) in found {
+        assert_eq!(owners, vec![u64::from(pid)], "{holding}");
+        assert_eq!(holding, "held through a memory mapping");
     }
 }

@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::linux;
-use super::ring_fdinfo::{read_proc, read_proc_file};
+use rustix::io::Errno;
+
+use super::ring_fdinfo::read_proc_file;
 
 /// How long one process's memory mappings may take. A normal read takes well under a
 /// millisecond (a few milliseconds for a process with tens of thousands of mappings).
@@ -230,15 +232,29 @@ fn mapped_ring(line: &[u8]) -> Option<(u64, u64)> {
 pub fn mapped_by(pid: u32, wanted: &HashSet<u32>) -> (Vec<u32>, Vec<(u64, u64)>, bool) {
     let mut sockets = Vec::new();
     let mut rings: Vec<(u64, u64)> = Vec::new();
+    let is_covered = |e: &std::io::Error| e.raw_os_error() == Some(Errno::XDEV.raw_os_error());
     let read = read_proc_file(&format!("/proc/{pid}/maps"));
-    let covered = read
-        .as_ref()
-        .is_err_and(|e| e.raw_os_error() == Some(rustix::io::Errno::XDEV.raw_os_error()));
+    let mut covered = read.as_ref().is_err_and(is_covered);
     let mut text = read.ok();
+    // The main thread exited (its maps are empty): a live thread's, never read across a
+    // mount over the thread directory or its maps (then said covered, not read as empty).
     if text.as_ref().is_some_and(Vec::is_empty) && linux::thread_count(pid).is_some_and(|n| n > 1) {
-        text = linux::other_threads(pid).into_iter().find_map(|tid| {
-            read_proc(&format!("/proc/{pid}/task/{tid}/maps")).filter(|t| !t.is_empty())
-        });
+        text = match super::proc_dir::numbered_entries(&format!("/proc/{pid}/task")) {
+            Err(Errno::XDEV) => {
+                covered = true;
+                None
+            }
+            Err(_) => None,
+            Ok(tids) => tids.into_iter().filter(|&tid| tid != pid).find_map(|tid| {
+                match read_proc_file(&format!("/proc/{pid}/task/{tid}/maps")) {
+                    Ok(text) => Some(text).filter(|t| !t.is_empty()),
+                    Err(e) => {
+                        covered |= is_covered(&e);
+                        None
+                    }
+                }
+            }),
+        };
     }
     if let Some(text) = text {
         for line in text.split(|&b| b == b'\n') {
