@@ -520,3 +520,55 @@ EOS
     }
     assert_eq!(said[0], said[1], "both lookups say the same");
 }
+
+/// As nobody with CAP_BPF and CAP_PERFMON (the in-kernel lookup's minimum), root's process
+/// holding sockets of another network namespace: its `/proc/PID/ns/net` is closed to nobody,
+/// and the note was left out with nothing said, although the same run named that process as
+/// an owner. The in-kernel lookup read every task's namespace: the process is named.
+#[test]
+fn as_nobody_with_bpf_the_holder_of_another_namespaces_sockets_is_named() {
+    if !common::is_root()
+        || !std::path::Path::new("/sys/kernel/btf/vmlinux").exists()
+        || !have("ip", "apt-get install -y iproute2")
+        || !have("setpriv", "apt-get install -y util-linux")
+    {
+        return;
+    }
+    let Some(ns) = NetNs::new() else { return };
+    let foreign = helper(&ns, "foreign");
+    let home = tempdir();
+    let out = common::command(home.path(), std::path::Path::new("nsenter"))
+        .args(["-t", &ns.pid.to_string(), "-n", "--"])
+        .args([
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=+bpf,+perfmon",
+            "--ambient-caps=+bpf,+perfmon",
+        ])
+        .arg(common::bin())
+        .arg("--json")
+        .env("WHOPORT_OWNER_LOOKUP", "bpf")
+        .output()
+        .expect("runs");
+    let Ok(doc) = serde_json::from_slice::<Value>(&out.stdout) else {
+        // setpriv refused the capabilities (a kernel or setpriv without CAP_BPF).
+        eprintln!(
+            "SKIPPED: nobody with CAP_BPF and CAP_PERFMON could not run whoport: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    };
+    assert_eq!(doc["owner_lookup"], "bpf", "{doc}");
+    let notes = crate::notes(&doc.to_string());
+    // (What those sockets do is read from their namespace's tables, which nobody cannot
+    // enter: only that the process holds them is said.)
+    assert!(
+        notes.iter().any(|n| n.starts_with(&format!(
+            "pid {} (python3) holds sockets of another network namespace",
+            foreign.pid
+        ))),
+        "{notes:#?}"
+    );
+}

@@ -85,24 +85,34 @@ pub struct Holder {
     pub unreached_ns: Vec<u64>,
 }
 
+/// What the in-kernel lookup read of network namespaces.
+#[derive(Debug, Clone, Copy)]
+pub struct KernelView<'a> {
+    /// Socket inode -> its namespace, for the sockets whose namespace is not their holder's.
+    pub socket_netns: &'a HashMap<u32, u64>,
+    /// The tasks it visited.
+    pub visited: &'a HashSet<u32>,
+    /// Those of them in another network namespace than whoport's.
+    pub elsewhere: &'a HashSet<u32>,
+}
+
 /// Notes naming the processes of this network namespace that hold sockets of another one.
-/// `held`: inode -> PIDs from the walk; `socket_netns`: inode -> network namespace inode,
-/// from the in-kernel lookup, for the sockets whose namespace is not their holder's (`None`
-/// from the walk, which cannot see a socket's namespace: the kernel is asked, where it may be,
-/// about the candidates no table places). `listed`: the inodes the listing's dumps returned,
+/// `held`: inode -> PIDs from the walk; `kernel`: what the in-kernel lookup read of
+/// namespaces (`None` from the walk, which cannot see a socket's namespace: the kernel is
+/// asked, where it may be, about the candidates no table places). `listed`: the inodes the listing's dumps returned,
 /// and whether they were of some ports only. With the in-kernel lookup's namespaces no dump
 /// is needed; the walk's are checked against every socket of this namespace, dumped again
 /// here when the listing's were not all of them.
 pub fn notes_for(
     held: &HashMap<u32, Vec<u32>>,
-    (socket_netns, shared): (Option<&HashMap<u32, u64>>, &mut super::bpf::Shared),
+    (kernel, shared): (Option<KernelView<'_>>, &mut super::bpf::Shared),
     (listed, narrowed): (&HashSet<u32>, bool),
     filter: &super::Filter,
 ) -> Vec<String> {
     let every_table =
         filter.tcp && filter.udp && filter.udplite && filter.ipv4 && filter.ipv6 && !narrowed;
-    if every_table || socket_netns.is_some() {
-        return notes(&look(held, (socket_netns, shared), listed));
+    if every_table || kernel.is_some() {
+        return notes(&look(held, (kernel, shared), listed));
     }
     let every = super::sockets::Want {
         tcp: true,
@@ -114,7 +124,7 @@ pub fn notes_for(
     match super::diag::dump_all(every, super::sockets::Keep::Listeners, &[]) {
         Ok(all) => {
             let dumped: HashSet<u32> = listed.union(&all.seen.inodes).copied().collect();
-            notes(&look(held, (socket_netns, shared), &dumped))
+            notes(&look(held, (kernel, shared), &dumped))
         }
         Err(_) => Vec::new(),
     }
@@ -133,9 +143,10 @@ pub fn own_netns_link() -> Option<Vec<u8>> {
 /// in-kernel lookup's namespaces of the sockets say which are of another namespace).
 pub fn look(
     held: &HashMap<u32, Vec<u32>>,
-    (socket_netns, shared): (Option<&HashMap<u32, u64>>, &mut super::bpf::Shared),
+    (kernel, shared): (Option<KernelView<'_>>, &mut super::bpf::Shared),
     dumped: &HashSet<u32>,
 ) -> Findings {
+    let socket_netns = kernel.map(|k| k.socket_netns);
     let mut findings = Findings::default();
     let me = super::linux::own_pid();
     // Never read across a mount: a link mounted over `/proc/PID/ns/net` is not its own.
@@ -161,9 +172,14 @@ pub fn look(
         .flat_map(|(_, pids)| pids.iter().copied())
         .filter(|&pid| pid != me)
         .collect();
-    holders.retain(|pid| {
-        super::proc_dir::read_link(&format!("/proc/{pid}/ns/net")).is_ok_and(|ns| ns == own_netns)
-    });
+    holders.retain(
+        |pid| match super::proc_dir::read_link(&format!("/proc/{pid}/ns/net")) {
+            Ok(ns) => ns == own_netns,
+            // Not readable here (another user's process, as nobody; or something mounted over
+            // it): the in-kernel lookup read every task's namespace it visited.
+            Err(_) => kernel.is_some_and(|k| k.visited.contains(pid) && !k.elsewhere.contains(pid)),
+        },
+    );
     let mut left: HashSet<u32> = held
         .iter()
         .filter(|(inode, pids)| {

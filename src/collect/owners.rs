@@ -132,8 +132,7 @@ pub fn lookup(stop: Deadline, under_way: &UnderWay) -> Lookup {
         Ok((mut owners, iterator)) => {
             // What the iterator did not visit was not read: read through /proc instead, or
             // counted as not read.
-            let visited = std::mem::take(&mut owners.visited);
-            let unvisited = super::unvisited::read(&visited, began, None);
+            let unvisited = super::unvisited::read(&owners.visited, began, None);
             super::unvisited::absorb(&mut owners, unvisited);
             Lookup {
                 owners: Ok(owners),

@@ -222,6 +222,7 @@ impl Owners {
         owners.visited = tasks;
         owners.other_netns = other_netns.len();
         owners.other_netns_pid = other_netns.iter().min().copied();
+        owners.other_netns_pids = other_netns;
         starts.retain(|pid, _| holders.contains(pid));
         owners.starts = starts;
         rings.sort_unstable();
