@@ -499,8 +499,8 @@ done"
     let pid = std::fs::read_to_string(dir.path().join("pid")).expect("pid");
     let said = format!(
         "--user root may leave out listeners of processes whose threads' credentials were not \
-         all read, one of which may act as that user: pid {} (mydaemon): only the first 1024 \
-         were read",
+         all read, one of which may act as that user: pid {} (mydaemon): only 1024 of its \
+         other threads were read",
         pid.trim()
     );
     for lookup in ["procfs", "bpf"] {
@@ -531,6 +531,79 @@ done"
         assert!(
             !nobody.to_string().contains("may leave out"),
             "{lookup}: {nobody:#}"
+        );
+    }
+}
+
+/// [`ROOT_THREAD`] (its main thread `nobody`, another thread root) with a file mounted over
+/// its `/proc/PID/status` (in the mount namespace whoport runs in): its user is not read, so
+/// `--user nobody` judged the listener by the socket's own uid (root's, which made it) and
+/// left it out with nothing said. It still leaves it out, and says the process's user was not
+/// read; `--user root`, which the socket's uid matches, keeps it without a note.
+#[test]
+fn a_user_filter_says_which_owners_user_it_could_not_read() {
+    if !common::root_or_skip("a private mount namespace") || !common::need("python3") {
+        return;
+    }
+    let dir = tempdir();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    std::fs::write(dir.path().join("threads.py"), ROOT_THREAD).expect("threads.py");
+    let port = 43608;
+    let d = dir.path().display();
+    let (status, _, err) = common::sh_within(
+        &format!(
+            r#"exec unshare -n -m --propagation private sh -c '
+set -e
+ip link set lo up
+mkdir {d}/own; chown nobody {d}/own
+/usr/bin/python3 {d}/threads.py {port} {d}/own/ready >{d}/log 2>&1 & pid=$!
+trap "kill $pid" EXIT
+i=0; until [ -e {d}/own/ready ]; do i=$((i+1)); [ $i -lt 300 ]; sleep 0.1; done
+echo $pid >{d}/pid
+mount --bind /dev/null /proc/$pid/status
+for l in procfs bpf; do for u in nobody root; do
+  WHOPORT_OWNER_LOOKUP=$l "$WHOPORT" --json --user $u >{d}/$u.$l.json || true
+done; done
+'"#
+        ),
+        SCRIPT_LIMIT,
+    );
+    assert_eq!(status, 0, "{err}");
+    let pid = std::fs::read_to_string(dir.path().join("pid")).expect("pid");
+    let said = format!(
+        "--user nobody may leave out listeners of processes whose threads' credentials were not \
+         all read, one of which may act as that user: pid {pid} ([/proc/{pid}/status covered by \
+         a mount]): its user was not read",
+        pid = pid.trim()
+    );
+    for lookup in ["procfs", "bpf"] {
+        let doc = |user: &str| -> Value {
+            let name = format!("{user}.{lookup}.json");
+            let text = std::fs::read_to_string(dir.path().join(&name)).unwrap_or_default();
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}: {text}"))
+        };
+        let ours = |doc: &Value| {
+            doc["listeners"]
+                .as_array()
+                .expect("listeners")
+                .iter()
+                .any(|l| l["port"] == port)
+        };
+        let (nobody, root) = (doc("nobody"), doc("root"));
+        assert!(!ours(&nobody), "{lookup}: {nobody:#}");
+        let notes = nobody["notes"].as_array().expect("notes");
+        assert!(
+            notes.iter().any(|n| n == &Value::from(said.as_str())),
+            "{lookup}: {notes:#?}"
+        );
+        assert!(ours(&root), "{lookup}: {root:#}");
+        assert!(
+            !root.to_string().contains("may leave out"),
+            "{lookup}: {root:#}"
         );
     }
 }

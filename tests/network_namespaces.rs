@@ -163,9 +163,14 @@ fn processes_holding_sockets_of_another_network_namespace_are_named() {
     let about_namespaces = |args: &[&str]| {
         let (code, out, _) = ns.whoport_with(home.path(), &env, args);
         assert!(code == 0 || code == 1, "{args:?}: exit {code}: {out}");
+        // (How many processes live in other namespaces changes with the machine's other
+        // work between two runs: only what is said of the helpers' sockets is compared.)
         notes(&out)
             .into_iter()
-            .filter(|n| n.contains("network namespace"))
+            .filter(|n| {
+                n.contains("network namespace")
+                    && !n.contains("in other network namespaces: their sockets")
+            })
             .collect::<Vec<_>>()
     };
     let listed = about_namespaces(&["--json"]);

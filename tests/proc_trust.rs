@@ -1471,3 +1471,42 @@ fn a_mapping_behind_a_covered_thread_directory_is_read_in_the_kernel_both_ways()
         assert_eq!(holding, "held through a memory mapping");
     }
 }
+
+/// The same holder with two live threads, a file mounted over the first one's `maps` only:
+/// the mapping is read through the other thread, the holder is named by both lookups, and no
+/// note says that its mappings were not read (nothing is mounted over `/proc/PID/maps`).
+#[test]
+fn a_mapping_read_through_another_live_thread_is_never_said_covered() {
+    if !common::root_or_skip("a private mount namespace") {
+        return;
+    }
+    let dir = common::tempdir();
+    let Some((_holder, port, pid)) = holder_in_mode(dir.path(), "mapping-leader-exit-threads")
+    else {
+        return;
+    };
+    leader_exited(pid);
+    let mut threads: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("threads")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&tid| tid != pid)
+        .collect();
+    threads.sort_unstable();
+    assert_eq!(threads.len(), 2, "{threads:?}");
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "").expect("empty file");
+    let binds = [(
+        empty.display().to_string(),
+        format!("/proc/{pid}/task/{}/maps", threads[0]),
+    )];
+    for lookup in LOOKUPS {
+        let doc = json_with_binds(&binds, lookup, port);
+        let (owners, holding) = owner_and_holding(&doc, port, lookup);
+        assert_eq!(owners, vec![u64::from(pid)], "{lookup}: {doc}");
+        assert_eq!(holding, "held through a memory mapping", "{lookup}: {doc}");
+        assert!(
+            !doc["notes"].to_string().contains("mounted over"),
+            "{lookup}: {doc}"
+        );
+    }
+}

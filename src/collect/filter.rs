@@ -164,9 +164,9 @@ impl Filter {
 }
 
 impl Filter {
-    /// With `--user`, a note naming the processes whose listeners it leaves out although some
-    /// of their threads' credentials were not read (beyond the threads whoport reads, or
-    /// covered by a mount): one of those threads may act as that user.
+    /// With `--user`, a note naming the processes whose listeners it leaves out although their
+    /// user, or some of their threads' credentials, were not read (beyond the threads whoport
+    /// reads, or covered by a mount): one of those threads may act as that user.
     pub(super) fn user_unsure(
         &self,
         listeners: &[Listener],
@@ -181,7 +181,11 @@ impl Filter {
             .iter()
             .filter(|l| !self.wants_listener(l, processes) && others.wants_listener(l, processes))
             .flat_map(|l| l.owners.iter().filter_map(|pid| processes.get(pid)))
-            .filter(|p| p.credentials.threads_cut.is_some() || p.credentials.covered.is_some())
+            .filter(|p| {
+                p.uid.is_none()
+                    || p.credentials.threads_cut.is_some()
+                    || p.credentials.covered.is_some()
+            })
             .collect();
         unsure.sort_unstable_by_key(|p| p.pid);
         unsure.dedup_by_key(|p| p.pid);
@@ -192,8 +196,9 @@ impl Filter {
             .iter()
             .map(|p| {
                 let why = match (&p.credentials.covered, p.credentials.threads_cut) {
+                    _ if p.uid.is_none() => "its user was not read".to_string(),
                     (Some(path), _) => format!("something is mounted over {path}"),
-                    (None, Some(read)) => format!("only the first {read} were read"),
+                    (None, Some(read)) => format!("only {read} of its other threads were read"),
                     (None, None) => String::new(),
                 };
                 format!("pid {} ({}): {why}", p.pid, p.name)

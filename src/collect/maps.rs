@@ -49,9 +49,10 @@ pub struct Unread {
     /// only when whoport is not root: how many. Not named (their mappings are not a matter
     /// of time): a socket no mapping was found for may be mapped there.
     pub refused: usize,
-    /// Not read because a file is mounted over their `/proc/PID/maps` (it holds what whoever
-    /// mounted it wrote, perhaps a socket that process never mapped): PIDs.
-    pub covered: Vec<u32>,
+    /// Not read because something is mounted over their `/proc/PID/maps` (a file there holds
+    /// what whoever mounted it wrote, perhaps a socket that process never mapped), or, where
+    /// the main thread exited, over every live thread's: PIDs, each with what is covered.
+    pub covered: Vec<(u32, String)>,
 }
 
 impl Unread {
@@ -81,15 +82,16 @@ pub fn read_all(wanted: &HashSet<u32>) -> Read {
         PER_PROCESS,
         move |pid, wanted: &HashSet<u32>| {
             let (sockets, rings, mounted_over) = mapped_by(pid, wanted);
-            if mounted_over {
+            let covered = mounted_over.is_some();
+            if let Some(path) = mounted_over {
                 if let Ok(mut covered) = its_covered.lock() {
-                    covered.push(pid);
+                    covered.push((pid, path));
                 }
             }
             let one = (sockets, rings);
             if let Some(count) = &count {
                 let none = one.0.is_empty() && one.1.is_empty();
-                if none && !mounted_over && refused_to_this_user(pid) {
+                if none && !covered && refused_to_this_user(pid) {
                     count.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -227,34 +229,42 @@ fn mapped_ring(line: &[u8]) -> Option<(u64, u64)> {
 /// The `wanted` sockets in one process's memory mappings, and the rings it maps. A process
 /// whose main thread exited (or is exiting) shows empty maps there: when it has other
 /// threads, a live thread's are read instead (they share them), the first that answers. A
-/// kernel thread (empty maps, one thread) costs one more small read. Last, whether a file is
-/// mounted over its maps (not read through).
-pub fn mapped_by(pid: u32, wanted: &HashSet<u32>) -> (Vec<u32>, Vec<(u64, u64)>, bool) {
+/// kernel thread (empty maps, one thread) costs one more small read. Last, what is mounted
+/// over where its maps were looked for, when they were read nowhere (not read through).
+pub fn mapped_by(pid: u32, wanted: &HashSet<u32>) -> (Vec<u32>, Vec<(u64, u64)>, Option<String>) {
     let mut sockets = Vec::new();
     let mut rings: Vec<(u64, u64)> = Vec::new();
     let is_covered = |e: &std::io::Error| e.raw_os_error() == Some(Errno::XDEV.raw_os_error());
-    let read = read_proc_file(&format!("/proc/{pid}/maps"));
-    let mut covered = read.as_ref().is_err_and(is_covered);
+    let path = format!("/proc/{pid}/maps");
+    let read = read_proc_file(&path);
+    let mut covered = read.as_ref().is_err_and(is_covered).then_some(path);
     let mut text = read.ok();
     // The main thread exited (its maps are empty): a live thread's, never read across a
-    // mount over the thread directory or its maps (then said covered, not read as empty).
+    // mount over the thread directory or its maps. Covered only where no thread's was read.
     if text.as_ref().is_some_and(Vec::is_empty) && linux::thread_count(pid).is_some_and(|n| n > 1) {
-        text = match super::proc_dir::numbered_entries(&format!("/proc/{pid}/task")) {
+        let task = format!("/proc/{pid}/task");
+        text = match super::proc_dir::numbered_entries(&task) {
             Err(Errno::XDEV) => {
-                covered = true;
+                covered = Some(task);
                 None
             }
             Err(_) => None,
             Ok(tids) => tids.into_iter().filter(|&tid| tid != pid).find_map(|tid| {
-                match read_proc_file(&format!("/proc/{pid}/task/{tid}/maps")) {
+                let path = format!("/proc/{pid}/task/{tid}/maps");
+                match read_proc_file(&path) {
                     Ok(text) => Some(text).filter(|t| !t.is_empty()),
                     Err(e) => {
-                        covered |= is_covered(&e);
+                        if is_covered(&e) && covered.is_none() {
+                            covered = Some(format!("/proc/{pid}/task/{tid} or its maps"));
+                        }
                         None
                     }
                 }
             }),
         };
+        if text.is_some() {
+            covered = None;
+        }
     }
     if let Some(text) = text {
         for line in text.split(|&b| b == b'\n') {

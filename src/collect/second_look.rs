@@ -423,8 +423,15 @@ fn unread_maps_words(unread: &maps::Unread) -> Vec<String> {
             format!("the memory map of pid {pid} ({name}) could not be read within {within}s")
         })
         .collect();
-    words.extend(unread.covered.iter().map(|pid| {
-        format!("a file is mounted over /proc/{pid}/maps, which whoport does not read through")
+    words.extend(unread.covered.iter().map(|(pid, path)| {
+        if *path == format!("/proc/{pid}/maps") {
+            format!("a file is mounted over {path}, which whoport does not read through")
+        } else {
+            format!(
+                "pid {pid}'s main thread exited, and something is mounted over {path}, which \
+                 whoport does not read through"
+            )
+        }
     }));
     if unread.skipped > 0 {
         words.push(format!(
