@@ -113,8 +113,18 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     } else {
         sockets::Keep::Listeners
     };
-    // A query for a few ports is given only their sockets.
-    let found = sockets::enumerate_counting(want, keep, &filter.asked_ports());
+    // A query for a few ports is given only their sockets where the owner lookup is likely
+    // to run in the kernel: the walk's note on other network namespaces needs every socket
+    // of the tables, dumped here in parallel with it rather than after it.
+    #[cfg(target_os = "linux")]
+    let ports = if owners::iterator_likely() {
+        filter.asked_ports()
+    } else {
+        Vec::new()
+    };
+    #[cfg(not(target_os = "linux"))]
+    let ports = filter.asked_ports();
+    let found = sockets::enumerate_counting(want, keep, &ports);
     let answered = walk.wait(deadline);
     let mut notes = Vec::new();
     let mut late_lookup = None;

@@ -180,6 +180,19 @@ fn walked(owners: Result<InodeOwners, String>) -> Lookup {
 
 /// Whether the iterator can work here; everything checked is one small read, and none of it
 /// is a refusal worth a note.
+/// Whether the owner lookup will most likely run in the kernel (what [`lookup`] decides
+/// first, from the same cheap signals; the walk may still give up for the iterator, and the
+/// iterator may still be refused).
+pub fn iterator_likely() -> bool {
+    match Preference::from_env() {
+        Preference::Procfs => false,
+        Preference::Bpf => true,
+        Preference::Auto => {
+            iterator_permitted() && open_files().is_some_and(|n| n >= CROSSOVER_FILES)
+        }
+    }
+}
+
 fn iterator_permitted() -> bool {
     may_use_bpf() && super::btf_file::present().is_ok()
 }
