@@ -264,6 +264,35 @@ const ROOT_THREAD: &str = "import ctypes, os, socket, sys, threading, time\n\
      open(sys.argv[2], 'w').close()\n\
      while True: time.sleep(1)\n";
 
+/// [`ROOT_THREAD`] listening on `port`, in a network and mount namespace of its own, then
+/// `then` (shell, with `$pid` the process and `$D` the test's directory, which is `dir`); the
+/// script's status and standard error. `None` where the test cannot run here.
+fn root_thread_then(dir: &std::path::Path, port: u16, then: &str) -> Option<(i32, String)> {
+    if !common::root_or_skip("a private mount namespace") || !common::need("python3") {
+        return None;
+    }
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    std::fs::write(dir.join("threads.py"), ROOT_THREAD).expect("threads.py");
+    let d = dir.display();
+    let (status, _, err) = common::sh_within(
+        &format!(
+            r#"exec unshare -n -m --propagation private sh -c '
+set -e
+ip link set lo up
+D={d}
+mkdir $D/own; chown nobody $D/own
+/usr/bin/python3 $D/threads.py {port} $D/own/ready >$D/log 2>&1 & pid=$!
+trap "kill $pid" EXIT
+i=0; until [ -e $D/own/ready ]; do i=$((i+1)); [ $i -lt 300 ]; sleep 0.1; done
+{then}
+'"#
+        ),
+        SCRIPT_LIMIT,
+    );
+    Some((status, err))
+}
+
 /// [`ROOT_THREAD`] with a file mounted over its root thread's `/proc/PID/task/TID/status` (in
 /// the mount namespace whoport runs in; and, with the in-kernel lookup, a directory over its
 /// whole `task`): the root thread's uid vanished and the process was "as nobody", with nothing
@@ -271,37 +300,22 @@ const ROOT_THREAD: &str = "import ctypes, os, socket, sys, threading, time\n\
 /// `thread_credentials_covered` names what is mounted over.
 #[test]
 fn a_thread_whose_credentials_are_covered_is_said_not_read() {
-    if !common::root_or_skip("a private mount namespace") || !common::need("python3") {
-        return;
-    }
     let dir = tempdir();
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .expect("chmod");
-    std::fs::write(dir.path().join("threads.py"), ROOT_THREAD).expect("threads.py");
     let port = 43605;
-    let d = dir.path().display();
-    let (status, _, err) = common::sh_within(
+    let Some((status, err)) = root_thread_then(
+        dir.path(),
+        port,
         &format!(
-            r#"exec unshare -n -m --propagation private sh -c '
-set -e
-ip link set lo up
-mkdir {d}/own; chown nobody {d}/own
-/usr/bin/python3 {d}/threads.py {port} {d}/own/ready >{d}/log 2>&1 & pid=$!
-trap "kill $pid" EXIT
-i=0; until [ -e {d}/own/ready ]; do i=$((i+1)); [ $i -lt 300 ]; sleep 0.1; done
-tid=$(ls /proc/$pid/task | grep -vx $pid | head -1)
-echo $pid $tid >{d}/ids
+            r#"tid=$(ls /proc/$pid/task | grep -vx $pid | head -1)
+echo $pid $tid >$D/ids
 mount --bind /dev/null /proc/$pid/task/$tid/status
-for l in procfs bpf; do WHOPORT_OWNER_LOOKUP=$l "$WHOPORT" --json {port} >{d}/status.$l.json; done
+for l in procfs bpf; do WHOPORT_OWNER_LOOKUP=$l "$WHOPORT" --json {port} >$D/status.$l.json; done
 mount -t tmpfs none /proc/$pid/task
-WHOPORT_OWNER_LOOKUP=bpf "$WHOPORT" --json {port} >{d}/task.bpf.json
-'"#
+WHOPORT_OWNER_LOOKUP=bpf "$WHOPORT" --json {port} >$D/task.bpf.json"#
         ),
-        SCRIPT_LIMIT,
-    );
+    ) else {
+        return;
+    };
     assert_eq!(status, 0, "{err}");
     let ids = std::fs::read_to_string(dir.path().join("ids")).expect("ids");
     let (pid, tid) = ids.trim().split_once(' ').expect("pid and tid");
@@ -542,36 +556,19 @@ done"
 /// read; `--user root`, which the socket's uid matches, keeps it without a note.
 #[test]
 fn a_user_filter_says_which_owners_user_it_could_not_read() {
-    if !common::root_or_skip("a private mount namespace") || !common::need("python3") {
-        return;
-    }
     let dir = tempdir();
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .expect("chmod");
-    std::fs::write(dir.path().join("threads.py"), ROOT_THREAD).expect("threads.py");
     let port = 43608;
-    let d = dir.path().display();
-    let (status, _, err) = common::sh_within(
-        &format!(
-            r#"exec unshare -n -m --propagation private sh -c '
-set -e
-ip link set lo up
-mkdir {d}/own; chown nobody {d}/own
-/usr/bin/python3 {d}/threads.py {port} {d}/own/ready >{d}/log 2>&1 & pid=$!
-trap "kill $pid" EXIT
-i=0; until [ -e {d}/own/ready ]; do i=$((i+1)); [ $i -lt 300 ]; sleep 0.1; done
-echo $pid >{d}/pid
+    let Some((status, err)) = root_thread_then(
+        dir.path(),
+        port,
+        r#"echo $pid >$D/pid
 mount --bind /dev/null /proc/$pid/status
 for l in procfs bpf; do for u in nobody root; do
-  WHOPORT_OWNER_LOOKUP=$l "$WHOPORT" --json --user $u >{d}/$u.$l.json || true
-done; done
-'"#
-        ),
-        SCRIPT_LIMIT,
-    );
+  WHOPORT_OWNER_LOOKUP=$l "$WHOPORT" --json --user $u >$D/$u.$l.json || true
+done; done"#,
+    ) else {
+        return;
+    };
     assert_eq!(status, 0, "{err}");
     let pid = std::fs::read_to_string(dir.path().join("pid")).expect("pid");
     let said = format!(

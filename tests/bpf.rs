@@ -597,14 +597,7 @@ fn a_socket_in_transit_names_its_receiver_whatever_proc_lets_whoport_read() {
         "--inh-caps=-sys_ptrace",
         "--bounding-set=-sys_ptrace",
     ];
-    let capped: &[&str] = &[
-        "setpriv",
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        "--inh-caps=+bpf,+perfmon",
-        "--ambient-caps=+bpf,+perfmon",
-    ];
+    let capped: &[&str] = &common::NOBODY_WITH_BPF;
     let mut answers = Vec::new();
     for wrapper in [&[][..], no_ptrace, capped] {
         for lookup in ["bpf", "procfs"] {

@@ -50,14 +50,7 @@ fn start(ns: &NetNs, helper: &Path, mode: &str) -> Option<(Child, u64, u64)> {
 fn as_nobody_with_bpf(ns: &NetNs, home: &Path, lookup: &str) -> std::process::Output {
     common::command(home, Path::new("nsenter"))
         .args(["-t", &ns.pid.to_string(), "-n", "--"])
-        .args([
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=+bpf,+perfmon",
-            "--ambient-caps=+bpf,+perfmon",
-        ])
+        .args(common::NOBODY_WITH_BPF)
         .arg(bin())
         .arg("--json")
         .env("WHOPORT_OWNER_LOOKUP", lookup)

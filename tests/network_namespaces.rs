@@ -541,28 +541,13 @@ fn as_nobody_with_bpf_the_holder_of_another_namespaces_sockets_is_named() {
     }
     let Some(ns) = NetNs::new() else { return };
     let foreign = helper(&ns, "foreign");
-    let home = tempdir();
-    let out = common::command(home.path(), std::path::Path::new("nsenter"))
-        .args(["-t", &ns.pid.to_string(), "-n", "--"])
-        .args([
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=+bpf,+perfmon",
-            "--ambient-caps=+bpf,+perfmon",
-        ])
-        .arg(common::bin())
-        .arg("--json")
-        .env("WHOPORT_OWNER_LOOKUP", "bpf")
-        .output()
-        .expect("runs");
-    let Ok(doc) = serde_json::from_slice::<Value>(&out.stdout) else {
+    let home = common::shared_tempdir();
+    let env = [("WHOPORT_OWNER_LOOKUP", "bpf")];
+    let (_, out, err) =
+        ns.whoport_wrapped(home.path(), &env, &common::NOBODY_WITH_BPF, &["--json"]);
+    let Ok(doc) = serde_json::from_str::<Value>(&out) else {
         // setpriv refused the capabilities (a kernel or setpriv without CAP_BPF).
-        eprintln!(
-            "SKIPPED: nobody with CAP_BPF and CAP_PERFMON could not run whoport: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        eprintln!("SKIPPED: nobody with CAP_BPF and CAP_PERFMON could not run whoport: {err}");
         return;
     };
     assert_eq!(doc["owner_lookup"], "bpf", "{doc}");

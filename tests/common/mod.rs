@@ -94,6 +94,18 @@ pub fn command(data_home: &Path, program: &Path) -> Run {
 /// shorter than the time limit of a run.
 pub const TIMEOUT: &str = "45s";
 
+/// What runs a program as nobody with CAP_BPF and CAP_PERFMON only (the in-kernel lookup's
+/// minimum): `setpriv` and its arguments, the program after them.
+#[allow(dead_code)]
+pub const NOBODY_WITH_BPF: [&str; 6] = [
+    "setpriv",
+    "--reuid=65534",
+    "--regid=65534",
+    "--clear-groups",
+    "--inh-caps=+bpf,+perfmon",
+    "--ambient-caps=+bpf,+perfmon",
+];
+
 /// The owner lookup the live tests ask for: `WHOPORT_TEST_OWNER_LOOKUP` (`bpf` or `procfs`),
 /// `bpf` by default, which uses the iterator whatever the machine's size, where it can load
 /// (root, BTF); elsewhere the walk, asked for as such (asked for where it cannot load, the
