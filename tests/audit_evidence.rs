@@ -517,36 +517,7 @@ done"
          other threads were read",
         pid.trim()
     );
-    for lookup in ["procfs", "bpf"] {
-        let doc = |user: &str| -> Value {
-            let name = format!("user.{user}.{lookup}.json");
-            let text = std::fs::read_to_string(dir.path().join(&name)).unwrap_or_default();
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}: {text}"))
-        };
-        let ours = |doc: &Value| {
-            doc["listeners"]
-                .as_array()
-                .expect("listeners")
-                .iter()
-                .any(|l| l["port"] == port)
-        };
-        let (root, nobody) = (doc("root"), doc("nobody"));
-        assert!(!ours(&root), "{lookup}: {root:#}");
-        assert!(
-            root["notes"]
-                .as_array()
-                .expect("notes")
-                .iter()
-                .any(|n| n == &Value::from(said.as_str())),
-            "{lookup}: {said}: {:#}",
-            root["notes"]
-        );
-        assert!(ours(&nobody), "{lookup}: {nobody:#}");
-        assert!(
-            !nobody.to_string().contains("may leave out"),
-            "{lookup}: {nobody:#}"
-        );
-    }
+    user_filter_said(dir.path(), port, ("root", "nobody"), &said);
 }
 
 /// [`ROOT_THREAD`] (its main thread `nobody`, another thread root) with a file mounted over
@@ -564,7 +535,7 @@ fn a_user_filter_says_which_owners_user_it_could_not_read() {
         r#"echo $pid >$D/pid
 mount --bind /dev/null /proc/$pid/status
 for l in procfs bpf; do for u in nobody root; do
-  WHOPORT_OWNER_LOOKUP=$l "$WHOPORT" --json --user $u >$D/$u.$l.json || true
+  WHOPORT_OWNER_LOOKUP=$l "$WHOPORT" --json --user $u >$D/user.$u.$l.json || true
 done; done"#,
     ) else {
         return;
@@ -577,10 +548,16 @@ done; done"#,
          a mount]): its user was not read",
         pid = pid.trim()
     );
+    user_filter_said(dir.path(), port, ("nobody", "root"), &said);
+}
+
+/// With each owner lookup (`user.USER.LOOKUP.json` in `dir`): `--user left_out` leaves the
+/// listener on `port` out and says `said` in a note; `--user kept` keeps it, with no such note.
+fn user_filter_said(dir: &std::path::Path, port: u16, (left_out, kept): (&str, &str), said: &str) {
     for lookup in ["procfs", "bpf"] {
         let doc = |user: &str| -> Value {
-            let name = format!("{user}.{lookup}.json");
-            let text = std::fs::read_to_string(dir.path().join(&name)).unwrap_or_default();
+            let name = format!("user.{user}.{lookup}.json");
+            let text = std::fs::read_to_string(dir.join(&name)).unwrap_or_default();
             serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}: {text}"))
         };
         let ours = |doc: &Value| {
@@ -590,17 +567,17 @@ done; done"#,
                 .iter()
                 .any(|l| l["port"] == port)
         };
-        let (nobody, root) = (doc("nobody"), doc("root"));
-        assert!(!ours(&nobody), "{lookup}: {nobody:#}");
-        let notes = nobody["notes"].as_array().expect("notes");
+        let (out, kept) = (doc(left_out), doc(kept));
+        assert!(!ours(&out), "{lookup}: {out:#}");
+        let notes = out["notes"].as_array().expect("notes");
         assert!(
-            notes.iter().any(|n| n == &Value::from(said.as_str())),
-            "{lookup}: {notes:#?}"
+            notes.iter().any(|n| n == &Value::from(said)),
+            "{lookup}: {said}: {notes:#?}"
         );
-        assert!(ours(&root), "{lookup}: {root:#}");
+        assert!(ours(&kept), "{lookup}: {kept:#}");
         assert!(
-            !root.to_string().contains("may leave out"),
-            "{lookup}: {root:#}"
+            !kept.to_string().contains("may leave out"),
+            "{lookup}: {kept:#}"
         );
     }
 }
