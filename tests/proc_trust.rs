@@ -1447,13 +1447,7 @@ type Found = (Vec<u64>, Value);
 /// iterator visits (that read is skipped only where none is), so both lookups name it.
 #[test]
 fn a_ring_in_a_table_only_the_kernel_reads_names_its_holder_both_ways() {
-    let Some((pid, found)) = covered_leader_exit("io-uring-leader-exit") else {
-        return;
-    };
-    for (owners, holding) in found {
-        assert_eq!(owners, vec![u64::from(pid)], "{holding}");
-        assert_eq!(holding, "held by io_uring");
-    }
+    named_by_both_lookups("io-uring-leader-exit", "held by io_uring");
 }
 
 /// The same with the listener held only through a memory mapping (`mapping-leader-exit`):
@@ -1463,12 +1457,17 @@ fn a_ring_in_a_table_only_the_kernel_reads_names_its_holder_both_ways() {
 /// directory makes its mappings unread: read in the kernel, both lookups name the holder.
 #[test]
 fn a_mapping_behind_a_covered_thread_directory_is_read_in_the_kernel_both_ways() {
-    let Some((pid, found)) = covered_leader_exit("mapping-leader-exit") else {
+    named_by_both_lookups("mapping-leader-exit", "held through a memory mapping");
+}
+
+/// [`covered_leader_exit`] of `mode`: each lookup names the holder, held as `held`.
+fn named_by_both_lookups(mode: &str, held: &str) {
+    let Some((pid, found)) = covered_leader_exit(mode) else {
         return;
     };
     for (owners, holding) in found {
-        assert_eq!(owners, vec![u64::from(pid)], "{holding}");
-        assert_eq!(holding, "held through a memory mapping");
+        assert_eq!(owners, vec![u64::from(pid)], "{mode}: {holding}");
+        assert_eq!(holding, held, "{mode}");
     }
 }
 
