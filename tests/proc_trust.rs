@@ -1245,15 +1245,7 @@ fn a_link_mounted_over_a_live_threads_executable_link_is_said_covered() {
         .collect();
     let (pid, port, tid) = (ids[0], ids[1], ids[2]);
     // Until the main thread has exited, its own link is read.
-    let main_gone = |pid: u32| {
-        std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .is_ok_and(|s| s.contains("State:\tZ"))
-    };
-    let mut waited = 0;
-    while !main_gone(pid) && waited < 200 {
-        std::thread::sleep(std::time::Duration::from_millis(25));
-        waited += 1;
-    }
+    leader_exited(pid);
     let decoy = dir.path().join("decoy");
     std::os::unix::fs::symlink("/usr/sbin/sshd", &decoy).expect("a link");
     for lookup in LOOKUPS {

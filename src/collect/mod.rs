@@ -190,14 +190,14 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     }
     #[cfg(target_os = "linux")]
     if let (Ok(held), "netlink") = (&walk, source) {
-        let socket_netns = via_iterator.then_some(netns::KernelView {
+        let kernel_view = via_iterator.then_some(netns::KernelView {
             socket_netns: &held.socket_netns,
             visited: &held.visited,
             elsewhere: &held.other_netns_pids,
         });
         notes.extend(netns::notes_for(
             &held.pids,
-            (socket_netns, &mut shared),
+            (kernel_view, &mut shared),
             (&seen.inodes, narrowed),
             filter,
         ));
