@@ -28,6 +28,7 @@ use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 
 use rustix::fs::{openat, Dir, Mode, OFlags};
+use rustix::io::Errno;
 
 use super::linux;
 use crate::port::Protocol;
@@ -65,6 +66,9 @@ pub struct Findings {
     /// Every process was looked at for the namespaces to read (not cut short by
     /// [`MAX_NAMESPACES`]).
     pub every_process_seen: bool,
+    /// How many processes' network namespaces could not be read (permission: another user's,
+    /// as non-root): a namespace only they live in looks like one no process lives in.
+    pub namespaces_refused: usize,
     /// Sockets the walk placed in no table, when the kernel could not be asked their
     /// namespace (`socket_netns.rs`).
     pub unplaced: super::socket_netns::Unplaced,
@@ -218,8 +222,9 @@ pub fn look(
     }
     let mut pids: Vec<u32> = by_pid.keys().copied().collect();
     pids.sort_unstable();
-    let (foreign, read, complete) = in_other_tables(&left, &pids, &own_netns);
-    findings.every_process_seen = complete;
+    let (foreign, read, seen) = in_other_tables(&left, &pids, &own_netns);
+    findings.every_process_seen = seen.complete;
+    findings.namespaces_refused = seen.refused;
     if socket_netns.is_none() {
         // The walk's: what no table lists, the kernel is asked about (where it may be).
         match super::socket_netns::ask(&left, &foreign, &by_pid, shared) {
@@ -271,48 +276,74 @@ pub(super) fn netns_inum(link: &[u8]) -> Option<u64> {
 /// in), then any process. `/proc` paths (`PID/task/TID` or `PID`), at most
 /// [`MAX_NAMESPACES`], each with its namespace's inode; and whether every process was looked
 /// at (false when the limit cut the search short).
-fn tasks_elsewhere(holders: &[u32], own: &[u8]) -> (Vec<(String, Option<u64>)>, bool) {
+fn tasks_elsewhere(holders: &[u32], own: &[u8]) -> (Vec<(String, Option<u64>)>, Seen) {
     let mut seen: HashSet<Vec<u8>> = HashSet::new();
     let mut out = Vec::new();
     let mut link = [0u8; 64];
-    let mut consider = |base: String, out: &mut Vec<(String, Option<u64>)>| {
-        let Ok(n) = super::proc_dir::read_link_into(&format!("/proc/{base}/ns/net"), &mut link)
-        else {
-            return;
-        };
-        if &link[..n] != own && seen.insert(link[..n].to_vec()) {
-            out.push((base, netns_inum(&link[..n])));
+    // Whether the task's namespace could not be read (permission).
+    let mut consider = |base: String, out: &mut Vec<(String, Option<u64>)>| -> bool {
+        match super::proc_dir::read_link_into(&format!("/proc/{base}/ns/net"), &mut link) {
+            Ok(n) if &link[..n] != own && seen.insert(link[..n].to_vec()) => {
+                out.push((base, netns_inum(&link[..n])));
+                false
+            }
+            Err(Errno::ACCESS | Errno::PERM) => true,
+            _ => false,
         }
+    };
+    let cut = |refused| Seen {
+        complete: false,
+        refused,
     };
     for &pid in holders {
         for tid in std::iter::once(pid).chain(super::linux::other_threads(pid)) {
             if out.len() >= MAX_NAMESPACES {
-                return (out, false);
+                return (out, cut(0));
             }
             consider(format!("{pid}/task/{tid}"), &mut out);
         }
     }
+    // Processes are counted, not the holders' threads above (a holder is among them).
+    let mut refused = 0;
     let Ok(proc_dir) = openat(
         rustix::fs::CWD,
         "/proc",
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     ) else {
-        return (out, false);
+        return (out, cut(0));
     };
     let Ok(dir) = Dir::read_from(&proc_dir) else {
-        return (out, false);
+        return (out, cut(0));
     };
     for entry in dir.filter_map(Result::ok) {
         if out.len() >= MAX_NAMESPACES {
-            return (out, false);
+            return (out, cut(refused));
         }
         let name = entry.file_name().to_bytes();
         if !name.is_empty() && name.iter().all(u8::is_ascii_digit) {
-            consider(String::from_utf8_lossy(name).into_owned(), &mut out);
+            refused += usize::from(consider(
+                String::from_utf8_lossy(name).into_owned(),
+                &mut out,
+            ));
         }
     }
-    (out, true)
+    (
+        out,
+        Seen {
+            complete: true,
+            refused,
+        },
+    )
+}
+
+/// How far the look for namespaces to read went.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    /// Every process was looked at (not cut short by [`MAX_NAMESPACES`]).
+    complete: bool,
+    /// Processes whose namespace could not be read (permission).
+    refused: usize,
 }
 
 /// inode -> socket, for the `wanted` sockets found in the TCP and UDP tables of other
@@ -322,7 +353,7 @@ fn in_other_tables(
     wanted: &HashSet<u32>,
     holders: &[u32],
     own: &[u8],
-) -> (HashMap<u32, Foreign>, HashSet<u64>, bool) {
+) -> (HashMap<u32, Foreign>, HashSet<u64>, Seen) {
     let mut found = HashMap::new();
     let mut read = HashSet::new();
     let tables = TABLES;
@@ -572,10 +603,11 @@ pub fn notes(findings: &Findings) -> Vec<String> {
             };
             listed.push(if findings.every_process_seen {
                 format!(
-                    "{} of {}, where no process whoport can see lives, kept by no mount \
-                     whoport could enter (what {what} was not read)",
+                    "{} of {}, where {}, kept by no mount whoport could enter (what {what} \
+                     was not read)",
                     count(holder.unreached),
-                    names.join(", ")
+                    names.join(", "),
+                    lives_there(findings.namespaces_refused, super::is_root())
                 )
             } else {
                 format!(
@@ -602,6 +634,25 @@ pub fn notes(findings: &Findings) -> Vec<String> {
         ));
     }
     notes
+}
+
+/// Who lives in a namespace whose tables no task of whoport's could be found to read them
+/// by: no process whoport looked at, and, where some processes' namespaces could not be read,
+/// it may be theirs.
+fn lives_there(refused: usize, root: bool) -> String {
+    match refused {
+        0 => "no process whoport can see lives".to_string(),
+        n => format!(
+            "none of the processes whose network namespace whoport could read lives (that of \
+             {} could not be read{})",
+            if n == 1 {
+                "1 process".to_string()
+            } else {
+                format!("{n} processes")
+            },
+            if root { "" } else { ": run as root" }
+        ),
+    }
 }
 
 /// The note on the processes whose network namespace the walk did not read, because
@@ -812,6 +863,7 @@ mod tests {
                 },
             ],
             every_process_seen: true,
+            namespaces_refused: 0,
             unplaced: Default::default(),
         };
         let notes = notes_of(&findings);
@@ -865,6 +917,21 @@ mod tests {
             ),
             "{:?}",
             notes_of(&cut_short)
+        );
+    }
+
+    #[test]
+    fn a_namespace_whose_processes_could_not_be_read_is_not_said_to_have_none() {
+        assert_eq!(lives_there(0, true), "no process whoport can see lives");
+        assert_eq!(
+            lives_there(1, true),
+            "none of the processes whose network namespace whoport could read lives (that of \
+             1 process could not be read)"
+        );
+        assert_eq!(
+            lives_there(57, false),
+            "none of the processes whose network namespace whoport could read lives (that of \
+             57 processes could not be read: run as root)"
         );
     }
 }
