@@ -294,8 +294,9 @@ i=0; until [ -e $D/own/ready ]; do i=$((i+1)); [ $i -lt 300 ]; sleep 0.1; done
 }
 
 /// [`ROOT_THREAD`] with a file mounted over its root thread's `/proc/PID/task/TID/status` (in
-/// the mount namespace whoport runs in; and, with the in-kernel lookup, a directory over its
-/// whole `task`): the root thread's uid vanished and the process was "as nobody", with nothing
+/// the mount namespace whoport runs in; then a directory over that thread's whole directory;
+/// and, with the in-kernel lookup, a directory over its whole `task`): the root thread's uid
+/// vanished and the process was "as nobody", with nothing
 /// said. The credentials not read are said beside the user, and JSON
 /// `thread_credentials_covered` names what is mounted over.
 #[test]
@@ -310,6 +311,10 @@ fn a_thread_whose_credentials_are_covered_is_said_not_read() {
 echo $pid $tid >$D/ids
 mount --bind /dev/null /proc/$pid/task/$tid/status
 for l in procfs bpf; do WHOPORT_OWNER_LOOKUP=$l "$WHOPORT" --json {port} >$D/status.$l.json; done
+umount /proc/$pid/task/$tid/status
+mount -t tmpfs none /proc/$pid/task/$tid
+for l in procfs bpf; do WHOPORT_OWNER_LOOKUP=$l "$WHOPORT" --json {port} >$D/thread.$l.json; done
+umount /proc/$pid/task/$tid
 mount -t tmpfs none /proc/$pid/task
 WHOPORT_OWNER_LOOKUP=bpf "$WHOPORT" --json {port} >$D/task.bpf.json"#
         ),
@@ -322,6 +327,8 @@ WHOPORT_OWNER_LOOKUP=bpf "$WHOPORT" --json {port} >$D/task.bpf.json"#
     for (name, covered) in [
         ("status.procfs", format!("/proc/{pid}/task/{tid}/status")),
         ("status.bpf", format!("/proc/{pid}/task/{tid}/status")),
+        ("thread.procfs", format!("/proc/{pid}/task/{tid}")),
+        ("thread.bpf", format!("/proc/{pid}/task/{tid}")),
         ("task.bpf", format!("/proc/{pid}/task")),
     ] {
         let text =

@@ -42,9 +42,15 @@ pub fn of(pid: u32, main: &[u8], uid: Option<u32>, same_user_ns: Option<bool>) -
                 super::proc_dir::read_fd_at_most(&file, &mut status, super::proc_dir::MAX_FILE);
                 status
             }
-            // Something mounted over it: that thread's credentials are not known.
+            // Something mounted over it, or over the thread's whole directory (named, not
+            // the file in it): that thread's credentials are not known.
             Err(e) if e.raw_os_error() == Some(rustix::io::Errno::XDEV.raw_os_error()) => {
-                c.covered.get_or_insert(path);
+                let thread = format!("/proc/{pid}/task/{tid}");
+                let whole = matches!(
+                    super::proc_dir::stat_proc(&thread),
+                    Err(rustix::io::Errno::XDEV)
+                );
+                c.covered.get_or_insert(if whole { thread } else { path });
                 continue;
             }
             // (A thread that exited since is left out.)
