@@ -529,7 +529,9 @@ EOS
 /// As nobody with CAP_BPF and CAP_PERFMON (the in-kernel lookup's minimum), root's process
 /// holding sockets of another network namespace: its `/proc/PID/ns/net` is closed to nobody,
 /// and the note was left out with nothing said, although the same run named that process as
-/// an owner. The in-kernel lookup read every task's namespace: the process is named.
+/// an owner. The in-kernel lookup read every task's namespace: the process is named. And
+/// what its sockets do is read from the tables of the process living there (nobody may read
+/// them, not its namespace link): the note is root's, word for word.
 #[test]
 fn as_nobody_with_bpf_the_holder_of_another_namespaces_sockets_is_named() {
     if !common::is_root()
@@ -552,25 +554,32 @@ fn as_nobody_with_bpf_the_holder_of_another_namespaces_sockets_is_named() {
     };
     assert_eq!(doc["owner_lookup"], "bpf", "{doc}");
     let notes = crate::notes(&doc.to_string());
-    // (What those sockets do is read from their namespace's tables, which nobody cannot
-    // enter: only that the process holds them is said.) A process lives in that namespace
-    // (the helper's child), but nobody cannot read root's namespaces: that is what is said,
-    // not that no process lives there.
-    let note = notes
-        .iter()
-        .find(|n| {
+    // nobody cannot read root's `/proc/PID/ns/net`, but may read the TCP and UDP tables of the
+    // helper's child living in that namespace (`/proc/PID/net/*`, placed there by their
+    // inode): the sockets are named with what they do, as root names them.
+    let said = |notes: Vec<String>| -> Option<String> {
+        notes.into_iter().find(|n| {
             n.starts_with(&format!(
                 "pid {} (python3) holds sockets of another network namespace",
                 foreign.pid
             ))
         })
-        .unwrap_or_else(|| panic!("{notes:#?}"));
+    };
+    let note = said(notes.clone()).unwrap_or_else(|| panic!("{notes:#?}"));
+    let (_, root_out, _) = ns.whoport_with(home.path(), &env, &["--json"]);
+    assert_eq!(
+        Some(&note),
+        said(crate::notes(&root_out)).as_ref(),
+        "as root: {root_out}"
+    );
     assert!(
-        note.contains(
-            ", where none of the processes whose network namespace whoport could read lives \
-             (that of "
-        ) && note.contains(" processes could not be read: run as root), kept by no mount")
-            && !note.contains("no process whoport can see"),
+        note.contains(": TCP listener 127.0.0.1:")
+            && note.contains(", UDP socket 0.0.0.0:")
+            && note.contains(" connected to 127.0.0.1:9")
+            && note.ends_with(
+                ", a socket that its namespace's tables do not list (bound without listening, \
+                 or not bound)"
+            ),
         "{note}"
     );
 }

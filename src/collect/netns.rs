@@ -66,8 +66,9 @@ pub struct Findings {
     /// Every process was looked at for the namespaces to read (not cut short by
     /// [`MAX_NAMESPACES`]).
     pub every_process_seen: bool,
-    /// How many processes' network namespaces could not be read (permission: another user's,
-    /// as non-root): a namespace only they live in looks like one no process lives in.
+    /// How many processes' network namespaces could not be established: neither their
+    /// namespace link nor their TCP table could be read (something mounted over both, or
+    /// `hidepid`). A namespace only they live in looks like one no process lives in.
     pub namespaces_refused: usize,
     /// Sockets the walk placed in no table, when the kernel could not be asked their
     /// namespace (`socket_netns.rs`).
@@ -222,7 +223,7 @@ pub fn look(
     }
     let mut pids: Vec<u32> = by_pid.keys().copied().collect();
     pids.sort_unstable();
-    let (foreign, read, seen) = in_other_tables(&left, &pids, &own_netns);
+    let (foreign, mut read, seen) = in_other_tables(&left, &pids, &own_netns);
     findings.every_process_seen = seen.complete;
     findings.namespaces_refused = seen.refused;
     if socket_netns.is_none() {
@@ -235,6 +236,10 @@ pub fn look(
             Err(unplaced) => findings.unplaced = unplaced,
         }
     }
+    // A socket listed in a table is of that table's namespace: where its namespace is known,
+    // that namespace's tables were read (also through a task placed by its table, whose
+    // namespace link could not be read).
+    read.extend(foreign.keys().filter_map(|inode| elsewhere.get(inode)));
     // Every process of this namespace that holds one is named, not only the one whose
     // thread's tables showed it.
     for &pid in &pids {
@@ -276,18 +281,40 @@ pub(super) fn netns_inum(link: &[u8]) -> Option<u64> {
 /// in), then any process. `/proc` paths (`PID/task/TID` or `PID`), at most
 /// [`MAX_NAMESPACES`], each with its namespace's inode; and whether every process was looked
 /// at (false when the limit cut the search short).
-fn tasks_elsewhere(holders: &[u32], own: &[u8]) -> (Vec<(String, Option<u64>)>, Seen) {
+///
+/// A task whose namespace link may not be read (another user's, as non-root; PID 1 of some
+/// microVMs, even to root) is placed by its TCP table instead, which anyone may read: the
+/// file `/proc/PID/net/tcp` is one per namespace, so the same inode as whoport's own
+/// (`own_table`) is this namespace, and another is read as any other namespace's tables
+/// (without its inode). Only a task neither tells of is counted as not read.
+fn tasks_elsewhere(
+    holders: &[u32],
+    own: &[u8],
+    own_table: Option<u64>,
+) -> (Vec<(String, Option<u64>)>, Seen) {
     let mut seen: HashSet<Vec<u8>> = HashSet::new();
     let mut out = Vec::new();
     let mut link = [0u8; 64];
-    // Whether the task's namespace could not be read (permission).
+    // Whether the task's namespace could not be established.
     let mut consider = |base: String, out: &mut Vec<(String, Option<u64>)>| -> bool {
         match super::proc_dir::read_link_into(&format!("/proc/{base}/ns/net"), &mut link) {
             Ok(n) if &link[..n] != own && seen.insert(link[..n].to_vec()) => {
                 out.push((base, netns_inum(&link[..n])));
                 false
             }
-            Err(Errno::ACCESS | Errno::PERM) => true,
+            Err(Errno::ACCESS | Errno::PERM) => {
+                let table = super::proc_dir::stat_proc(&format!("/proc/{base}/net/tcp"));
+                match (table, own_table) {
+                    (Ok(st), Some(ours)) if st.st_ino == ours => false,
+                    (Ok(st), Some(_)) => {
+                        if seen.insert(format!("table:{}", st.st_ino).into_bytes()) {
+                            out.push((base, None));
+                        }
+                        false
+                    }
+                    _ => true,
+                }
+            }
             _ => false,
         }
     };
@@ -342,7 +369,7 @@ fn tasks_elsewhere(holders: &[u32], own: &[u8]) -> (Vec<(String, Option<u64>)>, 
 struct Seen {
     /// Every process was looked at (not cut short by [`MAX_NAMESPACES`]).
     complete: bool,
-    /// Processes whose namespace could not be read (permission).
+    /// Processes whose namespace could not be established (see [`tasks_elsewhere`]).
     refused: usize,
 }
 
@@ -366,7 +393,7 @@ fn in_other_tables(
                 .map(|st| st.st_ino)
         })
         .collect();
-    let (tasks, complete) = tasks_elsewhere(holders, own);
+    let (tasks, complete) = tasks_elsewhere(holders, own, ours[0]);
     let mut namespaces: HashSet<u64> = tasks.iter().filter_map(|(_, ns)| *ns).collect();
     namespaces.extend(netns_inum(own));
     let room = MAX_NAMESPACES.saturating_sub(tasks.len());
@@ -730,7 +757,7 @@ mod tests {
         assert!(found.is_empty());
         // Told that every task lives elsewhere (ourselves included), the tables of this
         // namespace are still never read: their inode is this namespace's.
-        let (tasks, _) = tasks_elsewhere(&[me], b"net:[0]");
+        let (tasks, _) = tasks_elsewhere(&[me], b"net:[0]", None);
         assert!(
             tasks
                 .iter()
