@@ -21,13 +21,17 @@ use super::netns::{netns_inum, open_table, read_table, Foreign, TABLES};
 const PER_NAMESPACE: Duration = Duration::from_secs(1);
 pub const IN_ALL: Duration = Duration::from_secs(2);
 
-/// The network namespaces bind-mounted where this mount namespace sees them: inode and mount
-/// point, at most `limit`, none under a FUSE mount (which may never answer). From
-/// `/proc/self/mountinfo`, read a line at a time.
-pub fn mounted(limit: usize) -> Vec<(u64, PathBuf)> {
+/// The network namespaces bind-mounted where this mount namespace sees them, other than those
+/// `known`: inode and mount point, those in `first` first, at most `limit`, none under a FUSE
+/// mount (which may never answer); and whether there were more. From `/proc/self/mountinfo`,
+/// read a line at a time.
+pub fn mounted(
+    (known, first): (&HashSet<u64>, &HashSet<u64>),
+    limit: usize,
+) -> (Vec<(u64, PathBuf)>, bool) {
     // (Never a file mounted over it.)
     let Ok(file) = super::proc_dir::open_file("/proc/self/mountinfo") else {
-        return Vec::new();
+        return (Vec::new(), false);
     };
     let mut namespaces = Vec::new();
     let mut fuse: Vec<Vec<u8>> = Vec::new();
@@ -54,16 +58,21 @@ pub fn mounted(limit: usize) -> Vec<(u64, PathBuf)> {
         fuse.iter()
             .any(|f| p.starts_with(f) && (p.len() == f.len() || p.get(f.len()) == Some(&b'/')))
     };
-    let mut seen = HashSet::new();
-    namespaces
+    let mut seen = known.clone();
+    let (wanted, others): (Vec<_>, Vec<_>) = namespaces
         .into_iter()
         .filter(|(inum, point)| !under_fuse(point) && seen.insert(*inum))
+        .partition(|(inum, _)| first.contains(inum));
+    let mut left = wanted.into_iter().chain(others);
+    let listed = left
+        .by_ref()
         .take(limit)
         .map(|(inum, point)| {
             use std::os::unix::ffi::OsStringExt;
             (inum, PathBuf::from(std::ffi::OsString::from_vec(point)))
         })
-        .collect()
+        .collect();
+    (listed, left.next().is_some())
 }
 
 fn split_once<'a>(line: &'a [u8], separator: &[u8]) -> Option<(&'a [u8], &'a [u8])> {
@@ -168,7 +177,7 @@ mod tests {
 
     #[test]
     fn mounted_namespaces_are_listed_once_each() {
-        let all = mounted(64);
+        let (all, _) = mounted((&HashSet::new(), &HashSet::new()), 64);
         let mut inums: Vec<u64> = all.iter().map(|(i, _)| *i).collect();
         inums.sort_unstable();
         inums.dedup();

@@ -223,7 +223,9 @@ pub fn look(
     }
     let mut pids: Vec<u32> = by_pid.keys().copied().collect();
     pids.sort_unstable();
-    let (foreign, mut read, seen) = in_other_tables(&left, &pids, &own_netns);
+    // (The namespaces the in-kernel lookup read for them are entered first where mounted.)
+    let theirs: HashSet<u64> = elsewhere.values().copied().collect();
+    let (foreign, mut read, seen) = in_other_tables((&left, &theirs), &pids, &own_netns);
     findings.every_process_seen = seen.complete;
     findings.namespaces_refused = seen.refused;
     if socket_netns.is_none() {
@@ -312,6 +314,8 @@ fn tasks_elsewhere(
                         }
                         false
                     }
+                    // A task with no namespace (a zombie) or gone: none to tell.
+                    (Err(Errno::NOENT | Errno::SRCH), _) => false,
                     _ => true,
                 }
             }
@@ -377,7 +381,7 @@ struct Seen {
 /// network namespaces; the namespaces whose tables were read; and whether every process was
 /// looked at for a namespace to read.
 fn in_other_tables(
-    wanted: &HashSet<u32>,
+    (wanted, theirs): (&HashSet<u32>, &HashSet<u64>),
     holders: &[u32],
     own: &[u8],
 ) -> (HashMap<u32, Foreign>, HashSet<u64>, Seen) {
@@ -393,7 +397,7 @@ fn in_other_tables(
                 .map(|st| st.st_ino)
         })
         .collect();
-    let (tasks, complete) = tasks_elsewhere(holders, own, ours[0]);
+    let (tasks, mut complete) = tasks_elsewhere(holders, own, ours[0]);
     let mut namespaces: HashSet<u64> = tasks.iter().filter_map(|(_, ns)| *ns).collect();
     namespaces.extend(netns_inum(own));
     let room = MAX_NAMESPACES.saturating_sub(tasks.len());
@@ -422,12 +426,12 @@ fn in_other_tables(
     // Namespaces no process lives in, kept by a bind mount: entered by a thread of their own.
     if found.len() < wanted.len() {
         let until = std::time::Instant::now() + super::mounted_netns::IN_ALL;
-        for (inum, point) in super::mounted_netns::mounted(room) {
+        let (mounted, more) = super::mounted_netns::mounted((&namespaces, theirs), room);
+        // Mounts past the limit are not entered: not every namespace was looked at.
+        complete.complete &= !more;
+        for (inum, point) in mounted {
             if found.len() == wanted.len() {
                 break;
-            }
-            if namespaces.contains(&inum) {
-                continue;
             }
             if let Some(there) = super::mounted_netns::read(inum, point, wanted.clone(), until) {
                 found.extend(there);
@@ -753,7 +757,9 @@ mod tests {
         let own = std::fs::read_link("/proc/self/ns/net").expect("own namespace");
         let wanted = HashSet::from([inode]);
         // Even as a dump that missed it would leave it: in no other namespace's table.
-        let (found, _, _) = in_other_tables(&wanted, &[me], own.as_os_str().as_encoded_bytes());
+        let none = HashSet::new();
+        let (found, _, _) =
+            in_other_tables((&wanted, &none), &[me], own.as_os_str().as_encoded_bytes());
         assert!(found.is_empty());
         // Told that every task lives elsewhere (ourselves included), the tables of this
         // namespace are still never read: their inode is this namespace's.
@@ -764,7 +770,7 @@ mod tests {
                 .any(|t| t.0.starts_with(&format!("{me}/task/"))),
             "{tasks:?}"
         );
-        let (found, read, _) = in_other_tables(&wanted, &[me], b"net:[0]");
+        let (found, read, _) = in_other_tables((&wanted, &none), &[me], b"net:[0]");
         assert!(found.is_empty(), "{read:?}");
         // And a lookup whose dumps all missed it never names it either: held by another
         // process of this namespace (a child that inherited it), so that it is looked at.
