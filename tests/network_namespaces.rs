@@ -499,11 +499,14 @@ fn sockets_of_a_namespace_mounted_after_64_others_are_not_said_unmounted() {
     }
 }
 
+/// An owner lookup (`procfs`, `bpf`) and the note it gave.
+type Said = (&'static str, String);
+
 /// A helper holding the four sockets of `foreign_netns.py foreign-in`, made in a network
 /// namespace bind-mounted after `others` other mounted namespaces (a private mount namespace
 /// holds the mounts; the helper is killed by PID): its ports, and for each owner lookup
 /// (`procfs`, `bpf`) the one note about it. None where this cannot be staged.
-fn mounted_namespace_notes(others: usize) -> Option<(Vec<u64>, Vec<(&'static str, String)>)> {
+fn mounted_namespace_notes(others: usize) -> Option<(Vec<u64>, Vec<Said>)> {
     if python().is_none()
         || !have("ip", "apt-get install -y iproute2")
         || !have("unshare", "apt-get install -y util-linux")
