@@ -564,6 +564,62 @@ EOS
     Some((ports, said))
 }
 
+/// A process whose namespace link whoport reads lives in the sockets' namespace (the helper's
+/// child), but a directory is mounted over its `/proc/PID/net`: the tables were not read, and
+/// the note said no process whoport can see lives there. It now says the tables could not be
+/// read, and what is mounted over them (both owner lookups; a private mount namespace).
+#[test]
+fn a_namespace_whose_tables_are_covered_by_a_mount_is_said_so() {
+    if !have("ip", "apt-get install -y iproute2")
+        || !have("unshare", "apt-get install -y util-linux")
+        || !common::root_or_skip("a mount over /proc/PID/net")
+    {
+        return;
+    }
+    let Some(ns) = NetNs::new() else { return };
+    let foreign = helper(&ns, "foreign");
+    let child = foreign.children[0];
+    let script = format!(
+        r#"exec unshare -m --propagation private sh -e -c '
+mount -t tmpfs none /proc/{child}/net
+for l in procfs bpf; do
+  echo "$l $(nsenter -t {pid} -n env WHOPORT_OWNER_LOOKUP=$l COLUMNS=300 "$WHOPORT" --json | tr -d "\n")"
+done'"#,
+        pid = ns.pid
+    );
+    let (status, out, err) = common::sh_within(&script, std::time::Duration::from_secs(60));
+    assert_eq!(status, 0, "{out}\n{err}");
+    for lookup in ["procfs", "bpf"] {
+        let text = out
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{lookup} ")))
+            .unwrap_or_else(|| panic!("no {lookup} line: {out}\n{err}"));
+        let note = notes(text)
+            .into_iter()
+            .find(|n| n.starts_with(&format!("pid {} (", foreign.pid)))
+            .unwrap_or_else(|| panic!("{lookup}: {text}"));
+        assert!(
+            note.ends_with(&format!(
+                "holds sockets of another network namespace, not listed here: 4 sockets of \
+                 net:[{}], whose tables could not be read (something is mounted over \
+                 /proc/{child}/net)",
+                netns_of(child)
+            )),
+            "{lookup}: {note}"
+        );
+    }
+}
+
+/// The inode of process `pid`'s network namespace.
+fn netns_of(pid: u32) -> u64 {
+    let link = std::fs::read_link(format!("/proc/{pid}/ns/net")).expect("ns/net");
+    let text = link.to_string_lossy();
+    text.trim_start_matches("net:[")
+        .trim_end_matches(']')
+        .parse()
+        .expect("net:[N]")
+}
+
 /// As nobody with CAP_BPF and CAP_PERFMON (the in-kernel lookup's minimum), root's process
 /// holding sockets of another network namespace: its `/proc/PID/ns/net` is closed to nobody,
 /// and the note was left out with nothing said, although the same run named that process as

@@ -88,6 +88,10 @@ pub struct Holder {
     /// see lives, so no table of it could be read; and those namespaces' inodes.
     pub unreached: usize,
     pub unreached_ns: Vec<u64>,
+    /// Of another namespace (the in-kernel lookup read it) where a process lives whose tables
+    /// could not be read because something is mounted over them: namespace and path, one per
+    /// socket.
+    pub covered: Vec<(u64, String)>,
 }
 
 /// What the in-kernel lookup read of network namespaces.
@@ -255,13 +259,19 @@ pub fn look(
             } else if let Some(&ns) = elsewhere.get(inode) {
                 if read.contains(&ns) {
                     holder.unlisted += 1;
+                } else if let Some(path) = seen.covered.get(&ns) {
+                    holder.covered.push((ns, path.clone()));
                 } else {
                     holder.unreached += 1;
                     holder.unreached_ns.push(ns);
                 }
             }
         }
-        if holder.sockets.is_empty() && holder.unlisted == 0 && holder.unreached == 0 {
+        if holder.sockets.is_empty()
+            && holder.unlisted == 0
+            && holder.unreached == 0
+            && holder.covered.is_empty()
+        {
             continue;
         }
         holder.sockets.sort_by_key(|f| (f.protocol, f.local));
@@ -325,6 +335,7 @@ fn tasks_elsewhere(
     let cut = |refused| Seen {
         complete: false,
         refused,
+        ..Seen::default()
     };
     for &pid in holders {
         for tid in std::iter::once(pid).chain(super::linux::other_threads(pid)) {
@@ -364,17 +375,21 @@ fn tasks_elsewhere(
         Seen {
             complete: true,
             refused,
+            ..Seen::default()
         },
     )
 }
 
 /// How far the look for namespaces to read went.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Default)]
 struct Seen {
     /// Every process was looked at (not cut short by [`MAX_NAMESPACES`]).
     complete: bool,
     /// Processes whose namespace could not be established (see [`tasks_elsewhere`]).
     refused: usize,
+    /// Namespaces whose tables could not be read through the one task tried for each, because
+    /// something is mounted over them, and what is mounted over.
+    covered: HashMap<u64, String>,
 }
 
 /// inode -> socket, for the `wanted` sockets found in the TCP and UDP tables of other
@@ -403,6 +418,7 @@ fn in_other_tables(
     let room = MAX_NAMESPACES.saturating_sub(tasks.len());
     for (base, ns) in tasks {
         let mut any_read = false;
+        let mut opened = false;
         for ((name, protocol), ours) in tables.iter().zip(&ours) {
             if found.len() == wanted.len() {
                 return (found, read, complete);
@@ -410,6 +426,7 @@ fn in_other_tables(
             let Some(file) = open_table(&base, name) else {
                 continue;
             };
+            opened = true;
             // The file opened is bound to one namespace's table: never this one's.
             match rustix::fs::fstat(&file) {
                 Ok(st) if Some(st.st_ino) != *ours => {}
@@ -421,6 +438,11 @@ fn in_other_tables(
         // have been reused meanwhile: what was found is still another namespace's).
         if any_read && ns.is_some() && ns_of(&base) == ns {
             read.extend(ns);
+        }
+        if let (false, Some(ns)) = (opened, ns) {
+            if let Some(path) = covered_tables(&base) {
+                complete.covered.entry(ns).or_insert(path);
+            }
         }
     }
     // Namespaces no process lives in, kept by a bind mount: entered by a thread of their own.
@@ -457,6 +479,14 @@ fn ns_of(base: &str) -> Option<u64> {
     let mut link = [0u8; 64];
     let n = super::proc_dir::read_link_into(&format!("/proc/{base}/ns/net"), &mut link).ok()?;
     netns_inum(&link[..n])
+}
+
+/// What is mounted over the task's tables, where something is: its `/proc/.../net` directory,
+/// or the TCP table in it.
+fn covered_tables(base: &str) -> Option<String> {
+    [format!("/proc/{base}/net"), format!("/proc/{base}/net/tcp")]
+        .into_iter()
+        .find(|path| matches!(super::proc_dir::stat_proc(path), Err(Errno::XDEV)))
 }
 
 pub(super) fn open_table(base: &str, name: &str) -> Option<OwnedFd> {
@@ -649,7 +679,9 @@ pub fn notes(findings: &Findings) -> Vec<String> {
                 )
             });
         }
-        let total = holder.sockets.len() + holder.unlisted + holder.unreached;
+        listed.extend(covered_words(&holder.covered));
+        let total =
+            holder.sockets.len() + holder.unlisted + holder.unreached + holder.covered.len();
         notes.push(format!(
             "{} holds {} of another network namespace, not listed here: {}",
             named(holder.pid),
@@ -665,6 +697,32 @@ pub fn notes(findings: &Findings) -> Vec<String> {
         ));
     }
     notes
+}
+
+/// "2 sockets of net:[N], whose tables could not be read (something is mounted over
+/// /proc/PID/net)", once per namespace, from one (namespace, path) per socket.
+fn covered_words(covered: &[(u64, String)]) -> Vec<String> {
+    let mut alike: Vec<(&(u64, String), usize)> = Vec::new();
+    for c in covered {
+        match alike.iter_mut().find(|(k, _)| *k == c) {
+            Some((_, n)) => *n += 1,
+            None => alike.push((c, 1)),
+        }
+    }
+    alike
+        .into_iter()
+        .map(|((ns, path), n)| {
+            format!(
+                "{} of net:[{ns}], whose tables could not be read (something is mounted over \
+                 {path})",
+                if n == 1 {
+                    "a socket".to_string()
+                } else {
+                    format!("{n} sockets")
+                }
+            )
+        })
+        .collect()
 }
 
 /// Who lives in a namespace whose tables no task of whoport's could be found to read them
@@ -875,6 +933,7 @@ mod tests {
                     unlisted: 0,
                     unreached: 0,
                     unreached_ns: Vec::new(),
+                    covered: Vec::new(),
                 },
                 Holder {
                     pid: me,
@@ -886,6 +945,7 @@ mod tests {
                     unlisted: 1,
                     unreached: 3,
                     unreached_ns: vec![4026532000, 4026532001],
+                    covered: Vec::new(),
                 },
                 Holder {
                     pid: me,
@@ -893,6 +953,7 @@ mod tests {
                     unlisted: 0,
                     unreached: 1,
                     unreached_ns: vec![4026532000],
+                    covered: Vec::new(),
                 },
             ],
             every_process_seen: true,
@@ -950,6 +1011,20 @@ mod tests {
             ),
             "{:?}",
             notes_of(&cut_short)
+        );
+    }
+
+    #[test]
+    fn covered_tables_are_said_once_per_namespace_with_what_covers_them() {
+        let net = |n: u64| (n, format!("/proc/{}/net", n - 4026532000));
+        assert_eq!(
+            covered_words(&[net(4026532009), net(4026532010), net(4026532009)]),
+            [
+                "2 sockets of net:[4026532009], whose tables could not be read (something is \
+                 mounted over /proc/9/net)",
+                "a socket of net:[4026532010], whose tables could not be read (something is \
+                 mounted over /proc/10/net)"
+            ]
         );
     }
 
