@@ -620,6 +620,74 @@ fn netns_of(pid: u32) -> u64 {
         .expect("net:[N]")
 }
 
+/// The only process living in the sockets' namespace has a main thread that exited
+/// (`pthread_exit`, `hold.c leader-exit`) while another runs on: its `/proc/PID/ns/net` names
+/// nothing, and the note said no process whoport can see lives there. Its other threads are
+/// looked at: the namespace's tables are read and the sockets named with what they do (both
+/// owner lookups).
+#[test]
+fn a_namespace_whose_only_process_lost_its_main_thread_is_read_through_another() {
+    if !have("ip", "apt-get install -y iproute2")
+        || !have("nsenter", "apt-get install -y util-linux")
+        || !common::root_or_skip("a process in another network namespace")
+    {
+        return;
+    }
+    let dir = tempdir();
+    let Some(hold) = common::compile_fixture(dir.path(), "hold") else {
+        return;
+    };
+    let Some(ns) = NetNs::new() else { return };
+    let foreign = helper(&ns, "foreign");
+    let child = foreign.children[0];
+    // (nsenter execs hold: one PID, killed when this ends, whatever happens.)
+    let mut held = common::Reaped(
+        std::process::Command::new("nsenter")
+            .args(["-t", &child.to_string(), "-n", "--"])
+            .arg(&hold)
+            .arg("leader-exit")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("hold starts"),
+    );
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(held.0.stdout.take().expect("stdout")),
+        &mut line,
+    )
+    .expect("hold says ready");
+    let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    let pid = ready["pid"].as_u64().expect("pid") as u32;
+    // Only hold lives there now.
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &child.to_string()])
+        .status();
+    common::leader_exited(pid);
+    let mut said = Vec::new();
+    for lookup in ["procfs", "bpf"] {
+        let (code, out) = whoport_in(&ns, lookup, &["--json"]);
+        said.push((code, out));
+    }
+    drop(held);
+    assert!(
+        killed.is_ok_and(|s| s.success()),
+        "the helper's child is killed"
+    );
+    for (lookup, (code, out)) in ["procfs", "bpf"].iter().zip(&said) {
+        assert!(*code == 0 || *code == 1, "{lookup}: exit {code}: {out}");
+        let note = notes(out)
+            .into_iter()
+            .find(|n| n.starts_with(&format!("pid {} (", foreign.pid)))
+            .unwrap_or_else(|| panic!("{lookup}: {out}"));
+        assert!(
+            note.contains(": TCP listener 127.0.0.1:")
+                && note.contains(", UDP socket 0.0.0.0:")
+                && !note.contains("no process whoport can see"),
+            "{lookup}: {note}"
+        );
+    }
+}
+
 /// As nobody with CAP_BPF and CAP_PERFMON (the in-kernel lookup's minimum), root's process
 /// holding sockets of another network namespace: its `/proc/PID/ns/net` is closed to nobody,
 /// and the note was left out with nothing said, although the same run named that process as

@@ -1245,7 +1245,7 @@ fn a_link_mounted_over_a_live_threads_executable_link_is_said_covered() {
         .collect();
     let (pid, port, tid) = (ids[0], ids[1], ids[2]);
     // Until the main thread has exited, its own link is read.
-    leader_exited(pid);
+    common::leader_exited(pid);
     let decoy = dir.path().join("decoy");
     std::os::unix::fs::symlink("/usr/sbin/sshd", &decoy).expect("a link");
     for lookup in LOOKUPS {
@@ -1384,22 +1384,6 @@ kill $p'"#,
     );
 }
 
-/// Waits until the main thread of `pid` has exited (a zombie while its other threads run).
-fn leader_exited(pid: u32) {
-    let stat = format!("/proc/{pid}/stat");
-    let exited = (0..500).any(|_| {
-        let state = std::fs::read_to_string(&stat).unwrap_or_default();
-        let zombie = state
-            .rsplit_once(") ")
-            .is_some_and(|(_, rest)| rest.starts_with('Z'));
-        if !zombie {
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        zombie
-    });
-    assert!(exited, "the main thread of {pid} did not exit");
-}
-
 /// `hold MODE` (whose main thread exits once it is ready), and whoport's card for its
 /// listener with each owner lookup, a directory mounted over the holder's `/proc/PID/task`
 /// (the walk then reads no thread of it; the kernel's task iterators do): the owners and how
@@ -1412,7 +1396,7 @@ fn covered_leader_exit(mode: &str) -> Option<(u32, [Found; 2])> {
     }
     let dir = common::tempdir();
     let (_holder, port, pid) = holder_in_mode(dir.path(), mode)?;
-    leader_exited(pid);
+    common::leader_exited(pid);
     let found = ["WHOPORT_OWNER_LOOKUP=procfs", "WHOPORT_OWNER_LOOKUP=bpf"].map(|lookup| {
         let (status, out, err) = common::sh_within(
             &format!(
@@ -1476,7 +1460,7 @@ fn a_mapping_read_through_another_live_thread_is_never_said_covered() {
     else {
         return;
     };
-    leader_exited(pid);
+    common::leader_exited(pid);
     let mut threads: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/task"))
         .expect("threads")
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())

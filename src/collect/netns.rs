@@ -307,29 +307,32 @@ fn tasks_elsewhere(
     let mut seen: HashSet<Vec<u8>> = HashSet::new();
     let mut out = Vec::new();
     let mut link = [0u8; 64];
-    // Whether the task's namespace could not be established.
-    let mut consider = |base: String, out: &mut Vec<(String, Option<u64>)>| -> bool {
+    // What the task's namespace link and table told.
+    let mut consider = |base: String, out: &mut Vec<(String, Option<u64>)>| -> Told {
         match super::proc_dir::read_link_into(&format!("/proc/{base}/ns/net"), &mut link) {
-            Ok(n) if &link[..n] != own && seen.insert(link[..n].to_vec()) => {
-                out.push((base, netns_inum(&link[..n])));
-                false
+            Ok(n) => {
+                if &link[..n] != own && seen.insert(link[..n].to_vec()) {
+                    out.push((base, netns_inum(&link[..n])));
+                }
+                Told::Placed
             }
             Err(Errno::ACCESS | Errno::PERM) => {
                 let table = super::proc_dir::stat_proc(&format!("/proc/{base}/net/tcp"));
                 match (table, own_table) {
-                    (Ok(st), Some(ours)) if st.st_ino == ours => false,
+                    (Ok(st), Some(ours)) if st.st_ino == ours => Told::Placed,
                     (Ok(st), Some(_)) => {
                         if seen.insert(format!("table:{}", st.st_ino).into_bytes()) {
                             out.push((base, None));
                         }
-                        false
+                        Told::Placed
                     }
-                    // A task with no namespace (a zombie) or gone: none to tell.
-                    (Err(Errno::NOENT | Errno::SRCH), _) => false,
-                    _ => true,
+                    (Err(Errno::NOENT | Errno::SRCH), _) => Told::Nothing,
+                    _ => Told::Refused,
                 }
             }
-            _ => false,
+            // A task with no namespace (a zombie: a main thread that exited while others run
+            // on), or gone.
+            Err(_) => Told::Nothing,
         }
     };
     let cut = |refused| Seen {
@@ -342,7 +345,7 @@ fn tasks_elsewhere(
             if out.len() >= MAX_NAMESPACES {
                 return (out, cut(0));
             }
-            consider(format!("{pid}/task/{tid}"), &mut out);
+            let _ = consider(format!("{pid}/task/{tid}"), &mut out);
         }
     }
     // Processes are counted, not the holders' threads above (a holder is among them).
@@ -363,12 +366,23 @@ fn tasks_elsewhere(
             return (out, cut(refused));
         }
         let name = entry.file_name().to_bytes();
-        if !name.is_empty() && name.iter().all(u8::is_ascii_digit) {
-            refused += usize::from(consider(
-                String::from_utf8_lossy(name).into_owned(),
-                &mut out,
-            ));
-        }
+        let Some(pid) = std::str::from_utf8(name)
+            .ok()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let told = match consider(pid.to_string(), &mut out) {
+            // A main thread that exited: its other threads live on, each in a namespace.
+            Told::Nothing => super::linux::other_threads(pid)
+                .into_iter()
+                .map(|tid| consider(format!("{pid}/task/{tid}"), &mut out))
+                .min()
+                .unwrap_or(Told::Nothing),
+            told => told,
+        };
+        refused += usize::from(told == Told::Refused);
     }
     (
         out,
@@ -378,6 +392,15 @@ fn tasks_elsewhere(
             ..Seen::default()
         },
     )
+}
+
+/// What a task's namespace link, or its table, told of where it lives (the best first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Told {
+    Placed,
+    Refused,
+    /// No namespace: a zombie, or gone.
+    Nothing,
 }
 
 /// How far the look for namespaces to read went.

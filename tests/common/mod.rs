@@ -579,3 +579,19 @@ impl Drop for Reaped {
         let _ = self.0.wait();
     }
 }
+
+/// Waits until the main thread of `pid` has exited (a zombie while its other threads run).
+pub fn leader_exited(pid: u32) {
+    let stat = format!("/proc/{pid}/stat");
+    let exited = (0..500).any(|_| {
+        let state = std::fs::read_to_string(&stat).unwrap_or_default();
+        let zombie = state
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z'));
+        if !zombie {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        zombie
+    });
+    assert!(exited, "the main thread of {pid} did not exit");
+}
