@@ -291,8 +291,8 @@ pub(super) fn netns_inum(link: &[u8]) -> Option<u64> {
 /// The tasks whose tables are read: per network namespace other than ours, one task living in
 /// it: first the holders' own threads (a thread may stay in the namespace it made sockets
 /// in), then any process. `/proc` paths (`PID/task/TID` or `PID`), at most
-/// [`MAX_NAMESPACES`], each with its namespace's inode; and whether every process was looked
-/// at (false when the limit cut the search short).
+/// [`MAX_NAMESPACES`], each with its namespace's inode (none when placed by its table, below);
+/// and how far the look went ([`Seen`]).
 ///
 /// A task whose namespace link may not be read (another user's, as non-root; PID 1 of some
 /// microVMs, even to root) is placed by its TCP table instead, which anyone may read: the
@@ -416,8 +416,8 @@ struct Seen {
 }
 
 /// inode -> socket, for the `wanted` sockets found in the TCP and UDP tables of other
-/// network namespaces; the namespaces whose tables were read; and whether every process was
-/// looked at for a namespace to read.
+/// network namespaces; the namespaces whose tables were read; and how far the look went
+/// ([`Seen`]). Mounted namespaces in `theirs` are entered first.
 fn in_other_tables(
     (wanted, theirs): (&HashSet<u32>, &HashSet<u64>),
     holders: &[u32],
@@ -435,7 +435,7 @@ fn in_other_tables(
                 .map(|st| st.st_ino)
         })
         .collect();
-    let (tasks, mut complete) = tasks_elsewhere(holders, own, ours[0]);
+    let (tasks, mut looked) = tasks_elsewhere(holders, own, ours[0]);
     let mut namespaces: HashSet<u64> = tasks.iter().filter_map(|(_, ns)| *ns).collect();
     namespaces.extend(netns_inum(own));
     let room = MAX_NAMESPACES.saturating_sub(tasks.len());
@@ -444,7 +444,7 @@ fn in_other_tables(
         let mut opened = false;
         for ((name, protocol), ours) in tables.iter().zip(&ours) {
             if found.len() == wanted.len() {
-                return (found, read, complete);
+                return (found, read, looked);
             }
             let Some(file) = open_table(&base, name) else {
                 continue;
@@ -464,7 +464,7 @@ fn in_other_tables(
         }
         if let (false, Some(ns)) = (opened, ns) {
             if let Some(path) = covered_tables(&base) {
-                complete.covered.entry(ns).or_insert(path);
+                looked.covered.entry(ns).or_insert(path);
             }
         }
     }
@@ -473,7 +473,7 @@ fn in_other_tables(
         let until = std::time::Instant::now() + super::mounted_netns::IN_ALL;
         let (mounted, more) = super::mounted_netns::mounted((&namespaces, theirs), room);
         // Mounts past the limit are not entered: not every namespace was looked at.
-        complete.complete &= !more;
+        looked.complete &= !more;
         for (inum, point) in mounted {
             if found.len() == wanted.len() {
                 break;
@@ -484,7 +484,7 @@ fn in_other_tables(
             }
         }
     }
-    (found, read, complete)
+    (found, read, looked)
 }
 
 /// The socket tables of a namespace, under `/proc/PID/net`.
