@@ -499,6 +499,71 @@ fn sockets_of_a_namespace_mounted_after_64_others_are_not_said_unmounted() {
     }
 }
 
+/// 70 processes each in a network namespace of its own, then the helper whose child lives in
+/// the sockets' namespace (a higher PID): more namespaces than whoport reads (64). With the
+/// in-kernel lookup, which read the sockets' namespace, a task of it is taken past the limit
+/// and its sockets are named; the walk, which learns their namespace only afterwards, says
+/// the tables were not read. The in-kernel lookup said so too, on any host with more than 64
+/// namespaces (a container host).
+#[test]
+fn the_sockets_namespace_is_read_past_64_others() {
+    if python().is_none()
+        || !have("unshare", "apt-get install -y util-linux")
+        || !common::root_or_skip("70 network namespaces")
+    {
+        return;
+    }
+    let script = format!(
+        r#"exec unshare -n sh -e <<'EOS'
+ip link set lo up
+d=$(mktemp -d)
+S=""
+trap 'kill $P $S 2>/dev/null; rm -rf $d' EXIT
+for i in $(seq 1 70); do unshare -n sleep 600 & S="$S $!"; done
+mkfifo $d/in
+{python} {fixture} foreign < $d/in > $d/ready &
+P=$!
+exec 3>$d/in
+i=0
+while [ ! -s $d/ready ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done
+echo "ready $(cat $d/ready)"
+for lookup in procfs bpf; do
+  echo "$lookup $(WHOPORT_OWNER_LOOKUP=$lookup COLUMNS=300 "$WHOPORT" --json | tr -d '\n')"
+done
+EOS
+"#,
+        python = python().expect("python3").display(),
+        fixture = fixture("foreign_netns.py").display(),
+    );
+    let (status, out, err) = common::sh_within(&script, std::time::Duration::from_secs(120));
+    assert_eq!(status, 0, "{out}\n{err}");
+    let line = |tag: &str| -> String {
+        out.lines()
+            .find_map(|l| l.strip_prefix(&format!("{tag} ")))
+            .unwrap_or_else(|| panic!("no {tag} line: {out}\n{err}"))
+            .to_string()
+    };
+    let ready: Value = serde_json::from_str(&line("ready")).expect("ready");
+    let pid = ready["pid"].as_u64().expect("pid");
+    let port = ready["sockets"][0][2].as_u64().expect("port");
+    for lookup in ["procfs", "bpf"] {
+        let doc = line(lookup);
+        let note = notes(&doc)
+            .into_iter()
+            .find(|n| n.starts_with(&format!("pid {pid} (")))
+            .unwrap_or_else(|| panic!("{lookup}: {doc}"));
+        if lookup == "bpf" && common::owner_lookup() == "bpf" {
+            let listener = format!(": TCP listener 127.0.0.1:{port}, ");
+            assert!(note.contains(&listener), "{lookup}: {note}");
+        } else {
+            assert!(
+                note.contains("whose tables were not read (those of 64 namespaces at most are"),
+                "{lookup}: {note}"
+            );
+        }
+    }
+}
+
 /// An owner lookup (`procfs`, `bpf`) and the note it gave.
 type Said = (&'static str, String);
 

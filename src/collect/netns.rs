@@ -301,39 +301,16 @@ pub(super) fn netns_inum(link: &[u8]) -> Option<u64> {
 /// (without its inode). Only a task neither tells of is counted as not read.
 fn tasks_elsewhere(
     holders: &[u32],
-    own: &[u8],
-    own_table: Option<u64>,
+    (own, own_table): (&[u8], Option<u64>),
+    theirs: &HashSet<u64>,
 ) -> (Vec<(String, Option<u64>)>, Seen) {
-    let mut seen: HashSet<Vec<u8>> = HashSet::new();
-    let mut out = Vec::new();
-    let mut link = [0u8; 64];
-    // What the task's namespace link and table told.
-    let mut consider = |base: String, out: &mut Vec<(String, Option<u64>)>| -> Told {
-        match super::proc_dir::read_link_into(&format!("/proc/{base}/ns/net"), &mut link) {
-            Ok(n) => {
-                if &link[..n] != own && seen.insert(link[..n].to_vec()) {
-                    out.push((base, netns_inum(&link[..n])));
-                }
-                Told::Placed
-            }
-            Err(Errno::ACCESS | Errno::PERM) => {
-                let table = super::proc_dir::stat_proc(&format!("/proc/{base}/net/tcp"));
-                match (table, own_table) {
-                    (Ok(st), Some(ours)) if st.st_ino == ours => Told::Placed,
-                    (Ok(st), Some(_)) => {
-                        if seen.insert(format!("table:{}", st.st_ino).into_bytes()) {
-                            out.push((base, None));
-                        }
-                        Told::Placed
-                    }
-                    (Err(Errno::NOENT | Errno::SRCH), _) => Told::Nothing,
-                    _ => Told::Refused,
-                }
-            }
-            // A task with no namespace (a zombie: a main thread that exited while others run
-            // on), or gone.
-            Err(_) => Told::Nothing,
-        }
+    let mut found = Placing {
+        own,
+        own_table,
+        missing: theirs.clone(),
+        seen: HashSet::new(),
+        out: Vec::new(),
+        left_out: false,
     };
     let cut = |refused| Seen {
         complete: false,
@@ -342,10 +319,10 @@ fn tasks_elsewhere(
     };
     for &pid in holders {
         for tid in std::iter::once(pid).chain(super::linux::other_threads(pid)) {
-            if out.len() >= MAX_NAMESPACES {
-                return (out, cut(0));
+            if found.full() {
+                return (found.out, cut(0));
             }
-            let _ = consider(format!("{pid}/task/{tid}"), &mut out);
+            let _ = found.consider(format!("{pid}/task/{tid}"));
         }
     }
     // Processes are counted, not the holders' threads above (a holder is among them).
@@ -356,14 +333,14 @@ fn tasks_elsewhere(
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     ) else {
-        return (out, cut(0));
+        return (found.out, cut(0));
     };
     let Ok(dir) = Dir::read_from(&proc_dir) else {
-        return (out, cut(0));
+        return (found.out, cut(0));
     };
     for entry in dir.filter_map(Result::ok) {
-        if out.len() >= MAX_NAMESPACES {
-            return (out, cut(refused));
+        if found.full() {
+            return (found.out, cut(refused));
         }
         let name = entry.file_name().to_bytes();
         let Some(pid) = std::str::from_utf8(name)
@@ -373,25 +350,90 @@ fn tasks_elsewhere(
         else {
             continue;
         };
-        let told = match consider(pid.to_string(), &mut out) {
+        let told = match found.consider(pid.to_string()) {
             // A main thread that exited: its other threads live on, each in a namespace.
             Told::Nothing => super::linux::other_threads(pid)
                 .into_iter()
-                .map(|tid| consider(format!("{pid}/task/{tid}"), &mut out))
+                .map(|tid| found.consider(format!("{pid}/task/{tid}")))
                 .min()
                 .unwrap_or(Told::Nothing),
             told => told,
         };
         refused += usize::from(told == Told::Refused);
     }
+    let complete = !found.left_out;
     (
-        out,
+        found.out,
         Seen {
-            complete: true,
+            complete,
             refused,
             ..Seen::default()
         },
     )
+}
+
+/// The tasks [`tasks_elsewhere`] has taken so far: one per namespace, at most
+/// [`MAX_NAMESPACES`] but for the namespaces the sockets are known to be of (`missing` until
+/// one of theirs is taken), which are taken past the limit.
+struct Placing<'a> {
+    /// whoport's own namespace link and TCP table inode.
+    own: &'a [u8],
+    own_table: Option<u64>,
+    missing: HashSet<u64>,
+    /// The namespace links (or `table:INODE`) taken.
+    seen: HashSet<Vec<u8>>,
+    out: Vec<(String, Option<u64>)>,
+    /// A namespace was left out by the limit.
+    left_out: bool,
+}
+
+impl Placing<'_> {
+    /// Nothing more to take: the limit is reached and no namespace of the sockets is missing.
+    fn full(&self) -> bool {
+        self.out.len() >= MAX_NAMESPACES && self.missing.is_empty()
+    }
+
+    /// What the task's namespace link, or its table, told; a task of a namespace not taken yet
+    /// is taken.
+    fn consider(&mut self, base: String) -> Told {
+        let mut link = [0u8; 64];
+        match super::proc_dir::read_link_into(&format!("/proc/{base}/ns/net"), &mut link) {
+            Ok(n) => {
+                if &link[..n] != self.own {
+                    self.take(link[..n].to_vec(), base, netns_inum(&link[..n]));
+                }
+                Told::Placed
+            }
+            Err(Errno::ACCESS | Errno::PERM) => {
+                let table = super::proc_dir::stat_proc(&format!("/proc/{base}/net/tcp"));
+                match (table, self.own_table) {
+                    (Ok(st), Some(ours)) if st.st_ino == ours => Told::Placed,
+                    (Ok(st), Some(_)) => {
+                        self.take(format!("table:{}", st.st_ino).into_bytes(), base, None);
+                        Told::Placed
+                    }
+                    (Err(Errno::NOENT | Errno::SRCH), _) => Told::Nothing,
+                    _ => Told::Refused,
+                }
+            }
+            // A task with no namespace (a zombie: a main thread that exited while others run
+            // on), or gone.
+            Err(_) => Told::Nothing,
+        }
+    }
+
+    fn take(&mut self, key: Vec<u8>, base: String, ns: Option<u64>) {
+        if self.seen.contains(&key) {
+            return;
+        }
+        let theirs = ns.is_some_and(|n| self.missing.remove(&n));
+        if theirs || self.out.len() < MAX_NAMESPACES {
+            self.seen.insert(key);
+            self.out.push((base, ns));
+        } else {
+            self.left_out = true;
+        }
+    }
 }
 
 /// What a task's namespace link, or its table, told of where it lives (the best first).
@@ -435,7 +477,7 @@ fn in_other_tables(
                 .map(|st| st.st_ino)
         })
         .collect();
-    let (tasks, mut looked) = tasks_elsewhere(holders, own, ours[0]);
+    let (tasks, mut looked) = tasks_elsewhere(holders, (own, ours[0]), theirs);
     let mut namespaces: HashSet<u64> = tasks.iter().filter_map(|(_, ns)| *ns).collect();
     namespaces.extend(netns_inum(own));
     let room = MAX_NAMESPACES.saturating_sub(tasks.len());
@@ -844,7 +886,7 @@ mod tests {
         assert!(found.is_empty());
         // Told that every task lives elsewhere (ourselves included), the tables of this
         // namespace are still never read: their inode is this namespace's.
-        let (tasks, _) = tasks_elsewhere(&[me], b"net:[0]", None);
+        let (tasks, _) = tasks_elsewhere(&[me], (b"net:[0]", None), &HashSet::new());
         assert!(
             tasks
                 .iter()
