@@ -761,44 +761,9 @@ fn a_namespace_whose_only_process_lost_its_main_thread_is_read_through_another()
 /// them, not its namespace link): the note is root's, word for word.
 #[test]
 fn as_nobody_with_bpf_the_holder_of_another_namespaces_sockets_is_named() {
-    if !common::is_root()
-        || !std::path::Path::new("/sys/kernel/btf/vmlinux").exists()
-        || !have("ip", "apt-get install -y iproute2")
-        || !have("setpriv", "apt-get install -y util-linux")
-    {
-        return;
-    }
-    let Some(ns) = NetNs::new() else { return };
-    let foreign = helper(&ns, "foreign");
-    let home = common::shared_tempdir();
-    let env = [("WHOPORT_OWNER_LOOKUP", "bpf")];
-    let (_, out, err) =
-        ns.whoport_wrapped(home.path(), &env, &common::NOBODY_WITH_BPF, &["--json"]);
-    let Ok(doc) = serde_json::from_str::<Value>(&out) else {
-        // setpriv refused the capabilities (a kernel or setpriv without CAP_BPF).
-        eprintln!("SKIPPED: nobody with CAP_BPF and CAP_PERFMON could not run whoport: {err}");
+    let Some(note) = nobody_and_root_say("foreign") else {
         return;
     };
-    assert_eq!(doc["owner_lookup"], "bpf", "{doc}");
-    let notes = crate::notes(&doc.to_string());
-    // nobody cannot read root's `/proc/PID/ns/net`, but may read the TCP and UDP tables of the
-    // helper's child living in that namespace (`/proc/PID/net/*`, placed there by their
-    // inode): the sockets are named with what they do, as root names them.
-    let said = |notes: Vec<String>| -> Option<String> {
-        notes.into_iter().find(|n| {
-            n.starts_with(&format!(
-                "pid {} (python3) holds sockets of another network namespace",
-                foreign.pid
-            ))
-        })
-    };
-    let note = said(notes.clone()).unwrap_or_else(|| panic!("{notes:#?}"));
-    let (_, root_out, _) = ns.whoport_with(home.path(), &env, &["--json"]);
-    assert_eq!(
-        Some(&note),
-        said(crate::notes(&root_out)).as_ref(),
-        "as root: {root_out}"
-    );
     assert!(
         note.contains(": TCP listener 127.0.0.1:")
             && note.contains(", UDP socket 0.0.0.0:")
@@ -809,4 +774,70 @@ fn as_nobody_with_bpf_the_holder_of_another_namespaces_sockets_is_named() {
             ),
         "{note}"
     );
+}
+
+/// The same, the holder's only socket of that namespace bound without listening (in no table):
+/// the tables read through root's process living there (placed there by the in-kernel lookup:
+/// its link is closed to nobody) do not list it, as root says. A namespace read only through
+/// a process whose link nobody cannot read counted as read only when a socket was found in
+/// it: the note said no process whoport can see lives there.
+#[test]
+fn as_nobody_with_bpf_a_socket_in_no_table_is_said_unlisted_as_root_says() {
+    let Some(note) = nobody_and_root_say("foreign-bound") else {
+        return;
+    };
+    assert!(
+        note.ends_with(
+            "holds a socket of another network namespace, not listed here: a socket that its \
+             namespace's tables do not list (bound without listening, or not bound)"
+        ),
+        "{note}"
+    );
+}
+
+/// As nobody with CAP_BPF and CAP_PERFMON, and as root, the note naming the holder of
+/// `foreign_netns.py MODE` (a root process in a private network namespace, its child living
+/// in the sockets' namespace): nobody's note, checked to be root's word for word. None where
+/// nobody could not be given those capabilities.
+fn nobody_and_root_say(mode: &str) -> Option<String> {
+    if !common::is_root()
+        || !std::path::Path::new("/sys/kernel/btf/vmlinux").exists()
+        || !have("ip", "apt-get install -y iproute2")
+        || !have("setpriv", "apt-get install -y util-linux")
+    {
+        return None;
+    }
+    let ns = NetNs::new()?;
+    let foreign = helper(&ns, mode);
+    let home = common::shared_tempdir();
+    let env = [("WHOPORT_OWNER_LOOKUP", "bpf")];
+    let (_, out, err) =
+        ns.whoport_wrapped(home.path(), &env, &common::NOBODY_WITH_BPF, &["--json"]);
+    let Ok(doc) = serde_json::from_str::<Value>(&out) else {
+        // setpriv refused the capabilities (a kernel or setpriv without CAP_BPF).
+        eprintln!("SKIPPED: nobody with CAP_BPF and CAP_PERFMON could not run whoport: {err}");
+        return None;
+    };
+    assert_eq!(doc["owner_lookup"], "bpf", "{doc}");
+    // nobody cannot read root's `/proc/PID/ns/net`; the in-kernel lookup read where the child
+    // lives, and nobody may read that child's tables (`/proc/PID/net/*`).
+    let said = |notes: Vec<String>| -> Option<String> {
+        notes.into_iter().find(|n| {
+            n.starts_with(&format!(
+                "pid {} (python3) holds {} of another network namespace",
+                foreign.pid,
+                if foreign.sockets.len() == 1 {
+                    "a socket"
+                } else {
+                    "sockets"
+                }
+            ))
+        })
+    };
+    let notes = crate::notes(&doc.to_string());
+    let note = said(notes.clone()).unwrap_or_else(|| panic!("{notes:#?}"));
+    let (_, root_out, _) = ns.whoport_with(home.path(), &env, &["--json"]);
+    let root = said(crate::notes(&root_out)).unwrap_or_else(|| panic!("as root: {root_out}"));
+    assert_eq!(note, root, "nobody and root say the same");
+    Some(note)
 }

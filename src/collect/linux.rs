@@ -48,8 +48,9 @@ pub struct InodeOwners {
     /// visits only tasks with descriptors).
     pub other_netns: usize,
     pub other_netns_pid: Option<u32>,
-    /// Those processes, where the in-kernel lookup read them (empty for the walk).
-    pub other_netns_pids: HashSet<u32>,
+    /// Those processes, each with the inode of the namespace the in-kernel lookup read for it
+    /// (empty for the walk).
+    pub other_netns_pids: HashMap<u32, u64>,
     /// Processes with descriptors whose `/proc/PID/ns/net` has something mounted over it:
     /// their network namespace was not read, so they are not among `other_netns` (the walk's;
     /// the in-kernel lookup reads every task's namespace in the kernel).

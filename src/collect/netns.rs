@@ -101,8 +101,8 @@ pub struct KernelView<'a> {
     pub socket_netns: &'a HashMap<u32, u64>,
     /// The tasks it visited.
     pub visited: &'a HashSet<u32>,
-    /// Those of them in another network namespace than whoport's.
-    pub elsewhere: &'a HashSet<u32>,
+    /// Those of them in another network namespace than whoport's, with its inode.
+    pub elsewhere: &'a HashMap<u32, u64>,
 }
 
 /// Notes naming the processes of this network namespace that hold sockets of another one.
@@ -186,7 +186,9 @@ pub fn look(
             Ok(ns) => ns == own_netns,
             // Not readable here (another user's process, as nobody; or something mounted over
             // it): the in-kernel lookup read every task's namespace it visited.
-            Err(_) => kernel.is_some_and(|k| k.visited.contains(pid) && !k.elsewhere.contains(pid)),
+            Err(_) => {
+                kernel.is_some_and(|k| k.visited.contains(pid) && !k.elsewhere.contains_key(pid))
+            }
         },
     );
     let mut left: HashSet<u32> = held
@@ -229,7 +231,7 @@ pub fn look(
     pids.sort_unstable();
     // (The namespaces the in-kernel lookup read for them are entered first where mounted.)
     let theirs: HashSet<u64> = elsewhere.values().copied().collect();
-    let (foreign, mut read, seen) = in_other_tables((&left, &theirs), &pids, &own_netns);
+    let (foreign, mut read, seen) = in_other_tables((&left, &theirs), (&pids, kernel), &own_netns);
     findings.every_process_seen = seen.complete;
     findings.namespaces_refused = seen.refused;
     if socket_netns.is_none() {
@@ -301,12 +303,13 @@ pub(super) fn netns_inum(link: &[u8]) -> Option<u64> {
 /// (without its inode). Only a task neither tells of is counted as not read.
 fn tasks_elsewhere(
     holders: &[u32],
-    (own, own_table): (&[u8], Option<u64>),
+    (own, own_table, kernel): (&[u8], Option<u64>, Option<KernelView<'_>>),
     theirs: &HashSet<u64>,
 ) -> (Vec<(String, Option<u64>)>, Seen) {
     let mut found = Placing {
         own,
         own_table,
+        kernel,
         missing: theirs.clone(),
         seen: HashSet::new(),
         out: Vec::new(),
@@ -379,6 +382,8 @@ struct Placing<'a> {
     /// whoport's own namespace link and TCP table inode.
     own: &'a [u8],
     own_table: Option<u64>,
+    /// What the in-kernel lookup read of the tasks' namespaces, where it ran.
+    kernel: Option<KernelView<'a>>,
     missing: HashSet<u64>,
     /// The namespace links (or `table:INODE`) taken.
     seen: HashSet<Vec<u8>>,
@@ -405,6 +410,18 @@ impl Placing<'_> {
                 Told::Placed
             }
             Err(Errno::ACCESS | Errno::PERM) => {
+                // The namespace the in-kernel lookup read for that process, where it visited it.
+                let pid = base.split('/').next().and_then(|p| p.parse::<u32>().ok());
+                let read = self
+                    .kernel
+                    .zip(pid)
+                    .filter(|(k, pid)| k.visited.contains(pid));
+                if let Some((k, pid)) = read {
+                    if let Some(&ns) = k.elsewhere.get(&pid) {
+                        self.take(format!("net:[{ns}]").into_bytes(), base, Some(ns));
+                    }
+                    return Told::Placed;
+                }
                 let table = super::proc_dir::stat_proc(&format!("/proc/{base}/net/tcp"));
                 match (table, self.own_table) {
                     (Ok(st), Some(ours)) if st.st_ino == ours => Told::Placed,
@@ -462,7 +479,7 @@ struct Seen {
 /// ([`Seen`]). Mounted namespaces in `theirs` are entered first.
 fn in_other_tables(
     (wanted, theirs): (&HashSet<u32>, &HashSet<u64>),
-    holders: &[u32],
+    (holders, kernel): (&[u32], Option<KernelView<'_>>),
     own: &[u8],
 ) -> (HashMap<u32, Foreign>, HashSet<u64>, Seen) {
     let mut found = HashMap::new();
@@ -477,13 +494,15 @@ fn in_other_tables(
                 .map(|st| st.st_ino)
         })
         .collect();
-    let (tasks, mut looked) = tasks_elsewhere(holders, (own, ours[0]), theirs);
+    let (tasks, mut looked) = tasks_elsewhere(holders, (own, ours[0], kernel), theirs);
     let mut namespaces: HashSet<u64> = tasks.iter().filter_map(|(_, ns)| *ns).collect();
     namespaces.extend(netns_inum(own));
     let room = MAX_NAMESPACES.saturating_sub(tasks.len());
     for (base, ns) in tasks {
         let mut any_read = false;
         let mut opened = false;
+        // The inode of the first table read (TCP's).
+        let mut first = None;
         for ((name, protocol), ours) in tables.iter().zip(&ours) {
             if found.len() == wanted.len() {
                 return (found, read, looked);
@@ -494,14 +513,23 @@ fn in_other_tables(
             opened = true;
             // The file opened is bound to one namespace's table: never this one's.
             match rustix::fs::fstat(&file) {
-                Ok(st) if Some(st.st_ino) != *ours => {}
+                Ok(st) if Some(st.st_ino) != *ours => first = first.or(Some((*name, st.st_ino))),
                 _ => continue,
             }
             any_read |= read_table(file, *protocol, wanted, &mut found);
         }
         // Which namespace was read is known only if the task is still in it (the PID may
-        // have been reused meanwhile: what was found is still another namespace's).
-        if any_read && ns.is_some() && ns_of(&base) == ns {
+        // have been reused meanwhile: what was found is still another namespace's). Where its
+        // link is closed to whoport (placed by the in-kernel lookup), the table it shows now
+        // is still the one read.
+        let still_there = || match ns_of(&base) {
+            Some(now) => Some(now) == ns,
+            None => first.is_some_and(|(name, inode)| {
+                super::proc_dir::stat_proc(&format!("/proc/{base}/net/{name}"))
+                    .is_ok_and(|st| st.st_ino == inode)
+            }),
+        };
+        if any_read && ns.is_some() && still_there() {
             read.extend(ns);
         }
         if let (false, Some(ns)) = (opened, ns) {
@@ -881,19 +909,22 @@ mod tests {
         let wanted = HashSet::from([inode]);
         // Even as a dump that missed it would leave it: in no other namespace's table.
         let none = HashSet::new();
-        let (found, _, _) =
-            in_other_tables((&wanted, &none), &[me], own.as_os_str().as_encoded_bytes());
+        let (found, _, _) = in_other_tables(
+            (&wanted, &none),
+            (&[me], None),
+            own.as_os_str().as_encoded_bytes(),
+        );
         assert!(found.is_empty());
         // Told that every task lives elsewhere (ourselves included), the tables of this
         // namespace are still never read: their inode is this namespace's.
-        let (tasks, _) = tasks_elsewhere(&[me], (b"net:[0]", None), &HashSet::new());
+        let (tasks, _) = tasks_elsewhere(&[me], (b"net:[0]", None, None), &HashSet::new());
         assert!(
             tasks
                 .iter()
                 .any(|t| t.0.starts_with(&format!("{me}/task/"))),
             "{tasks:?}"
         );
-        let (found, read, _) = in_other_tables((&wanted, &none), &[me], b"net:[0]");
+        let (found, read, _) = in_other_tables((&wanted, &none), (&[me], None), b"net:[0]");
         assert!(found.is_empty(), "{read:?}");
         // And a lookup whose dumps all missed it never names it either: held by another
         // process of this namespace (a child that inherited it), so that it is looked at.

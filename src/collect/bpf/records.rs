@@ -149,7 +149,7 @@ struct Owners {
     owners: InodeOwners,
     rings: Vec<Ring>,
     tasks: HashSet<u32>,
-    other_netns: HashSet<u32>,
+    other_netns: HashMap<u32, u64>,
     starts: HashMap<u32, u64>,
     holders: HashSet<u32>,
 }
@@ -162,7 +162,7 @@ impl Owners {
             owners: InodeOwners::default(),
             rings: Vec::new(),
             tasks: HashSet::new(),
-            other_netns: HashSet::new(),
+            other_netns: HashMap::new(),
             starts: HashMap::new(),
             holders: HashSet::new(),
         }
@@ -174,7 +174,7 @@ impl Owners {
             NETNS_RECORD => {
                 self.tasks.insert(tgid);
                 if self.own_netns.is_some_and(|own| value != 0 && value != own) {
-                    self.other_netns.insert(tgid);
+                    self.other_netns.insert(tgid, value);
                 }
             }
             START_RECORD => {
@@ -221,7 +221,7 @@ impl Owners {
         owners.walked = tasks.len();
         owners.visited = tasks;
         owners.other_netns = other_netns.len();
-        owners.other_netns_pid = other_netns.iter().min().copied();
+        owners.other_netns_pid = other_netns.keys().min().copied();
         owners.other_netns_pids = other_netns;
         starts.retain(|pid, _| holders.contains(pid));
         owners.starts = starts;
