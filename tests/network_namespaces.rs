@@ -473,6 +473,10 @@ fn sockets_of_a_mounted_namespace_no_process_lives_in_are_named_by_both_lookups(
     }
     // Said alike, the bound TCP socket (in no table) included: both ask the kernel.
     assert_eq!(said[0].1, said[1].1, "both lookups say the same");
+    assert!(
+        said[2].1.contains(" in no socket table whoport could read"),
+        "{said:?}"
+    );
 }
 
 /// The same namespace mounted after 64 others, more than whoport enters: with the in-kernel
@@ -564,13 +568,15 @@ EOS
     }
 }
 
-/// An owner lookup (`procfs`, `bpf`) and the note it gave.
+/// An owner lookup (`procfs`, `bpf`, or `nobpf`: the walk without the kernel) and the note it
+/// gave.
 type Said = (&'static str, String);
 
 /// A helper holding the four sockets of `foreign_netns.py foreign-in`, made in a network
 /// namespace bind-mounted after `others` other mounted namespaces (a private mount namespace
 /// holds the mounts; the helper is killed by PID): its ports, and for each owner lookup
-/// (`procfs`, `bpf`) the one note about it. None where this cannot be staged.
+/// (`procfs`, `bpf`) the one note about it, then the notes about it with `WHOPORT_NO_BPF=1`
+/// (`nobpf`). None where this cannot be staged.
 fn mounted_namespace_notes(others: usize) -> Option<(Vec<u64>, Vec<Said>)> {
     if python().is_none()
         || !have("ip", "apt-get install -y iproute2")
@@ -597,6 +603,7 @@ echo "ready $(cat $d/ready)"
 for lookup in procfs bpf; do
   echo "$lookup $(WHOPORT_OWNER_LOOKUP=$lookup COLUMNS=300 "$WHOPORT" --json | tr -d '\n')"
 done
+echo "nobpf $(WHOPORT_NO_BPF=1 COLUMNS=300 "$WHOPORT" --json | tr -d '\n')"
 EOS
 "#,
         python = python().expect("python3").display(),
@@ -626,6 +633,13 @@ EOS
         assert_eq!(about.len(), 1, "{lookup}: {doc}");
         said.push((lookup, about[0].clone()));
     }
+    // Without the kernel: what no table it read lists is in a note of its own.
+    let doc = line("nobpf");
+    let about: Vec<String> = notes(&doc.to_string())
+        .into_iter()
+        .filter(|n| n.contains(&format!("pid {pid} (")))
+        .collect();
+    said.push(("nobpf", about.join("\n")));
     Some((ports, said))
 }
 

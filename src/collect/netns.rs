@@ -782,7 +782,11 @@ pub fn notes(findings: &Findings) -> Vec<String> {
             listed.join(", ")
         ));
     }
-    notes.extend(super::socket_netns::note(&findings.unplaced, named));
+    notes.extend(super::socket_netns::note(
+        &findings.unplaced,
+        findings.every_process_seen,
+        named,
+    ));
     if findings.holders.len() > NAMED_PROCESSES {
         notes.push(format!(
             "{} more processes hold sockets of other network namespaces",

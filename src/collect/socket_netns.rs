@@ -92,8 +92,13 @@ pub struct Unplaced {
     pub why: String,
 }
 
-/// The one note for them: `named` gives `pid 42 (nginx)`.
-pub fn note(unplaced: &Unplaced, named: impl Fn(u32) -> String) -> Option<String> {
+/// The one note for them: `named` gives `pid 42 (nginx)`. `every_namespace`: whether every
+/// namespace a process lives in or a mount keeps was looked at (not cut short by the limit).
+pub fn note(
+    unplaced: &Unplaced,
+    every_namespace: bool,
+    named: impl Fn(u32) -> String,
+) -> Option<String> {
     if unplaced.sockets == 0 {
         return None;
     }
@@ -106,13 +111,22 @@ pub fn note(unplaced: &Unplaced, named: impl Fn(u32) -> String) -> Option<String
         "{count} held by {who} {verb} in no socket table whoport could read, and which network \
          namespace {} was not read ({}): a socket never bound (one kept for ioctls) is \
          listed nowhere, and so is a socket of a network namespace that only its sockets \
-         keep alive (no process lives there, no mount keeps it), a listener too",
+         keep alive (no process lives there, no mount keeps it), a listener too{}",
         if unplaced.sockets == 1 {
             "it belongs to"
         } else {
             "they belong to"
         },
-        unplaced.why
+        unplaced.why,
+        if every_namespace {
+            String::new()
+        } else {
+            format!(
+                ", or one of a namespace whose tables were not read (those of {} namespaces \
+                 at most are)",
+                super::netns::MAX_NAMESPACES
+            )
+        }
     ))
 }
 
@@ -136,14 +150,14 @@ mod tests {
     #[test]
     fn one_note_counts_the_sockets_and_names_their_holders() {
         let named = |pid: u32| format!("pid {pid} (p{pid})");
-        assert_eq!(note(&Unplaced::default(), named), None);
+        assert_eq!(note(&Unplaced::default(), true, named), None);
         let one = Unplaced {
             sockets: 1,
             pids: vec![7],
             why: "WHOPORT_NO_BPF is set".to_string(),
         };
         assert_eq!(
-            note(&one, named).as_deref(),
+            note(&one, true, named).as_deref(),
             Some(
                 "a socket held by pid 7 (p7) is in no socket table whoport could read, and \
                  which network namespace it belongs to was not read (WHOPORT_NO_BPF is set): \
@@ -157,7 +171,7 @@ mod tests {
             pids: vec![1, 2, 3, 4, 5, 6],
             why: "x".to_string(),
         };
-        let text = note(&many, named).expect("a note");
+        let text = note(&many, true, named).expect("a note");
         assert!(
             text.starts_with(
                 "9 sockets held by pid 1 (p1), pid 2 (p2), pid 3 (p3), pid 4 (p4) and 2 more \
@@ -171,9 +185,14 @@ mod tests {
             pids: vec![1, 2],
             why: "x".to_string(),
         };
-        assert!(note(&two, named)
+        assert!(note(&two, true, named)
             .expect("a note")
             .starts_with("2 sockets held by pid 1 (p1) and pid 2 (p2) are"));
+        // Namespaces left out by the limit: one of theirs is possible too.
+        assert!(note(&two, false, named).expect("a note").ends_with(
+            "a listener too, or one of a namespace whose tables were not read (those of 64 \
+             namespaces at most are)"
+        ));
     }
 
     /// A socket of this process is in its holder's namespace: never listed, whether or not
