@@ -229,9 +229,12 @@ pub fn look(
     }
     let mut pids: Vec<u32> = by_pid.keys().copied().collect();
     pids.sort_unstable();
-    // (The namespaces the in-kernel lookup read for them are entered first where mounted.)
+    // (The namespaces the in-kernel lookup read for them are looked for first; where it read
+    // every one's, only those are read.)
     let theirs: HashSet<u64> = elsewhere.values().copied().collect();
-    let (foreign, mut read, seen) = in_other_tables((&left, &theirs), (&pids, kernel), &own_netns);
+    let only_theirs = left.iter().all(|inode| elsewhere.contains_key(inode));
+    let (foreign, mut read, seen) =
+        in_other_tables((&left, &theirs, only_theirs), (&pids, kernel), &own_netns);
     findings.every_process_seen = seen.complete;
     findings.namespaces_refused = seen.refused;
     if socket_netns.is_none() {
@@ -304,12 +307,13 @@ pub(super) fn netns_inum(link: &[u8]) -> Option<u64> {
 fn tasks_elsewhere(
     holders: &[u32],
     (own, own_table, kernel): (&[u8], Option<u64>, Option<KernelView<'_>>),
-    theirs: &HashSet<u64>,
+    (theirs, only_theirs): (&HashSet<u64>, bool),
 ) -> (Vec<(String, Option<u64>)>, Seen) {
     let mut found = Placing {
         own,
         own_table,
         kernel,
+        only_theirs,
         missing: theirs.clone(),
         seen: HashSet::new(),
         out: Vec::new(),
@@ -384,6 +388,9 @@ struct Placing<'a> {
     own_table: Option<u64>,
     /// What the in-kernel lookup read of the tasks' namespaces, where it ran.
     kernel: Option<KernelView<'a>>,
+    /// Only the namespaces in `missing` matter (the in-kernel lookup read every socket's):
+    /// leaving another out, whose inode is known, leaves nothing unread.
+    only_theirs: bool,
     missing: HashSet<u64>,
     /// The namespace links (or `table:INODE`) taken.
     seen: HashSet<Vec<u8>>,
@@ -447,7 +454,7 @@ impl Placing<'_> {
         if theirs || self.out.len() < MAX_NAMESPACES {
             self.seen.insert(key);
             self.out.push((base, ns));
-        } else {
+        } else if !(self.only_theirs && ns.is_some()) {
             self.left_out = true;
         }
     }
@@ -476,9 +483,10 @@ struct Seen {
 
 /// inode -> socket, for the `wanted` sockets found in the TCP and UDP tables of other
 /// network namespaces; the namespaces whose tables were read; and how far the look went
-/// ([`Seen`]). Mounted namespaces in `theirs` are entered first.
+/// ([`Seen`]). The namespaces in `theirs` (those the in-kernel lookup read for the sockets) are
+/// looked for first, and with `only_theirs` (it read every socket's) no other is read.
 fn in_other_tables(
-    (wanted, theirs): (&HashSet<u32>, &HashSet<u64>),
+    (wanted, theirs, only_theirs): (&HashSet<u32>, &HashSet<u64>, bool),
     (holders, kernel): (&[u32], Option<KernelView<'_>>),
     own: &[u8],
 ) -> (HashMap<u32, Foreign>, HashSet<u64>, Seen) {
@@ -494,11 +502,17 @@ fn in_other_tables(
                 .map(|st| st.st_ino)
         })
         .collect();
-    let (tasks, mut looked) = tasks_elsewhere(holders, (own, ours[0], kernel), theirs);
+    let (tasks, mut looked) =
+        tasks_elsewhere(holders, (own, ours[0], kernel), (theirs, only_theirs));
     let mut namespaces: HashSet<u64> = tasks.iter().filter_map(|(_, ns)| *ns).collect();
     namespaces.extend(netns_inum(own));
     let room = MAX_NAMESPACES.saturating_sub(tasks.len());
     for (base, ns) in tasks {
+        // A namespace none of the sockets is of has nothing to show (one placed by its table
+        // only, whose inode is not known, is read).
+        if only_theirs && ns.is_some_and(|n| !theirs.contains(&n)) {
+            continue;
+        }
         let mut any_read = false;
         let mut opened = false;
         // The inode of the first table read (TCP's).
@@ -541,12 +555,22 @@ fn in_other_tables(
     // Namespaces no process lives in, kept by a bind mount: entered by a thread of their own.
     if found.len() < wanted.len() {
         let until = std::time::Instant::now() + super::mounted_netns::IN_ALL;
-        let (mounted, more) = super::mounted_netns::mounted((&namespaces, theirs), room);
-        // Mounts past the limit are not entered: not every namespace was looked at.
-        looked.complete &= !more;
+        // (Theirs come first, and are all entered where only they matter.)
+        let limit = if only_theirs {
+            room.max(theirs.len())
+        } else {
+            room
+        };
+        let (mounted, more) = super::mounted_netns::mounted((&namespaces, theirs), limit);
+        // Mounts past the limit are not entered: not every namespace was looked at (where
+        // only theirs matter, those left out are not theirs).
+        looked.complete &= !more || only_theirs;
         for (inum, point) in mounted {
             if found.len() == wanted.len() {
                 break;
+            }
+            if only_theirs && !theirs.contains(&inum) {
+                continue;
             }
             if let Some(there) = super::mounted_netns::read(inum, point, wanted.clone(), until) {
                 found.extend(there);
@@ -914,21 +938,22 @@ mod tests {
         // Even as a dump that missed it would leave it: in no other namespace's table.
         let none = HashSet::new();
         let (found, _, _) = in_other_tables(
-            (&wanted, &none),
+            (&wanted, &none, false),
             (&[me], None),
             own.as_os_str().as_encoded_bytes(),
         );
         assert!(found.is_empty());
         // Told that every task lives elsewhere (ourselves included), the tables of this
         // namespace are still never read: their inode is this namespace's.
-        let (tasks, _) = tasks_elsewhere(&[me], (b"net:[0]", None, None), &HashSet::new());
+        let none = HashSet::new();
+        let (tasks, _) = tasks_elsewhere(&[me], (b"net:[0]", None, None), (&none, false));
         assert!(
             tasks
                 .iter()
                 .any(|t| t.0.starts_with(&format!("{me}/task/"))),
             "{tasks:?}"
         );
-        let (found, read, _) = in_other_tables((&wanted, &none), (&[me], None), b"net:[0]");
+        let (found, read, _) = in_other_tables((&wanted, &none, false), (&[me], None), b"net:[0]");
         assert!(found.is_empty(), "{read:?}");
         // And a lookup whose dumps all missed it never names it either: held by another
         // process of this namespace (a child that inherited it), so that it is looked at.
