@@ -344,9 +344,9 @@ fn a_process_proc_hides_from_this_user_never_exited() {
             assert!(ports.contains(&&Value::from(port)), "{root}");
             continue;
         }
-        // Where another process of this user's had a table the walk could not read (another
-        // test's, changing users), the second look asks the kernel, which names the holder as
-        // the in-kernel lookup does: hidden from this user by hidepid, either way.
+        // Where the walk's second look asks the kernel (it did once in a full run, for a reason
+        // not established: no staged process of this user's made it), the kernel names the
+        // holder as the in-kernel lookup does: hidden from this user by hidepid, either way.
         let named = format!("[/proc/{pid} hidden from this user (hidepid={how})]");
         let said = format!("/proc hides other users' processes from this user (hidepid={how})");
         let kernel_named = match row["owners"].as_array().and_then(|o| o.first()) {
