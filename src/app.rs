@@ -471,7 +471,6 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
         }
     };
     let typed = protocol_typed(&query, &filters);
-    let k = load(cli)?;
     let protocol = query.protocol().or(only_protocol(&filters));
     match query {
         Query::Port { port, address, .. } => {
@@ -484,7 +483,9 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                     protocol,
                 )
             };
-            let mut snap = collect::collect(&filter)?;
+            // The registry loads while the owner lookup runs.
+            let (mut snap, k) = collect::collect_beside(&filter, || load(cli))?;
+            let k = k?;
             snap.notes
                 .extend(protocol.and_then(|p| unread_protocol_note(port, p)));
             snap.notes
@@ -562,7 +563,8 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
         }
         Query::Range { range, .. } => {
             let filter = filter_for(&filters, cli.all, Some(vec![range]), protocol);
-            let snap = collect::collect(&filter)?;
+            let (snap, k) = collect::collect_beside(&filter, || load(cli))?;
+            let k = k?;
             let hidden = collect::filtered::hidden_by_filters(&filter, &snap, typed)?;
             let reports: Vec<PortReport<'_>> = range
                 .ports()
@@ -581,6 +583,7 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
         }
         Query::Service { name, .. } => {
             // A service name, a program name (`whoport nginx`), or both.
+            let k = load(cli)?;
             let service = k.resolve_service(&name, protocol);
             let filter = Filter {
                 program: Some(name.clone()),
@@ -638,8 +641,10 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
 }
 
 fn run_listing(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
-    let k = load(cli)?;
-    let snap = collect::collect(&filter_for(&cli.filters, cli.all, None, None))?;
+    // The registry loads while the owner lookup runs.
+    let filter = filter_for(&cli.filters, cli.all, None, None);
+    let (snap, k) = collect::collect_beside(&filter, || load(cli))?;
+    let k = k?;
     if out.json {
         json::write(
             w,

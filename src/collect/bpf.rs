@@ -157,10 +157,12 @@ pub struct Loaded {
     ebpf: aya::Ebpf,
     /// The io_uring object, once loaded.
     io_uring: Option<aya::Ebpf>,
-    /// What `Iter::load` looks the attach functions up in ([`attach_targets`]): made on the
-    /// first verification and kept for the next ones (it is as long as the kernel's type ids,
-    /// a few MB).
+    /// What `Iter::load` looks the attach functions up in ([`attach_targets`]): made while
+    /// the object is opened, or on a later verification after the owner lookup dropped it,
+    /// and kept for the next ones (it is as long as the kernel's type ids, a few MB).
     attach: Option<Btf>,
+    /// The same table while a thread of its own makes it ([`Loaded::open`]).
+    attach_making: Option<std::thread::JoinHandle<Btf>>,
     /// Every io_uring instance seen by the reads so far, in the table it was seen in.
     pub rings: Vec<Ring>,
     /// The PIDs of the tasks the last read again ([`Loaded::again`]) visited.
@@ -194,8 +196,11 @@ type KernelBtf = (Btf, HashMap<&'static str, u32>);
 
 /// The part of the kernel's BTF the objects' relocations use (collect/btf.rs), and the type ids
 /// of the iterators' attach functions: read once per process (the kernel's BTF does not change
-/// while it runs).
-fn kernel_btf() -> Result<&'static KernelBtf, BpfError> {
+/// while it runs). The ids are found first and handed to `with_ids` (on the read that finds
+/// them, not on later calls), so that what needs only them can start while the rest is read.
+fn kernel_btf(
+    with_ids: &mut dyn FnMut(&HashMap<&'static str, u32>),
+) -> Result<&'static KernelBtf, BpfError> {
     static KERNEL: OnceLock<Result<KernelBtf, String>> = OnceLock::new();
     let read = || -> Result<_, String> {
         let raw =
@@ -203,8 +208,6 @@ fn kernel_btf() -> Result<&'static KernelBtf, BpfError> {
         let names = btf::object_names(&OBJECTS).ok_or("the embedded objects have no BTF")?;
         let unreadable = || format!("{KERNEL_BTF} is not BTF whoport can read");
         let kernel = btf::Raw::parse(&raw).ok_or_else(unreadable)?;
-        let subset = btf::subset_of(&kernel, &names).ok_or_else(unreadable)?;
-        let subset = Btf::parse(&subset, aya::Endianness::default()).map_err(|e| e.to_string())?;
         let funcs = ITERATORS.map(|iter| format!("bpf_iter_{iter}"));
         let funcs: Vec<&[u8]> = funcs.iter().map(String::as_bytes).collect();
         let ids = ITERATORS
@@ -212,6 +215,9 @@ fn kernel_btf() -> Result<&'static KernelBtf, BpfError> {
             .zip(kernel.func_ids(&funcs))
             .filter_map(|(iter, id)| Some((iter, id?)))
             .collect();
+        with_ids(&ids);
+        let subset = btf::subset_of(&kernel, &names).ok_or_else(unreadable)?;
+        let subset = Btf::parse(&subset, aya::Endianness::default()).map_err(|e| e.to_string())?;
         Ok((subset, ids))
     };
     KERNEL
@@ -226,12 +232,10 @@ fn kernel_btf() -> Result<&'static KernelBtf, BpfError> {
 /// (collect/btf.rs). So the loader is made on a short-lived thread of its own that first takes
 /// a filesystem context of its own (`unshare(CLONE_FS)`, which affects that thread only) and
 /// changes its root to /sys/kernel/btf, where that path names nothing: aya finds no BTF there
-/// and parses none. Nothing else is done on that thread, and the thread has ended when the
-/// loader is used. Where that cannot be done (no CAP_SYS_CHROOT: CAP_BPF with CAP_PERFMON
-/// only, or refused by a security policy), the loader is made here and the copy it parsed is
-/// dropped at once (relocating against the whole would cost more than the parse).
-fn loader_without_kernel_btf() -> EbpfLoader<'static> {
-    let made = std::thread::Builder::new()
+/// and parses none. Nothing else is done on that thread (it runs while the caller reads the
+/// kernel's BTF), and the thread has ended when the loader is used ([`loader_made`]).
+fn start_loader() -> Option<std::thread::JoinHandle<Option<EbpfLoader<'static>>>> {
+    std::thread::Builder::new()
         .name("bpf-loader".into())
         .spawn(|| {
             nix::sched::unshare(nix::sched::CloneFlags::CLONE_FS).ok()?;
@@ -239,9 +243,17 @@ fn loader_without_kernel_btf() -> EbpfLoader<'static> {
             Some(EbpfLoader::new())
         })
         .ok()
-        .and_then(|thread| thread.join().ok())
-        .flatten();
-    let mut loader = made.unwrap_or_else(EbpfLoader::new);
+}
+
+/// The loader [`start_loader`] made, once its thread has ended. Where it could not be made
+/// there (no CAP_SYS_CHROOT: CAP_BPF with CAP_PERFMON only, or refused by a security policy),
+/// the loader is made here and the copy it parsed is dropped at once (relocating against the
+/// whole would cost more than the parse).
+fn loader_made(
+    started: Option<std::thread::JoinHandle<Option<EbpfLoader<'static>>>>,
+) -> EbpfLoader<'static> {
+    let made = started.and_then(|thread| thread.join().ok()).flatten();
+    let mut loader = made.unwrap_or_default();
     loader.btf(None);
     loader
 }
@@ -271,8 +283,19 @@ impl Loaded {
                 BpfError::Refused(answers)
             });
         }
-        let mut loader = loader_without_kernel_btf();
-        let (subset, ids) = kernel_btf()?;
+        let started = start_loader();
+        // The table the programs' verification looks their attach functions up in needs only
+        // the kernel's ids of those functions: it is made on a thread of its own while the
+        // rest of the kernel's BTF is read and the object relocated.
+        let mut attach_making = None;
+        let (subset, ids) = kernel_btf(&mut |ids| {
+            let ids = ids.clone();
+            attach_making = std::thread::Builder::new()
+                .name("bpf-attach".into())
+                .spawn(move || attach_targets(&ids))
+                .ok();
+        })?;
+        let mut loader = loader_made(started);
         loader.btf(Some(subset));
         let ebpf = loader.load(OBJECTS[OWNERS_OBJECT])?;
         Ok(Loaded {
@@ -280,6 +303,7 @@ impl Loaded {
             ebpf,
             io_uring: None,
             attach: None,
+            attach_making,
             rings: Vec::new(),
             visited: HashSet::new(),
             ids: ids.clone(),
@@ -330,7 +354,11 @@ impl Loaded {
             .ok_or(BpfError::Missing(program.name))?
             .try_into()?;
         if iter.fd().is_err() {
-            let attach = self.attach.get_or_insert_with(|| attach_targets(&self.ids));
+            let (making, ids) = (&mut self.attach_making, &self.ids);
+            let attach = self.attach.get_or_insert_with(|| {
+                let made = making.take().and_then(|thread| thread.join().ok());
+                made.unwrap_or_else(|| attach_targets(ids))
+            });
             iter.load(program.iter, attach)?;
         }
         Ok(ebpf)

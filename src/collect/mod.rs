@@ -83,6 +83,16 @@ use process::UserNames;
 
 /// One look at the machine.
 pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
+    collect_beside(filter, || ()).map(|(snapshot, ())| snapshot)
+}
+
+/// One look at the machine, with `beside` run on the caller's thread while it waits for the
+/// owner lookup (after the socket dump): what the caller needs afterwards and can make
+/// meanwhile, at no cost to the look.
+pub fn collect_beside<T>(
+    filter: &Filter,
+    beside: impl FnOnce() -> T,
+) -> Result<(Snapshot, T), CollectError> {
     let want = sockets::Want {
         tcp: filter.tcp,
         udp: filter.udp,
@@ -125,6 +135,7 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     #[cfg(not(target_os = "linux"))]
     let ports = filter.asked_ports();
     let found = sockets::enumerate_counting(want, keep, &ports);
+    let made = beside();
     let answered = walk.wait(deadline);
     let mut notes = Vec::new();
     let mut late_lookup = None;
@@ -496,7 +507,7 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
             count(owners.vanished, "exited", "exited")
         ));
     }
-    Ok(Snapshot {
+    let snapshot = Snapshot {
         listeners,
         processes,
         established,
@@ -508,7 +519,8 @@ pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
         other_netns: owners.other_netns,
         unattributed,
         closed,
-    })
+    };
+    Ok((snapshot, made))
 }
 
 /// A note when whether other machines reach loopback sockets is not known (`route_localnet`
