@@ -210,13 +210,14 @@ fn kernel_btf(
         let kernel = btf::Raw::parse(&raw).ok_or_else(unreadable)?;
         let funcs = ITERATORS.map(|iter| format!("bpf_iter_{iter}"));
         let funcs: Vec<&[u8]> = funcs.iter().map(String::as_bytes).collect();
+        let (roots, func_ids) = kernel.named(&names, &funcs);
         let ids = ITERATORS
             .into_iter()
-            .zip(kernel.func_ids(&funcs))
+            .zip(func_ids)
             .filter_map(|(iter, id)| Some((iter, id?)))
             .collect();
         with_ids(&ids);
-        let subset = btf::subset_of(&kernel, &names).ok_or_else(unreadable)?;
+        let subset = btf::subset_of(&kernel, roots).ok_or_else(unreadable)?;
         let subset = Btf::parse(&subset, aya::Endianness::default()).map_err(|e| e.to_string())?;
         Ok((subset, ids))
     };

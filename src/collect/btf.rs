@@ -124,12 +124,14 @@ impl<'a> Raw<'a> {
     }
 
     /// The type id of the FUNC named `name`.
+    #[cfg(test)]
     pub fn func_id(&self, name: &[u8]) -> Option<u32> {
         self.func_ids(&[name])[0]
     }
 
     /// The type ids of the FUNCs named `names` (in their order; `None`: there is none), in
     /// one pass over the types.
+    #[cfg(test)]
     pub fn func_ids(&self, names: &[&[u8]]) -> Vec<Option<u32>> {
         let mut ids = vec![None; names.len()];
         let mut left = names.len();
@@ -153,6 +155,92 @@ impl<'a> Raw<'a> {
         ids
     }
 
+    /// The types a relocation may start from (those named, without their CO-RE flavour, one
+    /// of `names`, as [`Raw::reachable`] takes them), and the type ids of the FUNCs named
+    /// `funcs` (as [`Raw::func_ids`] gives them), in one pass over the types. Each name is
+    /// looked for once in the string section, where every name of the BTF is once (the kernel's
+    /// holds about 150,000 types and 100,000 strings): a type is then matched by the offset of
+    /// its name alone. A name that does not start a string of the section (no tool makes one)
+    /// is read and compared as the slower way does.
+    pub fn named(&self, names: &HashSet<Vec<u8>>, funcs: &[&[u8]]) -> (Vec<u32>, Vec<Option<u32>>) {
+        let words = self.strings.len() / 64 + 1;
+        let mut starts = vec![0u64; words];
+        let mut wanted = vec![0u64; words];
+        let bit = |map: &[u64], at: usize| map[at / 64] >> (at % 64) & 1 == 1;
+        let set = |map: &mut [u64], at: usize| map[at / 64] |= 1 << (at % 64);
+        // (offset of a string named as a wanted FUNC, which one)
+        let mut func_at: Vec<(u32, usize)> = Vec::new();
+        // Most strings start with two bytes no wanted name starts with, or have a length
+        // none has: they are never hashed.
+        let longest = names.iter().map(Vec::len).max().unwrap_or(0);
+        let mut lengths = vec![false; longest + 1];
+        let mut prefixes = vec![0u64; 1 << 10];
+        let prefix =
+            |text: &[u8]| usize::from(text[0]) << 8 | usize::from(*text.get(1).unwrap_or(&0));
+        for name in names.iter().filter(|name| !name.is_empty()) {
+            lengths[name.len()] = true;
+            set(&mut prefixes, prefix(name));
+        }
+        // The first "___" of a string cuts its flavour off; no match spans two strings.
+        let mut flavours = memchr::memmem::find_iter(self.strings, b"___").peekable();
+        let mut at = 0;
+        for end in memchr::memchr_iter(0, self.strings) {
+            let text = &self.strings[at..end];
+            set(&mut starts, at);
+            while flavours.next_if(|&f| f < at).is_some() {}
+            let flavourless = match flavours.peek() {
+                Some(&f) if f < end => &text[..f - at],
+                _ => text,
+            };
+            let len = flavourless.len();
+            if len != 0
+                && len <= longest
+                && lengths[len]
+                && bit(&prefixes, prefix(flavourless))
+                && names.contains(flavourless)
+            {
+                set(&mut wanted, at);
+            }
+            for (i, func) in funcs.iter().enumerate() {
+                if func.len() == text.len() && *func == text {
+                    func_at.push((at as u32, i));
+                }
+            }
+            at = end + 1;
+        }
+        let mut roots = Vec::new();
+        let mut ids = vec![None; funcs.len()];
+        for id in self.ids() {
+            let at = self.at[id as usize - 1] as usize;
+            let (Some(name), Some(info)) = (word(self.types, at), word(self.types, at + 4)) else {
+                continue;
+            };
+            let kind = (info >> 24) & 0x1f;
+            let offset = name as usize;
+            if offset == 0 {
+                continue;
+            }
+            let (root, func) = if offset < self.strings.len() && bit(&starts, offset) {
+                let func = (kind == FUNC)
+                    .then(|| func_at.iter().find(|&&(o, _)| o == name).map(|&(_, i)| i))
+                    .flatten();
+                (bit(&wanted, offset), func)
+            } else {
+                let text = self.string(name);
+                let root = text.is_some_and(|n| !n.is_empty() && names.contains(flavorless(n)));
+                let func = text.and_then(|n| funcs.iter().position(|f| *f == n));
+                (root, func)
+            };
+            if root && !matches!(kind, FUNC | VAR | DATASEC | DECL_TAG) {
+                roots.push(id);
+            }
+            if let (FUNC, Some(i)) = (kind, func) {
+                ids[i].get_or_insert(id);
+            }
+        }
+        (roots, ids)
+    }
+
     /// The names of every named type, without their CO-RE flavour (`task_struct___old` is
     /// `task_struct`): what relocations of an object with this BTF may look for.
     pub fn type_names(&self) -> HashSet<&'a [u8]> {
@@ -165,12 +253,12 @@ impl<'a> Raw<'a> {
             .collect()
     }
 
-    /// The types a relocation of a type named in `names` can reach: those types, and what
-    /// they hold by value, transitively. Pointers are kept, not what they point to.
-    fn reachable(&self, names: &HashSet<Vec<u8>>) -> Vec<u32> {
-        let mut keep: HashSet<u32> = HashSet::new();
-        let mut work: Vec<u32> = self
-            .ids()
+    /// The types named (without their CO-RE flavour) one of `names`, FUNCs and variables
+    /// aside: where a relocation of a type named in `names` starts. One name at a time, as
+    /// [`Raw::named`] finds them at once.
+    #[cfg(test)]
+    fn roots(&self, names: &HashSet<Vec<u8>>) -> Vec<u32> {
+        self.ids()
             .filter(|&id| {
                 self.record(id).is_some_and(|(_, r)| {
                     !matches!(r.kind, FUNC | VAR | DATASEC | DECL_TAG)
@@ -179,7 +267,14 @@ impl<'a> Raw<'a> {
                             .is_some_and(|n| !n.is_empty() && names.contains(flavorless(n)))
                 })
             })
-            .collect();
+            .collect()
+    }
+
+    /// The types a relocation starting from `roots` can reach: those types, and what they
+    /// hold by value, transitively. Pointers are kept, not what they point to.
+    fn reachable(&self, roots: Vec<u32>) -> Vec<u32> {
+        let mut keep: HashSet<u32> = HashSet::new();
+        let mut work = roots;
         while let Some(id) = work.pop() {
             if id == 0 || !keep.insert(id) {
                 continue;
@@ -218,13 +313,15 @@ fn flavorless(name: &[u8]) -> &[u8] {
 /// A raw BTF holding only the types of `kernel` that relocations of types named in `names`
 /// can reach (see the module's documentation), renumbered in their order, with their strings.
 /// `None` when `kernel` cannot be read as BTF.
+#[cfg(test)]
 pub fn kernel_subset(kernel: &[u8], names: &HashSet<Vec<u8>>) -> Option<Vec<u8>> {
-    subset_of(&Raw::parse(kernel)?, names)
+    let raw = Raw::parse(kernel)?;
+    subset_of(&raw, raw.named(names, &[]).0)
 }
 
-/// [`kernel_subset`] of a BTF already parsed.
-pub fn subset_of(raw: &Raw<'_>, names: &HashSet<Vec<u8>>) -> Option<Vec<u8>> {
-    let kept = raw.reachable(names);
+/// [`kernel_subset`] of a BTF already parsed, from the `roots` [`Raw::named`] found in it.
+pub fn subset_of(raw: &Raw<'_>, roots: Vec<u32>) -> Option<Vec<u8>> {
+    let kept = raw.reachable(roots);
     // Old id -> new id; any other type becomes void (0), which only pointers refer to.
     let new_id: HashMap<u32, u32> = kept.iter().zip(1u32..).map(|(&o, n)| (o, n)).collect();
     let id = |old: Option<u32>| old.and_then(|o| new_id.get(&o).copied()).unwrap_or(0);
@@ -355,6 +452,73 @@ mod tests {
             assert_ne!(relocated(object, None), expected, "relocation changes them");
             assert_eq!(relocated(object, Some(&small)), expected);
         }
+    }
+
+    /// A raw BTF of `types` (kind, name offset, size or type; no members: an INT's or a
+    /// VAR's word after them is 0) and the string section `strings`.
+    fn blob(types: &[(u32, u32, u32)], strings: &[u8]) -> Vec<u8> {
+        let types: Vec<u8> = types
+            .iter()
+            .flat_map(|&(kind, name, size)| {
+                let extra = matches!(kind, INT | VAR).then_some(0);
+                [name, kind << 24, size].into_iter().chain(extra)
+            })
+            .flat_map(u32::to_ne_bytes)
+            .collect();
+        let mut btf = MAGIC.to_ne_bytes().to_vec();
+        btf.extend([1u8, 0]);
+        let (types_len, strings_len) = (types.len() as u32, strings.len() as u32);
+        for v in [HEADER_LEN as u32, 0, types_len, types_len, strings_len] {
+            btf.extend(v.to_ne_bytes());
+        }
+        btf.extend(types);
+        btf.extend(strings);
+        btf
+    }
+
+    #[test]
+    fn names_found_at_once_are_those_found_one_at_a_time() {
+        // Offsets: 1 file, 6 file___old, 17 sock, 22 bpf_iter_tcp, 35 xfile (36: "file" inside
+        // it, no string of its own), 41 a____b (flavoured twice over), 48 task, 53 no end.
+        let strings = b"\0file\0file___old\0sock\0bpf_iter_tcp\0xfile\0a____b\0task\0tail";
+        let types = [
+            (STRUCT, 1, 8),   // 1: file
+            (STRUCT, 6, 8),   // 2: file___old, a flavour of file
+            (VAR, 1, 1),      // 3: a variable named file: never a root
+            (FUNC, 22, 0),    // 4: bpf_iter_tcp
+            (FUNC, 22, 0),    // 5: the same name again: the first is the one
+            (TYPEDEF, 36, 1), // 6: "file" read from inside "xfile"
+            (FUNC, 36, 0),    // 7: a FUNC named "file" from there
+            (INT, 17, 4),     // 8: sock: not wanted
+            (STRUCT, 41, 8),  // 9: a____b: flavourless "a"
+            (STRUCT, 53, 8),  // 10: a name without its end: none
+            (STRUCT, 0, 8),   // 11: anonymous
+            (STRUCT, 48, 8),  // 12: task
+        ];
+        let bytes = blob(&types, strings);
+        let raw = Raw::parse(&bytes).expect("the blob parses");
+        let names = HashSet::from([b"file".to_vec(), b"a".to_vec(), b"task".to_vec()]);
+        let funcs: [&[u8]; 4] = [b"bpf_iter_tcp", b"file", b"bpf_iter_udp", b"tail"];
+        let (roots, ids) = raw.named(&names, &funcs);
+        assert_eq!(roots, vec![1, 2, 6, 9, 12]);
+        assert_eq!(ids, vec![Some(4), Some(7), None, None]);
+        assert_eq!((roots, ids), (raw.roots(&names), raw.func_ids(&funcs)));
+    }
+
+    #[test]
+    fn the_kernels_names_found_at_once_are_those_found_one_at_a_time() {
+        let Ok(kernel) = std::fs::read("/sys/kernel/btf/vmlinux") else {
+            eprintln!("SKIPPED: no /sys/kernel/btf/vmlinux");
+            return;
+        };
+        let raw = Raw::parse(&kernel).expect("the kernel's BTF is read");
+        let mut names = object_names(&OBJECTS).expect("the embedded objects have BTF");
+        names.extend([b"sk_buff".to_vec(), b"no_such_type_anywhere".to_vec()]);
+        let funcs: [&[u8]; 4] = [b"bpf_iter_task_file", b"bpf_iter_tcp", b"no_such_func", b""];
+        let (roots, ids) = raw.named(&names, &funcs);
+        assert!(roots.len() > names.len() / 2, "{} roots", roots.len());
+        assert!(ids[0].is_some() && ids[1].is_some(), "{ids:?}");
+        assert_eq!((roots, ids), (raw.roots(&names), raw.func_ids(&funcs)));
     }
 
     #[test]
