@@ -115,7 +115,7 @@ impl<'a> Raw<'a> {
     /// The NUL-terminated string at `offset` of the string section.
     fn string(&self, offset: u32) -> Option<&'a [u8]> {
         let text = self.strings.get(offset as usize..)?;
-        Some(&text[..text.iter().position(|&b| b == 0)?])
+        Some(&text[..memchr::memchr(0, text)?])
     }
 
     /// The type ids: 1 to the number of types.
@@ -156,85 +156,55 @@ impl<'a> Raw<'a> {
     }
 
     /// The types a relocation may start from (those named, without their CO-RE flavour, one
-    /// of `names`, as [`Raw::reachable`] takes them), and the type ids of the FUNCs named
-    /// `funcs` (as [`Raw::func_ids`] gives them), in one pass over the types. Each name is
-    /// looked for once in the string section, where every name of the BTF is once (the kernel's
-    /// holds about 150,000 types and 100,000 strings): a type is then matched by the offset of
-    /// its name alone. A name that does not start a string of the section (no tool makes one)
-    /// is read and compared as the slower way does.
+    /// of `names`, as [`Raw::roots`] finds them), and the type ids of the FUNCs named `funcs`
+    /// (as [`Raw::func_ids`] gives them), in one pass over the types. Most names are told
+    /// apart by their first two bytes alone, without reading them to their end and hashing
+    /// them (the kernel's BTF has about 150,000 types).
     pub fn named(&self, names: &HashSet<Vec<u8>>, funcs: &[&[u8]]) -> (Vec<u32>, Vec<Option<u32>>) {
-        let words = self.strings.len() / 64 + 1;
-        let mut starts = vec![0u64; words];
-        let mut wanted = vec![0u64; words];
+        // The first two bytes of a name (0 past its end) as a bit of a 64 Kib map.
+        let prefix = |text: &[u8]| {
+            usize::from(text[0]) << 8 | usize::from(text.get(1).copied().unwrap_or(0))
+        };
         let bit = |map: &[u64], at: usize| map[at / 64] >> (at % 64) & 1 == 1;
         let set = |map: &mut [u64], at: usize| map[at / 64] |= 1 << (at % 64);
-        // (offset of a string named as a wanted FUNC, which one)
-        let mut func_at: Vec<(u32, usize)> = Vec::new();
-        // Most strings start with two bytes no wanted name starts with, or have a length
-        // none has: they are never hashed.
-        let longest = names.iter().map(Vec::len).max().unwrap_or(0);
-        let mut lengths = vec![false; longest + 1];
-        let mut prefixes = vec![0u64; 1 << 10];
-        let prefix =
-            |text: &[u8]| usize::from(text[0]) << 8 | usize::from(*text.get(1).unwrap_or(&0));
+        let (mut roots_map, mut funcs_map) = (vec![0u64; 1 << 10], vec![0u64; 1 << 10]);
         for name in names.iter().filter(|name| !name.is_empty()) {
-            lengths[name.len()] = true;
-            set(&mut prefixes, prefix(name));
+            set(&mut roots_map, prefix(name));
+            // A one-byte name is also that byte followed by a flavour ("a___b").
+            if name.len() == 1 {
+                set(&mut roots_map, prefix(&[name[0], b'_']));
+            }
         }
-        // The first "___" of a string cuts its flavour off; no match spans two strings.
-        let mut flavours = memchr::memmem::find_iter(self.strings, b"___").peekable();
-        let mut at = 0;
-        for end in memchr::memchr_iter(0, self.strings) {
-            let text = &self.strings[at..end];
-            set(&mut starts, at);
-            while flavours.next_if(|&f| f < at).is_some() {}
-            let flavourless = match flavours.peek() {
-                Some(&f) if f < end => &text[..f - at],
-                _ => text,
-            };
-            let len = flavourless.len();
-            if len != 0
-                && len <= longest
-                && lengths[len]
-                && bit(&prefixes, prefix(flavourless))
-                && names.contains(flavourless)
-            {
-                set(&mut wanted, at);
-            }
-            for (i, func) in funcs.iter().enumerate() {
-                if func.len() == text.len() && *func == text {
-                    func_at.push((at as u32, i));
-                }
-            }
-            at = end + 1;
+        for func in funcs.iter().filter(|func| !func.is_empty()) {
+            set(&mut funcs_map, prefix(func));
         }
         let mut roots = Vec::new();
         let mut ids = vec![None; funcs.len()];
-        for id in self.ids() {
-            let at = self.at[id as usize - 1] as usize;
+        for (id, &at) in self.ids().zip(&self.at) {
+            let at = at as usize;
             let (Some(name), Some(info)) = (word(self.types, at), word(self.types, at + 4)) else {
                 continue;
             };
             let kind = (info >> 24) & 0x1f;
-            let offset = name as usize;
-            if offset == 0 {
+            let Some(head) = self.strings.get(name as usize..).filter(|h| !h.is_empty()) else {
+                continue;
+            };
+            let map = match kind {
+                FUNC => &funcs_map,
+                VAR | DATASEC | DECL_TAG => continue,
+                _ => &roots_map,
+            };
+            if !bit(map, prefix(head)) {
                 continue;
             }
-            let (root, func) = if offset < self.strings.len() && bit(&starts, offset) {
-                let func = (kind == FUNC)
-                    .then(|| func_at.iter().find(|&&(o, _)| o == name).map(|&(_, i)| i))
-                    .flatten();
-                (bit(&wanted, offset), func)
-            } else {
-                let text = self.string(name);
-                let root = text.is_some_and(|n| !n.is_empty() && names.contains(flavorless(n)));
-                let func = text.and_then(|n| funcs.iter().position(|f| *f == n));
-                (root, func)
+            let Some(text) = self.string(name) else {
+                continue;
             };
-            if root && !matches!(kind, FUNC | VAR | DATASEC | DECL_TAG) {
-                roots.push(id);
-            }
-            if let (FUNC, Some(i)) = (kind, func) {
+            if kind != FUNC {
+                if !text.is_empty() && names.contains(flavorless(text)) {
+                    roots.push(id);
+                }
+            } else if let Some(i) = funcs.iter().position(|func| *func == text) {
                 ids[i].get_or_insert(id);
             }
         }
