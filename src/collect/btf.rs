@@ -362,15 +362,57 @@ pub fn subset_of(raw: &Raw<'_>, roots: Vec<u32>) -> Option<Vec<u8>> {
 pub fn object_names(objects: &[&[u8]]) -> Option<HashSet<Vec<u8>>> {
     let mut names = HashSet::new();
     for object in objects {
-        let btf = aya_obj::Object::parse(object).ok()?.btf?.to_bytes();
+        // The section as it is in the file: parsing the whole object (its programs and
+        // relocations) to find it costs ten times more.
+        let parsed;
+        let btf = match elf_section(object, b".BTF") {
+            Some(btf) => btf,
+            None => {
+                parsed = aya_obj::Object::parse(object).ok()?.btf?.to_bytes();
+                &parsed
+            }
+        };
         names.extend(
-            Raw::parse(&btf)?
+            Raw::parse(btf)?
                 .type_names()
                 .into_iter()
                 .map(<[u8]>::to_vec),
         );
     }
     Some(names)
+}
+
+/// The section named `name` of `object`, a 64-bit ELF file of this machine's byte order;
+/// `None` when it has none or is not such a file.
+fn elf_section<'a>(object: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    let native = if cfg!(target_endian = "little") { 1 } else { 2 };
+    if object.get(..4)? != b"\x7fELF" || *object.get(4)? != 2 || *object.get(5)? != native {
+        return None;
+    }
+    let bytes = |at: usize, n: usize| object.get(at..at.checked_add(n)?);
+    let half = |at| bytes(at, 2).map(|b| usize::from(u16::from_ne_bytes([b[0], b[1]])));
+    let long = |at| {
+        let b = bytes(at, 8)?;
+        usize::try_from(u64::from_ne_bytes(b.try_into().ok()?)).ok()
+    };
+    let (table, entry, count, names_at) = (long(0x28)?, half(0x3a)?, half(0x3c)?, half(0x3e)?);
+    // (name's offset in the names section, offset, size) of section `i`.
+    let header = |i: usize| {
+        let at = table.checked_add(i.checked_mul(entry)?)?;
+        Some((
+            word(object, at)? as usize,
+            long(at + 0x18)?,
+            long(at + 0x20)?,
+        ))
+    };
+    let (_, at, size) = header(names_at)?;
+    let names = bytes(at, size)?;
+    (0..count).find_map(|i| {
+        let (named, at, size) = header(i)?;
+        let text = names.get(named..)?;
+        let end = memchr::memchr(0, text)?;
+        (&text[..end] == name).then(|| bytes(at, size)).flatten()
+    })
 }
 
 #[cfg(test)]
@@ -489,6 +531,28 @@ mod tests {
         assert!(roots.len() > names.len() / 2, "{} roots", roots.len());
         assert!(ids[0].is_some() && ids[1].is_some(), "{ids:?}");
         assert_eq!((roots, ids), (raw.roots(&names), raw.func_ids(&funcs)));
+    }
+
+    #[test]
+    fn the_objects_names_read_from_their_section_are_those_of_the_parsed_object() {
+        for object in OBJECTS {
+            let section = elf_section(object, b".BTF").expect("the object has a .BTF section");
+            let parsed = aya_obj::Object::parse(object).expect("it parses");
+            let parsed = parsed.btf.expect("it has BTF").to_bytes();
+            let names = |btf: &[u8]| -> HashSet<Vec<u8>> {
+                let raw = Raw::parse(btf).expect("BTF");
+                raw.type_names().into_iter().map(<[u8]>::to_vec).collect()
+            };
+            let from_section = names(section);
+            assert!(
+                from_section.contains(&b"task_struct"[..])
+                    || from_section.contains(&b"io_ring_ctx"[..])
+            );
+            assert_eq!(from_section, names(&parsed));
+        }
+        assert_eq!(elf_section(OBJECTS[0], b".no_such_section"), None);
+        assert_eq!(elf_section(b"\x7fELF but nothing more", b".BTF"), None);
+        assert_eq!(elf_section(&OBJECTS[0][..100], b".BTF"), None, "cut short");
     }
 
     #[test]
