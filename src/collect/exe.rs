@@ -259,12 +259,28 @@ fn view_of(dir: &str, device: Option<(u32, u32)>, path: &[u8]) -> Result<Option<
 /// Whether the task at `dir` runs in whoport's own mount namespace, from the text of the
 /// links (`mnt:[INODE]`), never read across a mount.
 fn same_mount_ns(dir: &str) -> Result<bool, Unlooked> {
-    static OURS: OnceLock<Option<Vec<u8>>> = OnceLock::new();
-    let ours = OURS
-        .get_or_init(|| super::proc_dir::read_link("/proc/self/ns/mnt").ok())
-        .as_ref()
-        .ok_or(Unlooked::OtherMountNs)?;
+    let ours = own_mount_ns().as_ref().ok_or(Unlooked::OtherMountNs)?;
     Ok(super::proc_dir::read_link(&format!("{dir}/ns/mnt")).map_err(unlooked("ns/mnt"))? == *ours)
+}
+
+/// The text of whoport's own `ns/mnt` link, read once a run (never across a mount).
+fn own_mount_ns() -> &'static Option<Vec<u8>> {
+    static OURS: OnceLock<Option<Vec<u8>>> = OnceLock::new();
+    OURS.get_or_init(|| super::proc_dir::read_link("/proc/self/ns/mnt").ok())
+}
+
+/// The text of whoport's own `ns/user` link, read once a run (never across a mount).
+fn own_user_ns() -> &'static Option<Vec<u8>> {
+    static OURS: OnceLock<Option<Vec<u8>>> = OnceLock::new();
+    OURS.get_or_init(|| super::proc_dir::read_link("/proc/self/ns/user").ok())
+}
+
+/// Reads now what is read once a run for the first executable looked at: whoport's own
+/// namespaces and mount table.
+pub(super) fn read_own() {
+    own_mount_ns();
+    own_user_ns();
+    mounts();
 }
 
 /// [`same_mount_ns`], `None` when not known.
@@ -277,10 +293,7 @@ pub(super) fn in_same_mount_ns(dir: &str) -> Option<bool> {
 /// own a process holds capabilities over that namespace only, and may set its own executable
 /// link (`PR_SET_MM_EXE_FILE`, `PR_SET_MM_MAP`) to any file it can open.
 pub(super) fn in_same_user_ns(dir: &str) -> Option<bool> {
-    static OURS: OnceLock<Option<Vec<u8>>> = OnceLock::new();
-    let ours = OURS
-        .get_or_init(|| super::proc_dir::read_link("/proc/self/ns/user").ok())
-        .as_ref()?;
+    let ours = own_user_ns().as_ref()?;
     Some(super::proc_dir::read_link(&format!("{dir}/ns/user")).ok()? == *ours)
 }
 

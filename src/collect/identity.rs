@@ -302,6 +302,12 @@ fn mapped_interpreter(dir: &str, cmdline: &[Vec<u8>]) -> Option<&'static str> {
     })
 }
 
+/// Finds now what is found once a run for the first executable judged: the system's shells
+/// and interpreters.
+pub fn read_interpreters() {
+    interpreters();
+}
+
 /// The system's shells and interpreters (see [`SYSTEM_BIN`]), found once a run: regular files
 /// whose normalised name is one of the audit's list.
 fn interpreters() -> &'static [Interpreter] {

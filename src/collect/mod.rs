@@ -136,6 +136,13 @@ pub fn collect_beside<T>(
     let ports = filter.asked_ports();
     let found = sockets::enumerate_counting(want, keep, &ports);
     let made = beside();
+    // What the details of the owners will need once a run, read while the lookup runs: on a
+    // thread never waited for (the system's directories of interpreters are read there, as
+    // they would be by the details' workers, which the deadline abandons).
+    #[cfg(target_os = "linux")]
+    let _ = std::thread::Builder::new()
+        .name("once-a-run".into())
+        .spawn(process::read_once_a_run);
     let answered = walk.wait(deadline);
     let mut notes = Vec::new();
     let mut late_lookup = None;

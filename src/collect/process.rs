@@ -229,6 +229,16 @@ struct Queue {
     starts: HashMap<u32, u64>,
 }
 
+/// Reads now what the first process's details would read once a run (whoport's own
+/// namespaces and mounts, the system's interpreters): done while the owner lookup runs, so
+/// that the details read after it wait for none of it (a worker that needs one of them while
+/// it is being read waits for it, as it would have read it).
+#[cfg(target_os = "linux")]
+pub fn read_once_a_run() {
+    super::exe::read_own();
+    super::identity::read_interpreters();
+}
+
 /// Details of `pids`, read by worker threads (the available cores) and waited for until
 /// `deadline`: whatever has not arrived by then is in `late`, and its worker is abandoned.
 pub fn details_within(
