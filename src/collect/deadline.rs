@@ -59,6 +59,12 @@ impl Deadline {
         Deadline(None)
     }
 
+    /// The same deadline `by` later (none stays none; one beyond the clock's reach is none):
+    /// for a look whose time was taken by something that is not the machine's to answer.
+    pub fn later_by(self, by: Duration) -> Deadline {
+        Deadline(self.0.and_then(|at| at.checked_add(by)))
+    }
+
     /// Time left (zero once passed); `None` when there is no deadline.
     pub fn left(self) -> Option<Duration> {
         self.0

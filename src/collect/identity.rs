@@ -315,8 +315,12 @@ fn interpreters() -> &'static [Interpreter] {
     FOUND.get_or_init(|| {
         let mut found: Vec<Interpreter> = Vec::new();
         for dir in SYSTEM_BIN {
-            let is_dir = std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir());
-            if !is_dir || super::exe::walk_may_wait(super::exe::mounts(), dir.as_bytes()) {
+            // The mount table first: even a stat of the directory waits on a filesystem
+            // mounted there or above it (a stalled FUSE daemon at /usr/local/bin), and this
+            // now runs on every run (the once-a-run thread), owners or none.
+            if super::exe::walk_may_wait(super::exe::mounts(), dir.as_bytes())
+                || !std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir())
+            {
                 continue;
             }
             let Ok(entries) = std::fs::read_dir(dir) else {

@@ -135,7 +135,12 @@ pub fn collect_beside<T>(
     #[cfg(not(target_os = "linux"))]
     let ports = filter.asked_ports();
     let found = sockets::enumerate_counting(want, keep, &ports);
+    // What `beside` takes (the registry, which may be a pipe the user fills slowly) is not
+    // the machine's to answer: it does not shorten the time given to the owners' details,
+    // as it did not when the registry was loaded before the look.
+    let began = std::time::Instant::now();
     let made = beside();
+    let deadline = deadline.later_by(began.elapsed());
     // What the details of the owners will need once a run, read while the lookup runs: on a
     // thread never waited for (the system's directories of interpreters are read there, as
     // they would be by the details' workers, which the deadline abandons).
