@@ -346,19 +346,27 @@ fn walk(
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 let (proc_fd, pids, next) = (&proc_fd, &pids, &next);
-                s.spawn(move || {
+                let part = move || {
                     let meter = Meter {
                         budget,
                         pending: 0,
                         stopped: false,
                     };
                     walk_part(proc_fd, pids, next, (wanted, since, meter), own_netns)
-                })
+                };
+                // No thread to be had (a cgroup's pids.max reached, RLIMIT_NPROC): this
+                // part is walked here, where `s.spawn` panicked and the walk said nothing.
+                std::thread::Builder::new()
+                    .spawn_scoped(s, part)
+                    .map_err(|_| part())
             })
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_default())
+            .map(|h| match h {
+                Ok(h) => h.join().unwrap_or_default(),
+                Err(walked) => walked,
+            })
             .collect()
     });
     let reached = next.into_inner().min(pids.len());
