@@ -358,14 +358,14 @@ fn walk(
                 // part is walked here, where `s.spawn` panicked and the walk said nothing.
                 std::thread::Builder::new()
                     .spawn_scoped(s, part)
-                    .map_err(|_| part())
+                    .map_err(|_| Box::new(part()))
             })
             .collect();
         handles
             .into_iter()
             .map(|h| match h {
                 Ok(h) => h.join().unwrap_or_default(),
-                Err(walked) => walked,
+                Err(walked) => *walked,
             })
             .collect()
     });
