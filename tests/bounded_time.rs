@@ -687,3 +687,44 @@ kill $f; umount -l /proc/{pid}'",
         assert!(!json.contains("not read within"), "{json}");
     }
 }
+
+/// A FUSE filesystem whose daemon answers nothing after its first request, mounted at
+/// /usr/local/bin (one of the directories the system's interpreters are looked for in) in a
+/// private mount namespace: `whoport PORT`, with nothing on the port and so no owner to
+/// judge, ends. Before, what is read once a run beside the lookup stat'ed /usr/local/bin
+/// before asking the mount table whether it may, and waited in the kernel (through SIGKILL)
+/// for as long as the daemon lived: whoport printed its answer and never ended.
+#[test]
+fn a_stalled_filesystem_where_interpreters_are_looked_for_never_keeps_whoport_running() {
+    if !common::root_or_skip("a FUSE mount in a private mount namespace")
+        || !have("unshare", "apt-get install -y util-linux")
+        || !have("python3", "apt-get install -y python3")
+    {
+        return;
+    }
+    // Three runs at once, each under `timeout`; the daemon is killed by PID at the end,
+    // which ends any wait on its filesystem, so the script ends in any case.
+    let script = format!(
+        "exec unshare --mount --propagation private sh -c '\n\
+         export PATH=/usr/sbin:/usr/bin:/sbin:/bin\n\
+         /usr/bin/python3 {fixture} /usr/local/bin stall > /dev/null 2>&1 &\n\
+         fuse=$!\n\
+         for i in $(seq 50); do grep -q \" /usr/local/bin .*whofuse\" /proc/self/mountinfo && break; sleep 0.1; done\n\
+         grep -q \" /usr/local/bin .*whofuse\" /proc/self/mountinfo || {{ echo not-mounted; kill $fuse; exit 0; }}\n\
+         dir=$(mktemp -d)\n\
+         for run in 1 2 3; do ( timeout 20 \"$WHOPORT\" --timeout 2s 1 > /dev/null 2>&1; touch $dir/$run ) & done\n\
+         ended=no\n\
+         for i in $(seq 100); do [ -e $dir/1 ] && [ -e $dir/2 ] && [ -e $dir/3 ] && {{ ended=yes; break; }}; sleep 0.1; done\n\
+         echo ended=$ended\n\
+         kill $fuse\n\
+         wait\n\
+         rm -rf $dir'",
+        fixture = common::fixture("raw_stalled_fuse.py").display(),
+    );
+    let (_, out, err) = common::sh_within(&script, QUICK);
+    assert!(
+        !out.contains("not-mounted"),
+        "the FUSE filesystem was not mounted: {err}"
+    );
+    assert!(out.contains("ended=yes"), "{out} {err}");
+}
