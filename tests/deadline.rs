@@ -1021,3 +1021,80 @@ fn a_walk_out_of_time_names_the_processes_it_was_reading() {
         "no time stopped the walk with at most seven processes left unread: nothing was checked"
     );
 }
+
+/// A registry given with `--registry` that takes longer to load than `--timeout` (a CSV near
+/// the 8 MiB limit, parsed, not waited for): the owner's details are still read, in the time
+/// `--timeout` gives them. Before, the registry was loaded while the owner lookup ran, under
+/// the look's deadline, and the details were given what was left of it: nothing, and a note
+/// blamed the process ("details of pid N not read within ...").
+#[test]
+fn a_registry_slower_to_load_than_the_timeout_leaves_the_owners_details_their_time() {
+    let home = tempdir();
+    let csv = home.path().join("big.csv");
+    let mut text = String::from(
+        "Service Name,Port Number,Transport Protocol,Description,Assignee,Contact,\
+         Registration Date,Modification Date,Reference,Service Code,Unauthorized Use Reported,\
+         Assignment Notes\n",
+    );
+    let mut n = 0u32;
+    while text.len() < 8_000_000 {
+        let port = n / 2 % 65535 + 1;
+        let proto = if n % 2 == 0 { "tcp" } else { "udp" };
+        text.push_str(&format!(
+            "svc{n},{port},{proto},{},[Someone_{n}],[Someone_{n}],2001-01-01,2020-02-02,\
+             [RFC{n}],,,{}\n",
+            "A description of a service ".repeat(3),
+            "note ".repeat(10)
+        ));
+        n += 1;
+    }
+    std::fs::write(&csv, text).expect("write");
+    // How long the registry takes to load here: the fastest of three.
+    let load = (0..3)
+        .map(|_| {
+            let began = std::time::Instant::now();
+            let (status, _, err) = common::outcome(
+                common::whoport(home.path())
+                    .args(["registry", "info", "--registry"])
+                    .arg(&csv)
+                    .limit(QUICK),
+            );
+            assert_eq!(status, 0, "the registry loads: {err}");
+            began.elapsed()
+        })
+        .min()
+        .expect("three runs");
+    // Less than the load: the details had nothing left. The lookup itself, which runs while
+    // the registry loads, takes a fraction of it.
+    let timeout = format!("{}ms", (load.as_millis() * 3 / 4).max(100));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (status, out, err) = common::outcome(
+        common::whoport(home.path())
+            .arg("--registry")
+            .arg(&csv)
+            .args(["--timeout", &timeout, "--json", &port.to_string()])
+            .limit(QUICK),
+    );
+    drop(listener);
+    assert_eq!(status, 0, "{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    let owner = owner_of(&doc, port);
+    assert_eq!(
+        owner["pid"].as_u64(),
+        Some(u64::from(std::process::id())),
+        "registry loads in {load:?}, --timeout {timeout}: {doc}"
+    );
+    let late: Vec<String> = notes(&doc)
+        .into_iter()
+        .filter(|n| n.contains("not read within"))
+        .collect();
+    assert!(
+        late.is_empty(),
+        "registry loads in {load:?}, --timeout {timeout}: {late:?}"
+    );
+    assert!(
+        owner["cmdline"].as_array().is_some_and(|c| !c.is_empty()),
+        "registry loads in {load:?}, --timeout {timeout}: {owner}"
+    );
+}
