@@ -882,3 +882,79 @@ fn a_covered_process_is_named_past_the_cut_list_of_processes_not_read() {
         );
     }
 }
+
+/// The pids controller's directory where a cgroup of the test's own can be made: cgroup v1's
+/// `pids` hierarchy, or the unified hierarchy where it has the pids controller.
+fn pids_cgroup_base() -> Option<std::path::PathBuf> {
+    let v1 = std::path::Path::new("/sys/fs/cgroup/pids");
+    if v1.join("cgroup.procs").exists() {
+        return Some(v1.to_path_buf());
+    }
+    let v2 = std::path::Path::new("/sys/fs/cgroup");
+    let controllers = std::fs::read_to_string(v2.join("cgroup.controllers")).ok()?;
+    if !controllers.split_whitespace().any(|c| c == "pids") {
+        return None;
+    }
+    // Children of the root get the controller only when the root hands it down.
+    std::fs::write(v2.join("cgroup.subtree_control"), "+pids").ok()?;
+    Some(v2.to_path_buf())
+}
+
+/// whoport in a cgroup whose `pids.max` leaves it no thread, or one or two (a container's
+/// limit reached, as on a machine full of processes): every lookup still names the owner,
+/// exits normally, and says nothing of a lookup that did not finish. Before, the `/proc`
+/// walk's scoped spawn panicked: the walk's thread died (the owners came back empty, said
+/// as "the owner lookup did not finish within 10s") or, where main spawned, whoport exited
+/// with 101.
+#[test]
+fn a_cgroup_that_allows_no_more_threads_never_makes_whoport_panic_or_lose_owners() {
+    if !common::root_or_skip("a pids cgroup of the test's own") || python().is_none() {
+        return;
+    }
+    let base = pids_cgroup_base().expect("the pids cgroup controller, v1 or v2");
+    let cg = base.join(format!("whoport-test-{}", std::process::id()));
+    std::fs::create_dir(&cg).expect("mkdir the cgroup");
+    struct Removed(std::path::PathBuf);
+    impl Drop for Removed {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir(&self.0);
+        }
+    }
+    let _removed = Removed(cg.clone());
+    let l = Listener::start(&["tcp4"]);
+    let port = l.port(0).to_string();
+    let cg_text = cg.display().to_string();
+    for max in ["1", "2", "3", "5"] {
+        std::fs::write(cg.join("pids.max"), max).expect("pids.max");
+        for lookup in ["bpf", "procfs"] {
+            if lookup == "bpf" && common::owner_lookup() != "bpf" {
+                continue;
+            }
+            // The shell joins the cgroup and becomes whoport: whoport is its only process.
+            let script = format!(
+                "echo $$ > {cg_text}/cgroup.procs && exec env WHOPORT_OWNER_LOOKUP={lookup} \"$WHOPORT\" --json {port}"
+            );
+            let (status, out, err) = sh(&script);
+            assert_eq!(status, 0, "pids.max {max}, {lookup}: {err}");
+            assert!(!err.contains("panicked"), "pids.max {max}, {lookup}: {err}");
+            let doc: Value = serde_json::from_str(&out)
+                .unwrap_or_else(|e| panic!("pids.max {max}, {lookup}: {e}: {out} {err}"));
+            let bound = &l.sockets[0];
+            let owners: Vec<u64> = rows(&doc, bound)
+                .iter()
+                .flat_map(|r| common::listener::owner_pids(r))
+                .collect();
+            assert!(
+                owners.contains(&u64::from(l.pid)),
+                "pids.max {max}, {lookup}: owner {} not named: {doc}",
+                l.pid
+            );
+            let notes = common::notes(&doc);
+            assert!(
+                !notes.iter().any(|n| n.contains("did not finish")),
+                "pids.max {max}, {lookup}: {notes:?}"
+            );
+        }
+    }
+    std::fs::write(cg.join("pids.max"), "max").expect("pids.max back");
+}
