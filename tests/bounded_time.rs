@@ -728,3 +728,49 @@ fn a_stalled_filesystem_where_interpreters_are_looked_for_never_keeps_whoport_ru
     );
     assert!(out.contains("ended=yes"), "{out} {err}");
 }
+
+/// As above, but the stalled FUSE filesystem is reached through a symbolic link: `/usr/local`
+/// a link into it (a tmpfs over `/usr`, in a private mount namespace, keeps the rest of
+/// `/usr` as links to the real one). The mount table, read by path, sees only `/` and the
+/// tmpfs on the way to `/usr/local/bin`: before, the directory was stat'ed through the link
+/// and the once-a-run thread waited in the kernel for as long as the daemon lived (whoport
+/// printed its answer, without the owners' details, and never ended).
+#[test]
+fn a_stalled_filesystem_behind_a_symbolic_link_to_the_interpreters_never_keeps_whoport_running() {
+    if !common::root_or_skip("a FUSE mount in a private mount namespace")
+        || !have("unshare", "apt-get install -y util-linux")
+        || !have("python3", "apt-get install -y python3")
+    {
+        return;
+    }
+    let script = format!(
+        "exec unshare --mount --propagation private sh -c '\n\
+         export PATH=/usr/sbin:/usr/bin:/sbin:/bin\n\
+         top=$(mktemp -d)\n\
+         mkdir $top/usr $top/fuse $top/new\n\
+         mount --bind /usr $top/usr\n\
+         /usr/bin/python3 {fixture} $top/fuse stall > /dev/null 2>&1 &\n\
+         fuse=$!\n\
+         for i in $(seq 50); do grep -q \" $top/fuse .*whofuse\" /proc/self/mountinfo && break; sleep 0.1; done\n\
+         grep -q \" $top/fuse .*whofuse\" /proc/self/mountinfo || {{ echo not-mounted; kill $fuse; exit 0; }}\n\
+         mount -t tmpfs whoport-test $top/new\n\
+         for e in /usr/*; do n=${{e##*/}}; [ $n = local ] || ln -s $top/usr/$n $top/new/$n; done\n\
+         ln -s $top/fuse $top/new/local\n\
+         mount --move $top/new /usr\n\
+         ( timeout 20 \"$WHOPORT\" --timeout 2s 1 > /dev/null 2>&1; touch $top/ended ) &\n\
+         ended=no\n\
+         for i in $(seq 100); do [ -e $top/ended ] && {{ ended=yes; break; }}; sleep 0.1; done\n\
+         echo ended=$ended\n\
+         kill $fuse\n\
+         wait\n\
+         umount -l $top/fuse; umount -l /usr; umount $top/usr\n\
+         rm -f $top/ended; rmdir $top/usr $top/fuse $top/new $top'",
+        fixture = common::fixture("raw_stalled_fuse.py").display(),
+    );
+    let (_, out, err) = common::sh_within(&script, QUICK);
+    assert!(
+        !out.contains("not-mounted"),
+        "the FUSE filesystem was not mounted: {err}"
+    );
+    assert!(out.contains("ended=yes"), "{out} {err}");
+}

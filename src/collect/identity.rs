@@ -308,6 +308,19 @@ pub fn read_interpreters() {
     interpreters();
 }
 
+/// Whether `dir` is a directory reached without following any symbolic link, itself or one
+/// above it (the lookup stops at the first link, before asking the filesystem it leads to).
+fn plain_dir(dir: &str) -> bool {
+    rustix::fs::openat2(
+        rustix::fs::CWD,
+        dir,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+        rustix::fs::ResolveFlags::NO_SYMLINKS | rustix::fs::ResolveFlags::NO_MAGICLINKS,
+    )
+    .is_ok()
+}
+
 /// The system's shells and interpreters (see [`SYSTEM_BIN`]), found once a run: regular files
 /// whose normalised name is one of the audit's list.
 fn interpreters() -> &'static [Interpreter] {
@@ -318,9 +331,9 @@ fn interpreters() -> &'static [Interpreter] {
             // The mount table first: even a stat of the directory waits on a filesystem
             // mounted there or above it (a stalled FUSE daemon at /usr/local/bin), and this
             // now runs on every run (the once-a-run thread), owners or none.
-            if super::exe::walk_may_wait(super::exe::mounts(), dir.as_bytes())
-                || !std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir())
-            {
+            // The table is read by path: a symbolic link on the way (`/usr/local` a link
+            // into a FUSE filesystem) leads where it did not look, and is not followed.
+            if super::exe::walk_may_wait(super::exe::mounts(), dir.as_bytes()) || !plain_dir(dir) {
                 continue;
             }
             let Ok(entries) = std::fs::read_dir(dir) else {
