@@ -644,20 +644,93 @@ pub(super) fn mounts() -> &'static [Mount] {
 
 /// `36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw` -> (98, 0, "ext3").
 pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
-    text.lines()
+    let mut layers = Vec::new();
+    let mut table: Vec<Mount> = text
+        .lines()
         .filter_map(|line| {
             let (left, right) = line.split_once(" - ")?;
             let mut fields = left.split_whitespace().skip(2);
             let (major, minor) = fields.next()?.split_once(':')?;
             let point = unescape(fields.nth(1)?);
-            Some(Mount {
+            let mut right = right.split_whitespace();
+            let fstype = right.next()?.to_string();
+            let mount = Mount {
                 major: major.parse().ok()?,
                 minor: minor.parse().ok()?,
                 point,
-                fstype: right.split_whitespace().next()?.to_string(),
-            })
+                fstype,
+            };
+            layers.push(if mount.fstype == "overlay" {
+                overlay_layers(right.nth(1).unwrap_or(""))
+            } else {
+                Vec::new()
+            });
+            Some(mount)
         })
-        .collect()
+        .collect();
+    // An overlay answers from memory only as its layers do: one whose lower layer is on a
+    // FUSE filesystem (a lazily pulled container image) asks that daemon for what it looks
+    // up. Its layers are judged in the same table (an overlay over an overlay, until nothing
+    // changes); a layer that is not an absolute path cannot be placed, and may wait.
+    for _ in 0..table.len() {
+        let waits: Vec<usize> = (0..table.len())
+            .filter(|&i| answers_from_memory(&table[i].fstype))
+            .filter(|&i| {
+                layers[i]
+                    .iter()
+                    .any(|l| !l.starts_with(b"/") || walk_may_wait(&table, l))
+            })
+            .collect();
+        if waits.is_empty() {
+            break;
+        }
+        for i in waits {
+            table[i].fstype = OVERLAY_MAY_WAIT.to_string();
+        }
+    }
+    table
+}
+
+/// The type given to an overlay with a layer on a filesystem that may not answer.
+const OVERLAY_MAY_WAIT: &str = "overlay (a layer may not answer)";
+
+/// The layers of an overlay, from its super options: `lowerdir=A:B` (a colon in a name is
+/// written `\:`), `upperdir=`, `workdir=`, and the `lowerdir+=`/`datadir+=` of newer kernels.
+fn overlay_layers(options: &str) -> Vec<Vec<u8>> {
+    let mut layers = Vec::new();
+    for option in options.split(',') {
+        let Some((key, value)) = option.split_once('=') else {
+            continue;
+        };
+        match key {
+            "lowerdir" => {
+                let mut part = Vec::new();
+                let bytes = unescape(value);
+                let mut i = 0;
+                while i < bytes.len() {
+                    match bytes[i] {
+                        b'\\' if i + 1 < bytes.len() => {
+                            part.push(bytes[i + 1]);
+                            i += 1;
+                        }
+                        b':' => {
+                            if !part.is_empty() {
+                                layers.push(std::mem::take(&mut part));
+                            }
+                        }
+                        b => part.push(b),
+                    }
+                    i += 1;
+                }
+                if !part.is_empty() {
+                    layers.push(part);
+                }
+            }
+            "upperdir" | "workdir" | "lowerdir+" | "datadir+" => layers.push(unescape(value)),
+            _ => {}
+        }
+    }
+    layers
 }
 
 /// Filesystems whose attributes live in memory: a stat there cannot wait for a daemon or a
@@ -821,6 +894,30 @@ mod tests {
         for remote in ["fuse", "fuse.sshfs", "nfs", "nfs4", "cifs", "9p", "ceph"] {
             assert!(!answers_from_memory(remote), "{remote}");
         }
+    }
+
+    #[test]
+    fn an_overlay_with_a_layer_on_a_filesystem_that_may_not_answer_may_wait() {
+        let text = "27 1 254:0 / / rw - ext4 /dev/vda rw\n\
+                    90 27 0:52 / /mnt/lazy rw - fuse.stargz stargz rw\n\
+                    91 27 0:53 / /usr/local/bin ro - overlay ov ro,lowerdir=/mnt/lazy/l:/var/e\n\
+                    92 27 0:54 / /srv/c rw - overlay ov rw,lowerdir=/var/l1:/var/l2,upperdir=/var/u,workdir=/var/w\n\
+                    93 27 0:55 / /srv/d rw - overlay ov rw,lowerdir=/var/l,upperdir=/mnt/lazy/u,workdir=/mnt/lazy/w\n\
+                    94 27 0:56 / /srv/e ro - overlay ov ro,lowerdir=/usr/local/bin:/var/x\n\
+                    95 27 0:57 / /srv/f ro - overlay ov ro,lowerdir=/var/a\\:b:/var/c\n";
+        let m = parse_mountinfo(text);
+        assert!(
+            walk_may_wait(&m, b"/usr/local/bin/sh"),
+            "a FUSE lower layer"
+        );
+        assert!(!walk_may_wait(&m, b"/srv/c/x"), "layers on ext4");
+        assert!(walk_may_wait(&m, b"/srv/d/x"), "a FUSE upper layer");
+        assert!(walk_may_wait(&m, b"/srv/e/x"), "over an overlay over FUSE");
+        assert!(!walk_may_wait(&m, b"/srv/f/x"), "an escaped colon");
+        assert_eq!(
+            overlay_layers("ro,lowerdir=/var/a\\:b:/var/c"),
+            [&b"/var/a:b"[..], b"/var/c"]
+        );
     }
 
     #[test]
