@@ -774,3 +774,45 @@ fn a_stalled_filesystem_behind_a_symbolic_link_to_the_interpreters_never_keeps_w
     );
     assert!(out.contains("ended=yes"), "{out} {err}");
 }
+
+/// An overlay at /usr/local/bin whose lower layer is a FUSE filesystem that answers nothing
+/// after its mount (as a lazily pulled container image's layer whose daemon stopped), in a
+/// private mount namespace: whoport ends. Before, an overlay was taken to answer from memory
+/// whatever its layers: the once-a-run thread listed the directory, waited in the kernel for
+/// as long as the daemon lived, and whoport printed its answer and never ended.
+#[test]
+fn an_overlay_over_a_stalled_filesystem_where_interpreters_are_looked_for_never_keeps_whoport_running(
+) {
+    if !common::root_or_skip("a FUSE mount in a private mount namespace")
+        || !have("unshare", "apt-get install -y util-linux")
+        || !have("python3", "apt-get install -y python3")
+    {
+        return;
+    }
+    let script = format!(
+        "exec unshare --mount --propagation private sh -c '\n\
+         export PATH=/usr/sbin:/usr/bin:/sbin:/bin\n\
+         top=$(mktemp -d)\n\
+         mkdir $top/fuse $top/empty\n\
+         /usr/bin/python3 {fixture} $top/fuse lower > /dev/null 2>&1 &\n\
+         fuse=$!\n\
+         for i in $(seq 50); do grep -q \" $top/fuse .*whofuse\" /proc/self/mountinfo && break; sleep 0.1; done\n\
+         grep -q \" $top/fuse .*whofuse\" /proc/self/mountinfo || {{ echo not-mounted; kill $fuse; exit 0; }}\n\
+         timeout 5 mount -t overlay whoport-test -o lowerdir=$top/fuse:$top/empty /usr/local/bin || {{ echo not-mounted; kill $fuse; exit 0; }}\n\
+         ( timeout 20 \"$WHOPORT\" --timeout 2s 1 > /dev/null 2>&1; touch $top/ended ) &\n\
+         ended=no\n\
+         for i in $(seq 100); do [ -e $top/ended ] && {{ ended=yes; break; }}; sleep 0.1; done\n\
+         echo ended=$ended\n\
+         kill $fuse\n\
+         wait\n\
+         umount -l /usr/local/bin; umount -l $top/fuse\n\
+         rm -f $top/ended; rmdir $top/fuse $top/empty $top'",
+        fixture = common::fixture("raw_stalled_fuse.py").display(),
+    );
+    let (_, out, err) = common::sh_within(&script, QUICK);
+    assert!(
+        !out.contains("not-mounted"),
+        "the FUSE filesystem or the overlay was not mounted: {err}"
+    );
+    assert!(out.contains("ended=yes"), "{out} {err}");
+}
