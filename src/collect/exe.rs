@@ -577,7 +577,7 @@ pub fn maps_device(line: &[u8], path: &[u8]) -> Option<(u32, u32)> {
 
 /// One line of `/proc/self/mountinfo`: the device, where it is mounted (unescaped) and the
 /// filesystem type.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
     pub major: u32,
     pub minor: u32,
@@ -672,14 +672,21 @@ pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
     // FUSE filesystem (a lazily pulled container image) asks that daemon for what it looks
     // up. Its layers are judged in the same table (an overlay over an overlay, until nothing
     // changes); a layer that is not an absolute path cannot be placed, and may wait.
+    // Each layer is placed among the mounts that may not answer only, a few on most
+    // machines: a node with hundreds of containers has hundreds of overlays of many layers
+    // each, and as many other mounts.
     for _ in 0..table.len() {
+        let waiting: Vec<Mount> = table
+            .iter()
+            .filter(|m| !answers_from_memory(&m.fstype))
+            .cloned()
+            .collect();
+        let may_wait = |layer: &[u8]| {
+            !layer.starts_with(b"/") || (!waiting.is_empty() && walk_may_wait(&waiting, layer))
+        };
         let waits: Vec<usize> = (0..table.len())
             .filter(|&i| answers_from_memory(&table[i].fstype))
-            .filter(|&i| {
-                layers[i]
-                    .iter()
-                    .any(|l| !l.starts_with(b"/") || walk_may_wait(&table, l))
-            })
+            .filter(|&i| layers[i].iter().any(|l| may_wait(l)))
             .collect();
         if waits.is_empty() {
             break;
