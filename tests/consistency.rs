@@ -74,14 +74,28 @@ os.kill(child, 9)
     let pid = ready["pid"].as_u64().expect("pid") as u32;
     let child = ready["child"].as_u64().expect("child") as u32;
     let mut counts = Vec::new();
-    for _ in 0..15 {
+    // For a run that did not list it once: its rows on the port that the helper's parent
+    // holds, the reasons of the first five no one holds, and the run's notes.
+    let mut seen = Vec::new();
+    for run in 0..15 {
         let (_, doc) = common::json_status(&["--json"]);
-        counts.push(
-            rows(&doc, port, "tcp")
+        let on_port = rows(&doc, port, "tcp");
+        let count = on_port.iter().filter(|r| owned_by(r, pid)).count();
+        if count != 1 {
+            let ownerless: Vec<&Value> = on_port
                 .iter()
-                .filter(|r| owned_by(r, pid))
-                .count(),
-        );
+                .filter(|r| r["owners"].as_array().is_none_or(|o| o.is_empty()))
+                .map(|r| &r["owner_hidden_reason"])
+                .take(5)
+                .collect();
+            seen.push(format!(
+                "run {run}: {count} rows held by {pid}, {} rows on the port, ownerless: \
+                 {ownerless:?}, notes: {}",
+                on_port.len(),
+                doc["notes"]
+            ));
+        }
+        counts.push(count);
     }
     drop(helper.stdin.take());
     let _ = helper.kill();
@@ -91,7 +105,8 @@ os.kill(child, 9)
         .status();
     assert!(
         counts.iter().all(|&c| c == 1),
-        "the steady listener must appear exactly once in every run: {counts:?}"
+        "the steady listener must appear exactly once in every run: {counts:?}\n{}",
+        seen.join("\n")
     );
 }
 
