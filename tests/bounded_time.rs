@@ -688,131 +688,103 @@ kill $f; umount -l /proc/{pid}'",
     }
 }
 
+/// `whoport --timeout 2s 1` (nothing on port 1, so no owner to judge), three runs at once,
+/// each under `timeout`, in a private mount namespace where the FUSE fixture
+/// `raw_stalled_fuse.py` (in `mode`) is mounted at `at` and `arrange` has done the rest (shell
+/// lines; `$top` is a temporary directory, and `undo` removes what they made there, never
+/// recursively: `arrange` may bind the real `/usr` below it). Returns whether every run ended
+/// while the daemon still lived; the daemon is then killed by PID, which ends any wait on its
+/// filesystem, so the script ends in any case.
+fn ends_beside_a_stalled_fuse(mode: &str, at: &str, arrange: &str, undo: &str) -> bool {
+    let script = format!(
+        "exec unshare --mount --propagation private sh -c '\n\
+         export PATH=/usr/sbin:/usr/bin:/sbin:/bin\n\
+         top=$(mktemp -d)\n\
+         mkdir $top/fuse\n\
+         /usr/bin/python3 {fixture} {at} {mode} > /dev/null 2>&1 &\n\
+         fuse=$!\n\
+         for i in $(seq 50); do grep -q \" {at} .*whofuse\" /proc/self/mountinfo && break; sleep 0.1; done\n\
+         if grep -q \" {at} .*whofuse\" /proc/self/mountinfo && {{ {arrange}\n\
+         }}; then\n\
+         for run in 1 2 3; do ( timeout 20 \"$WHOPORT\" --timeout 2s 1 > /dev/null 2>&1; touch $top/ended.$run ) & done\n\
+         ended=no\n\
+         for i in $(seq 100); do [ -e $top/ended.1 ] && [ -e $top/ended.2 ] && [ -e $top/ended.3 ] && {{ ended=yes; break; }}; sleep 0.1; done\n\
+         echo ended=$ended\n\
+         else echo not-mounted; fi\n\
+         kill $fuse\n\
+         wait\n\
+         rm -f $top/ended.1 $top/ended.2 $top/ended.3\n\
+         {undo}\n\
+         rmdir $top/fuse $top'",
+        fixture = common::fixture("raw_stalled_fuse.py").display(),
+    );
+    let (_, out, err) = common::sh_within(&script, QUICK);
+    assert!(
+        !out.contains("not-mounted"),
+        "the FUSE filesystem (or what was arranged on it) was not mounted: {err}"
+    );
+    out.contains("ended=yes")
+}
+
+fn stalled_fuse_or_skip() -> bool {
+    common::root_or_skip("a FUSE mount in a private mount namespace")
+        && have("unshare", "apt-get install -y util-linux")
+        && have("python3", "apt-get install -y python3")
+}
+
 /// A FUSE filesystem whose daemon answers nothing after its first request, mounted at
-/// /usr/local/bin (one of the directories the system's interpreters are looked for in) in a
-/// private mount namespace: `whoport PORT`, with nothing on the port and so no owner to
-/// judge, ends. Before, what is read once a run beside the lookup stat'ed /usr/local/bin
+/// /usr/local/bin (one of the directories the system's interpreters are looked for in):
+/// whoport ends. Before, what is read once a run beside the lookup stat'ed /usr/local/bin
 /// before asking the mount table whether it may, and waited in the kernel (through SIGKILL)
 /// for as long as the daemon lived: whoport printed its answer and never ended.
 #[test]
 fn a_stalled_filesystem_where_interpreters_are_looked_for_never_keeps_whoport_running() {
-    if !common::root_or_skip("a FUSE mount in a private mount namespace")
-        || !have("unshare", "apt-get install -y util-linux")
-        || !have("python3", "apt-get install -y python3")
-    {
-        return;
+    if stalled_fuse_or_skip() {
+        assert!(ends_beside_a_stalled_fuse(
+            "stall",
+            "/usr/local/bin",
+            "true",
+            "true"
+        ));
     }
-    // Three runs at once, each under `timeout`; the daemon is killed by PID at the end,
-    // which ends any wait on its filesystem, so the script ends in any case.
-    let script = format!(
-        "exec unshare --mount --propagation private sh -c '\n\
-         export PATH=/usr/sbin:/usr/bin:/sbin:/bin\n\
-         /usr/bin/python3 {fixture} /usr/local/bin stall > /dev/null 2>&1 &\n\
-         fuse=$!\n\
-         for i in $(seq 50); do grep -q \" /usr/local/bin .*whofuse\" /proc/self/mountinfo && break; sleep 0.1; done\n\
-         grep -q \" /usr/local/bin .*whofuse\" /proc/self/mountinfo || {{ echo not-mounted; kill $fuse; exit 0; }}\n\
-         dir=$(mktemp -d)\n\
-         for run in 1 2 3; do ( timeout 20 \"$WHOPORT\" --timeout 2s 1 > /dev/null 2>&1; touch $dir/$run ) & done\n\
-         ended=no\n\
-         for i in $(seq 100); do [ -e $dir/1 ] && [ -e $dir/2 ] && [ -e $dir/3 ] && {{ ended=yes; break; }}; sleep 0.1; done\n\
-         echo ended=$ended\n\
-         kill $fuse\n\
-         wait\n\
-         rm -rf $dir'",
-        fixture = common::fixture("raw_stalled_fuse.py").display(),
-    );
-    let (_, out, err) = common::sh_within(&script, QUICK);
-    assert!(
-        !out.contains("not-mounted"),
-        "the FUSE filesystem was not mounted: {err}"
-    );
-    assert!(out.contains("ended=yes"), "{out} {err}");
 }
 
 /// As above, but the stalled FUSE filesystem is reached through a symbolic link: `/usr/local`
-/// a link into it (a tmpfs over `/usr`, in a private mount namespace, keeps the rest of
-/// `/usr` as links to the real one). The mount table, read by path, sees only `/` and the
-/// tmpfs on the way to `/usr/local/bin`: before, the directory was stat'ed through the link
-/// and the once-a-run thread waited in the kernel for as long as the daemon lived (whoport
-/// printed its answer, without the owners' details, and never ended).
+/// a link into it (a tmpfs over `/usr` keeps the rest of `/usr` as links to the real one). The
+/// mount table, read by path, sees only `/` and the tmpfs on the way to `/usr/local/bin`:
+/// before, the directory was stat'ed through the link and the once-a-run thread waited in the
+/// kernel for as long as the daemon lived (whoport printed its answer, without the owners'
+/// details, and never ended).
 #[test]
 fn a_stalled_filesystem_behind_a_symbolic_link_to_the_interpreters_never_keeps_whoport_running() {
-    if !common::root_or_skip("a FUSE mount in a private mount namespace")
-        || !have("unshare", "apt-get install -y util-linux")
-        || !have("python3", "apt-get install -y python3")
-    {
-        return;
+    if stalled_fuse_or_skip() {
+        assert!(ends_beside_a_stalled_fuse(
+            "stall",
+            "$top/fuse",
+            "mkdir $top/usr $top/new && mount --bind /usr $top/usr && \
+             mount -t tmpfs whoport-test $top/new && \
+             for e in /usr/*; do n=${e##*/}; [ $n = local ] || ln -s $top/usr/$n $top/new/$n; done && \
+             ln -s $top/fuse $top/new/local && mount --move $top/new /usr",
+            "umount -l $top/fuse; umount -l /usr; umount $top/usr; rmdir $top/usr $top/new"
+        ));
     }
-    let script = format!(
-        "exec unshare --mount --propagation private sh -c '\n\
-         export PATH=/usr/sbin:/usr/bin:/sbin:/bin\n\
-         top=$(mktemp -d)\n\
-         mkdir $top/usr $top/fuse $top/new\n\
-         mount --bind /usr $top/usr\n\
-         /usr/bin/python3 {fixture} $top/fuse stall > /dev/null 2>&1 &\n\
-         fuse=$!\n\
-         for i in $(seq 50); do grep -q \" $top/fuse .*whofuse\" /proc/self/mountinfo && break; sleep 0.1; done\n\
-         grep -q \" $top/fuse .*whofuse\" /proc/self/mountinfo || {{ echo not-mounted; kill $fuse; exit 0; }}\n\
-         mount -t tmpfs whoport-test $top/new\n\
-         for e in /usr/*; do n=${{e##*/}}; [ $n = local ] || ln -s $top/usr/$n $top/new/$n; done\n\
-         ln -s $top/fuse $top/new/local\n\
-         mount --move $top/new /usr\n\
-         ( timeout 20 \"$WHOPORT\" --timeout 2s 1 > /dev/null 2>&1; touch $top/ended ) &\n\
-         ended=no\n\
-         for i in $(seq 100); do [ -e $top/ended ] && {{ ended=yes; break; }}; sleep 0.1; done\n\
-         echo ended=$ended\n\
-         kill $fuse\n\
-         wait\n\
-         umount -l $top/fuse; umount -l /usr; umount $top/usr\n\
-         rm -f $top/ended; rmdir $top/usr $top/fuse $top/new $top'",
-        fixture = common::fixture("raw_stalled_fuse.py").display(),
-    );
-    let (_, out, err) = common::sh_within(&script, QUICK);
-    assert!(
-        !out.contains("not-mounted"),
-        "the FUSE filesystem was not mounted: {err}"
-    );
-    assert!(out.contains("ended=yes"), "{out} {err}");
 }
 
 /// An overlay at /usr/local/bin whose lower layer is a FUSE filesystem that answers nothing
-/// after its mount (as a lazily pulled container image's layer whose daemon stopped), in a
-/// private mount namespace: whoport ends. Before, an overlay was taken to answer from memory
-/// whatever its layers: the once-a-run thread listed the directory, waited in the kernel for
-/// as long as the daemon lived, and whoport printed its answer and never ended.
+/// after its mount (as a lazily pulled container image's layer whose daemon stopped): whoport
+/// ends. Before, an overlay was taken to answer from memory whatever its layers: the
+/// once-a-run thread listed the directory, waited in the kernel for as long as the daemon
+/// lived, and whoport printed its answer and never ended.
 #[test]
 fn an_overlay_over_a_stalled_filesystem_where_interpreters_are_looked_for_never_keeps_whoport_running(
 ) {
-    if !common::root_or_skip("a FUSE mount in a private mount namespace")
-        || !have("unshare", "apt-get install -y util-linux")
-        || !have("python3", "apt-get install -y python3")
-    {
-        return;
+    if stalled_fuse_or_skip() {
+        assert!(ends_beside_a_stalled_fuse(
+            "lower",
+            "$top/fuse",
+            "mkdir $top/empty && timeout 5 mount -t overlay whoport-test \
+             -o lowerdir=$top/fuse:$top/empty /usr/local/bin",
+            "umount -l /usr/local/bin; umount -l $top/fuse; rmdir $top/empty"
+        ));
     }
-    let script = format!(
-        "exec unshare --mount --propagation private sh -c '\n\
-         export PATH=/usr/sbin:/usr/bin:/sbin:/bin\n\
-         top=$(mktemp -d)\n\
-         mkdir $top/fuse $top/empty\n\
-         /usr/bin/python3 {fixture} $top/fuse lower > /dev/null 2>&1 &\n\
-         fuse=$!\n\
-         for i in $(seq 50); do grep -q \" $top/fuse .*whofuse\" /proc/self/mountinfo && break; sleep 0.1; done\n\
-         grep -q \" $top/fuse .*whofuse\" /proc/self/mountinfo || {{ echo not-mounted; kill $fuse; exit 0; }}\n\
-         timeout 5 mount -t overlay whoport-test -o lowerdir=$top/fuse:$top/empty /usr/local/bin || {{ echo not-mounted; kill $fuse; exit 0; }}\n\
-         ( timeout 20 \"$WHOPORT\" --timeout 2s 1 > /dev/null 2>&1; touch $top/ended ) &\n\
-         ended=no\n\
-         for i in $(seq 100); do [ -e $top/ended ] && {{ ended=yes; break; }}; sleep 0.1; done\n\
-         echo ended=$ended\n\
-         kill $fuse\n\
-         wait\n\
-         umount -l /usr/local/bin; umount -l $top/fuse\n\
-         rm -f $top/ended; rmdir $top/fuse $top/empty $top'",
-        fixture = common::fixture("raw_stalled_fuse.py").display(),
-    );
-    let (_, out, err) = common::sh_within(&script, QUICK);
-    assert!(
-        !out.contains("not-mounted"),
-        "the FUSE filesystem or the overlay was not mounted: {err}"
-    );
-    assert!(out.contains("ended=yes"), "{out} {err}");
 }
