@@ -132,6 +132,11 @@ pub enum CollectError {
         /// The OS error underneath, when there is one.
         errno: Option<i32>,
     },
+    #[error("{needed} open file descriptors are needed to look at the machine, and whoport may open only {} (its limit, ulimit -n, raised as far as the hard limit allows): raise the hard limit (ulimit -Hn {needed}, or LimitNOFILE= for a service) and run again", .limit.soft)]
+    Descriptors {
+        limit: crate::descriptors::Short,
+        needed: u64,
+    },
 }
 
 impl CollectError {

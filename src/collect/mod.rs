@@ -93,6 +93,14 @@ pub fn collect_beside<T>(
     filter: &Filter,
     beside: impl FnOnce() -> T,
 ) -> Result<(Snapshot, T), CollectError> {
+    // Too few descriptors make a process that could not be opened look exited, and a table
+    // not read look empty: no look rather than that.
+    if let Some(limit) = crate::descriptors::short() {
+        return Err(CollectError::Descriptors {
+            limit,
+            needed: crate::descriptors::NEEDED,
+        });
+    }
     let want = sockets::Want {
         tcp: filter.tcp,
         udp: filter.udp,
