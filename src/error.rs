@@ -132,9 +132,9 @@ pub enum CollectError {
         /// The OS error underneath, when there is one.
         errno: Option<i32>,
     },
-    #[error("{needed} open file descriptors are needed to look at the machine, and whoport may open only {} (its limit, ulimit -n, raised as far as the hard limit allows): raise the hard limit (ulimit -Hn {needed}, or LimitNOFILE= for a service) and run again", .limit.soft)]
+    #[error("{needed} free file descriptors are needed to look at the machine, and whoport may open only {}: raise the hard limit (ulimit -Hn, LimitNOFILE= for a service) or close the descriptors whoport is given, and run again", .limit.words())]
     Descriptors {
-        limit: crate::descriptors::Short,
+        limit: crate::collect::descriptors::Short,
         needed: u64,
     },
 }

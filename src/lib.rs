@@ -15,7 +15,6 @@ pub mod check;
 pub mod cli;
 pub mod collect;
 pub mod config;
-pub mod descriptors;
 pub mod error;
 pub mod free;
 pub mod input_file;

@@ -11,7 +11,7 @@ use whoport::{app, cli::Cli, render::sanitize::sanitize, stderr};
 
 fn main() -> ExitCode {
     whoport::allocator::give_large_blocks_back();
-    whoport::descriptors::raise();
+    whoport::collect::descriptors::raise();
     if whoport::privilege::secure_execution() {
         stderr::line(format_args!(
             "whoport: refusing to run with privileges its user does not have (setuid, setgid \

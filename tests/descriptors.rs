@@ -1,24 +1,37 @@
 //! whoport under a limit on open file descriptors (`prlimit --nofile=SOFT:HARD`): a low soft
-//! limit is raised to the hard one and the look is whole; a hard limit below what a look
-//! needs ([`whoport::descriptors::NEEDED`]) is refused with the reason, before anything is
-//! said about the machine. Without that, a process whoport could not open was said to have
-//! exited, and a socket whose owner was there to have none.
+//! limit is raised to the hard one and the look is whole; fewer free below the hard limit
+//! than a look needs ([`whoport::collect::descriptors::NEEDED`]), by the limit or by the
+//! descriptors whoport is given open, is refused with the reason, before anything is said
+//! about the machine. Without that, a process whoport could not open was said to have exited,
+//! and a socket whose owner was there to have none.
 
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use common::listener::{owner_pids, python, rows, Listener};
 use common::{have, outcome, tempdir};
-use whoport::descriptors::NEEDED;
+use whoport::collect::descriptors::NEEDED;
 
 /// Runs whoport with `args` under `prlimit --nofile=LIMIT`; (status, stdout, stderr).
 fn limited(limit: &str, args: &[&str]) -> (i32, String, String) {
+    given_open(0, limit, args)
+}
+
+/// Opens `/dev/null` `open` times, inheritable, then becomes `prlimit --nofile=LIMIT whoport
+/// ARGS`: whoport starts with that many more descriptors open.
+const GIVE_OPEN: &str = "import os, sys\n\
+for _ in range(int(sys.argv[1])):\n    os.set_inheritable(os.open('/dev/null', os.O_RDONLY), True)\n\
+os.execvp(sys.argv[2], sys.argv[2:])\n";
+
+/// [`limited`], with `open` more descriptors given to whoport open.
+fn given_open(open: usize, limit: &str, args: &[&str]) -> (i32, String, String) {
     let dir = tempdir();
     let bin = common::bin();
+    let python = python().expect("python3 (check python() first)");
     outcome(
-        common::command(dir.path(), Path::new("prlimit"))
+        common::command(dir.path(), &python)
+            .args(["-c", GIVE_OPEN, &open.to_string(), "prlimit"])
             .arg(format!("--nofile={limit}"))
             .arg("--")
             .arg(&bin)
@@ -40,10 +53,11 @@ fn busy_listener() -> Option<(Listener, BTreeSet<u64>)> {
     Some((l, holders))
 }
 
-/// The owners whoport gives the listener's socket in a `--json` run with `limit`.
-fn owners_under(limit: &str, l: &Listener) -> BTreeSet<u64> {
+/// The owners whoport gives the listener's socket in a `--json` run with `limit` and `open`
+/// descriptors given open.
+fn owners_under(open: usize, limit: &str, l: &Listener) -> BTreeSet<u64> {
     let port = l.port(0).to_string();
-    let (status, stdout, stderr) = limited(limit, &["--json", &port]);
+    let (status, stdout, stderr) = given_open(open, limit, &["--json", &port]);
     assert_eq!(status, 0, "--nofile={limit}: {stderr}");
     let doc: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
     let found = rows(&doc, &l.sockets[0]);
@@ -53,7 +67,7 @@ fn owners_under(limit: &str, l: &Listener) -> BTreeSet<u64> {
 
 #[test]
 fn a_hard_limit_below_what_a_look_needs_is_refused_with_the_reason() {
-    if !have("prlimit", "apt-get install util-linux") {
+    if !have("prlimit", "apt-get install util-linux") || python().is_none() {
         return;
     }
     for hard in [8, 16, NEEDED - 1] {
@@ -64,12 +78,22 @@ fn a_hard_limit_below_what_a_look_needs_is_refused_with_the_reason() {
             // Nothing is said about the machine: no partial listing with false facts.
             assert!(stdout.is_empty(), "--nofile={limit} {args:?}: {stdout}");
             assert!(
-                stderr.contains(&format!("{NEEDED} open file descriptors are needed"))
-                    && stderr.contains(&format!("may open only {hard} ")),
+                stderr.contains(&format!("{NEEDED} free file descriptors are needed"))
+                    && stderr.contains(&format!(" of its limit of {hard} (ulimit -n")),
                 "--nofile={limit} {args:?}: {stderr}"
             );
         }
     }
+    // Room enough below the limit, but taken by the descriptors whoport is given open.
+    let hard = NEEDED + 36;
+    let (status, stdout, stderr) = given_open(40, &format!("{hard}:{hard}"), &["--json"]);
+    assert_eq!(status, 2, "{stdout}{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.contains(&format!(" of its limit of {hard} (ulimit -n"))
+            && stderr.contains("are open already"),
+        "{stderr}"
+    );
     // What does not look at the machine still runs.
     let (status, stdout, stderr) = limited("8:8", &["--version"]);
     assert_eq!(status, 0, "{stderr}");
@@ -86,7 +110,7 @@ fn a_low_soft_limit_is_raised_and_every_holder_is_found() {
     };
     // 8 descriptors: without the raise, the look is refused (or, before the refusal, lost
     // holders); raised to the hard limit, it is whole.
-    assert_eq!(owners_under("8:4096", &l), holders);
+    assert_eq!(owners_under(0, "8:4096", &l), holders);
 }
 
 #[test]
@@ -97,9 +121,19 @@ fn a_look_with_exactly_the_descriptors_it_needs_finds_every_holder() {
     let Some((l, holders)) = busy_listener() else {
         return;
     };
-    let limit = format!("{NEEDED}:{NEEDED}");
+    // Exactly NEEDED free: the limit less what is open when whoport starts (standard input,
+    // output and error, and whatever the test harness leaves open), measured by a refused run.
+    let hard = NEEDED + 40;
+    let (_, _, stderr) = given_open(40, &format!("{hard}:{hard}"), &["--json"]);
+    let open: u64 = stderr
+        .split(&format!(" of its limit of {hard} "))
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("how many were open: {stderr}"));
+    let limit = format!("{0}:{0}", NEEDED + open);
     // Several runs: the threads of a look open their descriptors at varying moments.
     for _ in 0..5 {
-        assert_eq!(owners_under(&limit, &l), holders, "--nofile={limit}");
+        assert_eq!(owners_under(40, &limit, &l), holders, "--nofile={limit}");
     }
 }

@@ -15,6 +15,7 @@ mod churn;
 #[cfg(target_os = "linux")]
 mod credentials;
 pub mod deadline;
+pub mod descriptors;
 #[cfg(target_os = "linux")]
 pub mod diag;
 #[cfg(target_os = "linux")]
@@ -95,10 +96,10 @@ pub fn collect_beside<T>(
 ) -> Result<(Snapshot, T), CollectError> {
     // Too few descriptors make a process that could not be opened look exited, and a table
     // not read look empty: no look rather than that.
-    if let Some(limit) = crate::descriptors::short() {
+    if let Some(limit) = descriptors::short() {
         return Err(CollectError::Descriptors {
             limit,
-            needed: crate::descriptors::NEEDED,
+            needed: descriptors::NEEDED,
         });
     }
     let want = sockets::Want {
