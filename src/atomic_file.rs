@@ -60,6 +60,9 @@ impl<'a> Target<'a> {
 /// A write that was refused or failed; the target is left as it was.
 #[derive(Debug, Error)]
 pub enum WriteError {
+    /// What a child of [`crate::far_file`] said of its write, in its words.
+    #[error("{0}")]
+    Said(String),
     #[error("'{path}' is {kind}, not a regular file: whoport writes only regular files (use '-' for standard output)")]
     NotRegular { path: String, kind: &'static str },
     #[error("'{path}' is a symbolic link to nothing: whoport writes only regular files")]
@@ -144,15 +147,48 @@ pub fn write_creating_dir(path: &Path, contents: &[u8]) -> Result<(), WriteError
 /// stopped answering is an error then, never a hang (the target is only ever replaced
 /// whole, by a rename).
 fn write_bounded(path: &Path, contents: &[u8], create: bool) -> Result<(), WriteError> {
-    let contents = contents.to_vec();
     let zero = std::time::Duration::ZERO;
-    crate::input_file::bounded(path, zero, move |path| write_file(path, &contents, create))
-        .unwrap_or_else(|| {
-            Err(WriteError::Stalled {
-                path: shown(path),
-                given: crate::collect::deadline::limit().text.clone(),
-            })
-        })
+    let stalled = || WriteError::Stalled {
+        path: shown(path),
+        given: crate::collect::deadline::limit().text.clone(),
+    };
+    if crate::far_file::may_never_answer(path) {
+        let op = crate::far_file::Op::Write { create };
+        match crate::far_file::run(op, path, contents, crate::far_file::timeout_and(zero)) {
+            Ok(Some(answer)) => return decode(&answer).unwrap_or_else(|| Err(stalled())),
+            Ok(None) => return Err(stalled()),
+            // No child: written here, as a file that answers is.
+            Err(_) => {}
+        }
+    }
+    let contents = contents.to_vec();
+    crate::input_file::bounded(path, zero, move |path| write_now(path, &contents, create))
+        .unwrap_or_else(|| Err(stalled()))
+}
+
+/// [`write_file`], as a child of [`crate::far_file`] does it.
+pub(crate) fn write_now(path: &Path, contents: &[u8], create: bool) -> Result<(), WriteError> {
+    write_file(path, contents, create)
+}
+
+/// What [`write_now`] gave, as a child of [`crate::far_file`] hands it on: `O` for done, or
+/// `E` and the error's words.
+pub(crate) fn encode(written: Result<(), WriteError>) -> Vec<u8> {
+    match written {
+        Ok(()) => b"O".to_vec(),
+        Err(e) => [&b"E"[..], e.to_string().as_bytes()].concat(),
+    }
+}
+
+/// [`encode`]'s answer back; `None` when it is not one.
+fn decode(answer: &[u8]) -> Option<Result<(), WriteError>> {
+    match answer.split_first()? {
+        (b'O', []) => Some(Ok(())),
+        (b'E', words) => Some(Err(WriteError::Said(
+            String::from_utf8_lossy(words).into_owned(),
+        ))),
+        _ => None,
+    }
 }
 
 fn shown(path: &Path) -> String {

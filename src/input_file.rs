@@ -88,14 +88,69 @@ impl ReadError {
 pub fn read(path: &Path, limit: u64, found: Found) -> Result<Vec<u8>, ReadError> {
     // A pipe's own wait ends first and says so; this bound is for what blocks in the kernel.
     let grace = std::time::Duration::from_millis(250);
-    bounded(path, grace, move |path| read_now(path, limit, found)).unwrap_or_else(|| {
-        Err(ReadError::Stalled {
-            given: crate::collect::deadline::limit().text.clone(),
-        })
+    let stalled = || ReadError::Stalled {
+        given: crate::collect::deadline::limit().text.clone(),
+    };
+    let standard_input = found == Found::Named && path.as_os_str() == "-";
+    if !standard_input && crate::far_file::may_never_answer(path) {
+        let op = crate::far_file::Op::Read { limit, found };
+        match crate::far_file::run(op, path, &[], crate::far_file::timeout_and(grace)) {
+            Ok(Some(answer)) => return decode(&answer).unwrap_or_else(|| Err(stalled())),
+            Ok(None) => return Err(stalled()),
+            // No child: read here, as a file that answers is.
+            Err(_) => {}
+        }
+    }
+    bounded(path, grace, move |path| read_now(path, limit, found)).unwrap_or_else(|| Err(stalled()))
+}
+
+/// What [`read_now`] gave, as a child of [`crate::far_file`] hands it on: a tag byte, then the
+/// file's bytes or the error's words.
+pub(crate) fn encode(read: Result<Vec<u8>, ReadError>) -> Vec<u8> {
+    let (tag, body): (u8, Vec<u8>) = match read {
+        Ok(bytes) => (b'D', bytes),
+        Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            (b'N', e.to_string().into_bytes())
+        }
+        Err(ReadError::Io(e)) => (b'I', e.to_string().into_bytes()),
+        Err(ReadError::NotRegular { kind }) => (b'R', kind.as_bytes().to_vec()),
+        Err(ReadError::TooLarge { limit }) => (b'T', limit.to_string().into_bytes()),
+        Err(ReadError::Untrusted { reason }) => (b'U', reason.into_bytes()),
+        Err(ReadError::Late { given }) => (b'L', given.into_bytes()),
+        Err(ReadError::Stalled { given }) => (b'S', given.into_bytes()),
+    };
+    [&[tag][..], &body].concat()
+}
+
+/// [`encode`]'s answer back; `None` when it is not one.
+fn decode(answer: &[u8]) -> Option<Result<Vec<u8>, ReadError>> {
+    let (&tag, body) = answer.split_first()?;
+    let text = || String::from_utf8_lossy(body).into_owned();
+    Some(match tag {
+        b'D' => Ok(body.to_vec()),
+        b'N' => Err(ReadError::Io(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            text(),
+        ))),
+        b'I' => Err(ReadError::Io(std::io::Error::other(text()))),
+        b'R' => Err(ReadError::NotRegular {
+            kind: KINDS
+                .iter()
+                .find(|k| k.as_bytes() == body)
+                .copied()
+                .unwrap_or("a special file"),
+        }),
+        b'T' => Err(ReadError::TooLarge {
+            limit: text().parse().ok()?,
+        }),
+        b'U' => Err(ReadError::Untrusted { reason: text() }),
+        b'L' => Err(ReadError::Late { given: text() }),
+        b'S' => Err(ReadError::Stalled { given: text() }),
+        _ => return None,
     })
 }
 
-fn read_now(path: &Path, limit: u64, found: Found) -> Result<Vec<u8>, ReadError> {
+pub(crate) fn read_now(path: &Path, limit: u64, found: Found) -> Result<Vec<u8>, ReadError> {
     // As root, whether a file found through the environment may be trusted is decided first:
     // another user's oversize file, or their symbolic link loop, is untrusted (a warning),
     // not an error that stops the command.
@@ -258,6 +313,17 @@ fn is_stream(meta: &Metadata) -> bool {
 }
 
 /// What a file that is not a regular file is called in messages.
+/// Every kind [`kind_of`] says.
+const KINDS: [&str; 7] = [
+    "a directory",
+    "a character device",
+    "a block device",
+    "a FIFO (named pipe)",
+    "a socket",
+    "a regular file",
+    "a special file",
+];
+
 pub fn kind_of(meta: &Metadata) -> &'static str {
     let t = meta.file_type();
     if t.is_dir() {

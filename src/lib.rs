@@ -16,6 +16,7 @@ pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod error;
+pub mod far_file;
 pub mod free;
 pub mod input_file;
 pub mod manpage;

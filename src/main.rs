@@ -20,6 +20,14 @@ fn main() -> ExitCode {
         ));
         return ExitCode::from(app::EXIT_ERROR);
     }
+    // A child that does a file's work for whoport (see `far_file`).
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if args
+        .first()
+        .is_some_and(|a| a == whoport::far_file::CHILD_ARG)
+    {
+        return ExitCode::from(whoport::far_file::serve(&args[1..]));
+    }
     let cli = match parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),

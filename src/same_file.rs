@@ -28,12 +28,26 @@ pub fn same(a: &Path, b: &Path) -> Option<bool> {
     if a.as_os_str() == "-" || b.as_os_str() == "-" {
         return Some(false);
     }
+    if crate::far_file::may_never_answer(a) || crate::far_file::may_never_answer(b) {
+        let op = crate::far_file::Op::Same(b);
+        match crate::far_file::run(op, a, &[], crate::far_file::timeout_and(Default::default())) {
+            Ok(Some(answer)) => {
+                return match answer.as_slice() {
+                    [same] => Some(*same == 1),
+                    _ => None,
+                }
+            }
+            Ok(None) => return None,
+            // No child: asked here, as of files that answer.
+            Err(_) => {}
+        }
+    }
     let b = b.to_path_buf();
     crate::input_file::bounded(a, std::time::Duration::ZERO, move |a| on_disk(a, &b))
 }
 
 /// [`same`] for two files, asking the filesystem.
-fn on_disk(a: &Path, b: &Path) -> bool {
+pub(crate) fn on_disk(a: &Path, b: &Path) -> bool {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;

@@ -788,3 +788,133 @@ fn an_overlay_over_a_stalled_filesystem_where_interpreters_are_looked_for_never_
         ));
     }
 }
+
+/// The files whoport reads and writes on its own account, and the user database, on a FUSE
+/// filesystem whose daemon reads every request and never answers (`raw_stalled_fuse.py`: a
+/// request read by the daemon holds its thread in the kernel, through SIGKILL). Each run says
+/// what did not answer at `--timeout` and ends: the file's work is done by a child process,
+/// which is left behind. Before, each run said so at `--timeout`, then never ended (a process
+/// does not end while one of its threads is held), and only the daemon's death ended it.
+#[test]
+fn a_filesystem_that_reads_requests_and_never_answers_never_keeps_whoport_running() {
+    if !stalled_fuse_or_skip() {
+        return;
+    }
+    // Each case: a name, the arguments, and where the data and config directories are.
+    let files: [(&str, &str); 8] = [
+        ("registry", "--registry $top/fuse/x.csv 22"),
+        // Through a symbolic link on a filesystem that answers, into the mount.
+        ("link", "--registry $top/link/x.csv 22"),
+        ("config", "audit --config $top/fuse/a.toml"),
+        ("baseline", "audit --baseline $top/fuse/b.json"),
+        ("save", "audit --save-baseline $top/fuse/n.json"),
+        (
+            "same",
+            "audit --save-baseline $top/fuse/b.json --output $top/fuse/r.txt",
+        ),
+        ("installed", "XDG_DATA_HOME=$top/fuse 22"),
+        ("default-config", "XDG_CONFIG_HOME=$top/fuse audit"),
+    ];
+    let users: [(&str, &str); 3] = [
+        ("user", "--user root 22"),
+        ("names", "--json"),
+        ("audit-names", "audit"),
+    ];
+    let phase = |cases: &[(&str, &str)]| -> String {
+        let mut lines = String::new();
+        for (name, args) in cases {
+            let (env, args) = match args.split_once(' ') {
+                Some((e, rest)) if e.starts_with("XDG_") => (e.to_string(), rest.to_string()),
+                _ => (String::new(), args.to_string()),
+            };
+            // Standard output a file only where its notes are read: the audit first compares
+            // a regular file there with the files it reads and writes.
+            let out = if *name == "names" {
+                format!("$top/r/out.{name}")
+            } else {
+                "/dev/null".to_string()
+            };
+            lines.push_str(&format!(
+                "( s=$(date +%s%N); env XDG_DATA_HOME=$top/home XDG_CONFIG_HOME=$top/home {env} \
+                 timeout -s KILL 20 \"$WHOPORT\" --timeout 2s {args} > {out} \
+                 2> $top/r/err.{name}; rc=$?; ms=$(( ($(date +%s%N) - s) / 1000000 )); \
+                 n=$(grep -c \"user names not read within 2s\" {out}); \
+                 echo \"case {name} rc=$rc ms=$ms notes=$n\" err: $(head -c 400 $top/r/err.{name}) \
+                 > $top/r/case.{name} ) &\n"
+            ));
+        }
+        lines.push_str("wait_runs\n");
+        lines
+    };
+    let script = format!(
+        "exec unshare --mount --propagation private sh -c '\n\
+         export PATH=/usr/sbin:/usr/bin:/sbin:/bin\n\
+         set -f\n\
+         top=$(mktemp -d)\n\
+         mkdir $top/fuse $top/home $top/r\n\
+         ln -s $top/fuse $top/link\n\
+         wait_runs() {{ for i in $(seq 250); do [ $(ls $top/r | grep -c ^case) -ge $want ] && break; sleep 0.1; done; for f in $(ls $top/r); do case $f in case.*) cat $top/r/$f;; esac; rm -f $top/r/$f; done; }}\n\
+         /usr/bin/python3 {fixture} $top/fuse stall > /dev/null 2>&1 &\n\
+         fuse=$!\n\
+         for i in $(seq 50); do grep -q \" $top/fuse .*whofuse\" /proc/self/mountinfo && break; sleep 0.1; done\n\
+         want={files_count}\n\
+         {files}\
+         /usr/bin/python3 {fixture} /etc/passwd file > /dev/null 2>&1 &\n\
+         passwd=$!\n\
+         for i in $(seq 50); do grep -q \" /etc/passwd .*whofuse\" /proc/self/mountinfo && break; sleep 0.1; done\n\
+         if grep -q \" /etc/passwd .*whofuse\" /proc/self/mountinfo; then\n\
+         want={users_count}\n\
+         {users}\
+         else echo passwd-not-mounted; fi\n\
+         kill $fuse $passwd\n\
+         wait\n\
+         umount -l $top/fuse\n\
+         rm $top/link\n\
+         rmdir $top/fuse $top/home $top/r $top'",
+        fixture = common::fixture("raw_stalled_fuse.py").display(),
+        files_count = files.len(),
+        users_count = users.len(),
+        files = phase(&files),
+        users = phase(&users),
+    );
+    let (_, out, err) = common::sh_within(&script, Duration::from_secs(90));
+    assert!(!out.contains("passwd-not-mounted"), "{out}{err}");
+    let case = |name: &str| -> &str {
+        out.lines()
+            .find(|l| l.starts_with(&format!("case {name} ")))
+            .unwrap_or_else(|| panic!("no result for {name}: {out}{err}"))
+    };
+    let said = "did not answer within 2s";
+    let expected: [(&str, &str, &str); 11] = [
+        ("registry", "rc=2 ", "cannot read"),
+        ("link", "rc=2 ", "cannot read"),
+        ("config", "rc=2 ", "cannot read config"),
+        ("baseline", "rc=2 ", "cannot read baseline"),
+        ("save", "rc=2 ", "cannot write"),
+        ("same", "rc=2 ", "cannot check the file"),
+        ("installed", "rc=1 ", "cannot read the installed registry"),
+        ("default-config", "rc=2 ", "cannot read config"),
+        ("user", "rc=2 ", "cannot look up --user 'root'"),
+        ("names", "rc=0 ", ""),
+        ("audit-names", "rc=0 ", ""),
+    ];
+    for (name, rc, words) in expected {
+        let line = case(name);
+        assert!(line.contains(rc), "{name} did not end as expected: {line}");
+        let ms: u64 = line
+            .split(" ms=")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(u64::MAX);
+        assert!(ms < 15_000, "{name} took {ms} ms: {line}");
+        if name == "names" {
+            assert!(line.contains(" notes=1 "), "{name}: {line}");
+        } else if !words.is_empty() {
+            assert!(
+                line.contains(words) && line.contains(said),
+                "{name}: {line}"
+            );
+        }
+    }
+}

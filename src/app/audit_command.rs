@@ -135,13 +135,7 @@ fn check_audit_targets(a: &AuditArgs) -> Result<()> {
             if !(regular && (report_on_stdout || baseline_on_stdout)) {
                 continue;
             }
-            let file = crate::input_file::bounded(p, std::time::Duration::ZERO, |p| {
-                use std::os::unix::fs::MetadataExt;
-                std::fs::symlink_metadata(p)
-                    .ok()
-                    .map(|m| (m.dev(), m.ino()))
-            })
-            .ok_or_else(|| cannot_tell(option, p))?;
+            let file = crate::far_file::identity(p).ok_or_else(|| cannot_tell(option, p))?;
             if file == Some((out.st_dev, out.st_ino)) {
                 return Err(UsageError(format!(
                     "standard output is the file '{option}' names ('{}'): one would replace \

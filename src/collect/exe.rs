@@ -633,7 +633,7 @@ fn unescape(field: &str) -> Vec<u8> {
 }
 
 /// whoport's own mount table, read once a run.
-pub(super) fn mounts() -> &'static [Mount] {
+pub(crate) fn mounts() -> &'static [Mount] {
     static MOUNTS: OnceLock<Vec<Mount>> = OnceLock::new();
     MOUNTS.get_or_init(|| {
         super::proc_dir::read_whole("/proc/self/mountinfo")

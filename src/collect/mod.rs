@@ -81,6 +81,7 @@ use crate::registry::known;
 use deadline::{Deadline, UnderWay};
 pub use filter::{is_program, Filter};
 use process::UserNames;
+pub use process::{uid_of_name_now, user_name_now};
 
 /// One look at the machine.
 pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {

@@ -76,12 +76,16 @@ impl UserNames {
             None => Deadline::never(),
             Some(left) => Deadline::after(left.max(Duration::from_secs(1))),
         };
-        let answer = wait.run(move || {
-            missing
-                .into_iter()
-                .map(|uid| (uid, user_name(uid)))
-                .collect::<Vec<_>>()
-        });
+        let answer = if crate::far_file::user_database_may_never_answer() {
+            far_user_names(&missing, wait)
+        } else {
+            wait.run(move || {
+                missing
+                    .into_iter()
+                    .map(|uid| (uid, user_name(uid)))
+                    .collect::<Vec<_>>()
+            })
+        };
         match answer {
             Some(names) => {
                 self.cache().extend(names);
@@ -99,6 +103,36 @@ impl UserNames {
     pub fn gave_up(&self) -> bool {
         self.gave_up.load(std::sync::atomic::Ordering::Relaxed)
     }
+}
+
+/// The names of `uids`, asked of the user database by a child process (see
+/// [`crate::far_file`]) that answers by `wait`: a database file on a filesystem that may never
+/// answer holds only that child. Every uid is in the answer, `None` for those it does not
+/// know; `None` in all when it did not answer in time.
+fn far_user_names(uids: &[u32], wait: Deadline) -> Option<Vec<(u32, Option<String>)>> {
+    let op = crate::far_file::Op::UserNames(uids);
+    let within = wait.left().unwrap_or(Duration::MAX);
+    let answer = match crate::far_file::run(op, crate::far_file::user_database(), &[], within) {
+        Ok(answer) => answer?,
+        // No child: asked here, as of a database that answers.
+        Err(_) => {
+            let uids = uids.to_vec();
+            return wait.run(move || uids.into_iter().map(|uid| (uid, user_name(uid))).collect());
+        }
+    };
+    let names: HashMap<u32, String> = crate::far_file::decode_user_names(&answer)
+        .into_iter()
+        .collect();
+    Some(
+        uids.iter()
+            .map(|&uid| (uid, names.get(&uid).cloned()))
+            .collect(),
+    )
+}
+
+/// The name of `uid` in the user database, asked now (see [`UserNames`]).
+pub fn user_name_now(uid: u32) -> Option<String> {
+    user_name(uid)
 }
 
 #[cfg(unix)]
@@ -139,14 +173,29 @@ fn looked_up(name: &str) -> Option<Option<u32>> {
         }
     }
     let owned = name.to_string();
-    let answer = Deadline::start().run(move || {
-        nix::unistd::User::from_name(&owned)
-            .ok()
-            .flatten()
-            .map(|u| u.uid.as_raw())
+    let far = crate::far_file::user_database_may_never_answer().then(|| {
+        let op = crate::far_file::Op::UidOf(name);
+        let wait = crate::far_file::timeout_and(Duration::ZERO);
+        crate::far_file::run(op, crate::far_file::user_database(), &[], wait)
     });
+    let answer = match far {
+        Some(Ok(answer)) => answer.map(|digits| String::from_utf8_lossy(&digits).parse().ok()),
+        // No child (or a database that answers): asked here.
+        _ => Deadline::start().run(move || uid_of_name_now(&owned)),
+    };
     *cached = Some((name.to_string(), answer));
     answer
+}
+
+/// The uid the user database has for `name`, asked now (see [`looked_up`]).
+pub fn uid_of_name_now(name: &str) -> Option<u32> {
+    #[cfg(unix)]
+    return nix::unistd::User::from_name(name)
+        .ok()
+        .flatten()
+        .map(|u| u.uid.as_raw());
+    #[cfg(not(unix))]
+    return None;
 }
 
 /// The uid of the user named `name` (see [`looked_up`]); `None` when unknown or when the

@@ -1,0 +1,464 @@
+//! Files on a filesystem that may never answer (FUSE, NFS, CIFS...), read and written by a
+//! child process. A request such a filesystem's daemon has read and never answers holds the
+//! thread that made it in the kernel, through SIGKILL, and a process does not end while one of
+//! its threads is held: whoport gave up such a file at `--timeout`, said so, and then never
+//! ended. A child (whoport itself, run again with [`CHILD_ARG`]) does the file's work instead
+//! and hands the result on through a pipe; one that does not answer in time is left behind
+//! (killed, not waited for), and whoport ends.
+//!
+//! Files on filesystems that answer from memory or from a local disk are read in the process
+//! as before: which one a path is on is told by whoport's mount table, with every symbolic link
+//! on the way followed here by its text (read only where the filesystem answers), so that a
+//! link on a local disk into a FUSE mount is seen.
+
+use std::io::Read;
+use std::path::Path;
+use std::time::Duration;
+
+/// The first argument that makes whoport a child of this module ([`serve`]).
+pub const CHILD_ARG: &str = "__whoport-far-file";
+
+/// What a child is asked to do with its file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op<'a> {
+    /// Read it ([`crate::input_file::read`]'s work), at most `limit` bytes.
+    Read {
+        limit: u64,
+        found: crate::input_file::Found,
+    },
+    /// Replace it with the bytes given on the child's standard input
+    /// ([`crate::atomic_file::write`]'s work), creating missing directories with `create`.
+    Write { create: bool },
+    /// Its device and inode (not following a last symbolic link), if it exists.
+    Identity,
+    /// Whether it is the same file as the other path ([`crate::same_file::same`]'s work).
+    Same(&'a Path),
+    /// The user database's names for these uids (the file is the database's, `/etc/passwd`):
+    /// lines `UID NAME`, none for a uid it does not know.
+    UserNames(&'a [u32]),
+    /// The uid the user database has for this name: its digits, or nothing.
+    UidOf(&'a str),
+}
+
+/// The files the C library reads to look a user up from its files (`/etc/nsswitch.conf`
+/// says where else to ask; LDAP and sssd answer through sockets, with their own timeouts).
+const USER_DATABASE: [&str; 3] = ["/etc/nsswitch.conf", "/etc/passwd", "/etc/group"];
+
+/// This run's `--timeout` and `extra`: how long a child is waited for where a file read in
+/// the process would be.
+pub fn timeout_and(extra: Duration) -> Duration {
+    crate::collect::deadline::limit()
+        .duration
+        .saturating_add(extra)
+}
+
+/// Whether looking a user up may read a file on a filesystem that may never answer.
+pub fn user_database_may_never_answer() -> bool {
+    USER_DATABASE
+        .iter()
+        .any(|file| may_never_answer(Path::new(file)))
+}
+
+/// The path a user database lookup is run with (see [`Op::UserNames`]).
+pub fn user_database() -> &'static Path {
+    Path::new(USER_DATABASE[1])
+}
+
+/// Whether reaching `path` crosses a mount that may never answer (see
+/// [`crate::collect::exe::walk_may_wait`]): the path is made absolute against whoport's
+/// working directory, and each symbolic link on the way is followed here by its text. True
+/// when whoport's mount table could not be read (nothing is then known to answer).
+pub fn may_never_answer(path: &Path) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let mounts = crate::collect::exe::mounts();
+        let bytes = path.as_os_str().as_bytes();
+        let start = if bytes.starts_with(b"/") {
+            Vec::new()
+        } else {
+            match std::env::current_dir() {
+                Ok(dir) => dir.as_os_str().as_bytes().to_vec(),
+                Err(_) => return true,
+            }
+        };
+        let mut pending: std::collections::VecDeque<Vec<u8>> =
+            parts(&start).chain(parts(bytes)).collect();
+        // The directories resolved so far, from the root ("" is the root).
+        let mut resolved: Vec<u8> = Vec::new();
+        let mut links = 0;
+        while let Some(part) = pending.pop_front() {
+            if part == b".." {
+                let cut = resolved.iter().rposition(|&b| b == b'/').unwrap_or(0);
+                resolved.truncate(cut);
+                continue;
+            }
+            let next = [resolved.as_slice(), b"/", &part].concat();
+            if crossed_may_not_answer(mounts, &next) {
+                return true;
+            }
+            let here = std::ffi::OsStr::from_bytes(&next);
+            match std::fs::symlink_metadata(here) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    links += 1;
+                    // As many as the kernel follows: past that, opening it fails at once.
+                    let Some(target) = std::fs::read_link(here).ok().filter(|_| links <= 40) else {
+                        return false;
+                    };
+                    let target = target.as_os_str().as_bytes().to_vec();
+                    if target.starts_with(b"/") {
+                        resolved.clear();
+                    }
+                    let rest: Vec<Vec<u8>> = pending.drain(..).collect();
+                    pending.extend(parts(&target).chain(rest));
+                }
+                _ => resolved = next,
+            }
+        }
+        false
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = path;
+        false
+    }
+}
+
+/// Whether walking `path` (absolute, without links) crosses a mount that may not answer: one
+/// at `path` or above it whose filesystem answers neither from memory nor from a local disk
+/// (nor is one of the kernel's own, such as `/proc`, `/sys` or `/dev/pts`, which whoport's
+/// own descriptors are reached through: `/dev/stdin` is `/proc/self/fd/0`, and a child's
+/// would be another). An empty table proves nothing: it may not answer.
+#[cfg(target_os = "linux")]
+fn crossed_may_not_answer(mounts: &[crate::collect::exe::Mount], path: &[u8]) -> bool {
+    const KERNELS_OWN: &[&str] = &[
+        "proc",
+        "sysfs",
+        "devpts",
+        "cgroup",
+        "cgroup2",
+        "mqueue",
+        "debugfs",
+        "tracefs",
+        "securityfs",
+        "pstore",
+        "bpf",
+        "configfs",
+        "efivarfs",
+        "binfmt_misc",
+        "nsfs",
+    ];
+    let crossed = |point: &[u8]| {
+        point == b"/"
+            || path
+                .strip_prefix(point)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(b"/"))
+    };
+    mounts.is_empty()
+        || mounts.iter().any(|m| {
+            crossed(&m.point)
+                && !crate::collect::exe::answers_from_memory(&m.fstype)
+                && !KERNELS_OWN.contains(&m.fstype.as_str())
+        })
+}
+
+/// The components of a path, without empty ones and `.`.
+fn parts(path: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
+    path.split(|&b| b == b'/')
+        .filter(|p| !p.is_empty() && *p != b".")
+        .map(<[u8]>::to_vec)
+}
+
+/// Runs `op` on the file at `path` in a child process, `input` on its standard input, and
+/// waits for its answer at most `wait`: its answer, or `None` when it did not come in time
+/// (the child is killed and left behind). `Err` when no child could be started (no `/proc`,
+/// no process left in the cgroup): the caller then does the work itself, as for a file that
+/// answers.
+pub fn run(
+    op: Op<'_>,
+    path: &Path,
+    input: &[u8],
+    wait: Duration,
+) -> Result<Option<Vec<u8>>, std::io::Error> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::process::{Command, Stdio};
+        let limit = crate::collect::deadline::limit();
+        let mut cmd = Command::new("/proc/self/exe");
+        cmd.arg(CHILD_ARG)
+            .arg(limit.duration.as_millis().to_string())
+            .arg(&limit.text);
+        match op {
+            Op::Read { limit, found } => {
+                cmd.args(["read", &limit.to_string(), found_word(found)]);
+            }
+            Op::Write { create } => {
+                cmd.args(["write", if create { "create" } else { "existing" }]);
+            }
+            Op::Identity => {
+                cmd.arg("identity");
+            }
+            Op::Same(other) => {
+                cmd.arg("same").arg(other);
+            }
+            Op::UserNames(uids) => {
+                let list: Vec<String> = uids.iter().map(u32::to_string).collect();
+                cmd.args(["user-names", &list.join(",")]);
+            }
+            Op::UidOf(name) => {
+                cmd.args(["uid-of", name]);
+            }
+        }
+        let mut child = cmd
+            .arg(path)
+            .env_clear()
+            .stdin(if input.is_empty() {
+                Stdio::null()
+            } else {
+                Stdio::piped()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let started = std::time::Instant::now();
+        // The child reads all of its input before it touches its file.
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = std::io::Write::write_all(&mut stdin, input);
+        }
+        let Some(stdout) = child.stdout.take() else {
+            let _ = child.kill();
+            return Ok(None);
+        };
+        let answer = read_within(stdout, started, wait);
+        if answer.is_none() {
+            let _ = child.kill();
+        } else {
+            let _ = child.try_wait();
+        }
+        Ok(answer)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (op, path, input, wait);
+        Err(std::io::Error::other("not on this system"))
+    }
+}
+
+/// Everything the child writes until it closes its output, if that comes before `wait` has
+/// passed since `started`.
+#[cfg(target_os = "linux")]
+fn read_within(
+    mut out: std::process::ChildStdout,
+    started: std::time::Instant,
+    wait: Duration,
+) -> Option<Vec<u8>> {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let mut answer = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let left = wait.checked_sub(started.elapsed())?;
+        let timeout = Timespec {
+            tv_sec: i64::try_from(left.as_secs()).unwrap_or(i64::MAX),
+            tv_nsec: i64::from(left.subsec_nanos()),
+        };
+        let mut fds = [PollFd::new(&out, PollFlags::IN)];
+        match poll(&mut fds, Some(&timeout)) {
+            Ok(0) | Err(rustix::io::Errno::INTR) => continue,
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+        match out.read(&mut chunk) {
+            Ok(0) => return Some(answer),
+            Ok(n) => answer.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+fn found_word(found: crate::input_file::Found) -> &'static str {
+    use crate::input_file::Found;
+    match found {
+        Found::Named => "named",
+        Found::Fixed => "fixed",
+        Found::Environment => "environment",
+    }
+}
+
+/// The child's side: `args` are what follows [`CHILD_ARG`]. Does the work and writes its
+/// answer on standard output; the exit status is 0 unless the arguments are not this module's.
+pub fn serve(args: &[std::ffi::OsString]) -> u8 {
+    use crate::input_file::Found;
+    let text = |i: usize| args.get(i).and_then(|a| a.to_str());
+    let (Some(millis), Some(given), Some(op)) = (
+        text(0).and_then(|m| m.parse::<u64>().ok()),
+        text(1),
+        text(2),
+    ) else {
+        return 2;
+    };
+    crate::collect::deadline::set(crate::collect::deadline::Limit {
+        duration: Duration::from_millis(millis),
+        text: given.to_string(),
+    });
+    let answer = match op {
+        "read" => {
+            let limit = text(3).and_then(|l| l.parse::<u64>().ok());
+            let found = match text(4) {
+                Some("named") => Some(Found::Named),
+                Some("fixed") => Some(Found::Fixed),
+                Some("environment") => Some(Found::Environment),
+                _ => None,
+            };
+            let (Some(limit), Some(found), Some(path)) = (limit, found, args.get(5)) else {
+                return 2;
+            };
+            crate::input_file::encode(crate::input_file::read_now(Path::new(path), limit, found))
+        }
+        "write" => {
+            let (Some(create), Some(path)) = (text(3), args.get(4)) else {
+                return 2;
+            };
+            let mut contents = Vec::new();
+            if std::io::stdin().read_to_end(&mut contents).is_err() {
+                return 2;
+            }
+            let create = create == "create";
+            crate::atomic_file::encode(crate::atomic_file::write_now(
+                Path::new(path),
+                &contents,
+                create,
+            ))
+        }
+        "identity" => {
+            let Some(path) = args.get(3) else {
+                return 2;
+            };
+            identity_now(Path::new(path)).map_or_else(Vec::new, encode_identity)
+        }
+        "user-names" => {
+            let Some(list) = text(3) else {
+                return 2;
+            };
+            let uids = list.split(',').filter_map(|u| u.parse::<u32>().ok());
+            let mut lines = String::new();
+            for uid in uids {
+                if let Some(name) = crate::collect::user_name_now(uid) {
+                    lines.push_str(&format!("{uid} {name}\n"));
+                }
+            }
+            lines.into_bytes()
+        }
+        "uid-of" => {
+            let Some(name) = text(3) else {
+                return 2;
+            };
+            let uid = crate::collect::uid_of_name_now(name);
+            uid.map(|u| u.to_string()).unwrap_or_default().into_bytes()
+        }
+        "same" => {
+            let (Some(other), Some(path)) = (args.get(3), args.get(4)) else {
+                return 2;
+            };
+            let same = crate::same_file::on_disk(Path::new(path), Path::new(other));
+            vec![u8::from(same)]
+        }
+        _ => return 2,
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = std::io::Write::write_all(&mut out, &answer);
+    let _ = std::io::Write::flush(&mut out);
+    0
+}
+
+/// An [`Op::UserNames`] answer: each uid with the name the database has for it.
+pub fn decode_user_names(answer: &[u8]) -> Vec<(u32, String)> {
+    String::from_utf8_lossy(answer)
+        .lines()
+        .filter_map(|line| {
+            let (uid, name) = line.split_once(' ')?;
+            Some((uid.parse().ok()?, name.to_string()))
+        })
+        .collect()
+}
+
+/// The device and inode of the file at `path` (a last symbolic link itself): `Some(None)` when
+/// it does not exist, `None` when its filesystem did not answer within `--timeout`.
+pub fn identity(path: &Path) -> Option<Option<(u64, u64)>> {
+    if may_never_answer(path) {
+        let wait = timeout_and(Duration::ZERO);
+        match run(Op::Identity, path, &[], wait) {
+            Ok(Some(answer)) => return decode_identity(&answer),
+            Ok(None) => return None,
+            // No child: asked here, as of a file that answers.
+            Err(_) => {}
+        }
+    }
+    crate::input_file::bounded(path, Duration::ZERO, identity_now)
+}
+
+/// The device and inode of the file at `path` (a last symbolic link itself), if it exists.
+pub fn identity_now(path: &Path) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::symlink_metadata(path)
+            .ok()
+            .map(|m| (m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+fn encode_identity((dev, ino): (u64, u64)) -> Vec<u8> {
+    [dev.to_le_bytes(), ino.to_le_bytes()].concat()
+}
+
+/// An [`Op::Identity`] answer: `Some(None)` when the file does not exist.
+pub fn decode_identity(answer: &[u8]) -> Option<Option<(u64, u64)>> {
+    match answer.len() {
+        0 => Some(None),
+        16 => {
+            let dev = u64::from_le_bytes(answer[..8].try_into().ok()?);
+            let ino = u64::from_le_bytes(answer[8..].try_into().ok()?);
+            Some(Some((dev, ino)))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_identity_goes_and_comes_back_whole() {
+        let id = (0x0102_0304_0506_0708, u64::MAX);
+        assert_eq!(decode_identity(&encode_identity(id)), Some(Some(id)));
+        assert_eq!(decode_identity(&[]), Some(None));
+        assert_eq!(decode_identity(&[1, 2, 3]), None);
+    }
+
+    #[test]
+    fn user_names_come_back_with_their_uids() {
+        let answer = b"0 root\n65534 nobody\nbad line\n7 name with space\n";
+        assert_eq!(
+            decode_user_names(answer),
+            [
+                (0, "root".to_string()),
+                (65534, "nobody".to_string()),
+                (7, "name with space".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn paths_on_filesystems_that_answer_are_read_here() {
+        assert!(!may_never_answer(Path::new("/etc/services")));
+        assert!(!may_never_answer(Path::new("relative/../file")));
+        assert!(!may_never_answer(Path::new("/dev/stdin")));
+    }
+}
