@@ -523,7 +523,7 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                     },
                 )?;
             } else {
-                let local_path = k.local.path.as_ref().map(|p| p.display().to_string());
+                let local_path = Some(k.local.shown());
                 let protocols: Vec<Protocol> = match protocol {
                     Some(p) => vec![p],
                     None => vec![Protocol::Tcp, Protocol::Udp, Protocol::Udplite],

@@ -100,6 +100,18 @@ pub fn may_never_answer(path: &Path) -> bool {
             let here = std::ffi::OsStr::from_bytes(&next);
             match std::fs::symlink_metadata(here) {
                 Ok(meta) if meta.file_type().is_symlink() => {
+                    // A link of procfs other than `self` and `thread-self` is a process's
+                    // magic link (its root, working directory, executable or descriptors):
+                    // what it leads to is not found by its text, and may be in another mount
+                    // namespace. One of whoport's own descriptors (`/dev/stdin`,
+                    // `/proc/self/fd/N`) is read here, where it is open; any other may not
+                    // answer.
+                    if let Some(proc_point) = on_procfs(mounts, &next) {
+                        let rest = &next[proc_point.len()..];
+                        if rest != b"/self" && rest != b"/thread-self" {
+                            return !own_descriptor(proc_point, rest);
+                        }
+                    }
                     links += 1;
                     // As many as the kernel follows: past that, opening it fails at once.
                     let Some(target) = std::fs::read_link(here).ok().filter(|_| links <= 40) else {
@@ -160,6 +172,43 @@ fn crossed_may_not_answer(mounts: &[crate::collect::exe::Mount], path: &[u8]) ->
                 && !crate::collect::exe::answers_from_memory(&m.fstype)
                 && !KERNELS_OWN.contains(&m.fstype.as_str())
         })
+}
+
+/// The mount point of the procfs that `path` (absolute, without links) is on, if it is on one
+/// (the mount whose point is the longest that contains it).
+#[cfg(target_os = "linux")]
+fn on_procfs<'m>(mounts: &'m [crate::collect::exe::Mount], path: &[u8]) -> Option<&'m [u8]> {
+    let contains = |point: &[u8]| {
+        point == b"/"
+            || path
+                .strip_prefix(point)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(b"/"))
+    };
+    let mount = mounts
+        .iter()
+        .filter(|m| contains(&m.point))
+        .max_by_key(|m| m.point.len())?;
+    (mount.fstype == "proc").then_some(mount.point.as_slice())
+}
+
+/// Whether `rest` (below the procfs mounted at `proc_point`) is one of whoport's own
+/// descriptor links: `/PID/fd/N` or `/PID/task/TID/fd/N`, PID whoport's as that procfs
+/// numbers it (its `self` link).
+#[cfg(target_os = "linux")]
+fn own_descriptor(proc_point: &[u8], rest: &[u8]) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let self_link = [proc_point, b"/self"].concat();
+    let Ok(own) = std::fs::read_link(std::ffi::OsStr::from_bytes(&self_link)) else {
+        return false;
+    };
+    let own = own.as_os_str().as_bytes();
+    let digits = |p: &[u8]| !p.is_empty() && p.iter().all(u8::is_ascii_digit);
+    let parts: Vec<&[u8]> = rest.split(|&b| b == b'/').skip(1).collect();
+    match parts.as_slice() {
+        [pid, b"fd", n] => *pid == own && digits(n),
+        [pid, b"task", tid, b"fd", n] => *pid == own && digits(tid) && digits(n),
+        _ => false,
+    }
 }
 
 /// The components of a path, without empty ones and `.`.
@@ -229,13 +278,31 @@ pub fn run(
             let _ = child.kill();
             return Ok(None);
         };
-        let answer = read_within(stdout, started, wait);
-        if answer.is_none() {
+        let Some(answer) = read_within(stdout, started, wait) else {
             let _ = child.kill();
-        } else {
-            let _ = child.try_wait();
+            return Ok(None);
+        };
+        // A whole answer from a child that ended well; anything else (a child killed in the
+        // middle of its answer, one that refused to serve) is no answer, and the caller does
+        // the work itself.
+        let ended_well = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status.success(),
+                Ok(None) if started.elapsed() < wait => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                _ => {
+                    let _ = child.kill();
+                    break false;
+                }
+            }
+        };
+        match unframe(&answer).filter(|_| ended_well) {
+            Some(body) => Ok(Some(body.to_vec())),
+            None => Err(std::io::Error::other(
+                "the child process that was to do the work ended without a whole answer",
+            )),
         }
-        Ok(answer)
     }
     #[cfg(not(target_os = "linux"))]
     {
@@ -285,10 +352,46 @@ fn found_word(found: crate::input_file::Found) -> &'static str {
     }
 }
 
+/// An answer as a child writes it: its length (8 bytes, little-endian), then the answer.
+fn frame(body: &[u8]) -> Vec<u8> {
+    [&(body.len() as u64).to_le_bytes()[..], body].concat()
+}
+
+/// [`frame`]'s answer back, if it is whole.
+fn unframe(framed: &[u8]) -> Option<&[u8]> {
+    let (len, body) = framed.split_at_checked(8)?;
+    let len = u64::from_le_bytes(len.try_into().ok()?);
+    (u64::try_from(body.len()).ok()? == len).then_some(body)
+}
+
+/// Whether the process that started this one is whoport itself: the same running file as
+/// this process's (device and inode of both executables). Only whoport may make a child of
+/// this module: run by hand (or through sudo, where whoport may be allowed as root), the
+/// child would read and write any file it is named for whoever runs it, with none of the
+/// checks a command makes.
+#[cfg(target_os = "linux")]
+fn parent_is_whoport() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Some(parent) = rustix::process::getppid() else {
+        return false;
+    };
+    let exe = |path: String| std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()));
+    let own = exe("/proc/self/exe".to_string());
+    own.is_some() && own == exe(format!("/proc/{}/exe", parent.as_raw_nonzero()))
+}
+
 /// The child's side: `args` are what follows [`CHILD_ARG`]. Does the work and writes its
-/// answer on standard output; the exit status is 0 unless the arguments are not this module's.
+/// answer on standard output ([`frame`]d); the exit status is 0, or 2 when the arguments are
+/// not this module's or the process that started it is not whoport (nothing is done then).
 pub fn serve(args: &[std::ffi::OsString]) -> u8 {
     use crate::input_file::Found;
+    #[cfg(target_os = "linux")]
+    if !parent_is_whoport() {
+        crate::stderr::line(format_args!(
+            "whoport: {CHILD_ARG} is whoport's own, for the processes it starts"
+        ));
+        return 2;
+    }
     let text = |i: usize| args.get(i).and_then(|a| a.to_str());
     let (Some(millis), Some(given), Some(op)) = (
         text(0).and_then(|m| m.parse::<u64>().ok()),
@@ -366,7 +469,7 @@ pub fn serve(args: &[std::ffi::OsString]) -> u8 {
         _ => return 2,
     };
     let mut out = std::io::stdout().lock();
-    let _ = std::io::Write::write_all(&mut out, &answer);
+    let _ = std::io::Write::write_all(&mut out, &frame(&answer));
     let _ = std::io::Write::flush(&mut out);
     0
 }
@@ -440,6 +543,18 @@ mod tests {
         assert_eq!(decode_identity(&encode_identity(id)), Some(Some(id)));
         assert_eq!(decode_identity(&[]), Some(None));
         assert_eq!(decode_identity(&[1, 2, 3]), None);
+    }
+
+    #[test]
+    fn only_a_whole_answer_is_taken() {
+        let framed = frame(b"Dthe file");
+        assert_eq!(unframe(&framed), Some(&b"Dthe file"[..]));
+        assert_eq!(unframe(&frame(b"")), Some(&b""[..]));
+        // Cut anywhere, or with bytes after it: no answer.
+        for cut in 0..framed.len() {
+            assert_eq!(unframe(&framed[..cut]), None, "cut at {cut}");
+        }
+        assert_eq!(unframe(&[framed.as_slice(), b"x"].concat()), None);
     }
 
     #[test]

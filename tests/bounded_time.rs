@@ -801,10 +801,13 @@ fn a_filesystem_that_reads_requests_and_never_answers_never_keeps_whoport_runnin
         return;
     }
     // Each case: a name, the arguments, and where the data and config directories are.
-    let files: [(&str, &str); 8] = [
+    let files: [(&str, &str); 10] = [
         ("registry", "--registry $top/fuse/x.csv 22"),
         // Through a symbolic link on a filesystem that answers, into the mount.
         ("link", "--registry $top/link/x.csv 22"),
+        // From the machine's mount namespace, where the path is a plain directory, through the
+        // magic link of a process of the namespace where the mount is.
+        ("magic", "HOST --registry /proc/$$/root$top/fuse/x.csv 22"),
         ("config", "audit --config $top/fuse/a.toml"),
         ("baseline", "audit --baseline $top/fuse/b.json"),
         ("save", "audit --save-baseline $top/fuse/n.json"),
@@ -813,6 +816,7 @@ fn a_filesystem_that_reads_requests_and_never_answers_never_keeps_whoport_runnin
             "audit --save-baseline $top/fuse/b.json --output $top/fuse/r.txt",
         ),
         ("installed", "XDG_DATA_HOME=$top/fuse 22"),
+        ("services", "WHOPORT_SERVICES_FILE=$top/fuse/services 22"),
         ("default-config", "XDG_CONFIG_HOME=$top/fuse audit"),
     ];
     let users: [(&str, &str); 3] = [
@@ -824,21 +828,28 @@ fn a_filesystem_that_reads_requests_and_never_answers_never_keeps_whoport_runnin
         let mut lines = String::new();
         for (name, args) in cases {
             let (env, args) = match args.split_once(' ') {
-                Some((e, rest)) if e.starts_with("XDG_") => (e.to_string(), rest.to_string()),
+                Some((e, rest)) if e.contains('=') => (e.to_string(), rest.to_string()),
+                Some(("HOST", rest)) => ("nsenter -t $keeper -m --".to_string(), rest.to_string()),
                 _ => (String::new(), args.to_string()),
             };
             // Standard output a file only where its notes are read: the audit first compares
             // a regular file there with the files it reads and writes.
-            let out = if *name == "names" {
-                format!("$top/r/out.{name}")
-            } else {
-                "/dev/null".to_string()
+            let (out, said) = match *name {
+                "names" => (
+                    format!("$top/r/out.{name}"),
+                    "user names not read within 2s",
+                ),
+                "services" => (
+                    format!("$top/r/out.{name}"),
+                    "Local services database (not read: it did not answer within 2s",
+                ),
+                _ => ("/dev/null".to_string(), "-"),
             };
             lines.push_str(&format!(
-                "( s=$(date +%s%N); env XDG_DATA_HOME=$top/home XDG_CONFIG_HOME=$top/home {env} \
-                 timeout -s KILL 20 \"$WHOPORT\" --timeout 2s {args} > {out} \
+                "( s=$(date +%s%N); timeout -s KILL 20 env XDG_DATA_HOME=$top/home \
+                 XDG_CONFIG_HOME=$top/home {env} \"$WHOPORT\" --timeout 2s {args} > {out} \
                  2> $top/r/err.{name}; rc=$?; ms=$(( ($(date +%s%N) - s) / 1000000 )); \
-                 n=$(grep -c \"user names not read within 2s\" {out}); \
+                 n=$(grep -cF \"{said}\" {out}); \
                  echo \"case {name} rc=$rc ms=$ms notes=$n\" err: $(head -c 400 $top/r/err.{name}) \
                  > $top/r/case.{name} ) &\n"
             ));
@@ -846,8 +857,10 @@ fn a_filesystem_that_reads_requests_and_never_answers_never_keeps_whoport_runnin
         lines.push_str("wait_runs\n");
         lines
     };
+    // A process of this mount namespace to enter it again from the private one.
     let script = format!(
-        "exec unshare --mount --propagation private sh -c '\n\
+        "sleep 60 & keeper=$!; export keeper\n\
+         unshare --mount --propagation private sh -c '\n\
          export PATH=/usr/sbin:/usr/bin:/sbin:/bin\n\
          set -f\n\
          top=$(mktemp -d)\n\
@@ -870,7 +883,8 @@ fn a_filesystem_that_reads_requests_and_never_answers_never_keeps_whoport_runnin
          wait\n\
          umount -l $top/fuse\n\
          rm $top/link\n\
-         rmdir $top/fuse $top/home $top/r $top'",
+         rmdir $top/fuse $top/home $top/r $top'\n\
+         kill $keeper",
         fixture = common::fixture("raw_stalled_fuse.py").display(),
         files_count = files.len(),
         users_count = users.len(),
@@ -885,14 +899,16 @@ fn a_filesystem_that_reads_requests_and_never_answers_never_keeps_whoport_runnin
             .unwrap_or_else(|| panic!("no result for {name}: {out}{err}"))
     };
     let said = "did not answer within 2s";
-    let expected: [(&str, &str, &str); 11] = [
+    let expected: [(&str, &str, &str); 13] = [
         ("registry", "rc=2 ", "cannot read"),
         ("link", "rc=2 ", "cannot read"),
+        ("magic", "rc=2 ", "cannot read"),
         ("config", "rc=2 ", "cannot read config"),
         ("baseline", "rc=2 ", "cannot read baseline"),
         ("save", "rc=2 ", "cannot write"),
         ("same", "rc=2 ", "cannot check the file"),
         ("installed", "rc=1 ", "cannot read the installed registry"),
+        ("services", "", "ignoring the services file"),
         ("default-config", "rc=2 ", "cannot read config"),
         ("user", "rc=2 ", "cannot look up --user 'root'"),
         ("names", "rc=0 ", ""),
@@ -908,7 +924,8 @@ fn a_filesystem_that_reads_requests_and_never_answers_never_keeps_whoport_runnin
             .and_then(|m| m.parse().ok())
             .unwrap_or(u64::MAX);
         assert!(ms < 15_000, "{name} took {ms} ms: {line}");
-        if name == "names" {
+        assert!(!line.contains("rc=137 "), "{name} never ended: {line}");
+        if name == "names" || name == "services" {
             assert!(line.contains(" notes=1 "), "{name}: {line}");
         } else if !words.is_empty() {
             assert!(

@@ -933,3 +933,51 @@ fn a_socket_node_in_transit_is_not_the_listener_in_transit() {
         );
     }
 }
+
+/// A FUSE file whose daemon reads every request and never answers, mounted over the kernel's
+/// BTF (`raw_stalled_fuse.py ... file`, in a private mount namespace): the mount table says
+/// what it is, the file is never asked, and the walk answers at once. Before, whoport gave
+/// the file a second, then printed its answer and never ended (the thread that asked was held
+/// in the kernel, through SIGKILL).
+#[test]
+fn a_filesystem_that_never_answers_over_the_kernels_btf_is_never_asked() {
+    if !common::mount_namespace_with_btf_or_skip()
+        || !have("unshare", "apt-get install -y util-linux")
+        || python().is_none()
+    {
+        return;
+    }
+    let l = Listener::start(&["tcp4"]);
+    let port = l.port(0);
+    let script = format!(
+        "exec unshare -m --propagation private sh -c '\n\
+         /usr/bin/python3 {fixture} /sys/kernel/btf/vmlinux file > /dev/null 2>&1 &\n\
+         fuse=$!\n\
+         for i in $(seq 50); do grep -q \" /sys/kernel/btf/vmlinux .*whofuse\" /proc/self/mountinfo && break; sleep 0.1; done\n\
+         grep -q \" /sys/kernel/btf/vmlinux .*whofuse\" /proc/self/mountinfo || echo not-mounted >&2\n\
+         WHOPORT_OWNER_LOOKUP=bpf timeout -s KILL 20 \"$WHOPORT\" {port} --json\n\
+         echo rc=$? >&2\n\
+         kill $fuse\n\
+         wait'",
+        fixture = common::fixture("raw_stalled_fuse.py").display(),
+    );
+    let (_, stdout, stderr) = common::sh(&script);
+    assert!(!stderr.contains("not-mounted"), "{stderr}");
+    assert!(stderr.contains("rc=0"), "did not end: {stderr}");
+    let doc: Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(doc["owner_lookup"], "procfs", "{doc}");
+    let row = common::listener::rows(&doc, &l.sockets[0]);
+    assert_eq!(row[0]["owners"][0]["pid"], l.pid, "{}", row[0]);
+    let said: Vec<String> = notes(&doc)
+        .into_iter()
+        .filter(|n| n.contains("owner lookup"))
+        .collect();
+    assert_eq!(said.len(), 1, "{said:?}");
+    for part in [
+        "/sys/kernel/btf/vmlinux: ",
+        "may never answer",
+        "through /proc instead",
+    ] {
+        assert!(said[0].contains(part), "{part:?} in {said:?}");
+    }
+}

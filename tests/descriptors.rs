@@ -18,20 +18,33 @@ fn limited(limit: &str, args: &[&str]) -> (i32, String, String) {
     given_open(0, limit, args)
 }
 
-/// Opens `/dev/null` `open` times, inheritable, then becomes `prlimit --nofile=LIMIT whoport
-/// ARGS`: whoport starts with that many more descriptors open.
+/// Opens `/dev/null` `open` times, inheritable, at the lowest free numbers or, with a first
+/// number `at`, from that number on (above the limit whoport is given: they take no room
+/// below it), then becomes `prlimit --nofile=LIMIT whoport ARGS`.
 const GIVE_OPEN: &str = "import os, sys\n\
-for _ in range(int(sys.argv[1])):\n    os.set_inheritable(os.open('/dev/null', os.O_RDONLY), True)\n\
-os.execvp(sys.argv[2], sys.argv[2:])\n";
+n, at = int(sys.argv[1]), int(sys.argv[2])\n\
+for i in range(n):\n    fd = os.open('/dev/null', os.O_RDONLY)\n    if at:\n        os.dup2(fd, at + i)\n        os.close(fd)\n    else:\n        os.set_inheritable(fd, True)\n\
+os.execvp(sys.argv[3], sys.argv[3:])\n";
 
 /// [`limited`], with `open` more descriptors given to whoport open.
 fn given_open(open: usize, limit: &str, args: &[&str]) -> (i32, String, String) {
+    given_open_at(open, 0, limit, args)
+}
+
+/// [`given_open`], the descriptors given at numbers from `at` on (0: the lowest free).
+fn given_open_at(open: usize, at: usize, limit: &str, args: &[&str]) -> (i32, String, String) {
     let dir = tempdir();
     let bin = common::bin();
     let python = python().expect("python3 (check python() first)");
     outcome(
         common::command(dir.path(), &python)
-            .args(["-c", GIVE_OPEN, &open.to_string(), "prlimit"])
+            .args([
+                "-c",
+                GIVE_OPEN,
+                &open.to_string(),
+                &at.to_string(),
+                "prlimit",
+            ])
             .arg(format!("--nofile={limit}"))
             .arg("--")
             .arg(&bin)
@@ -79,7 +92,7 @@ fn a_hard_limit_below_what_a_look_needs_is_refused_with_the_reason() {
             assert!(stdout.is_empty(), "--nofile={limit} {args:?}: {stdout}");
             assert!(
                 stderr.contains(&format!("{NEEDED} free file descriptors are needed"))
-                    && stderr.contains(&format!(" of its limit of {hard} (ulimit -n")),
+                    && stderr.contains(&format!("(its limit, ulimit -n, is {hard}, ")),
                 "--nofile={limit} {args:?}: {stderr}"
             );
         }
@@ -90,10 +103,13 @@ fn a_hard_limit_below_what_a_look_needs_is_refused_with_the_reason() {
     assert_eq!(status, 2, "{stdout}{stderr}");
     assert!(stdout.is_empty(), "{stdout}");
     assert!(
-        stderr.contains(&format!(" of its limit of {hard} (ulimit -n"))
-            && stderr.contains("are open already"),
+        stderr.contains(&format!("(its limit, ulimit -n, is {hard}, "))
+            && stderr.contains("open already"),
         "{stderr}"
     );
+    // Descriptors given open above the limit take no room below it: the look goes on.
+    let (status, _, stderr) = given_open_at(40, 5000, &format!("{hard}:{hard}"), &["--json"]);
+    assert!(status == 0 || status == 1, "{stderr}");
     // What does not look at the machine still runs.
     let (status, stdout, stderr) = limited("8:8", &["--version"]);
     assert_eq!(status, 0, "{stderr}");
@@ -122,18 +138,56 @@ fn a_look_with_exactly_the_descriptors_it_needs_finds_every_holder() {
         return;
     };
     // Exactly NEEDED free: the limit less what is open when whoport starts (standard input,
-    // output and error, and whatever the test harness leaves open), measured by a refused run.
+    // output and error, the 40 given, and whatever the test harness leaves open), measured by
+    // a refused run.
     let hard = NEEDED + 40;
     let (_, _, stderr) = given_open(40, &format!("{hard}:{hard}"), &["--json"]);
-    let open: u64 = stderr
-        .split(&format!(" of its limit of {hard} "))
+    let free: u64 = stderr
+        .split(" (its limit, ulimit -n, is ")
         .next()
         .and_then(|s| s.rsplit(' ').next())
         .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("how many were open: {stderr}"));
-    let limit = format!("{0}:{0}", NEEDED + open);
+        .unwrap_or_else(|| panic!("how many were free: {stderr}"));
+    let limit = format!("{0}:{0}", hard + NEEDED - free);
     // Several runs: the threads of a look open their descriptors at varying moments.
     for _ in 0..5 {
         assert_eq!(owners_under(40, &limit, &l), holders, "--nofile={limit}");
     }
+}
+
+/// The free descriptors are counted by taking them, not from a listing of `/proc/self/fd`: a
+/// directory mounted over whoport's own descriptors (the pid stays the same across the exec)
+/// does not make a nearly full table look empty. Before, such a run went on with 2 free and
+/// said no process could be seen holding the listener (`/proc not readable`), or that 26
+/// processes had exited.
+#[test]
+fn a_nearly_full_table_is_refused_even_where_the_descriptors_cannot_be_listed() {
+    if !common::root_or_skip("a mount over /proc/PID/fd in a mount namespace")
+        || !have("unshare", "apt-get install -y util-linux")
+        || python().is_none()
+    {
+        return;
+    }
+    let hard = NEEDED + 30;
+    let script = format!(
+        "import os, subprocess, sys\n\
+         subprocess.run(['mount', '-t', 'tmpfs', 'covered', f'/proc/{{os.getpid()}}/fd'], check=True)\n\
+         for i in range(40):\n    os.set_inheritable(os.open('/dev/null', os.O_RDONLY), True)\n\
+         os.execvp('prlimit', ['prlimit', '--nofile={hard}:{hard}', '--', sys.argv[1], '--json'])\n"
+    );
+    let dir = tempdir();
+    let python = python().expect("python3");
+    let (status, stdout, stderr) = outcome(
+        common::command(dir.path(), std::path::Path::new("unshare"))
+            .args(["--mount", "--propagation", "private", "--"])
+            .arg(&python)
+            .args(["-c", &script])
+            .arg(common::bin()),
+    );
+    assert_eq!(status, 2, "{stdout}{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.contains(&format!("(its limit, ulimit -n, is {hard}, ")),
+        "{stderr}"
+    );
 }

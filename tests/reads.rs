@@ -131,3 +131,37 @@ fn a_fifo_where_whoport_looks_on_its_own_never_stalls_it() {
         );
     }
 }
+
+/// whoport's internal first argument for the child that reads or writes a file on a
+/// filesystem that may never answer does nothing unless whoport started it: run by hand (or
+/// through sudo, where whoport may be allowed as root) it would read any file and write any
+/// bytes anywhere, with none of the checks a command makes. Before, it read `/etc/shadow` and
+/// wrote a file of the caller's choosing, creating its directories.
+#[test]
+fn the_far_file_child_serves_only_whoport() {
+    let dir = tempdir();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "not for the caller").expect("write");
+    let target = dir.path().join("made").join("by-child");
+    let child = whoport::far_file::CHILD_ARG;
+    let text = |p: &std::path::Path| p.display().to_string();
+    let (status, stdout, stderr) = common::outcome(common::whoport(dir.path()).args([
+        child,
+        "1000",
+        "1s",
+        "read",
+        "100000",
+        "named",
+        &text(&secret),
+    ]));
+    assert_eq!(status, 2, "{stdout}{stderr}");
+    assert!(!stdout.contains("not for the caller"), "{stdout}");
+    assert!(stderr.contains("whoport's own"), "{stderr}");
+    let (status, stdout, stderr) = common::outcome(
+        common::whoport(dir.path())
+            .args([child, "1000", "1s", "write", "create", &text(&target)])
+            .write_stdin("written by the caller"),
+    );
+    assert_eq!(status, 2, "{stdout}{stderr}");
+    assert!(!target.exists() && !target.parent().expect("dir").exists());
+}

@@ -35,6 +35,10 @@ const SYSFS_MAGIC: i64 = 0x6265_6572;
 /// The most whoport reads of it: the kernel's is 5–6 MB (more with debugging options).
 const LIMIT: u64 = 64 * 1024 * 1024;
 
+/// Why a file at [`PATH`] on a filesystem that may never answer is not used.
+const MAY_NOT_ANSWER: &str = "it is not on sysfs but on a filesystem that may never answer (a \
+     FUSE or network filesystem mounted over it), which is not asked";
+
 /// How long the file may take to answer: sysfs answers in milliseconds.
 pub const BUDGET: Duration = Duration::from_secs(1);
 
@@ -44,6 +48,12 @@ pub fn present() -> Result<(), String> {
     static PRESENT: OnceLock<Result<(), String>> = OnceLock::new();
     PRESENT
         .get_or_init(|| {
+            // A filesystem that may never answer mounted there (a FUSE file) is not asked at
+            // all: a request its daemon reads and never answers holds the asking thread in the
+            // kernel, and whoport would never end.
+            if crate::far_file::may_never_answer(std::path::Path::new(PATH)) {
+                return Err(MAY_NOT_ANSWER.to_string());
+            }
             bounded(|| std::fs::metadata(PATH))
                 .map(drop)
                 .map_err(|e| super::bpf::errno_text(&e))
@@ -88,6 +98,9 @@ impl BtfFile {
     /// The file at `path`, if it is a regular file on sysfs: mapped where the kernel maps it,
     /// read otherwise; within [`BUDGET`].
     pub fn open(path: &str) -> io::Result<BtfFile> {
+        if crate::far_file::may_never_answer(std::path::Path::new(path)) {
+            return Err(io::Error::other(MAY_NOT_ANSWER));
+        }
         let path = path.to_owned();
         bounded(move || BtfFile::open_now(&path))
     }

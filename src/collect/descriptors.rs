@@ -10,36 +10,22 @@
 pub const NEEDED: u64 = 64;
 
 /// Why a look cannot have the descriptors it needs ([`NEEDED`]): the limit on open
-/// descriptors (the soft one, after [`raise`]), and how many were already open when whoport
-/// started (inherited from whoever ran it; `None` when its own `/proc/self/fd` could not be
-/// listed).
+/// descriptors (the soft one, after [`raise`]), and how many whoport found free below it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Short {
     pub limit: u64,
-    pub open: Option<u64>,
+    pub free: u64,
 }
 
 impl Short {
-    /// How many more whoport may open.
-    pub fn free(&self) -> u64 {
-        self.limit.saturating_sub(self.open.unwrap_or(0))
-    }
-
-    /// "20 more: 44 of its limit of 64 (ulimit -n, raised as far as the hard limit allows)
-    /// are open already".
+    /// "20 (its limit, ulimit -n, is 64, raised as far as the hard limit allows; the others
+    /// are open)".
     pub fn words(&self) -> String {
-        match self.open {
-            Some(open) => format!(
-                "{} more: {open} of its limit of {} (ulimit -n, raised as far as the hard limit \
-                 allows) are open already",
-                self.free(),
-                self.limit
-            ),
-            None => format!(
-                "{} (its limit, ulimit -n, raised as far as the hard limit allows)",
-                self.limit
-            ),
-        }
+        format!(
+            "{} (its limit, ulimit -n, is {}, raised as far as the hard limit allows; the \
+             others below it are open already)",
+            self.free, self.limit
+        )
     }
 }
 
@@ -64,22 +50,37 @@ pub fn raise() {
 }
 
 /// Why a look cannot have the descriptors it needs ([`NEEDED`] free below the limit), when it
-/// cannot.
+/// cannot. The free ones are counted by taking them (the kernel gives the lowest free number
+/// below the limit, or EMFILE), then given back: whatever is open, at any number, and whether
+/// or not `/proc/self/fd` can be listed.
 pub fn short() -> Option<Short> {
     #[cfg(target_os = "linux")]
     {
         use rustix::process::{getrlimit, Resource};
         let limit = getrlimit(Resource::Nofile).current?;
-        // Never across a mount (a directory mounted over it lists what its maker chose); the
-        // descriptor that lists it is not counted.
-        let open = super::proc_dir::numbered_entries("/proc/self/fd")
-            .ok()
-            .map(|fds| (fds.len() as u64).saturating_sub(1));
-        let short = Short { limit, open };
-        (short.free() < NEEDED).then_some(short)
+        let free = free_below_limit(NEEDED);
+        (free < NEEDED).then_some(Short { limit, free })
     }
     #[cfg(not(target_os = "linux"))]
     None
+}
+
+/// How many descriptors can be opened now, up to `most`: taken one by one, then closed.
+#[cfg(target_os = "linux")]
+fn free_below_limit(most: u64) -> u64 {
+    use rustix::fs::{Mode, OFlags, CWD};
+    let Ok(first) = rustix::fs::openat(CWD, "/", OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
+    else {
+        return 0;
+    };
+    let mut taken = vec![first];
+    while (taken.len() as u64) < most {
+        match rustix::io::fcntl_dupfd_cloexec(&taken[0], 0) {
+            Ok(fd) => taken.push(fd),
+            Err(_) => break,
+        }
+    }
+    taken.len() as u64
 }
 
 #[cfg(test)]
@@ -87,22 +88,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_descriptors_inherited_are_not_free() {
+    fn the_free_descriptors_are_counted_up_to_what_is_asked() {
+        // This test process has far more than 8 free.
+        assert_eq!(free_below_limit(8), 8);
         let short = Short {
-            limit: 80,
-            open: Some(40),
+            limit: 100,
+            free: 7,
         };
-        assert_eq!(short.free(), 40);
-        assert!(
-            short.words().starts_with("40 more: 40 of its limit of 80 "),
-            "{}",
-            short.words()
-        );
-        let unknown = Short {
-            limit: 16,
-            open: None,
-        };
-        assert_eq!(unknown.free(), 16);
-        assert!(unknown.words().starts_with("16 (its limit"));
+        assert!(short
+            .words()
+            .starts_with("7 (its limit, ulimit -n, is 100,"));
     }
 }

@@ -23,6 +23,8 @@ pub struct LocalServices {
     pub entries: Vec<LocalService>,
     /// Lines that could not be understood (counted, never fatal).
     pub skipped: usize,
+    /// There is no file at its path (as opposed to one that could not be read).
+    pub missing: bool,
 }
 
 /// Where this platform keeps its services file. `WHOPORT_SERVICES_FILE` overrides it.
@@ -42,6 +44,16 @@ pub fn default_path() -> PathBuf {
 }
 
 impl LocalServices {
+    /// How the card names the file: its path, "not found", or why it was not read ("not read:
+    /// it did not answer within 10s ...").
+    pub fn shown(&self) -> String {
+        match (&self.path, &self.unused) {
+            (Some(p), _) => p.display().to_string(),
+            (None, Some(why)) if !self.missing => format!("not read: {why}"),
+            _ => "not found".to_string(),
+        }
+    }
+
     /// Reads the platform's file; a missing or unreadable file is simply empty. A file named
     /// by `WHOPORT_SERVICES_FILE` that root may not trust is ignored with a warning.
     pub fn load(warnings: &mut Vec<String>) -> LocalServices {
@@ -79,11 +91,13 @@ impl LocalServices {
                     path.display()
                 ));
                 LocalServices {
+                    missing: e.is_not_found(),
                     unused: Some(e.to_string()),
                     ..LocalServices::default()
                 }
             }
             Err(e) => LocalServices {
+                missing: e.is_not_found(),
                 unused: Some(e.to_string()),
                 ..LocalServices::default()
             },
