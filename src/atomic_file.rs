@@ -154,12 +154,20 @@ fn write_bounded(path: &Path, contents: &[u8], create: bool) -> Result<(), Write
     };
     if crate::far_file::may_never_answer(path) {
         let op = crate::far_file::Op::Write { create };
-        match crate::far_file::run(op, path, contents, crate::far_file::timeout_and(zero)) {
-            Ok(Some(answer)) => return decode(&answer).unwrap_or_else(|| Err(stalled())),
-            Ok(None) => return Err(stalled()),
-            // No child: written here, as a file that answers is.
-            Err(_) => {}
-        }
+        let unanswered = |failed: crate::far_file::Failed| WriteError::Io {
+            action: "write",
+            path: shown(path),
+            source: std::io::Error::other(failed.words()),
+        };
+        return match crate::far_file::run(op, path, contents, crate::far_file::timeout_and(zero)) {
+            Ok(answer) => decode(&answer).unwrap_or_else(|| {
+                Err(unanswered(crate::far_file::Failed::Unanswered(
+                    "its answer was malformed".into(),
+                )))
+            }),
+            Err(crate::far_file::Failed::Late) => Err(stalled()),
+            Err(failed) => Err(unanswered(failed)),
+        };
     }
     let contents = contents.to_vec();
     crate::input_file::bounded(path, zero, move |path| write_now(path, &contents, create))

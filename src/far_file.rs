@@ -4,7 +4,9 @@
 //! its threads is held: whoport gave up such a file at `--timeout`, said so, and then never
 //! ended. A child (whoport itself, run again with [`CHILD_ARG`]) does the file's work instead
 //! and hands the result on through a pipe; one that does not answer in time is left behind
-//! (killed, not waited for), and whoport ends.
+//! (killed, not waited for), and whoport ends. When no child answers at all (none could be
+//! started: whoport run through the dynamic loader; one ended without a whole answer), the
+//! file is said not read, with why: its work is never done in whoport's own process instead.
 //!
 //! Files on filesystems that answer from memory or from a local disk are read in the process
 //! as before: which one a path is on is told by whoport's mount table, with every symbolic link
@@ -66,8 +68,7 @@ pub fn user_database() -> &'static Path {
 
 /// Whether reaching `path` crosses a mount that may never answer (see
 /// [`crate::collect::exe::walk_may_wait`]): the path is made absolute against whoport's
-/// working directory, and each symbolic link on the way is followed here by its text. True
-/// when whoport's mount table could not be read (nothing is then known to answer).
+/// working directory, and each symbolic link on the way is followed here by its text.
 pub fn may_never_answer(path: &Path) -> bool {
     #[cfg(target_os = "linux")]
     {
@@ -109,7 +110,30 @@ pub fn may_never_answer(path: &Path) -> bool {
                     if let Some(proc_point) = on_procfs(mounts, &next) {
                         let rest = &next[proc_point.len()..];
                         if rest != b"/self" && rest != b"/thread-self" {
-                            return !own_descriptor(proc_point, rest);
+                            if !own_descriptor(proc_point, rest) {
+                                return true;
+                            }
+                            if pending.is_empty() {
+                                return false;
+                            }
+                            // A path through one of whoport's own descriptors (a directory):
+                            // on from where it is open, by the link's text, when that is a
+                            // path of whoport's own view.
+                            let target = std::fs::read_link(here).ok();
+                            let target = target.as_ref().map(|t| t.as_os_str().as_bytes());
+                            match target {
+                                Some(t) if t.starts_with(b"/") && !t.ends_with(b" (deleted)") => {
+                                    links += 1;
+                                    if links > 40 {
+                                        return false;
+                                    }
+                                    resolved.clear();
+                                    let rest: Vec<Vec<u8>> = pending.drain(..).collect();
+                                    pending.extend(parts(t).chain(rest));
+                                    continue;
+                                }
+                                _ => return true,
+                            }
                         }
                     }
                     links += 1;
@@ -140,7 +164,8 @@ pub fn may_never_answer(path: &Path) -> bool {
 /// at `path` or above it whose filesystem answers neither from memory nor from a local disk
 /// (nor is one of the kernel's own, such as `/proc`, `/sys` or `/dev/pts`, which whoport's
 /// own descriptors are reached through: `/dev/stdin` is `/proc/self/fd/0`, and a child's
-/// would be another). An empty table proves nothing: it may not answer.
+/// would be another). An empty table (no mount table could be read) is judged by no mount:
+/// the file is read in the process, as it was before whoport looked.
 #[cfg(target_os = "linux")]
 fn crossed_may_not_answer(mounts: &[crate::collect::exe::Mount], path: &[u8]) -> bool {
     const KERNELS_OWN: &[&str] = &[
@@ -166,8 +191,8 @@ fn crossed_may_not_answer(mounts: &[crate::collect::exe::Mount], path: &[u8]) ->
                 .strip_prefix(point)
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with(b"/"))
     };
-    mounts.is_empty()
-        || mounts.iter().any(|m| {
+    !mounts.is_empty()
+        && mounts.iter().any(|m| {
             crossed(&m.point)
                 && !crate::collect::exe::answers_from_memory(&m.fstype)
                 && !KERNELS_OWN.contains(&m.fstype.as_str())
@@ -218,19 +243,37 @@ fn parts(path: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
         .map(<[u8]>::to_vec)
 }
 
+/// Why a child of this module gave no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failed {
+    /// None came within the time given: the child was killed and left behind.
+    Late,
+    /// None could come: no child could be started, it refused, or it ended without a whole
+    /// answer (why). The work is never done in whoport's own process instead: a request the
+    /// filesystem reads and never answers would hold it for good.
+    Unanswered(String),
+}
+
+impl Failed {
+    /// What is said of the file when no child answered: "it is on a filesystem that may never
+    /// answer (...), ...: why".
+    pub fn words(&self) -> String {
+        match self {
+            Failed::Late => "no answer".to_string(),
+            Failed::Unanswered(why) => format!(
+                "it is on a filesystem that may never answer (FUSE, NFS, CIFS...), which \
+                 whoport reads only in a process of its own, and none answered: {why}"
+            ),
+        }
+    }
+}
+
 /// Runs `op` on the file at `path` in a child process, `input` on its standard input, and
-/// waits for its answer at most `wait`: its answer, or `None` when it did not come in time
-/// (the child is killed and left behind). `Err` when no child could be started (no `/proc`,
-/// no process left in the cgroup): the caller then does the work itself, as for a file that
-/// answers.
-pub fn run(
-    op: Op<'_>,
-    path: &Path,
-    input: &[u8],
-    wait: Duration,
-) -> Result<Option<Vec<u8>>, std::io::Error> {
+/// waits for its answer at most `wait`: the answer, or why there is none.
+pub fn run(op: Op<'_>, path: &Path, input: &[u8], wait: Duration) -> Result<Vec<u8>, Failed> {
     #[cfg(target_os = "linux")]
     {
+        use std::os::unix::net::UnixStream;
         use std::process::{Command, Stdio};
         let limit = crate::collect::deadline::limit();
         let mut cmd = Command::new("/proc/self/exe");
@@ -258,56 +301,48 @@ pub fn run(
                 cmd.args(["uid-of", name]);
             }
         }
+        let unanswered = |why: &dyn std::fmt::Display| Failed::Unanswered(why.to_string());
+        // Its standard input is one end of a socket pair whoport makes: the child serves only
+        // a peer with its own credentials (see [`serve`]).
+        let (mut ours, theirs) = UnixStream::pair().map_err(|e| unanswered(&e))?;
         let mut child = cmd
             .arg(path)
             .env_clear()
-            .stdin(if input.is_empty() {
-                Stdio::null()
-            } else {
-                Stdio::piped()
-            })
+            .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
-            .spawn()?;
+            .spawn()
+            .map_err(|e| unanswered(&format!("it could not be started ({e})")))?;
         let started = std::time::Instant::now();
         // The child reads all of its input before it touches its file.
-        if let Some(mut stdin) = child.stdin.take() {
-            let _ = std::io::Write::write_all(&mut stdin, input);
-        }
+        let _ = std::io::Write::write_all(&mut ours, input);
+        let _ = ours.shutdown(std::net::Shutdown::Write);
         let Some(stdout) = child.stdout.take() else {
             let _ = child.kill();
-            return Ok(None);
+            return Err(unanswered(&"its output could not be read"));
         };
         let Some(answer) = read_within(stdout, started, wait) else {
             let _ = child.kill();
-            return Ok(None);
+            return Err(Failed::Late);
         };
-        // A whole answer from a child that ended well; anything else (a child killed in the
-        // middle of its answer, one that refused to serve) is no answer, and the caller does
-        // the work itself.
-        let ended_well = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status.success(),
-                Ok(None) if started.elapsed() < wait => {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                _ => {
-                    let _ = child.kill();
-                    break false;
-                }
+        let status = child.try_wait().ok().flatten();
+        match unframe(&answer) {
+            Some(body) => Ok(body.to_vec()),
+            None => {
+                let _ = child.kill();
+                Err(unanswered(&match status {
+                    Some(status) if !status.success() => {
+                        format!("it ended without a whole answer ({status})")
+                    }
+                    _ => "it ended without a whole answer".to_string(),
+                }))
             }
-        };
-        match unframe(&answer).filter(|_| ended_well) {
-            Some(body) => Ok(Some(body.to_vec())),
-            None => Err(std::io::Error::other(
-                "the child process that was to do the work ended without a whole answer",
-            )),
         }
     }
     #[cfg(not(target_os = "linux"))]
     {
         let _ = (op, path, input, wait);
-        Err(std::io::Error::other("not on this system"))
+        Err(Failed::Unanswered("not on this system".to_string()))
     }
 }
 
@@ -364,29 +399,28 @@ fn unframe(framed: &[u8]) -> Option<&[u8]> {
     (u64::try_from(body.len()).ok()? == len).then_some(body)
 }
 
-/// Whether the process that started this one is whoport itself: the same running file as
-/// this process's (device and inode of both executables). Only whoport may make a child of
-/// this module: run by hand (or through sudo, where whoport may be allowed as root), the
-/// child would read and write any file it is named for whoever runs it, with none of the
-/// checks a command makes.
+/// Whether this process's standard input is a socket made by a process with its own user
+/// and group (the socket pair [`run`] makes): only then does a child of this module serve.
+/// Run by hand, through sudo or through a setuid launcher that allows whoport as root, it
+/// would otherwise read and write any file it is named, with its own privileges and none of
+/// the checks a command makes, for a caller that may not; a caller with the same credentials
+/// could do all it does itself.
 #[cfg(target_os = "linux")]
-fn parent_is_whoport() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let Some(parent) = rustix::process::getppid() else {
+fn asked_by_a_peer_with_these_credentials() -> bool {
+    let stdin = std::io::stdin();
+    let Ok(peer) = rustix::net::sockopt::socket_peercred(&stdin) else {
         return false;
     };
-    let exe = |path: String| std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()));
-    let own = exe("/proc/self/exe".to_string());
-    own.is_some() && own == exe(format!("/proc/{}/exe", parent.as_raw_nonzero()))
+    peer.uid == rustix::process::geteuid() && peer.gid == rustix::process::getegid()
 }
 
 /// The child's side: `args` are what follows [`CHILD_ARG`]. Does the work and writes its
 /// answer on standard output ([`frame`]d); the exit status is 0, or 2 when the arguments are
-/// not this module's or the process that started it is not whoport (nothing is done then).
+/// not this module's or it was not asked by whoport's socket pair (nothing is done then).
 pub fn serve(args: &[std::ffi::OsString]) -> u8 {
     use crate::input_file::Found;
     #[cfg(target_os = "linux")]
-    if !parent_is_whoport() {
+    if !asked_by_a_peer_with_these_credentials() {
         crate::stderr::line(format_args!(
             "whoport: {CHILD_ARG} is whoport's own, for the processes it starts"
         ));
@@ -490,12 +524,9 @@ pub fn decode_user_names(answer: &[u8]) -> Vec<(u32, String)> {
 pub fn identity(path: &Path) -> Option<Option<(u64, u64)>> {
     if may_never_answer(path) {
         let wait = timeout_and(Duration::ZERO);
-        match run(Op::Identity, path, &[], wait) {
-            Ok(Some(answer)) => return decode_identity(&answer),
-            Ok(None) => return None,
-            // No child: asked here, as of a file that answers.
-            Err(_) => {}
-        }
+        return run(Op::Identity, path, &[], wait)
+            .ok()
+            .and_then(|answer| decode_identity(&answer));
     }
     crate::input_file::bounded(path, Duration::ZERO, identity_now)
 }

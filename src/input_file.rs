@@ -76,8 +76,12 @@ where
 }
 
 impl ReadError {
+    /// Nothing is at the path: no such file, or a part of the path that is not a directory.
     pub fn is_not_found(&self) -> bool {
-        matches!(self, ReadError::Io(e) if e.kind() == std::io::ErrorKind::NotFound)
+        matches!(self, ReadError::Io(e) if matches!(
+            e.kind(),
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+        ))
     }
 }
 
@@ -94,12 +98,14 @@ pub fn read(path: &Path, limit: u64, found: Found) -> Result<Vec<u8>, ReadError>
     let standard_input = found == Found::Named && path.as_os_str() == "-";
     if !standard_input && crate::far_file::may_never_answer(path) {
         let op = crate::far_file::Op::Read { limit, found };
-        match crate::far_file::run(op, path, &[], crate::far_file::timeout_and(grace)) {
-            Ok(Some(answer)) => return decode(&answer).unwrap_or_else(|| Err(stalled())),
-            Ok(None) => return Err(stalled()),
-            // No child: read here, as a file that answers is.
-            Err(_) => {}
-        }
+        return match crate::far_file::run(op, path, &[], crate::far_file::timeout_and(grace)) {
+            Ok(answer) => decode(&answer).unwrap_or_else(|| {
+                let why = crate::far_file::Failed::Unanswered("its answer was malformed".into());
+                Err(ReadError::Io(std::io::Error::other(why.words())))
+            }),
+            Err(crate::far_file::Failed::Late) => Err(stalled()),
+            Err(failed) => Err(ReadError::Io(std::io::Error::other(failed.words()))),
+        };
     }
     bounded(path, grace, move |path| read_now(path, limit, found)).unwrap_or_else(|| Err(stalled()))
 }
@@ -109,9 +115,7 @@ pub fn read(path: &Path, limit: u64, found: Found) -> Result<Vec<u8>, ReadError>
 pub(crate) fn encode(read: Result<Vec<u8>, ReadError>) -> Vec<u8> {
     let (tag, body): (u8, Vec<u8>) = match read {
         Ok(bytes) => (b'D', bytes),
-        Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-            (b'N', e.to_string().into_bytes())
-        }
+        Err(e @ ReadError::Io(_)) if e.is_not_found() => (b'N', e.to_string().into_bytes()),
         Err(ReadError::Io(e)) => (b'I', e.to_string().into_bytes()),
         Err(ReadError::NotRegular { kind }) => (b'R', kind.as_bytes().to_vec()),
         Err(ReadError::TooLarge { limit }) => (b'T', limit.to_string().into_bytes()),

@@ -30,17 +30,13 @@ pub fn same(a: &Path, b: &Path) -> Option<bool> {
     }
     if crate::far_file::may_never_answer(a) || crate::far_file::may_never_answer(b) {
         let op = crate::far_file::Op::Same(b);
-        match crate::far_file::run(op, a, &[], crate::far_file::timeout_and(Default::default())) {
-            Ok(Some(answer)) => {
-                return match answer.as_slice() {
-                    [same] => Some(*same == 1),
-                    _ => None,
-                }
-            }
-            Ok(None) => return None,
-            // No child: asked here, as of files that answer.
-            Err(_) => {}
-        }
+        // No answer (none in time, or none at all): whoport cannot tell.
+        let answer =
+            crate::far_file::run(op, a, &[], crate::far_file::timeout_and(Default::default()));
+        return match answer.as_deref() {
+            Ok([same]) => Some(*same == 1),
+            _ => None,
+        };
     }
     let b = b.to_path_buf();
     crate::input_file::bounded(a, std::time::Duration::ZERO, move |a| on_disk(a, &b))

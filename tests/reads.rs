@@ -132,11 +132,22 @@ fn a_fifo_where_whoport_looks_on_its_own_never_stalls_it() {
     }
 }
 
+/// Runs whoport's far-file child reading `secret`, its standard input one end of a socket
+/// pair made by root (this test) or by `nobody`; (status, stdout).
+const PEER: &str = "import os, socket, subprocess, sys\n\
+whoport, child, secret, who = sys.argv[1:5]\n\
+if who == 'root':\n    keep, given = socket.socketpair()\n\
+else:\n    here, there = socket.socketpair()\n    pid = os.fork()\n    if pid == 0:\n        os.setgid(65534)\n        os.setuid(65534)\n        x, y = socket.socketpair()\n        socket.send_fds(there, [b'x'], [y.fileno()])\n        os._exit(0)\n    _, fds, _, _ = socket.recv_fds(here, 1, 1)\n    os.waitpid(pid, 0)\n    given = socket.socket(fileno=fds[0])\n\
+r = subprocess.run([whoport, child, '1000', '1s', 'read', '100000', 'named', secret], stdin=given.fileno(), capture_output=True)\n\
+sys.stdout.buffer.write(r.stdout)\n\
+sys.exit(r.returncode)\n";
+
 /// whoport's internal first argument for the child that reads or writes a file on a
-/// filesystem that may never answer does nothing unless whoport started it: run by hand (or
-/// through sudo, where whoport may be allowed as root) it would read any file and write any
-/// bytes anywhere, with none of the checks a command makes. Before, it read `/etc/shadow` and
-/// wrote a file of the caller's choosing, creating its directories.
+/// filesystem that may never answer does nothing unless it is asked through the socket pair
+/// whoport makes: run by hand (or through sudo, where whoport may be allowed as root) it would
+/// read any file and write any bytes anywhere, with none of the checks a command makes.
+/// Before, it read `/etc/shadow` and wrote a file of the caller's choosing, creating its
+/// directories.
 #[test]
 fn the_far_file_child_serves_only_whoport() {
     let dir = tempdir();
@@ -164,4 +175,36 @@ fn the_far_file_child_serves_only_whoport() {
     );
     assert_eq!(status, 2, "{stdout}{stderr}");
     assert!(!target.exists() && !target.parent().expect("dir").exists());
+}
+
+/// The far-file child serves only a caller with its own credentials: its standard input must
+/// be a socket whose maker (SO_PEERCRED) had its user and group. A socket pair made by
+/// `nobody`, handed to a child running as root (as a setuid launcher that allows whoport
+/// would), is refused: nobody could otherwise read or write any file as root through it.
+#[test]
+fn the_far_file_child_serves_only_a_caller_with_its_own_credentials() {
+    if !common::root_or_skip("a socket pair made as nobody") {
+        return;
+    }
+    let Some(python) = common::listener::python() else {
+        return;
+    };
+    let dir = tempdir();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "root's own").expect("write");
+    let bin = common::bin();
+    let run = |who: &str| {
+        common::outcome(
+            common::command(dir.path(), &python)
+                .args(["-c", PEER])
+                .arg(&bin)
+                .args([whoport::far_file::CHILD_ARG, text(&secret), who]),
+        )
+    };
+    let (status, stdout, stderr) = run("root");
+    assert_eq!(status, 0, "{stderr}");
+    assert!(stdout.contains("root's own"), "{stdout}");
+    let (status, stdout, stderr) = run("nobody");
+    assert_eq!(status, 2, "{stdout}{stderr}");
+    assert!(!stdout.contains("root's own"), "{stdout}");
 }

@@ -46,7 +46,9 @@ impl UserNames {
         if let Some(known) = self.cache().get(&uid) {
             return known.clone();
         }
-        if self.gave_up() {
+        // Not asked here where the database's files may never answer: only [`fetch`]'s
+        // child process asks them.
+        if self.gave_up() || crate::far_file::user_database_may_never_answer() {
             return None;
         }
         let name = user_name(uid);
@@ -112,14 +114,8 @@ impl UserNames {
 fn far_user_names(uids: &[u32], wait: Deadline) -> Option<Vec<(u32, Option<String>)>> {
     let op = crate::far_file::Op::UserNames(uids);
     let within = wait.left().unwrap_or(Duration::MAX);
-    let answer = match crate::far_file::run(op, crate::far_file::user_database(), &[], within) {
-        Ok(answer) => answer?,
-        // No child: asked here, as of a database that answers.
-        Err(_) => {
-            let uids = uids.to_vec();
-            return wait.run(move || uids.into_iter().map(|uid| (uid, user_name(uid))).collect());
-        }
-    };
+    // No answer (none in time, or none at all): the database did not answer.
+    let answer = crate::far_file::run(op, crate::far_file::user_database(), &[], within).ok()?;
     let names: HashMap<u32, String> = crate::far_file::decode_user_names(&answer)
         .into_iter()
         .collect();
@@ -179,9 +175,10 @@ fn looked_up(name: &str) -> Option<Option<u32>> {
         crate::far_file::run(op, crate::far_file::user_database(), &[], wait)
     });
     let answer = match far {
-        Some(Ok(answer)) => answer.map(|digits| String::from_utf8_lossy(&digits).parse().ok()),
-        // No child (or a database that answers): asked here.
-        _ => Deadline::start().run(move || uid_of_name_now(&owned)),
+        Some(answer) => answer
+            .ok()
+            .map(|digits| String::from_utf8_lossy(&digits).parse().ok()),
+        None => Deadline::start().run(move || uid_of_name_now(&owned)),
     };
     *cached = Some((name.to_string(), answer));
     answer
@@ -320,10 +317,7 @@ pub fn details_within(
     });
     let total = queue.pids.len();
     let (tx, rx) = mpsc::channel::<(u32, Option<Process>)>();
-    let first = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZero::get)
-        .min(total.div_ceil(32))
-        .max(1);
+    let first = super::cores().min(total.div_ceil(32)).max(1);
     let mut started = 0;
     for _ in 0..first {
         started += usize::from(spawn_worker(&queue, &tx));
