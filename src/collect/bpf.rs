@@ -263,6 +263,12 @@ impl Loaded {
     /// Loads the owner lookup's object: relocated against the part of the kernel's BTF it
     /// uses; no program is verified yet.
     pub fn open() -> Result<Loaded, BpfError> {
+        // Nothing is loaded where the kernel's BTF is on a filesystem that may never answer
+        // (a FUSE mount over /sys/kernel/btf): the loader's own thread changes its root there
+        // and aya reads the file, and a request such a filesystem's daemon reads and never
+        // answers holds the asking thread in the kernel, through SIGKILL.
+        super::btf_file::present()
+            .map_err(|why| BpfError::KernelBtf(format!("{KERNEL_BTF}: {why}")))?;
         // aya probes what the kernel supports (once, by loading tiny programs, maps and BTF
         // blobs); a kernel that has BTF but loads none for us refuses bpf() (no CAP_BPF in the
         // initial user namespace, lockdown, seccomp, an LSM), or some of its commands (a policy

@@ -51,7 +51,12 @@ pub fn present() -> Result<(), String> {
             // A filesystem that may never answer mounted there (a FUSE file) is not asked at
             // all: a request its daemon reads and never answers holds the asking thread in the
             // kernel, and whoport would never end.
-            if crate::far_file::may_never_answer(std::path::Path::new(PATH)) {
+            let dir = std::path::Path::new(PATH)
+                .parent()
+                .unwrap_or(std::path::Path::new("/"));
+            if crate::far_file::may_never_answer(dir)
+                || crate::far_file::may_never_answer(std::path::Path::new(PATH))
+            {
                 return Err(MAY_NOT_ANSWER.to_string());
             }
             bounded(|| std::fs::metadata(PATH))
