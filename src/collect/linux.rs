@@ -330,8 +330,7 @@ fn walk(
         pids.into_iter().map(|pid| (pid, 0)).collect()
     };
     let pids: Vec<u32> = sized.iter().map(|&(pid, _)| pid).collect();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZero::get)
+    let threads = super::cores()
         .clamp(1, 8)
         .min(pids.len().div_ceil(16).max(1));
     let next = std::sync::atomic::AtomicUsize::new(0);

@@ -83,6 +83,23 @@ pub use filter::{is_program, Filter};
 use process::UserNames;
 pub use process::{uid_of_name_now, user_name_now};
 
+/// The cores whoport may run on (its CPU affinity), at least 1. Not the standard library's
+/// `available_parallelism`, which also reads the cgroup's CPU quota from files below
+/// /sys/fs/cgroup, on whatever filesystem is mounted there: a FUSE file over one (an LXCFS
+/// whose daemon stopped) held every run before it printed anything.
+pub(crate) fn cores() -> usize {
+    #[cfg(target_os = "linux")]
+    {
+        rustix::thread::sched_getaffinity(None)
+            .map_or(1, |set| set.count() as usize)
+            .max(1)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+    }
+}
+
 /// One look at the machine.
 pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     collect_beside(filter, || ()).map(|(snapshot, ())| snapshot)
