@@ -760,11 +760,13 @@ fn run_registry(
                     ),
                 )?;
             } else {
+                // Said as the card says it: a file not read is named with why.
+                let shown = (k.local.path.is_some() || !k.local.missing).then(|| k.local.shown());
                 table::registry_info(
                     w,
                     out,
                     &k.iana,
-                    (local_path.as_deref(), k.local.entries.len()),
+                    (shown.as_deref(), k.local.entries.len()),
                     installed.as_deref(),
                 )?;
             }

@@ -801,13 +801,19 @@ fn a_filesystem_that_reads_requests_and_never_answers_never_keeps_whoport_runnin
         return;
     }
     // Each case: a name, the arguments, and where the data and config directories are.
-    let files: [(&str, &str); 10] = [
+    let files: [(&str, &str); 12] = [
         ("registry", "--registry $top/fuse/x.csv 22"),
         // Through a symbolic link on a filesystem that answers, into the mount.
         ("link", "--registry $top/link/x.csv 22"),
         // From the machine's mount namespace, where the path is a plain directory, through the
         // magic link of a process of the namespace where the mount is.
         ("magic", "HOST --registry /proc/$$/root$top/fuse/x.csv 22"),
+        // Through one of whoport's own descriptors, a directory on a filesystem that answers,
+        // on into the mount.
+        ("fd-dir", "--registry /dev/fd/7/fuse/x.csv 22 7<$top"),
+        // Started through the dynamic loader, whoport cannot start the process it reads such
+        // a file with (its own executable is the loader): it says so, never reads it itself.
+        ("loader", "LOADER --registry $top/fuse/x.csv 22"),
         ("config", "audit --config $top/fuse/a.toml"),
         ("baseline", "audit --baseline $top/fuse/b.json"),
         ("save", "audit --save-baseline $top/fuse/n.json"),
@@ -830,6 +836,7 @@ fn a_filesystem_that_reads_requests_and_never_answers_never_keeps_whoport_runnin
             let (env, args) = match args.split_once(' ') {
                 Some((e, rest)) if e.contains('=') => (e.to_string(), rest.to_string()),
                 Some(("HOST", rest)) => ("nsenter -t $keeper -m --".to_string(), rest.to_string()),
+                Some(("LOADER", rest)) => ("$loader".to_string(), rest.to_string()),
                 _ => (String::new(), args.to_string()),
             };
             // Standard output a file only where its notes are read: the audit first compares
@@ -865,6 +872,8 @@ fn a_filesystem_that_reads_requests_and_never_answers_never_keeps_whoport_runnin
          set -f\n\
          top=$(mktemp -d)\n\
          mkdir $top/fuse $top/home $top/r\n\
+         set +f; loader=$(ls /lib64/ld-linux-*.so.* /lib/ld-linux-*.so.* 2>/dev/null | head -n 1); set -f\n\
+         [ -n \"$loader\" ] || echo no-loader >&2\n\
          ln -s $top/fuse $top/link\n\
          wait_runs() {{ for i in $(seq 250); do [ $(ls $top/r | grep -c ^case) -ge $want ] && break; sleep 0.1; done; for f in $(ls $top/r); do case $f in case.*) cat $top/r/$f;; esac; rm -f $top/r/$f; done; }}\n\
          /usr/bin/python3 {fixture} $top/fuse stall > /dev/null 2>&1 &\n\
@@ -893,16 +902,19 @@ fn a_filesystem_that_reads_requests_and_never_answers_never_keeps_whoport_runnin
     );
     let (_, out, err) = common::sh_within(&script, Duration::from_secs(90));
     assert!(!out.contains("passwd-not-mounted"), "{out}{err}");
+    assert!(!err.contains("no-loader"), "no dynamic loader found: {err}");
     let case = |name: &str| -> &str {
         out.lines()
             .find(|l| l.starts_with(&format!("case {name} ")))
             .unwrap_or_else(|| panic!("no result for {name}: {out}{err}"))
     };
     let said = "did not answer within 2s";
-    let expected: [(&str, &str, &str); 13] = [
+    let expected: [(&str, &str, &str); 15] = [
         ("registry", "rc=2 ", "cannot read"),
         ("link", "rc=2 ", "cannot read"),
         ("magic", "rc=2 ", "cannot read"),
+        ("fd-dir", "rc=2 ", "cannot read"),
+        ("loader", "rc=2 ", "none answered"),
         ("config", "rc=2 ", "cannot read config"),
         ("baseline", "rc=2 ", "cannot read baseline"),
         ("save", "rc=2 ", "cannot write"),
@@ -927,11 +939,44 @@ fn a_filesystem_that_reads_requests_and_never_answers_never_keeps_whoport_runnin
         assert!(!line.contains("rc=137 "), "{name} never ended: {line}");
         if name == "names" || name == "services" {
             assert!(line.contains(" notes=1 "), "{name}: {line}");
+        } else if name == "loader" {
+            assert!(line.contains(words), "{name}: {line}");
         } else if !words.is_empty() {
             assert!(
                 line.contains(words) && line.contains(said),
                 "{name}: {line}"
             );
         }
+    }
+}
+
+/// A FUSE filesystem that reads requests and never answers, mounted over /sys/fs/cgroup (as an
+/// LXCFS whose daemon stopped serves a container's cgroup files): a listing ends. Before, the
+/// standard library's count of usable cores read the cgroup's CPU quota there, before anything
+/// was printed, and whoport never ended.
+#[test]
+fn a_stalled_filesystem_over_the_cgroup_files_never_keeps_a_listing_running() {
+    if !stalled_fuse_or_skip() {
+        return;
+    }
+    let script = format!(
+        "exec unshare --mount --propagation private sh -c '\n\
+         export PATH=/usr/sbin:/usr/bin:/sbin:/bin\n\
+         /usr/bin/python3 {fixture} /sys/fs/cgroup stall > /dev/null 2>&1 &\n\
+         fuse=$!\n\
+         for i in $(seq 50); do grep -q \" /sys/fs/cgroup .*whofuse\" /proc/self/mountinfo && break; sleep 0.1; done\n\
+         grep -q \" /sys/fs/cgroup .*whofuse\" /proc/self/mountinfo || echo not-mounted\n\
+         for lookup in bpf procfs; do\n\
+         WHOPORT_OWNER_LOOKUP=$lookup timeout -s KILL 20 \"$WHOPORT\" --timeout 2s --json > /dev/null 2>&1\n\
+         echo $lookup rc=$?\n\
+         done\n\
+         kill $fuse\n\
+         wait'",
+        fixture = common::fixture("raw_stalled_fuse.py").display(),
+    );
+    let (_, out, err) = common::sh_within(&script, Duration::from_secs(60));
+    assert!(!out.contains("not-mounted"), "{out}{err}");
+    for lookup in ["bpf", "procfs"] {
+        assert!(out.contains(&format!("{lookup} rc=0")), "{out}{err}");
     }
 }

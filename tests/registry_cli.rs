@@ -227,3 +227,34 @@ fn malformed_csv_is_refused_and_the_installed_registry_stays() {
     assert_eq!(status, 2);
     assert!(err.contains("'/nonexistent.csv'"), "{err}");
 }
+
+/// A services file that is there but could not be read (here a directory) is named with why,
+/// in `registry info` and on the card, never as missing: both said "(no file)" and "not found".
+#[test]
+fn a_services_file_not_read_is_never_called_missing() {
+    let dir = common::tempdir();
+    let services = dir.path().join("services");
+    std::fs::create_dir(&services).expect("mkdir");
+    let run = |args: &[&str]| {
+        common::outcome(
+            common::whoport(dir.path())
+                .env("WHOPORT_SERVICES_FILE", &services)
+                .args(args),
+        )
+    };
+    let (_, info, err) = run(&["registry", "info"]);
+    assert!(info.contains("not read: it is a directory"), "{info}{err}");
+    assert!(!info.contains("(no file)"), "{info}");
+    let (_, card, err) = run(&["22"]);
+    assert!(
+        card.contains("Local services database (not read: it is a directory"),
+        "{card}{err}"
+    );
+    // A file that is not there is said to be missing.
+    std::fs::remove_dir(&services).expect("rmdir");
+    let (_, card, _) = run(&["22"]);
+    assert!(
+        card.contains("Local services database (not found)"),
+        "{card}"
+    );
+}

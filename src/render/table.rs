@@ -319,7 +319,10 @@ fn local_section(
     r: &PortReport<'_>,
     path: Option<&str>,
 ) -> io::Result<()> {
-    let title = format!("Local services database ({})", path.unwrap_or("not found"));
+    let title = format!(
+        "Local services database ({})",
+        sanitize(path.unwrap_or("not found"))
+    );
     writeln!(w, "\n{}", paint(out, &title, "1"))?;
     if r.local.is_empty() {
         return writeln!(w, "  no entry for {}", r.port);
@@ -528,7 +531,7 @@ pub fn registry_info(
         Cell::new(format!(
             "{} entries in {}",
             local.1,
-            local.0.unwrap_or("(no file)")
+            local.0.map_or("(no file)".into(), sanitize)
         )),
     ]);
     t.add_row(vec![
