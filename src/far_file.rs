@@ -399,19 +399,23 @@ fn unframe(framed: &[u8]) -> Option<&[u8]> {
     (u64::try_from(body.len()).ok()? == len).then_some(body)
 }
 
-/// Whether this process's standard input is a socket made by a process with its own user
-/// and group (the socket pair [`run`] makes): only then does a child of this module serve.
-/// Run by hand, through sudo or through a setuid launcher that allows whoport as root, it
-/// would otherwise read and write any file it is named, with its own privileges and none of
-/// the checks a command makes, for a caller that may not; a caller with the same credentials
-/// could do all it does itself.
+/// Whether this process's standard input is a socket its parent made, with this process's
+/// user and group (the socket pair [`run`] makes: SO_PEERCRED names the process that made
+/// it): only then does a child of this module serve. Run by hand, through sudo or through a
+/// setuid launcher that allows whoport as root, it would otherwise read and write any file it
+/// is named, with its own privileges and none of the checks a command makes, for a caller
+/// that may not; a caller with the same credentials could do all it does itself. The parent
+/// must be the socket's maker: a socket connected to a daemon of the same user (any process
+/// may connect to some of root's) names that daemon, not the caller.
 #[cfg(target_os = "linux")]
 fn asked_by_a_peer_with_these_credentials() -> bool {
     let stdin = std::io::stdin();
     let Ok(peer) = rustix::net::sockopt::socket_peercred(&stdin) else {
         return false;
     };
-    peer.uid == rustix::process::geteuid() && peer.gid == rustix::process::getegid()
+    Some(peer.pid) == rustix::process::getppid()
+        && peer.uid == rustix::process::geteuid()
+        && peer.gid == rustix::process::getegid()
 }
 
 /// The child's side: `args` are what follows [`CHILD_ARG`]. Does the work and writes its

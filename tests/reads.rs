@@ -137,7 +137,7 @@ fn a_fifo_where_whoport_looks_on_its_own_never_stalls_it() {
 const PEER: &str = "import os, socket, subprocess, sys\n\
 whoport, child, secret, who = sys.argv[1:5]\n\
 if who == 'root':\n    keep, given = socket.socketpair()\n\
-else:\n    here, there = socket.socketpair()\n    pid = os.fork()\n    if pid == 0:\n        os.setgid(65534)\n        os.setuid(65534)\n        x, y = socket.socketpair()\n        socket.send_fds(there, [b'x'], [y.fileno()])\n        os._exit(0)\n    _, fds, _, _ = socket.recv_fds(here, 1, 1)\n    os.waitpid(pid, 0)\n    given = socket.socket(fileno=fds[0])\n\
+else:\n    here, there = socket.socketpair()\n    pid = os.fork()\n    if pid == 0:\n        if who == 'nobody':\n            os.setgid(65534)\n            os.setuid(65534)\n        x, y = socket.socketpair()\n        socket.send_fds(there, [b'x'], [y.fileno()])\n        os._exit(0)\n    _, fds, _, _ = socket.recv_fds(here, 1, 1)\n    os.waitpid(pid, 0)\n    given = socket.socket(fileno=fds[0])\n\
 r = subprocess.run([whoport, child, '1000', '1s', 'read', '100000', 'named', secret], stdin=given.fileno(), capture_output=True)\n\
 sys.stdout.buffer.write(r.stdout)\n\
 sys.exit(r.returncode)\n";
@@ -177,10 +177,11 @@ fn the_far_file_child_serves_only_whoport() {
     assert!(!target.exists() && !target.parent().expect("dir").exists());
 }
 
-/// The far-file child serves only a caller with its own credentials: its standard input must
-/// be a socket whose maker (SO_PEERCRED) had its user and group. A socket pair made by
-/// `nobody`, handed to a child running as root (as a setuid launcher that allows whoport
-/// would), is refused: nobody could otherwise read or write any file as root through it.
+/// The far-file child serves only its parent, with its own credentials: its standard input
+/// must be a socket its parent made (SO_PEERCRED) with its user and group. A socket pair made
+/// by `nobody`, handed to a child running as root (as a setuid launcher that allows whoport
+/// would), is refused: nobody could otherwise read or write any file as root through it; so
+/// is one made by another root process than the parent.
 #[test]
 fn the_far_file_child_serves_only_a_caller_with_its_own_credentials() {
     if !common::root_or_skip("a socket pair made as nobody") {
@@ -205,6 +206,11 @@ fn the_far_file_child_serves_only_a_caller_with_its_own_credentials() {
     assert_eq!(status, 0, "{stderr}");
     assert!(stdout.contains("root's own"), "{stdout}");
     let (status, stdout, stderr) = run("nobody");
+    assert_eq!(status, 2, "{stdout}{stderr}");
+    assert!(!stdout.contains("root's own"), "{stdout}");
+    // Made by another root process than the child's parent (as a socket connected to one of
+    // root's daemons names that daemon): refused too.
+    let (status, stdout, stderr) = run("another");
     assert_eq!(status, 2, "{stdout}{stderr}");
     assert!(!stdout.contains("root's own"), "{stdout}");
 }
