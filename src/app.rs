@@ -346,6 +346,13 @@ fn protocol_typed(query: &Query, filters: &FilterArgs) -> Option<&'static str> {
 fn check_user(filters: &FilterArgs) -> Result<()> {
     if let Some(user) = &filters.user {
         let Some(exists) = collect::process::user_exists(user) else {
+            if let Some(why) = collect::process::lookup_unanswered() {
+                anyhow::bail!(
+                    "cannot look up --user '{}': the system user database's files: {why}; a \
+                     uid (--user 0) needs no lookup",
+                    sanitize(user)
+                );
+            }
             anyhow::bail!(
                 "cannot look up --user '{}': the system user database did not answer within {} \
                  (--timeout) (a name service whose server is gone, or a file on a filesystem \

@@ -78,9 +78,12 @@ pub fn may_never_answer(path: &Path) -> bool {
         let start = if bytes.starts_with(b"/") {
             Vec::new()
         } else {
-            match std::env::current_dir() {
-                Ok(dir) => dir.as_os_str().as_bytes().to_vec(),
-                Err(_) => return true,
+            // The system call itself: the C library's getcwd walks up through ".." when the
+            // kernel says the directory cannot be reached (a lazily unmounted one), and would
+            // ask the filesystem that may not answer. Unreachable, it may not answer.
+            match rustix::process::getcwd(Vec::new()) {
+                Ok(dir) if dir.as_bytes().starts_with(b"/") => dir.as_bytes().to_vec(),
+                _ => return true,
             }
         };
         let mut pending: std::collections::VecDeque<Vec<u8>> =
@@ -110,15 +113,23 @@ pub fn may_never_answer(path: &Path) -> bool {
                     if let Some(proc_point) = on_procfs(mounts, &next) {
                         let rest = &next[proc_point.len()..];
                         if rest != b"/self" && rest != b"/thread-self" {
-                            if !own_descriptor(proc_point, rest) {
+                            let Some(fd) = own_descriptor(proc_point, rest) else {
+                                return true;
+                            };
+                            // One of whoport's own descriptors: judged by the mount its file
+                            // is on (its link's text may be stale: a mount lazily unmounted
+                            // reads as "/"). Standard input, output and error are read here,
+                            // where they are open (a child's are others); any other is read
+                            // by the child, which inherits it, when its mount may not answer.
+                            let far = descriptor_may_not_answer(mounts, fd);
+                            if pending.is_empty() {
+                                return fd > 2 && far;
+                            }
+                            if far {
                                 return true;
                             }
-                            if pending.is_empty() {
-                                return false;
-                            }
-                            // A path through one of whoport's own descriptors (a directory):
-                            // on from where it is open, by the link's text, when that is a
-                            // path of whoport's own view.
+                            // A directory on a mount in whoport's table that answers: on from
+                            // where it is, by the link's text.
                             let target = std::fs::read_link(here).ok();
                             let target = target.as_ref().map(|t| t.as_os_str().as_bytes());
                             match target {
@@ -216,23 +227,39 @@ fn on_procfs<'m>(mounts: &'m [crate::collect::exe::Mount], path: &[u8]) -> Optio
     (mount.fstype == "proc").then_some(mount.point.as_slice())
 }
 
-/// Whether `rest` (below the procfs mounted at `proc_point`) is one of whoport's own
-/// descriptor links: `/PID/fd/N` or `/PID/task/TID/fd/N`, PID whoport's as that procfs
-/// numbers it (its `self` link).
+/// Which of whoport's own descriptors `rest` (below the procfs mounted at `proc_point`) is
+/// the link of, if it is one: `/PID/fd/N` or `/PID/task/TID/fd/N`, PID whoport's as that
+/// procfs numbers it (its `self` link).
 #[cfg(target_os = "linux")]
-fn own_descriptor(proc_point: &[u8], rest: &[u8]) -> bool {
+fn own_descriptor(proc_point: &[u8], rest: &[u8]) -> Option<u32> {
     use std::os::unix::ffi::OsStrExt;
     let self_link = [proc_point, b"/self"].concat();
-    let Ok(own) = std::fs::read_link(std::ffi::OsStr::from_bytes(&self_link)) else {
-        return false;
-    };
+    let own = std::fs::read_link(std::ffi::OsStr::from_bytes(&self_link)).ok()?;
     let own = own.as_os_str().as_bytes();
-    let digits = |p: &[u8]| !p.is_empty() && p.iter().all(u8::is_ascii_digit);
+    let number = |p: &[u8]| -> Option<u32> { std::str::from_utf8(p).ok()?.parse().ok() };
     let parts: Vec<&[u8]> = rest.split(|&b| b == b'/').skip(1).collect();
     match parts.as_slice() {
-        [pid, b"fd", n] => *pid == own && digits(n),
-        [pid, b"task", tid, b"fd", n] => *pid == own && digits(tid) && digits(n),
-        _ => false,
+        [pid, b"fd", n] if *pid == own => number(n),
+        [pid, b"task", tid, b"fd", n] if *pid == own && number(tid).is_some() => number(n),
+        _ => None,
+    }
+}
+
+/// Whether the file whoport's descriptor `fd` is open on is on a mount that may not answer:
+/// the mount its `fdinfo` names (`mnt_id`), judged by its filesystem; one not in whoport's
+/// mount table (lazily unmounted, or another namespace's) may not answer.
+#[cfg(target_os = "linux")]
+fn descriptor_may_not_answer(mounts: &[crate::collect::exe::Mount], fd: u32) -> bool {
+    let Some(info) = crate::collect::proc_dir::read_whole(&format!("/proc/self/fdinfo/{fd}"))
+    else {
+        return true;
+    };
+    let id = String::from_utf8_lossy(&info)
+        .lines()
+        .find_map(|l| l.strip_prefix("mnt_id:")?.trim().parse::<u64>().ok());
+    match id.and_then(|id| mounts.iter().find(|m| m.id == id)) {
+        Some(m) => crossed_may_not_answer(std::slice::from_ref(m), &m.point),
+        None => true,
     }
 }
 
@@ -278,7 +305,7 @@ pub fn run(op: Op<'_>, path: &Path, input: &[u8], wait: Duration) -> Result<Vec<
         let limit = crate::collect::deadline::limit();
         let mut cmd = Command::new("/proc/self/exe");
         cmd.arg(CHILD_ARG)
-            .arg(limit.duration.as_millis().to_string())
+            .arg(duration_arg(limit.duration))
             .arg(&limit.text);
         match op {
             Op::Read { limit, found } => {
@@ -387,6 +414,18 @@ fn found_word(found: crate::input_file::Found) -> &'static str {
     }
 }
 
+/// `--timeout` as the child is given it: seconds and nanoseconds, any length the clock takes.
+fn duration_arg(d: Duration) -> String {
+    format!("{}.{:09}", d.as_secs(), d.subsec_nanos())
+}
+
+/// [`duration_arg`] back.
+fn parse_duration_arg(text: &str) -> Option<Duration> {
+    let (secs, nanos) = text.split_once('.')?;
+    let nanos: u32 = nanos.parse().ok().filter(|&n| n < 1_000_000_000)?;
+    Some(Duration::new(secs.parse().ok()?, nanos))
+}
+
 /// An answer as a child writes it: its length (8 bytes, little-endian), then the answer.
 fn frame(body: &[u8]) -> Vec<u8> {
     [&(body.len() as u64).to_le_bytes()[..], body].concat()
@@ -431,15 +470,12 @@ pub fn serve(args: &[std::ffi::OsString]) -> u8 {
         return 2;
     }
     let text = |i: usize| args.get(i).and_then(|a| a.to_str());
-    let (Some(millis), Some(given), Some(op)) = (
-        text(0).and_then(|m| m.parse::<u64>().ok()),
-        text(1),
-        text(2),
-    ) else {
+    let duration = text(0).and_then(parse_duration_arg);
+    let (Some(duration), Some(given), Some(op)) = (duration, text(1), text(2)) else {
         return 2;
     };
     crate::collect::deadline::set(crate::collect::deadline::Limit {
-        duration: Duration::from_millis(millis),
+        duration,
         text: given.to_string(),
     });
     let answer = match op {
@@ -578,6 +614,22 @@ mod tests {
         assert_eq!(decode_identity(&encode_identity(id)), Some(Some(id)));
         assert_eq!(decode_identity(&[]), Some(None));
         assert_eq!(decode_identity(&[1, 2, 3]), None);
+    }
+
+    #[test]
+    fn any_timeout_the_clock_takes_reaches_the_child_whole() {
+        // 600,000,000 years: past what milliseconds in 64 bits hold.
+        let long = Duration::from_secs(600_000_000 * 365 * 86_400);
+        for d in [
+            Duration::ZERO,
+            Duration::from_millis(2_500),
+            long,
+            Duration::MAX,
+        ] {
+            assert_eq!(parse_duration_arg(&duration_arg(d)), Some(d));
+        }
+        assert_eq!(parse_duration_arg("1.1000000000"), None);
+        assert_eq!(parse_duration_arg("10"), None);
     }
 
     #[test]

@@ -789,6 +789,18 @@ fn an_overlay_over_a_stalled_filesystem_where_interpreters_are_looked_for_never_
     }
 }
 
+/// Opens the directory `argv[2]` (the root of a mount) with O_PATH (no request to its
+/// filesystem), makes it the working directory (`cwd`) or keeps the descriptor (`fd`, whose
+/// number replaces `FD` in the arguments), unmounts it lazily, then runs the rest.
+const DETACHED: &str = "import os, subprocess, sys\n\
+how, at, rest = sys.argv[1], sys.argv[2], sys.argv[3:]\n\
+fd = os.open(at, os.O_PATH | os.O_DIRECTORY)\n\
+os.set_inheritable(fd, True)\n\
+if how == 'cwd':\n    os.fchdir(fd)\n\
+subprocess.run(['umount', '-l', at], check=True)\n\
+rest = [a.replace('FD', str(fd)) for a in rest]\n\
+os.execvp(rest[0], rest)\n";
+
 /// The files whoport reads and writes on its own account, and the user database, on a FUSE
 /// filesystem whose daemon reads every request and never answers (`raw_stalled_fuse.py`: a
 /// request read by the daemon holds its thread in the kernel, through SIGKILL). Each run says
@@ -801,7 +813,7 @@ fn a_filesystem_that_reads_requests_and_never_answers_never_keeps_whoport_runnin
         return;
     }
     // Each case: a name, the arguments, and where the data and config directories are.
-    let files: [(&str, &str); 12] = [
+    let files: [(&str, &str); 14] = [
         ("registry", "--registry $top/fuse/x.csv 22"),
         // Through a symbolic link on a filesystem that answers, into the mount.
         ("link", "--registry $top/link/x.csv 22"),
@@ -814,6 +826,15 @@ fn a_filesystem_that_reads_requests_and_never_answers_never_keeps_whoport_runnin
         // Started through the dynamic loader, whoport cannot start the process it reads such
         // a file with (its own executable is the loader): it says so, never reads it itself.
         ("loader", "LOADER --registry $top/fuse/x.csv 22"),
+        // A descriptor of the root of a mount lazily unmounted since (`umount -l`, as done to
+        // a hung NFS mount): its link reads "/", but the file is on that mount.
+        (
+            "lazy-fd",
+            "DETACHED fd $top/lazy1 --registry /dev/fd/FD/x.csv 22",
+        ),
+        // whoport's working directory there (a daemon that answers what changing into it
+        // asks): a relative path is on it.
+        ("lazy-cwd", "DETACHED cwd $top/lazy2 --registry x.csv 22"),
         ("config", "audit --config $top/fuse/a.toml"),
         ("baseline", "audit --baseline $top/fuse/b.json"),
         ("save", "audit --save-baseline $top/fuse/n.json"),
@@ -825,11 +846,16 @@ fn a_filesystem_that_reads_requests_and_never_answers_never_keeps_whoport_runnin
         ("services", "WHOPORT_SERVICES_FILE=$top/fuse/services 22"),
         ("default-config", "XDG_CONFIG_HOME=$top/fuse audit"),
     ];
-    let users: [(&str, &str); 3] = [
+    let users: [(&str, &str); 4] = [
         ("user", "--user root 22"),
+        // No child can be started through the loader: said so, not "within 2s".
+        ("loader-user", "LOADER --user root 22"),
         ("names", "--json"),
         ("audit-names", "audit"),
     ];
+    let scripts = tempdir();
+    let detached = scripts.path().join("detached.py");
+    std::fs::write(&detached, DETACHED).expect("write detached.py");
     let phase = |cases: &[(&str, &str)]| -> String {
         let mut lines = String::new();
         for (name, args) in cases {
@@ -837,6 +863,14 @@ fn a_filesystem_that_reads_requests_and_never_answers_never_keeps_whoport_runnin
                 Some((e, rest)) if e.contains('=') => (e.to_string(), rest.to_string()),
                 Some(("HOST", rest)) => ("nsenter -t $keeper -m --".to_string(), rest.to_string()),
                 Some(("LOADER", rest)) => ("$loader".to_string(), rest.to_string()),
+                Some(("DETACHED", rest)) => {
+                    let (how, rest) = rest.split_once(' ').expect("how");
+                    let (at, rest) = rest.split_once(' ').expect("where");
+                    (
+                        format!("/usr/bin/python3 $detached {how} {at}"),
+                        rest.to_string(),
+                    )
+                }
                 _ => (String::new(), args.to_string()),
             };
             // Standard output a file only where its notes are read: the audit first compares
@@ -875,6 +909,11 @@ fn a_filesystem_that_reads_requests_and_never_answers_never_keeps_whoport_runnin
          set +f; loader=$(ls /lib64/ld-linux-*.so.* /lib/ld-linux-*.so.* 2>/dev/null | head -n 1); set -f\n\
          [ -n \"$loader\" ] || echo no-loader >&2\n\
          ln -s $top/fuse $top/link\n\
+         mkdir $top/lazy1 $top/lazy2\n\
+         /usr/bin/python3 {fixture} $top/lazy1 stall > /dev/null 2>&1 &\n\
+         /usr/bin/python3 {fixture} $top/lazy2 lower > /dev/null 2>&1 &\n\
+         for i in $(seq 50); do [ $(grep -c \" $top/lazy.*whofuse\" /proc/self/mountinfo) -ge 2 ] && break; sleep 0.1; done\n\
+         detached={detached}\n\
          wait_runs() {{ for i in $(seq 250); do [ $(ls $top/r | grep -c ^case) -ge $want ] && break; sleep 0.1; done; for f in $(ls $top/r); do case $f in case.*) cat $top/r/$f;; esac; rm -f $top/r/$f; done; }}\n\
          /usr/bin/python3 {fixture} $top/fuse stall > /dev/null 2>&1 &\n\
          fuse=$!\n\
@@ -888,13 +927,15 @@ fn a_filesystem_that_reads_requests_and_never_answers_never_keeps_whoport_runnin
          want={users_count}\n\
          {users}\
          else echo passwd-not-mounted; fi\n\
+         pkill -f \"raw_stalled_fuse.py $top/lazy\"\n\
          kill $fuse $passwd\n\
          wait\n\
          umount -l $top/fuse\n\
          rm $top/link\n\
-         rmdir $top/fuse $top/home $top/r $top'\n\
+         rmdir $top/fuse $top/home $top/r $top/lazy1 $top/lazy2 $top'\n\
          kill $keeper",
         fixture = common::fixture("raw_stalled_fuse.py").display(),
+        detached = detached.display(),
         files_count = files.len(),
         users_count = users.len(),
         files = phase(&files),
@@ -909,12 +950,15 @@ fn a_filesystem_that_reads_requests_and_never_answers_never_keeps_whoport_runnin
             .unwrap_or_else(|| panic!("no result for {name}: {out}{err}"))
     };
     let said = "did not answer within 2s";
-    let expected: [(&str, &str, &str); 15] = [
+    let expected: [(&str, &str, &str); 18] = [
         ("registry", "rc=2 ", "cannot read"),
         ("link", "rc=2 ", "cannot read"),
         ("magic", "rc=2 ", "cannot read"),
         ("fd-dir", "rc=2 ", "cannot read"),
         ("loader", "rc=2 ", "none answered"),
+        ("lazy-fd", "rc=2 ", "cannot read"),
+        ("lazy-cwd", "rc=2 ", "cannot read"),
+        ("loader-user", "rc=2 ", "none answered"),
         ("config", "rc=2 ", "cannot read config"),
         ("baseline", "rc=2 ", "cannot read baseline"),
         ("save", "rc=2 ", "cannot write"),
@@ -939,8 +983,11 @@ fn a_filesystem_that_reads_requests_and_never_answers_never_keeps_whoport_runnin
         assert!(!line.contains("rc=137 "), "{name} never ended: {line}");
         if name == "names" || name == "services" {
             assert!(line.contains(" notes=1 "), "{name}: {line}");
-        } else if name == "loader" {
-            assert!(line.contains(words), "{name}: {line}");
+        } else if name.starts_with("loader") {
+            assert!(
+                line.contains(words) && !line.contains(said),
+                "{name}: {line}"
+            );
         } else if !words.is_empty() {
             assert!(
                 line.contains(words) && line.contains(said),

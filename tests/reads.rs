@@ -138,7 +138,7 @@ const PEER: &str = "import os, socket, subprocess, sys\n\
 whoport, child, secret, who = sys.argv[1:5]\n\
 if who == 'root':\n    keep, given = socket.socketpair()\n\
 else:\n    here, there = socket.socketpair()\n    pid = os.fork()\n    if pid == 0:\n        if who == 'nobody':\n            os.setgid(65534)\n            os.setuid(65534)\n        x, y = socket.socketpair()\n        socket.send_fds(there, [b'x'], [y.fileno()])\n        os._exit(0)\n    _, fds, _, _ = socket.recv_fds(here, 1, 1)\n    os.waitpid(pid, 0)\n    given = socket.socket(fileno=fds[0])\n\
-r = subprocess.run([whoport, child, '1000', '1s', 'read', '100000', 'named', secret], stdin=given.fileno(), capture_output=True)\n\
+r = subprocess.run([whoport, child, '1.000000000', '1s', 'read', '100000', 'named', secret], stdin=given.fileno(), capture_output=True)\n\
 sys.stdout.buffer.write(r.stdout)\n\
 sys.exit(r.returncode)\n";
 
@@ -158,7 +158,7 @@ fn the_far_file_child_serves_only_whoport() {
     let text = |p: &std::path::Path| p.display().to_string();
     let (status, stdout, stderr) = common::outcome(common::whoport(dir.path()).args([
         child,
-        "1000",
+        "1.000000000",
         "1s",
         "read",
         "100000",
@@ -170,7 +170,14 @@ fn the_far_file_child_serves_only_whoport() {
     assert!(stderr.contains("whoport's own"), "{stderr}");
     let (status, stdout, stderr) = common::outcome(
         common::whoport(dir.path())
-            .args([child, "1000", "1s", "write", "create", &text(&target)])
+            .args([
+                child,
+                "1.000000000",
+                "1s",
+                "write",
+                "create",
+                &text(&target),
+            ])
             .write_stdin("written by the caller"),
     );
     assert_eq!(status, 2, "{stdout}{stderr}");

@@ -579,6 +579,8 @@ pub fn maps_device(line: &[u8], path: &[u8]) -> Option<(u32, u32)> {
 /// filesystem type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
+    /// The mount's id (mountinfo's first field; `mnt_id` in `/proc/PID/fdinfo/N`).
+    pub id: u64,
     pub major: u32,
     pub minor: u32,
     pub point: Vec<u8>,
@@ -649,12 +651,14 @@ pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
         .lines()
         .filter_map(|line| {
             let (left, right) = line.split_once(" - ")?;
+            let id = left.split_whitespace().next()?.parse().ok()?;
             let mut fields = left.split_whitespace().skip(2);
             let (major, minor) = fields.next()?.split_once(':')?;
             let point = unescape(fields.nth(1)?);
             let mut right = right.split_whitespace();
             let fstype = right.next()?.to_string();
             let mount = Mount {
+                id,
                 major: major.parse().ok()?,
                 minor: minor.parse().ok()?,
                 point,

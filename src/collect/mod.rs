@@ -415,7 +415,12 @@ pub fn collect_beside<T>(
     }
     // Socket owners' names, from the user database, under the same deadline.
     users.fetch(candidates.iter().filter_map(|(s, _)| s.uid), deadline);
-    if users.gave_up() {
+    if let Some(why) = users.unanswered() {
+        notes.push(format!(
+            "user names not read: the system user database's files: {why}; users are shown \
+             by uid"
+        ));
+    } else if users.gave_up() {
         notes.push(format!(
             "user names not read within {}: the system user database (NSS: files, LDAP, \
              sssd...) did not answer, so users are shown by uid",

@@ -26,6 +26,9 @@ use crate::model::{escape_bytes, full_name, Process};
 pub struct UserNames {
     cache: std::sync::Mutex<HashMap<u32, Option<String>>>,
     gave_up: std::sync::atomic::AtomicBool,
+    /// Why no child process answered for the database's files, when none could (see
+    /// [`crate::far_file::Failed::Unanswered`]): not a database that took too long.
+    unanswered: std::sync::Mutex<Option<String>>,
 }
 
 impl UserNames {
@@ -79,7 +82,19 @@ impl UserNames {
             Some(left) => Deadline::after(left.max(Duration::from_secs(1))),
         };
         let answer = if crate::far_file::user_database_may_never_answer() {
-            far_user_names(&missing, wait)
+            match far_user_names(&missing, wait) {
+                Ok(names) => Some(names),
+                Err(failed) => {
+                    if let crate::far_file::Failed::Unanswered(_) = failed {
+                        *self
+                            .unanswered
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                            Some(failed.words());
+                    }
+                    None
+                }
+            }
         } else {
             wait.run(move || {
                 missing
@@ -101,6 +116,15 @@ impl UserNames {
         }
     }
 
+    /// Why the database's files were not read at all, when no child process answered for
+    /// them (the words of [`crate::far_file::Failed::words`]).
+    pub fn unanswered(&self) -> Option<String> {
+        self.unanswered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     /// The database did not answer in time during this run.
     pub fn gave_up(&self) -> bool {
         self.gave_up.load(std::sync::atomic::Ordering::Relaxed)
@@ -110,20 +134,21 @@ impl UserNames {
 /// The names of `uids`, asked of the user database by a child process (see
 /// [`crate::far_file`]) that answers by `wait`: a database file on a filesystem that may never
 /// answer holds only that child. Every uid is in the answer, `None` for those it does not
-/// know; `None` in all when it did not answer in time.
-fn far_user_names(uids: &[u32], wait: Deadline) -> Option<Vec<(u32, Option<String>)>> {
+/// know; why there is no answer otherwise.
+fn far_user_names(
+    uids: &[u32],
+    wait: Deadline,
+) -> Result<Vec<(u32, Option<String>)>, crate::far_file::Failed> {
     let op = crate::far_file::Op::UserNames(uids);
     let within = wait.left().unwrap_or(Duration::MAX);
-    // No answer (none in time, or none at all): the database did not answer.
-    let answer = crate::far_file::run(op, crate::far_file::user_database(), &[], within).ok()?;
+    let answer = crate::far_file::run(op, crate::far_file::user_database(), &[], within)?;
     let names: HashMap<u32, String> = crate::far_file::decode_user_names(&answer)
         .into_iter()
         .collect();
-    Some(
-        uids.iter()
-            .map(|&uid| (uid, names.get(&uid).cloned()))
-            .collect(),
-    )
+    Ok(uids
+        .iter()
+        .map(|&uid| (uid, names.get(&uid).cloned()))
+        .collect())
 }
 
 /// The name of `uid` in the user database, asked now (see [`UserNames`]).
@@ -175,13 +200,31 @@ fn looked_up(name: &str) -> Option<Option<u32>> {
         crate::far_file::run(op, crate::far_file::user_database(), &[], wait)
     });
     let answer = match far {
-        Some(answer) => answer
-            .ok()
-            .map(|digits| String::from_utf8_lossy(&digits).parse().ok()),
+        Some(Ok(digits)) => Some(String::from_utf8_lossy(&digits).parse().ok()),
+        Some(Err(failed)) => {
+            if let crate::far_file::Failed::Unanswered(_) = failed {
+                *LOOKUP_UNANSWERED
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(failed.words());
+            }
+            None
+        }
         None => Deadline::start().run(move || uid_of_name_now(&owned)),
     };
     *cached = Some((name.to_string(), answer));
     answer
+}
+
+/// Why a name was not looked up at all (see [`UserNames::unanswered`]).
+static LOOKUP_UNANSWERED: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Why the last name looked up was not looked up at all, when no child process answered for
+/// the database's files.
+pub fn lookup_unanswered() -> Option<String> {
+    LOOKUP_UNANSWERED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
 }
 
 /// The uid the user database has for `name`, asked now (see [`looked_up`]).

@@ -528,11 +528,14 @@ pub fn registry_info(
     ]);
     t.add_row(vec![
         Cell::new("local services"),
-        Cell::new(format!(
-            "{} entries in {}",
-            local.1,
-            local.0.map_or("(no file)".into(), sanitize)
-        )),
+        Cell::new(match local.0 {
+            None => format!("{} entries in (no file)", local.1),
+            // A file there but not read: said as the card says it ("not read: why").
+            Some(text) if text.starts_with("not read: ") => {
+                format!("{} entries ({})", local.1, sanitize(text))
+            }
+            Some(path) => format!("{} entries in {}", local.1, sanitize(path)),
+        }),
     ]);
     t.add_row(vec![
         Cell::new("newer registry goes to"),
