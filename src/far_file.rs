@@ -104,55 +104,36 @@ pub fn may_never_answer(path: &Path) -> bool {
             let here = std::ffi::OsStr::from_bytes(&next);
             match std::fs::symlink_metadata(here) {
                 Ok(meta) if meta.file_type().is_symlink() => {
-                    // A link of procfs other than `self` and `thread-self` is a process's
-                    // magic link (its root, working directory, executable or descriptors):
-                    // what it leads to is not found by its text, and may be in another mount
-                    // namespace. One of whoport's own descriptors (`/dev/stdin`,
-                    // `/proc/self/fd/N`) is read here, where it is open; any other may not
-                    // answer.
-                    if let Some(proc_point) = on_procfs(mounts, &next) {
-                        let rest = &next[proc_point.len()..];
-                        if rest != b"/self" && rest != b"/thread-self" {
-                            let Some(fd) = own_descriptor(proc_point, rest) else {
-                                return true;
-                            };
-                            // One of whoport's own descriptors: judged by the mount its file
-                            // is on (its link's text may be stale: a mount lazily unmounted
-                            // reads as "/"). Standard input, output and error are read here,
-                            // where they are open (a child's are others); any other is read
-                            // by the child, which inherits it, when its mount may not answer.
-                            let far = descriptor_may_not_answer(mounts, fd);
-                            if pending.is_empty() {
-                                return fd > 2 && far;
-                            }
-                            if far {
-                                return true;
-                            }
-                            // A directory on a mount in whoport's table that answers: on from
-                            // where it is, by the link's text.
-                            let target = std::fs::read_link(here).ok();
-                            let target = target.as_ref().map(|t| t.as_os_str().as_bytes());
-                            match target {
-                                Some(t) if t.starts_with(b"/") && !t.ends_with(b" (deleted)") => {
-                                    links += 1;
-                                    if links > 40 {
-                                        return false;
-                                    }
-                                    resolved.clear();
-                                    let rest: Vec<Vec<u8>> = pending.drain(..).collect();
-                                    pending.extend(parts(t).chain(rest));
-                                    continue;
-                                }
-                                _ => return true,
-                            }
-                        }
-                    }
                     links += 1;
                     // As many as the kernel follows: past that, opening it fails at once.
                     let Some(target) = std::fs::read_link(here).ok().filter(|_| links <= 40) else {
                         return false;
                     };
                     let target = target.as_os_str().as_bytes().to_vec();
+                    // A link of procfs other than `self` and `thread-self` is a process's
+                    // magic link (its root, working directory, executable or descriptors):
+                    // what it leads to is not found by its text, and may be in another mount
+                    // namespace: it may not answer. One of whoport's own descriptors is judged
+                    // by the mount its file is on (its text may be stale: a mount lazily
+                    // unmounted reads as "/"). Standard input, output and error are read here,
+                    // where they are open (a child's are others); any other is read by the
+                    // child, which inherits it, when its mount may not answer. A directory on
+                    // a mount that answers is gone on from by the link's text.
+                    if let Some(proc_point) = on_procfs(mounts, &next) {
+                        let rest = &next[proc_point.len()..];
+                        if rest != b"/self" && rest != b"/thread-self" {
+                            let Some(fd) = own_descriptor(proc_point, rest) else {
+                                return true;
+                            };
+                            let far = descriptor_may_not_answer(mounts, fd);
+                            if pending.is_empty() {
+                                return fd > 2 && far;
+                            }
+                            if far || !target.starts_with(b"/") || target.ends_with(b" (deleted)") {
+                                return true;
+                            }
+                        }
+                    }
                     if target.starts_with(b"/") {
                         resolved.clear();
                     }

@@ -803,23 +803,23 @@ fn a_file_mounted_over_the_kernels_btf_is_refused_and_the_walk_answers() {
         let (status, stdout, stderr) = common::sh(&format!("exec unshare -m sh -c '{script}'"));
         assert_eq!(status, 0, "{} ({status}): {stderr}", over.display());
         let doc: Value = serde_json::from_str(&stdout).expect("JSON");
-        assert_eq!(doc["owner_lookup"], "procfs", "{}: {doc}", over.display());
-        let row = common::listener::rows(&doc, &l.sockets[0]);
-        assert_eq!(
-            row[0]["owners"][0]["pid"],
-            l.pid,
-            "{}: {}",
-            over.display(),
-            row[0]
-        );
-        let said: Vec<String> = notes(&doc)
-            .into_iter()
-            .filter(|n| n.contains("owner lookup"))
-            .collect();
-        assert_eq!(said.len(), 1, "{}: {said:?}", over.display());
-        for part in ["/sys/kernel/btf/vmlinux: ", why, "through /proc instead"] {
-            assert!(said[0].contains(part), "{part:?} in {said:?}");
-        }
+        the_walk_answered_because(&doc, &l, why, &over.display().to_string());
+    }
+}
+
+/// `doc` (a `--json` port card) names `l`'s owner found by the walk, and one note says the
+/// in-kernel lookup was not used because of the kernel's BTF, `why` (`what`: the case).
+fn the_walk_answered_because(doc: &Value, l: &Listener, why: &str, what: &str) {
+    assert_eq!(doc["owner_lookup"], "procfs", "{what}: {doc}");
+    let row = common::listener::rows(doc, &l.sockets[0]);
+    assert_eq!(row[0]["owners"][0]["pid"], l.pid, "{what}: {}", row[0]);
+    let said: Vec<String> = notes(doc)
+        .into_iter()
+        .filter(|n| n.contains("owner lookup"))
+        .collect();
+    assert_eq!(said.len(), 1, "{what}: {said:?}");
+    for part in ["/sys/kernel/btf/vmlinux: ", why, "through /proc instead"] {
+        assert!(said[0].contains(part), "{what}: {part:?} in {said:?}");
     }
 }
 
@@ -965,19 +965,5 @@ fn a_filesystem_that_never_answers_over_the_kernels_btf_is_never_asked() {
     assert!(!stderr.contains("not-mounted"), "{stderr}");
     assert!(stderr.contains("rc=0"), "did not end: {stderr}");
     let doc: Value = serde_json::from_str(&stdout).expect("JSON");
-    assert_eq!(doc["owner_lookup"], "procfs", "{doc}");
-    let row = common::listener::rows(&doc, &l.sockets[0]);
-    assert_eq!(row[0]["owners"][0]["pid"], l.pid, "{}", row[0]);
-    let said: Vec<String> = notes(&doc)
-        .into_iter()
-        .filter(|n| n.contains("owner lookup"))
-        .collect();
-    assert_eq!(said.len(), 1, "{said:?}");
-    for part in [
-        "/sys/kernel/btf/vmlinux: ",
-        "may never answer",
-        "through /proc instead",
-    ] {
-        assert!(said[0].contains(part), "{part:?} in {said:?}");
-    }
+    the_walk_answered_because(&doc, &l, "may never answer", "a stalled FUSE file");
 }
