@@ -54,11 +54,15 @@ pub fn timeout_and(extra: Duration) -> Duration {
         .saturating_add(extra)
 }
 
-/// Whether looking a user up may read a file on a filesystem that may never answer.
+/// Whether looking a user up may read a file on a filesystem that may never answer (asked
+/// once a run: names are looked up for every row).
 pub fn user_database_may_never_answer() -> bool {
-    USER_DATABASE
-        .iter()
-        .any(|file| may_never_answer(Path::new(file)))
+    static FAR: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FAR.get_or_init(|| {
+        USER_DATABASE
+            .iter()
+            .any(|file| may_never_answer(Path::new(file)))
+    })
 }
 
 /// The path a user database lookup is run with (see [`Op::UserNames`]).
