@@ -170,16 +170,11 @@ fn write_bounded(path: &Path, contents: &[u8], create: bool) -> Result<(), Write
         };
     }
     let contents = contents.to_vec();
-    crate::input_file::bounded(path, zero, move |path| write_now(path, &contents, create))
+    crate::input_file::bounded(path, zero, move |path| write_file(path, &contents, create))
         .unwrap_or_else(|| Err(stalled()))
 }
 
-/// [`write_file`], as a child of [`crate::far_file`] does it.
-pub(crate) fn write_now(path: &Path, contents: &[u8], create: bool) -> Result<(), WriteError> {
-    write_file(path, contents, create)
-}
-
-/// What [`write_now`] gave, as a child of [`crate::far_file`] hands it on: `O` for done, or
+/// What [`write_file`] gave, as a child of [`crate::far_file`] hands it on: `O` for done, or
 /// `E` and the error's words.
 pub(crate) fn encode(written: Result<(), WriteError>) -> Vec<u8> {
     match written {
@@ -204,7 +199,7 @@ fn shown(path: &Path) -> String {
 }
 
 #[cfg(unix)]
-fn write_file(path: &Path, contents: &[u8], create: bool) -> Result<(), WriteError> {
+pub(crate) fn write_file(path: &Path, contents: &[u8], create: bool) -> Result<(), WriteError> {
     use rustix::fs::{AtFlags, FileType, Mode, OFlags};
     use rustix::io::Errno;
     let found = safe_path::resolve(path, create)?;
@@ -359,7 +354,7 @@ fn remove_stale_temporaries(dir: &std::os::fd::OwnedFd, prefix: &OsString) {
 
 /// Elsewhere: the same steps with paths (no descriptor-relative calls).
 #[cfg(not(unix))]
-fn write_file(path: &Path, contents: &[u8], create: bool) -> Result<(), WriteError> {
+pub(crate) fn write_file(path: &Path, contents: &[u8], create: bool) -> Result<(), WriteError> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => std::path::PathBuf::from("."),

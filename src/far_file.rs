@@ -486,7 +486,7 @@ pub fn serve(args: &[std::ffi::OsString]) -> u8 {
                 return 2;
             }
             let create = create == "create";
-            crate::atomic_file::encode(crate::atomic_file::write_now(
+            crate::atomic_file::encode(crate::atomic_file::write_file(
                 Path::new(path),
                 &contents,
                 create,
@@ -505,7 +505,7 @@ pub fn serve(args: &[std::ffi::OsString]) -> u8 {
             let uids = list.split(',').filter_map(|u| u.parse::<u32>().ok());
             let mut lines = String::new();
             for uid in uids {
-                if let Some(name) = crate::collect::user_name_now(uid) {
+                if let Some(name) = crate::collect::user_name(uid) {
                     lines.push_str(&format!("{uid} {name}\n"));
                 }
             }

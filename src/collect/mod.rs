@@ -81,7 +81,7 @@ use crate::registry::known;
 use deadline::{Deadline, UnderWay};
 pub use filter::{is_program, Filter};
 use process::UserNames;
-pub use process::{uid_of_name_now, user_name_now};
+pub use process::{uid_of_name_now, user_name};
 
 /// The cores whoport may run on (its CPU affinity), at least 1. Not the standard library's
 /// `available_parallelism`, which also reads the cgroup's CPU quota from files below

@@ -152,18 +152,14 @@ fn far_user_names(
 }
 
 /// The name of `uid` in the user database, asked now (see [`UserNames`]).
-pub fn user_name_now(uid: u32) -> Option<String> {
-    user_name(uid)
-}
-
 #[cfg(unix)]
-fn user_name(uid: u32) -> Option<String> {
+pub fn user_name(uid: u32) -> Option<String> {
     let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)).ok()??;
     Some(user.name)
 }
 
 #[cfg(not(unix))]
-fn user_name(uid: u32) -> Option<String> {
+pub fn user_name(uid: u32) -> Option<String> {
     let users = sysinfo::Users::new_with_refreshed_list().ok()?;
     users
         .iter()
