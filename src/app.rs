@@ -653,7 +653,7 @@ fn run_listing(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
     let (snap, k) = collect::collect_beside(&filter, || load(cli))?;
     let k = k?;
     if out.json {
-        json::write(
+        json::write_listing(
             w,
             out.pretty_json,
             &ListingDoc {

@@ -750,22 +750,102 @@ impl<'a> ListenerDocs<'a> {
     }
 }
 
+impl ListenerDocs<'_> {
+    /// The object of one listener, its owners as written once when they were.
+    fn row<'b>(&'b self, l: &'b Listener) -> ListenerDoc<'b> {
+        let mut doc = ListenerDoc::new(l, &self.owners, self.k);
+        if !self.written.is_empty() {
+            doc.owners = l
+                .owners
+                .iter()
+                .filter_map(|pid| match self.written.get(pid) {
+                    Some(raw) => Some(OwnerRef::Written(raw)),
+                    None => self.owners.get(pid).map(OwnerRef::Doc),
+                })
+                .collect();
+        }
+        doc
+    }
+
+    /// The array as compact JSON, the same bytes as serde_json's (see [`write_listing`]),
+    /// handed on in chunks.
+    fn write_compact(&self, out: &mut Chunks<'_>) -> std::io::Result<()> {
+        out.buf.push(b'[');
+        for (i, l) in merged(self.listeners, self.closed).enumerate() {
+            if i > 0 {
+                out.buf.push(b',');
+            }
+            self.row(l).write_compact(&mut out.buf)?;
+            if out.buf.len() >= Chunks::SIZE {
+                out.hand_on()?;
+            }
+        }
+        out.buf.push(b']');
+        Ok(())
+    }
+}
+
 impl Serialize for ListenerDocs<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(merged(self.listeners, self.closed).map(|l| {
-            let mut doc = ListenerDoc::new(l, &self.owners, self.k);
-            if !self.written.is_empty() {
-                doc.owners = l
-                    .owners
-                    .iter()
-                    .filter_map(|pid| match self.written.get(pid) {
-                        Some(raw) => Some(OwnerRef::Written(raw)),
-                        None => self.owners.get(pid).map(OwnerRef::Doc),
-                    })
-                    .collect();
-            }
-            doc
-        }))
+        serializer.collect_seq(merged(self.listeners, self.closed).map(|l| self.row(l)))
+    }
+}
+
+/// `value` as compact JSON, by serde_json.
+fn compact_value<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> std::io::Result<()> {
+    serde_json::to_writer(out, value).map_err(std::io::Error::from)
+}
+
+/// The fields of `doc`, in the order given (that of its type's declaration, whose derived
+/// `Serialize` writes the same), as one compact JSON object: each key a constant (a field's
+/// name, which needs no escaping), each value written by serde_json.
+macro_rules! compact_object {
+    ($out:expr, $doc:expr, $first:ident $(, $field:ident)* $(,)?) => {{
+        let out: &mut Vec<u8> = $out;
+        out.extend_from_slice(concat!("{\"", stringify!($first), "\":").as_bytes());
+        compact_value(out, &$doc.$first)?;
+        $(
+            out.extend_from_slice(concat!(",\"", stringify!($field), "\":").as_bytes());
+            compact_value(out, &$doc.$field)?;
+        )*
+        out.push(b'}');
+    }};
+}
+
+impl ListenerDoc<'_> {
+    /// The object as compact JSON: the bytes serde_json writes for it (a test compares
+    /// them), without its work per key (a listing has tens of thousands of keys).
+    fn write_compact(&self, out: &mut Vec<u8>) -> std::io::Result<()> {
+        compact_object!(
+            out,
+            self,
+            protocol,
+            address,
+            port,
+            endpoint,
+            scope,
+            reach,
+            device,
+            device_reported,
+            state,
+            listening,
+            remote_address,
+            remote_port,
+            v6only,
+            uid,
+            user,
+            service,
+            known_use,
+            range,
+            owners,
+            owner_hidden_reason,
+            held_through,
+            closed_during_scan,
+            blocked_calls,
+            blocked_calls_incomplete,
+            holders_unread,
+        );
+        Ok(())
     }
 }
 
@@ -808,3 +888,37 @@ pub struct ListingDoc<'a> {
     /// What whoport could not see or did differently (fallbacks, unreadable processes...).
     pub notes: &'a [String],
 }
+
+/// Writes a listing as [`write`] does, compact output the fast way: the listeners' objects
+/// by [`ListenerDoc::write_compact`], every value by serde_json (a test compares the bytes
+/// with serde_json's own for the whole document).
+pub fn write_listing(
+    out: &mut dyn std::io::Write,
+    pretty: bool,
+    doc: &ListingDoc<'_>,
+) -> std::io::Result<()> {
+    if pretty {
+        return write(out, pretty, doc);
+    }
+    let mut chunks = Chunks::new(out);
+    chunks.buf.extend_from_slice(b"{\"schema_version\":");
+    compact_value(&mut chunks.buf, &doc.schema_version)?;
+    chunks.buf.extend_from_slice(b",\"listeners\":");
+    doc.listeners.write_compact(&mut chunks)?;
+    let rest = &mut chunks.buf;
+    rest.extend_from_slice(b",\"hidden_owners\":");
+    compact_value(rest, &doc.hidden_owners)?;
+    rest.extend_from_slice(b",\"root\":");
+    compact_value(rest, &doc.root)?;
+    rest.extend_from_slice(b",\"source\":");
+    compact_value(rest, &doc.source)?;
+    rest.extend_from_slice(b",\"owner_lookup\":");
+    compact_value(rest, &doc.owner_lookup)?;
+    rest.extend_from_slice(b",\"notes\":");
+    compact_value(rest, &doc.notes)?;
+    rest.extend_from_slice(b"}\n");
+    chunks.hand_on()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,149 @@
+//! The listing's compact JSON, written the fast way, is byte for byte what serde_json writes
+//! for the same document.
+
+use std::collections::HashMap;
+
+use super::*;
+use crate::model::{
+    BlockedCall, Hidden, Scope, Snapshot, Socket, UnreadCause, UnreadHolders, WaitEntry,
+};
+
+fn socket(address: &str, port: u16, state: Option<&'static str>) -> Socket {
+    Socket {
+        protocol: if state.is_some() {
+            Protocol::Tcp
+        } else {
+            Protocol::Udp
+        },
+        address: address.parse().expect("address"),
+        port,
+        state,
+        remote: None,
+        inode: u32::from(port) * 7,
+        uid: Some(0),
+        ifindex: 0,
+        device_reported: true,
+        v6only: None,
+    }
+}
+
+fn listener(socket: Socket, owners: Vec<u32>) -> Listener {
+    Listener {
+        scope: Scope::of_socket(&socket),
+        device: None,
+        user: Some("root".into()),
+        owners,
+        hidden_reason: None,
+        held_through: None,
+        blocked_calls: Vec::new(),
+        blocked_calls_cut: false,
+        blocked_calls_unread: None,
+        v6only: socket.v6only,
+        known_use: None,
+        socket,
+    }
+}
+
+/// Listeners with every field filled or empty somewhere, text that must be escaped (quotes,
+/// a newline, a control character, non-ASCII), owners shared and not, and a closed one.
+fn snapshot() -> Snapshot {
+    let mut listeners = Vec::new();
+    listeners.push(listener(socket("0.0.0.0", 22, Some("listen")), vec![10]));
+    let mut v6 = socket("::", 80, Some("listen"));
+    v6.v6only = Some(false);
+    v6.ifindex = 2;
+    let mut web = listener(v6, vec![10, 11]);
+    web.device = Some("eth\"0\n".into());
+    web.user = Some("wé\u{1}b".into());
+    web.known_use = crate::registry::unofficial::all().first();
+    listeners.push(web);
+    let mut nobody = listener(socket("127.0.0.1", 5353, None), Vec::new());
+    nobody.user = None;
+    nobody.socket.uid = None;
+    nobody.hidden_reason = Some(Hidden::NotRoot { hidepid: None });
+    nobody.held_through = Some("held by a system call in progress");
+    nobody.blocked_calls = vec![BlockedCall {
+        pid: 12,
+        tid: 13,
+        call: Some("accept4"),
+        descriptor: Some(3),
+        descriptor_closed: true,
+        wait_entry: WaitEntry::Thread,
+        io_worker: false,
+        reading: false,
+    }];
+    nobody.blocked_calls_cut = true;
+    nobody.blocked_calls_unread = Some(UnreadHolders::of(vec![UnreadCause::new(
+        vec![1],
+        1,
+        "refused \"here\"",
+    )]));
+    listeners.push(nobody);
+    let mut connected = socket("10.0.0.1", 40000, Some("established"));
+    connected.remote = Some(("10.0.0.2".parse().expect("address"), 443));
+    listeners.push(listener(connected, vec![11]));
+    let mut closed = listener(socket("127.0.0.1", 5354, Some("listen")), Vec::new());
+    closed.hidden_reason = Some(Hidden::ClosedDuringScan);
+    let mut processes = HashMap::new();
+    processes.insert(
+        10,
+        Process {
+            pid: 10,
+            name: "sshd".into(),
+            exe: Some("/usr/sbin/sshd".into()),
+            cmdline: vec!["sshd: \"a\"\n".into(), "-D".into()],
+            uid: Some(0),
+            user: Some("root".into()),
+            ..Process::default()
+        },
+    );
+    processes.insert(
+        11,
+        Process {
+            pid: 11,
+            name: "wéb\t".into(),
+            not_read: true,
+            ..Process::default()
+        },
+    );
+    Snapshot {
+        listeners,
+        processes,
+        notes: vec!["a note with \"quotes\"\n".into()],
+        closed: vec![closed],
+        owner_lookup: Some("bpf"),
+        source: "netlink",
+        ..Snapshot::default()
+    }
+}
+
+#[test]
+fn the_listing_written_the_fast_way_is_serde_jsons_own_bytes() {
+    let k = crate::registry::Knowledge::load(None, &mut Vec::new()).expect("registry");
+    let snap = snapshot();
+    assert!(
+        snap.closed.iter().all(Listener::closed_during_scan),
+        "a closed one is listed"
+    );
+    for pretty in [false, true] {
+        let doc = || ListingDoc {
+            schema_version: SCHEMA_VERSION,
+            listeners: ListenerDocs::new(&snap, &k).for_output(pretty),
+            hidden_owners: 1,
+            root: true,
+            source: snap.source,
+            owner_lookup: snap.owner_lookup,
+            notes: &snap.notes,
+        };
+        let (mut fast, mut serde) = (Vec::new(), Vec::new());
+        write_listing(&mut fast, pretty, &doc()).expect("fast");
+        write(&mut serde, pretty, &doc()).expect("serde");
+        assert_eq!(
+            String::from_utf8_lossy(&fast),
+            String::from_utf8_lossy(&serde),
+            "pretty: {pretty}"
+        );
+        let parsed: serde_json::Value = serde_json::from_slice(&fast).expect("JSON");
+        assert_eq!(parsed["listeners"].as_array().map(Vec::len), Some(5));
+    }
+}
