@@ -485,19 +485,13 @@ pub fn collect_beside<T>(
         notes.extend(address.narrow(&mut listeners));
     }
     mark_known_uses(&mut listeners, &processes);
-    crate::model::sort_stable_by(&mut listeners, |a, b| {
+    crate::model::sort_stable_by_key(&mut listeners, |l| {
         (
-            a.socket.port,
-            a.socket.protocol,
-            a.socket.address,
-            a.socket.state,
+            l.socket.port,
+            l.socket.protocol,
+            l.socket.address,
+            l.socket.state,
         )
-            .cmp(&(
-                b.socket.port,
-                b.socket.protocol,
-                b.socket.address,
-                b.socket.state,
-            ))
     });
     let kept: HashSet<u32> = listeners
         .iter()
@@ -506,9 +500,13 @@ pub fn collect_beside<T>(
     processes.retain(|pid, _| kept.contains(pid));
     // A socket that closed during the scan listens no more and has no owner to hide: it is
     // kept apart.
-    let (closed, listeners): (Vec<Listener>, Vec<Listener>) = listeners
-        .into_iter()
-        .partition(Listener::closed_during_scan);
+    // (Split only when there is one: moving ten thousand listeners costs.)
+    let mut closed = Vec::new();
+    if listeners.iter().any(Listener::closed_during_scan) {
+        (closed, listeners) = listeners
+            .into_iter()
+            .partition(Listener::closed_during_scan);
+    }
     let hidden = listeners.iter().filter(|l| l.owners.is_empty()).count();
     #[cfg(target_os = "linux")]
     let refused = owners.unreadable.saturating_sub(owners.cut.count);

@@ -199,9 +199,12 @@ fn sorting_through_indices_keeps_the_stable_order() {
         let items: Vec<(u8, usize)> = (0..len).map(|i| (rng.u8(..5), i)).collect();
         let mut want = items.clone();
         want.sort_by_key(|a| a.0);
-        let mut got = items;
+        let mut got = items.clone();
         sort_stable_by(&mut got, |a, b| a.0.cmp(&b.0));
         assert_eq!(got, want, "{len} items");
+        let mut by_key = items;
+        sort_stable_by_key(&mut by_key, |a| a.0);
+        assert_eq!(by_key, want, "{len} items, by key");
     }
 }
 

@@ -127,12 +127,7 @@ impl<'a> Entry<'a> {
     /// Does this row speak for `protocol`? Rows without a protocol are IANA's old
     /// protocol-less entries and ranges, which cover TCP and UDP.
     pub fn covers_protocol(&self, protocol: Protocol) -> bool {
-        // UDP-Lite uses UDP's port numbers (RFC 3828 §3.5).
-        let protocol = protocol.registry_protocol();
-        match self.protocol {
-            Some(p) => p == protocol,
-            None => matches!(protocol, Protocol::Tcp | Protocol::Udp),
-        }
+        covers(self.protocol, protocol)
     }
 
     /// What a row without a service name says about its ports.
@@ -267,9 +262,20 @@ impl IanaTable {
 
     /// The first IANA service name for `port` on `protocol`, if it is assigned.
     pub fn service_name(&self, port: u16, protocol: Protocol) -> Option<Cow<'_, str>> {
-        self.covering(port, protocol)
-            .find(Entry::has_name)
-            .map(|e| e.name())
+        // As `covering(...).find(Entry::has_name)`, without splitting each row into all its
+        // fields: a listing asks this once for every socket.
+        let b = usize::from(port) / BUCKET_PORTS;
+        let span = self.bucket_offsets[b] as usize..self.bucket_offsets[b + 1] as usize;
+        self.bucket_rows[span]
+            .iter()
+            .map(|&i| &self.rows[i as usize])
+            .filter(|r| r.has_port && r.first <= port && port <= r.last)
+            .filter(|r| covers(protocol_of(r), protocol))
+            .find_map(|r| {
+                let line = &self.text[r.start as usize..r.end as usize];
+                let name = line.split('\t').next().unwrap_or("");
+                (!name.is_empty()).then(|| unescape(name))
+            })
     }
 
     /// Protocols worth showing for `port`: TCP and UDP always, SCTP and DCCP where a row exists.
@@ -324,6 +330,16 @@ fn ports_of(row: &RowIndex) -> Option<PortRange> {
         start: row.first,
         end: row.last,
     })
+}
+
+/// Whether a row of `row_protocol` speaks for `protocol` (see [`Entry::covers_protocol`]).
+fn covers(row_protocol: Option<Protocol>, protocol: Protocol) -> bool {
+    // UDP-Lite uses UDP's port numbers (RFC 3828 §3.5).
+    let protocol = protocol.registry_protocol();
+    match row_protocol {
+        Some(p) => p == protocol,
+        None => matches!(protocol, Protocol::Tcp | Protocol::Udp),
+    }
 }
 
 fn protocol_of(row: &RowIndex) -> Option<Protocol> {
@@ -391,6 +407,23 @@ pub fn unescape(field: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_service_name_is_the_first_named_row_covering_the_port() {
+        let t = IanaTable::embedded();
+        let mut named = 0;
+        for port in 0..=u16::MAX {
+            for protocol in Protocol::ALL {
+                let slow = t
+                    .covering(port, protocol)
+                    .find(Entry::has_name)
+                    .map(|e| e.name());
+                assert_eq!(t.service_name(port, protocol), slow, "{port}/{protocol:?}");
+                named += usize::from(slow.is_some());
+            }
+        }
+        assert!(named > 10_000, "{named}");
+    }
 
     #[test]
     fn protocol_codes_follow_protocol_order() {
