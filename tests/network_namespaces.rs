@@ -886,3 +886,49 @@ fn nobody_and_root_say(mode: &str) -> Option<String> {
     assert_eq!(note, root, "nobody and root say the same");
     Some(note)
 }
+
+/// Where the in-kernel lookup is preferred, a listing of every port is given only TCP's
+/// listeners (the kernel does not walk its table of connections). When the iterator is then
+/// refused (nobody, without CAP_BPF) the walk's note on other namespaces must not take this
+/// namespace's connections, absent from that dump, for another namespace's: it dumps every
+/// table again, and says what the walk says after a dump of every table (the walk asked for).
+/// The holder: a process of nobody's with this namespace's sockets, connected pairs among
+/// them, and four in no table.
+#[test]
+fn a_walk_after_a_dump_of_listeners_only_never_calls_this_namespaces_connections_anothers() {
+    if !common::is_root() || !have("setpriv", "apt-get install -y util-linux") {
+        return;
+    }
+    let Some(ns) = NetNs::new() else { return };
+    let nobody = ["--reuid=65534", "--regid=65534", "--clear-groups"];
+    let mut cmd = ns.command(std::path::Path::new("setpriv"));
+    cmd.args(nobody)
+        .arg(python().expect("python3"))
+        .arg(fixture("foreign_netns.py"))
+        .arg("ordinary");
+    let ordinary = Listener::start_command(cmd);
+    let home = common::shared_tempdir();
+    let wrapper = ["setpriv", nobody[0], nobody[1], nobody[2]];
+    let said = |lookup: &str| {
+        let env = [("WHOPORT_OWNER_LOOKUP", lookup)];
+        let (code, out, err) = ns.whoport_wrapped(home.path(), &env, &wrapper, &["--json"]);
+        assert!(code == 0 || code == 1, "{lookup}: exit {code}: {err}");
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        assert_eq!(
+            doc["owner_lookup"], "procfs",
+            "{lookup}: nobody walks: {doc}"
+        );
+        notes(&out)
+            .into_iter()
+            .filter(|n| n.contains(&format!("pid {} (", ordinary.pid)))
+            .collect::<Vec<_>>()
+    };
+    let after_listeners_only = said("bpf");
+    assert_eq!(after_listeners_only, said("procfs"));
+    assert!(
+        after_listeners_only
+            .iter()
+            .all(|n| n.starts_with(&format!("4 sockets held by pid {} (", ordinary.pid))),
+        "only the four in no table: {after_listeners_only:#?}"
+    );
+}

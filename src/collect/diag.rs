@@ -69,6 +69,19 @@ fn protocol_of(number: u8) -> Protocol {
 /// filtered dump the kernel answered with an error (no handler for it, or a filter it
 /// refuses) is dumped whole instead, as without ports.
 pub fn dump_all(want: super::sockets::Want, keep: Keep, ports: &[u16]) -> std::io::Result<Listing> {
+    dump_tables(want, keep, ports, false)
+}
+
+/// [`dump_all`]; with `tcp_listening_only` (and no `ports`), TCP's tables give their
+/// listeners only: the kernel does not walk its table of connections (hundreds of thousands
+/// of buckets, most of them empty), and the listing says TCP's tables were narrowed, as a
+/// dump of some ports is, so that no one takes it for every socket.
+pub fn dump_tables(
+    want: super::sockets::Want,
+    keep: Keep,
+    ports: &[u16],
+    tcp_listening_only: bool,
+) -> std::io::Result<Listing> {
     let mut out = Listing::default();
     for (family, family_wanted) in [(AF_INET, want.ipv4), (AF_INET6, want.ipv6)] {
         for (protocol, protocol_wanted) in [
@@ -77,7 +90,9 @@ pub fn dump_all(want: super::sockets::Want, keep: Keep, ports: &[u16]) -> std::i
             (IPPROTO_UDPLITE, want.udplite),
         ] {
             if family_wanted && protocol_wanted {
-                table((family, protocol), keep, ports, &mut out)?;
+                let listening_only =
+                    tcp_listening_only && ports.is_empty() && protocol == IPPROTO_TCP;
+                table((family, protocol), keep, (ports, listening_only), &mut out)?;
             }
         }
     }
@@ -89,9 +104,10 @@ pub fn dump_all(want: super::sockets::Want, keep: Keep, ports: &[u16]) -> std::i
 fn table(
     (family, protocol): (u8, u8),
     keep: Keep,
-    ports: &[u16],
+    (ports, listening_only): (&[u16], bool),
     out: &mut Listing,
 ) -> std::io::Result<()> {
+    let first_states = if listening_only { LISTEN } else { STATES };
     let mut dumped = Vec::new();
     let mut note_others = |s: &Socket| {
         if keep.keeps(s) {
@@ -120,14 +136,14 @@ fn table(
             dump(
                 family,
                 protocol,
-                STATES,
+                first_states,
                 Asked::Table,
                 &mut dumped,
                 &mut note_others,
             )?
         }
     };
-    if filtered && !out.filtered.contains(&protocol_of(protocol)) {
+    if (filtered || listening_only) && !out.filtered.contains(&protocol_of(protocol)) {
         out.filtered.push(protocol_of(protocol));
     }
     let mut ports = keep_new(dumped, &ends, out);
@@ -629,5 +645,48 @@ mod tests {
         assert!(!one.seen.inodes.contains(&other_inode));
         assert_eq!(one.seen.established.get(&port), Some(&1), "{:?}", one.seen);
         drop((other, client));
+    }
+
+    #[test]
+    fn a_dump_of_tcps_listeners_only_sees_no_connection_and_says_it_is_narrowed() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        let client = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let (served, _) = l.accept().expect("accept");
+        let seen_on = |listing: &Listing, local: u16| {
+            listing.found.iter().any(|(s, _)| s.port == local)
+                || listing.seen.established.contains_key(&local)
+        };
+        let client_port = client.local_addr().expect("addr").port();
+        let every = want(true, false, true, false);
+        let whole = dump_tables(every, Keep::Listeners, &[], false).expect("dump");
+        assert!(whole.filtered.is_empty());
+        assert!(seen_on(&whole, client_port), "the connection is seen");
+        let listeners = dump_tables(every, Keep::Listeners, &[], true).expect("dump");
+        assert_eq!(listeners.filtered, [Protocol::Tcp], "narrowed");
+        assert!(!seen_on(&listeners, client_port), "{:?}", listeners.seen);
+        assert!(
+            listeners.seen.established.is_empty(),
+            "{:?}",
+            listeners.seen
+        );
+        assert_eq!(
+            listeners
+                .found
+                .iter()
+                .filter(|(s, _)| s.port == port)
+                .count(),
+            1,
+            "the listener"
+        );
+        // Asked for some ports, the dump is that one, whatever it says of listeners.
+        let asked = dump_tables(every, Keep::Listeners, &[port], true).expect("dump");
+        assert_eq!(
+            asked.seen.established.get(&port),
+            Some(&1),
+            "{:?}",
+            asked.seen
+        );
+        drop((client, served));
     }
 }

@@ -154,14 +154,20 @@ pub fn collect_beside<T>(
     // to run in the kernel: the walk's note on other network namespaces needs every socket
     // of the tables, dumped here in parallel with it rather than after it.
     #[cfg(target_os = "linux")]
-    let ports = if owners::iterator_likely() {
+    let in_kernel = owners::iterator_likely();
+    #[cfg(not(target_os = "linux"))]
+    let in_kernel = true;
+    let ports = if in_kernel {
         filter.asked_ports()
     } else {
         Vec::new()
     };
-    #[cfg(not(target_os = "linux"))]
-    let ports = filter.asked_ports();
-    let found = sockets::enumerate_counting(want, keep, &ports);
+    // And a listing of every port that shows no connection is given only TCP's listeners
+    // there: connections are counted only for a port's card, and the in-kernel lookup says
+    // itself which sockets are of another namespace (a walk after all dumps every table again
+    // for its note, as after a dump of some ports).
+    let listening_only = in_kernel && filter.ports.is_none() && !filter.all_states;
+    let found = sockets::enumerate_counting(want, keep, (&ports, listening_only));
     // What `beside` takes (the registry, which may be a pipe the user fills slowly) is not
     // the machine's to answer: it does not shorten the time given to the owners' details,
     // as it did not when the registry was loaded before the look.

@@ -99,27 +99,33 @@ impl Listing {
 
 /// Every socket of the wanted kinds, in every state.
 pub fn enumerate(want: Want) -> Result<Vec<Found>, CollectError> {
-    enumerate_counting(want, Keep::All, &[]).map(|listing| listing.found)
+    enumerate_counting(want, Keep::All, (&[], false)).map(|listing| listing.found)
 }
 
 /// The sockets of the wanted kinds `keep` keeps, with what is kept of the others. A process
 /// that could not be read any more is skipped and counted, and never aborts the listing.
 /// `ports`: where not empty, the only local ports wanted (on Linux the kernel is asked for
 /// those only; elsewhere every socket is listed).
-pub fn enumerate_counting(want: Want, keep: Keep, ports: &[u16]) -> Result<Listing, CollectError> {
+pub fn enumerate_counting(
+    want: Want,
+    keep: Keep,
+    (ports, tcp_listening_only): (&[u16], bool),
+) -> Result<Listing, CollectError> {
     if !(want.ipv4 || want.ipv6) || !(want.tcp || want.udp || want.udplite) {
         return Ok(Listing::default());
     }
     #[cfg(target_os = "linux")]
     {
-        super::diag::dump_all(want, keep, ports).map_err(|e| CollectError::Sockets {
-            detail: format!("netlink socket diagnostics: {e}"),
-            errno: e.raw_os_error(),
+        super::diag::dump_tables(want, keep, ports, tcp_listening_only).map_err(|e| {
+            CollectError::Sockets {
+                detail: format!("netlink socket diagnostics: {e}"),
+                errno: e.raw_os_error(),
+            }
         })
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = ports;
+        let _ = (ports, tcp_listening_only);
         let (found, skipped) = enumerate_netstat2(want)?;
         let mut listing = Listing {
             skipped,
