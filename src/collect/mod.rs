@@ -181,6 +181,13 @@ pub fn collect_beside<T>(
     let _ = std::thread::Builder::new()
         .name("once-a-run".into())
         .spawn(process::read_once_a_run);
+    // The listing's rows take a few hundred bytes each: their memory is taken, and written
+    // once (each page the kernel gives on its first write), while the lookup runs.
+    let mut listeners: Vec<Listener> =
+        Vec::with_capacity(found.as_ref().map_or(0, |listing| listing.found.len()));
+    listeners
+        .spare_capacity_mut()
+        .fill_with(std::mem::MaybeUninit::zeroed);
     let answered = walk.wait(deadline);
     let mut notes = Vec::new();
     let mut late_lookup = None;
@@ -433,7 +440,7 @@ pub fn collect_beside<T>(
             limit.text
         ));
     }
-    let mut listeners = Vec::with_capacity(candidates.len());
+    listeners.reserve(candidates.len());
     for ((socket, _), pids) in candidates.into_iter().zip(owners.by_socket) {
         for &pid in &pids {
             processes.entry(pid).or_insert_with(|| Process {
