@@ -183,8 +183,14 @@ pub fn collect_beside<T>(
         .spawn(process::read_once_a_run);
     // The listing's rows take a few hundred bytes each: their memory is taken, and written
     // once (each page the kernel gives on its first write), while the lookup runs.
-    let mut listeners: Vec<Listener> =
-        Vec::with_capacity(found.as_ref().map_or(0, |listing| listing.found.len()));
+    let rows = found.as_ref().map_or(0, |listing| {
+        listing
+            .found
+            .iter()
+            .filter(|(s, _)| filter.wants_socket(s))
+            .count()
+    });
+    let mut listeners: Vec<Listener> = Vec::with_capacity(rows);
     listeners
         .spare_capacity_mut()
         .fill_with(std::mem::MaybeUninit::zeroed);

@@ -222,14 +222,19 @@ impl IanaTable {
 
     /// Rows whose port range contains `port`, for `protocol`, in table order.
     pub fn covering(&self, port: u16, protocol: Protocol) -> impl Iterator<Item = Entry<'_>> {
+        self.rows_covering(port)
+            .map(|r| self.entry(r))
+            .filter(move |e| e.covers_protocol(protocol))
+    }
+
+    /// Rows whose port range contains `port`, in table order, not yet split into fields.
+    fn rows_covering(&self, port: u16) -> impl Iterator<Item = &RowIndex> {
         let b = usize::from(port) / BUCKET_PORTS;
         let span = self.bucket_offsets[b] as usize..self.bucket_offsets[b + 1] as usize;
         self.bucket_rows[span]
             .iter()
             .map(|&i| &self.rows[i as usize])
             .filter(move |r| r.has_port && r.first <= port && port <= r.last)
-            .map(|r| self.entry(r))
-            .filter(move |e| e.covers_protocol(protocol))
     }
 
     /// The status of `port` on `protocol`, with the rows that decide it.
@@ -264,12 +269,7 @@ impl IanaTable {
     pub fn service_name(&self, port: u16, protocol: Protocol) -> Option<Cow<'_, str>> {
         // As `covering(...).find(Entry::has_name)`, without splitting each row into all its
         // fields: a listing asks this once for every socket.
-        let b = usize::from(port) / BUCKET_PORTS;
-        let span = self.bucket_offsets[b] as usize..self.bucket_offsets[b + 1] as usize;
-        self.bucket_rows[span]
-            .iter()
-            .map(|&i| &self.rows[i as usize])
-            .filter(|r| r.has_port && r.first <= port && port <= r.last)
+        self.rows_covering(port)
             .filter(|r| covers(protocol_of(r), protocol))
             .find_map(|r| {
                 let line = &self.text[r.start as usize..r.end as usize];
