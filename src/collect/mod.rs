@@ -637,6 +637,12 @@ pub(crate) fn unattributed(
 /// Names the known program each listener's owner is, once for every reader.
 fn mark_known_uses(listeners: &mut [Listener], processes: &HashMap<u32, Process>) {
     for l in listeners {
+        // (Most ports have no known program: their owners' evidence is not gathered.)
+        if crate::registry::unofficial::for_port(l.socket.port, Some(l.socket.protocol)).is_empty()
+        {
+            l.known_use = None;
+            continue;
+        }
         let evidence: Vec<known::Evidence<'_>> = l
             .owners
             .iter()
