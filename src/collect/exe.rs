@@ -7,7 +7,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::sync::OnceLock;
 
 use rustix::fd::AsFd;
-use rustix::fs::{openat2, statat, AtFlags, Mode, OFlags, ResolveFlags};
+use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
 
 use crate::model::ExeState;
 
@@ -168,12 +168,12 @@ fn unchecked(unlooked: &Unlooked) -> ExeState {
 /// mount made over the link (see [`super::proc_dir::follow_link`]): why not, when that is
 /// the cause (`None` for another failure: the task exited).
 fn running_file(dir: &str) -> Result<rustix::fs::Stat, Option<Unlooked>> {
-    super::proc_dir::follow_link(&format!("{dir}/exe"), |p| {
-        statat(rustix::fs::CWD, p, AtFlags::empty())
-    })
-    .map_err(|e| {
-        matches!(e, rustix::io::Errno::XDEV | rustix::io::Errno::AGAIN).then(|| unlooked("exe")(e))
-    })
+    super::proc_dir::follow_link(&format!("{dir}/exe"), super::proc_dir::stat_followed).map_err(
+        |e| {
+            matches!(e, rustix::io::Errno::XDEV | rustix::io::Errno::AGAIN)
+                .then(|| unlooked("exe")(e))
+        },
+    )
 }
 
 /// Why the path of a deleted executable is not looked at.
@@ -246,11 +246,7 @@ fn view_of(dir: &str, device: Option<(u32, u32)>, path: &[u8]) -> Result<Option<
     // (The magic link is followed to the task's root without asking its filesystem, and
     // never into a mount made over the link since its text was read.)
     super::proc_dir::follow_link(&format!("{dir}/root"), |p| {
-        rustix::fs::open(
-            p,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
+        super::proc_dir::open_followed(p, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC)
     })
     .map(|fd| Some(Root { fd, skip }))
     .map_err(unlooked("root"))

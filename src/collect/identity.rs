@@ -12,7 +12,7 @@ use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::sync::OnceLock;
 
-use rustix::fs::{AtFlags, Mode, OFlags};
+use rustix::fs::{Mode, OFlags};
 
 use crate::model::ExeState;
 
@@ -223,11 +223,9 @@ fn running(dir: &str, exe: &[u8]) -> Option<FileId> {
     if !local {
         return None;
     }
-    super::proc_dir::follow_link(&format!("{dir}/exe"), |p| {
-        rustix::fs::statat(rustix::fs::CWD, p, AtFlags::empty())
-    })
-    .ok()
-    .map(|st| FileId::of(&st))
+    super::proc_dir::follow_link(&format!("{dir}/exe"), super::proc_dir::stat_followed)
+        .ok()
+        .map(|st| FileId::of(&st))
 }
 
 /// The file at `path` in whoport's own view, never through a symbolic link: `None` when the
@@ -250,7 +248,7 @@ fn same_bytes(dir: &str, running: FileId, interpreter: &Interpreter) -> bool {
         return false;
     }
     let Ok(theirs) = super::proc_dir::follow_link(&format!("{dir}/exe"), |p| {
-        rustix::fs::open(p, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+        super::proc_dir::open_followed(p, OFlags::RDONLY | OFlags::CLOEXEC)
     }) else {
         return false;
     };

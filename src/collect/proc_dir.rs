@@ -13,8 +13,9 @@
 //! `status`, `cmdline`, `cgroup` or `maps` (in a mount namespace whoport runs in) holds what
 //! whoever mounted it wrote, not what the kernel says of that process.
 
-use std::cell::Cell;
-use std::os::fd::{AsFd, OwnedFd};
+use std::cell::{Cell, RefCell};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::rc::Rc;
 use std::sync::OnceLock;
 
 use rustix::fs::{openat, openat2, Mode, OFlags, ResolveFlags, CWD};
@@ -22,10 +23,37 @@ use rustix::io::Errno;
 
 /// A process's `/proc` directory, held open.
 pub struct ProcDir {
-    dir: OwnedFd,
+    /// Shared with [`HELD`] while it is held (so held and dropped by one thread).
+    dir: Rc<OwnedFd>,
     pid: u32,
     /// The first of its files found covered by a mount (see [`ProcDir::covered`]).
     covered: Cell<Option<&'static str>>,
+}
+
+thread_local! {
+    /// The descriptors of the [`ProcDir`]s this thread holds open. A path `/proc/self/fd/N/…`
+    /// that [`ProcDir::path`] gave names a file below descriptor N: while N is one of these,
+    /// the file is opened below the descriptor itself, as the kernel resolves that path,
+    /// without looking `self`, `fd` and `N` up again for every file of every process.
+    static HELD: RefCell<Vec<Rc<OwnedFd>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The held [`ProcDir`] descriptor and the rest, when `path` is `/proc/self/fd/N/REST` and N
+/// is one this thread holds (see [`HELD`]).
+fn below_held(path: &str) -> Option<(Rc<OwnedFd>, &str)> {
+    let (number, rest) = path.strip_prefix("/proc/self/fd/")?.split_once('/')?;
+    if rest.is_empty() || number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let fd: i32 = number.parse().ok()?;
+    let dir = HELD.with_borrow(|held| held.iter().find(|d| d.as_raw_fd() == fd).cloned())?;
+    Some((dir, rest))
+}
+
+impl Drop for ProcDir {
+    fn drop(&mut self) {
+        HELD.with_borrow_mut(|held| held.retain(|d| !Rc::ptr_eq(d, &self.dir)));
+    }
 }
 
 /// How a file below `/proc` is opened for reading.
@@ -92,6 +120,9 @@ pub fn open_file(path: &str) -> std::io::Result<std::fs::File> {
 /// Opens `path` (below `/proc/`) with `flags` without crossing a mount below `/proc` (see
 /// [`open_below`]): `EXDEV` when something is mounted over it or on the way.
 pub fn open_proc(path: &str, flags: OFlags) -> rustix::io::Result<OwnedFd> {
+    if let Some((dir, rest)) = below_held(path) {
+        return open_below(&*dir, rest, flags);
+    }
     match (path.strip_prefix("/proc/"), proc_root()) {
         (Some(rest), Some(root)) => match open_below(root, rest, flags) {
             Err(Errno::XDEV) if rest.starts_with("sys/") => open_across_self_binds(path, flags),
@@ -171,6 +202,9 @@ pub fn read_link_below(dir: impl AsFd, path: &str, buf: &mut [u8]) -> rustix::io
 /// The text of the symbolic link at `path` (below `/proc/`) in `buf` (its length), never read
 /// across a mount (see [`read_link_below`]).
 pub fn read_link_into(path: &str, buf: &mut [u8]) -> rustix::io::Result<usize> {
+    if let Some((dir, rest)) = below_held(path) {
+        return read_link_below(&*dir, rest, buf);
+    }
     match (path.strip_prefix("/proc/"), proc_root()) {
         (Some(rest), Some(root)) => read_link_below(root, rest, buf),
         (Some(_), None) => Err(Errno::NOENT),
@@ -272,6 +306,25 @@ pub fn follow_link<T>(
     Err(Errno::AGAIN)
 }
 
+/// The status of the file the magic link at `path` leads to (a follow of [`follow_link`]):
+/// below a held [`ProcDir`]'s descriptor when `path` is one of its files (see [`HELD`]).
+pub fn stat_followed(path: &str) -> rustix::io::Result<rustix::fs::Stat> {
+    use rustix::fs::{statat, AtFlags};
+    match below_held(path) {
+        Some((dir, rest)) => statat(&*dir, rest, AtFlags::empty()),
+        None => statat(CWD, path, AtFlags::empty()),
+    }
+}
+
+/// The file the magic link at `path` leads to, opened with `flags` (a follow of
+/// [`follow_link`]): below a held [`ProcDir`]'s descriptor when `path` is one of its files.
+pub fn open_followed(path: &str, flags: OFlags) -> rustix::io::Result<OwnedFd> {
+    match below_held(path) {
+        Some((dir, rest)) => openat(&*dir, rest, flags, Mode::empty()),
+        None => openat(CWD, path, flags, Mode::empty()),
+    }
+}
+
 /// Whether a mount was made or removed in the mount namespace whose `mountinfo` is `watch`
 /// since it was opened (true when the kernel does not answer).
 fn mounts_changed(watch: &OwnedFd) -> bool {
@@ -297,6 +350,8 @@ impl ProcDir {
         let root = proc_root().ok_or(Errno::NOENT)?;
         let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
         let dir = open_below(root, &pid.to_string(), flags)?;
+        let dir = Rc::new(dir);
+        HELD.with_borrow_mut(|held| held.push(Rc::clone(&dir)));
         Ok(ProcDir {
             dir,
             pid,
@@ -322,7 +377,6 @@ impl ProcDir {
     /// crossing that mount), `/proc/PID`: the start time checked through the directory held
     /// open vouches that it is the same process.
     pub fn path(&self) -> String {
-        use std::os::fd::AsRawFd;
         if own_fds_covered() {
             return format!("/proc/{}", self.pid);
         }
@@ -753,6 +807,40 @@ mod tests {
         });
         assert_eq!((churned, tries), (Err(Errno::AGAIN), FOLLOW_TRIES));
         drop(sleep);
+    }
+
+    #[test]
+    fn a_held_directorys_files_are_opened_below_it_and_no_other_descriptors() {
+        let me = std::process::id();
+        let dir = ProcDir::open(me).expect("own /proc directory");
+        let path = dir.path();
+        if own_fds_covered() {
+            return;
+        }
+        let ns = format!("{path}/ns/net");
+        let (held, rest) = below_held(&ns).expect("held");
+        assert!(Rc::ptr_eq(&held, &dir.dir));
+        assert_eq!(rest, "ns/net");
+        drop(held);
+        // What the fast path reads is what the kernel gives for that path.
+        let stat = read_path(&format!("{path}/stat")).expect("stat").0;
+        assert_eq!(parse_stat(&stat).and_then(|s| s.pid), Some(me));
+        let link = read_link(&format!("{path}/ns/net")).expect("ns link");
+        assert_eq!(link, read_link("/proc/self/ns/net").expect("own ns link"));
+        let ours = stat_followed(&format!("{path}/exe")).expect("exe");
+        let theirs = rustix::fs::stat("/proc/self/exe").expect("own exe");
+        assert_eq!((ours.st_dev, ours.st_ino), (theirs.st_dev, theirs.st_ino));
+        // A descriptor no ProcDir holds is not taken for one, nor a path that names none.
+        let other = std::fs::File::open("/proc/self").expect("own /proc directory");
+        let other_path = format!("/proc/self/fd/{}/stat", other.as_raw_fd());
+        assert!(below_held(&other_path).is_none());
+        assert!(below_held(&format!("{path}/")).is_none());
+        assert!(below_held(&format!("{path}x/stat")).is_none());
+        let fd = dir.dir.as_raw_fd();
+        // Forgotten once dropped: that number may name anything afterwards.
+        drop(dir);
+        assert!(below_held(&format!("/proc/self/fd/{fd}/stat")).is_none());
+        assert!(HELD.with_borrow(Vec::is_empty));
     }
 
     #[test]
