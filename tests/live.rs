@@ -326,6 +326,40 @@ fn tcp_and_udp_on_both_families_are_found_with_their_owner() {
 }
 
 #[test]
+fn each_owner_is_given_its_own_parents_name() {
+    if python().is_none() {
+        return;
+    }
+    // Two servers of two workers each: the workers share their parent, whose name is read
+    // once a listing, and must still be given their own parent's.
+    let servers = [("wptest-pa", "--forks"), ("wptest-pb", "--forks")].map(|(name, forks)| {
+        let l = Listener::start(&["--comm-hex", &hex(name.as_bytes()), forks, "2", "tcp4"]);
+        (l, name)
+    });
+    let own = std::fs::read_to_string("/proc/self/comm").expect("own name");
+    let own = own.trim_end_matches('\n');
+    let (_, doc) = listing(&[]);
+    for (l, name) in &servers {
+        assert_eq!(l.children.len(), 2);
+        let s = &l.sockets[0];
+        let found = find(&doc, &s.protocol, &s.address, s.port).expect("listed");
+        let pids: BTreeSet<u32> = found.owners.iter().map(|o| o.pid).collect();
+        let mut expected: BTreeSet<u32> = l.children.iter().copied().collect();
+        expected.insert(l.pid);
+        assert_eq!(pids, expected, "{found:?}");
+        for o in &found.owners {
+            let (parent, parent_name) = if o.pid == l.pid {
+                (std::process::id(), own)
+            } else {
+                (l.pid, *name)
+            };
+            assert_eq!(o.parent_pid, Some(parent), "{o:?}");
+            assert_eq!(o.parent_name.as_deref(), Some(parent_name), "{o:?}");
+        }
+    }
+}
+
+#[test]
 fn a_prefork_parent_and_child_sharing_a_listener_are_both_listed() {
     if python().is_none() {
         return;

@@ -134,6 +134,8 @@ pub fn collect_beside<T>(
     steering::read_again();
     #[cfg(target_os = "linux")]
     identity::read_again();
+    #[cfg(target_os = "linux")]
+    process::read_again();
     // The descriptor walk does not need to know which sockets there are: it runs while the
     // kernel dumps the socket tables.
     static WALKING: AtomicBool = AtomicBool::new(false);

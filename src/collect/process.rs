@@ -486,6 +486,34 @@ fn live_thread_details(pid: u32) -> Option<LiveThread> {
         })
 }
 
+/// The names of the parents this listing read (`None`: not readable): the owners of a
+/// listing often share one parent (a server's workers, a supervisor's children), whose name
+/// is read once. A parent that exits meanwhile leaves its children to another, which their
+/// own `stat` then names.
+#[cfg(target_os = "linux")]
+static PARENT_NAMES: Mutex<Option<HashMap<u32, Option<Vec<u8>>>>> = Mutex::new(None);
+
+/// Forgets the parents' names read: a new listing reads them again.
+#[cfg(target_os = "linux")]
+pub fn read_again() {
+    *PARENT_NAMES.lock().unwrap_or_else(PoisonError::into_inner) = None;
+}
+
+/// The name of parent `pid` as this listing read it, else `read`'s, kept.
+#[cfg(target_os = "linux")]
+fn parent_name(pid: u32, read: impl FnOnce() -> Option<Vec<u8>>) -> Option<Vec<u8>> {
+    let names = || PARENT_NAMES.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(known) = names().get_or_insert_with(HashMap::new).get(&pid) {
+        return known.clone();
+    }
+    // Read without the lock held: the other workers go on meanwhile.
+    let name = read();
+    names()
+        .get_or_insert_with(HashMap::new)
+        .insert(pid, name.clone());
+    name
+}
+
 /// One process's details, everything but the user name (filled in by the caller); `None`
 /// when it is gone. `buf` is reused for every file read.
 #[cfg(target_os = "linux")]
@@ -585,10 +613,12 @@ fn read_one(buf: &mut Vec<u8>, pid: u32, starts: &HashMap<u32, u64>) -> Option<P
     let parent_pid = stat.parent_pid.filter(|&pp| pp != 0);
     // The parent: only its name.
     let parent_name = parent_pid.and_then(|pp| {
-        let name = kernel_name(pp).or_else(|| {
-            let dir = ProcDir::open(pp).ok()?;
-            dir.read("stat", buf).then_some(())?;
-            Some(proc_dir::parse_stat(buf)?.name)
+        let name = parent_name(pp, || {
+            kernel_name(pp).or_else(|| {
+                let dir = ProcDir::open(pp).ok()?;
+                dir.read("stat", buf).then_some(())?;
+                Some(proc_dir::parse_stat(buf)?.name)
+            })
         })?;
         Some(String::from_utf8_lossy(&name).into_owned())
     });
