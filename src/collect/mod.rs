@@ -908,16 +908,8 @@ fn failed_lookup() -> Lookup {
 #[cfg(target_os = "linux")]
 fn find_owners(candidates: &[(Socket, Vec<u32>)], walk: Walk) -> Owners {
     match walk {
-        Ok(walk) => Owners {
-            by_socket: candidates
-                .iter()
-                .map(|(s, _)| {
-                    (s.inode != 0)
-                        .then(|| walk.pids.get(&s.inode).cloned())
-                        .flatten()
-                        .unwrap_or_default()
-                })
-                .collect(),
+        Ok(mut walk) => Owners {
+            by_socket: holders_by_socket(candidates, &mut walk.pids),
             unreadable: walk.unreadable,
             unreadable_pids: walk.unreadable_pids,
             vanished: walk.vanished,
@@ -949,6 +941,44 @@ fn find_owners(candidates: &[(Socket, Vec<u32>)], walk: Walk) -> Owners {
             failure: Some(e),
         },
     }
+}
+
+/// The holders of each candidate socket (none for inode 0), moved out of `pids`: each socket
+/// is listed once, so its holders are not copied. A socket listed again (the same inode) is
+/// given a copy of what its first row was given.
+#[cfg(target_os = "linux")]
+fn holders_by_socket(
+    candidates: &[(Socket, Vec<u32>)],
+    pids: &mut HashMap<u32, Vec<u32>>,
+) -> Vec<Vec<u32>> {
+    let mut by_socket: Vec<Vec<u32>> = Vec::with_capacity(candidates.len());
+    // Where each inode's holders went, kept from the first socket found without holders on:
+    // only then may an earlier row have taken them.
+    let mut rows: Option<HashMap<u32, usize>> = None;
+    for (s, _) in candidates {
+        let inode = s.inode;
+        let holders = if inode == 0 {
+            Vec::new()
+        } else if let Some(holders) = pids.remove(&inode) {
+            holders
+        } else {
+            let rows = rows.get_or_insert_with(|| {
+                let mut rows = HashMap::with_capacity(candidates.len());
+                for (i, (earlier, _)) in candidates[..by_socket.len()].iter().enumerate() {
+                    rows.entry(earlier.inode).or_insert(i);
+                }
+                rows
+            });
+            rows.get(&inode)
+                .map(|&i| by_socket[i].clone())
+                .unwrap_or_default()
+        };
+        if let Some(rows) = &mut rows {
+            rows.entry(inode).or_insert(by_socket.len());
+        }
+        by_socket.push(holders);
+    }
+    by_socket
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -146,3 +146,34 @@ fn refusals_are_told_apart_from_other_errors() {
     assert!(!e(Some(12)).is_refusal(), "ENOMEM is an error");
     assert!(!e(None).is_refusal());
 }
+
+#[test]
+fn each_socket_is_given_its_holders_and_a_socket_listed_twice_its_first_rows() {
+    let with_inode = |inode: u32| {
+        let mut s = socket(None);
+        s.inode = inode;
+        (s, Vec::new())
+    };
+    for (inodes, expected) in [
+        (
+            vec![5, 7, 5, 9, 0],
+            vec![vec![1, 2], vec![3], vec![1, 2], vec![], vec![]],
+        ),
+        // A socket without holders first: the rows are kept from there on.
+        (
+            vec![9, 5, 0, 5, 7, 7],
+            vec![vec![], vec![1, 2], vec![], vec![1, 2], vec![3], vec![3]],
+        ),
+        (vec![0, 4, 7], vec![vec![], vec![8], vec![3]]),
+    ] {
+        let candidates: Vec<_> = inodes.iter().map(|&i| with_inode(i)).collect();
+        let mut pids = HashMap::from([(5, vec![1, 2]), (7, vec![3]), (4, vec![8])]);
+        // Inode 0 names no socket: whatever the table says of it is no one's.
+        pids.insert(0, vec![99]);
+        assert_eq!(
+            holders_by_socket(&candidates, &mut pids),
+            expected,
+            "{inodes:?}"
+        );
+    }
+}
