@@ -679,7 +679,11 @@ fn run_listing(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
         listing::notes(w, out, &snap)?;
     }
     hint(&snap);
-    Ok(status_for(&snap))
+    let status = status_for(&snap);
+    // The process ends with the listing (the only caller returns its status): its memory
+    // goes back to the system with the process, not freed row by row first.
+    std::mem::forget((snap, k));
+    Ok(status)
 }
 
 fn write_list(
