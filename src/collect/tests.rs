@@ -148,6 +148,7 @@ fn refusals_are_told_apart_from_other_errors() {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn each_socket_is_given_its_holders_and_a_socket_listed_twice_its_first_rows() {
     let with_inode = |inode: u32| {
         let mut s = socket(None);
