@@ -449,6 +449,9 @@ pub fn collect_beside<T>(
         ));
     }
     listeners.reserve(candidates.len());
+    // The name of the last socket's user (most sockets are one user's, one after the
+    // other): asked of `users` once for each run of the same uid.
+    let mut last_user: Option<(u32, Option<String>)> = None;
     for ((socket, _), pids) in candidates.into_iter().zip(owners.by_socket) {
         for &pid in &pids {
             processes.entry(pid).or_insert_with(|| Process {
@@ -473,7 +476,10 @@ pub fn collect_beside<T>(
         listeners.push(Listener {
             scope: Scope::on_this_machine(&socket),
             device: devices.name(socket.ifindex),
-            user: socket.uid.and_then(|u| users.name(u)),
+            user: socket.uid.and_then(|u| match &last_user {
+                Some((uid, name)) if *uid == u => name.clone(),
+                _ => last_user.insert((u, users.name(u))).1.clone(),
+            }),
             owners: pids,
             hidden_reason,
             held_through,

@@ -68,7 +68,11 @@ impl UserNames {
         }
         let mut missing: Vec<u32> = {
             let cache = self.cache();
+            // (Most sockets of a listing are one user's, one after the other: each run of
+            // the same uid is looked up once.)
+            let mut last = None;
             uids.into_iter()
+                .filter(|&u| last.replace(u) != Some(u))
                 .filter(|u| !cache.contains_key(u))
                 .collect()
         };
