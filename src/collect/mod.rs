@@ -134,8 +134,6 @@ pub fn collect_beside<T>(
     steering::read_again();
     #[cfg(target_os = "linux")]
     identity::read_again();
-    #[cfg(target_os = "linux")]
-    process::read_again();
     // The descriptor walk does not need to know which sockets there are: it runs while the
     // kernel dumps the socket tables.
     static WALKING: AtomicBool = AtomicBool::new(false);
@@ -318,26 +316,23 @@ pub fn collect_beside<T>(
     let mut devices = DeviceNames::default();
     let pids = owning_pids(&owners.by_socket);
     // details_within returns by the deadline (and the user database's second after it).
-    let read = match early.wait(Deadline::never()) {
-        Some(mut read) => {
-            let added: Vec<u32> = pids
-                .iter()
-                .copied()
-                .filter(|pid| first.binary_search(pid).is_err())
-                .collect();
-            let more = if added.is_empty() {
-                process::Details::default()
-            } else {
-                process::details_within(&added, &users, &owners.starts, deadline)
-            };
-            read.processes.extend(more.processes);
-            read.late.extend(more.late);
-            read.late.sort_unstable();
-            read.late.dedup();
-            read
-        }
-        None => process::details_within(&pids, &users, &owners.starts, deadline),
-    };
+    // The owners the second look added are read apart from the first look's, as found by
+    // another look (see process::details_within).
+    let mut read = early
+        .wait(Deadline::never())
+        .unwrap_or_else(|| process::details_within(&first, &users, &owners.starts, deadline));
+    let added: Vec<u32> = pids
+        .iter()
+        .copied()
+        .filter(|pid| first.binary_search(pid).is_err())
+        .collect();
+    if !added.is_empty() {
+        let more = process::details_within(&added, &users, &owners.starts, deadline);
+        read.processes.extend(more.processes);
+        read.late.extend(more.late);
+        read.late.sort_unstable();
+        read.late.dedup();
+    }
     let mut processes = read.processes;
     let mut late = Vec::with_capacity(read.late.len());
     for &pid in &read.late {

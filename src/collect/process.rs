@@ -316,6 +316,9 @@ struct Queue {
     pids: Vec<u32>,
     next: AtomicUsize,
     starts: HashMap<u32, u64>,
+    /// The names of the parents read so far (see [`Parents`]).
+    #[cfg(target_os = "linux")]
+    parents: Parents,
 }
 
 /// Reads now what the first process's details would read once a run (whoport's own
@@ -330,6 +333,7 @@ pub fn read_once_a_run() {
 
 /// Details of `pids`, read by worker threads (the available cores) and waited for until
 /// `deadline`: whatever has not arrived by then is in `late`, and its worker is abandoned.
+/// `pids` are the owners one look found: a parent's name is read once for all of them.
 pub fn details_within(
     pids: &[u32],
     users: &UserNames,
@@ -357,6 +361,8 @@ pub fn details_within(
             .collect(),
         pids: wanted,
         next: AtomicUsize::new(0),
+        #[cfg(target_os = "linux")]
+        parents: Parents::default(),
     });
     let total = queue.pids.len();
     let (tx, rx) = mpsc::channel::<(u32, Option<Process>)>();
@@ -438,7 +444,7 @@ fn read_queue(queue: &Queue, mut answer: impl FnMut(u32, Option<Process>) -> boo
         };
         in_flight().push(pid);
         #[cfg(target_os = "linux")]
-        let p = read_one(&mut buf, pid, &queue.starts);
+        let p = read_one(&mut buf, pid, &queue.starts, &queue.parents);
         #[cfg(not(target_os = "linux"))]
         let p = read_one(&mut sys, pid, &queue.starts);
         in_flight().retain(|&p| p != pid);
@@ -490,38 +496,41 @@ fn live_thread_details(pid: u32) -> Option<LiveThread> {
         })
 }
 
-/// The names of the parents this listing read (`None`: not readable): the owners of a
-/// listing often share one parent (a server's workers, a supervisor's children), whose name
-/// is read once. A parent that exits meanwhile leaves its children to another, which their
-/// own `stat` then names.
+/// The names of the parents one read of details (one [`details_within`]) read, by PID
+/// (`None`: not readable): the owners often share one parent (a server's workers, a
+/// supervisor's children), whose name is then read once. Every owner of one read was found
+/// by one look, so each was alive then, and so was each process it may have as parent while
+/// it is read (the one it had, or an ancestor it is handed to when that one exits): a PID
+/// names one of those processes only, never one that took the number later. Owners found
+/// by a later look are read by another [`details_within`], with a table of their own.
 #[cfg(target_os = "linux")]
-static PARENT_NAMES: Mutex<Option<HashMap<u32, Option<Vec<u8>>>>> = Mutex::new(None);
+#[derive(Default)]
+struct Parents(Mutex<HashMap<u32, Option<Vec<u8>>>>);
 
-/// Forgets the parents' names read: a new listing reads them again.
 #[cfg(target_os = "linux")]
-pub fn read_again() {
-    *PARENT_NAMES.lock().unwrap_or_else(PoisonError::into_inner) = None;
-}
-
-/// The name of parent `pid` as this listing read it, else `read`'s, kept.
-#[cfg(target_os = "linux")]
-fn parent_name(pid: u32, read: impl FnOnce() -> Option<Vec<u8>>) -> Option<Vec<u8>> {
-    let names = || PARENT_NAMES.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(known) = names().get_or_insert_with(HashMap::new).get(&pid) {
-        return known.clone();
+impl Parents {
+    /// The name of parent `pid` as this read found it, else `read`'s, kept.
+    fn name(&self, pid: u32, read: impl FnOnce() -> Option<Vec<u8>>) -> Option<Vec<u8>> {
+        let names = || self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(known) = names().get(&pid) {
+            return known.clone();
+        }
+        // Read without the lock held: the other workers go on meanwhile.
+        let name = read();
+        names().insert(pid, name.clone());
+        name
     }
-    // Read without the lock held: the other workers go on meanwhile.
-    let name = read();
-    names()
-        .get_or_insert_with(HashMap::new)
-        .insert(pid, name.clone());
-    name
 }
 
 /// One process's details, everything but the user name (filled in by the caller); `None`
 /// when it is gone. `buf` is reused for every file read.
 #[cfg(target_os = "linux")]
-fn read_one(buf: &mut Vec<u8>, pid: u32, starts: &HashMap<u32, u64>) -> Option<Process> {
+fn read_one(
+    buf: &mut Vec<u8>,
+    pid: u32,
+    starts: &HashMap<u32, u64>,
+    parents: &Parents,
+) -> Option<Process> {
     use super::proc_dir::{self, ProcDir};
     let dir = match ProcDir::open(pid) {
         Ok(dir) => dir,
@@ -617,7 +626,7 @@ fn read_one(buf: &mut Vec<u8>, pid: u32, starts: &HashMap<u32, u64>) -> Option<P
     let parent_pid = stat.parent_pid.filter(|&pp| pp != 0);
     // The parent: only its name.
     let parent_name = parent_pid.and_then(|pp| {
-        let name = parent_name(pp, || {
+        let name = parents.name(pp, || {
             kernel_name(pp).or_else(|| {
                 let dir = ProcDir::open(pp).ok()?;
                 dir.read("stat", buf).then_some(())?;
