@@ -1027,3 +1027,86 @@ fn a_stalled_filesystem_over_the_cgroup_files_never_keeps_a_listing_running() {
         assert!(out.contains(&format!("{lookup} rc=0")), "{out}{err}");
     }
 }
+
+/// A process whose executable is on a FUSE filesystem that stopped answering, and whose
+/// first mapping of that path is another file, on a tmpfs (it bound the tmpfs over its
+/// executable's directory, made a file of that name there and mapped it below its image:
+/// `exe_decoy.c`, which any process in a mount namespace of its own can do). The mapping's
+/// device said "answers from memory", and the executable link was followed and stat'ed: the
+/// stat waited in the kernel for the daemon, through SIGKILL, and whoport never ended. The
+/// running file is now asked without a word to its filesystem, and nothing more once its own
+/// device says the filesystem may not answer: whoport ends, names the owner and its
+/// executable, and says nothing of it it did not establish.
+#[test]
+fn a_tmpfs_file_mapped_under_a_stalled_executables_name_never_keeps_whoport_running() {
+    if !stalled_fuse_or_skip()
+        || !have("cc", "apt-get install -y gcc libc6-dev")
+        || !common::have_python_module("fusepy", "apt-get install -y python3-fusepy")
+    {
+        return;
+    }
+    let script = format!(
+        "exec unshare --mount --propagation private sh -c '\n\
+         export PATH=/usr/sbin:/usr/bin:/sbin:/bin\n\
+         top=$(mktemp -d)\n\
+         mkdir $top/fuse $top/decoy\n\
+         mount -t tmpfs decoy $top/decoy\n\
+         cc -static -O2 -o $top/app.bin {app} || {{ echo no-build; exit 0; }}\n\
+         /usr/bin/python3 {daemon} $top/fuse $top/app.bin $top/stall > /dev/null 2>&1 &\n\
+         fuse=$!\n\
+         for i in $(seq 50); do [ -e $top/fuse/app ] && break; sleep 0.1; done\n\
+         $top/fuse/app $top/fuse $top/decoy $top/stall > $top/ready &\n\
+         app=$!\n\
+         for i in $(seq 50); do grep -q ready $top/ready && break; sleep 0.1; done\n\
+         port=$(cut -d\" \" -f3 $top/ready)\n\
+         echo app=$app port=$port\n\
+         grep -m1 \" $top/fuse/app\" /proc/$app/maps\n\
+         ( timeout 20 \"$WHOPORT\" --json --timeout 2s $port > $top/out.json 2>/dev/null; touch $top/ended ) &\n\
+         ended=no\n\
+         for i in $(seq 100); do [ -e $top/ended ] && {{ ended=yes; break; }}; sleep 0.1; done\n\
+         echo ended=$ended\n\
+         cat $top/out.json\n\
+         kill -9 $fuse $app\n\
+         wait\n\
+         umount -l $top/fuse; umount -l $top/fuse; umount -l $top/decoy\n\
+         rm -f $top/app.bin $top/stall $top/ready $top/out.json $top/ended\n\
+         rmdir $top/fuse $top/decoy $top'",
+        app = common::fixture("exe_decoy.c").display(),
+        daemon = common::fixture("exe_fuse.py").display(),
+    );
+    let (_, out, err) = common::sh_within(&script, QUICK);
+    assert!(
+        !out.contains("no-build"),
+        "exe_decoy.c builds static: {err}"
+    );
+    let app = out
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("app="))
+        .and_then(|p| p.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("the listener started: {out} {err}"));
+    // The staging holds: the first mapping of that path is the tmpfs file (mapped at 0x10000).
+    assert!(out.contains("00010000-00011000"), "{out}");
+    assert!(
+        out.contains("ended=yes"),
+        "whoport never ended: {out} {err}"
+    );
+    let json = &out[out.find('{').expect("whoport's JSON")..];
+    let doc: serde_json::Value = serde_json::from_str(json).expect("JSON");
+    let owners: Vec<&serde_json::Value> = doc["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .flat_map(|l| l["owners"].as_array().into_iter().flatten())
+        .filter(|o| o["pid"] == app)
+        .collect();
+    assert!(!owners.is_empty(), "{doc}");
+    for o in owners {
+        assert!(
+            o["exe"].as_str().is_some_and(|e| e.ends_with("/fuse/app")),
+            "{o}"
+        );
+        // Nothing was established of its file.
+        assert!(o["exe_same_here"].is_null(), "{o}");
+        assert!(o["interpreter"].is_null(), "{o}");
+    }
+}

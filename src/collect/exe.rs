@@ -165,15 +165,29 @@ fn unchecked(unlooked: &Unlooked) -> ExeState {
 }
 
 /// The running file of the task at `dir`, reached through its `exe` link, never into a
-/// mount made over the link (see [`super::proc_dir::follow_link`]): why not, when that is
-/// the cause (`None` for another failure: the task exited).
-fn running_file(dir: &str) -> Result<rustix::fs::Stat, Option<Unlooked>> {
-    super::proc_dir::follow_link(&format!("{dir}/exe"), super::proc_dir::stat_followed).map_err(
-        |e| {
-            matches!(e, rustix::io::Errno::XDEV | rustix::io::Errno::AGAIN)
-                .then(|| unlooked("exe")(e))
-        },
-    )
+/// mount made over the link (see [`super::proc_dir::follow_link`]), and only when it is on a
+/// filesystem that answers from memory (its own device, not only the one its mapping of that
+/// name gave: a process can map another file of that very path at a lower address): why not,
+/// when that is the cause (`None` for another failure: the task exited).
+fn running_file(dir: &str) -> Result<super::proc_dir::Followed, Option<Unlooked>> {
+    let running =
+        super::proc_dir::follow_link(&format!("{dir}/exe"), super::proc_dir::stat_followed)
+            .map_err(|e| {
+                matches!(e, rustix::io::Errno::XDEV | rustix::io::Errno::AGAIN)
+                    .then(|| unlooked("exe")(e))
+            })?;
+    if !local_device(running.major, running.minor) {
+        return Err(Some(Unlooked::MayWait));
+    }
+    Ok(running)
+}
+
+/// Whether the device is one of whoport's mount table's whose filesystem answers from
+/// memory.
+pub(super) fn local_device(major: u32, minor: u32) -> bool {
+    mounts()
+        .iter()
+        .any(|m| m.major == major && m.minor == minor && answers_from_memory(&m.fstype))
 }
 
 /// Why the path of a deleted executable is not looked at.
@@ -321,18 +335,18 @@ fn covered(unlooked: &Unlooked) -> Option<&'static str> {
 /// reason than that nothing is there (`ENOENT`, or `ENOTDIR`: a file where a directory of the
 /// way was): not known then.
 fn gone_from(
-    running: &rustix::fs::Stat,
+    running: &super::proc_dir::Followed,
     marked: &[u8],
     path: &[u8],
     root: Option<&Root>,
 ) -> Option<Result<bool, i32>> {
-    let same = |(dev, ino): (u64, u64)| ino == running.st_ino && dev == running.st_dev;
+    let same = |(dev, ino): (u64, u64)| ino == running.ino && dev == running.dev;
     let (at, skip) = root.map_or((None, 0), |r| (Some(&r.fd), r.skip));
     let [literal, now] = match identities_within(at, [marked.get(skip..)?, path.get(skip..)?]) {
         Ok(both) => both,
         Err(e) => return Some(Err(e.raw_os_error())),
     };
-    if running.st_nlink != 0 && literal.is_ok_and(same) {
+    if running.nlink != 0 && literal.is_ok_and(same) {
         return None;
     }
     Some(match now {
@@ -378,7 +392,7 @@ fn too_long(dir: &str) -> ExeState {
     let Some((view, running)) = view
         .as_ref()
         .ok()
-        .filter(|(_, st)| st.st_ino == inode)
+        .filter(|(_, st)| st.ino == inode)
         .map(|(view, st)| (view.as_ref(), st))
     else {
         let unlooked = view.err().unwrap_or(Unlooked::MayWait);

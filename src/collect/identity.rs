@@ -40,6 +40,14 @@ impl FileId {
         }
     }
 
+    fn followed(st: &super::proc_dir::Followed) -> FileId {
+        FileId {
+            dev: st.dev,
+            ino: st.ino,
+            size: st.size,
+        }
+    }
+
     fn same(&self, other: &FileId) -> bool {
         self.dev == other.dev && self.ino == other.ino
     }
@@ -217,15 +225,16 @@ fn interpreter_of(
 /// whoport's mount table whose filesystem answers from memory.
 fn running(dir: &str, exe: &[u8]) -> Option<FileId> {
     let (major, minor) = super::exe::mapped_device(dir, exe)?;
-    let local = super::exe::mounts().iter().any(|m| {
-        m.major == major && m.minor == minor && super::exe::answers_from_memory(&m.fstype)
-    });
-    if !local {
+    if !super::exe::local_device(major, minor) {
         return None;
     }
-    super::proc_dir::follow_link(&format!("{dir}/exe"), super::proc_dir::stat_followed)
-        .ok()
-        .map(|st| FileId::of(&st))
+    // The mapping's device is the first mapping of that name's: a process may map another
+    // file of that path (in a mount namespace of its own, a bind mount over its executable's
+    // directory) at a lower address. The running file itself is asked without a word to its
+    // filesystem, and nothing more is asked of it unless that filesystem answers from memory.
+    let running =
+        super::proc_dir::follow_link(&format!("{dir}/exe"), super::proc_dir::stat_followed).ok()?;
+    super::exe::local_device(running.major, running.minor).then(|| FileId::followed(&running))
 }
 
 /// The file at `path` in whoport's own view, never through a symbolic link: `None` when the

@@ -306,14 +306,40 @@ pub fn follow_link<T>(
     Err(Errno::AGAIN)
 }
 
-/// The status of the file the magic link at `path` leads to (a follow of [`follow_link`]):
-/// below a held [`ProcDir`]'s descriptor when `path` is one of its files (see [`HELD`]).
-pub fn stat_followed(path: &str) -> rustix::io::Result<rustix::fs::Stat> {
-    use rustix::fs::{statat, AtFlags};
-    match below_held(path) {
-        Some((dir, rest)) => statat(&*dir, rest, AtFlags::empty()),
-        None => statat(CWD, path, AtFlags::empty()),
-    }
+/// What [`stat_followed`] tells of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Followed {
+    /// Its device, as `st_dev` encodes it.
+    pub dev: u64,
+    pub major: u32,
+    pub minor: u32,
+    pub ino: u64,
+    pub size: u64,
+    pub nlink: u32,
+}
+
+/// The status of the file the magic link at `path` leads to (a follow of [`follow_link`]),
+/// as its filesystem last told the kernel (`AT_STATX_DONT_SYNC`): a filesystem that asks a
+/// server or a daemon (FUSE, NFS, 9p, Ceph) answers from what it has, and a daemon that
+/// stopped answering is never asked. The caller decides from its device whether to ask that
+/// filesystem anything more. Below a held [`ProcDir`]'s descriptor when `path` is one of its
+/// files (see [`HELD`]).
+pub fn stat_followed(path: &str) -> rustix::io::Result<Followed> {
+    use rustix::fs::{statx, AtFlags, StatxFlags};
+    let flags = AtFlags::STATX_DONT_SYNC;
+    let wanted = StatxFlags::INO | StatxFlags::SIZE | StatxFlags::NLINK;
+    let st = match below_held(path) {
+        Some((dir, rest)) => statx(&*dir, rest, flags, wanted),
+        None => statx(CWD, path, flags, wanted),
+    }?;
+    Ok(Followed {
+        dev: rustix::fs::makedev(st.stx_dev_major, st.stx_dev_minor),
+        major: st.stx_dev_major,
+        minor: st.stx_dev_minor,
+        ino: st.stx_ino,
+        size: st.stx_size,
+        nlink: st.stx_nlink,
+    })
 }
 
 /// The file the magic link at `path` leads to, opened with `flags` (a follow of
@@ -829,7 +855,7 @@ mod tests {
         assert_eq!(link, read_link("/proc/self/ns/net").expect("own ns link"));
         let ours = stat_followed(&format!("{path}/exe")).expect("exe");
         let theirs = rustix::fs::stat("/proc/self/exe").expect("own exe");
-        assert_eq!((ours.st_dev, ours.st_ino), (theirs.st_dev, theirs.st_ino));
+        assert_eq!((ours.dev, ours.ino), (theirs.st_dev, theirs.st_ino));
         // A descriptor no ProcDir holds is not taken for one, nor a path that names none.
         let other = std::fs::File::open("/proc/self").expect("own /proc directory");
         let other_path = format!("/proc/self/fd/{}/stat", other.as_raw_fd());
