@@ -1028,6 +1028,74 @@ fn a_stalled_filesystem_over_the_cgroup_files_never_keeps_a_listing_running() {
     }
 }
 
+/// `whoport --json PORT` beside a listener of `tests/fixtures/exe_decoy.c` run from a FUSE
+/// filesystem (`exe_fuse.py`, in a private mount namespace) whose daemon stops answering once
+/// the listener is ready: `build` is the compiler's flags, `run` how the listener is started
+/// (`$app` is it on the FUSE mount, `$top` a temporary directory with a tmpfs at
+/// `$top/decoy`). Returns the listener's PID and whoport's JSON, asserting it ended; the
+/// daemon is then killed by PID, which ends any wait on its filesystem.
+fn beside_a_stalled_executable(build: &str, run: &str) -> (u64, serde_json::Value) {
+    let script = format!(
+        "exec unshare --mount --propagation private sh -c '\n\
+         export PATH=/usr/sbin:/usr/bin:/sbin:/bin\n\
+         top=$(mktemp -d)\n\
+         mkdir $top/fuse $top/decoy\n\
+         mount -t tmpfs decoy $top/decoy\n\
+         cc {build} -O2 -o $top/app.bin {source} || {{ echo no-build; exit 0; }}\n\
+         /usr/bin/python3 {daemon} $top/fuse $top/app.bin $top/stall > /dev/null 2>&1 &\n\
+         fuse=$!\n\
+         for i in $(seq 50); do [ -e $top/fuse/app ] && break; sleep 0.1; done\n\
+         app=$top/fuse/app\n\
+         {run} > $top/ready &\n\
+         for i in $(seq 50); do grep -q ready $top/ready && break; sleep 0.1; done\n\
+         pid=$(cut -d\" \" -f2 $top/ready); port=$(cut -d\" \" -f3 $top/ready)\n\
+         echo app=$pid port=$port\n\
+         grep -m1 \" $top/fuse/app\" /proc/$pid/maps\n\
+         ( timeout 20 \"$WHOPORT\" --json --timeout 2s $port > $top/out.json 2>/dev/null; touch $top/ended ) &\n\
+         ended=no\n\
+         for i in $(seq 100); do [ -e $top/ended ] && {{ ended=yes; break; }}; sleep 0.1; done\n\
+         echo ended=$ended\n\
+         cat $top/out.json\n\
+         kill -9 $fuse $pid\n\
+         wait\n\
+         umount -l $top/fuse 2>/dev/null; umount -l $top/fuse 2>/dev/null; umount -l $top/decoy\n\
+         rm -f $top/app.bin $top/stall $top/ready $top/out.json $top/ended\n\
+         rmdir $top/fuse $top/decoy $top\'",
+        source = common::fixture("exe_decoy.c").display(),
+        daemon = common::fixture("exe_fuse.py").display(),
+    );
+    let (_, out, err) = common::sh_within(&script, QUICK);
+    assert!(
+        !out.contains("no-build"),
+        "exe_decoy.c builds ({build}): {err}"
+    );
+    let app = out
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("app="))
+        .and_then(|p| p.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("the listener started: {out} {err}"));
+    assert!(
+        out.contains("ended=yes"),
+        "whoport never ended: {out} {err}"
+    );
+    let json = &out[out.find('{').expect("whoport's JSON")..];
+    let mut doc: serde_json::Value = serde_json::from_str(json).expect("JSON");
+    // (The first line of its maps with its executable's path, as staged.)
+    doc["staged_maps_line"] = out.lines().nth(1).unwrap_or_default().into();
+    (app, doc)
+}
+
+/// The owners of PID `app` in whoport's JSON `doc`.
+fn owners_of(doc: &serde_json::Value, app: u64) -> Vec<&serde_json::Value> {
+    doc["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .flat_map(|l| l["owners"].as_array().into_iter().flatten())
+        .filter(|o| o["pid"] == app)
+        .collect()
+}
+
 /// A process whose executable is on a FUSE filesystem that stopped answering, and whose
 /// first mapping of that path is another file, on a tmpfs (it bound the tmpfs over its
 /// executable's directory, made a file of that name there and mapped it below its image:
@@ -1045,60 +1113,15 @@ fn a_tmpfs_file_mapped_under_a_stalled_executables_name_never_keeps_whoport_runn
     {
         return;
     }
-    let script = format!(
-        "exec unshare --mount --propagation private sh -c '\n\
-         export PATH=/usr/sbin:/usr/bin:/sbin:/bin\n\
-         top=$(mktemp -d)\n\
-         mkdir $top/fuse $top/decoy\n\
-         mount -t tmpfs decoy $top/decoy\n\
-         cc -static -O2 -o $top/app.bin {app} || {{ echo no-build; exit 0; }}\n\
-         /usr/bin/python3 {daemon} $top/fuse $top/app.bin $top/stall > /dev/null 2>&1 &\n\
-         fuse=$!\n\
-         for i in $(seq 50); do [ -e $top/fuse/app ] && break; sleep 0.1; done\n\
-         $top/fuse/app $top/fuse $top/decoy $top/stall > $top/ready &\n\
-         app=$!\n\
-         for i in $(seq 50); do grep -q ready $top/ready && break; sleep 0.1; done\n\
-         port=$(cut -d\" \" -f3 $top/ready)\n\
-         echo app=$app port=$port\n\
-         grep -m1 \" $top/fuse/app\" /proc/$app/maps\n\
-         ( timeout 20 \"$WHOPORT\" --json --timeout 2s $port > $top/out.json 2>/dev/null; touch $top/ended ) &\n\
-         ended=no\n\
-         for i in $(seq 100); do [ -e $top/ended ] && {{ ended=yes; break; }}; sleep 0.1; done\n\
-         echo ended=$ended\n\
-         cat $top/out.json\n\
-         kill -9 $fuse $app\n\
-         wait\n\
-         umount -l $top/fuse; umount -l $top/fuse; umount -l $top/decoy\n\
-         rm -f $top/app.bin $top/stall $top/ready $top/out.json $top/ended\n\
-         rmdir $top/fuse $top/decoy $top'",
-        app = common::fixture("exe_decoy.c").display(),
-        daemon = common::fixture("exe_fuse.py").display(),
-    );
-    let (_, out, err) = common::sh_within(&script, QUICK);
-    assert!(
-        !out.contains("no-build"),
-        "exe_decoy.c builds static: {err}"
-    );
-    let app = out
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("app="))
-        .and_then(|p| p.parse::<u64>().ok())
-        .unwrap_or_else(|| panic!("the listener started: {out} {err}"));
+    let (app, doc) = beside_a_stalled_executable("-static", "$app $top/fuse $top/decoy $top/stall");
     // The staging holds: the first mapping of that path is the tmpfs file (mapped at 0x10000).
-    assert!(out.contains("00010000-00011000"), "{out}");
     assert!(
-        out.contains("ended=yes"),
-        "whoport never ended: {out} {err}"
+        doc["staged_maps_line"]
+            .as_str()
+            .is_some_and(|l| l.starts_with("00010000-00011000")),
+        "{doc}"
     );
-    let json = &out[out.find('{').expect("whoport's JSON")..];
-    let doc: serde_json::Value = serde_json::from_str(json).expect("JSON");
-    let owners: Vec<&serde_json::Value> = doc["listeners"]
-        .as_array()
-        .expect("listeners")
-        .iter()
-        .flat_map(|l| l["owners"].as_array().into_iter().flatten())
-        .filter(|o| o["pid"] == app)
-        .collect();
+    let owners = owners_of(&doc, app);
     assert!(!owners.is_empty(), "{doc}");
     for o in owners {
         assert!(
@@ -1107,6 +1130,35 @@ fn a_tmpfs_file_mapped_under_a_stalled_executables_name_never_keeps_whoport_runn
         );
         // Nothing was established of its file.
         assert!(o["exe_same_here"].is_null(), "{o}");
+        assert!(o["interpreter"].is_null(), "{o}");
+    }
+}
+
+/// A program on a FUSE filesystem that stopped answering, run through the dynamic loader
+/// (`ld.so /fuse/app`): the program the loader runs was looked up by the name its command
+/// line gives (text the process wrote), in whoport's view, with a plain stat, to tell whether
+/// it is a system interpreter; the lookup waited in the kernel through SIGKILL and whoport
+/// never ended. That name is now looked at as any path of a process is (the mount table
+/// first, no link on the way): whoport ends and names the owner, and no interpreter.
+#[test]
+fn a_program_run_by_the_loader_from_a_stalled_filesystem_never_keeps_whoport_running() {
+    if !stalled_fuse_or_skip()
+        || !have("cc", "apt-get install -y gcc libc6-dev")
+        || !common::have_python_module("fusepy", "apt-get install -y python3-fusepy")
+    {
+        return;
+    }
+    let (app, doc) = beside_a_stalled_executable(
+        "",
+        "$(ls /lib64/ld-linux-*.so.* /lib/ld-linux-*.so.* 2>/dev/null | head -n 1) $app $top/stall",
+    );
+    let owners = owners_of(&doc, app);
+    assert!(!owners.is_empty(), "{doc}");
+    for o in owners {
+        assert!(
+            o["exe"].as_str().is_some_and(|e| e.contains("ld-linux")),
+            "{o}"
+        );
         assert!(o["interpreter"].is_null(), "{o}");
     }
 }

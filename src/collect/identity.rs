@@ -284,7 +284,10 @@ fn same_content(mut a: impl Read, mut b: impl Read) -> bool {
 /// The system interpreter the task at `dir` maps (the program the dynamic loader runs, or a
 /// library's file would not be an interpreter's executable): by device and inode in
 /// `/proc/PID/maps`; else, by name, the program its command line gives the loader when that
-/// file in whoport's view is one (same device and inode).
+/// file in whoport's view is one (same device and inode). That name is text the process
+/// wrote: it is looked at only as an absolute path, never across a mount that may not answer
+/// nor through a link in a directory of the way, each link it is followed to looked at alike
+/// (see [`here_following`]).
 fn mapped_interpreter(dir: &str, cmdline: &[Vec<u8>]) -> Option<&'static str> {
     let mapped = super::exe::first_mapping(dir, |line| {
         let e = super::exe::maps_entry(line)?;
@@ -300,13 +303,37 @@ fn mapped_interpreter(dir: &str, cmdline: &[Vec<u8>]) -> Option<&'static str> {
             .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect();
         let program = crate::registry::known::loader_program(&args)?;
-        let st = std::fs::metadata(program).ok()?;
-        use std::os::unix::fs::MetadataExt;
+        let id = here_following(program.as_bytes())?;
         interpreters()
             .iter()
-            .find(|i| i.id.dev == st.dev() && i.id.ino == st.ino())
+            .find(|i| i.id.same(&id))
             .map(|i| i.name)
     })
+}
+
+/// The links [`here_following`] follows at most.
+const MAX_LINKS: usize = 8;
+
+/// The file at the absolute `path` in whoport's view, as [`here_or_link`] finds it, through
+/// at most [`MAX_LINKS`] symbolic links at its end, each looked at the same way; `None`
+/// otherwise (a relative path, a way that may not answer or goes through a link).
+fn here_following(path: &[u8]) -> Option<FileId> {
+    let mut path = path.to_vec();
+    for _ in 0..=MAX_LINKS {
+        if !path.starts_with(b"/") {
+            return None;
+        }
+        match here_or_link(&path)? {
+            Ok(id) => return Some(id),
+            Err(None) => return None,
+            Err(Some(target)) if target.starts_with(b"/") => path = target,
+            Err(Some(target)) => {
+                let dir = path.iter().rposition(|&b| b == b'/')?;
+                path = [&path[..=dir], &target[..]].concat();
+            }
+        }
+    }
+    None
 }
 
 /// Finds now what is found once a run for the first executable judged: the system's shells
