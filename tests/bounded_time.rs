@@ -1032,9 +1032,15 @@ fn a_stalled_filesystem_over_the_cgroup_files_never_keeps_a_listing_running() {
 /// filesystem (`exe_fuse.py`, in a private mount namespace) whose daemon stops answering once
 /// the listener is ready: `build` is the compiler's flags, `run` how the listener is started
 /// (`$app` is it on the FUSE mount, `$top` a temporary directory with a tmpfs at
-/// `$top/decoy`). Returns the listener's PID and whoport's JSON, asserting it ended; the
-/// daemon is then killed by PID, which ends any wait on its filesystem.
-fn beside_a_stalled_executable(build: &str, run: &str) -> (u64, serde_json::Value) {
+/// `$top/decoy`). Returns the listener's PID and whoport's JSON, asserting it ended (`None`:
+/// skipped); the daemon is then killed by PID, which ends any wait on its filesystem.
+fn beside_a_stalled_executable(build: &str, run: &str) -> Option<(u64, serde_json::Value)> {
+    if !stalled_fuse_or_skip()
+        || !have("cc", "apt-get install -y gcc libc6-dev")
+        || !common::have_python_module("fusepy", "apt-get install -y python3-fusepy")
+    {
+        return None;
+    }
     let script = format!(
         "exec unshare --mount --propagation private sh -c '\n\
          export PATH=/usr/sbin:/usr/bin:/sbin:/bin\n\
@@ -1082,18 +1088,20 @@ fn beside_a_stalled_executable(build: &str, run: &str) -> (u64, serde_json::Valu
     let mut doc: serde_json::Value = serde_json::from_str(json).expect("JSON");
     // (The first line of its maps with its executable's path, as staged.)
     doc["staged_maps_line"] = out.lines().nth(1).unwrap_or_default().into();
-    (app, doc)
+    Some((app, doc))
 }
 
-/// The owners of PID `app` in whoport's JSON `doc`.
+/// The owners of PID `app` in whoport's JSON `doc`: at least one.
 fn owners_of(doc: &serde_json::Value, app: u64) -> Vec<&serde_json::Value> {
-    doc["listeners"]
+    let owners: Vec<&serde_json::Value> = doc["listeners"]
         .as_array()
         .expect("listeners")
         .iter()
         .flat_map(|l| l["owners"].as_array().into_iter().flatten())
         .filter(|o| o["pid"] == app)
-        .collect()
+        .collect();
+    assert!(!owners.is_empty(), "the listener's owner is named: {doc}");
+    owners
 }
 
 /// A process whose executable is on a FUSE filesystem that stopped answering, and whose
@@ -1107,13 +1115,11 @@ fn owners_of(doc: &serde_json::Value, app: u64) -> Vec<&serde_json::Value> {
 /// executable, and says nothing of it it did not establish.
 #[test]
 fn a_tmpfs_file_mapped_under_a_stalled_executables_name_never_keeps_whoport_running() {
-    if !stalled_fuse_or_skip()
-        || !have("cc", "apt-get install -y gcc libc6-dev")
-        || !common::have_python_module("fusepy", "apt-get install -y python3-fusepy")
-    {
+    let Some((app, doc)) =
+        beside_a_stalled_executable("-static", "$app $top/fuse $top/decoy $top/stall")
+    else {
         return;
-    }
-    let (app, doc) = beside_a_stalled_executable("-static", "$app $top/fuse $top/decoy $top/stall");
+    };
     // The staging holds: the first mapping of that path is the tmpfs file (mapped at 0x10000).
     assert!(
         doc["staged_maps_line"]
@@ -1121,9 +1127,7 @@ fn a_tmpfs_file_mapped_under_a_stalled_executables_name_never_keeps_whoport_runn
             .is_some_and(|l| l.starts_with("00010000-00011000")),
         "{doc}"
     );
-    let owners = owners_of(&doc, app);
-    assert!(!owners.is_empty(), "{doc}");
-    for o in owners {
+    for o in owners_of(&doc, app) {
         assert!(
             o["exe"].as_str().is_some_and(|e| e.ends_with("/fuse/app")),
             "{o}"
@@ -1142,19 +1146,13 @@ fn a_tmpfs_file_mapped_under_a_stalled_executables_name_never_keeps_whoport_runn
 /// first, no link on the way): whoport ends and names the owner, and no interpreter.
 #[test]
 fn a_program_run_by_the_loader_from_a_stalled_filesystem_never_keeps_whoport_running() {
-    if !stalled_fuse_or_skip()
-        || !have("cc", "apt-get install -y gcc libc6-dev")
-        || !common::have_python_module("fusepy", "apt-get install -y python3-fusepy")
-    {
-        return;
-    }
-    let (app, doc) = beside_a_stalled_executable(
+    let Some((app, doc)) = beside_a_stalled_executable(
         "",
         "$(ls /lib64/ld-linux-*.so.* /lib/ld-linux-*.so.* 2>/dev/null | head -n 1) $app $top/stall",
-    );
-    let owners = owners_of(&doc, app);
-    assert!(!owners.is_empty(), "{doc}");
-    for o in owners {
+    ) else {
+        return;
+    };
+    for o in owners_of(&doc, app) {
         assert!(
             o["exe"].as_str().is_some_and(|e| e.contains("ld-linux")),
             "{o}"
