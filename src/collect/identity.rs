@@ -157,19 +157,7 @@ fn names_running(name: &[u8], running: FileId) -> bool {
 /// [`names_running`], looked up now.
 fn system_name_of(name: &[u8], running: FileId) -> bool {
     SYSTEM_BIN.iter().any(|dir| {
-        let mut path = [dir.as_bytes(), b"/", name].concat();
-        for _ in 0..4 {
-            match here_or_link(&path) {
-                Some(Ok(id)) => return id.same(&running),
-                Some(Err(Some(target))) if target.starts_with(b"/") => path = target,
-                Some(Err(Some(target))) => {
-                    let cut = path.iter().rposition(|&b| b == b'/').unwrap_or(0);
-                    path = [&path[..=cut], target.as_slice()].concat();
-                }
-                _ => return false,
-            }
-        }
-        false
+        here_following(&[dir.as_bytes(), b"/", name].concat()).is_some_and(|id| id.same(&running))
     })
 }
 
@@ -312,7 +300,7 @@ fn mapped_interpreter(dir: &str, cmdline: &[Vec<u8>]) -> Option<&'static str> {
 }
 
 /// The links [`here_following`] follows at most.
-const MAX_LINKS: usize = 8;
+const MAX_LINKS: usize = 3;
 
 /// The file at the absolute `path` in whoport's view, as [`here_or_link`] finds it, through
 /// at most [`MAX_LINKS`] symbolic links at its end, each looked at the same way; `None`
