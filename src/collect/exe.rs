@@ -340,7 +340,7 @@ fn gone_from(
     path: &[u8],
     root: Option<&Root>,
 ) -> Option<Result<bool, i32>> {
-    let same = |(dev, ino): (u64, u64)| ino == running.ino && dev == running.dev;
+    let same = |(dev, ino): (u64, u64)| ino == running.ino && dev == running.dev();
     let (at, skip) = root.map_or((None, 0), |r| (Some(&r.fd), r.skip));
     let [literal, now] = match identities_within(at, [marked.get(skip..)?, path.get(skip..)?]) {
         Ok(both) => both,

@@ -42,7 +42,7 @@ impl FileId {
 
     fn followed(st: &super::proc_dir::Followed) -> FileId {
         FileId {
-            dev: st.dev,
+            dev: st.dev(),
             ino: st.ino,
             size: st.size,
         }

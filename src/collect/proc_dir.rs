@@ -309,13 +309,18 @@ pub fn follow_link<T>(
 /// What [`stat_followed`] tells of a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Followed {
-    /// Its device, as `st_dev` encodes it.
-    pub dev: u64,
     pub major: u32,
     pub minor: u32,
     pub ino: u64,
     pub size: u64,
     pub nlink: u32,
+}
+
+impl Followed {
+    /// Its device, as `st_dev` encodes it.
+    pub fn dev(&self) -> u64 {
+        rustix::fs::makedev(self.major, self.minor)
+    }
 }
 
 /// The status of the file the magic link at `path` leads to (a follow of [`follow_link`]),
@@ -333,7 +338,6 @@ pub fn stat_followed(path: &str) -> rustix::io::Result<Followed> {
         None => statx(CWD, path, flags, wanted),
     }?;
     Ok(Followed {
-        dev: rustix::fs::makedev(st.stx_dev_major, st.stx_dev_minor),
         major: st.stx_dev_major,
         minor: st.stx_dev_minor,
         ino: st.stx_ino,
@@ -855,7 +859,7 @@ mod tests {
         assert_eq!(link, read_link("/proc/self/ns/net").expect("own ns link"));
         let ours = stat_followed(&format!("{path}/exe")).expect("exe");
         let theirs = rustix::fs::stat("/proc/self/exe").expect("own exe");
-        assert_eq!((ours.dev, ours.ino), (theirs.st_dev, theirs.st_ino));
+        assert_eq!((ours.dev(), ours.ino), (theirs.st_dev, theirs.st_ino));
         // A descriptor no ProcDir holds is not taken for one, nor a path that names none.
         let other = std::fs::File::open("/proc/self").expect("own /proc directory");
         let other_path = format!("/proc/self/fd/{}/stat", other.as_raw_fd());
