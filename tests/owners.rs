@@ -1097,3 +1097,68 @@ fn an_o_path_handle_on_anothers_listener_is_not_an_owner() {
         assert_eq!(owners, vec![u64::from(l.pid)], "{lookup}: {}", rows[0]);
     }
 }
+
+/// The owner of `hold leader-exit` started by `program` with `args` (the helper's path and
+/// mode last), as the card of its port shows it with each owner lookup.
+fn leader_exited_owner(program: &str, args: &[&str]) -> Option<Vec<(String, Value)>> {
+    let dir = tempdir();
+    let bin = build(dir.path())?;
+    let mut child = common::listener::spawn_retrying(
+        Command::new(program)
+            .args(args)
+            .arg(&bin)
+            .arg("leader-exit")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped()),
+    );
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+        &mut line,
+    )
+    .expect("helper reports");
+    let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    let (port, pid) = (ready["port"].to_string(), &ready["pid"]);
+    let home = tempdir();
+    let mut owners = Vec::new();
+    for (key, value) in [("WHOPORT_OWNER_LOOKUP", "bpf"), ("WHOPORT_NO_BPF", "1")] {
+        let out = common::whoport(home.path())
+            .env(key, value)
+            .args(["--json", &port])
+            .output()
+            .expect("whoport runs");
+        let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+        let owner = doc["listeners"][0]["owners"][0].clone();
+        assert_eq!(&owner["pid"], pid, "{key}: {doc}");
+        owners.push((format!("{key}={value}"), owner));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    Some(owners)
+}
+
+/// A process whose main thread exited is judged by a live thread's links: its mount and user
+/// namespaces are the live thread's, not unknown. Before, the main thread's `ns/mnt` (which
+/// reads nothing once it exited) left it said to share whoport's mount namespace whatever it
+/// ran in, and its executable was never compared with the file at its path.
+#[test]
+fn a_process_whose_main_thread_exited_is_judged_by_a_live_threads_namespaces() {
+    let Some(owners) = leader_exited_owner("env", &[]) else {
+        return;
+    };
+    for (lookup, owner) in owners {
+        assert_eq!(owner["exe_own_mount_ns"], false, "{lookup}: {owner}");
+        assert_eq!(owner["exe_own_user_ns"], false, "{lookup}: {owner}");
+        assert_eq!(owner["exe_same_here"], true, "{lookup}: {owner}");
+    }
+    if !common::root_or_skip("unshare -m") || !have("unshare", "apt-get install -y util-linux") {
+        return;
+    }
+    let Some(owners) = leader_exited_owner("unshare", &["-m", "--propagation", "private"]) else {
+        return;
+    };
+    for (lookup, owner) in owners {
+        assert_eq!(owner["exe_own_mount_ns"], true, "{lookup}: {owner}");
+        assert_eq!(owner["exe_same_here"], true, "{lookup}: {owner}");
+    }
+}

@@ -461,8 +461,9 @@ type Args = (Vec<Vec<u8>>, bool);
 /// What a live thread other than the main one shows of a process whose main thread exited.
 #[cfg(target_os = "linux")]
 enum LiveThread {
-    /// Its executable and command line.
-    Details(Vec<u8>, crate::model::ExeState, Args),
+    /// Its executable and command line, and its directory (`/proc/PID/task/TID`), where its
+    /// executable is judged: the main thread's namespace links read nothing once it exited.
+    Details(Vec<u8>, crate::model::ExeState, Args, String),
     /// Something is mounted over its executable link (this path below `/proc/PID`).
     Covered(String),
 }
@@ -492,7 +493,7 @@ fn live_thread_details(pid: u32) -> Option<LiveThread> {
                 .filter(|_| !text.is_empty())
                 .map(<[u8]>::to_vec)
                 .collect();
-            Some(LiveThread::Details(exe?, state, (args, cut)))
+            Some(LiveThread::Details(exe?, state, (args, cut), dir))
         })
 }
 
@@ -575,17 +576,19 @@ fn read_one(
     };
     // A process whose main thread exited (pthread_exit) while others run: its own executable
     // link and command line read empty, a live thread's are the process's.
+    let mut judged_in = dir.path();
     if exe_bytes.is_none() && args.0.is_empty() {
         match live_thread_details(pid) {
-            Some(LiveThread::Details(bytes, state, thread_args)) => {
+            Some(LiveThread::Details(bytes, state, thread_args, thread_dir)) => {
                 (exe_bytes, exe_state, args) = (Some(bytes), state, thread_args);
+                judged_in = thread_dir;
             }
             Some(LiveThread::Covered(file)) => return Some(Process::covered_file(pid, &file)),
             None => {}
         }
     }
     super::identity::judge(
-        &dir.path(),
+        &judged_in,
         (exe_bytes.as_deref(), &stat.name),
         &mut exe_state,
         &args.0,
