@@ -14,18 +14,38 @@ pub const LOOPBACK_IFINDEX: u32 = 1;
 /// after `%`: inside the brackets for a link-local IPv6 address, where it is the address's
 /// zone (`[fe80::1%lo]`), after them for any other (`[::]%lo`, as `ss` writes it).
 pub fn host(address: IpAddr, device: Option<&str>) -> String {
-    match (address, device) {
-        (IpAddr::V4(a), None) => a.to_string(),
-        (IpAddr::V4(a), Some(d)) => format!("{a}%{d}"),
-        (IpAddr::V6(a), None) => format!("[{a}]"),
-        (IpAddr::V6(a), Some(d)) if a.is_unicast_link_local() => format!("[{a}%{d}]"),
-        (IpAddr::V6(a), Some(d)) => format!("[{a}]%{d}"),
+    Host(address, device).to_string()
+}
+
+/// [`host`], written where it is displayed (no string of its own).
+#[derive(Debug, Clone, Copy)]
+pub struct Host<'a>(pub IpAddr, pub Option<&'a str>);
+
+impl std::fmt::Display for Host<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.0, self.1) {
+            (IpAddr::V4(a), None) => write!(f, "{a}"),
+            (IpAddr::V4(a), Some(d)) => write!(f, "{a}%{d}"),
+            (IpAddr::V6(a), None) => write!(f, "[{a}]"),
+            (IpAddr::V6(a), Some(d)) if a.is_unicast_link_local() => write!(f, "[{a}%{d}]"),
+            (IpAddr::V6(a), Some(d)) => write!(f, "[{a}]%{d}"),
+        }
     }
 }
 
 /// Host and port: `[::]:22`.
 pub fn endpoint(address: IpAddr, device: Option<&str>, port: u16) -> String {
-    format!("{}:{port}", host(address, device))
+    Endpoint(Host(address, device), port).to_string()
+}
+
+/// [`endpoint`], written where it is displayed (no string of its own).
+#[derive(Debug, Clone, Copy)]
+pub struct Endpoint<'a>(pub Host<'a>, pub u16);
+
+impl std::fmt::Display for Endpoint<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.0, self.1)
+    }
 }
 
 impl Scope {
@@ -265,9 +285,13 @@ impl Listener {
 
     /// `0.0.0.0:22`, `[::]:22`, `[fe80::1%lo]:42600`.
     pub fn endpoint(&self) -> String {
-        endpoint(
-            self.socket.address,
-            self.device.as_deref(),
+        self.shown_endpoint().to_string()
+    }
+
+    /// [`Listener::endpoint`], written where it is displayed.
+    pub fn shown_endpoint(&self) -> Endpoint<'_> {
+        Endpoint(
+            Host(self.socket.address, self.device.as_deref()),
             self.socket.port,
         )
     }

@@ -47,8 +47,7 @@ pub const EXIT_ERROR: u8 = 2;
 /// Runs one command line; returns the exit status, or an error for `main` to print.
 pub fn run(cli: &Cli) -> Result<u8> {
     let out = Output::resolve(cli.json, cli.color, &Env::current());
-    let stdout = io::stdout();
-    let mut w = BufWriter::with_capacity(1 << 17, stdout.lock());
+    let mut w = BufWriter::with_capacity(1 << 17, Stdout::open());
     if let Some(what) = cli.generate {
         generate(what, &mut w)?;
         w.flush()?;
@@ -105,6 +104,44 @@ pub fn run(cli: &Cli) -> Result<u8> {
     };
     w.flush()?;
     Ok(status)
+}
+
+/// Where whoport's output goes: on Unix a copy of the standard output descriptor, written
+/// as is; `std::io::Stdout` looks through everything written for its last newline first (a
+/// listing's JSON is megabytes of one line). Where no copy can be made (standard output
+/// closed), `std::io::Stdout` itself, which discards what is written then.
+enum Stdout {
+    #[cfg(unix)]
+    Own(std::fs::File),
+    Std(io::StdoutLock<'static>),
+}
+
+impl Stdout {
+    fn open() -> Stdout {
+        #[cfg(unix)]
+        if let Ok(fd) = std::os::fd::AsFd::as_fd(&io::stdout()).try_clone_to_owned() {
+            return Stdout::Own(std::fs::File::from(fd));
+        }
+        Stdout::Std(io::stdout().lock())
+    }
+}
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            #[cfg(unix)]
+            Stdout::Own(f) => f.write(buf),
+            Stdout::Std(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            #[cfg(unix)]
+            Stdout::Own(f) => f.flush(),
+            Stdout::Std(s) => s.flush(),
+        }
+    }
 }
 
 fn no_query(cli: &Cli, command: &str) -> Result<()> {

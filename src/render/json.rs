@@ -594,10 +594,10 @@ pub fn rfc3339(secs: u64) -> String {
 #[derive(Debug, Serialize)]
 pub struct ListenerDoc<'a> {
     pub protocol: Protocol,
-    pub address: String,
+    pub address: Shown<std::net::IpAddr>,
     pub port: u16,
     /// Address, device and port in the notation of every other output: `[::]:22`.
-    pub endpoint: String,
+    pub endpoint: Shown<crate::address::Endpoint<'a>>,
     pub scope: Scope,
     /// The scope in words: "all interfaces, IPv4 and IPv6", "loopback only"...
     pub reach: String,
@@ -639,6 +639,17 @@ pub struct ListenerDoc<'a> {
     pub holders_unread: Option<&'a crate::model::UnreadHolders>,
 }
 
+/// A value written in JSON as the string it displays as, made as it is written (a listing
+/// writes one for every socket).
+#[derive(Debug)]
+pub struct Shown<T>(pub T);
+
+impl<T: std::fmt::Display> Serialize for Shown<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
+}
+
 /// An owner in a listener's object: its document, or the same document already written as
 /// compact JSON (once per process, for compact output: a process may hold thousands of
 /// sockets, and its command line would be escaped again for each).
@@ -673,12 +684,23 @@ impl<'a> ListenerDoc<'a> {
         owners: &'a HashMap<u32, OwnerDoc<'a>>,
         k: &Knowledge,
     ) -> ListenerDoc<'a> {
+        let docs = l
+            .owners
+            .iter()
+            .filter_map(|pid| owners.get(pid))
+            .map(OwnerRef::Doc)
+            .collect();
+        ListenerDoc::with_owners(l, docs, k)
+    }
+
+    /// [`ListenerDoc::new`] with its owners' objects given.
+    fn with_owners(l: &'a Listener, owners: Vec<OwnerRef<'a>>, k: &Knowledge) -> ListenerDoc<'a> {
         let s = &l.socket;
         ListenerDoc {
             protocol: s.protocol,
-            address: s.address.to_string(),
+            address: Shown(s.address),
             port: s.port,
-            endpoint: l.endpoint(),
+            endpoint: Shown(l.shown_endpoint()),
             scope: l.scope,
             reach: l.reach().long(),
             device: l.device.as_deref(),
@@ -696,12 +718,7 @@ impl<'a> ListenerDoc<'a> {
                 .map(|n| n.into_owned()),
             known_use: l.known_use.map(KnownUseDoc::from_use),
             range: Tier::of(s.port),
-            owners: l
-                .owners
-                .iter()
-                .filter_map(|pid| owners.get(pid))
-                .map(OwnerRef::Doc)
-                .collect(),
+            owners,
             owner_hidden_reason: l.hidden_reason.as_ref().map(Hidden::long),
             held_through: l.held_through,
             closed_during_scan: l.closed_during_scan(),
@@ -753,18 +770,18 @@ impl<'a> ListenerDocs<'a> {
 impl ListenerDocs<'_> {
     /// The object of one listener, its owners as written once when they were.
     fn row<'b>(&'b self, l: &'b Listener) -> ListenerDoc<'b> {
-        let mut doc = ListenerDoc::new(l, &self.owners, self.k);
-        if !self.written.is_empty() {
-            doc.owners = l
-                .owners
-                .iter()
-                .filter_map(|pid| match self.written.get(pid) {
-                    Some(raw) => Some(OwnerRef::Written(raw)),
-                    None => self.owners.get(pid).map(OwnerRef::Doc),
-                })
-                .collect();
+        if self.written.is_empty() {
+            return ListenerDoc::new(l, &self.owners, self.k);
         }
-        doc
+        let owners = l
+            .owners
+            .iter()
+            .filter_map(|pid| match self.written.get(pid) {
+                Some(raw) => Some(OwnerRef::Written(raw)),
+                None => self.owners.get(pid).map(OwnerRef::Doc),
+            })
+            .collect();
+        ListenerDoc::with_owners(l, owners, self.k)
     }
 
     /// The array as compact JSON, the same bytes as serde_json's (see [`write_listing`]),
