@@ -142,6 +142,10 @@ pub struct ExeState {
     /// It runs in another mount namespace than whoport: its executable's path is one of that
     /// namespace, and may name another file (or none) in whoport's.
     pub own_mount_ns: bool,
+    /// Its mount namespace could not be read (the thread read exited, or whoport's own
+    /// could not be read): `own_mount_ns` false says nothing then, and no path of its view is
+    /// taken for one of whoport's.
+    pub mount_ns_unread: bool,
     /// It runs in another user namespace than whoport: it may have set its executable link
     /// itself (`PR_SET_MM_EXE_FILE`), so the link does not establish what it runs.
     pub own_user_ns: bool,

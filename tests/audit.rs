@@ -1052,3 +1052,88 @@ fn a_suppressions_address_is_read_in_whoports_notation() {
         );
     }
 }
+
+/// `nobody`, in a user and mount namespace of its own (`unshare -U -r -m`, no privilege
+/// needed), runs its own program from a directory it bound over `/usr/sbin`, binds the
+/// system's root-owned `/usr/sbin` back over it and deletes its program: in its view a
+/// root-owned file now stands at the path of its deleted executable, on a way only root may
+/// write. That arrangement is its namespace's own mounts, not an upgrade: never
+/// `restart-pending` (which took the place of `deleted-executable` and left the verdict fine),
+/// always `deleted-executable`.
+#[test]
+fn a_user_namespaces_own_mounts_never_make_an_upgrade() {
+    if !common::root_or_skip("a listener as nobody in namespaces of its own")
+        || !have("unshare", "apt-get install -y util-linux")
+        || !have("setpriv", "apt-get install -y util-linux")
+        || !have("ip", "apt-get install -y iproute2")
+    {
+        return;
+    }
+    if !std::path::Path::new("/usr/sbin/nologin").is_file() {
+        eprintln!("SKIPPED: no /usr/sbin/nologin to stand at the path");
+        return;
+    }
+    let dir = tempdir();
+    let Some(hold) = common::compile_fixture(dir.path(), "hold") else {
+        return;
+    };
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).expect("mkdir");
+    std::fs::set_permissions(&work, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+        .expect("chmod");
+    let w = work.display();
+    let inner = work.join("inner.sh");
+    std::fs::write(
+        &inner,
+        format!(
+            r#"set -e
+mkdir {w}/sbin {w}/real
+cp {hold} {w}/sbin/nologin
+mount --bind /usr/sbin {w}/real
+mount --bind {w}/sbin /usr/sbin
+/usr/sbin/nologin plain > {w}/ready &
+i=0; while [ ! -s {w}/ready ]; do i=$((i+1)); [ $i -lt 600 ]; sleep 0.05; done
+mount --bind {w}/real /usr/sbin
+rm {w}/sbin/nologin
+touch {w}/staged
+wait
+"#,
+            hold = hold.display()
+        ),
+    )
+    .expect("inner script");
+    let outer = work.join("outer.sh");
+    std::fs::write(
+        &outer,
+        format!(
+            r#"set -e
+ip link set lo up
+setpriv --reuid=65534 --regid=65534 --clear-groups unshare -U -r -m sh {inner} & staging=$!
+trap 'kill $staging $(sed -n "s/.*\"pid\": \([0-9]*\).*/\1/p" {w}/ready)' EXIT
+i=0; while [ ! -e {w}/staged ]; do i=$((i+1)); [ $i -lt 600 ]; sleep 0.05; done
+"$WHOPORT" audit --json > {w}/audit.json || true
+WHOPORT_NO_BPF=1 "$WHOPORT" audit --json > {w}/audit-walk.json || true
+"#,
+            inner = inner.display()
+        ),
+    )
+    .expect("outer script");
+    let (status, _, err) = common::sh_within(
+        &format!("exec unshare -n sh {}", outer.display()),
+        Duration::from_secs(120),
+    );
+    let read = |name: &str| std::fs::read_to_string(work.join(name)).unwrap_or_default();
+    assert_eq!(status, 0, "the staging ran: {err}");
+    let ready: Value = serde_json::from_str(&read("ready")).expect("the helper's line");
+    let port = u16::try_from(ready["port"].as_u64().expect("port")).expect("a port");
+    for name in ["audit.json", "audit-walk.json"] {
+        let doc: Value =
+            serde_json::from_str(&read(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(
+            findings(&doc, "findings", "restart-pending", port).is_empty(),
+            "{name}: {doc}"
+        );
+        let gone = one(&doc, "deleted-executable", port);
+        assert_eq!(gone["severity"], "high", "{name}: {gone}");
+    }
+}

@@ -37,11 +37,16 @@ pub fn system_path(exe: &str) -> bool {
 /// Whether the different file at the path of a process's deleted executable is the system's
 /// own new version (a package upgrade awaiting a restart): a system path, where that file and
 /// every directory on the way to it only root may write. Anything else (a file any user put
-/// at a path of theirs) proves nothing about the file that was deleted.
+/// at a path of theirs) proves nothing about the file that was deleted. Nor does a process
+/// of another user namespace, or one whose namespaces could not be read: the mounts of its
+/// view may be its own (a root-owned directory bound over that path by a user's namespace).
 pub fn upgraded(p: &Process) -> bool {
     let s = &p.exe_state;
     s.replaced
         && !s.memory_only
+        && !s.own_user_ns
+        && !s.user_ns_unread
+        && !s.mount_ns_unread
         && s.replaced_root_only
         && p.exe.as_deref().is_some_and(system_path)
 }
@@ -55,7 +60,7 @@ pub fn upgraded(p: &Process) -> bool {
 pub fn established_exe(p: &Process) -> Option<&str> {
     let exe = p.exe.as_deref().filter(|e| system_path(e))?;
     let s = &p.exe_state;
-    let in_place = s.deleted && upgraded(p) && !s.own_mount_ns;
+    let in_place = s.deleted && upgraded(p) && !s.own_mount_ns && !s.mount_ns_unread;
     (!s.memory_only && (in_place || (!s.deleted && s.same_here == Some(true)))).then_some(exe)
 }
 
@@ -191,6 +196,19 @@ mod tests {
         assert!(standard_design(&[&upgraded]).is_some());
         upgraded.exe_state.own_mount_ns = true;
         assert_eq!(standard_design(&[&upgraded]), None);
+        // Not an upgrade where the mounts of its view may be its own, or are not known.
+        upgraded.exe_state.own_mount_ns = false;
+        assert!(super::upgraded(&upgraded));
+        for unknown in [
+            |s: &mut crate::model::ExeState| s.own_user_ns = true,
+            |s: &mut crate::model::ExeState| s.user_ns_unread = true,
+            |s: &mut crate::model::ExeState| s.mount_ns_unread = true,
+        ] {
+            let mut p = upgraded.clone();
+            unknown(&mut p.exe_state);
+            assert!(!super::upgraded(&p), "{:?}", p.exe_state);
+            assert_eq!(standard_design(&[&p]), None, "{:?}", p.exe_state);
+        }
         // nginx: judged by its workers.
         let master = p(812, "/usr/sbin/nginx", 0, 1);
         let worker = p(813, "/usr/sbin/nginx", 33, 812);

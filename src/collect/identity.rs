@@ -72,8 +72,9 @@ pub fn judge(
     cmdline: &[Vec<u8>],
 ) {
     let Some(exe) = exe else { return };
-    if let Some(same_ns) = super::exe::in_same_mount_ns(dir) {
-        state.own_mount_ns = !same_ns;
+    match super::exe::in_same_mount_ns(dir) {
+        Some(same_ns) => state.own_mount_ns = !same_ns,
+        None => state.mount_ns_unread = true,
     }
     // In a user namespace of its own, a process may have set its executable link to any file
     // it can open (a system daemon's among them): the link establishes nothing.
@@ -406,7 +407,21 @@ mod tests {
         let (exe, mut state) = super::super::exe::exe_in(&dir);
         judge(&dir, (exe.as_deref(), b""), &mut state, &[]);
         assert!(!state.own_mount_ns);
+        assert!(!state.mount_ns_unread && !state.user_ns_unread, "{state:?}");
         assert_eq!(state.same_here, Some(true), "{state:?}");
         assert_eq!(state.interpreter, None);
+    }
+
+    /// A task whose namespace links read nothing (a thread that exited while it was judged):
+    /// both namespaces unknown, never taken for whoport's, and its executable not compared.
+    #[test]
+    fn a_task_whose_namespaces_read_nothing_has_them_unknown() {
+        let dir = format!("/proc/{}", std::process::id());
+        let (exe, mut state) = super::super::exe::exe_in(&dir);
+        let gone = format!("/proc/{}/task/4294967295", std::process::id());
+        judge(&gone, (exe.as_deref(), b""), &mut state, &[]);
+        assert!(state.mount_ns_unread && state.user_ns_unread, "{state:?}");
+        assert!(!state.own_mount_ns, "{state:?}");
+        assert_eq!(state.same_here, None, "{state:?}");
     }
 }

@@ -532,7 +532,11 @@ pub struct OwnerDoc<'a> {
     pub exe_path_unknown: Option<String>,
     /// It runs in another mount namespace than whoport: `exe` is a path of that namespace.
     pub exe_own_mount_ns: bool,
+    /// Its mount namespace could not be read: `exe_own_mount_ns` false says nothing then.
+    pub exe_mount_ns_unread: bool,
     pub exe_own_user_ns: bool,
+    /// Its user namespace could not be read: `exe_own_user_ns` false says nothing then.
+    pub exe_user_ns_unread: bool,
     /// Whether the file at `exe` in whoport's view is the running file (same device and
     /// inode); `null` when not looked at.
     pub exe_same_here: Option<bool>,
@@ -573,7 +577,9 @@ impl<'a> OwnerDoc<'a> {
             exe_memory_only: p.exe_state.memory_only,
             exe_path_unknown: p.exe_path_unknown(),
             exe_own_mount_ns: p.exe_state.own_mount_ns,
+            exe_mount_ns_unread: p.exe_state.mount_ns_unread,
             exe_own_user_ns: p.exe_state.own_user_ns,
+            exe_user_ns_unread: p.exe_state.user_ns_unread,
             exe_same_here: p.exe_state.same_here,
             interpreter: p.exe_state.interpreter,
             name_escaped: p.name_escaped.as_deref(),

@@ -129,6 +129,8 @@ fn exe_text(p: &Process) -> String {
     };
     let exe = if p.exe_state.own_mount_ns && p.exe.is_some() {
         format!("{exe} (in its own mount namespace)")
+    } else if p.exe_state.mount_ns_unread && p.exe.is_some() {
+        format!("{exe} (its mount namespace could not be read)")
     } else {
         exe
     };

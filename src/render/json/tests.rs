@@ -147,3 +147,50 @@ fn the_listing_written_the_fast_way_is_serde_jsons_own_bytes() {
         assert_eq!(parsed["listeners"].as_array().map(Vec::len), Some(5));
     }
 }
+
+/// A listing of a few thousand rows, with closed sockets merged in among them: the same
+/// bytes as serde_json's, every row once and in order.
+#[test]
+fn a_long_listing_with_closed_sockets_among_its_rows_is_serde_jsons_own_bytes() {
+    let k = crate::registry::Knowledge::load(None, &mut Vec::new()).expect("registry");
+    let base = snapshot();
+    let mut snap = snapshot();
+    snap.listeners.clear();
+    snap.closed.clear();
+    for i in 0..400u16 {
+        for (n, l) in base.listeners.iter().enumerate() {
+            let mut l = l.clone();
+            l.socket.port = 1000 + i * 10 + n as u16;
+            snap.listeners.push(l);
+        }
+        if i % 97 == 0 {
+            let mut closed = base.closed[0].clone();
+            closed.socket.port = 1000 + i * 10 + 9;
+            snap.closed.push(closed);
+        }
+    }
+    let rows = snap.listeners.len() + snap.closed.len();
+    assert!(rows > 1000, "{rows} rows");
+    let doc = || ListingDoc {
+        schema_version: SCHEMA_VERSION,
+        listeners: ListenerDocs::new(&snap, &k).for_output(false),
+        hidden_owners: 0,
+        root: true,
+        source: snap.source,
+        owner_lookup: snap.owner_lookup,
+        notes: &snap.notes,
+    };
+    let (mut fast, mut serde) = (Vec::new(), Vec::new());
+    write_listing(&mut fast, false, &doc()).expect("fast");
+    write(&mut serde, false, &doc()).expect("serde");
+    assert!(fast == serde, "the two writings differ");
+    let parsed: serde_json::Value = serde_json::from_slice(&fast).expect("JSON");
+    let ports: Vec<u64> = parsed["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .map(|l| l["port"].as_u64().expect("port"))
+        .collect();
+    assert_eq!(ports.len(), rows);
+    assert!(ports.windows(2).all(|w| w[0] < w[1]), "in order, each once");
+}
