@@ -1120,20 +1120,26 @@ fn leader_exited_owner(program: &str, args: &[&str]) -> Option<Vec<(String, Valu
     let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
     let (port, pid) = (ready["port"].to_string(), &ready["pid"]);
     let home = tempdir();
-    let mut owners = Vec::new();
-    for (key, value) in [("WHOPORT_OWNER_LOOKUP", "bpf"), ("WHOPORT_NO_BPF", "1")] {
-        let out = common::whoport(home.path())
-            .env(key, value)
-            .args(["--json", &port])
-            .output()
-            .expect("whoport runs");
-        let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
-        let owner = doc["listeners"][0]["owners"][0].clone();
-        assert_eq!(&owner["pid"], pid, "{key}: {doc}");
-        owners.push((format!("{key}={value}"), owner));
-    }
+    let docs: Vec<(String, Vec<u8>)> = [("WHOPORT_OWNER_LOOKUP", "bpf"), ("WHOPORT_NO_BPF", "1")]
+        .into_iter()
+        .map(|(key, value)| {
+            let out = common::whoport(home.path())
+                .env(key, value)
+                .args(["--json", &port])
+                .output()
+                .expect("whoport runs");
+            (format!("{key}={value}"), out.stdout)
+        })
+        .collect();
     let _ = child.kill();
     let _ = child.wait();
+    let mut owners = Vec::new();
+    for (lookup, out) in docs {
+        let doc: Value = serde_json::from_slice(&out).expect("json");
+        let owner = doc["listeners"][0]["owners"][0].clone();
+        assert_eq!(&owner["pid"], pid, "{lookup}: {doc}");
+        owners.push((lookup, owner));
+    }
     Some(owners)
 }
 
