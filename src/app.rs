@@ -127,10 +127,15 @@ impl Stdout {
 }
 
 impl Write for Stdout {
+    /// As `std::io::Stdout`: a descriptor that takes no writes (`EBADF`: closed, or open for
+    /// reading only) discards what is written.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             #[cfg(unix)]
-            Stdout::Own(f) => f.write(buf),
+            Stdout::Own(f) => match f.write(buf) {
+                Err(e) if e.raw_os_error() == Some(EBADF) => Ok(buf.len()),
+                other => other,
+            },
             Stdout::Std(s) => s.write(buf),
         }
     }
@@ -143,6 +148,10 @@ impl Write for Stdout {
         }
     }
 }
+
+/// The errno of a descriptor that takes no writes.
+#[cfg(unix)]
+const EBADF: i32 = 9;
 
 fn no_query(cli: &Cli, command: &str) -> Result<()> {
     match &cli.query {

@@ -1137,3 +1137,84 @@ WHOPORT_NO_BPF=1 "$WHOPORT" audit --json > {w}/audit-walk.json || true
         assert_eq!(gone["severity"], "high", "{name}: {gone}");
     }
 }
+
+/// `nobody` runs its own program from a mount of another mount namespace: a child of its
+/// makes a user and mount namespace, binds nobody's directory over `/usr/sbin` there, and
+/// nobody, still in whoport's namespaces, runs `/proc/CHILD/root/usr/sbin/nologin`
+/// (`tests/fixtures/elsewhere.c`), then deletes it. Its link shows
+/// `/usr/sbin/nologin (deleted)`, a path of the child's namespace; in whoport's, the
+/// system's root-owned file stands there. The running file's mount is not whoport's: the
+/// path names another file here, and is not taken for an upgrade (`restart-pending`, which
+/// also made the program established); `deleted-executable` (high), with either lookup.
+#[test]
+fn a_program_run_from_another_namespaces_mount_is_never_an_upgrade() {
+    if !common::root_or_skip("a listener as nobody run from another namespace's mount")
+        || !have("unshare", "apt-get install -y util-linux")
+        || !have("setpriv", "apt-get install -y util-linux")
+        || !have("ip", "apt-get install -y iproute2")
+    {
+        return;
+    }
+    if !std::path::Path::new("/usr/sbin/nologin").is_file() {
+        eprintln!("SKIPPED: no /usr/sbin/nologin to stand at the path");
+        return;
+    }
+    let dir = tempdir();
+    let (Some(hold), Some(elsewhere)) = (
+        common::compile_fixture(dir.path(), "hold"),
+        common::compile_fixture(dir.path(), "elsewhere"),
+    ) else {
+        return;
+    };
+    let work = dir.path().join("work");
+    let mine = work.join("sbin");
+    std::fs::create_dir_all(&mine).expect("mkdir");
+    for d in [&work, &mine] {
+        std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+            .expect("chmod");
+    }
+    std::fs::copy(&hold, mine.join("nologin")).expect("a copy of the listener");
+    let w = work.display();
+    let outer = work.join("outer.sh");
+    std::fs::write(
+        &outer,
+        format!(
+            r#"set -e
+ip link set lo up
+setpriv --reuid=65534 --regid=65534 --clear-groups {elsewhere} {mine} /usr/sbin nologin plain > {w}/ready &
+trap 'kill $(sed -n "s/.*\"pid\": \([0-9]*\).*/\1/p" {w}/ready)' EXIT
+i=0; while [ ! -s {w}/ready ]; do i=$((i+1)); [ $i -lt 600 ]; sleep 0.05; done
+rm {mine}/nologin
+"$WHOPORT" audit --json > {w}/audit.json || true
+WHOPORT_NO_BPF=1 "$WHOPORT" audit --json > {w}/audit-walk.json || true
+"#,
+            elsewhere = elsewhere.display(),
+            mine = mine.display()
+        ),
+    )
+    .expect("script");
+    let (status, _, err) = common::sh_within(
+        &format!("exec unshare -n sh {}", outer.display()),
+        Duration::from_secs(120),
+    );
+    let read = |name: &str| std::fs::read_to_string(work.join(name)).unwrap_or_default();
+    assert_eq!(status, 0, "the staging ran: {err}");
+    let ready: Value = serde_json::from_str(&read("ready")).expect("the helper's line");
+    let port = u16::try_from(ready["port"].as_u64().expect("port")).expect("a port");
+    for name in ["audit.json", "audit-walk.json"] {
+        let doc: Value =
+            serde_json::from_str(&read(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(
+            findings(&doc, "findings", "restart-pending", port).is_empty(),
+            "{name}: {doc}"
+        );
+        let gone = one(&doc, "deleted-executable", port);
+        assert_eq!(gone["severity"], "high", "{name}: {gone}");
+        assert!(
+            gone["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("a mount of another mount namespace")),
+            "{name}: {gone}"
+        );
+    }
+}

@@ -226,3 +226,39 @@ fn a_usage_errors_quoted_value_is_escaped() {
         );
     }
 }
+
+/// Standard output that takes no writes (closed, or open for reading only) discards the
+/// output, as for any program writing through Rust's standard output: no error, the usual
+/// exit status; a full device is still an error (exit 2).
+#[test]
+fn output_nobody_can_read_is_discarded_and_a_full_device_is_an_error() {
+    let (status, out, err) = common::sh(
+        r#"e=$(mktemp)
+for redirect in '>&-' '1</dev/null'; do
+  for args in '--json' '' 'registry info'; do
+    eval "\"\$WHOPORT\" $args $redirect" 2>"$e"
+    echo "case [$args $redirect] status $? stderr [$(cat "$e")]" >&2
+  done
+done
+"$WHOPORT" --json > /dev/full 2>"$e"
+echo "full status $? stderr [$(cat "$e")]" >&2
+rm -f "$e""#,
+    );
+    assert_eq!(status, 0, "{err}");
+    let _ = out;
+    let cases: Vec<&str> = err.lines().filter(|l| l.starts_with("case ")).collect();
+    assert_eq!(cases.len(), 6, "{err}");
+    for case in cases {
+        let usual = case.contains("status 0 ")
+            || (case.contains("status 1 ") && !case.contains("registry"));
+        assert!(usual && case.ends_with("stderr []"), "{case}");
+    }
+    let full = err
+        .lines()
+        .find(|l| l.starts_with("full "))
+        .expect("the full device");
+    assert!(
+        full.contains("status 2 ") && full.contains("No space left on device"),
+        "{full}"
+    );
+}

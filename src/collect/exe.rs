@@ -68,6 +68,9 @@ pub fn exe_in(dir: &str) -> (Option<Vec<u8>>, ExeState) {
         Err(Some(unlooked)) => return (Some(stripped), unchecked(&unlooked)),
         Err(None) => return (Some(link), ExeState::default()),
     };
+    if !on_a_mount_of(&running, view.as_ref()) {
+        return (Some(stripped), unchecked(&Unlooked::Elsewhere));
+    }
     let Some(now) = gone_from(&running, &link, &stripped, view.as_ref()) else {
         return (Some(link), ExeState::default());
     };
@@ -155,6 +158,7 @@ fn unchecked(unlooked: &Unlooked) -> ExeState {
         deleted: true,
         path_unchecked: true,
         other_mount_ns: *unlooked == Unlooked::OtherMountNs,
+        mount_elsewhere: *unlooked == Unlooked::Elsewhere,
         proc_covered: covered(unlooked),
         follow_unsure: match unlooked {
             Unlooked::Unsure(name) => Some(name),
@@ -204,6 +208,25 @@ enum Unlooked {
     /// Mounts changed in whoport's mount namespace each time the task's `exe` or `root`
     /// (named) was followed: whether the follow crossed one made over it is not known.
     Unsure(&'static str),
+    /// The running file is on no mount of the table its path is looked at in (or the kernel
+    /// did not say which): its path is one of another mount namespace's, where the file was
+    /// reached (`/proc/PID/root/...` of a process there), and names nothing of this one.
+    Elsewhere,
+}
+
+/// Whether the running file is on a mount of the mount table its path is looked at in: the
+/// task's (`root`'s) or whoport's own. The kernel writes the path of a file from the mount it
+/// is on, in whichever namespace that mount is: a process may run a file of another
+/// namespace's mount (reached through a process's `/proc/PID/root` there), and its link then
+/// shows a path that, looked up here, is another file.
+fn on_a_mount_of(running: &super::proc_dir::Followed, root: Option<&Root>) -> bool {
+    let Some(id) = running.mnt_id else {
+        return false;
+    };
+    match root {
+        Some(r) => r.mounts.contains(&id),
+        None => mounts().iter().any(|m| m.id == id),
+    }
 }
 
 /// The root of a task in another mount namespace, from which the paths of its files are
@@ -213,6 +236,8 @@ enum Unlooked {
 struct Root {
     fd: rustix::fd::OwnedFd,
     skip: usize,
+    /// The ids of the mounts of the task's mount table.
+    mounts: Vec<u64>,
 }
 
 /// Where the path of the deleted executable of the task at `dir`, on `device`, is looked at:
@@ -262,7 +287,13 @@ fn view_of(dir: &str, device: Option<(u32, u32)>, path: &[u8]) -> Result<Option<
     super::proc_dir::follow_link(&format!("{dir}/root"), |p| {
         super::proc_dir::open_followed(p, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC)
     })
-    .map(|fd| Some(Root { fd, skip }))
+    .map(|fd| {
+        Some(Root {
+            fd,
+            skip,
+            mounts: table.iter().map(|m| m.id).collect(),
+        })
+    })
     .map_err(unlooked("root"))
 }
 
@@ -386,7 +417,8 @@ fn too_long(dir: &str) -> ExeState {
     };
     // (The running file itself is asked only on a filesystem that answers from memory.)
     let view = view.and_then(|view| match running_file(dir) {
-        Ok(st) => Ok((view, st)),
+        Ok(st) if on_a_mount_of(&st, view.as_ref()) => Ok((view, st)),
+        Ok(_) => Err(Unlooked::Elsewhere),
         Err(unlooked) => Err(unlooked.unwrap_or(Unlooked::MayWait)),
     });
     let Some((view, running)) = view

@@ -71,7 +71,8 @@ pub fn judge(
     state: &mut ExeState,
     cmdline: &[Vec<u8>],
 ) {
-    let Some(exe) = exe else { return };
+    // (Read whether or not its executable was: a namespace not read is said so, never left
+    // to read as whoport's.)
     match super::exe::in_same_mount_ns(dir) {
         Some(same_ns) => state.own_mount_ns = !same_ns,
         None => state.mount_ns_unread = true,
@@ -81,6 +82,7 @@ pub fn judge(
     let same_user_ns = super::exe::in_same_user_ns(dir);
     state.own_user_ns = same_user_ns == Some(false);
     state.user_ns_unread = same_user_ns.is_none();
+    let Some(exe) = exe else { return };
     if state.deleted || state.memory_only || !exe.starts_with(b"/") {
         return;
     }
@@ -423,5 +425,19 @@ mod tests {
         assert!(state.mount_ns_unread && state.user_ns_unread, "{state:?}");
         assert!(!state.own_mount_ns, "{state:?}");
         assert_eq!(state.same_here, None, "{state:?}");
+    }
+
+    /// Without an executable read, the namespaces are still read, or said unread: never left
+    /// to read as whoport's.
+    #[test]
+    fn namespaces_are_judged_without_an_executable() {
+        let ours = format!("/proc/{}", std::process::id());
+        let mut state = ExeState::default();
+        judge(&ours, (None, b""), &mut state, &[]);
+        assert!(!state.mount_ns_unread && !state.user_ns_unread, "{state:?}");
+        let gone = format!("{ours}/task/4294967295");
+        let mut state = ExeState::default();
+        judge(&gone, (None, b""), &mut state, &[]);
+        assert!(state.mount_ns_unread && state.user_ns_unread, "{state:?}");
     }
 }

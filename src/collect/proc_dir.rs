@@ -314,6 +314,9 @@ pub struct Followed {
     pub ino: u64,
     pub size: u64,
     pub nlink: u32,
+    /// The id of the mount it is on (mountinfo's first field), where the kernel says it
+    /// (Linux 5.8+).
+    pub mnt_id: Option<u64>,
 }
 
 impl Followed {
@@ -332,7 +335,7 @@ impl Followed {
 pub fn stat_followed(path: &str) -> rustix::io::Result<Followed> {
     use rustix::fs::{statx, AtFlags, StatxFlags};
     let flags = AtFlags::STATX_DONT_SYNC;
-    let wanted = StatxFlags::INO | StatxFlags::SIZE | StatxFlags::NLINK;
+    let wanted = StatxFlags::INO | StatxFlags::SIZE | StatxFlags::NLINK | StatxFlags::MNT_ID;
     let st = match below_held(path) {
         Some((dir, rest)) => statx(&*dir, rest, flags, wanted),
         None => statx(CWD, path, flags, wanted),
@@ -343,6 +346,7 @@ pub fn stat_followed(path: &str) -> rustix::io::Result<Followed> {
         ino: st.stx_ino,
         size: st.stx_size,
         nlink: st.stx_nlink,
+        mnt_id: (st.stx_mask & StatxFlags::MNT_ID.bits() != 0).then_some(st.stx_mnt_id),
     })
 }
 
