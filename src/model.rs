@@ -142,9 +142,10 @@ pub struct ExeState {
     /// It runs in another mount namespace than whoport: its executable's path is one of that
     /// namespace, and may name another file (or none) in whoport's.
     pub own_mount_ns: bool,
-    /// With `path_unchecked`: the running file is on a mount that is not in the mount
-    /// namespace whose path its link shows (a file of another namespace, reached through a
-    /// process's `/proc/PID/root` there): that path names another file, or none, here.
+    /// With `path_unchecked`: the path its link shows leads to another mount than the one
+    /// the running file is on, in whoport's mount table and in the process's (a mount of
+    /// another namespace, reached through a process's `/proc/PID/root` there, or one detached
+    /// or covered since): that path names another file, or none.
     pub mount_elsewhere: bool,
     /// Its mount namespace could not be read (the thread read exited, or whoport's own
     /// could not be read): `own_mount_ns` false says nothing then, and no path of its view is
@@ -927,8 +928,8 @@ impl Process {
                     self.pid
                 )),
                 (None, None) if s.mount_elsewhere => Some(
-                    "its file is on a mount of another mount namespace than the one its path is \
-                     of, so the path names another file there"
+                    "its path leads to another mount than the one its file is on: a mount of \
+                     another mount namespace, or one detached or covered since"
                         .to_string(),
                 ),
                 (None, None) => s.other_mount_ns.then(|| OTHER_MOUNT_NS.to_string()),

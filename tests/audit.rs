@@ -1213,8 +1213,69 @@ WHOPORT_NO_BPF=1 "$WHOPORT" audit --json > {w}/audit-walk.json || true
         assert!(
             gone["message"]
                 .as_str()
-                .is_some_and(|m| m.contains("a mount of another mount namespace")),
+                .is_some_and(|m| m.contains("another mount than the one its file is on")),
             "{name}: {gone}"
         );
+    }
+}
+
+/// A daemon that makes a mount namespace of its own once it runs (as one sandboxing itself
+/// does) still runs a file of a mount of whoport's namespace, where its path is looked at: a
+/// package upgrade there (replaced the way dpkg does) is `restart-pending`, never
+/// `deleted-executable` (staged in a private mount namespace with a tmpfs over /usr/local; the
+/// daemon is `hold own-mount-ns`).
+#[test]
+fn a_daemon_in_a_mount_namespace_it_made_after_it_started_is_still_upgraded() {
+    if !common::root_or_skip("a daemon upgraded in a private mount namespace")
+        || !have("unshare", "apt-get install -y util-linux")
+        || !have("ip", "apt-get install -y iproute2")
+    {
+        return;
+    }
+    let dir = tempdir();
+    let Some(hold) = common::compile_fixture(dir.path(), "hold") else {
+        return;
+    };
+    let d = dir.path().display();
+    let script = dir.path().join("stage.sh");
+    std::fs::write(
+        &script,
+        format!(
+            r#"set -e
+ip link set lo up
+mount -t tmpfs -o mode=0755 tmpfs /usr/local; mkdir /usr/local/sbin
+cp {hold} /usr/local/sbin/holdd
+/usr/local/sbin/holdd own-mount-ns > {d}/ready &
+trap 'kill $!' EXIT
+i=0; while [ ! -s {d}/ready ]; do i=$((i+1)); [ $i -lt 600 ]; sleep 0.05; done
+cp /usr/local/sbin/holdd /usr/local/sbin/holdd.dpkg-new
+mv /usr/local/sbin/holdd.dpkg-new /usr/local/sbin/holdd
+"$WHOPORT" audit --json > {d}/audit.json || true
+WHOPORT_NO_BPF=1 "$WHOPORT" audit --json > {d}/audit-walk.json || true
+"#,
+            hold = hold.display()
+        ),
+    )
+    .expect("script");
+    let (status, _, err) = common::sh_within(
+        &format!(
+            "exec unshare -n -m --propagation private sh {}",
+            script.display()
+        ),
+        Duration::from_secs(120),
+    );
+    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap_or_default();
+    assert_eq!(status, 0, "the staging ran: {err}");
+    let ready: Value = serde_json::from_str(&read("ready")).expect("the helper's line");
+    let port = u16::try_from(ready["port"].as_u64().expect("port")).expect("a port");
+    for name in ["audit.json", "audit-walk.json"] {
+        let doc: Value =
+            serde_json::from_str(&read(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(
+            findings(&doc, "findings", "deleted-executable", port).is_empty(),
+            "{name}: {doc}"
+        );
+        let pending = one(&doc, "restart-pending", port);
+        assert_eq!(pending["severity"], "low", "{name}: {pending}");
     }
 }

@@ -68,9 +68,10 @@ pub fn exe_in(dir: &str) -> (Option<Vec<u8>>, ExeState) {
         Err(Some(unlooked)) => return (Some(stripped), unchecked(&unlooked)),
         Err(None) => return (Some(link), ExeState::default()),
     };
-    if !on_a_mount_of(&running, view.as_ref()) {
-        return (Some(stripped), unchecked(&Unlooked::Elsewhere));
-    }
+    let view = match placed(&running, view, &stripped) {
+        Ok(view) => view,
+        Err(unlooked) => return (Some(stripped), unchecked(&unlooked)),
+    };
     let Some(now) = gone_from(&running, &link, &stripped, view.as_ref()) else {
         return (Some(link), ExeState::default());
     };
@@ -183,7 +184,44 @@ fn running_file(dir: &str) -> Result<super::proc_dir::Followed, Option<Unlooked>
     if !local_device(running.major, running.minor) {
         return Err(Some(Unlooked::MayWait));
     }
+    if running.mnt_id.is_none() {
+        return Ok(super::proc_dir::Followed {
+            mnt_id: mount_by_fdinfo(dir, &running),
+            ..running
+        });
+    }
     Ok(running)
+}
+
+/// The mount of the running file where statx does not say it (before Linux 5.8): from the
+/// `mnt_id` of a descriptor of it (`/proc/self/fdinfo`, Linux 3.15+), opened through the link
+/// as its status was read (never into a mount made over the link), and only when that
+/// descriptor is of the same file, asked without its filesystem being asked anything.
+fn mount_by_fdinfo(dir: &str, running: &super::proc_dir::Followed) -> Option<u64> {
+    use rustix::fs::{statx, AtFlags, StatxFlags};
+    let fd = super::proc_dir::follow_link(&format!("{dir}/exe"), |p| {
+        super::proc_dir::open_followed(p, OFlags::PATH | OFlags::CLOEXEC)
+    })
+    .ok()?;
+    let st = statx(
+        &fd,
+        "",
+        AtFlags::EMPTY_PATH | AtFlags::STATX_DONT_SYNC,
+        StatxFlags::INO,
+    )
+    .ok()?;
+    let same = st.stx_ino == running.ino
+        && (st.stx_dev_major, st.stx_dev_minor) == (running.major, running.minor);
+    same.then(|| fdinfo_mount_id(&fd)).flatten()
+}
+
+/// The `mnt_id` whoport's `/proc/self/fdinfo` gives for its descriptor `fd`.
+fn fdinfo_mount_id(fd: &rustix::fd::OwnedFd) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    let (text, _) = super::proc_dir::read_path(&format!("/proc/self/fdinfo/{}", fd.as_raw_fd()))?;
+    text.split(|&b| b == b'\n')
+        .find_map(|line| line.strip_prefix(b"mnt_id:"))
+        .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse().ok())
 }
 
 /// Whether the device is one of whoport's mount table's whose filesystem answers from
@@ -208,25 +246,57 @@ enum Unlooked {
     /// Mounts changed in whoport's mount namespace each time the task's `exe` or `root`
     /// (named) was followed: whether the follow crossed one made over it is not known.
     Unsure(&'static str),
-    /// The running file is on no mount of the table its path is looked at in (or the kernel
-    /// did not say which): its path is one of another mount namespace's, where the file was
-    /// reached (`/proc/PID/root/...` of a process there), and names nothing of this one.
+    /// The path leads to another mount than the running file's, in whoport's mount table and
+    /// in the task's (or which mount it is on is not known): the file is on a mount of another
+    /// namespace (reached through a `/proc/PID/root` there), or one detached from every
+    /// namespace, or covered since, and its path names another file.
     Elsewhere,
 }
 
-/// Whether the running file is on a mount of the mount table its path is looked at in: the
-/// task's (`root`'s) or whoport's own. The kernel writes the path of a file from the mount it
-/// is on, in whichever namespace that mount is: a process may run a file of another
-/// namespace's mount (reached through a process's `/proc/PID/root` there), and its link then
-/// shows a path that, looked up here, is another file.
-fn on_a_mount_of(running: &super::proc_dir::Followed, root: Option<&Root>) -> bool {
-    let Some(id) = running.mnt_id else {
-        return false;
-    };
-    match root {
-        Some(r) => r.mounts.contains(&id),
-        None => mounts().iter().any(|m| m.id == id),
+/// Where the path of a deleted executable is looked at, by the mount the running file is on:
+/// the kernel writes that path from its mount, in whichever namespace the mount is (a process
+/// may run a file of another namespace's mount, reached through a `/proc/PID/root` there, or
+/// enter a namespace of its own after it started). In whoport's view when, in whoport's mount
+/// table, the path leads to that very mount; else in the task's (`root`) when its table does;
+/// else nowhere: the path names another file in both ([`Unlooked::Elsewhere`]).
+fn placed(
+    running: &super::proc_dir::Followed,
+    root: Option<Root>,
+    path: &[u8],
+) -> Result<Option<Root>, Unlooked> {
+    let id = running.mnt_id.ok_or(Unlooked::Elsewhere)?;
+    if reached_mount(mounts(), path) == Some(id) {
+        // (The task's own table was the one looked at on the way: now whoport's is walked.)
+        if root.is_some() && way_may_wait(mounts(), path) {
+            return Err(Unlooked::MayWait);
+        }
+        return Ok(None);
     }
+    match root {
+        Some(r) if reached_mount(&r.table, path.get(r.skip..).unwrap_or_default()) == Some(id) => {
+            Ok(Some(r))
+        }
+        _ => Err(Unlooked::Elsewhere),
+    }
+}
+
+/// The id of the mount that `path` leads to in `table`: the one mounted deepest on the way
+/// (the last mounted there, of several at one place, being the one on top).
+fn reached_mount(table: &[Mount], path: &[u8]) -> Option<u64> {
+    let on_the_way = |point: &[u8]| {
+        point == b"/"
+            || path
+                .strip_prefix(point)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(b"/"))
+    };
+    table
+        .iter()
+        .filter(|m| on_the_way(&m.point))
+        .fold(None::<&Mount>, |deepest, m| match deepest {
+            Some(d) if d.point.len() > m.point.len() => Some(d),
+            _ => Some(m),
+        })
+        .map(|m| m.id)
 }
 
 /// The root of a task in another mount namespace, from which the paths of its files are
@@ -236,8 +306,8 @@ fn on_a_mount_of(running: &super::proc_dir::Followed, root: Option<&Root>) -> bo
 struct Root {
     fd: rustix::fd::OwnedFd,
     skip: usize,
-    /// The ids of the mounts of the task's mount table.
-    mounts: Vec<u64>,
+    /// The task's mount table.
+    table: Vec<Mount>,
 }
 
 /// Where the path of the deleted executable of the task at `dir`, on `device`, is looked at:
@@ -291,7 +361,7 @@ fn view_of(dir: &str, device: Option<(u32, u32)>, path: &[u8]) -> Result<Option<
         Some(Root {
             fd,
             skip,
-            mounts: table.iter().map(|m| m.id).collect(),
+            table: table.to_vec(),
         })
     })
     .map_err(unlooked("root"))
@@ -417,8 +487,7 @@ fn too_long(dir: &str) -> ExeState {
     };
     // (The running file itself is asked only on a filesystem that answers from memory.)
     let view = view.and_then(|view| match running_file(dir) {
-        Ok(st) if on_a_mount_of(&st, view.as_ref()) => Ok((view, st)),
-        Ok(_) => Err(Unlooked::Elsewhere),
+        Ok(st) => placed(&st, view, path).map(|view| (view, st)),
         Err(unlooked) => Err(unlooked.unwrap_or(Unlooked::MayWait)),
     });
     let Some((view, running)) = view
@@ -819,6 +888,44 @@ pub fn answers_from_memory(fstype: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The mount a path leads to: the deepest mounted on the way, the one on top of several
+    /// at one place; a name that only begins like a mount point is not below it.
+    #[test]
+    fn a_path_leads_to_the_deepest_mount_on_its_way() {
+        let table = parse_mountinfo(
+            "21 1 8:1 / / rw - ext4 /dev/sda1 rw\n\
+             22 21 8:2 / /usr rw - ext4 /dev/sda2 rw\n\
+             23 22 0:40 / /usr/local/sbin rw - tmpfs tmpfs rw\n\
+             24 23 0:41 / /usr/local/sbin rw - tmpfs tmpfs rw\n\
+             25 21 0:42 /f /srv/one\\040file rw - tmpfs tmpfs rw\n",
+        );
+        assert_eq!(reached_mount(&table, b"/usr/sbin/nginx"), Some(22));
+        assert_eq!(reached_mount(&table, b"/usr/local/sbin/nginx"), Some(24));
+        assert_eq!(reached_mount(&table, b"/usrx/nginx"), Some(21));
+        assert_eq!(reached_mount(&table, b"/srv/one file"), Some(25));
+        assert_eq!(reached_mount(&[], b"/usr"), None);
+    }
+
+    /// Where statx does not say the mount of the running file, `/proc/self/fdinfo` does: the
+    /// same mount as statx's, for whoport's own executable.
+    #[test]
+    fn the_running_files_mount_from_fdinfo_is_statxs() {
+        let dir = format!("/proc/{}", std::process::id());
+        let running = super::super::proc_dir::follow_link(
+            &format!("{dir}/exe"),
+            super::super::proc_dir::stat_followed,
+        )
+        .expect("our own executable");
+        let by_statx = running.mnt_id.expect("statx says the mount (Linux 5.8+)");
+        assert_eq!(mount_by_fdinfo(&dir, &running), Some(by_statx));
+        // Not for another file.
+        let other = super::super::proc_dir::Followed {
+            ino: running.ino ^ 1,
+            ..running
+        };
+        assert_eq!(mount_by_fdinfo(&dir, &other), None);
+    }
 
     /// A FUSE filesystem whose daemon is stopped, mounted at a deleted executable's path
     /// after the mount table was read (`stalled_fuse.py --exe-covered`, in a private mount
