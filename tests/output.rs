@@ -251,12 +251,11 @@ rm -f "$e""#,
     for case in cases {
         let usual = case.contains("status 0 ")
             || (case.contains("status 1 ") && !case.contains("registry"));
-        assert!(usual && case.ends_with("stderr []"), "{case}");
+        // (A hint on what this user cannot see may come, as on any run.)
+        assert!(usual && !case.contains("os error"), "{case}");
     }
-    let full = err
-        .lines()
-        .find(|l| l.starts_with("full "))
-        .expect("the full device");
+    // (Its standard error, to the end: a hint may come before the error.)
+    let full = &err[err.find("full status").expect("the full device")..];
     assert!(
         full.contains("status 2 ") && full.contains("No space left on device"),
         "{full}"
