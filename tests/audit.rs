@@ -1053,6 +1053,33 @@ fn a_suppressions_address_is_read_in_whoports_notation() {
     }
 }
 
+/// Runs `script` with `sh` under `unshare ARGS`: it writes the listener's line (`{"port": N,
+/// "pid": P}`) to `dir/ready` and whoport's audit as JSON to `dir/audit.json` (the lookup
+/// chosen by cost) and `dir/audit-walk.json` (the walk). The port, and both audits by name.
+fn staged_audits(
+    dir: &std::path::Path,
+    args: &str,
+    script: &std::path::Path,
+) -> (u16, Vec<(String, Value)>) {
+    let (status, _, err) = common::sh_within(
+        &format!("exec unshare {args} sh {}", script.display()),
+        Duration::from_secs(120),
+    );
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+    assert_eq!(status, 0, "the staging ran: {err}");
+    let ready: Value = serde_json::from_str(&read("ready")).expect("the helper's line");
+    let port = u16::try_from(ready["port"].as_u64().expect("port")).expect("a port");
+    let audits = ["audit.json", "audit-walk.json"]
+        .into_iter()
+        .map(|name| {
+            let text = read(name);
+            let doc = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}: {text}"));
+            (name.to_string(), doc)
+        })
+        .collect();
+    (port, audits)
+}
+
 /// `nobody`, in a user and mount namespace of its own (`unshare -U -r -m`, no privilege
 /// needed), runs its own program from a directory it bound over `/usr/sbin`, binds the
 /// system's root-owned `/usr/sbin` back over it and deletes its program: in its view a
@@ -1118,17 +1145,8 @@ WHOPORT_NO_BPF=1 "$WHOPORT" audit --json > {w}/audit-walk.json || true
         ),
     )
     .expect("outer script");
-    let (status, _, err) = common::sh_within(
-        &format!("exec unshare -n sh {}", outer.display()),
-        Duration::from_secs(120),
-    );
-    let read = |name: &str| std::fs::read_to_string(work.join(name)).unwrap_or_default();
-    assert_eq!(status, 0, "the staging ran: {err}");
-    let ready: Value = serde_json::from_str(&read("ready")).expect("the helper's line");
-    let port = u16::try_from(ready["port"].as_u64().expect("port")).expect("a port");
-    for name in ["audit.json", "audit-walk.json"] {
-        let doc: Value =
-            serde_json::from_str(&read(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let (port, audits) = staged_audits(&work, "-n", &outer);
+    for (name, doc) in audits {
         assert!(
             findings(&doc, "findings", "restart-pending", port).is_empty(),
             "{name}: {doc}"
@@ -1193,17 +1211,8 @@ WHOPORT_NO_BPF=1 "$WHOPORT" audit --json > {w}/audit-walk.json || true
         ),
     )
     .expect("script");
-    let (status, _, err) = common::sh_within(
-        &format!("exec unshare -n sh {}", outer.display()),
-        Duration::from_secs(120),
-    );
-    let read = |name: &str| std::fs::read_to_string(work.join(name)).unwrap_or_default();
-    assert_eq!(status, 0, "the staging ran: {err}");
-    let ready: Value = serde_json::from_str(&read("ready")).expect("the helper's line");
-    let port = u16::try_from(ready["port"].as_u64().expect("port")).expect("a port");
-    for name in ["audit.json", "audit-walk.json"] {
-        let doc: Value =
-            serde_json::from_str(&read(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let (port, audits) = staged_audits(&work, "-n", &outer);
+    for (name, doc) in audits {
         assert!(
             findings(&doc, "findings", "restart-pending", port).is_empty(),
             "{name}: {doc}"
@@ -1257,20 +1266,8 @@ WHOPORT_NO_BPF=1 "$WHOPORT" audit --json > {d}/audit-walk.json || true
         ),
     )
     .expect("script");
-    let (status, _, err) = common::sh_within(
-        &format!(
-            "exec unshare -n -m --propagation private sh {}",
-            script.display()
-        ),
-        Duration::from_secs(120),
-    );
-    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap_or_default();
-    assert_eq!(status, 0, "the staging ran: {err}");
-    let ready: Value = serde_json::from_str(&read("ready")).expect("the helper's line");
-    let port = u16::try_from(ready["port"].as_u64().expect("port")).expect("a port");
-    for name in ["audit.json", "audit-walk.json"] {
-        let doc: Value =
-            serde_json::from_str(&read(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let (port, audits) = staged_audits(dir.path(), "-n -m --propagation private", &script);
+    for (name, doc) in audits {
         assert!(
             findings(&doc, "findings", "deleted-executable", port).is_empty(),
             "{name}: {doc}"
