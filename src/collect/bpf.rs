@@ -26,6 +26,10 @@ use aya_obj::btf::{BtfType, Func, FuncLinkage};
 
 use super::btf;
 use super::linux::{InodeOwners, Ring};
+
+/// Told of each holder of a socket as the owner iterator's pass finds it: (PID, socket inode,
+/// the PID's start time as `/proc/PID/stat` gives it).
+pub type Told<'a> = &'a mut dyn FnMut(u32, u32, Option<u64>);
 pub use records::Mapped;
 #[cfg(test)]
 pub(crate) use records::{each_record, tests::Trickle};
@@ -404,7 +408,7 @@ impl Loaded {
     /// Verifies the owner program (and the mappings program, where the kernel has its
     /// iterator) and reads it once: every socket inode's owners, as the `/proc` walk finds
     /// them.
-    fn owners(&mut self) -> Result<InodeOwners, BpfError> {
+    fn owners(&mut self, told: Told<'_>) -> Result<InodeOwners, BpfError> {
         let program = self.owner_program()?;
         // (The mappings program is verified when a second look first needs it: most runs
         // never do.)
@@ -412,7 +416,7 @@ impl Loaded {
         // programs makes it again, once.
         self.attach = None;
         let mut file = iterator(&mut self.ebpf, program.name)?;
-        let found = records::read_owners(&mut file, own_netns(), clock_ticks())?;
+        let found = records::read_owners_telling(&mut file, own_netns(), clock_ticks(), told)?;
         self.rings = found.rings;
         Ok(found.owners)
     }
@@ -655,10 +659,11 @@ impl std::fmt::Debug for Loaded {
 }
 
 /// Loads the object and reads the owner iterator once: every socket inode's owners, as the
-/// `/proc` walk finds them, and the loaded object for a second look.
-pub fn socket_owners() -> Result<(InodeOwners, Loaded), BpfError> {
+/// `/proc` walk finds them, and the loaded object for a second look. `told` hears of each
+/// holder as the pass finds it.
+pub fn socket_owners(told: Told<'_>) -> Result<(InodeOwners, Loaded), BpfError> {
     let mut loaded = Loaded::open()?;
-    let owners = loaded.owners()?;
+    let owners = loaded.owners(told)?;
     Ok((owners, loaded))
 }
 

@@ -143,7 +143,20 @@ pub fn collect_beside<T>(
     // Which method the lookup is using, for what is said when it does not answer in time.
     let under_way = std::sync::Arc::new(UnderWay::default());
     let running = std::sync::Arc::clone(&under_way);
-    let walk = deadline::Pending::start(Some(&WALKING), move || lookup_owners(stop, &running));
+    // The owners' details are read as the in-kernel lookup finds them, once the dump below
+    // says which sockets are shown.
+    let reading = process::Reading::new();
+    let shown = std::sync::Arc::new(std::sync::OnceLock::new());
+    #[cfg(target_os = "linux")]
+    let mut ahead = process::Ahead::new(&reading, std::sync::Arc::clone(&shown));
+    let walk = deadline::Pending::start(Some(&WALKING), move || {
+        #[cfg(target_os = "linux")]
+        return lookup_owners(stop, &running, &mut |pid, inode, start| {
+            ahead.holds(pid, inode, start)
+        });
+        #[cfg(not(target_os = "linux"))]
+        return lookup_owners(stop, &running);
+    });
     // Connections are counted, not kept, unless they are asked for.
     let keep = if filter.all_states {
         sockets::Keep::All
@@ -168,12 +181,18 @@ pub fn collect_beside<T>(
     // for its note, as after a dump of some ports).
     let listening_only = in_kernel && filter.ports.is_none() && !filter.all_states;
     let found = sockets::enumerate_counting(want, keep, (&ports, listening_only));
-    // What `beside` takes (the registry, which may be a pipe the user fills slowly) is not
-    // the machine's to answer: it does not shorten the time given to the owners' details,
-    // as it did not when the registry was loaded before the look.
-    let began = std::time::Instant::now();
-    let made = beside();
-    let deadline = deadline.later_by(began.elapsed());
+    // The holders of the sockets shown are read from here on, as the lookup finds them.
+    let _ = shown.set(found.as_ref().map_or_else(
+        |_| HashSet::new(),
+        |listing| {
+            listing
+                .found
+                .iter()
+                .filter(|(s, _)| filter.wants_socket(s))
+                .map(|(s, _)| s.inode)
+                .collect()
+        },
+    ));
     // What the details of the owners will need once a run, read while the lookup runs: on a
     // thread never waited for (the system's directories of interpreters are read there, as
     // they would be by the details' workers, which the deadline abandons).
@@ -181,6 +200,12 @@ pub fn collect_beside<T>(
     let _ = std::thread::Builder::new()
         .name("once-a-run".into())
         .spawn(process::read_once_a_run);
+    // What `beside` takes (the registry, which may be a pipe the user fills slowly) is not
+    // the machine's to answer: it does not shorten the time given to the owners' details,
+    // as it did not when the registry was loaded before the look.
+    let began = std::time::Instant::now();
+    let made = beside();
+    let deadline = deadline.later_by(began.elapsed());
     // The listing's rows take a few hundred bytes each: their memory is taken, and written
     // once (each page the kernel gives on its first write), while the lookup runs.
     let rows = found.as_ref().map_or(0, |listing| {
@@ -292,16 +317,7 @@ pub fn collect_beside<T>(
     // The details of the processes found so far are read while the second look runs (it
     // waits on the kernel, one thing at a time); those it adds are read after it.
     let first = owning_pids(&owners.by_socket);
-    let early = {
-        let (pids, users, starts) = (
-            first.clone(),
-            std::sync::Arc::clone(&users),
-            owners.starts.clone(),
-        );
-        deadline::Pending::start(None, move || {
-            process::details_within(&pids, &users, &starts, deadline)
-        })
-    };
+    reading.add(&first, &owners.starts);
     #[cfg(target_os = "linux")]
     let (held, reasons) = second_look::second_look(
         &candidates,
@@ -318,9 +334,7 @@ pub fn collect_beside<T>(
     // details_within returns by the deadline (and the user database's second after it).
     // The owners the second look added are read apart from the first look's, as found by
     // another look (see process::details_within).
-    let mut read = early
-        .wait(Deadline::never())
-        .unwrap_or_else(|| process::details_within(&first, &users, &owners.starts, deadline));
+    let mut read = reading.finish(&first, &users, &owners.starts, deadline);
     let added: Vec<u32> = pids
         .iter()
         .copied()
@@ -879,20 +893,19 @@ struct Lookup {
 }
 
 /// Every socket descriptor of every visible process, by the method chosen for this machine.
+#[cfg(target_os = "linux")]
+fn lookup_owners(stop: Deadline, under_way: &UnderWay, told: bpf::Told<'_>) -> Lookup {
+    owners::lookup(stop, under_way, told)
+}
+
+#[cfg(not(target_os = "linux"))]
 fn lookup_owners(stop: Deadline, under_way: &UnderWay) -> Lookup {
-    #[cfg(target_os = "linux")]
-    {
-        owners::lookup(stop, under_way)
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = stop;
-        under_way.begin("system");
-        Lookup {
-            owners: Ok(()),
-            method: "system",
-            note: None,
-        }
+    let _ = stop;
+    under_way.begin("system");
+    Lookup {
+        owners: Ok(()),
+        method: "system",
+        note: None,
     }
 }
 

@@ -78,8 +78,8 @@ fn overruled() -> Option<String> {
 /// and the note says why it could not be used, with the kernel's errno.
 ///
 /// A walk stops at `stop` and answers with the owners it found by then. `under_way` says
-/// which method is running.
-pub fn lookup(stop: Deadline, under_way: &UnderWay) -> Lookup {
+/// which method is running. The iterator tells `told` of each holder as it finds it.
+pub fn lookup(stop: Deadline, under_way: &UnderWay, told: bpf::Told<'_>) -> Lookup {
     let walk = |stop| {
         under_way.begin("procfs");
         walk(stop)
@@ -128,7 +128,7 @@ pub fn lookup(stop: Deadline, under_way: &UnderWay) -> Lookup {
     }
     let began = super::unvisited::boot_ticks();
     under_way.begin("bpf");
-    match bpf::socket_owners() {
+    match bpf::socket_owners(told) {
         Ok((mut owners, iterator)) => {
             // What the iterator did not visit was not read: read through /proc instead, or
             // counted as not read.

@@ -3,7 +3,6 @@
 //! `linux.rs` and `exe.rs`), elsewhere through sysinfo.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -310,15 +309,40 @@ const STALL: Duration = Duration::from_millis(100);
 /// one thread, so this many such processes can delay the others' details (each thread that
 /// waits costs its stack's few touched pages).
 const EXTRA_WORKERS: usize = 32;
+/// One first worker per this many PIDs to read, up to the available cores.
+const PIDS_PER_WORKER: usize = 32;
 
-/// The PIDs to read, shared by the workers: each takes the next one.
+/// The PIDs to read, shared by the workers and whoever adds PIDs: each worker takes the next
+/// one, and waits for more until the queue is closed.
 struct Queue {
-    pids: Vec<u32>,
-    next: AtomicUsize,
-    starts: HashMap<u32, u64>,
+    state: Mutex<Queued>,
+    /// Signalled when a PID is added or the queue is closed.
+    more: std::sync::Condvar,
     /// The names of the parents read so far (see [`Parents`]).
     #[cfg(target_os = "linux")]
     parents: Parents,
+}
+
+#[derive(Default)]
+struct Queued {
+    /// Every PID added, in order, with its start time as the look saw it.
+    pids: Vec<(u32, Option<u64>)>,
+    /// The PIDs added, and those left out as stuck (see [`IN_FLIGHT`]).
+    added: HashSet<u32>,
+    stuck: Vec<u32>,
+    /// The next PID of `pids` a worker takes.
+    next: usize,
+    /// No PID will be added any more: a worker that finds none left ends.
+    closed: bool,
+    /// Workers started, and whether one could not be.
+    workers: usize,
+    refused: bool,
+}
+
+impl Queue {
+    fn state(&self) -> std::sync::MutexGuard<'_, Queued> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// Reads now what the first process's details would read once a run (whoport's own
@@ -340,96 +364,245 @@ pub fn details_within(
     starts: &HashMap<u32, u64>,
     deadline: Deadline,
 ) -> Details {
-    let mut late = Vec::new();
-    let wanted: Vec<u32> = {
-        let busy = in_flight();
-        pids.iter()
-            .copied()
-            .filter(|pid| {
-                let stuck = busy.contains(pid);
-                if stuck {
-                    late.push(*pid);
-                }
-                !stuck
-            })
-            .collect()
-    };
-    let queue = Arc::new(Queue {
-        starts: wanted
-            .iter()
-            .filter_map(|pid| Some((*pid, *starts.get(pid)?)))
-            .collect(),
-        pids: wanted,
-        next: AtomicUsize::new(0),
-        #[cfg(target_os = "linux")]
-        parents: Parents::default(),
-    });
-    let total = queue.pids.len();
-    let (tx, rx) = mpsc::channel::<(u32, Option<Process>)>();
-    let first = super::cores().min(total.div_ceil(32)).max(1);
-    let mut started = 0;
-    for _ in 0..first {
-        started += usize::from(spawn_worker(&queue, &tx));
-    }
-    let mut processes = HashMap::with_capacity(total);
-    if started == 0 {
-        // No thread could be started: read here, without a deadline.
-        drop(rx);
-        read_queue(&queue, |pid, p| {
-            if let Some(p) = p {
-                processes.insert(pid, p);
-            }
-            true
-        });
-    } else {
-        let mut answered = HashSet::with_capacity(total);
-        let mut extra = 0;
-        while answered.len() < total {
-            let left = deadline.left();
-            let wait = if extra < EXTRA_WORKERS {
-                left.map_or(STALL, |l| l.min(STALL))
-            } else {
-                left.unwrap_or(Duration::MAX)
-            };
-            match rx.recv_timeout(wait) {
-                Ok((pid, p)) => {
-                    answered.insert(pid);
-                    if let Some(p) = p {
-                        processes.insert(pid, p);
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                Err(mpsc::RecvTimeoutError::Timeout) if deadline.passed() => break,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if queue.next.load(Ordering::Relaxed) < total && extra < EXTRA_WORKERS {
-                        extra += 1;
-                        spawn_worker(&queue, &tx);
-                    }
-                }
-            }
-        }
-        late.extend(queue.pids.iter().filter(|pid| !answered.contains(pid)));
-    }
-    drop(tx);
-    users.fetch(processes.values().filter_map(|p| p.uid), deadline);
-    for p in processes.values_mut() {
-        p.user = p.uid.and_then(|u| users.name(u));
-    }
-    late.sort_unstable();
-    late.dedup();
-    Details { processes, late }
+    Reading::new().finish(pids, users, starts, deadline)
 }
 
-/// Starts one worker on `queue`; false when the system refused a thread.
-fn spawn_worker(queue: &Arc<Queue>, tx: &mpsc::Sender<(u32, Option<Process>)>) -> bool {
-    let (queue, tx) = (Arc::clone(queue), tx.clone());
-    std::thread::Builder::new()
-        .spawn(move || read_queue(&queue, |pid, p| tx.send((pid, p)).is_ok()))
-        .is_ok()
+/// A read of the details of the owners one look finds, begun while the look is still
+/// finding them: each PID [`Feed::add`]ed is read at once by the workers, and
+/// [`Reading::finish`] adds the PIDs not added yet, then waits for the ones asked for.
+pub struct Reading {
+    feed: Feed,
+    rx: mpsc::Receiver<(u32, Option<Process>)>,
+}
+
+/// What adds PIDs to a [`Reading`] (from another thread: the owner lookup's).
+#[derive(Clone)]
+pub struct Feed {
+    queue: Arc<Queue>,
+    tx: mpsc::Sender<(u32, Option<Process>)>,
+}
+
+impl Feed {
+    /// Adds `pid` (with its start time as the look saw it) to be read, unless it was added
+    /// already; starts a worker when the PIDs added call for one more.
+    pub fn add(&self, pid: u32, start: Option<u64>) {
+        let spawn = {
+            let mut state = self.queue.state();
+            // (A look abandoned at the deadline may still find owners after the read ended.)
+            if state.closed || !state.added.insert(pid) {
+                return;
+            }
+            // A PID some worker of an earlier read of this run is still stuck on is not
+            // waited for again.
+            if in_flight().contains(&pid) {
+                state.stuck.push(pid);
+                return;
+            }
+            state.pids.push((pid, start));
+            let wanted = super::cores().min(state.pids.len().div_ceil(PIDS_PER_WORKER));
+            state.workers < wanted && !state.refused
+        };
+        self.queue.more.notify_one();
+        if spawn {
+            self.spawn_worker();
+        }
+    }
+
+    /// Starts one more worker; false when no thread could be started.
+    fn spawn_worker(&self) -> bool {
+        let (queue, tx) = (Arc::clone(&self.queue), self.tx.clone());
+        let started = std::thread::Builder::new()
+            .spawn(move || read_queue(&queue, |pid, p| tx.send((pid, p)).is_ok()))
+            .is_ok();
+        let mut state = self.queue.state();
+        if started {
+            state.workers += 1;
+        } else {
+            state.refused = true;
+        }
+        started
+    }
+
+    /// No more PIDs: idle workers end.
+    fn close(&self) {
+        self.queue.state().closed = true;
+        self.queue.more.notify_all();
+    }
+}
+
+impl Default for Reading {
+    fn default() -> Reading {
+        Reading::new()
+    }
+}
+
+impl Reading {
+    /// A read with no PID yet, and no worker.
+    pub fn new() -> Reading {
+        let (tx, rx) = mpsc::channel();
+        Reading {
+            feed: Feed {
+                queue: Arc::new(Queue {
+                    state: Mutex::new(Queued::default()),
+                    more: std::sync::Condvar::new(),
+                    #[cfg(target_os = "linux")]
+                    parents: Parents::default(),
+                }),
+                tx,
+            },
+            rx,
+        }
+    }
+
+    /// What adds PIDs to this read.
+    pub fn feed(&self) -> Feed {
+        self.feed.clone()
+    }
+
+    /// Adds `pids` not added yet (with their start times in `starts`), so that they are read
+    /// while the caller goes on.
+    pub fn add(&self, pids: &[u32], starts: &HashMap<u32, u64>) {
+        for &pid in pids {
+            self.feed.add(pid, starts.get(&pid).copied());
+        }
+    }
+
+    /// Adds `pids` not added yet, then waits until `deadline` for the details of every one
+    /// of them; what has not arrived by then is in `late`, and its worker is abandoned. A PID
+    /// added earlier that is not among `pids` is not in the answer.
+    pub fn finish(
+        self,
+        pids: &[u32],
+        users: &UserNames,
+        starts: &HashMap<u32, u64>,
+        deadline: Deadline,
+    ) -> Details {
+        self.add(pids, starts);
+        let Reading { feed, rx } = self;
+        feed.close();
+        let queue = Arc::clone(&feed.queue);
+        let asked: HashSet<u32> = pids.iter().copied().collect();
+        let (mut late, added, workers): (Vec<u32>, HashSet<u32>, usize) = {
+            let state = queue.state();
+            (
+                state
+                    .stuck
+                    .iter()
+                    .copied()
+                    .filter(|p| asked.contains(p))
+                    .collect(),
+                state.pids.iter().map(|&(pid, _)| pid).collect(),
+                state.workers,
+            )
+        };
+        // The PIDs waited for: those asked for that some worker reads.
+        let waited: HashSet<u32> = asked.intersection(&added).copied().collect();
+        let mut processes = HashMap::with_capacity(waited.len());
+        let keep = |processes: &mut HashMap<u32, Process>, pid, p: Option<Process>| {
+            if let (true, Some(p)) = (waited.contains(&pid), p) {
+                processes.insert(pid, p);
+            }
+        };
+        if workers == 0 && !added.is_empty() && !feed.spawn_worker() {
+            // No thread could be started: read here, without a deadline.
+            drop((feed, rx));
+            read_queue(&queue, |pid, p| {
+                keep(&mut processes, pid, p);
+                true
+            });
+        } else {
+            let mut answered = HashSet::with_capacity(waited.len());
+            let mut extra = 0;
+            while answered.len() < waited.len() {
+                let left = deadline.left();
+                let wait = if extra < EXTRA_WORKERS {
+                    left.map_or(STALL, |l| l.min(STALL))
+                } else {
+                    left.unwrap_or(Duration::MAX)
+                };
+                match rx.recv_timeout(wait) {
+                    Ok((pid, p)) => {
+                        if waited.contains(&pid) {
+                            answered.insert(pid);
+                        }
+                        keep(&mut processes, pid, p);
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                    Err(mpsc::RecvTimeoutError::Timeout) if deadline.passed() => break,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        let waiting = {
+                            let state = queue.state();
+                            state.next < state.pids.len()
+                        };
+                        if waiting && extra < EXTRA_WORKERS {
+                            extra += 1;
+                            feed.spawn_worker();
+                        }
+                    }
+                }
+            }
+            late.extend(waited.iter().filter(|pid| !answered.contains(pid)));
+        }
+        users.fetch(processes.values().filter_map(|p| p.uid), deadline);
+        for p in processes.values_mut() {
+            p.user = p.uid.and_then(|u| users.name(u));
+        }
+        late.sort_unstable();
+        late.dedup();
+        Details { processes, late }
+    }
+}
+
+/// The holders an owner lookup finds, handed to a [`Reading`] as the lookup finds them: a
+/// holder of a socket the look shows is read at once, while the lookup goes on. Which
+/// sockets the look shows is known once the socket dump ends ([`Ahead::shown`]); holders
+/// found before are kept until then, up to [`AHEAD_KEPT`] (the others are read after the
+/// lookup, as every owner not handed on is).
+#[cfg(target_os = "linux")]
+pub struct Ahead {
+    shown: Arc<std::sync::OnceLock<HashSet<u32>>>,
+    feed: Feed,
+    kept: Vec<(u32, u32, Option<u64>)>,
+    handed: HashSet<u32>,
+}
+
+/// Holders kept while the shown sockets are not known yet, at most (16 bytes each).
+#[cfg(target_os = "linux")]
+const AHEAD_KEPT: usize = 1 << 16;
+
+#[cfg(target_os = "linux")]
+impl Ahead {
+    /// Hands holders on to `reading`, once `shown` holds the inodes of the shown sockets.
+    pub fn new(reading: &Reading, shown: Arc<std::sync::OnceLock<HashSet<u32>>>) -> Ahead {
+        Ahead {
+            shown,
+            feed: reading.feed(),
+            kept: Vec::new(),
+            handed: HashSet::new(),
+        }
+    }
+
+    /// `pid` (started at `start`) holds socket `inode`.
+    pub fn holds(&mut self, pid: u32, inode: u32, start: Option<u64>) {
+        let Some(shown) = self.shown.get() else {
+            if self.kept.len() < AHEAD_KEPT {
+                self.kept.push((pid, inode, start));
+            }
+            return;
+        };
+        for (pid, inode, start) in std::mem::take(&mut self.kept) {
+            if shown.contains(&inode) && self.handed.insert(pid) {
+                self.feed.add(pid, start);
+            }
+        }
+        if shown.contains(&inode) && self.handed.insert(pid) {
+            self.feed.add(pid, start);
+        }
+    }
 }
 
 /// Takes PIDs from `queue` and hands each one's details (`None`: it is gone) to `answer`,
-/// until the queue is empty or `answer` says stop.
+/// until the queue is closed and empty or `answer` says stop.
 fn read_queue(queue: &Queue, mut answer: impl FnMut(u32, Option<Process>) -> bool) {
     #[cfg(target_os = "linux")]
     let mut buf = Vec::with_capacity(4096);
@@ -438,15 +611,27 @@ fn read_queue(queue: &Queue, mut answer: impl FnMut(u32, Option<Process>) -> boo
         return;
     };
     loop {
-        let i = queue.next.fetch_add(1, Ordering::Relaxed);
-        let Some(&pid) = queue.pids.get(i) else {
-            return;
+        let (pid, start) = {
+            let mut state = queue.state();
+            loop {
+                if let Some(&next) = state.pids.get(state.next) {
+                    state.next += 1;
+                    break next;
+                }
+                if state.closed {
+                    return;
+                }
+                state = queue
+                    .more
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
         };
         in_flight().push(pid);
         #[cfg(target_os = "linux")]
-        let p = read_one(&mut buf, pid, &queue.starts, &queue.parents);
+        let p = read_one(&mut buf, pid, start, &queue.parents);
         #[cfg(not(target_os = "linux"))]
-        let p = read_one(&mut sys, pid, &queue.starts);
+        let p = read_one(&mut sys, pid, start);
         in_flight().retain(|&p| p != pid);
         if !answer(pid, p) {
             return;
@@ -524,14 +709,10 @@ impl Parents {
 }
 
 /// One process's details, everything but the user name (filled in by the caller); `None`
-/// when it is gone. `buf` is reused for every file read.
+/// when it is gone. `start`: its start time as the look saw it (a process started at another
+/// time took the PID since). `buf` is reused for every file read.
 #[cfg(target_os = "linux")]
-fn read_one(
-    buf: &mut Vec<u8>,
-    pid: u32,
-    starts: &HashMap<u32, u64>,
-    parents: &Parents,
-) -> Option<Process> {
+fn read_one(buf: &mut Vec<u8>, pid: u32, start: Option<u64>, parents: &Parents) -> Option<Process> {
     use super::proc_dir::{self, ProcDir};
     let dir = match ProcDir::open(pid) {
         Ok(dir) => dir,
@@ -561,7 +742,7 @@ fn read_one(
         return Some(Process::covered(pid));
     }
     // Everything below is read through the same directory, so from this very process.
-    if reused(starts.get(&pid).copied(), stat.start_ticks) {
+    if reused(start, stat.start_ticks) {
         return Some(Process::changed(pid));
     }
     let (mut exe_bytes, mut exe_state) = super::exe::exe_in(&dir.path());
@@ -755,8 +936,8 @@ fn whole_characters(bytes: &[u8]) -> usize {
 /// One process's details, everything but the user name (filled in by the caller); `None`
 /// when it is gone.
 #[cfg(not(target_os = "linux"))]
-fn read_one(sys: &mut System, pid: u32, starts: &HashMap<u32, u64>) -> Option<Process> {
-    let _ = starts;
+fn read_one(sys: &mut System, pid: u32, start: Option<u64>) -> Option<Process> {
+    let _ = start;
     let wanted = [Pid::from_u32(pid)];
     sys.refresh_processes_specifics(
         ProcessesToUpdate::Some(&wanted),
@@ -892,5 +1073,120 @@ mod tests {
         assert_ne!(same[&me].name, "[process changed during scan]");
         let other = details(&[me], &users, &HashMap::from([(me, now + 1)]));
         assert_eq!(other[&me], Process::changed(me));
+    }
+
+    /// Two real processes, killed when dropped.
+    #[cfg(target_os = "linux")]
+    struct Sleepers(Vec<std::process::Child>);
+
+    #[cfg(target_os = "linux")]
+    impl Sleepers {
+        fn start(n: usize) -> Sleepers {
+            Sleepers(
+                (0..n)
+                    .map(|_| {
+                        std::process::Command::new("sleep")
+                            .arg("60")
+                            .spawn()
+                            .expect("sleep runs")
+                    })
+                    .collect(),
+            )
+        }
+
+        fn pid(&self, i: usize) -> u32 {
+            self.0[i].id()
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    impl Drop for Sleepers {
+        fn drop(&mut self) {
+            for child in &mut self.0 {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+
+    /// The PIDs a reading was given, in order.
+    #[cfg(target_os = "linux")]
+    fn queued(reading: &Reading) -> Vec<u32> {
+        let state = reading.feed.queue.state();
+        state.pids.iter().map(|&(pid, _)| pid).collect()
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn holders_of_shown_sockets_are_read_ahead_and_no_others() {
+        let sleepers = Sleepers::start(3);
+        let (a, b, c) = (sleepers.pid(0), sleepers.pid(1), sleepers.pid(2));
+        let reading = Reading::new();
+        let shown = Arc::new(std::sync::OnceLock::new());
+        let mut ahead = Ahead::new(&reading, Arc::clone(&shown));
+        // Found before the dump said which sockets are shown: kept, not read yet.
+        ahead.holds(a, 11, None);
+        ahead.holds(b, 12, None);
+        assert!(
+            queued(&reading).is_empty(),
+            "nothing read before the shown sockets are known"
+        );
+        shown.set(HashSet::from([11, 13])).expect("set once");
+        ahead.holds(c, 13, None);
+        ahead.holds(a, 11, None);
+        ahead.holds(c, 13, None);
+        assert_eq!(
+            queued(&reading),
+            [a, c],
+            "each holder of a shown socket once, in order"
+        );
+        // The owners the lookup ends with: b's socket was not shown, so b is not among them.
+        let users = UserNames::load();
+        let read = reading.finish(&[a, c], &users, &HashMap::new(), Deadline::never());
+        assert!(read.late.is_empty());
+        let mut pids: Vec<u32> = read.processes.keys().copied().collect();
+        pids.sort_unstable();
+        let mut want = vec![a, c];
+        want.sort_unstable();
+        assert_eq!(pids, want);
+        assert!(read.processes.values().all(|p| p.name == "sleep"));
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_read_answers_for_the_owners_asked_for_whenever_they_were_added() {
+        let sleepers = Sleepers::start(3);
+        let (a, b, c) = (sleepers.pid(0), sleepers.pid(1), sleepers.pid(2));
+        let reading = Reading::new();
+        let users = UserNames::load();
+        // a read ahead and asked for, b read ahead and not asked for (the look ended without
+        // it among the owners), c asked for only at the end.
+        reading.feed().add(a, None);
+        reading.feed().add(b, None);
+        let read = reading.finish(&[a, c], &users, &HashMap::new(), Deadline::never());
+        assert!(read.processes.contains_key(&a) && read.processes.contains_key(&c));
+        assert!(
+            !read.processes.contains_key(&b),
+            "a PID read ahead but not an owner is not in the answer"
+        );
+        assert_eq!(read.processes.len(), 2);
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_pid_read_ahead_is_judged_by_the_start_the_lookup_saw() {
+        let sleepers = Sleepers::start(1);
+        let a = sleepers.pid(0);
+        let now = crate::collect::linux::start_ticks(a).expect("its start");
+        let users = UserNames::load();
+        let reading = Reading::new();
+        reading.feed().add(a, Some(now + 1));
+        // The start given at the end is not the one the read was made with.
+        let read = reading.finish(&[a], &users, &HashMap::from([(a, now)]), Deadline::never());
+        assert_eq!(read.processes[&a], Process::changed(a));
+        let reading = Reading::new();
+        reading.feed().add(a, Some(now));
+        let read = reading.finish(&[a], &users, &HashMap::new(), Deadline::never());
+        assert_eq!(read.processes[&a].name, "sleep");
     }
 }

@@ -137,8 +137,24 @@ pub(super) fn read_owners(
     own_netns: Option<u64>,
     clock: impl Into<StatClock>,
 ) -> Result<Found, BpfError> {
+    read_owners_telling(input, own_netns, clock, &mut |_, _, _| {})
+}
+
+/// [`read_owners`], telling `told` of each holder as its record arrives: (PID, socket inode,
+/// the PID's start time as `/proc/PID/stat` gives it), so that what is read of the holders
+/// can begin before the pass ends. A holder may be told more than once.
+pub(super) fn read_owners_telling(
+    input: &mut impl Read,
+    own_netns: Option<u64>,
+    clock: impl Into<StatClock>,
+    told: super::Told<'_>,
+) -> Result<Found, BpfError> {
     let mut parser = Owners::new(own_netns, clock.into());
-    each_record(input, RECORD_LEN, |r| parser.record(r))?;
+    each_record(input, RECORD_LEN, |r| {
+        if let Some((pid, inode)) = parser.record(r) {
+            told(pid, inode, parser.starts.get(&pid).copied());
+        }
+    })?;
     Ok(parser.finish())
 }
 
@@ -168,7 +184,8 @@ impl Owners {
         }
     }
 
-    fn record(&mut self, record: &[u8]) {
+    /// Takes one record in; (PID, socket inode) when it is a holder's.
+    fn record(&mut self, record: &[u8]) -> Option<(u32, u32)> {
         let (tgid, fd, value) = fields(record);
         match fd {
             NETNS_RECORD => {
@@ -199,9 +216,11 @@ impl Owners {
                 if let Ok(inode) = u32::try_from(value) {
                     push_holder(&mut self.owners.pids, inode, tgid);
                     self.holders.insert(tgid);
+                    return Some((tgid, inode));
                 }
             }
         }
+        None
     }
 
     fn finish(self) -> Found {

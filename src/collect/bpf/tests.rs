@@ -331,7 +331,7 @@ fn the_mappings_iterator_finds_a_socket_held_only_through_a_mapping() {
         .split_whitespace()
         .filter_map(|w| w.parse().ok())
         .collect();
-    let mut loaded = match socket_owners() {
+    let mut loaded = match socket_owners(&mut |_, _, _| {}) {
         Ok((_, loaded)) => loaded,
         Err(e) => {
             let _ = child.kill();
