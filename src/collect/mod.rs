@@ -146,9 +146,10 @@ pub fn collect_beside<T>(
     // The owners' details are read as the in-kernel lookup finds them, once the dump below
     // says which sockets are shown.
     let reading = process::Reading::new();
-    let shown = std::sync::Arc::new(std::sync::OnceLock::new());
     #[cfg(target_os = "linux")]
-    let mut ahead = process::Ahead::new(&reading, std::sync::Arc::clone(&shown));
+    let shown = process::Shown::new(&reading);
+    #[cfg(target_os = "linux")]
+    let mut ahead = process::Ahead::new(std::sync::Arc::clone(&shown));
     let walk = deadline::Pending::start(Some(&WALKING), move || {
         #[cfg(target_os = "linux")]
         return lookup_owners(stop, &running, &mut |pid, inode, start| {
@@ -182,7 +183,8 @@ pub fn collect_beside<T>(
     let listening_only = in_kernel && filter.ports.is_none() && !filter.all_states;
     let found = sockets::enumerate_counting(want, keep, (&ports, listening_only));
     // The holders of the sockets shown are read from here on, as the lookup finds them.
-    let _ = shown.set(found.as_ref().map_or_else(
+    #[cfg(target_os = "linux")]
+    shown.show(found.as_ref().map_or_else(
         |_| HashSet::new(),
         |listing| {
             listing

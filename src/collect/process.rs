@@ -553,17 +553,14 @@ impl Reading {
     }
 }
 
-/// The holders an owner lookup finds, handed to a [`Reading`] as the lookup finds them: a
-/// holder of a socket the look shows is read at once, while the lookup goes on. Which
-/// sockets the look shows is known once the socket dump ends ([`Ahead::shown`]); holders
-/// found before are kept until then, up to [`AHEAD_KEPT`] (the others are read after the
-/// lookup, as every owner not handed on is).
+/// Which sockets a look shows, once its socket dump said so ([`Shown::show`]), and the
+/// holders its owner lookup found before that, kept until then (up to [`AHEAD_KEPT`]; the
+/// others are read after the lookup, as every owner not handed on is).
 #[cfg(target_os = "linux")]
-pub struct Ahead {
-    shown: Arc<std::sync::OnceLock<HashSet<u32>>>,
+pub struct Shown {
+    inodes: std::sync::OnceLock<HashSet<u32>>,
+    kept: Mutex<Vec<(u32, u32, Option<u64>)>>,
     feed: Feed,
-    kept: Vec<(u32, u32, Option<u64>)>,
-    handed: HashSet<u32>,
 }
 
 /// Holders kept while the shown sockets are not known yet, at most (16 bytes each).
@@ -571,32 +568,77 @@ pub struct Ahead {
 const AHEAD_KEPT: usize = 1 << 16;
 
 #[cfg(target_os = "linux")]
+impl Shown {
+    /// Nothing shown yet; holders of what will be shown are handed to `reading`.
+    pub fn new(reading: &Reading) -> Arc<Shown> {
+        Arc::new(Shown {
+            inodes: std::sync::OnceLock::new(),
+            kept: Mutex::new(Vec::new()),
+            feed: reading.feed(),
+        })
+    }
+
+    /// The inodes of the sockets the look shows: the holders of those found so far are
+    /// handed on now, those found later as they are found.
+    pub fn show(&self, inodes: HashSet<u32>) {
+        let _ = self.inodes.set(inodes);
+        let Some(inodes) = self.inodes.get() else {
+            return;
+        };
+        let kept = std::mem::take(&mut *self.kept.lock().unwrap_or_else(PoisonError::into_inner));
+        let mut handed = HashSet::new();
+        for (pid, inode, start) in kept {
+            if inodes.contains(&inode) && handed.insert(pid) {
+                self.feed.add(pid, start);
+            }
+        }
+    }
+}
+
+/// The holders an owner lookup finds, handed to a [`Reading`] as the lookup finds them: a
+/// holder of a socket the look shows is read at once, while the lookup goes on (see
+/// [`Shown`]).
+#[cfg(target_os = "linux")]
+pub struct Ahead {
+    shown: Arc<Shown>,
+    handed: HashSet<u32>,
+}
+
+#[cfg(target_os = "linux")]
 impl Ahead {
-    /// Hands holders on to `reading`, once `shown` holds the inodes of the shown sockets.
-    pub fn new(reading: &Reading, shown: Arc<std::sync::OnceLock<HashSet<u32>>>) -> Ahead {
+    /// Hands the holders it is told of on as `shown` says.
+    pub fn new(shown: Arc<Shown>) -> Ahead {
         Ahead {
             shown,
-            feed: reading.feed(),
-            kept: Vec::new(),
             handed: HashSet::new(),
         }
     }
 
     /// `pid` (started at `start`) holds socket `inode`.
     pub fn holds(&mut self, pid: u32, inode: u32, start: Option<u64>) {
-        let Some(shown) = self.shown.get() else {
-            if self.kept.len() < AHEAD_KEPT {
-                self.kept.push((pid, inode, start));
+        let inodes = match self.shown.inodes.get() {
+            Some(inodes) => inodes,
+            None => {
+                let mut kept = self
+                    .shown
+                    .kept
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                // Asked again under the lock: what is kept now is taken by `show`, which
+                // takes the lock after it set the inodes.
+                match self.shown.inodes.get() {
+                    Some(inodes) => inodes,
+                    None => {
+                        if kept.len() < AHEAD_KEPT {
+                            kept.push((pid, inode, start));
+                        }
+                        return;
+                    }
+                }
             }
-            return;
         };
-        for (pid, inode, start) in std::mem::take(&mut self.kept) {
-            if shown.contains(&inode) && self.handed.insert(pid) {
-                self.feed.add(pid, start);
-            }
-        }
-        if shown.contains(&inode) && self.handed.insert(pid) {
-            self.feed.add(pid, start);
+        if inodes.contains(&inode) && self.handed.insert(pid) {
+            self.shown.feed.add(pid, start);
         }
     }
 }
@@ -1122,8 +1164,8 @@ mod tests {
         let sleepers = Sleepers::start(3);
         let (a, b, c) = (sleepers.pid(0), sleepers.pid(1), sleepers.pid(2));
         let reading = Reading::new();
-        let shown = Arc::new(std::sync::OnceLock::new());
-        let mut ahead = Ahead::new(&reading, Arc::clone(&shown));
+        let shown = Shown::new(&reading);
+        let mut ahead = Ahead::new(Arc::clone(&shown));
         // Found before the dump said which sockets are shown: kept, not read yet.
         ahead.holds(a, 11, None);
         ahead.holds(b, 12, None);
@@ -1131,7 +1173,9 @@ mod tests {
             queued(&reading).is_empty(),
             "nothing read before the shown sockets are known"
         );
-        shown.set(HashSet::from([11, 13])).expect("set once");
+        // Handed on as soon as the dump says which are shown, with no other holder found.
+        shown.show(HashSet::from([11, 13]));
+        assert_eq!(queued(&reading), [a]);
         ahead.holds(c, 13, None);
         ahead.holds(a, 11, None);
         ahead.holds(c, 13, None);
