@@ -436,6 +436,13 @@ impl Default for Reading {
     }
 }
 
+/// A read given up (the look ended early) lets its idle workers end.
+impl Drop for Reading {
+    fn drop(&mut self) {
+        self.feed.close();
+    }
+}
+
 impl Reading {
     /// A read with no PID yet, and no worker.
     pub fn new() -> Reading {
@@ -478,11 +485,11 @@ impl Reading {
         deadline: Deadline,
     ) -> Details {
         self.add(pids, starts);
-        let Reading { feed, rx } = self;
+        let (feed, rx) = (&self.feed, &self.rx);
         feed.close();
         let queue = Arc::clone(&feed.queue);
         let asked: HashSet<u32> = pids.iter().copied().collect();
-        let (mut late, added, workers): (Vec<u32>, HashSet<u32>, usize) = {
+        let (mut late, added, workers): (Vec<u32>, HashMap<u32, Option<u64>>, usize) = {
             let state = queue.state();
             (
                 state
@@ -491,21 +498,34 @@ impl Reading {
                     .copied()
                     .filter(|p| asked.contains(p))
                     .collect(),
-                state.pids.iter().map(|&(pid, _)| pid).collect(),
+                state.pids.iter().copied().collect(),
                 state.workers,
             )
         };
         // The PIDs waited for: those asked for that some worker reads.
-        let waited: HashSet<u32> = asked.intersection(&added).copied().collect();
+        let waited: HashSet<u32> = asked
+            .iter()
+            .copied()
+            .filter(|pid| added.contains_key(pid))
+            .collect();
         let mut processes = HashMap::with_capacity(waited.len());
         let keep = |processes: &mut HashMap<u32, Process>, pid, p: Option<Process>| {
-            if let (true, Some(p)) = (waited.contains(&pid), p) {
+            if !waited.contains(&pid) {
+                return;
+            }
+            // Read ahead as the process the lookup saw first under this PID, while the look
+            // ended with another one there (a thread with a table of its own, of a process
+            // that took the PID during the lookup): neither one's details are the owner's.
+            let seen = added.get(&pid).copied().flatten();
+            let last = starts.get(&pid).copied();
+            if seen.is_some() && last.is_some() && seen != last {
+                processes.insert(pid, Process::changed(pid));
+            } else if let Some(p) = p {
                 processes.insert(pid, p);
             }
         };
         if workers == 0 && !added.is_empty() && !feed.spawn_worker() {
             // No thread could be started: read here, without a deadline.
-            drop((feed, rx));
             read_queue(&queue, |pid, p| {
                 keep(&mut processes, pid, p);
                 true
@@ -724,28 +744,42 @@ fn live_thread_details(pid: u32) -> Option<LiveThread> {
         })
 }
 
-/// The names of the parents one read of details (one [`details_within`]) read, by PID
-/// (`None`: not readable): the owners often share one parent (a server's workers, a
-/// supervisor's children), whose name is then read once. Every owner of one read was found
-/// by one look, so each was alive then, and so was each process it may have as parent while
-/// it is read (the one it had, or an ancestor it is handed to when that one exits): a PID
-/// names one of those processes only, never one that took the number later. Owners found
-/// by a later look are read by another [`details_within`], with a table of their own.
+/// The names of the parents one read of details (one [`Reading`]) read, by PID (`None`: not
+/// readable), each with the parent's `/proc/PID` directory held open: the owners often share
+/// one parent (a server's workers, a supervisor's children), whose name is then read once. A
+/// name is taken from here only while the process it was read from is still there (its
+/// directory answers): owners are read while the lookup still finds them, and a parent that
+/// exited meanwhile may have left its PID to another process, whose children are owners too.
+/// At most [`HELD_PARENTS`] directories are held (each is a descriptor); the names of other
+/// parents are read for each owner.
 #[cfg(target_os = "linux")]
 #[derive(Default)]
-struct Parents(Mutex<HashMap<u32, Option<Vec<u8>>>>);
+struct Parents(Mutex<HashMap<u32, (Option<Vec<u8>>, std::os::fd::OwnedFd)>>);
+
+/// Parents' directories held open at most.
+#[cfg(target_os = "linux")]
+const HELD_PARENTS: usize = 8;
 
 #[cfg(target_os = "linux")]
 impl Parents {
-    /// The name of parent `pid` as this read found it, else `read`'s, kept.
-    fn name(&self, pid: u32, read: impl FnOnce() -> Option<Vec<u8>>) -> Option<Vec<u8>> {
+    /// The name of parent `pid`: as this read found it while it is the same process, else
+    /// read now (`buf` is reused for the read).
+    fn name(&self, pid: u32, buf: &mut Vec<u8>) -> Option<Vec<u8>> {
+        use super::proc_dir;
         let names = || self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(known) = names().get(&pid) {
-            return known.clone();
+        if let Some((name, dir)) = names().get(&pid) {
+            if proc_dir::still_there(dir) {
+                return name.clone();
+            }
         }
-        // Read without the lock held: the other workers go on meanwhile.
-        let name = read();
-        names().insert(pid, name.clone());
+        // Read without the lock held: the other workers go on meanwhile. The name is read
+        // through the directory held, so it is that process's.
+        let dir = proc_dir::hold(pid).ok()?;
+        let name = proc_dir::name_below(&dir, buf);
+        let mut names = names();
+        if names.len() < HELD_PARENTS || names.contains_key(&pid) {
+            names.insert(pid, (name.clone(), dir));
+        }
         name
     }
 }
@@ -852,13 +886,7 @@ fn read_one(buf: &mut Vec<u8>, pid: u32, start: Option<u64>, parents: &Parents) 
     let parent_pid = stat.parent_pid.filter(|&pp| pp != 0);
     // The parent: only its name.
     let parent_name = parent_pid.and_then(|pp| {
-        let name = parents.name(pp, || {
-            kernel_name(pp).or_else(|| {
-                let dir = ProcDir::open(pp).ok()?;
-                dir.read("stat", buf).then_some(())?;
-                Some(proc_dir::parse_stat(buf)?.name)
-            })
-        })?;
+        let name = parents.name(pp, buf)?;
         Some(String::from_utf8_lossy(&name).into_owned())
     });
     let mut p = described(
@@ -1040,12 +1068,6 @@ fn os_bytes(s: &std::ffi::OsStr) -> &[u8] {
     s.as_encoded_bytes()
 }
 
-/// The kernel's own (possibly truncated or renamed) name, exactly as set.
-#[cfg(target_os = "linux")]
-fn kernel_name(pid: u32) -> Option<Vec<u8>> {
-    super::linux::comm(pid)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1214,6 +1236,59 @@ mod tests {
             "a PID read ahead but not an owner is not in the answer"
         );
         assert_eq!(read.processes.len(), 2);
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_parents_name_is_kept_only_while_that_parent_is_there() {
+        let sleepers = Sleepers::start(1);
+        let parent = sleepers.pid(0);
+        let parents = Parents::default();
+        let mut buf = Vec::new();
+        assert_eq!(
+            parents.name(parent, &mut buf).as_deref(),
+            Some(&b"sleep"[..])
+        );
+        assert_eq!(
+            parents.name(parent, &mut buf).as_deref(),
+            Some(&b"sleep"[..])
+        );
+        // Gone (and its PID free for another process): its name is not given again.
+        drop(sleepers);
+        assert_eq!(parents.name(parent, &mut buf), None);
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_pid_the_look_ended_with_another_process_at_is_said_changed() {
+        let sleepers = Sleepers::start(1);
+        let a = sleepers.pid(0);
+        let now = crate::collect::linux::start_ticks(a).expect("its start");
+        let users = UserNames::load();
+        let reading = Reading::new();
+        // Read ahead as the process the lookup saw first; the look's last start for the PID
+        // is another's.
+        reading.feed().add(a, Some(now));
+        let read = reading.finish(
+            &[a],
+            &users,
+            &HashMap::from([(a, now + 1)]),
+            Deadline::never(),
+        );
+        assert_eq!(read.processes[&a], Process::changed(a));
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_read_given_up_lets_its_workers_end() {
+        let reading = Reading::new();
+        let feed = reading.feed();
+        assert!(!feed.queue.state().closed);
+        drop(reading);
+        assert!(
+            feed.queue.state().closed,
+            "idle workers wait for nothing more"
+        );
     }
 
     #[test]
