@@ -445,28 +445,6 @@ impl ProcDir {
     }
 }
 
-/// `/proc/PID` held open as a plain descriptor (it may go to another thread), never across a
-/// mount (see [`ProcDir::open`]): while the process exists, what is below it is that
-/// process's; once the process is gone (reaped), nothing below it answers, even when another
-/// process took its PID.
-pub fn hold(pid: u32) -> rustix::io::Result<OwnedFd> {
-    let root = proc_root().ok_or(Errno::NOENT)?;
-    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-    open_below(root, &pid.to_string(), flags)
-}
-
-/// Whether the process whose directory [`hold`] gave is still there.
-pub fn still_there(dir: &OwnedFd) -> bool {
-    stat_below(dir, "stat").is_ok()
-}
-
-/// The kernel's name of the process whose directory [`hold`] gave, from its `stat`.
-pub fn name_below(dir: &OwnedFd, buf: &mut Vec<u8>) -> Option<Vec<u8>> {
-    let file = open_below(dir, "stat", FILE).ok()?;
-    read_fd_at_most(&file, buf, MAX_FILE)?;
-    Some(parse_stat(buf)?.name)
-}
-
 /// The most of a file of whoport's own `/proc/self` read whole (a mount table).
 const MAX_OWN_FILE: u64 = 64 * 1024 * 1024;
 

@@ -318,9 +318,6 @@ struct Queue {
     state: Mutex<Queued>,
     /// Signalled when a PID is added or the queue is closed.
     more: std::sync::Condvar,
-    /// The names of the parents read so far (see [`Parents`]).
-    #[cfg(target_os = "linux")]
-    parents: Parents,
 }
 
 #[derive(Default)]
@@ -452,8 +449,6 @@ impl Reading {
                 queue: Arc::new(Queue {
                     state: Mutex::new(Queued::default()),
                     more: std::sync::Condvar::new(),
-                    #[cfg(target_os = "linux")]
-                    parents: Parents::default(),
                 }),
                 tx,
             },
@@ -691,7 +686,7 @@ fn read_queue(queue: &Queue, mut answer: impl FnMut(u32, Option<Process>) -> boo
         };
         in_flight().push(pid);
         #[cfg(target_os = "linux")]
-        let p = read_one(&mut buf, pid, start, &queue.parents);
+        let p = read_one(&mut buf, pid, start);
         #[cfg(not(target_os = "linux"))]
         let p = read_one(&mut sys, pid, start);
         in_flight().retain(|&p| p != pid);
@@ -744,51 +739,11 @@ fn live_thread_details(pid: u32) -> Option<LiveThread> {
         })
 }
 
-/// The names of the parents one read of details (one [`Reading`]) read, by PID (`None`: not
-/// readable), each with the parent's `/proc/PID` directory held open: the owners often share
-/// one parent (a server's workers, a supervisor's children), whose name is then read once. A
-/// name is taken from here only while the process it was read from is still there (its
-/// directory answers): owners are read while the lookup still finds them, and a parent that
-/// exited meanwhile may have left its PID to another process, whose children are owners too.
-/// At most [`HELD_PARENTS`] directories are held (each is a descriptor); the names of other
-/// parents are read for each owner.
-#[cfg(target_os = "linux")]
-#[derive(Default)]
-struct Parents(Mutex<HashMap<u32, (Option<Vec<u8>>, std::os::fd::OwnedFd)>>);
-
-/// Parents' directories held open at most.
-#[cfg(target_os = "linux")]
-const HELD_PARENTS: usize = 8;
-
-#[cfg(target_os = "linux")]
-impl Parents {
-    /// The name of parent `pid`: as this read found it while it is the same process, else
-    /// read now (`buf` is reused for the read).
-    fn name(&self, pid: u32, buf: &mut Vec<u8>) -> Option<Vec<u8>> {
-        use super::proc_dir;
-        let names = || self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((name, dir)) = names().get(&pid) {
-            if proc_dir::still_there(dir) {
-                return name.clone();
-            }
-        }
-        // Read without the lock held: the other workers go on meanwhile. The name is read
-        // through the directory held, so it is that process's.
-        let dir = proc_dir::hold(pid).ok()?;
-        let name = proc_dir::name_below(&dir, buf);
-        let mut names = names();
-        if names.len() < HELD_PARENTS || names.contains_key(&pid) {
-            names.insert(pid, (name.clone(), dir));
-        }
-        name
-    }
-}
-
 /// One process's details, everything but the user name (filled in by the caller); `None`
 /// when it is gone. `start`: its start time as the look saw it (a process started at another
 /// time took the PID since). `buf` is reused for every file read.
 #[cfg(target_os = "linux")]
-fn read_one(buf: &mut Vec<u8>, pid: u32, start: Option<u64>, parents: &Parents) -> Option<Process> {
+fn read_one(buf: &mut Vec<u8>, pid: u32, start: Option<u64>) -> Option<Process> {
     use super::proc_dir::{self, ProcDir};
     let dir = match ProcDir::open(pid) {
         Ok(dir) => dir,
@@ -884,9 +839,15 @@ fn read_one(buf: &mut Vec<u8>, pid: u32, start: Option<u64>, parents: &Parents) 
         return Some(Process::covered_file(pid, file));
     }
     let parent_pid = stat.parent_pid.filter(|&pp| pp != 0);
-    // The parent: only its name.
+    // The parent: only its name, read for each owner. Owners are read while the lookup still
+    // finds them: meanwhile a parent may run another program, rename itself, or exit and leave
+    // its PID to another process, whose children may be owners too.
     let parent_name = parent_pid.and_then(|pp| {
-        let name = parents.name(pp, buf)?;
+        let name = super::linux::comm(pp).or_else(|| {
+            let dir = ProcDir::open(pp).ok()?;
+            dir.read("stat", buf).then_some(())?;
+            Some(proc_dir::parse_stat(buf)?.name)
+        })?;
         Some(String::from_utf8_lossy(&name).into_owned())
     });
     let mut p = described(
@@ -1029,7 +990,9 @@ fn read_one(sys: &mut System, pid: u32, start: Option<u64>) -> Option<Process> {
         .and_then(|u| u.to_string().parse::<u32>().ok());
     let parent_pid = p.parent().map(to_u32).filter(|&pp| pp != 0);
     let start_time = Some(p.start_time()).filter(|&t| t > 0);
-    // The parent: only its name.
+    // The parent: only its name, read for each owner. Owners are read while the lookup still
+    // finds them: meanwhile a parent may run another program, rename itself, or exit and leave
+    // its PID to another process, whose children may be owners too.
     let parent_name = parent_pid.and_then(|pp| {
         let wanted = [Pid::from_u32(pp)];
         sys.refresh_processes_specifics(
@@ -1240,22 +1203,52 @@ mod tests {
 
     #[test]
     #[cfg(target_os = "linux")]
-    fn a_parents_name_is_kept_only_while_that_parent_is_there() {
-        let sleepers = Sleepers::start(1);
-        let parent = sleepers.pid(0);
-        let parents = Parents::default();
-        let mut buf = Vec::new();
+    fn a_parent_renamed_while_its_children_are_read_is_named_as_each_read_found_it() {
+        use std::io::{BufRead, Write};
+        // A parent of two sleeping children, which renames itself when asked.
+        let script = "import ctypes, subprocess, sys\n\
+            kids = [subprocess.Popen(['sleep', '60']) for _ in range(2)]\n\
+            print(kids[0].pid, kids[1].pid, flush=True)\n\
+            sys.stdin.readline()\n\
+            ctypes.CDLL(None).prctl(15, b'renamed', 0, 0, 0)\n\
+            print('ok', flush=True)\n\
+            sys.stdin.readline()\n\
+            [k.kill() for k in kids]\n";
+        let mut parent = std::process::Command::new("python3")
+            .args(["-c", script])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        let mut stdin = parent.stdin.take().expect("stdin");
+        let mut lines = std::io::BufReader::new(parent.stdout.take().expect("stdout")).lines();
+        let first = lines.next().expect("pids").expect("pids");
+        let kids: Vec<u32> = first.split(' ').map(|p| p.parse().expect("pid")).collect();
+        let reading = Reading::new();
+        reading.feed().add(kids[0], None);
+        // Until the first child's details are read.
+        for _ in 0..2000 {
+            let taken = reading.feed.queue.state().next == 1;
+            if taken && !in_flight().contains(&kids[0]) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        writeln!(stdin).expect("ask");
+        assert_eq!(lines.next().expect("ok").expect("ok"), "ok");
+        let users = UserNames::load();
+        let read = reading.finish(&kids, &users, &HashMap::new(), Deadline::never());
+        let _ = writeln!(stdin);
+        let _ = parent.wait();
         assert_eq!(
-            parents.name(parent, &mut buf).as_deref(),
-            Some(&b"sleep"[..])
+            read.processes[&kids[0]].parent_name.as_deref(),
+            Some("python3")
         );
         assert_eq!(
-            parents.name(parent, &mut buf).as_deref(),
-            Some(&b"sleep"[..])
+            read.processes[&kids[1]].parent_name.as_deref(),
+            Some("renamed"),
+            "the second child's parent as it is when that child is read"
         );
-        // Gone (and its PID free for another process): its name is not given again.
-        drop(sleepers);
-        assert_eq!(parents.name(parent, &mut buf), None);
     }
 
     #[test]
