@@ -333,9 +333,8 @@ pub fn collect_beside<T>(
     notes.extend(owners.cut.note(owners.cut_read_in_kernel));
     let mut devices = DeviceNames::default();
     let pids = owning_pids(&owners.by_socket);
-    // details_within returns by the deadline (and the user database's second after it).
-    // The owners the second look added are read apart from the first look's, as found by
-    // another look (see process::details_within).
+    // The read returns by the deadline (and the user database's second after it). The
+    // owners the second look added are read after it, by a read of their own.
     let mut read = reading.finish(&first, &users, &owners.starts, deadline);
     let added: Vec<u32> = pids
         .iter()

@@ -354,7 +354,6 @@ pub fn read_once_a_run() {
 
 /// Details of `pids`, read by worker threads (the available cores) and waited for until
 /// `deadline`: whatever has not arrived by then is in `late`, and its worker is abandoned.
-/// `pids` are the owners one look found: a parent's name is read once for all of them.
 pub fn details_within(
     pids: &[u32],
     users: &UserNames,
