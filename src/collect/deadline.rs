@@ -172,16 +172,38 @@ impl<T: Send + 'static> Pending<T> {
 
     /// The answer, waited for until `deadline`; `None` when it did not come in time.
     pub fn wait(self, deadline: Deadline) -> Option<T> {
+        self.wait_then(deadline, || None)
+    }
+
+    /// The answer, waited for until `deadline`, then for what `grace` gives when it did not
+    /// come by then (a work that stops itself at the deadline, whose answer is on its way:
+    /// at most [`HANDING_OVER`] more); `None` when it did not come in time.
+    pub fn wait_then(
+        self,
+        deadline: Deadline,
+        grace: impl FnOnce() -> Option<Duration>,
+    ) -> Option<T> {
         match self.answer {
             Answer::Here(answer) => Some(answer),
             Answer::Busy => None,
             Answer::Thread(rx) => match deadline.left() {
                 None => rx.recv().ok(),
-                Some(left) => rx.recv_timeout(left).ok(),
+                Some(left) => match rx.recv_timeout(left) {
+                    Ok(answer) => Some(answer),
+                    Err(mpsc::RecvTimeoutError::Disconnected) => None,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        let more = grace()?.min(HANDING_OVER);
+                        rx.recv_timeout(more).ok()
+                    }
+                },
             },
         }
     }
 }
+
+/// The most a work that stops itself at its deadline is waited for after it, to hand over
+/// what it found by then (on a loaded machine its thread may not run at once).
+pub const HANDING_OVER: Duration = Duration::from_millis(100);
 
 fn take<V>(slot: &Mutex<Option<V>>) -> Option<V> {
     slot.lock().unwrap_or_else(PoisonError::into_inner).take()
@@ -262,6 +284,45 @@ mod tests {
         assert_eq!(Deadline::never().run(|| 8), Some(8));
         assert!(Deadline::after(Duration::ZERO).passed());
         assert!(!Deadline::never().passed());
+    }
+
+    /// A work that stops itself at the deadline hands over its answer a little after it: the
+    /// grace waits for that answer, and for no more than [`HANDING_OVER`] when none comes.
+    #[test]
+    fn an_answer_handed_over_just_after_the_deadline_is_waited_for_briefly() {
+        // Released only once the deadline has passed and the grace is asked for.
+        let (release, held) = mpsc::channel::<()>();
+        let late = Pending::start(None, move || {
+            let _ = held.recv();
+            5
+        });
+        let answer = late.wait_then(Deadline::after(Duration::from_millis(20)), move || {
+            let _ = release.send(());
+            Some(HANDING_OVER)
+        });
+        assert_eq!(answer, Some(5));
+        // Without a grace, the same answer is not waited for.
+        let (release, held) = mpsc::channel::<()>();
+        let late = Pending::start(None, move || {
+            let _ = held.recv();
+            6
+        });
+        let answer = late.wait_then(Deadline::after(Duration::from_millis(20)), || None);
+        drop(release);
+        assert_eq!(answer, None);
+        // A work that never answers is waited for the grace at most, however long it asks.
+        let (_keep, held) = mpsc::channel::<()>();
+        let stuck = Pending::start(None, move || held.recv().map(|()| 7).unwrap_or(0));
+        let began = Instant::now();
+        let answer = stuck.wait_then(Deadline::after(Duration::from_millis(20)), || {
+            Some(Duration::from_secs(30))
+        });
+        assert_eq!(answer, None);
+        assert!(
+            began.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            began.elapsed()
+        );
     }
 
     #[test]
