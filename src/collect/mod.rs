@@ -100,6 +100,13 @@ pub(crate) fn cores() -> usize {
     }
 }
 
+/// How long past the deadline the owner lookup is waited for, by the method it was using
+/// then: a `/proc` walk stops itself before the deadline and may be handing over what it found
+/// ([`deadline::HANDING_OVER`]); the in-kernel lookup does not stop early, and is not waited for.
+fn handing_over(step: Option<&str>) -> Option<std::time::Duration> {
+    (step == Some("procfs")).then_some(deadline::HANDING_OVER)
+}
+
 /// One look at the machine.
 pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     collect_beside(filter, || ()).map(|(snapshot, ())| snapshot)
@@ -223,9 +230,7 @@ pub fn collect_beside<T>(
         .fill_with(std::mem::MaybeUninit::zeroed);
     // A walk stops itself at `stop`, before the deadline, and hands over what it found: on a
     // loaded machine that may come a little after the deadline, and is waited for.
-    let answered = walk.wait_then(deadline, || {
-        (under_way.step() == Some("procfs")).then_some(deadline::HANDING_OVER)
-    });
+    let answered = walk.wait_then(deadline, || handing_over(under_way.step()));
     let mut notes = Vec::new();
     let mut late_lookup = None;
     // A lookup that did not answer in time is said to be the method it was using then (none

@@ -178,3 +178,13 @@ fn each_socket_is_given_its_holders_and_a_socket_listed_twice_its_first_rows() {
         );
     }
 }
+
+/// A lookup that did not answer by the deadline is waited for briefly only while it is the
+/// `/proc` walk, which stops itself before the deadline and hands over what it found; the
+/// in-kernel lookup, or none begun, is not waited for.
+#[test]
+fn only_a_walk_is_waited_for_past_the_deadline() {
+    assert_eq!(handing_over(Some("procfs")), Some(deadline::HANDING_OVER));
+    assert_eq!(handing_over(Some("bpf")), None);
+    assert_eq!(handing_over(None), None);
+}
