@@ -1036,10 +1036,17 @@ pub fn sort_stable_by<T>(items: &mut [T], mut compare: impl FnMut(&T, &T) -> std
 /// [`sort_stable_by`] with the keys taken once, side by side: each comparison reads two keys
 /// next to each other, not two items hundreds of bytes apart.
 pub fn sort_stable_by_key<T, K: Ord>(items: &mut [T], key: impl Fn(&T) -> K) {
+    permute(items, stable_order_by_key(items, key));
+}
+
+/// The order [`sort_stable_by_key`] would put `items` in, as their indices (`order[k]` is the
+/// index of the item that belongs at `k`): for items to be made in their place rather than
+/// moved there.
+pub fn stable_order_by_key<T, K: Ord>(items: &[T], key: impl Fn(&T) -> K) -> Vec<usize> {
     let mut keyed: Vec<(K, usize)> = items.iter().map(&key).zip(0..).collect();
     // The index makes every pair distinct: an unstable sort keeps equal keys in their order.
     keyed.sort_unstable();
-    permute(items, keyed.into_iter().map(|(_, i)| i).collect());
+    keyed.into_iter().map(|(_, i)| i).collect()
 }
 
 /// Moves `items` into the order `order` gives: `order[k]` is the index of the item that

@@ -107,6 +107,11 @@ fn handing_over(step: Option<&str>) -> Option<std::time::Duration> {
     (step == Some("procfs")).then_some(deadline::HANDING_OVER)
 }
 
+/// What a listing is sorted by: port, protocol, address, state.
+fn listing_key(s: &Socket) -> (u16, Protocol, std::net::IpAddr, Option<&'static str>) {
+    (s.port, s.protocol, s.address, s.state)
+}
+
 /// One look at the machine.
 pub fn collect(filter: &Filter) -> Result<Snapshot, CollectError> {
     collect_beside(filter, || ()).map(|(snapshot, ())| snapshot)
@@ -471,7 +476,13 @@ pub fn collect_beside<T>(
     // The name of the last socket's user (most sockets are one user's, one after the
     // other): asked of `users` once for each run of the same uid.
     let mut last_user: Option<(u32, Option<String>)> = None;
-    for ((socket, _), pids) in candidates.into_iter().zip(owners.by_socket) {
+    // The rows are made in the listing's order (port, protocol, address, state; the dump's
+    // order among equals), each in its place: ten thousand rows of hundreds of bytes are not
+    // moved to sort them afterwards.
+    let order = crate::model::stable_order_by_key(&candidates, |(s, _)| listing_key(s));
+    for at in order {
+        let socket = candidates[at].0.clone();
+        let pids = std::mem::take(&mut owners.by_socket[at]);
         for &pid in &pids {
             processes.entry(pid).or_insert_with(|| Process {
                 pid,
@@ -531,14 +542,8 @@ pub fn collect_beside<T>(
         notes.extend(address.narrow(&mut listeners));
     }
     mark_known_uses(&mut listeners, &processes);
-    crate::model::sort_stable_by_key(&mut listeners, |l| {
-        (
-            l.socket.port,
-            l.socket.protocol,
-            l.socket.address,
-            l.socket.state,
-        )
-    });
+    // (Made in order, and only ever filtered since.)
+    debug_assert!(listeners.is_sorted_by_key(|l| listing_key(&l.socket)));
     let kept: HashSet<u32> = listeners
         .iter()
         .flat_map(|l| l.owners.iter().copied())
