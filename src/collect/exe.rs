@@ -529,15 +529,27 @@ fn mapping_at(dir: &str, addr: u64) -> Option<(Vec<u8>, (u32, u32), u64)> {
     })
 }
 
-/// The first answer `find` gives for a line of `/proc/PID/maps`, read one line at a time, a
-/// few lines a read: the kernel writes out only the mappings each read asks for, and the
-/// answer is most often in the first (the executable is mapped first).
+/// The first answer `find` gives for a line of `/proc/PID/maps`, read one line at a time: the
+/// kernel writes out only the mappings each read asks for, and the answer is most often in the
+/// first line (the executable is mapped first). The first read asks for [`FIRST_MAPS_READ`]
+/// bytes (a line or two: half the kernel's work of a read of 1 KiB, measured), the next ones
+/// for [`MAPS_READ`] each.
 pub(super) fn first_mapping<T>(dir: &str, find: impl Fn(&[u8]) -> Option<T>) -> Option<T> {
-    use std::io::BufRead;
+    use std::io::{BufRead, Read};
     // (Never a file mounted over it.)
     let file = super::proc_dir::open_file(&format!("{dir}/maps")).ok()?;
-    let mut reader = std::io::BufReader::with_capacity(1024, file);
     let mut line = Vec::new();
+    let mut first = std::io::BufReader::with_capacity(FIRST_MAPS_READ, file);
+    if first.read_until(b'\n', &mut line).ok()? == 0 {
+        return None;
+    }
+    if let Some(found) = find(&line) {
+        return Some(found);
+    }
+    // What the first read gave past its first line, then the rest of the file.
+    let read_ahead = std::io::Cursor::new(first.buffer().to_vec());
+    let rest = read_ahead.chain(first.into_inner());
+    let mut reader = std::io::BufReader::with_capacity(MAPS_READ, rest);
     loop {
         line.clear();
         if reader.read_until(b'\n', &mut line).ok()? == 0 {
@@ -548,6 +560,10 @@ pub(super) fn first_mapping<T>(dir: &str, find: impl Fn(&[u8]) -> Option<T>) -> 
         }
     }
 }
+
+/// What the first read of `/proc/PID/maps` asks for, and each one after it.
+const FIRST_MAPS_READ: usize = 256;
+const MAPS_READ: usize = 1024;
 
 /// One line of `/proc/PID/maps`.
 pub struct MapsEntry<'a> {
@@ -905,6 +921,38 @@ mod tests {
         assert_eq!(reached_mount(&table, b"/usrx/nginx"), Some(21));
         assert_eq!(reached_mount(&table, b"/srv/one file"), Some(25));
         assert_eq!(reached_mount(&[], b"/usr"), None);
+    }
+
+    /// Every line of a process's memory map is found by its text, the first (read with the
+    /// small first read) and those past it (read after what that read gave beyond its first
+    /// line): a real process that does not change its map while it is read (`sleep`).
+    #[test]
+    fn every_line_of_a_memory_map_is_found() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep runs");
+        let dir = format!("/proc/{}", child.id());
+        // Its map once exec has made it: the same text twice running.
+        let mut map = String::new();
+        for _ in 0..200 {
+            let now = std::fs::read_to_string(format!("{dir}/maps")).unwrap_or_default();
+            if !now.is_empty() && now == map && now.contains("sleep") {
+                break;
+            }
+            map = now;
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let lines: Vec<&str> = map.split_inclusive('\n').collect();
+        assert!(lines.len() > 3 && lines[0].len() < FIRST_MAPS_READ, "{map}");
+        assert!(map.len() > FIRST_MAPS_READ + MAPS_READ, "{map}");
+        for (at, line) in lines.iter().enumerate() {
+            let found = first_mapping(&dir, |l| (l == line.as_bytes()).then_some(at));
+            assert_eq!(found, Some(at), "{line}");
+        }
+        assert_eq!(first_mapping(&dir, |_| None::<()>), None);
+        let _ = child.kill();
+        let _ = child.wait();
     }
 
     /// Where statx does not say the mount of the running file, `/proc/self/fdinfo` does: the
