@@ -780,7 +780,7 @@ pub struct Listener {
     /// PIDs holding the socket, sorted; details in [`Snapshot::processes`].
     pub owners: Vec<u32>,
     /// Why no owner could be seen, when `owners` is empty.
-    pub hidden_reason: Option<Hidden>,
+    pub hidden_reason: Option<Box<Hidden>>,
     /// How the owners hold the socket when not through an ordinary descriptor ("held through
     /// a memory mapping", "held by io_uring").
     pub held_through: Option<&'static str>,
@@ -791,7 +791,7 @@ pub struct Listener {
     pub blocked_calls_cut: bool,
     /// Beside the threads of `blocked_calls`: the processes whose descriptors could not be
     /// read, one of which may hold the socket too.
-    pub blocked_calls_unread: Option<UnreadHolders>,
+    pub blocked_calls_unread: Option<Box<UnreadHolders>>,
     /// For IPv6 listeners: the kernel's IPV6_V6ONLY (`Some(false)`: it takes IPv4 too);
     /// `None` when it was not reported (`/proc/net`, other systems).
     pub v6only: Option<bool>,
@@ -835,7 +835,7 @@ pub struct Snapshot {
 impl Listener {
     /// Was this socket gone when the kernel was asked again (no owner, and the reason says so)?
     pub fn closed_during_scan(&self) -> bool {
-        self.owners.is_empty() && self.hidden_reason == Some(Hidden::ClosedDuringScan)
+        self.owners.is_empty() && self.hidden_reason.as_deref() == Some(&Hidden::ClosedDuringScan)
     }
 }
 

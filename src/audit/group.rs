@@ -170,7 +170,7 @@ pub fn unseen(reason: Option<&Hidden>) -> String {
 /// first reason of `listeners`.
 pub fn who_of(owners: &[&Process], listeners: &[&Listener]) -> String {
     if owners.is_empty() {
-        return unseen(listeners.iter().find_map(|l| l.hidden_reason.as_ref()));
+        return unseen(listeners.iter().find_map(|l| l.hidden_reason.as_deref()));
     }
     who(owners)
 }

@@ -923,11 +923,11 @@ pub fn hidden_owner(c: &Ctx<'_>) -> Option<Finding> {
     }
     let reason = l
         .hidden_reason
-        .as_ref()
+        .as_deref()
         .map_or_else(|| "not visible".to_string(), Hidden::long);
     let (severity, hint) = if let Some(Hidden::InTransit {
         receivers, unread, ..
-    }) = &l.hidden_reason
+    }) = l.hidden_reason.as_deref()
     {
         (
             if c.root {
@@ -950,7 +950,7 @@ pub fn hidden_owner(c: &Ctx<'_>) -> Option<Finding> {
                     .to_string(),
             },
         )
-    } else if let Some(Hidden::Kernel) = &l.hidden_reason {
+    } else if let Some(Hidden::Kernel) = l.hidden_reason.as_deref() {
         // Established: no process holds it, so none is to be looked for.
         (
             Severity::Info,
@@ -959,7 +959,7 @@ pub fn hidden_owner(c: &Ctx<'_>) -> Option<Finding> {
              lockd, ...) bound it"
                 .to_string(),
         )
-    } else if let Some(Hidden::Late(_)) = &l.hidden_reason {
+    } else if let Some(Hidden::Late(_)) = l.hidden_reason.as_deref() {
         // Not looked up in time says nothing about the socket: no finding beyond a mention.
         (
             Severity::Info,
@@ -967,7 +967,7 @@ pub fn hidden_owner(c: &Ctx<'_>) -> Option<Finding> {
         )
     } else if c.root {
         // The fix follows the reason whoport established, never a guess from a list.
-        let hint = match &l.hidden_reason {
+        let hint = match l.hidden_reason.as_deref() {
             Some(Hidden::OtherPidNamespace(_)) => {
                 "no process of whoport's PID namespace was seen holding it, and one outside may \
                  (a container?): run whoport on the host, or inside that namespace with \
@@ -1026,9 +1026,9 @@ pub fn hidden_owner(c: &Ctx<'_>) -> Option<Finding> {
         };
         (
             Severity::Medium,
-            churn_first(l.hidden_reason.as_ref(), hint),
+            churn_first(l.hidden_reason.as_deref(), hint),
         )
-    } else if let Some(Hidden::NotFoundForOtherUser(ruled)) = &l.hidden_reason {
+    } else if let Some(Hidden::NotFoundForOtherUser(ruled)) = l.hidden_reason.as_deref() {
         // Every table was read in the kernel: no process to see, only what this user
         // could not read is left for root to look into.
         let unread = ruled.unread_of_other_users();
@@ -1046,14 +1046,14 @@ pub fn hidden_owner(c: &Ctx<'_>) -> Option<Finding> {
             )
         };
         (Severity::Info, hint)
-    } else if let Some(Hidden::Unreadable { causes, .. }) = &l.hidden_reason {
+    } else if let Some(Hidden::Unreadable { causes, .. }) = l.hidden_reason.as_deref() {
         let hint = causes
             .iter()
             .map(unread_fix_as_user)
             .collect::<Vec<_>>()
             .join("; ");
         (Severity::Info, hint)
-    } else if let Some(Hidden::NotRoot { hidepid: Some(how) }) = &l.hidden_reason {
+    } else if let Some(Hidden::NotRoot { hidepid: Some(how) }) = l.hidden_reason.as_deref() {
         (
             Severity::Info,
             format!(

@@ -134,7 +134,7 @@ pub fn verdicts(snap: &Snapshot, k: &Knowledge) -> Vec<Verdict> {
                 .map(|p| p.pid.to_string())
                 .collect();
             let unknown = if c.owners.is_empty() {
-                let reason = c.listeners.iter().find_map(|l| l.hidden_reason.as_ref());
+                let reason = c.listeners.iter().find_map(|l| l.hidden_reason.as_deref());
                 Some(match reason {
                     // Established: no process to judge, the kernel serves it.
                     Some(crate::model::Hidden::Kernel) => "cannot judge what serves it: no \

@@ -498,10 +498,12 @@ pub fn collect_beside<T>(
         );
         #[cfg(not(target_os = "linux"))]
         let (established, held_through) = (None, None);
-        let hidden_reason = pids.is_empty().then(|| match &late_lookup {
-            Some(late) => Hidden::Late(late.clone()),
-            None => established
-                .unwrap_or_else(|| hidden_reason(&socket, root, me, owners.failure.as_deref())),
+        let hidden_reason = pids.is_empty().then(|| {
+            Box::new(match &late_lookup {
+                Some(late) => Hidden::Late(late.clone()),
+                None => established
+                    .unwrap_or_else(|| hidden_reason(&socket, root, me, owners.failure.as_deref())),
+            })
         });
         listeners.push(Listener {
             scope: Scope::on_this_machine(&socket),
@@ -522,7 +524,7 @@ pub fn collect_beside<T>(
             #[cfg(not(target_os = "linux"))]
             blocked_calls_cut: false,
             #[cfg(target_os = "linux")]
-            blocked_calls_unread: owners.blocked_unread.remove(&socket.inode),
+            blocked_calls_unread: owners.blocked_unread.remove(&socket.inode).map(Box::new),
             #[cfg(not(target_os = "linux"))]
             blocked_calls_unread: None,
             v6only: socket.v6only,

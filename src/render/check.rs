@@ -23,7 +23,7 @@ pub fn holders(l: &Listener, snap: &Snapshot) -> String {
     if l.owners.is_empty() {
         let reason = l
             .hidden_reason
-            .as_ref()
+            .as_deref()
             .map_or("not visible", Hidden::short);
         let who = match (&l.user, l.socket.uid) {
             (Some(u), _) => format!(", socket of user {}", sanitize(u)),

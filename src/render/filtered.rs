@@ -159,7 +159,7 @@ fn unattributed_section(
     for l in unattributed {
         let why = l
             .hidden_reason
-            .as_ref()
+            .as_deref()
             .map_or_else(|| "unknown".to_string(), Hidden::long);
         match reasons.iter_mut().find(|(r, _)| *r == why) {
             Some((_, count)) => *count += 1,
@@ -287,7 +287,7 @@ fn reason_counts(w: &mut dyn Write, unseen: &[FilteredOut]) -> io::Result<()> {
         let why = h
             .listener
             .hidden_reason
-            .as_ref()
+            .as_deref()
             .map_or_else(|| "unknown".to_string(), Hidden::long);
         let by = h.filters.join(", ");
         match reasons.iter_mut().find(|(r, f, _)| *r == why && *f == by) {

@@ -268,7 +268,7 @@ impl FilteredDoc {
                 .listener
                 .owners
                 .is_empty()
-                .then(|| f.listener.hidden_reason.as_ref().map(Hidden::long))
+                .then(|| f.listener.hidden_reason.as_deref().map(Hidden::long))
                 .flatten(),
         }
     }
@@ -294,7 +294,7 @@ impl UnattributedDoc {
             scope: l.scope,
             reach: l.reach().long(),
             uid: l.socket.uid,
-            reason: l.hidden_reason.as_ref().map(Hidden::long),
+            reason: l.hidden_reason.as_deref().map(Hidden::long),
         }
     }
 }
@@ -725,12 +725,12 @@ impl<'a> ListenerDoc<'a> {
             known_use: l.known_use.map(KnownUseDoc::from_use),
             range: Tier::of(s.port),
             owners,
-            owner_hidden_reason: l.hidden_reason.as_ref().map(Hidden::long),
+            owner_hidden_reason: l.hidden_reason.as_deref().map(Hidden::long),
             held_through: l.held_through,
             closed_during_scan: l.closed_during_scan(),
             blocked_calls: &l.blocked_calls,
             blocked_calls_incomplete: l.blocked_calls_cut,
-            holders_unread: l.blocked_calls_unread.as_ref(),
+            holders_unread: l.blocked_calls_unread.as_deref(),
         }
     }
 }

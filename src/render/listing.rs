@@ -203,7 +203,7 @@ fn cell(l: &Listener, snap: &Snapshot, k: &Knowledge, c: Column, now: u64) -> Te
             if hidden {
                 let reason = l
                     .hidden_reason
-                    .as_ref()
+                    .as_deref()
                     .map_or("not visible", Hidden::short);
                 Text::styled(format!("(hidden: {reason})"), false, Some(Color::DarkGrey))
             } else {
@@ -450,7 +450,10 @@ pub fn root_hint(snap: &Snapshot) -> Option<String> {
     let hidden = snap
         .listeners
         .iter()
-        .filter(|l| l.owners.is_empty() && matches!(l.hidden_reason, Some(Hidden::NotRoot { .. })))
+        .filter(|l| {
+            l.owners.is_empty()
+                && matches!(l.hidden_reason.as_deref(), Some(Hidden::NotRoot { .. }))
+        })
         .count();
     if hidden == 0 {
         return None;
@@ -578,7 +581,7 @@ fn socket_lines(
         };
         let mut reason = l
             .hidden_reason
-            .as_ref()
+            .as_deref()
             .map_or_else(|| "not visible".to_string(), Hidden::long);
         if l.blocked_calls_cut {
             reason.push_str("; ");
@@ -597,7 +600,7 @@ fn socket_lines(
             if l.blocked_calls_cut {
                 threads.push(crate::model::SLEEPERS_CUT.to_string());
             }
-            if let Some(unread) = &l.blocked_calls_unread {
+            if let Some(unread) = l.blocked_calls_unread.as_deref() {
                 threads.push(unread.words());
             }
             writeln!(w, "    {how}: {}", sanitize(&threads.join("; ")))?;

@@ -43,7 +43,7 @@ fn snapshot(addr: &str, port: u16, procs: Vec<Process>, root: bool) -> Snapshot 
         owners: procs.iter().map(|p| p.pid).collect(),
         hidden_reason: procs
             .is_empty()
-            .then_some(Hidden::NotRoot { hidepid: None }),
+            .then(|| Box::new(Hidden::NotRoot { hidepid: None })),
         held_through: None,
         blocked_calls: Vec::new(),
         blocked_calls_cut: false,
@@ -252,7 +252,7 @@ fn the_fix_of_an_unassigned_port_agrees_with_its_owners() {
 /// The fix of the hidden-owner finding, as root, for a socket with this reason.
 fn hidden_owner_hint(reason: Hidden) -> String {
     let mut snap = snapshot("0.0.0.0", 41999, vec![], true);
-    snap.listeners[0].hidden_reason = Some(reason);
+    snap.listeners[0].hidden_reason = Some(Box::new(reason));
     full(&snap)
         .into_iter()
         .find(|f| f.id == "hidden-owner")
@@ -338,14 +338,14 @@ fn the_fix_offers_a_blocked_call_only_where_the_wait_queue_was_not_read() {
     use crate::model::{RuledOut, WaitQueue};
     let hint = |wait_queue: WaitQueue| {
         let mut snap = snapshot("0.0.0.0", 2024, vec![], true);
-        snap.listeners[0].hidden_reason = Some(Hidden::NotVisibleToRoot(RuledOut {
+        snap.listeners[0].hidden_reason = Some(Box::new(Hidden::NotVisibleToRoot(RuledOut {
             queues: true,
             kernel: true,
             every_table: true,
             rings: true,
             wait_queue,
             ..RuledOut::default()
-        }));
+        })));
         full(&snap)
             .into_iter()
             .find(|f| f.id == "hidden-owner")
@@ -421,7 +421,7 @@ fn the_fix_looks_for_processes_that_exit_in_turn_first() {
 fn the_fix_for_another_users_socket_sends_for_root_only_for_what_was_not_read() {
     let hint = |ruled: crate::model::RuledOut| {
         let mut snap = snapshot("0.0.0.0", 41999, vec![], false);
-        snap.listeners[0].hidden_reason = Some(Hidden::NotFoundForOtherUser(ruled));
+        snap.listeners[0].hidden_reason = Some(Box::new(Hidden::NotFoundForOtherUser(ruled)));
         full(&snap)
             .into_iter()
             .find(|f| f.id == "hidden-owner")

@@ -60,7 +60,7 @@ fn snapshot() -> Snapshot {
     let mut nobody = listener(socket("127.0.0.1", 5353, None), Vec::new());
     nobody.user = None;
     nobody.socket.uid = None;
-    nobody.hidden_reason = Some(Hidden::NotRoot { hidepid: None });
+    nobody.hidden_reason = Some(Box::new(Hidden::NotRoot { hidepid: None }));
     nobody.held_through = Some("held by a system call in progress");
     nobody.blocked_calls = vec![BlockedCall {
         pid: 12,
@@ -73,17 +73,17 @@ fn snapshot() -> Snapshot {
         reading: false,
     }];
     nobody.blocked_calls_cut = true;
-    nobody.blocked_calls_unread = Some(UnreadHolders::of(vec![UnreadCause::new(
+    nobody.blocked_calls_unread = Some(Box::new(UnreadHolders::of(vec![UnreadCause::new(
         vec![1],
         1,
         "refused \"here\"",
-    )]));
+    )])));
     listeners.push(nobody);
     let mut connected = socket("10.0.0.1", 40000, Some("established"));
     connected.remote = Some(("10.0.0.2".parse().expect("address"), 443));
     listeners.push(listener(connected, vec![11]));
     let mut closed = listener(socket("127.0.0.1", 5354, Some("listen")), Vec::new());
-    closed.hidden_reason = Some(Hidden::ClosedDuringScan);
+    closed.hidden_reason = Some(Box::new(Hidden::ClosedDuringScan));
     let mut processes = HashMap::new();
     processes.insert(
         10,

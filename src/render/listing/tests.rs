@@ -30,7 +30,7 @@ fn empty_kernel_and_unreadable_processes_get_placeholders_never_empty_cells() {
         user: None,
         hidden_reason: owners
             .is_empty()
-            .then_some(Hidden::NotVisibleToRoot(Default::default())),
+            .then(|| Box::new(Hidden::NotVisibleToRoot(Default::default()))),
         held_through: None,
         blocked_calls: Vec::new(),
         blocked_calls_cut: false,
@@ -223,7 +223,7 @@ fn varied_snapshot(rng: &mut fastrand::Rng) -> Snapshot {
                 user: rng.bool().then(|| pick(rng)),
                 hidden_reason: owners
                     .is_empty()
-                    .then_some(Hidden::NotRoot { hidepid: None }),
+                    .then(|| Box::new(Hidden::NotRoot { hidepid: None })),
                 held_through: None,
                 blocked_calls: Vec::new(),
                 blocked_calls_cut: false,
