@@ -1033,15 +1033,10 @@ pub fn sort_stable_by<T>(items: &mut [T], mut compare: impl FnMut(&T, &T) -> std
     permute(items, order);
 }
 
-/// [`sort_stable_by`] with the keys taken once, side by side: each comparison reads two keys
-/// next to each other, not two items hundreds of bytes apart.
-pub fn sort_stable_by_key<T, K: Ord>(items: &mut [T], key: impl Fn(&T) -> K) {
-    permute(items, stable_order_by_key(items, key));
-}
-
-/// The order [`sort_stable_by_key`] would put `items` in, as their indices (`order[k]` is the
-/// index of the item that belongs at `k`): for items to be made in their place rather than
-/// moved there.
+/// The order [`sort_stable_by`] would put `items` in when comparing their keys, as their
+/// indices (`order[k]` is the index of the item that belongs at `k`), for items to be made in
+/// their place rather than moved there. The keys are taken once, side by side: each
+/// comparison reads two keys next to each other, not two items hundreds of bytes apart.
 pub fn stable_order_by_key<T, K: Ord>(items: &[T], key: impl Fn(&T) -> K) -> Vec<usize> {
     let mut keyed: Vec<(K, usize)> = items.iter().map(&key).zip(0..).collect();
     // The index makes every pair distinct: an unstable sort keeps equal keys in their order.

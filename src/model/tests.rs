@@ -205,9 +205,6 @@ fn sorting_through_indices_keeps_the_stable_order() {
         let order = stable_order_by_key(&items, |a| a.0);
         let placed: Vec<(u8, usize)> = order.iter().map(|&i| items[i]).collect();
         assert_eq!(placed, want, "{len} items, in the order of their keys");
-        let mut by_key = items;
-        sort_stable_by_key(&mut by_key, |a| a.0);
-        assert_eq!(by_key, want, "{len} items, by key");
     }
 }
 
