@@ -14,11 +14,14 @@
 use std::net::IpAddr;
 
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
+    ErrorBuffer, NetlinkBuffer, NetlinkHeader, NetlinkMessage, NLMSG_DONE, NLMSG_ERROR, NLM_F_DUMP,
+    NLM_F_REQUEST,
 };
-use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP};
+use netlink_packet_sock_diag::constants::{
+    AF_INET, AF_INET6, INET_DIAG_SKV6ONLY, IPPROTO_TCP, IPPROTO_UDP, SOCK_DIAG_BY_FAMILY,
+};
 use netlink_packet_sock_diag::inet::{
-    nlas::Nla, ExtensionFlags, InetRequest, InetResponse, SocketId, StateFlags,
+    ExtensionFlags, InetRequest, InetResponseBuffer, SocketId, SocketIdBuffer, StateFlags,
 };
 use netlink_packet_sock_diag::SockDiagMessage;
 use netlink_sys::protocols::NETLINK_SOCK_DIAG;
@@ -350,26 +353,30 @@ fn dump(
         let mut last_kept = false;
         let mut offset = 0;
         while offset < size {
-            let message: NetlinkMessage<SockDiagMessage> =
-                NetlinkMessage::deserialize(&buf[offset..size])
-                    .map_err(|e| std::io::Error::other(format!("sock_diag message: {e}")))?;
-            let length = message.header.length as usize;
-            match message.payload {
-                NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => {
-                    chunk_ends.extend(pending.take());
-                    let s = socket_of(&r, protocol);
-                    last_kept = keep(&s);
-                    if last_kept {
-                        out.push(s);
+            // Read in place, through the crates' buffers: a dump of 10,000 listeners is
+            // 10,000 messages, and parsing each whole (`NetlinkMessage::deserialize`) makes
+            // every attribute a value of its own, with an error context formatted for each,
+            // for the one attribute whoport reads.
+            let message = NetlinkBuffer::new_checked(&buf[offset..size]).map_err(malformed)?;
+            let length = message.length() as usize;
+            match message.message_type() {
+                SOCK_DIAG_BY_FAMILY => {
+                    if let Some(s) = socket_of(message.payload(), protocol)? {
+                        chunk_ends.extend(pending.take());
+                        last_kept = keep(&s);
+                        if last_kept {
+                            out.push(s);
+                        }
                     }
                 }
-                NetlinkPayload::Error(e) if strict => {
-                    return Err(match e.code {
+                NLMSG_ERROR if strict => {
+                    let error = ErrorBuffer::new_checked(message.payload()).map_err(malformed)?;
+                    return Err(match error.code() {
                         Some(code) => std::io::Error::from_raw_os_error(-code.get()),
                         None => std::io::Error::other("sock_diag error"),
-                    })
+                    });
                 }
-                NetlinkPayload::Done(_) | NetlinkPayload::Error(_) => return Ok(chunk_ends),
+                NLMSG_DONE | NLMSG_ERROR => return Ok(chunk_ends),
                 _ => {}
             }
             if length == 0 {
@@ -435,26 +442,52 @@ fn push_op(bc: &mut Vec<u8>, code: u8, yes: u8, no: u16) {
     bc.extend_from_slice(&no.to_ne_bytes());
 }
 
-fn socket_of(r: &InetResponse, protocol: Protocol) -> Socket {
-    let id = &r.header.socket_id;
-    let v6only = r.nlas.iter().find_map(|nla| match nla {
-        Nla::SkV6Only(v) => Some(*v),
-        _ => None,
-    });
-    let remote = (id.destination_port != 0 || !id.destination_address.is_unspecified())
-        .then_some((id.destination_address, id.destination_port));
-    Socket {
-        protocol,
-        address: id.source_address,
-        port: id.source_port,
-        state: (protocol == Protocol::Tcp).then(|| tcp_state(r.header.state)),
-        remote,
-        inode: r.header.inode,
-        uid: Some(r.header.uid),
-        ifindex: id.interface_id,
-        device_reported: true,
-        v6only: v6only.filter(|_| matches!(id.source_address, IpAddr::V6(_))),
+fn socket_of(payload: &[u8], protocol: Protocol) -> std::io::Result<Option<Socket>> {
+    let family = payload.first().copied();
+    if family != Some(AF_INET) && family != Some(AF_INET6) {
+        return Ok(None);
     }
+    let r = InetResponseBuffer::new_checked(payload).map_err(malformed)?;
+    let id = SocketIdBuffer::new_checked(r.socket_id()).map_err(malformed)?;
+    let address = |bytes: &[u8]| -> IpAddr {
+        match <[u8; 16]>::try_from(bytes) {
+            Ok(v6) if family == Some(AF_INET6) => IpAddr::from(v6),
+            _ => IpAddr::from([bytes[0], bytes[1], bytes[2], bytes[3]]),
+        }
+    };
+    let (source, destination) = (
+        address(id.source_address()),
+        address(id.destination_address()),
+    );
+    let port = |bytes: &[u8]| u16::from_be_bytes([bytes[0], bytes[1]]);
+    let destination_port = port(id.destination_port());
+    // INET_DIAG_SKV6ONLY: one byte, 0 or 1 (the kernel sends it for every IPv6 socket).
+    let v6only = r.nlas().find_map(|nla| {
+        let nla = nla.ok()?;
+        match nla.value() {
+            [v] if nla.kind() == INET_DIAG_SKV6ONLY => Some(*v != 0),
+            _ => None,
+        }
+    });
+    let remote = (destination_port != 0 || !destination.is_unspecified())
+        .then_some((destination, destination_port));
+    Ok(Some(Socket {
+        protocol,
+        address: source,
+        port: port(id.source_port()),
+        state: (protocol == Protocol::Tcp).then(|| tcp_state(r.state())),
+        remote,
+        inode: r.inode(),
+        uid: Some(r.uid()),
+        ifindex: id.interface_id(),
+        device_reported: true,
+        v6only: v6only.filter(|_| source.is_ipv6()),
+    }))
+}
+
+/// A sock_diag message shorter than its kind's fixed part.
+fn malformed(e: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::other(format!("sock_diag message: {e}"))
 }
 
 /// TCP states as the kernel numbers them (include/net/tcp_states.h), in the kebab-case of the
@@ -501,6 +534,85 @@ mod tests {
         assert_eq!(STATES & (1 << 10), 1 << 10);
         assert_eq!(STATES & 1, 0, "state 0 does not exist");
         assert_eq!(STATES & (1 << TCP_BOUND_INACTIVE), 0, "asked for apart");
+    }
+
+    #[test]
+    fn each_socket_is_read_as_the_kernel_reports_it() {
+        use socket2::{Domain, Socket as Raw, Type};
+        use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
+        let inode =
+            |fd: &dyn std::os::fd::AsFd| rustix::fs::fstat(fd).expect("fstat").st_ino as u32;
+        // Two IPv6 listeners, with and without IPV6_V6ONLY (the second on an IPv4-mapped
+        // address: a bind to any other IPv6 address but the wildcard sets the option), an
+        // IPv4 one, and a connected UDP socket: every field whoport keeps differs between
+        // them.
+        let Ok(v6) = Raw::new(Domain::IPV6, Type::STREAM, None) else {
+            return; // no IPv6 on this machine
+        };
+        let dual = Raw::new(Domain::IPV6, Type::STREAM, None).expect("socket");
+        v6.set_only_v6(true).expect("v6only");
+        dual.set_only_v6(false).expect("dual-stack");
+        let loopback6: SocketAddr = (Ipv6Addr::LOCALHOST, 0).into();
+        v6.bind(&loopback6.into()).expect("bind");
+        let mapped: SocketAddr = (Ipv4Addr::LOCALHOST.to_ipv6_mapped(), 0).into();
+        dual.bind(&mapped.into()).expect("bind");
+        v6.listen(8).expect("listen");
+        dual.listen(8).expect("listen");
+        let v4 = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let peer = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        udp.connect(peer.local_addr().expect("address"))
+            .expect("connect");
+        let port = |s: &Raw| {
+            s.local_addr()
+                .expect("address")
+                .as_socket()
+                .expect("inet")
+                .port()
+        };
+        let found = dump_all(want(true, true, true, true), Keep::All, &[]).expect("dump");
+        let of = |inode: u32| {
+            found
+                .found
+                .iter()
+                .map(|(s, _)| s)
+                .find(|s| s.inode == inode)
+                .unwrap_or_else(|| panic!("socket {inode} not in the dump"))
+                .clone()
+        };
+        let uid = Some(rustix::process::geteuid().as_raw());
+
+        let s = of(inode(&v6));
+        assert_eq!(
+            (s.address, s.port),
+            (IpAddr::from(Ipv6Addr::LOCALHOST), port(&v6))
+        );
+        assert_eq!(
+            (s.v6only, s.state, s.remote, s.uid),
+            (Some(true), Some("listen"), None, uid)
+        );
+        assert_eq!(s.protocol, Protocol::Tcp);
+        let s = of(inode(&dual));
+        assert_eq!(
+            (s.address, s.port),
+            (
+                IpAddr::from(Ipv4Addr::LOCALHOST.to_ipv6_mapped()),
+                port(&dual)
+            )
+        );
+        assert_eq!((s.v6only, s.state), (Some(false), Some("listen")));
+        let s = of(inode(&v4));
+        let v4_address = v4.local_addr().expect("address");
+        assert_eq!((s.address, s.port), (v4_address.ip(), v4_address.port()));
+        assert_eq!((s.v6only, s.state, s.uid), (None, Some("listen"), uid));
+        let s = of(inode(&udp));
+        let (here, there) = (
+            udp.local_addr().expect("address"),
+            peer.local_addr().expect("address"),
+        );
+        assert_eq!((s.address, s.port), (here.ip(), here.port()));
+        assert_eq!(s.remote, Some((there.ip(), there.port())));
+        assert_eq!((s.protocol, s.state), (Protocol::Udp, None));
     }
 
     #[test]
