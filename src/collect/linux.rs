@@ -917,7 +917,9 @@ fn container_of(path: &str) -> Option<Container> {
 
 /// The kernel's own name for a process (`/proc/PID/comm`, at most 15 bytes).
 pub fn comm(pid: u32) -> Option<Vec<u8>> {
-    let (mut bytes, _) = super::proc_dir::read_path(&format!("/proc/{pid}/comm"))?;
+    let file = super::proc_dir::open_file(&format!("/proc/{pid}/comm")).ok()?;
+    let mut bytes = Vec::new();
+    super::proc_dir::read_record_at_most(&file, &mut bytes, super::proc_dir::MAX_FILE)?;
     if bytes.last() == Some(&b'\n') {
         bytes.pop();
     }

@@ -441,9 +441,18 @@ impl ProcDir {
             }
             Err(_) => return None,
         };
-        read_fd_at_most(&file, buf, limit)
+        if ONE_RECORD.contains(&name) {
+            read_record_at_most(&file, buf, limit)
+        } else {
+            read_fd_at_most(&file, buf, limit)
+        }
     }
 }
+
+/// The files of a process directory that the kernel makes as one record (`single_open`):
+/// whatever it holds is made at the first read and handed out whole as far as the reader
+/// asked, so a read given less than it asked for has reached the end.
+const ONE_RECORD: [&str; 4] = ["stat", "status", "cgroup", "comm"];
 
 /// The most of a file of whoport's own `/proc/self` read whole (a mount table).
 const MAX_OWN_FILE: u64 = 64 * 1024 * 1024;
@@ -570,6 +579,35 @@ pub fn read_fd_at_most(
                 if buf.len() > limit {
                     buf.truncate(limit);
                     return Some(true);
+                }
+            }
+            Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+/// [`read_fd_at_most`] for a file the kernel makes as one record ([`ONE_RECORD`]): a read
+/// that gives less than was asked for is the last, and the read that would give nothing is
+/// not made (one system call less for each such file of each owner).
+pub fn read_record_at_most(
+    file: impl std::os::fd::AsFd,
+    buf: &mut Vec<u8>,
+    limit: usize,
+) -> Option<bool> {
+    buf.clear();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let room = (limit + 1 - buf.len()).min(chunk.len());
+        match rustix::io::read(&file, &mut chunk[..room]) {
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                if buf.len() > limit {
+                    buf.truncate(limit);
+                    return Some(true);
+                }
+                if n < room {
+                    return Some(false);
                 }
             }
             Err(rustix::io::Errno::INTR) => {}
@@ -958,5 +996,43 @@ mod tests {
             std::env::current_exe().ok(),
             "the executable through the held directory"
         );
+    }
+
+    #[test]
+    fn a_file_made_as_one_record_is_read_whole_in_one_read_or_in_many() {
+        // More than one read's worth (8 KiB), then a short read: all of it, and the limit.
+        let bytes: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+        let mut file = tempfile::tempfile().expect("a file");
+        std::io::Write::write_all(&mut file, &bytes).expect("written");
+        let read = |limit| {
+            let file = file.try_clone().expect("clone");
+            rustix::fs::seek(&file, rustix::fs::SeekFrom::Start(0)).expect("seek");
+            let mut buf = Vec::new();
+            (read_record_at_most(&file, &mut buf, limit), buf)
+        };
+        let check = |limit: usize, cut: bool, len: usize| {
+            let (said, buf) = read(limit);
+            assert!(
+                said == Some(cut) && buf[..] == bytes[..len],
+                "limit {limit}: {said:?}, {} bytes",
+                buf.len()
+            );
+        };
+        check(MAX_FILE, false, 20_000);
+        check(20_000, false, 20_000);
+        check(19_999, true, 19_999);
+        // Reads of a whole 8 KiB, then one byte to tell there is more.
+        check(16_384, true, 16_384);
+        // A process's own files, as the kernel makes them.
+        let dir = ProcDir::open(std::process::id()).expect("own /proc directory");
+        let mut buf = Vec::new();
+        for name in ONE_RECORD {
+            assert!(dir.read(name, &mut buf), "{name}");
+            assert!(!buf.is_empty() && buf.ends_with(b"\n"), "{name}: {buf:?}");
+        }
+        dir.read("cgroup", &mut buf);
+        assert_eq!(buf, std::fs::read("/proc/self/cgroup").expect("cgroup"));
+        dir.read("comm", &mut buf);
+        assert_eq!(buf, std::fs::read("/proc/self/comm").expect("comm"));
     }
 }
