@@ -472,6 +472,15 @@ pub fn collect_beside<T>(
             limit.text
         ));
     }
+    // Every owner is listed, read or not (once for each process, not for each of its sockets).
+    for &pid in &pids {
+        processes.entry(pid).or_insert_with(|| Process {
+            pid,
+            name: "[exited during scan]".to_string(),
+            not_read: true,
+            ..Process::default()
+        });
+    }
     listeners.reserve(candidates.len());
     // The name of the last socket's user (most sockets are one user's, one after the
     // other): asked of `users` once for each run of the same uid.
@@ -483,14 +492,6 @@ pub fn collect_beside<T>(
     for at in order {
         let socket = candidates[at].0.clone();
         let pids = std::mem::take(&mut owners.by_socket[at]);
-        for &pid in &pids {
-            processes.entry(pid).or_insert_with(|| Process {
-                pid,
-                name: "[exited during scan]".to_string(),
-                not_read: true,
-                ..Process::default()
-            });
-        }
         #[cfg(target_os = "linux")]
         let (established, held_through) = (
             reasons.get(&socket.inode).cloned(),
