@@ -568,6 +568,27 @@ pub fn read_fd_at_most(
     buf: &mut Vec<u8>,
     limit: usize,
 ) -> Option<bool> {
+    read_until(file, buf, limit, false)
+}
+
+/// [`read_fd_at_most`] for a file the kernel makes as one record ([`ONE_RECORD`]): a read
+/// that gives less than was asked for is the last, and the read that would give nothing is
+/// not made (one system call less for each such file of each owner).
+pub fn read_record_at_most(
+    file: impl std::os::fd::AsFd,
+    buf: &mut Vec<u8>,
+    limit: usize,
+) -> Option<bool> {
+    read_until(file, buf, limit, true)
+}
+
+/// [`read_fd_at_most`]; with `short_is_last`, a read that gives less than it asked for ends it.
+fn read_until(
+    file: impl std::os::fd::AsFd,
+    buf: &mut Vec<u8>,
+    limit: usize,
+    short_is_last: bool,
+) -> Option<bool> {
     buf.clear();
     let mut chunk = [0u8; 8192];
     loop {
@@ -580,33 +601,7 @@ pub fn read_fd_at_most(
                     buf.truncate(limit);
                     return Some(true);
                 }
-            }
-            Err(rustix::io::Errno::INTR) => {}
-            Err(_) => return None,
-        }
-    }
-}
-
-/// [`read_fd_at_most`] for a file the kernel makes as one record ([`ONE_RECORD`]): a read
-/// that gives less than was asked for is the last, and the read that would give nothing is
-/// not made (one system call less for each such file of each owner).
-pub fn read_record_at_most(
-    file: impl std::os::fd::AsFd,
-    buf: &mut Vec<u8>,
-    limit: usize,
-) -> Option<bool> {
-    buf.clear();
-    let mut chunk = [0u8; 8192];
-    loop {
-        let room = (limit + 1 - buf.len()).min(chunk.len());
-        match rustix::io::read(&file, &mut chunk[..room]) {
-            Ok(n) => {
-                buf.extend_from_slice(&chunk[..n]);
-                if buf.len() > limit {
-                    buf.truncate(limit);
-                    return Some(true);
-                }
-                if n < room {
+                if short_is_last && n < room {
                     return Some(false);
                 }
             }
