@@ -379,9 +379,7 @@ fn dump(
                 NLMSG_DONE | NLMSG_ERROR => return Ok(chunk_ends),
                 _ => {}
             }
-            if length == 0 {
-                return Ok(chunk_ends);
-            }
+            // (At least a header's 16 bytes: `new_checked` refuses a shorter length.)
             offset += length;
         }
         pending = last_kept.then(|| out.len() - 1);
