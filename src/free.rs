@@ -1,7 +1,7 @@
 //! `whoport free`: ports a new service can take. Every rule is a fact about the port (the
 //! registry, the machine's settings, its sockets); the last word is a real test bind.
 
-use std::collections::HashSet;
+use crate::hash::HashSet;
 
 use crate::check::{self, cause::Target};
 use crate::collect::sockets;

@@ -18,6 +18,7 @@ pub mod config;
 pub mod error;
 pub mod far_file;
 pub mod free;
+pub mod hash;
 pub mod input_file;
 pub mod manpage;
 pub mod model;

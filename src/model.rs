@@ -1,7 +1,7 @@
 //! The live model: sockets, the processes that hold them, and listeners (a socket with its
 //! owners, or the reason its owners cannot be seen).
 
-use std::collections::HashMap;
+use crate::hash::HashMap;
 use std::net::IpAddr;
 
 use serde::Serialize;

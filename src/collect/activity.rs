@@ -155,7 +155,7 @@ mod tests {
     #[test]
     fn the_second_walk_reads_only_processes_that_ran() {
         use crate::collect::linux::{walk_fds_since, Since};
-        use std::collections::HashSet;
+        use crate::hash::HashSet;
         use std::io::{BufRead, Write};
         if !std::path::Path::new("/proc/self/schedstat").exists() {
             eprintln!("SKIPPED: no schedstat (CONFIG_SCHED_INFO) in this kernel");
@@ -207,7 +207,7 @@ mod tests {
         }
         std::thread::sleep(SETTLE * 2);
         let skip = Since::Skip(&walked.seen.activity);
-        let again = walk_fds_since(Some(&HashSet::from([first])), skip).expect("walk");
+        let again = walk_fds_since(Some(&HashSet::from_iter([first])), skip).expect("walk");
         assert!(
             !held_by_helper(&again, first),
             "a process that slept is not read again: {:?}",
@@ -218,7 +218,7 @@ mod tests {
         stdin.write_all(b"more\n").expect("write");
         stdin.flush().expect("flush");
         let second = inode(&mut out);
-        let again = walk_fds_since(Some(&HashSet::from([second])), skip).expect("walk");
+        let again = walk_fds_since(Some(&HashSet::from_iter([second])), skip).expect("walk");
         drop(child.stdin.take());
         let _ = child.kill();
         let _ = child.wait();

@@ -11,7 +11,7 @@
 //! descriptor too for a call that takes one first (a poll()/select() caller's descriptors are
 //! in its memory, which whoport does not read).
 
-use std::collections::{HashMap, HashSet};
+use crate::hash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::io::Read;
 
 use super::bpf::Shared;
@@ -369,7 +369,7 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "never blocked");
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        match blocked_calls(&HashSet::from([inode]), &mut Shared::NotYet) {
+        match blocked_calls(&HashSet::from_iter([inode]), &mut Shared::NotYet) {
             Ok(found) => {
                 assert!(
                     found.cut.is_empty(),

@@ -17,7 +17,7 @@ mod records;
 mod refusal;
 pub mod sk_lookup;
 
-use std::collections::{HashMap, HashSet};
+use crate::hash::{HashMap, HashSet, HashSetExt};
 use std::sync::OnceLock;
 
 use aya::programs::Iter;

@@ -10,7 +10,7 @@
 //! relocating against it gives the same instructions as relocating against the whole
 //! (`tests::the_subset_relocates_every_program_as_the_whole_kernel_btf_does`).
 
-use std::collections::{HashMap, HashSet};
+use crate::hash::{HashMap, HashSet, HashSetExt};
 
 /// BTF kinds (include/uapi/linux/btf.h).
 const INT: u32 = 1;
@@ -296,7 +296,7 @@ pub fn subset_of(raw: &Raw<'_>, roots: Vec<u32>) -> Option<Vec<u8>> {
     let new_id: HashMap<u32, u32> = kept.iter().zip(1u32..).map(|(&o, n)| (o, n)).collect();
     let id = |old: Option<u32>| old.and_then(|o| new_id.get(&o).copied()).unwrap_or(0);
     let mut strings: Vec<u8> = vec![0];
-    let mut string_at: HashMap<u32, u32> = HashMap::from([(0, 0)]);
+    let mut string_at: HashMap<u32, u32> = [(0, 0)].into_iter().collect();
     let mut string = |old: Option<u32>| -> Option<u32> {
         let old = old?;
         if let Some(&new) = string_at.get(&old) {
@@ -509,7 +509,7 @@ mod tests {
         ];
         let bytes = blob(&types, strings);
         let raw = Raw::parse(&bytes).expect("the blob parses");
-        let names = HashSet::from([b"file".to_vec(), b"a".to_vec(), b"task".to_vec()]);
+        let names = HashSet::from_iter([b"file".to_vec(), b"a".to_vec(), b"task".to_vec()]);
         let funcs: [&[u8]; 4] = [b"bpf_iter_tcp", b"file", b"bpf_iter_udp", b"tail"];
         let (roots, ids) = raw.named(&names, &funcs);
         assert_eq!(roots, vec![1, 2, 6, 9, 12]);
@@ -557,7 +557,7 @@ mod tests {
 
     #[test]
     fn a_blob_that_is_not_btf_is_refused() {
-        let names = HashSet::from([b"file".to_vec()]);
+        let names = HashSet::from_iter([b"file".to_vec()]);
         assert_eq!(kernel_subset(b"garbage, not BTF at all", &names), None);
         let Some(kernel) = std::fs::read("/sys/kernel/btf/vmlinux").ok() else {
             return;

@@ -5,7 +5,7 @@
 //! again and the processes that started since the previous listing are read, in short rounds,
 //! while some of them keep exiting before they could be read.
 
-use std::collections::{HashMap, HashSet};
+use crate::hash::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use super::linux;
@@ -152,14 +152,14 @@ mod tests {
         let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).expect("link");
         let inode = linux::socket_inode(link.to_string_lossy().as_bytes()).expect("socket");
         // Listed, this process is not read again.
-        let caught = catch_up(&HashSet::from([inode]), &listed);
+        let caught = catch_up(&HashSet::from_iter([inode]), &listed);
         assert!(caught.found.is_empty(), "{caught:?}");
         // Started after the listing (as far as the catch-up knows), it is read.
         let listed: Vec<u32> = listed
             .into_iter()
             .filter(|&p| p != std::process::id())
             .collect();
-        let caught = catch_up(&HashSet::from([inode]), &listed);
+        let caught = catch_up(&HashSet::from_iter([inode]), &listed);
         assert_eq!(
             caught.found.get(&inode),
             Some(&vec![std::process::id()]),

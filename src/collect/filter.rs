@@ -1,7 +1,7 @@
 //! What to show: the command line's filters, judged of a socket before owners are looked up
 //! and of a listener after.
 
-use std::collections::HashMap;
+use crate::hash::HashMap;
 
 use super::process;
 use crate::model::{Listener, Process, Scope, Socket};

@@ -2,7 +2,7 @@
 //! `whoport 5432 --exposed` never says "Nothing is listening" when PostgreSQL listens on
 //! 127.0.0.1.
 
-use std::collections::{HashMap, HashSet};
+use crate::hash::{HashMap, HashSet};
 
 use super::Filter;
 use crate::model::{Listener, Process, Snapshot};

@@ -7,7 +7,7 @@
 //! lookup loaded when that lookup ran in the kernel, and otherwise from the one load the
 //! second look's checks share (collect/bpf.rs `Shared`).
 
-use std::collections::{HashMap, HashSet};
+use crate::hash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
@@ -703,7 +703,7 @@ mod tests {
 
     #[test]
     fn a_chain_of_unix_sockets_in_transit_is_followed_to_its_holder() {
-        let held = HashMap::from([(20, vec![7]), (30, vec![8, 9])]);
+        let held = HashMap::from_iter([(20, vec![7]), (30, vec![8, 9])]);
         // A in B's queue, B held.
         assert_eq!(
             follow(1, &graph(&[(1, 20)]), &held),
@@ -712,7 +712,7 @@ mod tests {
         // A in B's queue, B in C's queue, C held.
         let g = graph(&[(1, 10), (10, 30)]);
         assert_eq!(follow(1, &g, &held), (vec![8, 9], Relay::Chain(2)));
-        assert_eq!(relays(1, &g), HashSet::from([10, 30]));
+        assert_eq!(relays(1, &g), HashSet::from_iter([10, 30]));
         // Three deep, with a branch that leads nowhere.
         let g = graph(&[(1, 10), (1, 11), (10, 12), (12, 20)]);
         assert_eq!(follow(1, &g, &held), (vec![7], Relay::Chain(3)));
@@ -737,14 +737,14 @@ mod tests {
 
     #[test]
     fn cycles_and_long_chains_end() {
-        let held = HashMap::from([(99, vec![7])]);
+        let held = HashMap::from_iter([(99, vec![7])]);
         // B carries itself (its own queue holds it), and A waits in B.
         let g = graph(&[(1, 10), (10, 10)]);
         assert_eq!(follow(1, &g, &held), (vec![], Relay::Cycle));
         // B and C carry each other.
         let g = graph(&[(1, 10), (10, 11), (11, 10)]);
         assert_eq!(follow(1, &g, &held), (vec![], Relay::Cycle));
-        assert_eq!(relays(1, &g), HashSet::from([10, 11]));
+        assert_eq!(relays(1, &g), HashSet::from_iter([10, 11]));
         // A chain longer than the bound, held at its end.
         let edges: Vec<(u32, u64)> = (0..20).map(|i| (i, u64::from(i) + 1)).collect();
         let mut g = graph(&edges);

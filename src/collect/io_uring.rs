@@ -11,7 +11,7 @@
 //! loader of the one load the second look's checks share (the owner lookup's when that
 //! lookup ran in the kernel; collect/bpf.rs `Shared`).
 
-use std::collections::{HashMap, HashSet};
+use crate::hash::{HashMap, HashSet};
 
 use super::bpf::{self, Loaded, Program, Shared};
 
@@ -290,16 +290,16 @@ mod tests {
             record(6, REQUEST, u64::from(u32::MAX) + 100),
         ]
         .concat();
-        let held = parse(&bytes, &HashSet::from([100, 200])).expect("parse");
-        assert_eq!(held.requests, HashMap::from([(100, vec![7, 9])]));
-        assert_eq!(held.registered, HashMap::from([(200, vec![7])]));
+        let held = parse(&bytes, &HashSet::from_iter([100, 200])).expect("parse");
+        assert_eq!(held.requests, HashMap::from_iter([(100, vec![7, 9])]));
+        assert_eq!(held.registered, HashMap::from_iter([(200, vec![7])]));
         assert_eq!(held.truncated, vec![8]);
         assert_eq!(held.nested, vec![9]);
         assert_eq!(held.busy, vec![4]);
         assert_eq!(held.uses, vec![11, 12]);
         assert_eq!(held.reached, vec![12]);
         assert_eq!(held.walked, vec![13]);
-        assert_eq!(parse(&bytes[..20], &HashSet::new()), None);
+        assert_eq!(parse(&bytes[..20], &HashSet::default()), None);
         // As the passes stream: records split between reads (and reads ended by EAGAIN)
         // give the same answer.
         let mut streamed = Held::default();
@@ -308,7 +308,7 @@ mod tests {
             turn: 0,
         };
         bpf::each_record(&mut trickle, RECORD_LEN, |r| {
-            streamed.add(r, &HashSet::from([100, 200]));
+            streamed.add(r, &HashSet::from_iter([100, 200]));
         })
         .expect("streamed");
         assert_eq!(streamed.sorted(), held);

@@ -7,7 +7,7 @@
 //! whoport's network namespace without a file: positive evidence, read only for sockets still
 //! ownerless after every other look, and only where BPF may be used (as root).
 
-use std::collections::HashSet;
+use crate::hash::{HashSet, HashSetExt};
 
 use super::bpf::Shared;
 
@@ -45,7 +45,7 @@ mod tests {
                 .expect("socket inode")
         };
         use std::os::fd::AsRawFd;
-        let wanted = HashSet::from([inode(tcp.as_raw_fd()), inode(udp.as_raw_fd())]);
+        let wanted = HashSet::from_iter([inode(tcp.as_raw_fd()), inode(udp.as_raw_fd())]);
         match kernel_owned(&wanted, &mut Shared::NotYet) {
             Ok(found) => assert!(found.is_empty(), "{found:?}"),
             Err(why) => eprintln!("SKIPPED the kernel's side: {why}"),

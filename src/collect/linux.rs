@@ -1,7 +1,7 @@
 //! Linux-only collection: the socket inode -> PID walk over `/proc/*/fd`, and the per-process
 //! facts sysinfo does not give (systemd unit or container from the cgroup).
 
-use std::collections::{HashMap, HashSet};
+use crate::hash::{HashMap, HashSet};
 use std::ffi::CStr;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

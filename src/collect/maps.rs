@@ -7,7 +7,7 @@
 //! PID kept, to be named), the helper left waiting there and a new one going on with the
 //! processes after it. At most [`MOST_JAMMED`] helpers are left behind per look.
 
-use std::collections::{HashMap, HashSet};
+use crate::hash::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, RecvTimeoutError};
 use std::sync::Arc;

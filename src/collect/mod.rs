@@ -70,7 +70,7 @@ pub mod userns;
 mod view;
 mod walk_order;
 
-use std::collections::{HashMap, HashSet};
+use crate::hash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::sync::atomic::AtomicBool;
 
 use crate::address::DeviceNames;

@@ -5,7 +5,7 @@
 //! is spawned for this alone and never runs anything else. A namespace only sockets keep
 //! alive (no process, no mount) has no name to enter by: not reachable this way.
 
-use std::collections::{HashMap, HashSet};
+use crate::hash::{HashMap, HashMapExt, HashSet};
 use std::io::BufRead;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
@@ -177,7 +177,7 @@ mod tests {
 
     #[test]
     fn mounted_namespaces_are_listed_once_each() {
-        let (all, _) = mounted((&HashSet::new(), &HashSet::new()), 64);
+        let (all, _) = mounted((&HashSet::default(), &HashSet::default()), 64);
         let mut inums: Vec<u64> = all.iter().map(|(i, _)| *i).collect();
         inums.sort_unstable();
         inums.dedup();
@@ -196,7 +196,7 @@ mod tests {
         let link = std::fs::read_link("/proc/self/ns/net").expect("ns link");
         let inum = netns_inum(link.as_os_str().as_encoded_bytes()).expect("inum");
         let until = Instant::now() + Duration::from_secs(10);
-        let wanted = HashSet::from([inode]);
+        let wanted = HashSet::from_iter([inode]);
         let found = read(inum, "/proc/self/ns/net".into(), wanted.clone(), until);
         if rustix::process::geteuid().is_root() {
             let found = found.expect("entered");

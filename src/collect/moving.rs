@@ -8,7 +8,7 @@
 //! be, with whom it was last seen going to. One seen nowhere at two looks in a row is not
 //! followed further. Only what some look saw is said.
 
-use std::collections::{HashMap, HashSet};
+use crate::hash::{HashMap, HashMapExt, HashSet};
 
 use super::activity::Activity;
 use super::bpf::Shared;

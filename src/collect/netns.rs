@@ -22,7 +22,7 @@
 //! Nothing is done to any process or socket: no descriptor is copied. A machine where every
 //! socket is explained pays for the three small dumps only.
 
-use std::collections::{HashMap, HashSet};
+use crate::hash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::io::BufRead;
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
@@ -906,18 +906,18 @@ mod tests {
         let (a, _b) = std::os::unix::net::UnixStream::pair().expect("socketpair");
         let link = std::fs::read_link(format!("/proc/self/fd/{}", a.as_raw_fd())).expect("link");
         let inode = linux::socket_inode(link.to_string_lossy().as_bytes()).expect("socket");
-        let mut left = HashSet::from([inode, 0]);
+        let mut left = HashSet::from_iter([inode, 0]);
         explain(AF_UNIX, 0, 4, &mut left).expect("unix dump");
-        assert_eq!(left, HashSet::from([0]), "{inode} is a unix socket here");
+        assert_eq!(left, HashSet::from_iter([0]), "{inode} is a unix socket here");
         // Bound: the netlink tables hold only bound sockets (an unbound one goes to the check,
         // which sees its family and leaves it).
         let mut nl = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_ROUTE).expect("nl");
         nl.bind_auto().expect("bind");
         let link = std::fs::read_link(format!("/proc/self/fd/{}", nl.as_raw_fd())).expect("link");
         let inode = linux::socket_inode(link.to_string_lossy().as_bytes()).expect("socket");
-        let mut left = HashSet::from([inode, 0]);
+        let mut left = HashSet::from_iter([inode, 0]);
         match explain(AF_NETLINK, NDIAG_PROTO_ALL, 16, &mut left) {
-            Ok(()) => assert_eq!(left, HashSet::from([0]), "netlink {inode}"),
+            Ok(()) => assert_eq!(left, HashSet::from_iter([0]), "netlink {inode}"),
             // Kernels built without netlink_diag: those sockets go to the check instead.
             Err(e) => assert_eq!(e.raw_os_error(), Some(2), "{e}"),
         }
@@ -934,7 +934,7 @@ mod tests {
         let inode = inode_of(listener.as_raw_fd());
         let me = std::process::id();
         let own = std::fs::read_link("/proc/self/ns/net").expect("own namespace");
-        let wanted = HashSet::from([inode]);
+        let wanted = HashSet::from_iter([inode]);
         // Even as a dump that missed it would leave it: in no other namespace's table.
         let none = HashSet::new();
         let (found, _, _) = in_other_tables(
@@ -967,7 +967,7 @@ mod tests {
             .filter_map(Result::ok)
             .filter_map(|e| std::fs::read_link(e.path()).ok())
             .any(|l| linux::socket_inode(l.to_string_lossy().as_bytes()) == Some(inode));
-        let held = HashMap::from([(inode, vec![child.id()])]);
+        let held = HashMap::from_iter([(inode, vec![child.id()])]);
         let findings = look(
             &held,
             // The kernel is not asked here (the sockets' namespace is not this test's point).
@@ -999,7 +999,7 @@ mod tests {
         read_table(
             open(),
             Protocol::Tcp,
-            &HashSet::from([4242, 99]),
+            &HashSet::from_iter([4242, 99]),
             &mut found,
         );
         assert_eq!(found.len(), 2, "{found:?}");
@@ -1010,7 +1010,7 @@ mod tests {
             Kind::Connected("127.0.0.1:8080".parse().expect("addr"))
         );
         let mut udp = HashMap::new();
-        read_table(open(), Protocol::Udp, &HashSet::from([17]), &mut udp);
+        read_table(open(), Protocol::Udp, &HashSet::from_iter([17]), &mut udp);
         assert_eq!(udp[&17].kind, Kind::Bound, "a UDP socket without a peer");
         assert_eq!(netns_inum(b"net:[4026531840]"), Some(4_026_531_840));
         assert_eq!(netns_inum(b"mnt:[1]"), None);

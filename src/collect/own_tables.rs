@@ -11,7 +11,7 @@
 //! owner). Threads that share a table already read (most threads of most programs share the
 //! main thread's) cost nothing against the bound.
 
-use std::collections::HashSet;
+use crate::hash::HashSet;
 use std::ffi::CStr;
 use std::os::fd::OwnedFd;
 

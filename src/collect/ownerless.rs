@@ -6,7 +6,7 @@
 //! establish ([`super::view`]). Runs only when sockets are still ownerless, so a machine
 //! where every socket is found pays nothing.
 
-use std::collections::{HashMap, HashSet};
+use crate::hash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use super::linux;
 use super::maps::MappedRings;
@@ -571,14 +571,14 @@ mod tests {
 
     #[test]
     fn rings_mapped_without_a_descriptor_are_the_closed_ones() {
-        let mapped = HashMap::from([
+        let mapped = HashMap::from_iter([
             (7, vec![(10, 0x1000), (11, 0x2000)]),
             (8, vec![(10, 0x1000)]),
             (9, vec![(12, 0x3000)]),
         ]);
         let ring = |pid, address| super::super::io_uring::MappedRing { pid, address };
         assert_eq!(
-            closed_rings(&mapped, &HashSet::from([10, 12])),
+            closed_rings(&mapped, &HashSet::from_iter([10, 12])),
             vec![ring(7, 0x2000)]
         );
     }

@@ -2,7 +2,7 @@
 //! Linux straight from each one's `/proc/PID` directory (`proc_dir.rs`, with the facts of
 //! `linux.rs` and `exe.rs`), elsewhere through sysinfo.
 
-use std::collections::{HashMap, HashSet};
+use crate::hash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -1095,9 +1095,9 @@ mod tests {
         let me = std::process::id();
         let users = UserNames::load();
         let now = crate::collect::linux::start_ticks(me).expect("own start");
-        let same = details(&[me], &users, &HashMap::from([(me, now)]));
+        let same = details(&[me], &users, &HashMap::from_iter([(me, now)]));
         assert_ne!(same[&me].name, "[process changed during scan]");
-        let other = details(&[me], &users, &HashMap::from([(me, now + 1)]));
+        let other = details(&[me], &users, &HashMap::from_iter([(me, now + 1)]));
         assert_eq!(other[&me], Process::changed(me));
     }
 
@@ -1158,7 +1158,7 @@ mod tests {
             "nothing read before the shown sockets are known"
         );
         // Handed on as soon as the dump says which are shown, with no other holder found.
-        shown.show(HashSet::from([11, 13]));
+        shown.show(HashSet::from_iter([11, 13]));
         assert_eq!(queued(&reading), [a]);
         ahead.holds(c, 13, None);
         ahead.holds(a, 11, None);
@@ -1264,7 +1264,7 @@ mod tests {
         let read = reading.finish(
             &[a],
             &users,
-            &HashMap::from([(a, now + 1)]),
+            &HashMap::from_iter([(a, now + 1)]),
             Deadline::never(),
         );
         assert_eq!(read.processes[&a], Process::changed(a));
@@ -1293,7 +1293,7 @@ mod tests {
         let reading = Reading::new();
         reading.feed().add(a, Some(now + 1));
         // The start given at the end is not the one the read was made with.
-        let read = reading.finish(&[a], &users, &HashMap::from([(a, now)]), Deadline::never());
+        let read = reading.finish(&[a], &users, &HashMap::from_iter([(a, now)]), Deadline::never());
         assert_eq!(read.processes[&a], Process::changed(a));
         let reading = Reading::new();
         reading.feed().add(a, Some(now));

@@ -2,7 +2,7 @@
 //! kernel was not looked into (or not to the end), and which of them are offered as a
 //! possibility for a given socket.
 
-use std::collections::HashSet;
+use crate::hash::HashSet;
 use std::io::Read;
 
 use super::linux;

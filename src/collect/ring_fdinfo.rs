@@ -2,7 +2,7 @@
 //! (its registered files, its requests in flight, its own inode), read once per descriptor,
 //! and which request in flight may wait on which kind of socket.
 
-use std::collections::{HashMap, HashSet};
+use crate::hash::{HashMap, HashSet};
 use std::io::Read;
 
 use super::linux;

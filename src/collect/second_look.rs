@@ -2,7 +2,7 @@
 //! other ways (mappings, io_uring, a call asleep on the socket, a unix socket message), and
 //! for the rest the reason whoport established.
 
-use std::collections::{HashMap, HashSet};
+use crate::hash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::sync::atomic::AtomicBool;
 
 use super::deadline::{self, Deadline};

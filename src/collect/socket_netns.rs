@@ -8,7 +8,7 @@
 //! sockets are left and the in-kernel lookup is permitted. Otherwise the walk says how many
 //! sockets it could not place, and why, in one note.
 
-use std::collections::{HashMap, HashSet};
+use crate::hash::{HashMap, HashMapExt, HashSet};
 
 use super::bpf;
 use super::netns::Foreign;
@@ -205,7 +205,7 @@ mod tests {
             std::fs::read_link(format!("/proc/self/fd/{}", unbound.as_raw_fd())).expect("link");
         let inode =
             super::super::linux::socket_inode(link.to_string_lossy().as_bytes()).expect("a socket");
-        match of(&HashSet::from([inode]), &mut bpf::Shared::NotYet) {
+        match of(&HashSet::from_iter([inode]), &mut bpf::Shared::NotYet) {
             Ok(map) => assert!(map.is_empty(), "{map:?}"),
             Err(why) => assert!(!why.is_empty()),
         }

@@ -5,7 +5,7 @@
 #[cfg(not(target_os = "linux"))]
 use netstat2::TcpState;
 
-use std::collections::{HashMap, HashSet};
+use crate::hash::{HashMap, HashSet};
 
 use crate::error::CollectError;
 use crate::model::Socket;
@@ -291,7 +291,7 @@ mod tests {
         let kept: Vec<u32> = listeners.found.iter().map(|(s, _)| s.inode).collect();
         assert_eq!(kept, vec![1]);
         assert_eq!(listeners.seen.established.get(&80), Some(&2));
-        assert_eq!(listeners.seen.inodes, HashSet::from([1, 2, 3]));
+        assert_eq!(listeners.seen.inodes, HashSet::from_iter([1, 2, 3]));
         let kept: Vec<u32> = all.found.iter().map(|(s, _)| s.inode).collect();
         assert_eq!(kept, vec![1, 2, 3, 0, 0]);
         assert_eq!(all.seen, listeners.seen);

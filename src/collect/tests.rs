@@ -168,7 +168,7 @@ fn each_socket_is_given_its_holders_and_a_socket_listed_twice_its_first_rows() {
         (vec![0, 4, 7], vec![vec![], vec![8], vec![3]]),
     ] {
         let candidates: Vec<_> = inodes.iter().map(|&i| with_inode(i)).collect();
-        let mut pids = HashMap::from([(5, vec![1, 2]), (7, vec![3]), (4, vec![8])]);
+        let mut pids = HashMap::from_iter([(5, vec![1, 2]), (7, vec![3]), (4, vec![8])]);
         // Inode 0 names no socket: whatever the table says of it is no one's.
         pids.insert(0, vec![99]);
         assert_eq!(

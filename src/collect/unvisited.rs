@@ -6,7 +6,7 @@
 //! visit was not read: it is read through `/proc` instead, and what `/proc` does not show
 //! either is counted and named as not read, never taken for a table that holds nothing.
 
-use std::collections::HashSet;
+use crate::hash::HashSet;
 
 use super::linux::{self, InodeOwners};
 
@@ -224,7 +224,7 @@ mod tests {
             .next()
             .expect("a socket");
         let me = std::process::id();
-        let wanted = HashSet::from([inode]);
+        let wanted = HashSet::from_iter([inode]);
         // Every other process visited: ours alone is read through /proc.
         let others: HashSet<u32> = linux::proc_pids()
             .expect("pids")

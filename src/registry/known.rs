@@ -1,7 +1,7 @@
 //! Which known program holds a port: the owning process matched against the programs the
 //! unofficial-uses table lists for that port, by process name, executable or command line.
 
-use std::collections::HashMap;
+use crate::hash::HashMap;
 use std::sync::OnceLock;
 
 use crate::port::Protocol;

@@ -1,7 +1,8 @@
 //! Audit output: findings for people (grouped by severity), JSON, and the Prometheus text
 //! format for node_exporter's textfile collector.
 
-use std::collections::{BTreeMap, HashMap};
+use crate::hash::HashMap;
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use serde::Serialize;

@@ -1,7 +1,7 @@
 //! Output of `check`: one line per address tried, each failure's causes in words, then
 //! advice; or the same facts as JSON.
 
-use std::collections::HashMap;
+use crate::hash::{HashMap, HashMapExt};
 use std::io::{self, Write};
 
 use serde::Serialize;

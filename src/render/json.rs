@@ -1,7 +1,7 @@
 //! The JSON contract (docs/json.md): serde types kept apart from the internal model.
 //! Unknown values are `null`, never empty strings.
 
-use std::collections::HashMap;
+use crate::hash::{HashMap, HashMapExt};
 
 use serde::Serialize;
 

@@ -3,7 +3,7 @@
 //! the sockets and processes found, never with the descriptors (one socket dup'd a million
 //! times in one process is one holder, not a million records in memory).
 
-use std::collections::{HashMap, HashSet};
+use crate::hash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::io::Read;
 
 use super::super::linux::{InodeOwners, Ring};
@@ -498,11 +498,11 @@ pub(crate) mod tests {
             record(12, RING_INODE_RECORD, 6000),
         ]
         .concat();
-        let found = read_mapped(&mut &bytes[..], &HashSet::from([100])).expect("read_mapped");
-        assert_eq!(found.sockets, HashMap::from([(100, vec![10])]));
+        let found = read_mapped(&mut &bytes[..], &HashSet::from_iter([100])).expect("read_mapped");
+        assert_eq!(found.sockets, HashMap::from_iter([(100, vec![10])]));
         assert_eq!(
             found.rings,
-            HashMap::from([(11, vec![(5000, 0x7f00_0000_0000), (5001, 0x7f00_0002_0000)])])
+            HashMap::from_iter([(11, vec![(5000, 0x7f00_0000_0000), (5001, 0x7f00_0002_0000)])])
         );
     }
 
@@ -524,14 +524,14 @@ pub(crate) mod tests {
         let mut queued = Vec::new();
         let (pids, rings, visited) = read_wanted(
             &mut &bytes[..],
-            &HashSet::from([100, 500]),
+            &HashSet::from_iter([100, 500]),
             &mut |receiver, carried| queued.push((receiver, carried)),
         )
         .expect("read_wanted");
         assert_eq!(queued, vec![(500, 100), (500, cut)]);
-        assert_eq!(pids, HashMap::from([(100, vec![10]), (500, vec![10])]));
+        assert_eq!(pids, HashMap::from_iter([(100, vec![10]), (500, vec![10])]));
         assert!(rings.is_empty());
-        assert_eq!(visited, HashSet::from([10]));
+        assert_eq!(visited, HashSet::from_iter([10]));
     }
 
     #[test]
@@ -570,7 +570,7 @@ pub(crate) mod tests {
         assert_eq!(owners.walked, 3);
         assert_eq!(
             owners.socket_netns,
-            HashMap::from([(200, 4_026_532_999)]),
+            HashMap::from_iter([(200, 4_026_532_999)]),
             "socket 200 is of another namespace than its holder's"
         );
         assert_eq!((owners.other_netns, owners.other_netns_pid), (1, Some(11)));
@@ -581,7 +581,7 @@ pub(crate) mod tests {
             Err(BpfError::Malformed(20))
         ));
         // A read again keeps, of the same records, the wanted inodes' holders and every ring.
-        let wanted = HashSet::from([100, 300]);
+        let wanted = HashSet::from_iter([100, 300]);
         let (pids, again_rings, visited) =
             read_wanted(&mut &bytes[..], &wanted, &mut |_, _| {}).expect("read_wanted");
         let mut expected = owners.pids.clone();
@@ -590,7 +590,7 @@ pub(crate) mod tests {
         assert_eq!(again_rings, rings);
         // Every task visited, with or without sockets: one that is not was not read.
         assert_eq!(visited, owners.visited);
-        assert_eq!(visited, HashSet::from([10, 11, 12]));
+        assert_eq!(visited, HashSet::from_iter([10, 11, 12]));
         assert!(matches!(
             read_wanted(&mut &bytes[..20], &wanted, &mut |_, _| {}),
             Err(BpfError::Malformed(20))
@@ -747,7 +747,7 @@ pub(crate) mod tests {
             next: (100, 0),
         };
         let (pids, _, _) =
-            read_wanted(&mut dups, &HashSet::from([4242]), &mut |_, _| {}).expect("again");
+            read_wanted(&mut dups, &HashSet::from_iter([4242]), &mut |_, _| {}).expect("again");
         assert_eq!(pids[&4242], vec![100, 101]);
         assert!(pids[&4242].capacity() < 16);
     }

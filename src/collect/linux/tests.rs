@@ -146,7 +146,7 @@ fn own_listener() -> (std::net::TcpListener, u32) {
 #[test]
 fn walk_finds_our_own_socket() {
     let (_listener, inode) = own_listener();
-    let owners = walk_fds(Some(&HashSet::from([inode]))).expect("walk");
+    let owners = walk_fds(Some(&HashSet::from_iter([inode]))).expect("walk");
     assert_eq!(owners.pids.get(&inode), Some(&vec![std::process::id()]));
     assert_eq!(owners.pids.len(), 1, "only the wanted inode");
     assert!(owners.walked > 0);

@@ -1,7 +1,7 @@
 //! The listing's compact JSON, written the fast way, is byte for byte what serde_json writes
 //! for the same document.
 
-use std::collections::HashMap;
+use crate::hash::{HashMap, HashMapExt};
 
 use super::*;
 use crate::model::{

@@ -159,7 +159,7 @@ fn varied_snapshot(rng: &mut fastrand::Rng) -> Snapshot {
         "py\u{1b}[31mthon",
     ];
     let pick = |rng: &mut fastrand::Rng| words[rng.usize(..words.len())].to_string();
-    let mut processes = std::collections::HashMap::new();
+    let mut processes = crate::hash::HashMap::default();
     for pid in 1..=6u32 {
         let mut cmdline: Vec<String> = (0..rng.usize(0..4)).map(|_| pick(rng)).collect();
         if rng.u8(..8) == 0 {
