@@ -291,12 +291,18 @@ const FOLLOW_TRIES: usize = 3;
 /// the check, which the follow would cross into whatever its maker chose, is such a change:
 /// the answer is dropped and the link tried again. `EAGAIN` when mounts changed during every
 /// try, or the namespace could not be watched (nothing is then made sure of).
+///
+/// The watch is opened once per thread and kept (see [`MOUNT_WATCH`]): each poll of it
+/// reports the changes made since the one before, so it is polled once before the link's
+/// check, and a change the poll after the follow reports was made after that check.
 pub fn follow_link<T>(
     path: &str,
     mut follow: impl FnMut(&str) -> rustix::io::Result<T>,
 ) -> rustix::io::Result<T> {
+    let watch = mount_watch().ok_or(Errno::AGAIN)?;
     for _ in 0..FOLLOW_TRIES {
-        let watch = open_proc("/proc/thread-self/mountinfo", FILE).map_err(|_| Errno::AGAIN)?;
+        // (Changes made before this point are not the follow's: heard, and let go.)
+        mounts_changed(&watch);
         open_proc(path, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC)?;
         let followed = follow(path);
         if !mounts_changed(&watch) {
@@ -304,6 +310,26 @@ pub fn follow_link<T>(
         }
     }
     Err(Errno::AGAIN)
+}
+
+thread_local! {
+    /// This thread's watch of its mount namespace (its `mountinfo`), opened at its first
+    /// [`follow_link`] and kept until the thread ends: an owner's details are read with one
+    /// open of it per thread instead of one per follow. A thread's mount namespace is the
+    /// one it started in: whoport never enters another.
+    static MOUNT_WATCH: RefCell<Option<Rc<OwnedFd>>> = const { RefCell::new(None) };
+}
+
+/// This thread's kept mount watch, opened now when it has none (`None` when it cannot be).
+fn mount_watch() -> Option<Rc<OwnedFd>> {
+    MOUNT_WATCH.with_borrow_mut(|kept| {
+        if kept.is_none() {
+            *kept = open_proc("/proc/thread-self/mountinfo", FILE)
+                .ok()
+                .map(Rc::new);
+        }
+        kept.clone()
+    })
 }
 
 /// What [`stat_followed`] tells of a file.
@@ -360,7 +386,8 @@ pub fn open_followed(path: &str, flags: OFlags) -> rustix::io::Result<OwnedFd> {
 }
 
 /// Whether a mount was made or removed in the mount namespace whose `mountinfo` is `watch`
-/// since it was opened (true when the kernel does not answer).
+/// since it was opened or last asked (true when the kernel does not answer): the kernel
+/// tells each change once (`mounts_poll`, fs/proc_namespace.c).
 fn mounts_changed(watch: &OwnedFd) -> bool {
     use rustix::event::{poll, PollFd, PollFlags, Timespec};
     let now = Timespec {
@@ -801,8 +828,9 @@ mod tests {
 
     /// (In a mount namespace of its own.) A directory mounted over a `sleep`'s `/proc/PID`
     /// after the check of its `exe` and before its follow (as a racing mount would be) is
-    /// never what the follow gives, though a plain follow crosses it; mounts changing during
-    /// every follow give `EAGAIN`.
+    /// never what the follow gives, though a plain follow crosses it, also when the thread's
+    /// watch was opened by an earlier follow; mounts changing during every follow give
+    /// `EAGAIN`.
     #[test]
     #[ignore = "run by a_link_is_never_followed_into_a_mount_made_after_its_check"]
     fn follow_in_a_mount_namespace_of_its_own() {
@@ -860,7 +888,14 @@ mod tests {
         assert_eq!((raced, tries), (Err(Errno::XDEV), 1));
         let status = Command::new("umount").arg(format!("/proc/{pid}")).status();
         assert!(status.is_ok_and(|s| s.success()), "umount");
-        assert_eq!(follow_link(&link, follow), Ok(running));
+        // The thread's watch, kept since its first follow, has heard of that unmount, made
+        // before this follow: it is not taken for one made during it.
+        let mut tries = 0;
+        let after = follow_link(&link, |p| {
+            tries += 1;
+            follow(p)
+        });
+        assert_eq!((after, tries), (Ok(running), 1));
 
         let moving = tempfile::tempdir().expect("temporary directory");
         let at = moving.path().to_string_lossy().to_string();
