@@ -1,8 +1,8 @@
-//! The kernel's socket tables through netlink sock_diag: one dump per family and protocol,
-//! keeping what netstat2 drops — the bound device (`idiag_if`), IPV6_V6ONLY
-//! (`INET_DIAG_SKV6ONLY`), a UDP socket's peer, and TCP sockets that are bound but neither
-//! listening nor connected ("bound-inactive", Linux 6.9+, which explain "address already in
-//! use" yet appear in no other table).
+//! The kernel's socket tables through netlink sock_diag: one dump per family and protocol
+//! (TCP's two families in one walk, see [`BOTH`]), keeping what netstat2 drops — the bound
+//! device (`idiag_if`), IPV6_V6ONLY (`INET_DIAG_SKV6ONLY`), a UDP socket's peer, and TCP
+//! sockets that are bound but neither listening nor connected ("bound-inactive", Linux
+//! 6.9+, which explain "address already in use" yet appear in no other table).
 //!
 //! One look is one consistent set. The kernel sends a dump in chunks (at most 32 KiB) and
 //! resumes each chunk by *position* within a hash bucket: when sockets of that bucket close
@@ -42,6 +42,41 @@ const STATES: u32 = 0x0ffe;
 const LISTEN: u32 = 1 << 10;
 /// Recovery passes after the first dump of a table.
 const PASSES: usize = 3;
+
+/// The family a dump is asked for to give TCP's sockets of both families in one walk of the
+/// kernel's tables, through the request older than sock_diag's (`TCPDIAG_GETSOCK`, struct
+/// inet_diag_req), which the kernel still answers (net/ipv4/inet_diag.c,
+/// `inet_diag_dump_compat`): it dumps every family (AF_UNSPEC) whatever the request names.
+/// sock_diag's own request names one family, and each of the two dumps walks every listener
+/// of both to skip the other family's.
+const BOTH: u8 = 0;
+/// The message type of that request, and of its answers.
+const TCPDIAG_GETSOCK: u16 = 18;
+
+/// Whether TCP is still asked for in one walk: until the kernel refuses that request once
+/// (a kernel without it), after which each family is dumped on its own.
+static ONE_WALK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// The families a TCP dump asks for in turn, for `ipv4` and `ipv6` wanted: both in one walk
+/// while the kernel takes that request.
+fn tcp_families(ipv4: bool, ipv6: bool) -> &'static [u8] {
+    match (ipv4, ipv6) {
+        (true, true) if ONE_WALK.load(std::sync::atomic::Ordering::Relaxed) => &[BOTH],
+        (true, true) => &[AF_INET, AF_INET6],
+        (true, false) => &[AF_INET],
+        (false, true) => &[AF_INET6],
+        (false, false) => &[],
+    }
+}
+
+/// Called with the result of a dump asked for in one walk: on an error, later dumps ask
+/// for each family on its own. Gives back whether it succeeded.
+fn one_walk_answered<T>(result: &std::io::Result<T>) -> bool {
+    if result.is_err() {
+        ONE_WALK.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+    result.is_ok()
+}
 
 /// UDP-Lite's IP protocol number (the crate has no constant for it). The kernel's UDP diag
 /// module answers for it too (net/ipv4/udp_diag.c, `udplite_diag_handler`).
@@ -86,16 +121,32 @@ pub fn dump_tables(
     tcp_listening_only: bool,
 ) -> std::io::Result<Listing> {
     let mut out = Listing::default();
+    let listening_only = tcp_listening_only && ports.is_empty();
+    if want.tcp {
+        let mut families = tcp_families(want.ipv4, want.ipv6);
+        if families == [BOTH] {
+            let one_walk = table((BOTH, IPPROTO_TCP), keep, (ports, listening_only), &mut out);
+            families = if one_walk_answered(&one_walk) {
+                &[]
+            } else {
+                &[AF_INET, AF_INET6]
+            };
+        }
+        for &family in families {
+            table(
+                (family, IPPROTO_TCP),
+                keep,
+                (ports, listening_only),
+                &mut out,
+            )?;
+        }
+    }
     for (family, family_wanted) in [(AF_INET, want.ipv4), (AF_INET6, want.ipv6)] {
-        for (protocol, protocol_wanted) in [
-            (IPPROTO_TCP, want.tcp),
-            (IPPROTO_UDP, want.udp),
-            (IPPROTO_UDPLITE, want.udplite),
-        ] {
+        for (protocol, protocol_wanted) in
+            [(IPPROTO_UDP, want.udp), (IPPROTO_UDPLITE, want.udplite)]
+        {
             if family_wanted && protocol_wanted {
-                let listening_only =
-                    tcp_listening_only && ports.is_empty() && protocol == IPPROTO_TCP;
-                table((family, protocol), keep, (ports, listening_only), &mut out)?;
+                table((family, protocol), keep, (ports, false), &mut out)?;
             }
         }
     }
@@ -202,17 +253,33 @@ fn keep_new(dumped: Vec<Socket>, chunk_ends: &[usize], out: &mut Listing) -> Vec
 /// "closed"; asked for alone, that is what they are); an older kernel simply has none.
 pub fn bound_inactive(ipv4: bool, ipv6: bool) -> std::io::Result<Vec<Socket>> {
     let mut out = Vec::new();
-    for (family, wanted) in [(AF_INET, ipv4), (AF_INET6, ipv6)] {
-        if wanted {
-            dump(
-                family,
-                IPPROTO_TCP,
-                1 << TCP_BOUND_INACTIVE,
-                Asked::Table,
-                &mut out,
-                &mut |_| true,
-            )?;
-        }
+    let states = 1 << TCP_BOUND_INACTIVE;
+    let mut families = tcp_families(ipv4, ipv6);
+    if families == [BOTH] {
+        let one_walk = dump(
+            BOTH,
+            IPPROTO_TCP,
+            states,
+            Asked::Table,
+            &mut out,
+            &mut |_| true,
+        );
+        families = if one_walk_answered(&one_walk) {
+            &[]
+        } else {
+            out.clear();
+            &[AF_INET, AF_INET6]
+        };
+    }
+    for &family in families {
+        dump(
+            family,
+            IPPROTO_TCP,
+            states,
+            Asked::Table,
+            &mut out,
+            &mut |_| true,
+        )?;
     }
     for s in &mut out {
         s.state = Some("bound");
@@ -235,15 +302,16 @@ pub fn dump_ports(protocol: Protocol, states: u32, ports: &[u16]) -> std::io::Re
     if ports.is_empty() {
         return Ok(out);
     }
+    let asked = Asked::Ports(ports);
+    if protocol == IPPROTO_TCP && tcp_families(true, true) == [BOTH] {
+        let one_walk = dump(BOTH, protocol, states, asked, &mut out, &mut |_| true);
+        if one_walk_answered(&one_walk) {
+            return Ok(out);
+        }
+        out.clear();
+    }
     for family in [AF_INET, AF_INET6] {
-        dump(
-            family,
-            protocol,
-            states,
-            Asked::Ports(ports),
-            &mut out,
-            &mut |_| true,
-        )?;
+        dump(family, protocol, states, asked, &mut out, &mut |_| true)?;
     }
     Ok(out)
 }
@@ -281,7 +349,8 @@ enum Asked<'a> {
     Ports(&'a [u16]),
 }
 
-/// One dump, of every port or only of some. With ports, only sockets on those local ports (a
+/// One dump, of every port or only of some, of one family, or of TCP's two in one walk
+/// ([`BOTH`]). With ports, only sockets on those local ports (a
 /// filter the kernel runs). Each socket is
 /// pushed onto `out` when `keep` says so (it sees every one). Returns the index in `out` of
 /// the last socket of every chunk that another chunk of sockets follows (one receive is one
@@ -296,12 +365,89 @@ fn dump(
     keep: &mut dyn FnMut(&Socket) -> bool,
 ) -> std::io::Result<Vec<usize>> {
     let (ports, strict) = match asked {
-        Asked::Table => (&[][..], false),
+        // (A kernel that does not take the request of one walk answers it with an error:
+        // never taken for an empty table.)
+        Asked::Table => (&[][..], family == BOTH),
         Asked::Ports(ports) => (ports, true),
     };
+    if family == BOTH && protocol != IPPROTO_TCP {
+        return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
+    }
     let mut socket = NetlinkSocket::new(NETLINK_SOCK_DIAG)?;
     socket.bind_auto()?;
     socket.connect(&SocketAddr::new(0, 0))?;
+    let (mut request, answer) = if family == BOTH {
+        (one_walk_request(states), TCPDIAG_GETSOCK)
+    } else {
+        (request(family, protocol, states), SOCK_DIAG_BY_FAMILY)
+    };
+    if !ports.is_empty() {
+        // The INET_DIAG_REQ_BYTECODE attribute after the request; the message grows by it.
+        const INET_DIAG_REQ_BYTECODE: u16 = 1;
+        let bytecode = ports_filter(ports);
+        let attr_len = 4 + bytecode.len();
+        request.extend_from_slice(&(attr_len as u16).to_ne_bytes());
+        request.extend_from_slice(&INET_DIAG_REQ_BYTECODE.to_ne_bytes());
+        request.extend_from_slice(&bytecode);
+        let total = request.len() as u32;
+        request[..4].copy_from_slice(&total.to_ne_bytes());
+    }
+    #[cfg(test)]
+    if family == BOTH && tests::REFUSE_ONE_WALK.get() {
+        // Cut short, for a real refusal (EINVAL), as from a kernel that does not take it.
+        request.truncate(24);
+        request[..4].copy_from_slice(&24u32.to_ne_bytes());
+    }
+    socket.send(&request, 0)?;
+    let mut chunk_ends = Vec::new();
+    // The end of the last chunk read, until a chunk of sockets follows it.
+    let mut pending = None;
+    let protocol = protocol_of(protocol);
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let size = socket.recv(&mut &mut buf[..], 0)?;
+        if size == 0 {
+            return Ok(chunk_ends);
+        }
+        let mut last_kept = false;
+        let mut offset = 0;
+        while offset < size {
+            // Read in place, through the crates' buffers: a dump of 10,000 listeners is
+            // 10,000 messages, and parsing each whole (`NetlinkMessage::deserialize`) makes
+            // every attribute a value of its own, with an error context formatted for each,
+            // for the one attribute whoport reads.
+            let message = NetlinkBuffer::new_checked(&buf[offset..size]).map_err(malformed)?;
+            let length = message.length() as usize;
+            match message.message_type() {
+                t if t == answer => {
+                    if let Some(s) = socket_of(message.payload(), protocol)? {
+                        chunk_ends.extend(pending.take());
+                        last_kept = keep(&s);
+                        if last_kept {
+                            out.push(s);
+                        }
+                    }
+                }
+                NLMSG_ERROR if strict => {
+                    let error = ErrorBuffer::new_checked(message.payload()).map_err(malformed)?;
+                    return Err(match error.code() {
+                        Some(code) => std::io::Error::from_raw_os_error(-code.get()),
+                        None => std::io::Error::other("sock_diag error"),
+                    });
+                }
+                NLMSG_DONE | NLMSG_ERROR => return Ok(chunk_ends),
+                _ => {}
+            }
+            // (At least a header's 16 bytes: `new_checked` refuses a shorter length.)
+            offset += length;
+        }
+        pending = last_kept.then(|| out.len() - 1);
+    }
+}
+
+/// sock_diag's request for the sockets of `family` and `protocol` in `states` (a mask of
+/// kernel state numbers).
+fn request(family: u8, protocol: u8, states: u32) -> Vec<u8> {
     let mut header = NetlinkHeader::default();
     header.flags = NLM_F_REQUEST | NLM_F_DUMP;
     let socket_id = if family == AF_INET {
@@ -328,62 +474,27 @@ fn dump(
     // pad, then the 32-bit idiag_states mask in host byte order.
     const STATES_AT: usize = 16 + 4;
     request[STATES_AT..STATES_AT + 4].copy_from_slice(&states.to_ne_bytes());
-    if !ports.is_empty() {
-        // The INET_DIAG_REQ_BYTECODE attribute after the request; the message grows by it.
-        const INET_DIAG_REQ_BYTECODE: u16 = 1;
-        let bytecode = ports_filter(ports);
-        let attr_len = 4 + bytecode.len();
-        request.extend_from_slice(&(attr_len as u16).to_ne_bytes());
-        request.extend_from_slice(&INET_DIAG_REQ_BYTECODE.to_ne_bytes());
-        request.extend_from_slice(&bytecode);
-        let total = request.len() as u32;
-        request[..4].copy_from_slice(&total.to_ne_bytes());
-    }
-    socket.send(&request, 0)?;
-    let mut chunk_ends = Vec::new();
-    // The end of the last chunk read, until a chunk of sockets follows it.
-    let mut pending = None;
-    let protocol = protocol_of(protocol);
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let size = socket.recv(&mut &mut buf[..], 0)?;
-        if size == 0 {
-            return Ok(chunk_ends);
-        }
-        let mut last_kept = false;
-        let mut offset = 0;
-        while offset < size {
-            // Read in place, through the crates' buffers: a dump of 10,000 listeners is
-            // 10,000 messages, and parsing each whole (`NetlinkMessage::deserialize`) makes
-            // every attribute a value of its own, with an error context formatted for each,
-            // for the one attribute whoport reads.
-            let message = NetlinkBuffer::new_checked(&buf[offset..size]).map_err(malformed)?;
-            let length = message.length() as usize;
-            match message.message_type() {
-                SOCK_DIAG_BY_FAMILY => {
-                    if let Some(s) = socket_of(message.payload(), protocol)? {
-                        chunk_ends.extend(pending.take());
-                        last_kept = keep(&s);
-                        if last_kept {
-                            out.push(s);
-                        }
-                    }
-                }
-                NLMSG_ERROR if strict => {
-                    let error = ErrorBuffer::new_checked(message.payload()).map_err(malformed)?;
-                    return Err(match error.code() {
-                        Some(code) => std::io::Error::from_raw_os_error(-code.get()),
-                        None => std::io::Error::other("sock_diag error"),
-                    });
-                }
-                NLMSG_DONE | NLMSG_ERROR => return Ok(chunk_ends),
-                _ => {}
-            }
-            // (At least a header's 16 bytes: `new_checked` refuses a shorter length.)
-            offset += length;
-        }
-        pending = last_kept.then(|| out.len() - 1);
-    }
+    request
+}
+
+/// The request of one walk ([`BOTH`]) for TCP's sockets in `states`: the 16-byte netlink
+/// header (type `TCPDIAG_GETSOCK`), then struct inet_diag_req (include/uapi/linux/inet_diag.h):
+/// family, source and destination prefix lengths, extensions, the 48-byte socket id, the
+/// states mask and a field the kernel no longer reads, in host byte order. The family is
+/// AF_INET, as ss wrote it; the kernel dumps both whatever it says.
+fn one_walk_request(states: u32) -> Vec<u8> {
+    const REQUEST_LEN: usize = 4 + 48 + 4 + 4;
+    let mut request = Vec::with_capacity(16 + REQUEST_LEN);
+    request.extend_from_slice(&((16 + REQUEST_LEN) as u32).to_ne_bytes());
+    request.extend_from_slice(&TCPDIAG_GETSOCK.to_ne_bytes());
+    request.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    // Sequence number and port id: 0, as for sock_diag's request.
+    request.extend_from_slice(&[0; 8]);
+    request.extend_from_slice(&[AF_INET, 0, 0, 0]);
+    request.extend_from_slice(&[0; 48]);
+    request.extend_from_slice(&states.to_ne_bytes());
+    request.extend_from_slice(&[0; 4]);
+    request
 }
 
 const BC_JMP: u8 = 1;
@@ -511,6 +622,11 @@ pub fn tcp_state(code: u8) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    thread_local! {
+        /// The request of one walk is sent cut short on this thread: the kernel refuses it.
+        pub(super) static REFUSE_ONE_WALK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
     use super::*;
 
     fn want(tcp: bool, udp: bool, ipv4: bool, ipv6: bool) -> super::super::sockets::Want {
@@ -611,6 +727,123 @@ mod tests {
         assert_eq!((s.address, s.port), (here.ip(), here.port()));
         assert_eq!(s.remote, Some((there.ip(), there.port())));
         assert_eq!((s.protocol, s.state), (Protocol::Udp, None));
+    }
+
+    /// TCP sockets of every kind a dump tells apart, held open: IPv4, IPv6-only and
+    /// dual-stack listeners, both ends of a connection, bound-inactive sockets of both
+    /// families. `None` without IPv6.
+    struct TcpKinds {
+        held: Vec<socket2::Socket>,
+        _streams: Vec<std::net::TcpStream>,
+        inodes: crate::hash::HashSet<u32>,
+        ports: Vec<u16>,
+    }
+
+    fn tcp_kinds() -> Option<TcpKinds> {
+        use socket2::{Domain, Socket as Raw, Type};
+        use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+        let v6 = Raw::new(Domain::IPV6, Type::STREAM, None).ok()?;
+        let dual = Raw::new(Domain::IPV6, Type::STREAM, None).expect("socket");
+        v6.set_only_v6(true).expect("v6only");
+        dual.set_only_v6(false).expect("dual-stack");
+        v6.bind(&SocketAddr::from((Ipv6Addr::LOCALHOST, 0)).into())
+            .expect("bind");
+        let mapped = SocketAddr::from((Ipv4Addr::LOCALHOST.to_ipv6_mapped(), 0));
+        dual.bind(&mapped.into()).expect("bind");
+        let v4 = Raw::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+        v4.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())
+            .expect("bind");
+        for listener in [&v6, &dual, &v4] {
+            listener.listen(8).expect("listen");
+        }
+        let bound4 = Raw::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+        bound4
+            .bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())
+            .expect("bind");
+        let bound6 = Raw::new(Domain::IPV6, Type::STREAM, None).expect("socket");
+        bound6
+            .bind(&SocketAddr::from((Ipv6Addr::LOCALHOST, 0)).into())
+            .expect("bind");
+        let address = |s: &Raw| s.local_addr().expect("address").as_socket().expect("inet");
+        let client = std::net::TcpStream::connect(address(&v4)).expect("connect");
+        let accepted = std::net::TcpStream::from(v4.accept().expect("accept").0);
+        let held = vec![v6, dual, v4, bound4, bound6];
+        let inode =
+            |fd: &dyn std::os::fd::AsFd| rustix::fs::fstat(fd).expect("fstat").st_ino as u32;
+        let mut inodes: crate::hash::HashSet<u32> = held.iter().map(|s| inode(s)).collect();
+        inodes.extend([inode(&client), inode(&accepted)]);
+        let mut ports: Vec<u16> = held.iter().map(|s| address(s).port()).collect();
+        ports.push(client.local_addr().expect("address").port());
+        Some(TcpKinds {
+            held,
+            _streams: vec![client, accepted],
+            inodes,
+            ports,
+        })
+    }
+
+    /// One walk of TCP's tables (the older request) gives, socket for socket and field for
+    /// field, what the two dumps of one family each give: listeners, connections and
+    /// bound-inactive sockets, of the whole table or of some ports.
+    #[test]
+    fn one_walk_gives_what_the_two_family_dumps_give() {
+        let Some(kinds) = tcp_kinds() else {
+            return; // no IPv6 on this machine
+        };
+        let bound_inactive = 1 << TCP_BOUND_INACTIVE;
+        for (states, least) in [(LISTEN, 3), (STATES, 5), (bound_inactive, 0)] {
+            for asked in [Asked::Table, Asked::Ports(&kinds.ports)] {
+                let mut ours = |s: &Socket| kinds.inodes.contains(&s.inode);
+                let mut one = Vec::new();
+                dump(BOTH, IPPROTO_TCP, states, asked, &mut one, &mut ours).expect("one walk");
+                let mut two = Vec::new();
+                for family in [AF_INET, AF_INET6] {
+                    dump(family, IPPROTO_TCP, states, asked, &mut two, &mut ours).expect("dump");
+                }
+                one.sort_by_key(|s| s.inode);
+                two.sort_by_key(|s| s.inode);
+                assert_eq!(one, two, "states {states:#x}, {asked:?}");
+                assert!(one.len() >= least, "states {states:#x}, {asked:?}: {one:?}");
+                let families: crate::hash::HashSet<bool> =
+                    one.iter().map(|s| s.address.is_ipv4()).collect();
+                assert!(one.is_empty() || families.len() == 2, "{one:?}");
+            }
+        }
+    }
+
+    /// A kernel that refuses the request of one walk answers it with an error: never taken
+    /// for an empty table. The listing then dumps each family on its own, and so do the
+    /// later dumps of the run.
+    #[test]
+    fn a_refused_one_walk_is_an_error_and_each_family_is_dumped_apart() {
+        let Some(kinds) = tcp_kinds() else {
+            return; // no IPv6 on this machine
+        };
+        REFUSE_ONE_WALK.set(true);
+        let mut out = Vec::new();
+        let refused = dump(
+            BOTH,
+            IPPROTO_TCP,
+            LISTEN,
+            Asked::Table,
+            &mut out,
+            &mut |_| true,
+        );
+        let found = dump_all(want(true, false, true, true), Keep::All, &[]);
+        REFUSE_ONE_WALK.set(false);
+        assert!(refused.is_err() && out.is_empty(), "{refused:?} {out:?}");
+        let found: crate::hash::HashSet<u32> = found
+            .expect("dump")
+            .found
+            .iter()
+            .map(|(s, _)| s.inode)
+            .collect();
+        let bound = [&kinds.held[3], &kinds.held[4]]
+            .map(|s| rustix::fs::fstat(s).expect("fstat").st_ino as u32);
+        for inode in kinds.inodes.iter().filter(|i| !bound.contains(i)) {
+            assert!(found.contains(inode), "socket {inode} not in the dump");
+        }
+        assert_eq!(tcp_families(true, true), [AF_INET, AF_INET6]);
     }
 
     #[test]

@@ -908,7 +908,11 @@ mod tests {
         let inode = linux::socket_inode(link.to_string_lossy().as_bytes()).expect("socket");
         let mut left = HashSet::from_iter([inode, 0]);
         explain(AF_UNIX, 0, 4, &mut left).expect("unix dump");
-        assert_eq!(left, HashSet::from_iter([0]), "{inode} is a unix socket here");
+        assert_eq!(
+            left,
+            HashSet::from_iter([0]),
+            "{inode} is a unix socket here"
+        );
         // Bound: the netlink tables hold only bound sockets (an unbound one goes to the check,
         // which sees its family and leaves it).
         let mut nl = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_ROUTE).expect("nl");

@@ -1293,7 +1293,12 @@ mod tests {
         let reading = Reading::new();
         reading.feed().add(a, Some(now + 1));
         // The start given at the end is not the one the read was made with.
-        let read = reading.finish(&[a], &users, &HashMap::from_iter([(a, now)]), Deadline::never());
+        let read = reading.finish(
+            &[a],
+            &users,
+            &HashMap::from_iter([(a, now)]),
+            Deadline::never(),
+        );
         assert_eq!(read.processes[&a], Process::changed(a));
         let reading = Reading::new();
         reading.feed().add(a, Some(now));
