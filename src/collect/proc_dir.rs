@@ -294,18 +294,35 @@ const FOLLOW_TRIES: usize = 3;
 ///
 /// The watch is opened once per thread and kept (see [`MOUNT_WATCH`]): each poll of it
 /// reports the changes made since the one before, so it is polled once before the link's
-/// check, and a change the poll after the follow reports was made after that check.
+/// check, and a change the poll after the follow reports was made after that check. It is
+/// taken from the thread while a follow runs: a follow that followed a link of its own would
+/// open a watch of its own, never hear (and so hide) a change meant for this one.
 pub fn follow_link<T>(
     path: &str,
     mut follow: impl FnMut(&str) -> rustix::io::Result<T>,
 ) -> rustix::io::Result<T> {
-    let watch = mount_watch().ok_or(Errno::AGAIN)?;
+    let kept = MOUNT_WATCH.with_borrow_mut(Option::take);
+    let watch = match kept {
+        Some(watch) => watch,
+        None => open_proc("/proc/thread-self/mountinfo", FILE).map_err(|_| Errno::AGAIN)?,
+    };
+    let followed = follow_watched(&watch, path, &mut follow);
+    MOUNT_WATCH.with_borrow_mut(|kept| *kept = Some(watch));
+    followed
+}
+
+/// [`follow_link`] with the mount watch given.
+fn follow_watched<T>(
+    watch: &OwnedFd,
+    path: &str,
+    follow: &mut impl FnMut(&str) -> rustix::io::Result<T>,
+) -> rustix::io::Result<T> {
     for _ in 0..FOLLOW_TRIES {
         // (Changes made before this point are not the follow's: heard, and let go.)
-        mounts_changed(&watch);
+        mounts_changed(watch);
         open_proc(path, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC)?;
         let followed = follow(path);
-        if !mounts_changed(&watch) {
+        if !mounts_changed(watch) {
             return followed;
         }
     }
@@ -317,19 +334,7 @@ thread_local! {
     /// [`follow_link`] and kept until the thread ends: an owner's details are read with one
     /// open of it per thread instead of one per follow. A thread's mount namespace is the
     /// one it started in: whoport never enters another.
-    static MOUNT_WATCH: RefCell<Option<Rc<OwnedFd>>> = const { RefCell::new(None) };
-}
-
-/// This thread's kept mount watch, opened now when it has none (`None` when it cannot be).
-fn mount_watch() -> Option<Rc<OwnedFd>> {
-    MOUNT_WATCH.with_borrow_mut(|kept| {
-        if kept.is_none() {
-            *kept = open_proc("/proc/thread-self/mountinfo", FILE)
-                .ok()
-                .map(Rc::new);
-        }
-        kept.clone()
-    })
+    static MOUNT_WATCH: RefCell<Option<OwnedFd>> = const { RefCell::new(None) };
 }
 
 /// What [`stat_followed`] tells of a file.
@@ -830,7 +835,7 @@ mod tests {
     /// after the check of its `exe` and before its follow (as a racing mount would be) is
     /// never what the follow gives, though a plain follow crosses it, also when the thread's
     /// watch was opened by an earlier follow; mounts changing during every follow give
-    /// `EAGAIN`.
+    /// `EAGAIN`; a follow that follows a link itself hides no change from its caller.
     #[test]
     #[ignore = "run by a_link_is_never_followed_into_a_mount_made_after_its_check"]
     fn follow_in_a_mount_namespace_of_its_own() {
@@ -908,6 +913,22 @@ mod tests {
             follow(p)
         });
         assert_eq!((churned, tries), (Err(Errno::AGAIN), FOLLOW_TRIES));
+
+        // A follow that follows a link itself after a mount changed during it: its own
+        // follow watches on its own, and the change is still heard by the outer follow,
+        // which tries again.
+        let mut tries = 0;
+        let nested = follow_link(&link, |p| {
+            tries += 1;
+            if tries == 1 {
+                mount(&["-t", "tmpfs", "none", &at]);
+                let status = Command::new("umount").arg(&at).status();
+                assert!(status.is_ok_and(|s| s.success()), "umount");
+                assert_eq!(follow_link(&link, follow), Ok(running), "the inner follow");
+            }
+            follow(p)
+        });
+        assert_eq!((nested, tries), (Ok(running), 2));
         drop(sleep);
     }
 
