@@ -368,6 +368,32 @@ pub fn unseen_by_root() -> Option<Vec<u32>> {
     Some(unseen)
 }
 
+/// Whether `pid` is gone, or a descendant of this test process: a process another test of
+/// this binary started (and maybe ended) while the test that asks ran.
+pub fn started_by_this_test_binary(pid: u32) -> bool {
+    let me = std::process::id();
+    let mut at = pid;
+    for _ in 0..64 {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{at}/stat")) else {
+            return at == pid; // gone
+        };
+        let Some(parent) = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+        else {
+            return false;
+        };
+        if parent == me {
+            return true;
+        }
+        if parent <= 1 {
+            return false;
+        }
+        at = parent;
+    }
+    false
+}
+
 /// Is this test process root?
 pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
