@@ -57,25 +57,30 @@ const TCPDIAG_GETSOCK: u16 = 18;
 /// (a kernel without it), after which each family is dumped on its own.
 static ONE_WALK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
-/// The families a TCP dump asks for in turn, for `ipv4` and `ipv6` wanted: both in one walk
-/// while the kernel takes that request.
-fn tcp_families(ipv4: bool, ipv6: bool) -> &'static [u8] {
-    match (ipv4, ipv6) {
-        (true, true) if ONE_WALK.load(std::sync::atomic::Ordering::Relaxed) => &[BOTH],
-        (true, true) => &[AF_INET, AF_INET6],
-        (true, false) => &[AF_INET],
-        (false, true) => &[AF_INET6],
-        (false, false) => &[],
+/// `dump` of TCP, into `out`, for the families wanted (`ipv4`, `ipv6`): of both in one walk
+/// ([`BOTH`]) while the kernel takes that request; when it refuses it, `undo` drops what the
+/// try left in `out`, each family is asked on its own, and so are they for the rest of the
+/// run.
+fn each_tcp_family<O>(
+    out: &mut O,
+    (ipv4, ipv6): (bool, bool),
+    undo: fn(&mut O),
+    mut dump: impl FnMut(&mut O, u8) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    use std::sync::atomic::Ordering::Relaxed;
+    if ipv4 && ipv6 && ONE_WALK.load(Relaxed) {
+        if dump(out, BOTH).is_ok() {
+            return Ok(());
+        }
+        ONE_WALK.store(false, Relaxed);
+        undo(out);
     }
-}
-
-/// Called with the result of a dump asked for in one walk: on an error, later dumps ask
-/// for each family on its own. Gives back whether it succeeded.
-fn one_walk_answered<T>(result: &std::io::Result<T>) -> bool {
-    if result.is_err() {
-        ONE_WALK.store(false, std::sync::atomic::Ordering::Relaxed);
+    for (family, wanted) in [(AF_INET, ipv4), (AF_INET6, ipv6)] {
+        if wanted {
+            dump(out, family)?;
+        }
     }
-    result.is_ok()
+    Ok(())
 }
 
 /// UDP-Lite's IP protocol number (the crate has no constant for it). The kernel's UDP diag
@@ -123,23 +128,14 @@ pub fn dump_tables(
     let mut out = Listing::default();
     let listening_only = tcp_listening_only && ports.is_empty();
     if want.tcp {
-        let mut families = tcp_families(want.ipv4, want.ipv6);
-        if families == [BOTH] {
-            let one_walk = table((BOTH, IPPROTO_TCP), keep, (ports, listening_only), &mut out);
-            families = if one_walk_answered(&one_walk) {
-                &[]
-            } else {
-                &[AF_INET, AF_INET6]
-            };
-        }
-        for &family in families {
-            table(
-                (family, IPPROTO_TCP),
-                keep,
-                (ports, listening_only),
-                &mut out,
-            )?;
-        }
+        // (A refused walk leaves nothing to undo: `table` adds to `out` once its first dump
+        // answered.)
+        each_tcp_family(
+            &mut out,
+            (want.ipv4, want.ipv6),
+            |_| (),
+            |out, family| table((family, IPPROTO_TCP), keep, (ports, listening_only), out),
+        )?;
     }
     for (family, family_wanted) in [(AF_INET, want.ipv4), (AF_INET6, want.ipv6)] {
         for (protocol, protocol_wanted) in
@@ -256,33 +252,12 @@ fn keep_new(dumped: Vec<Socket>, chunk_ends: &[usize], out: &mut Listing) -> Vec
 pub fn bound_inactive(ipv4: bool, ipv6: bool) -> std::io::Result<Vec<Socket>> {
     let mut out = Vec::new();
     let states = 1 << TCP_BOUND_INACTIVE;
-    let mut families = tcp_families(ipv4, ipv6);
-    if families == [BOTH] {
-        let one_walk = dump(
-            BOTH,
-            IPPROTO_TCP,
-            states,
-            Asked::Table,
-            &mut out,
-            &mut |_| true,
-        );
-        families = if one_walk_answered(&one_walk) {
-            &[]
-        } else {
-            out.clear();
-            &[AF_INET, AF_INET6]
-        };
-    }
-    for &family in families {
-        dump(
-            family,
-            IPPROTO_TCP,
-            states,
-            Asked::Table,
-            &mut out,
-            &mut |_| true,
-        )?;
-    }
+    each_tcp_family(&mut out, (ipv4, ipv6), Vec::clear, |out, family| {
+        dump(family, IPPROTO_TCP, states, Asked::Table, out, &mut |_| {
+            true
+        })
+        .map(drop)
+    })?;
     for s in &mut out {
         s.state = Some("bound");
     }
@@ -305,15 +280,15 @@ pub fn dump_ports(protocol: Protocol, states: u32, ports: &[u16]) -> std::io::Re
         return Ok(out);
     }
     let asked = Asked::Ports(ports);
-    if protocol == IPPROTO_TCP && tcp_families(true, true) == [BOTH] {
-        let one_walk = dump(BOTH, protocol, states, asked, &mut out, &mut |_| true);
-        if one_walk_answered(&one_walk) {
-            return Ok(out);
+    let of_family = |out: &mut Vec<Socket>, family| {
+        dump(family, protocol, states, asked, out, &mut |_| true).map(drop)
+    };
+    if protocol == IPPROTO_TCP {
+        each_tcp_family(&mut out, (true, true), Vec::clear, of_family)?;
+    } else {
+        for family in [AF_INET, AF_INET6] {
+            of_family(&mut out, family)?;
         }
-        out.clear();
-    }
-    for family in [AF_INET, AF_INET6] {
-        dump(family, protocol, states, asked, &mut out, &mut |_| true)?;
     }
     Ok(out)
 }
@@ -848,7 +823,7 @@ mod tests {
             }
             assert_eq!(listing.filtered.contains(&Protocol::Tcp), filtered);
         }
-        assert_eq!(tcp_families(true, true), [AF_INET, AF_INET6]);
+        assert!(!ONE_WALK.load(std::sync::atomic::Ordering::Relaxed));
     }
 
     #[test]
