@@ -477,49 +477,93 @@ fn one_walk_request(states: u32) -> Vec<u8> {
 const BC_JMP: u8 = 1;
 const BC_S_GE: u8 = 2;
 const BC_S_LE: u8 = 3;
-/// Ports one filter may name: 16 bytes each, and the kernel's jumps are 16-bit.
+/// Ports one filter may name: at most 32 bytes each (a search tree of them, see
+/// [`ports_filter`]), and the kernel's jumps are 16-bit.
 pub const MAX_FILTERED_PORTS: usize = 1024;
 
 /// `sport == p1 || sport == p2 || ...` in inet_diag bytecode, with the `>=`/`<=` tests every
-/// kernel since 2.6 understands. The kernel checks a filter by following each op's "true"
-/// jump, which must end exactly at the end; so every "true" jump goes on to the next op, and
-/// a match is the "false" jump of `sport >= p + 1` (after `sport >= p`) to the end: accepted.
-/// A final unconditional jump 4 bytes past the end rejects what matched nothing.
+/// kernel since 2.6 understands, as a search tree over the ports sorted: the kernel runs the
+/// filter on every socket of the table it walks (all 10,000 listeners of a recovery pass, see
+/// [`table`]), and a tree decides in about 2·log2(ports) tests where a list of the ports takes
+/// up to two per port.
 ///
-/// At most [`MAX_FILTERED_PORTS`] ports (the jumps are 16-bit); the rest are not asked for.
+/// The kernel checks a filter by following each op's "true" jump, which must end exactly at
+/// the end, and every "false" jump must land on one of those ops, at the end (accepted) or 4
+/// bytes past it (rejected). So every "true" jump goes on to the next op, and the tree is laid
+/// out as: `sport >= m` (m the least port of the upper half), the upper half's tree, then
+/// `sport <= l` (l the greatest port of the lower half), the lower half's tree; the first
+/// test's "false" jump goes to the second. A leaf `p` is `sport >= p` ("false": rejected) then
+/// `sport >= p + 1` ("false": accepted). A tree accepts only its own ports; a socket it does
+/// not accept is rejected there or goes on past its end: past the upper half (entered with
+/// `sport >= m`) into the lower half's `sport <= l`, which rejects it, and past the whole tree
+/// into a final unconditional jump 4 bytes past the end, which rejects it.
+///
+/// At most [`MAX_FILTERED_PORTS`] ports (the first ones given); the rest are not asked for.
 pub fn ports_filter(ports: &[u16]) -> Vec<u8> {
     if ports.is_empty() {
         return Vec::new();
     }
-    let ports = &ports[..ports.len().min(MAX_FILTERED_PORTS)];
-    // Per port: [(op, port, jump if false goes to the end (match) or to the next port)].
-    let blocks: Vec<Vec<(u8, u16, bool)>> = ports
-        .iter()
-        .map(|&p| match p {
-            0 => vec![(BC_S_GE, 1, true)],
-            u16::MAX => vec![(BC_S_LE, u16::MAX - 1, true)],
-            p => vec![(BC_S_GE, p, false), (BC_S_GE, p + 1, true)],
-        })
-        .collect();
-    let ops: usize = blocks.iter().map(Vec::len).sum();
-    let len = ops * 8 + 4;
+    let mut ports = ports[..ports.len().min(MAX_FILTERED_PORTS)].to_vec();
+    ports.sort_unstable();
+    ports.dedup();
+    let mut ops = Vec::with_capacity(4 * ports.len());
+    search_tree(&ports, &mut ops);
+    // Every test is 8 bytes (the op, then an op holding the port), the final jump 4.
+    let len = ops.len() * 8 + 4;
     let mut bc = Vec::with_capacity(len);
-    for block in &blocks {
-        let next_block = bc.len() + block.len() * 8;
-        for &(code, port, match_on_false) in block {
-            let at = bc.len();
-            let no = if match_on_false {
-                len - at
-            } else {
-                next_block - at
-            };
-            push_op(&mut bc, code, 8, no as u16);
-            push_op(&mut bc, 0, 0, port);
-        }
+    for (i, op) in ops.iter().enumerate() {
+        let at = i * 8;
+        let to = match op.no {
+            To::Accept => len,
+            To::Reject => len + 4,
+            To::Op(j) => j * 8,
+        };
+        push_op(&mut bc, op.code, 8, (to - at) as u16);
+        push_op(&mut bc, 0, 0, op.port);
     }
     // BC_JMP: always the "false" jump, here past the end: reject.
     push_op(&mut bc, BC_JMP, 4, 8);
     bc
+}
+
+/// Where a test's "false" jump goes.
+#[derive(Debug, Clone, Copy)]
+enum To {
+    Accept,
+    Reject,
+    /// The test at this index.
+    Op(usize),
+}
+
+/// One test of [`ports_filter`]: `sport >= port` or `sport <= port`.
+struct Test {
+    code: u8,
+    port: u16,
+    no: To,
+}
+
+/// The tests of the search tree of `ports` (sorted, without duplicates), appended to `ops`.
+fn search_tree(ports: &[u16], ops: &mut Vec<Test>) {
+    let test = |code, port, no| Test { code, port, no };
+    match ports {
+        [] => {}
+        // Port 0 is `sport < 1`, port 65535 `sport > 65534`.
+        [0] => ops.push(test(BC_S_GE, 1, To::Accept)),
+        [u16::MAX] => ops.push(test(BC_S_LE, u16::MAX - 1, To::Accept)),
+        &[p] => {
+            ops.push(test(BC_S_GE, p, To::Reject));
+            ops.push(test(BC_S_GE, p + 1, To::Accept));
+        }
+        _ => {
+            let (lower, upper) = ports.split_at(ports.len() / 2);
+            let split = ops.len();
+            ops.push(test(BC_S_GE, upper[0], To::Reject));
+            search_tree(upper, ops);
+            ops[split].no = To::Op(ops.len());
+            ops.push(test(BC_S_LE, lower[lower.len() - 1], To::Reject));
+            search_tree(lower, ops);
+        }
+    }
 }
 
 fn push_op(bc: &mut Vec<u8>, code: u8, yes: u8, no: u16) {
@@ -848,11 +892,14 @@ mod tests {
     }
     #[test]
     fn the_port_filter_jumps_to_the_end_or_past_it() {
-        // Run the kernel's interpreter (net/ipv4/inet_diag.c, inet_diag_bc_run) on the bytes.
-        fn run(bc: &[u8], sport: u16) -> bool {
+        // Run the kernel's interpreter (net/ipv4/inet_diag.c, inet_diag_bc_run) on the bytes:
+        // whether the socket is accepted, and after how many ops.
+        fn run_counting(bc: &[u8], sport: u16) -> (bool, usize) {
             let mut at = 0usize;
             let mut len = bc.len() as i64;
+            let mut steps = 0;
             while len > 0 {
+                steps += 1;
                 let code = bc[at];
                 let yes = i64::from(bc[at + 1]);
                 let no = i64::from(u16::from_ne_bytes([bc[at + 2], bc[at + 3]]));
@@ -866,22 +913,30 @@ mod tests {
                 len -= jump;
                 at = (at as i64 + jump) as usize;
             }
-            len == 0
+            (len == 0, steps)
         }
-        // And its audit (inet_diag_bc_audit): the "true" jumps end exactly at the end, every
-        // "false" jump lands on one of their ops, at the end, or 4 bytes past it.
+        fn run(bc: &[u8], sport: u16) -> bool {
+            run_counting(bc, sport).0
+        }
+        // And its audit (inet_diag_bc_audit): the "true" jumps end exactly at the end; a
+        // comparison's jumps are at least 8 bytes (past the op holding its port); every
+        // "false" jump is a multiple of 4 and lands on one of the ops the "true" jumps reach,
+        // at the end, or 4 bytes past it.
         fn audit(bc: &[u8]) {
             let mut on_chain = vec![0usize];
             let mut at = 0usize;
             while at < bc.len() {
+                let least = if bc[at] == BC_JMP { 4 } else { 8 };
                 let yes = usize::from(bc[at + 1]);
-                assert!(yes >= 4 && yes % 4 == 0, "true jump {yes} at {at}");
+                assert!(yes >= least && yes % 4 == 0, "true jump {yes} at {at}");
                 at += yes;
                 on_chain.push(at);
             }
             assert_eq!(at, bc.len(), "the true jumps end exactly at the end");
             for &op in &on_chain[..on_chain.len() - 1] {
+                let least = if bc[op] == BC_JMP { 4 } else { 8 };
                 let no = usize::from(u16::from_ne_bytes([bc[op + 2], bc[op + 3]]));
+                assert!(no >= least && no % 4 == 0, "false jump {no} at {op}");
                 let target = op + no;
                 assert!(
                     target == bc.len() + 4 || on_chain.contains(&target),
@@ -889,9 +944,19 @@ mod tests {
                 );
             }
         }
+        // Every port, against the set asked for.
+        fn exactly(bc: &[u8], ports: &[u16]) {
+            let asked: std::collections::BTreeSet<u16> = ports.iter().copied().collect();
+            for sport in 0..=u16::MAX {
+                assert_eq!(
+                    run(bc, sport),
+                    asked.contains(&sport),
+                    "{sport} of {ports:?}"
+                );
+            }
+        }
         let bc = ports_filter(&[22, 80, 443]);
         audit(&bc);
-        assert_eq!(bc.len(), 3 * 16 + 4);
         for (port, wanted) in [
             (22, true),
             (80, true),
@@ -907,13 +972,90 @@ mod tests {
         assert!(ports_filter(&[]).is_empty(), "no filter: every socket");
         let one = ports_filter(&[8080]);
         assert!(run(&one, 8080) && !run(&one, 8081) && !run(&one, 8079));
-        let many: Vec<u16> = (1..=5000).collect();
+        // Unsorted, repeated, the edges alone and among others, neighbours, halves of odd and
+        // even sizes.
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut random = |n: usize| -> Vec<u16> {
+            (0..n)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    (seed >> 16) as u16
+                })
+                .collect()
+        };
+        let sets: Vec<Vec<u16>> = vec![
+            vec![443, 22, 80, 22, 443],
+            vec![0],
+            vec![u16::MAX],
+            vec![0, 65535],
+            vec![0, 1, 2, 65534, 65535],
+            vec![65535, 0, 7, 8, 9, 10, 11],
+            vec![1, 2],
+            random(5),
+            random(40),
+            random(41),
+            random(MAX_FILTERED_PORTS),
+        ];
+        for ports in &sets {
+            let bc = ports_filter(ports);
+            audit(&bc);
+            exactly(&bc, ports);
+        }
+        // More than the cap: the first ones given are asked for, the rest are not.
+        let many: Vec<u16> = (1..=5000).rev().collect();
         let capped = ports_filter(&many);
         audit(&capped);
-        assert_eq!(capped.len(), MAX_FILTERED_PORTS * 16 + 4);
-        let edges = ports_filter(&[0, 65535]);
-        audit(&edges);
-        assert!(run(&edges, 0) && run(&edges, 65535) && !run(&edges, 1) && !run(&edges, 65534));
+        exactly(&capped, &many[..MAX_FILTERED_PORTS]);
+        assert!(
+            capped.len() + 4 <= usize::from(u16::MAX),
+            "the attribute's length fits"
+        );
+        // A tree: every socket is decided in at most two tests per halving, and the leaf's two
+        // (a list of the ports takes up to two per port: 2,048 at the cap).
+        let full = ports_filter(&random(MAX_FILTERED_PORTS));
+        let depth = usize::BITS - (MAX_FILTERED_PORTS - 1).leading_zeros();
+        let most = (0..=u16::MAX)
+            .map(|sport| run_counting(&full, sport).1)
+            .max()
+            .unwrap_or(0);
+        assert!(
+            most <= 2 * depth as usize + 3,
+            "{most} ops for one socket at {MAX_FILTERED_PORTS} ports"
+        );
+    }
+
+    #[test]
+    fn a_filter_of_the_most_ports_is_taken_by_the_kernel_and_gives_those_ports() {
+        // Two listeners among the most ports a filter names: the kernel audits the whole tree
+        // and gives those two, only sockets of the ports named, and never the third listener.
+        let a = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let b = std::net::TcpListener::bind("[::1]:0").expect("bind");
+        let other = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let (pa, pb) = (
+            a.local_addr().expect("addr").port(),
+            b.local_addr().expect("addr").port(),
+        );
+        let po = other.local_addr().expect("addr").port();
+        let mut ports: Vec<u16> = (1..=u16::MAX)
+            .filter(|p| ![pa, pb, po].contains(p))
+            .step_by(61)
+            .take(MAX_FILTERED_PORTS - 2)
+            .collect();
+        ports.extend([pb, pa]);
+        let found = dump_ports(Protocol::Tcp, LISTEN, &ports).expect("the kernel takes the filter");
+        // (Other tests may listen on some of the ports named meanwhile.)
+        assert!(found.iter().all(|s| ports.contains(&s.port)), "{found:?}");
+        for port in [pa, pb] {
+            assert_eq!(
+                found.iter().filter(|s| s.port == port).count(),
+                1,
+                "{found:?}"
+            );
+        }
+        assert!(found.iter().all(|s| s.port != po), "{found:?}");
+        drop((a, b, other));
     }
 
     #[test]
