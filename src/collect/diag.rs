@@ -199,8 +199,9 @@ fn table(
         out.filtered.push(protocol_of(protocol));
     }
     let mut ports = keep_new(dumped, &ends, out);
-    // Listening TCP sockets of a port share a bucket; so do a port's UDP sockets, connected
-    // or not.
+    // Listening TCP sockets of one address and port (an SO_REUSEPORT group) share a bucket;
+    // so do a port's UDP sockets, connected or not. (A bucket also holds other ports' sockets
+    // where their hashes collide: those are not asked for again, docs/reliability.md row 14.)
     let states = if protocol == IPPROTO_TCP {
         LISTEN
     } else {
