@@ -185,6 +185,7 @@ struct poll_wqueues {
 } CORE;
 
 struct socket {
+	short type;
 	struct sock *sk;
 	struct file *file;
 	struct socket_wq wq;
@@ -197,6 +198,7 @@ typedef struct {
 struct sock_common {
 	unsigned short skc_family;
 	unsigned char skc_state;
+	unsigned short skc_num;
 	possible_net_t skc_net;
 } CORE;
 
@@ -305,6 +307,9 @@ static long (*bpf_loop)(__u32 nr_loops, void *callback_fn, void *callback_ctx, _
 #define RING_INODE_RECORD 0xfffffffau
 #define QUEUE_RECORD 0xfffffff9u
 #define RING_RECORD 0xffffffff00000000ull
+// A socket record's value: the inode in the low 32 bits; for a listening TCP socket, this mark
+// and its local port in bits 32 to 47 (src/collect/bpf/records.rs).
+#define LISTENER_MARK (1ull << 48)
 // An io_uring instance is an anonymous inode file named "[io_uring]" (its link reads
 // "anon_inode:[io_uring]").
 #define RING_NAME "[io_uring]"
@@ -333,34 +338,67 @@ __u32 netns_before = 0;
 // look reads the same program again: nothing of the last pass's state carries over.
 __u64 last_session = 0;
 
-// The inode of a socket file's network namespace, or 0 when it cannot be read. This runs for
-// every socket descriptor of the machine: the socket comes from bpf_sock_from_file (Linux
-// 5.11+; NULL unless the file is a socket's own), whose pointers are followed with plain loads
-// (each made a load that cannot fault by the kernel), not a helper call per pointer. `probed`:
-// for kernels without that helper, the socket is the file's private data, read with probe
-// reads.
-static __attribute__((always_inline)) __u32 socket_netns(struct file *file, int probed)
+// The kernel's TCP_LISTEN, SOCK_STREAM, AF_INET and AF_INET6.
+#define TCP_LISTEN 10
+#define SOCK_STREAM 1
+#define AF_INET 2
+#define AF_INET6 10
+
+// What the owner lookup reads of a socket file's socket.
+struct socket_facts {
+	// The inode of its network namespace, or 0 when it cannot be read.
+	__u32 netns;
+	// Its local port when it is a stream socket of IPv4 or IPv6 in the listening state (a
+	// TCP listener; an MPTCP or SCTP one looks alike and is asked of TCP's table in vain),
+	// otherwise 0: whoport asks again for a listener its socket dump did not return.
+	__u16 listening_port;
+};
+
+// The facts of a socket file's socket. This runs for every socket descriptor of the machine:
+// the socket comes from bpf_sock_from_file (Linux 5.11+; NULL unless the file is a socket's
+// own), whose pointers are followed with plain loads (each made a load that cannot fault by
+// the kernel), not a helper call per pointer; what is read of the socket shares the cache
+// lines its namespace is read from. `probed`: for kernels without that helper, the socket is
+// the file's private data, read with probe reads.
+static __attribute__((always_inline)) struct socket_facts socket_facts(struct file *file, int probed)
 {
+	struct socket_facts facts = {};
 	struct socket *sock = 0;
 	struct sock *sk = 0;
 	struct net *net = 0;
-	__u32 inum = 0;
+	short type = 0;
+	unsigned short family = 0;
+	unsigned short num = 0;
+	unsigned char state = 0;
 
 	if (!probed) {
 		sock = bpf_sock_from_file(file);
 		sk = sock ? sock->sk : 0;
-		net = sk ? sk->__sk_common.skc_net.net : 0;
-		return net ? net->ns.inum : 0;
+		if (!sk)
+			return facts;
+		net = sk->__sk_common.skc_net.net;
+		facts.netns = net ? net->ns.inum : 0;
+		type = sock->type;
+		family = sk->__sk_common.skc_family;
+		state = sk->__sk_common.skc_state;
+		num = sk->__sk_common.skc_num;
+	} else {
+		sock = file->private_data;
+		if (!sock || bpf_probe_read_kernel(&sk, sizeof(sk), __builtin_preserve_access_index(&sock->sk)) || !sk)
+			return facts;
+		if (bpf_probe_read_kernel(&net, sizeof(net),
+					  __builtin_preserve_access_index(&sk->__sk_common.skc_net.net)) || !net ||
+		    bpf_probe_read_kernel(&facts.netns, sizeof(facts.netns), __builtin_preserve_access_index(&net->ns.inum)))
+			facts.netns = 0;
+		if (bpf_probe_read_kernel(&type, sizeof(type), __builtin_preserve_access_index(&sock->type)) ||
+		    bpf_probe_read_kernel(&family, sizeof(family), __builtin_preserve_access_index(&sk->__sk_common.skc_family)) ||
+		    bpf_probe_read_kernel(&state, sizeof(state), __builtin_preserve_access_index(&sk->__sk_common.skc_state)) ||
+		    bpf_probe_read_kernel(&num, sizeof(num), __builtin_preserve_access_index(&sk->__sk_common.skc_num)))
+			return facts;
 	}
-	sock = file->private_data;
-	if (!sock || bpf_probe_read_kernel(&sk, sizeof(sk), __builtin_preserve_access_index(&sock->sk)) || !sk)
-		return 0;
-	if (bpf_probe_read_kernel(&net, sizeof(net),
-				  __builtin_preserve_access_index(&sk->__sk_common.skc_net.net)) || !net)
-		return 0;
-	if (bpf_probe_read_kernel(&inum, sizeof(inum), __builtin_preserve_access_index(&net->ns.inum)))
-		return 0;
-	return inum;
+	if (type == SOCK_STREAM && (family == AF_INET || family == AF_INET6) && state == TCP_LISTEN)
+		facts.listening_port = num;
+	return facts;
 }
 
 // The inode of a task's network namespace (0 when it has none left: an exiting task). Read
@@ -433,7 +471,7 @@ static __attribute__((always_inline)) int anon_file(struct seq_file *seq, struct
 }
 
 // The records of one descriptor (and the task's header records before its first); `probed`
-// as for socket_netns (each program has its own copy). The task and file the task_file
+// as for socket_facts (each program has its own copy). The task and file the task_file
 // iterator hands are not pointers the kernel trusts (PTR_TO_BTF_ID_OR_NULL, on every kernel
 // since Linux 5.8; `f_path.dentry` even reads as an untrusted one where f_path is in a union,
 // 6.18): the verifier makes every plain load through them, and through what they lead to, a
@@ -480,9 +518,12 @@ static __attribute__((always_inline)) void owner_records(struct bpf_iter__task_f
 		return;
 	r.fd = ctx->fd;
 	if (is_socket(inode) && !(file->f_mode & FMODE_PATH)) {
+		struct socket_facts facts = socket_facts(file, probed);
 		r.value = inode->i_ino;
+		if (facts.listening_port && !(r.value >> 32))
+			r.value |= LISTENER_MARK | (__u64)facts.listening_port << 32;
 		bpf_seq_write(seq, &r, sizeof(r));
-		__u32 netns = socket_netns(file, probed);
+		__u32 netns = facts.netns;
 		if (netns && netns != last_task_netns) {
 			r.fd = SOCKET_NETNS_RECORD;
 			r.value = ((__u64)netns << 32) | (__u32)inode->i_ino;
@@ -691,8 +732,6 @@ int whoport_in_flight(struct bpf_iter__unix *ctx)
 	return 0;
 }
 
-// The kernel's TCP_LISTEN.
-#define TCP_LISTEN 10
 
 // The socket of a TCP listener (NULL for any other state: time-wait and request sockets are
 // not full sockets).

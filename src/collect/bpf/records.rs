@@ -27,8 +27,21 @@ pub(super) const QUEUE_RECORD: u32 = 0xffff_fff9;
 /// The high 32 bits of the `value` of a record whose descriptor is an io_uring instance (the
 /// low 32 bits are the thread whose table holds it; socket inodes never reach them).
 pub(super) const RING_RECORD: u64 = 0xffff_ffff_0000_0000;
+/// In the `value` of a descriptor's record: the socket is a TCP listener, and bits 32 to 47
+/// hold its local port (the low 32 bits are the socket's inode, as in every descriptor's
+/// record).
+pub(super) const LISTENER_MARK: u64 = 1 << 48;
 /// `{ u32 tgid; u32 fd; u64 value; }`, native endian.
 pub(super) const RECORD_LEN: usize = 16;
+
+/// The socket inode of a descriptor's record, and its local port when the record marks it a
+/// TCP listener; `None` for a value no socket record has.
+pub(super) fn socket_of(value: u64) -> Option<(u32, Option<u16>)> {
+    if value & LISTENER_MARK != 0 && value >> 49 == 0 {
+        return Some((value as u32, Some((value >> 32) as u16)));
+    }
+    Some((u32::try_from(value).ok()?, None))
+}
 /// What one read asks for: an iterator's read returns at most its seq_file buffer (eight
 /// pages), so a read rarely fills this.
 const READ_BUFFER: usize = 1 << 16;
@@ -168,6 +181,9 @@ struct Owners {
     other_netns: HashMap<u32, u64>,
     starts: HashMap<u32, u64>,
     holders: HashSet<u32>,
+    /// The listener of the last descriptor's record (inode, port), until the record of its
+    /// network namespace, if any, says whether it is of whoport's.
+    last_listener: Option<(u32, u16)>,
 }
 
 impl Owners {
@@ -181,6 +197,7 @@ impl Owners {
             other_netns: HashMap::new(),
             starts: HashMap::new(),
             holders: HashSet::new(),
+            last_listener: None,
         }
     }
 
@@ -198,7 +215,19 @@ impl Owners {
                 self.starts.insert(tgid, self.clock.stat_ticks(value));
             }
             SOCKET_NETNS_RECORD => {
-                self.owners.socket_netns.insert(value as u32, value >> 32);
+                let (inode, netns) = (value as u32, value >> 32);
+                self.owners.socket_netns.insert(inode, netns);
+                // The record right after its socket's: the listener is of whoport's namespace
+                // when this one is, whatever its holder's.
+                if let Some(listener) = self.last_listener.filter(|&(i, _)| i == inode) {
+                    let listeners = &mut self.owners.listeners;
+                    let kept = listeners.last() == Some(&listener);
+                    match (kept, self.own_netns == Some(netns)) {
+                        (true, false) => drop(listeners.pop()),
+                        (false, true) => listeners.push(listener),
+                        _ => {}
+                    }
+                }
             }
             _ if value & RING_RECORD == RING_RECORD => {
                 let ring = Ring {
@@ -213,9 +242,18 @@ impl Owners {
                 }
             }
             _ => {
-                if let Ok(inode) = u32::try_from(value) {
-                    push_holder(&mut self.owners.pids, inode, tgid);
+                if let Some((inode, port)) = socket_of(value) {
+                    let first = push_holder(&mut self.owners.pids, inode, tgid);
                     self.holders.insert(tgid);
+                    // Each listener once, at its first holder (what is kept never grows with
+                    // the descriptors). A holder of another namespace than whoport's holds its
+                    // sockets there, unless the next record says otherwise.
+                    self.last_listener = port.filter(|_| first).map(|port| (inode, port));
+                    if let Some(listener) = self.last_listener {
+                        if self.own_netns.is_some() && !self.other_netns.contains_key(&tgid) {
+                            self.owners.listeners.push(listener);
+                        }
+                    }
                     return Some((tgid, inode));
                 }
             }
@@ -255,11 +293,15 @@ impl Owners {
 /// one entry per task, however many descriptors it has for the socket (descriptor numbers
 /// are not kept: nothing shows them). A task sharing its process's socket in a table of its
 /// own adds one more entry, removed at the end.
-fn push_holder(pids: &mut HashMap<u32, Vec<u32>>, inode: u32, pid: u32) {
+///
+/// Whether `pid` is the socket's first holder.
+fn push_holder(pids: &mut HashMap<u32, Vec<u32>>, inode: u32, pid: u32) -> bool {
     let holders = pids.entry(inode).or_default();
     if holders.last() != Some(&pid) {
         holders.push(pid);
+        return holders.len() == 1;
     }
+    false
 }
 
 /// Socket inode -> the PIDs holding it.
@@ -297,7 +339,7 @@ pub(super) fn read_wanted(
                 }
             }
             _ => {
-                if let Ok(inode) = u32::try_from(value) {
+                if let Some((inode, _)) = socket_of(value) {
                     if wanted.contains(&inode) {
                         push_holder(&mut pids, inode, tgid);
                     }
@@ -504,6 +546,52 @@ pub(crate) mod tests {
             found.rings,
             HashMap::from_iter([(11, vec![(5000, 0x7f00_0000_0000), (5001, 0x7f00_0002_0000)])])
         );
+    }
+
+    /// The TCP listeners of whoport's namespace (7 here) among a pass's sockets: each once,
+    /// at its first holder, with its port; not one of another namespace, whoever holds it,
+    /// nor a socket that is no listener. Their inodes are holders' as any socket's.
+    #[test]
+    fn the_listeners_of_whoports_namespace_are_kept_with_their_ports() {
+        let listener = |inode: u64, port: u64| inode | LISTENER_MARK | port << 32;
+        let bytes: Vec<u8> = [
+            // A holder here: a listener, another socket, a listener of another namespace.
+            record(10, NETNS_RECORD, 7),
+            record(10, START_RECORD, 1),
+            record(10, 3, listener(500, 8080)),
+            record(10, 4, 501),
+            record(10, 5, listener(502, 9090)),
+            record(10, SOCKET_NETNS_RECORD, 9 << 32 | 502),
+            // The first listener again, in another descriptor and another holder.
+            record(10, 6, listener(500, 8080)),
+            record(11, NETNS_RECORD, 7),
+            record(11, START_RECORD, 1),
+            record(11, 3, listener(500, 8080)),
+            // A holder of another namespace: its own listener, and one of whoport's.
+            record(12, NETNS_RECORD, 9),
+            record(12, START_RECORD, 1),
+            record(12, 3, listener(600, 22)),
+            record(12, 4, listener(601, 443)),
+            record(12, SOCKET_NETNS_RECORD, 7 << 32 | 601),
+            // The port's own bits: 65535.
+            record(13, NETNS_RECORD, 7),
+            record(13, START_RECORD, 1),
+            record(13, 3, listener(700, 65535)),
+        ]
+        .concat();
+        let owners = parse(&bytes, Some(7), 100).expect("parsed").owners;
+        assert_eq!(owners.listeners, [(500, 8080), (601, 443), (700, 65535)]);
+        for inode in [500, 501, 502, 600, 601, 700] {
+            assert!(owners.pids.contains_key(&inode), "{inode}");
+        }
+        assert_eq!(owners.pids[&500], [10, 11]);
+        // With whoport's namespace unknown, no listener is said to be of it.
+        let owners = parse(&bytes, None, 100).expect("parsed").owners;
+        assert!(owners.listeners.is_empty(), "{:?}", owners.listeners);
+        // A value no socket record has (bits above the mark) names no socket.
+        assert_eq!(socket_of(1 << 49 | LISTENER_MARK | 5), None);
+        assert_eq!(socket_of(1 << 40 | 5), None);
+        assert_eq!(socket_of(5), Some((5, None)));
     }
 
     /// A pass of the owner and queue program: the queue records go to the caller as they

@@ -173,15 +173,22 @@ fn a_tasks_header_is_written_again_when_the_kernel_shows_its_first_file_again() 
                 .take(3)
                 .map(records::tests_fields)
                 .collect();
+            // (The socket's record: its inode, marked a listener, with its port.)
+            let port = records[2].2 >> 32 & 0xffff;
             assert_eq!(
                 records,
                 vec![
                     (child, records::NETNS_RECORD, records[0].2),
                     (child, records::START_RECORD, records[1].2),
-                    (child, 0, u64::from(inode as u32)),
+                    (
+                        child,
+                        0,
+                        u64::from(inode as u32) | records::LISTENER_MARK | port << 32
+                    ),
                 ],
                 "shown again, the task's header opens the next read"
             );
+            assert_ne!(port, 0, "the listener's port");
             let found = records::read_owners(&mut &reads.concat()[..], None, 100).expect("parse");
             assert!(found.owners.starts.contains_key(&child));
             return;
@@ -207,16 +214,32 @@ fn both_owner_programs_read_the_same() {
         u32::try_from(rustix::fs::fstat(fd).expect("fstat").st_ino).expect("u32")
     };
     let here = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let (elsewhere, netns) = std::thread::spawn(|| {
+    let port = here.local_addr().expect("address").port();
+    let (elsewhere, listening_elsewhere, netns) = std::thread::spawn(|| {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("a new namespace");
         let netns = rustix::fs::stat("/proc/thread-self/ns/net")
             .expect("its inode")
             .st_ino;
         let socket = std::net::UdpSocket::bind("0.0.0.0:0").expect("bind there");
-        (socket, netns)
+        let listener = std::net::TcpListener::bind("0.0.0.0:0").expect("listen there");
+        (socket, listener, netns)
     })
     .join()
     .expect("the thread");
+    // Sockets here that are no TCP listeners: a UDP socket, a connection's two ends, a v6
+    // listener's (which is one).
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let client = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let (served, _) = here.accept().expect("accept");
+    let v6 = std::net::TcpListener::bind("[::1]:0").expect("bind");
+    let v6_port = v6.local_addr().expect("address").port();
+    let not_listeners = [
+        inode(udp.as_fd()),
+        inode(client.as_fd()),
+        inode(served.as_fd()),
+        inode(listening_elsewhere.as_fd()),
+    ];
+    let v6 = inode(v6.as_fd());
     let (here, elsewhere) = (inode(here.as_fd()), inode(elsewhere.as_fd()));
     let me = std::process::id();
     let mut loaded = Loaded::open().expect("the object loads as root with BTF");
@@ -231,6 +254,15 @@ fn both_owner_programs_read_the_same() {
         assert_eq!(owners.pids.get(&elsewhere), Some(&vec![me]), "{name}");
         assert_eq!(owners.socket_netns.get(&here), None, "{name}");
         assert_eq!(owners.socket_netns.get(&elsewhere), Some(&netns), "{name}");
+        // The TCP listeners of whoport's namespace, with their ports, each once; not a
+        // listener of another namespace held here, nor any other socket.
+        let listed = |inode: u32| owners.listeners.iter().filter(|l| l.0 == inode).count();
+        assert!(owners.listeners.contains(&(here, port)), "{name}");
+        assert!(owners.listeners.contains(&(v6, v6_port)), "{name}");
+        assert_eq!((listed(here), listed(v6)), (1, 1), "{name}");
+        for other in not_listeners {
+            assert_eq!(listed(other), 0, "{name}: {other}");
+        }
     }
 }
 
