@@ -201,7 +201,8 @@ fn table(
     let mut ports = keep_new(dumped, &ends, out);
     // Listening TCP sockets of one address and port (an SO_REUSEPORT group) share a bucket;
     // so do a port's UDP sockets, connected or not. (A bucket also holds other ports' sockets
-    // where their hashes collide: those are not asked for again, docs/reliability.md row 14.)
+    // where their hashes collide: such a TCP listener is asked for again when the in-kernel
+    // lookup saw it held, src/collect/missed.rs.)
     let states = if protocol == IPPROTO_TCP {
         LISTEN
     } else {

@@ -104,7 +104,7 @@ impl Filter {
         }
     }
 
-    fn wants_port(&self, port: u16) -> bool {
+    pub(super) fn wants_port(&self, port: u16) -> bool {
         self.ports
             .as_ref()
             .is_none_or(|ranges| ranges.iter().any(|r| r.contains(port)))

@@ -36,6 +36,8 @@ pub mod linux;
 #[cfg(target_os = "linux")]
 mod maps;
 #[cfg(target_os = "linux")]
+mod missed;
+#[cfg(target_os = "linux")]
 mod mounted_netns;
 #[cfg(target_os = "linux")]
 pub mod moving;
@@ -279,9 +281,23 @@ pub fn collect_beside<T>(
     let narrowed = listing.narrowed();
     #[cfg(not(target_os = "linux"))]
     let _ = narrowed;
+    #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
     let sockets::Listing {
-        mut found, seen, ..
+        mut found,
+        mut seen,
+        ..
     } = listing;
+    // A TCP listener the in-kernel lookup saw held that no dump returned (a chunk resumed
+    // past it) is asked for again by its port.
+    #[cfg(target_os = "linux")]
+    if let (Ok(held), "netlink") = (&walk, source) {
+        if let Err(e) = missed::ask_again(&held.listeners, filter, &mut found, &mut seen) {
+            notes.push(format!(
+                "a listener the owner lookup saw held was not in the socket dump, and could \
+                 not be asked for again: {e}"
+            ));
+        }
+    }
     #[cfg(target_os = "linux")]
     if filter.all_states && filter.tcp {
         match diag::bound_inactive(filter.ipv4, filter.ipv6) {
