@@ -308,8 +308,10 @@ static long (*bpf_loop)(__u32 nr_loops, void *callback_fn, void *callback_ctx, _
 #define QUEUE_RECORD 0xfffffff9u
 #define RING_RECORD 0xffffffff00000000ull
 // A socket record's value: the inode in the low 32 bits; for a listening TCP socket, this mark
-// and its local port in bits 32 to 47 (src/collect/bpf/records.rs).
+// and its local port in bits 32 to 47, and the next bit for an IPv6 one
+// (src/collect/bpf/records.rs).
 #define LISTENER_MARK (1ull << 48)
+#define LISTENER_IPV6 (1ull << 49)
 // An io_uring instance is an anonymous inode file named "[io_uring]" (its link reads
 // "anon_inode:[io_uring]").
 #define RING_NAME "[io_uring]"
@@ -352,6 +354,8 @@ struct socket_facts {
 	// TCP listener; an MPTCP or SCTP one looks alike and is asked of TCP's table in vain),
 	// otherwise 0: whoport asks again for a listener its socket dump did not return.
 	__u16 listening_port;
+	// Whether that listener is IPv6's.
+	__u8 ipv6;
 };
 
 // The facts of a socket file's socket. This runs for every socket descriptor of the machine:
@@ -396,8 +400,10 @@ static __attribute__((always_inline)) struct socket_facts socket_facts(struct fi
 		    bpf_probe_read_kernel(&num, sizeof(num), __builtin_preserve_access_index(&sk->__sk_common.skc_num)))
 			return facts;
 	}
-	if (type == SOCK_STREAM && (family == AF_INET || family == AF_INET6) && state == TCP_LISTEN)
+	if (type == SOCK_STREAM && (family == AF_INET || family == AF_INET6) && state == TCP_LISTEN) {
 		facts.listening_port = num;
+		facts.ipv6 = family == AF_INET6;
+	}
 	return facts;
 }
 
@@ -521,7 +527,8 @@ static __attribute__((always_inline)) void owner_records(struct bpf_iter__task_f
 		struct socket_facts facts = socket_facts(file, probed);
 		r.value = inode->i_ino;
 		if (facts.listening_port && !(r.value >> 32))
-			r.value |= LISTENER_MARK | (__u64)facts.listening_port << 32;
+			r.value |= LISTENER_MARK | (facts.ipv6 ? LISTENER_IPV6 : 0) |
+				   (__u64)facts.listening_port << 32;
 		bpf_seq_write(seq, &r, sizeof(r));
 		__u32 netns = facts.netns;
 		if (netns && netns != last_task_netns) {

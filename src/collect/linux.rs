@@ -13,6 +13,14 @@ use super::activity::{self, Activity};
 use super::deadline::Deadline;
 use crate::model::Container;
 
+/// A TCP listener a process holds, as the in-kernel lookup read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldListener {
+    pub inode: u32,
+    pub port: u16,
+    pub ipv6: bool,
+}
+
 /// Which processes hold which socket inodes, and what could not be looked at.
 #[derive(Debug, Default)]
 pub struct InodeOwners {
@@ -63,10 +71,10 @@ pub struct InodeOwners {
     /// socket inode -> its network namespace's inode, for the sockets whose namespace is not
     /// their holder's: the in-kernel lookup reads it (the walk cannot; empty then).
     pub socket_netns: HashMap<u32, u64>,
-    /// The TCP listeners of whoport's network namespace the in-kernel lookup saw held (socket
-    /// inode, local port; empty for the walk), in the order seen, a listener once per holder:
-    /// one the socket dump did not return is asked for again by its port.
-    pub listeners: Vec<(u32, u16)>,
+    /// The TCP listeners of whoport's network namespace the in-kernel lookup saw held (empty
+    /// for the walk), each once: one the socket dump did not return is asked for again by its
+    /// port.
+    pub listeners: Vec<HeldListener>,
     /// The PIDs of the tasks the in-kernel iterator visited (empty for the walk): a process
     /// it did not visit was not read.
     pub visited: HashSet<u32>,

@@ -6,7 +6,7 @@
 use crate::hash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::io::Read;
 
-use super::super::linux::{InodeOwners, Ring};
+use super::super::linux::{HeldListener, InodeOwners, Ring};
 use super::BpfError;
 use crate::model::WaitEntry;
 
@@ -29,16 +29,22 @@ pub(super) const QUEUE_RECORD: u32 = 0xffff_fff9;
 pub(super) const RING_RECORD: u64 = 0xffff_ffff_0000_0000;
 /// In the `value` of a descriptor's record: the socket is a TCP listener, and bits 32 to 47
 /// hold its local port (the low 32 bits are the socket's inode, as in every descriptor's
-/// record).
+/// record); with the next bit, an IPv6 one.
 pub(super) const LISTENER_MARK: u64 = 1 << 48;
+pub(super) const LISTENER_IPV6: u64 = 1 << 49;
 /// `{ u32 tgid; u32 fd; u64 value; }`, native endian.
 pub(super) const RECORD_LEN: usize = 16;
 
-/// The socket inode of a descriptor's record, and its local port when the record marks it a
+/// The socket inode of a descriptor's record, and the listener when the record marks it a
 /// TCP listener; `None` for a value no socket record has.
-pub(super) fn socket_of(value: u64) -> Option<(u32, Option<u16>)> {
-    if value & LISTENER_MARK != 0 && value >> 49 == 0 {
-        return Some((value as u32, Some((value >> 32) as u16)));
+pub(super) fn socket_of(value: u64) -> Option<(u32, Option<HeldListener>)> {
+    if value & LISTENER_MARK != 0 && value >> 50 == 0 {
+        let listener = HeldListener {
+            inode: value as u32,
+            port: (value >> 32) as u16,
+            ipv6: value & LISTENER_IPV6 != 0,
+        };
+        return Some((listener.inode, Some(listener)));
     }
     Some((u32::try_from(value).ok()?, None))
 }
@@ -181,9 +187,9 @@ struct Owners {
     other_netns: HashMap<u32, u64>,
     starts: HashMap<u32, u64>,
     holders: HashSet<u32>,
-    /// The listener of the last descriptor's record (inode, port), until the record of its
-    /// network namespace, if any, says whether it is of whoport's.
-    last_listener: Option<(u32, u16)>,
+    /// The listener of the last descriptor's record, until the record of its network
+    /// namespace, if any, says whether it is of whoport's.
+    last_listener: Option<HeldListener>,
 }
 
 impl Owners {
@@ -219,7 +225,7 @@ impl Owners {
                 self.owners.socket_netns.insert(inode, netns);
                 // The record right after its socket's: the listener is of whoport's namespace
                 // when this one is, whatever its holder's.
-                if let Some(listener) = self.last_listener.filter(|&(i, _)| i == inode) {
+                if let Some(listener) = self.last_listener.filter(|l| l.inode == inode) {
                     let listeners = &mut self.owners.listeners;
                     let kept = listeners.last() == Some(&listener);
                     match (kept, self.own_netns == Some(netns)) {
@@ -242,13 +248,13 @@ impl Owners {
                 }
             }
             _ => {
-                if let Some((inode, port)) = socket_of(value) {
+                if let Some((inode, listener)) = socket_of(value) {
                     let first = push_holder(&mut self.owners.pids, inode, tgid);
                     self.holders.insert(tgid);
                     // Each listener once, at its first holder (what is kept never grows with
                     // the descriptors). A holder of another namespace than whoport's holds its
                     // sockets there, unless the next record says otherwise.
-                    self.last_listener = port.filter(|_| first).map(|port| (inode, port));
+                    self.last_listener = listener.filter(|_| first);
                     if let Some(listener) = self.last_listener {
                         if self.own_netns.is_some() && !self.other_netns.contains_key(&tgid) {
                             self.owners.listeners.push(listener);
@@ -554,6 +560,7 @@ pub(crate) mod tests {
     #[test]
     fn the_listeners_of_whoports_namespace_are_kept_with_their_ports() {
         let listener = |inode: u64, port: u64| inode | LISTENER_MARK | port << 32;
+        let v6 = |inode: u64, port: u64| listener(inode, port) | LISTENER_IPV6;
         let bytes: Vec<u8> = [
             // A holder here: a listener, another socket, a listener of another namespace.
             record(10, NETNS_RECORD, 7),
@@ -576,11 +583,19 @@ pub(crate) mod tests {
             // The port's own bits: 65535.
             record(13, NETNS_RECORD, 7),
             record(13, START_RECORD, 1),
-            record(13, 3, listener(700, 65535)),
+            record(13, 3, v6(700, 65535)),
         ]
         .concat();
         let owners = parse(&bytes, Some(7), 100).expect("parsed").owners;
-        assert_eq!(owners.listeners, [(500, 8080), (601, 443), (700, 65535)]);
+        let held = |inode, port, ipv6| HeldListener { inode, port, ipv6 };
+        assert_eq!(
+            owners.listeners,
+            [
+                held(500, 8080, false),
+                held(601, 443, false),
+                held(700, 65535, true)
+            ]
+        );
         for inode in [500, 501, 502, 600, 601, 700] {
             assert!(owners.pids.contains_key(&inode), "{inode}");
         }
@@ -589,7 +604,12 @@ pub(crate) mod tests {
         let owners = parse(&bytes, None, 100).expect("parsed").owners;
         assert!(owners.listeners.is_empty(), "{:?}", owners.listeners);
         // A value no socket record has (bits above the mark) names no socket.
-        assert_eq!(socket_of(1 << 49 | LISTENER_MARK | 5), None);
+        assert_eq!(socket_of(1 << 50 | LISTENER_MARK | 5), None);
+        assert_eq!(
+            socket_of(LISTENER_IPV6 | 5),
+            None,
+            "no mark: no socket record"
+        );
         assert_eq!(socket_of(1 << 40 | 5), None);
         assert_eq!(socket_of(5), Some((5, None)));
     }

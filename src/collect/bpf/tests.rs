@@ -173,7 +173,7 @@ fn a_tasks_header_is_written_again_when_the_kernel_shows_its_first_file_again() 
                 .take(3)
                 .map(records::tests_fields)
                 .collect();
-            // (The socket's record: its inode, marked a listener, with its port.)
+            // (The socket's record: its inode, marked an IPv4 listener, with its port.)
             let port = records[2].2 >> 32 & 0xffff;
             assert_eq!(
                 records,
@@ -256,9 +256,16 @@ fn both_owner_programs_read_the_same() {
         assert_eq!(owners.socket_netns.get(&elsewhere), Some(&netns), "{name}");
         // The TCP listeners of whoport's namespace, with their ports, each once; not a
         // listener of another namespace held here, nor any other socket.
-        let listed = |inode: u32| owners.listeners.iter().filter(|l| l.0 == inode).count();
-        assert!(owners.listeners.contains(&(here, port)), "{name}");
-        assert!(owners.listeners.contains(&(v6, v6_port)), "{name}");
+        let listed = |inode: u32| owners.listeners.iter().filter(|l| l.inode == inode).count();
+        let held = |inode, port, ipv6| crate::collect::linux::HeldListener { inode, port, ipv6 };
+        assert!(
+            owners.listeners.contains(&held(here, port, false)),
+            "{name}"
+        );
+        assert!(
+            owners.listeners.contains(&held(v6, v6_port, true)),
+            "{name}"
+        );
         assert_eq!((listed(here), listed(v6)), (1, 1), "{name}");
         for other in not_listeners {
             assert_eq!(listed(other), 0, "{name}: {other}");
