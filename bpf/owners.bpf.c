@@ -351,8 +351,9 @@ struct socket_facts {
 	// The inode of its network namespace, or 0 when it cannot be read.
 	__u32 netns;
 	// Its local port when it is a stream socket of IPv4 or IPv6 in the listening state (a
-	// TCP listener; an MPTCP or SCTP one looks alike and is asked of TCP's table in vain),
-	// otherwise 0: whoport asks again for a listener its socket dump did not return.
+	// TCP listener; an MPTCP one, whose first subflow TCP's table lists under the same
+	// inode; an SCTP one, which would be asked of TCP's table in vain), otherwise 0: whoport
+	// asks again for a listener its socket dump did not return.
 	__u16 listening_port;
 	// Whether that listener is IPv6's.
 	__u8 ipv6;
@@ -738,7 +739,6 @@ int whoport_in_flight(struct bpf_iter__unix *ctx)
 	walk_queue(&w);
 	return 0;
 }
-
 
 // The socket of a TCP listener (NULL for any other state: time-wait and request sockets are
 // not full sockets).

@@ -48,6 +48,7 @@ pub(super) fn socket_of(value: u64) -> Option<(u32, Option<HeldListener>)> {
     }
     Some((u32::try_from(value).ok()?, None))
 }
+
 /// What one read asks for: an iterator's read returns at most its seq_file buffer (eight
 /// pages), so a read rarely fills this.
 const READ_BUFFER: usize = 1 << 16;

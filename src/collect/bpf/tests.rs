@@ -226,8 +226,8 @@ fn both_owner_programs_read_the_same() {
     })
     .join()
     .expect("the thread");
-    // Sockets here that are no TCP listeners: a UDP socket, a connection's two ends, a v6
-    // listener's (which is one).
+    // Beside them: sockets that are no TCP listener of this namespace (a UDP socket, a
+    // connection's two ends, and the other namespace's listener), and an IPv6 listener.
     let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
     let client = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
     let (served, _) = here.accept().expect("accept");
