@@ -923,6 +923,99 @@ fn a_cut_list_of_unreadable_processes_says_how_many_more() {
     }
 }
 
+/// `args` of whoport run as root inside a Landlock domain of its own (tests/fixtures/landlocked.py),
+/// without CAP_SYS_RESOURCE (from its bounding set): a security module then refuses it the
+/// descriptors of every process outside the domain, though it holds CAP_SYS_PTRACE and
+/// CAP_DAC_READ_SEARCH. `lookup` as for [`without_ptrace`]. `None` where the kernel makes no
+/// Landlock domain (a failure under `CI=true`, a visible skip otherwise).
+fn landlocked(python: &std::path::Path, lookup: &str, args: &[&str]) -> Option<Value> {
+    let home = tempdir();
+    let out = common::command(home.path(), python)
+        .arg(common::fixture("landlocked.py"))
+        .args([
+            "setpriv",
+            "--inh-caps=-sys_resource",
+            "--bounding-set=-sys_resource",
+        ])
+        .arg(common::bin())
+        .env(
+            if lookup == "none" {
+                "WHOPORT_NO_BPF"
+            } else {
+                "WHOPORT_OWNER_LOOKUP"
+            },
+            if lookup == "none" { "1" } else { lookup },
+        )
+        .args(args)
+        .output()
+        .expect("the fixture runs");
+    if out.status.code() == Some(77) {
+        let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "a Landlock domain is needed under CI=true: {why}"
+        );
+        eprintln!("SKIPPED: {why}");
+        return None;
+    }
+    Some(serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}")))
+}
+
+/// A listener whose descriptors a security module (Landlock) refuses to whoport as root,
+/// whoport holding CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH but not every capability
+/// (CAP_SYS_RESOURCE dropped, as a container's root may lack several): the walk's reason says
+/// the capabilities root was refused with, never "every capability", and names the security
+/// module; the in-kernel lookup, which no such check stops, names the holder.
+#[test]
+fn a_security_modules_refusal_names_the_capabilities_root_holds() {
+    if !have("setpriv", "apt-get install -y util-linux") || !common::is_root() {
+        return;
+    }
+    let Some(python) = common::listener::python() else {
+        return;
+    };
+    let mut child = common::listener::spawn_retrying(
+        Command::new(&python)
+            .args(["-c", LISTEN])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped()),
+    );
+    let ready: Value = serde_json::from_str(&common::ready_line(
+        &mut child,
+        std::time::Duration::from_secs(60),
+    ))
+    .expect("python reports");
+    let port = ready["port"].to_string();
+    let walked = landlocked(&python, "none", &["--json", &port]);
+    let by_kernel = walked
+        .is_some()
+        .then(|| landlocked(&python, "bpf", &["--json", &port]))
+        .flatten();
+    let _ = child.kill();
+    let _ = child.wait();
+    let Some(walked) = walked else { return };
+    let row = &walked["listeners"][0];
+    assert_eq!(row["owners"], serde_json::json!([]), "{walked}");
+    let reason = row["owner_hidden_reason"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{walked}"));
+    assert!(
+        reason.contains(
+            "could not (refused to root, which holds CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH: \
+             by a security module (LSM))"
+        ),
+        "{reason}"
+    );
+    assert!(!reason.contains("every capability"), "{reason}");
+    if let Some(doc) = by_kernel {
+        assert_eq!(doc["owner_lookup"], "bpf", "{doc}");
+        assert_eq!(
+            doc["listeners"][0]["owners"][0]["pid"], ready["pid"],
+            "{doc}"
+        );
+    }
+}
+
 /// A python listener on loopback that reports its port and PID as JSON.
 const LISTEN: &str = "import socket, os, json, time
 s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()

@@ -211,8 +211,14 @@ impl View {
         } else if !self.can_ptrace || !self.can_read_search {
             "whoport lacks CAP_SYS_PTRACE or CAP_DAC_READ_SEARCH".to_string()
         } else {
-            "refused to root with every capability: a security module (LSM) or a process in \
-             another user namespace"
+            // What was established: whoport holds the two capabilities the kernel asks of a
+            // reader of another process's descriptors, in the machine's first user namespace,
+            // where CAP_SYS_PTRACE reaches a process of any user namespace; its other
+            // capabilities may be missing (a container's root) and were not asked about. What
+            // refuses it then is a security module's check (`security_ptrace_access_check`:
+            // Landlock, AppArmor, SELinux, a BPF program).
+            "refused to root, which holds CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH: by a \
+             security module (LSM)"
                 .to_string()
         }
     }
@@ -319,9 +325,9 @@ mod tests {
         assert_eq!((unread.pids.as_slice(), unread.count), ([1].as_slice(), 1));
         assert_eq!(
             unread.words(),
-            "1 process's descriptors could not be read (refused to root with every capability: \
-             a security module (LSM) or a process in another user namespace; the kernel's task \
-             iterator found no descriptor of it either): PID 1, which may hold it too"
+            "1 process's descriptors could not be read (refused to root, which holds \
+             CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH: by a security module (LSM); the kernel's \
+             task iterator found no descriptor of it either): PID 1, which may hold it too"
         );
         match skipped.reason(Some(0), true) {
             Hidden::Unreadable { causes, .. } => assert_eq!(causes, unread.causes),
@@ -382,9 +388,9 @@ mod tests {
         let long = unread.hidden().long();
         assert!(
             long.contains(
-                "2 processes' could not: PID 1: refused to root with every capability: a \
-                 security module (LSM) or a process in another user namespace; PID 4242: the \
-                 descriptor tables of 36 of its threads were not read (whoport reads at most 64"
+                "2 processes' could not: PID 1: refused to root, which holds CAP_SYS_PTRACE \
+                 and CAP_DAC_READ_SEARCH: by a security module (LSM); PID 4242: the descriptor \
+                 tables of 36 of its threads were not read (whoport reads at most 64"
             ),
             "{long}"
         );
