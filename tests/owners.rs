@@ -760,6 +760,24 @@ fn started(mut cmd: Command, mode: &str) -> Option<(std::process::Child, Value)>
     }
 }
 
+/// The variable that asks for the owner lookup `lookup` ("none": no BPF at all, the walk
+/// alone), and its value ([`lookup_value`]).
+fn lookup_variable(lookup: &str) -> &'static str {
+    if lookup == "none" {
+        "WHOPORT_NO_BPF"
+    } else {
+        "WHOPORT_OWNER_LOOKUP"
+    }
+}
+
+fn lookup_value(lookup: &str) -> &str {
+    if lookup == "none" {
+        "1"
+    } else {
+        lookup
+    }
+}
+
 /// whoport's JSON as root without CAP_SYS_PTRACE, with the given owner lookup ("none": no BPF
 /// at all, the walk alone).
 fn without_ptrace(lookup: &str, args: &[&str]) -> Value {
@@ -767,14 +785,7 @@ fn without_ptrace(lookup: &str, args: &[&str]) -> Value {
     let out = common::command(home.path(), std::path::Path::new("setpriv"))
         .args(["--inh-caps=-sys_ptrace", "--bounding-set=-sys_ptrace"])
         .arg(common::bin())
-        .env(
-            if lookup == "none" {
-                "WHOPORT_NO_BPF"
-            } else {
-                "WHOPORT_OWNER_LOOKUP"
-            },
-            if lookup == "none" { "1" } else { lookup },
-        )
+        .env(lookup_variable(lookup), lookup_value(lookup))
         .args(args)
         .output()
         .expect("whoport runs");
@@ -938,14 +949,7 @@ fn landlocked(python: &std::path::Path, lookup: &str, args: &[&str]) -> Option<V
             "--bounding-set=-sys_resource",
         ])
         .arg(common::bin())
-        .env(
-            if lookup == "none" {
-                "WHOPORT_NO_BPF"
-            } else {
-                "WHOPORT_OWNER_LOOKUP"
-            },
-            if lookup == "none" { "1" } else { lookup },
-        )
+        .env(lookup_variable(lookup), lookup_value(lookup))
         .args(args)
         .output()
         .expect("the fixture runs");
