@@ -706,6 +706,11 @@ fn run_listing(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                 schema_version: SCHEMA_VERSION,
                 listeners: json::ListenerDocs::new(&snap, &k).for_output(out.pretty_json),
                 hidden_owners: snap.hidden,
+                unattributed: snap
+                    .unattributed
+                    .iter()
+                    .map(json::UnattributedDoc::new)
+                    .collect(),
                 root: snap.root,
                 source: snap.source,
                 owner_lookup: snap.owner_lookup,
@@ -713,7 +718,15 @@ fn run_listing(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
             },
         )?;
     } else if snap.listeners.is_empty() {
-        writeln!(w, "No listening sockets match.")?;
+        // With --pid or --process, listeners whose owner could not be seen may be the
+        // process asked for: said instead of "nothing".
+        let asked = render::filtered::Asked::of_filter(filter.pid, filter.process.as_deref());
+        match asked.filter(|_| !snap.unattributed.is_empty()) {
+            Some(asked) => {
+                render::filtered::owner_unknown_section(w, out, asked, 0, &snap.unattributed)?;
+            }
+            None => writeln!(w, "No listening sockets match.")?,
+        }
         if let Some(closed) = listing::closed_text(&snap.closed, false) {
             writeln!(w, "{closed}.")?;
         }
@@ -722,6 +735,17 @@ fn run_listing(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
     } else {
         listing::listing(w, out, &snap, &k, &columns(cli))?;
         writeln!(w, "{}", listing::summary(&snap))?;
+        if let Some(asked) =
+            render::filtered::Asked::of_filter(filter.pid, filter.process.as_deref())
+        {
+            render::filtered::owner_unknown_section(
+                w,
+                out,
+                asked,
+                snap.listeners.len(),
+                &snap.unattributed,
+            )?;
+        }
         listing::notes(w, out, &snap)?;
     }
     hint(&snap);

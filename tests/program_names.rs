@@ -466,3 +466,96 @@ fn a_program_named_in_utf8_is_found_by_its_name() {
         }
     }
 }
+
+/// `--pid` and `--process` are about the owner: a listener whose owner a normal user cannot
+/// see (root's, looked at by `nobody`) may be the process asked for. The listing says so
+/// instead of "No listening sockets match" (JSON `unattributed`), `wait --listening --pid`
+/// says its owners could not be seen instead of "none held by the process asked for", and
+/// the audit judges it (a hidden owner) instead of checking nothing; the other filters still
+/// narrow what is counted, and root, which sees the owner, shows it as a row. Both owner
+/// lookups.
+#[test]
+fn a_pid_or_process_filter_over_a_listener_whose_owner_is_unseen_says_it_may_be_its() {
+    if python().is_none() {
+        return;
+    }
+    if !common::root_or_skip("a listener of root's looked at as 'nobody'") {
+        return;
+    }
+    let name = format!("wppid{}", std::process::id());
+    let l = Listener::start(&["--comm-hex", &hex(name.as_bytes()), "tcp4"]);
+    let port = l.port(0).to_string();
+    let tcp = format!("127.0.0.1:{port}");
+    let pid = l.pid.to_string();
+    let home = tempdir();
+    for lookup in ["procfs", "bpf"] {
+        let nobody = |args: &[&str]| {
+            outcome(
+                common::whoport_as_nobody(home.path())
+                    .env("WHOPORT_OWNER_LOOKUP", lookup)
+                    .args(args),
+            )
+        };
+        for filter in [["--pid", pid.as_str()], ["--process", name.as_str()]] {
+            let (status, out, err) = nobody(&["--json", filter[0], filter[1]]);
+            assert_eq!(status, 1, "{lookup} {filter:?}: nothing shown: {out}{err}");
+            let doc: Value = serde_json::from_str(&out).expect("json");
+            assert!(endpoints(&doc, "listeners").is_empty(), "{doc}");
+            assert!(
+                endpoints(&doc, "unattributed").contains(&tcp),
+                "{lookup} {filter:?}: {doc}"
+            );
+            // Another filter about the socket still leaves it out.
+            let (_, out, _) = nobody(&["--json", "--udp", filter[0], filter[1]]);
+            let doc: Value = serde_json::from_str(&out).expect("json");
+            assert!(!endpoints(&doc, "unattributed").contains(&tcp), "{doc}");
+        }
+        let (_, out, _) = nobody(&["--pid", &pid]);
+        assert!(
+            out.contains(&format!("No listener of PID {pid} was seen, but "))
+                && out.contains(&format!("may be PID {pid}'s:")),
+            "{lookup}: {out}"
+        );
+        assert!(
+            !out.contains("No listening sockets match"),
+            "{lookup}: {out}"
+        );
+        let (status, out, _) = nobody(&[
+            "wait",
+            &port,
+            "--listening",
+            "--pid",
+            &pid,
+            "--timeout",
+            "8s",
+            "--json",
+        ]);
+        let doc: Value = serde_json::from_str(&out).expect("json");
+        assert_eq!(
+            (status, &doc["unmet"]),
+            (1, &Value::from("owners_unseen")),
+            "{lookup}: {doc}"
+        );
+        let (_, out, err) = nobody(&["audit", "--json", "--pid", &pid]);
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out}{err}"));
+        assert!(
+            doc["findings"]
+                .as_array()
+                .expect("findings")
+                .iter()
+                .any(|f| { f["id"] == "hidden-owner" && f["listener"]["port"] == l.port(0) }),
+            "{lookup}: {doc}"
+        );
+        // Root sees the owner: a row, not among those whose owner is unknown (a host may
+        // have others: a sandbox's PID 1 that keeps its descriptors even from root).
+        let (status, out, err) = outcome(
+            common::whoport(home.path())
+                .env("WHOPORT_OWNER_LOOKUP", lookup)
+                .args(["--json", "--pid", &pid]),
+        );
+        assert_eq!(status, 0, "{lookup}: {err}");
+        let doc: Value = serde_json::from_str(&out).expect("json");
+        assert!(endpoints(&doc, "listeners").contains(&tcp), "{doc}");
+        assert!(!endpoints(&doc, "unattributed").contains(&tcp), "{doc}");
+    }
+}

@@ -39,6 +39,14 @@ pub(super) fn run_audit(cli: &Cli, a: &AuditArgs, out: &Output, w: &mut dyn Writ
     // The audit is about listeners: connections are not findings.
     let filter = filter_for(&a.filters, false, None, None);
     let mut snap = collect::collect(&filter)?;
+    // With --pid or --process, a listener whose owner could not be named may be the process
+    // asked for: judged (a hidden owner), never left out of the audit.
+    if !snap.unattributed.is_empty() {
+        snap.hidden += snap.unattributed.len();
+        snap.listeners.append(&mut snap.unattributed);
+        snap.listeners
+            .sort_by_key(|l| collect::listing_key(&l.socket));
+    }
     if let Some(b) = baseline.as_ref() {
         let note = audit::not_compared_note(&snap, b, &filter);
         snap.notes.extend(note);

@@ -110,7 +110,7 @@ fn handing_over(step: Option<&str>) -> Option<std::time::Duration> {
 }
 
 /// What a listing is sorted by: port, protocol, address, state.
-fn listing_key(s: &Socket) -> (u16, Protocol, std::net::IpAddr, Option<&'static str>) {
+pub(crate) fn listing_key(s: &Socket) -> (u16, Protocol, std::net::IpAddr, Option<&'static str>) {
     (s.port, s.protocol, s.address, s.state)
 }
 
@@ -660,19 +660,28 @@ fn localnet_unread(listeners: &[Listener], exposed: bool) -> Option<String> {
     })
 }
 
-/// For a program query: the listeners that every other criterion keeps but whose owner
-/// could not be named, so that whether they are that program's is unknown (a socket closed
-/// during the scan listens no more). `--pid` and `--process` are about the owner too: for a
-/// socket whose owner is unknown they are unknown as well, never a reason to leave it out.
+/// For a query about the owner (a program name, `--pid`, `--process`): the listeners that
+/// every other criterion keeps but whose owner could not be named, so that whether they are
+/// that owner's is unknown (a socket closed during the scan listens no more). For a socket
+/// whose owner is unknown each of those criteria is unknown as well, never a reason to leave
+/// it out. A program's sockets are wanted on any port; `--pid` and `--process` keep the ports
+/// asked for.
 pub(crate) fn unattributed(
     filter: &Filter,
     listeners: &[Listener],
     processes: &HashMap<u32, Process>,
 ) -> Vec<Listener> {
-    if filter.program.is_none() {
+    if filter.program.is_none() && filter.pid.is_none() && filter.process.is_none() {
         return Vec::new();
     }
-    let others = filter.about_the_socket();
+    let others = match filter.program {
+        Some(_) => filter.about_the_socket(),
+        None => Filter {
+            pid: None,
+            process: None,
+            ..filter.clone()
+        },
+    };
     listeners
         .iter()
         .filter(|l| {

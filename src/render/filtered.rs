@@ -109,11 +109,72 @@ pub fn list_section(
         unattributed.is_empty(),
     )?;
     match program {
-        Some(program) if !unattributed.is_empty() => {
-            unattributed_section(w, out, program, shown + hidden.len(), unattributed)
-        }
+        Some(program) if !unattributed.is_empty() => unattributed_section(
+            w,
+            out,
+            &Asked::Program(program),
+            shown + hidden.len(),
+            unattributed,
+        ),
         _ => Ok(()),
     }
+}
+
+/// Whose listeners a query asks for: a program's (`whoport nginx`), a process's (`--pid`),
+/// or those of processes whose name contains some text (`--process`).
+#[derive(Debug, Clone, Copy)]
+pub enum Asked<'a> {
+    Program(&'a str),
+    Pid(u32),
+    Process(&'a str),
+}
+
+impl Asked<'_> {
+    /// What a listing filtered by `--pid` or `--process` asks for (`None`: neither).
+    pub fn of_filter(pid: Option<u32>, process: Option<&str>) -> Option<Asked<'_>> {
+        match (pid, process) {
+            (Some(pid), _) => Some(Asked::Pid(pid)),
+            (None, Some(name)) => Some(Asked::Process(name)),
+            (None, None) => None,
+        }
+    }
+
+    /// "No process named 'nginx' was seen listening".
+    fn none_seen(&self) -> String {
+        match self {
+            Asked::Program(p) => format!("No process named '{}' was seen listening", sanitize(p)),
+            Asked::Pid(pid) => format!("No listener of PID {pid} was seen"),
+            Asked::Process(x) => format!(
+                "No process whose name contains '{}' was seen listening",
+                sanitize(&shortened(x))
+            ),
+        }
+    }
+
+    /// "nginx's".
+    fn whose(&self) -> String {
+        match self {
+            Asked::Program(p) => format!("{}'s", sanitize(p)),
+            Asked::Pid(pid) => format!("PID {pid}'s"),
+            Asked::Process(_) => "such a process's".to_string(),
+        }
+    }
+}
+
+/// Under a listing filtered by `--pid` or `--process` (or instead of "No listening sockets
+/// match"): the listeners every other filter keeps whose owner could not be named, any of
+/// which may be the process asked for. `shown` is how many listeners the listing showed.
+pub fn owner_unknown_section(
+    w: &mut dyn Write,
+    out: &Output,
+    asked: Asked<'_>,
+    shown: usize,
+    unattributed: &[Listener],
+) -> io::Result<()> {
+    if unattributed.is_empty() {
+        return Ok(());
+    }
+    unattributed_section(w, out, &asked, shown, unattributed)
 }
 
 /// `name`, or its first [`crate::error::QUOTED_MAX`] characters and "...".
@@ -129,11 +190,11 @@ fn shortened(name: &str) -> String {
 fn unattributed_section(
     w: &mut dyn Write,
     out: &Output,
-    program: &str,
+    asked: &Asked<'_>,
     found: usize,
     unattributed: &[Listener],
 ) -> io::Result<()> {
-    let program = sanitize(program);
+    let whose = asked.whose();
     let n = unattributed.len();
     let more = if found == 0 { "" } else { "more " };
     let sockets = if n == 1 {
@@ -143,11 +204,11 @@ fn unattributed_section(
     };
     let text = if found == 0 {
         format!(
-            "No process named '{program}' was seen listening, but {sockets} whoport could not \
-             see, and any of them may be {program}'s:"
+            "{}, but {sockets} whoport could not see, and any of them may be {whose}:",
+            asked.none_seen()
         )
     } else {
-        format!("{sockets} whoport could not see; any of them may be {program}'s too:")
+        format!("{sockets} whoport could not see; any of them may be {whose} too:")
     };
     if found == 0 {
         writeln!(w, "{}", paint(out, &text, "1"))?;

@@ -274,7 +274,8 @@ impl FilteredDoc {
     }
 }
 
-/// A listener that a program query left out because no owner of it could be named.
+/// A listener that a query about the owner (a program name, `--pid`, `--process`) left out
+/// because no owner of it could be named.
 #[derive(Debug, Serialize)]
 pub struct UnattributedDoc {
     pub protocol: Protocol,
@@ -903,6 +904,9 @@ pub struct ListingDoc<'a> {
     pub listeners: ListenerDocs<'a>,
     /// Listeners whose owning process could not be seen.
     pub hidden_owners: usize,
+    /// With `--pid` or `--process`: listeners every other filter keeps whose owner could not
+    /// be named, any of which may be the process asked for.
+    pub unattributed: Vec<UnattributedDoc>,
     pub root: bool,
     /// Where the sockets came from: "netlink", "/proc/net" or "netlink+/proc/net".
     pub source: &'static str,
@@ -931,6 +935,8 @@ pub fn write_listing(
     let rest = &mut chunks.buf;
     rest.extend_from_slice(b",\"hidden_owners\":");
     compact_value(rest, &doc.hidden_owners)?;
+    rest.extend_from_slice(b",\"unattributed\":");
+    compact_value(rest, &doc.unattributed)?;
     rest.extend_from_slice(b",\"root\":");
     compact_value(rest, &doc.root)?;
     rest.extend_from_slice(b",\"source\":");
