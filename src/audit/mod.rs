@@ -148,12 +148,25 @@ pub fn audit(
 fn compared(snap: &Snapshot, b: &Baseline, filter: &Filter) -> (Vec<Entry>, Vec<Entry>) {
     let current: Vec<Entry> = snap.listeners.iter().map(|l| Entry::of(l, snap)).collect();
     // A baseline has no PIDs: with --pid, what the baseline says about the listeners
-    // shown is compared (nothing is called new or gone for want of a PID).
+    // shown is compared (nothing is called new or gone for want of a PID). So it is for a
+    // listener shown because its owner is unknown (with --pid or --process it may be the
+    // process asked for): whatever the baseline names as its owners, it is the same socket.
     let shown: std::collections::HashSet<_> = current.iter().map(Entry::key).collect();
+    let unseen_owner: std::collections::HashSet<_> = snap
+        .listeners
+        .iter()
+        .zip(&current)
+        .filter(|(l, _)| l.owners.is_empty())
+        .map(|(_, e)| e.key())
+        .collect();
     let remembered: Vec<Entry> = b
         .listeners
         .iter()
-        .filter(|e| wants_entry(filter, e) || (filter.pid.is_some() && shown.contains(&e.key())))
+        .filter(|e| {
+            wants_entry(filter, e)
+                || (filter.pid.is_some() && shown.contains(&e.key()))
+                || unseen_owner.contains(&e.key())
+        })
         .cloned()
         .collect();
     (remembered, current)
