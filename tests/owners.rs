@@ -940,14 +940,26 @@ fn a_cut_list_of_unreadable_processes_says_how_many_more() {
 /// CAP_DAC_READ_SEARCH. `lookup` as for [`without_ptrace`]. `None` where the kernel makes no
 /// Landlock domain (a failure under `CI=true`, a visible skip otherwise).
 fn landlocked(python: &std::path::Path, lookup: &str, args: &[&str]) -> Option<Value> {
-    let home = tempdir();
+    landlocked_as(
+        python,
+        &["--inh-caps=-sys_resource", "--bounding-set=-sys_resource"],
+        lookup,
+        args,
+    )
+}
+
+/// As [`landlocked`], whoport run by `setpriv` with `setpriv_args` instead.
+fn landlocked_as(
+    python: &std::path::Path,
+    setpriv_args: &[&str],
+    lookup: &str,
+    args: &[&str],
+) -> Option<Value> {
+    let home = common::shared_tempdir();
     let out = common::command(home.path(), python)
         .arg(common::fixture("landlocked.py"))
-        .args([
-            "setpriv",
-            "--inh-caps=-sys_resource",
-            "--bounding-set=-sys_resource",
-        ])
+        .arg("setpriv")
+        .args(setpriv_args)
         .arg(common::bin())
         .env(lookup_variable(lookup), lookup_value(lookup))
         .args(args)
@@ -1019,6 +1031,55 @@ fn a_security_modules_refusal_names_the_capabilities_root_holds() {
             "{doc}"
         );
     }
+}
+
+/// A listener of nobody's own process (dumpable), looked at by nobody inside a Landlock
+/// domain that process is outside of: its descriptor table opens, but the link of each
+/// descriptor is refused. whoport never says that no process of this user holds it: it names
+/// that process among this user's own that a security module refused.
+#[test]
+fn a_users_own_process_a_security_module_refuses_is_named_never_ruled_out() {
+    if !common::root_or_skip("a Landlock domain around whoport as nobody")
+        || !have("setpriv", "apt-get install -y util-linux")
+    {
+        return;
+    }
+    let Some(python) = common::listener::python() else {
+        return;
+    };
+    // Debian's python, which nobody may run.
+    let mut child = common::listener::spawn_retrying(
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .args(["/usr/bin/python3", "-c", LISTEN])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped()),
+    );
+    let ready: Value = serde_json::from_str(&common::ready_line(
+        &mut child,
+        std::time::Duration::from_secs(60),
+    ))
+    .expect("python reports");
+    let port = ready["port"].to_string();
+    let nobody = ["--reuid=65534", "--regid=65534", "--clear-groups"];
+    let doc = landlocked_as(&python, &nobody, "none", &["--json", &port]);
+    let _ = child.kill();
+    let _ = child.wait();
+    let Some(doc) = doc else { return };
+    let row = &doc["listeners"][0];
+    assert_eq!(row["owners"], serde_json::json!([]), "{doc}");
+    let reason = row["owner_hidden_reason"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{doc}"));
+    assert!(
+        !reason.contains("no process of this user holds"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("this user's and dumpable: refused by a security module (LSM)")
+            && reason.contains(&ready["pid"].to_string()),
+        "{reason}"
+    );
 }
 
 /// A python listener on loopback that reports its port and PID as JSON.

@@ -30,7 +30,7 @@ pub struct View {
     pub iterator_skipped: bool,
     /// This user's own processes `/proc` refuses to it ([`own_unreadable`]), looked for once
     /// per look at the machine (the views of its sockets share it), not once per socket.
-    pub own_unread: std::sync::Arc<std::sync::OnceLock<(Vec<u32>, usize)>>,
+    pub own_unread: std::sync::Arc<std::sync::OnceLock<OwnUnread>>,
     /// Among the `unreadable`: the processes whose threads' own tables were not all read.
     pub cut: super::own_tables::Cut,
 }
@@ -57,25 +57,80 @@ fn own_not_dumpable(count: usize) -> String {
     )
 }
 
-/// This user's processes whose descriptors `/proc` refuses to this user (some of their PIDs,
-/// and how many): those that are not dumpable. A directory mounted over one's `/proc/PID` or
-/// its `fd` (refusing or not) is not the kernel's refusal: not counted (see [`View::covered`]).
-fn own_unreadable(uid: u32) -> (Vec<u32>, usize) {
-    let Ok(pids) = super::proc_dir::numbered_entries("/proc") else {
-        return (Vec::new(), 0);
+/// Why this user's own `count` processes, dumpable, could not be read: their descriptor
+/// table opens, but the kernel's check of who may read another process's descriptors refuses
+/// each link (`ptrace_may_access`). For a process of the same user that is dumpable, only a
+/// security module refuses that: Landlock (whoport in a domain the process is outside of),
+/// AppArmor, SELinux, or the capability module, which refuses a process holding capabilities
+/// whoport lacks.
+fn own_refused(count: usize) -> String {
+    let (them, they) = if count == 1 {
+        ("it", "it is")
+    } else {
+        ("them", "they are")
     };
-    let mut pids: Vec<u32> = pids
-        .into_iter()
-        .filter(|pid| {
-            super::linux::status_uid(*pid) == Some(uid)
-                && super::proc_dir::open_dir(&format!("/proc/{pid}/fd"))
-                    .is_err_and(|e| e == rustix::io::Errno::ACCESS)
-        })
-        .collect();
-    pids.sort_unstable();
-    let count = pids.len();
-    pids.truncate(super::linux::NAMED_UNREADABLE);
-    (pids, count)
+    format!(
+        "{NOT_SHOWN_TO_USER} {them} to this user, though {they} this user's and dumpable: \
+         refused by a security module (LSM), such as the capability module for a process \
+         holding capabilities whoport lacks"
+    )
+}
+
+/// This user's processes whose descriptors `/proc` refuses to this user (some of their PIDs,
+/// and how many each): those that are not dumpable (their descriptor table does not open),
+/// then those whose table opens but whose descriptors' links are refused. A directory mounted
+/// over one's `/proc/PID` or its `fd` (refusing or not) is not the kernel's refusal: not
+/// counted (see [`View::covered`]).
+fn own_unreadable(uid: u32) -> OwnUnread {
+    let Ok(pids) = super::proc_dir::numbered_entries("/proc") else {
+        return OwnUnread::default();
+    };
+    let mut unread = OwnUnread::default();
+    let mut buf = [0u8; 64];
+    for pid in pids {
+        if super::linux::status_uid(pid) != Some(uid) {
+            continue;
+        }
+        let refused = match super::proc_dir::open_dir(&format!("/proc/{pid}/fd")) {
+            Err(rustix::io::Errno::ACCESS) => &mut unread.not_dumpable,
+            Err(_) => continue,
+            // The first descriptor's link tells: the check is the same for each.
+            Ok(dir) => match first_entry(&dir) {
+                Some(fd)
+                    if super::proc_dir::read_link_below(&dir, &fd.to_string(), &mut buf)
+                        == Err(rustix::io::Errno::ACCESS) =>
+                {
+                    &mut unread.refused
+                }
+                _ => continue,
+            },
+        };
+        refused.0.push(pid);
+        refused.1 += 1;
+    }
+    for (pids, _) in [&mut unread.not_dumpable, &mut unread.refused] {
+        pids.sort_unstable();
+        pids.truncate(super::linux::NAMED_UNREADABLE);
+    }
+    unread
+}
+
+/// The number of the first descriptor listed in an opened `/proc/PID/fd`.
+fn first_entry(dir: &std::os::fd::OwnedFd) -> Option<u32> {
+    let entries = rustix::fs::Dir::read_from(dir).ok()?;
+    entries.filter_map(Result::ok).find_map(|e| {
+        std::str::from_utf8(e.file_name().to_bytes())
+            .ok()?
+            .parse()
+            .ok()
+    })
+}
+
+/// What [`own_unreadable`] found: some PIDs of each kind, and how many.
+#[derive(Debug, Clone, Default)]
+pub struct OwnUnread {
+    pub not_dumpable: (Vec<u32>, usize),
+    pub refused: (Vec<u32>, usize),
 }
 
 /// The inode numbers the kernel gives its first namespaces (include/linux/proc_ns.h).
@@ -144,10 +199,15 @@ impl View {
             // to root alone, so "no process of this user holds it" was not established.
             // Or whose `/proc` entries a directory is mounted over: not read either.
             if let Some(uid) = self.uid.filter(|_| self.unreadable > 0) {
-                let (pids, count) = self.own_unread.get_or_init(|| own_unreadable(uid)).clone();
+                let own = self.own_unread.get_or_init(|| own_unreadable(uid)).clone();
                 let mut causes = Vec::new();
+                let (pids, count) = own.not_dumpable;
                 if count > 0 {
                     causes.push(UnreadCause::new(pids, count, own_not_dumpable(count)));
+                }
+                let (pids, count) = own.refused;
+                if count > 0 {
+                    causes.push(UnreadCause::new(pids, count, own_refused(count)));
                 }
                 causes.extend(self.covered(&self.cut.pids()));
                 if !causes.is_empty() {
