@@ -19,10 +19,24 @@ struct Listing {
     schema_version: u32,
     listeners: Vec<ListenerJson>,
     hidden_owners: usize,
+    unattributed: Vec<UnattributedJson>,
     root: bool,
     source: String,
     owner_lookup: String,
     notes: Vec<String>,
+}
+
+// With --pid or --process: a listener whose owner could not be named.
+#[allow(dead_code)]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnattributedJson {
+    protocol: String,
+    endpoint: String,
+    scope: String,
+    reach: String,
+    uid: Option<u32>,
+    reason: Option<String>,
 }
 
 // Every field is declared so that deny_unknown_fields checks the whole schema.

@@ -210,10 +210,18 @@ fn unattributed_section(
     } else {
         format!("{sockets} whoport could not see; any of them may be {whose} too:")
     };
-    if found == 0 {
-        writeln!(w, "{}", paint(out, &text, "1"))?;
-    } else {
-        writeln!(w, "{text}")?;
+    // On a terminal each line wraps at its width.
+    let width = out.width.map(usize::from);
+    let lines = |text: &str, max: usize, indent: usize| match width {
+        Some(cols) => crate::render::fit::wrap(text, cols.saturating_sub(max), indent),
+        None => vec![text.to_string()],
+    };
+    for line in lines(&text, 0, 0) {
+        if found == 0 {
+            writeln!(w, "{}", paint(out, &line, "1"))?;
+        } else {
+            writeln!(w, "{line}")?;
+        }
     }
     // One line per reason, most sockets first.
     let mut reasons: Vec<(String, usize)> = Vec::new();
@@ -229,7 +237,9 @@ fn unattributed_section(
     }
     reasons.sort_by_key(|r| std::cmp::Reverse(r.1));
     for (why, count) in reasons {
-        writeln!(w, "    {count}: {}", sanitize(&why))?;
+        for line in lines(&format!("{count}: {}", sanitize(&why)), 4, 3) {
+            writeln!(w, "    {line}")?;
+        }
     }
     Ok(())
 }
