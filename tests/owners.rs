@@ -885,17 +885,7 @@ fn a_cut_list_of_unreadable_processes_says_how_many_more() {
                 .expect("sleep")
         })
         .collect();
-    let mut child = common::listener::spawn_retrying(
-        Command::new(python)
-            .args(["-c", LISTEN])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped()),
-    );
-    let ready: Value = serde_json::from_str(&common::ready_line(
-        &mut child,
-        std::time::Duration::from_secs(60),
-    ))
-    .expect("python reports");
+    let (mut child, ready) = listening(&python, &[]);
     let port = ready["port"].to_string();
     let walked = without_ptrace("none", &["--json", &port]);
     let audit = without_ptrace("none", &["audit", "--json"]);
@@ -992,17 +982,7 @@ fn a_security_modules_refusal_names_the_capabilities_root_holds() {
     let Some(python) = common::listener::python() else {
         return;
     };
-    let mut child = common::listener::spawn_retrying(
-        Command::new(&python)
-            .args(["-c", LISTEN])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped()),
-    );
-    let ready: Value = serde_json::from_str(&common::ready_line(
-        &mut child,
-        std::time::Duration::from_secs(60),
-    ))
-    .expect("python reports");
+    let (mut child, ready) = listening(&python, &[]);
     let port = ready["port"].to_string();
     let walked = landlocked(&python, "none", &["--json", &port]);
     let by_kernel = (walked.is_some() && can_look_into_rings())
@@ -1047,21 +1027,11 @@ fn a_users_own_process_a_security_module_refuses_is_named_never_ruled_out() {
     let Some(python) = common::listener::python() else {
         return;
     };
-    // Debian's python, which nobody may run.
-    let mut child = common::listener::spawn_retrying(
-        Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .args(["/usr/bin/python3", "-c", LISTEN])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped()),
-    );
-    let ready: Value = serde_json::from_str(&common::ready_line(
-        &mut child,
-        std::time::Duration::from_secs(60),
-    ))
-    .expect("python reports");
-    let port = ready["port"].to_string();
     let nobody = ["--reuid=65534", "--regid=65534", "--clear-groups"];
+    // Debian's python, which nobody may run.
+    let as_nobody = [&nobody[..], &["/usr/bin/python3"]].concat();
+    let (mut child, ready) = listening(std::path::Path::new("setpriv"), &as_nobody);
+    let port = ready["port"].to_string();
     let doc = landlocked_as(&python, &nobody, "none", &["--json", &port]);
     let _ = child.kill();
     let _ = child.wait();
@@ -1080,6 +1050,24 @@ fn a_users_own_process_a_security_module_refuses_is_named_never_ruled_out() {
             && reason.contains(&ready["pid"].to_string()),
         "{reason}"
     );
+}
+
+/// Starts `program` (a python) running [`LISTEN`] after `args` (none, or what runs it as
+/// another user), and waits for the port and PID it reports.
+fn listening(program: &std::path::Path, args: &[&str]) -> (std::process::Child, Value) {
+    let mut child = common::listener::spawn_retrying(
+        Command::new(program)
+            .args(args)
+            .args(["-c", LISTEN])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped()),
+    );
+    let ready = serde_json::from_str(&common::ready_line(
+        &mut child,
+        std::time::Duration::from_secs(60),
+    ))
+    .expect("python reports");
+    (child, ready)
 }
 
 /// A python listener on loopback that reports its port and PID as JSON.

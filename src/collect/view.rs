@@ -44,13 +44,18 @@ fn iterator_skipped(count: usize) -> &'static str {
     }
 }
 
-/// Why this user's own `count` processes could not be read.
-fn own_not_dumpable(count: usize) -> String {
-    let (them, they) = if count == 1 {
+/// "it" and "it is" for one process, "them" and "they are" for several.
+fn them_they(count: usize) -> (&'static str, &'static str) {
+    if count == 1 {
         ("it", "it is")
     } else {
         ("them", "they are")
-    };
+    }
+}
+
+/// Why this user's own `count` processes could not be read.
+fn own_not_dumpable(count: usize) -> String {
+    let (them, they) = them_they(count);
     format!(
         "{NOT_SHOWN_TO_USER} {them} to this user, though {they} this user's: not dumpable (as \
          a process that changed its credentials is); root reads {them}"
@@ -64,11 +69,7 @@ fn own_not_dumpable(count: usize) -> String {
 /// AppArmor, SELinux, or the capability module, which refuses a process holding capabilities
 /// whoport lacks.
 fn own_refused(count: usize) -> String {
-    let (them, they) = if count == 1 {
-        ("it", "it is")
-    } else {
-        ("them", "they are")
-    };
+    let (them, they) = them_they(count);
     format!(
         "{NOT_SHOWN_TO_USER} {them} to this user, though {they} this user's and dumpable: \
          refused by a security module (LSM), such as the capability module for a process \
