@@ -510,6 +510,11 @@ fn a_pid_or_process_filter_over_a_listener_whose_owner_is_unseen_says_it_may_be_
             let doc: Value = serde_json::from_str(&out).expect("json");
             assert!(!endpoints(&doc, "unattributed").contains(&tcp), "{doc}");
         }
+        // A PID that names no process holds nothing.
+        let (status, out, _) = nobody(&["--json", "--pid", "4294967295"]);
+        let doc: Value = serde_json::from_str(&out).expect("json");
+        assert_eq!(status, 1);
+        assert!(endpoints(&doc, "unattributed").is_empty(), "{doc}");
         let (_, out, _) = nobody(&["--pid", &pid]);
         assert!(
             out.contains(&format!("No listener of PID {pid} was seen, but "))

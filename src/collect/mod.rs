@@ -674,6 +674,15 @@ pub(crate) fn unattributed(
     if filter.program.is_none() && filter.pid.is_none() && filter.process.is_none() {
         return Vec::new();
     }
+    // A PID that names no process holds nothing (unless /proc hides other users' processes
+    // from this user: then whether it names one is unknown).
+    #[cfg(target_os = "linux")]
+    if let Some(pid) = filter.pid {
+        let here = std::path::Path::new(&format!("/proc/{pid}")).exists();
+        if !here && proc_dir::hides_other_users().is_none() {
+            return Vec::new();
+        }
+    }
     let others = match filter.program {
         Some(_) => filter.about_the_socket(),
         None => Filter {
