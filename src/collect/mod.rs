@@ -675,11 +675,12 @@ pub(crate) fn unattributed(
         return Vec::new();
     }
     // A PID that names no process holds nothing (unless /proc hides other users' processes
-    // from this user: then whether it names one is unknown).
+    // from this user: then whether it names one is unknown). A directory mounted over its
+    // /proc entry is no proof it is gone.
     #[cfg(target_os = "linux")]
     if let Some(pid) = filter.pid {
-        let here = std::path::Path::new(&format!("/proc/{pid}")).exists();
-        if !here && proc_dir::hides_other_users().is_none() {
+        let gone = matches!(proc_dir::ProcDir::open(pid), Err(rustix::io::Errno::NOENT));
+        if gone && proc_dir::hides_other_users().is_none() {
             return Vec::new();
         }
     }

@@ -678,7 +678,7 @@ pub fn parse_stat(stat: &[u8]) -> Option<Stat> {
     })
 }
 
-fn number(field: &[u8]) -> Option<u64> {
+pub(crate) fn number(field: &[u8]) -> Option<u64> {
     std::str::from_utf8(field).ok()?.parse().ok()
 }
 

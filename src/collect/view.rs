@@ -120,10 +120,7 @@ fn own_unreadable(uid: u32) -> OwnUnread {
 fn first_entry(dir: &std::os::fd::OwnedFd) -> Option<u32> {
     let entries = rustix::fs::Dir::read_from(dir).ok()?;
     entries.filter_map(Result::ok).find_map(|e| {
-        std::str::from_utf8(e.file_name().to_bytes())
-            .ok()?
-            .parse()
-            .ok()
+        super::proc_dir::number(e.file_name().to_bytes()).and_then(|n| u32::try_from(n).ok())
     })
 }
 
