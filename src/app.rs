@@ -567,6 +567,11 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                             .collect(),
                         listeners: json::ListenerDocs::new(&snap, &k).for_output(out.pretty_json),
                         hidden_by_filters: hidden.iter().map(json::FilteredDoc::new).collect(),
+                        unattributed: snap
+                            .unattributed
+                            .iter()
+                            .map(json::UnattributedDoc::new)
+                            .collect(),
                         established_connections: snap.established.get(&port).copied().unwrap_or(0),
                         source: snap.source,
                         owner_lookup: snap.owner_lookup,
@@ -596,7 +601,15 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                 };
                 writeln!(w, "{}", table::headline(out, &report, &programs))?;
                 render::verdict::text(w, out, &verdicts)?;
-                render::filtered::card_section(w, out, &snap, port, &protocols, &hidden, cli.wide)?;
+                render::filtered::card_section(
+                    w,
+                    out,
+                    &snap,
+                    (port, &protocols),
+                    &hidden,
+                    render::filtered::Asked::of_filter(filter.pid, filter.process.as_deref()),
+                    cli.wide,
+                )?;
                 listing::notes(w, out, &snap)?;
                 if !programs.is_empty() {
                     writeln!(w, "{}", table::paint(out, table::KNOWN_USE_LEGEND, "2"))?;
@@ -624,7 +637,8 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                 .map(|p| k.report(p, protocol))
                 .filter(PortReport::is_notable)
                 .collect();
-            write_list(w, out, &k, (text, None), (&snap, &hidden), &reports, &[])?;
+            let asked = render::filtered::Asked::of_filter(filter.pid, filter.process.as_deref());
+            write_list(w, out, &k, (text, asked), (&snap, &hidden), &reports, &[])?;
             if !out.json && reports.is_empty() {
                 writeln!(
                     w,
@@ -682,7 +696,7 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                 w,
                 out,
                 &k,
-                (text, Some(&name)),
+                (text, Some(render::filtered::Asked::Program(&name))),
                 (&snap, &hidden),
                 &reports,
                 &found.portless,
@@ -760,7 +774,7 @@ fn write_list(
     w: &mut dyn Write,
     out: &Output,
     k: &Knowledge,
-    (query, program): (&str, Option<&str>),
+    (query, asked): (&str, Option<render::filtered::Asked<'_>>),
     (snap, hidden): (&Snapshot, &[collect::filtered::FilteredOut]),
     reports: &[PortReport<'_>],
     portless: &[registry::iana::Entry<'_>],
@@ -801,7 +815,7 @@ fn write_list(
             query,
             snap.listeners.len(),
             hidden,
-            (program, &snap.unattributed),
+            (asked, &snap.unattributed),
         )?;
         listing::notes(w, out, snap)?;
         if !reports.is_empty() {

@@ -190,6 +190,7 @@ struct Card {
     verdicts: Vec<VerdictJson>,
     listeners: Vec<ListenerJson>,
     hidden_by_filters: Vec<FilteredJson>,
+    unattributed: Vec<UnattributedJson>,
     established_connections: usize,
     source: String,
     owner_lookup: String,

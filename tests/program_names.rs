@@ -68,7 +68,8 @@ fn roots_program_seen_by_a_normal_user_is_unknown_not_absent() {
         assert!(
             out.contains(&format!(
                 "No process named '{name}' was seen listening, but "
-            )) && out.contains("whoport could not see, and any of them may be"),
+            )) && (out.contains("whoport could not see, and any of them may be ")
+                || out.contains("whoport could not see, and it may be ")),
             "{lookup}: {out}"
         );
         assert!(out.contains("run as root"), "{lookup}: {out}");
@@ -562,5 +563,81 @@ fn a_pid_or_process_filter_over_a_listener_whose_owner_is_unseen_says_it_may_be_
         let doc: Value = serde_json::from_str(&out).expect("json");
         assert!(endpoints(&doc, "listeners").contains(&tcp), "{doc}");
         assert!(!endpoints(&doc, "unattributed").contains(&tcp), "{doc}");
+    }
+}
+
+#[test]
+fn a_port_card_or_range_filtered_by_pid_or_process_keeps_a_listener_whose_owner_is_unseen() {
+    if python().is_none() {
+        return;
+    }
+    if !common::root_or_skip("a listener of root's looked at as 'nobody'") {
+        return;
+    }
+    let name = format!("wpcard{}", std::process::id());
+    let l = Listener::start(&["--comm-hex", &hex(name.as_bytes()), "tcp4"]);
+    let port = l.port(0).to_string();
+    let range = format!("{port}-{}", l.port(0).saturating_add(1));
+    let tcp = format!("127.0.0.1:{port}");
+    let pid = l.pid.to_string();
+    let home = tempdir();
+    for lookup in ["procfs", "bpf"] {
+        let nobody = |args: &[&str]| {
+            outcome(
+                common::whoport_as_nobody(home.path())
+                    .env("WHOPORT_OWNER_LOOKUP", lookup)
+                    .args(args),
+            )
+        };
+        for filter in [["--pid", pid.as_str()], ["--process", name.as_str()]] {
+            for query in [port.as_str(), range.as_str()] {
+                // Never "hidden by --pid": that filter is about the owner, unknown here.
+                let (status, out, err) = nobody(&["--json", query, filter[0], filter[1]]);
+                assert_eq!(status, 1, "{lookup} {query} {filter:?}: {out}{err}");
+                let doc: Value = serde_json::from_str(&out).expect("json");
+                assert!(
+                    hidden_at(&doc, &tcp).is_empty(),
+                    "{lookup} {query} {filter:?}: {doc}"
+                );
+                assert!(
+                    endpoints(&doc, "unattributed").contains(&tcp),
+                    "{lookup} {query} {filter:?}: {doc}"
+                );
+                // (A card names each such socket; a range counts them by why.)
+                let (_, out, _) = nobody(&[query, filter[0], filter[1]]);
+                assert!(
+                    !out.contains("hidden by")
+                        && out.contains(" may be ")
+                        && (query == range || out.contains(&tcp)),
+                    "{lookup} {query} {filter:?}: {out}"
+                );
+            }
+        }
+        // The card says what was not seen on the port, and the socket with why.
+        let (_, out, _) = nobody(&[&port, "--pid", &pid]);
+        assert!(
+            out.contains(&format!("No listener of PID {pid} was seen on {port}/tcp"))
+                && out.contains(&format!("it may be PID {pid}'s:"))
+                && out.contains("owner not seen: another user's socket"),
+            "{lookup}: {out}"
+        );
+        assert!(!out.contains("Nothing"), "{lookup}: {out}");
+        // A filter about the socket still hides it, and is the only one named.
+        let (_, out, _) = nobody(&["--json", &port, "--pid", &pid, "--udp"]);
+        let doc: Value = serde_json::from_str(&out).expect("json");
+        let hidden = hidden_at(&doc, &tcp);
+        assert_eq!(hidden.len(), 1, "{lookup}: {doc}");
+        assert_eq!(hidden[0]["filters"], serde_json::json!(["--udp"]), "{doc}");
+        assert!(endpoints(&doc, "unattributed").is_empty(), "{doc}");
+        // Root sees the owner: a row on the card.
+        let (status, out, err) = outcome(
+            common::whoport(home.path())
+                .env("WHOPORT_OWNER_LOOKUP", lookup)
+                .args(["--json", &port, "--pid", &pid]),
+        );
+        assert_eq!(status, 0, "{lookup}: {err}");
+        let doc: Value = serde_json::from_str(&out).expect("json");
+        assert!(endpoints(&doc, "listeners").contains(&tcp), "{doc}");
+        assert!(endpoints(&doc, "unattributed").is_empty(), "{doc}");
     }
 }

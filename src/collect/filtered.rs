@@ -197,7 +197,14 @@ fn left_out(
     all: &Snapshot,
     shown: &Snapshot,
 ) -> Vec<FilteredOut> {
-    let seen: HashSet<_> = shown.listeners.iter().map(key).collect();
+    // A listener `--pid` or `--process` kept among those whose owner could not be seen (it
+    // may be the process asked for) is not hidden by them.
+    let seen: HashSet<_> = shown
+        .listeners
+        .iter()
+        .chain(&shown.unattributed)
+        .map(key)
+        .collect();
     // A wildcard that a socket bound to the pasted address itself outranks is hidden by the
     // address too.
     let served: Option<HashSet<_>> = criteria.iter().find_map(|(_, f)| {
@@ -243,8 +250,13 @@ fn rejecting(
     criteria
         .iter()
         .filter(|(_, f)| {
-            !f.keeps(l, processes)
-                || (f.address.is_some() && served.is_some_and(|s| !s.contains(&key(l))))
+            // `--pid` and `--process` are about the owner: they never hide a listener whose
+            // owner could not be seen (it may be the process asked for).
+            let may_be_its = (f.pid.is_some() || f.process.is_some())
+                && !super::unattributed(f, std::slice::from_ref(l), processes).is_empty();
+            !may_be_its
+                && (!f.keeps(l, processes)
+                    || (f.address.is_some() && served.is_some_and(|s| !s.contains(&key(l)))))
         })
         .map(|(name, _)| *name)
         .collect()

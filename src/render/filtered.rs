@@ -54,52 +54,153 @@ fn lines(w: &mut dyn Write, hidden: &[FilteredOut]) -> io::Result<()> {
     Ok(())
 }
 
-/// The live section of the port card, then what the filters hid on the port.
+/// The live section of the port card, then, for `--pid` or `--process`, the listeners on the
+/// port whose owner could not be seen (any may be the process asked for), then what the
+/// filters hid on the port.
+#[allow(clippy::too_many_arguments)]
 pub fn card_section(
     w: &mut dyn Write,
     out: &Output,
     snap: &Snapshot,
-    port: u16,
-    protocols: &[Protocol],
+    (port, protocols): (u16, &[Protocol]),
     hidden: &[FilteredOut],
+    asked: Option<Asked<'_>>,
     wide: bool,
 ) -> io::Result<()> {
-    if hidden.is_empty() {
+    let unseen: Vec<&Listener> = match asked {
+        Some(_) => snap
+            .unattributed
+            .iter()
+            .filter(|l| l.socket.port == port)
+            .collect(),
+        None => Vec::new(),
+    };
+    if hidden.is_empty() && unseen.is_empty() {
         return live_section(w, out, snap, port, protocols, wide);
     }
-    let filters = filters_text(hidden);
     let shown = snap.listeners.iter().any(|l| l.socket.port == port);
-    let count = count_text(hidden.len(), shown);
     if shown {
         live_section(w, out, snap, port, protocols, wide)?;
+    }
+    if let (Some(asked), false) = (asked, unseen.is_empty()) {
+        card_unseen(w, out, &asked, (port, protocols), shown, &unseen)?;
+    }
+    if hidden.is_empty() {
+        return Ok(());
+    }
+    let filters = filters_text(hidden);
+    let count = count_text(hidden.len(), shown || !unseen.is_empty());
+    if shown || !unseen.is_empty() {
         writeln!(w, "  {count} on {port} hidden by {filters}:")?;
     } else {
-        let what: Vec<String> = protocols.iter().map(|p| format!("{port}/{p}")).collect();
         let text = format!(
             "Nothing that matches {filters} is listening on {}; {count} on this port hidden by {filters}:",
-            crate::audit::group::or_list(&what)
+            crate::audit::group::or_list(&on_port(port, protocols))
         );
         writeln!(w, "\n{}", paint(out, &text, "1"))?;
     }
     lines(w, hidden)
 }
 
+/// "2668/tcp", "2668/udp"... for each protocol asked.
+fn on_port(port: u16, protocols: &[Protocol]) -> Vec<String> {
+    protocols.iter().map(|p| format!("{port}/{p}")).collect()
+}
+
+/// On a port card filtered by `--pid` or `--process`: the listeners on the port whose owner
+/// could not be seen, one line each with why, any of which may be the process asked for.
+/// `shown`: whether the card showed a listener of that process on the port.
+fn card_unseen(
+    w: &mut dyn Write,
+    out: &Output,
+    asked: &Asked<'_>,
+    (port, protocols): (u16, &[Protocol]),
+    shown: bool,
+    unseen: &[&Listener],
+) -> io::Result<()> {
+    let whose = asked.whose();
+    let n = unseen.len();
+    let (sockets, may) = if n == 1 {
+        ("listening socket", "it may")
+    } else {
+        ("listening sockets", "any of them may")
+    };
+    let has = if n == 1 {
+        "has an owner"
+    } else {
+        "have owners"
+    };
+    let text = if shown {
+        format!("{n} more {sockets} on {port} {has} whoport could not see; {may} be {whose} too:")
+    } else {
+        format!(
+            "{} on {}, but {n} {sockets} there {has} whoport could not see, and {may} be {whose}:",
+            asked.none_seen(),
+            crate::audit::group::or_list(&on_port(port, protocols))
+        )
+    };
+    // Under shown listeners it is indented as the lines of what the filters hid; on a
+    // terminal it wraps at its width.
+    let margin = if shown { 2 } else { 0 };
+    let wrapped = match out.width.map(usize::from) {
+        Some(cols) => crate::render::fit::wrap(&text, cols.saturating_sub(margin), margin),
+        None => vec![text],
+    };
+    if !shown {
+        writeln!(w)?;
+    }
+    for line in wrapped {
+        if shown {
+            writeln!(w, "  {line}")?;
+        } else {
+            writeln!(w, "{}", paint(out, &line, "1"))?;
+        }
+    }
+    for l in unseen {
+        let why = l
+            .hidden_reason
+            .as_deref()
+            .map_or_else(|| "unknown".to_string(), Hidden::long);
+        writeln!(
+            w,
+            "    {} {}  {}",
+            l.socket.protocol,
+            sanitize(&l.endpoint()),
+            l.reach().long(),
+        )?;
+        let why = format!("owner not seen: {}", sanitize(&why));
+        let wrapped = match out.width.map(usize::from) {
+            Some(cols) => crate::render::fit::wrap(&why, cols.saturating_sub(6), 2),
+            None => vec![why],
+        };
+        for line in wrapped {
+            writeln!(w, "      {line}")?;
+        }
+    }
+    Ok(())
+}
+
 /// Under a range's or a name's listing (or instead of "Nothing is listening"): what the
-/// filters hid, and for a program name the listeners whose owner could not be named (any
-/// may be the program's). `shown` is how many listeners the listing showed.
+/// filters hid, and the listeners whose owner could not be named, any of which may be the
+/// owner asked for: a program by its name, or a process by `--pid` or `--process`. `shown` is
+/// how many listeners the listing showed.
 pub fn list_section(
     w: &mut dyn Write,
     out: &Output,
     query: &str,
     shown: usize,
     hidden: &[FilteredOut],
-    (program, unattributed): (Option<&str>, &[Listener]),
+    (asked, unattributed): (Option<Asked<'_>>, &[Listener]),
 ) -> io::Result<()> {
     // A name is said back at most QUOTED_MAX characters long (it may be any length).
-    let short = program.map(shortened);
+    let short = match asked {
+        Some(Asked::Program(p)) => Some(shortened(p)),
+        _ => None,
+    };
     let program = short.as_deref();
     let query = shortened(query);
     let query = query.as_str();
+    let unattributed = if asked.is_some() { unattributed } else { &[] };
     hidden_section(
         w,
         out,
@@ -108,14 +209,14 @@ pub fn list_section(
         hidden,
         unattributed.is_empty(),
     )?;
-    match program {
-        Some(program) if !unattributed.is_empty() => unattributed_section(
-            w,
-            out,
-            &Asked::Program(program),
-            shown + hidden.len(),
-            unattributed,
-        ),
+    let asked = match (program, asked) {
+        (Some(program), _) => Some(Asked::Program(program)),
+        (None, asked) => asked,
+    };
+    match asked {
+        Some(asked) if !unattributed.is_empty() => {
+            unattributed_section(w, out, &asked, shown + hidden.len(), unattributed)
+        }
         _ => Ok(()),
     }
 }
@@ -202,13 +303,14 @@ fn unattributed_section(
     } else {
         format!("{n} {more}listening sockets have owners")
     };
+    let may = if n == 1 { "it may" } else { "any of them may" };
     let text = if found == 0 {
         format!(
-            "{}, but {sockets} whoport could not see, and any of them may be {whose}:",
+            "{}, but {sockets} whoport could not see, and {may} be {whose}:",
             asked.none_seen()
         )
     } else {
-        format!("{sockets} whoport could not see; any of them may be {whose} too:")
+        format!("{sockets} whoport could not see; {may} be {whose} too:")
     };
     // On a terminal each line wraps at its width.
     let width = out.width.map(usize::from);

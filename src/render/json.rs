@@ -232,6 +232,9 @@ pub struct PortCardDoc<'a> {
     pub listeners: ListenerDocs<'a>,
     /// Listeners on this port that the command line's filters left out, and which filters.
     pub hidden_by_filters: Vec<FilteredDoc>,
+    /// With `--pid` or `--process`: listeners on this port whose owner could not be named,
+    /// which may be the process asked for.
+    pub unattributed: Vec<UnattributedDoc>,
     /// Established TCP connections whose local port is this port.
     pub established_connections: usize,
     pub source: &'static str,
