@@ -739,7 +739,15 @@ fn run_listing(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
             Some(asked) => {
                 render::filtered::owner_unknown_section(w, out, asked, 0, &snap.unattributed)?;
             }
-            None => writeln!(w, "No listening sockets match.")?,
+            None => match snap.asked_unread {
+                // Whether the process asked for holds one is not known: never "none match".
+                Some(pid) => writeln!(
+                    w,
+                    "No listener of PID {pid} was seen, but its descriptors could not be read: \
+                     whether it holds any is not known."
+                )?,
+                None => writeln!(w, "No listening sockets match.")?,
+            },
         }
         if let Some(closed) = listing::closed_text(&snap.closed, false) {
             writeln!(w, "{closed}.")?;

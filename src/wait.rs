@@ -50,6 +50,9 @@ pub enum Unmet {
     /// Listeners, none seen held by the process asked for, and some whose owners could not
     /// be seen (another user's, as non-root): any may be that process's.
     OwnersUnseen,
+    /// Listeners, each with its holders seen, none of them the PID asked for, whose
+    /// descriptors could not be read: it may hold any of them.
+    AskedUnread,
     /// Listeners whose owners were not established before the wait's time ran out: the
     /// owner lookup was still running.
     OwnersNotRead,
@@ -163,6 +166,10 @@ fn listening(
                 None
             } else if snap.hidden > 0 || !snap.unattributed.is_empty() {
                 Some(Unmet::OwnersUnseen)
+            } else if snap.asked_unread.is_some() {
+                // Every listener's holders were seen, but not whether the PID asked for,
+                // which could not be read, is among them.
+                Some(Unmet::AskedUnread)
             } else {
                 Some(Unmet::OtherHolders)
             };

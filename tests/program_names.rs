@@ -641,3 +641,83 @@ fn a_port_card_or_range_filtered_by_pid_or_process_keeps_a_listener_whose_owner_
         assert!(endpoints(&doc, "unattributed").is_empty(), "{doc}");
     }
 }
+
+#[test]
+fn a_pid_whose_descriptors_cannot_be_read_is_never_said_to_hold_nothing() {
+    if python().is_none() {
+        return;
+    }
+    if !common::root_or_skip("a process of root's with a child of nobody's") {
+        return;
+    }
+    // Root's listener, shared with a child that became nobody (and dumpable again): nobody
+    // reads the child's descriptors, never the parent's.
+    let l = Listener::start(&["--fork", "--child-user", "65534", "tcp4"]);
+    let (parent, child) = (l.pid.to_string(), l.children[0].to_string());
+    let port = l.port(0).to_string();
+    let tcp = format!("127.0.0.1:{port}");
+    let note = format!("the descriptors of PID {parent} could not be read");
+    let home = tempdir();
+    for lookup in ["procfs", "bpf"] {
+        let nobody = |args: &[&str]| {
+            outcome(
+                common::whoport_as_nobody(home.path())
+                    .env("WHOPORT_OWNER_LOOKUP", lookup)
+                    .args(args),
+            )
+        };
+        // The child is named: its descriptors were read.
+        let (status, out, err) = nobody(&["--json", "--pid", &child]);
+        assert_eq!(status, 0, "{lookup}: {out}{err}");
+        let doc: Value = serde_json::from_str(&out).expect("json");
+        assert!(
+            endpoints(&doc, "listeners").contains(&tcp),
+            "{lookup}: {doc}"
+        );
+        assert!(!doc["notes"].to_string().contains(&note), "{doc}");
+        // The parent may hold it too: never "nothing", and said why.
+        let (status, out, err) = nobody(&["--json", "--pid", &parent]);
+        assert_eq!(status, 1, "{lookup}: {out}{err}");
+        let doc: Value = serde_json::from_str(&out).expect("json");
+        assert!(endpoints(&doc, "listeners").is_empty(), "{lookup}: {doc}");
+        assert!(doc["notes"].to_string().contains(&note), "{lookup}: {doc}");
+        let (_, out, _) = nobody(&["--pid", &parent]);
+        assert!(
+            !out.contains("No listening sockets match")
+                && out.contains(&format!("No listener of PID {parent} was seen"))
+                && out.contains(&note),
+            "{lookup}: {out}"
+        );
+        let wait = |pid: &str| {
+            let (status, out, err) = nobody(&[
+                "wait",
+                &port,
+                "--listening",
+                "--pid",
+                pid,
+                "--timeout",
+                "3s",
+                "--json",
+            ]);
+            let doc: Value =
+                serde_json::from_str(&out).unwrap_or_else(|_| panic!("{lookup}: {out}{err}"));
+            (status, doc["unmet"].clone())
+        };
+        assert_eq!(wait(&child), (0, Value::Null), "{lookup}");
+        assert_eq!(
+            wait(&parent),
+            (1, Value::from("asked_unread")),
+            "{lookup}: never 'none held by the process asked for'"
+        );
+        // Root reads both.
+        let (status, out, err) = outcome(
+            common::whoport(home.path())
+                .env("WHOPORT_OWNER_LOOKUP", lookup)
+                .args(["--json", "--pid", &parent]),
+        );
+        assert_eq!(status, 0, "{lookup}: {err}");
+        let doc: Value = serde_json::from_str(&out).expect("json");
+        assert!(endpoints(&doc, "listeners").contains(&tcp), "{doc}");
+        assert!(!doc["notes"].to_string().contains(&note), "{doc}");
+    }
+}

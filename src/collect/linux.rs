@@ -31,6 +31,9 @@ pub struct InodeOwners {
     /// Some of their PIDs, to name them: the lowest [`NAMED_UNREADABLE`], and every one in
     /// `covered` (see [`InodeOwners::keep_named`]).
     pub unreadable_pids: Vec<u32>,
+    /// Every one of their PIDs, not only those named: a process asked for by `--pid` may be
+    /// any of them (whether it holds a socket is then not known). At most one per process.
+    pub all_unread: Vec<u32>,
     /// Those of them whose `/proc/PID` (or its fd directory) has a directory mounted over it
     /// (a way to hide a process): never cut from the PIDs named, whatever their number.
     pub covered: Vec<u32>,
@@ -389,6 +392,7 @@ fn walk(
     for part in parts {
         owners.unreadable += part.unreadable;
         owners.unreadable_pids.extend(part.unreadable_pids);
+        owners.all_unread.extend(part.all_unread);
         owners.covered.extend(part.covered);
         owners.vanished += part.vanished;
         owners.walked += part.walked;
@@ -479,6 +483,7 @@ struct Part {
     activity: Vec<(u32, Activity)>,
     unreadable: usize,
     unreadable_pids: Vec<u32>,
+    all_unread: Vec<u32>,
     covered: Vec<u32>,
     vanished: usize,
     walked: usize,
@@ -532,6 +537,7 @@ impl Part {
     /// while there is room).
     fn not_read(&mut self, pid: u32) {
         self.unreadable += 1;
+        self.all_unread.push(pid);
         if self.unreadable_pids.len() < NAMED_UNREADABLE {
             self.unreadable_pids.push(pid);
         }
@@ -542,6 +548,7 @@ impl Part {
     /// other processes named (a walk that met it first named one process fewer).
     fn covered(&mut self, pid: u32) {
         self.unreadable += 1;
+        self.all_unread.push(pid);
         self.covered.push(pid);
     }
 }

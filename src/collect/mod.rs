@@ -619,6 +619,18 @@ pub fn collect_beside<T>(
             count(owners.vanished, "exited", "exited")
         ));
     }
+    // A `--pid` whose process's descriptors could not be read: whether it holds any listener
+    // is not known (a readable child may be named as the holder of a socket it shares).
+    #[cfg(target_os = "linux")]
+    let asked_unread = filter.pid.filter(|pid| owners.all_unread.contains(pid));
+    #[cfg(not(target_os = "linux"))]
+    let asked_unread = None;
+    if let Some(pid) = asked_unread {
+        notes.push(format!(
+            "the descriptors of PID {pid} could not be read: whether it holds any listener, \
+             one named here as another process's among them, is not known"
+        ));
+    }
     let snapshot = Snapshot {
         listeners,
         processes,
@@ -630,6 +642,7 @@ pub fn collect_beside<T>(
         notes,
         other_netns: owners.other_netns,
         unattributed,
+        asked_unread,
         closed,
     };
     Ok((snapshot, made))
@@ -903,6 +916,9 @@ struct Owners {
     by_socket: Vec<Vec<u32>>,
     unreadable: usize,
     unreadable_pids: Vec<u32>,
+    /// Every process not read (see `InodeOwners::all_unread`).
+    #[cfg(target_os = "linux")]
+    all_unread: Vec<u32>,
     vanished: usize,
     other_netns: usize,
     other_netns_pid: Option<u32>,
@@ -979,6 +995,7 @@ fn find_owners(candidates: &[(Socket, Vec<u32>)], walk: Walk) -> Owners {
             by_socket: holders_by_socket(candidates, &mut walk.pids),
             unreadable: walk.unreadable,
             unreadable_pids: walk.unreadable_pids,
+            all_unread: walk.all_unread,
             vanished: walk.vanished,
             other_netns: walk.other_netns,
             other_netns_pid: walk.other_netns_pid,
@@ -995,6 +1012,7 @@ fn find_owners(candidates: &[(Socket, Vec<u32>)], walk: Walk) -> Owners {
             by_socket: vec![Vec::new(); candidates.len()],
             unreadable: 0,
             unreadable_pids: Vec::new(),
+            all_unread: Vec::new(),
             vanished: 0,
             other_netns: 0,
             other_netns_pid: None,

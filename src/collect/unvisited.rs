@@ -59,6 +59,7 @@ pub fn absorb(owners: &mut InodeOwners, more: InodeOwners) {
     owners.starts.extend(more.starts);
     owners.unreadable += more.unreadable;
     owners.unreadable_pids.extend(more.unreadable_pids);
+    owners.all_unread.extend(more.all_unread);
     owners.covered.extend(more.covered);
     owners.keep_named();
     owners.cut.extend(more.cut);

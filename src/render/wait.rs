@@ -37,6 +37,10 @@ pub fn line(port: u16, protocol: Protocol, condition: &str, o: &Outcome) -> Stri
             "{port}/{protocol} had listeners after {secs:.1} s, none seen held by the process \
              asked for: the owners of some could not be seen"
         ),
+        Some(Unmet::AskedUnread) => format!(
+            "{port}/{protocol} had listeners after {secs:.1} s, none seen held by the process \
+             asked for, whose descriptors could not be read: it may hold any of them"
+        ),
         Some(Unmet::OwnersNotRead) => format!(
             "{port}/{protocol} had listeners after {secs:.1} s, whose owners were not \
              established in that time (the owner lookup had not answered)"
@@ -50,6 +54,7 @@ fn unmet_name(unmet: Option<&Unmet>) -> Option<&'static str> {
         Unmet::Not => "not",
         Unmet::OtherHolders => "other_holders",
         Unmet::OwnersUnseen => "owners_unseen",
+        Unmet::AskedUnread => "asked_unread",
         Unmet::OwnersNotRead => "owners_not_read",
     })
 }
