@@ -739,14 +739,27 @@ fn run_listing(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
             Some(asked) => {
                 render::filtered::owner_unknown_section(w, out, asked, 0, &snap.unattributed)?;
             }
-            None => match snap.asked_unread {
-                // Whether the process asked for holds one is not known: never "none match".
-                Some(pid) => writeln!(
+            None => match (filter.pid, snap.asked_unread.1) {
+                // Whether the processes asked for hold one is not known: never "none match".
+                (_, 0) => writeln!(w, "No listening sockets match.")?,
+                (Some(pid), _) => writeln!(
                     w,
                     "No listener of PID {pid} was seen, but its descriptors could not be read: \
                      whether it holds any is not known."
                 )?,
-                None => writeln!(w, "No listening sockets match.")?,
+                (None, n) => writeln!(
+                    w,
+                    "{}, but the descriptors of {} could not be read: whether {} any is not \
+                     known.",
+                    render::filtered::Asked::Process(filter.process.as_deref().unwrap_or_default())
+                        .none_seen(),
+                    if n == 1 {
+                        "1 such process".to_string()
+                    } else {
+                        format!("{n} such processes")
+                    },
+                    if n == 1 { "it holds" } else { "they hold" }
+                )?,
             },
         }
         if let Some(closed) = listing::closed_text(&snap.closed, false) {
@@ -824,6 +837,7 @@ fn write_list(
             snap.listeners.len(),
             hidden,
             (asked, &snap.unattributed),
+            snap.asked_unread.1,
         )?;
         listing::notes(w, out, snap)?;
         if !reports.is_empty() {

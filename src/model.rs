@@ -825,9 +825,10 @@ pub struct Snapshot {
     /// For a program query (`whoport nginx`): the listeners left out only because no owner
     /// of theirs could be named (another user's, as non-root): any may be that program's.
     pub unattributed: Vec<Listener>,
-    /// The PID `--pid` asked for, when its process's descriptors could not be read: it may
-    /// hold any listener, one named as another process's among them, or none.
-    pub asked_unread: Option<u32>,
+    /// The processes `--pid` or `--process` asked for whose descriptors could not be read
+    /// (some of their PIDs, and how many): they may hold any listener, one named as another
+    /// process's among them, or none.
+    pub asked_unread: (Vec<u32>, usize),
     /// Sockets the dump returned that the kernel no longer had when asked again (closed during
     /// the scan, as under `SO_REUSEPORT` churn): not listeners any more, so neither rows of the
     /// listing, nor the card's, nor judged by the audit; counted in the totals and kept,

@@ -81,23 +81,32 @@ pub fn wait(
     let deadline = timeout.and_then(|t| started.checked_add(t));
     let mut interval = FIRST_INTERVAL;
     let mut looks = 0;
-    let mut owner_cache: Option<(Vec<u32>, Option<Unmet>)> = None;
+    // What the last look that established the owners found: said when the wait's last look
+    // ran out of time before they were established (its deadline is the wait's).
+    let mut established: Option<Unmet> = None;
     loop {
         looks += 1;
         let look = match condition {
-            Condition::Listening { pid, process } => listening(
-                (port, protocol),
-                (*pid, process.as_deref()),
-                deadline,
-                &mut owner_cache,
-            )?,
+            Condition::Listening { pid, process } => {
+                listening((port, protocol), (*pid, process.as_deref()), deadline)?
+            }
             Condition::Free if free(port, protocol)? => Look::Met,
             Condition::Free => Look::Unmet(Unmet::Not),
         };
         let now = Instant::now();
         let unmet = match look {
             Look::Met => None,
-            Look::Unmet(why) => Some(why),
+            Look::Unmet(Unmet::OwnersNotRead) => {
+                Some(established.clone().unwrap_or(Unmet::OwnersNotRead))
+            }
+            Look::Unmet(Unmet::Not) => {
+                established = None;
+                Some(Unmet::Not)
+            }
+            Look::Unmet(why) => {
+                established = Some(why.clone());
+                Some(why)
+            }
         };
         let ended = deadline.is_some_and(|d| now >= d);
         if unmet.is_none() || ended {
@@ -118,68 +127,52 @@ pub fn wait(
 }
 
 /// Is there a listener on the port (held by the PID or process asked for)? The owner lookup
-/// runs again only when the set of listening sockets changed, and waits for its answer no
+/// runs at every look while the port has listeners: the same sockets may change hands (a
+/// socket passed to another process, a process renamed or running another program), so an
+/// answer about their owners is never kept from one look to the next. It is waited for no
 /// longer than the wait's `deadline`: one that has not answered then (a process or a user
 /// database that does not answer) leaves the owners not established.
 fn listening(
     (port, protocol): (u16, Protocol),
     (pid, process): (Option<u32>, Option<&str>),
     deadline: Option<Instant>,
-    cache: &mut Option<(Vec<u32>, Option<Unmet>)>,
 ) -> Result<Look, CollectError> {
     let found = port_table::on_port(port, protocol, States::Listeners)?;
-    let mut inodes: Vec<u32> = found
-        .iter()
-        .filter(|s| s.is_listener())
-        .map(|s| s.inode)
-        .collect();
-    if inodes.is_empty() {
+    if !found.iter().any(|s| s.is_listener()) {
         return Ok(Look::Unmet(Unmet::Not));
     }
     if pid.is_none() && process.is_none() {
         return Ok(Look::Met);
     }
-    inodes.sort_unstable();
-    let answer = match cache {
-        Some((seen, answer)) if *seen == inodes => answer.clone(),
-        _ => {
-            let filter = Filter {
-                tcp: protocol == Protocol::Tcp,
-                udp: protocol == Protocol::Udp,
-                udplite: protocol == Protocol::Udplite,
-                ipv4: true,
-                ipv6: true,
-                ports: Some(vec![PortRange::single(port)]),
-                pid,
-                process: process.map(str::to_string),
-                ..Filter::default()
-            };
-            let within = match deadline {
-                Some(at) => Deadline::after(at.saturating_duration_since(Instant::now())),
-                None => Deadline::never(),
-            };
-            let Some(snap) = within.run(move || collect::collect(&filter)) else {
-                return Ok(Look::Unmet(Unmet::OwnersNotRead));
-            };
-            let snap = snap?;
-            let answer = if !snap.listeners.is_empty() {
-                None
-            } else if snap.hidden > 0 || !snap.unattributed.is_empty() {
-                Some(Unmet::OwnersUnseen)
-            } else if snap.asked_unread.is_some() {
-                // Every listener's holders were seen, but not whether the PID asked for,
-                // which could not be read, is among them.
-                Some(Unmet::AskedUnread)
-            } else {
-                Some(Unmet::OtherHolders)
-            };
-            *cache = Some((inodes, answer.clone()));
-            answer
-        }
+    let filter = Filter {
+        tcp: protocol == Protocol::Tcp,
+        udp: protocol == Protocol::Udp,
+        udplite: protocol == Protocol::Udplite,
+        ipv4: true,
+        ipv6: true,
+        ports: Some(vec![PortRange::single(port)]),
+        pid,
+        process: process.map(str::to_string),
+        ..Filter::default()
     };
-    Ok(match answer {
-        None => Look::Met,
-        Some(why) => Look::Unmet(why),
+    let within = match deadline {
+        Some(at) => Deadline::after(at.saturating_duration_since(Instant::now())),
+        None => Deadline::never(),
+    };
+    let Some(snap) = within.run(move || collect::collect(&filter)) else {
+        return Ok(Look::Unmet(Unmet::OwnersNotRead));
+    };
+    let snap = snap?;
+    Ok(if !snap.listeners.is_empty() {
+        Look::Met
+    } else if snap.hidden > 0 || !snap.unattributed.is_empty() {
+        Look::Unmet(Unmet::OwnersUnseen)
+    } else if snap.asked_unread.1 > 0 {
+        // Every listener's holders were seen, but not whether the process asked for, which
+        // could not be read, is among them.
+        Look::Unmet(Unmet::AskedUnread)
+    } else {
+        Look::Unmet(Unmet::OtherHolders)
     })
 }
 

@@ -652,7 +652,15 @@ fn a_pid_whose_descriptors_cannot_be_read_is_never_said_to_hold_nothing() {
     }
     // Root's listener, shared with a child that became nobody (and dumpable again): nobody
     // reads the child's descriptors, never the parent's.
-    let l = Listener::start(&["--fork", "--child-user", "65534", "tcp4"]);
+    let name = format!("wpunr{}", std::process::id());
+    let l = Listener::start(&[
+        "--comm-hex",
+        &hex(name.as_bytes()),
+        "--fork",
+        "--child-user",
+        "65534",
+        "tcp4",
+    ]);
     let (parent, child) = (l.pid.to_string(), l.children[0].to_string());
     let port = l.port(0).to_string();
     let tcp = format!("127.0.0.1:{port}");
@@ -688,6 +696,17 @@ fn a_pid_whose_descriptors_cannot_be_read_is_never_said_to_hold_nothing() {
                 && out.contains(&note),
             "{lookup}: {out}"
         );
+        // A port card and a range never say nothing of it listens.
+        for query in [port.clone(), format!("{port}-{port}")] {
+            let (_, out, _) = nobody(&[&query, "--pid", &parent]);
+            assert!(
+                out.contains(&format!(
+                    "(hidden by --pid; PID {parent}, whose descriptors could not be read, may \
+                     hold it too)"
+                )) && !out.contains("Nothing that matches"),
+                "{lookup} {query}: {out}"
+            );
+        }
         let wait = |pid: &str| {
             let (status, out, err) = nobody(&[
                 "wait",
@@ -708,6 +727,21 @@ fn a_pid_whose_descriptors_cannot_be_read_is_never_said_to_hold_nothing() {
             wait(&parent),
             (1, Value::from("asked_unread")),
             "{lookup}: never 'none held by the process asked for'"
+        );
+        // By name: the child is shown, and the parent, which has the name too, is said.
+        let (status, out, err) = nobody(&["--json", "--process", &name]);
+        assert_eq!(status, 0, "{lookup}: {out}{err}");
+        let doc: Value = serde_json::from_str(&out).expect("json");
+        assert!(
+            endpoints(&doc, "listeners").contains(&tcp),
+            "{lookup}: {doc}"
+        );
+        assert!(
+            doc["notes"].to_string().contains(&format!(
+                "the descriptors of 1 process whose name contains '{name}' (PID {parent}) could \
+                 not be read"
+            )),
+            "{lookup}: {doc}"
         );
         // Root reads both.
         let (status, out, err) = outcome(

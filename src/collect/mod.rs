@@ -619,18 +619,14 @@ pub fn collect_beside<T>(
             count(owners.vanished, "exited", "exited")
         ));
     }
-    // A `--pid` whose process's descriptors could not be read: whether it holds any listener
-    // is not known (a readable child may be named as the holder of a socket it shares).
+    // The processes asked for (`--pid`, or `--process` by their kernel's name) whose
+    // descriptors could not be read: whether they hold any listener is not known (a readable
+    // child may be named as the holder of a socket it shares).
     #[cfg(target_os = "linux")]
-    let asked_unread = filter.pid.filter(|pid| owners.all_unread.contains(pid));
+    let asked_unread = asked_unread(filter, &owners.all_unread);
     #[cfg(not(target_os = "linux"))]
-    let asked_unread = None;
-    if let Some(pid) = asked_unread {
-        notes.push(format!(
-            "the descriptors of PID {pid} could not be read: whether it holds any listener, \
-             one named here as another process's among them, is not known"
-        ));
-    }
+    let asked_unread = (Vec::new(), 0);
+    notes.extend(asked_unread_note(filter, &asked_unread));
     let snapshot = Snapshot {
         listeners,
         processes,
@@ -715,6 +711,66 @@ pub(crate) fn unattributed(
         })
         .cloned()
         .collect()
+}
+
+/// The processes `filter` asks for by `--pid` or `--process` among `unread` (whose
+/// descriptors could not be read): the lowest PIDs, at most [`linux::NAMED_UNREADABLE`], and
+/// how many. By `--process`, a process is asked for when its kernel's name (`comm`, which
+/// anyone may read) contains the name typed, case ignored.
+#[cfg(target_os = "linux")]
+fn asked_unread(filter: &Filter, unread: &[u32]) -> (Vec<u32>, usize) {
+    let mut asked: Vec<u32> = match (filter.pid, &filter.process) {
+        (Some(pid), _) => unread.iter().copied().filter(|&p| p == pid).collect(),
+        (None, Some(name)) => {
+            let name = name.to_lowercase();
+            unread
+                .iter()
+                .copied()
+                .filter(|&pid| {
+                    linux::comm(pid).is_some_and(|comm| {
+                        String::from_utf8_lossy(&comm)
+                            .to_lowercase()
+                            .contains(&name)
+                    })
+                })
+                .collect()
+        }
+        (None, None) => Vec::new(),
+    };
+    asked.sort_unstable();
+    asked.dedup();
+    let count = asked.len();
+    asked.truncate(linux::NAMED_UNREADABLE);
+    (asked, count)
+}
+
+/// The note for [`asked_unread`]'s processes.
+fn asked_unread_note(filter: &Filter, (pids, count): &(Vec<u32>, usize)) -> Option<String> {
+    let count = *count;
+    if count == 0 {
+        return None;
+    }
+    let list = crate::model::unreadable_pid_list(pids, count);
+    Some(match (filter.pid, &filter.process) {
+        (Some(pid), _) => format!(
+            "the descriptors of PID {pid} could not be read: whether it holds any listener, \
+             one named here as another process's among them, is not known"
+        ),
+        (None, name) => {
+            let name =
+                crate::render::sanitize::sanitize(name.as_deref().unwrap_or_default()).into_owned();
+            let (processes, holds) = if count == 1 {
+                ("1 process".to_string(), "it holds")
+            } else {
+                (format!("{count} processes"), "they hold")
+            };
+            format!(
+                "the descriptors of {processes} whose name contains '{name}' ({list}) could not \
+                 be read: whether {holds} any listener, one named here as another process's \
+                 among them, is not known"
+            )
+        }
+    })
 }
 
 /// Names the known program each listener's owner is, once for every reader.

@@ -32,9 +32,21 @@ fn count_text(n: usize, more: bool) -> String {
     )
 }
 
-/// One line per hidden listener: endpoint, reach, the filters, its owners.
-fn lines(w: &mut dyn Write, hidden: &[FilteredOut]) -> io::Result<()> {
+/// One line per hidden listener: endpoint, reach, the filters, its owners. `unread`: said of
+/// a listener `--pid` or `--process` hid when a process asked for could not be read (it may
+/// hold the listener too).
+fn lines(w: &mut dyn Write, hidden: &[FilteredOut], unread: Option<&str>) -> io::Result<()> {
     for h in hidden {
+        let may = match unread {
+            Some(text)
+                if h.filters
+                    .iter()
+                    .any(|f| matches!(*f, "--pid" | "--process")) =>
+            {
+                format!("; {text}")
+            }
+            _ => String::new(),
+        };
         let l = &h.listener;
         let who: Vec<String> = h.owners.iter().map(|o| sanitize(o).into_owned()).collect();
         let who = match (&l.hidden_reason, who.is_empty()) {
@@ -44,7 +56,7 @@ fn lines(w: &mut dyn Write, hidden: &[FilteredOut]) -> io::Result<()> {
         };
         writeln!(
             w,
-            "    {} {}  {}  (hidden by {}){who}",
+            "    {} {}  {}  (hidden by {}{may}){who}",
             l.socket.protocol,
             sanitize(&l.endpoint()),
             l.reach().long(),
@@ -67,6 +79,7 @@ pub fn card_section(
     asked: Option<Asked<'_>>,
     wide: bool,
 ) -> io::Result<()> {
+    let unread = unread_text(asked, snap.asked_unread.1);
     let unseen: Vec<&Listener> = match asked {
         Some(_) => snap
             .unattributed
@@ -93,13 +106,36 @@ pub fn card_section(
     if shown || !unseen.is_empty() {
         writeln!(w, "  {count} on {port} hidden by {filters}:")?;
     } else {
-        let text = format!(
-            "Nothing that matches {filters} is listening on {}; {count} on this port hidden by {filters}:",
-            crate::audit::group::or_list(&on_port(port, protocols))
-        );
+        let on = crate::audit::group::or_list(&on_port(port, protocols));
+        // Whether a process asked for that could not be read holds one is not known.
+        let text = match unread {
+            Some(_) => format!(
+                "No listener seen on {on} matches {filters}; {count} on this port hidden by {filters}:"
+            ),
+            None => format!(
+                "Nothing that matches {filters} is listening on {on}; {count} on this port hidden by {filters}:"
+            ),
+        };
         writeln!(w, "\n{}", paint(out, &text, "1"))?;
     }
-    lines(w, hidden)
+    lines(w, hidden, unread.as_deref())
+}
+
+/// What is said of a listener `--pid` or `--process` hid when `unread` processes asked for
+/// could not be read.
+fn unread_text(asked: Option<Asked<'_>>, unread: usize) -> Option<String> {
+    match (asked, unread) {
+        (_, 0) | (None | Some(Asked::Program(_)), _) => None,
+        (Some(Asked::Pid(pid)), _) => Some(format!(
+            "PID {pid}, whose descriptors could not be read, may hold it too"
+        )),
+        (Some(Asked::Process(_)), 1) => Some(
+            "a process of that name whose descriptors could not be read may hold it too".into(),
+        ),
+        (Some(Asked::Process(_)), n) => Some(format!(
+            "{n} processes of that name whose descriptors could not be read may hold it too"
+        )),
+    }
 }
 
 /// "2668/tcp", "2668/udp"... for each protocol asked.
@@ -191,7 +227,9 @@ pub fn list_section(
     shown: usize,
     hidden: &[FilteredOut],
     (asked, unattributed): (Option<Asked<'_>>, &[Listener]),
+    unread: usize,
 ) -> io::Result<()> {
+    let unread = unread_text(asked, unread);
     // A name is said back at most QUOTED_MAX characters long (it may be any length).
     let short = match asked {
         Some(Asked::Program(p)) => Some(shortened(p)),
@@ -207,7 +245,7 @@ pub fn list_section(
         (query, program),
         shown,
         hidden,
-        unattributed.is_empty(),
+        (unattributed.is_empty(), unread.as_deref()),
     )?;
     let asked = match (program, asked) {
         (Some(program), _) => Some(Asked::Program(program)),
@@ -241,7 +279,7 @@ impl Asked<'_> {
     }
 
     /// "No process named 'nginx' was seen listening".
-    fn none_seen(&self) -> String {
+    pub fn none_seen(&self) -> String {
         match self {
             Asked::Program(p) => format!("No process named '{}' was seen listening", sanitize(p)),
             Asked::Pid(pid) => format!("No listener of PID {pid} was seen"),
@@ -356,7 +394,7 @@ fn hidden_section(
     (query, program): (&str, Option<&str>),
     shown: usize,
     hidden: &[FilteredOut],
-    nothing_else: bool,
+    (nothing_else, asked_unread): (bool, Option<&str>),
 ) -> io::Result<()> {
     if hidden.is_empty() {
         if shown == 0 && nothing_else {
@@ -413,13 +451,14 @@ fn hidden_section(
             format!(
                 "{unread} sockets were not looked for (see the note); {head}{on} hidden by {tail}:"
             )
-        } else if nothing_else {
+        } else if nothing_else && asked_unread.is_none() {
             format!(
                 "Nothing that matches {filters} is listening on {}; {count}:",
                 sanitize(query)
             )
         } else {
-            // Listeners whose owner is unknown that the filters keep follow: not "nothing".
+            // Listeners whose owner is unknown that the filters keep follow, or a process
+            // asked for could not be read: not "nothing".
             format!(
                 "No listener seen on {} matches {filters}; {count}:",
                 sanitize(query)
@@ -432,7 +471,7 @@ fn hidden_section(
     if seen.is_empty() {
         return reason_counts(w, &unseen);
     }
-    lines(w, &seen)?;
+    lines(w, &seen, asked_unread)?;
     if unseen.is_empty() {
         return Ok(());
     }
