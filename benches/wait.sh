@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # CPU time of `whoport wait` runs that last SECONDS (default 60) because the condition never
 # holds: --listening on a TCP port held bound but never listening, and on the same number for
-# UDP (nothing binds it); --free on a TCP port held by a listener. The runs go in parallel
+# UDP (nothing binds it); --free on a TCP port held by a listener; --listening --pid on that
+# listener, asking for this script's parent shell, which does not hold it (the owner lookup
+# runs at every look). The runs go in parallel
 # (they mostly sleep); each prints user and system CPU seconds as measured by getrusage.
 #   cargo build --release && benches/wait.sh 60
 set -euo pipefail
@@ -20,6 +22,8 @@ cases = [
     ("wait PORT/tcp --listening", [str(bound.getsockname()[1]), "--listening"]),
     ("wait PORT/udp --listening", [f"{bound.getsockname()[1]}/udp", "--listening"]),
     ("wait PORT/tcp --free", [str(held.getsockname()[1]), "--free"]),
+    ("wait PORT/tcp --listening --pid OTHER",
+     [str(held.getsockname()[1]), "--listening", "--pid", str(__import__("os").getppid())]),
 ]
 results = {}
 
