@@ -248,7 +248,7 @@ fn run_wait(a: &WaitArgs, out: &Output, w: &mut dyn Write) -> Result<u8> {
     }
     let (condition, what) = if a.listening {
         let c = wait::Condition::Listening {
-            pid: a.pid,
+            pid: process_of(a.pid),
             process: a.process.clone(),
         };
         (c, "listening")
@@ -429,6 +429,21 @@ fn only_protocol(filters: &FilterArgs) -> Option<Protocol> {
 }
 
 /// The socket filters of the command line, narrowed to `ports` and `protocol` if given.
+/// `--pid`, where a thread's id stands for its process (the thread group that holds the
+/// sockets), said on standard error.
+fn process_of(pid: Option<u32>) -> Option<u32> {
+    let pid = pid?;
+    Some(match collect::thread_group_of(pid) {
+        Some(tgid) => {
+            crate::stderr::line(format_args!(
+                "whoport: {pid} is a thread of process {tgid}: --pid {pid} is taken as --pid {tgid}"
+            ));
+            tgid
+        }
+        None => pid,
+    })
+}
+
 fn filter_for(
     cli: &FilterArgs,
     all_states: bool,
@@ -456,7 +471,7 @@ fn filter_for(
         ipv6,
         all_states,
         ports,
-        pid: cli.pid,
+        pid: process_of(cli.pid),
         process: cli.process.clone(),
         user: cli.user.clone(),
         exposed: cli.exposed,

@@ -755,3 +755,56 @@ fn a_pid_whose_descriptors_cannot_be_read_is_never_said_to_hold_nothing() {
         assert!(!doc["notes"].to_string().contains(&note), "{doc}");
     }
 }
+
+#[test]
+fn a_thread_id_given_to_pid_stands_for_its_process() {
+    if python().is_none() {
+        return;
+    }
+    let l = Listener::start(&["--threads", "1", "tcp4"]);
+    let tcp = format!("127.0.0.1:{}", l.port(0));
+    let tid = std::fs::read_dir(format!("/proc/{}/task", l.pid))
+        .expect("task directory")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .find(|&t| t != l.pid)
+        .expect("a second thread");
+    let home = tempdir();
+    let said = format!(
+        "{tid} is a thread of process {}: --pid {tid} is taken as --pid {}",
+        l.pid, l.pid
+    );
+    for lookup in ["procfs", "bpf"] {
+        let whoport = |args: &[&str]| {
+            outcome(
+                common::whoport(home.path())
+                    .env("WHOPORT_OWNER_LOOKUP", lookup)
+                    .args(args),
+            )
+        };
+        let tid = tid.to_string();
+        let (status, out, err) = whoport(&["--json", "--pid", &tid]);
+        assert_eq!(status, 0, "{lookup}: {out}{err}");
+        let doc: Value = serde_json::from_str(&out).expect("json");
+        assert!(
+            endpoints(&doc, "listeners").contains(&tcp),
+            "{lookup}: {doc}"
+        );
+        assert!(err.contains(&said), "{lookup}: {err}");
+        let port = l.port(0).to_string();
+        let (status, out, err) = whoport(&[&port, "--pid", &tid]);
+        assert!(
+            status == 0 && !out.contains("hidden by"),
+            "{lookup}: {out}{err}"
+        );
+        let (status, _, err) = whoport(&[
+            "wait",
+            &port,
+            "--listening",
+            "--pid",
+            &tid,
+            "--timeout",
+            "8s",
+        ]);
+        assert_eq!(status, 0, "{lookup}: {err}");
+    }
+}

@@ -102,6 +102,30 @@ pub(crate) fn cores() -> usize {
     }
 }
 
+/// The process (thread group) `pid` is a thread of, when it is a thread other than its
+/// process's main one: `/proc` answers for a thread's id too (`/proc/TID`, unlisted), and tools
+/// such as `top -H` show thread ids. `None` when it is a process's own PID, or unknown.
+pub fn thread_group_of(pid: u32) -> Option<u32> {
+    #[cfg(target_os = "linux")]
+    {
+        let dir = proc_dir::ProcDir::open(pid).ok()?;
+        let mut buf = Vec::new();
+        if !dir.read("status", &mut buf) {
+            return None;
+        }
+        let line = buf
+            .split(|&b| b == b'\n')
+            .find(|l| l.starts_with(b"Tgid:"))?;
+        let tgid: u32 = std::str::from_utf8(&line[5..]).ok()?.trim().parse().ok()?;
+        (tgid != pid && tgid != 0).then_some(tgid)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        None
+    }
+}
+
 /// How long past the deadline the owner lookup is waited for, by the method it was using
 /// then: a `/proc` walk stops itself before the deadline and may be handing over what it found
 /// ([`deadline::HANDING_OVER`]); the in-kernel lookup does not stop early, and is not waited for.
