@@ -169,12 +169,7 @@ fn unattributed_left_out(
     all: &Snapshot,
     shown: &Snapshot,
 ) -> Vec<FilteredOut> {
-    let seen: HashSet<_> = shown
-        .listeners
-        .iter()
-        .chain(&shown.unattributed)
-        .map(key)
-        .collect();
+    let seen = shown_keys(shown);
     all.unattributed
         .iter()
         .filter(|l| !seen.contains(&key(l)))
@@ -191,20 +186,25 @@ fn unattributed_left_out(
         .collect()
 }
 
+/// The listeners `shown` holds: its rows, and those kept because whose they are is unknown
+/// (a listener `--pid` or `--process` kept as possibly the process asked for is not hidden by
+/// them).
+fn shown_keys(shown: &Snapshot) -> HashSet<(crate::port::Protocol, std::net::IpAddr, u16, u32)> {
+    shown
+        .listeners
+        .iter()
+        .chain(&shown.unattributed)
+        .map(key)
+        .collect()
+}
+
 /// The listeners of `all` that `shown` does not hold, each with the criteria rejecting it.
 fn left_out(
     criteria: &[(&'static str, Filter)],
     all: &Snapshot,
     shown: &Snapshot,
 ) -> Vec<FilteredOut> {
-    // A listener `--pid` or `--process` kept among those whose owner could not be seen (it
-    // may be the process asked for) is not hidden by them.
-    let seen: HashSet<_> = shown
-        .listeners
-        .iter()
-        .chain(&shown.unattributed)
-        .map(key)
-        .collect();
+    let seen = shown_keys(shown);
     // A wildcard that a socket bound to the pasted address itself outranks is hidden by the
     // address too.
     let served: Option<HashSet<_>> = criteria.iter().find_map(|(_, f)| {
