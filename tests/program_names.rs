@@ -197,6 +197,15 @@ fn a_misspelt_name_keeps_its_protocol_in_what_is_said() {
     }
 }
 
+/// whoport run as `nobody` with the owner lookup `lookup`.
+fn as_nobody(home: &std::path::Path, lookup: &str, args: &[&str]) -> (i32, String, String) {
+    outcome(
+        common::whoport_as_nobody(home)
+            .env("WHOPORT_OWNER_LOOKUP", lookup)
+            .args(args),
+    )
+}
+
 /// The `hidden_by_filters` rows of a document that are at `endpoint`.
 fn hidden_at<'a>(doc: &'a Value, endpoint: &str) -> Vec<&'a Value> {
     doc["hidden_by_filters"]
@@ -230,13 +239,7 @@ fn a_filter_over_listeners_a_normal_user_cannot_attribute_is_named_never_nothing
     let dccp = format!("{name}/dccp");
     let udp_query = format!("{tcp_only}/udp");
     for lookup in ["procfs", "bpf"] {
-        let nobody = |args: &[&str]| {
-            outcome(
-                common::whoport_as_nobody(home.path())
-                    .env("WHOPORT_OWNER_LOOKUP", lookup)
-                    .args(args),
-            )
-        };
+        let nobody = |args: &[&str]| as_nobody(home.path(), lookup, args);
         // A filter about the socket hides them: named, with the unknown owner, exit 1.
         for (args, filter, sockets) in [
             (vec![name.as_str(), "-6"], "-6", vec![&tcp, &udp]),
@@ -490,13 +493,7 @@ fn a_pid_or_process_filter_over_a_listener_whose_owner_is_unseen_says_it_may_be_
     let pid = l.pid.to_string();
     let home = tempdir();
     for lookup in ["procfs", "bpf"] {
-        let nobody = |args: &[&str]| {
-            outcome(
-                common::whoport_as_nobody(home.path())
-                    .env("WHOPORT_OWNER_LOOKUP", lookup)
-                    .args(args),
-            )
-        };
+        let nobody = |args: &[&str]| as_nobody(home.path(), lookup, args);
         for filter in [["--pid", pid.as_str()], ["--process", name.as_str()]] {
             let (status, out, err) = nobody(&["--json", filter[0], filter[1]]);
             assert_eq!(status, 1, "{lookup} {filter:?}: nothing shown: {out}{err}");
@@ -582,13 +579,7 @@ fn a_port_card_or_range_filtered_by_pid_or_process_keeps_a_listener_whose_owner_
     let pid = l.pid.to_string();
     let home = tempdir();
     for lookup in ["procfs", "bpf"] {
-        let nobody = |args: &[&str]| {
-            outcome(
-                common::whoport_as_nobody(home.path())
-                    .env("WHOPORT_OWNER_LOOKUP", lookup)
-                    .args(args),
-            )
-        };
+        let nobody = |args: &[&str]| as_nobody(home.path(), lookup, args);
         for filter in [["--pid", pid.as_str()], ["--process", name.as_str()]] {
             for query in [port.as_str(), range.as_str()] {
                 // Never "hidden by --pid": that filter is about the owner, unknown here.
@@ -667,13 +658,7 @@ fn a_pid_whose_descriptors_cannot_be_read_is_never_said_to_hold_nothing() {
     let note = format!("the descriptors of PID {parent} could not be read");
     let home = tempdir();
     for lookup in ["procfs", "bpf"] {
-        let nobody = |args: &[&str]| {
-            outcome(
-                common::whoport_as_nobody(home.path())
-                    .env("WHOPORT_OWNER_LOOKUP", lookup)
-                    .args(args),
-            )
-        };
+        let nobody = |args: &[&str]| as_nobody(home.path(), lookup, args);
         // The child is named: its descriptors were read.
         let (status, out, err) = nobody(&["--json", "--pid", &child]);
         assert_eq!(status, 0, "{lookup}: {out}{err}");

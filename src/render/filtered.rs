@@ -69,7 +69,6 @@ fn lines(w: &mut dyn Write, hidden: &[FilteredOut], unread: Option<&str>) -> io:
 /// The live section of the port card, then, for `--pid` or `--process`, the listeners on the
 /// port whose owner could not be seen (any may be the process asked for), then what the
 /// filters hid on the port.
-#[allow(clippy::too_many_arguments)]
 pub fn card_section(
     w: &mut dyn Write,
     out: &Output,
