@@ -587,6 +587,7 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                             .iter()
                             .map(json::UnattributedDoc::new)
                             .collect(),
+                        asked_unread: json::AskedUnreadDoc::new(&snap.asked_unread),
                         established_connections: snap.established.get(&port).copied().unwrap_or(0),
                         source: snap.source,
                         owner_lookup: snap.owner_lookup,
@@ -740,6 +741,7 @@ fn run_listing(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                     .iter()
                     .map(json::UnattributedDoc::new)
                     .collect(),
+                asked_unread: json::AskedUnreadDoc::new(&snap.asked_unread),
                 root: snap.root,
                 source: snap.source,
                 owner_lookup: snap.owner_lookup,
@@ -829,6 +831,7 @@ fn write_list(
                     .iter()
                     .map(json::UnattributedDoc::new)
                     .collect(),
+                asked_unread: json::AskedUnreadDoc::new(&snap.asked_unread),
                 source: snap.source,
                 owner_lookup: snap.owner_lookup,
                 notes: &snap.notes,

@@ -668,12 +668,15 @@ fn a_pid_whose_descriptors_cannot_be_read_is_never_said_to_hold_nothing() {
             "{lookup}: {doc}"
         );
         assert!(!doc["notes"].to_string().contains(&note), "{doc}");
+        assert_eq!(doc["asked_unread"], Value::Null, "{lookup}: {doc}");
         // The parent may hold it too: never "nothing", and said why.
+        let unread = serde_json::json!({ "pids": [l.pid], "count": 1 });
         let (status, out, err) = nobody(&["--json", "--pid", &parent]);
         assert_eq!(status, 1, "{lookup}: {out}{err}");
         let doc: Value = serde_json::from_str(&out).expect("json");
         assert!(endpoints(&doc, "listeners").is_empty(), "{lookup}: {doc}");
         assert!(doc["notes"].to_string().contains(&note), "{lookup}: {doc}");
+        assert_eq!(doc["asked_unread"], unread, "{lookup}: {doc}");
         let (_, out, _) = nobody(&["--pid", &parent]);
         assert!(
             !out.contains("No listening sockets match")
@@ -691,6 +694,10 @@ fn a_pid_whose_descriptors_cannot_be_read_is_never_said_to_hold_nothing() {
                 )) && !out.contains("Nothing that matches"),
                 "{lookup} {query}: {out}"
             );
+            let (_, out, err) = nobody(&[&query, "--pid", &parent, "--json"]);
+            let doc: Value =
+                serde_json::from_str(&out).unwrap_or_else(|_| panic!("{lookup}: {out}{err}"));
+            assert_eq!(doc["asked_unread"], unread, "{lookup} {query}: {doc}");
         }
         let wait = |pid: &str| {
             let (status, out, err) = nobody(&[
@@ -728,6 +735,7 @@ fn a_pid_whose_descriptors_cannot_be_read_is_never_said_to_hold_nothing() {
             )),
             "{lookup}: {doc}"
         );
+        assert_eq!(doc["asked_unread"], unread, "{lookup}: {doc}");
         // Root reads both.
         let (status, out, err) = outcome(
             common::whoport(home.path())

@@ -235,6 +235,9 @@ pub struct PortCardDoc<'a> {
     /// With `--pid` or `--process`: listeners on this port whose owner could not be named,
     /// which may be the process asked for.
     pub unattributed: Vec<UnattributedDoc>,
+    /// With `--pid` or `--process`: the processes asked for whose descriptors could not be
+    /// read.
+    pub asked_unread: Option<AskedUnreadDoc>,
     /// Established TCP connections whose local port is this port.
     pub established_connections: usize,
     pub source: &'static str,
@@ -303,6 +306,25 @@ impl UnattributedDoc {
     }
 }
 
+/// The processes `--pid` or `--process` asked for whose descriptors could not be read: whether
+/// they hold any listener is not known. `null` when there is none (or nothing was asked).
+#[derive(Debug, Serialize)]
+pub struct AskedUnreadDoc {
+    /// The lowest of their PIDs (at most eight).
+    pub pids: Vec<u32>,
+    /// How many there are.
+    pub count: usize,
+}
+
+impl AskedUnreadDoc {
+    pub fn new((pids, count): &(Vec<u32>, usize)) -> Option<AskedUnreadDoc> {
+        (*count > 0).then(|| AskedUnreadDoc {
+            pids: pids.clone(),
+            count: *count,
+        })
+    }
+}
+
 /// `whoport RANGE --json` and `whoport SERVICE --json`.
 #[derive(Debug, Serialize)]
 pub struct PortListDoc<'a> {
@@ -314,6 +336,9 @@ pub struct PortListDoc<'a> {
     pub hidden_by_filters: Vec<FilteredDoc>,
     /// For a program name: listeners whose owner could not be named, which may be its.
     pub unattributed: Vec<UnattributedDoc>,
+    /// With `--pid` or `--process`: the processes asked for whose descriptors could not be
+    /// read.
+    pub asked_unread: Option<AskedUnreadDoc>,
     pub source: &'static str,
     /// How owners were found: "bpf" or "procfs" ("system" outside Linux).
     pub owner_lookup: Option<&'static str>,
@@ -910,6 +935,9 @@ pub struct ListingDoc<'a> {
     /// With `--pid` or `--process`: listeners every other filter keeps whose owner could not
     /// be named, any of which may be the process asked for.
     pub unattributed: Vec<UnattributedDoc>,
+    /// With `--pid` or `--process`: the processes asked for whose descriptors could not be
+    /// read.
+    pub asked_unread: Option<AskedUnreadDoc>,
     pub root: bool,
     /// Where the sockets came from: "netlink", "/proc/net" or "netlink+/proc/net".
     pub source: &'static str,
@@ -940,6 +968,8 @@ pub fn write_listing(
     compact_value(rest, &doc.hidden_owners)?;
     rest.extend_from_slice(b",\"unattributed\":");
     compact_value(rest, &doc.unattributed)?;
+    rest.extend_from_slice(b",\"asked_unread\":");
+    compact_value(rest, &doc.asked_unread)?;
     rest.extend_from_slice(b",\"root\":");
     compact_value(rest, &doc.root)?;
     rest.extend_from_slice(b",\"source\":");
