@@ -633,6 +633,80 @@ fn a_port_card_or_range_filtered_by_pid_or_process_keeps_a_listener_whose_owner_
     }
 }
 
+/// A process of nobody's that holds no socket, killed by PID when dropped.
+struct Sleeper(std::process::Child);
+
+impl Sleeper {
+    fn start() -> Sleeper {
+        use std::os::unix::process::CommandExt;
+        let child = std::process::Command::new("sleep")
+            .arg("120")
+            .uid(65534)
+            .gid(65534)
+            .spawn()
+            .expect("sleep as nobody");
+        Sleeper(child)
+    }
+}
+
+impl Drop for Sleeper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn what_pid_hid_is_never_said_to_be_the_process_asked_for_and_fits_a_narrow_terminal() {
+    if python().is_none() {
+        return;
+    }
+    if !common::root_or_skip("listeners of root's looked at as 'nobody'") {
+        return;
+    }
+    // Port P: root's, shared with a child of nobody's (nobody sees the child hold it); P + 1:
+    // root's alone (nobody cannot see who holds it). The process asked for holds neither.
+    let shared = Listener::start_alone(&["--fork", "--child-user", "65534", "tcp4"], 1);
+    let p = shared.port(0);
+    let _alone = Listener::start(&[&format!("tcp4:{}", p + 1)]);
+    let asked = Sleeper::start();
+    let pid = asked.0.id().to_string();
+    let range = format!("{p}-{}", p + 1);
+    let home = tempdir();
+    for lookup in ["procfs", "bpf"] {
+        let (_, out, err) = outcome(
+            common::whoport_as_nobody(home.path())
+                .env("WHOPORT_OWNER_LOOKUP", lookup)
+                .args([&range, "--pid", &pid]),
+        );
+        // P was hidden by --pid: the socket of P + 1 is "more", never the process's "too".
+        let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            flat.contains(&format!("127.0.0.1:{p} loopback only (hidden by --pid)"))
+                && flat.contains(&format!(
+                    "1 more listening socket has an owner whoport could not see, and it may be \
+                     PID {pid}'s:"
+                ))
+                && !flat.contains(&format!("PID {pid}'s too")),
+            "{lookup}: {out}{err}"
+        );
+        // On a terminal 50 columns wide, what the filters hid and why fits it.
+        let (_, out, err) = outcome(
+            common::whoport_as_nobody(home.path())
+                .env("WHOPORT_OWNER_LOOKUP", lookup)
+                .env("COLUMNS", "50")
+                .args([&range, "--pid", &pid, "--udp"]),
+        );
+        assert!(out.contains("(hidden by --udp"), "{lookup}: {out}{err}");
+        let long: Vec<&str> = out
+            .lines()
+            .take_while(|l| !l.starts_with("No port in"))
+            .filter(|l| l.chars().count() > 50)
+            .collect();
+        assert!(long.is_empty(), "{lookup}: {long:?} in\n{out}");
+    }
+}
+
 #[test]
 fn a_pid_whose_descriptors_cannot_be_read_is_never_said_to_hold_nothing() {
     if python().is_none() {

@@ -12,6 +12,15 @@ use crate::render::listing::live_section;
 use crate::render::sanitize::sanitize;
 use crate::render::table::paint;
 
+/// `text` as it is written: on a terminal, wrapped at its width less `margin` (continuation
+/// lines indented by `indent`), else one line.
+fn wrapped(out: &Output, text: &str, margin: usize, indent: usize) -> Vec<String> {
+    match out.width.map(usize::from) {
+        Some(cols) => crate::render::fit::wrap(text, cols.saturating_sub(margin), indent),
+        None => vec![text.to_string()],
+    }
+}
+
 /// "--exposed, --pid": every filter that hid something, once.
 fn filters_text(hidden: &[FilteredOut]) -> String {
     let mut filters: Vec<&str> = hidden
@@ -35,7 +44,12 @@ fn count_text(n: usize, more: bool) -> String {
 /// One line per hidden listener: endpoint, reach, the filters, its owners. `unread`: said of
 /// a listener `--pid` or `--process` hid when a process asked for could not be read (it may
 /// hold the listener too).
-fn lines(w: &mut dyn Write, hidden: &[FilteredOut], unread: Option<&str>) -> io::Result<()> {
+fn lines(
+    w: &mut dyn Write,
+    out: &Output,
+    hidden: &[FilteredOut],
+    unread: Option<&str>,
+) -> io::Result<()> {
     for h in hidden {
         let may = match unread {
             Some(text)
@@ -50,18 +64,35 @@ fn lines(w: &mut dyn Write, hidden: &[FilteredOut], unread: Option<&str>) -> io:
         let l = &h.listener;
         let who: Vec<String> = h.owners.iter().map(|o| sanitize(o).into_owned()).collect();
         let who = match (&l.hidden_reason, who.is_empty()) {
-            (Some(why), true) => format!("  owner not seen: {}", sanitize(&why.long())),
+            (Some(why), true) => format!("owner not seen: {}", sanitize(&why.long())),
             (_, true) => String::new(),
-            (_, false) => format!("  {}", who.join(", ")),
+            (_, false) => who.join(", "),
         };
-        writeln!(
-            w,
-            "    {} {}  {}  (hidden by {}{may}){who}",
+        let head = format!(
+            "{} {}  {}",
             l.socket.protocol,
             sanitize(&l.endpoint()),
-            l.reach().long(),
-            h.filters.join(", "),
-        )?;
+            l.reach().long()
+        );
+        let by = format!("(hidden by {}{may})", h.filters.join(", "));
+        let line = if who.is_empty() {
+            format!("{head}  {by}")
+        } else {
+            format!("{head}  {by}  {who}")
+        };
+        // On a terminal too narrow for the whole line, the filters and the owners follow
+        // the socket on lines of their own, each wrapped at its width.
+        match out.width.map(usize::from) {
+            Some(cols) if 4 + crate::render::sanitize::width(&line) > cols => {
+                writeln!(w, "    {head}")?;
+                for part in [by, who].iter().filter(|p| !p.is_empty()) {
+                    for l in wrapped(out, part, 6, 2) {
+                        writeln!(w, "      {l}")?;
+                    }
+                }
+            }
+            _ => writeln!(w, "    {line}")?,
+        }
     }
     Ok(())
 }
@@ -103,7 +134,14 @@ pub fn card_section(
     let filters = filters_text(hidden);
     let count = count_text(hidden.len(), shown || !unseen.is_empty());
     if shown || !unseen.is_empty() {
-        writeln!(w, "  {count} on {port} hidden by {filters}:")?;
+        for line in wrapped(
+            out,
+            &format!("{count} on {port} hidden by {filters}:"),
+            2,
+            2,
+        ) {
+            writeln!(w, "  {line}")?;
+        }
     } else {
         let on = crate::audit::group::or_list(&on_port(port, protocols));
         // Whether a process asked for that could not be read holds one is not known.
@@ -115,9 +153,12 @@ pub fn card_section(
                 "Nothing that matches {filters} is listening on {on}; {count} on this port hidden by {filters}:"
             ),
         };
-        writeln!(w, "\n{}", paint(out, &text, "1"))?;
+        writeln!(w)?;
+        for line in wrapped(out, &text, 0, 0) {
+            writeln!(w, "{}", paint(out, &line, "1"))?;
+        }
     }
-    lines(w, hidden, unread.as_deref())
+    lines(w, out, hidden, unread.as_deref())
 }
 
 /// What is said of a listener `--pid` or `--process` hid when `unread` processes asked for
@@ -177,14 +218,10 @@ fn card_unseen(
     // Under shown listeners it is indented as the lines of what the filters hid; on a
     // terminal it wraps at its width.
     let margin = if shown { 2 } else { 0 };
-    let wrapped = match out.width.map(usize::from) {
-        Some(cols) => crate::render::fit::wrap(&text, cols.saturating_sub(margin), margin),
-        None => vec![text],
-    };
     if !shown {
         writeln!(w)?;
     }
-    for line in wrapped {
+    for line in wrapped(out, &text, margin, margin) {
         if shown {
             writeln!(w, "  {line}")?;
         } else {
@@ -204,11 +241,7 @@ fn card_unseen(
             l.reach().long(),
         )?;
         let why = format!("owner not seen: {}", sanitize(&why));
-        let wrapped = match out.width.map(usize::from) {
-            Some(cols) => crate::render::fit::wrap(&why, cols.saturating_sub(6), 2),
-            None => vec![why],
-        };
-        for line in wrapped {
+        for line in wrapped(out, &why, 6, 2) {
             writeln!(w, "      {line}")?;
         }
     }
@@ -252,7 +285,7 @@ pub fn list_section(
     };
     match asked {
         Some(asked) if !unattributed.is_empty() => {
-            unattributed_section(w, out, &asked, shown + hidden.len(), unattributed)
+            unattributed_section(w, out, &asked, (shown, hidden.len()), unattributed)
         }
         _ => Ok(()),
     }
@@ -312,7 +345,7 @@ pub fn owner_unknown_section(
     if unattributed.is_empty() {
         return Ok(());
     }
-    unattributed_section(w, out, &asked, shown, unattributed)
+    unattributed_section(w, out, &asked, (shown, 0), unattributed)
 }
 
 /// `name`, or its first [`crate::error::QUOTED_MAX`] characters and "...".
@@ -324,16 +357,19 @@ fn shortened(name: &str) -> String {
 }
 
 /// "3 listening sockets have owners whoport could not see", grouped by why, for a program
-/// name: never "nothing listens" when the listeners' owners are unknown.
+/// name: never "nothing listens" when the listeners' owners are unknown. `(shown, hidden)`:
+/// how many listeners were shown as the owner asked for's, and how many the filters hid
+/// above (those may be anyone's: what follows is "more", but not that owner's "too").
 fn unattributed_section(
     w: &mut dyn Write,
     out: &Output,
     asked: &Asked<'_>,
-    found: usize,
+    (shown, hidden): (usize, usize),
     unattributed: &[Listener],
 ) -> io::Result<()> {
     let whose = asked.whose();
     let n = unattributed.len();
+    let found = shown + hidden;
     let more = if found == 0 { "" } else { "more " };
     let sockets = if n == 1 {
         format!("1 {more}listening socket has an owner")
@@ -346,16 +382,13 @@ fn unattributed_section(
             "{}, but {sockets} whoport could not see, and {may} be {whose}:",
             asked.none_seen()
         )
+    } else if shown == 0 {
+        format!("{sockets} whoport could not see, and {may} be {whose}:")
     } else {
         format!("{sockets} whoport could not see; {may} be {whose} too:")
     };
     // On a terminal each line wraps at its width.
-    let width = out.width.map(usize::from);
-    let lines = |text: &str, max: usize, indent: usize| match width {
-        Some(cols) => crate::render::fit::wrap(text, cols.saturating_sub(max), indent),
-        None => vec![text.to_string()],
-    };
-    for line in lines(&text, 0, 0) {
+    for line in wrapped(out, &text, 0, 0) {
         if found == 0 {
             writeln!(w, "{}", paint(out, &line, "1"))?;
         } else {
@@ -376,7 +409,7 @@ fn unattributed_section(
     }
     reasons.sort_by_key(|r| std::cmp::Reverse(r.1));
     for (why, count) in reasons {
-        for line in lines(&format!("{count}: {}", sanitize(&why)), 4, 3) {
+        for line in wrapped(out, &format!("{count}: {}", sanitize(&why)), 4, 3) {
             writeln!(w, "    {line}")?;
         }
     }
@@ -463,20 +496,23 @@ fn hidden_section(
                 sanitize(query)
             )
         };
-        writeln!(w, "{}", paint(out, &text, "1"))?;
+        for line in wrapped(out, &text, 0, 0) {
+            writeln!(w, "{}", paint(out, &line, "1"))?;
+        }
     } else {
-        writeln!(w, "{count}:")?;
+        for line in wrapped(out, &format!("{count}:"), 0, 0) {
+            writeln!(w, "{line}")?;
+        }
     }
     if seen.is_empty() {
-        return reason_counts(w, &unseen);
+        return reason_counts(w, out, &unseen);
     }
-    lines(w, &seen, asked_unread)?;
+    lines(w, out, &seen, asked_unread)?;
     if unseen.is_empty() {
         return Ok(());
     }
     let n = unseen.len();
-    writeln!(
-        w,
+    let text = format!(
         "{n} more listening {} hidden by {} {} whoport could not see; {} be {}'s:",
         if n == 1 { "socket" } else { "sockets" },
         filters_text(&unseen),
@@ -487,12 +523,15 @@ fn hidden_section(
         },
         if n == 1 { "it may" } else { "any of them may" },
         sanitize(program.unwrap_or_default())
-    )?;
-    reason_counts(w, &unseen)
+    );
+    for line in wrapped(out, &text, 0, 0) {
+        writeln!(w, "{line}")?;
+    }
+    reason_counts(w, out, &unseen)
 }
 
 /// One line per reason and filters: "    2 (hidden by -6): another user's process...".
-fn reason_counts(w: &mut dyn Write, unseen: &[FilteredOut]) -> io::Result<()> {
+fn reason_counts(w: &mut dyn Write, out: &Output, unseen: &[FilteredOut]) -> io::Result<()> {
     let mut reasons: Vec<(String, String, usize)> = Vec::new();
     for h in unseen {
         let why = h
@@ -508,7 +547,10 @@ fn reason_counts(w: &mut dyn Write, unseen: &[FilteredOut]) -> io::Result<()> {
     }
     reasons.sort_by_key(|r| std::cmp::Reverse(r.2));
     for (why, by, count) in reasons {
-        writeln!(w, "    {count} (hidden by {by}): {}", sanitize(&why))?;
+        let line = format!("{count} (hidden by {by}): {}", sanitize(&why));
+        for line in wrapped(out, &line, 4, 3) {
+            writeln!(w, "    {line}")?;
+        }
     }
     Ok(())
 }
