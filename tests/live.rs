@@ -20,6 +20,7 @@ struct Listing {
     listeners: Vec<ListenerJson>,
     hidden_owners: usize,
     unattributed: Vec<UnattributedJson>,
+    asked_unread: Option<AskedUnreadJson>,
     root: bool,
     source: String,
     owner_lookup: String,
@@ -174,6 +175,16 @@ struct VerdictJson {
     findings: Vec<VerdictFindingJson>,
 }
 
+// With --pid, --process or --user: the processes asked for whose descriptors could not be
+// read.
+#[allow(dead_code)]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AskedUnreadJson {
+    pids: Vec<u32>,
+    count: usize,
+}
+
 #[allow(dead_code)]
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -191,6 +202,7 @@ struct Card {
     listeners: Vec<ListenerJson>,
     hidden_by_filters: Vec<FilteredJson>,
     unattributed: Vec<UnattributedJson>,
+    asked_unread: Option<AskedUnreadJson>,
     established_connections: usize,
     source: String,
     owner_lookup: String,
