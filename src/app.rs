@@ -623,7 +623,7 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                     &snap,
                     (port, &protocols),
                     &hidden,
-                    render::filtered::Asked::of_filter(filter.pid, filter.process.as_deref()),
+                    render::filtered::Asked::of_filter(&filter),
                     cli.wide,
                 )?;
                 listing::notes(w, out, &snap)?;
@@ -653,7 +653,7 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                 .map(|p| k.report(p, protocol))
                 .filter(PortReport::is_notable)
                 .collect();
-            let asked = render::filtered::Asked::of_filter(filter.pid, filter.process.as_deref());
+            let asked = render::filtered::Asked::of_filter(&filter);
             write_list(w, out, &k, (text, asked), (&snap, &hidden), &reports, &[])?;
             if !out.json && reports.is_empty() {
                 writeln!(
@@ -751,30 +751,25 @@ fn run_listing(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
     } else if snap.listeners.is_empty() {
         // With --pid or --process, listeners whose owner could not be seen may be the
         // process asked for: said instead of "nothing".
-        let asked = render::filtered::Asked::of_filter(filter.pid, filter.process.as_deref());
+        let asked = render::filtered::Asked::of_filter(&filter);
         match asked.filter(|_| !snap.unattributed.is_empty()) {
             Some(asked) => {
                 render::filtered::owner_unknown_section(w, out, asked, 0, &snap.unattributed)?;
             }
-            None => match (filter.pid, snap.asked_unread.1) {
+            None => match (asked, snap.asked_unread.1) {
                 // Whether the processes asked for hold one is not known: never "none match".
-                (_, 0) => writeln!(w, "No listening sockets match.")?,
-                (Some(pid), _) => writeln!(
+                (None, _) | (_, 0) => writeln!(w, "No listening sockets match.")?,
+                (Some(render::filtered::Asked::Pid(pid)), _) => writeln!(
                     w,
                     "No listener of PID {pid} was seen, but its descriptors could not be read: \
                      whether it holds any is not known."
                 )?,
-                (None, n) => writeln!(
+                (Some(asked), n) => writeln!(
                     w,
                     "{}, but the descriptors of {} could not be read: whether {} any is not \
                      known.",
-                    render::filtered::Asked::Process(filter.process.as_deref().unwrap_or_default())
-                        .none_seen(),
-                    if n == 1 {
-                        "1 such process".to_string()
-                    } else {
-                        format!("{n} such processes")
-                    },
+                    asked.none_seen(),
+                    asked.unread_processes(n),
                     if n == 1 { "it holds" } else { "they hold" }
                 )?,
             },
@@ -787,9 +782,7 @@ fn run_listing(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
     } else {
         listing::listing(w, out, &snap, &k, &columns(cli))?;
         writeln!(w, "{}", listing::summary(&snap))?;
-        if let Some(asked) =
-            render::filtered::Asked::of_filter(filter.pid, filter.process.as_deref())
-        {
+        if let Some(asked) = render::filtered::Asked::of_filter(&filter) {
             render::filtered::owner_unknown_section(
                 w,
                 out,

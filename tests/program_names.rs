@@ -824,6 +824,91 @@ fn a_pid_whose_descriptors_cannot_be_read_is_never_said_to_hold_nothing() {
 }
 
 #[test]
+fn a_user_whose_processes_cannot_be_read_is_never_said_to_hold_nothing() {
+    if python().is_none() {
+        return;
+    }
+    if !common::root_or_skip("a process of root's with a child of another user's") {
+        return;
+    }
+    // Root's listener, shared with a child that became a user of this run's own (a daemon
+    // that drops its privileges): nobody reads neither, and the socket is root's.
+    let uid = (40_000 + std::process::id() % 20_000).to_string();
+    let other = (40_000 + (std::process::id() + 1) % 20_000).to_string();
+    let l = Listener::start(&["--fork", "--child-user", &uid, "tcp4"]);
+    let child = l.children[0];
+    let port = l.port(0).to_string();
+    let tcp = format!("127.0.0.1:{port}");
+    let note = format!(
+        "the descriptors of 1 process of user {uid} (PID {child}) could not be read: whether it \
+         holds any listener is not known"
+    );
+    let unread = serde_json::json!({ "pids": [child], "count": 1 });
+    let home = tempdir();
+    for lookup in ["procfs", "bpf"] {
+        let nobody = |args: &[&str]| as_nobody(home.path(), lookup, args);
+        // The listing: never "none match", the socket may be that user's.
+        let (status, out, err) = nobody(&["--json", "--user", &uid]);
+        assert_eq!(status, 1, "{lookup}: {out}{err}");
+        let doc: Value = serde_json::from_str(&out).expect("json");
+        assert!(endpoints(&doc, "listeners").is_empty(), "{lookup}: {doc}");
+        assert!(
+            endpoints(&doc, "unattributed").contains(&tcp),
+            "{lookup}: {doc}"
+        );
+        assert_eq!(doc["asked_unread"], unread, "{lookup}: {doc}");
+        assert!(doc["notes"].to_string().contains(&note), "{lookup}: {doc}");
+        let (_, out, _) = nobody(&["--user", &uid]);
+        assert!(
+            out.contains(&format!("No listener of user {uid} was seen"))
+                && out.contains(&format!("may be user {uid}'s:"))
+                && !out.contains("No listening sockets match"),
+            "{lookup}: {out}"
+        );
+        // The card and a range keep it, never "hidden by --user"; a filter about the socket
+        // still hides it, and is the only one named.
+        for query in [port.clone(), format!("{port}-{port}")] {
+            let (_, out, err) = nobody(&["--json", &query, "--user", &uid]);
+            let doc: Value =
+                serde_json::from_str(&out).unwrap_or_else(|_| panic!("{lookup}: {out}{err}"));
+            assert!(hidden_at(&doc, &tcp).is_empty(), "{lookup} {query}: {doc}");
+            assert!(
+                endpoints(&doc, "unattributed").contains(&tcp),
+                "{lookup} {query}: {doc}"
+            );
+            assert_eq!(doc["asked_unread"], unread, "{lookup} {query}: {doc}");
+            let (_, out, _) = nobody(&[&query, "--user", &uid]);
+            assert!(
+                !out.contains("Nothing") && !out.contains("hidden by"),
+                "{lookup} {query}: {out}"
+            );
+        }
+        let (_, out, _) = nobody(&["--json", &port, "--user", &uid, "--udp"]);
+        let doc: Value = serde_json::from_str(&out).expect("json");
+        let hidden = hidden_at(&doc, &tcp);
+        assert_eq!(hidden.len(), 1, "{lookup}: {doc}");
+        assert_eq!(hidden[0]["filters"], serde_json::json!(["--udp"]), "{doc}");
+        // A user none of whose processes went unread: the socket is root's, hidden by --user.
+        let (_, out, _) = nobody(&["--json", &port, "--user", &other]);
+        let doc: Value = serde_json::from_str(&out).expect("json");
+        let hidden = hidden_at(&doc, &tcp);
+        assert_eq!(hidden.len(), 1, "{lookup}: {doc}");
+        assert_eq!(hidden[0]["filters"], serde_json::json!(["--user"]), "{doc}");
+        assert_eq!(doc["asked_unread"], Value::Null, "{lookup}: {doc}");
+        // Root reads the child: a row of that user's.
+        let (status, out, err) = outcome(
+            common::whoport(home.path())
+                .env("WHOPORT_OWNER_LOOKUP", lookup)
+                .args(["--json", "--user", &uid]),
+        );
+        assert_eq!(status, 0, "{lookup}: {err}");
+        let doc: Value = serde_json::from_str(&out).expect("json");
+        assert!(endpoints(&doc, "listeners").contains(&tcp), "{doc}");
+        assert_eq!(doc["asked_unread"], Value::Null, "{lookup}: {doc}");
+    }
+}
+
+#[test]
 fn a_thread_id_given_to_pid_stands_for_its_process() {
     if python().is_none() {
         return;

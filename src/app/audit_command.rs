@@ -39,8 +39,9 @@ pub(super) fn run_audit(cli: &Cli, a: &AuditArgs, out: &Output, w: &mut dyn Writ
     // The audit is about listeners: connections are not findings.
     let filter = filter_for(&a.filters, false, None, None);
     let mut snap = collect::collect(&filter)?;
-    // With --pid or --process, a listener whose owner could not be named may be the process
-    // asked for: judged (a hidden owner), never left out of the audit.
+    // With --pid or --process (or --user, some of whose processes could not be read), a
+    // listener whose owner could not be named may be the process asked for: judged (a hidden
+    // owner), never left out of the audit.
     if !snap.unattributed.is_empty() {
         snap.hidden += snap.unattributed.len();
         snap.listeners.append(&mut snap.unattributed);

@@ -156,7 +156,8 @@ pub fn hidden_by_filters(
     }
     let everything = unfiltered(filter, protocol);
     let all = super::collect(&everything)?;
-    let mut out = left_out(&criteria, &all, shown);
+    let user_unread = super::user_unread(filter, shown.asked_unread.1);
+    let mut out = left_out(&criteria, &all, shown, user_unread);
     out.extend(unattributed_left_out(&criteria, &all, shown));
     Ok(out)
 }
@@ -199,10 +200,13 @@ fn shown_keys(shown: &Snapshot) -> HashSet<(crate::port::Protocol, std::net::IpA
 }
 
 /// The listeners of `all` that `shown` does not hold, each with the criteria rejecting it.
+/// `user_unread`: some processes of the user `--user` asks for could not be read
+/// ([`super::user_unread`]).
 fn left_out(
     criteria: &[(&'static str, Filter)],
     all: &Snapshot,
     shown: &Snapshot,
+    user_unread: bool,
 ) -> Vec<FilteredOut> {
     let seen = shown_keys(shown);
     // A wildcard that a socket bound to the pasted address itself outranks is hidden by the
@@ -218,7 +222,7 @@ fn left_out(
         .filter(|l| !seen.contains(&key(l)))
         .map(|l| FilteredOut {
             listener: l.clone(),
-            filters: rejecting(criteria, l, &all.processes, served.as_ref()),
+            filters: rejecting(criteria, l, (&all.processes, user_unread), served.as_ref()),
             owners: l
                 .owners
                 .iter()
@@ -244,16 +248,19 @@ fn key(l: &Listener) -> (crate::port::Protocol, std::net::IpAddr, u16, u32) {
 fn rejecting(
     criteria: &[(&'static str, Filter)],
     l: &Listener,
-    processes: &HashMap<u32, Process>,
+    (processes, user_unread): (&HashMap<u32, Process>, bool),
     served: Option<&HashSet<(crate::port::Protocol, std::net::IpAddr, u16, u32)>>,
 ) -> Vec<&'static str> {
     criteria
         .iter()
         .filter(|(_, f)| {
             // `--pid` and `--process` are about the owner: they never hide a listener whose
-            // owner could not be seen (it may be the process asked for).
-            let may_be_its = (f.pid.is_some() || f.process.is_some())
-                && !super::unattributed(f, std::slice::from_ref(l), processes).is_empty();
+            // owner could not be seen (it may be the process asked for); nor does `--user`
+            // where some of that user's processes could not be read.
+            let about_the_owner = f.pid.is_some() || f.process.is_some() || f.user.is_some();
+            let may_be_its = about_the_owner
+                && !super::unattributed(f, std::slice::from_ref(l), processes, user_unread)
+                    .is_empty();
             !may_be_its
                 && (!f.keeps(l, processes)
                     || (f.address.is_some() && served.is_some_and(|s| !s.contains(&key(l)))))
@@ -328,7 +335,7 @@ mod tests {
             listeners: vec![all.listeners[1].clone()],
             ..Snapshot::default()
         };
-        let out = left_out(&active(&filter, None), &all, &shown);
+        let out = left_out(&active(&filter, None), &all, &shown, false);
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].listener.socket.inode, 1);
         assert_eq!(out[0].filters, vec!["--exposed"]);

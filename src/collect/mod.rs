@@ -576,7 +576,19 @@ pub fn collect_beside<T>(
     if let Some(address) = &filter.address {
         notes.extend(address.unreported(&listeners));
     }
-    let unattributed = unattributed(filter, &listeners, &processes);
+    // The processes asked for (`--pid`, `--process` by their kernel's name, `--user` by their
+    // effective uid) whose descriptors could not be read: whether they hold any listener is
+    // not known (a readable child may be named as the holder of a socket it shares).
+    #[cfg(target_os = "linux")]
+    let asked_unread = asked_unread(filter, &owners.all_unread);
+    #[cfg(not(target_os = "linux"))]
+    let asked_unread = (Vec::new(), 0);
+    let unattributed = unattributed(
+        filter,
+        &listeners,
+        &processes,
+        user_unread(filter, asked_unread.1),
+    );
     notes.extend(localnet_unread(&listeners, filter.exposed));
     notes.extend(steering::note());
     notes.extend(filter.user_unsure(&listeners, &processes));
@@ -643,13 +655,6 @@ pub fn collect_beside<T>(
             count(owners.vanished, "exited", "exited")
         ));
     }
-    // The processes asked for (`--pid`, or `--process` by their kernel's name) whose
-    // descriptors could not be read: whether they hold any listener is not known (a readable
-    // child may be named as the holder of a socket it shares).
-    #[cfg(target_os = "linux")]
-    let asked_unread = asked_unread(filter, &owners.all_unread);
-    #[cfg(not(target_os = "linux"))]
-    let asked_unread = (Vec::new(), 0);
     notes.extend(asked_unread_note(filter, &asked_unread));
     let snapshot = Snapshot {
         listeners,
@@ -698,13 +703,17 @@ fn localnet_unread(listeners: &[Listener], exposed: bool) -> Option<String> {
 /// that owner's is unknown (a socket closed during the scan listens no more). For a socket
 /// whose owner is unknown each of those criteria is unknown as well, never a reason to leave
 /// it out. A program's sockets are wanted on any port; `--pid` and `--process` keep the ports
-/// asked for.
+/// asked for. `--user` alone is about the owner only where `user_unread` says some of that
+/// user's processes could not be read ([`user_unread`]); otherwise the socket's own user is
+/// what is known of whose it is.
 pub(crate) fn unattributed(
     filter: &Filter,
     listeners: &[Listener],
     processes: &HashMap<u32, Process>,
+    user_unread: bool,
 ) -> Vec<Listener> {
-    if filter.program.is_none() && filter.pid.is_none() && filter.process.is_none() {
+    let by_user = filter.user.is_some() && user_unread;
+    if filter.program.is_none() && filter.pid.is_none() && filter.process.is_none() && !by_user {
         return Vec::new();
     }
     // A PID that names no process holds nothing (unless /proc hides other users' processes
@@ -722,6 +731,7 @@ pub(crate) fn unattributed(
         None => Filter {
             pid: None,
             process: None,
+            user: filter.user.clone().filter(|_| !by_user),
             ..filter.clone()
         },
     };
@@ -737,14 +747,60 @@ pub(crate) fn unattributed(
         .collect()
 }
 
-/// The processes `filter` asks for by `--pid` or `--process` among `unread` (whose
+/// Whether a listener whose owner could not be seen may be the user's `--user` asks for
+/// (and no `--pid` or `--process`): some processes of that user could not be read
+/// (`asked_unread`, [`asked_unread`]'s count), or `/proc` hides other users' processes from
+/// this one and the user asked for is another.
+pub(crate) fn user_unread(filter: &Filter, asked_unread: usize) -> bool {
+    if filter.user.is_none() || filter.pid.is_some() || filter.process.is_some() {
+        return false;
+    }
+    if asked_unread > 0 {
+        return true;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        let me = rustix::process::geteuid().as_raw();
+        proc_dir::hides_other_users().is_some() && filter_uid(filter) != Some(me)
+    }
+    #[cfg(not(target_os = "linux"))]
+    false
+}
+
+/// The uid `--user` names (digits are a uid, a name is looked up); `None` without `--user`
+/// or for a name the user database does not know.
+fn filter_uid(filter: &Filter) -> Option<u32> {
+    let user = filter.user.as_deref()?;
+    process::uid_typed(user)
+        .flatten()
+        .or_else(|| process::uid_of_name(user))
+}
+
+/// The processes `filter` asks for by `--pid`, `--process` or `--user` among `unread` (whose
 /// descriptors could not be read): the lowest PIDs, at most [`linux::NAMED_UNREADABLE`], and
 /// how many. By `--process`, a process is asked for when its kernel's name (`comm`, which
-/// anyone may read) contains the name typed, case ignored.
+/// anyone may read) contains the name typed, case ignored; by `--user`, when its main
+/// thread's effective uid (in its `status`, which anyone may read) is that user's.
 #[cfg(target_os = "linux")]
 fn asked_unread(filter: &Filter, unread: &[u32]) -> (Vec<u32>, usize) {
     let mut asked: Vec<u32> = match (filter.pid, &filter.process) {
         (Some(pid), _) => unread.iter().copied().filter(|&p| p == pid).collect(),
+        (None, None) => match filter_uid(filter) {
+            Some(uid) => {
+                let mut buf = Vec::new();
+                unread
+                    .iter()
+                    .copied()
+                    .filter(|&pid| {
+                        proc_dir::ProcDir::open(pid).is_ok_and(|dir| {
+                            dir.read("status", &mut buf)
+                                && linux::parse_status_uid(&buf) == Some(uid)
+                        })
+                    })
+                    .collect()
+            }
+            None => Vec::new(),
+        },
         (None, Some(name)) => {
             let name = name.to_lowercase();
             unread
@@ -759,7 +815,6 @@ fn asked_unread(filter: &Filter, unread: &[u32]) -> (Vec<u32>, usize) {
                 })
                 .collect()
         }
-        (None, None) => Vec::new(),
     };
     asked.sort_unstable();
     asked.dedup();
@@ -775,19 +830,28 @@ fn asked_unread_note(filter: &Filter, (pids, count): &(Vec<u32>, usize)) -> Opti
         return None;
     }
     let list = crate::model::unreadable_pid_list(pids, count);
+    let (processes, holds) = if count == 1 {
+        ("1 process".to_string(), "it holds")
+    } else {
+        (format!("{count} processes"), "they hold")
+    };
     Some(match (filter.pid, &filter.process) {
         (Some(pid), _) => format!(
             "the descriptors of PID {pid} could not be read: whether it holds any listener, \
              one named here as another process's among them, is not known"
         ),
+        (None, None) => {
+            let user =
+                crate::render::sanitize::sanitize(filter.user.as_deref().unwrap_or_default())
+                    .into_owned();
+            format!(
+                "the descriptors of {processes} of user {user} ({list}) could not be read: \
+                 whether {holds} any listener is not known"
+            )
+        }
         (None, name) => {
             let name =
                 crate::render::sanitize::sanitize(name.as_deref().unwrap_or_default()).into_owned();
-            let (processes, holds) = if count == 1 {
-                ("1 process".to_string(), "it holds")
-            } else {
-                (format!("{count} processes"), "they hold")
-            };
             format!(
                 "the descriptors of {processes} whose name contains '{name}' ({list}) could not \
                  be read: whether {holds} any listener, one named here as another process's \

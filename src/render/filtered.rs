@@ -48,17 +48,11 @@ fn lines(
     w: &mut dyn Write,
     out: &Output,
     hidden: &[FilteredOut],
-    unread: Option<&str>,
+    unread: Option<(&str, &str)>,
 ) -> io::Result<()> {
     for h in hidden {
         let may = match unread {
-            Some(text)
-                if h.filters
-                    .iter()
-                    .any(|f| matches!(*f, "--pid" | "--process")) =>
-            {
-                format!("; {text}")
-            }
+            Some((filter, text)) if h.filters.contains(&filter) => format!("; {text}"),
             _ => String::new(),
         };
         let l = &h.listener;
@@ -158,24 +152,38 @@ pub fn card_section(
             writeln!(w, "{}", paint(out, &line, "1"))?;
         }
     }
-    lines(w, out, hidden, unread.as_deref())
+    lines(
+        w,
+        out,
+        hidden,
+        unread.as_ref().map(|(f, t)| (*f, t.as_str())),
+    )
 }
 
-/// What is said of a listener `--pid` or `--process` hid when `unread` processes asked for
-/// could not be read.
-fn unread_text(asked: Option<Asked<'_>>, unread: usize) -> Option<String> {
-    match (asked, unread) {
-        (_, 0) | (None | Some(Asked::Program(_)), _) => None,
-        (Some(Asked::Pid(pid)), _) => Some(format!(
-            "PID {pid}, whose descriptors could not be read, may hold it too"
-        )),
-        (Some(Asked::Process(_)), 1) => Some(
-            "a process of that name whose descriptors could not be read may hold it too".into(),
-        ),
-        (Some(Asked::Process(_)), n) => Some(format!(
-            "{n} processes of that name whose descriptors could not be read may hold it too"
-        )),
-    }
+/// What is said of a listener `--pid`, `--process` or `--user` hid when `unread` processes
+/// asked for could not be read: that filter, and the text.
+fn unread_text(asked: Option<Asked<'_>>, unread: usize) -> Option<(&'static str, String)> {
+    let (filter, whose) = match asked {
+        _ if unread == 0 => return None,
+        None | Some(Asked::Program(_)) => return None,
+        Some(Asked::Pid(pid)) => {
+            return Some((
+                "--pid",
+                format!("PID {pid}, whose descriptors could not be read, may hold it too"),
+            ))
+        }
+        Some(Asked::Process(_)) => ("--process", "of that name"),
+        Some(Asked::User(_)) => ("--user", "of that user"),
+    };
+    Some((
+        filter,
+        match unread {
+            1 => format!("a process {whose} whose descriptors could not be read may hold it too"),
+            n => {
+                format!("{n} processes {whose} whose descriptors could not be read may hold it too")
+            }
+        },
+    ))
 }
 
 /// "2668/tcp", "2668/udp"... for each protocol asked.
@@ -277,7 +285,10 @@ pub fn list_section(
         (query, program),
         shown,
         hidden,
-        (unattributed.is_empty(), unread.as_deref()),
+        (
+            unattributed.is_empty(),
+            unread.as_ref().map(|(f, t)| (*f, t.as_str())),
+        ),
     )?;
     let asked = match (program, asked) {
         (Some(program), _) => Some(Asked::Program(program)),
@@ -298,15 +309,33 @@ pub enum Asked<'a> {
     Program(&'a str),
     Pid(u32),
     Process(&'a str),
+    /// `--user` (alone of the three): a listener whose owner could not be seen may be that
+    /// user's where some of its processes could not be read.
+    User(&'a str),
 }
 
 impl Asked<'_> {
-    /// What a listing filtered by `--pid` or `--process` asks for (`None`: neither).
-    pub fn of_filter(pid: Option<u32>, process: Option<&str>) -> Option<Asked<'_>> {
-        match (pid, process) {
-            (Some(pid), _) => Some(Asked::Pid(pid)),
-            (None, Some(name)) => Some(Asked::Process(name)),
-            (None, None) => None,
+    /// What a listing filtered by `--pid`, `--process` or `--user` asks for, in that order
+    /// (`None`: none of them).
+    pub fn of_filter(filter: &crate::collect::Filter) -> Option<Asked<'_>> {
+        match (filter.pid, &filter.process, &filter.user) {
+            (Some(pid), _, _) => Some(Asked::Pid(pid)),
+            (None, Some(name), _) => Some(Asked::Process(name)),
+            (None, None, Some(user)) => Some(Asked::User(user)),
+            (None, None, None) => None,
+        }
+    }
+
+    /// "1 such process", "3 processes of that user": the processes asked for that could not
+    /// be read.
+    pub fn unread_processes(&self, n: usize) -> String {
+        let (one, many) = match self {
+            Asked::User(_) => ("process of that user", "processes of that user"),
+            _ => ("such process", "such processes"),
+        };
+        match n {
+            1 => format!("1 {one}"),
+            n => format!("{n} {many}"),
         }
     }
 
@@ -315,6 +344,7 @@ impl Asked<'_> {
         match self {
             Asked::Program(p) => format!("No process named '{}' was seen listening", sanitize(p)),
             Asked::Pid(pid) => format!("No listener of PID {pid} was seen"),
+            Asked::User(u) => format!("No listener of user {} was seen", sanitize(&shortened(u))),
             Asked::Process(x) => format!(
                 "No process whose name contains '{}' was seen listening",
                 sanitize(&shortened(x))
@@ -328,6 +358,7 @@ impl Asked<'_> {
             Asked::Program(p) => format!("{}'s", sanitize(p)),
             Asked::Pid(pid) => format!("PID {pid}'s"),
             Asked::Process(_) => "such a process's".to_string(),
+            Asked::User(u) => format!("user {}'s", sanitize(&shortened(u))),
         }
     }
 }
@@ -426,7 +457,7 @@ fn hidden_section(
     (query, program): (&str, Option<&str>),
     shown: usize,
     hidden: &[FilteredOut],
-    (nothing_else, asked_unread): (bool, Option<&str>),
+    (nothing_else, asked_unread): (bool, Option<(&str, &str)>),
 ) -> io::Result<()> {
     if hidden.is_empty() {
         if shown == 0 && nothing_else {
