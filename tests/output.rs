@@ -141,6 +141,51 @@ fn a_narrow_terminal_shortens_cells_and_never_splits_identifiers() {
 }
 
 #[test]
+fn findings_and_reasons_wrap_at_a_narrow_terminal_and_stay_whole_in_a_pipe() {
+    let Some(_) = python() else { return };
+    // A kernel-chosen port: unassigned and in the ephemeral range, two findings with fixes
+    // longer than the terminal.
+    let l = Listener::start(&["--comm-hex", &hex(b"wpo-wrap"), "tcp4"]);
+    let (pid, port) = (l.pid.to_string(), l.port(0).to_string());
+    let card = on_terminal(60, &[&port, "--pid", &pid, "--color", "never"]);
+    let audit = on_terminal(60, &["audit", "--pid", &pid, "--color", "never"]);
+    // The card's verdict (up to its live section) and the whole audit but its notes.
+    let verdict: Vec<&str> = card
+        .lines()
+        .skip_while(|l| !l.contains(&format!("127.0.0.1:{port}: ")))
+        .take_while(|l| !l.starts_with("Listening on"))
+        .collect();
+    assert!(
+        verdict.iter().any(|l| l.contains("ephemeral-range")) && verdict.len() > 4,
+        "{card}"
+    );
+    for line in verdict
+        .iter()
+        .chain(audit.lines().collect::<Vec<_>>().iter())
+    {
+        assert!(columns_of(line) <= 60, "{line:?} in\n{card}\n{audit}");
+    }
+    assert!(audit.contains("ephemeral-range"), "{audit}");
+    // In a pipe, one line each: the finding with its whole message, the fix with its command.
+    let (_, piped, _) = run(&["audit", "--pid", &pid]);
+    let message = piped
+        .lines()
+        .find(|l| l.contains("ephemeral-range"))
+        .unwrap_or_else(|| panic!("{piped}"));
+    assert!(
+        message.ends_with("the listener can collide with them"),
+        "{piped}"
+    );
+    assert!(
+        piped
+            .lines()
+            .any(|l| l.starts_with("      fix: move it out of")
+                && l.ends_with(&format!("ip_local_reserved_ports={port}"))),
+        "{piped}"
+    );
+}
+
+#[test]
 fn all_shows_the_peer_of_a_connection() {
     let Some(_) = python() else { return };
     let l = Listener::start(&["--comm-hex", &hex(b"wpo-peer"), "tcp4"]);

@@ -12,8 +12,9 @@ use crate::audit::{Finding, Report, Severity, Suppressed, IDS};
 use crate::config::Output;
 use crate::model::Snapshot;
 use crate::registry::Knowledge;
+use crate::render::fit::write_after;
 use crate::render::json::{ListenerDoc, OwnerDoc, SCHEMA_VERSION};
-use crate::render::sanitize::sanitize;
+use crate::render::sanitize::{sanitize, width};
 use crate::render::table::paint;
 
 fn severity_style(s: Severity) -> &'static str {
@@ -49,22 +50,24 @@ pub fn table(w: &mut dyn Write, out: &Output, r: &Report) -> io::Result<()> {
         }
         let title = format!("{} ({})", s.as_str().to_uppercase(), group.len());
         writeln!(w, "{}", paint(out, &title, severity_style(s)))?;
+        // On a terminal each line wraps at its width, under its own label.
         for f in group {
-            writeln!(w, "  {}  {}", paint(out, f.id, "1"), sanitize(&f.message))?;
+            let id = format!("  {}  ", paint(out, f.id, "1"));
+            write_after(w, out, (&id, 4 + width(f.id)), &sanitize(&f.message), 6)?;
             for r in &f.reasons {
-                writeln!(w, "      also: {}", sanitize(r))?;
+                write_after(w, out, ("      also: ", 12), &sanitize(r), 8)?;
             }
             if let Some(d) = &f.design {
-                writeln!(w, "      not root-exposed: {}", sanitize(d))?;
+                write_after(w, out, ("      not root-exposed: ", 24), &sanitize(d), 8)?;
             }
-            writeln!(w, "      fix: {}", sanitize(&f.hint))?;
+            write_after(w, out, ("      fix: ", 11), &sanitize(&f.hint), 8)?;
         }
         writeln!(w)?;
     }
     if r.findings.is_empty() {
         writeln!(w, "No findings.")?;
     }
-    writeln!(w, "{}", summary_line(r))
+    write_after(w, out, ("", 0), &summary_line(r), 2)
 }
 
 #[derive(Debug, Serialize)]

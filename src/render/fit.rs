@@ -57,11 +57,33 @@ pub fn lines(text: &str, max: usize) -> String {
 /// `text` in lines of at most `max` columns, broken between words; the lines after the
 /// first start with `indent` spaces. A word longer than a line is broken where it must.
 pub fn wrap(text: &str, max: usize, indent: usize) -> Vec<String> {
+    wrap_after(text, max, 0, indent)
+}
+
+/// [`wrap`] for text written after `first` columns of its first line (a label the caller
+/// writes, painted or not): that line holds `first` columns less.
+pub fn wrap_after(text: &str, max: usize, first: usize, indent: usize) -> Vec<String> {
     let max = max.max(indent + 10);
+    // A label that leaves less than ten columns: the text starts on the next line.
+    if first + 10 > max {
+        let pad = " ".repeat(indent);
+        let mut lines = wrap_after(text, max, indent, indent);
+        if let Some(head) = lines.first_mut() {
+            head.insert_str(0, &pad);
+        }
+        lines.insert(0, String::new());
+        return lines;
+    }
     let mut lines: Vec<String> = Vec::new();
     let mut line = String::new();
     let mut used = 0;
-    let room = |lines: &Vec<String>| if lines.is_empty() { max } else { max - indent };
+    let room = |lines: &Vec<String>| {
+        if lines.is_empty() {
+            max - first
+        } else {
+            max - indent
+        }
+    };
     for word in text.split_whitespace() {
         if used > 0 && used + 1 + width(word) > room(&lines) {
             lines.push(std::mem::take(&mut line));
@@ -92,6 +114,41 @@ pub fn wrap(text: &str, max: usize, indent: usize) -> Vec<String> {
         .collect()
 }
 
+/// `text` as written after `first` columns of a line: on a terminal (`out.width`), wrapped
+/// at its width, the lines after the first indented by `indent`; in a pipe, one line.
+pub fn for_output(
+    out: &crate::config::Output,
+    text: &str,
+    first: usize,
+    indent: usize,
+) -> Vec<String> {
+    match out.width.map(usize::from) {
+        Some(cols) => wrap_after(text, cols, first, indent),
+        None => vec![text.to_string()],
+    }
+}
+
+/// Writes `label` (as given: it may be painted; `shown` is how many columns it takes) and
+/// `text` after it, [`for_output`]: one line in a pipe, wrapped on a terminal with the lines
+/// after the first indented by `indent`.
+pub fn write_after(
+    w: &mut dyn std::io::Write,
+    out: &crate::config::Output,
+    (label, shown): (&str, usize),
+    text: &str,
+    indent: usize,
+) -> std::io::Result<()> {
+    let mut lines = for_output(out, text, shown, indent).into_iter();
+    match lines.next().unwrap_or_default() {
+        first if first.is_empty() => writeln!(w, "{}", label.trim_end())?,
+        first => writeln!(w, "{label}{first}")?,
+    }
+    for line in lines {
+        writeln!(w, "{line}")?;
+    }
+    Ok(())
+}
+
 /// The widest line of `text`, in columns.
 pub fn widest(text: &str) -> usize {
     text.lines().map(width).max().unwrap_or(0)
@@ -119,6 +176,28 @@ mod tests {
         let lines = wrap(&long, 40, 6);
         assert!(lines.iter().all(|l| width(l) <= 40), "{lines:?}");
         assert_eq!(lines.concat().replace(' ', ""), long);
+    }
+
+    #[test]
+    fn text_after_a_label_fits_beside_it_or_starts_below_it() {
+        let text = "move it out of 32768-60999, or reserve it (keeping what is reserved)";
+        // Beside a label of 11 columns: the first line holds 11 fewer.
+        let lines = wrap_after(text, 40, 11, 8);
+        assert!(lines.len() > 1);
+        assert!(width(&lines[0]) <= 29, "{lines:?}");
+        assert!(lines[1..]
+            .iter()
+            .all(|l| width(l) <= 40 && l.starts_with("        ")));
+        let words: Vec<&str> = lines.iter().flat_map(|l| l.split_whitespace()).collect();
+        assert_eq!(words, text.split_whitespace().collect::<Vec<_>>());
+        // A label that leaves less than ten columns: nothing beside it, the text below.
+        let lines = wrap_after(text, 40, 35, 4);
+        assert_eq!(lines[0], "");
+        assert!(lines[1..]
+            .iter()
+            .all(|l| width(l) <= 40 && l.starts_with("    ")));
+        let words: Vec<&str> = lines.iter().flat_map(|l| l.split_whitespace()).collect();
+        assert_eq!(words, text.split_whitespace().collect::<Vec<_>>());
     }
 
     #[test]

@@ -587,8 +587,10 @@ fn socket_lines(
             reason.push_str("; ");
             reason.push_str(crate::model::SLEEPERS_CUT);
         }
-        // The reason may name processes, whose names their owners choose.
-        writeln!(w, "    owner {who}; process hidden: {}", sanitize(&reason))?;
+        // The reason may name processes, whose names their owners choose. On a terminal it
+        // wraps at its width.
+        let text = format!("owner {who}; process hidden: {}", sanitize(&reason));
+        crate::render::fit::write_after(w, out, ("    ", 4), &text, 6)?;
         return Ok(());
     }
     // Held without a descriptor of the main table: how (a mapping, io_uring, a thread).
@@ -603,7 +605,8 @@ fn socket_lines(
             if let Some(unread) = l.blocked_calls_unread.as_deref() {
                 threads.push(unread.words());
             }
-            writeln!(w, "    {how}: {}", sanitize(&threads.join("; ")))?;
+            let text = format!("{how}: {}", sanitize(&threads.join("; ")));
+            crate::render::fit::write_after(w, out, ("    ", 4), &text, 6)?;
         }
     }
     for p in l.owners.iter().filter_map(|pid| snap.processes.get(pid)) {

@@ -9,7 +9,8 @@ use crate::audit::verdict::Verdict;
 use crate::audit::Severity;
 use crate::config::Output;
 use crate::port::Protocol;
-use crate::render::sanitize::sanitize;
+use crate::render::fit::write_after;
+use crate::render::sanitize::{sanitize, width};
 use crate::render::table::paint;
 
 fn style(s: Severity) -> &'static str {
@@ -38,29 +39,45 @@ pub fn text(w: &mut dyn Write, out: &Output, verdicts: &[Verdict]) -> io::Result
         } else {
             String::new()
         };
-        writeln!(
-            w,
-            "{} on {} {}: {painted}{}",
+        // On a terminal each line wraps at its width, under its own label.
+        let head = format!("{} on {} {}: ", v.who, v.protocol, and_list(&v.addresses));
+        let painted_head = format!(
+            "{} on {} {}: {painted}",
             paint(out, &v.who, "1"),
             v.protocol,
-            and_list(&v.addresses),
-            sanitize(&why)
+            and_list(&v.addresses)
+        );
+        // (" — why": its first space is the label's, kept where the text wraps.)
+        let (space, why) = match why.strip_prefix(' ') {
+            Some(rest) => (" ", rest),
+            None => ("", why.as_str()),
+        };
+        write_after(
+            w,
+            out,
+            (
+                &format!("{painted_head}{space}"),
+                width(&head) + width(word) + space.len(),
+            ),
+            &sanitize(why),
+            4,
         )?;
         for f in &v.findings {
-            writeln!(
-                w,
-                "  {} {}: {}",
+            let label = format!(
+                "  {} {}: ",
                 paint(out, f.severity.as_str(), style(f.severity)),
-                f.id,
-                sanitize(&f.message)
-            )?;
-            writeln!(w, "      fix: {}", sanitize(&f.hint))?;
+                f.id
+            );
+            let shown = 4 + width(f.severity.as_str()) + width(f.id);
+            write_after(w, out, (&label, shown), &sanitize(&f.message), 6)?;
+            write_after(w, out, ("      fix: ", 11), &sanitize(&f.hint), 8)?;
         }
         if !v.fine() && !v.reasons.is_empty() {
-            writeln!(w, "  in its favour: {}", sanitize(&v.reasons.join("; ")))?;
+            let reasons = sanitize(&v.reasons.join("; ")).into_owned();
+            write_after(w, out, ("  in its favour: ", 17), &reasons, 4)?;
         }
         if let Some(named) = &v.named {
-            writeln!(w, "  not established: {}", sanitize(named))?;
+            write_after(w, out, ("  not established: ", 19), &sanitize(named), 4)?;
         }
     }
     Ok(())
