@@ -495,10 +495,13 @@ fn prometheus_output_passes_promtool() {
         text.contains("process=\"wpa-prom\\\"\\\\\\\\n\""),
         "escaped label: {text}"
     );
-    assert!(
-        text.contains("whoport_findings{id=\"ephemeral-range\",severity=\"low\"} 1"),
-        "{text}"
-    );
+    // Its own listener's finding, and those of listeners whose owner could not be seen, which
+    // `--pid` keeps (another test's, whose holder is momentarily unseen, may be among them).
+    let ephemeral = text
+        .lines()
+        .find_map(|l| l.strip_prefix("whoport_findings{id=\"ephemeral-range\",severity=\"low\"} "))
+        .and_then(|n| n.parse::<u32>().ok());
+    assert!(ephemeral.is_some_and(|n| n >= 1), "{text}");
     let mut child = std::process::Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(std::process::Stdio::piped())

@@ -835,7 +835,15 @@ fn a_user_whose_processes_cannot_be_read_is_never_said_to_hold_nothing() {
     // that drops its privileges): nobody reads neither, and the socket is root's.
     let uid = (40_000 + std::process::id() % 20_000).to_string();
     let other = (40_000 + (std::process::id() + 1) % 20_000).to_string();
-    let l = Listener::start(&["--fork", "--child-user", &uid, "tcp4"]);
+    let name = format!("wpusr{}", std::process::id());
+    let l = Listener::start(&[
+        "--comm-hex",
+        &hex(name.as_bytes()),
+        "--fork",
+        "--child-user",
+        &uid,
+        "tcp4",
+    ]);
     let child = l.children[0];
     let port = l.port(0).to_string();
     let tcp = format!("127.0.0.1:{port}");
@@ -895,6 +903,32 @@ fn a_user_whose_processes_cannot_be_read_is_never_said_to_hold_nothing() {
         assert_eq!(hidden.len(), 1, "{lookup}: {doc}");
         assert_eq!(hidden[0]["filters"], serde_json::json!(["--user"]), "{doc}");
         assert_eq!(doc["asked_unread"], Value::Null, "{lookup}: {doc}");
+        // Beside --pid: only an unread process that may act as that user is asked for.
+        let json = |args: &[&str]| -> Value {
+            let (_, out, err) = nobody(args);
+            serde_json::from_str(&out).unwrap_or_else(|_| panic!("{lookup} {args:?}: {out}{err}"))
+        };
+        let doc = json(&["--json", "--user", &uid, "--pid", &child.to_string()]);
+        assert_eq!(doc["asked_unread"], unread, "{lookup}: {doc}");
+        assert!(
+            endpoints(&doc, "unattributed").contains(&tcp),
+            "{lookup}: {doc}"
+        );
+        // (The parent is root's: nothing of it is that user's.)
+        let doc = json(&["--json", "--user", &uid, "--pid", &l.pid.to_string()]);
+        assert_eq!(doc["asked_unread"], Value::Null, "{lookup}: {doc}");
+        assert!(
+            !endpoints(&doc, "unattributed").contains(&tcp),
+            "{lookup}: {doc}"
+        );
+        // A program's name with --user: the socket may be that program's, never hidden by
+        // --user.
+        let doc = json(&["--json", &name, "--user", &uid]);
+        assert!(hidden_at(&doc, &tcp).is_empty(), "{lookup}: {doc}");
+        assert!(
+            endpoints(&doc, "unattributed").contains(&tcp),
+            "{lookup}: {doc}"
+        );
         // Root reads the child: a row of that user's.
         let (status, out, err) = outcome(
             common::whoport(home.path())
@@ -906,6 +940,82 @@ fn a_user_whose_processes_cannot_be_read_is_never_said_to_hold_nothing() {
         assert!(endpoints(&doc, "listeners").contains(&tcp), "{doc}");
         assert_eq!(doc["asked_unread"], Value::Null, "{lookup}: {doc}");
     }
+}
+
+#[test]
+fn a_process_one_of_whose_threads_acts_as_the_user_is_that_users_when_unread() {
+    if python().is_none() {
+        return;
+    }
+    if !common::root_or_skip("a process of root's with a thread of another user's") {
+        return;
+    }
+    // Root's process whose second thread acts as a user of this run's own (credentials are
+    // per thread): root reads it and names it that user's; nobody reads neither.
+    let uid = (40_000 + (std::process::id() + 2) % 20_000).to_string();
+    let l = Listener::start(&["--thread-user", &uid, "tcp4"]);
+    let tcp = format!("127.0.0.1:{}", l.port(0));
+    let home = tempdir();
+    for lookup in ["procfs", "bpf"] {
+        let (status, out, err) = as_nobody(home.path(), lookup, &["--json", "--user", &uid]);
+        assert_eq!(status, 1, "{lookup}: {out}{err}");
+        let doc: Value = serde_json::from_str(&out).expect("json");
+        assert_eq!(
+            doc["asked_unread"],
+            serde_json::json!({ "pids": [l.pid], "count": 1 }),
+            "{lookup}: {doc}"
+        );
+        assert!(
+            endpoints(&doc, "unattributed").contains(&tcp),
+            "{lookup}: {doc}"
+        );
+        let (status, out, err) = outcome(
+            common::whoport(home.path())
+                .env("WHOPORT_OWNER_LOOKUP", lookup)
+                .args(["--json", "--user", &uid]),
+        );
+        assert_eq!(status, 0, "{lookup}: {err}");
+        let doc: Value = serde_json::from_str(&out).expect("json");
+        assert!(
+            endpoints(&doc, "listeners").contains(&tcp),
+            "{lookup}: {doc}"
+        );
+    }
+}
+
+#[test]
+fn where_proc_hides_processes_a_user_asking_for_its_own_is_not_told_nothing() {
+    if python().is_none() {
+        return;
+    }
+    if !common::root_or_skip("a private /proc mounted with hidepid") {
+        return;
+    }
+    if !common::have("setpriv", "apt-get install -y util-linux")
+        || !common::have("unshare", "apt-get install -y util-linux")
+    {
+        return;
+    }
+    // Root's listener, shared with a child of nobody's that is not dumpable: a /proc mounted
+    // with hidepid hides it from nobody too (in a mount namespace of the test's own).
+    let l = Listener::start(&[
+        "--fork",
+        "--child-user",
+        "65534",
+        "--child-undumpable",
+        "tcp4",
+    ]);
+    let tcp = format!("127.0.0.1:{}", l.port(0));
+    let script = format!(
+        "unshare -m --propagation private sh -c 'mount -t proc -o hidepid=2 proc /proc && \
+         exec setpriv --reuid 65534 --regid 65534 --clear-groups env \
+         WHOPORT_OWNER_LOOKUP=procfs \"$WHOPORT\" {} --user nobody --json'",
+        l.port(0)
+    );
+    let (status, out, err) = common::sh(&script);
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{status}: {out}{err}"));
+    assert!(hidden_at(&doc, &tcp).is_empty(), "{doc}");
+    assert!(endpoints(&doc, "unattributed").contains(&tcp), "{doc}");
 }
 
 #[test]
@@ -959,4 +1069,78 @@ fn a_thread_id_given_to_pid_stands_for_its_process() {
         ]);
         assert_eq!(status, 0, "{lookup}: {err}");
     }
+}
+
+#[test]
+fn a_user_whose_processes_status_is_covered_or_whose_name_has_two_uids_is_not_ruled_out() {
+    if python().is_none() {
+        return;
+    }
+    if !common::root_or_skip("mounts in a mount namespace of the test's own") {
+        return;
+    }
+    if !common::have("setpriv", "apt-get install -y util-linux")
+        || !common::have("unshare", "apt-get install -y util-linux")
+    {
+        return;
+    }
+    // Root's listener, shared with a child of a uid of this run's own, that nobody cannot read.
+    let uid = 40_000 + (std::process::id() + 3) % 20_000;
+    let l = Listener::start(&["--fork", "--child-user", &uid.to_string(), "tcp4"]);
+    let child = l.children[0];
+    let tcp = format!("127.0.0.1:{}", l.port(0));
+    let dir = tempdir();
+    let status = dir.path().join("status");
+    std::fs::write(&status, "Name:\tdecoy\nUid:\t1\t1\t1\t1\nThreads:\t1\n").expect("status");
+    // A user database where the name comes first with another uid, then with the child's.
+    let passwd = dir.path().join("passwd");
+    let system = std::fs::read_to_string("/etc/passwd").expect("/etc/passwd");
+    std::fs::write(
+        &passwd,
+        format!(
+            "{system}wpdup:x:{}:{}::/:/bin/false\nwpdup:x:{uid}:{uid}::/:/bin/false\n",
+            uid + 1,
+            uid + 1
+        ),
+    )
+    .expect("passwd");
+    let run = |mount: String, user: String| -> Value {
+        let script = format!(
+            "unshare -m --propagation private sh -c '{mount} && exec setpriv --reuid 65534 \
+             --regid 65534 --clear-groups env WHOPORT_OWNER_LOOKUP=procfs \"$WHOPORT\" {} \
+             --user {user} --json'",
+            l.port(0)
+        );
+        let (status, out, err) = common::sh(&script);
+        serde_json::from_str(&out).unwrap_or_else(|_| panic!("{status}: {out}{err}"))
+    };
+    // A file mounted over the child's status: its user is not known, never taken as another.
+    let doc = run(
+        format!("mount --bind {} /proc/{child}/status", status.display()),
+        uid.to_string(),
+    );
+    assert!(hidden_at(&doc, &tcp).is_empty(), "{doc}");
+    assert!(endpoints(&doc, "unattributed").contains(&tcp), "{doc}");
+    assert_eq!(
+        doc["asked_unread"]["pids"],
+        serde_json::json!([child]),
+        "{doc}"
+    );
+    assert!(
+        doc["notes"]
+            .to_string()
+            .contains("threads' users not all read"),
+        "{doc}"
+    );
+    // A name the user database gives two uids: the child's second one is that user too.
+    let doc = run(
+        format!("mount --bind {} /etc/passwd", passwd.display()),
+        "wpdup".to_string(),
+    );
+    assert!(hidden_at(&doc, &tcp).is_empty(), "{doc}");
+    assert_eq!(
+        doc["asked_unread"]["pids"],
+        serde_json::json!([child]),
+        "{doc}"
+    );
 }

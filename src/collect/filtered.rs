@@ -158,17 +158,19 @@ pub fn hidden_by_filters(
     let all = super::collect(&everything)?;
     let user_unread = super::user_unread(filter, shown.asked_unread.1);
     let mut out = left_out(&criteria, &all, shown, user_unread);
-    out.extend(unattributed_left_out(&criteria, &all, shown));
+    out.extend(unattributed_left_out(&criteria, &all, shown, user_unread));
     Ok(out)
 }
 
 /// For a program name: the listeners whose owner could not be seen (any may be the
 /// program's) that a filter about the socket leaves out (`-6`, `--user`, `/udp`...), each
-/// with those filters. `--pid` and `--process` are about the unknown owner: they hide none.
+/// with those filters. `--pid` and `--process` are about the unknown owner: they hide none;
+/// nor does `--user` where `user_unread` ([`super::user_unread`]).
 fn unattributed_left_out(
     criteria: &[(&'static str, Filter)],
     all: &Snapshot,
     shown: &Snapshot,
+    user_unread: bool,
 ) -> Vec<FilteredOut> {
     let seen = shown_keys(shown);
     all.unattributed
@@ -178,7 +180,13 @@ fn unattributed_left_out(
             listener: l.clone(),
             filters: criteria
                 .iter()
-                .filter(|(_, f)| !f.about_the_socket().keeps(l, &all.processes))
+                .filter(|(_, f)| {
+                    let mut socket = f.about_the_socket();
+                    if user_unread {
+                        socket.user = None;
+                    }
+                    !socket.keeps(l, &all.processes)
+                })
                 .map(|(name, _)| *name)
                 .collect(),
             owners: Vec::new(),

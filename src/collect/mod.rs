@@ -580,7 +580,14 @@ pub fn collect_beside<T>(
     // effective uid) whose descriptors could not be read: whether they hold any listener is
     // not known (a readable child may be named as the holder of a socket it shares).
     #[cfg(target_os = "linux")]
-    let asked_unread = asked_unread(filter, &owners.all_unread);
+    let asked_unread = {
+        let asked = asked_unread(filter, &owners.all_unread, &users, deadline);
+        notes.extend(asked_unread_note(filter, &asked));
+        let count = asked.pids.len();
+        let mut pids = asked.pids;
+        pids.truncate(linux::NAMED_UNREADABLE);
+        (pids, count)
+    };
     #[cfg(not(target_os = "linux"))]
     let asked_unread = (Vec::new(), 0);
     let unattributed = unattributed(
@@ -655,7 +662,6 @@ pub fn collect_beside<T>(
             count(owners.vanished, "exited", "exited")
         ));
     }
-    notes.extend(asked_unread_note(filter, &asked_unread));
     let snapshot = Snapshot {
         listeners,
         processes,
@@ -712,6 +718,7 @@ pub(crate) fn unattributed(
     processes: &HashMap<u32, Process>,
     user_unread: bool,
 ) -> Vec<Listener> {
+    // `--user` alone, or beside the others.
     let by_user = filter.user.is_some() && user_unread;
     if filter.program.is_none() && filter.pid.is_none() && filter.process.is_none() && !by_user {
         return Vec::new();
@@ -726,15 +733,17 @@ pub(crate) fn unattributed(
             return Vec::new();
         }
     }
-    let others = match filter.program {
+    let mut others = match filter.program {
         Some(_) => filter.about_the_socket(),
         None => Filter {
             pid: None,
             process: None,
-            user: filter.user.clone().filter(|_| !by_user),
             ..filter.clone()
         },
     };
+    if by_user {
+        others.user = None;
+    }
     listeners
         .iter()
         .filter(|l| {
@@ -747,60 +756,88 @@ pub(crate) fn unattributed(
         .collect()
 }
 
-/// Whether a listener whose owner could not be seen may be the user's `--user` asks for
-/// (and no `--pid` or `--process`): some processes of that user could not be read
-/// (`asked_unread`, [`asked_unread`]'s count), or `/proc` hides other users' processes from
-/// this one and the user asked for is another.
+/// Whether a listener whose owner could not be seen may be the user's `--user` asks for:
+/// some processes asked for that may act as that user could not be read (`asked_unread`,
+/// [`asked_unread`]'s count, which holds only those), or `/proc` hides processes from this
+/// one (`hidepid`: another user's, and this user's own that are not dumpable).
 pub(crate) fn user_unread(filter: &Filter, asked_unread: usize) -> bool {
-    if filter.user.is_none() || filter.pid.is_some() || filter.process.is_some() {
+    if filter.user.is_none() {
         return false;
     }
-    if asked_unread > 0 {
-        return true;
-    }
     #[cfg(target_os = "linux")]
-    {
-        let me = rustix::process::geteuid().as_raw();
-        proc_dir::hides_other_users().is_some() && filter_uid(filter) != Some(me)
-    }
+    return asked_unread > 0 || proc_dir::hides_other_users().is_some();
     #[cfg(not(target_os = "linux"))]
-    false
+    return asked_unread > 0;
 }
 
-/// The uid `--user` names (digits are a uid, a name is looked up); `None` without `--user`
-/// or for a name the user database does not know.
-fn filter_uid(filter: &Filter) -> Option<u32> {
-    let user = filter.user.as_deref()?;
-    process::uid_typed(user)
-        .flatten()
-        .or_else(|| process::uid_of_name(user))
-}
-
-/// The processes `filter` asks for by `--pid`, `--process` or `--user` among `unread` (whose
-/// descriptors could not be read): the lowest PIDs, at most [`linux::NAMED_UNREADABLE`], and
-/// how many. By `--process`, a process is asked for when its kernel's name (`comm`, which
-/// anyone may read) contains the name typed, case ignored; by `--user`, when its main
-/// thread's effective uid (in its `status`, which anyone may read) is that user's.
+/// The processes `filter` asks for among `unread` (whose descriptors could not be read),
+/// and what the note on them says.
 #[cfg(target_os = "linux")]
-fn asked_unread(filter: &Filter, unread: &[u32]) -> (Vec<u32>, usize) {
+struct AskedUnread {
+    /// Their PIDs, sorted.
+    pids: Vec<u32>,
+    /// Of them, by `--user`, those whose threads' users were not all read (any may act as
+    /// that user).
+    user_unknown: usize,
+}
+
+/// The users the threads of process `pid` act as (effective uids, from the `status` files
+/// anyone may read), and whether some were not read (a file that could not be read or is
+/// covered by a mount, threads past [`credentials::MAX_THREADS`]). A process gone is no
+/// user's.
+#[cfg(target_os = "linux")]
+fn thread_users(pid: u32, buf: &mut Vec<u8>) -> (Vec<u32>, bool) {
+    let dir = match proc_dir::ProcDir::open(pid) {
+        Ok(dir) => dir,
+        Err(rustix::io::Errno::NOENT) => return (Vec::new(), false),
+        Err(_) => return (Vec::new(), true),
+    };
+    if !dir.read("status", buf) {
+        return (Vec::new(), true);
+    }
+    let Some(main) = linux::parse_status_uid(buf) else {
+        return (Vec::new(), true);
+    };
+    let threads = buf
+        .split(|&b| b == b'\n')
+        .find_map(|l| l.strip_prefix(b"Threads:"))
+        .and_then(|n| std::str::from_utf8(n).ok()?.trim().parse::<usize>().ok())
+        .unwrap_or(1);
+    let mut users = vec![main];
+    if threads < 2 {
+        return (users, false);
+    }
+    let tids = linux::other_threads(pid);
+    let mut unknown = tids.len() > credentials::MAX_THREADS || tids.is_empty();
+    for tid in tids.into_iter().take(credentials::MAX_THREADS) {
+        let read = proc_dir::open_file(&format!("/proc/{pid}/task/{tid}/status"))
+            .ok()
+            .and_then(|file| proc_dir::read_fd_at_most(&file, buf, proc_dir::MAX_FILE));
+        match read.and_then(|_| linux::parse_status_uid(buf)) {
+            Some(uid) => users.push(uid),
+            // (A thread that exited since is no user's.)
+            None => unknown |= proc_dir::ProcDir::open(pid).is_ok(),
+        }
+    }
+    users.sort_unstable();
+    users.dedup();
+    (users, unknown)
+}
+
+/// The processes `filter` asks for by `--pid`, `--process` and `--user` among `unread` (whose
+/// descriptors could not be read). By `--process`, a process is asked for when its kernel's
+/// name (`comm`, which anyone may read) contains the name typed, case ignored; by `--user`,
+/// when one of its threads acts as that user (the effective uid in its `status`, which anyone
+/// may read; a name matches every uid the user database names so), or when that is not known.
+#[cfg(target_os = "linux")]
+fn asked_unread(
+    filter: &Filter,
+    unread: &[u32],
+    users: &UserNames,
+    deadline: Deadline,
+) -> AskedUnread {
     let mut asked: Vec<u32> = match (filter.pid, &filter.process) {
         (Some(pid), _) => unread.iter().copied().filter(|&p| p == pid).collect(),
-        (None, None) => match filter_uid(filter) {
-            Some(uid) => {
-                let mut buf = Vec::new();
-                unread
-                    .iter()
-                    .copied()
-                    .filter(|&pid| {
-                        proc_dir::ProcDir::open(pid).is_ok_and(|dir| {
-                            dir.read("status", &mut buf)
-                                && linux::parse_status_uid(&buf) == Some(uid)
-                        })
-                    })
-                    .collect()
-            }
-            None => Vec::new(),
-        },
         (None, Some(name)) => {
             let name = name.to_lowercase();
             unread
@@ -815,49 +852,103 @@ fn asked_unread(filter: &Filter, unread: &[u32]) -> (Vec<u32>, usize) {
                 })
                 .collect()
         }
+        (None, None) if filter.user.is_some() => unread.to_vec(),
+        (None, None) => Vec::new(),
     };
     asked.sort_unstable();
     asked.dedup();
-    let count = asked.len();
-    asked.truncate(linux::NAMED_UNREADABLE);
-    (asked, count)
+    let mut user_unknown = 0;
+    if let Some(user) = filter.user.as_deref() {
+        let mut buf = Vec::new();
+        let read: Vec<(u32, (Vec<u32>, bool))> = asked
+            .iter()
+            .map(|&pid| (pid, thread_users(pid, &mut buf)))
+            .collect();
+        // A name is every uid the user database names so (two entries may share a name);
+        // digits are a uid.
+        let uid = process::uid_typed(user)
+            .flatten()
+            .or_else(|| process::uid_of_name(user));
+        let by_name = process::uid_typed(user).is_none();
+        if by_name {
+            users.fetch(
+                read.iter().flat_map(|(_, (u, _))| u.iter().copied()),
+                deadline,
+            );
+        }
+        let is_user =
+            |u: u32| Some(u) == uid || (by_name && users.name(u).is_some_and(|n| n == user));
+        asked = read
+            .into_iter()
+            .filter(|(_, (uids, unknown))| {
+                let acts = uids.iter().any(|&u| is_user(u));
+                if !acts && *unknown {
+                    user_unknown += 1;
+                }
+                acts || *unknown
+            })
+            .map(|(pid, _)| pid)
+            .collect();
+    }
+    AskedUnread {
+        pids: asked,
+        user_unknown,
+    }
 }
 
 /// The note for [`asked_unread`]'s processes.
-fn asked_unread_note(filter: &Filter, (pids, count): &(Vec<u32>, usize)) -> Option<String> {
-    let count = *count;
+#[cfg(target_os = "linux")]
+fn asked_unread_note(filter: &Filter, asked: &AskedUnread) -> Option<String> {
+    let count = asked.pids.len();
     if count == 0 {
         return None;
     }
-    let list = crate::model::unreadable_pid_list(pids, count);
+    let mut named = asked.pids.clone();
+    named.truncate(linux::NAMED_UNREADABLE);
+    let list = crate::model::unreadable_pid_list(&named, count);
     let (processes, holds) = if count == 1 {
         ("1 process".to_string(), "it holds")
     } else {
         (format!("{count} processes"), "they hold")
     };
-    Some(match (filter.pid, &filter.process) {
-        (Some(pid), _) => format!(
+    let sanitize = |text: &str| crate::render::sanitize::sanitize(text).into_owned();
+    // By --user: "of user www-data", and those whose user was not read said so.
+    let of_user = filter.user.as_deref().map(|user| {
+        let user = sanitize(user);
+        match asked.user_unknown {
+            0 => format!("of user {user}"),
+            n if n == count => format!(
+                "that may act as user {user}, {} threads' users not all read",
+                if n == 1 { "its" } else { "their" }
+            ),
+            n => format!(
+                "of user {user} (or, for {n} of them, whose threads' users were not all read)"
+            ),
+        }
+    });
+    Some(match (filter.pid, &filter.process, of_user) {
+        (Some(pid), _, None) => format!(
             "the descriptors of PID {pid} could not be read: whether it holds any listener, \
              one named here as another process's among them, is not known"
         ),
-        (None, None) => {
-            let user =
-                crate::render::sanitize::sanitize(filter.user.as_deref().unwrap_or_default())
-                    .into_owned();
+        (Some(pid), _, Some(of_user)) => format!(
+            "the descriptors of PID {pid}, a process {of_user}, could not be read: whether it \
+             holds any listener, one named here as another process's among them, is not known"
+        ),
+        (None, Some(name), of_user) => {
+            let name = sanitize(name);
+            let of_user = of_user.map(|o| format!(" {o}")).unwrap_or_default();
             format!(
-                "the descriptors of {processes} of user {user} ({list}) could not be read: \
-                 whether {holds} any listener is not known"
+                "the descriptors of {processes} whose name contains '{name}'{of_user} ({list}) \
+                 could not be read: whether {holds} any listener, one named here as another \
+                 process's among them, is not known"
             )
         }
-        (None, name) => {
-            let name =
-                crate::render::sanitize::sanitize(name.as_deref().unwrap_or_default()).into_owned();
-            format!(
-                "the descriptors of {processes} whose name contains '{name}' ({list}) could not \
-                 be read: whether {holds} any listener, one named here as another process's \
-                 among them, is not known"
-            )
-        }
+        (None, None, Some(of_user)) => format!(
+            "the descriptors of {processes} {of_user} ({list}) could not be read: whether \
+             {holds} any listener is not known"
+        ),
+        (None, None, None) => return None,
     })
 }
 

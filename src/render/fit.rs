@@ -54,6 +54,9 @@ pub fn lines(text: &str, max: usize) -> String {
         .join("\n")
 }
 
+/// The narrowest width text is wrapped at.
+pub const MIN_WRAP: usize = 30;
+
 /// `text` in lines of at most `max` columns, broken between words; the lines after the
 /// first start with `indent` spaces. A word longer than a line is broken where it must.
 pub fn wrap(text: &str, max: usize, indent: usize) -> Vec<String> {
@@ -63,6 +66,11 @@ pub fn wrap(text: &str, max: usize, indent: usize) -> Vec<String> {
 /// [`wrap`] for text written after `first` columns of its first line (a label the caller
 /// writes, painted or not): that line holds `first` columns less.
 pub fn wrap_after(text: &str, max: usize, first: usize, indent: usize) -> Vec<String> {
+    // Too narrow to wrap without breaking ports, ranges and words: one line, as in a pipe
+    // (the terminal breaks it where it must).
+    if max < MIN_WRAP {
+        return vec![text.to_string()];
+    }
     let max = max.max(indent + 10);
     // A label that leaves less than ten columns: the text starts on the next line.
     if first + 10 > max {
@@ -198,6 +206,12 @@ mod tests {
             .all(|l| width(l) <= 40 && l.starts_with("    ")));
         let words: Vec<&str> = lines.iter().flat_map(|l| l.split_whitespace()).collect();
         assert_eq!(words, text.split_whitespace().collect::<Vec<_>>());
+        // Narrower than MIN_WRAP: one line, no port or range broken.
+        assert_eq!(wrap_after(text, 12, 0, 2), vec![text.to_string()]);
+        assert_eq!(
+            wrap("48100-48200 matches", 5, 0),
+            vec!["48100-48200 matches"]
+        );
     }
 
     #[test]
