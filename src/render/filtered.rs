@@ -15,7 +15,7 @@ use crate::render::table::paint;
 /// `text` as it is written: on a terminal, wrapped at its width less `margin` (continuation
 /// lines indented by `indent`), else one line.
 fn wrapped(out: &Output, text: &str, margin: usize, indent: usize) -> Vec<String> {
-    match out.width.map(usize::from) {
+    match crate::render::fit::wrap_width(out) {
         Some(cols) => crate::render::fit::wrap(text, cols.saturating_sub(margin), indent),
         None => vec![text.to_string()],
     }

@@ -54,11 +54,19 @@ pub fn lines(text: &str, max: usize) -> String {
         .join("\n")
 }
 
-/// The narrowest width text is wrapped at.
+/// The narrowest terminal text is wrapped on: below it, each line is written whole, as in a
+/// pipe (the terminal breaks it where it must).
 pub const MIN_WRAP: usize = 30;
 
+/// The terminal's width to wrap text at: `None` in a pipe, or on a terminal narrower than
+/// [`MIN_WRAP`].
+pub fn wrap_width(out: &crate::config::Output) -> Option<usize> {
+    out.width.map(usize::from).filter(|&cols| cols >= MIN_WRAP)
+}
+
 /// `text` in lines of at most `max` columns, broken between words; the lines after the
-/// first start with `indent` spaces. A word longer than a line is broken where it must.
+/// first start with `indent` spaces. A word is never broken (a command to paste, a path, an
+/// escaped name): one longer than a line has a line of its own, wider than `max`.
 pub fn wrap(text: &str, max: usize, indent: usize) -> Vec<String> {
     wrap_after(text, max, 0, indent)
 }
@@ -66,11 +74,6 @@ pub fn wrap(text: &str, max: usize, indent: usize) -> Vec<String> {
 /// [`wrap`] for text written after `first` columns of its first line (a label the caller
 /// writes, painted or not): that line holds `first` columns less.
 pub fn wrap_after(text: &str, max: usize, first: usize, indent: usize) -> Vec<String> {
-    // Too narrow to wrap without breaking ports, ranges and words: one line, as in a pipe
-    // (the terminal breaks it where it must).
-    if max < MIN_WRAP {
-        return vec![text.to_string()];
-    }
     let max = max.max(indent + 10);
     // A label that leaves less than ten columns: the text starts on the next line.
     if first + 10 > max {
@@ -101,15 +104,8 @@ pub fn wrap_after(text: &str, max: usize, first: usize, indent: usize) -> Vec<St
             line.push(' ');
             used += 1;
         }
-        for c in word.chars() {
-            let cw = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
-            if used > 0 && used + cw > room(&lines) {
-                lines.push(std::mem::take(&mut line));
-                used = 0;
-            }
-            line.push(c);
-            used += cw;
-        }
+        line.push_str(word);
+        used += width(word);
     }
     if !line.is_empty() || lines.is_empty() {
         lines.push(line);
@@ -130,7 +126,7 @@ pub fn for_output(
     first: usize,
     indent: usize,
 ) -> Vec<String> {
-    match out.width.map(usize::from) {
+    match wrap_width(out) {
         Some(cols) => wrap_after(text, cols, first, indent),
         None => vec![text.to_string()],
     }
@@ -179,11 +175,21 @@ mod tests {
         );
         let joined: Vec<&str> = lines.iter().flat_map(|l| l.split_whitespace()).collect();
         assert_eq!(joined, text.split_whitespace().collect::<Vec<_>>());
-        // A word longer than a line is broken, never left wider.
+        // A word longer than a line is never broken: a line of its own.
         let long = "x".repeat(100);
-        let lines = wrap(&long, 40, 6);
-        assert!(lines.iter().all(|l| width(l) <= 40), "{lines:?}");
-        assert_eq!(lines.concat().replace(' ', ""), long);
+        let lines = wrap(&format!("a {long} b"), 40, 6);
+        assert_eq!(
+            lines,
+            vec!["a".to_string(), format!("      {long}"), "      b".into()]
+        );
+        let command = "sysctl -w net.ipv4.ip_local_reserved_ports=49123";
+        let lines = wrap(command, 31, 2);
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.trim() == "net.ipv4.ip_local_reserved_ports=49123"),
+            "{lines:?}"
+        );
     }
 
     #[test]
@@ -206,11 +212,19 @@ mod tests {
             .all(|l| width(l) <= 40 && l.starts_with("    ")));
         let words: Vec<&str> = lines.iter().flat_map(|l| l.split_whitespace()).collect();
         assert_eq!(words, text.split_whitespace().collect::<Vec<_>>());
-        // Narrower than MIN_WRAP: one line, no port or range broken.
-        assert_eq!(wrap_after(text, 12, 0, 2), vec![text.to_string()]);
+        // A terminal narrower than MIN_WRAP is written to as a pipe is.
+        let on = |width| crate::config::Output {
+            json: false,
+            pretty_json: false,
+            color: false,
+            width,
+        };
+        assert_eq!(wrap_width(&on(Some(29))), None);
+        assert_eq!(wrap_width(&on(Some(30))), Some(30));
+        assert_eq!(wrap_width(&on(None)), None);
         assert_eq!(
-            wrap("48100-48200 matches", 5, 0),
-            vec!["48100-48200 matches"]
+            for_output(&on(Some(12)), text, 0, 2),
+            vec![text.to_string()]
         );
     }
 

@@ -426,8 +426,8 @@ pub fn notes(w: &mut dyn Write, out: &Output, snap: &Snapshot) -> io::Result<()>
     for note in &snap.notes {
         let text = sanitize(note);
         // On a terminal a note wraps at its width, under its own first word.
-        let lines = match out.width {
-            Some(cols) => crate::render::fit::wrap(&text, usize::from(cols).saturating_sub(6), 0),
+        let lines = match crate::render::fit::wrap_width(out) {
+            Some(cols) => crate::render::fit::wrap(&text, cols.saturating_sub(6), 0),
             None => vec![text.into_owned()],
         };
         for (i, line) in lines.iter().enumerate() {

@@ -414,11 +414,8 @@ pub fn card_sections(
     local_section(w, out, r, local_path)?;
     unofficial_section(w, out, r)?;
     writeln!(w, "\n{}", paint(out, "Ephemeral range", "1"))?;
-    writeln!(
-        w,
-        "  {}",
-        ephemeral_text(r.port, ephemeral, r.reserved_from_ephemeral)
-    )
+    let text = ephemeral_text(r.port, ephemeral, r.reserved_from_ephemeral);
+    crate::render::fit::write_after(w, out, ("  ", 2), &text, 2)
 }
 
 /// One summary row per port, for ranges and service names.
