@@ -1006,6 +1006,29 @@ fn where_proc_hides_processes_a_user_asking_for_its_own_is_not_told_nothing() {
         "tcp4",
     ]);
     let tcp = format!("127.0.0.1:{}", l.port(0));
+    // Without hidepid nobody sees the child but not its descriptors: beside --pid, --user
+    // keeps the listener as possibly the child's only for the child's own user.
+    let child = l.children[0].to_string();
+    let home = tempdir();
+    for (user, kept) in [("65534", true), ("0", false)] {
+        let (_, out, err) = as_nobody(
+            home.path(),
+            "procfs",
+            &["--json", "--pid", &child, "--user", user],
+        );
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out}{err}"));
+        assert_eq!(
+            endpoints(&doc, "unattributed").contains(&tcp),
+            kept,
+            "--user {user}: {doc}"
+        );
+        let (_, out, _) = as_nobody(home.path(), "procfs", &["--pid", &child, "--user", user]);
+        assert_eq!(
+            out.contains(&format!("may be PID {child}'s")),
+            kept,
+            "--user {user}: {out}"
+        );
+    }
     let script = format!(
         "unshare -m --propagation private sh -c 'mount -t proc -o hidepid=2 proc /proc && \
          exec setpriv --reuid 65534 --regid 65534 --clear-groups env \

@@ -579,23 +579,35 @@ pub fn collect_beside<T>(
     // The processes asked for (`--pid`, `--process` by their kernel's name, `--user` by their
     // effective uid) whose descriptors could not be read: whether they hold any listener is
     // not known (a readable child may be named as the holder of a socket it shares).
+    // Beside `--pid` or `--process`, `--user` rules out what the processes asked for may
+    // hold unseen when every one of them not read acts as another user (status): no listener
+    // can be both theirs and that user's.
     #[cfg(target_os = "linux")]
-    let asked_unread = {
+    let (asked_unread, ruled_out) = {
         let asked = asked_unread(filter, &owners.all_unread, &users, deadline);
         notes.extend(asked_unread_note(filter, &asked));
+        let ruled_out = filter.user.is_some()
+            && (filter.pid.is_some() || filter.process.is_some())
+            && asked.before_user > 0
+            && asked.pids.is_empty()
+            && proc_dir::hides_other_users().is_none();
         let count = asked.pids.len();
         let mut pids = asked.pids;
         pids.truncate(linux::NAMED_UNREADABLE);
-        (pids, count)
+        ((pids, count), ruled_out)
     };
     #[cfg(not(target_os = "linux"))]
-    let asked_unread = (Vec::new(), 0);
-    let unattributed = unattributed(
-        filter,
-        &listeners,
-        &processes,
-        user_unread(filter, asked_unread.1),
-    );
+    let (asked_unread, ruled_out) = ((Vec::new(), 0), false);
+    let unattributed = if ruled_out {
+        Vec::new()
+    } else {
+        unattributed(
+            filter,
+            &listeners,
+            &processes,
+            user_unread(filter, asked_unread.1),
+        )
+    };
     notes.extend(localnet_unread(&listeners, filter.exposed));
     notes.extend(steering::note());
     notes.extend(filter.user_unsure(&listeners, &processes));
@@ -709,7 +721,7 @@ fn localnet_unread(listeners: &[Listener], exposed: bool) -> Option<String> {
 /// that owner's is unknown (a socket closed during the scan listens no more). For a socket
 /// whose owner is unknown each of those criteria is unknown as well, never a reason to leave
 /// it out. A program's sockets are wanted on any port; `--pid` and `--process` keep the ports
-/// asked for. `--user` alone is about the owner only where `user_unread` says some of that
+/// asked for. `--user` is about the owner only where `user_unread` says some of that
 /// user's processes could not be read ([`user_unread`]); otherwise the socket's own user is
 /// what is known of whose it is.
 pub(crate) fn unattributed(
@@ -776,6 +788,9 @@ pub(crate) fn user_unread(filter: &Filter, asked_unread: usize) -> bool {
 struct AskedUnread {
     /// Their PIDs, sorted.
     pids: Vec<u32>,
+    /// How many `--pid` or `--process` asked for before `--user` was judged (those were
+    /// all of them without `--user`).
+    before_user: usize,
     /// Of them, by `--user`, those whose threads' users were not all read (any may act as
     /// that user).
     user_unknown: usize,
@@ -857,6 +872,7 @@ fn asked_unread(
     };
     asked.sort_unstable();
     asked.dedup();
+    let before_user = asked.len();
     let mut user_unknown = 0;
     if let Some(user) = filter.user.as_deref() {
         let mut buf = Vec::new();
@@ -892,6 +908,7 @@ fn asked_unread(
     }
     AskedUnread {
         pids: asked,
+        before_user,
         user_unknown,
     }
 }
