@@ -149,7 +149,17 @@ fn findings_and_reasons_wrap_at_a_narrow_terminal_and_stay_whole_in_a_pipe() {
     let (pid, port) = (l.pid.to_string(), l.port(0).to_string());
     let card = on_terminal(60, &[&port, "--pid", &pid, "--color", "never"]);
     let audit = on_terminal(60, &["audit", "--pid", &pid, "--color", "never"]);
-    // The card's verdict (up to its live section) and the whole audit but its notes.
+    // The card's headline, its verdict (up to its live section) and the whole audit.
+    let headline: Vec<&str> = card
+        .lines()
+        .take_while(|l| !l.contains(&format!("127.0.0.1:{port}: ")))
+        .collect();
+    assert!(
+        headline
+            .first()
+            .is_some_and(|l| l.starts_with(&format!("Port {port} ·"))),
+        "{card}"
+    );
     let verdict: Vec<&str> = card
         .lines()
         .skip_while(|l| !l.contains(&format!("127.0.0.1:{port}: ")))
@@ -165,7 +175,11 @@ fn findings_and_reasons_wrap_at_a_narrow_terminal_and_stay_whole_in_a_pipe() {
         .lines()
         .filter(|l| !l.starts_with("whoport: "))
         .collect();
-    for line in verdict.iter().chain(audit_lines.iter()) {
+    for line in headline
+        .iter()
+        .chain(verdict.iter())
+        .chain(audit_lines.iter())
+    {
         assert!(columns_of(line) <= 60, "{line:?} in\n{card}\n{audit}");
     }
     assert!(audit.contains("ephemeral-range"), "{audit}");

@@ -103,24 +103,56 @@ fn status_summary(s: &PortStatus<'_>) -> String {
 ///
 /// `programs`: the known programs found listening on the port (see [`known_use_text`]).
 pub fn headline(out: &Output, r: &PortReport<'_>, programs: &[&UnofficialUse]) -> String {
-    let statuses: Vec<String> = r.registry.iter().map(status_summary).collect();
+    let parts = headline_parts(out, r, programs);
+    // On a terminal the parts fill its width, the lines after the first indented; a part is
+    // never broken.
+    let Some(cols) = crate::render::fit::wrap_width(out) else {
+        let parts: Vec<&str> = parts.iter().map(|(p, _)| p.as_str()).collect();
+        return parts.join(" · ");
+    };
+    let mut text = String::new();
+    let mut used = 0;
+    for (i, (part, shown)) in parts.iter().enumerate() {
+        if i > 0 && used + 3 + shown > cols {
+            text.push_str(" ·\n  ");
+            used = 2;
+        } else if i > 0 {
+            text.push_str(" · ");
+            used += 3;
+        }
+        text.push_str(part);
+        used += shown;
+    }
+    text
+}
+
+/// The headline's parts, each as written (painted or not) and the columns it takes.
+fn headline_parts(
+    out: &Output,
+    r: &PortReport<'_>,
+    programs: &[&UnofficialUse],
+) -> Vec<(String, usize)> {
+    let plain = |text: String| {
+        let shown = crate::render::sanitize::width(&text);
+        (text, shown)
+    };
+    let bold = |text: String| {
+        let shown = crate::render::sanitize::width(&text);
+        (paint(out, &text, "1"), shown)
+    };
     let mut names: Vec<String> = Vec::new();
     for name in programs.iter().map(|u| known_use_text(u)) {
         if !names.contains(&name) {
             names.push(name);
         }
     }
-    let running = if names.is_empty() {
-        String::new()
-    } else {
-        format!("{} · ", paint(out, &names.join(", "), "1"))
-    };
-    format!(
-        "{} · {running}{} · {}",
-        paint(out, &format!("Port {}", r.port), "1"),
-        tier_text(r.tier),
-        statuses.join(" · ")
-    )
+    let mut parts = vec![bold(format!("Port {}", r.port))];
+    if !names.is_empty() {
+        parts.push(bold(names.join(", ")));
+    }
+    parts.push(plain(tier_text(r.tier)));
+    parts.extend(r.registry.iter().map(status_summary).map(plain));
+    parts
 }
 
 /// A matched known program as the listing and the card show it: its name with a `*`, which
