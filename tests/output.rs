@@ -149,6 +149,7 @@ fn findings_and_reasons_wrap_at_a_narrow_terminal_and_stay_whole_in_a_pipe() {
     let (pid, port) = (l.pid.to_string(), l.port(0).to_string());
     let card = on_terminal(60, &[&port, "--pid", &pid, "--color", "never"]);
     let audit = on_terminal(60, &["audit", "--pid", &pid, "--color", "never"]);
+    let check = on_terminal(60, &["check", &port, "--color", "never"]);
     // The card's headline, its verdict (up to its live section) and the whole audit.
     let headline: Vec<&str> = card
         .lines()
@@ -173,8 +174,13 @@ fn findings_and_reasons_wrap_at_a_narrow_terminal_and_stay_whole_in_a_pipe() {
     // their own, as an error's.)
     let audit_lines: Vec<&str> = audit
         .lines()
+        .chain(check.lines())
         .filter(|l| !l.starts_with("whoport: "))
         .collect();
+    assert!(
+        check.contains(&format!("- a tcp listener on 127.0.0.1:{port}")),
+        "{check}"
+    );
     for line in headline
         .iter()
         .chain(verdict.iter())

@@ -14,6 +14,7 @@ use crate::check::{Advice, Attempt, Blocker, Obstacle, Report};
 use crate::config::Output;
 use crate::model::{Hidden, Listener, Snapshot};
 use crate::registry::Knowledge;
+use crate::render::fit::write_after;
 use crate::render::json::{self, EphemeralDoc, ListenerDoc, OwnerDoc, SCHEMA_VERSION};
 use crate::render::sanitize::sanitize;
 use crate::render::table::paint;
@@ -241,7 +242,9 @@ pub fn text(w: &mut dyn Write, out: &Output, r: &Report) -> io::Result<()> {
             r.port, r.protocol
         )
     };
-    writeln!(w, "{}", paint(out, &headline, "1"))?;
+    for line in crate::render::fit::for_output(out, &headline, 0, 2) {
+        writeln!(w, "{}", paint(out, &line, "1"))?;
+    }
     let width = labels.iter().map(String::len).max().unwrap_or(0);
     for (a, label) in r.attempts.iter().zip(&labels) {
         let verdict = if a.probe.ok() {
@@ -249,32 +252,40 @@ pub fn text(w: &mut dyn Write, out: &Output, r: &Report) -> io::Result<()> {
         } else {
             paint(out, "no ", "1;31")
         };
-        writeln!(
-            w,
-            "  {label:width$}  {verdict}  (without SO_REUSEADDR: {}, with: {})",
+        let both = format!(
+            "(without SO_REUSEADDR: {}, with: {})",
             yes_no(a.probe.plain),
             yes_no(a.probe.reuseaddr)
+        );
+        let shown = 2 + width + 2 + 3 + 2;
+        write_after(
+            w,
+            out,
+            (&format!("  {label:width$}  {verdict}  "), shown),
+            &both,
+            shown,
         )?;
         if a.probe.ok() {
             continue;
         }
+        // On a terminal each cause wraps at its width, under its own dash.
         for o in &a.obstacles {
-            writeln!(w, "      - {}", obstacle_text(*o, r.port))?;
+            write_after(w, out, ("      - ", 8), &obstacle_text(*o, r.port), 8)?;
         }
         for line in blocker_lines(a, &r.snapshot, r.port) {
-            writeln!(w, "      - {line}")?;
+            write_after(w, out, ("      - ", 8), &line, 8)?;
         }
     }
     if !r.advice.is_empty() {
         writeln!(w, "{}", paint(out, "Advice", "1"))?;
         for a in &r.advice {
-            writeln!(w, "  - {}", advice_text(a, r.port))?;
+            write_after(w, out, ("  - ", 4), &advice_text(a, r.port), 4)?;
         }
     }
     // The advice already says that other network namespaces exist.
     let said = |n: &&String| r.snapshot.other_netns > 0 && n.contains("network namespaces");
     for note in r.snapshot.notes.iter().filter(|n| !said(n)) {
-        writeln!(w, "note: {}", sanitize(note))?;
+        write_after(w, out, ("note: ", 6), &sanitize(note), 6)?;
     }
     Ok(())
 }
