@@ -40,11 +40,7 @@ fn roots_program_seen_by_a_normal_user_is_unknown_not_absent() {
     let home = tempdir();
     for lookup in ["procfs", "bpf"] {
         // Root sees it, with either owner lookup.
-        let (status, out, err) = outcome(
-            common::whoport(home.path())
-                .env("WHOPORT_OWNER_LOOKUP", lookup)
-                .args(["--json", &name]),
-        );
+        let (status, out, err) = as_root(home.path(), lookup, &["--json", &name]);
         assert_eq!(status, 0, "{lookup}: {err}");
         let doc: Value = serde_json::from_str(&out).expect("json");
         let mut shown = endpoints(&doc, "listeners");
@@ -201,6 +197,15 @@ fn a_misspelt_name_keeps_its_protocol_in_what_is_said() {
 fn as_nobody(home: &std::path::Path, lookup: &str, args: &[&str]) -> (i32, String, String) {
     outcome(
         common::whoport_as_nobody(home)
+            .env("WHOPORT_OWNER_LOOKUP", lookup)
+            .args(args),
+    )
+}
+
+/// whoport as root with the owner lookup `lookup`: (status, stdout, stderr).
+fn as_root(home: &std::path::Path, lookup: &str, args: &[&str]) -> (i32, String, String) {
+    outcome(
+        common::whoport(home)
             .env("WHOPORT_OWNER_LOOKUP", lookup)
             .args(args),
     )
@@ -394,11 +399,7 @@ fn a_long_program_is_found_by_the_kernels_15_byte_name_and_by_its_own() {
         ] {
             let endpoint = format!("127.0.0.1:{}", listener.port(0));
             for name in names {
-                let (status, out, err) = outcome(
-                    common::whoport(home.path())
-                        .env("WHOPORT_OWNER_LOOKUP", lookup)
-                        .args(["--json", &name]),
-                );
+                let (status, out, err) = as_root(home.path(), lookup, &["--json", &name]);
                 assert_eq!(status, 0, "{lookup} {name}: {out}{err}");
                 let doc: Value = serde_json::from_str(&out).expect("json");
                 assert!(
@@ -409,11 +410,7 @@ fn a_long_program_is_found_by_the_kernels_15_byte_name_and_by_its_own() {
         }
         // A name the process does not have is not it: a longer cut, or a prefix of its name.
         for name in [format!("wpl{pid}-very-long"), format!("{}x", cut(&long))] {
-            let (status, out, err) = outcome(
-                common::whoport(home.path())
-                    .env("WHOPORT_OWNER_LOOKUP", lookup)
-                    .args(["--json", &name]),
-            );
+            let (status, out, err) = as_root(home.path(), lookup, &["--json", &name]);
             if status == 1 {
                 let doc: Value = serde_json::from_str(&out).expect("json");
                 assert!(endpoints(&doc, "listeners").is_empty(), "{name}: {doc}");
@@ -455,11 +452,7 @@ fn a_program_named_in_utf8_is_found_by_its_name() {
     for lookup in ["procfs", "bpf"] {
         for (listener, name) in [(&named, &comm), (&scripted, &script_name)] {
             let endpoint = format!("127.0.0.1:{}", listener.port(0));
-            let (status, out, err) = outcome(
-                common::whoport(home.path())
-                    .env("WHOPORT_OWNER_LOOKUP", lookup)
-                    .args(["--json", name]),
-            );
+            let (status, out, err) = as_root(home.path(), lookup, &["--json", name]);
             assert_eq!(status, 0, "{lookup} {name}: {out}{err}");
             let doc: Value = serde_json::from_str(&out).expect("json");
             assert_eq!(
@@ -551,11 +544,7 @@ fn a_pid_or_process_filter_over_a_listener_whose_owner_is_unseen_says_it_may_be_
         );
         // Root sees the owner: a row, not among those whose owner is unknown (a host may
         // have others: a sandbox's PID 1 that keeps its descriptors even from root).
-        let (status, out, err) = outcome(
-            common::whoport(home.path())
-                .env("WHOPORT_OWNER_LOOKUP", lookup)
-                .args(["--json", "--pid", &pid]),
-        );
+        let (status, out, err) = as_root(home.path(), lookup, &["--json", "--pid", &pid]);
         assert_eq!(status, 0, "{lookup}: {err}");
         let doc: Value = serde_json::from_str(&out).expect("json");
         assert!(endpoints(&doc, "listeners").contains(&tcp), "{doc}");
@@ -621,11 +610,7 @@ fn a_port_card_or_range_filtered_by_pid_or_process_keeps_a_listener_whose_owner_
         assert_eq!(hidden[0]["filters"], serde_json::json!(["--udp"]), "{doc}");
         assert!(endpoints(&doc, "unattributed").is_empty(), "{doc}");
         // Root sees the owner: a row on the card.
-        let (status, out, err) = outcome(
-            common::whoport(home.path())
-                .env("WHOPORT_OWNER_LOOKUP", lookup)
-                .args(["--json", &port, "--pid", &pid]),
-        );
+        let (status, out, err) = as_root(home.path(), lookup, &["--json", &port, "--pid", &pid]);
         assert_eq!(status, 0, "{lookup}: {err}");
         let doc: Value = serde_json::from_str(&out).expect("json");
         assert!(endpoints(&doc, "listeners").contains(&tcp), "{doc}");
@@ -811,11 +796,7 @@ fn a_pid_whose_descriptors_cannot_be_read_is_never_said_to_hold_nothing() {
         );
         assert_eq!(doc["asked_unread"], unread, "{lookup}: {doc}");
         // Root reads both.
-        let (status, out, err) = outcome(
-            common::whoport(home.path())
-                .env("WHOPORT_OWNER_LOOKUP", lookup)
-                .args(["--json", "--pid", &parent]),
-        );
+        let (status, out, err) = as_root(home.path(), lookup, &["--json", "--pid", &parent]);
         assert_eq!(status, 0, "{lookup}: {err}");
         let doc: Value = serde_json::from_str(&out).expect("json");
         assert!(endpoints(&doc, "listeners").contains(&tcp), "{doc}");
@@ -930,11 +911,7 @@ fn a_user_whose_processes_cannot_be_read_is_never_said_to_hold_nothing() {
             "{lookup}: {doc}"
         );
         // Root reads the child: a row of that user's.
-        let (status, out, err) = outcome(
-            common::whoport(home.path())
-                .env("WHOPORT_OWNER_LOOKUP", lookup)
-                .args(["--json", "--user", &uid]),
-        );
+        let (status, out, err) = as_root(home.path(), lookup, &["--json", "--user", &uid]);
         assert_eq!(status, 0, "{lookup}: {err}");
         let doc: Value = serde_json::from_str(&out).expect("json");
         assert!(endpoints(&doc, "listeners").contains(&tcp), "{doc}");
@@ -969,11 +946,7 @@ fn a_process_one_of_whose_threads_acts_as_the_user_is_that_users_when_unread() {
             endpoints(&doc, "unattributed").contains(&tcp),
             "{lookup}: {doc}"
         );
-        let (status, out, err) = outcome(
-            common::whoport(home.path())
-                .env("WHOPORT_OWNER_LOOKUP", lookup)
-                .args(["--json", "--user", &uid]),
-        );
+        let (status, out, err) = as_root(home.path(), lookup, &["--json", "--user", &uid]);
         assert_eq!(status, 0, "{lookup}: {err}");
         let doc: Value = serde_json::from_str(&out).expect("json");
         assert!(
@@ -1059,13 +1032,7 @@ fn a_thread_id_given_to_pid_stands_for_its_process() {
         l.pid, l.pid
     );
     for lookup in ["procfs", "bpf"] {
-        let whoport = |args: &[&str]| {
-            outcome(
-                common::whoport(home.path())
-                    .env("WHOPORT_OWNER_LOOKUP", lookup)
-                    .args(args),
-            )
-        };
+        let whoport = |args: &[&str]| as_root(home.path(), lookup, args);
         let tid = tid.to_string();
         let (status, out, err) = whoport(&["--json", "--pid", &tid]);
         assert_eq!(status, 0, "{lookup}: {out}{err}");
