@@ -8,18 +8,10 @@ use crate::collect::filtered::FilteredOut;
 use crate::config::Output;
 use crate::model::{Hidden, Listener, Snapshot};
 use crate::port::Protocol;
+use crate::render::fit::within as wrapped;
 use crate::render::listing::live_section;
 use crate::render::sanitize::sanitize;
 use crate::render::table::paint;
-
-/// `text` as it is written: on a terminal, wrapped at its width less `margin` (continuation
-/// lines indented by `indent`), else one line.
-fn wrapped(out: &Output, text: &str, margin: usize, indent: usize) -> Vec<String> {
-    match crate::render::fit::wrap_width(out) {
-        Some(cols) => crate::render::fit::wrap(text, cols.saturating_sub(margin), indent),
-        None => vec![text.to_string()],
-    }
-}
 
 /// "--exposed, --pid": every filter that hid something, once.
 fn filters_text(hidden: &[FilteredOut]) -> String {
@@ -76,7 +68,7 @@ fn lines(
         };
         // On a terminal too narrow for the whole line, the filters and the owners follow
         // the socket on lines of their own, each wrapped at its width.
-        match out.width.map(usize::from) {
+        match crate::render::fit::wrap_width(out) {
             Some(cols) if 4 + crate::render::sanitize::width(&line) > cols => {
                 writeln!(w, "    {head}")?;
                 for part in [by, who].iter().filter(|p| !p.is_empty()) {

@@ -132,6 +132,21 @@ pub fn for_output(
     }
 }
 
+/// `text` as written with `margin` columns before each of its lines: on a terminal
+/// ([`wrap_width`]), wrapped at its width less the margin, the lines after the first indented
+/// by `indent` more; in a pipe, one line.
+pub fn within(
+    out: &crate::config::Output,
+    text: &str,
+    margin: usize,
+    indent: usize,
+) -> Vec<String> {
+    match wrap_width(out) {
+        Some(cols) => wrap(text, cols.saturating_sub(margin), indent),
+        None => vec![text.to_string()],
+    }
+}
+
 /// Writes `label` (as given: it may be painted; `shown` is how many columns it takes) and
 /// `text` after it, [`for_output`]: one line in a pipe, wrapped on a terminal with the lines
 /// after the first indented by `indent`.

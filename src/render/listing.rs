@@ -426,10 +426,7 @@ pub fn notes(w: &mut dyn Write, out: &Output, snap: &Snapshot) -> io::Result<()>
     for note in &snap.notes {
         let text = sanitize(note);
         // On a terminal a note wraps at its width, under its own first word.
-        let lines = match crate::render::fit::wrap_width(out) {
-            Some(cols) => crate::render::fit::wrap(&text, cols.saturating_sub(6), 0),
-            None => vec![text.into_owned()],
-        };
+        let lines = crate::render::fit::within(out, &text, 6, 0);
         for (i, line) in lines.iter().enumerate() {
             let label = if i == 0 { "note:" } else { "     " };
             writeln!(w, "{} {line}", paint(out, label, "2"))?;
