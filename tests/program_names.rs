@@ -40,9 +40,7 @@ fn roots_program_seen_by_a_normal_user_is_unknown_not_absent() {
     let home = tempdir();
     for lookup in ["procfs", "bpf"] {
         // Root sees it, with either owner lookup.
-        let (status, out, err) = as_root(home.path(), lookup, &["--json", &name]);
-        assert_eq!(status, 0, "{lookup}: {err}");
-        let doc: Value = serde_json::from_str(&out).expect("json");
+        let doc = root_json(home.path(), lookup, &["--json", &name]);
         let mut shown = endpoints(&doc, "listeners");
         shown.sort();
         let mut want = vec![tcp.clone(), udp.clone()];
@@ -209,6 +207,13 @@ fn as_root(home: &std::path::Path, lookup: &str, args: &[&str]) -> (i32, String,
             .env("WHOPORT_OWNER_LOOKUP", lookup)
             .args(args),
     )
+}
+
+/// [`as_root`]'s document, which it must answer with status 0.
+fn root_json(home: &std::path::Path, lookup: &str, args: &[&str]) -> Value {
+    let (status, out, err) = as_root(home, lookup, args);
+    assert_eq!(status, 0, "{lookup} {args:?}: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|_| panic!("{lookup} {args:?}: {out}"))
 }
 
 /// The `hidden_by_filters` rows of a document that are at `endpoint`.
@@ -544,9 +549,7 @@ fn a_pid_or_process_filter_over_a_listener_whose_owner_is_unseen_says_it_may_be_
         );
         // Root sees the owner: a row, not among those whose owner is unknown (a host may
         // have others: a sandbox's PID 1 that keeps its descriptors even from root).
-        let (status, out, err) = as_root(home.path(), lookup, &["--json", "--pid", &pid]);
-        assert_eq!(status, 0, "{lookup}: {err}");
-        let doc: Value = serde_json::from_str(&out).expect("json");
+        let doc = root_json(home.path(), lookup, &["--json", "--pid", &pid]);
         assert!(endpoints(&doc, "listeners").contains(&tcp), "{doc}");
         assert!(!endpoints(&doc, "unattributed").contains(&tcp), "{doc}");
     }
@@ -610,9 +613,7 @@ fn a_port_card_or_range_filtered_by_pid_or_process_keeps_a_listener_whose_owner_
         assert_eq!(hidden[0]["filters"], serde_json::json!(["--udp"]), "{doc}");
         assert!(endpoints(&doc, "unattributed").is_empty(), "{doc}");
         // Root sees the owner: a row on the card.
-        let (status, out, err) = as_root(home.path(), lookup, &["--json", &port, "--pid", &pid]);
-        assert_eq!(status, 0, "{lookup}: {err}");
-        let doc: Value = serde_json::from_str(&out).expect("json");
+        let doc = root_json(home.path(), lookup, &["--json", &port, "--pid", &pid]);
         assert!(endpoints(&doc, "listeners").contains(&tcp), "{doc}");
         assert!(endpoints(&doc, "unattributed").is_empty(), "{doc}");
     }
@@ -796,9 +797,7 @@ fn a_pid_whose_descriptors_cannot_be_read_is_never_said_to_hold_nothing() {
         );
         assert_eq!(doc["asked_unread"], unread, "{lookup}: {doc}");
         // Root reads both.
-        let (status, out, err) = as_root(home.path(), lookup, &["--json", "--pid", &parent]);
-        assert_eq!(status, 0, "{lookup}: {err}");
-        let doc: Value = serde_json::from_str(&out).expect("json");
+        let doc = root_json(home.path(), lookup, &["--json", "--pid", &parent]);
         assert!(endpoints(&doc, "listeners").contains(&tcp), "{doc}");
         assert!(!doc["notes"].to_string().contains(&note), "{doc}");
     }
@@ -911,9 +910,7 @@ fn a_user_whose_processes_cannot_be_read_is_never_said_to_hold_nothing() {
             "{lookup}: {doc}"
         );
         // Root reads the child: a row of that user's.
-        let (status, out, err) = as_root(home.path(), lookup, &["--json", "--user", &uid]);
-        assert_eq!(status, 0, "{lookup}: {err}");
-        let doc: Value = serde_json::from_str(&out).expect("json");
+        let doc = root_json(home.path(), lookup, &["--json", "--user", &uid]);
         assert!(endpoints(&doc, "listeners").contains(&tcp), "{doc}");
         assert_eq!(doc["asked_unread"], Value::Null, "{lookup}: {doc}");
     }
@@ -946,9 +943,7 @@ fn a_process_one_of_whose_threads_acts_as_the_user_is_that_users_when_unread() {
             endpoints(&doc, "unattributed").contains(&tcp),
             "{lookup}: {doc}"
         );
-        let (status, out, err) = as_root(home.path(), lookup, &["--json", "--user", &uid]);
-        assert_eq!(status, 0, "{lookup}: {err}");
-        let doc: Value = serde_json::from_str(&out).expect("json");
+        let doc = root_json(home.path(), lookup, &["--json", "--user", &uid]);
         assert!(
             endpoints(&doc, "listeners").contains(&tcp),
             "{lookup}: {doc}"

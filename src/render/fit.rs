@@ -126,10 +126,7 @@ pub fn for_output(
     first: usize,
     indent: usize,
 ) -> Vec<String> {
-    match wrap_width(out) {
-        Some(cols) => wrap_after(text, cols, first, indent),
-        None => vec![text.to_string()],
-    }
+    on_terminal(out, text, |cols| wrap_after(text, cols, first, indent))
 }
 
 /// `text` as written with `margin` columns before each of its lines: on a terminal
@@ -141,10 +138,18 @@ pub fn within(
     margin: usize,
     indent: usize,
 ) -> Vec<String> {
-    match wrap_width(out) {
-        Some(cols) => wrap(text, cols.saturating_sub(margin), indent),
-        None => vec![text.to_string()],
-    }
+    on_terminal(out, text, |cols| {
+        wrap(text, cols.saturating_sub(margin), indent)
+    })
+}
+
+/// `text` wrapped by `wrap` at the terminal's width ([`wrap_width`]), or one line.
+fn on_terminal(
+    out: &crate::config::Output,
+    text: &str,
+    wrap: impl FnOnce(usize) -> Vec<String>,
+) -> Vec<String> {
+    wrap_width(out).map_or_else(|| vec![text.to_string()], wrap)
 }
 
 /// Writes `label` (as given: it may be painted; `shown` is how many columns it takes) and
