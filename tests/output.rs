@@ -144,17 +144,16 @@ fn a_narrow_terminal_shortens_cells_and_never_splits_identifiers() {
 fn findings_and_reasons_wrap_at_a_narrow_terminal_and_stay_whole_in_a_pipe() {
     let Some(_) = python() else { return };
     // A kernel-chosen port: unassigned and in the ephemeral range, two findings with fixes
-    // longer than the terminal.
-    let l = Listener::start(&["--comm-hex", &hex(b"wpo-wrap"), "tcp4"]);
+    // longer than the terminal; held by a parent and six children, whose description makes
+    // the verdict's head longer than the terminal too.
+    let l = Listener::start(&["--comm-hex", &hex(b"wpo-wrap"), "--forks", "6", "tcp4"]);
     let (pid, port) = (l.pid.to_string(), l.port(0).to_string());
     let card = on_terminal(60, &[&port, "--pid", &pid, "--color", "never"]);
     let audit = on_terminal(60, &["audit", "--pid", &pid, "--color", "never"]);
     let check = on_terminal(60, &["check", &port, "--color", "never"]);
     // The card's headline, its verdict (up to its live section) and the whole audit.
-    let headline: Vec<&str> = card
-        .lines()
-        .take_while(|l| !l.contains(&format!("127.0.0.1:{port}: ")))
-        .collect();
+    let at = format!("127.0.0.1:{port}:");
+    let headline: Vec<&str> = card.lines().take_while(|l| !l.contains(&at)).collect();
     assert!(
         headline
             .first()
@@ -163,7 +162,7 @@ fn findings_and_reasons_wrap_at_a_narrow_terminal_and_stay_whole_in_a_pipe() {
     );
     let verdict: Vec<&str> = card
         .lines()
-        .skip_while(|l| !l.contains(&format!("127.0.0.1:{port}: ")))
+        .skip_while(|l| !l.contains(&at))
         .take_while(|l| !l.starts_with("Listening on"))
         .collect();
     assert!(
@@ -189,7 +188,26 @@ fn findings_and_reasons_wrap_at_a_narrow_terminal_and_stay_whole_in_a_pipe() {
         assert!(columns_of(line) <= 60, "{line:?} in\n{card}\n{audit}");
     }
     assert!(audit.contains("ephemeral-range"), "{audit}");
-    // In a pipe, one line each: the finding with its whole message, the fix with its command.
+    // The verdict's head (who, then where) wrapped under it: the description of the owners
+    // starts the verdict, the listener's address ends its head.
+    let head = headline.len().checked_sub(1).map(|i| &headline[i..]);
+    assert!(
+        card.contains("children as root")
+            && card.lines().any(|l| l.starts_with("wpo-wrap (pid"))
+            && !card
+                .lines()
+                .any(|l| l.contains("children as root") && l.contains(&at)),
+        "{head:?} in\n{card}"
+    );
+    // In a pipe, one line each: the verdict's head, the finding with its whole message, the
+    // fix with its command.
+    let (_, piped_card, _) = run(&[&port, "--pid", &pid]);
+    assert!(
+        piped_card.lines().any(|l| l.starts_with("wpo-wrap (pid")
+            && l.contains("children as root) on tcp")
+            && l.contains(&at)),
+        "{piped_card}"
+    );
     let (_, piped, _) = run(&["audit", "--pid", &pid]);
     let message = piped
         .lines()

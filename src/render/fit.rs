@@ -118,6 +118,33 @@ pub fn wrap_after(text: &str, max: usize, first: usize, indent: usize) -> Vec<St
         .collect()
 }
 
+/// Words as they are written (each may be painted) with the columns each takes, in lines of
+/// at most `max` columns, broken between words; the lines after the first start with
+/// `indent` spaces. A word is never broken: one longer than a line has a line of its own.
+pub fn wrap_words(words: &[(String, usize)], max: usize, indent: usize) -> Vec<String> {
+    let max = max.max(indent + 10);
+    let mut lines: Vec<String> = Vec::new();
+    let (mut line, mut used) = (String::new(), 0);
+    for (word, shown) in words {
+        let room = if lines.is_empty() { max } else { max - indent };
+        if used > 0 && used + 1 + shown > room {
+            lines.push(std::mem::take(&mut line));
+            line.push_str(&" ".repeat(indent));
+            used = 0;
+        }
+        if used > 0 {
+            line.push(' ');
+            used += 1;
+        }
+        line.push_str(word);
+        used += shown;
+    }
+    if used > 0 || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
 /// `text` as written after `first` columns of a line: on a terminal (`out.width`), wrapped
 /// at its width, the lines after the first indented by `indent`; in a pipe, one line.
 pub fn for_output(
@@ -181,6 +208,30 @@ pub fn widest(text: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn painted_words_wrap_by_the_columns_they_show() {
+        // Each word painted: its escape sequences take no column.
+        let bold = |w: &str| (format!("\u{1b}[1m{w}\u{1b}[0m"), w.len());
+        let words: Vec<(String, usize)> = ["aaaa", "bbbb", "cccc", "dddd", "eeee"]
+            .into_iter()
+            .map(bold)
+            .collect();
+        let lines = wrap_words(&words, 14, 4);
+        let shown: Vec<String> = lines
+            .iter()
+            .map(|l| l.replace("\u{1b}[1m", "").replace("\u{1b}[0m", ""))
+            .collect();
+        assert_eq!(shown, vec!["aaaa bbbb cccc", "    dddd eeee"], "{lines:?}");
+        // A word wider than a line is never broken, and an empty list is one empty line.
+        let long = ("x".repeat(40), 40);
+        let lines = wrap_words(&[("a".into(), 1), long.clone(), ("b".into(), 1)], 20, 2);
+        assert_eq!(
+            lines,
+            vec!["a".to_string(), format!("  {}", long.0), "  b".into()]
+        );
+        assert_eq!(wrap_words(&[], 20, 2), vec![String::new()]);
+    }
 
     #[test]
     fn wrapped_lines_fit_and_keep_every_word() {

@@ -9,7 +9,7 @@ use crate::audit::verdict::Verdict;
 use crate::audit::Severity;
 use crate::config::Output;
 use crate::port::Protocol;
-use crate::render::fit::write_after;
+use crate::render::fit::{wrap_width, wrap_words, write_after};
 use crate::render::sanitize::{sanitize, width};
 use crate::render::table::paint;
 
@@ -39,29 +39,40 @@ pub fn text(w: &mut dyn Write, out: &Output, verdicts: &[Verdict]) -> io::Result
         } else {
             String::new()
         };
-        // On a terminal each line wraps at its width, under its own label.
-        let head = format!("{} on {} {}: ", v.who, v.protocol, and_list(&v.addresses));
-        let painted_head = format!(
-            "{} on {} {}: {painted}",
-            paint(out, &v.who, "1"),
-            v.protocol,
-            and_list(&v.addresses)
-        );
-        // (" — why": its first space is the label's, kept where the text wraps.)
-        let (space, why) = match why.strip_prefix(' ') {
-            Some(rest) => (" ", rest),
-            None => ("", why.as_str()),
-        };
-        write_after(
-            w,
-            out,
-            (
-                &format!("{painted_head}{space}"),
-                width(&head) + width(word) + space.len(),
-            ),
-            &sanitize(why),
-            4,
-        )?;
+        // On a terminal the line wraps at its width, its head too (a description of many
+        // processes, or of an owner not seen, is longer than a narrow terminal), each word
+        // painted as the whole would be; in a pipe it is one line.
+        if let Some(cols) = wrap_width(out) {
+            let plain = |text: &str| -> Vec<(String, usize)> {
+                text.split_whitespace()
+                    .map(|w| (w.to_string(), width(w)))
+                    .collect()
+            };
+            let mut words: Vec<(String, usize)> = v
+                .who
+                .split_whitespace()
+                .map(|w| (paint(out, w, "1"), width(w)))
+                .collect();
+            words.extend(plain(&format!(
+                "on {} {}:",
+                v.protocol,
+                and_list(&v.addresses)
+            )));
+            words.push((painted.clone(), width(word)));
+            words.extend(plain(&sanitize(&why)));
+            for line in wrap_words(&words, cols, 4) {
+                writeln!(w, "{line}")?;
+            }
+        } else {
+            writeln!(
+                w,
+                "{} on {} {}: {painted}{}",
+                paint(out, &v.who, "1"),
+                v.protocol,
+                and_list(&v.addresses),
+                sanitize(&why)
+            )?;
+        }
         for f in &v.findings {
             let label = format!(
                 "  {} {}: ",
