@@ -1129,3 +1129,78 @@ fn a_user_whose_processes_status_is_covered_or_whose_name_has_two_uids_is_not_ru
         "{doc}"
     );
 }
+
+/// As root with the walk, a process whose `/proc/PID` is covered by a mount cannot be read
+/// through `/proc`; where a socket is then ownerless, the kernel is asked to read every
+/// descriptor table. What it read is believed for every socket of the listing: the covered
+/// holder of a socket another process was seen holding is named beside it, and a process the
+/// kernel read is not among those whose descriptors "could not be read". Before, the walk
+/// named only the readable holder of the shared socket, and `--user root` said the covered
+/// processes' descriptors could not be read (the in-kernel lookup said neither).
+#[test]
+fn as_root_the_tables_the_kernel_read_for_the_walk_are_believed_for_every_socket() {
+    if python().is_none() {
+        return;
+    }
+    if !common::root_or_skip("mounts over /proc/PID in a mount namespace of the test's own") {
+        return;
+    }
+    if !common::have("unshare", "apt-get install -y util-linux") {
+        return;
+    }
+    // One process alone on its socket, and a parent and child sharing theirs.
+    let alone = Listener::start(&["--comm-hex", &hex(b"wpn-alone"), "tcp4"]);
+    let pair = Listener::start(&["--comm-hex", &hex(b"wpn-pair"), "--fork", "tcp4"]);
+    let (a, p, c) = (alone.pid, pair.pid, pair.children[0]);
+    let (alone_at, pair_at) = (
+        format!("127.0.0.1:{}", alone.port(0)),
+        format!("127.0.0.1:{}", pair.port(0)),
+    );
+    let run = |lookup: &str| -> Value {
+        let script = format!(
+            "unshare -m --propagation private sh -c 'mount -t tmpfs wpn /proc/{a} && \
+             mount -t tmpfs wpn /proc/{p} && WHOPORT_OWNER_LOOKUP={lookup} \"$WHOPORT\" \
+             --user root --json'"
+        );
+        let (status, out, err) = common::sh(&script);
+        serde_json::from_str(&out).unwrap_or_else(|_| panic!("{lookup}: {status}: {out}{err}"))
+    };
+    let pids_at = |doc: &Value, at: &str| -> Vec<u64> {
+        let row = doc["listeners"]
+            .as_array()
+            .unwrap_or_else(|| panic!("listeners in {doc}"))
+            .iter()
+            .find(|l| l["endpoint"] == at)
+            .unwrap_or_else(|| panic!("{at} in {doc}"));
+        let mut pids: Vec<u64> = row["owners"]
+            .as_array()
+            .expect("owners")
+            .iter()
+            .filter_map(|o| o["pid"].as_u64())
+            .collect();
+        pids.sort_unstable();
+        pids
+    };
+    let unread = |doc: &Value| -> Vec<u64> {
+        doc["asked_unread"]["pids"]
+            .as_array()
+            .map(|pids| pids.iter().filter_map(Value::as_u64).collect())
+            .unwrap_or_default()
+    };
+    let mut pair_pids = vec![u64::from(p), u64::from(c)];
+    pair_pids.sort_unstable();
+    for lookup in ["procfs", "bpf"] {
+        let doc = run(lookup);
+        assert_eq!(
+            pids_at(&doc, &alone_at),
+            vec![u64::from(a)],
+            "{lookup}: {doc}"
+        );
+        assert_eq!(pids_at(&doc, &pair_at), pair_pids, "{lookup}: {doc}");
+        let unread = unread(&doc);
+        assert!(
+            !unread.contains(&u64::from(a)) && !unread.contains(&u64::from(p)),
+            "{lookup}: {unread:?} in {doc}"
+        );
+    }
+}

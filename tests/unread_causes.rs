@@ -149,9 +149,7 @@ fn each_process_not_read_is_named_beside_its_own_cause() {
     let notes = asked["notes"].to_string();
     assert!(
         notes.contains(&cut)
-            && notes.contains(
-                "; the kernel read them for the sockets the /proc walk found no owner of"
-            ),
+            && notes.contains("; the kernel read them for every socket whoport looked at"),
         "{notes}"
     );
     let notes = iterator["notes"].to_string();

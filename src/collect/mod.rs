@@ -1190,10 +1190,10 @@ struct Owners {
     /// The processes whose threads' own tables were not all read (among `unreadable`).
     #[cfg(target_os = "linux")]
     cut: own_tables::Cut,
-    /// Whether the second look read every table in the kernel for the sockets the walk found
-    /// no owner of (those of the processes `cut` too).
+    /// For which sockets the second look read every table in the kernel (those of the
+    /// processes `cut` too), when it did.
     #[cfg(target_os = "linux")]
-    cut_read_in_kernel: bool,
+    cut_read_in_kernel: Option<&'static str>,
     failure: Option<String>,
 }
 
@@ -1257,7 +1257,7 @@ fn find_owners(candidates: &[(Socket, Vec<u32>)], walk: Walk) -> Owners {
             blocked_unread: HashMap::new(),
             seen: walk.seen,
             cut: walk.cut,
-            cut_read_in_kernel: false,
+            cut_read_in_kernel: None,
             failure: None,
         },
         Err(e) => Owners {
@@ -1274,7 +1274,7 @@ fn find_owners(candidates: &[(Socket, Vec<u32>)], walk: Walk) -> Owners {
             blocked_unread: HashMap::new(),
             seen: linux::Seen::default(),
             cut: own_tables::Cut::default(),
-            cut_read_in_kernel: false,
+            cut_read_in_kernel: None,
             failure: Some(e),
         },
     }

@@ -128,17 +128,13 @@ impl Cut {
     }
 
     /// The note on the processes cut: [`Cut::words`], and where the second look read every
-    /// table in the kernel for the sockets the walk found no owner of (`read_in_kernel`), that
-    /// too: their owners were looked for in those tables, and not only the walk's answer.
-    pub fn note(&self, read_in_kernel: bool) -> Option<String> {
+    /// table in the kernel (`read_in_kernel`: for which sockets), that too: their owners were
+    /// looked for in those tables, and not only the walk's answer.
+    pub fn note(&self, read_in_kernel: Option<&str>) -> Option<String> {
         let words = self.words()?;
-        Some(if read_in_kernel {
-            format!(
-                "{words}; the kernel read them for the sockets the /proc walk found no owner \
-                 of (only those)"
-            )
-        } else {
-            words
+        Some(match read_in_kernel {
+            Some(which) => format!("{words}; the kernel read them for {which}"),
+            None => words,
         })
     }
 

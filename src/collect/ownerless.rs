@@ -331,7 +331,7 @@ fn kernel_visits_unread(
     pids.iter().any(|pid| visited.contains(pid))
 }
 
-fn kernel_may_be_asked() -> bool {
+pub(super) fn kernel_may_be_asked() -> bool {
     let no_bpf = std::env::var("WHOPORT_NO_BPF").unwrap_or_default();
     (no_bpf.is_empty() || no_bpf == "0")
         && super::owners::may_use_bpf()

@@ -44,10 +44,30 @@ pub(super) fn second_look(
     let seen = std::mem::take(&mut owners.seen);
     let unread_tables = (owners.unreadable, owners.unreadable_pids.clone());
     let activity = seen.activity.clone();
+    // Every socket of the listing, for the tables the walk could not read (below).
+    let every: HashSet<u32> = candidates
+        .iter()
+        .map(|(s, _)| s.inode)
+        .filter(|&i| i != 0)
+        .collect();
     let looked = deadline.run_alone(&LOOKING, move || {
         // One load for every in-kernel check below: the owner lookup's, or made by the first
         // check that needs it.
         let mut shared = shared;
+        let mut wanted = wanted;
+        // Where the walk could not read some descriptor tables and the kernel may be asked,
+        // the kernel reads every table first, for every socket of the listing: the holders
+        // of what is ownerless by descriptor, and what the unread processes hold beside the
+        // holders seen (the in-kernel lookup names them all).
+        let mut in_kernel = None;
+        if !via_iterator && unread_tables.0 > 0 && ownerless::kernel_may_be_asked() {
+            if let Ok(l) = shared.get() {
+                if let Ok(tables) = l.again(&every) {
+                    wanted.retain(|i| tables.get(i).is_none_or(Vec::is_empty));
+                    in_kernel = Some((tables, std::mem::take(&mut l.visited)));
+                }
+            }
+        }
         let found = if via_iterator {
             ownerless::find_after_iterator(&wanted, &mut shared)
         } else {
@@ -57,9 +77,9 @@ pub(super) fn second_look(
                 &mut shared,
             )
         };
-        (found, shared)
+        (found, in_kernel, shared)
     });
-    let Some(((found, clues), mut shared)) = looked else {
+    let Some(((mut found, clues), in_kernel, mut shared)) = looked else {
         // Nothing may be claimed about these sockets: the look did not end.
         let late = format!(
             "the second look for the owners of {} sockets did not finish within {}",
@@ -73,6 +93,22 @@ pub(super) fn second_look(
         return (held, reasons);
     };
     notes.extend(unread_maps_notes(&clues.maps_unread));
+    // What the kernel's read of every table found: the ownerless sockets' holders by
+    // descriptor, the holders beside those seen of the others; and every process it visited
+    // had its descriptors read.
+    if let Some((tables, visited)) = &in_kernel {
+        for (inode, pids) in tables {
+            if ownerless.contains(inode) && !pids.is_empty() {
+                let mut pids = pids.clone();
+                pids.sort_unstable();
+                pids.dedup();
+                found.insert(*inode, (pids, ownerless::Holding::LateDescriptor));
+            }
+        }
+        also_held(candidates, owners, tables, &ownerless);
+        owners.all_unread.retain(|pid| !visited.contains(pid));
+        owners.cut_read_in_kernel = Some("every socket whoport looked at");
+    }
     adopt(candidates, owners, &mut held, &found);
     let left: Vec<(Protocol, u16, u32)> = candidates
         .iter()
@@ -135,7 +171,10 @@ pub(super) fn second_look(
         }
     }
     adopt(candidates, owners, &mut held, &by_tables);
-    owners.cut_read_in_kernel = tables.is_some();
+    if tables.is_some() && owners.cut_read_in_kernel.is_none() {
+        owners.cut_read_in_kernel =
+            Some("the sockets the /proc walk found no owner of (only those)");
+    }
     let waiting: HashSet<u32> = waiting
         .into_iter()
         .filter(|i| !by_tables.contains_key(i))
@@ -368,6 +407,37 @@ fn adopt(
                     }
                 }
             }
+        }
+    }
+}
+
+/// The holders the kernel found in the tables (`tables`) of the sockets some process was seen
+/// holding (not the `ownerless` ones, adopted as the second look's finds are), added to those
+/// seen.
+fn also_held(
+    candidates: &[(Socket, Vec<u32>)],
+    owners: &mut Owners,
+    tables: &HashMap<u32, Vec<u32>>,
+    ownerless: &HashSet<u32>,
+) {
+    for ((s, _), pids) in candidates.iter().zip(owners.by_socket.iter_mut()) {
+        if pids.is_empty() || ownerless.contains(&s.inode) {
+            continue;
+        }
+        let Some(found) = tables.get(&s.inode) else {
+            continue;
+        };
+        let before = pids.len();
+        for &pid in found {
+            if !pids.contains(&pid) {
+                pids.push(pid);
+                if let Some(start) = linux::start_ticks(pid) {
+                    owners.starts.insert(pid, start);
+                }
+            }
+        }
+        if pids.len() > before {
+            pids.sort_unstable();
         }
     }
 }
