@@ -95,7 +95,15 @@ pub fn wrap_after(text: &str, max: usize, first: usize, indent: usize) -> Vec<St
             max - indent
         }
     };
-    for word in text.split_whitespace() {
+    for word in words(text) {
+        // A run of spaces stays whole (a name may hold one), unless a line breaks there.
+        if word.is_empty() {
+            if used > 0 && used + 1 < room(&lines) {
+                line.push(' ');
+                used += 1;
+            }
+            continue;
+        }
         if used > 0 && used + 1 + width(word) > room(&lines) {
             lines.push(std::mem::take(&mut line));
             used = 0;
@@ -109,6 +117,10 @@ pub fn wrap_after(text: &str, max: usize, first: usize, indent: usize) -> Vec<St
     }
     if !line.is_empty() || lines.is_empty() {
         lines.push(line);
+    }
+    // (Spaces kept before a break end no line.)
+    for l in &mut lines {
+        l.truncate(l.trim_end_matches(' ').len());
     }
     let pad = " ".repeat(indent);
     lines
@@ -127,6 +139,14 @@ pub fn wrap_words(words: &[(String, usize)], max: usize, indent: usize) -> Vec<S
     let (mut line, mut used) = (String::new(), 0);
     for (word, shown) in words {
         let room = if lines.is_empty() { max } else { max - indent };
+        // An empty word is one more space of a run ([`words`]), unless a line breaks there.
+        if word.is_empty() {
+            if used > 0 && used + 1 < room {
+                line.push(' ');
+                used += 1;
+            }
+            continue;
+        }
         if used > 0 && used + 1 + shown > room {
             lines.push(std::mem::take(&mut line));
             line.push_str(&" ".repeat(indent));
@@ -142,7 +162,19 @@ pub fn wrap_words(words: &[(String, usize)], max: usize, indent: usize) -> Vec<S
     if used > 0 || lines.is_empty() {
         lines.push(line);
     }
+    for l in &mut lines {
+        l.truncate(l.trim_end_matches(' ').len());
+    }
     lines
+}
+
+/// The words of `text` as wrapping breaks it: between spaces, tabs and line breaks, where a
+/// run of them gives an empty word for each one after the first, so that a run of spaces is
+/// kept where no line breaks (a process's name may hold one). Other spaces (no-break ones,
+/// ideographic) are part of a word.
+pub fn words(text: &str) -> impl Iterator<Item = &str> {
+    text.trim_matches([' ', '\t', '\n', '\r'])
+        .split([' ', '\t', '\n', '\r'])
 }
 
 /// `text` as written after `first` columns of a line: on a terminal (`out.width`), wrapped
@@ -231,6 +263,35 @@ mod tests {
             vec!["a".to_string(), format!("  {}", long.0), "  b".into()]
         );
         assert_eq!(wrap_words(&[], 20, 2), vec![String::new()]);
+    }
+
+    #[test]
+    fn a_run_of_spaces_stays_whole_where_no_line_breaks() {
+        // A process named "a  b" (two spaces), or with a no-break or an ideographic space.
+        let name = "a  b\u{a0}c\u{3000}d (pid 7)";
+        assert_eq!(wrap(name, 40, 4), vec![name.to_string()]);
+        let painted: Vec<(String, usize)> =
+            words(name).map(|w| (w.to_string(), width(w))).collect();
+        assert_eq!(wrap_words(&painted, 40, 4), vec![name.to_string()]);
+        // Where a line breaks inside the run, no line ends with a space, and none starts
+        // with more than its indent.
+        let text = format!("{}     {}", "x".repeat(18), "y".repeat(18));
+        for lines in [
+            wrap(&text, 20, 2),
+            wrap_words(
+                &words(&text)
+                    .map(|w| (w.to_string(), width(w)))
+                    .collect::<Vec<_>>(),
+                20,
+                2,
+            ),
+        ] {
+            assert_eq!(
+                lines,
+                vec!["x".repeat(18), format!("  {}", "y".repeat(18))],
+                "{lines:?}"
+            );
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::audit::verdict::Verdict;
 use crate::audit::Severity;
 use crate::config::Output;
 use crate::port::Protocol;
-use crate::render::fit::{wrap_width, wrap_words, write_after};
+use crate::render::fit::{words, wrap_width, wrap_words, write_after};
 use crate::render::sanitize::{sanitize, width};
 use crate::render::table::paint;
 
@@ -44,14 +44,13 @@ pub fn text(w: &mut dyn Write, out: &Output, verdicts: &[Verdict]) -> io::Result
         // painted as the whole would be; in a pipe it is one line.
         if let Some(cols) = wrap_width(out) {
             let plain = |text: &str| -> Vec<(String, usize)> {
-                text.split_whitespace()
-                    .map(|w| (w.to_string(), width(w)))
-                    .collect()
+                words(text).map(|w| (w.to_string(), width(w))).collect()
             };
-            let mut words: Vec<(String, usize)> = v
-                .who
-                .split_whitespace()
-                .map(|w| (paint(out, w, "1"), width(w)))
+            let mut words: Vec<(String, usize)> = words(&v.who)
+                .map(|w| match w {
+                    "" => (String::new(), 0),
+                    w => (paint(out, w, "1"), width(w)),
+                })
                 .collect();
             words.extend(plain(&format!(
                 "on {} {}:",
