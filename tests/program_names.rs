@@ -1148,10 +1148,31 @@ fn as_root_the_tables_the_kernel_read_for_the_walk_are_believed_for_every_socket
     if !common::have("unshare", "apt-get install -y util-linux") {
         return;
     }
-    // One process alone on its socket, and a parent and child sharing theirs.
+    // One process alone on its socket, and a parent and child sharing theirs; and one that
+    // holds only a listener of a network namespace it left (made after unshare, then setns
+    // back): the kernel's read of this namespace's sockets says nothing of it.
     let alone = Listener::start(&["--comm-hex", &hex(b"wpn-alone"), "tcp4"]);
     let pair = Listener::start(&["--comm-hex", &hex(b"wpn-pair"), "--fork", "tcp4"]);
     let (a, p, c) = (alone.pid, pair.pid, pair.children[0]);
+    let Some(py) = python() else { return };
+    let mut away = common::Reaped(common::listener::spawn_retrying(
+        std::process::Command::new(py)
+            .args([
+                "-c",
+                "import ctypes, os, socket, sys\n\
+                 libc = ctypes.CDLL(None, use_errno=True)\n\
+                 home = os.open('/proc/self/ns/net', os.O_RDONLY)\n\
+                 assert libc.unshare(0x40000000) == 0\n\
+                 s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+                 assert libc.setns(home, 0x40000000) == 0\n\
+                 print('ready', flush=True)\n\
+                 sys.stdin.read()\n",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped()),
+    ));
+    common::ready_line(&mut away.0, std::time::Duration::from_secs(20));
+    let f = away.0.id();
     let (alone_at, pair_at) = (
         format!("127.0.0.1:{}", alone.port(0)),
         format!("127.0.0.1:{}", pair.port(0)),
@@ -1159,8 +1180,8 @@ fn as_root_the_tables_the_kernel_read_for_the_walk_are_believed_for_every_socket
     let run = |lookup: &str| -> Value {
         let script = format!(
             "unshare -m --propagation private sh -c 'mount -t tmpfs wpn /proc/{a} && \
-             mount -t tmpfs wpn /proc/{p} && WHOPORT_OWNER_LOOKUP={lookup} \"$WHOPORT\" \
-             --user root --json'"
+             mount -t tmpfs wpn /proc/{p} && mount -t tmpfs wpn /proc/{f} && \
+             WHOPORT_OWNER_LOOKUP={lookup} \"$WHOPORT\" --user root --json'"
         );
         let (status, out, err) = common::sh(&script);
         serde_json::from_str(&out).unwrap_or_else(|_| panic!("{lookup}: {status}: {out}{err}"))
@@ -1202,5 +1223,18 @@ fn as_root_the_tables_the_kernel_read_for_the_walk_are_believed_for_every_socket
             !unread.contains(&u64::from(a)) && !unread.contains(&u64::from(p)),
             "{lookup}: {unread:?} in {doc}"
         );
+        // The walk could not read the third's descriptors, and the kernel's read was of this
+        // namespace's sockets: it stays one whose descriptors could not be read. The in-kernel
+        // lookup reads every socket's namespace, and names its listener elsewhere.
+        if lookup == "procfs" {
+            assert!(unread.contains(&u64::from(f)), "{unread:?} in {doc}");
+        } else {
+            assert!(
+                doc["notes"].to_string().contains(&format!(
+                    "pid {f} holds a socket of another network namespace"
+                )),
+                "{doc}"
+            );
+        }
     }
 }

@@ -171,6 +171,9 @@ pub struct Loaded {
     pub rings: Vec<Ring>,
     /// The PIDs of the tasks the last read again ([`Loaded::again`]) visited.
     pub visited: HashSet<u32>,
+    /// Those of them that may hold sockets of another network namespace than whoport's (a
+    /// task of theirs lives in another, or holds a socket of another).
+    pub visited_elsewhere: HashSet<u32>,
     /// The kernel's type ids of the iterators' attach functions (absent: the kernel has no
     /// such iterator).
     ids: HashMap<&'static str, u32>,
@@ -317,6 +320,7 @@ impl Loaded {
             attach_making,
             rings: Vec::new(),
             visited: HashSet::new(),
+            visited_elsewhere: HashSet::new(),
             ids: ids.clone(),
             mappings: None,
             in_flight: None,
@@ -555,8 +559,10 @@ impl Loaded {
         queued: &mut dyn FnMut(u64, u64),
     ) -> Result<HashMap<u32, Vec<u32>>, BpfError> {
         let mut file = self.pass(program, since)?;
-        let (pids, rings, visited) = records::read_wanted(&mut file, wanted, queued)?;
+        let (pids, rings, visited, elsewhere) =
+            records::read_wanted(&mut file, (wanted, own_netns()), queued)?;
         self.visited = visited;
+        self.visited_elsewhere = elsewhere;
         // A set: one process may hold thousands of descriptors of rings.
         let mut known: HashSet<Ring> = self.rings.iter().copied().collect();
         self.rings

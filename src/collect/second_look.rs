@@ -64,7 +64,11 @@ pub(super) fn second_look(
             if let Ok(l) = shared.get() {
                 if let Ok(tables) = l.again(&every) {
                     wanted.retain(|i| tables.get(i).is_none_or(Vec::is_empty));
-                    in_kernel = Some((tables, std::mem::take(&mut l.visited)));
+                    // Read whole are those of whoport's namespace only: what another's sockets
+                    // a process holds is not in this read.
+                    let mut read = std::mem::take(&mut l.visited);
+                    read.retain(|pid| !l.visited_elsewhere.contains(pid));
+                    in_kernel = Some((tables, read));
                 }
             }
         }
@@ -94,8 +98,8 @@ pub(super) fn second_look(
     };
     notes.extend(unread_maps_notes(&clues.maps_unread));
     // What the kernel's read of every table found: the ownerless sockets' holders by
-    // descriptor, the holders beside those seen of the others; and every process it visited
-    // had its descriptors read.
+    // descriptor, the holders beside those seen of the others; and every process of this
+    // namespace it visited had its descriptors read.
     if let Some((tables, visited)) = &in_kernel {
         for (inode, pids) in tables {
             if ownerless.contains(inode) && !pids.is_empty() {

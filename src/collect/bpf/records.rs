@@ -314,27 +314,42 @@ fn push_holder(pids: &mut HashMap<u32, Vec<u32>>, inode: u32, pid: u32) -> bool 
 /// Socket inode -> the PIDs holding it.
 pub type Holders = HashMap<u32, Vec<u32>>;
 
+/// What [`read_wanted`] gives: the wanted inodes' holders, the io_uring instances, the PIDs
+/// visited, and those of them that may hold sockets of another network namespace.
+pub(super) type ReadAgain = (Holders, Vec<Ring>, HashSet<u32>, HashSet<u32>);
+
 /// What [`read_owners`] would give for the `wanted` inodes (their holders), the io_uring
 /// instances and the PIDs of the tasks visited, without the maps of every socket, task and start time a read again does not use
 /// (at 10,000 sockets those cost more than the few wanted). Each record of the other
 /// namespaces' queues the pass holds (the owner and queue program's) goes to `queued` as
-/// (receiver, carried).
+/// (receiver, carried). Also the PIDs of the processes visited that may hold sockets of
+/// another network namespace than `own` (whoport's; all of them when it is not known): one
+/// of their tasks lives in another, or holds a socket of another.
 pub(super) fn read_wanted(
     input: &mut impl Read,
-    wanted: &HashSet<u32>,
+    (wanted, own): (&HashSet<u32>, Option<u64>),
     queued: &mut dyn FnMut(u64, u64),
-) -> Result<(Holders, Vec<Ring>, HashSet<u32>), BpfError> {
+) -> Result<ReadAgain, BpfError> {
     let mut pids = Holders::new();
     let mut rings: Vec<Ring> = Vec::new();
     let mut visited = HashSet::new();
+    let mut elsewhere = HashSet::new();
     each_record(input, RECORD_LEN, |record| {
         let (tgid, fd, value) = fields(record);
         match fd {
             NETNS_RECORD => {
                 visited.insert(tgid);
+                if own != Some(value) {
+                    elsewhere.insert(tgid);
+                }
+            }
+            SOCKET_NETNS_RECORD => {
+                if own != Some(value >> 32) {
+                    elsewhere.insert(tgid);
+                }
             }
             QUEUE_RECORD => queued(u64::from(tgid), value),
-            START_RECORD | SOCKET_NETNS_RECORD => {}
+            START_RECORD => {}
             _ if value & RING_RECORD == RING_RECORD => {
                 let ring = Ring {
                     pid: tgid,
@@ -360,7 +375,7 @@ pub(super) fn read_wanted(
     }
     rings.sort_unstable();
     rings.dedup();
-    Ok((pids, rings, visited))
+    Ok((pids, rings, visited, elsewhere))
 }
 
 /// What a task_vma read found: the processes mapping each wanted socket (inode -> PIDs), and
@@ -631,9 +646,9 @@ pub(crate) mod tests {
         ]
         .concat();
         let mut queued = Vec::new();
-        let (pids, rings, visited) = read_wanted(
+        let (pids, rings, visited, elsewhere) = read_wanted(
             &mut &bytes[..],
-            &HashSet::from_iter([100, 500]),
+            (&HashSet::from_iter([100, 500]), Some(7)),
             &mut |receiver, carried| queued.push((receiver, carried)),
         )
         .expect("read_wanted");
@@ -641,6 +656,25 @@ pub(crate) mod tests {
         assert_eq!(pids, HashMap::from_iter([(100, vec![10]), (500, vec![10])]));
         assert!(rings.is_empty());
         assert_eq!(visited, HashSet::from_iter([10]));
+        // Its task lives in whoport's namespace (7) and holds no socket of another.
+        assert!(elsewhere.is_empty());
+        // In another one, or whoport's own not known: it may hold another's sockets.
+        for own in [Some(8), None] {
+            let (.., elsewhere) =
+                read_wanted(&mut &bytes[..], (&HashSet::new(), own), &mut |_, _| {})
+                    .expect("read_wanted");
+            assert_eq!(elsewhere, HashSet::from_iter([10]), "{own:?}");
+        }
+        // A socket of another namespace held in whoport's.
+        let held = [
+            bytes.clone(),
+            record(10, SOCKET_NETNS_RECORD, (9 << 32) | 100),
+        ]
+        .concat();
+        let (.., elsewhere) =
+            read_wanted(&mut &held[..], (&HashSet::new(), Some(7)), &mut |_, _| {})
+                .expect("read_wanted");
+        assert_eq!(elsewhere, HashSet::from_iter([10]));
     }
 
     #[test]
@@ -691,8 +725,8 @@ pub(crate) mod tests {
         ));
         // A read again keeps, of the same records, the wanted inodes' holders and every ring.
         let wanted = HashSet::from_iter([100, 300]);
-        let (pids, again_rings, visited) =
-            read_wanted(&mut &bytes[..], &wanted, &mut |_, _| {}).expect("read_wanted");
+        let (pids, again_rings, visited, _) =
+            read_wanted(&mut &bytes[..], (&wanted, None), &mut |_, _| {}).expect("read_wanted");
         let mut expected = owners.pids.clone();
         expected.retain(|inode, _| wanted.contains(inode));
         assert_eq!(pids, expected);
@@ -701,7 +735,7 @@ pub(crate) mod tests {
         assert_eq!(visited, owners.visited);
         assert_eq!(visited, HashSet::from_iter([10, 11, 12]));
         assert!(matches!(
-            read_wanted(&mut &bytes[..20], &wanted, &mut |_, _| {}),
+            read_wanted(&mut &bytes[..20], (&wanted, None), &mut |_, _| {}),
             Err(BpfError::Malformed(20))
         ));
     }
@@ -855,8 +889,12 @@ pub(crate) mod tests {
             copies: 500_000,
             next: (100, 0),
         };
-        let (pids, _, _) =
-            read_wanted(&mut dups, &HashSet::from_iter([4242]), &mut |_, _| {}).expect("again");
+        let (pids, ..) = read_wanted(
+            &mut dups,
+            (&HashSet::from_iter([4242]), None),
+            &mut |_, _| {},
+        )
+        .expect("again");
         assert_eq!(pids[&4242], vec![100, 101]);
         assert!(pids[&4242].capacity() < 16);
     }
