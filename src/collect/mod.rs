@@ -807,11 +807,15 @@ fn thread_users(pid: u32, buf: &mut Vec<u8>) -> (Vec<u32>, bool) {
         Err(rustix::io::Errno::NOENT) => return (Vec::new(), false),
         Err(_) => return (Vec::new(), true),
     };
-    if !dir.read("status", buf) {
-        return (Vec::new(), true);
-    }
-    let Some(main) = linux::parse_status_uid(buf) else {
-        return (Vec::new(), true);
+    // A process that exited meanwhile is no user's; one still there whose status could not
+    // be read (a file mounted over it) may be anyone's.
+    let gone = || matches!(proc_dir::ProcDir::open(pid), Err(rustix::io::Errno::NOENT));
+    let Some(main) = dir
+        .read("status", buf)
+        .then(|| linux::parse_status_uid(buf))
+        .flatten()
+    else {
+        return (Vec::new(), !gone());
     };
     let threads = buf
         .split(|&b| b == b'\n')
@@ -823,15 +827,23 @@ fn thread_users(pid: u32, buf: &mut Vec<u8>) -> (Vec<u32>, bool) {
         return (users, false);
     }
     let tids = linux::other_threads(pid);
-    let mut unknown = tids.len() > credentials::MAX_THREADS || tids.is_empty();
+    // No other thread listed: they all ended since, unless the list could not be read.
+    let unlisted =
+        tids.is_empty() && proc_dir::open_dir(&format!("/proc/{pid}/task")).is_err() && !gone();
+    let mut unknown = tids.len() > credentials::MAX_THREADS || unlisted;
     for tid in tids.into_iter().take(credentials::MAX_THREADS) {
-        let read = proc_dir::open_file(&format!("/proc/{pid}/task/{tid}/status"))
+        let task = format!("/proc/{pid}/task/{tid}");
+        let read = proc_dir::open_file(&format!("{task}/status"))
             .ok()
             .and_then(|file| proc_dir::read_fd_at_most(&file, buf, proc_dir::MAX_FILE));
         match read.and_then(|_| linux::parse_status_uid(buf)) {
             Some(uid) => users.push(uid),
-            // (A thread that exited since is no user's.)
-            None => unknown |= proc_dir::ProcDir::open(pid).is_ok(),
+            // A thread that exited since is no user's; one still there may be anyone's.
+            None => {
+                let flags = rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC;
+                let there = proc_dir::open_proc(&task, flags);
+                unknown |= !matches!(there, Err(rustix::io::Errno::NOENT));
+            }
         }
     }
     users.sort_unstable();

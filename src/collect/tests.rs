@@ -188,3 +188,33 @@ fn only_a_walk_is_waited_for_past_the_deadline() {
     assert_eq!(handing_over(Some("bpf")), None);
     assert_eq!(handing_over(None), None);
 }
+
+/// A thread that ends while its process's threads are read is no user's, and a process that
+/// lives on is never one whose users could not all be read for it: threads started and
+/// ended in a loop while this process's users are read 300 times. Before, a thread gone
+/// between the listing and the read of its status made its process "users not all read"
+/// (`--user U` then named it among the processes that may act as U).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_thread_that_ends_meanwhile_leaves_its_process_known() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let stop = Arc::new(AtomicBool::new(false));
+    let churn = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let short: Vec<_> = (0..8).map(|_| std::thread::spawn(|| ())).collect();
+                short.into_iter().for_each(|t| t.join().expect("thread"));
+            }
+        })
+    };
+    let mut buf = Vec::new();
+    let me = std::process::id();
+    let unknown = (0..300).filter(|_| thread_users(me, &mut buf).1).count();
+    stop.store(true, Ordering::Relaxed);
+    churn.join().expect("churn");
+    assert_eq!(unknown, 0, "of 300 reads");
+    // A process that is gone is no user's either.
+    assert_eq!(thread_users(u32::MAX - 1, &mut buf), (Vec::new(), false));
+}
