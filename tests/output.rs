@@ -196,6 +196,25 @@ fn findings_and_reasons_wrap_at_a_narrow_terminal_and_stay_whole_in_a_pipe() {
         card.contains("children as ") && first.is_some_and(|l| !l.contains(&at)),
         "{head:?} in\n{card}"
     );
+    // At every width (COLUMNS), no line of the card's verdict and findings, nor of the audit,
+    // is wider but a word longer than a line: a label's columns are counted as shown (a finding's first line was one
+    // column too wide).
+    let home = common::tempdir();
+    for cols in 40..=80 {
+        for args in [&[&port, "--pid", &pid][..], &["audit", "--pid", &pid][..]] {
+            let (_, text, _) = common::outcome(
+                common::whoport(home.path())
+                    .env("COLUMNS", cols.to_string())
+                    .args(args),
+            );
+            let verdict = text.lines().take_while(|l| !l.starts_with("Listening on"));
+            // (A word longer than a line, the command to paste, has a line of its own.)
+            let wrapped = verdict.filter(|l| !l.starts_with("whoport: ") && l.trim().contains(' '));
+            for line in wrapped {
+                assert!(columns_of(line) <= cols, "{cols}: {line:?} in\n{text}");
+            }
+        }
+    }
     // In a pipe, one line each: the verdict's head, the finding with its whole message, the
     // fix with its command.
     let (_, piped_card, _) = run(&[&port, "--pid", &pid]);

@@ -113,7 +113,9 @@ pub fn headline(out: &Output, r: &PortReport<'_>, programs: &[&UnofficialUse]) -
     let mut text = String::new();
     let mut used = 0;
     for (i, (part, shown)) in parts.iter().enumerate() {
-        if i > 0 && used + 3 + shown > cols {
+        // A part that another follows leaves room for the " ·" that ends its line.
+        let tail = if i + 1 < parts.len() { 2 } else { 0 };
+        if i > 0 && used + 3 + shown + tail > cols {
             text.push_str(" ·\n  ");
             used = 2;
         } else if i > 0 {

@@ -78,7 +78,8 @@ pub fn text(w: &mut dyn Write, out: &Output, verdicts: &[Verdict]) -> io::Result
                 paint(out, f.severity.as_str(), style(f.severity)),
                 f.id
             );
-            let shown = 4 + width(f.severity.as_str()) + width(f.id);
+            // (The columns of the label as shown: its unpainted text.)
+            let shown = width(&format!("  {} {}: ", f.severity.as_str(), f.id));
             write_after(w, out, (&label, shown), &sanitize(&f.message), 6)?;
             write_after(w, out, ("      fix: ", 11), &sanitize(&f.hint), 8)?;
         }
