@@ -1210,8 +1210,24 @@ fn as_root_the_tables_the_kernel_read_for_the_walk_are_believed_for_every_socket
     };
     let mut pair_pids = vec![u64::from(p), u64::from(c)];
     pair_pids.sort_unstable();
+    // How many processes the note on processes not read counts (it is written only where a
+    // socket has no owner: on some machines never).
+    let not_read = |doc: &Value| -> usize {
+        doc["notes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|n| n.as_str())
+            .filter(|n| n.ends_with("could not be read (permission)"))
+            .filter_map(|n| n.strip_prefix("the descriptors of "))
+            .filter_map(|rest| rest.split(' ').next()?.parse().ok())
+            .next()
+            .unwrap_or(0)
+    };
+    let mut counted = Vec::new();
     for lookup in ["procfs", "bpf"] {
         let doc = run(lookup);
+        counted.push(not_read(&doc));
         assert_eq!(
             pids_at(&doc, &alone_at),
             vec![u64::from(a)],
@@ -1237,4 +1253,8 @@ fn as_root_the_tables_the_kernel_read_for_the_walk_are_believed_for_every_socket
             );
         }
     }
+    // The walk's count is the in-kernel lookup's but for the process holding another
+    // namespace's listener (not read whole by either look of the walk): the covered
+    // processes the kernel read are not counted among those not read.
+    assert!(counted[0] <= counted[1] + 1, "procfs, bpf: {counted:?}");
 }

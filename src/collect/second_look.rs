@@ -110,6 +110,21 @@ pub(super) fn second_look(
             }
         }
         also_held(candidates, owners, tables, &ownerless);
+        // They no longer count among the processes not read, for the notes and the reasons
+        // below; a process whose threads' tables the walk cut keeps its own note (which says
+        // the kernel read them), so where not every such process is named none is counted off.
+        let cut = owners.cut.pids();
+        if cut.len() == owners.cut.count {
+            let read = owners
+                .all_unread
+                .iter()
+                .filter(|pid| visited.contains(pid) && !cut.contains(pid))
+                .count();
+            owners.unreadable = owners.unreadable.saturating_sub(read);
+            owners
+                .unreadable_pids
+                .retain(|pid| !visited.contains(pid) || cut.contains(pid));
+        }
         owners.all_unread.retain(|pid| !visited.contains(pid));
         owners.cut_read_in_kernel = Some("every socket whoport looked at");
     }
