@@ -1193,12 +1193,7 @@ fn as_root_the_tables_the_kernel_read_for_the_walk_are_believed_for_every_socket
             .iter()
             .find(|l| l["endpoint"] == at)
             .unwrap_or_else(|| panic!("{at} in {doc}"));
-        let mut pids: Vec<u64> = row["owners"]
-            .as_array()
-            .expect("owners")
-            .iter()
-            .filter_map(|o| o["pid"].as_u64())
-            .collect();
+        let mut pids = common::listener::owner_pids(row);
         pids.sort_unstable();
         pids
     };

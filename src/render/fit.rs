@@ -85,61 +85,27 @@ pub fn wrap_after(text: &str, max: usize, first: usize, indent: usize) -> Vec<St
         lines.insert(0, String::new());
         return lines;
     }
-    let mut lines: Vec<String> = Vec::new();
-    let mut line = String::new();
-    let mut used = 0;
-    let room = |lines: &Vec<String>| {
-        if lines.is_empty() {
-            max - first
-        } else {
-            max - indent
-        }
-    };
-    for word in words(text) {
-        // A run of spaces stays whole (a name may hold one), unless a line breaks there.
-        if word.is_empty() {
-            if used > 0 && used + 1 < room(&lines) {
-                line.push(' ');
-                used += 1;
-            }
-            continue;
-        }
-        if used > 0 && used + 1 + width(word) > room(&lines) {
-            lines.push(std::mem::take(&mut line));
-            used = 0;
-        }
-        if used > 0 {
-            line.push(' ');
-            used += 1;
-        }
-        line.push_str(word);
-        used += width(word);
-    }
-    if !line.is_empty() || lines.is_empty() {
-        lines.push(line);
-    }
-    // (Spaces kept before a break end no line.)
-    for l in &mut lines {
-        l.truncate(l.trim_end_matches(' ').len());
-    }
-    let pad = " ".repeat(indent);
-    lines
-        .into_iter()
-        .enumerate()
-        .map(|(i, l)| if i == 0 { l } else { format!("{pad}{l}") })
-        .collect()
+    fill(words(text).map(|w| (w, width(w))), max, first, indent)
 }
 
-/// Words as they are written (each may be painted) with the columns each takes, in lines of
-/// at most `max` columns, broken between words; the lines after the first start with
-/// `indent` spaces. A word is never broken: one longer than a line has a line of its own.
-pub fn wrap_words(words: &[(String, usize)], max: usize, indent: usize) -> Vec<String> {
-    let max = max.max(indent + 10);
+/// Words (each as written, with the columns it shows) in lines of at most `max` columns, the
+/// first holding `first` columns less, broken between words; the lines after the first start
+/// with `indent` spaces. An empty word is one more space of a run ([`words`]), kept unless a
+/// line breaks there; no line ends with a space.
+fn fill<'a>(
+    words: impl IntoIterator<Item = (&'a str, usize)>,
+    max: usize,
+    first: usize,
+    indent: usize,
+) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     let (mut line, mut used) = (String::new(), 0);
     for (word, shown) in words {
-        let room = if lines.is_empty() { max } else { max - indent };
-        // An empty word is one more space of a run ([`words`]), unless a line breaks there.
+        let room = if lines.is_empty() {
+            max - first
+        } else {
+            max - indent
+        };
         if word.is_empty() {
             if used > 0 && used + 1 < room {
                 line.push(' ');
@@ -149,7 +115,6 @@ pub fn wrap_words(words: &[(String, usize)], max: usize, indent: usize) -> Vec<S
         }
         if used > 0 && used + 1 + shown > room {
             lines.push(std::mem::take(&mut line));
-            line.push_str(&" ".repeat(indent));
             used = 0;
         }
         if used > 0 {
@@ -162,10 +127,32 @@ pub fn wrap_words(words: &[(String, usize)], max: usize, indent: usize) -> Vec<S
     if used > 0 || lines.is_empty() {
         lines.push(line);
     }
-    for l in &mut lines {
-        l.truncate(l.trim_end_matches(' ').len());
-    }
+    let pad = " ".repeat(indent);
     lines
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let l = l.trim_end_matches(' ');
+            if i == 0 {
+                l.to_string()
+            } else {
+                format!("{pad}{l}")
+            }
+        })
+        .collect()
+}
+
+/// Words as they are written (each may be painted) with the columns each takes, in lines of
+/// at most `max` columns, broken between words; the lines after the first start with
+/// `indent` spaces. A word is never broken: one longer than a line has a line of its own.
+pub fn wrap_words(words: &[(String, usize)], max: usize, indent: usize) -> Vec<String> {
+    let max = max.max(indent + 10);
+    fill(
+        words.iter().map(|(w, shown)| (w.as_str(), *shown)),
+        max,
+        0,
+        indent,
+    )
 }
 
 /// The words of `text` as wrapping breaks it: between spaces, tabs and line breaks, where a
