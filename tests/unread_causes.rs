@@ -155,3 +155,113 @@ fn each_process_not_read_is_named_beside_its_own_cause() {
     let notes = iterator["notes"].to_string();
     assert!(!notes.contains(&cut), "{notes}");
 }
+
+/// How many processes the note on refused descriptors counts ("the descriptors of N processes
+/// could not be read (permission)"), 0 without that note.
+fn refused_count(doc: &Value) -> usize {
+    doc["notes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter(|n| n.ends_with("could not be read (permission)"))
+        .filter_map(|n| n.strip_prefix("the descriptors of "))
+        .filter_map(|rest| rest.split(' ').next()?.parse().ok())
+        .next()
+        .unwrap_or(0)
+}
+
+/// As root with the walk alone (`WHOPORT_NO_BPF=1`, so that the kernel does not read the table
+/// for it), a process whose `/proc/PID` another directory is mounted over (a tmpfs, in a mount
+/// namespace of the run's own) holds a listener. Its descriptors are said not read because of
+/// that mount, named; they are not counted among those refused ("(permission)", which running
+/// as root would mend), which are only the processes refusing root. And the note on memory
+/// mappings not read says that a directory covers its `/proc/PID`, not that a file is mounted
+/// over its `maps`.
+#[test]
+fn a_process_hidden_by_a_mount_is_not_counted_among_those_refused() {
+    if !root_or_skip("a mount over a listener's /proc directory")
+        || !have("unshare", "apt-get install -y util-linux")
+    {
+        return;
+    }
+    let Some(python) = python() else {
+        return;
+    };
+    let Some(ns) = NetNs::new() else {
+        return;
+    };
+    let mut cmd = ns.command(&python);
+    cmd.arg(common::fixture("listen.py")).arg("tcp4");
+    let hidden = Listener::start_command(cmd);
+    let (pid, socket) = (hidden.pid, hidden.sockets[0].clone());
+    let home = tempdir();
+    let walk = [("WHOPORT_NO_BPF", "1")];
+    let run = |wrapper: &[&str]| -> Value {
+        let (status, out, err) = ns.whoport_wrapped(home.path(), &walk, wrapper, &["--json"]);
+        assert!(status == 0 || status == 1, "({status}) {err}");
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"))
+    };
+    let plain = run(&[]);
+    let mount = format!("mount -t tmpfs whoport-unread /proc/{pid} && exec \"$@\"");
+    let covered = run(&[
+        "unshare",
+        "-m",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        &mount,
+        "sh",
+    ]);
+    drop(hidden);
+    let row = rows(&plain, &socket);
+    assert_eq!(row.len(), 1, "{plain}");
+    assert_eq!(
+        common::listener::owner_pids(row[0]),
+        [u64::from(pid)],
+        "{plain}"
+    );
+    let row = rows(&covered, &socket);
+    assert_eq!(row.len(), 1, "{covered}");
+    assert!(
+        row[0]["owners"].as_array().is_some_and(Vec::is_empty),
+        "{covered}"
+    );
+    let notes: Vec<&str> = covered["notes"]
+        .as_array()
+        .expect("notes")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let dir = format!("a directory is mounted over /proc/{pid} (a way to hide a process)");
+    assert!(
+        notes.iter().any(
+            |n| n.starts_with("the descriptors of 1 process could not be read: ")
+                && n.contains(&dir)
+        ),
+        "{notes:?}"
+    );
+    assert!(
+        notes.iter().any(|n| n.starts_with(&dir)
+            && n.ends_with("a socket held only through a memory mapping there is not found")),
+        "{notes:?}"
+    );
+    assert!(
+        !notes
+            .iter()
+            .any(|n| n.contains(&format!("/proc/{pid}/maps"))),
+        "{notes:?}"
+    );
+    // (Counted after the run: a process closed to root stays so.)
+    assert_eq!(refused_count(&covered), refused_to_root(), "{notes:?}");
+}
+
+/// How many processes' descriptors `/proc` keeps from root (a microVM's init's).
+fn refused_to_root() -> usize {
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| common::closed_to_root(pid))
+        .count()
+}

@@ -50,8 +50,9 @@ pub struct Unread {
     /// of time): a socket no mapping was found for may be mapped there.
     pub refused: usize,
     /// Not read because something is mounted over their `/proc/PID/maps` (a file there holds
-    /// what whoever mounted it wrote, perhaps a socket that process never mapped), or, where
-    /// the main thread exited, over every live thread's: PIDs, each with what is covered.
+    /// what whoever mounted it wrote, perhaps a socket that process never mapped), over their
+    /// whole `/proc/PID`, or, where the main thread exited, over every live thread's: PIDs,
+    /// each with what is covered.
     pub covered: Vec<(u32, String)>,
 }
 
@@ -237,7 +238,15 @@ pub fn mapped_by(pid: u32, wanted: &HashSet<u32>) -> (Vec<u32>, Vec<(u64, u64)>,
     let is_covered = |e: &std::io::Error| e.raw_os_error() == Some(Errno::XDEV.raw_os_error());
     let path = format!("/proc/{pid}/maps");
     let read = read_proc_file(&path);
-    let mut covered = read.as_ref().is_err_and(is_covered).then_some(path);
+    // What is mounted there: a file over the maps, or a directory over the whole of
+    // `/proc/PID` (a way to hide a process), told apart.
+    let mut covered = read.as_ref().is_err_and(is_covered).then(|| {
+        let dir = format!("/proc/{pid}");
+        match super::proc_dir::stat_proc(&dir) {
+            Err(Errno::XDEV) => dir,
+            _ => path,
+        }
+    });
     let mut text = read.ok();
     // The main thread exited (its maps are empty): a live thread's, never read across a
     // mount over the thread directory or its maps. Covered only where no thread's was read.

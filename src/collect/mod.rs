@@ -633,24 +633,42 @@ pub fn collect_beside<T>(
             .partition(Listener::closed_during_scan);
     }
     let hidden = listeners.iter().filter(|l| l.owners.is_empty()).count();
+    // Those whose `/proc` entries another directory is mounted over are counted apart from
+    // those whose descriptors were refused: no permission would read them.
     #[cfg(target_os = "linux")]
-    let refused = owners.unreadable.saturating_sub(owners.cut.count);
+    let covered: Vec<u32> = owners
+        .covered
+        .iter()
+        .copied()
+        .filter(|pid| owners.unreadable_pids.contains(pid))
+        .collect();
+    #[cfg(target_os = "linux")]
+    let refused = owners
+        .unreadable
+        .saturating_sub(owners.cut.count + covered.len());
     #[cfg(not(target_os = "linux"))]
     let refused = owners.unreadable;
+    let processes_n = |n: usize| {
+        if n == 1 {
+            "1 process".to_string()
+        } else {
+            format!("{n} processes")
+        }
+    };
     if refused > 0 && hidden > 0 {
         notes.push(format!(
             "the descriptors of {} could not be read (permission){}",
-            if refused == 1 {
-                "1 process".to_string()
-            } else {
-                format!("{refused} processes")
-            },
+            processes_n(refused),
             if root {
                 ""
             } else {
                 ": run as root to see them"
             }
         ));
+    }
+    #[cfg(target_os = "linux")]
+    if !covered.is_empty() && hidden > 0 {
+        notes.push(covered_note(&covered, &processes_n(covered.len())));
     }
     // "1 process lives", "3 processes live".
     let count = |n: usize, one: &str, many: &str| {
@@ -689,6 +707,32 @@ pub fn collect_beside<T>(
         closed,
     };
     Ok((snapshot, made))
+}
+
+/// The note on the processes whose descriptors were not read because another directory is
+/// mounted over their `/proc` entries (`covered`, `counted` their number in words): each of
+/// the first [`linux::NAMED_UNREADABLE`] named with the entry found covered.
+#[cfg(target_os = "linux")]
+fn covered_note(covered: &[u32], counted: &str) -> String {
+    let named = linux::NAMED_UNREADABLE;
+    let mut paths: Vec<String> = covered
+        .iter()
+        .take(named)
+        .map(|&pid| {
+            // (Gone meanwhile: where the walk found it covered is not known any more.)
+            linux::covered_proc_entry(pid)
+                .unwrap_or_else(|| format!("/proc/{pid} (or its fd or task directory)"))
+        })
+        .collect();
+    if covered.len() > named {
+        paths.push(format!("{} more", covered.len() - named));
+    }
+    format!(
+        "the descriptors of {counted} could not be read: a directory is mounted over {} ({}), \
+         which whoport does not read through",
+        paths.join(", "),
+        crate::model::HIDING_MOUNT
+    )
 }
 
 /// A note when whether other machines reach loopback sockets is not known (`route_localnet`
@@ -1183,6 +1227,10 @@ struct Owners {
     /// Every process not read (see `InodeOwners::all_unread`).
     #[cfg(target_os = "linux")]
     all_unread: Vec<u32>,
+    /// Those of them whose `/proc` entries another directory is mounted over (see
+    /// `InodeOwners::covered`), sorted.
+    #[cfg(target_os = "linux")]
+    covered: Vec<u32>,
     vanished: usize,
     other_netns: usize,
     other_netns_pid: Option<u32>,
@@ -1260,6 +1308,7 @@ fn find_owners(candidates: &[(Socket, Vec<u32>)], walk: Walk) -> Owners {
             unreadable: walk.unreadable,
             unreadable_pids: walk.unreadable_pids,
             all_unread: walk.all_unread,
+            covered: walk.covered,
             vanished: walk.vanished,
             other_netns: walk.other_netns,
             other_netns_pid: walk.other_netns_pid,
@@ -1277,6 +1326,7 @@ fn find_owners(candidates: &[(Socket, Vec<u32>)], walk: Walk) -> Owners {
             unreadable: 0,
             unreadable_pids: Vec::new(),
             all_unread: Vec::new(),
+            covered: Vec::new(),
             vanished: 0,
             other_netns: 0,
             other_netns_pid: None,

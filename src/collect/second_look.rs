@@ -515,6 +515,11 @@ fn unread_maps_words(unread: &maps::Unread) -> Vec<String> {
     words.extend(unread.covered.iter().map(|(pid, path)| {
         if *path == format!("/proc/{pid}/maps") {
             format!("a file is mounted over {path}, which whoport does not read through")
+        } else if *path == format!("/proc/{pid}") {
+            format!(
+                "a directory is mounted over {path} ({}), which whoport does not read through",
+                crate::model::HIDING_MOUNT
+            )
         } else {
             format!(
                 "pid {pid}'s main thread exited, and something is mounted over {path}, which \
