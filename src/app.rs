@@ -585,7 +585,7 @@ fn run_query(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                         unattributed: snap
                             .unattributed
                             .iter()
-                            .map(json::UnattributedDoc::new)
+                            .map(|l| json::UnattributedDoc::new(l, &snap.processes))
                             .collect(),
                         asked_unread: json::AskedUnreadDoc::new(&snap.asked_unread),
                         established_connections: snap.established.get(&port).copied().unwrap_or(0),
@@ -739,7 +739,7 @@ fn run_listing(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                 unattributed: snap
                     .unattributed
                     .iter()
-                    .map(json::UnattributedDoc::new)
+                    .map(|l| json::UnattributedDoc::new(l, &snap.processes))
                     .collect(),
                 asked_unread: json::AskedUnreadDoc::new(&snap.asked_unread),
                 root: snap.root,
@@ -754,7 +754,13 @@ fn run_listing(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
         let asked = render::filtered::Asked::of_filter(&filter);
         match asked.filter(|_| !snap.unattributed.is_empty()) {
             Some(asked) => {
-                render::filtered::owner_unknown_section(w, out, asked, 0, &snap.unattributed)?;
+                render::filtered::owner_unknown_section(
+                    w,
+                    out,
+                    asked,
+                    0,
+                    (&snap.unattributed, &snap.processes),
+                )?;
             }
             None => match (asked, snap.asked_unread.1) {
                 // Whether the processes asked for hold one is not known: never "none match".
@@ -788,7 +794,7 @@ fn run_listing(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                 out,
                 asked,
                 snap.listeners.len(),
-                &snap.unattributed,
+                (&snap.unattributed, &snap.processes),
             )?;
         }
         listing::notes(w, out, &snap)?;
@@ -822,7 +828,7 @@ fn write_list(
                 unattributed: snap
                     .unattributed
                     .iter()
-                    .map(json::UnattributedDoc::new)
+                    .map(|l| json::UnattributedDoc::new(l, &snap.processes))
                     .collect(),
                 asked_unread: json::AskedUnreadDoc::new(&snap.asked_unread),
                 source: snap.source,
@@ -847,7 +853,7 @@ fn write_list(
             query,
             snap.listeners.len(),
             hidden,
-            (asked, &snap.unattributed),
+            (asked, (&snap.unattributed, &snap.processes)),
             snap.asked_unread.1,
         )?;
         listing::notes(w, out, snap)?;

@@ -238,6 +238,10 @@ pub struct Process {
     /// covered during the scan (its name says which), or its details did not come in time
     /// (the kernel's name alone): what it runs is not known.
     pub not_read: bool,
+    /// Its name was not read: `name` says why (its `/proc` entries covered by a mount or
+    /// hidden from this user, its PID taken by another process), and matches nothing a query
+    /// asks for by name.
+    pub name_unknown: bool,
 }
 
 /// The start of the reason why processes went unread by a user other than root whose
@@ -837,6 +841,30 @@ pub struct Snapshot {
 }
 
 impl Listener {
+    /// For a listener kept as possibly the owner a query asks for by name or PID: why whose
+    /// it is is unknown. Its owner's hidden reason; or, where owners were seen, those whose
+    /// names were not read, each with its placeholder (`pid 4242 [/proc/4242 covered by a
+    /// mount]`).
+    pub fn unattributed_reason(&self, processes: &HashMap<u32, Process>) -> Option<String> {
+        if self.owners.is_empty() {
+            return self.hidden_reason.as_deref().map(Hidden::long);
+        }
+        let unnamed: Vec<String> = self
+            .owners
+            .iter()
+            .filter_map(|pid| processes.get(pid))
+            .filter(|p| p.name_unknown)
+            .map(|p| format!("pid {} {}", p.pid, p.name))
+            .collect();
+        let whose = if unnamed.len() == 1 {
+            "whose name"
+        } else {
+            "whose names"
+        };
+        (!unnamed.is_empty())
+            .then(|| format!("held by {}, {whose} could not be read", unnamed.join(", ")))
+    }
+
     /// Was this socket gone when the kernel was asked again (no owner, and the reason says so)?
     pub fn closed_during_scan(&self) -> bool {
         self.owners.is_empty() && self.hidden_reason.as_deref() == Some(&Hidden::ClosedDuringScan)
@@ -963,6 +991,7 @@ impl Process {
             pid,
             name: format!("[/proc/{pid} covered by a mount]"),
             not_read: true,
+            name_unknown: true,
             ..Process::default()
         }
     }
@@ -974,6 +1003,7 @@ impl Process {
         Process {
             pid,
             name: format!("[/proc/{pid}/{file} covered by a mount]"),
+            name_unknown: true,
             ..Process::default()
         }
     }
@@ -984,6 +1014,7 @@ impl Process {
         Process {
             pid,
             name: format!("[/proc/{pid} hidden from this user (hidepid={how})]"),
+            name_unknown: true,
             ..Process::default()
         }
     }
@@ -994,6 +1025,7 @@ impl Process {
             pid,
             name: "[process changed during scan]".to_string(),
             not_read: true,
+            name_unknown: true,
             ..Process::default()
         }
     }

@@ -43,7 +43,11 @@ pub(super) fn run_audit(cli: &Cli, a: &AuditArgs, out: &Output, w: &mut dyn Writ
     // listener whose owner could not be named may be the process asked for: judged (a hidden
     // owner), never left out of the audit.
     if !snap.unattributed.is_empty() {
-        snap.hidden += snap.unattributed.len();
+        snap.hidden += snap
+            .unattributed
+            .iter()
+            .filter(|l| l.owners.is_empty())
+            .count();
         snap.listeners.append(&mut snap.unattributed);
         snap.listeners
             .sort_by_key(|l| collect::listing_key(&l.socket));

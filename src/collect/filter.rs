@@ -130,7 +130,12 @@ impl Filter {
         }
         if let Some(name) = &self.process {
             let name = name.to_lowercase();
-            if !owners().any(|p| p.name.to_lowercase().contains(&name)) {
+            // (A name not read is no name: `[/proc/N covered by a mount]` is not `mount`'s.)
+            let named = |p: &&Process| !p.name_unknown;
+            if !owners()
+                .filter(named)
+                .any(|p| p.name.to_lowercase().contains(&name))
+            {
                 return false;
             }
         }
@@ -220,6 +225,9 @@ impl Filter {
 /// (a script: `python3 /usr/sbin/my-very-long-daemon`). Whole names only: `nginx` is not
 /// `nginx-exporter`.
 pub fn is_program(p: &Process, name: &str) -> bool {
+    if p.name_unknown {
+        return false;
+    }
     let base = |path: &str| path.rsplit('/').next().unwrap_or(path).to_string();
     let same = |other: &str| other.eq_ignore_ascii_case(name);
     if same(&p.name)

@@ -518,6 +518,7 @@ pub fn collect_beside<T>(
             pid,
             name: "[exited during scan]".to_string(),
             not_read: true,
+            name_unknown: true,
             ..Process::default()
         });
     }
@@ -618,8 +619,11 @@ pub fn collect_beside<T>(
     mark_known_uses(&mut listeners, &processes);
     // (Made in order, and only ever filtered since.)
     debug_assert!(listeners.is_sorted_by_key(|l| listing_key(&l.socket)));
+    // (The owners of what is kept as possibly the owner asked for too: their placeholders say
+    // why their names are unknown.)
     let kept: HashSet<u32> = listeners
         .iter()
+        .chain(&unattributed)
         .flat_map(|l| l.owners.iter().copied())
         .collect();
     processes.retain(|pid, _| kept.contains(pid));
@@ -800,13 +804,29 @@ pub(crate) fn unattributed(
     if by_user {
         others.user = None;
     }
+    // Seen owners some of whose names were not read (their `/proc` entries covered by a
+    // mount, hidden from this user, their PID taken meanwhile): whether it is the program or
+    // process asked for by name is as unknown; `--pid` is still judged by the PIDs seen.
+    let by_name = filter.program.is_some() || filter.process.is_some();
+    let named_others = Filter {
+        pid: filter.pid,
+        ..others.clone()
+    };
+    let unnamed = |l: &Listener| {
+        l.owners
+            .iter()
+            .any(|pid| processes.get(pid).is_some_and(|p| p.name_unknown))
+    };
     listeners
         .iter()
         .filter(|l| {
-            l.owners.is_empty()
-                && !l.closed_during_scan()
+            !l.closed_during_scan()
                 && !filter.wants_listener(l, processes)
-                && others.keeps(l, processes)
+                && if l.owners.is_empty() {
+                    others.keeps(l, processes)
+                } else {
+                    by_name && unnamed(l) && named_others.keeps(l, processes)
+                }
         })
         .cloned()
         .collect()

@@ -945,6 +945,7 @@ fn described(
         cmdline_escaped,
         cmdline_truncated,
         not_read: false,
+        name_unknown: false,
     }
 }
 

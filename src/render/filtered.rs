@@ -6,12 +6,29 @@ use std::io::{self, Write};
 
 use crate::collect::filtered::FilteredOut;
 use crate::config::Output;
-use crate::model::{Hidden, Listener, Snapshot};
+use crate::hash::HashMap;
+use crate::model::{Hidden, Listener, Process, Snapshot};
 use crate::port::Protocol;
 use crate::render::fit::within as wrapped;
 use crate::render::listing::live_section;
 use crate::render::sanitize::sanitize;
 use crate::render::table::paint;
+
+/// Listeners kept as possibly the owner a query asks for (none of their owners could be
+/// named), with the processes they name (whose placeholders say why a name is unknown).
+pub type Unattributed<'a> = (&'a [Listener], &'a HashMap<u32, Process>);
+
+/// How an owner is unknown, for listeners whose owners were not seen, or were seen with
+/// names not read: "could not see", "could not name", or both.
+fn not_known(listeners: &[&Listener]) -> &'static str {
+    let unseen = listeners.iter().any(|l| l.owners.is_empty());
+    let unnamed = listeners.iter().any(|l| !l.owners.is_empty());
+    match (unseen, unnamed) {
+        (true, true) => "could not see or name",
+        (false, true) => "could not name",
+        _ => "could not see",
+    }
+}
 
 /// "--exposed, --pid": every filter that hid something, once.
 fn filters_text(hidden: &[FilteredOut]) -> String {
@@ -112,7 +129,14 @@ pub fn card_section(
         live_section(w, out, snap, port, protocols, wide)?;
     }
     if let (Some(asked), false) = (asked, unseen.is_empty()) {
-        card_unseen(w, out, &asked, (port, protocols), shown, &unseen)?;
+        card_unseen(
+            w,
+            out,
+            &asked,
+            (port, protocols),
+            shown,
+            (&unseen, &snap.processes),
+        )?;
     }
     if hidden.is_empty() {
         return Ok(());
@@ -192,7 +216,7 @@ fn card_unseen(
     asked: &Asked<'_>,
     (port, protocols): (u16, &[Protocol]),
     shown: bool,
-    unseen: &[&Listener],
+    (unseen, processes): (&[&Listener], &HashMap<u32, Process>),
 ) -> io::Result<()> {
     let whose = asked.whose();
     let n = unseen.len();
@@ -206,11 +230,12 @@ fn card_unseen(
     } else {
         "have owners"
     };
+    let how = not_known(unseen);
     let text = if shown {
-        format!("{n} more {sockets} on {port} {has} whoport could not see; {may} be {whose} too:")
+        format!("{n} more {sockets} on {port} {has} whoport {how}; {may} be {whose} too:")
     } else {
         format!(
-            "{} on {}, but {n} {sockets} there {has} whoport could not see, and {may} be {whose}:",
+            "{} on {}, but {n} {sockets} there {has} whoport {how}, and {may} be {whose}:",
             asked.none_seen(),
             crate::audit::group::or_list(&on_port(port, protocols))
         )
@@ -230,9 +255,8 @@ fn card_unseen(
     }
     for l in unseen {
         let why = l
-            .hidden_reason
-            .as_deref()
-            .map_or_else(|| "unknown".to_string(), Hidden::long);
+            .unattributed_reason(processes)
+            .unwrap_or_else(|| "unknown".to_string());
         writeln!(
             w,
             "    {} {}  {}",
@@ -240,7 +264,11 @@ fn card_unseen(
             sanitize(&l.endpoint()),
             l.reach().long(),
         )?;
-        let why = format!("owner not seen: {}", sanitize(&why));
+        let why = if l.owners.is_empty() {
+            format!("owner not seen: {}", sanitize(&why))
+        } else {
+            sanitize(&why).into_owned()
+        };
         for line in wrapped(out, &why, 6, 2) {
             writeln!(w, "      {line}")?;
         }
@@ -258,7 +286,7 @@ pub fn list_section(
     query: &str,
     shown: usize,
     hidden: &[FilteredOut],
-    (asked, unattributed): (Option<Asked<'_>>, &[Listener]),
+    (asked, (unattributed, processes)): (Option<Asked<'_>>, Unattributed<'_>),
     unread: usize,
 ) -> io::Result<()> {
     let unread = unread_text(asked, unread);
@@ -287,9 +315,13 @@ pub fn list_section(
         (None, asked) => asked,
     };
     match asked {
-        Some(asked) if !unattributed.is_empty() => {
-            unattributed_section(w, out, &asked, (shown, hidden.len()), unattributed)
-        }
+        Some(asked) if !unattributed.is_empty() => unattributed_section(
+            w,
+            out,
+            &asked,
+            (shown, hidden.len()),
+            (unattributed, processes),
+        ),
         _ => Ok(()),
     }
 }
@@ -363,9 +395,9 @@ pub fn owner_unknown_section(
     out: &Output,
     asked: Asked<'_>,
     shown: usize,
-    unattributed: &[Listener],
+    unattributed: Unattributed<'_>,
 ) -> io::Result<()> {
-    if unattributed.is_empty() {
+    if unattributed.0.is_empty() {
         return Ok(());
     }
     unattributed_section(w, out, &asked, (shown, 0), unattributed)
@@ -388,9 +420,10 @@ fn unattributed_section(
     out: &Output,
     asked: &Asked<'_>,
     (shown, hidden): (usize, usize),
-    unattributed: &[Listener],
+    (unattributed, processes): Unattributed<'_>,
 ) -> io::Result<()> {
     let whose = asked.whose();
+    let how = not_known(&unattributed.iter().collect::<Vec<_>>());
     let n = unattributed.len();
     let found = shown + hidden;
     let more = if found == 0 { "" } else { "more " };
@@ -402,13 +435,13 @@ fn unattributed_section(
     let may = if n == 1 { "it may" } else { "any of them may" };
     let text = if found == 0 {
         format!(
-            "{}, but {sockets} whoport could not see, and {may} be {whose}:",
+            "{}, but {sockets} whoport {how}, and {may} be {whose}:",
             asked.none_seen()
         )
     } else if shown == 0 {
-        format!("{sockets} whoport could not see, and {may} be {whose}:")
+        format!("{sockets} whoport {how}, and {may} be {whose}:")
     } else {
-        format!("{sockets} whoport could not see; {may} be {whose} too:")
+        format!("{sockets} whoport {how}; {may} be {whose} too:")
     };
     // On a terminal each line wraps at its width.
     for line in wrapped(out, &text, 0, 0) {
@@ -422,9 +455,8 @@ fn unattributed_section(
     let mut reasons: Vec<(String, usize)> = Vec::new();
     for l in unattributed {
         let why = l
-            .hidden_reason
-            .as_deref()
-            .map_or_else(|| "unknown".to_string(), Hidden::long);
+            .unattributed_reason(processes)
+            .unwrap_or_else(|| "unknown".to_string());
         match reasons.iter_mut().find(|(r, _)| *r == why) {
             Some((_, count)) => *count += 1,
             None => reasons.push((why, 1)),

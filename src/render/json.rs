@@ -281,7 +281,7 @@ impl FilteredDoc {
 }
 
 /// A listener that a query about the owner (a program name, `--pid`, `--process`) left out
-/// because no owner of it could be named.
+/// because no owner of it could be named: none was seen, or some seen had names not read.
 #[derive(Debug, Serialize)]
 pub struct UnattributedDoc {
     pub protocol: Protocol,
@@ -289,19 +289,21 @@ pub struct UnattributedDoc {
     pub scope: Scope,
     pub reach: String,
     pub uid: Option<u32>,
-    /// Why its owner is unknown (as `owner_hidden_reason`).
+    /// Why its owner is unknown (as `owner_hidden_reason`), or which owners seen had names
+    /// not read (`held by pid 4242 [/proc/4242 covered by a mount], whose name could not be
+    /// read`).
     pub reason: Option<String>,
 }
 
 impl UnattributedDoc {
-    pub fn new(l: &Listener) -> UnattributedDoc {
+    pub fn new(l: &Listener, processes: &HashMap<u32, crate::model::Process>) -> UnattributedDoc {
         UnattributedDoc {
             protocol: l.socket.protocol,
             endpoint: l.endpoint(),
             scope: l.scope,
             reach: l.reach().long(),
             uid: l.socket.uid,
-            reason: l.hidden_reason.as_deref().map(Hidden::long),
+            reason: l.unattributed_reason(processes),
         }
     }
 }

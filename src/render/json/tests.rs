@@ -130,7 +130,11 @@ fn the_listing_written_the_fast_way_is_serde_jsons_own_bytes() {
             schema_version: SCHEMA_VERSION,
             listeners: ListenerDocs::new(&snap, &k).for_output(pretty),
             hidden_owners: 1,
-            unattributed: snap.closed.iter().map(UnattributedDoc::new).collect(),
+            unattributed: snap
+                .closed
+                .iter()
+                .map(|l| UnattributedDoc::new(l, &snap.processes))
+                .collect(),
             asked_unread: AskedUnreadDoc::new(&(vec![7, 9], 3)),
             root: true,
             source: snap.source,
