@@ -381,8 +381,8 @@ impl Hidden {
             Hidden::Unreadable { causes, .. }
                 if unread::any_why(causes, |w| w.contains("user namespace whose root")) =>
             {
-                "in processes of other users, whose descriptors the root of a user namespace \
-                 cannot read"
+                "in processes outside this user namespace, whose descriptors the root of a user \
+                 namespace cannot read"
             }
             Hidden::Unreadable { causes, .. }
                 if unread::any_why(causes, |w| w == USER_NAMESPACE_NOT_ROOT) =>

@@ -676,6 +676,51 @@ fn roots_socket_seen_from_a_user_namespace_is_not_nobodys() {
     }
 }
 
+/// Root's own listener seen from root's `unshare -U -r` (root inside is root outside, and
+/// still only root in that namespace): the processes whoport cannot read there are root's,
+/// the same user's. The table, the card and the audit say they are outside the user
+/// namespace, never "other users'" (they said "in processes of other users", and the audit's
+/// fix "which cannot read other users' descriptors").
+#[test]
+fn roots_own_processes_seen_from_roots_user_namespace_are_not_other_users() {
+    if common::listener::python().is_none() || !have("unshare", "apt-get install -y util-linux") {
+        return;
+    }
+    if !common::is_root() {
+        eprintln!("SKIPPED: root's own listener seen from root's user namespace needs root");
+        return;
+    }
+    let l = common::listener::Listener::start(&["tcp4"]);
+    let home = tempdir();
+    let port = l.sockets[0].port.to_string();
+    for args in [
+        vec!["--json", port.as_str()],
+        vec![port.as_str()],
+        vec!["--wide"],
+        vec!["audit", "--json"],
+        vec!["audit"],
+    ] {
+        let out = common::command(home.path(), std::path::Path::new("unshare"))
+            .args(["-U", "-r"])
+            .arg(common::bin())
+            .args(&args)
+            .env("COLUMNS", "400")
+            .output()
+            .expect("unshare runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() && text.is_empty() {
+            eprintln!(
+                "SKIPPED: no user namespace here: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return;
+        }
+        // The test's own listener is ownerless there: what is said of it is checked.
+        assert!(text.contains("user namespace"), "{args:?}: {text}");
+        assert!(!text.contains("other users"), "{args:?}: {text}");
+    }
+}
+
 /// A user's own socket seen from that user's `unshare -U -r`: inside, the kernel numbers the
 /// user 0, but it is not the machine's root: the machine's uid and user are shown, and
 /// `--user root` does not match it.

@@ -1091,8 +1091,8 @@ fn unread_fix_as_root(cause: &UnreadCause) -> String {
     let named = cause.named();
     if cause.why.contains("user namespace whose root") {
         format!(
-            "whoport is root only in its user namespace, which cannot read other users' \
-             descriptors ({named}): run it as root on the host"
+            "whoport is root only in its user namespace, which cannot read the descriptors of \
+             processes outside it ({named}): run it as root on the host"
         )
     } else if cause.why.contains(crate::model::THREAD_TABLES_NOT_READ) {
         format!(
