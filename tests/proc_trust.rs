@@ -111,7 +111,8 @@ fn run_with_binds(binds: &[(String, String)], lookup: &str, args: &str) -> (i32,
 /// `/proc/PID/stat`, forged to say `sshd`) may be any process asked for by name: `--process
 /// NAME`, a port card with `--process` and a program's name keep it as possibly that
 /// process's, saying which owner's name was not read, by both lookups, in JSON and in text;
-/// the audit of that process judges it. Before, `--process python3` said `No listening sockets match.` of the python3 listener,
+/// a wait for that process's listener says its owner could not be named; the audit of that
+/// process judges it. Before, `--process python3` said `No listening sockets match.` of the python3 listener,
 /// and the card that it was hidden by `--process`; and the placeholder's own words were
 /// taken for a name (`--process mount` listed it as that process's).
 #[test]
@@ -171,6 +172,18 @@ fn an_owner_whose_name_was_not_read_may_be_the_process_asked_for() {
             "{case}"
         );
         assert!(!out.contains("hidden by --process"), "{case}");
+        // A wait for a listener of that process ends at its timeout saying why it is unknown.
+        let (status, out, err) = run_with_binds(
+            &binds,
+            lookup,
+            &format!("wait {port} --listening --process python3 --timeout 1s"),
+        );
+        let case = format!("{lookup}: ({status}) {out}{err}");
+        assert_eq!(status, 1, "{case}");
+        assert!(
+            format!("{out}{err}").contains("the owners of some could not be seen or named"),
+            "{case}"
+        );
         // The audit of that process judges it (it may be that process's), never leaves it out.
         let (status, out, err) = run_with_binds(&binds, lookup, "audit --json --process python3");
         let case = format!("{lookup}: ({status}) {out}{err}");

@@ -35,7 +35,7 @@ pub fn line(port: u16, protocol: Protocol, condition: &str, o: &Outcome) -> Stri
         ),
         Some(Unmet::OwnersUnseen) => format!(
             "{port}/{protocol} had listeners after {secs:.1} s, none seen held by the process \
-             asked for: the owners of some could not be seen"
+             asked for: the owners of some could not be seen or named"
         ),
         Some(Unmet::AskedUnread) => format!(
             "{port}/{protocol} had listeners after {secs:.1} s, none seen held by the process \
