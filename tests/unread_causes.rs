@@ -265,3 +265,81 @@ fn refused_to_root() -> usize {
         .filter(|&pid| common::closed_to_root(pid))
         .count()
 }
+
+/// A listener shared by a process and its forked child, the child's `/proc/PID` covered by a
+/// mount (a tmpfs, in a mount namespace of the run's own), asked about by its port alone: no
+/// socket of the query is then without an owner. The in-kernel lookup names both; the walk,
+/// where it may ask the kernel, has it read every table for that socket and names both too
+/// (before, it named the parent only and said nothing of the child); the walk alone names the
+/// parent and notes that the child's descriptors could not be read, with the mount.
+#[test]
+fn a_process_hidden_by_a_mount_beside_a_seen_holder_is_named_or_noted() {
+    if !root_or_skip("a mount over a listener's child's /proc directory")
+        || !have("unshare", "apt-get install -y util-linux")
+    {
+        return;
+    }
+    let Some(python) = python() else {
+        return;
+    };
+    let Some(ns) = NetNs::new() else {
+        return;
+    };
+    let mut cmd = ns.command(&python);
+    cmd.arg(common::fixture("listen.py"))
+        .args(["--fork", "tcp4"]);
+    let shared = Listener::start_command(cmd);
+    let (parent, child) = (shared.pid, shared.children[0]);
+    let socket = shared.sockets[0].clone();
+    let port = socket.port.to_string();
+    let home = tempdir();
+    let mount = format!("mount -t tmpfs whoport-unread /proc/{child} && exec \"$@\"");
+    let hidden = [
+        "unshare",
+        "-m",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        &mount,
+        "sh",
+    ];
+    let run = |env: (&str, &str)| -> Value {
+        let (status, out, err) =
+            ns.whoport_wrapped(home.path(), &[env], &hidden, &["--json", &port]);
+        assert!(status == 0, "({status}) {out}{err}");
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"))
+    };
+    let both = vec![u64::from(parent), u64::from(child)];
+    let btf = std::path::Path::new("/sys/kernel/btf/vmlinux").exists();
+    if btf {
+        for lookup in ["bpf", "procfs"] {
+            let doc = run(("WHOPORT_OWNER_LOOKUP", lookup));
+            let row = rows(&doc, &socket);
+            assert_eq!(row.len(), 1, "{lookup}: {doc}");
+            let mut owners = common::listener::owner_pids(row[0]);
+            owners.sort_unstable();
+            assert_eq!(owners, both, "{lookup}: {doc}");
+            assert!(
+                !doc["notes"].to_string().contains("mounted over"),
+                "{lookup}: {doc}"
+            );
+        }
+    } else {
+        eprintln!("SKIPPED the kernel's lookups: the kernel has no BTF");
+    }
+    let doc = run(("WHOPORT_NO_BPF", "1"));
+    let row = rows(&doc, &socket);
+    assert_eq!(row.len(), 1, "{doc}");
+    assert_eq!(
+        common::listener::owner_pids(row[0]),
+        [u64::from(parent)],
+        "{doc}"
+    );
+    let note = format!(
+        "the descriptors of 1 process could not be read: a directory is mounted over /proc/{child} \
+         (a way to hide a process)"
+    );
+    assert!(doc["notes"].to_string().contains(&note), "{doc}");
+    drop(shared);
+}

@@ -670,8 +670,10 @@ pub fn collect_beside<T>(
             }
         ));
     }
+    // A process hidden by a mount is said whether or not some socket has no owner: it may
+    // hold a socket whose other holders were seen (a listener its parent shares with it).
     #[cfg(target_os = "linux")]
-    if !covered.is_empty() && hidden > 0 {
+    if !covered.is_empty() {
         notes.push(covered_note(&covered, &processes_n(covered.len())));
     }
     // "1 process lives", "3 processes live".

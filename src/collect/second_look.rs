@@ -36,7 +36,18 @@ pub(super) fn second_look(
         .filter(|((s, _), pids)| pids.is_empty() && s.inode != 0)
         .map(|((s, _), _)| s.inode)
         .collect();
-    if ownerless.is_empty() {
+    // A process whose `/proc` entries another directory is mounted over (a way to hide one)
+    // may hold a socket whose other holders were seen (a listener its parent shares with it):
+    // with the walk, the kernel then reads every table for every socket of the query, as the
+    // in-kernel lookup does, though none is ownerless. (Where no process is hidden so, that
+    // read waits for an ownerless socket: a process refused even to root, as a microVM's init
+    // is, would otherwise make every run of the walk load it.)
+    let hidden_by_mount = !via_iterator
+        && owners
+            .covered
+            .iter()
+            .any(|pid| owners.unreadable_pids.contains(pid));
+    if ownerless.is_empty() && !(hidden_by_mount && ownerless::kernel_may_be_asked()) {
         return (held, reasons);
     }
     static LOOKING: AtomicBool = AtomicBool::new(false);
@@ -85,11 +96,19 @@ pub(super) fn second_look(
     });
     let Some(((mut found, clues), in_kernel, mut shared)) = looked else {
         // Nothing may be claimed about these sockets: the look did not end.
-        let late = format!(
-            "the second look for the owners of {} sockets did not finish within {}",
-            ownerless.len(),
-            deadline::limit().text
-        );
+        let late = if ownerless.is_empty() {
+            format!(
+                "the kernel's read of the descriptor tables the /proc walk could not read did \
+                 not finish within {}",
+                deadline::limit().text
+            )
+        } else {
+            format!(
+                "the second look for the owners of {} sockets did not finish within {}",
+                ownerless.len(),
+                deadline::limit().text
+            )
+        };
         for inode in &ownerless {
             reasons.insert(*inode, Hidden::Late(late.clone()));
         }
