@@ -849,20 +849,30 @@ impl Listener {
         if self.owners.is_empty() {
             return self.hidden_reason.as_deref().map(Hidden::long);
         }
-        let unnamed: Vec<String> = self
+        let unnamed: Vec<&Process> = self
             .owners
             .iter()
             .filter_map(|pid| processes.get(pid))
             .filter(|p| p.name_unknown)
+            .collect();
+        // The first few named, the rest counted (a process may fork thousands of children
+        // that share its socket, each covered).
+        const NAMED: usize = 8;
+        let mut words: Vec<String> = unnamed
+            .iter()
+            .take(NAMED)
             .map(|p| format!("pid {} {}", p.pid, p.name))
             .collect();
+        if unnamed.len() > NAMED {
+            words.push(format!("{} more", unnamed.len() - NAMED));
+        }
         let whose = if unnamed.len() == 1 {
             "whose name"
         } else {
             "whose names"
         };
         (!unnamed.is_empty())
-            .then(|| format!("held by {}, {whose} could not be read", unnamed.join(", ")))
+            .then(|| format!("held by {}, {whose} could not be read", words.join(", ")))
     }
 
     /// Was this socket gone when the kernel was asked again (no owner, and the reason says so)?

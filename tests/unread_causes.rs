@@ -343,3 +343,126 @@ fn a_process_hidden_by_a_mount_beside_a_seen_holder_is_named_or_noted() {
     assert!(doc["notes"].to_string().contains(&note), "{doc}");
     drop(shared);
 }
+
+/// Ten forked children named `wpevil` share their parent's (`python3`'s) listener, each
+/// child's `/proc/PID` covered by a mount: whether the listener is `wpevil`'s is unknown.
+/// With the walk alone, `--process wpevil` says the children's descriptors could not be read,
+/// nor their names (before, it said nothing matched: a name not read matched no name); with
+/// each lookup that names them from the kernel, the listener is kept as possibly theirs, the
+/// reason naming the first eight and counting the rest, also beside `--user nobody` (whose
+/// user is not known of them either).
+#[test]
+fn processes_hidden_by_a_mount_may_be_the_process_asked_for_by_name() {
+    if !root_or_skip("mounts over a listener's children's /proc directories")
+        || !have("unshare", "apt-get install -y util-linux")
+    {
+        return;
+    }
+    let Some(python) = python() else {
+        return;
+    };
+    let Some(ns) = NetNs::new() else {
+        return;
+    };
+    let mut cmd = ns.command(&python);
+    cmd.arg(common::fixture("listen.py")).args([
+        "--forks",
+        "10",
+        "--child-comm-hex",
+        "77706576696c",
+        "tcp4",
+    ]);
+    let shared = Listener::start_command(cmd);
+    let children = shared.children.clone();
+    let socket = shared.sockets[0].clone();
+    let endpoint = format!("127.0.0.1:{}", socket.port);
+    // (Each child names itself once forked.)
+    let named = |pid: &u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "wpevil")
+    };
+    let start = std::time::Instant::now();
+    while !children.iter().all(named) && start.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        children.iter().all(named),
+        "children {children:?} named wpevil"
+    );
+    let home = tempdir();
+    let pids: Vec<String> = children.iter().map(u32::to_string).collect();
+    let mount = format!(
+        "for c in {}; do mount -t tmpfs whoport-unread /proc/$c || exit 9; done; exec \"$@\"",
+        pids.join(" ")
+    );
+    let hidden = [
+        "unshare",
+        "-m",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        &mount,
+        "sh",
+    ];
+    let run = |env: (&str, &str), args: &[&str]| -> (i32, String) {
+        let (status, out, err) = ns.whoport_wrapped(home.path(), &[env], &hidden, args);
+        assert!(status == 0 || status == 1, "({status}) {out}{err}");
+        (status, out)
+    };
+    let json = |env: (&str, &str), args: &[&str]| -> Value {
+        let (_, out) = run(env, args);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    };
+    let walk = ("WHOPORT_NO_BPF", "1");
+    let doc = json(walk, &["--json", "--process", "wpevil"]);
+    assert!(rows(&doc, &socket).is_empty(), "{doc}");
+    assert_eq!(doc["asked_unread"]["count"], 10, "{doc}");
+    assert!(
+        doc["notes"].to_string().contains(
+            "the descriptors of 10 processes whose names could not be read (any may contain \
+             'wpevil')"
+        ),
+        "{doc}"
+    );
+    let (status, text) = run(walk, &["--process", "wpevil"]);
+    assert_eq!(status, 1, "{text}");
+    assert!(!text.contains("No listening sockets match"), "{text}");
+    assert!(
+        text.contains("but the descriptors of 10 processes asked for could not be read"),
+        "{text}"
+    );
+    if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
+        eprintln!("SKIPPED the kernel's lookups: the kernel has no BTF");
+        return;
+    }
+    let mut sorted = children.clone();
+    sorted.sort_unstable();
+    let first: Vec<String> = sorted
+        .iter()
+        .take(8)
+        .map(|pid| format!("pid {pid} [/proc/{pid} covered by a mount]"))
+        .collect();
+    let reason = format!(
+        "held by {}, 2 more, whose names could not be read",
+        first.join(", ")
+    );
+    for lookup in ["bpf", "procfs"] {
+        for args in [
+            vec!["--json", "--process", "wpevil"],
+            vec!["--json", "--process", "wpevil", "--user", "nobody"],
+        ] {
+            let doc = json(("WHOPORT_OWNER_LOOKUP", lookup), &args);
+            let case = format!("{lookup} {args:?}: {doc}");
+            assert!(rows(&doc, &socket).is_empty(), "{case}");
+            let kept: Vec<&Value> = doc["unattributed"]
+                .as_array()
+                .expect("unattributed")
+                .iter()
+                .filter(|u| u["endpoint"] == endpoint.as_str())
+                .collect();
+            assert_eq!(kept.len(), 1, "{case}");
+            assert_eq!(kept[0]["reason"], reason.as_str(), "{case}");
+        }
+    }
+    drop(shared);
+}

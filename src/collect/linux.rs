@@ -935,6 +935,27 @@ fn container_of(path: &str) -> Option<Container> {
 }
 
 /// The kernel's own name for a process (`/proc/PID/comm`, at most 15 bytes).
+/// [`comm`], telling apart a process that is gone (`None`) from one whose name could not be
+/// read (`Some(None)`: something mounted over its `/proc` entries, or hidden from this user).
+pub fn comm_unless_gone(pid: u32) -> Option<Option<Vec<u8>>> {
+    match super::proc_dir::open_file(&format!("/proc/{pid}/comm")) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(_) => Some(None),
+        Ok(file) => {
+            let mut bytes = Vec::new();
+            if super::proc_dir::read_record_at_most(&file, &mut bytes, super::proc_dir::MAX_FILE)
+                .is_none()
+            {
+                return Some(None);
+            }
+            if bytes.last() == Some(&b'\n') {
+                bytes.pop();
+            }
+            Some(Some(bytes))
+        }
+    }
+}
+
 pub fn comm(pid: u32) -> Option<Vec<u8>> {
     let file = super::proc_dir::open_file(&format!("/proc/{pid}/comm")).ok()?;
     let mut bytes = Vec::new();

@@ -412,6 +412,7 @@ pub fn collect_beside<T>(
             pid,
             Process {
                 pid,
+                name_unknown: name.is_none(),
                 name: name.unwrap_or_else(|| "[unknown]".to_string()),
                 not_read: true,
                 ..Process::default()
@@ -814,10 +815,24 @@ pub(crate) fn unattributed(
         pid: filter.pid,
         ..others.clone()
     };
-    let unnamed = |l: &Listener| {
+    // An owner whose name was not read: every other criterion is judged as for a listener
+    // whose owners are known (each by any owner, as `Filter::wants_listener` does), its user
+    // as unknown where it was not read.
+    let may_be_asked = |l: &Listener| {
         l.owners
             .iter()
-            .any(|pid| processes.get(pid).is_some_and(|p| p.name_unknown))
+            .filter_map(|pid| processes.get(pid))
+            .filter(|p| p.name_unknown)
+            .any(|p| {
+                if p.uid.is_some() {
+                    return named_others.keeps(l, processes);
+                }
+                let user_unknown = Filter {
+                    user: None,
+                    ..named_others.clone()
+                };
+                user_unknown.keeps(l, processes)
+            })
     };
     listeners
         .iter()
@@ -827,7 +842,7 @@ pub(crate) fn unattributed(
                 && if l.owners.is_empty() {
                     others.keeps(l, processes)
                 } else {
-                    by_name && unnamed(l) && named_others.keeps(l, processes)
+                    by_name && may_be_asked(l)
                 }
         })
         .cloned()
@@ -860,6 +875,8 @@ struct AskedUnread {
     /// Of them, by `--user`, those whose threads' users were not all read (any may act as
     /// that user).
     user_unknown: usize,
+    /// Of them, by `--process`, those whose name could not be read (any may be of that name).
+    unnamed: usize,
 }
 
 /// The users the threads of process `pid` act as (effective uids, from the `status` files
@@ -929,6 +946,7 @@ fn asked_unread(
     users: &UserNames,
     deadline: Deadline,
 ) -> AskedUnread {
+    let mut unnamed = Vec::new();
     let mut asked: Vec<u32> = match (filter.pid, &filter.process) {
         (Some(pid), _) => unread.iter().copied().filter(|&p| p == pid).collect(),
         (None, Some(name)) => {
@@ -936,12 +954,17 @@ fn asked_unread(
             unread
                 .iter()
                 .copied()
-                .filter(|&pid| {
-                    linux::comm(pid).is_some_and(|comm| {
-                        String::from_utf8_lossy(&comm)
-                            .to_lowercase()
-                            .contains(&name)
-                    })
+                // One whose name could not be read (its `/proc` entries covered by a mount)
+                // may be of any name; one gone is of none.
+                .filter(|&pid| match linux::comm_unless_gone(pid) {
+                    None => false,
+                    Some(None) => {
+                        unnamed.push(pid);
+                        true
+                    }
+                    Some(Some(comm)) => String::from_utf8_lossy(&comm)
+                        .to_lowercase()
+                        .contains(&name),
                 })
                 .collect()
         }
@@ -984,10 +1007,12 @@ fn asked_unread(
             .map(|(pid, _)| pid)
             .collect();
     }
+    let unnamed = asked.iter().filter(|pid| unnamed.contains(pid)).count();
     AskedUnread {
         pids: asked,
         before_user,
         user_unknown,
+        unnamed,
     }
 }
 
@@ -1033,10 +1058,23 @@ fn asked_unread_note(filter: &Filter, asked: &AskedUnread) -> Option<String> {
         (None, Some(name), of_user) => {
             let name = sanitize(name);
             let of_user = of_user.map(|o| format!(" {o}")).unwrap_or_default();
+            // Those whose name could not be read either may be of that name.
+            let whose = match asked.unnamed {
+                0 => format!("whose name contains '{name}'"),
+                1 if count == 1 => {
+                    format!("whose name could not be read (it may contain '{name}')")
+                }
+                n if n == count => {
+                    format!("whose names could not be read (any may contain '{name}')")
+                }
+                n => {
+                    format!("whose name contains '{name}' (or, for {n} of them, could not be read)")
+                }
+            };
             format!(
-                "the descriptors of {processes} whose name contains '{name}'{of_user} ({list}) \
-                 could not be read: whether {holds} any listener, one named here as another \
-                 process's among them, is not known"
+                "the descriptors of {processes} {whose}{of_user} ({list}) could not be read: \
+                 whether {holds} any listener, one named here as another process's among them, \
+                 is not known"
             )
         }
         (None, None, Some(of_user)) => format!(

@@ -188,7 +188,8 @@ fn unread_text(asked: Option<Asked<'_>>, unread: usize) -> Option<(&'static str,
                 format!("PID {pid}, whose descriptors could not be read, may hold it too"),
             ))
         }
-        Some(Asked::Process(_)) => ("--process", "of that name"),
+        // (Of that name, or whose name could not be read: the note says which.)
+        Some(Asked::Process(_)) => ("--process", "asked for"),
         Some(Asked::User(_)) => ("--user", "of that user"),
     };
     Some((
@@ -350,11 +351,13 @@ impl Asked<'_> {
         }
     }
 
-    /// "1 such process", "3 processes of that user": the processes asked for that could not
-    /// be read.
+    /// "1 process asked for", "3 processes of that user": the processes asked for that could
+    /// not be read.
     pub fn unread_processes(&self, n: usize) -> String {
         let (one, many) = match self {
             Asked::User(_) => ("process of that user", "processes of that user"),
+            // (`--process`: of that name, or whose name could not be read; the note says which.)
+            Asked::Process(_) => ("process asked for", "processes asked for"),
             _ => ("such process", "such processes"),
         };
         match n {
