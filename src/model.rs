@@ -410,7 +410,10 @@ impl Hidden {
             Hidden::InTransit { .. } => "in transit over a unix socket (SCM_RIGHTS)",
             Hidden::PassedDuringScan { .. } => "passed between processes during the scan",
             Hidden::MaybeIoUring { .. } => "perhaps held by io_uring",
-            Hidden::MapsUnread { .. } => "perhaps mapped by a process whose maps did not answer",
+            // (Not read in time, or covered by a mount: the long reason says which.)
+            Hidden::MapsUnread { .. } => {
+                "perhaps mapped by a process whose maps whoport could not read"
+            }
         }
     }
 

@@ -214,6 +214,29 @@ fn a_process_hidden_by_a_mount_is_not_counted_among_those_refused() {
         &mount,
         "sh",
     ]);
+    // The table's few words say its maps were not read, never that they did not answer (no
+    // read waited: a mount covers them).
+    let (status, table, err) = ns.whoport_wrapped(
+        home.path(),
+        &[walk[0], ("COLUMNS", "400")],
+        &[
+            "unshare",
+            "-m",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            &mount,
+            "sh",
+        ],
+        &["--wide"],
+    );
+    assert!(status == 0 || status == 1, "({status}) {err}");
+    assert!(
+        table.contains("perhaps mapped by a process whose maps whoport could not read"),
+        "{table}"
+    );
+    assert!(!table.contains("did not answer"), "{table}");
     drop(hidden);
     let row = rows(&plain, &socket);
     assert_eq!(row.len(), 1, "{plain}");
