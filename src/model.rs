@@ -242,6 +242,9 @@ pub struct Process {
     /// hidden from this user, its PID taken by another process), and matches nothing a query
     /// asks for by name.
     pub name_unknown: bool,
+    /// Something is mounted over its `/proc/PID` or one of the files whoport reads there (a
+    /// way to hide a process, or to lend it another's details): what, for the audit.
+    pub hidden_by_mount: Option<String>,
 }
 
 /// The start of the reason why processes went unread by a user other than root whose
@@ -1005,6 +1008,7 @@ impl Process {
             name: format!("[/proc/{pid} covered by a mount]"),
             not_read: true,
             name_unknown: true,
+            hidden_by_mount: Some(format!("/proc/{pid}")),
             ..Process::default()
         }
     }
@@ -1017,6 +1021,7 @@ impl Process {
             pid,
             name: format!("[/proc/{pid}/{file} covered by a mount]"),
             name_unknown: true,
+            hidden_by_mount: Some(format!("/proc/{pid}/{file}")),
             ..Process::default()
         }
     }

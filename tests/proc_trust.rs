@@ -112,7 +112,8 @@ fn run_with_binds(binds: &[(String, String)], lookup: &str, args: &str) -> (i32,
 /// NAME`, a port card with `--process` and a program's name keep it as possibly that
 /// process's, saying which owner's name was not read, by both lookups, in JSON and in text;
 /// a wait for that process's listener says its owner could not be named; the audit of that
-/// process judges it. Before, `--process python3` said `No listening sockets match.` of the python3 listener,
+/// process judges it, and every audit says that a holder is hidden by a mount (`hidden-process`,
+/// high). Before, `--process python3` said `No listening sockets match.` of the python3 listener,
 /// and the card that it was hidden by `--process`; and the placeholder's own words were
 /// taken for a name (`--process mount` listed it as that process's).
 #[test]
@@ -196,6 +197,28 @@ fn an_owner_whose_name_was_not_read_may_be_the_process_asked_for() {
                 .any(|f| f["listener"]["port"] == port),
             "{case}"
         );
+        // And the audit says that something is mounted over a holder's /proc entry, whatever
+        // is asked: a process hidden so deserves a look.
+        for args in ["audit --json --process python3", "audit --json"] {
+            let (status, out, err) = run_with_binds(&binds, lookup, args);
+            let case = format!("{lookup}, {args}: ({status}) {out}{err}");
+            let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {case}"));
+            let hidden = doc["findings"]
+                .as_array()
+                .expect(&case)
+                .iter()
+                .find(|f| f["id"] == "hidden-process" && f["listener"]["port"] == port)
+                .unwrap_or_else(|| panic!("{case}"));
+            assert_eq!(hidden["severity"], "high", "{case}");
+            assert!(
+                hidden["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(&format!(
+                        "is held by pid {pid}: something is mounted over /proc/{pid}/stat"
+                    ))),
+                "{case}"
+            );
+        }
     }
 }
 

@@ -28,6 +28,7 @@ pub const IDS: &[&str] = &[
     "root-exposed",
     "shell-listener",
     "hidden-owner",
+    "hidden-process",
     "new-listener",
     "gone-listener",
     "owner-changed",

@@ -447,6 +447,7 @@ pub fn check(members: &[usize], snap: &Snapshot, k: &Knowledge) -> Vec<Finding> 
                 deleted_executable(&ctx),
                 restart_pending(&ctx),
                 hidden_owner(&ctx),
+                hidden_process(&ctx),
             ]
             .into_iter()
             .flatten(),
@@ -912,6 +913,50 @@ pub fn shell_listener(c: &Ctx<'_>) -> Option<Finding> {
             c.where_text(&members)
         ),
         "stop it unless you started it on purpose; if you did, bind it to 127.0.0.1".to_string(),
+    ))
+}
+
+/// `hidden-process`: an owner of the sockets has something mounted over its `/proc/PID` (or
+/// a file whoport reads there): a way to hide a process from `ps`, `ss -p` and `lsof`, or to
+/// lend it another's name. Nothing else of it is read; the kernel named it as a holder.
+pub fn hidden_process(c: &Ctx<'_>) -> Option<Finding> {
+    let hidden: Vec<(u32, &str)> = c
+        .owners
+        .iter()
+        .filter_map(|p| Some((p.pid, p.hidden_by_mount.as_deref()?)))
+        .collect();
+    let (_, first) = *hidden.first()?;
+    // The first few named, the rest counted (a process may fork thousands of children that
+    // share its socket, each hidden).
+    const NAMED: usize = 8;
+    let list = |words: Vec<String>| {
+        let mut words: Vec<String> = words.into_iter().take(NAMED).collect();
+        if hidden.len() > NAMED {
+            words.push(format!("{} more", hidden.len() - NAMED));
+        }
+        words.join(", ")
+    };
+    let pids = list(hidden.iter().map(|(pid, _)| pid.to_string()).collect());
+    let paths = list(hidden.iter().map(|(_, path)| path.to_string()).collect());
+    let (pids, is) = if hidden.len() == 1 {
+        (format!("pid {pids}"), "is")
+    } else {
+        (format!("pids {pids}"), "are")
+    };
+    Some(c.finding(
+        "hidden-process",
+        Severity::High,
+        c.members.clone(),
+        format!(
+            "{} is held by {pids}: something {is} mounted over {paths}, a way to hide a process \
+             from ps, ss and lsof or to lend it another's name (whoport read nothing of it \
+             through the mount)",
+            c.sockets(&c.members),
+        ),
+        format!(
+            "find out who mounted it and why (findmnt {first}): a process hidden so is rarely \
+             benign"
+        ),
     ))
 }
 

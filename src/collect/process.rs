@@ -946,6 +946,7 @@ fn described(
         cmdline_truncated,
         not_read: false,
         name_unknown: false,
+        hidden_by_mount: None,
     }
 }
 
