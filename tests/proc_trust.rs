@@ -210,6 +210,8 @@ fn an_owner_whose_name_was_not_read_may_be_the_process_asked_for() {
                 .find(|f| f["id"] == "hidden-process" && f["listener"]["port"] == port)
                 .unwrap_or_else(|| panic!("{case}"));
             assert_eq!(hidden["severity"], "high", "{case}");
+            // (Checked below: a rule for the listener's other fields accepts it, one for its
+            // holders' names does not.)
             assert!(
                 hidden["message"]
                     .as_str()
@@ -219,6 +221,86 @@ fn an_owner_whose_name_was_not_read_may_be_the_process_asked_for() {
                 "{case}"
             );
         }
+        // Accepted by the socket's port; never by a holder's name (another holder's, a
+        // service it shares the socket with, would let it hide), nor by the placeholder.
+        for (rule, accepted) in [
+            (format!("id = \"*\"\nport = {port}\n"), true),
+            ("id = \"*\"\nprocess = \"python3\"\n".to_string(), false),
+            (
+                format!("id = \"hidden-process\"\nprocess = \"[/proc/{pid}/stat covered by a mount]\"\n"),
+                false,
+            ),
+        ] {
+            let config = dir.path().join("accept.toml");
+            std::fs::write(&config, format!("[[accept]]\n{rule}reason = \"known\"\n")).expect("written");
+            let (status, out, err) = run_with_binds(
+                &binds,
+                lookup,
+                &format!("audit --json --config {}", config.display()),
+            );
+            let case = format!("{lookup}, {rule}: ({status}) {out}{err}");
+            let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {case}"));
+            let found = |key: &str| {
+                doc[key]
+                    .as_array()
+                    .expect(&case)
+                    .iter()
+                    .any(|f| f["id"] == "hidden-process" && f["listener"]["port"] == port)
+            };
+            assert_eq!(found("findings"), !accepted, "{case}");
+            assert_eq!(found("suppressed"), accepted, "{case}");
+        }
+    }
+}
+
+/// A directory mounted over the `fd` directories of two forked children sharing their
+/// parent's listener hides them from `ss -p` and `lsof`, though their details read whole: the
+/// in-kernel lookup, and the walk that asks the kernel, name both, and the audit says that
+/// something is mounted over each, by whoport's own mount table (`hidden-process`, high). It
+/// said nothing of them before.
+#[test]
+fn a_directory_mounted_over_a_holders_descriptors_is_a_hidden_process_in_the_audit() {
+    if !common::mount_namespace_with_btf_or_skip() || python().is_none() {
+        return;
+    }
+    let l = Listener::start(&["--forks", "2", "tcp4"]);
+    let port = l.port(0);
+    let mut children = l.children.clone();
+    children.sort_unstable();
+    let mounts: String = children
+        .iter()
+        .map(|c| format!("mount -t tmpfs whoport-fd /proc/{c}/fd && "))
+        .collect();
+    let over: Vec<String> = children.iter().map(|c| format!("/proc/{c}/fd")).collect();
+    let message = format!(
+        "is held by pids {}, {}: something is mounted over each of {}, a way to hide a process",
+        children[0],
+        children[1],
+        over.join(", ")
+    );
+    for lookup in ["WHOPORT_OWNER_LOOKUP=bpf", "WHOPORT_OWNER_LOOKUP=procfs"] {
+        let (status, out, err) = common::sh_within(
+            &format!(
+                "exec unshare -m --propagation private sh -c \
+                 '{mounts}{lookup} exec \"$WHOPORT\" audit --json'"
+            ),
+            std::time::Duration::from_secs(60),
+        );
+        let case = format!("{lookup}: ({status}) {out}{err}");
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {case}"));
+        let hidden = doc["findings"]
+            .as_array()
+            .expect(&case)
+            .iter()
+            .find(|f| f["id"] == "hidden-process" && f["listener"]["port"] == port)
+            .unwrap_or_else(|| panic!("{case}"));
+        assert_eq!(hidden["severity"], "high", "{case}");
+        assert!(
+            hidden["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(&message)),
+            "{case}"
+        );
     }
 }
 

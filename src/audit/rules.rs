@@ -938,17 +938,17 @@ pub fn hidden_process(c: &Ctx<'_>) -> Option<Finding> {
     };
     let pids = list(hidden.iter().map(|(pid, _)| pid.to_string()).collect());
     let paths = list(hidden.iter().map(|(_, path)| path.to_string()).collect());
-    let (pids, is) = if hidden.len() == 1 {
-        (format!("pid {pids}"), "is")
+    let (pids, over) = if hidden.len() == 1 {
+        (format!("pid {pids}"), "over")
     } else {
-        (format!("pids {pids}"), "are")
+        (format!("pids {pids}"), "over each of")
     };
     Some(c.finding(
         "hidden-process",
         Severity::High,
         c.members.clone(),
         format!(
-            "{} is held by {pids}: something {is} mounted over {paths}, a way to hide a process \
+            "{} is held by {pids}: something is mounted {over} {paths}, a way to hide a process \
              from ps, ss and lsof or to lend it another's name (whoport read nothing of it \
              through the mount)",
             c.sockets(&c.members),

@@ -149,6 +149,14 @@ impl Accept {
                     && self.user.as_ref().is_none_or(|u| g.users.contains(u))
             });
         }
+        // A process hidden by a mount is accepted by what is known of the socket alone: the
+        // name, executable or user of another holder of it (a service a hidden process shares
+        // its socket with) never accepts the hidden one, and its own are not known.
+        if f.id == "hidden-process"
+            && (self.process.is_some() || self.exe.is_some() || self.user.is_some())
+        {
+            return false;
+        }
         // A group matches when one of its listeners does (an address names one of them).
         f.all_listeners(snap)
             .any(|l| self.matches_listener(l, snap))

@@ -628,6 +628,8 @@ pub fn collect_beside<T>(
         .flat_map(|l| l.owners.iter().copied())
         .collect();
     processes.retain(|pid, _| kept.contains(pid));
+    #[cfg(target_os = "linux")]
+    mark_hidden_by_mount(&mut processes);
     // A socket that closed during the scan listens no more and has no owner to hide: it is
     // kept apart.
     // (Split only when there is one: moving ten thousand listeners costs.)
@@ -714,6 +716,36 @@ pub fn collect_beside<T>(
         closed,
     };
     Ok((snapshot, made))
+}
+
+/// Marks the processes something is mounted over part of whose `/proc/PID` is, by whoport's
+/// own mount table: a directory over their `fd`, `fdinfo` or `task` (which hides them from `ss
+/// -p` and `lsof`), a file over their `comm`, none of which the reads of their details cross.
+/// (Those whose details a mount covered are marked already, with what it covers.)
+#[cfg(target_os = "linux")]
+fn mark_hidden_by_mount(processes: &mut HashMap<u32, Process>) {
+    let below_proc: Vec<&[u8]> = exe::mounts()
+        .iter()
+        .map(|m| m.point.as_slice())
+        .filter(|point| point.starts_with(b"/proc/"))
+        .collect();
+    if below_proc.is_empty() {
+        return;
+    }
+    for p in processes
+        .values_mut()
+        .filter(|p| p.hidden_by_mount.is_none())
+    {
+        let dir = format!("/proc/{}", p.pid);
+        let over = |point: &&&[u8]| {
+            point
+                .strip_prefix(dir.as_bytes())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(b"/"))
+        };
+        if let Some(point) = below_proc.iter().find(over) {
+            p.hidden_by_mount = Some(String::from_utf8_lossy(point).into_owned());
+        }
+    }
 }
 
 /// The note on the processes whose descriptors were not read because another directory is

@@ -358,20 +358,45 @@ pub fn prometheus(
 
 /// The severity an id has when no context changes it (for the zero series).
 fn default_severity(id: &str) -> Severity {
-    match id {
-        "deleted-executable" | "shell-listener" => Severity::High,
-        "exposed-all-interfaces" | "service-mismatch" | "root-exposed" | "new-listener" => {
-            Severity::Medium
-        }
-        "owner-changed" => Severity::High,
-        "unassigned-port" | "ephemeral-range" | "restart-pending" => Severity::Low,
-        _ => Severity::Info,
-    }
+    DEFAULT_SEVERITY
+        .iter()
+        .find(|(known, _)| *known == id)
+        .map_or(Severity::Info, |(_, severity)| *severity)
 }
+
+/// The severity each finding id has when it fires (or most often, where it varies): the one
+/// its always-present series carries with a 0. Every id of [`crate::audit::IDS`] is here.
+const DEFAULT_SEVERITY: [(&str, Severity); 13] = [
+    ("exposed-all-interfaces", Severity::Medium),
+    ("unassigned-port", Severity::Low),
+    ("service-mismatch", Severity::Medium),
+    ("ephemeral-range", Severity::Low),
+    ("deleted-executable", Severity::High),
+    ("restart-pending", Severity::Low),
+    ("root-exposed", Severity::Medium),
+    ("shell-listener", Severity::High),
+    ("hidden-owner", Severity::Info),
+    ("hidden-process", Severity::High),
+    ("new-listener", Severity::Medium),
+    ("gone-listener", Severity::Info),
+    ("owner-changed", Severity::High),
+];
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_finding_id_has_the_severity_of_its_zero_series() {
+        for id in crate::audit::IDS {
+            assert!(
+                DEFAULT_SEVERITY.iter().any(|(known, _)| known == id),
+                "{id} has no default severity"
+            );
+        }
+        assert_eq!(DEFAULT_SEVERITY.len(), crate::audit::IDS.len());
+        assert_eq!(default_severity("hidden-process"), Severity::High);
+    }
 
     #[test]
     fn label_values_are_escaped() {
