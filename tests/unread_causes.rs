@@ -40,6 +40,32 @@ fn mentions(text: &str, pid: u32) -> usize {
         .count()
 }
 
+/// What runs whoport after `script` (mounts over `/proc` entries, then `exec "$@"`) in a
+/// private mount namespace of its own: the mounts go with it.
+fn in_private_mounts(script: &str) -> [&str; 8] {
+    [
+        "unshare",
+        "-m",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        script,
+        "sh",
+    ]
+}
+
+/// Root, `unshare`, an interpreter for `listen.py` and a network namespace of the test's own,
+/// for a test that mounts over a listener's `/proc` entries (`why`); `None` after a SKIPPED
+/// line otherwise.
+fn mounts_over_proc_or_skip(why: &str) -> Option<(std::path::PathBuf, NetNs)> {
+    if !root_or_skip(why) || !have("unshare", "apt-get install -y util-linux") {
+        return None;
+    }
+    let python = python()?;
+    Some((python, NetNs::new()?))
+}
+
 /// Root without CAP_SYS_PTRACE: a process of nobody's is refused to it; root's own process
 /// whose 100 threads each took a copy of its table, the last one's alone holding a listener,
 /// is cut by the walk's bound on threads' tables (64 a process). The walk's reason for that
@@ -180,15 +206,8 @@ fn refused_count(doc: &Value) -> usize {
 /// over its `maps`.
 #[test]
 fn a_process_hidden_by_a_mount_is_not_counted_among_those_refused() {
-    if !root_or_skip("a mount over a listener's /proc directory")
-        || !have("unshare", "apt-get install -y util-linux")
-    {
-        return;
-    }
-    let Some(python) = python() else {
-        return;
-    };
-    let Some(ns) = NetNs::new() else {
+    let Some((python, ns)) = mounts_over_proc_or_skip("a mount over a listener's /proc directory")
+    else {
         return;
     };
     let mut cmd = ns.command(&python);
@@ -204,31 +223,13 @@ fn a_process_hidden_by_a_mount_is_not_counted_among_those_refused() {
     };
     let plain = run(&[]);
     let mount = format!("mount -t tmpfs whoport-unread /proc/{pid} && exec \"$@\"");
-    let covered = run(&[
-        "unshare",
-        "-m",
-        "--propagation",
-        "private",
-        "sh",
-        "-c",
-        &mount,
-        "sh",
-    ]);
+    let covered = run(&in_private_mounts(&mount));
     // The table's few words say its maps were not read, never that they did not answer (no
     // read waited: a mount covers them).
     let (status, table, err) = ns.whoport_wrapped(
         home.path(),
         &[walk[0], ("COLUMNS", "400")],
-        &[
-            "unshare",
-            "-m",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            &mount,
-            "sh",
-        ],
+        &in_private_mounts(&mount),
         &["--wide"],
     );
     assert!(status == 0 || status == 1, "({status}) {err}");
@@ -297,15 +298,9 @@ fn refused_to_root() -> usize {
 /// parent and notes that the child's descriptors could not be read, with the mount.
 #[test]
 fn a_process_hidden_by_a_mount_beside_a_seen_holder_is_named_or_noted() {
-    if !root_or_skip("a mount over a listener's child's /proc directory")
-        || !have("unshare", "apt-get install -y util-linux")
-    {
-        return;
-    }
-    let Some(python) = python() else {
-        return;
-    };
-    let Some(ns) = NetNs::new() else {
+    let Some((python, ns)) =
+        mounts_over_proc_or_skip("a mount over a listener's child's /proc directory")
+    else {
         return;
     };
     let mut cmd = ns.command(&python);
@@ -317,16 +312,7 @@ fn a_process_hidden_by_a_mount_beside_a_seen_holder_is_named_or_noted() {
     let port = socket.port.to_string();
     let home = tempdir();
     let mount = format!("mount -t tmpfs whoport-unread /proc/{child} && exec \"$@\"");
-    let hidden = [
-        "unshare",
-        "-m",
-        "--propagation",
-        "private",
-        "sh",
-        "-c",
-        &mount,
-        "sh",
-    ];
+    let hidden = in_private_mounts(&mount);
     let run = |env: (&str, &str)| -> Value {
         let (status, out, err) =
             ns.whoport_wrapped(home.path(), &[env], &hidden, &["--json", &port]);
@@ -376,15 +362,9 @@ fn a_process_hidden_by_a_mount_beside_a_seen_holder_is_named_or_noted() {
 /// user is not known of them either).
 #[test]
 fn processes_hidden_by_a_mount_may_be_the_process_asked_for_by_name() {
-    if !root_or_skip("mounts over a listener's children's /proc directories")
-        || !have("unshare", "apt-get install -y util-linux")
-    {
-        return;
-    }
-    let Some(python) = python() else {
-        return;
-    };
-    let Some(ns) = NetNs::new() else {
+    let Some((python, ns)) =
+        mounts_over_proc_or_skip("mounts over a listener's children's /proc directories")
+    else {
         return;
     };
     let mut cmd = ns.command(&python);
@@ -417,16 +397,7 @@ fn processes_hidden_by_a_mount_may_be_the_process_asked_for_by_name() {
         "for c in {}; do mount -t tmpfs whoport-unread /proc/$c || exit 9; done; exec \"$@\"",
         pids.join(" ")
     );
-    let hidden = [
-        "unshare",
-        "-m",
-        "--propagation",
-        "private",
-        "sh",
-        "-c",
-        &mount,
-        "sh",
-    ];
+    let hidden = in_private_mounts(&mount);
     let run = |env: (&str, &str), args: &[&str]| -> (i32, String) {
         let (status, out, err) = ns.whoport_wrapped(home.path(), &[env], &hidden, args);
         assert!(status == 0 || status == 1, "({status}) {out}{err}");
