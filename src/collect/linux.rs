@@ -934,7 +934,6 @@ fn container_of(path: &str) -> Option<Container> {
     None
 }
 
-/// The kernel's own name for a process (`/proc/PID/comm`, at most 15 bytes).
 /// [`comm`], telling apart a process that is gone (`None`) from one whose name could not be
 /// read (`Some(None)`: something mounted over its `/proc` entries, or hidden from this user).
 pub fn comm_unless_gone(pid: u32) -> Option<Option<Vec<u8>>> {
@@ -956,14 +955,9 @@ pub fn comm_unless_gone(pid: u32) -> Option<Option<Vec<u8>>> {
     }
 }
 
+/// The kernel's own name for a process (`/proc/PID/comm`, at most 15 bytes).
 pub fn comm(pid: u32) -> Option<Vec<u8>> {
-    let file = super::proc_dir::open_file(&format!("/proc/{pid}/comm")).ok()?;
-    let mut bytes = Vec::new();
-    super::proc_dir::read_record_at_most(&file, &mut bytes, super::proc_dir::MAX_FILE)?;
-    if bytes.last() == Some(&b'\n') {
-        bytes.pop();
-    }
-    Some(bytes)
+    comm_unless_gone(pid).flatten()
 }
 
 #[cfg(test)]

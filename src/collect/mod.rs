@@ -724,6 +724,9 @@ pub fn collect_beside<T>(
 /// (Those whose details a mount covered are marked already, with what it covers.)
 #[cfg(target_os = "linux")]
 fn mark_hidden_by_mount(processes: &mut HashMap<u32, Process>) {
+    if processes.is_empty() {
+        return;
+    }
     let below_proc: Vec<&[u8]> = exe::mounts()
         .iter()
         .map(|m| m.point.as_slice())
