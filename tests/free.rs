@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::netns::NetNs;
+use common::netns::{in_private_mount_ns, NetNs};
 use common::{json_status, run, tempdir};
 use serde_json::Value;
 use whoport::port::{parse_ephemeral, Protocol};
@@ -136,20 +136,6 @@ fn two_unknown_ports(k: &Knowledge) -> (u16, u16) {
         .find(|&p| registry_allows(k, p) && registry_allows(k, p + 1))
         .map(|p| (p, p + 1))
         .expect("two unassigned neighbours")
-}
-
-/// A wrapper that runs `script` (which then runs the binary: `exec "$0" "$@"`) in a private
-/// mount namespace.
-fn in_private_mount_ns(script: &str) -> [&str; 7] {
-    [
-        "unshare",
-        "-m",
-        "--propagation",
-        "private",
-        "sh",
-        "-c",
-        script,
-    ]
 }
 
 fn set_in(ns: &NetNs, sysctl: &str, value: &str) {

@@ -81,6 +81,19 @@ fn a_file_mounted_over_a_processs_details_is_never_read_as_them() {
     }
 }
 
+/// The audit's `hidden-process` finding about the listener on `port`, which must be there and
+/// high (`case` says which run, when it is not).
+fn hidden_process<'a>(audit: &'a Value, port: u16, case: &str) -> &'a Value {
+    let hidden = audit["findings"]
+        .as_array()
+        .expect(case)
+        .iter()
+        .find(|f| f["id"] == "hidden-process" && f["listener"]["port"] == port)
+        .unwrap_or_else(|| panic!("{case}"));
+    assert_eq!(hidden["severity"], "high", "{case}");
+    hidden
+}
+
 /// `whoport ARGS` with `lookup`, in a private mount namespace where each `(file, target)` of
 /// `binds` is bound over `target`: status, standard output and error.
 fn run_with_binds(binds: &[(String, String)], lookup: &str, args: &str) -> (i32, String, String) {
@@ -194,13 +207,7 @@ fn an_owner_whose_name_was_not_read_may_be_the_process_asked_for() {
             let (status, out, err) = run_with_binds(&binds, lookup, args);
             let case = format!("{lookup}, {args}: ({status}) {out}{err}");
             let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {case}"));
-            let hidden = doc["findings"]
-                .as_array()
-                .expect(&case)
-                .iter()
-                .find(|f| f["id"] == "hidden-process" && f["listener"]["port"] == port)
-                .unwrap_or_else(|| panic!("{case}"));
-            assert_eq!(hidden["severity"], "high", "{case}");
+            let hidden = hidden_process(&doc, port, &case);
             // (Checked below: a rule for the listener's other fields accepts it, one for its
             // holders' names does not.)
             assert!(
@@ -279,13 +286,7 @@ fn a_directory_mounted_over_a_holders_descriptors_is_a_hidden_process_in_the_aud
         );
         let case = format!("{lookup}: ({status}) {out}{err}");
         let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {case}"));
-        let hidden = doc["findings"]
-            .as_array()
-            .expect(&case)
-            .iter()
-            .find(|f| f["id"] == "hidden-process" && f["listener"]["port"] == port)
-            .unwrap_or_else(|| panic!("{case}"));
-        assert_eq!(hidden["severity"], "high", "{case}");
+        let hidden = hidden_process(&doc, port, &case);
         assert!(
             hidden["message"]
                 .as_str()

@@ -7,7 +7,7 @@ mod common;
 use std::process::{Command, Stdio};
 
 use common::listener::{python, rows, Listener};
-use common::netns::NetNs;
+use common::netns::{in_private_mount_ns, NetNs};
 use common::{have, root_or_skip, tempdir};
 use serde_json::Value;
 
@@ -38,21 +38,6 @@ fn mentions(text: &str, pid: u32) -> usize {
                 && !after.is_some_and(|c| c.is_ascii_digit())
         })
         .count()
-}
-
-/// What runs whoport after `script` (mounts over `/proc` entries, then `exec "$@"`) in a
-/// private mount namespace of its own: the mounts go with it.
-fn in_private_mounts(script: &str) -> [&str; 8] {
-    [
-        "unshare",
-        "-m",
-        "--propagation",
-        "private",
-        "sh",
-        "-c",
-        script,
-        "sh",
-    ]
 }
 
 /// Root, `unshare`, an interpreter for `listen.py` and a network namespace of the test's own,
@@ -222,14 +207,14 @@ fn a_process_hidden_by_a_mount_is_not_counted_among_those_refused() {
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"))
     };
     let plain = run(&[]);
-    let mount = format!("mount -t tmpfs whoport-unread /proc/{pid} && exec \"$@\"");
-    let covered = run(&in_private_mounts(&mount));
+    let mount = format!("mount -t tmpfs whoport-unread /proc/{pid} && exec \"$0\" \"$@\"");
+    let covered = run(&in_private_mount_ns(&mount));
     // The table's few words say its maps were not read, never that they did not answer (no
     // read waited: a mount covers them).
     let (status, table, err) = ns.whoport_wrapped(
         home.path(),
         &[walk[0], ("COLUMNS", "400")],
-        &in_private_mounts(&mount),
+        &in_private_mount_ns(&mount),
         &["--wide"],
     );
     assert!(status == 0 || status == 1, "({status}) {err}");
@@ -311,8 +296,8 @@ fn a_process_hidden_by_a_mount_beside_a_seen_holder_is_named_or_noted() {
     let socket = shared.sockets[0].clone();
     let port = socket.port.to_string();
     let home = tempdir();
-    let mount = format!("mount -t tmpfs whoport-unread /proc/{child} && exec \"$@\"");
-    let hidden = in_private_mounts(&mount);
+    let mount = format!("mount -t tmpfs whoport-unread /proc/{child} && exec \"$0\" \"$@\"");
+    let hidden = in_private_mount_ns(&mount);
     let run = |env: (&str, &str)| -> Value {
         let (status, out, err) =
             ns.whoport_wrapped(home.path(), &[env], &hidden, &["--json", &port]);
@@ -394,10 +379,10 @@ fn processes_hidden_by_a_mount_may_be_the_process_asked_for_by_name() {
     let home = tempdir();
     let pids: Vec<String> = children.iter().map(u32::to_string).collect();
     let mount = format!(
-        "for c in {}; do mount -t tmpfs whoport-unread /proc/$c || exit 9; done; exec \"$@\"",
+        "for c in {}; do mount -t tmpfs whoport-unread /proc/$c || exit 9; done; exec \"$0\" \"$@\"",
         pids.join(" ")
     );
-    let hidden = in_private_mounts(&mount);
+    let hidden = in_private_mount_ns(&mount);
     let run = |env: (&str, &str), args: &[&str]| -> (i32, String) {
         let (status, out, err) = ns.whoport_wrapped(home.path(), &[env], &hidden, args);
         assert!(status == 0 || status == 1, "({status}) {out}{err}");

@@ -261,3 +261,18 @@ impl Drop for NetNs {
         let _ = self.holder.wait();
     }
 }
+
+/// A wrapper for [`NetNs::whoport_wrapped`] that runs `script` in a private mount namespace of
+/// its own (the mounts it makes go with it); the script then runs the binary with `exec "$0"
+/// "$@"`.
+pub fn in_private_mount_ns(script: &str) -> [&str; 7] {
+    [
+        "unshare",
+        "-m",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        script,
+    ]
+}
