@@ -37,7 +37,7 @@
 //   every descriptor of the machine instead of two.
 //
 // Records of whoport_owners and whoport_mappings (native endian): { u32 tgid; u32 fd; u64 value; }
-//   fd < 0xfffffffd: value is the inode of a socket the task holds at descriptor fd, or
+//   fd < 0xfffffff0: value is the inode of a socket the task holds at descriptor fd, or
 //                    RING_RECORD (high 32 bits all ones) with the thread's id in the low 32
 //                    bits when descriptor fd is an io_uring instance, whose registered files
 //                    user space then reads from /proc/PID/task/TID/fdinfo/FD (the table the
@@ -57,6 +57,13 @@
 //   fd = 0xfffffff9: (whoport_owners_queues only) a record of whoport_foreign_queues, right
 //                    after the record of the unix socket whose queue holds it: tgid is that
 //                    socket's inode (receiver), value is carried
+//   fd = 0xfffffff8 to 0xfffffff0: the process's facts (task_facts), in this order, right
+//                    before the record of the task's first TCP listener or IPv4/IPv6 datagram
+//                    socket: uid | euid << 32; suid | fsuid << 32; effective capabilities;
+//                    mount namespace inode | user namespace inode << 32; parent's tgid |
+//                    number of threads << 32; the parent's name, bytes 0-7 then 8-15; the
+//                    executable file's inode; its device (kernel encoding) | EXE_KNOWN, or 0
+//                    when it has none; its size
 //
 // Records of whoport_in_flight and whoport_foreign_queues (native endian):
 // { u64 receiver; u64 carried; }
@@ -101,8 +108,47 @@ struct net {
 	struct ns_common ns;
 } CORE;
 
+struct mnt_namespace {
+	struct ns_common ns;
+} CORE;
+
+struct user_namespace {
+	struct ns_common ns;
+} CORE;
+
 struct nsproxy {
 	struct net *net_ns;
+	struct mnt_namespace *mnt_ns;
+} CORE;
+
+// A uid and a set of capabilities are structs in the kernel (kernel_cap_t: one u64 since
+// Linux 6.3, two u32 before, the same eight bytes): only their places are relocated, and their
+// bytes read as they are.
+typedef struct {
+	__u32 val;
+} kuid_t;
+
+typedef struct {
+	__u64 val;
+} kernel_cap_t;
+
+struct cred {
+	kuid_t uid;
+	kuid_t suid;
+	kuid_t euid;
+	kuid_t fsuid;
+	kernel_cap_t cap_effective;
+	struct user_namespace *user_ns;
+} CORE;
+
+struct signal_struct {
+	int nr_threads;
+} CORE;
+
+struct file;
+
+struct mm_struct {
+	struct file *exe_file;
 } CORE;
 
 struct task_struct {
@@ -110,17 +156,24 @@ struct task_struct {
 	int tgid;
 	__u64 start_boottime;
 	struct task_struct *group_leader;
+	struct task_struct *real_parent;
 	struct nsproxy *nsproxy;
+	const struct cred *real_cred;
+	struct signal_struct *signal;
+	struct mm_struct *mm;
+	char comm[16];
 } CORE;
 
 struct super_block {
 	unsigned long s_magic;
+	unsigned int s_dev;
 } CORE;
 
 struct inode {
 	__u16 i_mode;
 	struct super_block *i_sb;
 	unsigned long i_ino;
+	long long i_size;
 } CORE;
 
 // On little and big endian alike the name's length is a u32 inside an anonymous union.
@@ -306,6 +359,21 @@ static long (*bpf_loop)(__u32 nr_loops, void *callback_fn, void *callback_ctx, _
 #define RING_MAPPING_RECORD 0xfffffffbu
 #define RING_INODE_RECORD 0xfffffffau
 #define QUEUE_RECORD 0xfffffff9u
+// A process's facts (task_facts), in this order, before the record of its first TCP listener
+// or UDP socket: its uids, its capabilities, its namespaces, its parent and thread count, its
+// parent's name in two records, and its executable file's inode, device and size.
+#define IDS_RECORD 0xfffffff8u
+#define SAVED_IDS_RECORD 0xfffffff7u
+#define CAPS_RECORD 0xfffffff6u
+#define NS_RECORD 0xfffffff5u
+#define PARENT_RECORD 0xfffffff4u
+#define PARENT_NAME_RECORD 0xfffffff3u
+#define EXE_INO_RECORD 0xfffffff2u
+#define EXE_DEV_RECORD 0xfffffff1u
+#define EXE_SIZE_RECORD 0xfffffff0u
+// In an EXE_DEV_RECORD's value: the process has an executable file, whose device (the
+// kernel's encoding: major << 20 | minor) is in the low 32 bits.
+#define EXE_KNOWN (1ull << 32)
 #define RING_RECORD 0xffffffff00000000ull
 // A socket record's value: the inode in the low 32 bits; for a listening TCP socket, this mark
 // and its local port in bits 32 to 47, and the next bit for an IPv6 one
@@ -340,9 +408,14 @@ __u32 netns_before = 0;
 // look reads the same program again: nothing of the last pass's state carries over.
 __u64 last_session = 0;
 
-// The kernel's TCP_LISTEN, SOCK_STREAM, AF_INET and AF_INET6.
+// The last task whose facts were written (task_facts), kept as the header's state is.
+__u64 last_facts_addr = 0;
+__u64 facts_before = 0;
+
+// The kernel's TCP_LISTEN, SOCK_STREAM, SOCK_DGRAM, AF_INET and AF_INET6.
 #define TCP_LISTEN 10
 #define SOCK_STREAM 1
+#define SOCK_DGRAM 2
 #define AF_INET 2
 #define AF_INET6 10
 
@@ -357,6 +430,8 @@ struct socket_facts {
 	__u16 listening_port;
 	// Whether that listener is IPv6's.
 	__u8 ipv6;
+	// Whether it is a datagram socket of IPv4 or IPv6 (UDP's, or ICMP's).
+	__u8 inet_dgram;
 };
 
 // The facts of a socket file's socket. This runs for every socket descriptor of the machine:
@@ -405,6 +480,7 @@ static __attribute__((always_inline)) struct socket_facts socket_facts(struct fi
 		facts.listening_port = num;
 		facts.ipv6 = family == AF_INET6;
 	}
+	facts.inet_dgram = type == SOCK_DGRAM && (family == AF_INET || family == AF_INET6);
 	return facts;
 }
 
@@ -438,6 +514,104 @@ static __attribute__((always_inline)) __u64 leader_start(struct task_struct *tas
 	    bpf_probe_read_kernel(&start, sizeof(start), __builtin_preserve_access_index(&leader->start_boottime)))
 		return 0;
 	return start;
+}
+
+// The facts of a process that /proc/PID/status, /proc/PID/ns/{mnt,user} and the parent's
+// /proc/PPID/comm give, read here for the processes whose sockets a listing may show (its
+// TCP listeners and UDP sockets), so that user space need not read those files: all of its
+// thread group leader's, as /proc/PID is (its credentials as the kernel's objective ones,
+// real_cred, which status shows; its parent as stat names it, and that parent's leader's
+// name, which /proc/PPID/comm shows). Written only when every read succeeds; a leader gone
+// (an exited main thread: no namespaces left) gets none, and user space reads /proc. With
+// probe reads, as task_netns: once per process.
+static __attribute__((always_inline)) void task_facts(struct seq_file *seq, struct task_struct *task)
+{
+	struct task_struct *leader = 0, *parent = 0, *parent_leader = 0;
+	const struct cred *cred = 0;
+	struct nsproxy *ns = 0;
+	struct mnt_namespace *mnt = 0;
+	struct user_namespace *user = 0;
+	struct signal_struct *signal = 0;
+	__u32 uid = 0, euid = 0, suid = 0, fsuid = 0, mnt_inum = 0, user_inum = 0;
+	int ppid = 0, threads = 0;
+	__u64 caps = 0;
+	char name[16];
+	struct mm_struct *mm = 0;
+	struct file *exe = 0;
+	struct inode *exe_inode = 0;
+	struct super_block *exe_sb = 0;
+	__u64 exe_ino = 0, exe_dev = 0;
+	long long exe_size = 0;
+
+	if (bpf_probe_read_kernel(&leader, sizeof(leader), __builtin_preserve_access_index(&task->group_leader)) ||
+	    !leader ||
+	    bpf_probe_read_kernel(&cred, sizeof(cred), __builtin_preserve_access_index(&leader->real_cred)) || !cred ||
+	    bpf_probe_read_kernel(&uid, sizeof(uid), __builtin_preserve_access_index(&cred->uid)) ||
+	    bpf_probe_read_kernel(&euid, sizeof(euid), __builtin_preserve_access_index(&cred->euid)) ||
+	    bpf_probe_read_kernel(&suid, sizeof(suid), __builtin_preserve_access_index(&cred->suid)) ||
+	    bpf_probe_read_kernel(&fsuid, sizeof(fsuid), __builtin_preserve_access_index(&cred->fsuid)) ||
+	    bpf_probe_read_kernel(&caps, sizeof(caps), __builtin_preserve_access_index(&cred->cap_effective)) ||
+	    bpf_probe_read_kernel(&user, sizeof(user), __builtin_preserve_access_index(&cred->user_ns)) || !user ||
+	    bpf_probe_read_kernel(&user_inum, sizeof(user_inum), __builtin_preserve_access_index(&user->ns.inum)) ||
+	    bpf_probe_read_kernel(&ns, sizeof(ns), __builtin_preserve_access_index(&leader->nsproxy)) || !ns ||
+	    bpf_probe_read_kernel(&mnt, sizeof(mnt), __builtin_preserve_access_index(&ns->mnt_ns)) || !mnt ||
+	    bpf_probe_read_kernel(&mnt_inum, sizeof(mnt_inum), __builtin_preserve_access_index(&mnt->ns.inum)) ||
+	    bpf_probe_read_kernel(&signal, sizeof(signal), __builtin_preserve_access_index(&leader->signal)) ||
+	    !signal ||
+	    bpf_probe_read_kernel(&threads, sizeof(threads), __builtin_preserve_access_index(&signal->nr_threads)) ||
+	    bpf_probe_read_kernel(&parent, sizeof(parent), __builtin_preserve_access_index(&leader->real_parent)) ||
+	    !parent ||
+	    bpf_probe_read_kernel(&ppid, sizeof(ppid), __builtin_preserve_access_index(&parent->tgid)) ||
+	    bpf_probe_read_kernel(&parent_leader, sizeof(parent_leader),
+				  __builtin_preserve_access_index(&parent->group_leader)) ||
+	    !parent_leader ||
+	    bpf_probe_read_kernel(name, sizeof(name), __builtin_preserve_access_index(&parent_leader->comm)))
+		return;
+	// Its executable file (what /proc/PID/exe leads to), read from memory: user space need
+	// not read its memory map and follow the link to the file for its device and inode.
+	if (!bpf_probe_read_kernel(&mm, sizeof(mm), __builtin_preserve_access_index(&leader->mm)) && mm &&
+	    !bpf_probe_read_kernel(&exe, sizeof(exe), __builtin_preserve_access_index(&mm->exe_file)) && exe &&
+	    !bpf_probe_read_kernel(&exe_inode, sizeof(exe_inode), __builtin_preserve_access_index(&exe->f_inode)) &&
+	    exe_inode &&
+	    !bpf_probe_read_kernel(&exe_sb, sizeof(exe_sb), __builtin_preserve_access_index(&exe_inode->i_sb)) &&
+	    exe_sb &&
+	    !bpf_probe_read_kernel(&exe_ino, sizeof(unsigned long), __builtin_preserve_access_index(&exe_inode->i_ino)) &&
+	    !bpf_probe_read_kernel(&exe_size, sizeof(exe_size), __builtin_preserve_access_index(&exe_inode->i_size)) &&
+	    !bpf_probe_read_kernel(&exe_dev, sizeof(unsigned int), __builtin_preserve_access_index(&exe_sb->s_dev)))
+		exe_dev |= EXE_KNOWN;
+	else
+		exe_ino = exe_dev = exe_size = 0;
+	struct record r;
+	r.tgid = task->tgid;
+	r.fd = IDS_RECORD;
+	r.value = uid | (__u64)euid << 32;
+	bpf_seq_write(seq, &r, sizeof(r));
+	r.fd = SAVED_IDS_RECORD;
+	r.value = suid | (__u64)fsuid << 32;
+	bpf_seq_write(seq, &r, sizeof(r));
+	r.fd = CAPS_RECORD;
+	r.value = caps;
+	bpf_seq_write(seq, &r, sizeof(r));
+	r.fd = NS_RECORD;
+	r.value = mnt_inum | (__u64)user_inum << 32;
+	bpf_seq_write(seq, &r, sizeof(r));
+	r.fd = PARENT_RECORD;
+	r.value = (__u32)ppid | (__u64)(__u32)threads << 32;
+	bpf_seq_write(seq, &r, sizeof(r));
+	r.fd = PARENT_NAME_RECORD;
+	__builtin_memcpy(&r.value, name, 8);
+	bpf_seq_write(seq, &r, sizeof(r));
+	__builtin_memcpy(&r.value, name + 8, 8);
+	bpf_seq_write(seq, &r, sizeof(r));
+	r.fd = EXE_INO_RECORD;
+	r.value = exe_ino;
+	bpf_seq_write(seq, &r, sizeof(r));
+	r.fd = EXE_DEV_RECORD;
+	r.value = exe_dev;
+	bpf_seq_write(seq, &r, sizeof(r));
+	r.fd = EXE_SIZE_RECORD;
+	r.value = exe_size;
+	bpf_seq_write(seq, &r, sizeof(r));
 }
 
 // Is this the inode of a socket? Its mode says so, and its filesystem must be sockfs: a
@@ -497,6 +671,7 @@ static __attribute__((always_inline)) void owner_records(struct bpf_iter__task_f
 		last_session = session;
 		last_task_addr = 0;
 		last_task_netns = 0;
+		last_facts_addr = 0;
 		last_seq_num = ~0ull;
 	}
 	__u64 seq_num = ctx->meta->seq_num;
@@ -504,10 +679,12 @@ static __attribute__((always_inline)) void owner_records(struct bpf_iter__task_f
 		// Shown again: the last call's output was discarded.
 		last_task_addr = task_before;
 		last_task_netns = netns_before;
+		last_facts_addr = facts_before;
 	} else {
 		last_seq_num = seq_num;
 		task_before = last_task_addr;
 		netns_before = last_task_netns;
+		facts_before = last_facts_addr;
 	}
 	r.tgid = task->tgid;
 	if (last_task_addr != (__u64)task) {
@@ -526,6 +703,10 @@ static __attribute__((always_inline)) void owner_records(struct bpf_iter__task_f
 	r.fd = ctx->fd;
 	if (is_socket(inode) && !(file->f_mode & FMODE_PATH)) {
 		struct socket_facts facts = socket_facts(file, probed);
+		if ((facts.listening_port || facts.inet_dgram) && last_facts_addr != (__u64)task) {
+			last_facts_addr = (__u64)task;
+			task_facts(seq, task);
+		}
 		r.value = inode->i_ino;
 		if (facts.listening_port && !(r.value >> 32))
 			r.value |= LISTENER_MARK | (facts.ipv6 ? LISTENER_IPV6 : 0) |

@@ -973,3 +973,175 @@ fn a_filesystem_that_never_answers_over_the_kernels_btf_is_never_asked() {
     let doc: Value = serde_json::from_str(&stdout).expect("JSON");
     the_walk_answered_because(&doc, &l, "may never answer", "a stalled FUSE file");
 }
+
+/// The owner objects of `pids` in a listing, by PID.
+fn owners_of(doc: &Value, pids: &[u32]) -> BTreeMap<u64, Value> {
+    doc["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .flat_map(|l| l["owners"].as_array().cloned().unwrap_or_default())
+        .filter_map(|o| {
+            let pid = o["pid"].as_u64()?;
+            pids.contains(&u32::try_from(pid).ok()?).then_some((pid, o))
+        })
+        .collect()
+}
+
+/// The files below the `/proc/PID` of `pids` (and the `comm` of `parents`) that a trace of
+/// whoport (`strace -f`, its `openat2` calls) shows it opened: directories opened as
+/// `openat2(PROC, "PID", …) = FD`, then files as `openat2(FD, "NAME", …)`.
+fn opened_below(trace: &str, pids: &[u32], parents: &[u32]) -> Vec<String> {
+    let mut dirs: BTreeMap<String, u32> = BTreeMap::new();
+    let mut opened = Vec::new();
+    for line in trace.lines() {
+        let Some(call) = line.split_once("openat2(").map(|(_, call)| call) else {
+            continue;
+        };
+        let Some((fd, rest)) = call.split_once(", \"") else {
+            continue;
+        };
+        let Some((name, _)) = rest.split_once('"') else {
+            continue;
+        };
+        let result = line.rsplit_once(" = ").map(|(_, r)| r.trim());
+        if let Ok(pid) = name.parse::<u32>() {
+            if let Some(new) = result.filter(|r| !r.starts_with('-')) {
+                dirs.insert(new.to_string(), pid);
+            }
+            continue;
+        }
+        if dirs.get(fd).is_some_and(|pid| pids.contains(pid)) {
+            opened.push(format!("/proc/{}/{name}", dirs[fd]));
+        }
+        if let Some((pid, "comm")) = name.split_once('/') {
+            if pid.parse().is_ok_and(|p: u32| parents.contains(&p)) {
+                opened.push(format!("/proc/{name}"));
+            }
+        }
+    }
+    opened
+}
+
+/// Where the owner iterator gave a holder's facts (bpf/owners.bpf.c, `task_facts`), whoport
+/// reads neither its `status`, its namespace links, its memory map nor its parent's `comm`,
+/// and says of it what the walk, which reads them, says: its user, root kept beside it, its
+/// capabilities, its threads' uids, its namespaces, its parent and the running file. Five
+/// holders: one acting as nobody with root kept and its capabilities (real and saved uids
+/// root's), one with a thread acting as nobody, a forked child that is nobody (holding a UDP
+/// socket), and one in user and mount namespaces of its own.
+#[test]
+fn a_holders_facts_from_the_kernel_are_the_walks_and_its_files_are_not_read() {
+    if !iterator_possible() {
+        eprintln!("SKIPPED: the BPF objects load only as root with kernel BTF");
+        return;
+    }
+    if python().is_none()
+        || !have("strace", "apt-get install -y strace")
+        || !have("unshare", "apt-get install -y util-linux")
+    {
+        return;
+    }
+    let acting = Listener::start(&["--effective-user", "65534", "--keep-caps", "tcp4"]);
+    let threaded = Listener::start(&["--thread-user", "65534", "tcp4"]);
+    let forked = Listener::start(&["--fork", "--child-user", "65534", "udp4"]);
+    let mut own_ns = Command::new("unshare");
+    own_ns
+        .args(["-U", "-m", "-r"])
+        .arg(python().expect("python3"))
+        .arg(common::fixture("listen.py"))
+        .arg("tcp4");
+    let own_ns = Listener::start_command(own_ns);
+    let child = forked.children[0];
+    let pids = [acting.pid, threaded.pid, forked.pid, child, own_ns.pid];
+    let holders = [acting.pid, threaded.pid, child, own_ns.pid];
+    let ports: Vec<String> = [&acting, &threaded, &forked, &own_ns]
+        .iter()
+        .map(|l| l.port(0).to_string())
+        .collect();
+    let me = std::process::id();
+    let by_lookup = |lookup: &str| {
+        let doc = json_with(&[("WHOPORT_OWNER_LOOKUP", lookup)], &[]);
+        assert_eq!(doc["owner_lookup"], lookup, "{doc}");
+        owners_of(&doc, &holders)
+    };
+    let walk = by_lookup("procfs");
+    let kernel = by_lookup("bpf");
+    assert_eq!(walk.len(), holders.len(), "{walk:#?} {ports:?}");
+    assert_eq!(kernel, walk, "the kernel's facts are the walk's");
+    let owner = |pid: u32| &kernel[&u64::from(pid)];
+    let acting_owner = owner(acting.pid);
+    assert_eq!(acting_owner["uid"], 65534, "{acting_owner}");
+    assert_eq!(acting_owner["root_kept"], true, "{acting_owner}");
+    assert!(
+        acting_owner["capabilities"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c == "CAP_NET_ADMIN")),
+        "{acting_owner}"
+    );
+    let threaded_owner = owner(threaded.pid);
+    assert_eq!(threaded_owner["uid"], 0, "{threaded_owner}");
+    assert_eq!(
+        threaded_owner["thread_uids"],
+        serde_json::json!([65534]),
+        "{threaded_owner}"
+    );
+    assert_eq!(threaded_owner["exe_same_here"], true, "{threaded_owner}");
+    assert_eq!(threaded_owner["parent_pid"], me, "{threaded_owner}");
+    let my_name = std::fs::read_to_string(format!("/proc/{me}/comm")).expect("own comm");
+    assert_eq!(
+        threaded_owner["parent_name"],
+        my_name.trim_end(),
+        "{threaded_owner}"
+    );
+    let child_owner = owner(child);
+    assert_eq!(child_owner["uid"], 65534, "{child_owner}");
+    assert_eq!(child_owner["parent_pid"], forked.pid, "{child_owner}");
+    let forked_name =
+        std::fs::read_to_string(format!("/proc/{}/comm", forked.pid)).expect("listener's comm");
+    assert_eq!(
+        child_owner["parent_name"],
+        forked_name.trim_end(),
+        "{child_owner}"
+    );
+    let own_ns_owner = owner(own_ns.pid);
+    assert_eq!(own_ns_owner["exe_own_user_ns"], true, "{own_ns_owner}");
+    assert_eq!(own_ns_owner["exe_own_mount_ns"], true, "{own_ns_owner}");
+    for o in [acting_owner, threaded_owner, child_owner] {
+        assert_eq!(o["exe_own_user_ns"], false, "{o}");
+        assert_eq!(o["exe_own_mount_ns"], false, "{o}");
+    }
+    // What the walk reads of them, and the kernel gave.
+    let home = tempdir();
+    let trace = home.path().join("trace");
+    let out = common::command(home.path(), Path::new("strace"))
+        .args(["-f", "-q", "-e", "trace=openat2", "-o"])
+        .arg(&trace)
+        .arg(common::bin())
+        .arg("--json")
+        .env("WHOPORT_OWNER_LOOKUP", "bpf")
+        .output()
+        .expect("strace runs");
+    let code = out.status.code().unwrap_or(-1);
+    assert!(code == 0 || code == 1, "{out:?}");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(owners_of(&doc, &holders).len(), holders.len(), "{doc}");
+    let trace = std::fs::read_to_string(&trace).expect("the trace");
+    let opened = opened_below(&trace, &pids, &[me, forked.pid]);
+    let read_of_them: Vec<&String> = opened
+        .iter()
+        .filter(|f| {
+            ["/status", "/maps", "/ns/mnt", "/ns/user", "/comm"]
+                .iter()
+                .any(|end| f.ends_with(end))
+        })
+        .collect();
+    assert!(read_of_them.is_empty(), "{read_of_them:?}");
+    // (The trace names what the walk would read: their own `stat` is read.)
+    for pid in holders {
+        assert!(
+            opened.contains(&format!("/proc/{pid}/stat")),
+            "{pid}: {opened:?}"
+        );
+    }
+}

@@ -11,15 +11,48 @@ pub const MAX_THREADS: usize = 1024;
 /// thread's `status` (already read). Its other threads are read only when `main` says it has
 /// any.
 pub fn of(pid: u32, main: &[u8], uid: Option<u32>, same_user_ns: Option<bool>) -> Credentials {
+    let main = Main {
+        keeps_root: keeps_root(main),
+        capabilities: field(main, b"CapEff:", 16),
+        threads: field(main, b"Threads:", 10),
+    };
+    of_main(pid, &main, uid, same_user_ns)
+}
+
+/// What [`of`] takes of the main thread's `status`, which the kernel may also have given
+/// (`task_facts`).
+pub struct Main {
+    /// See [`keeps_root`].
+    pub keeps_root: bool,
+    /// `CapEff:`, and `Threads:`.
+    pub capabilities: Option<u64>,
+    pub threads: Option<u64>,
+}
+
+impl Main {
+    /// The main thread's facts from the kernel's real, effective, saved and filesystem uids,
+    /// effective capabilities and number of threads.
+    pub fn of_kernel(uids: [u32; 4], capabilities: u64, threads: u32) -> Main {
+        let [real, effective, saved, fs] = uids;
+        Main {
+            keeps_root: effective != 0 && (real == 0 || saved == 0 || fs == 0),
+            capabilities: Some(capabilities),
+            threads: Some(u64::from(threads)),
+        }
+    }
+}
+
+/// [`of`], from the main thread's facts.
+pub fn of_main(pid: u32, main: &Main, uid: Option<u32>, same_user_ns: Option<bool>) -> Credentials {
     let mut c = Credentials {
         same_user_ns,
         ..Credentials::default()
     };
-    c.root_kept |= keeps_root(main);
+    c.root_kept |= main.keeps_root;
     if uid != Some(0) {
-        c.capabilities |= field(main, b"CapEff:", 16).unwrap_or(0);
+        c.capabilities |= main.capabilities.unwrap_or(0);
     }
-    if field(main, b"Threads:", 10).unwrap_or(1) < 2 {
+    if main.threads.unwrap_or(1) < 2 {
         return c;
     }
     let task = format!("/proc/{pid}/task");

@@ -386,6 +386,16 @@ fn own_user_ns() -> &'static Option<Vec<u8>> {
     OURS.get_or_init(|| super::proc_dir::read_link("/proc/self/ns/user").ok())
 }
 
+/// Whether the namespace whose link would read `{kind}:[inum]` is whoport's own (`kind`:
+/// "mnt" or "user"); `None` when whoport's own could not be read.
+pub(super) fn is_own_ns(kind: &str, inum: u32) -> Option<bool> {
+    let ours = match kind {
+        "mnt" => own_mount_ns(),
+        _ => own_user_ns(),
+    };
+    Some(ours.as_deref()? == format!("{kind}:[{inum}]").as_bytes())
+}
+
 /// Reads now what is read once a run for the first executable looked at: whoport's own
 /// namespaces and mount table.
 pub(super) fn read_own() {
@@ -768,6 +778,16 @@ pub(crate) fn mounts() -> &'static [Mount] {
         super::proc_dir::read_whole("/proc/self/mountinfo")
             .map(|text| parse_mountinfo(&String::from_utf8_lossy(&text)))
             .unwrap_or_default()
+    })
+}
+
+/// Whether whoport's mount table has a mount on `/proc/PID` or anything below it.
+pub(crate) fn mounted_below_proc(pid: u32) -> bool {
+    let dir = format!("/proc/{pid}");
+    mounts().iter().any(|m| {
+        m.point
+            .strip_prefix(dir.as_bytes())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(b"/"))
     })
 }
 

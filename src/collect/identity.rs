@@ -70,23 +70,35 @@ pub fn judge(
     (exe, comm): (Option<&[u8]>, &[u8]),
     state: &mut ExeState,
     cmdline: &[Vec<u8>],
+    known: Option<&super::task_facts::TaskFacts>,
 ) {
     // (Read whether or not its executable was: a namespace not read is said so, never left
-    // to read as whoport's.)
-    match super::exe::in_same_mount_ns(dir) {
+    // to read as whoport's.) `known`: what the kernel said of it (`task_facts`): whether its
+    // mount and user namespaces are whoport's, instead of their links, and its running file.
+    let (same_mount_ns, same_user_ns) = match known {
+        Some(f) => f.own_namespaces(),
+        None => (
+            super::exe::in_same_mount_ns(dir),
+            super::exe::in_same_user_ns(dir),
+        ),
+    };
+    match same_mount_ns {
         Some(same_ns) => state.own_mount_ns = !same_ns,
         None => state.mount_ns_unread = true,
     }
     // In a user namespace of its own, a process may have set its executable link to any file
     // it can open (a system daemon's among them): the link establishes nothing.
-    let same_user_ns = super::exe::in_same_user_ns(dir);
     state.own_user_ns = same_user_ns == Some(false);
     state.user_ns_unread = same_user_ns.is_none();
     let Some(exe) = exe else { return };
     if state.deleted || state.memory_only || !exe.starts_with(b"/") {
         return;
     }
-    let Some(running) = running(dir, exe) else {
+    let running = match known {
+        Some(f) => f.exe.and_then(running_file),
+        None => running(dir, exe),
+    };
+    let Some(running) = running else {
         return;
     };
     if same_user_ns == Some(true) {
@@ -226,6 +238,16 @@ fn running(dir: &str, exe: &[u8]) -> Option<FileId> {
     let running =
         super::proc_dir::follow_link(&format!("{dir}/exe"), super::proc_dir::stat_followed).ok()?;
     super::exe::local_device(running.major, running.minor).then(|| FileId::followed(&running))
+}
+
+/// The running file the kernel named, as [`running`] gives it: when its device is one of
+/// whoport's mount table whose filesystem answers from memory.
+fn running_file(exe: super::task_facts::ExeFile) -> Option<FileId> {
+    super::exe::local_device(exe.major, exe.minor).then(|| FileId {
+        dev: rustix::fs::makedev(exe.major, exe.minor),
+        ino: exe.ino,
+        size: exe.size,
+    })
 }
 
 /// The file at `path` in whoport's own view, never through a symbolic link: `None` when the
@@ -407,7 +429,7 @@ mod tests {
     fn our_own_executable_is_the_file_at_its_path() {
         let dir = format!("/proc/{}", std::process::id());
         let (exe, mut state) = super::super::exe::exe_in(&dir);
-        judge(&dir, (exe.as_deref(), b""), &mut state, &[]);
+        judge(&dir, (exe.as_deref(), b""), &mut state, &[], None);
         assert!(!state.own_mount_ns);
         assert!(!state.mount_ns_unread && !state.user_ns_unread, "{state:?}");
         assert_eq!(state.same_here, Some(true), "{state:?}");
@@ -421,7 +443,7 @@ mod tests {
         let dir = format!("/proc/{}", std::process::id());
         let (exe, mut state) = super::super::exe::exe_in(&dir);
         let gone = format!("/proc/{}/task/4294967295", std::process::id());
-        judge(&gone, (exe.as_deref(), b""), &mut state, &[]);
+        judge(&gone, (exe.as_deref(), b""), &mut state, &[], None);
         assert!(state.mount_ns_unread && state.user_ns_unread, "{state:?}");
         assert!(!state.own_mount_ns, "{state:?}");
         assert_eq!(state.same_here, None, "{state:?}");
@@ -433,11 +455,11 @@ mod tests {
     fn namespaces_are_judged_without_an_executable() {
         let ours = format!("/proc/{}", std::process::id());
         let mut state = ExeState::default();
-        judge(&ours, (None, b""), &mut state, &[]);
+        judge(&ours, (None, b""), &mut state, &[], None);
         assert!(!state.mount_ns_unread && !state.user_ns_unread, "{state:?}");
         let gone = format!("{ours}/task/4294967295");
         let mut state = ExeState::default();
-        judge(&gone, (None, b""), &mut state, &[]);
+        judge(&gone, (None, b""), &mut state, &[], None);
         assert!(state.mount_ns_unread && state.user_ns_unread, "{state:?}");
     }
 }

@@ -65,6 +65,8 @@ mod socket_netns;
 pub mod sockets;
 pub mod steering;
 #[cfg(target_os = "linux")]
+mod task_facts;
+#[cfg(target_os = "linux")]
 mod unvisited;
 #[cfg(target_os = "linux")]
 pub mod userns;
@@ -1511,6 +1513,7 @@ fn late_facts(pids: &[u32]) -> Vec<(u32, Option<u32>, (Option<Vec<u8>>, crate::m
                         (path.as_deref(), b""),
                         &mut state,
                         &[],
+                        None,
                     );
                     (pid, linux::status_uid(pid), (path, state))
                 })

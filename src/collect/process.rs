@@ -775,6 +775,11 @@ fn read_one(buf: &mut Vec<u8>, pid: u32, start: Option<u64>) -> Option<Process> 
     if reused(start, stat.start_ticks) {
         return Some(Process::changed(pid));
     }
+    // What the kernel said of it in the owner iterator's pass, unless something is mounted
+    // below its /proc/PID: then every file is read, and what covers one is said, as by the
+    // walk.
+    let facts = super::task_facts::of(pid, stat.start_ticks)
+        .filter(|_| !super::exe::mounted_below_proc(pid));
     let (mut exe_bytes, mut exe_state) = super::exe::exe_in(&dir.path());
     // A link or file mounted over `/proc/PID/exe` (the new mount API mounts on a link): as for
     // the process's other files, nothing read of it is believed.
@@ -803,6 +808,7 @@ fn read_one(buf: &mut Vec<u8>, pid: u32, start: Option<u64>) -> Option<Process> 
         (exe_bytes.as_deref(), &stat.name),
         &mut exe_state,
         &args.0,
+        facts.as_ref().filter(|_| judged_in == dir.path()),
     );
     // The kernel's name: `stat` holds it exactly as `comm` does (both print task->comm as
     // set, unescaped), so it is not read twice.
@@ -810,7 +816,15 @@ fn read_one(buf: &mut Vec<u8>, pid: u32, start: Option<u64>) -> Option<Process> 
     let comm_bytes = Some(stat.name);
     // The effective uid, as `ps -o user` shows: the one the process acts with (a process with
     // real uid nobody and effective uid root is root's).
-    let (uid, credentials) = if dir.read("status", buf) {
+    let (uid, credentials) = if let Some(f) = facts {
+        let uid = Some(f.euid());
+        let same_user_ns = f.own_namespaces().1;
+        let main = super::credentials::Main::of_kernel(f.uids, f.capabilities, f.threads);
+        (
+            uid,
+            super::credentials::of_main(pid, &main, uid, same_user_ns),
+        )
+    } else if dir.read("status", buf) {
         let uid = super::linux::parse_status_uid(buf);
         // (Read by the judgement of its executable, when it has one.)
         let same_user_ns = if exe_bytes.is_some() {
@@ -842,6 +856,10 @@ fn read_one(buf: &mut Vec<u8>, pid: u32, start: Option<u64>) -> Option<Process> 
     // finds them: meanwhile a parent may run another program, rename itself, or exit and leave
     // its PID to another process, whose children may be owners too.
     let parent_name = parent_pid.and_then(|pp| {
+        // (The kernel's name of the parent it found, when that is the parent `stat` names.)
+        if let Some(f) = facts.filter(|f| f.parent_pid == pp) {
+            return Some(String::from_utf8_lossy(f.parent_name()).into_owned());
+        }
         let name = super::linux::comm(pp).or_else(|| {
             let dir = ProcDir::open(pp).ok()?;
             dir.read("stat", buf).then_some(())?;

@@ -24,6 +24,26 @@ pub(super) const RING_INODE_RECORD: u32 = 0xffff_fffa;
 /// (The owner and queue program only.) A record of the other namespaces' queues: `tgid` is
 /// the inode of the unix socket whose queue holds it, `value` what it carries.
 pub(super) const QUEUE_RECORD: u32 = 0xffff_fff9;
+/// A process's facts (`task_facts`), in this order, right before the record of its first TCP
+/// listener or UDP socket: uid | euid << 32; suid | fsuid << 32; effective capabilities; mount
+/// namespace | user namespace << 32; parent PID | threads << 32; the parent's name, bytes 0-7
+/// then 8-15; its executable (below).
+pub(super) const IDS_RECORD: u32 = 0xffff_fff8;
+pub(super) const SAVED_IDS_RECORD: u32 = 0xffff_fff7;
+pub(super) const CAPS_RECORD: u32 = 0xffff_fff6;
+pub(super) const NS_RECORD: u32 = 0xffff_fff5;
+pub(super) const PARENT_RECORD: u32 = 0xffff_fff4;
+pub(super) const PARENT_NAME_RECORD: u32 = 0xffff_fff3;
+/// Then the executable file's inode; its device (the kernel's encoding, major << 20 | minor)
+/// | [`EXE_KNOWN`], or 0 when it has none; its size.
+pub(super) const EXE_INO_RECORD: u32 = 0xffff_fff2;
+pub(super) const EXE_DEV_RECORD: u32 = 0xffff_fff1;
+pub(super) const EXE_SIZE_RECORD: u32 = 0xffff_fff0;
+pub(super) const EXE_KNOWN: u64 = 1 << 32;
+/// The lowest marker: a record whose `fd` is this or above is not a descriptor's.
+const LOWEST_MARKER: u32 = EXE_SIZE_RECORD;
+/// A process's facts come in this many records.
+const FACTS_RECORDS: usize = 10;
 /// The high 32 bits of the `value` of a record whose descriptor is an io_uring instance (the
 /// low 32 bits are the thread whose table holds it; socket inodes never reach them).
 pub(super) const RING_RECORD: u64 = 0xffff_ffff_0000_0000;
@@ -169,6 +189,7 @@ pub(super) fn read_owners_telling(
     clock: impl Into<StatClock>,
     told: super::Told<'_>,
 ) -> Result<Found, BpfError> {
+    super::super::task_facts::begin_pass();
     let mut parser = Owners::new(own_netns, clock.into());
     each_record(input, RECORD_LEN, |r| {
         if let Some((pid, inode)) = parser.record(r) {
@@ -191,6 +212,75 @@ struct Owners {
     /// The listener of the last descriptor's record, until the record of its network
     /// namespace, if any, says whether it is of whoport's.
     last_listener: Option<HeldListener>,
+    /// The facts of a process being read, record by record.
+    facts: Facts,
+}
+
+/// A process's facts as their records arrive: each record in its place, or they are dropped.
+#[derive(Default)]
+struct Facts {
+    /// The PID, and how many of its records have arrived.
+    pid: u32,
+    arrived: usize,
+    values: [u64; FACTS_RECORDS],
+}
+
+impl Facts {
+    /// Takes the facts record `fd` of `pid`; the facts when it is the last of them.
+    fn take(&mut self, pid: u32, fd: u32, value: u64) -> Option<[u64; FACTS_RECORDS]> {
+        const ORDER: [u32; FACTS_RECORDS] = [
+            IDS_RECORD,
+            SAVED_IDS_RECORD,
+            CAPS_RECORD,
+            NS_RECORD,
+            PARENT_RECORD,
+            PARENT_NAME_RECORD,
+            PARENT_NAME_RECORD,
+            EXE_INO_RECORD,
+            EXE_DEV_RECORD,
+            EXE_SIZE_RECORD,
+        ];
+        if fd == IDS_RECORD {
+            (self.pid, self.arrived) = (pid, 0);
+        }
+        if self.pid != pid || ORDER.get(self.arrived) != Some(&fd) {
+            self.arrived = ORDER.len() + 1;
+            return None;
+        }
+        self.values[self.arrived] = value;
+        self.arrived += 1;
+        (self.arrived == ORDER.len()).then_some(self.values)
+    }
+}
+
+/// The facts of `values` (as [`Facts::take`] gives them), for a process started at `start`.
+fn task_facts(
+    values: [u64; FACTS_RECORDS],
+    start: Option<u64>,
+) -> super::super::task_facts::TaskFacts {
+    let low = |v: u64| v as u32;
+    let high = |v: u64| (v >> 32) as u32;
+    let [ids, saved, caps, ns, parent, name_low, name_high, exe_ino, exe_dev, exe_size] = values;
+    let exe = (exe_dev & EXE_KNOWN != 0).then(|| super::super::task_facts::ExeFile {
+        major: low(exe_dev) >> 20,
+        minor: low(exe_dev) & 0xf_ffff,
+        ino: exe_ino,
+        size: exe_size,
+    });
+    let mut parent_name = [0u8; 16];
+    parent_name[..8].copy_from_slice(&name_low.to_ne_bytes());
+    parent_name[8..].copy_from_slice(&name_high.to_ne_bytes());
+    super::super::task_facts::TaskFacts {
+        start_ticks: start,
+        uids: [low(ids), high(ids), low(saved), high(saved)],
+        capabilities: caps,
+        mount_ns: low(ns),
+        user_ns: high(ns),
+        parent_pid: low(parent),
+        parent_name,
+        threads: high(parent),
+        exe,
+    }
 }
 
 impl Owners {
@@ -205,6 +295,7 @@ impl Owners {
             starts: HashMap::new(),
             holders: HashSet::new(),
             last_listener: None,
+            facts: Facts::default(),
         }
     }
 
@@ -220,6 +311,12 @@ impl Owners {
             }
             START_RECORD => {
                 self.starts.insert(tgid, self.clock.stat_ticks(value));
+            }
+            LOWEST_MARKER..=IDS_RECORD => {
+                if let Some(values) = self.facts.take(tgid, fd, value) {
+                    let start = self.starts.get(&tgid).copied();
+                    super::super::task_facts::publish(tgid, task_facts(values, start));
+                }
             }
             SOCKET_NETNS_RECORD => {
                 let (inode, netns) = (value as u32, value >> 32);
@@ -349,7 +446,8 @@ pub(super) fn read_wanted(
                 }
             }
             QUEUE_RECORD => queued(u64::from(tgid), value),
-            START_RECORD => {}
+            // (A process's facts are read by the first pass only.)
+            START_RECORD | LOWEST_MARKER..=IDS_RECORD => {}
             _ if value & RING_RECORD == RING_RECORD => {
                 let ring = Ring {
                     pid: tgid,
@@ -545,6 +643,114 @@ pub(crate) mod tests {
         r.extend(fd.to_ne_bytes());
         r.extend(value.to_ne_bytes());
         r
+    }
+
+    /// A process's ten facts records, as `task_facts` writes them.
+    fn facts_records(tgid: u32, values: [u64; FACTS_RECORDS]) -> Vec<u8> {
+        let kinds = [
+            IDS_RECORD,
+            SAVED_IDS_RECORD,
+            CAPS_RECORD,
+            NS_RECORD,
+            PARENT_RECORD,
+            PARENT_NAME_RECORD,
+            PARENT_NAME_RECORD,
+            EXE_INO_RECORD,
+            EXE_DEV_RECORD,
+            EXE_SIZE_RECORD,
+        ];
+        kinds
+            .iter()
+            .zip(values)
+            .flat_map(|(&kind, value)| record(tgid, kind, value))
+            .collect()
+    }
+
+    /// The facts of a process come whole and in order, each from its own record: uids, then
+    /// capabilities, namespaces, parent, the parent's name in two halves, the executable
+    /// (its device in the kernel's encoding, major << 20 | minor). A sequence broken, of
+    /// another PID or cut short gives none.
+    #[test]
+    fn a_processs_facts_are_taken_whole_and_in_order() {
+        let mut name = [0u8; 16];
+        name[..12].copy_from_slice(b"systemd-logi");
+        let values = [
+            65534,       // uid 65534, euid 0
+            65534 << 32, // suid 0, fsuid 65534
+            0x2814ef,
+            4026531841 | 4026531837 << 32,
+            1 | 3 << 32,
+            u64::from_ne_bytes(name[..8].try_into().unwrap()),
+            u64::from_ne_bytes(name[8..].try_into().unwrap()),
+            1234,
+            (8 << 20 | 3) | EXE_KNOWN,
+            99_000,
+        ];
+        let take = |records: &[u8]| {
+            let mut facts = Facts::default();
+            let mut found = None;
+            for r in records.chunks_exact(RECORD_LEN) {
+                let (tgid, fd, value) = fields(r);
+                found = facts.take(tgid, fd, value).or(found);
+            }
+            found
+        };
+        let whole = take(&facts_records(10, values)).expect("whole");
+        let f = task_facts(whole, Some(77));
+        assert_eq!(f.start_ticks, Some(77));
+        assert_eq!(f.uids, [65534, 0, 0, 65534]);
+        assert_eq!(f.euid(), 0);
+        assert_eq!(f.capabilities, 0x2814ef);
+        assert_eq!((f.mount_ns, f.user_ns), (4026531841, 4026531837));
+        assert_eq!((f.parent_pid, f.threads), (1, 3));
+        assert_eq!(f.parent_name(), b"systemd-logi");
+        let exe = f.exe.expect("an executable");
+        assert_eq!(
+            (exe.major, exe.minor, exe.ino, exe.size),
+            (8, 3, 1234, 99_000)
+        );
+        // No executable (a kernel thread's mm): none said.
+        let mut none = values;
+        (none[7], none[8], none[9]) = (0, 0, 0);
+        assert_eq!(
+            task_facts(take(&facts_records(10, none)).unwrap(), None).exe,
+            None
+        );
+        // Cut short, out of order, or one of another PID in the middle: nothing.
+        let bytes = facts_records(10, values);
+        assert_eq!(take(&bytes[..bytes.len() - RECORD_LEN]), None);
+        let mut swapped = bytes.clone();
+        swapped[RECORD_LEN..3 * RECORD_LEN].rotate_left(RECORD_LEN);
+        assert_eq!(take(&swapped), None);
+        let mut other = bytes.clone();
+        other[4 * RECORD_LEN..5 * RECORD_LEN].copy_from_slice(&record(11, NS_RECORD, values[3]));
+        assert_eq!(take(&other), None);
+        // A sequence begun again (the kernel wrote it again after its buffer filled) counts
+        // from its first record.
+        let again = [&bytes[..3 * RECORD_LEN], &bytes[..]].concat();
+        assert_eq!(take(&again), Some(values));
+    }
+
+    /// Facts records are no socket's: no inode of theirs is held by anyone, in the first
+    /// pass or in a read again, and the socket after them is its holder's as before.
+    #[test]
+    fn facts_records_name_no_socket() {
+        let values = [500, 501, 502, 503, 504, 505, 506, 507, 508 | EXE_KNOWN, 509];
+        let bytes = [
+            record(10, NETNS_RECORD, 7),
+            record(10, START_RECORD, 1),
+            facts_records(10, values),
+            record(10, 3, 600),
+        ]
+        .concat();
+        let owners = parse(&bytes, Some(7), 100).expect("parsed").owners;
+        assert_eq!(owners.pids.len(), 1, "{:?}", owners.pids);
+        assert_eq!(owners.pids[&600], [10]);
+        let wanted: HashSet<u32> = (500..=600).collect();
+        let (pids, ..) =
+            read_wanted(&mut &bytes[..], (&wanted, Some(7)), &mut |_, _| {}).expect("read");
+        assert_eq!(pids.len(), 1, "{pids:?}");
+        assert_eq!(pids[&600], [10]);
     }
 
     #[test]

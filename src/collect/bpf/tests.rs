@@ -124,11 +124,12 @@ impl Drop for Holder {
 /// that: a read of the iterator ends after 32,752 bytes of 16-byte records, or earlier
 /// when the next call's output does not fit; the kernel then discards that output and
 /// calls the program again for the same file at the next read. A task's first call
-/// writes its header (network namespace, start time) before its record: shown again, it
-/// must write the header again. Staged: a process holding one socket as its only
-/// descriptor (its first call writes 48 bytes), after a process holding thousands of
-/// copies of it (16 bytes each, so reads end inside them); copies are added until the
-/// first process's call falls at a read's end, and its header must open the next read.
+/// writes its header (network namespace, start time) before its record, and its first
+/// listener's call the process's facts: shown again, it must write them again. Staged: a
+/// process holding one listening socket as its only descriptor (its first call writes 208
+/// bytes), after a process holding thousands of copies of it (16 bytes each, so reads end
+/// inside them); copies are added until the first process's call falls at a read's end, and
+/// its header and facts must open the next read.
 /// Where reads end inside the copies does not depend on the processes visited before
 /// them (others come and go between passes): the reads before the holder's first record
 /// are small (see `raw_reads`).
@@ -170,23 +171,44 @@ fn a_tasks_header_is_written_again_when_the_kernel_shows_its_first_file_again() 
         if read > small && at == 0 {
             let records: Vec<(u32, u32, u64)> = reads[read]
                 .chunks_exact(16)
-                .take(3)
+                .take(13)
                 .map(records::tests_fields)
                 .collect();
-            // (The socket's record: its inode, marked an IPv4 listener, with its port.)
-            let port = records[2].2 >> 32 & 0xffff;
+            // (The socket's record: its inode, marked an IPv4 listener, with its port, after
+            // the process's facts, which its first listener brings.)
+            let port = records[12].2 >> 32 & 0xffff;
+            let facts = [
+                records::IDS_RECORD,
+                records::SAVED_IDS_RECORD,
+                records::CAPS_RECORD,
+                records::NS_RECORD,
+                records::PARENT_RECORD,
+                records::PARENT_NAME_RECORD,
+                records::PARENT_NAME_RECORD,
+                records::EXE_INO_RECORD,
+                records::EXE_DEV_RECORD,
+                records::EXE_SIZE_RECORD,
+            ];
+            let expected: Vec<(u32, u32, u64)> = [
+                (child, records::NETNS_RECORD, records[0].2),
+                (child, records::START_RECORD, records[1].2),
+            ]
+            .into_iter()
+            .chain(
+                facts
+                    .iter()
+                    .zip(&records[2..12])
+                    .map(|(&kind, r)| (child, kind, r.2)),
+            )
+            .chain([(
+                child,
+                0,
+                u64::from(inode as u32) | records::LISTENER_MARK | port << 32,
+            )])
+            .collect();
             assert_eq!(
-                records,
-                vec![
-                    (child, records::NETNS_RECORD, records[0].2),
-                    (child, records::START_RECORD, records[1].2),
-                    (
-                        child,
-                        0,
-                        u64::from(inode as u32) | records::LISTENER_MARK | port << 32
-                    ),
-                ],
-                "shown again, the task's header opens the next read"
+                records, expected,
+                "shown again, the task's header and facts open the next read"
             );
             assert_ne!(port, 0, "the listener's port");
             let found = records::read_owners(&mut &reads.concat()[..], None, 100).expect("parse");
