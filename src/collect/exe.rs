@@ -781,11 +781,11 @@ pub(crate) fn mounts() -> &'static [Mount] {
     })
 }
 
-/// Whether whoport's mount table has a mount on `/proc/PID` or anything below it.
-pub(crate) fn mounted_below_proc(pid: u32) -> bool {
+/// A mount of whoport's mount table on `/proc/PID` or anything below it (where it is mounted).
+pub(crate) fn mounted_below_proc(pid: u32) -> Option<&'static [u8]> {
     let dir = format!("/proc/{pid}");
-    mounts().iter().any(|m| {
-        m.point
+    mounts().iter().map(|m| m.point.as_slice()).find(|point| {
+        point
             .strip_prefix(dir.as_bytes())
             .is_some_and(|rest| rest.is_empty() || rest.starts_with(b"/"))
     })

@@ -729,25 +729,11 @@ fn mark_hidden_by_mount(processes: &mut HashMap<u32, Process>) {
     if processes.is_empty() {
         return;
     }
-    let below_proc: Vec<&[u8]> = exe::mounts()
-        .iter()
-        .map(|m| m.point.as_slice())
-        .filter(|point| point.starts_with(b"/proc/"))
-        .collect();
-    if below_proc.is_empty() {
-        return;
-    }
     for p in processes
         .values_mut()
         .filter(|p| p.hidden_by_mount.is_none())
     {
-        let dir = format!("/proc/{}", p.pid);
-        let over = |point: &&&[u8]| {
-            point
-                .strip_prefix(dir.as_bytes())
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with(b"/"))
-        };
-        if let Some(point) = below_proc.iter().find(over) {
+        if let Some(point) = exe::mounted_below_proc(p.pid) {
             p.hidden_by_mount = Some(String::from_utf8_lossy(point).into_owned());
         }
     }

@@ -779,7 +779,7 @@ fn read_one(buf: &mut Vec<u8>, pid: u32, start: Option<u64>) -> Option<Process> 
     // below its /proc/PID: then every file is read, and what covers one is said, as by the
     // walk.
     let facts = super::task_facts::of(pid, stat.start_ticks)
-        .filter(|_| !super::exe::mounted_below_proc(pid));
+        .filter(|_| super::exe::mounted_below_proc(pid).is_none());
     let (mut exe_bytes, mut exe_state) = super::exe::exe_in(&dir.path());
     // A link or file mounted over `/proc/PID/exe` (the new mount API mounts on a link): as for
     // the process's other files, nothing read of it is believed.
