@@ -37,7 +37,7 @@
 //   every descriptor of the machine instead of two.
 //
 // Records of whoport_owners and whoport_mappings (native endian): { u32 tgid; u32 fd; u64 value; }
-//   fd < 0xfffffff0: value is the inode of a socket the task holds at descriptor fd, or
+//   fd < 0xfffffff2: value is the inode of a socket the task holds at descriptor fd, or
 //                    RING_RECORD (high 32 bits all ones) with the thread's id in the low 32
 //                    bits when descriptor fd is an io_uring instance, whose registered files
 //                    user space then reads from /proc/PID/task/TID/fdinfo/FD (the table the
@@ -57,13 +57,13 @@
 //   fd = 0xfffffff9: (whoport_owners_queues only) a record of whoport_foreign_queues, right
 //                    after the record of the unix socket whose queue holds it: tgid is that
 //                    socket's inode (receiver), value is carried
-//   fd = 0xfffffff8 to 0xfffffff0: the process's facts (task_facts), in this order, right
+//   fd = 0xfffffff8 to 0xfffffff2: the process's facts (task_facts), in this order, right
 //                    before the record of the task's first TCP listener or IPv4/IPv6 datagram
 //                    socket: uid | euid << 32; suid | fsuid << 32; effective capabilities;
 //                    mount namespace inode | user namespace inode << 32; parent's tgid |
-//                    number of threads << 32; the parent's name, bytes 0-7 then 8-15; the
-//                    executable file's inode; its device (kernel encoding) | EXE_KNOWN, or 0
-//                    when it has none; its size
+//                    number of threads << 32 (31 bits) | PARENT_KTHREAD; the parent's name,
+//                    bytes 0-7 then 8-15; the device of the executable file's filesystem
+//                    (kernel encoding) | EXE_KNOWN, or 0 when it has none
 //
 // Records of whoport_in_flight and whoport_foreign_queues (native endian):
 // { u64 receiver; u64 carried; }
@@ -152,6 +152,7 @@ struct mm_struct {
 } CORE;
 
 struct task_struct {
+	unsigned int flags;
 	int pid;
 	int tgid;
 	__u64 start_boottime;
@@ -173,7 +174,6 @@ struct inode {
 	__u16 i_mode;
 	struct super_block *i_sb;
 	unsigned long i_ino;
-	long long i_size;
 } CORE;
 
 // On little and big endian alike the name's length is a u32 inside an anonymous union.
@@ -361,19 +361,22 @@ static long (*bpf_loop)(__u32 nr_loops, void *callback_fn, void *callback_ctx, _
 #define QUEUE_RECORD 0xfffffff9u
 // A process's facts (task_facts), in this order, before the record of its first TCP listener
 // or UDP socket: its uids, its capabilities, its namespaces, its parent and thread count, its
-// parent's name in two records, and its executable file's inode, device and size.
+// parent's name in two records, and its executable file's device.
 #define IDS_RECORD 0xfffffff8u
 #define SAVED_IDS_RECORD 0xfffffff7u
 #define CAPS_RECORD 0xfffffff6u
 #define NS_RECORD 0xfffffff5u
 #define PARENT_RECORD 0xfffffff4u
 #define PARENT_NAME_RECORD 0xfffffff3u
-#define EXE_INO_RECORD 0xfffffff2u
-#define EXE_DEV_RECORD 0xfffffff1u
-#define EXE_SIZE_RECORD 0xfffffff0u
-// In an EXE_DEV_RECORD's value: the process has an executable file, whose device (the
-// kernel's encoding: major << 20 | minor) is in the low 32 bits.
+#define EXE_DEV_RECORD 0xfffffff2u
+// In an EXE_DEV_RECORD's value: the process has an executable file, whose filesystem's device
+// (the kernel's encoding: major << 20 | minor) is in the low 32 bits.
 #define EXE_KNOWN (1ull << 32)
+// In a PARENT_RECORD's value: the parent is a kernel thread, whose name /proc/PPID/comm gives
+// longer than the kernel's comm (a workqueue's, a kthread's full name).
+#define PARENT_KTHREAD (1ull << 63)
+// task_struct.flags: a kernel thread (include/linux/sched.h).
+#define PF_KTHREAD 0x00200000u
 #define RING_RECORD 0xffffffff00000000ull
 // A socket record's value: the inode in the low 32 bits; for a listening TCP socket, this mark
 // and its local port in bits 32 to 47, and the next bit for an IPv6 one
@@ -540,47 +543,48 @@ static __attribute__((always_inline)) void task_facts(struct seq_file *seq, stru
 	struct file *exe = 0;
 	struct inode *exe_inode = 0;
 	struct super_block *exe_sb = 0;
-	__u64 exe_ino = 0, exe_dev = 0;
-	long long exe_size = 0;
+	__u64 exe_dev = 0;
+	unsigned int parent_flags = 0;
 
-	if (bpf_probe_read_kernel(&leader, sizeof(leader), __builtin_preserve_access_index(&task->group_leader)) ||
-	    !leader ||
-	    bpf_probe_read_kernel(&cred, sizeof(cred), __builtin_preserve_access_index(&leader->real_cred)) || !cred ||
-	    bpf_probe_read_kernel(&uid, sizeof(uid), __builtin_preserve_access_index(&cred->uid)) ||
-	    bpf_probe_read_kernel(&euid, sizeof(euid), __builtin_preserve_access_index(&cred->euid)) ||
-	    bpf_probe_read_kernel(&suid, sizeof(suid), __builtin_preserve_access_index(&cred->suid)) ||
-	    bpf_probe_read_kernel(&fsuid, sizeof(fsuid), __builtin_preserve_access_index(&cred->fsuid)) ||
-	    bpf_probe_read_kernel(&caps, sizeof(caps), __builtin_preserve_access_index(&cred->cap_effective)) ||
-	    bpf_probe_read_kernel(&user, sizeof(user), __builtin_preserve_access_index(&cred->user_ns)) || !user ||
-	    bpf_probe_read_kernel(&user_inum, sizeof(user_inum), __builtin_preserve_access_index(&user->ns.inum)) ||
-	    bpf_probe_read_kernel(&ns, sizeof(ns), __builtin_preserve_access_index(&leader->nsproxy)) || !ns ||
-	    bpf_probe_read_kernel(&mnt, sizeof(mnt), __builtin_preserve_access_index(&ns->mnt_ns)) || !mnt ||
-	    bpf_probe_read_kernel(&mnt_inum, sizeof(mnt_inum), __builtin_preserve_access_index(&mnt->ns.inum)) ||
-	    bpf_probe_read_kernel(&signal, sizeof(signal), __builtin_preserve_access_index(&leader->signal)) ||
-	    !signal ||
-	    bpf_probe_read_kernel(&threads, sizeof(threads), __builtin_preserve_access_index(&signal->nr_threads)) ||
-	    bpf_probe_read_kernel(&parent, sizeof(parent), __builtin_preserve_access_index(&leader->real_parent)) ||
-	    !parent ||
-	    bpf_probe_read_kernel(&ppid, sizeof(ppid), __builtin_preserve_access_index(&parent->tgid)) ||
-	    bpf_probe_read_kernel(&parent_leader, sizeof(parent_leader),
-				  __builtin_preserve_access_index(&parent->group_leader)) ||
-	    !parent_leader ||
-	    bpf_probe_read_kernel(name, sizeof(name), __builtin_preserve_access_index(&parent_leader->comm)))
+	// Every read is made and its error kept, with no branch between them (the verifier then
+	// follows one path): a pointer read as NULL makes the read through it fail.
+	long err = 0;
+	err |= bpf_probe_read_kernel(&leader, sizeof(leader), __builtin_preserve_access_index(&task->group_leader));
+	err |= bpf_probe_read_kernel(&cred, sizeof(cred), __builtin_preserve_access_index(&leader->real_cred));
+	err |= bpf_probe_read_kernel(&uid, sizeof(uid), __builtin_preserve_access_index(&cred->uid));
+	err |= bpf_probe_read_kernel(&euid, sizeof(euid), __builtin_preserve_access_index(&cred->euid));
+	err |= bpf_probe_read_kernel(&suid, sizeof(suid), __builtin_preserve_access_index(&cred->suid));
+	err |= bpf_probe_read_kernel(&fsuid, sizeof(fsuid), __builtin_preserve_access_index(&cred->fsuid));
+	err |= bpf_probe_read_kernel(&caps, sizeof(caps), __builtin_preserve_access_index(&cred->cap_effective));
+	err |= bpf_probe_read_kernel(&user, sizeof(user), __builtin_preserve_access_index(&cred->user_ns));
+	err |= bpf_probe_read_kernel(&user_inum, sizeof(user_inum), __builtin_preserve_access_index(&user->ns.inum));
+	err |= bpf_probe_read_kernel(&ns, sizeof(ns), __builtin_preserve_access_index(&leader->nsproxy));
+	err |= bpf_probe_read_kernel(&mnt, sizeof(mnt), __builtin_preserve_access_index(&ns->mnt_ns));
+	err |= bpf_probe_read_kernel(&mnt_inum, sizeof(mnt_inum), __builtin_preserve_access_index(&mnt->ns.inum));
+	err |= bpf_probe_read_kernel(&signal, sizeof(signal), __builtin_preserve_access_index(&leader->signal));
+	err |= bpf_probe_read_kernel(&threads, sizeof(threads), __builtin_preserve_access_index(&signal->nr_threads));
+	err |= bpf_probe_read_kernel(&parent, sizeof(parent), __builtin_preserve_access_index(&leader->real_parent));
+	err |= bpf_probe_read_kernel(&ppid, sizeof(ppid), __builtin_preserve_access_index(&parent->tgid));
+	err |= bpf_probe_read_kernel(&parent_leader, sizeof(parent_leader), __builtin_preserve_access_index(&parent->group_leader));
+	err |= bpf_probe_read_kernel(name, sizeof(name), __builtin_preserve_access_index(&parent_leader->comm));
+	err |= bpf_probe_read_kernel(&parent_flags, sizeof(parent_flags),
+				     __builtin_preserve_access_index(&parent_leader->flags));
+	if (err)
 		return;
-	// Its executable file (what /proc/PID/exe leads to), read from memory: user space need
-	// not read its memory map and follow the link to the file for its device and inode.
-	if (!bpf_probe_read_kernel(&mm, sizeof(mm), __builtin_preserve_access_index(&leader->mm)) && mm &&
-	    !bpf_probe_read_kernel(&exe, sizeof(exe), __builtin_preserve_access_index(&mm->exe_file)) && exe &&
-	    !bpf_probe_read_kernel(&exe_inode, sizeof(exe_inode), __builtin_preserve_access_index(&exe->f_inode)) &&
-	    exe_inode &&
-	    !bpf_probe_read_kernel(&exe_sb, sizeof(exe_sb), __builtin_preserve_access_index(&exe_inode->i_sb)) &&
-	    exe_sb &&
-	    !bpf_probe_read_kernel(&exe_ino, sizeof(unsigned long), __builtin_preserve_access_index(&exe_inode->i_ino)) &&
-	    !bpf_probe_read_kernel(&exe_size, sizeof(exe_size), __builtin_preserve_access_index(&exe_inode->i_size)) &&
-	    !bpf_probe_read_kernel(&exe_dev, sizeof(unsigned int), __builtin_preserve_access_index(&exe_sb->s_dev)))
-		exe_dev |= EXE_KNOWN;
+	// The filesystem of its executable file (what /proc/PID/exe leads to), read from memory:
+	// user space need not read its memory map to know whether following that link asks a
+	// filesystem that may not answer. (Its device as stat() gives it may be another: btrfs
+	// subvolumes, overlayfs layers.)
+	long exe_err = 0;
+	exe_err |= bpf_probe_read_kernel(&mm, sizeof(mm), __builtin_preserve_access_index(&leader->mm));
+	exe_err |= bpf_probe_read_kernel(&exe, sizeof(exe), __builtin_preserve_access_index(&mm->exe_file));
+	exe_err |= bpf_probe_read_kernel(&exe_inode, sizeof(exe_inode), __builtin_preserve_access_index(&exe->f_inode));
+	exe_err |= bpf_probe_read_kernel(&exe_sb, sizeof(exe_sb), __builtin_preserve_access_index(&exe_inode->i_sb));
+	exe_err |= bpf_probe_read_kernel(&exe_dev, sizeof(unsigned int), __builtin_preserve_access_index(&exe_sb->s_dev));
+	if (exe_err)
+		exe_dev = 0;
 	else
-		exe_ino = exe_dev = exe_size = 0;
+		exe_dev |= EXE_KNOWN;
 	struct record r;
 	r.tgid = task->tgid;
 	r.fd = IDS_RECORD;
@@ -596,21 +600,16 @@ static __attribute__((always_inline)) void task_facts(struct seq_file *seq, stru
 	r.value = mnt_inum | (__u64)user_inum << 32;
 	bpf_seq_write(seq, &r, sizeof(r));
 	r.fd = PARENT_RECORD;
-	r.value = (__u32)ppid | (__u64)(__u32)threads << 32;
+	r.value = (__u32)ppid | (__u64)((__u32)threads & 0x7fffffff) << 32 |
+		  (parent_flags & PF_KTHREAD ? PARENT_KTHREAD : 0);
 	bpf_seq_write(seq, &r, sizeof(r));
 	r.fd = PARENT_NAME_RECORD;
 	__builtin_memcpy(&r.value, name, 8);
 	bpf_seq_write(seq, &r, sizeof(r));
 	__builtin_memcpy(&r.value, name + 8, 8);
 	bpf_seq_write(seq, &r, sizeof(r));
-	r.fd = EXE_INO_RECORD;
-	r.value = exe_ino;
-	bpf_seq_write(seq, &r, sizeof(r));
 	r.fd = EXE_DEV_RECORD;
 	r.value = exe_dev;
-	bpf_seq_write(seq, &r, sizeof(r));
-	r.fd = EXE_SIZE_RECORD;
-	r.value = exe_size;
 	bpf_seq_write(seq, &r, sizeof(r));
 }
 

@@ -1024,7 +1024,8 @@ fn opened_below(trace: &str, pids: &[u32], parents: &[u32]) -> Vec<String> {
 }
 
 /// Where the owner iterator gave a holder's facts (bpf/owners.bpf.c, `task_facts`), whoport
-/// reads neither its `status`, its namespace links, its memory map nor its parent's `comm`,
+/// reads neither its `status` (unless it has several threads), its namespace links, its memory
+/// map nor its parent's `comm`,
 /// and says of it what the walk, which reads them, says: its user, root kept beside it, its
 /// capabilities, its threads' uids, its namespaces, its parent and the running file. Five
 /// holders: one acting as nobody with root kept and its capabilities (real and saved uids
@@ -1128,8 +1129,13 @@ fn a_holders_facts_from_the_kernel_are_the_walks_and_its_files_are_not_read() {
     assert_eq!(owners_of(&doc, &holders).len(), holders.len(), "{doc}");
     let trace = std::fs::read_to_string(&trace).expect("the trace");
     let opened = opened_below(&trace, &pids, &[me, forked.pid]);
+    // (A process of several threads has its main thread's `status` read beside the others',
+    // at one moment: the kernel's facts are of the pass.)
+    let threaded_status = format!("/proc/{}/status", threaded.pid);
+    assert!(opened.contains(&threaded_status), "{opened:?}");
     let read_of_them: Vec<&String> = opened
         .iter()
+        .filter(|f| **f != threaded_status)
         .filter(|f| {
             ["/status", "/maps", "/ns/mnt", "/ns/user", "/comm"]
                 .iter()
@@ -1144,4 +1150,74 @@ fn a_holders_facts_from_the_kernel_are_the_walks_and_its_files_are_not_read() {
             "{pid}: {opened:?}"
         );
     }
+}
+
+/// A holder run from an overlay whose layers are other filesystems (as a btrfs subvolume, the
+/// file's device as `stat` gives it is not its filesystem's, which the kernel names): both
+/// lookups judge whether the file at its path is the one it runs alike, and neither says it
+/// is not. The kernel's device once took for the file's was compared with `stat`'s, and the
+/// in-kernel lookup said "its executable … is not the file at that path".
+#[test]
+fn a_holder_run_from_an_overlay_of_other_filesystems_is_judged_alike_by_both_lookups() {
+    if !iterator_possible() {
+        eprintln!("SKIPPED: the BPF objects load only as root with kernel BTF");
+        return;
+    }
+    let Some(py) = python() else {
+        return;
+    };
+    if !have("unshare", "apt-get install -y util-linux") {
+        return;
+    }
+    let py = std::fs::canonicalize(py).expect("the interpreter's file");
+    let dir = tempdir();
+    let d = dir.path().display();
+    let script = format!(
+        r#"set -e
+D={d}
+mkdir -p $D/lower $D/upperfs $D/merged
+mount -t tmpfs none $D/lower
+mount -t tmpfs none $D/upperfs
+mkdir $D/upperfs/up $D/upperfs/work
+cp {py} $D/lower/python3
+mount -t overlay overlay -o lowerdir=$D/lower,upperdir=$D/upperfs/up,workdir=$D/upperfs/work $D/merged
+PYTHONHOME={prefix} $D/merged/python3 {listen} --exit-after 60 tcp4 >$D/listening 2>&1 </dev/null &
+P=$!
+trap 'kill $P' EXIT
+i=0; while [ ! -s $D/listening ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+PORT=$({py} -c 'import json, sys; print(json.load(sys.stdin)["sockets"][0][2])' <$D/listening)
+for l in bpf procfs; do WHOPORT_OWNER_LOOKUP=$l "$WHOPORT" $PORT --json >$D/$l.json || true; done
+"#,
+        py = py.display(),
+        prefix = common::listener::python_prefix(),
+        listen = common::fixture("listen.py").display(),
+    );
+    std::fs::write(dir.path().join("overlay.sh"), script).expect("script written");
+    let (status, out, err) = common::sh_within(
+        &format!("exec unshare -m --propagation private sh {d}/overlay.sh"),
+        Duration::from_secs(60),
+    );
+    assert_eq!(status, 0, "{out}{err}");
+    let listening = std::fs::read_to_string(dir.path().join("listening")).expect("listening");
+    let pid = serde_json::from_str::<Value>(&listening).expect("JSON")["pid"]
+        .as_u64()
+        .expect("pid");
+    let owner = |lookup: &str| {
+        let text = std::fs::read_to_string(dir.path().join(format!("{lookup}.json")))
+            .expect("whoport's output");
+        let doc: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        assert_eq!(doc["owner_lookup"], lookup, "{doc}");
+        let owners = &doc["listeners"][0]["owners"];
+        assert_eq!(owners[0]["pid"], pid, "{doc}");
+        owners[0].clone()
+    };
+    let (kernel, walk) = (owner("bpf"), owner("procfs"));
+    assert!(
+        kernel["exe"]
+            .as_str()
+            .is_some_and(|e| e.ends_with("/merged/python3")),
+        "{kernel}"
+    );
+    assert_eq!(kernel, walk);
+    assert_ne!(kernel["exe_same_here"], false, "{kernel}");
 }

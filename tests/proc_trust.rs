@@ -81,6 +81,44 @@ fn a_file_mounted_over_a_processs_details_is_never_read_as_them() {
     }
 }
 
+/// A file mounted over the `comm` and `stat` of a listener's parent (forged to say `sshd`)
+/// lends the parent no name: both lookups leave the parent's name of a forked child holding
+/// the listener unknown, as the walk, which does not read through a mount, always did; the
+/// in-kernel lookup, which reads the parent's name in the kernel, named it.
+#[test]
+fn a_file_mounted_over_a_holders_parents_name_is_never_read_as_it() {
+    if !common::mount_namespace_with_btf_or_skip() || python().is_none() {
+        return;
+    }
+    let l = Listener::start(&["--fork", "tcp4"]);
+    let (parent, child, port) = (l.pid, l.children[0], l.port(0));
+    let dir = tempdir();
+    let binds: Vec<(String, String)> = ["comm", "stat"]
+        .iter()
+        .map(|file| {
+            let copy = dir.path().join(file);
+            let forged = match *file {
+                "comm" => b"sshd\n".to_vec(),
+                _ => forged(parent, file),
+            };
+            std::fs::write(&copy, forged).expect("written");
+            (copy.display().to_string(), format!("/proc/{parent}/{file}"))
+        })
+        .collect();
+    for lookup in LOOKUPS {
+        let doc = json_with_binds(&binds, lookup, port);
+        let case = format!("{lookup}: {doc}");
+        let owners = doc["listeners"][0]["owners"].as_array().expect(&case);
+        let child = owners
+            .iter()
+            .find(|o| o["pid"] == child)
+            .unwrap_or_else(|| panic!("the child: {case}"));
+        assert_eq!(child["parent_pid"], parent, "{case}");
+        assert!(child["parent_name"].is_null(), "{case}");
+        assert!(!doc.to_string().contains("sshd"), "{case}");
+    }
+}
+
 /// The audit's `hidden-process` finding about the listener on `port`, which must be there and
 /// high (`case` says which run, when it is not).
 fn hidden_process<'a>(audit: &'a Value, port: u16, case: &str) -> &'a Value {

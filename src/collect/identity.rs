@@ -94,11 +94,7 @@ pub fn judge(
     if state.deleted || state.memory_only || !exe.starts_with(b"/") {
         return;
     }
-    let running = match known {
-        Some(f) => f.exe.and_then(running_file),
-        None => running(dir, exe),
-    };
-    let Some(running) = running else {
+    let Some(running) = running(dir, exe, known.map(|f| f.exe_device)) else {
         return;
     };
     if same_user_ns == Some(true) {
@@ -224,30 +220,26 @@ fn interpreter_of(
     }
 }
 
-/// The running file of the task at `dir`, when its device (in `/proc/PID/maps`) is one of
-/// whoport's mount table whose filesystem answers from memory.
-fn running(dir: &str, exe: &[u8]) -> Option<FileId> {
-    let (major, minor) = super::exe::mapped_device(dir, exe)?;
+/// The running file of the task at `dir`, when its device (in `/proc/PID/maps`, or `known`:
+/// that of its executable file's filesystem as the kernel said, `None` when it has none) is
+/// one of whoport's mount table whose filesystem answers from memory.
+fn running(dir: &str, exe: &[u8], known: Option<Option<(u32, u32)>>) -> Option<FileId> {
+    let (major, minor) = match known {
+        Some(device) => device?,
+        None => super::exe::mapped_device(dir, exe)?,
+    };
     if !super::exe::local_device(major, minor) {
         return None;
     }
     // The mapping's device is the first mapping of that name's: a process may map another
     // file of that path (in a mount namespace of its own, a bind mount over its executable's
     // directory) at a lower address. The running file itself is asked without a word to its
-    // filesystem, and nothing more is asked of it unless that filesystem answers from memory.
+    // filesystem, and nothing more is asked of it unless that filesystem answers from memory
+    // (its device as stat gives it: a btrfs subvolume's, an overlay layer's, may be none of
+    // the mount table's).
     let running =
         super::proc_dir::follow_link(&format!("{dir}/exe"), super::proc_dir::stat_followed).ok()?;
     super::exe::local_device(running.major, running.minor).then(|| FileId::followed(&running))
-}
-
-/// The running file the kernel named, as [`running`] gives it: when its device is one of
-/// whoport's mount table whose filesystem answers from memory.
-fn running_file(exe: super::task_facts::ExeFile) -> Option<FileId> {
-    super::exe::local_device(exe.major, exe.minor).then(|| FileId {
-        dev: rustix::fs::makedev(exe.major, exe.minor),
-        ino: exe.ino,
-        size: exe.size,
-    })
 }
 
 /// The file at `path` in whoport's own view, never through a symbolic link: `None` when the

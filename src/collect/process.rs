@@ -816,7 +816,10 @@ fn read_one(buf: &mut Vec<u8>, pid: u32, start: Option<u64>) -> Option<Process> 
     let comm_bytes = Some(stat.name);
     // The effective uid, as `ps -o user` shows: the one the process acts with (a process with
     // real uid nobody and effective uid root is root's).
-    let (uid, credentials) = if let Some(f) = facts {
+    // (Of a process of several threads, the main thread's `status` is read beside the others',
+    // as the walk reads it: the kernel's facts are of an earlier moment, and a process whose
+    // threads change their uids would show uids no two threads ever had together.)
+    let (uid, credentials) = if let Some(f) = facts.filter(|f| f.threads < 2) {
         let uid = Some(f.euid());
         let same_user_ns = f.own_namespaces().1;
         let main = super::credentials::Main::of_kernel(f.uids, f.capabilities, f.threads);
@@ -856,9 +859,15 @@ fn read_one(buf: &mut Vec<u8>, pid: u32, start: Option<u64>) -> Option<Process> 
     // finds them: meanwhile a parent may run another program, rename itself, or exit and leave
     // its PID to another process, whose children may be owners too.
     let parent_name = parent_pid.and_then(|pp| {
-        // (The kernel's name of the parent it found, when that is the parent `stat` names.)
-        if let Some(f) = facts.filter(|f| f.parent_pid == pp) {
-            return Some(String::from_utf8_lossy(f.parent_name()).into_owned());
+        // (The kernel's name of the parent it found, when that is the parent `stat` names and
+        // nothing is mounted below its /proc/PPID: the walk would not read through that.)
+        let known =
+            facts.filter(|f| f.parent_pid == pp && super::exe::mounted_below_proc(pp).is_none());
+        if let Some(name) = known
+            .as_ref()
+            .and_then(super::task_facts::TaskFacts::parent_name)
+        {
+            return Some(String::from_utf8_lossy(name).into_owned());
         }
         let name = super::linux::comm(pp).or_else(|| {
             let dir = ProcDir::open(pp).ok()?;

@@ -22,22 +22,16 @@ pub struct TaskFacts {
     /// The inodes of its mount and user namespaces (`ns/mnt`, `ns/user`).
     pub mount_ns: u32,
     pub user_ns: u32,
-    /// Its parent's PID and name (as `/proc/PPID/comm` gives it, up to its first NUL).
+    /// Its parent's PID and name (the kernel's comm, up to its first NUL; `None` for a kernel
+    /// thread, whose `/proc/PPID/comm` is longer).
     pub parent_pid: u32,
-    pub parent_name: [u8; 16],
+    pub parent_name: Option<[u8; 16]>,
     /// Its number of threads (`Threads:`).
     pub threads: u32,
-    /// The file its `/proc/PID/exe` leads to (`None`: it has none, as a kernel thread).
-    pub exe: Option<ExeFile>,
-}
-
-/// A process's executable file, as the kernel holds it (nothing asked of its filesystem).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ExeFile {
-    pub major: u32,
-    pub minor: u32,
-    pub ino: u64,
-    pub size: u64,
+    /// The device (major, minor) of the filesystem of the file its `/proc/PID/exe` leads to,
+    /// as the kernel holds it (`None`: it has none). Not always the device `stat` gives the
+    /// file (btrfs subvolumes, overlayfs): only where following the link may ask.
+    pub exe_device: Option<(u32, u32)>,
 }
 
 impl TaskFacts {
@@ -56,9 +50,10 @@ impl TaskFacts {
     }
 
     /// The parent's name as read (the kernel's name is at most 15 bytes and a NUL).
-    pub fn parent_name(&self) -> &[u8] {
-        let end = self.parent_name.iter().position(|&b| b == 0);
-        &self.parent_name[..end.unwrap_or(self.parent_name.len())]
+    pub fn parent_name(&self) -> Option<&[u8]> {
+        let name = self.parent_name.as_ref()?;
+        let end = name.iter().position(|&b| b == 0);
+        Some(&name[..end.unwrap_or(name.len())])
     }
 }
 

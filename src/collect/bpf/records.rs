@@ -26,24 +26,25 @@ pub(super) const RING_INODE_RECORD: u32 = 0xffff_fffa;
 pub(super) const QUEUE_RECORD: u32 = 0xffff_fff9;
 /// A process's facts (`task_facts`), in this order, right before the record of its first TCP
 /// listener or UDP socket: uid | euid << 32; suid | fsuid << 32; effective capabilities; mount
-/// namespace | user namespace << 32; parent PID | threads << 32; the parent's name, bytes 0-7
-/// then 8-15; its executable (below).
+/// namespace | user namespace << 32; parent PID | threads << 32 (31 bits) | [`PARENT_KTHREAD`];
+/// the parent's name, bytes 0-7 then 8-15; its executable's filesystem (below).
 pub(super) const IDS_RECORD: u32 = 0xffff_fff8;
 pub(super) const SAVED_IDS_RECORD: u32 = 0xffff_fff7;
 pub(super) const CAPS_RECORD: u32 = 0xffff_fff6;
 pub(super) const NS_RECORD: u32 = 0xffff_fff5;
 pub(super) const PARENT_RECORD: u32 = 0xffff_fff4;
 pub(super) const PARENT_NAME_RECORD: u32 = 0xffff_fff3;
-/// Then the executable file's inode; its device (the kernel's encoding, major << 20 | minor)
-/// | [`EXE_KNOWN`], or 0 when it has none; its size.
-pub(super) const EXE_INO_RECORD: u32 = 0xffff_fff2;
-pub(super) const EXE_DEV_RECORD: u32 = 0xffff_fff1;
-pub(super) const EXE_SIZE_RECORD: u32 = 0xffff_fff0;
+/// Then the device of its executable file's filesystem (the kernel's encoding, major << 20 |
+/// minor) | [`EXE_KNOWN`], or 0 when it has none.
+pub(super) const EXE_DEV_RECORD: u32 = 0xffff_fff2;
 pub(super) const EXE_KNOWN: u64 = 1 << 32;
+/// In the parent's record: the parent is a kernel thread (its `/proc/PPID/comm` may be longer
+/// than the kernel's comm).
+pub(super) const PARENT_KTHREAD: u64 = 1 << 63;
 /// The lowest marker: a record whose `fd` is this or above is not a descriptor's.
-const LOWEST_MARKER: u32 = EXE_SIZE_RECORD;
+const LOWEST_MARKER: u32 = EXE_DEV_RECORD;
 /// A process's facts come in this many records.
-const FACTS_RECORDS: usize = 10;
+const FACTS_RECORDS: usize = 8;
 /// The high 32 bits of the `value` of a record whose descriptor is an io_uring instance (the
 /// low 32 bits are the thread whose table holds it; socket inodes never reach them).
 pub(super) const RING_RECORD: u64 = 0xffff_ffff_0000_0000;
@@ -236,9 +237,7 @@ impl Facts {
             PARENT_RECORD,
             PARENT_NAME_RECORD,
             PARENT_NAME_RECORD,
-            EXE_INO_RECORD,
             EXE_DEV_RECORD,
-            EXE_SIZE_RECORD,
         ];
         if fd == IDS_RECORD {
             (self.pid, self.arrived) = (pid, 0);
@@ -260,13 +259,9 @@ fn task_facts(
 ) -> super::super::task_facts::TaskFacts {
     let low = |v: u64| v as u32;
     let high = |v: u64| (v >> 32) as u32;
-    let [ids, saved, caps, ns, parent, name_low, name_high, exe_ino, exe_dev, exe_size] = values;
-    let exe = (exe_dev & EXE_KNOWN != 0).then(|| super::super::task_facts::ExeFile {
-        major: low(exe_dev) >> 20,
-        minor: low(exe_dev) & 0xf_ffff,
-        ino: exe_ino,
-        size: exe_size,
-    });
+    let [ids, saved, caps, ns, parent, name_low, name_high, exe_dev] = values;
+    let exe_device =
+        (exe_dev & EXE_KNOWN != 0).then(|| (low(exe_dev) >> 20, low(exe_dev) & 0xf_ffff));
     let mut parent_name = [0u8; 16];
     parent_name[..8].copy_from_slice(&name_low.to_ne_bytes());
     parent_name[8..].copy_from_slice(&name_high.to_ne_bytes());
@@ -277,9 +272,9 @@ fn task_facts(
         mount_ns: low(ns),
         user_ns: high(ns),
         parent_pid: low(parent),
-        parent_name,
-        threads: high(parent),
-        exe,
+        parent_name: (parent & PARENT_KTHREAD == 0).then_some(parent_name),
+        threads: high(parent) & 0x7fff_ffff,
+        exe_device,
     }
 }
 
@@ -645,7 +640,7 @@ pub(crate) mod tests {
         r
     }
 
-    /// A process's ten facts records, as `task_facts` writes them.
+    /// A process's facts records, as `task_facts` writes them.
     fn facts_records(tgid: u32, values: [u64; FACTS_RECORDS]) -> Vec<u8> {
         let kinds = [
             IDS_RECORD,
@@ -655,9 +650,7 @@ pub(crate) mod tests {
             PARENT_RECORD,
             PARENT_NAME_RECORD,
             PARENT_NAME_RECORD,
-            EXE_INO_RECORD,
             EXE_DEV_RECORD,
-            EXE_SIZE_RECORD,
         ];
         kinds
             .iter()
@@ -667,9 +660,10 @@ pub(crate) mod tests {
     }
 
     /// The facts of a process come whole and in order, each from its own record: uids, then
-    /// capabilities, namespaces, parent, the parent's name in two halves, the executable
-    /// (its device in the kernel's encoding, major << 20 | minor). A sequence broken, of
-    /// another PID or cut short gives none.
+    /// capabilities, namespaces, parent (marked when it is a kernel thread, whose name is not
+    /// taken), the parent's name in two halves, the executable's filesystem (its device in the
+    /// kernel's encoding, major << 20 | minor). A sequence broken, of another PID or cut short
+    /// gives none.
     #[test]
     fn a_processs_facts_are_taken_whole_and_in_order() {
         let mut name = [0u8; 16];
@@ -682,9 +676,7 @@ pub(crate) mod tests {
             1 | 3 << 32,
             u64::from_ne_bytes(name[..8].try_into().unwrap()),
             u64::from_ne_bytes(name[8..].try_into().unwrap()),
-            1234,
             (8 << 20 | 3) | EXE_KNOWN,
-            99_000,
         ];
         let take = |records: &[u8]| {
             let mut facts = Facts::default();
@@ -703,19 +695,17 @@ pub(crate) mod tests {
         assert_eq!(f.capabilities, 0x2814ef);
         assert_eq!((f.mount_ns, f.user_ns), (4026531841, 4026531837));
         assert_eq!((f.parent_pid, f.threads), (1, 3));
-        assert_eq!(f.parent_name(), b"systemd-logi");
-        let exe = f.exe.expect("an executable");
-        assert_eq!(
-            (exe.major, exe.minor, exe.ino, exe.size),
-            (8, 3, 1234, 99_000)
-        );
-        // No executable (a kernel thread's mm): none said.
-        let mut none = values;
-        (none[7], none[8], none[9]) = (0, 0, 0);
-        assert_eq!(
-            task_facts(take(&facts_records(10, none)).unwrap(), None).exe,
-            None
-        );
+        assert_eq!(f.parent_name(), Some(&b"systemd-logi"[..]));
+        assert_eq!(f.exe_device, Some((8, 3)));
+        // No executable (a kernel thread's mm): none said. A parent that is a kernel thread:
+        // its name is not taken, its PID and the thread count are.
+        let mut other = values;
+        other[7] = 0;
+        other[4] |= PARENT_KTHREAD;
+        let other = task_facts(take(&facts_records(10, other)).unwrap(), None);
+        assert_eq!(other.exe_device, None);
+        assert_eq!(other.parent_name(), None);
+        assert_eq!((other.parent_pid, other.threads), (1, 3));
         // Cut short, out of order, or one of another PID in the middle: nothing.
         let bytes = facts_records(10, values);
         assert_eq!(take(&bytes[..bytes.len() - RECORD_LEN]), None);
@@ -735,7 +725,7 @@ pub(crate) mod tests {
     /// pass or in a read again, and the socket after them is its holder's as before.
     #[test]
     fn facts_records_name_no_socket() {
-        let values = [500, 501, 502, 503, 504, 505, 506, 507, 508 | EXE_KNOWN, 509];
+        let values = [500, 501, 502, 503, 504, 505, 506, 507 | EXE_KNOWN];
         let bytes = [
             record(10, NETNS_RECORD, 7),
             record(10, START_RECORD, 1),
