@@ -138,7 +138,7 @@ pub struct FilterArgs {
     pub pid: Option<u32>,
 
     /// Only sockets held by processes whose name contains NAME (ignoring case)
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub process: Option<String>,
 
     /// Only sockets of this user (name or uid): held by a process with a thread acting as that
@@ -411,7 +411,12 @@ pub struct WaitArgs {
     pub pid: Option<u32>,
 
     /// With --listening: only a listener of a process whose name contains NAME
-    #[arg(long, value_name = "NAME", conflicts_with = "free")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        conflicts_with = "free",
+        value_parser = clap::builder::NonEmptyStringValueParser::new()
+    )]
     pub process: Option<String>,
 }
 

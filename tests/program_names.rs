@@ -1253,3 +1253,29 @@ fn as_root_the_tables_the_kernel_read_for_the_walk_are_believed_for_every_socket
     // processes the kernel read are not counted among those not read.
     assert!(counted[0] <= counted[1] + 1, "procfs, bpf: {counted:?}");
 }
+
+/// An empty `--process` name is contained in every name: it is refused as a usage error (exit
+/// 2) by the listing, the audit and `wait`, instead of matching every process ("No process
+/// whose name contains '' was seen listening").
+#[test]
+fn an_empty_process_name_is_a_usage_error() {
+    for args in [
+        vec!["--process", ""],
+        vec!["--json", "--process="],
+        vec!["audit", "--process", ""],
+        vec![
+            "wait",
+            "1",
+            "--listening",
+            "--process",
+            "",
+            "--timeout",
+            "1s",
+        ],
+    ] {
+        let (status, out, err) = common::run(&args);
+        assert_eq!(status, 2, "{args:?}: {out}{err}");
+        assert!(err.contains("--process"), "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?}: {out}");
+    }
+}
