@@ -33,9 +33,8 @@ impl Main {
     /// The main thread's facts from the kernel's real, effective, saved and filesystem uids,
     /// effective capabilities and number of threads.
     pub fn of_kernel(uids: [u32; 4], capabilities: u64, threads: u32) -> Main {
-        let [real, effective, saved, fs] = uids;
         Main {
-            keeps_root: effective != 0 && (real == 0 || saved == 0 || fs == 0),
+            keeps_root: root_kept(uids),
             capabilities: Some(capabilities),
             threads: Some(u64::from(threads)),
         }
@@ -114,15 +113,18 @@ fn keeps_root(status: &[u8]) -> bool {
     else {
         return false;
     };
-    let ids: Vec<&str> = std::str::from_utf8(&line[4..])
+    let ids: Vec<u32> = std::str::from_utf8(&line[4..])
         .unwrap_or_default()
         .split_ascii_whitespace()
+        .map_while(|id| id.parse().ok())
         .collect();
-    matches!(
-        ids.as_slice(),
-        [real, effective, saved, fs, ..]
-            if *effective != "0" && (*real == "0" || *saved == "0" || *fs == "0")
-    )
+    matches!(ids.as_slice(), &[real, effective, saved, fs, ..] if root_kept([real, effective, saved, fs]))
+}
+
+/// Whether a task with these real, effective, saved and filesystem uids acts as another uid
+/// than 0 while one of the others is 0 (see [`keeps_root`]).
+fn root_kept([real, effective, saved, fs]: [u32; 4]) -> bool {
+    effective != 0 && (real == 0 || saved == 0 || fs == 0)
 }
 
 /// The number after `name` in a `status` file, in this radix.

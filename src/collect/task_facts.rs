@@ -1,9 +1,9 @@
 //! A process's facts as the owner iterator read them in the kernel (bpf/owners.bpf.c,
-//! `task_facts`): what `/proc/PID/status`, its namespace links and the parent's `comm` would
-//! give, for the processes holding a TCP listener or a UDP socket. The details of an owner
-//! take them from here instead of reading those files (about half of what reading an owner
-//! costs); an owner without them, or with something mounted below its `/proc/PID`, is read
-//! from `/proc` as by the descriptor walk.
+//! `task_facts`): what `/proc/PID/status`, its namespace links, its memory map (the filesystem
+//! of its executable) and the parent's `comm` would give, for the processes holding a TCP
+//! listener or a UDP socket. The details of an owner take them from here instead of reading
+//! those files (about half of what reading an owner costs); an owner without them, or with
+//! something mounted below its `/proc/PID`, is read from `/proc` as by the descriptor walk.
 
 use crate::hash::{HashMap, HashMapExt};
 use std::sync::{Mutex, PoisonError};
