@@ -765,10 +765,11 @@ fn run_listing(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
             None => match (asked, snap.asked_unread.1) {
                 // Whether the processes asked for hold one is not known: never "none match".
                 (None, _) | (_, 0) => writeln!(w, "No listening sockets match.")?,
-                (Some(render::filtered::Asked::Pid(pid)), _) => writeln!(
+                (Some(asked @ render::filtered::Asked::Pid(..)), _) => writeln!(
                     w,
-                    "No listener of PID {pid} was seen, but its descriptors could not be read: \
-                     whether it holds any is not known."
+                    "{}, but its descriptors could not be read: whether it holds any is not \
+                     known.",
+                    asked.none_seen()
                 )?,
                 (Some(asked), n) => writeln!(
                     w,

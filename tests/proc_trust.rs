@@ -119,6 +119,42 @@ fn a_file_mounted_over_a_holders_parents_name_is_never_read_as_it() {
     }
 }
 
+/// `whoport PORT --pid A --process NAME`, where A holds the listener beside a forked child whose
+/// name was not read (a forged `stat` bound over its `/proc/PID/stat`): the listener may be the
+/// one asked for (the child may be named so), and the card says that no listener of PID A
+/// whose name contains NAME was seen. It said "No listener of PID A was seen", while A's
+/// listener was seen, of another name. Both lookups.
+#[test]
+fn a_card_asked_for_a_pid_and_a_name_says_what_was_not_seen() {
+    if !common::mount_namespace_with_btf_or_skip() || python().is_none() {
+        return;
+    }
+    let l = Listener::start(&["--fork", "tcp4"]);
+    let (parent, child, port) = (l.pid, l.children[0], l.port(0));
+    let dir = tempdir();
+    let copy = dir.path().join("stat");
+    std::fs::write(&copy, forged(child, "stat")).expect("written");
+    let binds = [(copy.display().to_string(), format!("/proc/{child}/stat"))];
+    for lookup in LOOKUPS {
+        let (status, out, err) = run_with_binds(
+            &binds,
+            lookup,
+            &format!("{port} --pid {parent} --process wpzzz --color never"),
+        );
+        assert!(status == 0 || status == 1, "{lookup}: {status} {err}");
+        assert!(
+            out.contains(&format!(
+                "No listener of PID {parent} whose name contains 'wpzzz' was seen on {port}/tcp"
+            )),
+            "{lookup}: {out}"
+        );
+        assert!(
+            !out.contains(&format!("No listener of PID {parent} was seen")),
+            "{lookup}: {out}"
+        );
+    }
+}
+
 /// The audit's `hidden-process` finding about the listener on `port`, which must be there and
 /// high (`case` says which run, when it is not).
 fn hidden_process<'a>(audit: &'a Value, port: u16, case: &str) -> &'a Value {

@@ -182,7 +182,7 @@ fn unread_text(asked: Option<Asked<'_>>, unread: usize) -> Option<(&'static str,
     let (filter, whose) = match asked {
         _ if unread == 0 => return None,
         None | Some(Asked::Program(_)) => return None,
-        Some(Asked::Pid(pid)) => {
+        Some(Asked::Pid(pid, _)) => {
             return Some((
                 "--pid",
                 format!("PID {pid}, whose descriptors could not be read, may hold it too"),
@@ -332,7 +332,8 @@ pub fn list_section(
 #[derive(Debug, Clone, Copy)]
 pub enum Asked<'a> {
     Program(&'a str),
-    Pid(u32),
+    /// `--pid`, and the name `--process` asks for beside it, if any.
+    Pid(u32, Option<&'a str>),
     Process(&'a str),
     /// `--user` (alone of the three): a listener whose owner could not be seen may be that
     /// user's where some of its processes could not be read.
@@ -344,7 +345,7 @@ impl Asked<'_> {
     /// (`None`: none of them).
     pub fn of_filter(filter: &crate::collect::Filter) -> Option<Asked<'_>> {
         match (filter.pid, &filter.process, &filter.user) {
-            (Some(pid), _, _) => Some(Asked::Pid(pid)),
+            (Some(pid), name, _) => Some(Asked::Pid(pid, name.as_deref())),
             (None, Some(name), _) => Some(Asked::Process(name)),
             (None, None, Some(user)) => Some(Asked::User(user)),
             (None, None, None) => None,
@@ -370,7 +371,12 @@ impl Asked<'_> {
     pub fn none_seen(&self) -> String {
         match self {
             Asked::Program(p) => format!("No process named '{}' was seen listening", sanitize(p)),
-            Asked::Pid(pid) => format!("No listener of PID {pid} was seen"),
+            Asked::Pid(pid, None) => format!("No listener of PID {pid} was seen"),
+            // (A listener of that PID may have been seen, of another name.)
+            Asked::Pid(pid, Some(name)) => format!(
+                "No listener of PID {pid} whose name contains '{}' was seen",
+                sanitize(&shortened(name))
+            ),
             Asked::User(u) => format!("No listener of user {} was seen", sanitize(&shortened(u))),
             Asked::Process(x) => format!(
                 "No process whose name contains '{}' was seen listening",
@@ -383,7 +389,7 @@ impl Asked<'_> {
     fn whose(&self) -> String {
         match self {
             Asked::Program(p) => format!("{}'s", sanitize(p)),
-            Asked::Pid(pid) => format!("PID {pid}'s"),
+            Asked::Pid(pid, _) => format!("PID {pid}'s"),
             Asked::Process(_) => "such a process's".to_string(),
             Asked::User(u) => format!("user {}'s", sanitize(&shortened(u))),
         }
