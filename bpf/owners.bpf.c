@@ -37,7 +37,7 @@
 //   every descriptor of the machine instead of two.
 //
 // Records of whoport_owners and whoport_mappings (native endian): { u32 tgid; u32 fd; u64 value; }
-//   fd < 0xfffffff2: value is the inode of a socket the task holds at descriptor fd, or
+//   fd < 0xfffffff1: value is the inode of a socket the task holds at descriptor fd, or
 //                    RING_RECORD (high 32 bits all ones) with the thread's id in the low 32
 //                    bits when descriptor fd is an io_uring instance, whose registered files
 //                    user space then reads from /proc/PID/task/TID/fdinfo/FD (the table the
@@ -57,13 +57,14 @@
 //   fd = 0xfffffff9: (whoport_owners_queues only) a record of whoport_foreign_queues, right
 //                    after the record of the unix socket whose queue holds it: tgid is that
 //                    socket's inode (receiver), value is carried
-//   fd = 0xfffffff8 to 0xfffffff2: the process's facts (task_facts), in this order, right
+//   fd = 0xfffffff8 to 0xfffffff1: the process's facts (task_facts), in this order, right
 //                    before the record of the task's first TCP listener or IPv4/IPv6 datagram
 //                    socket: uid | euid << 32; suid | fsuid << 32; effective capabilities;
 //                    mount namespace inode | user namespace inode << 32; parent's tgid |
 //                    number of threads << 32 (31 bits) | PARENT_KTHREAD; the parent's name,
 //                    bytes 0-7 then 8-15; the device of the executable file's filesystem
-//                    (kernel encoding) | EXE_KNOWN, or 0 when it has none
+//                    (kernel encoding) | EXE_KNOWN, or 0 when it has none; where its stack
+//                    starts (mm->start_stack; 0 when not read)
 //
 // Records of whoport_in_flight and whoport_foreign_queues (native endian):
 // { u64 receiver; u64 carried; }
@@ -149,6 +150,7 @@ struct file;
 
 struct mm_struct {
 	struct file *exe_file;
+	unsigned long start_stack;
 } CORE;
 
 struct task_struct {
@@ -361,7 +363,7 @@ static long (*bpf_loop)(__u32 nr_loops, void *callback_fn, void *callback_ctx, _
 #define QUEUE_RECORD 0xfffffff9u
 // A process's facts (task_facts), in this order, before the record of its first TCP listener
 // or UDP socket: its uids, its capabilities, its namespaces, its parent and thread count, its
-// parent's name in two records, and its executable file's device.
+// parent's name in two records, its executable file's device, and where its stack starts.
 #define IDS_RECORD 0xfffffff8u
 #define SAVED_IDS_RECORD 0xfffffff7u
 #define CAPS_RECORD 0xfffffff6u
@@ -369,6 +371,7 @@ static long (*bpf_loop)(__u32 nr_loops, void *callback_fn, void *callback_ctx, _
 #define PARENT_RECORD 0xfffffff4u
 #define PARENT_NAME_RECORD 0xfffffff3u
 #define EXE_DEV_RECORD 0xfffffff2u
+#define STACK_RECORD 0xfffffff1u
 // In an EXE_DEV_RECORD's value: the process has an executable file, whose filesystem's device
 // (the kernel's encoding: major << 20 | minor) is in the low 32 bits.
 #define EXE_KNOWN (1ull << 32)
@@ -544,6 +547,7 @@ static __attribute__((always_inline)) void task_facts(struct seq_file *seq, stru
 	struct inode *exe_inode = 0;
 	struct super_block *exe_sb = 0;
 	__u64 exe_dev = 0;
+	unsigned long start_stack = 0;
 	unsigned int parent_flags = 0;
 
 	// Every read is made and its error kept, with no branch between them (the verifier then
@@ -585,6 +589,12 @@ static __attribute__((always_inline)) void task_facts(struct seq_file *seq, stru
 		exe_dev = 0;
 	else
 		exe_dev |= EXE_KNOWN;
+	// Where its stack starts (/proc/PID/stat's startstack): another after every exec, which
+	// is how user space tells that the process ran another program since this pass (with
+	// other credentials, a setuid program's).
+	if (!mm || bpf_probe_read_kernel(&start_stack, sizeof(start_stack),
+					 __builtin_preserve_access_index(&mm->start_stack)))
+		start_stack = 0;
 	struct record r;
 	r.tgid = task->tgid;
 	r.fd = IDS_RECORD;
@@ -610,6 +620,9 @@ static __attribute__((always_inline)) void task_facts(struct seq_file *seq, stru
 	bpf_seq_write(seq, &r, sizeof(r));
 	r.fd = EXE_DEV_RECORD;
 	r.value = exe_dev;
+	bpf_seq_write(seq, &r, sizeof(r));
+	r.fd = STACK_RECORD;
+	r.value = start_stack;
 	bpf_seq_write(seq, &r, sizeof(r));
 }
 

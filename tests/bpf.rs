@@ -988,9 +988,9 @@ fn owners_of(doc: &Value, pids: &[u32]) -> BTreeMap<u64, Value> {
         .collect()
 }
 
-/// The files below the `/proc/PID` of `pids` (and the `comm` of `parents`) that a trace of
-/// whoport (`strace -f`, its `openat2` calls) shows it opened: directories opened as
-/// `openat2(PROC, "PID", …) = FD`, then files as `openat2(FD, "NAME", …)`.
+/// The files below the `/proc/PID` of `pids` (and the `comm` of `parents`) that the trace of
+/// one of whoport's threads (`strace -ff`, its `openat2` calls) shows it opened: directories
+/// opened as `openat2(PROC, "PID", …) = FD`, then files as `openat2(FD, "NAME", …)`.
 fn opened_below(trace: &str, pids: &[u32], parents: &[u32]) -> Vec<String> {
     let mut dirs: BTreeMap<String, u32> = BTreeMap::new();
     let mut opened = Vec::new();
@@ -1114,9 +1114,10 @@ fn a_holders_facts_from_the_kernel_are_the_walks_and_its_files_are_not_read() {
     }
     // What the walk reads of them, and the kernel gave.
     let home = tempdir();
-    let trace = home.path().join("trace");
+    let traces = tempdir();
+    let trace = traces.path().join("trace");
     let out = common::command(home.path(), Path::new("strace"))
-        .args(["-f", "-q", "-e", "trace=openat2", "-o"])
+        .args(["-ff", "-q", "-e", "trace=openat2", "-o"])
         .arg(&trace)
         .arg(common::bin())
         .arg("--json")
@@ -1127,8 +1128,14 @@ fn a_holders_facts_from_the_kernel_are_the_walks_and_its_files_are_not_read() {
     assert!(code == 0 || code == 1, "{out:?}");
     let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(owners_of(&doc, &holders).len(), holders.len(), "{doc}");
-    let trace = std::fs::read_to_string(&trace).expect("the trace");
-    let opened = opened_below(&trace, &pids, &[me, forked.pid]);
+    // One trace per thread: a thread reads a process's files after opening its directory.
+    let opened: Vec<String> = std::fs::read_dir(traces.path())
+        .expect("the traces")
+        .flat_map(|e| {
+            let text = std::fs::read_to_string(e.expect("a trace").path()).expect("a trace");
+            opened_below(&text, &pids, &[me, forked.pid])
+        })
+        .collect();
     // (A process of several threads has its main thread's `status` read beside the others',
     // at one moment: the kernel's facts are of the pass.)
     let threaded_status = format!("/proc/{}/status", threaded.pid);

@@ -654,6 +654,8 @@ pub struct Stat {
     pub name: Vec<u8>,
     pub parent_pid: Option<u32>,
     pub start_ticks: Option<u64>,
+    /// Where its stack starts (0 where this reader may not see it): another after every exec.
+    pub start_stack: Option<u64>,
 }
 
 pub fn parse_stat(stat: &[u8]) -> Option<Stat> {
@@ -670,11 +672,14 @@ pub fn parse_stat(stat: &[u8]) -> Option<Stat> {
     // State, then the parent's PID; the start time is the 20th field after the name's.
     let parent_pid = fields.nth(1).and_then(number).map(|n| n as u32);
     let start_ticks = fields.nth(17).and_then(number);
+    // Then vsize, rss, rsslim, startcode, endcode, startstack.
+    let start_stack = fields.nth(5).and_then(number);
     Some(Stat {
         pid,
         name,
         parent_pid,
         start_ticks,
+        start_stack,
     })
 }
 
@@ -765,7 +770,16 @@ mod tests {
                 name: b"a) b (c) ".to_vec(),
                 parent_pid: Some(17),
                 start_ticks: Some(987_654),
+                start_stack: None,
             })
+        );
+        // Where its stack starts: the sixth field after the start time.
+        let whole = b"4242 (a) S 17 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 \
+                      1000 100 18446744073709551615 4194304 4238000 140736512 0 0\n";
+        let whole = parse_stat(whole).expect("parsed");
+        assert_eq!(
+            (whole.start_ticks, whole.start_stack),
+            (Some(987_654), Some(140_736_512))
         );
         assert_eq!(parse_stat(b"4242 no name here"), None);
         let short = parse_stat(b"1 (init) S 0").expect("parsed");

@@ -775,10 +775,12 @@ fn read_one(buf: &mut Vec<u8>, pid: u32, start: Option<u64>) -> Option<Process> 
     if reused(start, stat.start_ticks) {
         return Some(Process::changed(pid));
     }
-    // What the kernel said of it in the owner iterator's pass, unless something is mounted
-    // below its /proc/PID: then every file is read, and what covers one is said, as by the
-    // walk.
+    // What the kernel said of it in the owner iterator's pass, unless it ran another program
+    // since (its stack starts elsewhere: a setuid program's credentials are others; where
+    // `stat` does not show it, that is not known) or something is mounted below its
+    // /proc/PID: then every file is read, and what covers one is said, as by the walk.
     let facts = super::task_facts::of(pid, stat.start_ticks)
+        .filter(|f| f.start_stack.is_some() && f.start_stack == stat.start_stack)
         .filter(|_| super::exe::mounted_below_proc(pid).is_none());
     let (mut exe_bytes, mut exe_state) = super::exe::exe_in(&dir.path());
     // A link or file mounted over `/proc/PID/exe` (the new mount API mounts on a link): as for
@@ -1128,6 +1130,62 @@ mod tests {
         assert_ne!(same[&me].name, "[process changed during scan]");
         let other = details(&[me], &users, &HashMap::from_iter([(me, now + 1)]));
         assert_eq!(other[&me], Process::changed(me));
+    }
+
+    /// The kernel's facts of a process are taken only while it runs the program the pass saw:
+    /// facts published for a real process (here claiming uid 12345 and a parent named
+    /// `facts-parent`) are its details while their stack start is the one its `stat` shows;
+    /// with another (the process ran another program since the pass, a setuid one perhaps),
+    /// its `status` and its parent's `comm` are read instead.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn the_kernels_facts_are_taken_only_for_the_program_the_pass_saw() {
+        let sleeper = Sleepers::start(1);
+        let pid = sleeper.pid(0);
+        let mut buf = Vec::new();
+        let stat = loop {
+            let dir = super::super::proc_dir::ProcDir::open(pid).expect("its /proc directory");
+            assert!(dir.read("stat", &mut buf), "its stat");
+            let stat = super::super::proc_dir::parse_stat(&buf).expect("parsed");
+            // (Until `sleep` runs: its stack starts elsewhere before its exec.)
+            if stat.name == b"sleep" {
+                break stat;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let parent_pid = stat.parent_pid.expect("a parent");
+        let mut name = [0u8; 16];
+        name[..12].copy_from_slice(b"facts-parent");
+        let facts = |start_stack| super::super::task_facts::TaskFacts {
+            start_ticks: stat.start_ticks,
+            uids: [12345; 4],
+            capabilities: 0,
+            mount_ns: 0,
+            user_ns: 0,
+            parent_pid,
+            parent_name: Some(name),
+            threads: 1,
+            exe_device: None,
+            start_stack,
+        };
+        // (Another test's pass may forget what is published: published again each time.)
+        let read = |start_stack| {
+            super::super::task_facts::publish(pid, facts(start_stack));
+            read_one(&mut Vec::new(), pid, stat.start_ticks).expect("read")
+        };
+        let same = stat.start_stack.expect("root sees where its stack starts");
+        let used = (0..20)
+            .map(|_| read(Some(same)))
+            .find(|p| p.uid == Some(12345))
+            .expect("the facts taken");
+        assert_eq!(used.parent_name.as_deref(), Some("facts-parent"));
+        for other in [Some(same + 4096), None] {
+            for _ in 0..5 {
+                let p = read(other);
+                assert_ne!(p.uid, Some(12345), "{other:?}: {p:?}");
+                assert_ne!(p.parent_name.as_deref(), Some("facts-parent"), "{p:?}");
+            }
+        }
     }
 
     /// Two real processes, killed when dropped.

@@ -32,6 +32,8 @@ pub struct TaskFacts {
     /// as the kernel holds it (`None`: it has none). Not always the device `stat` gives the
     /// file (btrfs subvolumes, overlayfs): only where following the link may ask.
     pub exe_device: Option<(u32, u32)>,
+    /// Where its stack starts (`/proc/PID/stat`'s startstack): another after every exec.
+    pub start_stack: Option<u64>,
 }
 
 impl TaskFacts {

@@ -38,13 +38,15 @@ pub(super) const PARENT_NAME_RECORD: u32 = 0xffff_fff3;
 /// minor) | [`EXE_KNOWN`], or 0 when it has none.
 pub(super) const EXE_DEV_RECORD: u32 = 0xffff_fff2;
 pub(super) const EXE_KNOWN: u64 = 1 << 32;
+/// Then where its stack starts (`/proc/PID/stat`'s startstack; 0 when not read).
+pub(super) const STACK_RECORD: u32 = 0xffff_fff1;
 /// In the parent's record: the parent is a kernel thread (its `/proc/PPID/comm` may be longer
 /// than the kernel's comm).
 pub(super) const PARENT_KTHREAD: u64 = 1 << 63;
 /// The lowest marker: a record whose `fd` is this or above is not a descriptor's.
-const LOWEST_MARKER: u32 = EXE_DEV_RECORD;
+const LOWEST_MARKER: u32 = STACK_RECORD;
 /// A process's facts come in this many records.
-const FACTS_RECORDS: usize = 8;
+const FACTS_RECORDS: usize = 9;
 /// The high 32 bits of the `value` of a record whose descriptor is an io_uring instance (the
 /// low 32 bits are the thread whose table holds it; socket inodes never reach them).
 pub(super) const RING_RECORD: u64 = 0xffff_ffff_0000_0000;
@@ -238,6 +240,7 @@ impl Facts {
             PARENT_NAME_RECORD,
             PARENT_NAME_RECORD,
             EXE_DEV_RECORD,
+            STACK_RECORD,
         ];
         if fd == IDS_RECORD {
             (self.pid, self.arrived) = (pid, 0);
@@ -259,7 +262,7 @@ fn task_facts(
 ) -> super::super::task_facts::TaskFacts {
     let low = |v: u64| v as u32;
     let high = |v: u64| (v >> 32) as u32;
-    let [ids, saved, caps, ns, parent, name_low, name_high, exe_dev] = values;
+    let [ids, saved, caps, ns, parent, name_low, name_high, exe_dev, stack] = values;
     let exe_device =
         (exe_dev & EXE_KNOWN != 0).then(|| (low(exe_dev) >> 20, low(exe_dev) & 0xf_ffff));
     let mut parent_name = [0u8; 16];
@@ -275,6 +278,7 @@ fn task_facts(
         parent_name: (parent & PARENT_KTHREAD == 0).then_some(parent_name),
         threads: high(parent) & 0x7fff_ffff,
         exe_device,
+        start_stack: (stack != 0).then_some(stack),
     }
 }
 
@@ -651,6 +655,7 @@ pub(crate) mod tests {
             PARENT_NAME_RECORD,
             PARENT_NAME_RECORD,
             EXE_DEV_RECORD,
+            STACK_RECORD,
         ];
         kinds
             .iter()
@@ -677,6 +682,7 @@ pub(crate) mod tests {
             u64::from_ne_bytes(name[..8].try_into().unwrap()),
             u64::from_ne_bytes(name[8..].try_into().unwrap()),
             (8 << 20 | 3) | EXE_KNOWN,
+            0x7ffd_1234_5000,
         ];
         let take = |records: &[u8]| {
             let mut facts = Facts::default();
@@ -697,13 +703,14 @@ pub(crate) mod tests {
         assert_eq!((f.parent_pid, f.threads), (1, 3));
         assert_eq!(f.parent_name(), Some(&b"systemd-logi"[..]));
         assert_eq!(f.exe_device, Some((8, 3)));
+        assert_eq!(f.start_stack, Some(0x7ffd_1234_5000));
         // No executable (a kernel thread's mm): none said. A parent that is a kernel thread:
         // its name is not taken, its PID and the thread count are.
         let mut other = values;
-        other[7] = 0;
+        (other[7], other[8]) = (0, 0);
         other[4] |= PARENT_KTHREAD;
         let other = task_facts(take(&facts_records(10, other)).unwrap(), None);
-        assert_eq!(other.exe_device, None);
+        assert_eq!((other.exe_device, other.start_stack), (None, None));
         assert_eq!(other.parent_name(), None);
         assert_eq!((other.parent_pid, other.threads), (1, 3));
         // Cut short, out of order, or one of another PID in the middle: nothing.
@@ -725,7 +732,7 @@ pub(crate) mod tests {
     /// pass or in a read again, and the socket after them is its holder's as before.
     #[test]
     fn facts_records_name_no_socket() {
-        let values = [500, 501, 502, 503, 504, 505, 506, 507 | EXE_KNOWN];
+        let values = [500, 501, 502, 503, 504, 505, 506, 507 | EXE_KNOWN, 508];
         let bytes = [
             record(10, NETNS_RECORD, 7),
             record(10, START_RECORD, 1),

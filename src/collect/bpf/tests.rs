@@ -126,7 +126,7 @@ impl Drop for Holder {
 /// calls the program again for the same file at the next read. A task's first call
 /// writes its header (network namespace, start time) before its record, and its first
 /// listener's call the process's facts: shown again, it must write them again. Staged: a
-/// process holding one listening socket as its only descriptor (its first call writes 176
+/// process holding one listening socket as its only descriptor (its first call writes 192
 /// bytes), after a process holding thousands of copies of it (16 bytes each, so reads end
 /// inside them); copies are added until the first process's call falls at a read's end, and
 /// its header and facts must open the next read.
@@ -171,12 +171,12 @@ fn a_tasks_header_is_written_again_when_the_kernel_shows_its_first_file_again() 
         if read > small && at == 0 {
             let records: Vec<(u32, u32, u64)> = reads[read]
                 .chunks_exact(16)
-                .take(11)
+                .take(12)
                 .map(records::tests_fields)
                 .collect();
             // (The socket's record: its inode, marked an IPv4 listener, with its port, after
             // the process's facts, which its first listener brings.)
-            let port = records[10].2 >> 32 & 0xffff;
+            let port = records[11].2 >> 32 & 0xffff;
             let facts = [
                 records::IDS_RECORD,
                 records::SAVED_IDS_RECORD,
@@ -186,6 +186,7 @@ fn a_tasks_header_is_written_again_when_the_kernel_shows_its_first_file_again() 
                 records::PARENT_NAME_RECORD,
                 records::PARENT_NAME_RECORD,
                 records::EXE_DEV_RECORD,
+                records::STACK_RECORD,
             ];
             let expected: Vec<(u32, u32, u64)> = [
                 (child, records::NETNS_RECORD, records[0].2),
@@ -195,7 +196,7 @@ fn a_tasks_header_is_written_again_when_the_kernel_shows_its_first_file_again() 
             .chain(
                 facts
                     .iter()
-                    .zip(&records[2..10])
+                    .zip(&records[2..11])
                     .map(|(&kind, r)| (child, kind, r.2)),
             )
             .chain([(
