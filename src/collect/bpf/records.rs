@@ -47,6 +47,18 @@ pub(super) const PARENT_KTHREAD: u64 = 1 << 63;
 const LOWEST_MARKER: u32 = STACK_RECORD;
 /// A process's facts come in this many records.
 const FACTS_RECORDS: usize = 9;
+/// The kinds of a process's facts records, in their order.
+pub(super) const FACTS_ORDER: [u32; FACTS_RECORDS] = [
+    IDS_RECORD,
+    SAVED_IDS_RECORD,
+    CAPS_RECORD,
+    NS_RECORD,
+    PARENT_RECORD,
+    PARENT_NAME_RECORD,
+    PARENT_NAME_RECORD,
+    EXE_DEV_RECORD,
+    STACK_RECORD,
+];
 /// The high 32 bits of the `value` of a record whose descriptor is an io_uring instance (the
 /// low 32 bits are the thread whose table holds it; socket inodes never reach them).
 pub(super) const RING_RECORD: u64 = 0xffff_ffff_0000_0000;
@@ -231,27 +243,16 @@ struct Facts {
 impl Facts {
     /// Takes the facts record `fd` of `pid`; the facts when it is the last of them.
     fn take(&mut self, pid: u32, fd: u32, value: u64) -> Option<[u64; FACTS_RECORDS]> {
-        const ORDER: [u32; FACTS_RECORDS] = [
-            IDS_RECORD,
-            SAVED_IDS_RECORD,
-            CAPS_RECORD,
-            NS_RECORD,
-            PARENT_RECORD,
-            PARENT_NAME_RECORD,
-            PARENT_NAME_RECORD,
-            EXE_DEV_RECORD,
-            STACK_RECORD,
-        ];
         if fd == IDS_RECORD {
             (self.pid, self.arrived) = (pid, 0);
         }
-        if self.pid != pid || ORDER.get(self.arrived) != Some(&fd) {
-            self.arrived = ORDER.len() + 1;
+        if self.pid != pid || FACTS_ORDER.get(self.arrived) != Some(&fd) {
+            self.arrived = FACTS_RECORDS + 1;
             return None;
         }
         self.values[self.arrived] = value;
         self.arrived += 1;
-        (self.arrived == ORDER.len()).then_some(self.values)
+        (self.arrived == FACTS_RECORDS).then_some(self.values)
     }
 }
 
@@ -646,18 +647,7 @@ pub(crate) mod tests {
 
     /// A process's facts records, as `task_facts` writes them.
     fn facts_records(tgid: u32, values: [u64; FACTS_RECORDS]) -> Vec<u8> {
-        let kinds = [
-            IDS_RECORD,
-            SAVED_IDS_RECORD,
-            CAPS_RECORD,
-            NS_RECORD,
-            PARENT_RECORD,
-            PARENT_NAME_RECORD,
-            PARENT_NAME_RECORD,
-            EXE_DEV_RECORD,
-            STACK_RECORD,
-        ];
-        kinds
+        FACTS_ORDER
             .iter()
             .zip(values)
             .flat_map(|(&kind, value)| record(tgid, kind, value))

@@ -177,17 +177,7 @@ fn a_tasks_header_is_written_again_when_the_kernel_shows_its_first_file_again() 
             // (The socket's record: its inode, marked an IPv4 listener, with its port, after
             // the process's facts, which its first listener brings.)
             let port = records[11].2 >> 32 & 0xffff;
-            let facts = [
-                records::IDS_RECORD,
-                records::SAVED_IDS_RECORD,
-                records::CAPS_RECORD,
-                records::NS_RECORD,
-                records::PARENT_RECORD,
-                records::PARENT_NAME_RECORD,
-                records::PARENT_NAME_RECORD,
-                records::EXE_DEV_RECORD,
-                records::STACK_RECORD,
-            ];
+            let facts = records::FACTS_ORDER;
             let expected: Vec<(u32, u32, u64)> = [
                 (child, records::NETNS_RECORD, records[0].2),
                 (child, records::START_RECORD, records[1].2),
