@@ -41,8 +41,17 @@ fn forged(pid: u32, file: &str) -> Vec<u8> {
             .join("\n")
             .into_bytes(),
         "cmdline" => b"/usr/sbin/sshd\0-D\0".to_vec(),
+        "comm" => b"sshd\n".to_vec(),
         _ => b"0::/system.slice/sshd.service\n".to_vec(),
     }
+}
+
+/// A [`forged`] copy of `file` of process `pid`, written in `dir`, and where to bind it: over
+/// `/proc/PID/FILE` (a `(file, target)` of [`run_with_binds`]).
+fn forged_bind(dir: &std::path::Path, pid: u32, file: &str) -> (String, String) {
+    let copy = dir.join(file);
+    std::fs::write(&copy, forged(pid, file)).expect("written");
+    (copy.display().to_string(), format!("/proc/{pid}/{file}"))
 }
 
 /// A file mounted over one of a listener's `/proc/PID/stat`, `status`, `cmdline`, `cgroup`
@@ -57,9 +66,7 @@ fn a_file_mounted_over_a_processs_details_is_never_read_as_them() {
     let (pid, port) = (l.pid, l.port(0));
     let dir = tempdir();
     for file in ["stat", "status", "cmdline", "cgroup"] {
-        let copy = dir.path().join(file);
-        std::fs::write(&copy, forged(pid, file)).expect("written");
-        let binds = [(copy.display().to_string(), format!("/proc/{pid}/{file}"))];
+        let binds = [forged_bind(dir.path(), pid, file)];
         for lookup in LOOKUPS {
             let doc = json_with_binds(&binds, lookup, port);
             let case = format!("{file}, {lookup}: {doc}");
@@ -93,18 +100,7 @@ fn a_file_mounted_over_a_holders_parents_name_is_never_read_as_it() {
     let l = Listener::start(&["--fork", "tcp4"]);
     let (parent, child, port) = (l.pid, l.children[0], l.port(0));
     let dir = tempdir();
-    let binds: Vec<(String, String)> = ["comm", "stat"]
-        .iter()
-        .map(|file| {
-            let copy = dir.path().join(file);
-            let forged = match *file {
-                "comm" => b"sshd\n".to_vec(),
-                _ => forged(parent, file),
-            };
-            std::fs::write(&copy, forged).expect("written");
-            (copy.display().to_string(), format!("/proc/{parent}/{file}"))
-        })
-        .collect();
+    let binds = ["comm", "stat"].map(|file| forged_bind(dir.path(), parent, file));
     for lookup in LOOKUPS {
         let doc = json_with_binds(&binds, lookup, port);
         let case = format!("{lookup}: {doc}");
@@ -132,9 +128,7 @@ fn a_card_asked_for_a_pid_and_a_name_says_what_was_not_seen() {
     let l = Listener::start(&["--fork", "tcp4"]);
     let (parent, child, port) = (l.pid, l.children[0], l.port(0));
     let dir = tempdir();
-    let copy = dir.path().join("stat");
-    std::fs::write(&copy, forged(child, "stat")).expect("written");
-    let binds = [(copy.display().to_string(), format!("/proc/{child}/stat"))];
+    let binds = [forged_bind(dir.path(), child, "stat")];
     for lookup in LOOKUPS {
         let (status, out, err) = run_with_binds(
             &binds,
@@ -201,9 +195,7 @@ fn an_owner_whose_name_was_not_read_may_be_the_process_asked_for() {
     let l = Listener::start(&["tcp4"]);
     let (pid, port) = (l.pid, l.port(0));
     let dir = tempdir();
-    let copy = dir.path().join("stat");
-    std::fs::write(&copy, forged(pid, "stat")).expect("written");
-    let binds = [(copy.display().to_string(), format!("/proc/{pid}/stat"))];
+    let binds = [forged_bind(dir.path(), pid, "stat")];
     let endpoint = format!("127.0.0.1:{port}");
     let reason = format!(
         "held by pid {pid} [/proc/{pid}/stat covered by a mount], whose name could not be read"

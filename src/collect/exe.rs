@@ -782,9 +782,22 @@ pub(crate) fn mounts() -> &'static [Mount] {
 }
 
 /// A mount of whoport's mount table on `/proc/PID` or anything below it (where it is mounted).
+/// Asked for every owner: only the mounts below `/proc/`, found once a run, are looked at (a
+/// host of containers has thousands of mounts, and usually none there).
 pub(crate) fn mounted_below_proc(pid: u32) -> Option<&'static [u8]> {
+    static BELOW_PROC: OnceLock<Vec<&'static [u8]>> = OnceLock::new();
+    let points = BELOW_PROC.get_or_init(|| {
+        mounts()
+            .iter()
+            .map(|m| m.point.as_slice())
+            .filter(|point| point.starts_with(b"/proc/"))
+            .collect()
+    });
+    if points.is_empty() {
+        return None;
+    }
     let dir = format!("/proc/{pid}");
-    mounts().iter().map(|m| m.point.as_slice()).find(|point| {
+    points.iter().copied().find(|point| {
         point
             .strip_prefix(dir.as_bytes())
             .is_some_and(|rest| rest.is_empty() || rest.starts_with(b"/"))
