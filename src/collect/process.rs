@@ -1143,14 +1143,21 @@ mod tests {
         let sleeper = Sleepers::start(1);
         let pid = sleeper.pid(0);
         let mut buf = Vec::new();
+        let mut last: Option<super::super::proc_dir::Stat> = None;
         let stat = loop {
             let dir = super::super::proc_dir::ProcDir::open(pid).expect("its /proc directory");
             assert!(dir.read("stat", &mut buf), "its stat");
             let stat = super::super::proc_dir::parse_stat(&buf).expect("parsed");
-            // (Until `sleep` runs: its stack starts elsewhere before its exec.)
-            if stat.name == b"sleep" {
+            // (Until `sleep` runs: its stack starts elsewhere before its exec, and the exec
+            // names it before it sets where its new stack starts: the same twice, 10 ms apart.)
+            if stat.name == b"sleep"
+                && last
+                    .as_ref()
+                    .is_some_and(|l| l.name == stat.name && l.start_stack == stat.start_stack)
+            {
                 break stat;
             }
+            last = Some(stat);
             std::thread::sleep(Duration::from_millis(10));
         };
         let parent_pid = stat.parent_pid.expect("a parent");
