@@ -90,13 +90,17 @@ pub use process::{uid_of_name_now, user_name};
 /// The cores whoport may run on (its CPU affinity), at least 1. Not the standard library's
 /// `available_parallelism`, which also reads the cgroup's CPU quota from files below
 /// /sys/fs/cgroup, on whatever filesystem is mounted there: a FUSE file over one (an LXCFS
-/// whose daemon stopped) held every run before it printed anything.
+/// whose daemon stopped) held every run before it printed anything. Asked once a run (the
+/// details' reading asks at each owner it is handed).
 pub(crate) fn cores() -> usize {
     #[cfg(target_os = "linux")]
     {
-        rustix::thread::sched_getaffinity(None)
-            .map_or(1, |set| set.count() as usize)
-            .max(1)
+        static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        *CORES.get_or_init(|| {
+            rustix::thread::sched_getaffinity(None)
+                .map_or(1, |set| set.count() as usize)
+                .max(1)
+        })
     }
     #[cfg(not(target_os = "linux"))]
     {

@@ -311,6 +311,11 @@ const STALL: Duration = Duration::from_millis(100);
 const EXTRA_WORKERS: usize = 32;
 /// One first worker per this many PIDs to read, up to the available cores.
 const PIDS_PER_WORKER: usize = 32;
+/// Workers waiting for PIDs are woken when this many wait to be read, or when no more are
+/// coming for a while ([`Feed::flush`]), not for each one: the lookup finds an owner every
+/// few dozen microseconds, and a worker woken for each one took turns with it on one core,
+/// two context switches per owner (docs/benchmarks.md, "Owners handed on in batches").
+const WAKE_BATCH: usize = 16;
 
 /// The PIDs to read, shared by the workers and whoever adds PIDs: each worker takes the next
 /// one, and waits for more until the queue is closed.
@@ -334,6 +339,8 @@ struct Queued {
     /// Workers started, and whether one could not be.
     workers: usize,
     refused: bool,
+    /// Workers waiting for a PID.
+    idle: usize,
 }
 
 impl Queue {
@@ -382,7 +389,7 @@ impl Feed {
     /// Adds `pid` (with its start time as the look saw it) to be read, unless it was added
     /// already; starts a worker when the PIDs added call for one more.
     pub fn add(&self, pid: u32, start: Option<u64>) {
-        let spawn = {
+        let (spawn, wake) = {
             let mut state = self.queue.state();
             // (A look abandoned at the deadline may still find owners after the read ended.)
             if state.closed || !state.added.insert(pid) {
@@ -396,11 +403,25 @@ impl Feed {
             }
             state.pids.push((pid, start));
             let wanted = super::cores().min(state.pids.len().div_ceil(PIDS_PER_WORKER));
-            state.workers < wanted && !state.refused
+            let wake = state.idle > 0 && state.pids.len() - state.next >= WAKE_BATCH;
+            (state.workers < wanted && !state.refused, wake)
         };
-        self.queue.more.notify_one();
+        if wake {
+            self.queue.more.notify_all();
+        }
         if spawn {
             self.spawn_worker();
+        }
+    }
+
+    /// Wakes the workers waiting while PIDs are left to read: the adder pauses or is done.
+    pub fn flush(&self) {
+        let wake = {
+            let state = self.queue.state();
+            state.idle > 0 && state.next < state.pids.len()
+        };
+        if wake {
+            self.queue.more.notify_all();
         }
     }
 
@@ -606,6 +627,7 @@ impl Shown {
                 self.feed.add(pid, start);
             }
         }
+        self.feed.flush();
     }
 }
 
@@ -657,6 +679,14 @@ impl Ahead {
     }
 }
 
+/// The lookup is done with it: the holders handed on last are read now.
+#[cfg(target_os = "linux")]
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        self.shown.feed.flush();
+    }
+}
+
 /// Takes PIDs from `queue` and hands each one's details (`None`: it is gone) to `answer`,
 /// until the queue is closed and empty or `answer` says stop.
 fn read_queue(queue: &Queue, mut answer: impl FnMut(u32, Option<Process>) -> bool) {
@@ -677,10 +707,12 @@ fn read_queue(queue: &Queue, mut answer: impl FnMut(u32, Option<Process>) -> boo
                 if state.closed {
                     return;
                 }
+                state.idle += 1;
                 state = queue
                     .more
                     .wait(state)
                     .unwrap_or_else(PoisonError::into_inner);
+                state.idle -= 1;
             }
         };
         in_flight().push(pid);
