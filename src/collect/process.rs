@@ -311,11 +311,14 @@ const STALL: Duration = Duration::from_millis(100);
 const EXTRA_WORKERS: usize = 32;
 /// One first worker per this many PIDs to read, up to the available cores.
 const PIDS_PER_WORKER: usize = 32;
-/// Workers waiting for PIDs are woken when this many wait to be read, or when no more are
-/// coming for a while ([`Feed::flush`]), not for each one: the lookup finds an owner every
-/// few dozen microseconds, and a worker woken for each one took turns with it on one core,
-/// two context switches per owner (docs/benchmarks.md, "Owners handed on in batches").
+/// Workers waiting for PIDs are woken when this many wait to be read (fewer while few PIDs
+/// were added: one in [`WAKE_SHARE`] of them, at least one), or when no more are coming for a
+/// while ([`Feed::flush`]), not for each one: at 200 owners the lookup finds one every few
+/// dozen microseconds, and a worker woken for each one took turns with it on one core, two
+/// context switches per owner (docs/benchmarks.md, "Owners handed on in batches"). A
+/// workstation's few owners are still read each as it is found.
 const WAKE_BATCH: usize = 16;
+const WAKE_SHARE: usize = 16;
 
 /// The PIDs to read, shared by the workers and whoever adds PIDs: each worker takes the next
 /// one, and waits for more until the queue is closed.
@@ -403,7 +406,8 @@ impl Feed {
             }
             state.pids.push((pid, start));
             let wanted = super::cores().min(state.pids.len().div_ceil(PIDS_PER_WORKER));
-            let wake = state.idle > 0 && state.pids.len() - state.next >= WAKE_BATCH;
+            let batch = (state.pids.len() / WAKE_SHARE).clamp(1, WAKE_BATCH);
+            let wake = state.idle > 0 && state.pids.len() - state.next >= batch;
             (state.workers < wanted && !state.refused, wake)
         };
         if wake {
@@ -1304,6 +1308,48 @@ mod tests {
         want.sort_unstable();
         assert_eq!(pids, want);
         assert!(read.processes.values().all(|p| p.name == "sleep"));
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_few_owners_are_read_as_found_and_many_in_batches() {
+        let sleepers = Sleepers::start(2);
+        let reading = Reading::new();
+        let feed = reading.feed();
+        let state = || reading.feed.queue.state();
+        // Until `n` PIDs were taken and read, and every worker waits for more.
+        let read_up_to = |n: usize| {
+            for _ in 0..2000 {
+                let (next, idle, workers) = {
+                    let s = state();
+                    (s.next, s.idle, s.workers)
+                };
+                if next == n && idle == workers && in_flight().is_empty() {
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            false
+        };
+        feed.add(sleepers.pid(0), None);
+        assert!(read_up_to(1), "the first owner read at once");
+        // A workstation's second owner, found while the worker waits: read as found, not
+        // when the lookup ends.
+        feed.add(sleepers.pid(1), None);
+        assert!(read_up_to(2), "a second owner read as found");
+        // Many: PIDs above the kernel's largest (2^22), which no process has, read at once.
+        let absent = (1u32 << 22) + 1;
+        for pid in absent..absent + 40 {
+            feed.add(pid, None);
+        }
+        assert!(read_up_to(42), "the first 42 read");
+        // Past 32 PIDs the workers wait for two before they are woken...
+        feed.add(absent + 40, None);
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(state().next, 42, "one owner more does not wake a worker");
+        // ...or for the lookup to be done with what it found.
+        feed.flush();
+        assert!(read_up_to(43), "the owner left read once the adder is done");
     }
 
     #[test]
