@@ -315,7 +315,7 @@ const PIDS_PER_WORKER: usize = 32;
 /// were added: one in [`WAKE_SHARE`] of them, at least one), or when no more are coming for a
 /// while ([`Feed::flush`]), not for each one: at 200 owners the lookup finds one every few
 /// dozen microseconds, and a worker woken for each one took turns with it on one core, two
-/// context switches per owner (docs/benchmarks.md, "Owners handed on in batches"). A
+/// context switches per owner (docs/benchmarks.md, "owners handed on in batches"). A
 /// workstation's few owners are still read each as it is found.
 const WAKE_BATCH: usize = 16;
 const WAKE_SHARE: usize = 16;
