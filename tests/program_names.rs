@@ -917,6 +917,76 @@ fn a_user_whose_processes_cannot_be_read_is_never_said_to_hold_nothing() {
 }
 
 #[test]
+fn a_program_beside_a_user_asks_only_for_that_users_unread_processes_of_its_name() {
+    if python().is_none() {
+        return;
+    }
+    if !common::root_or_skip("a process of root's with a child of another user's") {
+        return;
+    }
+    // Root's listener named `name`, shared with a child that became a user of this run's own
+    // and took another name: nobody reads neither. By the program's name and that user, the
+    // child is asked for only where its kernel's name may be the program's (as `--process`
+    // asks by it), not because it is that user's.
+    let uid = (40_000 + (std::process::id() + 3) % 20_000).to_string();
+    let name = format!("wpprog{}", std::process::id());
+    let other = format!("wpkid{}", std::process::id());
+    // A name the kernel cuts at 15 bytes: the child's name is its first 15.
+    let long = format!("wplongchildname{}", std::process::id());
+    let start = |child: &[u8]| {
+        Listener::start(&[
+            "--comm-hex",
+            &hex(name.as_bytes()),
+            "--fork",
+            "--child-user",
+            &uid,
+            "--child-comm-hex",
+            &hex(child),
+            "tcp4",
+        ])
+    };
+    let (a, b) = (start(other.as_bytes()), start(&long.as_bytes()[..15]));
+    let children = [a.children[0], b.children[0]];
+    let child_set = |pids: &[u32]| {
+        let mut pids = pids.to_vec();
+        pids.sort_unstable();
+        serde_json::json!({ "pids": pids, "count": pids.len() })
+    };
+    let home = tempdir();
+    for lookup in ["procfs", "bpf"] {
+        let json = |args: &[&str]| -> Value {
+            let (_, out, err) = as_nobody(home.path(), lookup, args);
+            serde_json::from_str(&out).unwrap_or_else(|_| panic!("{lookup} {args:?}: {out}{err}"))
+        };
+        // The user alone: both children.
+        let doc = json(&["--json", "--user", &uid]);
+        assert_eq!(doc["asked_unread"], child_set(&children), "{lookup}: {doc}");
+        // The parent's name: neither child is named so.
+        let doc = json(&["--json", &name, "--user", &uid]);
+        assert_eq!(doc["asked_unread"], Value::Null, "{lookup}: {doc}");
+        // Each child's own name, the long one by its first 15 bytes.
+        let doc = json(&["--json", &other, "--user", &uid]);
+        assert_eq!(
+            doc["asked_unread"],
+            child_set(&children[..1]),
+            "{lookup}: {doc}"
+        );
+        let note = format!(
+            "the descriptors of 1 process named '{other}' of user {uid} (PID {}) could not be \
+             read: whether it holds any listener is not known",
+            children[0]
+        );
+        assert!(doc["notes"].to_string().contains(&note), "{lookup}: {doc}");
+        let doc = json(&["--json", &long, "--user", &uid]);
+        assert_eq!(
+            doc["asked_unread"],
+            child_set(&children[1..]),
+            "{lookup}: {doc}"
+        );
+    }
+}
+
+#[test]
 fn a_process_one_of_whose_threads_acts_as_the_user_is_that_users_when_unread() {
     if python().is_none() {
         return;
