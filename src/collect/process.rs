@@ -1317,14 +1317,15 @@ mod tests {
         let reading = Reading::new();
         let feed = reading.feed();
         let state = || reading.feed.queue.state();
-        // Until `n` PIDs were taken and read, and every worker waits for more.
+        // Until `n` PIDs were taken and read, and every worker waits for more (a worker
+        // waits only once the read it took is done).
         let read_up_to = |n: usize| {
             for _ in 0..2000 {
                 let (next, idle, workers) = {
                     let s = state();
                     (s.next, s.idle, s.workers)
                 };
-                if next == n && idle == workers && in_flight().is_empty() {
+                if next == n && idle == workers {
                     return true;
                 }
                 std::thread::sleep(Duration::from_millis(1));
