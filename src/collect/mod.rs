@@ -1050,17 +1050,15 @@ fn asked_unread(
     }
 }
 
-/// Whether a process whose kernel's name is `comm` may be the program `name`, as
-/// [`is_program`] would say of it by that name alone (case ignored): the same name, or the
-/// first 15 bytes of a longer one (where the kernel cut it). Its executable and command line
-/// are not asked: its descriptors could not be read, and a process renamed from the program's
+/// Whether a process whose kernel's name is `comm` may be the program `name` (case ignored):
+/// the same name, or the first 15 bytes of a longer one, where the kernel cut it
+/// ([`is_program`] also asks a process's command line then; this one's is not read here: a
+/// process's memory may be held by a filesystem that does not answer). Its executable link
+/// cannot be read either (its descriptors could not be): a process renamed from the program's
 /// name is not looked for by it, as with the program's name alone.
 #[cfg(target_os = "linux")]
 fn comm_may_be(comm: &[u8], name: &str) -> bool {
-    const COMM: usize = 15;
-    let asked = name.as_bytes();
-    comm.eq_ignore_ascii_case(asked)
-        || (comm.len() == COMM && asked.len() > COMM && asked[..COMM].eq_ignore_ascii_case(comm))
+    comm.eq_ignore_ascii_case(name.as_bytes()) || filter::kernel_cut_of(comm, name.as_bytes())
 }
 
 /// The note for [`asked_unread`]'s processes.
