@@ -237,16 +237,13 @@ pub fn is_program(p: &Process, name: &str) -> bool {
         return true;
     }
     // The kernel cuts its name at TASK_COMM_LEN - 1 bytes: a longer full name begins with it.
+    const COMM: usize = 15;
     let (full, asked) = (p.name.as_bytes(), name.as_bytes());
-    if kernel_cut_of(asked, full) {
+    if asked.len() == COMM && full.len() > COMM && full[..COMM].eq_ignore_ascii_case(asked) {
         return true;
     }
-    kernel_cut_of(full, asked) && p.cmdline.iter().take(2).any(|a| same(&base(a)))
-}
-
-/// Whether `comm` is the kernel's name for a process named `name` that it cut (its first
-/// TASK_COMM_LEN - 1 bytes, `name` longer; case ignored).
-pub(crate) fn kernel_cut_of(comm: &[u8], name: &[u8]) -> bool {
-    const COMM: usize = 15;
-    comm.len() == COMM && name.len() > COMM && name[..COMM].eq_ignore_ascii_case(comm)
+    full.len() == COMM
+        && asked.len() > COMM
+        && asked[..COMM].eq_ignore_ascii_case(full)
+        && p.cmdline.iter().take(2).any(|a| same(&base(a)))
 }

@@ -966,9 +966,6 @@ fn thread_users(pid: u32, buf: &mut Vec<u8>) -> (Vec<u32>, bool) {
 /// name (`comm`, which anyone may read) contains the name typed, case ignored; by `--user`,
 /// when one of its threads acts as that user (the effective uid in its `status`, which anyone
 /// may read; a name matches every uid the user database names so), or when that is not known.
-/// Beside a program's name (`whoport nginx --user www-data`), `--user` asks only for those
-/// whose kernel's name may be that program's ([`comm_may_be`]): a program's name alone asks
-/// for none (its listeners whose owner was not seen are said to be possibly its).
 #[cfg(target_os = "linux")]
 fn asked_unread(
     filter: &Filter,
@@ -977,33 +974,29 @@ fn asked_unread(
     deadline: Deadline,
 ) -> AskedUnread {
     let mut unnamed = Vec::new();
-    // Those of `unread` whose kernel's name `matches` (one whose name could not be read, its
-    // `/proc` entries covered by a mount, may be of any name; one gone is of none).
-    let mut named = |matches: &dyn Fn(&[u8]) -> bool| -> Vec<u32> {
-        unread
-            .iter()
-            .copied()
-            .filter(|&pid| match linux::comm_unless_gone(pid) {
-                None => false,
-                Some(None) => {
-                    unnamed.push(pid);
-                    true
-                }
-                Some(Some(comm)) => matches(&comm),
-            })
-            .collect()
-    };
-    let mut asked: Vec<u32> = match (filter.pid, &filter.process, &filter.program) {
-        (Some(pid), _, _) => unread.iter().copied().filter(|&p| p == pid).collect(),
-        (None, Some(name), _) => {
+    let mut asked: Vec<u32> = match (filter.pid, &filter.process) {
+        (Some(pid), _) => unread.iter().copied().filter(|&p| p == pid).collect(),
+        (None, Some(name)) => {
             let name = name.to_lowercase();
-            named(&|comm| String::from_utf8_lossy(comm).to_lowercase().contains(&name))
+            unread
+                .iter()
+                .copied()
+                // One whose name could not be read (its `/proc` entries covered by a mount)
+                // may be of any name; one gone is of none.
+                .filter(|&pid| match linux::comm_unless_gone(pid) {
+                    None => false,
+                    Some(None) => {
+                        unnamed.push(pid);
+                        true
+                    }
+                    Some(Some(comm)) => String::from_utf8_lossy(&comm)
+                        .to_lowercase()
+                        .contains(&name),
+                })
+                .collect()
         }
-        (None, None, Some(program)) if filter.user.is_some() => {
-            named(&|comm| comm_may_be(comm, program))
-        }
-        (None, None, None) if filter.user.is_some() => unread.to_vec(),
-        (None, None, _) => Vec::new(),
+        (None, None) if filter.user.is_some() => unread.to_vec(),
+        (None, None) => Vec::new(),
     };
     asked.sort_unstable();
     asked.dedup();
@@ -1048,17 +1041,6 @@ fn asked_unread(
         user_unknown,
         unnamed,
     }
-}
-
-/// Whether a process whose kernel's name is `comm` may be the program `name` (case ignored):
-/// the same name, or the first 15 bytes of a longer one, where the kernel cut it
-/// ([`is_program`] also asks a process's command line then; this one's is not read here: a
-/// process's memory may be held by a filesystem that does not answer). Its executable link
-/// cannot be read either (its descriptors could not be): a process renamed from the program's
-/// name is not looked for by it, as with the program's name alone.
-#[cfg(target_os = "linux")]
-fn comm_may_be(comm: &[u8], name: &str) -> bool {
-    comm.eq_ignore_ascii_case(name.as_bytes()) || filter::kernel_cut_of(comm, name.as_bytes())
 }
 
 /// The note for [`asked_unread`]'s processes.
@@ -1122,26 +1104,10 @@ fn asked_unread_note(filter: &Filter, asked: &AskedUnread) -> Option<String> {
                  is not known"
             )
         }
-        (None, None, Some(of_user)) => {
-            // Beside a program's name, those asked for are named so (or their name unread).
-            let whose = match (&filter.program, asked.unnamed) {
-                (None, _) => String::new(),
-                (Some(name), 0) => format!("named '{}' ", sanitize(name)),
-                (Some(name), n) if n == count => format!(
-                    "whose {} could not be read (it may be '{}') ",
-                    if n == 1 { "name" } else { "names" },
-                    sanitize(name)
-                ),
-                (Some(name), n) => format!(
-                    "named '{}' (or, for {n} of them, whose name could not be read) ",
-                    sanitize(name)
-                ),
-            };
-            format!(
-                "the descriptors of {processes} {whose}{of_user} ({list}) could not be read: \
-                 whether {holds} any listener is not known"
-            )
-        }
+        (None, None, Some(of_user)) => format!(
+            "the descriptors of {processes} {of_user} ({list}) could not be read: whether \
+             {holds} any listener is not known"
+        ),
         (None, None, None) => return None,
     })
 }
