@@ -491,6 +491,8 @@ impl Reading {
         for &pid in pids {
             self.feed.add(pid, starts.get(&pid).copied());
         }
+        // (Fewer than a batch left would otherwise wait for the end.)
+        self.feed.flush();
     }
 
     /// Adds `pids` not added yet, then waits until `deadline` for the details of every one
@@ -1351,6 +1353,12 @@ mod tests {
         // ...or for the lookup to be done with what it found.
         feed.flush();
         assert!(read_up_to(43), "the owner left read once the adder is done");
+        // The owners the lookup ended with, added at once: read while the caller goes on.
+        reading.add(&[absent + 41], &HashMap::new());
+        assert!(
+            read_up_to(44),
+            "an owner added at the end read before the read ends"
+        );
     }
 
     #[test]
