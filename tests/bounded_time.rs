@@ -968,11 +968,19 @@ fn a_filesystem_that_reads_requests_and_never_answers_never_keeps_whoport_runnin
         ("default-config", "rc=2 ", "cannot read config"),
         ("user", "rc=2 ", "cannot look up --user 'root'"),
         ("names", "rc=0 ", ""),
-        ("audit-names", "rc=0 ", ""),
+        // The audit judges every listener of the machine's network namespace, where other
+        // tests' listeners come and go: a finding among them ends it with 1. It must end.
+        ("audit-names", "rc=", ""),
     ];
     for (name, rc, words) in expected {
         let line = case(name);
         assert!(line.contains(rc), "{name} did not end as expected: {line}");
+        if name == "audit-names" {
+            assert!(
+                line.contains("rc=0 ") || line.contains("rc=1 "),
+                "{name} did not end as expected: {line}"
+            );
+        }
         let ms: u64 = line
             .split(" ms=")
             .nth(1)
