@@ -200,6 +200,13 @@ fn as_nobody(home: &std::path::Path, lookup: &str, args: &[&str]) -> (i32, Strin
     )
 }
 
+/// A uid of this run's own, which no user has: `offset` apart for each test of this file, which
+/// run at once (0 and 1: a user's processes not read; 2: a thread's user; 3: covered `status`;
+/// 4: a user with no process; 5: a program's listener shared with a user's child).
+fn own_uid(offset: u32) -> String {
+    (40_000 + (std::process::id() + offset) % 20_000).to_string()
+}
+
 /// whoport as root with the owner lookup `lookup`: (status, stdout, stderr).
 fn as_root(home: &std::path::Path, lookup: &str, args: &[&str]) -> (i32, String, String) {
     outcome(
@@ -251,7 +258,7 @@ fn a_filter_over_listeners_a_normal_user_cannot_attribute_is_named_never_nothing
     // A user of this run's own, with no process: none of its processes went unread, so the
     // listeners are not its (`nobody` may have processes whoport, as nobody, cannot read:
     // any of them may share the listeners, and `--user nobody` keeps them then).
-    let absent = (40_000 + (std::process::id() + 4) % 20_000).to_string();
+    let absent = own_uid(4);
     for lookup in ["procfs", "bpf"] {
         let nobody = |args: &[&str]| as_nobody(home.path(), lookup, args);
         // A filter about the socket hides them: named, with the unknown owner, exit 1.
@@ -817,8 +824,8 @@ fn a_user_whose_processes_cannot_be_read_is_never_said_to_hold_nothing() {
     }
     // Root's listener, shared with a child that became a user of this run's own (a daemon
     // that drops its privileges): nobody reads neither, and the socket is root's.
-    let uid = (40_000 + std::process::id() % 20_000).to_string();
-    let other = (40_000 + (std::process::id() + 1) % 20_000).to_string();
+    let uid = own_uid(0);
+    let other = own_uid(1);
     let name = format!("wpusr{}", std::process::id());
     let l = Listener::start(&[
         "--comm-hex",
@@ -932,7 +939,7 @@ fn a_listener_a_program_shares_with_an_unread_process_of_another_name_may_be_the
     // and took another name: root sees the listener held by `name` and by that user, so
     // `name --user U` lists it. nobody reads neither process: the listener may be both the
     // program's and U's, through two processes, and is never said hidden by --user.
-    let uid = (40_000 + (std::process::id() + 3) % 20_000).to_string();
+    let uid = own_uid(5);
     let name = format!("wpprog{}", std::process::id());
     let other = format!("wpkid{}", std::process::id());
     let l = Listener::start(&[
@@ -984,7 +991,7 @@ fn a_process_one_of_whose_threads_acts_as_the_user_is_that_users_when_unread() {
     }
     // Root's process whose second thread acts as a user of this run's own (credentials are
     // per thread): root reads it and names it that user's; nobody reads neither.
-    let uid = (40_000 + (std::process::id() + 2) % 20_000).to_string();
+    let uid = own_uid(2);
     let l = Listener::start(&["--thread-user", &uid, "tcp4"]);
     let tcp = format!("127.0.0.1:{}", l.port(0));
     let home = tempdir();
@@ -1128,7 +1135,7 @@ fn a_user_whose_processes_status_is_covered_or_whose_name_has_two_uids_is_not_ru
         return;
     }
     // Root's listener, shared with a child of a uid of this run's own, that nobody cannot read.
-    let uid = 40_000 + (std::process::id() + 3) % 20_000;
+    let uid: u32 = own_uid(3).parse().expect("a uid");
     let l = Listener::start(&["--fork", "--child-user", &uid.to_string(), "tcp4"]);
     let child = l.children[0];
     let tcp = format!("127.0.0.1:{}", l.port(0));
