@@ -202,7 +202,9 @@ fn as_nobody(home: &std::path::Path, lookup: &str, args: &[&str]) -> (i32, Strin
 
 /// A uid of this run's own, which no user has: `offset` apart for each test of this file, which
 /// run at once (0 and 1: a user's processes not read; 2: a thread's user; 3: covered `status`;
-/// 4: a user with no process; 5: a program's listener shared with a user's child).
+/// 4: a user with no process; 5: a program's listener shared with a user's child; 6 and 7: a
+/// process's listener shared with a user's child, and a user with no process beside it; 8: a
+/// user with no process beside `hidepid`'s test).
 fn own_uid(offset: u32) -> String {
     (40_000 + (std::process::id() + offset) % 20_000).to_string()
 }
@@ -905,8 +907,23 @@ fn a_user_whose_processes_cannot_be_read_is_never_said_to_hold_nothing() {
             endpoints(&doc, "unattributed").contains(&tcp),
             "{lookup}: {doc}"
         );
-        // (The parent is root's: nothing of it is that user's.)
+        // The parent is root's, but shares the listener with the child, which is that user's:
+        // root lists it for both, and nobody, who reads neither, is told it may be.
         let doc = json(&["--json", "--user", &uid, "--pid", &l.pid.to_string()]);
+        let mut both = vec![l.pid, child];
+        both.sort_unstable();
+        assert_eq!(
+            doc["asked_unread"],
+            serde_json::json!({ "pids": both, "count": 2 }),
+            "{lookup}: {doc}"
+        );
+        assert!(
+            endpoints(&doc, "unattributed").contains(&tcp),
+            "{lookup}: {doc}"
+        );
+        // Beside a user none of whose processes went unread, nothing of the parent's can be
+        // that user's.
+        let doc = json(&["--json", "--user", &other, "--pid", &l.pid.to_string()]);
         assert_eq!(doc["asked_unread"], Value::Null, "{lookup}: {doc}");
         assert!(
             !endpoints(&doc, "unattributed").contains(&tcp),
@@ -982,6 +999,83 @@ fn a_listener_a_program_shares_with_an_unread_process_of_another_name_may_be_the
 }
 
 #[test]
+fn a_listener_a_process_asked_for_shares_with_an_unread_process_of_the_user_may_be_both() {
+    if python().is_none() {
+        return;
+    }
+    if !common::root_or_skip("a process of root's with a child of another user's") {
+        return;
+    }
+    // Root's listener named `name`, shared with a child that became a user of this run's own
+    // and took another name: root lists it for `--process name --user U` and `--pid PARENT
+    // --user U`. nobody reads neither process, and neither is both name and U: the listener
+    // they share may be both, and is never said hidden by --user nor ruled out. A user with no
+    // process rules it out still.
+    let uid = own_uid(6);
+    let absent = own_uid(7);
+    let name = format!("wpproc{}", std::process::id());
+    let other = format!("wpchild{}", std::process::id());
+    let l = Listener::start(&[
+        "--comm-hex",
+        &hex(name.as_bytes()),
+        "--fork",
+        "--child-user",
+        &uid,
+        "--child-comm-hex",
+        &hex(other.as_bytes()),
+        "tcp4",
+    ]);
+    let port = l.port(0).to_string();
+    let tcp = format!("127.0.0.1:{port}");
+    let parent = l.pid.to_string();
+    let mut both = vec![l.pid, l.children[0]];
+    both.sort_unstable();
+    let home = tempdir();
+    for lookup in ["procfs", "bpf"] {
+        for asked in [["--process", name.as_str()], ["--pid", parent.as_str()]] {
+            let args = [asked[0], asked[1], "--user", &uid];
+            let doc = root_json(home.path(), lookup, &[&["--json"], &args[..]].concat());
+            assert!(
+                endpoints(&doc, "listeners").contains(&tcp),
+                "{lookup} {asked:?}: {doc}"
+            );
+            let (status, out, err) =
+                as_nobody(home.path(), lookup, &[&["--json"], &args[..]].concat());
+            assert_eq!(status, 1, "{lookup} {asked:?}: {out}{err}");
+            let doc: Value = serde_json::from_str(&out).expect("json");
+            assert!(
+                endpoints(&doc, "unattributed").contains(&tcp),
+                "{lookup} {asked:?}: {doc}"
+            );
+            assert_eq!(
+                doc["asked_unread"],
+                serde_json::json!({ "pids": both, "count": 2 }),
+                "{lookup} {asked:?}: {doc}"
+            );
+            let (_, out, _) = as_nobody(home.path(), lookup, &args);
+            assert!(
+                !out.contains("No listening sockets match")
+                    && out.contains("whether they share any listener, which would be both"),
+                "{lookup} {asked:?}: {out}"
+            );
+            let (_, out, _) =
+                as_nobody(home.path(), lookup, &[&[port.as_str()], &args[..]].concat());
+            assert!(
+                !out.contains("hidden by --user") && !out.contains("Nothing that matches"),
+                "{lookup} {asked:?}: {out}"
+            );
+            let ruled_out = [asked[0], asked[1], "--user", &absent];
+            let (status, out, err) = as_nobody(home.path(), lookup, &ruled_out);
+            assert_eq!(
+                (status, out.lines().next()),
+                (1, Some("No listening sockets match.")),
+                "{lookup} {asked:?}: {out}{err}"
+            );
+        }
+    }
+}
+
+#[test]
 fn a_process_one_of_whose_threads_acts_as_the_user_is_that_users_when_unread() {
     if python().is_none() {
         return;
@@ -1040,10 +1134,13 @@ fn where_proc_hides_processes_a_user_asking_for_its_own_is_not_told_nothing() {
     ]);
     let tcp = format!("127.0.0.1:{}", l.port(0));
     // Without hidepid nobody sees the child but not its descriptors: beside --pid, --user
-    // keeps the listener as possibly the child's only for the child's own user.
+    // keeps the listener as possibly the child's for the child's own user, and for root,
+    // whose unread processes may share it (as the parent does); not for a user with no
+    // process.
     let child = l.children[0].to_string();
+    let absent = own_uid(8);
     let home = tempdir();
-    for (user, kept) in [("65534", true), ("0", false)] {
+    for (user, kept) in [("65534", true), ("0", true), (absent.as_str(), false)] {
         let (_, out, err) = as_nobody(
             home.path(),
             "procfs",

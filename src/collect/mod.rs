@@ -588,8 +588,9 @@ pub fn collect_beside<T>(
     // effective uid) whose descriptors could not be read: whether they hold any listener is
     // not known (a readable child may be named as the holder of a socket it shares).
     // Beside `--pid` or `--process`, `--user` rules out what the processes asked for may
-    // hold unseen when every one of them not read acts as another user (status): no listener
-    // can be both theirs and that user's.
+    // hold unseen when every one of them not read acts as another user (status) and no other
+    // process not read may act as that user: no listener can be both theirs and that user's
+    // (one holder of a shared socket may be the process asked for, another that user).
     #[cfg(target_os = "linux")]
     let (asked_unread, ruled_out) = {
         let asked = asked_unread(filter, &owners.all_unread, &users, deadline);
@@ -904,6 +905,11 @@ struct AskedUnread {
     user_unknown: usize,
     /// Of them, by `--process`, those whose name could not be read (any may be of that name).
     unnamed: usize,
+    /// Beside `--pid` or `--process`, where none of the processes those ask for that could
+    /// not be read may act as the `--user` asked for, but other processes not read may: how
+    /// many of `pids` are of each kind (asked for by `--pid` or `--process`, and by `--user`),
+    /// for a listener they share would be both.
+    shared: Option<(usize, usize)>,
 }
 
 /// The users the threads of process `pid` act as (effective uids, from the `status` files
@@ -1002,9 +1008,22 @@ fn asked_unread(
     asked.dedup();
     let before_user = asked.len();
     let mut user_unknown = 0;
+    let mut shared = None;
     if let Some(user) = filter.user.as_deref() {
+        let by_owner = filter.pid.is_some() || filter.process.is_some();
+        let named = std::mem::take(&mut asked);
+        // (Beside `--pid` or `--process`, every process not read is judged by its users: one
+        // of another name may share a listener with one asked for.)
+        let judged: Vec<u32> = if by_owner && !named.is_empty() {
+            let mut all = unread.to_vec();
+            all.sort_unstable();
+            all.dedup();
+            all
+        } else {
+            named.clone()
+        };
         let mut buf = Vec::new();
-        let read: Vec<(u32, (Vec<u32>, bool))> = asked
+        let read: Vec<(u32, (Vec<u32>, bool))> = judged
             .iter()
             .map(|&pid| (pid, thread_users(pid, &mut buf)))
             .collect();
@@ -1022,17 +1041,31 @@ fn asked_unread(
         }
         let is_user =
             |u: u32| Some(u) == uid || (by_name && users.name(u).is_some_and(|n| n == user));
-        asked = read
-            .into_iter()
-            .filter(|(_, (uids, unknown))| {
-                let acts = uids.iter().any(|&u| is_user(u));
-                if !acts && *unknown {
-                    user_unknown += 1;
-                }
-                acts || *unknown
-            })
-            .map(|(pid, _)| pid)
-            .collect();
+        let mut users_own = Vec::new();
+        for (pid, (uids, unknown)) in read {
+            if !uids.iter().any(|&u| is_user(u)) && !unknown {
+                continue;
+            }
+            if named.binary_search(&pid).is_ok() {
+                asked.push(pid);
+                user_unknown += usize::from(!uids.iter().any(|&u| is_user(u)));
+            } else {
+                users_own.push((pid, unknown && !uids.iter().any(|&u| is_user(u))));
+            }
+        }
+        // None asked for may be that user's, but a listener one of them shares with a process
+        // of that user's (both unread: root's daemon named so, with a child that became that
+        // user) is both: those and these are said.
+        if asked.is_empty() && !users_own.is_empty() {
+            shared = Some((named.len(), users_own.len()));
+            user_unknown = users_own.iter().filter(|(_, unknown)| *unknown).count();
+            asked = named
+                .iter()
+                .copied()
+                .chain(users_own.iter().map(|p| p.0))
+                .collect();
+            asked.sort_unstable();
+        }
     }
     let unnamed = asked.iter().filter(|pid| unnamed.contains(pid)).count();
     AskedUnread {
@@ -1040,6 +1073,7 @@ fn asked_unread(
         before_user,
         user_unknown,
         unnamed,
+        shared,
     }
 }
 
@@ -1053,6 +1087,9 @@ fn asked_unread_note(filter: &Filter, asked: &AskedUnread) -> Option<String> {
     let mut named = asked.pids.clone();
     named.truncate(linux::NAMED_UNREADABLE);
     let list = crate::model::unreadable_pid_list(&named, count);
+    if let Some(shared) = asked.shared {
+        return Some(shared_unread_note(filter, asked, shared, &list));
+    }
     let (processes, holds) = if count == 1 {
         ("1 process".to_string(), "it holds")
     } else {
@@ -1110,6 +1147,58 @@ fn asked_unread_note(filter: &Filter, asked: &AskedUnread) -> Option<String> {
         ),
         (None, None, None) => return None,
     })
+}
+
+/// The note for [`asked_unread`]'s processes where none asked for by `--pid` or `--process`
+/// may act as the `--user` asked for, but `users_own` others not read may: a listener those
+/// share with these would be both.
+#[cfg(target_os = "linux")]
+fn shared_unread_note(
+    filter: &Filter,
+    asked: &AskedUnread,
+    (named, users_own): (usize, usize),
+    list: &str,
+) -> String {
+    let sanitize = |text: &str| crate::render::sanitize::sanitize(text).into_owned();
+    let processes = |n: usize| match n {
+        1 => "1 process".to_string(),
+        n => format!("{n} processes"),
+    };
+    let first = match (filter.pid, &filter.process) {
+        (Some(pid), _) => format!("PID {pid}"),
+        (None, Some(name)) => {
+            let name = sanitize(name);
+            match asked.unnamed {
+                0 => format!("{} whose name contains '{name}'", processes(named)),
+                n => format!(
+                    "{} whose name contains '{name}' (or, for {n} of them, could not be read)",
+                    processes(named)
+                ),
+            }
+        }
+        (None, None) => processes(named),
+    };
+    let user = sanitize(filter.user.as_deref().unwrap_or_default());
+    let second = match asked.user_unknown {
+        0 => format!("{} of user {user}", processes(users_own)),
+        n if n == users_own => format!(
+            "{} that may act as user {user} (threads' users not all read)",
+            processes(users_own)
+        ),
+        n => format!(
+            "{} of user {user} (or, for {n} of them, whose threads' users were not all read)",
+            processes(users_own)
+        ),
+    };
+    let others = if named == 1 {
+        "another user's"
+    } else {
+        "other users'"
+    };
+    format!(
+        "the descriptors of {first} ({others}) and of {second} ({list}) could not be read: \
+         whether they share any listener, which would be both, is not known"
+    )
 }
 
 /// Names the known program each listener's owner is, once for every reader.
