@@ -88,6 +88,53 @@ fn a_file_mounted_over_a_processs_details_is_never_read_as_them() {
     }
 }
 
+/// A baseline saved while a file was mounted over a holder's `/proc/PID/stat` stores that
+/// owner as not seen, never its placeholder (`[/proc/PID/stat covered by a mount]`) as its
+/// name: the next audit, with nothing mounted, does not call the owner changed, by both
+/// lookups.
+#[test]
+fn a_baseline_saved_while_an_owners_name_was_covered_stores_it_as_not_seen() {
+    if !common::mount_namespace_with_btf_or_skip() || python().is_none() {
+        return;
+    }
+    let l = Listener::start(&["tcp4"]);
+    let (pid, port) = (l.pid, l.port(0));
+    let dir = tempdir();
+    let binds = [forged_bind(dir.path(), pid, "stat")];
+    for lookup in LOOKUPS {
+        let file = dir.path().join("baseline.json");
+        let file = file.to_str().expect("utf8");
+        let (status, _, err) = run_with_binds(
+            &binds,
+            lookup,
+            &format!("audit --json --save-baseline {file}"),
+        );
+        assert!(status == 0 || status == 1, "{lookup}: {status} {err}");
+        let saved: Value =
+            serde_json::from_slice(&std::fs::read(file).expect("saved")).expect("json");
+        let entry = saved["listeners"]
+            .as_array()
+            .expect("listeners")
+            .iter()
+            .find(|e| e["port"] == port)
+            .unwrap_or_else(|| panic!("{lookup}: {saved}"));
+        assert_eq!(entry["names"], serde_json::json!([]), "{lookup}: {entry}");
+        assert_eq!(entry["exes"], serde_json::json!([]), "{lookup}: {entry}");
+        let (status, out, err) =
+            run_with_binds(&[], lookup, &format!("audit --json --baseline {file}"));
+        assert!(status == 0 || status == 1, "{lookup}: {status} {err}");
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        let changed: Vec<&Value> = doc["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .filter(|f| f["id"] == "owner-changed" && f["listener"]["port"] == port)
+            .collect();
+        assert!(changed.is_empty(), "{lookup}: {changed:?}");
+        std::fs::remove_file(file).expect("removed");
+    }
+}
+
 /// A file mounted over the `comm` and `stat` of a listener's parent (forged to say `sshd`)
 /// lends the parent no name: both lookups leave the parent's name of a forked child holding
 /// the listener unknown, as the walk, which does not read through a mount, always did; the

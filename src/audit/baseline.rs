@@ -66,13 +66,17 @@ impl Entry {
     }
 
     /// Were its owners seen, every one of them read? Not when the socket's owner was hidden,
-    /// or an owner exited, was replaced or covered during the scan, or was not read in time:
-    /// stored with no name (older baselines stored the placeholder's name).
+    /// or an owner exited, was replaced or covered during the scan, was not read in time, or
+    /// its name was not read (`hidepid`, a file mounted over its `stat`): stored with no name
+    /// (older baselines stored the placeholder's name).
     pub fn seen(&self) -> bool {
         !self.names.is_empty()
             && !self.names.iter().any(|n| {
                 PLACEHOLDERS.contains(&n.as_str())
-                    || (n.starts_with("[/proc/") && n.ends_with(" covered by a mount]"))
+                    || (n.starts_with("[/proc/")
+                        && (n.ends_with(" covered by a mount]")
+                            || (n.contains(" hidden from this user (hidepid=")
+                                && n.ends_with(")]"))))
             })
     }
 
@@ -82,8 +86,10 @@ impl Entry {
             .iter()
             .filter_map(|p| snap.processes.get(p))
             .collect();
-        if owners.len() < l.owners.len() || owners.iter().any(|p| p.not_read) {
-            // What one owner runs is not known: none is remembered, as for a hidden owner.
+        if owners.len() < l.owners.len() || owners.iter().any(|p| p.not_read || p.name_unknown) {
+            // What one owner runs is not known (not read, or its name not read: hidden from
+            // this user by `hidepid`, a file mounted over its `stat`): none is remembered, as
+            // for a hidden owner, never a placeholder as its name.
             owners.clear();
         }
         let mut exes: Vec<String> = owners.iter().filter_map(|p| p.exe.clone()).collect();
@@ -315,6 +321,75 @@ mod tests {
     }
 
     #[test]
+    fn an_owner_whose_name_was_not_read_is_stored_as_not_seen_never_by_its_placeholder() {
+        use crate::model::{Process, Scope, Socket};
+        let address = "127.0.0.1".parse().expect("ip");
+        let snap = |owner: Process| {
+            let listener = Listener {
+                socket: Socket {
+                    protocol: Protocol::Tcp,
+                    address,
+                    port: 8080,
+                    state: Some("listen"),
+                    remote: None,
+                    inode: 1,
+                    uid: Some(33),
+                    ifindex: 0,
+                    device_reported: true,
+                    v6only: None,
+                },
+                scope: Scope::of(address),
+                device: None,
+                user: Some("www-data".into()),
+                owners: vec![owner.pid],
+                hidden_reason: None,
+                held_through: None,
+                blocked_calls: Vec::new(),
+                blocked_calls_cut: false,
+                blocked_calls_unread: None,
+                v6only: None,
+                known_use: None,
+            };
+            Snapshot {
+                listeners: vec![listener],
+                processes: std::iter::once((owner.pid, owner)).collect(),
+                ..Snapshot::default()
+            }
+        };
+        let read = Process {
+            pid: 4242,
+            name: "nginx".into(),
+            exe: Some("/usr/sbin/nginx".into()),
+            uid: Some(33),
+            user: Some("www-data".into()),
+            ..Process::default()
+        };
+        let s = snap(read);
+        let e = Entry::of(&s.listeners[0], &s);
+        assert_eq!(
+            (e.names, e.exes),
+            (
+                vec!["nginx".to_string()],
+                vec!["/usr/sbin/nginx".to_string()]
+            )
+        );
+        for owner in [
+            Process::hidden(4242, "2"),
+            Process::covered_file(4242, "stat"),
+            Process::covered(4242),
+        ] {
+            let s = snap(owner.clone());
+            let e = Entry::of(&s.listeners[0], &s);
+            assert!(
+                e.names.is_empty() && e.exes.is_empty() && !e.seen(),
+                "{owner:?}: {e:?}"
+            );
+            // The socket's user, as for an owner not seen.
+            assert_eq!(e.users, vec!["www-data".to_string()], "{owner:?}");
+        }
+    }
+
+    #[test]
     fn diffs() {
         let base = vec![
             entry(22, "/usr/sbin/sshd", "root"),
@@ -370,6 +445,8 @@ mod tests {
             placeholder("[exited during scan]"),
             placeholder("[process changed during scan]"),
             placeholder("[/proc/4242 covered by a mount]"),
+            placeholder("[/proc/4242/stat covered by a mount]"),
+            placeholder("[/proc/4242 hidden from this user (hidepid=2)]"),
         ];
         for other in unseen {
             assert!(!other.seen(), "{other:?}");
