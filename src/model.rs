@@ -839,6 +839,9 @@ pub struct Snapshot {
     /// (some of their PIDs, and how many): they may hold any listener, one named as another
     /// process's among them, or none.
     pub asked_unread: (Vec<u32>, usize),
+    /// With `--user`: whether a listener whose owner could not be seen may be that user's
+    /// (some unread process may act as that user, or `/proc` hides processes from this one).
+    pub user_unread: bool,
     /// Sockets the dump returned that the kernel no longer had when asked again (closed during
     /// the scan, as under `SO_REUSEPORT` churn): not listeners any more, so neither rows of the
     /// listing, nor the card's, nor judged by the audit; counted in the totals and kept,

@@ -1009,8 +1009,9 @@ fn a_listener_a_process_asked_for_shares_with_an_unread_process_of_the_user_may_
     // Root's listener named `name`, shared with a child that became a user of this run's own
     // and took another name: root lists it for `--process name --user U` and `--pid PARENT
     // --user U`. nobody reads neither process, and neither is both name and U: the listener
-    // they share may be both, and is never said hidden by --user nor ruled out. A user with no
-    // process rules it out still.
+    // they share may be both, and is never said hidden by --user nor ruled out. U reads its
+    // child, not the parent, which may share the child's listener: never ruled out either. A
+    // user with no process rules it out still.
     let uid = own_uid(6);
     let absent = own_uid(7);
     let name = format!("wpproc{}", std::process::id());
@@ -1063,6 +1064,31 @@ fn a_listener_a_process_asked_for_shares_with_an_unread_process_of_the_user_may_
             assert!(
                 !out.contains("hidden by --user") && !out.contains("Nothing that matches"),
                 "{lookup} {asked:?}: {out}"
+            );
+            // As that user, who reads the child: the parent, not read, may share the child's
+            // listener, which would then be both; never ruled out.
+            let as_user = |args: &[&str]| {
+                outcome(
+                    common::whoport(home.path())
+                        .env("WHOPORT_OWNER_LOOKUP", lookup)
+                        .uid(uid.parse().expect("a uid"))
+                        .gid(uid.parse().expect("a gid"))
+                        .args(args),
+                )
+            };
+            let (status, out, err) = as_user(&[&["--json"], &args[..]].concat());
+            assert_eq!(status, 1, "{lookup} {asked:?} as {uid}: {out}{err}");
+            let doc: Value = serde_json::from_str(&out).expect("json");
+            assert_eq!(
+                doc["asked_unread"],
+                serde_json::json!({ "pids": [l.pid], "count": 1 }),
+                "{lookup} {asked:?} as {uid}: {doc}"
+            );
+            let (_, out, _) = as_user(&args);
+            assert!(
+                !out.contains("No listening sockets match")
+                    && out.contains("any listener seen held by a process of user"),
+                "{lookup} {asked:?} as {uid}: {out}"
             );
             let ruled_out = [asked[0], asked[1], "--user", &absent];
             let (status, out, err) = as_nobody(home.path(), lookup, &ruled_out);

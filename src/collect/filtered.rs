@@ -156,7 +156,7 @@ pub fn hidden_by_filters(
     }
     let everything = unfiltered(filter, protocol);
     let all = super::collect(&everything)?;
-    let user_unread = super::user_unread(filter, shown.asked_unread.1);
+    let user_unread = shown.user_unread;
     let mut out = left_out(&criteria, &all, shown, user_unread);
     out.extend(unattributed_left_out(&criteria, &all, shown, user_unread));
     Ok(out)

@@ -592,8 +592,23 @@ pub fn collect_beside<T>(
     // process not read may act as that user: no listener can be both theirs and that user's
     // (one holder of a shared socket may be the process asked for, another that user).
     #[cfg(target_os = "linux")]
-    let (asked_unread, ruled_out) = {
-        let asked = asked_unread(filter, &owners.all_unread, &users, deadline);
+    let (asked_unread, ruled_out, user_side) = {
+        // (Beside `--pid` or `--process`: whether a listener was seen held by a process of
+        // the `--user` asked for, which an unread process asked for may share.)
+        let users_seen =
+            filter.user.is_some() && (filter.pid.is_some() || filter.process.is_some()) && {
+                let users_own = Filter {
+                    pid: None,
+                    process: None,
+                    ..filter.clone()
+                };
+                listeners.iter().any(|l| {
+                    !l.owners.is_empty()
+                        && !l.closed_during_scan()
+                        && users_own.wants_listener(l, &processes)
+                })
+            };
+        let asked = asked_unread(filter, &owners.all_unread, &users, deadline, users_seen);
         notes.extend(asked_unread_note(filter, &asked));
         let ruled_out = filter.user.is_some()
             && (filter.pid.is_some() || filter.process.is_some())
@@ -603,19 +618,15 @@ pub fn collect_beside<T>(
         let count = asked.pids.len();
         let mut pids = asked.pids;
         pids.truncate(linux::NAMED_UNREADABLE);
-        ((pids, count), ruled_out)
+        ((pids, count), ruled_out, asked.user_side)
     };
     #[cfg(not(target_os = "linux"))]
-    let (asked_unread, ruled_out) = ((Vec::new(), 0), false);
+    let (asked_unread, ruled_out, user_side) = ((Vec::new(), 0), false, 0);
+    let user_unread = user_unread(filter, user_side);
     let unattributed = if ruled_out {
         Vec::new()
     } else {
-        unattributed(
-            filter,
-            &listeners,
-            &processes,
-            user_unread(filter, asked_unread.1),
-        )
+        unattributed(filter, &listeners, &processes, user_unread)
     };
     notes.extend(localnet_unread(&listeners, filter.exposed));
     notes.extend(steering::note());
@@ -720,6 +731,7 @@ pub fn collect_beside<T>(
         other_netns: owners.other_netns,
         unattributed,
         asked_unread,
+        user_unread,
         closed,
     };
     Ok((snapshot, made))
@@ -879,8 +891,8 @@ pub(crate) fn unattributed(
 
 /// Whether a listener whose owner could not be seen may be the user's `--user` asks for:
 /// some processes asked for that may act as that user could not be read (`asked_unread`,
-/// [`asked_unread`]'s count, which holds only those), or `/proc` hides processes from this
-/// one (`hidepid`: another user's, and this user's own that are not dumpable).
+/// [`asked_unread`]'s count of those that may act as that user), or `/proc` hides processes
+/// from this one (`hidepid`: another user's, and this user's own that are not dumpable).
 pub(crate) fn user_unread(filter: &Filter, asked_unread: usize) -> bool {
     if filter.user.is_none() {
         return false;
@@ -908,16 +920,23 @@ struct AskedUnread {
     /// Beside `--pid` or `--process`, where none of the processes those ask for that could
     /// not be read may act as the `--user` asked for, but other processes not read may: how
     /// many of `pids` are of each kind (asked for by `--pid` or `--process`, and by `--user`),
-    /// for a listener they share would be both.
-    shared: Option<(usize, usize)>,
+    /// for a listener they share would be both (their PIDs, sorted). None of that user's
+    /// unread: a listener seen held by one of that user's may be shared with those asked for.
+    shared: Option<(Vec<u32>, Vec<u32>)>,
+    /// How many of `pids` may act as the `--user` asked for (all of them but for `shared`).
+    user_side: usize,
 }
+
+/// What [`thread_users`] gives.
+#[cfg(target_os = "linux")]
+type ThreadUsers = (Vec<u32>, bool);
 
 /// The users the threads of process `pid` act as (effective uids, from the `status` files
 /// anyone may read), and whether some were not read (a file that could not be read or is
 /// covered by a mount, threads past [`credentials::MAX_THREADS`]). A process gone is no
 /// user's.
 #[cfg(target_os = "linux")]
-fn thread_users(pid: u32, buf: &mut Vec<u8>) -> (Vec<u32>, bool) {
+fn thread_users(pid: u32, buf: &mut Vec<u8>) -> ThreadUsers {
     let dir = match proc_dir::ProcDir::open(pid) {
         Ok(dir) => dir,
         Err(rustix::io::Errno::NOENT) => return (Vec::new(), false),
@@ -978,6 +997,7 @@ fn asked_unread(
     unread: &[u32],
     users: &UserNames,
     deadline: Deadline,
+    users_seen: bool,
 ) -> AskedUnread {
     let mut unnamed = Vec::new();
     let mut asked: Vec<u32> = match (filter.pid, &filter.process) {
@@ -1009,62 +1029,81 @@ fn asked_unread(
     let before_user = asked.len();
     let mut user_unknown = 0;
     let mut shared = None;
+    let mut user_side = asked.len();
     if let Some(user) = filter.user.as_deref() {
-        let by_owner = filter.pid.is_some() || filter.process.is_some();
         let named = std::mem::take(&mut asked);
-        // (Beside `--pid` or `--process`, every process not read is judged by its users: one
-        // of another name may share a listener with one asked for.)
-        let judged: Vec<u32> = if by_owner && !named.is_empty() {
-            let mut all = unread.to_vec();
-            all.sort_unstable();
-            all.dedup();
-            all
-        } else {
-            named.clone()
-        };
-        let mut buf = Vec::new();
-        let read: Vec<(u32, (Vec<u32>, bool))> = judged
-            .iter()
-            .map(|&pid| (pid, thread_users(pid, &mut buf)))
-            .collect();
         // A name is every uid the user database names so (two entries may share a name);
         // digits are a uid.
         let uid = process::uid_typed(user)
             .flatten()
             .or_else(|| process::uid_of_name(user));
         let by_name = process::uid_typed(user).is_none();
-        if by_name {
-            users.fetch(
-                read.iter().flat_map(|(_, (u, _))| u.iter().copied()),
-                deadline,
-            );
-        }
-        let is_user =
-            |u: u32| Some(u) == uid || (by_name && users.name(u).is_some_and(|n| n == user));
-        let mut users_own = Vec::new();
-        for (pid, (uids, unknown)) in read {
-            if !uids.iter().any(|&u| is_user(u)) && !unknown {
-                continue;
+        let mut buf = Vec::new();
+        // Of each process, whether it may act as that user, and whether only because its
+        // users were not all read (or not read in time: the deadline passed).
+        let mut judge = |pids: &[u32]| -> Vec<(u32, bool)> {
+            // (`None`: not read, the deadline passed.)
+            let read: Vec<(u32, Option<ThreadUsers>)> = pids
+                .iter()
+                .map(|&pid| {
+                    (
+                        pid,
+                        (!deadline.passed()).then(|| thread_users(pid, &mut buf)),
+                    )
+                })
+                .collect();
+            if by_name {
+                users.fetch(
+                    read.iter()
+                        .flat_map(|(_, r)| r.iter().flat_map(|(u, _)| u.iter().copied())),
+                    deadline,
+                );
             }
-            if named.binary_search(&pid).is_ok() {
-                asked.push(pid);
-                user_unknown += usize::from(!uids.iter().any(|&u| is_user(u)));
-            } else {
-                users_own.push((pid, unknown && !uids.iter().any(|&u| is_user(u))));
-            }
+            let is_user =
+                |u: u32| Some(u) == uid || (by_name && users.name(u).is_some_and(|n| n == user));
+            read.into_iter()
+                .filter_map(|(pid, r)| match r {
+                    Some((uids, unknown)) => {
+                        let acts = uids.iter().any(|&u| is_user(u));
+                        (acts || unknown).then_some((pid, !acts))
+                    }
+                    None => Some((pid, true)),
+                })
+                .collect()
+        };
+        for (pid, unknown) in judge(&named) {
+            asked.push(pid);
+            user_unknown += usize::from(unknown);
         }
-        // None asked for may be that user's, but a listener one of them shares with a process
-        // of that user's (both unread: root's daemon named so, with a child that became that
-        // user) is both: those and these are said.
-        if asked.is_empty() && !users_own.is_empty() {
-            shared = Some((named.len(), users_own.len()));
-            user_unknown = users_own.iter().filter(|(_, unknown)| *unknown).count();
-            asked = named
+        user_side = asked.len();
+        // None asked for may act as that user, but one of them may share a listener with a
+        // process of that user's, which is then both: one not read either (root's daemon
+        // named so, with a child that became that user), or one seen holding a listener
+        // (`users_seen`): those are said, and these.
+        let by_owner = filter.pid.is_some() || filter.process.is_some();
+        if asked.is_empty() && by_owner && !named.is_empty() {
+            let mut rest: Vec<u32> = unread
                 .iter()
                 .copied()
-                .chain(users_own.iter().map(|p| p.0))
+                .filter(|pid| named.binary_search(pid).is_err())
                 .collect();
-            asked.sort_unstable();
+            rest.sort_unstable();
+            rest.dedup();
+            let users_own = judge(&rest);
+            if !users_own.is_empty() || users_seen {
+                shared = Some((
+                    named.clone(),
+                    users_own.iter().map(|p| p.0).collect::<Vec<u32>>(),
+                ));
+                user_unknown = users_own.iter().filter(|(_, unknown)| *unknown).count();
+                user_side = users_own.len();
+                asked = named
+                    .iter()
+                    .copied()
+                    .chain(users_own.iter().map(|p| p.0))
+                    .collect();
+                asked.sort_unstable();
+            }
         }
     }
     let unnamed = asked.iter().filter(|pid| unnamed.contains(pid)).count();
@@ -1074,6 +1113,7 @@ fn asked_unread(
         user_unknown,
         unnamed,
         shared,
+        user_side,
     }
 }
 
@@ -1087,8 +1127,8 @@ fn asked_unread_note(filter: &Filter, asked: &AskedUnread) -> Option<String> {
     let mut named = asked.pids.clone();
     named.truncate(linux::NAMED_UNREADABLE);
     let list = crate::model::unreadable_pid_list(&named, count);
-    if let Some(shared) = asked.shared {
-        return Some(shared_unread_note(filter, asked, shared, &list));
+    if let Some((named, users_own)) = &asked.shared {
+        return Some(shared_unread_note(filter, asked, (named, users_own)));
     }
     let (processes, holds) = if count == 1 {
         ("1 process".to_string(), "it holds")
@@ -1150,54 +1190,80 @@ fn asked_unread_note(filter: &Filter, asked: &AskedUnread) -> Option<String> {
 }
 
 /// The note for [`asked_unread`]'s processes where none asked for by `--pid` or `--process`
-/// may act as the `--user` asked for, but `users_own` others not read may: a listener those
-/// share with these would be both.
+/// may act as the `--user` asked for, but processes of that user's may share a listener with
+/// them: `named`, those asked for, and `users_own`, that user's not read (none: that user's
+/// were all read, and one holds a listener seen).
 #[cfg(target_os = "linux")]
 fn shared_unread_note(
     filter: &Filter,
     asked: &AskedUnread,
-    (named, users_own): (usize, usize),
-    list: &str,
+    (named, users_own): (&[u32], &[u32]),
 ) -> String {
     let sanitize = |text: &str| crate::render::sanitize::sanitize(text).into_owned();
     let processes = |n: usize| match n {
         1 => "1 process".to_string(),
         n => format!("{n} processes"),
     };
-    let first = match (filter.pid, &filter.process) {
-        (Some(pid), _) => format!("PID {pid}"),
-        (None, Some(name)) => {
-            let name = sanitize(name);
-            match asked.unnamed {
-                0 => format!("{} whose name contains '{name}'", processes(named)),
-                n => format!(
-                    "{} whose name contains '{name}' (or, for {n} of them, could not be read)",
-                    processes(named)
-                ),
-            }
-        }
-        (None, None) => processes(named),
+    let list = |pids: &[u32]| {
+        let shown = &pids[..pids.len().min(linux::NAMED_UNREADABLE)];
+        crate::model::unreadable_pid_list(shown, pids.len())
     };
-    let user = sanitize(filter.user.as_deref().unwrap_or_default());
-    let second = match asked.user_unknown {
-        0 => format!("{} of user {user}", processes(users_own)),
-        n if n == users_own => format!(
-            "{} that may act as user {user} (threads' users not all read)",
-            processes(users_own)
-        ),
-        n => format!(
-            "{} of user {user} (or, for {n} of them, whose threads' users were not all read)",
-            processes(users_own)
-        ),
-    };
-    let others = if named == 1 {
+    let others = if named.len() == 1 {
         "another user's"
     } else {
         "other users'"
     };
+    let first = match (filter.pid, &filter.process) {
+        (Some(pid), _) => format!("PID {pid} ({others})"),
+        (_, Some(name)) => {
+            let name = sanitize(name);
+            let whose = match asked.unnamed {
+                0 => format!("whose name contains '{name}'"),
+                n if n == named.len() => {
+                    format!("whose name could not be read (it may contain '{name}')")
+                }
+                n => {
+                    format!("whose name contains '{name}' (or, for {n} of them, could not be read)")
+                }
+            };
+            format!(
+                "{} {whose} ({others}; {})",
+                processes(named.len()),
+                list(named)
+            )
+        }
+        (None, None) => format!("{} ({others}; {})", processes(named.len()), list(named)),
+    };
+    let user = sanitize(filter.user.as_deref().unwrap_or_default());
+    if users_own.is_empty() {
+        let holds = if named.len() == 1 {
+            "it holds"
+        } else {
+            "they hold"
+        };
+        return format!(
+            "the descriptors of {first} could not be read: whether {holds} any listener seen \
+             held by a process of user {user}, one named here as another process's among \
+             them, is not known"
+        );
+    }
+    let unknown = match asked.user_unknown {
+        0 => String::new(),
+        n if n == users_own.len() => {
+            "; their threads' users were not all read: they may act as that user".to_string()
+        }
+        n => format!("; of {n} of them, the threads' users were not all read"),
+    };
+    let of_user = if asked.user_unknown == users_own.len() {
+        format!("that may act as user {user}")
+    } else {
+        format!("of user {user}")
+    };
     format!(
-        "the descriptors of {first} ({others}) and of {second} ({list}) could not be read: \
-         whether they share any listener, which would be both, is not known"
+        "the descriptors of {first} and of {} {of_user} ({}{unknown}) could not be read: \
+         whether they share any listener, which would be both, is not known",
+        processes(users_own.len()),
+        list(users_own),
     )
 }
 
