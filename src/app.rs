@@ -762,7 +762,7 @@ fn run_listing(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
                     (&snap.unattributed, &snap.processes),
                 )?;
             }
-            None => match (asked, snap.asked_unread.1) {
+            None => match (asked, snap.asked_by_owner) {
                 // Whether the processes asked for hold one is not known: never "none match".
                 (None, _) | (_, 0) => writeln!(w, "No listening sockets match.")?,
                 (Some(asked @ render::filtered::Asked::Pid(..)), _) => writeln!(
@@ -855,7 +855,7 @@ fn write_list(
             snap.listeners.len(),
             hidden,
             (asked, (&snap.unattributed, &snap.processes)),
-            snap.asked_unread.1,
+            snap.asked_by_owner,
         )?;
         listing::notes(w, out, snap)?;
         if !reports.is_empty() {

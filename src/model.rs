@@ -839,6 +839,9 @@ pub struct Snapshot {
     /// (some of their PIDs, and how many): they may hold any listener, one named as another
     /// process's among them, or none.
     pub asked_unread: (Vec<u32>, usize),
+    /// Of `asked_unread`'s count, those `--pid` or `--process` ask for (or `--user` alone):
+    /// beside `--user`, the others may be that user's processes sharing a listener with them.
+    pub asked_by_owner: usize,
     /// With `--user`: whether a listener whose owner could not be seen may be that user's
     /// (some unread process may act as that user, or `/proc` hides processes from this one).
     pub user_unread: bool,

@@ -1090,6 +1090,26 @@ fn a_listener_a_process_asked_for_shares_with_an_unread_process_of_the_user_may_
                     && out.contains("any listener seen held by a process of user"),
                 "{lookup} {asked:?} as {uid}: {out}"
             );
+            // A process of that user's it cannot read either (not dumpable): both kinds are
+            // named, and the card counts only the one asked for as possibly holding the
+            // listener --process or --pid hid.
+            let undumpable =
+                Listener::start(&["--fork", "--child-user", &uid, "--child-undumpable", "tcp4"]);
+            let (_, out, _) = as_user(&[&[port.as_str()], &args[..]].concat());
+            let hid = if asked[0] == "--pid" {
+                format!(
+                    "PID {}, whose descriptors could not be read, may hold it too",
+                    l.pid
+                )
+            } else {
+                "a process asked for whose descriptors could not be read may hold it too"
+                    .to_string()
+            };
+            assert!(
+                out.contains(&hid) && out.contains("whether they share any listener"),
+                "{lookup} {asked:?} as {uid}: {out}"
+            );
+            drop(undumpable);
             let ruled_out = [asked[0], asked[1], "--user", &absent];
             let (status, out, err) = as_nobody(home.path(), lookup, &ruled_out);
             assert_eq!(
@@ -1098,6 +1118,26 @@ fn a_listener_a_process_asked_for_shares_with_an_unread_process_of_the_user_may_
                 "{lookup} {asked:?}: {out}{err}"
             );
         }
+    }
+
+    // Asked for by the child's name beside root: the child, which nobody cannot read, may
+    // share a listener with any of root's processes nobody cannot read; the JSON names the
+    // process asked for first, however many of root's there are.
+    for lookup in ["procfs", "bpf"] {
+        let (_, out, err) = as_nobody(
+            home.path(),
+            lookup,
+            &["--json", "--process", &other, "--user", "0"],
+        );
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out}{err}"));
+        assert_eq!(
+            doc["asked_unread"]["pids"][0], l.children[0],
+            "{lookup}: {doc}"
+        );
+        assert!(
+            doc["asked_unread"]["count"].as_u64() > Some(1),
+            "{lookup}: {doc}"
+        );
     }
 }
 

@@ -616,12 +616,15 @@ pub fn collect_beside<T>(
             && asked.pids.is_empty()
             && proc_dir::hides_other_users().is_none();
         let count = asked.pids.len();
+        let by_owner = asked.by_owner();
         let mut pids = asked.pids;
         pids.truncate(linux::NAMED_UNREADABLE);
-        ((pids, count), ruled_out, asked.user_side)
+        ((pids, count), ruled_out, (asked.user_side, by_owner))
     };
     #[cfg(not(target_os = "linux"))]
-    let (asked_unread, ruled_out, user_side) = ((Vec::new(), 0), false, 0);
+    let (asked_unread, ruled_out, (user_side, asked_by_owner)) = ((Vec::new(), 0), false, (0, 0));
+    #[cfg(target_os = "linux")]
+    let (user_side, asked_by_owner) = user_side;
     let user_unread = user_unread(filter, user_side);
     let unattributed = if ruled_out {
         Vec::new()
@@ -731,6 +734,7 @@ pub fn collect_beside<T>(
         other_netns: owners.other_netns,
         unattributed,
         asked_unread,
+        asked_by_owner,
         user_unread,
         closed,
     };
@@ -927,6 +931,16 @@ struct AskedUnread {
     user_side: usize,
 }
 
+#[cfg(target_os = "linux")]
+impl AskedUnread {
+    /// How many of `pids` `--pid` or `--process` ask for (all of them but for `shared`).
+    fn by_owner(&self) -> usize {
+        self.shared
+            .as_ref()
+            .map_or(self.pids.len(), |(named, _)| named.len())
+    }
+}
+
 /// What [`thread_users`] gives.
 #[cfg(target_os = "linux")]
 type ThreadUsers = (Vec<u32>, bool);
@@ -1041,33 +1055,26 @@ fn asked_unread(
         let mut buf = Vec::new();
         // Of each process, whether it may act as that user, and whether only because its
         // users were not all read (or not read in time: the deadline passed).
+        // (Every process is judged, however late: one not judged would have to be said to
+        // be possibly anyone's for a reason that is not the one its threads' users give. A
+        // process's threads are read up to `credentials::MAX_THREADS`.)
         let mut judge = |pids: &[u32]| -> Vec<(u32, bool)> {
-            // (`None`: not read, the deadline passed.)
-            let read: Vec<(u32, Option<ThreadUsers>)> = pids
+            let read: Vec<(u32, ThreadUsers)> = pids
                 .iter()
-                .map(|&pid| {
-                    (
-                        pid,
-                        (!deadline.passed()).then(|| thread_users(pid, &mut buf)),
-                    )
-                })
+                .map(|&pid| (pid, thread_users(pid, &mut buf)))
                 .collect();
             if by_name {
                 users.fetch(
-                    read.iter()
-                        .flat_map(|(_, r)| r.iter().flat_map(|(u, _)| u.iter().copied())),
+                    read.iter().flat_map(|(_, (u, _))| u.iter().copied()),
                     deadline,
                 );
             }
             let is_user =
                 |u: u32| Some(u) == uid || (by_name && users.name(u).is_some_and(|n| n == user));
             read.into_iter()
-                .filter_map(|(pid, r)| match r {
-                    Some((uids, unknown)) => {
-                        let acts = uids.iter().any(|&u| is_user(u));
-                        (acts || unknown).then_some((pid, !acts))
-                    }
-                    None => Some((pid, true)),
+                .filter_map(|(pid, (uids, unknown))| {
+                    let acts = uids.iter().any(|&u| is_user(u));
+                    (acts || unknown).then_some((pid, !acts))
                 })
                 .collect()
         };
@@ -1097,12 +1104,13 @@ fn asked_unread(
                 ));
                 user_unknown = users_own.iter().filter(|(_, unknown)| *unknown).count();
                 user_side = users_own.len();
+                // (Those asked for first, each kind sorted: the PIDs named are cut to the first
+                // few, and the note names both kinds.)
                 asked = named
                     .iter()
                     .copied()
                     .chain(users_own.iter().map(|p| p.0))
                     .collect();
-                asked.sort_unstable();
             }
         }
     }

@@ -112,7 +112,7 @@ pub fn card_section(
     asked: Option<Asked<'_>>,
     wide: bool,
 ) -> io::Result<()> {
-    let unread = unread_text(asked, snap.asked_unread.1);
+    let unread = unread_text(asked, snap.asked_by_owner);
     let unseen: Vec<&Listener> = match asked {
         Some(_) => snap
             .unattributed
