@@ -764,6 +764,24 @@ fn run_listing(cli: &Cli, out: &Output, w: &mut dyn Write) -> Result<u8> {
             }
             None => match (asked, snap.asked_by_owner) {
                 // Whether the processes asked for hold one is not known: never "none match".
+                // Nor where a listener of theirs was seen that processes of the `--user`
+                // asked for, which could not be read, may share.
+                (Some(_), 0) if snap.asked_of_user > 0 => writeln!(
+                    w,
+                    "No listener seen matches every filter, but the descriptors of {} of user \
+                     {} could not be read: whether {} a listener seen held by a process asked \
+                     for is not known.",
+                    match snap.asked_of_user {
+                        1 => "1 process".to_string(),
+                        n => format!("{n} processes"),
+                    },
+                    render::sanitize::sanitize(filter.user.as_deref().unwrap_or_default()),
+                    if snap.asked_of_user == 1 {
+                        "it shares"
+                    } else {
+                        "they share"
+                    }
+                )?,
                 (None, _) | (_, 0) => writeln!(w, "No listening sockets match.")?,
                 (Some(asked @ render::filtered::Asked::Pid(..)), _) => writeln!(
                     w,
@@ -855,7 +873,7 @@ fn write_list(
             snap.listeners.len(),
             hidden,
             (asked, (&snap.unattributed, &snap.processes)),
-            snap.asked_by_owner,
+            (snap.asked_by_owner, snap.asked_of_user),
         )?;
         listing::notes(w, out, snap)?;
         if !reports.is_empty() {

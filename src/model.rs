@@ -842,6 +842,9 @@ pub struct Snapshot {
     /// Of `asked_unread`'s count, those `--pid` or `--process` ask for (or `--user` alone):
     /// beside `--user`, the others may be that user's processes sharing a listener with them.
     pub asked_by_owner: usize,
+    /// Of `asked_unread`'s count, beside `--pid` or `--process`, those that may act as the
+    /// `--user` asked for (all of them with `--user` alone; none without `--user`).
+    pub asked_of_user: usize,
     /// With `--user`: whether a listener whose owner could not be seen may be that user's
     /// (some unread process may act as that user, or `/proc` hides processes from this one).
     pub user_unread: bool,

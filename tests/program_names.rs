@@ -204,7 +204,7 @@ fn as_nobody(home: &std::path::Path, lookup: &str, args: &[&str]) -> (i32, Strin
 /// run at once (0 and 1: a user's processes not read; 2: a thread's user; 3: covered `status`;
 /// 4: a user with no process; 5: a program's listener shared with a user's child; 6 and 7: a
 /// process's listener shared with a user's child, and a user with no process beside it; 8: a
-/// user with no process beside `hidepid`'s test).
+/// user with no process beside `hidepid`'s test; 9: a child's user in a namespace of its own).
 fn own_uid(offset: u32) -> String {
     (40_000 + (std::process::id() + offset) % 20_000).to_string()
 }
@@ -1120,6 +1120,54 @@ fn a_listener_a_process_asked_for_shares_with_an_unread_process_of_the_user_may_
         }
     }
 
+    // As that user, asked for the child (read, and seen holding the listener) beside root:
+    // root's processes it cannot read, the parent among them, may share that listener, which
+    // would then be both: said, never "No listening sockets match." nor plainly hidden by
+    // --user.
+    let child = l.children[0].to_string();
+    for lookup in ["procfs", "bpf"] {
+        let as_user = |args: &[&str]| {
+            outcome(
+                common::whoport(home.path())
+                    .env("WHOPORT_OWNER_LOOKUP", lookup)
+                    .uid(uid.parse().expect("a uid"))
+                    .gid(uid.parse().expect("a gid"))
+                    .args(args),
+            )
+        };
+        for asked in [["--process", other.as_str()], ["--pid", child.as_str()]] {
+            let args = [asked[0], asked[1], "--user", "0"];
+            let (status, out, err) = as_user(&args);
+            assert_eq!(status, 1, "{lookup} {asked:?}: {out}{err}");
+            assert!(
+                !out.contains("No listening sockets match")
+                    && out.contains("whether they share a listener seen held by"),
+                "{lookup} {asked:?}: {out}"
+            );
+            let (_, out, _) = as_user(&[&["--json"], &args[..]].concat());
+            let doc: Value = serde_json::from_str(&out).expect("json");
+            let pids = doc["asked_unread"]["pids"].as_array().expect("pids");
+            assert!(
+                pids.contains(&Value::from(l.pid))
+                    || doc["asked_unread"]["count"].as_u64() > Some(8),
+                "{lookup} {asked:?}: {doc}"
+            );
+            assert!(
+                !pids.contains(&Value::from(l.children[0])),
+                "{lookup} {asked:?}: {doc}"
+            );
+            let (_, out, _) = as_user(&[&[port.as_str()], &args[..]].concat());
+            assert!(
+                out.contains("(hidden by --user; ")
+                    && out.contains(
+                        "of that user whose descriptors could not be read may hold it too"
+                    )
+                    && !out.contains("Nothing that matches"),
+                "{lookup} {asked:?}: {out}"
+            );
+        }
+    }
+
     // Asked for by the child's name beside root: the child, which nobody cannot read, may
     // share a listener with any of root's processes nobody cannot read; the JSON names the
     // process asked for first, however many of root's there are.
@@ -1139,6 +1187,45 @@ fn a_listener_a_process_asked_for_shares_with_an_unread_process_of_the_user_may_
             "{lookup}: {doc}"
         );
     }
+}
+
+/// In a network namespace of its own, where no socket is ownerless: run as the user of a
+/// child (read, and seen holding root's listener), `--process CHILD --user 0` opens with what is
+/// not known (root's processes it cannot read may share that listener), never `No listening
+/// sockets match.`
+#[test]
+fn a_listener_seen_held_by_the_process_asked_for_may_be_shared_with_the_users_unread_processes() {
+    let Some(py) = python() else {
+        return;
+    };
+    if !common::root_or_skip("a network namespace and a child of another user's")
+        || !common::have("unshare", "apt-get install -y util-linux")
+        || !common::have("setpriv", "apt-get install -y util-linux")
+    {
+        return;
+    }
+    let uid = own_uid(9);
+    let other = format!("wpseen{}", std::process::id());
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/listen.py");
+    let script = format!(
+        "exec unshare -n sh -c 'ip link set lo up && \
+         {{ sleep 30 | {py} {fixture} --fork --child-user {uid} --child-comm-hex {hex} tcp4 \
+         > /dev/null & }} && sleep 1.5 && \
+         setpriv --reuid {uid} --regid {uid} --clear-groups env WHOPORT_OWNER_LOOKUP=procfs \
+         \"$WHOPORT\" --process {other} --user 0; echo \"rc=$?\"; pkill -P $$ sleep'",
+        py = py.display(),
+        hex = hex(other.as_bytes()),
+    );
+    let (_, out, err) = common::sh_within(&script, std::time::Duration::from_secs(60));
+    assert!(
+        out.starts_with("No listener seen matches every filter, but the descriptors of ")
+            && out.contains("of user 0 could not be read: whether")
+            && out.contains(
+                "whether they share a listener seen held by a process whose name contains"
+            )
+            && out.contains("rc=1"),
+        "{out}{err}"
+    );
 }
 
 #[test]

@@ -594,21 +594,34 @@ pub fn collect_beside<T>(
     #[cfg(target_os = "linux")]
     let (asked_unread, ruled_out, user_side) = {
         // (Beside `--pid` or `--process`: whether a listener was seen held by a process of
-        // the `--user` asked for, which an unread process asked for may share.)
-        let users_seen =
-            filter.user.is_some() && (filter.pid.is_some() || filter.process.is_some()) && {
-                let users_own = Filter {
+        // the `--user` asked for, which an unread process asked for may share; and one seen
+        // held by a process asked for but by none of that user's, which an unread process of
+        // that user's may share.)
+        let both = filter.user.is_some() && (filter.pid.is_some() || filter.process.is_some());
+        let seen_by = |half: &Filter| {
+            listeners.iter().any(|l| {
+                !l.owners.is_empty()
+                    && !l.closed_during_scan()
+                    && half.wants_listener(l, &processes)
+                    && !filter.wants_listener(l, &processes)
+            })
+        };
+        let seen = if both {
+            (
+                seen_by(&Filter {
                     pid: None,
                     process: None,
                     ..filter.clone()
-                };
-                listeners.iter().any(|l| {
-                    !l.owners.is_empty()
-                        && !l.closed_during_scan()
-                        && users_own.wants_listener(l, &processes)
-                })
-            };
-        let asked = asked_unread(filter, &owners.all_unread, &users, deadline, users_seen);
+                }),
+                seen_by(&Filter {
+                    user: None,
+                    ..filter.clone()
+                }),
+            )
+        } else {
+            (false, false)
+        };
+        let asked = asked_unread(filter, &owners.all_unread, &users, deadline, seen);
         notes.extend(asked_unread_note(filter, &asked));
         let ruled_out = filter.user.is_some()
             && (filter.pid.is_some() || filter.process.is_some())
@@ -735,6 +748,7 @@ pub fn collect_beside<T>(
         unattributed,
         asked_unread,
         asked_by_owner,
+        asked_of_user: if filter.user.is_some() { user_side } else { 0 },
         user_unread,
         closed,
     };
@@ -1011,7 +1025,7 @@ fn asked_unread(
     unread: &[u32],
     users: &UserNames,
     deadline: Deadline,
-    users_seen: bool,
+    (users_seen, owners_seen): (bool, bool),
 ) -> AskedUnread {
     let mut unnamed = Vec::new();
     let mut asked: Vec<u32> = match (filter.pid, &filter.process) {
@@ -1111,6 +1125,19 @@ fn asked_unread(
                     .copied()
                     .chain(users_own.iter().map(|p| p.0))
                     .collect();
+            }
+        } else if asked.is_empty() && by_owner && owners_seen {
+            // Every process asked for was read, and one holds a listener seen that no process
+            // of that user's was seen holding: one of that user's not read may share it.
+            let mut all = unread.to_vec();
+            all.sort_unstable();
+            all.dedup();
+            let users_own = judge(&all);
+            if !users_own.is_empty() {
+                user_unknown = users_own.iter().filter(|(_, unknown)| *unknown).count();
+                user_side = users_own.len();
+                asked = users_own.iter().map(|p| p.0).collect();
+                shared = Some((Vec::new(), asked.clone()));
             }
         }
     }
@@ -1243,18 +1270,6 @@ fn shared_unread_note(
         (None, None) => format!("{} ({others}; {})", processes(named.len()), list(named)),
     };
     let user = sanitize(filter.user.as_deref().unwrap_or_default());
-    if users_own.is_empty() {
-        let holds = if named.len() == 1 {
-            "it holds"
-        } else {
-            "they hold"
-        };
-        return format!(
-            "the descriptors of {first} could not be read: whether {holds} any listener seen \
-             held by a process of user {user}, one named here as another process's among \
-             them, is not known"
-        );
-    }
     let unknown = match asked.user_unknown {
         0 => String::new(),
         n if n == users_own.len() => {
@@ -1267,6 +1282,33 @@ fn shared_unread_note(
     } else {
         format!("of user {user}")
     };
+    if named.is_empty() {
+        let (holds, whose) = match (filter.pid, &filter.process) {
+            (Some(pid), _) => ("held by PID", pid.to_string()),
+            (None, name) => (
+                "held by a process whose name contains",
+                format!("'{}'", sanitize(name.as_deref().unwrap_or_default())),
+            ),
+        };
+        return format!(
+            "the descriptors of {} {of_user} ({}{unknown}) could not be read: whether they \
+             share a listener seen {holds} {whose}, which would be both, is not known",
+            processes(users_own.len()),
+            list(users_own),
+        );
+    }
+    if users_own.is_empty() {
+        let holds = if named.len() == 1 {
+            "it holds"
+        } else {
+            "they hold"
+        };
+        return format!(
+            "the descriptors of {first} could not be read: whether {holds} any listener seen \
+             held by a process of user {user}, one named here as another process's among \
+             them, is not known"
+        );
+    }
     format!(
         "the descriptors of {first} and of {} {of_user} ({}{unknown}) could not be read: \
          whether they share any listener, which would be both, is not known",

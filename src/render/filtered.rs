@@ -112,7 +112,7 @@ pub fn card_section(
     asked: Option<Asked<'_>>,
     wide: bool,
 ) -> io::Result<()> {
-    let unread = unread_text(asked, snap.asked_by_owner);
+    let unread = unread_text(asked, (snap.asked_by_owner, snap.asked_of_user));
     let unseen: Vec<&Listener> = match asked {
         Some(_) => snap
             .unattributed
@@ -178,7 +178,24 @@ pub fn card_section(
 
 /// What is said of a listener `--pid`, `--process` or `--user` hid when `unread` processes
 /// asked for could not be read: that filter, and the text.
-fn unread_text(asked: Option<Asked<'_>>, unread: usize) -> Option<(&'static str, String)> {
+fn unread_text(
+    asked: Option<Asked<'_>>,
+    (unread, of_user): (usize, usize),
+) -> Option<(&'static str, String)> {
+    // Beside `--pid` or `--process`, whose processes were all read: processes of the `--user`
+    // asked for that were not may hold a listener of theirs too, which would then be both.
+    if let (0, Some(Asked::Pid(..) | Asked::Process(_)), 1..) = (unread, asked, of_user) {
+        return Some((
+            "--user",
+            match of_user {
+                1 => "a process of that user whose descriptors could not be read may hold it too"
+                    .to_string(),
+                n => format!(
+                    "{n} processes of that user whose descriptors could not be read may hold it too"
+                ),
+            },
+        ));
+    }
     let (filter, whose) = match asked {
         _ if unread == 0 => return None,
         None | Some(Asked::Program(_)) => return None,
@@ -288,7 +305,7 @@ pub fn list_section(
     shown: usize,
     hidden: &[FilteredOut],
     (asked, (unattributed, processes)): (Option<Asked<'_>>, Unattributed<'_>),
-    unread: usize,
+    unread: (usize, usize),
 ) -> io::Result<()> {
     let unread = unread_text(asked, unread);
     // A name is said back at most QUOTED_MAX characters long (it may be any length).
