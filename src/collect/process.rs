@@ -1320,15 +1320,20 @@ mod tests {
         let feed = reading.feed();
         let state = || reading.feed.queue.state();
         // Until `n` PIDs were taken and read, and every worker waits for more (a worker
-        // waits only once the read it took is done).
+        // waits only once the read it took is done), still so 100 ms later: a worker woken
+        // earlier counts as waiting until it takes the lock again, and may then take the
+        // next PID added.
+        let settled = |n: usize| {
+            let s = state();
+            s.next == n && s.idle == s.workers
+        };
         let read_up_to = |n: usize| {
             for _ in 0..2000 {
-                let (next, idle, workers) = {
-                    let s = state();
-                    (s.next, s.idle, s.workers)
-                };
-                if next == n && idle == workers {
-                    return true;
+                if settled(n) {
+                    std::thread::sleep(Duration::from_millis(100));
+                    if settled(n) {
+                        return true;
+                    }
                 }
                 std::thread::sleep(Duration::from_millis(1));
             }
