@@ -200,6 +200,19 @@ fn as_nobody(home: &std::path::Path, lookup: &str, args: &[&str]) -> (i32, Strin
     )
 }
 
+/// whoport as `uid` (a user of this run's own) with the owner lookup `lookup`: (status,
+/// stdout, stderr).
+fn as_uid(home: &std::path::Path, lookup: &str, uid: &str, args: &[&str]) -> (i32, String, String) {
+    let id: u32 = uid.parse().expect("a uid");
+    outcome(
+        common::whoport(home)
+            .env("WHOPORT_OWNER_LOOKUP", lookup)
+            .uid(id)
+            .gid(id)
+            .args(args),
+    )
+}
+
 /// A uid of this run's own, which no user has: `offset` apart for each test of this file, which
 /// run at once (0 and 1: a user's processes not read; 2: a thread's user; 3: covered `status`;
 /// 4: a user with no process; 5: a program's listener shared with a user's child; 6 and 7: a
@@ -1067,15 +1080,7 @@ fn a_listener_a_process_asked_for_shares_with_an_unread_process_of_the_user_may_
             );
             // As that user, who reads the child: the parent, not read, may share the child's
             // listener, which would then be both; never ruled out.
-            let as_user = |args: &[&str]| {
-                outcome(
-                    common::whoport(home.path())
-                        .env("WHOPORT_OWNER_LOOKUP", lookup)
-                        .uid(uid.parse().expect("a uid"))
-                        .gid(uid.parse().expect("a gid"))
-                        .args(args),
-                )
-            };
+            let as_user = |args: &[&str]| as_uid(home.path(), lookup, &uid, args);
             let (status, out, err) = as_user(&[&["--json"], &args[..]].concat());
             assert_eq!(status, 1, "{lookup} {asked:?} as {uid}: {out}{err}");
             let doc: Value = serde_json::from_str(&out).expect("json");
@@ -1126,15 +1131,7 @@ fn a_listener_a_process_asked_for_shares_with_an_unread_process_of_the_user_may_
     // --user.
     let child = l.children[0].to_string();
     for lookup in ["procfs", "bpf"] {
-        let as_user = |args: &[&str]| {
-            outcome(
-                common::whoport(home.path())
-                    .env("WHOPORT_OWNER_LOOKUP", lookup)
-                    .uid(uid.parse().expect("a uid"))
-                    .gid(uid.parse().expect("a gid"))
-                    .args(args),
-            )
-        };
+        let as_user = |args: &[&str]| as_uid(home.path(), lookup, &uid, args);
         for asked in [["--process", other.as_str()], ["--pid", child.as_str()]] {
             let args = [asked[0], asked[1], "--user", "0"];
             let (status, out, err) = as_user(&args);

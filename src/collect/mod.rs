@@ -936,10 +936,10 @@ struct AskedUnread {
     /// Of them, by `--process`, those whose name could not be read (any may be of that name).
     unnamed: usize,
     /// Beside `--pid` or `--process`, where none of the processes those ask for that could
-    /// not be read may act as the `--user` asked for, but other processes not read may: how
-    /// many of `pids` are of each kind (asked for by `--pid` or `--process`, and by `--user`),
-    /// for a listener they share would be both (their PIDs, sorted). None of that user's
-    /// unread: a listener seen held by one of that user's may be shared with those asked for.
+    /// not be read may act as the `--user` asked for: `pids` split into those asked for by
+    /// `--pid` or `--process` and those that may act as that user (each sorted), which may
+    /// share a listener that would be both. Either may be empty: that user's were all read
+    /// and one holds a listener seen, or those asked for were, and one holds one.
     shared: Option<(Vec<u32>, Vec<u32>)>,
     /// How many of `pids` may act as the `--user` asked for (all of them but for `shared`).
     user_side: usize,
@@ -1067,11 +1067,11 @@ fn asked_unread(
             .or_else(|| process::uid_of_name(user));
         let by_name = process::uid_typed(user).is_none();
         let mut buf = Vec::new();
-        // Of each process, whether it may act as that user, and whether only because its
-        // users were not all read (or not read in time: the deadline passed).
-        // (Every process is judged, however late: one not judged would have to be said to
-        // be possibly anyone's for a reason that is not the one its threads' users give. A
-        // process's threads are read up to `credentials::MAX_THREADS`.)
+        // The processes that may act as that user, each with whether only because its
+        // threads' users were not all read. (Every process is judged, however late: one not
+        // judged would have to be said to be possibly anyone's for a reason that is not the
+        // one its threads' users give. A process's threads are read up to
+        // `credentials::MAX_THREADS`.)
         let mut judge = |pids: &[u32]| -> Vec<(u32, bool)> {
             let read: Vec<(u32, ThreadUsers)> = pids
                 .iter()
@@ -1097,12 +1097,14 @@ fn asked_unread(
             user_unknown += usize::from(unknown);
         }
         user_side = asked.len();
-        // None asked for may act as that user, but one of them may share a listener with a
-        // process of that user's, which is then both: one not read either (root's daemon
-        // named so, with a child that became that user), or one seen holding a listener
-        // (`users_seen`): those are said, and these.
+        // None asked for may act as that user, but a listener is both where one holder is
+        // a process asked for and another that user's. One asked for that was not read may
+        // share a listener with a process of that user's not read either (root's daemon named
+        // so, with a child that became that user) or seen holding one (`users_seen`); every
+        // one asked for was read, and one holds a listener seen (`owners_seen`): a process of
+        // that user's not read may share it. Those are said, and these.
         let by_owner = filter.pid.is_some() || filter.process.is_some();
-        if asked.is_empty() && by_owner && !named.is_empty() {
+        if asked.is_empty() && by_owner && (!named.is_empty() || owners_seen) {
             let mut rest: Vec<u32> = unread
                 .iter()
                 .copied()
@@ -1111,33 +1113,14 @@ fn asked_unread(
             rest.sort_unstable();
             rest.dedup();
             let users_own = judge(&rest);
-            if !users_own.is_empty() || users_seen {
-                shared = Some((
-                    named.clone(),
-                    users_own.iter().map(|p| p.0).collect::<Vec<u32>>(),
-                ));
+            if !users_own.is_empty() || (users_seen && !named.is_empty()) {
                 user_unknown = users_own.iter().filter(|(_, unknown)| *unknown).count();
                 user_side = users_own.len();
-                // (Those asked for first, each kind sorted: the PIDs named are cut to the first
-                // few, and the note names both kinds.)
-                asked = named
-                    .iter()
-                    .copied()
-                    .chain(users_own.iter().map(|p| p.0))
-                    .collect();
-            }
-        } else if asked.is_empty() && by_owner && owners_seen {
-            // Every process asked for was read, and one holds a listener seen that no process
-            // of that user's was seen holding: one of that user's not read may share it.
-            let mut all = unread.to_vec();
-            all.sort_unstable();
-            all.dedup();
-            let users_own = judge(&all);
-            if !users_own.is_empty() {
-                user_unknown = users_own.iter().filter(|(_, unknown)| *unknown).count();
-                user_side = users_own.len();
-                asked = users_own.iter().map(|p| p.0).collect();
-                shared = Some((Vec::new(), asked.clone()));
+                let users_own: Vec<u32> = users_own.into_iter().map(|p| p.0).collect();
+                // (Those asked for first, each kind sorted: the PIDs named are cut to the
+                // first few, and the note names both kinds.)
+                asked = named.iter().chain(&users_own).copied().collect();
+                shared = Some((named, users_own));
             }
         }
     }
