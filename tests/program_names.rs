@@ -200,6 +200,22 @@ fn as_nobody(home: &std::path::Path, lookup: &str, args: &[&str]) -> (i32, Strin
     )
 }
 
+/// Root's TCP listener in a process named `name`, shared with a forked child that became
+/// `uid` and took the name `other` (a daemon that drops its privileges after root opened its
+/// socket).
+fn shared_with_child(name: &str, uid: &str, other: &str) -> Listener {
+    Listener::start(&[
+        "--comm-hex",
+        &hex(name.as_bytes()),
+        "--fork",
+        "--child-user",
+        uid,
+        "--child-comm-hex",
+        &hex(other.as_bytes()),
+        "tcp4",
+    ])
+}
+
 /// whoport as `uid` (a user of this run's own) with the owner lookup `lookup`: (status,
 /// stdout, stderr).
 fn as_uid(home: &std::path::Path, lookup: &str, uid: &str, args: &[&str]) -> (i32, String, String) {
@@ -972,16 +988,7 @@ fn a_listener_a_program_shares_with_an_unread_process_of_another_name_may_be_the
     let uid = own_uid(5);
     let name = format!("wpprog{}", std::process::id());
     let other = format!("wpkid{}", std::process::id());
-    let l = Listener::start(&[
-        "--comm-hex",
-        &hex(name.as_bytes()),
-        "--fork",
-        "--child-user",
-        &uid,
-        "--child-comm-hex",
-        &hex(other.as_bytes()),
-        "tcp4",
-    ]);
+    let l = shared_with_child(&name, &uid, &other);
     let tcp = format!("127.0.0.1:{}", l.port(0));
     let home = tempdir();
     for lookup in ["procfs", "bpf"] {
@@ -1029,16 +1036,7 @@ fn a_listener_a_process_asked_for_shares_with_an_unread_process_of_the_user_may_
     let absent = own_uid(7);
     let name = format!("wpproc{}", std::process::id());
     let other = format!("wpchild{}", std::process::id());
-    let l = Listener::start(&[
-        "--comm-hex",
-        &hex(name.as_bytes()),
-        "--fork",
-        "--child-user",
-        &uid,
-        "--child-comm-hex",
-        &hex(other.as_bytes()),
-        "tcp4",
-    ]);
+    let l = shared_with_child(&name, &uid, &other);
     let port = l.port(0).to_string();
     let tcp = format!("127.0.0.1:{port}");
     let parent = l.pid.to_string();
