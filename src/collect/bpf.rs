@@ -420,7 +420,10 @@ impl Loaded {
         // programs makes it again, once.
         self.attach = None;
         let mut file = iterator(&mut self.ebpf, program.name)?;
-        let found = records::read_owners_telling(&mut file, own_netns(), clock_ticks(), told)?;
+        // The details' workers this read starts run beside it (see collect/spread.rs).
+        let found = super::spread::alone(|| {
+            records::read_owners_telling(&mut file, own_netns(), clock_ticks(), told)
+        })?;
         self.rings = found.rings;
         Ok(found.owners)
     }

@@ -63,6 +63,7 @@ mod second_look;
 #[cfg(target_os = "linux")]
 mod socket_netns;
 pub mod sockets;
+mod spread;
 pub mod steering;
 #[cfg(target_os = "linux")]
 mod task_facts;

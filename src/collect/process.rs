@@ -432,8 +432,9 @@ impl Feed {
     /// Starts one more worker; false when no thread could be started.
     fn spawn_worker(&self) -> bool {
         let (queue, tx) = (Arc::clone(&self.queue), self.tx.clone());
+        let maker = super::spread::maker();
         let started = std::thread::Builder::new()
-            .spawn(move || read_queue(&queue, |pid, p| tx.send((pid, p)).is_ok()))
+            .spawn(move || read_queue(&queue, maker, |pid, p| tx.send((pid, p)).is_ok()))
             .is_ok();
         let mut state = self.queue.state();
         if started {
@@ -547,7 +548,7 @@ impl Reading {
         };
         if workers == 0 && !added.is_empty() && !feed.spawn_worker() {
             // No thread could be started: read here, without a deadline.
-            read_queue(&queue, |pid, p| {
+            read_queue(&queue, None, |pid, p| {
                 keep(&mut processes, pid, p);
                 true
             });
@@ -694,8 +695,15 @@ impl Drop for Ahead {
 }
 
 /// Takes PIDs from `queue` and hands each one's details (`None`: it is gone) to `answer`,
-/// until the queue is closed and empty or `answer` says stop.
-fn read_queue(queue: &Queue, mut answer: impl FnMut(u32, Option<Process>) -> bool) {
+/// until the queue is closed and empty or `answer` says stop. It first leaves `maker`, the CPU
+/// of the thread that started it when that one reads alone (see [`super::spread`]), where it
+/// was started there.
+fn read_queue(
+    queue: &Queue,
+    maker: Option<usize>,
+    mut answer: impl FnMut(u32, Option<Process>) -> bool,
+) {
+    super::spread::leave(maker);
     #[cfg(target_os = "linux")]
     let mut buf = Vec::with_capacity(4096);
     #[cfg(not(target_os = "linux"))]
