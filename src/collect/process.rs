@@ -1322,6 +1322,45 @@ mod tests {
 
     #[test]
     #[cfg(target_os = "linux")]
+    fn only_the_workers_started_while_the_lookup_reads_alone_are_asked_to_leave_its_cpu() {
+        use super::super::spread::{alone, tests};
+        use std::sync::atomic::Ordering::SeqCst;
+        // On a thread of its own, whose CPU the workers it starts are told is a sentinel no
+        // other test's workers are told.
+        std::thread::spawn(|| {
+            tests::FORCED.with(|f| f.set(Some(tests::SENTINEL)));
+            let sleepers = Sleepers::start(2);
+            let asked = || tests::SENTINEL_ASKS.load(SeqCst);
+            let read = |reading: &Reading| {
+                (0..5000).any(|_| {
+                    let done = {
+                        let s = reading.feed.queue.state();
+                        s.next == 1 && s.idle == s.workers
+                    };
+                    if !done {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    done
+                })
+            };
+            let before = asked();
+            // Started by a caller that does not read alone: never asked.
+            let reading = Reading::new();
+            reading.feed().add(sleepers.pid(0), None);
+            assert!(read(&reading), "read");
+            assert_eq!(asked(), before);
+            // Started while it reads alone: asked, once.
+            let reading = Reading::new();
+            alone(|| reading.feed().add(sleepers.pid(1), None));
+            assert!(read(&reading), "read");
+            assert_eq!(asked(), before + 1);
+        })
+        .join()
+        .expect("thread");
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
     fn a_few_owners_are_read_as_found_and_many_in_batches() {
         let sleepers = Sleepers::start(2);
         let reading = Reading::new();

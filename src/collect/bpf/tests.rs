@@ -399,3 +399,37 @@ fn the_mappings_iterator_finds_a_socket_held_only_through_a_mapping() {
     let mapped = mapped.expect("the kernel has the task_vma iterator (Linux 5.12+)");
     assert_eq!(mapped.sockets.get(&inode), Some(&vec![pid]), "{mapped:?}");
 }
+
+#[test]
+fn the_owner_lookup_reads_its_pass_alone() {
+    // The details' workers the lookup starts while it reads leave its CPU (collect/spread.rs):
+    // each owner is told while the pass is read alone.
+    if !root_with_btf() {
+        return;
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let inode = {
+        use std::os::fd::AsRawFd;
+        let link = std::fs::read_link(format!("/proc/self/fd/{}", listener.as_raw_fd()));
+        let link = link.expect("link").to_string_lossy().into_owned();
+        let digits = link.trim_start_matches("socket:[").trim_end_matches(']');
+        digits.parse::<u32>().expect("inode")
+    };
+    let mut told = Vec::new();
+    let found = socket_owners(&mut |pid, inode, _| {
+        told.push((pid, inode, super::super::spread::maker().is_some()));
+    });
+    if let Err(e) = found {
+        panic!("the iterator loads as root with BTF: {}", explain(&e));
+    }
+    let mine = told
+        .iter()
+        .find(|&&(pid, i, _)| pid == std::process::id() && i == inode);
+    assert!(
+        matches!(mine, Some((_, _, true))),
+        "{mine:?} among {}",
+        told.len()
+    );
+    assert!(told.iter().all(|&(_, _, alone)| alone));
+    assert_eq!(super::super::spread::maker(), None, "not after it");
+}
