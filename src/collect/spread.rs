@@ -22,7 +22,7 @@
 //! started where its maker is about to wait anyway is better left beside it than sent to share
 //! a busy CPU (measured with one core of two kept busy by another program: 8 % less time at
 //! 10,000 listeners, where the iterator runs, the same where it runs at a few dozen
-//! listeners on a machine of many open files; 20 % more at a few dozen listeners with the walk
+//! listeners on a machine of many open files; 22 % more at a few dozen listeners with the walk
 //! when every worker left its maker's CPU; docs/benchmarks.md, "the details' workers beside
 //! the iterator").
 
