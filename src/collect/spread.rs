@@ -9,14 +9,20 @@
 //! read beside the stream were read in its time. A worker the lookup starts while it reads
 //! therefore leaves the lookup's CPU when it finds itself started there: it asks to run on the
 //! other CPUs it may use, which moves it to one of them at once, and then asks again for the
-//! CPUs it had (unless its CPUs were changed meanwhile by someone else, whose choice stands),
-//! so that the kernel stays free to move it as it would have. It never runs anywhere it was not
-//! allowed to. The kernel picks the CPU it moves to among the others without weighing their
-//! load (any of them is as busy as the one it left, or the worker would have been started on
-//! an idle one), and balances the load afterwards as it always does; CPUs set apart from the
-//! scheduler (`isolcpus`) are among the others only where whoport was itself allowed to run
-//! there. The CPUs asked for again are those the thread could use then (a CPU taken offline
-//! meanwhile is not among them): a worker lives for one read.
+//! CPUs it had, so that the kernel stays free to move it as it would have; it asks only for
+//! CPUs it had, and never beyond a cpuset (the kernel keeps every thread within its own). The
+//! kernel picks the CPU it moves to among the others without weighing their load (any of them
+//! is as busy as the one it left, or the worker would have been started on an idle one), and
+//! balances the load afterwards as it always does; CPUs set apart from the scheduler
+//! (`isolcpus`) are among the others only where whoport was itself allowed to run there.
+//!
+//! The kernel has no way to change a thread's CPUs only if they are still what they were read
+//! to be. So a change someone else makes to the worker's CPUs (`taskset -a -p`) stands when it
+//! is made after the move and leaves them other than the worker left them; one made during the
+//! move itself (a few microseconds), or to exactly the CPUs the worker was left, may be undone
+//! by its asking for what it had. And where its CPUs changed during the move (a CPU taken
+//! offline, a cpuset changed) or the second request fails, the worker keeps the CPUs it was
+//! left, its maker's not among them, for the one read it lives for.
 //!
 //! Only there: the `/proc` walk already spreads its own work over the CPUs, and a worker
 //! started where its maker is about to wait anyway is better left beside it than sent to share
@@ -103,9 +109,10 @@ fn leave_cpu(cpu: usize) -> bool {
     moved
 }
 
-/// Asks for the CPUs the calling thread `had` again, where it may still use those it was
-/// `left` (and not where its CPUs were changed meanwhile, by `taskset` or a cpuset: that
-/// change is never undone). Should this fail, the thread keeps the CPUs it was left.
+/// Asks for the CPUs the calling thread `had` again, where its CPUs are still those it was
+/// `left` (a change made since by `taskset` or a cpuset that left them otherwise stands; see
+/// the module's words on what cannot be told apart). Should this fail, the thread keeps the
+/// CPUs it was left.
 #[cfg(target_os = "linux")]
 fn give_back(left: &nix::sched::CpuSet, had: &nix::sched::CpuSet) {
     use nix::sched::{sched_getaffinity, sched_setaffinity};
@@ -224,6 +231,22 @@ mod live {
     }
 
     #[test]
+    fn a_thread_not_on_its_makers_cpu_is_never_moved() {
+        let before = allowed();
+        std::thread::spawn(move || {
+            // Held on one CPU (it cannot be moved by the kernel meanwhile), its maker's
+            // another: asking to leave the maker's CPU does nothing.
+            let cpu = before[0];
+            let maker = (cpu + 1) % CpuSet::count();
+            run_on(cpu, &[cpu]);
+            assert!(!leave(Some(maker)));
+            assert_eq!(allowed(), vec![cpu]);
+        })
+        .join()
+        .expect("thread");
+    }
+
+    #[test]
     fn a_thread_that_may_use_its_makers_cpu_only_stays_there() {
         let before = allowed();
         std::thread::spawn(move || {
@@ -238,7 +261,7 @@ mod live {
     }
 
     #[test]
-    fn cpus_changed_by_someone_else_while_it_moved_are_never_undone() {
+    fn cpus_changed_by_someone_else_after_it_moved_otherwise_are_kept() {
         let before = allowed();
         std::thread::spawn(move || {
             let had = set_of(&before);
@@ -265,7 +288,7 @@ mod live {
             } else {
                 before.clone()
             };
-            assert_eq!(allowed(), kept, "a change made meanwhile, never undone");
+            assert_eq!(allowed(), kept, "a change that left them otherwise, kept");
         })
         .join()
         .expect("thread");
