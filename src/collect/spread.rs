@@ -193,6 +193,11 @@ mod live {
         sched_setaffinity(Pid::from_raw(0), &set_of(all)).expect("unpin");
     }
 
+    /// Runs `test` on a thread of its own, whose CPUs it may change (never the harness's).
+    fn apart(test: impl FnOnce() + Send + 'static) {
+        std::thread::spawn(test).join().expect("thread");
+    }
+
     /// Some of the CPUs of `before`, none left out where they are fewer than three: a set the
     /// thread's CPUs must come back to exactly, not to every CPU.
     fn some_of(before: &[usize]) -> Vec<usize> {
@@ -207,7 +212,7 @@ mod live {
     fn a_thread_started_on_its_makers_cpu_leaves_it_and_keeps_every_cpu_it_had() {
         let mine = some_of(&allowed());
         let cpu = mine[0];
-        std::thread::spawn(move || {
+        apart(move || {
             // Started on its maker's CPU; the kernel may move it before it asks (then it
             // stays), so it is made to run there again until it asks from there.
             let moved = (0..100).any(|_| {
@@ -225,45 +230,29 @@ mod live {
             assert!(!leave(Some(usize::MAX)));
             assert!(!leave(None));
             assert_eq!(allowed(), mine);
-        })
-        .join()
-        .expect("thread");
+        });
     }
 
     #[test]
-    fn a_thread_not_on_its_makers_cpu_is_never_moved() {
+    fn a_thread_held_on_one_cpu_is_never_moved() {
         let before = allowed();
-        std::thread::spawn(move || {
-            // Held on one CPU (it cannot be moved by the kernel meanwhile), its maker's
-            // another: asking to leave the maker's CPU does nothing.
-            let cpu = before[0];
-            let maker = (cpu + 1) % CpuSet::count();
-            run_on(cpu, &[cpu]);
-            assert!(!leave(Some(maker)));
-            assert_eq!(allowed(), vec![cpu]);
-        })
-        .join()
-        .expect("thread");
-    }
-
-    #[test]
-    fn a_thread_that_may_use_its_makers_cpu_only_stays_there() {
-        let before = allowed();
-        std::thread::spawn(move || {
+        apart(move || {
             let cpu = before[0];
             run_on(cpu, &[cpu]);
+            // Its maker's CPU another (the kernel cannot move it there meanwhile): nothing
+            // is done.
+            assert!(!leave(Some((cpu + 1) % CpuSet::count())));
+            // Its maker's CPU its only one: it stays there.
             assert!(!leave(Some(cpu)));
             assert_eq!(here(), Some(cpu));
             assert_eq!(allowed(), vec![cpu]);
-        })
-        .join()
-        .expect("thread");
+        });
     }
 
     #[test]
     fn cpus_changed_by_someone_else_after_it_moved_otherwise_are_kept() {
         let before = allowed();
-        std::thread::spawn(move || {
+        apart(move || {
             let had = set_of(&before);
             // Left every CPU but the first (on a machine of one CPU, that CPU).
             let left = set_of(if before.len() > 1 {
@@ -289,8 +278,6 @@ mod live {
                 before.clone()
             };
             assert_eq!(allowed(), kept, "a change that left them otherwise, kept");
-        })
-        .join()
-        .expect("thread");
+        });
     }
 }
