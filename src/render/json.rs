@@ -853,17 +853,91 @@ fn compact_value<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> std::io
 /// The fields of `doc`, in the order given (that of its type's declaration, whose derived
 /// `Serialize` writes the same), as one compact JSON object: each key a constant (a field's
 /// name, which needs no escaping), each value written by serde_json.
+/// A field given as `field => writer` is written by `writer` (the same bytes).
 macro_rules! compact_object {
-    ($out:expr, $doc:expr, $first:ident $(, $field:ident)* $(,)?) => {{
+    ($out:expr, $doc:expr, $first:ident $(, $field:ident $(=> $writer:path)?)* $(,)?) => {{
         let out: &mut Vec<u8> = $out;
         out.extend_from_slice(concat!("{\"", stringify!($first), "\":").as_bytes());
         compact_value(out, &$doc.$first)?;
         $(
             out.extend_from_slice(concat!(",\"", stringify!($field), "\":").as_bytes());
-            compact_value(out, &$doc.$field)?;
+            compact_field!(out, &$doc.$field $(, $writer)?);
         )*
         out.push(b'}');
     }};
+}
+
+/// One value of [`compact_object`]: by serde_json, or by the writer given.
+macro_rules! compact_field {
+    ($out:expr, $value:expr) => {
+        compact_value($out, $value)?
+    };
+    ($out:expr, $value:expr, $writer:path) => {
+        $writer($out, $value)?
+    };
+}
+
+/// A socket's address as a JSON string: an IPv4 address written digit by digit (a listing
+/// writes one for every socket, and `Display` goes through the formatting machinery and
+/// serde_json's escaping of what it writes); the same bytes as serde_json's for
+/// [`Shown`]`(address)`, which writes any other.
+fn write_address(out: &mut Vec<u8>, address: &Shown<std::net::IpAddr>) -> std::io::Result<()> {
+    match address.0 {
+        std::net::IpAddr::V4(a) => {
+            out.push(b'"');
+            push_ipv4(out, a);
+            out.push(b'"');
+            Ok(())
+        }
+        std::net::IpAddr::V6(_) => compact_value(out, address),
+    }
+}
+
+/// A socket's endpoint as a JSON string: one of an IPv4 address bound to no device written
+/// as [`write_address`] writes its address (a device's name may need escaping); the same
+/// bytes as serde_json's for [`Shown`]`(endpoint)`, which writes any other.
+fn write_endpoint(
+    out: &mut Vec<u8>,
+    endpoint: &Shown<crate::address::Endpoint<'_>>,
+) -> std::io::Result<()> {
+    use crate::address::{Endpoint, Host};
+    match endpoint.0 {
+        Endpoint(Host(std::net::IpAddr::V4(a), None), port) => {
+            out.push(b'"');
+            push_ipv4(out, a);
+            out.push(b':');
+            push_decimal(out, port);
+            out.push(b'"');
+            Ok(())
+        }
+        _ => compact_value(out, endpoint),
+    }
+}
+
+/// `a` in dotted decimal, as `Display` writes it.
+fn push_ipv4(out: &mut Vec<u8>, a: std::net::Ipv4Addr) {
+    for (i, octet) in a.octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push(b'.');
+        }
+        push_decimal(out, u16::from(octet));
+    }
+}
+
+/// `n` in decimal, as `Display` writes it.
+fn push_decimal(out: &mut Vec<u8>, mut n: u16) {
+    let mut digits = [0u8; 5];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        // (n % 10 < 10: the cast keeps it.)
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 impl ListenerDoc<'_> {
@@ -874,9 +948,9 @@ impl ListenerDoc<'_> {
             out,
             self,
             protocol,
-            address,
+            address => write_address,
             port,
-            endpoint,
+            endpoint => write_endpoint,
             scope,
             reach,
             device,

@@ -79,6 +79,15 @@ fn snapshot() -> Snapshot {
         "refused \"here\"",
     )])));
     listeners.push(nobody);
+    let mut bound = listener(socket("192.168.100.254", 8080, Some("listen")), vec![10]);
+    bound.socket.ifindex = 3;
+    bound.device = Some("eth1".into());
+    listeners.push(bound);
+    let mut link_local = socket("fe80::1", 8081, Some("listen"));
+    link_local.ifindex = 2;
+    let mut link_local = listener(link_local, vec![11]);
+    link_local.device = Some("eth0".into());
+    listeners.push(link_local);
     let mut connected = socket("10.0.0.1", 40000, Some("established"));
     connected.remote = Some(("10.0.0.2".parse().expect("address"), 443));
     listeners.push(listener(connected, vec![11]));
@@ -150,7 +159,7 @@ fn the_listing_written_the_fast_way_is_serde_jsons_own_bytes() {
             "pretty: {pretty}"
         );
         let parsed: serde_json::Value = serde_json::from_slice(&fast).expect("JSON");
-        assert_eq!(parsed["listeners"].as_array().map(Vec::len), Some(5));
+        assert_eq!(parsed["listeners"].as_array().map(Vec::len), Some(7));
     }
 }
 
@@ -201,4 +210,49 @@ fn a_long_listing_with_closed_sockets_among_its_rows_is_serde_jsons_own_bytes() 
         .collect();
     assert_eq!(ports.len(), rows);
     assert!(ports.windows(2).all(|w| w[0] < w[1]), "in order, each once");
+}
+
+/// Every IPv4 octet and edge port, IPv6 addresses (mapped, link-local), with and without a
+/// device whose name needs escaping: an address and an endpoint written the fast way are
+/// serde_json's bytes for the same value.
+#[test]
+fn addresses_and_endpoints_written_digit_by_digit_are_serde_jsons_own_bytes() {
+    use crate::address::{Endpoint, Host};
+    use std::net::{IpAddr, Ipv4Addr};
+    let mut addresses: Vec<IpAddr> = (0..=255u8)
+        .map(|o| IpAddr::V4(Ipv4Addr::new(o, 255 - o, o / 3, o.wrapping_mul(7))))
+        .collect();
+    for text in [
+        "0.0.0.0",
+        "255.255.255.255",
+        "::",
+        "::1",
+        "::ffff:10.0.0.1",
+        "fe80::1",
+        "2001:db8::9",
+    ] {
+        addresses.push(text.parse().expect("address"));
+    }
+    let mut checked = 0;
+    for address in addresses {
+        let (mut fast, mut serde) = (Vec::new(), Vec::new());
+        write_address(&mut fast, &Shown(address)).expect("fast");
+        compact_value(&mut serde, &Shown(address)).expect("serde");
+        assert_eq!(fast, serde, "{address}");
+        for device in [None, Some("eth0"), Some("a\"b\\c\n")] {
+            for port in [0, 1, 9, 10, 99, 100, 999, 1000, 9999, 10000, 65535] {
+                let shown = Shown(Endpoint(Host(address, device), port));
+                let (mut fast, mut serde) = (Vec::new(), Vec::new());
+                write_endpoint(&mut fast, &shown).expect("fast");
+                compact_value(&mut serde, &shown).expect("serde");
+                assert_eq!(
+                    String::from_utf8_lossy(&fast),
+                    String::from_utf8_lossy(&serde),
+                    "{address} {device:?} {port}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, (256 + 7) * 3 * 11);
 }
