@@ -525,6 +525,8 @@ pub fn serve(args: &[std::ffi::OsString]) -> u8 {
             let same = crate::same_file::on_disk(Path::new(path), Path::new(other));
             vec![u8::from(same)]
         }
+        #[cfg(target_os = "linux")]
+        "drain" => return drain_given(),
         _ => return 2,
     };
     let mut out = std::io::stdout().lock();
@@ -586,6 +588,270 @@ pub fn decode_identity(answer: &[u8]) -> Option<Option<(u64, u64)>> {
             Some(Some((dev, ino)))
         }
         _ => None,
+    }
+}
+
+/// Descriptors read to their end by a child: what reading them may hold in the kernel for
+/// good, through SIGKILL. The kernel's tcp, udp and unix iterators take each socket's lock as
+/// they pass it, and a thread that holds a socket's lock while it waits for a page of a file
+/// on a filesystem that never answers (a `setsockopt` whose option is read from such a
+/// mapping) holds it for as long: a thread reading such an iterator waits with it, and a
+/// process does not end while one of its threads waits so, nor close what its threads share
+/// (its standard output). A child given only the descriptors reads them; one that does not
+/// answer in time is killed and left behind (it ends once the lock is let go), holding only
+/// them.
+///
+/// What the child writes: for each descriptor, chunks of what it read (4 bytes of length,
+/// little-endian, then the bytes), then a chunk of length 0 and the read's errno (4 bytes: 0
+/// at its end).
+#[cfg(target_os = "linux")]
+pub struct Drained {
+    child: std::process::Child,
+    out: std::process::ChildStdout,
+    until: std::time::Instant,
+    /// Bytes of the current chunk not read yet.
+    left: usize,
+    /// The descriptors whose ends were not read yet (the current one among them).
+    streams: usize,
+    /// At the end of the current descriptor: reads give 0 until [`Drained::next_descriptor`].
+    at_end: bool,
+    /// The child did not answer in time (killed).
+    late: bool,
+}
+
+/// Hands `files` to a child that reads each to its end, in order, for at most `wait` in all:
+/// their bytes are read from what is given back ([`Drained`], one descriptor after another).
+/// `Err` says why no child could read them (then nothing was read).
+#[cfg(target_os = "linux")]
+pub fn drain(files: Vec<std::fs::File>, wait: Duration) -> std::io::Result<Drained> {
+    use rustix::net::{sendmsg, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+    use std::mem::MaybeUninit;
+    use std::os::fd::AsFd;
+    use std::os::unix::net::UnixStream;
+    use std::process::{Command, Stdio};
+    let limit = crate::collect::deadline::limit();
+    let (ours, theirs) = UnixStream::pair()?;
+    let mut child = Command::new("/proc/self/exe")
+        .arg(CHILD_ARG)
+        .arg(duration_arg(limit.duration))
+        .arg(&limit.text)
+        .arg("drain")
+        .env_clear()
+        .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let started = std::time::Instant::now();
+    // The descriptors, one message each (so that each arrives whole, in order), then the end
+    // of what is sent.
+    for file in &files {
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut control = SendAncillaryBuffer::new(&mut space);
+        let fds = [file.as_fd()];
+        let sent = control.push(SendAncillaryMessage::ScmRights(&fds))
+            && sendmsg(
+                &ours,
+                &[std::io::IoSlice::new(b"f")],
+                &mut control,
+                SendFlags::empty(),
+            )
+            .is_ok();
+        if !sent {
+            let _ = child.kill();
+            return Err(std::io::Error::other(
+                "the descriptor could not be handed over",
+            ));
+        }
+    }
+    let streams = files.len();
+    drop(files);
+    let _ = ours.shutdown(std::net::Shutdown::Write);
+    let Some(out) = child.stdout.take() else {
+        let _ = child.kill();
+        return Err(std::io::Error::other("its output could not be read"));
+    };
+    Ok(Drained {
+        child,
+        out,
+        until: started + wait,
+        left: 0,
+        streams,
+        at_end: false,
+        late: false,
+    })
+}
+
+#[cfg(target_os = "linux")]
+impl Drained {
+    /// Goes on to the next descriptor's bytes; `false` when none is left.
+    pub fn next_descriptor(&mut self) -> bool {
+        if !self.at_end || self.streams == 0 {
+            return false;
+        }
+        self.at_end = false;
+        true
+    }
+
+    /// Whether the child did not answer in time (it was killed and left behind).
+    pub fn late(&self) -> bool {
+        self.late
+    }
+
+    /// Fills `buf` from the child's output, waiting at most until `until`.
+    fn read_within(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use rustix::event::{poll, PollFd, PollFlags, Timespec};
+        loop {
+            let Some(left) = self.until.checked_duration_since(std::time::Instant::now()) else {
+                self.late = true;
+                let _ = self.child.kill();
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "its read did not end within {} (the kernel takes each socket's lock \
+                         as it passes it, and a thread of some process may hold one while it \
+                         waits in the kernel); the process reading it for whoport was left \
+                         behind",
+                        crate::collect::deadline::limit().text
+                    ),
+                ));
+            };
+            let timeout = Timespec {
+                tv_sec: i64::try_from(left.as_secs()).unwrap_or(i64::MAX),
+                tv_nsec: i64::from(left.subsec_nanos()),
+            };
+            let mut fds = [PollFd::new(&self.out, PollFlags::IN)];
+            match poll(&mut fds, Some(&timeout)) {
+                Ok(0) | Err(rustix::io::Errno::INTR) => continue,
+                Ok(_) => {}
+                Err(e) => return Err(e.into()),
+            }
+            match self.out.read(buf) {
+                Ok(0) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the process reading it for whoport ended before its end",
+                    ))
+                }
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn read_exact_within(&mut self, mut buf: &mut [u8]) -> std::io::Result<()> {
+        while !buf.is_empty() {
+            let n = self.read_within(buf)?;
+            buf = &mut buf[n..];
+        }
+        Ok(())
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Read for Drained {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            if self.at_end || buf.is_empty() {
+                return Ok(0);
+            }
+            if self.left > 0 {
+                let want = self.left.min(buf.len());
+                let n = self.read_within(&mut buf[..want])?;
+                self.left -= n;
+                return Ok(n);
+            }
+            let mut head = [0u8; 4];
+            self.read_exact_within(&mut head)?;
+            let len = u32::from_le_bytes(head) as usize;
+            if len > 0 {
+                self.left = len;
+                continue;
+            }
+            let mut errno = [0u8; 4];
+            self.read_exact_within(&mut errno)?;
+            self.at_end = true;
+            self.streams -= 1;
+            return match i32::from_le_bytes(errno) {
+                0 => Ok(0),
+                e => Err(std::io::Error::from_raw_os_error(e)),
+            };
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for Drained {
+    fn drop(&mut self) {
+        // One that answered has ended or is about to (it is reaped with whoport); one that did
+        // not is killed and never waited for.
+        if !self.at_end || self.streams > 0 {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.try_wait();
+    }
+}
+
+/// The child's side of [`drain`]: receives the descriptors on its standard input (whoport's
+/// socket pair) and writes what it reads of each on its standard output. Exit status 0, or 2
+/// when no descriptor came.
+#[cfg(target_os = "linux")]
+fn drain_given() -> u8 {
+    use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    use std::io::Write;
+    use std::mem::MaybeUninit;
+    let stdin = std::io::stdin();
+    let mut out = std::io::stdout().lock();
+    let mut any = false;
+    loop {
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut control = RecvAncillaryBuffer::new(&mut space);
+        let mut byte = [0u8; 1];
+        let got = recvmsg(
+            &stdin,
+            &mut [std::io::IoSliceMut::new(&mut byte)],
+            &mut control,
+            RecvFlags::CMSG_CLOEXEC,
+        );
+        let mut given = None;
+        for message in control.drain() {
+            if let RecvAncillaryMessage::ScmRights(fds) = message {
+                for fd in fds {
+                    given.get_or_insert(fd);
+                }
+            }
+        }
+        // The end of what whoport sends (or a message without a descriptor, or a failed
+        // receive): done.
+        let (Ok(_), Some(fd)) = (got, given) else {
+            return if any { 0 } else { 2 };
+        };
+        any = true;
+        let mut file = std::fs::File::from(fd);
+        let mut chunk = vec![0u8; 64 * 1024];
+        let errno = loop {
+            match file.read(&mut chunk) {
+                Ok(0) => break 0,
+                Ok(n) => {
+                    // (n is at most the chunk's 64 KiB.)
+                    let len = (n as u32).to_le_bytes();
+                    if out
+                        .write_all(&len)
+                        .and_then(|()| out.write_all(&chunk[..n]))
+                        .is_err()
+                    {
+                        return 0;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {}
+                Err(e) => break e.raw_os_error().unwrap_or(libc::EIO),
+            }
+        };
+        let end = [0u32.to_le_bytes(), errno.to_le_bytes()].concat();
+        if out.write_all(&end).and_then(|()| out.flush()).is_err() {
+            return 0;
+        }
     }
 }
 

@@ -1168,3 +1168,133 @@ fn a_program_run_by_the_loader_from_a_stalled_filesystem_never_keeps_whoport_run
         assert!(o["interpreter"].is_null(), "{o}");
     }
 }
+
+/// `locked_socket.py` in `mode`, in private mount and network namespaces: a socket whose lock
+/// a thread holds for as long as a FUSE daemon does not answer, and a listener no descriptor
+/// holds (for `unix`, in transit to the locked socket). The daemon is killed by PID when dropped (which lets the lock go: a whoport still
+/// waiting for it then ends too), and the fixture with it.
+struct LockedSocket {
+    fixture: Child,
+    daemon: u32,
+    holder: u32,
+    locked: Option<u16>,
+    ownerless: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl LockedSocket {
+    fn start(mode: &str) -> LockedSocket {
+        let dir = tempdir();
+        let mut fixture = Command::new("unshare")
+            .args([
+                "--mount",
+                "--net",
+                "--propagation",
+                "private",
+                "/usr/bin/python3",
+            ])
+            .arg(common::fixture("locked_socket.py"))
+            .arg(mode)
+            .arg(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("unshare starts");
+        let line = common::ready_line(&mut fixture, QUICK);
+        let ready: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("fixture said {line:?}: {e}"));
+        let pid = |v: &Value| {
+            v.as_u64()
+                .unwrap_or_else(|| panic!("fixture said {line:?}")) as u32
+        };
+        LockedSocket {
+            daemon: pid(&ready["daemon"]),
+            holder: pid(&ready["holder"]),
+            locked: ready["locked"].as_u64().map(|p| p as u16),
+            ownerless: ready["ownerless"].as_u64().expect("port") as u16,
+            fixture,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for LockedSocket {
+    fn drop(&mut self) {
+        if let Some(pid) = Pid::from_raw(self.daemon as i32) {
+            let _ = kill_process(pid, Signal::KILL);
+        }
+        drop(self.fixture.stdin.take()); // the fixture unmounts and ends
+        if !common::wait_for(&mut self.fixture, QUICK) {
+            let _ = self.fixture.kill();
+            let _ = self.fixture.wait();
+        }
+    }
+}
+
+/// A thread holds a socket's lock for good (it called `setsockopt` with the option's bytes in
+/// a mapping of a file whose FUSE daemon never answers: the kernel waits for the page with the
+/// lock held), beside a listener no descriptor holds (a thread asleep in accept() on it, its
+/// descriptor closed), which sends the listing through the second look: the kernel's tcp, udp
+/// and unix iterators it reads take each socket's lock as they pass it. A TCP listener's,
+/// a UDP socket's and a unix socket's lock (one end of a pair, to which the listener is in
+/// transit instead, found only by the unix iterator):
+/// whoport ends within its `--timeout`, with both lookups, names the listener's holder, lists
+/// the ownerless one and says the kernel's reads did not end. Before, the first read waited in
+/// the kernel for the lock, through SIGKILL, for as long as the daemon lived, and whoport
+/// never answered.
+#[test]
+fn a_socket_lock_held_for_good_never_keeps_whoport_running() {
+    if !common::root_or_skip("a FUSE mount and sockets in private namespaces")
+        || !have("unshare", "apt-get install -y util-linux")
+        || !have("nsenter", "apt-get install -y util-linux")
+        || !common::have_python_module("fusepy", "apt-get install -y python3-fusepy")
+    {
+        return;
+    }
+    let home = tempdir();
+    for mode in ["tcp", "udp", "unix"] {
+        let held = LockedSocket::start(mode);
+        for lookup in ["bpf", "procfs"] {
+            let started = std::time::Instant::now();
+            let out = common::command(home.path(), std::path::Path::new("nsenter"))
+                .args(["-n", "-t", &held.holder.to_string(), "--"])
+                .arg(common::bin())
+                .args(["--timeout", "2s", "--json"])
+                .env("WHOPORT_OWNER_LOOKUP", lookup)
+                .limit(Duration::from_secs(20))
+                .output()
+                .expect("runs");
+            let took = started.elapsed();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{mode} {lookup}: {err}");
+            assert!(
+                took < Duration::from_secs(10),
+                "{mode} {lookup}: {took:?} for --timeout 2s"
+            );
+            let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+            let notes = common::notes(&doc);
+            assert!(
+                notes.iter().any(|n| n.contains("sockets")
+                    && n.contains("did not end within 2s")
+                    && n.contains("lock")),
+                "{mode} {lookup}: {notes:?}"
+            );
+            let ownerless = row(&doc, held.ownerless);
+            assert_eq!(ownerless["owners"], serde_json::json!([]), "{ownerless}");
+            if let Some(port) = held.locked {
+                let protocol = if mode == "tcp" { "tcp" } else { "udp" };
+                let locked = doc["listeners"]
+                    .as_array()
+                    .expect("listeners")
+                    .iter()
+                    .find(|l| l["port"] == port && l["protocol"] == protocol)
+                    .unwrap_or_else(|| panic!("{mode} {lookup}: {port} listed: {doc}"));
+                assert_eq!(
+                    locked["owners"][0]["pid"],
+                    u64::from(held.holder),
+                    "{mode} {lookup}: {locked}"
+                );
+            }
+        }
+    }
+}

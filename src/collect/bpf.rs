@@ -469,8 +469,11 @@ impl Loaded {
         let (state, verified) = self.verified_once(self.in_flight, &[IN_FLIGHT], "5.17");
         self.in_flight = state;
         verified?;
-        let mut file = self.pass(IN_FLIGHT, "5.17")?;
-        records::each_record(&mut file, records::RECORD_LEN, each)
+        let file = self.pass(IN_FLIGHT, "5.17")?;
+        let mut read = locking_passes(vec![file])?;
+        let found = records::each_record(&mut read, records::RECORD_LEN, each);
+        said_late(&read);
+        found
     }
 
     /// The inodes of the listening TCP sockets and the UDP sockets of whoport's network
@@ -480,12 +483,17 @@ impl Loaded {
         let (state, verified) = self.verified_once(self.kernel, &[KERNEL_TCP, KERNEL_UDP], "5.9");
         self.kernel = state;
         verified?;
+        let files = vec![self.pass(KERNEL_TCP, "5.9")?, self.pass(KERNEL_UDP, "5.9")?];
+        let mut read = locking_passes(files)?;
         let mut found = HashSet::new();
-        for program in [KERNEL_TCP, KERNEL_UDP] {
-            let mut file = self.pass(program, "5.9")?;
-            found.extend(records::read_fileless(&mut file)?);
+        loop {
+            let fileless = records::read_fileless(&mut read);
+            said_late(&read);
+            found.extend(fileless?);
+            if !read.next_descriptor() {
+                return Ok(found);
+            }
         }
-        Ok(found)
     }
 
     /// The threads asleep on the wait queue of each listening TCP socket and UDP socket of
@@ -498,14 +506,22 @@ impl Loaded {
             self.verified_once(self.sleepers, &[SLEEPERS_TCP, SLEEPERS_UDP], "5.17");
         self.sleepers = state;
         verified?;
+        let files = vec![
+            iterator(&mut self.ebpf, SLEEPERS_TCP.name)?,
+            iterator(&mut self.ebpf, SLEEPERS_UDP.name)?,
+        ];
+        let mut read = locking_passes(files)?;
         let (mut found, mut cut) = (Vec::new(), Vec::new());
-        for program in [SLEEPERS_TCP, SLEEPERS_UDP] {
-            let mut file = iterator(&mut self.ebpf, program.name)?;
-            let (sleepers, unfinished) = records::read_sleepers(&mut file)?;
+        loop {
+            let sleepers = records::read_sleepers(&mut read);
+            said_late(&read);
+            let (sleepers, unfinished) = sleepers?;
             found.extend(sleepers);
             cut.extend(unfinished);
+            if !read.next_descriptor() {
+                return Ok((found, cut));
+            }
         }
-        Ok((found, cut))
     }
 
     /// One pass of the program over the unix sockets of other network namespaces held in
@@ -728,6 +744,44 @@ pub fn explain(e: &BpfError) -> String {
         cause = c.source();
     }
     with_errno_names(&text)
+}
+
+/// Set once a pass of an iterator that takes the sockets' locks (tcp, udp, unix) did not end
+/// in time: the lock it waited for holds every later pass as well, which are then not made.
+static LOCK_WAITED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Passes of the tcp, udp or unix iterators (`files`, in order), read by a child process
+/// (`far_file::drain`) for at most `--timeout`: the kernel takes each socket's lock as such an
+/// iterator passes it, and a read waiting for a lock that is never let go (held by a thread
+/// that waits in the kernel, for a filesystem that never answers) would hold the reading
+/// thread through SIGKILL, and whoport with it. Not made once one did not end in time.
+fn locking_passes(files: Vec<std::fs::File>) -> Result<crate::far_file::Drained, BpfError> {
+    use std::io::{Error, ErrorKind};
+    if LOCK_WAITED.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(BpfError::Read(Error::new(
+            ErrorKind::TimedOut,
+            "not made: an earlier read of the sockets did not end in time (a socket's lock \
+             is held)",
+        )));
+    }
+    crate::far_file::drain(files, super::deadline::limit().duration).map_err(|e| {
+        BpfError::Read(Error::other(format!(
+            "no process of its own could read it ({e}): it is read only there, as a read may \
+             wait for a socket's lock for good"
+        )))
+    })
+}
+
+/// Whether a read of [`locking_passes`] did not end in time in this run.
+pub fn sockets_lock_waited() -> bool {
+    LOCK_WAITED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Notes a read of [`locking_passes`] that did not end in time.
+fn said_late(read: &crate::far_file::Drained) {
+    if read.late() {
+        LOCK_WAITED.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// Attaches a loaded program: the descriptor of one pass of its iterator (it holds the link,

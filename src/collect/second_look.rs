@@ -381,6 +381,17 @@ pub(super) fn second_look(
             reasons.insert(s.inode, reason);
         }
     }
+    if bpf::sockets_lock_waited() {
+        notes.push(format!(
+            "the kernel's reads of this network namespace's sockets (whether one is the \
+             kernel's own, the threads asleep on them, what the unix sockets' queues carry) did \
+             not end within {}: the kernel takes each socket's lock as it reads it, and one is \
+             held (a thread of some process waits in the kernel while holding it, for example \
+             for a file on a filesystem that does not answer); what they would establish is \
+             not known",
+            deadline::limit().text
+        ));
+    }
     (held, reasons)
 }
 
