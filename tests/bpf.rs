@@ -434,35 +434,115 @@ fn pinned_by_whoport() -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Names containing "whoport" on every BPF filesystem mounted (what a pin would leave).
+fn pinned_anywhere() -> Vec<String> {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut found = pinned_by_whoport();
+    for line in mounts.lines() {
+        let Some((before, after)) = line.split_once(" - ") else {
+            continue;
+        };
+        if after.split_whitespace().next() != Some("bpf") {
+            continue;
+        }
+        let Some(at) = before.split_whitespace().nth(4) else {
+            continue;
+        };
+        if let Ok(dir) = std::fs::read_dir(at) {
+            found.extend(
+                dir.flatten()
+                    .map(|e| e.path().display().to_string())
+                    .filter(|n| n.contains("whoport")),
+            );
+        }
+    }
+    found
+}
+
+/// When [`held_by_a_run`] kills its run.
+#[derive(Clone, Copy)]
+enum Kill {
+    Never,
+    /// As soon as it is seen holding a program.
+    AtFirstProgram,
+    After(Duration),
+}
+
+/// Runs `whoport --json` with the iterator, collecting the BPF programs and links it holds
+/// (from its fdinfo) until it ends or `kill` says (then SIGKILL): what it held, and how long
+/// it ran.
+fn held_by_a_run(kill: Kill) -> (Vec<(&'static str, String)>, Duration) {
+    let home = tempdir();
+    let started = Instant::now();
+    let mut run = common::whoport(home.path())
+        .env("WHOPORT_OWNER_LOOKUP", "bpf")
+        .arg("--json")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let pid = run.id();
+    let child = run.child();
+    let deadline = started + Duration::from_secs(10);
+    let mut held = Vec::new();
+    while Instant::now() < deadline {
+        if child.try_wait().ok().flatten().is_some() {
+            break;
+        }
+        for id in bpf_ids(pid) {
+            if !held.contains(&id) {
+                held.push(id);
+            }
+        }
+        let now = match kill {
+            Kill::Never => false,
+            Kill::AtFirstProgram => held.iter().any(|(k, _)| *k == "prog"),
+            Kill::After(after) => started.elapsed() >= after,
+        };
+        if now {
+            let _ = child.kill();
+            break;
+        }
+    }
+    let _ = child.wait();
+    (held, started.elapsed())
+}
+
+/// What the kernel still holds of `held` after a moment (it frees programs and links after
+/// an RCU grace period).
+fn left_in_the_kernel(held: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut left = held.to_vec();
+    while !left.is_empty() && Instant::now() < deadline {
+        left.retain(|(kind, id)| still_loaded(kind, id));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    left
+}
+
+/// Nothing of whoport's stays in the kernel or on a BPF filesystem: after a run that ends, after
+/// SIGKILL as soon as it holds a program, and after SIGKILL at points spread over a whole run
+/// (while the programs load, while their passes are read, while the output is written).
 #[test]
 fn nothing_stays_in_the_kernel_after_whoport_is_killed_mid_run() {
     if !iterator_possible() || !have("bpftool", "apt-get install -y bpftool") {
         eprintln!("SKIPPED: needs root and BTF");
         return;
     }
+    // A run to its end.
+    let (held, took) = held_by_a_run(Kill::Never);
+    assert!(
+        held.iter().any(|(k, _)| *k == "prog"),
+        "whoport was never seen holding its program"
+    );
+    let left = left_in_the_kernel(&held);
+    assert!(left.is_empty(), "still in the kernel after a run: {left:?}");
+    // Killed as soon as it holds a program.
     let mut caught = Vec::new();
     for _ in 0..20 {
-        let home = tempdir();
-        let mut run = common::whoport(home.path())
-            .env("WHOPORT_OWNER_LOOKUP", "bpf")
-            .arg("--json")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let pid = run.id();
-        let child = run.child();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut ids = Vec::new();
-        while ids.is_empty() && Instant::now() < deadline {
-            if child.try_wait().ok().flatten().is_some() {
-                break;
-            }
-            ids = bpf_ids(pid);
-        }
-        let _ = child.kill(); // SIGKILL, while the program is loaded when ids were seen
-        let _ = child.wait();
-        caught.extend(ids);
-        if caught.iter().any(|(k, _)| *k == "link") {
+        let (held, _) = held_by_a_run(Kill::AtFirstProgram);
+        let loaded = held.iter().any(|(k, _)| *k == "prog");
+        caught.extend(held);
+        if loaded {
             break;
         }
     }
@@ -470,18 +550,17 @@ fn nothing_stays_in_the_kernel_after_whoport_is_killed_mid_run() {
         caught.iter().any(|(k, _)| *k == "prog"),
         "whoport was never caught holding its program"
     );
-    // The kernel frees programs and links after an RCU grace period: give it a moment.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut left: Vec<_> = caught.clone();
-    while !left.is_empty() && Instant::now() < deadline {
-        left.retain(|(kind, id)| still_loaded(kind, id));
-        std::thread::sleep(Duration::from_millis(50));
+    // Killed at ten points spread over a run as long as the one above.
+    for step in 1..=10 {
+        let (held, _) = held_by_a_run(Kill::After(took * step / 10));
+        caught.extend(held);
     }
+    let left = left_in_the_kernel(&caught);
     assert!(
         left.is_empty(),
         "still in the kernel after SIGKILL: {left:?}"
     );
-    assert!(pinned_by_whoport().is_empty(), "{:?}", pinned_by_whoport());
+    assert!(pinned_anywhere().is_empty(), "{:?}", pinned_anywhere());
 }
 
 #[test]
