@@ -17,6 +17,39 @@ use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
+/// whoport's children of this module that were not reaped: their PIDs cannot be another
+/// process's while they are not (a child killed and left behind is never reaped in the run).
+static CHILDREN: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+/// The PIDs of whoport's children of this module, which `/proc` lists among the machine's
+/// processes (see [`CHILDREN`]).
+pub fn own_children() -> Vec<u32> {
+    CHILDREN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+}
+
+/// Notes a child started (`true`) or reaped.
+#[cfg(target_os = "linux")]
+fn child_is(pid: u32, alive: bool) {
+    let mut children = CHILDREN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    children.retain(|&p| p != pid);
+    if alive {
+        children.push(pid);
+    }
+}
+
+/// Reaps `child` if it has ended (then its PID may be another process's).
+#[cfg(target_os = "linux")]
+fn reap_if_ended(child: &mut std::process::Child) {
+    if matches!(child.try_wait(), Ok(Some(_))) {
+        child_is(child.id(), false);
+    }
+}
+
 /// The first argument that makes whoport a child of this module ([`serve`]).
 pub const CHILD_ARG: &str = "__whoport-far-file";
 
@@ -325,6 +358,7 @@ pub fn run(op: Op<'_>, path: &Path, input: &[u8], wait: Duration) -> Result<Vec<
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| unanswered(&format!("it could not be started ({e})")))?;
+        child_is(child.id(), true);
         let started = std::time::Instant::now();
         // The child reads all of its input before it touches its file.
         let _ = std::io::Write::write_all(&mut ours, input);
@@ -338,6 +372,9 @@ pub fn run(op: Op<'_>, path: &Path, input: &[u8], wait: Duration) -> Result<Vec<
             return Err(Failed::Late);
         };
         let status = child.try_wait().ok().flatten();
+        if status.is_some() {
+            child_is(child.id(), false);
+        }
         match unframe(&answer) {
             Some(body) => Ok(body.to_vec()),
             None => {
@@ -641,6 +678,7 @@ pub fn drain(files: Vec<std::fs::File>, wait: Duration) -> std::io::Result<Drain
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;
+    child_is(child.id(), true);
     let started = std::time::Instant::now();
     // The descriptors, one message each (so that each arrives whole, in order), then the end
     // of what is sent.
@@ -783,12 +821,21 @@ impl Read for Drained {
 #[cfg(target_os = "linux")]
 impl Drop for Drained {
     fn drop(&mut self) {
-        // One that answered has ended or is about to (it is reaped with whoport); one that did
-        // not is killed and never waited for.
+        // One that did not answer is killed and never waited for (it may wait in the kernel for
+        // good); one that answered has ended or is about to.
         if !self.at_end || self.streams > 0 {
             let _ = self.child.kill();
+            return;
         }
-        let _ = self.child.try_wait();
+        // (It ends right after its last chunk: waited for a moment, so that no look at the
+        // machine's processes made after this finds it.)
+        for _ in 0..100 {
+            reap_if_ended(&mut self.child);
+            if !own_children().contains(&self.child.id()) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 }
 

@@ -573,12 +573,17 @@ fn unreadable_proc(proc_fd: &OwnedFd, e: Errno) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::NotFound, why)
 }
 
+/// The processes `/proc` lists, but whoport's own children (crate::far_file): they hold
+/// nothing of the machine's, and as a user with capabilities they are not shown to it.
 fn list_pids(proc_fd: &OwnedFd) -> std::io::Result<Vec<u32>> {
     let mut pids = Vec::new();
+    let own = crate::far_file::own_children();
     for entry in Dir::read_from(proc_fd)? {
         let entry = entry?;
         if let Some(pid) = parse_u32(entry.file_name().to_bytes()) {
-            pids.push(pid);
+            if !own.contains(&pid) {
+                pids.push(pid);
+            }
         }
     }
     Ok(pids)
