@@ -42,6 +42,44 @@ fn child_is(pid: u32, alive: bool) {
     }
 }
 
+/// Reaps every child of this module that has ended since (one killed and left behind ends
+/// once what held it lets go; one that answered, right after): a long `wait` starts one at
+/// each look.
+#[cfg(target_os = "linux")]
+fn reap_ended_children() {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    for pid in own_children() {
+        let Ok(raw) = i32::try_from(pid) else {
+            continue;
+        };
+        match waitpid(nix::unistd::Pid::from_raw(raw), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => {}
+            // Reaped (or not this process's child any more).
+            _ => child_is(pid, false),
+        }
+    }
+}
+
+/// Closes every descriptor the child inherited but its standard input, output and error (the
+/// caller's own, not marked close-on-exec: a lock file a cron job holds with `flock`, a pipe
+/// its caller reads to its end): a child left behind holds nothing of its caller's.
+#[cfg(target_os = "linux")]
+fn close_inherited() {
+    let inherited: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .map(|dir| {
+            dir.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .filter(|&fd: &i32| fd > 2)
+                .collect()
+        })
+        .unwrap_or_default();
+    // (The listing's own descriptor is among them, closed already: EBADF. The child has no
+    // other thread that could have opened a descriptor meanwhile.)
+    for fd in inherited {
+        let _ = nix::unistd::close(fd);
+    }
+}
+
 /// Reaps `child` if it has ended (then its PID may be another process's).
 #[cfg(target_os = "linux")]
 fn reap_if_ended(child: &mut std::process::Child) {
@@ -491,6 +529,8 @@ pub fn serve(args: &[std::ffi::OsString]) -> u8 {
         ));
         return 2;
     }
+    #[cfg(target_os = "linux")]
+    close_inherited();
     let text = |i: usize| args.get(i).and_then(|a| a.to_str());
     let duration = text(0).and_then(parse_duration_arg);
     let (Some(duration), Some(given), Some(op)) = (duration, text(1), text(2)) else {
@@ -645,7 +685,8 @@ pub fn decode_identity(answer: &[u8]) -> Option<Option<(u64, u64)>> {
 pub struct Drained {
     child: std::process::Child,
     out: std::process::ChildStdout,
-    until: std::time::Instant,
+    /// `None`: no limit.
+    until: Option<std::time::Instant>,
     /// Bytes of the current chunk not read yet.
     left: usize,
     /// The descriptors whose ends were not read yet (the current one among them).
@@ -666,6 +707,7 @@ pub fn drain(files: Vec<std::fs::File>, wait: Duration) -> std::io::Result<Drain
     use std::os::fd::AsFd;
     use std::os::unix::net::UnixStream;
     use std::process::{Command, Stdio};
+    reap_ended_children();
     let limit = crate::collect::deadline::limit();
     let (ours, theirs) = UnixStream::pair()?;
     let mut child = Command::new("/proc/self/exe")
@@ -711,7 +753,8 @@ pub fn drain(files: Vec<std::fs::File>, wait: Duration) -> std::io::Result<Drain
     Ok(Drained {
         child,
         out,
-        until: started + wait,
+        // (A wait too long for the clock is none.)
+        until: started.checked_add(wait),
         left: 0,
         streams,
         at_end: false,
@@ -739,7 +782,11 @@ impl Drained {
     fn read_within(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         use rustix::event::{poll, PollFd, PollFlags, Timespec};
         loop {
-            let Some(left) = self.until.checked_duration_since(std::time::Instant::now()) else {
+            let left = match self.until {
+                Some(until) => until.checked_duration_since(std::time::Instant::now()),
+                None => Some(Duration::MAX),
+            };
+            let Some(left) = left else {
                 self.late = true;
                 let _ = self.child.kill();
                 return Err(std::io::Error::new(
@@ -876,10 +923,14 @@ fn drain_given() -> u8 {
         any = true;
         let mut file = std::fs::File::from(fd);
         let mut chunk = vec![0u8; 64 * 1024];
+        // (The kernel's iterators say EAGAIN between batches and go on when read again; a
+        // descriptor that says only that is given up.)
+        let mut again = 0;
         let errno = loop {
             match file.read(&mut chunk) {
                 Ok(0) => break 0,
                 Ok(n) => {
+                    again = 0;
                     // (n is at most the chunk's 64 KiB.)
                     let len = (n as u32).to_le_bytes();
                     if out
@@ -891,7 +942,7 @@ fn drain_given() -> u8 {
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) && again < 1_000 => again += 1,
                 Err(e) => break e.raw_os_error().unwrap_or(libc::EIO),
             }
         };

@@ -1231,6 +1231,34 @@ impl Drop for LockedSocket {
     }
 }
 
+/// whoport's children reading the kernel's iterators (`__whoport-far-file ... drain`) that wait
+/// in the kernel (state D).
+fn readers_waiting() -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat
+            .rsplit_once(") ")
+            .and_then(|(_, rest)| rest.split(' ').next());
+        let words: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+        if words.contains(&&b"__whoport-far-file"[..])
+            && words.contains(&&b"drain"[..])
+            && state == Some("D")
+        {
+            found.push(pid);
+        }
+    }
+    found
+}
+
 /// A thread holds a socket's lock for good (it called `setsockopt` with the option's bytes in
 /// a mapping of a file whose FUSE daemon never answers: the kernel waits for the page with the
 /// lock held), beside a listener no descriptor holds (a thread asleep in accept() on it, its
@@ -1239,7 +1267,8 @@ impl Drop for LockedSocket {
 /// a UDP socket's and a unix socket's lock (one end of a pair, to which the listener is in
 /// transit instead, found only by the unix iterator):
 /// whoport ends within its `--timeout`, with both lookups, names the listener's holder, lists
-/// the ownerless one and says the kernel's reads did not end. Before, the first read waited in
+/// the ownerless one and says the kernel's reads did not end; each run leaves one reader
+/// behind, holding none of its caller's descriptors. Before, the first read waited in
 /// the kernel for the lock, through SIGKILL, for as long as the daemon lived, and whoport
 /// never answered.
 #[test]
@@ -1252,19 +1281,36 @@ fn a_socket_lock_held_for_good_never_keeps_whoport_running() {
         return;
     }
     let home = tempdir();
+    // A file the caller holds open on a descriptor it passes on (as `flock` does its lock):
+    // never kept by what whoport leaves behind.
+    let lock = home.path().join("cron.lock");
     for mode in ["tcp", "udp", "unix"] {
         let held = LockedSocket::start(mode);
-        for lookup in ["bpf", "procfs"] {
+        for (run, lookup) in ["bpf", "procfs"].into_iter().enumerate() {
             let started = std::time::Instant::now();
-            let out = common::command(home.path(), std::path::Path::new("nsenter"))
-                .args(["-n", "-t", &held.holder.to_string(), "--"])
+            let out = common::command(home.path(), std::path::Path::new("sh"))
+                .arg("-c")
+                .arg("exec 7>>\"$0\"; exec nsenter -n -t \"$1\" -- \"$2\" --timeout 2s --json")
+                .arg(&lock)
+                .arg(held.holder.to_string())
                 .arg(common::bin())
-                .args(["--timeout", "2s", "--json"])
                 .env("WHOPORT_OWNER_LOOKUP", lookup)
                 .limit(Duration::from_secs(20))
                 .output()
                 .expect("runs");
             let took = started.elapsed();
+            // Each run leaves one reader waiting for the lock, and only one (the later reads
+            // of the run are not made), holding none of its caller's descriptors.
+            let waiting = readers_waiting();
+            assert_eq!(waiting.len(), run + 1, "{mode} {lookup}: {waiting:?}");
+            for pid in &waiting {
+                let kept: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+                    .expect("the reader's descriptors")
+                    .flatten()
+                    .filter_map(|e| std::fs::read_link(e.path()).ok())
+                    .collect();
+                assert!(!kept.contains(&lock), "{mode} {lookup}: {kept:?}");
+            }
             let err = String::from_utf8_lossy(&out.stderr);
             assert!(out.status.success(), "{mode} {lookup}: {err}");
             assert!(

@@ -761,7 +761,7 @@ fn locking_passes(files: Vec<std::fs::File>) -> Result<crate::far_file::Drained,
         return Err(BpfError::Read(Error::new(
             ErrorKind::TimedOut,
             "not made: an earlier read of the sockets did not end in time (a socket's lock \
-             is held)",
+             may be held)",
         )));
     }
     crate::far_file::drain(files, super::deadline::limit().duration).map_err(|e| {

@@ -385,10 +385,10 @@ pub(super) fn second_look(
         notes.push(format!(
             "the kernel's reads of this network namespace's sockets (whether one is the \
              kernel's own, the threads asleep on them, what the unix sockets' queues carry) did \
-             not end within {}: the kernel takes each socket's lock as it reads it, and one is \
-             held (a thread of some process waits in the kernel while holding it, for example \
-             for a file on a filesystem that does not answer); what they would establish is \
-             not known",
+             not end within {}: the kernel takes each socket's lock as it reads it, and one may \
+             be held (by a thread of some process waiting in the kernel while it holds it, for \
+             example for a file on a filesystem that does not answer); what they would establish \
+             is not known",
             deadline::limit().text
         ));
     }
