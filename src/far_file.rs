@@ -62,7 +62,9 @@ fn reap_ended_children() {
 
 /// Closes every descriptor the child inherited but its standard input, output and error (the
 /// caller's own, not marked close-on-exec: a lock file a cron job holds with `flock`, a pipe
-/// its caller reads to its end): a child left behind holds nothing of its caller's.
+/// its caller reads to its end): a reader of the kernel's iterators left behind holds nothing
+/// of its caller's. (Not for the other work of this module: the path of a file may name one of
+/// those descriptors, `/dev/fd/63` from the shell's `<(…)`.)
 #[cfg(target_os = "linux")]
 fn close_inherited() {
     let inherited: Vec<i32> = std::fs::read_dir("/proc/self/fd")
@@ -529,8 +531,6 @@ pub fn serve(args: &[std::ffi::OsString]) -> u8 {
         ));
         return 2;
     }
-    #[cfg(target_os = "linux")]
-    close_inherited();
     let text = |i: usize| args.get(i).and_then(|a| a.to_str());
     let duration = text(0).and_then(parse_duration_arg);
     let (Some(duration), Some(given), Some(op)) = (duration, text(1), text(2)) else {
@@ -894,6 +894,7 @@ fn drain_given() -> u8 {
     use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
     use std::io::Write;
     use std::mem::MaybeUninit;
+    close_inherited();
     let stdin = std::io::stdin();
     let mut out = std::io::stdout().lock();
     let mut any = false;
