@@ -17,45 +17,79 @@ use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
-/// whoport's children of this module that were not reaped: their PIDs cannot be another
-/// process's while they are not (a child killed and left behind is never reaped in the run).
-static CHILDREN: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+/// whoport's children of this module that were not reaped, and whether the handle that kills
+/// and waits for each was let go: their PIDs cannot be another process's while they are not (a
+/// child killed and left behind is reaped only once it ends). Only children whose handle was
+/// let go are reaped here ([`reap_ended_children`]): a handle kills its child by PID, which a
+/// child reaped behind its back might have passed on to another process.
+static CHILDREN: std::sync::Mutex<Vec<(u32, bool)>> = std::sync::Mutex::new(Vec::new());
 
 /// The PIDs of whoport's children of this module, which `/proc` lists among the machine's
 /// processes (see [`CHILDREN`]).
 pub fn own_children() -> Vec<u32> {
+    children().iter().map(|&(pid, _)| pid).collect()
+}
+
+fn children() -> std::sync::MutexGuard<'static, Vec<(u32, bool)>> {
     CHILDREN
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone()
 }
 
-/// Notes a child started (`true`) or reaped.
+/// What became of a child of this module.
 #[cfg(target_os = "linux")]
-fn child_is(pid: u32, alive: bool) {
-    let mut children = CHILDREN
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    children.retain(|&p| p != pid);
-    if alive {
-        children.push(pid);
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Child {
+    Started,
+    /// Its handle was let go before it was reaped.
+    LetGo,
+    Reaped,
+}
+
+/// Notes what became of child `pid`.
+#[cfg(target_os = "linux")]
+fn child_is(pid: u32, what: Child) {
+    let mut children = children();
+    match what {
+        Child::Started => children.push((pid, false)),
+        Child::LetGo => children
+            .iter_mut()
+            .filter(|(p, _)| *p == pid)
+            .for_each(|(_, let_go)| *let_go = true),
+        Child::Reaped => children.retain(|&(p, _)| p != pid),
     }
 }
 
-/// Reaps every child of this module that has ended since (one killed and left behind ends
-/// once what held it lets go; one that answered, right after): a long `wait` starts one at
-/// each look.
+/// Lets the handle of child `pid` go when dropped (at every return of [`run`]).
+#[cfg(target_os = "linux")]
+struct LetGo(u32);
+
+#[cfg(target_os = "linux")]
+impl Drop for LetGo {
+    fn drop(&mut self) {
+        child_is(self.0, Child::LetGo);
+    }
+}
+
+/// Reaps every child of this module whose handle was let go and that has ended since (one
+/// killed and left behind ends once what held it lets go; one that answered, right after): a
+/// long `wait` starts one at each look.
 #[cfg(target_os = "linux")]
 fn reap_ended_children() {
     use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-    for pid in own_children() {
+    let let_go: Vec<u32> = children()
+        .iter()
+        .filter(|&&(_, let_go)| let_go)
+        .map(|&(pid, _)| pid)
+        .collect();
+    for pid in let_go {
         let Ok(raw) = i32::try_from(pid) else {
             continue;
         };
         match waitpid(nix::unistd::Pid::from_raw(raw), Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::StillAlive) => {}
             // Reaped (or not this process's child any more).
-            _ => child_is(pid, false),
+            _ => child_is(pid, Child::Reaped),
         }
     }
 }
@@ -86,7 +120,7 @@ fn close_inherited() {
 #[cfg(target_os = "linux")]
 fn reap_if_ended(child: &mut std::process::Child) {
     if matches!(child.try_wait(), Ok(Some(_))) {
-        child_is(child.id(), false);
+        child_is(child.id(), Child::Reaped);
     }
 }
 
@@ -398,7 +432,8 @@ pub fn run(op: Op<'_>, path: &Path, input: &[u8], wait: Duration) -> Result<Vec<
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| unanswered(&format!("it could not be started ({e})")))?;
-        child_is(child.id(), true);
+        child_is(child.id(), Child::Started);
+        let _let_go = LetGo(child.id());
         let started = std::time::Instant::now();
         // The child reads all of its input before it touches its file.
         let _ = std::io::Write::write_all(&mut ours, input);
@@ -413,7 +448,7 @@ pub fn run(op: Op<'_>, path: &Path, input: &[u8], wait: Duration) -> Result<Vec<
         };
         let status = child.try_wait().ok().flatten();
         if status.is_some() {
-            child_is(child.id(), false);
+            child_is(child.id(), Child::Reaped);
         }
         match unframe(&answer) {
             Some(body) => Ok(body.to_vec()),
@@ -720,7 +755,7 @@ pub fn drain(files: Vec<std::fs::File>, wait: Duration) -> std::io::Result<Drain
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;
-    child_is(child.id(), true);
+    child_is(child.id(), Child::Started);
     let started = std::time::Instant::now();
     // The descriptors, one message each (so that each arrives whole, in order), then the end
     // of what is sent.
@@ -738,6 +773,7 @@ pub fn drain(files: Vec<std::fs::File>, wait: Duration) -> std::io::Result<Drain
             .is_ok();
         if !sent {
             let _ = child.kill();
+            child_is(child.id(), Child::LetGo);
             return Err(std::io::Error::other(
                 "the descriptor could not be handed over",
             ));
@@ -748,6 +784,7 @@ pub fn drain(files: Vec<std::fs::File>, wait: Duration) -> std::io::Result<Drain
     let _ = ours.shutdown(std::net::Shutdown::Write);
     let Some(out) = child.stdout.take() else {
         let _ = child.kill();
+        child_is(child.id(), Child::LetGo);
         return Err(std::io::Error::other("its output could not be read"));
     };
     Ok(Drained {
@@ -872,6 +909,7 @@ impl Drop for Drained {
         // good); one that answered has ended or is about to.
         if !self.at_end || self.streams > 0 {
             let _ = self.child.kill();
+            child_is(self.child.id(), Child::LetGo);
             return;
         }
         // (It ends right after its last chunk: waited for a moment, so that no look at the
@@ -883,6 +921,7 @@ impl Drop for Drained {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
+        child_is(self.child.id(), Child::LetGo);
     }
 }
 
