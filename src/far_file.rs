@@ -25,8 +25,18 @@ use std::time::Duration;
 static CHILDREN: std::sync::Mutex<Vec<(u32, bool)>> = std::sync::Mutex::new(Vec::new());
 
 /// The PIDs of whoport's children of this module, which `/proc` lists among the machine's
-/// processes (see [`CHILDREN`]).
+/// processes (see [`CHILDREN`]), as whoport numbers them: where `/proc` numbers processes
+/// otherwise (another PID namespace's, `unshare -p` without a `/proc` of its own), none, as
+/// those numbers are other processes' there.
 pub fn own_children() -> Vec<u32> {
+    static SAME_NUMBERS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let same = *SAME_NUMBERS.get_or_init(|| {
+        std::fs::read_link("/proc/self")
+            .is_ok_and(|link| link.as_os_str() == std::process::id().to_string().as_str())
+    });
+    if !same {
+        return Vec::new();
+    }
     children().iter().map(|&(pid, _)| pid).collect()
 }
 
@@ -394,6 +404,7 @@ pub fn run(op: Op<'_>, path: &Path, input: &[u8], wait: Duration) -> Result<Vec<
     {
         use std::os::unix::net::UnixStream;
         use std::process::{Command, Stdio};
+        reap_ended_children();
         let limit = crate::collect::deadline::limit();
         let mut cmd = Command::new("/proc/self/exe");
         cmd.arg(CHILD_ARG)
@@ -916,7 +927,7 @@ impl Drop for Drained {
         // machine's processes made after this finds it.)
         for _ in 0..100 {
             reap_if_ended(&mut self.child);
-            if !own_children().contains(&self.child.id()) {
+            if !children().iter().any(|&(p, _)| p == self.child.id()) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(1));
