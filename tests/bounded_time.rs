@@ -56,9 +56,7 @@ impl StalledFuse {
             .stdout(Stdio::piped())
             .spawn()
             .expect("unshare starts");
-        let line = common::ready_line(&mut fixture, QUICK);
-        let ready: Value =
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("fixture said {line:?}: {e}"));
+        let ready = ready_json(&mut fixture);
         let pid = |v: &Value| v.as_u64().expect("pid") as u32;
         Some(StalledFuse {
             daemon: pid(&ready["daemon"]),
@@ -86,6 +84,12 @@ impl Drop for StalledFuse {
             let _ = self.fixture.wait();
         }
     }
+}
+
+/// A fixture's ready line, one JSON object, read under [`QUICK`].
+fn ready_json(fixture: &mut Child) -> Value {
+    let line = common::ready_line(fixture, QUICK);
+    serde_json::from_str(&line).unwrap_or_else(|e| panic!("fixture said {line:?}: {e}"))
 }
 
 fn row(doc: &Value, port: u16) -> &Value {
@@ -1200,13 +1204,8 @@ impl LockedSocket {
             .stdout(Stdio::piped())
             .spawn()
             .expect("unshare starts");
-        let line = common::ready_line(&mut fixture, QUICK);
-        let ready: Value =
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("fixture said {line:?}: {e}"));
-        let pid = |v: &Value| {
-            v.as_u64()
-                .unwrap_or_else(|| panic!("fixture said {line:?}")) as u32
-        };
+        let ready = ready_json(&mut fixture);
+        let pid = |v: &Value| v.as_u64().unwrap_or_else(|| panic!("fixture said {ready}")) as u32;
         LockedSocket {
             daemon: pid(&ready["daemon"]),
             holder: pid(&ready["holder"]),
