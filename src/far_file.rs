@@ -29,15 +29,20 @@ static CHILDREN: std::sync::Mutex<Vec<(u32, bool)>> = std::sync::Mutex::new(Vec:
 /// otherwise (another PID namespace's, `unshare -p` without a `/proc` of its own), none, as
 /// those numbers are other processes' there.
 pub fn own_children() -> Vec<u32> {
-    static SAME_NUMBERS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let same = *SAME_NUMBERS.get_or_init(|| {
-        std::fs::read_link("/proc/self")
-            .is_ok_and(|link| link.as_os_str() == std::process::id().to_string().as_str())
-    });
-    if !same {
+    if !proc_numbers_as_whoport() {
         return Vec::new();
     }
     children().iter().map(|&(pid, _)| pid).collect()
+}
+
+/// Whether `/proc` numbers processes as whoport's PID namespace does (its `self` is whoport's
+/// PID), asked once.
+fn proc_numbers_as_whoport() -> bool {
+    static SAME_NUMBERS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SAME_NUMBERS.get_or_init(|| {
+        std::fs::read_link("/proc/self")
+            .is_ok_and(|link| link.as_os_str() == std::process::id().to_string().as_str())
+    })
 }
 
 fn children() -> std::sync::MutexGuard<'static, Vec<(u32, bool)>> {
@@ -840,10 +845,10 @@ impl Drained {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
                     format!(
-                        "its read did not end within {} (the kernel takes each socket's lock \
-                         as it passes it, and a thread of some process may hold one while it \
-                         waits in the kernel); the process reading it for whoport was left \
-                         behind",
+                        "its read did not end by the look's deadline (--timeout {}: the kernel \
+                         takes each socket's lock as it passes it, and a thread of some process \
+                         may hold one while it waits in the kernel); the process reading it for \
+                         whoport was killed and left behind",
                         crate::collect::deadline::limit().text
                     ),
                 ));
@@ -934,6 +939,114 @@ impl Drop for Drained {
         }
         child_is(self.child.id(), Child::LetGo);
     }
+}
+
+/// A reader of the kernel's iterators ([`drain`]) that was killed because it did not answer
+/// in time and still waits in the kernel, for a socket's lock that may never be let go.
+#[cfg(target_os = "linux")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeftWaiting {
+    /// Its PID, where `/proc` numbers processes as whoport does (see [`own_children`]).
+    pub pid: Option<u32>,
+    /// How long ago it started, when its start could be read.
+    pub started_ago: Option<Duration>,
+}
+
+/// A reader of the kernel's iterators ([`drain`]), whoport's own or another run's, left
+/// behind and still waiting in the kernel: killed (SIGKILL pending) and waiting without end
+/// (state D), started from the same executable, with whoport's effective uid, in whoport's
+/// network namespace, and holding a pass of an iterator. Another reader would wait for the
+/// same lock (each run from cron would leave one more behind, with the programs it holds):
+/// the reads are not made while one does. Read from `/proc` by what needs no process's
+/// memory (its `stat`, `status` and links: never `cmdline`, which waits for the memory of a
+/// process whose mappings are busy); the name and state first, from `stat`.
+#[cfg(target_os = "linux")]
+pub fn reader_left_waiting() -> Option<LeftWaiting> {
+    use crate::collect::proc_dir;
+    let own_exe = proc_dir::read_link("/proc/self/exe").ok()?;
+    let own_net = crate::collect::netns::own_netns_link()?;
+    let euid = rustix::process::geteuid().as_raw();
+    let me = std::process::id();
+    let pids = proc_dir::numbered_entries("/proc").ok()?;
+    let found = pids.into_iter().filter(|&pid| pid != me).find(|&pid| {
+        let Some(stat) = proc_dir::read_whole(&format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        // The kernel's name of a process started as `/proc/self/exe`.
+        if stat_name_and_state(&stat) != Some((&b"exe"[..], b'D')) {
+            return false;
+        }
+        let Some(status) = proc_dir::read_whole(&format!("/proc/{pid}/status")) else {
+            return false;
+        };
+        status_says_killed_as(&status, euid)
+            && proc_dir::read_link(&format!("/proc/{pid}/exe")).ok() == Some(own_exe.clone())
+            && proc_dir::read_link(&format!("/proc/{pid}/ns/net")).ok() == Some(own_net.clone())
+            && holds_an_iterator(pid)
+    })?;
+    let started_ago = proc_dir::read_whole(&format!("/proc/{found}/stat"))
+        .and_then(|stat| proc_dir::parse_stat(&stat)?.start_ticks)
+        .and_then(|ticks| {
+            use rustix::time::{clock_gettime, ClockId};
+            let now = clock_gettime(ClockId::Boottime);
+            let now = Duration::new(
+                u64::try_from(now.tv_sec).ok()?,
+                u32::try_from(now.tv_nsec).ok()?,
+            );
+            let hz = rustix::param::clock_ticks_per_second().max(1);
+            let start = Duration::from_secs(ticks / hz)
+                + Duration::from_nanos((ticks % hz) * 1_000_000_000 / hz);
+            now.checked_sub(start)
+        });
+    Some(LeftWaiting {
+        pid: proc_numbers_as_whoport().then_some(found),
+        started_ago,
+    })
+}
+
+/// The kernel's name of a process and its state, from its `/proc/PID/stat` (the name between
+/// the first '(' and the last ')', the state right after).
+#[cfg(target_os = "linux")]
+fn stat_name_and_state(stat: &[u8]) -> Option<(&[u8], u8)> {
+    let open = stat.iter().position(|&b| b == b'(')?;
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let name = stat.get(open + 1..close)?;
+    let state = *stat.get(close + 2)?;
+    Some((name, state))
+}
+
+/// Whether a `/proc/PID/status` says SIGKILL is pending for the process (shared or its
+/// thread's) and its effective uid is `euid`.
+#[cfg(target_os = "linux")]
+fn status_says_killed_as(status: &[u8], euid: u32) -> bool {
+    const SIGKILL_BIT: u64 = 1 << (9 - 1);
+    let text = String::from_utf8_lossy(status);
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+    };
+    let pending = |name: &str| {
+        field(name)
+            .and_then(|mask| u64::from_str_radix(mask, 16).ok())
+            .is_some_and(|mask| mask & SIGKILL_BIT != 0)
+    };
+    let effective =
+        field("Uid:").and_then(|uids| uids.split_whitespace().nth(1)?.parse::<u32>().ok());
+    (pending("ShdPnd:") || pending("SigPnd:")) && effective == Some(euid)
+}
+
+/// Whether process `pid` holds a pass of a BPF iterator (a descriptor whose link reads
+/// `anon_inode:bpf_iter`).
+#[cfg(target_os = "linux")]
+fn holds_an_iterator(pid: u32) -> bool {
+    let dir = format!("/proc/{pid}/fd");
+    crate::collect::proc_dir::numbered_entries(&dir).is_ok_and(|fds| {
+        fds.iter().any(|fd| {
+            crate::collect::proc_dir::read_link(&format!("{dir}/{fd}"))
+                .is_ok_and(|text| text == b"anon_inode:bpf_iter")
+        })
+    })
 }
 
 /// The child's side of [`drain`]: receives the descriptors on its standard input (whoport's
@@ -1055,6 +1168,46 @@ mod tests {
                 (7, "name with space".to_string())
             ]
         );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_reader_left_waiting_is_told_by_its_stat_and_status() {
+        assert_eq!(
+            stat_name_and_state(b"42 (exe) D 1 42 42 0 -1"),
+            Some((&b"exe"[..], b'D'))
+        );
+        // A name holding ") D (" is the name's.
+        assert_eq!(
+            stat_name_and_state(b"42 (x) D (y) S 1 42"),
+            Some((&b"x) D (y"[..], b'S'))
+        );
+        assert_eq!(stat_name_and_state(b"42 (exe)"), None);
+        let status = |shd: &str, sig: &str, uid: &str| {
+            format!(
+                "Name:\texe\nState:\tD (disk sleep)\nUid:\t{uid}\nSigPnd:\t{sig}\nShdPnd:\t{shd}\n"
+            )
+        };
+        let killed = "0000000000000100";
+        let none = "0000000000000000";
+        assert!(status_says_killed_as(
+            status(killed, none, "0\t0\t0\t0").as_bytes(),
+            0
+        ));
+        assert!(status_says_killed_as(
+            status(none, killed, "0\t0\t0\t0").as_bytes(),
+            0
+        ));
+        // SIGTERM only, or another effective uid: no.
+        assert!(!status_says_killed_as(
+            status("0000000000004000", none, "0\t0\t0\t0").as_bytes(),
+            0
+        ));
+        assert!(!status_says_killed_as(
+            status(killed, none, "0\t1000\t0\t0").as_bytes(),
+            0
+        ));
+        assert!(!status_says_killed_as(b"Name:\texe\n", 0));
     }
 
     #[test]

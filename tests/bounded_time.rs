@@ -1217,6 +1217,15 @@ impl LockedSocket {
     }
 }
 
+impl LockedSocket {
+    /// Kills the FUSE daemon: the page's read fails, and the thread lets the lock go.
+    fn let_go(&mut self) {
+        if let Some(pid) = Pid::from_raw(self.daemon as i32) {
+            let _ = kill_process(pid, Signal::KILL);
+        }
+    }
+}
+
 impl Drop for LockedSocket {
     fn drop(&mut self) {
         if let Some(pid) = Pid::from_raw(self.daemon as i32) {
@@ -1230,9 +1239,81 @@ impl Drop for LockedSocket {
     }
 }
 
+/// `whoport wait --pid` for a listener no descriptor holds, whose holder only the kernel's
+/// tcp iterator names (a thread asleep in accept() on it), while a thread holds another
+/// socket's lock for good: the first look's read is killed and left behind. Once the lock is
+/// let go, a later look of the same wait reads the sockets again, finds the holder and the
+/// wait ends. Before, the first read that did not end kept every later look of the process
+/// from reading them: the wait never ended.
+#[test]
+fn a_wait_reads_the_sockets_again_once_a_held_lock_is_let_go() {
+    if !common::root_or_skip("a FUSE mount and sockets in private namespaces")
+        || !have("unshare", "apt-get install -y util-linux")
+        || !have("nsenter", "apt-get install -y util-linux")
+        || !common::have_python_module("fusepy", "apt-get install -y python3-fusepy")
+    {
+        return;
+    }
+    let home = tempdir();
+    let mut held = LockedSocket::start("tcp");
+    let waiting = common::command(home.path(), std::path::Path::new("nsenter"))
+        .args(["-n", "-t", &held.holder.to_string(), "--"])
+        .arg(common::bin())
+        .args(["wait", "--listening", "--pid", &held.holder.to_string()])
+        .arg(held.ownerless.to_string())
+        .args(["--timeout", "40s"])
+        .env("WHOPORT_TIMEOUT", "2s")
+        .limit(Duration::from_secs(60))
+        .spawn();
+    // The first look's reader, killed when its read did not end, waiting for the lock.
+    let started = std::time::Instant::now();
+    while !readers_waiting(&held)
+        .iter()
+        .any(|&pid| sigkill_pending(pid))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no reader was left behind"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    held.let_go();
+    let let_go = std::time::Instant::now();
+    let out = waiting.wait_with_output();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        let_go.elapsed() < Duration::from_secs(15),
+        "{:?} after the lock was let go",
+        let_go.elapsed()
+    );
+    assert!(readers_waiting(&held).is_empty());
+}
+
+/// Whether SIGKILL is pending for process `pid` (killed, not yet ended).
+fn sigkill_pending(pid: u32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("ShdPnd:")
+                .or_else(|| l.strip_prefix("SigPnd:"))
+        })
+        .filter_map(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .any(|mask| mask & (1 << 8) != 0)
+}
+
 /// whoport's children reading the kernel's iterators (`__whoport-far-file ... drain`) that wait
-/// in the kernel (state D).
-fn readers_waiting() -> Vec<u32> {
+/// in the kernel (state D), of the binary under test, in the network namespace of `held`'s
+/// fixture.
+fn readers_waiting(held: &LockedSocket) -> Vec<u32> {
+    let bin = std::fs::canonicalize(common::bin()).expect("the binary");
+    let net = |pid: u32| std::fs::read_link(format!("/proc/{pid}/ns/net")).ok();
+    let held_net = net(held.holder).expect("the fixture's namespace");
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
         let Some(pid) = entry
@@ -1251,6 +1332,8 @@ fn readers_waiting() -> Vec<u32> {
         if words.contains(&&b"__whoport-far-file"[..])
             && words.contains(&&b"drain"[..])
             && state == Some("D")
+            && std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == bin)
+            && net(pid).as_ref() == Some(&held_net)
         {
             found.push(pid);
         }
@@ -1266,10 +1349,12 @@ fn readers_waiting() -> Vec<u32> {
 /// a UDP socket's and a unix socket's lock (one end of a pair, to which the listener is in
 /// transit instead, found only by the unix iterator):
 /// whoport ends within its `--timeout`, with both lookups, names the listener's holder, lists
-/// the ownerless one and says the kernel's reads did not end; each run leaves one reader
-/// behind, holding none of its caller's descriptors. Before, the first read waited in
-/// the kernel for the lock, through SIGKILL, for as long as the daemon lived, and whoport
-/// never answered.
+/// the ownerless one and says the kernel's reads did not end. The first run leaves one reader
+/// behind, holding none of its caller's descriptors; the next run finds it still waiting,
+/// makes no reads (it would leave another behind: from cron, one a run) and says why, naming
+/// it. Once the lock is let go, the reader ends and the next run reads the sockets again.
+/// Before, the first read waited in the kernel for the lock, through SIGKILL, for as long as
+/// the daemon lived, and whoport never answered; then each run left one more reader behind.
 #[test]
 fn a_socket_lock_held_for_good_never_keeps_whoport_running() {
     if !common::root_or_skip("a FUSE mount and sockets in private namespaces")
@@ -1283,63 +1368,95 @@ fn a_socket_lock_held_for_good_never_keeps_whoport_running() {
     // A file the caller holds open on a descriptor it passes on (as `flock` does its lock):
     // never kept by what whoport leaves behind.
     let lock = home.path().join("cron.lock");
-    for mode in ["tcp", "udp", "unix"] {
-        let held = LockedSocket::start(mode);
-        for (run, lookup) in ["bpf", "procfs"].into_iter().enumerate() {
-            let started = std::time::Instant::now();
-            let out = common::command(home.path(), std::path::Path::new("sh"))
-                .arg("-c")
-                .arg("exec 7>>\"$0\"; exec nsenter -n -t \"$1\" -- \"$2\" --timeout 2s --json")
-                .arg(&lock)
-                .arg(held.holder.to_string())
-                .arg(common::bin())
-                .env("WHOPORT_OWNER_LOOKUP", lookup)
-                .limit(Duration::from_secs(20))
-                .output()
-                .expect("runs");
-            let took = started.elapsed();
-            // Each run leaves one reader waiting for the lock, and only one (the later reads
-            // of the run are not made), holding none of its caller's descriptors.
-            let waiting = readers_waiting();
-            assert_eq!(waiting.len(), run + 1, "{mode} {lookup}: {waiting:?}");
-            for pid in &waiting {
-                let kept: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-                    .expect("the reader's descriptors")
-                    .flatten()
-                    .filter_map(|e| std::fs::read_link(e.path()).ok())
-                    .collect();
-                assert!(!kept.contains(&lock), "{mode} {lookup}: {kept:?}");
-            }
-            let err = String::from_utf8_lossy(&out.stderr);
-            assert!(out.status.success(), "{mode} {lookup}: {err}");
-            assert!(
-                took < Duration::from_secs(10),
-                "{mode} {lookup}: {took:?} for --timeout 2s"
+    let run = |held: &LockedSocket, mode: &str, lookup: &str| {
+        let started = std::time::Instant::now();
+        let out = common::command(home.path(), std::path::Path::new("sh"))
+            .arg("-c")
+            .arg("exec 7>>\"$0\"; exec nsenter -n -t \"$1\" -- \"$2\" --timeout 2s --json")
+            .arg(&lock)
+            .arg(held.holder.to_string())
+            .arg(common::bin())
+            .env("WHOPORT_OWNER_LOOKUP", lookup)
+            .limit(Duration::from_secs(20))
+            .output()
+            .expect("runs");
+        let took = started.elapsed();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{mode} {lookup}: {err}");
+        assert!(
+            took < Duration::from_secs(10),
+            "{mode} {lookup}: {took:?} for --timeout 2s"
+        );
+        let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+        if let Some(port) = held.locked {
+            let protocol = if mode == "tcp" { "tcp" } else { "udp" };
+            let locked = doc["listeners"]
+                .as_array()
+                .expect("listeners")
+                .iter()
+                .find(|l| l["port"] == port && l["protocol"] == protocol)
+                .unwrap_or_else(|| panic!("{mode} {lookup}: {port} listed: {doc}"));
+            assert_eq!(
+                locked["owners"][0]["pid"],
+                u64::from(held.holder),
+                "{mode} {lookup}: {locked}"
             );
-            let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
-            let notes = common::notes(&doc);
+        }
+        doc
+    };
+    let about_reads = |doc: &Value| -> Vec<String> {
+        common::notes(doc)
+            .into_iter()
+            .filter(|n| n.contains("reads of this network namespace's sockets"))
+            .map(str::to_string)
+            .collect()
+    };
+    for mode in ["tcp", "udp", "unix"] {
+        let mut held = LockedSocket::start(mode);
+        // The first run's read waits for the lock: its reader is killed and left behind.
+        let doc = run(&held, mode, "bpf");
+        let waiting = readers_waiting(&held);
+        assert_eq!(waiting.len(), 1, "{mode}: {waiting:?}");
+        let kept: Vec<_> = std::fs::read_dir(format!("/proc/{}/fd", waiting[0]))
+            .expect("the reader's descriptors")
+            .flatten()
+            .filter_map(|e| std::fs::read_link(e.path()).ok())
+            .collect();
+        assert!(!kept.contains(&lock), "{mode}: {kept:?}");
+        let notes = about_reads(&doc);
+        assert!(
+            notes.len() == 1
+                && notes[0].contains("did not end by the look's deadline (--timeout 2s")
+                && notes[0].contains("lock"),
+            "{mode}: {notes:?}"
+        );
+        assert_eq!(row(&doc, held.ownerless)["owners"], serde_json::json!([]));
+        // The next runs (either lookup) find it still waiting: no reads, and no reader more.
+        for lookup in ["procfs", "bpf"] {
+            let doc = run(&held, mode, lookup);
+            assert_eq!(readers_waiting(&held), waiting, "{mode} {lookup}");
+            let notes = about_reads(&doc);
             assert!(
-                notes.iter().any(|n| n.contains("sockets")
-                    && n.contains("did not end within 2s")
-                    && n.contains("lock")),
+                notes.len() == 1
+                    && notes[0].contains("were not made")
+                    && notes[0].contains(&format!("PID {}", waiting[0]))
+                    && notes[0].contains("still waits in the kernel"),
                 "{mode} {lookup}: {notes:?}"
             );
-            let ownerless = row(&doc, held.ownerless);
-            assert_eq!(ownerless["owners"], serde_json::json!([]), "{ownerless}");
-            if let Some(port) = held.locked {
-                let protocol = if mode == "tcp" { "tcp" } else { "udp" };
-                let locked = doc["listeners"]
-                    .as_array()
-                    .expect("listeners")
-                    .iter()
-                    .find(|l| l["port"] == port && l["protocol"] == protocol)
-                    .unwrap_or_else(|| panic!("{mode} {lookup}: {port} listed: {doc}"));
-                assert_eq!(
-                    locked["owners"][0]["pid"],
-                    u64::from(held.holder),
-                    "{mode} {lookup}: {locked}"
-                );
-            }
+            assert_eq!(row(&doc, held.ownerless)["owners"], serde_json::json!([]));
         }
+        // The lock let go, the reader ends; the next run reads the sockets again.
+        held.let_go();
+        let gone = std::time::Instant::now();
+        while !readers_waiting(&held).is_empty() {
+            assert!(
+                gone.elapsed() < Duration::from_secs(10),
+                "{mode}: readers stay"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let doc = run(&held, mode, "bpf");
+        assert_eq!(about_reads(&doc), Vec::<String>::new(), "{mode}");
+        assert!(readers_waiting(&held).is_empty(), "{mode}");
     }
 }

@@ -19,6 +19,7 @@ pub mod sk_lookup;
 
 use crate::hash::{HashMap, HashSet, HashSetExt};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use aya::programs::Iter;
 use aya::{Btf, EbpfLoader};
@@ -746,25 +747,83 @@ pub fn explain(e: &BpfError) -> String {
     with_errno_names(&text)
 }
 
-/// Set once a pass of an iterator that takes the sockets' locks (tcp, udp, unix) did not end
-/// in time: the lock it waited for holds every later pass as well, which are then not made.
-static LOCK_WAITED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// What the reads of the iterators that take the sockets' locks (tcp, udp, unix) met in the
+/// look under way (the second look: one at a time).
+#[derive(Debug, Clone, Copy)]
+pub struct LockReads {
+    /// When the look must be done: a read is waited for until a moment before.
+    until: super::deadline::Deadline,
+    /// A read did not end in time: its reader was killed and left behind, and the look's later
+    /// reads are not made (they would wait for the same lock).
+    pub late: bool,
+    /// A reader left behind earlier (by this run or another) that still waits in the kernel,
+    /// looked for before the look's first read: the look's reads are not made while one does.
+    pub earlier: Option<Option<crate::far_file::LeftWaiting>>,
+}
+
+static LOCK_READS: std::sync::Mutex<Option<LockReads>> = std::sync::Mutex::new(None);
+
+fn lock_reads() -> std::sync::MutexGuard<'static, Option<LockReads>> {
+    LOCK_READS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Begins a look whose reads of [`locking_passes`] end by `until` (what earlier looks met is
+/// forgotten: a lock let go since is read past).
+pub fn begin_lock_reads(until: super::deadline::Deadline) {
+    *lock_reads() = Some(LockReads {
+        until,
+        late: false,
+        earlier: None,
+    });
+}
+
+/// What the look's reads of [`locking_passes`] met (`None` before a look began).
+pub fn lock_reads_met() -> Option<LockReads> {
+    *lock_reads()
+}
+
+/// How long before the look's deadline a read of [`locking_passes`] is given up: what the
+/// look establishes without it is then still handed over in time.
+const BEFORE_DEADLINE: Duration = Duration::from_millis(100);
 
 /// Passes of the tcp, udp or unix iterators (`files`, in order), read by a child process
-/// (`far_file::drain`) for at most `--timeout`: the kernel takes each socket's lock as such an
-/// iterator passes it, and a read waiting for a lock that is never let go (held by a thread
-/// that waits in the kernel, for a filesystem that never answers) would hold the reading
-/// thread through SIGKILL, and whoport with it. Not made once one did not end in time.
+/// (`far_file::drain`) until shortly before the look's deadline: the kernel takes each
+/// socket's lock as such an iterator passes it, and a read waiting for a lock that is never
+/// let go (held by a thread that waits in the kernel, for a filesystem that never answers)
+/// would hold the reading thread through SIGKILL, and whoport with it. Not made once one of
+/// the look did not end in time, nor while a reader left behind earlier still waits.
 fn locking_passes(files: Vec<std::fs::File>) -> Result<crate::far_file::Drained, BpfError> {
     use std::io::{Error, ErrorKind};
-    if LOCK_WAITED.load(std::sync::atomic::Ordering::Relaxed) {
-        return Err(BpfError::Read(Error::new(
-            ErrorKind::TimedOut,
-            "not made: an earlier read of the sockets did not end in time (a socket's lock \
-             may be held)",
-        )));
-    }
-    crate::far_file::drain(files, super::deadline::limit().duration).map_err(|e| {
+    let not_made = |why: String| Err(BpfError::Read(Error::new(ErrorKind::TimedOut, why)));
+    let wait = {
+        let mut reads = lock_reads();
+        let reads = reads.get_or_insert_with(|| LockReads {
+            until: super::deadline::Deadline::start(),
+            late: false,
+            earlier: None,
+        });
+        if reads.late {
+            return not_made(
+                "not made: an earlier read of the sockets did not end in time (a socket's \
+                 lock may be held)"
+                    .to_string(),
+            );
+        }
+        let earlier = *reads
+            .earlier
+            .get_or_insert_with(crate::far_file::reader_left_waiting);
+        if let Some(waiting) = earlier {
+            return not_made(format!("not made: {}", left_waiting_words(&waiting)));
+        }
+        // (No deadline: a `--timeout` too long for the clock, none.)
+        reads
+            .until
+            .left()
+            .map_or(Duration::MAX, |left| left.saturating_sub(BEFORE_DEADLINE))
+    };
+    crate::far_file::drain(files, wait).map_err(|e| {
         BpfError::Read(Error::other(format!(
             "no process of its own could read it ({e}): it is read only there, as a read may \
              wait for a socket's lock for good"
@@ -772,15 +831,34 @@ fn locking_passes(files: Vec<std::fs::File>) -> Result<crate::far_file::Drained,
     })
 }
 
-/// Whether a read of [`locking_passes`] did not end in time in this run.
-pub fn sockets_lock_waited() -> bool {
-    LOCK_WAITED.load(std::sync::atomic::Ordering::Relaxed)
+/// What is said of a reader left behind that still waits: "whoport's reader of the sockets
+/// (PID 123, started 40 s ago) was left behind ...".
+pub fn left_waiting_words(waiting: &crate::far_file::LeftWaiting) -> String {
+    let mut about = Vec::new();
+    if let Some(pid) = waiting.pid {
+        about.push(format!("PID {pid}"));
+    }
+    if let Some(ago) = waiting.started_ago {
+        about.push(format!("started {} s ago", ago.as_secs()));
+    }
+    let about = if about.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", about.join(", "))
+    };
+    format!(
+        "a reader of the sockets that whoport started{about} and killed when its read did not \
+         end in time still waits in the kernel, for a socket's lock that may be held; another \
+         would wait with it"
+    )
 }
 
 /// Notes a read of [`locking_passes`] that did not end in time.
 fn said_late(read: &crate::far_file::Drained) {
     if read.late() {
-        LOCK_WAITED.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(reads) = lock_reads().as_mut() {
+            reads.late = true;
+        }
     }
 }
 

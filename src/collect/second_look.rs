@@ -62,6 +62,7 @@ pub(super) fn second_look(
         .filter(|&i| i != 0)
         .collect();
     let looked = deadline.run_alone(&LOOKING, move || {
+        bpf::begin_lock_reads(deadline);
         // One load for every in-kernel check below: the owner lookup's, or made by the first
         // check that needs it.
         let mut shared = shared;
@@ -381,15 +382,24 @@ pub(super) fn second_look(
             reasons.insert(s.inode, reason);
         }
     }
-    if bpf::sockets_lock_waited() {
+    let met = bpf::lock_reads_met();
+    const WHAT: &str = "the kernel's reads of this network namespace's sockets (whether one is \
+                        the kernel's own, the threads asleep on them, what the unix sockets' \
+                        queues carry)";
+    if met.is_some_and(|m| m.late) {
         notes.push(format!(
-            "the kernel's reads of this network namespace's sockets (whether one is the \
-             kernel's own, the threads asleep on them, what the unix sockets' queues carry) did \
-             not end within {}: the kernel takes each socket's lock as it reads it, and one may \
-             be held (by a thread of some process waiting in the kernel while it holds it, for \
-             example for a file on a filesystem that does not answer); what they would establish \
-             is not known",
+            "{WHAT} did not end by the look's deadline (--timeout {}): the kernel takes each \
+             socket's lock as it reads it, and one may be held (by a thread of some process \
+             waiting in the kernel while it holds it, for example for a file on a filesystem \
+             that does not answer); the process reading them was killed and left behind (it \
+             ends once the lock is let go; until then, later runs do not read them); what they \
+             would establish is not known",
             deadline::limit().text
+        ));
+    } else if let Some(waiting) = met.and_then(|m| m.earlier).flatten() {
+        notes.push(format!(
+            "{WHAT} were not made: {}; what they would establish is not known",
+            bpf::left_waiting_words(&waiting)
         ));
     }
     (held, reasons)
