@@ -90,7 +90,7 @@ impl Drop for LetGo {
 /// killed and left behind ends once what held it lets go; one that answered, right after): a
 /// long `wait` starts one at each look.
 #[cfg(target_os = "linux")]
-fn reap_ended_children() {
+pub(crate) fn reap_ended_children() {
     use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
     let let_go: Vec<u32> = children()
         .iter()
@@ -131,11 +131,38 @@ fn close_inherited() {
     }
 }
 
-/// Reaps `child` if it has ended (then its PID may be another process's).
+/// Reaps `child` if it has ended (then its PID may be another process's). One that cannot
+/// be waited for is not whoport's to wait for any more (reaped by the kernel, when whoport's
+/// caller left SIGCHLD ignored): its PID may be another process's too.
 #[cfg(target_os = "linux")]
 fn reap_if_ended(child: &mut std::process::Child) {
-    if matches!(child.try_wait(), Ok(Some(_))) {
+    if !matches!(child.try_wait(), Ok(None)) {
         child_is(child.id(), Child::Reaped);
+    }
+}
+
+/// What kills a child of this module: a pidfd opened as it starts, which signals that process
+/// and never another, even once its PID is another's (reaped by the kernel as it ended, when
+/// whoport's caller left SIGCHLD ignored); without one (before Linux 5.3), its PID, which the
+/// standard library never signals once it has reaped it.
+#[cfg(target_os = "linux")]
+struct Killer(Option<std::os::fd::OwnedFd>);
+
+#[cfg(target_os = "linux")]
+impl Killer {
+    fn of(child: &std::process::Child) -> Killer {
+        let pid = rustix::process::Pid::from_child(child);
+        Killer(rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok())
+    }
+
+    /// Whether the signal was sent (not: the process has ended and was reaped).
+    fn kill(&self, child: &mut std::process::Child) -> bool {
+        match &self.0 {
+            Some(pidfd) => {
+                rustix::process::pidfd_send_signal(pidfd, rustix::process::Signal::KILL).is_ok()
+            }
+            None => child.kill().is_ok(),
+        }
     }
 }
 
@@ -449,27 +476,29 @@ pub fn run(op: Op<'_>, path: &Path, input: &[u8], wait: Duration) -> Result<Vec<
             .spawn()
             .map_err(|e| unanswered(&format!("it could not be started ({e})")))?;
         child_is(child.id(), Child::Started);
+        let killer = Killer::of(&child);
         let _let_go = LetGo(child.id());
         let started = std::time::Instant::now();
         // The child reads all of its input before it touches its file.
         let _ = std::io::Write::write_all(&mut ours, input);
         let _ = ours.shutdown(std::net::Shutdown::Write);
         let Some(stdout) = child.stdout.take() else {
-            let _ = child.kill();
+            let _ = killer.kill(&mut child);
             return Err(unanswered(&"its output could not be read"));
         };
         let Some(answer) = read_within(stdout, started, wait) else {
-            let _ = child.kill();
+            let _ = killer.kill(&mut child);
             return Err(Failed::Late);
         };
-        let status = child.try_wait().ok().flatten();
-        if status.is_some() {
+        let waited = child.try_wait();
+        if !matches!(waited, Ok(None)) {
             child_is(child.id(), Child::Reaped);
         }
+        let status = waited.ok().flatten();
         match unframe(&answer) {
             Some(body) => Ok(body.to_vec()),
             None => {
-                let _ = child.kill();
+                let _ = killer.kill(&mut child);
                 Err(unanswered(&match status {
                     Some(status) if !status.success() => {
                         format!("it ended without a whole answer ({status})")
@@ -583,6 +612,14 @@ pub fn serve(args: &[std::ffi::OsString]) -> u8 {
         return 2;
     }
     let text = |i: usize| args.get(i).and_then(|a| a.to_str());
+    // Its own name in `ps` and `top` (the kernel's would be `exe`, the name it was run by):
+    // one left behind, waiting in the kernel, is seen as whoport's.
+    #[cfg(target_os = "linux")]
+    let _ = rustix::thread::set_name(if text(2) == Some("drain") {
+        READER_NAME
+    } else {
+        c"whoport-file"
+    });
     let duration = text(0).and_then(parse_duration_arg);
     let (Some(duration), Some(given), Some(op)) = (duration, text(1), text(2)) else {
         return 2;
@@ -735,6 +772,7 @@ pub fn decode_identity(answer: &[u8]) -> Option<Option<(u64, u64)>> {
 #[cfg(target_os = "linux")]
 pub struct Drained {
     child: std::process::Child,
+    killer: Killer,
     out: std::process::ChildStdout,
     /// `None`: no limit.
     until: Option<std::time::Instant>,
@@ -772,6 +810,7 @@ pub fn drain(files: Vec<std::fs::File>, wait: Duration) -> std::io::Result<Drain
         .stderr(Stdio::null())
         .spawn()?;
     child_is(child.id(), Child::Started);
+    let killer = Killer::of(&child);
     let started = std::time::Instant::now();
     // The descriptors, one message each (so that each arrives whole, in order), then the end
     // of what is sent.
@@ -788,7 +827,7 @@ pub fn drain(files: Vec<std::fs::File>, wait: Duration) -> std::io::Result<Drain
             )
             .is_ok();
         if !sent {
-            let _ = child.kill();
+            let _ = killer.kill(&mut child);
             child_is(child.id(), Child::LetGo);
             return Err(std::io::Error::other(
                 "the descriptor could not be handed over",
@@ -799,12 +838,13 @@ pub fn drain(files: Vec<std::fs::File>, wait: Duration) -> std::io::Result<Drain
     drop(files);
     let _ = ours.shutdown(std::net::Shutdown::Write);
     let Some(out) = child.stdout.take() else {
-        let _ = child.kill();
+        let _ = killer.kill(&mut child);
         child_is(child.id(), Child::LetGo);
         return Err(std::io::Error::other("its output could not be read"));
     };
     Ok(Drained {
         child,
+        killer,
         out,
         // (A wait too long for the clock is none.)
         until: started.checked_add(wait),
@@ -841,7 +881,7 @@ impl Drained {
             };
             let Some(left) = left else {
                 self.late = true;
-                let _ = self.child.kill();
+                let _ = self.killer.kill(&mut self.child);
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
                     format!(
@@ -912,10 +952,19 @@ impl Read for Drained {
             self.streams -= 1;
             return match i32::from_le_bytes(errno) {
                 0 => Ok(0),
-                e => Err(std::io::Error::from_raw_os_error(e)),
+                e => Err(read_ended_with(e)),
             };
         }
     }
+}
+
+/// How the child's read of a descriptor ended, when not at its end (`errno`): an error no
+/// caller reads again after (not "would block" or "interrupted": the child has given the
+/// descriptor up, and what follows is the next descriptor's, or nothing).
+#[cfg(target_os = "linux")]
+fn read_ended_with(errno: i32) -> std::io::Error {
+    let cause = std::io::Error::from_raw_os_error(errno);
+    std::io::Error::other(format!("its read ended before its end ({cause})"))
 }
 
 #[cfg(target_os = "linux")]
@@ -924,7 +973,7 @@ impl Drop for Drained {
         // One that did not answer is killed and never waited for (it may wait in the kernel for
         // good); one that answered has ended or is about to.
         if !self.at_end || self.streams > 0 {
-            let _ = self.child.kill();
+            let _ = self.killer.kill(&mut self.child);
             child_is(self.child.id(), Child::LetGo);
             return;
         }
@@ -940,6 +989,11 @@ impl Drop for Drained {
         child_is(self.child.id(), Child::LetGo);
     }
 }
+
+/// The name a reader of the kernel's iterators ([`drain`]) gives itself (the kernel's name of
+/// a process: at most 15 bytes).
+#[cfg(target_os = "linux")]
+const READER_NAME: &std::ffi::CStr = c"whoport-reader";
 
 /// A reader of the kernel's iterators ([`drain`]) that was killed because it did not answer
 /// in time and still waits in the kernel, for a socket's lock that may never be let go.
@@ -972,8 +1026,7 @@ pub fn reader_left_waiting() -> Option<LeftWaiting> {
         let Some(stat) = proc_dir::read_whole(&format!("/proc/{pid}/stat")) else {
             return false;
         };
-        // The kernel's name of a process started as `/proc/self/exe`.
-        if stat_name_and_state(&stat) != Some((&b"exe"[..], b'D')) {
+        if stat_name_and_state(&stat) != Some((READER_NAME.to_bytes(), b'D')) {
             return false;
         }
         let Some(status) = proc_dir::read_whole(&format!("/proc/{pid}/status")) else {
@@ -1208,6 +1261,56 @@ mod tests {
             0
         ));
         assert!(!status_says_killed_as(b"Name:\texe\n", 0));
+    }
+
+    /// A child reaped behind the standard library's back (by the kernel, as it is when
+    /// whoport's caller leaves SIGCHLD ignored; here by `waitpid`) is never signalled again:
+    /// its PID may be another process's by then.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_child_is_killed_by_its_pidfd_never_by_a_pid_it_left() {
+        let spawn = || {
+            std::process::Command::new("sleep")
+                .arg("100")
+                .spawn()
+                .expect("sleep")
+        };
+        let mut child = spawn();
+        let killer = Killer::of(&child);
+        assert!(killer.0.is_some(), "pidfd_open (Linux 5.3)");
+        assert!(killer.kill(&mut child));
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        assert_eq!(
+            nix::sys::wait::waitpid(pid, None).expect("waitpid"),
+            nix::sys::wait::WaitStatus::Signaled(pid, nix::sys::signal::Signal::SIGKILL, false)
+        );
+        assert!(!killer.kill(&mut child));
+        let mut other = spawn();
+        let other_killer = Killer::of(&other);
+        assert!(!killer.kill(&mut child));
+        assert!(
+            matches!(other.try_wait(), Ok(None)),
+            "the other child lives"
+        );
+        assert!(other_killer.kill(&mut other));
+        let _ = other.wait();
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_read_the_child_gave_up_is_never_read_again() {
+        for errno in [libc::EAGAIN, libc::EINTR, libc::EIO] {
+            let e = read_ended_with(errno);
+            assert!(
+                !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                ),
+                "{errno}: {e:?}"
+            );
+            let cause = std::io::Error::from_raw_os_error(errno).to_string();
+            assert!(e.to_string().contains(&cause), "{e}");
+        }
     }
 
     #[test]

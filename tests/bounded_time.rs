@@ -1417,6 +1417,10 @@ fn a_socket_lock_held_for_good_never_keeps_whoport_running() {
         let doc = run(&held, mode, "bpf");
         let waiting = readers_waiting(&held);
         assert_eq!(waiting.len(), 1, "{mode}: {waiting:?}");
+        // Named as whoport's in `ps` and `top` (the kernel's name would be `exe`).
+        let name =
+            std::fs::read_to_string(format!("/proc/{}/comm", waiting[0])).unwrap_or_default();
+        assert_eq!(name.trim_end(), "whoport-reader", "{mode}");
         let kept: Vec<_> = std::fs::read_dir(format!("/proc/{}/fd", waiting[0]))
             .expect("the reader's descriptors")
             .flatten()

@@ -772,6 +772,9 @@ fn lock_reads() -> std::sync::MutexGuard<'static, Option<LockReads>> {
 /// Begins a look whose reads of [`locking_passes`] end by `until` (what earlier looks met is
 /// forgotten: a lock let go since is read past).
 pub fn begin_lock_reads(until: super::deadline::Deadline) {
+    // A reader left behind by an earlier look that has ended since is reaped (a long `wait`
+    // may start none for a while).
+    crate::far_file::reap_ended_children();
     *lock_reads() = Some(LockReads {
         until,
         late: false,
