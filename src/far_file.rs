@@ -109,18 +109,18 @@ pub(crate) fn reap_ended_children() {
     }
 }
 
-/// Closes every descriptor the child inherited but its standard input, output and error (the
-/// caller's own, not marked close-on-exec: a lock file a cron job holds with `flock`, a pipe
-/// its caller reads to its end): a reader of the kernel's iterators left behind holds nothing
-/// of its caller's. (Not for the other work of this module: the path of a file may name one of
-/// those descriptors, `/dev/fd/63` from the shell's `<(…)`.)
+/// Closes every descriptor the child inherited but its standard input, output and error and
+/// those in `keep` (the caller's own, not marked close-on-exec: a lock file a cron job holds
+/// with `flock`, a pipe its caller reads to its end): a child left behind holds nothing of its
+/// caller's but what its file's path names (`/dev/fd/63` from the shell's `<(…)`, which the
+/// parent found on the way to the file: [`descriptors_named`]).
 #[cfg(target_os = "linux")]
-fn close_inherited() {
+fn close_inherited(keep: &[i32]) {
     let inherited: Vec<i32> = std::fs::read_dir("/proc/self/fd")
         .map(|dir| {
             dir.flatten()
                 .filter_map(|e| e.file_name().to_str()?.parse().ok())
-                .filter(|&fd: &i32| fd > 2)
+                .filter(|&fd: &i32| fd > 2 && !keep.contains(&fd))
                 .collect()
         })
         .unwrap_or_default();
@@ -130,6 +130,10 @@ fn close_inherited() {
         let _ = nix::unistd::close(fd);
     }
 }
+
+/// The variable that gives a child of [`run`] the descriptors its file's path names.
+#[cfg(target_os = "linux")]
+const KEEP_VAR: &str = "WHOPORT_FAR_FILE_KEEP";
 
 /// Reaps `child` if it has ended (then its PID may be another process's). One that cannot
 /// be waited for is not whoport's to wait for any more (reaped by the kernel, when whoport's
@@ -223,6 +227,19 @@ pub fn user_database() -> &'static Path {
 /// [`crate::collect::exe::walk_may_wait`]): the path is made absolute against whoport's
 /// working directory, and each symbolic link on the way is followed here by its text.
 pub fn may_never_answer(path: &Path) -> bool {
+    walk(path, &mut Vec::new())
+}
+
+/// whoport's own descriptors that reaching `path` goes through (`/dev/fd/7`, `/proc/self/fd/7/x`),
+/// as far as [`may_never_answer`] follows it: a child doing the file's work keeps them open.
+pub fn descriptors_named(path: &Path) -> Vec<u32> {
+    let mut named = Vec::new();
+    walk(path, &mut named);
+    named
+}
+
+/// [`may_never_answer`]'s walk, noting in `named` each of whoport's own descriptors met.
+fn walk(path: &Path, named: &mut Vec<u32>) -> bool {
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::ffi::OsStrExt;
@@ -278,6 +295,7 @@ pub fn may_never_answer(path: &Path) -> bool {
                             let Some(fd) = own_descriptor(proc_point, rest) else {
                                 return true;
                             };
+                            named.push(fd);
                             let far = descriptor_may_not_answer(mounts, fd);
                             if pending.is_empty() {
                                 return fd > 2 && far;
@@ -300,7 +318,7 @@ pub fn may_never_answer(path: &Path) -> bool {
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = path;
+        let _ = (path, named);
         false
     }
 }
@@ -463,6 +481,13 @@ pub fn run(op: Op<'_>, path: &Path, input: &[u8], wait: Duration) -> Result<Vec<
                 cmd.args(["uid-of", name]);
             }
         }
+        // The descriptors the paths name stay open in the child; it closes every other it
+        // inherits.
+        let mut keep = descriptors_named(path);
+        if let Op::Same(other) = op {
+            keep.extend(descriptors_named(other));
+        }
+        let keep: Vec<String> = keep.iter().map(u32::to_string).collect();
         let unanswered = |why: &dyn std::fmt::Display| Failed::Unanswered(why.to_string());
         // Its standard input is one end of a socket pair whoport makes: the child serves only
         // a peer with its own credentials (see [`serve`]).
@@ -470,6 +495,7 @@ pub fn run(op: Op<'_>, path: &Path, input: &[u8], wait: Duration) -> Result<Vec<
         let mut child = cmd
             .arg(path)
             .env_clear()
+            .env(KEEP_VAR, keep.join(","))
             .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -624,6 +650,16 @@ pub fn serve(args: &[std::ffi::OsString]) -> u8 {
     let (Some(duration), Some(given), Some(op)) = (duration, text(1), text(2)) else {
         return 2;
     };
+    // (The reader of the kernel's iterators closes them all: `drain_given`.)
+    #[cfg(target_os = "linux")]
+    if op != "drain" {
+        let keep: Vec<i32> = std::env::var(KEEP_VAR)
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|fd| fd.parse().ok())
+            .collect();
+        close_inherited(&keep);
+    }
     crate::collect::deadline::set(crate::collect::deadline::Limit {
         duration,
         text: given.to_string(),
@@ -1110,7 +1146,7 @@ fn drain_given() -> u8 {
     use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
     use std::io::Write;
     use std::mem::MaybeUninit;
-    close_inherited();
+    close_inherited(&[]);
     let stdin = std::io::stdin();
     let mut out = std::io::stdout().lock();
     let mut any = false;

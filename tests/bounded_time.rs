@@ -817,8 +817,11 @@ fn a_filesystem_that_reads_requests_and_never_answers_never_keeps_whoport_runnin
         return;
     }
     // Each case: a name, the arguments, and where the data and config directories are.
-    let files: [(&str, &str); 14] = [
+    let files: [(&str, &str); 15] = [
         ("registry", "--registry $top/fuse/x.csv 22"),
+        // With a descriptor of its caller's open (a cron job's `flock` lock): the child left
+        // behind does not keep it.
+        ("flock", "--registry $top/fuse/x.csv 22 8>>$top/cron.lock"),
         // Through a symbolic link on a filesystem that answers, into the mount.
         ("link", "--registry $top/link/x.csv 22"),
         // From the machine's mount namespace, where the path is a plain directory, through the
@@ -924,6 +927,7 @@ fn a_filesystem_that_reads_requests_and_never_answers_never_keeps_whoport_runnin
          for i in $(seq 50); do grep -q \" $top/fuse .*whofuse\" /proc/self/mountinfo && break; sleep 0.1; done\n\
          want={files_count}\n\
          {files}\
+         echo \"left=$(pgrep -x whoport-file | wc -l) kept=$(for p in $(pgrep -x whoport-file); do ls -l /proc/$p/fd 2>/dev/null; done | grep -c $top/cron.lock)\"\n\
          /usr/bin/python3 {fixture} /etc/passwd file > /dev/null 2>&1 &\n\
          passwd=$!\n\
          for i in $(seq 50); do grep -q \" /etc/passwd .*whofuse\" /proc/self/mountinfo && break; sleep 0.1; done\n\
@@ -954,8 +958,16 @@ fn a_filesystem_that_reads_requests_and_never_answers_never_keeps_whoport_runnin
             .unwrap_or_else(|| panic!("no result for {name}: {out}{err}"))
     };
     let said = "did not answer within 2s";
-    let expected: [(&str, &str, &str); 18] = [
+    // Children were left behind on the stalled file; none keeps the caller's lock file (before,
+    // every one did).
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("left=") && !l.starts_with("left=0 ") && l.ends_with(" kept=0")),
+        "{out}"
+    );
+    let expected: [(&str, &str, &str); 19] = [
         ("registry", "rc=2 ", "cannot read"),
+        ("flock", "rc=2 ", "cannot read"),
         ("link", "rc=2 ", "cannot read"),
         ("magic", "rc=2 ", "cannot read"),
         ("fd-dir", "rc=2 ", "cannot read"),
