@@ -131,6 +131,33 @@ fn close_inherited(keep: &[i32]) {
     }
 }
 
+/// The dynamic loader's path, when whoport was started through it (`ld-linux-x86-64.so.2
+/// /usr/bin/whoport`): it is then whoport's own executable, `/proc/self/exe`, and a child
+/// started from there would be the loader, looking for a program named after the child's
+/// first argument. Asked once.
+#[cfg(target_os = "linux")]
+fn started_through_the_loader() -> Option<&'static str> {
+    static LOADER: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    LOADER
+        .get_or_init(|| {
+            let exe = std::fs::read_link("/proc/self/exe").ok()?;
+            let name = exe.file_name()?.to_str()?;
+            let loader =
+                (name.starts_with("ld-") || name.starts_with("ld.so")) && name.contains(".so");
+            loader.then(|| exe.display().to_string())
+        })
+        .as_deref()
+}
+
+/// Why no child can be started when whoport was started through the dynamic loader.
+#[cfg(target_os = "linux")]
+fn no_child_through(loader: &str) -> String {
+    format!(
+        "whoport was started through the dynamic loader ({loader}), which is then its own \
+         executable: it cannot start a process of its own (run whoport itself)"
+    )
+}
+
 /// The variable that gives a child of [`run`] the descriptors its file's path names.
 #[cfg(target_os = "linux")]
 const KEEP_VAR: &str = "WHOPORT_FAR_FILE_KEEP";
@@ -455,6 +482,9 @@ pub fn run(op: Op<'_>, path: &Path, input: &[u8], wait: Duration) -> Result<Vec<
         use std::os::unix::net::UnixStream;
         use std::process::{Command, Stdio};
         reap_ended_children();
+        if let Some(loader) = started_through_the_loader() {
+            return Err(Failed::Unanswered(no_child_through(loader)));
+        }
         let limit = crate::collect::deadline::limit();
         let mut cmd = Command::new("/proc/self/exe");
         cmd.arg(CHILD_ARG)
@@ -833,6 +863,9 @@ pub fn drain(files: Vec<std::fs::File>, wait: Duration) -> std::io::Result<Drain
     use std::os::unix::net::UnixStream;
     use std::process::{Command, Stdio};
     reap_ended_children();
+    if let Some(loader) = started_through_the_loader() {
+        return Err(std::io::Error::other(no_child_through(loader)));
+    }
     let limit = crate::collect::deadline::limit();
     let (ours, theirs) = UnixStream::pair()?;
     let mut child = Command::new("/proc/self/exe")

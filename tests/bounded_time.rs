@@ -1009,7 +1009,9 @@ fn a_filesystem_that_reads_requests_and_never_answers_never_keeps_whoport_runnin
             assert!(line.contains(" notes=1 "), "{name}: {line}");
         } else if name.starts_with("loader") {
             assert!(
-                line.contains(words) && !line.contains(said),
+                line.contains(words)
+                    && line.contains("started through the dynamic loader (/")
+                    && !line.contains(said),
                 "{name}: {line}"
             );
         } else if !words.is_empty() {
