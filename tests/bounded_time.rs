@@ -1306,6 +1306,38 @@ fn a_wait_reads_the_sockets_again_once_a_held_lock_is_let_go() {
         let_go.elapsed()
     );
     assert!(readers_waiting(&held).is_empty());
+    // A wait that is never met (PID 1 holds none of the fixture's sockets) starts a reader at
+    // each look: each is reaped, none left a zombie.
+    let never = common::command(home.path(), std::path::Path::new("nsenter"))
+        .args(["-n", "-t", &held.holder.to_string(), "--"])
+        .arg(common::bin())
+        .args(["wait", "--listening", "--pid", "1"])
+        .arg(held.ownerless.to_string())
+        .args(["--timeout", "6s"])
+        .env("WHOPORT_TIMEOUT", "2s")
+        .limit(Duration::from_secs(30))
+        .spawn();
+    std::thread::sleep(Duration::from_secs(4));
+    let zombies: Vec<String> = std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|stat| {
+            let rest = stat.rsplit_once(") ").map_or("", |(_, rest)| rest);
+            let mut fields = rest.split(' ');
+            let (state, parent) = (fields.next(), fields.next());
+            state == Some("Z") && parent == Some(never.id().to_string().as_str())
+        })
+        .collect();
+    let out = never.wait_with_output();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // (The last look's reader may be ending as the sample is taken.)
+    assert!(zombies.len() <= 1, "{zombies:?}");
 }
 
 /// Whether SIGKILL is pending for process `pid` (killed, not yet ended).
