@@ -158,6 +158,18 @@ fn no_child_through(loader: &str) -> String {
     )
 }
 
+/// Why no child is started where whoport is the first process of its PID namespace (a
+/// container without an init of its own): the kernel ends such a namespace's processes when
+/// its first ends, and waits for them all, one held in the kernel for good too: whoport would
+/// never end.
+#[cfg(target_os = "linux")]
+fn first_of_its_pid_namespace() -> Option<&'static str> {
+    (std::process::id() == 1).then_some(
+        "whoport runs as PID 1 of its PID namespace (a container without an init), which \
+         does not end while a process it left behind waits in the kernel: it starts none",
+    )
+}
+
 /// The variable that gives a child of [`run`] the descriptors its file's path names.
 #[cfg(target_os = "linux")]
 const KEEP_VAR: &str = "WHOPORT_FAR_FILE_KEEP";
@@ -485,6 +497,9 @@ pub fn run(op: Op<'_>, path: &Path, input: &[u8], wait: Duration) -> Result<Vec<
         if let Some(loader) = started_through_the_loader() {
             return Err(Failed::Unanswered(no_child_through(loader)));
         }
+        if let Some(why) = first_of_its_pid_namespace() {
+            return Err(Failed::Unanswered(why.to_string()));
+        }
         let limit = crate::collect::deadline::limit();
         let mut cmd = Command::new("/proc/self/exe");
         cmd.arg(CHILD_ARG)
@@ -660,6 +675,14 @@ fn asked_by_a_peer_with_these_credentials() -> bool {
 /// not this module's or it was not asked by whoport's socket pair (nothing is done then).
 pub fn serve(args: &[std::ffi::OsString]) -> u8 {
     use crate::input_file::Found;
+    // A reader of the kernel's iterators ends with the whoport that started it (killed with
+    // it, it is seen as left behind by the next run: `reader_left_waiting`); set before the
+    // check below, which sees a parent that ended first as another.
+    #[cfg(target_os = "linux")]
+    if args.get(2).and_then(|a| a.to_str()) == Some("drain") {
+        let _ =
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+    }
     #[cfg(target_os = "linux")]
     if !asked_by_a_peer_with_these_credentials() {
         crate::stderr::line(format_args!(
@@ -850,6 +873,8 @@ pub struct Drained {
     at_end: bool,
     /// The child did not answer in time (killed).
     late: bool,
+    /// Killed, it did not end at once: it waits in the kernel.
+    stuck: bool,
 }
 
 /// Hands `files` to a child that reads each to its end, in order, for at most `wait` in all:
@@ -865,6 +890,9 @@ pub fn drain(files: Vec<std::fs::File>, wait: Duration) -> std::io::Result<Drain
     reap_ended_children();
     if let Some(loader) = started_through_the_loader() {
         return Err(std::io::Error::other(no_child_through(loader)));
+    }
+    if let Some(why) = first_of_its_pid_namespace() {
+        return Err(std::io::Error::other(why));
     }
     let limit = crate::collect::deadline::limit();
     let (ours, theirs) = UnixStream::pair()?;
@@ -921,6 +949,7 @@ pub fn drain(files: Vec<std::fs::File>, wait: Duration) -> std::io::Result<Drain
         streams,
         at_end: false,
         late: false,
+        stuck: false,
     })
 }
 
@@ -935,9 +964,15 @@ impl Drained {
         true
     }
 
-    /// Whether the child did not answer in time (it was killed and left behind).
+    /// Whether the child did not answer in time (it was killed).
     pub fn late(&self) -> bool {
         self.late
+    }
+
+    /// Whether the child, killed, did not end at once: it waits in the kernel (and was left
+    /// behind), where one that was only slow ends.
+    pub fn stuck(&self) -> bool {
+        self.stuck
     }
 
     /// Fills `buf` from the child's output, waiting at most until `until`.
@@ -951,15 +986,29 @@ impl Drained {
             let Some(left) = left else {
                 self.late = true;
                 let _ = self.killer.kill(&mut self.child);
+                // A reader that was only slow ends at once; one waiting for a lock does not.
+                self.stuck = true;
+                for _ in 0..50 {
+                    if !matches!(self.child.try_wait(), Ok(None)) {
+                        child_is(self.child.id(), Child::Reaped);
+                        self.stuck = false;
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                let limit = &crate::collect::deadline::limit().text;
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
-                    format!(
-                        "its read did not end by the look's deadline (--timeout {}: the kernel \
-                         takes each socket's lock as it passes it, and a thread of some process \
-                         may hold one while it waits in the kernel); the process reading it for \
-                         whoport was killed and left behind",
-                        crate::collect::deadline::limit().text
-                    ),
+                    if self.stuck {
+                        format!(
+                            "its read did not end by the look's deadline (--timeout {limit}: \
+                             the kernel takes each socket's lock as it passes it, and a thread \
+                             of some process may hold one while it waits in the kernel); the \
+                             process reading it for whoport was killed and left behind"
+                        )
+                    } else {
+                        format!("its read did not end by the look's deadline (--timeout {limit})")
+                    },
                 ));
             };
             let timeout = Timespec {
@@ -1064,8 +1113,8 @@ impl Drop for Drained {
 #[cfg(target_os = "linux")]
 const READER_NAME: &std::ffi::CStr = c"whoport-reader";
 
-/// A reader of the kernel's iterators ([`drain`]) that was killed because it did not answer
-/// in time and still waits in the kernel, for a socket's lock that may never be let go.
+/// A reader of the kernel's iterators ([`drain`]) that waits in the kernel, for a socket's
+/// lock that may never be let go.
 #[cfg(target_os = "linux")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LeftWaiting {
@@ -1073,57 +1122,76 @@ pub struct LeftWaiting {
     pub pid: Option<u32>,
     /// How long ago it started, when its start could be read.
     pub started_ago: Option<Duration>,
+    /// It was killed (it did not end in time, or the whoport that started it ended).
+    pub killed: bool,
 }
 
-/// A reader of the kernel's iterators ([`drain`]), whoport's own or another run's, left
-/// behind and still waiting in the kernel: killed (SIGKILL pending) and waiting without end
-/// (state D), started from the same executable, with whoport's effective uid, in whoport's
-/// network namespace, and holding a pass of an iterator. Another reader would wait for the
-/// same lock (each run from cron would leave one more behind, with the programs it holds):
-/// the reads are not made while one does. Read from `/proc` by what needs no process's
-/// memory (its `stat`, `status` and links: never `cmdline`, which waits for the memory of a
-/// process whose mappings are busy); the name and state first, from `stat`.
+/// How long a reader that was not killed must have waited in the kernel to be taken for one
+/// waiting for a lock (a read passes each socket in microseconds; one waits briefly for a lock
+/// another thread takes for a moment).
+#[cfg(target_os = "linux")]
+const WAITING_LONG: Duration = Duration::from_secs(1);
+
+/// A reader of the kernel's iterators ([`drain`]), whoport's own or another run's, that waits
+/// in the kernel (state D) for good as far as can be told: killed (SIGKILL pending: it did
+/// not end in time, or the whoport that started it ended) or waiting since it started at
+/// least [`WAITING_LONG`] ago (another run's, under way); started from the same executable
+/// (its path, an upgrade's " (deleted)" aside), with whoport's effective uid, in whoport's
+/// network namespace, and holding a pass of an iterator (which only a process with CAP_BPF
+/// makes). Another reader would wait for the same lock (each run from cron would leave one
+/// more behind, with the programs it holds): the reads are not made while one waits. Read
+/// from `/proc` by what needs no process's memory (its `stat`, `status` and links: never
+/// `cmdline`, which waits for the memory of a process whose mappings are busy); the name and
+/// state first, from `stat`.
 #[cfg(target_os = "linux")]
 pub fn reader_left_waiting() -> Option<LeftWaiting> {
     use crate::collect::proc_dir;
-    let own_exe = proc_dir::read_link("/proc/self/exe").ok()?;
+    let program = |link: Vec<u8>| -> Vec<u8> {
+        link.strip_suffix(b" (deleted)")
+            .map_or(link.clone(), <[u8]>::to_vec)
+    };
+    let own_exe = program(proc_dir::read_link("/proc/self/exe").ok()?);
     let own_net = crate::collect::netns::own_netns_link()?;
     let euid = rustix::process::geteuid().as_raw();
     let me = std::process::id();
     let pids = proc_dir::numbered_entries("/proc").ok()?;
-    let found = pids.into_iter().filter(|&pid| pid != me).find(|&pid| {
-        let Some(stat) = proc_dir::read_whole(&format!("/proc/{pid}/stat")) else {
-            return false;
-        };
+    pids.into_iter().filter(|&pid| pid != me).find_map(|pid| {
+        let stat = proc_dir::read_whole(&format!("/proc/{pid}/stat"))?;
         if stat_name_and_state(&stat) != Some((READER_NAME.to_bytes(), b'D')) {
-            return false;
+            return None;
         }
-        let Some(status) = proc_dir::read_whole(&format!("/proc/{pid}/status")) else {
-            return false;
-        };
-        status_says_killed_as(&status, euid)
-            && proc_dir::read_link(&format!("/proc/{pid}/exe")).ok() == Some(own_exe.clone())
-            && proc_dir::read_link(&format!("/proc/{pid}/ns/net")).ok() == Some(own_net.clone())
-            && holds_an_iterator(pid)
-    })?;
-    let started_ago = proc_dir::read_whole(&format!("/proc/{found}/stat"))
-        .and_then(|stat| proc_dir::parse_stat(&stat)?.start_ticks)
-        .and_then(|ticks| {
-            use rustix::time::{clock_gettime, ClockId};
-            let now = clock_gettime(ClockId::Boottime);
-            let now = Duration::new(
-                u64::try_from(now.tv_sec).ok()?,
-                u32::try_from(now.tv_nsec).ok()?,
-            );
-            let hz = rustix::param::clock_ticks_per_second().max(1);
-            let start = Duration::from_secs(ticks / hz)
-                + Duration::from_nanos((ticks % hz) * 1_000_000_000 / hz);
-            now.checked_sub(start)
-        });
-    Some(LeftWaiting {
-        pid: proc_numbers_as_whoport().then_some(found),
-        started_ago,
+        let status = proc_dir::read_whole(&format!("/proc/{pid}/status"))?;
+        let (killed, uid) = status_facts(&status);
+        let started_ago = proc_dir::parse_stat(&stat)
+            .and_then(|s| s.start_ticks)
+            .and_then(started_ago);
+        let waiting = killed || started_ago.is_some_and(|ago| ago >= WAITING_LONG);
+        let same = uid == Some(euid)
+            && proc_dir::read_link(&format!("/proc/{pid}/exe"))
+                .is_ok_and(|exe| program(exe) == own_exe)
+            && proc_dir::read_link(&format!("/proc/{pid}/ns/net")).ok() == Some(own_net.clone());
+        (waiting && same && holds_an_iterator(pid)).then_some(LeftWaiting {
+            pid: proc_numbers_as_whoport().then_some(pid),
+            started_ago,
+            killed,
+        })
     })
+}
+
+/// How long ago a process started `ticks` clock ticks after boot (its `stat`'s start time, in
+/// whoport's time namespace as the boot-time clock is).
+#[cfg(target_os = "linux")]
+fn started_ago(ticks: u64) -> Option<Duration> {
+    use rustix::time::{clock_gettime, ClockId};
+    let now = clock_gettime(ClockId::Boottime);
+    let now = Duration::new(
+        u64::try_from(now.tv_sec).ok()?,
+        u32::try_from(now.tv_nsec).ok()?,
+    );
+    let hz = rustix::param::clock_ticks_per_second().max(1);
+    let start =
+        Duration::from_secs(ticks / hz) + Duration::from_nanos((ticks % hz) * 1_000_000_000 / hz);
+    now.checked_sub(start)
 }
 
 /// The kernel's name of a process and its state, from its `/proc/PID/stat` (the name between
@@ -1137,10 +1205,10 @@ fn stat_name_and_state(stat: &[u8]) -> Option<(&[u8], u8)> {
     Some((name, state))
 }
 
-/// Whether a `/proc/PID/status` says SIGKILL is pending for the process (shared or its
-/// thread's) and its effective uid is `euid`.
+/// What a `/proc/PID/status` says: whether SIGKILL is pending for the process (shared or its
+/// thread's), and its effective uid.
 #[cfg(target_os = "linux")]
-fn status_says_killed_as(status: &[u8], euid: u32) -> bool {
+fn status_facts(status: &[u8]) -> (bool, Option<u32>) {
     const SIGKILL_BIT: u64 = 1 << (9 - 1);
     let text = String::from_utf8_lossy(status);
     let field = |name: &str| {
@@ -1155,7 +1223,7 @@ fn status_says_killed_as(status: &[u8], euid: u32) -> bool {
     };
     let effective =
         field("Uid:").and_then(|uids| uids.split_whitespace().nth(1)?.parse::<u32>().ok());
-    (pending("ShdPnd:") || pending("SigPnd:")) && effective == Some(euid)
+    (pending("ShdPnd:") || pending("SigPnd:"), effective)
 }
 
 /// Whether process `pid` holds a pass of a BPF iterator (a descriptor whose link reads
@@ -1312,24 +1380,21 @@ mod tests {
         };
         let killed = "0000000000000100";
         let none = "0000000000000000";
-        assert!(status_says_killed_as(
-            status(killed, none, "0\t0\t0\t0").as_bytes(),
-            0
-        ));
-        assert!(status_says_killed_as(
-            status(none, killed, "0\t0\t0\t0").as_bytes(),
-            0
-        ));
-        // SIGTERM only, or another effective uid: no.
-        assert!(!status_says_killed_as(
-            status("0000000000004000", none, "0\t0\t0\t0").as_bytes(),
-            0
-        ));
-        assert!(!status_says_killed_as(
-            status(killed, none, "0\t1000\t0\t0").as_bytes(),
-            0
-        ));
-        assert!(!status_says_killed_as(b"Name:\texe\n", 0));
+        let root = "0\t0\t0\t0";
+        assert_eq!(
+            status_facts(status(killed, none, root).as_bytes()),
+            (true, Some(0))
+        );
+        assert_eq!(
+            status_facts(status(none, killed, root).as_bytes()),
+            (true, Some(0))
+        );
+        // SIGTERM only: not killed. The effective uid is the second.
+        assert_eq!(
+            status_facts(status("0000000000004000", none, "0\t1000\t0\t0").as_bytes()),
+            (false, Some(1000))
+        );
+        assert_eq!(status_facts(b"Name:\texe\n"), (false, None));
     }
 
     /// A child reaped behind the standard library's back (by the kernel, as it is when

@@ -1508,5 +1508,110 @@ fn a_socket_lock_held_for_good_never_keeps_whoport_running() {
         let doc = run(&held, mode, "bpf");
         assert_eq!(about_reads(&doc), Vec::<String>::new(), "{mode}");
         assert!(readers_waiting(&held).is_empty(), "{mode}");
+        // With no lock held, a deadline too near for the reads never passes for a held lock.
+        for timeout in ["50ms", "120ms"] {
+            let out = common::command(home.path(), std::path::Path::new("nsenter"))
+                .args(["-n", "-t", &held.holder.to_string(), "--"])
+                .arg(common::bin())
+                .args(["--timeout", timeout, "--json"])
+                .limit(Duration::from_secs(20))
+                .output()
+                .expect("runs");
+            let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+            let said = doc.to_string();
+            assert!(
+                !said.contains("may be held") && !said.contains("left behind"),
+                "{mode} {timeout}: {:?}",
+                about_reads(&doc)
+            );
+            assert!(readers_waiting(&held).is_empty(), "{mode} {timeout}");
+        }
     }
+}
+
+/// A thread holds a socket's lock for good (as above). A whoport killed by its caller while
+/// its reader waits for the lock (a caller's own time limit, by PID only): the reader is
+/// killed with it, and the next run finds it and starts no other. And a whoport that is the
+/// first process of its PID namespace (a container without an init), whose end the kernel
+/// makes wait for every process of the namespace: it starts no reader, and ends. Before, the
+/// reader of a whoport killed so was never seen (one more a run), and the first process of a
+/// PID namespace never ended while the lock was held.
+#[test]
+fn a_reader_outliving_its_whoport_is_killed_with_it_and_pid_1_starts_none() {
+    if !common::root_or_skip("a FUSE mount and sockets in private namespaces")
+        || !have("unshare", "apt-get install -y util-linux")
+        || !have("nsenter", "apt-get install -y util-linux")
+        || !common::have_python_module("fusepy", "apt-get install -y python3-fusepy")
+    {
+        return;
+    }
+    let home = tempdir();
+    let held = LockedSocket::start("tcp");
+    let whoport_in = |held: &LockedSocket, args: &[&str]| {
+        let mut run = common::command(home.path(), std::path::Path::new("nsenter"));
+        run.args(["-n", "-t", &held.holder.to_string(), "--"])
+            .arg(common::bin())
+            .args(args)
+            .limit(Duration::from_secs(20));
+        run
+    };
+    let mut first = whoport_in(&held, &["--timeout", "15s", "--json"]).spawn();
+    let started = std::time::Instant::now();
+    let reader = loop {
+        if let Some(&pid) = readers_waiting(&held).first() {
+            break pid;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "no reader");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(!sigkill_pending(reader));
+    kill_process(Pid::from_raw(first.id() as i32).expect("pid"), Signal::KILL).expect("kill");
+    let _ = first.child().wait();
+    let killed = std::time::Instant::now();
+    while !sigkill_pending(reader) {
+        assert!(
+            killed.elapsed() < Duration::from_secs(2),
+            "the reader outlives its whoport unkilled"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = whoport_in(&held, &["--timeout", "2s", "--json"])
+        .output()
+        .expect("runs");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let notes = common::notes(&doc);
+    assert!(
+        notes.iter().any(|n| n.contains("were not made")
+            && n.contains(&format!("PID {reader}"))
+            && n.contains("was killed")),
+        "{notes:?}"
+    );
+    assert_eq!(readers_waiting(&held), vec![reader]);
+    // The first process of a PID namespace with a /proc of its own (where the reader above is
+    // not seen): no reader started, and it ends.
+    let took = std::time::Instant::now();
+    let out = common::command(home.path(), std::path::Path::new("nsenter"))
+        .args(["-n", "-t", &held.holder.to_string(), "--"])
+        .args(["unshare", "--pid", "--fork", "--mount-proc"])
+        .arg(common::bin())
+        .args(["--timeout", "2s", "--json"])
+        .limit(Duration::from_secs(20))
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        took.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        took.elapsed()
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("PID 1 of its PID namespace"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(readers_waiting(&held), vec![reader]);
 }

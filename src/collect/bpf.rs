@@ -753,9 +753,13 @@ pub fn explain(e: &BpfError) -> String {
 pub struct LockReads {
     /// When the look must be done: a read is waited for until a moment before.
     until: super::deadline::Deadline,
-    /// A read did not end in time: its reader was killed and left behind, and the look's later
-    /// reads are not made (they would wait for the same lock).
+    /// A read did not end in time and its reader, killed, did not end: it waits in the kernel
+    /// (left behind), and the look's later reads are not made (they would wait for the same
+    /// lock).
     pub late: bool,
+    /// The look's deadline came before a read ended (its reader, killed, ended at once), or
+    /// before one could be made: the later reads are not made.
+    pub out_of_time: bool,
     /// A reader left behind earlier (by this run or another) that still waits in the kernel,
     /// looked for before the look's first read: the look's reads are not made while one does.
     pub earlier: Option<Option<crate::far_file::LeftWaiting>>,
@@ -778,6 +782,7 @@ pub fn begin_lock_reads(until: super::deadline::Deadline) {
     *lock_reads() = Some(LockReads {
         until,
         late: false,
+        out_of_time: false,
         earlier: None,
     });
 }
@@ -805,6 +810,7 @@ fn locking_passes(files: Vec<std::fs::File>) -> Result<crate::far_file::Drained,
         let reads = reads.get_or_insert_with(|| LockReads {
             until: super::deadline::Deadline::start(),
             late: false,
+            out_of_time: false,
             earlier: None,
         });
         if reads.late {
@@ -820,11 +826,19 @@ fn locking_passes(files: Vec<std::fs::File>) -> Result<crate::far_file::Drained,
         if let Some(waiting) = earlier {
             return not_made(format!("not made: {}", left_waiting_words(&waiting)));
         }
+        if reads.out_of_time {
+            return not_made("not made: the look's deadline came first".to_string());
+        }
         // (No deadline: a `--timeout` too long for the clock, none.)
-        reads
+        let wait = reads
             .until
             .left()
-            .map_or(Duration::MAX, |left| left.saturating_sub(BEFORE_DEADLINE))
+            .map_or(Duration::MAX, |left| left.saturating_sub(BEFORE_DEADLINE));
+        if wait.is_zero() {
+            reads.out_of_time = true;
+            return not_made("not made: the look's deadline came first".to_string());
+        }
+        wait
     };
     crate::far_file::drain(files, wait).map_err(|e| {
         BpfError::Read(Error::other(format!(
@@ -849,10 +863,14 @@ pub fn left_waiting_words(waiting: &crate::far_file::LeftWaiting) -> String {
     } else {
         format!(" ({})", about.join(", "))
     };
+    let how = if waiting.killed {
+        "was killed (its read did not end in time, or the whoport that started it ended) and"
+    } else {
+        "(another run's, under way)"
+    };
     format!(
-        "a reader of the sockets that whoport started{about} and killed when its read did not \
-         end in time still waits in the kernel, for a socket's lock that may be held; another \
-         would wait with it"
+        "a reader of the sockets that whoport started{about} {how} still waits in the kernel, \
+         for a socket's lock that may be held; another would wait with it"
     )
 }
 
@@ -860,7 +878,11 @@ pub fn left_waiting_words(waiting: &crate::far_file::LeftWaiting) -> String {
 fn said_late(read: &crate::far_file::Drained) {
     if read.late() {
         if let Some(reads) = lock_reads().as_mut() {
-            reads.late = true;
+            if read.stuck() {
+                reads.late = true;
+            } else {
+                reads.out_of_time = true;
+            }
         }
     }
 }

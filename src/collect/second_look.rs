@@ -396,6 +396,12 @@ pub(super) fn second_look(
              would establish is not known",
             deadline::limit().text
         ));
+    } else if met.is_some_and(|m| m.out_of_time) {
+        notes.push(format!(
+            "{WHAT} were not all made: the look's deadline (--timeout {}) came first; what they \
+             would establish is not known",
+            deadline::limit().text
+        ));
     } else if let Some(waiting) = met.and_then(|m| m.earlier).flatten() {
         notes.push(format!(
             "{WHAT} were not made: {}; what they would establish is not known",
