@@ -141,10 +141,26 @@ fn started_through_the_loader() -> Option<&'static str> {
     LOADER
         .get_or_init(|| {
             let exe = std::fs::read_link("/proc/self/exe").ok()?;
-            let name = exe.file_name()?.to_str()?;
-            let loader =
-                (name.starts_with("ld-") || name.starts_with("ld.so")) && name.contains(".so");
-            loader.then(|| exe.display().to_string())
+            // The file whoport's own code is mapped from, by its path as the kernel names it
+            // (as it names the executable): the executable, unless the kernel ran the loader,
+            // which mapped whoport.
+            let code = started_through_the_loader as *const () as usize;
+            let maps = crate::collect::proc_dir::read_whole("/proc/self/maps")?;
+            let maps = String::from_utf8_lossy(&maps);
+            let mapped = maps.lines().find_map(|line| {
+                // Address range, permissions, offset, device, inode, then the path.
+                let fields: Vec<&str> = line.splitn(6, ' ').collect();
+                let (start, end) = fields.first()?.split_once('-')?;
+                let (start, end) = (
+                    usize::from_str_radix(start, 16).ok()?,
+                    usize::from_str_radix(end, 16).ok()?,
+                );
+                (start..end)
+                    .contains(&code)
+                    .then(|| fields.get(5).map(|path| path.trim_start()))
+                    .flatten()
+            })?;
+            (std::path::Path::new(mapped) != exe).then(|| exe.display().to_string())
         })
         .as_deref()
 }
@@ -164,9 +180,34 @@ fn no_child_through(loader: &str) -> String {
 /// never end.
 #[cfg(target_os = "linux")]
 fn first_of_its_pid_namespace() -> Option<&'static str> {
-    (std::process::id() == 1).then_some(
-        "whoport runs as PID 1 of its PID namespace (a container without an init), which \
-         does not end while a process it left behind waits in the kernel: it starts none",
+    if std::process::id() == 1 {
+        return Some(
+            "whoport runs as PID 1 of its PID namespace (a container without an init), which \
+             does not end while a process it left behind waits in the kernel: it starts none",
+        );
+    }
+    // After `unshare --pid` without `--fork`, whoport's children start in a PID namespace of
+    // their own, the first of them as its PID 1: once that one ends, no other can start there.
+    static ELSEWHERE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let elsewhere = *ELSEWHERE.get_or_init(|| {
+        use crate::collect::proc_dir;
+        let (own, theirs) = (
+            proc_dir::read_link("/proc/self/ns/pid"),
+            proc_dir::read_link("/proc/self/ns/pid_for_children"),
+        );
+        match (own, theirs) {
+            (Ok(own), Ok(theirs)) => own != theirs,
+            // The link is there, but names no namespace yet: one made for the children, whose
+            // first has not started (the kernel has one since Linux 4.12).
+            (Ok(_), Err(rustix::io::Errno::NOENT)) => {
+                proc_dir::stat_proc("/proc/self/ns/pid_for_children").is_ok()
+            }
+            _ => false,
+        }
+    });
+    elsewhere.then_some(
+        "whoport's children would start in another PID namespace than its own (made by \
+         `unshare --pid` without `--fork`), which ends with the first of them: it starts none",
     )
 }
 
@@ -996,6 +1037,18 @@ impl Drained {
                     }
                     std::thread::sleep(Duration::from_millis(1));
                 }
+                // Still there: waiting in the kernel (D), or running toward its end on a loaded
+                // machine.
+                if self.stuck && proc_numbers_as_whoport() {
+                    let stat = crate::collect::proc_dir::read_whole(&format!(
+                        "/proc/{}/stat",
+                        self.child.id()
+                    ));
+                    self.stuck = stat
+                        .as_deref()
+                        .and_then(stat_name_and_state)
+                        .is_none_or(|(_, state)| state == b'D');
+                }
                 let limit = &crate::collect::deadline::limit().text;
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
@@ -1122,20 +1175,12 @@ pub struct LeftWaiting {
     pub pid: Option<u32>,
     /// How long ago it started, when its start could be read.
     pub started_ago: Option<Duration>,
-    /// It was killed (it did not end in time, or the whoport that started it ended).
-    pub killed: bool,
 }
-
-/// How long a reader that was not killed must have waited in the kernel to be taken for one
-/// waiting for a lock (a read passes each socket in microseconds; one waits briefly for a lock
-/// another thread takes for a moment).
-#[cfg(target_os = "linux")]
-const WAITING_LONG: Duration = Duration::from_secs(1);
 
 /// A reader of the kernel's iterators ([`drain`]), whoport's own or another run's, that waits
 /// in the kernel (state D) for good as far as can be told: killed (SIGKILL pending: it did
-/// not end in time, or the whoport that started it ended) or waiting since it started at
-/// least [`WAITING_LONG`] ago (another run's, under way); started from the same executable
+/// not end in time, or the whoport that started it ended; one of a run under way is that
+/// run's to wait for, and may end in time); started from the same executable
 /// (its path, an upgrade's " (deleted)" aside), with whoport's effective uid, in whoport's
 /// network namespace, and holding a pass of an iterator (which only a process with CAP_BPF
 /// makes). Another reader would wait for the same lock (each run from cron would leave one
@@ -1165,15 +1210,13 @@ pub fn reader_left_waiting() -> Option<LeftWaiting> {
         let started_ago = proc_dir::parse_stat(&stat)
             .and_then(|s| s.start_ticks)
             .and_then(started_ago);
-        let waiting = killed || started_ago.is_some_and(|ago| ago >= WAITING_LONG);
         let same = uid == Some(euid)
             && proc_dir::read_link(&format!("/proc/{pid}/exe"))
                 .is_ok_and(|exe| program(exe) == own_exe)
             && proc_dir::read_link(&format!("/proc/{pid}/ns/net")).ok() == Some(own_net.clone());
-        (waiting && same && holds_an_iterator(pid)).then_some(LeftWaiting {
+        (killed && same && holds_an_iterator(pid)).then_some(LeftWaiting {
             pid: proc_numbers_as_whoport().then_some(pid),
             started_ago,
-            killed,
         })
     })
 }

@@ -1508,6 +1508,36 @@ fn a_socket_lock_held_for_good_never_keeps_whoport_running() {
         let doc = run(&held, mode, "bpf");
         assert_eq!(about_reads(&doc), Vec::<String>::new(), "{mode}");
         assert!(readers_waiting(&held).is_empty(), "{mode}");
+        if mode == "tcp" {
+            // A copy of whoport named as a loader is no loader: its children start.
+            let copy = home.path().join("ld-whoport.so.1");
+            std::fs::copy(common::bin(), &copy).expect("copy");
+            // `unshare --pid` without `--fork`: whoport's children would start in a PID
+            // namespace that ends with the first of them; none is started, and it says why
+            // (the later ones failed with ENOMEM).
+            for (program, unshare) in [(copy.as_path(), false), (common::bin().as_path(), true)] {
+                let mut cmd = common::command(home.path(), std::path::Path::new("nsenter"));
+                cmd.args(["-n", "-t", &held.holder.to_string(), "--"]);
+                if unshare {
+                    cmd.args(["unshare", "--pid"]);
+                }
+                let out = cmd
+                    .arg(program)
+                    .args(["--timeout", "2s", "--json"])
+                    .limit(Duration::from_secs(20))
+                    .output()
+                    .expect("runs");
+                let said = String::from_utf8_lossy(&out.stdout);
+                assert!(out.status.success(), "{program:?} {unshare}: {said}");
+                assert!(!said.contains("dynamic loader"), "{program:?}: {said}");
+                assert!(!said.contains("ENOMEM"), "{program:?} {unshare}: {said}");
+                assert_eq!(
+                    said.contains("would start in another PID namespace"),
+                    unshare,
+                    "{program:?} {unshare}: {said}"
+                );
+            }
+        }
         // With no lock held, a deadline too near for the reads never passes for a held lock.
         for timeout in ["50ms", "120ms"] {
             let out = common::command(home.path(), std::path::Path::new("nsenter"))

@@ -863,14 +863,10 @@ pub fn left_waiting_words(waiting: &crate::far_file::LeftWaiting) -> String {
     } else {
         format!(" ({})", about.join(", "))
     };
-    let how = if waiting.killed {
-        "was killed (its read did not end in time, or the whoport that started it ended) and"
-    } else {
-        "(another run's, under way)"
-    };
     format!(
-        "a reader of the sockets that whoport started{about} {how} still waits in the kernel, \
-         for a socket's lock that may be held; another would wait with it"
+        "a reader of the sockets that whoport started{about} was killed (its read did not end \
+         in time, or the whoport that started it ended) and still waits in the kernel, for a \
+         socket's lock that may be held; another would wait with it"
     )
 }
 
