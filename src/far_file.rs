@@ -186,28 +186,22 @@ fn first_of_its_pid_namespace() -> Option<&'static str> {
              does not end while a process it left behind waits in the kernel: it starts none",
         );
     }
-    // After `unshare --pid` without `--fork`, whoport's children start in a PID namespace of
-    // their own, the first of them as its PID 1: once that one ends, no other can start there.
+    // After `unshare --pid` without `--fork`, whoport's children start in a PID namespace
+    // made for them, the first of them as its PID 1: once that one ends, no other can start
+    // there. Before that first child, the link to the children's namespace is there but names
+    // none (the kernel has it since Linux 4.12). (One entered with `setns` has its own first
+    // process: children start there as anywhere.)
     static ELSEWHERE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let elsewhere = *ELSEWHERE.get_or_init(|| {
         use crate::collect::proc_dir;
-        let (own, theirs) = (
-            proc_dir::read_link("/proc/self/ns/pid"),
+        matches!(
             proc_dir::read_link("/proc/self/ns/pid_for_children"),
-        );
-        match (own, theirs) {
-            (Ok(own), Ok(theirs)) => own != theirs,
-            // The link is there, but names no namespace yet: one made for the children, whose
-            // first has not started (the kernel has one since Linux 4.12).
-            (Ok(_), Err(rustix::io::Errno::NOENT)) => {
-                proc_dir::stat_proc("/proc/self/ns/pid_for_children").is_ok()
-            }
-            _ => false,
-        }
+            Err(rustix::io::Errno::NOENT)
+        ) && proc_dir::stat_proc("/proc/self/ns/pid_for_children").is_ok()
     });
     elsewhere.then_some(
-        "whoport's children would start in another PID namespace than its own (made by \
-         `unshare --pid` without `--fork`), which ends with the first of them: it starts none",
+        "whoport's children would start in a PID namespace made for them (by `unshare --pid` \
+         without `--fork`), which ends with the first of them: it starts none",
     )
 }
 

@@ -1532,7 +1532,7 @@ fn a_socket_lock_held_for_good_never_keeps_whoport_running() {
                 assert!(!said.contains("dynamic loader"), "{program:?}: {said}");
                 assert!(!said.contains("ENOMEM"), "{program:?} {unshare}: {said}");
                 assert_eq!(
-                    said.contains("would start in another PID namespace"),
+                    said.contains("would start in a PID namespace made for them"),
                     unshare,
                     "{program:?} {unshare}: {said}"
                 );
