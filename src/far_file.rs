@@ -140,27 +140,39 @@ fn started_through_the_loader() -> Option<&'static str> {
     static LOADER: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
     LOADER
         .get_or_init(|| {
+            use std::os::unix::ffi::OsStrExt;
             let exe = std::fs::read_link("/proc/self/exe").ok()?;
             // The file whoport's own code is mapped from, by its path as the kernel names it
-            // (as it names the executable): the executable, unless the kernel ran the loader,
-            // which mapped whoport.
+            // (as it names the executable, but for a newline, written `\012` there): the
+            // executable, unless the kernel ran the loader, which mapped whoport. Code mapped
+            // from no file (a packed executable) says nothing: not the loader.
             let code = started_through_the_loader as *const () as usize;
             let maps = crate::collect::proc_dir::read_whole("/proc/self/maps")?;
-            let maps = String::from_utf8_lossy(&maps);
-            let mapped = maps.lines().find_map(|line| {
+            let mapped = maps.split(|&b| b == b'\n').find_map(|line| {
                 // Address range, permissions, offset, device, inode, then the path.
-                let fields: Vec<&str> = line.splitn(6, ' ').collect();
-                let (start, end) = fields.first()?.split_once('-')?;
+                let fields: Vec<&[u8]> = line.splitn(6, |&b| b == b' ').collect();
+                let range = std::str::from_utf8(fields.first()?).ok()?;
+                let (start, end) = range.split_once('-')?;
                 let (start, end) = (
                     usize::from_str_radix(start, 16).ok()?,
                     usize::from_str_radix(end, 16).ok()?,
                 );
                 (start..end)
                     .contains(&code)
-                    .then(|| fields.get(5).map(|path| path.trim_start()))
+                    .then(|| fields.get(5).map(|path| path.trim_ascii_start()))
                     .flatten()
             })?;
-            (std::path::Path::new(mapped) != exe).then(|| exe.display().to_string())
+            let exe_as_mapped: Vec<u8> = exe
+                .as_os_str()
+                .as_bytes()
+                .iter()
+                .flat_map(|&b| match b {
+                    b'\n' => b"\\012".to_vec(),
+                    b => vec![b],
+                })
+                .collect();
+            (!mapped.is_empty() && mapped != exe_as_mapped.as_slice())
+                .then(|| exe.display().to_string())
         })
         .as_deref()
 }

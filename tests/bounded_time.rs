@@ -1509,9 +1509,27 @@ fn a_socket_lock_held_for_good_never_keeps_whoport_running() {
         assert_eq!(about_reads(&doc), Vec::<String>::new(), "{mode}");
         assert!(readers_waiting(&held).is_empty(), "{mode}");
         if mode == "tcp" {
-            // A copy of whoport named as a loader is no loader: its children start.
+            // A copy of whoport named as a loader is no loader: its children start. So are
+            // copies whose paths hold a newline (written `\012` in /proc/self/maps) or bytes
+            // that are not UTF-8.
             let copy = home.path().join("ld-whoport.so.1");
             std::fs::copy(common::bin(), &copy).expect("copy");
+            for dir in [&b"new\nline"[..], &b"caf\xe9"[..]] {
+                use std::os::unix::ffi::OsStrExt;
+                let dir = home.path().join(std::ffi::OsStr::from_bytes(dir));
+                std::fs::create_dir(&dir).expect("mkdir");
+                std::fs::copy(common::bin(), dir.join("whoport")).expect("copy");
+                let out = common::command(home.path(), std::path::Path::new("nsenter"))
+                    .args(["-n", "-t", &held.holder.to_string(), "--"])
+                    .arg(dir.join("whoport"))
+                    .args(["--timeout", "2s", "--json"])
+                    .limit(Duration::from_secs(20))
+                    .output()
+                    .expect("runs");
+                let said = String::from_utf8_lossy(&out.stdout);
+                assert!(out.status.success(), "{dir:?}: {said}");
+                assert!(!said.contains("dynamic loader"), "{dir:?}: {said}");
+            }
             // `unshare --pid` without `--fork`: whoport's children would start in a PID
             // namespace that ends with the first of them; none is started, and it says why
             // (the later ones failed with ENOMEM).
