@@ -217,6 +217,21 @@ fn first_of_its_pid_namespace() -> Option<&'static str> {
     )
 }
 
+/// A copy of whoport's standard input, output or error (`fd`) at a number above 2, left open
+/// across `exec` for a child of [`run`] (closed by whoport once the child has started).
+#[cfg(target_os = "linux")]
+fn standard_descriptor_for_child(fd: u32) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::AsFd;
+    let dup = match fd {
+        0 => rustix::io::fcntl_dupfd_cloexec(std::io::stdin().as_fd(), 3),
+        1 => rustix::io::fcntl_dupfd_cloexec(std::io::stdout().as_fd(), 3),
+        _ => rustix::io::fcntl_dupfd_cloexec(std::io::stderr().as_fd(), 3),
+    }
+    .ok()?;
+    rustix::io::fcntl_setfd(&dup, rustix::io::FdFlags::empty()).ok()?;
+    Some(dup)
+}
+
 /// The variable that gives a child of [`run`] the descriptors its file's path names.
 #[cfg(target_os = "linux")]
 const KEEP_VAR: &str = "WHOPORT_FAR_FILE_KEEP";
@@ -316,16 +331,23 @@ pub fn may_never_answer(path: &Path) -> bool {
     walk(path, &mut Vec::new())
 }
 
-/// whoport's own descriptors that reaching `path` goes through (`/dev/fd/7`, `/proc/self/fd/7/x`),
-/// as far as [`may_never_answer`] follows it: a child doing the file's work keeps them open.
-pub fn descriptors_named(path: &Path) -> Vec<u32> {
+/// One of whoport's own descriptors that reaching a path goes through (`/dev/fd/7`,
+/// `/proc/self/fd/7/x`), and the components of the path after it.
+pub struct Named {
+    pub fd: u32,
+    pub rest: Vec<Vec<u8>>,
+}
+
+/// whoport's own descriptors that reaching `path` goes through, in order, as far as
+/// [`may_never_answer`] follows it: a child doing the file's work keeps them open.
+pub fn descriptors_named(path: &Path) -> Vec<Named> {
     let mut named = Vec::new();
     walk(path, &mut named);
     named
 }
 
 /// [`may_never_answer`]'s walk, noting in `named` each of whoport's own descriptors met.
-fn walk(path: &Path, named: &mut Vec<u32>) -> bool {
+fn walk(path: &Path, named: &mut Vec<Named>) -> bool {
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::ffi::OsStrExt;
@@ -381,10 +403,15 @@ fn walk(path: &Path, named: &mut Vec<u32>) -> bool {
                             let Some(fd) = own_descriptor(proc_point, rest) else {
                                 return true;
                             };
-                            named.push(fd);
+                            named.push(Named {
+                                fd,
+                                rest: pending.iter().cloned().collect(),
+                            });
+                            // (Standard input, output and error too: a child is given them at
+                            // another number, [`run`].)
                             let far = descriptor_may_not_answer(mounts, fd);
                             if pending.is_empty() {
-                                return fd > 2 && far;
+                                return far;
                             }
                             if far || !target.starts_with(b"/") || target.ends_with(b" (deleted)") {
                                 return true;
@@ -538,6 +565,7 @@ impl Failed {
 pub fn run(op: Op<'_>, path: &Path, input: &[u8], wait: Duration) -> Result<Vec<u8>, Failed> {
     #[cfg(target_os = "linux")]
     {
+        use std::os::unix::ffi::OsStringExt;
         use std::os::unix::net::UnixStream;
         use std::process::{Command, Stdio};
         reap_ended_children();
@@ -574,10 +602,36 @@ pub fn run(op: Op<'_>, path: &Path, input: &[u8], wait: Duration) -> Result<Vec<
             }
         }
         // The descriptors the paths name stay open in the child; it closes every other it
-        // inherits.
-        let mut keep = descriptors_named(path);
+        // inherits. A path through whoport's standard input, output or error (`/dev/stdin`,
+        // `/dev/fd/0/x.csv`) goes through the same file given to the child at another number
+        // (its own are others: its socket pair, its pipe), as `/proc/self/fd/N/...`.
+        let named = descriptors_named(path);
+        let mut keep: Vec<u32> = named.iter().map(|n| n.fd).filter(|&fd| fd > 2).collect();
         if let Op::Same(other) = op {
-            keep.extend(descriptors_named(other));
+            keep.extend(
+                descriptors_named(other)
+                    .iter()
+                    .map(|n| n.fd)
+                    .filter(|&fd| fd > 2),
+            );
+        }
+        let mut given = None;
+        let mut child_path = path.to_path_buf();
+        if let Some(last) = named.last().filter(|n| n.fd <= 2) {
+            let Some(dup) = standard_descriptor_for_child(last.fd) else {
+                return Err(Failed::Unanswered(
+                    "its descriptor could not be given to a process of its own".to_string(),
+                ));
+            };
+            let number = std::os::fd::AsRawFd::as_raw_fd(&dup);
+            keep.extend(u32::try_from(number).ok());
+            let mut through = format!("/proc/self/fd/{number}").into_bytes();
+            for part in &last.rest {
+                through.push(b'/');
+                through.extend_from_slice(part);
+            }
+            child_path = std::path::PathBuf::from(std::ffi::OsString::from_vec(through));
+            given = Some(dup);
         }
         let keep: Vec<String> = keep.iter().map(u32::to_string).collect();
         let unanswered = |why: &dyn std::fmt::Display| Failed::Unanswered(why.to_string());
@@ -585,7 +639,7 @@ pub fn run(op: Op<'_>, path: &Path, input: &[u8], wait: Duration) -> Result<Vec<
         // a peer with its own credentials (see [`serve`]).
         let (mut ours, theirs) = UnixStream::pair().map_err(|e| unanswered(&e))?;
         let mut child = cmd
-            .arg(path)
+            .arg(&child_path)
             .env_clear()
             .env(KEEP_VAR, keep.join(","))
             .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
@@ -594,6 +648,7 @@ pub fn run(op: Op<'_>, path: &Path, input: &[u8], wait: Duration) -> Result<Vec<
             .spawn()
             .map_err(|e| unanswered(&format!("it could not be started ({e})")))?;
         child_is(child.id(), Child::Started);
+        drop(given);
         let killer = Killer::of(&child);
         let _let_go = LetGo(child.id());
         let started = std::time::Instant::now();

@@ -801,6 +801,7 @@ how, at, rest = sys.argv[1], sys.argv[2], sys.argv[3:]\n\
 fd = os.open(at, os.O_PATH | os.O_DIRECTORY)\n\
 os.set_inheritable(fd, True)\n\
 if how == 'cwd':\n    os.fchdir(fd)\n\
+if how == 'stdin':\n    os.dup2(fd, 0)\n\
 subprocess.run(['umount', '-l', at], check=True)\n\
 rest = [a.replace('FD', str(fd)) for a in rest]\n\
 os.execvp(rest[0], rest)\n";
@@ -817,7 +818,7 @@ fn a_filesystem_that_reads_requests_and_never_answers_never_keeps_whoport_runnin
         return;
     }
     // Each case: a name, the arguments, and where the data and config directories are.
-    let files: [(&str, &str); 15] = [
+    let files: [(&str, &str); 17] = [
         ("registry", "--registry $top/fuse/x.csv 22"),
         // With a descriptor of its caller's open (a cron job's `flock` lock): the child left
         // behind does not keep it.
@@ -838,6 +839,17 @@ fn a_filesystem_that_reads_requests_and_never_answers_never_keeps_whoport_runnin
         (
             "lazy-fd",
             "DETACHED fd $top/lazy1 --registry /dev/fd/FD/x.csv 22",
+        ),
+        // The same as its standard input (`< DIR`): the child is given it at another number
+        // (its own standard input is its socket pair), and whoport ends; before, a read of it
+        // was made in whoport's own process, which then never ended.
+        (
+            "lazy-stdin",
+            "DETACHED stdin $top/lazy3 --registry /dev/stdin 22",
+        ),
+        (
+            "lazy-stdin-dir",
+            "DETACHED stdin $top/lazy4 --registry /dev/stdin/x.csv 22",
         ),
         // whoport's working directory there (a daemon that answers what changing into it
         // asks): a relative path is on it.
@@ -916,10 +928,12 @@ fn a_filesystem_that_reads_requests_and_never_answers_never_keeps_whoport_runnin
          set +f; loader=$(ls /lib64/ld-linux-*.so.* /lib/ld-linux-*.so.* 2>/dev/null | head -n 1); set -f\n\
          [ -n \"$loader\" ] || echo no-loader >&2\n\
          ln -s $top/fuse $top/link\n\
-         mkdir $top/lazy1 $top/lazy2\n\
+         mkdir $top/lazy1 $top/lazy2 $top/lazy3 $top/lazy4\n\
          /usr/bin/python3 {fixture} $top/lazy1 stall > /dev/null 2>&1 &\n\
          /usr/bin/python3 {fixture} $top/lazy2 lower > /dev/null 2>&1 &\n\
-         for i in $(seq 50); do [ $(grep -c \" $top/lazy.*whofuse\" /proc/self/mountinfo) -ge 2 ] && break; sleep 0.1; done\n\
+         /usr/bin/python3 {fixture} $top/lazy3 stall > /dev/null 2>&1 &\n\
+         /usr/bin/python3 {fixture} $top/lazy4 stall > /dev/null 2>&1 &\n\
+         for i in $(seq 50); do [ $(grep -c \" $top/lazy.*whofuse\" /proc/self/mountinfo) -ge 4 ] && break; sleep 0.1; done\n\
          detached={detached}\n\
          wait_runs() {{ for i in $(seq 250); do [ $(ls $top/r | grep -c ^case) -ge $want ] && break; sleep 0.1; done; for f in $(ls $top/r); do case $f in case.*) cat $top/r/$f;; esac; rm -f $top/r/$f; done; }}\n\
          /usr/bin/python3 {fixture} $top/fuse stall > /dev/null 2>&1 &\n\
@@ -940,7 +954,7 @@ fn a_filesystem_that_reads_requests_and_never_answers_never_keeps_whoport_runnin
          wait\n\
          umount -l $top/fuse\n\
          rm $top/link\n\
-         rmdir $top/fuse $top/home $top/r $top/lazy1 $top/lazy2 $top'\n\
+         rmdir $top/fuse $top/home $top/r $top/lazy1 $top/lazy2 $top/lazy3 $top/lazy4 $top'\n\
          kill $keeper",
         fixture = common::fixture("raw_stalled_fuse.py").display(),
         detached = detached.display(),
@@ -965,7 +979,9 @@ fn a_filesystem_that_reads_requests_and_never_answers_never_keeps_whoport_runnin
             .any(|l| l.starts_with("left=") && !l.starts_with("left=0 ") && l.ends_with(" kept=0")),
         "{out}"
     );
-    let expected: [(&str, &str, &str); 19] = [
+    let expected: [(&str, &str, &str); 21] = [
+        ("lazy-stdin", "rc=2 ", "cannot read"),
+        ("lazy-stdin-dir", "rc=2 ", "cannot read"),
         ("registry", "rc=2 ", "cannot read"),
         ("flock", "rc=2 ", "cannot read"),
         ("link", "rc=2 ", "cannot read"),
