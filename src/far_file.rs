@@ -217,6 +217,48 @@ fn first_of_its_pid_namespace() -> Option<&'static str> {
     )
 }
 
+/// The path a child of [`run`] is given for `path`, and the descriptors it keeps open (`keep`):
+/// those the path goes through. A path through whoport's standard input, output or error
+/// (`/dev/stdin`, `/dev/fd/0/x.csv`) goes through the same file given to the child at another
+/// number (its own are others: its socket pair, its pipe), as `/proc/self/fd/N/...` from the
+/// last of them on (`given` holds that copy until the child has started).
+#[cfg(target_os = "linux")]
+fn for_child(
+    path: &Path,
+    keep: &mut Vec<u32>,
+    given: &mut Vec<std::os::fd::OwnedFd>,
+) -> Result<std::path::PathBuf, Failed> {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let named = descriptors_named(path);
+    keep.extend(named.iter().map(|n| n.fd).filter(|&fd| fd > 2));
+    let Some(last) = named.iter().rev().find(|n| n.fd <= 2) else {
+        return Ok(path.to_path_buf());
+    };
+    let Some(dup) = standard_descriptor_for_child(last.fd) else {
+        return Err(Failed::Unanswered(
+            "its descriptor could not be given to a process of its own".to_string(),
+        ));
+    };
+    let number = std::os::fd::AsRawFd::as_raw_fd(&dup);
+    keep.extend(u32::try_from(number).ok());
+    let mut through = format!("/proc/self/fd/{number}").into_bytes();
+    for part in &last.rest {
+        through.push(b'/');
+        through.extend_from_slice(part);
+    }
+    // (A last `/` or `.` says the file must be a directory: kept.)
+    let bytes = path.as_os_str().as_bytes();
+    if bytes.ends_with(b"/") {
+        through.push(b'/');
+    } else if bytes.ends_with(b"/.") {
+        through.extend_from_slice(b"/.");
+    }
+    given.push(dup);
+    Ok(std::path::PathBuf::from(std::ffi::OsString::from_vec(
+        through,
+    )))
+}
+
 /// A copy of whoport's standard input, output or error (`fd`) at a number above 2, left open
 /// across `exec` for a child of [`run`] (closed by whoport once the child has started).
 #[cfg(target_os = "linux")]
@@ -407,9 +449,21 @@ fn walk(path: &Path, named: &mut Vec<Named>) -> bool {
                                 fd,
                                 rest: pending.iter().cloned().collect(),
                             });
-                            // (Standard input, output and error too: a child is given them at
-                            // another number, [`run`].)
-                            let far = descriptor_may_not_answer(mounts, fd);
+                            // (Standard input, output and error too, a file's: a child is
+                            // given them at another number, [`run`]. A pipe's or a socket's,
+                            // which whoport reads within `--timeout`, are read here, as before.
+                            // A file of theirs on a mount not in whoport's table (opened in
+                            // another mount namespace, or lazily unmounted since) goes to a
+                            // child where one can start, and is read here otherwise, as before.)
+                            let far = if fd <= 2 {
+                                !kernel_object(fd)
+                                    && match descriptor_mount_answers(mounts, fd) {
+                                        Some(answers) => !answers,
+                                        None => children_may_start(),
+                                    }
+                            } else {
+                                descriptor_may_not_answer(mounts, fd)
+                            };
                             if pending.is_empty() {
                                 return far;
                             }
@@ -510,22 +564,41 @@ fn own_descriptor(proc_point: &[u8], rest: &[u8]) -> Option<u32> {
     }
 }
 
+/// Whether whoport's descriptor `fd` is a pipe, a socket or another object of the kernel's own
+/// (its link reads `pipe:[…]`, `socket:[…]`, `anon_inode:…`): on no filesystem at all.
+#[cfg(target_os = "linux")]
+fn kernel_object(fd: u32) -> bool {
+    crate::collect::proc_dir::read_link(&format!("/proc/self/fd/{fd}")).is_ok_and(|text| {
+        text.starts_with(b"pipe:[")
+            || text.starts_with(b"socket:[")
+            || text.starts_with(b"anon_inode:")
+    })
+}
+
 /// Whether the file whoport's descriptor `fd` is open on is on a mount that may not answer:
 /// the mount its `fdinfo` names (`mnt_id`), judged by its filesystem; one not in whoport's
 /// mount table (lazily unmounted, or another namespace's) may not answer.
 #[cfg(target_os = "linux")]
 fn descriptor_may_not_answer(mounts: &[crate::collect::exe::Mount], fd: u32) -> bool {
-    let Some(info) = crate::collect::proc_dir::read_whole(&format!("/proc/self/fdinfo/{fd}"))
-    else {
-        return true;
-    };
+    descriptor_mount_answers(mounts, fd) != Some(true)
+}
+
+/// Whether the mount the file whoport's descriptor `fd` is open on answers: `None` when it is
+/// not in whoport's mount table (lazily unmounted, or another namespace's), or not known.
+#[cfg(target_os = "linux")]
+fn descriptor_mount_answers(mounts: &[crate::collect::exe::Mount], fd: u32) -> Option<bool> {
+    let info = crate::collect::proc_dir::read_whole(&format!("/proc/self/fdinfo/{fd}"))?;
     let id = String::from_utf8_lossy(&info)
         .lines()
-        .find_map(|l| l.strip_prefix("mnt_id:")?.trim().parse::<u64>().ok());
-    match id.and_then(|id| mounts.iter().find(|m| m.id == id)) {
-        Some(m) => crossed_may_not_answer(std::slice::from_ref(m), &m.point),
-        None => true,
-    }
+        .find_map(|l| l.strip_prefix("mnt_id:")?.trim().parse::<u64>().ok())?;
+    let m = mounts.iter().find(|m| m.id == id)?;
+    Some(!crossed_may_not_answer(std::slice::from_ref(m), &m.point))
+}
+
+/// Whether a child of this module could be started at all (see [`run`]).
+#[cfg(target_os = "linux")]
+fn children_may_start() -> bool {
+    started_through_the_loader().is_none() && first_of_its_pid_namespace().is_none()
 }
 
 /// The components of a path, without empty ones and `.`.
@@ -565,7 +638,6 @@ impl Failed {
 pub fn run(op: Op<'_>, path: &Path, input: &[u8], wait: Duration) -> Result<Vec<u8>, Failed> {
     #[cfg(target_os = "linux")]
     {
-        use std::os::unix::ffi::OsStringExt;
         use std::os::unix::net::UnixStream;
         use std::process::{Command, Stdio};
         reap_ended_children();
@@ -575,6 +647,13 @@ pub fn run(op: Op<'_>, path: &Path, input: &[u8], wait: Duration) -> Result<Vec<
         if let Some(why) = first_of_its_pid_namespace() {
             return Err(Failed::Unanswered(why.to_string()));
         }
+        let mut keep = Vec::new();
+        let mut given = Vec::new();
+        let child_path = for_child(path, &mut keep, &mut given)?;
+        let other_path = match op {
+            Op::Same(other) => Some(for_child(other, &mut keep, &mut given)?),
+            _ => None,
+        };
         let limit = crate::collect::deadline::limit();
         let mut cmd = Command::new("/proc/self/exe");
         cmd.arg(CHILD_ARG)
@@ -591,7 +670,7 @@ pub fn run(op: Op<'_>, path: &Path, input: &[u8], wait: Duration) -> Result<Vec<
                 cmd.arg("identity");
             }
             Op::Same(other) => {
-                cmd.arg("same").arg(other);
+                cmd.arg("same").arg(other_path.as_deref().unwrap_or(other));
             }
             Op::UserNames(uids) => {
                 let list: Vec<String> = uids.iter().map(u32::to_string).collect();
@@ -601,38 +680,8 @@ pub fn run(op: Op<'_>, path: &Path, input: &[u8], wait: Duration) -> Result<Vec<
                 cmd.args(["uid-of", name]);
             }
         }
-        // The descriptors the paths name stay open in the child; it closes every other it
-        // inherits. A path through whoport's standard input, output or error (`/dev/stdin`,
-        // `/dev/fd/0/x.csv`) goes through the same file given to the child at another number
-        // (its own are others: its socket pair, its pipe), as `/proc/self/fd/N/...`.
-        let named = descriptors_named(path);
-        let mut keep: Vec<u32> = named.iter().map(|n| n.fd).filter(|&fd| fd > 2).collect();
-        if let Op::Same(other) = op {
-            keep.extend(
-                descriptors_named(other)
-                    .iter()
-                    .map(|n| n.fd)
-                    .filter(|&fd| fd > 2),
-            );
-        }
-        let mut given = None;
-        let mut child_path = path.to_path_buf();
-        if let Some(last) = named.last().filter(|n| n.fd <= 2) {
-            let Some(dup) = standard_descriptor_for_child(last.fd) else {
-                return Err(Failed::Unanswered(
-                    "its descriptor could not be given to a process of its own".to_string(),
-                ));
-            };
-            let number = std::os::fd::AsRawFd::as_raw_fd(&dup);
-            keep.extend(u32::try_from(number).ok());
-            let mut through = format!("/proc/self/fd/{number}").into_bytes();
-            for part in &last.rest {
-                through.push(b'/');
-                through.extend_from_slice(part);
-            }
-            child_path = std::path::PathBuf::from(std::ffi::OsString::from_vec(through));
-            given = Some(dup);
-        }
+        // The descriptors the paths name stay open in the child ([`for_child`]); it closes
+        // every other it inherits.
         let keep: Vec<String> = keep.iter().map(u32::to_string).collect();
         let unanswered = |why: &dyn std::fmt::Display| Failed::Unanswered(why.to_string());
         // Its standard input is one end of a socket pair whoport makes: the child serves only

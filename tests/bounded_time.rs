@@ -1039,6 +1039,49 @@ fn a_filesystem_that_reads_requests_and_never_answers_never_keeps_whoport_runnin
     }
 }
 
+/// `--registry /dev/stdin` where standard input is a pipe, or a file opened in another mount
+/// namespace, and no child can be started (whoport run through the dynamic loader, or as PID
+/// 1 of a PID namespace): read in whoport's own process, as always (a pipe is read within
+/// `--timeout`; the file's mount is not known to answer or not). Fails where such a descriptor
+/// is sent to a child that cannot start ("none answered").
+#[test]
+fn standard_input_named_as_a_file_is_read_where_no_child_can_start() {
+    if !common::root_or_skip("a PID namespace") || !have("unshare", "apt-get install -y util-linux")
+    {
+        return;
+    }
+    let home = tempdir();
+    let csv = common::fixture("iana-quirks.csv");
+    let Some(loader) = ["/lib64/ld-linux-x86-64.so.2", "/lib/ld-linux-aarch64.so.1"]
+        .into_iter()
+        .find(|l| std::path::Path::new(l).exists())
+    else {
+        panic!("no dynamic loader found");
+    };
+    let cases = [
+        ("pipe through the loader", format!("cat \"$0\" | {loader} \"$1\" --registry /dev/stdin registry search ssh")),
+        ("pipe as PID 1", "cat \"$0\" | unshare --pid --fork --mount-proc \"$1\" --registry /dev/stdin registry search ssh".to_string()),
+        ("file as PID 1", "unshare --pid --fork --mount-proc \"$1\" --registry /dev/stdin registry search ssh < \"$0\"".to_string()),
+        ("file through the loader, another mount namespace", format!("unshare --mount {loader} \"$1\" --registry /dev/stdin registry search ssh < \"$0\"")),
+    ];
+    for (name, line) in cases {
+        let out = common::command(home.path(), std::path::Path::new("sh"))
+            .arg("-c")
+            .arg(&line)
+            .arg(&csv)
+            .arg(common::bin())
+            .limit(Duration::from_secs(20))
+            .output()
+            .expect("runs");
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && said.contains("3 matches"),
+            "{name}: {said}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 /// A FUSE filesystem that reads requests and never answers, mounted over /sys/fs/cgroup (as an
 /// LXCFS whose daemon stopped serves a container's cgroup files): a listing ends. Before, the
 /// standard library's count of usable cores read the cgroup's CPU quota there, before anything
