@@ -1290,7 +1290,23 @@ impl LockedSocket {
     }
 }
 
+/// Whether the locked-socket fixture can run here (root, util-linux, fusepy); reported as
+/// skipped otherwise.
+fn locked_socket_or_skip() -> bool {
+    common::root_or_skip("a FUSE mount and sockets in private namespaces")
+        && have("unshare", "apt-get install -y util-linux")
+        && have("nsenter", "apt-get install -y util-linux")
+        && common::have_python_module("fusepy", "apt-get install -y python3-fusepy")
+}
+
 impl LockedSocket {
+    /// A program run in the fixture's network namespace (`nsenter -n`): its arguments follow.
+    fn beside(&self, home: &std::path::Path) -> common::bounded::Run {
+        let mut run = common::command(home, std::path::Path::new("nsenter"));
+        run.args(["-n", "-t", &self.holder.to_string(), "--"]);
+        run
+    }
+
     /// Kills the FUSE daemon: the page's read fails, and the thread lets the lock go.
     fn let_go(&mut self) {
         if let Some(pid) = Pid::from_raw(self.daemon as i32) {
@@ -1320,17 +1336,13 @@ impl Drop for LockedSocket {
 /// from reading them: the wait never ended.
 #[test]
 fn a_wait_reads_the_sockets_again_once_a_held_lock_is_let_go() {
-    if !common::root_or_skip("a FUSE mount and sockets in private namespaces")
-        || !have("unshare", "apt-get install -y util-linux")
-        || !have("nsenter", "apt-get install -y util-linux")
-        || !common::have_python_module("fusepy", "apt-get install -y python3-fusepy")
-    {
+    if !locked_socket_or_skip() {
         return;
     }
     let home = tempdir();
     let mut held = LockedSocket::start("tcp");
-    let waiting = common::command(home.path(), std::path::Path::new("nsenter"))
-        .args(["-n", "-t", &held.holder.to_string(), "--"])
+    let waiting = held
+        .beside(home.path())
         .arg(common::bin())
         .args(["wait", "--listening", "--pid", &held.holder.to_string()])
         .arg(held.ownerless.to_string())
@@ -1367,8 +1379,8 @@ fn a_wait_reads_the_sockets_again_once_a_held_lock_is_let_go() {
     assert!(readers_waiting(&held).is_empty());
     // A wait that is never met (PID 1 holds none of the fixture's sockets) starts a reader at
     // each look: each is reaped, none left a zombie.
-    let never = common::command(home.path(), std::path::Path::new("nsenter"))
-        .args(["-n", "-t", &held.holder.to_string(), "--"])
+    let never = held
+        .beside(home.path())
         .arg(common::bin())
         .args(["wait", "--listening", "--pid", "1"])
         .arg(held.ownerless.to_string())
@@ -1462,11 +1474,7 @@ fn readers_waiting(held: &LockedSocket) -> Vec<u32> {
 /// the daemon lived, and whoport never answered; then each run left one more reader behind.
 #[test]
 fn a_socket_lock_held_for_good_never_keeps_whoport_running() {
-    if !common::root_or_skip("a FUSE mount and sockets in private namespaces")
-        || !have("unshare", "apt-get install -y util-linux")
-        || !have("nsenter", "apt-get install -y util-linux")
-        || !common::have_python_module("fusepy", "apt-get install -y python3-fusepy")
-    {
+    if !locked_socket_or_skip() {
         return;
     }
     let home = tempdir();
@@ -1578,8 +1586,8 @@ fn a_socket_lock_held_for_good_never_keeps_whoport_running() {
                 let dir = home.path().join(std::ffi::OsStr::from_bytes(dir));
                 std::fs::create_dir(&dir).expect("mkdir");
                 std::fs::copy(common::bin(), dir.join("whoport")).expect("copy");
-                let out = common::command(home.path(), std::path::Path::new("nsenter"))
-                    .args(["-n", "-t", &held.holder.to_string(), "--"])
+                let out = held
+                    .beside(home.path())
                     .arg(dir.join("whoport"))
                     .args(["--timeout", "2s", "--json"])
                     .limit(Duration::from_secs(20))
@@ -1593,8 +1601,7 @@ fn a_socket_lock_held_for_good_never_keeps_whoport_running() {
             // namespace that ends with the first of them; none is started, and it says why
             // (the later ones failed with ENOMEM).
             for (program, unshare) in [(copy.as_path(), false), (common::bin().as_path(), true)] {
-                let mut cmd = common::command(home.path(), std::path::Path::new("nsenter"));
-                cmd.args(["-n", "-t", &held.holder.to_string(), "--"]);
+                let mut cmd = held.beside(home.path());
                 if unshare {
                     cmd.args(["unshare", "--pid"]);
                 }
@@ -1617,8 +1624,8 @@ fn a_socket_lock_held_for_good_never_keeps_whoport_running() {
         }
         // With no lock held, a deadline too near for the reads never passes for a held lock.
         for timeout in ["50ms", "120ms"] {
-            let out = common::command(home.path(), std::path::Path::new("nsenter"))
-                .args(["-n", "-t", &held.holder.to_string(), "--"])
+            let out = held
+                .beside(home.path())
                 .arg(common::bin())
                 .args(["--timeout", timeout, "--json"])
                 .limit(Duration::from_secs(20))
@@ -1645,19 +1652,14 @@ fn a_socket_lock_held_for_good_never_keeps_whoport_running() {
 /// PID namespace never ended while the lock was held.
 #[test]
 fn a_reader_outliving_its_whoport_is_killed_with_it_and_pid_1_starts_none() {
-    if !common::root_or_skip("a FUSE mount and sockets in private namespaces")
-        || !have("unshare", "apt-get install -y util-linux")
-        || !have("nsenter", "apt-get install -y util-linux")
-        || !common::have_python_module("fusepy", "apt-get install -y python3-fusepy")
-    {
+    if !locked_socket_or_skip() {
         return;
     }
     let home = tempdir();
     let held = LockedSocket::start("tcp");
     let whoport_in = |held: &LockedSocket, args: &[&str]| {
-        let mut run = common::command(home.path(), std::path::Path::new("nsenter"));
-        run.args(["-n", "-t", &held.holder.to_string(), "--"])
-            .arg(common::bin())
+        let mut run = held.beside(home.path());
+        run.arg(common::bin())
             .args(args)
             .limit(Duration::from_secs(20));
         run
@@ -1697,8 +1699,8 @@ fn a_reader_outliving_its_whoport_is_killed_with_it_and_pid_1_starts_none() {
     // The first process of a PID namespace with a /proc of its own (where the reader above is
     // not seen): no reader started, and it ends.
     let took = std::time::Instant::now();
-    let out = common::command(home.path(), std::path::Path::new("nsenter"))
-        .args(["-n", "-t", &held.holder.to_string(), "--"])
+    let out = held
+        .beside(home.path())
         .args(["unshare", "--pid", "--fork", "--mount-proc"])
         .arg(common::bin())
         .args(["--timeout", "2s", "--json"])
