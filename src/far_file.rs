@@ -1156,8 +1156,8 @@ impl Drained {
                     ));
                     self.stuck = stat
                         .as_deref()
-                        .and_then(stat_name_and_state)
-                        .is_none_or(|(_, state)| state == b'D');
+                        .and_then(crate::collect::proc_dir::parse_stat)
+                        .is_none_or(|stat| stat.state == Some(b'D'));
                 }
                 let limit = &crate::collect::deadline::limit().text;
                 return Err(std::io::Error::new(
@@ -1311,15 +1311,13 @@ pub fn reader_left_waiting() -> Option<LeftWaiting> {
     let me = std::process::id();
     let pids = proc_dir::numbered_entries("/proc").ok()?;
     pids.into_iter().filter(|&pid| pid != me).find_map(|pid| {
-        let stat = proc_dir::read_whole(&format!("/proc/{pid}/stat"))?;
-        if stat_name_and_state(&stat) != Some((READER_NAME.to_bytes(), b'D')) {
+        let stat = proc_dir::parse_stat(&proc_dir::read_whole(&format!("/proc/{pid}/stat"))?)?;
+        if stat.name != READER_NAME.to_bytes() || stat.state != Some(b'D') {
             return None;
         }
         let status = proc_dir::read_whole(&format!("/proc/{pid}/status"))?;
         let (killed, uid) = status_facts(&status);
-        let started_ago = proc_dir::parse_stat(&stat)
-            .and_then(|s| s.start_ticks)
-            .and_then(started_ago);
+        let started_ago = stat.start_ticks.and_then(started_ago);
         let same = uid == Some(euid)
             && proc_dir::read_link(&format!("/proc/{pid}/exe"))
                 .is_ok_and(|exe| program(exe) == own_exe)
@@ -1345,17 +1343,6 @@ fn started_ago(ticks: u64) -> Option<Duration> {
     let start =
         Duration::from_secs(ticks / hz) + Duration::from_nanos((ticks % hz) * 1_000_000_000 / hz);
     now.checked_sub(start)
-}
-
-/// The kernel's name of a process and its state, from its `/proc/PID/stat` (the name between
-/// the first '(' and the last ')', the state right after).
-#[cfg(target_os = "linux")]
-fn stat_name_and_state(stat: &[u8]) -> Option<(&[u8], u8)> {
-    let open = stat.iter().position(|&b| b == b'(')?;
-    let close = stat.iter().rposition(|&b| b == b')')?;
-    let name = stat.get(open + 1..close)?;
-    let state = *stat.get(close + 2)?;
-    Some((name, state))
 }
 
 /// What a `/proc/PID/status` says: whether SIGKILL is pending for the process (shared or its
@@ -1516,16 +1503,18 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn a_reader_left_waiting_is_told_by_its_stat_and_status() {
+        let state =
+            |line: &[u8]| crate::collect::proc_dir::parse_stat(line).map(|s| (s.name, s.state));
         assert_eq!(
-            stat_name_and_state(b"42 (exe) D 1 42 42 0 -1"),
-            Some((&b"exe"[..], b'D'))
+            state(b"42 (whoport-reader) D 1 42 42 0 -1"),
+            Some((b"whoport-reader".to_vec(), Some(b'D')))
         );
         // A name holding ") D (" is the name's.
         assert_eq!(
-            stat_name_and_state(b"42 (x) D (y) S 1 42"),
-            Some((&b"x) D (y"[..], b'S'))
+            state(b"42 (x) D (y) S 1 42"),
+            Some((b"x) D (y".to_vec(), Some(b'S')))
         );
-        assert_eq!(stat_name_and_state(b"42 (exe)"), None);
+        assert_eq!(state(b"42 (exe)"), Some((b"exe".to_vec(), None)));
         let status = |shd: &str, sig: &str, uid: &str| {
             format!(
                 "Name:\texe\nState:\tD (disk sleep)\nUid:\t{uid}\nSigPnd:\t{sig}\nShdPnd:\t{shd}\n"

@@ -779,12 +779,19 @@ pub fn begin_lock_reads(until: super::deadline::Deadline) {
     // A reader left behind by an earlier look that has ended since is reaped (a long `wait`
     // may start none for a while).
     crate::far_file::reap_ended_children();
-    *lock_reads() = Some(LockReads {
-        until,
-        late: false,
-        out_of_time: false,
-        earlier: None,
-    });
+    *lock_reads() = Some(LockReads::until(until));
+}
+
+impl LockReads {
+    /// A look's, before its first read.
+    fn until(until: super::deadline::Deadline) -> LockReads {
+        LockReads {
+            until,
+            late: false,
+            out_of_time: false,
+            earlier: None,
+        }
+    }
 }
 
 /// What the look's reads of [`locking_passes`] met (`None` before a look began).
@@ -807,12 +814,8 @@ fn locking_passes(files: Vec<std::fs::File>) -> Result<crate::far_file::Drained,
     let not_made = |why: String| Err(BpfError::Read(Error::new(ErrorKind::TimedOut, why)));
     let wait = {
         let mut reads = lock_reads();
-        let reads = reads.get_or_insert_with(|| LockReads {
-            until: super::deadline::Deadline::start(),
-            late: false,
-            out_of_time: false,
-            earlier: None,
-        });
+        let reads =
+            reads.get_or_insert_with(|| LockReads::until(super::deadline::Deadline::start()));
         if reads.late {
             return not_made(
                 "not made: an earlier read of the sockets did not end in time (a socket's \

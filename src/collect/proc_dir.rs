@@ -652,6 +652,8 @@ pub struct Stat {
     /// directory was mounted over it.
     pub pid: Option<u32>,
     pub name: Vec<u8>,
+    /// Its state: `R`, `S`, `D` (waiting in the kernel without end), `Z`...
+    pub state: Option<u8>,
     pub parent_pid: Option<u32>,
     pub start_ticks: Option<u64>,
     /// Where its stack starts (0 where this reader may not see it): another after every exec.
@@ -670,13 +672,18 @@ pub fn parse_stat(stat: &[u8]) -> Option<Stat> {
         .split(u8::is_ascii_whitespace)
         .filter(|f| !f.is_empty());
     // State, then the parent's PID; the start time is the 20th field after the name's.
-    let parent_pid = fields.nth(1).and_then(number).map(|n| n as u32);
+    let state = fields
+        .next()
+        .filter(|f| f.len() == 1)
+        .and_then(|f| f.first().copied());
+    let parent_pid = fields.next().and_then(number).map(|n| n as u32);
     let start_ticks = fields.nth(17).and_then(number);
     // Then vsize, rss, rsslim, startcode, endcode, startstack.
     let start_stack = fields.nth(5).and_then(number);
     Some(Stat {
         pid,
         name,
+        state,
         parent_pid,
         start_ticks,
         start_stack,
@@ -768,6 +775,7 @@ mod tests {
             Some(Stat {
                 pid: Some(4242),
                 name: b"a) b (c) ".to_vec(),
+                state: Some(b'S'),
                 parent_pid: Some(17),
                 start_ticks: Some(987_654),
                 start_stack: None,
