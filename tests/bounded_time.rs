@@ -1389,10 +1389,9 @@ fn a_wait_reads_the_sockets_again_once_a_held_lock_is_let_go() {
         .limit(Duration::from_secs(30))
         .spawn();
     std::thread::sleep(Duration::from_secs(4));
-    let zombies: Vec<String> = std::fs::read_dir("/proc")
-        .expect("/proc")
-        .flatten()
-        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+    let zombies: Vec<String> = common::pids()
+        .into_iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
         .filter(|stat| {
             let rest = stat.rsplit_once(") ").map_or("", |(_, rest)| rest);
             let mut fields = rest.split(' ');
@@ -1432,14 +1431,7 @@ fn readers_waiting(held: &LockedSocket) -> Vec<u32> {
     let net = |pid: u32| std::fs::read_link(format!("/proc/{pid}/ns/net")).ok();
     let held_net = net(held.holder).expect("the fixture's namespace");
     let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
+    for pid in common::pids() {
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         let state = stat

@@ -30,14 +30,7 @@ fn is_kernel_thread(pid: u32) -> bool {
 fn outside(netns: &std::path::Path) -> (HashSet<u32>, HashSet<u32>) {
     let own = std::fs::read_link(netns).expect("namespace link");
     let (mut kernel, mut others) = (HashSet::new(), HashSet::new());
-    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
+    for pid in common::pids() {
         if std::fs::read_link(format!("/proc/{pid}/ns/net")).is_ok_and(|ns| ns == own) {
             continue;
         }

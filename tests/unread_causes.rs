@@ -268,9 +268,8 @@ fn a_process_hidden_by_a_mount_is_not_counted_among_those_refused() {
 
 /// How many processes' descriptors `/proc` keeps from root (a microVM's init's).
 fn refused_to_root() -> usize {
-    std::fs::read_dir("/proc")
-        .expect("/proc")
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+    common::pids()
+        .into_iter()
         .filter(|&pid| common::closed_to_root(pid))
         .count()
 }

@@ -352,15 +352,22 @@ pub fn iterator_visits() -> Option<std::collections::HashSet<u32>> {
     )
 }
 
+/// The PIDs `/proc` lists now.
+pub fn pids() -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
 /// The processes neither `/proc` shows to root nor the kernel's task iterators visit (a
 /// microVM's init on some machines): any of them may hold any socket, and whoport must say it
 /// did not read them. `None` where the iterator cannot be read here.
 pub fn unseen_by_root() -> Option<Vec<u32>> {
     let visits = iterator_visits()?;
-    let mut unseen: Vec<u32> = std::fs::read_dir("/proc")
-        .expect("/proc")
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+    let mut unseen: Vec<u32> = pids()
+        .into_iter()
         .filter(|pid| !visits.contains(pid))
         .filter(|&pid| closed_to_root(pid))
         .collect();
